@@ -1,0 +1,3 @@
+//! KMIP messages, operation payloads and attributes, in both the 1.x and 2.x encodings.
+
+pub mod enums;
