@@ -1,0 +1,4 @@
+//! akm's integration tests: one test binary, shared helpers in `support`.
+
+mod support;
+mod vectors;

@@ -1,0 +1,1 @@
+//! OASIS KMIP XML test-case reader (to be written).
