@@ -1,3 +1,405 @@
 //! KMIP messages, operation payloads and attributes, in both the 1.x and 2.x encodings.
+//! Owns the request/response message model and the rules that keep a response inside the
+//! request's protocol version. Carries key bytes but never looks at them, and does no I/O.
 
+pub mod attributes;
 pub mod enums;
+pub mod objects;
+
+use crate::ttlv::{Tag, Ttlv, Value};
+use enums::{batch_error_continuation_option as bec, result_reason, result_status};
+use std::fmt;
+
+/// A KMIP protocol version.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProtocolVersion {
+    /// Major version.
+    pub major: i32,
+    /// Minor version.
+    pub minor: i32,
+}
+
+impl fmt::Debug for ProtocolVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl fmt::Display for ProtocolVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl ProtocolVersion {
+    /// A version from its parts.
+    pub const fn new(major: i32, minor: i32) -> Self {
+        ProtocolVersion { major, minor }
+    }
+    /// KMIP 1.0.
+    pub const V1_0: Self = Self::new(1, 0);
+    /// KMIP 1.1.
+    pub const V1_1: Self = Self::new(1, 1);
+    /// KMIP 1.2.
+    pub const V1_2: Self = Self::new(1, 2);
+    /// KMIP 1.3.
+    pub const V1_3: Self = Self::new(1, 3);
+    /// KMIP 1.4.
+    pub const V1_4: Self = Self::new(1, 4);
+    /// KMIP 2.0.
+    pub const V2_0: Self = Self::new(2, 0);
+    /// KMIP 2.1.
+    pub const V2_1: Self = Self::new(2, 1);
+
+    /// Every version akm speaks, newest first (the Discover Versions order).
+    pub const SUPPORTED: [ProtocolVersion; 7] = [
+        Self::V2_1,
+        Self::V2_0,
+        Self::V1_4,
+        Self::V1_3,
+        Self::V1_2,
+        Self::V1_1,
+        Self::V1_0,
+    ];
+
+    /// True for KMIP 2.x, whose attribute encoding and error reasons differ from 1.x.
+    pub fn is_v2(self) -> bool {
+        self.major >= 2
+    }
+
+    /// True if akm speaks this version.
+    pub fn is_supported(self) -> bool {
+        Self::SUPPORTED.contains(&self)
+    }
+
+    /// The version to answer in when the request's version is not supported: the nearest one
+    /// the client can be expected to parse.
+    pub fn nearest_supported(self) -> ProtocolVersion {
+        Self::SUPPORTED
+            .iter()
+            .copied()
+            .find(|v| v.major == self.major && v.minor <= self.minor)
+            .unwrap_or(if self.major >= 2 {
+                Self::V2_1
+            } else {
+                Self::V1_0
+            })
+    }
+
+    /// The TTLV encoding.
+    pub fn to_ttlv(self) -> Ttlv {
+        Ttlv::structure(
+            Tag::PROTOCOL_VERSION,
+            vec![
+                Ttlv::integer(Tag::PROTOCOL_VERSION_MAJOR, self.major),
+                Ttlv::integer(Tag::PROTOCOL_VERSION_MINOR, self.minor),
+            ],
+        )
+    }
+
+    /// Parses a Protocol Version structure.
+    pub fn from_ttlv(t: &Ttlv) -> Option<ProtocolVersion> {
+        Some(ProtocolVersion {
+            major: t.child(Tag::PROTOCOL_VERSION_MAJOR)?.as_int()?,
+            minor: t
+                .child(Tag::PROTOCOL_VERSION_MINOR)
+                .and_then(Ttlv::as_int)
+                .unwrap_or(0),
+        })
+    }
+
+    /// The Result Reason to send in this version: reasons the version does not define are
+    /// replaced by the closest one it does, so a 1.x client never sees a 2.x-only value.
+    pub fn result_reason(self, reason: u32) -> u32 {
+        use result_reason::*;
+        if self.is_v2() || reason == GENERAL_FAILURE {
+            return reason;
+        }
+        let newest_defined = match (self.major, self.minor) {
+            (1, 0) | (1, 1) => INDEX_OUT_OF_BOUNDS,
+            (1, 2) | (1, 3) => ATTESTATION_FAILED,
+            _ => OBJECT_ALREADY_EXISTS,
+        };
+        if reason <= newest_defined {
+            return reason;
+        }
+        match reason {
+            WRONG_KEY_LIFECYCLE_STATE | NOT_AUTHORISED => PERMISSION_DENIED,
+            OBJECT_NOT_FOUND | ATTRIBUTE_NOT_FOUND | ATTRIBUTE_INSTANCE_NOT_FOUND
+            | OBJECT_DESTROYED => ITEM_NOT_FOUND,
+            ATTRIBUTE_READ_ONLY | READ_ONLY_ATTRIBUTE => PERMISSION_DENIED,
+            UNSUPPORTED_PROTOCOL_VERSION | UNKNOWN_TAG | CODEC_ERROR => INVALID_MESSAGE,
+            SENSITIVE | NOT_EXTRACTABLE | OBJECT_ALREADY_EXISTS if newest_defined < reason => {
+                PERMISSION_DENIED
+            }
+            _ if reason <= OBJECT_ALREADY_EXISTS => GENERAL_FAILURE,
+            _ => INVALID_FIELD,
+        }
+    }
+}
+
+/// Why a decoded TTLV tree is not a usable request message. Answered with Invalid Message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageError(pub String);
+
+impl fmt::Display for MessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for MessageError {}
+
+fn invalid(msg: impl Into<String>) -> MessageError {
+    MessageError(msg.into())
+}
+
+/// What to do with the remaining batch items after one fails.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnError {
+    /// Skip the rest (the default).
+    Stop,
+    /// Process the rest.
+    Continue,
+}
+
+/// The request header fields akm acts on.
+#[derive(Clone, Debug)]
+pub struct RequestHeader {
+    /// The protocol version the client speaks.
+    pub version: ProtocolVersion,
+    /// Largest response the client accepts, in bytes.
+    pub max_response_size: Option<usize>,
+    /// Batch Error Continuation Option.
+    pub on_error: OnError,
+    /// Client Correlation Value, echoed nowhere but logged for the operator.
+    pub client_correlation: Option<String>,
+}
+
+/// One request batch item.
+#[derive(Clone, Debug)]
+pub struct RequestItem {
+    /// The Operation enumeration value.
+    pub operation: u32,
+    /// Unique Batch Item ID, echoed in the response.
+    pub batch_id: Option<Vec<u8>>,
+    /// The Request Payload structure (empty if absent).
+    pub payload: Ttlv,
+}
+
+/// A parsed request message.
+#[derive(Clone, Debug)]
+pub struct RequestMessage {
+    /// The header.
+    pub header: RequestHeader,
+    /// The batch items, in order.
+    pub items: Vec<RequestItem>,
+}
+
+/// The most batch items accepted in one message.
+pub const MAX_BATCH_ITEMS: usize = 1024;
+
+/// Reads the protocol version of a request, even if the rest of it is malformed, so that the
+/// error response can be written in a version the client parses.
+pub fn peek_version(msg: &Ttlv) -> Option<ProtocolVersion> {
+    msg.child(Tag::REQUEST_HEADER)
+        .and_then(|h| h.child(Tag::PROTOCOL_VERSION))
+        .and_then(ProtocolVersion::from_ttlv)
+}
+
+impl RequestMessage {
+    /// Parses a decoded Request Message, checking required fields, singletons and the batch
+    /// count.
+    pub fn parse(msg: &Ttlv) -> Result<RequestMessage, MessageError> {
+        if msg.tag != Tag::REQUEST_MESSAGE {
+            return Err(invalid("not a Request Message"));
+        }
+        let header = single(msg, Tag::REQUEST_HEADER)?.ok_or(invalid("missing Request Header"))?;
+        let header = parse_header(header)?;
+        let items: Vec<&Ttlv> = msg.children_with(Tag::BATCH_ITEM).collect();
+        if items.is_empty() {
+            return Err(invalid("no Batch Item"));
+        }
+        if items.len() > MAX_BATCH_ITEMS {
+            return Err(invalid(format!("more than {MAX_BATCH_ITEMS} batch items")));
+        }
+        if let Some(other) = msg
+            .children()
+            .iter()
+            .find(|c| c.tag != Tag::REQUEST_HEADER && c.tag != Tag::BATCH_ITEM)
+        {
+            return Err(invalid(format!("unexpected {:?} in Request Message", other.tag)));
+        }
+        let declared = msg_header_batch_count(msg)?;
+        if declared != items.len() as i64 {
+            return Err(invalid(format!(
+                "Batch Count {declared} does not match {} batch items",
+                items.len()
+            )));
+        }
+        let items = items
+            .into_iter()
+            .map(parse_item)
+            .collect::<Result<_, _>>()?;
+        Ok(RequestMessage { header, items })
+    }
+}
+
+fn msg_header_batch_count(msg: &Ttlv) -> Result<i64, MessageError> {
+    msg.child(Tag::REQUEST_HEADER)
+        .and_then(|h| h.child(Tag::BATCH_COUNT))
+        .and_then(Ttlv::as_int)
+        .map(i64::from)
+        .ok_or(invalid("missing or mistyped Batch Count"))
+}
+
+/// The only instance of `tag` in `parent`, or an error if it appears twice.
+fn single(parent: &Ttlv, tag: Tag) -> Result<Option<&Ttlv>, MessageError> {
+    let mut found = parent.children_with(tag);
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(invalid(format!("{tag:?} appears more than once")));
+    }
+    Ok(first)
+}
+
+fn parse_header(h: &Ttlv) -> Result<RequestHeader, MessageError> {
+    let version = single(h, Tag::PROTOCOL_VERSION)?
+        .and_then(ProtocolVersion::from_ttlv)
+        .ok_or(invalid("missing or malformed Protocol Version"))?;
+    let max_response_size = match single(h, Tag::MAXIMUM_RESPONSE_SIZE)? {
+        None => None,
+        Some(t) => Some(
+            t.as_int()
+                .and_then(|v| usize::try_from(v).ok())
+                .ok_or(invalid("Maximum Response Size must be a non-negative Integer"))?,
+        ),
+    };
+    let on_error = match single(h, Tag::BATCH_ERROR_CONTINUATION_OPTION)?.map(Ttlv::as_enum) {
+        None | Some(Some(bec::STOP)) | Some(Some(bec::UNDO)) => OnError::Stop,
+        Some(Some(bec::CONTINUE)) => OnError::Continue,
+        Some(_) => return Err(invalid("bad Batch Error Continuation Option")),
+    };
+    let client_correlation = single(h, Tag::CLIENT_CORRELATION_VALUE)?
+        .and_then(Ttlv::as_text)
+        .map(str::to_owned);
+    Ok(RequestHeader {
+        version,
+        max_response_size,
+        on_error,
+        client_correlation,
+    })
+}
+
+fn parse_item(item: &Ttlv) -> Result<RequestItem, MessageError> {
+    let operation = single(item, Tag::OPERATION)?
+        .ok_or(invalid("Batch Item without Operation"))?
+        .as_enum()
+        .ok_or(invalid("Operation must be an Enumeration"))?;
+    let batch_id = match single(item, Tag::UNIQUE_BATCH_ITEM_ID)? {
+        None => None,
+        Some(t) => Some(
+            t.as_bytes()
+                .ok_or(invalid("Unique Batch Item ID must be a Byte String"))?
+                .to_vec(),
+        ),
+    };
+    let payload = match single(item, Tag::REQUEST_PAYLOAD)? {
+        Some(p) if matches!(p.value, Value::Structure(_)) => p.clone(),
+        Some(_) => return Err(invalid("Request Payload must be a Structure")),
+        None => Ttlv::structure(Tag::REQUEST_PAYLOAD, vec![]),
+    };
+    Ok(RequestItem {
+        operation,
+        batch_id,
+        payload,
+    })
+}
+
+/// A failed batch item's outcome.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Result Reason (the 2.x value; downgraded per version when encoded).
+    pub reason: u32,
+    /// Result Message: short, fixed text that never carries key material.
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure from its parts.
+    pub fn new(reason: u32, message: impl Into<String>) -> Failure {
+        Failure {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// One response batch item.
+#[derive(Clone, Debug)]
+pub struct ResponseItem {
+    /// The operation, echoed (absent only when the request item could not be read).
+    pub operation: Option<u32>,
+    /// The Unique Batch Item ID, echoed.
+    pub batch_id: Option<Vec<u8>>,
+    /// The Response Payload's children, or the failure.
+    pub result: Result<Option<Ttlv>, Failure>,
+}
+
+/// Builds a Response Message in `version`.
+pub fn encode_response(version: ProtocolVersion, now: i64, items: &[ResponseItem]) -> Ttlv {
+    let header = Ttlv::structure(
+        Tag::RESPONSE_HEADER,
+        vec![
+            version.to_ttlv(),
+            Ttlv::datetime(Tag::TIME_STAMP, now),
+            Ttlv::integer(Tag::BATCH_COUNT, items.len() as i32),
+        ],
+    );
+    let mut children = vec![header];
+    children.extend(items.iter().map(|item| encode_item(version, item)));
+    Ttlv::structure(Tag::RESPONSE_MESSAGE, children)
+}
+
+fn encode_item(version: ProtocolVersion, item: &ResponseItem) -> Ttlv {
+    let mut c = Vec::new();
+    if let Some(op) = item.operation {
+        c.push(Ttlv::enumeration(Tag::OPERATION, op));
+    }
+    if let Some(id) = &item.batch_id {
+        c.push(Ttlv::bytes(Tag::UNIQUE_BATCH_ITEM_ID, id.clone()));
+    }
+    match &item.result {
+        Ok(payload) => {
+            c.push(Ttlv::enumeration(Tag::RESULT_STATUS, result_status::SUCCESS));
+            if let Some(p) = payload {
+                c.push(p.clone());
+            }
+        }
+        Err(f) => {
+            c.push(Ttlv::enumeration(
+                Tag::RESULT_STATUS,
+                result_status::OPERATION_FAILED,
+            ));
+            c.push(Ttlv::enumeration(
+                Tag::RESULT_REASON,
+                version.result_reason(f.reason),
+            ));
+            c.push(Ttlv::text(Tag::RESULT_MESSAGE, f.message.clone()));
+        }
+    }
+    Ttlv::structure(Tag::BATCH_ITEM, c)
+}
+
+/// A response with one failed item, for a request that could not be parsed.
+pub fn error_response(version: ProtocolVersion, now: i64, failure: Failure) -> Ttlv {
+    encode_response(
+        version,
+        now,
+        &[ResponseItem {
+            operation: None,
+            batch_id: None,
+            result: Err(failure),
+        }],
+    )
+}

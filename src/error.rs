@@ -1,0 +1,113 @@
+//! Operation errors and the one exhaustive mapping from them to a KMIP Result Reason and a
+//! short Result Message. Internal failures (database, crypto) go out as General Failure with a
+//! fixed message; their detail is logged once, here, where they are turned into a response.
+
+use crate::crypto::CryptoError;
+use crate::kmip::enums::result_reason as rr;
+use crate::kmip::objects::ObjectError;
+use crate::kmip::{Failure, MessageError};
+use crate::store::StoreError;
+
+/// Why an operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// The request is malformed or misses a required field.
+    #[error("invalid message: {0}")]
+    InvalidMessage(String),
+    /// A field has a value akm cannot accept.
+    #[error("invalid field: {0}")]
+    InvalidField(String),
+    /// No object with that identifier (or none visible to the caller).
+    #[error("object not found")]
+    NotFound,
+    /// The object exists but has been destroyed.
+    #[error("object destroyed")]
+    ObjectDestroyed,
+    /// The caller may not do this to this object.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// The object's state does not allow the operation.
+    #[error("object is in the wrong state for this operation")]
+    WrongState,
+    /// The operation is not one akm performs.
+    #[error("operation not supported")]
+    OperationNotSupported,
+    /// A feature of the request is not supported.
+    #[error("feature not supported: {0}")]
+    FeatureNotSupported(&'static str),
+    /// The object cannot be given in the requested Key Format Type.
+    #[error("key format type not supported")]
+    KeyFormatNotSupported,
+    /// A read-only attribute was to be set, changed or deleted.
+    #[error("attribute {0:?} is read-only")]
+    ReadOnlyAttribute(String),
+    /// The attribute (instance) to change or delete does not exist.
+    #[error("attribute not found")]
+    AttributeNotFound,
+    /// The attribute exists already and takes one instance.
+    #[error("attribute {0:?} already exists")]
+    AttributeExists(String),
+    /// A Name is already used by another object.
+    #[error("name already in use")]
+    NameInUse,
+    /// The response would exceed the client's Maximum Response Size.
+    #[error("response too large")]
+    ResponseTooLarge,
+    /// A database failure.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A cryptographic failure (including unwrapping with the wrong KEK).
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+impl From<MessageError> for OpError {
+    fn from(e: MessageError) -> Self {
+        OpError::InvalidMessage(e.0)
+    }
+}
+
+impl From<ObjectError> for OpError {
+    fn from(e: ObjectError) -> Self {
+        match e {
+            ObjectError::Invalid(m) => OpError::InvalidField(m),
+            ObjectError::FormatNotSupported => OpError::KeyFormatNotSupported,
+            ObjectError::WrappingNotSupported => {
+                OpError::FeatureNotSupported("wrapped key material")
+            }
+            ObjectError::TypeNotSupported => OpError::InvalidField("unsupported object type".into()),
+        }
+    }
+}
+
+impl OpError {
+    /// The KMIP failure for this error (2.x reasons; the message layer downgrades per version).
+    pub fn to_failure(&self) -> Failure {
+        let (reason, message): (u32, String) = match self {
+            OpError::InvalidMessage(m) => (rr::INVALID_MESSAGE, m.clone()),
+            OpError::InvalidField(m) => (rr::INVALID_FIELD, m.clone()),
+            OpError::NotFound => (rr::ITEM_NOT_FOUND, self.to_string()),
+            OpError::ObjectDestroyed => (rr::OBJECT_DESTROYED, self.to_string()),
+            OpError::PermissionDenied => (rr::PERMISSION_DENIED, self.to_string()),
+            OpError::WrongState => (rr::WRONG_KEY_LIFECYCLE_STATE, self.to_string()),
+            OpError::OperationNotSupported => (rr::OPERATION_NOT_SUPPORTED, self.to_string()),
+            OpError::FeatureNotSupported(_) => (rr::FEATURE_NOT_SUPPORTED, self.to_string()),
+            OpError::KeyFormatNotSupported => (rr::KEY_FORMAT_TYPE_NOT_SUPPORTED, self.to_string()),
+            OpError::ReadOnlyAttribute(_) => (rr::PERMISSION_DENIED, self.to_string()),
+            OpError::AttributeNotFound => (rr::ITEM_NOT_FOUND, self.to_string()),
+            OpError::AttributeExists(_) => (rr::ILLEGAL_OPERATION, self.to_string()),
+            OpError::NameInUse => (rr::INVALID_FIELD, self.to_string()),
+            OpError::ResponseTooLarge => (rr::RESPONSE_TOO_LARGE, self.to_string()),
+            OpError::Store(StoreError::NameTaken) => (rr::INVALID_FIELD, "name already in use".into()),
+            OpError::Store(e) => {
+                tracing::error!(error = %e, "store failure");
+                (rr::GENERAL_FAILURE, "internal error".into())
+            }
+            OpError::Crypto(e) => {
+                tracing::error!(error = %e, "cryptographic failure");
+                (rr::CRYPTOGRAPHIC_FAILURE, "cryptographic failure".into())
+            }
+        };
+        Failure::new(reason, message)
+    }
+}

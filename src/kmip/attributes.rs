@@ -1,0 +1,345 @@
+//! KMIP attributes: akm's one internal form ([`Attr`]), the table of attributes akm knows
+//! (type, cardinality, who may set them, first version), and the conversions to and from the
+//! 1.x Template-Attribute/Attribute encoding and the 2.x Attributes encoding.
+
+use super::{MessageError, ProtocolVersion};
+use crate::ttlv::{ItemType, Tag, Ttlv, Value};
+
+/// One attribute instance. Standard attributes are named by their spec name ("Cryptographic
+/// Algorithm"); custom ones by their 1.x name ("x-ID"), which 2.x splits into a vendor
+/// identification and a name at the first '-'.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attr {
+    /// Spec name or custom name.
+    pub name: String,
+    /// The value (a Structure for structured attributes).
+    pub value: Value,
+}
+
+impl Attr {
+    /// An attribute from its parts.
+    pub fn new(name: impl Into<String>, value: Value) -> Attr {
+        Attr {
+            name: name.into(),
+            value,
+        }
+    }
+    /// True for client (`x-`) and server (`y-`) custom attributes.
+    pub fn is_custom(&self) -> bool {
+        is_custom_name(&self.name)
+    }
+}
+
+/// True for a custom attribute name.
+pub fn is_custom_name(name: &str) -> bool {
+    name.starts_with("x-") || name.starts_with("y-")
+}
+
+/// Who may set an attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Setter {
+    /// Only the server sets it; a client naming it in Create/Register or Add/Modify is refused.
+    Server,
+    /// A client may give it when the object is made, never change it afterwards.
+    ClientAtCreate,
+    /// A client may set, change and delete it.
+    Client,
+}
+
+/// What akm knows about one standard attribute.
+#[derive(Clone, Copy, Debug)]
+pub struct AttrSpec {
+    /// Spec name.
+    pub name: &'static str,
+    /// Its tag in the 2.x encoding.
+    pub tag: Tag,
+    /// Wire type of the value.
+    pub item_type: ItemType,
+    /// Whether an object may carry several instances.
+    pub multi: bool,
+    /// Who sets it.
+    pub setter: Setter,
+    /// The first protocol version that defines it; it never appears in older responses.
+    pub since: ProtocolVersion,
+}
+
+const fn spec(
+    name: &'static str,
+    tag: Tag,
+    item_type: ItemType,
+    multi: bool,
+    setter: Setter,
+    since: ProtocolVersion,
+) -> AttrSpec {
+    AttrSpec {
+        name,
+        tag,
+        item_type,
+        multi,
+        setter,
+        since,
+    }
+}
+
+use ItemType as T;
+use ProtocolVersion as V;
+use Setter::*;
+
+/// The attributes akm stores, serves and lets clients set.
+pub static ATTRIBUTES: &[AttrSpec] = &[
+    spec("Unique Identifier", Tag::UNIQUE_IDENTIFIER, T::TextString, false, Server, V::V1_0),
+    spec("Name", Tag::NAME, T::Structure, true, Client, V::V1_0),
+    spec("Object Type", Tag::OBJECT_TYPE, T::Enumeration, false, Server, V::V1_0),
+    spec("Cryptographic Algorithm", Tag::CRYPTOGRAPHIC_ALGORITHM, T::Enumeration, false, ClientAtCreate, V::V1_0),
+    spec("Cryptographic Length", Tag::CRYPTOGRAPHIC_LENGTH, T::Integer, false, ClientAtCreate, V::V1_0),
+    spec("Cryptographic Parameters", Tag::CRYPTOGRAPHIC_PARAMETERS, T::Structure, true, Client, V::V1_0),
+    spec("Digest", Tag::DIGEST, T::Structure, true, Server, V::V1_0),
+    spec("Operation Policy Name", Tag::OPERATION_POLICY_NAME, T::TextString, false, Client, V::V1_0),
+    spec("Cryptographic Usage Mask", Tag::CRYPTOGRAPHIC_USAGE_MASK, T::Integer, false, ClientAtCreate, V::V1_0),
+    spec("Lease Time", Tag::LEASE_TIME, T::Interval, false, Server, V::V1_0),
+    spec("Usage Limits", Tag::USAGE_LIMITS, T::Structure, false, Client, V::V1_0),
+    spec("State", Tag::STATE, T::Enumeration, false, Server, V::V1_0),
+    spec("Initial Date", Tag::INITIAL_DATE, T::DateTime, false, Server, V::V1_0),
+    spec("Activation Date", Tag::ACTIVATION_DATE, T::DateTime, false, Client, V::V1_0),
+    spec("Process Start Date", Tag::PROCESS_START_DATE, T::DateTime, false, Client, V::V1_0),
+    spec("Protect Stop Date", Tag::PROTECT_STOP_DATE, T::DateTime, false, Client, V::V1_0),
+    spec("Deactivation Date", Tag::DEACTIVATION_DATE, T::DateTime, false, Client, V::V1_0),
+    spec("Destroy Date", Tag::DESTROY_DATE, T::DateTime, false, Server, V::V1_0),
+    spec("Compromise Occurrence Date", Tag::COMPROMISE_OCCURRENCE_DATE, T::DateTime, false, Server, V::V1_0),
+    spec("Compromise Date", Tag::COMPROMISE_DATE, T::DateTime, false, Server, V::V1_0),
+    spec("Revocation Reason", Tag::REVOCATION_REASON, T::Structure, false, Server, V::V1_0),
+    spec("Archive Date", Tag::ARCHIVE_DATE, T::DateTime, false, Server, V::V1_0),
+    spec("Object Group", Tag::OBJECT_GROUP, T::TextString, true, Client, V::V1_0),
+    spec("Link", Tag::LINK, T::Structure, true, Client, V::V1_0),
+    spec("Application Specific Information", Tag::APPLICATION_SPECIFIC_INFORMATION, T::Structure, true, Client, V::V1_0),
+    spec("Contact Information", Tag::CONTACT_INFORMATION, T::TextString, false, Client, V::V1_0),
+    spec("Last Change Date", Tag::LAST_CHANGE_DATE, T::DateTime, false, Server, V::V1_0),
+    spec("Fresh", Tag::FRESH, T::Boolean, false, Server, V::V1_1),
+    spec("Alternative Name", Tag::ALTERNATIVE_NAME, T::Structure, true, Client, V::V1_2),
+    spec("Key Value Present", Tag::KEY_VALUE_PRESENT, T::Boolean, false, Server, V::V1_2),
+    spec("Original Creation Date", Tag::ORIGINAL_CREATION_DATE, T::DateTime, false, Server, V::V1_2),
+    spec("Description", Tag::DESCRIPTION, T::TextString, false, Client, V::V1_4),
+    spec("Comment", Tag::COMMENT, T::TextString, false, Client, V::V1_4),
+    spec("Sensitive", Tag::SENSITIVE, T::Boolean, false, Client, V::V1_4),
+    spec("Always Sensitive", Tag::ALWAYS_SENSITIVE, T::Boolean, false, Server, V::V1_4),
+    spec("Extractable", Tag::EXTRACTABLE, T::Boolean, false, Client, V::V1_4),
+    spec("Never Extractable", Tag::NEVER_EXTRACTABLE, T::Boolean, false, Server, V::V1_4),
+    spec("Short Unique Identifier", Tag::SHORT_UNIQUE_IDENTIFIER, T::ByteString, false, Server, V::V2_0),
+];
+
+/// The spec entry for a standard attribute name.
+pub fn spec_by_name(name: &str) -> Option<&'static AttrSpec> {
+    ATTRIBUTES.iter().find(|s| s.name == name)
+}
+
+/// The spec entry for a 2.x attribute tag.
+pub fn spec_by_tag(tag: Tag) -> Option<&'static AttrSpec> {
+    ATTRIBUTES.iter().find(|s| s.tag == tag)
+}
+
+/// Whether `attr` may appear in a response of `version`.
+pub fn visible_in(attr: &Attr, version: ProtocolVersion) -> bool {
+    match spec_by_name(&attr.name) {
+        Some(s) => s.since <= version,
+        None => attr.is_custom(),
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> MessageError {
+    MessageError(msg.into())
+}
+
+/// Checks that a value has the type its attribute requires; custom attributes take any type.
+pub fn check_type(attr: &Attr) -> Result<(), MessageError> {
+    if attr.is_custom() {
+        return Ok(());
+    }
+    let Some(spec) = spec_by_name(&attr.name) else {
+        return Err(invalid(format!("unsupported attribute {:?}", attr.name)));
+    };
+    if attr.value.item_type() != spec.item_type {
+        return Err(invalid(format!(
+            "attribute {:?} must be a {:?}",
+            attr.name, spec.item_type
+        )));
+    }
+    Ok(())
+}
+
+// ---- 1.x encoding: Attribute { Attribute Name, Attribute Index?, Attribute Value } ----
+
+/// Parses one 1.x Attribute structure. The index, if any, is returned beside it.
+pub fn from_v1(t: &Ttlv) -> Result<(Attr, Option<i32>), MessageError> {
+    let name = t
+        .child(Tag::ATTRIBUTE_NAME)
+        .and_then(Ttlv::as_text)
+        .ok_or(invalid("Attribute without Attribute Name"))?;
+    let index = t.child(Tag::ATTRIBUTE_INDEX).and_then(Ttlv::as_int);
+    let value = t
+        .child(Tag::ATTRIBUTE_VALUE)
+        .ok_or(invalid(format!("attribute {name:?} has no Attribute Value")))?;
+    Ok((Attr::new(name, value.value.clone()), index))
+}
+
+/// Encodes an attribute in the 1.x form.
+pub fn to_v1(attr: &Attr, index: Option<i32>) -> Ttlv {
+    let mut c = vec![Ttlv::text(Tag::ATTRIBUTE_NAME, attr.name.clone())];
+    if let Some(i) = index {
+        c.push(Ttlv::integer(Tag::ATTRIBUTE_INDEX, i));
+    }
+    c.push(Ttlv::new(Tag::ATTRIBUTE_VALUE, attr.value.clone()));
+    Ttlv::structure(Tag::ATTRIBUTE, c)
+}
+
+/// Parses a 1.x attribute name reference (Get Attributes, Delete Attribute).
+pub fn name_from_v1(t: &Ttlv) -> Option<String> {
+    t.as_text().map(str::to_owned)
+}
+
+// ---- 2.x encoding: the attribute's own tag, or Attribute{Vendor Identification, ...} ----
+
+/// Parses one item of a 2.x Attributes structure.
+pub fn from_v2(t: &Ttlv) -> Result<Attr, MessageError> {
+    if t.tag == Tag::ATTRIBUTE {
+        let vendor = t
+            .child(Tag::VENDOR_IDENTIFICATION)
+            .and_then(Ttlv::as_text)
+            .unwrap_or("x");
+        let name = t
+            .child(Tag::ATTRIBUTE_NAME)
+            .and_then(Ttlv::as_text)
+            .ok_or(invalid("custom Attribute without Attribute Name"))?;
+        let value = t
+            .child(Tag::ATTRIBUTE_VALUE)
+            .ok_or(invalid(format!("attribute {name:?} has no Attribute Value")))?;
+        // A 1.x-style name ("x-ID") sent through the 2.x form keeps its prefix.
+        let full = if is_custom_name(name) {
+            name.to_owned()
+        } else {
+            format!("{vendor}-{name}")
+        };
+        return Ok(Attr::new(full, value.value.clone()));
+    }
+    let spec = spec_by_tag(t.tag).ok_or(invalid(format!("unsupported attribute {:?}", t.tag)))?;
+    Ok(Attr::new(spec.name, t.value.clone()))
+}
+
+/// Encodes an attribute in the 2.x form.
+pub fn to_v2(attr: &Attr) -> Ttlv {
+    if let Some(spec) = spec_by_name(&attr.name) {
+        return Ttlv::new(spec.tag, attr.value.clone());
+    }
+    let (vendor, name) = attr.name.split_once('-').unwrap_or(("x", &attr.name));
+    Ttlv::structure(
+        Tag::ATTRIBUTE,
+        vec![
+            Ttlv::text(Tag::VENDOR_IDENTIFICATION, vendor),
+            Ttlv::text(Tag::ATTRIBUTE_NAME, name),
+            Ttlv::new(Tag::ATTRIBUTE_VALUE, attr.value.clone()),
+        ],
+    )
+}
+
+/// Parses a 2.x Attribute Reference (an enumeration naming the tag, or a custom name
+/// structure) into an attribute name.
+pub fn name_from_v2_reference(t: &Ttlv) -> Option<String> {
+    match &t.value {
+        Value::Enumeration(tag) => spec_by_tag(Tag(*tag)).map(|s| s.name.to_owned()),
+        Value::Structure(_) => {
+            let vendor = t
+                .child(Tag::VENDOR_IDENTIFICATION)
+                .and_then(Ttlv::as_text)
+                .unwrap_or("x");
+            let name = t.child(Tag::ATTRIBUTE_NAME).and_then(Ttlv::as_text)?;
+            Some(if is_custom_name(name) {
+                name.to_owned()
+            } else {
+                format!("{vendor}-{name}")
+            })
+        }
+        // PyKMIP 2.0 and some clients send the attribute name as text.
+        Value::TextString(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Encodes an attribute name as a 2.x Attribute Reference.
+pub fn reference_to_v2(name: &str) -> Ttlv {
+    match spec_by_name(name) {
+        Some(spec) => Ttlv::enumeration(Tag::ATTRIBUTE_REFERENCE, spec.tag.0),
+        None => {
+            let (vendor, n) = name.split_once('-').unwrap_or(("x", name));
+            Ttlv::structure(
+                Tag::ATTRIBUTE_REFERENCE,
+                vec![
+                    Ttlv::text(Tag::VENDOR_IDENTIFICATION, vendor),
+                    Ttlv::text(Tag::ATTRIBUTE_NAME, n),
+                ],
+            )
+        }
+    }
+}
+
+/// Reads the client's attributes from a request payload in either encoding: 1.x
+/// Template-Attribute (or bare Attribute items), 2.x Attributes.
+pub fn read_request_attributes(
+    payload: &Ttlv,
+    version: ProtocolVersion,
+) -> Result<Vec<Attr>, MessageError> {
+    let mut out = Vec::new();
+    if version.is_v2() {
+        if let Some(attrs) = payload.child(Tag::ATTRIBUTES) {
+            for item in attrs.children() {
+                out.push(from_v2(item)?);
+            }
+        }
+    } else {
+        // Attributes come inside a Template-Attribute (Create, Register) or bare (Locate);
+        // some clients (FortiGate) wrap Locate's in a Template-Attribute too.
+        for item in payload.children() {
+            if item.tag == Tag::ATTRIBUTE {
+                out.push(from_v1(item)?.0);
+            } else if item.tag == Tag::TEMPLATE_ATTRIBUTE {
+                if item.child(Tag::NAME).is_some() {
+                    return Err(invalid("templates are not supported"));
+                }
+                for a in item.children_with(Tag::ATTRIBUTE) {
+                    out.push(from_v1(a)?.0);
+                }
+            }
+        }
+    }
+    for a in &out {
+        check_type(a)?;
+    }
+    Ok(out)
+}
+
+/// Encodes a set of attributes for a response: 2.x Attributes, or 1.x Attribute items with
+/// indexes for multi-instance attributes. Attributes newer than `version` are left out.
+pub fn encode_attributes(attrs: &[Attr], version: ProtocolVersion) -> Vec<Ttlv> {
+    let visible = attrs.iter().filter(|a| visible_in(a, version));
+    if version.is_v2() {
+        return vec![Ttlv::structure(
+            Tag::ATTRIBUTES,
+            visible.map(to_v2).collect(),
+        )];
+    }
+    let mut out = Vec::new();
+    let mut counts: Vec<(&str, i32)> = Vec::new();
+    for a in visible {
+        let index = match counts.iter_mut().find(|(n, _)| *n == a.name) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                counts.push((&a.name, 0));
+                0
+            }
+        };
+        let multi = spec_by_name(&a.name).is_none_or(|s| s.multi);
+        out.push(to_v1(a, multi.then_some(index).filter(|i| *i > 0)));
+    }
+    out
+}

@@ -1,0 +1,183 @@
+//! Managed objects on the wire: Symmetric Key, Secret Data and Opaque Object, with their Key
+//! Block, parsed from Register requests and built for Get responses. Carries key bytes in
+//! zeroizing buffers and never formats them.
+
+use super::enums::{key_format_type as kft, object_type as ot};
+use crate::ttlv::{Tag, Ttlv};
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// A managed object's content as akm keeps it: the bare key bytes plus how they were given.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ManagedObject {
+    /// Object Type enumeration.
+    pub object_type: u32,
+    /// The key bytes (raw symmetric key, secret data, opaque data).
+    pub material: Zeroizing<Vec<u8>>,
+    /// The Key Format Type it was registered or created in.
+    pub format: u32,
+    /// Cryptographic Algorithm from the Key Block, if any.
+    pub algorithm: Option<u32>,
+    /// Cryptographic Length from the Key Block, if any.
+    pub length: Option<i32>,
+    /// Secret Data Type or Opaque Data Type.
+    pub data_type: Option<u32>,
+}
+
+impl fmt::Debug for ManagedObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ManagedObject")
+            .field("object_type", &self.object_type)
+            .field("material", &format_args!("<{} bytes>", self.material.len()))
+            .field("format", &self.format)
+            .field("algorithm", &self.algorithm)
+            .field("length", &self.length)
+            .finish()
+    }
+}
+
+/// Why an object could not be read or produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ObjectError {
+    /// The structure is malformed or inconsistent (Invalid Field).
+    Invalid(String),
+    /// The object cannot be given in the requested Key Format Type.
+    FormatNotSupported,
+    /// Wrapped key import/export is not supported yet.
+    WrappingNotSupported,
+    /// This object type is not one akm stores.
+    TypeNotSupported,
+}
+
+fn invalid(msg: impl Into<String>) -> ObjectError {
+    ObjectError::Invalid(msg.into())
+}
+
+/// The tag of the object structure for an Object Type.
+pub fn object_tag(object_type: u32) -> Option<Tag> {
+    match object_type {
+        ot::SYMMETRIC_KEY => Some(Tag::SYMMETRIC_KEY),
+        ot::SECRET_DATA => Some(Tag::SECRET_DATA),
+        ot::OPAQUE_OBJECT => Some(Tag::OPAQUE_OBJECT),
+        _ => None,
+    }
+}
+
+/// Reads the object of `object_type` from a Register payload.
+pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, ObjectError> {
+    let tag = object_tag(object_type).ok_or(ObjectError::TypeNotSupported)?;
+    let obj = payload
+        .child(tag)
+        .ok_or(invalid("Object Type does not match the object given"))?;
+    if object_type == ot::OPAQUE_OBJECT {
+        let data_type = obj.child(Tag::OPAQUE_DATA_TYPE).and_then(Ttlv::as_enum);
+        let data = obj
+            .child(Tag::OPAQUE_DATA_VALUE)
+            .and_then(Ttlv::as_bytes)
+            .ok_or(invalid("Opaque Object without Opaque Data Value"))?;
+        return Ok(ManagedObject {
+            object_type,
+            material: Zeroizing::new(data.to_vec()),
+            format: kft::OPAQUE,
+            algorithm: None,
+            length: None,
+            data_type,
+        });
+    }
+    let data_type = if object_type == ot::SECRET_DATA {
+        Some(
+            obj.child(Tag::SECRET_DATA_TYPE)
+                .and_then(Ttlv::as_enum)
+                .ok_or(invalid("Secret Data without Secret Data Type"))?,
+        )
+    } else {
+        None
+    };
+    let block = obj
+        .child(Tag::KEY_BLOCK)
+        .ok_or(invalid("object without Key Block"))?;
+    let mut parsed = parse_key_block(block, object_type)?;
+    parsed.data_type = data_type;
+    Ok(parsed)
+}
+
+fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, ObjectError> {
+    if block.child(Tag::KEY_WRAPPING_DATA).is_some() {
+        return Err(ObjectError::WrappingNotSupported);
+    }
+    let format = block
+        .child(Tag::KEY_FORMAT_TYPE)
+        .and_then(Ttlv::as_enum)
+        .ok_or(invalid("Key Block without Key Format Type"))?;
+    let key_value = block
+        .child(Tag::KEY_VALUE)
+        .ok_or(invalid("Key Block without Key Value"))?;
+    let material = match format {
+        kft::RAW | kft::OPAQUE => key_value.child(Tag::KEY_MATERIAL).and_then(Ttlv::as_bytes),
+        kft::TRANSPARENT_SYMMETRIC_KEY if object_type == ot::SYMMETRIC_KEY => key_value
+            .child(Tag::KEY_MATERIAL)
+            .and_then(|m| m.child(Tag::KEY))
+            .and_then(Ttlv::as_bytes),
+        _ => return Err(ObjectError::FormatNotSupported),
+    }
+    .ok_or(invalid("Key Value without usable Key Material"))?;
+    if material.is_empty() {
+        return Err(invalid("empty Key Material"));
+    }
+    let algorithm = block
+        .child(Tag::CRYPTOGRAPHIC_ALGORITHM)
+        .and_then(Ttlv::as_enum);
+    let length = block.child(Tag::CRYPTOGRAPHIC_LENGTH).and_then(Ttlv::as_int);
+    Ok(ManagedObject {
+        object_type,
+        material: Zeroizing::new(material.to_vec()),
+        format,
+        algorithm,
+        length,
+        data_type: None,
+    })
+}
+
+/// Builds the object structure for a Get response in `format` (the stored format if None).
+pub fn encode_object(obj: &ManagedObject, format: Option<u32>) -> Result<Ttlv, ObjectError> {
+    let tag = object_tag(obj.object_type).ok_or(ObjectError::TypeNotSupported)?;
+    if obj.object_type == ot::OPAQUE_OBJECT {
+        if format.is_some_and(|f| f != kft::OPAQUE) {
+            return Err(ObjectError::FormatNotSupported);
+        }
+        return Ok(Ttlv::structure(
+            tag,
+            vec![
+                Ttlv::enumeration(Tag::OPAQUE_DATA_TYPE, obj.data_type.unwrap_or(0x8000_0000)),
+                Ttlv::bytes(Tag::OPAQUE_DATA_VALUE, obj.material.to_vec()),
+            ],
+        ));
+    }
+    let format = format.unwrap_or(obj.format);
+    let material = match format {
+        kft::RAW | kft::OPAQUE if format == obj.format || obj.object_type == ot::SYMMETRIC_KEY => {
+            Ttlv::bytes(Tag::KEY_MATERIAL, obj.material.to_vec())
+        }
+        kft::TRANSPARENT_SYMMETRIC_KEY if obj.object_type == ot::SYMMETRIC_KEY => Ttlv::structure(
+            Tag::KEY_MATERIAL,
+            vec![Ttlv::bytes(Tag::KEY, obj.material.to_vec())],
+        ),
+        _ => return Err(ObjectError::FormatNotSupported),
+    };
+    let mut block = vec![
+        Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, format),
+        Ttlv::structure(Tag::KEY_VALUE, vec![material]),
+    ];
+    if let Some(alg) = obj.algorithm {
+        block.push(Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, alg));
+    }
+    if let Some(len) = obj.length {
+        block.push(Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, len));
+    }
+    let mut children = Vec::new();
+    if let Some(dt) = obj.data_type {
+        children.push(Ttlv::enumeration(Tag::SECRET_DATA_TYPE, dt));
+    }
+    children.push(Ttlv::structure(Tag::KEY_BLOCK, block));
+    Ok(Ttlv::structure(tag, children))
+}

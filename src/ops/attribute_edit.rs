@@ -1,0 +1,174 @@
+//! Add, Modify, Delete and (2.x) Set Attribute: the client's edits to an object's
+//! attributes, within what each attribute allows (read-only, single- or multi-valued).
+
+use super::{modify, Call, Ctx, Reply};
+use crate::error::OpError;
+use crate::identity::Principal;
+use crate::kmip::attributes::{self, Attr, Setter};
+use crate::kmip::enums::operation;
+use crate::ttlv::{Tag, Ttlv};
+
+/// Refuses attributes a client may not edit after the object exists.
+fn check_editable(attr_name: &str) -> Result<bool, OpError> {
+    if attr_name.starts_with("x-") {
+        return Ok(true);
+    }
+    match attributes::spec_by_name(attr_name) {
+        Some(spec) if spec.setter == Setter::Client => Ok(spec.multi),
+        Some(_) => Err(OpError::ReadOnlyAttribute(attr_name.to_owned())),
+        None if attr_name.starts_with("y-") => Err(OpError::ReadOnlyAttribute(attr_name.to_owned())),
+        None => Err(OpError::InvalidField(format!("unsupported attribute {attr_name:?}"))),
+    }
+}
+
+/// Reads the attribute of a 1.x Attribute field or a 2.x wrapper (New/Current Attribute).
+fn attr_in(call: &Call<'_>, wrapper: Tag) -> Result<Option<(Attr, Option<i32>)>, OpError> {
+    let found = if call.version.is_v2() {
+        match call.payload.child(wrapper) {
+            Some(w) => {
+                let item = w.children().first().ok_or_else(|| {
+                    OpError::InvalidMessage(format!("empty {wrapper:?}"))
+                })?;
+                Some((attributes::from_v2(item)?, None))
+            }
+            None => None,
+        }
+    } else {
+        match call.payload.child(Tag::ATTRIBUTE) {
+            Some(a) => Some(attributes::from_v1(a)?),
+            None => None,
+        }
+    };
+    if let Some((a, _)) = &found {
+        attributes::check_type(a)?;
+    }
+    Ok(found)
+}
+
+fn required(found: Option<(Attr, Option<i32>)>) -> Result<(Attr, Option<i32>), OpError> {
+    found.ok_or_else(|| OpError::InvalidMessage("missing attribute".into()))
+}
+
+/// The reply: 1.x echoes the attribute with its index, 2.x only the identifier.
+fn reply(call: &Call<'_>, uid: String, echoed: (Attr, i32)) -> Reply {
+    let mut payload = vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())];
+    if !call.version.is_v2() {
+        let (attr, index) = echoed;
+        payload.push(attributes::to_v1(&attr, (index > 0).then_some(index)));
+    }
+    Reply {
+        payload,
+        uid: Some(uid),
+    }
+}
+
+/// Index of the `index`-th instance of `name`, as a position in `attrs`.
+fn position(attrs: &[Attr], name: &str, index: i32) -> Option<usize> {
+    attrs
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.name == name)
+        .nth(usize::try_from(index).ok()?)
+        .map(|(i, _)| i)
+}
+
+/// Runs Add Attribute.
+pub fn add(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+    let uid = call.uid()?;
+    let (attr, index) = required(attr_in(call, Tag::NEW_ATTRIBUTE)?)?;
+    if index.is_some() {
+        return Err(OpError::InvalidField("a new attribute takes no Attribute Index".into()));
+    }
+    let multi = check_editable(&attr.name)?;
+    let echoed = modify(ctx, who, uid.clone(), operation::ADD_ATTRIBUTE, call.now, move |obj| {
+        let existing = obj.all(&attr.name).count() as i32;
+        if !multi && existing > 0 {
+            return Err(OpError::AttributeExists(attr.name));
+        }
+        obj.attrs.push(attr.clone());
+        Ok((attr, existing))
+    })?;
+    Ok(reply(call, uid, echoed))
+}
+
+/// Runs Modify Attribute.
+pub fn modify_attr(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+    let uid = call.uid()?;
+    let (new, index) = required(attr_in(call, Tag::NEW_ATTRIBUTE)?)?;
+    let current = attr_in(call, Tag::CURRENT_ATTRIBUTE)?.map(|(a, _)| a);
+    check_editable(&new.name)?;
+    let echoed = modify(ctx, who, uid.clone(), operation::MODIFY_ATTRIBUTE, call.now, move |obj| {
+        if obj.get(&new.name).is_none() {
+            return Err(OpError::InvalidField(format!(
+                "attribute {:?} does not exist; add it first",
+                new.name
+            )));
+        }
+        let at = match &current {
+            Some(cur) => obj.attrs.iter().position(|a| a == cur),
+            None => position(&obj.attrs, &new.name, index.unwrap_or(0)),
+        }
+        .ok_or(OpError::AttributeNotFound)?;
+        obj.attrs[at] = new.clone();
+        Ok((new, index.unwrap_or(0)))
+    })?;
+    Ok(reply(call, uid, echoed))
+}
+
+/// Runs Delete Attribute.
+pub fn delete(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+    let uid = call.uid()?;
+    // What to delete: one instance by value (2.x Current Attribute), one by index (1.x), or
+    // every instance of a name (2.x Attribute Reference).
+    let by_value = attr_in(call, Tag::CURRENT_ATTRIBUTE)?
+        .filter(|_| call.version.is_v2())
+        .map(|(a, _)| a);
+    let name = match &by_value {
+        Some(a) => a.name.clone(),
+        None => super::get_attributes::requested_names(call)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| OpError::InvalidMessage("no attribute named".into()))?,
+    };
+    let index = call
+        .payload
+        .child(Tag::ATTRIBUTE_INDEX)
+        .and_then(Ttlv::as_int)
+        .unwrap_or(0);
+    check_editable(&name)?;
+    let all_instances = call.version.is_v2() && by_value.is_none();
+    let echoed = modify(ctx, who, uid.clone(), operation::DELETE_ATTRIBUTE, call.now, move |obj| {
+        if all_instances {
+            let before = obj.attrs.len();
+            obj.attrs.retain(|a| a.name != name);
+            if obj.attrs.len() == before {
+                return Err(OpError::AttributeNotFound);
+            }
+            return Ok((Attr::new(name, crate::ttlv::Value::Structure(vec![])), 0));
+        }
+        let at = match &by_value {
+            Some(cur) => obj.attrs.iter().position(|a| a == cur),
+            None => position(&obj.attrs, &name, index),
+        }
+        .ok_or(OpError::AttributeNotFound)?;
+        Ok((obj.attrs.remove(at), index))
+    })?;
+    Ok(reply(call, uid, echoed))
+}
+
+/// Runs Set Attribute (2.x): sets a single-valued attribute, adding or replacing it.
+pub fn set(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+    let uid = call.uid()?;
+    let (attr, _) = required(attr_in(call, Tag::NEW_ATTRIBUTE)?)?;
+    if check_editable(&attr.name)? {
+        return Err(OpError::InvalidField(format!(
+            "{:?} takes several values; use Add or Modify Attribute",
+            attr.name
+        )));
+    }
+    modify(ctx, who, uid.clone(), operation::SET_ATTRIBUTE, call.now, move |obj| {
+        obj.set(&attr.name, attr.value);
+        Ok(())
+    })?;
+    Ok(Reply::uid_only(uid))
+}

@@ -1,0 +1,191 @@
+//! Create: generates a symmetric key (AES-128/192/256, HMAC-SHA-256/384/512) from the CSPRNG,
+//! and the shared path that stores any new object (Create and Register): client attribute
+//! checks, server-set attributes, wrapping under the KEK, one durable insert.
+
+use super::{Call, Ctx, Object, Reply};
+use crate::crypto;
+use crate::error::OpError;
+use crate::identity::Principal;
+use crate::kmip::attributes::{self, Attr, Setter};
+use crate::kmip::enums::{
+    cryptographic_algorithm as alg, hashing_algorithm, key_format_type as kft, object_type as ot,
+    state,
+};
+use crate::kmip::objects::ManagedObject;
+use crate::ttlv::{Tag, Ttlv, Value};
+use zeroize::Zeroizing;
+
+/// Runs Create.
+pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+    let object_type = call
+        .payload
+        .child(Tag::OBJECT_TYPE)
+        .and_then(Ttlv::as_enum)
+        .ok_or_else(|| OpError::InvalidMessage("missing Object Type".into()))?;
+    if object_type != ot::SYMMETRIC_KEY {
+        return Err(OpError::InvalidField("Create makes Symmetric Keys only".into()));
+    }
+    let attrs = attributes::read_request_attributes(call.payload, call.version)?;
+    let (algorithm, length) = key_spec(&attrs)?;
+    let managed = ManagedObject {
+        object_type,
+        material: crypto::random_bytes(length as usize / 8),
+        format: kft::RAW,
+        algorithm: Some(algorithm),
+        length: Some(length),
+        data_type: None,
+    };
+    let uid = store_new(ctx, who, call, attrs, managed)?;
+    Ok(Reply {
+        payload: vec![
+            Ttlv::enumeration(Tag::OBJECT_TYPE, object_type),
+            Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+        ],
+        uid: Some(uid),
+    })
+}
+
+fn int_attr(attrs: &[Attr], name: &str) -> Option<i32> {
+    attrs.iter().find(|a| a.name == name).and_then(|a| match a.value {
+        Value::Integer(v) => Some(v),
+        _ => None,
+    })
+}
+
+/// The algorithm and length to generate, checked against what akm can make.
+fn key_spec(attrs: &[Attr]) -> Result<(u32, i32), OpError> {
+    let algorithm = attrs
+        .iter()
+        .find(|a| a.name == "Cryptographic Algorithm")
+        .and_then(|a| match a.value {
+            Value::Enumeration(v) => Some(v),
+            _ => None,
+        })
+        .ok_or_else(|| OpError::InvalidField("Cryptographic Algorithm is required".into()))?;
+    let length = int_attr(attrs, "Cryptographic Length");
+    let allowed: &[i32] = match algorithm {
+        alg::AES => &[128, 192, 256],
+        alg::HMAC_SHA256 => &[256],
+        alg::HMAC_SHA384 => &[384],
+        alg::HMAC_SHA512 => &[512],
+        _ => {
+            return Err(OpError::InvalidField(
+                "Create supports AES and HMAC-SHA-256/384/512".into(),
+            ))
+        }
+    };
+    let length = match length {
+        Some(l) => l,
+        // An HMAC key's natural length is its hash's output; AES has no default.
+        None if algorithm != alg::AES => allowed[0],
+        None => return Err(OpError::InvalidField("Cryptographic Length is required".into())),
+    };
+    if !allowed.contains(&length) {
+        return Err(OpError::InvalidField(format!(
+            "Cryptographic Length {length} is not valid for this algorithm"
+        )));
+    }
+    Ok((algorithm, length))
+}
+
+/// A new random Unique Identifier (an RFC 4122 version 4 UUID).
+pub fn new_uid() -> String {
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&crypto::random_bytes(16));
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// Checks the client's attributes for a new object: nothing server-set, no second instance of
+/// a single-valued attribute.
+fn check_client_attributes(attrs: &[Attr]) -> Result<(), OpError> {
+    for (i, a) in attrs.iter().enumerate() {
+        if a.name.starts_with("y-") {
+            return Err(OpError::InvalidField(format!("{:?} is a server attribute", a.name)));
+        }
+        let Some(spec) = attributes::spec_by_name(&a.name) else {
+            continue;
+        };
+        if spec.setter == Setter::Server {
+            return Err(OpError::InvalidField(format!(
+                "{:?} is set by the server",
+                a.name
+            )));
+        }
+        if !spec.multi && attrs[..i].iter().any(|b| b.name == a.name) {
+            return Err(OpError::InvalidField(format!(
+                "{:?} takes a single value",
+                a.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Stores a new object for `who`: checks the client attributes, adds the server-set ones,
+/// wraps the material under the KEK and inserts it durably. Returns its Unique Identifier.
+pub fn store_new(
+    ctx: &Ctx,
+    who: &Principal,
+    call: &Call<'_>,
+    client_attrs: Vec<Attr>,
+    managed: ManagedObject,
+) -> Result<String, OpError> {
+    check_client_attributes(&client_attrs)?;
+    let now = call.now;
+    let uid = new_uid();
+    let mut obj = Object {
+        uid: uid.clone(),
+        object_type: managed.object_type,
+        owner: who.cn.clone(),
+        initial_date: now,
+        key_version: 1,
+        attrs: Vec::new(),
+        format: managed.format,
+        data_type: managed.data_type,
+        material_destroyed: false,
+    };
+    obj.set("Unique Identifier", Value::TextString(uid.clone()));
+    obj.set("Object Type", Value::Enumeration(managed.object_type));
+    if let Some(a) = managed.algorithm {
+        obj.set("Cryptographic Algorithm", Value::Enumeration(a));
+    }
+    if let Some(l) = managed.length {
+        obj.set("Cryptographic Length", Value::Integer(l));
+    }
+    for a in client_attrs {
+        if a.name == "Cryptographic Algorithm" || a.name == "Cryptographic Length" {
+            obj.set(&a.name.clone(), a.value);
+        } else {
+            obj.attrs.push(a);
+        }
+    }
+    let activation = obj.get("Activation Date").and_then(|v| match v {
+        Value::DateTime(d) => Some(*d),
+        _ => None,
+    });
+    let initial_state = match activation {
+        Some(d) if d <= now => state::ACTIVE,
+        _ => state::PRE_ACTIVE,
+    };
+    obj.set("State", Value::Enumeration(initial_state));
+    obj.set("Initial Date", Value::DateTime(now));
+    obj.set("Original Creation Date", Value::DateTime(now));
+    obj.set("Digest", digest(&managed.material));
+    obj.touch(now);
+    let wrapped = ctx.kek.wrap(&uid, obj.key_version, &managed.material)?;
+    let row = obj.to_row();
+    ctx.store.write(move |tx| tx.insert(&row, Some(&wrapped)))?;
+    Ok(uid)
+}
+
+/// The Digest attribute: SHA-256 over the key material in Raw format.
+fn digest(material: &Zeroizing<Vec<u8>>) -> Value {
+    Value::Structure(vec![
+        Ttlv::enumeration(Tag::HASHING_ALGORITHM, hashing_algorithm::SHA_256),
+        Ttlv::bytes(Tag::DIGEST_VALUE, crypto::sha256(material)),
+        Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, kft::RAW),
+    ])
+}

@@ -1,0 +1,53 @@
+//! Get: returns an object with its key material, unwrapped from the store, in the stored or
+//! the requested Key Format Type.
+
+use super::{load_for, Call, Ctx, Reply};
+use crate::error::OpError;
+use crate::identity::Principal;
+use crate::kmip::enums::{operation, state};
+use crate::kmip::objects::{self, ManagedObject};
+use crate::ttlv::{Tag, Ttlv, Value};
+
+/// Runs Get.
+pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+    let uid = call.uid()?;
+    if call.payload.child(Tag::KEY_WRAPPING_SPECIFICATION).is_some() {
+        return Err(OpError::FeatureNotSupported("key wrapping on Get"));
+    }
+    let format = call
+        .payload
+        .child(Tag::KEY_FORMAT_TYPE)
+        .and_then(Ttlv::as_enum);
+    let obj = load_for(ctx, who, &uid, operation::GET)?;
+    if matches!(obj.state(), state::DESTROYED | state::DESTROYED_COMPROMISED) {
+        return Err(OpError::ObjectDestroyed);
+    }
+    let wrapped = ctx
+        .store
+        .get_material(&uid)?
+        .ok_or(OpError::ObjectDestroyed)?;
+    let material = ctx.kek.unwrap(&uid, obj.key_version, &wrapped)?;
+    let managed = ManagedObject {
+        object_type: obj.object_type,
+        material,
+        format: obj.format,
+        algorithm: match obj.get("Cryptographic Algorithm") {
+            Some(Value::Enumeration(a)) => Some(*a),
+            _ => None,
+        },
+        length: match obj.get("Cryptographic Length") {
+            Some(Value::Integer(l)) => Some(*l),
+            _ => None,
+        },
+        data_type: obj.data_type,
+    };
+    let encoded = objects::encode_object(&managed, format)?;
+    Ok(Reply {
+        payload: vec![
+            Ttlv::enumeration(Tag::OBJECT_TYPE, obj.object_type),
+            Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+            encoded,
+        ],
+        uid: Some(uid),
+    })
+}

@@ -1,0 +1,123 @@
+//! Locate: the caller's objects whose attributes match the request. Indexed attributes
+//! (Object Type, algorithm, length, State, Name, Object Group) are filtered in SQL; the rest
+//! (dates as ranges, other attributes by value) are checked on the loaded objects. Maximum
+//! Items and Offset Items page the result; Storage Status Mask picks live or destroyed.
+
+use super::object::name_value;
+use super::{Call, Ctx, Object, Reply};
+use crate::error::OpError;
+use crate::identity::Principal;
+use crate::kmip::attributes::{self, Attr};
+use crate::kmip::enums::storage_status_mask as ssm;
+use crate::store::LocateQuery;
+use crate::ttlv::{Tag, Ttlv, Value};
+
+/// Runs Locate.
+pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+    let attrs = attributes::read_request_attributes(call.payload, call.version)?;
+    let max_items = non_negative(call.payload, Tag::MAXIMUM_ITEMS)?;
+    let offset = non_negative(call.payload, Tag::OFFSET_ITEMS)?.unwrap_or(0);
+    let mask = call
+        .payload
+        .child(Tag::STORAGE_STATUS_MASK)
+        .and_then(Ttlv::as_int)
+        .unwrap_or(ssm::ON_LINE_STORAGE);
+    let (query, rest) = split_filters(who, &attrs, mask)?;
+    let candidates = ctx.store.locate(&query)?;
+    let mut matched = Vec::new();
+    for uid in candidates {
+        if rest.is_empty() {
+            matched.push(uid);
+            continue;
+        }
+        let Some(row) = ctx.store.get(&uid)? else { continue };
+        if matches_all(&Object::from_row(row)?, &rest) {
+            matched.push(uid);
+        }
+    }
+    let total = matched.len();
+    let page = matched
+        .into_iter()
+        .skip(offset)
+        .take(max_items.unwrap_or(usize::MAX));
+    let mut payload = Vec::new();
+    if call.version.is_v2() {
+        payload.push(Ttlv::integer(Tag::LOCATED_ITEMS, total as i32));
+    }
+    payload.extend(page.map(|uid| Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid)));
+    Ok(Reply { payload, uid: None })
+}
+
+fn non_negative(payload: &Ttlv, tag: Tag) -> Result<Option<usize>, OpError> {
+    match payload.child(tag) {
+        None => Ok(None),
+        Some(t) => t
+            .as_int()
+            .and_then(|v| usize::try_from(v).ok())
+            .map(Some)
+            .ok_or_else(|| OpError::InvalidField(format!("{tag:?} must be a non-negative Integer"))),
+    }
+}
+
+/// Splits the filter attributes into the SQL query and the ones checked in memory.
+fn split_filters(
+    who: &Principal,
+    attrs: &[Attr],
+    mask: i32,
+) -> Result<(LocateQuery, Vec<Attr>), OpError> {
+    let mut q = LocateQuery {
+        owner: Some(who.cn.clone()),
+        include_live: mask & (ssm::ON_LINE_STORAGE | ssm::ARCHIVAL_STORAGE) != 0,
+        include_destroyed: mask & ssm::DESTROYED_STORAGE != 0,
+        ..LocateQuery::default()
+    };
+    let mut rest = Vec::new();
+    for a in attrs {
+        match (a.name.as_str(), &a.value) {
+            ("Object Type", Value::Enumeration(v)) => q.object_type = Some(*v),
+            ("Cryptographic Algorithm", Value::Enumeration(v)) => q.algorithm = Some(*v),
+            ("Cryptographic Length", Value::Integer(v)) => q.length = Some(*v),
+            ("State", Value::Enumeration(v)) => q.state = Some(*v),
+            ("Name", v) => q.names.push(
+                name_value(v).ok_or_else(|| OpError::InvalidField("Name without Name Value".into()))?,
+            ),
+            ("Object Group", Value::TextString(g)) => q.groups.push(g.clone()),
+            _ => rest.push(a.clone()),
+        }
+    }
+    Ok((q, rest))
+}
+
+/// In-memory filters: date attributes given twice are a range (inclusive); any other
+/// attribute must equal one of the object's instances.
+fn matches_all(obj: &Object, filters: &[Attr]) -> bool {
+    let mut checked: Vec<&str> = Vec::new();
+    for f in filters {
+        if checked.contains(&f.name.as_str()) {
+            continue;
+        }
+        checked.push(&f.name);
+        let same: Vec<&Value> = filters
+            .iter()
+            .filter(|g| g.name == f.name)
+            .map(|g| &g.value)
+            .collect();
+        let ok = match date_range(&same) {
+            Some((lo, hi)) => obj
+                .all(&f.name)
+                .any(|v| matches!(v, Value::DateTime(d) if (lo..=hi).contains(d))),
+            None => same.iter().all(|want| obj.all(&f.name).any(|v| v == *want)),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn date_range(values: &[&Value]) -> Option<(i64, i64)> {
+    match values {
+        [Value::DateTime(a), Value::DateTime(b)] => Some(((*a).min(*b), (*a).max(*b))),
+        _ => None,
+    }
+}

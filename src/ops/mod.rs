@@ -1,0 +1,202 @@
+//! KMIP operations, one file each, and the batch dispatcher that runs a request message's
+//! items in order (ID Placeholder, Batch Error Continuation Option). Operations are
+//! synchronous: the server runs the dispatcher on the blocking pool, so the SQLite calls they
+//! make never block an async worker. Operations reach storage only through `store`.
+
+mod activate;
+mod attribute_edit;
+mod create;
+mod destroy;
+mod discover_versions;
+mod get;
+mod get_attribute_list;
+mod get_attributes;
+mod locate;
+mod object;
+mod query;
+mod register;
+mod revoke;
+
+pub use object::Object;
+
+use crate::crypto::Kek;
+use crate::error::OpError;
+use crate::identity::Principal;
+use crate::kmip::enums::operation as op;
+use crate::kmip::{OnError, ProtocolVersion, RequestMessage, ResponseItem};
+use crate::policy::{self, Decision};
+use crate::store::Store;
+use crate::ttlv::{Tag, Ttlv};
+
+/// What every operation may use.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The key store.
+    pub store: Store,
+    /// The key encryption key.
+    pub kek: Kek,
+}
+
+/// One batch item as an operation sees it.
+pub struct Call<'a> {
+    /// The request's protocol version (the response uses it too).
+    pub version: ProtocolVersion,
+    /// The Operation value.
+    pub operation: u32,
+    /// The Request Payload.
+    pub payload: &'a Ttlv,
+    /// The ID Placeholder left by an earlier item of the same message.
+    pub placeholder: Option<&'a str>,
+    /// The time of the request, seconds since the epoch.
+    pub now: i64,
+}
+
+impl Call<'_> {
+    /// The Unique Identifier the item names, or the ID Placeholder when it names none.
+    pub fn uid(&self) -> Result<String, OpError> {
+        match self.payload.child(Tag::UNIQUE_IDENTIFIER) {
+            Some(t) => t
+                .as_text()
+                .map(str::to_owned)
+                .ok_or_else(|| OpError::InvalidMessage("Unique Identifier must be text".into())),
+            None => self
+                .placeholder
+                .map(str::to_owned)
+                .ok_or_else(|| OpError::InvalidMessage("missing Unique Identifier".into())),
+        }
+    }
+}
+
+/// A successful operation's result.
+pub struct Reply {
+    /// The Response Payload's children.
+    pub payload: Vec<Ttlv>,
+    /// The object this item acted on, which becomes the ID Placeholder for later items.
+    pub uid: Option<String>,
+}
+
+impl Reply {
+    /// A reply with only a Unique Identifier, the answer of most lifecycle operations.
+    pub fn uid_only(uid: String) -> Reply {
+        Reply {
+            payload: vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())],
+            uid: Some(uid),
+        }
+    }
+}
+
+/// The operations akm performs, in Query order.
+pub const SUPPORTED_OPERATIONS: &[u32] = &[
+    op::CREATE,
+    op::REGISTER,
+    op::LOCATE,
+    op::GET,
+    op::GET_ATTRIBUTES,
+    op::GET_ATTRIBUTE_LIST,
+    op::ADD_ATTRIBUTE,
+    op::MODIFY_ATTRIBUTE,
+    op::DELETE_ATTRIBUTE,
+    op::SET_ATTRIBUTE,
+    op::ACTIVATE,
+    op::REVOKE,
+    op::DESTROY,
+    op::QUERY,
+    op::DISCOVER_VERSIONS,
+];
+
+fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+    match call.operation {
+        op::DISCOVER_VERSIONS => discover_versions::run(call),
+        op::QUERY => query::run(call),
+        op::CREATE => create::run(ctx, who, call),
+        op::REGISTER => register::run(ctx, who, call),
+        op::GET => get::run(ctx, who, call),
+        op::GET_ATTRIBUTES => get_attributes::run(ctx, who, call),
+        op::GET_ATTRIBUTE_LIST => get_attribute_list::run(ctx, who, call),
+        op::ADD_ATTRIBUTE => attribute_edit::add(ctx, who, call),
+        op::MODIFY_ATTRIBUTE => attribute_edit::modify_attr(ctx, who, call),
+        op::DELETE_ATTRIBUTE => attribute_edit::delete(ctx, who, call),
+        op::SET_ATTRIBUTE if call.version.is_v2() => attribute_edit::set(ctx, who, call),
+        op::LOCATE => locate::run(ctx, who, call),
+        op::ACTIVATE => activate::run(ctx, who, call),
+        op::REVOKE => revoke::run(ctx, who, call),
+        op::DESTROY => destroy::run(ctx, who, call),
+        _ => Err(OpError::OperationNotSupported),
+    }
+}
+
+/// Runs every batch item of `msg` for `who` and returns the response items.
+pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> Vec<ResponseItem> {
+    let mut placeholder: Option<String> = None;
+    let mut out = Vec::with_capacity(msg.items.len());
+    for item in &msg.items {
+        let call = Call {
+            version: msg.header.version,
+            operation: item.operation,
+            payload: &item.payload,
+            placeholder: placeholder.as_deref(),
+            now,
+        };
+        let result = run_one(ctx, who, &call);
+        let failed = result.is_err();
+        let result = match result {
+            Ok(reply) => {
+                if reply.uid.is_some() {
+                    placeholder = reply.uid;
+                }
+                Ok(Some(Ttlv::structure(Tag::RESPONSE_PAYLOAD, reply.payload)))
+            }
+            Err(e) => {
+                tracing::info!(operation = item.operation, user = %who.cn, error = %e, "operation failed");
+                Err(e.to_failure())
+            }
+        };
+        out.push(ResponseItem {
+            operation: Some(item.operation),
+            batch_id: item.batch_id.clone(),
+            result,
+        });
+        if failed && msg.header.on_error == OnError::Stop {
+            break;
+        }
+    }
+    out
+}
+
+/// Loads an object for `who`, checking it exists and that policy allows `operation`.
+pub fn load_for(ctx: &Ctx, who: &Principal, uid: &str, operation: u32) -> Result<Object, OpError> {
+    let row = ctx.store.get(uid)?.ok_or(OpError::NotFound)?;
+    check_access(who, &row.owner, operation)?;
+    Object::from_row(row)
+}
+
+fn check_access(who: &Principal, owner: &str, operation: u32) -> Result<(), OpError> {
+    match policy::decide(who, owner, operation) {
+        Decision::Allow => Ok(()),
+        Decision::Deny => Err(OpError::PermissionDenied),
+    }
+}
+
+/// Read-modify-write of one object inside the writer's transaction: loads it, checks access,
+/// lets `change` edit it, and stores the result (and drops its key material if `change` asked
+/// to). Returns what `change` returned, once the write is durable.
+pub fn modify<T, F>(ctx: &Ctx, who: &Principal, uid: String, operation: u32, now: i64, change: F) -> Result<T, OpError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Object) -> Result<T, OpError> + Send + 'static,
+{
+    let who = who.clone();
+    ctx.store.write(move |tx| {
+        let row = tx.get(&uid)?.ok_or(OpError::NotFound)?;
+        check_access(&who, &row.owner, operation)?;
+        let mut obj = Object::from_row(row)?;
+        let out = change(&mut obj)?;
+        obj.touch(now);
+        let row = obj.to_row();
+        tx.update(&row)?;
+        if obj.material_destroyed {
+            tx.delete_material(&row.uid)?;
+        }
+        Ok(out)
+    })
+}

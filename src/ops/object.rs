@@ -1,0 +1,176 @@
+//! A managed object's metadata as the operations work with it: its attributes in akm's
+//! internal form plus the few facts that are not attributes (stored key format, data type).
+//! Converts to and from the store's row, deriving the indexed columns from the attributes so
+//! the two can never disagree.
+
+use crate::error::OpError;
+use crate::kmip::attributes::{self, Attr};
+use crate::kmip::enums::state;
+use crate::store::ObjectRow;
+use crate::ttlv::{self, Tag, Ttlv, Value};
+
+/// An object's metadata.
+#[derive(Clone, Debug)]
+pub struct Object {
+    /// Unique Identifier.
+    pub uid: String,
+    /// Object Type.
+    pub object_type: u32,
+    /// Owner (creator's CN).
+    pub owner: String,
+    /// Initial Date.
+    pub initial_date: i64,
+    /// Key material version, bound into the wrapping.
+    pub key_version: i64,
+    /// Every attribute instance, in the order they were set.
+    pub attrs: Vec<Attr>,
+    /// Key Format Type the material was given in.
+    pub format: u32,
+    /// Secret Data Type or Opaque Data Type.
+    pub data_type: Option<u32>,
+    /// Set by Destroy: the store deletes the wrapped material with the update.
+    pub material_destroyed: bool,
+}
+
+impl Object {
+    /// The first value of attribute `name`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.attrs.iter().find(|a| a.name == name).map(|a| &a.value)
+    }
+
+    /// Every value of attribute `name`, in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+        self.attrs
+            .iter()
+            .filter(move |a| a.name == name)
+            .map(|a| &a.value)
+    }
+
+    /// Sets single-valued attribute `name`, replacing any value.
+    pub fn set(&mut self, name: &str, value: Value) {
+        match self.attrs.iter_mut().find(|a| a.name == name) {
+            Some(a) => a.value = value,
+            None => self.attrs.push(Attr::new(name, value)),
+        }
+    }
+
+    /// The object's State.
+    pub fn state(&self) -> u32 {
+        match self.get("State") {
+            Some(Value::Enumeration(s)) => *s,
+            _ => state::PRE_ACTIVE,
+        }
+    }
+
+    /// Records a change at `now` (Last Change Date).
+    pub fn touch(&mut self, now: i64) {
+        self.set("Last Change Date", Value::DateTime(now));
+    }
+
+    /// Decodes a store row.
+    pub fn from_row(row: ObjectRow) -> Result<Object, OpError> {
+        let corrupt = || OpError::InvalidField("stored attributes are unreadable".into());
+        let blob = ttlv::decode(&row.attributes, &ttlv::Limits::default()).map_err(|_| corrupt())?;
+        let attrs = blob
+            .child(Tag::ATTRIBUTES)
+            .ok_or_else(corrupt)?
+            .children()
+            .iter()
+            .map(attributes::from_v2)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| corrupt())?;
+        let meta = blob.child(Tag::KEY_BLOCK);
+        let format = meta
+            .and_then(|m| m.child(Tag::KEY_FORMAT_TYPE))
+            .and_then(Ttlv::as_enum)
+            .unwrap_or(0);
+        let data_type = meta
+            .and_then(|m| m.child(Tag::SECRET_DATA_TYPE))
+            .and_then(Ttlv::as_enum);
+        Ok(Object {
+            uid: row.uid,
+            object_type: row.object_type,
+            owner: row.owner,
+            initial_date: row.initial_date,
+            key_version: row.key_version,
+            attrs,
+            format,
+            data_type,
+            material_destroyed: false,
+        })
+    }
+
+    /// Encodes for the store, deriving the indexed columns from the attributes.
+    pub fn to_row(&self) -> ObjectRow {
+        let mut meta = vec![Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, self.format)];
+        if let Some(dt) = self.data_type {
+            meta.push(Ttlv::enumeration(Tag::SECRET_DATA_TYPE, dt));
+        }
+        let blob = Ttlv::structure(
+            Tag::ATTRIBUTES,
+            vec![
+                Ttlv::structure(
+                    Tag::ATTRIBUTES,
+                    self.attrs.iter().map(attributes::to_v2).collect(),
+                ),
+                Ttlv::structure(Tag::KEY_BLOCK, meta),
+            ],
+        );
+        ObjectRow {
+            uid: self.uid.clone(),
+            object_type: self.object_type,
+            state: self.state(),
+            owner: self.owner.clone(),
+            algorithm: self.enum_attr("Cryptographic Algorithm"),
+            length: match self.get("Cryptographic Length") {
+                Some(Value::Integer(l)) => Some(*l),
+                _ => None,
+            },
+            initial_date: self.initial_date,
+            activation_date: self.date_attr("Activation Date"),
+            deactivation_date: self.date_attr("Deactivation Date"),
+            last_change: self.date_attr("Last Change Date").unwrap_or(self.initial_date),
+            key_version: self.key_version,
+            names: self.names(),
+            groups: self
+                .all("Object Group")
+                .filter_map(|v| match v {
+                    Value::TextString(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .collect(),
+            attributes: blob.encode(),
+        }
+    }
+
+    /// The Name values.
+    pub fn names(&self) -> Vec<String> {
+        self.all("Name").filter_map(name_value).collect()
+    }
+
+    fn enum_attr(&self, name: &str) -> Option<u32> {
+        match self.get(name) {
+            Some(Value::Enumeration(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    fn date_attr(&self, name: &str) -> Option<i64> {
+        match self.get(name) {
+            Some(Value::DateTime(v)) => Some(*v),
+            _ => None,
+        }
+    }
+}
+
+/// The Name Value of a Name attribute value.
+pub fn name_value(v: &Value) -> Option<String> {
+    match v {
+        Value::Structure(c) => c
+            .iter()
+            .find(|i| i.tag == Tag::NAME_VALUE)
+            .and_then(Ttlv::as_text)
+            .map(str::to_owned),
+        _ => None,
+    }
+}

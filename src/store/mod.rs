@@ -1,0 +1,442 @@
+//! The key store: SQLite schema and migrations, queries, the single writer thread that
+//! group-commits concurrent writes, the reader pool, and the change log that mirroring
+//! streams. It stores wrapped key material only and never sees plaintext keys.
+//!
+//! Every call here blocks; callers on the async runtime go through `spawn_blocking`.
+
+mod schema;
+mod writer;
+
+pub use writer::WriteTx;
+
+use crate::crypto::Wrapped;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// Errors of the store layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database schema is newer than this binary understands.
+    #[error("database schema version {found} is newer than this akm ({supported}); upgrade akm")]
+    SchemaTooNew {
+        /// The version in the file.
+        found: i64,
+        /// The newest this binary knows.
+        supported: i64,
+    },
+    /// The writer thread has stopped (shutdown in progress).
+    #[error("the store writer has stopped")]
+    WriterGone,
+    /// The group commit holding this write failed (the detail is logged); nothing was written.
+    #[error("the write could not be committed")]
+    CommitFailed,
+    /// A Name is already used by another live object.
+    #[error("name already in use")]
+    NameTaken,
+}
+
+/// The columns of an object row (everything but key material).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectRow {
+    /// Unique Identifier.
+    pub uid: String,
+    /// Object Type.
+    pub object_type: u32,
+    /// State.
+    pub state: u32,
+    /// The owning identity's CN.
+    pub owner: String,
+    /// Cryptographic Algorithm, if any.
+    pub algorithm: Option<u32>,
+    /// Cryptographic Length, if any.
+    pub length: Option<i32>,
+    /// Initial Date.
+    pub initial_date: i64,
+    /// Activation Date, if set.
+    pub activation_date: Option<i64>,
+    /// Deactivation Date, if set.
+    pub deactivation_date: Option<i64>,
+    /// Last Change Date.
+    pub last_change: i64,
+    /// Version of the key material (bound into the wrapping).
+    pub key_version: i64,
+    /// Names (for Locate and uniqueness).
+    pub names: Vec<String>,
+    /// Object Groups.
+    pub groups: Vec<String>,
+    /// The full attribute set and object metadata, TTLV-encoded by the ops layer.
+    pub attributes: Vec<u8>,
+}
+
+/// A Locate query over the indexed columns. Every set field must match.
+#[derive(Clone, Debug, Default)]
+pub struct LocateQuery {
+    /// Only objects of this owner.
+    pub owner: Option<String>,
+    /// Object Type.
+    pub object_type: Option<u32>,
+    /// Cryptographic Algorithm.
+    pub algorithm: Option<u32>,
+    /// Cryptographic Length.
+    pub length: Option<i32>,
+    /// State.
+    pub state: Option<u32>,
+    /// Every name must be one of the object's names.
+    pub names: Vec<String>,
+    /// Every group must be one of the object's groups.
+    pub groups: Vec<String>,
+    /// Include destroyed objects.
+    pub include_destroyed: bool,
+    /// Include live objects.
+    pub include_live: bool,
+}
+
+/// The store: one writer thread, a pool of reader connections.
+pub struct Store {
+    path: PathBuf,
+    readers: Mutex<Vec<Connection>>,
+    writer: writer::Writer,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Store({})", self.path.display())
+    }
+}
+
+/// The state value of destroyed objects (kept in sync with the KMIP enumeration).
+const DESTROYED_STATES: [u32; 2] = [
+    crate::kmip::enums::state::DESTROYED,
+    crate::kmip::enums::state::DESTROYED_COMPROMISED,
+];
+
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, migrates it, and starts the writer.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut conn = open_connection(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
+        schema::migrate(&mut conn)?;
+        restrict_permissions(path);
+        let writer = writer::Writer::start(conn)?;
+        Ok(Store {
+            path: path.to_owned(),
+            readers: Mutex::new(Vec::new()),
+            writer,
+        })
+    }
+
+    /// Runs `f` in the writer thread inside a transaction shared with other concurrent
+    /// writes; returns once the transaction is durably committed.
+    pub fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&WriteTx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        self.writer.submit(f)
+    }
+
+    /// Runs `f` with a reader connection from the pool.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = self.readers.lock().ok().and_then(|mut pool| pool.pop());
+        let conn = match conn {
+            Some(c) => c,
+            None => open_connection(
+                &self.path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < 16 {
+                pool.push(conn);
+            }
+        }
+        result
+    }
+
+    /// Loads an object row by Unique Identifier.
+    pub fn get(&self, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
+        self.read(|c| load_row(c, uid))
+    }
+
+    /// Loads the wrapped key material of an object, if it still has any.
+    pub fn get_material(&self, uid: &str) -> Result<Option<Wrapped>, StoreError> {
+        self.read(|c| load_material(c, uid))
+    }
+
+    /// Unique Identifiers matching the indexed part of a Locate, oldest first.
+    pub fn locate(&self, q: &LocateQuery) -> Result<Vec<String>, StoreError> {
+        self.read(|c| locate(c, q))
+    }
+
+    /// The newest change-log sequence number (0 if empty).
+    pub fn last_change_seq(&self) -> Result<i64, StoreError> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| {
+                r.get(0)
+            })?)
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops the writer after it has committed everything already submitted.
+    pub fn close(&self) {
+        self.writer.stop();
+    }
+}
+
+/// The database holds wrapped keys and metadata: keep it (and its WAL) private.
+fn restrict_permissions(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", path.display()));
+        if p.exists() {
+            if let Err(e) = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(path = %p.display(), error = %e, "could not restrict database file permissions");
+            }
+        }
+    }
+}
+
+const ROW_COLUMNS: &str = "uid, object_type, state, owner, algorithm, length, initial_date, \
+     activation_date, deactivation_date, last_change, key_version, attributes";
+
+fn load_row(c: &Connection, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
+    let row = c
+        .query_row(
+            &format!("SELECT {ROW_COLUMNS} FROM objects WHERE uid = ?1"),
+            [uid],
+            |r| {
+                Ok(ObjectRow {
+                    uid: r.get(0)?,
+                    object_type: r.get(1)?,
+                    state: r.get(2)?,
+                    owner: r.get(3)?,
+                    algorithm: r.get(4)?,
+                    length: r.get(5)?,
+                    initial_date: r.get(6)?,
+                    activation_date: r.get(7)?,
+                    deactivation_date: r.get(8)?,
+                    last_change: r.get(9)?,
+                    key_version: r.get(10)?,
+                    names: Vec::new(),
+                    groups: Vec::new(),
+                    attributes: r.get(11)?,
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut row) = row else { return Ok(None) };
+    row.names = strings(c, "SELECT name FROM names WHERE uid = ?1 ORDER BY rowid", uid)?;
+    row.groups = strings(c, "SELECT grp FROM groups WHERE uid = ?1 ORDER BY rowid", uid)?;
+    Ok(Some(row))
+}
+
+fn strings(c: &Connection, sql: &str, uid: &str) -> Result<Vec<String>, StoreError> {
+    let mut stmt = c.prepare_cached(sql)?;
+    let rows = stmt.query_map([uid], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn load_material(c: &Connection, uid: &str) -> Result<Option<Wrapped>, StoreError> {
+    Ok(c.query_row(
+        "SELECT kek_id, nonce, ciphertext FROM material WHERE uid = ?1",
+        [uid],
+        |r| {
+            Ok(Wrapped {
+                kek_id: r.get(0)?,
+                nonce: r.get(1)?,
+                ciphertext: r.get(2)?,
+            })
+        },
+    )
+    .optional()?)
+}
+
+fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<String>, StoreError> {
+    let mut sql = String::from("SELECT o.uid FROM objects o WHERE 1=1");
+    let mut args: Vec<rusqlite::types::Value> = Vec::new();
+    let mut bind = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+        args.push(v);
+        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(owner) = &q.owner {
+        bind(&mut sql, " AND o.owner = ?", owner.clone().into());
+    }
+    if let Some(v) = q.object_type {
+        bind(&mut sql, " AND o.object_type = ?", i64::from(v).into());
+    }
+    if let Some(v) = q.algorithm {
+        bind(&mut sql, " AND o.algorithm = ?", i64::from(v).into());
+    }
+    if let Some(v) = q.length {
+        bind(&mut sql, " AND o.length = ?", i64::from(v).into());
+    }
+    if let Some(v) = q.state {
+        bind(&mut sql, " AND o.state = ?", i64::from(v).into());
+    }
+    for name in &q.names {
+        bind(
+            &mut sql,
+            " AND EXISTS (SELECT 1 FROM names n WHERE n.uid = o.uid AND n.name = ?)",
+            name.clone().into(),
+        );
+    }
+    for group in &q.groups {
+        bind(
+            &mut sql,
+            " AND EXISTS (SELECT 1 FROM groups g WHERE g.uid = o.uid AND g.grp = ?)",
+            group.clone().into(),
+        );
+    }
+    let destroyed = format!("o.state IN ({}, {})", DESTROYED_STATES[0], DESTROYED_STATES[1]);
+    match (q.include_live, q.include_destroyed) {
+        (true, true) => {}
+        (true, false) => sql.push_str(&format!(" AND NOT {destroyed}")),
+        (false, true) => sql.push_str(&format!(" AND {destroyed}")),
+        (false, false) => return Ok(Vec::new()),
+    }
+    sql.push_str(" ORDER BY o.seq");
+    let mut stmt = c.prepare(&sql)?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+impl WriteTx<'_> {
+    /// Inserts a new object with its wrapped material, names and groups, and logs the change.
+    pub fn insert(&self, row: &ObjectRow, material: Option<&Wrapped>) -> Result<(), StoreError> {
+        self.check_names_free(&row.uid, &row.names)?;
+        self.conn().execute(
+            "INSERT INTO objects (uid, object_type, state, owner, algorithm, length, initial_date, \
+             activation_date, deactivation_date, last_change, key_version, attributes) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            params![
+                row.uid,
+                row.object_type,
+                row.state,
+                row.owner,
+                row.algorithm,
+                row.length,
+                row.initial_date,
+                row.activation_date,
+                row.deactivation_date,
+                row.last_change,
+                row.key_version,
+                row.attributes
+            ],
+        )?;
+        if let Some(w) = material {
+            self.conn().execute(
+                "INSERT INTO material (uid, kek_id, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
+                params![row.uid, w.kek_id, w.nonce, w.ciphertext],
+            )?;
+        }
+        self.replace_index(row)?;
+        self.log_change(&row.uid, "insert")
+    }
+
+    /// Replaces an object's metadata (not its material) and logs the change.
+    pub fn update(&self, row: &ObjectRow) -> Result<(), StoreError> {
+        self.check_names_free(&row.uid, &row.names)?;
+        self.conn().execute(
+            "UPDATE objects SET state = ?2, algorithm = ?3, length = ?4, activation_date = ?5, \
+             deactivation_date = ?6, last_change = ?7, attributes = ?8 WHERE uid = ?1",
+            params![
+                row.uid,
+                row.state,
+                row.algorithm,
+                row.length,
+                row.activation_date,
+                row.deactivation_date,
+                row.last_change,
+                row.attributes
+            ],
+        )?;
+        self.replace_index(row)?;
+        self.log_change(&row.uid, "update")
+    }
+
+    /// Deletes an object's key material (Destroy keeps the metadata).
+    pub fn delete_material(&self, uid: &str) -> Result<(), StoreError> {
+        self.conn()
+            .execute("DELETE FROM material WHERE uid = ?1", [uid])?;
+        Ok(())
+    }
+
+    /// Loads a row inside the write transaction (read-modify-write without races).
+    pub fn get(&self, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
+        load_row(self.conn(), uid)
+    }
+
+    fn check_names_free(&self, uid: &str, names: &[String]) -> Result<(), StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT 1 FROM names n JOIN objects o ON o.uid = n.uid \
+             WHERE n.name = ?1 AND n.uid <> ?2 AND o.state NOT IN (?3, ?4) LIMIT 1",
+        )?;
+        for name in names {
+            let taken = stmt
+                .query_row(
+                    params![name, uid, DESTROYED_STATES[0], DESTROYED_STATES[1]],
+                    |_| Ok(()),
+                )
+                .optional()?;
+            if taken.is_some() {
+                return Err(StoreError::NameTaken);
+            }
+        }
+        Ok(())
+    }
+
+    fn replace_index(&self, row: &ObjectRow) -> Result<(), StoreError> {
+        let c = self.conn();
+        c.execute("DELETE FROM names WHERE uid = ?1", [&row.uid])?;
+        c.execute("DELETE FROM groups WHERE uid = ?1", [&row.uid])?;
+        for name in &row.names {
+            c.execute(
+                "INSERT OR IGNORE INTO names (uid, name) VALUES (?1, ?2)",
+                params![row.uid, name],
+            )?;
+        }
+        for group in &row.groups {
+            c.execute(
+                "INSERT OR IGNORE INTO groups (uid, grp) VALUES (?1, ?2)",
+                params![row.uid, group],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn log_change(&self, uid: &str, kind: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO change_log (uid, kind, at) VALUES (?1, ?2, strftime('%s','now'))",
+            params![uid, kind],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,74 @@
+//! The database schema and its migrations, applied in order and recorded in `user_version`.
+
+use super::StoreError;
+use rusqlite::Connection;
+
+/// Each entry migrates the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: objects, wrapped material, Locate indexes, change log.
+    "CREATE TABLE objects (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        uid TEXT NOT NULL UNIQUE,
+        object_type INTEGER NOT NULL,
+        state INTEGER NOT NULL,
+        owner TEXT NOT NULL,
+        algorithm INTEGER,
+        length INTEGER,
+        initial_date INTEGER NOT NULL,
+        activation_date INTEGER,
+        deactivation_date INTEGER,
+        last_change INTEGER NOT NULL,
+        key_version INTEGER NOT NULL,
+        attributes BLOB NOT NULL
+    );
+    CREATE INDEX objects_owner ON objects (owner, object_type, state);
+    CREATE INDEX objects_algorithm ON objects (algorithm, length);
+    CREATE INDEX objects_state ON objects (state);
+    CREATE INDEX objects_initial_date ON objects (initial_date);
+    CREATE TABLE material (
+        uid TEXT PRIMARY KEY REFERENCES objects (uid),
+        kek_id TEXT NOT NULL,
+        nonce BLOB NOT NULL,
+        ciphertext BLOB NOT NULL
+    );
+    CREATE TABLE names (
+        uid TEXT NOT NULL REFERENCES objects (uid),
+        name TEXT NOT NULL,
+        PRIMARY KEY (name, uid)
+    );
+    CREATE INDEX names_uid ON names (uid);
+    CREATE TABLE groups (
+        uid TEXT NOT NULL REFERENCES objects (uid),
+        grp TEXT NOT NULL,
+        PRIMARY KEY (grp, uid)
+    );
+    CREATE INDEX groups_uid ON groups (uid);
+    CREATE TABLE change_log (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        uid TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        at INTEGER NOT NULL
+    );",
+];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`SCHEMA_VERSION`], refusing one that is newer.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if current > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, "database schema migrated");
+    }
+    Ok(())
+}

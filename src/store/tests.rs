@@ -1,0 +1,194 @@
+//! Store tests against a real SQLite file: inserts, updates, the change log, name uniqueness,
+//! Locate filters, and group commit under concurrent writers.
+
+use super::*;
+use std::sync::Arc;
+
+fn row(uid: &str, owner: &str, names: &[&str]) -> ObjectRow {
+    ObjectRow {
+        uid: uid.into(),
+        object_type: 2,
+        state: 1,
+        owner: owner.into(),
+        algorithm: Some(3),
+        length: Some(256),
+        initial_date: 1000,
+        activation_date: None,
+        deactivation_date: None,
+        last_change: 1000,
+        key_version: 1,
+        names: names.iter().map(|s| s.to_string()).collect(),
+        groups: vec!["g1".into()],
+        attributes: vec![1, 2, 3],
+    }
+}
+
+fn wrapped() -> Wrapped {
+    Wrapped {
+        kek_id: "k".into(),
+        nonce: vec![0; 12],
+        ciphertext: vec![1; 48],
+    }
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("akm.db")).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn insert_get_update_and_change_log() {
+    let (_d, store) = open();
+    let r = row("a", "alice", &["n1"]);
+    let w = wrapped();
+    store
+        .write(move |tx| tx.insert(&r, Some(&w)))
+        .unwrap();
+    let got = store.get("a").unwrap().unwrap();
+    assert_eq!(got, row("a", "alice", &["n1"]));
+    assert_eq!(store.get_material("a").unwrap(), Some(wrapped()));
+    let mut changed = got.clone();
+    changed.state = 2;
+    store
+        .write(move |tx| {
+            tx.update(&changed)?;
+            tx.delete_material("a")
+        })
+        .unwrap();
+    assert_eq!(store.get("a").unwrap().unwrap().state, 2);
+    assert_eq!(store.get_material("a").unwrap(), None);
+    assert_eq!(store.last_change_seq().unwrap(), 2);
+}
+
+#[test]
+fn names_are_unique_among_live_objects() {
+    let (_d, store) = open();
+    let a = row("a", "alice", &["shared"]);
+    store.write(move |tx| tx.insert(&a, None)).unwrap();
+    let b = row("b", "bob", &["shared"]);
+    let err = store.write(move |tx| tx.insert(&b, None)).unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken));
+    assert!(store.get("b").unwrap().is_none(), "failed write left nothing behind");
+    // Once the holder is destroyed the name is free again.
+    let mut a = store.get("a").unwrap().unwrap();
+    a.state = 5;
+    store.write(move |tx| tx.update(&a)).unwrap();
+    let b = row("b", "bob", &["shared"]);
+    store.write(move |tx| tx.insert(&b, None)).unwrap();
+}
+
+#[test]
+fn locate_filters_on_indexed_columns() {
+    let (_d, store) = open();
+    for (uid, owner, name) in [("a", "alice", "n1"), ("b", "alice", "n2"), ("c", "bob", "n3")] {
+        let r = row(uid, owner, &[name]);
+        store.write(move |tx| tx.insert(&r, None)).unwrap();
+    }
+    let live = |q: LocateQuery| LocateQuery {
+        include_live: true,
+        ..q
+    };
+    let all_alice = store
+        .locate(&live(LocateQuery {
+            owner: Some("alice".into()),
+            ..Default::default()
+        }))
+        .unwrap();
+    assert_eq!(all_alice, vec!["a", "b"]);
+    let by_name = store
+        .locate(&live(LocateQuery {
+            owner: Some("alice".into()),
+            names: vec!["n2".into()],
+            ..Default::default()
+        }))
+        .unwrap();
+    assert_eq!(by_name, vec!["b"]);
+    let other_owner_name = store
+        .locate(&live(LocateQuery {
+            owner: Some("alice".into()),
+            names: vec!["n3".into()],
+            ..Default::default()
+        }))
+        .unwrap();
+    assert!(other_owner_name.is_empty());
+    let wrong_alg = store
+        .locate(&live(LocateQuery {
+            algorithm: Some(99),
+            ..Default::default()
+        }))
+        .unwrap();
+    assert!(wrong_alg.is_empty());
+}
+
+#[test]
+fn concurrent_writes_are_group_committed_and_each_acknowledged() {
+    let (_d, store) = open();
+    let store = Arc::new(store);
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    let r = row(&format!("{t}-{i}"), "alice", &[&format!("n-{t}-{i}")]);
+                    store.write(move |tx| tx.insert(&r, None)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(store.last_change_seq().unwrap(), 400);
+    for t in 0..16 {
+        for i in 0..25 {
+            assert!(store.get(&format!("{t}-{i}")).unwrap().is_some());
+        }
+    }
+}
+
+#[test]
+fn a_failing_write_does_not_undo_its_group() {
+    let (_d, store) = open();
+    let store = Arc::new(store);
+    let a = row("a", "alice", &["dup"]);
+    store.write(move |tx| tx.insert(&a, None)).unwrap();
+    let handles: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                // Odd writers collide on a name; even ones must still commit.
+                let name = if i % 2 == 1 { "dup".to_string() } else { format!("ok{i}") };
+                let r = row(&format!("w{i}"), "alice", &[&name]);
+                store.write(move |tx| tx.insert(&r, None)).is_ok()
+            })
+        })
+        .collect();
+    let results: Vec<bool> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    for (i, ok) in results.iter().enumerate() {
+        assert_eq!(*ok, i % 2 == 0, "writer {i}");
+        assert_eq!(store.get(&format!("w{i}")).unwrap().is_some(), i % 2 == 0);
+    }
+}
+
+#[test]
+fn reopening_keeps_data_and_refuses_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("akm.db");
+    {
+        let store = Store::open(&path).unwrap();
+        let r = row("a", "alice", &[]);
+        store.write(move |tx| tx.insert(&r, None)).unwrap();
+        store.close();
+    }
+    let store = Store::open(&path).unwrap();
+    assert!(store.get("a").unwrap().is_some());
+    store.close();
+    let c = Connection::open(&path).unwrap();
+    c.pragma_update(None, "user_version", 99).unwrap();
+    drop(c);
+    assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::SchemaTooNew { found: 99, .. })
+    ));
+}
