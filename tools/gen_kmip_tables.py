@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """Generate akm's KMIP tag and enumeration tables from the OASIS spec extracts.
 
-Reads ../shared/kmip/spec/kmip-{1.4,2.0,2.1}-{tags,enums}.csv (or $AKM_KMIP_SPEC_DIR) and
-writes src/ttlv/tags.rs and src/kmip/enums.rs. The output is committed, so building akm
+Reads ../shared/kmip/spec/kmip-{1.4,2.0,2.1}-{tags,enums}.csv and html/kmip-spec-v1.4-os.html
+(or $AKM_KMIP_SPEC_DIR) and writes src/ttlv/tags.rs and src/kmip/enums.rs. The output is committed, so building akm
 never needs the spec files; `--check` exits 1 when the committed files are stale.
 """
 import csv
+from html.parser import HTMLParser
 import os
 import re
 import sys
@@ -38,6 +39,7 @@ def read_csv(path):
 def load():
     tags = {}  # value -> (name, xml)  (latest version wins, reserved never overrides)
     enums = {}  # (kind, enumeration) -> {value: (name, token)}
+    old_tokens = {}  # (enumeration, token) -> value, for tokens a later version renamed
     for v in VERSIONS:
         for row in read_csv(os.path.join(spec_dir(), f"kmip-{v}-tags.csv")):
             if skip(row["name"]):
@@ -47,8 +49,63 @@ def load():
             if skip(row["value_name"]) or not row["value_hex"].startswith("0x"):
                 continue
             key = (row["kind"], row["enumeration"])
-            enums.setdefault(key, {})[int(row["value_hex"], 16)] = (row["value_name"], row["xml_token"])
-    return tags, enums
+            value = int(row["value_hex"], 16)
+            values = enums.setdefault(key, {})
+            if value in values and values[value][1] != row["xml_token"]:
+                old_tokens[(row["enumeration"], values[value][1])] = value
+            values[value] = (row["value_name"], row["xml_token"])
+    # A token renamed and later restored is current again, not old.
+    current = {(e, tok) for (_, e), vals in enums.items() for (_, tok) in vals.values()}
+    old_tokens = {k: v for k, v in old_tokens.items() if k not in current}
+    return tags, enums, old_tokens
+
+
+class _Rows(HTMLParser):
+    """Collects the text of every table row's cells."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows, self.row, self.cell = [], None, None
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "tr":
+            self.row = []
+        elif tag in ("td", "th") and self.row is not None:
+            self.cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None and self.row is not None:
+            self.row.append(" ".join("".join(self.cell).split()))
+            self.cell = None
+        elif tag == "tr" and self.row is not None:
+            self.rows.append(self.row)
+            self.row = None
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def load_tag_enumerations(tags):
+    """Tags whose Enumeration values come from an enumeration named differently from the tag.
+
+    Only the 1.4 specification says which enumeration a field uses ("Enumeration, see 9.1.3.2.16"
+    in the structure tables); the section number names the enumeration through the 1.4 CSV.
+    """
+    sections = {row["section"]: row["enumeration"]
+                for row in read_csv(os.path.join(spec_dir(), "kmip-1.4-enums.csv"))}
+    parser = _Rows()
+    with open(os.path.join(spec_dir(), "html", "kmip-spec-v1.4-os.html"), encoding="utf-8", errors="replace") as f:
+        parser.feed(f.read())
+    by_name = {name: value for value, (name, _) in tags.items()}
+    found = {}
+    for row in parser.rows:
+        m = re.match(r"Enumeration, see (\d+(?:\.\d+)+)", row[1]) if len(row) >= 2 else None
+        field = row[0].strip(" \u2003\u00a0") if m else None
+        enumeration = sections.get(m.group(1)) if m else None
+        if enumeration and field in by_name and field != enumeration:
+            found[by_name[field]] = enumeration
+    return found
 
 
 def gen_tags(tags):
@@ -71,7 +128,7 @@ def gen_tags(tags):
     return "".join(out)
 
 
-def gen_enums(enums):
+def gen_enums(enums, old_tokens, tag_enums, tags):
     out = [HEADER.format("/".join(VERSIONS)),
            "//! KMIP enumeration and mask values (1.x and 2.x union), one module per enumeration.\n",
            "#![allow(missing_docs)]\n\n"]
@@ -95,6 +152,19 @@ def gen_enums(enums):
     out.append("pub static ENUM_TABLE: &[(&str, &str, &str, u32)] = &[\n")
     for enumeration, name, token, value in table:
         out.append(f"    ({rs(enumeration)}, {rs(name)}, {rs(token)}, 0x{value:08X}),\n")
+    out.append("];\n\n")
+    out.append("/// XML tokens of an earlier KMIP version that a later one renamed (1.4 `MGF1`, which the 2.x\n")
+    out.append("/// tables print `MFG1`): (enumeration, XML token, value). Readers of 1.x XML accept them too.\n")
+    out.append("pub static ENUM_OLD_TOKENS: &[(&str, &str, u32)] = &[\n")
+    for (enumeration, token), value in sorted(old_tokens.items()):
+        out.append(f"    ({rs(enumeration)}, {rs(token)}, 0x{value:08X}),\n")
+    out.append("];\n\n")
+    out.append("/// Tags whose Enumeration values come from an enumeration not named like the tag (from the 1.4\n")
+    out.append("/// spec's \"Enumeration, see ...\" references): (tag, spec name of the tag, enumeration). Every\n")
+    out.append("/// other Enumeration tag uses the enumeration of its own spec name.\n")
+    out.append("pub static TAG_ENUMERATIONS: &[(u32, &str, &str)] = &[\n")
+    for value in sorted(tag_enums):
+        out.append(f"    (0x{value:06X}, {rs(tags[value][0])}, {rs(tag_enums[value])}),\n")
     out.append("];\n")
     return "".join(out)
 
@@ -108,9 +178,10 @@ def main():
     if not os.path.isdir(spec_dir()):
         print(f"skipped: KMIP spec tables not found at {spec_dir()} (set AKM_KMIP_SPEC_DIR)")
         return 0
-    tags, enums = load()
+    tags, enums, old_tokens = load()
+    tag_enums = load_tag_enumerations(tags)
     stale = []
-    for rel, text in (("src/ttlv/tags.rs", gen_tags(tags)), ("src/kmip/enums.rs", gen_enums(enums))):
+    for rel, text in (("src/ttlv/tags.rs", gen_tags(tags)), ("src/kmip/enums.rs", gen_enums(enums, old_tokens, tag_enums, tags))):
         path = os.path.join(ROOT, rel)
         current = open(path, encoding="utf-8").read() if os.path.exists(path) else None
         if current == text:

@@ -1959,3 +1959,28 @@ pub static ENUM_TABLE: &[(&str, &str, &str, u32)] = &[
     ("Storage Status Mask", "Archival storage", "ArchivalStorage", 0x00000002),
     ("Storage Status Mask", "Destroyed storage", "DestroyedStorage", 0x00000004),
 ];
+
+/// XML tokens of an earlier KMIP version that a later one renamed (1.4 `MGF1`, which the 2.x
+/// tables print `MFG1`): (enumeration, XML token, value). Readers of 1.x XML accept them too.
+pub static ENUM_OLD_TOKENS: &[(&str, &str, u32)] = &[
+    ("Digital Signature Algorithm", "MD2WithRSAEncryptionPKCS_1V1_5", 0x00000001),
+    ("Digital Signature Algorithm", "MD5WithRSAEncryptionPKCS_1V1_5", 0x00000002),
+    ("Digital Signature Algorithm", "RSASSA_PSSPKCS_1V2_1", 0x00000008),
+    ("Digital Signature Algorithm", "SHA_1WithRSAEncryptionPKCS_1V1_5", 0x00000003),
+    ("Digital Signature Algorithm", "SHA_224WithRSAEncryptionPKCS_1V1_5", 0x00000004),
+    ("Digital Signature Algorithm", "SHA_256WithRSAEncryptionPKCS_1V1_5", 0x00000005),
+    ("Digital Signature Algorithm", "SHA_384WithRSAEncryptionPKCS_1V1_5", 0x00000006),
+    ("Digital Signature Algorithm", "SHA_512WithRSAEncryptionPKCS_1V1_5", 0x00000007),
+    ("Hashing Algorithm", "SHA_3_224", 0x0000000E),
+    ("Hashing Algorithm", "SHA_3_256", 0x0000000F),
+    ("Hashing Algorithm", "SHA_3_384", 0x00000010),
+    ("Hashing Algorithm", "SHA_3_512", 0x00000011),
+    ("Mask Generator", "MGF1", 0x00000001),
+];
+
+/// Tags whose Enumeration values come from an enumeration not named like the tag (from the 1.4
+/// spec's "Enumeration, see ..." references): (tag, spec name of the tag, enumeration). Every
+/// other Enumeration tag uses the enumeration of its own spec name.
+pub static TAG_ENUMERATIONS: &[(u32, &str, &str)] = &[
+    (0x420102, "Mask Generator Hashing Algorithm", "Hashing Algorithm"),
+];
