@@ -75,7 +75,9 @@ impl From<ObjectError> for OpError {
             ObjectError::WrappingNotSupported => {
                 OpError::FeatureNotSupported("wrapped key material")
             }
-            ObjectError::TypeNotSupported => OpError::InvalidField("unsupported object type".into()),
+            ObjectError::TypeNotSupported => {
+                OpError::InvalidField("unsupported object type".into())
+            }
         }
     }
 }
@@ -98,7 +100,9 @@ impl OpError {
             OpError::AttributeExists(_) => (rr::ILLEGAL_OPERATION, self.to_string()),
             OpError::NameInUse => (rr::INVALID_FIELD, self.to_string()),
             OpError::ResponseTooLarge => (rr::RESPONSE_TOO_LARGE, self.to_string()),
-            OpError::Store(StoreError::NameTaken) => (rr::INVALID_FIELD, "name already in use".into()),
+            OpError::Store(StoreError::NameTaken) => {
+                (rr::INVALID_FIELD, "name already in use".into())
+            }
             OpError::Store(e) => {
                 tracing::error!(error = %e, "store failure");
                 (rr::GENERAL_FAILURE, "internal error".into())

@@ -39,8 +39,17 @@ mod tests {
 
     #[test]
     fn only_the_owner_is_allowed() {
-        assert_eq!(decide(&principal("alice"), "alice", operation::GET), Decision::Allow);
-        assert_eq!(decide(&principal("bob"), "alice", operation::GET), Decision::Deny);
-        assert_eq!(decide(&principal("Alice"), "alice", operation::DESTROY), Decision::Deny);
+        assert_eq!(
+            decide(&principal("alice"), "alice", operation::GET),
+            Decision::Allow
+        );
+        assert_eq!(
+            decide(&principal("bob"), "alice", operation::GET),
+            Decision::Deny
+        );
+        assert_eq!(
+            decide(&principal("Alice"), "alice", operation::DESTROY),
+            Decision::Deny
+        );
     }
 }

@@ -9,6 +9,7 @@ import csv
 from html.parser import HTMLParser
 import os
 import re
+import subprocess
 import sys
 
 VERSIONS = ["1.4", "2.0", "2.1"]
@@ -169,6 +170,13 @@ def gen_enums(enums, old_tokens, tag_enums, tags):
     return "".join(out)
 
 
+def rustfmt(text):
+    """Formats generated code the way `cargo fmt` would, so the two never fight."""
+    done = subprocess.run(["rustfmt", "--edition", "2021", "--emit", "stdout"], input=text,
+                          capture_output=True, text=True, check=True)
+    return done.stdout
+
+
 def rs(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -183,6 +191,7 @@ def main():
     stale = []
     for rel, text in (("src/ttlv/tags.rs", gen_tags(tags)), ("src/kmip/enums.rs", gen_enums(enums, old_tokens, tag_enums, tags))):
         path = os.path.join(ROOT, rel)
+        text = rustfmt(text)
         current = open(path, encoding="utf-8").read() if os.path.exists(path) else None
         if current == text:
             continue

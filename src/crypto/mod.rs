@@ -68,7 +68,12 @@ pub struct Wrapped {
 
 impl fmt::Debug for Wrapped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Wrapped(kek {}, {} bytes)", self.kek_id, self.ciphertext.len())
+        write!(
+            f,
+            "Wrapped(kek {}, {} bytes)",
+            self.kek_id,
+            self.ciphertext.len()
+        )
     }
 }
 
@@ -206,11 +211,23 @@ mod tests {
     fn wrap_round_trips_and_binds_uid_and_version() {
         let kek = Kek::from_bytes(&[1u8; 32]).unwrap();
         let w = kek.wrap("uid-1", 1, b"secret key bytes").unwrap();
-        assert_eq!(kek.unwrap("uid-1", 1, &w).unwrap().as_slice(), b"secret key bytes");
-        assert!(matches!(kek.unwrap("uid-2", 1, &w), Err(CryptoError::Unwrap)));
-        assert!(matches!(kek.unwrap("uid-1", 2, &w), Err(CryptoError::Unwrap)));
+        assert_eq!(
+            kek.unwrap("uid-1", 1, &w).unwrap().as_slice(),
+            b"secret key bytes"
+        );
+        assert!(matches!(
+            kek.unwrap("uid-2", 1, &w),
+            Err(CryptoError::Unwrap)
+        ));
+        assert!(matches!(
+            kek.unwrap("uid-1", 2, &w),
+            Err(CryptoError::Unwrap)
+        ));
         let other = Kek::from_bytes(&[2u8; 32]).unwrap();
-        assert!(matches!(other.unwrap("uid-1", 1, &w), Err(CryptoError::Unwrap)));
+        assert!(matches!(
+            other.unwrap("uid-1", 1, &w),
+            Err(CryptoError::Unwrap)
+        ));
         assert_ne!(kek.id(), other.id());
     }
 

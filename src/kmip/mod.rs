@@ -125,7 +125,9 @@ impl ProtocolVersion {
         }
         match reason {
             WRONG_KEY_LIFECYCLE_STATE | NOT_AUTHORISED => PERMISSION_DENIED,
-            OBJECT_NOT_FOUND | ATTRIBUTE_NOT_FOUND | ATTRIBUTE_INSTANCE_NOT_FOUND
+            OBJECT_NOT_FOUND
+            | ATTRIBUTE_NOT_FOUND
+            | ATTRIBUTE_INSTANCE_NOT_FOUND
             | OBJECT_DESTROYED => ITEM_NOT_FOUND,
             ATTRIBUTE_READ_ONLY | READ_ONLY_ATTRIBUTE => PERMISSION_DENIED,
             UNSUPPORTED_PROTOCOL_VERSION | UNKNOWN_TAG | CODEC_ERROR => INVALID_MESSAGE,
@@ -228,7 +230,10 @@ impl RequestMessage {
             .iter()
             .find(|c| c.tag != Tag::REQUEST_HEADER && c.tag != Tag::BATCH_ITEM)
         {
-            return Err(invalid(format!("unexpected {:?} in Request Message", other.tag)));
+            return Err(invalid(format!(
+                "unexpected {:?} in Request Message",
+                other.tag
+            )));
         }
         let declared = msg_header_batch_count(msg)?;
         if declared != items.len() as i64 {
@@ -272,7 +277,9 @@ fn parse_header(h: &Ttlv) -> Result<RequestHeader, MessageError> {
         Some(t) => Some(
             t.as_int()
                 .and_then(|v| usize::try_from(v).ok())
-                .ok_or(invalid("Maximum Response Size must be a non-negative Integer"))?,
+                .ok_or(invalid(
+                    "Maximum Response Size must be a non-negative Integer",
+                ))?,
         ),
     };
     let on_error = match single(h, Tag::BATCH_ERROR_CONTINUATION_OPTION)?.map(Ttlv::as_enum) {
@@ -371,7 +378,10 @@ fn encode_item(version: ProtocolVersion, item: &ResponseItem) -> Ttlv {
     }
     match &item.result {
         Ok(payload) => {
-            c.push(Ttlv::enumeration(Tag::RESULT_STATUS, result_status::SUCCESS));
+            c.push(Ttlv::enumeration(
+                Tag::RESULT_STATUS,
+                result_status::SUCCESS,
+            ));
             if let Some(p) = payload {
                 c.push(p.clone());
             }

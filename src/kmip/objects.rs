@@ -127,7 +127,9 @@ fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, Obje
     let algorithm = block
         .child(Tag::CRYPTOGRAPHIC_ALGORITHM)
         .and_then(Ttlv::as_enum);
-    let length = block.child(Tag::CRYPTOGRAPHIC_LENGTH).and_then(Ttlv::as_int);
+    let length = block
+        .child(Tag::CRYPTOGRAPHIC_LENGTH)
+        .and_then(Ttlv::as_int);
     Ok(ManagedObject {
         object_type,
         material: Zeroizing::new(material.to_vec()),

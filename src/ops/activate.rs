@@ -10,13 +10,20 @@ use crate::ttlv::Value;
 pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let now = call.now;
-    modify(ctx, who, uid.clone(), operation::ACTIVATE, now, move |obj| {
-        if obj.state() != state::PRE_ACTIVE {
-            return Err(OpError::WrongState);
-        }
-        obj.set("State", Value::Enumeration(state::ACTIVE));
-        obj.set("Activation Date", Value::DateTime(now));
-        Ok(())
-    })?;
+    modify(
+        ctx,
+        who,
+        uid.clone(),
+        operation::ACTIVATE,
+        now,
+        move |obj| {
+            if obj.state() != state::PRE_ACTIVE {
+                return Err(OpError::WrongState);
+            }
+            obj.set("State", Value::Enumeration(state::ACTIVE));
+            obj.set("Activation Date", Value::DateTime(now));
+            Ok(())
+        },
+    )?;
     Ok(Reply::uid_only(uid))
 }

@@ -16,8 +16,12 @@ fn check_editable(attr_name: &str) -> Result<bool, OpError> {
     match attributes::spec_by_name(attr_name) {
         Some(spec) if spec.setter == Setter::Client => Ok(spec.multi),
         Some(_) => Err(OpError::ReadOnlyAttribute(attr_name.to_owned())),
-        None if attr_name.starts_with("y-") => Err(OpError::ReadOnlyAttribute(attr_name.to_owned())),
-        None => Err(OpError::InvalidField(format!("unsupported attribute {attr_name:?}"))),
+        None if attr_name.starts_with("y-") => {
+            Err(OpError::ReadOnlyAttribute(attr_name.to_owned()))
+        }
+        None => Err(OpError::InvalidField(format!(
+            "unsupported attribute {attr_name:?}"
+        ))),
     }
 }
 
@@ -26,9 +30,10 @@ fn attr_in(call: &Call<'_>, wrapper: Tag) -> Result<Option<(Attr, Option<i32>)>,
     let found = if call.version.is_v2() {
         match call.payload.child(wrapper) {
             Some(w) => {
-                let item = w.children().first().ok_or_else(|| {
-                    OpError::InvalidMessage(format!("empty {wrapper:?}"))
-                })?;
+                let item = w
+                    .children()
+                    .first()
+                    .ok_or_else(|| OpError::InvalidMessage(format!("empty {wrapper:?}")))?;
                 Some((attributes::from_v2(item)?, None))
             }
             None => None,
@@ -77,17 +82,26 @@ pub fn add(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     let uid = call.uid()?;
     let (attr, index) = required(attr_in(call, Tag::NEW_ATTRIBUTE)?)?;
     if index.is_some() {
-        return Err(OpError::InvalidField("a new attribute takes no Attribute Index".into()));
+        return Err(OpError::InvalidField(
+            "a new attribute takes no Attribute Index".into(),
+        ));
     }
     let multi = check_editable(&attr.name)?;
-    let echoed = modify(ctx, who, uid.clone(), operation::ADD_ATTRIBUTE, call.now, move |obj| {
-        let existing = obj.all(&attr.name).count() as i32;
-        if !multi && existing > 0 {
-            return Err(OpError::AttributeExists(attr.name));
-        }
-        obj.attrs.push(attr.clone());
-        Ok((attr, existing))
-    })?;
+    let echoed = modify(
+        ctx,
+        who,
+        uid.clone(),
+        operation::ADD_ATTRIBUTE,
+        call.now,
+        move |obj| {
+            let existing = obj.all(&attr.name).count() as i32;
+            if !multi && existing > 0 {
+                return Err(OpError::AttributeExists(attr.name));
+            }
+            obj.attrs.push(attr.clone());
+            Ok((attr, existing))
+        },
+    )?;
     Ok(reply(call, uid, echoed))
 }
 
@@ -97,21 +111,28 @@ pub fn modify_attr(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply,
     let (new, index) = required(attr_in(call, Tag::NEW_ATTRIBUTE)?)?;
     let current = attr_in(call, Tag::CURRENT_ATTRIBUTE)?.map(|(a, _)| a);
     check_editable(&new.name)?;
-    let echoed = modify(ctx, who, uid.clone(), operation::MODIFY_ATTRIBUTE, call.now, move |obj| {
-        if obj.get(&new.name).is_none() {
-            return Err(OpError::InvalidField(format!(
-                "attribute {:?} does not exist; add it first",
-                new.name
-            )));
-        }
-        let at = match &current {
-            Some(cur) => obj.attrs.iter().position(|a| a == cur),
-            None => position(&obj.attrs, &new.name, index.unwrap_or(0)),
-        }
-        .ok_or(OpError::AttributeNotFound)?;
-        obj.attrs[at] = new.clone();
-        Ok((new, index.unwrap_or(0)))
-    })?;
+    let echoed = modify(
+        ctx,
+        who,
+        uid.clone(),
+        operation::MODIFY_ATTRIBUTE,
+        call.now,
+        move |obj| {
+            if obj.get(&new.name).is_none() {
+                return Err(OpError::InvalidField(format!(
+                    "attribute {:?} does not exist; add it first",
+                    new.name
+                )));
+            }
+            let at = match &current {
+                Some(cur) => obj.attrs.iter().position(|a| a == cur),
+                None => position(&obj.attrs, &new.name, index.unwrap_or(0)),
+            }
+            .ok_or(OpError::AttributeNotFound)?;
+            obj.attrs[at] = new.clone();
+            Ok((new, index.unwrap_or(0)))
+        },
+    )?;
     Ok(reply(call, uid, echoed))
 }
 
@@ -137,22 +158,29 @@ pub fn delete(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpEr
         .unwrap_or(0);
     check_editable(&name)?;
     let all_instances = call.version.is_v2() && by_value.is_none();
-    let echoed = modify(ctx, who, uid.clone(), operation::DELETE_ATTRIBUTE, call.now, move |obj| {
-        if all_instances {
-            let before = obj.attrs.len();
-            obj.attrs.retain(|a| a.name != name);
-            if obj.attrs.len() == before {
-                return Err(OpError::AttributeNotFound);
+    let echoed = modify(
+        ctx,
+        who,
+        uid.clone(),
+        operation::DELETE_ATTRIBUTE,
+        call.now,
+        move |obj| {
+            if all_instances {
+                let before = obj.attrs.len();
+                obj.attrs.retain(|a| a.name != name);
+                if obj.attrs.len() == before {
+                    return Err(OpError::AttributeNotFound);
+                }
+                return Ok((Attr::new(name, crate::ttlv::Value::Structure(vec![])), 0));
             }
-            return Ok((Attr::new(name, crate::ttlv::Value::Structure(vec![])), 0));
-        }
-        let at = match &by_value {
-            Some(cur) => obj.attrs.iter().position(|a| a == cur),
-            None => position(&obj.attrs, &name, index),
-        }
-        .ok_or(OpError::AttributeNotFound)?;
-        Ok((obj.attrs.remove(at), index))
-    })?;
+            let at = match &by_value {
+                Some(cur) => obj.attrs.iter().position(|a| a == cur),
+                None => position(&obj.attrs, &name, index),
+            }
+            .ok_or(OpError::AttributeNotFound)?;
+            Ok((obj.attrs.remove(at), index))
+        },
+    )?;
     Ok(reply(call, uid, echoed))
 }
 
@@ -166,9 +194,16 @@ pub fn set(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
             attr.name
         )));
     }
-    modify(ctx, who, uid.clone(), operation::SET_ATTRIBUTE, call.now, move |obj| {
-        obj.set(&attr.name, attr.value);
-        Ok(())
-    })?;
+    modify(
+        ctx,
+        who,
+        uid.clone(),
+        operation::SET_ATTRIBUTE,
+        call.now,
+        move |obj| {
+            obj.set(&attr.name, attr.value);
+            Ok(())
+        },
+    )?;
     Ok(Reply::uid_only(uid))
 }

@@ -23,7 +23,9 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         .and_then(Ttlv::as_enum)
         .ok_or_else(|| OpError::InvalidMessage("missing Object Type".into()))?;
     if object_type != ot::SYMMETRIC_KEY {
-        return Err(OpError::InvalidField("Create makes Symmetric Keys only".into()));
+        return Err(OpError::InvalidField(
+            "Create makes Symmetric Keys only".into(),
+        ));
     }
     let attrs = attributes::read_request_attributes(call.payload, call.version)?;
     let (algorithm, length) = key_spec(&attrs)?;
@@ -46,10 +48,13 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
 }
 
 fn int_attr(attrs: &[Attr], name: &str) -> Option<i32> {
-    attrs.iter().find(|a| a.name == name).and_then(|a| match a.value {
-        Value::Integer(v) => Some(v),
-        _ => None,
-    })
+    attrs
+        .iter()
+        .find(|a| a.name == name)
+        .and_then(|a| match a.value {
+            Value::Integer(v) => Some(v),
+            _ => None,
+        })
 }
 
 /// The algorithm and length to generate, checked against what akm can make.
@@ -78,7 +83,11 @@ fn key_spec(attrs: &[Attr]) -> Result<(u32, i32), OpError> {
         Some(l) => l,
         // An HMAC key's natural length is its hash's output; AES has no default.
         None if algorithm != alg::AES => allowed[0],
-        None => return Err(OpError::InvalidField("Cryptographic Length is required".into())),
+        None => {
+            return Err(OpError::InvalidField(
+                "Cryptographic Length is required".into(),
+            ))
+        }
     };
     if !allowed.contains(&length) {
         return Err(OpError::InvalidField(format!(
@@ -95,7 +104,14 @@ pub fn new_uid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex::encode(b);
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Checks the client's attributes for a new object: nothing server-set, no second instance of
@@ -103,7 +119,10 @@ pub fn new_uid() -> String {
 fn check_client_attributes(attrs: &[Attr]) -> Result<(), OpError> {
     for (i, a) in attrs.iter().enumerate() {
         if a.name.starts_with("y-") {
-            return Err(OpError::InvalidField(format!("{:?} is a server attribute", a.name)));
+            return Err(OpError::InvalidField(format!(
+                "{:?} is a server attribute",
+                a.name
+            )));
         }
         let Some(spec) = attributes::spec_by_name(&a.name) else {
             continue;

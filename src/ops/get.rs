@@ -11,7 +11,11 @@ use crate::ttlv::{Tag, Ttlv, Value};
 /// Runs Get.
 pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
-    if call.payload.child(Tag::KEY_WRAPPING_SPECIFICATION).is_some() {
+    if call
+        .payload
+        .child(Tag::KEY_WRAPPING_SPECIFICATION)
+        .is_some()
+    {
         return Err(OpError::FeatureNotSupported("key wrapping on Get"));
     }
     let format = call

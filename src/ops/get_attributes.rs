@@ -14,9 +14,8 @@ pub fn requested_names(call: &Call<'_>) -> Result<Vec<String>, OpError> {
         call.payload
             .children_with(Tag::ATTRIBUTE_REFERENCE)
             .map(|t| {
-                attributes::name_from_v2_reference(t).ok_or_else(|| {
-                    OpError::InvalidField("unknown Attribute Reference".into())
-                })
+                attributes::name_from_v2_reference(t)
+                    .ok_or_else(|| OpError::InvalidField("unknown Attribute Reference".into()))
             })
             .collect::<Result<_, _>>()?
     } else {

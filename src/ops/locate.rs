@@ -30,7 +30,9 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
             matched.push(uid);
             continue;
         }
-        let Some(row) = ctx.store.get(&uid)? else { continue };
+        let Some(row) = ctx.store.get(&uid)? else {
+            continue;
+        };
         if matches_all(&Object::from_row(row)?, &rest) {
             matched.push(uid);
         }
@@ -55,7 +57,9 @@ fn non_negative(payload: &Ttlv, tag: Tag) -> Result<Option<usize>, OpError> {
             .as_int()
             .and_then(|v| usize::try_from(v).ok())
             .map(Some)
-            .ok_or_else(|| OpError::InvalidField(format!("{tag:?} must be a non-negative Integer"))),
+            .ok_or_else(|| {
+                OpError::InvalidField(format!("{tag:?} must be a non-negative Integer"))
+            }),
     }
 }
 
@@ -79,7 +83,8 @@ fn split_filters(
             ("Cryptographic Length", Value::Integer(v)) => q.length = Some(*v),
             ("State", Value::Enumeration(v)) => q.state = Some(*v),
             ("Name", v) => q.names.push(
-                name_value(v).ok_or_else(|| OpError::InvalidField("Name without Name Value".into()))?,
+                name_value(v)
+                    .ok_or_else(|| OpError::InvalidField("Name without Name Value".into()))?,
             ),
             ("Object Group", Value::TextString(g)) => q.groups.push(g.clone()),
             _ => rest.push(a.clone()),

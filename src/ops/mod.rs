@@ -180,7 +180,14 @@ fn check_access(who: &Principal, owner: &str, operation: u32) -> Result<(), OpEr
 /// Read-modify-write of one object inside the writer's transaction: loads it, checks access,
 /// lets `change` edit it, and stores the result (and drops its key material if `change` asked
 /// to). Returns what `change` returned, once the write is durable.
-pub fn modify<T, F>(ctx: &Ctx, who: &Principal, uid: String, operation: u32, now: i64, change: F) -> Result<T, OpError>
+pub fn modify<T, F>(
+    ctx: &Ctx,
+    who: &Principal,
+    uid: String,
+    operation: u32,
+    now: i64,
+    change: F,
+) -> Result<T, OpError>
 where
     T: Send + 'static,
     F: FnOnce(&mut Object) -> Result<T, OpError> + Send + 'static,

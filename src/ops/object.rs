@@ -70,7 +70,8 @@ impl Object {
     /// Decodes a store row.
     pub fn from_row(row: ObjectRow) -> Result<Object, OpError> {
         let corrupt = || OpError::InvalidField("stored attributes are unreadable".into());
-        let blob = ttlv::decode(&row.attributes, &ttlv::Limits::default()).map_err(|_| corrupt())?;
+        let blob =
+            ttlv::decode(&row.attributes, &ttlv::Limits::default()).map_err(|_| corrupt())?;
         let attrs = blob
             .child(Tag::ATTRIBUTES)
             .ok_or_else(corrupt)?
@@ -129,7 +130,9 @@ impl Object {
             initial_date: self.initial_date,
             activation_date: self.date_attr("Activation Date"),
             deactivation_date: self.date_attr("Deactivation Date"),
-            last_change: self.date_attr("Last Change Date").unwrap_or(self.initial_date),
+            last_change: self
+                .date_attr("Last Change Date")
+                .unwrap_or(self.initial_date),
             key_version: self.key_version,
             names: self.names(),
             groups: self

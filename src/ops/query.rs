@@ -35,12 +35,12 @@ pub fn run(call: &Call<'_>) -> Result<Reply, OpError> {
         // Server Information's content is vendor-defined in 1.x; Server Name is a 2.x tag.
         if call.version.is_v2() {
             payload.push(Ttlv::structure(
-            Tag::SERVER_INFORMATION,
-            vec![Ttlv::text(
-                Tag::SERVER_NAME,
-                concat!("akm ", env!("CARGO_PKG_VERSION")),
-            )],
-        ));
+                Tag::SERVER_INFORMATION,
+                vec![Ttlv::text(
+                    Tag::SERVER_NAME,
+                    concat!("akm ", env!("CARGO_PKG_VERSION")),
+                )],
+            ));
         }
     }
     Ok(Reply { payload, uid: None })

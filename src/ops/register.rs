@@ -38,7 +38,9 @@ fn check_symmetric_key(m: &objects::ManagedObject) -> Result<(), OpError> {
         ));
     }
     if m.algorithm == Some(alg::AES) && ![128, 192, 256].contains(&bits) {
-        return Err(OpError::InvalidField("AES keys are 128, 192 or 256 bits".into()));
+        return Err(OpError::InvalidField(
+            "AES keys are 128, 192 or 256 bits".into(),
+        ));
     }
     Ok(())
 }

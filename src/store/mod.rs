@@ -191,9 +191,11 @@ impl Store {
     /// The newest change-log sequence number (0 if empty).
     pub fn last_change_seq(&self) -> Result<i64, StoreError> {
         self.read(|c| {
-            Ok(c.query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| {
-                r.get(0)
-            })?)
+            Ok(
+                c.query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| {
+                    r.get(0)
+                })?,
+            )
         })
     }
 
@@ -250,8 +252,16 @@ fn load_row(c: &Connection, uid: &str) -> Result<Option<ObjectRow>, StoreError> 
         )
         .optional()?;
     let Some(mut row) = row else { return Ok(None) };
-    row.names = strings(c, "SELECT name FROM names WHERE uid = ?1 ORDER BY rowid", uid)?;
-    row.groups = strings(c, "SELECT grp FROM groups WHERE uid = ?1 ORDER BY rowid", uid)?;
+    row.names = strings(
+        c,
+        "SELECT name FROM names WHERE uid = ?1 ORDER BY rowid",
+        uid,
+    )?;
+    row.groups = strings(
+        c,
+        "SELECT grp FROM groups WHERE uid = ?1 ORDER BY rowid",
+        uid,
+    )?;
     Ok(Some(row))
 }
 
@@ -312,7 +322,10 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<String>, StoreError> {
             group.clone().into(),
         );
     }
-    let destroyed = format!("o.state IN ({}, {})", DESTROYED_STATES[0], DESTROYED_STATES[1]);
+    let destroyed = format!(
+        "o.state IN ({}, {})",
+        DESTROYED_STATES[0], DESTROYED_STATES[1]
+    );
     match (q.include_live, q.include_destroyed) {
         (true, true) => {}
         (true, false) => sql.push_str(&format!(" AND NOT {destroyed}")),

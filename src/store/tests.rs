@@ -42,9 +42,7 @@ fn insert_get_update_and_change_log() {
     let (_d, store) = open();
     let r = row("a", "alice", &["n1"]);
     let w = wrapped();
-    store
-        .write(move |tx| tx.insert(&r, Some(&w)))
-        .unwrap();
+    store.write(move |tx| tx.insert(&r, Some(&w))).unwrap();
     let got = store.get("a").unwrap().unwrap();
     assert_eq!(got, row("a", "alice", &["n1"]));
     assert_eq!(store.get_material("a").unwrap(), Some(wrapped()));
@@ -69,7 +67,10 @@ fn names_are_unique_among_live_objects() {
     let b = row("b", "bob", &["shared"]);
     let err = store.write(move |tx| tx.insert(&b, None)).unwrap_err();
     assert!(matches!(err, StoreError::NameTaken));
-    assert!(store.get("b").unwrap().is_none(), "failed write left nothing behind");
+    assert!(
+        store.get("b").unwrap().is_none(),
+        "failed write left nothing behind"
+    );
     // Once the holder is destroyed the name is free again.
     let mut a = store.get("a").unwrap().unwrap();
     a.state = 5;
@@ -81,7 +82,11 @@ fn names_are_unique_among_live_objects() {
 #[test]
 fn locate_filters_on_indexed_columns() {
     let (_d, store) = open();
-    for (uid, owner, name) in [("a", "alice", "n1"), ("b", "alice", "n2"), ("c", "bob", "n3")] {
+    for (uid, owner, name) in [
+        ("a", "alice", "n1"),
+        ("b", "alice", "n2"),
+        ("c", "bob", "n3"),
+    ] {
         let r = row(uid, owner, &[name]);
         store.write(move |tx| tx.insert(&r, None)).unwrap();
     }
@@ -158,7 +163,11 @@ fn a_failing_write_does_not_undo_its_group() {
             let store = store.clone();
             std::thread::spawn(move || {
                 // Odd writers collide on a name; even ones must still commit.
-                let name = if i % 2 == 1 { "dup".to_string() } else { format!("ok{i}") };
+                let name = if i % 2 == 1 {
+                    "dup".to_string()
+                } else {
+                    format!("ok{i}")
+                };
                 let r = row(&format!("w{i}"), "alice", &[&name]);
                 store.write(move |tx| tx.insert(&r, None)).is_ok()
             })

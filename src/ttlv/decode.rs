@@ -97,7 +97,10 @@ impl fmt::Display for DecodeError {
                 offset,
                 item_type,
                 len,
-            } => write!(f, "{item_type:?} at offset {offset} has invalid length {len}"),
+            } => write!(
+                f,
+                "{item_type:?} at offset {offset} has invalid length {len}"
+            ),
             DecodeError::NonZeroPadding { offset } => {
                 write!(f, "non-zero padding in item at offset {offset}")
             }
@@ -184,7 +187,8 @@ impl Reader<'_> {
         let tag = Tag(u32::from_be_bytes([0, header[0], header[1], header[2]]));
         let code = header[3];
         let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
-        let item_type = ItemType::from_code(code).ok_or(DecodeError::UnknownType { offset, code })?;
+        let item_type =
+            ItemType::from_code(code).ok_or(DecodeError::UnknownType { offset, code })?;
         let bad_length = DecodeError::BadLength {
             offset,
             item_type,
@@ -192,7 +196,9 @@ impl Reader<'_> {
         };
         let body_len = len as usize;
         let pad = padding(body_len);
-        let padded = body_len.checked_add(pad).ok_or(DecodeError::Truncated { offset })?;
+        let padded = body_len
+            .checked_add(pad)
+            .ok_or(DecodeError::Truncated { offset })?;
         let raw = self.take(padded, offset)?;
         let (body, padding_bytes) = raw.split_at(body_len);
         if padding_bytes.iter().any(|b| *b != 0) {

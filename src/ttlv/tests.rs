@@ -58,7 +58,10 @@ fn every_type_round_trips() {
         vec![
             Ttlv::integer(Tag(0x420001), -5),
             Ttlv::long(Tag(0x420002), i64::MIN),
-            Ttlv::new(Tag(0x420003), Value::BigInteger(Zeroizing::new(vec![0xff; 16]))),
+            Ttlv::new(
+                Tag(0x420003),
+                Value::BigInteger(Zeroizing::new(vec![0xff; 16])),
+            ),
             Ttlv::enumeration(Tag(0x420004), 0x8000_0001),
             Ttlv::boolean(Tag(0x420005), false),
             Ttlv::text(Tag(0x420006), "ünïcode"),
@@ -96,7 +99,15 @@ fn child_longer_than_parent_is_rejected() {
 
 #[test]
 fn fixed_size_types_need_exact_lengths() {
-    for (code, good) in [(0x02u8, 4usize), (0x05, 4), (0x0A, 4), (0x03, 8), (0x09, 8), (0x06, 8), (0x0B, 8)] {
+    for (code, good) in [
+        (0x02u8, 4usize),
+        (0x05, 4),
+        (0x0A, 4),
+        (0x03, 8),
+        (0x09, 8),
+        (0x06, 8),
+        (0x0B, 8),
+    ] {
         for len in [0usize, 1, 2, 3, 4, 5, 7, 8, 9, 16] {
             let buf = item(0x420001, code, &vec![0u8; len]);
             let result = decode(&buf, &limits());
@@ -116,7 +127,10 @@ fn fixed_size_types_need_exact_lengths() {
 fn big_integer_length_must_be_a_positive_multiple_of_eight() {
     for len in [0usize, 7, 9] {
         let buf = item(0x420001, 0x04, &vec![1u8; len]);
-        assert!(matches!(decode(&buf, &limits()), Err(DecodeError::BadLength { .. })));
+        assert!(matches!(
+            decode(&buf, &limits()),
+            Err(DecodeError::BadLength { .. })
+        ));
     }
     assert!(decode(&item(0x420001, 0x04, &[1u8; 24]), &limits()).is_ok());
 }
@@ -125,23 +139,35 @@ fn big_integer_length_must_be_a_positive_multiple_of_eight() {
 fn non_zero_padding_is_rejected() {
     let mut buf = Ttlv::integer(Tag(0x420001), 1).encode();
     buf[15] = 1;
-    assert!(matches!(decode(&buf, &limits()), Err(DecodeError::NonZeroPadding { .. })));
+    assert!(matches!(
+        decode(&buf, &limits()),
+        Err(DecodeError::NonZeroPadding { .. })
+    ));
     let mut buf = Ttlv::text(Tag(0x420001), "abc").encode();
     buf[12] = b'x';
-    assert!(matches!(decode(&buf, &limits()), Err(DecodeError::NonZeroPadding { .. })));
+    assert!(matches!(
+        decode(&buf, &limits()),
+        Err(DecodeError::NonZeroPadding { .. })
+    ));
 }
 
 #[test]
 fn boolean_must_be_zero_or_one() {
     let buf = item(0x420001, 0x06, &2u64.to_be_bytes());
-    assert!(matches!(decode(&buf, &limits()), Err(DecodeError::BadBoolean { .. })));
+    assert!(matches!(
+        decode(&buf, &limits()),
+        Err(DecodeError::BadBoolean { .. })
+    ));
 }
 
 #[test]
 fn invalid_utf8_is_rejected() {
     for bad in [&[0xffu8, 0xfe][..], &[0xc0, 0xaf], &[0xed, 0xa0, 0x80]] {
         let buf = item(0x420001, 0x07, bad);
-        assert!(matches!(decode(&buf, &limits()), Err(DecodeError::BadUtf8 { .. })));
+        assert!(matches!(
+            decode(&buf, &limits()),
+            Err(DecodeError::BadUtf8 { .. })
+        ));
     }
 }
 
@@ -149,7 +175,10 @@ fn invalid_utf8_is_rejected() {
 fn unknown_item_types_are_rejected() {
     for code in [0x00u8, 0x0C, 0x7F, 0xFF] {
         let buf = item(0x420001, code, &[0; 8]);
-        assert!(matches!(decode(&buf, &limits()), Err(DecodeError::UnknownType { .. })));
+        assert!(matches!(
+            decode(&buf, &limits()),
+            Err(DecodeError::UnknownType { .. })
+        ));
     }
 }
 
@@ -173,7 +202,10 @@ fn deep_nesting_is_rejected_without_recursing_past_the_limit() {
         max_message_bytes: 1 << 20,
         max_depth: 64,
     };
-    assert!(matches!(decode(&buf, &big), Err(DecodeError::TooDeep { limit: 64 })));
+    assert!(matches!(
+        decode(&buf, &big),
+        Err(DecodeError::TooDeep { limit: 64 })
+    ));
     let mut ok: Vec<u8> = Vec::new();
     for _ in 0..64 {
         ok = item(0x420078, 0x01, &ok);
@@ -185,16 +217,25 @@ fn deep_nesting_is_rejected_without_recursing_past_the_limit() {
 fn trailing_bytes_are_rejected() {
     let mut buf = Ttlv::integer(Tag(0x420001), 1).encode();
     buf.extend_from_slice(&[0; 8]);
-    assert_eq!(decode(&buf, &limits()), Err(DecodeError::TrailingBytes { count: 8 }));
+    assert_eq!(
+        decode(&buf, &limits()),
+        Err(DecodeError::TrailingBytes { count: 8 })
+    );
 }
 
 #[test]
 fn frame_length_checks_limit_before_allocation() {
     let l = limits();
     let mut header = [0x42, 0x00, 0x78, 0x01, 0xFF, 0xFF, 0xFF, 0xFF];
-    assert!(matches!(frame_length(&header, &l), Err(DecodeError::TooLarge { .. })));
+    assert!(matches!(
+        frame_length(&header, &l),
+        Err(DecodeError::TooLarge { .. })
+    ));
     header[4..8].copy_from_slice(&(2u32 << 20).to_be_bytes());
-    assert!(matches!(frame_length(&header, &l), Err(DecodeError::TooLarge { .. })));
+    assert!(matches!(
+        frame_length(&header, &l),
+        Err(DecodeError::TooLarge { .. })
+    ));
     header[4..8].copy_from_slice(&16u32.to_be_bytes());
     assert_eq!(frame_length(&header, &l), Ok(24));
     header[3] = 0x07;
@@ -212,7 +253,10 @@ fn debug_output_hides_byte_strings() {
 
 #[test]
 fn tag_names_come_from_the_generated_table() {
-    assert_eq!(Tag::CRYPTOGRAPHIC_ALGORITHM.name(), Some("Cryptographic Algorithm"));
+    assert_eq!(
+        Tag::CRYPTOGRAPHIC_ALGORITHM.name(),
+        Some("Cryptographic Algorithm")
+    );
     assert_eq!(Tag::from_name("Object Type"), Some(Tag::OBJECT_TYPE));
     assert_eq!(format!("{:?}", Tag(0x540001)), "Tag(0x540001)");
 }
