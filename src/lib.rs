@@ -5,4 +5,5 @@
 #![warn(missing_docs)]
 
 pub mod kmip;
+pub mod secret_file;
 pub mod ttlv;
