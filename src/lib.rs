@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod identity;
 pub mod kmip;
 pub mod secret_file;
 pub mod ttlv;
