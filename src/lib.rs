@@ -6,5 +6,6 @@
 
 pub mod identity;
 pub mod kmip;
+pub mod pki;
 pub mod secret_file;
 pub mod ttlv;
