@@ -4,5 +4,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod identity;
 pub mod kmip;
+pub mod pki;
+pub mod secret_file;
 pub mod ttlv;
