@@ -1,11 +1,21 @@
 //! akm: a KMIP key server. TTLV over mutual TLS on port 5696, keys in SQLite wrapped under a
-//! key encryption key, identities from client certificates. See ARCHITECTURE in the README for
-//! what each module owns.
+//! key encryption key, identities from client certificates. The module table in the README's
+//! architecture section says what each module owns.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod crypto;
+pub mod daemon;
+pub mod error;
 pub mod identity;
 pub mod kmip;
+pub mod ops;
 pub mod pki;
+pub mod policy;
 pub mod secret_file;
+pub mod server;
+pub mod store;
 pub mod ttlv;

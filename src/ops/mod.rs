@@ -17,7 +17,7 @@ mod query;
 mod register;
 mod revoke;
 
-pub use object::Object;
+pub use object::{name_value as object_name, Object};
 
 use crate::crypto::Kek;
 use crate::error::OpError;

@@ -1,0 +1,440 @@
+//! `akm key ...`: create, get, locate, list, activate, revoke, destroy and show attributes of
+//! keys on a running server, over KMIP with a client certificate. Tables for people, `--json`
+//! for scripts. Key material is printed only by `get`, and only in hex when asked.
+
+use super::CliError;
+use crate::client::Client;
+use crate::config::Config;
+use crate::kmip::attributes::{self, Attr};
+use crate::kmip::enums::{
+    cryptographic_algorithm as alg, name_type, object_type as ot, operation as op,
+    revocation_reason_code as rrc, state,
+};
+use crate::kmip::ProtocolVersion;
+use crate::server::tls;
+use crate::ttlv::{Tag, Ttlv, Value};
+use clap::{Args, Subcommand};
+use serde_json::{json, Value as Json};
+use std::path::PathBuf;
+
+/// Connection options and the key command.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Server address (default: [client] server in the config).
+    #[arg(long, global = true)]
+    server: Option<String>,
+    /// Client certificate (default: [client] cert).
+    #[arg(long, global = true)]
+    cert: Option<PathBuf>,
+    /// Client private key (default: [client] key).
+    #[arg(long, global = true)]
+    key: Option<PathBuf>,
+    /// CA of the server certificate (default: [client] ca).
+    #[arg(long, global = true)]
+    ca: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The operation.
+    #[command(subcommand)]
+    command: KeyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create a key (AES by default).
+    Create {
+        /// Name of the key (unique on the server).
+        #[arg(long)]
+        name: Option<String>,
+        /// aes, hmac-sha256, hmac-sha384 or hmac-sha512.
+        #[arg(long, default_value = "aes")]
+        alg: String,
+        /// Length in bits (AES: 128, 192 or 256).
+        #[arg(long, default_value_t = 256)]
+        length: i32,
+        /// Object Group; repeat for several.
+        #[arg(long)]
+        group: Vec<String>,
+        /// Activate it right away.
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Show a key's metadata; with --material, also its key bytes in hex.
+    Get {
+        /// Unique Identifier.
+        uid: String,
+        /// Print the key material.
+        #[arg(long)]
+        material: bool,
+    },
+    /// Find your keys by name, group or state.
+    Locate {
+        /// Name to match.
+        #[arg(long)]
+        name: Option<String>,
+        /// Object Group to match.
+        #[arg(long)]
+        group: Option<String>,
+        /// State to match: pre-active, active, deactivated, compromised.
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// List all your keys with their name, algorithm and state.
+    List,
+    /// Activate a key.
+    Activate {
+        /// Unique Identifier.
+        uid: String,
+    },
+    /// Revoke a key (deactivate it, or mark it compromised).
+    Revoke {
+        /// Unique Identifier.
+        uid: String,
+        /// unspecified, compromise, superseded or cessation.
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
+    /// Destroy a key's material (revoke an Active key first).
+    Destroy {
+        /// Unique Identifier.
+        uid: String,
+    },
+    /// Show every attribute of a key.
+    Attrs {
+        /// Unique Identifier.
+        uid: String,
+    },
+}
+
+fn usage(msg: impl Into<String>) -> CliError {
+    CliError::Usage(msg.into())
+}
+
+/// Runs a key command.
+pub fn run(config: &Config, args: KeyArgs) -> Result<(), CliError> {
+    let c = &config.client;
+    let tls = tls::client_config(
+        args.cert.as_ref().unwrap_or(&c.cert),
+        args.key.as_ref().unwrap_or(&c.key),
+        args.ca.as_ref().unwrap_or(&c.ca),
+    )
+    .map_err(crate::client::ClientError::from)?;
+    let server = args.server.clone().unwrap_or_else(|| c.server.clone());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(crate::client::ClientError::from)?;
+    let out = runtime.block_on(async {
+        let mut client = Client::connect(&server, tls, ProtocolVersion::V1_4).await?;
+        execute(&mut client, args.command).await
+    })?;
+    print_output(&out, args.json);
+    Ok(())
+}
+
+/// What a command prints: JSON, rendered as a table unless --json.
+fn print_output(out: &Json, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string_pretty(out).unwrap_or_default());
+        return;
+    }
+    match out {
+        Json::Array(rows) => {
+            println!(
+                "{:<38} {:<24} {:<10} {:<7} STATE",
+                "UNIQUE IDENTIFIER", "NAME", "ALGORITHM", "LENGTH"
+            );
+            for r in rows {
+                println!(
+                    "{:<38} {:<24} {:<10} {:<7} {}",
+                    text(&r["uid"]),
+                    text(&r["name"]),
+                    text(&r["algorithm"]),
+                    text(&r["length"]),
+                    text(&r["state"])
+                );
+            }
+        }
+        Json::Object(map) => {
+            for (k, v) in map {
+                println!("{k:<28} {}", text(v));
+            }
+        }
+        other => println!("{}", text(other)),
+    }
+}
+
+fn text(v: &Json) -> String {
+    match v {
+        Json::String(s) => s.clone(),
+        Json::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn attr(name: &str, value: Value) -> Ttlv {
+    attributes::to_v1(&Attr::new(name, value), None)
+}
+
+fn algorithm(name: &str) -> Result<u32, CliError> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "aes" => alg::AES,
+        "hmac-sha256" => alg::HMAC_SHA256,
+        "hmac-sha384" => alg::HMAC_SHA384,
+        "hmac-sha512" => alg::HMAC_SHA512,
+        other => {
+            return Err(usage(format!(
+                "unknown --alg {other:?}; use aes, hmac-sha256, hmac-sha384 or hmac-sha512"
+            )))
+        }
+    })
+}
+
+fn state_value(name: &str) -> Result<u32, CliError> {
+    Ok(match name.to_ascii_lowercase().as_str() {
+        "pre-active" => state::PRE_ACTIVE,
+        "active" => state::ACTIVE,
+        "deactivated" => state::DEACTIVATED,
+        "compromised" => state::COMPROMISED,
+        other => {
+            return Err(usage(format!(
+                "unknown --state {other:?}; use pre-active, active, deactivated or compromised"
+            )))
+        }
+    })
+}
+
+fn state_name(v: u32) -> &'static str {
+    match v {
+        state::PRE_ACTIVE => "pre-active",
+        state::ACTIVE => "active",
+        state::DEACTIVATED => "deactivated",
+        state::COMPROMISED => "compromised",
+        state::DESTROYED => "destroyed",
+        state::DESTROYED_COMPROMISED => "destroyed-compromised",
+        _ => "unknown",
+    }
+}
+
+fn algorithm_name(v: u32) -> String {
+    match v {
+        alg::AES => "AES".into(),
+        alg::HMAC_SHA256 => "HMAC-SHA256".into(),
+        alg::HMAC_SHA384 => "HMAC-SHA384".into(),
+        alg::HMAC_SHA512 => "HMAC-SHA512".into(),
+        other => format!("0x{other:08X}"),
+    }
+}
+
+fn uid_of(payload: &Ttlv) -> String {
+    payload
+        .child(Tag::UNIQUE_IDENTIFIER)
+        .and_then(Ttlv::as_text)
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn uid_payload(uid: &str) -> Vec<Ttlv> {
+    vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid)]
+}
+
+async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliError> {
+    Ok(match command {
+        KeyCommand::Create {
+            name,
+            alg: a,
+            length,
+            group,
+            activate,
+        } => {
+            let mut template = vec![
+                attr(
+                    "Cryptographic Algorithm",
+                    Value::Enumeration(algorithm(&a)?),
+                ),
+                attr("Cryptographic Length", Value::Integer(length)),
+                attr("Cryptographic Usage Mask", Value::Integer(0x0C)),
+            ];
+            if let Some(n) = name {
+                template.push(attr("Name", name_value(&n)));
+            }
+            template.extend(
+                group
+                    .into_iter()
+                    .map(|g| attr("Object Group", Value::TextString(g))),
+            );
+            let payload = vec![
+                Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+                Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, template),
+            ];
+            let uid = uid_of(&client.call(op::CREATE, payload).await?);
+            if activate {
+                client.call(op::ACTIVATE, uid_payload(&uid)).await?;
+            }
+            json!({ "uid": uid, "state": if activate { "active" } else { "pre-active" } })
+        }
+        KeyCommand::Get { uid, material } => {
+            let mut out = summary(client, &uid).await?;
+            if material {
+                let got = client.call(op::GET, uid_payload(&uid)).await?;
+                let bytes = find_bytes(&got, Tag::KEY_MATERIAL).unwrap_or_default();
+                out["material_hex"] = Json::String(hex::encode(bytes));
+            }
+            out
+        }
+        KeyCommand::Locate {
+            name,
+            group,
+            state: st,
+        } => {
+            let mut filters = Vec::new();
+            if let Some(n) = name {
+                filters.push(attr("Name", name_value(&n)));
+            }
+            if let Some(g) = group {
+                filters.push(attr("Object Group", Value::TextString(g)));
+            }
+            if let Some(s) = st {
+                filters.push(attr("State", Value::Enumeration(state_value(&s)?)));
+            }
+            let found = client.call(op::LOCATE, filters).await?;
+            Json::Array(
+                found
+                    .children_with(Tag::UNIQUE_IDENTIFIER)
+                    .filter_map(Ttlv::as_text)
+                    .map(|u| json!(u))
+                    .collect(),
+            )
+        }
+        KeyCommand::List => {
+            let found = client.call(op::LOCATE, vec![]).await?;
+            let uids: Vec<String> = found
+                .children_with(Tag::UNIQUE_IDENTIFIER)
+                .filter_map(Ttlv::as_text)
+                .map(str::to_owned)
+                .collect();
+            let mut rows = Vec::new();
+            for uid in uids {
+                rows.push(summary(client, &uid).await?);
+            }
+            Json::Array(rows)
+        }
+        KeyCommand::Activate { uid } => {
+            client.call(op::ACTIVATE, uid_payload(&uid)).await?;
+            json!({ "uid": uid, "state": "active" })
+        }
+        KeyCommand::Revoke { uid, reason } => {
+            let code = match reason.as_str() {
+                "unspecified" => rrc::UNSPECIFIED,
+                "compromise" => rrc::KEY_COMPROMISE,
+                "superseded" => rrc::SUPERSEDED,
+                "cessation" => rrc::CESSATION_OF_OPERATION,
+                other => return Err(usage(format!("unknown --reason {other:?}; use unspecified, compromise, superseded or cessation"))),
+            };
+            let mut payload = uid_payload(&uid);
+            payload.push(Ttlv::structure(
+                Tag::REVOCATION_REASON,
+                vec![Ttlv::enumeration(Tag::REVOCATION_REASON_CODE, code)],
+            ));
+            client.call(op::REVOKE, payload).await?;
+            json!({ "uid": uid, "revoked": reason })
+        }
+        KeyCommand::Destroy { uid } => {
+            client.call(op::DESTROY, uid_payload(&uid)).await?;
+            json!({ "uid": uid, "state": "destroyed" })
+        }
+        KeyCommand::Attrs { uid } => {
+            let got = client.call(op::GET_ATTRIBUTES, uid_payload(&uid)).await?;
+            let mut map = serde_json::Map::new();
+            for a in got.children_with(Tag::ATTRIBUTE) {
+                if let Ok((a, _)) = attributes::from_v1(a) {
+                    let shown = show_value(&a);
+                    match map.get_mut(&a.name) {
+                        Some(Json::Array(list)) => list.push(shown),
+                        Some(prev) => *prev = Json::Array(vec![prev.clone(), shown]),
+                        None => {
+                            map.insert(a.name.clone(), shown);
+                        }
+                    }
+                }
+            }
+            Json::Object(map)
+        }
+    })
+}
+
+fn name_value(n: &str) -> Value {
+    Value::Structure(vec![
+        Ttlv::text(Tag::NAME_VALUE, n),
+        Ttlv::enumeration(Tag::NAME_TYPE, name_type::UNINTERPRETED_TEXT_STRING),
+    ])
+}
+
+fn find_bytes(t: &Ttlv, tag: Tag) -> Option<Vec<u8>> {
+    if t.tag == tag {
+        if let Some(b) = t.as_bytes() {
+            return Some(b.to_vec());
+        }
+    }
+    t.children().iter().find_map(|c| find_bytes(c, tag))
+}
+
+/// A key's identifier, name, algorithm, length and state, from Get Attributes.
+async fn summary(client: &mut Client, uid: &str) -> Result<Json, CliError> {
+    let mut payload = uid_payload(uid);
+    for n in [
+        "Name",
+        "Cryptographic Algorithm",
+        "Cryptographic Length",
+        "State",
+        "Object Group",
+    ] {
+        payload.push(Ttlv::text(Tag::ATTRIBUTE_NAME, n));
+    }
+    let got = client.call(op::GET_ATTRIBUTES, payload).await?;
+    let mut out =
+        json!({ "uid": uid, "name": null, "algorithm": null, "length": null, "state": null });
+    for a in got.children_with(Tag::ATTRIBUTE) {
+        let Ok((a, _)) = attributes::from_v1(a) else {
+            continue;
+        };
+        match (a.name.as_str(), &a.value) {
+            ("Name", v) => out["name"] = json!(crate::ops::object_name(v)),
+            ("Cryptographic Algorithm", Value::Enumeration(v)) => {
+                out["algorithm"] = json!(algorithm_name(*v))
+            }
+            ("Cryptographic Length", Value::Integer(v)) => out["length"] = json!(v),
+            ("State", Value::Enumeration(v)) => out["state"] = json!(state_name(*v)),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// An attribute value for display: never key bytes (none are attributes), digests in hex.
+fn show_value(a: &Attr) -> Json {
+    fn value(v: &Value) -> Json {
+        match v {
+            Value::Structure(c) => {
+                let mut m = serde_json::Map::new();
+                for i in c {
+                    m.insert(format!("{:?}", i.tag), value(&i.value));
+                }
+                Json::Object(m)
+            }
+            Value::Integer(i) => json!(i),
+            Value::LongInteger(i) | Value::DateTime(i) | Value::DateTimeExtended(i) => json!(i),
+            Value::Enumeration(e) => json!(format!("0x{e:08X}")),
+            Value::Boolean(b) => json!(b),
+            Value::TextString(s) => json!(s),
+            Value::ByteString(b) | Value::BigInteger(b) => json!(hex::encode(b.as_slice())),
+            Value::Interval(i) => json!(i),
+        }
+    }
+    match (a.name.as_str(), &a.value) {
+        ("State", Value::Enumeration(v)) => json!(state_name(*v)),
+        ("Cryptographic Algorithm", Value::Enumeration(v)) => json!(algorithm_name(*v)),
+        (_, v) => value(v),
+    }
+}

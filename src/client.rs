@@ -1,0 +1,165 @@
+//! A small KMIP client over mutual TLS: builds request messages, sends them as TTLV and reads
+//! the responses. The `akm key` commands and the integration tests use it; it never opens the
+//! database.
+
+use crate::kmip::enums::result_status;
+use crate::kmip::ProtocolVersion;
+use crate::server::tls;
+use crate::ttlv::{self, Limits, Tag, Ttlv};
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+/// Client failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Connecting, reading or writing failed.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// TLS setup failed.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The response is not valid TTLV.
+    #[error("undecodable response: {0}")]
+    Decode(#[from] ttlv::DecodeError),
+    /// The response is valid TTLV but not the expected message.
+    #[error("unexpected response: {0}")]
+    Protocol(String),
+    /// The server answered with Operation Failed.
+    #[error("operation failed: reason 0x{reason:X}: {message}")]
+    Failed {
+        /// Result Reason.
+        reason: u32,
+        /// Result Message.
+        message: String,
+    },
+}
+
+/// One batch item's outcome.
+pub type ItemResult = Result<Ttlv, ClientError>;
+
+/// A connection to a KMIP server.
+pub struct Client {
+    stream: TlsStream<TcpStream>,
+    /// The protocol version requests are sent in.
+    pub version: ProtocolVersion,
+}
+
+/// Builds a request message in `version` with one batch item per (operation, payload).
+pub fn request(version: ProtocolVersion, items: &[(u32, Vec<Ttlv>)]) -> Ttlv {
+    let mut children = vec![Ttlv::structure(
+        Tag::REQUEST_HEADER,
+        vec![
+            version.to_ttlv(),
+            Ttlv::integer(Tag::BATCH_COUNT, items.len() as i32),
+        ],
+    )];
+    for (op, payload) in items {
+        children.push(Ttlv::structure(
+            Tag::BATCH_ITEM,
+            vec![
+                Ttlv::enumeration(Tag::OPERATION, *op),
+                Ttlv::structure(Tag::REQUEST_PAYLOAD, payload.clone()),
+            ],
+        ));
+    }
+    Ttlv::structure(Tag::REQUEST_MESSAGE, children)
+}
+
+/// The outcome of each batch item of a response: its payload, or its failure.
+pub fn response_items(response: &Ttlv) -> Result<Vec<ItemResult>, ClientError> {
+    if response.tag != Tag::RESPONSE_MESSAGE {
+        return Err(ClientError::Protocol("not a Response Message".into()));
+    }
+    Ok(response
+        .children_with(Tag::BATCH_ITEM)
+        .map(|item| {
+            let status = item.child(Tag::RESULT_STATUS).and_then(Ttlv::as_enum);
+            if status == Some(result_status::SUCCESS) {
+                Ok(item
+                    .child(Tag::RESPONSE_PAYLOAD)
+                    .cloned()
+                    .unwrap_or_else(|| Ttlv::structure(Tag::RESPONSE_PAYLOAD, vec![])))
+            } else {
+                Err(ClientError::Failed {
+                    reason: item
+                        .child(Tag::RESULT_REASON)
+                        .and_then(Ttlv::as_enum)
+                        .unwrap_or(0),
+                    message: item
+                        .child(Tag::RESULT_MESSAGE)
+                        .and_then(Ttlv::as_text)
+                        .unwrap_or("")
+                        .to_owned(),
+                })
+            }
+        })
+        .collect())
+}
+
+impl Client {
+    /// Connects to `addr` (host:port), verifying the server certificate for the host.
+    pub async fn connect(
+        addr: &str,
+        config: Arc<rustls::ClientConfig>,
+        version: ProtocolVersion,
+    ) -> Result<Client, ClientError> {
+        let host = addr
+            .rsplit_once(':')
+            .map(|(h, _)| h.trim_start_matches('[').trim_end_matches(']'))
+            .unwrap_or(addr);
+        let name = tls::server_name(host)?;
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let stream = TlsConnector::from(config).connect(name, tcp).await?;
+        Ok(Client { stream, version })
+    }
+
+    /// Sends raw bytes and reads one response message.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) -> Result<Ttlv, ClientError> {
+        self.stream.write_all(bytes).await?;
+        self.stream.flush().await?;
+        self.read_response().await
+    }
+
+    /// Reads one response message.
+    pub async fn read_response(&mut self) -> Result<Ttlv, ClientError> {
+        let limits = Limits {
+            max_message_bytes: 64 * 1024 * 1024,
+            ..Limits::default()
+        };
+        let mut header = [0u8; 8];
+        self.stream.read_exact(&mut header).await?;
+        let total = ttlv::frame_length(&header, &limits)?;
+        let mut frame = zeroize::Zeroizing::new(vec![0u8; total]);
+        frame[..8].copy_from_slice(&header);
+        self.stream.read_exact(&mut frame[8..]).await?;
+        Ok(ttlv::decode(&frame, &limits)?)
+    }
+
+    /// Sends a request message and returns the response message.
+    pub async fn send(&mut self, request: &Ttlv) -> Result<Ttlv, ClientError> {
+        let bytes = zeroize::Zeroizing::new(request.encode());
+        self.send_bytes(&bytes).await
+    }
+
+    /// Sends several operations in one message and returns each item's outcome.
+    pub async fn batch(
+        &mut self,
+        items: &[(u32, Vec<Ttlv>)],
+    ) -> Result<Vec<ItemResult>, ClientError> {
+        let response = self.send(&request(self.version, items)).await?;
+        response_items(&response)
+    }
+
+    /// Runs one operation and returns its Response Payload.
+    pub async fn call(&mut self, operation: u32, payload: Vec<Ttlv>) -> Result<Ttlv, ClientError> {
+        self.batch(&[(operation, payload)])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::Protocol("response without batch item".into()))?
+    }
+}

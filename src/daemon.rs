@@ -1,0 +1,185 @@
+//! Starting the server from a [`Config`]: first-start initialization (KEK and development
+//! PKI), the crypto self-test, opening the store, building TLS, binding the listener, and
+//! serving until SIGTERM or SIGINT.
+
+use crate::config::Config;
+use crate::crypto::{self, Kek};
+use crate::ops::Ctx;
+use crate::server::{self, tls, ConnLimits, Settings};
+use crate::store::Store;
+use crate::ttlv::Limits;
+use crate::{pki, secret_file};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Creating a directory failed.
+    #[error("cannot create {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The KEK or a crypto self-test failed.
+    #[error(transparent)]
+    Crypto(#[from] crypto::CryptoError),
+    /// The PKI could not be generated.
+    #[error(transparent)]
+    Pki(#[from] pki::PkiError),
+    /// The database could not be opened.
+    #[error("database: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// The TLS files are unusable.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Something already exists where `akm init` would write.
+    #[error("{0} already exists; akm init never overwrites keys or certificates")]
+    Exists(String),
+    /// A secret file is unusable.
+    #[error(transparent)]
+    Secret(#[from] secret_file::SecretFileError),
+}
+
+fn create_private_dir(path: &Path) -> Result<(), StartError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(|source| StartError::Dir {
+            path: path.display().to_string(),
+            source,
+        })
+}
+
+/// The names `akm init` puts in the server certificate.
+fn server_names(config: &Config) -> Vec<String> {
+    let mut names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    if let Ok(host) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        let host = host.trim();
+        if !host.is_empty() && !names.iter().any(|n| n == host) {
+            names.push(host.to_string());
+        }
+    }
+    for n in &config.tls.server_names {
+        if !names.contains(n) {
+            names.push(n.clone());
+        }
+    }
+    names
+}
+
+/// `akm init`: creates the data directory, the KEK and the development PKI.
+pub fn init(config: &Config) -> Result<(), StartError> {
+    let kek_path = config.store.kek();
+    if kek_path.exists() {
+        return Err(StartError::Exists(kek_path.display().to_string()));
+    }
+    create_private_dir(&config.store.data_dir)?;
+    if let Some(parent) = kek_path.parent() {
+        create_private_dir(parent)?;
+    }
+    pki::init_dev_pki(&config.tls.certs_dir, &server_names(config))?;
+    Kek::generate(&kek_path)?;
+    println!("akm init: KEK written to {}", kek_path.display());
+    println!(
+        "akm init: development PKI written to {} (ca.crt, server.crt/key, admin.crt/key, user.crt/key)",
+        config.tls.certs_dir.display()
+    );
+    Ok(())
+}
+
+/// True when there is nothing yet: no KEK and no database.
+pub fn needs_init(config: &Config) -> bool {
+    !config.store.kek().exists() && !config.store.database().exists()
+}
+
+/// Opens everything the server needs (blocking: run before or beside the runtime).
+pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
+    crypto::self_test()?;
+    let kek = Kek::load(&config.store.kek())?;
+    create_private_dir(&config.store.data_dir)?;
+    let store = Store::open(&config.store.database())?;
+    Ok(Ctx { store, kek })
+}
+
+/// Server settings from the config.
+pub fn settings(config: &Config) -> Settings {
+    Settings {
+        limits: ConnLimits {
+            handshake_timeout: config.handshake_timeout(),
+            idle_timeout: config.idle_timeout(),
+            ttlv: Limits {
+                max_message_bytes: config.server.max_message_bytes,
+                ..Limits::default()
+            },
+        },
+        max_connections: config.server.max_connections,
+        shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
+    }
+}
+
+/// `akm serve`: initializes if allowed and needed, then serves until a signal arrives.
+pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartError> {
+    if config.server.auto_init && needs_init(config) {
+        println!("akm serve: empty data directory and auto_init = true: initializing");
+        init(config)?;
+    }
+    let ctx = Arc::new(open_context(config)?);
+    let tls = tls::server_config(
+        &config.tls.cert,
+        &config.tls.key,
+        &config.tls.client_ca,
+        &config.tls.crls,
+    )?;
+    let addr = listen.unwrap_or_else(|| config.listen_addr());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| StartError::Bind { addr, source })?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
+        let bound = listener.local_addr().unwrap_or(addr);
+        println!("akm serve: listening on {bound} (KMIP over mutual TLS)");
+        println!(
+            "akm serve: client certificates are in {} (admin.crt/admin.key, user.crt/user.key, CA ca.crt)",
+            config.tls.certs_dir.display()
+        );
+        tracing::info!(%bound, "serving");
+        server::serve(listener, tls, ctx.clone(), settings(config), shutdown_signal()).await;
+        Ok::<_, StartError>(())
+    })?;
+    ctx.store.close();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return std::future::pending().await;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
