@@ -115,8 +115,11 @@ impl ProtocolVersion {
         if self.is_v2() || reason == GENERAL_FAILURE {
             return reason;
         }
+        // 1.0 defines up to Key Compression Type Not Supported, 1.1 adds Encoding Option
+        // Error, 1.2 the attestation and Key Value Not Present reasons, 1.4 three more.
         let newest_defined = match (self.major, self.minor) {
-            (1, 0) | (1, 1) => INDEX_OUT_OF_BOUNDS,
+            (1, 0) => KEY_COMPRESSION_TYPE_NOT_SUPPORTED,
+            (1, 1) => ENCODING_OPTION_ERROR,
             (1, 2) | (1, 3) => ATTESTATION_FAILED,
             _ => OBJECT_ALREADY_EXISTS,
         };

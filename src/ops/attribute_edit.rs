@@ -109,7 +109,11 @@ pub fn add(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
 pub fn modify_attr(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let (new, index) = required(attr_in(call, Tag::NEW_ATTRIBUTE)?)?;
-    let current = attr_in(call, Tag::CURRENT_ATTRIBUTE)?.map(|(a, _)| a);
+    // 1.x names the instance by index; 2.x by its current value.
+    let current = match call.version.is_v2() {
+        true => attr_in(call, Tag::CURRENT_ATTRIBUTE)?.map(|(a, _)| a),
+        false => None,
+    };
     check_editable(&new.name)?;
     let echoed = modify(
         ctx,

@@ -1,4 +1,8 @@
-//! akm's integration tests: one test binary, shared helpers in `support`.
+//! akm's integration tests: one test binary, shared helpers in `support`. Each test starts
+//! the real server in-process on port 0 over real TLS with certificates made at test time.
 
+mod bad_input;
+mod ops;
+mod storage;
 mod support;
 mod vectors;

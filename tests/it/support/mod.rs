@@ -1,3 +1,5 @@
-//! Shared test helpers.
+//! Shared test helpers: the in-process server, KMIP payload builders, the XML vector reader.
 
+pub mod kmip;
+pub mod server;
 pub mod xml;

@@ -1,0 +1,128 @@
+//! Starts the real akm server in-process on 127.0.0.1:0 over real TLS, with a CA, server and
+//! client certificates generated at test time and a real SQLite file in a temp directory, and
+//! makes KMIP clients for any identity.
+
+use akm::client::Client;
+use akm::crypto::Kek;
+use akm::kmip::ProtocolVersion;
+use akm::ops::Ctx;
+use akm::pki::{Ca, Validity};
+use akm::server::{self, tls, ConnLimits, Settings};
+use akm::store::Store;
+use akm::ttlv::Limits;
+use rustls::RootCertStore;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// A running test server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub ca: Ca,
+    pub dir: tempfile::TempDir,
+    pub ctx: Arc<Ctx>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Default limits for tests: short timeouts so slow-peer tests finish quickly.
+pub fn test_settings() -> Settings {
+    Settings {
+        limits: ConnLimits {
+            handshake_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(3),
+            ttlv: Limits::default(),
+        },
+        max_connections: 64,
+        shutdown_grace: Duration::from_secs(5),
+    }
+}
+
+impl TestServer {
+    /// Starts a server with the default test settings.
+    pub async fn start() -> TestServer {
+        TestServer::start_with(test_settings()).await
+    }
+
+    /// Starts a server with `settings`.
+    pub async fn start_with(settings: Settings) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::generate("akm test CA").unwrap();
+        let server_cert = ca
+            .issue_server(&["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.cert_der().clone()).unwrap();
+        let tls = tls::server_config_from(
+            vec![server_cert.cert_der().unwrap()],
+            server_cert.key_der().unwrap(),
+            roots,
+            vec![],
+        )
+        .unwrap();
+        let store = Store::open(&dir.path().join("akm.db")).unwrap();
+        let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
+        let ctx = Arc::new(Ctx { store, kek });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, tls, ctx.clone(), settings, async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            ca,
+            dir,
+            ctx,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("akm.db")
+    }
+
+    /// A client TLS config for identity `cn` in groups `ous`.
+    pub fn client_tls(&self, cn: &str, ous: &[&str]) -> Arc<rustls::ClientConfig> {
+        let ous: Vec<String> = ous.iter().map(|s| s.to_string()).collect();
+        let issued = self
+            .ca
+            .issue_client(cn, &ous, Validity::days_from_now(1))
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(self.ca.cert_der().clone()).unwrap();
+        tls::client_config_from(
+            vec![issued.cert_der().unwrap()],
+            issued.key_der().unwrap(),
+            roots,
+        )
+        .unwrap()
+    }
+
+    /// A connected client for `cn` speaking `version`.
+    pub async fn client(&self, cn: &str, version: ProtocolVersion) -> Client {
+        Client::connect(
+            &format!("localhost:{}", self.addr.port()),
+            self.client_tls(cn, &["users"]),
+            version,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// Stops the server, waits for it to drain, and hands back its directory.
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap();
+        }
+        self.ctx.store.close();
+        std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
+    }
+}
