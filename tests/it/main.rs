@@ -1,4 +1,5 @@
 //! akm's integration tests: one test binary, shared helpers in `support`.
 
+mod pykmip;
 mod support;
 mod vectors;
