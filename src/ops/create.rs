@@ -9,7 +9,7 @@ use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, hashing_algorithm, key_format_type as kft, object_type as ot,
-    state,
+    operation, state,
 };
 use crate::kmip::objects::ManagedObject;
 use crate::ttlv::{Tag, Ttlv, Value};
@@ -191,7 +191,12 @@ pub fn store_new(
     };
     obj.set("State", Value::Enumeration(initial_state));
     obj.set("Initial Date", Value::DateTime(now));
-    obj.set("Original Creation Date", Value::DateTime(now));
+    // KMIP 1.4 §3.43 / 2.0 §4.38: mandatory for objects the server generates, equal to the
+    // Initial Date; for a registered object it is when the client originally made it, which
+    // the server does not know, so Register leaves it unset.
+    if call.operation == operation::CREATE {
+        obj.set("Original Creation Date", Value::DateTime(now));
+    }
     obj.set("Digest", digest(&managed.material));
     obj.touch(now);
     let wrapped = ctx.kek.wrap(&uid, obj.key_version, &managed.material)?;

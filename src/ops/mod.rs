@@ -104,7 +104,20 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::DISCOVER_VERSIONS,
 ];
 
+/// Whether akm performs `operation` in a request of `version`. Set Attribute exists only
+/// from KMIP 2.0 (2.0 §6.1.47); the dispatcher and Query both use this so Query never
+/// advertises an operation the dispatcher would refuse.
+pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
+    match operation {
+        op::SET_ATTRIBUTE => version.is_v2(),
+        _ => SUPPORTED_OPERATIONS.contains(&operation),
+    }
+}
+
 fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+    if !performs(call.operation, call.version) {
+        return Err(OpError::OperationNotSupported);
+    }
     match call.operation {
         op::DISCOVER_VERSIONS => discover_versions::run(call),
         op::QUERY => query::run(call),
@@ -116,7 +129,7 @@ fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         op::ADD_ATTRIBUTE => attribute_edit::add(ctx, who, call),
         op::MODIFY_ATTRIBUTE => attribute_edit::modify_attr(ctx, who, call),
         op::DELETE_ATTRIBUTE => attribute_edit::delete(ctx, who, call),
-        op::SET_ATTRIBUTE if call.version.is_v2() => attribute_edit::set(ctx, who, call),
+        op::SET_ATTRIBUTE => attribute_edit::set(ctx, who, call),
         op::LOCATE => locate::run(ctx, who, call),
         op::ACTIVATE => activate::run(ctx, who, call),
         op::REVOKE => revoke::run(ctx, who, call),

@@ -1,6 +1,7 @@
-//! Query: the operations and object types akm supports, and who it is.
+//! Query: the operations (those performed at the request's version) and object types akm
+//! supports, and who it is.
 
-use super::{Call, Reply, SUPPORTED_OPERATIONS};
+use super::{performs, Call, Reply, SUPPORTED_OPERATIONS};
 use crate::error::OpError;
 use crate::kmip::enums::{object_type as ot, query_function as qf};
 use crate::ttlv::{Tag, Ttlv};
@@ -20,6 +21,7 @@ pub fn run(call: &Call<'_>) -> Result<Reply, OpError> {
         payload.extend(
             SUPPORTED_OPERATIONS
                 .iter()
+                .filter(|op| performs(**op, call.version))
                 .map(|op| Ttlv::enumeration(Tag::OPERATION, *op)),
         );
     }

@@ -1,8 +1,9 @@
 //! akm's integration tests: one test binary, shared helpers in `support`. Each test starts
-//! the real server in-process on port 0 over real TLS with certificates made at test time.
+//! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
 mod bad_input;
 mod ops;
+mod pykmip;
 mod storage;
 mod support;
 mod vectors;
