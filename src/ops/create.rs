@@ -17,11 +17,7 @@ use zeroize::Zeroizing;
 
 /// Runs Create.
 pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
-    let object_type = call
-        .payload
-        .child(Tag::OBJECT_TYPE)
-        .and_then(Ttlv::as_enum)
-        .ok_or_else(|| OpError::InvalidMessage("missing Object Type".into()))?;
+    let object_type = call.object_type()?;
     if object_type != ot::SYMMETRIC_KEY {
         return Err(OpError::InvalidField(
             "Create makes Symmetric Keys only".into(),

@@ -52,6 +52,14 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
+    /// The Object Type the item names (Create, Register).
+    pub fn object_type(&self) -> Result<u32, OpError> {
+        self.payload
+            .child(Tag::OBJECT_TYPE)
+            .and_then(Ttlv::as_enum)
+            .ok_or_else(|| OpError::InvalidMessage("missing Object Type".into()))
+    }
+
     /// The Unique Identifier the item names, or the ID Placeholder when it names none.
     pub fn uid(&self) -> Result<String, OpError> {
         match self.payload.child(Tag::UNIQUE_IDENTIFIER) {

@@ -7,15 +7,10 @@ use crate::identity::Principal;
 use crate::kmip::attributes;
 use crate::kmip::enums::{cryptographic_algorithm as alg, object_type as ot};
 use crate::kmip::objects;
-use crate::ttlv::{Tag, Ttlv};
 
 /// Runs Register.
 pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
-    let object_type = call
-        .payload
-        .child(Tag::OBJECT_TYPE)
-        .and_then(Ttlv::as_enum)
-        .ok_or_else(|| OpError::InvalidMessage("missing Object Type".into()))?;
+    let object_type = call.object_type()?;
     let attrs = attributes::read_request_attributes(call.payload, call.version)?;
     let mut managed = objects::parse_object(call.payload, object_type)?;
     if object_type == ot::SYMMETRIC_KEY {

@@ -115,10 +115,7 @@ async fn unsupported_protocol_version_is_answered_in_a_supported_one() {
             .send(&request(asked, &[(op::DISCOVER_VERSIONS, vec![])]))
             .await
             .unwrap();
-        let version = response
-            .child(Tag::RESPONSE_HEADER)
-            .and_then(|h| h.child(Tag::PROTOCOL_VERSION))
-            .and_then(akm::kmip::ProtocolVersion::from_ttlv);
+        let version = response_version(&response);
         assert_eq!(version, Some(answered), "asked {asked}");
         let expected = if answered.is_v2() {
             rr::UNSUPPORTED_PROTOCOL_VERSION

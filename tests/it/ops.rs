@@ -547,10 +547,7 @@ async fn responses_stay_within_the_request_version() {
         .send(&request(V::V1_0, &[(op::GET, uid(&u))]))
         .await
         .unwrap();
-    let version = response
-        .child(Tag::RESPONSE_HEADER)
-        .and_then(|h| h.child(Tag::PROTOCOL_VERSION))
-        .and_then(akm::kmip::ProtocolVersion::from_ttlv);
+    let version = response_version(&response);
     assert_eq!(version, Some(V::V1_0));
     // A 2.x-only reason (Object Destroyed) is never sent to a 1.x client.
     c10.call(op::DESTROY, uid(&u)).await.unwrap();

@@ -179,3 +179,11 @@ pub fn key_bytes(payload: &Ttlv) -> Vec<u8> {
     }
     find(payload).expect("response carries key material")
 }
+
+/// The protocol version in a response message's header.
+pub fn response_version(response: &Ttlv) -> Option<ProtocolVersion> {
+    response
+        .child(Tag::RESPONSE_HEADER)
+        .and_then(|h| h.child(Tag::PROTOCOL_VERSION))
+        .and_then(ProtocolVersion::from_ttlv)
+}
