@@ -15,10 +15,9 @@ use rcgen::{
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::net::IpAddr;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use x509_parser::error::X509Error;
@@ -40,8 +39,6 @@ const CLOCK_SKEW: Duration = Duration::from_secs(60 * 60);
 const SECONDS_PER_DAY: u64 = 24 * 60 * 60;
 /// Subject CN of the CA that [`init_dev_pki`] creates.
 const DEV_CA_NAME: &str = "akm development CA";
-/// Certificate files are public; keys are written 0600 by `secret_file`.
-const CERT_MODE: u32 = 0o644;
 /// Longest file name most Unix file systems accept, in bytes.
 const NAME_MAX: usize = 255;
 
@@ -558,33 +555,10 @@ fn write_pair(
     key_pem: &str,
 ) -> Result<(), PkiError> {
     secret_file::write_new(key_path, key_pem.as_bytes())?;
-    write_public_new(cert_path, cert_pem.as_bytes())
-}
-
-/// Creates a public file (mode 0644), never replacing an existing one.
-fn write_public_new(path: &Path, bytes: &[u8]) -> Result<(), PkiError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(CERT_MODE)
-        .open(path)
-        .map_err(|source| match source.kind() {
-            io::ErrorKind::AlreadyExists => PkiError::AlreadyExists {
-                path: path.to_path_buf(),
-            },
-            _ => PkiError::Io {
-                action: "write",
-                path: path.to_path_buf(),
-                source,
-            },
-        })?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(|source| PkiError::Io {
-            action: "write",
-            path: path.to_path_buf(),
-            source,
-        })
+    Ok(secret_file::write_new_public(
+        cert_path,
+        cert_pem.as_bytes(),
+    )?)
 }
 
 #[cfg(test)]

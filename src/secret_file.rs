@@ -11,6 +11,8 @@ use zeroize::Zeroizing;
 
 /// Owner read and write, nothing for anyone else.
 const SECRET_MODE: u32 = 0o600;
+/// Readable by all: certificates written beside their keys.
+const PUBLIC_MODE: u32 = 0o644;
 /// Permission bits for group and other; any of them set makes a secret file unreadable to us.
 const GROUP_OTHER_BITS: u32 = 0o077;
 /// Largest secret file read. Keys are a few kilobytes; a bigger file is the wrong path, and
@@ -22,13 +24,13 @@ const MAX_SECRET_BYTES: u64 = 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 pub enum SecretFileError {
     /// `write_new` found a file (or symlink) already at the path.
-    #[error("secret file {} already exists; refusing to overwrite it", .path.display())]
+    #[error("{} already exists; refusing to overwrite it", .path.display())]
     AlreadyExists {
         /// The path.
         path: PathBuf,
     },
     /// Creating, writing or syncing the file failed.
-    #[error("cannot write secret file {}", .path.display())]
+    #[error("cannot write {}", .path.display())]
     Write {
         /// The path.
         path: PathBuf,
@@ -88,7 +90,17 @@ pub enum SecretFileError {
 /// Refuses to replace anything already at `path`, including a dangling symlink. If writing
 /// fails, the partial file is removed.
 pub fn write_new(path: &Path, bytes: &[u8]) -> Result<(), SecretFileError> {
-    let mut file = create_exclusive(path)?;
+    write_new_with_mode(path, bytes, SECRET_MODE)
+}
+
+/// Creates a non-secret file (mode 0644, e.g. a certificate) the same way: never replacing
+/// anything, durable on return.
+pub fn write_new_public(path: &Path, bytes: &[u8]) -> Result<(), SecretFileError> {
+    write_new_with_mode(path, bytes, PUBLIC_MODE)
+}
+
+fn write_new_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), SecretFileError> {
+    let mut file = create_exclusive(path, mode)?;
     if let Err(source) = write_and_sync(&mut file, bytes) {
         // A truncated secret left behind would both block a retry (we never overwrite) and
         // hold part of the key; removal is best effort since we are already failing.
@@ -125,13 +137,13 @@ pub fn read(path: &Path) -> Result<Zeroizing<Vec<u8>>, SecretFileError> {
     Ok(contents)
 }
 
-fn create_exclusive(path: &Path) -> Result<File, SecretFileError> {
+fn create_exclusive(path: &Path, mode: u32) -> Result<File, SecretFileError> {
     // create_new is O_EXCL: it fails on any existing entry and never follows a symlink, and the
     // mode applies at creation so the secret is never readable by others, even briefly.
     OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(SECRET_MODE)
+        .mode(mode)
         .open(path)
         .map_err(|source| match source.kind() {
             io::ErrorKind::AlreadyExists => SecretFileError::AlreadyExists {
