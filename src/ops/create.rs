@@ -9,7 +9,7 @@ use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, hashing_algorithm, key_format_type as kft, object_type as ot,
-    operation, state,
+    state,
 };
 use crate::kmip::objects::ManagedObject;
 use crate::ttlv::{Tag, Ttlv, Value};
@@ -33,7 +33,13 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         length: Some(length),
         data_type: None,
     };
-    let uid = store_new(ctx, who, call, attrs, managed)?;
+    // KMIP 1.4 §3.43 / 2.0 §4.38: mandatory for objects the server generates, equal to the
+    // Initial Date. (A registered object's is when the client made it, which akm cannot know.)
+    let generated = vec![Attr::new(
+        "Original Creation Date",
+        Value::DateTime(call.now),
+    )];
+    let uid = store_new(ctx, who, call, attrs, generated, managed)?;
     Ok(Reply {
         payload: vec![
             Ttlv::enumeration(Tag::OBJECT_TYPE, object_type),
@@ -139,13 +145,15 @@ fn check_client_attributes(attrs: &[Attr]) -> Result<(), OpError> {
     Ok(())
 }
 
-/// Stores a new object for `who`: checks the client attributes, adds the server-set ones,
-/// wraps the material under the KEK and inserts it durably. Returns its Unique Identifier.
+/// Stores a new object for `who`: checks the client attributes, adds the server-set ones
+/// (common ones here, `server_attrs` from the caller), wraps the material under the KEK and
+/// inserts it durably. Returns its Unique Identifier.
 pub fn store_new(
     ctx: &Ctx,
     who: &Principal,
     call: &Call<'_>,
     client_attrs: Vec<Attr>,
+    server_attrs: Vec<Attr>,
     managed: ManagedObject,
 ) -> Result<String, OpError> {
     check_client_attributes(&client_attrs)?;
@@ -170,29 +178,20 @@ pub fn store_new(
     if let Some(l) = managed.length {
         obj.set("Cryptographic Length", Value::Integer(l));
     }
-    for a in client_attrs {
-        if a.name == "Cryptographic Algorithm" || a.name == "Cryptographic Length" {
-            obj.set(&a.name.clone(), a.value);
+    for Attr { name, value } in client_attrs.into_iter().chain(server_attrs) {
+        // Single-valued ones replace what the key block said (algorithm, length).
+        if attributes::spec_by_name(&name).is_some_and(|s| !s.multi) {
+            obj.set(&name, value);
         } else {
-            obj.attrs.push(a);
+            obj.attrs.push(Attr { name, value });
         }
     }
-    let activation = obj.get("Activation Date").and_then(|v| match v {
-        Value::DateTime(d) => Some(*d),
-        _ => None,
-    });
-    let initial_state = match activation {
+    let initial_state = match obj.date_attr("Activation Date") {
         Some(d) if d <= now => state::ACTIVE,
         _ => state::PRE_ACTIVE,
     };
     obj.set("State", Value::Enumeration(initial_state));
     obj.set("Initial Date", Value::DateTime(now));
-    // KMIP 1.4 §3.43 / 2.0 §4.38: mandatory for objects the server generates, equal to the
-    // Initial Date; for a registered object it is when the client originally made it, which
-    // the server does not know, so Register leaves it unset.
-    if call.operation == operation::CREATE {
-        obj.set("Original Creation Date", Value::DateTime(now));
-    }
     obj.set("Digest", digest(&managed.material));
     obj.touch(now);
     let wrapped = ctx.kek.wrap(&uid, obj.key_version, &managed.material)?;

@@ -6,7 +6,7 @@ use crate::error::OpError;
 use crate::identity::Principal;
 use crate::kmip::enums::{operation, state};
 use crate::kmip::objects::{self, ManagedObject};
-use crate::ttlv::{Tag, Ttlv, Value};
+use crate::ttlv::{Tag, Ttlv};
 
 /// Runs Get.
 pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
@@ -35,14 +35,8 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         object_type: obj.object_type,
         material,
         format: obj.format,
-        algorithm: match obj.get("Cryptographic Algorithm") {
-            Some(Value::Enumeration(a)) => Some(*a),
-            _ => None,
-        },
-        length: match obj.get("Cryptographic Length") {
-            Some(Value::Integer(l)) => Some(*l),
-            _ => None,
-        },
+        algorithm: obj.enum_attr("Cryptographic Algorithm"),
+        length: obj.int_attr("Cryptographic Length"),
         data_type: obj.data_type,
     };
     let encoded = objects::encode_object(&managed, format)?;

@@ -56,10 +56,7 @@ impl Object {
 
     /// The object's State.
     pub fn state(&self) -> u32 {
-        match self.get("State") {
-            Some(Value::Enumeration(s)) => *s,
-            _ => state::PRE_ACTIVE,
-        }
+        self.enum_attr("State").unwrap_or(state::PRE_ACTIVE)
     }
 
     /// Records a change at `now` (Last Change Date).
@@ -123,10 +120,7 @@ impl Object {
             state: self.state(),
             owner: self.owner.clone(),
             algorithm: self.enum_attr("Cryptographic Algorithm"),
-            length: match self.get("Cryptographic Length") {
-                Some(Value::Integer(l)) => Some(*l),
-                _ => None,
-            },
+            length: self.int_attr("Cryptographic Length"),
             initial_date: self.initial_date,
             activation_date: self.date_attr("Activation Date"),
             deactivation_date: self.date_attr("Deactivation Date"),
@@ -151,14 +145,24 @@ impl Object {
         self.all("Name").filter_map(name_value).collect()
     }
 
-    fn enum_attr(&self, name: &str) -> Option<u32> {
+    /// The value of single-valued Enumeration attribute `name`.
+    pub fn enum_attr(&self, name: &str) -> Option<u32> {
         match self.get(name) {
             Some(Value::Enumeration(v)) => Some(*v),
             _ => None,
         }
     }
 
-    fn date_attr(&self, name: &str) -> Option<i64> {
+    /// The value of single-valued Integer attribute `name`.
+    pub fn int_attr(&self, name: &str) -> Option<i32> {
+        match self.get(name) {
+            Some(Value::Integer(v)) => Some(*v),
+            _ => None,
+        }
+    }
+
+    /// The value of single-valued Date-Time attribute `name`.
+    pub fn date_attr(&self, name: &str) -> Option<i64> {
         match self.get(name) {
             Some(Value::DateTime(v)) => Some(*v),
             _ => None,

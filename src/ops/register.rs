@@ -20,7 +20,7 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     if managed.length.is_none() && object_type == ot::SYMMETRIC_KEY {
         managed.length = Some((managed.material.len() * 8) as i32);
     }
-    let uid = store_new(ctx, who, call, attrs, managed)?;
+    let uid = store_new(ctx, who, call, attrs, Vec::new(), managed)?;
     Ok(Reply::uid_only(uid))
 }
 
