@@ -47,12 +47,6 @@ pub enum OpError {
     /// The attribute exists already and takes one instance.
     #[error("attribute {0:?} already exists")]
     AttributeExists(String),
-    /// A Name is already used by another object.
-    #[error("name already in use")]
-    NameInUse,
-    /// The response would exceed the client's Maximum Response Size.
-    #[error("response too large")]
-    ResponseTooLarge,
     /// A database failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -98,8 +92,6 @@ impl OpError {
             OpError::ReadOnlyAttribute(_) => (rr::PERMISSION_DENIED, self.to_string()),
             OpError::AttributeNotFound => (rr::ITEM_NOT_FOUND, self.to_string()),
             OpError::AttributeExists(_) => (rr::ILLEGAL_OPERATION, self.to_string()),
-            OpError::NameInUse => (rr::INVALID_FIELD, self.to_string()),
-            OpError::ResponseTooLarge => (rr::RESPONSE_TOO_LARGE, self.to_string()),
             OpError::Store(StoreError::NameTaken) => {
                 (rr::INVALID_FIELD, "name already in use".into())
             }

@@ -127,17 +127,20 @@ impl ProtocolVersion {
             return reason;
         }
         match reason {
-            WRONG_KEY_LIFECYCLE_STATE | NOT_AUTHORISED => PERMISSION_DENIED,
+            WRONG_KEY_LIFECYCLE_STATE
+            | NOT_AUTHORISED
+            | ATTRIBUTE_READ_ONLY
+            | READ_ONLY_ATTRIBUTE
+            | SENSITIVE
+            | NOT_EXTRACTABLE => PERMISSION_DENIED,
             OBJECT_NOT_FOUND
             | ATTRIBUTE_NOT_FOUND
             | ATTRIBUTE_INSTANCE_NOT_FOUND
             | OBJECT_DESTROYED => ITEM_NOT_FOUND,
-            ATTRIBUTE_READ_ONLY | READ_ONLY_ATTRIBUTE => PERMISSION_DENIED,
             UNSUPPORTED_PROTOCOL_VERSION | UNKNOWN_TAG | CODEC_ERROR => INVALID_MESSAGE,
-            SENSITIVE | NOT_EXTRACTABLE | OBJECT_ALREADY_EXISTS if newest_defined < reason => {
-                PERMISSION_DENIED
-            }
-            _ if reason <= OBJECT_ALREADY_EXISTS => GENERAL_FAILURE,
+            OBJECT_ALREADY_EXISTS => INVALID_FIELD,
+            // A 1.x reason this minor version does not have yet.
+            _ if reason < OBJECT_ALREADY_EXISTS => GENERAL_FAILURE,
             _ => INVALID_FIELD,
         }
     }
@@ -415,4 +418,56 @@ pub fn error_response(version: ProtocolVersion, now: i64, failure: Failure) -> T
             result: Err(failure),
         }],
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::enums::result_reason::*;
+    use super::ProtocolVersion as V;
+
+    #[test]
+    fn reasons_are_kept_within_each_version() {
+        assert_eq!(
+            V::V2_1.result_reason(WRONG_KEY_LIFECYCLE_STATE),
+            WRONG_KEY_LIFECYCLE_STATE
+        );
+        assert_eq!(
+            V::V1_4.result_reason(WRONG_KEY_LIFECYCLE_STATE),
+            PERMISSION_DENIED
+        );
+        assert_eq!(V::V1_4.result_reason(OBJECT_DESTROYED), ITEM_NOT_FOUND);
+        assert_eq!(
+            V::V1_4.result_reason(UNSUPPORTED_PROTOCOL_VERSION),
+            INVALID_MESSAGE
+        );
+        assert_eq!(
+            V::V1_0.result_reason(KEY_FORMAT_TYPE_NOT_SUPPORTED),
+            KEY_FORMAT_TYPE_NOT_SUPPORTED
+        );
+        assert_eq!(
+            V::V1_0.result_reason(ENCODING_OPTION_ERROR),
+            GENERAL_FAILURE
+        );
+        assert_eq!(
+            V::V1_1.result_reason(ENCODING_OPTION_ERROR),
+            ENCODING_OPTION_ERROR
+        );
+        assert_eq!(V::V1_2.result_reason(SENSITIVE), PERMISSION_DENIED);
+        assert_eq!(V::V1_4.result_reason(SENSITIVE), SENSITIVE);
+        assert_eq!(V::V1_2.result_reason(OBJECT_ALREADY_EXISTS), INVALID_FIELD);
+        assert_eq!(
+            V::V1_3.result_reason(INVALID_ATTRIBUTE_VALUE),
+            INVALID_FIELD
+        );
+        for v in V::SUPPORTED.iter().filter(|v| !v.is_v2()) {
+            for reason in 1..=0x4C {
+                let sent = v.result_reason(reason);
+                assert!(
+                    sent <= OBJECT_ALREADY_EXISTS || sent == GENERAL_FAILURE,
+                    "{v} sends 2.x reason {sent:#x}"
+                );
+            }
+            assert_eq!(v.result_reason(GENERAL_FAILURE), GENERAL_FAILURE);
+        }
+    }
 }
