@@ -47,6 +47,10 @@ pub enum OpError {
     /// The attribute exists already and takes one instance.
     #[error("attribute {0:?} already exists")]
     AttributeExists(String),
+    /// A stored record could not be read back (the detail is logged; the client sees
+    /// General Failure).
+    #[error("stored record of {0} is unreadable")]
+    CorruptRecord(String),
     /// A database failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -92,6 +96,10 @@ impl OpError {
             OpError::ReadOnlyAttribute(_) => (rr::PERMISSION_DENIED, self.to_string()),
             OpError::AttributeNotFound => (rr::ITEM_NOT_FOUND, self.to_string()),
             OpError::AttributeExists(_) => (rr::ILLEGAL_OPERATION, self.to_string()),
+            OpError::CorruptRecord(uid) => {
+                tracing::error!(%uid, "stored attributes do not decode");
+                (rr::GENERAL_FAILURE, "internal error".into())
+            }
             OpError::Store(StoreError::NameTaken) => {
                 (rr::INVALID_FIELD, "name already in use".into())
             }

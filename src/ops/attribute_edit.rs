@@ -55,10 +55,9 @@ fn required(found: Option<(Attr, Option<i32>)>) -> Result<(Attr, Option<i32>), O
 }
 
 /// The reply: 1.x echoes the attribute with its index, 2.x only the identifier.
-fn reply(call: &Call<'_>, uid: String, echoed: (Attr, i32)) -> Reply {
+fn reply(call: &Call<'_>, uid: String, echoed: Option<(Attr, i32)>) -> Reply {
     let mut payload = vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())];
-    if !call.version.is_v2() {
-        let (attr, index) = echoed;
+    if let Some((attr, index)) = echoed.filter(|_| !call.version.is_v2()) {
         payload.push(attributes::to_v1(&attr, (index > 0).then_some(index)));
     }
     Reply {
@@ -99,7 +98,7 @@ pub fn add(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
                 return Err(OpError::AttributeExists(attr.name));
             }
             obj.attrs.push(attr.clone());
-            Ok((attr, existing))
+            Ok(Some((attr, existing)))
         },
     )?;
     Ok(reply(call, uid, echoed))
@@ -134,7 +133,7 @@ pub fn modify_attr(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply,
             }
             .ok_or(OpError::AttributeNotFound)?;
             obj.attrs[at] = new.clone();
-            Ok((new, index.unwrap_or(0)))
+            Ok(Some((new, index.unwrap_or(0))))
         },
     )?;
     Ok(reply(call, uid, echoed))
@@ -175,14 +174,14 @@ pub fn delete(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpEr
                 if obj.attrs.len() == before {
                     return Err(OpError::AttributeNotFound);
                 }
-                return Ok((Attr::new(name, crate::ttlv::Value::Structure(vec![])), 0));
+                return Ok(None);
             }
             let at = match &by_value {
                 Some(cur) => obj.attrs.iter().position(|a| a == cur),
                 None => position(&obj.attrs, &name, index),
             }
             .ok_or(OpError::AttributeNotFound)?;
-            Ok((obj.attrs.remove(at), index))
+            Ok(Some((obj.attrs.remove(at), index)))
         },
     )?;
     Ok(reply(call, uid, echoed))

@@ -66,7 +66,7 @@ impl Object {
 
     /// Decodes a store row.
     pub fn from_row(row: ObjectRow) -> Result<Object, OpError> {
-        let corrupt = || OpError::InvalidField("stored attributes are unreadable".into());
+        let corrupt = || OpError::CorruptRecord(row.uid.clone());
         let blob =
             ttlv::decode(&row.attributes, &ttlv::Limits::default()).map_err(|_| corrupt())?;
         let attrs = blob

@@ -84,3 +84,31 @@ async fn committed_objects_survive_a_restart() {
     assert!(kek.unwrap("another-uid", 1, &wrapped).is_err());
     store.close();
 }
+
+#[tokio::test]
+async fn an_unreadable_record_is_a_general_failure_and_harms_no_other_object() {
+    let server = TestServer::start().await;
+    let mut c = server.client("alice", V::V1_4).await;
+    let broken = create_key(&mut c, None).await;
+    let healthy = create_key(&mut c, None).await;
+    let db = rusqlite::Connection::open(server.db_path()).unwrap();
+    db.execute(
+        "UPDATE objects SET attributes = x'00' WHERE uid = ?1",
+        [&broken],
+    )
+    .unwrap();
+    drop(db);
+    let failed = c.call(op::GET_ATTRIBUTES, uid(&broken)).await;
+    match failed {
+        Err(akm::client::ClientError::Failed { reason, message }) => {
+            assert_eq!(reason, akm::kmip::enums::result_reason::GENERAL_FAILURE);
+            assert_eq!(message, "internal error", "detail stays in the log");
+        }
+        other => panic!("expected General Failure, got {other:?}"),
+    }
+    assert_eq!(
+        key_bytes(&c.call(op::GET, uid(&healthy)).await.unwrap()).len(),
+        32
+    );
+    server.stop().await;
+}
