@@ -80,8 +80,7 @@ impl Connection {
                     break;
                 }
             };
-            let response = self.handle(frame, who.clone()).await;
-            let bytes = Zeroizing::new(response.encode());
+            let bytes = self.handle(frame, who.clone()).await;
             if tls.write_all(&bytes).await.is_err() || tls.flush().await.is_err() {
                 break;
             }
@@ -89,18 +88,19 @@ impl Connection {
         let _ = tls.shutdown().await;
     }
 
-    async fn handle(&self, frame: Zeroizing<Vec<u8>>, who: Arc<Principal>) -> Ttlv {
+    /// Answers one frame with the encoded response (zeroized on drop: it may carry keys).
+    async fn handle(&self, frame: Zeroizing<Vec<u8>>, who: Arc<Principal>) -> Zeroizing<Vec<u8>> {
         let now = now();
         let decoded = match ttlv::decode(&frame, &self.limits.ttlv) {
             Ok(t) => t,
             Err(e) => {
                 tracing::info!(peer = %self.peer, user = %who.cn, error = %e, "undecodable request");
                 let version = peek_version_bytes(&frame).unwrap_or(ProtocolVersion::V1_0);
-                return error_response(
+                return seal(error_response(
                     version.nearest_supported(),
                     now,
                     Failure::new(rr::INVALID_MESSAGE, "malformed TTLV"),
-                );
+                ));
             }
         };
         drop(frame);
@@ -109,20 +109,24 @@ impl Connection {
             .map(ProtocolVersion::nearest_supported)
             .unwrap_or(ProtocolVersion::V1_0);
         if requested.is_some_and(|v| !v.is_supported()) {
-            return error_response(
+            return seal(error_response(
                 version,
                 now,
                 Failure::new(
                     rr::UNSUPPORTED_PROTOCOL_VERSION,
                     "unsupported protocol version",
                 ),
-            );
+            ));
         }
         let msg = match RequestMessage::parse(&decoded) {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(peer = %self.peer, user = %who.cn, error = %e, "invalid request");
-                return error_response(version, now, Failure::new(rr::INVALID_MESSAGE, e.0));
+                return seal(error_response(
+                    version,
+                    now,
+                    Failure::new(rr::INVALID_MESSAGE, e.0),
+                ));
             }
         };
         let ctx = self.ctx.clone();
@@ -132,19 +136,24 @@ impl Connection {
             Ok(items) => items,
             Err(e) => {
                 tracing::error!(error = %e, "request handler failed");
-                return error_response(
+                return seal(error_response(
                     version,
                     now,
                     Failure::new(rr::GENERAL_FAILURE, "internal error"),
-                );
+                ));
             }
         };
-        let response = encode_response(version, now, &items);
+        let bytes = seal(encode_response(version, now, &items));
         match max_response {
-            Some(max) if response.encode().len() > max => too_large(version, now, &items),
-            _ => response,
+            Some(max) if bytes.len() > max => seal(too_large(version, now, &items)),
+            _ => bytes,
         }
     }
+}
+
+/// A response's wire bytes, wiped when dropped.
+fn seal(response: Ttlv) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(response.encode())
 }
 
 /// The response when the real one exceeds the client's Maximum Response Size: every item

@@ -130,7 +130,10 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>) {
 
 fn run_in_savepoint(conn: &Connection, job: Job) -> Completion {
     if let Err(e) = conn.execute_batch("SAVEPOINT write") {
+        // Without its savepoint a failing write could not be undone alone: do not run it.
+        // Dropping the job tells its caller the write failed.
         tracing::error!(error = %e, "store: savepoint failed");
+        return Box::new(|_| {});
     }
     let (ok, done) = job(&WriteTx { conn });
     let end = if ok {
