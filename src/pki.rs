@@ -9,8 +9,9 @@ mod der;
 use crate::secret_file::{self, SecretFileError};
 use rcgen::string::Ia5String;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevokedCertParams, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
 };
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -48,6 +49,12 @@ pub enum PkiError {
     /// rcgen refused the parameters or key.
     #[error("certificate generation failed")]
     Generate(#[from] rcgen::Error),
+    /// A serial number to revoke is not hex.
+    #[error("serial number {serial:?} is not hexadecimal")]
+    InvalidSerial {
+        /// What was given.
+        serial: String,
+    },
     /// A PEM input did not hold the expected item.
     #[error("{what} is not valid PEM")]
     Pem {
@@ -304,6 +311,36 @@ impl Ca {
         let subject = der::name(cn, ous);
         let cert_der = der::replace_subject(cert.der(), &subject, self.issuer.key())?;
         Ok(issued(der::certificate_pem(&cert_der), &key))
+    }
+
+    /// A certificate revocation list (PEM) signed by this CA, revoking the certificates with
+    /// these serial numbers (lower-case hex, as in `Principal::serial`), valid for `days`.
+    pub fn revocation_list(&self, serials: &[String], days: u32) -> Result<String, PkiError> {
+        let validity = Validity::days_from_now(days);
+        let this_update = asn1_time(validity.not_before)?.to_datetime();
+        let revoked_certs = serials
+            .iter()
+            .map(|serial| {
+                let bytes = hex::decode(serial).map_err(|_| PkiError::InvalidSerial {
+                    serial: serial.clone(),
+                })?;
+                Ok(RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&bytes),
+                    revocation_time: this_update,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+            })
+            .collect::<Result<Vec<_>, PkiError>>()?;
+        let params = CertificateRevocationListParams {
+            this_update,
+            next_update: asn1_time(validity.not_after)?.to_datetime(),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        Ok(params.signed_by(&self.issuer)?.pem()?)
     }
 }
 

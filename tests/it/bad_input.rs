@@ -3,10 +3,11 @@
 //! server keeps serving other clients.
 
 use crate::support::kmip::*;
-use crate::support::server::TestServer;
+use crate::support::server::{test_settings, TestServer};
 use akm::client::{request, response_items, ClientError};
 use akm::kmip::enums::{operation as op, result_reason as rr};
 use akm::kmip::ProtocolVersion as V;
+use akm::pki::{Ca, Validity};
 use akm::ttlv::{Tag, Ttlv};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -181,32 +182,114 @@ async fn truncated_request_then_close_and_idle_peers_are_dropped() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn clients_without_a_trusted_certificate_are_refused() {
-    let server = TestServer::start().await;
-    let foreign = akm::pki::Ca::generate("someone else").unwrap();
-    let issued = foreign
-        .issue_client(
-            "mallory",
-            &["users".into()],
-            akm::pki::Validity::days_from_now(1),
-        )
-        .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(server.ca.cert_der().clone()).unwrap();
-    let tls = akm::server::tls::client_config_from(
-        vec![issued.cert_der().unwrap()],
-        issued.key_der().unwrap(),
-        roots,
-    )
-    .unwrap();
-    let addr = format!("localhost:{}", server.addr.port());
-    let refused = match akm::client::Client::connect(&addr, tls, V::V1_4).await {
+/// Whether the server refuses a client presenting this TLS config.
+async fn refused(server: &TestServer, tls: std::sync::Arc<rustls::ClientConfig>) -> bool {
+    match server.connect(tls, V::V1_4).await {
         Err(_) => true,
         // TLS 1.3 reports the client-certificate rejection on the first read.
         Ok(mut c) => c.send_bytes(&valid_request()).await.is_err(),
-    };
-    assert!(refused, "a certificate from a foreign CA was accepted");
+    }
+}
+
+#[tokio::test]
+async fn clients_without_a_trusted_certificate_are_refused() {
+    let server = TestServer::start().await;
+    let foreign = Ca::generate("someone else").unwrap();
+    let issued = foreign
+        .issue_client("mallory", &["users".into()], Validity::days_from_now(1))
+        .unwrap();
+    assert!(
+        refused(&server, server.client_tls_for(&issued)).await,
+        "a certificate from a foreign CA was accepted"
+    );
+    let now = std::time::SystemTime::now();
+    let day = std::time::Duration::from_secs(86_400);
+    let expired = server
+        .ca
+        .issue_client(
+            "late",
+            &["users".into()],
+            Validity {
+                not_before: now - 3 * day,
+                not_after: now - day,
+            },
+        )
+        .unwrap();
+    assert!(
+        refused(&server, server.client_tls_for(&expired)).await,
+        "an expired certificate was accepted"
+    );
     still_serves(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_revoked_client_certificate_is_refused_through_the_configured_crl() {
+    // The TLS configuration is read from PEM files, as `akm serve` reads them.
+    let ca = Ca::generate("akm test CA").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let revoked = ca
+        .issue_client("revoked", &["users".into()], Validity::days_from_now(1))
+        .unwrap();
+    let serial = akm::identity::principal_from_der(&revoked.cert_der().unwrap())
+        .unwrap()
+        .serial;
+    let server_cert = ca
+        .issue_server(&["localhost".into(), "127.0.0.1".into()])
+        .unwrap();
+    let file = |name: &str| dir.path().join(name);
+    std::fs::write(file("ca.crt"), ca.cert_pem()).unwrap();
+    std::fs::write(file("server.crt"), &server_cert.cert_pem).unwrap();
+    akm::secret_file::write_new(&file("server.key"), server_cert.key_pem.as_bytes()).unwrap();
+    std::fs::write(
+        file("revoked.crl"),
+        ca.revocation_list(&[serial], 7).unwrap(),
+    )
+    .unwrap();
+    let tls = akm::server::tls::server_config(
+        &file("server.crt"),
+        &file("server.key"),
+        &file("ca.crt"),
+        &[file("revoked.crl")],
+    )
+    .unwrap();
+    let server = TestServer::start_with_tls(ca, tls, test_settings()).await;
+    assert!(
+        refused(&server, server.client_tls_for(&revoked)).await,
+        "a revoked certificate was accepted"
+    );
+    still_serves(&server).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_closed_and_existing_ones_keep_working() {
+    let mut settings = test_settings();
+    settings.max_connections = 2;
+    let server = TestServer::start_with(settings).await;
+    let mut first = server.client("alice", V::V1_4).await;
+    let mut second = server.client("bob", V::V1_4).await;
+    // Let the server count both before the third arrives.
+    first.send_bytes(&valid_request()).await.unwrap();
+    second.send_bytes(&valid_request()).await.unwrap();
+    let third = server.client_tls("carol", &["users"]);
+    assert!(
+        refused(&server, third).await,
+        "a third connection was served"
+    );
+    create_key(&mut first, None).await;
+    create_key(&mut second, None).await;
+    drop(first);
+    // Once a slot is free, new clients are served again.
+    let mut served = false;
+    for _ in 0..50 {
+        let tls = server.client_tls("carol", &["users"]);
+        if !refused(&server, tls).await {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(served, "the freed slot was never reused");
     server.stop().await;
 }

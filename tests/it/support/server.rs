@@ -6,7 +6,7 @@ use akm::client::Client;
 use akm::crypto::Kek;
 use akm::kmip::ProtocolVersion;
 use akm::ops::Ctx;
-use akm::pki::{Ca, Validity};
+use akm::pki::{Ca, Issued, Validity};
 use akm::server::{self, tls, ConnLimits, Settings};
 use akm::store::Store;
 use akm::ttlv::Limits;
@@ -48,7 +48,6 @@ impl TestServer {
 
     /// Starts a server with `settings`.
     pub async fn start_with(settings: Settings) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
         let ca = Ca::generate("akm test CA").unwrap();
         let server_cert = ca
             .issue_server(&["localhost".into(), "127.0.0.1".into()])
@@ -62,6 +61,16 @@ impl TestServer {
             vec![],
         )
         .unwrap();
+        TestServer::start_with_tls(ca, tls, settings).await
+    }
+
+    /// Starts a server with a TLS configuration the test built from `ca`.
+    pub async fn start_with_tls(
+        ca: Ca,
+        tls: Arc<rustls::ServerConfig>,
+        settings: Settings,
+    ) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
         let ctx = Arc::new(Ctx { store, kek });
@@ -93,6 +102,11 @@ impl TestServer {
             .ca
             .issue_client(cn, &ous, Validity::days_from_now(1))
             .unwrap();
+        self.client_tls_for(&issued)
+    }
+
+    /// A client TLS config presenting `issued`.
+    pub fn client_tls_for(&self, issued: &Issued) -> Arc<rustls::ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(self.ca.cert_der().clone()).unwrap();
         tls::client_config_from(
@@ -105,13 +119,18 @@ impl TestServer {
 
     /// A connected client for `cn` speaking `version`.
     pub async fn client(&self, cn: &str, version: ProtocolVersion) -> Client {
-        Client::connect(
-            &format!("localhost:{}", self.addr.port()),
-            self.client_tls(cn, &["users"]),
-            version,
-        )
-        .await
-        .unwrap()
+        self.connect(self.client_tls(cn, &["users"]), version)
+            .await
+            .unwrap()
+    }
+
+    /// Connects with a client TLS config; the error is the caller's to examine.
+    pub async fn connect(
+        &self,
+        tls: Arc<rustls::ClientConfig>,
+        version: ProtocolVersion,
+    ) -> Result<Client, akm::client::ClientError> {
+        Client::connect(&format!("localhost:{}", self.addr.port()), tls, version).await
     }
 
     /// Stops the server, waits for it to drain, and hands back its directory.
