@@ -388,7 +388,6 @@ async fn summary(client: &mut Client, uid: &str) -> Result<Json, CliError> {
         "Cryptographic Algorithm",
         "Cryptographic Length",
         "State",
-        "Object Group",
     ] {
         payload.push(Ttlv::text(Tag::ATTRIBUTE_NAME, n));
     }

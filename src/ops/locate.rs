@@ -23,19 +23,17 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         .and_then(Ttlv::as_int)
         .unwrap_or(ssm::ON_LINE_STORAGE);
     let (query, rest) = split_filters(who, &attrs, mask)?;
-    let candidates = ctx.store.locate(&query)?;
-    let mut matched = Vec::new();
-    for uid in candidates {
-        if rest.is_empty() {
-            matched.push(uid);
-            continue;
+    let mut matched = ctx.store.locate(&query)?;
+    if !rest.is_empty() {
+        // Filters the indexes cannot answer are checked on the candidates' attributes.
+        let mut kept = Vec::with_capacity(matched.len());
+        for row in ctx.store.get_many(&matched)? {
+            let obj = Object::from_row(row)?;
+            if matches_all(&obj, &rest) {
+                kept.push(obj.uid);
+            }
         }
-        let Some(row) = ctx.store.get(&uid)? else {
-            continue;
-        };
-        if matches_all(&Object::from_row(row)?, &rest) {
-            matched.push(uid);
-        }
+        matched = kept;
     }
     let total = matched.len();
     let page = matched

@@ -178,6 +178,17 @@ impl Store {
         self.read(|c| load_row(c, uid))
     }
 
+    /// Loads several object rows with one reader connection, skipping any that are gone.
+    pub fn get_many(&self, uids: &[String]) -> Result<Vec<ObjectRow>, StoreError> {
+        self.read(|c| {
+            let mut rows = Vec::with_capacity(uids.len());
+            for uid in uids {
+                rows.extend(load_row(c, uid)?);
+            }
+            Ok(rows)
+        })
+    }
+
     /// Loads the wrapped key material of an object, if it still has any.
     pub fn get_material(&self, uid: &str) -> Result<Option<Wrapped>, StoreError> {
         self.read(|c| load_material(c, uid))
