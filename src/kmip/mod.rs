@@ -217,20 +217,13 @@ pub fn peek_version(msg: &Ttlv) -> Option<ProtocolVersion> {
 
 impl RequestMessage {
     /// Parses a decoded Request Message, checking required fields, singletons and the batch
-    /// count.
-    pub fn parse(msg: &Ttlv) -> Result<RequestMessage, MessageError> {
+    /// count. Takes the tree so the payloads move into the items instead of being copied.
+    pub fn parse(msg: Ttlv) -> Result<RequestMessage, MessageError> {
         if msg.tag != Tag::REQUEST_MESSAGE {
             return Err(invalid("not a Request Message"));
         }
-        let header = single(msg, Tag::REQUEST_HEADER)?.ok_or(invalid("missing Request Header"))?;
-        let header = parse_header(header)?;
-        let items: Vec<&Ttlv> = msg.children_with(Tag::BATCH_ITEM).collect();
-        if items.is_empty() {
-            return Err(invalid("no Batch Item"));
-        }
-        if items.len() > MAX_BATCH_ITEMS {
-            return Err(invalid(format!("more than {MAX_BATCH_ITEMS} batch items")));
-        }
+        let header = single(&msg, Tag::REQUEST_HEADER)?.ok_or(invalid("missing Request Header"))?;
+        let (header, declared) = parse_header(header)?;
         if let Some(other) = msg
             .children()
             .iter()
@@ -241,8 +234,20 @@ impl RequestMessage {
                 other.tag
             )));
         }
-        let declared = msg_header_batch_count(msg)?;
-        if declared != items.len() as i64 {
+        let items: Vec<Ttlv> = match msg.value {
+            Value::Structure(children) => children
+                .into_iter()
+                .filter(|c| c.tag == Tag::BATCH_ITEM)
+                .collect(),
+            _ => Vec::new(),
+        };
+        if items.is_empty() {
+            return Err(invalid("no Batch Item"));
+        }
+        if items.len() > MAX_BATCH_ITEMS {
+            return Err(invalid(format!("more than {MAX_BATCH_ITEMS} batch items")));
+        }
+        if i64::from(declared) != items.len() as i64 {
             return Err(invalid(format!(
                 "Batch Count {declared} does not match {} batch items",
                 items.len()
@@ -256,14 +261,6 @@ impl RequestMessage {
     }
 }
 
-fn msg_header_batch_count(msg: &Ttlv) -> Result<i64, MessageError> {
-    msg.child(Tag::REQUEST_HEADER)
-        .and_then(|h| h.child(Tag::BATCH_COUNT))
-        .and_then(Ttlv::as_int)
-        .map(i64::from)
-        .ok_or(invalid("missing or mistyped Batch Count"))
-}
-
 /// The only instance of `tag` in `parent`, or an error if it appears twice.
 fn single(parent: &Ttlv, tag: Tag) -> Result<Option<&Ttlv>, MessageError> {
     let mut found = parent.children_with(tag);
@@ -274,7 +271,8 @@ fn single(parent: &Ttlv, tag: Tag) -> Result<Option<&Ttlv>, MessageError> {
     Ok(first)
 }
 
-fn parse_header(h: &Ttlv) -> Result<RequestHeader, MessageError> {
+/// The header and its Batch Count.
+fn parse_header(h: &Ttlv) -> Result<(RequestHeader, i32), MessageError> {
     let version = single(h, Tag::PROTOCOL_VERSION)?
         .and_then(ProtocolVersion::from_ttlv)
         .ok_or(invalid("missing or malformed Protocol Version"))?;
@@ -296,20 +294,24 @@ fn parse_header(h: &Ttlv) -> Result<RequestHeader, MessageError> {
     let client_correlation = single(h, Tag::CLIENT_CORRELATION_VALUE)?
         .and_then(Ttlv::as_text)
         .map(str::to_owned);
-    Ok(RequestHeader {
+    let batch_count = single(h, Tag::BATCH_COUNT)?
+        .and_then(Ttlv::as_int)
+        .ok_or(invalid("missing or mistyped Batch Count"))?;
+    let header = RequestHeader {
         version,
         max_response_size,
         on_error,
         client_correlation,
-    })
+    };
+    Ok((header, batch_count))
 }
 
-fn parse_item(item: &Ttlv) -> Result<RequestItem, MessageError> {
-    let operation = single(item, Tag::OPERATION)?
+fn parse_item(item: Ttlv) -> Result<RequestItem, MessageError> {
+    let operation = single(&item, Tag::OPERATION)?
         .ok_or(invalid("Batch Item without Operation"))?
         .as_enum()
         .ok_or(invalid("Operation must be an Enumeration"))?;
-    let batch_id = match single(item, Tag::UNIQUE_BATCH_ITEM_ID)? {
+    let batch_id = match single(&item, Tag::UNIQUE_BATCH_ITEM_ID)? {
         None => None,
         Some(t) => Some(
             t.as_bytes()
@@ -317,11 +319,15 @@ fn parse_item(item: &Ttlv) -> Result<RequestItem, MessageError> {
                 .to_vec(),
         ),
     };
-    let payload = match single(item, Tag::REQUEST_PAYLOAD)? {
-        Some(p) if matches!(p.value, Value::Structure(_)) => p.clone(),
-        Some(_) => return Err(invalid("Request Payload must be a Structure")),
-        None => Ttlv::structure(Tag::REQUEST_PAYLOAD, vec![]),
-    };
+    if single(&item, Tag::REQUEST_PAYLOAD)?.is_some_and(|p| !matches!(p.value, Value::Structure(_)))
+    {
+        return Err(invalid("Request Payload must be a Structure"));
+    }
+    let payload = match item.value {
+        Value::Structure(children) => children.into_iter().find(|c| c.tag == Tag::REQUEST_PAYLOAD),
+        _ => None,
+    }
+    .unwrap_or_else(|| Ttlv::structure(Tag::REQUEST_PAYLOAD, vec![]));
     Ok(RequestItem {
         operation,
         batch_id,

@@ -118,7 +118,7 @@ impl Connection {
                 ),
             ));
         }
-        let msg = match RequestMessage::parse(&decoded) {
+        let msg = match RequestMessage::parse(decoded) {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(peer = %self.peer, user = %who.cn, error = %e, "invalid request");
