@@ -423,7 +423,9 @@ fn show_value(a: &Attr) -> Json {
                 Json::Object(m)
             }
             Value::Integer(i) => json!(i),
-            Value::LongInteger(i) | Value::DateTime(i) | Value::DateTimeExtended(i) => json!(i),
+            Value::LongInteger(i) => json!(i),
+            Value::DateTime(secs) => json!(rfc3339(*secs)),
+            Value::DateTimeExtended(micros) => json!(rfc3339(micros.div_euclid(1_000_000))),
             Value::Enumeration(e) => json!(format!("0x{e:08X}")),
             Value::Boolean(b) => json!(b),
             Value::TextString(s) => json!(s),
@@ -435,5 +437,40 @@ fn show_value(a: &Attr) -> Json {
         ("State", Value::Enumeration(v)) => json!(state_name(*v)),
         ("Cryptographic Algorithm", Value::Enumeration(v)) => json!(algorithm_name(*v)),
         (_, v) => value(v),
+    }
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC time ("2026-11-29T13:16:18Z").
+fn rfc3339(secs: i64) -> String {
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rfc3339;
+
+    #[test]
+    fn dates_print_as_rfc3339() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_958_178), "2026-11-29T13:16:18Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
     }
 }
