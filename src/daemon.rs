@@ -45,6 +45,9 @@ pub enum StartError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The async runtime could not be started.
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
     /// Something already exists where `akm init` would write.
     #[error("{0} already exists; akm init never overwrites keys or certificates")]
     Exists(String),
@@ -149,7 +152,7 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|source| StartError::Bind { addr, source })?;
+        .map_err(StartError::Runtime)?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr)
             .await

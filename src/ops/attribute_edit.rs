@@ -8,7 +8,8 @@ use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::operation;
 use crate::ttlv::{Tag, Ttlv};
 
-/// Refuses attributes a client may not edit after the object exists.
+/// Refuses attributes a client may not edit after the object exists; for the others, says
+/// whether they take several values.
 fn check_editable(attr_name: &str) -> Result<bool, OpError> {
     if attr_name.starts_with("x-") {
         return Ok(true);
