@@ -47,6 +47,12 @@ pub enum OpError {
     /// The attribute exists already and takes one instance.
     #[error("attribute {0:?} already exists")]
     AttributeExists(String),
+    /// The object is Sensitive: its key material may not leave the server unwrapped.
+    #[error("sensitive keys may not be retrieved unwrapped")]
+    Sensitive,
+    /// The object is not Extractable: its key material may not leave the server.
+    #[error("object is not extractable")]
+    NotExtractable,
     /// A stored record could not be read back (the detail is logged; the client sees
     /// General Failure).
     #[error("stored record of {0} is unreadable")]
@@ -96,6 +102,8 @@ impl OpError {
             OpError::ReadOnlyAttribute(_) => (rr::PERMISSION_DENIED, self.to_string()),
             OpError::AttributeNotFound => (rr::ITEM_NOT_FOUND, self.to_string()),
             OpError::AttributeExists(_) => (rr::ILLEGAL_OPERATION, self.to_string()),
+            OpError::Sensitive => (rr::SENSITIVE, self.to_string()),
+            OpError::NotExtractable => (rr::NOT_EXTRACTABLE, self.to_string()),
             OpError::CorruptRecord(uid) => {
                 tracing::error!(%uid, "stored attributes do not decode");
                 (rr::GENERAL_FAILURE, "internal error".into())

@@ -349,6 +349,22 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_4,
     ),
     spec(
+        "Random Number Generator",
+        Tag::RANDOM_NUMBER_GENERATOR,
+        T::Structure,
+        false,
+        ClientAtCreate,
+        V::V1_3,
+    ),
+    spec(
+        "Protection Storage Mask",
+        Tag::PROTECTION_STORAGE_MASK,
+        T::Integer,
+        false,
+        Server,
+        V::V2_0,
+    ),
+    spec(
         "Short Unique Identifier",
         Tag::SHORT_UNIQUE_IDENTIFIER,
         T::ByteString,

@@ -9,7 +9,7 @@ use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, hashing_algorithm, key_format_type as kft, object_type as ot,
-    state,
+    protection_storage_mask, rng_algorithm, state,
 };
 use crate::kmip::objects::ManagedObject;
 use crate::ttlv::{Tag, Ttlv, Value};
@@ -35,10 +35,10 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     };
     // KMIP 1.4 §3.43 / 2.0 §4.38: mandatory for objects the server generates, equal to the
     // Initial Date. (A registered object's is when the client made it, which akm cannot know.)
-    let generated = vec![Attr::new(
-        "Original Creation Date",
-        Value::DateTime(call.now),
-    )];
+    let generated = vec![
+        Attr::new("Original Creation Date", Value::DateTime(call.now)),
+        generator(),
+    ];
     let uid = store_new(ctx, who, call, attrs, generated, managed)?;
     Ok(Reply {
         payload: vec![
@@ -192,12 +192,48 @@ pub fn store_new(
     };
     obj.set("State", Value::Enumeration(initial_state));
     obj.set("Initial Date", Value::DateTime(now));
+    set_storage_defaults(&mut obj);
     obj.set("Digest", digest(&managed.material));
     obj.touch(now);
     let wrapped = ctx.kek.wrap(&uid, obj.key_version, &managed.material)?;
     let row = obj.to_row();
     ctx.store.write(move |tx| tx.insert(&row, Some(&wrapped)))?;
     Ok(uid)
+}
+
+/// How long a client may use an object before it should fetch it again (Lease Time, KMIP
+/// 1.4 §3.20, set by the server at creation). akm grants the same lease to every object.
+pub const LEASE_TIME_SECS: u32 = 3600;
+
+/// The attributes the server sets on every new object (KMIP 2.1 §4: each "SHALL always have
+/// a value"): Sensitive false and Extractable true unless the client gave them, Always
+/// Sensitive and Never Extractable following them, Fresh, Lease Time, and the Protection
+/// Storage Mask of where the key is kept (wrapped in software).
+fn set_storage_defaults(obj: &mut Object) {
+    let sensitive = obj.get("Sensitive") == Some(&Value::Boolean(true));
+    let extractable = obj.get("Extractable") != Some(&Value::Boolean(false));
+    obj.set("Sensitive", Value::Boolean(sensitive));
+    obj.set("Always Sensitive", Value::Boolean(sensitive));
+    obj.set("Extractable", Value::Boolean(extractable));
+    obj.set("Never Extractable", Value::Boolean(!extractable));
+    obj.set("Fresh", Value::Boolean(true));
+    obj.set("Lease Time", Value::Interval(LEASE_TIME_SECS));
+    obj.set(
+        "Protection Storage Mask",
+        Value::Integer(protection_storage_mask::SOFTWARE),
+    );
+}
+
+/// The Random Number Generator attribute (KMIP 1.4 §3.44) of a key akm generates: the
+/// operating system's CSPRNG (getrandom), which is none of the generators KMIP names.
+fn generator() -> Attr {
+    Attr::new(
+        "Random Number Generator",
+        Value::Structure(vec![Ttlv::enumeration(
+            Tag::RNG_ALGORITHM,
+            rng_algorithm::UNSPECIFIED,
+        )]),
+    )
 }
 
 /// The Digest attribute: SHA-256 over the key material in Raw format.

@@ -6,6 +6,7 @@ mod cli;
 mod conformance;
 mod ops;
 mod pykmip;
+mod server_attributes;
 mod storage;
 mod support;
 mod vectors;
