@@ -365,6 +365,14 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_0,
     ),
     spec(
+        "Key Format Type",
+        Tag::KEY_FORMAT_TYPE,
+        T::Enumeration,
+        false,
+        Server,
+        V::V2_0,
+    ),
+    spec(
         "Short Unique Identifier",
         Tag::SHORT_UNIQUE_IDENTIFIER,
         T::ByteString,

@@ -171,7 +171,16 @@ pub fn store_new(
         material_destroyed: false,
     };
     obj.set("Unique Identifier", Value::TextString(uid.clone()));
+    // KMIP 2.1 §4.56: a 32-byte identifier, SHA-256 of the Unique Identifier.
+    obj.set(
+        "Short Unique Identifier",
+        Value::ByteString(Zeroizing::new(crypto::sha256(uid.as_bytes()))),
+    );
     obj.set("Object Type", Value::Enumeration(managed.object_type));
+    // KMIP 2.1 §4.26: every object with a key block has its Key Format Type as an attribute.
+    if managed.object_type != ot::OPAQUE_OBJECT {
+        obj.set("Key Format Type", Value::Enumeration(managed.format));
+    }
     if let Some(a) = managed.algorithm {
         obj.set("Cryptographic Algorithm", Value::Enumeration(a));
     }

@@ -1,12 +1,14 @@
 //! The attributes the server sets on every new object (KMIP 2.1 §4: Sensitive, Always
 //! Sensitive, Extractable, Never Extractable, Fresh, Lease Time, Protection Storage Mask,
-//! Random Number Generator) and what they do: Get clears Fresh, and refuses Sensitive or
+//! Random Number Generator, Key Format Type, Short Unique Identifier) and what they do: Get clears Fresh, and refuses Sensitive or
 //! non-Extractable keys.
 
 use crate::support::kmip::*;
 use crate::support::server::TestServer;
 use akm::kmip::attributes::Attr;
-use akm::kmip::enums::{operation as op, protection_storage_mask, result_reason as rr};
+use akm::kmip::enums::{
+    key_format_type, operation as op, protection_storage_mask, result_reason as rr,
+};
 use akm::kmip::ProtocolVersion as V;
 use akm::ttlv::Value;
 
