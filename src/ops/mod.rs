@@ -162,7 +162,10 @@ pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> V
         let failed = result.is_err();
         let result = match result {
             Ok(reply) => {
-                if reply.uid.is_some() {
+                // Locate always replaces the ID Placeholder: with the object when it found
+                // exactly one, else with nothing, so that later items fail rather than act on
+                // an earlier object (KMIP 2.1 §6.1.28).
+                if reply.uid.is_some() || item.operation == op::LOCATE {
                     placeholder = reply.uid;
                 }
                 Ok(Some(Ttlv::structure(Tag::RESPONSE_PAYLOAD, reply.payload)))

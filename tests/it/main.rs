@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod conformance;
+mod locate_placeholder;
 mod ops;
 mod pykmip;
 mod server_attributes;
