@@ -53,6 +53,9 @@ pub enum OpError {
     /// The object is not Extractable: its key material may not leave the server.
     #[error("object is not extractable")]
     NotExtractable,
+    /// The object's Cryptographic Usage Mask does not allow what the client asked for.
+    #[error("the object's usage mask does not allow this use")]
+    IncompatibleUsageMask,
     /// A stored record could not be read back (the detail is logged; the client sees
     /// General Failure).
     #[error("stored record of {0} is unreadable")]
@@ -104,6 +107,9 @@ impl OpError {
             OpError::AttributeExists(_) => (rr::ILLEGAL_OPERATION, self.to_string()),
             OpError::Sensitive => (rr::SENSITIVE, self.to_string()),
             OpError::NotExtractable => (rr::NOT_EXTRACTABLE, self.to_string()),
+            OpError::IncompatibleUsageMask => {
+                (rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, self.to_string())
+            }
             OpError::CorruptRecord(uid) => {
                 tracing::error!(%uid, "stored attributes do not decode");
                 (rr::GENERAL_FAILURE, "internal error".into())

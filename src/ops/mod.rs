@@ -5,13 +5,16 @@
 
 mod activate;
 mod attribute_edit;
+mod check;
 mod create;
 mod destroy;
 mod discover_versions;
 mod get;
 mod get_attribute_list;
 mod get_attributes;
+mod interop;
 mod locate;
+mod log;
 mod object;
 mod query;
 mod register;
@@ -35,6 +38,8 @@ pub struct Ctx {
     pub store: Store,
     /// The key encryption key.
     pub kek: Kek,
+    /// Whether the Interop operation is available (test servers only: KMIP 2.1 §6.1.26).
+    pub interop: bool,
 }
 
 /// One batch item as an operation sees it.
@@ -98,6 +103,7 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::CREATE,
     op::REGISTER,
     op::LOCATE,
+    op::CHECK,
     op::GET,
     op::GET_ATTRIBUTES,
     op::GET_ATTRIBUTE_LIST,
@@ -110,6 +116,7 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::DESTROY,
     op::QUERY,
     op::DISCOVER_VERSIONS,
+    op::LOG,
 ];
 
 /// Whether akm performs `operation` in a request of `version`. Set Attribute exists only
@@ -117,12 +124,17 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
 /// advertises an operation the dispatcher would refuse.
 pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
     match operation {
-        op::SET_ATTRIBUTE => version.is_v2(),
+        // Set Attribute and Log exist only from KMIP 2.0.
+        op::SET_ATTRIBUTE | op::LOG => version.is_v2(),
         _ => SUPPORTED_OPERATIONS.contains(&operation),
     }
 }
 
 fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+    // Interop is for test servers only, so Query never lists it.
+    if call.operation == op::INTEROP && ctx.interop && call.version.is_v2() {
+        return interop::run(who, call);
+    }
     if !performs(call.operation, call.version) {
         return Err(OpError::OperationNotSupported);
     }
@@ -139,6 +151,8 @@ fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         op::DELETE_ATTRIBUTE => attribute_edit::delete(ctx, who, call),
         op::SET_ATTRIBUTE => attribute_edit::set(ctx, who, call),
         op::LOCATE => locate::run(ctx, who, call),
+        op::CHECK => check::run(ctx, who, call),
+        op::LOG => log::run(who, call),
         op::ACTIVATE => activate::run(ctx, who, call),
         op::REVOKE => revoke::run(ctx, who, call),
         op::DESTROY => destroy::run(ctx, who, call),

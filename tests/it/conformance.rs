@@ -18,7 +18,7 @@ const TABLE_END: &str = "<!-- conformance-table:end -->";
 
 /// Replays `files` (one profile group of one suite) in order against a fresh server.
 async fn replay_group(group: &str, files: &[PathBuf]) -> Vec<FileReport> {
-    let server = TestServer::start().await;
+    let server = TestServer::start_interop().await;
     let target = replay::Target {
         addr: format!("localhost:{}", server.addr.port()),
         tls: server.client_tls(group, &["users"]),

@@ -2,6 +2,7 @@
 //! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
 mod bad_input;
+mod baseline_ops;
 mod cli;
 mod conformance;
 mod locate_placeholder;
