@@ -11,7 +11,7 @@ use crate::kmip::enums::{
     cryptographic_algorithm as alg, hashing_algorithm, key_format_type as kft, object_type as ot,
     protection_storage_mask, rng_algorithm, state,
 };
-use crate::kmip::objects::ManagedObject;
+use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv, Value};
 use zeroize::Zeroizing;
 
@@ -178,7 +178,7 @@ pub fn store_new(
     );
     obj.set("Object Type", Value::Enumeration(managed.object_type));
     // KMIP 2.1 §4.26: every object with a key block has its Key Format Type as an attribute.
-    if managed.object_type != ot::OPAQUE_OBJECT {
+    if objects::has_key_block(managed.object_type) {
         obj.set("Key Format Type", Value::Enumeration(managed.format));
     }
     if let Some(a) = managed.algorithm {

@@ -1,4 +1,5 @@
-//! Register: stores a client-supplied Symmetric Key, Secret Data or Opaque Object.
+//! Register: stores a client-supplied Symmetric Key, Secret Data, Opaque Object, Public Key,
+//! Private Key or Certificate.
 
 use super::create::store_new;
 use super::{Call, Ctx, Reply};
