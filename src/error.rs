@@ -95,16 +95,16 @@ impl OpError {
         let (reason, message): (u32, String) = match self {
             OpError::InvalidMessage(m) => (rr::INVALID_MESSAGE, m.clone()),
             OpError::InvalidField(m) => (rr::INVALID_FIELD, m.clone()),
-            OpError::NotFound => (rr::ITEM_NOT_FOUND, self.to_string()),
+            OpError::NotFound => (rr::OBJECT_NOT_FOUND, self.to_string()),
             OpError::ObjectDestroyed => (rr::OBJECT_DESTROYED, self.to_string()),
             OpError::PermissionDenied => (rr::PERMISSION_DENIED, self.to_string()),
             OpError::WrongState => (rr::WRONG_KEY_LIFECYCLE_STATE, self.to_string()),
             OpError::OperationNotSupported => (rr::OPERATION_NOT_SUPPORTED, self.to_string()),
             OpError::FeatureNotSupported(_) => (rr::FEATURE_NOT_SUPPORTED, self.to_string()),
             OpError::KeyFormatNotSupported => (rr::KEY_FORMAT_TYPE_NOT_SUPPORTED, self.to_string()),
-            OpError::ReadOnlyAttribute(_) => (rr::PERMISSION_DENIED, self.to_string()),
+            OpError::ReadOnlyAttribute(_) => (rr::ATTRIBUTE_READ_ONLY, self.to_string()),
             OpError::AttributeNotFound => (rr::ITEM_NOT_FOUND, self.to_string()),
-            OpError::AttributeExists(_) => (rr::ILLEGAL_OPERATION, self.to_string()),
+            OpError::AttributeExists(_) => (rr::ATTRIBUTE_SINGLE_VALUED, self.to_string()),
             OpError::Sensitive => (rr::SENSITIVE, self.to_string()),
             OpError::NotExtractable => (rr::NOT_EXTRACTABLE, self.to_string()),
             OpError::IncompatibleUsageMask => {
@@ -115,7 +115,7 @@ impl OpError {
                 (rr::GENERAL_FAILURE, "internal error".into())
             }
             OpError::Store(StoreError::NameTaken) => {
-                (rr::INVALID_FIELD, "name already in use".into())
+                (rr::NON_UNIQUE_NAME_ATTRIBUTE, "name already in use".into())
             }
             OpError::Store(e) => {
                 tracing::error!(error = %e, "store failure");

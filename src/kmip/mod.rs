@@ -138,7 +138,8 @@ impl ProtocolVersion {
             | ATTRIBUTE_INSTANCE_NOT_FOUND
             | OBJECT_DESTROYED => ITEM_NOT_FOUND,
             UNSUPPORTED_PROTOCOL_VERSION | UNKNOWN_TAG | CODEC_ERROR => INVALID_MESSAGE,
-            OBJECT_ALREADY_EXISTS => INVALID_FIELD,
+            OBJECT_ALREADY_EXISTS | NON_UNIQUE_NAME_ATTRIBUTE => INVALID_FIELD,
+            ATTRIBUTE_SINGLE_VALUED => ILLEGAL_OPERATION,
             // A 1.x reason this minor version does not have yet.
             _ if reason < OBJECT_ALREADY_EXISTS => GENERAL_FAILURE,
             _ => INVALID_FIELD,
@@ -461,6 +462,19 @@ mod tests {
         assert_eq!(V::V1_2.result_reason(SENSITIVE), PERMISSION_DENIED);
         assert_eq!(V::V1_4.result_reason(SENSITIVE), SENSITIVE);
         assert_eq!(V::V1_2.result_reason(OBJECT_ALREADY_EXISTS), INVALID_FIELD);
+        assert_eq!(
+            V::V1_4.result_reason(NON_UNIQUE_NAME_ATTRIBUTE),
+            INVALID_FIELD
+        );
+        assert_eq!(
+            V::V1_4.result_reason(ATTRIBUTE_SINGLE_VALUED),
+            ILLEGAL_OPERATION
+        );
+        assert_eq!(
+            V::V1_4.result_reason(ATTRIBUTE_READ_ONLY),
+            PERMISSION_DENIED
+        );
+        assert_eq!(V::V1_4.result_reason(OBJECT_NOT_FOUND), ITEM_NOT_FOUND);
         assert_eq!(
             V::V1_3.result_reason(INVALID_ATTRIBUTE_VALUE),
             INVALID_FIELD

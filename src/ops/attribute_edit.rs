@@ -6,6 +6,7 @@ use crate::error::OpError;
 use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::{operation, state};
+use crate::store::StoreError;
 use crate::ttlv::{Tag, Ttlv, Value};
 
 /// Refuses attributes a client may not edit after the object exists; for the others, says
@@ -143,6 +144,11 @@ pub fn add(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
                 return Err(OpError::AttributeExists(attr.name));
             }
             check_state_for(obj, &attr.name, call_now)?;
+            // The same Name twice on one object is as much a clash as on two (the store
+            // checks the others).
+            if attr.name == "Name" && obj.all("Name").any(|v| *v == attr.value) {
+                return Err(OpError::Store(StoreError::NameTaken));
+            }
             obj.attrs.push(attr.clone());
             follow_edit(obj);
             Ok(Some((attr, existing)))

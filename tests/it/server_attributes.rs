@@ -129,7 +129,7 @@ async fn dates_change_only_in_the_states_kmip_allows() {
     let mut delete = uid(&u);
     delete.push(akm::kmip::attributes::reference_to_v2("Deactivation Date"));
     let err = c.call(op::DELETE_ATTRIBUTE, delete).await;
-    assert_eq!(reason(err), rr::PERMISSION_DENIED);
+    assert_eq!(reason(err), rr::ATTRIBUTE_READ_ONLY);
 
     // Making a key extractable clears Never Extractable for good.
     let mut sealed = aes_attrs(None);
