@@ -216,8 +216,8 @@ pub const LEASE_TIME_SECS: u32 = 3600;
 
 /// The attributes the server sets on every new object (KMIP 2.1 §4: each "SHALL always have
 /// a value"): Sensitive false and Extractable true unless the client gave them, Always
-/// Sensitive and Never Extractable following them, Fresh, Lease Time, and the Protection
-/// Storage Mask of where the key is kept (wrapped in software).
+/// Sensitive and Never Extractable following them, Fresh (unless the client gave it), Lease
+/// Time, and the Protection Storage Mask of where the key is kept (wrapped in software).
 fn set_storage_defaults(obj: &mut Object) {
     let sensitive = obj.get("Sensitive") == Some(&Value::Boolean(true));
     let extractable = obj.get("Extractable") != Some(&Value::Boolean(false));
@@ -225,7 +225,9 @@ fn set_storage_defaults(obj: &mut Object) {
     obj.set("Always Sensitive", Value::Boolean(sensitive));
     obj.set("Extractable", Value::Boolean(extractable));
     obj.set("Never Extractable", Value::Boolean(!extractable));
-    obj.set("Fresh", Value::Boolean(true));
+    if obj.get("Fresh").is_none() {
+        obj.set("Fresh", Value::Boolean(true));
+    }
     obj.set("Lease Time", Value::Interval(LEASE_TIME_SECS));
     obj.set(
         "Protection Storage Mask",

@@ -8,6 +8,7 @@ mod conformance;
 mod locate_placeholder;
 mod ops;
 mod pykmip;
+mod register_objects;
 mod server_attributes;
 mod storage;
 mod support;
