@@ -56,6 +56,10 @@ pub enum OpError {
     /// The object's Cryptographic Usage Mask does not allow what the client asked for.
     #[error("the object's usage mask does not allow this use")]
     IncompatibleUsageMask,
+    /// The client asked for a Quantum Safe object that this one cannot be. The QS profile's
+    /// test case (QS-M-2-21) answers this with General Failure.
+    #[error("the object would not be quantum safe")]
+    NotQuantumSafe,
     /// A stored record could not be read back (the detail is logged; the client sees
     /// General Failure).
     #[error("stored record of {0} is unreadable")]
@@ -110,6 +114,7 @@ impl OpError {
             OpError::IncompatibleUsageMask => {
                 (rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, self.to_string())
             }
+            OpError::NotQuantumSafe => (rr::GENERAL_FAILURE, self.to_string()),
             OpError::CorruptRecord(uid) => {
                 tracing::error!(%uid, "stored attributes do not decode");
                 (rr::GENERAL_FAILURE, "internal error".into())

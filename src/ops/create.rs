@@ -195,6 +195,7 @@ pub fn store_new(
             obj.attrs.push(Attr { name, value });
         }
     }
+    check_quantum_safe(&obj)?;
     let initial_state = match obj.date_attr("Activation Date") {
         Some(d) if d <= now => state::ACTIVE,
         _ => state::PRE_ACTIVE,
@@ -245,6 +246,26 @@ fn generator() -> Attr {
             rng_algorithm::UNSPECIFIED,
         )]),
     )
+}
+
+/// Refuses an object the client asked to be Quantum Safe (KMIP 2.1 §4.45) that is not: a
+/// symmetric key shorter than 256 bits (a quantum search halves its strength) or any public
+/// or private key (the algorithms akm can hold, RSA, DSA and elliptic curves, fall to Shor's
+/// algorithm). Other objects carry no algorithm akm could judge.
+fn check_quantum_safe(obj: &Object) -> Result<(), OpError> {
+    if obj.get("Quantum Safe") != Some(&Value::Boolean(true)) {
+        return Ok(());
+    }
+    let safe = match obj.object_type {
+        ot::SYMMETRIC_KEY => obj.int_attr("Cryptographic Length").unwrap_or(0) >= 256,
+        ot::PUBLIC_KEY | ot::PRIVATE_KEY => false,
+        _ => true,
+    };
+    if safe {
+        Ok(())
+    } else {
+        Err(OpError::NotQuantumSafe)
+    }
 }
 
 /// The Digest attribute: SHA-256 over the key material in Raw format.

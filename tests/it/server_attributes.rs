@@ -151,3 +151,24 @@ async fn dates_change_only_in_the_states_kmip_allows() {
     c.call(op::GET, uid(&u)).await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn quantum_safe_keys_must_be_long_enough() {
+    let server = TestServer::start().await;
+    let mut c = server.client("alice", V::V2_1).await;
+    let with = |length: i32| {
+        let mut attrs = aes_attrs(None);
+        attrs.retain(|a| a.name != "Cryptographic Length");
+        attrs.push(Attr::new("Cryptographic Length", Value::Integer(length)));
+        attrs.push(Attr::new("Quantum Safe", Value::Boolean(true)));
+        create_payload(V::V2_1, &attrs)
+    };
+    let u = uid_of(&c.call(op::CREATE, with(256)).await.unwrap());
+    let attrs = get_attrs(&mut c, &u, &["Quantum Safe"]).await;
+    assert_eq!(value_of(&attrs, "Quantum Safe"), Some(Value::Boolean(true)));
+    assert_eq!(
+        reason(c.call(op::CREATE, with(128)).await),
+        rr::GENERAL_FAILURE
+    );
+    server.stop().await;
+}
