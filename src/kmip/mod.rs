@@ -170,6 +170,9 @@ pub enum OnError {
     Stop,
     /// Process the rest.
     Continue,
+    /// Skip the rest and undo what the earlier items did (their status becomes Operation
+    /// Undone).
+    Undo,
 }
 
 /// The request header fields akm acts on.
@@ -288,7 +291,8 @@ fn parse_header(h: &Ttlv) -> Result<(RequestHeader, i32), MessageError> {
         ),
     };
     let on_error = match single(h, Tag::BATCH_ERROR_CONTINUATION_OPTION)?.map(Ttlv::as_enum) {
-        None | Some(Some(bec::STOP)) | Some(Some(bec::UNDO)) => OnError::Stop,
+        None | Some(Some(bec::STOP)) => OnError::Stop,
+        Some(Some(bec::UNDO)) => OnError::Undo,
         Some(Some(bec::CONTINUE)) => OnError::Continue,
         Some(_) => return Err(invalid("bad Batch Error Continuation Option")),
     };
@@ -364,6 +368,9 @@ pub struct ResponseItem {
     pub batch_id: Option<Vec<u8>>,
     /// The Response Payload's children, or the failure.
     pub result: Result<Option<Ttlv>, Failure>,
+    /// The item succeeded but a later failure undid it (Batch Error Continuation Option
+    /// Undo): its status is Operation Undone, its payload is kept.
+    pub undone: bool,
 }
 
 /// Builds a Response Message in `version`.
@@ -391,10 +398,11 @@ fn encode_item(version: ProtocolVersion, item: &ResponseItem) -> Ttlv {
     }
     match &item.result {
         Ok(payload) => {
-            c.push(Ttlv::enumeration(
-                Tag::RESULT_STATUS,
-                result_status::SUCCESS,
-            ));
+            let status = match item.undone {
+                true => result_status::OPERATION_UNDONE,
+                false => result_status::SUCCESS,
+            };
+            c.push(Ttlv::enumeration(Tag::RESULT_STATUS, status));
             if let Some(p) = payload {
                 c.push(p.clone());
             }
@@ -423,6 +431,7 @@ pub fn error_response(version: ProtocolVersion, now: i64, failure: Failure) -> T
             operation: None,
             batch_id: None,
             result: Err(failure),
+            undone: false,
         }],
     )
 }

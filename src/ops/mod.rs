@@ -19,6 +19,7 @@ mod object;
 mod query;
 mod register;
 mod revoke;
+mod undo;
 
 pub use object::{name_value as object_name, Object};
 
@@ -164,6 +165,7 @@ fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
 pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> Vec<ResponseItem> {
     let mut placeholder: Option<String> = None;
     let mut out = Vec::with_capacity(msg.items.len());
+    let mut journal = (msg.header.on_error == OnError::Undo).then(undo::Journal::default);
     for item in &msg.items {
         let call = Call {
             version: msg.header.version,
@@ -172,10 +174,16 @@ pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> V
             placeholder: placeholder.as_deref(),
             now,
         };
-        let result = run_one(ctx, who, &call);
+        let result = match journal.as_mut() {
+            Some(j) => j.before(ctx, &call).and_then(|()| run_one(ctx, who, &call)),
+            None => run_one(ctx, who, &call),
+        };
         let failed = result.is_err();
         let result = match result {
             Ok(reply) => {
+                if let Some(j) = journal.as_mut() {
+                    j.after(&reply);
+                }
                 // Locate always replaces the ID Placeholder: with the object when it found
                 // exactly one, else with nothing, so that later items fail rather than act on
                 // an earlier object (KMIP 2.1 §6.1.28).
@@ -193,12 +201,31 @@ pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> V
             operation: Some(item.operation),
             batch_id: item.batch_id.clone(),
             result,
+            undone: false,
         });
-        if failed && msg.header.on_error == OnError::Stop {
+        if failed && msg.header.on_error != OnError::Continue {
+            if let Some(j) = journal.take() {
+                undo_earlier(ctx, j, &mut out);
+            }
             break;
         }
     }
     out
+}
+
+/// Undoes the items before the failed (last) one and marks them Operation Undone. If the
+/// undo itself fails they stay marked Success, which is then the truth, and the failure is
+/// logged.
+fn undo_earlier(ctx: &Ctx, journal: undo::Journal, out: &mut [ResponseItem]) {
+    match journal.undo(ctx) {
+        Ok(()) => {
+            let earlier = out.len().saturating_sub(1);
+            for item in &mut out[..earlier] {
+                item.undone = item.result.is_ok();
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "undoing a failed batch failed"),
+    }
 }
 
 /// Loads an object for `who`, checking it exists and that policy allows `operation`.

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod baseline_ops;
+mod batch_undo;
 mod cli;
 mod conformance;
 mod locate_placeholder;
