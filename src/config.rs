@@ -57,6 +57,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Mirroring to failover peers (absent: no mirroring).
+    #[serde(default)]
+    pub mirror: Option<crate::mirror::config::MirrorConfig>,
     /// The config file's path (set by `load`).
     #[serde(skip)]
     pub path: PathBuf,
@@ -245,6 +248,9 @@ impl Config {
         fix(&mut self.client.cert);
         fix(&mut self.client.key);
         fix(&mut self.client.ca);
+        if let Some(m) = &mut self.mirror {
+            m.resolve(base, &self.tls);
+        }
     }
 
     fn invalid(&self, key: &'static str, problem: impl Into<String>) -> ConfigError {
@@ -282,6 +288,9 @@ impl Config {
         }
         if self.log.level.trim().is_empty() {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));
+        }
+        if let Some(m) = &self.mirror {
+            m.validate().map_err(|(key, problem)| self.invalid(key, problem))?;
         }
         Ok(())
     }

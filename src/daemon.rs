@@ -54,6 +54,9 @@ pub enum StartError {
     /// A secret file is unusable.
     #[error(transparent)]
     Secret(#[from] secret_file::SecretFileError),
+    /// Mirroring could not start.
+    #[error(transparent)]
+    Mirror(#[from] crate::mirror::MirrorError),
 }
 
 fn create_private_dir(path: &Path) -> Result<(), StartError> {
@@ -168,7 +171,13 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             config.tls.certs_dir.display()
         );
         tracing::info!(%bound, "serving");
+        let (stop_mirror, mirror_stopped) = tokio::sync::watch::channel(false);
+        if let Some(m) = &config.mirror {
+            let status_file = config.store.data_dir.join(crate::mirror::STATUS_FILE);
+            crate::mirror::start(m.clone(), ctx.clone(), status_file, mirror_stopped).await?;
+        }
         server::serve(listener, tls, ctx.clone(), settings(config), shutdown_signal()).await;
+        let _ = stop_mirror.send(true);
         Ok::<_, StartError>(())
     })?;
     ctx.store.close();

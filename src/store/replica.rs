@@ -104,6 +104,19 @@ impl Store {
         })
     }
 
+    /// How many changes made on this node come after `seq`, and when the oldest was logged;
+    /// `None` when there are none.
+    pub fn local_changes_after(&self, seq: i64) -> Result<Option<(i64, i64)>, StoreError> {
+        self.read(|c| {
+            let (count, oldest): (i64, Option<i64>) = c.query_row(
+                "SELECT COUNT(*), MIN(at) FROM change_log WHERE seq > ?1 AND origin IS NULL",
+                [seq],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(oldest.filter(|_| count > 0).map(|o| (count, o)))
+        })
+    }
+
     /// The oldest sequence number still in the change log (0 if it is empty).
     pub fn first_change_seq(&self) -> Result<i64, StoreError> {
         self.read(|c| {

@@ -1,0 +1,333 @@
+//! Applying a peer's change: the conflict rule, re-wrapping key material under this node's
+//! KEK, and the one transaction that stores the winning version together with the peer's
+//! acknowledged sequence number.
+//!
+//! The rule (the same on every node, so all converge): of two versions of an object, the one
+//! with the greater `(state, hlc, node)` wins whole. KMIP states are numbered in lifecycle
+//! order (Pre-Active 1 < Active 2 < Deactivated 3 < Compromised 4 < Destroyed 5 < Destroyed
+//! Compromised 6), so a state only moves forward and a destroyed object never comes back; among
+//! versions in the same state the later hybrid logical clock wins (last writer wins), and the
+//! node id breaks an exact tie.
+
+use super::events;
+use super::proto::{Item, WireObject};
+use crate::crypto::{CryptoError, Kek, Wrapped};
+use crate::store::{ObjectRow, ReplicaObject, Store, StoreError};
+
+/// Why a change could not be applied.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Re-wrapping the material failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// What happened to an incoming version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It was stored (new object, or newer than the local version).
+    Applied,
+    /// The local version was the same or won.
+    KeptLocal,
+}
+
+/// The ordering key of a version: state first (forward only), then clock, then node.
+fn rank(state: u32, hlc: i64, node: &str) -> (u32, i64, String) {
+    (state, hlc, node.to_owned())
+}
+
+/// A version as the wire carries it, from a local object (material unwrapped).
+pub fn to_wire(obj: ReplicaObject, kek: &Kek, self_node: &str) -> Result<WireObject, CryptoError> {
+    let ReplicaObject {
+        row,
+        material,
+        hlc,
+        origin,
+    } = obj;
+    let material = match &material {
+        Some(w) => {
+            let plain = kek.unwrap(&row.uid, row.key_version, w)?;
+            Some(super::proto::Secret(plain.to_vec()))
+        }
+        None => None,
+    };
+    Ok(WireObject {
+        uid: row.uid,
+        object_type: row.object_type,
+        state: row.state,
+        owner: row.owner,
+        algorithm: row.algorithm,
+        length: row.length,
+        initial_date: row.initial_date,
+        activation_date: row.activation_date,
+        deactivation_date: row.deactivation_date,
+        last_change: row.last_change,
+        key_version: row.key_version,
+        names: row.names,
+        groups: row.groups,
+        attributes: row.attributes,
+        material,
+        hlc,
+        node: origin.unwrap_or_else(|| self_node.to_owned()),
+    })
+}
+
+fn to_row(w: &WireObject) -> ObjectRow {
+    ObjectRow {
+        uid: w.uid.clone(),
+        object_type: w.object_type,
+        state: w.state,
+        owner: w.owner.clone(),
+        algorithm: w.algorithm,
+        length: w.length,
+        initial_date: w.initial_date,
+        activation_date: w.activation_date,
+        deactivation_date: w.deactivation_date,
+        last_change: w.last_change,
+        key_version: w.key_version,
+        names: w.names.clone(),
+        groups: w.groups.clone(),
+        attributes: w.attributes.clone(),
+    }
+}
+
+/// Applies `item` from peer `from` in one transaction; with `seq`, also records it as the
+/// last applied sequence number from that peer.
+pub fn apply(
+    store: &Store,
+    kek: &Kek,
+    self_node: &str,
+    from: &str,
+    seq: Option<i64>,
+    item: Item,
+) -> Result<Outcome, ApplyError> {
+    let from = from.to_owned();
+    let self_node = self_node.to_owned();
+    match item {
+        Item::Object(w) => {
+            // Re-wrap under this node's KEK before the write; the plaintext is wiped when `w`
+            // drops.
+            let wrapped: Option<Wrapped> = match &w.material {
+                Some(m) => Some(kek.wrap(&w.uid, w.key_version, &m.0)?),
+                None => None,
+            };
+            let row = to_row(&w);
+            let (hlc, node) = (w.hlc, w.node.clone());
+            drop(w);
+            store.write_replica(move |tx| {
+                let outcome = decide(tx, &self_node, &from, &row, hlc, &node)?;
+                if outcome == Outcome::Applied {
+                    tx.put_replica(&row, wrapped.as_ref(), &node, hlc)?;
+                }
+                if let Some(seq) = seq {
+                    tx.set_applied(&from, seq)?;
+                }
+                Ok::<_, ApplyError>(outcome)
+            })
+        }
+        Item::Deleted { uid, hlc, node } => store.write_replica(move |tx| {
+            let exists = tx.get(&uid)?.is_some();
+            if exists {
+                tx.delete_replica(&uid, &node, hlc)?;
+            }
+            if let Some(seq) = seq {
+                tx.set_applied(&from, seq)?;
+            }
+            Ok(if exists {
+                Outcome::Applied
+            } else {
+                Outcome::KeptLocal
+            })
+        }),
+    }
+}
+
+/// Compares the incoming version with the local one and records a conflict resolution.
+fn decide(
+    tx: &crate::store::WriteTx<'_>,
+    self_node: &str,
+    from: &str,
+    incoming: &ObjectRow,
+    hlc: i64,
+    node: &str,
+) -> Result<Outcome, StoreError> {
+    let Some(local) = tx.get(&incoming.uid)? else {
+        return Ok(Outcome::Applied);
+    };
+    let (local_hlc, local_origin) = tx.stamp_of(&incoming.uid)?.unwrap_or((0, None));
+    let local_node = local_origin.unwrap_or_else(|| self_node.to_owned());
+    let theirs = rank(incoming.state, hlc, node);
+    let ours = rank(local.state, local_hlc, &local_node);
+    if theirs == ours {
+        return Ok(Outcome::KeptLocal);
+    }
+    let outcome = if theirs > ours {
+        Outcome::Applied
+    } else {
+        Outcome::KeptLocal
+    };
+    // A resolution worth recording: a version was discarded although it was not older on
+    // the clock (kept local with an older clock, or incoming won only by its state), or a
+    // peer's version lost to ours.
+    let by_state = incoming.state != local.state;
+    if outcome == Outcome::KeptLocal || (by_state && hlc < local_hlc) {
+        events::conflict(events::Conflict {
+            uid: &incoming.uid,
+            from,
+            local_state: local.state,
+            local_hlc,
+            local_node: &local_node,
+            incoming_state: incoming.state,
+            incoming_hlc: hlc,
+            incoming_node: node,
+            kept: if outcome == Outcome::Applied {
+                "incoming"
+            } else {
+                "local"
+            },
+            rule: if by_state {
+                "state moves forward only"
+            } else {
+                "last writer wins (hybrid logical clock, then node id)"
+            },
+        });
+    }
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kmip::enums::state;
+    use crate::mirror::proto::Secret;
+
+    fn wire(uid: &str, st: u32, hlc: i64, node: &str, material: Option<&[u8]>) -> WireObject {
+        WireObject {
+            uid: uid.into(),
+            object_type: 2,
+            state: st,
+            owner: "admin".into(),
+            algorithm: Some(3),
+            length: Some(256),
+            initial_date: 1,
+            activation_date: None,
+            deactivation_date: None,
+            last_change: 1,
+            key_version: 1,
+            names: vec![format!("n-{hlc}")],
+            groups: vec![],
+            attributes: vec![hlc as u8],
+            material: material.map(|m| Secret(m.to_vec())),
+            hlc,
+            node: node.into(),
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, Store, Kek) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("akm.db")).unwrap();
+        (dir, store, Kek::from_bytes(&[4u8; 32]).unwrap())
+    }
+
+    fn put(store: &Store, kek: &Kek, w: WireObject, seq: i64) -> Outcome {
+        apply(store, kek, "b", "a", Some(seq), Item::Object(Box::new(w))).unwrap()
+    }
+
+    #[test]
+    fn new_objects_are_rewrapped_under_the_local_kek() {
+        let (_d, store, kek) = setup();
+        let w = wire("u1", state::ACTIVE, 10, "a", Some(b"0123456789abcdef"));
+        assert_eq!(put(&store, &kek, w, 1), Outcome::Applied);
+        let wrapped = store.get_material("u1").unwrap().unwrap();
+        assert_eq!(wrapped.kek_id, kek.id());
+        assert_eq!(
+            kek.unwrap("u1", 1, &wrapped).unwrap().as_slice(),
+            b"0123456789abcdef"
+        );
+        assert_eq!(store.applied_seq("a").unwrap(), 1);
+        // Logged with the peer's stamp, so it is not pushed back.
+        let log = store.changes_after(0, 10).unwrap();
+        assert_eq!(log[0].origin.as_deref(), Some("a"));
+        assert_eq!(log[0].hlc, 10);
+    }
+
+    #[test]
+    fn later_clock_wins_and_state_only_moves_forward() {
+        let (_d, store, kek) = setup();
+        put(&store, &kek, wire("u", state::ACTIVE, 10, "a", Some(b"k")), 1);
+        // Older clock, same state: kept local.
+        let o = put(&store, &kek, wire("u", state::ACTIVE, 5, "a", Some(b"k")), 2);
+        assert_eq!(o, Outcome::KeptLocal);
+        assert_eq!(store.get("u").unwrap().unwrap().attributes, vec![10]);
+        // Newer clock wins.
+        let o = put(&store, &kek, wire("u", state::ACTIVE, 20, "c", Some(b"k")), 3);
+        assert_eq!(o, Outcome::Applied);
+        assert_eq!(store.get("u").unwrap().unwrap().attributes, vec![20]);
+        // Destroyed with an older clock still wins: state moves forward.
+        let o = put(&store, &kek, wire("u", state::DESTROYED, 15, "a", None), 4);
+        assert_eq!(o, Outcome::Applied);
+        assert!(store.get_material("u").unwrap().is_none());
+        // An Active version with a newer clock never brings it back.
+        let o = put(&store, &kek, wire("u", state::ACTIVE, 99, "c", Some(b"k")), 5);
+        assert_eq!(o, Outcome::KeptLocal);
+        let row = store.get("u").unwrap().unwrap();
+        assert_eq!(row.state, state::DESTROYED);
+        assert!(store.get_material("u").unwrap().is_none());
+        assert_eq!(store.applied_seq("a").unwrap(), 5);
+    }
+
+    #[test]
+    fn equal_clocks_tie_break_on_node_id_identically_in_either_order() {
+        let x = || wire("u", state::ACTIVE, 7, "x", Some(b"k"));
+        let mut y = wire("u", state::ACTIVE, 7, "y", Some(b"k"));
+        y.attributes = vec![99];
+        let (_d1, s1, kek) = setup();
+        put(&s1, &kek, x(), 1);
+        put(&s1, &kek, y.clone(), 2);
+        let (_d2, s2, _) = setup();
+        put(&s2, &kek, y, 1);
+        put(&s2, &kek, x(), 2);
+        let a = s1.get("u").unwrap().unwrap();
+        let b = s2.get("u").unwrap().unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.attributes, vec![99]);
+    }
+
+    #[test]
+    fn deletes_apply_and_unknown_deletes_are_harmless() {
+        let (_d, store, kek) = setup();
+        put(&store, &kek, wire("u", state::ACTIVE, 1, "a", Some(b"k")), 1);
+        let del = |uid: &str, seq| {
+            apply(
+                &store,
+                &kek,
+                "b",
+                "a",
+                Some(seq),
+                Item::Deleted {
+                    uid: uid.into(),
+                    hlc: 2,
+                    node: "a".into(),
+                },
+            )
+            .unwrap()
+        };
+        assert_eq!(del("u", 2), Outcome::Applied);
+        assert!(store.get("u").unwrap().is_none());
+        assert_eq!(del("nope", 3), Outcome::KeptLocal);
+        assert_eq!(store.applied_seq("a").unwrap(), 3);
+    }
+
+    #[test]
+    fn material_that_does_not_fit_the_kek_is_refused() {
+        let (_d, store, kek) = setup();
+        // A local object whose material was wrapped by another KEK cannot be sent.
+        let other = Kek::from_bytes(&[5u8; 32]).unwrap();
+        put(&store, &other, wire("u", state::ACTIVE, 1, "a", Some(b"k")), 1);
+        let obj = store.replica_object("u").unwrap().unwrap();
+        assert!(matches!(to_wire(obj, &kek, "b"), Err(CryptoError::Unwrap)));
+    }
+}

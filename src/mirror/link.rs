@@ -1,0 +1,547 @@
+//! The mirror connections. The listener accepts peers over mutual TLS, refuses (and records)
+//! any certificate that is not a configured peer's, and applies what the peer pushes. One
+//! pusher per peer connects out, resumes after the sequence number the peer last applied (or
+//! sends a snapshot when that part of the log is compacted), streams new changes as they
+//! commit, and pings when idle so a dead link is noticed.
+
+use super::apply::{self, to_wire};
+use super::config::{MirrorConfig, PeerConfig};
+use super::events;
+use super::proto::{self, Item, Msg, ProtoError, PROTOCOL};
+use super::status::unix_now;
+use super::Mirror;
+use crate::identity::principal_from_der;
+use crate::server::tls::{self, TlsError};
+use crate::store::ChangeEntry;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::time::timeout;
+
+/// How long a handshake or a hello may take.
+const HANDSHAKE: Duration = Duration::from_secs(5);
+/// How long a pusher waits for an acknowledgement.
+const ACK_WAIT: Duration = Duration::from_secs(10);
+/// A pusher with nothing to send pings this often.
+const PING_EVERY: Duration = Duration::from_secs(1);
+/// A receiver that hears nothing for this long drops the connection.
+const RECEIVE_IDLE: Duration = Duration::from_secs(10);
+/// Changes read from the log at a time.
+const BATCH: usize = 256;
+
+/// The TLS configurations of both directions.
+pub(super) struct Tls {
+    server: Arc<rustls::ServerConfig>,
+    client: Arc<rustls::ClientConfig>,
+}
+
+impl Tls {
+    /// Loads the mirror certificate, key and CA.
+    pub(super) fn load(config: &MirrorConfig) -> Result<Arc<Tls>, TlsError> {
+        let (cert, key, ca) = (
+            config.cert.clone().unwrap_or_default(),
+            config.key.clone().unwrap_or_default(),
+            config.ca.clone().unwrap_or_default(),
+        );
+        let no_crls: &[std::path::PathBuf] = &[];
+        Ok(Arc::new(Tls {
+            server: tls::server_config(&cert, &key, &ca, no_crls)?,
+            client: tls::client_config(&cert, &key, &ca)?,
+        }))
+    }
+}
+
+/// Why a mirror connection ended.
+#[derive(Debug, thiserror::Error)]
+enum LinkError {
+    #[error(transparent)]
+    Proto(#[from] ProtoError),
+    #[error("connect: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("{0}")]
+    Refused(String),
+    #[error("unexpected message from peer")]
+    Unexpected,
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("apply: {0}")]
+    Apply(#[from] apply::ApplyError),
+    #[error("cannot read local key material: {0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("internal task failed")]
+    Join,
+}
+
+async fn within<T, E: Into<LinkError>>(
+    limit: Duration,
+    what: &'static str,
+    f: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, LinkError> {
+    match timeout(limit, f).await {
+        Ok(r) => r.map_err(Into::into),
+        Err(_) => Err(LinkError::Timeout(what)),
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, LinkError> + Send + 'static,
+) -> Result<T, LinkError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| LinkError::Join)?
+}
+
+/// The CN and SHA-256 fingerprint of the certificate the other end presented.
+fn peer_identity(certs: Option<&[rustls_pki_types::CertificateDer<'_>]>) -> (String, String) {
+    let Some(der) = certs.and_then(|c| c.first()) else {
+        return ("-".into(), "-".into());
+    };
+    match principal_from_der(der) {
+        Ok(p) => (p.cn, p.fingerprint),
+        Err(_) => ("-".into(), hex::encode(crate::crypto::sha256(der))),
+    }
+}
+
+// ---------------------------------------------------------------- receiving side
+
+/// Accepts peer connections until shutdown.
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    tls: Arc<Tls>,
+    mirror: Arc<Mirror>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (tcp, remote) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "mirror accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let (tls, mirror, shutdown) = (tls.clone(), mirror.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            receive(tcp, remote.to_string(), tls, mirror, shutdown).await;
+        });
+    }
+}
+
+async fn receive(
+    tcp: TcpStream,
+    remote: String,
+    tls: Arc<Tls>,
+    mirror: Arc<Mirror>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.server.clone());
+    let mut stream = match timeout(HANDSHAKE, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            events::refused(&remote, "-", "-", &format!("TLS handshake failed: {e}"));
+            return;
+        }
+        Err(_) => {
+            events::refused(&remote, "-", "-", "TLS handshake timed out");
+            return;
+        }
+    };
+    let (cn, fingerprint) = peer_identity(stream.get_ref().1.peer_certificates());
+    let Some(peer) = mirror
+        .config
+        .peers
+        .iter()
+        .find(|p| p.matches(&fingerprint, &cn))
+        .cloned()
+    else {
+        events::refused(
+            &remote,
+            &cn,
+            &fingerprint,
+            "certificate is not a configured peer",
+        );
+        let reason = "certificate is not a configured mirror peer".to_string();
+        let _ = proto::write_msg(&mut stream, &Msg::Refused { reason }).await;
+        return;
+    };
+    let node = peer.node_id.clone();
+    let result = tokio::select! {
+        r = serve_peer(&mut stream, &remote, &cn, &fingerprint, &peer, &mirror) => r,
+        _ = shutdown.changed() => Ok(()),
+    };
+    mirror.with_peer(&node, |p| {
+        p.inbound_connected = false;
+        if let Err(e) = &result {
+            p.last_error = Some(format!("inbound: {e}"));
+        }
+    });
+    if let Err(e) = result {
+        tracing::info!(peer = %node, %remote, error = %e, "mirror inbound connection ended");
+    }
+}
+
+async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    remote: &str,
+    cn: &str,
+    fingerprint: &str,
+    peer: &PeerConfig,
+    mirror: &Arc<Mirror>,
+) -> Result<(), LinkError> {
+    let node = peer.node_id.clone();
+    let hello = within(HANDSHAKE, "waiting for hello", proto::read_msg(stream)).await?;
+    match hello {
+        Msg::Hello { proto, node: n } if proto == PROTOCOL && n == node => {}
+        Msg::Hello { proto, node: n } => {
+            let reason = format!(
+                "hello from node {n:?} speaking protocol {proto}; expected node {node:?}, protocol {PROTOCOL}"
+            );
+            events::refused(remote, cn, fingerprint, &reason);
+            proto::write_msg(stream, &Msg::Refused { reason: reason.clone() }).await?;
+            return Err(LinkError::Refused(reason));
+        }
+        _ => return Err(LinkError::Unexpected),
+    }
+    let store_mirror = mirror.clone();
+    let n = node.clone();
+    let applied = blocking(move || Ok(store_mirror.ctx.store.applied_seq(&n)?)).await?;
+    proto::write_msg(
+        stream,
+        &Msg::Welcome {
+            proto: PROTOCOL,
+            node: mirror.node_id().to_owned(),
+            applied,
+        },
+    )
+    .await?;
+    mirror.with_peer(&node, |p| {
+        p.inbound_connected = true;
+        p.applied = applied;
+    });
+    let mut applied = applied;
+    loop {
+        let msg = within(RECEIVE_IDLE, "waiting for the peer", proto::read_msg(stream)).await?;
+        match msg {
+            Msg::Change { seq, head, item } => {
+                apply_item(mirror, &node, Some(seq), item).await?;
+                applied = applied.max(seq);
+                mirror.with_peer(&node, |p| {
+                    p.applied = applied;
+                    p.peer_head = head;
+                    p.last_applied_unix = unix_now();
+                });
+                proto::write_msg(stream, &Msg::Ack { seq }).await?;
+            }
+            Msg::Snapshot { item } => apply_item(mirror, &node, None, item).await?,
+            Msg::SnapshotEnd { upto } => {
+                let (m, n) = (mirror.clone(), node.clone());
+                blocking(move || {
+                    Ok(m.ctx.store.write_replica(move |tx| tx.set_applied(&n, upto))?)
+                })
+                .await?;
+                applied = applied.max(upto);
+                mirror.with_peer(&node, |p| {
+                    p.applied = applied;
+                    p.peer_head = p.peer_head.max(upto);
+                    p.last_applied_unix = unix_now();
+                });
+                proto::write_msg(stream, &Msg::Ack { seq: upto }).await?;
+            }
+            Msg::Ping { head } => {
+                mirror.with_peer(&node, |p| p.peer_head = head);
+                proto::write_msg(stream, &Msg::Ack { seq: applied }).await?;
+            }
+            _ => return Err(LinkError::Unexpected),
+        }
+    }
+}
+
+async fn apply_item(
+    mirror: &Arc<Mirror>,
+    from: &str,
+    seq: Option<i64>,
+    item: Item,
+) -> Result<(), LinkError> {
+    let (m, from) = (mirror.clone(), from.to_owned());
+    blocking(move || {
+        let ctx = &m.ctx;
+        apply::apply(&ctx.store, &ctx.kek, m.node_id(), &from, seq, item)?;
+        Ok(())
+    })
+    .await
+}
+
+// ---------------------------------------------------------------- pushing side
+
+/// Pushes this node's changes to `peer` until shutdown, reconnecting after failures.
+pub(super) async fn push_loop(
+    peer: PeerConfig,
+    tls: Arc<Tls>,
+    mirror: Arc<Mirror>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let result = tokio::select! {
+            r = push(&peer, &tls, &mirror) => r,
+            _ = shutdown.changed() => return,
+        };
+        let (connected, error) = match result {
+            Ok(connected) => (connected, None),
+            Err((connected, e)) => (connected, Some(e)),
+        };
+        mirror.with_peer(&peer.node_id, |p| {
+            p.outbound_connected = false;
+            if let Some(e) = &error {
+                p.last_error = Some(format!("outbound: {e}"));
+            }
+        });
+        if let Some(e) = error {
+            tracing::debug!(peer = %peer.node_id, error = %e, "mirror push connection ended");
+        }
+        backoff = if connected {
+            Duration::from_millis(100)
+        } else {
+            (backoff * 2).min(Duration::from_secs(1))
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// One connection's life. The flag says whether the peer accepted us (to reset backoff).
+async fn push(
+    peer: &PeerConfig,
+    tls: &Tls,
+    mirror: &Arc<Mirror>,
+) -> Result<bool, (bool, LinkError)> {
+    let mut stream = connect(peer, tls).await.map_err(|e| (false, e))?;
+    let applied = hello(&mut stream, peer, mirror)
+        .await
+        .map_err(|e| (false, e))?;
+    mirror.with_peer(&peer.node_id, |p| {
+        p.outbound_connected = true;
+        p.last_error = None;
+    });
+    stream_changes(&mut stream, peer, mirror, applied)
+        .await
+        .map_err(|e| (true, e))?;
+    Ok(true)
+}
+
+async fn connect(
+    peer: &PeerConfig,
+    tls: &Tls,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, LinkError> {
+    let tcp = within(HANDSHAKE, "connecting", TcpStream::connect(&peer.address)).await?;
+    let _ = tcp.set_nodelay(true);
+    let name = tls::server_name(&peer.tls_name()).map_err(|e| LinkError::Refused(e.to_string()))?;
+    let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
+    let stream = within(HANDSHAKE, "in the TLS handshake", connector.connect(name, tcp)).await?;
+    let (cn, fingerprint) = peer_identity(stream.get_ref().1.peer_certificates());
+    if !peer.matches(&fingerprint, &cn) {
+        let reason = format!(
+            "certificate of {} is not peer {}'s configured certificate",
+            peer.address, peer.node_id
+        );
+        events::refused(&peer.address, &cn, &fingerprint, &reason);
+        return Err(LinkError::Refused(reason));
+    }
+    Ok(stream)
+}
+
+/// Hello/Welcome; returns the last of our sequence numbers the peer applied.
+async fn hello<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: &PeerConfig,
+    mirror: &Arc<Mirror>,
+) -> Result<i64, LinkError> {
+    let hello = Msg::Hello {
+        proto: PROTOCOL,
+        node: mirror.node_id().to_owned(),
+    };
+    proto::write_msg(stream, &hello).await?;
+    match within(HANDSHAKE, "waiting for welcome", proto::read_msg(stream)).await? {
+        Msg::Welcome {
+            proto,
+            node,
+            applied,
+        } if proto == PROTOCOL && node == peer.node_id => Ok(applied),
+        Msg::Welcome { node, proto, .. } => Err(LinkError::Refused(format!(
+            "peer answered as node {node:?} with protocol {proto}"
+        ))),
+        Msg::Refused { reason } => Err(LinkError::Refused(format!("peer refused: {reason}"))),
+        _ => Err(LinkError::Unexpected),
+    }
+}
+
+async fn stream_changes<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    peer: &PeerConfig,
+    mirror: &Arc<Mirror>,
+    applied: i64,
+) -> Result<(), LinkError> {
+    let node = peer.node_id.as_str();
+    let mut head = mirror.head.subscribe();
+    let mut pos = applied;
+    mirror.set_acked(node, pos);
+    let m = mirror.clone();
+    let (first, newest) = blocking(move || {
+        Ok((m.ctx.store.first_change_seq()?, m.ctx.store.last_change_seq()?))
+    })
+    .await?;
+    // The entries after the peer's resume point were compacted away, or the peer has applied
+    // more than this log holds (this node's database was replaced): only a snapshot helps.
+    if first > pos + 1 || pos > newest {
+        pos = snapshot(stream, mirror).await?;
+        mirror.set_acked(node, pos);
+    }
+    loop {
+        head.borrow_and_update();
+        let m = mirror.clone();
+        let (entries, newest) = blocking(move || {
+            let entries = m.ctx.store.changes_after(pos, BATCH)?;
+            Ok((entries, m.ctx.store.last_change_seq()?))
+        })
+        .await?;
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            mirror.set_acked(node, pos);
+            idle(stream, &mut head, newest).await?;
+            continue;
+        };
+        let msgs = build_changes(mirror, entries, newest).await?;
+        let want = msgs.iter().filter_map(change_seq).max();
+        for msg in &msgs {
+            proto::write_msg(stream, msg).await?;
+        }
+        drop(msgs);
+        if let Some(want) = want {
+            wait_ack(stream, want).await?;
+        }
+        pos = last;
+        mirror.set_acked(node, pos);
+    }
+}
+
+fn change_seq(m: &Msg) -> Option<i64> {
+    match m {
+        Msg::Change { seq, .. } => Some(*seq),
+        _ => None,
+    }
+}
+
+/// Waits for new commits; pings when none come so a dead link is noticed.
+async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    head: &mut watch::Receiver<i64>,
+    newest: i64,
+) -> Result<(), LinkError> {
+    tokio::select! {
+        _ = head.changed() => Ok(()),
+        _ = tokio::time::sleep(PING_EVERY) => {
+            proto::write_msg(stream, &Msg::Ping { head: newest }).await?;
+            wait_ack(stream, i64::MIN).await
+        }
+    }
+}
+
+async fn wait_ack<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    want: i64,
+) -> Result<(), LinkError> {
+    loop {
+        match within(ACK_WAIT, "waiting for an acknowledgement", proto::read_msg(stream)).await? {
+            Msg::Ack { seq } if seq >= want => return Ok(()),
+            Msg::Ack { .. } => {}
+            _ => return Err(LinkError::Unexpected),
+        }
+    }
+}
+
+/// The messages for a batch of log entries: this node's own changes only (never the ones
+/// applied from peers, which would echo), each object once, at its latest entry.
+async fn build_changes(
+    mirror: &Arc<Mirror>,
+    entries: Vec<ChangeEntry>,
+    head: i64,
+) -> Result<Vec<Msg>, LinkError> {
+    let mut latest: HashMap<String, ChangeEntry> = HashMap::new();
+    for e in entries.into_iter().filter(|e| e.origin.is_none()) {
+        latest.insert(e.uid.clone(), e);
+    }
+    let mut wanted: Vec<ChangeEntry> = latest.into_values().collect();
+    wanted.sort_by_key(|e| e.seq);
+    let m = mirror.clone();
+    blocking(move || {
+        wanted
+            .into_iter()
+            .map(|e| {
+                let item = item_for(&m, &e.uid, e.hlc)?;
+                Ok(Msg::Change {
+                    seq: e.seq,
+                    head,
+                    item,
+                })
+            })
+            .collect()
+    })
+    .await
+}
+
+/// The current version of `uid` as an item (blocking).
+fn item_for(mirror: &Mirror, uid: &str, hlc: i64) -> Result<Item, LinkError> {
+    let ctx = &mirror.ctx;
+    Ok(match ctx.store.replica_object(uid)? {
+        Some(obj) => Item::Object(Box::new(to_wire(obj, &ctx.kek, mirror.node_id())?)),
+        None => Item::Deleted {
+            uid: uid.to_owned(),
+            hlc,
+            node: mirror.node_id().to_owned(),
+        },
+    })
+}
+
+/// Sends every object (the peer's resume point was compacted away); returns the sequence
+/// number the snapshot covers.
+async fn snapshot<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    mirror: &Arc<Mirror>,
+) -> Result<i64, LinkError> {
+    let m = mirror.clone();
+    let (upto, uids) =
+        blocking(move || Ok((m.ctx.store.last_change_seq()?, m.ctx.store.all_uids()?))).await?;
+    tracing::info!(objects = uids.len(), upto, "mirror: sending a snapshot");
+    for chunk in uids.chunks(64) {
+        let (m, chunk) = (mirror.clone(), chunk.to_vec());
+        let items = blocking(move || {
+            let mut items = Vec::with_capacity(chunk.len());
+            for uid in &chunk {
+                if let Some(obj) = m.ctx.store.replica_object(uid)? {
+                    items.push(Item::Object(Box::new(to_wire(
+                        obj,
+                        &m.ctx.kek,
+                        m.node_id(),
+                    )?)));
+                }
+            }
+            Ok(items)
+        })
+        .await?;
+        for item in items {
+            proto::write_msg(stream, &Msg::Snapshot { item }).await?;
+        }
+    }
+    proto::write_msg(stream, &Msg::SnapshotEnd { upto }).await?;
+    wait_ack(stream, upto).await?;
+    Ok(upto)
+}

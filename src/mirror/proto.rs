@@ -1,0 +1,268 @@
+//! The mirror protocol: JSON messages in frames of a 4-byte big-endian length and the body,
+//! over the mutual-TLS mirror connection. The length is checked against [`MAX_FRAME`] before
+//! anything is allocated; frame buffers are wiped after use because object messages carry key
+//! material in the clear (inside TLS only). Not KMIP.
+//!
+//! A conversation: the pushing node sends `Hello`; the receiving node answers `Welcome` with
+//! the last sequence number it applied from the pusher; the pusher then sends `Change`s (or a
+//! snapshot: `Snapshot` objects and `SnapshotEnd`) and `Ping`s, each answered by an `Ack`.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use zeroize::{Zeroize, Zeroizing};
+
+/// The protocol version this build speaks.
+pub const PROTOCOL: u32 = 1;
+
+/// The largest frame accepted (an object with its attributes and key material).
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// Why a frame could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ProtoError {
+    /// The connection failed or closed.
+    #[error("connection: {0}")]
+    Io(#[from] std::io::Error),
+    /// A frame announced more than [`MAX_FRAME`] bytes.
+    #[error("frame of {0} bytes exceeds the {MAX_FRAME}-byte limit")]
+    TooLarge(usize),
+    /// The body is not a message of this protocol.
+    #[error("malformed message: {0}")]
+    Malformed(#[source] serde_json::Error),
+}
+
+/// Key material in transit: wiped on drop, never printed.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub Vec<u8>);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret({} bytes)", self.0.len())
+    }
+}
+
+/// An object as it travels: its row, its plaintext material (if any) and its stamp.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WireObject {
+    /// Unique Identifier.
+    pub uid: String,
+    /// Object Type.
+    pub object_type: u32,
+    /// State.
+    pub state: u32,
+    /// Owner CN.
+    pub owner: String,
+    /// Cryptographic Algorithm.
+    pub algorithm: Option<u32>,
+    /// Cryptographic Length.
+    pub length: Option<i32>,
+    /// Initial Date.
+    pub initial_date: i64,
+    /// Activation Date.
+    pub activation_date: Option<i64>,
+    /// Deactivation Date.
+    pub deactivation_date: Option<i64>,
+    /// Last Change Date.
+    pub last_change: i64,
+    /// Key material version.
+    pub key_version: i64,
+    /// Names.
+    pub names: Vec<String>,
+    /// Object Groups.
+    pub groups: Vec<String>,
+    /// TTLV-encoded attributes.
+    pub attributes: Vec<u8>,
+    /// The key material, unwrapped by the sender, re-wrapped by the receiver.
+    pub material: Option<Secret>,
+    /// Stamp: hybrid logical clock.
+    pub hlc: i64,
+    /// Stamp: the node that made this version.
+    pub node: String,
+}
+
+/// What a change carries.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Item {
+    /// The object's current version.
+    Object(Box<WireObject>),
+    /// The object was deleted (a batch undone).
+    Deleted {
+        /// Unique Identifier.
+        uid: String,
+        /// Stamp clock.
+        hlc: i64,
+        /// Stamp node.
+        node: String,
+    },
+}
+
+/// A protocol message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Msg {
+    /// Pusher → receiver: who I am.
+    Hello {
+        /// Protocol version.
+        proto: u32,
+        /// The pusher's node id.
+        node: String,
+    },
+    /// Receiver → pusher: accepted; resume after `applied`.
+    Welcome {
+        /// Protocol version.
+        proto: u32,
+        /// The receiver's node id.
+        node: String,
+        /// The last of the pusher's sequence numbers the receiver applied.
+        applied: i64,
+    },
+    /// Receiver → pusher: not accepted, and why.
+    Refused {
+        /// The reason.
+        reason: String,
+    },
+    /// Pusher → receiver: one change-log entry.
+    Change {
+        /// The pusher's sequence number of the entry.
+        seq: i64,
+        /// The pusher's newest sequence number (so the receiver knows its lag).
+        head: i64,
+        /// The object's current version.
+        item: Item,
+    },
+    /// Pusher → receiver: an object of a snapshot (no sequence number of its own).
+    Snapshot {
+        /// The object's current version.
+        item: Item,
+    },
+    /// Pusher → receiver: the snapshot is complete up to `upto`.
+    SnapshotEnd {
+        /// The pusher's sequence number the snapshot covers.
+        upto: i64,
+    },
+    /// Pusher → receiver: keep-alive, carrying the pusher's head.
+    Ping {
+        /// The pusher's newest sequence number.
+        head: i64,
+    },
+    /// Receiver → pusher: everything up to `seq` is durably applied.
+    Ack {
+        /// The sequence number.
+        seq: i64,
+    },
+}
+
+/// Writes one message as a frame (the encoded body is wiped afterwards).
+pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<(), ProtoError> {
+    let body = Zeroizing::new(serde_json::to_vec(msg).map_err(ProtoError::Malformed)?);
+    if body.len() > MAX_FRAME {
+        return Err(ProtoError::TooLarge(body.len()));
+    }
+    let mut frame = Zeroizing::new(Vec::with_capacity(4 + body.len()));
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    w.write_all(&frame).await?;
+    w.flush().await?;
+    Ok(())
+}
+
+/// Reads one frame and decodes it; the length is checked before allocating.
+pub async fn read_msg<R: AsyncRead + Unpin>(r: &mut R) -> Result<Msg, ProtoError> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len).await?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(ProtoError::TooLarge(len));
+    }
+    let mut body = Zeroizing::new(vec![0u8; len]);
+    r.read_exact(&mut body).await?;
+    decode(&body)
+}
+
+/// Decodes a frame body.
+pub fn decode(body: &[u8]) -> Result<Msg, ProtoError> {
+    serde_json::from_slice(body).map_err(ProtoError::Malformed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn frames_round_trip_and_bad_frames_are_refused() {
+        let msg = Msg::Change {
+            seq: 7,
+            head: 9,
+            item: Item::Deleted {
+                uid: "u".into(),
+                hlc: 1,
+                node: "a".into(),
+            },
+        };
+        let mut buf = Vec::new();
+        write_msg(&mut buf, &msg).await.unwrap();
+        assert_eq!(read_msg(&mut buf.as_slice()).await.unwrap(), msg);
+
+        let huge = ((MAX_FRAME + 1) as u32).to_be_bytes();
+        assert!(matches!(
+            read_msg(&mut &huge[..]).await,
+            Err(ProtoError::TooLarge(_))
+        ));
+        let mut junk = 5u32.to_be_bytes().to_vec();
+        junk.extend_from_slice(b"{nope");
+        assert!(matches!(
+            read_msg(&mut junk.as_slice()).await,
+            Err(ProtoError::Malformed(_))
+        ));
+        let unknown = br#"{"t":"hello","proto":1,"node":"a","extra":1}"#;
+        assert!(decode(unknown).is_err());
+        let short = [0u8, 0, 0, 9, b'{'];
+        assert!(matches!(
+            read_msg(&mut &short[..]).await,
+            Err(ProtoError::Io(_))
+        ));
+    }
+
+    #[test]
+    fn objects_round_trip() {
+        let obj = WireObject {
+            uid: "u".into(),
+            object_type: 2,
+            state: 2,
+            owner: "o".into(),
+            algorithm: Some(3),
+            length: None,
+            initial_date: 1,
+            activation_date: Some(2),
+            deactivation_date: None,
+            last_change: 3,
+            key_version: 1,
+            names: vec!["n".into()],
+            groups: vec![],
+            attributes: vec![1, 2],
+            material: Some(Secret(vec![9; 32])),
+            hlc: 5,
+            node: "a".into(),
+        };
+        let msg = Msg::Snapshot {
+            item: Item::Object(Box::new(obj)),
+        };
+        let body = serde_json::to_vec(&msg).unwrap();
+        assert_eq!(decode(&body).unwrap(), msg);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        assert_eq!(format!("{:?}", Secret(vec![1, 2, 3])), "Secret(3 bytes)");
+    }
+}
