@@ -3,6 +3,7 @@
 
 mod conformance;
 mod key;
+mod mirror;
 
 use crate::config::Config;
 use crate::{daemon, pki};
@@ -43,6 +44,12 @@ pub enum Command {
     Key(key::KeyArgs),
     /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
     Conformance(conformance::ConformanceArgs),
+    /// Mirroring to failover peers.
+    Mirror {
+        /// The mirror command.
+        #[command(subcommand)]
+        command: mirror::MirrorCommand,
+    },
 }
 
 /// `akm cert ...`
@@ -57,6 +64,15 @@ pub enum CertCommand {
         #[arg(long)]
         ou: Vec<String>,
         /// Directory to write `<cn>.crt` and `<cn>.key` into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Issue a mirror peer certificate (`mirror.crt`, `mirror.key`) and print its fingerprint.
+    Peer {
+        /// A host name or IP address of this node (SAN; the first is the CN); repeat for more.
+        #[arg(long, required = true)]
+        name: Vec<String>,
+        /// Directory to write `mirror.crt` and `mirror.key` into.
         #[arg(long)]
         out: PathBuf,
     },
@@ -126,6 +142,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let (crt, key) = pki::issue_client_files(&config.tls.certs_dir, &cn, &ou, &out)?;
             println!("wrote {} and {}", crt.display(), key.display());
         }
+        Command::Cert {
+            command: CertCommand::Peer { name, out },
+        } => {
+            let (crt, key, fp) = pki::issue_peer_files(&config.tls.certs_dir, &name, &out)?;
+            println!("wrote {} and {}", crt.display(), key.display());
+            println!("fingerprint = \"{fp}\"");
+        }
         Command::Key(args) => {
             init_logging("warn");
             key::run(&config, args)?;
@@ -134,6 +157,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             conformance::run(&config, args)?;
         }
+        Command::Mirror { command } => mirror::run(&config, command)?,
     }
     Ok(())
 }

@@ -16,10 +16,11 @@ pub struct MirrorConfig {
     pub node_id: String,
     /// Address of the mirror listener (its own port, mutual TLS).
     pub listen: String,
-    /// Certificate chain presented to peers (PEM); defaults to `tls.cert`.
+    /// Certificate chain presented to peers (PEM, serverAuth and clientAuth, as written by
+    /// `akm cert peer`); defaults to `mirror.crt` in `tls.certs_dir`.
     #[serde(default)]
     pub cert: Option<PathBuf>,
-    /// Its private key (PEM, mode 0600); defaults to `tls.key`.
+    /// Its private key (PEM, mode 0600); defaults to `mirror.key` in `tls.certs_dir`.
     #[serde(default)]
     pub key: Option<PathBuf>,
     /// CA bundle peer certificates must chain to (PEM); defaults to `tls.client_ca`.
@@ -96,8 +97,8 @@ impl MirrorConfig {
                 p
             }
         };
-        self.cert = Some(fix(self.cert.take(), &tls.cert));
-        self.key = Some(fix(self.key.take(), &tls.key));
+        self.cert = Some(fix(self.cert.take(), &tls.certs_dir.join("mirror.crt")));
+        self.key = Some(fix(self.key.take(), &tls.certs_dir.join("mirror.key")));
         self.ca = Some(fix(self.ca.take(), &tls.client_ca));
     }
 
@@ -256,7 +257,7 @@ mod tests {
         ))
         .unwrap();
         let m = c.mirror.unwrap();
-        assert_eq!(m.cert.unwrap(), Path::new("/etc/akm/certs/server.crt"));
+        assert_eq!(m.cert.unwrap(), Path::new("/etc/akm/certs/mirror.crt"));
         assert_eq!(m.mode, super::Mode::Async);
         assert_eq!(m.peers[0].tls_name(), "10.0.0.2");
         assert!(m.peers[0].matches("00", "akm-b"));
