@@ -396,13 +396,16 @@ async fn stream_changes<S: AsyncRead + AsyncWrite + Unpin>(
     let mut pos = applied;
     mirror.set_acked(node, pos);
     let m = mirror.clone();
-    let (first, newest) = blocking(move || {
-        Ok((m.ctx.store.first_change_seq()?, m.ctx.store.last_change_seq()?))
+    let (complete, newest) = blocking(move || {
+        Ok((
+            m.ctx.store.log_complete_after(pos)?,
+            m.ctx.store.last_change_seq()?,
+        ))
     })
     .await?;
-    // The entries after the peer's resume point were compacted away, or the peer has applied
-    // more than this log holds (this node's database was replaced): only a snapshot helps.
-    if first > pos + 1 || pos > newest {
+    // Entries after the peer's resume point were compacted away, or the peer has applied
+    // more than this log holds (this node's database was replaced): send a snapshot.
+    if !complete || pos > newest {
         pos = snapshot(stream, mirror).await?;
         mirror.set_acked(node, pos);
     }

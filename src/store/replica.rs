@@ -117,14 +117,16 @@ impl Store {
         })
     }
 
-    /// The oldest sequence number still in the change log (0 if it is empty).
-    pub fn first_change_seq(&self) -> Result<i64, StoreError> {
+    /// Whether every change-log entry after `seq` is still there (none was compacted away).
+    /// Sequence numbers have no gaps until a compaction makes them.
+    pub fn log_complete_after(&self, seq: i64) -> Result<bool, StoreError> {
         self.read(|c| {
-            Ok(
-                c.query_row("SELECT COALESCE(MIN(seq), 0) FROM change_log", [], |r| {
-                    r.get(0)
-                })?,
-            )
+            let (count, newest): (i64, i64) = c.query_row(
+                "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM change_log WHERE seq > ?1",
+                [seq],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            Ok(count == 0 || count == newest - seq)
         })
     }
 

@@ -9,6 +9,7 @@ mod conformance;
 mod conformance_cli;
 mod key_wrapping;
 mod locate_placeholder;
+mod mirror;
 mod ops;
 mod pykmip;
 mod register_objects;
