@@ -333,9 +333,9 @@ async fn push(
         p.outbound_connected = true;
         p.last_error = None;
     });
-    stream_changes(&mut stream, peer, mirror, applied)
-        .await
-        .map_err(|e| (true, e))?;
+    let (rd, wr) = tokio::io::split(stream);
+    let mut pusher = Pusher::new(rd, wr, mirror.clone(), &peer.node_id);
+    pusher.run(applied).await.map_err(|e| (true, e))?;
     Ok(true)
 }
 
@@ -385,54 +385,172 @@ async fn hello<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-async fn stream_changes<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    peer: &PeerConfig,
-    mirror: &Arc<Mirror>,
-    applied: i64,
-) -> Result<(), LinkError> {
-    let node = peer.node_id.as_str();
-    let mut head = mirror.head.subscribe();
-    let mut pos = applied;
-    mirror.set_acked(node, pos);
-    let m = mirror.clone();
-    let (complete, newest) = blocking(move || {
-        Ok((
-            m.ctx.store.log_complete_after(pos)?,
-            m.ctx.store.last_change_seq()?,
-        ))
-    })
-    .await?;
-    // Entries after the peer's resume point were compacted away, or the peer has applied
-    // more than this log holds (this node's database was replaced): send a snapshot.
-    if !complete || pos > newest {
-        pos = snapshot(stream, mirror).await?;
-        mirror.set_acked(node, pos);
+type Stream = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// The pushing half of one connection. Acknowledgements are read by a separate task and
+/// arrive on a channel, so waiting for them can be combined with announcing a moving head
+/// without ever abandoning a half-read frame.
+struct Pusher {
+    wr: tokio::io::WriteHalf<Stream>,
+    acks: tokio::sync::mpsc::Receiver<Result<Msg, ProtoError>>,
+    reader: tokio::task::JoinHandle<()>,
+    head: watch::Receiver<i64>,
+    mirror: Arc<Mirror>,
+    node: String,
+    last_ping: tokio::time::Instant,
+}
+
+impl Pusher {
+    fn new(
+        mut rd: tokio::io::ReadHalf<Stream>,
+        wr: tokio::io::WriteHalf<Stream>,
+        mirror: Arc<Mirror>,
+        node: &str,
+    ) -> Pusher {
+        let (tx, acks) = tokio::sync::mpsc::channel(256);
+        let reader = tokio::spawn(async move {
+            loop {
+                let msg = proto::read_msg(&mut rd).await;
+                let end = msg.is_err();
+                if tx.send(msg).await.is_err() || end {
+                    return;
+                }
+            }
+        });
+        Pusher {
+            wr,
+            acks,
+            reader,
+            head: mirror.head.subscribe(),
+            mirror,
+            node: node.to_owned(),
+            last_ping: tokio::time::Instant::now(),
+        }
     }
-    loop {
-        head.borrow_and_update();
-        let m = mirror.clone();
-        let (entries, newest) = blocking(move || {
-            let entries = m.ctx.store.changes_after(pos, BATCH)?;
-            Ok((entries, m.ctx.store.last_change_seq()?))
+
+    async fn send(&mut self, msg: &Msg) -> Result<(), LinkError> {
+        Ok(proto::write_msg(&mut self.wr, msg).await?)
+    }
+
+    async fn run(&mut self, applied: i64) -> Result<(), LinkError> {
+        let mut pos = applied;
+        self.mirror.set_acked(&self.node, pos);
+        let m = self.mirror.clone();
+        let (complete, newest) = blocking(move || {
+            Ok((
+                m.ctx.store.log_complete_after(pos)?,
+                m.ctx.store.last_change_seq()?,
+            ))
         })
         .await?;
-        let Some(last) = entries.last().map(|e| e.seq) else {
-            mirror.set_acked(node, pos);
-            idle(stream, &mut head, newest).await?;
-            continue;
-        };
-        let msgs = build_changes(mirror, entries, newest).await?;
-        let want = msgs.iter().filter_map(change_seq).max();
-        for msg in &msgs {
-            proto::write_msg(stream, msg).await?;
+        // Entries after the peer's resume point were compacted away, or the peer has applied
+        // more than this log holds (this node's database was replaced): send a snapshot.
+        if !complete || pos > newest {
+            pos = self.snapshot().await?;
+            self.mirror.set_acked(&self.node, pos);
         }
-        drop(msgs);
-        if let Some(want) = want {
-            wait_ack(stream, want).await?;
+        loop {
+            self.head.borrow_and_update();
+            let m = self.mirror.clone();
+            let (entries, newest) = blocking(move || {
+                let entries = m.ctx.store.changes_after(pos, BATCH)?;
+                Ok((entries, m.ctx.store.last_change_seq()?))
+            })
+            .await?;
+            let Some(last) = entries.last().map(|e| e.seq) else {
+                self.mirror.set_acked(&self.node, pos);
+                self.idle(newest).await?;
+                continue;
+            };
+            let msgs = build_changes(&self.mirror, entries, newest).await?;
+            let want = msgs.iter().filter_map(change_seq).max();
+            for msg in &msgs {
+                self.send(msg).await?;
+            }
+            drop(msgs);
+            if let Some(want) = want {
+                self.wait_ack(want).await?;
+            }
+            pos = last;
+            self.mirror.set_acked(&self.node, pos);
         }
-        pos = last;
-        mirror.set_acked(node, pos);
+    }
+
+    /// Waits for new commits; pings when none come so a dead link is noticed.
+    async fn idle(&mut self, newest: i64) -> Result<(), LinkError> {
+        tokio::select! {
+            _ = self.head.changed() => Ok(()),
+            _ = tokio::time::sleep(PING_EVERY) => {
+                self.send(&Msg::Ping { head: newest }).await?;
+                self.wait_ack(i64::MIN).await
+            }
+        }
+    }
+
+    /// Waits for an acknowledgement of `want`. Meanwhile tells the peer (at most every
+    /// 100 ms) how far our head has moved, so it can report how far behind it is. Gives up
+    /// when the peer acknowledges nothing for [`ACK_WAIT`].
+    async fn wait_ack(&mut self, want: i64) -> Result<(), LinkError> {
+        let mut deadline = tokio::time::Instant::now() + ACK_WAIT;
+        loop {
+            tokio::select! {
+                msg = self.acks.recv() => match msg {
+                    Some(Ok(Msg::Ack { seq })) if seq >= want => return Ok(()),
+                    Some(Ok(Msg::Ack { .. })) => {
+                        deadline = tokio::time::Instant::now() + ACK_WAIT;
+                    }
+                    Some(Err(e)) => return Err(e.into()),
+                    Some(Ok(_)) => return Err(LinkError::Unexpected),
+                    None => return Err(LinkError::Timeout("peer closed the connection")),
+                },
+                changed = self.head.changed() => {
+                    if changed.is_ok() && self.last_ping.elapsed() >= Duration::from_millis(100) {
+                        self.last_ping = tokio::time::Instant::now();
+                        let head = *self.head.borrow();
+                        self.send(&Msg::Ping { head }).await?;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => {
+                    return Err(LinkError::Timeout("waiting for an acknowledgement"));
+                }
+            }
+        }
+    }
+
+    /// Sends every object (the peer's resume point was compacted away); returns the sequence
+    /// number the snapshot covers.
+    async fn snapshot(&mut self) -> Result<i64, LinkError> {
+        let m = self.mirror.clone();
+        let (upto, uids) =
+            blocking(move || Ok((m.ctx.store.last_change_seq()?, m.ctx.store.all_uids()?)))
+                .await?;
+        tracing::info!(peer = %self.node, objects = uids.len(), upto, "mirror: sending a snapshot");
+        for chunk in uids.chunks(64) {
+            let (m, chunk) = (self.mirror.clone(), chunk.to_vec());
+            let items = blocking(move || {
+                let mut items = Vec::with_capacity(chunk.len());
+                for uid in &chunk {
+                    if let Some(obj) = m.ctx.store.replica_object(uid)? {
+                        let wire = to_wire(obj, &m.ctx.kek, m.node_id())?;
+                        items.push(Item::Object(Box::new(wire)));
+                    }
+                }
+                Ok(items)
+            })
+            .await?;
+            for item in items {
+                self.send(&Msg::Snapshot { item }).await?;
+            }
+        }
+        self.send(&Msg::SnapshotEnd { upto }).await?;
+        self.wait_ack(upto).await?;
+        Ok(upto)
+    }
+}
+
+impl Drop for Pusher {
+    fn drop(&mut self) {
+        self.reader.abort();
     }
 }
 
@@ -440,34 +558,6 @@ fn change_seq(m: &Msg) -> Option<i64> {
     match m {
         Msg::Change { seq, .. } => Some(*seq),
         _ => None,
-    }
-}
-
-/// Waits for new commits; pings when none come so a dead link is noticed.
-async fn idle<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    head: &mut watch::Receiver<i64>,
-    newest: i64,
-) -> Result<(), LinkError> {
-    tokio::select! {
-        _ = head.changed() => Ok(()),
-        _ = tokio::time::sleep(PING_EVERY) => {
-            proto::write_msg(stream, &Msg::Ping { head: newest }).await?;
-            wait_ack(stream, i64::MIN).await
-        }
-    }
-}
-
-async fn wait_ack<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    want: i64,
-) -> Result<(), LinkError> {
-    loop {
-        match within(ACK_WAIT, "waiting for an acknowledgement", proto::read_msg(stream)).await? {
-            Msg::Ack { seq } if seq >= want => return Ok(()),
-            Msg::Ack { .. } => {}
-            _ => return Err(LinkError::Unexpected),
-        }
     }
 }
 
@@ -512,39 +602,4 @@ fn item_for(mirror: &Mirror, uid: &str, hlc: i64) -> Result<Item, LinkError> {
             node: mirror.node_id().to_owned(),
         },
     })
-}
-
-/// Sends every object (the peer's resume point was compacted away); returns the sequence
-/// number the snapshot covers.
-async fn snapshot<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
-    mirror: &Arc<Mirror>,
-) -> Result<i64, LinkError> {
-    let m = mirror.clone();
-    let (upto, uids) =
-        blocking(move || Ok((m.ctx.store.last_change_seq()?, m.ctx.store.all_uids()?))).await?;
-    tracing::info!(objects = uids.len(), upto, "mirror: sending a snapshot");
-    for chunk in uids.chunks(64) {
-        let (m, chunk) = (mirror.clone(), chunk.to_vec());
-        let items = blocking(move || {
-            let mut items = Vec::with_capacity(chunk.len());
-            for uid in &chunk {
-                if let Some(obj) = m.ctx.store.replica_object(uid)? {
-                    items.push(Item::Object(Box::new(to_wire(
-                        obj,
-                        &m.ctx.kek,
-                        m.node_id(),
-                    )?)));
-                }
-            }
-            Ok(items)
-        })
-        .await?;
-        for item in items {
-            proto::write_msg(stream, &Msg::Snapshot { item }).await?;
-        }
-    }
-    proto::write_msg(stream, &Msg::SnapshotEnd { upto }).await?;
-    wait_ack(stream, upto).await?;
-    Ok(upto)
 }
