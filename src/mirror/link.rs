@@ -255,8 +255,11 @@ async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
                 });
                 proto::write_msg(stream, &Msg::Ack { seq: upto }).await?;
             }
-            Msg::Ping { head } => {
-                mirror.with_peer(&node, |p| p.peer_head = head);
+            Msg::Ping { head, done } => {
+                mirror.with_peer(&node, |p| {
+                    p.peer_head = head;
+                    p.applied = p.applied.max(done);
+                });
                 proto::write_msg(stream, &Msg::Ack { seq: applied }).await?;
             }
             _ => return Err(LinkError::Unexpected),
@@ -459,7 +462,7 @@ impl Pusher {
             .await?;
             let Some(last) = entries.last().map(|e| e.seq) else {
                 self.mirror.set_acked(&self.node, pos);
-                self.idle(newest).await?;
+                self.idle(newest, pos).await?;
                 continue;
             };
             let msgs = build_changes(&self.mirror, entries, newest).await?;
@@ -469,7 +472,7 @@ impl Pusher {
             }
             drop(msgs);
             if let Some(want) = want {
-                self.wait_ack(want).await?;
+                self.wait_ack(want, pos).await?;
             }
             pos = last;
             self.mirror.set_acked(&self.node, pos);
@@ -477,12 +480,12 @@ impl Pusher {
     }
 
     /// Waits for new commits; pings when none come so a dead link is noticed.
-    async fn idle(&mut self, newest: i64) -> Result<(), LinkError> {
+    async fn idle(&mut self, newest: i64, done: i64) -> Result<(), LinkError> {
         tokio::select! {
             _ = self.head.changed() => Ok(()),
             _ = tokio::time::sleep(PING_EVERY) => {
-                self.send(&Msg::Ping { head: newest }).await?;
-                self.wait_ack(i64::MIN).await
+                self.send(&Msg::Ping { head: newest, done }).await?;
+                self.wait_ack(i64::MIN, done).await
             }
         }
     }
@@ -490,7 +493,7 @@ impl Pusher {
     /// Waits for an acknowledgement of `want`. Meanwhile tells the peer (at most every
     /// 100 ms) how far our head has moved, so it can report how far behind it is. Gives up
     /// when the peer acknowledges nothing for [`ACK_WAIT`].
-    async fn wait_ack(&mut self, want: i64) -> Result<(), LinkError> {
+    async fn wait_ack(&mut self, want: i64, done: i64) -> Result<(), LinkError> {
         let mut deadline = tokio::time::Instant::now() + ACK_WAIT;
         loop {
             tokio::select! {
@@ -507,7 +510,7 @@ impl Pusher {
                     if changed.is_ok() && self.last_ping.elapsed() >= Duration::from_millis(100) {
                         self.last_ping = tokio::time::Instant::now();
                         let head = *self.head.borrow();
-                        self.send(&Msg::Ping { head }).await?;
+                        self.send(&Msg::Ping { head, done }).await?;
                     }
                 }
                 _ = tokio::time::sleep_until(deadline) => {
@@ -543,7 +546,7 @@ impl Pusher {
             }
         }
         self.send(&Msg::SnapshotEnd { upto }).await?;
-        self.wait_ack(upto).await?;
+        self.wait_ack(upto, 0).await?;
         Ok(upto)
     }
 }

@@ -150,10 +150,14 @@ pub enum Msg {
         /// The pusher's sequence number the snapshot covers.
         upto: i64,
     },
-    /// Pusher → receiver: keep-alive, carrying the pusher's head.
+    /// Pusher → receiver: keep-alive, carrying the pusher's head and how far the receiver is
+    /// complete (everything up to `done` was acknowledged or is not for it: changes the
+    /// pusher applied from other peers are not pushed).
     Ping {
         /// The pusher's newest sequence number.
         head: i64,
+        /// The receiver has everything of the pusher's up to here.
+        done: i64,
     },
     /// Receiver → pusher: everything up to `seq` is durably applied.
     Ack {

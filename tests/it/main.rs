@@ -10,6 +10,7 @@ mod conformance_cli;
 mod key_wrapping;
 mod locate_placeholder;
 mod mirror;
+mod mirror_failover;
 mod ops;
 mod pykmip;
 mod register_objects;
