@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::crypto::{self, Kek};
 use crate::ops::Ctx;
 use crate::server::{self, tls, ConnLimits, Settings};
-use crate::store::Store;
+use crate::store::{AccountKind, Store};
 use crate::ttlv::Limits;
 use crate::{pki, secret_file};
 use std::net::SocketAddr;
@@ -116,7 +116,33 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     let kek = Kek::load(&config.store.kek())?;
     create_private_dir(&config.store.data_dir)?;
     let store = Store::open(&config.store.database())?;
-    Ok(Ctx { store, kek })
+    apply_declared_accounts(&store, config)?;
+    Ok(Ctx {
+        store,
+        kek,
+        access: Arc::new(config.access_settings()),
+    })
+}
+
+/// Writes the users and groups `akm.toml` declares into the database (through the writer, so
+/// they are in the change log), replacing what the database had for those names.
+fn apply_declared_accounts(store: &Store, config: &Config) -> Result<(), StartError> {
+    let (users, groups) = config.declared_accounts();
+    if users.is_empty() && groups.is_empty() {
+        return Ok(());
+    }
+    let count = users.len() + groups.len();
+    store.write(move |tx| {
+        for (name, a) in &users {
+            tx.put_account(AccountKind::User, name, a)?;
+        }
+        for (name, a) in &groups {
+            tx.put_account(AccountKind::Group, name, a)?;
+        }
+        Ok::<_, crate::store::StoreError>(())
+    })?;
+    tracing::info!(count, "user and group records from the config applied");
+    Ok(())
 }
 
 /// Server settings from the config.

@@ -51,6 +51,10 @@ pub enum OpError {
     /// General Failure).
     #[error("stored record of {0} is unreadable")]
     CorruptRecord(String),
+    /// The caller's user and group records could not be read (the detail is logged), so no
+    /// access decision can be made.
+    #[error("access records unavailable")]
+    AccessRecordsUnavailable,
     /// A database failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -100,6 +104,7 @@ impl OpError {
                 tracing::error!(%uid, "stored attributes do not decode");
                 (rr::GENERAL_FAILURE, "internal error".into())
             }
+            OpError::AccessRecordsUnavailable => (rr::GENERAL_FAILURE, "internal error".into()),
             OpError::Store(StoreError::NameTaken) => {
                 (rr::INVALID_FIELD, "name already in use".into())
             }

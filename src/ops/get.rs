@@ -1,15 +1,15 @@
 //! Get: returns an object with its key material, unwrapped from the store, in the stored or
 //! the requested Key Format Type.
 
+use super::Caller;
 use super::{load_for, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{operation, state};
 use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv};
 
 /// Runs Get.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     if call
         .payload

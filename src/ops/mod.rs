@@ -3,7 +3,9 @@
 //! synchronous: the server runs the dispatcher on the blocking pool, so the SQLite calls they
 //! make never block an async worker. Operations reach storage only through `store`.
 
+mod access;
 mod activate;
+mod admin;
 mod attribute_edit;
 mod create;
 mod destroy;
@@ -17,6 +19,8 @@ mod query;
 mod register;
 mod revoke;
 
+pub use access::{AccessRecord, Caller};
+pub use admin::{admin_operation, AdminOp};
 pub use object::{name_value as object_name, Object};
 
 use crate::crypto::Kek;
@@ -24,9 +28,10 @@ use crate::error::OpError;
 use crate::identity::Principal;
 use crate::kmip::enums::operation as op;
 use crate::kmip::{OnError, ProtocolVersion, RequestMessage, ResponseItem};
-use crate::policy::{self, Decision};
+use crate::policy;
 use crate::store::Store;
 use crate::ttlv::{Tag, Ttlv};
+use std::sync::Arc;
 
 /// What every operation may use.
 #[derive(Debug)]
@@ -35,6 +40,19 @@ pub struct Ctx {
     pub store: Store,
     /// The key encryption key.
     pub kek: Kek,
+    /// The access settings (`[access]` in the config).
+    pub access: Arc<policy::Settings>,
+}
+
+impl Ctx {
+    /// A context with the default access settings.
+    pub fn new(store: Store, kek: Kek) -> Ctx {
+        Ctx {
+            store,
+            kek,
+            access: Arc::default(),
+        }
+    }
 }
 
 /// One batch item as an operation sees it.
@@ -122,10 +140,17 @@ pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
     }
 }
 
-fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
+    if let Some(admin_op) = admin_operation(call.operation) {
+        who.require(call.operation)?;
+        return admin::run(ctx, who, call, admin_op);
+    }
     if !performs(call.operation, call.version) {
         return Err(OpError::OperationNotSupported);
     }
+    // The system tables first: may this caller perform this operation at all? Operations on
+    // an object then check the object's own policy when they load it.
+    who.require(call.operation)?;
     match call.operation {
         op::DISCOVER_VERSIONS => discover_versions::run(call),
         op::QUERY => query::run(call),
@@ -148,9 +173,24 @@ fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
 
 /// Runs every batch item of `msg` for `who` and returns the response items.
 pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> Vec<ResponseItem> {
+    dispatch_recorded(ctx, who, msg, now).0
+}
+
+/// Like [`dispatch`], and also returns every access decision taken, allowed or denied, each
+/// naming its batch item, for the audit log.
+pub fn dispatch_recorded(
+    ctx: &Ctx,
+    who: &Principal,
+    msg: &RequestMessage,
+    now: i64,
+) -> (Vec<ResponseItem>, Vec<AccessRecord>) {
+    let caller = Caller::load(ctx, who).inspect_err(|e| {
+        tracing::error!(user = %who.cn, error = %e, "cannot read the caller's access records");
+    });
     let mut placeholder: Option<String> = None;
     let mut out = Vec::with_capacity(msg.items.len());
-    for item in &msg.items {
+    let mut records = Vec::new();
+    for (index, item) in msg.items.iter().enumerate() {
         let call = Call {
             version: msg.header.version,
             operation: item.operation,
@@ -158,7 +198,17 @@ pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> V
             placeholder: placeholder.as_deref(),
             now,
         };
-        let result = run_one(ctx, who, &call);
+        let result = match &caller {
+            Ok(caller) => {
+                let mut caller = caller.clone();
+                caller.at_item(index);
+                let result = run_one(ctx, &caller, &call);
+                records.extend(caller.take_records());
+                result
+            }
+            // The caller's records could not be read (database failure): nothing is allowed.
+            Err(_) => Err(OpError::AccessRecordsUnavailable),
+        };
         let failed = result.is_err();
         let result = match result {
             Ok(reply) => {
@@ -181,21 +231,15 @@ pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> V
             break;
         }
     }
-    out
+    (out, records)
 }
 
 /// Loads an object for `who`, checking it exists and that policy allows `operation`.
-pub fn load_for(ctx: &Ctx, who: &Principal, uid: &str, operation: u32) -> Result<Object, OpError> {
+pub fn load_for(ctx: &Ctx, who: &Caller, uid: &str, operation: u32) -> Result<Object, OpError> {
     let row = ctx.store.get(uid)?.ok_or(OpError::NotFound)?;
-    check_access(who, &row.owner, operation)?;
-    Object::from_row(row)
-}
-
-fn check_access(who: &Principal, owner: &str, operation: u32) -> Result<(), OpError> {
-    match policy::decide(who, owner, operation) {
-        Decision::Allow => Ok(()),
-        Decision::Deny => Err(OpError::PermissionDenied),
-    }
+    let obj = Object::from_row(row)?;
+    who.require_key(&obj.key_policy(), uid, operation)?;
+    Ok(obj)
 }
 
 /// Read-modify-write of one object inside the writer's transaction: loads it, checks access,
@@ -203,7 +247,7 @@ fn check_access(who: &Principal, owner: &str, operation: u32) -> Result<(), OpEr
 /// to). Returns what `change` returned, once the write is durable.
 pub fn modify<T, F>(
     ctx: &Ctx,
-    who: &Principal,
+    who: &Caller,
     uid: String,
     operation: u32,
     now: i64,
@@ -216,8 +260,8 @@ where
     let who = who.clone();
     ctx.store.write(move |tx| {
         let row = tx.get(&uid)?.ok_or(OpError::NotFound)?;
-        check_access(&who, &row.owner, operation)?;
         let mut obj = Object::from_row(row)?;
+        who.require_key(&obj.key_policy(), &uid, operation)?;
         let out = change(&mut obj)?;
         obj.touch(now);
         let row = obj.to_row();

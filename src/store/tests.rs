@@ -10,6 +10,8 @@ fn row(uid: &str, owner: &str, names: &[&str]) -> ObjectRow {
         object_type: 2,
         state: 1,
         owner: owner.into(),
+        owner_group: None,
+        access_mode: "user".into(),
         algorithm: Some(3),
         length: Some(256),
         initial_date: 1000,
