@@ -14,7 +14,7 @@
 //! - Set Key Policy: Unique Identifier; Owner, Owner Group (empty text: none), Access Mode,
 //!   each optional → the resulting policy, as Get Key Policy.
 
-use crate::ttlv::Tag;
+use crate::ttlv::{Tag, Ttlv};
 
 /// List the user or group records.
 pub const OP_LIST_ACCOUNTS: u32 = 0x8000_0001;
@@ -48,3 +48,112 @@ pub const TAG_ACCESS_MODE: Tag = Tag(0x54_0008);
 pub const KIND_USER: u32 = 1;
 /// Account Kind: the groups table.
 pub const KIND_GROUP: u32 = 2;
+
+/// A user or group record as the administration operations carry it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AccountInfo {
+    /// The user (CN) or group (OU) name.
+    pub name: String,
+    /// Whether the record is enabled.
+    pub enabled: bool,
+    /// The granted operations, by name.
+    pub operations: Vec<String>,
+}
+
+/// A key's access policy as the administration operations carry it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct KeyPolicyInfo {
+    /// The key's Unique Identifier.
+    pub uid: String,
+    /// Owner user.
+    pub owner: String,
+    /// Owner group, if any.
+    pub group: Option<String>,
+    /// Access mode.
+    pub mode: String,
+}
+
+/// The Account Kind item for `users` (true) or groups (false).
+pub fn kind_item(user: bool) -> Ttlv {
+    Ttlv::enumeration(TAG_ACCOUNT_KIND, if user { KIND_USER } else { KIND_GROUP })
+}
+
+/// List Accounts request payload.
+pub fn list_accounts_payload(user: bool) -> Vec<Ttlv> {
+    vec![kind_item(user)]
+}
+
+/// Set Account request payload; `None` fields keep the stored value.
+pub fn set_account_payload(
+    user: bool,
+    name: &str,
+    enabled: Option<bool>,
+    operations: Option<&str>,
+) -> Vec<Ttlv> {
+    let mut account = vec![Ttlv::text(TAG_ACCOUNT_NAME, name)];
+    if let Some(e) = enabled {
+        account.push(Ttlv::boolean(TAG_ENABLED, e));
+    }
+    if let Some(o) = operations {
+        account.push(Ttlv::text(TAG_OPERATIONS, o));
+    }
+    vec![kind_item(user), Ttlv::structure(TAG_ACCOUNT, account)]
+}
+
+/// Delete Account request payload.
+pub fn delete_account_payload(user: bool, name: &str) -> Vec<Ttlv> {
+    vec![kind_item(user), Ttlv::text(TAG_ACCOUNT_NAME, name)]
+}
+
+/// Set Key Policy request payload; `None` fields keep the stored value, an empty group
+/// clears it.
+pub fn set_key_policy_payload(
+    uid: &str,
+    owner: Option<&str>,
+    group: Option<&str>,
+    mode: Option<&str>,
+) -> Vec<Ttlv> {
+    let mut p = vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid)];
+    if let Some(o) = owner {
+        p.push(Ttlv::text(TAG_OWNER, o));
+    }
+    if let Some(g) = group {
+        p.push(Ttlv::text(TAG_OWNER_GROUP, g));
+    }
+    if let Some(m) = mode {
+        p.push(Ttlv::text(TAG_ACCESS_MODE, m));
+    }
+    p
+}
+
+fn text_of(t: &Ttlv, tag: Tag) -> Option<String> {
+    t.child(tag).and_then(Ttlv::as_text).map(str::to_owned)
+}
+
+/// The accounts of a List Accounts or Set Account response payload; `None` if malformed.
+pub fn parse_accounts(payload: &Ttlv) -> Option<Vec<AccountInfo>> {
+    payload
+        .children_with(TAG_ACCOUNT)
+        .map(|a| {
+            Some(AccountInfo {
+                name: text_of(a, TAG_ACCOUNT_NAME)?,
+                enabled: a.child(TAG_ENABLED)?.as_bool()?,
+                operations: text_of(a, TAG_OPERATIONS)?
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// The policy of a Get or Set Key Policy response payload; `None` if malformed.
+pub fn parse_key_policy(payload: &Ttlv) -> Option<KeyPolicyInfo> {
+    Some(KeyPolicyInfo {
+        uid: text_of(payload, Tag::UNIQUE_IDENTIFIER)?,
+        owner: text_of(payload, TAG_OWNER)?,
+        group: text_of(payload, TAG_OWNER_GROUP),
+        mode: text_of(payload, TAG_ACCESS_MODE)?,
+    })
+}

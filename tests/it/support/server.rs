@@ -70,10 +70,40 @@ impl TestServer {
         tls: Arc<rustls::ServerConfig>,
         settings: Settings,
     ) -> TestServer {
+        TestServer::start_full(ca, tls, settings, akm::policy::Settings::default()).await
+    }
+
+    /// Starts a server with the default test TLS and settings and these access settings.
+    pub async fn start_with_access(access: akm::policy::Settings) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let server_cert = ca
+            .issue_server(&["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.cert_der().clone()).unwrap();
+        let tls = tls::server_config_from(
+            vec![server_cert.cert_der().unwrap()],
+            server_cert.key_der().unwrap(),
+            roots,
+            vec![],
+        )
+        .unwrap();
+        TestServer::start_full(ca, tls, test_settings(), access).await
+    }
+
+    /// Starts a server with everything given.
+    pub async fn start_full(
+        ca: Ca,
+        tls: Arc<rustls::ServerConfig>,
+        settings: Settings,
+        access: akm::policy::Settings,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
-        let ctx = Arc::new(Ctx::new(store, kek));
+        let mut ctx = Ctx::new(store, kek);
+        ctx.access = Arc::new(access);
+        let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -1,0 +1,541 @@
+//! Access control end to end: five identities (alice and sam in HR, bob in Finance, admin in
+//! the administrators group, nobody without OU) against keys in every access mode, over real
+//! mutual TLS, with the system tables set through the administration operations. Each
+//! (identity, mode, operation) runs on a fresh key so the outcome depends on policy only.
+
+use crate::support::kmip::*;
+use crate::support::server::TestServer;
+use akm::client::Client;
+use akm::kmip::attributes::{to_v1, Attr};
+use akm::kmip::enums::{operation as op, result_reason as rr, revocation_reason_code as rrc};
+use akm::kmip::extension::{self as ext, parse_accounts, parse_key_policy};
+use akm::kmip::ProtocolVersion as V;
+use akm::policy::{AccessMode, Operations, Settings};
+use akm::ttlv::{Tag, Ttlv, Value};
+
+const ADMIN_GROUP: &str = "akm-admins";
+
+/// The five identities: CN and OUs.
+const IDENTITIES: [(&str, &[&str]); 5] = [
+    ("alice", &["HR"]),
+    ("sam", &["HR"]),
+    ("bob", &["Finance"]),
+    ("admin", &[ADMIN_GROUP]),
+    ("nobody", &[]),
+];
+
+fn access_settings() -> Settings {
+    Settings {
+        admin_group: ADMIN_GROUP.into(),
+        // Callers in no table may read what is open to everyone, nothing more.
+        unknown: Some(Operations::parse(&["get", "locate"]).unwrap()),
+        hide_existence: false,
+        default_mode: AccessMode::User,
+    }
+}
+
+async fn client(server: &TestServer, cn: &str) -> Client {
+    let ous = IDENTITIES.iter().find(|(n, _)| *n == cn).unwrap().1;
+    server
+        .connect(server.client_tls(cn, ous), V::V1_4)
+        .await
+        .unwrap()
+}
+
+/// A server where HR may do everything and Finance may read, set up by the administrator.
+async fn server() -> TestServer {
+    server_with(access_settings()).await
+}
+
+async fn server_with(settings: Settings) -> TestServer {
+    let server = TestServer::start_with_access(settings).await;
+    let mut admin = client(&server, "admin").await;
+    admin
+        .call(
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(false, "HR", None, Some("all")),
+        )
+        .await
+        .unwrap();
+    admin
+        .call(
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(false, "Finance", Some(true), Some("read")),
+        )
+        .await
+        .unwrap();
+    server
+}
+
+fn mode_attr(mode: AccessMode) -> Attr {
+    Attr::new("x-akm-access-mode", Value::TextString(mode.as_str().into()))
+}
+
+fn note(text: &str) -> Attr {
+    Attr::new("x-note", Value::TextString(text.into()))
+}
+
+/// Alice's key in `mode` (owner group HR, her OU), named, with an `x-note` to edit.
+async fn alices_key(alice: &mut Client, mode: AccessMode, key_name: &str) -> String {
+    let mut attrs = aes_attrs(Some(key_name));
+    attrs.push(mode_attr(mode));
+    attrs.push(note("n"));
+    uid_of(
+        &alice
+            .call(op::CREATE, create_payload(V::V1_4, &attrs))
+            .await
+            .unwrap(),
+    )
+}
+
+/// The operations on a key, in the column order of [`TABLE`].
+const OPS: [u32; 10] = [
+    op::LOCATE,
+    op::GET,
+    op::GET_ATTRIBUTES,
+    op::GET_ATTRIBUTE_LIST,
+    op::ADD_ATTRIBUTE,
+    op::MODIFY_ATTRIBUTE,
+    op::DELETE_ATTRIBUTE,
+    op::ACTIVATE,
+    op::REVOKE,
+    op::DESTROY,
+];
+
+/// (identity, mode of alice's HR key, Y/N per [`OPS`] column).
+///                             L G GA GAL AA MA DA Ac Rv D
+const TABLE: &[(&str, AccessMode, &str)] = &[
+    ("alice", AccessMode::Any, "YYYYYYYYYY"),
+    ("alice", AccessMode::Group, "YYYYYYYYYY"),
+    ("alice", AccessMode::User, "YYYYYYYYYY"),
+    ("alice", AccessMode::UserAndGroup, "YYYYYYYYYY"),
+    ("sam", AccessMode::Any, "YYYYYYYYYY"),
+    ("sam", AccessMode::Group, "YYYYYYYYYY"),
+    ("sam", AccessMode::User, "NNNNNNNNNN"),
+    ("sam", AccessMode::UserAndGroup, "NNNNNNNNNN"),
+    ("bob", AccessMode::Any, "YYYYNNNNNN"),
+    ("bob", AccessMode::Group, "NNNNNNNNNN"),
+    ("bob", AccessMode::User, "NNNNNNNNNN"),
+    ("bob", AccessMode::UserAndGroup, "NNNNNNNNNN"),
+    ("admin", AccessMode::Any, "YYYYYYYYYY"),
+    ("admin", AccessMode::Group, "YYYYYYYYYY"),
+    ("admin", AccessMode::User, "YYYYYYYYYY"),
+    ("admin", AccessMode::UserAndGroup, "YYYYYYYYYY"),
+    ("nobody", AccessMode::Any, "YYNNNNNNNN"),
+    ("nobody", AccessMode::Group, "NNNNNNNNNN"),
+    ("nobody", AccessMode::User, "NNNNNNNNNN"),
+    ("nobody", AccessMode::UserAndGroup, "NNNNNNNNNN"),
+];
+
+fn payload_for(operation: u32, u: &str) -> Vec<Ttlv> {
+    let mut p = uid(u);
+    match operation {
+        op::ADD_ATTRIBUTE => p.push(to_v1(&note("added"), None)),
+        op::MODIFY_ATTRIBUTE => p.push(to_v1(&note("changed"), Some(0))),
+        op::DELETE_ATTRIBUTE => {
+            p.push(Ttlv::text(Tag::ATTRIBUTE_NAME, "x-note"));
+            p.push(Ttlv::integer(Tag::ATTRIBUTE_INDEX, 0));
+        }
+        op::REVOKE => p.push(Ttlv::structure(
+            Tag::REVOCATION_REASON,
+            vec![Ttlv::enumeration(
+                Tag::REVOCATION_REASON_CODE,
+                rrc::KEY_COMPROMISE,
+            )],
+        )),
+        _ => {}
+    }
+    p
+}
+
+/// Runs `operation` as `c` on key `u` (named `key_name`): true if allowed, false if refused
+/// with Permission Denied (any other failure fails the test).
+async fn attempt(c: &mut Client, operation: u32, u: &str, key_name: &str) -> bool {
+    if operation == op::LOCATE {
+        let found = c
+            .call(
+                op::LOCATE,
+                filters(V::V1_4, &[Attr::new("Name", name(key_name))]),
+            )
+            .await
+            .unwrap();
+        return uids_of(&found) == [u.to_owned()];
+    }
+    match c.call(operation, payload_for(operation, u)).await {
+        Ok(_) => true,
+        Err(e) => {
+            assert_eq!(
+                reason(Err(e)),
+                rr::PERMISSION_DENIED,
+                "operation {operation}"
+            );
+            false
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_identity_mode_and_operation_matches_the_policy_table() {
+    let server = server().await;
+    let mut alice = client(&server, "alice").await;
+    let mut clients = Vec::new();
+    for (cn, _) in IDENTITIES {
+        clients.push((cn, client(&server, cn).await));
+    }
+    let mut n = 0;
+    for (who, mode, expected) in TABLE {
+        let c = &mut clients.iter_mut().find(|(cn, _)| cn == who).unwrap().1;
+        for (operation, want) in OPS.iter().zip(expected.chars()) {
+            n += 1;
+            let key_name = format!("k{n}");
+            let u = alices_key(&mut alice, *mode, &key_name).await;
+            let allowed = attempt(c, *operation, &u, &key_name).await;
+            assert_eq!(allowed, want == 'Y', "{who} op {operation} on a {mode} key");
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn create_and_register_follow_the_system_tables() {
+    let server = server().await;
+    for (cn, may_create) in [
+        ("alice", true),
+        ("sam", true),
+        ("bob", false),
+        ("admin", true),
+        ("nobody", false),
+    ] {
+        let mut c = client(&server, cn).await;
+        let created = c
+            .call(op::CREATE, create_payload(V::V1_4, &aes_attrs(None)))
+            .await;
+        let registered = c
+            .call(
+                op::REGISTER,
+                register_key_payload(V::V1_4, &[7; 32], &aes_attrs(None)),
+            )
+            .await;
+        for r in [created, registered] {
+            match may_create {
+                true => assert!(r.is_ok(), "{cn}: {r:?}"),
+                false => assert_eq!(reason(r), rr::PERMISSION_DENIED, "{cn}"),
+            }
+        }
+        // Query and Discover Versions are open to every authenticated client.
+        c.call(op::QUERY, vec![]).await.unwrap();
+        c.call(op::DISCOVER_VERSIONS, vec![]).await.unwrap();
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn new_keys_take_their_policy_from_the_creator_and_the_request() {
+    let server = server().await;
+    let mut alice = client(&server, "alice").await;
+    let mut admin = client(&server, "admin").await;
+    let policy_of = |p: &Ttlv| parse_key_policy(p).unwrap();
+    // By default: owner alice, group her OU, mode from the settings.
+    let u = create_key(&mut alice, None).await;
+    let p = policy_of(&admin.call(ext::OP_GET_KEY_POLICY, uid(&u)).await.unwrap());
+    assert_eq!(
+        (p.owner.as_str(), p.group.as_deref(), p.mode.as_str()),
+        ("alice", Some("HR"), "user")
+    );
+    // A group she is not in, an owner other than herself, a bad mode: refused.
+    for (attr, value, want) in [
+        ("x-akm-owner-group", "Finance", rr::PERMISSION_DENIED),
+        ("x-akm-owner", "bob", rr::PERMISSION_DENIED),
+        ("x-akm-access-mode", "everyone", rr::INVALID_FIELD),
+        ("x-akm-colour", "red", rr::INVALID_FIELD),
+    ] {
+        let mut attrs = aes_attrs(None);
+        attrs.push(Attr::new(attr, Value::TextString(value.into())));
+        let r = alice
+            .call(op::CREATE, create_payload(V::V1_4, &attrs))
+            .await;
+        assert_eq!(reason(r), want, "{attr}={value}");
+    }
+    // A caller without OU cannot make a group key.
+    let mut nobody = server
+        .connect(server.client_tls("nobody", &[]), V::V1_4)
+        .await
+        .unwrap();
+    let mut attrs = aes_attrs(None);
+    attrs.push(mode_attr(AccessMode::Group));
+    // (nobody may not create at all here; the administrator makes the point instead.)
+    let r = nobody
+        .call(op::CREATE, create_payload(V::V1_4, &attrs))
+        .await;
+    assert_eq!(reason(r), rr::PERMISSION_DENIED);
+    // An administrator may create a key for someone else's group and user.
+    let mut attrs = aes_attrs(Some("for-bob"));
+    attrs.push(Attr::new("x-akm-owner", Value::TextString("bob".into())));
+    attrs.push(Attr::new(
+        "x-akm-owner-group",
+        Value::TextString("Finance".into()),
+    ));
+    attrs.push(mode_attr(AccessMode::UserAndGroup));
+    let u = uid_of(
+        &admin
+            .call(op::CREATE, create_payload(V::V1_4, &attrs))
+            .await
+            .unwrap(),
+    );
+    let p = policy_of(&admin.call(ext::OP_GET_KEY_POLICY, uid(&u)).await.unwrap());
+    assert_eq!(
+        (p.owner.as_str(), p.group.as_deref(), p.mode.as_str()),
+        ("bob", Some("Finance"), "user-and-group")
+    );
+    let mut bob = client(&server, "bob").await;
+    bob.call(op::GET, uid(&u)).await.unwrap();
+    // The access attributes cannot be edited afterwards, even by the owner.
+    let u = create_key(&mut alice, None).await;
+    let mut p = uid(&u);
+    p.push(to_v1(&mode_attr(AccessMode::Any), None));
+    assert_eq!(
+        reason(alice.call(op::ADD_ATTRIBUTE, p).await),
+        rr::PERMISSION_DENIED
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn administrators_change_key_policy_and_the_tables() {
+    let server = server().await;
+    let mut alice = client(&server, "alice").await;
+    let mut admin = client(&server, "admin").await;
+    let mut bob = client(&server, "bob").await;
+    let mut sam = client(&server, "sam").await;
+    let u = create_key(&mut alice, None).await;
+    assert_eq!(
+        reason(bob.call(op::GET, uid(&u)).await),
+        rr::PERMISSION_DENIED
+    );
+    // Non-administrators may not use the administration operations at all.
+    for (operation, payload) in [
+        (ext::OP_LIST_ACCOUNTS, ext::list_accounts_payload(true)),
+        (
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(true, "alice", None, Some("all")),
+        ),
+        (
+            ext::OP_DELETE_ACCOUNT,
+            ext::delete_account_payload(false, "HR"),
+        ),
+        (ext::OP_GET_KEY_POLICY, uid(&u)),
+        (
+            ext::OP_SET_KEY_POLICY,
+            ext::set_key_policy_payload(&u, None, None, Some("any")),
+        ),
+    ] {
+        assert_eq!(
+            reason(alice.call(operation, payload).await),
+            rr::PERMISSION_DENIED,
+            "operation 0x{operation:X}"
+        );
+    }
+    // Open the key to everyone: bob (Finance, read) can now Get it but not Destroy it.
+    let p = admin
+        .call(
+            ext::OP_SET_KEY_POLICY,
+            ext::set_key_policy_payload(&u, None, None, Some("any")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(parse_key_policy(&p).unwrap().mode, "any");
+    bob.call(op::GET, uid(&u)).await.unwrap();
+    assert_eq!(
+        reason(bob.call(op::DESTROY, uid(&u)).await),
+        rr::PERMISSION_DENIED
+    );
+    // Hand it to Finance in group mode: bob keeps access, sam (HR) loses it.
+    admin
+        .call(
+            ext::OP_SET_KEY_POLICY,
+            ext::set_key_policy_payload(&u, Some("bob"), Some("Finance"), Some("group")),
+        )
+        .await
+        .unwrap();
+    bob.call(op::GET, uid(&u)).await.unwrap();
+    assert_eq!(
+        reason(sam.call(op::GET, uid(&u)).await),
+        rr::PERMISSION_DENIED
+    );
+    // Group mode needs a group; a bad mode and an unknown key are refused.
+    for (payload, want) in [
+        (
+            ext::set_key_policy_payload(&u, None, Some(""), None),
+            rr::INVALID_FIELD,
+        ),
+        (
+            ext::set_key_policy_payload(&u, None, None, Some("all")),
+            rr::INVALID_FIELD,
+        ),
+        (
+            ext::set_key_policy_payload("no-such-key", None, None, Some("any")),
+            rr::ITEM_NOT_FOUND,
+        ),
+    ] {
+        assert_eq!(
+            reason(admin.call(ext::OP_SET_KEY_POLICY, payload).await),
+            want
+        );
+    }
+    // Disable sam: he is refused everything, even Query; enable him again.
+    admin
+        .call(
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(true, "sam", Some(false), None),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(
+            sam.call(op::CREATE, create_payload(V::V1_4, &aes_attrs(None)))
+                .await
+        ),
+        rr::PERMISSION_DENIED
+    );
+    assert_eq!(
+        reason(sam.call(op::QUERY, vec![]).await),
+        rr::PERMISSION_DENIED
+    );
+    admin
+        .call(
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(true, "sam", Some(true), None),
+        )
+        .await
+        .unwrap();
+    create_key(&mut sam, None).await;
+    // Narrow HR to read: alice can no longer create.
+    admin
+        .call(
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(false, "HR", None, Some("read")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(
+            alice
+                .call(op::CREATE, create_payload(V::V1_4, &aes_attrs(None)))
+                .await
+        ),
+        rr::PERMISSION_DENIED
+    );
+    let groups = parse_accounts(
+        &admin
+            .call(ext::OP_LIST_ACCOUNTS, ext::list_accounts_payload(false))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["Finance", "HR"]);
+    assert_eq!(
+        groups[1].operations,
+        Operations::parse(&["read"]).unwrap().names()
+    );
+    let users = parse_accounts(
+        &admin
+            .call(ext::OP_LIST_ACCOUNTS, ext::list_accounts_payload(true))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(users.len(), 1);
+    assert!(users[0].enabled && users[0].operations.is_empty());
+    // Deleting, then deleting again.
+    admin
+        .call(
+            ext::OP_DELETE_ACCOUNT,
+            ext::delete_account_payload(true, "sam"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(
+            admin
+                .call(
+                    ext::OP_DELETE_ACCOUNT,
+                    ext::delete_account_payload(true, "sam")
+                )
+                .await
+        ),
+        rr::ITEM_NOT_FOUND
+    );
+    // Malformed administration requests get clear errors.
+    for (operation, payload, want) in [
+        (ext::OP_LIST_ACCOUNTS, vec![], rr::INVALID_MESSAGE),
+        (
+            ext::OP_LIST_ACCOUNTS,
+            vec![Ttlv::enumeration(ext::TAG_ACCOUNT_KIND, 9)],
+            rr::INVALID_FIELD,
+        ),
+        (
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(false, "HR", None, Some("get,fly")),
+            rr::INVALID_FIELD,
+        ),
+        (
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(false, "", None, None),
+            rr::INVALID_FIELD,
+        ),
+        (
+            ext::OP_SET_ACCOUNT,
+            vec![ext::kind_item(true)],
+            rr::INVALID_MESSAGE,
+        ),
+        (ext::OP_GET_KEY_POLICY, vec![], rr::INVALID_MESSAGE),
+        (ext::OP_GET_KEY_POLICY, uid("nope"), rr::ITEM_NOT_FOUND),
+    ] {
+        assert_eq!(
+            reason(admin.call(operation, payload).await),
+            want,
+            "operation 0x{operation:X}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn hide_existence_answers_item_not_found() {
+    let mut settings = access_settings();
+    settings.hide_existence = true;
+    let server = server_with(settings).await;
+    let mut alice = client(&server, "alice").await;
+    let mut sam = client(&server, "sam").await;
+    let u = create_key(&mut alice, None).await;
+    for operation in [op::GET, op::GET_ATTRIBUTES, op::ACTIVATE, op::DESTROY] {
+        assert_eq!(
+            reason(sam.call(operation, uid(&u)).await),
+            rr::ITEM_NOT_FOUND,
+            "operation {operation}"
+        );
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_callers_can_be_refused() {
+    let mut settings = access_settings();
+    settings.unknown = None;
+    let server = TestServer::start_with_access(settings).await;
+    let mut stranger = server
+        .connect(server.client_tls("stranger", &["Nowhere"]), V::V1_4)
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(
+            stranger
+                .call(op::CREATE, create_payload(V::V1_4, &aes_attrs(None)))
+                .await
+        ),
+        rr::PERMISSION_DENIED
+    );
+    stranger.call(op::QUERY, vec![]).await.unwrap();
+    server.stop().await;
+}
