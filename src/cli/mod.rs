@@ -1,6 +1,7 @@
-//! The `akm` command line: `serve`, `init`, `cert issue`, and the `key` commands, which are
-//! KMIP clients over mutual TLS (the scripting interface). `main` maps errors to exit codes.
+//! The `akm` command line: `serve`, `init`, `cert issue`, and the `key`, `user` and `group`
+//! commands, which are KMIP clients over mutual TLS (the scripting interface). `main` maps errors to exit codes.
 
+mod admin;
 mod key;
 
 use crate::config::Config;
@@ -40,6 +41,10 @@ pub enum Command {
     },
     /// Manage keys on a running server (a KMIP client over mutual TLS).
     Key(key::KeyArgs),
+    /// Manage user records on a running server (administrators only).
+    User(admin::AccountArgs),
+    /// Manage group records on a running server (administrators only).
+    Group(admin::AccountArgs),
 }
 
 /// `akm cert ...`
@@ -123,6 +128,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Key(args) => {
             init_logging("warn");
             key::run(&config, args)?;
+        }
+        Command::User(args) => {
+            init_logging("warn");
+            admin::run_accounts(&config, true, args)?;
+        }
+        Command::Group(args) => {
+            init_logging("warn");
+            admin::run_accounts(&config, false, args)?;
         }
     }
     Ok(())

@@ -4,6 +4,7 @@
 mod access;
 mod bad_input;
 mod cli;
+mod cli_access;
 mod ops;
 mod pykmip;
 mod storage;

@@ -1,0 +1,124 @@
+//! The administration commands against `akm serve`: `akm user`, `akm group` and
+//! `akm key policy` as the development admin (OU admins), refused for the development user
+//! (OU users); groups declared in akm.toml are in the tables from the start.
+
+use crate::cli::{akm, json, serve, write_config};
+use std::process::Command;
+
+#[test]
+fn administration_commands_manage_users_groups_and_key_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(
+        "[access.groups.users]\noperations = [\"read\"]\n\
+         [access.groups.HR]\noperations = [\"all\"]\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (mut server, port) = serve(&config);
+    let certs = dir.path().join("certs");
+    let as_user = |args: &[&str]| {
+        let mut a: Vec<&str> = args.to_vec();
+        let cert = certs.join("user.crt");
+        let key = certs.join("user.key");
+        let (cert, key) = (
+            cert.to_str().unwrap().to_owned(),
+            key.to_str().unwrap().to_owned(),
+        );
+        a.extend(["--cert", &cert, "--key", &key]);
+        akm(&config, port, &a)
+    };
+
+    let groups = json(&akm(&config, port, &["group", "list", "--json"]));
+    assert_eq!(groups[0]["name"], "HR");
+    assert_eq!(groups[1]["name"], "users");
+    assert_eq!(
+        groups[1]["operations"],
+        serde_json::json!(["locate", "get", "get-attributes", "get-attribute-list"])
+    );
+    let table = akm(&config, port, &["group", "list"]);
+    let table = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(table.starts_with("NAME") && table.contains("HR"), "{table}");
+
+    let set = json(&akm(
+        &config,
+        port,
+        &["user", "set", "carol", "--ops", "get,locate", "--json"],
+    ));
+    assert_eq!(
+        set,
+        serde_json::json!([{ "name": "carol", "enabled": true, "operations": ["locate", "get"] }])
+    );
+    let set = json(&akm(
+        &config,
+        port,
+        &["user", "set", "carol", "--disable", "--json"],
+    ));
+    assert_eq!(set[0]["enabled"], false);
+    assert_eq!(set[0]["operations"], serde_json::json!(["locate", "get"]));
+    let bad = akm(&config, port, &["user", "set", "carol", "--ops", "fly"]);
+    assert_eq!(bad.status.code(), Some(2));
+
+    // A key open to every client: the development user (group users: read) sees it.
+    let created = json(&akm(
+        &config,
+        port,
+        &[
+            "key",
+            "create",
+            "--name",
+            "shared",
+            "--access-mode",
+            "any",
+            "--json",
+        ],
+    ));
+    let uid = created["uid"].as_str().unwrap().to_owned();
+    let policy = json(&akm(
+        &config,
+        port,
+        &["key", "policy", "show", &uid, "--json"],
+    ));
+    assert_eq!(
+        policy,
+        serde_json::json!({ "uid": uid, "owner": "admin", "group": "admins", "mode": "any" })
+    );
+    let seen = json(&as_user(&["key", "list", "--json"]));
+    assert_eq!(seen[0]["uid"], uid.as_str());
+    // The user may read but not create, and may not administer.
+    assert_eq!(as_user(&["key", "create"]).status.code(), Some(2));
+    assert_eq!(as_user(&["user", "list"]).status.code(), Some(2));
+    assert_eq!(
+        as_user(&["key", "policy", "set", &uid, "--mode", "any"])
+            .status
+            .code(),
+        Some(2)
+    );
+    // Back to owner-only: the user no longer sees it.
+    let policy = json(&akm(
+        &config,
+        port,
+        &["key", "policy", "set", &uid, "--mode", "user", "--json"],
+    ));
+    assert_eq!(policy["mode"], "user");
+    assert_eq!(
+        json(&as_user(&["key", "list", "--json"])),
+        serde_json::json!([])
+    );
+    let shown = akm(&config, port, &["key", "policy", "show", &uid]);
+    assert!(String::from_utf8_lossy(&shown.stdout).contains("owner      admin"));
+
+    json(&akm(&config, port, &["user", "delete", "carol", "--json"]));
+    assert_eq!(
+        akm(&config, port, &["user", "delete", "carol"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let stopped = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(server.wait().unwrap().success());
+}
