@@ -240,6 +240,9 @@ impl Default for AccessConfig {
     }
 }
 
+/// User or group records by name.
+pub type NamedAccounts = Vec<(String, Account)>;
+
 /// `[access.users.NAME]`, `[access.groups.NAME]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -392,7 +395,7 @@ impl Config {
     }
 
     /// The user records (`users`) and group records (`groups`) the config declares.
-    pub fn declared_accounts(&self) -> (Vec<(String, Account)>, Vec<(String, Account)>) {
+    pub fn declared_accounts(&self) -> (NamedAccounts, NamedAccounts) {
         let convert = |table: &BTreeMap<String, AccountConfig>| {
             table
                 .iter()

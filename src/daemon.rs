@@ -96,10 +96,16 @@ pub fn init(config: &Config) -> Result<(), StartError> {
         create_private_dir(parent)?;
     }
     pki::init_dev_pki(&config.tls.certs_dir, &server_names(config))?;
+    // An empty CRL, so `tls.crls` can name it from the start and `akm cert revoke` adds to it.
+    pki::revoke(
+        &config.tls.certs_dir,
+        &config.tls.certs_dir.join("ca.crl"),
+        &[],
+    )?;
     Kek::generate(&kek_path)?;
     println!("akm init: KEK written to {}", kek_path.display());
     println!(
-        "akm init: development PKI written to {} (ca.crt, server.crt/key, admin.crt/key, user.crt/key)",
+        "akm init: development PKI written to {} (ca.crt, ca.crl, server.crt/key, admin.crt/key, user.crt/key)",
         config.tls.certs_dir.display()
     );
     Ok(())
@@ -121,7 +127,36 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         store,
         kek,
         access: Arc::new(config.access_settings()),
+        tls_reload: None,
     })
+}
+
+/// Rebuilds the server TLS configuration from the files `[tls]` names and puts it in force
+/// for new connections; on failure the previous one stays.
+fn reload_tls(handle: &tls::TlsHandle, config: &crate::config::TlsConfig) -> Result<(), String> {
+    handle.reload_from(config).map_err(|e| e.to_string())
+}
+
+/// Reloads TLS on every SIGHUP until the process ends.
+async fn reload_on_sighup(handle: Arc<tls::TlsHandle>, config: crate::config::TlsConfig) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; TLS reload only via akm tls reload");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        let (h, c) = (handle.clone(), config.clone());
+        match tokio::task::spawn_blocking(move || reload_tls(&h, &c)).await {
+            Ok(Ok(())) => tracing::info!("SIGHUP: TLS configuration (CA, pins, CRLs) reloaded"),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "SIGHUP: TLS reload failed; the previous configuration stays in force")
+            }
+            Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload task failed"),
+        }
+    }
 }
 
 /// Writes the users and groups `akm.toml` declares into the database (through the writer, so
@@ -167,13 +202,13 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
         println!("akm serve: empty data directory and auto_init = true: initializing");
         init(config)?;
     }
-    let ctx = Arc::new(open_context(config)?);
-    let tls = tls::server_config(
-        &config.tls.cert,
-        &config.tls.key,
-        &config.tls.client_ca,
-        &config.tls.crls,
-    )?;
+    let tls = Arc::new(tls::TlsHandle::new(tls::from_config(&config.tls)?));
+    let mut ctx = open_context(config)?;
+    let (handle, tls_config) = (tls.clone(), config.tls.clone());
+    ctx.tls_reload = Some(crate::ops::Reloader(Arc::new(move || {
+        reload_tls(&handle, &tls_config)
+    })));
+    let ctx = Arc::new(ctx);
     let addr = listen.unwrap_or_else(|| config.listen_addr());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -190,7 +225,9 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             config.tls.certs_dir.display()
         );
         tracing::info!(%bound, "serving");
-        server::serve(listener, tls, ctx.clone(), settings(config), shutdown_signal()).await;
+        tokio::spawn(reload_on_sighup(tls.clone(), config.tls.clone()));
+        server::serve_reloadable(listener, tls, ctx.clone(), settings(config), shutdown_signal())
+            .await;
         Ok::<_, StartError>(())
     })?;
     ctx.store.close();

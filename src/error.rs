@@ -55,6 +55,9 @@ pub enum OpError {
     /// access decision can be made.
     #[error("access records unavailable")]
     AccessRecordsUnavailable,
+    /// Reloading the TLS configuration failed (the detail is logged).
+    #[error("TLS reload failed; the previous configuration stays in force (see the server log)")]
+    ReloadFailed,
     /// A database failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -105,6 +108,7 @@ impl OpError {
                 (rr::GENERAL_FAILURE, "internal error".into())
             }
             OpError::AccessRecordsUnavailable => (rr::GENERAL_FAILURE, "internal error".into()),
+            OpError::ReloadFailed => (rr::GENERAL_FAILURE, self.to_string()),
             OpError::Store(StoreError::NameTaken) => {
                 (rr::INVALID_FIELD, "name already in use".into())
             }

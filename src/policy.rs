@@ -300,7 +300,7 @@ impl Decision {
 /// Whether `who` is an administrator: a member of the administrators group whose group
 /// record (if any) is enabled. Does not look at the user record (see [`decide`]).
 pub fn is_admin(who: &Principal, accounts: &Accounts, settings: &Settings) -> bool {
-    who.ous.iter().any(|g| *g == settings.admin_group)
+    who.ous.contains(&settings.admin_group)
         && accounts
             .group(&settings.admin_group)
             .is_none_or(|a| a.enabled)

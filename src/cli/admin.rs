@@ -71,6 +71,35 @@ enum AccountCommand {
     },
 }
 
+/// `akm tls ...`
+#[derive(Debug, Args)]
+pub struct TlsArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    #[command(subcommand)]
+    command: TlsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TlsCommand {
+    /// Make the server re-read its CA bundle, CA pins and CRLs (as SIGHUP does); new
+    /// connections use them.
+    Reload,
+}
+
+/// Runs `akm tls reload`.
+pub fn run_tls(config: &Config, args: TlsArgs) -> Result<(), CliError> {
+    let TlsCommand::Reload = args.command;
+    let out = connect_and_run(config, &args.conn, |client| {
+        Box::pin(async move {
+            client.call(ext::OP_RELOAD_TLS, Vec::new()).await?;
+            Ok(json!({ "reloaded": true }))
+        })
+    })?;
+    print(&out, args.conn.json, &[], |_| Vec::new());
+    Ok(())
+}
+
 /// `akm key policy ...`
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {

@@ -13,6 +13,8 @@
 //!   none), Access Mode.
 //! - Set Key Policy: Unique Identifier; Owner, Owner Group (empty text: none), Access Mode,
 //!   each optional → the resulting policy, as Get Key Policy.
+//! - Reload TLS: empty → empty (General Failure, with the detail in the server log, if the
+//!   files do not load; the previous configuration then stays in force).
 
 use crate::ttlv::{Tag, Ttlv};
 
@@ -26,6 +28,8 @@ pub const OP_DELETE_ACCOUNT: u32 = 0x8000_0003;
 pub const OP_GET_KEY_POLICY: u32 = 0x8000_0004;
 /// Change a key's access policy.
 pub const OP_SET_KEY_POLICY: u32 = 0x8000_0005;
+/// Reload the server's TLS configuration (CA bundle, pins, CRLs) for new connections.
+pub const OP_RELOAD_TLS: u32 = 0x8000_0006;
 
 /// Enumeration: which table ([`KIND_USER`] or [`KIND_GROUP`]).
 pub const TAG_ACCOUNT_KIND: Tag = Tag(0x54_0001);

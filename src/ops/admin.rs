@@ -23,6 +23,8 @@ pub enum AdminOp {
     GetKeyPolicy,
     /// Set Key Policy.
     SetKeyPolicy,
+    /// Reload TLS.
+    ReloadTls,
 }
 
 /// The administration operation with this Operation value, if it is one.
@@ -33,6 +35,7 @@ pub fn admin_operation(operation: u32) -> Option<AdminOp> {
         OP_DELETE_ACCOUNT => AdminOp::DeleteAccount,
         OP_GET_KEY_POLICY => AdminOp::GetKeyPolicy,
         OP_SET_KEY_POLICY => AdminOp::SetKeyPolicy,
+        OP_RELOAD_TLS => AdminOp::ReloadTls,
         _ => return None,
     })
 }
@@ -50,6 +53,7 @@ pub(super) fn run(
         AdminOp::DeleteAccount => delete_account(ctx, call)?,
         AdminOp::GetKeyPolicy => get_key_policy(ctx, call)?,
         AdminOp::SetKeyPolicy => set_key_policy(ctx, call)?,
+        AdminOp::ReloadTls => reload_tls(ctx)?,
     };
     Ok(Reply { payload, uid: None })
 }
@@ -218,4 +222,17 @@ fn set_key_policy(ctx: &Ctx, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
         Ok(p)
     })?;
     Ok(policy_ttlv(&uid, &policy))
+}
+
+fn reload_tls(ctx: &Ctx) -> Result<Vec<Ttlv>, OpError> {
+    let reload = ctx
+        .tls_reload
+        .as_ref()
+        .ok_or(OpError::FeatureNotSupported("TLS reload"))?;
+    (reload.0)().map_err(|detail| {
+        tracing::error!(%detail, "TLS reload failed; the previous configuration stays in force");
+        OpError::ReloadFailed
+    })?;
+    tracing::info!("TLS configuration reloaded by an administrator");
+    Ok(Vec::new())
 }

@@ -42,16 +42,30 @@ pub struct Ctx {
     pub kek: Kek,
     /// The access settings (`[access]` in the config).
     pub access: Arc<policy::Settings>,
+    /// Reloads the server's TLS configuration (new CRLs) for the Reload TLS administration
+    /// operation; `None` where nothing can be reloaded.
+    pub tls_reload: Option<Reloader>,
 }
 
 impl Ctx {
-    /// A context with the default access settings.
+    /// A context with the default access settings and no TLS reload.
     pub fn new(store: Store, kek: Kek) -> Ctx {
         Ctx {
             store,
             kek,
             access: Arc::default(),
+            tls_reload: None,
         }
+    }
+}
+
+/// A reload action (blocking); the error is for the log.
+#[derive(Clone)]
+pub struct Reloader(pub Arc<dyn Fn() -> Result<(), String> + Send + Sync>);
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reloader")
     }
 }
 

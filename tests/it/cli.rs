@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_akm");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_akm");
 
 pub(crate) fn write_config(dir: &Path) -> std::path::PathBuf {
     let config_dir = dir.join("config");

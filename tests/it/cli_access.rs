@@ -122,3 +122,99 @@ fn administration_commands_manage_users_groups_and_key_policy() {
     assert!(stopped.success());
     assert!(server.wait().unwrap().success());
 }
+
+/// `akm key list` with the certificate and key `<stem>.crt` and `<stem>.key`.
+fn list_as(config: &std::path::Path, port: u16, stem: &std::path::Path) -> std::process::Output {
+    akm(
+        config,
+        port,
+        &[
+            "key",
+            "list",
+            "--cert",
+            stem.with_extension("crt").to_str().unwrap(),
+            "--key",
+            stem.with_extension("key").to_str().unwrap(),
+        ],
+    )
+}
+
+/// True once `akm key list` as `stem` fails to connect (exit 1), polling while the server
+/// handles the signal; false if it keeps succeeding.
+fn eventually_refused(config: &std::path::Path, port: u16, stem: &std::path::Path) -> bool {
+    for _ in 0..100 {
+        let out = list_as(config, port, stem);
+        if out.status.code() == Some(1) {
+            return true;
+        }
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    false
+}
+
+#[test]
+fn a_revoked_certificate_is_refused_after_sighup_or_akm_tls_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[tls]\n", "[tls]\ncrls = [\"../certs/ca.crl\"]\n");
+    std::fs::write(&config, text).unwrap();
+    // auto_init writes certs/ca.crl (empty), which the server loads at start.
+    let (mut server, port) = serve(&config);
+    let issued = dir.path().join("issued");
+    for cn in ["eve", "frank"] {
+        let out = Command::new(crate::cli::BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(["cert", "issue", "--cn", cn, "--ou", "users", "--out"])
+            .arg(&issued)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let revoke = |cn: &str| {
+        Command::new(crate::cli::BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(["cert", "revoke", "--cert"])
+            .arg(issued.join(format!("{cn}.crt")))
+            .output()
+            .unwrap()
+    };
+    // SIGHUP.
+    assert!(list_as(&config, port, &issued.join("eve")).status.success());
+    let out = revoke("eve");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hup = Command::new("kill")
+        .args(["-HUP", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    assert!(eventually_refused(&config, port, &issued.join("eve")));
+    // akm tls reload.
+    assert!(revoke("frank").status.success());
+    json(&akm(&config, port, &["tls", "reload", "--json"]));
+    assert!(eventually_refused(&config, port, &issued.join("frank")));
+    // The administrator still gets in; the server survived both reloads.
+    json(&akm(&config, port, &["key", "list", "--json"]));
+    let stopped = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    assert!(server.wait().unwrap().success());
+}

@@ -9,4 +9,5 @@ mod ops;
 mod pykmip;
 mod storage;
 mod support;
+mod tls_reload;
 mod vectors;

@@ -98,18 +98,38 @@ impl TestServer {
         settings: Settings,
         access: akm::policy::Settings,
     ) -> TestServer {
+        let handle = Arc::new(tls::TlsHandle::new(tls));
+        TestServer::start_reloadable(ca, handle, None, settings, access).await
+    }
+
+    /// Starts a server whose TLS configuration is `handle`, reloadable with `reload` (the
+    /// Reload TLS administration operation).
+    pub async fn start_reloadable(
+        ca: Ca,
+        handle: Arc<tls::TlsHandle>,
+        reload: Option<akm::ops::Reloader>,
+        settings: Settings,
+        access: akm::policy::Settings,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
         let mut ctx = Ctx::new(store, kek);
         ctx.access = Arc::new(access);
+        ctx.tls_reload = reload;
         let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, tls, ctx.clone(), settings, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(server::serve_reloadable(
+            listener,
+            handle,
+            ctx.clone(),
+            settings,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             addr,
             ca,
