@@ -7,6 +7,7 @@ mod cli;
 mod cli_access;
 mod ops;
 mod pykmip;
+mod pykmip_acl;
 mod storage;
 mod support;
 mod tls_reload;
