@@ -539,3 +539,49 @@ async fn unknown_callers_can_be_refused() {
     stranger.call(op::QUERY, vec![]).await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_certificate_with_several_ous_is_in_every_group() {
+    let server = server().await;
+    let mut alice = client(&server, "alice").await;
+    let u = alices_key(&mut alice, AccessMode::Group, "hr-key").await;
+    // First OU Finance (read), second HR: in HR for the key, granted the union of both.
+    let mut carol = server
+        .connect(server.client_tls("carol", &["Finance", "HR"]), V::V1_4)
+        .await
+        .unwrap();
+    carol.call(op::GET, uid(&u)).await.unwrap();
+    carol.call(op::ACTIVATE, uid(&u)).await.unwrap();
+    // Her own keys belong to her first OU unless she names another of hers.
+    let mine = create_key(&mut carol, None).await;
+    let mut admin = client(&server, "admin").await;
+    let p = parse_key_policy(
+        &admin
+            .call(ext::OP_GET_KEY_POLICY, uid(&mine))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(p.group.as_deref(), Some("Finance"));
+    let mut attrs = aes_attrs(None);
+    attrs.push(Attr::new(
+        "x-akm-owner-group",
+        Value::TextString("HR".into()),
+    ));
+    attrs.push(mode_attr(AccessMode::Group));
+    let shared = uid_of(
+        &carol
+            .call(op::CREATE, create_payload(V::V1_4, &attrs))
+            .await
+            .unwrap(),
+    );
+    // sam (HR) may use it; bob (Finance) may not.
+    let mut sam = client(&server, "sam").await;
+    sam.call(op::GET, uid(&shared)).await.unwrap();
+    let mut bob = client(&server, "bob").await;
+    assert_eq!(
+        reason(bob.call(op::GET, uid(&shared)).await),
+        rr::PERMISSION_DENIED
+    );
+    server.stop().await;
+}
