@@ -23,7 +23,10 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         .child(Tag::STORAGE_STATUS_MASK)
         .and_then(Ttlv::as_int)
         .unwrap_or(ssm::ON_LINE_STORAGE);
-    let (query, rest) = split_filters(&attrs, mask)?;
+    let (mut query, rest) = split_filters(&attrs, mask)?;
+    if !who.is_admin() {
+        query.visible_to = Some((who.cn.clone(), who.ous.clone()));
+    }
     // Only what the caller may use is listed; the access policy is checked per object.
     let mut matched: Vec<String> = ctx
         .store

@@ -103,6 +103,10 @@ pub struct LocateQuery {
     pub include_destroyed: bool,
     /// Include live objects.
     pub include_live: bool,
+    /// Only objects that may be visible to this user (CN) with these groups (OUs): mode
+    /// `any`, or owned by the user, or of one of the groups. A coarse pre-filter so a Locate
+    /// does not read every row; the access decision itself is made by the caller.
+    pub visible_to: Option<(String, Vec<String>)>,
 }
 
 /// The store: one writer thread, a pool of reader connections.
@@ -344,6 +348,17 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
     };
     if let Some(owner) = &q.owner {
         bind(&mut sql, " AND o.owner = ?", owner.clone().into());
+    }
+    if let Some((user, groups)) = &q.visible_to {
+        bind(
+            &mut sql,
+            " AND (o.access_mode = 'any' OR o.owner = ?",
+            user.clone().into(),
+        );
+        for g in groups {
+            bind(&mut sql, " OR o.owner_group = ?", g.clone().into());
+        }
+        sql.push(')');
     }
     if let Some(v) = q.object_type {
         bind(&mut sql, " AND o.object_type = ?", i64::from(v).into());

@@ -585,3 +585,55 @@ async fn a_certificate_with_several_ous_is_in_every_group() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn every_decision_is_recorded_for_the_audit_log() {
+    let server = server().await;
+    let mut alice = client(&server, "alice").await;
+    let u = create_key(&mut alice, None).await;
+    // Three items: a Get bob may not do, a Locate he may, an administration operation.
+    let msg = akm::client::request(
+        V::V1_4,
+        &[
+            (op::GET, uid(&u)),
+            (op::LOCATE, vec![]),
+            (ext::OP_LIST_ACCOUNTS, ext::list_accounts_payload(true)),
+        ],
+    );
+    let mut msg = akm::kmip::RequestMessage::parse(msg).unwrap();
+    msg.header.on_error = akm::kmip::OnError::Continue;
+    let bob = akm::identity::Principal {
+        cn: "bob".into(),
+        ous: vec!["Finance".into()],
+        serial: "01".into(),
+        fingerprint: "00".into(),
+        subject: "OU=Finance, CN=bob".into(),
+    };
+    let ctx = server.ctx.clone();
+    let (items, records) =
+        tokio::task::spawn_blocking(move || akm::ops::dispatch_recorded(&ctx, &bob, &msg, 0))
+            .await
+            .unwrap();
+    assert_eq!(items.len(), 3);
+    let summary: Vec<(usize, u32, Option<&str>, bool)> = records
+        .iter()
+        .map(|r| (r.item, r.operation, r.uid.as_deref(), r.decision.allowed))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (0, op::GET, None, true),
+            (0, op::GET, Some(u.as_str()), false),
+            (1, op::LOCATE, None, true),
+            (2, ext::OP_LIST_ACCOUNTS, None, false),
+        ]
+    );
+    assert!(records
+        .iter()
+        .all(|r| r.user == "bob" && r.groups == ["Finance"]));
+    assert_eq!(
+        records[1].decision.reason,
+        akm::policy::Reason::NotPermittedByKey(AccessMode::User)
+    );
+    server.stop().await;
+}
