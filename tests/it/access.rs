@@ -637,3 +637,105 @@ async fn every_decision_is_recorded_for_the_audit_log() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn policy_attributes_work_in_kmip_2_x_and_bad_ones_are_refused() {
+    let server = server().await;
+    let mut alice = server
+        .connect(server.client_tls("alice", &["HR"]), V::V2_1)
+        .await
+        .unwrap();
+    let mut attrs = aes_attrs(None);
+    attrs.push(mode_attr(AccessMode::Any));
+    let u = uid_of(
+        &alice
+            .call(op::CREATE, create_payload(V::V2_1, &attrs))
+            .await
+            .unwrap(),
+    );
+    let mut admin = client(&server, "admin").await;
+    let p = parse_key_policy(&admin.call(ext::OP_GET_KEY_POLICY, uid(&u)).await.unwrap()).unwrap();
+    assert_eq!(p.mode, "any");
+    // Not text, given twice, an empty group named by an administrator.
+    let mut twice = aes_attrs(None);
+    twice.push(mode_attr(AccessMode::Any));
+    twice.push(mode_attr(AccessMode::User));
+    let mut not_text = aes_attrs(None);
+    not_text.push(Attr::new("x-akm-access-mode", Value::Integer(1)));
+    let mut empty_group = aes_attrs(None);
+    empty_group.push(Attr::new(
+        "x-akm-owner-group",
+        Value::TextString(String::new()),
+    ));
+    for attrs in [twice, not_text] {
+        let r = alice
+            .call(op::CREATE, create_payload(V::V2_1, &attrs))
+            .await;
+        assert_eq!(reason(r), rr::INVALID_FIELD);
+    }
+    let r = admin
+        .call(op::CREATE, create_payload(V::V1_4, &empty_group))
+        .await;
+    assert_eq!(reason(r), rr::INVALID_FIELD);
+    // Set Key Policy with a field of the wrong type or an empty owner.
+    let wrong_type = vec![
+        Ttlv::text(Tag::UNIQUE_IDENTIFIER, u.clone()),
+        Ttlv::integer(ext::TAG_ACCESS_MODE, 1),
+    ];
+    let empty_owner = ext::set_key_policy_payload(&u, Some(""), None, None);
+    for payload in [wrong_type, empty_owner] {
+        assert_eq!(
+            reason(admin.call(ext::OP_SET_KEY_POLICY, payload).await),
+            rr::INVALID_FIELD
+        );
+    }
+    server.stop().await;
+}
+
+/// Opens the test server's database beside the server, as a damaged file would look.
+fn tamper(server: &TestServer, sql: &str) {
+    let c = rusqlite::Connection::open(server.db_path()).unwrap();
+    c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    c.execute_batch(sql).unwrap();
+}
+
+#[tokio::test]
+async fn unreadable_policy_records_fail_closed() {
+    let server = server().await;
+    let mut alice = client(&server, "alice").await;
+    let u = create_key(&mut alice, Some("damaged"));
+    let u = u.await;
+    // A group record whose operation list does not parse: its members get General Failure,
+    // never a grant.
+    tamper(
+        &server,
+        "UPDATE acl_groups SET operations = 'get,fly' WHERE name = 'HR'",
+    );
+    assert_eq!(
+        reason(alice.call(op::GET, uid(&u)).await),
+        rr::GENERAL_FAILURE
+    );
+    tamper(
+        &server,
+        "UPDATE acl_groups SET operations = 'all' WHERE name = 'HR'",
+    );
+    alice.call(op::GET, uid(&u)).await.unwrap();
+    // An object whose access mode does not parse: unusable, and never located.
+    tamper(
+        &server,
+        &format!("UPDATE objects SET access_mode = 'everyone' WHERE uid = '{u}'"),
+    );
+    assert_eq!(
+        reason(alice.call(op::GET, uid(&u)).await),
+        rr::GENERAL_FAILURE
+    );
+    let found = alice
+        .call(
+            op::LOCATE,
+            filters(V::V1_4, &[Attr::new("Name", name("damaged"))]),
+        )
+        .await
+        .unwrap();
+    assert!(uids_of(&found).is_empty());
+    server.stop().await;
+}

@@ -88,6 +88,16 @@ fn administration_commands_manage_users_groups_and_key_policy() {
     // The user may read but not create, and may not administer.
     assert_eq!(as_user(&["key", "create"]).status.code(), Some(2));
     assert_eq!(as_user(&["user", "list"]).status.code(), Some(2));
+    assert_eq!(as_user(&["tls", "reload"]).status.code(), Some(2));
+    // No tls.crls in this config: revoking needs --crl.
+    let revoke = Command::new(crate::cli::BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["cert", "revoke", "--serial", "0a"])
+        .output()
+        .unwrap();
+    assert_eq!(revoke.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&revoke.stderr).contains("tls.crls"));
     assert_eq!(
         as_user(&["key", "policy", "set", &uid, "--mode", "any"])
             .status
