@@ -1,7 +1,8 @@
 //! akm's KMIP vendor extensions: the administration operations (Operation values in the
 //! extension range 8XXXXXXX, KMIP 1.4 §9.1.3.2.27) and the tags of their payloads (extension
 //! tags 54XXXX, KMIP 1.4 §9.1.3.1). Only members of the configured administrators group may
-//! call them; `akm user`, `akm group` and `akm key policy` are their client.
+//! call them, except Get Key Policy, which whoever may Get Attributes of the key may call;
+//! `akm user`, `akm group`, `akm key policy` and `akm tls reload` are their client.
 //!
 //! Payloads (Request → Response):
 //! - List Accounts: Account Kind → one Account per record, by name.

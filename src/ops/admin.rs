@@ -1,7 +1,7 @@
 //! akm's administration operations (KMIP vendor extensions, see `kmip::extension`): the user
 //! and group records of the system tables, and the access policy of keys. The dispatcher lets
-//! only administrators reach them; every change goes through the store's writer and its
-//! change log.
+//! only administrators reach them, except Get Key Policy, open to whoever may read the key's
+//! attributes; every change goes through the store's writer and its change log.
 
 use super::{Call, Caller, Ctx, Reply};
 use crate::error::OpError;
@@ -40,18 +40,14 @@ pub fn admin_operation(operation: u32) -> Option<AdminOp> {
     })
 }
 
-/// Runs an administration operation (the caller is already known to be an administrator).
-pub(super) fn run(
-    ctx: &Ctx,
-    _who: &Caller,
-    call: &Call<'_>,
-    op: AdminOp,
-) -> Result<Reply, OpError> {
+/// Runs an administration operation. The dispatcher has checked that the caller is an
+/// administrator, except for Get Key Policy, which checks the key's own policy.
+pub(super) fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>, op: AdminOp) -> Result<Reply, OpError> {
     let payload = match op {
         AdminOp::ListAccounts => list(ctx, call)?,
         AdminOp::SetAccount => set_account(ctx, call)?,
         AdminOp::DeleteAccount => delete_account(ctx, call)?,
-        AdminOp::GetKeyPolicy => get_key_policy(ctx, call)?,
+        AdminOp::GetKeyPolicy => get_key_policy(ctx, who, call)?,
         AdminOp::SetKeyPolicy => set_key_policy(ctx, call)?,
         AdminOp::ReloadTls => reload_tls(ctx)?,
     };
@@ -173,10 +169,14 @@ fn policy_ttlv(uid: &str, p: &KeyPolicy) -> Vec<Ttlv> {
     out
 }
 
-fn get_key_policy(ctx: &Ctx, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
+fn get_key_policy(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
     let uid = call.uid()?;
-    let row = ctx.store.get(&uid)?.ok_or(OpError::NotFound)?;
-    let obj = super::Object::from_row(row)?;
+    let obj = super::load_for(
+        ctx,
+        who,
+        &uid,
+        crate::kmip::enums::operation::GET_ATTRIBUTES,
+    )?;
     Ok(policy_ttlv(&uid, &obj.key_policy()))
 }
 

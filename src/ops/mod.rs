@@ -156,7 +156,13 @@ pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
 
 fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if let Some(admin_op) = admin_operation(call.operation) {
-        who.require(call.operation)?;
+        // Reading a key's policy is reading one of its attributes: whoever may Get Attributes
+        // of the key may. Everything else is for administrators.
+        let operation = match admin_op {
+            AdminOp::GetKeyPolicy => op::GET_ATTRIBUTES,
+            _ => call.operation,
+        };
+        who.require(operation)?;
         return admin::run(ctx, who, call, admin_op);
     }
     if !performs(call.operation, call.version) {

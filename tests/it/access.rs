@@ -323,7 +323,6 @@ async fn administrators_change_key_policy_and_the_tables() {
             ext::OP_DELETE_ACCOUNT,
             ext::delete_account_payload(false, "HR"),
         ),
-        (ext::OP_GET_KEY_POLICY, uid(&u)),
         (
             ext::OP_SET_KEY_POLICY,
             ext::set_key_policy_payload(&u, None, None, Some("any")),
@@ -335,6 +334,13 @@ async fn administrators_change_key_policy_and_the_tables() {
             "operation 0x{operation:X}"
         );
     }
+    // The owner may read her key's policy; bob, who may not use the key, may not.
+    let p = alice.call(ext::OP_GET_KEY_POLICY, uid(&u)).await.unwrap();
+    assert_eq!(parse_key_policy(&p).unwrap().mode, "user");
+    assert_eq!(
+        reason(bob.call(ext::OP_GET_KEY_POLICY, uid(&u)).await),
+        rr::PERMISSION_DENIED
+    );
     // Open the key to everyone: bob (Finance, read) can now Get it but not Destroy it.
     let p = admin
         .call(
