@@ -1,7 +1,7 @@
 //! Locate: the objects the caller may use (by their access policy) whose attributes match
-//! the request. Indexed attributes
-//! (Object Type, algorithm, length, State, Name, Object Group) are filtered in SQL; the rest
-//! (dates as ranges, other attributes by value) are checked on the loaded objects. Maximum
+//! the request. Indexed attributes (Object Type, algorithm, length, State, Name, Object
+//! Group) are filtered in SQL; the rest (dates as ranges, other attributes by value) are
+//! checked on the loaded objects. Maximum
 //! Items and Offset Items page the result; Storage Status Mask picks live or destroyed.
 
 use super::object::name_value;

@@ -257,9 +257,8 @@ pub fn dispatch_recorded(
 /// Loads an object for `who`, checking it exists and that policy allows `operation`.
 pub fn load_for(ctx: &Ctx, who: &Caller, uid: &str, operation: u32) -> Result<Object, OpError> {
     let row = ctx.store.get(uid)?.ok_or(OpError::NotFound)?;
-    let obj = Object::from_row(row)?;
-    who.require_key(&obj.key_policy(), uid, operation)?;
-    Ok(obj)
+    who.require_key(&Object::row_policy(&row)?, uid, operation)?;
+    Object::from_row(row)
 }
 
 /// Read-modify-write of one object inside the writer's transaction: loads it, checks access,
@@ -280,8 +279,8 @@ where
     let who = who.clone();
     ctx.store.write(move |tx| {
         let row = tx.get(&uid)?.ok_or(OpError::NotFound)?;
+        who.require_key(&Object::row_policy(&row)?, &uid, operation)?;
         let mut obj = Object::from_row(row)?;
-        who.require_key(&obj.key_policy(), &uid, operation)?;
         let out = change(&mut obj)?;
         obj.touch(now);
         let row = obj.to_row();

@@ -59,6 +59,18 @@ impl Object {
         }
     }
 
+    /// The access policy of a stored row, read from its columns alone (so access is decided
+    /// before the attributes are decoded).
+    pub fn row_policy(row: &ObjectRow) -> Result<KeyPolicy, OpError> {
+        let mode = AccessMode::parse(&row.access_mode)
+            .ok_or_else(|| OpError::CorruptRecord(row.uid.clone()))?;
+        Ok(KeyPolicy {
+            owner: row.owner.clone(),
+            group: row.owner_group.clone(),
+            mode,
+        })
+    }
+
     /// The object's access policy.
     pub fn key_policy(&self) -> KeyPolicy {
         KeyPolicy {
