@@ -6,8 +6,8 @@
 //! refuses the certificate); every OU is a group, in certificate order, and a certificate
 //! without OU has no groups; UTF8String, PrintableString, IA5String, NumericString and
 //! BMPString (UTF-16, which Windows CAs write) are read as text, any other encoding (e.g.
-//! TeletexString) or a name with control characters refuses the certificate rather than
-//! dropping or guessing at the name.
+//! TeletexString), a name with control characters, or more than [`MAX_GROUPS`] OUs refuses
+//! the certificate rather than dropping or guessing at a name.
 
 use ring::digest;
 use x509_parser::asn1_rs::Tag;
@@ -52,6 +52,9 @@ pub enum IdentityError {
     /// The common name is not a UTF-8 text string type (e.g. BMPString) or not valid UTF-8.
     #[error("client certificate subject common name is not UTF-8 text")]
     CommonNameNotText(#[source] X509Error),
+    /// The subject has more organizational units than [`MAX_GROUPS`].
+    #[error("client certificate subject has {0} organizational units; at most {MAX_GROUPS} are accepted")]
+    TooManyOrganizationalUnits(usize),
     /// An organizational unit is not a UTF-8 text string type or not valid UTF-8.
     #[error("client certificate subject organizational unit #{index} is not UTF-8 text")]
     OrganizationalUnitNotText {
@@ -62,6 +65,10 @@ pub enum IdentityError {
         source: X509Error,
     },
 }
+
+/// The most OUs (groups) a certificate may carry: each is looked up in the group table on
+/// every request, so a certificate cannot make that unbounded.
+pub const MAX_GROUPS: usize = 64;
 
 /// Extracts the principal from a DER client certificate. Requires exactly one non-empty text
 /// CN; collects every OU in order and fails if any OU is not text rather than dropping it.
@@ -120,6 +127,10 @@ fn attr_text(attr: &AttributeTypeAndValue<'_>) -> Result<String, X509Error> {
 }
 
 fn organizational_units(subject: &X509Name<'_>) -> Result<Vec<String>, IdentityError> {
+    let count = subject.iter_organizational_unit().count();
+    if count > MAX_GROUPS {
+        return Err(IdentityError::TooManyOrganizationalUnits(count));
+    }
     subject
         .iter_organizational_unit()
         .enumerate()
@@ -205,6 +216,23 @@ mod tests {
         let der = self_signed(&[], None);
         let err = principal_from_der(&der).unwrap_err();
         assert!(matches!(err, IdentityError::NoCommonName), "{err:?}");
+    }
+
+    #[test]
+    fn every_ou_is_a_group_up_to_the_limit() {
+        let ca = crate::pki::Ca::generate("test CA").unwrap();
+        let validity = crate::pki::Validity::days_from_now(1);
+        let ous: Vec<String> = (0..MAX_GROUPS).map(|i| format!("g{i}")).collect();
+        let der = ca.issue_client("alice", &ous, validity).unwrap();
+        let p = principal_from_der(&der.cert_der().unwrap()).unwrap();
+        assert_eq!(p.ous, ous);
+        let too_many: Vec<String> = (0..=MAX_GROUPS).map(|i| format!("g{i}")).collect();
+        let der = ca.issue_client("alice", &too_many, validity).unwrap();
+        let err = principal_from_der(&der.cert_der().unwrap()).unwrap_err();
+        assert!(
+            matches!(err, IdentityError::TooManyOrganizationalUnits(65)),
+            "{err:?}"
+        );
     }
 
     #[test]
