@@ -45,7 +45,7 @@ pub fn admin_operation(operation: u32) -> Option<AdminOp> {
 pub(super) fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>, op: AdminOp) -> Result<Reply, OpError> {
     let payload = match op {
         AdminOp::ListAccounts => list(ctx, call)?,
-        AdminOp::SetAccount => set_account(ctx, call)?,
+        AdminOp::SetAccount => set_account(ctx, who, call)?,
         AdminOp::DeleteAccount => delete_account(ctx, call)?,
         AdminOp::GetKeyPolicy => get_key_policy(ctx, who, call)?,
         AdminOp::SetKeyPolicy => set_key_policy(ctx, call)?,
@@ -106,7 +106,24 @@ fn list(ctx: &Ctx, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
         .collect())
 }
 
-fn set_account(ctx: &Ctx, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
+/// Refuses a change that would leave no administrator able to undo it: disabling the
+/// administrators group, or the calling administrator's own user record.
+fn check_not_lockout(who: &Caller, kind: AccountKind, name: &str) -> Result<(), OpError> {
+    let locks_out = match kind {
+        AccountKind::Group => name == who.settings().admin_group,
+        AccountKind::User => name == who.cn,
+    };
+    if locks_out {
+        return Err(OpError::InvalidField(format!(
+            "disabling {} {name:?} would lock administrators out; change access.admin_group \
+             or ask another administrator",
+            kind.as_str()
+        )));
+    }
+    Ok(())
+}
+
+fn set_account(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
     let kind = kind(call)?;
     let acct = call
         .payload
@@ -123,6 +140,9 @@ fn set_account(ctx: &Ctx, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
                 .ok_or_else(|| OpError::InvalidField("Enabled must be a Boolean".into()))?,
         ),
     };
+    if enabled == Some(false) {
+        check_not_lockout(who, kind, &name)?;
+    }
     let operations = text(acct, TAG_OPERATIONS, "Operations")?
         .map(|list| {
             Operations::parse_list(list)

@@ -496,6 +496,17 @@ async fn administrators_change_key_policy_and_the_tables() {
             rr::INVALID_MESSAGE,
         ),
         (ext::OP_GET_KEY_POLICY, vec![], rr::INVALID_MESSAGE),
+        // Disabling the administrators group, or oneself, would lock administrators out.
+        (
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(false, ADMIN_GROUP, Some(false), None),
+            rr::INVALID_FIELD,
+        ),
+        (
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(true, "admin", Some(false), None),
+            rr::INVALID_FIELD,
+        ),
         (ext::OP_GET_KEY_POLICY, uid("nope"), rr::ITEM_NOT_FOUND),
     ] {
         assert_eq!(
@@ -743,5 +754,28 @@ async fn unreadable_policy_records_fail_closed() {
         .await
         .unwrap();
     assert!(uids_of(&found).is_empty());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn locate_never_lists_anything_but_keys() {
+    // Users, groups and policy records exist (set up by `server`), the KEK is in use: an
+    // administrator's unfiltered Locate, in every storage mask, lists exactly the keys made.
+    let server = server().await;
+    let mut alice = client(&server, "alice").await;
+    let made = [
+        create_key(&mut alice, None).await,
+        create_key(&mut alice, None).await,
+    ];
+    let mut admin = client(&server, "admin").await;
+    let mut found = uids_of(&admin.call(op::LOCATE, vec![]).await.unwrap());
+    found.sort();
+    let mut want = made.to_vec();
+    want.sort();
+    assert_eq!(found, want);
+    let everything = vec![Ttlv::integer(Tag::STORAGE_STATUS_MASK, 7)];
+    let mut found = uids_of(&admin.call(op::LOCATE, everything).await.unwrap());
+    found.sort();
+    assert_eq!(found, want);
     server.stop().await;
 }
