@@ -779,3 +779,57 @@ async fn locate_never_lists_anything_but_keys() {
     assert_eq!(found, want);
     server.stop().await;
 }
+
+/// On demand (`cargo test --test it access_cost -- --ignored --nocapture`): what access
+/// control costs per request. Prints figures; asserts only the outcomes.
+#[tokio::test]
+#[ignore]
+async fn access_cost_figures() {
+    let server = server().await;
+    let mut alice = client(&server, "alice").await;
+    let mut carl = server
+        .connect(server.client_tls("carl", &["HR"]), V::V1_4)
+        .await
+        .unwrap();
+    // 2000 keys: half alice's (user mode), half carl's open to everyone.
+    let mut mine = Vec::new();
+    for i in 0..1000 {
+        mine.push(alices_key(&mut alice, AccessMode::User, &format!("a{i}")).await);
+        let mut attrs = aes_attrs(Some(&format!("b{i}")));
+        attrs.push(mode_attr(AccessMode::Any));
+        carl.call(op::CREATE, create_payload(V::V1_4, &attrs))
+            .await
+            .unwrap();
+    }
+    let t = std::time::Instant::now();
+    for u in mine.iter().take(1000) {
+        alice.call(op::GET, uid(u)).await.unwrap();
+    }
+    let get = t.elapsed() / 1000;
+    let t = std::time::Instant::now();
+    for _ in 0..20 {
+        let found = alice.call(op::LOCATE, vec![]).await.unwrap();
+        assert_eq!(uids_of(&found).len(), 2000);
+    }
+    let locate_alice = t.elapsed() / 20;
+    let mut sam = client(&server, "sam").await;
+    let t = std::time::Instant::now();
+    for _ in 0..20 {
+        let found = sam.call(op::LOCATE, vec![]).await.unwrap();
+        assert_eq!(uids_of(&found).len(), 1000);
+    }
+    let locate_sam = t.elapsed() / 20;
+    let mut admin = client(&server, "admin").await;
+    let t = std::time::Instant::now();
+    for _ in 0..20 {
+        admin.call(op::LOCATE, vec![]).await.unwrap();
+    }
+    let locate_admin = t.elapsed() / 20;
+    println!(
+        "Get (user-mode key, caller in HR): {get:?} per request\n\
+         Locate of 2000 keys, alice sees 2000: {locate_alice:?}\n\
+         Locate of 2000 keys, sam sees 1000: {locate_sam:?}\n\
+         Locate of 2000 keys, admin (no pre-filter): {locate_admin:?}"
+    );
+    server.stop().await;
+}
