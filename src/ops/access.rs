@@ -39,6 +39,10 @@ pub struct AccessRecord {
     pub user: String,
     /// The caller's groups (certificate OUs).
     pub groups: Vec<String>,
+    /// The caller's certificate serial (hex).
+    pub serial: String,
+    /// The caller's certificate SHA-256 fingerprint (hex).
+    pub fingerprint: String,
     /// The outcome and why.
     pub decision: Decision,
 }
@@ -120,6 +124,8 @@ impl Caller {
                 uid: uid.map(str::to_owned),
                 user: self.principal.cn.clone(),
                 groups: self.principal.ous.clone(),
+                serial: self.principal.serial.clone(),
+                fingerprint: self.principal.fingerprint.clone(),
                 decision,
             });
         }
