@@ -96,7 +96,7 @@ pub fn run_tls(config: &Config, args: TlsArgs) -> Result<(), CliError> {
             Ok(json!({ "reloaded": true }))
         })
     })?;
-    print(&out, args.conn.json, &[], |_| Vec::new());
+    print(&out, args.conn.json);
     Ok(())
 }
 
@@ -191,16 +191,7 @@ pub fn run_accounts(config: &Config, user: bool, args: AccountArgs) -> Result<()
             }
         })
     })?;
-    print(&out, json_out, &["NAME", "ENABLED", "OPERATIONS"], |r| {
-        vec![
-            text(&r["name"]),
-            text(&r["enabled"]),
-            r["operations"]
-                .as_array()
-                .map(|a| a.iter().map(text).collect::<Vec<_>>().join(","))
-                .unwrap_or_default(),
-        ]
-    });
+    print(&out, json_out);
     Ok(())
 }
 
@@ -245,23 +236,25 @@ pub fn run_policy(
             serde_json::to_value(p).map_err(|_| malformed())
         })
     })?;
-    print(&out, conn.json, &[], |_| Vec::new());
+    print(&out, conn.json);
     Ok(())
 }
 
-/// Prints `out`: JSON, or an array as a table with `headers` and `row`, or an object as
-/// key/value lines.
-fn print(out: &Json, json: bool, headers: &[&str], row: impl Fn(&Json) -> Vec<String>) {
+/// Prints `out`: JSON, or an array of accounts as a table, or an object as key/value lines.
+fn print(out: &Json, json: bool) {
     if json {
         println!("{}", serde_json::to_string_pretty(out).unwrap_or_default());
         return;
     }
     match out {
         Json::Array(rows) => {
-            println!("{:<24} {:<8} {}", headers[0], headers[1], headers[2]);
+            println!("{:<24} {:<8} OPERATIONS", "NAME", "ENABLED");
             for r in rows {
-                let cells = row(r);
-                println!("{:<24} {:<8} {}", cells[0], cells[1], cells[2]);
+                let ops = r["operations"]
+                    .as_array()
+                    .map(|a| a.iter().map(text).collect::<Vec<_>>().join(","))
+                    .unwrap_or_default();
+                println!("{:<24} {:<8} {ops}", text(&r["name"]), text(&r["enabled"]));
             }
         }
         Json::Object(map) => {
