@@ -124,13 +124,13 @@ pub enum PolicyCommand {
     },
 }
 
+/// What a command does once connected, as a future borrowing the client.
+type Work<'c> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Json, CliError>> + 'c>>;
+
+/// Connects as `conn` says (defaults from `[client]`) and runs `f` with the client.
 fn connect_and_run<F>(config: &Config, conn: &ConnArgs, f: F) -> Result<Json, CliError>
 where
-    F: for<'c> FnOnce(
-        &'c mut Client,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<Json, CliError>> + 'c>,
-    >,
+    F: for<'c> FnOnce(&'c mut Client) -> Work<'c>,
 {
     let c = &config.client;
     let tls = tls::client_config(
