@@ -496,6 +496,39 @@ async fn administrators_change_key_policy_and_the_tables() {
             rr::INVALID_MESSAGE,
         ),
         (ext::OP_GET_KEY_POLICY, vec![], rr::INVALID_MESSAGE),
+        // Fields of the wrong type.
+        (
+            ext::OP_SET_ACCOUNT,
+            vec![ext::kind_item(true), Ttlv::text(ext::TAG_ACCOUNT, "sam")],
+            rr::INVALID_MESSAGE,
+        ),
+        (
+            ext::OP_SET_ACCOUNT,
+            vec![
+                ext::kind_item(true),
+                Ttlv::structure(
+                    ext::TAG_ACCOUNT,
+                    vec![
+                        Ttlv::text(ext::TAG_ACCOUNT_NAME, "sam"),
+                        Ttlv::integer(ext::TAG_ENABLED, 1),
+                    ],
+                ),
+            ],
+            rr::INVALID_FIELD,
+        ),
+        (
+            ext::OP_DELETE_ACCOUNT,
+            vec![
+                ext::kind_item(true),
+                Ttlv::integer(ext::TAG_ACCOUNT_NAME, 1),
+            ],
+            rr::INVALID_FIELD,
+        ),
+        (
+            ext::OP_LIST_ACCOUNTS,
+            vec![Ttlv::text(ext::TAG_ACCOUNT_KIND, "user")],
+            rr::INVALID_FIELD,
+        ),
         // Disabling the administrators group, or oneself, would lock administrators out.
         (
             ext::OP_SET_ACCOUNT,
