@@ -866,3 +866,21 @@ async fn access_cost_figures() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_certificate_the_identity_rules_refuse_gets_no_service() {
+    let server = server().await;
+    let ous: Vec<&str> = (0..=akm::identity::MAX_GROUPS).map(|_| "HR").collect();
+    // Verified by TLS, but with more OUs than akm accepts: closed before any request.
+    let refused = match server
+        .connect(server.client_tls("crowd", &ous), V::V1_4)
+        .await
+    {
+        Err(_) => true,
+        Ok(mut c) => c.call(op::QUERY, vec![]).await.is_err(),
+    };
+    assert!(refused, "a certificate with too many OUs was served");
+    let mut alice = client(&server, "alice").await;
+    alice.call(op::QUERY, vec![]).await.unwrap();
+    server.stop().await;
+}
