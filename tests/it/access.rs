@@ -88,8 +88,9 @@ async fn alices_key(alice: &mut Client, mode: AccessMode, key_name: &str) -> Str
     )
 }
 
-/// The operations on a key, in the column order of [`TABLE`].
-const OPS: [u32; 10] = [
+/// The operations on a key, in the column order of [`TABLE`] (Set Attribute is sent in
+/// KMIP 2.1, the others in 1.4).
+const OPS: [u32; 11] = [
     op::LOCATE,
     op::GET,
     op::GET_ATTRIBUTES,
@@ -97,34 +98,35 @@ const OPS: [u32; 10] = [
     op::ADD_ATTRIBUTE,
     op::MODIFY_ATTRIBUTE,
     op::DELETE_ATTRIBUTE,
+    op::SET_ATTRIBUTE,
     op::ACTIVATE,
     op::REVOKE,
     op::DESTROY,
 ];
 
 /// (identity, mode of alice's HR key, Y/N per [`OPS`] column).
-///                             L G GA GAL AA MA DA Ac Rv D
+///                             L G GA GAL AA MA DA SA Ac Rv D
 const TABLE: &[(&str, AccessMode, &str)] = &[
-    ("alice", AccessMode::Any, "YYYYYYYYYY"),
-    ("alice", AccessMode::Group, "YYYYYYYYYY"),
-    ("alice", AccessMode::User, "YYYYYYYYYY"),
-    ("alice", AccessMode::UserAndGroup, "YYYYYYYYYY"),
-    ("sam", AccessMode::Any, "YYYYYYYYYY"),
-    ("sam", AccessMode::Group, "YYYYYYYYYY"),
-    ("sam", AccessMode::User, "NNNNNNNNNN"),
-    ("sam", AccessMode::UserAndGroup, "NNNNNNNNNN"),
-    ("bob", AccessMode::Any, "YYYYNNNNNN"),
-    ("bob", AccessMode::Group, "NNNNNNNNNN"),
-    ("bob", AccessMode::User, "NNNNNNNNNN"),
-    ("bob", AccessMode::UserAndGroup, "NNNNNNNNNN"),
-    ("admin", AccessMode::Any, "YYYYYYYYYY"),
-    ("admin", AccessMode::Group, "YYYYYYYYYY"),
-    ("admin", AccessMode::User, "YYYYYYYYYY"),
-    ("admin", AccessMode::UserAndGroup, "YYYYYYYYYY"),
-    ("nobody", AccessMode::Any, "YYNNNNNNNN"),
-    ("nobody", AccessMode::Group, "NNNNNNNNNN"),
-    ("nobody", AccessMode::User, "NNNNNNNNNN"),
-    ("nobody", AccessMode::UserAndGroup, "NNNNNNNNNN"),
+    ("alice", AccessMode::Any, "YYYYYYYYYYY"),
+    ("alice", AccessMode::Group, "YYYYYYYYYYY"),
+    ("alice", AccessMode::User, "YYYYYYYYYYY"),
+    ("alice", AccessMode::UserAndGroup, "YYYYYYYYYYY"),
+    ("sam", AccessMode::Any, "YYYYYYYYYYY"),
+    ("sam", AccessMode::Group, "YYYYYYYYYYY"),
+    ("sam", AccessMode::User, "NNNNNNNNNNN"),
+    ("sam", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
+    ("bob", AccessMode::Any, "YYYYNNNNNNN"),
+    ("bob", AccessMode::Group, "NNNNNNNNNNN"),
+    ("bob", AccessMode::User, "NNNNNNNNNNN"),
+    ("bob", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
+    ("admin", AccessMode::Any, "YYYYYYYYYYY"),
+    ("admin", AccessMode::Group, "YYYYYYYYYYY"),
+    ("admin", AccessMode::User, "YYYYYYYYYYY"),
+    ("admin", AccessMode::UserAndGroup, "YYYYYYYYYYY"),
+    ("nobody", AccessMode::Any, "YYNNNNNNNNN"),
+    ("nobody", AccessMode::Group, "NNNNNNNNNNN"),
+    ("nobody", AccessMode::User, "NNNNNNNNNNN"),
+    ("nobody", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
 ];
 
 fn payload_for(operation: u32, u: &str) -> Vec<Ttlv> {
@@ -136,6 +138,13 @@ fn payload_for(operation: u32, u: &str) -> Vec<Ttlv> {
             p.push(Ttlv::text(Tag::ATTRIBUTE_NAME, "x-note"));
             p.push(Ttlv::integer(Tag::ATTRIBUTE_INDEX, 0));
         }
+        op::SET_ATTRIBUTE => p.push(Ttlv::structure(
+            Tag::NEW_ATTRIBUTE,
+            vec![akm::kmip::attributes::to_v2(&Attr::new(
+                "Comment",
+                Value::TextString("set".into()),
+            ))],
+        )),
         op::REVOKE => p.push(Ttlv::structure(
             Tag::REVOCATION_REASON,
             vec![Ttlv::enumeration(
@@ -178,17 +187,27 @@ async fn attempt(c: &mut Client, operation: u32, u: &str, key_name: &str) -> boo
 async fn every_identity_mode_and_operation_matches_the_policy_table() {
     let server = server().await;
     let mut alice = client(&server, "alice").await;
+    // Each identity with a 1.4 and a 2.1 connection.
     let mut clients = Vec::new();
-    for (cn, _) in IDENTITIES {
-        clients.push((cn, client(&server, cn).await));
+    for (cn, ous) in IDENTITIES {
+        let v2 = server
+            .connect(server.client_tls(cn, ous), V::V2_1)
+            .await
+            .unwrap();
+        clients.push((cn, client(&server, cn).await, v2));
     }
     let mut n = 0;
     for (who, mode, expected) in TABLE {
-        let c = &mut clients.iter_mut().find(|(cn, _)| cn == who).unwrap().1;
+        let (_, v1, v2) = clients.iter_mut().find(|(cn, _, _)| cn == who).unwrap();
         for (operation, want) in OPS.iter().zip(expected.chars()) {
             n += 1;
             let key_name = format!("k{n}");
             let u = alices_key(&mut alice, *mode, &key_name).await;
+            let c = if *operation == op::SET_ATTRIBUTE {
+                &mut *v2
+            } else {
+                &mut *v1
+            };
             let allowed = attempt(c, *operation, &u, &key_name).await;
             assert_eq!(allowed, want == 'Y', "{who} op {operation} on a {mode} key");
         }
