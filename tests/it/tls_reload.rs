@@ -188,3 +188,23 @@ async fn revoking_keeps_earlier_serials_and_refuses_bad_input() {
         serial(&carol)
     );
 }
+
+#[tokio::test]
+async fn with_crls_a_client_ca_without_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::generate("akm test CA").unwrap();
+    let other = Ca::generate("partner CA").unwrap();
+    let config = write_pki(dir.path(), &ca);
+    // Both CAs trusted, a CRL only for ours: the partner's clients' status is unknown.
+    let bundle = format!("{}{}", ca.cert_pem(), other.cert_pem());
+    std::fs::write(&config.client_ca, bundle).unwrap();
+    let ours = issue(&ca, "alice", &["users"]);
+    let theirs = issue(&other, "partner", &["users"]);
+    let server = start(ca, &config).await;
+    assert!(!refused(&server, &ours).await);
+    assert!(
+        refused(&server, &theirs).await,
+        "unknown revocation status was accepted"
+    );
+    server.stop().await;
+}
