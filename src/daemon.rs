@@ -137,8 +137,10 @@ fn reload_tls(handle: &tls::TlsHandle, config: &crate::config::TlsConfig) -> Res
     handle.reload_from(config).map_err(|e| e.to_string())
 }
 
-/// Reloads TLS on every SIGHUP until the process ends.
-async fn reload_on_sighup(handle: Arc<tls::TlsHandle>, config: crate::config::TlsConfig) {
+/// Takes over SIGHUP (whose default would end the process) and reloads TLS on each one until
+/// the process ends. Registers the handler before returning, so a SIGHUP that arrives once
+/// the server announced itself never kills it.
+fn reload_on_sighup(handle: Arc<tls::TlsHandle>, config: crate::config::TlsConfig) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hup = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -147,15 +149,22 @@ async fn reload_on_sighup(handle: Arc<tls::TlsHandle>, config: crate::config::Tl
             return;
         }
     };
-    while hup.recv().await.is_some() {
-        let (h, c) = (handle.clone(), config.clone());
-        match tokio::task::spawn_blocking(move || reload_tls(&h, &c)).await {
-            Ok(Ok(())) => tracing::info!("SIGHUP: TLS configuration (CA, pins, CRLs) reloaded"),
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "SIGHUP: TLS reload failed; the previous configuration stays in force")
-            }
-            Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload task failed"),
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            reload_after_sighup(&handle, &config).await;
         }
+    });
+}
+
+/// One SIGHUP: reloads on the blocking pool (it reads files) and logs the outcome.
+async fn reload_after_sighup(handle: &Arc<tls::TlsHandle>, config: &crate::config::TlsConfig) {
+    let (h, c) = (handle.clone(), config.clone());
+    match tokio::task::spawn_blocking(move || reload_tls(&h, &c)).await {
+        Ok(Ok(())) => tracing::info!("SIGHUP: TLS configuration (CA, pins, CRLs) reloaded"),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "SIGHUP: TLS reload failed; the previous configuration stays in force")
+        }
+        Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload task failed"),
     }
 }
 
@@ -219,13 +228,14 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let bound = listener.local_addr().unwrap_or(addr);
+        // Before announcing ourselves: from then on a SIGHUP means "reload", never "exit".
+        reload_on_sighup(tls.clone(), config.tls.clone());
         println!("akm serve: listening on {bound} (KMIP over mutual TLS)");
         println!(
             "akm serve: client certificates are in {} (admin.crt/admin.key, user.crt/user.key, CA ca.crt)",
             config.tls.certs_dir.display()
         );
         tracing::info!(%bound, "serving");
-        tokio::spawn(reload_on_sighup(tls.clone(), config.tls.clone()));
         server::serve_reloadable(listener, tls, ctx.clone(), settings(config), shutdown_signal())
             .await;
         Ok::<_, StartError>(())
