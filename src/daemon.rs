@@ -128,6 +128,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         kek,
         access: Arc::new(config.access_settings()),
         tls_reload: None,
+        interop: config.server.interop_operations,
     })
 }
 

@@ -8,7 +8,8 @@
 //! 2. a member of the administrators group (unless that group's record is disabled) is
 //!    allowed everything, on every key, including the akm administration operations;
 //! 3. administration operations (the vendor range) are denied to everyone else;
-//! 4. Query and Discover Versions are allowed (they reveal no object);
+//! 4. Query, Discover Versions and (on test servers) Interop are allowed (they reveal no
+//!    object);
 //! 5. the operation must be granted by the caller's enabled user or group records (their
 //!    union); a caller named by no record at all gets the configured `unknown` grant, or is
 //!    denied when that is `None`;
@@ -92,6 +93,7 @@ pub const GRANTABLE: &[(&str, u32)] = &[
     ("create", op::CREATE),
     ("register", op::REGISTER),
     ("locate", op::LOCATE),
+    ("check", op::CHECK),
     ("get", op::GET),
     ("get-attributes", op::GET_ATTRIBUTES),
     ("get-attribute-list", op::GET_ATTRIBUTE_LIST),
@@ -99,9 +101,11 @@ pub const GRANTABLE: &[(&str, u32)] = &[
     ("modify-attribute", op::MODIFY_ATTRIBUTE),
     ("delete-attribute", op::DELETE_ATTRIBUTE),
     ("set-attribute", op::SET_ATTRIBUTE),
+    ("obtain-lease", op::OBTAIN_LEASE),
     ("activate", op::ACTIVATE),
     ("revoke", op::REVOKE),
     ("destroy", op::DESTROY),
+    ("log", op::LOG),
 ];
 
 /// Shorthands accepted when parsing operation lists.
@@ -110,6 +114,7 @@ const SHORTHANDS: &[(&str, &[u32])] = &[
         "read",
         &[
             op::LOCATE,
+            op::CHECK,
             op::GET,
             op::GET_ATTRIBUTES,
             op::GET_ATTRIBUTE_LIST,
@@ -121,6 +126,7 @@ const SHORTHANDS: &[(&str, &[u32])] = &[
             op::CREATE,
             op::REGISTER,
             op::LOCATE,
+            op::CHECK,
             op::GET,
             op::GET_ATTRIBUTES,
             op::GET_ATTRIBUTE_LIST,
@@ -128,9 +134,11 @@ const SHORTHANDS: &[(&str, &[u32])] = &[
             op::MODIFY_ATTRIBUTE,
             op::DELETE_ATTRIBUTE,
             op::SET_ATTRIBUTE,
+            op::OBTAIN_LEASE,
             op::ACTIVATE,
             op::REVOKE,
             op::DESTROY,
+            op::LOG,
         ],
     ),
 ];
@@ -254,7 +262,7 @@ impl Default for Settings {
 pub enum Reason {
     /// Allowed: the caller is an administrator.
     Administrator,
-    /// Allowed: an informational operation (Query, Discover Versions).
+    /// Allowed: an informational operation (Query, Discover Versions, Interop).
     Informational,
     /// Allowed: the operation is granted and it names no key.
     Granted,
@@ -352,7 +360,7 @@ pub fn decide(
     if operation >= EXTENSION_OPERATIONS {
         return Decision::deny(Reason::AdminOnly);
     }
-    if matches!(operation, op::QUERY | op::DISCOVER_VERSIONS) {
+    if matches!(operation, op::QUERY | op::DISCOVER_VERSIONS | op::INTEROP) {
         return Decision::allow(Reason::Informational);
     }
     match granted(accounts, settings) {

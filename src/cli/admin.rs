@@ -52,9 +52,10 @@ enum AccountCommand {
     Set {
         /// The name (certificate CN for users, OU for groups).
         name: String,
-        /// Granted operations, comma-separated: all, read, create, register, locate, get,
-        /// get-attributes, get-attribute-list, add-attribute, modify-attribute,
-        /// delete-attribute, set-attribute, activate, revoke, destroy ("" for none).
+        /// Granted operations, comma-separated: all, read, create, register, locate, check,
+        /// get, get-attributes, get-attribute-list, add-attribute, modify-attribute,
+        /// delete-attribute, set-attribute, obtain-lease, activate, revoke, destroy, log ("" for
+        /// none).
         #[arg(long)]
         ops: Option<String>,
         /// Enable the record.

@@ -1,7 +1,9 @@
-//! The `akm` command line: `serve`, `init`, `cert issue`, and the `key`, `user` and `group`
-//! commands, which are KMIP clients over mutual TLS (the scripting interface). `main` maps errors to exit codes.
+//! The `akm` command line: `serve`, `init`, `cert issue`/`cert revoke`, and the `key`,
+//! `user`, `group`, `tls` and `conformance` commands, which are KMIP clients over mutual TLS
+//! (the scripting interface). `main` maps errors to exit codes.
 
 mod admin;
+mod conformance;
 mod key;
 
 use crate::config::Config;
@@ -47,6 +49,8 @@ pub enum Command {
     Group(admin::AccountArgs),
     /// The running server's TLS configuration (administrators only).
     Tls(admin::TlsArgs),
+    /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
+    Conformance(conformance::ConformanceArgs),
 }
 
 /// `akm cert ...`
@@ -94,6 +98,9 @@ pub enum CliError {
     /// A client command failed (exit 1; 2 when the server refused the operation).
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
+    /// Conformance test-case files failed (exit 1); the count.
+    #[error("{0} conformance test case(s) failed")]
+    Conformance(usize),
     /// Bad command-line input (exit 64, EX_USAGE).
     #[error("{0}")]
     Usage(String),
@@ -186,6 +193,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Group(args) => {
             init_logging("warn");
             admin::run_accounts(&config, false, args)?;
+        }
+        Command::Conformance(args) => {
+            init_logging("warn");
+            conformance::run(&config, args)?;
         }
     }
     Ok(())

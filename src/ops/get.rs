@@ -1,23 +1,22 @@
 //! Get: returns an object with its key material, unwrapped from the store, in the stored or
-//! the requested Key Format Type.
+//! the requested Key Format Type, optionally wrapped under another key (see `wrap`), unless
+//! the object is not Extractable, or Sensitive and not wrapped. The first Get clears the
+//! object's Fresh attribute.
 
 use super::Caller;
-use super::{load_for, Call, Ctx, Reply};
+use super::{load_for, modify, wrap, Call, Ctx, Reply};
 use crate::error::OpError;
 use crate::kmip::enums::{operation, state};
 use crate::kmip::objects::{self, ManagedObject};
-use crate::ttlv::{Tag, Ttlv};
+use crate::ttlv::{Tag, Ttlv, Value};
 
 /// Runs Get.
 pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
-    if call
-        .payload
-        .child(Tag::KEY_WRAPPING_SPECIFICATION)
-        .is_some()
-    {
-        return Err(OpError::FeatureNotSupported("key wrapping on Get"));
-    }
+    let wrapping = match call.payload.child(Tag::KEY_WRAPPING_SPECIFICATION) {
+        Some(spec) => Some(wrap::parse(spec)?),
+        None => None,
+    };
     let format = call
         .payload
         .child(Tag::KEY_FORMAT_TYPE)
@@ -25,6 +24,14 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let obj = load_for(ctx, who, &uid, operation::GET)?;
     if matches!(obj.state(), state::DESTROYED | state::DESTROYED_COMPROMISED) {
         return Err(OpError::ObjectDestroyed);
+    }
+    // KMIP 2.1 §4.55 / §4.23: a Sensitive key leaves only wrapped, a non-Extractable one not
+    // at all.
+    if wrapping.is_none() && obj.get("Sensitive") == Some(&Value::Boolean(true)) {
+        return Err(OpError::Sensitive);
+    }
+    if obj.get("Extractable") == Some(&Value::Boolean(false)) {
+        return Err(OpError::NotExtractable);
     }
     let wrapped = ctx
         .store
@@ -39,7 +46,17 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         length: obj.int_attr("Cryptographic Length"),
         data_type: obj.data_type,
     };
-    let encoded = objects::encode_object(&managed, format)?;
+    let mut encoded = objects::encode_object(&managed, format)?;
+    if let Some(spec) = &wrapping {
+        encoded = wrap::wrap_object(ctx, who, spec, encoded)?;
+    }
+    if obj.get("Fresh") == Some(&Value::Boolean(true)) {
+        // KMIP 2.1 §4.24: False as soon as the object has been served by Get.
+        modify(ctx, who, uid.clone(), operation::GET, call.now, |o| {
+            o.set("Fresh", Value::Boolean(false));
+            Ok(())
+        })?;
+    }
     Ok(Reply {
         payload: vec![
             Ttlv::enumeration(Tag::OBJECT_TYPE, obj.object_type),

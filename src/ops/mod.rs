@@ -7,17 +7,23 @@ mod access;
 mod activate;
 mod admin;
 mod attribute_edit;
+mod check;
 mod create;
 mod destroy;
 mod discover_versions;
 mod get;
 mod get_attribute_list;
 mod get_attributes;
+mod interop;
 mod locate;
+mod log;
 mod object;
+mod obtain_lease;
 mod query;
 mod register;
 mod revoke;
+mod undo;
+mod wrap;
 
 pub use access::{AccessRecord, Caller};
 pub use admin::{admin_operation, AdminOp};
@@ -45,16 +51,19 @@ pub struct Ctx {
     /// Reloads the server's TLS configuration (new CRLs) for the Reload TLS administration
     /// operation; `None` where nothing can be reloaded.
     pub tls_reload: Option<Reloader>,
+    /// Whether the Interop operation is available (test servers only: KMIP 2.1 §6.1.26).
+    pub interop: bool,
 }
 
 impl Ctx {
-    /// A context with the default access settings and no TLS reload.
+    /// A context with the default access settings, no TLS reload and no Interop.
     pub fn new(store: Store, kek: Kek) -> Ctx {
         Ctx {
             store,
             kek,
             access: Arc::default(),
             tls_reload: None,
+            interop: false,
         }
     }
 }
@@ -130,6 +139,7 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::CREATE,
     op::REGISTER,
     op::LOCATE,
+    op::CHECK,
     op::GET,
     op::GET_ATTRIBUTES,
     op::GET_ATTRIBUTE_LIST,
@@ -137,11 +147,13 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::MODIFY_ATTRIBUTE,
     op::DELETE_ATTRIBUTE,
     op::SET_ATTRIBUTE,
+    op::OBTAIN_LEASE,
     op::ACTIVATE,
     op::REVOKE,
     op::DESTROY,
     op::QUERY,
     op::DISCOVER_VERSIONS,
+    op::LOG,
 ];
 
 /// Whether akm performs `operation` in a request of `version`. Set Attribute exists only
@@ -149,12 +161,18 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
 /// advertises an operation the dispatcher would refuse.
 pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
     match operation {
-        op::SET_ATTRIBUTE => version.is_v2(),
+        // Set Attribute and Log exist only from KMIP 2.0.
+        op::SET_ATTRIBUTE | op::LOG => version.is_v2(),
         _ => SUPPORTED_OPERATIONS.contains(&operation),
     }
 }
 
 fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
+    // Interop is for test servers only, so Query never lists it.
+    if call.operation == op::INTEROP && ctx.interop && call.version.is_v2() {
+        who.require(call.operation)?;
+        return interop::run(who, call);
+    }
     if let Some(admin_op) = admin_operation(call.operation) {
         // Reading a key's policy is reading one of its attributes: whoever may Get Attributes
         // of the key may. Everything else is for administrators.
@@ -184,6 +202,9 @@ fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         op::DELETE_ATTRIBUTE => attribute_edit::delete(ctx, who, call),
         op::SET_ATTRIBUTE => attribute_edit::set(ctx, who, call),
         op::LOCATE => locate::run(ctx, who, call),
+        op::CHECK => check::run(ctx, who, call),
+        op::LOG => log::run(who, call),
+        op::OBTAIN_LEASE => obtain_lease::run(ctx, who, call),
         op::ACTIVATE => activate::run(ctx, who, call),
         op::REVOKE => revoke::run(ctx, who, call),
         op::DESTROY => destroy::run(ctx, who, call),
@@ -210,6 +231,7 @@ pub fn dispatch_recorded(
     let mut placeholder: Option<String> = None;
     let mut out = Vec::with_capacity(msg.items.len());
     let mut records = Vec::new();
+    let mut journal = (msg.header.on_error == OnError::Undo).then(undo::Journal::default);
     for (index, item) in msg.items.iter().enumerate() {
         let call = Call {
             version: msg.header.version,
@@ -222,7 +244,12 @@ pub fn dispatch_recorded(
             Ok(caller) => {
                 let mut caller = caller.clone();
                 caller.at_item(index);
-                let result = run_one(ctx, &caller, &call);
+                let result = match journal.as_mut() {
+                    Some(j) => j
+                        .before(ctx, &call)
+                        .and_then(|()| run_one(ctx, &caller, &call)),
+                    None => run_one(ctx, &caller, &call),
+                };
                 records.extend(caller.take_records());
                 result
             }
@@ -232,7 +259,13 @@ pub fn dispatch_recorded(
         let failed = result.is_err();
         let result = match result {
             Ok(reply) => {
-                if reply.uid.is_some() {
+                if let Some(j) = journal.as_mut() {
+                    j.after(&reply);
+                }
+                // Locate always replaces the ID Placeholder: with the object when it found
+                // exactly one, else with nothing, so that later items fail rather than act on
+                // an earlier object (KMIP 2.1 §6.1.28).
+                if reply.uid.is_some() || item.operation == op::LOCATE {
                     placeholder = reply.uid;
                 }
                 Ok(Some(Ttlv::structure(Tag::RESPONSE_PAYLOAD, reply.payload)))
@@ -246,12 +279,31 @@ pub fn dispatch_recorded(
             operation: Some(item.operation),
             batch_id: item.batch_id.clone(),
             result,
+            undone: false,
         });
-        if failed && msg.header.on_error == OnError::Stop {
+        if failed && msg.header.on_error != OnError::Continue {
+            if let Some(j) = journal.take() {
+                undo_earlier(ctx, j, &mut out);
+            }
             break;
         }
     }
     (out, records)
+}
+
+/// Undoes the items before the failed (last) one and marks them Operation Undone. If the
+/// undo itself fails they stay marked Success, which is then the truth, and the failure is
+/// logged.
+fn undo_earlier(ctx: &Ctx, journal: undo::Journal, out: &mut [ResponseItem]) {
+    match journal.undo(ctx) {
+        Ok(()) => {
+            let earlier = out.len().saturating_sub(1);
+            for item in &mut out[..earlier] {
+                item.undone = item.result.is_ok();
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "undoing a failed batch failed"),
+    }
 }
 
 /// Loads an object for `who`, checking it exists and that policy allows `operation`.

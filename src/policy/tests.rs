@@ -68,8 +68,9 @@ const IDENTITIES: &[(&str, &[&str])] = &[
 ];
 
 /// Operations on a key, in the column order of [`KEY_TABLE`].
-const KEY_OPS: [u32; 11] = [
+const KEY_OPS: [u32; 13] = [
     op::LOCATE,
+    op::CHECK,
     op::GET,
     op::GET_ATTRIBUTES,
     op::GET_ATTRIBUTE_LIST,
@@ -77,69 +78,72 @@ const KEY_OPS: [u32; 11] = [
     op::MODIFY_ATTRIBUTE,
     op::DELETE_ATTRIBUTE,
     op::SET_ATTRIBUTE,
+    op::OBTAIN_LEASE,
     op::ACTIVATE,
     op::REVOKE,
     op::DESTROY,
 ];
 
 /// (identity, mode of a key owned by alice in group HR, Y/N per [`KEY_OPS`] column).
-///                                     L G GA GAL AA MA DA SA Ac Rv D
+///                                     L Ck G GA GAL AA MA DA SA OL Ac Rv D
 const KEY_TABLE: &[(&str, AccessMode, &str)] = &[
-    ("alice", AccessMode::Any, "YYYYYYYYYYY"),
-    ("alice", AccessMode::Group, "YYYYYYYYYYY"),
-    ("alice", AccessMode::User, "YYYYYYYYYYY"),
-    ("alice", AccessMode::UserAndGroup, "YYYYYYYYYYY"),
-    ("sam", AccessMode::Any, "YYYYYYYYYYY"),
-    ("sam", AccessMode::Group, "YYYYYYYYYYY"),
-    ("sam", AccessMode::User, "NNNNNNNNNNN"),
-    ("sam", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
-    ("bob", AccessMode::Any, "YYYYNNNNNNN"),
-    ("bob", AccessMode::Group, "NNNNNNNNNNN"),
-    ("bob", AccessMode::User, "NNNNNNNNNNN"),
-    ("bob", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
-    ("admin", AccessMode::Any, "YYYYYYYYYYY"),
-    ("admin", AccessMode::Group, "YYYYYYYYYYY"),
-    ("admin", AccessMode::User, "YYYYYYYYYYY"),
-    ("admin", AccessMode::UserAndGroup, "YYYYYYYYYYY"),
-    ("nobody", AccessMode::Any, "YYNNNNNNNNN"),
-    ("nobody", AccessMode::Group, "NNNNNNNNNNN"),
-    ("nobody", AccessMode::User, "NNNNNNNNNNN"),
-    ("nobody", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
-    ("mallory", AccessMode::Any, "NNNNNNNNNNN"),
-    ("mallory", AccessMode::Group, "NNNNNNNNNNN"),
-    ("mallory", AccessMode::User, "NNNNNNNNNNN"),
-    ("mallory", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
-    ("olga", AccessMode::Any, "NNNNNNNNNNN"),
-    ("olga", AccessMode::Group, "NNNNNNNNNNN"),
-    ("olga", AccessMode::User, "NNNNNNNNNNN"),
-    ("olga", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
-    ("hank", AccessMode::Any, "YYYYYYYYYYY"),
-    ("hank", AccessMode::Group, "YYYYYYYYYYY"),
-    ("hank", AccessMode::User, "NNNNNNNNNNN"),
-    ("hank", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
+    ("alice", AccessMode::Any, "YYYYYYYYYYYYY"),
+    ("alice", AccessMode::Group, "YYYYYYYYYYYYY"),
+    ("alice", AccessMode::User, "YYYYYYYYYYYYY"),
+    ("alice", AccessMode::UserAndGroup, "YYYYYYYYYYYYY"),
+    ("sam", AccessMode::Any, "YYYYYYYYYYYYY"),
+    ("sam", AccessMode::Group, "YYYYYYYYYYYYY"),
+    ("sam", AccessMode::User, "NNNNNNNNNNNNN"),
+    ("sam", AccessMode::UserAndGroup, "NNNNNNNNNNNNN"),
+    ("bob", AccessMode::Any, "YYYYYNNNNNNNN"),
+    ("bob", AccessMode::Group, "NNNNNNNNNNNNN"),
+    ("bob", AccessMode::User, "NNNNNNNNNNNNN"),
+    ("bob", AccessMode::UserAndGroup, "NNNNNNNNNNNNN"),
+    ("admin", AccessMode::Any, "YYYYYYYYYYYYY"),
+    ("admin", AccessMode::Group, "YYYYYYYYYYYYY"),
+    ("admin", AccessMode::User, "YYYYYYYYYYYYY"),
+    ("admin", AccessMode::UserAndGroup, "YYYYYYYYYYYYY"),
+    ("nobody", AccessMode::Any, "YNYNNNNNNNNNN"),
+    ("nobody", AccessMode::Group, "NNNNNNNNNNNNN"),
+    ("nobody", AccessMode::User, "NNNNNNNNNNNNN"),
+    ("nobody", AccessMode::UserAndGroup, "NNNNNNNNNNNNN"),
+    ("mallory", AccessMode::Any, "NNNNNNNNNNNNN"),
+    ("mallory", AccessMode::Group, "NNNNNNNNNNNNN"),
+    ("mallory", AccessMode::User, "NNNNNNNNNNNNN"),
+    ("mallory", AccessMode::UserAndGroup, "NNNNNNNNNNNNN"),
+    ("olga", AccessMode::Any, "NNNNNNNNNNNNN"),
+    ("olga", AccessMode::Group, "NNNNNNNNNNNNN"),
+    ("olga", AccessMode::User, "NNNNNNNNNNNNN"),
+    ("olga", AccessMode::UserAndGroup, "NNNNNNNNNNNNN"),
+    ("hank", AccessMode::Any, "YYYYYYYYYYYYY"),
+    ("hank", AccessMode::Group, "YYYYYYYYYYYYY"),
+    ("hank", AccessMode::User, "NNNNNNNNNNNNN"),
+    ("hank", AccessMode::UserAndGroup, "NNNNNNNNNNNNN"),
 ];
 
 /// Operations that name no key, in the column order of [`NO_KEY_TABLE`]; the last is an
 /// akm administration operation.
-const NO_KEY_OPS: [u32; 6] = [
+const NO_KEY_OPS: [u32; 8] = [
     op::CREATE,
     op::REGISTER,
     op::LOCATE,
     op::QUERY,
     op::DISCOVER_VERSIONS,
+    op::INTEROP,
+    op::LOG,
     EXTENSION_OPERATIONS + 1,
 ];
 
-///                                    C R L Q DV admin
+///                                    C R L Q DV I Lg admin
 const NO_KEY_TABLE: &[(&str, &str)] = &[
-    ("alice", "YYYYYN"),
-    ("sam", "YYYYYN"),
-    ("bob", "NNYYYN"),
-    ("admin", "YYYYYY"),
-    ("nobody", "NNYYYN"),
-    ("mallory", "NNNNNN"),
-    ("olga", "NNNYYN"),
-    ("hank", "YYYYYN"),
+    ("alice", "YYYYYYYN"),
+    ("sam", "YYYYYYYN"),
+    ("bob", "NNYYYYNN"),
+    ("admin", "YYYYYYYY"),
+    ("nobody", "NNYYYYNN"),
+    ("mallory", "NNNNNNNN"),
+    ("olga", "NNNYYYNN"),
+    ("hank", "YYYYYYYN"),
 ];
 
 fn identity(name: &str) -> Principal {
@@ -285,6 +289,7 @@ fn operation_lists_parse_and_print() {
         ops.names(),
         [
             "locate",
+            "check",
             "get",
             "get-attributes",
             "get-attribute-list",

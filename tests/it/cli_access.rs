@@ -34,7 +34,13 @@ fn administration_commands_manage_users_groups_and_key_policy() {
     assert_eq!(groups[1]["name"], "users");
     assert_eq!(
         groups[1]["operations"],
-        serde_json::json!(["locate", "get", "get-attributes", "get-attribute-list"])
+        serde_json::json!([
+            "locate",
+            "check",
+            "get",
+            "get-attributes",
+            "get-attribute-list"
+        ])
     );
     let table = akm(&config, port, &["group", "list"]);
     let table = String::from_utf8_lossy(&table.stdout).to_string();

@@ -3,11 +3,19 @@
 
 mod access;
 mod bad_input;
+mod baseline_ops;
+mod batch_undo;
 mod cli;
 mod cli_access;
+mod conformance;
+mod conformance_cli;
+mod key_wrapping;
+mod locate_placeholder;
 mod ops;
 mod pykmip;
 mod pykmip_acl;
+mod register_objects;
+mod server_attributes;
 mod storage;
 mod support;
 mod tls_reload;

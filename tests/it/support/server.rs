@@ -17,6 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// What a test server runs with besides its TLS and limits.
+struct Options {
+    reload: Option<akm::ops::Reloader>,
+    access: akm::policy::Settings,
+    interop: bool,
+}
+
 /// A running test server.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -40,6 +47,22 @@ pub fn test_settings() -> Settings {
     }
 }
 
+/// A server TLS config with a certificate for localhost from `ca`, trusting clients of `ca`.
+fn server_tls(ca: &Ca) -> Arc<rustls::ServerConfig> {
+    let server_cert = ca
+        .issue_server(&["localhost".into(), "127.0.0.1".into()])
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.cert_der().clone()).unwrap();
+    tls::server_config_from(
+        vec![server_cert.cert_der().unwrap()],
+        server_cert.key_der().unwrap(),
+        roots,
+        vec![],
+    )
+    .unwrap()
+}
+
 impl TestServer {
     /// Starts a server with the default test settings.
     pub async fn start() -> TestServer {
@@ -49,18 +72,7 @@ impl TestServer {
     /// Starts a server with `settings`.
     pub async fn start_with(settings: Settings) -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
-        let server_cert = ca
-            .issue_server(&["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.cert_der().clone()).unwrap();
-        let tls = tls::server_config_from(
-            vec![server_cert.cert_der().unwrap()],
-            server_cert.key_der().unwrap(),
-            roots,
-            vec![],
-        )
-        .unwrap();
+        let tls = server_tls(&ca);
         TestServer::start_with_tls(ca, tls, settings).await
     }
 
@@ -73,21 +85,24 @@ impl TestServer {
         TestServer::start_full(ca, tls, settings, akm::policy::Settings::default()).await
     }
 
+    /// Starts a server with the default test settings that offers the Interop operation
+    /// (`server.interop_operations`), as the OASIS test cases need.
+    pub async fn start_interop() -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let tls = server_tls(&ca);
+        let handle = Arc::new(tls::TlsHandle::new(tls));
+        let options = Options {
+            reload: None,
+            access: akm::policy::Settings::default(),
+            interop: true,
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
+    }
+
     /// Starts a server with the default test TLS and settings and these access settings.
     pub async fn start_with_access(access: akm::policy::Settings) -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
-        let server_cert = ca
-            .issue_server(&["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.cert_der().clone()).unwrap();
-        let tls = tls::server_config_from(
-            vec![server_cert.cert_der().unwrap()],
-            server_cert.key_der().unwrap(),
-            roots,
-            vec![],
-        )
-        .unwrap();
+        let tls = server_tls(&ca);
         TestServer::start_full(ca, tls, test_settings(), access).await
     }
 
@@ -111,12 +126,27 @@ impl TestServer {
         settings: Settings,
         access: akm::policy::Settings,
     ) -> TestServer {
+        let options = Options {
+            reload,
+            access,
+            interop: false,
+        };
+        TestServer::start_inner(ca, handle, settings, options).await
+    }
+
+    async fn start_inner(
+        ca: Ca,
+        handle: Arc<tls::TlsHandle>,
+        settings: Settings,
+        options: Options,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
         let mut ctx = Ctx::new(store, kek);
-        ctx.access = Arc::new(access);
-        ctx.tls_reload = reload;
+        ctx.access = Arc::new(options.access);
+        ctx.tls_reload = options.reload;
+        ctx.interop = options.interop;
         let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
