@@ -903,3 +903,34 @@ async fn a_certificate_the_identity_rules_refuse_gets_no_service() {
     alice.call(op::QUERY, vec![]).await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn an_undone_batch_puts_a_key_policy_back() {
+    use akm::kmip::enums::batch_error_continuation_option as bec;
+    let server = server().await;
+    let mut alice = client(&server, "alice").await;
+    let u = create_key(&mut alice, None).await;
+    let mut admin = client(&server, "admin").await;
+    let mut msg = akm::client::request(
+        V::V1_4,
+        &[
+            (
+                ext::OP_SET_KEY_POLICY,
+                ext::set_key_policy_payload(&u, None, None, Some("any")),
+            ),
+            (op::GET, uid("no-such-key")),
+        ],
+    );
+    if let Value::Structure(children) = &mut msg.value {
+        if let Value::Structure(h) = &mut children[0].value {
+            h.push(Ttlv::enumeration(
+                Tag::BATCH_ERROR_CONTINUATION_OPTION,
+                bec::UNDO,
+            ));
+        }
+    }
+    admin.send(&msg).await.unwrap();
+    let p = parse_key_policy(&admin.call(ext::OP_GET_KEY_POLICY, uid(&u)).await.unwrap()).unwrap();
+    assert_eq!(p.mode, "user", "the undone policy change stuck");
+    server.stop().await;
+}
