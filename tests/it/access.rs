@@ -90,8 +90,9 @@ async fn alices_key(alice: &mut Client, mode: AccessMode, key_name: &str) -> Str
 
 /// The operations on a key, in the column order of [`TABLE`] (Set Attribute is sent in
 /// KMIP 2.1, the others in 1.4).
-const OPS: [u32; 11] = [
+const OPS: [u32; 13] = [
     op::LOCATE,
+    op::CHECK,
     op::GET,
     op::GET_ATTRIBUTES,
     op::GET_ATTRIBUTE_LIST,
@@ -99,34 +100,35 @@ const OPS: [u32; 11] = [
     op::MODIFY_ATTRIBUTE,
     op::DELETE_ATTRIBUTE,
     op::SET_ATTRIBUTE,
+    op::OBTAIN_LEASE,
     op::ACTIVATE,
     op::REVOKE,
     op::DESTROY,
 ];
 
 /// (identity, mode of alice's HR key, Y/N per [`OPS`] column).
-///                             L G GA GAL AA MA DA SA Ac Rv D
+///                             L Ck G GA GAL AA MA DA SA OL Ac Rv D
 const TABLE: &[(&str, AccessMode, &str)] = &[
-    ("alice", AccessMode::Any, "YYYYYYYYYYY"),
-    ("alice", AccessMode::Group, "YYYYYYYYYYY"),
-    ("alice", AccessMode::User, "YYYYYYYYYYY"),
-    ("alice", AccessMode::UserAndGroup, "YYYYYYYYYYY"),
-    ("sam", AccessMode::Any, "YYYYYYYYYYY"),
-    ("sam", AccessMode::Group, "YYYYYYYYYYY"),
-    ("sam", AccessMode::User, "NNNNNNNNNNN"),
-    ("sam", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
-    ("bob", AccessMode::Any, "YYYYNNNNNNN"),
-    ("bob", AccessMode::Group, "NNNNNNNNNNN"),
-    ("bob", AccessMode::User, "NNNNNNNNNNN"),
-    ("bob", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
-    ("admin", AccessMode::Any, "YYYYYYYYYYY"),
-    ("admin", AccessMode::Group, "YYYYYYYYYYY"),
-    ("admin", AccessMode::User, "YYYYYYYYYYY"),
-    ("admin", AccessMode::UserAndGroup, "YYYYYYYYYYY"),
-    ("nobody", AccessMode::Any, "YYNNNNNNNNN"),
-    ("nobody", AccessMode::Group, "NNNNNNNNNNN"),
-    ("nobody", AccessMode::User, "NNNNNNNNNNN"),
-    ("nobody", AccessMode::UserAndGroup, "NNNNNNNNNNN"),
+    ("alice", AccessMode::Any, "YYYYYYYYYYYYY"),
+    ("alice", AccessMode::Group, "YYYYYYYYYYYYY"),
+    ("alice", AccessMode::User, "YYYYYYYYYYYYY"),
+    ("alice", AccessMode::UserAndGroup, "YYYYYYYYYYYYY"),
+    ("sam", AccessMode::Any, "YYYYYYYYYYYYY"),
+    ("sam", AccessMode::Group, "YYYYYYYYYYYYY"),
+    ("sam", AccessMode::User, "NNNNNNNNNNNNN"),
+    ("sam", AccessMode::UserAndGroup, "NNNNNNNNNNNNN"),
+    ("bob", AccessMode::Any, "YYYYYNNNNNNNN"),
+    ("bob", AccessMode::Group, "NNNNNNNNNNNNN"),
+    ("bob", AccessMode::User, "NNNNNNNNNNNNN"),
+    ("bob", AccessMode::UserAndGroup, "NNNNNNNNNNNNN"),
+    ("admin", AccessMode::Any, "YYYYYYYYYYYYY"),
+    ("admin", AccessMode::Group, "YYYYYYYYYYYYY"),
+    ("admin", AccessMode::User, "YYYYYYYYYYYYY"),
+    ("admin", AccessMode::UserAndGroup, "YYYYYYYYYYYYY"),
+    ("nobody", AccessMode::Any, "YNYNNNNNNNNNN"),
+    ("nobody", AccessMode::Group, "NNNNNNNNNNNNN"),
+    ("nobody", AccessMode::User, "NNNNNNNNNNNNN"),
+    ("nobody", AccessMode::UserAndGroup, "NNNNNNNNNNNNN"),
 ];
 
 fn payload_for(operation: u32, u: &str) -> Vec<Ttlv> {
