@@ -314,8 +314,8 @@ pub fn is_admin(who: &Principal, accounts: &Accounts, settings: &Settings) -> bo
             .is_none_or(|a| a.enabled)
 }
 
-/// The caller's groups that count: its OUs without the disabled ones.
-fn effective_groups<'a>(
+/// The caller's groups that count: its OUs without the disabled ones, in certificate order.
+pub fn effective_groups<'a>(
     who: &'a Principal,
     accounts: &'a Accounts,
 ) -> impl Iterator<Item = &'a str> {

@@ -47,6 +47,16 @@ pub struct AccessRecord {
     pub decision: Decision,
 }
 
+/// A user or group name given in an `x-akm-` attribute: what a certificate CN or OU can be.
+fn check_name(attr: &str, name: String) -> Result<String, OpError> {
+    if name.is_empty() || name.len() > 256 || name.chars().any(char::is_control) {
+        return Err(OpError::InvalidField(format!(
+            "{attr} must be 1 to 256 characters without control characters"
+        )));
+    }
+    Ok(name)
+}
+
 /// The caller of one request message. Cheap to clone (the writer thread gets a clone).
 #[derive(Clone, Debug)]
 pub struct Caller {
@@ -229,21 +239,16 @@ impl Caller {
         let admin = self.is_admin();
         let owner = match owner {
             Some(o) if o != self.cn && !admin => return Err(OpError::PermissionDenied),
-            Some(o) if o.is_empty() => {
-                return Err(OpError::InvalidField(format!("{OWNER_ATTR} is empty")))
-            }
-            Some(o) => o,
+            Some(o) => check_name(OWNER_ATTR, o)?,
             None => self.cn.clone(),
         };
         let group = match group {
             Some(g) if !admin && !self.ous.contains(&g) => return Err(OpError::PermissionDenied),
-            Some(g) if g.is_empty() => {
-                return Err(OpError::InvalidField(format!(
-                    "{OWNER_GROUP_ATTR} is empty"
-                )))
-            }
-            Some(g) => Some(g),
-            None => self.ous.first().cloned(),
+            Some(g) => Some(check_name(OWNER_GROUP_ATTR, g)?),
+            // The first group that counts: a disabled group would leave the key to nobody.
+            None => policy::effective_groups(&self.principal, &self.accounts)
+                .next()
+                .map(str::to_owned),
         };
         let mode = match mode {
             Some(m) => AccessMode::parse(&m).ok_or_else(|| {

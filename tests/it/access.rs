@@ -936,3 +936,39 @@ async fn an_undone_batch_puts_a_key_policy_back() {
     assert_eq!(p.mode, "user", "the undone policy change stuck");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_key_belongs_to_the_first_group_that_counts() {
+    let server = server().await;
+    let mut admin = client(&server, "admin").await;
+    admin
+        .call(
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(false, "Old", Some(false), Some("all")),
+        )
+        .await
+        .unwrap();
+    // First OU Old is disabled: the key goes to HR, the first enabled one.
+    let mut hank = server
+        .connect(server.client_tls("hank", &["Old", "HR"]), V::V1_4)
+        .await
+        .unwrap();
+    let u = create_key(&mut hank, None).await;
+    let p = parse_key_policy(&admin.call(ext::OP_GET_KEY_POLICY, uid(&u)).await.unwrap()).unwrap();
+    assert_eq!(p.group.as_deref(), Some("HR"));
+    // An administrator naming a group with control characters is refused.
+    let mut attrs = aes_attrs(None);
+    attrs.push(Attr::new(
+        "x-akm-owner-group",
+        Value::TextString("H\nR".into()),
+    ));
+    assert_eq!(
+        reason(
+            admin
+                .call(op::CREATE, create_payload(V::V1_4, &attrs))
+                .await
+        ),
+        rr::INVALID_FIELD
+    );
+    server.stop().await;
+}
