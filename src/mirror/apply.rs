@@ -12,7 +12,7 @@
 use super::events;
 use super::proto::{Item, WireObject};
 use crate::crypto::{CryptoError, Kek, Wrapped};
-use crate::store::{ObjectRow, ReplicaObject, Store, StoreError};
+use crate::store::{AccountKind, ObjectRow, ReplicaObject, Store, StoreError};
 
 /// Why a change could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,9 @@ pub enum ApplyError {
     /// Re-wrapping the material failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// A record of a kind this node does not know.
+    #[error("unknown record kind {0:?}")]
+    UnknownEntity(String),
 }
 
 /// What happened to an incoming version.
@@ -59,6 +62,8 @@ pub fn to_wire(obj: ReplicaObject, kek: &Kek, self_node: &str) -> Result<WireObj
         object_type: row.object_type,
         state: row.state,
         owner: row.owner,
+        owner_group: row.owner_group,
+        access_mode: row.access_mode,
         algorithm: row.algorithm,
         length: row.length,
         initial_date: row.initial_date,
@@ -81,6 +86,8 @@ fn to_row(w: &WireObject) -> ObjectRow {
         object_type: w.object_type,
         state: w.state,
         owner: w.owner.clone(),
+        owner_group: w.owner_group.clone(),
+        access_mode: w.access_mode.clone(),
         algorithm: w.algorithm,
         length: w.length,
         initial_date: w.initial_date,
@@ -128,6 +135,30 @@ pub fn apply(
                 Ok::<_, ApplyError>(outcome)
             })
         }
+        Item::Account {
+            entity,
+            name,
+            record,
+            hlc,
+            node,
+        } => {
+            let kind = match entity.as_str() {
+                "user" => AccountKind::User,
+                "group" => AccountKind::Group,
+                _ => return Err(ApplyError::UnknownEntity(entity)),
+            };
+            let record = record.map(|r| (r.enabled, r.operations));
+            store.write_replica(move |tx| {
+                let outcome = decide_account(tx, &self_node, &from, kind, &name, hlc, &node)?;
+                if outcome == Outcome::Applied {
+                    tx.put_account_replica(kind, &name, record.as_ref(), &node, hlc)?;
+                }
+                if let Some(seq) = seq {
+                    tx.set_applied(&from, seq)?;
+                }
+                Ok::<_, ApplyError>(outcome)
+            })
+        }
         Item::Deleted { uid, hlc, node } => store.write_replica(move |tx| {
             let exists = tx.get(&uid)?.is_some();
             if exists {
@@ -145,6 +176,44 @@ pub fn apply(
     }
 }
 
+/// Users and groups: the later `(hlc, node)` wins (last writer wins; a deletion is a version
+/// too, so a deleted record is not revived by an older edit).
+fn decide_account(
+    tx: &crate::store::WriteTx<'_>,
+    self_node: &str,
+    from: &str,
+    kind: AccountKind,
+    name: &str,
+    hlc: i64,
+    node: &str,
+) -> Result<Outcome, StoreError> {
+    let Some((local_hlc, local_origin)) = tx.stamp_of(kind.as_str(), name)? else {
+        return Ok(Outcome::Applied);
+    };
+    let local_node = local_origin.unwrap_or_else(|| self_node.to_owned());
+    let theirs = (hlc, node);
+    let ours = (local_hlc, local_node.as_str());
+    if theirs > ours {
+        return Ok(Outcome::Applied);
+    }
+    if theirs < ours {
+        events::conflict(events::Conflict {
+            entity: kind.as_str(),
+            uid: name,
+            from,
+            local_state: 0,
+            local_hlc,
+            local_node: &local_node,
+            incoming_state: 0,
+            incoming_hlc: hlc,
+            incoming_node: node,
+            kept: "local",
+            rule: "last writer wins (hybrid logical clock, then node id)",
+        });
+    }
+    Ok(Outcome::KeptLocal)
+}
+
 /// Compares the incoming version with the local one and records a conflict resolution.
 fn decide(
     tx: &crate::store::WriteTx<'_>,
@@ -157,7 +226,9 @@ fn decide(
     let Some(local) = tx.get(&incoming.uid)? else {
         return Ok(Outcome::Applied);
     };
-    let (local_hlc, local_origin) = tx.stamp_of(&incoming.uid)?.unwrap_or((0, None));
+    let (local_hlc, local_origin) = tx
+        .stamp_of("object", &incoming.uid)?
+        .unwrap_or((0, None));
     let local_node = local_origin.unwrap_or_else(|| self_node.to_owned());
     let theirs = rank(incoming.state, hlc, node);
     let ours = rank(local.state, local_hlc, &local_node);
@@ -175,6 +246,7 @@ fn decide(
     let by_state = incoming.state != local.state;
     if outcome == Outcome::KeptLocal || (by_state && hlc < local_hlc) {
         events::conflict(events::Conflict {
+            entity: "object",
             uid: &incoming.uid,
             from,
             local_state: local.state,
@@ -210,6 +282,8 @@ mod tests {
             object_type: 2,
             state: st,
             owner: "admin".into(),
+            owner_group: None,
+            access_mode: "user".into(),
             algorithm: Some(3),
             length: Some(256),
             initial_date: 1,

@@ -5,11 +5,13 @@
 
 /// A conflict between two versions of an object, and how it was resolved.
 pub struct Conflict<'a> {
-    /// The object.
+    /// `object`, `user` or `group`.
+    pub entity: &'a str,
+    /// The object's Unique Identifier, or the user's or group's name.
     pub uid: &'a str,
     /// The peer the incoming version came from.
     pub from: &'a str,
-    /// The local version's state.
+    /// The local version's state (0 for users and groups).
     pub local_state: u32,
     /// The local version's clock.
     pub local_hlc: i64,
@@ -32,7 +34,8 @@ pub fn conflict(c: Conflict<'_>) {
     tracing::warn!(
         target: "akm::audit",
         event = "mirror.conflict",
-        uid = c.uid,
+        entity = c.entity,
+        id = c.uid,
         peer = c.from,
         local_state = c.local_state,
         local_hlc = c.local_hlc,

@@ -7,12 +7,12 @@
 use super::apply::{self, to_wire};
 use super::config::{MirrorConfig, PeerConfig};
 use super::events;
-use super::proto::{self, Item, Msg, ProtoError, PROTOCOL};
+use super::proto::{self, AccountRecord, Item, Msg, ProtoError, PROTOCOL};
 use super::status::unix_now;
 use super::Mirror;
 use crate::identity::principal_from_der;
 use crate::server::tls::{self, TlsError};
-use crate::store::ChangeEntry;
+use crate::store::{AccountKind, ChangeEntry};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -520,7 +520,8 @@ impl Pusher {
         }
     }
 
-    /// Sends every object (the peer's resume point was compacted away); returns the sequence
+    /// Sends every object and every user and group record (the peer's resume point was compacted
+/// away); returns the sequence
     /// number the snapshot covers.
     async fn snapshot(&mut self) -> Result<i64, LinkError> {
         let m = self.mirror.clone();
@@ -528,6 +529,20 @@ impl Pusher {
             blocking(move || Ok((m.ctx.store.last_change_seq()?, m.ctx.store.all_uids()?)))
                 .await?;
         tracing::info!(peer = %self.node, objects = uids.len(), upto, "mirror: sending a snapshot");
+        let m = self.mirror.clone();
+        let accounts = blocking(move || {
+            let mut items = Vec::new();
+            for kind in [AccountKind::User, AccountKind::Group] {
+                for name in m.ctx.store.account_names(kind)? {
+                    items.push(account_item(&m, kind, &name)?);
+                }
+            }
+            Ok(items)
+        })
+        .await?;
+        for item in accounts {
+            self.send(&Msg::Snapshot { item }).await?;
+        }
         for chunk in uids.chunks(64) {
             let (m, chunk) = (self.mirror.clone(), chunk.to_vec());
             let items = blocking(move || {
@@ -557,6 +572,20 @@ impl Drop for Pusher {
     }
 }
 
+fn account_item(mirror: &Mirror, kind: AccountKind, name: &str) -> Result<Item, LinkError> {
+    let a = mirror.ctx.store.replica_account(kind, name)?;
+    Ok(Item::Account {
+        entity: kind.as_str().to_owned(),
+        name: name.to_owned(),
+        record: a.record.map(|(enabled, operations)| AccountRecord {
+            enabled,
+            operations,
+        }),
+        hlc: a.hlc,
+        node: a.origin.unwrap_or_else(|| mirror.node_id().to_owned()),
+    })
+}
+
 fn change_seq(m: &Msg) -> Option<i64> {
     match m {
         Msg::Change { seq, .. } => Some(*seq),
@@ -571,9 +600,9 @@ async fn build_changes(
     entries: Vec<ChangeEntry>,
     head: i64,
 ) -> Result<Vec<Msg>, LinkError> {
-    let mut latest: HashMap<String, ChangeEntry> = HashMap::new();
+    let mut latest: HashMap<(String, String), ChangeEntry> = HashMap::new();
     for e in entries.into_iter().filter(|e| e.origin.is_none()) {
-        latest.insert(e.uid.clone(), e);
+        latest.insert((e.entity.clone(), e.uid.clone()), e);
     }
     let mut wanted: Vec<ChangeEntry> = latest.into_values().collect();
     wanted.sort_by_key(|e| e.seq);
@@ -582,7 +611,7 @@ async fn build_changes(
         wanted
             .into_iter()
             .map(|e| {
-                let item = item_for(&m, &e.uid, e.hlc)?;
+                let item = item_for(&m, &e.entity, &e.uid, e.hlc)?;
                 Ok(Msg::Change {
                     seq: e.seq,
                     head,
@@ -594,9 +623,18 @@ async fn build_changes(
     .await
 }
 
-/// The current version of `uid` as an item (blocking).
-fn item_for(mirror: &Mirror, uid: &str, hlc: i64) -> Result<Item, LinkError> {
+/// The current version of a record as an item (blocking). New kinds of mirrored records
+/// (change-log entities) are added here, in `apply`, and in the snapshot.
+fn item_for(mirror: &Mirror, entity: &str, uid: &str, hlc: i64) -> Result<Item, LinkError> {
     let ctx = &mirror.ctx;
+    let kind = match entity {
+        "user" => Some(AccountKind::User),
+        "group" => Some(AccountKind::Group),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        return account_item(mirror, kind, uid);
+    }
     Ok(match ctx.store.replica_object(uid)? {
         Some(obj) => Item::Object(Box::new(to_wire(obj, &ctx.kek, mirror.node_id())?)),
         None => Item::Deleted {

@@ -61,6 +61,10 @@ pub struct WireObject {
     pub state: u32,
     /// Owner CN.
     pub owner: String,
+    /// Owner group (access control).
+    pub owner_group: Option<String>,
+    /// Access mode (access control).
+    pub access_mode: String,
     /// Cryptographic Algorithm.
     pub algorithm: Option<u32>,
     /// Cryptographic Length.
@@ -89,12 +93,35 @@ pub struct WireObject {
     pub node: String,
 }
 
+/// A user or group record's columns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountRecord {
+    /// Enabled.
+    pub enabled: bool,
+    /// Granted operations, as stored.
+    pub operations: String,
+}
+
 /// What a change carries.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Item {
     /// The object's current version.
     Object(Box<WireObject>),
+    /// A user or group record (access control).
+    Account {
+        /// `user` or `group`.
+        entity: String,
+        /// The user's or group's name.
+        name: String,
+        /// Its columns; `None` when it was deleted.
+        record: Option<AccountRecord>,
+        /// Stamp clock.
+        hlc: i64,
+        /// Stamp node.
+        node: String,
+    },
     /// The object was deleted (a batch undone).
     Deleted {
         /// Unique Identifier.
@@ -244,6 +271,8 @@ mod tests {
             object_type: 2,
             state: 2,
             owner: "o".into(),
+            owner_group: Some("g".into()),
+            access_mode: "group".into(),
             algorithm: Some(3),
             length: None,
             initial_date: 1,

@@ -2,9 +2,11 @@
 //! object with its stamp, writing a peer's version of an object (with its stamp, so it is not
 //! sent back), remembering the last sequence number applied from each peer, compacting the
 //! log, and the hook through which mirroring gates client writes (RPO-zero) and learns of new
-//! commits. The store still sees wrapped key material only.
+//! commits. Users and groups (access control) travel the same way as objects: the change log
+//! names the entity (`object`, `user`, `group`), and a version of any of them carries the stamp
+//! of its latest entry. The store still sees wrapped key material only.
 
-use super::{load_material, load_row, ObjectRow, Store, StoreError, WriteTx};
+use super::{load_material, load_row, AccountKind, ObjectRow, Store, StoreError, WriteTx};
 use crate::crypto::Wrapped;
 use rusqlite::{params, OptionalExtension};
 use std::sync::Arc;
@@ -32,9 +34,11 @@ pub struct Stamp {
 pub struct ChangeEntry {
     /// Sequence number on this node.
     pub seq: i64,
-    /// The object changed.
+    /// What changed: `object`, `user` or `group`.
+    pub entity: String,
+    /// The object's Unique Identifier, or the user's or group's name.
     pub uid: String,
-    /// `insert`, `update` or `delete`.
+    /// `insert`, `update`, `policy`, `put` or `delete`.
     pub kind: String,
     /// When it was logged, seconds since the epoch.
     pub at: i64,
@@ -56,6 +60,31 @@ pub struct ReplicaObject {
     pub hlc: i64,
     /// The stamp's node; `None` means this node.
     pub origin: Option<String>,
+}
+
+/// The current version of a user or group record as mirroring ships it: the raw columns
+/// (`None`: deleted) and the stamp of its latest change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplicaAccount {
+    /// `enabled` and `operations` as stored; `None` when the record was deleted.
+    pub record: Option<(bool, String)>,
+    /// The stamp's clock.
+    pub hlc: i64,
+    /// The stamp's node; `None` means this node.
+    pub origin: Option<String>,
+}
+
+fn load_account_raw(
+    c: &rusqlite::Connection,
+    kind: AccountKind,
+    name: &str,
+) -> Result<Option<(bool, String)>, StoreError> {
+    let sql = format!(
+        "SELECT enabled, operations FROM {} WHERE name = ?1",
+        kind.table()
+    );
+    Ok(c.query_row(&sql, [name], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?)
 }
 
 /// A hybrid logical clock value for "now" with no counter.
@@ -87,17 +116,18 @@ impl Store {
     pub fn changes_after(&self, seq: i64, limit: usize) -> Result<Vec<ChangeEntry>, StoreError> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT seq, uid, kind, at, hlc, origin FROM change_log WHERE seq > ?1 \
+                "SELECT seq, entity, uid, kind, at, hlc, origin FROM change_log WHERE seq > ?1 \
                  ORDER BY seq LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![seq, limit as i64], |r| {
                 Ok(ChangeEntry {
                     seq: r.get(0)?,
-                    uid: r.get(1)?,
-                    kind: r.get(2)?,
-                    at: r.get(3)?,
-                    hlc: r.get(4)?,
-                    origin: r.get(5)?,
+                    entity: r.get(1)?,
+                    uid: r.get(2)?,
+                    kind: r.get(3)?,
+                    at: r.get(4)?,
+                    hlc: r.get(5)?,
+                    origin: r.get(6)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -137,13 +167,44 @@ impl Store {
                 return Ok(None);
             };
             let material = load_material(c, uid)?;
-            let (hlc, origin) = stamp_of(c, uid)?.unwrap_or((0, None));
+            let (hlc, origin) = stamp_of(c, "object", uid)?.unwrap_or((0, None));
             Ok(Some(ReplicaObject {
                 row,
                 material,
                 hlc,
                 origin,
             }))
+        })
+    }
+
+    /// The current version of a user or group record with its stamp.
+    pub fn replica_account(
+        &self,
+        kind: AccountKind,
+        name: &str,
+    ) -> Result<ReplicaAccount, StoreError> {
+        self.read(|c| {
+            let record = load_account_raw(c, kind, name)?;
+            let (hlc, origin) = stamp_of(c, kind.as_str(), name)?.unwrap_or((0, None));
+            Ok(ReplicaAccount {
+                record,
+                hlc,
+                origin,
+            })
+        })
+    }
+
+    /// Every user or group name, with those deleted while the change log remembers them
+    /// (for a snapshot, so deletions travel too).
+    pub fn account_names(&self, kind: AccountKind) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT name FROM {} UNION SELECT uid FROM change_log WHERE entity = ?1 \
+                 ORDER BY 1",
+                kind.table()
+            ))?;
+            let rows = stmt.query_map([kind.as_str()], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
         })
     }
 
@@ -174,7 +235,7 @@ impl Store {
         self.write_replica(move |tx| {
             Ok(tx.conn().execute(
                 "DELETE FROM change_log WHERE seq <= ?1 AND seq NOT IN \
-                 (SELECT MAX(seq) FROM change_log GROUP BY uid)",
+                 (SELECT MAX(seq) FROM change_log GROUP BY entity, uid)",
                 [seq],
             )?)
         })
@@ -183,11 +244,13 @@ impl Store {
 
 fn stamp_of(
     c: &rusqlite::Connection,
+    entity: &str,
     uid: &str,
 ) -> Result<Option<(i64, Option<String>)>, StoreError> {
     Ok(c.query_row(
-        "SELECT hlc, origin FROM change_log WHERE uid = ?1 ORDER BY seq DESC LIMIT 1",
-        [uid],
+        "SELECT hlc, origin FROM change_log WHERE entity = ?1 AND uid = ?2 \
+         ORDER BY seq DESC LIMIT 1",
+        params![entity, uid],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )
     .optional()?)
@@ -198,6 +261,7 @@ impl WriteTx<'_> {
     /// seen, or from a peer with the peer's stamp.
     pub(super) fn log_change_from(
         &self,
+        entity: &str,
         uid: &str,
         kind: &str,
         origin: Option<(&str, i64)>,
@@ -214,17 +278,21 @@ impl WriteTx<'_> {
             }
         };
         self.conn().execute(
-            "INSERT INTO change_log (uid, kind, at, hlc, origin) \
-             VALUES (?1, ?2, strftime('%s','now'), ?3, ?4)",
-            params![uid, kind, hlc, node],
+            "INSERT INTO change_log (entity, uid, kind, at, hlc, origin) \
+             VALUES (?1, ?2, ?3, strftime('%s','now'), ?4, ?5)",
+            params![entity, uid, kind, hlc, node],
         )?;
         self.set_logged(self.conn().last_insert_rowid());
         Ok(())
     }
 
-    /// The stamp of the latest change to `uid` (origin None: this node).
-    pub fn stamp_of(&self, uid: &str) -> Result<Option<(i64, Option<String>)>, StoreError> {
-        stamp_of(self.conn(), uid)
+    /// The stamp of the latest change to `entity` `uid` (origin None: this node).
+    pub fn stamp_of(
+        &self,
+        entity: &str,
+        uid: &str,
+    ) -> Result<Option<(i64, Option<String>)>, StoreError> {
+        stamp_of(self.conn(), entity, uid)
     }
 
     /// Wrapped material of `uid` inside the transaction.
@@ -248,11 +316,13 @@ impl WriteTx<'_> {
         let sql = if exists {
             "UPDATE objects SET object_type = ?2, state = ?3, owner = ?4, algorithm = ?5, \
              length = ?6, initial_date = ?7, activation_date = ?8, deactivation_date = ?9, \
-             last_change = ?10, key_version = ?11, attributes = ?12 WHERE uid = ?1"
+             last_change = ?10, key_version = ?11, attributes = ?12, owner_group = ?13, \
+             access_mode = ?14 WHERE uid = ?1"
         } else {
             "INSERT INTO objects (uid, object_type, state, owner, algorithm, length, \
              initial_date, activation_date, deactivation_date, last_change, key_version, \
-             attributes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+             attributes, owner_group, access_mode) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
         };
         c.execute(
             sql,
@@ -268,7 +338,9 @@ impl WriteTx<'_> {
                 row.deactivation_date,
                 row.last_change,
                 row.key_version,
-                row.attributes
+                row.attributes,
+                row.owner_group,
+                row.access_mode
             ],
         )?;
         if let Some(w) = material {
@@ -279,7 +351,7 @@ impl WriteTx<'_> {
         }
         self.replace_index(row)?;
         let kind = if exists { "update" } else { "insert" };
-        self.log_change_from(&row.uid, kind, Some((node, hlc)))
+        self.log_change_from("object", &row.uid, kind, Some((node, hlc)))
     }
 
     /// Deletes an object a peer deleted (a batch undone there), logging it with the peer's
@@ -290,7 +362,45 @@ impl WriteTx<'_> {
         c.execute("DELETE FROM names WHERE uid = ?1", [uid])?;
         c.execute("DELETE FROM groups WHERE uid = ?1", [uid])?;
         c.execute("DELETE FROM objects WHERE uid = ?1", [uid])?;
-        self.log_change_from(uid, "delete", Some((node, hlc)))
+        self.log_change_from("object", uid, "delete", Some((node, hlc)))
+    }
+
+    /// The raw columns of a user or group record inside the transaction.
+    pub fn account_raw(
+        &self,
+        kind: AccountKind,
+        name: &str,
+    ) -> Result<Option<(bool, String)>, StoreError> {
+        load_account_raw(self.conn(), kind, name)
+    }
+
+    /// Stores a peer's version of a user or group record (`None`: deleted), logged with the
+    /// peer's stamp so it is not sent back.
+    pub fn put_account_replica(
+        &self,
+        kind: AccountKind,
+        name: &str,
+        record: Option<&(bool, String)>,
+        node: &str,
+        hlc: i64,
+    ) -> Result<(), StoreError> {
+        let c = self.conn();
+        match record {
+            Some((enabled, operations)) => c.execute(
+                &format!(
+                    "INSERT INTO {} (name, enabled, operations) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (name) DO UPDATE SET enabled = ?2, operations = ?3",
+                    kind.table()
+                ),
+                params![name, enabled, operations],
+            )?,
+            None => c.execute(
+                &format!("DELETE FROM {} WHERE name = ?1", kind.table()),
+                [name],
+            )?,
+        };
+        let what = if record.is_some() { "put" } else { "delete" };
+        self.log_change_from(kind.as_str(), name, what, Some((node, hlc)))
     }
 
     /// Records that everything up to `seq` from peer `node` is applied (same transaction as

@@ -49,12 +49,29 @@ const MIGRATIONS: &[&str] = &[
         kind TEXT NOT NULL,
         at INTEGER NOT NULL
     );",
-    // 2: mirroring. Each change-log entry carries a hybrid logical clock stamp and the node it
+    // 2: access control. Each object gets an owner group and an access mode (existing objects
+    // stay owner-only, as before); the system tables of users and groups; change-log entries
+    // say which kind of record they name, so policy changes are mirrored like keys.
+    "ALTER TABLE objects ADD COLUMN owner_group TEXT;
+    ALTER TABLE objects ADD COLUMN access_mode TEXT NOT NULL DEFAULT 'user';
+    CREATE INDEX objects_owner_group ON objects (owner_group);
+    CREATE TABLE acl_users (
+        name TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL,
+        operations TEXT NOT NULL
+    );
+    CREATE TABLE acl_groups (
+        name TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL,
+        operations TEXT NOT NULL
+    );
+    ALTER TABLE change_log ADD COLUMN entity TEXT NOT NULL DEFAULT 'object';",
+    // 3: mirroring. Each change-log entry carries a hybrid logical clock stamp and the node it
     // came from (NULL: this node); `mirror_applied` is the last sequence number applied from
     // each peer, written in the same transaction as the change it acknowledges.
     "ALTER TABLE change_log ADD COLUMN hlc INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE change_log ADD COLUMN origin TEXT;
-    CREATE INDEX change_log_uid ON change_log (uid, seq);
+    CREATE INDEX change_log_entity_uid ON change_log (entity, uid, seq);
     CREATE INDEX change_log_hlc ON change_log (hlc);
     CREATE TABLE mirror_applied (
         node TEXT PRIMARY KEY,
