@@ -349,7 +349,8 @@ impl Config {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));
         }
         if let Some(m) = &self.mirror {
-            m.validate().map_err(|(key, problem)| self.invalid(key, problem))?;
+            m.validate()
+                .map_err(|(key, problem)| self.invalid(key, problem))?;
         }
         self.validate_access()?;
         for fp in &self.tls.client_ca_fingerprints {

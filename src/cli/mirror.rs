@@ -35,10 +35,7 @@ pub fn run(config: &Config, command: MirrorCommand) -> Result<(), CliError> {
         ))
     })?;
     if json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&st).unwrap_or_default()
-        );
+        println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
     } else {
         print!("{}", status::render(&st, status::unix_now()));
     }

@@ -226,9 +226,7 @@ fn decide(
     let Some(local) = tx.get(&incoming.uid)? else {
         return Ok(Outcome::Applied);
     };
-    let (local_hlc, local_origin) = tx
-        .stamp_of("object", &incoming.uid)?
-        .unwrap_or((0, None));
+    let (local_hlc, local_origin) = tx.stamp_of("object", &incoming.uid)?.unwrap_or((0, None));
     let local_node = local_origin.unwrap_or_else(|| self_node.to_owned());
     let theirs = rank(incoming.state, hlc, node);
     let ours = rank(local.state, local_hlc, &local_node);
@@ -331,13 +329,28 @@ mod tests {
     #[test]
     fn later_clock_wins_and_state_only_moves_forward() {
         let (_d, store, kek) = setup();
-        put(&store, &kek, wire("u", state::ACTIVE, 10, "a", Some(b"k")), 1);
+        put(
+            &store,
+            &kek,
+            wire("u", state::ACTIVE, 10, "a", Some(b"k")),
+            1,
+        );
         // Older clock, same state: kept local.
-        let o = put(&store, &kek, wire("u", state::ACTIVE, 5, "a", Some(b"k")), 2);
+        let o = put(
+            &store,
+            &kek,
+            wire("u", state::ACTIVE, 5, "a", Some(b"k")),
+            2,
+        );
         assert_eq!(o, Outcome::KeptLocal);
         assert_eq!(store.get("u").unwrap().unwrap().attributes, vec![10]);
         // Newer clock wins.
-        let o = put(&store, &kek, wire("u", state::ACTIVE, 20, "c", Some(b"k")), 3);
+        let o = put(
+            &store,
+            &kek,
+            wire("u", state::ACTIVE, 20, "c", Some(b"k")),
+            3,
+        );
         assert_eq!(o, Outcome::Applied);
         assert_eq!(store.get("u").unwrap().unwrap().attributes, vec![20]);
         // Destroyed with an older clock still wins: state moves forward.
@@ -345,7 +358,12 @@ mod tests {
         assert_eq!(o, Outcome::Applied);
         assert!(store.get_material("u").unwrap().is_none());
         // An Active version with a newer clock never brings it back.
-        let o = put(&store, &kek, wire("u", state::ACTIVE, 99, "c", Some(b"k")), 5);
+        let o = put(
+            &store,
+            &kek,
+            wire("u", state::ACTIVE, 99, "c", Some(b"k")),
+            5,
+        );
         assert_eq!(o, Outcome::KeptLocal);
         let row = store.get("u").unwrap().unwrap();
         assert_eq!(row.state, state::DESTROYED);
@@ -373,7 +391,12 @@ mod tests {
     #[test]
     fn deletes_apply_and_unknown_deletes_are_harmless() {
         let (_d, store, kek) = setup();
-        put(&store, &kek, wire("u", state::ACTIVE, 1, "a", Some(b"k")), 1);
+        put(
+            &store,
+            &kek,
+            wire("u", state::ACTIVE, 1, "a", Some(b"k")),
+            1,
+        );
         let del = |uid: &str, seq| {
             apply(
                 &store,
@@ -395,12 +418,102 @@ mod tests {
         assert_eq!(store.applied_seq("a").unwrap(), 3);
     }
 
+    fn account(store: &Store, kek: &Kek, record: Option<bool>, hlc: i64, node: &str) -> Outcome {
+        let item = Item::Account {
+            entity: "user".into(),
+            name: "bob".into(),
+            record: record.map(|enabled| crate::mirror::proto::AccountRecord {
+                enabled,
+                operations: "get".into(),
+            }),
+            hlc,
+            node: node.into(),
+        };
+        apply(store, kek, "b", "a", None, item).unwrap()
+    }
+
+    #[test]
+    fn accounts_are_last_writer_wins_with_deletions_as_versions() {
+        let (_d, store, kek) = setup();
+        assert_eq!(account(&store, &kek, Some(true), 10, "a"), Outcome::Applied);
+        assert_eq!(
+            account(&store, &kek, Some(false), 5, "a"),
+            Outcome::KeptLocal
+        );
+        assert_eq!(account(&store, &kek, None, 20, "a"), Outcome::Applied);
+        // An older edit does not revive the deleted record.
+        assert_eq!(
+            account(&store, &kek, Some(true), 15, "c"),
+            Outcome::KeptLocal
+        );
+        assert!(store
+            .accounts(AccountKind::User)
+            .unwrap()
+            .iter()
+            .all(|(n, _)| n != "bob"));
+        assert_eq!(account(&store, &kek, Some(true), 30, "a"), Outcome::Applied);
+        assert_eq!(store.accounts(AccountKind::User).unwrap().len(), 1);
+        let unknown = Item::Account {
+            entity: "robot".into(),
+            name: "r".into(),
+            record: None,
+            hlc: 1,
+            node: "a".into(),
+        };
+        assert!(matches!(
+            apply(&store, &kek, "b", "a", None, unknown),
+            Err(ApplyError::UnknownEntity(_))
+        ));
+    }
+
+    #[test]
+    fn compaction_keeps_each_records_latest_entry_and_leaves_a_gap() {
+        let (_d, store, kek) = setup();
+        put(
+            &store,
+            &kek,
+            wire("u", state::ACTIVE, 10, "a", Some(b"k")),
+            1,
+        );
+        put(
+            &store,
+            &kek,
+            wire("u", state::ACTIVE, 20, "a", Some(b"k")),
+            2,
+        );
+        put(
+            &store,
+            &kek,
+            wire("v", state::ACTIVE, 30, "a", Some(b"k")),
+            3,
+        );
+        assert!(store.log_complete_after(0).unwrap());
+        assert_eq!(store.compact_change_log(3).unwrap(), 1);
+        assert!(!store.log_complete_after(0).unwrap());
+        assert!(store.log_complete_after(1).unwrap());
+        // The stamp survives, so the conflict rule still holds.
+        assert_eq!(
+            put(
+                &store,
+                &kek,
+                wire("u", state::ACTIVE, 15, "a", Some(b"k")),
+                4
+            ),
+            Outcome::KeptLocal
+        );
+    }
+
     #[test]
     fn material_that_does_not_fit_the_kek_is_refused() {
         let (_d, store, kek) = setup();
         // A local object whose material was wrapped by another KEK cannot be sent.
         let other = Kek::from_bytes(&[5u8; 32]).unwrap();
-        put(&store, &other, wire("u", state::ACTIVE, 1, "a", Some(b"k")), 1);
+        put(
+            &store,
+            &other,
+            wire("u", state::ACTIVE, 1, "a", Some(b"k")),
+            1,
+        );
         let obj = store.replica_object("u").unwrap().unwrap();
         assert!(matches!(to_wire(obj, &kek, "b"), Err(CryptoError::Unwrap)));
     }

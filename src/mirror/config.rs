@@ -154,10 +154,7 @@ impl MirrorConfig {
         if split_host(&p.address).is_none() {
             return Err((
                 "mirror.peers.address",
-                format!(
-                    "of peer {:?} is {:?}; give host:port",
-                    p.node_id, p.address
-                ),
+                format!("of peer {:?} is {:?}; give host:port", p.node_id, p.address),
             ));
         }
         match (&p.fingerprint, &p.cn) {
@@ -248,7 +245,8 @@ mod tests {
         Config::parse(text, Path::new("/etc/akm/akm.toml")).map_err(|e| e.to_string())
     }
 
-    const PEER: &str = "[[mirror.peers]]\nnode_id = \"b\"\naddress = \"10.0.0.2:5697\"\ncn = \"akm-b\"\n";
+    const PEER: &str =
+        "[[mirror.peers]]\nnode_id = \"b\"\naddress = \"10.0.0.2:5697\"\ncn = \"akm-b\"\n";
 
     #[test]
     fn a_valid_section_parses_with_tls_defaults() {
@@ -267,7 +265,10 @@ mod tests {
     #[test]
     fn bad_values_name_the_key() {
         let cases = [
-            ("node_id = \"a b\"\nlisten = \"0.0.0.0:1\"\n", "mirror.node_id"),
+            (
+                "node_id = \"a b\"\nlisten = \"0.0.0.0:1\"\n",
+                "mirror.node_id",
+            ),
             ("node_id = \"a\"\nlisten = \"x\"\n", "mirror.listen"),
             (
                 "node_id = \"a\"\nlisten = \"0.0.0.0:1\"\nmode = \"rpo-zero\"\n",
@@ -277,7 +278,10 @@ mod tests {
                 "node_id = \"a\"\nlisten = \"0.0.0.0:1\"\nrpo_timeout_ms = 0\n",
                 "mirror.rpo_timeout_ms",
             ),
-            ("node_id = \"a\"\nlisten = \"0.0.0.0:1\"\nmode = \"sync\"\n", "mode"),
+            (
+                "node_id = \"a\"\nlisten = \"0.0.0.0:1\"\nmode = \"sync\"\n",
+                "mode",
+            ),
         ];
         for (body, key) in cases {
             let e = parse(&format!("[mirror]\n{body}")).unwrap_err();
@@ -285,9 +289,18 @@ mod tests {
         }
         let base = "[mirror]\nnode_id = \"a\"\nlisten = \"0.0.0.0:1\"\n[[mirror.peers]]\n";
         let peers = [
-            ("node_id = \"a\"\naddress = \"h:1\"\ncn = \"x\"\n", "mirror.peers.node_id"),
-            ("node_id = \"b\"\naddress = \"h\"\ncn = \"x\"\n", "mirror.peers.address"),
-            ("node_id = \"b\"\naddress = \"h:1\"\n", "mirror.peers.fingerprint"),
+            (
+                "node_id = \"a\"\naddress = \"h:1\"\ncn = \"x\"\n",
+                "mirror.peers.node_id",
+            ),
+            (
+                "node_id = \"b\"\naddress = \"h\"\ncn = \"x\"\n",
+                "mirror.peers.address",
+            ),
+            (
+                "node_id = \"b\"\naddress = \"h:1\"\n",
+                "mirror.peers.fingerprint",
+            ),
             (
                 "node_id = \"b\"\naddress = \"h:1\"\nfingerprint = \"zz\"\n",
                 "mirror.peers.fingerprint",

@@ -205,7 +205,13 @@ async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
                 "hello from node {n:?} speaking protocol {proto}; expected node {node:?}, protocol {PROTOCOL}"
             );
             events::refused(remote, cn, fingerprint, &reason);
-            proto::write_msg(stream, &Msg::Refused { reason: reason.clone() }).await?;
+            proto::write_msg(
+                stream,
+                &Msg::Refused {
+                    reason: reason.clone(),
+                },
+            )
+            .await?;
             return Err(LinkError::Refused(reason));
         }
         _ => return Err(LinkError::Unexpected),
@@ -228,7 +234,12 @@ async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
     });
     let mut applied = applied;
     loop {
-        let msg = within(RECEIVE_IDLE, "waiting for the peer", proto::read_msg(stream)).await?;
+        let msg = within(
+            RECEIVE_IDLE,
+            "waiting for the peer",
+            proto::read_msg(stream),
+        )
+        .await?;
         match msg {
             Msg::Change { seq, head, item } => {
                 apply_item(mirror, &node, Some(seq), item).await?;
@@ -244,7 +255,9 @@ async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
             Msg::SnapshotEnd { upto } => {
                 let (m, n) = (mirror.clone(), node.clone());
                 blocking(move || {
-                    Ok(m.ctx.store.write_replica(move |tx| tx.set_applied(&n, upto))?)
+                    Ok(m.ctx
+                        .store
+                        .write_replica(move |tx| tx.set_applied(&n, upto))?)
                 })
                 .await?;
                 applied = applied.max(upto);
@@ -350,7 +363,12 @@ async fn connect(
     let _ = tcp.set_nodelay(true);
     let name = tls::server_name(&peer.tls_name()).map_err(|e| LinkError::Refused(e.to_string()))?;
     let connector = tokio_rustls::TlsConnector::from(tls.client.clone());
-    let stream = within(HANDSHAKE, "in the TLS handshake", connector.connect(name, tcp)).await?;
+    let stream = within(
+        HANDSHAKE,
+        "in the TLS handshake",
+        connector.connect(name, tcp),
+    )
+    .await?;
     let (cn, fingerprint) = peer_identity(stream.get_ref().1.peer_certificates());
     if !peer.matches(&fingerprint, &cn) {
         let reason = format!(
@@ -521,13 +539,12 @@ impl Pusher {
     }
 
     /// Sends every object and every user and group record (the peer's resume point was compacted
-/// away); returns the sequence
+    /// away); returns the sequence
     /// number the snapshot covers.
     async fn snapshot(&mut self) -> Result<i64, LinkError> {
         let m = self.mirror.clone();
         let (upto, uids) =
-            blocking(move || Ok((m.ctx.store.last_change_seq()?, m.ctx.store.all_uids()?)))
-                .await?;
+            blocking(move || Ok((m.ctx.store.last_change_seq()?, m.ctx.store.all_uids()?))).await?;
         tracing::info!(peer = %self.node, objects = uids.len(), upto, "mirror: sending a snapshot");
         let m = self.mirror.clone();
         let accounts = blocking(move || {

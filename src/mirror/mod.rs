@@ -19,10 +19,10 @@ pub mod status;
 use crate::ops::Ctx;
 use crate::store::{CommitHook, StoreError};
 use config::{MirrorConfig, Mode, OnTimeout};
+pub use status::{PeerStatus, Status};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
-pub use status::{PeerStatus, Status};
 
 /// The status file in the data directory, read by `akm mirror status`.
 pub const STATUS_FILE: &str = "mirror-status.json";
@@ -237,7 +237,10 @@ pub async fn start(
     let mirror = Mirror::new(config, ctx.clone());
     ctx.store.set_commit_hook(mirror.clone());
     tracing::info!(%bound, node = mirror.node_id(), "mirror listener");
-    println!("akm serve: mirror listener on {bound} (node {})", mirror.node_id());
+    println!(
+        "akm serve: mirror listener on {bound} (node {})",
+        mirror.node_id()
+    );
     tokio::spawn(link::accept_loop(
         listener,
         tls.clone(),

@@ -171,8 +171,14 @@ mod tests {
         write_file(&path, &status).unwrap();
         assert_eq!(read_file(&path).unwrap(), status);
         let text = render(&status, 102);
-        assert!(text.contains("node a") && text.contains("2 s old"), "{text}");
-        assert!(text.contains("connection refused") && text.contains("down"), "{text}");
+        assert!(
+            text.contains("node a") && text.contains("2 s old"),
+            "{text}"
+        );
+        assert!(
+            text.contains("connection refused") && text.contains("down"),
+            "{text}"
+        );
         assert!(read_file(&dir.path().join("missing")).is_err());
     }
 }

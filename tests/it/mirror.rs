@@ -221,10 +221,9 @@ async fn a_peer_whose_resume_point_was_compacted_gets_a_snapshot() {
 async fn a_certificate_that_is_not_a_configured_peer_is_refused_and_audited() {
     let c = Cluster::start(Options::nodes(2));
     // A certificate from the same CA, valid for TLS, but no node's configured peer.
-    let stranger = c
-        .ca
-        .issue_peer(&["localhost".into(), "127.0.0.1".into()])
-        .unwrap();
+    let stranger =
+        c.ca.issue_peer(&["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(c.ca.cert_der().clone()).unwrap();
     let tls = akm::server::tls::client_config_from(
@@ -268,14 +267,16 @@ async fn a_certificate_that_is_not_a_configured_peer_is_refused_and_audited() {
         .await
         .unwrap();
     let name = akm::server::tls::server_name("localhost").unwrap();
-    if let Ok(mut s) = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await {
+    if let Ok(mut s) = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+    {
         // TLS 1.3: the server's verdict arrives with the first read.
         assert!(akm::mirror::proto::read_msg(&mut s).await.is_err());
     }
     assert!(eventually(Duration::from_secs(5), || {
         let log = c.nodes[0].log();
-        log.contains("certificate is not a configured peer")
-            && log.contains("TLS handshake failed")
+        log.contains("certificate is not a configured peer") && log.contains("TLS handshake failed")
     }));
     let log = c.nodes[0].log();
     assert!(log.contains("mirror.refused"), "{log}");
@@ -283,4 +284,56 @@ async fn a_certificate_that_is_not_a_configured_peer_is_refused_and_audited() {
     let mut a = c.client(0).await;
     create_key(&mut a, "still-works").await;
     assert_converges(&c, Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_groups_and_key_policies_are_mirrored_with_last_writer_wins() {
+    let c = Cluster::start(Options::nodes(2));
+    let mut a = c.client(0).await;
+    let u = create_key(&mut a, "shared-policy").await;
+    let (ok, out) = c.nodes[0].akm(&["user", "set", "bob", "--ops", "get,locate", "--enable"]);
+    assert!(ok, "{out}");
+    let (ok, out) = c.nodes[1].akm(&["group", "set", "HR", "--ops", "read", "--enable"]);
+    assert!(ok, "{out}");
+    let (ok, out) = c.nodes[0].akm(&[
+        "key", "policy", "set", &u, "--group", "HR", "--mode", "group",
+    ]);
+    assert!(ok, "{out}");
+    assert!(eventually(Duration::from_secs(5), || {
+        let b = c.nodes[1].accounts();
+        b.len() == 2 && b == c.nodes[0].accounts()
+    }));
+    assert!(eventually(Duration::from_secs(5), || c.nodes[1]
+        .policy_of(&u)
+        == c.nodes[0].policy_of(&u)));
+    assert_eq!(
+        c.nodes[1].policy_of(&u).unwrap().1.as_deref(),
+        Some("HR"),
+        "the key policy did not cross"
+    );
+    // Conflicting edits of one record while the link is cut: the later one wins on both.
+    c.link(0, 1, Fault::Cut);
+    let (ok, out) = c.nodes[1].akm(&["user", "set", "bob", "--ops", "get"]);
+    assert!(ok, "{out}");
+    std::thread::sleep(Duration::from_millis(20));
+    let (ok, out) = c.nodes[0].akm(&["user", "set", "bob", "--ops", "all"]);
+    assert!(ok, "{out}");
+    // A deletion on one side during the cut also wins over an older edit on the other.
+    let (ok, out) = c.nodes[1].akm(&["group", "set", "HR", "--disable"]);
+    assert!(ok, "{out}");
+    std::thread::sleep(Duration::from_millis(20));
+    let (ok, out) = c.nodes[0].akm(&["group", "delete", "HR"]);
+    assert!(ok, "{out}");
+    c.link(0, 1, Fault::Pass);
+    assert!(eventually(Duration::from_secs(10), || c.nodes[0]
+        .accounts()
+        == c.nodes[1].accounts()));
+    let accounts = c.nodes[1].accounts();
+    let bob = &accounts[&("user".to_string(), "bob".to_string())];
+    assert_eq!(
+        bob.1,
+        c.nodes[0].accounts()[&("user".to_string(), "bob".to_string())].1
+    );
+    assert_ne!(bob.1, "get", "the earlier edit won");
+    assert!(!accounts.contains_key(&("group".to_string(), "HR".to_string())));
 }

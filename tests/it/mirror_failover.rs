@@ -40,10 +40,7 @@ fn write_load(c: &Cluster, i: usize, writers: usize) -> Arc<Mutex<Vec<String>>> 
                     &crate::support::kmip::aes_attrs(Some(&format!("load-{w}-{n}"))),
                 );
                 match client.call(op::CREATE, payload).await {
-                    Ok(r) => acked
-                        .lock()
-                        .unwrap()
-                        .push(crate::support::kmip::uid_of(&r)),
+                    Ok(r) => acked.lock().unwrap().push(crate::support::kmip::uid_of(&r)),
                     Err(_) => return,
                 }
             }
@@ -140,7 +137,9 @@ async fn async_mode_peer_reports_its_lag_and_catches_up_when_the_primary_returns
     // Once the primary has nothing more to send, the peer reports no lag.
     assert!(eventually(Duration::from_secs(10), || c.nodes[1]
         .status()
-        .is_some_and(|s| s.peers[0].inbound_connected && s.peers[0].behind_entries == 0)));
+        .is_some_and(
+            |s| s.peers[0].inbound_connected && s.peers[0].behind_entries == 0
+        )));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +214,10 @@ async fn mirror_status_command_and_cli_failover() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert!(text.contains("node n0") && text.contains("n1") && text.contains("up"), "{text}");
+    assert!(
+        text.contains("node n0") && text.contains("n1") && text.contains("up"),
+        "{text}"
+    );
     let out = std::process::Command::new(akm)
         .arg("--config")
         .arg(c.nodes[0].config())
@@ -229,19 +231,14 @@ async fn mirror_status_command_and_cli_failover() {
     c.kill(1);
     assert!(eventually(Duration::from_secs(10), || c.nodes[0]
         .status()
-        .is_some_and(|s| !s.peers[0].outbound_connected
-            && s.peers[0].last_error.is_some())));
+        .is_some_and(
+            |s| !s.peers[0].outbound_connected && s.peers[0].last_error.is_some()
+        )));
 
     // `akm key` tries the next server when one is unreachable.
     c.start_node(1);
     c.kill(0);
     let certs = c.nodes[0].dir.join("certs");
-    let admin = c
-        .ca
-        .issue_client("admin", &[], akm::pki::Validity::days_from_now(1))
-        .unwrap();
-    std::fs::write(certs.join("admin.crt"), &admin.cert_pem).unwrap();
-    akm::secret_file::write_new(&certs.join("admin.key"), admin.key_pem.as_bytes()).unwrap();
     let servers = format!("{},{}", c.nodes[0].kmip, c.nodes[1].kmip);
     let out = std::process::Command::new(akm)
         .arg("--config")

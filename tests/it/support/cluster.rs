@@ -109,11 +109,20 @@ impl Cluster {
                 child: None,
             });
         }
+        let admin = ca
+            .issue_client("admin", &["admins".into()], Validity::days_from_now(1))
+            .unwrap();
+        for node in &nodes {
+            let certs = node.dir.join("certs");
+            write_public(&certs.join("admin.crt"), &admin.cert_pem);
+            akm::secret_file::write_new(&certs.join("admin.key"), admin.key_pem.as_bytes())
+                .unwrap();
+        }
         let mut proxies = BTreeMap::new();
         for from in 0..opts.nodes {
-            for to in 0..opts.nodes {
+            for (to, target) in nodes.iter().enumerate() {
                 if from != to {
-                    proxies.insert((from, to), Proxy::start(nodes[to].mirror));
+                    proxies.insert((from, to), Proxy::start(target.mirror));
                 }
             }
         }
@@ -121,8 +130,9 @@ impl Cluster {
             let mut text = format!(
                 "[server]\nlisten = \"{}\"\n\n[tls]\ncerts_dir = \"certs\"\n\n\
                  [store]\ndata_dir = \"data\"\n\n[log]\nlevel = \"info\"\n\n\
+                 [client]\nserver = \"{}\"\n\n\
                  [mirror]\nnode_id = \"{}\"\nlisten = \"{}\"\n{}\n",
-                node.kmip, node.id, node.mirror, opts.mirror_extra
+                node.kmip, node.kmip, node.id, node.mirror, opts.mirror_extra
             );
             for (j, peer) in nodes.iter().enumerate() {
                 if i != j {
@@ -137,9 +147,6 @@ impl Cluster {
             }
             std::fs::write(node.dir.join("akm.toml"), text).unwrap();
         }
-        let admin = ca
-            .issue_client("admin", &["admins".into()], Validity::days_from_now(1))
-            .unwrap();
         let mut roots = RootCertStore::empty();
         roots.add(ca.cert_der().clone()).unwrap();
         let admin = tls::client_config_from(
@@ -264,6 +271,60 @@ impl Node {
         rows.map(Result::unwrap).collect()
     }
 
+    /// The node's user and group records: (kind, name) → (enabled, operations).
+    pub fn accounts(&self) -> BTreeMap<(String, String), (bool, String)> {
+        let c = rusqlite::Connection::open_with_flags(
+            self.dir.join("data/akm.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let mut out = BTreeMap::new();
+        for (kind, table) in [("user", "acl_users"), ("group", "acl_groups")] {
+            let mut stmt = c
+                .prepare(&format!("SELECT name, enabled, operations FROM {table}"))
+                .unwrap();
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(((kind.to_string(), r.get(0)?), (r.get(1)?, r.get(2)?)))
+                })
+                .unwrap();
+            out.extend(rows.map(Result::unwrap));
+        }
+        out
+    }
+
+    /// The access policy of `uid`: (owner, owner group, access mode).
+    pub fn policy_of(&self, uid: &str) -> Option<(String, Option<String>, String)> {
+        let c = rusqlite::Connection::open_with_flags(
+            self.dir.join("data/akm.db"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        c.query_row(
+            "SELECT owner, owner_group, access_mode FROM objects WHERE uid = ?1",
+            [uid],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .ok()
+    }
+
+    /// Runs `akm --config <this node's config> <args>` (a client of this node) and returns
+    /// (success, stdout + stderr).
+    pub fn akm(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_akm"))
+            .arg("--config")
+            .arg(self.config())
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    }
+
     /// The KEK id under which the node's material for `uid` is wrapped.
     pub fn kek_id_of(&self, uid: &str) -> Option<String> {
         let c = rusqlite::Connection::open_with_flags(
@@ -290,10 +351,8 @@ impl Node {
 
 /// Creates a named AES key on `client`; returns its uid.
 pub async fn create_key(client: &mut Client, name: &str) -> String {
-    let payload = super::kmip::create_payload(
-        ProtocolVersion::V1_4,
-        &super::kmip::aes_attrs(Some(name)),
-    );
+    let payload =
+        super::kmip::create_payload(ProtocolVersion::V1_4, &super::kmip::aes_attrs(Some(name)));
     let r = client.call(op::CREATE, payload).await.unwrap();
     super::kmip::uid_of(&r)
 }
