@@ -89,17 +89,16 @@ fn default_rpo_timeout_ms() -> u64 {
 impl MirrorConfig {
     /// Resolves relative paths against `base` and fills the TLS defaults from `[tls]`.
     pub(crate) fn resolve(&mut self, base: &Path, tls: &TlsConfig) {
-        let fix = |p: Option<PathBuf>, default: &PathBuf| {
-            let p = p.unwrap_or_else(|| default.clone());
-            if p.is_relative() {
-                base.join(p)
-            } else {
-                p
-            }
+        // Paths given here are relative to the config file; the defaults come from `[tls]`,
+        // which is already resolved.
+        let fix = |p: Option<PathBuf>, default: PathBuf| match p {
+            Some(p) if p.is_relative() => base.join(p),
+            Some(p) => p,
+            None => default,
         };
-        self.cert = Some(fix(self.cert.take(), &tls.certs_dir.join("mirror.crt")));
-        self.key = Some(fix(self.key.take(), &tls.certs_dir.join("mirror.key")));
-        self.ca = Some(fix(self.ca.take(), &tls.client_ca));
+        self.cert = Some(fix(self.cert.take(), tls.certs_dir.join("mirror.crt")));
+        self.key = Some(fix(self.key.take(), tls.certs_dir.join("mirror.key")));
+        self.ca = Some(fix(self.ca.take(), tls.client_ca.clone()));
     }
 
     /// Checks the values; on error, the key and what is wrong.
@@ -260,6 +259,18 @@ mod tests {
         assert_eq!(m.peers[0].tls_name(), "10.0.0.2");
         assert!(m.peers[0].matches("00", "akm-b"));
         assert!(!m.peers[0].matches("00", "akm-c"));
+    }
+
+    #[test]
+    fn relative_paths_resolve_once_against_the_config_dir() {
+        let text = format!(
+            "[mirror]\nnode_id = \"a\"\nlisten = \"0.0.0.0:5697\"\nkey = \"k/m.key\"\n{PEER}"
+        );
+        let c = Config::parse(&text, Path::new("config/akm.toml")).unwrap();
+        let m = c.mirror.unwrap();
+        assert_eq!(m.ca.unwrap(), Path::new("config/certs/ca.crt"));
+        assert_eq!(m.cert.unwrap(), Path::new("config/certs/mirror.crt"));
+        assert_eq!(m.key.unwrap(), Path::new("config/k/m.key"));
     }
 
     #[test]

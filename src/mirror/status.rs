@@ -67,6 +67,9 @@ pub fn unix_now() -> i64 {
 /// Fills in the outbound lag from the change log (blocking: run on the blocking pool).
 fn with_lag(mirror: &Mirror, mut status: Status) -> Status {
     let now = unix_now();
+    if let Ok(head) = mirror.ctx.store.last_change_seq() {
+        status.head = head;
+    }
     for p in &mut status.peers {
         if let Ok(Some((count, oldest))) = mirror.ctx.store.local_changes_after(p.acked) {
             p.lag_entries = count;
