@@ -1,6 +1,7 @@
 //! The `akm` command line: `serve`, `init`, `cert issue`, and the `key` commands, which are
 //! KMIP clients over mutual TLS (the scripting interface). `main` maps errors to exit codes.
 
+mod audit;
 mod key;
 
 use crate::config::Config;
@@ -40,6 +41,8 @@ pub enum Command {
     },
     /// Manage keys on a running server (a KMIP client over mutual TLS).
     Key(key::KeyArgs),
+    /// Verify and export audit records; print the audit public key.
+    Audit(audit::AuditArgs),
 }
 
 /// `akm cert ...`
@@ -77,6 +80,12 @@ pub enum CliError {
     /// Bad command-line input (exit 64, EX_USAGE).
     #[error("{0}")]
     Usage(String),
+    /// The audit signing key is unusable (exit 1).
+    #[error("{0}")]
+    Audit(String),
+    /// `akm audit verify` found a fault (exit 3).
+    #[error("akm audit verify: FAILED: {0}")]
+    Tampered(String),
 }
 
 impl CliError {
@@ -85,6 +94,7 @@ impl CliError {
         match self {
             CliError::Config(_) => 78,
             CliError::Usage(_) => 64,
+            CliError::Tampered(_) => 3,
             CliError::Client(crate::client::ClientError::Failed { .. }) => 2,
             _ => 1,
         }
@@ -123,6 +133,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Key(args) => {
             init_logging("warn");
             key::run(&config, args)?;
+        }
+        Command::Audit(args) => {
+            init_logging("warn");
+            audit::run(&config, args)?;
         }
     }
     Ok(())

@@ -35,6 +35,8 @@ pub struct Ctx {
     pub store: Store,
     /// The key encryption key.
     pub kek: Kek,
+    /// The audit journal every request is recorded in before it is answered.
+    pub audit: crate::audit::Audit,
 }
 
 /// One batch item as an operation sees it.

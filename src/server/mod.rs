@@ -79,6 +79,7 @@ pub async fn serve(
                     limits: settings.limits,
                     stop: stop_rx.clone(),
                     peer,
+                    local: None,
                 };
                 tasks.spawn(async move {
                     conn.run(stream).await;

@@ -1,6 +1,7 @@
 //! akm's integration tests: one test binary, shared helpers in `support`. Each test starts
 //! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
+mod audit;
 mod bad_input;
 mod cli;
 mod ops;

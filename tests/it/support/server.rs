@@ -2,6 +2,9 @@
 //! client certificates generated at test time and a real SQLite file in a temp directory, and
 //! makes KMIP clients for any identity.
 
+use akm::audit::signer::{PublicKey, Signer};
+use akm::audit::sink::{Sink, SinkSettings};
+use akm::audit::{Audit, JournalSettings};
 use akm::client::Client;
 use akm::crypto::Kek;
 use akm::kmip::ProtocolVersion;
@@ -16,6 +19,25 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// The seed of the audit signing key test servers use.
+const AUDIT_SEED: [u8; 32] = [0x5A; 32];
+
+/// The public key that verifies test servers' audit checkpoints.
+pub fn audit_public_key() -> PublicKey {
+    Signer::from_seed(&AUDIT_SEED).public_key()
+}
+
+/// How a test server keeps its audit journal.
+#[derive(Default)]
+pub struct AuditSetup {
+    /// The journal file (default `<dir>/audit/audit.log`).
+    pub journal: Option<PathBuf>,
+    /// A checkpoint every this many records (default 1000).
+    pub checkpoint_every: Option<u64>,
+    /// Syslog sinks.
+    pub sinks: Vec<SinkSettings>,
+}
 
 /// A running test server.
 pub struct TestServer {
@@ -70,10 +92,52 @@ impl TestServer {
         tls: Arc<rustls::ServerConfig>,
         settings: Settings,
     ) -> TestServer {
+        TestServer::start_full(ca, tls, settings, AuditSetup::default()).await
+    }
+
+    /// Starts a server with default settings and the given audit setup.
+    pub async fn start_audited(audit: AuditSetup) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let server_cert = ca
+            .issue_server(&["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.cert_der().clone()).unwrap();
+        let tls = tls::server_config_from(
+            vec![server_cert.cert_der().unwrap()],
+            server_cert.key_der().unwrap(),
+            roots,
+            vec![],
+        )
+        .unwrap();
+        TestServer::start_full(ca, tls, test_settings(), audit).await
+    }
+
+    /// Starts a server from all its parts.
+    pub async fn start_full(
+        ca: Ca,
+        tls: Arc<rustls::ServerConfig>,
+        settings: Settings,
+        audit: AuditSetup,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
-        let ctx = Arc::new(Ctx { store, kek });
+        let journal = JournalSettings {
+            path: audit
+                .journal
+                .unwrap_or_else(|| dir.path().join("audit").join("audit.log")),
+            server_name: "akm-test".into(),
+            checkpoint_every: audit.checkpoint_every.unwrap_or(1000),
+            checkpoint_secs: 60,
+        };
+        let sinks = audit
+            .sinks
+            .into_iter()
+            .map(|s| Sink::start(s).unwrap())
+            .collect();
+        let audit = Audit::open(journal, Signer::from_seed(&AUDIT_SEED), sinks).unwrap();
+        let ctx = Arc::new(Ctx { store, kek, audit });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -88,6 +152,11 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// The audit journal file.
+    pub fn journal_path(&self) -> PathBuf {
+        self.ctx.audit.path().to_owned()
     }
 
     /// The database file.
@@ -142,6 +211,7 @@ impl TestServer {
             t.await.unwrap();
         }
         self.ctx.store.close();
+        self.ctx.audit.close();
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 }

@@ -1,0 +1,580 @@
+//! The local audit journal, the source of truth: one append-only file of `key=value` lines
+//! written by a single thread. Callers queue events and block; the thread takes every event
+//! waiting, gives each the next serial, chains it to the previous record's hash, writes the
+//! group with one write and one fdatasync, and only then acknowledges the callers and hands
+//! the records to the sinks. A signed checkpoint follows every N records and is written at
+//! least every S seconds, also when idle. If a write fails the file is cut back to its last
+//! good length, nothing is acknowledged, and the journal reports itself unavailable until a
+//! write succeeds again (fail closed).
+
+use super::record::{Record, GENESIS, HASH, SIG, VERSION};
+use super::signer::{PublicKey, Signer};
+use super::sink::Sink;
+use super::{format_time_ms, now_ms, AuditEvent};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The most queued requests written together.
+const MAX_GROUP: usize = 256;
+/// How much of the journal's end is read at start to find the last record.
+const TAIL_BYTES: u64 = 64 * 1024;
+
+/// Why an audit record could not be written, or the journal opened.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The journal could not be written: requests are refused until it can.
+    #[error("audit journal unavailable")]
+    Unavailable,
+    /// The journal file could not be opened or read at start.
+    #[error("audit journal {path}: {source}")]
+    Open {
+        /// The journal path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The journal's last record does not parse, so the chain cannot be continued.
+    #[error(
+        "audit journal {0}: the last record is unreadable; verify it with `akm audit verify` \
+         and move it aside"
+    )]
+    Corrupt(String),
+    /// The journal thread has stopped.
+    #[error("audit journal stopped")]
+    Stopped,
+}
+
+/// How the journal is kept.
+#[derive(Debug, Clone)]
+pub struct JournalSettings {
+    /// The journal file.
+    pub path: PathBuf,
+    /// The server name put in every record.
+    pub server_name: String,
+    /// A checkpoint after this many records.
+    pub checkpoint_every: u64,
+    /// A checkpoint at least this often, in seconds.
+    pub checkpoint_secs: u64,
+}
+
+enum Msg {
+    Append(Vec<AuditEvent>, SyncSender<Result<(), AuditError>>),
+    Checkpoint(&'static str, SyncSender<Result<(), AuditError>>),
+    Reopen(SyncSender<Result<(), AuditError>>),
+}
+
+/// The audit journal: a handle to the journal thread.
+pub struct Audit {
+    sender: Mutex<Option<SyncSender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    healthy: Arc<AtomicBool>,
+    public_key: PublicKey,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Audit({})", self.path.display())
+    }
+}
+
+impl Audit {
+    /// Opens (or creates) the journal, continues its chain, writes a `start` record and a
+    /// checkpoint, and starts the journal thread that feeds `sinks`.
+    pub fn open(
+        settings: JournalSettings,
+        signer: Signer,
+        sinks: Vec<Sink>,
+    ) -> Result<Audit, AuditError> {
+        let public_key = signer.public_key();
+        let path = settings.path.clone();
+        let mut writer = Writer::open(settings, signer, sinks)?;
+        let mut start = writer.lifecycle("start");
+        start.push("version", env!("CARGO_PKG_VERSION"));
+        writer
+            .write_group(vec![start], Some("start"))
+            .map_err(|_| AuditError::Unavailable)?;
+        let healthy = Arc::new(AtomicBool::new(true));
+        writer.healthy = healthy.clone();
+        let (sender, receiver) = mpsc::sync_channel::<Msg>(4096);
+        let thread = std::thread::Builder::new()
+            .name("akm-audit-journal".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|source| AuditError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Audit {
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+            healthy,
+            public_key,
+            path,
+        })
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The public key that verifies this journal's checkpoints.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public_key
+    }
+
+    /// Whether the last write succeeded.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    fn ask(
+        &self,
+        make: impl FnOnce(SyncSender<Result<(), AuditError>>) -> Msg,
+    ) -> Result<(), AuditError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let sender = self.sender.lock().ok().and_then(|s| s.clone());
+        sender
+            .ok_or(AuditError::Stopped)?
+            .send(make(reply))
+            .map_err(|_| AuditError::Stopped)?;
+        answer.recv().map_err(|_| AuditError::Stopped)?
+    }
+
+    /// Writes `events` and returns once they are durable (blocking: call off the async
+    /// workers). An error means none of them was written.
+    pub fn record(&self, events: Vec<AuditEvent>) -> Result<(), AuditError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.ask(|reply| Msg::Append(events, reply))
+    }
+
+    /// Succeeds when the journal can take records: at once if the last write worked, else
+    /// after writing a `resume` checkpoint, which proves the journal is writable again.
+    /// Requests are refused before they run while this fails.
+    pub fn ready(&self) -> Result<(), AuditError> {
+        if self.is_healthy() {
+            return Ok(());
+        }
+        self.ask(|reply| Msg::Checkpoint("resume", reply))
+    }
+
+    /// Closes the current journal file with a `rotate` checkpoint and continues the chain in
+    /// a new file at the same path (after logrotate renamed the old one, on SIGHUP).
+    pub fn reopen(&self) -> Result<(), AuditError> {
+        self.ask(Msg::Reopen)
+    }
+
+    /// Writes a `stop` record and a final checkpoint, lets the sinks deliver what they hold
+    /// (briefly), and stops the thread. Later calls fail with [`AuditError::Stopped`].
+    pub fn close(&self) {
+        if let Ok(mut s) = self.sender.lock() {
+            s.take();
+        }
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Audit {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The journal thread's state.
+struct Writer {
+    settings: JournalSettings,
+    signer: Signer,
+    sinks: Vec<Sink>,
+    file: File,
+    /// Length of the file up to the last durable record.
+    len: u64,
+    /// Serial of the last durable record.
+    serial: u64,
+    /// Hash of the last durable record.
+    head: String,
+    /// Records written since the last checkpoint.
+    since_checkpoint: u64,
+    healthy: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn open(
+        settings: JournalSettings,
+        signer: Signer,
+        sinks: Vec<Sink>,
+    ) -> Result<Writer, AuditError> {
+        let open_err = |source| AuditError::Open {
+            path: settings.path.display().to_string(),
+            source,
+        };
+        let (file, len, tail) = open_journal(&settings.path).map_err(open_err)?;
+        let (serial, head) = match tail {
+            Some(t) => t,
+            // An empty or new file continues the chain of the rotated file before it.
+            None => previous_tail(&settings.path)?.unwrap_or((0, GENESIS.to_owned())),
+        };
+        Ok(Writer {
+            settings,
+            signer,
+            sinks,
+            file,
+            len,
+            serial,
+            head,
+            since_checkpoint: 0,
+            healthy: Arc::new(AtomicBool::new(true)),
+        })
+    }
+
+    fn run(mut self, receiver: Receiver<Msg>) {
+        let period = Duration::from_secs(self.settings.checkpoint_secs.max(1));
+        let mut deadline = Instant::now() + period;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match receiver.recv_timeout(wait) {
+                Ok(first) => {
+                    let mut group = vec![first];
+                    while group.len() < MAX_GROUP {
+                        match receiver.try_recv() {
+                            Ok(m) => group.push(m),
+                            Err(_) => break,
+                        }
+                    }
+                    if self.handle(group) {
+                        deadline = Instant::now() + period;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    // Written also when idle: a verifier checks that checkpoints keep coming.
+                    if self.write_group(Vec::new(), Some("periodic")).is_ok() {
+                        deadline = Instant::now() + period;
+                    } else {
+                        // Retry soon rather than a whole period later.
+                        deadline = Instant::now() + Duration::from_secs(1);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let stop = self.lifecycle("stop");
+        if self.write_group(vec![stop], Some("final")).is_err() {
+            tracing::error!(target: "akm::audit", "audit journal: could not write the final checkpoint");
+        }
+        for sink in &mut self.sinks {
+            sink.stop();
+        }
+    }
+
+    /// Handles a group of requests; true if a checkpoint was written.
+    fn handle(&mut self, group: Vec<Msg>) -> bool {
+        let mut records = Vec::new();
+        let mut replies = Vec::new();
+        let mut checkpoint = None;
+        for msg in group {
+            match msg {
+                Msg::Append(events, reply) => {
+                    for e in events {
+                        let mut r = Record::default();
+                        self.base(&mut r);
+                        e.write_fields(&mut r);
+                        records.push(r);
+                    }
+                    replies.push(reply);
+                }
+                Msg::Checkpoint(reason, reply) => {
+                    checkpoint = Some(reason);
+                    replies.push(reply);
+                }
+                Msg::Reopen(reply) => {
+                    // Whatever is queued before the reopen goes to the old file first.
+                    let before = self.write_group(std::mem::take(&mut records), checkpoint.take());
+                    let result = before.and_then(|()| self.reopen());
+                    let failed = result.is_err();
+                    let _ = reply.send(result);
+                    for r in replies.drain(..) {
+                        let _ = r.send(if failed {
+                            Err(AuditError::Unavailable)
+                        } else {
+                            Ok(())
+                        });
+                    }
+                }
+            }
+        }
+        if records.is_empty() && checkpoint.is_none() && replies.is_empty() {
+            return false;
+        }
+        let wrote_checkpoint = checkpoint.is_some();
+        let result = self.write_group(records, checkpoint);
+        let ok = result.is_ok();
+        for r in replies {
+            let _ = r.send(if ok {
+                Ok(())
+            } else {
+                Err(AuditError::Unavailable)
+            });
+        }
+        ok && wrote_checkpoint
+    }
+
+    /// The fields every record starts with; `prev` and `hash` are added when it is chained.
+    fn base(&self, r: &mut Record) {
+        r.push("v", VERSION);
+        // Replaced by the real serial when the record is chained.
+        r.push("serial", "0");
+        r.push("time", format_time_ms(now_ms()));
+        r.push("server", &self.settings.server_name);
+    }
+
+    /// A server lifecycle record (`start`, `stop`).
+    fn lifecycle(&self, event: &str) -> Record {
+        let mut r = Record::default();
+        self.base(&mut r);
+        r.push("event", event);
+        r
+    }
+
+    fn checkpoint_record(&self, reason: &str) -> Record {
+        let mut r = Record::default();
+        self.base(&mut r);
+        r.push("event", "checkpoint");
+        r.push("reason", reason);
+        r.push("key_id", self.signer.key_id());
+        r.push("every", self.settings.checkpoint_every.to_string());
+        r.push("secs", self.settings.checkpoint_secs.to_string());
+        r
+    }
+
+    /// Chains `records` (with a checkpoint after every N, and one at the end if
+    /// `final_checkpoint` names a reason), writes them with one write and one fdatasync, and
+    /// delivers them to the sinks. On failure the file is cut back and the state is unchanged.
+    fn write_group(
+        &mut self,
+        records: Vec<Record>,
+        final_checkpoint: Option<&str>,
+    ) -> Result<(), AuditError> {
+        let mut c = Chain {
+            serial: self.serial,
+            head: self.head.clone(),
+            since: self.since_checkpoint,
+            text: String::new(),
+            records: Vec::with_capacity(records.len() + 1),
+        };
+        for r in records {
+            c.push(r, &self.signer);
+            if c.since >= self.settings.checkpoint_every {
+                c.push(self.checkpoint_record("count"), &self.signer);
+            }
+        }
+        if let Some(reason) = final_checkpoint {
+            c.push(self.checkpoint_record(reason), &self.signer);
+        }
+        let Chain {
+            serial,
+            head,
+            since,
+            text,
+            records: chained,
+        } = c;
+        if chained.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.append(text.as_bytes()) {
+            self.fail(&e);
+            return Err(AuditError::Unavailable);
+        }
+        if !self.healthy.swap(true, Ordering::AcqRel) {
+            tracing::warn!(target: "akm::audit", serial, "audit journal writable again; accepting requests");
+        }
+        self.serial = serial;
+        self.head = head;
+        self.since_checkpoint = since;
+        self.len += text.len() as u64;
+        let shared: Vec<Arc<Record>> = chained.into_iter().map(Arc::new).collect();
+        for sink in &self.sinks {
+            sink.deliver(&shared);
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.file.sync_data()
+    }
+
+    fn fail(&mut self, e: &std::io::Error) {
+        // A torn record left in the file would break the chain for every later record.
+        if let Err(cut) = self.file.set_len(self.len) {
+            tracing::error!(target: "akm::audit", error = %cut, "audit journal: cannot cut back a partial write");
+        }
+        if self.healthy.swap(false, Ordering::AcqRel) {
+            tracing::error!(
+                target: "akm::audit",
+                path = %self.settings.path.display(),
+                error = %e,
+                "audit journal cannot be written: refusing requests until it can (fail closed)"
+            );
+        }
+    }
+
+    fn reopen(&mut self) -> Result<(), AuditError> {
+        self.write_group(Vec::new(), Some("rotate"))?;
+        let (file, len, _) = open_journal(&self.settings.path).map_err(|source| {
+            tracing::error!(target: "akm::audit", error = %source, "audit journal: reopen failed");
+            AuditError::Open {
+                path: self.settings.path.display().to_string(),
+                source,
+            }
+        })?;
+        self.file = file;
+        self.len = len;
+        self.write_group(Vec::new(), Some("reopen"))
+    }
+}
+
+/// Records being chained: the position after each, and the lines to write.
+struct Chain {
+    serial: u64,
+    head: String,
+    since: u64,
+    text: String,
+    records: Vec<Record>,
+}
+
+impl Chain {
+    /// Gives `r` the next serial, links it to the head, hashes it (and signs it if it is a
+    /// checkpoint) and appends its line.
+    fn push(&mut self, mut r: Record, signer: &Signer) {
+        self.serial += 1;
+        set_field(&mut r, "serial", self.serial.to_string());
+        r.push("prev", &self.head);
+        let hash = r.compute_hash();
+        r.push(HASH, &hash);
+        if r.is_checkpoint() {
+            // The hash covers the serial, time, key id and (through `prev`) the chain head.
+            r.push(SIG, signer.sign(hash.as_bytes()));
+            self.since = 0;
+        } else {
+            self.since += 1;
+        }
+        self.head = hash;
+        self.text.push_str(&r.to_line());
+        self.text.push('\n');
+        self.records.push(r);
+    }
+}
+
+fn set_field(r: &mut Record, key: &str, value: String) {
+    if let Some(f) = r.fields.iter_mut().find(|(k, _)| k == key) {
+        f.1 = value;
+    }
+}
+
+/// Opens the journal for appending (0600, created if missing, its directory synced), cuts off
+/// a torn last line left by a crash, and returns the last record's serial and hash.
+fn open_journal(path: &Path) -> std::io::Result<(File, u64, Option<Tail>)> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let existed = path.exists();
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    if !existed {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+    }
+    let (good_len, last) = last_line(&mut file)?;
+    let len = file.metadata()?.len();
+    if good_len < len {
+        tracing::warn!(
+            target: "akm::audit",
+            path = %path.display(),
+            bytes = len - good_len,
+            "audit journal ends in a partial record (interrupted write); cutting it off"
+        );
+        file.set_len(good_len)?;
+        file.sync_data()?;
+    }
+    let tail = match last {
+        None => None,
+        Some(line) => Some(tail_of(&line).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "last record unreadable")
+        })?),
+    };
+    Ok((file, good_len, tail))
+}
+
+/// A chain position: the last record's serial and hash.
+type Tail = (u64, String);
+
+fn tail_of(line: &str) -> Option<Tail> {
+    let r = Record::parse_line(line).ok()?;
+    Some((r.serial().ok()?, r.get(HASH)?.to_owned()))
+}
+
+/// The chain position at the end of the rotated file `<path>.1`, if there is one.
+fn previous_tail(path: &Path) -> Result<Option<(u64, String)>, AuditError> {
+    let mut rotated = path.as_os_str().to_owned();
+    rotated.push(".1");
+    let Ok(mut file) = File::open(&rotated) else {
+        return Ok(None);
+    };
+    let (_, last) = last_line(&mut file).map_err(|source| AuditError::Open {
+        path: PathBuf::from(&rotated).display().to_string(),
+        source,
+    })?;
+    match last {
+        None => Ok(None),
+        Some(line) => tail_of(&line)
+            .map(Some)
+            .ok_or_else(|| AuditError::Corrupt(PathBuf::from(&rotated).display().to_string())),
+    }
+}
+
+/// The length up to the end of the last complete line, and that line.
+fn last_line(file: &mut File) -> std::io::Result<(u64, Option<String>)> {
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(TAIL_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    file.take(TAIL_BYTES).read_to_end(&mut buf)?;
+    let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
+        if start == 0 {
+            // Empty, or one torn line: nothing durable yet.
+            return Ok((0, None));
+        }
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "last record too long",
+        ));
+    };
+    let line_start = buf[..end]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    if line_start == 0 && start > 0 {
+        // The last line is longer than the tail read: not a record akm wrote.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "last record too long",
+        ));
+    }
+    let line = String::from_utf8_lossy(&buf[line_start..end]).into_owned();
+    Ok((start + end as u64 + 1, Some(line)))
+}

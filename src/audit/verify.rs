@@ -1,0 +1,426 @@
+//! The verifier: reads audit records from journal files or a SIEM's copy (any carrier that
+//! [`format::extract`] understands) and checks parsing, contiguous serials, hash links,
+//! checkpoint signatures and that the log ends where a checkpoint closed it (or, for a live
+//! journal, that the last checkpoint is fresh). Stops at the first fault and names its serial
+//! and kind. Reads the input twice: once to learn which serials exist (telling a reordered
+//! record from a deleted one), once to check the chain, holding only a window of hashes.
+
+use super::format;
+use super::parse_time_ms;
+use super::record::{Record, GENESIS, HASH, SIG};
+use super::signer::PublicKey;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+/// Serial → hash entries kept to recognise duplicates, insertions and forks.
+const WINDOW: u64 = 100_000;
+
+/// The kind of fault found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// A record's content no longer matches its hash (or its successor's link), or a
+    /// checkpoint's signature fails.
+    Modified,
+    /// A serial is missing.
+    Deleted,
+    /// A record is present that the chain does not contain.
+    Inserted,
+    /// Records are out of order.
+    Reordered,
+    /// The end of the log is missing.
+    Truncated,
+    /// The chain continues twice from one point.
+    Forked,
+}
+
+impl fmt::Display for FaultKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            FaultKind::Modified => "modified",
+            FaultKind::Deleted => "deleted",
+            FaultKind::Inserted => "inserted",
+            FaultKind::Reordered => "reordered",
+            FaultKind::Truncated => "truncated",
+            FaultKind::Forked => "forked",
+        })
+    }
+}
+
+/// The first fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    /// What is wrong.
+    pub kind: FaultKind,
+    /// The first bad serial number.
+    pub serial: u64,
+    /// Where and why, for people.
+    pub detail: String,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} at serial {}: {}",
+            self.kind, self.serial, self.detail
+        )
+    }
+}
+
+/// What the verifier found.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Records checked (duplicates not counted).
+    pub records: u64,
+    /// Checkpoints whose signature verified.
+    pub checkpoints: u64,
+    /// Exact copies skipped (a stream sink re-sends after reconnecting).
+    pub duplicates: u64,
+    /// Lines that carry no akm record (a receiver's own messages).
+    pub skipped_lines: u64,
+    /// First and last serial.
+    pub first: Option<u64>,
+    /// Last serial.
+    pub last: Option<u64>,
+    /// The first fault, if any.
+    pub fault: Option<Fault>,
+}
+
+/// How to judge the end of the log.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The key that signs checkpoints.
+    pub public_key: PublicKey,
+    /// A live journal may end with records after its last checkpoint if that checkpoint is at
+    /// most this many seconds old. `None`: the log must end with a `final` (server stopped) or
+    /// `rotate` (file rotated) checkpoint.
+    pub max_age_secs: Option<u64>,
+    /// The time to judge freshness against, ms since the epoch.
+    pub now_ms: i64,
+}
+
+/// Why the input could not be read at all.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {path}: {source}")]
+pub struct ReadError {
+    /// The file.
+    pub path: String,
+    /// The cause.
+    pub source: std::io::Error,
+}
+
+fn for_each_line(files: &[PathBuf], mut f: impl FnMut(&str) -> bool) -> Result<(), ReadError> {
+    for path in files {
+        let err = |source| ReadError {
+            path: path.display().to_string(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(err)?;
+        let mut reader = BufReader::new(file);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            if reader.read_until(b'\n', &mut buf).map_err(err)? == 0 {
+                break;
+            }
+            let line = String::from_utf8_lossy(&buf);
+            if !f(line.trim_end_matches(['\n', '\r'])) {
+                return Ok(());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Verifies the records in `files`, read in the order given.
+pub fn verify_files(files: &[PathBuf], options: &Options) -> Result<Report, ReadError> {
+    let mut serials = HashSet::new();
+    for_each_line(files, |line| {
+        if let Some(Ok(r)) = format::extract(line) {
+            if let Ok(s) = r.serial() {
+                serials.insert(s);
+            }
+        }
+        true
+    })?;
+    let mut v = Verifier::new(options, serials);
+    for_each_line(files, |line| v.line(line))?;
+    Ok(v.finish())
+}
+
+/// Verifies one file.
+pub fn verify_file(path: &Path, options: &Options) -> Result<Report, ReadError> {
+    verify_files(&[path.to_owned()], options)
+}
+
+enum Place {
+    /// The next record of the chain.
+    Next,
+    /// An exact copy of a record already checked.
+    Duplicate,
+    /// A fault (already recorded).
+    Bad,
+}
+
+struct Last {
+    serial: u64,
+    hash: String,
+    prev: String,
+    checkpoint: bool,
+    reason: Option<String>,
+}
+
+struct Verifier<'a> {
+    options: &'a Options,
+    serials: HashSet<u64>,
+    seen: BTreeMap<u64, String>,
+    last: Option<Last>,
+    /// Serial and time of the last good checkpoint.
+    last_checkpoint: Option<(u64, i64)>,
+    report: Report,
+}
+
+impl<'a> Verifier<'a> {
+    fn new(options: &'a Options, serials: HashSet<u64>) -> Verifier<'a> {
+        Verifier {
+            options,
+            serials,
+            seen: BTreeMap::new(),
+            last: None,
+            last_checkpoint: None,
+            report: Report::default(),
+        }
+    }
+
+    fn fault(&mut self, kind: FaultKind, serial: u64, detail: impl Into<String>) -> bool {
+        self.report.fault = Some(Fault {
+            kind,
+            serial,
+            detail: detail.into(),
+        });
+        false
+    }
+
+    fn next_serial(&self) -> u64 {
+        self.last.as_ref().map_or(1, |l| l.serial + 1)
+    }
+
+    /// Checks one line; false once a fault is found.
+    fn line(&mut self, line: &str) -> bool {
+        let record = match format::extract(line) {
+            None => {
+                self.report.skipped_lines += 1;
+                return true;
+            }
+            Some(Err(e)) => {
+                let s = self.next_serial();
+                return self.fault(
+                    FaultKind::Modified,
+                    s,
+                    format!("record does not parse: {e}"),
+                );
+            }
+            Some(Ok(r)) => r,
+        };
+        let serial = match record.serial() {
+            Ok(s) => s,
+            Err(e) => {
+                let s = self.next_serial();
+                return self.fault(
+                    FaultKind::Modified,
+                    s,
+                    format!("record does not parse: {e}"),
+                );
+            }
+        };
+        let computed = record.compute_hash();
+        if record.get(HASH) != Some(computed.as_str()) {
+            return self.fault(
+                FaultKind::Modified,
+                serial,
+                "the record's content does not match its hash",
+            );
+        }
+        let prev = record.get("prev").unwrap_or("").to_owned();
+        match self.placed(serial, &computed, &prev) {
+            Place::Next => {}
+            Place::Duplicate => {
+                self.report.duplicates += 1;
+                return true;
+            }
+            Place::Bad => return false,
+        }
+        if record.is_checkpoint() && !self.checkpoint(&record, serial, &computed) {
+            return false;
+        }
+        self.seen.insert(serial, computed.clone());
+        while self
+            .seen
+            .first_key_value()
+            .is_some_and(|(&s, _)| s + WINDOW < serial)
+        {
+            self.seen.pop_first();
+        }
+        self.report.records += 1;
+        self.report.first.get_or_insert(serial);
+        self.report.last = Some(serial);
+        self.last = Some(Last {
+            serial,
+            hash: computed,
+            prev,
+            checkpoint: record.is_checkpoint(),
+            reason: record.get("reason").map(str::to_owned),
+        });
+        true
+    }
+
+    /// Where the record falls in the chain.
+    fn placed(&mut self, serial: u64, hash: &str, prev: &str) -> Place {
+        match self.place(serial, hash, prev) {
+            Ok(p) => p,
+            Err((kind, at, detail)) => {
+                self.fault(kind, at, detail);
+                Place::Bad
+            }
+        }
+    }
+
+    fn place(
+        &self,
+        serial: u64,
+        hash: &str,
+        prev: &str,
+    ) -> Result<Place, (FaultKind, u64, String)> {
+        let Some(last) = &self.last else {
+            if serial == 1 && prev != GENESIS {
+                return Err((
+                    FaultKind::Modified,
+                    1,
+                    "the first record does not start the chain".into(),
+                ));
+            }
+            return Ok(Place::Next);
+        };
+        let expected = last.serial + 1;
+        if serial == expected {
+            if prev == last.hash {
+                return Ok(Place::Next);
+            }
+            let s = last.serial;
+            return Err((
+                FaultKind::Modified,
+                s,
+                format!("record {serial} does not link to record {s}: {s} was altered"),
+            ));
+        }
+        if serial > expected {
+            let (kind, what) = if self.serials.contains(&expected) {
+                (FaultKind::Reordered, "appears later, out of order")
+            } else {
+                (FaultKind::Deleted, "is missing")
+            };
+            return Err((
+                kind,
+                expected,
+                format!(
+                    "record {expected} {what} (found {serial} after {})",
+                    last.serial
+                ),
+            ));
+        }
+        // An earlier serial again: an exact copy (a sink re-sent it), a rival record, a fork.
+        if self.seen.get(&serial).is_some_and(|h| h == hash) {
+            return Ok(Place::Duplicate);
+        }
+        if serial == last.serial && prev == last.prev {
+            return Err((
+                FaultKind::Inserted,
+                serial,
+                format!("two different records {serial} follow the same record; the first is not in the chain"),
+            ));
+        }
+        let continues_earlier = serial
+            .checked_sub(1)
+            .and_then(|p| self.seen.get(&p))
+            .is_some_and(|h| h == prev);
+        if continues_earlier {
+            return Err((
+                FaultKind::Forked,
+                serial,
+                format!(
+                    "the chain continues a second time from record {} after reaching {}",
+                    serial - 1,
+                    last.serial
+                ),
+            ));
+        }
+        Err((
+            FaultKind::Inserted,
+            serial,
+            format!(
+                "record {serial} after {} belongs to no chain seen here",
+                last.serial
+            ),
+        ))
+    }
+
+    fn checkpoint(&mut self, r: &Record, serial: u64, hash: &str) -> bool {
+        let key = &self.options.public_key;
+        if r.get("key_id") != Some(key.key_id().as_str()) {
+            return self.fault(
+                FaultKind::Modified,
+                serial,
+                format!(
+                    "checkpoint signed by key {} , not by the given key {}",
+                    r.get("key_id").unwrap_or("?"),
+                    key.key_id()
+                ),
+            );
+        }
+        if !key.verify(hash.as_bytes(), r.get(SIG).unwrap_or("")) {
+            let since = self.last_checkpoint.map_or(1, |(s, _)| s + 1);
+            return self.fault(
+                FaultKind::Modified,
+                serial,
+                format!(
+                    "checkpoint signature is invalid: records {since}..{serial} were rewritten"
+                ),
+            );
+        }
+        let time = r.get("time").and_then(parse_time_ms).unwrap_or(0);
+        self.last_checkpoint = Some((serial, time));
+        self.report.checkpoints += 1;
+        true
+    }
+
+    fn finish(mut self) -> Report {
+        if self.report.fault.is_some() {
+            return self.report;
+        }
+        let Some(last) = &self.last else {
+            self.fault(FaultKind::Truncated, 1, "no audit records found");
+            return self.report;
+        };
+        let closed =
+            last.checkpoint && matches!(last.reason.as_deref(), Some("final") | Some("rotate"));
+        if closed {
+            return self.report;
+        }
+        let next = last.serial + 1;
+        match (self.options.max_age_secs, self.last_checkpoint) {
+            (Some(max), Some((_, t))) if self.options.now_ms - t <= max as i64 * 1000 => {}
+            (Some(max), Some((s, _))) => {
+                self.fault(FaultKind::Truncated, next, format!("the last checkpoint ({s}) is older than {max} s: later records and checkpoints are missing"));
+            }
+            (Some(_), None) => {
+                self.fault(FaultKind::Truncated, next, "no checkpoint found");
+            }
+            (None, _) => {
+                self.fault(FaultKind::Truncated, next, format!("the log ends at record {} without a final or rotate checkpoint (verifying a running server's journal? give --max-age)", last.serial));
+            }
+        }
+        self.report
+    }
+}
