@@ -10,7 +10,7 @@ use crate::audit::{format, now_ms};
 use crate::config::Config;
 use clap::{Args, Subcommand};
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `akm audit ...`
 #[derive(Debug, Args)]
@@ -79,8 +79,9 @@ const CSV_COLUMNS: &[&str] = &[
     "duration_ms",
 ];
 
-/// Runs an audit command.
-pub fn run(config: &Config, args: AuditArgs) -> Result<(), CliError> {
+/// Runs an audit command; the config at `config` is read only when the command needs the
+/// signing key from it.
+pub fn run(config: &Path, args: AuditArgs) -> Result<(), CliError> {
     match args.command {
         AuditCommand::Verify {
             files,
@@ -101,7 +102,8 @@ pub fn run(config: &Config, args: AuditArgs) -> Result<(), CliError> {
     }
 }
 
-fn configured_key(config: &Config) -> Result<PublicKey, CliError> {
+fn configured_key(config: &Path) -> Result<PublicKey, CliError> {
+    let config = Config::load(config)?;
     let path = config.audit.signing_key_path(&config.store);
     Signer::load(&path)
         .map(|s| s.public_key())
@@ -109,7 +111,7 @@ fn configured_key(config: &Config) -> Result<PublicKey, CliError> {
 }
 
 fn verify(
-    config: &Config,
+    config: &Path,
     files: &[PathBuf],
     public_key: Option<PathBuf>,
     max_age: Option<u64>,

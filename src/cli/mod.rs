@@ -114,8 +114,17 @@ fn init_logging(level: &str) {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    let command = match cli.command {
+        // Verifying and exporting files must work on a machine without the server's config,
+        // so the audit commands read it only when they need the signing key.
+        Command::Audit(args) => {
+            init_logging("warn");
+            return audit::run(&cli.config, args);
+        }
+        other => other,
+    };
     let config = Config::load(&cli.config)?;
-    match cli.command {
+    match command {
         Command::Serve { listen } => {
             init_logging(&config.log.level);
             daemon::serve(&config, listen)?;
@@ -134,10 +143,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             key::run(&config, args)?;
         }
-        Command::Audit(args) => {
-            init_logging("warn");
-            audit::run(&config, args)?;
-        }
+        Command::Audit(args) => audit::run(&cli.config, args)?,
     }
     Ok(())
 }
