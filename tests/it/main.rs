@@ -2,6 +2,7 @@
 //! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
 mod audit;
+mod audit_disk_full;
 mod audit_syslog;
 mod bad_input;
 mod cli;
