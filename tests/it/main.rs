@@ -3,6 +3,7 @@
 
 mod audit;
 mod audit_disk_full;
+mod audit_leak;
 mod audit_syslog;
 mod bad_input;
 mod cli;
