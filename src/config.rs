@@ -191,14 +191,21 @@ impl Default for ClientConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// Level or tracing filter (`info`, `akm=debug`); RUST_LOG overrides it.
+    /// `none`, `basic`, `verbose`, `debug`, or a tracing filter (`info`, `akm=debug`);
+    /// RUST_LOG overrides it.
     pub level: String,
+    /// The trace stream's file (everything at `level`); default stderr.
+    pub file: Option<PathBuf>,
+    /// The error stream's file (warnings and errors only); default none.
+    pub error_file: Option<PathBuf>,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".into(),
+            file: None,
+            error_file: None,
         }
     }
 }
@@ -407,6 +414,12 @@ impl Config {
         fix(&mut self.client.cert);
         fix(&mut self.client.key);
         fix(&mut self.client.ca);
+        for p in [&mut self.log.file, &mut self.log.error_file]
+            .into_iter()
+            .flatten()
+        {
+            fix(p);
+        }
         for p in [&mut self.audit.journal, &mut self.audit.signing_key]
             .into_iter()
             .flatten()

@@ -237,8 +237,8 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
     Ok(())
 }
 
-/// On SIGHUP (logrotate's postrotate) the audit journal is closed with a `rotate` checkpoint
-/// and continued in a new file at its configured path.
+/// On SIGHUP (logrotate's postrotate) the diagnostic log files are reopened and the audit
+/// journal is closed with a `rotate` checkpoint and continued in a new file at its path.
 async fn reopen_on_sighup(ctx: Arc<Ctx>) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
@@ -246,6 +246,7 @@ async fn reopen_on_sighup(ctx: Arc<Ctx>) {
         return;
     };
     while hup.recv().await.is_some() {
+        crate::logfile::reopen_all();
         let ctx = ctx.clone();
         match tokio::task::spawn_blocking(move || ctx.audit.reopen()).await {
             Ok(Ok(())) => tracing::info!("SIGHUP: audit journal reopened"),

@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod error;
 pub mod identity;
 pub mod kmip;
+pub mod logfile;
 pub mod ops;
 pub mod pki;
 pub mod policy;

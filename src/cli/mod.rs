@@ -126,7 +126,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let config = Config::load(&cli.config)?;
     match command {
         Command::Serve { listen } => {
-            init_logging(&config.log.level);
+            crate::logfile::init(
+                &config.log.level,
+                config.log.file.as_deref(),
+                config.log.error_file.as_deref(),
+            )
+            .map_err(CliError::Usage)?;
             daemon::serve(&config, listen)?;
         }
         Command::Init => {

@@ -1,0 +1,185 @@
+//! Diagnostic log streams: the trace stream (everything at the configured level) and the
+//! error stream (warnings and errors only), each to stderr or to its own file. Files are
+//! reopened at their configured path on SIGHUP, so logrotate can rename them and signal the
+//! server. The audit stream is not here: it is the audit journal and its syslog sinks.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// A log file that can be reopened at its path after a rotation (cheap to clone: clones
+/// share the file).
+#[derive(Debug, Clone)]
+pub struct LogFile(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    file: Mutex<File>,
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .open(path)
+}
+
+impl LogFile {
+    /// Opens (creating) `path` for appending.
+    pub fn open(path: &Path) -> std::io::Result<LogFile> {
+        Ok(LogFile(Arc::new(Inner {
+            path: path.to_owned(),
+            file: Mutex::new(open_append(path)?),
+        })))
+    }
+
+    /// Reopens the file at its path (a rotated file stays with whoever renamed it).
+    pub fn reopen(&self) -> std::io::Result<()> {
+        let fresh = open_append(&self.0.path)?;
+        if let Ok(mut f) = self.0.file.lock() {
+            *f = fresh;
+        }
+        Ok(())
+    }
+}
+
+/// Writes one formatted event to a [`LogFile`].
+pub struct LogWriter(LogFile);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0 .0.file.lock() {
+            Ok(mut f) => f.write(buf),
+            Err(_) => Ok(buf.len()),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogFile {
+    type Writer = LogWriter;
+    fn make_writer(&'a self) -> LogWriter {
+        LogWriter(self.clone())
+    }
+}
+
+static OPEN_FILES: OnceLock<Vec<LogFile>> = OnceLock::new();
+
+/// Reopens every diagnostic log file (on SIGHUP).
+pub fn reopen_all() {
+    for f in OPEN_FILES.get().into_iter().flatten() {
+        if let Err(e) = f.reopen() {
+            tracing::error!(path = %f.0.path.display(), error = %e, "cannot reopen log file");
+        }
+    }
+}
+
+/// The tracing filter for a `[log] level`: `none`, `basic`, `verbose`, `debug`, or a tracing
+/// filter such as `akm=debug`.
+pub fn filter_for(level: &str) -> String {
+    match level {
+        "none" => "off".into(),
+        "basic" => "info".into(),
+        "verbose" => "info,akm=debug".into(),
+        "debug" => "debug".into(),
+        other => other.into(),
+    }
+}
+
+/// Whether a level logs more than `basic`, which earns a warning at startup.
+pub fn is_chatty(level: &str) -> bool {
+    let f = filter_for(level);
+    f.contains("debug") || f.contains("trace")
+}
+
+/// Sets up the trace stream (`file` or stderr, at `level`; RUST_LOG wins) and the error
+/// stream (`error_file`, warnings and errors only; none if unset). Returns an error naming
+/// the file that cannot be opened.
+pub fn init(level: &str, file: Option<&Path>, error_file: Option<&Path>) -> Result<(), String> {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(filter_for(level)))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let open = |p: &Path| {
+        LogFile::open(p).map_err(|e| format!("cannot open log file {}: {e}", p.display()))
+    };
+    let mut files = Vec::new();
+    let trace = match file {
+        Some(p) => {
+            let f = open(p)?;
+            files.push(f.clone());
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(f)
+                .with_filter(filter)
+                .boxed()
+        }
+        None => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter)
+            .boxed(),
+    };
+    let errors = match error_file {
+        Some(p) => {
+            let f = open(p)?;
+            files.push(f.clone());
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(false)
+                    .with_writer(f)
+                    .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
+            )
+        }
+        None => None,
+    };
+    let _ = OPEN_FILES.set(files);
+    let _ = tracing_subscriber::registry()
+        .with(trace)
+        .with(errors)
+        .try_init();
+    if is_chatty(level) {
+        tracing::warn!(
+            level,
+            "diagnostic log level {level} writes much more to disk and may expose sensitive \
+             detail (identifiers, names, client addresses); use basic in production"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_map_to_filters() {
+        assert_eq!(filter_for("none"), "off");
+        assert_eq!(filter_for("basic"), "info");
+        assert_eq!(filter_for("akm=trace"), "akm=trace");
+        assert!(is_chatty("verbose") && is_chatty("debug") && !is_chatty("basic"));
+    }
+
+    #[test]
+    fn a_log_file_is_reopened_at_its_path_after_a_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("akm.log");
+        let f = LogFile::open(&path).unwrap();
+        f.make_writer().write_all(b"one\n").unwrap();
+        std::fs::rename(&path, dir.path().join("akm.log.1")).unwrap();
+        f.make_writer().write_all(b"two\n").unwrap();
+        f.reopen().unwrap();
+        f.make_writer().write_all(b"three\n").unwrap();
+        let old = std::fs::read_to_string(dir.path().join("akm.log.1")).unwrap();
+        assert_eq!(old, "one\ntwo\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "three\n");
+    }
+}

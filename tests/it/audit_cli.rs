@@ -1,0 +1,200 @@
+//! The audit commands and log rotation as an operator uses them: `akm init` makes the audit
+//! signing key, `akm audit public-key` exports it, logrotate-style rename + SIGHUP splits the
+//! journal and the diagnostic logs into new files, `akm audit verify` accepts the rotated and
+//! the new journal (together and apart) and rejects a tampered copy with exit code 3, and
+//! `akm audit export --csv` writes the trail.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_akm");
+
+fn write_config(dir: &Path) -> PathBuf {
+    let config_dir = dir.join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    std::fs::create_dir_all(dir.join("logs")).unwrap();
+    let path = config_dir.join("akm.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"127.0.0.1:0\"\nauto_init = true\n\
+         [tls]\ncerts_dir = \"../certs\"\ncert = \"../certs/server.crt\"\nkey = \"../certs/server.key\"\nclient_ca = \"../certs/ca.crt\"\n\
+         [store]\ndata_dir = \"../data\"\n\
+         [client]\ncert = \"../certs/admin.crt\"\nkey = \"../certs/admin.key\"\nca = \"../certs/ca.crt\"\n\
+         [log]\nlevel = \"verbose\"\nfile = \"../logs/akm.log\"\nerror_file = \"../logs/error.log\"\n\
+         [audit]\nserver_name = \"kms-test\"\n",
+    )
+    .unwrap();
+    path
+}
+
+fn akm(config: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn serve(config: &Path) -> (Child, u16) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port = loop {
+        let line = lines.next().expect("server exited").unwrap();
+        if let Some(addr) = line.strip_prefix("akm serve: listening on ") {
+            let addr = addr.split_whitespace().next().unwrap();
+            break addr.rsplit(':').next().unwrap().parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, port)
+}
+
+fn signal(child: &Child, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+fn wait_for(path: &Path, needle: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .contains(needle)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{} never got {needle:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn init_export_rotate_verify_and_export_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let init = ok(akm(&config, &["init"]));
+    assert!(init.contains("audit signing key written"), "{init}");
+    use std::os::unix::fs::PermissionsExt;
+    let key_mode = std::fs::metadata(dir.path().join("data/audit-signing.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+    let public = dir.path().join("audit.pub");
+    ok(akm(
+        &config,
+        &["audit", "public-key", "--out", public.to_str().unwrap()],
+    ));
+    assert!(std::fs::read_to_string(&public)
+        .unwrap()
+        .starts_with("ed25519:"));
+
+    let (server, port) = serve(&config);
+    let server_arg = format!("localhost:{port}");
+    let key = |name: &str| {
+        ok(akm(
+            &config,
+            &["key", "create", "--name", name, "--server", &server_arg],
+        ));
+    };
+    key("before-rotation");
+    // logrotate: rename, then SIGHUP (postrotate).
+    let journal = dir.path().join("data/audit/audit.log");
+    let rotated = dir.path().join("data/audit/audit.log.1");
+    std::fs::rename(&journal, &rotated).unwrap();
+    let log = dir.path().join("logs/akm.log");
+    std::fs::rename(&log, dir.path().join("logs/akm.log.1")).unwrap();
+    signal(&server, "-HUP");
+    wait_for(&journal, "reason=reopen");
+    wait_for(&rotated, "reason=rotate");
+    key("after-rotation");
+    signal(&server, "-TERM");
+    let mut server = server;
+    assert!(server.wait().unwrap().success());
+
+    // The diagnostic logs: the startup warning for a chatty level, the new file after
+    // SIGHUP, and an error stream with warnings and errors only.
+    let old_log = std::fs::read_to_string(dir.path().join("logs/akm.log.1")).unwrap();
+    assert!(old_log.contains("may expose sensitive"), "{old_log}");
+    let new_log = std::fs::read_to_string(&log).unwrap();
+    assert!(new_log.contains("audit journal reopened"), "{new_log}");
+    let errors = std::fs::read_to_string(dir.path().join("logs/error.log")).unwrap();
+    assert!(
+        errors.contains("WARN") && !errors.contains(" INFO "),
+        "{errors}"
+    );
+
+    let verify = |files: &[&Path]| {
+        let mut args = vec!["audit", "verify", "--public-key", public.to_str().unwrap()];
+        args.extend(files.iter().map(|f| f.to_str().unwrap()));
+        akm(&config, &args)
+    };
+    let both = ok(verify(&[&rotated, &journal]));
+    assert!(both.contains("OK:"), "{both}");
+    ok(verify(&[&rotated]));
+    ok(verify(&[&journal]));
+    // Without --public-key, the configured signing key is used.
+    ok(akm(
+        &config,
+        &["audit", "verify", journal.to_str().unwrap()],
+    ));
+
+    // A tampered copy: exit 3, the fault named.
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let tampered = dir.path().join("tampered.log");
+    std::fs::write(
+        &tampered,
+        text.replacen("outcome=success", "outcome=failure", 1),
+    )
+    .unwrap();
+    let out = verify(&[&tampered]);
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("modified at serial"), "{stderr}");
+    // Out of order files: the new one before the rotated one.
+    let out = verify(&[&journal, &rotated]);
+    assert_eq!(out.status.code(), Some(3));
+    // A missing file is a usage error.
+    let out = verify(&[Path::new("/nonexistent/audit.log")]);
+    assert_eq!(out.status.code(), Some(64));
+
+    let csv = ok(akm(
+        &config,
+        &[
+            "audit",
+            "export",
+            "--csv",
+            rotated.to_str().unwrap(),
+            journal.to_str().unwrap(),
+        ],
+    ));
+    let mut rows = csv.lines();
+    assert!(rows.next().unwrap().starts_with("serial,time,server,"));
+    let creates: Vec<&str> = rows.filter(|r| r.contains(",Create,")).collect();
+    assert_eq!(creates.len(), 2, "{csv}");
+    assert!(creates[0].contains("before-rotation") && creates[0].contains(",kms-test,"));
+}
