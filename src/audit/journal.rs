@@ -371,9 +371,12 @@ impl Writer {
             text: String::new(),
             records: Vec::with_capacity(records.len() + 1),
         };
-        for r in records {
+        let n = records.len();
+        for (i, r) in records.into_iter().enumerate() {
             c.push(r, &self.signer);
-            if c.since >= self.settings.checkpoint_every {
+            // A checkpoint closing the group anyway makes the count checkpoint redundant.
+            let closing = i + 1 == n && final_checkpoint.is_some();
+            if c.since >= self.settings.checkpoint_every && !closing {
                 c.push(self.checkpoint_record("count"), &self.signer);
             }
         }
@@ -577,4 +580,173 @@ fn last_line(file: &mut File) -> std::io::Result<(u64, Option<String>)> {
     }
     let line = String::from_utf8_lossy(&buf[line_start..end]).into_owned();
     Ok((start + end as u64 + 1, Some(line)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::verify::{self, FaultKind, Options};
+
+    fn settings(path: &Path) -> JournalSettings {
+        JournalSettings {
+            path: path.to_owned(),
+            server_name: "unit".into(),
+            checkpoint_every: 3,
+            checkpoint_secs: 60,
+        }
+    }
+
+    fn signer() -> Signer {
+        Signer::from_seed(&[9; 32])
+    }
+
+    fn event(user: &str) -> AuditEvent {
+        AuditEvent {
+            event: "kmip",
+            user: Some(user.into()),
+            ..AuditEvent::default()
+        }
+    }
+
+    fn verify_ok(files: &[PathBuf]) -> verify::Report {
+        let options = Options {
+            public_key: signer().public_key(),
+            max_age_secs: None,
+            now_ms: crate::audit::now_ms(),
+        };
+        let report = verify::verify_files(files, &options).unwrap();
+        assert!(report.fault.is_none(), "{:?}", report.fault);
+        report
+    }
+
+    fn lines(path: &Path) -> Vec<Record> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| Record::parse_line(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn serials_continue_across_restarts_and_a_torn_tail_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        audit.record(vec![event("a"), event("b")]).unwrap();
+        audit.close();
+        let first = lines(&path);
+        // start, checkpoint(start), a, b, stop, checkpoint(final)
+        assert_eq!(first.len(), 6);
+        // A crash in the middle of a write leaves a partial line.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"v=1 serial=7 time=")
+            .unwrap();
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        audit.record(vec![event("c")]).unwrap();
+        drop(audit);
+        let all = lines(&path);
+        assert_eq!(all[6].serial().unwrap(), 7);
+        assert_eq!(all[6].get("event"), Some("start"));
+        assert!(all.iter().any(|r| r.get("user") == Some("c")));
+        verify_ok(&[path]);
+    }
+
+    #[test]
+    fn checkpoints_come_every_n_records_and_calls_fail_after_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        let many: Vec<AuditEvent> = (0..7).map(|i| event(&format!("u{i}"))).collect();
+        audit.record(many).unwrap();
+        audit.record(vec![]).unwrap();
+        audit.close();
+        assert!(matches!(
+            audit.record(vec![event("late")]),
+            Err(AuditError::Stopped)
+        ));
+        let recs = lines(&path);
+        let reasons: Vec<&str> = recs
+            .iter()
+            .filter(|r| r.is_checkpoint())
+            .map(|r| r.get("reason").unwrap())
+            .collect();
+        // start; after u0..u2 (3 records); after u3..u5; final after u6 and stop.
+        assert_eq!(reasons, ["start", "count", "count", "final"]);
+        verify_ok(&[path]);
+    }
+
+    #[test]
+    fn a_journal_moved_away_without_reopen_continues_from_the_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        audit.record(vec![event("a")]).unwrap();
+        audit.reopen().unwrap();
+        audit.record(vec![event("b")]).unwrap();
+        drop(audit);
+        let rotated = dir.path().join("audit.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        // Restarted after logrotate renamed the file but before it was reopened.
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        drop(audit);
+        let report = verify_ok(&[rotated.clone(), path.clone()]);
+        assert_eq!(report.first, Some(1));
+        assert_eq!(
+            lines(&path)[0].serial().unwrap(),
+            lines(&rotated).len() as u64 + 1
+        );
+    }
+
+    #[test]
+    fn an_unreadable_last_record_refuses_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, "this is not a record\n").unwrap();
+        let err = Audit::open(settings(&path), signer(), vec![]).unwrap_err();
+        assert!(matches!(err, AuditError::Open { .. }), "{err:?}");
+        assert!(err.to_string().contains("audit.log"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_input_is_reported_as_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.log");
+        std::fs::write(&path, "").unwrap();
+        let options = Options {
+            public_key: signer().public_key(),
+            max_age_secs: Some(60),
+            now_ms: 0,
+        };
+        let report = verify::verify_file(&path, &options).unwrap();
+        assert_eq!(report.fault.unwrap().kind, FaultKind::Truncated);
+    }
+
+    #[test]
+    fn a_live_journal_passes_with_max_age_and_fails_when_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        audit.record(vec![event("a")]).unwrap();
+        let copy = dir.path().join("copy.log");
+        std::fs::copy(&path, &copy).unwrap();
+        drop(audit);
+        let mut options = Options {
+            public_key: signer().public_key(),
+            max_age_secs: Some(120),
+            now_ms: crate::audit::now_ms(),
+        };
+        assert!(verify::verify_file(&copy, &options)
+            .unwrap()
+            .fault
+            .is_none());
+        options.now_ms += 3_600_000;
+        let fault = verify::verify_file(&copy, &options).unwrap().fault.unwrap();
+        assert_eq!((fault.kind, fault.serial), (FaultKind::Truncated, 4));
+        options.max_age_secs = None;
+        let fault = verify::verify_file(&copy, &options).unwrap().fault.unwrap();
+        assert_eq!(fault.kind, FaultKind::Truncated);
+    }
 }
