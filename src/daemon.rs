@@ -4,7 +4,7 @@
 
 use crate::audit::signer::{Signer, SignerError};
 use crate::audit::sink::Sink;
-use crate::audit::{Audit, AuditError, JournalSettings};
+use crate::audit::{Audit, AuditError, AuditEvent, JournalSettings, Outcome};
 use crate::config::Config;
 use crate::crypto::{self, Kek};
 use crate::ops::Ctx;
@@ -139,7 +139,23 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     create_private_dir(&config.store.data_dir)?;
     let store = Store::open(&config.store.database())?;
     let audit = open_audit(config)?;
+    audit.record(vec![config_event(config)])?;
     Ok(Ctx { store, kek, audit })
+}
+
+/// The audit event naming the configuration this server runs with: its path and SHA-256, so
+/// an auditor sees every configuration change across restarts.
+fn config_event(config: &Config) -> AuditEvent {
+    let digest = std::fs::read(&config.path)
+        .map(|b| hex::encode(ring::digest::digest(&ring::digest::SHA256, &b)))
+        .unwrap_or_default();
+    AuditEvent {
+        event: "config",
+        detail: Some(config.path.display().to_string()),
+        config_sha256: Some(digest),
+        outcome: Some(Outcome::Success),
+        ..AuditEvent::default()
+    }
 }
 
 /// The host name from the kernel, or "localhost".

@@ -38,7 +38,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, Default)]
 pub struct AuditEvent {
     /// What happened: `kmip` (a batch item), `message` (a request refused before dispatch),
-    /// `tls` (a connection refused at the handshake).
+    /// `tls` (a connection refused at the handshake), `config` (the configuration a server
+    /// started with).
     pub event: &'static str,
     /// The server's address on this connection.
     pub server_addr: Option<SocketAddr>,
@@ -66,6 +67,8 @@ pub struct AuditEvent {
     pub detail: Option<String>,
     /// How long the request took, in milliseconds.
     pub duration_ms: Option<u64>,
+    /// SHA-256 of the configuration file (`config` events), hex.
+    pub config_sha256: Option<String>,
 }
 
 impl AuditEvent {
@@ -107,9 +110,12 @@ impl AuditEvent {
                 e.operation = resp.operation.or(req.map(|r| r.operation));
                 e.duration_ms = Some(duration_ms);
                 let resp_payload = resp.result.as_ref().ok().and_then(Option::as_ref);
-                e.uid = resp_payload
-                    .and_then(uid_in)
-                    .or_else(|| req.and_then(|r| uid_in(&r.payload)));
+                // A Locate answer lists many objects: naming the first would mislead.
+                if e.operation != Some(op::LOCATE) {
+                    e.uid = resp_payload
+                        .and_then(uid_in)
+                        .or_else(|| req.and_then(|r| uid_in(&r.payload)));
+                }
                 e.name = req.and_then(|r| name_in(&r.payload, 0));
                 match &resp.result {
                     Ok(_) => e.outcome = Some(Outcome::Success),
@@ -121,6 +127,16 @@ impl AuditEvent {
                 e
             })
             .collect()
+    }
+
+    /// Fills in the Name of events that name an object but whose request carried no Name,
+    /// from `lookup` (the store), so every record of an object shows its key name.
+    pub fn fill_names(events: &mut [AuditEvent], lookup: impl Fn(&str) -> Option<String>) {
+        for e in events.iter_mut().filter(|e| e.name.is_none()) {
+            if let Some(uid) = &e.uid {
+                e.name = lookup(uid);
+            }
+        }
     }
 
     /// The record fields of this event, after `v`, `serial`, `time` and `server` (which the
@@ -158,6 +174,7 @@ impl AuditEvent {
         if let Some(d) = self.duration_ms {
             r.push("duration_ms", d.to_string());
         }
+        r.push("config_sha256", self.config_sha256.as_deref().unwrap_or(""));
     }
 }
 

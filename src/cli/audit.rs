@@ -77,6 +77,7 @@ const CSV_COLUMNS: &[&str] = &[
     "reason",
     "detail",
     "duration_ms",
+    "config_sha256",
 ];
 
 /// Runs an audit command; the config at `config` is read only when the command needs the

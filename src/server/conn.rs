@@ -206,7 +206,11 @@ fn audited_dispatch(
     ctx.audit.ready()?;
     let items = ops::dispatch(ctx, who, msg, now);
     let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let events = AuditEvent::for_items(&base, msg.header.version, &msg.items, &items, elapsed);
+    let mut events = AuditEvent::for_items(&base, msg.header.version, &msg.items, &items, elapsed);
+    AuditEvent::fill_names(&mut events, |uid| {
+        let row = ctx.store.get(uid).ok().flatten()?;
+        row.names.into_iter().next()
+    });
     ctx.audit.record(events)?;
     Ok(items)
 }

@@ -132,6 +132,9 @@ async fn every_request_is_recorded_with_normalized_fields_and_the_chain_verifies
     assert_eq!(denied.get("outcome"), Some("failure"));
     assert!(denied.get("reason").is_some(), "{}", denied.to_line());
     assert_eq!(denied.get("uid"), kmip[0].get("uid"));
+    // The Get requests carry no Name: the record still names the key.
+    assert_eq!(kmip[1].get("operation"), Some("Get"));
+    assert_eq!(unescape(kmip[1].get("name").unwrap()), "audit-key-0");
     let missing = kmip.last().unwrap();
     assert_eq!(missing.get("reason"), Some("ItemNotFound"));
     let malformed = recs

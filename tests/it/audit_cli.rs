@@ -192,6 +192,10 @@ fn init_export_rotate_verify_and_export_csv() {
             journal.to_str().unwrap(),
         ],
     ));
+    assert!(
+        csv.contains(",config,"),
+        "the start records the configuration: {csv}"
+    );
     let mut rows = csv.lines();
     assert!(rows.next().unwrap().starts_with("serial,time,server,"));
     let creates: Vec<&str> = rows.filter(|r| r.contains(",Create,")).collect();
