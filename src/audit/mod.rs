@@ -21,9 +21,10 @@ use crate::ttlv::{Tag, Ttlv};
 use record::Record;
 use std::net::SocketAddr;
 
-/// Longest value kept from client-supplied text (names, identifiers, certificate fields);
-/// longer values are cut so one record stays small whatever the client sends.
-const MAX_VALUE_CHARS: usize = 256;
+/// Longest value kept from client-supplied text (names, identifiers, certificate fields), in
+/// bytes; longer values are cut so one record (at most a few KiB escaped) fits a syslog
+/// receiver's default 8 KiB message size whatever the client sends.
+const MAX_VALUE_BYTES: usize = 256;
 
 /// Whether the audited action succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,8 +179,13 @@ impl AuditEvent {
     }
 }
 
+/// Cuts `s` to at most [`MAX_VALUE_BYTES`] bytes, on a character boundary.
 fn clip(s: &str) -> String {
-    s.chars().take(MAX_VALUE_CHARS).collect()
+    let mut end = s.len().min(MAX_VALUE_BYTES);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_owned()
 }
 
 /// The Unique Identifier directly inside a payload.
@@ -356,6 +362,15 @@ mod tests {
         };
         let mut r = Record::default();
         e.write_fields(&mut r);
-        assert_eq!(r.get("name").unwrap().len(), MAX_VALUE_CHARS);
+        assert_eq!(r.get("name").unwrap().len(), MAX_VALUE_BYTES);
+        let e = AuditEvent {
+            event: "kmip",
+            name: Some("é".repeat(1000)),
+            ..AuditEvent::default()
+        };
+        let mut r = Record::default();
+        e.write_fields(&mut r);
+        // 128 two-byte characters, each escaped as two \xHH.
+        assert_eq!(record::unescape(r.get("name").unwrap()), "é".repeat(128));
     }
 }

@@ -168,43 +168,50 @@ impl Connection {
             }
         };
         let ctx = self.ctx.clone();
-        let max_response = msg.header.max_response_size;
         let base = self.event("kmip", Some(&who));
-        let items =
-            tokio::task::spawn_blocking(move || audited_dispatch(&ctx, &who, &msg, now, base))
-                .await;
-        let items = match items {
-            Ok(Ok(items)) => items,
-            Ok(Err(_)) => return seal(error_response(version, now, audit_failure())),
+        let answered = tokio::task::spawn_blocking(move || {
+            audited_dispatch(&ctx, &who, &msg, version, now, base)
+        })
+        .await;
+        match answered {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => seal(error_response(version, now, audit_failure())),
             Err(e) => {
                 tracing::error!(error = %e, "request handler failed");
-                return seal(error_response(
+                seal(error_response(
                     version,
                     now,
                     Failure::new(rr::GENERAL_FAILURE, "internal error"),
-                ));
+                ))
             }
-        };
-        let bytes = seal(encode_response(version, now, &items));
-        match max_response {
-            Some(max) if bytes.len() > max => seal(too_large(version, now, &items)),
-            _ => bytes,
         }
     }
 }
 
-/// Runs the request only if the audit journal is writable, and answers it only once its
-/// records are durable: an error means the client must get the audit failure, not the items.
+/// Runs the request only if the audit journal is writable, encodes the response (Response
+/// Too Large if it exceeds the client's Maximum Response Size), and returns it only once the
+/// records of what the client will be told are durable: an error means the client must get
+/// the audit failure, not the response.
 fn audited_dispatch(
     ctx: &Ctx,
     who: &Principal,
     msg: &RequestMessage,
+    version: ProtocolVersion,
     now: i64,
     base: AuditEvent,
-) -> Result<Vec<ResponseItem>, AuditError> {
+) -> Result<Zeroizing<Vec<u8>>, AuditError> {
     let started = std::time::Instant::now();
     ctx.audit.ready()?;
-    let items = ops::dispatch(ctx, who, msg, now);
+    let mut items = ops::dispatch(ctx, who, msg, now);
+    let mut bytes = seal(encode_response(version, now, &items));
+    if msg
+        .header
+        .max_response_size
+        .is_some_and(|max| bytes.len() > max)
+    {
+        items = too_large(&items);
+        bytes = seal(encode_response(version, now, &items));
+    }
     let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut events = AuditEvent::for_items(&base, msg.header.version, &msg.items, &items, elapsed);
     AuditEvent::fill_names(&mut events, |uid| {
@@ -212,7 +219,7 @@ fn audited_dispatch(
         row.names.into_iter().next()
     });
     ctx.audit.record(events)?;
-    Ok(items)
+    Ok(bytes)
 }
 
 /// The answer when the audit journal cannot be written (fail closed).
@@ -225,18 +232,17 @@ fn seal(response: Ttlv) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(response.encode())
 }
 
-/// The response when the real one exceeds the client's Maximum Response Size: every item
+/// The items when the real response exceeds the client's Maximum Response Size: every item
 /// fails with Response Too Large.
-fn too_large(version: ProtocolVersion, now: i64, items: &[ResponseItem]) -> Ttlv {
-    let failed: Vec<ResponseItem> = items
+fn too_large(items: &[ResponseItem]) -> Vec<ResponseItem> {
+    items
         .iter()
         .map(|i| ResponseItem {
             operation: i.operation,
             batch_id: i.batch_id.clone(),
             result: Err(Failure::new(rr::RESPONSE_TOO_LARGE, "response too large")),
         })
-        .collect();
-    encode_response(version, now, &failed)
+        .collect()
 }
 
 fn principal_of(tls: &TlsStream<TcpStream>) -> Result<Principal, String> {

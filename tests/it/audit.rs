@@ -308,3 +308,56 @@ async fn a_refused_connection_is_recorded() {
     assert_eq!(tls.get("outcome"), Some("failure"));
     assert!(tls.get("client").is_some());
 }
+
+#[tokio::test]
+async fn a_response_too_large_is_recorded_as_the_failure_the_client_got() {
+    use akm::ttlv::{Tag, Ttlv, Value};
+    let server = TestServer::start().await;
+    let mut c = server.client("alice", V::V1_4).await;
+    let u = create_key(&mut c, Some("too-large")).await;
+    let mut msg = akm::client::request(V::V1_4, &[(op::GET, uid(&u))]);
+    if let Value::Structure(children) = &mut msg.value {
+        if let Value::Structure(h) = &mut children[0].value {
+            h.push(Ttlv::integer(Tag::MAXIMUM_RESPONSE_SIZE, 1));
+        }
+    }
+    c.send(&msg).await.unwrap();
+    let journal = server.journal_path();
+    let _dir = server.stop().await;
+    let get = records(&journal)
+        .into_iter()
+        .find(|r| r.get("operation") == Some("Get"))
+        .unwrap();
+    assert_eq!(get.get("outcome"), Some("failure"));
+    assert_eq!(get.get("reason"), Some("ResponseTooLarge"));
+}
+
+#[test]
+fn a_unix_datagram_sink_delivers_records() {
+    use akm::audit::format::{Format, Framing};
+    use akm::audit::sink::{Sink, SinkSettings, Transport};
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("log.sock");
+    let receiver = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+    let mut sink = Sink::start(SinkSettings {
+        transport: Transport::Unix(socket),
+        framing: Framing::Rfc3164,
+        format: Format::KeyValue,
+        app_name: "akm-audit".into(),
+        facility: 10,
+        hostname: "h".into(),
+        queue_records: 10,
+    })
+    .unwrap();
+    let mut r = Record::default();
+    r.push("v", "1");
+    r.push("serial", "1");
+    r.push("event", "start");
+    sink.deliver(&[std::sync::Arc::new(r.clone())]);
+    let mut buf = [0u8; 4096];
+    let n = receiver.recv(&mut buf).unwrap();
+    let got = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(got.starts_with("<86>"), "{got}");
+    assert!(got.ends_with(&format!(": {}", r.to_line())), "{got}");
+    sink.stop();
+}
