@@ -361,3 +361,40 @@ fn a_unix_datagram_sink_delivers_records() {
     assert!(got.ends_with(&format!(": {}", r.to_line())), "{got}");
     sink.stop();
 }
+
+/// On demand: `cargo test --release --test it audit_throughput -- --ignored --nocapture`.
+/// Prints audited requests per second with 16 concurrent clients (each request's record is
+/// fsynced before its response; concurrent records share one fdatasync).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn audit_throughput() {
+    let server = TestServer::start().await;
+    let mut setup = server.client("bench", V::V1_4).await;
+    let u = create_key(&mut setup, Some("bench-key")).await;
+    let per_client = 300;
+    let started = std::time::Instant::now();
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let mut c = server.client(&format!("bench{i}"), V::V1_4).await;
+        let u = u.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..per_client {
+                // Denied (another user's key): a full dispatch and a record, no key unwrap.
+                let _ = c.call(op::GET, uid(&u)).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let n = 16 * per_client;
+    println!(
+        "audit_throughput: {n} audited requests in {secs:.2} s = {:.0} requests/s",
+        n as f64 / secs
+    );
+    let journal = server.journal_path();
+    let _dir = server.stop().await;
+    let report = verify::verify_file(&journal, &options()).unwrap();
+    assert!(report.fault.is_none());
+}
