@@ -1,6 +1,6 @@
 //! The audit commands and log rotation as an operator uses them: `akm init` makes the audit
-//! signing key, `akm audit public-key` exports it, logrotate-style rename + SIGHUP splits the
-//! journal and the diagnostic logs into new files, `akm audit verify` accepts the rotated and
+//! signing key, `akm audit public-key` exports it, the real logrotate (rule from the README,
+//! postrotate SIGHUP) splits the journal and the diagnostic logs into new files, `akm audit verify` accepts the rotated and
 //! the new journal (together and apart) and rejects a tampered copy with exit code 3, and
 //! `akm audit export --csv` writes the trail.
 
@@ -77,6 +77,52 @@ fn signal(child: &Child, sig: &str) {
         .success());
 }
 
+/// Rotates the journal and the diagnostic log with the real logrotate and the rule the
+/// README gives (postrotate sends SIGHUP). Without logrotate (outside CI) does what it does:
+/// rename, then SIGHUP.
+fn rotate(dir: &Path, server: &Child) {
+    let files = [dir.join("data/audit/audit.log"), dir.join("logs/akm.log")];
+    let logrotate = Path::new("/usr/sbin/logrotate");
+    if !logrotate.exists() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "logrotate not found but CI=true: .ci/run must install it"
+        );
+        eprintln!("logrotate not found: rotating by rename + SIGHUP instead");
+        for f in &files {
+            let mut to = f.as_os_str().to_owned();
+            to.push(".1");
+            std::fs::rename(f, to).unwrap();
+        }
+        signal(server, "-HUP");
+        return;
+    }
+    let conf = dir.join("logrotate.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "{} {} {{\n    daily\n    rotate 400\n    missingok\n    notifempty\n    nocompress\n    sharedscripts\n    postrotate\n        kill -HUP {}\n    endscript\n}}\n",
+            files[0].display(),
+            files[1].display(),
+            server.id()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(logrotate)
+        .arg("--force")
+        .arg("--state")
+        .arg(dir.join("logrotate.state"))
+        .arg(&conf)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "logrotate failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn wait_for(path: &Path, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !std::fs::read_to_string(path)
@@ -122,13 +168,10 @@ fn init_export_rotate_verify_and_export_csv() {
         ));
     };
     key("before-rotation");
-    // logrotate: rename, then SIGHUP (postrotate).
     let journal = dir.path().join("data/audit/audit.log");
     let rotated = dir.path().join("data/audit/audit.log.1");
-    std::fs::rename(&journal, &rotated).unwrap();
     let log = dir.path().join("logs/akm.log");
-    std::fs::rename(&log, dir.path().join("logs/akm.log.1")).unwrap();
-    signal(&server, "-HUP");
+    rotate(dir.path(), &server);
     wait_for(&journal, "reason=reopen");
     wait_for(&rotated, "reason=rotate");
     key("after-rotation");
