@@ -108,7 +108,17 @@ impl Sink {
             wake: Condvar::new(),
         });
         let name = describe(&settings.transport);
+        // Built once here so a missing or unreadable certificate stops the server at start
+        // with the file named, instead of failing every reconnect later.
+        let tls = match &settings.transport {
+            Transport::Tls { ca, cert, key, .. } => Some(
+                tls::client_config(cert, key, ca)
+                    .map_err(|e| other(format!("audit sink {name}: {e}")))?,
+            ),
+            _ => None,
+        };
         let worker = Worker {
+            tls,
             shared: shared.clone(),
             settings,
             name: name.clone(),
@@ -170,6 +180,8 @@ enum Conn {
 }
 
 struct Worker {
+    /// The TLS client configuration of a `tls` sink.
+    tls: Option<Arc<rustls::ClientConfig>>,
     shared: Arc<Shared>,
     settings: SinkSettings,
     name: String,
@@ -305,12 +317,13 @@ impl Worker {
             }
             Transport::Tls {
                 address,
-                ca,
-                cert,
-                key,
                 server_name,
+                ..
             } => {
-                let config = tls::client_config(cert, key, ca).map_err(other)?;
+                let config = self
+                    .tls
+                    .clone()
+                    .ok_or_else(|| other("TLS sink without a TLS configuration"))?;
                 let host = server_name
                     .clone()
                     .unwrap_or_else(|| host_of(address).to_owned());

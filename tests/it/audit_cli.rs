@@ -245,3 +245,31 @@ fn init_export_rotate_verify_and_export_csv() {
     assert_eq!(creates.len(), 2, "{csv}");
     assert!(creates[0].contains("before-rotation") && creates[0].contains(",kms-test,"));
 }
+
+#[test]
+fn an_unusable_journal_or_sink_certificate_stops_the_server_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    ok(akm(&config, &["init"]));
+    let base = std::fs::read_to_string(&config).unwrap();
+    let start = |extra: &str| {
+        std::fs::write(&config, format!("{base}{extra}")).unwrap();
+        let out = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    // The journal's directory is a file.
+    std::fs::write(dir.path().join("not-a-dir"), "").unwrap();
+    let err = start("journal = \"../not-a-dir/audit.log\"\n");
+    assert!(err.contains("not-a-dir"), "{err}");
+    // A TLS sink whose client certificate does not exist.
+    let err = start(
+        "[[audit.sinks]]\ntransport = \"tls\"\naddress = \"127.0.0.1:6514\"\n\
+         tls_ca = \"../certs/ca.crt\"\ntls_cert = \"../missing.crt\"\ntls_key = \"../certs/admin.key\"\n",
+    );
+    assert!(err.contains("missing.crt"), "{err}");
+}
