@@ -198,6 +198,11 @@ pub struct LogConfig {
     pub file: Option<PathBuf>,
     /// The error stream's file (warnings and errors only); default none.
     pub error_file: Option<PathBuf>,
+    /// A local syslog socket (e.g. `/dev/log`) that also gets both streams, as app-names
+    /// `akm` and `akm-error`; default none.
+    pub syslog: Option<PathBuf>,
+    /// The syslog facility of the diagnostic streams; default `daemon`.
+    pub syslog_facility: String,
 }
 
 impl Default for LogConfig {
@@ -206,6 +211,8 @@ impl Default for LogConfig {
             level: "info".into(),
             file: None,
             error_file: None,
+            syslog: None,
+            syslog_facility: "daemon".into(),
         }
     }
 }
@@ -414,9 +421,13 @@ impl Config {
         fix(&mut self.client.cert);
         fix(&mut self.client.key);
         fix(&mut self.client.ca);
-        for p in [&mut self.log.file, &mut self.log.error_file]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.log.file,
+            &mut self.log.error_file,
+            &mut self.log.syslog,
+        ]
+        .into_iter()
+        .flatten()
         {
             fix(p);
         }
@@ -476,6 +487,15 @@ impl Config {
         }
         if self.log.level.trim().is_empty() {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));
+        }
+        if facility_code(&self.log.syslog_facility).is_none() {
+            return Err(self.invalid(
+                "log.syslog_facility",
+                format!(
+                    "is {:?}; use a syslog facility such as \"daemon\" or \"local1\"",
+                    self.log.syslog_facility
+                ),
+            ));
         }
         self.validate_audit()
     }
@@ -651,6 +671,10 @@ mod tests {
         assert!(e.contains("server.max_connections"), "{e}");
         for (text, key) in [
             ("[audit]\ncheckpoint_secs = 61\n", "audit.checkpoint_secs"),
+            (
+                "[log]\nsyslog_facility = \"kernel\"\n",
+                "log.syslog_facility",
+            ),
             ("[audit]\ncheckpoint_every = 0\n", "audit.checkpoint_every"),
             (
                 "[[audit.sinks]]\ntransport = \"smtp\"\naddress = \"x:1\"\n",

@@ -1,5 +1,6 @@
 //! Diagnostic log streams: the trace stream (everything at the configured level) and the
-//! error stream (warnings and errors only), each to stderr or to its own file. Files are
+//! error stream (warnings and errors only), each to stderr or to its own file, and optionally
+//! both to a local syslog socket under their own app-names (`akm`, `akm-error`). Files are
 //! reopened at their configured path on SIGHUP, so logrotate can rename them and signal the
 //! server. The audit stream is not here: it is the audit journal and its syslog sinks.
 
@@ -73,6 +74,80 @@ impl<'a> MakeWriter<'a> for LogFile {
     }
 }
 
+/// Sends each formatted event as one RFC 3164 datagram to a local syslog socket.
+#[derive(Clone, Debug)]
+pub struct SyslogWriter {
+    socket: Arc<std::os::unix::net::UnixDatagram>,
+    path: PathBuf,
+    facility: u8,
+    app_name: &'static str,
+}
+
+impl SyslogWriter {
+    /// A writer to the socket at `path` (e.g. `/dev/log`) for `app_name` in `facility`.
+    pub fn new(path: &Path, facility: u8, app_name: &'static str) -> std::io::Result<SyslogWriter> {
+        let socket = std::os::unix::net::UnixDatagram::unbound()?;
+        // A syslog daemon that stops reading must not block the server: events are dropped.
+        socket.set_nonblocking(true)?;
+        Ok(SyslogWriter {
+            socket: Arc::new(socket),
+            path: path.to_owned(),
+            facility,
+            app_name,
+        })
+    }
+}
+
+/// One event's datagram, with the severity of the event's level.
+pub struct SyslogEvent {
+    writer: SyslogWriter,
+    severity: u8,
+}
+
+impl Write for SyslogEvent {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let pri = u16::from(self.writer.facility) * 8 + u16::from(self.severity);
+        let msg = format!(
+            "<{pri}>{}[{}]: {}",
+            self.writer.app_name,
+            std::process::id(),
+            text.trim_end()
+        );
+        // A full or absent syslog socket must not stop the server: the event is dropped.
+        let _ = self
+            .writer
+            .socket
+            .send_to(msg.as_bytes(), &self.writer.path);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for SyslogWriter {
+    type Writer = SyslogEvent;
+    fn make_writer(&'a self) -> SyslogEvent {
+        SyslogEvent {
+            writer: self.clone(),
+            severity: 6,
+        }
+    }
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> SyslogEvent {
+        let severity = match *meta.level() {
+            tracing::Level::ERROR => 3,
+            tracing::Level::WARN => 4,
+            tracing::Level::INFO => 6,
+            _ => 7,
+        };
+        SyslogEvent {
+            writer: self.clone(),
+            severity,
+        }
+    }
+}
+
 static OPEN_FILES: OnceLock<Vec<LogFile>> = OnceLock::new();
 
 /// Reopens every diagnostic log file (on SIGHUP).
@@ -102,13 +177,29 @@ pub fn is_chatty(level: &str) -> bool {
     f.contains("debug") || f.contains("trace")
 }
 
-/// Sets up the trace stream (`file` or stderr, at `level`; RUST_LOG wins) and the error
-/// stream (`error_file`, warnings and errors only; none if unset). Returns an error naming
-/// the file that cannot be opened.
-pub fn init(level: &str, file: Option<&Path>, error_file: Option<&Path>) -> Result<(), String> {
-    let filter = EnvFilter::try_from_default_env()
+/// Where the diagnostic streams go.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outputs<'a> {
+    /// The trace stream's file; stderr if `None`.
+    pub file: Option<&'a Path>,
+    /// The error stream's file; none if `None`.
+    pub error_file: Option<&'a Path>,
+    /// A local syslog socket for both streams (app-names `akm` and `akm-error`), and the
+    /// facility number.
+    pub syslog: Option<(&'a Path, u8)>,
+}
+
+fn env_filter(level: &str) -> EnvFilter {
+    EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(filter_for(level)))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+        .unwrap_or_else(|_| EnvFilter::new("info"))
+}
+
+/// Sets up the trace stream (at `level`; RUST_LOG wins) and the error stream (warnings and
+/// errors only) as `outputs` says. Returns an error naming what cannot be opened.
+pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
+    let (file, error_file) = (outputs.file, outputs.error_file);
+    let filter = env_filter(level);
     let open = |p: &Path| {
         LogFile::open(p).map_err(|e| format!("cannot open log file {}: {e}", p.display()))
     };
@@ -141,10 +232,31 @@ pub fn init(level: &str, file: Option<&Path>, error_file: Option<&Path>) -> Resu
         }
         None => None,
     };
+    let syslog = match outputs.syslog {
+        Some((path, facility)) => {
+            let open = |app| {
+                SyslogWriter::new(path, facility, app)
+                    .map_err(|e| format!("cannot open a socket for syslog {}: {e}", path.display()))
+            };
+            let trace = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .without_time()
+                .with_writer(open("akm")?)
+                .with_filter(env_filter(level));
+            let errors = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .without_time()
+                .with_writer(open("akm-error")?)
+                .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
+            Some(trace.and_then(errors))
+        }
+        None => None,
+    };
     let _ = OPEN_FILES.set(files);
     let _ = tracing_subscriber::registry()
         .with(trace)
         .with(errors)
+        .with(syslog)
         .try_init();
     if is_chatty(level) {
         tracing::warn!(

@@ -126,12 +126,15 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let config = Config::load(&cli.config)?;
     match command {
         Command::Serve { listen } => {
-            crate::logfile::init(
-                &config.log.level,
-                config.log.file.as_deref(),
-                config.log.error_file.as_deref(),
-            )
-            .map_err(CliError::Usage)?;
+            let outputs = crate::logfile::Outputs {
+                file: config.log.file.as_deref(),
+                error_file: config.log.error_file.as_deref(),
+                syslog: config.log.syslog.as_deref().map(|p| {
+                    let facility = crate::config::facility_code(&config.log.syslog_facility);
+                    (p, facility.unwrap_or(3))
+                }),
+            };
+            crate::logfile::init(&config.log.level, outputs).map_err(CliError::Usage)?;
             daemon::serve(&config, listen)?;
         }
         Command::Init => {

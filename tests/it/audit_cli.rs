@@ -23,6 +23,7 @@ fn write_config(dir: &Path) -> PathBuf {
          [store]\ndata_dir = \"../data\"\n\
          [client]\ncert = \"../certs/admin.crt\"\nkey = \"../certs/admin.key\"\nca = \"../certs/ca.crt\"\n\
          [log]\nlevel = \"verbose\"\nfile = \"../logs/akm.log\"\nerror_file = \"../logs/error.log\"\n\
+         syslog = \"../logs/syslog.sock\"\nsyslog_facility = \"local1\"\n\
          [audit]\nserver_name = \"kms-test\"\n",
     )
     .unwrap();
@@ -159,6 +160,19 @@ fn init_export_rotate_verify_and_export_csv() {
         .unwrap()
         .starts_with("ed25519:"));
 
+    // A local syslog socket standing in for /dev/log.
+    let syslog =
+        std::os::unix::net::UnixDatagram::bind(dir.path().join("logs/syslog.sock")).unwrap();
+    let syslog_seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = syslog_seen.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = syslog.recv(&mut buf) {
+            seen.lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    });
     let (server, port) = serve(&config);
     let server_arg = format!("localhost:{port}");
     let key = |name: &str| {
@@ -190,6 +204,33 @@ fn init_export_rotate_verify_and_export_csv() {
         errors.contains("WARN") && !errors.contains(" INFO "),
         "{errors}"
     );
+
+    // The same streams reach syslog under their own app-names: local1 (17) * 8 + severity.
+    let wanted = |d: &[String]| {
+        d.iter()
+            .any(|d| d.starts_with("<140>akm-error[") && d.contains("may expose sensitive"))
+            && d.iter()
+                .any(|d| d.starts_with("<142>akm[") && d.contains("audit journal reopened"))
+    };
+    // The datagrams are queued already; the reader thread may not have taken them yet.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !wanted(&syslog_seen.lock().unwrap()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let datagrams = syslog_seen.lock().unwrap().clone();
+    assert!(
+        datagrams
+            .iter()
+            .any(|d| d.starts_with("<140>akm-error[") && d.contains("may expose sensitive")),
+        "{datagrams:?}"
+    );
+    assert!(
+        datagrams
+            .iter()
+            .any(|d| d.starts_with("<142>akm[") && d.contains("audit journal reopened")),
+        "{datagrams:?}"
+    );
+    assert!(!datagrams.iter().any(|d| d.starts_with("<142>akm-error[")));
 
     let verify = |files: &[&Path]| {
         let mut args = vec!["audit", "verify", "--public-key", public.to_str().unwrap()];
