@@ -70,8 +70,20 @@ enum Msg {
     Reopen(SyncSender<Result<(), AuditError>>),
 }
 
+/// Records of refused connections written per second at most; more are counted and the
+/// count goes into the next one written, so a flood of bad handshakes cannot fill the disk.
+const REFUSALS_PER_SECOND: u32 = 20;
+
+/// The per-second budget for refused-connection records.
+struct RefusalBudget {
+    window: Instant,
+    used: u32,
+    suppressed: u64,
+}
+
 /// The audit journal: a handle to the journal thread.
 pub struct Audit {
+    refusals: Mutex<RefusalBudget>,
     sender: Mutex<Option<SyncSender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     healthy: Arc<AtomicBool>,
@@ -112,6 +124,11 @@ impl Audit {
                 source,
             })?;
         Ok(Audit {
+            refusals: Mutex::new(RefusalBudget {
+                window: Instant::now(),
+                used: 0,
+                suppressed: 0,
+            }),
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
             healthy,
@@ -155,6 +172,33 @@ impl Audit {
             return Ok(());
         }
         self.ask(|reply| Msg::Append(events, reply))
+    }
+
+    /// Records a connection refused before any request, within a budget of
+    /// [`REFUSALS_PER_SECOND`]: beyond it the event is only counted, and the count of those
+    /// left out is carried by the next one written (`suppressed=N`).
+    pub fn record_refusal(&self, mut event: AuditEvent) -> Result<(), AuditError> {
+        {
+            let Ok(mut b) = self.refusals.lock() else {
+                return self.record(vec![event]);
+            };
+            if b.window.elapsed() >= Duration::from_secs(1) {
+                b.window = Instant::now();
+                b.used = 0;
+            }
+            if b.used >= REFUSALS_PER_SECOND {
+                if b.suppressed == 0 {
+                    tracing::warn!(target: "akm::audit", "many refused connections: audit records of them are being summarised");
+                }
+                b.suppressed += 1;
+                return Ok(());
+            }
+            b.used += 1;
+            if b.suppressed > 0 {
+                event.suppressed = Some(std::mem::take(&mut b.suppressed));
+            }
+        }
+        self.record(vec![event])
     }
 
     /// Succeeds when the journal can take records: at once if the last write worked, else
@@ -748,5 +792,66 @@ mod tests {
         options.max_age_secs = None;
         let fault = verify::verify_file(&copy, &options).unwrap().fault.unwrap();
         assert_eq!(fault.kind, FaultKind::Truncated);
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_refused_connections_is_summarised_and_idle_checkpoints_come() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let settings = JournalSettings {
+            path: path.clone(),
+            server_name: "unit".into(),
+            checkpoint_every: 1000,
+            checkpoint_secs: 1,
+        };
+        let audit = Audit::open(settings, Signer::from_seed(&[9; 32]), vec![]).unwrap();
+        let refused = || AuditEvent {
+            event: "tls",
+            detail: Some("TLS handshake failed".into()),
+            ..AuditEvent::default()
+        };
+        let started = Instant::now();
+        for _ in 0..(REFUSALS_PER_SECOND + 30) {
+            audit.record_refusal(refused()).unwrap();
+        }
+        // Within one second only the budget is written (the loop is far quicker than that).
+        if started.elapsed() < Duration::from_millis(900) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(
+                text.matches("event=tls").count(),
+                REFUSALS_PER_SECOND as usize
+            );
+        }
+        // The next window's first record carries the count left out; an idle second brings a
+        // periodic checkpoint.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let text = std::fs::read_to_string(&path).unwrap();
+            if text.contains("reason=periodic") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no periodic checkpoint: {text}");
+        }
+        audit.record_refusal(refused()).unwrap();
+        drop(audit);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let total: u64 = text
+            .split([' ', '\n'])
+            .filter_map(|f| f.strip_prefix("suppressed="))
+            .map(|n| n.parse::<u64>().unwrap())
+            .sum();
+        assert!(total > 0, "{text}");
+        let written = text.matches("event=tls").count() as u64;
+        assert_eq!(
+            written + total,
+            u64::from(REFUSALS_PER_SECOND) + 31,
+            "{text}"
+        );
     }
 }

@@ -70,6 +70,8 @@ pub struct AuditEvent {
     pub duration_ms: Option<u64>,
     /// SHA-256 of the configuration file (`config` events), hex.
     pub config_sha256: Option<String>,
+    /// How many like events were left out before this one (refused-connection floods).
+    pub suppressed: Option<u64>,
 }
 
 impl AuditEvent {
@@ -176,6 +178,9 @@ impl AuditEvent {
             r.push("duration_ms", d.to_string());
         }
         r.push("config_sha256", self.config_sha256.as_deref().unwrap_or(""));
+        if let Some(n) = self.suppressed {
+            r.push("suppressed", n.to_string());
+        }
     }
 }
 

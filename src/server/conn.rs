@@ -109,7 +109,7 @@ impl Connection {
         e.outcome = Some(Outcome::Failure);
         e.detail = Some(detail.into());
         let ctx = self.ctx.clone();
-        let _ = tokio::task::spawn_blocking(move || ctx.audit.record(vec![e])).await;
+        let _ = tokio::task::spawn_blocking(move || ctx.audit.record_refusal(e)).await;
     }
 
     /// Records a request refused before dispatch and returns `failure`'s response, or, if the
