@@ -343,7 +343,11 @@ impl AuditConfig {
     }
 
     /// The sinks as the audit module takes them (validated already).
-    pub fn sink_settings(&self, hostname: &str) -> Vec<crate::audit::sink::SinkSettings> {
+    pub fn sink_settings(
+        &self,
+        hostname: &str,
+        journal: &Path,
+    ) -> Vec<crate::audit::sink::SinkSettings> {
         use crate::audit::format::{Format, Framing};
         use crate::audit::sink::{SinkSettings, Transport};
         self.sinks
@@ -375,6 +379,7 @@ impl AuditConfig {
                 facility: facility_code(&s.facility).unwrap_or(10),
                 hostname: hostname.to_owned(),
                 queue_records: s.queue_records,
+                journal: Some(journal.to_owned()),
             })
             .collect()
     }

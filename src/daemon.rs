@@ -182,7 +182,7 @@ pub fn open_audit(config: &Config) -> Result<Audit, StartError> {
     let server_name = config.audit.server_name.clone().unwrap_or_else(hostname);
     let sinks = config
         .audit
-        .sink_settings(&server_name)
+        .sink_settings(&server_name, &journal)
         .into_iter()
         .map(Sink::start)
         .collect::<Result<Vec<_>, _>>()

@@ -11,16 +11,18 @@ use super::format::{self, Format, Framing};
 use super::record::Record;
 use crate::server::tls;
 use std::collections::VecDeque;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::UnixDatagram;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Records sent in one write.
 const BATCH: usize = 64;
+/// Records read back from the journal per send.
+const BACKFILL: usize = 256;
 /// Records sent again after a reconnect, in case they were lost in the dead connection.
 const RESEND: usize = 64;
 /// The longest pause between reconnection attempts.
@@ -67,15 +69,20 @@ pub struct SinkSettings {
     pub facility: u8,
     /// The HOSTNAME field.
     pub hostname: String,
-    /// The most records held for a receiver that is down; beyond it the oldest are dropped
-    /// (and logged), which a verifier of the receiver's copy reports as deleted.
+    /// The most records held in memory for a receiver that is down; beyond it the oldest are
+    /// dropped from memory and, once the receiver is back, read again from the journal.
     pub queue_records: usize,
+    /// The audit journal, where records dropped from the queue are read back from (the file
+    /// and its rotated predecessor `<journal>.1`). `None`: dropped records are lost (logged).
+    pub journal: Option<PathBuf>,
 }
 
 struct State {
     pending: VecDeque<Arc<Record>>,
     stopping: bool,
     dropped: u64,
+    /// The serial of the next record the receiver should get.
+    expected: Option<u64>,
 }
 
 struct Shared {
@@ -104,6 +111,7 @@ impl Sink {
                 pending: VecDeque::new(),
                 stopping: false,
                 dropped: 0,
+                expected: None,
             }),
             wake: Condvar::new(),
         });
@@ -141,6 +149,9 @@ impl Sink {
         let Ok(mut st) = self.shared.state.lock() else {
             return;
         };
+        if st.expected.is_none() {
+            st.expected = records.first().and_then(|r| r.serial().ok());
+        }
         st.pending.extend(records.iter().cloned());
         self.shared.wake.notify_one();
     }
@@ -196,14 +207,18 @@ impl Worker {
         let mut backoff = Duration::from_millis(100);
         let mut give_up_at: Option<Instant> = None;
         loop {
-            let batch = match self.next_batch(&mut give_up_at) {
+            let queued = match self.next_batch(&mut give_up_at) {
                 Some(b) => b,
                 None => return,
             };
+            // Records dropped from the queue while the receiver was away come first.
+            let backfill = self.backfill(&queued);
+            let from_queue = backfill.is_empty();
+            let batch = if from_queue { queued } else { backfill };
             match self.send(&batch) {
                 Ok(()) => {
                     backoff = Duration::from_millis(100);
-                    self.delivered(batch);
+                    self.delivered(batch, from_queue);
                 }
                 Err(e) => {
                     if self.conn.take().is_some() || backoff == Duration::from_millis(100) {
@@ -229,7 +244,7 @@ impl Worker {
                 let excess = st.pending.len() - limit;
                 st.pending.drain(..excess);
                 st.dropped += excess as u64;
-                tracing::error!(target: "akm::audit", sink = %self.name, dropped = st.dropped, "audit sink queue full: oldest records dropped");
+                tracing::warn!(target: "akm::audit", sink = %self.name, dropped = st.dropped, "audit sink queue full: oldest records dropped from memory; they will be read back from the journal");
             }
             if st.stopping && give_up_at.is_none() {
                 *give_up_at = Some(Instant::now() + STOP_GRACE);
@@ -244,15 +259,44 @@ impl Worker {
         }
     }
 
-    fn delivered(&mut self, batch: Vec<Arc<Record>>) {
+    fn delivered(&mut self, batch: Vec<Arc<Record>>, from_queue: bool) {
         if let Ok(mut st) = self.shared.state.lock() {
-            let n = batch.len().min(st.pending.len());
-            st.pending.drain(..n);
+            if from_queue {
+                let n = batch.len().min(st.pending.len());
+                st.pending.drain(..n);
+            }
+            if let Some(last) = batch.last().and_then(|r| r.serial().ok()) {
+                st.expected = Some(last + 1);
+            }
         }
         self.sent.extend(batch);
         while self.sent.len() > RESEND {
             self.sent.pop_front();
         }
+    }
+
+    /// The records between the last one delivered and the first one queued, read back from
+    /// the journal (at most [`BACKFILL`] at a time); empty when there is no such gap.
+    fn backfill(&self, queued: &[Arc<Record>]) -> Vec<Arc<Record>> {
+        let expected = self.shared.state.lock().ok().and_then(|st| st.expected);
+        let front = queued.first().and_then(|r| r.serial().ok());
+        let (Some(from), Some(to)) = (expected, front) else {
+            return Vec::new();
+        };
+        if from >= to {
+            return Vec::new();
+        }
+        let found = match &self.settings.journal {
+            Some(journal) => read_range(journal, from, to, BACKFILL),
+            None => Vec::new(),
+        };
+        if found.is_empty() {
+            tracing::error!(target: "akm::audit", sink = %self.name, from, to, "audit sink: records dropped from the queue are not in the journal any more; the receiver's copy has a gap");
+            if let Ok(mut st) = self.shared.state.lock() {
+                st.expected = Some(to);
+            }
+        }
+        found
     }
 
     fn sleep(&self, d: Duration) {
@@ -346,6 +390,33 @@ impl Worker {
 
 fn other(e: impl std::fmt::Display) -> std::io::Error {
     std::io::Error::other(e.to_string())
+}
+
+/// Up to `max` records with serials in `from..to`, from `<journal>.1` then `<journal>`.
+fn read_range(journal: &Path, from: u64, to: u64, max: usize) -> Vec<Arc<Record>> {
+    let mut rotated = journal.as_os_str().to_owned();
+    rotated.push(".1");
+    let mut out = Vec::new();
+    for path in [PathBuf::from(rotated), journal.to_owned()] {
+        let Ok(file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        for line in BufReader::new(file).lines() {
+            let Ok(line) = line else { break };
+            let Ok(r) = Record::parse_line(&line) else {
+                continue;
+            };
+            match r.serial() {
+                Ok(s) if (from..to).contains(&s) => out.push(Arc::new(r)),
+                Ok(s) if s >= to => return out,
+                _ => {}
+            }
+            if out.len() >= max {
+                return out;
+            }
+        }
+    }
+    out
 }
 
 /// RFC 6587 octet counting: `LEN SP MSG` for each message, written in one go.

@@ -347,6 +347,7 @@ fn a_unix_datagram_sink_delivers_records() {
         facility: 10,
         hostname: "h".into(),
         queue_records: 10,
+        journal: None,
     })
     .unwrap();
     let mut r = Record::default();

@@ -134,7 +134,10 @@ impl TestServer {
         let sinks = audit
             .sinks
             .into_iter()
-            .map(|s| Sink::start(s).unwrap())
+            .map(|mut s| {
+                s.journal.get_or_insert_with(|| journal.path.clone());
+                Sink::start(s).unwrap()
+            })
             .collect();
         let audit = Audit::open(journal, Signer::from_seed(&AUDIT_SEED), sinks).unwrap();
         let ctx = Arc::new(Ctx { store, kek, audit });
