@@ -140,7 +140,12 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     let store = Store::open(&config.store.database())?;
     let audit = open_audit(config)?;
     audit.record(vec![config_event(config)])?;
-    Ok(Ctx { store, kek, audit })
+    Ok(Ctx {
+        store,
+        kek,
+        interop: config.server.interop_operations,
+        audit,
+    })
 }
 
 /// The audit event naming the configuration this server runs with: its path and SHA-256, so

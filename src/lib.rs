@@ -8,6 +8,7 @@ pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod conformance;
 pub mod crypto;
 pub mod daemon;
 pub mod error;

@@ -124,7 +124,8 @@ impl AuditEvent {
                     Ok(_) => e.outcome = Some(Outcome::Success),
                     Err(f) => {
                         e.outcome = Some(Outcome::Failure);
-                        e.reason = Some(f.reason);
+                        // The reason as this client's protocol version states it.
+                        e.reason = Some(version.result_reason(f.reason));
                     }
                 }
                 e
@@ -243,6 +244,8 @@ pub fn operation_name(code: u32) -> String {
         op::MAC => "MAC",
         op::EXPORT => "Export",
         op::IMPORT => "Import",
+        op::LOG => "Log",
+        op::INTEROP => "Interop",
         _ => return format!("0x{code:08X}"),
     };
     name.to_owned()
@@ -270,6 +273,11 @@ pub fn reason_name(code: u32) -> String {
         rr::UNSUPPORTED_PROTOCOL_VERSION => "UnsupportedProtocolVersion",
         rr::ATTRIBUTE_NOT_FOUND => "AttributeNotFound",
         rr::READ_ONLY_ATTRIBUTE => "ReadOnlyAttribute",
+        rr::ATTRIBUTE_READ_ONLY => "AttributeReadOnly",
+        rr::ATTRIBUTE_SINGLE_VALUED => "AttributeSingleValued",
+        rr::NON_UNIQUE_NAME_ATTRIBUTE => "NonUniqueNameAttribute",
+        rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK => "IncompatibleCryptographicUsageMask",
+        rr::INVALID_ATTRIBUTE_VALUE => "InvalidAttributeValue",
         rr::GENERAL_FAILURE => "GeneralFailure",
         _ => return format!("0x{code:08X}"),
     };

@@ -2,6 +2,7 @@
 //! KMIP clients over mutual TLS (the scripting interface). `main` maps errors to exit codes.
 
 mod audit;
+mod conformance;
 mod key;
 
 use crate::config::Config;
@@ -43,6 +44,8 @@ pub enum Command {
     Key(key::KeyArgs),
     /// Verify and export audit records; print the audit public key.
     Audit(audit::AuditArgs),
+    /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
+    Conformance(conformance::ConformanceArgs),
 }
 
 /// `akm cert ...`
@@ -77,6 +80,9 @@ pub enum CliError {
     /// A client command failed (exit 1; 2 when the server refused the operation).
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
+    /// Conformance test-case files failed (exit 1); the count.
+    #[error("{0} conformance test case(s) failed")]
+    Conformance(usize),
     /// Bad command-line input (exit 64, EX_USAGE).
     #[error("{0}")]
     Usage(String),
@@ -152,6 +158,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             key::run(&config, args)?;
         }
         Command::Audit(args) => audit::run(&cli.config, args)?,
+        Command::Conformance(args) => {
+            init_logging("warn");
+            conformance::run(&config, args)?;
+        }
     }
     Ok(())
 }

@@ -1,9 +1,13 @@
-//! Managed objects on the wire: Symmetric Key, Secret Data and Opaque Object, with their Key
-//! Block, parsed from Register requests and built for Get responses. Carries key bytes in
-//! zeroizing buffers and never formats them.
+//! Managed objects on the wire: Symmetric Key, Secret Data, Opaque Object, Public Key, Private
+//! Key and Certificate, with their Key Block, parsed from Register requests and built for Get
+//! responses. Carries key bytes in zeroizing buffers and never formats them.
+//!
+//! akm does no public-key cryptography: a Public or Private Key is kept exactly as registered
+//! (its Key Material item, byte string or transparent structure, in TTLV) and served back in
+//! the same Key Format Type.
 
 use super::enums::{key_format_type as kft, object_type as ot};
-use crate::ttlv::{Tag, Ttlv};
+use crate::ttlv::{self, Tag, Ttlv};
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -12,7 +16,8 @@ use zeroize::Zeroizing;
 pub struct ManagedObject {
     /// Object Type enumeration.
     pub object_type: u32,
-    /// The key bytes (raw symmetric key, secret data, opaque data).
+    /// The key bytes (raw symmetric key, secret data, opaque data, certificate); for a Public
+    /// or Private Key, the TTLV encoding of its Key Material item.
     pub material: Zeroizing<Vec<u8>>,
     /// The Key Format Type it was registered or created in.
     pub format: u32,
@@ -20,8 +25,21 @@ pub struct ManagedObject {
     pub algorithm: Option<u32>,
     /// Cryptographic Length from the Key Block, if any.
     pub length: Option<i32>,
-    /// Secret Data Type or Opaque Data Type.
+    /// Secret Data Type, Opaque Data Type or Certificate Type.
     pub data_type: Option<u32>,
+}
+
+/// True for the object types kept as a TTLV-encoded Key Material item.
+fn is_asymmetric(object_type: u32) -> bool {
+    matches!(object_type, ot::PUBLIC_KEY | ot::PRIVATE_KEY)
+}
+
+/// True for the object types that have a Key Block (and so a Key Format Type).
+pub fn has_key_block(object_type: u32) -> bool {
+    matches!(
+        object_type,
+        ot::SYMMETRIC_KEY | ot::SECRET_DATA | ot::PUBLIC_KEY | ot::PRIVATE_KEY
+    )
 }
 
 impl fmt::Debug for ManagedObject {
@@ -59,6 +77,9 @@ pub fn object_tag(object_type: u32) -> Option<Tag> {
         ot::SYMMETRIC_KEY => Some(Tag::SYMMETRIC_KEY),
         ot::SECRET_DATA => Some(Tag::SECRET_DATA),
         ot::OPAQUE_OBJECT => Some(Tag::OPAQUE_OBJECT),
+        ot::PUBLIC_KEY => Some(Tag::PUBLIC_KEY),
+        ot::PRIVATE_KEY => Some(Tag::PRIVATE_KEY),
+        ot::CERTIFICATE => Some(Tag::CERTIFICATE),
         _ => None,
     }
 }
@@ -82,6 +103,25 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
             algorithm: None,
             length: None,
             data_type,
+        });
+    }
+    if object_type == ot::CERTIFICATE {
+        let certificate_type = obj
+            .child(Tag::CERTIFICATE_TYPE)
+            .and_then(Ttlv::as_enum)
+            .ok_or(invalid("Certificate without Certificate Type"))?;
+        let value = obj
+            .child(Tag::CERTIFICATE_VALUE)
+            .and_then(Ttlv::as_bytes)
+            .filter(|v| !v.is_empty())
+            .ok_or(invalid("Certificate without Certificate Value"))?;
+        return Ok(ManagedObject {
+            object_type,
+            material: Zeroizing::new(value.to_vec()),
+            format: 0,
+            algorithm: None,
+            length: None,
+            data_type: Some(certificate_type),
         });
     }
     let data_type = if object_type == ot::SECRET_DATA {
@@ -112,6 +152,9 @@ fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, Obje
     let key_value = block
         .child(Tag::KEY_VALUE)
         .ok_or(invalid("Key Block without Key Value"))?;
+    if is_asymmetric(object_type) {
+        return parse_asymmetric(block, key_value, object_type, format);
+    }
     let material = match format {
         kft::RAW | kft::OPAQUE => key_value.child(Tag::KEY_MATERIAL).and_then(Ttlv::as_bytes),
         kft::TRANSPARENT_SYMMETRIC_KEY if object_type == ot::SYMMETRIC_KEY => key_value
@@ -140,9 +183,53 @@ fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, Obje
     })
 }
 
+/// A Public or Private Key's Key Material, kept whole (as TTLV) in whatever format it came.
+fn parse_asymmetric(
+    block: &Ttlv,
+    key_value: &Ttlv,
+    object_type: u32,
+    format: u32,
+) -> Result<ManagedObject, ObjectError> {
+    let item = key_value
+        .child(Tag::KEY_MATERIAL)
+        .ok_or(invalid("Key Value without Key Material"))?;
+    let empty = match &item.value {
+        crate::ttlv::Value::ByteString(b) => b.is_empty(),
+        crate::ttlv::Value::Structure(c) => c.is_empty(),
+        _ => return Err(invalid("Key Material must be a Byte String or a Structure")),
+    };
+    if empty {
+        return Err(invalid("empty Key Material"));
+    }
+    Ok(ManagedObject {
+        object_type,
+        material: Zeroizing::new(item.encode()),
+        format,
+        algorithm: block
+            .child(Tag::CRYPTOGRAPHIC_ALGORITHM)
+            .and_then(Ttlv::as_enum),
+        length: block
+            .child(Tag::CRYPTOGRAPHIC_LENGTH)
+            .and_then(Ttlv::as_int),
+        data_type: None,
+    })
+}
+
 /// Builds the object structure for a Get response in `format` (the stored format if None).
 pub fn encode_object(obj: &ManagedObject, format: Option<u32>) -> Result<Ttlv, ObjectError> {
     let tag = object_tag(obj.object_type).ok_or(ObjectError::TypeNotSupported)?;
+    if obj.object_type == ot::CERTIFICATE {
+        if format.is_some() {
+            return Err(ObjectError::FormatNotSupported);
+        }
+        return Ok(Ttlv::structure(
+            tag,
+            vec![
+                Ttlv::enumeration(Tag::CERTIFICATE_TYPE, obj.data_type.unwrap_or(0)),
+                Ttlv::bytes(Tag::CERTIFICATE_VALUE, obj.material.to_vec()),
+            ],
+        ));
+    }
     if obj.object_type == ot::OPAQUE_OBJECT {
         if format.is_some_and(|f| f != kft::OPAQUE) {
             return Err(ObjectError::FormatNotSupported);
@@ -157,6 +244,14 @@ pub fn encode_object(obj: &ManagedObject, format: Option<u32>) -> Result<Ttlv, O
     }
     let format = format.unwrap_or(obj.format);
     let material = match format {
+        // Kept as registered: only its own format can be served.
+        _ if is_asymmetric(obj.object_type) => {
+            if format != obj.format {
+                return Err(ObjectError::FormatNotSupported);
+            }
+            ttlv::decode(&obj.material, &ttlv::Limits::default())
+                .map_err(|_| invalid("stored Key Material does not decode"))?
+        }
         kft::RAW | kft::OPAQUE if format == obj.format || obj.object_type == ot::SYMMETRIC_KEY => {
             Ttlv::bytes(Tag::KEY_MATERIAL, obj.material.to_vec())
         }

@@ -1,12 +1,15 @@
-//! Register: stores a client-supplied Symmetric Key, Secret Data or Opaque Object.
+//! Register: stores a client-supplied Symmetric Key, Secret Data, Opaque Object, Public Key,
+//! Private Key or Certificate.
 
 use super::create::store_new;
 use super::{Call, Ctx, Reply};
 use crate::error::OpError;
 use crate::identity::Principal;
-use crate::kmip::attributes;
+use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{cryptographic_algorithm as alg, object_type as ot};
 use crate::kmip::objects;
+use crate::ttlv::Value;
+use x509_parser::prelude::{parse_x509_certificate, X509Name};
 
 /// Runs Register.
 pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
@@ -20,7 +23,11 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     if managed.length.is_none() && object_type == ot::SYMMETRIC_KEY {
         managed.length = Some((managed.material.len() * 8) as i32);
     }
-    let uid = store_new(ctx, who, call, attrs, Vec::new(), managed)?;
+    let server_attrs = match object_type {
+        ot::CERTIFICATE => certificate_attributes(&managed),
+        _ => Vec::new(),
+    };
+    let uid = store_new(ctx, who, call, attrs, server_attrs, managed)?;
     Ok(Reply::uid_only(uid))
 }
 
@@ -38,4 +45,35 @@ fn check_symmetric_key(m: &objects::ManagedObject) -> Result<(), OpError> {
         ));
     }
     Ok(())
+}
+
+/// What the server records about a Certificate (KMIP 1.4 §3.8-3.9, 2.1 §4.6-4.8): its type
+/// and length in bytes, and for an X.509 certificate that parses, the subject and issuer
+/// common names. A certificate that does not parse is still stored, without the names.
+fn certificate_attributes(m: &objects::ManagedObject) -> Vec<Attr> {
+    let mut out = vec![Attr::new(
+        "Certificate Length",
+        Value::Integer(i32::try_from(m.material.len()).unwrap_or(i32::MAX)),
+    )];
+    if let Some(t) = m.data_type {
+        out.push(Attr::new("Certificate Type", Value::Enumeration(t)));
+    }
+    if let Ok((_, cert)) = parse_x509_certificate(&m.material) {
+        for (name, field) in [
+            ("Certificate Subject CN", cert.subject()),
+            ("Certificate Issuer CN", cert.issuer()),
+        ] {
+            if let Some(cn) = common_name(field) {
+                out.push(Attr::new(name, Value::TextString(cn)));
+            }
+        }
+    }
+    out
+}
+
+fn common_name(name: &X509Name<'_>) -> Option<String> {
+    name.iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned)
 }

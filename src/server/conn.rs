@@ -124,7 +124,7 @@ impl Connection {
         let mut e = self.event("message", Some(who));
         e.protocol = Some(version);
         e.outcome = Some(Outcome::Failure);
-        e.reason = Some(failure.reason);
+        e.reason = Some(version.result_reason(failure.reason));
         let ctx = self.ctx.clone();
         let recorded = tokio::task::spawn_blocking(move || ctx.audit.record(vec![e])).await;
         match recorded {
@@ -241,6 +241,7 @@ fn too_large(items: &[ResponseItem]) -> Vec<ResponseItem> {
             operation: i.operation,
             batch_id: i.batch_id.clone(),
             result: Err(Failure::new(rr::RESPONSE_TOO_LARGE, "response too large")),
+            undone: false,
         })
         .collect()
 }

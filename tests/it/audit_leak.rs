@@ -175,6 +175,12 @@ async fn every_operation(c: &mut Client, key: &[u8], tag: &str) -> Vec<u8> {
         .await
         .unwrap();
     assert_eq!(uids_of(&found), vec![u.clone()]);
+    c.call(op::CHECK, uid(&u)).await.unwrap();
+    if v.is_v2() {
+        c.call(op::LOG, vec![Ttlv::text(Tag::LOG_MESSAGE, "leak test")])
+            .await
+            .unwrap();
+    }
     c.call(op::ACTIVATE, uid(&u)).await.unwrap();
     c.call(op::GET, uid(&u)).await.unwrap();
     c.call(op::REVOKE, revoke(&u)).await.unwrap();
@@ -256,7 +262,12 @@ async fn no_key_bytes_in_any_log_or_audit_output_at_debug_level() {
         "the server did not log at debug level"
     );
     let journal = std::fs::read_to_string(dir.path().join("data/audit/audit.log")).unwrap();
-    assert!(journal.contains("operation=Register") && journal.contains("operation=SetAttribute"));
+    for o in ["Register", "SetAttribute", "Check", "Log"] {
+        assert!(
+            journal.contains(&format!("operation={o} ")),
+            "no {o} record"
+        );
+    }
     let udp_text = String::from_utf8_lossy(&udp_seen.lock().unwrap()).into_owned();
     assert!(udp_text.contains("operation=Get"), "UDP sink got nothing");
     let tcp_text = String::from_utf8_lossy(&tcp_bytes).into_owned();

@@ -62,6 +62,22 @@ pub fn test_settings() -> Settings {
     }
 }
 
+/// A server TLS config with a certificate for localhost from `ca`, trusting clients of `ca`.
+fn server_tls(ca: &Ca) -> Arc<rustls::ServerConfig> {
+    let server_cert = ca
+        .issue_server(&["localhost".into(), "127.0.0.1".into()])
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.cert_der().clone()).unwrap();
+    tls::server_config_from(
+        vec![server_cert.cert_der().unwrap()],
+        server_cert.key_der().unwrap(),
+        roots,
+        vec![],
+    )
+    .unwrap()
+}
+
 impl TestServer {
     /// Starts a server with the default test settings.
     pub async fn start() -> TestServer {
@@ -71,18 +87,7 @@ impl TestServer {
     /// Starts a server with `settings`.
     pub async fn start_with(settings: Settings) -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
-        let server_cert = ca
-            .issue_server(&["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.cert_der().clone()).unwrap();
-        let tls = tls::server_config_from(
-            vec![server_cert.cert_der().unwrap()],
-            server_cert.key_der().unwrap(),
-            roots,
-            vec![],
-        )
-        .unwrap();
+        let tls = server_tls(&ca);
         TestServer::start_with_tls(ca, tls, settings).await
     }
 
@@ -92,32 +97,29 @@ impl TestServer {
         tls: Arc<rustls::ServerConfig>,
         settings: Settings,
     ) -> TestServer {
-        TestServer::start_full(ca, tls, settings, AuditSetup::default()).await
+        TestServer::start_inner(ca, tls, settings, false, AuditSetup::default()).await
     }
 
     /// Starts a server with default settings and the given audit setup.
     pub async fn start_audited(audit: AuditSetup) -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
-        let server_cert = ca
-            .issue_server(&["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.cert_der().clone()).unwrap();
-        let tls = tls::server_config_from(
-            vec![server_cert.cert_der().unwrap()],
-            server_cert.key_der().unwrap(),
-            roots,
-            vec![],
-        )
-        .unwrap();
-        TestServer::start_full(ca, tls, test_settings(), audit).await
+        let tls = server_tls(&ca);
+        TestServer::start_inner(ca, tls, test_settings(), false, audit).await
     }
 
-    /// Starts a server from all its parts.
-    pub async fn start_full(
+    /// Starts a server with the default test settings that offers the Interop operation
+    /// (`server.interop_operations`), as the OASIS test cases need.
+    pub async fn start_interop() -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let tls = server_tls(&ca);
+        TestServer::start_inner(ca, tls, test_settings(), true, AuditSetup::default()).await
+    }
+
+    async fn start_inner(
         ca: Ca,
         tls: Arc<rustls::ServerConfig>,
         settings: Settings,
+        interop: bool,
         audit: AuditSetup,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
@@ -140,7 +142,12 @@ impl TestServer {
             })
             .collect();
         let audit = Audit::open(journal, Signer::from_seed(&AUDIT_SEED), sinks).unwrap();
-        let ctx = Arc::new(Ctx { store, kek, audit });
+        let ctx = Arc::new(Ctx {
+            store,
+            kek,
+            interop,
+            audit,
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
