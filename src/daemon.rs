@@ -245,6 +245,11 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             "akm serve: client certificates are in {} (admin.crt/admin.key, user.crt/user.key, CA ca.crt)",
             config.tls.certs_dir.display()
         );
+        println!(
+            "akm serve: audit journal {} (checkpoints verify with {})",
+            ctx.audit.path().display(),
+            ctx.audit.public_key()
+        );
         tracing::info!(%bound, "serving");
         let reopen = tokio::spawn(reopen_on_sighup(ctx.clone()));
         server::serve(listener, tls, ctx.clone(), settings(config), shutdown_signal()).await;

@@ -656,6 +656,7 @@ mod tests {
         let options = Options {
             public_key: signer().public_key(),
             max_age_secs: None,
+            first_serial: None,
             now_ms: crate::audit::now_ms(),
         };
         let report = verify::verify_files(files, &options).unwrap();
@@ -762,6 +763,7 @@ mod tests {
         let options = Options {
             public_key: signer().public_key(),
             max_age_secs: Some(60),
+            first_serial: None,
             now_ms: 0,
         };
         let report = verify::verify_file(&path, &options).unwrap();
@@ -780,6 +782,7 @@ mod tests {
         let mut options = Options {
             public_key: signer().public_key(),
             max_age_secs: Some(120),
+            first_serial: None,
             now_ms: crate::audit::now_ms(),
         };
         assert!(verify::verify_file(&copy, &options)

@@ -102,6 +102,9 @@ pub struct Options {
     pub max_age_secs: Option<u64>,
     /// The time to judge freshness against, ms since the epoch.
     pub now_ms: i64,
+    /// The serial the log must start with (1 for a journal kept from the first start);
+    /// `None`: a copy may start anywhere.
+    pub first_serial: Option<u64>,
 }
 
 /// Why the input could not be read at all.
@@ -241,6 +244,15 @@ impl<'a> Verifier<'a> {
     /// Checks one line; false once a fault is found.
     fn line(&mut self, line: &str) -> bool {
         let record = match format::extract(line) {
+            // A damaged record whose start no longer reads as one is still recognisable.
+            None if line.contains("serial=") && line.contains("hash=") => {
+                let s = self.next_serial();
+                return self.fault(
+                    FaultKind::Modified,
+                    s,
+                    "a line that holds an audit record does not start like one",
+                );
+            }
             None => {
                 self.report.skipped_lines += 1;
                 return true;
@@ -325,6 +337,18 @@ impl<'a> Verifier<'a> {
         prev: &str,
     ) -> Result<Place, (FaultKind, u64, String)> {
         let Some(last) = &self.last else {
+            if let Some(first) = self.options.first_serial.filter(|&f| f != serial) {
+                let kind = if serial > first {
+                    FaultKind::Deleted
+                } else {
+                    FaultKind::Inserted
+                };
+                return Err((
+                    kind,
+                    first.min(serial),
+                    format!("the log starts at record {serial}, not {first}"),
+                ));
+            }
             if serial == 1 && prev != GENESIS {
                 return Err((
                     FaultKind::Modified,
@@ -472,11 +496,57 @@ mod tests {
         let options = Options {
             public_key: Signer::from_seed(&[1; 32]).public_key(),
             max_age_secs: None,
+            first_serial: None,
             now_ms: 0,
         };
         let report = verify_file(&path, &options).unwrap();
         let fault = report.fault.unwrap();
         assert_eq!((fault.kind, fault.serial), (FaultKind::Modified, 1));
         assert!(verify_file(&dir.path().join("missing"), &options).is_err());
+    }
+
+    #[test]
+    fn every_single_byte_change_of_a_journal_is_a_fault_and_never_a_panic() {
+        use crate::audit::journal::{Audit, JournalSettings};
+        use crate::audit::AuditEvent;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let settings = JournalSettings {
+            path: path.clone(),
+            server_name: "unit".into(),
+            checkpoint_every: 2,
+            checkpoint_secs: 60,
+        };
+        let audit = Audit::open(settings, Signer::from_seed(&[3; 32]), vec![]).unwrap();
+        let events = (0..3)
+            .map(|i| AuditEvent {
+                event: "kmip",
+                user: Some(format!("user {i}")),
+                ..AuditEvent::default()
+            })
+            .collect();
+        audit.record(events).unwrap();
+        drop(audit);
+        let options = Options {
+            public_key: Signer::from_seed(&[3; 32]).public_key(),
+            max_age_secs: None,
+            first_serial: None,
+            now_ms: 0,
+        };
+        assert!(verify_file(&path, &options).unwrap().fault.is_none());
+        let good = std::fs::read(&path).unwrap();
+        let copy = dir.path().join("copy.log");
+        // The final newline is left alone: a line end the reader trims is not record content.
+        for i in 0..good.len() - 1 {
+            let mut bad = good.clone();
+            bad[i] ^= 0x01;
+            std::fs::write(&copy, &bad).unwrap();
+            let report = verify_file(&copy, &options).unwrap();
+            assert!(
+                report.fault.is_some(),
+                "flipping byte {i} went unnoticed: {}",
+                String::from_utf8_lossy(&bad[i.saturating_sub(60)..(i + 20).min(bad.len())])
+            );
+        }
     }
 }

@@ -39,6 +39,10 @@ pub enum AuditCommand {
         /// with the checkpoint written at shutdown or rotation.
         #[arg(long)]
         max_age: Option<u64>,
+        /// The serial the records must start with: 1 when the files go back to the first
+        /// start, so a missing head is caught too. Without it a copy may start anywhere.
+        #[arg(long)]
+        first_serial: Option<u64>,
     },
     /// Write the records as CSV (one row per record, values unescaped) to stdout.
     Export {
@@ -88,7 +92,8 @@ pub fn run(config: &Path, args: AuditArgs) -> Result<(), CliError> {
             files,
             public_key,
             max_age,
-        } => verify(config, &files, public_key, max_age),
+            first_serial,
+        } => verify(config, &files, public_key, max_age, first_serial),
         AuditCommand::Export { files, .. } => export(&files),
         AuditCommand::PublicKey { out } => {
             let key = configured_key(config)?;
@@ -116,6 +121,7 @@ fn verify(
     files: &[PathBuf],
     public_key: Option<PathBuf>,
     max_age: Option<u64>,
+    first_serial: Option<u64>,
 ) -> Result<(), CliError> {
     let key = match public_key {
         Some(path) => {
@@ -129,6 +135,7 @@ fn verify(
     let options = Options {
         public_key: key,
         max_age_secs: max_age,
+        first_serial,
         now_ms: now_ms(),
     };
     let report =

@@ -16,6 +16,7 @@ pub fn options() -> Options {
     Options {
         public_key: audit_public_key(),
         max_age_secs: None,
+        first_serial: None,
         now_ms: akm::audit::now_ms(),
     }
 }
@@ -269,6 +270,24 @@ async fn each_kind_of_tampering_is_reported_at_its_serial() {
         .unwrap();
     let rewritten: Vec<String> = w.iter().map(Record::to_line).collect();
     expect(verify_lines(&rewritten), FaultKind::Modified, cp);
+
+    // The head cut off: only noticed when the log must start at serial 1.
+    let headless = lines[3..].to_vec();
+    assert!(verify_lines(&headless).fault.is_none());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("headless.log");
+    std::fs::write(&path, headless.join("\n") + "\n").unwrap();
+    let mut from_start = options();
+    from_start.first_serial = Some(1);
+    expect(
+        verify::verify_file(&path, &from_start).unwrap(),
+        FaultKind::Deleted,
+        1,
+    );
+    assert!(verify::verify_file(&journal, &from_start)
+        .unwrap()
+        .fault
+        .is_none());
 
     // Exact copies (a sink re-sending after a reconnect) are not a fault.
     let mut dup = lines[..k + 2].to_vec();

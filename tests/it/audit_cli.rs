@@ -239,6 +239,29 @@ fn init_export_rotate_verify_and_export_csv() {
     };
     let both = ok(verify(&[&rotated, &journal]));
     assert!(both.contains("OK:"), "{both}");
+    ok(akm(
+        &config,
+        &[
+            "audit",
+            "verify",
+            "--first-serial",
+            "1",
+            rotated.to_str().unwrap(),
+            journal.to_str().unwrap(),
+        ],
+    ));
+    // The new file alone does not go back to serial 1.
+    let out = akm(
+        &config,
+        &[
+            "audit",
+            "verify",
+            "--first-serial",
+            "1",
+            journal.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(3));
     ok(verify(&[&rotated]));
     ok(verify(&[&journal]));
     // Without --public-key, the configured signing key is used.
