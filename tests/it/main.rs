@@ -11,6 +11,8 @@ mod baseline_ops;
 mod batch_undo;
 mod cli;
 mod conformance;
+mod conformance_cli;
+mod key_wrapping;
 mod locate_placeholder;
 mod ops;
 mod pykmip;
