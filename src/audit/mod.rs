@@ -245,6 +245,7 @@ pub fn operation_name(code: u32) -> String {
         op::EXPORT => "Export",
         op::IMPORT => "Import",
         op::LOG => "Log",
+        op::OBTAIN_LEASE => "ObtainLease",
         op::INTEROP => "Interop",
         _ => return format!("0x{code:08X}"),
     };

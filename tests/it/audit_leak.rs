@@ -1,14 +1,18 @@
 //! No key material in any log or audit output: `akm serve` runs as a process at log level
 //! debug with the journal and two syslog sinks (UDP key=value, TCP LEEF) captured by the test;
-//! every operation the server performs is run with known key bytes (registered, and created
-//! then fetched) in KMIP 1.4 and 2.0, including failing requests that carry key bytes; then the
+//! every operation the server performs is run with known key bytes (registered, created then
+//! fetched, a wrapping key and a key wrapped under it) in KMIP 1.4 and 2.0, including failing
+//! requests that carry key bytes; then the
 //! diagnostic log, the journal and both sink streams are searched for those bytes in hex
 //! (both cases), base64 (standard and URL-safe, at every alignment) and Rust's Debug list form.
 
 use crate::support::kmip::*;
 use akm::client::Client;
 use akm::kmip::attributes::{self, Attr};
-use akm::kmip::enums::{operation as op, revocation_reason_code as rrc};
+use akm::kmip::enums::{
+    block_cipher_mode, cryptographic_usage_mask as usage, operation as op,
+    revocation_reason_code as rrc, wrapping_method,
+};
 use akm::kmip::ProtocolVersion as V;
 use akm::server::tls;
 use akm::ttlv::{Tag, Ttlv, Value};
@@ -119,8 +123,10 @@ fn revoke(u: &str) -> Vec<Ttlv> {
     p
 }
 
-/// Runs every operation on a key registered with `key`; returns the bytes of a created key.
-async fn every_operation(c: &mut Client, key: &[u8], tag: &str) -> Vec<u8> {
+/// Runs every operation on a key registered with `key`; returns the other secret bytes it
+/// saw: a created key's, and in 2.x a wrapping key's and the key wrapped under it.
+async fn every_operation(c: &mut Client, key: &[u8], tag: &str) -> Vec<Vec<u8>> {
+    let mut secrets = Vec::new();
     let v = c.version;
     let name = format!("leak-{tag}");
     let u = uid_of(&c.call(op::REGISTER, register(v, key, &name)).await.unwrap());
@@ -183,13 +189,66 @@ async fn every_operation(c: &mut Client, key: &[u8], tag: &str) -> Vec<u8> {
     }
     c.call(op::ACTIVATE, uid(&u)).await.unwrap();
     c.call(op::GET, uid(&u)).await.unwrap();
+    c.call(op::OBTAIN_LEASE, uid(&u)).await.unwrap();
+    if v.is_v2() {
+        secrets.extend(get_wrapped(c, &u, key, &name).await);
+    }
     c.call(op::REVOKE, revoke(&u)).await.unwrap();
     c.call(op::DESTROY, uid(&u)).await.unwrap();
     assert_ne!(reason(c.call(op::GET, uid(&u)).await), 0);
     c.call(op::QUERY, vec![]).await.unwrap();
     c.call(op::DISCOVER_VERSIONS, vec![]).await.unwrap();
     let created = create_key(c, Some(&format!("{name}-created"))).await;
-    key_bytes(&c.call(op::GET, uid(&created)).await.unwrap())
+    secrets.push(key_bytes(&c.call(op::GET, uid(&created)).await.unwrap()));
+    secrets
+}
+
+/// Registers a wrapping key with known bytes and gets `u` wrapped under it (AES Key Wrap);
+/// returns the wrapping key's bytes and the wrapped key.
+async fn get_wrapped(c: &mut Client, u: &str, key: &[u8], name: &str) -> Vec<Vec<u8>> {
+    let v = c.version;
+    let kek_bytes: Vec<u8> = key.iter().map(|b| b ^ 0x5A).collect();
+    let mut attrs = aes_attrs(Some(&format!("{name}-kek")));
+    attrs.retain(|a| a.name != "Cryptographic Usage Mask");
+    attrs.push(Attr::new(
+        "Cryptographic Usage Mask",
+        Value::Integer(usage::WRAP_KEY),
+    ));
+    let nist = || {
+        Value::Structure(vec![Ttlv::enumeration(
+            Tag::BLOCK_CIPHER_MODE,
+            block_cipher_mode::NISTKEYWRAP,
+        )])
+    };
+    attrs.push(Attr::new("Cryptographic Parameters", nist()));
+    let payload = register_key_payload(v, &kek_bytes, &attrs);
+    let kek = uid_of(&c.call(op::REGISTER, payload).await.unwrap());
+    c.call(op::ACTIVATE, uid(&kek)).await.unwrap();
+    let spec = Ttlv::structure(
+        Tag::KEY_WRAPPING_SPECIFICATION,
+        vec![
+            Ttlv::enumeration(Tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+            Ttlv::structure(
+                Tag::ENCRYPTION_KEY_INFORMATION,
+                vec![
+                    Ttlv::text(Tag::UNIQUE_IDENTIFIER, kek),
+                    Ttlv::new(Tag::CRYPTOGRAPHIC_PARAMETERS, nist()),
+                ],
+            ),
+        ],
+    );
+    let mut p = uid(u);
+    p.push(spec);
+    let got = c.call(op::GET, p).await.unwrap();
+    let wrapped = got
+        .child(Tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(Tag::KEY_BLOCK))
+        .and_then(|b| b.child(Tag::KEY_VALUE))
+        .and_then(Ttlv::as_bytes)
+        .expect("a wrapped Key Value")
+        .to_vec();
+    assert_ne!(wrapped.as_slice(), key);
+    vec![kek_bytes, wrapped]
 }
 
 fn name_value(n: &str) -> Value {
@@ -246,7 +305,7 @@ async fn no_key_bytes_in_any_log_or_audit_output_at_debug_level() {
     let mut keys = vec![k14.clone(), k20.clone()];
     for (v, k, tag) in [(V::V1_4, &k14, "14"), (V::V2_0, &k20, "20")] {
         let mut c = Client::connect(&addr, tls.clone(), v).await.unwrap();
-        keys.push(every_operation(&mut c, k, tag).await);
+        keys.extend(every_operation(&mut c, k, tag).await);
     }
     assert!(Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
@@ -262,7 +321,7 @@ async fn no_key_bytes_in_any_log_or_audit_output_at_debug_level() {
         "the server did not log at debug level"
     );
     let journal = std::fs::read_to_string(dir.path().join("data/audit/audit.log")).unwrap();
-    for o in ["Register", "SetAttribute", "Check", "Log"] {
+    for o in ["Register", "SetAttribute", "Check", "Log", "ObtainLease"] {
         assert!(
             journal.contains(&format!("operation={o} ")),
             "no {o} record"
