@@ -297,6 +297,11 @@ impl Writer {
                     }
                     if self.handle(group) {
                         deadline = Instant::now() + period;
+                    } else if Instant::now() >= deadline {
+                        // A queue that never empties would otherwise never time out.
+                        if self.write_group(Vec::new(), Some("periodic")).is_ok() {
+                            deadline = Instant::now() + period;
+                        }
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -856,5 +861,53 @@ mod budget_tests {
             u64::from(REFUSALS_PER_SECOND) + 31,
             "{text}"
         );
+    }
+}
+
+#[cfg(test)]
+mod busy_tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_that_is_never_idle_still_writes_periodic_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let settings = JournalSettings {
+            path: path.clone(),
+            server_name: "unit".into(),
+            checkpoint_every: 1_000_000,
+            checkpoint_secs: 1,
+        };
+        let audit = Arc::new(Audit::open(settings, Signer::from_seed(&[9; 32]), vec![]).unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let (audit, stop) = (audit.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let e = AuditEvent {
+                            event: "kmip",
+                            ..AuditEvent::default()
+                        };
+                        audit.record(vec![e]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("reason=periodic")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no periodic checkpoint under load"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
     }
 }
