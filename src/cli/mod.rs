@@ -90,7 +90,7 @@ pub enum CliError {
     #[error("{0}")]
     Audit(String),
     /// `akm audit verify` found a fault (exit 3).
-    #[error("akm audit verify: FAILED: {0}")]
+    #[error("audit verify: FAILED: {0}")]
     Tampered(String),
 }
 
