@@ -659,7 +659,7 @@ mod tests {
 
     fn verify_ok(files: &[PathBuf]) -> verify::Report {
         let options = Options {
-            public_key: signer().public_key(),
+            public_keys: vec![signer().public_key()],
             max_age_secs: None,
             first_serial: None,
             now_ms: crate::audit::now_ms(),
@@ -766,7 +766,7 @@ mod tests {
         let path = dir.path().join("empty.log");
         std::fs::write(&path, "").unwrap();
         let options = Options {
-            public_key: signer().public_key(),
+            public_keys: vec![signer().public_key()],
             max_age_secs: Some(60),
             first_serial: None,
             now_ms: 0,
@@ -785,7 +785,7 @@ mod tests {
         std::fs::copy(&path, &copy).unwrap();
         drop(audit);
         let mut options = Options {
-            public_key: signer().public_key(),
+            public_keys: vec![signer().public_key()],
             max_age_secs: Some(120),
             first_serial: None,
             now_ms: crate::audit::now_ms(),

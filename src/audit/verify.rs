@@ -94,8 +94,9 @@ pub struct Report {
 /// How to judge the end of the log.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The key that signs checkpoints.
-    pub public_key: PublicKey,
+    /// The keys that may have signed checkpoints (more than one across a signing-key
+    /// change); each checkpoint names its key by `key_id`.
+    pub public_keys: Vec<PublicKey>,
     /// A live journal may end with records after its last checkpoint if that checkpoint is at
     /// most this many seconds old. `None`: the log must end with a `final` (server stopped) or
     /// `rotate` (file rotated) checkpoint.
@@ -422,18 +423,28 @@ impl<'a> Verifier<'a> {
     }
 
     fn checkpoint(&mut self, r: &Record, serial: u64, hash: &str) -> bool {
-        let key = &self.options.public_key;
-        if r.get("key_id") != Some(key.key_id().as_str()) {
+        let key_id = r.get("key_id").unwrap_or("?");
+        let Some(key) = self
+            .options
+            .public_keys
+            .iter()
+            .find(|k| k.key_id() == key_id)
+        else {
+            let given: Vec<String> = self
+                .options
+                .public_keys
+                .iter()
+                .map(PublicKey::key_id)
+                .collect();
             return self.fault(
                 FaultKind::Modified,
                 serial,
                 format!(
-                    "checkpoint signed by key {} , not by the given key {}",
-                    r.get("key_id").unwrap_or("?"),
-                    key.key_id()
+                    "checkpoint signed by key {key_id}, not by a given key ({})",
+                    given.join(", ")
                 ),
             );
-        }
+        };
         if !key.verify(hash.as_bytes(), r.get(SIG).unwrap_or("")) {
             let since = self.last_checkpoint.map_or(1, |(s, _)| s + 1);
             return self.fault(
@@ -494,7 +505,7 @@ mod tests {
         text.push('\n');
         std::fs::write(&path, text).unwrap();
         let options = Options {
-            public_key: Signer::from_seed(&[1; 32]).public_key(),
+            public_keys: vec![Signer::from_seed(&[1; 32]).public_key()],
             max_age_secs: None,
             first_serial: None,
             now_ms: 0,
@@ -528,7 +539,7 @@ mod tests {
         audit.record(events).unwrap();
         drop(audit);
         let options = Options {
-            public_key: Signer::from_seed(&[3; 32]).public_key(),
+            public_keys: vec![Signer::from_seed(&[3; 32]).public_key()],
             max_age_secs: None,
             first_serial: None,
             now_ms: 0,

@@ -30,10 +30,11 @@ pub enum AuditCommand {
         /// The files to check.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-        /// The public key file (`ed25519:<hex>`, from `akm audit public-key`); default: the
-        /// configured signing key.
+        /// A public key file (`ed25519:<hex>` lines, from `akm audit public-key`); repeat it
+        /// (or put several lines in one file) for logs that span a signing-key change.
+        /// Default: the configured signing key.
         #[arg(long)]
-        public_key: Option<PathBuf>,
+        public_key: Vec<PathBuf>,
         /// Accept a log that ends after its last checkpoint (a running server's journal) if
         /// that checkpoint is at most this many seconds old. Without it the log must end
         /// with the checkpoint written at shutdown or rotation.
@@ -119,21 +120,26 @@ fn configured_key(config: &Path) -> Result<PublicKey, CliError> {
 fn verify(
     config: &Path,
     files: &[PathBuf],
-    public_key: Option<PathBuf>,
+    public_key: Vec<PathBuf>,
     max_age: Option<u64>,
     first_serial: Option<u64>,
 ) -> Result<(), CliError> {
-    let key = match public_key {
-        Some(path) => {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
-            PublicKey::parse(&text)
-                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?
+    let mut keys = Vec::new();
+    for path in &public_key {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            keys.push(
+                PublicKey::parse(line)
+                    .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?,
+            );
         }
-        None => configured_key(config)?,
-    };
+    }
+    if keys.is_empty() {
+        keys.push(configured_key(config)?);
+    }
     let options = Options {
-        public_key: key,
+        public_keys: keys,
         max_age_secs: max_age,
         first_serial,
         now_ms: now_ms(),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 /// Verify options for test journals: the test key, archive mode (must end closed).
 pub fn options() -> Options {
     Options {
-        public_key: audit_public_key(),
+        public_keys: vec![audit_public_key()],
         max_age_secs: None,
         first_serial: None,
         now_ms: akm::audit::now_ms(),
@@ -298,7 +298,7 @@ async fn each_kind_of_tampering_is_reported_at_its_serial() {
 
     // A wrong public key fails at the first checkpoint.
     let mut wrong = options();
-    wrong.public_key = akm::audit::signer::Signer::from_seed(&[1; 32]).public_key();
+    wrong.public_keys = vec![akm::audit::signer::Signer::from_seed(&[1; 32]).public_key()];
     let report = verify::verify_file(&journal, &wrong).unwrap();
     assert_eq!(report.fault.unwrap().kind, FaultKind::Modified);
 }

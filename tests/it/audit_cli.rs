@@ -285,6 +285,37 @@ fn init_export_rotate_verify_and_export_csv() {
     // Out of order files: the new one before the rotated one.
     let out = verify(&[&journal, &rotated]);
     assert_eq!(out.status.code(), Some(3));
+    // Several keys (a signing-key change): the one each checkpoint names is used.
+    let other = dir.path().join("other.pub");
+    std::fs::write(
+        &other,
+        "ed25519:0000000000000000000000000000000000000000000000000000000000000000\n",
+    )
+    .unwrap();
+    let both_keys = akm(
+        &config,
+        &[
+            "audit",
+            "verify",
+            "--public-key",
+            other.to_str().unwrap(),
+            "--public-key",
+            public.to_str().unwrap(),
+            journal.to_str().unwrap(),
+        ],
+    );
+    ok(both_keys);
+    let wrong_key = akm(
+        &config,
+        &[
+            "audit",
+            "verify",
+            "--public-key",
+            other.to_str().unwrap(),
+            journal.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(wrong_key.status.code(), Some(3));
     // A missing file is a usage error.
     let out = verify(&[Path::new("/nonexistent/audit.log")]);
     assert_eq!(out.status.code(), Some(64));
