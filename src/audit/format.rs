@@ -100,7 +100,8 @@ pub fn body(format: Format, r: &Record) -> String {
     }
 }
 
-/// A whole syslog message (no framing octets, no newline).
+/// A whole syslog message (no framing octets, no newline). An empty `hostname` leaves the
+/// host out of an RFC 3164 message (the local-socket form).
 pub fn syslog_message(
     framing: Framing,
     facility: u8,
@@ -119,6 +120,10 @@ pub fn syslog_message(
                 "<{pri}>1 {} {hostname} {app_name} {pid} {msgid} - {body}",
                 format_time_ms(ms)
             )
+        }
+        // Local sockets (/dev/log) take the BSD form without a host name, as libc sends it.
+        Framing::Rfc3164 if hostname.is_empty() => {
+            format!("<{pri}>{} {app_name}[{pid}]: {body}", bsd_time(ms))
         }
         Framing::Rfc3164 => format!(
             "<{pri}>{} {hostname} {app_name}[{pid}]: {body}",
@@ -253,6 +258,8 @@ mod tests {
         assert!(m.ends_with(" kmip - x"), "{m}");
         let m = syslog_message(Framing::Rfc3164, 10, "kms1", "akm-audit", &r, "x");
         assert!(m.starts_with("<84>Nov 29 13:22:27 kms1 akm-audit["), "{m}");
+        let m = syslog_message(Framing::Rfc3164, 10, "", "akm-audit", &r, "x");
+        assert!(m.starts_with("<84>Nov 29 13:22:27 akm-audit["), "{m}");
         assert!(body(Format::Cef, &r).starts_with("CEF:0|akm|akm|"));
         assert!(body(Format::Cef, &r).contains(" suser=alice\\\\x20o\\\\x27brien "));
         assert!(body(Format::Leef, &r).contains("^usrName=alice\\x20o\\x27brien^"));

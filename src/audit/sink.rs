@@ -307,10 +307,14 @@ impl Worker {
 
     fn message(&self, r: &Record) -> String {
         let body = format::body(self.settings.format, r);
+        let hostname = match self.settings.transport {
+            Transport::Unix(_) => "",
+            _ => &self.settings.hostname,
+        };
         format::syslog_message(
             self.settings.framing,
             self.settings.facility,
-            &self.settings.hostname,
+            hostname,
             &self.settings.app_name,
             r,
             &body,

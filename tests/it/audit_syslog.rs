@@ -1,5 +1,5 @@
-//! Audit sinks against a real rsyslogd: records go out over UDP, TCP (octet counting) and TLS
-//! (RFC 5425, client certificate) in key=value, CEF and LEEF inside RFC 5424 and RFC 3164,
+//! Audit sinks against a real rsyslogd: records go out over UDP, TCP (octet counting), TLS
+//! (RFC 5425, client certificate) and a local datagram socket (imuxsock, like /dev/log) in key=value, CEF and LEEF inside RFC 5424 and RFC 3164,
 //! rsyslog writes them to files, and `akm audit verify` accepts what rsyslog wrote. A TCP sink
 //! whose receiver restarts resumes so the receiver's copy has no gap.
 
@@ -84,6 +84,11 @@ async fn rsyslog_copies_over_udp_tcp_and_tls_verify() {
                 Format::Cef,
             ),
             sink(tls_transport(&rsyslog), Framing::Rfc5424, Format::Leef),
+            sink(
+                Transport::Unix(rsyslog.unix_socket()),
+                Framing::Rfc3164,
+                Format::KeyValue,
+            ),
         ],
         ..AuditSetup::default()
     })
@@ -96,6 +101,7 @@ async fn rsyslog_copies_over_udp_tcp_and_tls_verify() {
         ("udp.log", " v=1 serial="),
         ("tcp.log", "CEF:0|akm|akm|"),
         ("tls.log", "LEEF:2.0|akm|akm|"),
+        ("unix.log", " akm-audit["),
     ] {
         rsyslog.wait_for(file, "reason=final");
         let path = dir.path().join(file);
@@ -118,6 +124,12 @@ async fn rsyslog_copies_over_udp_tcp_and_tls_verify() {
     }
     // rsyslog understood the syslog headers: host name and tag from RFC 3164 and RFC 5424.
     assert!(rsyslog.read("tcp.log").contains(" akm-audit["));
+    let unix = rsyslog.read("unix.log");
+    let pid = std::process::id();
+    assert!(
+        unix.contains(&format!(" akm-audit[{pid}]: v=1 serial=1 ")),
+        "{unix}"
+    );
     assert!(rsyslog.read("udp.log").contains(" akm-test akm-audit["));
 
     // A record removed from the SIEM's copy is caught there too.

@@ -1,6 +1,6 @@
 //! A real rsyslogd for the audit sink tests, started as a child process with its own
-//! generated config (imudp, imtcp, imtcp over gtls with certificates from a test CA, each
-//! input writing to its own file), its own pid file and work directory, in the foreground.
+//! generated config (imuxsock on its own socket, imudp, imtcp, imtcp over gtls with
+//! certificates from a test CA, each input writing to its own file), its own pid file and work directory, in the foreground.
 //! Never the system's rsyslog. Absent rsyslogd skips the test with a message, except under
 //! CI=true, where it is a failure (.ci/run installs it).
 
@@ -59,6 +59,13 @@ pub struct Rsyslog {
 }
 
 impl Rsyslog {
+    /// The local datagram socket rsyslog listens on (like /dev/log).
+    pub fn unix_socket(&self) -> PathBuf {
+        self.dir.join("log.sock")
+    }
+}
+
+impl Rsyslog {
     /// Starts rsyslogd in `dir` with inputs on the given ports (0: pick free ones).
     pub fn start(bin: &Path, dir: &Path, ports: (u16, u16, u16)) -> Rsyslog {
         std::fs::create_dir_all(dir.join("work")).unwrap();
@@ -71,12 +78,15 @@ impl Rsyslog {
        defaultNetstreamDriverCertFile="{dir}/server.pem"
        defaultNetstreamDriverKeyFile="{dir}/server.key"
        maxMessageSize="64k")
+module(load="imuxsock" SysSock.Use="off")
 module(load="imudp")
 module(load="imtcp" maxSessions="20")
+input(type="imuxsock" Socket="{dir}/log.sock" CreatePath="on" ruleset="unix")
 input(type="imudp" address="127.0.0.1" port="{udp}" ruleset="udp")
 input(type="imtcp" address="127.0.0.1" port="{tcp}" ruleset="tcp")
 input(type="imtcp" address="127.0.0.1" port="{tls}" ruleset="tls"
       streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="x509/certvalid")
+ruleset(name="unix") {{ action(type="omfile" file="{dir}/unix.log" template="RSYSLOG_FileFormat") }}
 ruleset(name="udp") {{ action(type="omfile" file="{dir}/udp.log" template="RSYSLOG_FileFormat") }}
 ruleset(name="tcp") {{ action(type="omfile" file="{dir}/tcp.log" template="RSYSLOG_FileFormat") }}
 ruleset(name="tls") {{ action(type="omfile" file="{dir}/tls.log" template="RSYSLOG_FileFormat") }}
@@ -112,6 +122,14 @@ ruleset(name="tls") {{ action(type="omfile" file="{dir}/tls.log" template="RSYSL
     /// Waits until both TCP inputs accept and a probe datagram reaches the UDP file.
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.dir.join("log.sock").exists() {
+            assert!(
+                Instant::now() < deadline,
+                "rsyslogd did not create log.sock: {}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         for port in [self.tcp, self.tls] {
             while TcpStream::connect(("127.0.0.1", port)).is_err() {
                 assert!(
