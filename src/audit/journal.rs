@@ -508,7 +508,7 @@ impl Chain {
     /// Gives `r` the next serial, links it to the head, hashes it (and signs it if it is a
     /// checkpoint) and appends its line.
     fn push(&mut self, mut r: Record, signer: &Signer) {
-        self.serial += 1;
+        self.serial = self.serial.saturating_add(1);
         set_field(&mut r, "serial", self.serial.to_string());
         r.push("prev", &self.head);
         let hash = r.compute_hash();

@@ -266,7 +266,7 @@ impl Worker {
                 st.pending.drain(..n);
             }
             if let Some(last) = batch.last().and_then(|r| r.serial().ok()) {
-                st.expected = Some(last + 1);
+                st.expected = Some(last.saturating_add(1));
             }
         }
         self.sent.extend(batch);

@@ -239,7 +239,7 @@ impl<'a> Verifier<'a> {
     }
 
     fn next_serial(&self) -> u64 {
-        self.last.as_ref().map_or(1, |l| l.serial + 1)
+        self.last.as_ref().map_or(1, |l| l.serial.saturating_add(1))
     }
 
     /// Checks one line; false once a fault is found.
@@ -303,7 +303,7 @@ impl<'a> Verifier<'a> {
         while self
             .seen
             .first_key_value()
-            .is_some_and(|(&s, _)| s + WINDOW < serial)
+            .is_some_and(|(&s, _)| s.saturating_add(WINDOW) < serial)
         {
             self.seen.pop_first();
         }
@@ -359,7 +359,7 @@ impl<'a> Verifier<'a> {
             }
             return Ok(Place::Next);
         };
-        let expected = last.serial + 1;
+        let expected = last.serial.saturating_add(1);
         if serial == expected {
             if prev == last.hash {
                 return Ok(Place::Next);
@@ -474,9 +474,11 @@ impl<'a> Verifier<'a> {
         if closed {
             return self.report;
         }
-        let next = last.serial + 1;
+        let next = last.serial.saturating_add(1);
         match (self.options.max_age_secs, self.last_checkpoint) {
-            (Some(max), Some((_, t))) if self.options.now_ms - t <= max as i64 * 1000 => {}
+            (Some(max), Some((_, t)))
+                if self.options.now_ms.saturating_sub(t)
+                    <= i64::try_from(max).unwrap_or(i64::MAX).saturating_mul(1000) => {}
             (Some(max), Some((s, _))) => {
                 self.fault(FaultKind::Truncated, next, format!("the last checkpoint ({s}) is older than {max} s: later records and checkpoints are missing"));
             }
@@ -559,5 +561,31 @@ mod tests {
                 String::from_utf8_lossy(&bad[i.saturating_sub(60)..(i + 20).min(bad.len())])
             );
         }
+    }
+
+    #[test]
+    fn the_largest_serial_is_a_fault_not_an_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("max.log");
+        let mut lines = String::new();
+        for serial in [u64::MAX, u64::MAX] {
+            let mut r = Record::default();
+            r.push("v", "1");
+            r.push("serial", serial.to_string());
+            r.push("prev", GENESIS);
+            let h = r.compute_hash();
+            r.push(HASH, h);
+            lines.push_str(&r.to_line());
+            lines.push('\n');
+        }
+        std::fs::write(&path, lines).unwrap();
+        let options = Options {
+            public_keys: vec![Signer::from_seed(&[1; 32]).public_key()],
+            max_age_secs: None,
+            first_serial: None,
+            now_ms: 0,
+        };
+        let report = verify_file(&path, &options).unwrap();
+        assert!(report.fault.is_some());
     }
 }
