@@ -65,7 +65,8 @@ impl Connection {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "client certificate refused");
-                self.audit_refused_connection("client certificate refused")
+                let cert = peer_cert_sha256(&tls);
+                self.audit_refused_connection_with("client certificate refused", cert)
                     .await;
                 return;
             }
@@ -105,7 +106,13 @@ impl Connection {
 
     /// Records a connection refused before any request (the diagnostic log already has it).
     async fn audit_refused_connection(&self, detail: &'static str) {
+        self.audit_refused_connection_with(detail, None).await;
+    }
+
+    /// Records a refused connection whose client certificate (SHA-256 `cert`) was presented.
+    async fn audit_refused_connection_with(&self, detail: &'static str, cert: Option<String>) {
         let mut e = self.event("tls", None);
+        e.cert_sha256 = cert;
         e.outcome = Some(Outcome::Failure);
         e.detail = Some(detail.into());
         let ctx = self.ctx.clone();
@@ -244,6 +251,16 @@ fn too_large(items: &[ResponseItem]) -> Vec<ResponseItem> {
             undone: false,
         })
         .collect()
+}
+
+/// SHA-256 of the client certificate presented on `tls`, hex.
+fn peer_cert_sha256(tls: &TlsStream<TcpStream>) -> Option<String> {
+    let (_, session) = tls.get_ref();
+    let cert = session.peer_certificates()?.first()?;
+    Some(hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        cert.as_ref(),
+    )))
 }
 
 fn principal_of(tls: &TlsStream<TcpStream>) -> Result<Principal, String> {

@@ -418,3 +418,62 @@ async fn audit_throughput() {
     let report = verify::verify_file(&journal, &options()).unwrap();
     assert!(report.fault.is_none());
 }
+
+#[tokio::test]
+async fn a_certificate_refused_for_its_identity_is_recorded_with_its_fingerprint() {
+    use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair};
+    use rustls::RootCertStore;
+    // A trusted CA that signs a client certificate without a common name.
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(vec![]).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "audit test CA");
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let ca = akm::pki::Ca::from_pem(ca_cert.pem().as_bytes(), ca_key.serialize_pem().as_bytes())
+        .unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let mut leaf_params = CertificateParams::new(vec![]).unwrap();
+    leaf_params.distinguished_name = DistinguishedName::new();
+    leaf_params
+        .distinguished_name
+        .push(DnType::OrganizationalUnitName, "users");
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+
+    let server_cert = ca
+        .issue_server(&["localhost".into(), "127.0.0.1".into()])
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.cert_der().clone()).unwrap();
+    let tls = akm::server::tls::server_config_from(
+        vec![server_cert.cert_der().unwrap()],
+        server_cert.key_der().unwrap(),
+        roots.clone(),
+        vec![],
+    )
+    .unwrap();
+    let server = TestServer::start_with_tls(ca, tls, crate::support::server::test_settings()).await;
+    let client_tls = akm::server::tls::client_config_from(
+        vec![leaf.der().clone()],
+        rustls_pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap(),
+        roots,
+    )
+    .unwrap();
+    if let Ok(mut c) = server.connect(client_tls, V::V1_4).await {
+        assert!(c.call(op::DISCOVER_VERSIONS, vec![]).await.is_err());
+    }
+    let journal = server.journal_path();
+    let _dir = server.stop().await;
+    let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, leaf.der()));
+    let refused = records(&journal)
+        .into_iter()
+        .find(|r| r.get("event") == Some("tls"))
+        .expect("the refused certificate is recorded");
+    assert_eq!(refused.get("cert_sha256"), Some(fingerprint.as_str()));
+    assert_eq!(
+        unescape(refused.get("detail").unwrap()),
+        "client certificate refused"
+    );
+}
