@@ -198,66 +198,36 @@ fn env_filter(level: &str) -> EnvFilter {
 /// Sets up the trace stream (at `level`; RUST_LOG wins) and the error stream (warnings and
 /// errors only) as `outputs` says. Returns an error naming what cannot be opened.
 pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
-    let (file, error_file) = (outputs.file, outputs.error_file);
-    let filter = env_filter(level);
-    let open = |p: &Path| {
-        LogFile::open(p).map_err(|e| format!("cannot open log file {}: {e}", p.display()))
-    };
+    let mut layers: Vec<BoxedLayer> = Vec::new();
     let mut files = Vec::new();
-    let trace = match file {
+    match outputs.file {
         Some(p) => {
-            let f = open(p)?;
+            let f = open_log(p)?;
             files.push(f.clone());
+            layers.push(file_layer(f, env_filter(level)));
+        }
+        None => layers.push(
             tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .with_writer(f)
-                .with_filter(filter)
-                .boxed()
-        }
-        None => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_filter(filter)
-            .boxed(),
-    };
-    let errors = match error_file {
-        Some(p) => {
-            let f = open(p)?;
-            files.push(f.clone());
-            Some(
-                tracing_subscriber::fmt::layer()
-                    .with_ansi(false)
-                    .with_writer(f)
-                    .with_filter(tracing_subscriber::filter::LevelFilter::WARN),
-            )
-        }
-        None => None,
-    };
-    let syslog = match outputs.syslog {
-        Some((path, facility)) => {
-            let open = |app| {
-                SyslogWriter::new(path, facility, app)
-                    .map_err(|e| format!("cannot open a socket for syslog {}: {e}", path.display()))
-            };
-            let trace = tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .without_time()
-                .with_writer(open("akm")?)
-                .with_filter(env_filter(level));
-            let errors = tracing_subscriber::fmt::layer()
-                .with_ansi(false)
-                .without_time()
-                .with_writer(open("akm-error")?)
-                .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
-            Some(trace.and_then(errors))
-        }
-        None => None,
-    };
+                .with_writer(std::io::stderr)
+                .with_filter(env_filter(level))
+                .boxed(),
+        ),
+    }
+    if let Some(p) = outputs.error_file {
+        let f = open_log(p)?;
+        files.push(f.clone());
+        layers.push(file_layer(f, EnvFilter::new("warn")));
+    }
+    if let Some((path, facility)) = outputs.syslog {
+        let open = |app| {
+            SyslogWriter::new(path, facility, app)
+                .map_err(|e| format!("cannot open a socket for syslog {}: {e}", path.display()))
+        };
+        layers.push(syslog_layer(open("akm")?, env_filter(level)));
+        layers.push(syslog_layer(open("akm-error")?, EnvFilter::new("warn")));
+    }
     let _ = OPEN_FILES.set(files);
-    let _ = tracing_subscriber::registry()
-        .with(trace)
-        .with(errors)
-        .with(syslog)
-        .try_init();
+    let _ = tracing_subscriber::registry().with(layers).try_init();
     if is_chatty(level) {
         tracing::warn!(
             level,
@@ -266,6 +236,31 @@ pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// A layer of the diagnostic streams.
+type BoxedLayer = Box<dyn Layer<tracing_subscriber::Registry> + Send + Sync>;
+
+fn open_log(p: &Path) -> Result<LogFile, String> {
+    LogFile::open(p).map_err(|e| format!("cannot open log file {}: {e}", p.display()))
+}
+
+fn file_layer(f: LogFile, filter: EnvFilter) -> BoxedLayer {
+    tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(f)
+        .with_filter(filter)
+        .boxed()
+}
+
+/// Syslog stamps its own time, so the event carries none.
+fn syslog_layer(w: SyslogWriter, filter: EnvFilter) -> BoxedLayer {
+    tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .without_time()
+        .with_writer(w)
+        .with_filter(filter)
+        .boxed()
 }
 
 #[cfg(test)]
