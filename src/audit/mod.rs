@@ -16,6 +16,7 @@ pub use journal::{Audit, AuditError, JournalSettings};
 
 use crate::identity::Principal;
 use crate::kmip::enums::{operation as op, result_reason as rr};
+use crate::kmip::extension as ext;
 use crate::kmip::{ProtocolVersion, RequestItem, ResponseItem};
 use crate::ttlv::{Tag, Ttlv};
 use record::Record;
@@ -246,6 +247,13 @@ pub fn operation_name(code: u32) -> String {
         op::IMPORT => "Import",
         op::LOG => "Log",
         op::OBTAIN_LEASE => "ObtainLease",
+        // akm's administration extensions: who changed accounts, key policy or TLS.
+        ext::OP_LIST_ACCOUNTS => "x-ListAccounts",
+        ext::OP_SET_ACCOUNT => "x-SetAccount",
+        ext::OP_DELETE_ACCOUNT => "x-DeleteAccount",
+        ext::OP_GET_KEY_POLICY => "x-GetKeyPolicy",
+        ext::OP_SET_KEY_POLICY => "x-SetKeyPolicy",
+        ext::OP_RELOAD_TLS => "x-ReloadTls",
         op::INTEROP => "Interop",
         _ => return format!("0x{code:08X}"),
     };

@@ -182,6 +182,19 @@ fn init_export_rotate_verify_and_export_csv() {
         ));
     };
     key("before-rotation");
+    // An administration command (an akm KMIP extension) is audited like any operation.
+    ok(akm(
+        &config,
+        &[
+            "user",
+            "set",
+            "carol",
+            "--ops",
+            "get",
+            "--server",
+            &server_arg,
+        ],
+    ));
     let journal = dir.path().join("data/audit/audit.log");
     let rotated = dir.path().join("data/audit/audit.log.1");
     let log = dir.path().join("logs/akm.log");
@@ -336,7 +349,17 @@ fn init_export_rotate_verify_and_export_csv() {
     );
     let mut rows = csv.lines();
     assert!(rows.next().unwrap().starts_with("serial,time,server,"));
-    let creates: Vec<&str> = rows.filter(|r| r.contains(",Create,")).collect();
+    let rows: Vec<&str> = rows.collect();
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(",x-SetAccount,") && r.contains(",success,")),
+        "{csv}"
+    );
+    let creates: Vec<&str> = rows
+        .iter()
+        .copied()
+        .filter(|r| r.contains(",Create,"))
+        .collect();
     assert_eq!(creates.len(), 2, "{csv}");
     assert!(creates[0].contains("before-rotation") && creates[0].contains(",kms-test,"));
 }

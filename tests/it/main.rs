@@ -1,6 +1,7 @@
 //! akm's integration tests: one test binary, shared helpers in `support`. Each test starts
 //! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
+mod access;
 mod audit;
 mod audit_cli;
 mod audit_disk_full;
@@ -10,14 +11,17 @@ mod bad_input;
 mod baseline_ops;
 mod batch_undo;
 mod cli;
+mod cli_access;
 mod conformance;
 mod conformance_cli;
 mod key_wrapping;
 mod locate_placeholder;
 mod ops;
 mod pykmip;
+mod pykmip_acl;
 mod register_objects;
 mod server_attributes;
 mod storage;
 mod support;
+mod tls_reload;
 mod vectors;

@@ -39,6 +39,15 @@ pub struct AuditSetup {
     pub sinks: Vec<SinkSettings>,
 }
 
+/// What a test server runs with besides its TLS and limits.
+#[derive(Default)]
+struct Options {
+    reload: Option<akm::ops::Reloader>,
+    access: akm::policy::Settings,
+    interop: bool,
+    audit: AuditSetup,
+}
+
 /// A running test server.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -97,14 +106,7 @@ impl TestServer {
         tls: Arc<rustls::ServerConfig>,
         settings: Settings,
     ) -> TestServer {
-        TestServer::start_inner(ca, tls, settings, false, AuditSetup::default()).await
-    }
-
-    /// Starts a server with default settings and the given audit setup.
-    pub async fn start_audited(audit: AuditSetup) -> TestServer {
-        let ca = Ca::generate("akm test CA").unwrap();
-        let tls = server_tls(&ca);
-        TestServer::start_inner(ca, tls, test_settings(), false, audit).await
+        TestServer::start_full(ca, tls, settings, akm::policy::Settings::default()).await
     }
 
     /// Starts a server with the default test settings that offers the Interop operation
@@ -112,19 +114,70 @@ impl TestServer {
     pub async fn start_interop() -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
         let tls = server_tls(&ca);
-        TestServer::start_inner(ca, tls, test_settings(), true, AuditSetup::default()).await
+        let handle = Arc::new(tls::TlsHandle::new(tls));
+        let options = Options {
+            interop: true,
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
+    }
+
+    /// Starts a server with default settings and the given audit setup.
+    pub async fn start_audited(audit: AuditSetup) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
+        let options = Options {
+            audit,
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
+    }
+
+    /// Starts a server with the default test TLS and settings and these access settings.
+    pub async fn start_with_access(access: akm::policy::Settings) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let tls = server_tls(&ca);
+        TestServer::start_full(ca, tls, test_settings(), access).await
+    }
+
+    /// Starts a server with everything given.
+    pub async fn start_full(
+        ca: Ca,
+        tls: Arc<rustls::ServerConfig>,
+        settings: Settings,
+        access: akm::policy::Settings,
+    ) -> TestServer {
+        let handle = Arc::new(tls::TlsHandle::new(tls));
+        TestServer::start_reloadable(ca, handle, None, settings, access).await
+    }
+
+    /// Starts a server whose TLS configuration is `handle`, reloadable with `reload` (the
+    /// Reload TLS administration operation).
+    pub async fn start_reloadable(
+        ca: Ca,
+        handle: Arc<tls::TlsHandle>,
+        reload: Option<akm::ops::Reloader>,
+        settings: Settings,
+        access: akm::policy::Settings,
+    ) -> TestServer {
+        let options = Options {
+            reload,
+            access,
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, settings, options).await
     }
 
     async fn start_inner(
         ca: Ca,
-        tls: Arc<rustls::ServerConfig>,
+        handle: Arc<tls::TlsHandle>,
         settings: Settings,
-        interop: bool,
-        audit: AuditSetup,
+        options: Options,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
+        let audit = options.audit;
         let journal = JournalSettings {
             path: audit
                 .journal
@@ -142,18 +195,23 @@ impl TestServer {
             })
             .collect();
         let audit = Audit::open(journal, Signer::from_seed(&AUDIT_SEED), sinks).unwrap();
-        let ctx = Arc::new(Ctx {
-            store,
-            kek,
-            interop,
-            audit,
-        });
+        let mut ctx = Ctx::new(store, kek, audit);
+        ctx.access = Arc::new(options.access);
+        ctx.tls_reload = options.reload;
+        ctx.interop = options.interop;
+        let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, tls, ctx.clone(), settings, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(server::serve_reloadable(
+            listener,
+            handle,
+            ctx.clone(),
+            settings,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             addr,
             ca,
