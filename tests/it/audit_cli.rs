@@ -368,6 +368,11 @@ fn init_export_rotate_verify_and_export_csv() {
 fn an_unusable_journal_or_sink_certificate_stops_the_server_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
+    // Before init there is no signing key to export.
+    let out = akm(&config, &["audit", "public-key"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("audit-signing.key"), "{err}");
     ok(akm(&config, &["init"]));
     let base = std::fs::read_to_string(&config).unwrap();
     let start = |extra: &str| {
