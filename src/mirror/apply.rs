@@ -9,7 +9,7 @@
 //! versions in the same state the later hybrid logical clock wins (last writer wins), and the
 //! node id breaks an exact tie.
 
-use super::events;
+use super::events::Conflict;
 use super::proto::{Item, WireObject};
 use crate::crypto::{CryptoError, Kek, Wrapped};
 use crate::store::{AccountKind, ObjectRow, ReplicaObject, Store, StoreError};
@@ -102,7 +102,8 @@ fn to_row(w: &WireObject) -> ObjectRow {
 }
 
 /// Applies `item` from peer `from` in one transaction; with `seq`, also records it as the
-/// last applied sequence number from that peer.
+/// last applied sequence number from that peer. Returns what happened and the conflict
+/// resolution to record, if there was one.
 pub fn apply(
     store: &Store,
     kek: &Kek,
@@ -110,7 +111,7 @@ pub fn apply(
     from: &str,
     seq: Option<i64>,
     item: Item,
-) -> Result<Outcome, ApplyError> {
+) -> Result<(Outcome, Option<Conflict>), ApplyError> {
     let from = from.to_owned();
     let self_node = self_node.to_owned();
     match item {
@@ -125,14 +126,14 @@ pub fn apply(
             let (hlc, node) = (w.hlc, w.node.clone());
             drop(w);
             store.write_replica(move |tx| {
-                let outcome = decide(tx, &self_node, &from, &row, hlc, &node)?;
+                let (outcome, conflict) = decide(tx, &self_node, &row, hlc, &node)?;
                 if outcome == Outcome::Applied {
                     tx.put_replica(&row, wrapped.as_ref(), &node, hlc)?;
                 }
                 if let Some(seq) = seq {
                     tx.set_applied(&from, seq)?;
                 }
-                Ok::<_, ApplyError>(outcome)
+                Ok::<_, ApplyError>((outcome, conflict))
             })
         }
         Item::Account {
@@ -149,14 +150,14 @@ pub fn apply(
             };
             let record = record.map(|r| (r.enabled, r.operations));
             store.write_replica(move |tx| {
-                let outcome = decide_account(tx, &self_node, &from, kind, &name, hlc, &node)?;
+                let (outcome, conflict) = decide_account(tx, &self_node, kind, &name, hlc, &node)?;
                 if outcome == Outcome::Applied {
                     tx.put_account_replica(kind, &name, record.as_ref(), &node, hlc)?;
                 }
                 if let Some(seq) = seq {
                     tx.set_applied(&from, seq)?;
                 }
-                Ok::<_, ApplyError>(outcome)
+                Ok::<_, ApplyError>((outcome, conflict))
             })
         }
         Item::Deleted { uid, hlc, node } => store.write_replica(move |tx| {
@@ -167,11 +168,12 @@ pub fn apply(
             if let Some(seq) = seq {
                 tx.set_applied(&from, seq)?;
             }
-            Ok(if exists {
+            let outcome = if exists {
                 Outcome::Applied
             } else {
                 Outcome::KeptLocal
-            })
+            };
+            Ok((outcome, None))
         }),
     }
 }
@@ -181,57 +183,53 @@ pub fn apply(
 fn decide_account(
     tx: &crate::store::WriteTx<'_>,
     self_node: &str,
-    from: &str,
     kind: AccountKind,
     name: &str,
     hlc: i64,
     node: &str,
-) -> Result<Outcome, StoreError> {
+) -> Result<(Outcome, Option<Conflict>), StoreError> {
     let Some((local_hlc, local_origin)) = tx.stamp_of(kind.as_str(), name)? else {
-        return Ok(Outcome::Applied);
+        return Ok((Outcome::Applied, None));
     };
     let local_node = local_origin.unwrap_or_else(|| self_node.to_owned());
     let theirs = (hlc, node);
     let ours = (local_hlc, local_node.as_str());
     if theirs > ours {
-        return Ok(Outcome::Applied);
+        return Ok((Outcome::Applied, None));
     }
-    if theirs < ours {
-        events::conflict(events::Conflict {
-            entity: kind.as_str(),
-            uid: name,
-            from,
-            local_state: 0,
-            local_hlc,
-            local_node: &local_node,
-            incoming_state: 0,
-            incoming_hlc: hlc,
-            incoming_node: node,
-            kept: "local",
-            rule: "last writer wins (hybrid logical clock, then node id)",
-        });
-    }
-    Ok(Outcome::KeptLocal)
+    let conflict = (theirs < ours).then(|| Conflict {
+        entity: kind.as_str(),
+        id: name.to_owned(),
+        local_state: 0,
+        local_hlc,
+        local_node: local_node.clone(),
+        incoming_state: 0,
+        incoming_hlc: hlc,
+        incoming_node: node.to_owned(),
+        kept: "local",
+        rule: "last writer wins (hybrid logical clock, then node id)",
+    });
+    Ok((Outcome::KeptLocal, conflict))
 }
 
-/// Compares the incoming version with the local one and records a conflict resolution.
+/// Compares the incoming version with the local one; says which wins and whether that was a
+/// conflict worth recording.
 fn decide(
     tx: &crate::store::WriteTx<'_>,
     self_node: &str,
-    from: &str,
     incoming: &ObjectRow,
     hlc: i64,
     node: &str,
-) -> Result<Outcome, StoreError> {
+) -> Result<(Outcome, Option<Conflict>), StoreError> {
     let Some(local) = tx.get(&incoming.uid)? else {
-        return Ok(Outcome::Applied);
+        return Ok((Outcome::Applied, None));
     };
     let (local_hlc, local_origin) = tx.stamp_of("object", &incoming.uid)?.unwrap_or((0, None));
     let local_node = local_origin.unwrap_or_else(|| self_node.to_owned());
     let theirs = rank(incoming.state, hlc, node);
     let ours = rank(local.state, local_hlc, &local_node);
     if theirs == ours {
-        return Ok(Outcome::KeptLocal);
+        return Ok((Outcome::KeptLocal, None));
     }
     let outcome = if theirs > ours {
         Outcome::Applied
@@ -239,33 +237,30 @@ fn decide(
         Outcome::KeptLocal
     };
     // A resolution worth recording: a version was discarded although it was not older on
-    // the clock (kept local with an older clock, or incoming won only by its state), or a
-    // peer's version lost to ours.
+    // the clock (incoming won only by its state), or a peer's version lost to ours.
     let by_state = incoming.state != local.state;
-    if outcome == Outcome::KeptLocal || (by_state && hlc < local_hlc) {
-        events::conflict(events::Conflict {
-            entity: "object",
-            uid: &incoming.uid,
-            from,
-            local_state: local.state,
-            local_hlc,
-            local_node: &local_node,
-            incoming_state: incoming.state,
-            incoming_hlc: hlc,
-            incoming_node: node,
-            kept: if outcome == Outcome::Applied {
-                "incoming"
-            } else {
-                "local"
-            },
-            rule: if by_state {
-                "state moves forward only"
-            } else {
-                "last writer wins (hybrid logical clock, then node id)"
-            },
-        });
-    }
-    Ok(outcome)
+    let recorded = outcome == Outcome::KeptLocal || (by_state && hlc < local_hlc);
+    let conflict = recorded.then(|| Conflict {
+        entity: "object",
+        id: incoming.uid.clone(),
+        local_state: local.state,
+        local_hlc,
+        local_node: local_node.clone(),
+        incoming_state: incoming.state,
+        incoming_hlc: hlc,
+        incoming_node: node.to_owned(),
+        kept: if outcome == Outcome::Applied {
+            "incoming"
+        } else {
+            "local"
+        },
+        rule: if by_state {
+            "state moves forward only"
+        } else {
+            "last writer wins (hybrid logical clock, then node id)"
+        },
+    });
+    Ok((outcome, conflict))
 }
 
 #[cfg(test)]
@@ -305,7 +300,9 @@ mod tests {
     }
 
     fn put(store: &Store, kek: &Kek, w: WireObject, seq: i64) -> Outcome {
-        apply(store, kek, "b", "a", Some(seq), Item::Object(Box::new(w))).unwrap()
+        apply(store, kek, "b", "a", Some(seq), Item::Object(Box::new(w)))
+            .unwrap()
+            .0
     }
 
     #[test]
@@ -411,6 +408,7 @@ mod tests {
                 },
             )
             .unwrap()
+            .0
         };
         assert_eq!(del("u", 2), Outcome::Applied);
         assert!(store.get("u").unwrap().is_none());
@@ -429,7 +427,7 @@ mod tests {
             hlc,
             node: node.into(),
         };
-        apply(store, kek, "b", "a", None, item).unwrap()
+        apply(store, kek, "b", "a", None, item).unwrap().0
     }
 
     #[test]

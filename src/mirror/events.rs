@@ -1,56 +1,109 @@
 //! Mirror events that belong in the audit trail: conflict resolutions, RPO-mode switches and
-//! refused peer connections. Each is one function with named fields, emitted as a structured
-//! `tracing` event with target `akm::audit` and an `event` field, so an audit sink can take
-//! them over without touching the callers. Never carries key material.
+//! refused peer connections. Each is written to the audit journal as an `event=mirror` record
+//! (the peer's node id as `user`, the object as `uid`, what happened in `detail`) and also
+//! emitted as a `tracing` warning with target `akm::audit`. Never carries key material.
 
-/// A conflict between two versions of an object, and how it was resolved.
-pub struct Conflict<'a> {
+use crate::audit::{AuditEvent, Outcome};
+use crate::ops::Ctx;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A conflict between two versions of a record, and how it was resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
     /// `object`, `user` or `group`.
-    pub entity: &'a str,
+    pub entity: &'static str,
     /// The object's Unique Identifier, or the user's or group's name.
-    pub uid: &'a str,
-    /// The peer the incoming version came from.
-    pub from: &'a str,
+    pub id: String,
     /// The local version's state (0 for users and groups).
     pub local_state: u32,
     /// The local version's clock.
     pub local_hlc: i64,
     /// The node that made the local version.
-    pub local_node: &'a str,
-    /// The incoming version's state.
+    pub local_node: String,
+    /// The incoming version's state (0 for users and groups).
     pub incoming_state: u32,
     /// The incoming version's clock.
     pub incoming_hlc: i64,
     /// The node that made the incoming version.
-    pub incoming_node: &'a str,
+    pub incoming_node: String,
     /// `local` or `incoming`.
     pub kept: &'static str,
     /// The rule that decided.
     pub rule: &'static str,
 }
 
-/// Records a conflict resolution.
-pub fn conflict(c: Conflict<'_>) {
+/// Writes `event` to the audit journal from a blocking thread (refusals through the journal's
+/// flood budget). A failure is logged (the journal reports its own health).
+fn record(ctx: &Arc<Ctx>, event: AuditEvent, refusal: bool) {
+    let ctx = ctx.clone();
+    let write = move || {
+        let written = if refusal {
+            ctx.audit.record_refusal(event)
+        } else {
+            ctx.audit.record(vec![event])
+        };
+        if let Err(e) = written {
+            tracing::error!(error = %e, "cannot write a mirror audit record");
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn_blocking(write);
+        }
+        Err(_) => write(),
+    }
+}
+
+fn event(peer: &str, detail: String) -> AuditEvent {
+    AuditEvent {
+        event: "mirror",
+        user: Some(peer.to_owned()),
+        detail: Some(detail),
+        ..AuditEvent::default()
+    }
+}
+
+/// Records a conflict resolution of a change from peer `from`.
+pub fn conflict(ctx: &Arc<Ctx>, from: &str, c: &Conflict) {
     tracing::warn!(
         target: "akm::audit",
         event = "mirror.conflict",
         entity = c.entity,
-        id = c.uid,
-        peer = c.from,
+        id = %c.id,
+        peer = from,
         local_state = c.local_state,
         local_hlc = c.local_hlc,
-        local_node = c.local_node,
+        local_node = %c.local_node,
         incoming_state = c.incoming_state,
         incoming_hlc = c.incoming_hlc,
-        incoming_node = c.incoming_node,
+        incoming_node = %c.incoming_node,
         kept = c.kept,
         rule = c.rule,
         "mirror conflict resolved"
     );
+    let mut e = event(
+        from,
+        format!(
+            "conflict on {}: kept {} ({}); local state {} hlc {} node {}; incoming state {} hlc {} node {}",
+            c.entity,
+            c.kept,
+            c.rule,
+            c.local_state,
+            c.local_hlc,
+            c.local_node,
+            c.incoming_state,
+            c.incoming_hlc,
+            c.incoming_node
+        ),
+    );
+    e.uid = Some(c.id.clone());
+    e.outcome = Some(Outcome::Success);
+    record(ctx, e, false);
 }
 
 /// Records a switch of the effective replication mode (RPO-zero degraded or restored).
-pub fn mode_switch(from: &str, to: &str, reason: &str) {
+pub fn mode_switch(ctx: &Arc<Ctx>, node: &str, from: &str, to: &str, reason: &str) {
     tracing::warn!(
         target: "akm::audit",
         event = "mirror.mode_switch",
@@ -59,17 +112,31 @@ pub fn mode_switch(from: &str, to: &str, reason: &str) {
         reason,
         "mirror replication mode switched"
     );
+    let mut e = event(node, format!("mode switch: {from} -> {to}: {reason}"));
+    e.outcome = Some(Outcome::Success);
+    record(ctx, e, false);
 }
 
 /// Records a refused mirror connection.
-pub fn refused(remote: &str, subject: &str, fingerprint: &str, reason: &str) {
+pub fn refused(
+    ctx: &Arc<Ctx>,
+    remote: Option<SocketAddr>,
+    subject: &str,
+    fingerprint: &str,
+    reason: &str,
+) {
     tracing::warn!(
         target: "akm::audit",
         event = "mirror.refused",
-        remote,
+        remote = %remote.map(|r| r.to_string()).unwrap_or_default(),
         subject,
         fingerprint,
         reason,
         "mirror connection refused"
     );
+    let mut e = event(subject, format!("mirror connection refused: {reason}"));
+    e.client = remote;
+    e.cert_sha256 = (fingerprint != "-").then(|| fingerprint.to_owned());
+    e.outcome = Some(Outcome::Failure);
+    record(ctx, e, true);
 }

@@ -130,14 +130,14 @@ pub(super) async fn accept_loop(
         };
         let (tls, mirror, shutdown) = (tls.clone(), mirror.clone(), shutdown.clone());
         tokio::spawn(async move {
-            receive(tcp, remote.to_string(), tls, mirror, shutdown).await;
+            receive(tcp, remote, tls, mirror, shutdown).await;
         });
     }
 }
 
 async fn receive(
     tcp: TcpStream,
-    remote: String,
+    remote: std::net::SocketAddr,
     tls: Arc<Tls>,
     mirror: Arc<Mirror>,
     mut shutdown: watch::Receiver<bool>,
@@ -146,11 +146,18 @@ async fn receive(
     let mut stream = match timeout(HANDSHAKE, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
-            events::refused(&remote, "-", "-", &format!("TLS handshake failed: {e}"));
+            let reason = format!("TLS handshake failed: {e}");
+            events::refused(&mirror.ctx, Some(remote), "-", "-", &reason);
             return;
         }
         Err(_) => {
-            events::refused(&remote, "-", "-", "TLS handshake timed out");
+            events::refused(
+                &mirror.ctx,
+                Some(remote),
+                "-",
+                "-",
+                "TLS handshake timed out",
+            );
             return;
         }
     };
@@ -163,7 +170,8 @@ async fn receive(
         .cloned()
     else {
         events::refused(
-            &remote,
+            &mirror.ctx,
+            Some(remote),
             &cn,
             &fingerprint,
             "certificate is not a configured peer",
@@ -174,7 +182,7 @@ async fn receive(
     };
     let node = peer.node_id.clone();
     let result = tokio::select! {
-        r = serve_peer(&mut stream, &remote, &cn, &fingerprint, &peer, &mirror) => r,
+        r = serve_peer(&mut stream, remote, &cn, &fingerprint, &peer, &mirror) => r,
         _ = shutdown.changed() => Ok(()),
     };
     mirror.with_peer(&node, |p| {
@@ -190,7 +198,7 @@ async fn receive(
 
 async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
-    remote: &str,
+    remote: std::net::SocketAddr,
     cn: &str,
     fingerprint: &str,
     peer: &PeerConfig,
@@ -204,7 +212,7 @@ async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
             let reason = format!(
                 "hello from node {n:?} speaking protocol {proto}; expected node {node:?}, protocol {PROTOCOL}"
             );
-            events::refused(remote, cn, fingerprint, &reason);
+            events::refused(&mirror.ctx, Some(remote), cn, fingerprint, &reason);
             proto::write_msg(
                 stream,
                 &Msg::Refused {
@@ -289,7 +297,10 @@ async fn apply_item(
     let (m, from) = (mirror.clone(), from.to_owned());
     blocking(move || {
         let ctx = &m.ctx;
-        apply::apply(&ctx.store, &ctx.kek, m.node_id(), &from, seq, item)?;
+        let (_, conflict) = apply::apply(&ctx.store, &ctx.kek, m.node_id(), &from, seq, item)?;
+        if let Some(c) = conflict {
+            events::conflict(ctx, &from, &c);
+        }
         Ok(())
     })
     .await
@@ -341,7 +352,9 @@ async fn push(
     tls: &Tls,
     mirror: &Arc<Mirror>,
 ) -> Result<bool, (bool, LinkError)> {
-    let mut stream = connect(peer, tls).await.map_err(|e| (false, e))?;
+    let mut stream = connect(peer, tls, &mirror.ctx)
+        .await
+        .map_err(|e| (false, e))?;
     let applied = hello(&mut stream, peer, mirror)
         .await
         .map_err(|e| (false, e))?;
@@ -358,6 +371,7 @@ async fn push(
 async fn connect(
     peer: &PeerConfig,
     tls: &Tls,
+    ctx: &Arc<crate::ops::Ctx>,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, LinkError> {
     let tcp = within(HANDSHAKE, "connecting", TcpStream::connect(&peer.address)).await?;
     let _ = tcp.set_nodelay(true);
@@ -375,7 +389,8 @@ async fn connect(
             "certificate of {} is not peer {}'s configured certificate",
             peer.address, peer.node_id
         );
-        events::refused(&peer.address, &cn, &fingerprint, &reason);
+        let remote = stream.get_ref().0.peer_addr().ok();
+        events::refused(ctx, remote, &cn, &fingerprint, &reason);
         return Err(LinkError::Refused(reason));
     }
     Ok(stream)

@@ -120,6 +120,8 @@ impl Mirror {
         if s.degraded && seq >= head {
             s.degraded = false;
             events::mode_switch(
+                &self.ctx,
+                node,
                 self.degraded_name(),
                 "rpo-zero",
                 &format!("peer {node} caught up"),
@@ -204,6 +206,8 @@ impl CommitHook for Mirror {
         };
         if switched {
             events::mode_switch(
+                &self.ctx,
+                &self.config.node_id,
                 "rpo-zero",
                 self.degraded_name(),
                 &format!(

@@ -174,9 +174,11 @@ async fn rpo_zero_refuses_writes_when_no_peer_answers_and_recovers() {
     create_key(&mut a, "after").await;
     assert!(eventually(Duration::from_secs(5), || c.nodes[0].objects()
         == c.nodes[1].objects()));
-    let log = c.nodes[0].log();
-    assert!(log.contains("mirror.mode_switch"), "{log}");
-    assert!(log.contains("caught up"), "{log}");
+    assert!(eventually(Duration::from_secs(5), || c.nodes[0]
+        .audited("mode switch: rpo-zero -> refusing-writes")
+        && c.nodes[0]
+            .audited("mode switch: refusing-writes -> rpo-zero")));
+    assert!(c.nodes[0].log().contains("caught up"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +196,8 @@ async fn rpo_zero_can_fall_back_to_asynchronous() {
         .status()
         .is_some_and(|s| s.mode == "rpo-zero")));
     assert_eq!(c.nodes[0].objects(), c.nodes[1].objects());
-    assert!(c.nodes[0].log().contains("mirror.mode_switch"));
+    assert!(eventually(Duration::from_secs(5), || c.nodes[0]
+        .audited("mode switch: rpo-zero -> async")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -271,6 +271,22 @@ impl Node {
         rows.map(Result::unwrap).collect()
     }
 
+    /// The `detail` of every `event=mirror` record in the node's audit journal.
+    pub fn mirror_audit(&self) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(self.dir.join("data/audit/audit.log")).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| akm::audit::record::Record::parse_line(l).ok())
+            .filter(|r| r.get("event") == Some("mirror"))
+            .map(|r| akm::audit::record::unescape(r.get("detail").unwrap_or("")))
+            .collect()
+    }
+
+    /// Whether the audit journal has a mirror record whose detail contains `text`.
+    pub fn audited(&self, text: &str) -> bool {
+        self.mirror_audit().iter().any(|d| d.contains(text))
+    }
+
     /// The node's user and group records: (kind, name) → (enabled, operations).
     pub fn accounts(&self) -> BTreeMap<(String, String), (bool, String)> {
         let c = rusqlite::Connection::open_with_flags(

@@ -3,5 +3,6 @@
 pub mod cluster;
 pub mod kmip;
 pub mod proxy;
+pub mod rsyslog;
 pub mod server;
 pub mod xml;
