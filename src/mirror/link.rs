@@ -185,12 +185,9 @@ async fn receive(
         r = serve_peer(&mut stream, remote, &cn, &fingerprint, &peer, &mirror) => r,
         _ = shutdown.changed() => Ok(()),
     };
-    mirror.with_peer(&node, |p| {
-        p.inbound_connected = false;
-        if let Err(e) = &result {
-            p.last_error = Some(format!("inbound: {e}"));
-        }
-    });
+    if let Err(e) = &result {
+        mirror.with_peer(&node, |p| p.last_error = Some(format!("inbound: {e}")));
+    }
     if let Err(e) = result {
         tracing::info!(peer = %node, %remote, error = %e, "mirror inbound connection ended");
     }
@@ -236,10 +233,8 @@ async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
         },
     )
     .await?;
-    mirror.with_peer(&node, |p| {
-        p.inbound_connected = true;
-        p.applied = applied;
-    });
+    mirror.with_peer(&node, |p| p.applied = applied);
+    let _open = InboundOpen::new(mirror, &node);
     let mut applied = applied;
     loop {
         let msg = within(
@@ -285,6 +280,32 @@ async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
             }
             _ => return Err(LinkError::Unexpected),
         }
+    }
+}
+
+/// Counts an accepted inbound connection while it lives: a stale connection (the link was
+/// black-holed) may end after its replacement is up, and must not mark the peer down.
+struct InboundOpen<'a> {
+    mirror: &'a Mirror,
+    node: &'a str,
+}
+
+impl<'a> InboundOpen<'a> {
+    fn new(mirror: &'a Mirror, node: &'a str) -> InboundOpen<'a> {
+        mirror.with_peer(node, |p| {
+            p.inbound_connections += 1;
+            p.inbound_connected = true;
+        });
+        InboundOpen { mirror, node }
+    }
+}
+
+impl Drop for InboundOpen<'_> {
+    fn drop(&mut self) {
+        self.mirror.with_peer(self.node, |p| {
+            p.inbound_connections = p.inbound_connections.saturating_sub(1);
+            p.inbound_connected = p.inbound_connections > 0;
+        });
     }
 }
 

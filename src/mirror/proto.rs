@@ -32,10 +32,37 @@ pub enum ProtoError {
     Malformed(#[source] serde_json::Error),
 }
 
-/// Key material in transit: wiped on drop, never printed.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
+/// Key material in transit: wiped on drop, never printed. On the wire it is a hex string,
+/// encoded into and decoded from buffers of exactly the right size, so no growing buffer
+/// leaves copies of key bytes behind.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(pub Vec<u8>);
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let hex = Zeroizing::new(hex::encode(&self.0));
+        s.serialize_str(&hex)
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        struct HexVisitor;
+        impl serde::de::Visitor<'_> for HexVisitor {
+            type Value = Secret;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("key material as a hex string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Secret, E> {
+                let mut out = Secret(vec![0u8; v.len() / 2]);
+                hex::decode_to_slice(v, &mut out.0)
+                    .map_err(|_| E::custom("key material is not hex"))?;
+                Ok(out)
+            }
+        }
+        d.deserialize_str(HexVisitor)
+    }
+}
 
 impl Drop for Secret {
     fn drop(&mut self) {
@@ -193,15 +220,31 @@ pub enum Msg {
     },
 }
 
-/// Writes one message as a frame (the encoded body is wiped afterwards).
-pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<(), ProtoError> {
-    let body = Zeroizing::new(serde_json::to_vec(msg).map_err(ProtoError::Malformed)?);
-    if body.len() > MAX_FRAME {
-        return Err(ProtoError::TooLarge(body.len()));
+/// Counts the bytes an encoding would take, so the frame buffer can be allocated once.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
     }
-    let mut frame = Zeroizing::new(Vec::with_capacity(4 + body.len()));
-    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&body);
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes one message as a frame. The frame is encoded into a buffer of its exact size (no
+/// reallocation copies key bytes around) and wiped afterwards.
+pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<(), ProtoError> {
+    let mut size = Counter(0);
+    serde_json::to_writer(&mut size, msg).map_err(ProtoError::Malformed)?;
+    let len = size.0;
+    if len > MAX_FRAME {
+        return Err(ProtoError::TooLarge(len));
+    }
+    let mut frame = Zeroizing::new(Vec::with_capacity(4 + len));
+    frame.extend_from_slice(&(len as u32).to_be_bytes());
+    serde_json::to_writer(&mut *frame, msg).map_err(ProtoError::Malformed)?;
     w.write_all(&frame).await?;
     w.flush().await?;
     Ok(())
@@ -295,7 +338,16 @@ mod tests {
     }
 
     #[test]
-    fn secrets_do_not_print() {
+    fn secrets_do_not_print_and_travel_as_hex() {
         assert_eq!(format!("{:?}", Secret(vec![1, 2, 3])), "Secret(3 bytes)");
+        assert_eq!(
+            serde_json::to_string(&Secret(vec![1, 0xab])).unwrap(),
+            "\"01ab\""
+        );
+        let s: Secret = serde_json::from_str("\"01ab\"").unwrap();
+        assert_eq!(s.0, vec![1, 0xab]);
+        assert!(serde_json::from_str::<Secret>("\"0g\"").is_err());
+        assert!(serde_json::from_str::<Secret>("\"abc\"").is_err());
+        assert!(serde_json::from_str::<Secret>("[1,2]").is_err());
     }
 }

@@ -28,6 +28,9 @@ pub struct PeerStatus {
     pub lag_seconds: i64,
     /// It is connected to us, pushing its changes.
     pub inbound_connected: bool,
+    /// How many of its connections are open (a stale one may linger after a cut).
+    #[serde(skip)]
+    pub inbound_connections: u32,
     /// Its newest sequence number we have applied.
     pub applied: i64,
     /// Its newest sequence number as it last told us.
