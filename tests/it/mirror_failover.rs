@@ -25,6 +25,9 @@ fn rpo_zero(on_timeout: &str, timeout_ms: u64) -> Options {
 /// Starts `writers` clients creating keys on node `i` until they fail; returns the uids
 /// whose creation the server acknowledged.
 fn write_load(c: &Cluster, i: usize, writers: usize) -> Arc<Mutex<Vec<String>>> {
+    // Names are unique per load: a Name in use would refuse the Create.
+    static LOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let load = LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let acked = Arc::new(Mutex::new(Vec::new()));
     for w in 0..writers {
         let acked = acked.clone();
@@ -37,7 +40,7 @@ fn write_load(c: &Cluster, i: usize, writers: usize) -> Arc<Mutex<Vec<String>>> 
             for n in 0.. {
                 let payload = crate::support::kmip::create_payload(
                     ProtocolVersion::V1_4,
-                    &crate::support::kmip::aes_attrs(Some(&format!("load-{w}-{n}"))),
+                    &crate::support::kmip::aes_attrs(Some(&format!("load-{load}-{w}-{n}"))),
                 );
                 match client.call(op::CREATE, payload).await {
                     Ok(r) => acked.lock().unwrap().push(crate::support::kmip::uid_of(&r)),
@@ -53,11 +56,14 @@ fn write_load(c: &Cluster, i: usize, writers: usize) -> Arc<Mutex<Vec<String>>> 
 /// on the peer. Returns how many writes were acknowledged.
 async fn rpo_zero_kill_cycle(c: &mut Cluster) -> usize {
     let acked = write_load(c, 0, 4);
-    assert!(eventually(Duration::from_secs(20), || acked
-        .lock()
-        .unwrap()
-        .len()
-        >= 40));
+    if !eventually(Duration::from_secs(20), || {
+        acked.lock().unwrap().len() >= 40
+    }) {
+        for n in &c.nodes {
+            eprintln!("---- {} status {:?}\n{}", n.id, n.status(), n.log());
+        }
+        panic!("only {} writes acknowledged", acked.lock().unwrap().len());
+    }
     c.kill(0);
     let acked: BTreeSet<String> = acked.lock().unwrap().iter().cloned().collect();
     let on_peer = c.nodes[1].objects();
