@@ -36,6 +36,14 @@ pub struct MirrorConfig {
     /// RPO-zero: what happens when no peer acknowledges in time.
     #[serde(default)]
     pub on_timeout: OnTimeout,
+    /// Change-log entries kept beyond what every peer has acknowledged; older ones are
+    /// compacted (each record keeps its latest entry) and a peer that needs them gets a
+    /// snapshot.
+    #[serde(default = "default_log_retention_entries")]
+    pub log_retention_entries: u64,
+    /// Seconds between compactions of the change log.
+    #[serde(default = "default_compact_interval_secs")]
+    pub compact_interval_secs: u64,
     /// The failover peers.
     #[serde(default)]
     pub peers: Vec<PeerConfig>,
@@ -86,6 +94,14 @@ fn default_rpo_timeout_ms() -> u64 {
     2000
 }
 
+fn default_log_retention_entries() -> u64 {
+    1_000_000
+}
+
+fn default_compact_interval_secs() -> u64 {
+    60
+}
+
 impl MirrorConfig {
     /// Resolves relative paths against `base` and fills the TLS defaults from `[tls]`.
     pub(crate) fn resolve(&mut self, base: &Path, tls: &TlsConfig) {
@@ -120,6 +136,12 @@ impl MirrorConfig {
         }
         if !(1..=600_000).contains(&self.rpo_timeout_ms) {
             return Err(("mirror.rpo_timeout_ms", "must be 1 to 600000".into()));
+        }
+        if !(1..=86_400).contains(&self.compact_interval_secs) {
+            return Err(("mirror.compact_interval_secs", "must be 1 to 86400".into()));
+        }
+        if self.log_retention_entries > i64::MAX as u64 {
+            return Err(("mirror.log_retention_entries", "is too large".into()));
         }
         if self.mode == Mode::RpoZero && self.peers.is_empty() {
             return Err((
@@ -180,6 +202,11 @@ impl MirrorConfig {
         self.listen
             .parse()
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 5697)))
+    }
+
+    /// The interval between change-log compactions.
+    pub fn compact_interval(&self) -> Duration {
+        Duration::from_secs(self.compact_interval_secs)
     }
 
     /// The RPO-zero acknowledgement timeout.
@@ -288,6 +315,10 @@ mod tests {
             (
                 "node_id = \"a\"\nlisten = \"0.0.0.0:1\"\nrpo_timeout_ms = 0\n",
                 "mirror.rpo_timeout_ms",
+            ),
+            (
+                "node_id = \"a\"\nlisten = \"0.0.0.0:1\"\ncompact_interval_secs = 0\n",
+                "mirror.compact_interval_secs",
             ),
             (
                 "node_id = \"a\"\nlisten = \"0.0.0.0:1\"\nmode = \"sync\"\n",

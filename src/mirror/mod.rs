@@ -263,7 +263,51 @@ pub async fn start(
         mirror.clone(),
         status_file,
         Duration::from_millis(500),
-        shutdown,
+        shutdown.clone(),
     ));
+    tokio::spawn(compact_loop(mirror.clone(), shutdown));
     Ok(mirror)
+}
+
+/// Compacts the change log every `compact_interval_secs`: up to what every peer has
+/// acknowledged in this run, and in any case up to the newest `log_retention_entries`.
+async fn compact_loop(mirror: Arc<Mirror>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut done = 0;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(mirror.config.compact_interval()) => {}
+            _ = shutdown.changed() => return,
+        }
+        let m = mirror.clone();
+        let compacted = tokio::task::spawn_blocking(move || m.compact(done)).await;
+        match compacted {
+            Ok(Ok(upto)) => done = upto,
+            Ok(Err(e)) => tracing::warn!(error = %e, "mirror: change-log compaction failed"),
+            Err(_) => {}
+        }
+    }
+}
+
+impl Mirror {
+    /// One compaction (blocking); returns the sequence number compacted up to.
+    fn compact(&self, done: i64) -> Result<i64, StoreError> {
+        let store = &self.ctx.store;
+        let head = store.last_change_seq()?;
+        let acked_by_all = self
+            .state
+            .lock()
+            .ok()
+            .and_then(|s| s.peers.values().map(|p| p.acked).min())
+            .unwrap_or(head);
+        let retention = i64::try_from(self.config.log_retention_entries).unwrap_or(i64::MAX);
+        let upto = acked_by_all.max(head.saturating_sub(retention));
+        if upto <= done {
+            return Ok(done);
+        }
+        let deleted = store.compact_change_log(upto)?;
+        if deleted > 0 {
+            tracing::info!(upto, deleted, "mirror: change log compacted");
+        }
+        Ok(upto)
+    }
 }

@@ -228,14 +228,16 @@ impl Store {
         })
     }
 
-    /// Deletes change-log entries up to and including `seq`, keeping each object's latest
-    /// entry (it holds the object's stamp). Returns how many were deleted. A peer whose last
-    /// acknowledged entry is gone gets a snapshot.
+    /// Deletes change-log entries up to and including `seq`, keeping each record's latest
+    /// entry (it holds the record's stamp) and the entry with the highest clock (so the clock
+    /// never goes back). Returns how many were deleted. A peer whose last acknowledged entry
+    /// is gone gets a snapshot.
     pub fn compact_change_log(&self, seq: i64) -> Result<usize, StoreError> {
         self.write_replica(move |tx| {
             Ok(tx.conn().execute(
                 "DELETE FROM change_log WHERE seq <= ?1 AND seq NOT IN \
-                 (SELECT MAX(seq) FROM change_log GROUP BY entity, uid)",
+                 (SELECT MAX(seq) FROM change_log GROUP BY entity, uid) \
+                 AND seq <> (SELECT seq FROM change_log ORDER BY hlc DESC LIMIT 1)",
                 [seq],
             )?)
         })

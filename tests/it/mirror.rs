@@ -342,3 +342,27 @@ async fn users_groups_and_key_policies_are_mirrored_with_last_writer_wins() {
     assert_ne!(bob.1, "get", "the earlier edit won");
     assert!(!accounts.contains_key(&("group".to_string(), "HR".to_string())));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_down_past_the_log_retention_gets_a_snapshot() {
+    let mut c = Cluster::start(Options {
+        nodes: 2,
+        mirror_extra: "log_retention_entries = 5\ncompact_interval_secs = 1\n".into(),
+    });
+    let mut a = c.client(0).await;
+    create_key(&mut a, "early").await;
+    assert_converges(&c, Duration::from_secs(5));
+    c.kill(1);
+    for k in 0..20 {
+        // Two entries per key, so compaction has superseded ones to drop.
+        let u = create_key(&mut a, &format!("while-down-{k}")).await;
+        add_attr(&mut a, &u, "edited").await;
+    }
+    // Node 0 compacts its log past node 1's resume point on its own.
+    assert!(eventually(Duration::from_secs(10), || c.nodes[0]
+        .log()
+        .contains("change log compacted")));
+    c.start_node(1);
+    assert_converges(&c, Duration::from_secs(10));
+    assert!(c.nodes[0].log().contains("sending a snapshot"));
+}
