@@ -5,6 +5,7 @@ mod bad_input;
 mod cli;
 mod ops;
 mod pykmip;
+mod pykmip_suite;
 mod storage;
 mod support;
 mod vectors;
