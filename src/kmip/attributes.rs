@@ -547,7 +547,7 @@ pub fn read_request_attributes(
 }
 
 /// Encodes a set of attributes for a response: 2.x Attributes, or 1.x Attribute items with
-/// indexes for multi-instance attributes. Attributes newer than `version` are left out.
+/// indexes (0 included) for multi-instance attributes. Attributes newer than `version` are left out.
 pub fn encode_attributes(attrs: &[Attr], version: ProtocolVersion) -> Vec<Ttlv> {
     let visible = attrs.iter().filter(|a| visible_in(a, version));
     if version.is_v2() {
@@ -569,8 +569,10 @@ pub fn encode_attributes(attrs: &[Attr], version: ProtocolVersion) -> Vec<Ttlv> 
                 0
             }
         };
+        // Index 0 is sent too, though the spec lets it be omitted: clients such as PyKMIP
+        // read the index of every multi-instance attribute (Name) and fail when it is absent.
         let multi = spec_by_name(&a.name).is_none_or(|s| s.multi);
-        out.push(to_v1(a, multi.then_some(index).filter(|i| *i > 0)));
+        out.push(to_v1(a, multi.then_some(index)));
     }
     out
 }

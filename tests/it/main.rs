@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cli;
+mod interop;
 mod ops;
 mod pykmip;
 mod pykmip_suite;
