@@ -4,7 +4,10 @@
 use crate::support::kmip::*;
 use crate::support::server::TestServer;
 use akm::kmip::attributes::{self, Attr};
-use akm::kmip::enums::operation as op;
+use akm::kmip::enums::{
+    cryptographic_algorithm as alg, cryptographic_usage_mask as mask, key_format_type as kft,
+    object_type as ot, operation as op, result_reason as rr, secret_data_type, state,
+};
 use akm::kmip::ProtocolVersion as V;
 use akm::ttlv::{Tag, Ttlv, Value};
 
@@ -57,6 +60,560 @@ async fn kmip_1_x_attribute_responses_carry_attribute_index_0() {
             get_attrs(&mut c, &u, &["Cryptographic Length"]).await[0].value,
             Value::Integer(256)
         ));
+    }
+    server.stop().await;
+}
+
+// ---- helpers: requests shaped exactly as each client builds them ----
+
+/// A 1.x Attribute structure.
+fn attr(attr_name: &str, value: Value) -> Ttlv {
+    attributes::to_v1(&Attr::new(attr_name, value), None)
+}
+
+/// A Template-Attribute holding `attrs`.
+fn template_attribute(attrs: Vec<Ttlv>) -> Ttlv {
+    Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, attrs)
+}
+
+/// A request message whose header carries `extra` fields after the Protocol Version (libkmip
+/// sends Maximum Response Size and Time Stamp; most clients send nothing more).
+fn message(version: V, extra: Vec<Ttlv>, items: Vec<Ttlv>) -> Ttlv {
+    let mut header = vec![version.to_ttlv()];
+    header.extend(extra);
+    header.push(Ttlv::integer(Tag::BATCH_COUNT, items.len() as i32));
+    let mut children = vec![Ttlv::structure(Tag::REQUEST_HEADER, header)];
+    children.extend(items);
+    Ttlv::structure(Tag::REQUEST_MESSAGE, children)
+}
+
+/// A request batch item, with a Unique Batch Item ID when the client sends one.
+fn item(operation: u32, batch_id: Option<&[u8]>, payload: Vec<Ttlv>) -> Ttlv {
+    let mut c = vec![Ttlv::enumeration(Tag::OPERATION, operation)];
+    if let Some(id) = batch_id {
+        c.push(Ttlv::bytes(Tag::UNIQUE_BATCH_ITEM_ID, id));
+    }
+    c.push(Ttlv::structure(Tag::REQUEST_PAYLOAD, payload));
+    Ttlv::structure(Tag::BATCH_ITEM, c)
+}
+
+/// Sends one single-item message and returns the whole response message.
+async fn send(c: &mut akm::client::Client, msg: &Ttlv) -> Ttlv {
+    c.send(msg).await.expect("a response message")
+}
+
+/// The payload of a response's only batch item, which must have succeeded.
+fn ok(response: &Ttlv) -> Ttlv {
+    let mut items = akm::client::response_items(response).expect("a response message");
+    assert_eq!(items.len(), 1, "one batch item expected: {response:?}");
+    items
+        .remove(0)
+        .unwrap_or_else(|e| panic!("operation failed: {e}"))
+}
+
+/// The Result Reason of a response's only batch item, which must have failed with a Result
+/// Message (PyKMIP and libkmip both read it).
+fn failed(response: &Ttlv) -> u32 {
+    let item = response.child(Tag::BATCH_ITEM).expect("a batch item");
+    assert!(
+        item.child(Tag::RESULT_MESSAGE)
+            .and_then(Ttlv::as_text)
+            .is_some_and(|m| !m.is_empty()),
+        "a failure carries a Result Message: {item:?}"
+    );
+    reason(Err(akm::client::response_items(response)
+        .unwrap()
+        .remove(0)
+        .expect_err("the operation should have failed")))
+}
+
+/// The response header holds exactly Protocol Version (the request's), Time Stamp and Batch
+/// Count: PyKMIP and libkmip reject any other field there.
+fn assert_plain_header(response: &Ttlv, version: V) {
+    let header = response
+        .child(Tag::RESPONSE_HEADER)
+        .expect("a response header");
+    let tags: Vec<Tag> = header.children().iter().map(|t| t.tag).collect();
+    assert_eq!(
+        tags,
+        vec![Tag::PROTOCOL_VERSION, Tag::TIME_STAMP, Tag::BATCH_COUNT],
+        "{version} response header"
+    );
+    assert_eq!(response_version(response), Some(version));
+}
+
+/// Create's Template-Attribute for an AES-256 key usable to encrypt and decrypt, as vSphere,
+/// MongoDB and libkmip send it (no Name unless `key_name`, no Object Group unless `group`).
+fn aes_256_template(key_name: Option<&str>, group: Option<&str>) -> Ttlv {
+    let mut attrs = vec![
+        attr("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+        attr("Cryptographic Length", Value::Integer(256)),
+        attr(
+            "Cryptographic Usage Mask",
+            Value::Integer(mask::ENCRYPT | mask::DECRYPT),
+        ),
+    ];
+    if let Some(n) = key_name {
+        attrs.push(attr("Name", name(n)));
+    }
+    if let Some(g) = group {
+        attrs.push(attr("Object Group", Value::TextString(g.into())));
+    }
+    template_attribute(attrs)
+}
+
+fn create_aes_256(key_name: Option<&str>, group: Option<&str>) -> Vec<Ttlv> {
+    vec![
+        Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+        aes_256_template(key_name, group),
+    ]
+}
+
+/// A Get Attributes payload naming `names` (1.x Attribute Name strings).
+fn get_attributes(u: &str, names: &[&str]) -> Vec<Ttlv> {
+    let mut p = uid(u);
+    p.extend(names.iter().map(|n| Ttlv::text(Tag::ATTRIBUTE_NAME, *n)));
+    p
+}
+
+/// The single State of a 1.x Get Attributes response.
+fn state_in(payload: &Ttlv) -> u32 {
+    let attrs = attrs_of(V::V1_0, payload);
+    match attrs.as_slice() {
+        [a] if a.name == "State" => match a.value {
+            Value::Enumeration(s) => s,
+            ref other => panic!("State is not an Enumeration: {other:?}"),
+        },
+        other => panic!("expected exactly the State attribute, got {other:?}"),
+    }
+}
+
+// ---- VMware vSphere / vSAN: KMIP 1.1 ----
+
+/// vCenter creates an AES-256 key, asks for its State at once, activates it if it is
+/// Pre-Active (vSphere only encrypts with Active keys), and at VM power-on (a new connection)
+/// gets the key. It never destroys keys.
+#[tokio::test]
+async fn vsphere_creates_checks_state_activates_and_gets_at_power_on() {
+    let server = TestServer::start().await;
+    let v = V::V1_1;
+    let mut vcenter = server.client("vcenter", v).await;
+    let created = send(
+        &mut vcenter,
+        &message(
+            v,
+            vec![],
+            vec![item(op::CREATE, None, create_aes_256(None, None))],
+        ),
+    )
+    .await;
+    assert_plain_header(&created, v);
+    let created = ok(&created);
+    assert_eq!(
+        created.child(Tag::OBJECT_TYPE).and_then(Ttlv::as_enum),
+        Some(ot::SYMMETRIC_KEY)
+    );
+    let u = uid_of(&created);
+
+    let got = vcenter
+        .call(op::GET_ATTRIBUTES, get_attributes(&u, &["State"]))
+        .await;
+    assert_eq!(state_in(&got.unwrap()), state::PRE_ACTIVE);
+    vcenter.call(op::ACTIVATE, uid(&u)).await.unwrap();
+    let got = vcenter
+        .call(op::GET_ATTRIBUTES, get_attributes(&u, &["State"]))
+        .await;
+    assert_eq!(state_in(&got.unwrap()), state::ACTIVE);
+
+    // Power-on: a fresh connection of the same identity fetches the key.
+    let mut power_on = server.client("vcenter", v).await;
+    let got = send(
+        &mut power_on,
+        &message(v, vec![], vec![item(op::GET, None, uid(&u))]),
+    )
+    .await;
+    assert_plain_header(&got, v);
+    let got = ok(&got);
+    assert_eq!(
+        got.child(Tag::OBJECT_TYPE).and_then(Ttlv::as_enum),
+        Some(ot::SYMMETRIC_KEY)
+    );
+    assert_eq!(key_bytes(&got).len(), 32);
+    let got = power_on
+        .call(op::GET_ATTRIBUTES, get_attributes(&u, &["State"]))
+        .await;
+    assert_eq!(state_in(&got.unwrap()), state::ACTIVE);
+    server.stop().await;
+}
+
+// ---- MongoDB Enterprise (KMIP 1.2) and libmongocrypt (KMIP 1.0 and 1.2) ----
+
+/// mongod creates an AES-256 key when it has no key id, gets it, activates it, then polls
+/// the State and shuts down when the key is no longer Active. With the default protocol it
+/// wraps its keystore with Encrypt/Decrypt on the server, which akm does not do yet (issue 6):
+/// the answer is a clean Operation Not Supported, not a broken connection.
+#[tokio::test]
+async fn mongodb_creates_gets_activates_and_polls_state() {
+    let server = TestServer::start().await;
+    let v = V::V1_2;
+    let mut mongod = server.client("mongod", v).await;
+    let u = uid_of(
+        &mongod
+            .call(op::CREATE, create_aes_256(None, None))
+            .await
+            .unwrap(),
+    );
+    let got = mongod.call(op::GET, uid(&u)).await.unwrap();
+    assert_eq!(key_bytes(&got).len(), 32);
+    mongod.call(op::ACTIVATE, uid(&u)).await.unwrap();
+    for _poll in 0..3 {
+        let got = mongod
+            .call(op::GET_ATTRIBUTES, get_attributes(&u, &["State"]))
+            .await;
+        assert_eq!(state_in(&got.unwrap()), state::ACTIVE);
+    }
+
+    let encrypt = vec![
+        Ttlv::text(Tag::UNIQUE_IDENTIFIER, u.clone()),
+        Ttlv::bytes(Tag::DATA, vec![0x5A; 32]),
+    ];
+    let refused = send(
+        &mut mongod,
+        &message(v, vec![], vec![item(op::ENCRYPT, None, encrypt)]),
+    )
+    .await;
+    assert_plain_header(&refused, v);
+    assert_eq!(failed(&refused), rr::OPERATION_NOT_SUPPORTED);
+
+    // An operator revokes the key: the next poll sees it, so mongod stops cleanly.
+    let mut revoke = uid(&u);
+    revoke.push(Ttlv::structure(
+        Tag::REVOCATION_REASON,
+        vec![Ttlv::enumeration(
+            Tag::REVOCATION_REASON_CODE,
+            akm::kmip::enums::revocation_reason_code::CESSATION_OF_OPERATION,
+        )],
+    ));
+    mongod.call(op::REVOKE, revoke).await.unwrap();
+    let got = mongod
+        .call(op::GET_ATTRIBUTES, get_attributes(&u, &["State"]))
+        .await;
+    assert_eq!(state_in(&got.unwrap()), state::DEACTIVATED);
+    // A key id the server never issued (mongod restarted with a wrong --kmipKeyIdentifier).
+    let unknown = mongod
+        .call(
+            op::GET_ATTRIBUTES,
+            get_attributes("no-such-key", &["State"]),
+        )
+        .await;
+    assert_eq!(reason(unknown), rr::ITEM_NOT_FOUND);
+    server.stop().await;
+}
+
+/// libmongocrypt (client-side field level encryption) registers a 96-byte Secret Data (type
+/// Seed, format Opaque, Usage Mask 0) in KMIP 1.0 with a Unique Batch Item ID, activates it
+/// and gets it back byte for byte.
+#[tokio::test]
+async fn libmongocrypt_registers_96_byte_secret_data_activates_and_gets_it() {
+    let server = TestServer::start().await;
+    let v = V::V1_0;
+    let mut c = server.client("libmongocrypt", v).await;
+    let secret: Vec<u8> = (0..96u8).map(|b| b.wrapping_mul(7) ^ 0xA5).collect();
+    let register = vec![
+        Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SECRET_DATA),
+        template_attribute(vec![attr("Cryptographic Usage Mask", Value::Integer(0))]),
+        Ttlv::structure(
+            Tag::SECRET_DATA,
+            vec![
+                Ttlv::enumeration(Tag::SECRET_DATA_TYPE, secret_data_type::SEED),
+                Ttlv::structure(
+                    Tag::KEY_BLOCK,
+                    vec![
+                        Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, kft::OPAQUE),
+                        Ttlv::structure(
+                            Tag::KEY_VALUE,
+                            vec![Ttlv::bytes(Tag::KEY_MATERIAL, secret.clone())],
+                        ),
+                    ],
+                ),
+            ],
+        ),
+    ];
+    let response = send(
+        &mut c,
+        &message(v, vec![], vec![item(op::REGISTER, Some(b"A"), register)]),
+    )
+    .await;
+    assert_plain_header(&response, v);
+    let batch_item = response.child(Tag::BATCH_ITEM).unwrap();
+    assert_eq!(
+        batch_item
+            .child(Tag::UNIQUE_BATCH_ITEM_ID)
+            .and_then(Ttlv::as_bytes),
+        Some(&b"A"[..]),
+        "the Unique Batch Item ID is echoed"
+    );
+    let u = uid_of(&ok(&response));
+    let activated = send(
+        &mut c,
+        &message(v, vec![], vec![item(op::ACTIVATE, None, uid(&u))]),
+    )
+    .await;
+    assert_eq!(uid_of(&ok(&activated)), u);
+    let got = ok(&send(
+        &mut c,
+        &message(v, vec![], vec![item(op::GET, None, uid(&u))]),
+    )
+    .await);
+    assert_eq!(
+        got.child(Tag::OBJECT_TYPE).and_then(Ttlv::as_enum),
+        Some(ot::SECRET_DATA)
+    );
+    let data = got.child(Tag::SECRET_DATA).expect("a Secret Data object");
+    assert_eq!(
+        data.child(Tag::SECRET_DATA_TYPE).and_then(Ttlv::as_enum),
+        Some(secret_data_type::SEED)
+    );
+    let block = data.child(Tag::KEY_BLOCK).unwrap();
+    assert_eq!(
+        block.child(Tag::KEY_FORMAT_TYPE).and_then(Ttlv::as_enum),
+        Some(kft::OPAQUE)
+    );
+    assert_eq!(key_bytes(&got), secret);
+    server.stop().await;
+}
+
+// ---- Percona keyring_kmip / pg_tde (libkmip): KMIP 1.0 and 1.4 ----
+
+/// libkmip's request header: it adds Maximum Response Size and Time Stamp.
+fn libkmip_header() -> Vec<Ttlv> {
+    vec![
+        Ttlv::integer(Tag::MAXIMUM_RESPONSE_SIZE, 8192),
+        Ttlv::datetime(Tag::TIME_STAMP, 1_700_000_000),
+    ]
+}
+
+/// One libkmip call: a KMIP 1.0 (or `v`) message with libkmip's header.
+async fn libkmip(c: &mut akm::client::Client, v: V, operation: u32, payload: Vec<Ttlv>) -> Ttlv {
+    let response = send(
+        c,
+        &message(v, libkmip_header(), vec![item(operation, None, payload)]),
+    )
+    .await;
+    assert_plain_header(&response, v);
+    response
+}
+
+/// libkmip's Locate loop (kmippp `op_locate`, `op_locate_by_group`, `op_all`): KMIP 1.0,
+/// Maximum Items 16, Offset Items only when non-zero, until it has Located Items ids or a
+/// page comes back empty. Returns the ids and the number of calls it took.
+async fn libkmip_locate_all(c: &mut akm::client::Client, filters: &[Ttlv]) -> (Vec<String>, usize) {
+    let (mut upto, mut all, mut calls) = (0usize, 1usize, 0usize);
+    let mut found = Vec::new();
+    while upto < all {
+        calls += 1;
+        assert!(calls <= 100, "libkmip's Locate loop does not end");
+        let mut p = vec![Ttlv::integer(Tag::MAXIMUM_ITEMS, 16)];
+        if upto > 0 {
+            p.push(Ttlv::integer(Tag::OFFSET_ITEMS, upto as i32));
+        }
+        p.extend(filters.iter().cloned());
+        let page = ok(&libkmip(c, V::V1_0, op::LOCATE, p).await);
+        let ids = uids_of(&page);
+        assert!(ids.len() <= 16, "Maximum Items is honoured");
+        match page.child(Tag::LOCATED_ITEMS).and_then(Ttlv::as_int) {
+            Some(n) if n != 0 => all = n as usize,
+            // Without Located Items libkmip keeps asking until a page is empty.
+            _ => {
+                all += ids.len();
+                if ids.is_empty() {
+                    all -= 1;
+                }
+            }
+        }
+        upto += ids.len();
+        found.extend(ids);
+    }
+    (found, calls)
+}
+
+/// Percona's keyring: Create (KMIP 1.0, with Name and Object Group) or Register (KMIP 1.4,
+/// with libkmip's stray Key Compression Type in a symmetric Key Block), Activate, Get, Get
+/// Attributes (Name), Locate by Name, by group and all, paged 16 at a time with Offset Items
+/// (sent even in 1.0 requests), and Destroy.
+#[tokio::test]
+async fn percona_libkmip_creates_registers_locates_in_pages_and_destroys() {
+    let server = TestServer::start().await;
+    let mut c = server.client("percona", V::V1_0).await;
+    let created = ok(&libkmip(
+        &mut c,
+        V::V1_0,
+        op::CREATE,
+        create_aes_256(Some("percona-master-1"), Some("percona-keys")),
+    )
+    .await);
+    let created = uid_of(&created);
+
+    let key = [0x3Cu8; 32];
+    let register = vec![
+        Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+        template_attribute(vec![
+            attr("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+            attr("Cryptographic Length", Value::Integer(256)),
+            attr(
+                "Cryptographic Usage Mask",
+                Value::Integer(mask::ENCRYPT | mask::DECRYPT),
+            ),
+            attr("Name", name("percona-registered-1")),
+        ]),
+        Ttlv::structure(
+            Tag::SYMMETRIC_KEY,
+            vec![Ttlv::structure(
+                Tag::KEY_BLOCK,
+                vec![
+                    Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, kft::RAW),
+                    Ttlv::enumeration(
+                        Tag::KEY_COMPRESSION_TYPE,
+                        akm::kmip::enums::key_compression_type::EC_PUBLIC_KEY_TYPE_UNCOMPRESSED,
+                    ),
+                    Ttlv::structure(Tag::KEY_VALUE, vec![Ttlv::bytes(Tag::KEY_MATERIAL, key)]),
+                    Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                    Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, 256),
+                ],
+            )],
+        ),
+    ];
+    let registered = uid_of(&ok(&libkmip(&mut c, V::V1_4, op::REGISTER, register).await));
+
+    for (u, key_name) in [
+        (&created, "percona-master-1"),
+        (&registered, "percona-registered-1"),
+    ] {
+        ok(&libkmip(&mut c, V::V1_0, op::ACTIVATE, uid(u)).await);
+        let got = ok(&libkmip(&mut c, V::V1_0, op::GET, uid(u)).await);
+        assert_eq!(key_bytes(&got).len(), 32);
+        let names = ok(&libkmip(
+            &mut c,
+            V::V1_0,
+            op::GET_ATTRIBUTES,
+            get_attributes(u, &["Name"]),
+        )
+        .await);
+        let names: Vec<Attr> = attrs_of(V::V1_0, &names);
+        assert_eq!(names, vec![Attr::new("Name", name(key_name))]);
+        // Locate by Name: Object Type and Name, exactly one answer.
+        let by_name = [
+            attr("Object Type", Value::Enumeration(ot::SYMMETRIC_KEY)),
+            attr("Name", name(key_name)),
+        ];
+        let (ids, _) = libkmip_locate_all(&mut c, &by_name).await;
+        assert_eq!(
+            &ids,
+            &[u.clone()],
+            "Locate by Name finds exactly {key_name}"
+        );
+    }
+    let got = ok(&libkmip(&mut c, V::V1_0, op::GET, uid(&registered)).await);
+    assert_eq!(key_bytes(&got), key);
+
+    // 40 more keys in one group, made in one batch.
+    let batch: Vec<(u32, Vec<Ttlv>)> = (0..40)
+        .map(|i| {
+            (
+                op::CREATE,
+                create_aes_256(Some(&format!("bulk-{i:02}")), Some("bulk")),
+            )
+        })
+        .collect();
+    let bulk: Vec<String> = c
+        .batch(&batch)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| uid_of(&r.unwrap()))
+        .collect();
+    let by_group = [
+        attr("Object Type", Value::Enumeration(ot::SYMMETRIC_KEY)),
+        attr("Object Group", Value::TextString("bulk".into())),
+    ];
+    let (ids, calls) = libkmip_locate_all(&mut c, &by_group).await;
+    assert_eq!(
+        ids, bulk,
+        "three pages of 16, 16 and 8, in order, none twice"
+    );
+    assert!(calls <= 4, "{calls} Locate calls for 40 keys");
+    let (ids, _) = libkmip_locate_all(
+        &mut c,
+        &[attr("Object Type", Value::Enumeration(ot::SYMMETRIC_KEY))],
+    )
+    .await;
+    assert_eq!(ids.len(), 42);
+    assert!(ids.contains(&created) && ids.contains(&registered));
+
+    // Destroy: KMIP lets only Pre-Active or Deactivated objects be destroyed, so an Active key
+    // is refused with a clear error; revoked first, it is destroyed, and Get then answers
+    // Item Not Found, which libkmip's op_get reads as "no such key".
+    let refused = libkmip(&mut c, V::V1_0, op::DESTROY, uid(&created)).await;
+    assert_eq!(failed(&refused), rr::PERMISSION_DENIED);
+    let mut revoke = uid(&created);
+    revoke.push(Ttlv::structure(
+        Tag::REVOCATION_REASON,
+        vec![Ttlv::enumeration(
+            Tag::REVOCATION_REASON_CODE,
+            akm::kmip::enums::revocation_reason_code::CESSATION_OF_OPERATION,
+        )],
+    ));
+    ok(&libkmip(&mut c, V::V1_0, op::REVOKE, revoke).await);
+    ok(&libkmip(&mut c, V::V1_0, op::DESTROY, uid(&created)).await);
+    let gone = libkmip(&mut c, V::V1_0, op::GET, uid(&created)).await;
+    assert_eq!(failed(&gone), rr::ITEM_NOT_FOUND);
+    // A Pre-Active key (created, never activated) is destroyed directly.
+    ok(&libkmip(&mut c, V::V1_0, op::DESTROY, uid(&bulk[0])).await);
+    server.stop().await;
+}
+
+// ---- FortiGate 7.4+: KMIP 1.0 to 1.4 ----
+
+/// FortiGate creates a key per IPsec tunnel, finds it again by Name given inside a
+/// Template-Attribute (not as bare Attribute items), gets and activates it. Every version it
+/// may speak, each name finding exactly its own key.
+#[tokio::test]
+async fn fortigate_locates_by_name_inside_a_template_attribute() {
+    let server = TestServer::start().await;
+    for v in [V::V1_0, V::V1_1, V::V1_2, V::V1_3, V::V1_4] {
+        let mut fgt = server.client(&format!("fortigate-{v}"), v).await;
+        let mut made = Vec::new();
+        for tunnel in 0..3 {
+            let key_name = format!("fgt-ipsec-{v}-{tunnel}");
+            let u = uid_of(
+                &fgt.call(op::CREATE, create_aes_256(Some(&key_name), None))
+                    .await
+                    .unwrap(),
+            );
+            made.push((key_name, u));
+        }
+        for (key_name, u) in &made {
+            let locate = vec![template_attribute(vec![attr("Name", name(key_name))])];
+            let response = send(
+                &mut fgt,
+                &message(v, vec![], vec![item(op::LOCATE, None, locate)]),
+            )
+            .await;
+            assert_plain_header(&response, v);
+            assert_eq!(
+                &uids_of(&ok(&response)),
+                std::slice::from_ref(u),
+                "{v} {key_name}"
+            );
+            let got = fgt.call(op::GET, uid(u)).await.unwrap();
+            assert_eq!(key_bytes(&got).len(), 32);
+            fgt.call(op::ACTIVATE, uid(u)).await.unwrap();
+        }
+        let unknown = vec![template_attribute(vec![attr(
+            "Name",
+            name("fgt-no-such-tunnel"),
+        )])];
+        assert!(uids_of(&fgt.call(op::LOCATE, unknown).await.unwrap()).is_empty());
     }
     server.stop().await;
 }
