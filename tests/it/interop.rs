@@ -509,7 +509,7 @@ async fn percona_libkmip_creates_registers_locates_in_pages_and_destroys() {
         let (ids, _) = libkmip_locate_all(&mut c, &by_name).await;
         assert_eq!(
             &ids,
-            &[u.clone()],
+            std::slice::from_ref(u),
             "Locate by Name finds exactly {key_name}"
         );
     }
