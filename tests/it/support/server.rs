@@ -90,6 +90,46 @@ impl TestServer {
         }
     }
 
+    /// Starts a server on `dir`, which holds the database of a stopped server, with the same
+    /// CA: a restart, for tests of what survives one.
+    pub async fn start_with_dir(ca: Ca, dir: tempfile::TempDir) -> TestServer {
+        let server_cert = ca
+            .issue_server(&["localhost".into(), "127.0.0.1".into()])
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.cert_der().clone()).unwrap();
+        let tls = tls::server_config_from(
+            vec![server_cert.cert_der().unwrap()],
+            server_cert.key_der().unwrap(),
+            roots,
+            vec![],
+        )
+        .unwrap();
+        let store = Store::open(&dir.path().join("akm.db")).unwrap();
+        let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
+        let ctx = Arc::new(Ctx { store, kek });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(
+            listener,
+            tls,
+            ctx.clone(),
+            test_settings(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        TestServer {
+            addr,
+            ca,
+            dir,
+            ctx,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
     /// The database file.
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("akm.db")
