@@ -276,6 +276,23 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec("Fresh", Tag::FRESH, T::Boolean, false, Server, V::V1_1),
+    // Set by the server from a registered Certificate object.
+    spec(
+        "Certificate Type",
+        Tag::CERTIFICATE_TYPE,
+        T::Enumeration,
+        false,
+        Server,
+        V::V1_0,
+    ),
+    spec(
+        "Certificate Length",
+        Tag::CERTIFICATE_LENGTH,
+        T::Integer,
+        false,
+        Server,
+        V::V1_1,
+    ),
     spec(
         "Alternative Name",
         Tag::ALTERNATIVE_NAME,

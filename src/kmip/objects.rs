@@ -1,6 +1,6 @@
 //! Managed objects on the wire: Symmetric Key, Secret Data and Opaque Object, with their Key
-//! Block, parsed from Register requests and built for Get responses. Carries key bytes in
-//! zeroizing buffers and never formats them.
+//! Block, and Certificate, parsed from Register requests and built for Get responses. Carries
+//! key bytes in zeroizing buffers and never formats them.
 
 use super::enums::{key_format_type as kft, object_type as ot};
 use crate::ttlv::{Tag, Ttlv};
@@ -20,7 +20,7 @@ pub struct ManagedObject {
     pub algorithm: Option<u32>,
     /// Cryptographic Length from the Key Block, if any.
     pub length: Option<i32>,
-    /// Secret Data Type or Opaque Data Type.
+    /// Secret Data Type, Opaque Data Type or Certificate Type.
     pub data_type: Option<u32>,
 }
 
@@ -59,6 +59,7 @@ pub fn object_tag(object_type: u32) -> Option<Tag> {
         ot::SYMMETRIC_KEY => Some(Tag::SYMMETRIC_KEY),
         ot::SECRET_DATA => Some(Tag::SECRET_DATA),
         ot::OPAQUE_OBJECT => Some(Tag::OPAQUE_OBJECT),
+        ot::CERTIFICATE => Some(Tag::CERTIFICATE),
         _ => None,
     }
 }
@@ -69,6 +70,9 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
     let obj = payload
         .child(tag)
         .ok_or(invalid("Object Type does not match the object given"))?;
+    if object_type == ot::CERTIFICATE {
+        return parse_certificate(obj);
+    }
     if object_type == ot::OPAQUE_OBJECT {
         let data_type = obj.child(Tag::OPAQUE_DATA_TYPE).and_then(Ttlv::as_enum);
         let data = obj
@@ -99,6 +103,28 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
     let mut parsed = parse_key_block(block, object_type)?;
     parsed.data_type = data_type;
     Ok(parsed)
+}
+
+/// A Certificate: its type (X.509, PGP) and its bytes, kept as given; akm does not parse them.
+fn parse_certificate(obj: &Ttlv) -> Result<ManagedObject, ObjectError> {
+    let certificate_type = obj
+        .child(Tag::CERTIFICATE_TYPE)
+        .and_then(Ttlv::as_enum)
+        .ok_or(invalid("Certificate without Certificate Type"))?;
+    let value = obj
+        .child(Tag::CERTIFICATE_VALUE)
+        .and_then(Ttlv::as_bytes)
+        .filter(|v| !v.is_empty())
+        .ok_or(invalid("Certificate without Certificate Value"))?;
+    Ok(ManagedObject {
+        object_type: ot::CERTIFICATE,
+        material: Zeroizing::new(value.to_vec()),
+        // Not a key format: a certificate is returned as it was registered.
+        format: kft::OPAQUE,
+        algorithm: None,
+        length: None,
+        data_type: Some(certificate_type),
+    })
 }
 
 fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, ObjectError> {
@@ -143,6 +169,19 @@ fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, Obje
 /// Builds the object structure for a Get response in `format` (the stored format if None).
 pub fn encode_object(obj: &ManagedObject, format: Option<u32>) -> Result<Ttlv, ObjectError> {
     let tag = object_tag(obj.object_type).ok_or(ObjectError::TypeNotSupported)?;
+    if obj.object_type == ot::CERTIFICATE {
+        // A certificate has no Key Format Type; asking for one is asking for a conversion.
+        if format.is_some() {
+            return Err(ObjectError::FormatNotSupported);
+        }
+        return Ok(Ttlv::structure(
+            tag,
+            vec![
+                Ttlv::enumeration(Tag::CERTIFICATE_TYPE, obj.data_type.unwrap_or(0)),
+                Ttlv::bytes(Tag::CERTIFICATE_VALUE, obj.material.to_vec()),
+            ],
+        ));
+    }
     if obj.object_type == ot::OPAQUE_OBJECT {
         if format.is_some_and(|f| f != kft::OPAQUE) {
             return Err(ObjectError::FormatNotSupported);

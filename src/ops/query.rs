@@ -7,7 +7,12 @@ use crate::kmip::enums::{object_type as ot, query_function as qf};
 use crate::ttlv::{Tag, Ttlv};
 
 /// Object types akm stores.
-pub const SUPPORTED_OBJECT_TYPES: &[u32] = &[ot::SYMMETRIC_KEY, ot::SECRET_DATA, ot::OPAQUE_OBJECT];
+pub const SUPPORTED_OBJECT_TYPES: &[u32] = &[
+    ot::SYMMETRIC_KEY,
+    ot::SECRET_DATA,
+    ot::OPAQUE_OBJECT,
+    ot::CERTIFICATE,
+];
 
 /// Runs Query.
 pub fn run(call: &Call<'_>) -> Result<Reply, OpError> {

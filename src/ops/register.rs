@@ -1,12 +1,13 @@
-//! Register: stores a client-supplied Symmetric Key, Secret Data or Opaque Object.
+//! Register: stores a client-supplied Symmetric Key, Secret Data, Opaque Object or Certificate.
 
 use super::create::store_new;
 use super::{Call, Ctx, Reply};
 use crate::error::OpError;
 use crate::identity::Principal;
-use crate::kmip::attributes;
+use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{cryptographic_algorithm as alg, object_type as ot};
 use crate::kmip::objects;
+use crate::ttlv::Value;
 
 /// Runs Register.
 pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
@@ -20,7 +21,8 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     if managed.length.is_none() && object_type == ot::SYMMETRIC_KEY {
         managed.length = Some((managed.material.len() * 8) as i32);
     }
-    let uid = store_new(ctx, who, call, attrs, Vec::new(), managed)?;
+    let server_attrs = certificate_attributes(&managed);
+    let uid = store_new(ctx, who, call, attrs, server_attrs, managed)?;
     Ok(Reply::uid_only(uid))
 }
 
@@ -38,4 +40,19 @@ fn check_symmetric_key(m: &objects::ManagedObject) -> Result<(), OpError> {
         ));
     }
     Ok(())
+}
+
+/// Certificate Type and Certificate Length, which the server sets for a certificate (KMIP 1.4
+/// sections 3.8 and 3.9); nothing for other objects.
+fn certificate_attributes(m: &objects::ManagedObject) -> Vec<Attr> {
+    match (m.object_type, m.data_type) {
+        (ot::CERTIFICATE, Some(certificate_type)) => vec![
+            Attr::new("Certificate Type", Value::Enumeration(certificate_type)),
+            Attr::new(
+                "Certificate Length",
+                Value::Integer(i32::try_from(m.material.len()).unwrap_or(i32::MAX)),
+            ),
+        ],
+        _ => Vec::new(),
+    }
 }

@@ -10,8 +10,9 @@ use crate::support::kmip::*;
 use crate::support::server::TestServer;
 use akm::kmip::attributes::{self, Attr};
 use akm::kmip::enums::{
-    cryptographic_algorithm as alg, cryptographic_usage_mask as mask, key_format_type as kft,
-    object_type as ot, operation as op, result_reason as rr, secret_data_type, state,
+    certificate_type as cert_type, cryptographic_algorithm as alg,
+    cryptographic_usage_mask as mask, key_format_type as kft, object_type as ot, operation as op,
+    result_reason as rr, secret_data_type, state,
 };
 use akm::kmip::ProtocolVersion as V;
 use akm::pki::Validity;
@@ -1268,4 +1269,133 @@ async fn an_active_key_survives_a_restart_and_stays_active() {
     // state_in insists on State alone: no Deactivation Date has appeared.
     assert_eq!(state_in(&got), state::ACTIVE);
     again.stop().await;
+}
+
+// ---- fixes found by PyKMIP's integration suite ----
+
+/// A Register payload for a certificate of `certificate_type` with `value`.
+fn register_certificate(v: V, certificate_type: u32, value: &[u8], attrs: &[Attr]) -> Vec<Ttlv> {
+    vec![
+        Ttlv::enumeration(Tag::OBJECT_TYPE, ot::CERTIFICATE),
+        template(v, attrs),
+        Ttlv::structure(
+            Tag::CERTIFICATE,
+            vec![
+                Ttlv::enumeration(Tag::CERTIFICATE_TYPE, certificate_type),
+                Ttlv::bytes(Tag::CERTIFICATE_VALUE, value),
+            ],
+        ),
+    ]
+}
+
+/// PyKMIP registers X.509 certificates, gets them back byte for byte, finds them by
+/// Certificate Type, and revokes and destroys them. akm keeps the certificate as given and
+/// sets Certificate Type and (from 1.1) Certificate Length.
+#[tokio::test]
+async fn certificates_register_get_locate_and_destroy() {
+    let server = TestServer::start().await;
+    // Any bytes: akm does not parse certificates, it stores them.
+    let der = server.ca.cert_der().to_vec();
+    for v in [V::V1_0, V::V1_2, V::V2_1] {
+        let mut c = server.client(&format!("cert-owner-{v}"), v).await;
+        let usage = [Attr::new(
+            "Cryptographic Usage Mask",
+            Value::Integer(mask::SIGN | mask::VERIFY),
+        )];
+        let registered = c
+            .call(
+                op::REGISTER,
+                register_certificate(v, cert_type::X_509, &der, &usage),
+            )
+            .await
+            .unwrap();
+        let u = uid_of(&registered);
+
+        let got = c.call(op::GET, uid(&u)).await.unwrap();
+        assert_eq!(
+            got.child(Tag::OBJECT_TYPE).and_then(Ttlv::as_enum),
+            Some(ot::CERTIFICATE)
+        );
+        let cert = got.child(Tag::CERTIFICATE).expect("a Certificate");
+        assert_eq!(
+            cert.child(Tag::CERTIFICATE_TYPE).and_then(Ttlv::as_enum),
+            Some(cert_type::X_509)
+        );
+        assert_eq!(
+            cert.child(Tag::CERTIFICATE_VALUE).and_then(Ttlv::as_bytes),
+            Some(der.as_slice())
+        );
+        let attrs = get_attrs(&mut c, &u, &["Certificate Type", "Certificate Length"]).await;
+        let mut want = vec![Attr::new(
+            "Certificate Type",
+            Value::Enumeration(cert_type::X_509),
+        )];
+        if v != V::V1_0 {
+            want.push(Attr::new(
+                "Certificate Length",
+                Value::Integer(der.len() as i32),
+            ));
+        }
+        assert_eq!(attrs, want, "{v}");
+
+        let x509 = [Attr::new(
+            "Certificate Type",
+            Value::Enumeration(cert_type::X_509),
+        )];
+        let found = c.call(op::LOCATE, filters(v, &x509)).await.unwrap();
+        assert_eq!(uids_of(&found), vec![u.clone()], "{v}");
+        let pgp = [Attr::new(
+            "Certificate Type",
+            Value::Enumeration(cert_type::PGP),
+        )];
+        assert!(uids_of(&c.call(op::LOCATE, filters(v, &pgp)).await.unwrap()).is_empty());
+
+        // A certificate has no key format to convert to; a client may not set its type.
+        let mut as_raw = uid(&u);
+        as_raw.push(Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, kft::RAW));
+        assert_eq!(
+            reason(c.call(op::GET, as_raw).await),
+            rr::KEY_FORMAT_TYPE_NOT_SUPPORTED
+        );
+        let claimed = [Attr::new(
+            "Certificate Type",
+            Value::Enumeration(cert_type::PGP),
+        )];
+        let r = c
+            .call(
+                op::REGISTER,
+                register_certificate(v, cert_type::X_509, &der, &claimed),
+            )
+            .await;
+        assert!(r.is_err(), "{v}: Certificate Type is the server's to set");
+        let empty = c
+            .call(
+                op::REGISTER,
+                register_certificate(v, cert_type::X_509, &[], &[]),
+            )
+            .await;
+        assert_eq!(reason(empty), rr::INVALID_FIELD, "{v}");
+        let mut no_type = register_certificate(v, cert_type::X_509, &der, &[]);
+        no_type[2] = Ttlv::structure(
+            Tag::CERTIFICATE,
+            vec![Ttlv::bytes(Tag::CERTIFICATE_VALUE, der.clone())],
+        );
+        assert_eq!(
+            reason(c.call(op::REGISTER, no_type).await),
+            rr::INVALID_FIELD
+        );
+
+        let mut revoke = uid(&u);
+        revoke.push(Ttlv::structure(
+            Tag::REVOCATION_REASON,
+            vec![Ttlv::enumeration(
+                Tag::REVOCATION_REASON_CODE,
+                akm::kmip::enums::revocation_reason_code::KEY_COMPROMISE,
+            )],
+        ));
+        c.call(op::REVOKE, revoke).await.unwrap();
+        c.call(op::DESTROY, uid(&u)).await.unwrap();
+        assert!(c.call(op::GET, uid(&u)).await.is_err());
+    }
+    server.stop().await;
 }
