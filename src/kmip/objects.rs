@@ -1,6 +1,6 @@
-//! Managed objects on the wire: Symmetric Key, Secret Data and Opaque Object, with their Key
-//! Block, and Certificate, parsed from Register requests and built for Get responses. Carries
-//! key bytes in zeroizing buffers and never formats them.
+//! Managed objects on the wire: Symmetric Key, Public Key, Private Key, Secret Data and Opaque
+//! Object, with their Key Block, and Certificate, parsed from Register requests and built for
+//! Get responses. Carries key bytes in zeroizing buffers and never formats them.
 
 use super::enums::{key_format_type as kft, object_type as ot};
 use crate::ttlv::{Tag, Ttlv};
@@ -57,6 +57,8 @@ fn invalid(msg: impl Into<String>) -> ObjectError {
 pub fn object_tag(object_type: u32) -> Option<Tag> {
     match object_type {
         ot::SYMMETRIC_KEY => Some(Tag::SYMMETRIC_KEY),
+        ot::PUBLIC_KEY => Some(Tag::PUBLIC_KEY),
+        ot::PRIVATE_KEY => Some(Tag::PRIVATE_KEY),
         ot::SECRET_DATA => Some(Tag::SECRET_DATA),
         ot::OPAQUE_OBJECT => Some(Tag::OPAQUE_OBJECT),
         ot::CERTIFICATE => Some(Tag::CERTIFICATE),
@@ -140,6 +142,11 @@ fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, Obje
         .ok_or(invalid("Key Block without Key Value"))?;
     let material = match format {
         kft::RAW | kft::OPAQUE => key_value.child(Tag::KEY_MATERIAL).and_then(Ttlv::as_bytes),
+        // Asymmetric keys are kept as the encoded bytes the client gave (akm does not use
+        // them yet), so any byte-string format of a public or private key is accepted.
+        f if asymmetric_byte_format(object_type, f) => {
+            key_value.child(Tag::KEY_MATERIAL).and_then(Ttlv::as_bytes)
+        }
         kft::TRANSPARENT_SYMMETRIC_KEY if object_type == ot::SYMMETRIC_KEY => key_value
             .child(Tag::KEY_MATERIAL)
             .and_then(|m| m.child(Tag::KEY))
@@ -164,6 +171,16 @@ fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, Obje
         length,
         data_type: None,
     })
+}
+
+/// Whether `format` is a byte-string Key Format Type for a key of `object_type`: PKCS#1 and
+/// X.509 (SubjectPublicKeyInfo) public keys, PKCS#1, PKCS#8 and ECPrivateKey private keys.
+fn asymmetric_byte_format(object_type: u32, format: u32) -> bool {
+    match object_type {
+        ot::PUBLIC_KEY => matches!(format, kft::PKCS_1 | kft::X_509),
+        ot::PRIVATE_KEY => matches!(format, kft::PKCS_1 | kft::PKCS_8 | kft::ECPRIVATEKEY),
+        _ => false,
+    }
 }
 
 /// Builds the object structure for a Get response in `format` (the stored format if None).
@@ -197,6 +214,10 @@ pub fn encode_object(obj: &ManagedObject, format: Option<u32>) -> Result<Ttlv, O
     let format = format.unwrap_or(obj.format);
     let material = match format {
         kft::RAW | kft::OPAQUE if format == obj.format || obj.object_type == ot::SYMMETRIC_KEY => {
+            Ttlv::bytes(Tag::KEY_MATERIAL, obj.material.to_vec())
+        }
+        // No conversion between asymmetric encodings: the format they were registered in.
+        f if f == obj.format && asymmetric_byte_format(obj.object_type, f) => {
             Ttlv::bytes(Tag::KEY_MATERIAL, obj.material.to_vec())
         }
         kft::TRANSPARENT_SYMMETRIC_KEY if obj.object_type == ot::SYMMETRIC_KEY => Ttlv::structure(

@@ -9,6 +9,8 @@ use crate::ttlv::{Tag, Ttlv};
 /// Object types akm stores.
 pub const SUPPORTED_OBJECT_TYPES: &[u32] = &[
     ot::SYMMETRIC_KEY,
+    ot::PUBLIC_KEY,
+    ot::PRIVATE_KEY,
     ot::SECRET_DATA,
     ot::OPAQUE_OBJECT,
     ot::CERTIFICATE,

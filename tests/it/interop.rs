@@ -1399,3 +1399,118 @@ async fn certificates_register_get_locate_and_destroy() {
     }
     server.stop().await;
 }
+
+/// A Register payload for a public or private key: `bytes` in `format`, RSA-2048 per the
+/// Key Block.
+fn register_asymmetric(v: V, object_type: u32, format: u32, bytes: &[u8]) -> Vec<Ttlv> {
+    let tag = if object_type == ot::PUBLIC_KEY {
+        Tag::PUBLIC_KEY
+    } else {
+        Tag::PRIVATE_KEY
+    };
+    vec![
+        Ttlv::enumeration(Tag::OBJECT_TYPE, object_type),
+        template(v, &[]),
+        Ttlv::structure(
+            tag,
+            vec![Ttlv::structure(
+                Tag::KEY_BLOCK,
+                vec![
+                    Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, format),
+                    Ttlv::structure(Tag::KEY_VALUE, vec![Ttlv::bytes(Tag::KEY_MATERIAL, bytes)]),
+                    Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, alg::RSA),
+                    Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, 2048),
+                ],
+            )],
+        ),
+    ]
+}
+
+/// PyKMIP (and Veeam, once it has a key pair) register public and private keys and get them
+/// back: akm stores the encoded key as given (PKCS#1, X.509 SubjectPublicKeyInfo, PKCS#8,
+/// ECPrivateKey, Raw) and returns it in that format, refusing conversions it cannot make.
+#[tokio::test]
+async fn public_and_private_keys_register_and_get_in_their_format() {
+    let server = TestServer::start().await;
+    let pair = rcgen::KeyPair::generate().unwrap();
+    let spki = pair.public_key_raw().to_vec();
+    let pkcs8 = pair.serialize_der();
+    for v in [V::V1_2, V::V1_4, V::V2_1] {
+        let mut c = server.client(&format!("asym-{v}"), v).await;
+        for (object_type, format, bytes) in [
+            (ot::PUBLIC_KEY, kft::X_509, spki.as_slice()),
+            (ot::PUBLIC_KEY, kft::PKCS_1, &spki[24..]),
+            (ot::PRIVATE_KEY, kft::PKCS_8, pkcs8.as_slice()),
+            (ot::PRIVATE_KEY, kft::RAW, &pkcs8[..40]),
+        ] {
+            let what = format!("{v} type {object_type} format {format}");
+            let registered = c
+                .call(
+                    op::REGISTER,
+                    register_asymmetric(v, object_type, format, bytes),
+                )
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let u = uid_of(&registered);
+            let got = c.call(op::GET, uid(&u)).await.unwrap();
+            assert_eq!(
+                got.child(Tag::OBJECT_TYPE).and_then(Ttlv::as_enum),
+                Some(object_type)
+            );
+            let block = got
+                .child(if object_type == ot::PUBLIC_KEY {
+                    Tag::PUBLIC_KEY
+                } else {
+                    Tag::PRIVATE_KEY
+                })
+                .and_then(|k| k.child(Tag::KEY_BLOCK))
+                .unwrap_or_else(|| panic!("{what}: no Key Block"));
+            assert_eq!(
+                block.child(Tag::KEY_FORMAT_TYPE).and_then(Ttlv::as_enum),
+                Some(format),
+                "{what}"
+            );
+            assert_eq!(
+                block
+                    .child(Tag::CRYPTOGRAPHIC_ALGORITHM)
+                    .and_then(Ttlv::as_enum),
+                Some(alg::RSA)
+            );
+            assert_eq!(
+                block
+                    .child(Tag::CRYPTOGRAPHIC_LENGTH)
+                    .and_then(Ttlv::as_int),
+                Some(2048)
+            );
+            assert_eq!(key_bytes(&got), bytes, "{what}");
+            // Asking for another encoding is refused, not answered with the wrong bytes.
+            let other = if format == kft::PKCS_8 {
+                kft::PKCS_1
+            } else {
+                kft::PKCS_8
+            };
+            let mut p = uid(&u);
+            p.push(Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, other));
+            assert_eq!(
+                reason(c.call(op::GET, p).await),
+                rr::KEY_FORMAT_TYPE_NOT_SUPPORTED,
+                "{what}"
+            );
+        }
+        // A format that does not fit the object type, and transparent (structured) keys.
+        for (object_type, format) in [
+            (ot::PUBLIC_KEY, kft::PKCS_8),
+            (ot::PRIVATE_KEY, kft::X_509),
+            (ot::PRIVATE_KEY, kft::TRANSPARENT_RSA_PRIVATE_KEY),
+        ] {
+            let r = c
+                .call(
+                    op::REGISTER,
+                    register_asymmetric(v, object_type, format, &pkcs8),
+                )
+                .await;
+            assert_eq!(reason(r), rr::KEY_FORMAT_TYPE_NOT_SUPPORTED, "{v} {format}");
+        }
+    }
+    server.stop().await;
+}
