@@ -38,6 +38,7 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         algorithm: obj.enum_attr("Cryptographic Algorithm"),
         length: obj.int_attr("Cryptographic Length"),
         data_type: obj.data_type,
+        split: obj.split.clone(),
     };
     let encoded = objects::encode_object(&managed, format)?;
     Ok(Reply {

@@ -11,6 +11,7 @@ pub const SUPPORTED_OBJECT_TYPES: &[u32] = &[
     ot::SYMMETRIC_KEY,
     ot::PUBLIC_KEY,
     ot::PRIVATE_KEY,
+    ot::SPLIT_KEY,
     ot::SECRET_DATA,
     ot::OPAQUE_OBJECT,
     ot::CERTIFICATE,

@@ -1,5 +1,5 @@
-//! Register: stores a client-supplied Symmetric Key, Public or Private Key, Secret Data, Opaque
-//! Object or Certificate.
+//! Register: stores a client-supplied Symmetric Key, Public, Private or Split Key, Secret Data,
+//! Opaque Object or Certificate.
 
 use super::create::store_new;
 use super::{Call, Ctx, Reply};

@@ -1514,3 +1514,108 @@ async fn public_and_private_keys_register_and_get_in_their_format() {
     }
     server.stop().await;
 }
+
+/// A Register payload for an AES-128 split key part with the given fields.
+fn register_split_key(v: V, fields: Vec<Ttlv>, bytes: &[u8]) -> Vec<Ttlv> {
+    let mut object = fields;
+    object.push(Ttlv::structure(
+        Tag::KEY_BLOCK,
+        vec![
+            Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, kft::RAW),
+            Ttlv::structure(Tag::KEY_VALUE, vec![Ttlv::bytes(Tag::KEY_MATERIAL, bytes)]),
+            Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+            Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, (bytes.len() * 8) as i32),
+        ],
+    ));
+    vec![
+        Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SPLIT_KEY),
+        template(v, &[]),
+        Ttlv::structure(Tag::SPLIT_KEY, object),
+    ]
+}
+
+/// The four required Split Key fields: `parts`, part `id`, `threshold`, `method`.
+fn split_fields(parts: i32, id: i32, threshold: i32, method: u32) -> Vec<Ttlv> {
+    vec![
+        Ttlv::integer(Tag::SPLIT_KEY_PARTS, parts),
+        Ttlv::integer(Tag::KEY_PART_IDENTIFIER, id),
+        Ttlv::integer(Tag::SPLIT_KEY_THRESHOLD, threshold),
+        Ttlv::enumeration(Tag::SPLIT_KEY_METHOD, method),
+    ]
+}
+
+/// PyKMIP registers a split key part (3 parts, part 1, threshold 2, XOR) and reads every field
+/// back: akm stores the part and its Split Key fields as given, and refuses inconsistent ones.
+#[tokio::test]
+async fn split_keys_register_and_get_with_their_fields() {
+    use akm::kmip::enums::split_key_method as skm;
+    let server = TestServer::start().await;
+    let part = [0x66u8; 16];
+    for v in [V::V1_2, V::V1_4, V::V2_1] {
+        let mut c = server.client(&format!("splitter-{v}"), v).await;
+        let fields = split_fields(3, 1, 2, skm::XOR);
+        let u = uid_of(
+            &c.call(op::REGISTER, register_split_key(v, fields.clone(), &part))
+                .await
+                .unwrap(),
+        );
+        let got = c.call(op::GET, uid(&u)).await.unwrap();
+        assert_eq!(
+            got.child(Tag::OBJECT_TYPE).and_then(Ttlv::as_enum),
+            Some(ot::SPLIT_KEY)
+        );
+        let split = got.child(Tag::SPLIT_KEY).expect("a Split Key");
+        let tags: Vec<Tag> = split.children().iter().map(|t| t.tag).collect();
+        assert_eq!(
+            tags,
+            vec![
+                Tag::SPLIT_KEY_PARTS,
+                Tag::KEY_PART_IDENTIFIER,
+                Tag::SPLIT_KEY_THRESHOLD,
+                Tag::SPLIT_KEY_METHOD,
+                Tag::KEY_BLOCK
+            ],
+            "{v}"
+        );
+        assert_eq!(&split.children()[..4], fields.as_slice(), "{v}");
+        assert_eq!(key_bytes(&got), part);
+
+        // Prime Field Size comes with the prime-field method and only with it.
+        let prime = Ttlv::new(
+            Tag::PRIME_FIELD_SIZE,
+            Value::BigInteger(vec![0, 0, 0, 0, 0, 0, 0x01, 0x01].into()),
+        );
+        let mut with_prime = split_fields(3, 2, 2, skm::POLYNOMIAL_SHARING_PRIME_FIELD);
+        with_prime.push(prime.clone());
+        let u = uid_of(
+            &c.call(op::REGISTER, register_split_key(v, with_prime, &part))
+                .await
+                .unwrap(),
+        );
+        let got = c.call(op::GET, uid(&u)).await.unwrap();
+        assert_eq!(
+            got.child(Tag::SPLIT_KEY)
+                .and_then(|s| s.child(Tag::PRIME_FIELD_SIZE)),
+            Some(&prime)
+        );
+
+        let mut xor_with_prime = split_fields(3, 3, 2, skm::XOR);
+        xor_with_prime.push(prime.clone());
+        for (what, bad) in [
+            ("threshold above parts", split_fields(2, 1, 3, skm::XOR)),
+            ("part 0", split_fields(3, 0, 2, skm::XOR)),
+            (
+                "prime field without its size",
+                split_fields(3, 1, 2, skm::POLYNOMIAL_SHARING_PRIME_FIELD),
+            ),
+            ("a size without the prime field", xor_with_prime),
+            ("no method", split_fields(3, 1, 2, skm::XOR)[..3].to_vec()),
+        ] {
+            let r = c
+                .call(op::REGISTER, register_split_key(v, bad, &part))
+                .await;
+            assert_eq!(reason(r), rr::INVALID_FIELD, "{v}: {what}");
+        }
+    }
+    server.stop().await;
+}

@@ -589,7 +589,7 @@ async fn query_and_discover_versions() {
         ] {
             assert!(ops.contains(&o));
         }
-        assert_eq!(q.children_with(Tag::OBJECT_TYPE).count(), 6); // Symmetric, Public and Private Key, Secret Data, Opaque Object, Certificate
+        assert_eq!(q.children_with(Tag::OBJECT_TYPE).count(), 7); // Symmetric, Public, Private, Split Key; Secret Data, Opaque, Certificate
         assert_eq!(
             q.child(Tag::VENDOR_IDENTIFICATION).and_then(Ttlv::as_text),
             Some("akm")
