@@ -29,6 +29,7 @@ fn sample() -> Ttlv {
             operation: Some(10),
             batch_id: None,
             result: Ok(Some(Ttlv::structure(Tag::RESPONSE_PAYLOAD, payload))),
+            undone: false,
         }],
     )
 }

@@ -80,6 +80,9 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// Initialize (KEK, development PKI) on `akm serve` when the data directory is empty.
     pub auto_init: bool,
+    /// Offer the Interop operation, which the OASIS test cases use to mark their start and
+    /// end; KMIP 2.1 §6.1.26 forbids it on a production server.
+    pub interop_operations: bool,
 }
 
 impl Default for ServerConfig {
@@ -92,6 +95,7 @@ impl Default for ServerConfig {
             max_message_bytes: 1024 * 1024,
             shutdown_grace_secs: 30,
             auto_init: false,
+            interop_operations: false,
         }
     }
 }

@@ -116,7 +116,11 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     let kek = Kek::load(&config.store.kek())?;
     create_private_dir(&config.store.data_dir)?;
     let store = Store::open(&config.store.database())?;
-    Ok(Ctx { store, kek })
+    Ok(Ctx {
+        store,
+        kek,
+        interop: config.server.interop_operations,
+    })
 }
 
 /// Server settings from the config.

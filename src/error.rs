@@ -47,6 +47,19 @@ pub enum OpError {
     /// The attribute exists already and takes one instance.
     #[error("attribute {0:?} already exists")]
     AttributeExists(String),
+    /// The object is Sensitive: its key material may not leave the server unwrapped.
+    #[error("sensitive keys may not be retrieved unwrapped")]
+    Sensitive,
+    /// The object is not Extractable: its key material may not leave the server.
+    #[error("object is not extractable")]
+    NotExtractable,
+    /// The object's Cryptographic Usage Mask does not allow what the client asked for.
+    #[error("the object's usage mask does not allow this use")]
+    IncompatibleUsageMask,
+    /// The client asked for a Quantum Safe object that this one cannot be. The QS profile's
+    /// test case (QS-M-2-21) answers this with General Failure.
+    #[error("the object would not be quantum safe")]
+    NotQuantumSafe,
     /// A stored record could not be read back (the detail is logged; the client sees
     /// General Failure).
     #[error("stored record of {0} is unreadable")]
@@ -86,22 +99,28 @@ impl OpError {
         let (reason, message): (u32, String) = match self {
             OpError::InvalidMessage(m) => (rr::INVALID_MESSAGE, m.clone()),
             OpError::InvalidField(m) => (rr::INVALID_FIELD, m.clone()),
-            OpError::NotFound => (rr::ITEM_NOT_FOUND, self.to_string()),
+            OpError::NotFound => (rr::OBJECT_NOT_FOUND, self.to_string()),
             OpError::ObjectDestroyed => (rr::OBJECT_DESTROYED, self.to_string()),
             OpError::PermissionDenied => (rr::PERMISSION_DENIED, self.to_string()),
             OpError::WrongState => (rr::WRONG_KEY_LIFECYCLE_STATE, self.to_string()),
             OpError::OperationNotSupported => (rr::OPERATION_NOT_SUPPORTED, self.to_string()),
             OpError::FeatureNotSupported(_) => (rr::FEATURE_NOT_SUPPORTED, self.to_string()),
             OpError::KeyFormatNotSupported => (rr::KEY_FORMAT_TYPE_NOT_SUPPORTED, self.to_string()),
-            OpError::ReadOnlyAttribute(_) => (rr::PERMISSION_DENIED, self.to_string()),
+            OpError::ReadOnlyAttribute(_) => (rr::ATTRIBUTE_READ_ONLY, self.to_string()),
             OpError::AttributeNotFound => (rr::ITEM_NOT_FOUND, self.to_string()),
-            OpError::AttributeExists(_) => (rr::ILLEGAL_OPERATION, self.to_string()),
+            OpError::AttributeExists(_) => (rr::ATTRIBUTE_SINGLE_VALUED, self.to_string()),
+            OpError::Sensitive => (rr::SENSITIVE, self.to_string()),
+            OpError::NotExtractable => (rr::NOT_EXTRACTABLE, self.to_string()),
+            OpError::IncompatibleUsageMask => {
+                (rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, self.to_string())
+            }
+            OpError::NotQuantumSafe => (rr::GENERAL_FAILURE, self.to_string()),
             OpError::CorruptRecord(uid) => {
                 tracing::error!(%uid, "stored attributes do not decode");
                 (rr::GENERAL_FAILURE, "internal error".into())
             }
             OpError::Store(StoreError::NameTaken) => {
-                (rr::INVALID_FIELD, "name already in use".into())
+                (rr::NON_UNIQUE_NAME_ATTRIBUTE, "name already in use".into())
             }
             OpError::Store(e) => {
                 tracing::error!(error = %e, "store failure");

@@ -7,6 +7,7 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod conformance;
 pub mod crypto;
 pub mod daemon;
 pub mod error;

@@ -1,6 +1,7 @@
 //! The `akm` command line: `serve`, `init`, `cert issue`, and the `key` commands, which are
 //! KMIP clients over mutual TLS (the scripting interface). `main` maps errors to exit codes.
 
+mod conformance;
 mod key;
 
 use crate::config::Config;
@@ -40,6 +41,8 @@ pub enum Command {
     },
     /// Manage keys on a running server (a KMIP client over mutual TLS).
     Key(key::KeyArgs),
+    /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
+    Conformance(conformance::ConformanceArgs),
 }
 
 /// `akm cert ...`
@@ -74,6 +77,9 @@ pub enum CliError {
     /// A client command failed (exit 1; 2 when the server refused the operation).
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
+    /// Conformance test-case files failed (exit 1); the count.
+    #[error("{0} conformance test case(s) failed")]
+    Conformance(usize),
     /// Bad command-line input (exit 64, EX_USAGE).
     #[error("{0}")]
     Usage(String),
@@ -123,6 +129,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Key(args) => {
             init_logging("warn");
             key::run(&config, args)?;
+        }
+        Command::Conformance(args) => {
+            init_logging("warn");
+            conformance::run(&config, args)?;
         }
     }
     Ok(())

@@ -275,22 +275,13 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         Server,
         V::V1_0,
     ),
-    spec("Fresh", Tag::FRESH, T::Boolean, false, Server, V::V1_1),
-    // Set by the server from a registered Certificate object.
+    // A client may give False in Register (KMIP 2.1 §4.24), never change it later.
     spec(
-        "Certificate Type",
-        Tag::CERTIFICATE_TYPE,
-        T::Enumeration,
+        "Fresh",
+        Tag::FRESH,
+        T::Boolean,
         false,
-        Server,
-        V::V1_0,
-    ),
-    spec(
-        "Certificate Length",
-        Tag::CERTIFICATE_LENGTH,
-        T::Integer,
-        false,
-        Server,
+        ClientAtCreate,
         V::V1_1,
     ),
     spec(
@@ -364,6 +355,86 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         false,
         Server,
         V::V1_4,
+    ),
+    spec(
+        "Certificate Type",
+        Tag::CERTIFICATE_TYPE,
+        T::Enumeration,
+        false,
+        ClientAtCreate,
+        V::V1_0,
+    ),
+    spec(
+        "Certificate Length",
+        Tag::CERTIFICATE_LENGTH,
+        T::Integer,
+        false,
+        Server,
+        V::V1_1,
+    ),
+    spec(
+        "Certificate Subject CN",
+        Tag::CERTIFICATE_SUBJECT_CN,
+        T::TextString,
+        false,
+        Server,
+        V::V2_0,
+    ),
+    spec(
+        "Certificate Issuer CN",
+        Tag::CERTIFICATE_ISSUER_CN,
+        T::TextString,
+        false,
+        Server,
+        V::V2_0,
+    ),
+    spec(
+        "Protection Level",
+        Tag::PROTECTION_LEVEL,
+        T::Enumeration,
+        false,
+        Client,
+        V::V2_0,
+    ),
+    spec(
+        "Protection Period",
+        Tag::PROTECTION_PERIOD,
+        T::Interval,
+        false,
+        Client,
+        V::V2_0,
+    ),
+    spec(
+        "Quantum Safe",
+        Tag::QUANTUM_SAFE,
+        T::Boolean,
+        false,
+        Client,
+        V::V2_0,
+    ),
+    spec(
+        "Random Number Generator",
+        Tag::RANDOM_NUMBER_GENERATOR,
+        T::Structure,
+        false,
+        ClientAtCreate,
+        V::V1_3,
+    ),
+    spec(
+        "Protection Storage Mask",
+        Tag::PROTECTION_STORAGE_MASK,
+        T::Integer,
+        false,
+        Server,
+        V::V2_0,
+    ),
+    spec(
+        "Key Format Type",
+        Tag::KEY_FORMAT_TYPE,
+        T::Enumeration,
+        false,
+        Server,
+        V::V2_0,
     ),
     spec(
         "Short Unique Identifier",
@@ -564,7 +635,7 @@ pub fn read_request_attributes(
 }
 
 /// Encodes a set of attributes for a response: 2.x Attributes, or 1.x Attribute items with
-/// indexes (0 included) for multi-instance attributes. Attributes newer than `version` are left out.
+/// indexes for multi-instance attributes. Attributes newer than `version` are left out.
 pub fn encode_attributes(attrs: &[Attr], version: ProtocolVersion) -> Vec<Ttlv> {
     let visible = attrs.iter().filter(|a| visible_in(a, version));
     if version.is_v2() {
@@ -586,8 +657,6 @@ pub fn encode_attributes(attrs: &[Attr], version: ProtocolVersion) -> Vec<Ttlv> 
                 0
             }
         };
-        // Index 0 is sent too, though the spec lets it be omitted: clients such as PyKMIP
-        // read the index of every multi-instance attribute (Name) and fail when it is absent.
         let multi = spec_by_name(&a.name).is_none_or(|s| s.multi);
         out.push(to_v1(a, multi.then_some(index)));
     }

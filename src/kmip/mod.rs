@@ -138,7 +138,8 @@ impl ProtocolVersion {
             | ATTRIBUTE_INSTANCE_NOT_FOUND
             | OBJECT_DESTROYED => ITEM_NOT_FOUND,
             UNSUPPORTED_PROTOCOL_VERSION | UNKNOWN_TAG | CODEC_ERROR => INVALID_MESSAGE,
-            OBJECT_ALREADY_EXISTS => INVALID_FIELD,
+            OBJECT_ALREADY_EXISTS | NON_UNIQUE_NAME_ATTRIBUTE => INVALID_FIELD,
+            ATTRIBUTE_SINGLE_VALUED => ILLEGAL_OPERATION,
             // A 1.x reason this minor version does not have yet.
             _ if reason < OBJECT_ALREADY_EXISTS => GENERAL_FAILURE,
             _ => INVALID_FIELD,
@@ -169,6 +170,9 @@ pub enum OnError {
     Stop,
     /// Process the rest.
     Continue,
+    /// Skip the rest and undo what the earlier items did (their status becomes Operation
+    /// Undone).
+    Undo,
 }
 
 /// The request header fields akm acts on.
@@ -287,7 +291,8 @@ fn parse_header(h: &Ttlv) -> Result<(RequestHeader, i32), MessageError> {
         ),
     };
     let on_error = match single(h, Tag::BATCH_ERROR_CONTINUATION_OPTION)?.map(Ttlv::as_enum) {
-        None | Some(Some(bec::STOP)) | Some(Some(bec::UNDO)) => OnError::Stop,
+        None | Some(Some(bec::STOP)) => OnError::Stop,
+        Some(Some(bec::UNDO)) => OnError::Undo,
         Some(Some(bec::CONTINUE)) => OnError::Continue,
         Some(_) => return Err(invalid("bad Batch Error Continuation Option")),
     };
@@ -363,6 +368,9 @@ pub struct ResponseItem {
     pub batch_id: Option<Vec<u8>>,
     /// The Response Payload's children, or the failure.
     pub result: Result<Option<Ttlv>, Failure>,
+    /// The item succeeded but a later failure undid it (Batch Error Continuation Option
+    /// Undo): its status is Operation Undone, its payload is kept.
+    pub undone: bool,
 }
 
 /// Builds a Response Message in `version`.
@@ -390,10 +398,11 @@ fn encode_item(version: ProtocolVersion, item: &ResponseItem) -> Ttlv {
     }
     match &item.result {
         Ok(payload) => {
-            c.push(Ttlv::enumeration(
-                Tag::RESULT_STATUS,
-                result_status::SUCCESS,
-            ));
+            let status = match item.undone {
+                true => result_status::OPERATION_UNDONE,
+                false => result_status::SUCCESS,
+            };
+            c.push(Ttlv::enumeration(Tag::RESULT_STATUS, status));
             if let Some(p) = payload {
                 c.push(p.clone());
             }
@@ -422,6 +431,7 @@ pub fn error_response(version: ProtocolVersion, now: i64, failure: Failure) -> T
             operation: None,
             batch_id: None,
             result: Err(failure),
+            undone: false,
         }],
     )
 }
@@ -461,6 +471,19 @@ mod tests {
         assert_eq!(V::V1_2.result_reason(SENSITIVE), PERMISSION_DENIED);
         assert_eq!(V::V1_4.result_reason(SENSITIVE), SENSITIVE);
         assert_eq!(V::V1_2.result_reason(OBJECT_ALREADY_EXISTS), INVALID_FIELD);
+        assert_eq!(
+            V::V1_4.result_reason(NON_UNIQUE_NAME_ATTRIBUTE),
+            INVALID_FIELD
+        );
+        assert_eq!(
+            V::V1_4.result_reason(ATTRIBUTE_SINGLE_VALUED),
+            ILLEGAL_OPERATION
+        );
+        assert_eq!(
+            V::V1_4.result_reason(ATTRIBUTE_READ_ONLY),
+            PERMISSION_DENIED
+        );
+        assert_eq!(V::V1_4.result_reason(OBJECT_NOT_FOUND), ITEM_NOT_FOUND);
         assert_eq!(
             V::V1_3.result_reason(INVALID_ATTRIBUTE_VALUE),
             INVALID_FIELD

@@ -1,9 +1,13 @@
-//! Managed objects on the wire: Symmetric Key, Public Key, Private Key, Split Key, Secret Data
-//! and Opaque Object, with their Key Block, and Certificate, parsed from Register requests and
-//! built for Get responses. Carries key bytes in zeroizing buffers and never formats them.
+//! Managed objects on the wire: Symmetric Key, Secret Data, Opaque Object, Public Key, Private
+//! Key, Split Key and Certificate, with their Key Block, parsed from Register requests and built
+//! for Get responses. Carries key bytes in zeroizing buffers and never formats them.
+//!
+//! akm does no public-key cryptography: a Public or Private Key is kept exactly as registered
+//! (its Key Material item, byte string or transparent structure, in TTLV) and served back in
+//! the same Key Format Type.
 
 use super::enums::{key_format_type as kft, object_type as ot, split_key_method};
-use crate::ttlv::{ItemType, Tag, Ttlv};
+use crate::ttlv::{self, ItemType, Tag, Ttlv};
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -12,7 +16,8 @@ use zeroize::Zeroizing;
 pub struct ManagedObject {
     /// Object Type enumeration.
     pub object_type: u32,
-    /// The key bytes (raw symmetric key, secret data, opaque data).
+    /// The key bytes (raw symmetric key, secret data, opaque data, certificate); for a Public
+    /// or Private Key, the TTLV encoding of its Key Material item.
     pub material: Zeroizing<Vec<u8>>,
     /// The Key Format Type it was registered or created in.
     pub format: u32,
@@ -25,6 +30,19 @@ pub struct ManagedObject {
     /// A Split Key's fields before its Key Block (Split Key Parts, Key Part Identifier, Split
     /// Key Threshold, Split Key Method, Prime Field Size), in that order; empty otherwise.
     pub split: Vec<Ttlv>,
+}
+
+/// True for the object types kept as a TTLV-encoded Key Material item.
+fn is_asymmetric(object_type: u32) -> bool {
+    matches!(object_type, ot::PUBLIC_KEY | ot::PRIVATE_KEY)
+}
+
+/// True for the object types that have a Key Block (and so a Key Format Type).
+pub fn has_key_block(object_type: u32) -> bool {
+    matches!(
+        object_type,
+        ot::SYMMETRIC_KEY | ot::SECRET_DATA | ot::PUBLIC_KEY | ot::PRIVATE_KEY | ot::SPLIT_KEY
+    )
 }
 
 impl fmt::Debug for ManagedObject {
@@ -61,11 +79,11 @@ fn invalid(msg: impl Into<String>) -> ObjectError {
 pub fn object_tag(object_type: u32) -> Option<Tag> {
     match object_type {
         ot::SYMMETRIC_KEY => Some(Tag::SYMMETRIC_KEY),
+        ot::SECRET_DATA => Some(Tag::SECRET_DATA),
+        ot::OPAQUE_OBJECT => Some(Tag::OPAQUE_OBJECT),
         ot::PUBLIC_KEY => Some(Tag::PUBLIC_KEY),
         ot::PRIVATE_KEY => Some(Tag::PRIVATE_KEY),
         ot::SPLIT_KEY => Some(Tag::SPLIT_KEY),
-        ot::SECRET_DATA => Some(Tag::SECRET_DATA),
-        ot::OPAQUE_OBJECT => Some(Tag::OPAQUE_OBJECT),
         ot::CERTIFICATE => Some(Tag::CERTIFICATE),
         _ => None,
     }
@@ -77,9 +95,6 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
     let obj = payload
         .child(tag)
         .ok_or(invalid("Object Type does not match the object given"))?;
-    if object_type == ot::CERTIFICATE {
-        return parse_certificate(obj);
-    }
     if object_type == ot::OPAQUE_OBJECT {
         let data_type = obj.child(Tag::OPAQUE_DATA_TYPE).and_then(Ttlv::as_enum);
         let data = obj
@@ -93,6 +108,26 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
             algorithm: None,
             length: None,
             data_type,
+            split: Vec::new(),
+        });
+    }
+    if object_type == ot::CERTIFICATE {
+        let certificate_type = obj
+            .child(Tag::CERTIFICATE_TYPE)
+            .and_then(Ttlv::as_enum)
+            .ok_or(invalid("Certificate without Certificate Type"))?;
+        let value = obj
+            .child(Tag::CERTIFICATE_VALUE)
+            .and_then(Ttlv::as_bytes)
+            .filter(|v| !v.is_empty())
+            .ok_or(invalid("Certificate without Certificate Value"))?;
+        return Ok(ManagedObject {
+            object_type,
+            material: Zeroizing::new(value.to_vec()),
+            format: 0,
+            algorithm: None,
+            length: None,
+            data_type: Some(certificate_type),
             split: Vec::new(),
         });
     }
@@ -162,29 +197,6 @@ fn split_key_fields(obj: &Ttlv) -> Result<Vec<Ttlv>, ObjectError> {
     Ok(fields)
 }
 
-/// A Certificate: its type (X.509, PGP) and its bytes, kept as given; akm does not parse them.
-fn parse_certificate(obj: &Ttlv) -> Result<ManagedObject, ObjectError> {
-    let certificate_type = obj
-        .child(Tag::CERTIFICATE_TYPE)
-        .and_then(Ttlv::as_enum)
-        .ok_or(invalid("Certificate without Certificate Type"))?;
-    let value = obj
-        .child(Tag::CERTIFICATE_VALUE)
-        .and_then(Ttlv::as_bytes)
-        .filter(|v| !v.is_empty())
-        .ok_or(invalid("Certificate without Certificate Value"))?;
-    Ok(ManagedObject {
-        object_type: ot::CERTIFICATE,
-        material: Zeroizing::new(value.to_vec()),
-        // Not a key format: a certificate is returned as it was registered.
-        format: kft::OPAQUE,
-        algorithm: None,
-        length: None,
-        data_type: Some(certificate_type),
-        split: Vec::new(),
-    })
-}
-
 fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, ObjectError> {
     if block.child(Tag::KEY_WRAPPING_DATA).is_some() {
         return Err(ObjectError::WrappingNotSupported);
@@ -196,13 +208,11 @@ fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, Obje
     let key_value = block
         .child(Tag::KEY_VALUE)
         .ok_or(invalid("Key Block without Key Value"))?;
+    if is_asymmetric(object_type) {
+        return parse_asymmetric(block, key_value, object_type, format);
+    }
     let material = match format {
         kft::RAW | kft::OPAQUE => key_value.child(Tag::KEY_MATERIAL).and_then(Ttlv::as_bytes),
-        // Asymmetric keys are kept as the encoded bytes the client gave (akm does not use
-        // them yet), so any byte-string format of a public or private key is accepted.
-        f if asymmetric_byte_format(object_type, f) => {
-            key_value.child(Tag::KEY_MATERIAL).and_then(Ttlv::as_bytes)
-        }
         kft::TRANSPARENT_SYMMETRIC_KEY if object_type == ot::SYMMETRIC_KEY => key_value
             .child(Tag::KEY_MATERIAL)
             .and_then(|m| m.child(Tag::KEY))
@@ -230,21 +240,43 @@ fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, Obje
     })
 }
 
-/// Whether `format` is a byte-string Key Format Type for a key of `object_type`: PKCS#1 and
-/// X.509 (SubjectPublicKeyInfo) public keys, PKCS#1, PKCS#8 and ECPrivateKey private keys.
-fn asymmetric_byte_format(object_type: u32, format: u32) -> bool {
-    match object_type {
-        ot::PUBLIC_KEY => matches!(format, kft::PKCS_1 | kft::X_509),
-        ot::PRIVATE_KEY => matches!(format, kft::PKCS_1 | kft::PKCS_8 | kft::ECPRIVATEKEY),
-        _ => false,
+/// A Public or Private Key's Key Material, kept whole (as TTLV) in whatever format it came.
+fn parse_asymmetric(
+    block: &Ttlv,
+    key_value: &Ttlv,
+    object_type: u32,
+    format: u32,
+) -> Result<ManagedObject, ObjectError> {
+    let item = key_value
+        .child(Tag::KEY_MATERIAL)
+        .ok_or(invalid("Key Value without Key Material"))?;
+    let empty = match &item.value {
+        crate::ttlv::Value::ByteString(b) => b.is_empty(),
+        crate::ttlv::Value::Structure(c) => c.is_empty(),
+        _ => return Err(invalid("Key Material must be a Byte String or a Structure")),
+    };
+    if empty {
+        return Err(invalid("empty Key Material"));
     }
+    Ok(ManagedObject {
+        object_type,
+        material: Zeroizing::new(item.encode()),
+        format,
+        algorithm: block
+            .child(Tag::CRYPTOGRAPHIC_ALGORITHM)
+            .and_then(Ttlv::as_enum),
+        length: block
+            .child(Tag::CRYPTOGRAPHIC_LENGTH)
+            .and_then(Ttlv::as_int),
+        data_type: None,
+        split: Vec::new(),
+    })
 }
 
 /// Builds the object structure for a Get response in `format` (the stored format if None).
 pub fn encode_object(obj: &ManagedObject, format: Option<u32>) -> Result<Ttlv, ObjectError> {
     let tag = object_tag(obj.object_type).ok_or(ObjectError::TypeNotSupported)?;
     if obj.object_type == ot::CERTIFICATE {
-        // A certificate has no Key Format Type; asking for one is asking for a conversion.
         if format.is_some() {
             return Err(ObjectError::FormatNotSupported);
         }
@@ -270,11 +302,15 @@ pub fn encode_object(obj: &ManagedObject, format: Option<u32>) -> Result<Ttlv, O
     }
     let format = format.unwrap_or(obj.format);
     let material = match format {
-        kft::RAW | kft::OPAQUE if format == obj.format || obj.object_type == ot::SYMMETRIC_KEY => {
-            Ttlv::bytes(Tag::KEY_MATERIAL, obj.material.to_vec())
+        // Kept as registered: only its own format can be served.
+        _ if is_asymmetric(obj.object_type) => {
+            if format != obj.format {
+                return Err(ObjectError::FormatNotSupported);
+            }
+            ttlv::decode(&obj.material, &ttlv::Limits::default())
+                .map_err(|_| invalid("stored Key Material does not decode"))?
         }
-        // No conversion between asymmetric encodings: the format they were registered in.
-        f if f == obj.format && asymmetric_byte_format(obj.object_type, f) => {
+        kft::RAW | kft::OPAQUE if format == obj.format || obj.object_type == ot::SYMMETRIC_KEY => {
             Ttlv::bytes(Tag::KEY_MATERIAL, obj.material.to_vec())
         }
         kft::TRANSPARENT_SYMMETRIC_KEY if obj.object_type == ot::SYMMETRIC_KEY => Ttlv::structure(

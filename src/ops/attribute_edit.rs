@@ -1,12 +1,13 @@
 //! Add, Modify, Delete and (2.x) Set Attribute: the client's edits to an object's
 //! attributes, within what each attribute allows (read-only, single- or multi-valued).
 
-use super::{modify, Call, Ctx, Reply};
+use super::{modify, Call, Ctx, Object, Reply};
 use crate::error::OpError;
 use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr, Setter};
-use crate::kmip::enums::operation;
-use crate::ttlv::{Tag, Ttlv};
+use crate::kmip::enums::{operation, state};
+use crate::store::StoreError;
+use crate::ttlv::{Tag, Ttlv, Value};
 
 /// Refuses attributes a client may not edit after the object exists; for the others, says
 /// whether they take several values.
@@ -23,6 +24,49 @@ fn check_editable(attr_name: &str) -> Result<bool, OpError> {
         None => Err(OpError::InvalidField(format!(
             "unsupported attribute {attr_name:?}"
         ))),
+    }
+}
+
+/// Attributes a client may set but never delete (KMIP 2.1 §4: "Deletable by client: No").
+const NOT_DELETABLE: &[&str] = &[
+    "Activation Date",
+    "Deactivation Date",
+    "Process Start Date",
+    "Protect Stop Date",
+    "Sensitive",
+    "Extractable",
+];
+
+/// The dates a client may change only in some states (KMIP 2.1 §4.1, §4.15, §4.42, §4.45
+/// "Modifiable by client"): Activation Date while Pre-Active, Deactivation Date while
+/// Pre-Active or Active, Process Start and Protect Stop Date while Pre-Active or Active and
+/// not yet reached.
+fn check_state_for(obj: &Object, name: &str, now: i64) -> Result<(), OpError> {
+    let current = obj.state();
+    let live = matches!(current, state::PRE_ACTIVE | state::ACTIVE);
+    let allowed = match name {
+        "Activation Date" => current == state::PRE_ACTIVE,
+        "Deactivation Date" => live,
+        "Process Start Date" | "Protect Stop Date" => {
+            live && obj.date_attr(name).is_none_or(|d| d > now)
+        }
+        _ => true,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(OpError::WrongState)
+    }
+}
+
+/// Keeps the server-set history attributes true after an edit: Always Sensitive turns False
+/// once Sensitive is False, Never Extractable once Extractable is True (KMIP 2.1 §4.3, §4.33).
+fn follow_edit(obj: &mut Object) {
+    if obj.get("Sensitive") == Some(&Value::Boolean(false)) {
+        obj.set("Always Sensitive", Value::Boolean(false));
+    }
+    if obj.get("Extractable") == Some(&Value::Boolean(true)) {
+        obj.set("Never Extractable", Value::Boolean(false));
     }
 }
 
@@ -88,6 +132,7 @@ pub fn add(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         ));
     }
     let multi = check_editable(&attr.name)?;
+    let call_now = call.now;
     let echoed = modify(
         ctx,
         who,
@@ -99,7 +144,14 @@ pub fn add(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
             if !multi && existing > 0 {
                 return Err(OpError::AttributeExists(attr.name));
             }
+            check_state_for(obj, &attr.name, call_now)?;
+            // The same Name twice on one object is as much a clash as on two (the store
+            // checks the others).
+            if attr.name == "Name" && obj.all("Name").any(|v| *v == attr.value) {
+                return Err(OpError::Store(StoreError::NameTaken));
+            }
             obj.attrs.push(attr.clone());
+            follow_edit(obj);
             Ok(Some((attr, existing)))
         },
     )?;
@@ -116,6 +168,7 @@ pub fn modify_attr(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply,
         false => None,
     };
     check_editable(&new.name)?;
+    let call_now = call.now;
     let echoed = modify(
         ctx,
         who,
@@ -134,7 +187,9 @@ pub fn modify_attr(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply,
                 None => position(&obj.attrs, &new.name, index.unwrap_or(0)),
             }
             .ok_or(OpError::AttributeNotFound)?;
+            check_state_for(obj, &new.name, call_now)?;
             obj.attrs[at] = new.clone();
+            follow_edit(obj);
             Ok(Some((new, index.unwrap_or(0))))
         },
     )?;
@@ -162,6 +217,9 @@ pub fn delete(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpEr
         .and_then(Ttlv::as_int)
         .unwrap_or(0);
     check_editable(&name)?;
+    if NOT_DELETABLE.contains(&name.as_str()) {
+        return Err(OpError::ReadOnlyAttribute(name));
+    }
     let all_instances = call.version.is_v2() && by_value.is_none();
     let echoed = modify(
         ctx,
@@ -199,6 +257,7 @@ pub fn set(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
             attr.name
         )));
     }
+    let call_now = call.now;
     modify(
         ctx,
         who,
@@ -206,7 +265,9 @@ pub fn set(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         operation::SET_ATTRIBUTE,
         call.now,
         move |obj| {
+            check_state_for(obj, &attr.name, call_now)?;
             obj.set(&attr.name, attr.value);
+            follow_edit(obj);
             Ok(())
         },
     )?;

@@ -9,9 +9,9 @@ use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, hashing_algorithm, key_format_type as kft, object_type as ot,
-    state,
+    protection_storage_mask, rng_algorithm, state,
 };
-use crate::kmip::objects::ManagedObject;
+use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv, Value};
 use zeroize::Zeroizing;
 
@@ -36,10 +36,10 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     };
     // KMIP 1.4 §3.43 / 2.0 §4.38: mandatory for objects the server generates, equal to the
     // Initial Date. (A registered object's is when the client made it, which akm cannot know.)
-    let generated = vec![Attr::new(
-        "Original Creation Date",
-        Value::DateTime(call.now),
-    )];
+    let generated = vec![
+        Attr::new("Original Creation Date", Value::DateTime(call.now)),
+        generator(),
+    ];
     let uid = store_new(ctx, who, call, attrs, generated, managed)?;
     Ok(Reply {
         payload: vec![
@@ -173,7 +173,16 @@ pub fn store_new(
         material_destroyed: false,
     };
     obj.set("Unique Identifier", Value::TextString(uid.clone()));
+    // KMIP 2.1 §4.56: a 32-byte identifier, SHA-256 of the Unique Identifier.
+    obj.set(
+        "Short Unique Identifier",
+        Value::ByteString(Zeroizing::new(crypto::sha256(uid.as_bytes()))),
+    );
     obj.set("Object Type", Value::Enumeration(managed.object_type));
+    // KMIP 2.1 §4.26: every object with a key block has its Key Format Type as an attribute.
+    if objects::has_key_block(managed.object_type) {
+        obj.set("Key Format Type", Value::Enumeration(managed.format));
+    }
     if let Some(a) = managed.algorithm {
         obj.set("Cryptographic Algorithm", Value::Enumeration(a));
     }
@@ -188,18 +197,77 @@ pub fn store_new(
             obj.attrs.push(Attr { name, value });
         }
     }
+    check_quantum_safe(&obj)?;
     let initial_state = match obj.date_attr("Activation Date") {
         Some(d) if d <= now => state::ACTIVE,
         _ => state::PRE_ACTIVE,
     };
     obj.set("State", Value::Enumeration(initial_state));
     obj.set("Initial Date", Value::DateTime(now));
+    set_storage_defaults(&mut obj);
     obj.set("Digest", digest(&managed.material));
     obj.touch(now);
     let wrapped = ctx.kek.wrap(&uid, obj.key_version, &managed.material)?;
     let row = obj.to_row();
     ctx.store.write(move |tx| tx.insert(&row, Some(&wrapped)))?;
     Ok(uid)
+}
+
+/// How long a client may use an object before it should fetch it again (Lease Time, KMIP
+/// 1.4 §3.20, set by the server at creation). akm grants the same lease to every object.
+pub const LEASE_TIME_SECS: u32 = 3600;
+
+/// The attributes the server sets on every new object (KMIP 2.1 §4: each "SHALL always have
+/// a value"): Sensitive false and Extractable true unless the client gave them, Always
+/// Sensitive and Never Extractable following them, Fresh (unless the client gave it), Lease
+/// Time, and the Protection Storage Mask of where the key is kept (wrapped in software).
+fn set_storage_defaults(obj: &mut Object) {
+    let sensitive = obj.get("Sensitive") == Some(&Value::Boolean(true));
+    let extractable = obj.get("Extractable") != Some(&Value::Boolean(false));
+    obj.set("Sensitive", Value::Boolean(sensitive));
+    obj.set("Always Sensitive", Value::Boolean(sensitive));
+    obj.set("Extractable", Value::Boolean(extractable));
+    obj.set("Never Extractable", Value::Boolean(!extractable));
+    if obj.get("Fresh").is_none() {
+        obj.set("Fresh", Value::Boolean(true));
+    }
+    obj.set("Lease Time", Value::Interval(LEASE_TIME_SECS));
+    obj.set(
+        "Protection Storage Mask",
+        Value::Integer(protection_storage_mask::SOFTWARE),
+    );
+}
+
+/// The Random Number Generator attribute (KMIP 1.4 §3.44) of a key akm generates: the
+/// operating system's CSPRNG (getrandom), which is none of the generators KMIP names.
+fn generator() -> Attr {
+    Attr::new(
+        "Random Number Generator",
+        Value::Structure(vec![Ttlv::enumeration(
+            Tag::RNG_ALGORITHM,
+            rng_algorithm::UNSPECIFIED,
+        )]),
+    )
+}
+
+/// Refuses an object the client asked to be Quantum Safe (KMIP 2.1 §4.45) that is not: a
+/// symmetric key shorter than 256 bits (a quantum search halves its strength) or any public
+/// or private key (the algorithms akm can hold, RSA, DSA and elliptic curves, fall to Shor's
+/// algorithm). Other objects carry no algorithm akm could judge.
+fn check_quantum_safe(obj: &Object) -> Result<(), OpError> {
+    if obj.get("Quantum Safe") != Some(&Value::Boolean(true)) {
+        return Ok(());
+    }
+    let safe = match obj.object_type {
+        ot::SYMMETRIC_KEY => obj.int_attr("Cryptographic Length").unwrap_or(0) >= 256,
+        ot::PUBLIC_KEY | ot::PRIVATE_KEY => false,
+        _ => true,
+    };
+    if safe {
+        Ok(())
+    } else {
+        Err(OpError::NotQuantumSafe)
+    }
 }
 
 /// The Digest attribute: SHA-256 over the key material in Raw format.

@@ -1,12 +1,13 @@
 //! Get: returns an object with its key material, unwrapped from the store, in the stored or
-//! the requested Key Format Type.
+//! the requested Key Format Type, unless the object is Sensitive or not Extractable. The
+//! first Get clears the object's Fresh attribute.
 
-use super::{load_for, Call, Ctx, Reply};
+use super::{load_for, modify, Call, Ctx, Reply};
 use crate::error::OpError;
 use crate::identity::Principal;
 use crate::kmip::enums::{operation, state};
 use crate::kmip::objects::{self, ManagedObject};
-use crate::ttlv::{Tag, Ttlv};
+use crate::ttlv::{Tag, Ttlv, Value};
 
 /// Runs Get.
 pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
@@ -26,6 +27,13 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     if matches!(obj.state(), state::DESTROYED | state::DESTROYED_COMPROMISED) {
         return Err(OpError::ObjectDestroyed);
     }
+    // KMIP 2.1 §4.55 / §4.23: akm never wraps on Get, so such keys are not served at all.
+    if obj.get("Sensitive") == Some(&Value::Boolean(true)) {
+        return Err(OpError::Sensitive);
+    }
+    if obj.get("Extractable") == Some(&Value::Boolean(false)) {
+        return Err(OpError::NotExtractable);
+    }
     let wrapped = ctx
         .store
         .get_material(&uid)?
@@ -41,6 +49,13 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         split: obj.split.clone(),
     };
     let encoded = objects::encode_object(&managed, format)?;
+    if obj.get("Fresh") == Some(&Value::Boolean(true)) {
+        // KMIP 2.1 §4.24: False as soon as the object has been served by Get.
+        modify(ctx, who, uid.clone(), operation::GET, call.now, |o| {
+            o.set("Fresh", Value::Boolean(false));
+            Ok(())
+        })?;
+    }
     Ok(Reply {
         payload: vec![
             Ttlv::enumeration(Tag::OBJECT_TYPE, obj.object_type),

@@ -40,12 +40,21 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         .into_iter()
         .skip(offset)
         .take(max_items.unwrap_or(usize::MAX));
+    let page: Vec<String> = page.collect();
     let mut payload = Vec::new();
     if call.version.is_v2() {
         payload.push(Ttlv::integer(Tag::LOCATED_ITEMS, total as i32));
     }
-    payload.extend(page.map(|uid| Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid)));
-    Ok(Reply { payload, uid: None })
+    payload.extend(
+        page.iter()
+            .map(|uid| Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())),
+    );
+    // A single located object becomes the ID Placeholder for the rest of the batch.
+    let uid = match page.as_slice() {
+        [only] => Some(only.clone()),
+        _ => None,
+    };
+    Ok(Reply { payload, uid })
 }
 
 fn non_negative(payload: &Ttlv, tag: Tag) -> Result<Option<usize>, OpError> {

@@ -5,17 +5,21 @@
 
 mod activate;
 mod attribute_edit;
+mod check;
 mod create;
 mod destroy;
 mod discover_versions;
 mod get;
 mod get_attribute_list;
 mod get_attributes;
+mod interop;
 mod locate;
+mod log;
 mod object;
 mod query;
 mod register;
 mod revoke;
+mod undo;
 
 pub use object::{name_value as object_name, Object};
 
@@ -35,6 +39,8 @@ pub struct Ctx {
     pub store: Store,
     /// The key encryption key.
     pub kek: Kek,
+    /// Whether the Interop operation is available (test servers only: KMIP 2.1 §6.1.26).
+    pub interop: bool,
 }
 
 /// One batch item as an operation sees it.
@@ -98,6 +104,7 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::CREATE,
     op::REGISTER,
     op::LOCATE,
+    op::CHECK,
     op::GET,
     op::GET_ATTRIBUTES,
     op::GET_ATTRIBUTE_LIST,
@@ -110,6 +117,7 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::DESTROY,
     op::QUERY,
     op::DISCOVER_VERSIONS,
+    op::LOG,
 ];
 
 /// Whether akm performs `operation` in a request of `version`. Set Attribute exists only
@@ -117,12 +125,17 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
 /// advertises an operation the dispatcher would refuse.
 pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
     match operation {
-        op::SET_ATTRIBUTE => version.is_v2(),
+        // Set Attribute and Log exist only from KMIP 2.0.
+        op::SET_ATTRIBUTE | op::LOG => version.is_v2(),
         _ => SUPPORTED_OPERATIONS.contains(&operation),
     }
 }
 
 fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+    // Interop is for test servers only, so Query never lists it.
+    if call.operation == op::INTEROP && ctx.interop && call.version.is_v2() {
+        return interop::run(who, call);
+    }
     if !performs(call.operation, call.version) {
         return Err(OpError::OperationNotSupported);
     }
@@ -139,6 +152,8 @@ fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         op::DELETE_ATTRIBUTE => attribute_edit::delete(ctx, who, call),
         op::SET_ATTRIBUTE => attribute_edit::set(ctx, who, call),
         op::LOCATE => locate::run(ctx, who, call),
+        op::CHECK => check::run(ctx, who, call),
+        op::LOG => log::run(who, call),
         op::ACTIVATE => activate::run(ctx, who, call),
         op::REVOKE => revoke::run(ctx, who, call),
         op::DESTROY => destroy::run(ctx, who, call),
@@ -150,6 +165,7 @@ fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
 pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> Vec<ResponseItem> {
     let mut placeholder: Option<String> = None;
     let mut out = Vec::with_capacity(msg.items.len());
+    let mut journal = (msg.header.on_error == OnError::Undo).then(undo::Journal::default);
     for item in &msg.items {
         let call = Call {
             version: msg.header.version,
@@ -158,11 +174,20 @@ pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> V
             placeholder: placeholder.as_deref(),
             now,
         };
-        let result = run_one(ctx, who, &call);
+        let result = match journal.as_mut() {
+            Some(j) => j.before(ctx, &call).and_then(|()| run_one(ctx, who, &call)),
+            None => run_one(ctx, who, &call),
+        };
         let failed = result.is_err();
         let result = match result {
             Ok(reply) => {
-                if reply.uid.is_some() {
+                if let Some(j) = journal.as_mut() {
+                    j.after(&reply);
+                }
+                // Locate always replaces the ID Placeholder: with the object when it found
+                // exactly one, else with nothing, so that later items fail rather than act on
+                // an earlier object (KMIP 2.1 §6.1.28).
+                if reply.uid.is_some() || item.operation == op::LOCATE {
                     placeholder = reply.uid;
                 }
                 Ok(Some(Ttlv::structure(Tag::RESPONSE_PAYLOAD, reply.payload)))
@@ -176,12 +201,31 @@ pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> V
             operation: Some(item.operation),
             batch_id: item.batch_id.clone(),
             result,
+            undone: false,
         });
-        if failed && msg.header.on_error == OnError::Stop {
+        if failed && msg.header.on_error != OnError::Continue {
+            if let Some(j) = journal.take() {
+                undo_earlier(ctx, j, &mut out);
+            }
             break;
         }
     }
     out
+}
+
+/// Undoes the items before the failed (last) one and marks them Operation Undone. If the
+/// undo itself fails they stay marked Success, which is then the truth, and the failure is
+/// logged.
+fn undo_earlier(ctx: &Ctx, journal: undo::Journal, out: &mut [ResponseItem]) {
+    match journal.undo(ctx) {
+        Ok(()) => {
+            let earlier = out.len().saturating_sub(1);
+            for item in &mut out[..earlier] {
+                item.undone = item.result.is_ok();
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "undoing a failed batch failed"),
+    }
 }
 
 /// Loads an object for `who`, checking it exists and that policy allows `operation`.

@@ -9,11 +9,11 @@ use crate::ttlv::{Tag, Ttlv};
 /// Object types akm stores.
 pub const SUPPORTED_OBJECT_TYPES: &[u32] = &[
     ot::SYMMETRIC_KEY,
+    ot::SECRET_DATA,
+    ot::OPAQUE_OBJECT,
     ot::PUBLIC_KEY,
     ot::PRIVATE_KEY,
     ot::SPLIT_KEY,
-    ot::SECRET_DATA,
-    ot::OPAQUE_OBJECT,
     ot::CERTIFICATE,
 ];
 

@@ -1,5 +1,5 @@
-//! Register: stores a client-supplied Symmetric Key, Public, Private or Split Key, Secret Data,
-//! Opaque Object or Certificate.
+//! Register: stores a client-supplied Symmetric Key, Secret Data, Opaque Object, Public Key,
+//! Private Key, Split Key or Certificate.
 
 use super::create::store_new;
 use super::{Call, Ctx, Reply};
@@ -9,6 +9,7 @@ use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{cryptographic_algorithm as alg, object_type as ot};
 use crate::kmip::objects;
 use crate::ttlv::Value;
+use x509_parser::prelude::{parse_x509_certificate, X509Name};
 
 /// Runs Register.
 pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
@@ -22,7 +23,10 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     if managed.length.is_none() && object_type == ot::SYMMETRIC_KEY {
         managed.length = Some((managed.material.len() * 8) as i32);
     }
-    let server_attrs = certificate_attributes(&managed);
+    let server_attrs = match object_type {
+        ot::CERTIFICATE => certificate_attributes(&managed),
+        _ => Vec::new(),
+    };
     let uid = store_new(ctx, who, call, attrs, server_attrs, managed)?;
     Ok(Reply::uid_only(uid))
 }
@@ -43,17 +47,33 @@ fn check_symmetric_key(m: &objects::ManagedObject) -> Result<(), OpError> {
     Ok(())
 }
 
-/// Certificate Type and Certificate Length, which the server sets for a certificate (KMIP 1.4
-/// sections 3.8 and 3.9); nothing for other objects.
+/// What the server records about a Certificate (KMIP 1.4 §3.8-3.9, 2.1 §4.6-4.8): its type
+/// and length in bytes, and for an X.509 certificate that parses, the subject and issuer
+/// common names. A certificate that does not parse is still stored, without the names.
 fn certificate_attributes(m: &objects::ManagedObject) -> Vec<Attr> {
-    match (m.object_type, m.data_type) {
-        (ot::CERTIFICATE, Some(certificate_type)) => vec![
-            Attr::new("Certificate Type", Value::Enumeration(certificate_type)),
-            Attr::new(
-                "Certificate Length",
-                Value::Integer(i32::try_from(m.material.len()).unwrap_or(i32::MAX)),
-            ),
-        ],
-        _ => Vec::new(),
+    let mut out = vec![Attr::new(
+        "Certificate Length",
+        Value::Integer(i32::try_from(m.material.len()).unwrap_or(i32::MAX)),
+    )];
+    if let Some(t) = m.data_type {
+        out.push(Attr::new("Certificate Type", Value::Enumeration(t)));
     }
+    if let Ok((_, cert)) = parse_x509_certificate(&m.material) {
+        for (name, field) in [
+            ("Certificate Subject CN", cert.subject()),
+            ("Certificate Issuer CN", cert.issuer()),
+        ] {
+            if let Some(cn) = common_name(field) {
+                out.push(Attr::new(name, Value::TextString(cn)));
+            }
+        }
+    }
+    out
+}
+
+fn common_name(name: &X509Name<'_>) -> Option<String> {
+    name.iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .map(str::to_owned)
 }

@@ -165,6 +165,7 @@ fn too_large(version: ProtocolVersion, now: i64, items: &[ResponseItem]) -> Ttlv
             operation: i.operation,
             batch_id: i.batch_id.clone(),
             result: Err(Failure::new(rr::RESPONSE_TOO_LARGE, "response too large")),
+            undone: false,
         })
         .collect();
     encode_response(version, now, &failed)

@@ -410,6 +410,31 @@ impl WriteTx<'_> {
         Ok(())
     }
 
+    /// Puts an object back as it was before a batch (Batch Error Continuation Option Undo)
+    /// changed it: with `before` None the batch created it, and it is deleted with its
+    /// material and index entries; otherwise its metadata and wrapped material are restored.
+    pub fn restore(
+        &self,
+        uid: &str,
+        before: Option<(&ObjectRow, Option<&Wrapped>)>,
+    ) -> Result<(), StoreError> {
+        let c = self.conn();
+        c.execute("DELETE FROM material WHERE uid = ?1", [uid])?;
+        let Some((row, material)) = before else {
+            c.execute("DELETE FROM names WHERE uid = ?1", [uid])?;
+            c.execute("DELETE FROM groups WHERE uid = ?1", [uid])?;
+            c.execute("DELETE FROM objects WHERE uid = ?1", [uid])?;
+            return self.log_change(uid, "delete");
+        };
+        if let Some(w) = material {
+            c.execute(
+                "INSERT INTO material (uid, kek_id, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
+                params![uid, w.kek_id, w.nonce, w.ciphertext],
+            )?;
+        }
+        self.update(row)
+    }
+
     /// Loads a row inside the write transaction (read-modify-write without races).
     pub fn get(&self, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
         load_row(self.conn(), uid)

@@ -2,11 +2,17 @@
 //! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
 mod bad_input;
+mod baseline_ops;
+mod batch_undo;
 mod cli;
+mod conformance;
 mod interop;
+mod locate_placeholder;
 mod ops;
 mod pykmip;
 mod pykmip_suite;
+mod register_objects;
+mod server_attributes;
 mod storage;
 mod support;
 mod vectors;

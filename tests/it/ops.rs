@@ -514,7 +514,7 @@ async fn attribute_edits_in_kmip_2_x() {
     ));
     assert_eq!(
         reason(c.call(op::SET_ATTRIBUTE, p).await),
-        rr::PERMISSION_DENIED
+        rr::ATTRIBUTE_READ_ONLY
     );
     // Get Attribute List uses Attribute References in 2.x.
     let list = c.call(op::GET_ATTRIBUTE_LIST, uid(&u)).await.unwrap();
@@ -589,7 +589,9 @@ async fn query_and_discover_versions() {
         ] {
             assert!(ops.contains(&o));
         }
-        assert_eq!(q.children_with(Tag::OBJECT_TYPE).count(), 7); // Symmetric, Public, Private, Split Key; Secret Data, Opaque, Certificate
+        // Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key, Split Key,
+        // Certificate.
+        assert_eq!(q.children_with(Tag::OBJECT_TYPE).count(), 7);
         assert_eq!(
             q.child(Tag::VENDOR_IDENTIFICATION).and_then(Ttlv::as_text),
             Some("akm")

@@ -40,6 +40,22 @@ pub fn test_settings() -> Settings {
     }
 }
 
+/// A server TLS config with a certificate for localhost from `ca`, trusting clients of `ca`.
+fn server_tls(ca: &Ca) -> Arc<rustls::ServerConfig> {
+    let server_cert = ca
+        .issue_server(&["localhost".into(), "127.0.0.1".into()])
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.cert_der().clone()).unwrap();
+    tls::server_config_from(
+        vec![server_cert.cert_der().unwrap()],
+        server_cert.key_der().unwrap(),
+        roots,
+        vec![],
+    )
+    .unwrap()
+}
+
 impl TestServer {
     /// Starts a server with the default test settings.
     pub async fn start() -> TestServer {
@@ -49,18 +65,7 @@ impl TestServer {
     /// Starts a server with `settings`.
     pub async fn start_with(settings: Settings) -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
-        let server_cert = ca
-            .issue_server(&["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.cert_der().clone()).unwrap();
-        let tls = tls::server_config_from(
-            vec![server_cert.cert_der().unwrap()],
-            server_cert.key_der().unwrap(),
-            roots,
-            vec![],
-        )
-        .unwrap();
+        let tls = server_tls(&ca);
         TestServer::start_with_tls(ca, tls, settings).await
     }
 
@@ -70,10 +75,31 @@ impl TestServer {
         tls: Arc<rustls::ServerConfig>,
         settings: Settings,
     ) -> TestServer {
+        TestServer::start_inner(ca, tls, settings, false).await
+    }
+
+    /// Starts a server with the default test settings that offers the Interop operation
+    /// (`server.interop_operations`), as the OASIS test cases need.
+    pub async fn start_interop() -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let tls = server_tls(&ca);
+        TestServer::start_inner(ca, tls, test_settings(), true).await
+    }
+
+    async fn start_inner(
+        ca: Ca,
+        tls: Arc<rustls::ServerConfig>,
+        settings: Settings,
+        interop: bool,
+    ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
-        let ctx = Arc::new(Ctx { store, kek });
+        let ctx = Arc::new(Ctx {
+            store,
+            kek,
+            interop,
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -93,21 +119,14 @@ impl TestServer {
     /// Starts a server on `dir`, which holds the database of a stopped server, with the same
     /// CA: a restart, for tests of what survives one.
     pub async fn start_with_dir(ca: Ca, dir: tempfile::TempDir) -> TestServer {
-        let server_cert = ca
-            .issue_server(&["localhost".into(), "127.0.0.1".into()])
-            .unwrap();
-        let mut roots = RootCertStore::empty();
-        roots.add(ca.cert_der().clone()).unwrap();
-        let tls = tls::server_config_from(
-            vec![server_cert.cert_der().unwrap()],
-            server_cert.key_der().unwrap(),
-            roots,
-            vec![],
-        )
-        .unwrap();
+        let tls = server_tls(&ca);
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
-        let ctx = Arc::new(Ctx { store, kek });
+        let ctx = Arc::new(Ctx {
+            store,
+            kek,
+            interop: false,
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -1,0 +1,90 @@
+//! `akm conformance replay`: replays OASIS KMIP XML test-case files against a running server
+//! (a KMIP client over mutual TLS, connecting like `akm key`) and prints one line per file,
+//! the path-level differences of a failure, and a final `N passed, M failed` line.
+
+use super::CliError;
+use crate::client::ClientError;
+use crate::config::Config;
+use crate::conformance::{self, replay, FileReport};
+use crate::server::tls;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// `akm conformance ...`
+#[derive(Debug, Args)]
+pub struct ConformanceArgs {
+    /// The conformance command.
+    #[command(subcommand)]
+    command: ConformanceCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConformanceCommand {
+    /// Replay test-case files, one connection per file; exit 1 if any fails.
+    Replay {
+        /// Server address (default: [client] server in the config).
+        #[arg(long)]
+        server: Option<String>,
+        /// Client certificate (default: [client] cert).
+        #[arg(long)]
+        cert: Option<PathBuf>,
+        /// Client private key (default: [client] key).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// CA of the server certificate (default: [client] ca).
+        #[arg(long)]
+        ca: Option<PathBuf>,
+        /// Also print a Markdown table of pass counts per profile group and suite.
+        #[arg(long)]
+        table: bool,
+        /// The test-case files (`.xml`).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// Runs a conformance command.
+pub fn run(config: &Config, args: ConformanceArgs) -> Result<(), CliError> {
+    let ConformanceCommand::Replay {
+        server,
+        cert,
+        key,
+        ca,
+        table,
+        files,
+    } = args.command;
+    let c = &config.client;
+    let tls = tls::client_config(
+        cert.as_ref().unwrap_or(&c.cert),
+        key.as_ref().unwrap_or(&c.key),
+        ca.as_ref().unwrap_or(&c.ca),
+    )
+    .map_err(ClientError::from)?;
+    let target = replay::Target {
+        addr: server.unwrap_or_else(|| c.server.clone()),
+        tls,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ClientError::from)?;
+    let reports: Vec<FileReport> = runtime.block_on(async {
+        let mut reports = Vec::with_capacity(files.len());
+        for path in files {
+            let outcome = replay::replay_file(&path, &target).await;
+            let report = FileReport { path, outcome };
+            println!("{}", report.render());
+            reports.push(report);
+        }
+        reports
+    });
+    if table {
+        print!("\n{}", conformance::pass_table(&reports));
+    }
+    println!("{}", conformance::totals(&reports));
+    let failed = reports.iter().filter(|r| r.outcome.is_err()).count();
+    if failed > 0 {
+        return Err(CliError::Conformance(failed));
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! Replays the OASIS KMIP XML test cases against the real server (in-process, real mutual
+//! TLS). Files of one profile group build on each other (TL-M-3 locates the key TL-M-2
+//! created), so each group of each suite runs, in case-number order, against its own fresh
+//! server as one client identity named after the group.
+//! Every file on `tests/conformance/allow-list.txt` must pass; every other file is run too
+//! and its result reported, so that progress is visible without failing the build.
+//! `AKM_CONFORMANCE_README=1` rewrites the README's pass-count table from this run.
+
+use crate::support::server::TestServer;
+use crate::support::xml;
+use akm::conformance::{self, replay, FileReport};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+const ALLOW_LIST: &str = "tests/conformance/allow-list.txt";
+const TABLE_START: &str = "<!-- conformance-table:start -->";
+const TABLE_END: &str = "<!-- conformance-table:end -->";
+
+/// Replays `files` (one profile group of one suite) in order against a fresh server.
+async fn replay_group(group: &str, files: &[PathBuf]) -> Vec<FileReport> {
+    let server = TestServer::start_interop().await;
+    let target = replay::Target {
+        addr: format!("localhost:{}", server.addr.port()),
+        tls: server.client_tls(group, &["users"]),
+    };
+    let mut reports = Vec::with_capacity(files.len());
+    for path in files {
+        let outcome = replay::replay_file(path, &target).await;
+        reports.push(FileReport {
+            path: path.clone(),
+            outcome,
+        });
+    }
+    server.stop().await;
+    reports
+}
+
+fn crate_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oasis_test_cases_replay() {
+    let Some(dir) = xml::vectors_dir() else {
+        println!(
+            "skipped: OASIS KMIP XML vectors not found at $AKM_KMIP_VECTORS or \
+             ../shared/kmip/vectors (set AKM_KMIP_VECTORS)"
+        );
+        return;
+    };
+    let allow_text = std::fs::read_to_string(crate_file(ALLOW_LIST)).unwrap();
+    let allowed = conformance::parse_allow_list(&allow_text);
+    let files = xml::vector_files(&dir).unwrap();
+    for entry in &allowed {
+        assert!(
+            dir.join(entry).is_file(),
+            "{ALLOW_LIST}: {entry} is not a file under {}",
+            dir.display()
+        );
+    }
+    let mut groups: BTreeMap<(String, String), Vec<PathBuf>> = BTreeMap::new();
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let key = (
+            conformance::suite_of(&path),
+            conformance::profile_group(&name),
+        );
+        groups.entry(key).or_default().push(path);
+    }
+    let mut reports = Vec::new();
+    let mut regressions = Vec::new();
+    for ((_, group), mut paths) in groups {
+        paths.sort_by_key(|p| conformance::case_order(&p.to_string_lossy()));
+        for report in replay_group(&group, &paths).await {
+            let relative = report.path.strip_prefix(&dir).unwrap();
+            let listed = allowed.contains(&relative.to_string_lossy().into_owned());
+            if listed && report.outcome.is_err() {
+                regressions.push(report.render());
+            }
+            let note = if listed {
+                ""
+            } else {
+                "  (not on the allow-list)"
+            };
+            println!("{}{note}", report.render());
+            reports.push(report);
+        }
+    }
+    let table = conformance::pass_table(&reports);
+    println!("\n{table}\n{}", conformance::totals(&reports));
+    if std::env::var_os("AKM_CONFORMANCE_README").is_some() {
+        write_readme_table(&table);
+    }
+    assert!(
+        regressions.is_empty(),
+        "allow-listed test cases failed:\n{}",
+        regressions.join("\n")
+    );
+}
+
+/// Replaces the text between the table markers in README.md.
+fn write_readme_table(table: &str) {
+    let readme = crate_file("README.md");
+    let text = std::fs::read_to_string(&readme).unwrap();
+    let (Some(start), Some(end)) = (text.find(TABLE_START), text.find(TABLE_END)) else {
+        panic!("README.md lacks the {TABLE_START} / {TABLE_END} markers");
+    };
+    let updated = format!("{}{TABLE_START}\n{table}{}", &text[..start], &text[end..]);
+    std::fs::write(&readme, updated).unwrap();
+    println!("README.md: table updated");
+}
