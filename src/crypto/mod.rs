@@ -1,6 +1,9 @@
 //! Cryptography: the key encryption key (KEK), wrapping and unwrapping of stored key material
 //! with AES-256-GCM, key generation from the OS CSPRNG, digests and a start-up self-test.
-//! Key bytes live in zeroizing buffers; nothing here logs or formats them.
+//! Key bytes live in zeroizing buffers; nothing here logs or formats them. `key_wrap` holds AES
+//! Key Wrap (RFC 3394) for exporting keys wrapped under a client's key.
+
+pub mod key_wrap;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};

@@ -20,6 +20,7 @@ mod query;
 mod register;
 mod revoke;
 mod undo;
+mod wrap;
 
 pub use object::{name_value as object_name, Object};
 

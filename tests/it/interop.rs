@@ -1595,3 +1595,205 @@ async fn split_keys_register_and_get_with_their_fields() {
     }
     server.stop().await;
 }
+
+/// A Key Wrapping Specification: Encrypt under `key` with `mode`, and `encoding` if given.
+fn wrapping_spec(key: &str, mode: u32, encoding: Option<u32>) -> Ttlv {
+    let mut spec = vec![
+        Ttlv::enumeration(
+            Tag::WRAPPING_METHOD,
+            akm::kmip::enums::wrapping_method::ENCRYPT,
+        ),
+        Ttlv::structure(
+            Tag::ENCRYPTION_KEY_INFORMATION,
+            vec![
+                Ttlv::text(Tag::UNIQUE_IDENTIFIER, key),
+                Ttlv::structure(
+                    Tag::CRYPTOGRAPHIC_PARAMETERS,
+                    vec![Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, mode)],
+                ),
+            ],
+        ),
+    ];
+    if let Some(e) = encoding {
+        spec.push(Ttlv::enumeration(Tag::ENCODING_OPTION, e));
+    }
+    Ttlv::structure(Tag::KEY_WRAPPING_SPECIFICATION, spec)
+}
+
+/// The Key Block of a Get answer for a symmetric key.
+fn key_block(got: &Ttlv) -> &Ttlv {
+    got.child(Tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(Tag::KEY_BLOCK))
+        .expect("Symmetric Key / Key Block")
+}
+
+/// PyKMIP (and other clients that export keys) gets a key wrapped under another of its keys
+/// with NIST Key Wrap: the Key Value becomes the wrapped bytes (a Byte String, KMIP 1.4
+/// section 2.1.3) and Key Wrapping Data says how, for No Encoding (the key bytes) and TTLV
+/// Encoding (the whole Key Value). The wrapping key must be the caller's, an Active AES key
+/// with Wrap Key usage; other wrapping methods and modes are refused cleanly.
+#[tokio::test]
+async fn get_wraps_a_key_under_another_with_nist_key_wrap() {
+    use akm::kmip::enums::{block_cipher_mode as bcm, encoding_option as eo};
+    let server = TestServer::start().await;
+    for v in [V::V1_4, V::V2_1] {
+        let mut c = server.client(&format!("wrapper-{v}"), v).await;
+        let k = create_key(&mut c, None).await;
+        let plain = key_bytes(&c.call(op::GET, uid(&k)).await.unwrap());
+        let wrap_mask = Attr::new(
+            "Cryptographic Usage Mask",
+            Value::Integer(mask::WRAP_KEY | mask::UNWRAP_KEY),
+        );
+        let attrs = [
+            Attr::new("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+            Attr::new("Cryptographic Length", Value::Integer(256)),
+            wrap_mask,
+        ];
+        let w = uid_of(&c.call(op::CREATE, create_payload(v, &attrs)).await.unwrap());
+        let w_bytes = key_bytes(&c.call(op::GET, uid(&w)).await.unwrap());
+
+        // The wrapping key is still Pre-Active: refused.
+        let mut p = uid(&k);
+        p.push(wrapping_spec(&w, bcm::NISTKEYWRAP, Some(eo::NO_ENCODING)));
+        let early = c.call(op::GET, p.clone()).await;
+        if v.is_v2() {
+            assert_eq!(reason(early), rr::WRONG_KEY_LIFECYCLE_STATE);
+        } else {
+            assert!(early.is_err());
+        }
+        c.call(op::ACTIVATE, uid(&w)).await.unwrap();
+
+        // No Encoding: the 32 key bytes, wrapped to 40.
+        let got = c.call(op::GET, p).await.unwrap();
+        let block = key_block(&got);
+        let wrapped = block
+            .child(Tag::KEY_VALUE)
+            .and_then(Ttlv::as_bytes)
+            .expect("a wrapped Key Value is a Byte String");
+        assert_eq!(wrapped.len(), 40);
+        assert_ne!(&wrapped[8..], plain.as_slice());
+        let unwrapped = akm::crypto::key_wrap::unwrap(&w_bytes, wrapped).unwrap();
+        assert_eq!(unwrapped.as_slice(), plain.as_slice(), "{v}");
+        let data = block
+            .child(Tag::KEY_WRAPPING_DATA)
+            .expect("Key Wrapping Data");
+        assert_eq!(
+            data.child(Tag::ENCRYPTION_KEY_INFORMATION)
+                .and_then(|e| e.child(Tag::UNIQUE_IDENTIFIER))
+                .and_then(Ttlv::as_text),
+            Some(w.as_str())
+        );
+        assert_eq!(
+            data.child(Tag::ENCODING_OPTION).and_then(Ttlv::as_enum),
+            Some(eo::NO_ENCODING)
+        );
+        assert_eq!(
+            block
+                .child(Tag::CRYPTOGRAPHIC_ALGORITHM)
+                .and_then(Ttlv::as_enum),
+            Some(alg::AES)
+        );
+
+        // TTLV Encoding (the default): the whole Key Value structure is wrapped.
+        let mut p = uid(&k);
+        p.push(wrapping_spec(&w, bcm::NISTKEYWRAP, None));
+        let got = c.call(op::GET, p).await.unwrap();
+        let wrapped = key_block(&got)
+            .child(Tag::KEY_VALUE)
+            .and_then(Ttlv::as_bytes)
+            .unwrap();
+        let unwrapped = akm::crypto::key_wrap::unwrap(&w_bytes, wrapped).unwrap();
+        let key_value = akm::ttlv::decode(&unwrapped, &Limits::default()).unwrap();
+        assert_eq!(key_value.tag, Tag::KEY_VALUE);
+        assert_eq!(
+            key_value.child(Tag::KEY_MATERIAL).and_then(Ttlv::as_bytes),
+            Some(plain.as_slice())
+        );
+
+        // Refusals: a key without Wrap Key usage, an unknown key, another mode or method, and
+        // material that is not whole 8-byte blocks.
+        let plain_key = create_key(&mut c, None).await;
+        c.call(op::ACTIVATE, uid(&plain_key)).await.unwrap();
+        let mut p = uid(&k);
+        p.push(wrapping_spec(&plain_key, bcm::NISTKEYWRAP, None));
+        let no_wrap_usage = c.call(op::GET, p).await;
+        if v.is_v2() {
+            assert_eq!(
+                reason(no_wrap_usage),
+                rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK
+            );
+        } else {
+            assert!(no_wrap_usage.is_err());
+        }
+        let mut p = uid(&k);
+        p.push(wrapping_spec("no-such-key", bcm::NISTKEYWRAP, None));
+        assert!(c.call(op::GET, p).await.is_err());
+        let mut p = uid(&k);
+        p.push(wrapping_spec(&w, bcm::CBC, None));
+        assert_eq!(reason(c.call(op::GET, p).await), rr::FEATURE_NOT_SUPPORTED);
+        let mut p = uid(&k);
+        let mut spec = wrapping_spec(&w, bcm::NISTKEYWRAP, None);
+        if let Value::Structure(fields) = &mut spec.value {
+            fields[0] = Ttlv::enumeration(
+                Tag::WRAPPING_METHOD,
+                akm::kmip::enums::wrapping_method::MAC_SIGN,
+            );
+        }
+        p.push(spec);
+        assert_eq!(reason(c.call(op::GET, p).await), rr::FEATURE_NOT_SUPPORTED);
+        let odd = vec![
+            Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SECRET_DATA),
+            template(v, &[]),
+            Ttlv::structure(
+                Tag::SECRET_DATA,
+                vec![
+                    Ttlv::enumeration(Tag::SECRET_DATA_TYPE, secret_data_type::PASSWORD),
+                    Ttlv::structure(
+                        Tag::KEY_BLOCK,
+                        vec![
+                            Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, kft::OPAQUE),
+                            Ttlv::structure(
+                                Tag::KEY_VALUE,
+                                vec![Ttlv::bytes(Tag::KEY_MATERIAL, vec![1u8; 21])],
+                            ),
+                        ],
+                    ),
+                ],
+            ),
+        ];
+        let odd = uid_of(&c.call(op::REGISTER, odd).await.unwrap());
+        let mut p = uid(&odd);
+        p.push(wrapping_spec(&w, bcm::NISTKEYWRAP, Some(eo::NO_ENCODING)));
+        assert_eq!(reason(c.call(op::GET, p).await), rr::INVALID_FIELD, "{v}");
+    }
+    server.stop().await;
+}
+
+/// A Sensitive key is never served in the clear, but may leave the server wrapped.
+#[tokio::test]
+async fn a_sensitive_key_is_served_only_wrapped() {
+    use akm::kmip::enums::block_cipher_mode as bcm;
+    let server = TestServer::start().await;
+    let v = V::V2_1;
+    let mut c = server.client("sensitive", v).await;
+    let mut attrs = aes_attrs(None);
+    attrs.push(Attr::new("Sensitive", Value::Boolean(true)));
+    let k = uid_of(&c.call(op::CREATE, create_payload(v, &attrs)).await.unwrap());
+    assert_eq!(reason(c.call(op::GET, uid(&k)).await), rr::SENSITIVE);
+    let wrap_attrs = [
+        Attr::new("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+        Attr::new("Cryptographic Length", Value::Integer(128)),
+        Attr::new("Cryptographic Usage Mask", Value::Integer(mask::WRAP_KEY)),
+    ];
+    let w = uid_of(
+        &c.call(op::CREATE, create_payload(v, &wrap_attrs))
+            .await
+            .unwrap(),
+    );
+    c.call(op::ACTIVATE, uid(&w)).await.unwrap();
+    let mut p = uid(&k);
+    p.push(wrapping_spec(&w, bcm::NISTKEYWRAP, None));
+    let got = c.call(op::GET, p).await.unwrap();
+    assert!(key_block(&got).child(Tag::KEY_WRAPPING_DATA).is_some());
+    server.stop().await;
+}

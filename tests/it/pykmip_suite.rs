@@ -313,7 +313,7 @@ fn checked_in_exception_list_parses_and_every_entry_has_a_category() {
     for (test, reason) in load_exceptions() {
         assert!(test.contains("::"), "{test}: not a Class::test id");
         assert!(
-            ["refused:", "issue-6:", "gap:"]
+            ["refused:", "issue-6:", "client:", "gap:"]
                 .iter()
                 .any(|c| reason.starts_with(c)),
             "{test}: reason must start with a category: {reason}"
