@@ -394,6 +394,48 @@ async fn libmongocrypt_registers_96_byte_secret_data_activates_and_gets_it() {
     server.stop().await;
 }
 
+// ---- MySQL Enterprise keyring_okv: KMIP 1.1 ----
+
+/// keyring_okv creates a named master key, gets it, rotates by creating the next key (the
+/// old one stays readable for re-encryption) and destroys keys it no longer needs. It never
+/// activates them, so they stay Pre-Active, which KMIP lets Get read and Destroy remove.
+#[tokio::test]
+async fn mysql_keyring_okv_creates_rotates_and_destroys() {
+    let server = TestServer::start().await;
+    let v = V::V1_1;
+    let mut mysqld = server.client("mysqld", v).await;
+    let mut keys = Vec::new();
+    for generation in 1..=2 {
+        let key_name = format!("INNODBKey-4b1f-{generation}");
+        let u = uid_of(
+            &mysqld
+                .call(op::CREATE, create_aes_256(Some(&key_name), None))
+                .await
+                .unwrap(),
+        );
+        let got = mysqld.call(op::GET, uid(&u)).await.unwrap();
+        keys.push((u, key_bytes(&got)));
+    }
+    assert_ne!(keys[0].1, keys[1].1, "a rotation gives a new key");
+    // After rotation the old key still serves, byte for byte, until it is destroyed.
+    let old = mysqld.call(op::GET, uid(&keys[0].0)).await.unwrap();
+    assert_eq!(key_bytes(&old), keys[0].1);
+    let destroyed = send(
+        &mut mysqld,
+        &message(v, vec![], vec![item(op::DESTROY, None, uid(&keys[0].0))]),
+    )
+    .await;
+    assert_plain_header(&destroyed, v);
+    assert_eq!(uid_of(&ok(&destroyed)), keys[0].0);
+    assert_eq!(
+        reason(mysqld.call(op::GET, uid(&keys[0].0)).await),
+        rr::ITEM_NOT_FOUND
+    );
+    let current = mysqld.call(op::GET, uid(&keys[1].0)).await.unwrap();
+    assert_eq!(key_bytes(&current), keys[1].1);
+    server.stop().await;
+}
+
 // ---- Percona keyring_kmip / pg_tde (libkmip): KMIP 1.0 and 1.4 ----
 
 /// libkmip's request header: it adds Maximum Response Size and Time Stamp.
