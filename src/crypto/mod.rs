@@ -1,9 +1,8 @@
 //! Cryptography: the key encryption key (KEK), wrapping and unwrapping of stored key material
 //! with AES-256-GCM, key generation from the OS CSPRNG, digests and a start-up self-test.
-//! Key bytes live in zeroizing buffers; nothing here logs or formats them. `key_wrap` holds AES
-//! Key Wrap (RFC 3394) for exporting keys wrapped under a client's key.
+//! Key bytes live in zeroizing buffers; nothing here logs or formats them.
 
-pub mod key_wrap;
+pub mod keywrap;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -38,6 +37,9 @@ pub enum CryptoError {
     /// The AEAD refused to encrypt (cannot happen with valid sizes).
     #[error("key wrapping failed")]
     Wrap,
+    /// AES Key Wrap was given a key or data of a size it cannot take.
+    #[error("key wrap: {0}")]
+    KeyWrapInput(&'static str),
     /// The self-test at start-up did not give the known answer.
     #[error("cryptographic self-test failed: {0}")]
     SelfTest(&'static str),

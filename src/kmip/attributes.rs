@@ -364,6 +364,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         ClientAtCreate,
         V::V1_0,
     ),
+    // Tag 0x4200AD, after Fresh (0x4200A8): a KMIP 1.1 attribute.
     spec(
         "Certificate Length",
         Tag::CERTIFICATE_LENGTH,

@@ -1,7 +1,7 @@
 //! Get: returns an object with its key material, unwrapped from the store, in the stored or
-//! the requested Key Format Type, wrapped under another key when the request asks (`wrap`),
-//! unless the object is not Extractable or is Sensitive and not wrapped. The first Get clears
-//! the object's Fresh attribute.
+//! the requested Key Format Type, optionally wrapped under another key (see `wrap`), unless
+//! the object is not Extractable, or Sensitive and not wrapped. The first Get clears the
+//! object's Fresh attribute.
 
 use super::{load_for, modify, wrap, Call, Ctx, Reply};
 use crate::error::OpError;
@@ -13,8 +13,8 @@ use crate::ttlv::{Tag, Ttlv, Value};
 /// Runs Get.
 pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
-    let wrap_spec = match call.payload.child(Tag::KEY_WRAPPING_SPECIFICATION) {
-        Some(spec) => Some(wrap::parse_spec(spec)?),
+    let wrapping = match call.payload.child(Tag::KEY_WRAPPING_SPECIFICATION) {
+        Some(spec) => Some(wrap::parse(spec)?),
         None => None,
     };
     let format = call
@@ -25,9 +25,9 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     if matches!(obj.state(), state::DESTROYED | state::DESTROYED_COMPROMISED) {
         return Err(OpError::ObjectDestroyed);
     }
-    // KMIP 2.1 §4.55 / §4.23: a Sensitive key leaves the server only wrapped; a key that is
-    // not Extractable does not leave it at all.
-    if wrap_spec.is_none() && obj.get("Sensitive") == Some(&Value::Boolean(true)) {
+    // KMIP 2.1 §4.55 / §4.23: a Sensitive key leaves only wrapped, a non-Extractable one not
+    // at all.
+    if wrapping.is_none() && obj.get("Sensitive") == Some(&Value::Boolean(true)) {
         return Err(OpError::Sensitive);
     }
     if obj.get("Extractable") == Some(&Value::Boolean(false)) {
@@ -48,9 +48,8 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         split: obj.split.clone(),
     };
     let mut encoded = objects::encode_object(&managed, format)?;
-    if let Some(spec) = &wrap_spec {
-        let key = wrap::wrapping_key(ctx, who, spec)?;
-        encoded = wrap::wrap_object(encoded, &key, spec)?;
+    if let Some(spec) = &wrapping {
+        encoded = wrap::wrap_object(ctx, who, spec, encoded)?;
     }
     if obj.get("Fresh") == Some(&Value::Boolean(true)) {
         // KMIP 2.1 §4.24: False as soon as the object has been served by Get.

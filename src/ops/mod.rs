@@ -16,6 +16,7 @@ mod interop;
 mod locate;
 mod log;
 mod object;
+mod obtain_lease;
 mod query;
 mod register;
 mod revoke;
@@ -113,6 +114,7 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::MODIFY_ATTRIBUTE,
     op::DELETE_ATTRIBUTE,
     op::SET_ATTRIBUTE,
+    op::OBTAIN_LEASE,
     op::ACTIVATE,
     op::REVOKE,
     op::DESTROY,
@@ -155,6 +157,7 @@ fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         op::LOCATE => locate::run(ctx, who, call),
         op::CHECK => check::run(ctx, who, call),
         op::LOG => log::run(who, call),
+        op::OBTAIN_LEASE => obtain_lease::run(ctx, who, call),
         op::ACTIVATE => activate::run(ctx, who, call),
         op::REVOKE => revoke::run(ctx, who, call),
         op::DESTROY => destroy::run(ctx, who, call),

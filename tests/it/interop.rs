@@ -1662,6 +1662,18 @@ fn wrapping_spec(key: &str, mode: u32, encoding: Option<u32>) -> Ttlv {
     Ttlv::structure(Tag::KEY_WRAPPING_SPECIFICATION, spec)
 }
 
+/// A Cryptographic Parameters attribute naming NIST Key Wrap: KMIP 1.4 section 2.1.6 has the
+/// server check the parameters a Key Wrapping Specification names against the wrapping key's.
+fn nist_key_wrap_parameters() -> Attr {
+    Attr::new(
+        "Cryptographic Parameters",
+        Value::Structure(vec![Ttlv::enumeration(
+            Tag::BLOCK_CIPHER_MODE,
+            akm::kmip::enums::block_cipher_mode::NISTKEYWRAP,
+        )]),
+    )
+}
+
 /// The Key Block of a Get answer for a symmetric key.
 fn key_block(got: &Ttlv) -> &Ttlv {
     got.child(Tag::SYMMETRIC_KEY)
@@ -1673,7 +1685,8 @@ fn key_block(got: &Ttlv) -> &Ttlv {
 /// with NIST Key Wrap: the Key Value becomes the wrapped bytes (a Byte String, KMIP 1.4
 /// section 2.1.3) and Key Wrapping Data says how, for No Encoding (the key bytes) and TTLV
 /// Encoding (the whole Key Value). The wrapping key must be the caller's, an Active AES key
-/// with Wrap Key usage; other wrapping methods and modes are refused cleanly.
+/// with Wrap Key usage and the Cryptographic Parameters named; other wrapping methods and modes
+/// are refused cleanly.
 #[tokio::test]
 async fn get_wraps_a_key_under_another_with_nist_key_wrap() {
     use akm::kmip::enums::{block_cipher_mode as bcm, encoding_option as eo};
@@ -1690,6 +1703,7 @@ async fn get_wraps_a_key_under_another_with_nist_key_wrap() {
             Attr::new("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
             Attr::new("Cryptographic Length", Value::Integer(256)),
             wrap_mask,
+            nist_key_wrap_parameters(),
         ];
         let w = uid_of(&c.call(op::CREATE, create_payload(v, &attrs)).await.unwrap());
         let w_bytes = key_bytes(&c.call(op::GET, uid(&w)).await.unwrap());
@@ -1714,7 +1728,7 @@ async fn get_wraps_a_key_under_another_with_nist_key_wrap() {
             .expect("a wrapped Key Value is a Byte String");
         assert_eq!(wrapped.len(), 40);
         assert_ne!(&wrapped[8..], plain.as_slice());
-        let unwrapped = akm::crypto::key_wrap::unwrap(&w_bytes, wrapped).unwrap();
+        let unwrapped = akm::crypto::keywrap::unwrap(&w_bytes, wrapped).unwrap();
         assert_eq!(unwrapped.as_slice(), plain.as_slice(), "{v}");
         let data = block
             .child(Tag::KEY_WRAPPING_DATA)
@@ -1744,7 +1758,7 @@ async fn get_wraps_a_key_under_another_with_nist_key_wrap() {
             .child(Tag::KEY_VALUE)
             .and_then(Ttlv::as_bytes)
             .unwrap();
-        let unwrapped = akm::crypto::key_wrap::unwrap(&w_bytes, wrapped).unwrap();
+        let unwrapped = akm::crypto::keywrap::unwrap(&w_bytes, wrapped).unwrap();
         let key_value = akm::ttlv::decode(&unwrapped, &Limits::default()).unwrap();
         assert_eq!(key_value.tag, Tag::KEY_VALUE);
         assert_eq!(
@@ -1771,8 +1785,9 @@ async fn get_wraps_a_key_under_another_with_nist_key_wrap() {
         p.push(wrapping_spec("no-such-key", bcm::NISTKEYWRAP, None));
         assert!(c.call(op::GET, p).await.is_err());
         let mut p = uid(&k);
+        // Parameters the wrapping key does not have (KMIP 1.4 section 2.1.6).
         p.push(wrapping_spec(&w, bcm::CBC, None));
-        assert_eq!(reason(c.call(op::GET, p).await), rr::FEATURE_NOT_SUPPORTED);
+        assert_eq!(reason(c.call(op::GET, p).await), rr::INVALID_FIELD);
         let mut p = uid(&k);
         let mut spec = wrapping_spec(&w, bcm::NISTKEYWRAP, None);
         if let Value::Structure(fields) = &mut spec.value {
@@ -1826,6 +1841,7 @@ async fn a_sensitive_key_is_served_only_wrapped() {
         Attr::new("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
         Attr::new("Cryptographic Length", Value::Integer(128)),
         Attr::new("Cryptographic Usage Mask", Value::Integer(mask::WRAP_KEY)),
+        nist_key_wrap_parameters(),
     ];
     let w = uid_of(
         &c.call(op::CREATE, create_payload(v, &wrap_attrs))
