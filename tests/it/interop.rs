@@ -321,6 +321,55 @@ async fn mongodb_creates_gets_activates_and_polls_state() {
     server.stop().await;
 }
 
+/// mongod checks the server certificate's name strictly. A server certificate made by akm's
+/// development PKI for the names an operator configured is accepted for each of them (DNS
+/// name and IP address) and refused for any other name.
+#[tokio::test]
+async fn mongodb_strict_hostname_check_passes_for_the_configured_names_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = ["kms.example.com".to_string(), "127.0.0.1".to_string()];
+    let files = akm::pki::init_dev_pki(dir.path(), &names).unwrap();
+    let ca = akm::pki::Ca::from_pem(
+        &std::fs::read(&files.ca_cert).unwrap(),
+        &std::fs::read(&files.ca_key).unwrap(),
+    )
+    .unwrap();
+    let no_crls: [&std::path::Path; 0] = [];
+    let tls = akm::server::tls::server_config(
+        &files.server_cert,
+        &files.server_key,
+        &files.ca_cert,
+        &no_crls,
+    )
+    .unwrap();
+    let server = TestServer::start_with_tls(ca, tls, crate::support::server::test_settings()).await;
+    let client =
+        akm::server::tls::client_config(&files.user_cert, &files.user_key, &files.ca_cert).unwrap();
+    for (host, accepted) in [
+        ("kms.example.com", true),
+        ("127.0.0.1", true),
+        ("other.example.com", false),
+        ("127.0.0.2", false),
+    ] {
+        let tcp = TcpStream::connect(server.addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from(host.to_string()).unwrap();
+        let result = tokio_rustls::TlsConnector::from(client.clone())
+            .connect(name, tcp)
+            .await;
+        assert_eq!(result.is_ok(), accepted, "server name {host}");
+        if let Ok(mut stream) = result {
+            let v = V::V1_2;
+            let located = raw_call(
+                &mut stream,
+                &message(v, vec![], vec![item(op::LOCATE, None, vec![])]),
+            )
+            .await;
+            ok(&located);
+        }
+    }
+    server.stop().await;
+}
+
 /// libmongocrypt (client-side field level encryption) registers a 96-byte Secret Data (type
 /// Seed, format Opaque, Usage Mask 0) in KMIP 1.0 with a Unique Batch Item ID, activates it
 /// and gets it back byte for byte.
