@@ -17,6 +17,13 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// What a test server runs with besides its TLS and limits.
+struct Options {
+    reload: Option<akm::ops::Reloader>,
+    access: akm::policy::Settings,
+    interop: bool,
+}
+
 /// A running test server.
 pub struct TestServer {
     pub addr: SocketAddr,
@@ -75,7 +82,7 @@ impl TestServer {
         tls: Arc<rustls::ServerConfig>,
         settings: Settings,
     ) -> TestServer {
-        TestServer::start_inner(ca, tls, settings, false).await
+        TestServer::start_full(ca, tls, settings, akm::policy::Settings::default()).await
     }
 
     /// Starts a server with the default test settings that offers the Interop operation
@@ -83,29 +90,76 @@ impl TestServer {
     pub async fn start_interop() -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
         let tls = server_tls(&ca);
-        TestServer::start_inner(ca, tls, test_settings(), true).await
+        let handle = Arc::new(tls::TlsHandle::new(tls));
+        let options = Options {
+            reload: None,
+            access: akm::policy::Settings::default(),
+            interop: true,
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
+    }
+
+    /// Starts a server with the default test TLS and settings and these access settings.
+    pub async fn start_with_access(access: akm::policy::Settings) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let tls = server_tls(&ca);
+        TestServer::start_full(ca, tls, test_settings(), access).await
+    }
+
+    /// Starts a server with everything given.
+    pub async fn start_full(
+        ca: Ca,
+        tls: Arc<rustls::ServerConfig>,
+        settings: Settings,
+        access: akm::policy::Settings,
+    ) -> TestServer {
+        let handle = Arc::new(tls::TlsHandle::new(tls));
+        TestServer::start_reloadable(ca, handle, None, settings, access).await
+    }
+
+    /// Starts a server whose TLS configuration is `handle`, reloadable with `reload` (the
+    /// Reload TLS administration operation).
+    pub async fn start_reloadable(
+        ca: Ca,
+        handle: Arc<tls::TlsHandle>,
+        reload: Option<akm::ops::Reloader>,
+        settings: Settings,
+        access: akm::policy::Settings,
+    ) -> TestServer {
+        let options = Options {
+            reload,
+            access,
+            interop: false,
+        };
+        TestServer::start_inner(ca, handle, settings, options).await
     }
 
     async fn start_inner(
         ca: Ca,
-        tls: Arc<rustls::ServerConfig>,
+        handle: Arc<tls::TlsHandle>,
         settings: Settings,
-        interop: bool,
+        options: Options,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
-        let ctx = Arc::new(Ctx {
-            store,
-            kek,
-            interop,
-        });
+        let mut ctx = Ctx::new(store, kek);
+        ctx.access = Arc::new(options.access);
+        ctx.tls_reload = options.reload;
+        ctx.interop = options.interop;
+        let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, tls, ctx.clone(), settings, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(server::serve_reloadable(
+            listener,
+            handle,
+            ctx.clone(),
+            settings,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             addr,
             ca,
@@ -117,22 +171,18 @@ impl TestServer {
     }
 
     /// Starts a server on `dir`, which holds the database of a stopped server, with the same
-    /// CA: a restart, for tests of what survives one.
+    /// CA and default settings: a restart, for tests of what survives one.
     pub async fn start_with_dir(ca: Ca, dir: tempfile::TempDir) -> TestServer {
-        let tls = server_tls(&ca);
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
-        let ctx = Arc::new(Ctx {
-            store,
-            kek,
-            interop: false,
-        });
+        let ctx = Arc::new(Ctx::new(store, kek));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(
+        let task = tokio::spawn(server::serve_reloadable(
             listener,
-            tls,
+            handle,
             ctx.clone(),
             test_settings(),
             async {
