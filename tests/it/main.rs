@@ -2,6 +2,11 @@
 //! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
 mod access;
+mod audit;
+mod audit_cli;
+mod audit_disk_full;
+mod audit_leak;
+mod audit_syslog;
 mod bad_input;
 mod baseline_ops;
 mod batch_undo;
