@@ -4,6 +4,7 @@
 
 mod admin;
 mod audit;
+mod bench;
 mod conformance;
 mod key;
 mod mirror;
@@ -55,6 +56,8 @@ pub enum Command {
     Tls(admin::TlsArgs),
     /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
     Conformance(conformance::ConformanceArgs),
+    /// A KMIP load tool for any KMIP server: ops/s, latency percentiles, server CPU and memory.
+    Bench(bench::BenchArgs),
     /// Mirroring to failover peers.
     Mirror {
         /// The mirror command.
@@ -250,6 +253,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             conformance::run(&config, args)?;
         }
         Command::Mirror { command } => mirror::run(&config, command)?,
+        Command::Bench(args) => {
+            init_logging("warn");
+            bench::run(&config, args)?;
+        }
     }
     Ok(())
 }
