@@ -10,6 +10,7 @@ mod audit_syslog;
 mod bad_input;
 mod baseline_ops;
 mod batch_undo;
+mod bench_cli;
 mod cli;
 mod cli_access;
 mod conformance;
