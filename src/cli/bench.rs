@@ -67,6 +67,10 @@ pub struct BenchArgs {
     /// Seconds to measure.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Stop after this many operations (batch items) instead of at the end of --duration;
+    /// with `--mix create --warmup 0` this fills a server with a known number of keys.
+    #[arg(long)]
+    count: Option<u64>,
     /// Keys created before the run for Get, Locate and Encrypt to use.
     #[arg(long, default_value_t = 64)]
     keys: usize,
@@ -185,6 +189,8 @@ struct Plan {
     keys: Vec<(String, String)>,
     warmup_end: Instant,
     end: Instant,
+    /// Operations still to send when --count is given.
+    remaining: Option<std::sync::atomic::AtomicI64>,
 }
 
 /// One connection task's results.
@@ -342,6 +348,12 @@ async fn worker(plan: Arc<Plan>, index: usize) -> Tally {
             break;
         }
         let measured = start >= plan.warmup_end;
+        if let Some(left) = &plan.remaining {
+            let before = left.fetch_sub(plan.batch as i64, std::sync::atomic::Ordering::Relaxed);
+            if before <= 0 {
+                break;
+            }
+        }
         let ops: Vec<Op> = (0..plan.batch)
             .map(|i| plan.schedule[(n + i) % plan.schedule.len()])
             .collect();
@@ -572,6 +584,9 @@ async fn load(
         keys,
         warmup_end,
         end: warmup_end + Duration::from_secs_f64(args.duration),
+        remaining: args
+            .count
+            .map(|n| std::sync::atomic::AtomicI64::new(n.min(i64::MAX as u64) as i64)),
     });
     let tasks: Vec<_> = (0..args.connections)
         .map(|i| tokio::spawn(worker(plan.clone(), i)))
