@@ -399,14 +399,17 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
     for name in &q.names {
         bind(
             &mut sql,
-            " AND EXISTS (SELECT 1 FROM names n WHERE n.uid = o.uid AND n.name = ?)",
+            // An IN list, not a correlated EXISTS: SQLite then starts from the (name, uid)
+            // key and looks the few objects up by uid, instead of probing every object row
+            // (Locate by name was O(keys stored)).
+            " AND o.uid IN (SELECT n.uid FROM names n WHERE n.name = ?)",
             name.clone().into(),
         );
     }
     for group in &q.groups {
         bind(
             &mut sql,
-            " AND EXISTS (SELECT 1 FROM groups g WHERE g.uid = o.uid AND g.grp = ?)",
+            " AND o.uid IN (SELECT g.uid FROM groups g WHERE g.grp = ?)",
             group.clone().into(),
         );
     }
