@@ -9,6 +9,8 @@ use std::fmt;
 use std::path::Path;
 use zeroize::Zeroizing;
 
+pub mod cipher;
+
 use crate::secret_file;
 
 /// Size of the KEK in bytes (AES-256).
