@@ -10,6 +10,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 pub mod cipher;
+pub mod digest;
 
 use crate::secret_file;
 

@@ -7,18 +7,24 @@ mod activate;
 mod attribute_edit;
 mod check;
 mod create;
+mod decrypt;
 mod destroy;
 mod discover_versions;
+mod encrypt;
 mod get;
 mod get_attribute_list;
 mod get_attributes;
+mod hash;
 mod interop;
+mod key_use;
 mod locate;
 mod log;
+mod mac;
 mod object;
 mod query;
 mod register;
 mod revoke;
+mod rng_retrieve;
 mod undo;
 
 pub use object::{name_value as object_name, Object};
@@ -118,6 +124,12 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::QUERY,
     op::DISCOVER_VERSIONS,
     op::LOG,
+    op::ENCRYPT,
+    op::DECRYPT,
+    op::MAC,
+    op::MAC_VERIFY,
+    op::HASH,
+    op::RNG_RETRIEVE,
 ];
 
 /// Whether akm performs `operation` in a request of `version`. Set Attribute exists only
@@ -127,6 +139,10 @@ pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
     match operation {
         // Set Attribute and Log exist only from KMIP 2.0.
         op::SET_ATTRIBUTE | op::LOG => version.is_v2(),
+        // The cryptographic operations exist from KMIP 1.2.
+        op::ENCRYPT | op::DECRYPT | op::MAC | op::MAC_VERIFY | op::HASH | op::RNG_RETRIEVE => {
+            version.is_v2() || version.minor >= 2
+        }
         _ => SUPPORTED_OPERATIONS.contains(&operation),
     }
 }
@@ -157,6 +173,12 @@ fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         op::ACTIVATE => activate::run(ctx, who, call),
         op::REVOKE => revoke::run(ctx, who, call),
         op::DESTROY => destroy::run(ctx, who, call),
+        op::ENCRYPT => encrypt::run(ctx, who, call),
+        op::DECRYPT => decrypt::run(ctx, who, call),
+        op::MAC => mac::run(ctx, who, call),
+        op::MAC_VERIFY => mac::verify(ctx, who, call),
+        op::HASH => hash::run(call),
+        op::RNG_RETRIEVE => rng_retrieve::run(call),
         _ => Err(OpError::OperationNotSupported),
     }
 }

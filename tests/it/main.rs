@@ -6,6 +6,7 @@ mod baseline_ops;
 mod batch_undo;
 mod cli;
 mod conformance;
+mod crypto_ops;
 mod locate_placeholder;
 mod ops;
 mod pykmip;

@@ -103,7 +103,10 @@ fn wrong_lengths_are_refused() {
         Err(CipherError::IvLength("16 bytes"))
     );
     let p = params(Mode::Ecb, &[], &[]);
-    assert_eq!(encrypt(&[0u8; 15], &p, &[0u8; 16]), Err(CipherError::KeyLength));
+    assert_eq!(
+        encrypt(&[0u8; 15], &p, &[0u8; 16]),
+        Err(CipherError::KeyLength)
+    );
     let gcm = |tag_len| Params {
         tag_len,
         ..params(Mode::Gcm, &[0u8; 12], &[])
