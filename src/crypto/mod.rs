@@ -2,6 +2,8 @@
 //! with AES-256-GCM, key generation from the OS CSPRNG, digests and a start-up self-test.
 //! Key bytes live in zeroizing buffers; nothing here logs or formats them.
 
+pub mod keywrap;
+
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use rand_core::{OsRng, RngCore};
@@ -38,6 +40,9 @@ pub enum CryptoError {
     /// The AEAD refused to encrypt (cannot happen with valid sizes).
     #[error("key wrapping failed")]
     Wrap,
+    /// AES Key Wrap was given a key or data of a size it cannot take.
+    #[error("key wrap: {0}")]
+    KeyWrapInput(&'static str),
     /// The self-test at start-up did not give the known answer.
     #[error("cryptographic self-test failed: {0}")]
     SelfTest(&'static str),

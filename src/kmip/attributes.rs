@@ -364,13 +364,14 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         ClientAtCreate,
         V::V1_0,
     ),
+    // Tag 0x4200AD, after Fresh (0x4200A8): a KMIP 1.1 attribute.
     spec(
         "Certificate Length",
         Tag::CERTIFICATE_LENGTH,
         T::Integer,
         false,
         Server,
-        V::V1_0,
+        V::V1_1,
     ),
     spec(
         "Certificate Subject CN",

@@ -1,8 +1,9 @@
 //! Get: returns an object with its key material, unwrapped from the store, in the stored or
-//! the requested Key Format Type, unless the object is Sensitive or not Extractable. The
-//! first Get clears the object's Fresh attribute.
+//! the requested Key Format Type, optionally wrapped under another key (see `wrap`), unless
+//! the object is not Extractable, or Sensitive and not wrapped. The first Get clears the
+//! object's Fresh attribute.
 
-use super::{load_for, modify, Call, Ctx, Reply};
+use super::{load_for, modify, wrap, Call, Ctx, Reply};
 use crate::error::OpError;
 use crate::identity::Principal;
 use crate::kmip::enums::{operation, state};
@@ -12,13 +13,10 @@ use crate::ttlv::{Tag, Ttlv, Value};
 /// Runs Get.
 pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
-    if call
-        .payload
-        .child(Tag::KEY_WRAPPING_SPECIFICATION)
-        .is_some()
-    {
-        return Err(OpError::FeatureNotSupported("key wrapping on Get"));
-    }
+    let wrapping = match call.payload.child(Tag::KEY_WRAPPING_SPECIFICATION) {
+        Some(spec) => Some(wrap::parse(spec)?),
+        None => None,
+    };
     let format = call
         .payload
         .child(Tag::KEY_FORMAT_TYPE)
@@ -27,8 +25,9 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     if matches!(obj.state(), state::DESTROYED | state::DESTROYED_COMPROMISED) {
         return Err(OpError::ObjectDestroyed);
     }
-    // KMIP 2.1 §4.55 / §4.23: akm never wraps on Get, so such keys are not served at all.
-    if obj.get("Sensitive") == Some(&Value::Boolean(true)) {
+    // KMIP 2.1 §4.55 / §4.23: a Sensitive key leaves only wrapped, a non-Extractable one not
+    // at all.
+    if wrapping.is_none() && obj.get("Sensitive") == Some(&Value::Boolean(true)) {
         return Err(OpError::Sensitive);
     }
     if obj.get("Extractable") == Some(&Value::Boolean(false)) {
@@ -47,7 +46,10 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         length: obj.int_attr("Cryptographic Length"),
         data_type: obj.data_type,
     };
-    let encoded = objects::encode_object(&managed, format)?;
+    let mut encoded = objects::encode_object(&managed, format)?;
+    if let Some(spec) = &wrapping {
+        encoded = wrap::wrap_object(ctx, who, spec, encoded)?;
+    }
     if obj.get("Fresh") == Some(&Value::Boolean(true)) {
         // KMIP 2.1 §4.24: False as soon as the object has been served by Get.
         modify(ctx, who, uid.clone(), operation::GET, call.now, |o| {

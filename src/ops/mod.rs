@@ -21,11 +21,13 @@ mod locate;
 mod log;
 mod mac;
 mod object;
+mod obtain_lease;
 mod query;
 mod register;
 mod revoke;
 mod rng_retrieve;
 mod undo;
+mod wrap;
 
 pub use object::{name_value as object_name, Object};
 
@@ -118,6 +120,7 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::MODIFY_ATTRIBUTE,
     op::DELETE_ATTRIBUTE,
     op::SET_ATTRIBUTE,
+    op::OBTAIN_LEASE,
     op::ACTIVATE,
     op::REVOKE,
     op::DESTROY,
@@ -170,6 +173,7 @@ fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         op::LOCATE => locate::run(ctx, who, call),
         op::CHECK => check::run(ctx, who, call),
         op::LOG => log::run(who, call),
+        op::OBTAIN_LEASE => obtain_lease::run(ctx, who, call),
         op::ACTIVATE => activate::run(ctx, who, call),
         op::REVOKE => revoke::run(ctx, who, call),
         op::DESTROY => destroy::run(ctx, who, call),

@@ -1,5 +1,5 @@
 //! The operations of the KMIP 2.x Baseline profile beyond the lifecycle: Check (usage mask and
-//! lease against the object), Log, and Interop, which only a server with
+//! lease against the object), Obtain Lease, Log, and Interop, which only a server with
 //! `interop_operations` offers.
 
 use crate::support::kmip::*;
@@ -110,6 +110,32 @@ async fn check_compares_usage_and_lease_with_the_object() {
         // Another identity may not check someone else's key.
         let mut bob = server.client("bob", v).await;
         assert_ne!(reason(bob.call(op::CHECK, uid(&u)).await), 0);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn obtain_lease_grants_the_objects_lease_until_destroyed() {
+    let server = TestServer::start().await;
+    for v in [V::V1_4, V::V2_1] {
+        let mut c = server.client("alice", v).await;
+        let u = create_key(&mut c, None).await;
+        let lease = c.call(op::OBTAIN_LEASE, uid(&u)).await.unwrap();
+        assert_eq!(uid_of(&lease), u);
+        let secs = lease.child(Tag::LEASE_TIME).map(|t| t.value.clone());
+        assert_eq!(secs, Some(akm::ttlv::Value::Interval(3600)));
+        assert!(lease
+            .child(Tag::LAST_CHANGE_DATE)
+            .and_then(Ttlv::as_datetime)
+            .is_some());
+        c.call(op::DESTROY, uid(&u)).await.unwrap();
+        let refused = c.call(op::OBTAIN_LEASE, uid(&u)).await;
+        assert_eq!(
+            reason(refused),
+            v.result_reason(rr::WRONG_KEY_LIFECYCLE_STATE)
+        );
+        let missing = c.call(op::OBTAIN_LEASE, uid("no-such-key")).await;
+        assert_eq!(reason(missing), v.result_reason(rr::OBJECT_NOT_FOUND));
     }
     server.stop().await;
 }

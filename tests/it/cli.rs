@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 
 const BIN: &str = env!("CARGO_BIN_EXE_akm");
 
-fn write_config(dir: &Path) -> std::path::PathBuf {
+pub(crate) fn write_config(dir: &Path) -> std::path::PathBuf {
     let config_dir = dir.join("config");
     std::fs::create_dir_all(&config_dir).unwrap();
     let path = config_dir.join("akm.toml");
@@ -26,7 +26,7 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
 }
 
 /// Starts `akm serve` and returns it with the port it printed.
-fn serve(config: &Path) -> (Child, u16) {
+pub(crate) fn serve(config: &Path) -> (Child, u16) {
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(config)

@@ -109,3 +109,49 @@ fn write_readme_table(table: &str) {
     std::fs::write(&readme, updated).unwrap();
     println!("README.md: table updated");
 }
+
+#[tokio::test]
+async fn replay_failures_say_where() {
+    let server = TestServer::start().await;
+    let target = replay::Target {
+        addr: format!("localhost:{}", server.addr.port()),
+        tls: server.client_tls("conformance", &["users"]),
+    };
+    // A request that uses a placeholder no response has bound.
+    let text = r#"<KMIP><RequestMessage><RequestHeader><ProtocolVersion>
+        <ProtocolVersionMajor type="Integer" value="2"/>
+        <ProtocolVersionMinor type="Integer" value="1"/></ProtocolVersion>
+        <BatchCount type="Integer" value="1"/></RequestHeader>
+        <BatchItem><Operation type="Enumeration" value="Get"/><RequestPayload>
+        <UniqueIdentifier type="TextString" value="$UNIQUE_IDENTIFIER_5"/>
+        </RequestPayload></BatchItem></RequestMessage><ResponseMessage/></KMIP>"#;
+    let case = xml::TestCase::parse("UNBOUND-M-1-21.xml", text).unwrap();
+    let failure = replay::replay(&case, &target).await.unwrap_err();
+    assert_eq!(failure.step, Some(0));
+    assert!(
+        failure.details[0].contains("$UNIQUE_IDENTIFIER_5")
+            && failure.details[0].contains("not bound"),
+        "{failure:?}"
+    );
+    // A file that cannot be read.
+    let missing = Path::new("/nonexistent/NOPE-M-1-21.xml");
+    let failure = replay::replay_file(missing, &target).await.unwrap_err();
+    assert_eq!(failure.step, None);
+    assert!(
+        failure.details[0].starts_with("NOPE-M-1-21.xml"),
+        "{failure:?}"
+    );
+    // A server that is not there.
+    let addr = format!("localhost:{}", server.addr.port());
+    server.stop().await;
+    let gone = replay::Target {
+        addr: addr.clone(),
+        tls: target.tls.clone(),
+    };
+    let failure = replay::replay(&case, &gone).await.unwrap_err();
+    assert_eq!(failure.step, None);
+    assert!(
+        failure.details[0].starts_with(&format!("connect to {addr}")),
+        "{failure:?}"
+    );
+}

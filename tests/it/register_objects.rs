@@ -167,3 +167,32 @@ async fn certificates_record_their_names_and_length() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_1_0_client_sees_no_newer_certificate_attribute() {
+    let server = TestServer::start().await;
+    let mut c = server.client("alice", V::V1_0).await;
+    let issued = server
+        .ca
+        .issue_client("old-client", &[], Validity::days_from_now(1))
+        .unwrap();
+    let der = issued.cert_der().unwrap().to_vec();
+    let mut reg = certificate(&der);
+    reg[1] = Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, vec![]);
+    let u = uid_of(&c.call(op::REGISTER, reg).await.unwrap());
+    let names: Vec<String> = get_attrs(&mut c, &u, &[])
+        .await
+        .into_iter()
+        .map(|a| a.name)
+        .collect();
+    assert!(names.contains(&"Certificate Type".to_owned()), "{names:?}");
+    for newer in [
+        "Certificate Length",
+        "Certificate Subject CN",
+        "Fresh",
+        "Sensitive",
+    ] {
+        assert!(!names.contains(&newer.to_owned()), "{newer} in {names:?}");
+    }
+    server.stop().await;
+}

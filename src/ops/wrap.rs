@@ -1,0 +1,175 @@
+//! Get with a Key Wrapping Specification: the object's Key Value is handed out encrypted
+//! under another key the caller may use (KMIP 2.1 §3.3 Key Wrapping Data, §7.18 Key Wrapping
+//! Specification). akm does the Encrypt wrapping method with an AES key whose Cryptographic
+//! Usage Mask has Wrap Key, in the NIST Key Wrap block cipher mode (RFC 3394), with the Key
+//! Value TTLV-encoded (the default) or its bare key bytes (Encoding Option No Encoding).
+
+use super::{load_for, Ctx};
+use crate::crypto::{self, CryptoError};
+use crate::error::OpError;
+use crate::identity::Principal;
+use crate::kmip::enums::{
+    block_cipher_mode, cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
+    encoding_option, object_type as ot, operation, state, wrapping_method,
+};
+use crate::ttlv::{Tag, Ttlv, Value};
+
+/// A parsed Key Wrapping Specification.
+pub struct Spec {
+    /// The Encryption Key Information, echoed in the Key Wrapping Data.
+    key_information: Ttlv,
+    /// The wrapping key.
+    uid: String,
+    /// Cryptographic Parameters the client named, if any.
+    parameters: Option<Ttlv>,
+    /// Encoding Option (TTLV Encoding when absent).
+    encoding: u32,
+}
+
+/// Reads a Key Wrapping Specification, refusing what akm does not do.
+pub fn parse(spec: &Ttlv) -> Result<Spec, OpError> {
+    let method = spec.child(Tag::WRAPPING_METHOD).and_then(Ttlv::as_enum);
+    match method {
+        Some(wrapping_method::ENCRYPT) => {}
+        Some(_) => {
+            return Err(OpError::FeatureNotSupported(
+                "wrapping methods other than Encrypt",
+            ))
+        }
+        None => return Err(OpError::InvalidMessage("missing Wrapping Method".into())),
+    }
+    if spec.child(Tag::MAC_SIGNATURE_KEY_INFORMATION).is_some() {
+        return Err(OpError::FeatureNotSupported("MAC/signature key wrapping"));
+    }
+    if spec.child(Tag::ATTRIBUTE_NAME).is_some() {
+        return Err(OpError::FeatureNotSupported(
+            "wrapping attributes with the key",
+        ));
+    }
+    let key_information = spec
+        .child(Tag::ENCRYPTION_KEY_INFORMATION)
+        .ok_or_else(|| OpError::InvalidMessage("missing Encryption Key Information".into()))?;
+    let uid = key_information
+        .child(Tag::UNIQUE_IDENTIFIER)
+        .and_then(Ttlv::as_text)
+        .ok_or_else(|| OpError::InvalidMessage("wrapping key without Unique Identifier".into()))?
+        .to_owned();
+    let encoding = match spec.child(Tag::ENCODING_OPTION).map(Ttlv::as_enum) {
+        None => encoding_option::TTLV_ENCODING,
+        Some(Some(e @ (encoding_option::NO_ENCODING | encoding_option::TTLV_ENCODING))) => e,
+        Some(_) => return Err(OpError::InvalidField("unknown Encoding Option".into())),
+    };
+    Ok(Spec {
+        parameters: key_information
+            .child(Tag::CRYPTOGRAPHIC_PARAMETERS)
+            .cloned(),
+        key_information: key_information.clone(),
+        uid,
+        encoding,
+    })
+}
+
+/// Replaces the Key Value of `object` (a Get response's object structure) by its wrapping
+/// under the key `spec` names, and adds the Key Wrapping Data.
+pub fn wrap_object(ctx: &Ctx, who: &Principal, spec: &Spec, object: Ttlv) -> Result<Ttlv, OpError> {
+    let key = wrapping_key(ctx, who, spec)?;
+    let Value::Structure(mut children) = object.value else {
+        return Err(OpError::FeatureNotSupported(
+            "wrapping an object without a Key Block",
+        ));
+    };
+    let block = children
+        .iter_mut()
+        .find(|c| c.tag == Tag::KEY_BLOCK)
+        .ok_or(OpError::FeatureNotSupported(
+            "wrapping an object without a Key Block",
+        ))?;
+    let Value::Structure(fields) = &mut block.value else {
+        return Err(OpError::FeatureNotSupported(
+            "wrapping an object without a Key Block",
+        ));
+    };
+    let value =
+        fields
+            .iter_mut()
+            .find(|f| f.tag == Tag::KEY_VALUE)
+            .ok_or(OpError::FeatureNotSupported(
+                "wrapping an object without a Key Value",
+            ))?;
+    let plain = zeroize::Zeroizing::new(match spec.encoding {
+        encoding_option::NO_ENCODING => value
+            .child(Tag::KEY_MATERIAL)
+            .and_then(Ttlv::as_bytes)
+            .ok_or_else(|| {
+                OpError::InvalidField("No Encoding needs Key Material that is a Byte String".into())
+            })?
+            .to_vec(),
+        _ => value.encode(),
+    });
+    let wrapped = crypto::keywrap::wrap(&key, &plain).map_err(|e| match e {
+        CryptoError::KeyWrapInput(why) => OpError::InvalidField(why.into()),
+        other => OpError::Crypto(other),
+    })?;
+    *value = Ttlv::bytes(Tag::KEY_VALUE, wrapped);
+    let mut data = vec![
+        Ttlv::enumeration(Tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+        spec.key_information.clone(),
+    ];
+    if spec.encoding == encoding_option::NO_ENCODING {
+        data.push(Ttlv::enumeration(Tag::ENCODING_OPTION, spec.encoding));
+    }
+    fields.push(Ttlv::structure(Tag::KEY_WRAPPING_DATA, data));
+    Ok(Ttlv::structure(object.tag, children))
+}
+
+/// The wrapping key's bytes, once it is known to be an active AES key for wrapping whose
+/// Cryptographic Parameters allow NIST Key Wrap (KMIP 2.1 §7.18: parameters the client names
+/// must match one of the key's).
+fn wrapping_key(
+    ctx: &Ctx,
+    who: &Principal,
+    spec: &Spec,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, OpError> {
+    let obj = load_for(ctx, who, &spec.uid, operation::GET)?;
+    if obj.object_type != ot::SYMMETRIC_KEY
+        || obj.enum_attr("Cryptographic Algorithm") != Some(alg::AES)
+    {
+        return Err(OpError::InvalidField(
+            "the wrapping key is not an AES key".into(),
+        ));
+    }
+    if obj.int_attr("Cryptographic Usage Mask").unwrap_or(0) & usage::WRAP_KEY == 0 {
+        return Err(OpError::IncompatibleUsageMask);
+    }
+    if obj.state() != state::ACTIVE {
+        return Err(OpError::WrongState);
+    }
+    let own: Vec<&Value> = obj.all("Cryptographic Parameters").collect();
+    let parameters = match &spec.parameters {
+        Some(p) if own.iter().any(|v| **v == p.value) => Some(&p.value),
+        Some(_) => {
+            return Err(OpError::InvalidField(
+                "the Cryptographic Parameters are not the wrapping key's".into(),
+            ))
+        }
+        None => own.first().copied(),
+    };
+    let mode = parameters.and_then(|p| match p {
+        Value::Structure(c) => c
+            .iter()
+            .find(|i| i.tag == Tag::BLOCK_CIPHER_MODE)
+            .and_then(Ttlv::as_enum),
+        _ => None,
+    });
+    // With no mode named anywhere, AES Key Wrap is the one akm has.
+    if mode.is_some_and(|m| m != block_cipher_mode::NISTKEYWRAP) {
+        return Err(OpError::FeatureNotSupported(
+            "wrapping modes other than NIST Key Wrap",
+        ));
+    }
+    let wrapped = ctx
+        .store
+        .get_material(&spec.uid)?
+        .ok_or(OpError::ObjectDestroyed)?;
+    Ok(ctx.kek.unwrap(&spec.uid, obj.key_version, &wrapped)?)
+}
