@@ -438,6 +438,22 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_0,
     ),
     spec(
+        "Rotate Generation",
+        Tag::ROTATE_GENERATION,
+        T::Integer,
+        false,
+        Server,
+        V::V2_1,
+    ),
+    spec(
+        "Rotate Latest",
+        Tag::ROTATE_LATEST,
+        T::Boolean,
+        false,
+        Server,
+        V::V2_1,
+    ),
+    spec(
         "Short Unique Identifier",
         Tag::SHORT_UNIQUE_IDENTIFIER,
         T::ByteString,

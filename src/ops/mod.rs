@@ -24,6 +24,7 @@ mod object;
 mod obtain_lease;
 mod query;
 mod register;
+mod rekey;
 mod revoke;
 mod rng_retrieve;
 mod undo;
@@ -127,6 +128,7 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::QUERY,
     op::DISCOVER_VERSIONS,
     op::LOG,
+    op::RE_KEY,
     op::ENCRYPT,
     op::DECRYPT,
     op::MAC,
@@ -177,6 +179,7 @@ fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         op::ACTIVATE => activate::run(ctx, who, call),
         op::REVOKE => revoke::run(ctx, who, call),
         op::DESTROY => destroy::run(ctx, who, call),
+        op::RE_KEY => rekey::run(ctx, who, call),
         op::ENCRYPT => encrypt::run(ctx, who, call),
         op::DECRYPT => decrypt::run(ctx, who, call),
         op::MAC => mac::run(ctx, who, call),

@@ -13,6 +13,7 @@ mod locate_placeholder;
 mod ops;
 mod pykmip;
 mod register_objects;
+mod rotation;
 mod server_attributes;
 mod storage;
 mod support;
