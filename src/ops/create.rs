@@ -8,8 +8,8 @@ use crate::error::OpError;
 use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::{
-    cryptographic_algorithm as alg, hashing_algorithm, key_format_type as kft, object_type as ot,
-    protection_storage_mask, rng_algorithm, state,
+    cryptographic_algorithm as alg, drbg_algorithm, hashing_algorithm, key_format_type as kft,
+    object_type as ot, protection_storage_mask, rng_algorithm, state,
 };
 use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv, Value};
@@ -236,15 +236,17 @@ pub fn set_storage_defaults(obj: &mut Object) {
     );
 }
 
-/// The Random Number Generator attribute (KMIP 1.4 §3.44) of a key akm generates: the
-/// operating system's CSPRNG (getrandom), which is none of the generators KMIP names.
+/// The Random Number Generator attribute (KMIP 1.4 §3.44) of a key akm generates: its
+/// SP 800-90A CTR_DRBG with AES-256 (crypto::drbg), seeded from the operating system.
 pub fn generator() -> Attr {
     Attr::new(
         "Random Number Generator",
-        Value::Structure(vec![Ttlv::enumeration(
-            Tag::RNG_ALGORITHM,
-            rng_algorithm::UNSPECIFIED,
-        )]),
+        Value::Structure(vec![
+            Ttlv::enumeration(Tag::RNG_ALGORITHM, rng_algorithm::DRBG),
+            Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+            Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, 256),
+            Ttlv::enumeration(Tag::DRBG_ALGORITHM, drbg_algorithm::CTR),
+        ]),
     )
 }
 

@@ -14,6 +14,7 @@ mod ops;
 mod pykmip;
 mod register_objects;
 mod rotation;
+mod selftest;
 mod server_attributes;
 mod storage;
 mod support;
