@@ -120,6 +120,9 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         store,
         kek,
         interop: config.server.interop_operations,
+        crypto: crate::ops::CryptoPolicy {
+            pci_mode: config.crypto.pci_mode,
+        },
     })
 }
 

@@ -52,6 +52,9 @@ pub enum OpError {
     /// The object is Sensitive: its key material may not leave the server unwrapped.
     #[error("sensitive keys may not be retrieved unwrapped")]
     Sensitive,
+    /// PCI mode (`crypto.pci_mode`): symmetric keys leave the server only wrapped.
+    #[error("PCI mode: symmetric keys leave akm only wrapped; send Get with a Key Wrapping Specification")]
+    ClearExportRefused,
     /// The object is not Extractable: its key material may not leave the server.
     #[error("object is not extractable")]
     NotExtractable,
@@ -143,6 +146,7 @@ impl OpError {
             OpError::AttributeExists(_) => (rr::ATTRIBUTE_SINGLE_VALUED, self.to_string()),
             OpError::Sensitive => (rr::SENSITIVE, self.to_string()),
             OpError::NotExtractable => (rr::NOT_EXTRACTABLE, self.to_string()),
+            OpError::ClearExportRefused => (rr::SENSITIVE, self.to_string()),
             OpError::IncompatibleUsageMask => {
                 (rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, self.to_string())
             }

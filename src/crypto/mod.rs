@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 pub mod cipher;
 pub mod digest;
 pub mod drbg;
+pub mod kwp;
 pub mod selftest;
 
 use crate::secret_file;

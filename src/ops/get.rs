@@ -6,7 +6,7 @@
 use super::{load_for, modify, wrap, Call, Ctx, Reply};
 use crate::error::OpError;
 use crate::identity::Principal;
-use crate::kmip::enums::{operation, state};
+use crate::kmip::enums::{object_type, operation, state};
 use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv, Value};
 
@@ -29,6 +29,10 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     // at all.
     if wrapping.is_none() && obj.get("Sensitive") == Some(&Value::Boolean(true)) {
         return Err(OpError::Sensitive);
+    }
+    // PCI mode: symmetric keys never leave in the clear.
+    if wrapping.is_none() && ctx.crypto.pci_mode && obj.object_type == object_type::SYMMETRIC_KEY {
+        return Err(OpError::ClearExportRefused);
     }
     if obj.get("Extractable") == Some(&Value::Boolean(false)) {
         return Err(OpError::NotExtractable);

@@ -45,6 +45,46 @@ pub fn load_key(
     amount: usize,
 ) -> Result<KeyInUse, OpError> {
     let uid = call.uid()?;
+    let check = Check {
+        operation,
+        usage,
+        purpose,
+        amount,
+        now: call.now,
+    };
+    load_key_by_uid(ctx, who, &uid, &check)
+}
+
+/// What [`load_key_by_uid`] checks a key for.
+pub struct Check {
+    /// The operation (for access policy and errors).
+    pub operation: u32,
+    /// The Cryptographic Usage Mask bit it needs.
+    pub usage: i32,
+    /// Protect or process.
+    pub purpose: Purpose,
+    /// Bytes of data it consumes of the key's Usage Limits.
+    pub amount: usize,
+    /// The request time.
+    pub now: i64,
+}
+
+/// [`load_key`] for a key named other than by the request's Unique Identifier (the wrapping
+/// key of a Register).
+pub fn load_key_by_uid(
+    ctx: &Ctx,
+    who: &Principal,
+    uid: &str,
+    check: &Check,
+) -> Result<KeyInUse, OpError> {
+    let Check {
+        operation,
+        usage,
+        purpose,
+        amount,
+        now,
+    } = *check;
+    let uid = uid.to_owned();
     let obj = load_for(ctx, who, &uid, operation)?;
     if !matches!(
         obj.object_type,
@@ -64,9 +104,9 @@ pub fn load_key(
     if mask & usage == 0 {
         return Err(OpError::IncompatibleUsageMask);
     }
-    check_state_and_dates(&obj, purpose, call.now)?;
+    check_state_and_dates(&obj, purpose, now)?;
     if obj.get("Usage Limits").is_some() {
-        consume_usage(ctx, who, &uid, operation, call.now, amount)?;
+        consume_usage(ctx, who, &uid, operation, now, amount)?;
     }
     let wrapped = ctx
         .store

@@ -28,6 +28,7 @@ mod rekey;
 mod revoke;
 mod rng_retrieve;
 mod undo;
+mod unwrap;
 mod wrap;
 
 pub use object::{name_value as object_name, Object};
@@ -50,6 +51,15 @@ pub struct Ctx {
     pub kek: Kek,
     /// Whether the Interop operation is available (test servers only: KMIP 2.1 §6.1.26).
     pub interop: bool,
+    /// How keys may be used and leave the server.
+    pub crypto: CryptoPolicy,
+}
+
+/// Key-handling policy from `[crypto]` in the configuration.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CryptoPolicy {
+    /// PCI mode: symmetric keys are served by Get only wrapped under another key.
+    pub pci_mode: bool,
 }
 
 /// One batch item as an operation sees it.

@@ -72,7 +72,7 @@ pub fn parse(spec: &Ttlv) -> Result<Spec, OpError> {
 /// Replaces the Key Value of `object` (a Get response's object structure) by its wrapping
 /// under the key `spec` names, and adds the Key Wrapping Data.
 pub fn wrap_object(ctx: &Ctx, who: &Principal, spec: &Spec, object: Ttlv) -> Result<Ttlv, OpError> {
-    let key = wrapping_key(ctx, who, spec)?;
+    let (key, mode) = wrapping_key(ctx, who, spec)?;
     let Value::Structure(mut children) = object.value else {
         return Err(OpError::FeatureNotSupported(
             "wrapping an object without a Key Block",
@@ -106,10 +106,14 @@ pub fn wrap_object(ctx: &Ctx, who: &Principal, spec: &Spec, object: Ttlv) -> Res
             .to_vec(),
         _ => value.encode(),
     });
-    let wrapped = crypto::keywrap::wrap(&key, &plain).map_err(|e| match e {
-        CryptoError::KeyWrapInput(why) => OpError::InvalidField(why.into()),
-        other => OpError::Crypto(other),
-    })?;
+    let wrapped = if mode == block_cipher_mode::AESKEYWRAPPADDING {
+        crypto::kwp::wrap(&key, &plain).map_err(|e| OpError::InvalidField(e.to_string()))?
+    } else {
+        crypto::keywrap::wrap(&key, &plain).map_err(|e| match e {
+            CryptoError::KeyWrapInput(why) => OpError::InvalidField(why.into()),
+            other => OpError::Crypto(other),
+        })?
+    };
     *value = Ttlv::bytes(Tag::KEY_VALUE, wrapped);
     let mut data = vec![
         Ttlv::enumeration(Tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
@@ -122,14 +126,14 @@ pub fn wrap_object(ctx: &Ctx, who: &Principal, spec: &Spec, object: Ttlv) -> Res
     Ok(Ttlv::structure(object.tag, children))
 }
 
-/// The wrapping key's bytes, once it is known to be an active AES key for wrapping whose
-/// Cryptographic Parameters allow NIST Key Wrap (KMIP 2.1 §7.18: parameters the client names
-/// must match one of the key's).
+/// The wrapping key's bytes and the block cipher mode, once it is known to be an active AES
+/// key for wrapping whose Cryptographic Parameters allow NIST Key Wrap or AES Key Wrap Padding
+/// (KMIP 2.1 §7.18: parameters the client names must match one of the key's).
 fn wrapping_key(
     ctx: &Ctx,
     who: &Principal,
     spec: &Spec,
-) -> Result<zeroize::Zeroizing<Vec<u8>>, OpError> {
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, u32), OpError> {
     let obj = load_for(ctx, who, &spec.uid, operation::GET)?;
     if obj.object_type != ot::SYMMETRIC_KEY
         || obj.enum_attr("Cryptographic Algorithm") != Some(alg::AES)
@@ -161,15 +165,21 @@ fn wrapping_key(
             .and_then(Ttlv::as_enum),
         _ => None,
     });
-    // With no mode named anywhere, AES Key Wrap is the one akm has.
-    if mode.is_some_and(|m| m != block_cipher_mode::NISTKEYWRAP) {
+    // With no mode named anywhere, AES Key Wrap (RFC 3394).
+    let mode = mode.unwrap_or(block_cipher_mode::NISTKEYWRAP);
+    if ![
+        block_cipher_mode::NISTKEYWRAP,
+        block_cipher_mode::AESKEYWRAPPADDING,
+    ]
+    .contains(&mode)
+    {
         return Err(OpError::FeatureNotSupported(
-            "wrapping modes other than NIST Key Wrap",
+            "wrapping modes other than NIST Key Wrap and AES Key Wrap Padding",
         ));
     }
     let wrapped = ctx
         .store
         .get_material(&spec.uid)?
         .ok_or(OpError::ObjectDestroyed)?;
-    Ok(ctx.kek.unwrap(&spec.uid, obj.key_version, &wrapped)?)
+    Ok((ctx.kek.unwrap(&spec.uid, obj.key_version, &wrapped)?, mode))
 }

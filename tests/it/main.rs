@@ -19,3 +19,4 @@ mod server_attributes;
 mod storage;
 mod support;
 mod vectors;
+mod wrapped_keys;

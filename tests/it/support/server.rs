@@ -5,7 +5,7 @@
 use akm::client::Client;
 use akm::crypto::Kek;
 use akm::kmip::ProtocolVersion;
-use akm::ops::Ctx;
+use akm::ops::{CryptoPolicy, Ctx};
 use akm::pki::{Ca, Issued, Validity};
 use akm::server::{self, tls, ConnLimits, Settings};
 use akm::store::Store;
@@ -75,7 +75,14 @@ impl TestServer {
         tls: Arc<rustls::ServerConfig>,
         settings: Settings,
     ) -> TestServer {
-        TestServer::start_inner(ca, tls, settings, false).await
+        TestServer::start_inner(ca, tls, settings, false, CryptoPolicy::default()).await
+    }
+
+    /// Starts a server with the default test settings and key-handling `policy` (`[crypto]`).
+    pub async fn start_with_policy(policy: CryptoPolicy) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let tls = server_tls(&ca);
+        TestServer::start_inner(ca, tls, test_settings(), false, policy).await
     }
 
     /// Starts a server with the default test settings that offers the Interop operation
@@ -83,7 +90,7 @@ impl TestServer {
     pub async fn start_interop() -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
         let tls = server_tls(&ca);
-        TestServer::start_inner(ca, tls, test_settings(), true).await
+        TestServer::start_inner(ca, tls, test_settings(), true, CryptoPolicy::default()).await
     }
 
     async fn start_inner(
@@ -91,6 +98,7 @@ impl TestServer {
         tls: Arc<rustls::ServerConfig>,
         settings: Settings,
         interop: bool,
+        policy: CryptoPolicy,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
@@ -99,6 +107,7 @@ impl TestServer {
             store,
             kek,
             interop,
+            crypto: policy,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
