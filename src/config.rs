@@ -2,7 +2,9 @@
 //! checked with a message that names the key and says what to fix; relative paths resolve
 //! against the directory of the config file. Opens no sockets and no database.
 
+use crate::policy::{self, AccessMode, Account, Operations};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -60,6 +62,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Access control.
+    #[serde(default)]
+    pub access: AccessConfig,
     /// The config file's path (set by `load`).
     #[serde(skip)]
     pub path: PathBuf,
@@ -119,6 +124,9 @@ pub struct TlsConfig {
     pub crls: Vec<PathBuf>,
     /// Names put in the server certificate by `akm init` (besides localhost and 127.0.0.1).
     pub server_names: Vec<String>,
+    /// If not empty, only the CAs of `client_ca` with one of these SHA-256 fingerprints (hex,
+    /// colons allowed) are trusted for client certificates.
+    pub client_ca_fingerprints: Vec<String>,
 }
 
 impl Default for TlsConfig {
@@ -130,6 +138,7 @@ impl Default for TlsConfig {
             client_ca: "certs/ca.crt".into(),
             crls: Vec::new(),
             server_names: Vec::new(),
+            client_ca_fingerprints: Vec::new(),
         }
     }
 }
@@ -227,6 +236,56 @@ impl Default for LogConfig {
     }
 }
 
+/// `[access]`: who may do what (see the README's access control section).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccessConfig {
+    /// Members of this group (certificate OU) administer keys, users, groups and policy.
+    pub admin_group: String,
+    /// Access mode of new keys when the request names none.
+    pub default_mode: String,
+    /// Answer Item Not Found rather than Permission Denied for keys the caller may not use.
+    pub hide_existence: bool,
+    /// What callers named by no user or group record may do; empty denies them.
+    pub unknown_operations: Vec<String>,
+    /// User records (by certificate CN) written to the database at every start.
+    pub users: BTreeMap<String, AccountConfig>,
+    /// Group records (by certificate OU) written to the database at every start.
+    pub groups: BTreeMap<String, AccountConfig>,
+}
+
+impl Default for AccessConfig {
+    fn default() -> Self {
+        AccessConfig {
+            admin_group: "admins".into(),
+            default_mode: "user".into(),
+            hide_existence: false,
+            unknown_operations: vec!["all".into()],
+            users: BTreeMap::new(),
+            groups: BTreeMap::new(),
+        }
+    }
+}
+
+/// User or group records by name.
+pub type NamedAccounts = Vec<(String, Account)>;
+
+/// `[access.users.NAME]`, `[access.groups.NAME]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// A disabled user may do nothing; a disabled group grants nothing. Default true.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Granted key operations (names, `read`, `all`). Default none.
+    #[serde(default)]
+    pub operations: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
 impl Config {
     /// Reads, parses, resolves and validates `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -309,7 +368,77 @@ impl Config {
         if self.log.level.trim().is_empty() {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));
         }
+        self.validate_access()?;
+        for fp in &self.tls.client_ca_fingerprints {
+            if parse_fingerprint(fp).is_none() {
+                return Err(self.invalid(
+                    "tls.client_ca_fingerprints",
+                    format!("has {fp:?}; give SHA-256 fingerprints as 64 hex digits"),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    fn validate_access(&self) -> Result<(), ConfigError> {
+        let a = &self.access;
+        if a.admin_group.trim().is_empty() {
+            return Err(self.invalid("access.admin_group", "must name a group (certificate OU)"));
+        }
+        if AccessMode::parse(&a.default_mode).is_none() {
+            return Err(self.invalid(
+                "access.default_mode",
+                format!(
+                    "is {:?}; use \"any\", \"group\", \"user\" or \"user-and-group\"",
+                    a.default_mode
+                ),
+            ));
+        }
+        if let Err(bad) = Operations::parse(&a.unknown_operations) {
+            return Err(self.invalid("access.unknown_operations", unknown_op(&bad)));
+        }
+        for (key, table) in [("access.users", &a.users), ("access.groups", &a.groups)] {
+            for (name, acct) in table {
+                if name.is_empty() {
+                    return Err(self.invalid(key, "has an entry with an empty name"));
+                }
+                if let Err(bad) = Operations::parse(&acct.operations) {
+                    return Err(
+                        self.invalid(key, format!("{name}.operations: {}", unknown_op(&bad)))
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The access settings (validated).
+    pub fn access_settings(&self) -> policy::Settings {
+        let a = &self.access;
+        let unknown = Operations::parse(&a.unknown_operations).unwrap_or_default();
+        policy::Settings {
+            admin_group: a.admin_group.clone(),
+            unknown: Some(unknown).filter(|o| *o != Operations::none()),
+            hide_existence: a.hide_existence,
+            default_mode: AccessMode::parse(&a.default_mode).unwrap_or(AccessMode::User),
+        }
+    }
+
+    /// The user records (`users`) and group records (`groups`) the config declares.
+    pub fn declared_accounts(&self) -> (NamedAccounts, NamedAccounts) {
+        let convert = |table: &BTreeMap<String, AccountConfig>| {
+            table
+                .iter()
+                .map(|(name, a)| {
+                    let account = Account {
+                        enabled: a.enabled,
+                        operations: Operations::parse(&a.operations).unwrap_or_default(),
+                    };
+                    (name.clone(), account)
+                })
+                .collect()
+        };
+        (convert(&self.access.users), convert(&self.access.groups))
     }
 
     /// The listen address (validated).
@@ -329,6 +458,21 @@ impl Config {
     pub fn idle_timeout(&self) -> Duration {
         Duration::from_secs(self.server.idle_timeout_secs)
     }
+}
+
+fn unknown_op(bad: &str) -> String {
+    let names: Vec<&str> = policy::GRANTABLE.iter().map(|(n, _)| *n).collect();
+    format!(
+        "has unknown operation {bad:?}; use \"all\", \"read\" or some of {}",
+        names.join(", ")
+    )
+}
+
+/// A SHA-256 fingerprint written as 64 hex digits, colons allowed.
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex_digits: String = text.chars().filter(|c| *c != ':').collect();
+    let bytes = hex::decode(hex_digits).ok()?;
+    bytes.try_into().ok()
 }
 
 #[cfg(test)]
@@ -390,5 +534,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("idle_timeout_secs"), "{e}");
+    }
+
+    #[test]
+    fn access_section_parses_and_names_bad_keys() {
+        let c = parse(
+            "[access]\nadmin_group = \"akm-admins\"\ndefault_mode = \"group\"\n\
+             unknown_operations = []\n\
+             [access.groups.HR]\noperations = [\"all\"]\n\
+             [access.users.bob]\nenabled = false\n",
+        )
+        .unwrap();
+        let s = c.access_settings();
+        assert_eq!(s.admin_group, "akm-admins");
+        assert_eq!(s.default_mode, AccessMode::Group);
+        assert_eq!(s.unknown, None);
+        let (users, groups) = c.declared_accounts();
+        assert_eq!(users[0].0, "bob");
+        assert!(!users[0].1.enabled);
+        assert_eq!(groups[0].1.operations, Operations::all());
+        assert_eq!(
+            parse("").unwrap().access_settings(),
+            policy::Settings::default()
+        );
+        for (text, key) in [
+            ("[access]\ndefault_mode = \"all\"\n", "access.default_mode"),
+            ("[access]\nadmin_group = \"\"\n", "access.admin_group"),
+            (
+                "[access]\nunknown_operations = [\"fly\"]\n",
+                "access.unknown_operations",
+            ),
+            (
+                "[access.groups.HR]\noperations = [\"gett\"]\n",
+                "access.groups",
+            ),
+            ("[access.users.x]\ncolour = 1\n", "colour"),
+            (
+                "[tls]\nclient_ca_fingerprints = [\"abc\"]\n",
+                "tls.client_ca_fingerprints",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let fp = "AB:".repeat(31) + "AB";
+        assert_eq!(parse_fingerprint(&fp), Some([0xAB; 32]));
     }
 }

@@ -6,7 +6,7 @@ use crate::config::Config;
 use crate::crypto::{self, Kek};
 use crate::ops::Ctx;
 use crate::server::{self, tls, ConnLimits, Settings};
-use crate::store::Store;
+use crate::store::{AccountKind, Store};
 use crate::ttlv::Limits;
 use crate::{pki, secret_file};
 use std::net::SocketAddr;
@@ -96,10 +96,16 @@ pub fn init(config: &Config) -> Result<(), StartError> {
         create_private_dir(parent)?;
     }
     pki::init_dev_pki(&config.tls.certs_dir, &server_names(config))?;
+    // An empty CRL, so `tls.crls` can name it from the start and `akm cert revoke` adds to it.
+    pki::revoke(
+        &config.tls.certs_dir,
+        &config.tls.certs_dir.join("ca.crl"),
+        &[],
+    )?;
     Kek::generate(&kek_path)?;
     println!("akm init: KEK written to {}", kek_path.display());
     println!(
-        "akm init: development PKI written to {} (ca.crt, server.crt/key, admin.crt/key, user.crt/key)",
+        "akm init: development PKI written to {} (ca.crt, ca.crl, server.crt/key, admin.crt/key, user.crt/key)",
         config.tls.certs_dir.display()
     );
     Ok(())
@@ -116,14 +122,75 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     let kek = Kek::load(&config.store.kek())?;
     create_private_dir(&config.store.data_dir)?;
     let store = Store::open(&config.store.database())?;
+    apply_declared_accounts(&store, config)?;
     Ok(Ctx {
         store,
         kek,
+        access: Arc::new(config.access_settings()),
+        tls_reload: None,
         interop: config.server.interop_operations,
         crypto: crate::ops::CryptoPolicy {
             pci_mode: config.crypto.pci_mode,
         },
     })
+}
+
+/// Rebuilds the server TLS configuration from the files `[tls]` names and puts it in force
+/// for new connections; on failure the previous one stays.
+fn reload_tls(handle: &tls::TlsHandle, config: &crate::config::TlsConfig) -> Result<(), String> {
+    handle.reload_from(config).map_err(|e| e.to_string())
+}
+
+/// Takes over SIGHUP (whose default would end the process) and reloads TLS on each one until
+/// the process ends. Registers the handler before returning, so a SIGHUP that arrives once
+/// the server announced itself never kills it.
+fn reload_on_sighup(handle: Arc<tls::TlsHandle>, config: crate::config::TlsConfig) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; TLS reload only via akm tls reload");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            reload_after_sighup(&handle, &config).await;
+        }
+    });
+}
+
+/// One SIGHUP: reloads on the blocking pool (it reads files) and logs the outcome.
+async fn reload_after_sighup(handle: &Arc<tls::TlsHandle>, config: &crate::config::TlsConfig) {
+    let (h, c) = (handle.clone(), config.clone());
+    match tokio::task::spawn_blocking(move || reload_tls(&h, &c)).await {
+        Ok(Ok(())) => tracing::info!("SIGHUP: TLS configuration (CA, pins, CRLs) reloaded"),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "SIGHUP: TLS reload failed; the previous configuration stays in force")
+        }
+        Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload task failed"),
+    }
+}
+
+/// Writes the users and groups `akm.toml` declares into the database (through the writer, so
+/// they are in the change log), replacing what the database had for those names.
+fn apply_declared_accounts(store: &Store, config: &Config) -> Result<(), StartError> {
+    let (users, groups) = config.declared_accounts();
+    if users.is_empty() && groups.is_empty() {
+        return Ok(());
+    }
+    let count = users.len() + groups.len();
+    store.write(move |tx| {
+        for (name, a) in &users {
+            tx.put_account(AccountKind::User, name, a)?;
+        }
+        for (name, a) in &groups {
+            tx.put_account(AccountKind::Group, name, a)?;
+        }
+        Ok::<_, crate::store::StoreError>(())
+    })?;
+    tracing::info!(count, "user and group records from the config applied");
+    Ok(())
 }
 
 /// Server settings from the config.
@@ -148,13 +215,13 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
         println!("akm serve: empty data directory and auto_init = true: initializing");
         init(config)?;
     }
-    let ctx = Arc::new(open_context(config)?);
-    let tls = tls::server_config(
-        &config.tls.cert,
-        &config.tls.key,
-        &config.tls.client_ca,
-        &config.tls.crls,
-    )?;
+    let tls = Arc::new(tls::TlsHandle::new(tls::from_config(&config.tls)?));
+    let mut ctx = open_context(config)?;
+    let (handle, tls_config) = (tls.clone(), config.tls.clone());
+    ctx.tls_reload = Some(crate::ops::Reloader(Arc::new(move || {
+        reload_tls(&handle, &tls_config)
+    })));
+    let ctx = Arc::new(ctx);
     let addr = listen.unwrap_or_else(|| config.listen_addr());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -165,13 +232,16 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let bound = listener.local_addr().unwrap_or(addr);
+        // Before announcing ourselves: from then on a SIGHUP means "reload", never "exit".
+        reload_on_sighup(tls.clone(), config.tls.clone());
         println!("akm serve: listening on {bound} (KMIP over mutual TLS)");
         println!(
             "akm serve: client certificates are in {} (admin.crt/admin.key, user.crt/user.key, CA ca.crt)",
             config.tls.certs_dir.display()
         );
         tracing::info!(%bound, "serving");
-        server::serve(listener, tls, ctx.clone(), settings(config), shutdown_signal()).await;
+        server::serve_reloadable(listener, tls, ctx.clone(), settings(config), shutdown_signal())
+            .await;
         Ok::<_, StartError>(())
     })?;
     ctx.store.close();

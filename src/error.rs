@@ -85,6 +85,13 @@ pub enum OpError {
     /// General Failure).
     #[error("stored record of {0} is unreadable")]
     CorruptRecord(String),
+    /// The caller's user and group records could not be read (the detail is logged), so no
+    /// access decision can be made.
+    #[error("access records unavailable")]
+    AccessRecordsUnavailable,
+    /// Reloading the TLS configuration failed (the detail is logged).
+    #[error("TLS reload failed; the previous configuration stays in force (see the server log)")]
+    ReloadFailed,
     /// A database failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -164,6 +171,8 @@ impl OpError {
                 tracing::error!(%uid, "stored attributes do not decode");
                 (rr::GENERAL_FAILURE, "internal error".into())
             }
+            OpError::AccessRecordsUnavailable => (rr::GENERAL_FAILURE, "internal error".into()),
+            OpError::ReloadFailed => (rr::GENERAL_FAILURE, self.to_string()),
             OpError::Store(StoreError::NameTaken) => {
                 (rr::NON_UNIQUE_NAME_ATTRIBUTE, "name already in use".into())
             }

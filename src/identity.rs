@@ -1,10 +1,20 @@
 //! Client identity: turns the DER certificate a client presented (already verified by TLS
 //! against the CA) into a [`Principal`] — who the client is (subject CN) and which groups it
 //! belongs to (subject OUs) — for authorization and audit. Does no chain or validity checks.
+//!
+//! Names are handled deliberately: exactly one CN is required (none, several or an empty one
+//! refuses the certificate); every OU is a group, in certificate order, and a certificate
+//! without OU has no groups; UTF8String, PrintableString, IA5String, NumericString and
+//! BMPString (UTF-16, which Windows CAs write) are read as text, any other encoding (e.g.
+//! TeletexString), a name with control characters, or more than [`MAX_GROUPS`] OUs refuses
+//! the certificate rather than dropping or guessing at a name.
 
 use ring::digest;
+use x509_parser::asn1_rs::Tag;
 use x509_parser::error::X509Error;
-use x509_parser::prelude::{parse_x509_certificate, X509Certificate, X509Name};
+use x509_parser::prelude::{
+    parse_x509_certificate, AttributeTypeAndValue, X509Certificate, X509Name,
+};
 
 /// The identity carried by a client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +52,9 @@ pub enum IdentityError {
     /// The common name is not a UTF-8 text string type (e.g. BMPString) or not valid UTF-8.
     #[error("client certificate subject common name is not UTF-8 text")]
     CommonNameNotText(#[source] X509Error),
+    /// The subject has more organizational units than [`MAX_GROUPS`].
+    #[error("client certificate subject has {0} organizational units; at most {MAX_GROUPS} are accepted")]
+    TooManyOrganizationalUnits(usize),
     /// An organizational unit is not a UTF-8 text string type or not valid UTF-8.
     #[error("client certificate subject organizational unit #{index} is not UTF-8 text")]
     OrganizationalUnitNotText {
@@ -52,6 +65,10 @@ pub enum IdentityError {
         source: X509Error,
     },
 }
+
+/// The most OUs (groups) a certificate may carry: each is looked up in the group table on
+/// every request, so a certificate cannot make that unbounded.
+pub const MAX_GROUPS: usize = 64;
 
 /// Extracts the principal from a DER client certificate. Requires exactly one non-empty text
 /// CN; collects every OU in order and fails if any OU is not text rather than dropping it.
@@ -79,20 +96,46 @@ fn common_name(subject: &X509Name<'_>) -> Result<String, IdentityError> {
         [one] => *one,
         many => return Err(IdentityError::MultipleCommonNames(many.len())),
     };
-    let cn = attr.as_str().map_err(IdentityError::CommonNameNotText)?;
+    let cn = attr_text(attr).map_err(IdentityError::CommonNameNotText)?;
     if cn.is_empty() {
         return Err(IdentityError::EmptyCommonName);
     }
-    Ok(cn.to_owned())
+    Ok(cn)
+}
+
+/// The text of a name attribute (see the module documentation for what is accepted).
+/// Control characters are refused: names go into logs, audit records and tables.
+fn attr_text(attr: &AttributeTypeAndValue<'_>) -> Result<String, X509Error> {
+    let text = if attr.attr_value().tag() == Tag::BmpString {
+        let data = attr.as_slice();
+        if data.len() % 2 != 0 {
+            return Err(X509Error::InvalidAttributes);
+        }
+        let units = data
+            .chunks_exact(2)
+            .map(|c| u16::from_be_bytes([c[0], c[1]]));
+        char::decode_utf16(units)
+            .collect::<Result<String, _>>()
+            .map_err(|_| X509Error::InvalidAttributes)?
+    } else {
+        attr.as_str()?.to_owned()
+    };
+    if text.chars().any(char::is_control) {
+        return Err(X509Error::InvalidAttributes);
+    }
+    Ok(text)
 }
 
 fn organizational_units(subject: &X509Name<'_>) -> Result<Vec<String>, IdentityError> {
+    let count = subject.iter_organizational_unit().count();
+    if count > MAX_GROUPS {
+        return Err(IdentityError::TooManyOrganizationalUnits(count));
+    }
     subject
         .iter_organizational_unit()
         .enumerate()
         .map(|(index, attr)| {
-            attr.as_str()
-                .map(str::to_owned)
+            attr_text(attr)
                 .map_err(|source| IdentityError::OrganizationalUnitNotText { index, source })
         })
         .collect()
@@ -176,6 +219,23 @@ mod tests {
     }
 
     #[test]
+    fn every_ou_is_a_group_up_to_the_limit() {
+        let ca = crate::pki::Ca::generate("test CA").unwrap();
+        let validity = crate::pki::Validity::days_from_now(1);
+        let ous: Vec<String> = (0..MAX_GROUPS).map(|i| format!("g{i}")).collect();
+        let der = ca.issue_client("alice", &ous, validity).unwrap();
+        let p = principal_from_der(&der.cert_der().unwrap()).unwrap();
+        assert_eq!(p.ous, ous);
+        let too_many: Vec<String> = (0..=MAX_GROUPS).map(|i| format!("g{i}")).collect();
+        let der = ca.issue_client("alice", &too_many, validity).unwrap();
+        let err = principal_from_der(&der.cert_der().unwrap()).unwrap_err();
+        assert!(
+            matches!(err, IdentityError::TooManyOrganizationalUnits(65)),
+            "{err:?}"
+        );
+    }
+
+    #[test]
     fn two_common_names_are_rejected() {
         // rcgen keys a name by attribute type, but a custom type with the CN OID is a
         // different key, which gives a subject with two CNs.
@@ -194,12 +254,50 @@ mod tests {
     }
 
     #[test]
-    fn bmp_string_cn_is_rejected() {
+    fn bmp_string_names_are_read_as_utf16() {
         let cn = DnValue::BmpString("alice".try_into().unwrap());
+        let ou = DnValue::BmpString("Ressources humaines".try_into().unwrap());
+        let der = self_signed(
+            &[
+                (DnType::OrganizationalUnitName, ou),
+                (DnType::CommonName, cn),
+            ],
+            None,
+        );
+        let p = principal_from_der(&der).unwrap();
+        assert_eq!(p.cn, "alice");
+        assert_eq!(p.ous, ["Ressources humaines"]);
+    }
+
+    #[test]
+    fn teletex_names_and_control_characters_are_rejected() {
+        let cn = DnValue::TeletexString("alice".try_into().unwrap());
         let der = self_signed(&[(DnType::CommonName, cn)], None);
         let err = principal_from_der(&der).unwrap_err();
         assert!(
             matches!(err, IdentityError::CommonNameNotText(_)),
+            "{err:?}"
+        );
+        let der = self_signed(&[(DnType::CommonName, utf8("alice\nadmin"))], None);
+        let err = principal_from_der(&der).unwrap_err();
+        assert!(
+            matches!(err, IdentityError::CommonNameNotText(_)),
+            "{err:?}"
+        );
+        // (rcgen keeps one value per attribute type, so this subject has one OU.)
+        let der = self_signed(
+            &[
+                (DnType::OrganizationalUnitName, utf8("bad\u{7}")),
+                (DnType::CommonName, utf8("alice")),
+            ],
+            None,
+        );
+        let err = principal_from_der(&der).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                IdentityError::OrganizationalUnitNotText { index: 0, .. }
+            ),
             "{err:?}"
         );
     }

@@ -4,7 +4,10 @@
 //! on-disk layout of a certs directory; private keys go through [`crate::secret_file`]. Every
 //! key is ECDSA P-256, generated with ring through rcgen.
 
+mod crl;
 mod der;
+
+pub use crl::{revoke, serial_of_cert_file};
 
 use crate::secret_file::{self, SecretFileError};
 use rcgen::string::Ia5String;
@@ -67,6 +70,15 @@ pub enum PkiError {
     /// The CA certificate is not DER X.509.
     #[error("CA certificate is not valid X.509")]
     CaCertificate(#[source] x509_parser::nom::Err<X509Error>),
+    /// A certificate or CRL to read is not valid DER.
+    #[error("{what} is not valid X.509")]
+    Unparsable {
+        /// Which input: "certificate to revoke", "existing CRL".
+        what: &'static str,
+        /// The underlying error.
+        #[source]
+        source: x509_parser::nom::Err<X509Error>,
+    },
     /// rcgen cannot issue under the CA certificate's name or key identifier.
     #[error("CA certificate cannot be used to issue certificates")]
     CaCertificateUnsupported(#[source] rcgen::Error),

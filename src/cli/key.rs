@@ -59,6 +59,12 @@ enum KeyCommand {
         /// Activate it right away.
         #[arg(long)]
         activate: bool,
+        /// Who may use it: any, group, user or user-and-group (default: the server's).
+        #[arg(long)]
+        access_mode: Option<String>,
+        /// Its owner group: one of your certificate's OUs (default: the first).
+        #[arg(long)]
+        owner_group: Option<String>,
     },
     /// Show a key's metadata; with --material, also its key bytes in hex.
     Get {
@@ -105,6 +111,12 @@ enum KeyCommand {
         /// Unique Identifier.
         uid: String,
     },
+    /// Show or change a key's access policy (changing it needs an administrator).
+    Policy {
+        /// The policy command.
+        #[command(subcommand)]
+        command: super::admin::PolicyCommand,
+    },
 }
 
 fn usage(msg: impl Into<String>) -> CliError {
@@ -113,6 +125,16 @@ fn usage(msg: impl Into<String>) -> CliError {
 
 /// Runs a key command.
 pub fn run(config: &Config, args: KeyArgs) -> Result<(), CliError> {
+    if let KeyCommand::Policy { command } = args.command {
+        let conn = super::admin::ConnArgs {
+            server: args.server,
+            cert: args.cert,
+            key: args.key,
+            ca: args.ca,
+            json: args.json,
+        };
+        return super::admin::run_policy(config, &conn, command);
+    }
     let c = &config.client;
     let tls = tls::client_config(
         args.cert.as_ref().unwrap_or(&c.cert),
@@ -247,6 +269,8 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             length,
             group,
             activate,
+            access_mode,
+            owner_group,
         } => {
             let mut template = vec![
                 attr(
@@ -264,6 +288,12 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
                     .into_iter()
                     .map(|g| attr("Object Group", Value::TextString(g))),
             );
+            if let Some(m) = access_mode {
+                template.push(attr("x-akm-access-mode", Value::TextString(m)));
+            }
+            if let Some(g) = owner_group {
+                template.push(attr("x-akm-owner-group", Value::TextString(g)));
+            }
             let payload = vec![
                 Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
                 Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, template),
@@ -274,6 +304,7 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             }
             json!({ "uid": uid, "state": if activate { "active" } else { "pre-active" } })
         }
+        KeyCommand::Policy { .. } => return Err(usage("akm key policy runs before connecting")),
         KeyCommand::Get { uid, material } => {
             let mut out = summary(client, &uid).await?;
             if material {

@@ -1,6 +1,8 @@
-//! The `akm` command line: `serve`, `init`, `cert issue`, and the `key` commands, which are
-//! KMIP clients over mutual TLS (the scripting interface). `main` maps errors to exit codes.
+//! The `akm` command line: `serve`, `init`, `cert issue`/`cert revoke`, and the `key`,
+//! `user`, `group`, `tls` and `conformance` commands, which are KMIP clients over mutual TLS
+//! (the scripting interface). `main` maps errors to exit codes.
 
+mod admin;
 mod conformance;
 mod key;
 
@@ -41,6 +43,12 @@ pub enum Command {
     },
     /// Manage keys on a running server (a KMIP client over mutual TLS).
     Key(key::KeyArgs),
+    /// Manage user records on a running server (administrators only).
+    User(admin::AccountArgs),
+    /// Manage group records on a running server (administrators only).
+    Group(admin::AccountArgs),
+    /// The running server's TLS configuration (administrators only).
+    Tls(admin::TlsArgs),
     /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
     Conformance(conformance::ConformanceArgs),
 }
@@ -59,6 +67,19 @@ pub enum CertCommand {
         /// Directory to write `<cn>.crt` and `<cn>.key` into.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Revoke client certificates: add them to the CRL file, re-signed with a fresh validity
+    /// (with nothing to add, just re-sign it); then `akm tls reload` or SIGHUP.
+    Revoke {
+        /// A certificate file (PEM) to revoke; repeat for several.
+        #[arg(long)]
+        cert: Vec<PathBuf>,
+        /// A serial number (hex) to revoke; repeat for several.
+        #[arg(long)]
+        serial: Vec<String>,
+        /// The CRL file to update (default: the first of tls.crls).
+        #[arg(long)]
+        crl: Option<PathBuf>,
     },
 }
 
@@ -108,6 +129,34 @@ fn init_logging(level: &str) {
         .try_init();
 }
 
+/// `akm cert revoke`: adds serials to the CRL file the server reads.
+fn revoke(
+    config: &Config,
+    certs: &[PathBuf],
+    mut serials: Vec<String>,
+    crl: Option<PathBuf>,
+) -> Result<(), CliError> {
+    let crl = crl
+        .or_else(|| config.tls.crls.first().cloned())
+        .ok_or_else(|| {
+            CliError::Usage(
+                "no CRL file: set tls.crls = [\"certs/ca.crl\"] in the config (so the server \
+             reads it) or pass --crl"
+                    .into(),
+            )
+        })?;
+    for path in certs {
+        serials.push(pki::serial_of_cert_file(path)?);
+    }
+    let all = pki::revoke(&config.tls.certs_dir, &crl, &serials)?;
+    println!(
+        "{} now revokes {} certificate(s); run `akm tls reload` or send SIGHUP to the server",
+        crl.display(),
+        all.len()
+    );
+    Ok(())
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let config = Config::load(&cli.config)?;
@@ -126,9 +175,24 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let (crt, key) = pki::issue_client_files(&config.tls.certs_dir, &cn, &ou, &out)?;
             println!("wrote {} and {}", crt.display(), key.display());
         }
+        Command::Cert {
+            command: CertCommand::Revoke { cert, serial, crl },
+        } => revoke(&config, &cert, serial, crl)?,
+        Command::Tls(args) => {
+            init_logging("warn");
+            admin::run_tls(&config, args)?;
+        }
         Command::Key(args) => {
             init_logging("warn");
             key::run(&config, args)?;
+        }
+        Command::User(args) => {
+            init_logging("warn");
+            admin::run_accounts(&config, true, args)?;
+        }
+        Command::Group(args) => {
+            init_logging("warn");
+            admin::run_accounts(&config, false, args)?;
         }
         Command::Conformance(args) => {
             init_logging("warn");

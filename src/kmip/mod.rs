@@ -4,6 +4,7 @@
 
 pub mod attributes;
 pub mod enums;
+pub mod extension;
 pub mod objects;
 
 use crate::ttlv::{Tag, Ttlv, Value};

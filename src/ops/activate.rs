@@ -1,13 +1,13 @@
 //! Activate: Pre-Active → Active, recording the Activation Date.
 
+use super::Caller;
 use super::{modify, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{operation, state};
 use crate::ttlv::Value;
 
 /// Runs Activate.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let now = call.now;
     modify(

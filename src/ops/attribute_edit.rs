@@ -1,9 +1,9 @@
 //! Add, Modify, Delete and (2.x) Set Attribute: the client's edits to an object's
 //! attributes, within what each attribute allows (read-only, single- or multi-valued).
 
+use super::Caller;
 use super::{modify, Call, Ctx, Object, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::{operation, state};
 use crate::store::StoreError;
@@ -12,6 +12,11 @@ use crate::ttlv::{Tag, Ttlv, Value};
 /// Refuses attributes a client may not edit after the object exists; for the others, says
 /// whether they take several values.
 fn check_editable(attr_name: &str) -> Result<bool, OpError> {
+    // akm's access attributes are set at creation; only an administrator changes the policy
+    // afterwards, through the key policy operation.
+    if attr_name.starts_with(super::access::ACCESS_ATTR_PREFIX) {
+        return Err(OpError::ReadOnlyAttribute(attr_name.to_owned()));
+    }
     if attr_name.starts_with("x-") {
         return Ok(true);
     }
@@ -122,7 +127,7 @@ fn position(attrs: &[Attr], name: &str, index: i32) -> Option<usize> {
 }
 
 /// Runs Add Attribute.
-pub fn add(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn add(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let (attr, index) = required(attr_in(call, Tag::NEW_ATTRIBUTE)?)?;
     if index.is_some() {
@@ -158,7 +163,7 @@ pub fn add(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
 }
 
 /// Runs Modify Attribute.
-pub fn modify_attr(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn modify_attr(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let (new, index) = required(attr_in(call, Tag::NEW_ATTRIBUTE)?)?;
     // 1.x names the instance by index; 2.x by its current value.
@@ -196,7 +201,7 @@ pub fn modify_attr(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply,
 }
 
 /// Runs Delete Attribute.
-pub fn delete(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn delete(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     // What to delete: one instance by value (2.x Current Attribute), one by index (1.x), or
     // every instance of a name (2.x Attribute Reference).
@@ -247,7 +252,7 @@ pub fn delete(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpEr
 }
 
 /// Runs Set Attribute (2.x): sets a single-valued attribute, adding or replacing it.
-pub fn set(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn set(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let (attr, _) = required(attr_in(call, Tag::NEW_ATTRIBUTE)?)?;
     if check_editable(&attr.name)? {

@@ -5,14 +5,14 @@
 //! Incompatible Cryptographic Usage Mask or Permission Denied.
 
 use super::create::LEASE_TIME_SECS;
+use super::Caller;
 use super::{load_for, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::operation;
 use crate::ttlv::{Tag, Ttlv, Value};
 
 /// Runs Check.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let obj = load_for(ctx, who, &uid, operation::CHECK)?;
     if let Some(wanted) = field(call, Tag::CRYPTOGRAPHIC_USAGE_MASK, Ttlv::as_int)? {

@@ -2,10 +2,10 @@
 //! and the shared path that stores any new object (Create and Register): client attribute
 //! checks, server-set attributes, wrapping under the KEK, one durable insert.
 
+use super::Caller;
 use super::{Call, Ctx, Object, Reply};
 use crate::crypto;
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, drbg_algorithm, hashing_algorithm, key_format_type as kft,
@@ -16,7 +16,7 @@ use crate::ttlv::{Tag, Ttlv, Value};
 use zeroize::Zeroizing;
 
 /// Runs Create.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let object_type = call.object_type()?;
     if object_type != ot::SYMMETRIC_KEY {
         return Err(OpError::InvalidField(
@@ -150,19 +150,23 @@ pub fn check_client_attributes(attrs: &[Attr]) -> Result<(), OpError> {
 /// inserts it durably. Returns its Unique Identifier.
 pub fn store_new(
     ctx: &Ctx,
-    who: &Principal,
+    who: &Caller,
     call: &Call<'_>,
-    client_attrs: Vec<Attr>,
+    mut client_attrs: Vec<Attr>,
     server_attrs: Vec<Attr>,
     managed: ManagedObject,
 ) -> Result<String, OpError> {
+    // The access attributes become the object's policy, not attributes of it.
+    let policy = who.policy_for_new(&mut client_attrs)?;
     check_client_attributes(&client_attrs)?;
     let now = call.now;
     let uid = new_uid();
     let mut obj = Object {
         uid: uid.clone(),
         object_type: managed.object_type,
-        owner: who.cn.clone(),
+        owner: policy.owner,
+        owner_group: policy.group,
+        access_mode: policy.mode,
         initial_date: now,
         key_version: 1,
         attrs: Vec::new(),

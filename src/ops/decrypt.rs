@@ -5,15 +5,15 @@
 
 use super::encrypt::SymParams;
 use super::key_use::{self, payload_bytes, refuse_streaming, Purpose};
+use super::Caller;
 use super::{Call, Ctx, Reply};
 use crate::crypto::cipher::{self, Mode};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{cryptographic_usage_mask as usage, operation};
 use crate::ttlv::{Tag, Ttlv};
 
 /// Runs Decrypt.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     refuse_streaming(call)?;
     let data = payload_bytes(call, Tag::DATA)?
         .ok_or_else(|| OpError::InvalidMessage("missing Data".into()))?;

@@ -1,14 +1,14 @@
 //! Destroy: deletes an object's key material (the metadata stays, in state Destroyed or
 //! Destroyed Compromised). An Active object must be revoked first.
 
+use super::Caller;
 use super::{modify, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{operation, state};
 use crate::ttlv::Value;
 
 /// Runs Destroy.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let now = call.now;
     modify(ctx, who, uid.clone(), operation::DESTROY, now, move |obj| {

@@ -6,11 +6,11 @@
 //! never leaves akm: it encrypts the data key here and keeps only the result.
 
 use super::key_use::{self, param, param_enum, payload_bytes, refuse_streaming, Purpose};
+use super::Caller;
 use super::{Call, Ctx, Object, Reply};
 use crate::crypto::cipher::{self, Mode, Params};
 use crate::crypto::{digest::refused_algorithm, random_bytes};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{
     block_cipher_mode as bcm, cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
     operation, padding_method,
@@ -18,7 +18,7 @@ use crate::kmip::enums::{
 use crate::ttlv::{Tag, Ttlv};
 
 /// Runs Encrypt.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     refuse_streaming(call)?;
     let data = payload_bytes(call, Tag::DATA)?
         .ok_or_else(|| OpError::InvalidMessage("missing Data".into()))?;

@@ -3,15 +3,15 @@
 //! the object is not Extractable, or Sensitive and not wrapped. The first Get clears the
 //! object's Fresh attribute.
 
+use super::Caller;
 use super::{load_for, modify, wrap, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{object_type, operation, state};
 use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv, Value};
 
 /// Runs Get.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let wrapping = match call.payload.child(Tag::KEY_WRAPPING_SPECIFICATION) {
         Some(spec) => Some(wrap::parse(spec)?),

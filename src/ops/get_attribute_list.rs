@@ -1,14 +1,14 @@
 //! Get Attribute List: the names of the attributes an object carries.
 
+use super::Caller;
 use super::{load_for, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::attributes;
 use crate::kmip::enums::operation;
 use crate::ttlv::{Tag, Ttlv};
 
 /// Runs Get Attribute List.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let obj = load_for(ctx, who, &uid, operation::GET_ATTRIBUTE_LIST)?;
     let mut names: Vec<&str> = Vec::new();

@@ -1,9 +1,9 @@
 //! Get Attributes: the requested attributes of an object (all of them if none are named), in
 //! the request's order and its version's encoding.
 
+use super::Caller;
 use super::{load_for, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::operation;
 use crate::ttlv::{Tag, Ttlv};
@@ -35,7 +35,7 @@ pub fn requested_names(call: &Call<'_>) -> Result<Vec<String>, OpError> {
 }
 
 /// Runs Get Attributes.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let names = requested_names(call)?;
     let obj = load_for(ctx, who, &uid, operation::GET_ATTRIBUTES)?;

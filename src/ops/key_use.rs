@@ -4,10 +4,10 @@
 //! Mask, its state and dates (KMIP 2.1 §4.1, §4.16, §4.39, §4.40), and its Usage Limits.
 //! Also reads the request's (or the key's) Cryptographic Parameters.
 
+use super::Caller;
 use super::{load_for, modify, Call, Ctx, Object};
 use crate::crypto::digest::refused_algorithm;
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{object_type as ot, state, usage_limits_unit};
 use crate::ttlv::{Tag, Ttlv, Value};
 use zeroize::Zeroizing;
@@ -37,7 +37,7 @@ pub struct KeyInUse {
 /// key's Usage Limits (bytes of data).
 pub fn load_key(
     ctx: &Ctx,
-    who: &Principal,
+    who: &Caller,
     call: &Call<'_>,
     operation: u32,
     usage: i32,
@@ -73,7 +73,7 @@ pub struct Check {
 /// key of a Register).
 pub fn load_key_by_uid(
     ctx: &Ctx,
-    who: &Principal,
+    who: &Caller,
     uid: &str,
     check: &Check,
 ) -> Result<KeyInUse, OpError> {
@@ -154,7 +154,7 @@ pub fn check_state_and_dates(obj: &Object, purpose: Purpose, now: i64) -> Result
 /// field inside the writer's transaction, so concurrent uses cannot overspend it.
 fn consume_usage(
     ctx: &Ctx,
-    who: &Principal,
+    who: &Caller,
     uid: &str,
     operation: u32,
     now: i64,

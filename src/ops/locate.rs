@@ -1,19 +1,20 @@
-//! Locate: the caller's objects whose attributes match the request. Indexed attributes
-//! (Object Type, algorithm, length, State, Name, Object Group) are filtered in SQL; the rest
-//! (dates as ranges, other attributes by value) are checked on the loaded objects. Maximum
+//! Locate: the objects the caller may use (by their access policy) whose attributes match
+//! the request. Indexed attributes (Object Type, algorithm, length, State, Name, Object
+//! Group) are filtered in SQL; the rest (dates as ranges, other attributes by value) are
+//! checked on the loaded objects. Maximum
 //! Items and Offset Items page the result; Storage Status Mask picks live or destroyed.
 
 use super::object::name_value;
+use super::Caller;
 use super::{Call, Ctx, Object, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::storage_status_mask as ssm;
 use crate::store::LocateQuery;
 use crate::ttlv::{Tag, Ttlv, Value};
 
 /// Runs Locate.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let attrs = attributes::read_request_attributes(call.payload, call.version)?;
     let max_items = non_negative(call.payload, Tag::MAXIMUM_ITEMS)?;
     let offset = non_negative(call.payload, Tag::OFFSET_ITEMS)?.unwrap_or(0);
@@ -22,8 +23,18 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
         .child(Tag::STORAGE_STATUS_MASK)
         .and_then(Ttlv::as_int)
         .unwrap_or(ssm::ON_LINE_STORAGE);
-    let (query, rest) = split_filters(who, &attrs, mask)?;
-    let mut matched = ctx.store.locate(&query)?;
+    let (mut query, rest) = split_filters(&attrs, mask)?;
+    if !who.is_admin() {
+        query.visible_to = Some((who.cn.clone(), who.ous.clone()));
+    }
+    // Only what the caller may use is listed; the access policy is checked per object.
+    let mut matched: Vec<String> = ctx
+        .store
+        .locate_with_policy(&query)?
+        .into_iter()
+        .filter(|located| who.sees(located))
+        .map(|located| located.uid)
+        .collect();
     if !rest.is_empty() {
         // Filters the indexes cannot answer are checked on the candidates' attributes.
         let mut kept = Vec::with_capacity(matched.len());
@@ -71,13 +82,8 @@ fn non_negative(payload: &Ttlv, tag: Tag) -> Result<Option<usize>, OpError> {
 }
 
 /// Splits the filter attributes into the SQL query and the ones checked in memory.
-fn split_filters(
-    who: &Principal,
-    attrs: &[Attr],
-    mask: i32,
-) -> Result<(LocateQuery, Vec<Attr>), OpError> {
+fn split_filters(attrs: &[Attr], mask: i32) -> Result<(LocateQuery, Vec<Attr>), OpError> {
     let mut q = LocateQuery {
-        owner: Some(who.cn.clone()),
         include_live: mask & (ssm::ON_LINE_STORAGE | ssm::ARCHIVAL_STORAGE) != 0,
         include_destroyed: mask & ssm::DESTROYED_STORAGE != 0,
         ..LocateQuery::default()

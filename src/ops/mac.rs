@@ -5,15 +5,15 @@
 //! and may use a Deactivated key after its Process Start Date.
 
 use super::key_use::{self, param_enum, payload_bytes, refuse_streaming, KeyInUse, Purpose};
+use super::Caller;
 use super::{Call, Ctx, Reply};
 use crate::crypto::digest;
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{cryptographic_usage_mask as usage, operation, validity_indicator};
 use crate::ttlv::{Tag, Ttlv};
 
 /// Runs MAC.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     refuse_streaming(call)?;
     let data = required_data(call)?;
     let key = key_use::load_key(
@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
 }
 
 /// Runs MAC Verify.
-pub fn verify(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     refuse_streaming(call)?;
     let data = required_data(call)?;
     let tag = payload_bytes(call, Tag::MAC_DATA)?

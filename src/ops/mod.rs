@@ -3,7 +3,9 @@
 //! synchronous: the server runs the dispatcher on the blocking pool, so the SQLite calls they
 //! make never block an async worker. Operations reach storage only through `store`.
 
+mod access;
 mod activate;
+mod admin;
 mod attribute_edit;
 mod check;
 mod create;
@@ -31,6 +33,8 @@ mod undo;
 mod unwrap;
 mod wrap;
 
+pub use access::{AccessRecord, Caller};
+pub use admin::{admin_operation, AdminOp};
 pub use object::{name_value as object_name, Object};
 
 use crate::crypto::Kek;
@@ -38,9 +42,10 @@ use crate::error::OpError;
 use crate::identity::Principal;
 use crate::kmip::enums::operation as op;
 use crate::kmip::{OnError, ProtocolVersion, RequestMessage, ResponseItem};
-use crate::policy::{self, Decision};
+use crate::policy;
 use crate::store::Store;
 use crate::ttlv::{Tag, Ttlv};
+use std::sync::Arc;
 
 /// What every operation may use.
 #[derive(Debug)]
@@ -49,6 +54,11 @@ pub struct Ctx {
     pub store: Store,
     /// The key encryption key.
     pub kek: Kek,
+    /// The access settings (`[access]` in the config).
+    pub access: Arc<policy::Settings>,
+    /// Reloads the server's TLS configuration (new CRLs) for the Reload TLS administration
+    /// operation; `None` where nothing can be reloaded.
+    pub tls_reload: Option<Reloader>,
     /// Whether the Interop operation is available (test servers only: KMIP 2.1 §6.1.26).
     pub interop: bool,
     /// How keys may be used and leave the server.
@@ -60,6 +70,30 @@ pub struct Ctx {
 pub struct CryptoPolicy {
     /// PCI mode: symmetric keys are served by Get only wrapped under another key.
     pub pci_mode: bool,
+}
+
+impl Ctx {
+    /// A context with the default access settings, no TLS reload and no Interop.
+    pub fn new(store: Store, kek: Kek) -> Ctx {
+        Ctx {
+            store,
+            kek,
+            access: Arc::default(),
+            tls_reload: None,
+            interop: false,
+            crypto: CryptoPolicy::default(),
+        }
+    }
+}
+
+/// A reload action (blocking); the error is for the log.
+#[derive(Clone)]
+pub struct Reloader(pub Arc<dyn Fn() -> Result<(), String> + Send + Sync>);
+
+impl std::fmt::Debug for Reloader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reloader")
+    }
 }
 
 /// One batch item as an operation sees it.
@@ -162,14 +196,28 @@ pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
     }
 }
 
-fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     // Interop is for test servers only, so Query never lists it.
     if call.operation == op::INTEROP && ctx.interop && call.version.is_v2() {
+        who.require(call.operation)?;
         return interop::run(who, call);
+    }
+    if let Some(admin_op) = admin_operation(call.operation) {
+        // Reading a key's policy is reading one of its attributes: whoever may Get Attributes
+        // of the key may. Everything else is for administrators.
+        let operation = match admin_op {
+            AdminOp::GetKeyPolicy => op::GET_ATTRIBUTES,
+            _ => call.operation,
+        };
+        who.require(operation)?;
+        return admin::run(ctx, who, call, admin_op);
     }
     if !performs(call.operation, call.version) {
         return Err(OpError::OperationNotSupported);
     }
+    // The system tables first: may this caller perform this operation at all? Operations on
+    // an object then check the object's own policy when they load it.
+    who.require(call.operation)?;
     match call.operation {
         op::DISCOVER_VERSIONS => discover_versions::run(call),
         op::QUERY => query::run(call),
@@ -202,10 +250,25 @@ fn run_one(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
 
 /// Runs every batch item of `msg` for `who` and returns the response items.
 pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> Vec<ResponseItem> {
+    dispatch_recorded(ctx, who, msg, now).0
+}
+
+/// Like [`dispatch`], and also returns every access decision taken, allowed or denied, each
+/// naming its batch item, for the audit log.
+pub fn dispatch_recorded(
+    ctx: &Ctx,
+    who: &Principal,
+    msg: &RequestMessage,
+    now: i64,
+) -> (Vec<ResponseItem>, Vec<AccessRecord>) {
+    let caller = Caller::load(ctx, who).inspect_err(|e| {
+        tracing::error!(user = %who.cn, error = %e, "cannot read the caller's access records");
+    });
     let mut placeholder: Option<String> = None;
     let mut out = Vec::with_capacity(msg.items.len());
+    let mut records = Vec::new();
     let mut journal = (msg.header.on_error == OnError::Undo).then(undo::Journal::default);
-    for item in &msg.items {
+    for (index, item) in msg.items.iter().enumerate() {
         let call = Call {
             version: msg.header.version,
             operation: item.operation,
@@ -213,9 +276,21 @@ pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> V
             placeholder: placeholder.as_deref(),
             now,
         };
-        let result = match journal.as_mut() {
-            Some(j) => j.before(ctx, &call).and_then(|()| run_one(ctx, who, &call)),
-            None => run_one(ctx, who, &call),
+        let result = match &caller {
+            Ok(caller) => {
+                let mut caller = caller.clone();
+                caller.at_item(index);
+                let result = match journal.as_mut() {
+                    Some(j) => j
+                        .before(ctx, &call)
+                        .and_then(|()| run_one(ctx, &caller, &call)),
+                    None => run_one(ctx, &caller, &call),
+                };
+                records.extend(caller.take_records());
+                result
+            }
+            // The caller's records could not be read (database failure): nothing is allowed.
+            Err(_) => Err(OpError::AccessRecordsUnavailable),
         };
         let failed = result.is_err();
         let result = match result {
@@ -249,7 +324,7 @@ pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> V
             break;
         }
     }
-    out
+    (out, records)
 }
 
 /// Undoes the items before the failed (last) one and marks them Operation Undone. If the
@@ -268,17 +343,10 @@ fn undo_earlier(ctx: &Ctx, journal: undo::Journal, out: &mut [ResponseItem]) {
 }
 
 /// Loads an object for `who`, checking it exists and that policy allows `operation`.
-pub fn load_for(ctx: &Ctx, who: &Principal, uid: &str, operation: u32) -> Result<Object, OpError> {
+pub fn load_for(ctx: &Ctx, who: &Caller, uid: &str, operation: u32) -> Result<Object, OpError> {
     let row = ctx.store.get(uid)?.ok_or(OpError::NotFound)?;
-    check_access(who, &row.owner, operation)?;
+    who.require_key(&Object::row_policy(&row)?, uid, operation)?;
     Object::from_row(row)
-}
-
-fn check_access(who: &Principal, owner: &str, operation: u32) -> Result<(), OpError> {
-    match policy::decide(who, owner, operation) {
-        Decision::Allow => Ok(()),
-        Decision::Deny => Err(OpError::PermissionDenied),
-    }
 }
 
 /// Read-modify-write of one object inside the writer's transaction: loads it, checks access,
@@ -286,7 +354,7 @@ fn check_access(who: &Principal, owner: &str, operation: u32) -> Result<(), OpEr
 /// to). Returns what `change` returned, once the write is durable.
 pub fn modify<T, F>(
     ctx: &Ctx,
-    who: &Principal,
+    who: &Caller,
     uid: String,
     operation: u32,
     now: i64,
@@ -299,7 +367,7 @@ where
     let who = who.clone();
     ctx.store.write(move |tx| {
         let row = tx.get(&uid)?.ok_or(OpError::NotFound)?;
-        check_access(&who, &row.owner, operation)?;
+        who.require_key(&Object::row_policy(&row)?, &uid, operation)?;
         let mut obj = Object::from_row(row)?;
         let out = change(&mut obj)?;
         obj.touch(now);

@@ -6,6 +6,7 @@
 use crate::error::OpError;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::state;
+use crate::policy::{AccessMode, KeyPolicy};
 use crate::store::ObjectRow;
 use crate::ttlv::{self, Tag, Ttlv, Value};
 
@@ -16,8 +17,12 @@ pub struct Object {
     pub uid: String,
     /// Object Type.
     pub object_type: u32,
-    /// Owner (creator's CN).
+    /// Owner user (the creator's CN unless the request or an administrator set another).
     pub owner: String,
+    /// Owner group (a certificate OU), if any.
+    pub owner_group: Option<String>,
+    /// Who may use the object besides administrators.
+    pub access_mode: AccessMode,
     /// Initial Date.
     pub initial_date: i64,
     /// Key material version, bound into the wrapping.
@@ -54,6 +59,27 @@ impl Object {
         }
     }
 
+    /// The access policy of a stored row, read from its columns alone (so access is decided
+    /// before the attributes are decoded).
+    pub fn row_policy(row: &ObjectRow) -> Result<KeyPolicy, OpError> {
+        let mode = AccessMode::parse(&row.access_mode)
+            .ok_or_else(|| OpError::CorruptRecord(row.uid.clone()))?;
+        Ok(KeyPolicy {
+            owner: row.owner.clone(),
+            group: row.owner_group.clone(),
+            mode,
+        })
+    }
+
+    /// The object's access policy.
+    pub fn key_policy(&self) -> KeyPolicy {
+        KeyPolicy {
+            owner: self.owner.clone(),
+            group: self.owner_group.clone(),
+            mode: self.access_mode,
+        }
+    }
+
     /// The object's State.
     pub fn state(&self) -> u32 {
         self.enum_attr("State").unwrap_or(state::PRE_ACTIVE)
@@ -67,6 +93,7 @@ impl Object {
     /// Decodes a store row.
     pub fn from_row(row: ObjectRow) -> Result<Object, OpError> {
         let corrupt = || OpError::CorruptRecord(row.uid.clone());
+        let access_mode = AccessMode::parse(&row.access_mode).ok_or_else(corrupt)?;
         let blob =
             ttlv::decode(&row.attributes, &ttlv::Limits::default()).map_err(|_| corrupt())?;
         let attrs = blob
@@ -89,6 +116,8 @@ impl Object {
             uid: row.uid,
             object_type: row.object_type,
             owner: row.owner,
+            owner_group: row.owner_group,
+            access_mode,
             initial_date: row.initial_date,
             key_version: row.key_version,
             attrs,
@@ -119,6 +148,8 @@ impl Object {
             object_type: self.object_type,
             state: self.state(),
             owner: self.owner.clone(),
+            owner_group: self.owner_group.clone(),
+            access_mode: self.access_mode.as_str().to_owned(),
             algorithm: self.enum_attr("Cryptographic Algorithm"),
             length: self.int_attr("Cryptographic Length"),
             initial_date: self.initial_date,

@@ -3,14 +3,14 @@
 //! its cached attributes are stale. A destroyed object gets no lease.
 
 use super::create::LEASE_TIME_SECS;
+use super::Caller;
 use super::{load_for, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{operation, state};
 use crate::ttlv::{Tag, Ttlv, Value};
 
 /// Runs Obtain Lease.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let obj = load_for(ctx, who, &uid, operation::OBTAIN_LEASE)?;
     if matches!(obj.state(), state::DESTROYED | state::DESTROYED_COMPROMISED) {

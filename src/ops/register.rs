@@ -2,9 +2,9 @@
 //! Private Key or Certificate.
 
 use super::create::store_new;
+use super::Caller;
 use super::{unwrap, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{cryptographic_algorithm as alg, object_type as ot};
 use crate::kmip::objects;
@@ -12,7 +12,7 @@ use crate::ttlv::Value;
 use x509_parser::prelude::{parse_x509_certificate, X509Name};
 
 /// Runs Register.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let object_type = call.object_type()?;
     let attrs = attributes::read_request_attributes(call.payload, call.version)?;
     // A key wrapped under a key akm holds is unwrapped first, then stored like any other.

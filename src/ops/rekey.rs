@@ -8,10 +8,10 @@
 //! Table 172. Both rows change in one transaction, so the name is never on both or neither.
 
 use super::create::{check_client_attributes, digest, generator, new_uid, set_storage_defaults};
-use super::{check_access, Call, Ctx, Object, Reply};
+use super::Caller;
+use super::{Call, Ctx, Object, Reply};
 use crate::crypto::{self, digest::refused_algorithm};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{link_type, object_type as ot, operation, state};
 use crate::ttlv::{Tag, Ttlv, Value};
@@ -40,7 +40,7 @@ const NOT_COPIED: &[&str] = &[
 ];
 
 /// Runs Re-key.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let old_uid = call.uid()?;
     let offset = match call.payload.child(Tag::OFFSET) {
         None => None,
@@ -54,7 +54,7 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     let now = call.now;
     let new_uid = new_uid();
     let old_row = ctx.store.get(&old_uid)?.ok_or(OpError::NotFound)?;
-    check_access(who, &old_row.owner, operation::RE_KEY)?;
+    who.require_key(&Object::row_policy(&old_row)?, &old_uid, operation::RE_KEY)?;
     let old = Object::from_row(old_row)?;
     check_rekeyable(&old)?;
     let bits = old.int_attr("Cryptographic Length").unwrap_or(0);
@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError
     ctx.store.write(move |tx| {
         // Re-read inside the transaction: the key may have changed since.
         let row = tx.get(&old_uid)?.ok_or(OpError::NotFound)?;
-        check_access(&who, &row.owner, operation::RE_KEY)?;
+        who.require_key(&Object::row_policy(&row)?, &old_uid, operation::RE_KEY)?;
         let mut old = Object::from_row(row)?;
         check_rekeyable(&old)?;
         let new = replacement(&old, &new_uid, now, offset, client, new_digest)?;
@@ -138,22 +138,13 @@ fn replacement(
     client: Vec<Attr>,
     new_digest: Value,
 ) -> Result<Object, OpError> {
-    let mut new = Object {
-        uid: uid.to_owned(),
-        object_type: old.object_type,
-        owner: old.owner.clone(),
-        initial_date: now,
-        key_version: 1,
-        attrs: old
-            .attrs
-            .iter()
-            .filter(|a| !NOT_COPIED.contains(&a.name.as_str()))
-            .cloned()
-            .collect(),
-        format: old.format,
-        data_type: old.data_type,
-        material_destroyed: false,
-    };
+    // Owner, group and access mode carry over with the rest of the object.
+    let mut new = old.clone();
+    new.uid = uid.to_owned();
+    new.initial_date = now;
+    new.key_version = 1;
+    new.material_destroyed = false;
+    new.attrs.retain(|a| !NOT_COPIED.contains(&a.name.as_str()));
     if let (Some(offset), Some(at1)) = (offset, old.date_attr("Activation Date")) {
         let at2 = now + offset;
         new.set("Activation Date", Value::DateTime(at2));

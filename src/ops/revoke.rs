@@ -1,14 +1,14 @@
 //! Revoke: a compromise reason moves the object to Compromised (from any live state); any
 //! other reason deactivates a Pre-Active or Active object (SP 800-57 transitions).
 
+use super::Caller;
 use super::{modify, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{operation, revocation_reason_code as rrc, state};
 use crate::ttlv::{Tag, Ttlv, Value};
 
 /// Runs Revoke.
-pub fn run(ctx: &Ctx, who: &Principal, call: &Call<'_>) -> Result<Reply, OpError> {
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let reason = call
         .payload

@@ -6,10 +6,10 @@
 //! bytes (Encoding Option No Encoding).
 
 use super::key_use::{load_key_by_uid, Check, Purpose};
+use super::Caller;
 use super::{Call, Ctx};
 use crate::crypto::{keywrap, kwp, CryptoError};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{
     block_cipher_mode as bcm, cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
     encoding_option, operation, wrapping_method,
@@ -22,7 +22,7 @@ use zeroize::Zeroizing;
 /// removed, or None when the object is not wrapped.
 pub fn unwrapped_payload(
     ctx: &Ctx,
-    who: &Principal,
+    who: &Caller,
     call: &Call<'_>,
     object_type: u32,
 ) -> Result<Option<Ttlv>, OpError> {
@@ -79,7 +79,7 @@ fn payload_children(t: &mut Ttlv) -> &mut Vec<Ttlv> {
 /// Unwraps a Key Value under the key Key Wrapping Data names.
 fn unwrap_value(
     ctx: &Ctx,
-    who: &Principal,
+    who: &Caller,
     now: i64,
     data: &Ttlv,
     wrapped: &[u8],

@@ -4,10 +4,10 @@
 //! Usage Mask has Wrap Key, in the NIST Key Wrap block cipher mode (RFC 3394), with the Key
 //! Value TTLV-encoded (the default) or its bare key bytes (Encoding Option No Encoding).
 
+use super::Caller;
 use super::{load_for, Ctx};
 use crate::crypto::{self, CryptoError};
 use crate::error::OpError;
-use crate::identity::Principal;
 use crate::kmip::enums::{
     block_cipher_mode, cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
     encoding_option, object_type as ot, operation, state, wrapping_method,
@@ -71,7 +71,7 @@ pub fn parse(spec: &Ttlv) -> Result<Spec, OpError> {
 
 /// Replaces the Key Value of `object` (a Get response's object structure) by its wrapping
 /// under the key `spec` names, and adds the Key Wrapping Data.
-pub fn wrap_object(ctx: &Ctx, who: &Principal, spec: &Spec, object: Ttlv) -> Result<Ttlv, OpError> {
+pub fn wrap_object(ctx: &Ctx, who: &Caller, spec: &Spec, object: Ttlv) -> Result<Ttlv, OpError> {
     let (key, mode) = wrapping_key(ctx, who, spec)?;
     let Value::Structure(mut children) = object.value else {
         return Err(OpError::FeatureNotSupported(
@@ -131,7 +131,7 @@ pub fn wrap_object(ctx: &Ctx, who: &Principal, spec: &Spec, object: Ttlv) -> Res
 /// (KMIP 2.1 §7.18: parameters the client names must match one of the key's).
 fn wrapping_key(
     ctx: &Ctx,
-    who: &Principal,
+    who: &Caller,
     spec: &Spec,
 ) -> Result<(zeroize::Zeroizing<Vec<u8>>, u32), OpError> {
     let obj = load_for(ctx, who, &spec.uid, operation::GET)?;

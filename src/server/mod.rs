@@ -50,7 +50,19 @@ pub async fn serve(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    let handle = Arc::new(tls::TlsHandle::new(tls));
+    serve_reloadable(listener, handle, ctx, settings, shutdown).await
+}
+
+/// Like [`serve`], taking each new connection's TLS configuration from `tls`, so replacing
+/// it (new CRLs) takes effect without a restart.
+pub async fn serve_reloadable(
+    listener: TcpListener,
+    tls: Arc<tls::TlsHandle>,
+    ctx: Arc<Ctx>,
+    settings: Settings,
+    shutdown: impl Future<Output = ()>,
+) {
     let slots = Arc::new(Semaphore::new(settings.max_connections));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -74,7 +86,7 @@ pub async fn serve(
                     continue;
                 };
                 let conn = conn::Connection {
-                    acceptor: acceptor.clone(),
+                    acceptor: TlsAcceptor::from(tls.current()),
                     ctx: ctx.clone(),
                     limits: settings.limits,
                     stop: stop_rx.clone(),

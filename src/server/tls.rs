@@ -1,15 +1,18 @@
 //! TLS configuration for the server and for akm's own clients: rustls with the ring
 //! provider, TLS 1.2 and 1.3, client certificates required and verified against the
-//! configured CA bundle (and CRLs). PEM files are read with rustls-pki-types; private keys
-//! through `secret_file`, which refuses keys that others can read.
+//! configured CA bundle (optionally narrowed to pinned CA fingerprints) and CRLs. PEM files
+//! are read with rustls-pki-types; private keys through `secret_file`, which refuses keys
+//! that others can read. [`TlsHandle`] holds the server configuration in force, which a
+//! reload (SIGHUP, `akm tls reload`) replaces for new handshakes.
 
+use crate::config::TlsConfig;
 use crate::secret_file;
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 /// Why a TLS configuration could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +42,12 @@ pub enum TlsError {
     /// The client verifier could not be built (no usable CA, bad CRL).
     #[error("client certificate verifier: {0}")]
     Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// CA pinning is configured and no certificate of the client CA bundle matches a pin.
+    #[error("{path}: no CA certificate matches tls.client_ca_fingerprints")]
+    NoPinnedCa {
+        /// The CA bundle.
+        path: String,
+    },
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -76,20 +85,32 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
 }
 
 fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
+    pinned_roots(ca, &[])
+}
+
+/// The CAs of the bundle `ca`, only those whose SHA-256 fingerprint is in `pins` when
+/// `pins` is not empty (so a bundle that grows, say a shared system bundle, does not widen
+/// who may connect).
+pub fn pinned_roots(ca: &Path, pins: &[[u8; 32]]) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in load_certs(ca)? {
-        roots.add(cert)?;
+        let fingerprint = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+        if pins.is_empty() || pins.iter().any(|p| p[..] == *fingerprint.as_ref()) {
+            roots.add(cert)?;
+        }
+    }
+    if roots.is_empty() {
+        return Err(TlsError::NoPinnedCa {
+            path: ca.display().to_string(),
+        });
     }
     Ok(roots)
 }
 
-/// The server's TLS configuration from PEM files.
-pub fn server_config(
-    cert: &Path,
-    key: &Path,
-    client_ca: &Path,
+/// The CRLs of the PEM files `crls` (each must hold at least one).
+pub fn load_crls(
     crls: &[impl AsRef<Path>],
-) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
     let mut crl_ders = Vec::new();
     for crl in crls {
         let path = crl.as_ref();
@@ -104,6 +125,69 @@ pub fn server_config(
         }
         crl_ders.extend(found);
     }
+    Ok(crl_ders)
+}
+
+/// The server's TLS configuration from the `[tls]` section: certificate, key, client CA
+/// bundle (narrowed to `client_ca_fingerprints` if any), CRLs. Reading it again is how a
+/// reload picks up new CRLs.
+pub fn from_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let pins: Vec<[u8; 32]> = tls
+        .client_ca_fingerprints
+        .iter()
+        .filter_map(|f| crate::config::parse_fingerprint(f))
+        .collect();
+    server_config_from(
+        load_certs(&tls.cert)?,
+        load_key(&tls.key)?,
+        pinned_roots(&tls.client_ca, &pins)?,
+        load_crls(&tls.crls)?,
+    )
+}
+
+/// The server TLS configuration in force. New handshakes use whatever it holds when they
+/// start; [`TlsHandle::replace`] swaps it (established connections keep theirs).
+#[derive(Debug)]
+pub struct TlsHandle(RwLock<Arc<rustls::ServerConfig>>);
+
+impl TlsHandle {
+    /// A handle holding `config`.
+    pub fn new(config: Arc<rustls::ServerConfig>) -> TlsHandle {
+        TlsHandle(RwLock::new(config))
+    }
+
+    /// The configuration for a new handshake.
+    pub fn current(&self) -> Arc<rustls::ServerConfig> {
+        match self.0.read() {
+            Ok(c) => c.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Rebuilds the configuration from the files `tls` names and puts it in force; on
+    /// failure the previous one stays.
+    pub fn reload_from(&self, tls: &TlsConfig) -> Result<(), TlsError> {
+        self.replace(from_config(tls)?);
+        Ok(())
+    }
+
+    /// Puts `config` in force for new handshakes.
+    pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
+        match self.0.write() {
+            Ok(mut c) => *c = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+    }
+}
+
+/// The server's TLS configuration from PEM files.
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: &Path,
+    crls: &[impl AsRef<Path>],
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let crl_ders = load_crls(crls)?;
     server_config_from(
         load_certs(cert)?,
         load_key(key)?,

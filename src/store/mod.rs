@@ -4,8 +4,11 @@
 //!
 //! Every call here blocks; callers on the async runtime go through `spawn_blocking`.
 
+mod acl;
 mod schema;
 mod writer;
+
+pub use acl::AccountKind;
 
 pub use writer::WriteTx;
 
@@ -37,6 +40,9 @@ pub enum StoreError {
     /// A Name is already used by another live object.
     #[error("name already in use")]
     NameTaken,
+    /// A stored access-control record does not parse (the named record).
+    #[error("stored access-control record {0} is unreadable")]
+    CorruptPolicy(String),
 }
 
 /// The columns of an object row (everything but key material).
@@ -50,6 +56,10 @@ pub struct ObjectRow {
     pub state: u32,
     /// The owning identity's CN.
     pub owner: String,
+    /// The owner group (a certificate OU), if any.
+    pub owner_group: Option<String>,
+    /// Who may use the object: `any`, `group`, `user` or `user-and-group`.
+    pub access_mode: String,
     /// Cryptographic Algorithm, if any.
     pub algorithm: Option<u32>,
     /// Cryptographic Length, if any.
@@ -93,6 +103,10 @@ pub struct LocateQuery {
     pub include_destroyed: bool,
     /// Include live objects.
     pub include_live: bool,
+    /// Only objects that may be visible to this user (CN) with these groups (OUs): mode
+    /// `any`, or owned by the user, or of one of the groups. A coarse pre-filter so a Locate
+    /// does not read every row; the access decision itself is made by the caller.
+    pub visible_to: Option<(String, Vec<String>)>,
 }
 
 /// The store: one writer thread, a pool of reader connections.
@@ -196,6 +210,16 @@ impl Store {
 
     /// Unique Identifiers matching the indexed part of a Locate, oldest first.
     pub fn locate(&self, q: &LocateQuery) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .read(|c| locate(c, q))?
+            .into_iter()
+            .map(|l| l.uid)
+            .collect())
+    }
+
+    /// Like [`Store::locate`], with each object's access policy columns, so the caller can
+    /// filter by policy without loading whole rows.
+    pub fn locate_with_policy(&self, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
         self.read(|c| locate(c, q))
     }
 
@@ -235,7 +259,8 @@ fn restrict_permissions(path: &Path) {
 }
 
 const ROW_COLUMNS: &str = "uid, object_type, state, owner, algorithm, length, initial_date, \
-     activation_date, deactivation_date, last_change, key_version, attributes";
+     activation_date, deactivation_date, last_change, key_version, attributes, owner_group, \
+     access_mode";
 
 fn load_row(c: &Connection, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
     let row = c
@@ -258,6 +283,8 @@ fn load_row(c: &Connection, uid: &str) -> Result<Option<ObjectRow>, StoreError> 
                     names: Vec::new(),
                     groups: Vec::new(),
                     attributes: r.get(11)?,
+                    owner_group: r.get(12)?,
+                    access_mode: r.get(13)?,
                 })
             },
         )
@@ -297,8 +324,23 @@ fn load_material(c: &Connection, uid: &str) -> Result<Option<Wrapped>, StoreErro
     .optional()?)
 }
 
-fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<String>, StoreError> {
-    let mut sql = String::from("SELECT o.uid FROM objects o WHERE 1=1");
+/// A Locate match with its access policy columns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    /// Unique Identifier.
+    pub uid: String,
+    /// Owner user.
+    pub owner: String,
+    /// Owner group.
+    pub owner_group: Option<String>,
+    /// Access mode (see [`ObjectRow::access_mode`]).
+    pub access_mode: String,
+}
+
+fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
+    let mut sql = String::from(
+        "SELECT o.uid, o.owner, o.owner_group, o.access_mode FROM objects o WHERE 1=1",
+    );
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     let mut bind = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
         args.push(v);
@@ -306,6 +348,17 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<String>, StoreError> {
     };
     if let Some(owner) = &q.owner {
         bind(&mut sql, " AND o.owner = ?", owner.clone().into());
+    }
+    if let Some((user, groups)) = &q.visible_to {
+        bind(
+            &mut sql,
+            " AND (o.access_mode = 'any' OR o.owner = ?",
+            user.clone().into(),
+        );
+        for g in groups {
+            bind(&mut sql, " OR o.owner_group = ?", g.clone().into());
+        }
+        sql.push(')');
     }
     if let Some(v) = q.object_type {
         bind(&mut sql, " AND o.object_type = ?", i64::from(v).into());
@@ -345,7 +398,14 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<String>, StoreError> {
     }
     sql.push_str(" ORDER BY o.seq");
     let mut stmt = c.prepare(&sql)?;
-    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))?;
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
+        Ok(Located {
+            uid: r.get(0)?,
+            owner: r.get(1)?,
+            owner_group: r.get(2)?,
+            access_mode: r.get(3)?,
+        })
+    })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -355,8 +415,9 @@ impl WriteTx<'_> {
         self.check_names_free(&row.uid, &row.names)?;
         self.conn().execute(
             "INSERT INTO objects (uid, object_type, state, owner, algorithm, length, initial_date, \
-             activation_date, deactivation_date, last_change, key_version, attributes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             activation_date, deactivation_date, last_change, key_version, attributes, \
+             owner_group, access_mode) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 row.uid,
                 row.object_type,
@@ -369,7 +430,9 @@ impl WriteTx<'_> {
                 row.deactivation_date,
                 row.last_change,
                 row.key_version,
-                row.attributes
+                row.attributes,
+                row.owner_group,
+                row.access_mode
             ],
         )?;
         if let Some(w) = material {
@@ -432,6 +495,12 @@ impl WriteTx<'_> {
                 params![uid, w.kek_id, w.nonce, w.ciphertext],
             )?;
         }
+        // `update` leaves the access policy alone (only Set Key Policy changes it): put it back
+        // here, in case the batch changed it.
+        c.execute(
+            "UPDATE objects SET owner = ?2, owner_group = ?3, access_mode = ?4 WHERE uid = ?1",
+            params![uid, row.owner, row.owner_group, row.access_mode],
+        )?;
         self.update(row)
     }
 
@@ -479,9 +548,16 @@ impl WriteTx<'_> {
     }
 
     fn log_change(&self, uid: &str, kind: &str) -> Result<(), StoreError> {
+        self.log_entity_change("object", uid, kind)
+    }
+
+    /// Appends to the change log: `entity` is `object`, `user` or `group`; `id` the object's
+    /// Unique Identifier or the user's or group's name.
+    fn log_entity_change(&self, entity: &str, id: &str, kind: &str) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT INTO change_log (uid, kind, at) VALUES (?1, ?2, strftime('%s','now'))",
-            params![uid, kind],
+            "INSERT INTO change_log (uid, kind, at, entity) \
+             VALUES (?1, ?2, strftime('%s','now'), ?3)",
+            params![id, kind, entity],
         )?;
         Ok(())
     }

@@ -49,6 +49,23 @@ const MIGRATIONS: &[&str] = &[
         kind TEXT NOT NULL,
         at INTEGER NOT NULL
     );",
+    // 2: access control. Each object gets an owner group and an access mode (existing objects
+    // stay owner-only, as before); the system tables of users and groups; change-log entries
+    // say which kind of record they name, so policy changes are mirrored like keys.
+    "ALTER TABLE objects ADD COLUMN owner_group TEXT;
+    ALTER TABLE objects ADD COLUMN access_mode TEXT NOT NULL DEFAULT 'user';
+    CREATE INDEX objects_owner_group ON objects (owner_group);
+    CREATE TABLE acl_users (
+        name TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL,
+        operations TEXT NOT NULL
+    );
+    CREATE TABLE acl_groups (
+        name TEXT PRIMARY KEY,
+        enabled INTEGER NOT NULL,
+        operations TEXT NOT NULL
+    );
+    ALTER TABLE change_log ADD COLUMN entity TEXT NOT NULL DEFAULT 'object';",
 ];
 
 /// The schema version this binary writes.

@@ -10,6 +10,8 @@ fn row(uid: &str, owner: &str, names: &[&str]) -> ObjectRow {
         object_type: 2,
         state: 1,
         owner: owner.into(),
+        owner_group: None,
+        access_mode: "user".into(),
         algorithm: Some(3),
         length: Some(256),
         initial_date: 1000,
@@ -200,4 +202,50 @@ fn reopening_keeps_data_and_refuses_newer_schema() {
         Store::open(&path),
         Err(StoreError::SchemaTooNew { found: 99, .. })
     ));
+}
+
+#[test]
+fn locate_prefilters_by_visibility() {
+    let (_d, store) = open();
+    let mut rows = Vec::new();
+    for (uid, owner, group, mode) in [
+        ("a", "alice", Some("HR"), "user"),
+        ("b", "bob", Some("Finance"), "group"),
+        ("c", "bob", None, "any"),
+        ("d", "bob", Some("HR"), "user-and-group"),
+    ] {
+        let mut r = row(uid, owner, &[]);
+        r.owner_group = group.map(str::to_owned);
+        r.access_mode = mode.into();
+        rows.push(r);
+    }
+    store
+        .write(move |tx| {
+            for r in &rows {
+                tx.insert(r, None)?;
+            }
+            Ok::<_, StoreError>(())
+        })
+        .unwrap();
+    let visible = |user: &str, groups: &[&str]| {
+        store
+            .locate(&LocateQuery {
+                include_live: true,
+                visible_to: Some((user.into(), groups.iter().map(|g| g.to_string()).collect())),
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    // A superset of what policy allows: every row of the user, of its groups, or open.
+    assert_eq!(visible("alice", &["HR"]), ["a", "c", "d"]);
+    assert_eq!(visible("sam", &[]), ["c"]);
+    assert_eq!(visible("bob", &[]), ["b", "c", "d"]);
+    let located = store
+        .locate_with_policy(&LocateQuery {
+            include_live: true,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(located[1].owner_group.as_deref(), Some("Finance"));
+    assert_eq!(located[1].access_mode, "group");
 }

@@ -8,7 +8,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_akm");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_akm");
 
 pub(crate) fn write_config(dir: &Path) -> std::path::PathBuf {
     let config_dir = dir.join("config");
@@ -51,7 +51,7 @@ pub(crate) fn serve(config: &Path) -> (Child, u16) {
     (child, port)
 }
 
-fn akm(config: &Path, port: u16, args: &[&str]) -> Output {
+pub(crate) fn akm(config: &Path, port: u16, args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("--config")
         .arg(config)
@@ -61,7 +61,7 @@ fn akm(config: &Path, port: u16, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn json(out: &Output) -> Json {
+pub(crate) fn json(out: &Output) -> Json {
     assert!(
         out.status.success(),
         "{}",

@@ -1,10 +1,12 @@
 //! akm's integration tests: one test binary, shared helpers in `support`. Each test starts
 //! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
+mod access;
 mod bad_input;
 mod baseline_ops;
 mod batch_undo;
 mod cli;
+mod cli_access;
 mod conformance;
 mod conformance_cli;
 mod crypto_ops;
@@ -12,11 +14,13 @@ mod key_wrapping;
 mod locate_placeholder;
 mod ops;
 mod pykmip;
+mod pykmip_acl;
 mod register_objects;
 mod rotation;
 mod selftest;
 mod server_attributes;
 mod storage;
 mod support;
+mod tls_reload;
 mod vectors;
 mod wrapped_keys;

@@ -87,12 +87,12 @@ async fn pykmip_client_interoperates_at_1_2_1_4_and_2_0() {
     );
 }
 
-fn skip_requested() -> bool {
+pub(crate) fn skip_requested() -> bool {
     std::env::var("AKM_SKIP_PYKMIP").is_ok_and(|v| v == "1")
 }
 
 /// Runs `cmd` with stdout and stderr into `log`; returns whether it exited 0, and the log.
-fn run_with_timeout(mut cmd: Command, log: &Path) -> (bool, String) {
+pub(crate) fn run_with_timeout(mut cmd: Command, log: &Path) -> (bool, String) {
     let file = std::fs::File::create(log).expect("create run log");
     let err = file.try_clone().expect("clone run log");
     // A file, not a pipe: nobody reads while the child runs, and a pipe could fill up.
@@ -132,7 +132,7 @@ fn run_with_timeout(mut cmd: Command, log: &Path) -> (bool, String) {
 
 /// The interpreter to run interop.py with: `$AKM_PYKMIP_PYTHON`, else the venv under
 /// `target/pykmip-venv`, created (with pykmip pinned) when it is missing or broken.
-fn pykmip_python() -> Result<PathBuf, String> {
+pub(crate) fn pykmip_python() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("AKM_PYKMIP_PYTHON") {
         let p = PathBuf::from(p);
         return if has_pykmip(&p) {

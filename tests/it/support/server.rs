@@ -5,7 +5,7 @@
 use akm::client::Client;
 use akm::crypto::Kek;
 use akm::kmip::ProtocolVersion;
-use akm::ops::{CryptoPolicy, Ctx};
+use akm::ops::Ctx;
 use akm::pki::{Ca, Issued, Validity};
 use akm::server::{self, tls, ConnLimits, Settings};
 use akm::store::Store;
@@ -16,6 +16,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// What a test server runs with besides its TLS and limits.
+struct Options {
+    reload: Option<akm::ops::Reloader>,
+    access: akm::policy::Settings,
+    interop: bool,
+    crypto: akm::ops::CryptoPolicy,
+}
 
 /// A running test server.
 pub struct TestServer {
@@ -75,14 +83,7 @@ impl TestServer {
         tls: Arc<rustls::ServerConfig>,
         settings: Settings,
     ) -> TestServer {
-        TestServer::start_inner(ca, tls, settings, false, CryptoPolicy::default()).await
-    }
-
-    /// Starts a server with the default test settings and key-handling `policy` (`[crypto]`).
-    pub async fn start_with_policy(policy: CryptoPolicy) -> TestServer {
-        let ca = Ca::generate("akm test CA").unwrap();
-        let tls = server_tls(&ca);
-        TestServer::start_inner(ca, tls, test_settings(), false, policy).await
+        TestServer::start_full(ca, tls, settings, akm::policy::Settings::default()).await
     }
 
     /// Starts a server with the default test settings that offers the Interop operation
@@ -90,31 +91,99 @@ impl TestServer {
     pub async fn start_interop() -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
         let tls = server_tls(&ca);
-        TestServer::start_inner(ca, tls, test_settings(), true, CryptoPolicy::default()).await
+        let handle = Arc::new(tls::TlsHandle::new(tls));
+        let options = Options {
+            reload: None,
+            access: akm::policy::Settings::default(),
+            interop: true,
+            crypto: akm::ops::CryptoPolicy::default(),
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
+    }
+
+    /// Starts a server with the default test TLS and settings and these access settings.
+    pub async fn start_with_access(access: akm::policy::Settings) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let tls = server_tls(&ca);
+        TestServer::start_full(ca, tls, test_settings(), access).await
+    }
+
+    /// Starts a server with the default test TLS and settings and key-handling `policy`
+    /// (`[crypto]` in the config).
+    pub async fn start_with_policy(policy: akm::ops::CryptoPolicy) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let tls = server_tls(&ca);
+        let options = Options {
+            reload: None,
+            access: akm::policy::Settings::default(),
+            interop: false,
+            crypto: policy,
+        };
+        TestServer::start_inner(
+            ca,
+            Arc::new(tls::TlsHandle::new(tls)),
+            test_settings(),
+            options,
+        )
+        .await
+    }
+
+    /// Starts a server with everything given.
+    pub async fn start_full(
+        ca: Ca,
+        tls: Arc<rustls::ServerConfig>,
+        settings: Settings,
+        access: akm::policy::Settings,
+    ) -> TestServer {
+        let handle = Arc::new(tls::TlsHandle::new(tls));
+        TestServer::start_reloadable(ca, handle, None, settings, access).await
+    }
+
+    /// Starts a server whose TLS configuration is `handle`, reloadable with `reload` (the
+    /// Reload TLS administration operation).
+    pub async fn start_reloadable(
+        ca: Ca,
+        handle: Arc<tls::TlsHandle>,
+        reload: Option<akm::ops::Reloader>,
+        settings: Settings,
+        access: akm::policy::Settings,
+    ) -> TestServer {
+        let options = Options {
+            reload,
+            access,
+            interop: false,
+            crypto: akm::ops::CryptoPolicy::default(),
+        };
+        TestServer::start_inner(ca, handle, settings, options).await
     }
 
     async fn start_inner(
         ca: Ca,
-        tls: Arc<rustls::ServerConfig>,
+        handle: Arc<tls::TlsHandle>,
         settings: Settings,
-        interop: bool,
-        policy: CryptoPolicy,
+        options: Options,
     ) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
-        let ctx = Arc::new(Ctx {
-            store,
-            kek,
-            interop,
-            crypto: policy,
-        });
+        let mut ctx = Ctx::new(store, kek);
+        ctx.access = Arc::new(options.access);
+        ctx.tls_reload = options.reload;
+        ctx.interop = options.interop;
+        ctx.crypto = options.crypto;
+        let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(server::serve(listener, tls, ctx.clone(), settings, async {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(server::serve_reloadable(
+            listener,
+            handle,
+            ctx.clone(),
+            settings,
+            async {
+                let _ = stopped.await;
+            },
+        ));
         TestServer {
             addr,
             ca,
