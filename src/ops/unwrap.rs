@@ -39,9 +39,16 @@ pub fn unwrapped_payload(
     let Some(data) = block.child(Tag::KEY_WRAPPING_DATA) else {
         return Ok(None);
     };
-    let wrapped = block
-        .child(Tag::KEY_VALUE)
+    // KMIP makes a wrapped Key Value a Byte String; PyKMIP sends a Key Value structure whose
+    // Key Material is the wrapped bytes. Both mean the same.
+    let key_value = block.child(Tag::KEY_VALUE);
+    let wrapped = key_value
         .and_then(Ttlv::as_bytes)
+        .or_else(|| {
+            key_value
+                .and_then(|v| v.child(Tag::KEY_MATERIAL))
+                .and_then(Ttlv::as_bytes)
+        })
         .ok_or_else(|| OpError::InvalidField("a wrapped Key Value must be a Byte String".into()))?;
     let value = unwrap_value(ctx, who, call.now, data, wrapped)?;
     let mut payload = call.payload.clone();

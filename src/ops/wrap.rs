@@ -150,7 +150,9 @@ fn wrapping_key(
     }
     let own: Vec<&Value> = obj.all("Cryptographic Parameters").collect();
     let parameters = match &spec.parameters {
-        Some(p) if own.iter().any(|v| **v == p.value) => Some(&p.value),
+        // A key with no Cryptographic Parameters of its own takes the ones the client names
+        // (PyKMIP names NIST Key Wrap on every wrapped Get).
+        Some(p) if own.is_empty() || own.iter().any(|v| **v == p.value) => Some(&p.value),
         Some(_) => {
             return Err(OpError::InvalidField(
                 "the Cryptographic Parameters are not the wrapping key's".into(),
