@@ -10,6 +10,7 @@ use std::fmt;
 use std::path::Path;
 use zeroize::Zeroizing;
 
+pub mod asym;
 pub mod cipher;
 pub mod digest;
 pub mod drbg;
