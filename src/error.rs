@@ -2,6 +2,7 @@
 //! short Result Message. Internal failures (database, crypto) go out as General Failure with a
 //! fixed message; their detail is logged once, here, where they are turned into a response.
 
+use crate::crypto::asym::AsymError;
 use crate::crypto::cipher::CipherError;
 use crate::crypto::digest::DigestError;
 use crate::crypto::CryptoError;
@@ -78,6 +79,9 @@ pub enum OpError {
     /// A cipher refused its input (lengths, padding) or the authentication tag did not verify.
     #[error(transparent)]
     Cipher(#[from] CipherError),
+    /// A signature key or parameters akm cannot use, or a failed signing primitive.
+    #[error(transparent)]
+    Asym(#[from] AsymError),
     /// A hash or MAC algorithm was refused or is not supported.
     #[error(transparent)]
     Digest(#[from] DigestError),
@@ -167,6 +171,11 @@ impl OpError {
             // The KMIP test cases (CS-BC-M-7) answer an exhausted limit with Permission Denied.
             OpError::UsageLimitExceeded => (rr::PERMISSION_DENIED, self.to_string()),
             OpError::Cipher(e) => (cipher_reason(e), self.to_string()),
+            OpError::Asym(AsymError::Key(_)) => (rr::INVALID_FIELD, self.to_string()),
+            OpError::Asym(AsymError::Params(_)) => {
+                (rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, self.to_string())
+            }
+            OpError::Asym(AsymError::Sign) => (rr::CRYPTOGRAPHIC_FAILURE, self.to_string()),
             OpError::CorruptRecord(uid) => {
                 tracing::error!(%uid, "stored attributes do not decode");
                 (rr::GENERAL_FAILURE, "internal error".into())

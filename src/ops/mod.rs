@@ -9,6 +9,7 @@ mod admin;
 mod attribute_edit;
 mod check;
 mod create;
+mod create_key_pair;
 mod decrypt;
 mod destroy;
 mod discover_versions;
@@ -29,6 +30,7 @@ mod register;
 mod rekey;
 mod revoke;
 mod rng_retrieve;
+mod sign;
 mod undo;
 mod unwrap;
 mod wrap;
@@ -173,6 +175,9 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::DISCOVER_VERSIONS,
     op::LOG,
     op::RE_KEY,
+    op::CREATE_KEY_PAIR,
+    op::SIGN,
+    op::SIGNATURE_VERIFY,
     op::ENCRYPT,
     op::DECRYPT,
     op::MAC,
@@ -189,9 +194,14 @@ pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
         // Set Attribute and Log exist only from KMIP 2.0.
         op::SET_ATTRIBUTE | op::LOG => version.is_v2(),
         // The cryptographic operations exist from KMIP 1.2.
-        op::ENCRYPT | op::DECRYPT | op::MAC | op::MAC_VERIFY | op::HASH | op::RNG_RETRIEVE => {
-            version.is_v2() || version.minor >= 2
-        }
+        op::ENCRYPT
+        | op::DECRYPT
+        | op::SIGN
+        | op::SIGNATURE_VERIFY
+        | op::MAC
+        | op::MAC_VERIFY
+        | op::HASH
+        | op::RNG_RETRIEVE => version.is_v2() || version.minor >= 2,
         _ => SUPPORTED_OPERATIONS.contains(&operation),
     }
 }
@@ -238,6 +248,9 @@ fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         op::REVOKE => revoke::run(ctx, who, call),
         op::DESTROY => destroy::run(ctx, who, call),
         op::RE_KEY => rekey::run(ctx, who, call),
+        op::CREATE_KEY_PAIR => create_key_pair::run(ctx, who, call),
+        op::SIGN => sign::run(ctx, who, call),
+        op::SIGNATURE_VERIFY => sign::verify(ctx, who, call),
         op::ENCRYPT => encrypt::run(ctx, who, call),
         op::DECRYPT => decrypt::run(ctx, who, call),
         op::MAC => mac::run(ctx, who, call),

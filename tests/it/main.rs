@@ -19,6 +19,7 @@ mod register_objects;
 mod rotation;
 mod selftest;
 mod server_attributes;
+mod signatures;
 mod storage;
 mod support;
 mod tls_reload;

@@ -1,0 +1,275 @@
+//! Create Key Pair, Sign and Signature Verify against the real server: RSA 2048/3072 and EC
+//! P-256/P-384 pairs are made, linked and served in their formats; signatures verify (also
+//! with ring directly, from the served public key), tampered data does not; and the
+//! refusals: wrong key type, usage mask, refused hashes (SHA-1, MD5), bad sizes.
+
+use crate::support::kmip::*;
+use crate::support::server::TestServer;
+use akm::client::Client;
+use akm::kmip::attributes::Attr;
+use akm::kmip::enums::{
+    cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
+    digital_signature_algorithm as dsa, hashing_algorithm as ha, key_format_type as kft,
+    operation as op, padding_method as pad, result_reason as rr, validity_indicator,
+};
+use akm::kmip::ProtocolVersion as V;
+use akm::ttlv::{Tag, Ttlv, Value};
+
+/// Create Key Pair payload in the version's encoding.
+fn pair_payload(v: V, algorithm: u32, bits: i32, key_name: Option<&str>) -> Vec<Ttlv> {
+    let common = vec![
+        Attr::new("Cryptographic Algorithm", Value::Enumeration(algorithm)),
+        Attr::new("Cryptographic Length", Value::Integer(bits)),
+    ];
+    let mut private = vec![Attr::new(
+        "Cryptographic Usage Mask",
+        Value::Integer(usage::SIGN),
+    )];
+    if let Some(n) = key_name {
+        private.push(Attr::new("Name", name(n)));
+    }
+    let public = vec![Attr::new(
+        "Cryptographic Usage Mask",
+        Value::Integer(usage::VERIFY),
+    )];
+    let (c, pr, pu) = if v.is_v2() {
+        (
+            Tag::COMMON_ATTRIBUTES,
+            Tag::PRIVATE_KEY_ATTRIBUTES,
+            Tag::PUBLIC_KEY_ATTRIBUTES,
+        )
+    } else {
+        (
+            Tag::COMMON_TEMPLATE_ATTRIBUTE,
+            Tag::PRIVATE_KEY_TEMPLATE_ATTRIBUTE,
+            Tag::PUBLIC_KEY_TEMPLATE_ATTRIBUTE,
+        )
+    };
+    let wrap = |tag, attrs: &[Attr]| Ttlv::structure(tag, template(v, attrs).children().to_vec());
+    vec![wrap(c, &common), wrap(pr, &private), wrap(pu, &public)]
+}
+
+async fn make_pair(c: &mut Client, algorithm: u32, bits: i32) -> (String, String) {
+    let v = c.version;
+    let got = c
+        .call(op::CREATE_KEY_PAIR, pair_payload(v, algorithm, bits, None))
+        .await
+        .unwrap();
+    let text = |t| got.child(t).and_then(Ttlv::as_text).unwrap().to_owned();
+    let (private, public) = (
+        text(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    c.call(op::ACTIVATE, uid(&private)).await.unwrap();
+    c.call(op::ACTIVATE, uid(&public)).await.unwrap();
+    (private, public)
+}
+
+fn sig_params(items: Vec<Ttlv>) -> Ttlv {
+    Ttlv::structure(Tag::CRYPTOGRAPHIC_PARAMETERS, items)
+}
+
+async fn sign(
+    c: &mut Client,
+    key: &str,
+    params: Option<Ttlv>,
+    data: &[u8],
+) -> Result<Vec<u8>, u32> {
+    let mut req = uid(key);
+    req.extend(params);
+    req.push(Ttlv::bytes(Tag::DATA, data));
+    match c.call(op::SIGN, req).await {
+        Ok(got) => Ok(got
+            .child(Tag::SIGNATURE_DATA)
+            .and_then(Ttlv::as_bytes)
+            .unwrap()
+            .to_vec()),
+        Err(e) => Err(reason(Err(e))),
+    }
+}
+
+async fn verify(c: &mut Client, key: &str, params: Option<Ttlv>, data: &[u8], sig: &[u8]) -> u32 {
+    let mut req = uid(key);
+    req.extend(params);
+    req.push(Ttlv::bytes(Tag::DATA, data));
+    req.push(Ttlv::bytes(Tag::SIGNATURE_DATA, sig));
+    let got = c.call(op::SIGNATURE_VERIFY, req).await.unwrap();
+    got.child(Tag::VALIDITY_INDICATOR)
+        .and_then(Ttlv::as_enum)
+        .unwrap()
+}
+
+fn material(got: &Ttlv) -> (u32, Vec<u8>) {
+    let block = got
+        .children()
+        .iter()
+        .find_map(|o| o.child(Tag::KEY_BLOCK))
+        .expect("a key block");
+    let format = block
+        .child(Tag::KEY_FORMAT_TYPE)
+        .and_then(Ttlv::as_enum)
+        .unwrap();
+    (format, key_bytes(got))
+}
+
+#[tokio::test]
+async fn rsa_and_ec_pairs_sign_and_verify() {
+    let server = TestServer::start().await;
+    for v in [V::V1_4, V::V2_1] {
+        let mut c = server.client("signer", v).await;
+        for (algorithm, bits, public_format) in [
+            (alg::RSA, 2048, kft::PKCS_1),
+            (alg::RSA, 3072, kft::PKCS_1),
+            (alg::EC, 256, kft::X_509),
+            (alg::ECDSA, 384, kft::X_509),
+        ] {
+            let (private, public) = make_pair(&mut c, algorithm, bits).await;
+            // Linked both ways.
+            let attrs = get_attrs(&mut c, &private, &["Link"]).await;
+            assert!(format!("{attrs:?}").contains(&public), "{attrs:?}");
+            let attrs = get_attrs(&mut c, &public, &["Link"]).await;
+            assert!(format!("{attrs:?}").contains(&private));
+            let data = b"a message to sign";
+            let sig = sign(&mut c, &private, None, data).await.unwrap();
+            assert_eq!(
+                verify(&mut c, &public, None, data, &sig).await,
+                validity_indicator::VALID
+            );
+            assert_eq!(
+                verify(&mut c, &public, None, b"another", &sig).await,
+                validity_indicator::INVALID
+            );
+            // The served public key verifies the signature outside akm too.
+            let (format, der) = material(&c.call(op::GET, uid(&public)).await.unwrap());
+            assert_eq!(format, public_format);
+            let raw = akm::crypto::asym::public_key_bytes(format, &der).unwrap();
+            let ring_alg: &dyn ring::signature::VerificationAlgorithm = match (algorithm, bits) {
+                (alg::RSA, _) => &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                (_, 256) => &ring::signature::ECDSA_P256_SHA256_ASN1,
+                _ => &ring::signature::ECDSA_P384_SHA384_ASN1,
+            };
+            ring::signature::UnparsedPublicKey::new(ring_alg, &raw)
+                .verify(data, &sig)
+                .unwrap();
+        }
+        // RSA-PSS and explicit Digital Signature Algorithms.
+        let (private, public) = make_pair(&mut c, alg::RSA, 2048).await;
+        for params in [
+            sig_params(vec![
+                Ttlv::enumeration(Tag::PADDING_METHOD, pad::PSS),
+                Ttlv::enumeration(Tag::HASHING_ALGORITHM, ha::SHA_384),
+            ]),
+            sig_params(vec![Ttlv::enumeration(
+                Tag::DIGITAL_SIGNATURE_ALGORITHM,
+                dsa::SHA_512_WITH_RSA_ENCRYPTION,
+            )]),
+            sig_params(vec![Ttlv::enumeration(
+                Tag::DIGITAL_SIGNATURE_ALGORITHM,
+                dsa::RSASSA_PSS,
+            )]),
+        ] {
+            let sig = sign(&mut c, &private, Some(params.clone()), b"m")
+                .await
+                .unwrap();
+            assert_eq!(
+                verify(&mut c, &public, Some(params), b"m", &sig).await,
+                validity_indicator::VALID
+            );
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn signature_refusals() {
+    let server = TestServer::start().await;
+    let v = V::V2_1;
+    let mut c = server.client("signer", v).await;
+    let (private, public) = make_pair(&mut c, alg::RSA, 2048).await;
+    // SHA-1 and MD5 are refused by name.
+    for params in [
+        sig_params(vec![Ttlv::enumeration(Tag::HASHING_ALGORITHM, ha::SHA_1)]),
+        sig_params(vec![Ttlv::enumeration(
+            Tag::DIGITAL_SIGNATURE_ALGORITHM,
+            dsa::MD5_WITH_RSA_ENCRYPTION,
+        )]),
+    ] {
+        assert_eq!(
+            sign(&mut c, &private, Some(params), b"m").await,
+            Err(rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS)
+        );
+    }
+    // Signing with the public key, verifying with the private key.
+    assert_eq!(
+        sign(&mut c, &public, None, b"m").await,
+        Err(rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK)
+    );
+    let mut req = uid(&private);
+    req.push(Ttlv::bytes(Tag::DATA, b"m".to_vec()));
+    req.push(Ttlv::bytes(Tag::SIGNATURE_DATA, vec![0u8; 256]));
+    assert_eq!(
+        reason(c.call(op::SIGNATURE_VERIFY, req).await),
+        rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK
+    );
+    // A symmetric key cannot sign even with Sign in its mask.
+    let mut attrs = aes_attrs(None);
+    attrs.retain(|a| a.name != "Cryptographic Usage Mask");
+    attrs.push(Attr::new(
+        "Cryptographic Usage Mask",
+        Value::Integer(usage::SIGN),
+    ));
+    let aes = uid_of(&c.call(op::CREATE, create_payload(v, &attrs)).await.unwrap());
+    c.call(op::ACTIVATE, uid(&aes)).await.unwrap();
+    assert_eq!(sign(&mut c, &aes, None, b"m").await, Err(rr::INVALID_FIELD));
+    // Missing Data, missing Signature Data, pre-digested data.
+    assert_eq!(
+        reason(c.call(op::SIGN, uid(&private)).await),
+        rr::INVALID_MESSAGE
+    );
+    let mut req = uid(&public);
+    req.push(Ttlv::bytes(Tag::DATA, b"m".to_vec()));
+    assert_eq!(
+        reason(c.call(op::SIGNATURE_VERIFY, req).await),
+        rr::INVALID_MESSAGE
+    );
+    let mut req = uid(&private);
+    req.push(Ttlv::bytes(Tag::DIGESTED_DATA, vec![0u8; 32]));
+    assert_eq!(
+        reason(c.call(op::SIGN, req).await),
+        rr::FEATURE_NOT_SUPPORTED
+    );
+    // Sizes and algorithms akm does not make.
+    for (a, bits) in [(alg::RSA, 1024), (alg::EC, 521), (alg::DSA, 2048)] {
+        let r = c
+            .call(op::CREATE_KEY_PAIR, pair_payload(v, a, bits, None))
+            .await;
+        assert!(matches!(
+            reason(r),
+            rr::INVALID_FIELD | rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS
+        ));
+    }
+    let mut no_alg = pair_payload(v, alg::RSA, 2048, None);
+    no_alg.remove(0);
+    assert_eq!(
+        reason(c.call(op::CREATE_KEY_PAIR, no_alg).await),
+        rr::INVALID_MESSAGE
+    );
+    // A pre-active private key does not sign.
+    let got = c
+        .call(
+            op::CREATE_KEY_PAIR,
+            pair_payload(v, alg::EC, 256, Some("ec-named")),
+        )
+        .await
+        .unwrap();
+    let pre = got
+        .child(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER)
+        .and_then(Ttlv::as_text)
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        sign(&mut c, &pre, None, b"m").await,
+        Err(rr::WRONG_KEY_LIFECYCLE_STATE)
+    );
+    server.stop().await;
+}
