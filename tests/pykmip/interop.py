@@ -584,6 +584,34 @@ def crypto_checks(args):
         made.append(registered)
         check(c.get(registered).value == data_key, "register a wrapped key: akm unwraps it")
 
+        # ---- RSA key pair, Sign and Signature Verify (PSS and PKCS#1 v1.5) ----
+        public, private = c.create_key_pair(
+            enums.CryptographicAlgorithm.RSA, 2048,
+            public_usage_mask=[M.VERIFY], private_usage_mask=[M.SIGN],
+        )
+        made.extend([private, public])
+        c.activate(private)
+        c.activate(public)
+        for padding in (enums.PaddingMethod.PSS, enums.PaddingMethod.PKCS1v15):
+            params = {
+                "cryptographic_algorithm": enums.CryptographicAlgorithm.RSA,
+                "padding_method": padding,
+                "hashing_algorithm": enums.HashingAlgorithm.SHA_256,
+            }
+            signature = c.sign(plain, uid=private, cryptographic_parameters=params)
+            valid = c.signature_verify(plain, signature, uid=public, cryptographic_parameters=params)
+            check(
+                valid == enums.ValidityIndicator.VALID,
+                "sign and verify RSA-2048 {}".format(padding.name), str(valid),
+            )
+            valid = c.signature_verify(
+                plain + b"!", signature, uid=public, cryptographic_parameters=params
+            )
+            check(
+                valid == enums.ValidityIndicator.INVALID,
+                "verify a changed message: INVALID ({})".format(padding.name), str(valid),
+            )
+
         for uid in made:
             try:
                 c.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, uid)
