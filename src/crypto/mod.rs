@@ -14,6 +14,7 @@ pub mod asym;
 pub mod cipher;
 pub mod digest;
 pub mod drbg;
+pub mod kdf;
 pub mod kwp;
 pub mod selftest;
 

@@ -11,6 +11,7 @@ mod check;
 mod create;
 mod create_key_pair;
 mod decrypt;
+mod derive_key;
 mod destroy;
 mod discover_versions;
 mod encrypt;
@@ -176,6 +177,7 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::LOG,
     op::RE_KEY,
     op::CREATE_KEY_PAIR,
+    op::DERIVE_KEY,
     op::SIGN,
     op::SIGNATURE_VERIFY,
     op::ENCRYPT,
@@ -249,6 +251,7 @@ fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         op::DESTROY => destroy::run(ctx, who, call),
         op::RE_KEY => rekey::run(ctx, who, call),
         op::CREATE_KEY_PAIR => create_key_pair::run(ctx, who, call),
+        op::DERIVE_KEY => derive_key::run(ctx, who, call),
         op::SIGN => sign::run(ctx, who, call),
         op::SIGNATURE_VERIFY => sign::verify(ctx, who, call),
         op::ENCRYPT => encrypt::run(ctx, who, call),

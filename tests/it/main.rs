@@ -10,6 +10,7 @@ mod cli_access;
 mod conformance;
 mod conformance_cli;
 mod crypto_ops;
+mod derive;
 mod key_wrapping;
 mod locate_placeholder;
 mod ops;

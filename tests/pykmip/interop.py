@@ -612,6 +612,40 @@ def crypto_checks(args):
                 "verify a changed message: INVALID ({})".format(padding.name), str(valid),
             )
 
+        # ---- Derive Key: PBKDF2, HMAC and SP 800-108 counter mode from a base key ----
+        base = c.create(AES, 256, cryptographic_usage_mask=[M.DERIVE_KEY])
+        made.append(base)
+        c.activate(base)
+        base_bytes = c.get(base).value
+        sha256 = {"hashing_algorithm": enums.HashingAlgorithm.SHA_256}
+        cases = [
+            (
+                enums.DerivationMethod.PBKDF2,
+                {"cryptographic_parameters": sha256, "salt": b"interop salt", "iteration_count": 1000},
+                hashlib.pbkdf2_hmac("sha256", base_bytes, b"interop salt", 1000, 16),
+            ),
+            (
+                enums.DerivationMethod.HMAC,
+                {"cryptographic_parameters": sha256, "derivation_data": b"context"},
+                hmac.new(base_bytes, b"context", hashlib.sha256).digest()[:16],
+            ),
+            (
+                enums.DerivationMethod.NIST800_108_C,
+                {"cryptographic_parameters": sha256, "derivation_data": b"label\x00ctx"},
+                hmac.new(base_bytes, b"\x00\x00\x00\x01label\x00ctx", hashlib.sha256).digest()[:16],
+            ),
+        ]
+        for method, params, expected in cases:
+            derived = c.derive_key(
+                enums.ObjectType.SYMMETRIC_KEY, [base], method, params,
+                cryptographic_length=128, cryptographic_algorithm=AES,
+            )
+            made.append(derived)
+            check(
+                c.get(derived).value == expected,
+                "derive_key {}: the locally derived AES-128 key".format(method.name),
+            )
+
         for uid in made:
             try:
                 c.revoke(enums.RevocationReasonCode.CESSATION_OF_OPERATION, uid)
