@@ -63,6 +63,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         algorithm: Some(algorithm),
         length: Some(length),
         data_type: None,
+        split: Vec::new(),
     };
     let public = ManagedObject {
         object_type: ot::PUBLIC_KEY,
@@ -71,6 +72,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         algorithm: Some(algorithm),
         length: Some(length),
         data_type: None,
+        split: Vec::new(),
     };
     let generated = || {
         vec![

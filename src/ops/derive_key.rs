@@ -94,6 +94,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         algorithm,
         length: Some(bits),
         data_type: (object_type == ot::SECRET_DATA).then_some(secret_data_type::SEED),
+        split: Vec::new(),
     };
     let server_attrs = vec![
         Attr::new("Original Creation Date", Value::DateTime(call.now)),

@@ -101,14 +101,16 @@ impl SymParams {
                     "block cipher mode: akm performs ECB, CBC, CTR and GCM",
                 ))
             }
-            None => {
-                return Err(OpError::InvalidMessage(
-                    "Cryptographic Parameters must name a Block Cipher Mode".into(),
-                ))
-            }
+            // Neither the request nor the key names a mode (MongoDB's keystore wrapping sends
+            // only the key and the data): AES-CBC with PKCS#5 padding and a server-made IV,
+            // which the client sends back to Decrypt.
+            None => Mode::Cbc,
         };
+        let default_padding =
+            params.is_none_or(|p| !p.iter().any(|t| t.tag == Tag::BLOCK_CIPHER_MODE));
         let pkcs5 = match param_enum(params, Tag::PADDING_METHOD)? {
-            None | Some(padding_method::NONE) => false,
+            None => default_padding,
+            Some(padding_method::NONE) => false,
             Some(padding_method::PKCS5) => true,
             Some(_) => {
                 return Err(OpError::UnsupportedParameters(

@@ -199,11 +199,18 @@ async fn the_keys_own_cryptographic_parameters_apply_when_the_request_has_none()
     let mut req = uid(&u);
     req.push(Ttlv::bytes(Tag::DATA, bytes_of(&got, Tag::DATA).unwrap()));
     assert_eq!(reason(c.call(op::DECRYPT, req).await), rr::INVALID_MESSAGE);
-    // No parameters anywhere: Invalid Message naming the missing mode.
+    // No parameters anywhere: AES-CBC with PKCS#5 padding and a server-made IV.
     let bare = aes_key(&mut c, &[]).await;
     let mut req = uid(&bare);
-    req.push(Ttlv::bytes(Tag::DATA, vec![0u8; 16]));
-    assert_eq!(reason(c.call(op::ENCRYPT, req).await), rr::INVALID_MESSAGE);
+    req.push(Ttlv::bytes(Tag::DATA, b"no parameters".to_vec()));
+    let got = c.call(op::ENCRYPT, req).await.unwrap();
+    let iv = bytes_of(&got, Tag::IV_COUNTER_NONCE).expect("a server-made IV");
+    assert_eq!(iv.len(), 16);
+    let mut req = uid(&bare);
+    req.push(Ttlv::bytes(Tag::DATA, bytes_of(&got, Tag::DATA).unwrap()));
+    req.push(Ttlv::bytes(Tag::IV_COUNTER_NONCE, iv));
+    let back = c.call(op::DECRYPT, req).await.unwrap();
+    assert_eq!(bytes_of(&back, Tag::DATA).unwrap(), b"no parameters");
     server.stop().await;
 }
 

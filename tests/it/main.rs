@@ -2,6 +2,11 @@
 //! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
 mod access;
+mod audit;
+mod audit_cli;
+mod audit_disk_full;
+mod audit_leak;
+mod audit_syslog;
 mod bad_input;
 mod baseline_ops;
 mod batch_undo;
@@ -11,11 +16,13 @@ mod conformance;
 mod conformance_cli;
 mod crypto_ops;
 mod derive;
+mod interop;
 mod key_wrapping;
 mod locate_placeholder;
 mod ops;
 mod pykmip;
 mod pykmip_acl;
+mod pykmip_suite;
 mod register_objects;
 mod rotation;
 mod selftest;
