@@ -175,6 +175,23 @@ fn config_event(config: &Config) -> AuditEvent {
     }
 }
 
+/// Every `every`, re-keys the keys due for scheduled rotation (on the blocking pool: it uses
+/// the store). Runs until the server stops.
+async fn rotate_on_schedule(ctx: Arc<Ctx>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let c = ctx.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Err(e) =
+            tokio::task::spawn_blocking(move || crate::ops::rotation::rotate_due(&c, now)).await
+        {
+            tracing::error!(error = %e, "scheduled rotation task failed");
+        }
+    }
+}
+
 /// The host name from the kernel, or "localhost".
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -324,9 +341,14 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
         );
         tracing::info!(%bound, "serving");
         let reopen = tokio::spawn(reopen_on_sighup(ctx.clone()));
+        let rotation = tokio::spawn(rotate_on_schedule(
+            ctx.clone(),
+            Duration::from_secs(config.crypto.rotation_check_secs),
+        ));
         server::serve_reloadable(listener, tls, ctx.clone(), settings(config), shutdown_signal())
             .await;
         reopen.abort();
+        rotation.abort();
         Ok::<_, StartError>(())
     })?;
     ctx.store.close();

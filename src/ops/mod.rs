@@ -31,6 +31,7 @@ mod register;
 mod rekey;
 mod revoke;
 mod rng_retrieve;
+pub mod rotation;
 mod sign;
 mod undo;
 mod unwrap;

@@ -51,10 +51,47 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     };
     let client = attributes::read_request_attributes(call.payload, call.version)?;
     check_client_attributes(&client)?;
-    let now = call.now;
+    let request = Request {
+        old_uid,
+        now: call.now,
+        offset,
+        client,
+        deactivate_old_at: None,
+    };
+    let new_uid = rekey(ctx, Some(who), request)?;
+    Ok(Reply::uid_only(new_uid))
+}
+
+/// One re-key: of which key, when, with what Offset and client attributes, and (scheduled
+/// rotation whose policy asks for it) when the old version is to be deactivated.
+pub struct Request {
+    /// The key to replace.
+    pub old_uid: String,
+    /// The time of the re-key.
+    pub now: i64,
+    /// Table 172's Offset.
+    pub offset: Option<i64>,
+    /// Attributes the client gave for the replacement.
+    pub client: Vec<Attr>,
+    /// A Deactivation Date to give the old version.
+    pub deactivate_old_at: Option<i64>,
+}
+
+/// Re-keys `request.old_uid`, checking access for `who` (None: the server's own scheduled
+/// rotation), and returns the replacement's Unique Identifier.
+pub fn rekey(ctx: &Ctx, who: Option<&Caller>, request: Request) -> Result<String, OpError> {
+    let Request {
+        old_uid,
+        now,
+        offset,
+        client,
+        deactivate_old_at,
+    } = request;
     let new_uid = new_uid();
     let old_row = ctx.store.get(&old_uid)?.ok_or(OpError::NotFound)?;
-    who.require_key(&Object::row_policy(&old_row)?, &old_uid, operation::RE_KEY)?;
+    if let Some(who) = who {
+        who.require_key(&Object::row_policy(&old_row)?, &old_uid, operation::RE_KEY)?;
+    }
     let old = Object::from_row(old_row)?;
     check_rekeyable(&old)?;
     let bits = old.int_attr("Cryptographic Length").unwrap_or(0);
@@ -67,12 +104,14 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let wrapped = ctx.kek.wrap(&new_uid, 1, &material)?;
     let new_digest = digest(&material);
     drop(material);
-    let who = who.clone();
+    let who = who.cloned();
     let reply_uid = new_uid.clone();
     ctx.store.write(move |tx| {
         // Re-read inside the transaction: the key may have changed since.
         let row = tx.get(&old_uid)?.ok_or(OpError::NotFound)?;
-        who.require_key(&Object::row_policy(&row)?, &old_uid, operation::RE_KEY)?;
+        if let Some(who) = &who {
+            who.require_key(&Object::row_policy(&row)?, &old_uid, operation::RE_KEY)?;
+        }
         let mut old = Object::from_row(row)?;
         check_rekeyable(&old)?;
         let new = replacement(&old, &new_uid, now, offset, client, new_digest)?;
@@ -82,6 +121,11 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
             old.set("Rotate Generation", Value::Integer(0));
         }
         old.set("Rotate Latest", Value::Boolean(false));
+        // Only a schedule whose policy asks for it deactivates the old version, and then
+        // only at the date its Rotate Offset gives.
+        if let Some(at) = deactivate_old_at {
+            old.set("Deactivation Date", Value::DateTime(at));
+        }
         old.attrs
             .push(link(link_type::REPLACEMENT_OBJECT_LINK, &new_uid));
         old.touch(now);
@@ -89,7 +133,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         tx.insert(&new.to_row(), Some(&wrapped))?;
         Ok::<_, OpError>(())
     })?;
-    Ok(Reply::uid_only(reply_uid))
+    Ok(reply_uid)
 }
 
 /// Only a live symmetric key of an algorithm akm uses can be re-keyed; one that was already

@@ -210,3 +210,96 @@ async fn rekey_errors_and_offset() {
     assert_eq!(reason(c.call(op::RE_KEY, req).await), rr::INVALID_FIELD);
     server.stop().await;
 }
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+const DAY: u32 = 86_400;
+
+/// Creates a named AES key, active since two days ago, with `extra` attributes.
+async fn scheduled_key(c: &mut Client, key_name: &str, extra: Vec<Attr>) -> String {
+    let mut attrs = aes_attrs(Some(key_name));
+    attrs.push(Attr::new(
+        "Activation Date",
+        Value::DateTime(now() - 2 * i64::from(DAY)),
+    ));
+    attrs.extend(extra);
+    uid_of(
+        &c.call(op::CREATE, create_payload(c.version, &attrs))
+            .await
+            .unwrap(),
+    )
+}
+
+fn schedule(interval: u32) -> Vec<Attr> {
+    vec![
+        Attr::new("Rotate Automatic", Value::Boolean(true)),
+        Attr::new("Rotate Interval", Value::Interval(interval)),
+    ]
+}
+
+async fn rotate_at(server: &TestServer, at: i64) -> Vec<akm::ops::rotation::Rotated> {
+    let ctx = server.ctx.clone();
+    tokio::task::spawn_blocking(move || akm::ops::rotation::rotate_due(&ctx, at))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn scheduled_rotation_rolls_due_keys_and_deactivates_only_when_asked() {
+    let server = TestServer::start().await;
+    let mut c = server.client("ops", V::V2_1).await;
+    let daily = scheduled_key(&mut c, "daily", schedule(DAY)).await;
+    let mut with_offset = schedule(DAY);
+    with_offset.push(Attr::new("Rotate Offset", Value::Interval(3600)));
+    let retiring = scheduled_key(&mut c, "retiring", with_offset).await;
+    let manual = scheduled_key(&mut c, "manual", vec![]).await;
+    let weekly = scheduled_key(&mut c, "weekly", schedule(7 * DAY)).await;
+
+    let t = now();
+    let rotated = rotate_at(&server, t).await;
+    let mut old: Vec<&str> = rotated.iter().map(|r| r.old_uid.as_str()).collect();
+    old.sort_unstable();
+    let mut expected = vec![daily.as_str(), retiring.as_str()];
+    expected.sort_unstable();
+    assert_eq!(old, expected, "{rotated:?}");
+    assert!(rotated.iter().all(|r| r.result.is_ok()), "{rotated:?}");
+
+    // The name moved; the old version stays Active, with no Deactivation Date.
+    let current = locate_name(&mut c, "daily").await;
+    assert_eq!(current.len(), 1);
+    assert_ne!(current[0], daily);
+    let attrs = get_attrs(&mut c, &daily, &["State", "Deactivation Date"]).await;
+    assert_eq!(attrs.len(), 1, "{attrs:?}");
+    assert_eq!(attrs[0].value, Value::Enumeration(state::ACTIVE));
+    // The schedule carries over to the new version.
+    let attrs = get_attrs(
+        &mut c,
+        &current[0],
+        &["Rotate Automatic", "Rotate Interval", "Rotate Generation"],
+    )
+    .await;
+    assert_eq!(attrs.len(), 3, "{attrs:?}");
+    // A policy with a Rotate Offset deactivates the old version that long after.
+    let attrs = get_attrs(&mut c, &retiring, &["Deactivation Date"]).await;
+    assert_eq!(attrs[0].value, Value::DateTime(t + 3600));
+    // Keys without a schedule, or not yet due, are untouched.
+    assert_eq!(locate_name(&mut c, "manual").await, [manual.clone()]);
+    assert_eq!(locate_name(&mut c, "weekly").await, [weekly.clone()]);
+
+    // Nothing is due again until the next interval has passed; then the new version rolls.
+    assert!(rotate_at(&server, t + 10).await.is_empty());
+    let again = rotate_at(&server, t + i64::from(DAY)).await;
+    assert_eq!(again.len(), 2, "{again:?}");
+    assert!(again.iter().any(|r| r.old_uid == current[0]));
+
+    // Every rotation is in the audit journal.
+    let journal = std::fs::read_to_string(server.ctx.audit.path()).unwrap();
+    assert!(journal.contains("rotation"), "{journal}");
+    assert!(journal.contains(&daily));
+    server.stop().await;
+}
