@@ -288,8 +288,8 @@ async fn scheduled_rotation_rolls_due_keys_and_deactivates_only_when_asked() {
     let attrs = get_attrs(&mut c, &retiring, &["Deactivation Date"]).await;
     assert_eq!(attrs[0].value, Value::DateTime(t + 3600));
     // Keys without a schedule, or not yet due, are untouched.
-    assert_eq!(locate_name(&mut c, "manual").await, [manual.clone()]);
-    assert_eq!(locate_name(&mut c, "weekly").await, [weekly.clone()]);
+    assert_eq!(locate_name(&mut c, "manual").await, vec![manual]);
+    assert_eq!(locate_name(&mut c, "weekly").await, vec![weekly]);
 
     // Nothing is due again until the next interval has passed; then the new version rolls.
     assert!(rotate_at(&server, t + 10).await.is_empty());
