@@ -303,3 +303,67 @@ async fn scheduled_rotation_rolls_due_keys_and_deactivates_only_when_asked() {
     assert!(journal.contains(&daily));
     server.stop().await;
 }
+
+/// `akm` with `--config` and `--server`, as an operator runs it.
+fn akm_cli(config: &std::path::Path, port: u16, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_akm"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .args(["--server", &format!("localhost:{port}")])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_cli_rotates_a_key_and_gets_it_by_name_and_version() {
+    use crate::cli::{json, serve, write_config};
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let (mut server, port) = serve(&config);
+    let created = json(&akm_cli(
+        &config,
+        port,
+        &["key", "create", "--name", "ledger", "--activate", "--json"],
+    ));
+    let mut versions = vec![created["uid"].as_str().unwrap().to_owned()];
+    for _ in 0..2 {
+        let last = versions.last().unwrap().clone();
+        let rotated = json(&akm_cli(&config, port, &["key", "rotate", &last, "--json"]));
+        assert_eq!(rotated["replaces"], last.as_str());
+        versions.push(rotated["uid"].as_str().unwrap().to_owned());
+    }
+    let newest = json(&akm_cli(
+        &config,
+        port,
+        &["key", "get", "--name", "ledger", "--json"],
+    ));
+    assert_eq!(newest["uid"], versions[2].as_str());
+    for (v, uid) in versions.iter().enumerate() {
+        let got = json(&akm_cli(
+            &config,
+            port,
+            &[
+                "key",
+                "get",
+                "--name",
+                "ledger",
+                "--version",
+                &v.to_string(),
+                "--json",
+            ],
+        ));
+        assert_eq!(got["uid"], uid.as_str(), "version {v}");
+    }
+    let missing = akm_cli(
+        &config,
+        port,
+        &["key", "get", "--name", "ledger", "--version", "7"],
+    );
+    assert_eq!(missing.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("versions 0 to 2"));
+    let unknown = akm_cli(&config, port, &["key", "get", "--name", "nope"]);
+    assert_eq!(unknown.status.code(), Some(64));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
