@@ -6,10 +6,10 @@
 use super::encrypt::SymParams;
 use super::key_use::{self, payload_bytes, refuse_streaming, Purpose};
 use super::Caller;
-use super::{Call, Ctx, Reply};
+use super::{rsa_oaep, Call, Ctx, Reply};
 use crate::crypto::cipher::{self, Mode};
 use crate::error::OpError;
-use crate::kmip::enums::{cryptographic_usage_mask as usage, operation};
+use crate::kmip::enums::{cryptographic_usage_mask as usage, object_type as ot, operation};
 use crate::ttlv::{Tag, Ttlv};
 
 /// Runs Decrypt.
@@ -26,6 +26,17 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         Purpose::Process,
         data.len(),
     )?;
+    if key.obj.object_type == ot::PRIVATE_KEY {
+        let plain = rsa_oaep::decrypt(call, &key, data)?;
+        let uid = key.obj.uid.clone();
+        return Ok(Reply {
+            payload: vec![
+                Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+                Ttlv::bytes(Tag::DATA, plain.to_vec()),
+            ],
+            uid: Some(uid),
+        });
+    }
     let sym = SymParams::read(call, &key.obj)?;
     let iv = payload_bytes(call, Tag::IV_COUNTER_NONCE)?;
     if sym.mode.needs_iv() && iv.is_none() {

@@ -7,13 +7,13 @@
 
 use super::key_use::{self, param, param_enum, payload_bytes, refuse_streaming, Purpose};
 use super::Caller;
-use super::{Call, Ctx, Object, Reply};
+use super::{rsa_oaep, Call, Ctx, Object, Reply};
 use crate::crypto::cipher::{self, Mode, Params};
 use crate::crypto::{digest::refused_algorithm, random_bytes};
 use crate::error::OpError;
 use crate::kmip::enums::{
     block_cipher_mode as bcm, cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
-    operation, padding_method,
+    object_type as ot, operation, padding_method,
 };
 use crate::ttlv::{Tag, Ttlv};
 
@@ -31,6 +31,17 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         Purpose::Protect,
         data.len(),
     )?;
+    if key.obj.object_type == ot::PUBLIC_KEY {
+        let out = rsa_oaep::encrypt(call, &key, data)?;
+        let uid = key.obj.uid.clone();
+        return Ok(Reply {
+            payload: vec![
+                Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+                Ttlv::bytes(Tag::DATA, out),
+            ],
+            uid: Some(uid),
+        });
+    }
     let sym = SymParams::read(call, &key.obj)?;
     let given_iv = payload_bytes(call, Tag::IV_COUNTER_NONCE)?;
     let generated = match given_iv {

@@ -32,6 +32,7 @@ mod rekey;
 mod revoke;
 mod rng_retrieve;
 pub mod rotation;
+mod rsa_oaep;
 mod sign;
 mod undo;
 mod unwrap;

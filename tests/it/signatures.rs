@@ -273,3 +273,99 @@ async fn signature_refusals() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn rsa_oaep_encrypts_with_the_public_key_and_decrypts_with_the_private_key() {
+    let server = TestServer::start().await;
+    let v = V::V2_1;
+    let mut c = server.client("oaep", v).await;
+    let mut payload = pair_payload(v, alg::RSA, 2048, None);
+    // Private key: Decrypt; public key: Encrypt.
+    let (pr, pu) = (Tag::PRIVATE_KEY_ATTRIBUTES, Tag::PUBLIC_KEY_ATTRIBUTES);
+    payload[1] = Ttlv::structure(
+        pr,
+        template(
+            v,
+            &[Attr::new(
+                "Cryptographic Usage Mask",
+                Value::Integer(usage::DECRYPT),
+            )],
+        )
+        .children()
+        .to_vec(),
+    );
+    payload[2] = Ttlv::structure(
+        pu,
+        template(
+            v,
+            &[Attr::new(
+                "Cryptographic Usage Mask",
+                Value::Integer(usage::ENCRYPT),
+            )],
+        )
+        .children()
+        .to_vec(),
+    );
+    let got = c.call(op::CREATE_KEY_PAIR, payload).await.unwrap();
+    let text = |t| got.child(t).and_then(Ttlv::as_text).unwrap().to_owned();
+    let (private, public) = (
+        text(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    for u in [&private, &public] {
+        c.call(op::ACTIVATE, uid(u)).await.unwrap();
+    }
+    let oaep = |label: &[u8]| {
+        sig_params(vec![
+            Ttlv::enumeration(Tag::PADDING_METHOD, pad::OAEP),
+            Ttlv::enumeration(Tag::HASHING_ALGORITHM, ha::SHA_384),
+            Ttlv::enumeration(Tag::MASK_GENERATOR_HASHING_ALGORITHM, ha::SHA_256),
+            Ttlv::bytes(Tag::P_SOURCE, label.to_vec()),
+        ])
+    };
+    let call = |key: &str, params: Ttlv, data: &[u8]| {
+        let mut req = uid(key);
+        req.push(params);
+        req.push(Ttlv::bytes(Tag::DATA, data));
+        req
+    };
+    let data_key = [0x42u8; 32];
+    let sealed = c
+        .call(op::ENCRYPT, call(&public, oaep(b"label"), &data_key))
+        .await
+        .unwrap();
+    let ct = sealed
+        .child(Tag::DATA)
+        .and_then(Ttlv::as_bytes)
+        .unwrap()
+        .to_vec();
+    assert_eq!(ct.len(), 256);
+    let opened = c
+        .call(op::DECRYPT, call(&private, oaep(b"label"), &ct))
+        .await
+        .unwrap();
+    assert_eq!(
+        opened.child(Tag::DATA).and_then(Ttlv::as_bytes),
+        Some(&data_key[..])
+    );
+    // Another label, PKCS#1 v1.5 padding, SHA-1: refused.
+    let r = c
+        .call(op::DECRYPT, call(&private, oaep(b"other"), &ct))
+        .await;
+    assert_eq!(reason(r), rr::CRYPTOGRAPHIC_FAILURE);
+    let v15 = sig_params(vec![Ttlv::enumeration(
+        Tag::PADDING_METHOD,
+        pad::PKCS1_V1_5,
+    )]);
+    let r = c.call(op::ENCRYPT, call(&public, v15, &data_key)).await;
+    assert_eq!(reason(r), rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS);
+    let sha1 = sig_params(vec![Ttlv::enumeration(Tag::HASHING_ALGORITHM, ha::SHA_1)]);
+    let r = c.call(op::ENCRYPT, call(&public, sha1, &data_key)).await;
+    assert_eq!(reason(r), rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS);
+    // Too long for the key.
+    let r = c
+        .call(op::ENCRYPT, call(&public, oaep(b""), &[0u8; 300]))
+        .await;
+    assert_eq!(reason(r), rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS);
+    server.stop().await;
+}
