@@ -157,6 +157,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         crypto: crate::ops::CryptoPolicy {
             pci_mode: config.crypto.pci_mode,
         },
+        streams: Default::default(),
     })
 }
 

@@ -5,9 +5,9 @@
 //! makes one and returns it. This is also how a client protects a data key under a key that
 //! never leaves akm: it encrypts the data key here and keeps only the result.
 
-use super::key_use::{self, param, param_enum, payload_bytes, refuse_streaming, Purpose};
+use super::key_use::{self, param, param_enum, payload_bytes, Purpose};
 use super::Caller;
-use super::{rsa_oaep, Call, Ctx, Object, Reply};
+use super::{rsa_oaep, stream, Call, Ctx, Object, Reply};
 use crate::crypto::cipher::{self, Mode, Params};
 use crate::crypto::{digest::refused_algorithm, random_bytes};
 use crate::error::OpError;
@@ -19,7 +19,10 @@ use crate::ttlv::{Tag, Ttlv};
 
 /// Runs Encrypt.
 pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
-    refuse_streaming(call)?;
+    let part = Part::read(call)?;
+    if part.is_streaming() {
+        return run_part(ctx, who, call, &part);
+    }
     let data = payload_bytes(call, Tag::DATA)?
         .ok_or_else(|| OpError::InvalidMessage("missing Data".into()))?;
     let key = key_use::load_key(
@@ -67,6 +70,121 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     }
     if let Some(tag) = tag {
         payload.push(Ttlv::bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG, tag));
+    }
+    Ok(Reply {
+        payload,
+        uid: Some(uid),
+    })
+}
+
+/// The multi-part fields of an Encrypt request.
+struct Part<'a> {
+    init: bool,
+    last: bool,
+    correlation: Option<&'a [u8]>,
+}
+
+impl<'a> Part<'a> {
+    fn read(call: &'a Call<'_>) -> Result<Part<'a>, OpError> {
+        let flag = |tag| -> Result<bool, OpError> {
+            match call.payload.child(tag) {
+                None => Ok(false),
+                Some(t) => t
+                    .as_bool()
+                    .ok_or_else(|| OpError::InvalidMessage(format!("{tag:?} must be a Boolean"))),
+            }
+        };
+        Ok(Part {
+            init: flag(Tag::INIT_INDICATOR)?,
+            last: flag(Tag::FINAL_INDICATOR)?,
+            correlation: payload_bytes(call, Tag::CORRELATION_VALUE)?,
+        })
+    }
+
+    /// Init and Final both set (or neither, without a Correlation Value) is one part.
+    fn is_streaming(&self) -> bool {
+        !(self.init && self.last) && (self.init || self.correlation.is_some())
+    }
+}
+
+/// One part of a multi-part Encrypt (see `stream`).
+fn run_part(ctx: &Ctx, who: &Caller, call: &Call<'_>, part: &Part<'_>) -> Result<Reply, OpError> {
+    let data = payload_bytes(call, Tag::DATA)?
+        .ok_or_else(|| OpError::InvalidMessage("missing Data".into()))?;
+    let key = key_use::load_key(
+        ctx,
+        who,
+        call,
+        operation::ENCRYPT,
+        usage::ENCRYPT,
+        Purpose::Protect,
+        data.len(),
+    )?;
+    let uid = key.obj.uid.clone();
+    let owner = who.fingerprint.clone();
+    let mut payload = vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())];
+    let (mut s, correlation) = if part.init {
+        if key.obj.object_type != ot::SYMMETRIC_KEY {
+            return Err(OpError::FeatureNotSupported("multi-part RSA encryption"));
+        }
+        let sym = SymParams::read(call, &key.obj)?;
+        let iv = match payload_bytes(call, Tag::IV_COUNTER_NONCE)? {
+            Some(iv) if !sym.random_iv => iv.to_vec(),
+            _ if sym.mode.needs_iv() => {
+                let iv = random_bytes(sym.mode.iv_len()).to_vec();
+                payload.push(Ttlv::bytes(Tag::IV_COUNTER_NONCE, iv.clone()));
+                iv
+            }
+            _ => Vec::new(),
+        };
+        let aad = payload_bytes(call, Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?
+            .unwrap_or(&[])
+            .to_vec();
+        let s = stream::Stream::new(owner, uid.clone(), sym, iv, aad);
+        (s, random_bytes(16).to_vec())
+    } else {
+        let correlation = part.correlation.unwrap_or_default();
+        let s = ctx
+            .streams
+            .take(correlation, &owner, &uid)
+            .ok_or_else(|| OpError::InvalidField("unknown Correlation Value".into()))?;
+        (s, correlation.to_vec())
+    };
+    if s.data.len() + data.len() > stream::MAX_STREAM_BYTES {
+        return Err(OpError::InvalidField(
+            "a multi-part Encrypt holds at most 1 MiB".into(),
+        ));
+    }
+    s.data.extend_from_slice(data);
+    if part.last {
+        let (out, tag) = cipher::encrypt(&key.material, &s.sym.params(&s.iv, &s.aad), &s.data)?;
+        payload.push(Ttlv::bytes(
+            Tag::DATA,
+            out[s.emitted.min(out.len())..].to_vec(),
+        ));
+        if let Some(tag) = tag {
+            payload.push(Ttlv::bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG, tag));
+        }
+    } else {
+        // What the data so far fixes: every byte in the stream modes, whole blocks in ECB/CBC
+        // (the padding, if any, belongs to the last part).
+        let ready = match s.sym.mode {
+            Mode::Ecb | Mode::Cbc => s.data.len() - s.data.len() % cipher::BLOCK,
+            Mode::Ctr | Mode::Gcm => s.data.len(),
+        };
+        let prefix = SymParams {
+            pkcs5: false,
+            ..s.sym
+        };
+        let (out, _) = cipher::encrypt(
+            &key.material,
+            &prefix.params(&s.iv, &s.aad),
+            &s.data[..ready],
+        )?;
+        payload.push(Ttlv::bytes(Tag::DATA, out[s.emitted..].to_vec()));
+        s.emitted = ready;
+        payload.push(Ttlv::bytes(Tag::CORRELATION_VALUE, correlation.clone()));
+        ctx.streams.put(correlation, s);
     }
     Ok(Reply {
         payload,

@@ -234,22 +234,17 @@ pub fn payload_bytes<'a>(call: &'a Call<'_>, tag: Tag) -> Result<Option<&'a [u8]
     }
 }
 
-/// Refuses the streaming fields (Correlation Value, Init and Final Indicator) of a single-part
-/// cryptographic operation: akm performs each call in one part.
+/// Refuses a multi-part (streaming) request of an operation akm performs in one part: a
+/// Correlation Value, or one of Init and Final Indicator without the other (both True is a
+/// single part in all but name).
 pub fn refuse_streaming(call: &Call<'_>) -> Result<(), OpError> {
-    for tag in [
-        Tag::CORRELATION_VALUE,
-        Tag::INIT_INDICATOR,
-        Tag::FINAL_INDICATOR,
-    ] {
-        if let Some(t) = call.payload.child(tag) {
-            // Init and Final both True is a single-part call in all but name.
-            if t.as_bool() != Some(true) {
-                return Err(OpError::FeatureNotSupported(
-                    "multi-part (streaming) cryptographic operations",
-                ));
-            }
-        }
+    let set = |tag| call.payload.child(tag).and_then(Ttlv::as_bool) == Some(true);
+    let init = set(Tag::INIT_INDICATOR);
+    let last = set(Tag::FINAL_INDICATOR);
+    if call.payload.child(Tag::CORRELATION_VALUE).is_some() || init != last {
+        return Err(OpError::FeatureNotSupported(
+            "multi-part (streaming) operations other than Encrypt",
+        ));
     }
     Ok(())
 }

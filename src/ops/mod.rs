@@ -34,6 +34,7 @@ mod rng_retrieve;
 pub mod rotation;
 mod rsa_oaep;
 mod sign;
+pub mod stream;
 mod undo;
 mod unwrap;
 mod wrap;
@@ -70,6 +71,8 @@ pub struct Ctx {
     pub audit: crate::audit::Audit,
     /// How keys may be used and leave the server.
     pub crypto: CryptoPolicy,
+    /// Open multi-part Encrypt streams.
+    pub streams: stream::Streams,
 }
 
 /// Key-handling policy from `[crypto]` in the configuration.
@@ -90,6 +93,7 @@ impl Ctx {
             interop: false,
             audit,
             crypto: CryptoPolicy::default(),
+            streams: stream::Streams::default(),
         }
     }
 }

@@ -280,9 +280,9 @@ async fn bad_requests_get_clear_errors() {
         rr::INVALID_MESSAGE
     );
     let mut multi = enc(&u, params(bcm::ECB, None, None), &[0; 16], None, None);
-    multi.push(Ttlv::boolean(Tag::INIT_INDICATOR, false));
+    multi.push(Ttlv::boolean(Tag::INIT_INDICATOR, true));
     assert_eq!(
-        reason(c.call(op::ENCRYPT, multi).await),
+        reason(c.call(op::DECRYPT, multi).await),
         rr::FEATURE_NOT_SUPPORTED
     );
     // An unknown key; another owner's key.
@@ -580,5 +580,82 @@ async fn hash_and_rng_retrieve() {
         reason(old.call(op::RNG_RETRIEVE, rng(8)).await),
         rr::OPERATION_NOT_SUPPORTED
     );
+    server.stop().await;
+}
+
+/// One part of a multi-part Encrypt; returns the response payload.
+async fn part(
+    c: &mut Client,
+    u: &str,
+    p: Ttlv,
+    data: &[u8],
+    first: Option<&[u8]>,
+    correlation: Option<&[u8]>,
+    last: bool,
+) -> Ttlv {
+    let mut req = enc(u, p, data, first, None);
+    match correlation {
+        None => req.push(Ttlv::boolean(Tag::INIT_INDICATOR, true)),
+        Some(cv) => req.push(Ttlv::bytes(Tag::CORRELATION_VALUE, cv)),
+    }
+    if last {
+        req.push(Ttlv::boolean(Tag::FINAL_INDICATOR, true));
+    }
+    c.call(op::ENCRYPT, req).await.unwrap()
+}
+
+#[tokio::test]
+async fn multi_part_encrypt_gives_what_one_call_gives() {
+    let server = TestServer::start().await;
+    let mut c = server.client("alice", V::V2_1).await;
+    let u = aes_key(&mut c, &[]).await;
+    let message: Vec<u8> = (0u8..70).collect();
+    for (mode, padding, iv) in [
+        (bcm::CBC, Some(pad::PKCS5), vec![3u8; 16]),
+        (bcm::GCM, None, vec![4u8; 12]),
+        (bcm::CTR, None, vec![5u8; 16]),
+    ] {
+        let p = params(mode, padding, None);
+        let whole = c
+            .call(op::ENCRYPT, enc(&u, p.clone(), &message, Some(&iv), None))
+            .await
+            .unwrap();
+        let first = part(&mut c, &u, p.clone(), &message[..5], Some(&iv), None, false).await;
+        let cv = bytes_of(&first, Tag::CORRELATION_VALUE).expect("a Correlation Value");
+        let mut out = bytes_of(&first, Tag::DATA).unwrap();
+        let second = part(
+            &mut c,
+            &u,
+            p.clone(),
+            &message[5..40],
+            None,
+            Some(&cv),
+            false,
+        )
+        .await;
+        out.extend(bytes_of(&second, Tag::DATA).unwrap());
+        let last = part(&mut c, &u, p.clone(), &message[40..], None, Some(&cv), true).await;
+        out.extend(bytes_of(&last, Tag::DATA).unwrap());
+        assert_eq!(out, bytes_of(&whole, Tag::DATA).unwrap(), "mode {mode}");
+        assert_eq!(
+            bytes_of(&last, Tag::AUTHENTICATED_ENCRYPTION_TAG),
+            bytes_of(&whole, Tag::AUTHENTICATED_ENCRYPTION_TAG)
+        );
+        // The stream is closed: its Correlation Value is no longer known.
+        let mut again = enc(&u, p, b"x", None, None);
+        again.push(Ttlv::bytes(Tag::CORRELATION_VALUE, cv));
+        assert_eq!(reason(c.call(op::ENCRYPT, again).await), rr::INVALID_FIELD);
+    }
+    // Another identity cannot continue someone's stream.
+    let p = params(bcm::CTR, None, None);
+    let first = part(&mut c, &u, p.clone(), b"abc", Some(&[1u8; 16]), None, false).await;
+    let cv = bytes_of(&first, Tag::CORRELATION_VALUE).unwrap();
+    let mut other = server.client("mallory", V::V2_1).await;
+    let mut req = enc(&u, p, b"def", None, None);
+    req.push(Ttlv::bytes(Tag::CORRELATION_VALUE, cv));
+    assert!(matches!(
+        reason(other.call(op::ENCRYPT, req).await),
+        rr::PERMISSION_DENIED | rr::INVALID_FIELD | rr::OBJECT_NOT_FOUND
+    ));
     server.stop().await;
 }
