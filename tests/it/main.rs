@@ -19,6 +19,8 @@ mod derive;
 mod interop;
 mod key_wrapping;
 mod locate_placeholder;
+mod mirror;
+mod mirror_failover;
 mod ops;
 mod pykmip;
 mod pykmip_acl;
