@@ -364,6 +364,43 @@ pub fn oaep_decrypt(
         .map_err(|_| AsymError::Sign)
 }
 
+/// An RSA key's DER in another Key Format Type: private keys between PKCS#1 and PKCS#8,
+/// public keys between PKCS#1 and X.509 SubjectPublicKeyInfo. EC keys have one format each.
+pub fn convert_rsa(
+    private: bool,
+    from: u32,
+    der: &[u8],
+    to: u32,
+) -> Result<Zeroizing<Vec<u8>>, AsymError> {
+    use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    let failed = |_| AsymError::Key("the key cannot be re-encoded");
+    let out = match (private, to) {
+        (true, kft::PKCS_1) => rsa_private(from, der)?
+            .to_pkcs1_der()
+            .map_err(failed)?
+            .as_bytes()
+            .to_vec(),
+        (true, kft::PKCS_8) => rsa_private(from, der)?
+            .to_pkcs8_der()
+            .map_err(|_| AsymError::Key("the key cannot be re-encoded"))?
+            .as_bytes()
+            .to_vec(),
+        (false, kft::PKCS_1) => rsa_public(from, der)?
+            .to_pkcs1_der()
+            .map_err(failed)?
+            .as_bytes()
+            .to_vec(),
+        (false, kft::X_509) => rsa_public(from, der)?
+            .to_public_key_der()
+            .map_err(|_| AsymError::Key("the key cannot be re-encoded"))?
+            .as_bytes()
+            .to_vec(),
+        _ => return Err(AsymError::Key("no such format for this key")),
+    };
+    Ok(Zeroizing::new(out))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -439,6 +476,18 @@ mod tests {
             b"k"
         )
         .is_err());
+    }
+
+    #[test]
+    fn rsa_keys_convert_between_formats_and_still_work() {
+        let pair = generate_rsa(2048).unwrap();
+        let p8 = convert_rsa(true, kft::PKCS_1, &pair.private_der, kft::PKCS_8).unwrap();
+        let spki = convert_rsa(false, kft::PKCS_1, &pair.public_der, kft::X_509).unwrap();
+        let sig = sign(kft::PKCS_8, &p8, Scheme::RsaPkcs1, ha::SHA_256, b"m").unwrap();
+        assert!(verify(kft::X_509, &spki, Scheme::RsaPkcs1, ha::SHA_256, b"m", &sig).unwrap());
+        let back = convert_rsa(true, kft::PKCS_8, &p8, kft::PKCS_1).unwrap();
+        assert_eq!(back.as_slice(), pair.private_der.as_slice());
+        assert!(convert_rsa(false, kft::PKCS_1, &pair.public_der, kft::PKCS_8).is_err());
     }
 
     #[test]

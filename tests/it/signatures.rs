@@ -369,3 +369,40 @@ async fn rsa_oaep_encrypts_with_the_public_key_and_decrypts_with_the_private_key
     assert_eq!(reason(r), rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn rsa_keys_are_served_in_pkcs1_pkcs8_and_x509() {
+    let server = TestServer::start().await;
+    let mut c = server.client("formats", V::V1_4).await;
+    let (private, public) = make_pair(&mut c, alg::RSA, 2048).await;
+    let get_as = |u: &str, f: u32| {
+        let mut p = uid(u);
+        p.push(Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, f));
+        p
+    };
+    for (u, f) in [
+        (&private, kft::PKCS_8),
+        (&private, kft::PKCS_1),
+        (&public, kft::X_509),
+        (&public, kft::PKCS_1),
+    ] {
+        let got = c.call(op::GET, get_as(u, f)).await.unwrap();
+        let (format, der) = material(&got);
+        assert_eq!(format, f);
+        assert!(!der.is_empty());
+    }
+    // A signature by the key verifies under the public key served as X.509.
+    let sig = sign(&mut c, &private, None, b"m").await.unwrap();
+    let (_, spki) = material(&c.call(op::GET, get_as(&public, kft::X_509)).await.unwrap());
+    let raw = akm::crypto::asym::public_key_bytes(kft::X_509, &spki).unwrap();
+    ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, &raw)
+        .verify(b"m", &sig)
+        .unwrap();
+    // Formats a key cannot have.
+    let r = c.call(op::GET, get_as(&public, kft::PKCS_8)).await;
+    assert_eq!(reason(r), rr::KEY_FORMAT_TYPE_NOT_SUPPORTED);
+    let (_, ec_public) = make_pair(&mut c, alg::EC, 256).await;
+    let r = c.call(op::GET, get_as(&ec_public, kft::PKCS_1)).await;
+    assert_eq!(reason(r), rr::KEY_FORMAT_TYPE_NOT_SUPPORTED);
+    server.stop().await;
+}
