@@ -127,6 +127,25 @@ fn unwrap_value(
         now,
     };
     let key = load_key_by_uid(ctx, who, uid, &check)?;
+    if key.obj.object_type == crate::kmip::enums::object_type::PRIVATE_KEY {
+        // RSA-OAEP with the client's named hashes (SHA-256 by default).
+        let params = info.child(Tag::CRYPTOGRAPHIC_PARAMETERS);
+        let field = |tag| params.and_then(|p| p.child(tag)).and_then(Ttlv::as_enum);
+        let hash =
+            field(Tag::HASHING_ALGORITHM).unwrap_or(crate::kmip::enums::hashing_algorithm::SHA_256);
+        let mgf_hash = field(Tag::MASK_GENERATOR_HASHING_ALGORITHM).unwrap_or(hash);
+        for h in [hash, mgf_hash] {
+            if let Some(name) = crate::crypto::digest::refused_hash(h) {
+                return Err(OpError::RefusedAlgorithm(name));
+            }
+        }
+        let item = ttlv::decode(&key.material, &ttlv::Limits::default())
+            .map_err(|_| OpError::CorruptRecord(uid.to_owned()))?;
+        let der = item.as_bytes().ok_or(OpError::KeyFormatNotSupported)?;
+        let plain =
+            crate::crypto::asym::oaep_decrypt(key.obj.format, der, hash, mgf_hash, None, wrapped)?;
+        return decode_value(plain, encoding);
+    }
     if key.obj.enum_attr("Cryptographic Algorithm") != Some(alg::AES) {
         return Err(OpError::InvalidField(
             "the wrapping key is not an AES key".into(),
@@ -146,6 +165,11 @@ fn unwrap_value(
             ))
         }
     };
+    decode_value(plain, encoding)
+}
+
+/// The Key Value of unwrapped bytes: bare Key Material (No Encoding) or a TTLV Key Value.
+fn decode_value(plain: Zeroizing<Vec<u8>>, encoding: u32) -> Result<Ttlv, OpError> {
     match encoding {
         encoding_option::NO_ENCODING => Ok(Ttlv::structure(
             Tag::KEY_VALUE,

@@ -406,3 +406,122 @@ async fn rsa_keys_are_served_in_pkcs1_pkcs8_and_x509() {
     assert_eq!(reason(r), rr::KEY_FORMAT_TYPE_NOT_SUPPORTED);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn keys_wrap_and_unwrap_with_rsa_oaep() {
+    use akm::kmip::enums::{encoding_option, object_type as ot, wrapping_method};
+    let server = TestServer::start().await;
+    let v = V::V2_1;
+    let mut c = server.client("rsa-wrap", v).await;
+    let mut payload = pair_payload(v, alg::RSA, 2048, None);
+    let mask = |m| {
+        template(
+            v,
+            &[Attr::new("Cryptographic Usage Mask", Value::Integer(m))],
+        )
+        .children()
+        .to_vec()
+    };
+    payload[1] = Ttlv::structure(Tag::PRIVATE_KEY_ATTRIBUTES, mask(usage::UNWRAP_KEY));
+    payload[2] = Ttlv::structure(Tag::PUBLIC_KEY_ATTRIBUTES, mask(usage::WRAP_KEY));
+    let got = c.call(op::CREATE_KEY_PAIR, payload).await.unwrap();
+    let text = |t| got.child(t).and_then(Ttlv::as_text).unwrap().to_owned();
+    let (private, public) = (
+        text(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    for u in [&private, &public] {
+        c.call(op::ACTIVATE, uid(u)).await.unwrap();
+    }
+    let (_, private_der) = material(&c.call(op::GET, uid(&private)).await.unwrap());
+    let (_, public_der) = material(&c.call(op::GET, uid(&public)).await.unwrap());
+    let info = |key: &str| {
+        Ttlv::structure(
+            Tag::ENCRYPTION_KEY_INFORMATION,
+            vec![
+                Ttlv::text(Tag::UNIQUE_IDENTIFIER, key),
+                sig_params(vec![
+                    Ttlv::enumeration(Tag::PADDING_METHOD, pad::OAEP),
+                    Ttlv::enumeration(Tag::HASHING_ALGORITHM, ha::SHA_256),
+                ]),
+            ],
+        )
+    };
+    // Get an AES key wrapped under the RSA public key; unwrap it with the private key.
+    let aes = create_key(&mut c, None).await;
+    let clear = key_bytes(&c.call(op::GET, uid(&aes)).await.unwrap());
+    let mut req = uid(&aes);
+    req.push(Ttlv::structure(
+        Tag::KEY_WRAPPING_SPECIFICATION,
+        vec![
+            Ttlv::enumeration(Tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+            info(&public),
+            Ttlv::enumeration(Tag::ENCODING_OPTION, encoding_option::NO_ENCODING),
+        ],
+    ));
+    let got = c.call(op::GET, req).await.unwrap();
+    let wrapped = got
+        .child(Tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(Tag::KEY_BLOCK))
+        .and_then(|b| b.child(Tag::KEY_VALUE))
+        .and_then(Ttlv::as_bytes)
+        .unwrap()
+        .to_vec();
+    let unwrapped = akm::crypto::asym::oaep_decrypt(
+        kft::PKCS_1,
+        &private_der,
+        ha::SHA_256,
+        ha::SHA_256,
+        None,
+        &wrapped,
+    )
+    .unwrap();
+    assert_eq!(unwrapped.as_slice(), clear.as_slice());
+    // Register a key wrapped under the public key: akm unwraps it with the private key.
+    let data_key = [0x33u8; 32];
+    let w = akm::crypto::asym::oaep_encrypt(
+        kft::PKCS_1,
+        &public_der,
+        ha::SHA_256,
+        ha::SHA_256,
+        None,
+        &data_key,
+    )
+    .unwrap();
+    let register = vec![
+        Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+        template(
+            v,
+            &[Attr::new(
+                "Cryptographic Usage Mask",
+                Value::Integer(usage::ENCRYPT),
+            )],
+        ),
+        Ttlv::structure(
+            Tag::SYMMETRIC_KEY,
+            vec![Ttlv::structure(
+                Tag::KEY_BLOCK,
+                vec![
+                    Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, kft::RAW),
+                    Ttlv::bytes(Tag::KEY_VALUE, w),
+                    Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                    Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, 256),
+                    Ttlv::structure(
+                        Tag::KEY_WRAPPING_DATA,
+                        vec![
+                            Ttlv::enumeration(Tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+                            info(&private),
+                            Ttlv::enumeration(Tag::ENCODING_OPTION, encoding_option::NO_ENCODING),
+                        ],
+                    ),
+                ],
+            )],
+        ),
+    ];
+    let u = uid_of(&c.call(op::REGISTER, register).await.unwrap());
+    assert_eq!(
+        key_bytes(&c.call(op::GET, uid(&u)).await.unwrap()),
+        data_key
+    );
+    server.stop().await;
+}
