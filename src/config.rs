@@ -59,6 +59,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// The audit journal and its syslog sinks.
+    #[serde(default)]
+    pub audit: AuditConfig,
     /// Access control.
     #[serde(default)]
     pub access: AccessConfig,
@@ -201,14 +204,60 @@ impl Default for ClientConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// Level or tracing filter (`info`, `akm=debug`); RUST_LOG overrides it.
+    /// `none`, `basic`, `verbose`, `debug`, or a tracing filter (`info`, `akm=debug`);
+    /// RUST_LOG overrides it.
     pub level: String,
+    /// The trace stream's file (everything at `level`); default stderr.
+    pub file: Option<PathBuf>,
+    /// The error stream's file (warnings and errors only); default none.
+    pub error_file: Option<PathBuf>,
+    /// A local syslog socket (e.g. `/dev/log`) that also gets both streams, as app-names
+    /// `akm` and `akm-error`; default none.
+    pub syslog: Option<PathBuf>,
+    /// The syslog facility of the diagnostic streams; default `daemon`.
+    pub syslog_facility: String,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
             level: "info".into(),
+            file: None,
+            error_file: None,
+            syslog: None,
+            syslog_facility: "daemon".into(),
+        }
+    }
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The local audit journal; defaults to `<data_dir>/audit/audit.log`.
+    pub journal: Option<PathBuf>,
+    /// The Ed25519 checkpoint signing key (mode 0600); defaults to
+    /// `<data_dir>/audit-signing.key`.
+    pub signing_key: Option<PathBuf>,
+    /// The server name in every record; defaults to the host name.
+    pub server_name: Option<String>,
+    /// A signed checkpoint after this many records.
+    pub checkpoint_every: u64,
+    /// A signed checkpoint at least this often, in seconds (at most 60).
+    pub checkpoint_secs: u64,
+    /// Syslog receivers that get a copy of every record.
+    pub sinks: Vec<SinkConfig>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            journal: None,
+            signing_key: None,
+            server_name: None,
+            checkpoint_every: 1000,
+            checkpoint_secs: 60,
+            sinks: Vec::new(),
         }
     }
 }
@@ -241,6 +290,142 @@ impl Default for AccessConfig {
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
         }
+    }
+}
+
+/// `[[audit.sinks]]`: one syslog receiver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// `udp`, `tcp`, `tls` or `unix`.
+    pub transport: String,
+    /// host:port, or the socket path for `unix`.
+    pub address: String,
+    /// `rfc5424` (default) or `rfc3164`.
+    #[serde(default = "default_framing")]
+    pub framing: String,
+    /// `kv` (default), `cef` or `leef`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Syslog APP-NAME; default `akm-audit`.
+    #[serde(default = "default_app_name")]
+    pub app_name: String,
+    /// Syslog facility name; default `authpriv`.
+    #[serde(default = "default_facility")]
+    pub facility: String,
+    /// TLS: CA bundle that signed the receiver's certificate.
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: our client certificate.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: our client key (mode 0600).
+    pub tls_key: Option<PathBuf>,
+    /// TLS: the name to verify in the receiver's certificate; default the address's host.
+    pub tls_server_name: Option<String>,
+    /// Records held while the receiver is down; default 100000.
+    #[serde(default = "default_queue_records")]
+    pub queue_records: usize,
+}
+
+fn default_framing() -> String {
+    "rfc5424".into()
+}
+fn default_format() -> String {
+    "kv".into()
+}
+fn default_app_name() -> String {
+    "akm-audit".into()
+}
+fn default_facility() -> String {
+    "authpriv".into()
+}
+fn default_queue_records() -> usize {
+    100_000
+}
+
+/// Syslog facility names and numbers (RFC 5424 §6.2.1).
+const FACILITIES: &[(&str, u8)] = &[
+    ("kern", 0),
+    ("user", 1),
+    ("mail", 2),
+    ("daemon", 3),
+    ("auth", 4),
+    ("syslog", 5),
+    ("lpr", 6),
+    ("news", 7),
+    ("uucp", 8),
+    ("cron", 9),
+    ("authpriv", 10),
+    ("ftp", 11),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
+/// The facility number of a facility name.
+pub fn facility_code(name: &str) -> Option<u8> {
+    FACILITIES.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+}
+
+impl AuditConfig {
+    /// The journal file.
+    pub fn journal_path(&self, store: &StoreConfig) -> PathBuf {
+        self.journal
+            .clone()
+            .unwrap_or_else(|| store.data_dir.join("audit").join("audit.log"))
+    }
+
+    /// The signing key file.
+    pub fn signing_key_path(&self, store: &StoreConfig) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| store.data_dir.join("audit-signing.key"))
+    }
+
+    /// The sinks as the audit module takes them (validated already).
+    pub fn sink_settings(
+        &self,
+        hostname: &str,
+        journal: &Path,
+    ) -> Vec<crate::audit::sink::SinkSettings> {
+        use crate::audit::format::{Format, Framing};
+        use crate::audit::sink::{SinkSettings, Transport};
+        self.sinks
+            .iter()
+            .map(|s| SinkSettings {
+                transport: match s.transport.as_str() {
+                    "udp" => Transport::Udp(s.address.clone()),
+                    "tcp" => Transport::Tcp(s.address.clone()),
+                    "unix" => Transport::Unix(PathBuf::from(&s.address)),
+                    _ => Transport::Tls {
+                        address: s.address.clone(),
+                        ca: s.tls_ca.clone().unwrap_or_default(),
+                        cert: s.tls_cert.clone().unwrap_or_default(),
+                        key: s.tls_key.clone().unwrap_or_default(),
+                        server_name: s.tls_server_name.clone(),
+                    },
+                },
+                framing: if s.framing == "rfc3164" {
+                    Framing::Rfc3164
+                } else {
+                    Framing::Rfc5424
+                },
+                format: match s.format.as_str() {
+                    "cef" => Format::Cef,
+                    "leef" => Format::Leef,
+                    _ => Format::KeyValue,
+                },
+                app_name: s.app_name.clone(),
+                facility: facility_code(&s.facility).unwrap_or(10),
+                hostname: hostname.to_owned(),
+                queue_records: s.queue_records,
+                journal: Some(journal.to_owned()),
+            })
+            .collect()
     }
 }
 
@@ -304,6 +489,35 @@ impl Config {
         fix(&mut self.client.cert);
         fix(&mut self.client.key);
         fix(&mut self.client.ca);
+        for p in [
+            &mut self.log.file,
+            &mut self.log.error_file,
+            &mut self.log.syslog,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            fix(p);
+        }
+        for p in [&mut self.audit.journal, &mut self.audit.signing_key]
+            .into_iter()
+            .flatten()
+        {
+            fix(p);
+        }
+        for s in &mut self.audit.sinks {
+            for p in [&mut s.tls_ca, &mut s.tls_cert, &mut s.tls_key]
+                .into_iter()
+                .flatten()
+            {
+                fix(p);
+            }
+            if s.transport == "unix" {
+                let mut p = PathBuf::from(&s.address);
+                fix(&mut p);
+                s.address = p.display().to_string();
+            }
+        }
     }
 
     fn invalid(&self, key: &'static str, problem: impl Into<String>) -> ConfigError {
@@ -342,6 +556,15 @@ impl Config {
         if self.log.level.trim().is_empty() {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));
         }
+        if facility_code(&self.log.syslog_facility).is_none() {
+            return Err(self.invalid(
+                "log.syslog_facility",
+                format!(
+                    "is {:?}; use a syslog facility such as \"daemon\" or \"local1\"",
+                    self.log.syslog_facility
+                ),
+            ));
+        }
         self.validate_access()?;
         for fp in &self.tls.client_ca_fingerprints {
             if parse_fingerprint(fp).is_none() {
@@ -350,6 +573,101 @@ impl Config {
                     format!("has {fp:?}; give SHA-256 fingerprints as 64 hex digits"),
                 ));
             }
+        }
+        self.validate_audit()
+    }
+
+    fn validate_audit(&self) -> Result<(), ConfigError> {
+        let a = &self.audit;
+        if !(1..=1_000_000).contains(&a.checkpoint_every) {
+            return Err(self.invalid("audit.checkpoint_every", "must be 1 to 1000000"));
+        }
+        if !(1..=60).contains(&a.checkpoint_secs) {
+            return Err(self.invalid(
+                "audit.checkpoint_secs",
+                "must be 1 to 60 (a checkpoint at least every minute)",
+            ));
+        }
+        if a.server_name
+            .as_deref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            return Err(self.invalid(
+                "audit.server_name",
+                "must not be empty; leave it out to use the host name",
+            ));
+        }
+        a.sinks.iter().try_for_each(|s| self.validate_sink(s))
+    }
+
+    fn validate_sink(&self, s: &SinkConfig) -> Result<(), ConfigError> {
+        match s.transport.as_str() {
+            "udp" | "tcp" | "tls" => {
+                let port = s.address.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+                if !matches!(port, Some(Ok(p)) if p != 0) {
+                    return Err(self.invalid(
+                        "audit.sinks.address",
+                        format!(
+                            "is {:?}; give host:port such as \"127.0.0.1:514\"",
+                            s.address
+                        ),
+                    ));
+                }
+            }
+            "unix" => {
+                if s.address.is_empty() {
+                    return Err(self.invalid(
+                        "audit.sinks.address",
+                        "must be a socket path such as \"/dev/log\"",
+                    ));
+                }
+            }
+            other => {
+                return Err(self.invalid(
+                    "audit.sinks.transport",
+                    format!("is {other:?}; use \"udp\", \"tcp\", \"tls\" or \"unix\""),
+                ))
+            }
+        }
+        if s.transport == "tls"
+            && (s.tls_ca.is_none() || s.tls_cert.is_none() || s.tls_key.is_none())
+        {
+            return Err(self.invalid(
+                "audit.sinks.tls_ca",
+                "a tls sink needs tls_ca, tls_cert and tls_key",
+            ));
+        }
+        if !["rfc5424", "rfc3164"].contains(&s.framing.as_str()) {
+            return Err(self.invalid(
+                "audit.sinks.framing",
+                format!("is {:?}; use \"rfc5424\" or \"rfc3164\"", s.framing),
+            ));
+        }
+        if !["kv", "cef", "leef"].contains(&s.format.as_str()) {
+            return Err(self.invalid(
+                "audit.sinks.format",
+                format!("is {:?}; use \"kv\", \"cef\" or \"leef\"", s.format),
+            ));
+        }
+        if facility_code(&s.facility).is_none() {
+            return Err(self.invalid(
+                "audit.sinks.facility",
+                format!(
+                    "is {:?}; use a syslog facility such as \"authpriv\" or \"local0\"",
+                    s.facility
+                ),
+            ));
+        }
+        let app_ok = (1..=48).contains(&s.app_name.len())
+            && s.app_name.bytes().all(|b| b.is_ascii_graphic());
+        if !app_ok {
+            return Err(self.invalid(
+                "audit.sinks.app_name",
+                "must be 1 to 48 printable ASCII characters without spaces",
+            ));
+        }
+        if s.queue_records == 0 {
+            return Err(self.invalid("audit.sinks.queue_records", "must be at least 1"));
         }
         Ok(())
     }
@@ -504,6 +822,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("server.max_connections"), "{e}");
+        for (text, key) in [
+            ("[audit]\ncheckpoint_secs = 61\n", "audit.checkpoint_secs"),
+            (
+                "[log]\nsyslog_facility = \"kernel\"\n",
+                "log.syslog_facility",
+            ),
+            ("[audit]\ncheckpoint_every = 0\n", "audit.checkpoint_every"),
+            (
+                "[[audit.sinks]]\ntransport = \"smtp\"\naddress = \"x:1\"\n",
+                "audit.sinks.transport",
+            ),
+            (
+                "[[audit.sinks]]\ntransport = \"udp\"\naddress = \"x\"\n",
+                "audit.sinks.address",
+            ),
+            (
+                "[[audit.sinks]]\ntransport = \"tls\"\naddress = \"x:6514\"\n",
+                "audit.sinks.tls_ca",
+            ),
+            (
+                "[[audit.sinks]]\ntransport = \"udp\"\naddress = \"x:1\"\nformat = \"xml\"\n",
+                "audit.sinks.format",
+            ),
+            (
+                "[[audit.sinks]]\ntransport = \"udp\"\naddress = \"x:1\"\nframing = \"5424\"\n",
+                "audit.sinks.framing",
+            ),
+            (
+                "[[audit.sinks]]\ntransport = \"udp\"\naddress = \"x:1\"\nfacility = \"local9\"\n",
+                "audit.sinks.facility",
+            ),
+            (
+                "[[audit.sinks]]\ntransport = \"udp\"\naddress = \"x:1\"\napp_name = \"a b\"\n",
+                "audit.sinks.app_name",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
         let e = parse("[server]\nidle_timeout_secs = \"5\"\n")
             .unwrap_err()
             .to_string();

@@ -2,6 +2,9 @@
 //! PKI), the crypto self-test, opening the store, building TLS, binding the listener, and
 //! serving until SIGTERM or SIGINT.
 
+use crate::audit::signer::{Signer, SignerError};
+use crate::audit::sink::Sink;
+use crate::audit::{Audit, AuditError, AuditEvent, JournalSettings, Outcome};
 use crate::config::Config;
 use crate::crypto::{self, Kek};
 use crate::ops::Ctx;
@@ -54,6 +57,15 @@ pub enum StartError {
     /// A secret file is unusable.
     #[error(transparent)]
     Secret(#[from] secret_file::SecretFileError),
+    /// The audit signing key is unusable.
+    #[error(transparent)]
+    AuditKey(#[from] SignerError),
+    /// The audit journal cannot be opened or written.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    /// An audit sink's thread could not be started.
+    #[error("cannot start an audit sink: {0}")]
+    Sink(std::io::Error),
 }
 
 fn create_private_dir(path: &Path) -> Result<(), StartError> {
@@ -104,6 +116,16 @@ pub fn init(config: &Config) -> Result<(), StartError> {
     )?;
     Kek::generate(&kek_path)?;
     println!("akm init: KEK written to {}", kek_path.display());
+    let audit_key = config.audit.signing_key_path(&config.store);
+    if let Some(parent) = audit_key.parent() {
+        create_private_dir(parent)?;
+    }
+    let signer = Signer::generate(&audit_key)?;
+    println!(
+        "akm init: audit signing key written to {} (public key {})",
+        audit_key.display(),
+        signer.public_key()
+    );
     println!(
         "akm init: development PKI written to {} (ca.crt, ca.crl, server.crt/key, admin.crt/key, user.crt/key)",
         config.tls.certs_dir.display()
@@ -123,13 +145,69 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     create_private_dir(&config.store.data_dir)?;
     let store = Store::open(&config.store.database())?;
     apply_declared_accounts(&store, config)?;
+    let audit = open_audit(config)?;
+    audit.record(vec![config_event(config)])?;
     Ok(Ctx {
         store,
         kek,
         access: Arc::new(config.access_settings()),
         tls_reload: None,
         interop: config.server.interop_operations,
+        audit,
     })
+}
+
+/// The audit event naming the configuration this server runs with: its path and SHA-256, so
+/// an auditor sees every configuration change across restarts.
+fn config_event(config: &Config) -> AuditEvent {
+    let digest = std::fs::read(&config.path)
+        .map(|b| hex::encode(ring::digest::digest(&ring::digest::SHA256, &b)))
+        .unwrap_or_default();
+    AuditEvent {
+        event: "config",
+        detail: Some(config.path.display().to_string()),
+        config_sha256: Some(digest),
+        outcome: Some(Outcome::Success),
+        ..AuditEvent::default()
+    }
+}
+
+/// The host name from the kernel, or "localhost".
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Opens the audit journal (creating the signing key on first start, like the KEK) and
+/// starts its sinks.
+pub fn open_audit(config: &Config) -> Result<Audit, StartError> {
+    let key_path = config.audit.signing_key_path(&config.store);
+    if let Some(parent) = key_path.parent() {
+        create_private_dir(parent)?;
+    }
+    let signer = Signer::load_or_generate(&key_path)?;
+    let journal = config.audit.journal_path(&config.store);
+    if let Some(parent) = journal.parent() {
+        create_private_dir(parent)?;
+    }
+    let server_name = config.audit.server_name.clone().unwrap_or_else(hostname);
+    let sinks = config
+        .audit
+        .sink_settings(&server_name, &journal)
+        .into_iter()
+        .map(Sink::start)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(StartError::Sink)?;
+    let settings = JournalSettings {
+        path: journal,
+        server_name,
+        checkpoint_every: config.audit.checkpoint_every,
+        checkpoint_secs: config.audit.checkpoint_secs,
+    };
+    Ok(Audit::open(settings, signer, sinks)?)
 }
 
 /// Rebuilds the server TLS configuration from the files `[tls]` names and puts it in force
@@ -236,14 +314,42 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             "akm serve: client certificates are in {} (admin.crt/admin.key, user.crt/user.key, CA ca.crt)",
             config.tls.certs_dir.display()
         );
+        println!(
+            "akm serve: audit journal {} (checkpoints verify with {})",
+            ctx.audit.path().display(),
+            ctx.audit.public_key()
+        );
         tracing::info!(%bound, "serving");
+        let reopen = tokio::spawn(reopen_on_sighup(ctx.clone()));
         server::serve_reloadable(listener, tls, ctx.clone(), settings(config), shutdown_signal())
             .await;
+        reopen.abort();
         Ok::<_, StartError>(())
     })?;
     ctx.store.close();
+    // The final checkpoint closes the journal: a verifier knows nothing was cut off after it.
+    ctx.audit.close();
     tracing::info!("stopped");
     Ok(())
+}
+
+/// On SIGHUP (logrotate's postrotate) the diagnostic log files are reopened and the audit
+/// journal is closed with a `rotate` checkpoint and continued in a new file at its path.
+async fn reopen_on_sighup(ctx: Arc<Ctx>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot listen for SIGHUP; audit journal rotation needs a restart");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        crate::logfile::reopen_all();
+        let ctx = ctx.clone();
+        match tokio::task::spawn_blocking(move || ctx.audit.reopen()).await {
+            Ok(Ok(())) => tracing::info!("SIGHUP: audit journal reopened"),
+            Ok(Err(e)) => tracing::error!(error = %e, "SIGHUP: audit journal reopen failed"),
+            Err(e) => tracing::error!(error = %e, "SIGHUP: audit journal reopen panicked"),
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod daemon;
 pub mod error;
 pub mod identity;
 pub mod kmip;
+pub mod logfile;
 pub mod ops;
 pub mod pki;
 pub mod policy;

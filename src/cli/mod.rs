@@ -3,6 +3,7 @@
 //! (the scripting interface). `main` maps errors to exit codes.
 
 mod admin;
+mod audit;
 mod conformance;
 mod key;
 
@@ -43,6 +44,8 @@ pub enum Command {
     },
     /// Manage keys on a running server (a KMIP client over mutual TLS).
     Key(key::KeyArgs),
+    /// Verify and export audit records; print the audit public key.
+    Audit(audit::AuditArgs),
     /// Manage user records on a running server (administrators only).
     User(admin::AccountArgs),
     /// Manage group records on a running server (administrators only).
@@ -104,6 +107,12 @@ pub enum CliError {
     /// Bad command-line input (exit 64, EX_USAGE).
     #[error("{0}")]
     Usage(String),
+    /// The audit signing key is unusable (exit 1).
+    #[error("{0}")]
+    Audit(String),
+    /// `akm audit verify` found a fault (exit 3).
+    #[error("audit verify: FAILED: {0}")]
+    Tampered(String),
 }
 
 impl CliError {
@@ -112,6 +121,7 @@ impl CliError {
         match self {
             CliError::Config(_) => 78,
             CliError::Usage(_) => 64,
+            CliError::Tampered(_) => 3,
             CliError::Client(crate::client::ClientError::Failed { .. }) => 2,
             _ => 1,
         }
@@ -159,10 +169,27 @@ fn revoke(
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    let command = match cli.command {
+        // Verifying and exporting files must work on a machine without the server's config,
+        // so the audit commands read it only when they need the signing key.
+        Command::Audit(args) => {
+            init_logging("warn");
+            return audit::run(&cli.config, args);
+        }
+        other => other,
+    };
     let config = Config::load(&cli.config)?;
-    match cli.command {
+    match command {
         Command::Serve { listen } => {
-            init_logging(&config.log.level);
+            let outputs = crate::logfile::Outputs {
+                file: config.log.file.as_deref(),
+                error_file: config.log.error_file.as_deref(),
+                syslog: config.log.syslog.as_deref().map(|p| {
+                    let facility = crate::config::facility_code(&config.log.syslog_facility);
+                    (p, facility.unwrap_or(3))
+                }),
+            };
+            crate::logfile::init(&config.log.level, outputs).map_err(CliError::Usage)?;
             daemon::serve(&config, listen)?;
         }
         Command::Init => {
@@ -186,6 +213,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             key::run(&config, args)?;
         }
+        Command::Audit(args) => audit::run(&cli.config, args)?,
         Command::User(args) => {
             init_logging("warn");
             admin::run_accounts(&config, true, args)?;

@@ -53,17 +53,20 @@ pub struct Ctx {
     pub tls_reload: Option<Reloader>,
     /// Whether the Interop operation is available (test servers only: KMIP 2.1 §6.1.26).
     pub interop: bool,
+    /// The audit journal every request is recorded in before it is answered.
+    pub audit: crate::audit::Audit,
 }
 
 impl Ctx {
     /// A context with the default access settings, no TLS reload and no Interop.
-    pub fn new(store: Store, kek: Kek) -> Ctx {
+    pub fn new(store: Store, kek: Kek, audit: crate::audit::Audit) -> Ctx {
         Ctx {
             store,
             kek,
             access: Arc::default(),
             tls_reload: None,
             interop: false,
+            audit,
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use super::tls::TlsHandle;
 use super::ConnLimits;
+use crate::audit::{AuditError, AuditEvent, Outcome};
 use crate::identity::{self, Principal};
 use crate::kmip::enums::result_reason as rr;
 use crate::kmip::{
@@ -30,6 +31,8 @@ pub(super) struct Connection {
     pub limits: ConnLimits,
     pub stop: watch::Receiver<bool>,
     pub peer: SocketAddr,
+    /// The server's address on this connection (for audit records).
+    pub local: Option<SocketAddr>,
 }
 
 /// Seconds since the epoch.
@@ -46,14 +49,18 @@ impl Connection {
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(peer = %self.peer, error = %e, "could not set TCP_NODELAY");
         }
+        self.local = stream.local_addr().ok();
         let tls = match timeout(self.limits.handshake_timeout, self.acceptor.accept(stream)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
                 tracing::info!(peer = %self.peer, error = %e, "TLS handshake failed");
+                self.audit_refused_connection("TLS handshake failed").await;
                 return;
             }
             Err(_) => {
                 tracing::info!(peer = %self.peer, "TLS handshake timed out");
+                self.audit_refused_connection("TLS handshake timed out")
+                    .await;
                 return;
             }
         };
@@ -61,6 +68,9 @@ impl Connection {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "client certificate refused");
+                let cert = peer_cert_sha256(&tls);
+                self.audit_refused_connection_with("client certificate refused", cert)
+                    .await;
                 return;
             }
         };
@@ -101,6 +111,48 @@ impl Connection {
         let _ = tls.shutdown().await;
     }
 
+    /// An audit event for this connection.
+    fn event(&self, event: &'static str, who: Option<&Principal>) -> AuditEvent {
+        let local = self.local.unwrap_or(self.peer);
+        AuditEvent::new(event, local, self.peer, who)
+    }
+
+    /// Records a connection refused before any request (the diagnostic log already has it).
+    async fn audit_refused_connection(&self, detail: &'static str) {
+        self.audit_refused_connection_with(detail, None).await;
+    }
+
+    /// Records a refused connection whose client certificate (SHA-256 `cert`) was presented.
+    async fn audit_refused_connection_with(&self, detail: &'static str, cert: Option<String>) {
+        let mut e = self.event("tls", None);
+        e.cert_sha256 = cert;
+        e.outcome = Some(Outcome::Failure);
+        e.detail = Some(detail.into());
+        let ctx = self.ctx.clone();
+        let _ = tokio::task::spawn_blocking(move || ctx.audit.record_refusal(e)).await;
+    }
+
+    /// Records a request refused before dispatch and returns `failure`'s response, or, if the
+    /// record cannot be written, the audit failure instead.
+    async fn refuse(
+        &self,
+        who: &Principal,
+        version: ProtocolVersion,
+        now: i64,
+        failure: Failure,
+    ) -> Zeroizing<Vec<u8>> {
+        let mut e = self.event("message", Some(who));
+        e.protocol = Some(version);
+        e.outcome = Some(Outcome::Failure);
+        e.reason = Some(version.result_reason(failure.reason));
+        let ctx = self.ctx.clone();
+        let recorded = tokio::task::spawn_blocking(move || ctx.audit.record(vec![e])).await;
+        match recorded {
+            Ok(Ok(())) => seal(error_response(version, now, failure)),
+            _ => seal(error_response(version, now, audit_failure())),
+        }
+    }
+
     /// Answers one frame with the encoded response (zeroized on drop: it may carry keys).
     async fn handle(&self, frame: Zeroizing<Vec<u8>>, who: Arc<Principal>) -> Zeroizing<Vec<u8>> {
         let now = now();
@@ -109,11 +161,10 @@ impl Connection {
             Err(e) => {
                 tracing::info!(peer = %self.peer, user = %who.cn, error = %e, "undecodable request");
                 let version = peek_version_bytes(&frame).unwrap_or(ProtocolVersion::V1_0);
-                return seal(error_response(
-                    version.nearest_supported(),
-                    now,
-                    Failure::new(rr::INVALID_MESSAGE, "malformed TTLV"),
-                ));
+                let failure = Failure::new(rr::INVALID_MESSAGE, "malformed TTLV");
+                return self
+                    .refuse(&who, version.nearest_supported(), now, failure)
+                    .await;
             }
         };
         drop(frame);
@@ -122,46 +173,78 @@ impl Connection {
             .map(ProtocolVersion::nearest_supported)
             .unwrap_or(ProtocolVersion::V1_0);
         if requested.is_some_and(|v| !v.is_supported()) {
-            return seal(error_response(
-                version,
-                now,
-                Failure::new(
-                    rr::UNSUPPORTED_PROTOCOL_VERSION,
-                    "unsupported protocol version",
-                ),
-            ));
+            let failure = Failure::new(
+                rr::UNSUPPORTED_PROTOCOL_VERSION,
+                "unsupported protocol version",
+            );
+            return self.refuse(&who, version, now, failure).await;
         }
         let msg = match RequestMessage::parse(decoded) {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(peer = %self.peer, user = %who.cn, error = %e, "invalid request");
-                return seal(error_response(
-                    version,
-                    now,
-                    Failure::new(rr::INVALID_MESSAGE, e.0),
-                ));
+                let failure = Failure::new(rr::INVALID_MESSAGE, e.0);
+                return self.refuse(&who, version, now, failure).await;
             }
         };
         let ctx = self.ctx.clone();
-        let max_response = msg.header.max_response_size;
-        let items = tokio::task::spawn_blocking(move || ops::dispatch(&ctx, &who, &msg, now)).await;
-        let items = match items {
-            Ok(items) => items,
+        let base = self.event("kmip", Some(&who));
+        let answered = tokio::task::spawn_blocking(move || {
+            audited_dispatch(&ctx, &who, &msg, version, now, base)
+        })
+        .await;
+        match answered {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => seal(error_response(version, now, audit_failure())),
             Err(e) => {
                 tracing::error!(error = %e, "request handler failed");
-                return seal(error_response(
+                seal(error_response(
                     version,
                     now,
                     Failure::new(rr::GENERAL_FAILURE, "internal error"),
-                ));
+                ))
             }
-        };
-        let bytes = seal(encode_response(version, now, &items));
-        match max_response {
-            Some(max) if bytes.len() > max => seal(too_large(version, now, &items)),
-            _ => bytes,
         }
     }
+}
+
+/// Runs the request only if the audit journal is writable, encodes the response (Response
+/// Too Large if it exceeds the client's Maximum Response Size), and returns it only once the
+/// records of what the client will be told are durable: an error means the client must get
+/// the audit failure, not the response.
+fn audited_dispatch(
+    ctx: &Ctx,
+    who: &Principal,
+    msg: &RequestMessage,
+    version: ProtocolVersion,
+    now: i64,
+    base: AuditEvent,
+) -> Result<Zeroizing<Vec<u8>>, AuditError> {
+    let started = std::time::Instant::now();
+    ctx.audit.ready()?;
+    let mut items = ops::dispatch(ctx, who, msg, now);
+    let mut bytes = seal(encode_response(version, now, &items));
+    if msg
+        .header
+        .max_response_size
+        .is_some_and(|max| bytes.len() > max)
+    {
+        items = too_large(&items);
+        bytes = seal(encode_response(version, now, &items));
+    }
+    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut events = AuditEvent::for_items(&base, msg.header.version, &msg.items, &items, elapsed);
+    AuditEvent::fill_names(&mut events, |uid| {
+        let row = ctx.store.get(uid).ok().flatten()?;
+        row.names.into_iter().next()
+    });
+    ctx.audit.record(events)?;
+    Ok(bytes)
+}
+
+/// The answer when the audit journal cannot be written (fail closed).
+fn audit_failure() -> Failure {
+    Failure::new(rr::GENERAL_FAILURE, "audit journal unavailable")
 }
 
 /// A response's wire bytes, wiped when dropped.
@@ -169,10 +252,10 @@ fn seal(response: Ttlv) -> Zeroizing<Vec<u8>> {
     Zeroizing::new(response.encode())
 }
 
-/// The response when the real one exceeds the client's Maximum Response Size: every item
+/// The items when the real response exceeds the client's Maximum Response Size: every item
 /// fails with Response Too Large.
-fn too_large(version: ProtocolVersion, now: i64, items: &[ResponseItem]) -> Ttlv {
-    let failed: Vec<ResponseItem> = items
+fn too_large(items: &[ResponseItem]) -> Vec<ResponseItem> {
+    items
         .iter()
         .map(|i| ResponseItem {
             operation: i.operation,
@@ -180,8 +263,17 @@ fn too_large(version: ProtocolVersion, now: i64, items: &[ResponseItem]) -> Ttlv
             result: Err(Failure::new(rr::RESPONSE_TOO_LARGE, "response too large")),
             undone: false,
         })
-        .collect();
-    encode_response(version, now, &failed)
+        .collect()
+}
+
+/// SHA-256 of the client certificate presented on `tls`, hex.
+fn peer_cert_sha256(tls: &TlsStream<TcpStream>) -> Option<String> {
+    let (_, session) = tls.get_ref();
+    let cert = session.peer_certificates()?.first()?;
+    Some(hex::encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        cert.as_ref(),
+    )))
 }
 
 /// The client's principal and its certificate's issuer name.

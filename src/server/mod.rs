@@ -92,6 +92,7 @@ pub async fn serve_reloadable(
                     limits: settings.limits,
                     stop: stop_rx.clone(),
                     peer,
+                    local: None,
                 };
                 tasks.spawn(async move {
                     conn.run(stream).await;

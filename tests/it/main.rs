@@ -2,6 +2,11 @@
 //! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
 mod access;
+mod audit;
+mod audit_cli;
+mod audit_disk_full;
+mod audit_leak;
+mod audit_syslog;
 mod bad_input;
 mod baseline_ops;
 mod batch_undo;
@@ -9,11 +14,13 @@ mod cli;
 mod cli_access;
 mod conformance;
 mod conformance_cli;
+mod interop;
 mod key_wrapping;
 mod locate_placeholder;
 mod ops;
 mod pykmip;
 mod pykmip_acl;
+mod pykmip_suite;
 mod register_objects;
 mod server_attributes;
 mod storage;

@@ -1,5 +1,6 @@
 //! Shared test helpers: the in-process server, KMIP payload builders, the XML vector reader.
 
 pub mod kmip;
+pub mod rsyslog;
 pub mod server;
 pub mod xml;

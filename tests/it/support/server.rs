@@ -2,6 +2,9 @@
 //! client certificates generated at test time and a real SQLite file in a temp directory, and
 //! makes KMIP clients for any identity.
 
+use akm::audit::signer::{PublicKey, Signer};
+use akm::audit::sink::{Sink, SinkSettings};
+use akm::audit::{Audit, JournalSettings};
 use akm::client::Client;
 use akm::crypto::Kek;
 use akm::kmip::ProtocolVersion;
@@ -17,11 +20,34 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// The seed of the audit signing key test servers use.
+const AUDIT_SEED: [u8; 32] = [0x5A; 32];
+
+/// The public key that verifies test servers' audit checkpoints.
+pub fn audit_public_key() -> PublicKey {
+    Signer::from_seed(&AUDIT_SEED).public_key()
+}
+
+/// How a test server keeps its audit journal.
+#[derive(Default)]
+pub struct AuditSetup {
+    /// The journal file (default `<dir>/audit/audit.log`).
+    pub journal: Option<PathBuf>,
+    /// A checkpoint every this many records (default 1000).
+    pub checkpoint_every: Option<u64>,
+    /// Syslog sinks.
+    pub sinks: Vec<SinkSettings>,
+}
+
 /// What a test server runs with besides its TLS and limits.
+#[derive(Default)]
 struct Options {
     reload: Option<akm::ops::Reloader>,
     access: akm::policy::Settings,
     interop: bool,
+    audit: AuditSetup,
+    /// The directory of an earlier server's database, for a restart; a new one if None.
+    dir: Option<tempfile::TempDir>,
 }
 
 /// A running test server.
@@ -92,9 +118,19 @@ impl TestServer {
         let tls = server_tls(&ca);
         let handle = Arc::new(tls::TlsHandle::new(tls));
         let options = Options {
-            reload: None,
-            access: akm::policy::Settings::default(),
             interop: true,
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
+    }
+
+    /// Starts a server with default settings and the given audit setup.
+    pub async fn start_audited(audit: AuditSetup) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
+        let options = Options {
+            audit,
+            ..Options::default()
         };
         TestServer::start_inner(ca, handle, test_settings(), options).await
     }
@@ -129,7 +165,7 @@ impl TestServer {
         let options = Options {
             reload,
             access,
-            interop: false,
+            ..Options::default()
         };
         TestServer::start_inner(ca, handle, settings, options).await
     }
@@ -140,10 +176,28 @@ impl TestServer {
         settings: Settings,
         options: Options,
     ) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = options.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
-        let mut ctx = Ctx::new(store, kek);
+        let audit = options.audit;
+        let journal = JournalSettings {
+            path: audit
+                .journal
+                .unwrap_or_else(|| dir.path().join("audit").join("audit.log")),
+            server_name: "akm-test".into(),
+            checkpoint_every: audit.checkpoint_every.unwrap_or(1000),
+            checkpoint_secs: 60,
+        };
+        let sinks = audit
+            .sinks
+            .into_iter()
+            .map(|mut s| {
+                s.journal.get_or_insert_with(|| journal.path.clone());
+                Sink::start(s).unwrap()
+            })
+            .collect();
+        let audit = Audit::open(journal, Signer::from_seed(&AUDIT_SEED), sinks).unwrap();
+        let mut ctx = Ctx::new(store, kek, audit);
         ctx.access = Arc::new(options.access);
         ctx.tls_reload = options.reload;
         ctx.interop = options.interop;
@@ -168,6 +222,22 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Starts a server on `dir`, which holds the database of a stopped server, with the same
+    /// CA and default settings: a restart, for tests of what survives one.
+    pub async fn start_with_dir(ca: Ca, dir: tempfile::TempDir) -> TestServer {
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
+        let options = Options {
+            dir: Some(dir),
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
+    }
+
+    /// The audit journal file.
+    pub fn journal_path(&self) -> PathBuf {
+        self.ctx.audit.path().to_owned()
     }
 
     /// The database file.
@@ -222,6 +292,7 @@ impl TestServer {
             t.await.unwrap();
         }
         self.ctx.store.close();
+        self.ctx.audit.close();
         std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap())
     }
 }

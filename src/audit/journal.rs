@@ -1,0 +1,913 @@
+//! The local audit journal, the source of truth: one append-only file of `key=value` lines
+//! written by a single thread. Callers queue events and block; the thread takes every event
+//! waiting, gives each the next serial, chains it to the previous record's hash, writes the
+//! group with one write and one fdatasync, and only then acknowledges the callers and hands
+//! the records to the sinks. A signed checkpoint follows every N records and is written at
+//! least every S seconds, also when idle. If a write fails the file is cut back to its last
+//! good length, nothing is acknowledged, and the journal reports itself unavailable until a
+//! write succeeds again (fail closed).
+
+use super::record::{Record, GENESIS, HASH, SIG, VERSION};
+use super::signer::{PublicKey, Signer};
+use super::sink::Sink;
+use super::{format_time_ms, now_ms, AuditEvent};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The most queued requests written together.
+const MAX_GROUP: usize = 256;
+/// How much of the journal's end is read at start to find the last record.
+const TAIL_BYTES: u64 = 64 * 1024;
+
+/// Why an audit record could not be written, or the journal opened.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The journal could not be written: requests are refused until it can.
+    #[error("audit journal unavailable")]
+    Unavailable,
+    /// The journal file could not be opened or read at start.
+    #[error("audit journal {path}: {source}")]
+    Open {
+        /// The journal path.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The journal's last record does not parse, so the chain cannot be continued.
+    #[error(
+        "audit journal {0}: the last record is unreadable; verify it with `akm audit verify` \
+         and move it aside"
+    )]
+    Corrupt(String),
+    /// The journal thread has stopped.
+    #[error("audit journal stopped")]
+    Stopped,
+}
+
+/// How the journal is kept.
+#[derive(Debug, Clone)]
+pub struct JournalSettings {
+    /// The journal file.
+    pub path: PathBuf,
+    /// The server name put in every record.
+    pub server_name: String,
+    /// A checkpoint after this many records.
+    pub checkpoint_every: u64,
+    /// A checkpoint at least this often, in seconds.
+    pub checkpoint_secs: u64,
+}
+
+enum Msg {
+    Append(Vec<AuditEvent>, SyncSender<Result<(), AuditError>>),
+    Checkpoint(&'static str, SyncSender<Result<(), AuditError>>),
+    Reopen(SyncSender<Result<(), AuditError>>),
+}
+
+/// Records of refused connections written per second at most; more are counted and the
+/// count goes into the next one written, so a flood of bad handshakes cannot fill the disk.
+const REFUSALS_PER_SECOND: u32 = 20;
+
+/// The per-second budget for refused-connection records.
+struct RefusalBudget {
+    window: Instant,
+    used: u32,
+    suppressed: u64,
+}
+
+/// The audit journal: a handle to the journal thread.
+pub struct Audit {
+    refusals: Mutex<RefusalBudget>,
+    sender: Mutex<Option<SyncSender<Msg>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    healthy: Arc<AtomicBool>,
+    public_key: PublicKey,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Audit({})", self.path.display())
+    }
+}
+
+impl Audit {
+    /// Opens (or creates) the journal, continues its chain, writes a `start` record and a
+    /// checkpoint, and starts the journal thread that feeds `sinks`.
+    pub fn open(
+        settings: JournalSettings,
+        signer: Signer,
+        sinks: Vec<Sink>,
+    ) -> Result<Audit, AuditError> {
+        let public_key = signer.public_key();
+        let path = settings.path.clone();
+        let mut writer = Writer::open(settings, signer, sinks)?;
+        let mut start = writer.lifecycle("start");
+        start.push("version", env!("CARGO_PKG_VERSION"));
+        writer
+            .write_group(vec![start], Some("start"))
+            .map_err(|_| AuditError::Unavailable)?;
+        let healthy = Arc::new(AtomicBool::new(true));
+        writer.healthy = healthy.clone();
+        let (sender, receiver) = mpsc::sync_channel::<Msg>(4096);
+        let thread = std::thread::Builder::new()
+            .name("akm-audit-journal".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|source| AuditError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Ok(Audit {
+            refusals: Mutex::new(RefusalBudget {
+                window: Instant::now(),
+                used: 0,
+                suppressed: 0,
+            }),
+            sender: Mutex::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+            healthy,
+            public_key,
+            path,
+        })
+    }
+
+    /// The journal file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The public key that verifies this journal's checkpoints.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public_key
+    }
+
+    /// Whether the last write succeeded.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    fn ask(
+        &self,
+        make: impl FnOnce(SyncSender<Result<(), AuditError>>) -> Msg,
+    ) -> Result<(), AuditError> {
+        let (reply, answer) = mpsc::sync_channel(1);
+        let sender = self.sender.lock().ok().and_then(|s| s.clone());
+        sender
+            .ok_or(AuditError::Stopped)?
+            .send(make(reply))
+            .map_err(|_| AuditError::Stopped)?;
+        answer.recv().map_err(|_| AuditError::Stopped)?
+    }
+
+    /// Writes `events` and returns once they are durable (blocking: call off the async
+    /// workers). An error means none of them was written.
+    pub fn record(&self, events: Vec<AuditEvent>) -> Result<(), AuditError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.ask(|reply| Msg::Append(events, reply))
+    }
+
+    /// Records a connection refused before any request, within a budget of
+    /// [`REFUSALS_PER_SECOND`]: beyond it the event is only counted, and the count of those
+    /// left out is carried by the next one written (`suppressed=N`).
+    pub fn record_refusal(&self, mut event: AuditEvent) -> Result<(), AuditError> {
+        {
+            let Ok(mut b) = self.refusals.lock() else {
+                return self.record(vec![event]);
+            };
+            if b.window.elapsed() >= Duration::from_secs(1) {
+                b.window = Instant::now();
+                b.used = 0;
+            }
+            if b.used >= REFUSALS_PER_SECOND {
+                if b.suppressed == 0 {
+                    tracing::warn!(target: "akm::audit", "many refused connections: audit records of them are being summarised");
+                }
+                b.suppressed += 1;
+                return Ok(());
+            }
+            b.used += 1;
+            if b.suppressed > 0 {
+                event.suppressed = Some(std::mem::take(&mut b.suppressed));
+            }
+        }
+        self.record(vec![event])
+    }
+
+    /// Succeeds when the journal can take records: at once if the last write worked, else
+    /// after writing a `resume` checkpoint, which proves the journal is writable again.
+    /// Requests are refused before they run while this fails.
+    pub fn ready(&self) -> Result<(), AuditError> {
+        if self.is_healthy() {
+            return Ok(());
+        }
+        self.ask(|reply| Msg::Checkpoint("resume", reply))
+    }
+
+    /// Closes the current journal file with a `rotate` checkpoint and continues the chain in
+    /// a new file at the same path (after logrotate renamed the old one, on SIGHUP).
+    pub fn reopen(&self) -> Result<(), AuditError> {
+        self.ask(Msg::Reopen)
+    }
+
+    /// Writes a `stop` record and a final checkpoint, lets the sinks deliver what they hold
+    /// (briefly), and stops the thread. Later calls fail with [`AuditError::Stopped`].
+    pub fn close(&self) {
+        if let Ok(mut s) = self.sender.lock() {
+            s.take();
+        }
+        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Audit {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// The journal thread's state.
+struct Writer {
+    settings: JournalSettings,
+    signer: Signer,
+    sinks: Vec<Sink>,
+    file: File,
+    /// Length of the file up to the last durable record.
+    len: u64,
+    /// Serial of the last durable record.
+    serial: u64,
+    /// Hash of the last durable record.
+    head: String,
+    /// Records written since the last checkpoint.
+    since_checkpoint: u64,
+    healthy: Arc<AtomicBool>,
+}
+
+impl Writer {
+    fn open(
+        settings: JournalSettings,
+        signer: Signer,
+        sinks: Vec<Sink>,
+    ) -> Result<Writer, AuditError> {
+        let open_err = |source| AuditError::Open {
+            path: settings.path.display().to_string(),
+            source,
+        };
+        let (file, len, tail) = open_journal(&settings.path).map_err(open_err)?;
+        let (serial, head) = match tail {
+            Some(t) => t,
+            // An empty or new file continues the chain of the rotated file before it.
+            None => previous_tail(&settings.path)?.unwrap_or((0, GENESIS.to_owned())),
+        };
+        Ok(Writer {
+            settings,
+            signer,
+            sinks,
+            file,
+            len,
+            serial,
+            head,
+            since_checkpoint: 0,
+            healthy: Arc::new(AtomicBool::new(true)),
+        })
+    }
+
+    fn run(mut self, receiver: Receiver<Msg>) {
+        let period = Duration::from_secs(self.settings.checkpoint_secs.max(1));
+        let mut deadline = Instant::now() + period;
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match receiver.recv_timeout(wait) {
+                Ok(first) => {
+                    let mut group = vec![first];
+                    while group.len() < MAX_GROUP {
+                        match receiver.try_recv() {
+                            Ok(m) => group.push(m),
+                            Err(_) => break,
+                        }
+                    }
+                    if self.handle(group) {
+                        deadline = Instant::now() + period;
+                    } else if Instant::now() >= deadline {
+                        // A queue that never empties would otherwise never time out.
+                        if self.write_group(Vec::new(), Some("periodic")).is_ok() {
+                            deadline = Instant::now() + period;
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    // Written also when idle: a verifier checks that checkpoints keep coming.
+                    if self.write_group(Vec::new(), Some("periodic")).is_ok() {
+                        deadline = Instant::now() + period;
+                    } else {
+                        // Retry soon rather than a whole period later.
+                        deadline = Instant::now() + Duration::from_secs(1);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let stop = self.lifecycle("stop");
+        if self.write_group(vec![stop], Some("final")).is_err() {
+            tracing::error!(target: "akm::audit", "audit journal: could not write the final checkpoint");
+        }
+        for sink in &mut self.sinks {
+            sink.stop();
+        }
+    }
+
+    /// Handles a group of requests; true if a checkpoint was written.
+    fn handle(&mut self, group: Vec<Msg>) -> bool {
+        let mut records = Vec::new();
+        let mut replies = Vec::new();
+        let mut checkpoint = None;
+        for msg in group {
+            match msg {
+                Msg::Append(events, reply) => {
+                    for e in events {
+                        let mut r = Record::default();
+                        self.base(&mut r);
+                        e.write_fields(&mut r);
+                        records.push(r);
+                    }
+                    replies.push(reply);
+                }
+                Msg::Checkpoint(reason, reply) => {
+                    checkpoint = Some(reason);
+                    replies.push(reply);
+                }
+                Msg::Reopen(reply) => {
+                    // Whatever is queued before the reopen goes to the old file first.
+                    let before = self.write_group(std::mem::take(&mut records), checkpoint.take());
+                    let result = before.and_then(|()| self.reopen());
+                    let failed = result.is_err();
+                    let _ = reply.send(result);
+                    for r in replies.drain(..) {
+                        let _ = r.send(if failed {
+                            Err(AuditError::Unavailable)
+                        } else {
+                            Ok(())
+                        });
+                    }
+                }
+            }
+        }
+        if records.is_empty() && checkpoint.is_none() && replies.is_empty() {
+            return false;
+        }
+        let wrote_checkpoint = checkpoint.is_some();
+        let result = self.write_group(records, checkpoint);
+        let ok = result.is_ok();
+        for r in replies {
+            let _ = r.send(if ok {
+                Ok(())
+            } else {
+                Err(AuditError::Unavailable)
+            });
+        }
+        ok && wrote_checkpoint
+    }
+
+    /// The fields every record starts with; `prev` and `hash` are added when it is chained.
+    fn base(&self, r: &mut Record) {
+        r.push("v", VERSION);
+        // Replaced by the real serial when the record is chained.
+        r.push("serial", "0");
+        r.push("time", format_time_ms(now_ms()));
+        r.push("server", &self.settings.server_name);
+    }
+
+    /// A server lifecycle record (`start`, `stop`).
+    fn lifecycle(&self, event: &str) -> Record {
+        let mut r = Record::default();
+        self.base(&mut r);
+        r.push("event", event);
+        r
+    }
+
+    fn checkpoint_record(&self, reason: &str) -> Record {
+        let mut r = Record::default();
+        self.base(&mut r);
+        r.push("event", "checkpoint");
+        r.push("reason", reason);
+        r.push("key_id", self.signer.key_id());
+        r.push("every", self.settings.checkpoint_every.to_string());
+        r.push("secs", self.settings.checkpoint_secs.to_string());
+        r
+    }
+
+    /// Chains `records` (with a checkpoint after every N, and one at the end if
+    /// `final_checkpoint` names a reason), writes them with one write and one fdatasync, and
+    /// delivers them to the sinks. On failure the file is cut back and the state is unchanged.
+    fn write_group(
+        &mut self,
+        records: Vec<Record>,
+        final_checkpoint: Option<&str>,
+    ) -> Result<(), AuditError> {
+        let mut c = Chain {
+            serial: self.serial,
+            head: self.head.clone(),
+            since: self.since_checkpoint,
+            text: String::new(),
+            records: Vec::with_capacity(records.len() + 1),
+        };
+        let n = records.len();
+        for (i, r) in records.into_iter().enumerate() {
+            c.push(r, &self.signer);
+            // A checkpoint closing the group anyway makes the count checkpoint redundant.
+            let closing = i + 1 == n && final_checkpoint.is_some();
+            if c.since >= self.settings.checkpoint_every && !closing {
+                c.push(self.checkpoint_record("count"), &self.signer);
+            }
+        }
+        if let Some(reason) = final_checkpoint {
+            c.push(self.checkpoint_record(reason), &self.signer);
+        }
+        let Chain {
+            serial,
+            head,
+            since,
+            text,
+            records: chained,
+        } = c;
+        if chained.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.append(text.as_bytes()) {
+            self.fail(&e);
+            return Err(AuditError::Unavailable);
+        }
+        if !self.healthy.swap(true, Ordering::AcqRel) {
+            tracing::warn!(target: "akm::audit", serial, "audit journal writable again; accepting requests");
+        }
+        self.serial = serial;
+        self.head = head;
+        self.since_checkpoint = since;
+        self.len += text.len() as u64;
+        let shared: Vec<Arc<Record>> = chained.into_iter().map(Arc::new).collect();
+        for sink in &self.sinks {
+            sink.deliver(&shared);
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(bytes)?;
+        self.file.sync_data()
+    }
+
+    fn fail(&mut self, e: &std::io::Error) {
+        // A torn record left in the file would break the chain for every later record.
+        if let Err(cut) = self.file.set_len(self.len) {
+            tracing::error!(target: "akm::audit", error = %cut, "audit journal: cannot cut back a partial write");
+        }
+        if self.healthy.swap(false, Ordering::AcqRel) {
+            tracing::error!(
+                target: "akm::audit",
+                path = %self.settings.path.display(),
+                error = %e,
+                "audit journal cannot be written: refusing requests until it can (fail closed)"
+            );
+        }
+    }
+
+    fn reopen(&mut self) -> Result<(), AuditError> {
+        self.write_group(Vec::new(), Some("rotate"))?;
+        let (file, len, _) = open_journal(&self.settings.path).map_err(|source| {
+            tracing::error!(target: "akm::audit", error = %source, "audit journal: reopen failed");
+            AuditError::Open {
+                path: self.settings.path.display().to_string(),
+                source,
+            }
+        })?;
+        self.file = file;
+        self.len = len;
+        self.write_group(Vec::new(), Some("reopen"))
+    }
+}
+
+/// Records being chained: the position after each, and the lines to write.
+struct Chain {
+    serial: u64,
+    head: String,
+    since: u64,
+    text: String,
+    records: Vec<Record>,
+}
+
+impl Chain {
+    /// Gives `r` the next serial, links it to the head, hashes it (and signs it if it is a
+    /// checkpoint) and appends its line.
+    fn push(&mut self, mut r: Record, signer: &Signer) {
+        self.serial = self.serial.saturating_add(1);
+        set_field(&mut r, "serial", self.serial.to_string());
+        r.push("prev", &self.head);
+        let hash = r.compute_hash();
+        r.push(HASH, &hash);
+        if r.is_checkpoint() {
+            // The hash covers the serial, time, key id and (through `prev`) the chain head.
+            r.push(SIG, signer.sign(hash.as_bytes()));
+            self.since = 0;
+        } else {
+            self.since += 1;
+        }
+        self.head = hash;
+        self.text.push_str(&r.to_line());
+        self.text.push('\n');
+        self.records.push(r);
+    }
+}
+
+fn set_field(r: &mut Record, key: &str, value: String) {
+    if let Some(f) = r.fields.iter_mut().find(|(k, _)| k == key) {
+        f.1 = value;
+    }
+}
+
+/// Opens the journal for appending (0600, created if missing, its directory synced), cuts off
+/// a torn last line left by a crash, and returns the last record's serial and hash.
+fn open_journal(path: &Path) -> std::io::Result<(File, u64, Option<Tail>)> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let existed = path.exists();
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)?;
+    if !existed {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+    }
+    let (good_len, last) = last_line(&mut file)?;
+    let len = file.metadata()?.len();
+    if good_len < len {
+        tracing::warn!(
+            target: "akm::audit",
+            path = %path.display(),
+            bytes = len - good_len,
+            "audit journal ends in a partial record (interrupted write); cutting it off"
+        );
+        file.set_len(good_len)?;
+        file.sync_data()?;
+    }
+    let tail = match last {
+        None => None,
+        Some(line) => Some(tail_of(&line).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, "last record unreadable")
+        })?),
+    };
+    Ok((file, good_len, tail))
+}
+
+/// A chain position: the last record's serial and hash.
+type Tail = (u64, String);
+
+fn tail_of(line: &str) -> Option<Tail> {
+    let r = Record::parse_line(line).ok()?;
+    Some((r.serial().ok()?, r.get(HASH)?.to_owned()))
+}
+
+/// The chain position at the end of the rotated file `<path>.1`, if there is one.
+fn previous_tail(path: &Path) -> Result<Option<(u64, String)>, AuditError> {
+    let mut rotated = path.as_os_str().to_owned();
+    rotated.push(".1");
+    let Ok(mut file) = File::open(&rotated) else {
+        return Ok(None);
+    };
+    let (_, last) = last_line(&mut file).map_err(|source| AuditError::Open {
+        path: PathBuf::from(&rotated).display().to_string(),
+        source,
+    })?;
+    match last {
+        None => Ok(None),
+        Some(line) => tail_of(&line)
+            .map(Some)
+            .ok_or_else(|| AuditError::Corrupt(PathBuf::from(&rotated).display().to_string())),
+    }
+}
+
+/// The length up to the end of the last complete line, and that line.
+fn last_line(file: &mut File) -> std::io::Result<(u64, Option<String>)> {
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(TAIL_BYTES);
+    file.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    file.take(TAIL_BYTES).read_to_end(&mut buf)?;
+    let Some(end) = buf.iter().rposition(|&b| b == b'\n') else {
+        if start == 0 {
+            // Empty, or one torn line: nothing durable yet.
+            return Ok((0, None));
+        }
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "last record too long",
+        ));
+    };
+    let line_start = buf[..end]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    if line_start == 0 && start > 0 {
+        // The last line is longer than the tail read: not a record akm wrote.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "last record too long",
+        ));
+    }
+    let line = String::from_utf8_lossy(&buf[line_start..end]).into_owned();
+    Ok((start + end as u64 + 1, Some(line)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::verify::{self, FaultKind, Options};
+
+    fn settings(path: &Path) -> JournalSettings {
+        JournalSettings {
+            path: path.to_owned(),
+            server_name: "unit".into(),
+            checkpoint_every: 3,
+            checkpoint_secs: 60,
+        }
+    }
+
+    fn signer() -> Signer {
+        Signer::from_seed(&[9; 32])
+    }
+
+    fn event(user: &str) -> AuditEvent {
+        AuditEvent {
+            event: "kmip",
+            user: Some(user.into()),
+            ..AuditEvent::default()
+        }
+    }
+
+    fn verify_ok(files: &[PathBuf]) -> verify::Report {
+        let options = Options {
+            public_keys: vec![signer().public_key()],
+            max_age_secs: None,
+            first_serial: None,
+            now_ms: crate::audit::now_ms(),
+        };
+        let report = verify::verify_files(files, &options).unwrap();
+        assert!(report.fault.is_none(), "{:?}", report.fault);
+        report
+    }
+
+    fn lines(path: &Path) -> Vec<Record> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| Record::parse_line(l).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn serials_continue_across_restarts_and_a_torn_tail_is_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        audit.record(vec![event("a"), event("b")]).unwrap();
+        audit.close();
+        let first = lines(&path);
+        // start, checkpoint(start), a, b, stop, checkpoint(final)
+        assert_eq!(first.len(), 6);
+        // A crash in the middle of a write leaves a partial line.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"v=1 serial=7 time=")
+            .unwrap();
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        audit.record(vec![event("c")]).unwrap();
+        drop(audit);
+        let all = lines(&path);
+        assert_eq!(all[6].serial().unwrap(), 7);
+        assert_eq!(all[6].get("event"), Some("start"));
+        assert!(all.iter().any(|r| r.get("user") == Some("c")));
+        verify_ok(&[path]);
+    }
+
+    #[test]
+    fn checkpoints_come_every_n_records_and_calls_fail_after_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        let many: Vec<AuditEvent> = (0..7).map(|i| event(&format!("u{i}"))).collect();
+        audit.record(many).unwrap();
+        audit.record(vec![]).unwrap();
+        audit.close();
+        assert!(matches!(
+            audit.record(vec![event("late")]),
+            Err(AuditError::Stopped)
+        ));
+        let recs = lines(&path);
+        let reasons: Vec<&str> = recs
+            .iter()
+            .filter(|r| r.is_checkpoint())
+            .map(|r| r.get("reason").unwrap())
+            .collect();
+        // start; after u0..u2 (3 records); after u3..u5; final after u6 and stop.
+        assert_eq!(reasons, ["start", "count", "count", "final"]);
+        verify_ok(&[path]);
+    }
+
+    #[test]
+    fn a_journal_moved_away_without_reopen_continues_from_the_rotated_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        audit.record(vec![event("a")]).unwrap();
+        audit.reopen().unwrap();
+        audit.record(vec![event("b")]).unwrap();
+        drop(audit);
+        let rotated = dir.path().join("audit.log.1");
+        std::fs::rename(&path, &rotated).unwrap();
+        // Restarted after logrotate renamed the file but before it was reopened.
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        drop(audit);
+        let report = verify_ok(&[rotated.clone(), path.clone()]);
+        assert_eq!(report.first, Some(1));
+        assert_eq!(
+            lines(&path)[0].serial().unwrap(),
+            lines(&rotated).len() as u64 + 1
+        );
+    }
+
+    #[test]
+    fn an_unreadable_last_record_refuses_to_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        std::fs::write(&path, "this is not a record\n").unwrap();
+        let err = Audit::open(settings(&path), signer(), vec![]).unwrap_err();
+        assert!(matches!(err, AuditError::Open { .. }), "{err:?}");
+        assert!(err.to_string().contains("audit.log"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_input_is_reported_as_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.log");
+        std::fs::write(&path, "").unwrap();
+        let options = Options {
+            public_keys: vec![signer().public_key()],
+            max_age_secs: Some(60),
+            first_serial: None,
+            now_ms: 0,
+        };
+        let report = verify::verify_file(&path, &options).unwrap();
+        assert_eq!(report.fault.unwrap().kind, FaultKind::Truncated);
+    }
+
+    #[test]
+    fn a_live_journal_passes_with_max_age_and_fails_when_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Audit::open(settings(&path), signer(), vec![]).unwrap();
+        audit.record(vec![event("a")]).unwrap();
+        let copy = dir.path().join("copy.log");
+        std::fs::copy(&path, &copy).unwrap();
+        drop(audit);
+        let mut options = Options {
+            public_keys: vec![signer().public_key()],
+            max_age_secs: Some(120),
+            first_serial: None,
+            now_ms: crate::audit::now_ms(),
+        };
+        assert!(verify::verify_file(&copy, &options)
+            .unwrap()
+            .fault
+            .is_none());
+        options.now_ms += 3_600_000;
+        let fault = verify::verify_file(&copy, &options).unwrap().fault.unwrap();
+        assert_eq!((fault.kind, fault.serial), (FaultKind::Truncated, 4));
+        options.max_age_secs = None;
+        let fault = verify::verify_file(&copy, &options).unwrap().fault.unwrap();
+        assert_eq!(fault.kind, FaultKind::Truncated);
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_refused_connections_is_summarised_and_idle_checkpoints_come() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let settings = JournalSettings {
+            path: path.clone(),
+            server_name: "unit".into(),
+            checkpoint_every: 1000,
+            checkpoint_secs: 1,
+        };
+        let audit = Audit::open(settings, Signer::from_seed(&[9; 32]), vec![]).unwrap();
+        let refused = || AuditEvent {
+            event: "tls",
+            detail: Some("TLS handshake failed".into()),
+            ..AuditEvent::default()
+        };
+        let started = Instant::now();
+        for _ in 0..(REFUSALS_PER_SECOND + 30) {
+            audit.record_refusal(refused()).unwrap();
+        }
+        // Within one second only the budget is written (the loop is far quicker than that).
+        if started.elapsed() < Duration::from_millis(900) {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert_eq!(
+                text.matches("event=tls").count(),
+                REFUSALS_PER_SECOND as usize
+            );
+        }
+        // The next window's first record carries the count left out; an idle second brings a
+        // periodic checkpoint.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            std::thread::sleep(Duration::from_millis(200));
+            let text = std::fs::read_to_string(&path).unwrap();
+            if text.contains("reason=periodic") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no periodic checkpoint: {text}");
+        }
+        audit.record_refusal(refused()).unwrap();
+        drop(audit);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let total: u64 = text
+            .split([' ', '\n'])
+            .filter_map(|f| f.strip_prefix("suppressed="))
+            .map(|n| n.parse::<u64>().unwrap())
+            .sum();
+        assert!(total > 0, "{text}");
+        let written = text.matches("event=tls").count() as u64;
+        assert_eq!(
+            written + total,
+            u64::from(REFUSALS_PER_SECOND) + 31,
+            "{text}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod busy_tests {
+    use super::*;
+
+    #[test]
+    fn a_journal_that_is_never_idle_still_writes_periodic_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let settings = JournalSettings {
+            path: path.clone(),
+            server_name: "unit".into(),
+            checkpoint_every: 1_000_000,
+            checkpoint_secs: 1,
+        };
+        let audit = Arc::new(Audit::open(settings, Signer::from_seed(&[9; 32]), vec![]).unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..4)
+            .map(|_| {
+                let (audit, stop) = (audit.clone(), stop.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let e = AuditEvent {
+                            event: "kmip",
+                            ..AuditEvent::default()
+                        };
+                        audit.record(vec![e]).unwrap();
+                    }
+                })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !std::fs::read_to_string(&path)
+            .unwrap()
+            .contains("reason=periodic")
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no periodic checkpoint under load"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap();
+        }
+    }
+}
