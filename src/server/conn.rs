@@ -222,7 +222,7 @@ fn audited_dispatch(
 ) -> Result<Zeroizing<Vec<u8>>, AuditError> {
     let started = std::time::Instant::now();
     ctx.audit.ready()?;
-    let mut items = ops::dispatch(ctx, who, msg, now);
+    let (mut items, access) = ops::dispatch_recorded(ctx, who, msg, now);
     let mut bytes = seal(encode_response(version, now, &items));
     if msg
         .header
@@ -234,6 +234,13 @@ fn audited_dispatch(
     }
     let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut events = AuditEvent::for_items(&base, msg.header.version, &msg.items, &items, elapsed);
+    // Why access was denied (or granted only as an administrator): the item's last, most
+    // specific decision (on the object, when there was one).
+    for record in &access {
+        if let Some(e) = events.get_mut(record.item) {
+            e.detail = record.decision.reason.audit_detail();
+        }
+    }
     AuditEvent::fill_names(&mut events, |uid| {
         let row = ctx.store.get(uid).ok().flatten()?;
         row.names.into_iter().next()
