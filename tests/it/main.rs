@@ -17,6 +17,8 @@ mod conformance_cli;
 mod interop;
 mod key_wrapping;
 mod locate_placeholder;
+mod mirror;
+mod mirror_failover;
 mod ops;
 mod pykmip;
 mod pykmip_acl;
