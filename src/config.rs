@@ -56,6 +56,9 @@ pub struct Config {
     /// Defaults for the `akm key` client commands.
     #[serde(default)]
     pub client: ClientConfig,
+    /// Key-handling policy: PCI mode, scheduled rotation.
+    #[serde(default)]
+    pub crypto: CryptoConfig,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -175,6 +178,26 @@ impl StoreConfig {
         self.kek_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("kek.key"))
+    }
+}
+
+/// `[crypto]`: how keys may leave akm and how often scheduled rotation runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CryptoConfig {
+    /// PCI mode: symmetric keys leave akm only wrapped under another key; a Get without a Key
+    /// Wrapping Specification is refused.
+    pub pci_mode: bool,
+    /// Seconds between checks for keys due for scheduled rotation (Rotate Automatic).
+    pub rotation_check_secs: u64,
+}
+
+impl Default for CryptoConfig {
+    fn default() -> Self {
+        CryptoConfig {
+            pci_mode: false,
+            rotation_check_secs: 60,
+        }
     }
 }
 
@@ -558,6 +581,9 @@ impl Config {
                 "server.max_message_bytes",
                 "must be 1024 to 67108864 (64 MiB); the default is 1048576",
             ));
+        }
+        if !(1..=86_400).contains(&self.crypto.rotation_check_secs) {
+            return Err(self.invalid("crypto.rotation_check_secs", "must be 1 to 86400"));
         }
         if self.log.level.trim().is_empty() {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));

@@ -157,6 +157,10 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         tls_reload: None,
         interop: config.server.interop_operations,
         audit,
+        crypto: crate::ops::CryptoPolicy {
+            pci_mode: config.crypto.pci_mode,
+        },
+        streams: Default::default(),
     })
 }
 
@@ -172,6 +176,23 @@ fn config_event(config: &Config) -> AuditEvent {
         config_sha256: Some(digest),
         outcome: Some(Outcome::Success),
         ..AuditEvent::default()
+    }
+}
+
+/// Every `every`, re-keys the keys due for scheduled rotation (on the blocking pool: it uses
+/// the store). Runs until the server stops.
+async fn rotate_on_schedule(ctx: Arc<Ctx>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let c = ctx.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Err(e) =
+            tokio::task::spawn_blocking(move || crate::ops::rotation::rotate_due(&c, now)).await
+        {
+            tracing::error!(error = %e, "scheduled rotation task failed");
+        }
     }
 }
 
@@ -293,7 +314,7 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
         println!("akm serve: empty data directory and auto_init = true: initializing");
         init(config)?;
     }
-    let tls = Arc::new(tls::TlsHandle::new(tls::from_config(&config.tls)?));
+    let tls = Arc::new(tls::TlsHandle::from_config(&config.tls)?);
     let mut ctx = open_context(config)?;
     let (handle, tls_config) = (tls.clone(), config.tls.clone());
     ctx.tls_reload = Some(crate::ops::Reloader(Arc::new(move || {
@@ -329,9 +350,14 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             crate::mirror::start(m.clone(), ctx.clone(), status_file, mirror_stopped).await?;
         }
         let reopen = tokio::spawn(reopen_on_sighup(ctx.clone()));
+        let rotation = tokio::spawn(rotate_on_schedule(
+            ctx.clone(),
+            Duration::from_secs(config.crypto.rotation_check_secs),
+        ));
         server::serve_reloadable(listener, tls, ctx.clone(), settings(config), shutdown_signal())
             .await;
         reopen.abort();
+        rotation.abort();
         let _ = stop_mirror.send(true);
         Ok::<_, StartError>(())
     })?;

@@ -106,6 +106,17 @@ pub const GRANTABLE: &[(&str, u32)] = &[
     ("revoke", op::REVOKE),
     ("destroy", op::DESTROY),
     ("log", op::LOG),
+    ("re-key", op::RE_KEY),
+    ("create-key-pair", op::CREATE_KEY_PAIR),
+    ("derive-key", op::DERIVE_KEY),
+    ("sign", op::SIGN),
+    ("signature-verify", op::SIGNATURE_VERIFY),
+    ("encrypt", op::ENCRYPT),
+    ("decrypt", op::DECRYPT),
+    ("mac", op::MAC),
+    ("mac-verify", op::MAC_VERIFY),
+    ("hash", op::HASH),
+    ("rng-retrieve", op::RNG_RETRIEVE),
 ];
 
 /// Shorthands accepted when parsing operation lists.
@@ -139,6 +150,17 @@ const SHORTHANDS: &[(&str, &[u32])] = &[
             op::REVOKE,
             op::DESTROY,
             op::LOG,
+            op::RE_KEY,
+            op::CREATE_KEY_PAIR,
+            op::DERIVE_KEY,
+            op::SIGN,
+            op::SIGNATURE_VERIFY,
+            op::ENCRYPT,
+            op::DECRYPT,
+            op::MAC,
+            op::MAC_VERIFY,
+            op::HASH,
+            op::RNG_RETRIEVE,
         ],
     ),
 ];
@@ -278,6 +300,26 @@ pub enum Reason {
     OperationNotGranted,
     /// Denied: the key's access mode does not admit the caller.
     NotPermittedByKey(AccessMode),
+}
+
+impl Reason {
+    /// A short description for the audit record: of every denial, and of every action
+    /// allowed through administrator rights. `None` for the ordinary allowed cases, which the
+    /// record's outcome already says.
+    pub fn audit_detail(self) -> Option<String> {
+        let text = match self {
+            Reason::Administrator => "access: administrator",
+            Reason::UserDisabled => "access denied: user disabled",
+            Reason::AdminOnly => "access denied: administrators only",
+            Reason::UnknownPrincipal => "access denied: caller in no user or group record",
+            Reason::OperationNotGranted => "access denied: operation not granted to the caller",
+            Reason::NotPermittedByKey(mode) => {
+                return Some(format!("access denied: key access mode {mode}"))
+            }
+            Reason::Informational | Reason::Granted | Reason::AccessMode(_) => return None,
+        };
+        Some(text.to_owned())
+    }
 }
 
 /// The outcome of an access check.

@@ -9,20 +9,34 @@ mod admin;
 mod attribute_edit;
 mod check;
 mod create;
+mod create_key_pair;
+mod decrypt;
+mod derive_key;
 mod destroy;
 mod discover_versions;
+mod encrypt;
 mod get;
 mod get_attribute_list;
 mod get_attributes;
+mod hash;
 mod interop;
+mod key_use;
 mod locate;
 mod log;
+mod mac;
 mod object;
 mod obtain_lease;
 mod query;
 mod register;
+mod rekey;
 mod revoke;
+mod rng_retrieve;
+pub mod rotation;
+mod rsa_oaep;
+mod sign;
+pub mod stream;
 mod undo;
+mod unwrap;
 mod wrap;
 
 pub use access::{AccessRecord, Caller};
@@ -55,6 +69,17 @@ pub struct Ctx {
     pub interop: bool,
     /// The audit journal every request is recorded in before it is answered.
     pub audit: crate::audit::Audit,
+    /// How keys may be used and leave the server.
+    pub crypto: CryptoPolicy,
+    /// Open multi-part Encrypt streams.
+    pub streams: stream::Streams,
+}
+
+/// Key-handling policy from `[crypto]` in the configuration.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CryptoPolicy {
+    /// PCI mode: symmetric keys are served by Get only wrapped under another key.
+    pub pci_mode: bool,
 }
 
 impl Ctx {
@@ -67,6 +92,8 @@ impl Ctx {
             tls_reload: None,
             interop: false,
             audit,
+            crypto: CryptoPolicy::default(),
+            streams: stream::Streams::default(),
         }
     }
 }
@@ -157,6 +184,17 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::QUERY,
     op::DISCOVER_VERSIONS,
     op::LOG,
+    op::RE_KEY,
+    op::CREATE_KEY_PAIR,
+    op::DERIVE_KEY,
+    op::SIGN,
+    op::SIGNATURE_VERIFY,
+    op::ENCRYPT,
+    op::DECRYPT,
+    op::MAC,
+    op::MAC_VERIFY,
+    op::HASH,
+    op::RNG_RETRIEVE,
 ];
 
 /// Whether akm performs `operation` in a request of `version`. Set Attribute exists only
@@ -166,6 +204,15 @@ pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
     match operation {
         // Set Attribute and Log exist only from KMIP 2.0.
         op::SET_ATTRIBUTE | op::LOG => version.is_v2(),
+        // The cryptographic operations exist from KMIP 1.2.
+        op::ENCRYPT
+        | op::DECRYPT
+        | op::SIGN
+        | op::SIGNATURE_VERIFY
+        | op::MAC
+        | op::MAC_VERIFY
+        | op::HASH
+        | op::RNG_RETRIEVE => version.is_v2() || version.minor >= 2,
         _ => SUPPORTED_OPERATIONS.contains(&operation),
     }
 }
@@ -211,6 +258,17 @@ fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         op::ACTIVATE => activate::run(ctx, who, call),
         op::REVOKE => revoke::run(ctx, who, call),
         op::DESTROY => destroy::run(ctx, who, call),
+        op::RE_KEY => rekey::run(ctx, who, call),
+        op::CREATE_KEY_PAIR => create_key_pair::run(ctx, who, call),
+        op::DERIVE_KEY => derive_key::run(ctx, who, call),
+        op::SIGN => sign::run(ctx, who, call),
+        op::SIGNATURE_VERIFY => sign::verify(ctx, who, call),
+        op::ENCRYPT => encrypt::run(ctx, who, call),
+        op::DECRYPT => decrypt::run(ctx, who, call),
+        op::MAC => mac::run(ctx, who, call),
+        op::MAC_VERIFY => mac::verify(ctx, who, call),
+        op::HASH => hash::run(call),
+        op::RNG_RETRIEVE => rng_retrieve::run(call),
         _ => Err(OpError::OperationNotSupported),
     }
 }
