@@ -524,8 +524,8 @@ pub fn run(config: &Config, args: BenchArgs) -> Result<(), CliError> {
     if !(1..=crate::kmip::MAX_BATCH_ITEMS).contains(&args.batch) {
         return Err(CliError::Usage("--batch must be 1 to 1024".into()));
     }
-    if !(args.duration > 0.0 && args.duration <= 86_400.0) || !(0.0..=3600.0).contains(&args.warmup)
-    {
+    let duration_ok = args.duration > 0.0 && args.duration <= 86_400.0;
+    if !duration_ok || !(0.0..=3600.0).contains(&args.warmup) {
         return Err(CliError::Usage(
             "--duration must be over 0 (at most a day), --warmup 0 to 3600 seconds".into(),
         ));
