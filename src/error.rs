@@ -71,6 +71,13 @@ pub enum OpError {
     /// Reloading the TLS configuration failed (the detail is logged).
     #[error("TLS reload failed; the previous configuration stays in force (see the server log)")]
     ReloadFailed,
+    /// The server is sealed: nothing but Query, Discover Versions and the custody operations
+    /// until custodians unseal it.
+    #[error("the server is sealed: custodians must unseal it (akm unseal)")]
+    Sealed,
+    /// A custody operation (unseal) was refused; the reason is safe to show.
+    #[error("{0}")]
+    Custody(String),
     /// A database failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -128,6 +135,8 @@ impl OpError {
             }
             OpError::AccessRecordsUnavailable => (rr::GENERAL_FAILURE, "internal error".into()),
             OpError::ReloadFailed => (rr::GENERAL_FAILURE, self.to_string()),
+            OpError::Sealed => (rr::GENERAL_FAILURE, self.to_string()),
+            OpError::Custody(m) => (rr::INVALID_FIELD, m.clone()),
             OpError::Store(StoreError::NameTaken) => {
                 (rr::NON_UNIQUE_NAME_ATTRIBUTE, "name already in use".into())
             }

@@ -5,6 +5,7 @@
 mod admin;
 mod audit;
 mod conformance;
+mod custody;
 mod key;
 
 use crate::config::Config;
@@ -52,6 +53,11 @@ pub enum Command {
     Group(admin::AccountArgs),
     /// The running server's TLS configuration (administrators only).
     Tls(admin::TlsArgs),
+    /// KEK custody: seal a stopped node's KEK (`akm kek seal`), or show the running
+    /// server's seal status (`akm kek status`, administrators only).
+    Kek(custody::KekArgs),
+    /// Offer a custodian share or the passphrase to a sealed server (administrators only).
+    Unseal(custody::UnsealArgs),
     /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
     Conformance(conformance::ConformanceArgs),
 }
@@ -107,6 +113,9 @@ pub enum CliError {
     /// Bad command-line input (exit 64, EX_USAGE).
     #[error("{0}")]
     Usage(String),
+    /// A KEK could not be sealed (exit 1).
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
     /// The audit signing key is unusable (exit 1).
     #[error("{0}")]
     Audit(String),
@@ -221,6 +230,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Group(args) => {
             init_logging("warn");
             admin::run_accounts(&config, false, args)?;
+        }
+        Command::Kek(args) => {
+            init_logging("warn");
+            custody::run_kek(&config, args)?;
+        }
+        Command::Unseal(args) => {
+            init_logging("warn");
+            custody::run_unseal(&config, args)?;
         }
         Command::Conformance(args) => {
             init_logging("warn");

@@ -3,6 +3,9 @@
 //! Key bytes live in zeroizing buffers; nothing here logs or formats them.
 
 pub mod keywrap;
+pub mod seal;
+pub mod shamir;
+pub mod slot;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -15,7 +18,7 @@ use crate::secret_file;
 
 /// Size of the KEK in bytes (AES-256).
 pub const KEK_LEN: usize = 32;
-const NONCE_LEN: usize = 12;
+pub(crate) const NONCE_LEN: usize = 12;
 
 /// Errors of the crypto layer. Messages never contain key bytes.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +43,15 @@ pub enum CryptoError {
     /// AES Key Wrap was given a key or data of a size it cannot take.
     #[error("key wrap: {0}")]
     KeyWrapInput(&'static str),
+    /// A sealed KEK file is malformed, or sealing was asked for with bad parameters.
+    #[error("{0}")]
+    Sealed(String),
+    /// Unsealing was refused: the reason, safe to show the custodian.
+    #[error("unseal: {0}")]
+    Unseal(&'static str),
+    /// The server is sealed: no KEK to wrap or unwrap with.
+    #[error("the KEK is sealed")]
+    NotUnsealed,
     /// The self-test at start-up did not give the known answer.
     #[error("cryptographic self-test failed: {0}")]
     SelfTest(&'static str),

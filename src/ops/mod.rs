@@ -9,6 +9,7 @@ mod admin;
 mod attribute_edit;
 mod check;
 mod create;
+mod custody;
 mod destroy;
 mod discover_versions;
 mod get;
@@ -29,6 +30,7 @@ pub use access::{AccessRecord, Caller};
 pub use admin::{admin_operation, AdminOp};
 pub use object::{name_value as object_name, Object};
 
+use crate::crypto::slot::KekSlot;
 use crate::crypto::Kek;
 use crate::error::OpError;
 use crate::identity::Principal;
@@ -44,8 +46,8 @@ use std::sync::Arc;
 pub struct Ctx {
     /// The key store.
     pub store: Store,
-    /// The key encryption key.
-    pub kek: Kek,
+    /// The key encryption key, sealed until custodians unseal it (or open from a key file).
+    pub kek: KekSlot,
     /// The access settings (`[access]` in the config).
     pub access: Arc<policy::Settings>,
     /// Reloads the server's TLS configuration (new CRLs) for the Reload TLS administration
@@ -62,7 +64,7 @@ impl Ctx {
     pub fn new(store: Store, kek: Kek, audit: crate::audit::Audit) -> Ctx {
         Ctx {
             store,
-            kek,
+            kek: KekSlot::from(kek),
             access: Arc::default(),
             tls_reload: None,
             interop: false,
@@ -171,6 +173,14 @@ pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
 }
 
 fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
+    // A sealed server answers only what tells a client where it stands and what unseals it.
+    if ctx.kek.is_sealed() && !custody::allowed_while_sealed(call.operation) {
+        return Err(OpError::Sealed);
+    }
+    if let Some(custody_op) = custody::custody_operation(call.operation) {
+        who.require(call.operation)?;
+        return custody::run(ctx, who, call, custody_op);
+    }
     // Interop is for test servers only, so Query never lists it.
     if call.operation == op::INTEROP && ctx.interop && call.version.is_v2() {
         who.require(call.operation)?;

@@ -1,0 +1,56 @@
+//! akm's KMIP vendor extensions for KEK custody: the Seal Status and Unseal operations
+//! (extension Operation values, KMIP 1.4 §9.1.3.2.27, in their own block 0x800001XX so they
+//! never collide with the administration block) and the tags of their payloads (extension
+//! tags 0x5401XX). Administrators only; a sealed server answers these, Query and Discover
+//! Versions, and refuses everything else. `akm unseal` and `akm seal-status` are the client.
+//!
+//! Payloads (Request → Response):
+//! - Seal Status: empty → Sealed, Seal Scheme, Unseal Threshold, Unseal Progress, KEK Id.
+//! - Unseal: one of Unseal Share (Text String, a share file's line) or Unseal Passphrase
+//!   (Byte String) → as Seal Status. A wrong, damaged, foreign or repeated share is refused
+//!   with Invalid Field and the reason; the shares accepted so far stay.
+
+use crate::crypto::slot::SealStatus;
+use crate::ttlv::{Tag, Ttlv};
+
+/// Where the KEK stands.
+pub const OP_SEAL_STATUS: u32 = 0x8000_0100;
+/// Offer a custodian share or the passphrase.
+pub const OP_UNSEAL: u32 = 0x8000_0101;
+
+/// Boolean: whether the KEK is still sealed.
+pub const TAG_SEALED: Tag = Tag(0x54_0101);
+/// Text String: `key-file`, `shares` or `passphrase`.
+pub const TAG_SEAL_SCHEME: Tag = Tag(0x54_0102);
+/// Integer: shares needed.
+pub const TAG_UNSEAL_THRESHOLD: Tag = Tag(0x54_0103);
+/// Integer: shares accepted so far.
+pub const TAG_UNSEAL_PROGRESS: Tag = Tag(0x54_0104);
+/// Text String: the KEK's (non-secret) identifier.
+pub const TAG_KEK_ID: Tag = Tag(0x54_0105);
+/// Text String: one custodian share, as written to its file.
+pub const TAG_UNSEAL_SHARE: Tag = Tag(0x54_0106);
+/// Byte String: the passphrase.
+pub const TAG_UNSEAL_PASSPHRASE: Tag = Tag(0x54_0107);
+
+/// The response payload for a status.
+pub fn status_payload(s: &SealStatus) -> Vec<Ttlv> {
+    vec![
+        Ttlv::boolean(TAG_SEALED, s.sealed),
+        Ttlv::text(TAG_SEAL_SCHEME, s.scheme),
+        Ttlv::integer(TAG_UNSEAL_THRESHOLD, s.threshold as i32),
+        Ttlv::integer(TAG_UNSEAL_PROGRESS, s.progress as i32),
+        Ttlv::text(TAG_KEK_ID, s.kek_id.clone()),
+    ]
+}
+
+/// Reads a status back from a response payload (the client side).
+pub fn status_from(payload: &Ttlv) -> Option<serde_json::Value> {
+    Some(serde_json::json!({
+        "sealed": payload.child(TAG_SEALED)?.as_bool()?,
+        "scheme": payload.child(TAG_SEAL_SCHEME)?.as_text()?,
+        "threshold": payload.child(TAG_UNSEAL_THRESHOLD)?.as_int()?,
+        "progress": payload.child(TAG_UNSEAL_PROGRESS)?.as_int()?,
+        "kek_id": payload.child(TAG_KEK_ID)?.as_text()?,
+    }))
+}
