@@ -65,6 +65,9 @@ pub struct Config {
     /// Access control.
     #[serde(default)]
     pub access: AccessConfig,
+    /// Backups (`akm backup` and scheduled ones).
+    #[serde(default)]
+    pub backup: BackupConfig,
     /// The config file's path (set by `load`).
     #[serde(skip)]
     pub path: PathBuf,
@@ -172,6 +175,47 @@ impl StoreConfig {
         self.kek_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("kek.key"))
+    }
+}
+
+/// `[backup]`: where `akm backup` and scheduled backups write, how often, how many to keep.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// The directory backups are written to (created 0700); defaults to `backups` beside the
+    /// data directory, so wiping the data directory keeps them.
+    pub dir: Option<PathBuf>,
+    /// Seconds between scheduled backups; 0 (the default) schedules none.
+    pub interval_secs: u64,
+    /// Scheduled backups kept in `dir` (the oldest beyond this are deleted).
+    pub keep: usize,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            dir: None,
+            interval_secs: 0,
+            keep: 7,
+        }
+    }
+}
+
+impl BackupConfig {
+    /// The backup directory.
+    pub fn dir(&self, store: &StoreConfig) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| {
+            store
+                .data_dir
+                .parent()
+                .map(|p| p.join("backups"))
+                .unwrap_or_else(|| PathBuf::from("backups"))
+        })
+    }
+
+    /// The backup log: `backup.log` in the backup directory.
+    pub fn log(&self, store: &StoreConfig) -> PathBuf {
+        self.dir(store).join("backup.log")
     }
 }
 
@@ -486,6 +530,9 @@ impl Config {
         if let Some(k) = &mut self.store.kek_file {
             fix(k);
         }
+        if let Some(d) = &mut self.backup.dir {
+            fix(d);
+        }
         fix(&mut self.client.cert);
         fix(&mut self.client.key);
         fix(&mut self.client.ca);
@@ -552,6 +599,9 @@ impl Config {
                 "server.max_message_bytes",
                 "must be 1024 to 67108864 (64 MiB); the default is 1048576",
             ));
+        }
+        if self.backup.keep == 0 {
+            return Err(self.invalid("backup.keep", "must be at least 1"));
         }
         if self.log.level.trim().is_empty() {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));

@@ -193,6 +193,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         tls_reload: None,
         interop: config.server.interop_operations,
         audit,
+        backup_dir: Some(config.backup.dir(&config.store)),
     })
 }
 

@@ -65,7 +65,7 @@ fn usage(m: impl Into<String>) -> CliError {
     CliError::Usage(m.into())
 }
 
-fn read_passphrase() -> Result<Zeroizing<Vec<u8>>, CliError> {
+pub(super) fn read_passphrase() -> Result<Zeroizing<Vec<u8>>, CliError> {
     let mut line = Zeroizing::new(String::new());
     std::io::stdin()
         .lock()

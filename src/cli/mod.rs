@@ -4,6 +4,7 @@
 
 mod admin;
 mod audit;
+mod backup;
 mod conformance;
 mod custody;
 mod key;
@@ -58,6 +59,11 @@ pub enum Command {
     Kek(custody::KekArgs),
     /// Offer a custodian share or the passphrase to a sealed server (administrators only).
     Unseal(custody::UnsealArgs),
+    /// Take an online backup of the running server's key database into its backup directory
+    /// (administrators only).
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty, stopped node (verifies the whole file first).
+    Restore(backup::RestoreArgs),
     /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
     Conformance(conformance::ConformanceArgs),
 }
@@ -116,6 +122,9 @@ pub enum CliError {
     /// A KEK could not be sealed (exit 1).
     #[error(transparent)]
     Crypto(#[from] crate::crypto::CryptoError),
+    /// A restore was refused or failed (exit 1); nothing was written.
+    #[error("akm restore: {0}")]
+    Restore(String),
     /// The audit signing key is unusable (exit 1).
     #[error("{0}")]
     Audit(String),
@@ -238,6 +247,14 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Unseal(args) => {
             init_logging("warn");
             custody::run_unseal(&config, args)?;
+        }
+        Command::Backup(args) => {
+            init_logging("warn");
+            backup::run_backup(&config, args)?;
+        }
+        Command::Restore(args) => {
+            init_logging("warn");
+            backup::run_restore(&config, args)?;
         }
         Command::Conformance(args) => {
             init_logging("warn");

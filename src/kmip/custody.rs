@@ -6,6 +6,8 @@
 //!
 //! Payloads (Request → Response):
 //! - Seal Status: empty → Sealed, Seal Scheme, Unseal Threshold, Unseal Progress, KEK Id.
+//! - Backup: empty → Backup File, Backup Bytes, Backup SHA-256, KEK Id (refused while
+//!   sealed, like every key operation).
 //! - Unseal: one of Unseal Share (Text String, a share file's line) or Unseal Passphrase
 //!   (Byte String) → as Seal Status. A wrong, damaged, foreign or repeated share is refused
 //!   with Invalid Field and the reason; the shares accepted so far stay.
@@ -17,6 +19,8 @@ use crate::ttlv::{Tag, Ttlv};
 pub const OP_SEAL_STATUS: u32 = 0x8000_0100;
 /// Offer a custodian share or the passphrase.
 pub const OP_UNSEAL: u32 = 0x8000_0101;
+/// Take an online backup into the server's backup directory.
+pub const OP_BACKUP: u32 = 0x8000_0102;
 
 /// Boolean: whether the KEK is still sealed.
 pub const TAG_SEALED: Tag = Tag(0x54_0101);
@@ -32,6 +36,13 @@ pub const TAG_KEK_ID: Tag = Tag(0x54_0105);
 pub const TAG_UNSEAL_SHARE: Tag = Tag(0x54_0106);
 /// Byte String: the passphrase.
 pub const TAG_UNSEAL_PASSPHRASE: Tag = Tag(0x54_0107);
+
+/// Text String: the backup file written (a path on the server).
+pub const TAG_BACKUP_FILE: Tag = Tag(0x54_0108);
+/// Long Integer: its size in bytes.
+pub const TAG_BACKUP_BYTES: Tag = Tag(0x54_0109);
+/// Text String: SHA-256 of the whole file, hex.
+pub const TAG_BACKUP_SHA256: Tag = Tag(0x54_010A);
 
 /// The response payload for a status.
 pub fn status_payload(s: &SealStatus) -> Vec<Ttlv> {
@@ -51,6 +62,26 @@ pub fn status_from(payload: &Ttlv) -> Option<serde_json::Value> {
         "scheme": payload.child(TAG_SEAL_SCHEME)?.as_text()?,
         "threshold": payload.child(TAG_UNSEAL_THRESHOLD)?.as_int()?,
         "progress": payload.child(TAG_UNSEAL_PROGRESS)?.as_int()?,
+        "kek_id": payload.child(TAG_KEK_ID)?.as_text()?,
+    }))
+}
+
+/// The response payload for a backup.
+pub fn backup_payload(b: &crate::backup::BackupInfo) -> Vec<Ttlv> {
+    vec![
+        Ttlv::text(TAG_BACKUP_FILE, b.path.display().to_string()),
+        Ttlv::long(TAG_BACKUP_BYTES, b.bytes as i64),
+        Ttlv::text(TAG_BACKUP_SHA256, b.sha256.clone()),
+        Ttlv::text(TAG_KEK_ID, b.kek_id.clone()),
+    ]
+}
+
+/// Reads a backup response (the client side).
+pub fn backup_from(payload: &Ttlv) -> Option<serde_json::Value> {
+    Some(serde_json::json!({
+        "file": payload.child(TAG_BACKUP_FILE)?.as_text()?,
+        "bytes": payload.child(TAG_BACKUP_BYTES)?.as_long()?,
+        "sha256": payload.child(TAG_BACKUP_SHA256)?.as_text()?,
         "kek_id": payload.child(TAG_KEK_ID)?.as_text()?,
     }))
 }

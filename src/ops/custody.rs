@@ -5,6 +5,7 @@
 
 use super::{Call, Caller, Ctx, Reply};
 use crate::audit::{AuditEvent, Outcome};
+use crate::backup::BackupInfo;
 use crate::crypto::slot::SealStatus;
 use crate::error::OpError;
 use crate::kmip::custody::*;
@@ -18,6 +19,8 @@ pub enum CustodyOp {
     Status,
     /// Unseal.
     Unseal,
+    /// Backup.
+    Backup,
 }
 
 /// The custody operation with this Operation value, if it is one.
@@ -25,13 +28,17 @@ pub fn custody_operation(operation: u32) -> Option<CustodyOp> {
     match operation {
         OP_SEAL_STATUS => Some(CustodyOp::Status),
         OP_UNSEAL => Some(CustodyOp::Unseal),
+        OP_BACKUP => Some(CustodyOp::Backup),
         _ => None,
     }
 }
 
 /// What a sealed server still answers.
 pub fn allowed_while_sealed(operation: u32) -> bool {
-    matches!(operation, op::QUERY | op::DISCOVER_VERSIONS) || custody_operation(operation).is_some()
+    matches!(
+        operation,
+        op::QUERY | op::DISCOVER_VERSIONS | OP_SEAL_STATUS | OP_UNSEAL
+    )
 }
 
 /// Runs a custody operation (the caller is an administrator).
@@ -41,14 +48,12 @@ pub(super) fn run(
     call: &Call<'_>,
     op: CustodyOp,
 ) -> Result<Reply, OpError> {
-    let status = match op {
-        CustodyOp::Status => ctx.kek.status(),
-        CustodyOp::Unseal => unseal(ctx, who, call)?,
+    let payload = match op {
+        CustodyOp::Status => status_payload(&ctx.kek.status()),
+        CustodyOp::Unseal => status_payload(&unseal(ctx, who, call)?),
+        CustodyOp::Backup => backup_payload(&backup(ctx, who, call)?),
     };
-    Ok(Reply {
-        payload: status_payload(&status),
-        uid: None,
-    })
+    Ok(Reply { payload, uid: None })
 }
 
 fn unseal(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<SealStatus, OpError> {
@@ -77,6 +82,50 @@ fn unseal(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<SealStatus, OpErro
     result.map_err(|e| OpError::Custody(e.to_string()))
 }
 
+/// Takes an online backup into the configured directory, logs it to the backup log and
+/// records it in the audit journal with its checksum.
+fn backup(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<BackupInfo, OpError> {
+    let dir = ctx
+        .backup_dir
+        .as_ref()
+        .ok_or(OpError::FeatureNotSupported("backup (no backup directory)"))?;
+    let result = crate::backup::create(&ctx.store, &ctx.kek, dir, call.now, &mut |_, _| {});
+    let detail = match &result {
+        Ok(b) => format!("backup {} sha256 {}", b.path.display(), b.sha256),
+        Err(e) => format!("backup failed: {e}"),
+    };
+    let outcome = if result.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    audit_event(ctx, who, OP_BACKUP, outcome, detail);
+    let info = result.map_err(|e| {
+        tracing::error!(error = %e, "backup failed");
+        OpError::Custody(format!("backup failed: {e}"))
+    })?;
+    if let Err(e) = crate::backup::log_backup(&dir.join("backup.log"), call.now, &info, &who.cn) {
+        tracing::error!(error = %e, "cannot append to the backup log");
+    }
+    tracing::info!(file = %info.path.display(), sha256 = %info.sha256, bytes = info.bytes, "backup written");
+    Ok(info)
+}
+
+fn audit_event(ctx: &Ctx, who: &Caller, operation: u32, outcome: Outcome, detail: String) {
+    let event = AuditEvent {
+        event: "custody",
+        user: Some(who.cn.clone()),
+        groups: who.ous.clone(),
+        operation: Some(operation),
+        outcome: Some(outcome),
+        detail: Some(detail),
+        ..AuditEvent::default()
+    };
+    if let Err(e) = ctx.audit.record(vec![event]) {
+        tracing::error!(error = %e, "cannot record a custody event");
+    }
+}
+
 /// Records the unseal attempt as a `custody` audit event naming the custodian.
 fn record(ctx: &Ctx, who: &Caller, result: &Result<SealStatus, crate::crypto::CryptoError>) {
     let (outcome, detail) = match result {
@@ -87,16 +136,5 @@ fn record(ctx: &Ctx, who: &Caller, result: &Result<SealStatus, crate::crypto::Cr
         ),
         Err(e) => (Outcome::Failure, e.to_string()),
     };
-    let event = AuditEvent {
-        event: "custody",
-        user: Some(who.cn.clone()),
-        groups: who.ous.clone(),
-        operation: Some(OP_UNSEAL),
-        outcome: Some(outcome),
-        detail: Some(detail),
-        ..AuditEvent::default()
-    };
-    if let Err(e) = ctx.audit.record(vec![event]) {
-        tracing::error!(error = %e, "cannot record the unseal event");
-    }
+    audit_event(ctx, who, OP_UNSEAL, outcome, detail);
 }

@@ -57,6 +57,8 @@ pub struct Ctx {
     pub interop: bool,
     /// The audit journal every request is recorded in before it is answered.
     pub audit: crate::audit::Audit,
+    /// Where the Backup operation writes (`[backup] dir`); `None`: no backups.
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 impl Ctx {
@@ -69,6 +71,7 @@ impl Ctx {
             tls_reload: None,
             interop: false,
             audit,
+            backup_dir: None,
         }
     }
 }

@@ -7,6 +7,7 @@ mod audit_cli;
 mod audit_disk_full;
 mod audit_leak;
 mod audit_syslog;
+mod backup;
 mod bad_input;
 mod baseline_ops;
 mod batch_undo;
