@@ -659,7 +659,7 @@ pub fn encode_attributes(attrs: &[Attr], version: ProtocolVersion) -> Vec<Ttlv> 
             }
         };
         let multi = spec_by_name(&a.name).is_none_or(|s| s.multi);
-        out.push(to_v1(a, multi.then_some(index).filter(|i| *i > 0)));
+        out.push(to_v1(a, multi.then_some(index)));
     }
     out
 }

@@ -1,13 +1,13 @@
 //! Managed objects on the wire: Symmetric Key, Secret Data, Opaque Object, Public Key, Private
-//! Key and Certificate, with their Key Block, parsed from Register requests and built for Get
-//! responses. Carries key bytes in zeroizing buffers and never formats them.
+//! Key, Split Key and Certificate, with their Key Block, parsed from Register requests and built
+//! for Get responses. Carries key bytes in zeroizing buffers and never formats them.
 //!
 //! akm does no public-key cryptography: a Public or Private Key is kept exactly as registered
 //! (its Key Material item, byte string or transparent structure, in TTLV) and served back in
 //! the same Key Format Type.
 
-use super::enums::{key_format_type as kft, object_type as ot};
-use crate::ttlv::{self, Tag, Ttlv};
+use super::enums::{key_format_type as kft, object_type as ot, split_key_method};
+use crate::ttlv::{self, ItemType, Tag, Ttlv};
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -27,6 +27,9 @@ pub struct ManagedObject {
     pub length: Option<i32>,
     /// Secret Data Type, Opaque Data Type or Certificate Type.
     pub data_type: Option<u32>,
+    /// A Split Key's fields before its Key Block (Split Key Parts, Key Part Identifier, Split
+    /// Key Threshold, Split Key Method, Prime Field Size), in that order; empty otherwise.
+    pub split: Vec<Ttlv>,
 }
 
 /// True for the object types kept as a TTLV-encoded Key Material item.
@@ -38,7 +41,7 @@ fn is_asymmetric(object_type: u32) -> bool {
 pub fn has_key_block(object_type: u32) -> bool {
     matches!(
         object_type,
-        ot::SYMMETRIC_KEY | ot::SECRET_DATA | ot::PUBLIC_KEY | ot::PRIVATE_KEY
+        ot::SYMMETRIC_KEY | ot::SECRET_DATA | ot::PUBLIC_KEY | ot::PRIVATE_KEY | ot::SPLIT_KEY
     )
 }
 
@@ -50,6 +53,7 @@ impl fmt::Debug for ManagedObject {
             .field("format", &self.format)
             .field("algorithm", &self.algorithm)
             .field("length", &self.length)
+            .field("split", &format_args!("<{} fields>", self.split.len()))
             .finish()
     }
 }
@@ -79,6 +83,7 @@ pub fn object_tag(object_type: u32) -> Option<Tag> {
         ot::OPAQUE_OBJECT => Some(Tag::OPAQUE_OBJECT),
         ot::PUBLIC_KEY => Some(Tag::PUBLIC_KEY),
         ot::PRIVATE_KEY => Some(Tag::PRIVATE_KEY),
+        ot::SPLIT_KEY => Some(Tag::SPLIT_KEY),
         ot::CERTIFICATE => Some(Tag::CERTIFICATE),
         _ => None,
     }
@@ -103,6 +108,7 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
             algorithm: None,
             length: None,
             data_type,
+            split: Vec::new(),
         });
     }
     if object_type == ot::CERTIFICATE {
@@ -122,6 +128,7 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
             algorithm: None,
             length: None,
             data_type: Some(certificate_type),
+            split: Vec::new(),
         });
     }
     let data_type = if object_type == ot::SECRET_DATA {
@@ -133,12 +140,61 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
     } else {
         None
     };
+    let split = if object_type == ot::SPLIT_KEY {
+        split_key_fields(obj)?
+    } else {
+        Vec::new()
+    };
     let block = obj
         .child(Tag::KEY_BLOCK)
         .ok_or(invalid("object without Key Block"))?;
     let mut parsed = parse_key_block(block, object_type)?;
     parsed.data_type = data_type;
+    parsed.split = split;
     Ok(parsed)
+}
+
+/// A Split Key's own fields (KMIP 1.4 section 2.2.5), checked and put in the specification's
+/// order: parts and threshold are positive with threshold at most parts, the part identifier
+/// positive, and Prime Field Size given exactly when the method is Polynomial Sharing Prime
+/// Field.
+fn split_key_fields(obj: &Ttlv) -> Result<Vec<Ttlv>, ObjectError> {
+    let positive = |tag: Tag, what: &str| {
+        obj.child(tag)
+            .and_then(Ttlv::as_int)
+            .filter(|v| *v > 0)
+            .ok_or(invalid(format!("Split Key needs a positive {what}")))
+    };
+    let parts = positive(Tag::SPLIT_KEY_PARTS, "Split Key Parts")?;
+    let part = positive(Tag::KEY_PART_IDENTIFIER, "Key Part Identifier")?;
+    let threshold = positive(Tag::SPLIT_KEY_THRESHOLD, "Split Key Threshold")?;
+    if threshold > parts {
+        return Err(invalid("Split Key Threshold exceeds Split Key Parts"));
+    }
+    let method = obj
+        .child(Tag::SPLIT_KEY_METHOD)
+        .and_then(Ttlv::as_enum)
+        .ok_or(invalid("Split Key without Split Key Method"))?;
+    let prime = obj.child(Tag::PRIME_FIELD_SIZE);
+    let prime_needed = method == split_key_method::POLYNOMIAL_SHARING_PRIME_FIELD;
+    if prime.is_some() != prime_needed {
+        return Err(invalid(
+            "Prime Field Size goes with Polynomial Sharing Prime Field, and only with it",
+        ));
+    }
+    let mut fields = vec![
+        Ttlv::integer(Tag::SPLIT_KEY_PARTS, parts),
+        Ttlv::integer(Tag::KEY_PART_IDENTIFIER, part),
+        Ttlv::integer(Tag::SPLIT_KEY_THRESHOLD, threshold),
+        Ttlv::enumeration(Tag::SPLIT_KEY_METHOD, method),
+    ];
+    if let Some(p) = prime {
+        if p.value.item_type() != ItemType::BigInteger {
+            return Err(invalid("Prime Field Size must be a Big Integer"));
+        }
+        fields.push(p.clone());
+    }
+    Ok(fields)
 }
 
 fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, ObjectError> {
@@ -180,6 +236,7 @@ fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, Obje
         algorithm,
         length,
         data_type: None,
+        split: Vec::new(),
     })
 }
 
@@ -212,6 +269,7 @@ fn parse_asymmetric(
             .child(Tag::CRYPTOGRAPHIC_LENGTH)
             .and_then(Ttlv::as_int),
         data_type: None,
+        split: Vec::new(),
     })
 }
 
@@ -275,6 +333,7 @@ pub fn encode_object(obj: &ManagedObject, format: Option<u32>) -> Result<Ttlv, O
     if let Some(dt) = obj.data_type {
         children.push(Ttlv::enumeration(Tag::SECRET_DATA_TYPE, dt));
     }
+    children.extend(obj.split.iter().cloned());
     children.push(Ttlv::structure(Tag::KEY_BLOCK, block));
     Ok(Ttlv::structure(tag, children))
 }

@@ -104,11 +104,12 @@ fn required(found: Option<(Attr, Option<i32>)>) -> Result<(Attr, Option<i32>), O
     found.ok_or_else(|| OpError::InvalidMessage("missing attribute".into()))
 }
 
-/// The reply: 1.x echoes the attribute with its index, 2.x only the identifier.
+/// The reply: 1.x echoes the attribute with its index (0 included: the spec lets it be
+/// omitted, but PyKMIP reads it), 2.x only the identifier.
 fn reply(call: &Call<'_>, uid: String, echoed: Option<(Attr, i32)>) -> Reply {
     let mut payload = vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())];
     if let Some((attr, index)) = echoed.filter(|_| !call.version.is_v2()) {
-        payload.push(attributes::to_v1(&attr, (index > 0).then_some(index)));
+        payload.push(attributes::to_v1(&attr, Some(index)));
     }
     Reply {
         payload,

@@ -32,6 +32,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         algorithm: Some(algorithm),
         length: Some(length),
         data_type: None,
+        split: Vec::new(),
     };
     // KMIP 1.4 §3.43 / 2.0 §4.38: mandatory for objects the server generates, equal to the
     // Initial Date. (A registered object's is when the client made it, which akm cannot know.)
@@ -172,6 +173,7 @@ pub fn store_new(
         attrs: Vec::new(),
         format: managed.format,
         data_type: managed.data_type,
+        split: managed.split.clone(),
         material_destroyed: false,
     };
     obj.set("Unique Identifier", Value::TextString(uid.clone()));

@@ -45,6 +45,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         algorithm: obj.enum_attr("Cryptographic Algorithm"),
         length: obj.int_attr("Cryptographic Length"),
         data_type: obj.data_type,
+        split: obj.split.clone(),
     };
     let mut encoded = objects::encode_object(&managed, format)?;
     if let Some(spec) = &wrapping {

@@ -33,6 +33,8 @@ pub struct Object {
     pub format: u32,
     /// Secret Data Type or Opaque Data Type.
     pub data_type: Option<u32>,
+    /// A Split Key's fields outside its Key Block (parts, identifier, threshold, method).
+    pub split: Vec<Ttlv>,
     /// Set by Destroy: the store deletes the wrapped material with the update.
     pub material_destroyed: bool,
 }
@@ -112,6 +114,10 @@ impl Object {
         let data_type = meta
             .and_then(|m| m.child(Tag::SECRET_DATA_TYPE))
             .and_then(Ttlv::as_enum);
+        let split = meta
+            .and_then(|m| m.child(Tag::SPLIT_KEY))
+            .map(|s| s.children().to_vec())
+            .unwrap_or_default();
         Ok(Object {
             uid: row.uid,
             object_type: row.object_type,
@@ -123,6 +129,7 @@ impl Object {
             attrs,
             format,
             data_type,
+            split,
             material_destroyed: false,
         })
     }
@@ -132,6 +139,9 @@ impl Object {
         let mut meta = vec![Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, self.format)];
         if let Some(dt) = self.data_type {
             meta.push(Ttlv::enumeration(Tag::SECRET_DATA_TYPE, dt));
+        }
+        if !self.split.is_empty() {
+            meta.push(Ttlv::structure(Tag::SPLIT_KEY, self.split.clone()));
         }
         let blob = Ttlv::structure(
             Tag::ATTRIBUTES,

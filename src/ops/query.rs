@@ -13,6 +13,7 @@ pub const SUPPORTED_OBJECT_TYPES: &[u32] = &[
     ot::OPAQUE_OBJECT,
     ot::PUBLIC_KEY,
     ot::PRIVATE_KEY,
+    ot::SPLIT_KEY,
     ot::CERTIFICATE,
 ];
 

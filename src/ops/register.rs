@@ -1,5 +1,5 @@
 //! Register: stores a client-supplied Symmetric Key, Secret Data, Opaque Object, Public Key,
-//! Private Key or Certificate.
+//! Private Key, Split Key or Certificate.
 
 use super::create::store_new;
 use super::Caller;

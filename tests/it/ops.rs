@@ -589,8 +589,9 @@ async fn query_and_discover_versions() {
         ] {
             assert!(ops.contains(&o));
         }
-        // Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key, Certificate.
-        assert_eq!(q.children_with(Tag::OBJECT_TYPE).count(), 6);
+        // Symmetric Key, Secret Data, Opaque Object, Public Key, Private Key, Split Key,
+        // Certificate.
+        assert_eq!(q.children_with(Tag::OBJECT_TYPE).count(), 7);
         assert_eq!(
             q.child(Tag::VENDOR_IDENTIFICATION).and_then(Ttlv::as_text),
             Some("akm")

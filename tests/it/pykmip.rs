@@ -104,7 +104,7 @@ pub(crate) fn run_with_timeout(mut cmd: Command, log: &Path) -> (bool, String) {
         .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
     let deadline = Instant::now() + RUN_TIMEOUT;
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for interop.py") {
+        if let Some(status) = child.try_wait().expect("wait for the python run") {
             break Some(status);
         }
         if Instant::now() > deadline {
@@ -118,11 +118,11 @@ pub(crate) fn run_with_timeout(mut cmd: Command, log: &Path) -> (bool, String) {
     match status {
         Some(s) if s.success() => (true, output),
         Some(s) => {
-            output.push_str(&format!("interop.py exited with {s}\n"));
+            output.push_str(&format!("python exited with {s}\n"));
             (false, output)
         }
         None => {
-            output.push_str(&format!("interop.py killed after {RUN_TIMEOUT:?}\n"));
+            output.push_str(&format!("python killed after {RUN_TIMEOUT:?}\n"));
             (false, output)
         }
     }
@@ -131,8 +131,16 @@ pub(crate) fn run_with_timeout(mut cmd: Command, log: &Path) -> (bool, String) {
 // ---- the Python side ----
 
 /// The interpreter to run interop.py with: `$AKM_PYKMIP_PYTHON`, else the venv under
-/// `target/pykmip-venv`, created (with pykmip pinned) when it is missing or broken.
+/// `target/pykmip-venv`, created (with pykmip pinned) when it is missing or broken. Callers
+/// are serialized: this test and the suite runner (pykmip_suite.rs) share the venv, and two
+/// threads building it at once would trip over each other.
 pub(crate) fn pykmip_python() -> Result<PathBuf, String> {
+    static VENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _only_one = VENV.lock().unwrap_or_else(|e| e.into_inner());
+    pykmip_python_unlocked()
+}
+
+fn pykmip_python_unlocked() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("AKM_PYKMIP_PYTHON") {
         let p = PathBuf::from(p);
         return if has_pykmip(&p) {
@@ -189,7 +197,7 @@ fn has_pykmip(python: &Path) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-fn run_setup(cmd: &mut Command, what: &str) -> Result<(), String> {
+pub(crate) fn run_setup(cmd: &mut Command, what: &str) -> Result<(), String> {
     let out = cmd
         .output()
         .map_err(|e| format!("{what}: cannot run: {e}"))?;
@@ -208,14 +216,14 @@ fn run_setup(cmd: &mut Command, what: &str) -> Result<(), String> {
 // ---- certificates as files, for PyKMIP ----
 
 /// Client certificates from the test server's CA, written as PEM files for PyKMIP.
-struct PemFiles<'a> {
+pub(crate) struct PemFiles<'a> {
     ca: &'a Ca,
     dir: PathBuf,
-    ca_file: PathBuf,
+    pub(crate) ca_file: PathBuf,
 }
 
 impl<'a> PemFiles<'a> {
-    fn new(ca: &'a Ca, dir: &Path) -> PemFiles<'a> {
+    pub(crate) fn new(ca: &'a Ca, dir: &Path) -> PemFiles<'a> {
         let ca_file = dir.join("ca.crt");
         std::fs::write(&ca_file, ca.cert_pem()).expect("write ca.crt");
         PemFiles {
@@ -226,7 +234,7 @@ impl<'a> PemFiles<'a> {
     }
 
     /// A new client identity `cn` (OU users): its certificate and key files.
-    fn client(&self, cn: &str) -> (PathBuf, PathBuf) {
+    pub(crate) fn client(&self, cn: &str) -> (PathBuf, PathBuf) {
         let issued = self
             .ca
             .issue_client(cn, &["users".to_string()], Validity::days_from_now(1))

@@ -46,6 +46,8 @@ struct Options {
     access: akm::policy::Settings,
     interop: bool,
     audit: AuditSetup,
+    /// The directory of an earlier server's database, for a restart; a new one if None.
+    dir: Option<tempfile::TempDir>,
 }
 
 /// A running test server.
@@ -174,7 +176,7 @@ impl TestServer {
         settings: Settings,
         options: Options,
     ) -> TestServer {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = options.dir.unwrap_or_else(|| tempfile::tempdir().unwrap());
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         let kek = Kek::from_bytes(&[0x4B; 32]).unwrap();
         let audit = options.audit;
@@ -220,6 +222,17 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Starts a server on `dir`, which holds the database of a stopped server, with the same
+    /// CA and default settings: a restart, for tests of what survives one.
+    pub async fn start_with_dir(ca: Ca, dir: tempfile::TempDir) -> TestServer {
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
+        let options = Options {
+            dir: Some(dir),
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
     }
 
     /// The audit journal file.
