@@ -6,7 +6,7 @@ use crate::audit::signer::{Signer, SignerError};
 use crate::audit::sink::Sink;
 use crate::audit::{Audit, AuditError, AuditEvent, JournalSettings, Outcome};
 use crate::config::Config;
-use crate::crypto::seal::SealedKek;
+use crate::crypto::rotate::KekFiles;
 use crate::crypto::slot::KekSlot;
 use crate::crypto::{self, Kek};
 use crate::ops::Ctx;
@@ -165,16 +165,24 @@ fn load_kek_slot(config: &Config) -> Result<KekSlot, StartError> {
                 sealed.display()
             )));
         }
-        let file = SealedKek::load(&sealed)?;
-        tracing::warn!(kek = %file.kek_id, "the KEK is sealed: serving nothing until custodians run `akm unseal`");
-        return Ok(KekSlot::sealed(file));
+        let slot = kek_files(config).load()?;
+        tracing::warn!("the KEK is sealed: serving nothing until custodians run `akm unseal`");
+        return Ok(slot);
     }
-    let kek = Kek::load(&plain)?;
+    let slot = kek_files(config).load()?;
     tracing::warn!(
         file = %plain.display(),
         "KEK auto-unsealed from a plain key file: development mode, NOT FOR PRODUCTION (seal it with `akm kek seal`)"
     );
-    Ok(KekSlot::from(kek))
+    Ok(slot)
+}
+
+/// The node's KEK files.
+pub fn kek_files(config: &Config) -> KekFiles {
+    KekFiles {
+        plain: config.store.kek(),
+        sealed: sealed_kek_path(config),
+    }
 }
 
 /// Opens everything the server needs (blocking: run before or beside the runtime).
@@ -194,6 +202,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         interop: config.server.interop_operations,
         audit,
         backup_dir: Some(config.backup.dir(&config.store)),
+        kek_files: Some(kek_files(config)),
     })
 }
 

@@ -7,9 +7,7 @@ use super::admin::{connect_and_run, print, ConnArgs};
 use super::CliError;
 use crate::backup::{self, BackupError};
 use crate::config::Config;
-use crate::crypto::seal::SealedKek;
 use crate::crypto::slot::KekSlot;
-use crate::crypto::Kek;
 use crate::kmip::custody as ext;
 use clap::Args;
 use std::io::Write;
@@ -63,11 +61,10 @@ fn failed(e: impl std::fmt::Display) -> CliError {
 /// The node's KEK for a restore: its key file, or its sealed file opened here.
 fn node_kek(config: &Config, args: &RestoreArgs) -> Result<KekSlot, CliError> {
     let sealed = crate::daemon::sealed_kek_path(config);
-    if !sealed.exists() {
-        return Ok(KekSlot::from(Kek::load(&config.store.kek())?));
+    let slot = crate::daemon::kek_files(config).load()?;
+    if !slot.is_sealed() {
+        return Ok(slot);
     }
-    let file = SealedKek::load(&sealed)?;
-    let slot = KekSlot::sealed(file);
     if args.passphrase_stdin {
         slot.submit_passphrase(&super::custody::read_passphrase()?)?;
     }

@@ -46,6 +46,14 @@ enum KekCommand {
     },
     /// Show whether the running server is sealed and the unseal progress.
     Status,
+    /// Rotate the running server's KEK online: a new KEK wraps from now on and every stored
+    /// key is rewrapped in batches, with progress; the old KEK is destroyed when nothing
+    /// references it. Run it again to resume an interrupted rotation.
+    Rotate {
+        /// Keys rewrapped per request.
+        #[arg(long, default_value_t = 500)]
+        batch: i32,
+    },
 }
 
 /// `akm unseal`
@@ -85,6 +93,7 @@ pub fn run_kek(config: &Config, args: KekArgs) -> Result<(), CliError> {
             out,
             passphrase_stdin,
         } => seal(config, shares, threshold, out, passphrase_stdin),
+        KekCommand::Rotate { batch } => rotate(config, &args.conn, batch),
         KekCommand::Status => {
             let out = connect_and_run(config, &args.conn, |client| {
                 Box::pin(async move {
@@ -96,6 +105,37 @@ pub fn run_kek(config: &Config, args: KekArgs) -> Result<(), CliError> {
             Ok(())
         }
     }
+}
+
+/// Calls Rotate KEK until nothing is left under a retired KEK, printing progress.
+fn rotate(config: &Config, conn: &ConnArgs, batch: i32) -> Result<(), CliError> {
+    let out = connect_and_run(config, conn, move |client| {
+        Box::pin(async move {
+            let mut total = 0i64;
+            loop {
+                let got = client
+                    .call(
+                        ext::OP_ROTATE_KEK,
+                        vec![Ttlv::integer(ext::TAG_BATCH_LIMIT, batch)],
+                    )
+                    .await?;
+                let step = ext::rotate_from(&got).ok_or_else(malformed)?;
+                total += step["rewrapped"].as_i64().unwrap_or(0);
+                let remaining = step["remaining"].as_i64().unwrap_or(0);
+                eprintln!(
+                    "akm kek rotate: KEK {}: {total} rewrapped, {remaining} remaining",
+                    step["kek_id"].as_str().unwrap_or("?")
+                );
+                if remaining == 0 {
+                    let mut done = step;
+                    done["rewrapped"] = total.into();
+                    return Ok(done);
+                }
+            }
+        })
+    })?;
+    print(&out, conn.json);
+    Ok(())
 }
 
 fn malformed() -> CliError {

@@ -3,6 +3,7 @@
 //! Key bytes live in zeroizing buffers; nothing here logs or formats them.
 
 pub mod keywrap;
+pub mod rotate;
 pub mod seal;
 pub mod shamir;
 pub mod slot;
@@ -64,6 +65,8 @@ pub struct Kek {
     /// encrypted-then-hashed), recorded beside every wrapped blob so a rotation knows which
     /// KEK wrapped it.
     id: String,
+    /// The key itself, kept only so a rotation can persist it again (sealed or in its file).
+    bytes: Zeroizing<Vec<u8>>,
 }
 
 impl fmt::Debug for Kek {
@@ -130,7 +133,16 @@ impl Kek {
             .encrypt(Nonce::from_slice(&[0u8; NONCE_LEN]), &b"akm-kek-id"[..])
             .map_err(|_| CryptoError::Wrap)?;
         let id = hex::encode(&ring::digest::digest(&ring::digest::SHA256, &probe).as_ref()[..8]);
-        Ok(Kek { cipher, id })
+        Ok(Kek {
+            cipher,
+            id,
+            bytes: Zeroizing::new(bytes.to_vec()),
+        })
+    }
+
+    /// The key bytes, for persisting it (never for display).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// This KEK's identifier.

@@ -77,6 +77,15 @@ pub struct SealedKek {
     ciphertext: Vec<u8>,
 }
 
+/// What unsealing yields: the KEKs (current first) and the master key, kept in memory so a
+/// rotation can seal the new KEK under the same shares or passphrase.
+pub struct Opened {
+    /// The current KEK, then those a rotation in progress still needs.
+    pub keks: Vec<Kek>,
+    /// The master key.
+    pub master: Zeroizing<Vec<u8>>,
+}
+
 /// A custodian share as written to its file: set id, index, threshold, bytes and a checksum.
 pub struct ShareText(pub Zeroizing<String>);
 
@@ -246,8 +255,9 @@ impl SealedKek {
         Ok(())
     }
 
-    /// Opens the sealed KEK with a master key.
-    fn open(&self, master: &[u8]) -> Result<Kek, CryptoError> {
+    /// Opens the sealed KEKs with a master key: the current one first, then any a rotation
+    /// in progress still needs.
+    fn open(&self, master: &[u8]) -> Result<Vec<Kek>, CryptoError> {
         let cipher = Aes256Gcm::new_from_slice(master).map_err(|_| CryptoError::Wrap)?;
         let kek = cipher
             .decrypt(
@@ -259,11 +269,25 @@ impl SealedKek {
             )
             .map(Zeroizing::new)
             .map_err(|_| CryptoError::Unseal("the shares or passphrase do not open the KEK"))?;
-        Kek::from_bytes(&kek)
+        if kek.is_empty() || kek.len() % KEK_LEN != 0 {
+            return Err(bad("sealed content is not a list of KEKs"));
+        }
+        kek.chunks(KEK_LEN).map(Kek::from_bytes).collect()
     }
 
-    /// Opens the sealed KEK with a passphrase.
-    pub fn open_with_passphrase(&self, passphrase: &[u8]) -> Result<Kek, CryptoError> {
+    /// The same scheme (same shares or passphrase) sealing `keks` instead (current first),
+    /// for a rotation; `master` is the key the custodians' unseal produced.
+    pub fn reseal(&self, master: &[u8], keks: &[&Kek]) -> Result<SealedKek, CryptoError> {
+        let current = keks.first().ok_or_else(|| bad("nothing to seal"))?;
+        let mut plain = Zeroizing::new(Vec::with_capacity(keks.len() * KEK_LEN));
+        for k in keks {
+            plain.extend_from_slice(k.bytes());
+        }
+        Self::build(master, &plain, current.id().to_owned(), self.scheme.clone())
+    }
+
+    /// Opens the sealed KEKs with a passphrase; also returns the master key.
+    pub fn open_with_passphrase(&self, passphrase: &[u8]) -> Result<Opened, CryptoError> {
         let Scheme::Passphrase { params, salt } = &self.scheme else {
             return Err(CryptoError::Unseal(
                 "this KEK is sealed with custodian shares, not a passphrase",
@@ -273,7 +297,8 @@ impl SealedKek {
             return Err(bad("argon2id parameters below the minimum"));
         }
         let master = derive(passphrase, salt, *params)?;
-        self.open(&master)
+        let keks = self.open(&master)?;
+        Ok(Opened { keks, master })
     }
 
     /// Checks one share text against this file: its checksum, its set, its index and the
@@ -305,13 +330,15 @@ impl SealedKek {
         }
     }
 
-    /// Opens the sealed KEK with checked shares (at least the threshold).
-    pub fn open_with_shares(&self, shares: &[Share]) -> Result<Kek, CryptoError> {
+    /// Opens the sealed KEKs with checked shares (at least the threshold); also returns the
+    /// master key.
+    pub fn open_with_shares(&self, shares: &[Share]) -> Result<Opened, CryptoError> {
         if shares.len() < self.threshold().unwrap_or(usize::MAX) {
             return Err(CryptoError::Unseal("fewer shares than the threshold"));
         }
         let master = shamir::combine(shares).map_err(|e| CryptoError::Sealed(e.to_string()))?;
-        self.open(&master)
+        let keks = self.open(&master)?;
+        Ok(Opened { keks, master })
     }
 }
 
@@ -446,7 +473,9 @@ mod tests {
         let sealed = SealedKek::parse(&sealed.to_text()).unwrap();
         let kek = sealed
             .open_with_shares(&shares_of(&texts, &sealed, &[4, 0, 2]))
-            .unwrap();
+            .unwrap()
+            .keks
+            .remove(0);
         assert_eq!(kek.id(), Kek::from_bytes(&KEK).unwrap().id());
         assert_eq!(sealed.kek_id, kek.id());
         assert!(matches!(
@@ -491,7 +520,9 @@ mod tests {
         let sealed = SealedKek::parse(&sealed.to_text()).unwrap();
         let kek = sealed
             .open_with_passphrase(b"correct horse battery")
-            .unwrap();
+            .unwrap()
+            .keks
+            .remove(0);
         assert_eq!(kek.id(), sealed.kek_id);
         assert!(matches!(
             sealed.open_with_passphrase(b"correct horse battery!"),

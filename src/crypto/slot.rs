@@ -2,8 +2,10 @@
 //! custodian shares or a passphrase. Operations wrap and unwrap through the slot; while it is
 //! sealed they fail (the dispatcher refuses them first). Shares offered so far are kept in
 //! zeroizing buffers until the threshold is met, and dropped as soon as the KEK opens.
+//! During a KEK rotation the slot holds the new (current) KEK, which wraps, and the retired
+//! ones, which still unwrap what they wrapped: each wrapped blob names its KEK.
 
-use super::seal::SealedKek;
+use super::seal::{Opened, SealedKek};
 use super::shamir::Share;
 use super::{CryptoError, Kek, Wrapped};
 use std::fmt;
@@ -25,10 +27,28 @@ pub struct SealStatus {
     pub kek_id: String,
 }
 
+/// The unsealed KEKs.
+pub(crate) struct Keys {
+    /// Wraps everything new.
+    pub(crate) current: Kek,
+    /// Still unwrap what they wrapped until a rotation has rewrapped it all.
+    pub(crate) retired: Vec<Kek>,
+}
+
+impl Keys {
+    fn find(&self, id: &str) -> Option<&Kek> {
+        std::iter::once(&self.current)
+            .chain(&self.retired)
+            .find(|k| k.id() == id)
+    }
+}
+
 /// The KEK slot of a server.
 pub struct KekSlot {
-    kek: RwLock<Option<Kek>>,
-    sealed: Option<SealedKek>,
+    pub(crate) kek: RwLock<Option<Keys>>,
+    pub(crate) sealed: Option<SealedKek>,
+    /// The master key, once unsealed (sealed mode only), to seal a rotated KEK again.
+    pub(crate) master: Mutex<Option<Zeroizing<Vec<u8>>>>,
     pending: Mutex<Vec<Share>>,
 }
 
@@ -40,22 +60,42 @@ impl fmt::Debug for KekSlot {
 
 impl From<Kek> for KekSlot {
     fn from(kek: Kek) -> KekSlot {
-        KekSlot {
-            kek: RwLock::new(Some(kek)),
-            sealed: None,
-            pending: Mutex::new(Vec::new()),
-        }
+        KekSlot::open_with(kek, Vec::new())
     }
 }
 
 impl KekSlot {
+    /// An open slot (key-file mode) with the current KEK and those a rotation in progress
+    /// still needs.
+    pub fn open_with(current: Kek, retired: Vec<Kek>) -> KekSlot {
+        KekSlot {
+            kek: RwLock::new(Some(Keys { current, retired })),
+            sealed: None,
+            master: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
+        }
+    }
+
     /// A slot holding a sealed KEK: the server serves nothing until it is unsealed.
     pub fn sealed(sealed: SealedKek) -> KekSlot {
         KekSlot {
             kek: RwLock::new(None),
             sealed: Some(sealed),
+            master: Mutex::new(None),
             pending: Mutex::new(Vec::new()),
         }
+    }
+
+    /// The ids of the retired KEKs still held (a rotation is in progress when any).
+    pub fn retired_ids(&self) -> Vec<String> {
+        self.kek
+            .read()
+            .ok()
+            .and_then(|k| {
+                k.as_ref()
+                    .map(|k| k.retired.iter().map(|r| r.id().to_owned()).collect())
+            })
+            .unwrap_or_default()
     }
 
     /// Whether the KEK is still sealed.
@@ -96,9 +136,17 @@ impl KekSlot {
             .ok_or(CryptoError::Unseal("the server is already unsealed"))
     }
 
-    fn install(&self, kek: Kek) {
+    fn install(&self, opened: Opened) {
+        let mut keks = opened.keks.into_iter();
+        let Some(current) = keks.next() else { return };
+        if let Ok(mut m) = self.master.lock() {
+            *m = Some(opened.master);
+        }
         if let Ok(mut slot) = self.kek.write() {
-            *slot = Some(kek);
+            *slot = Some(Keys {
+                current,
+                retired: keks.collect(),
+            });
         }
     }
 
@@ -129,14 +177,18 @@ impl KekSlot {
         &self,
         passphrase: &Zeroizing<Vec<u8>>,
     ) -> Result<SealStatus, CryptoError> {
-        let kek = self.sealed_file()?.open_with_passphrase(passphrase)?;
-        self.install(kek);
+        let opened = self.sealed_file()?.open_with_passphrase(passphrase)?;
+        self.install(opened);
         Ok(self.status())
     }
 
-    /// The KEK's id, if unsealed.
+    /// The current KEK's id, if unsealed.
     pub fn id(&self) -> Option<String> {
-        self.kek.read().ok()?.as_ref().map(|k| k.id().to_owned())
+        self.kek
+            .read()
+            .ok()?
+            .as_ref()
+            .map(|k| k.current.id().to_owned())
     }
 
     /// Wraps with the KEK (see [`Kek::wrap`]); fails while sealed.
@@ -145,10 +197,11 @@ impl KekSlot {
         guard
             .as_ref()
             .ok_or(CryptoError::NotUnsealed)?
+            .current
             .wrap(uid, version, material)
     }
 
-    /// Unwraps with the KEK (see [`Kek::unwrap`]); fails while sealed.
+    /// Unwraps with the KEK that wrapped it (see [`Kek::unwrap`]); fails while sealed.
     pub fn unwrap(
         &self,
         uid: &str,
@@ -159,6 +212,8 @@ impl KekSlot {
         guard
             .as_ref()
             .ok_or(CryptoError::NotUnsealed)?
+            .find(&wrapped.kek_id)
+            .ok_or(CryptoError::Unwrap)?
             .unwrap(uid, version, wrapped)
     }
 }

@@ -8,6 +8,11 @@
 //! - Seal Status: empty → Sealed, Seal Scheme, Unseal Threshold, Unseal Progress, KEK Id.
 //! - Backup: empty → Backup File, Backup Bytes, Backup SHA-256, KEK Id (refused while
 //!   sealed, like every key operation).
+//! - Rotate KEK: Batch Limit (optional) → KEK Id (the new, current KEK), Rewrapped,
+//!   Remaining, and one Destroyed KEK Id per retired KEK destroyed when Remaining reaches 0.
+//!   The first call starts a rotation (a new KEK wraps from then on; the old one still
+//!   unwraps); each call rewraps a batch; calling again after an interruption or restart
+//!   resumes. `akm kek rotate` loops until Remaining is 0, showing progress.
 //! - Unseal: one of Unseal Share (Text String, a share file's line) or Unseal Passphrase
 //!   (Byte String) → as Seal Status. A wrong, damaged, foreign or repeated share is refused
 //!   with Invalid Field and the reason; the shares accepted so far stay.
@@ -21,6 +26,8 @@ pub const OP_SEAL_STATUS: u32 = 0x8000_0100;
 pub const OP_UNSEAL: u32 = 0x8000_0101;
 /// Take an online backup into the server's backup directory.
 pub const OP_BACKUP: u32 = 0x8000_0102;
+/// Rotate the KEK: start a rotation if none runs, rewrap one batch of stored keys.
+pub const OP_ROTATE_KEK: u32 = 0x8000_0103;
 
 /// Boolean: whether the KEK is still sealed.
 pub const TAG_SEALED: Tag = Tag(0x54_0101);
@@ -43,6 +50,15 @@ pub const TAG_BACKUP_FILE: Tag = Tag(0x54_0108);
 pub const TAG_BACKUP_BYTES: Tag = Tag(0x54_0109);
 /// Text String: SHA-256 of the whole file, hex.
 pub const TAG_BACKUP_SHA256: Tag = Tag(0x54_010A);
+
+/// Integer: most keys to rewrap in this call (default 500, at most 10000).
+pub const TAG_BATCH_LIMIT: Tag = Tag(0x54_010B);
+/// Integer: keys rewrapped by this call.
+pub const TAG_REWRAPPED: Tag = Tag(0x54_010C);
+/// Integer: keys still wrapped by a retired KEK.
+pub const TAG_REMAINING: Tag = Tag(0x54_010D);
+/// Text String: a retired KEK destroyed because nothing references it any more.
+pub const TAG_DESTROYED_KEK_ID: Tag = Tag(0x54_010E);
 
 /// The response payload for a status.
 pub fn status_payload(s: &SealStatus) -> Vec<Ttlv> {
@@ -83,5 +99,21 @@ pub fn backup_from(payload: &Ttlv) -> Option<serde_json::Value> {
         "bytes": payload.child(TAG_BACKUP_BYTES)?.as_long()?,
         "sha256": payload.child(TAG_BACKUP_SHA256)?.as_text()?,
         "kek_id": payload.child(TAG_KEK_ID)?.as_text()?,
+    }))
+}
+
+/// Reads a Rotate KEK response (the client side).
+pub fn rotate_from(payload: &Ttlv) -> Option<serde_json::Value> {
+    let destroyed: Vec<&str> = payload
+        .children()
+        .iter()
+        .filter(|c| c.tag == TAG_DESTROYED_KEK_ID)
+        .filter_map(Ttlv::as_text)
+        .collect();
+    Some(serde_json::json!({
+        "kek_id": payload.child(TAG_KEK_ID)?.as_text()?,
+        "rewrapped": payload.child(TAG_REWRAPPED)?.as_int()?,
+        "remaining": payload.child(TAG_REMAINING)?.as_int()?,
+        "destroyed": destroyed,
     }))
 }

@@ -10,6 +10,7 @@ use crate::crypto::slot::SealStatus;
 use crate::error::OpError;
 use crate::kmip::custody::*;
 use crate::kmip::enums::operation as op;
+use crate::ttlv::Ttlv;
 use zeroize::Zeroizing;
 
 /// A custody operation.
@@ -21,6 +22,8 @@ pub enum CustodyOp {
     Unseal,
     /// Backup.
     Backup,
+    /// Rotate KEK.
+    RotateKek,
 }
 
 /// The custody operation with this Operation value, if it is one.
@@ -29,6 +32,7 @@ pub fn custody_operation(operation: u32) -> Option<CustodyOp> {
         OP_SEAL_STATUS => Some(CustodyOp::Status),
         OP_UNSEAL => Some(CustodyOp::Unseal),
         OP_BACKUP => Some(CustodyOp::Backup),
+        OP_ROTATE_KEK => Some(CustodyOp::RotateKek),
         _ => None,
     }
 }
@@ -52,6 +56,7 @@ pub(super) fn run(
         CustodyOp::Status => status_payload(&ctx.kek.status()),
         CustodyOp::Unseal => status_payload(&unseal(ctx, who, call)?),
         CustodyOp::Backup => backup_payload(&backup(ctx, who, call)?),
+        CustodyOp::RotateKek => rotate(ctx, who, call)?,
     };
     Ok(Reply { payload, uid: None })
 }
@@ -109,6 +114,84 @@ fn backup(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<BackupInfo, OpErro
     }
     tracing::info!(file = %info.path.display(), sha256 = %info.sha256, bytes = info.bytes, "backup written");
     Ok(info)
+}
+
+/// One step of a KEK rotation: start one if none runs, rewrap a batch, and when nothing is
+/// left under a retired KEK, destroy it. Concurrent requests keep working: the retired KEK
+/// unwraps until its last row is rewrapped, and a row changed meanwhile is left for the next
+/// batch.
+fn rotate(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
+    let files = ctx
+        .kek_files
+        .as_ref()
+        .ok_or(OpError::FeatureNotSupported("KEK rotation"))?;
+    let limit = match call.payload.child(TAG_BATCH_LIMIT) {
+        None => 500,
+        Some(t) => t
+            .as_int()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| OpError::InvalidField("Batch Limit must be 1 to 10000".into()))?
+            as usize,
+    };
+    if let Some(new) = ctx.kek.begin_rotation(files)? {
+        audit_event(
+            ctx,
+            who,
+            OP_ROTATE_KEK,
+            Outcome::Success,
+            format!("kek rotation started: new kek {new}"),
+        );
+        tracing::info!(kek = %new, "KEK rotation started");
+    }
+    let current = ctx.kek.id().ok_or(OpError::Sealed)?;
+    let batch = ctx.store.material_not_under(&current, limit)?;
+    let mut rewraps = Vec::with_capacity(batch.len());
+    for row in batch {
+        let plain = ctx.kek.unwrap(&row.uid, row.key_version, &row.wrapped)?;
+        let new = ctx.kek.wrap(&row.uid, row.key_version, &plain)?;
+        rewraps.push((row.uid, row.wrapped, new));
+    }
+    let rewrapped = ctx.store.write(move |tx| {
+        let mut n = 0i32;
+        for (uid, old, new) in &rewraps {
+            n += i32::from(tx.rewrap(uid, old, new)?);
+        }
+        Ok::<_, OpError>(n)
+    })?;
+    let remaining: i64 = ctx
+        .store
+        .material_by_kek()?
+        .into_iter()
+        .filter(|(id, _)| *id != current)
+        .map(|(_, n)| n)
+        .sum();
+    let mut payload = vec![
+        Ttlv::text(TAG_KEK_ID, current.clone()),
+        Ttlv::integer(TAG_REWRAPPED, rewrapped),
+        Ttlv::integer(TAG_REMAINING, remaining.min(i64::from(i32::MAX)) as i32),
+    ];
+    if remaining == 0 {
+        let destroyed = ctx.kek.finish_rotation(files)?;
+        if !destroyed.is_empty() {
+            audit_event(
+                ctx,
+                who,
+                OP_ROTATE_KEK,
+                Outcome::Success,
+                format!(
+                    "kek rotation finished: kek {current}; destroyed {}",
+                    destroyed.join(",")
+                ),
+            );
+            tracing::info!(kek = %current, destroyed = ?destroyed, "KEK rotation finished");
+        }
+        payload.extend(
+            destroyed
+                .into_iter()
+                .map(|id| Ttlv::text(TAG_DESTROYED_KEK_ID, id)),
+        );
+    }
+    Ok(payload)
 }
 
 fn audit_event(ctx: &Ctx, who: &Caller, operation: u32, outcome: Outcome, detail: String) {

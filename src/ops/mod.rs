@@ -59,6 +59,8 @@ pub struct Ctx {
     pub audit: crate::audit::Audit,
     /// Where the Backup operation writes (`[backup] dir`); `None`: no backups.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// Where the KEKs are kept, for Rotate KEK; `None`: no rotation.
+    pub kek_files: Option<crate::crypto::rotate::KekFiles>,
 }
 
 impl Ctx {
@@ -72,6 +74,7 @@ impl Ctx {
             interop: false,
             audit,
             backup_dir: None,
+            kek_files: None,
         }
     }
 }

@@ -5,12 +5,14 @@
 //! Every call here blocks; callers on the async runtime go through `spawn_blocking`.
 
 mod acl;
+mod rewrap;
 mod schema;
 pub mod snapshot;
 mod writer;
 
 pub use acl::AccountKind;
 
+pub use rewrap::WrappedRow;
 pub use writer::WriteTx;
 
 use crate::crypto::Wrapped;

@@ -24,6 +24,7 @@ mod pykmip;
 mod pykmip_acl;
 mod pykmip_suite;
 mod register_objects;
+mod rotation;
 mod server_attributes;
 mod storage;
 mod support;
