@@ -68,6 +68,9 @@ pub struct Config {
     /// Backups (`akm backup` and scheduled ones).
     #[serde(default)]
     pub backup: BackupConfig,
+    /// Operations that need two administrators.
+    #[serde(default)]
+    pub dual_control: DualControlConfig,
     /// The config file's path (set by `load`).
     #[serde(skip)]
     pub path: PathBuf,
@@ -216,6 +219,26 @@ impl BackupConfig {
     /// The backup log: `backup.log` in the backup directory.
     pub fn log(&self, store: &StoreConfig) -> PathBuf {
         self.dir(store).join("backup.log")
+    }
+}
+
+/// `[dual_control]`: operations that need a second administrator's authorization window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DualControlConfig {
+    /// Guarded operations: any of `destroy`, `kek-rotate`, `backup`, `policy` (set or
+    /// delete users and groups, set key policies). Empty (the default): none.
+    pub operations: Vec<String>,
+    /// Longest authorization window, in minutes (also the default length).
+    pub window_minutes: i64,
+}
+
+impl Default for DualControlConfig {
+    fn default() -> Self {
+        DualControlConfig {
+            operations: Vec::new(),
+            window_minutes: 15,
+        }
     }
 }
 
@@ -599,6 +622,20 @@ impl Config {
                 "server.max_message_bytes",
                 "must be 1024 to 67108864 (64 MiB); the default is 1048576",
             ));
+        }
+        if let Some(bad) = self
+            .dual_control
+            .operations
+            .iter()
+            .find(|o| !crate::ops::dual::GUARDABLE.contains(&o.as_str()))
+        {
+            return Err(self.invalid(
+                "dual_control.operations",
+                format!("{bad:?} is not one of destroy, kek-rotate, backup, policy"),
+            ));
+        }
+        if !(1..=1440).contains(&self.dual_control.window_minutes) {
+            return Err(self.invalid("dual_control.window_minutes", "must be 1 to 1440"));
         }
         if self.backup.keep == 0 {
             return Err(self.invalid("backup.keep", "must be at least 1"));

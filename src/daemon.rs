@@ -203,6 +203,10 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         audit,
         backup_dir: Some(config.backup.dir(&config.store)),
         kek_files: Some(kek_files(config)),
+        dual: crate::ops::dual::DualControl::new(
+            config.dual_control.operations.clone(),
+            config.dual_control.window_minutes,
+        ),
     })
 }
 

@@ -56,6 +56,41 @@ enum KekCommand {
     },
 }
 
+/// `akm authorize`
+#[derive(Debug, Args)]
+pub struct AuthorizeArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// The user (certificate CN) who may then act.
+    #[arg(long)]
+    user: String,
+    /// The guarded operation: destroy, kek-rotate, backup or policy.
+    #[arg(long)]
+    op: String,
+    /// Window length in minutes (default and most: dual_control.window_minutes).
+    #[arg(long)]
+    minutes: Option<i32>,
+}
+
+/// Runs `akm authorize`: as a second administrator, opens a dual-control window.
+pub fn run_authorize(config: &Config, args: AuthorizeArgs) -> Result<(), CliError> {
+    let mut payload = vec![
+        Ttlv::text(ext::TAG_AUTHORIZED_USER, args.user.clone()),
+        Ttlv::text(ext::TAG_GUARDED_OPERATION, args.op.clone()),
+    ];
+    if let Some(m) = args.minutes {
+        payload.push(Ttlv::integer(ext::TAG_WINDOW_MINUTES, m));
+    }
+    let out = connect_and_run(config, &args.conn, move |client| {
+        Box::pin(async move {
+            let got = client.call(ext::OP_AUTHORIZE, payload).await?;
+            ext::authorize_from(&got).ok_or_else(malformed)
+        })
+    })?;
+    print(&out, args.conn.json);
+    Ok(())
+}
+
 /// `akm unseal`
 #[derive(Debug, Args)]
 pub struct UnsealArgs {

@@ -59,6 +59,9 @@ pub enum Command {
     Kek(custody::KekArgs),
     /// Offer a custodian share or the passphrase to a sealed server (administrators only).
     Unseal(custody::UnsealArgs),
+    /// Dual control: as a second administrator, let another user perform a guarded
+    /// operation for a few minutes (administrators only).
+    Authorize(custody::AuthorizeArgs),
     /// Take an online backup of the running server's key database into its backup directory
     /// (administrators only).
     Backup(backup::BackupArgs),
@@ -247,6 +250,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Unseal(args) => {
             init_logging("warn");
             custody::run_unseal(&config, args)?;
+        }
+        Command::Authorize(args) => {
+            init_logging("warn");
+            custody::run_authorize(&config, args)?;
         }
         Command::Backup(args) => {
             init_logging("warn");

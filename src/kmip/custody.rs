@@ -13,6 +13,8 @@
 //!   The first call starts a rotation (a new KEK wraps from then on; the old one still
 //!   unwraps); each call rewraps a batch; calling again after an interruption or restart
 //!   resumes. `akm kek rotate` loops until Remaining is 0, showing progress.
+//! - Authorize: Authorized User, Guarded Operation, Window Minutes (optional) → the same
+//!   and Window Until. The caller must be another administrator than the user named.
 //! - Unseal: one of Unseal Share (Text String, a share file's line) or Unseal Passphrase
 //!   (Byte String) → as Seal Status. A wrong, damaged, foreign or repeated share is refused
 //!   with Invalid Field and the reason; the shares accepted so far stay.
@@ -28,6 +30,8 @@ pub const OP_UNSEAL: u32 = 0x8000_0101;
 pub const OP_BACKUP: u32 = 0x8000_0102;
 /// Rotate the KEK: start a rotation if none runs, rewrap one batch of stored keys.
 pub const OP_ROTATE_KEK: u32 = 0x8000_0103;
+/// Open a dual-control authorization window for another user.
+pub const OP_AUTHORIZE: u32 = 0x8000_0104;
 
 /// Boolean: whether the KEK is still sealed.
 pub const TAG_SEALED: Tag = Tag(0x54_0101);
@@ -59,6 +63,15 @@ pub const TAG_REWRAPPED: Tag = Tag(0x54_010C);
 pub const TAG_REMAINING: Tag = Tag(0x54_010D);
 /// Text String: a retired KEK destroyed because nothing references it any more.
 pub const TAG_DESTROYED_KEK_ID: Tag = Tag(0x54_010E);
+
+/// Text String: the user (certificate CN) an authorization window lets act.
+pub const TAG_AUTHORIZED_USER: Tag = Tag(0x54_010F);
+/// Text String: the guarded operation (`destroy`, `kek-rotate`, `backup`, `policy`).
+pub const TAG_GUARDED_OPERATION: Tag = Tag(0x54_0110);
+/// Integer: the window's length in minutes.
+pub const TAG_WINDOW_MINUTES: Tag = Tag(0x54_0111);
+/// Date-Time: when the window closes.
+pub const TAG_WINDOW_UNTIL: Tag = Tag(0x54_0112);
 
 /// The response payload for a status.
 pub fn status_payload(s: &SealStatus) -> Vec<Ttlv> {
@@ -115,5 +128,14 @@ pub fn rotate_from(payload: &Ttlv) -> Option<serde_json::Value> {
         "rewrapped": payload.child(TAG_REWRAPPED)?.as_int()?,
         "remaining": payload.child(TAG_REMAINING)?.as_int()?,
         "destroyed": destroyed,
+    }))
+}
+
+/// Reads an Authorize response (the client side).
+pub fn authorize_from(payload: &Ttlv) -> Option<serde_json::Value> {
+    Some(serde_json::json!({
+        "user": payload.child(TAG_AUTHORIZED_USER)?.as_text()?,
+        "operation": payload.child(TAG_GUARDED_OPERATION)?.as_text()?,
+        "until": crate::audit::format_time_ms(payload.child(TAG_WINDOW_UNTIL)?.as_datetime()? * 1000),
     }))
 }

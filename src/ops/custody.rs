@@ -24,6 +24,8 @@ pub enum CustodyOp {
     Backup,
     /// Rotate KEK.
     RotateKek,
+    /// Authorize (dual control).
+    Authorize,
 }
 
 /// The custody operation with this Operation value, if it is one.
@@ -33,6 +35,7 @@ pub fn custody_operation(operation: u32) -> Option<CustodyOp> {
         OP_UNSEAL => Some(CustodyOp::Unseal),
         OP_BACKUP => Some(CustodyOp::Backup),
         OP_ROTATE_KEK => Some(CustodyOp::RotateKek),
+        OP_AUTHORIZE => Some(CustodyOp::Authorize),
         _ => None,
     }
 }
@@ -57,6 +60,7 @@ pub(super) fn run(
         CustodyOp::Unseal => status_payload(&unseal(ctx, who, call)?),
         CustodyOp::Backup => backup_payload(&backup(ctx, who, call)?),
         CustodyOp::RotateKek => rotate(ctx, who, call)?,
+        CustodyOp::Authorize => authorize(ctx, who, call)?,
     };
     Ok(Reply { payload, uid: None })
 }
@@ -192,6 +196,48 @@ fn rotate(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError
         );
     }
     Ok(payload)
+}
+
+/// Opens a dual-control window for another user; recorded with both names.
+fn authorize(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
+    let text = |tag, what: &str| {
+        call.payload
+            .child(tag)
+            .and_then(Ttlv::as_text)
+            .map(str::to_owned)
+            .ok_or_else(|| OpError::InvalidMessage(format!("missing {what}")))
+    };
+    let user = text(TAG_AUTHORIZED_USER, "Authorized User")?;
+    let operation = text(TAG_GUARDED_OPERATION, "Guarded Operation")?;
+    let minutes = match call.payload.child(TAG_WINDOW_MINUTES) {
+        None => None,
+        Some(t) => Some(i64::from(t.as_int().ok_or_else(|| {
+            OpError::InvalidField("Window Minutes must be an Integer".into())
+        })?)),
+    };
+    let result = ctx
+        .dual
+        .authorize(&who.cn, &user, &operation, minutes, call.now);
+    let (outcome, detail) = match &result {
+        Ok(g) => (
+            Outcome::Success,
+            format!(
+                "{} authorized {} to {} until {}",
+                g.by, g.user, g.operation, g.until
+            ),
+        ),
+        Err(e) => (
+            Outcome::Failure,
+            format!("authorize {user} to {operation}: {e}"),
+        ),
+    };
+    audit_event(ctx, who, OP_AUTHORIZE, outcome, detail);
+    let g = result?;
+    Ok(vec![
+        Ttlv::text(TAG_AUTHORIZED_USER, g.user),
+        Ttlv::text(TAG_GUARDED_OPERATION, g.operation),
+        Ttlv::datetime(TAG_WINDOW_UNTIL, g.until),
+    ])
 }
 
 fn audit_event(ctx: &Ctx, who: &Caller, operation: u32, outcome: Outcome, detail: String) {

@@ -12,6 +12,7 @@ mod create;
 mod custody;
 mod destroy;
 mod discover_versions;
+pub mod dual;
 mod get;
 mod get_attribute_list;
 mod get_attributes;
@@ -61,6 +62,8 @@ pub struct Ctx {
     pub backup_dir: Option<std::path::PathBuf>,
     /// Where the KEKs are kept, for Rotate KEK; `None`: no rotation.
     pub kek_files: Option<crate::crypto::rotate::KekFiles>,
+    /// Dual control (`[dual_control]`): guarded operations and open authorization windows.
+    pub dual: dual::DualControl,
 }
 
 impl Ctx {
@@ -75,6 +78,7 @@ impl Ctx {
             audit,
             backup_dir: None,
             kek_files: None,
+            dual: dual::DualControl::default(),
         }
     }
 }
@@ -183,6 +187,19 @@ fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if ctx.kek.is_sealed() && !custody::allowed_while_sealed(call.operation) {
         return Err(OpError::Sealed);
     }
+    // Dual control: a guarded operation runs only in a window a second administrator
+    // opened, and is then recorded with both names.
+    match ctx.dual.admits(&who.cn, call.operation, call.now)? {
+        None => run_unguarded(ctx, who, call),
+        Some(second) => {
+            let result = run_unguarded(ctx, who, call);
+            dual::record(ctx, who, call, &second, result.is_ok());
+            result
+        }
+    }
+}
+
+fn run_unguarded(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if let Some(custody_op) = custody::custody_operation(call.operation) {
         who.require(call.operation)?;
         return custody::run(ctx, who, call, custody_op);

@@ -16,6 +16,7 @@ mod cli_access;
 mod conformance;
 mod conformance_cli;
 mod custody;
+mod dual_control;
 mod interop;
 mod key_wrapping;
 mod locate_placeholder;
