@@ -231,6 +231,9 @@ pub struct DualControlConfig {
     pub operations: Vec<String>,
     /// Longest authorization window, in minutes (also the default length).
     pub window_minutes: i64,
+    /// Separation of duties: administrators may read key material (Get) only if their user
+    /// or group records also grant it as key users and the key's policy admits them.
+    pub separate_duties: bool,
 }
 
 impl Default for DualControlConfig {
@@ -238,6 +241,7 @@ impl Default for DualControlConfig {
         DualControlConfig {
             operations: Vec::new(),
             window_minutes: 15,
+            separate_duties: false,
         }
     }
 }

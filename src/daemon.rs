@@ -206,7 +206,8 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         dual: crate::ops::dual::DualControl::new(
             config.dual_control.operations.clone(),
             config.dual_control.window_minutes,
-        ),
+        )
+        .with_separate_duties(config.dual_control.separate_duties),
     })
 }
 

@@ -45,6 +45,8 @@ pub struct DualControl {
     guarded: Vec<String>,
     max_minutes: i64,
     grants: Mutex<Vec<Grant>>,
+    /// Separation of duties: administrators read key material only if also key users.
+    pub separate_duties: bool,
 }
 
 impl DualControl {
@@ -55,7 +57,14 @@ impl DualControl {
             guarded: operations,
             max_minutes,
             grants: Mutex::new(Vec::new()),
+            separate_duties: false,
         }
+    }
+
+    /// With separation of duties on or off.
+    pub fn with_separate_duties(mut self, on: bool) -> DualControl {
+        self.separate_duties = on;
+        self
     }
 
     /// Whether `name` is guarded.
@@ -125,6 +134,17 @@ impl DualControl {
                 ))
             })
     }
+}
+
+/// Separation of duties: an administrator's Get of key material must also pass the key-user
+/// rules (its user and group records and the key's own policy), as if it were no
+/// administrator.
+pub(super) fn check_separation(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<(), OpError> {
+    if !ctx.dual.separate_duties || call.operation != op::GET || !who.is_admin() {
+        return Ok(());
+    }
+    let uid = call.uid()?;
+    super::load_for(ctx, &who.without_admin(), &uid, op::GET).map(drop)
 }
 
 /// Records a guarded operation with both identities.

@@ -187,6 +187,7 @@ fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if ctx.kek.is_sealed() && !custody::allowed_while_sealed(call.operation) {
         return Err(OpError::Sealed);
     }
+    dual::check_separation(ctx, who, call)?;
     // Dual control: a guarded operation runs only in a window a second administrator
     // opened, and is then recorded with both names.
     match ctx.dual.admits(&who.cn, call.operation, call.now)? {

@@ -150,3 +150,46 @@ fn destroy_under_dual_control_needs_a_second_administrator() {
     assert_eq!(refused.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("dual_control.operations"));
 }
+
+#[test]
+fn separation_of_duties_keeps_administrators_from_key_material_unless_key_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("[access]\nunknown_operations = []\n[dual_control]\nseparate_duties = true\n");
+    std::fs::write(&config, &text).unwrap();
+    let (mut server, port) = serve(&config);
+    let created = json(&akm(
+        &config,
+        port,
+        &["key", "create", "--name", "sod", "--json"],
+    ));
+    let uid = created["uid"].as_str().unwrap().to_owned();
+    // Administering the key is fine; reading its material is not.
+    json(&akm(&config, port, &["key", "get", &uid, "--json"]));
+    let refused = akm(&config, port, &["key", "get", &uid, "--material"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("ermission"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    // Granted as a key user too, the administrator may.
+    json(&akm(
+        &config,
+        port,
+        &["user", "set", "admin", "--ops", "get", "--json"],
+    ));
+    let got = json(&akm(
+        &config,
+        port,
+        &["key", "get", &uid, "--material", "--json"],
+    ));
+    assert_eq!(got["material_hex"].as_str().unwrap().len(), 64);
+    let ok = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert!(server.wait().unwrap().success());
+}
