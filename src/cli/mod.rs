@@ -8,6 +8,7 @@ mod backup;
 mod conformance;
 mod custody;
 mod key;
+mod mirror;
 
 use crate::config::Config;
 use crate::{daemon, pki};
@@ -69,6 +70,12 @@ pub enum Command {
     Restore(backup::RestoreArgs),
     /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
     Conformance(conformance::ConformanceArgs),
+    /// Mirroring to failover peers.
+    Mirror {
+        /// The mirror command.
+        #[command(subcommand)]
+        command: mirror::MirrorCommand,
+    },
 }
 
 /// `akm cert ...`
@@ -83,6 +90,15 @@ pub enum CertCommand {
         #[arg(long)]
         ou: Vec<String>,
         /// Directory to write `<cn>.crt` and `<cn>.key` into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Issue a mirror peer certificate (`mirror.crt`, `mirror.key`) and print its fingerprint.
+    Peer {
+        /// A host name or IP address of this node (SAN; the first is the CN); repeat for more.
+        #[arg(long, required = true)]
+        name: Vec<String>,
+        /// Directory to write `mirror.crt` and `mirror.key` into.
         #[arg(long)]
         out: PathBuf,
     },
@@ -224,6 +240,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             println!("wrote {} and {}", crt.display(), key.display());
         }
         Command::Cert {
+            command: CertCommand::Peer { name, out },
+        } => {
+            let (crt, key, fp) = pki::issue_peer_files(&config.tls.certs_dir, &name, &out)?;
+            println!("wrote {} and {}", crt.display(), key.display());
+            println!("fingerprint = \"{fp}\"");
+        }
+        Command::Cert {
             command: CertCommand::Revoke { cert, serial, crl },
         } => revoke(&config, &cert, serial, crl)?,
         Command::Tls(args) => {
@@ -267,6 +290,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             conformance::run(&config, args)?;
         }
+        Command::Mirror { command } => mirror::run(&config, command)?,
     }
     Ok(())
 }

@@ -218,6 +218,63 @@ impl KekSlot {
     }
 }
 
+/// Wrapping and unwrapping stored key material, by a bare [`Kek`] or a server's
+/// [`KekSlot`] (which also unwraps with retired KEKs during a rotation).
+pub trait Wrapping {
+    /// See [`Kek::wrap`].
+    fn wrap_material(
+        &self,
+        uid: &str,
+        version: i64,
+        material: &[u8],
+    ) -> Result<Wrapped, CryptoError>;
+    /// See [`Kek::unwrap`].
+    fn unwrap_material(
+        &self,
+        uid: &str,
+        version: i64,
+        wrapped: &Wrapped,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError>;
+}
+
+impl Wrapping for Kek {
+    fn wrap_material(
+        &self,
+        uid: &str,
+        version: i64,
+        material: &[u8],
+    ) -> Result<Wrapped, CryptoError> {
+        self.wrap(uid, version, material)
+    }
+    fn unwrap_material(
+        &self,
+        uid: &str,
+        version: i64,
+        wrapped: &Wrapped,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.unwrap(uid, version, wrapped)
+    }
+}
+
+impl Wrapping for KekSlot {
+    fn wrap_material(
+        &self,
+        uid: &str,
+        version: i64,
+        material: &[u8],
+    ) -> Result<Wrapped, CryptoError> {
+        self.wrap(uid, version, material)
+    }
+    fn unwrap_material(
+        &self,
+        uid: &str,
+        version: i64,
+        wrapped: &Wrapped,
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+        self.unwrap(uid, version, wrapped)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
