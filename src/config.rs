@@ -195,6 +195,8 @@ pub struct BackupConfig {
     pub interval_secs: u64,
     /// Scheduled backups kept in `dir` (the oldest beyond this are deleted).
     pub keep: usize,
+    /// A remote host every scheduled backup is also copied to over SFTP.
+    pub sftp: Option<crate::backup::sftp::SftpTarget>,
 }
 
 impl Default for BackupConfig {
@@ -203,6 +205,7 @@ impl Default for BackupConfig {
             dir: None,
             interval_secs: 0,
             keep: 7,
+            sftp: None,
         }
     }
 }
@@ -563,6 +566,10 @@ impl Config {
         if let Some(d) = &mut self.backup.dir {
             fix(d);
         }
+        if let Some(t) = &mut self.backup.sftp {
+            fix(&mut t.identity);
+            fix(&mut t.known_hosts);
+        }
         fix(&mut self.client.cert);
         fix(&mut self.client.key);
         fix(&mut self.client.ca);
@@ -646,6 +653,17 @@ impl Config {
         }
         if !(1..=1440).contains(&self.dual_control.window_minutes) {
             return Err(self.invalid("dual_control.window_minutes", "must be 1 to 1440"));
+        }
+        if self
+            .backup
+            .sftp
+            .as_ref()
+            .is_some_and(|t| t.split().is_none())
+        {
+            return Err(self.invalid(
+                "backup.sftp.destination",
+                "must be user@host:directory (no quotes or newlines)",
+            ));
         }
         if self.backup.keep == 0 {
             return Err(self.invalid("backup.keep", "must be at least 1"));

@@ -392,9 +392,23 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             crate::mirror::start(m.clone(), ctx.clone(), status_file, mirror_stopped).await?;
         }
         let reopen = tokio::spawn(reopen_on_sighup(ctx.clone()));
+        let scheduled = (config.backup.interval_secs > 0).then(|| {
+            tokio::spawn(crate::backup::schedule::run(
+                ctx.clone(),
+                crate::backup::schedule::Schedule {
+                    dir: config.backup.dir(&config.store),
+                    every: Duration::from_secs(config.backup.interval_secs),
+                    keep: config.backup.keep,
+                    sftp: config.backup.sftp.clone(),
+                },
+            ))
+        });
         server::serve_reloadable(listener, tls, ctx.clone(), settings(config), shutdown_signal())
             .await;
         reopen.abort();
+        if let Some(task) = scheduled {
+            task.abort();
+        }
         let _ = stop_mirror.send(true);
         Ok::<_, StartError>(())
     })?;

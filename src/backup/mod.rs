@@ -7,6 +7,8 @@
 //! into place.
 
 pub mod format;
+pub mod schedule;
+pub mod sftp;
 
 use crate::crypto::slot::KekSlot;
 use crate::store::{snapshot, Store, StoreError};

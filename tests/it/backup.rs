@@ -295,3 +295,64 @@ async fn backup_under_load_wipe_restore_serves_every_key_and_policy() {
     drop(c);
     stop(server);
 }
+
+/// Scheduled backups: with `interval_secs = 1` and `keep = 2` the server writes a backup every
+/// second as `scheduler`, logged with its checksum, and keeps only the newest two; the newest
+/// verifies with `akm restore --verify-only`.
+#[test]
+fn scheduled_backups_are_logged_and_pruned_to_keep() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let config = write_config(&root);
+    let mut cfg_text = std::fs::read_to_string(&config).unwrap();
+    cfg_text.push_str("[backup]\ninterval_secs = 1\nkeep = 2\n");
+    std::fs::write(&config, cfg_text).unwrap();
+    let (server, port) = serve(&config);
+    json(&akm(
+        &config,
+        port,
+        &["key", "create", "--name", "sched", "--json"],
+    ));
+    let backups = root.join("backups");
+    let count = || {
+        std::fs::read_dir(&backups)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".akmbak"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let logged = || {
+        std::fs::read_to_string(backups.join("backup.log"))
+            .map(|l| l.lines().filter(|l| l.contains("by=scheduler")).count())
+            .unwrap_or(0)
+    };
+    // Behaviour, not timing: wait (up to a generous bound) for three logged backups and the
+    // pruning that follows each.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !(logged() >= 3 && count() == 2) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no 3 scheduled backups pruned to 2"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    stop(server);
+    let mut files: Vec<_> = std::fs::read_dir(&backups)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "akmbak"))
+        .collect();
+    files.sort();
+    let newest = files.last().unwrap();
+    let verified = run(
+        &config,
+        &["restore", newest.to_str().unwrap(), "--verify-only"],
+    );
+    assert!(verified.status.success(), "{}", text(&verified));
+    assert!(text(&verified).contains("verified"), "{}", text(&verified));
+    let journal = std::fs::read_to_string(root.join("data/audit/audit.log")).unwrap();
+    assert!(journal.contains("scheduled\\x20backup"), "no audit record");
+}
