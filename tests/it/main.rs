@@ -8,6 +8,7 @@ mod audit_disk_full;
 mod audit_leak;
 mod audit_syslog;
 mod backup;
+mod backup_sftp;
 mod bad_input;
 mod baseline_ops;
 mod batch_undo;
