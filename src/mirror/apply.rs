@@ -106,40 +106,42 @@ fn to_row(w: &WireObject) -> ObjectRow {
     }
 }
 
-/// Applies `item` from peer `from` in one transaction; with `seq`, also records it as the
-/// last applied sequence number from that peer. Returns what happened and the conflict
-/// resolution to record, if there was one.
-pub fn apply(
-    store: &Store,
-    kek: &impl Wrapping,
-    self_node: &str,
-    from: &str,
-    seq: Option<i64>,
-    item: Item,
-) -> Result<(Outcome, Option<Conflict>), ApplyError> {
-    let from = from.to_owned();
-    let self_node = self_node.to_owned();
-    match item {
+/// A change ready to apply: key material already re-wrapped under this node's KEK (the
+/// plaintext is wiped once the incoming item drops).
+enum Prepared {
+    Object {
+        row: Box<ObjectRow>,
+        wrapped: Option<Wrapped>,
+        hlc: i64,
+        node: String,
+    },
+    Account {
+        kind: AccountKind,
+        name: String,
+        record: Option<(bool, String)>,
+        hlc: i64,
+        node: String,
+    },
+    Deleted {
+        uid: String,
+        hlc: i64,
+        node: String,
+    },
+}
+
+fn prepare(kek: &impl Wrapping, item: Item) -> Result<Prepared, ApplyError> {
+    Ok(match item {
         Item::Object(w) => {
-            // Re-wrap under this node's KEK before the write; the plaintext is wiped when `w`
-            // drops.
-            let wrapped: Option<Wrapped> = match &w.material {
+            let wrapped = match &w.material {
                 Some(m) => Some(kek.wrap_material(&w.uid, w.key_version, &m.0)?),
                 None => None,
             };
-            let row = to_row(&w);
-            let (hlc, node) = (w.hlc, w.node.clone());
-            drop(w);
-            store.write_replica(move |tx| {
-                let (outcome, conflict) = decide(tx, &self_node, &row, hlc, &node)?;
-                if outcome == Outcome::Applied {
-                    tx.put_replica(&row, wrapped.as_ref(), &node, hlc)?;
-                }
-                if let Some(seq) = seq {
-                    tx.set_applied(&from, seq)?;
-                }
-                Ok::<_, ApplyError>((outcome, conflict))
-            })
+            Prepared::Object {
+                row: Box::new(to_row(&w)),
+                wrapped,
+                hlc: w.hlc,
+                node: w.node.clone(),
+            }
         }
         Item::Account {
             entity,
@@ -153,34 +155,101 @@ pub fn apply(
                 "group" => AccountKind::Group,
                 _ => return Err(ApplyError::UnknownEntity(entity)),
             };
-            let record = record.map(|r| (r.enabled, r.operations));
-            store.write_replica(move |tx| {
-                let (outcome, conflict) = decide_account(tx, &self_node, kind, &name, hlc, &node)?;
-                if outcome == Outcome::Applied {
-                    tx.put_account_replica(kind, &name, record.as_ref(), &node, hlc)?;
-                }
-                if let Some(seq) = seq {
-                    tx.set_applied(&from, seq)?;
-                }
-                Ok::<_, ApplyError>((outcome, conflict))
-            })
+            Prepared::Account {
+                kind,
+                name,
+                record: record.map(|r| (r.enabled, r.operations)),
+                hlc,
+                node,
+            }
         }
-        Item::Deleted { uid, hlc, node } => store.write_replica(move |tx| {
-            let exists = tx.get(&uid)?.is_some();
-            if exists {
-                tx.delete_replica(&uid, &node, hlc)?;
+        Item::Deleted { uid, hlc, node } => Prepared::Deleted { uid, hlc, node },
+    })
+}
+
+/// Applies one prepared change inside the transaction.
+fn apply_in(
+    tx: &crate::store::WriteTx<'_>,
+    self_node: &str,
+    change: &Prepared,
+) -> Result<(Outcome, Option<Conflict>), StoreError> {
+    match change {
+        Prepared::Object {
+            row,
+            wrapped,
+            hlc,
+            node,
+        } => {
+            let (outcome, conflict) = decide(tx, self_node, row, *hlc, node)?;
+            if outcome == Outcome::Applied {
+                tx.put_replica(row, wrapped.as_ref(), node, *hlc)?;
             }
-            if let Some(seq) = seq {
-                tx.set_applied(&from, seq)?;
+            Ok((outcome, conflict))
+        }
+        Prepared::Account {
+            kind,
+            name,
+            record,
+            hlc,
+            node,
+        } => {
+            let (outcome, conflict) = decide_account(tx, self_node, *kind, name, *hlc, node)?;
+            if outcome == Outcome::Applied {
+                tx.put_account_replica(*kind, name, record.as_ref(), node, *hlc)?;
             }
-            let outcome = if exists {
-                Outcome::Applied
-            } else {
-                Outcome::KeptLocal
-            };
-            Ok((outcome, None))
-        }),
+            Ok((outcome, conflict))
+        }
+        Prepared::Deleted { uid, hlc, node } => {
+            if tx.get(uid)?.is_none() {
+                return Ok((Outcome::KeptLocal, None));
+            }
+            tx.delete_replica(uid, node, *hlc)?;
+            Ok((Outcome::Applied, None))
+        }
     }
+}
+
+/// Applies `item` from peer `from` in one transaction; with `seq`, also records it as the
+/// last applied sequence number from that peer. Returns what happened and the conflict
+/// resolution to record, if there was one.
+pub fn apply(
+    store: &Store,
+    kek: &impl Wrapping,
+    self_node: &str,
+    from: &str,
+    seq: Option<i64>,
+    item: Item,
+) -> Result<(Outcome, Option<Conflict>), ApplyError> {
+    let mut out = apply_batch(store, kek, self_node, from, vec![(seq, item)])?;
+    Ok(out.pop().unwrap_or((Outcome::KeptLocal, None)))
+}
+
+/// Applies consecutive changes from peer `from` in one transaction (one commit for a burst:
+/// each change is still applied whole or not at all, and the highest `seq` among them is
+/// recorded as applied with them). Returns each change's outcome and conflict, in order.
+pub fn apply_batch(
+    store: &Store,
+    kek: &impl Wrapping,
+    self_node: &str,
+    from: &str,
+    items: Vec<(Option<i64>, Item)>,
+) -> Result<Vec<(Outcome, Option<Conflict>)>, ApplyError> {
+    let last_seq = items.iter().filter_map(|(seq, _)| *seq).max();
+    let prepared = items
+        .into_iter()
+        .map(|(_, item)| prepare(kek, item))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (from, self_node) = (from.to_owned(), self_node.to_owned());
+    store.write_replica(move |tx| {
+        let mut out = Vec::with_capacity(prepared.len());
+        for change in &prepared {
+            out.push(apply_in(tx, &self_node, change)?);
+        }
+        if let Some(seq) = last_seq {
+            tx.set_applied(&from, seq)?;
+        }
+        Ok::<_, ApplyError>(out)
+    })
 }
 
 /// Users and groups: the later `(hlc, node)` wins (last writer wins; a deletion is a version

@@ -182,7 +182,7 @@ async fn receive(
     };
     let node = peer.node_id.clone();
     let result = tokio::select! {
-        r = serve_peer(&mut stream, remote, &cn, &fingerprint, &peer, &mirror) => r,
+        r = serve_peer(stream, remote, &cn, &fingerprint, &peer, &mirror) => r,
         _ = shutdown.changed() => Ok(()),
     };
     if let Err(e) = &result {
@@ -193,30 +193,60 @@ async fn receive(
     }
 }
 
-async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
-    stream: &mut S,
+type ServerStream = tokio_rustls::server::TlsStream<TcpStream>;
+type Incoming = tokio::sync::mpsc::Receiver<Result<Msg, ProtoError>>;
+
+/// Reads messages into a channel, so the receiver can take every change already sent in one
+/// go and apply them in one transaction.
+fn read_into_channel(
+    mut rd: tokio::io::ReadHalf<ServerStream>,
+) -> (Incoming, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(BATCH);
+    let task = tokio::spawn(async move {
+        loop {
+            let msg = proto::read_msg(&mut rd).await;
+            let end = msg.is_err();
+            if tx.send(msg).await.is_err() || end {
+                return;
+            }
+        }
+    });
+    (rx, task)
+}
+
+async fn next_msg(incoming: &mut Incoming, limit: Duration) -> Result<Msg, LinkError> {
+    let msg = timeout(limit, incoming.recv())
+        .await
+        .map_err(|_| LinkError::Timeout("waiting for the peer"))?;
+    match msg {
+        Some(m) => Ok(m?),
+        None => Err(LinkError::Timeout("peer closed the connection")),
+    }
+}
+
+async fn serve_peer(
+    stream: ServerStream,
     remote: std::net::SocketAddr,
     cn: &str,
     fingerprint: &str,
     peer: &PeerConfig,
     mirror: &Arc<Mirror>,
 ) -> Result<(), LinkError> {
+    let (rd, mut wr) = tokio::io::split(stream);
+    let (mut incoming, reader) = read_into_channel(rd);
+    let _reader = AbortOnDrop(reader);
     let node = peer.node_id.clone();
-    let hello = within(HANDSHAKE, "waiting for hello", proto::read_msg(stream)).await?;
-    match hello {
+    match next_msg(&mut incoming, HANDSHAKE).await? {
         Msg::Hello { proto, node: n } if proto == PROTOCOL && n == node => {}
         Msg::Hello { proto, node: n } => {
             let reason = format!(
                 "hello from node {n:?} speaking protocol {proto}; expected node {node:?}, protocol {PROTOCOL}"
             );
             events::refused(&mirror.ctx, Some(remote), cn, fingerprint, &reason);
-            proto::write_msg(
-                stream,
-                &Msg::Refused {
-                    reason: reason.clone(),
-                },
-            )
-            .await?;
+            let refused = Msg::Refused {
+                reason: reason.clone(),
+            };
+            proto::write_msg(&mut wr, &refused).await?;
             return Err(LinkError::Refused(reason));
         }
         _ => return Err(LinkError::Unexpected),
@@ -224,37 +254,58 @@ async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
     let store_mirror = mirror.clone();
     let n = node.clone();
     let applied = blocking(move || Ok(store_mirror.ctx.store.applied_seq(&n)?)).await?;
-    proto::write_msg(
-        stream,
-        &Msg::Welcome {
-            proto: PROTOCOL,
-            node: mirror.node_id().to_owned(),
-            applied,
-        },
-    )
-    .await?;
+    let welcome = Msg::Welcome {
+        proto: PROTOCOL,
+        node: mirror.node_id().to_owned(),
+        applied,
+    };
+    proto::write_msg(&mut wr, &welcome).await?;
     mirror.with_peer(&node, |p| p.applied = applied);
     let _open = InboundOpen::new(mirror, &node);
     let mut applied = applied;
+    let mut pending: Option<Msg> = None;
     loop {
-        let msg = within(
-            RECEIVE_IDLE,
-            "waiting for the peer",
-            proto::read_msg(stream),
-        )
-        .await?;
+        let msg = match pending.take() {
+            Some(m) => m,
+            None => next_msg(&mut incoming, RECEIVE_IDLE).await?,
+        };
         match msg {
-            Msg::Change { seq, head, item } => {
-                apply_item(mirror, &node, Some(seq), item).await?;
-                applied = applied.max(seq);
-                mirror.with_peer(&node, |p| {
-                    p.applied = applied;
-                    p.peer_head = head;
-                    p.last_applied_unix = unix_now();
-                });
-                proto::write_msg(stream, &Msg::Ack { seq }).await?;
+            Msg::Change { .. } | Msg::Snapshot { .. } => {
+                // Take every change already received (up to a batch) into one transaction.
+                let mut batch = Vec::new();
+                let mut head = None;
+                let mut next = Some(msg);
+                while let Some(m) = next.take() {
+                    match m {
+                        Msg::Change { seq, head: h, item } => {
+                            head = Some(h);
+                            batch.push((Some(seq), item));
+                        }
+                        Msg::Snapshot { item } => batch.push((None, item)),
+                        other => {
+                            pending = Some(other);
+                            break;
+                        }
+                    }
+                    if batch.len() < BATCH {
+                        next = match incoming.try_recv() {
+                            Ok(m) => Some(m?),
+                            Err(_) => None,
+                        };
+                    }
+                }
+                let last = batch.iter().filter_map(|(seq, _)| *seq).max();
+                apply_items(mirror, &node, batch).await?;
+                if let Some(seq) = last {
+                    applied = applied.max(seq);
+                    mirror.with_peer(&node, |p| {
+                        p.applied = applied;
+                        p.peer_head = head.unwrap_or(p.peer_head);
+                        p.last_applied_unix = unix_now();
+                    });
+                    proto::write_msg(&mut wr, &Msg::Ack { seq }).await?;
+                }
             }
-            Msg::Snapshot { item } => apply_item(mirror, &node, None, item).await?,
             Msg::SnapshotEnd { upto } => {
                 let (m, n) = (mirror.clone(), node.clone());
                 blocking(move || {
@@ -269,17 +320,26 @@ async fn serve_peer<S: AsyncRead + AsyncWrite + Unpin>(
                     p.peer_head = p.peer_head.max(upto);
                     p.last_applied_unix = unix_now();
                 });
-                proto::write_msg(stream, &Msg::Ack { seq: upto }).await?;
+                proto::write_msg(&mut wr, &Msg::Ack { seq: upto }).await?;
             }
             Msg::Ping { head, done } => {
                 mirror.with_peer(&node, |p| {
                     p.peer_head = head;
                     p.applied = p.applied.max(done);
                 });
-                proto::write_msg(stream, &Msg::Ack { seq: applied }).await?;
+                proto::write_msg(&mut wr, &Msg::Ack { seq: applied }).await?;
             }
             _ => return Err(LinkError::Unexpected),
         }
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -309,18 +369,19 @@ impl Drop for InboundOpen<'_> {
     }
 }
 
-async fn apply_item(
+async fn apply_items(
     mirror: &Arc<Mirror>,
     from: &str,
-    seq: Option<i64>,
-    item: Item,
+    items: Vec<(Option<i64>, Item)>,
 ) -> Result<(), LinkError> {
     let (m, from) = (mirror.clone(), from.to_owned());
     blocking(move || {
         let ctx = &m.ctx;
-        let (_, conflict) = apply::apply(&ctx.store, &ctx.kek, m.node_id(), &from, seq, item)?;
-        if let Some(c) = conflict {
-            events::conflict(ctx, &from, &c);
+        let results = apply::apply_batch(&ctx.store, &ctx.kek, m.node_id(), &from, items)?;
+        for (_, conflict) in results {
+            if let Some(c) = conflict {
+                events::conflict(ctx, &from, &c);
+            }
         }
         Ok(())
     })

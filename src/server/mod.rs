@@ -87,6 +87,7 @@ pub async fn serve_reloadable(
                 };
                 let conn = conn::Connection {
                     acceptor: TlsAcceptor::from(tls.current()),
+                    tls: tls.clone(),
                     ctx: ctx.clone(),
                     limits: settings.limits,
                     stop: stop_rx.clone(),

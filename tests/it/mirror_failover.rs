@@ -25,6 +25,11 @@ fn rpo_zero(on_timeout: &str, timeout_ms: u64) -> Options {
 /// Starts `writers` clients creating keys on node `i` until they fail; returns the uids
 /// whose creation the server acknowledged.
 fn write_load(c: &Cluster, i: usize, writers: usize) -> Arc<Mutex<Vec<String>>> {
+    write_load_upto(c, i, writers, usize::MAX)
+}
+
+/// Like [`write_load`], stopping once `max` writes were acknowledged.
+fn write_load_upto(c: &Cluster, i: usize, writers: usize, max: usize) -> Arc<Mutex<Vec<String>>> {
     // Names are unique per load: a Name in use would refuse the Create.
     static LOADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let load = LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -38,6 +43,9 @@ fn write_load(c: &Cluster, i: usize, writers: usize) -> Arc<Mutex<Vec<String>>> 
                 return;
             };
             for n in 0.. {
+                if acked.lock().unwrap().len() >= max {
+                    return;
+                }
                 let payload = crate::support::kmip::create_payload(
                     ProtocolVersion::V1_4,
                     &crate::support::kmip::aes_attrs(Some(&format!("load-{load}-{w}-{n}"))),
@@ -287,4 +295,38 @@ async fn mirror_status_command_and_cli_failover() {
     assert!(!out.status.success());
     assert!(err.contains("no server reachable"), "{err}");
     assert!(err.contains(&c.nodes[1].kmip.to_string()), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "on demand: prints write throughput with mirroring (see README, mirroring)"]
+async fn write_throughput_async_and_rpo_zero() {
+    const WRITES: usize = 1000;
+    for (label, opts) in [
+        ("async", Options::nodes(2)),
+        ("rpo-zero", rpo_zero("refuse", 5000)),
+    ] {
+        let c = Cluster::start(opts);
+        assert!(eventually(Duration::from_secs(10), || c.nodes[0]
+            .status()
+            .is_some_and(|s| s.peers[0].outbound_connected)));
+        let started = std::time::Instant::now();
+        let acked = write_load_upto(&c, 0, 8, WRITES);
+        assert!(eventually(Duration::from_secs(120), || acked
+            .lock()
+            .unwrap()
+            .len()
+            >= WRITES));
+        let written = started.elapsed();
+        let uids: Vec<String> = acked.lock().unwrap().clone();
+        assert!(eventually(Duration::from_secs(120), || {
+            let on_peer = c.nodes[1].objects();
+            uids.iter().all(|u| on_peer.contains_key(u))
+        }));
+        let mirrored = started.elapsed();
+        eprintln!(
+            "{label}: {} creates acknowledged in {written:?} ({:.0}/s); all on the peer after {mirrored:?}",
+            uids.len(),
+            uids.len() as f64 / written.as_secs_f64()
+        );
+    }
 }
