@@ -91,6 +91,28 @@ pub fn run_authorize(config: &Config, args: AuthorizeArgs) -> Result<(), CliErro
     Ok(())
 }
 
+/// `akm approve`
+#[derive(Debug, Args)]
+pub struct ApproveArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// The request id a dual-control refusal named.
+    id: String,
+}
+
+/// Runs `akm approve`: as a second administrator, approves a refused request.
+pub fn run_approve(config: &Config, args: ApproveArgs) -> Result<(), CliError> {
+    let payload = vec![Ttlv::text(ext::TAG_REQUEST_ID, args.id.clone())];
+    let out = connect_and_run(config, &args.conn, move |client| {
+        Box::pin(async move {
+            let got = client.call(ext::OP_AUTHORIZE, payload).await?;
+            ext::authorize_from(&got).ok_or_else(malformed)
+        })
+    })?;
+    print(&out, args.conn.json);
+    Ok(())
+}
+
 /// `akm unseal`
 #[derive(Debug, Args)]
 pub struct UnsealArgs {

@@ -63,6 +63,8 @@ pub enum Command {
     /// Dual control: as a second administrator, let another user perform a guarded
     /// operation for a few minutes (administrators only).
     Authorize(custody::AuthorizeArgs),
+    /// Dual control: as a second administrator, approve a refused request by its id.
+    Approve(custody::ApproveArgs),
     /// Take an online backup of the running server's key database into its backup directory
     /// (administrators only).
     Backup(backup::BackupArgs),
@@ -277,6 +279,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Authorize(args) => {
             init_logging("warn");
             custody::run_authorize(&config, args)?;
+        }
+        Command::Approve(args) => {
+            init_logging("warn");
+            custody::run_approve(&config, args)?;
         }
         Command::Backup(args) => {
             init_logging("warn");

@@ -14,7 +14,8 @@
 //!   unwraps); each call rewraps a batch; calling again after an interruption or restart
 //!   resumes. `akm kek rotate` loops until Remaining is 0, showing progress.
 //! - Authorize: Authorized User, Guarded Operation, Window Minutes (optional) → the same
-//!   and Window Until. The caller must be another administrator than the user named.
+//!   and Window Until; or Request Id alone (`akm approve`): opens the window a refused
+//!   attempt asked for. The caller must be another administrator than the user named.
 //! - Unseal: one of Unseal Share (Text String, a share file's line) or Unseal Passphrase
 //!   (Byte String) → as Seal Status. A wrong, damaged, foreign or repeated share is refused
 //!   with Invalid Field and the reason; the shares accepted so far stay.
@@ -72,6 +73,9 @@ pub const TAG_GUARDED_OPERATION: Tag = Tag(0x54_0110);
 pub const TAG_WINDOW_MINUTES: Tag = Tag(0x54_0111);
 /// Date-Time: when the window closes.
 pub const TAG_WINDOW_UNTIL: Tag = Tag(0x54_0112);
+
+/// Text String: a pending dual-control request's id (Authorize approves it).
+pub const TAG_REQUEST_ID: Tag = Tag(0x54_0113);
 
 /// The response payload for a status.
 pub fn status_payload(s: &SealStatus) -> Vec<Ttlv> {

@@ -207,17 +207,24 @@ fn authorize(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpEr
             .map(str::to_owned)
             .ok_or_else(|| OpError::InvalidMessage(format!("missing {what}")))
     };
-    let user = text(TAG_AUTHORIZED_USER, "Authorized User")?;
-    let operation = text(TAG_GUARDED_OPERATION, "Guarded Operation")?;
-    let minutes = match call.payload.child(TAG_WINDOW_MINUTES) {
-        None => None,
-        Some(t) => Some(i64::from(t.as_int().ok_or_else(|| {
-            OpError::InvalidField("Window Minutes must be an Integer".into())
-        })?)),
+    let (user, operation, result) = if call.payload.child(TAG_REQUEST_ID).is_some() {
+        let id = text(TAG_REQUEST_ID, "Request Id")?;
+        let result = ctx.dual.approve(&who.cn, &id, call.now);
+        (format!("request {id}"), "approve".to_owned(), result)
+    } else {
+        let user = text(TAG_AUTHORIZED_USER, "Authorized User")?;
+        let operation = text(TAG_GUARDED_OPERATION, "Guarded Operation")?;
+        let minutes = match call.payload.child(TAG_WINDOW_MINUTES) {
+            None => None,
+            Some(t) => Some(i64::from(t.as_int().ok_or_else(|| {
+                OpError::InvalidField("Window Minutes must be an Integer".into())
+            })?)),
+        };
+        let result = ctx
+            .dual
+            .authorize(&who.cn, &user, &operation, minutes, call.now);
+        (user, operation, result)
     };
-    let result = ctx
-        .dual
-        .authorize(&who.cn, &user, &operation, minutes, call.now);
     let (outcome, detail) = match &result {
         Ok(g) => (
             Outcome::Success,

@@ -2,7 +2,10 @@
 //! administrator opens an authorization window (`akm authorize`, the Authorize extension
 //! operation) naming the user who may then perform that operation for N minutes; without an
 //! open window from someone else the operation is refused. Each guarded operation performed
-//! is recorded with both identities. Windows live in memory: a restart closes them all.
+//! is recorded with both identities. A refused attempt also leaves a pending request whose id
+//! the refusal names; a second administrator may approve it (`akm approve ID`), which opens
+//! the same window for that user and operation. Windows and pending requests live in memory:
+//! a restart closes them all.
 
 use super::{Call, Caller, Ctx};
 use crate::audit::{AuditEvent, Outcome};
@@ -45,6 +48,8 @@ pub struct DualControl {
     guarded: Vec<String>,
     max_minutes: i64,
     grants: Mutex<Vec<Grant>>,
+    /// Refused attempts awaiting approval: (id, user, operation name, when).
+    pending: Mutex<Vec<(String, String, String, i64)>>,
     /// Separation of duties: administrators read key material only if also key users.
     pub separate_duties: bool,
 }
@@ -57,6 +62,7 @@ impl DualControl {
             guarded: operations,
             max_minutes,
             grants: Mutex::new(Vec::new()),
+            pending: Mutex::new(Vec::new()),
             separate_duties: false,
         }
     }
@@ -123,16 +129,51 @@ impl DualControl {
             .grants
             .lock()
             .map_err(|_| OpError::AccessRecordsUnavailable)?;
-        grants
+        if let Some(g) = grants
             .iter()
             .find(|g| g.user == user && g.operation == name && g.until > now && g.by != user)
-            .map(|g| Some(g.by.clone()))
-            .ok_or_else(|| {
-                OpError::DualControl(format!(
-                    "{name} is under dual control: a second administrator must first run \
-                     `akm authorize --user {user} --op {name}`"
-                ))
+        {
+            return Ok(Some(g.by.clone()));
+        }
+        drop(grants);
+        let id = self.add_pending(user, name, now);
+        Err(OpError::DualControl(format!(
+            "{name} is under dual control: a second administrator must first run \
+             `akm authorize --user {user} --op {name}` or approve this request: `akm approve {id}`"
+        )))
+    }
+
+    /// Records a refused attempt; returns its id (pending requests expire with the window).
+    fn add_pending(&self, user: &str, name: &str, now: i64) -> String {
+        let id = hex::encode(crate::crypto::random_bytes(4).as_slice());
+        if let Ok(mut p) = self.pending.lock() {
+            p.retain(|(_, _, _, at)| *at + self.max_minutes * 60 > now);
+            // Bounded: a client retrying in a loop cannot grow it without limit.
+            if p.len() >= 1000 {
+                p.remove(0);
+            }
+            p.push((id.clone(), user.to_owned(), name.to_owned(), now));
+        }
+        id
+    }
+
+    /// Approves pending request `id` as `by`: opens the window it asked for.
+    pub fn approve(&self, by: &str, id: &str, now: i64) -> Result<Grant, OpError> {
+        let found = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| {
+                let at = p.iter().position(|(pid, ..)| pid == id)?;
+                Some(p.remove(at))
             })
+            .filter(|(.., at)| *at + self.max_minutes * 60 > now);
+        let Some((_, user, name, _)) = found else {
+            return Err(OpError::InvalidField(format!(
+                "no pending dual-control request {id:?} (expired or already approved)"
+            )));
+        };
+        self.authorize(by, &user, &name, None, now)
     }
 }
 
@@ -203,5 +244,48 @@ mod tests {
             "window names bob only"
         );
         assert!(d.admits("bob", op::DESTROY, 220).is_err(), "closed");
+    }
+
+    #[test]
+    fn a_refusal_leaves_a_request_another_admin_may_approve_once() {
+        let d = DualControl::new(vec!["destroy".into()], 15);
+        let Err(OpError::DualControl(msg)) = d.admits("bob", op::DESTROY, 0) else {
+            panic!("not refused")
+        };
+        let id = msg
+            .rsplit("akm approve ")
+            .next()
+            .unwrap()
+            .trim_end_matches('`')
+            .to_owned();
+        assert!(d.approve("bob", &id, 1).is_err(), "not by the requester");
+        // The failed self-approval used the request up.
+        assert!(d.approve("alice", &id, 1).is_err());
+        let Err(OpError::DualControl(msg)) = d.admits("bob", op::DESTROY, 2) else {
+            panic!("not refused")
+        };
+        let id = msg
+            .rsplit("akm approve ")
+            .next()
+            .unwrap()
+            .trim_end_matches('`')
+            .to_owned();
+        assert!(d.approve("alice", &id, 15 * 60 + 3).is_err(), "expired");
+        let Err(OpError::DualControl(msg)) = d.admits("bob", op::DESTROY, 2) else {
+            panic!("not refused")
+        };
+        let id = msg
+            .rsplit("akm approve ")
+            .next()
+            .unwrap()
+            .trim_end_matches('`')
+            .to_owned();
+        let g = d.approve("alice", &id, 3).unwrap();
+        assert_eq!((g.user.as_str(), g.operation.as_str()), ("bob", "destroy"));
+        assert_eq!(
+            d.admits("bob", op::DESTROY, 4).unwrap().as_deref(),
+            Some("alice")
+        );
+        assert!(d.approve("carol", &id, 5).is_err(), "approved once");
     }
 }

@@ -123,6 +123,42 @@ fn destroy_under_dual_control_needs_a_second_administrator() {
     let gone = akm(&config, port, &["key", "get", &uid, "--material"]);
     assert_eq!(gone.status.code(), Some(2));
 
+    // Approving a pending request: the refusal names it, a second administrator approves.
+    // Now alice acts (admin's window from alice stays open) and admin approves.
+    let second = json(&as_alice(&["key", "create", "--name", "dc2", "--json"]));
+    let uid2 = second["uid"].as_str().unwrap().to_owned();
+    let request_id = |o: &std::process::Output| {
+        stderr(o)
+            .rsplit("akm approve ")
+            .next()
+            .unwrap()
+            .split('`')
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let refused = as_alice(&["key", "destroy", &uid2]);
+    assert_eq!(refused.status.code(), Some(2));
+    let own = as_alice(&["approve", &request_id(&refused)]);
+    assert_eq!(own.status.code(), Some(2), "self-approval");
+    let refused = as_alice(&["key", "destroy", &uid2]);
+    assert_eq!(
+        refused.status.code(),
+        Some(2),
+        "a failed approval opens nothing"
+    );
+    let approved = json(&akm(
+        &config,
+        port,
+        &["approve", &request_id(&refused), "--json"],
+    ));
+    assert_eq!(approved["user"], "alice");
+    assert_eq!(approved["operation"], "destroy");
+    json(&as_alice(&["key", "destroy", &uid2, "--json"]));
+    let reused = akm(&config, port, &["approve", &request_id(&refused)]);
+    assert_eq!(reused.status.code(), Some(2), "approved once");
+
     let ok = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
