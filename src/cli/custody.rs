@@ -37,7 +37,7 @@ enum KekCommand {
         #[arg(long)]
         threshold: Option<usize>,
         /// Directory for the share files (share-1.txt ... share-N.txt, mode 0600): hand each
-        /// to its custodian and delete it here.
+        /// to its custodian and delete it here. `-` shows the shares once on stdout instead.
         #[arg(long)]
         out: Option<PathBuf>,
         /// Derive the master key from a passphrase (first line of stdin) with Argon2id.
@@ -223,11 +223,21 @@ fn seal(
             let m = threshold.ok_or_else(|| usage("--shares needs --threshold"))?;
             let dir = out.ok_or_else(|| usage("--shares needs --out"))?;
             let (sealed, texts) = SealedKek::seal_with_shares(&bytes, m, n)?;
-            write_shares(&dir, &texts)?;
-            println!(
-                "akm kek seal: {n} shares written to {} (share-1.txt ... share-{n}.txt); any {m} unseal",
-                dir.display()
-            );
+            if dir.as_os_str() == "-" {
+                // Shown once: each custodian copies their line; nothing is written to disk.
+                for t in &texts {
+                    print!("{}", t.0.as_str());
+                }
+                eprintln!(
+                    "akm kek seal: {n} shares shown above, once (one line each); any {m} unseal"
+                );
+            } else {
+                write_shares(&dir, &texts)?;
+                println!(
+                    "akm kek seal: {n} shares written to {} (share-1.txt ... share-{n}.txt); any {m} unseal",
+                    dir.display()
+                );
+            }
             sealed
         }
         (None, true) => {
@@ -244,7 +254,7 @@ fn seal(
     // Only once the sealed file is durably written does the plain KEK go.
     std::fs::remove_file(&plain)
         .map_err(|e| usage(format!("cannot remove {}: {e}", plain.display())))?;
-    println!(
+    eprintln!(
         "akm kek seal: KEK {kek_id} sealed in {}; {} removed. The server now starts sealed: run `akm unseal`.",
         sealed_path.display(),
         plain.display()

@@ -258,3 +258,44 @@ fn a_passphrase_sealed_node_unseals_with_the_passphrase_only() {
     assert_eq!(got["material_hex"].as_str().unwrap(), material);
     stop(server);
 }
+
+#[test]
+fn shares_shown_once_on_stdout_unseal_the_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let (uid, material) = node_with_a_key(&config);
+    let sealed = kek_seal(
+        &config,
+        &["--shares", "3", "--threshold", "2", "--out", "-"],
+        None,
+    );
+    assert!(sealed.status.success(), "{}", stderr(&sealed));
+    let shown = String::from_utf8(sealed.stdout).unwrap();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 3, "{shown}");
+    assert!(lines.iter().all(|l| l.starts_with("akm-kek-share-v1:")));
+    assert!(
+        !dir.path().join("-").exists(),
+        "shares written to a file named -"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let (server, port) = serve(&config);
+    for (i, line) in [lines[2], lines[0]].iter().enumerate() {
+        // What a custodian would paste into a private file.
+        let f = dir.path().join(format!("pasted-{i}.txt"));
+        std::fs::write(&f, format!("{line}\n")).unwrap();
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        json(&akm(
+            &config,
+            port,
+            &["unseal", "--json", "--share-file", f.to_str().unwrap()],
+        ));
+    }
+    let got = json(&akm(
+        &config,
+        port,
+        &["key", "get", &uid, "--material", "--json"],
+    ));
+    assert_eq!(got["material_hex"].as_str().unwrap(), material);
+    stop(server);
+}
