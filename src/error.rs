@@ -96,6 +96,17 @@ pub enum OpError {
     /// Reloading the TLS configuration failed (the detail is logged).
     #[error("TLS reload failed; the previous configuration stays in force (see the server log)")]
     ReloadFailed,
+    /// The server is sealed: nothing but Query, Discover Versions and the custody operations
+    /// until custodians unseal it.
+    #[error("the server is sealed: custodians must unseal it (akm unseal)")]
+    Sealed,
+    /// A custody operation (unseal) was refused; the reason is safe to show.
+    #[error("{0}")]
+    Custody(String),
+    /// Dual control refused the operation (no open authorization window from a second
+    /// administrator, or an administrator tried to authorize themself).
+    #[error("{0}")]
+    DualControl(String),
     /// A database failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -182,6 +193,9 @@ impl OpError {
             }
             OpError::AccessRecordsUnavailable => (rr::GENERAL_FAILURE, "internal error".into()),
             OpError::ReloadFailed => (rr::GENERAL_FAILURE, self.to_string()),
+            OpError::Sealed => (rr::GENERAL_FAILURE, self.to_string()),
+            OpError::DualControl(m) => (rr::PERMISSION_DENIED, m.clone()),
+            OpError::Custody(m) => (rr::INVALID_FIELD, m.clone()),
             OpError::Store(StoreError::NameTaken) => {
                 (rr::NON_UNIQUE_NAME_ATTRIBUTE, "name already in use".into())
             }

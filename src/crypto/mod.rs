@@ -3,6 +3,10 @@
 //! Key bytes live in zeroizing buffers; nothing here logs or formats them.
 
 pub mod keywrap;
+pub mod rotate;
+pub mod seal;
+pub mod shamir;
+pub mod slot;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -22,7 +26,7 @@ use crate::secret_file;
 
 /// Size of the KEK in bytes (AES-256).
 pub const KEK_LEN: usize = 32;
-const NONCE_LEN: usize = 12;
+pub(crate) const NONCE_LEN: usize = 12;
 
 /// Errors of the crypto layer. Messages never contain key bytes.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +51,15 @@ pub enum CryptoError {
     /// AES Key Wrap was given a key or data of a size it cannot take.
     #[error("key wrap: {0}")]
     KeyWrapInput(&'static str),
+    /// A sealed KEK file is malformed, or sealing was asked for with bad parameters.
+    #[error("{0}")]
+    Sealed(String),
+    /// Unsealing was refused: the reason, safe to show the custodian.
+    #[error("unseal: {0}")]
+    Unseal(&'static str),
+    /// The server is sealed: no KEK to wrap or unwrap with.
+    #[error("the KEK is sealed")]
+    NotUnsealed,
     /// The self-test at start-up did not give the known answer.
     #[error("cryptographic self-test failed: {0}")]
     SelfTest(&'static str),
@@ -59,6 +72,8 @@ pub struct Kek {
     /// encrypted-then-hashed), recorded beside every wrapped blob so a rotation knows which
     /// KEK wrapped it.
     id: String,
+    /// The key itself, kept only so a rotation can persist it again (sealed or in its file).
+    bytes: Zeroizing<Vec<u8>>,
 }
 
 impl fmt::Debug for Kek {
@@ -125,7 +140,16 @@ impl Kek {
             .encrypt(Nonce::from_slice(&[0u8; NONCE_LEN]), &b"akm-kek-id"[..])
             .map_err(|_| CryptoError::Wrap)?;
         let id = hex::encode(&ring::digest::digest(&ring::digest::SHA256, &probe).as_ref()[..8]);
-        Ok(Kek { cipher, id })
+        Ok(Kek {
+            cipher,
+            id,
+            bytes: Zeroizing::new(bytes.to_vec()),
+        })
+    }
+
+    /// The key bytes, for persisting it (never for display).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// This KEK's identifier.

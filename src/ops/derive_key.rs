@@ -1,15 +1,17 @@
 //! Derive Key (KMIP 1.4 §4.6, 2.1 §6.1.17): derives a Symmetric Key or Secret Data from a key
 //! or Secret Data the server holds (Derive Key in its usage mask, Active, before its Protect
 //! Stop Date) with PBKDF2, HMAC, HASH, NIST SP 800-108 counter mode (HMAC) or HKDF (see
-//! `crypto::kdf`), stores it like a created object, and links the two (Derived Key on the
+//! `crypto::kdf`), or ENCRYPT (AES through `crypto::cipher`, as the Encrypt operation), stores it like a created object, and links the two (Derived Key on the
 //! base, Derivation Base Object on the new one). The length comes from the request's
 //! Cryptographic Length (bits, a multiple of 8); a longer length than the method gives is an
 //! error, as the spec requires.
 
 use super::create::{generator, store_new};
+use super::encrypt::SymParams;
 use super::key_use::{load_key_by_uid, Check, Purpose};
 use super::rekey::link;
 use super::{modify, Call, Caller, Ctx, Reply};
+use crate::crypto::cipher::{self, Mode};
 use crate::crypto::kdf;
 use crate::error::OpError;
 use crate::kmip::attributes::{self, Attr};
@@ -196,9 +198,19 @@ fn derive(
             data.unwrap_or(&[]),
             len,
         ),
+        dm::ENCRYPT => {
+            return encrypt(
+                crypto,
+                bytes(Tag::INITIALIZATION_VECTOR)?,
+                base,
+                need_data()?,
+                len,
+                base_obj,
+            )
+        }
         _ => {
             return Err(OpError::UnsupportedParameters(
-                "derivation methods: PBKDF2, HMAC, HASH, NIST800-108-C and HKDF",
+                "derivation methods: PBKDF2, HMAC, HASH, NIST800-108-C, HKDF and ENCRYPT",
             ))
         }
     };
@@ -206,6 +218,54 @@ fn derive(
         kdf::KdfError::Digest(d) => OpError::Digest(d),
         other => OpError::InvalidField(other.to_string()),
     })
+}
+
+/// The ENCRYPT method (KMIP 1.4 §4.6): the Derivation Data encrypted with the base key under
+/// the Cryptographic Parameters of the Derivation Parameters, through the same AES code and
+/// parameter checks as the Encrypt operation. The derived value is the first `len` bytes of
+/// the ciphertext; asking for more than the ciphertext holds is an error. The parameters are
+/// required (the spec names them as the input of this method), a mode that needs an IV needs
+/// the Initialization Vector (there is no response field to return a server-made one), and GCM
+/// is refused because its tag would have no place in the derived value.
+fn encrypt(
+    crypto: Option<&Ttlv>,
+    iv: Option<&[u8]>,
+    base: &[u8],
+    data: &[u8],
+    len: usize,
+    base_obj: &super::Object,
+) -> Result<Zeroizing<Vec<u8>>, OpError> {
+    let crypto = crypto.ok_or_else(|| {
+        OpError::InvalidMessage("the ENCRYPT derivation needs Cryptographic Parameters".into())
+    })?;
+    let sym = SymParams::from_params(Some(crypto.children()), base_obj)?;
+    if sym.random_iv {
+        return Err(OpError::InvalidField(
+            "the ENCRYPT derivation takes its IV from the Derivation Parameters, not Random IV"
+                .into(),
+        ));
+    }
+    if sym.mode == Mode::Gcm {
+        return Err(OpError::UnsupportedParameters(
+            "the ENCRYPT derivation uses ECB, CBC or CTR (a GCM tag has no place in a derived key)",
+        ));
+    }
+    let iv = match (sym.mode.needs_iv(), iv) {
+        (true, None) => {
+            return Err(OpError::InvalidMessage(
+                "the ENCRYPT derivation in this mode needs an Initialization Vector".into(),
+            ))
+        }
+        (_, iv) => iv.unwrap_or(&[]),
+    };
+    let (ciphertext, _) = cipher::encrypt(base, &sym.params(iv, &[]), data)?;
+    let ciphertext = Zeroizing::new(ciphertext);
+    if len > ciphertext.len() || len > kdf::MAX_OUTPUT {
+        return Err(OpError::InvalidField(
+            "the requested length exceeds the ENCRYPT derivation's ciphertext".into(),
+        ));
+    }
+    Ok(Zeroizing::new(ciphertext[..len].to_vec()))
 }
 
 /// The hash of an HMAC Cryptographic Algorithm.

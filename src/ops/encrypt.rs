@@ -209,7 +209,12 @@ pub struct SymParams {
 impl SymParams {
     /// Reads and validates the parameters for key `obj`.
     pub fn read(call: &Call<'_>, obj: &Object) -> Result<SymParams, OpError> {
-        let params = key_use::crypto_params(call, obj);
+        SymParams::from_params(key_use::crypto_params(call, obj), obj)
+    }
+
+    /// Reads and validates the Cryptographic Parameters `params` (fields of the structure) for
+    /// key `obj`; Derive Key's ENCRYPT method passes those of its Derivation Parameters.
+    pub fn from_params(params: Option<&[Ttlv]>, obj: &Object) -> Result<SymParams, OpError> {
         let algorithm = param_enum(params, Tag::CRYPTOGRAPHIC_ALGORITHM)?
             .or(obj.enum_attr("Cryptographic Algorithm"));
         if let Some(name) = algorithm.and_then(refused_algorithm) {

@@ -1,5 +1,5 @@
 //! Derive Key against the real server: HKDF and HASH derivations give what `crypto::kdf`
-//! computes, Secret Data can be derived, base and derived objects are linked; and the
+//! computes, ENCRYPT gives AES-CBC computed here with the `aes` block function, Secret Data can be derived, base and derived objects are linked; and the
 //! refusals: no Derive Key in the mask, several or no base objects, methods akm does not
 //! perform, lengths the method cannot give, missing parameters, refused hashes.
 
@@ -8,8 +8,9 @@ use crate::support::server::TestServer;
 use akm::client::Client;
 use akm::kmip::attributes::Attr;
 use akm::kmip::enums::{
-    cryptographic_algorithm as alg, cryptographic_usage_mask as usage, derivation_method as dm,
-    hashing_algorithm as ha, object_type as ot, operation as op, result_reason as rr,
+    block_cipher_mode as bcm, cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
+    derivation_method as dm, hashing_algorithm as ha, object_type as ot, operation as op,
+    padding_method, result_reason as rr,
 };
 use akm::kmip::ProtocolVersion as V;
 use akm::ttlv::{Tag, Ttlv, Value};
@@ -152,7 +153,7 @@ async fn derive_key_refusals() {
         ),
         // Methods akm does not perform.
         (
-            call(vec![base.clone()], dm::ENCRYPT, data(), aes(128)),
+            call(vec![base.clone()], dm::NIST800_108_F, data(), aes(128)),
             rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS,
         ),
         // HMAC gives 32 bytes at most with SHA-256; AES-100; no algorithm.
@@ -243,5 +244,147 @@ async fn derive_key_refusals() {
         reason(c.call(op::DERIVE_KEY, payload).await),
         rr::INVALID_FIELD
     );
+    server.stop().await;
+}
+
+/// AES-256-CBC with PKCS#5 padding, computed here from the `aes` crate's block function alone
+/// (not through akm's `crypto::cipher`), as the known answer for the ENCRYPT derivation.
+fn aes256_cbc_pkcs5(key: &[u8], iv: &[u8; 16], data: &[u8]) -> Vec<u8> {
+    use aes::cipher::{BlockEncrypt, KeyInit};
+    let cipher = aes::Aes256::new_from_slice(key).unwrap();
+    let mut buf = data.to_vec();
+    let pad = 16 - buf.len() % 16;
+    buf.extend(std::iter::repeat_n(pad as u8, pad));
+    let mut chain = *iv;
+    for chunk in buf.chunks_exact_mut(16) {
+        chunk.iter_mut().zip(chain).for_each(|(b, c)| *b ^= c);
+        cipher.encrypt_block(aes::Block::from_mut_slice(chunk));
+        chain.copy_from_slice(chunk);
+    }
+    buf
+}
+
+fn encrypt_params(algorithm: u32, mode: Option<u32>) -> Ttlv {
+    let mut p = vec![
+        Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, algorithm),
+        Ttlv::enumeration(Tag::PADDING_METHOD, padding_method::PKCS5),
+    ];
+    p.extend(mode.map(|m| Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, m)));
+    Ttlv::structure(Tag::CRYPTOGRAPHIC_PARAMETERS, p)
+}
+
+#[tokio::test]
+async fn encrypt_derivation_is_aes_cbc_of_the_derivation_data() {
+    let server = TestServer::start().await;
+    let iv = [0x5a; 16];
+    // 29 bytes: PKCS#5 pads them to 32, the derived length.
+    let data = b"derive a key by encrypting it".to_vec();
+    let expected = aes256_cbc_pkcs5(&BASE, &iv, &data);
+    assert_eq!(expected.len(), 32);
+    for v in [V::V1_4, V::V2_1] {
+        let mut c = server.client("deriver", v).await;
+        let base = base_key(&mut c, usage::DERIVE_KEY).await;
+        let params = |crypto: Option<Ttlv>, iv: Option<&[u8]>| {
+            let mut p: Vec<Ttlv> = crypto.into_iter().collect();
+            p.extend(iv.map(|iv| Ttlv::bytes(Tag::INITIALIZATION_VECTOR, iv.to_vec())));
+            p.push(Ttlv::bytes(Tag::DERIVATION_DATA, data.clone()));
+            p
+        };
+        // Secret Data of the whole ciphertext, then an AES-128 key of its first 16 bytes.
+        let attrs = vec![
+            Attr::new("Cryptographic Length", Value::Integer(256)),
+            Attr::new(
+                "Cryptographic Usage Mask",
+                Value::Integer(usage::DERIVE_KEY),
+            ),
+        ];
+        let crypto = Some(encrypt_params(alg::AES, Some(bcm::CBC)));
+        let got = c
+            .call(
+                op::DERIVE_KEY,
+                derive(
+                    v,
+                    ot::SECRET_DATA,
+                    &[&base],
+                    dm::ENCRYPT,
+                    params(crypto.clone(), Some(&iv)),
+                    &attrs,
+                ),
+            )
+            .await
+            .unwrap();
+        let secret = key_bytes(&c.call(op::GET, uid(&uid_of(&got))).await.unwrap());
+        assert_eq!(secret, expected.as_slice());
+        let got = c
+            .call(
+                op::DERIVE_KEY,
+                derive(
+                    v,
+                    ot::SYMMETRIC_KEY,
+                    &[&base],
+                    dm::ENCRYPT,
+                    params(crypto.clone(), Some(&iv)),
+                    &aes(128),
+                ),
+            )
+            .await
+            .unwrap();
+        let key = key_bytes(&c.call(op::GET, uid(&uid_of(&got))).await.unwrap());
+        assert_eq!(key, &expected[..16]);
+
+        // The refusals, each with the reason a client can act on.
+        let cases: Vec<(Vec<Ttlv>, u32)> = vec![
+            // No Cryptographic Parameters.
+            (params(None, Some(&iv)), rr::INVALID_MESSAGE),
+            // CBC without an IV.
+            (params(crypto.clone(), None), rr::INVALID_MESSAGE),
+            // Blowfish (what PyKMIP's integration test asks for) is refused.
+            (
+                params(
+                    Some(encrypt_params(alg::BLOWFISH, Some(bcm::CBC))),
+                    Some(&iv[..8]),
+                ),
+                rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS,
+            ),
+            // GCM: the tag would have nowhere to go.
+            (
+                params(
+                    Some(encrypt_params(alg::AES, Some(bcm::GCM))),
+                    Some(&iv[..12]),
+                ),
+                rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS,
+            ),
+            // A wrong-length IV.
+            (params(crypto.clone(), Some(&iv[..8])), rr::INVALID_FIELD),
+        ];
+        for (i, (p, expected)) in cases.into_iter().enumerate() {
+            let payload = derive(v, ot::SECRET_DATA, &[&base], dm::ENCRYPT, p, &attrs);
+            let got = c.call(op::DERIVE_KEY, payload).await;
+            let message = format!("{got:?}");
+            // KMIP 1.x has no Unsupported Cryptographic Parameters: akm answers Invalid Field.
+            let expected = v.result_reason(expected);
+            assert_eq!(reason(got), expected, "case {i}: {message}");
+        }
+        // More than the 32 bytes of ciphertext.
+        let long = vec![
+            Attr::new("Cryptographic Length", Value::Integer(512)),
+            Attr::new(
+                "Cryptographic Usage Mask",
+                Value::Integer(usage::DERIVE_KEY),
+            ),
+        ];
+        let payload = derive(
+            v,
+            ot::SECRET_DATA,
+            &[&base],
+            dm::ENCRYPT,
+            params(crypto.clone(), Some(&iv)),
+            &long,
+        );
+        assert_eq!(
+            reason(c.call(op::DERIVE_KEY, payload).await),
+            rr::INVALID_FIELD
+        );
+    }
     server.stop().await;
 }
