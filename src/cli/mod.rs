@@ -5,6 +5,7 @@
 mod admin;
 mod audit;
 mod backup;
+mod bench;
 mod conformance;
 mod custody;
 mod key;
@@ -72,6 +73,8 @@ pub enum Command {
     Restore(backup::RestoreArgs),
     /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
     Conformance(conformance::ConformanceArgs),
+    /// A KMIP load tool for any KMIP server: ops/s, latency percentiles, server CPU and memory.
+    Bench(bench::BenchArgs),
     /// Mirroring to failover peers.
     Mirror {
         /// The mirror command.
@@ -297,6 +300,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             conformance::run(&config, args)?;
         }
         Command::Mirror { command } => mirror::run(&config, command)?,
+        Command::Bench(args) => {
+            init_logging("warn");
+            bench::run(&config, args)?;
+        }
     }
     Ok(())
 }

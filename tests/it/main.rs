@@ -12,6 +12,7 @@ mod backup_sftp;
 mod bad_input;
 mod baseline_ops;
 mod batch_undo;
+mod bench_cli;
 mod cli;
 mod cli_access;
 mod conformance;
