@@ -14,6 +14,7 @@ mod cli;
 mod cli_access;
 mod conformance;
 mod conformance_cli;
+mod crash;
 mod interop;
 mod key_wrapping;
 mod locate_placeholder;
