@@ -8,6 +8,7 @@ mod audit_disk_full;
 mod audit_leak;
 mod audit_syslog;
 mod bad_input;
+mod bad_inputs_catalogue;
 mod baseline_ops;
 mod batch_undo;
 mod cli;
