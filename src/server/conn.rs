@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -26,6 +26,8 @@ pub(super) struct Connection {
     pub acceptor: TlsAcceptor,
     pub ctx: Arc<Ctx>,
     pub limits: ConnLimits,
+    /// The global in-flight request slots.
+    pub in_flight: Arc<Semaphore>,
     pub stop: watch::Receiver<bool>,
     pub peer: SocketAddr,
     /// The server's address on this connection (for audit records).
@@ -166,6 +168,10 @@ impl Connection {
             );
             return self.refuse(&who, version, now, failure).await;
         }
+        if let Err(failure) = super::limits::check(&decoded, &self.limits) {
+            tracing::info!(peer = %self.peer, user = %who.cn, reason = %failure.message, "request over a limit");
+            return self.refuse(&who, version, now, failure).await;
+        }
         let msg = match RequestMessage::parse(decoded) {
             Ok(m) => m,
             Err(e) => {
@@ -173,6 +179,14 @@ impl Connection {
                 let failure = Failure::new(rr::INVALID_MESSAGE, e.0);
                 return self.refuse(&who, version, now, failure).await;
             }
+        };
+        // Holds a global slot while the request runs; released when this returns.
+        let Ok(_slot) = self.in_flight.clone().acquire_owned().await else {
+            return seal(error_response(
+                version,
+                now,
+                Failure::new(rr::GENERAL_FAILURE, "server shutting down"),
+            ));
         };
         let ctx = self.ctx.clone();
         let base = self.event("kmip", Some(&who));

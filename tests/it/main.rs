@@ -18,6 +18,7 @@ mod conformance_cli;
 mod crash;
 mod interop;
 mod key_wrapping;
+mod limits;
 mod locate_placeholder;
 mod ops;
 mod pykmip;

@@ -67,8 +67,11 @@ pub fn test_settings() -> Settings {
             handshake_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(3),
             ttlv: Limits::default(),
+            max_batch_items: 1024,
+            max_attributes: 1024,
         },
         max_connections: 64,
+        max_in_flight: 256,
         shutdown_grace: Duration::from_secs(5),
     }
 }
