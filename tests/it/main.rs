@@ -27,6 +27,7 @@ mod pykmip_suite;
 mod register_objects;
 mod server_attributes;
 mod storage;
+mod store_disk_full;
 mod support;
 mod tls_reload;
 mod vectors;

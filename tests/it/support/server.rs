@@ -238,6 +238,19 @@ impl TestServer {
         TestServer::start_inner(ca, handle, test_settings(), options).await
     }
 
+    /// Starts a server (new CA, default settings) whose database lives in `dir` and whose
+    /// journal is set up by `audit`: for tests that put the two on different filesystems.
+    pub async fn start_in(dir: tempfile::TempDir, audit: AuditSetup) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
+        let options = Options {
+            dir: Some(dir),
+            audit,
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
+    }
+
     /// The audit journal file.
     pub fn journal_path(&self) -> PathBuf {
         self.ctx.audit.path().to_owned()
