@@ -30,4 +30,5 @@ mod storage;
 mod store_disk_full;
 mod support;
 mod tls_reload;
+mod ttlv_roundtrip;
 mod vectors;
