@@ -37,6 +37,18 @@ pub enum ClientError {
     },
 }
 
+/// How long [`Client::connect_any`] gives each server.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The addresses in a comma-separated list (`"a:5696, b:5696"`), blanks dropped.
+pub fn split_servers(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
 /// One batch item's outcome.
 pub type ItemResult = Result<Ttlv, ClientError>;
 
@@ -115,6 +127,36 @@ impl Client {
         tcp.set_nodelay(true)?;
         let stream = TlsConnector::from(config).connect(name, tcp).await?;
         Ok(Client { stream, version })
+    }
+
+    /// Connects to the first of `addrs` that answers: a server that cannot be reached (refused,
+    /// timed out, TLS failure) is skipped, so a client fails over to a mirror peer. Only the
+    /// connection fails over; a request is never resent to a second server.
+    pub async fn connect_any(
+        addrs: &[String],
+        config: Arc<rustls::ClientConfig>,
+        version: ProtocolVersion,
+    ) -> Result<Client, ClientError> {
+        let mut failures = Vec::new();
+        for addr in addrs {
+            let attempt = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                Client::connect(addr, config.clone(), version),
+            )
+            .await;
+            match attempt {
+                Ok(Ok(client)) => return Ok(client),
+                Ok(Err(e)) => failures.push(format!("{addr}: {e}")),
+                Err(_) => failures.push(format!("{addr}: timed out")),
+            }
+        }
+        if failures.is_empty() {
+            failures.push("no server address given".into());
+        }
+        Err(ClientError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotConnected,
+            format!("no server reachable ({})", failures.join("; ")),
+        )))
     }
 
     /// Sends raw bytes and reads one response message.

@@ -65,6 +65,9 @@ pub struct Config {
     /// Access control.
     #[serde(default)]
     pub access: AccessConfig,
+    /// Mirroring to failover peers (absent: no mirroring).
+    #[serde(default)]
+    pub mirror: Option<crate::mirror::config::MirrorConfig>,
     /// The config file's path (set by `load`).
     #[serde(skip)]
     pub path: PathBuf,
@@ -501,6 +504,9 @@ impl Config {
         fix(&mut self.client.cert);
         fix(&mut self.client.key);
         fix(&mut self.client.ca);
+        if let Some(m) = &mut self.mirror {
+            m.resolve(base, &self.tls);
+        }
         for p in [
             &mut self.log.file,
             &mut self.log.error_file,
@@ -568,6 +574,10 @@ impl Config {
         self.validate_request_limits()?;
         if self.log.level.trim().is_empty() {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));
+        }
+        if let Some(m) = &self.mirror {
+            m.validate()
+                .map_err(|(key, problem)| self.invalid(key, problem))?;
         }
         if facility_code(&self.log.syslog_facility).is_none() {
             return Err(self.invalid(

@@ -57,6 +57,9 @@ pub enum StartError {
     /// A secret file is unusable.
     #[error(transparent)]
     Secret(#[from] secret_file::SecretFileError),
+    /// Mirroring could not start.
+    #[error(transparent)]
+    Mirror(#[from] crate::mirror::MirrorError),
     /// The audit signing key is unusable.
     #[error(transparent)]
     AuditKey(#[from] SignerError),
@@ -323,10 +326,16 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             ctx.audit.public_key()
         );
         tracing::info!(%bound, "serving");
+        let (stop_mirror, mirror_stopped) = tokio::sync::watch::channel(false);
+        if let Some(m) = &config.mirror {
+            let status_file = config.store.data_dir.join(crate::mirror::STATUS_FILE);
+            crate::mirror::start(m.clone(), ctx.clone(), status_file, mirror_stopped).await?;
+        }
         let reopen = tokio::spawn(reopen_on_sighup(ctx.clone()));
         server::serve_reloadable(listener, tls, ctx.clone(), settings(config), shutdown_signal())
             .await;
         reopen.abort();
+        let _ = stop_mirror.send(true);
         Ok::<_, StartError>(())
     })?;
     ctx.store.close();

@@ -131,6 +131,10 @@ impl OpError {
             OpError::Store(StoreError::NameTaken) => {
                 (rr::NON_UNIQUE_NAME_ATTRIBUTE, "name already in use".into())
             }
+            // Mirroring in RPO-zero mode: say what happened; it is not an internal fault.
+            OpError::Store(e @ (StoreError::WritesRefused | StoreError::NotReplicated)) => {
+                (rr::GENERAL_FAILURE, e.to_string())
+            }
             OpError::Store(e) => {
                 tracing::error!(error = %e, "store failure");
                 (rr::GENERAL_FAILURE, "internal error".into())

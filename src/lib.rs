@@ -15,6 +15,7 @@ pub mod error;
 pub mod identity;
 pub mod kmip;
 pub mod logfile;
+pub mod mirror;
 pub mod ops;
 pub mod pki;
 pub mod policy;

@@ -301,6 +301,26 @@ impl Ca {
         Ok(issued(cert.pem(), &key))
     }
 
+    /// A mirror peer certificate for `names` (SANs as in [`Ca::issue_server`], CN the first
+    /// name): extended key usage serverAuth and clientAuth, because a peer both accepts and
+    /// opens mirror connections with it. Valid for 825 days.
+    pub fn issue_peer(&self, names: &[String]) -> Result<Issued, PkiError> {
+        let first = names.first().ok_or(PkiError::NoServerNames)?;
+        let mut params = leaf_params(Validity::days_from_now(SERVER_DAYS))?;
+        params.distinguished_name.push(DnType::CommonName, first);
+        params.subject_alt_names = names
+            .iter()
+            .map(|name| subject_alt_name(name))
+            .collect::<Result<_, _>>()?;
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(issued(cert.pem(), &key))
+    }
+
     /// A client certificate: subject one OU RDN per entry of `ous` (the groups, in order)
     /// followed by CN `cn` (the identity), extended key usage clientAuth.
     pub fn issue_client(
@@ -559,6 +579,27 @@ pub fn issue_client_files(
     create_dir(out_dir)?;
     write_pair(&cert_path, &key_path, &client.cert_pem, &client.key_pem)?;
     Ok((cert_path, key_path))
+}
+
+/// Issues a mirror peer certificate for `names` from the CA in `certs_dir` and writes
+/// `mirror.crt` and `mirror.key` (0600) into `out_dir`, never overwriting. Returns the paths
+/// and the certificate's SHA-256 fingerprint (hex), which the other peers put in their
+/// `[[mirror.peers]]` entry.
+pub fn issue_peer_files(
+    certs_dir: &Path,
+    names: &[String],
+    out_dir: &Path,
+) -> Result<(PathBuf, PathBuf, String), PkiError> {
+    let cert_path = out_dir.join("mirror.crt");
+    let key_path = out_dir.join("mirror.key");
+    refuse_existing(&cert_path)?;
+    refuse_existing(&key_path)?;
+    let ca = load_ca(certs_dir)?;
+    let peer = ca.issue_peer(names)?;
+    let fingerprint = hex::encode(crate::crypto::sha256(peer.cert_der()?.as_ref()));
+    create_dir(out_dir)?;
+    write_pair(&cert_path, &key_path, &peer.cert_pem, &peer.key_pem)?;
+    Ok((cert_path, key_path, fingerprint))
 }
 
 fn load_ca(certs_dir: &Path) -> Result<Ca, PkiError> {

@@ -17,9 +17,10 @@ use std::path::PathBuf;
 /// How to reach the server (defaults from `[client]`).
 #[derive(Debug, Args)]
 pub struct ConnArgs {
-    /// Server address (default: [client] server in the config).
-    #[arg(long, global = true)]
-    pub server: Option<String>,
+    /// Server address; several (repeated or comma-separated) are tried in order until one is
+    /// reachable (default: [client] server in the config, also comma-separated).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub server: Vec<String>,
     /// Client certificate, of an administrator (default: [client] cert).
     #[arg(long, global = true)]
     pub cert: Option<PathBuf>,
@@ -140,13 +141,17 @@ where
         conn.ca.as_ref().unwrap_or(&c.ca),
     )
     .map_err(crate::client::ClientError::from)?;
-    let server = conn.server.clone().unwrap_or_else(|| c.server.clone());
+    let servers = if conn.server.is_empty() {
+        crate::client::split_servers(&c.server)
+    } else {
+        conn.server.clone()
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(crate::client::ClientError::from)?;
     runtime.block_on(async {
-        let mut client = Client::connect(&server, tls, ProtocolVersion::V1_4).await?;
+        let mut client = Client::connect_any(&servers, tls, ProtocolVersion::V1_4).await?;
         f(&mut client).await
     })
 }

@@ -20,9 +20,10 @@ use std::path::PathBuf;
 /// Connection options and the key command.
 #[derive(Debug, Args)]
 pub struct KeyArgs {
-    /// Server address (default: [client] server in the config).
-    #[arg(long, global = true)]
-    server: Option<String>,
+    /// Server address; several (repeated or comma-separated) are tried in order until one is
+    /// reachable (default: [client] server in the config, also comma-separated).
+    #[arg(long, global = true, value_delimiter = ',')]
+    server: Vec<String>,
     /// Client certificate (default: [client] cert).
     #[arg(long, global = true)]
     cert: Option<PathBuf>,
@@ -142,13 +143,17 @@ pub fn run(config: &Config, args: KeyArgs) -> Result<(), CliError> {
         args.ca.as_ref().unwrap_or(&c.ca),
     )
     .map_err(crate::client::ClientError::from)?;
-    let server = args.server.clone().unwrap_or_else(|| c.server.clone());
+    let servers = if args.server.is_empty() {
+        crate::client::split_servers(&c.server)
+    } else {
+        args.server.clone()
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(crate::client::ClientError::from)?;
     let out = runtime.block_on(async {
-        let mut client = Client::connect(&server, tls, ProtocolVersion::V1_4).await?;
+        let mut client = Client::connect_any(&servers, tls, ProtocolVersion::V1_4).await?;
         execute(&mut client, args.command).await
     })?;
     print_output(&out, args.json);

@@ -6,6 +6,7 @@ mod admin;
 mod audit;
 mod conformance;
 mod key;
+mod mirror;
 
 use crate::config::Config;
 use crate::{daemon, pki};
@@ -54,6 +55,12 @@ pub enum Command {
     Tls(admin::TlsArgs),
     /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
     Conformance(conformance::ConformanceArgs),
+    /// Mirroring to failover peers.
+    Mirror {
+        /// The mirror command.
+        #[command(subcommand)]
+        command: mirror::MirrorCommand,
+    },
 }
 
 /// `akm cert ...`
@@ -68,6 +75,15 @@ pub enum CertCommand {
         #[arg(long)]
         ou: Vec<String>,
         /// Directory to write `<cn>.crt` and `<cn>.key` into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Issue a mirror peer certificate (`mirror.crt`, `mirror.key`) and print its fingerprint.
+    Peer {
+        /// A host name or IP address of this node (SAN; the first is the CN); repeat for more.
+        #[arg(long, required = true)]
+        name: Vec<String>,
+        /// Directory to write `mirror.crt` and `mirror.key` into.
         #[arg(long)]
         out: PathBuf,
     },
@@ -203,6 +219,13 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             println!("wrote {} and {}", crt.display(), key.display());
         }
         Command::Cert {
+            command: CertCommand::Peer { name, out },
+        } => {
+            let (crt, key, fp) = pki::issue_peer_files(&config.tls.certs_dir, &name, &out)?;
+            println!("wrote {} and {}", crt.display(), key.display());
+            println!("fingerprint = \"{fp}\"");
+        }
+        Command::Cert {
             command: CertCommand::Revoke { cert, serial, crl },
         } => revoke(&config, &cert, serial, crl)?,
         Command::Tls(args) => {
@@ -226,6 +249,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             conformance::run(&config, args)?;
         }
+        Command::Mirror { command } => mirror::run(&config, command)?,
     }
     Ok(())
 }

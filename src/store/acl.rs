@@ -17,7 +17,7 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
-    fn table(self) -> &'static str {
+    pub(super) fn table(self) -> &'static str {
         match self {
             AccountKind::User => "acl_users",
             AccountKind::Group => "acl_groups",

@@ -5,11 +5,12 @@
 //! Every call here blocks; callers on the async runtime go through `spawn_blocking`.
 
 mod acl;
+mod replica;
 mod schema;
 mod writer;
 
 pub use acl::AccountKind;
-
+pub use replica::{ChangeEntry, CommitHook, ReplicaAccount, ReplicaObject, Stamp};
 pub use writer::WriteTx;
 
 use crate::crypto::Wrapped;
@@ -43,6 +44,14 @@ pub enum StoreError {
     /// A stored access-control record does not parse (the named record).
     #[error("stored access-control record {0} is unreadable")]
     CorruptPolicy(String),
+    /// Mirroring is in RPO-zero mode with `on_timeout = "refuse"` and no peer has confirmed
+    /// recent writes: this write was refused before anything was written.
+    #[error("writes are refused: no mirror peer confirms them (RPO-zero mode)")]
+    WritesRefused,
+    /// Mirroring is in RPO-zero mode and no peer confirmed this write within the timeout.
+    /// It is committed on this node and will reach the peers when they return.
+    #[error("the write was committed locally but no mirror peer confirmed it in time")]
+    NotReplicated,
 }
 
 /// The columns of an object row (everything but key material).
@@ -114,6 +123,8 @@ pub struct Store {
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     writer: writer::Writer,
+    /// Mirroring's hook around client writes (RPO-zero gating, waking the pushers).
+    hook: std::sync::OnceLock<std::sync::Arc<dyn CommitHook>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -151,18 +162,33 @@ impl Store {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
             writer,
+            hook: std::sync::OnceLock::new(),
         })
     }
 
     /// Runs `f` in the writer thread inside a transaction shared with other concurrent
     /// writes; returns once the transaction is durably committed.
+    ///
+    /// With a [`CommitHook`] installed (mirroring), the hook may refuse the write before it
+    /// runs and, once committed, may hold the caller until a peer has the change.
     pub fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&WriteTx<'_>) -> Result<T, E> + Send + 'static,
     {
-        self.writer.submit(f)
+        let Some(hook) = self.hook.get() else {
+            return self.writer.submit(f);
+        };
+        hook.before_write()?;
+        let (value, logged) = self.writer.submit(move |tx| {
+            let value = f(tx)?;
+            Ok::<_, E>((value, tx.last_logged()))
+        })?;
+        if logged > 0 {
+            hook.after_commit(logged)?;
+        }
+        Ok(value)
     }
 
     /// Runs `f` with a reader connection from the pool.
@@ -552,14 +578,9 @@ impl WriteTx<'_> {
     }
 
     /// Appends to the change log: `entity` is `object`, `user` or `group`; `id` the object's
-    /// Unique Identifier or the user's or group's name.
+    /// Unique Identifier or the user's or group's name. Made on this node: mirroring pushes it.
     fn log_entity_change(&self, entity: &str, id: &str, kind: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO change_log (uid, kind, at, entity) \
-             VALUES (?1, ?2, strftime('%s','now'), ?3)",
-            params![id, kind, entity],
-        )?;
-        Ok(())
+        self.log_change_from(entity, id, kind, None)
     }
 }
 

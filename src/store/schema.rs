@@ -66,6 +66,17 @@ const MIGRATIONS: &[&str] = &[
         operations TEXT NOT NULL
     );
     ALTER TABLE change_log ADD COLUMN entity TEXT NOT NULL DEFAULT 'object';",
+    // 3: mirroring. Each change-log entry carries a hybrid logical clock stamp and the node it
+    // came from (NULL: this node); `mirror_applied` is the last sequence number applied from
+    // each peer, written in the same transaction as the change it acknowledges.
+    "ALTER TABLE change_log ADD COLUMN hlc INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE change_log ADD COLUMN origin TEXT;
+    CREATE INDEX change_log_entity_uid ON change_log (entity, uid, seq);
+    CREATE INDEX change_log_hlc ON change_log (hlc);
+    CREATE TABLE mirror_applied (
+        node TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.

@@ -15,12 +15,24 @@ const MAX_GROUP: usize = 256;
 /// The connection a write runs against, inside the group's transaction.
 pub struct WriteTx<'a> {
     conn: &'a Connection,
+    /// The change-log sequence number of this write's latest entry (0: none yet).
+    logged: std::cell::Cell<i64>,
 }
 
 impl WriteTx<'_> {
     /// The connection (inside the transaction and this write's savepoint).
     pub(super) fn conn(&self) -> &Connection {
         self.conn
+    }
+
+    /// Records that this write logged change `seq`.
+    pub(super) fn set_logged(&self, seq: i64) {
+        self.logged.set(seq);
+    }
+
+    /// The sequence number of the last change this write logged, 0 if none.
+    pub fn last_logged(&self) -> i64 {
+        self.logged.get()
     }
 }
 
@@ -135,7 +147,10 @@ fn run_in_savepoint(conn: &Connection, job: Job) -> Completion {
         tracing::error!(error = %e, "store: savepoint failed");
         return Box::new(|_| {});
     }
-    let (ok, done) = job(&WriteTx { conn });
+    let (ok, done) = job(&WriteTx {
+        conn,
+        logged: std::cell::Cell::new(0),
+    });
     let end = if ok {
         "RELEASE write"
     } else {

@@ -20,6 +20,8 @@ mod interop;
 mod key_wrapping;
 mod limits;
 mod locate_placeholder;
+mod mirror;
+mod mirror_failover;
 mod ops;
 mod pykmip;
 mod pykmip_acl;

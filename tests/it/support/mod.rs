@@ -1,6 +1,8 @@
 //! Shared test helpers: the in-process server, KMIP payload builders, the XML vector reader.
 
+pub mod cluster;
 pub mod kmip;
+pub mod proxy;
 pub mod rsyslog;
 pub mod server;
 pub mod xml;

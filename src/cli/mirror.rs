@@ -1,0 +1,43 @@
+//! `akm mirror status`: prints the mirror status the running server writes to its data
+//! directory (peers, connected or not, lag in entries and seconds, last error). Reads only
+//! that file, never the database.
+
+use super::CliError;
+use crate::config::Config;
+use crate::mirror::{status, STATUS_FILE};
+use clap::Subcommand;
+
+/// `akm mirror ...`
+#[derive(Debug, Subcommand)]
+pub enum MirrorCommand {
+    /// Peers, connected or not, lag in entries and seconds, last error.
+    Status {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a mirror command.
+pub fn run(config: &Config, command: MirrorCommand) -> Result<(), CliError> {
+    let MirrorCommand::Status { json } = command;
+    if config.mirror.is_none() {
+        return Err(CliError::Usage(format!(
+            "{}: no [mirror] section; mirroring is not configured",
+            config.path.display()
+        )));
+    }
+    let path = config.store.data_dir.join(STATUS_FILE);
+    let st = status::read_file(&path).map_err(|e| {
+        CliError::Usage(format!(
+            "cannot read {} ({e}); is `akm serve` running with this config?",
+            path.display()
+        ))
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
+    } else {
+        print!("{}", status::render(&st, status::unix_now()));
+    }
+    Ok(())
+}

@@ -1,0 +1,142 @@
+//! Mirror events that belong in the audit trail: conflict resolutions, RPO-mode switches and
+//! refused peer connections. Each is written to the audit journal as an `event=mirror` record
+//! (the peer's node id as `user`, the object as `uid`, what happened in `detail`) and also
+//! emitted as a `tracing` warning with target `akm::audit`. Never carries key material.
+
+use crate::audit::{AuditEvent, Outcome};
+use crate::ops::Ctx;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A conflict between two versions of a record, and how it was resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// `object`, `user` or `group`.
+    pub entity: &'static str,
+    /// The object's Unique Identifier, or the user's or group's name.
+    pub id: String,
+    /// The local version's state (0 for users and groups).
+    pub local_state: u32,
+    /// The local version's clock.
+    pub local_hlc: i64,
+    /// The node that made the local version.
+    pub local_node: String,
+    /// The incoming version's state (0 for users and groups).
+    pub incoming_state: u32,
+    /// The incoming version's clock.
+    pub incoming_hlc: i64,
+    /// The node that made the incoming version.
+    pub incoming_node: String,
+    /// `local` or `incoming`.
+    pub kept: &'static str,
+    /// The rule that decided.
+    pub rule: &'static str,
+}
+
+/// Writes `event` to the audit journal from a blocking thread (refusals through the journal's
+/// flood budget). A failure is logged (the journal reports its own health).
+fn record(ctx: &Arc<Ctx>, event: AuditEvent, refusal: bool) {
+    let ctx = ctx.clone();
+    let write = move || {
+        let written = if refusal {
+            ctx.audit.record_refusal(event)
+        } else {
+            ctx.audit.record(vec![event])
+        };
+        if let Err(e) = written {
+            tracing::error!(error = %e, "cannot write a mirror audit record");
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn_blocking(write);
+        }
+        Err(_) => write(),
+    }
+}
+
+fn event(peer: &str, detail: String) -> AuditEvent {
+    AuditEvent {
+        event: "mirror",
+        user: Some(peer.to_owned()),
+        detail: Some(detail),
+        ..AuditEvent::default()
+    }
+}
+
+/// Records a conflict resolution of a change from peer `from`.
+pub fn conflict(ctx: &Arc<Ctx>, from: &str, c: &Conflict) {
+    tracing::warn!(
+        target: "akm::audit",
+        event = "mirror.conflict",
+        entity = c.entity,
+        id = %c.id,
+        peer = from,
+        local_state = c.local_state,
+        local_hlc = c.local_hlc,
+        local_node = %c.local_node,
+        incoming_state = c.incoming_state,
+        incoming_hlc = c.incoming_hlc,
+        incoming_node = %c.incoming_node,
+        kept = c.kept,
+        rule = c.rule,
+        "mirror conflict resolved"
+    );
+    let mut e = event(
+        from,
+        format!(
+            "conflict on {}: kept {} ({}); local state {} hlc {} node {}; incoming state {} hlc {} node {}",
+            c.entity,
+            c.kept,
+            c.rule,
+            c.local_state,
+            c.local_hlc,
+            c.local_node,
+            c.incoming_state,
+            c.incoming_hlc,
+            c.incoming_node
+        ),
+    );
+    e.uid = Some(c.id.clone());
+    e.outcome = Some(Outcome::Success);
+    record(ctx, e, false);
+}
+
+/// Records a switch of the effective replication mode (RPO-zero degraded or restored).
+pub fn mode_switch(ctx: &Arc<Ctx>, node: &str, from: &str, to: &str, reason: &str) {
+    tracing::warn!(
+        target: "akm::audit",
+        event = "mirror.mode_switch",
+        from,
+        to,
+        reason,
+        "mirror replication mode switched"
+    );
+    let mut e = event(node, format!("mode switch: {from} -> {to}: {reason}"));
+    e.outcome = Some(Outcome::Success);
+    record(ctx, e, false);
+}
+
+/// Records a refused mirror connection.
+pub fn refused(
+    ctx: &Arc<Ctx>,
+    remote: Option<SocketAddr>,
+    subject: &str,
+    fingerprint: &str,
+    reason: &str,
+) {
+    tracing::warn!(
+        target: "akm::audit",
+        event = "mirror.refused",
+        remote = %remote.map(|r| r.to_string()).unwrap_or_default(),
+        subject,
+        fingerprint,
+        reason,
+        "mirror connection refused"
+    );
+    let mut e = event(subject, format!("mirror connection refused: {reason}"));
+    e.client = remote;
+    e.cert_sha256 = (fingerprint != "-").then(|| fingerprint.to_owned());
+    e.outcome = Some(Outcome::Failure);
+    record(ctx, e, true);
+}
