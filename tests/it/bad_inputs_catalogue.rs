@@ -807,3 +807,41 @@ async fn connection_flood_does_not_stop_served_clients() {
     assert!(ok, "no new client was served after the flood");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn each_rejected_message_has_one_audit_record_without_key_material() {
+    let server = TestServer::start().await;
+    let secret = [0xA7u8; 32];
+    // Well-framed but malformed messages, one carrying key bytes in a Register.
+    let mut register = request(
+        V::V1_4,
+        &[(op::REGISTER, register_key_payload(V::V1_4, &secret, &[]))],
+    )
+    .encode();
+    let at = register.len() - 1;
+    register[at] = 0xFF; // non-zero padding after the last item: undecodable
+    let bad = [
+        register,
+        get_with(item(Tag::UNIQUE_IDENTIFIER, 0x02, &[0, 0, 0, 1])),
+        get_with(item_len(Tag::UNIQUE_IDENTIFIER, 0x07, 0xFFFF_FFFF, b"")),
+    ];
+    for bytes in &bad {
+        let got = answer(&server, bytes).await;
+        assert!(REFUSED.contains(&got));
+    }
+    let journal = server.journal_path();
+    let _dir = server.stop().await;
+    let text = std::fs::read_to_string(&journal).unwrap();
+    let refused = crate::audit::records(&journal)
+        .into_iter()
+        // Refused before dispatch (`message`) or by the operation's payload parser (`kmip`).
+        .filter(|r| matches!(r.get("event"), Some("message" | "kmip")))
+        .filter(|r| r.get("outcome") == Some("failure"))
+        .count();
+    assert_eq!(
+        refused,
+        bad.len(),
+        "one record per rejected message:\n{text}"
+    );
+    assert!(!text.to_lowercase().contains(&hex::encode(secret)));
+}
