@@ -35,9 +35,10 @@
 //! | 28 | valid request dripped 1 byte/s | `dripped_request_is_closed_after_the_idle_timeout` |
 //! | 29 | idle before / after the handshake | `bad_input::truncated_request_then_close_and_idle_peers_are_dropped`, `idle_after_handshake_is_closed` |
 //! | 30 | two pipelined requests; request after an error | `pipelined_requests_and_a_request_after_an_error` |
-//! | 31 | TLS: no client cert, foreign CA, expired, no CN, TLS 1.0/1.1, close right after ClientHello | `tls_cases` (+ `bad_input::clients_without_a_trusted_certificate_are_refused`) |
+//! | 31 | TLS: no client cert, foreign CA, expired, no CN, TLS 1.0/1.1, close right after ClientHello | `tls_cases` (+ `bad_input::clients_without_a_trusted_certificate_are_refused`); renegotiation is not tested separately: rustls implements none and refuses it |
 //! | 32 | plaintext HTTP on 5696 | `bad_input::truncated_request_then_close_and_idle_peers_are_dropped` |
 //! | 33 | connection flood over the limit | `connection_flood_does_not_stop_served_clients` (+ `bad_input`) |
+//! | all | one audit record per rejected message, no key material | `each_rejected_message_has_one_audit_record_without_key_material` |
 
 use crate::support::kmip::*;
 use crate::support::server::{test_settings, TestServer};
