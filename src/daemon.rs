@@ -296,7 +296,7 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
         println!("akm serve: empty data directory and auto_init = true: initializing");
         init(config)?;
     }
-    let tls = Arc::new(tls::TlsHandle::new(tls::from_config(&config.tls)?));
+    let tls = Arc::new(tls::TlsHandle::from_config(&config.tls)?);
     let mut ctx = open_context(config)?;
     let (handle, tls_config) = (tls.clone(), config.tls.clone());
     ctx.tls_reload = Some(crate::ops::Reloader(Arc::new(move || {

@@ -12,9 +12,7 @@
 use ring::digest;
 use x509_parser::asn1_rs::Tag;
 use x509_parser::error::X509Error;
-use x509_parser::prelude::{
-    parse_x509_certificate, AttributeTypeAndValue, X509Certificate, X509Name,
-};
+use x509_parser::prelude::{parse_x509_certificate, AttributeTypeAndValue, X509Name};
 
 /// The identity carried by a client certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,7 +79,7 @@ pub fn principal_from_der(der: &[u8]) -> Result<Principal, IdentityError> {
     Ok(Principal {
         cn: common_name(subject)?,
         ous: organizational_units(subject)?,
-        serial: serial_hex(&cert),
+        serial: serial_hex(cert.raw_serial()),
         fingerprint: hex::encode(digest::digest(&digest::SHA256, der)),
         subject: subject.to_string(),
     })
@@ -141,10 +139,17 @@ fn organizational_units(subject: &X509Name<'_>) -> Result<Vec<String>, IdentityE
         .collect()
 }
 
-/// DER integers carry a leading zero byte when the top bit is set; dropping it gives the
-/// serial's value, so two encodings of one serial cannot yield different strings.
-fn serial_hex(cert: &X509Certificate<'_>) -> String {
-    let raw = cert.raw_serial();
+/// The issuer name of a DER certificate as text (`"CN=akm development CA"`), as CRLs name
+/// it; `None` if the bytes are not a certificate.
+pub fn issuer_of(der: &[u8]) -> Option<String> {
+    let (_, cert) = parse_x509_certificate(der).ok()?;
+    Some(cert.issuer().to_string())
+}
+
+/// A serial number's raw DER bytes as lower-case hex. DER integers carry a leading zero byte
+/// when the top bit is set; dropping it gives the serial's value, so two encodings of one
+/// serial cannot yield different strings.
+pub fn serial_hex(raw: &[u8]) -> String {
     let significant = raw
         .iter()
         .position(|&b| b != 0)

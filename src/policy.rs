@@ -280,6 +280,26 @@ pub enum Reason {
     NotPermittedByKey(AccessMode),
 }
 
+impl Reason {
+    /// A short description for the audit record: of every denial, and of every action
+    /// allowed through administrator rights. `None` for the ordinary allowed cases, which the
+    /// record's outcome already says.
+    pub fn audit_detail(self) -> Option<String> {
+        let text = match self {
+            Reason::Administrator => "access: administrator",
+            Reason::UserDisabled => "access denied: user disabled",
+            Reason::AdminOnly => "access denied: administrators only",
+            Reason::UnknownPrincipal => "access denied: caller in no user or group record",
+            Reason::OperationNotGranted => "access denied: operation not granted to the caller",
+            Reason::NotPermittedByKey(mode) => {
+                return Some(format!("access denied: key access mode {mode}"))
+            }
+            Reason::Informational | Reason::Granted | Reason::AccessMode(_) => return None,
+        };
+        Some(text.to_owned())
+    }
+}
+
 /// The outcome of an access check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Decision {

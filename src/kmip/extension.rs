@@ -29,7 +29,8 @@ pub const OP_DELETE_ACCOUNT: u32 = 0x8000_0003;
 pub const OP_GET_KEY_POLICY: u32 = 0x8000_0004;
 /// Change a key's access policy.
 pub const OP_SET_KEY_POLICY: u32 = 0x8000_0005;
-/// Reload the server's TLS configuration (CA bundle, pins, CRLs) for new connections.
+/// Reload the server's TLS configuration (CA bundle, pins, CRLs): new handshakes use it, and
+/// open connections of certificates it revokes close at their next request.
 pub const OP_RELOAD_TLS: u32 = 0x8000_0006;
 
 /// Enumeration: which table ([`KIND_USER`] or [`KIND_GROUP`]).

@@ -11,11 +11,7 @@ use x509_parser::prelude::{parse_x509_certificate, parse_x509_crl};
 
 /// Serial numbers as lower-case hex without DER sign padding (as `Principal::serial`).
 fn normalize(raw: &[u8]) -> String {
-    let start = raw
-        .iter()
-        .position(|&b| b != 0)
-        .unwrap_or(raw.len().saturating_sub(1));
-    hex::encode(&raw[start..])
+    crate::identity::serial_hex(raw)
 }
 
 /// The serial number of the PEM certificate in `path`.

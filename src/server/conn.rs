@@ -3,6 +3,7 @@
 //! frame that is well delimited but malformed inside gets an Invalid Message response and the
 //! connection carries on.
 
+use super::tls::TlsHandle;
 use super::ConnLimits;
 use crate::audit::{AuditError, AuditEvent, Outcome};
 use crate::identity::{self, Principal};
@@ -24,6 +25,8 @@ use zeroize::Zeroizing;
 
 pub(super) struct Connection {
     pub acceptor: TlsAcceptor,
+    /// The TLS configuration in force, for the revocations loaded since the handshake.
+    pub tls: Arc<TlsHandle>,
     pub ctx: Arc<Ctx>,
     pub limits: ConnLimits,
     /// The global in-flight request slots.
@@ -63,7 +66,7 @@ impl Connection {
                 return;
             }
         };
-        let who = match principal_of(&tls) {
+        let (who, issuer) = match principal_of(&tls) {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "client certificate refused");
@@ -74,10 +77,15 @@ impl Connection {
             }
         };
         tracing::debug!(peer = %self.peer, user = %who.cn, "client connected");
-        self.serve_requests(tls, who).await;
+        self.serve_requests(tls, who, issuer).await;
     }
 
-    async fn serve_requests(&mut self, mut tls: TlsStream<TcpStream>, who: Principal) {
+    async fn serve_requests(
+        &mut self,
+        mut tls: TlsStream<TcpStream>,
+        who: Principal,
+        issuer: String,
+    ) {
         let who = Arc::new(who);
         loop {
             let frame = tokio::select! {
@@ -92,6 +100,11 @@ impl Connection {
                     break;
                 }
             };
+            // A CRL loaded since the handshake may revoke this very certificate.
+            if self.tls.revokes(&issuer, &who.serial) {
+                tracing::warn!(peer = %self.peer, user = %who.cn, serial = %who.serial, "client certificate revoked since the handshake; closing connection");
+                break;
+            }
             let bytes = self.handle(frame, who.clone()).await;
             if tls.write_all(&bytes).await.is_err() || tls.flush().await.is_err() {
                 break;
@@ -218,7 +231,7 @@ fn audited_dispatch(
 ) -> Result<Zeroizing<Vec<u8>>, AuditError> {
     let started = std::time::Instant::now();
     ctx.audit.ready()?;
-    let mut items = ops::dispatch(ctx, who, msg, now);
+    let (mut items, access) = ops::dispatch_recorded(ctx, who, msg, now);
     let mut bytes = seal(encode_response(version, now, &items));
     if msg
         .header
@@ -230,6 +243,13 @@ fn audited_dispatch(
     }
     let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut events = AuditEvent::for_items(&base, msg.header.version, &msg.items, &items, elapsed);
+    // Why access was denied (or granted only as an administrator): the item's last, most
+    // specific decision (on the object, when there was one).
+    for record in &access {
+        if let Some(e) = events.get_mut(record.item) {
+            e.detail = record.decision.reason.audit_detail();
+        }
+    }
     AuditEvent::fill_names(&mut events, |uid| {
         let row = ctx.store.get(uid).ok().flatten()?;
         row.names.into_iter().next()
@@ -272,13 +292,16 @@ fn peer_cert_sha256(tls: &TlsStream<TcpStream>) -> Option<String> {
     )))
 }
 
-fn principal_of(tls: &TlsStream<TcpStream>) -> Result<Principal, String> {
+/// The client's principal and its certificate's issuer name.
+fn principal_of(tls: &TlsStream<TcpStream>) -> Result<(Principal, String), String> {
     let (_, session) = tls.get_ref();
     let cert = session
         .peer_certificates()
         .and_then(|c| c.first())
         .ok_or("no client certificate")?;
-    identity::principal_from_der(cert.as_ref()).map_err(|e| e.to_string())
+    let who = identity::principal_from_der(cert.as_ref()).map_err(|e| e.to_string())?;
+    let issuer = identity::issuer_of(cert.as_ref()).unwrap_or_default();
+    Ok((who, issuer))
 }
 
 /// Reads one whole frame: the 8-byte header, the length checked against the limit before

@@ -97,6 +97,7 @@ pub async fn serve_reloadable(
                 };
                 let conn = conn::Connection {
                     acceptor: TlsAcceptor::from(tls.current()),
+                    tls: tls.clone(),
                     ctx: ctx.clone(),
                     limits: settings.limits,
                     in_flight: in_flight.clone(),

@@ -11,6 +11,7 @@ use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -132,51 +133,122 @@ pub fn load_crls(
 /// bundle (narrowed to `client_ca_fingerprints` if any), CRLs. Reading it again is how a
 /// reload picks up new CRLs.
 pub fn from_config(tls: &TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    Ok(load(tls)?.0)
+}
+
+/// The server configuration and the revoked certificates, from one reading of the files.
+fn load(tls: &TlsConfig) -> Result<(Arc<rustls::ServerConfig>, Revoked), TlsError> {
     let pins: Vec<[u8; 32]> = tls
         .client_ca_fingerprints
         .iter()
         .filter_map(|f| crate::config::parse_fingerprint(f))
         .collect();
-    server_config_from(
+    let crls = load_crls(&tls.crls)?;
+    let revoked = Revoked::from_crls(&crls);
+    let config = server_config_from(
         load_certs(&tls.cert)?,
         load_key(&tls.key)?,
         pinned_roots(&tls.client_ca, &pins)?,
-        load_crls(&tls.crls)?,
-    )
+        crls,
+    )?;
+    Ok((config, revoked))
 }
 
-/// The server TLS configuration in force. New handshakes use whatever it holds when they
-/// start; [`TlsHandle::replace`] swaps it (established connections keep theirs).
+/// The certificates the CRLs revoke, by issuer name and serial (lower-case hex, as
+/// `Principal::serial`), so connections made before a revocation can be closed too.
+#[derive(Debug, Default)]
+pub struct Revoked(HashSet<(String, String)>);
+
+impl Revoked {
+    /// Every entry of `crls` (rustls has already checked their signatures when the verifier
+    /// was built from the same CRLs; one that does not parse here contributes nothing).
+    pub fn from_crls(crls: &[CertificateRevocationListDer<'_>]) -> Revoked {
+        let mut set = HashSet::new();
+        for der in crls {
+            let Ok((_, crl)) = x509_parser::prelude::parse_x509_crl(der.as_ref()) else {
+                tracing::warn!("a CRL does not parse; its entries cannot close open connections");
+                continue;
+            };
+            let issuer = crl.issuer().to_string();
+            for entry in crl.iter_revoked_certificates() {
+                let serial = crate::identity::serial_hex(entry.raw_serial());
+                set.insert((issuer.clone(), serial));
+            }
+        }
+        Revoked(set)
+    }
+
+    /// Whether the certificate `serial` of `issuer` is revoked.
+    pub fn contains(&self, issuer: &str, serial: &str) -> bool {
+        self.0.contains(&(issuer.to_owned(), serial.to_owned()))
+    }
+}
+
+/// The server TLS configuration in force, and the certificates its CRLs revoke. New
+/// handshakes use the configuration it holds when they start; a reload swaps both, and open
+/// connections check [`TlsHandle::revokes`] before each request.
 #[derive(Debug)]
-pub struct TlsHandle(RwLock<Arc<rustls::ServerConfig>>);
+pub struct TlsHandle {
+    config: RwLock<Arc<rustls::ServerConfig>>,
+    revoked: RwLock<Arc<Revoked>>,
+}
+
+/// Reads a lock even if a panicking writer poisoned it (the value is always whole).
+fn read_lock<T: Clone>(lock: &RwLock<T>) -> T {
+    match lock.read() {
+        Ok(v) => v.clone(),
+        Err(poisoned) => poisoned.into_inner().clone(),
+    }
+}
+
+fn write_lock<T>(lock: &RwLock<T>, value: T) {
+    match lock.write() {
+        Ok(mut v) => *v = value,
+        Err(poisoned) => *poisoned.into_inner() = value,
+    }
+}
 
 impl TlsHandle {
-    /// A handle holding `config`.
+    /// A handle holding `config`, with nothing known to be revoked beyond what its verifier
+    /// checks at the handshake.
     pub fn new(config: Arc<rustls::ServerConfig>) -> TlsHandle {
-        TlsHandle(RwLock::new(config))
+        TlsHandle {
+            config: RwLock::new(config),
+            revoked: RwLock::new(Arc::default()),
+        }
+    }
+
+    /// A handle loaded from the files `tls` names.
+    pub fn from_config(tls: &TlsConfig) -> Result<TlsHandle, TlsError> {
+        let (config, revoked) = load(tls)?;
+        Ok(TlsHandle {
+            config: RwLock::new(config),
+            revoked: RwLock::new(Arc::new(revoked)),
+        })
     }
 
     /// The configuration for a new handshake.
     pub fn current(&self) -> Arc<rustls::ServerConfig> {
-        match self.0.read() {
-            Ok(c) => c.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        read_lock(&self.config)
+    }
+
+    /// Whether the CRLs in force revoke the certificate `serial` of `issuer`.
+    pub fn revokes(&self, issuer: &str, serial: &str) -> bool {
+        read_lock(&self.revoked).contains(issuer, serial)
     }
 
     /// Rebuilds the configuration from the files `tls` names and puts it in force; on
     /// failure the previous one stays.
     pub fn reload_from(&self, tls: &TlsConfig) -> Result<(), TlsError> {
-        self.replace(from_config(tls)?);
+        let (config, revoked) = load(tls)?;
+        write_lock(&self.revoked, Arc::new(revoked));
+        self.replace(config);
         Ok(())
     }
 
     /// Puts `config` in force for new handshakes.
     pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
-        match self.0.write() {
-            Ok(mut c) => *c = config,
-            Err(poisoned) => *poisoned.into_inner() = config,
-        }
+        write_lock(&self.config, config);
     }
 }
 

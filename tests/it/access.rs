@@ -972,3 +972,50 @@ async fn a_new_key_belongs_to_the_first_group_that_counts() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_audit_record_says_why_access_was_denied() {
+    let server = server().await;
+    let mut alice = client(&server, "alice").await;
+    let u = create_key(&mut alice, None).await;
+    let mut bob = client(&server, "bob").await;
+    assert_eq!(
+        reason(bob.call(op::GET, uid(&u)).await),
+        rr::PERMISSION_DENIED
+    );
+    assert_eq!(
+        reason(bob.call(op::DESTROY, uid(&u)).await),
+        rr::PERMISSION_DENIED
+    );
+    let mut admin = client(&server, "admin").await;
+    admin.call(op::GET, uid(&u)).await.unwrap();
+    let journal = server.journal_path();
+    let _dir = server.stop().await;
+    let records = crate::audit::records(&journal);
+    // The kmip records carry the reason in their detail.
+    let details: Vec<String> = records
+        .iter()
+        .filter(|r| r.get("event") == Some("kmip"))
+        .map(|r| akm::audit::record::unescape(r.get("detail").unwrap_or("")))
+        .collect();
+    assert!(
+        details.contains(&"access denied: key access mode user".to_string()),
+        "{details:?}"
+    );
+    assert!(
+        details.contains(&"access denied: operation not granted to the caller".to_string()),
+        "{details:?}"
+    );
+    assert!(
+        details.contains(&"access: administrator".to_string()),
+        "{details:?}"
+    );
+    // Each denial record names the caller and the key.
+    for r in &records {
+        let detail = akm::audit::record::unescape(r.get("detail").unwrap_or(""));
+        if detail.starts_with("access denied") {
+            assert_eq!(r.get("user"), Some("bob"));
+            assert_eq!(r.get("uid"), Some(u.as_str()));
+        }
+    }
+}

@@ -37,7 +37,7 @@ fn write_pki(dir: &Path, ca: &Ca) -> TlsConfig {
 }
 
 async fn start(ca: Ca, config: &TlsConfig) -> TestServer {
-    let handle = Arc::new(TlsHandle::new(tls::from_config(config).unwrap()));
+    let handle = Arc::new(TlsHandle::from_config(config).unwrap());
     let (h, c) = (handle.clone(), config.clone());
     let reload = akm::ops::Reloader(Arc::new(move || {
         h.reload_from(&c).map_err(|e| e.to_string())
@@ -106,7 +106,7 @@ async fn a_reload_picks_up_a_revocation_without_a_restart() {
         "a revoked certificate got in"
     );
     assert!(!refused(&server, &dave).await);
-    // Established connections carry on.
+    // Established connections of certificates still valid carry on.
     create_key(&mut admin_conn, None).await;
 
     // A reload that fails (unreadable CRL) keeps the configuration in force.
@@ -206,5 +206,30 @@ async fn with_crls_a_client_ca_without_one_is_refused() {
         refused(&server, &theirs).await,
         "unknown revocation status was accepted"
     );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_open_connection_of_a_certificate_revoked_since_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::generate("akm test CA").unwrap();
+    let config = write_pki(dir.path(), &ca);
+    let carol = issue(&ca, "carol", &["users"]);
+    let admin = issue(&ca, "admin", &["admins"]);
+    let server = start(ca, &config).await;
+    let mut carol_conn = server
+        .connect(server.client_tls_for(&carol), V::V1_4)
+        .await
+        .unwrap();
+    let mut admin_conn = server
+        .connect(server.client_tls_for(&admin), V::V1_4)
+        .await
+        .unwrap();
+    create_key(&mut carol_conn, None).await;
+    akm::pki::revoke(&config.certs_dir, &config.crls[0], &[serial(&carol)]).unwrap();
+    admin_conn.call(ext::OP_RELOAD_TLS, vec![]).await.unwrap();
+    // Carol's connection was made before the revocation: her next request ends it.
+    assert!(carol_conn.call(op::QUERY, vec![]).await.is_err());
+    admin_conn.call(op::QUERY, vec![]).await.unwrap();
     server.stop().await;
 }
