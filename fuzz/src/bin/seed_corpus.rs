@@ -60,7 +60,9 @@ fn main() -> ExitCode {
                     Side::Response => &REQUEST_TARGETS[..1],
                 };
                 for target in targets {
-                    let file = corpus.join(target).join(format!("{stem}-{i}-{side:?}.ttlv"));
+                    let file = corpus
+                        .join(target)
+                        .join(format!("{stem}-{i}-{side:?}.ttlv"));
                     if let Err(e) = std::fs::write(&file, &bytes) {
                         eprintln!("seed_corpus: {}: {e}", file.display());
                         return ExitCode::FAILURE;
