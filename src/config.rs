@@ -56,6 +56,9 @@ pub struct Config {
     /// Defaults for the `akm key` client commands.
     #[serde(default)]
     pub client: ClientConfig,
+    /// Key-handling policy: PCI mode, scheduled rotation.
+    #[serde(default)]
+    pub crypto: CryptoConfig,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -65,6 +68,12 @@ pub struct Config {
     /// Access control.
     #[serde(default)]
     pub access: AccessConfig,
+    /// Backups (`akm backup` and scheduled ones).
+    #[serde(default)]
+    pub backup: BackupConfig,
+    /// Operations that need two administrators.
+    #[serde(default)]
+    pub dual_control: DualControlConfig,
     /// Mirroring to failover peers (absent: no mirroring).
     #[serde(default)]
     pub mirror: Option<crate::mirror::config::MirrorConfig>,
@@ -187,6 +196,94 @@ impl StoreConfig {
         self.kek_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("kek.key"))
+    }
+}
+
+/// `[crypto]`: how keys may leave akm and how often scheduled rotation runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CryptoConfig {
+    /// PCI mode: symmetric keys leave akm only wrapped under another key; a Get without a Key
+    /// Wrapping Specification is refused.
+    pub pci_mode: bool,
+    /// Seconds between checks for keys due for scheduled rotation (Rotate Automatic).
+    pub rotation_check_secs: u64,
+}
+
+impl Default for CryptoConfig {
+    fn default() -> Self {
+        CryptoConfig {
+            pci_mode: false,
+            rotation_check_secs: 60,
+        }
+    }
+}
+
+/// `[backup]`: where `akm backup` and scheduled backups write, how often, how many to keep.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupConfig {
+    /// The directory backups are written to (created 0700); defaults to `backups` beside the
+    /// data directory, so wiping the data directory keeps them.
+    pub dir: Option<PathBuf>,
+    /// Seconds between scheduled backups; 0 (the default) schedules none.
+    pub interval_secs: u64,
+    /// Scheduled backups kept in `dir` (the oldest beyond this are deleted).
+    pub keep: usize,
+    /// A remote host every scheduled backup is also copied to over SFTP.
+    pub sftp: Option<crate::backup::sftp::SftpTarget>,
+}
+
+impl Default for BackupConfig {
+    fn default() -> Self {
+        BackupConfig {
+            dir: None,
+            interval_secs: 0,
+            keep: 7,
+            sftp: None,
+        }
+    }
+}
+
+impl BackupConfig {
+    /// The backup directory.
+    pub fn dir(&self, store: &StoreConfig) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| {
+            store
+                .data_dir
+                .parent()
+                .map(|p| p.join("backups"))
+                .unwrap_or_else(|| PathBuf::from("backups"))
+        })
+    }
+
+    /// The backup log: `backup.log` in the backup directory.
+    pub fn log(&self, store: &StoreConfig) -> PathBuf {
+        self.dir(store).join("backup.log")
+    }
+}
+
+/// `[dual_control]`: operations that need a second administrator's authorization window.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DualControlConfig {
+    /// Guarded operations: any of `destroy`, `kek-rotate`, `backup`, `policy` (set or
+    /// delete users and groups, set key policies). Empty (the default): none.
+    pub operations: Vec<String>,
+    /// Longest authorization window, in minutes (also the default length).
+    pub window_minutes: i64,
+    /// Separation of duties: administrators may read key material (Get) only if their user
+    /// or group records also grant it as key users and the key's policy admits them.
+    pub separate_duties: bool,
+}
+
+impl Default for DualControlConfig {
+    fn default() -> Self {
+        DualControlConfig {
+            operations: Vec::new(),
+            window_minutes: 15,
+            separate_duties: false,
+        }
     }
 }
 
@@ -501,6 +598,13 @@ impl Config {
         if let Some(k) = &mut self.store.kek_file {
             fix(k);
         }
+        if let Some(d) = &mut self.backup.dir {
+            fix(d);
+        }
+        if let Some(t) = &mut self.backup.sftp {
+            fix(&mut t.identity);
+            fix(&mut t.known_hosts);
+        }
         fix(&mut self.client.cert);
         fix(&mut self.client.key);
         fix(&mut self.client.ca);
@@ -572,6 +676,37 @@ impl Config {
             ));
         }
         self.validate_request_limits()?;
+        if !(1..=86_400).contains(&self.crypto.rotation_check_secs) {
+            return Err(self.invalid("crypto.rotation_check_secs", "must be 1 to 86400"));
+        }
+        if let Some(bad) = self
+            .dual_control
+            .operations
+            .iter()
+            .find(|o| !crate::ops::dual::GUARDABLE.contains(&o.as_str()))
+        {
+            return Err(self.invalid(
+                "dual_control.operations",
+                format!("{bad:?} is not one of destroy, kek-rotate, backup, policy"),
+            ));
+        }
+        if !(1..=1440).contains(&self.dual_control.window_minutes) {
+            return Err(self.invalid("dual_control.window_minutes", "must be 1 to 1440"));
+        }
+        if self
+            .backup
+            .sftp
+            .as_ref()
+            .is_some_and(|t| t.split().is_none())
+        {
+            return Err(self.invalid(
+                "backup.sftp.destination",
+                "must be user@host:directory (no quotes or newlines)",
+            ));
+        }
+        if self.backup.keep == 0 {
+            return Err(self.invalid("backup.keep", "must be at least 1"));
+        }
         if self.log.level.trim().is_empty() {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));
         }

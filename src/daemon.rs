@@ -6,6 +6,8 @@ use crate::audit::signer::{Signer, SignerError};
 use crate::audit::sink::Sink;
 use crate::audit::{Audit, AuditError, AuditEvent, JournalSettings, Outcome};
 use crate::config::Config;
+use crate::crypto::rotate::KekFiles;
+use crate::crypto::slot::KekSlot;
 use crate::crypto::{self, Kek};
 use crate::ops::Ctx;
 use crate::server::{self, tls, ConnLimits, Settings};
@@ -106,6 +108,11 @@ pub fn init(config: &Config) -> Result<(), StartError> {
     if kek_path.exists() {
         return Err(StartError::Exists(kek_path.display().to_string()));
     }
+    if sealed_kek_path(config).exists() {
+        return Err(StartError::Exists(
+            sealed_kek_path(config).display().to_string(),
+        ));
+    }
     create_private_dir(&config.store.data_dir)?;
     if let Some(parent) = kek_path.parent() {
         create_private_dir(parent)?;
@@ -136,15 +143,55 @@ pub fn init(config: &Config) -> Result<(), StartError> {
     Ok(())
 }
 
-/// True when there is nothing yet: no KEK and no database.
+/// True when there is nothing yet: no KEK (plain or sealed) and no database.
 pub fn needs_init(config: &Config) -> bool {
-    !config.store.kek().exists() && !config.store.database().exists()
+    !config.store.kek().exists()
+        && !sealed_kek_path(config).exists()
+        && !config.store.database().exists()
+}
+
+/// The sealed KEK file: beside the KEK file, `kek.sealed` (`akm kek seal` writes it).
+pub fn sealed_kek_path(config: &Config) -> std::path::PathBuf {
+    config.store.kek().with_extension("sealed")
+}
+
+/// The KEK as the server starts with it: sealed when `kek.sealed` exists (custodians then
+/// unseal it), else open from the plain key file, which is development auto-unseal only.
+fn load_kek_slot(config: &Config) -> Result<KekSlot, StartError> {
+    let (plain, sealed) = (config.store.kek(), sealed_kek_path(config));
+    if sealed.exists() {
+        if plain.exists() {
+            return Err(StartError::Exists(format!(
+                "both {} and {}: a sealed node must not keep its KEK in the clear; remove \
+                 the plain file once the shares are safe (akm kek seal does)",
+                plain.display(),
+                sealed.display()
+            )));
+        }
+        let slot = kek_files(config).load()?;
+        tracing::warn!("the KEK is sealed: serving nothing until custodians run `akm unseal`");
+        return Ok(slot);
+    }
+    let slot = kek_files(config).load()?;
+    tracing::warn!(
+        file = %plain.display(),
+        "KEK auto-unsealed from a plain key file: development mode, NOT FOR PRODUCTION (seal it with `akm kek seal`)"
+    );
+    Ok(slot)
+}
+
+/// The node's KEK files.
+pub fn kek_files(config: &Config) -> KekFiles {
+    KekFiles {
+        plain: config.store.kek(),
+        sealed: sealed_kek_path(config),
+    }
 }
 
 /// Opens everything the server needs (blocking: run before or beside the runtime).
 pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     crypto::self_test()?;
-    let kek = Kek::load(&config.store.kek())?;
+    let kek = load_kek_slot(config)?;
     create_private_dir(&config.store.data_dir)?;
     let store = Store::open(&config.store.database())?;
     apply_declared_accounts(&store, config)?;
@@ -157,6 +204,17 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         tls_reload: None,
         interop: config.server.interop_operations,
         audit,
+        crypto: crate::ops::CryptoPolicy {
+            pci_mode: config.crypto.pci_mode,
+        },
+        streams: Default::default(),
+        backup_dir: Some(config.backup.dir(&config.store)),
+        kek_files: Some(kek_files(config)),
+        dual: crate::ops::dual::DualControl::new(
+            config.dual_control.operations.clone(),
+            config.dual_control.window_minutes,
+        )
+        .with_separate_duties(config.dual_control.separate_duties),
     })
 }
 
@@ -172,6 +230,23 @@ fn config_event(config: &Config) -> AuditEvent {
         config_sha256: Some(digest),
         outcome: Some(Outcome::Success),
         ..AuditEvent::default()
+    }
+}
+
+/// Every `every`, re-keys the keys due for scheduled rotation (on the blocking pool: it uses
+/// the store). Runs until the server stops.
+async fn rotate_on_schedule(ctx: Arc<Ctx>, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let c = ctx.clone();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if let Err(e) =
+            tokio::task::spawn_blocking(move || crate::ops::rotation::rotate_due(&c, now)).await
+        {
+            tracing::error!(error = %e, "scheduled rotation task failed");
+        }
     }
 }
 
@@ -325,6 +400,15 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             ctx.audit.path().display(),
             ctx.audit.public_key()
         );
+        let kek = ctx.kek.status();
+        if kek.sealed {
+            println!(
+                "akm serve: the KEK is SEALED ({}, {} needed): nothing is served until `akm unseal`",
+                kek.scheme, kek.threshold
+            );
+        } else {
+            println!("akm serve: KEK auto-unsealed from a key file (development only, NOT FOR PRODUCTION)");
+        }
         tracing::info!(%bound, "serving");
         let (stop_mirror, mirror_stopped) = tokio::sync::watch::channel(false);
         if let Some(m) = &config.mirror {
@@ -332,9 +416,28 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             crate::mirror::start(m.clone(), ctx.clone(), status_file, mirror_stopped).await?;
         }
         let reopen = tokio::spawn(reopen_on_sighup(ctx.clone()));
+        let rotation = tokio::spawn(rotate_on_schedule(
+            ctx.clone(),
+            Duration::from_secs(config.crypto.rotation_check_secs),
+        ));
+        let scheduled = (config.backup.interval_secs > 0).then(|| {
+            tokio::spawn(crate::backup::schedule::run(
+                ctx.clone(),
+                crate::backup::schedule::Schedule {
+                    dir: config.backup.dir(&config.store),
+                    every: Duration::from_secs(config.backup.interval_secs),
+                    keep: config.backup.keep,
+                    sftp: config.backup.sftp.clone(),
+                },
+            ))
+        });
         server::serve_reloadable(listener, tls, ctx.clone(), settings(config), shutdown_signal())
             .await;
         reopen.abort();
+        rotation.abort();
+        if let Some(task) = scheduled {
+            task.abort();
+        }
         let _ = stop_mirror.send(true);
         Ok::<_, StartError>(())
     })?;

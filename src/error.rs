@@ -2,6 +2,9 @@
 //! short Result Message. Internal failures (database, crypto) go out as General Failure with a
 //! fixed message; their detail is logged once, here, where they are turned into a response.
 
+use crate::crypto::asym::AsymError;
+use crate::crypto::cipher::CipherError;
+use crate::crypto::digest::DigestError;
 use crate::crypto::CryptoError;
 use crate::kmip::enums::result_reason as rr;
 use crate::kmip::objects::ObjectError;
@@ -50,6 +53,9 @@ pub enum OpError {
     /// The object is Sensitive: its key material may not leave the server unwrapped.
     #[error("sensitive keys may not be retrieved unwrapped")]
     Sensitive,
+    /// PCI mode (`crypto.pci_mode`): symmetric keys leave the server only wrapped.
+    #[error("PCI mode: symmetric keys leave akm only wrapped; send Get with a Key Wrapping Specification")]
+    ClearExportRefused,
     /// The object is not Extractable: its key material may not leave the server.
     #[error("object is not extractable")]
     NotExtractable,
@@ -60,6 +66,25 @@ pub enum OpError {
     /// test case (QS-M-2-21) answers this with General Failure.
     #[error("the object would not be quantum safe")]
     NotQuantumSafe,
+    /// The object or request names an algorithm NIST has withdrawn or never approved
+    /// (SP 800-131A Rev. 2); akm never uses it for an operation.
+    #[error("{0} is not approved by NIST (SP 800-131A) and akm refuses to use it")]
+    RefusedAlgorithm(&'static str),
+    /// Cryptographic Parameters akm does not perform (an approved mode or padding it lacks).
+    #[error("unsupported cryptographic parameters: {0}")]
+    UnsupportedParameters(&'static str),
+    /// The key's Usage Limits do not allow this much more use.
+    #[error("the key's usage limit is exhausted")]
+    UsageLimitExceeded,
+    /// A cipher refused its input (lengths, padding) or the authentication tag did not verify.
+    #[error(transparent)]
+    Cipher(#[from] CipherError),
+    /// A signature key or parameters akm cannot use, or a failed signing primitive.
+    #[error(transparent)]
+    Asym(#[from] AsymError),
+    /// A hash or MAC algorithm was refused or is not supported.
+    #[error(transparent)]
+    Digest(#[from] DigestError),
     /// A stored record could not be read back (the detail is logged; the client sees
     /// General Failure).
     #[error("stored record of {0} is unreadable")]
@@ -71,6 +96,17 @@ pub enum OpError {
     /// Reloading the TLS configuration failed (the detail is logged).
     #[error("TLS reload failed; the previous configuration stays in force (see the server log)")]
     ReloadFailed,
+    /// The server is sealed: nothing but Query, Discover Versions and the custody operations
+    /// until custodians unseal it.
+    #[error("the server is sealed: custodians must unseal it (akm unseal)")]
+    Sealed,
+    /// A custody operation (unseal) was refused; the reason is safe to show.
+    #[error("{0}")]
+    Custody(String),
+    /// Dual control refused the operation (no open authorization window from a second
+    /// administrator, or an administrator tried to authorize themself).
+    #[error("{0}")]
+    DualControl(String),
     /// A database failure.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -100,6 +136,20 @@ impl From<ObjectError> for OpError {
     }
 }
 
+/// The Result Reason of a cipher error. The KMIP test cases (CS-BC-M-GCM-1) answer a GCM tag
+/// length outside what the server performs with General Failure, and a failed tag check with
+/// Cryptographic Failure.
+fn cipher_reason(e: &CipherError) -> u32 {
+    match e {
+        CipherError::TagLength => rr::GENERAL_FAILURE,
+        CipherError::Authentication | CipherError::BadPadding => rr::CRYPTOGRAPHIC_FAILURE,
+        CipherError::KeyLength
+        | CipherError::IvLength(_)
+        | CipherError::NotBlockAligned
+        | CipherError::PaddingMode => rr::INVALID_FIELD,
+    }
+}
+
 impl OpError {
     /// The KMIP failure for this error (2.x reasons; the message layer downgrades per version).
     pub fn to_failure(&self) -> Failure {
@@ -118,16 +168,34 @@ impl OpError {
             OpError::AttributeExists(_) => (rr::ATTRIBUTE_SINGLE_VALUED, self.to_string()),
             OpError::Sensitive => (rr::SENSITIVE, self.to_string()),
             OpError::NotExtractable => (rr::NOT_EXTRACTABLE, self.to_string()),
+            OpError::ClearExportRefused => (rr::SENSITIVE, self.to_string()),
             OpError::IncompatibleUsageMask => {
                 (rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, self.to_string())
             }
             OpError::NotQuantumSafe => (rr::GENERAL_FAILURE, self.to_string()),
+            OpError::RefusedAlgorithm(_) | OpError::Digest(DigestError::Refused(_)) => {
+                (rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, self.to_string())
+            }
+            OpError::UnsupportedParameters(_) | OpError::Digest(DigestError::Unsupported) => {
+                (rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, self.to_string())
+            }
+            // The KMIP test cases (CS-BC-M-7) answer an exhausted limit with Permission Denied.
+            OpError::UsageLimitExceeded => (rr::PERMISSION_DENIED, self.to_string()),
+            OpError::Cipher(e) => (cipher_reason(e), self.to_string()),
+            OpError::Asym(AsymError::Key(_)) => (rr::INVALID_FIELD, self.to_string()),
+            OpError::Asym(AsymError::Params(_)) => {
+                (rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS, self.to_string())
+            }
+            OpError::Asym(AsymError::Sign) => (rr::CRYPTOGRAPHIC_FAILURE, self.to_string()),
             OpError::CorruptRecord(uid) => {
                 tracing::error!(%uid, "stored attributes do not decode");
                 (rr::GENERAL_FAILURE, "internal error".into())
             }
             OpError::AccessRecordsUnavailable => (rr::GENERAL_FAILURE, "internal error".into()),
             OpError::ReloadFailed => (rr::GENERAL_FAILURE, self.to_string()),
+            OpError::Sealed => (rr::GENERAL_FAILURE, self.to_string()),
+            OpError::DualControl(m) => (rr::PERMISSION_DENIED, m.clone()),
+            OpError::Custody(m) => (rr::INVALID_FIELD, m.clone()),
             OpError::Store(StoreError::NameTaken) => {
                 (rr::NON_UNIQUE_NAME_ATTRIBUTE, "name already in use".into())
             }

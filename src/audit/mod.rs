@@ -15,6 +15,7 @@ pub mod verify;
 pub use journal::{Audit, AuditError, JournalSettings};
 
 use crate::identity::Principal;
+use crate::kmip::custody;
 use crate::kmip::enums::{operation as op, result_reason as rr};
 use crate::kmip::extension as ext;
 use crate::kmip::{ProtocolVersion, RequestItem, ResponseItem};
@@ -254,6 +255,12 @@ pub fn operation_name(code: u32) -> String {
         ext::OP_GET_KEY_POLICY => "x-GetKeyPolicy",
         ext::OP_SET_KEY_POLICY => "x-SetKeyPolicy",
         ext::OP_RELOAD_TLS => "x-ReloadTls",
+        // KEK custody extensions: unseal attempts, backups, rotations, dual-control windows.
+        custody::OP_SEAL_STATUS => "x-SealStatus",
+        custody::OP_UNSEAL => "x-Unseal",
+        custody::OP_BACKUP => "x-Backup",
+        custody::OP_ROTATE_KEK => "x-RotateKek",
+        custody::OP_AUTHORIZE => "x-Authorize",
         op::INTEROP => "Interop",
         _ => return format!("0x{code:08X}"),
     };

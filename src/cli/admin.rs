@@ -127,10 +127,11 @@ pub enum PolicyCommand {
 }
 
 /// What a command does once connected, as a future borrowing the client.
-type Work<'c> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Json, CliError>> + 'c>>;
+pub(super) type Work<'c> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Json, CliError>> + 'c>>;
 
 /// Connects as `conn` says (defaults from `[client]`) and runs `f` with the client.
-fn connect_and_run<F>(config: &Config, conn: &ConnArgs, f: F) -> Result<Json, CliError>
+pub(super) fn connect_and_run<F>(config: &Config, conn: &ConnArgs, f: F) -> Result<Json, CliError>
 where
     F: for<'c> FnOnce(&'c mut Client) -> Work<'c>,
 {
@@ -247,7 +248,7 @@ pub fn run_policy(
 }
 
 /// Prints `out`: JSON, or an array of accounts as a table, or an object as key/value lines.
-fn print(out: &Json, json: bool) {
+pub(super) fn print(out: &Json, json: bool) {
     if json {
         println!("{}", serde_json::to_string_pretty(out).unwrap_or_default());
         return;

@@ -7,7 +7,7 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{
-    cryptographic_algorithm as alg, name_type, object_type as ot, operation as op,
+    cryptographic_algorithm as alg, link_type, name_type, object_type as ot, operation as op,
     revocation_reason_code as rrc, state,
 };
 use crate::kmip::ProtocolVersion;
@@ -67,13 +67,26 @@ enum KeyCommand {
         #[arg(long)]
         owner_group: Option<String>,
     },
-    /// Show a key's metadata; with --material, also its key bytes in hex.
+    /// Show a key's metadata; with --material, also its key bytes in hex. Name the key by its
+    /// Unique Identifier, or by --name (its newest version, or --version N: 0 is the first).
     Get {
         /// Unique Identifier.
-        uid: String,
+        uid: Option<String>,
+        /// The key's name instead of its identifier.
+        #[arg(long, conflicts_with = "uid")]
+        name: Option<String>,
+        /// With --name: this version of the key (0 is the first; default the newest).
+        #[arg(long, requires = "name")]
+        version: Option<usize>,
         /// Print the key material.
         #[arg(long)]
         material: bool,
+    },
+    /// Rotate a key (KMIP Re-key): its next version takes the name; the old one keeps
+    /// decrypting until you revoke it.
+    Rotate {
+        /// Unique Identifier.
+        uid: String,
     },
     /// Find your keys by name, group or state.
     Locate {
@@ -310,7 +323,21 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             json!({ "uid": uid, "state": if activate { "active" } else { "pre-active" } })
         }
         KeyCommand::Policy { .. } => return Err(usage("akm key policy runs before connecting")),
-        KeyCommand::Get { uid, material } => {
+        KeyCommand::Rotate { uid } => {
+            let new = uid_of(&client.call(op::RE_KEY, uid_payload(&uid)).await?);
+            json!({ "uid": new, "replaces": uid })
+        }
+        KeyCommand::Get {
+            uid,
+            name,
+            version,
+            material,
+        } => {
+            let uid = match (uid, name) {
+                (Some(u), _) => u,
+                (None, Some(n)) => by_name_and_version(client, &n, version).await?,
+                (None, None) => return Err(usage("give a Unique Identifier or --name")),
+            };
             let mut out = summary(client, &uid).await?;
             if material {
                 let got = client.call(op::GET, uid_payload(&uid)).await?;
@@ -414,6 +441,60 @@ fn find_bytes(t: &Ttlv, tag: Tag) -> Option<Vec<u8>> {
         }
     }
     t.children().iter().find_map(|c| find_bytes(c, tag))
+}
+
+/// The identifier of version `version` (0 the first) of the key named `name`, or of its newest
+/// version: Locate finds the newest (the name moves with each rotation), and the Replaced
+/// Object links lead back through the older ones.
+async fn by_name_and_version(
+    client: &mut Client,
+    name: &str,
+    version: Option<usize>,
+) -> Result<String, CliError> {
+    let found = client
+        .call(op::LOCATE, vec![attr("Name", name_value(name))])
+        .await?;
+    let newest = found
+        .child(Tag::UNIQUE_IDENTIFIER)
+        .and_then(Ttlv::as_text)
+        .ok_or_else(|| usage(format!("no key named {name:?}")))?
+        .to_owned();
+    let Some(version) = version else {
+        return Ok(newest);
+    };
+    // Newest first, back to the first version; a chain is bounded by the keys one owns.
+    let mut chain = vec![newest];
+    while chain.len() <= 100_000 {
+        let last = chain.last().cloned().unwrap_or_default();
+        let mut payload = uid_payload(&last);
+        payload.push(Ttlv::text(Tag::ATTRIBUTE_NAME, "Link"));
+        let got = client.call(op::GET_ATTRIBUTES, payload).await?;
+        let previous = got.children_with(Tag::ATTRIBUTE).find_map(|a| {
+            let (a, _) = attributes::from_v1(a).ok()?;
+            let Value::Structure(fields) = a.value else {
+                return None;
+            };
+            let kind = fields.iter().find(|f| f.tag == Tag::LINK_TYPE)?.as_enum()?;
+            (kind == link_type::REPLACED_OBJECT_LINK).then(|| {
+                fields
+                    .iter()
+                    .find(|f| f.tag == Tag::LINKED_OBJECT_IDENTIFIER)
+                    .and_then(Ttlv::as_text)
+                    .map(str::to_owned)
+            })?
+        });
+        match previous {
+            Some(p) => chain.push(p),
+            None => break,
+        }
+    }
+    chain.reverse();
+    chain.get(version).cloned().ok_or_else(|| {
+        usage(format!(
+            "{name:?} has versions 0 to {}; there is no version {version}",
+            chain.len() - 1
+        ))
+    })
 }
 
 /// A key's identifier, name, algorithm, length and state, from Get Attributes.

@@ -4,7 +4,9 @@
 
 mod admin;
 mod audit;
+mod backup;
 mod conformance;
+mod custody;
 mod key;
 mod mirror;
 
@@ -53,6 +55,21 @@ pub enum Command {
     Group(admin::AccountArgs),
     /// The running server's TLS configuration (administrators only).
     Tls(admin::TlsArgs),
+    /// KEK custody: seal a stopped node's KEK (`akm kek seal`), or show the running
+    /// server's seal status (`akm kek status`, administrators only).
+    Kek(custody::KekArgs),
+    /// Offer a custodian share or the passphrase to a sealed server (administrators only).
+    Unseal(custody::UnsealArgs),
+    /// Dual control: as a second administrator, let another user perform a guarded
+    /// operation for a few minutes (administrators only).
+    Authorize(custody::AuthorizeArgs),
+    /// Dual control: as a second administrator, approve a refused request by its id.
+    Approve(custody::ApproveArgs),
+    /// Take an online backup of the running server's key database into its backup directory
+    /// (administrators only).
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty, stopped node (verifies the whole file first).
+    Restore(backup::RestoreArgs),
     /// Replay OASIS KMIP XML test cases against a running server (a KMIP client over mTLS).
     Conformance(conformance::ConformanceArgs),
     /// Mirroring to failover peers.
@@ -123,6 +140,12 @@ pub enum CliError {
     /// Bad command-line input (exit 64, EX_USAGE).
     #[error("{0}")]
     Usage(String),
+    /// A KEK could not be sealed (exit 1).
+    #[error(transparent)]
+    Crypto(#[from] crate::crypto::CryptoError),
+    /// A restore was refused or failed (exit 1); nothing was written.
+    #[error("akm restore: {0}")]
+    Restore(String),
     /// The audit signing key is unusable (exit 1).
     #[error("{0}")]
     Audit(String),
@@ -244,6 +267,30 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Group(args) => {
             init_logging("warn");
             admin::run_accounts(&config, false, args)?;
+        }
+        Command::Kek(args) => {
+            init_logging("warn");
+            custody::run_kek(&config, args)?;
+        }
+        Command::Unseal(args) => {
+            init_logging("warn");
+            custody::run_unseal(&config, args)?;
+        }
+        Command::Authorize(args) => {
+            init_logging("warn");
+            custody::run_authorize(&config, args)?;
+        }
+        Command::Approve(args) => {
+            init_logging("warn");
+            custody::run_approve(&config, args)?;
+        }
+        Command::Backup(args) => {
+            init_logging("warn");
+            backup::run_backup(&config, args)?;
+        }
+        Command::Restore(args) => {
+            init_logging("warn");
+            backup::run_restore(&config, args)?;
         }
         Command::Conformance(args) => {
             init_logging("warn");

@@ -3,19 +3,30 @@
 //! Key bytes live in zeroizing buffers; nothing here logs or formats them.
 
 pub mod keywrap;
+pub mod rotate;
+pub mod seal;
+pub mod shamir;
+pub mod slot;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use rand_core::{OsRng, RngCore};
 use std::fmt;
 use std::path::Path;
 use zeroize::Zeroizing;
+
+pub mod asym;
+pub mod cipher;
+pub mod digest;
+pub mod drbg;
+pub mod kdf;
+pub mod kwp;
+pub mod selftest;
 
 use crate::secret_file;
 
 /// Size of the KEK in bytes (AES-256).
 pub const KEK_LEN: usize = 32;
-const NONCE_LEN: usize = 12;
+pub(crate) const NONCE_LEN: usize = 12;
 
 /// Errors of the crypto layer. Messages never contain key bytes.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +51,15 @@ pub enum CryptoError {
     /// AES Key Wrap was given a key or data of a size it cannot take.
     #[error("key wrap: {0}")]
     KeyWrapInput(&'static str),
+    /// A sealed KEK file is malformed, or sealing was asked for with bad parameters.
+    #[error("{0}")]
+    Sealed(String),
+    /// Unsealing was refused: the reason, safe to show the custodian.
+    #[error("unseal: {0}")]
+    Unseal(&'static str),
+    /// The server is sealed: no KEK to wrap or unwrap with.
+    #[error("the KEK is sealed")]
+    NotUnsealed,
     /// The self-test at start-up did not give the known answer.
     #[error("cryptographic self-test failed: {0}")]
     SelfTest(&'static str),
@@ -52,6 +72,8 @@ pub struct Kek {
     /// encrypted-then-hashed), recorded beside every wrapped blob so a rotation knows which
     /// KEK wrapped it.
     id: String,
+    /// The key itself, kept only so a rotation can persist it again (sealed or in its file).
+    bytes: Zeroizing<Vec<u8>>,
 }
 
 impl fmt::Debug for Kek {
@@ -118,7 +140,16 @@ impl Kek {
             .encrypt(Nonce::from_slice(&[0u8; NONCE_LEN]), &b"akm-kek-id"[..])
             .map_err(|_| CryptoError::Wrap)?;
         let id = hex::encode(&ring::digest::digest(&ring::digest::SHA256, &probe).as_ref()[..8]);
-        Ok(Kek { cipher, id })
+        Ok(Kek {
+            cipher,
+            id,
+            bytes: Zeroizing::new(bytes.to_vec()),
+        })
+    }
+
+    /// The key bytes, for persisting it (never for display).
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
     }
 
     /// This KEK's identifier.
@@ -176,10 +207,11 @@ fn associated_data(uid: &str, version: i64) -> Vec<u8> {
     format!("akm/v1/{uid}/{version}").into_bytes()
 }
 
-/// `n` bytes from the OS CSPRNG, in a zeroizing buffer.
+/// `n` bytes from the process's SP 800-90A CTR_DRBG (seeded from the OS), in a zeroizing
+/// buffer.
 pub fn random_bytes(n: usize) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(vec![0u8; n]);
-    OsRng.fill_bytes(&mut out);
+    drbg::fill(&mut out);
     out
 }
 
@@ -190,20 +222,18 @@ pub fn sha256(data: &[u8]) -> Vec<u8> {
         .to_vec()
 }
 
-/// Known-answer and round-trip checks run once at start-up, before serving.
+/// Known-answer self-tests of every primitive, run once at start-up before serving
+/// ([`selftest`]); an error names the failed test.
 pub fn self_test() -> Result<(), CryptoError> {
-    // SHA-256("abc"), FIPS 180-2 appendix B.1.
-    let expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-    if hex::encode(sha256(b"abc")) != expected {
-        return Err(CryptoError::SelfTest("SHA-256 known answer"));
-    }
+    selftest::run()?;
+    // The KEK wrapping binds the object and version as associated data.
     let kek = Kek::from_bytes(&[7u8; KEK_LEN])?;
     let wrapped = kek.wrap("self-test", 1, b"self-test material")?;
     if kek.unwrap("self-test", 1, &wrapped)?.as_slice() != b"self-test material" {
-        return Err(CryptoError::SelfTest("AES-GCM round trip"));
+        return Err(CryptoError::SelfTest("KEK wrap round trip"));
     }
     if kek.unwrap("self-test", 2, &wrapped).is_ok() {
-        return Err(CryptoError::SelfTest("AES-GCM associated data binding"));
+        return Err(CryptoError::SelfTest("KEK associated data binding"));
     }
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! request's protocol version. Carries key bytes but never looks at them, and does no I/O.
 
 pub mod attributes;
+pub mod custody;
 pub mod enums;
 pub mod extension;
 pub mod objects;

@@ -11,7 +11,8 @@
 
 use super::events::Conflict;
 use super::proto::{Item, WireObject};
-use crate::crypto::{CryptoError, Kek, Wrapped};
+use crate::crypto::slot::Wrapping;
+use crate::crypto::{CryptoError, Wrapped};
 use crate::store::{AccountKind, ObjectRow, ReplicaObject, Store, StoreError};
 
 /// Why a change could not be applied.
@@ -43,7 +44,11 @@ fn rank(state: u32, hlc: i64, node: &str) -> (u32, i64, String) {
 }
 
 /// A version as the wire carries it, from a local object (material unwrapped).
-pub fn to_wire(obj: ReplicaObject, kek: &Kek, self_node: &str) -> Result<WireObject, CryptoError> {
+pub fn to_wire(
+    obj: ReplicaObject,
+    kek: &impl Wrapping,
+    self_node: &str,
+) -> Result<WireObject, CryptoError> {
     let ReplicaObject {
         row,
         material,
@@ -52,7 +57,7 @@ pub fn to_wire(obj: ReplicaObject, kek: &Kek, self_node: &str) -> Result<WireObj
     } = obj;
     let material = match &material {
         Some(w) => {
-            let plain = kek.unwrap(&row.uid, row.key_version, w)?;
+            let plain = kek.unwrap_material(&row.uid, row.key_version, w)?;
             Some(super::proto::Secret(plain.to_vec()))
         }
         None => None,
@@ -124,11 +129,11 @@ enum Prepared {
     },
 }
 
-fn prepare(kek: &Kek, item: Item) -> Result<Prepared, ApplyError> {
+fn prepare(kek: &impl Wrapping, item: Item) -> Result<Prepared, ApplyError> {
     Ok(match item {
         Item::Object(w) => {
             let wrapped = match &w.material {
-                Some(m) => Some(kek.wrap(&w.uid, w.key_version, &m.0)?),
+                Some(m) => Some(kek.wrap_material(&w.uid, w.key_version, &m.0)?),
                 None => None,
             };
             Prepared::Object {
@@ -209,7 +214,7 @@ fn apply_in(
 /// resolution to record, if there was one.
 pub fn apply(
     store: &Store,
-    kek: &Kek,
+    kek: &impl Wrapping,
     self_node: &str,
     from: &str,
     seq: Option<i64>,
@@ -224,7 +229,7 @@ pub fn apply(
 /// recorded as applied with them). Returns each change's outcome and conflict, in order.
 pub fn apply_batch(
     store: &Store,
-    kek: &Kek,
+    kek: &impl Wrapping,
     self_node: &str,
     from: &str,
     items: Vec<(Option<i64>, Item)>,
@@ -335,6 +340,7 @@ fn decide(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::Kek;
     use crate::kmip::enums::state;
     use crate::mirror::proto::Secret;
 

@@ -111,6 +111,19 @@ impl Caller {
             && policy::is_admin(&self.principal, &self.accounts, &self.settings)
     }
 
+    /// The same caller judged as a key user only, without administrator rights (separation
+    /// of duties: an administrator reads key material only if also granted as a key user).
+    /// Its decisions are recorded with the caller's.
+    pub fn without_admin(&self) -> Caller {
+        let mut settings = (*self.settings).clone();
+        // No certificate OU holds a NUL, so no one is an administrator under these settings.
+        settings.admin_group = "\0".into();
+        Caller {
+            settings: Arc::new(settings),
+            ..self.clone()
+        }
+    }
+
     /// The access settings.
     pub fn settings(&self) -> &Settings {
         &self.settings

@@ -8,8 +8,8 @@ use crate::crypto;
 use crate::error::OpError;
 use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::{
-    cryptographic_algorithm as alg, hashing_algorithm, key_format_type as kft, object_type as ot,
-    protection_storage_mask, rng_algorithm, state,
+    cryptographic_algorithm as alg, drbg_algorithm, hashing_algorithm, key_format_type as kft,
+    object_type as ot, protection_storage_mask, rng_algorithm, state,
 };
 use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv, Value};
@@ -119,7 +119,7 @@ pub fn new_uid() -> String {
 
 /// Checks the client's attributes for a new object: nothing server-set, no second instance of
 /// a single-valued attribute.
-fn check_client_attributes(attrs: &[Attr]) -> Result<(), OpError> {
+pub fn check_client_attributes(attrs: &[Attr]) -> Result<(), OpError> {
     for (i, a) in attrs.iter().enumerate() {
         if a.name.starts_with("y-") {
             return Err(OpError::InvalidField(format!(
@@ -225,7 +225,7 @@ pub const LEASE_TIME_SECS: u32 = 3600;
 /// a value"): Sensitive false and Extractable true unless the client gave them, Always
 /// Sensitive and Never Extractable following them, Fresh (unless the client gave it), Lease
 /// Time, and the Protection Storage Mask of where the key is kept (wrapped in software).
-fn set_storage_defaults(obj: &mut Object) {
+pub fn set_storage_defaults(obj: &mut Object) {
     let sensitive = obj.get("Sensitive") == Some(&Value::Boolean(true));
     let extractable = obj.get("Extractable") != Some(&Value::Boolean(false));
     obj.set("Sensitive", Value::Boolean(sensitive));
@@ -242,15 +242,17 @@ fn set_storage_defaults(obj: &mut Object) {
     );
 }
 
-/// The Random Number Generator attribute (KMIP 1.4 §3.44) of a key akm generates: the
-/// operating system's CSPRNG (getrandom), which is none of the generators KMIP names.
-fn generator() -> Attr {
+/// The Random Number Generator attribute (KMIP 1.4 §3.44) of a key akm generates: its
+/// SP 800-90A CTR_DRBG with AES-256 (crypto::drbg), seeded from the operating system.
+pub fn generator() -> Attr {
     Attr::new(
         "Random Number Generator",
-        Value::Structure(vec![Ttlv::enumeration(
-            Tag::RNG_ALGORITHM,
-            rng_algorithm::UNSPECIFIED,
-        )]),
+        Value::Structure(vec![
+            Ttlv::enumeration(Tag::RNG_ALGORITHM, rng_algorithm::DRBG),
+            Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+            Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, 256),
+            Ttlv::enumeration(Tag::DRBG_ALGORITHM, drbg_algorithm::CTR),
+        ]),
     )
 }
 
@@ -275,7 +277,7 @@ fn check_quantum_safe(obj: &Object) -> Result<(), OpError> {
 }
 
 /// The Digest attribute: SHA-256 over the key material in Raw format.
-fn digest(material: &Zeroizing<Vec<u8>>) -> Value {
+pub fn digest(material: &Zeroizing<Vec<u8>>) -> Value {
     Value::Structure(vec![
         Ttlv::enumeration(Tag::HASHING_ALGORITHM, hashing_algorithm::SHA_256),
         Ttlv::bytes(Tag::DIGEST_VALUE, crypto::sha256(material)),

@@ -9,26 +9,43 @@ mod admin;
 mod attribute_edit;
 mod check;
 mod create;
+mod create_key_pair;
+mod custody;
+mod decrypt;
+mod derive_key;
 mod destroy;
 mod discover_versions;
+pub mod dual;
+mod encrypt;
 mod get;
 mod get_attribute_list;
 mod get_attributes;
+mod hash;
 mod interop;
+mod key_use;
 mod locate;
 mod log;
+mod mac;
 mod object;
 mod obtain_lease;
 mod query;
 mod register;
+mod rekey;
 mod revoke;
+mod rng_retrieve;
+pub mod rotation;
+mod rsa_oaep;
+mod sign;
+pub mod stream;
 mod undo;
+mod unwrap;
 mod wrap;
 
 pub use access::{AccessRecord, Caller};
 pub use admin::{admin_operation, AdminOp};
 pub use object::{name_value as object_name, Object};
 
+use crate::crypto::slot::KekSlot;
 use crate::crypto::Kek;
 use crate::error::OpError;
 use crate::identity::Principal;
@@ -44,8 +61,8 @@ use std::sync::Arc;
 pub struct Ctx {
     /// The key store.
     pub store: Store,
-    /// The key encryption key.
-    pub kek: Kek,
+    /// The key encryption key, sealed until custodians unseal it (or open from a key file).
+    pub kek: KekSlot,
     /// The access settings (`[access]` in the config).
     pub access: Arc<policy::Settings>,
     /// Reloads the server's TLS configuration (new CRLs) for the Reload TLS administration
@@ -55,6 +72,23 @@ pub struct Ctx {
     pub interop: bool,
     /// The audit journal every request is recorded in before it is answered.
     pub audit: crate::audit::Audit,
+    /// Where the Backup operation writes (`[backup] dir`); `None`: no backups.
+    pub backup_dir: Option<std::path::PathBuf>,
+    /// Where the KEKs are kept, for Rotate KEK; `None`: no rotation.
+    pub kek_files: Option<crate::crypto::rotate::KekFiles>,
+    /// Dual control (`[dual_control]`): guarded operations and open authorization windows.
+    pub dual: dual::DualControl,
+    /// How keys may be used and leave the server.
+    pub crypto: CryptoPolicy,
+    /// Open multi-part Encrypt streams.
+    pub streams: stream::Streams,
+}
+
+/// Key-handling policy from `[crypto]` in the configuration.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CryptoPolicy {
+    /// PCI mode: symmetric keys are served by Get only wrapped under another key.
+    pub pci_mode: bool,
 }
 
 impl Ctx {
@@ -62,11 +96,16 @@ impl Ctx {
     pub fn new(store: Store, kek: Kek, audit: crate::audit::Audit) -> Ctx {
         Ctx {
             store,
-            kek,
+            kek: KekSlot::from(kek),
             access: Arc::default(),
             tls_reload: None,
             interop: false,
             audit,
+            crypto: CryptoPolicy::default(),
+            streams: stream::Streams::default(),
+            backup_dir: None,
+            kek_files: None,
+            dual: dual::DualControl::default(),
         }
     }
 }
@@ -157,6 +196,17 @@ pub const SUPPORTED_OPERATIONS: &[u32] = &[
     op::QUERY,
     op::DISCOVER_VERSIONS,
     op::LOG,
+    op::RE_KEY,
+    op::CREATE_KEY_PAIR,
+    op::DERIVE_KEY,
+    op::SIGN,
+    op::SIGNATURE_VERIFY,
+    op::ENCRYPT,
+    op::DECRYPT,
+    op::MAC,
+    op::MAC_VERIFY,
+    op::HASH,
+    op::RNG_RETRIEVE,
 ];
 
 /// Whether akm performs `operation` in a request of `version`. Set Attribute exists only
@@ -166,11 +216,42 @@ pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
     match operation {
         // Set Attribute and Log exist only from KMIP 2.0.
         op::SET_ATTRIBUTE | op::LOG => version.is_v2(),
+        // The cryptographic operations exist from KMIP 1.2.
+        op::ENCRYPT
+        | op::DECRYPT
+        | op::SIGN
+        | op::SIGNATURE_VERIFY
+        | op::MAC
+        | op::MAC_VERIFY
+        | op::HASH
+        | op::RNG_RETRIEVE => version.is_v2() || version.minor >= 2,
         _ => SUPPORTED_OPERATIONS.contains(&operation),
     }
 }
 
 fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
+    // A sealed server answers only what tells a client where it stands and what unseals it.
+    if ctx.kek.is_sealed() && !custody::allowed_while_sealed(call.operation) {
+        return Err(OpError::Sealed);
+    }
+    dual::check_separation(ctx, who, call)?;
+    // Dual control: a guarded operation runs only in a window a second administrator
+    // opened, and is then recorded with both names.
+    match ctx.dual.admits(&who.cn, call.operation, call.now)? {
+        None => run_unguarded(ctx, who, call),
+        Some(second) => {
+            let result = run_unguarded(ctx, who, call);
+            dual::record(ctx, who, call, &second, result.is_ok());
+            result
+        }
+    }
+}
+
+fn run_unguarded(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
+    if let Some(custody_op) = custody::custody_operation(call.operation) {
+        who.require(call.operation)?;
+        return custody::run(ctx, who, call, custody_op);
+    }
     // Interop is for test servers only, so Query never lists it.
     if call.operation == op::INTEROP && ctx.interop && call.version.is_v2() {
         who.require(call.operation)?;
@@ -211,6 +292,17 @@ fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         op::ACTIVATE => activate::run(ctx, who, call),
         op::REVOKE => revoke::run(ctx, who, call),
         op::DESTROY => destroy::run(ctx, who, call),
+        op::RE_KEY => rekey::run(ctx, who, call),
+        op::CREATE_KEY_PAIR => create_key_pair::run(ctx, who, call),
+        op::DERIVE_KEY => derive_key::run(ctx, who, call),
+        op::SIGN => sign::run(ctx, who, call),
+        op::SIGNATURE_VERIFY => sign::verify(ctx, who, call),
+        op::ENCRYPT => encrypt::run(ctx, who, call),
+        op::DECRYPT => decrypt::run(ctx, who, call),
+        op::MAC => mac::run(ctx, who, call),
+        op::MAC_VERIFY => mac::verify(ctx, who, call),
+        op::HASH => hash::run(call),
+        op::RNG_RETRIEVE => rng_retrieve::run(call),
         _ => Err(OpError::OperationNotSupported),
     }
 }

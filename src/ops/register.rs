@@ -3,7 +3,7 @@
 
 use super::create::store_new;
 use super::Caller;
-use super::{Call, Ctx, Reply};
+use super::{unwrap, Call, Ctx, Reply};
 use crate::error::OpError;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{cryptographic_algorithm as alg, object_type as ot};
@@ -15,7 +15,10 @@ use x509_parser::prelude::{parse_x509_certificate, X509Name};
 pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let object_type = call.object_type()?;
     let attrs = attributes::read_request_attributes(call.payload, call.version)?;
-    let mut managed = objects::parse_object(call.payload, object_type)?;
+    // A key wrapped under a key akm holds is unwrapped first, then stored like any other.
+    let unwrapped = unwrap::unwrapped_payload(ctx, who, call, object_type)?;
+    let payload = unwrapped.as_ref().unwrap_or(call.payload);
+    let mut managed = objects::parse_object(payload, object_type)?;
     if object_type == ot::SYMMETRIC_KEY {
         check_symmetric_key(&managed)?;
     }

@@ -72,7 +72,12 @@ pub fn parse(spec: &Ttlv) -> Result<Spec, OpError> {
 /// Replaces the Key Value of `object` (a Get response's object structure) by its wrapping
 /// under the key `spec` names, and adds the Key Wrapping Data.
 pub fn wrap_object(ctx: &Ctx, who: &Caller, spec: &Spec, object: Ttlv) -> Result<Ttlv, OpError> {
-    let key = wrapping_key(ctx, who, spec)?;
+    // An RSA Public Key wraps with RSA-OAEP; anything else must be an AES wrapping key.
+    let rsa = rsa_wrapping_key(ctx, who, spec)?;
+    let (key, mode) = match &rsa {
+        Some(_) => (zeroize::Zeroizing::new(Vec::new()), 0),
+        None => wrapping_key(ctx, who, spec)?,
+    };
     let Value::Structure(mut children) = object.value else {
         return Err(OpError::FeatureNotSupported(
             "wrapping an object without a Key Block",
@@ -106,10 +111,16 @@ pub fn wrap_object(ctx: &Ctx, who: &Caller, spec: &Spec, object: Ttlv) -> Result
             .to_vec(),
         _ => value.encode(),
     });
-    let wrapped = crypto::keywrap::wrap(&key, &plain).map_err(|e| match e {
-        CryptoError::KeyWrapInput(why) => OpError::InvalidField(why.into()),
-        other => OpError::Crypto(other),
-    })?;
+    let wrapped = if let Some(r) = &rsa {
+        crypto::asym::oaep_encrypt(r.format, &r.der, r.hash, r.mgf_hash, None, &plain)?
+    } else if mode == block_cipher_mode::AESKEYWRAPPADDING {
+        crypto::kwp::wrap(&key, &plain).map_err(|e| OpError::InvalidField(e.to_string()))?
+    } else {
+        crypto::keywrap::wrap(&key, &plain).map_err(|e| match e {
+            CryptoError::KeyWrapInput(why) => OpError::InvalidField(why.into()),
+            other => OpError::Crypto(other),
+        })?
+    };
     *value = Ttlv::bytes(Tag::KEY_VALUE, wrapped);
     let mut data = vec![
         Ttlv::enumeration(Tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
@@ -122,14 +133,83 @@ pub fn wrap_object(ctx: &Ctx, who: &Caller, spec: &Spec, object: Ttlv) -> Result
     Ok(Ttlv::structure(object.tag, children))
 }
 
-/// The wrapping key's bytes, once it is known to be an active AES key for wrapping whose
-/// Cryptographic Parameters allow NIST Key Wrap (KMIP 2.1 §7.18: parameters the client names
-/// must match one of the key's).
+/// An RSA wrapping key: its public key DER and the OAEP hashes.
+struct RsaWrapper {
+    format: u32,
+    der: zeroize::Zeroizing<Vec<u8>>,
+    hash: u32,
+    mgf_hash: u32,
+}
+
+/// The RSA-OAEP wrapping key `spec` names, if it is an RSA Public Key: Active, with Wrap Key
+/// in its usage mask; OAEP with the Hashing Algorithm (and Mask Generator Hashing Algorithm)
+/// of the client's or the key's Cryptographic Parameters, SHA-256 by default.
+fn rsa_wrapping_key(ctx: &Ctx, who: &Caller, spec: &Spec) -> Result<Option<RsaWrapper>, OpError> {
+    use crate::kmip::enums::{hashing_algorithm as ha, padding_method};
+    let obj = load_for(ctx, who, &spec.uid, operation::GET)?;
+    if obj.object_type != ot::PUBLIC_KEY
+        || obj.enum_attr("Cryptographic Algorithm") != Some(alg::RSA)
+    {
+        return Ok(None);
+    }
+    if obj.int_attr("Cryptographic Usage Mask").unwrap_or(0) & usage::WRAP_KEY == 0 {
+        return Err(OpError::IncompatibleUsageMask);
+    }
+    if obj.state() != state::ACTIVE {
+        return Err(OpError::WrongState);
+    }
+    let params: Option<Vec<Ttlv>> = match &spec.parameters {
+        Some(p) => Some(p.children().to_vec()),
+        None => match obj.get("Cryptographic Parameters") {
+            Some(Value::Structure(c)) => Some(c.clone()),
+            _ => None,
+        },
+    };
+    let field = |tag| {
+        params
+            .as_ref()
+            .and_then(|p| p.iter().find(|t| t.tag == tag))
+            .and_then(Ttlv::as_enum)
+    };
+    if field(Tag::PADDING_METHOD).is_some_and(|p| p != padding_method::OAEP) {
+        return Err(OpError::FeatureNotSupported(
+            "RSA key wrapping other than OAEP",
+        ));
+    }
+    let hash = field(Tag::HASHING_ALGORITHM).unwrap_or(ha::SHA_256);
+    let mgf_hash = field(Tag::MASK_GENERATOR_HASHING_ALGORITHM).unwrap_or(hash);
+    for h in [hash, mgf_hash] {
+        if let Some(name) = crypto::digest::refused_hash(h) {
+            return Err(OpError::RefusedAlgorithm(name));
+        }
+    }
+    let wrapped = ctx
+        .store
+        .get_material(&spec.uid)?
+        .ok_or(OpError::ObjectDestroyed)?;
+    let material = ctx.kek.unwrap(&spec.uid, obj.key_version, &wrapped)?;
+    let item = crate::ttlv::decode(&material, &crate::ttlv::Limits::default())
+        .map_err(|_| OpError::CorruptRecord(spec.uid.clone()))?;
+    let der = item
+        .as_bytes()
+        .map(|b| zeroize::Zeroizing::new(b.to_vec()))
+        .ok_or(OpError::KeyFormatNotSupported)?;
+    Ok(Some(RsaWrapper {
+        format: obj.format,
+        der,
+        hash,
+        mgf_hash,
+    }))
+}
+
+/// The wrapping key's bytes and the block cipher mode, once it is known to be an active AES
+/// key for wrapping whose Cryptographic Parameters allow NIST Key Wrap or AES Key Wrap Padding
+/// (KMIP 2.1 §7.18: parameters the client names must match one of the key's).
 fn wrapping_key(
     ctx: &Ctx,
     who: &Caller,
     spec: &Spec,
-) -> Result<zeroize::Zeroizing<Vec<u8>>, OpError> {
+) -> Result<(zeroize::Zeroizing<Vec<u8>>, u32), OpError> {
     let obj = load_for(ctx, who, &spec.uid, operation::GET)?;
     if obj.object_type != ot::SYMMETRIC_KEY
         || obj.enum_attr("Cryptographic Algorithm") != Some(alg::AES)
@@ -146,7 +226,9 @@ fn wrapping_key(
     }
     let own: Vec<&Value> = obj.all("Cryptographic Parameters").collect();
     let parameters = match &spec.parameters {
-        Some(p) if own.iter().any(|v| **v == p.value) => Some(&p.value),
+        // A key with no Cryptographic Parameters of its own takes the ones the client names
+        // (PyKMIP names NIST Key Wrap on every wrapped Get).
+        Some(p) if own.is_empty() || own.iter().any(|v| **v == p.value) => Some(&p.value),
         Some(_) => {
             return Err(OpError::InvalidField(
                 "the Cryptographic Parameters are not the wrapping key's".into(),
@@ -161,15 +243,21 @@ fn wrapping_key(
             .and_then(Ttlv::as_enum),
         _ => None,
     });
-    // With no mode named anywhere, AES Key Wrap is the one akm has.
-    if mode.is_some_and(|m| m != block_cipher_mode::NISTKEYWRAP) {
+    // With no mode named anywhere, AES Key Wrap (RFC 3394).
+    let mode = mode.unwrap_or(block_cipher_mode::NISTKEYWRAP);
+    if ![
+        block_cipher_mode::NISTKEYWRAP,
+        block_cipher_mode::AESKEYWRAPPADDING,
+    ]
+    .contains(&mode)
+    {
         return Err(OpError::FeatureNotSupported(
-            "wrapping modes other than NIST Key Wrap",
+            "wrapping modes other than NIST Key Wrap and AES Key Wrap Padding",
         ));
     }
     let wrapped = ctx
         .store
         .get_material(&spec.uid)?
         .ok_or(OpError::ObjectDestroyed)?;
-    Ok(ctx.kek.unwrap(&spec.uid, obj.key_version, &wrapped)?)
+    Ok((ctx.kek.unwrap(&spec.uid, obj.key_version, &wrapped)?, mode))
 }

@@ -6,11 +6,14 @@
 
 mod acl;
 mod replica;
+mod rewrap;
 mod schema;
+pub mod snapshot;
 mod writer;
 
 pub use acl::AccountKind;
 pub use replica::{ChangeEntry, CommitHook, ReplicaAccount, ReplicaObject, Stamp};
+pub use rewrap::WrappedRow;
 pub use writer::WriteTx;
 
 use crate::crypto::Wrapped;
@@ -41,6 +44,9 @@ pub enum StoreError {
     /// A Name is already used by another live object.
     #[error("name already in use")]
     NameTaken,
+    /// A snapshot being restored fails SQLite's integrity check (its first complaint).
+    #[error("the restored database fails the integrity check: {0}")]
+    SnapshotCorrupt(String),
     /// A stored access-control record does not parse (the named record).
     #[error("stored access-control record {0} is unreadable")]
     CorruptPolicy(String),

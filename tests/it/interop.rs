@@ -258,8 +258,8 @@ async fn vsphere_creates_checks_state_activates_and_gets_at_power_on() {
 
 /// mongod creates an AES-256 key when it has no key id, gets it, activates it, then polls
 /// the State and shuts down when the key is no longer Active. With the default protocol it
-/// wraps its keystore with Encrypt/Decrypt on the server, which akm does not do yet (issue 6):
-/// the answer is a clean Operation Not Supported, not a broken connection.
+/// wraps its keystore with Encrypt/Decrypt on the server, naming no parameters: akm uses
+/// AES-CBC with PKCS#5 padding and returns the IV it made.
 #[tokio::test]
 async fn mongodb_creates_gets_activates_and_polls_state() {
     let server = TestServer::start().await;
@@ -281,17 +281,34 @@ async fn mongodb_creates_gets_activates_and_polls_state() {
         assert_eq!(state_in(&got.unwrap()), state::ACTIVE);
     }
 
+    // Keystore wrapping: Encrypt with only the key and the data (AES-CBC, PKCS#5, a server-made
+    // IV), then Decrypt with the IV it got back.
     let encrypt = vec![
         Ttlv::text(Tag::UNIQUE_IDENTIFIER, u.clone()),
         Ttlv::bytes(Tag::DATA, vec![0x5A; 32]),
     ];
-    let refused = send(
+    let sealed = send(
         &mut mongod,
         &message(v, vec![], vec![item(op::ENCRYPT, None, encrypt)]),
     )
     .await;
-    assert_plain_header(&refused, v);
-    assert_eq!(failed(&refused), rr::OPERATION_NOT_SUPPORTED);
+    assert_plain_header(&sealed, v);
+    let sealed = ok(&sealed);
+    let field = |t| sealed.child(t).and_then(Ttlv::as_bytes).unwrap().to_vec();
+    let decrypt = vec![
+        Ttlv::text(Tag::UNIQUE_IDENTIFIER, u.clone()),
+        Ttlv::bytes(Tag::DATA, field(Tag::DATA)),
+        Ttlv::bytes(Tag::IV_COUNTER_NONCE, field(Tag::IV_COUNTER_NONCE)),
+    ];
+    let opened = send(
+        &mut mongod,
+        &message(v, vec![], vec![item(op::DECRYPT, None, decrypt)]),
+    )
+    .await;
+    assert_eq!(
+        ok(&opened).child(Tag::DATA).and_then(Ttlv::as_bytes),
+        Some(&[0x5A; 32][..])
+    );
 
     // An operator revokes the key: the next poll sees it, so mongod stops cleanly.
     let mut revoke = uid(&u);
@@ -766,8 +783,8 @@ fn tls12_only(server: &TestServer, cn: &str) -> Arc<rustls::ClientConfig> {
 
 // ---- Veeam Backup & Replication 12+: KMIP 1.4 ----
 
-/// Veeam tests the connection with a Locate, then creates an RSA-2048 key pair, which akm does
-/// not do yet (issue 6): the answer is a clean Operation Not Supported. It reconnects with TLS
+/// Veeam tests the connection with a Locate, then creates an RSA-2048 key pair and gets both
+/// keys. It reconnects with TLS
 /// session resumption (1.3 and 1.2); a resumed session keeps the client's identity, so its
 /// objects are still its own.
 #[tokio::test]
@@ -819,13 +836,25 @@ async fn veeam_locates_as_a_connection_test_and_resumes_tls_sessions() {
                 )],
             ),
         ];
-        let refused = raw_call(
+        let pair = raw_call(
             &mut first,
             &message(v, vec![], vec![item(op::CREATE_KEY_PAIR, None, key_pair)]),
         )
         .await;
-        assert_plain_header(&refused, v);
-        assert_eq!(failed(&refused), rr::OPERATION_NOT_SUPPORTED, "{tls}");
+        assert_plain_header(&pair, v);
+        let pair = ok(&pair);
+        for tag in [
+            Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER,
+            Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER,
+        ] {
+            let id = pair.child(tag).and_then(Ttlv::as_text).unwrap().to_owned();
+            let got = raw_call(
+                &mut first,
+                &message(v, vec![], vec![item(op::GET, None, uid(&id))]),
+            )
+            .await;
+            assert!(!key_bytes(&ok(&got)).is_empty(), "{tls}: {tag:?} served");
+        }
         // An object to find again after resuming.
         let created = raw_call(
             &mut first,
@@ -850,7 +879,8 @@ async fn veeam_locates_as_a_connection_test_and_resumes_tls_sessions() {
             &message(v, vec![], vec![item(op::LOCATE, None, vec![])]),
         )
         .await;
-        assert_eq!(uids_of(&ok(&located)), vec![u.clone()], "{tls}");
+        let found = uids_of(&ok(&located));
+        assert!(found.contains(&u) && found.len() == 3, "{tls}: {found:?}");
         let got = raw_call(
             &mut resumed,
             &message(v, vec![], vec![item(op::GET, None, uid(&u))]),

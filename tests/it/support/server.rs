@@ -48,6 +48,8 @@ struct Options {
     audit: AuditSetup,
     /// The directory of an earlier server's database, for a restart; a new one if None.
     dir: Option<tempfile::TempDir>,
+    /// Key-handling policy (`[crypto]`).
+    crypto: akm::ops::CryptoPolicy,
 }
 
 /// A running test server.
@@ -145,6 +147,18 @@ impl TestServer {
         TestServer::start_full(ca, tls, test_settings(), access).await
     }
 
+    /// Starts a server with the default test TLS and settings and key-handling `policy`
+    /// (`[crypto]` in the config).
+    pub async fn start_with_policy(policy: akm::ops::CryptoPolicy) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
+        let options = Options {
+            crypto: policy,
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
+    }
+
     /// Starts a server with everything given.
     pub async fn start_full(
         ca: Ca,
@@ -204,6 +218,7 @@ impl TestServer {
         ctx.access = Arc::new(options.access);
         ctx.tls_reload = options.reload;
         ctx.interop = options.interop;
+        ctx.crypto = options.crypto;
         let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

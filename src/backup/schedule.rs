@@ -1,0 +1,185 @@
+//! Scheduled backups (`[backup] interval_secs`): every interval the server takes the same
+//! online backup as `akm backup` into `backup.dir`, logs it to the backup log and the audit
+//! journal as `scheduler`, then deletes the oldest backup files beyond `backup.keep`. A sealed
+//! server skips the turn (nothing can be wrapped); a failure is logged and retried next turn.
+
+use super::{create, log_backup, BackupError, BackupInfo};
+use crate::audit::{AuditEvent, Outcome};
+use crate::ops::Ctx;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the scheduler needs.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    /// The backup directory.
+    pub dir: PathBuf,
+    /// Time between backups.
+    pub every: Duration,
+    /// Backup files kept.
+    pub keep: usize,
+    /// Where each backup is also copied.
+    pub sftp: Option<super::sftp::SftpTarget>,
+}
+
+/// Runs until the task is dropped or aborted.
+pub async fn run(ctx: Arc<Ctx>, schedule: Schedule) {
+    let mut tick = tokio::time::interval(schedule.every);
+    // The first tick is immediate: skip it, so the first backup is one interval after start.
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if ctx.kek.is_sealed() {
+            tracing::warn!("scheduled backup skipped: the server is sealed");
+            continue;
+        }
+        let (c, s) = (ctx.clone(), schedule.clone());
+        match tokio::task::spawn_blocking(move || turn(&c, &s)).await {
+            Ok(Ok(info)) => {
+                tracing::info!(file = %info.path.display(), sha256 = %info.sha256, "scheduled backup written")
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "scheduled backup failed; retrying next interval")
+            }
+            Err(e) => tracing::error!(error = %e, "scheduled backup task failed"),
+        }
+    }
+}
+
+/// One scheduled backup: write, log, audit, prune.
+fn turn(ctx: &Ctx, s: &Schedule) -> Result<BackupInfo, BackupError> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let result = create(&ctx.store, &ctx.kek, &s.dir, now, &mut |_, _| {});
+    let (outcome, detail) = match &result {
+        Ok(b) => (
+            Outcome::Success,
+            format!("scheduled backup {} sha256 {}", b.path.display(), b.sha256),
+        ),
+        Err(e) => (Outcome::Failure, format!("scheduled backup failed: {e}")),
+    };
+    let event = AuditEvent {
+        event: "custody",
+        user: Some("scheduler".into()),
+        operation: Some(crate::kmip::custody::OP_BACKUP),
+        outcome: Some(outcome),
+        detail: Some(detail),
+        ..AuditEvent::default()
+    };
+    if let Err(e) = ctx.audit.record(vec![event]) {
+        tracing::error!(error = %e, "cannot record the scheduled backup");
+    }
+    let info = result?;
+    log_backup(&s.dir.join("backup.log"), now, &info, "scheduler")?;
+    if let Some(target) = &s.sftp {
+        copy_remote(ctx, s, target, &info, now);
+    }
+    prune(&s.dir, s.keep)?;
+    Ok(info)
+}
+
+/// Copies the backup over SFTP and records the outcome in the backup log and the audit
+/// journal; a failure is logged and the local backup stays.
+fn copy_remote(
+    ctx: &Ctx,
+    s: &Schedule,
+    target: &super::sftp::SftpTarget,
+    info: &BackupInfo,
+    now: i64,
+) {
+    let result = target.upload(&info.path);
+    let line = match &result {
+        Ok(remote) => format!(
+            "event=upload remote={remote} sha256={} outcome=success",
+            info.sha256
+        ),
+        Err(e) => format!(
+            "event=upload destination={} outcome=failure error={e}",
+            target.destination
+        ),
+    };
+    let log = s.dir.join("backup.log");
+    let stamped = format!(
+        "time={} {}\n",
+        crate::audit::format_time_ms(now * 1000),
+        line.replace('\n', " ")
+    );
+    if let Err(e) = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, stamped.as_bytes()))
+    {
+        tracing::error!(error = %e, "cannot append to the backup log");
+    }
+    let event = AuditEvent {
+        event: "custody",
+        user: Some("scheduler".into()),
+        operation: Some(crate::kmip::custody::OP_BACKUP),
+        outcome: Some(if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }),
+        detail: Some(format!("sftp {line}")),
+        ..AuditEvent::default()
+    };
+    if let Err(e) = ctx.audit.record(vec![event]) {
+        tracing::error!(error = %e, "cannot record the backup upload");
+    }
+    if let Err(e) = result {
+        tracing::error!(error = %e, "copying the backup over SFTP failed");
+    }
+}
+
+/// Deletes the oldest `akm-*.akmbak` files in `dir` beyond the newest `keep` (names sort by
+/// time).
+pub fn prune(dir: &Path, keep: usize) -> Result<Vec<PathBuf>, BackupError> {
+    let io = |source| BackupError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("akm-") && n.ends_with(".akmbak"))
+        })
+        .collect();
+    files.sort();
+    let excess = files.len().saturating_sub(keep);
+    let old: Vec<PathBuf> = files.drain(..excess).collect();
+    for p in &old {
+        std::fs::remove_file(p).map_err(io)?;
+        tracing::info!(file = %p.display(), "old backup deleted (backup.keep)");
+    }
+    Ok(old)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prune_keeps_the_newest_backups_only() {
+        let dir = tempfile::tempdir().unwrap();
+        for n in [
+            "akm-20260101T000000Z-a.akmbak",
+            "akm-20260102T000000Z-b.akmbak",
+            "akm-20260103T000000Z-c.akmbak",
+            "backup.log",
+            "other.akmbak",
+        ] {
+            std::fs::write(dir.path().join(n), b"x").unwrap();
+        }
+        let gone = prune(dir.path(), 2).unwrap();
+        assert_eq!(gone, vec![dir.path().join("akm-20260101T000000Z-a.akmbak")]);
+        assert!(dir.path().join("backup.log").exists());
+        assert!(dir.path().join("other.akmbak").exists());
+        assert!(prune(dir.path(), 2).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,62 @@
+//! Decrypt (KMIP 2.1 §6.1.14): the inverse of Encrypt. A Deactivated or Compromised key may
+//! still decrypt (old data stays readable after rotation), but not before its Process Start
+//! Date. For GCM the tag must verify before any plaintext is returned; a missing IV is
+//! Invalid Message, a failed tag or padding check Cryptographic Failure.
+
+use super::encrypt::SymParams;
+use super::key_use::{self, payload_bytes, refuse_streaming, Purpose};
+use super::Caller;
+use super::{rsa_oaep, Call, Ctx, Reply};
+use crate::crypto::cipher::{self, Mode};
+use crate::error::OpError;
+use crate::kmip::enums::{cryptographic_usage_mask as usage, object_type as ot, operation};
+use crate::ttlv::{Tag, Ttlv};
+
+/// Runs Decrypt.
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
+    refuse_streaming(call)?;
+    let data = payload_bytes(call, Tag::DATA)?
+        .ok_or_else(|| OpError::InvalidMessage("missing Data".into()))?;
+    let key = key_use::load_key(
+        ctx,
+        who,
+        call,
+        operation::DECRYPT,
+        usage::DECRYPT,
+        Purpose::Process,
+        data.len(),
+    )?;
+    if key.obj.object_type == ot::PRIVATE_KEY {
+        let plain = rsa_oaep::decrypt(call, &key, data)?;
+        let uid = key.obj.uid.clone();
+        return Ok(Reply {
+            payload: vec![
+                Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+                Ttlv::bytes(Tag::DATA, plain.to_vec()),
+            ],
+            uid: Some(uid),
+        });
+    }
+    let sym = SymParams::read(call, &key.obj)?;
+    let iv = payload_bytes(call, Tag::IV_COUNTER_NONCE)?;
+    if sym.mode.needs_iv() && iv.is_none() {
+        return Err(OpError::InvalidMessage("missing IV/Counter/Nonce".into()));
+    }
+    let aad = payload_bytes(call, Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?.unwrap_or(&[]);
+    let tag = payload_bytes(call, Tag::AUTHENTICATED_ENCRYPTION_TAG)?;
+    if sym.mode == Mode::Gcm && tag.is_none() {
+        return Err(OpError::InvalidMessage(
+            "missing Authenticated Encryption Tag".into(),
+        ));
+    }
+    let params = sym.params(iv.unwrap_or_default(), aad);
+    let plain = cipher::decrypt(&key.material, &params, data, tag)?;
+    let uid = key.obj.uid.clone();
+    Ok(Reply {
+        payload: vec![
+            Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+            Ttlv::bytes(Tag::DATA, plain.to_vec()),
+        ],
+        uid: Some(uid),
+    })
+}

@@ -1,0 +1,291 @@
+//! Dual control: operations named in `[dual_control] operations` need two people. A second
+//! administrator opens an authorization window (`akm authorize`, the Authorize extension
+//! operation) naming the user who may then perform that operation for N minutes; without an
+//! open window from someone else the operation is refused. Each guarded operation performed
+//! is recorded with both identities. A refused attempt also leaves a pending request whose id
+//! the refusal names; a second administrator may approve it (`akm approve ID`), which opens
+//! the same window for that user and operation. Windows and pending requests live in memory:
+//! a restart closes them all.
+
+use super::{Call, Caller, Ctx};
+use crate::audit::{AuditEvent, Outcome};
+use crate::error::OpError;
+use crate::kmip::custody::{OP_BACKUP, OP_ROTATE_KEK};
+use crate::kmip::enums::operation as op;
+use crate::kmip::extension::{OP_DELETE_ACCOUNT, OP_SET_ACCOUNT, OP_SET_KEY_POLICY};
+use std::sync::Mutex;
+
+/// The operation names `[dual_control] operations` accepts.
+pub const GUARDABLE: &[&str] = &["destroy", "kek-rotate", "backup", "policy"];
+
+/// The dual-control name of a KMIP Operation value, if it can be guarded.
+pub fn guard_name(operation: u32) -> Option<&'static str> {
+    match operation {
+        op::DESTROY => Some("destroy"),
+        OP_ROTATE_KEK => Some("kek-rotate"),
+        OP_BACKUP => Some("backup"),
+        OP_SET_KEY_POLICY | OP_SET_ACCOUNT | OP_DELETE_ACCOUNT => Some("policy"),
+        _ => None,
+    }
+}
+
+/// An open authorization window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The administrator who opened it.
+    pub by: String,
+    /// The user it lets act.
+    pub user: String,
+    /// The guarded operation's name.
+    pub operation: String,
+    /// When it closes, seconds since the epoch.
+    pub until: i64,
+}
+
+/// The dual-control settings and the open windows.
+#[derive(Debug, Default)]
+pub struct DualControl {
+    guarded: Vec<String>,
+    max_minutes: i64,
+    grants: Mutex<Vec<Grant>>,
+    /// Refused attempts awaiting approval: (id, user, operation name, when).
+    pending: Mutex<Vec<(String, String, String, i64)>>,
+    /// Separation of duties: administrators read key material only if also key users.
+    pub separate_duties: bool,
+}
+
+impl DualControl {
+    /// Dual control for `operations` (names from [`GUARDABLE`]), windows of at most
+    /// `max_minutes`.
+    pub fn new(operations: Vec<String>, max_minutes: i64) -> DualControl {
+        DualControl {
+            guarded: operations,
+            max_minutes,
+            grants: Mutex::new(Vec::new()),
+            pending: Mutex::new(Vec::new()),
+            separate_duties: false,
+        }
+    }
+
+    /// With separation of duties on or off.
+    pub fn with_separate_duties(mut self, on: bool) -> DualControl {
+        self.separate_duties = on;
+        self
+    }
+
+    /// Whether `name` is guarded.
+    pub fn guards(&self, name: &str) -> bool {
+        self.guarded.iter().any(|g| g == name)
+    }
+
+    /// Opens a window: `by` (an administrator, checked by the dispatcher) lets `user` perform
+    /// `operation` for `minutes` (default and most: the configured window).
+    pub fn authorize(
+        &self,
+        by: &str,
+        user: &str,
+        operation: &str,
+        minutes: Option<i64>,
+        now: i64,
+    ) -> Result<Grant, OpError> {
+        if !self.guards(operation) {
+            return Err(OpError::InvalidField(format!(
+                "{operation:?} is not under dual control (dual_control.operations)"
+            )));
+        }
+        if by == user {
+            return Err(OpError::DualControl(
+                "an administrator cannot authorize themself: dual control needs a second person"
+                    .into(),
+            ));
+        }
+        let minutes = minutes.unwrap_or(self.max_minutes);
+        if !(1..=self.max_minutes).contains(&minutes) {
+            return Err(OpError::InvalidField(format!(
+                "Window Minutes must be 1 to {} (dual_control.window_minutes)",
+                self.max_minutes
+            )));
+        }
+        let grant = Grant {
+            by: by.to_owned(),
+            user: user.to_owned(),
+            operation: operation.to_owned(),
+            until: now + minutes * 60,
+        };
+        if let Ok(mut g) = self.grants.lock() {
+            g.retain(|x| x.until > now);
+            g.push(grant.clone());
+        }
+        Ok(grant)
+    }
+
+    /// For a guarded operation: the administrator whose open window lets `user` perform it,
+    /// or the refusal. `Ok(None)` for an operation not under dual control.
+    pub fn admits(&self, user: &str, operation: u32, now: i64) -> Result<Option<String>, OpError> {
+        let Some(name) = guard_name(operation).filter(|n| self.guards(n)) else {
+            return Ok(None);
+        };
+        let grants = self
+            .grants
+            .lock()
+            .map_err(|_| OpError::AccessRecordsUnavailable)?;
+        if let Some(g) = grants
+            .iter()
+            .find(|g| g.user == user && g.operation == name && g.until > now && g.by != user)
+        {
+            return Ok(Some(g.by.clone()));
+        }
+        drop(grants);
+        let id = self.add_pending(user, name, now);
+        Err(OpError::DualControl(format!(
+            "{name} is under dual control: a second administrator must first run \
+             `akm authorize --user {user} --op {name}` or approve this request: `akm approve {id}`"
+        )))
+    }
+
+    /// Records a refused attempt; returns its id (pending requests expire with the window).
+    fn add_pending(&self, user: &str, name: &str, now: i64) -> String {
+        let id = hex::encode(crate::crypto::random_bytes(4).as_slice());
+        if let Ok(mut p) = self.pending.lock() {
+            p.retain(|(_, _, _, at)| *at + self.max_minutes * 60 > now);
+            // Bounded: a client retrying in a loop cannot grow it without limit.
+            if p.len() >= 1000 {
+                p.remove(0);
+            }
+            p.push((id.clone(), user.to_owned(), name.to_owned(), now));
+        }
+        id
+    }
+
+    /// Approves pending request `id` as `by`: opens the window it asked for.
+    pub fn approve(&self, by: &str, id: &str, now: i64) -> Result<Grant, OpError> {
+        let found = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| {
+                let at = p.iter().position(|(pid, ..)| pid == id)?;
+                Some(p.remove(at))
+            })
+            .filter(|(.., at)| *at + self.max_minutes * 60 > now);
+        let Some((_, user, name, _)) = found else {
+            return Err(OpError::InvalidField(format!(
+                "no pending dual-control request {id:?} (expired or already approved)"
+            )));
+        };
+        self.authorize(by, &user, &name, None, now)
+    }
+}
+
+/// Separation of duties: an administrator's Get of key material must also pass the key-user
+/// rules (its user and group records and the key's own policy), as if it were no
+/// administrator.
+pub(super) fn check_separation(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<(), OpError> {
+    if !ctx.dual.separate_duties || call.operation != op::GET || !who.is_admin() {
+        return Ok(());
+    }
+    let uid = call.uid()?;
+    super::load_for(ctx, &who.without_admin(), &uid, op::GET).map(drop)
+}
+
+/// Records a guarded operation with both identities.
+pub(super) fn record(ctx: &Ctx, who: &Caller, call: &Call<'_>, second: &str, ok: bool) {
+    let event = AuditEvent {
+        event: "dual-control",
+        user: Some(who.cn.clone()),
+        groups: who.ous.clone(),
+        operation: Some(call.operation),
+        uid: call.uid().ok(),
+        outcome: Some(if ok {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }),
+        detail: Some(format!("performed by {} authorized by {second}", who.cn)),
+        ..AuditEvent::default()
+    };
+    if let Err(e) = ctx.audit.record(vec![event]) {
+        tracing::error!(error = %e, "cannot record a dual-control event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_window_from_another_admin_admits_until_it_closes() {
+        let d = DualControl::new(vec!["destroy".into()], 15);
+        assert_eq!(d.admits("bob", op::GET, 0).unwrap(), None, "not guarded");
+        assert!(matches!(
+            d.admits("bob", op::DESTROY, 0),
+            Err(OpError::DualControl(_))
+        ));
+        assert!(matches!(
+            d.authorize("bob", "bob", "destroy", None, 0),
+            Err(OpError::DualControl(_))
+        ));
+        assert!(
+            d.authorize("alice", "bob", "backup", None, 0).is_err(),
+            "not guarded"
+        );
+        assert!(d.authorize("alice", "bob", "destroy", Some(16), 0).is_err());
+        assert!(d.authorize("alice", "bob", "destroy", Some(0), 0).is_err());
+        let g = d
+            .authorize("alice", "bob", "destroy", Some(2), 100)
+            .unwrap();
+        assert_eq!(g.until, 220);
+        assert_eq!(
+            d.admits("bob", op::DESTROY, 219).unwrap().as_deref(),
+            Some("alice")
+        );
+        assert!(
+            d.admits("carol", op::DESTROY, 150).is_err(),
+            "window names bob only"
+        );
+        assert!(d.admits("bob", op::DESTROY, 220).is_err(), "closed");
+    }
+
+    #[test]
+    fn a_refusal_leaves_a_request_another_admin_may_approve_once() {
+        let d = DualControl::new(vec!["destroy".into()], 15);
+        let Err(OpError::DualControl(msg)) = d.admits("bob", op::DESTROY, 0) else {
+            panic!("not refused")
+        };
+        let id = msg
+            .rsplit("akm approve ")
+            .next()
+            .unwrap()
+            .trim_end_matches('`')
+            .to_owned();
+        assert!(d.approve("bob", &id, 1).is_err(), "not by the requester");
+        // The failed self-approval used the request up.
+        assert!(d.approve("alice", &id, 1).is_err());
+        let Err(OpError::DualControl(msg)) = d.admits("bob", op::DESTROY, 2) else {
+            panic!("not refused")
+        };
+        let id = msg
+            .rsplit("akm approve ")
+            .next()
+            .unwrap()
+            .trim_end_matches('`')
+            .to_owned();
+        assert!(d.approve("alice", &id, 15 * 60 + 3).is_err(), "expired");
+        let Err(OpError::DualControl(msg)) = d.admits("bob", op::DESTROY, 2) else {
+            panic!("not refused")
+        };
+        let id = msg
+            .rsplit("akm approve ")
+            .next()
+            .unwrap()
+            .trim_end_matches('`')
+            .to_owned();
+        let g = d.approve("alice", &id, 3).unwrap();
+        assert_eq!((g.user.as_str(), g.operation.as_str()), ("bob", "destroy"));
+        assert_eq!(
+            d.admits("bob", op::DESTROY, 4).unwrap().as_deref(),
+            Some("alice")
+        );
+        assert!(d.approve("carol", &id, 5).is_err(), "approved once");
+    }
+}

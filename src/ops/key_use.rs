@@ -1,0 +1,250 @@
+//! What every cryptographic operation (Encrypt, Decrypt, MAC, MAC Verify) checks before it
+//! uses a key, in one place so no operation can skip a check: access policy, that the object
+//! is a key with material, that its algorithm is not a refused one, its Cryptographic Usage
+//! Mask, its state and dates (KMIP 2.1 §4.1, §4.16, §4.39, §4.40), and its Usage Limits.
+//! Also reads the request's (or the key's) Cryptographic Parameters.
+
+use super::Caller;
+use super::{load_for, modify, Call, Ctx, Object};
+use crate::crypto::digest::refused_algorithm;
+use crate::error::OpError;
+use crate::kmip::enums::{object_type as ot, state, usage_limits_unit};
+use crate::ttlv::{Tag, Ttlv, Value};
+use zeroize::Zeroizing;
+
+/// Whether an operation protects new data or processes protected data. A Deactivated or
+/// Compromised key may still process (decrypt, verify) but never protect (KMIP 2.1 §3.3 and
+/// SP 800-57 Part 1 §5.3.4); Protect Stop Date ends protection and Process Start Date begins
+/// processing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Purpose {
+    /// Encrypt, MAC, Sign, wrap.
+    Protect,
+    /// Decrypt, MAC Verify, Signature Verify, unwrap.
+    Process,
+}
+
+/// A key cleared for use, with its material unwrapped.
+pub struct KeyInUse {
+    /// The object's metadata.
+    pub obj: Object,
+    /// The key bytes (wiped on drop).
+    pub material: Zeroizing<Vec<u8>>,
+}
+
+/// Loads key `uid` for `operation` and checks everything in this module's doc. `usage` is the
+/// Cryptographic Usage Mask bit the operation needs; `amount` is what it consumes of the
+/// key's Usage Limits (bytes of data).
+pub fn load_key(
+    ctx: &Ctx,
+    who: &Caller,
+    call: &Call<'_>,
+    operation: u32,
+    usage: i32,
+    purpose: Purpose,
+    amount: usize,
+) -> Result<KeyInUse, OpError> {
+    let uid = call.uid()?;
+    let check = Check {
+        operation,
+        usage,
+        purpose,
+        amount,
+        now: call.now,
+    };
+    load_key_by_uid(ctx, who, &uid, &check)
+}
+
+/// What [`load_key_by_uid`] checks a key for.
+pub struct Check {
+    /// The operation (for access policy and errors).
+    pub operation: u32,
+    /// The Cryptographic Usage Mask bit it needs.
+    pub usage: i32,
+    /// Protect or process.
+    pub purpose: Purpose,
+    /// Bytes of data it consumes of the key's Usage Limits.
+    pub amount: usize,
+    /// The request time.
+    pub now: i64,
+}
+
+/// [`load_key`] for a key named other than by the request's Unique Identifier (the wrapping
+/// key of a Register).
+pub fn load_key_by_uid(
+    ctx: &Ctx,
+    who: &Caller,
+    uid: &str,
+    check: &Check,
+) -> Result<KeyInUse, OpError> {
+    let Check {
+        operation,
+        usage,
+        purpose,
+        amount,
+        now,
+    } = *check;
+    let uid = uid.to_owned();
+    let obj = load_for(ctx, who, &uid, operation)?;
+    if !matches!(
+        obj.object_type,
+        ot::SYMMETRIC_KEY | ot::SECRET_DATA | ot::PRIVATE_KEY | ot::PUBLIC_KEY
+    ) {
+        return Err(OpError::InvalidField(
+            "the object is not a key that can be used for this operation".into(),
+        ));
+    }
+    if let Some(name) = obj
+        .enum_attr("Cryptographic Algorithm")
+        .and_then(refused_algorithm)
+    {
+        return Err(OpError::RefusedAlgorithm(name));
+    }
+    let mask = obj.int_attr("Cryptographic Usage Mask").unwrap_or(0);
+    if mask & usage == 0 {
+        return Err(OpError::IncompatibleUsageMask);
+    }
+    check_state_and_dates(&obj, purpose, now)?;
+    if obj.get("Usage Limits").is_some() {
+        consume_usage(ctx, who, &uid, operation, now, amount)?;
+    }
+    let wrapped = ctx
+        .store
+        .get_material(&uid)?
+        .ok_or(OpError::ObjectDestroyed)?;
+    let material = ctx.kek.unwrap(&uid, obj.key_version, &wrapped)?;
+    Ok(KeyInUse { obj, material })
+}
+
+/// The state the object is in at `now`: a Pre-Active key whose Activation Date has come is
+/// Active, and an Active key past its Deactivation Date is Deactivated, even before anything
+/// has rewritten the stored State.
+pub fn effective_state(obj: &Object, now: i64) -> u32 {
+    let stored = obj.state();
+    let activated = obj.date_attr("Activation Date").is_some_and(|d| d <= now);
+    let deactivated = obj.date_attr("Deactivation Date").is_some_and(|d| d <= now);
+    match stored {
+        state::PRE_ACTIVE | state::ACTIVE if deactivated => state::DEACTIVATED,
+        state::PRE_ACTIVE if activated => state::ACTIVE,
+        s => s,
+    }
+}
+
+/// Refuses a key whose state or dates do not allow `purpose` at `now`.
+pub fn check_state_and_dates(obj: &Object, purpose: Purpose, now: i64) -> Result<(), OpError> {
+    match (effective_state(obj, now), purpose) {
+        (state::ACTIVE, _) => {}
+        (state::DEACTIVATED | state::COMPROMISED, Purpose::Process) => {}
+        (state::DESTROYED | state::DESTROYED_COMPROMISED, _) => {
+            return Err(OpError::ObjectDestroyed)
+        }
+        _ => return Err(OpError::WrongState),
+    }
+    let past = |name: &str| obj.date_attr(name).is_some_and(|d| d <= now);
+    let future = |name: &str| obj.date_attr(name).is_some_and(|d| d > now);
+    match purpose {
+        Purpose::Protect if past("Protect Stop Date") => Err(OpError::WrongState),
+        Purpose::Process if future("Process Start Date") => Err(OpError::WrongState),
+        _ => Ok(()),
+    }
+}
+
+/// Counts this use against the key's Usage Limits (KMIP 2.1 §4.57): Byte limits count the
+/// data, Object limits count one per operation. The count is kept in the Usage Limits Count
+/// field inside the writer's transaction, so concurrent uses cannot overspend it.
+fn consume_usage(
+    ctx: &Ctx,
+    who: &Caller,
+    uid: &str,
+    operation: u32,
+    now: i64,
+    amount: usize,
+) -> Result<(), OpError> {
+    let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+    modify(ctx, who, uid.to_owned(), operation, now, move |obj| {
+        let Some(Value::Structure(fields)) = obj.get("Usage Limits").cloned() else {
+            return Ok(());
+        };
+        let field = |tag| fields.iter().find(|t| t.tag == tag);
+        let Some(total) = field(Tag::USAGE_LIMITS_TOTAL).and_then(Ttlv::as_long) else {
+            return Ok(());
+        };
+        let unit = field(Tag::USAGE_LIMITS_UNIT).and_then(Ttlv::as_enum);
+        let used = if unit == Some(usage_limits_unit::BYTE) {
+            amount
+        } else {
+            1
+        };
+        let left = field(Tag::USAGE_LIMITS_COUNT)
+            .and_then(Ttlv::as_long)
+            .unwrap_or(total);
+        if used > left {
+            return Err(OpError::UsageLimitExceeded);
+        }
+        let mut updated: Vec<Ttlv> = fields
+            .iter()
+            .filter(|t| t.tag != Tag::USAGE_LIMITS_COUNT)
+            .cloned()
+            .collect();
+        updated.push(Ttlv::long(Tag::USAGE_LIMITS_COUNT, left - used));
+        obj.set("Usage Limits", Value::Structure(updated));
+        Ok(())
+    })
+}
+
+/// The Cryptographic Parameters of a request, falling back to the key's own attribute (KMIP
+/// 2.1 §6.1.18: "if omitted, the server uses the Cryptographic Parameters attribute").
+pub fn crypto_params<'a>(call: &'a Call<'_>, obj: &'a Object) -> Option<&'a [Ttlv]> {
+    if let Some(p) = call.payload.child(Tag::CRYPTOGRAPHIC_PARAMETERS) {
+        return Some(p.children());
+    }
+    match obj.get("Cryptographic Parameters") {
+        Some(Value::Structure(c)) => Some(c.as_slice()),
+        _ => None,
+    }
+}
+
+/// An Enumeration field of Cryptographic Parameters.
+pub fn param_enum(params: Option<&[Ttlv]>, tag: Tag) -> Result<Option<u32>, OpError> {
+    param(params, tag, Ttlv::as_enum)
+}
+
+/// A field of Cryptographic Parameters, which must have the right type when present.
+pub fn param<T>(
+    params: Option<&[Ttlv]>,
+    tag: Tag,
+    read: impl Fn(&Ttlv) -> Option<T>,
+) -> Result<Option<T>, OpError> {
+    match params.and_then(|p| p.iter().find(|t| t.tag == tag)) {
+        None => Ok(None),
+        Some(t) => read(t)
+            .map(Some)
+            .ok_or_else(|| OpError::InvalidField(format!("{tag:?} has the wrong type"))),
+    }
+}
+
+/// A Byte String field of the request payload.
+pub fn payload_bytes<'a>(call: &'a Call<'_>, tag: Tag) -> Result<Option<&'a [u8]>, OpError> {
+    match call.payload.child(tag) {
+        None => Ok(None),
+        Some(t) => t
+            .as_bytes()
+            .map(Some)
+            .ok_or_else(|| OpError::InvalidMessage(format!("{tag:?} must be a byte string"))),
+    }
+}
+
+/// Refuses a multi-part (streaming) request of an operation akm performs in one part: a
+/// Correlation Value, or one of Init and Final Indicator without the other (both True is a
+/// single part in all but name).
+pub fn refuse_streaming(call: &Call<'_>) -> Result<(), OpError> {
+    let set = |tag| call.payload.child(tag).and_then(Ttlv::as_bool) == Some(true);
+    let init = set(Tag::INIT_INDICATOR);
+    let last = set(Tag::FINAL_INDICATOR);
+    if call.payload.child(Tag::CORRELATION_VALUE).is_some() || init != last {
+        return Err(OpError::FeatureNotSupported(
+            "multi-part (streaming) operations other than Encrypt",
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,252 @@
+//! Re-key (KMIP 1.4 §4.4, 2.1 §6.1.42): makes the next version of a symmetric key. The new
+//! key copies the old one's attributes except those Table 173 lists, gets fresh material of
+//! the same algorithm and length, and takes over the old key's names; the two are linked
+//! (Replacement Object on the old, Replaced Object on the new) and numbered by Rotate
+//! Generation (the old key 0 if it had none), with Rotate Latest marking the newest. The old
+//! key is left in its state: it stays usable to decrypt and verify, and once deactivated
+//! (Revoke, or its Deactivation Date) only for that. With an Offset the new dates follow
+//! Table 172. Both rows change in one transaction, so the name is never on both or neither.
+
+use super::create::{check_client_attributes, digest, generator, new_uid, set_storage_defaults};
+use super::Caller;
+use super::{Call, Ctx, Object, Reply};
+use crate::crypto::{self, digest::refused_algorithm};
+use crate::error::OpError;
+use crate::kmip::attributes::{self, Attr};
+use crate::kmip::enums::{link_type, object_type as ot, operation, state};
+use crate::ttlv::{Tag, Ttlv, Value};
+use zeroize::Zeroizing;
+
+/// Attributes the replacement does not inherit (Table 173): the server sets them afresh or
+/// they describe the old key's own history.
+const NOT_COPIED: &[&str] = &[
+    "Unique Identifier",
+    "Short Unique Identifier",
+    "Initial Date",
+    "Destroy Date",
+    "Compromise Occurrence Date",
+    "Compromise Date",
+    "Revocation Reason",
+    "Archive Date",
+    "State",
+    "Digest",
+    "Link",
+    "Last Change Date",
+    "Random Number Generator",
+    "Original Creation Date",
+    "Fresh",
+    "Rotate Generation",
+    "Rotate Latest",
+];
+
+/// Runs Re-key.
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
+    let old_uid = call.uid()?;
+    let offset = match call.payload.child(Tag::OFFSET) {
+        None => None,
+        Some(t) => match t.value {
+            Value::Interval(v) => Some(i64::from(v)),
+            _ => return Err(OpError::InvalidMessage("Offset must be an Interval".into())),
+        },
+    };
+    let client = attributes::read_request_attributes(call.payload, call.version)?;
+    check_client_attributes(&client)?;
+    let request = Request {
+        old_uid,
+        now: call.now,
+        offset,
+        client,
+        deactivate_old_at: None,
+    };
+    let new_uid = rekey(ctx, Some(who), request)?;
+    Ok(Reply::uid_only(new_uid))
+}
+
+/// One re-key: of which key, when, with what Offset and client attributes, and (scheduled
+/// rotation whose policy asks for it) when the old version is to be deactivated.
+pub struct Request {
+    /// The key to replace.
+    pub old_uid: String,
+    /// The time of the re-key.
+    pub now: i64,
+    /// Table 172's Offset.
+    pub offset: Option<i64>,
+    /// Attributes the client gave for the replacement.
+    pub client: Vec<Attr>,
+    /// A Deactivation Date to give the old version.
+    pub deactivate_old_at: Option<i64>,
+}
+
+/// Re-keys `request.old_uid`, checking access for `who` (None: the server's own scheduled
+/// rotation), and returns the replacement's Unique Identifier.
+pub fn rekey(ctx: &Ctx, who: Option<&Caller>, request: Request) -> Result<String, OpError> {
+    let Request {
+        old_uid,
+        now,
+        offset,
+        client,
+        deactivate_old_at,
+    } = request;
+    let new_uid = new_uid();
+    let old_row = ctx.store.get(&old_uid)?.ok_or(OpError::NotFound)?;
+    if let Some(who) = who {
+        who.require_key(&Object::row_policy(&old_row)?, &old_uid, operation::RE_KEY)?;
+    }
+    let old = Object::from_row(old_row)?;
+    check_rekeyable(&old)?;
+    let bits = old.int_attr("Cryptographic Length").unwrap_or(0);
+    if ![128, 192, 256, 384, 512].contains(&bits) {
+        return Err(OpError::InvalidField(
+            "the key's Cryptographic Length cannot be re-keyed".into(),
+        ));
+    }
+    let material = crypto::random_bytes(bits as usize / 8);
+    let wrapped = ctx.kek.wrap(&new_uid, 1, &material)?;
+    let new_digest = digest(&material);
+    drop(material);
+    let who = who.cloned();
+    let reply_uid = new_uid.clone();
+    ctx.store.write(move |tx| {
+        // Re-read inside the transaction: the key may have changed since.
+        let row = tx.get(&old_uid)?.ok_or(OpError::NotFound)?;
+        if let Some(who) = &who {
+            who.require_key(&Object::row_policy(&row)?, &old_uid, operation::RE_KEY)?;
+        }
+        let mut old = Object::from_row(row)?;
+        check_rekeyable(&old)?;
+        let new = replacement(&old, &new_uid, now, offset, client, new_digest)?;
+        // The names move to the replacement; the old key links forward to it.
+        old.attrs.retain(|a| a.name != "Name");
+        if old.get("Rotate Generation").is_none() {
+            old.set("Rotate Generation", Value::Integer(0));
+        }
+        old.set("Rotate Latest", Value::Boolean(false));
+        // Only a schedule whose policy asks for it deactivates the old version, and then
+        // only at the date its Rotate Offset gives.
+        if let Some(at) = deactivate_old_at {
+            old.set("Deactivation Date", Value::DateTime(at));
+        }
+        old.attrs
+            .push(link(link_type::REPLACEMENT_OBJECT_LINK, &new_uid));
+        old.touch(now);
+        tx.update(&old.to_row())?;
+        tx.insert(&new.to_row(), Some(&wrapped))?;
+        Ok::<_, OpError>(())
+    })?;
+    Ok(reply_uid)
+}
+
+/// Only a live symmetric key of an algorithm akm uses can be re-keyed; one that was already
+/// replaced cannot be replaced again (the chain of versions stays linear).
+fn check_rekeyable(old: &Object) -> Result<(), OpError> {
+    if old.object_type != ot::SYMMETRIC_KEY {
+        return Err(OpError::InvalidField(
+            "Re-key replaces Symmetric Keys only".into(),
+        ));
+    }
+    if matches!(old.state(), state::DESTROYED | state::DESTROYED_COMPROMISED) {
+        return Err(OpError::ObjectDestroyed);
+    }
+    if old.state() == state::COMPROMISED {
+        return Err(OpError::WrongState);
+    }
+    if let Some(name) = old
+        .enum_attr("Cryptographic Algorithm")
+        .and_then(refused_algorithm)
+    {
+        return Err(OpError::RefusedAlgorithm(name));
+    }
+    if old.get("Rotate Latest") == Some(&Value::Boolean(false)) {
+        return Err(OpError::WrongState);
+    }
+    Ok(())
+}
+
+/// A Link attribute value.
+pub fn link(kind: u32, target: &str) -> Attr {
+    Attr::new(
+        "Link",
+        Value::Structure(vec![
+            Ttlv::enumeration(Tag::LINK_TYPE, kind),
+            Ttlv::text(Tag::LINKED_OBJECT_IDENTIFIER, target),
+        ]),
+    )
+}
+
+/// The replacement's metadata (Tables 172 and 173).
+fn replacement(
+    old: &Object,
+    uid: &str,
+    now: i64,
+    offset: Option<i64>,
+    client: Vec<Attr>,
+    new_digest: Value,
+) -> Result<Object, OpError> {
+    // Owner, group and access mode carry over with the rest of the object.
+    let mut new = old.clone();
+    new.uid = uid.to_owned();
+    new.initial_date = now;
+    new.key_version = 1;
+    new.material_destroyed = false;
+    new.attrs.retain(|a| !NOT_COPIED.contains(&a.name.as_str()));
+    if let (Some(offset), Some(at1)) = (offset, old.date_attr("Activation Date")) {
+        let at2 = now + offset;
+        new.set("Activation Date", Value::DateTime(at2));
+        for name in [
+            "Process Start Date",
+            "Protect Stop Date",
+            "Deactivation Date",
+        ] {
+            if let Some(d) = old.date_attr(name) {
+                new.set(name, Value::DateTime(d + (at2 - at1)));
+            }
+        }
+    } else if let Some(offset) = offset {
+        new.set("Activation Date", Value::DateTime(now + offset));
+    }
+    // Usage Limits: the Total carries over, the count starts again.
+    if let Some(Value::Structure(fields)) = old.get("Usage Limits").cloned() {
+        let fresh = fields
+            .into_iter()
+            .filter(|t| t.tag != Tag::USAGE_LIMITS_COUNT)
+            .collect();
+        new.set("Usage Limits", Value::Structure(fresh));
+    }
+    for a in client {
+        if attributes::spec_by_name(&a.name).is_some_and(|s| !s.multi) {
+            new.set(&a.name, a.value);
+        } else {
+            new.attrs.push(a);
+        }
+    }
+    new.set("Unique Identifier", Value::TextString(uid.to_owned()));
+    new.set(
+        "Short Unique Identifier",
+        Value::ByteString(Zeroizing::new(crypto::sha256(uid.as_bytes()))),
+    );
+    let generation = match old.get("Rotate Generation") {
+        Some(Value::Integer(g)) => g.saturating_add(1),
+        _ => 1,
+    };
+    new.set("Rotate Generation", Value::Integer(generation));
+    new.set("Rotate Latest", Value::Boolean(true));
+    new.set("Fresh", Value::Boolean(true));
+    set_storage_defaults(&mut new);
+    let active = new.date_attr("Activation Date").is_some_and(|d| d <= now)
+        && new.date_attr("Deactivation Date").is_none_or(|d| d > now);
+    let initial = if active {
+        state::ACTIVE
+    } else {
+        state::PRE_ACTIVE
+    };
+    new.set("State", Value::Enumeration(initial));
+    new.set("Initial Date", Value::DateTime(now));
+    new.set("Original Creation Date", Value::DateTime(now));
+    let rng = generator();
+    new.set(&rng.name, rng.value);
+    new.set("Digest", new_digest);
+    new.attrs
+        .push(link(link_type::REPLACED_OBJECT_LINK, &old.uid));
+    new.touch(now);
+    Ok(new)
+}

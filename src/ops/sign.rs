@@ -1,0 +1,157 @@
+//! Sign and Signature Verify (KMIP 1.4 §4.31-4.32, 2.1 §6.1.49-50) with a private or public
+//! key the server holds: RSASSA-PKCS1-v1_5, RSASSA-PSS and ECDSA (see `crypto::asym`). The
+//! scheme and hash come from the request's Cryptographic Parameters (Digital Signature
+//! Algorithm, or Padding Method and Hashing Algorithm), else the key's own, else PKCS#1 v1.5
+//! for RSA and ECDSA for EC keys, with SHA-256 (SHA-384 for a 384-bit EC key). Sign needs a
+//! Private Key with Sign in its usage mask, Active and before its Protect Stop Date; Signature
+//! Verify a Public Key with Verify, which a Deactivated key may still do.
+
+use super::key_use::{self, param_enum, payload_bytes, refuse_streaming, KeyInUse, Purpose};
+use super::{Call, Caller, Ctx, Reply};
+use crate::crypto::asym::{self, AsymError, Scheme};
+use crate::crypto::digest::refused_hash;
+use crate::error::OpError;
+use crate::kmip::enums::{
+    cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
+    digital_signature_algorithm as dsa, hashing_algorithm as ha, object_type as ot, operation,
+    padding_method, validity_indicator,
+};
+use crate::ttlv::{self, Tag, Ttlv};
+use zeroize::Zeroizing;
+
+/// Runs Sign.
+pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
+    refuse_streaming(call)?;
+    let data = data(call)?;
+    let key = key_use::load_key(
+        ctx,
+        who,
+        call,
+        operation::SIGN,
+        usage::SIGN,
+        Purpose::Protect,
+        data.len(),
+    )?;
+    if key.obj.object_type != ot::PRIVATE_KEY {
+        return Err(OpError::InvalidField("Sign needs a Private Key".into()));
+    }
+    let (scheme, hash) = scheme(call, &key)?;
+    let der = der(&key)?;
+    let sig = asym::sign(key.obj.format, &der, scheme, hash, data)?;
+    let uid = key.obj.uid.clone();
+    Ok(Reply {
+        payload: vec![
+            Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+            Ttlv::bytes(Tag::SIGNATURE_DATA, sig),
+        ],
+        uid: Some(uid),
+    })
+}
+
+/// Runs Signature Verify.
+pub fn verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
+    refuse_streaming(call)?;
+    let data = data(call)?;
+    let sig = payload_bytes(call, Tag::SIGNATURE_DATA)?
+        .ok_or_else(|| OpError::InvalidMessage("missing Signature Data".into()))?;
+    let key = key_use::load_key(
+        ctx,
+        who,
+        call,
+        operation::SIGNATURE_VERIFY,
+        usage::VERIFY,
+        Purpose::Process,
+        data.len(),
+    )?;
+    if key.obj.object_type != ot::PUBLIC_KEY {
+        return Err(OpError::InvalidField(
+            "Signature Verify needs a Public Key".into(),
+        ));
+    }
+    let (scheme, hash) = scheme(call, &key)?;
+    let der = der(&key)?;
+    let valid = asym::verify(key.obj.format, &der, scheme, hash, data, sig)?;
+    let uid = key.obj.uid.clone();
+    let indicator = if valid {
+        validity_indicator::VALID
+    } else {
+        validity_indicator::INVALID
+    };
+    Ok(Reply {
+        payload: vec![
+            Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+            Ttlv::enumeration(Tag::VALIDITY_INDICATOR, indicator),
+        ],
+        uid: Some(uid),
+    })
+}
+
+fn data<'a>(call: &'a Call<'_>) -> Result<&'a [u8], OpError> {
+    if call.payload.child(Tag::DIGESTED_DATA).is_some() {
+        return Err(OpError::FeatureNotSupported("signing pre-digested data"));
+    }
+    payload_bytes(call, Tag::DATA)?.ok_or_else(|| OpError::InvalidMessage("missing Data".into()))
+}
+
+/// The key's DER bytes (its stored Key Material item must be a Byte String).
+fn der(key: &KeyInUse) -> Result<Zeroizing<Vec<u8>>, OpError> {
+    let item = ttlv::decode(&key.material, &ttlv::Limits::default())
+        .map_err(|_| OpError::CorruptRecord(key.obj.uid.clone()))?;
+    item.as_bytes()
+        .map(|b| Zeroizing::new(b.to_vec()))
+        .ok_or(OpError::Asym(AsymError::Key(
+            "transparent key structures cannot sign or verify",
+        )))
+}
+
+/// The signature scheme and hash for this call.
+fn scheme(call: &Call<'_>, key: &KeyInUse) -> Result<(Scheme, u32), OpError> {
+    let params = key_use::crypto_params(call, &key.obj);
+    let key_alg = key.obj.enum_attr("Cryptographic Algorithm");
+    let named_hash = param_enum(params, Tag::HASHING_ALGORITHM)?;
+    if let Some(name) = named_hash.and_then(refused_hash) {
+        return Err(OpError::RefusedAlgorithm(name));
+    }
+    let default_hash = if key.obj.int_attr("Cryptographic Length") == Some(384)
+        && matches!(key_alg, Some(alg::EC | alg::ECDSA))
+    {
+        ha::SHA_384
+    } else {
+        ha::SHA_256
+    };
+    let hash = named_hash.unwrap_or(default_hash);
+    if let Some(d) = param_enum(params, Tag::DIGITAL_SIGNATURE_ALGORITHM)? {
+        return match d {
+            dsa::SHA_256_WITH_RSA_ENCRYPTION => Ok((Scheme::RsaPkcs1, ha::SHA_256)),
+            dsa::SHA_384_WITH_RSA_ENCRYPTION => Ok((Scheme::RsaPkcs1, ha::SHA_384)),
+            dsa::SHA_512_WITH_RSA_ENCRYPTION => Ok((Scheme::RsaPkcs1, ha::SHA_512)),
+            dsa::RSASSA_PSS => Ok((Scheme::RsaPss, hash)),
+            dsa::ECDSA_WITH_SHA256 => Ok((Scheme::Ecdsa, ha::SHA_256)),
+            dsa::ECDSA_WITH_SHA384 => Ok((Scheme::Ecdsa, ha::SHA_384)),
+            dsa::MD2_WITH_RSA_ENCRYPTION => Err(OpError::RefusedAlgorithm("MD2")),
+            dsa::MD5_WITH_RSA_ENCRYPTION => Err(OpError::RefusedAlgorithm("MD5")),
+            dsa::SHA_1_WITH_RSA_ENCRYPTION | dsa::ECDSA_WITH_SHA_1 | dsa::DSA_WITH_SHA_1 => {
+                Err(OpError::RefusedAlgorithm("SHA-1"))
+            }
+            _ => Err(OpError::UnsupportedParameters(
+                "digital signature algorithm: akm signs with RSA (PKCS#1 v1.5, PSS) and ECDSA",
+            )),
+        };
+    }
+    let scheme = match (param_enum(params, Tag::PADDING_METHOD)?, key_alg) {
+        (Some(padding_method::PSS), Some(alg::RSA)) => Scheme::RsaPss,
+        (Some(padding_method::PKCS1_V1_5) | None, Some(alg::RSA)) => Scheme::RsaPkcs1,
+        (None, Some(alg::EC | alg::ECDSA)) => Scheme::Ecdsa,
+        (_, Some(a)) if crate::crypto::digest::refused_algorithm(a).is_some() => {
+            return Err(OpError::RefusedAlgorithm(
+                crate::crypto::digest::refused_algorithm(a).unwrap_or("?"),
+            ))
+        }
+        _ => {
+            return Err(OpError::UnsupportedParameters(
+                "akm signs with RSA (PKCS#1 v1.5, PSS) and ECDSA keys",
+            ))
+        }
+    };
+    Ok((scheme, hash))
+}

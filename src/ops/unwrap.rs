@@ -1,0 +1,190 @@
+//! Register of wrapped key material (KMIP 2.1 §3.3 Key Wrapping Data): a client registers a
+//! key encrypted under a key akm holds, and akm unwraps it before storing it under its own
+//! KEK. akm unwraps the Encrypt wrapping method with an AES key that allows Unwrap Key and
+//! may process (Active, or Deactivated), in NIST Key Wrap (RFC 3394, the default) or AES Key
+//! Wrap Padding (RFC 5649) mode, with the Key Value TTLV-encoded (the default) or bare key
+//! bytes (Encoding Option No Encoding).
+
+use super::key_use::{load_key_by_uid, Check, Purpose};
+use super::Caller;
+use super::{Call, Ctx};
+use crate::crypto::{keywrap, kwp, CryptoError};
+use crate::error::OpError;
+use crate::kmip::enums::{
+    block_cipher_mode as bcm, cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
+    encoding_option, operation, wrapping_method,
+};
+use crate::kmip::objects::object_tag;
+use crate::ttlv::{self, Tag, Ttlv, Value};
+use zeroize::Zeroizing;
+
+/// The Register payload with its object's Key Value unwrapped and its Key Wrapping Data
+/// removed, or None when the object is not wrapped.
+pub fn unwrapped_payload(
+    ctx: &Ctx,
+    who: &Caller,
+    call: &Call<'_>,
+    object_type: u32,
+) -> Result<Option<Ttlv>, OpError> {
+    let Some(tag) = object_tag(object_type) else {
+        return Ok(None);
+    };
+    let Some(block) = call
+        .payload
+        .child(tag)
+        .and_then(|o| o.child(Tag::KEY_BLOCK))
+    else {
+        return Ok(None);
+    };
+    let Some(data) = block.child(Tag::KEY_WRAPPING_DATA) else {
+        return Ok(None);
+    };
+    // KMIP makes a wrapped Key Value a Byte String; PyKMIP sends a Key Value structure whose
+    // Key Material is the wrapped bytes. Both mean the same.
+    let key_value = block.child(Tag::KEY_VALUE);
+    let wrapped = key_value
+        .and_then(Ttlv::as_bytes)
+        .or_else(|| {
+            key_value
+                .and_then(|v| v.child(Tag::KEY_MATERIAL))
+                .and_then(Ttlv::as_bytes)
+        })
+        .ok_or_else(|| OpError::InvalidField("a wrapped Key Value must be a Byte String".into()))?;
+    let value = unwrap_value(ctx, who, call.now, data, wrapped)?;
+    let mut payload = call.payload.clone();
+    for child in payload_children(&mut payload) {
+        if child.tag != tag {
+            continue;
+        }
+        for b in payload_children(child) {
+            if b.tag != Tag::KEY_BLOCK {
+                continue;
+            }
+            let fields = payload_children(b);
+            fields.retain(|f| f.tag != Tag::KEY_WRAPPING_DATA);
+            for f in fields.iter_mut() {
+                if f.tag == Tag::KEY_VALUE {
+                    *f = value.clone();
+                }
+            }
+        }
+    }
+    Ok(Some(payload))
+}
+
+/// The children of a structure (empty for anything else, which has none to edit).
+fn payload_children(t: &mut Ttlv) -> &mut Vec<Ttlv> {
+    if !matches!(t.value, Value::Structure(_)) {
+        t.value = Value::Structure(Vec::new());
+    }
+    match &mut t.value {
+        Value::Structure(c) => c,
+        _ => unreachable!("set to a structure above"),
+    }
+}
+
+/// Unwraps a Key Value under the key Key Wrapping Data names.
+fn unwrap_value(
+    ctx: &Ctx,
+    who: &Caller,
+    now: i64,
+    data: &Ttlv,
+    wrapped: &[u8],
+) -> Result<Ttlv, OpError> {
+    match data.child(Tag::WRAPPING_METHOD).and_then(Ttlv::as_enum) {
+        Some(wrapping_method::ENCRYPT) => {}
+        Some(_) => {
+            return Err(OpError::FeatureNotSupported(
+                "wrapping methods other than Encrypt",
+            ))
+        }
+        None => return Err(OpError::InvalidMessage("missing Wrapping Method".into())),
+    }
+    if data.child(Tag::MAC_SIGNATURE_KEY_INFORMATION).is_some() {
+        return Err(OpError::FeatureNotSupported("MAC/signature key wrapping"));
+    }
+    let info = data
+        .child(Tag::ENCRYPTION_KEY_INFORMATION)
+        .ok_or_else(|| OpError::InvalidMessage("missing Encryption Key Information".into()))?;
+    let uid = info
+        .child(Tag::UNIQUE_IDENTIFIER)
+        .and_then(Ttlv::as_text)
+        .ok_or_else(|| OpError::InvalidMessage("wrapping key without Unique Identifier".into()))?;
+    let mode = info
+        .child(Tag::CRYPTOGRAPHIC_PARAMETERS)
+        .and_then(|p| p.child(Tag::BLOCK_CIPHER_MODE))
+        .and_then(Ttlv::as_enum)
+        .unwrap_or(bcm::NISTKEYWRAP);
+    let encoding = data
+        .child(Tag::ENCODING_OPTION)
+        .and_then(Ttlv::as_enum)
+        .unwrap_or(encoding_option::TTLV_ENCODING);
+    let check = Check {
+        operation: operation::REGISTER,
+        usage: usage::UNWRAP_KEY,
+        purpose: Purpose::Process,
+        amount: wrapped.len(),
+        now,
+    };
+    let key = load_key_by_uid(ctx, who, uid, &check)?;
+    if key.obj.object_type == crate::kmip::enums::object_type::PRIVATE_KEY {
+        // RSA-OAEP with the client's named hashes (SHA-256 by default).
+        let params = info.child(Tag::CRYPTOGRAPHIC_PARAMETERS);
+        let field = |tag| params.and_then(|p| p.child(tag)).and_then(Ttlv::as_enum);
+        let hash =
+            field(Tag::HASHING_ALGORITHM).unwrap_or(crate::kmip::enums::hashing_algorithm::SHA_256);
+        let mgf_hash = field(Tag::MASK_GENERATOR_HASHING_ALGORITHM).unwrap_or(hash);
+        for h in [hash, mgf_hash] {
+            if let Some(name) = crate::crypto::digest::refused_hash(h) {
+                return Err(OpError::RefusedAlgorithm(name));
+            }
+        }
+        let item = ttlv::decode(&key.material, &ttlv::Limits::default())
+            .map_err(|_| OpError::CorruptRecord(uid.to_owned()))?;
+        let der = item.as_bytes().ok_or(OpError::KeyFormatNotSupported)?;
+        let plain =
+            crate::crypto::asym::oaep_decrypt(key.obj.format, der, hash, mgf_hash, None, wrapped)?;
+        return decode_value(plain, encoding);
+    }
+    if key.obj.enum_attr("Cryptographic Algorithm") != Some(alg::AES) {
+        return Err(OpError::InvalidField(
+            "the wrapping key is not an AES key".into(),
+        ));
+    }
+    let plain: Zeroizing<Vec<u8>> = match mode {
+        bcm::NISTKEYWRAP => keywrap::unwrap(&key.material, wrapped).map_err(|e| match e {
+            CryptoError::KeyWrapInput(why) => OpError::InvalidField(why.into()),
+            other => OpError::Crypto(other),
+        })?,
+        bcm::AESKEYWRAPPADDING => {
+            kwp::unwrap(&key.material, wrapped).map_err(|_| OpError::Crypto(CryptoError::Unwrap))?
+        }
+        _ => {
+            return Err(OpError::UnsupportedParameters(
+                "unwrapping modes: NIST Key Wrap and AES Key Wrap Padding",
+            ))
+        }
+    };
+    decode_value(plain, encoding)
+}
+
+/// The Key Value of unwrapped bytes: bare Key Material (No Encoding) or a TTLV Key Value.
+fn decode_value(plain: Zeroizing<Vec<u8>>, encoding: u32) -> Result<Ttlv, OpError> {
+    match encoding {
+        encoding_option::NO_ENCODING => Ok(Ttlv::structure(
+            Tag::KEY_VALUE,
+            vec![Ttlv::bytes(Tag::KEY_MATERIAL, plain.to_vec())],
+        )),
+        encoding_option::TTLV_ENCODING => {
+            let value = ttlv::decode(&plain, &ttlv::Limits::default())
+                .map_err(|_| OpError::InvalidField("the unwrapped Key Value is not TTLV".into()))?;
+            if value.tag != Tag::KEY_VALUE {
+                return Err(OpError::InvalidField(
+                    "the unwrapped TTLV is not a Key Value".into(),
+                ));
+            }
+            Ok(value)
+        }
+        _ => Err(OpError::InvalidField("unknown Encoding Option".into())),
+    }
+}

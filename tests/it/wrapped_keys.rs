@@ -1,0 +1,311 @@
+//! Keys on the wire in wrapped form: PCI mode (`crypto.pci_mode`) refuses a clear Get of a
+//! symmetric key but serves it wrapped; Get wrapped with AES Key Wrap Padding (RFC 5649);
+//! Register of a key wrapped under a key akm holds (RFC 3394 and RFC 5649, TTLV-encoded or
+//! bare), which akm unwraps and serves back; and every refusal of a wrapped Register.
+
+use crate::support::kmip::*;
+use crate::support::server::TestServer;
+use akm::client::{Client, ClientError};
+use akm::crypto::{keywrap, kwp};
+use akm::kmip::attributes::Attr;
+use akm::kmip::enums::{
+    block_cipher_mode as bcm, cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
+    encoding_option, key_format_type as kft, object_type as ot, operation as op,
+    result_reason as rr, wrapping_method,
+};
+use akm::kmip::ProtocolVersion as V;
+use akm::ops::CryptoPolicy;
+use akm::ttlv::{Tag, Ttlv, Value};
+
+const KEK: [u8; 32] = [0x3C; 32];
+
+fn params(mode: u32) -> Ttlv {
+    Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, mode)],
+    )
+}
+
+/// Registers the wrapping key (Wrap and Unwrap Key, the given mode) and activates it.
+async fn wrapping_key(c: &mut Client, mode: u32) -> String {
+    let attrs = vec![
+        Attr::new(
+            "Cryptographic Usage Mask",
+            Value::Integer(usage::WRAP_KEY | usage::UNWRAP_KEY),
+        ),
+        Attr::new("Cryptographic Parameters", params(mode).value),
+    ];
+    let u = uid_of(
+        &c.call(op::REGISTER, register_key_payload(c.version, &KEK, &attrs))
+            .await
+            .unwrap(),
+    );
+    c.call(op::ACTIVATE, uid(&u)).await.unwrap();
+    u
+}
+
+fn wrap_spec(kek: &str, mode: u32) -> Ttlv {
+    Ttlv::structure(
+        Tag::KEY_WRAPPING_SPECIFICATION,
+        vec![
+            Ttlv::enumeration(Tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+            Ttlv::structure(
+                Tag::ENCRYPTION_KEY_INFORMATION,
+                vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, kek), params(mode)],
+            ),
+            Ttlv::enumeration(Tag::ENCODING_OPTION, encoding_option::NO_ENCODING),
+        ],
+    )
+}
+
+fn wrapped_value(got: &Ttlv) -> Vec<u8> {
+    got.child(Tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(Tag::KEY_BLOCK))
+        .and_then(|b| b.child(Tag::KEY_VALUE))
+        .and_then(Ttlv::as_bytes)
+        .expect("a wrapped Key Value is a Byte String")
+        .to_vec()
+}
+
+#[tokio::test]
+async fn pci_mode_refuses_clear_symmetric_keys_and_serves_them_wrapped() {
+    let server = TestServer::start_with_policy(CryptoPolicy { pci_mode: true }).await;
+    let mut c = server.client("alice", V::V2_1).await;
+    let kek = wrapping_key(&mut c, bcm::NISTKEYWRAP).await;
+    let k = create_key(&mut c, Some("card-data")).await;
+    match c.call(op::GET, uid(&k)).await {
+        Err(ClientError::Failed { reason, message }) => {
+            assert_eq!(reason, rr::SENSITIVE);
+            assert!(message.contains("PCI mode"), "{message}");
+        }
+        other => panic!("clear Get in PCI mode: {other:?}"),
+    }
+    let mut req = uid(&k);
+    req.push(wrap_spec(&kek, bcm::NISTKEYWRAP));
+    let got = c.call(op::GET, req).await.unwrap();
+    assert_eq!(
+        keywrap::unwrap(&KEK, &wrapped_value(&got)).unwrap().len(),
+        32
+    );
+    // KMIP 1.4 has the Sensitive reason too.
+    let mut old = server.client("alice", V::V1_4).await;
+    assert_eq!(reason(old.call(op::GET, uid(&k)).await), rr::SENSITIVE);
+    // Other object types are not symmetric keys: Secret Data still comes back.
+    let secret = vec![
+        Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SECRET_DATA),
+        template(
+            V::V2_1,
+            &[Attr::new(
+                "Cryptographic Usage Mask",
+                Value::Integer(usage::DERIVE_KEY),
+            )],
+        ),
+        Ttlv::structure(
+            Tag::SECRET_DATA,
+            vec![
+                Ttlv::enumeration(Tag::SECRET_DATA_TYPE, 1),
+                Ttlv::structure(
+                    Tag::KEY_BLOCK,
+                    vec![
+                        Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, kft::OPAQUE),
+                        Ttlv::structure(
+                            Tag::KEY_VALUE,
+                            vec![Ttlv::bytes(Tag::KEY_MATERIAL, b"pw".to_vec())],
+                        ),
+                    ],
+                ),
+            ],
+        ),
+    ];
+    let s = uid_of(&c.call(op::REGISTER, secret).await.unwrap());
+    c.call(op::GET, uid(&s)).await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn get_wrapped_with_aes_key_wrap_padding() {
+    let server = TestServer::start().await;
+    let mut c = server.client("alice", V::V2_1).await;
+    let kek = wrapping_key(&mut c, bcm::AESKEYWRAPPADDING).await;
+    let k = create_key(&mut c, None).await;
+    let clear = key_bytes(&c.call(op::GET, uid(&k)).await.unwrap());
+    let mut req = uid(&k);
+    req.push(wrap_spec(&kek, bcm::AESKEYWRAPPADDING));
+    let got = c.call(op::GET, req).await.unwrap();
+    let w = wrapped_value(&got);
+    assert_eq!(w.len(), 40);
+    assert_eq!(kwp::unwrap(&KEK, &w).unwrap().as_slice(), clear);
+    server.stop().await;
+}
+
+/// A Register payload for AES key bytes already wrapped (`wrapped`) under `kek`.
+fn register_wrapped(
+    version: V,
+    kek: &str,
+    mode: Option<u32>,
+    encoding: Option<u32>,
+    wrapped: Ttlv,
+) -> Vec<Ttlv> {
+    let mut info = vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, kek)];
+    if let Some(m) = mode {
+        info.push(params(m));
+    }
+    let mut data = vec![
+        Ttlv::enumeration(Tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+        Ttlv::structure(Tag::ENCRYPTION_KEY_INFORMATION, info),
+    ];
+    if let Some(e) = encoding {
+        data.push(Ttlv::enumeration(Tag::ENCODING_OPTION, e));
+    }
+    vec![
+        Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+        template(
+            version,
+            &[Attr::new(
+                "Cryptographic Usage Mask",
+                Value::Integer(usage::ENCRYPT | usage::DECRYPT),
+            )],
+        ),
+        Ttlv::structure(
+            Tag::SYMMETRIC_KEY,
+            vec![Ttlv::structure(
+                Tag::KEY_BLOCK,
+                vec![
+                    Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, kft::RAW),
+                    wrapped,
+                    Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
+                    Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, 256),
+                    Ttlv::structure(Tag::KEY_WRAPPING_DATA, data),
+                ],
+            )],
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn register_of_a_wrapped_key_unwraps_it() {
+    let server = TestServer::start().await;
+    for version in [V::V1_4, V::V2_1] {
+        let mut c = server.client("alice", version).await;
+        let kek = wrapping_key(&mut c, bcm::NISTKEYWRAP).await;
+        let key = [0x77u8; 32];
+        // RFC 3394, bare key bytes.
+        let w = keywrap::wrap(&KEK, &key).unwrap();
+        let payload = register_wrapped(
+            version,
+            &kek,
+            None,
+            Some(encoding_option::NO_ENCODING),
+            Ttlv::bytes(Tag::KEY_VALUE, w),
+        );
+        let u = uid_of(&c.call(op::REGISTER, payload).await.unwrap());
+        assert_eq!(key_bytes(&c.call(op::GET, uid(&u)).await.unwrap()), key);
+        // RFC 3394, TTLV-encoded Key Value (the default encoding).
+        let value = Ttlv::structure(
+            Tag::KEY_VALUE,
+            vec![Ttlv::bytes(Tag::KEY_MATERIAL, key.to_vec())],
+        );
+        let w = keywrap::wrap(&KEK, &value.encode()).unwrap();
+        let payload = register_wrapped(
+            version,
+            &kek,
+            Some(bcm::NISTKEYWRAP),
+            None,
+            Ttlv::bytes(Tag::KEY_VALUE, w),
+        );
+        let u = uid_of(&c.call(op::REGISTER, payload).await.unwrap());
+        assert_eq!(key_bytes(&c.call(op::GET, uid(&u)).await.unwrap()), key);
+        // RFC 5649.
+        let w = kwp::wrap(&KEK, &key).unwrap();
+        let payload = register_wrapped(
+            version,
+            &kek,
+            Some(bcm::AESKEYWRAPPADDING),
+            Some(encoding_option::NO_ENCODING),
+            Ttlv::bytes(Tag::KEY_VALUE, w),
+        );
+        let u = uid_of(&c.call(op::REGISTER, payload).await.unwrap());
+        assert_eq!(key_bytes(&c.call(op::GET, uid(&u)).await.unwrap()), key);
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn wrapped_register_refusals() {
+    let server = TestServer::start().await;
+    let v = V::V2_1;
+    let mut c = server.client("alice", v).await;
+    let kek = wrapping_key(&mut c, bcm::NISTKEYWRAP).await;
+    let bare = Some(encoding_option::NO_ENCODING);
+    let good = keywrap::wrap(&KEK, &[1u8; 32]).unwrap();
+    // Tampered: the integrity check fails.
+    let mut bad = good.clone();
+    bad[3] ^= 1;
+    let r = c
+        .call(
+            op::REGISTER,
+            register_wrapped(v, &kek, None, bare, Ttlv::bytes(Tag::KEY_VALUE, bad)),
+        )
+        .await;
+    assert_eq!(reason(r), rr::CRYPTOGRAPHIC_FAILURE);
+    // A wrapping key without Unwrap Key in its mask.
+    let plain_key = create_key(&mut c, None).await;
+    c.call(op::ACTIVATE, uid(&plain_key)).await.unwrap();
+    let r = c
+        .call(
+            op::REGISTER,
+            register_wrapped(
+                v,
+                &plain_key,
+                None,
+                bare,
+                Ttlv::bytes(Tag::KEY_VALUE, good.clone()),
+            ),
+        )
+        .await;
+    assert_eq!(reason(r), rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK);
+    // An unknown wrapping key; a mode akm does not unwrap; a Key Value that is not bytes.
+    let r = c
+        .call(
+            op::REGISTER,
+            register_wrapped(
+                v,
+                "nope",
+                None,
+                bare,
+                Ttlv::bytes(Tag::KEY_VALUE, good.clone()),
+            ),
+        )
+        .await;
+    assert_eq!(reason(r), rr::OBJECT_NOT_FOUND);
+    let r = c
+        .call(
+            op::REGISTER,
+            register_wrapped(
+                v,
+                &kek,
+                Some(bcm::CBC),
+                bare,
+                Ttlv::bytes(Tag::KEY_VALUE, good.clone()),
+            ),
+        )
+        .await;
+    assert_eq!(reason(r), rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS);
+    let r = c
+        .call(
+            op::REGISTER,
+            register_wrapped(v, &kek, None, bare, Ttlv::structure(Tag::KEY_VALUE, vec![])),
+        )
+        .await;
+    assert_eq!(reason(r), rr::INVALID_FIELD);
+    // TTLV encoding of something that is not a Key Value.
+    let w = keywrap::wrap(&KEK, &[0u8; 32]).unwrap();
+    let r = c
+        .call(
+            op::REGISTER,
+            register_wrapped(v, &kek, None, None, Ttlv::bytes(Tag::KEY_VALUE, w)),
+        )
+        .await;
+    assert_eq!(reason(r), rr::INVALID_FIELD);
+    server.stop().await;
+}
