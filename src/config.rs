@@ -96,6 +96,14 @@ pub struct ServerConfig {
     pub idle_timeout_secs: u64,
     /// Largest request message accepted, in bytes.
     pub max_message_bytes: usize,
+    /// Deepest structure nesting accepted in a request (the message itself is depth 1).
+    pub max_depth: usize,
+    /// Most batch items in one request message.
+    pub max_batch_items: usize,
+    /// Most attributes in one request message.
+    pub max_attributes: usize,
+    /// Most requests run at once over all connections; more wait for a slot.
+    pub max_requests_in_flight: usize,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
     /// Initialize (KEK, development PKI) on `akm serve` when the data directory is empty.
@@ -113,6 +121,10 @@ impl Default for ServerConfig {
             handshake_timeout_secs: 10,
             idle_timeout_secs: 300,
             max_message_bytes: 1024 * 1024,
+            max_depth: 64,
+            max_batch_items: 1024,
+            max_attributes: 1024,
+            max_requests_in_flight: 256,
             shutdown_grace_secs: 30,
             auto_init: false,
             interop_operations: false,
@@ -663,6 +675,7 @@ impl Config {
                 "must be 1024 to 67108864 (64 MiB); the default is 1048576",
             ));
         }
+        self.validate_request_limits()?;
         if !(1..=86_400).contains(&self.crypto.rotation_check_secs) {
             return Err(self.invalid("crypto.rotation_check_secs", "must be 1 to 86400"));
         }
@@ -720,6 +733,39 @@ impl Config {
             }
         }
         self.validate_audit()
+    }
+
+    /// The per-request and in-flight limits: each must be at least 1 and at most a cap that
+    /// keeps one request's cost bounded.
+    fn validate_request_limits(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        let checks: [(&'static str, usize, usize, &str); 4] = [
+            ("server.max_depth", s.max_depth, 256, "the default is 64"),
+            (
+                "server.max_batch_items",
+                s.max_batch_items,
+                crate::kmip::MAX_BATCH_ITEMS,
+                "the default is 1024",
+            ),
+            (
+                "server.max_attributes",
+                s.max_attributes,
+                100_000,
+                "the default is 1024",
+            ),
+            (
+                "server.max_requests_in_flight",
+                s.max_requests_in_flight,
+                65_536,
+                "the default is 256",
+            ),
+        ];
+        for (key, value, max, default) in checks {
+            if !(1..=max).contains(&value) {
+                return Err(self.invalid(key, format!("must be 1 to {max}; {default}")));
+            }
+        }
+        Ok(())
     }
 
     fn validate_audit(&self) -> Result<(), ConfigError> {
@@ -963,6 +1009,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("server.max_message_bytes"), "{e}");
+        for key in [
+            "max_depth",
+            "max_batch_items",
+            "max_attributes",
+            "max_requests_in_flight",
+        ] {
+            let e = parse(&format!("[server]\n{key} = 0\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&format!("server.{key}")), "{e}");
+        }
+        let e = parse("[server]\nmax_batch_items = 5000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.max_batch_items"), "{e}");
         let e = parse("[server]\nmax_connections = 0\n")
             .unwrap_err()
             .to_string();

@@ -354,10 +354,13 @@ pub fn settings(config: &Config) -> Settings {
             idle_timeout: config.idle_timeout(),
             ttlv: Limits {
                 max_message_bytes: config.server.max_message_bytes,
-                ..Limits::default()
+                max_depth: config.server.max_depth,
             },
+            max_batch_items: config.server.max_batch_items,
+            max_attributes: config.server.max_attributes,
         },
         max_connections: config.server.max_connections,
+        max_in_flight: config.server.max_requests_in_flight,
         shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
     }
 }

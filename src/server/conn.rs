@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tokio::time::timeout;
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
@@ -29,6 +29,8 @@ pub(super) struct Connection {
     pub tls: Arc<TlsHandle>,
     pub ctx: Arc<Ctx>,
     pub limits: ConnLimits,
+    /// The global in-flight request slots.
+    pub in_flight: Arc<Semaphore>,
     pub stop: watch::Receiver<bool>,
     pub peer: SocketAddr,
     /// The server's address on this connection (for audit records).
@@ -179,6 +181,10 @@ impl Connection {
             );
             return self.refuse(&who, version, now, failure).await;
         }
+        if let Err(failure) = super::limits::check(&decoded, &self.limits) {
+            tracing::info!(peer = %self.peer, user = %who.cn, reason = %failure.message, "request over a limit");
+            return self.refuse(&who, version, now, failure).await;
+        }
         let msg = match RequestMessage::parse(decoded) {
             Ok(m) => m,
             Err(e) => {
@@ -187,6 +193,9 @@ impl Connection {
                 return self.refuse(&who, version, now, failure).await;
             }
         };
+        // Holds a global slot while the request runs; released when this returns. The
+        // semaphore is never closed, so acquiring only waits.
+        let _slot = self.in_flight.clone().acquire_owned().await.ok();
         let ctx = self.ctx.clone();
         let base = self.event("kmip", Some(&who));
         let answered = tokio::task::spawn_blocking(move || {

@@ -6,6 +6,7 @@
 //! blocking pool.
 
 mod conn;
+mod limits;
 pub mod tls;
 
 use crate::ops::Ctx;
@@ -27,6 +28,11 @@ pub struct ConnLimits {
     pub idle_timeout: Duration,
     /// Decoder limits (message size, nesting).
     pub ttlv: Limits,
+    /// Most batch items in one request message.
+    pub max_batch_items: usize,
+    /// Most attributes (Attribute structures, or children of a 2.x Attributes structure)
+    /// in one request message.
+    pub max_attributes: usize,
 }
 
 /// Server settings.
@@ -36,6 +42,9 @@ pub struct Settings {
     pub limits: ConnLimits,
     /// Most concurrent connections.
     pub max_connections: usize,
+    /// Most requests being run at once over all connections; further requests wait for a
+    /// slot (their connection's idle deadline still applies to reading them).
+    pub max_in_flight: usize,
     /// Time in-flight requests get after shutdown begins.
     pub shutdown_grace: Duration,
 }
@@ -64,6 +73,7 @@ pub async fn serve_reloadable(
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let in_flight = Arc::new(Semaphore::new(settings.max_in_flight.max(1)));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -90,6 +100,7 @@ pub async fn serve_reloadable(
                     tls: tls.clone(),
                     ctx: ctx.clone(),
                     limits: settings.limits,
+                    in_flight: in_flight.clone(),
                     stop: stop_rx.clone(),
                     peer,
                     local: None,

@@ -16,10 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A mounted tmpfs, unmounted on drop.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(PathBuf);
 
 impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+    pub(crate) fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
         let out = Command::new("mount")
             .args([
                 "-t",
@@ -49,7 +49,7 @@ impl Drop for Tmpfs {
 }
 
 /// Writes zeros to `path` until the filesystem is full.
-fn fill(path: &Path) {
+pub(crate) fn fill(path: &Path) {
     let mut f = std::fs::File::create(path).unwrap();
     let block = [0u8; 4096];
     while f.write_all(&block).is_ok() {}

@@ -69,8 +69,11 @@ pub fn test_settings() -> Settings {
             handshake_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(3),
             ttlv: Limits::default(),
+            max_batch_items: 1024,
+            max_attributes: 1024,
         },
         max_connections: 64,
+        max_in_flight: 256,
         shutdown_grace: Duration::from_secs(5),
     }
 }
@@ -245,6 +248,19 @@ impl TestServer {
         let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
         let options = Options {
             dir: Some(dir),
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
+    }
+
+    /// Starts a server (new CA, default settings) whose database lives in `dir` and whose
+    /// journal is set up by `audit`: for tests that put the two on different filesystems.
+    pub async fn start_in(dir: tempfile::TempDir, audit: AuditSetup) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
+        let options = Options {
+            dir: Some(dir),
+            audit,
             ..Options::default()
         };
         TestServer::start_inner(ca, handle, test_settings(), options).await

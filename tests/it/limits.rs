@@ -1,0 +1,126 @@
+//! The configurable request limits against the real server: message size, nesting depth,
+//! batch items and attributes per request are refused with a clear error (or, for size, a
+//! closed connection) while the server keeps serving; the in-flight cap makes requests wait,
+//! never fail. The connection cap is tested in `bad_input.rs`.
+
+use crate::support::kmip::*;
+use crate::support::server::{test_settings, TestServer};
+use akm::client::{request, ClientError};
+use akm::kmip::enums::{operation as op, result_reason as rr};
+use akm::kmip::ProtocolVersion as V;
+
+/// The failure reason and message of a refused call.
+fn failure(r: Result<akm::ttlv::Ttlv, ClientError>) -> (u32, String) {
+    match r {
+        Err(ClientError::Failed { reason, message }) => (reason, message),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn batch_item_limit_refuses_larger_batches() {
+    let mut settings = test_settings();
+    settings.limits.max_batch_items = 2;
+    let server = TestServer::start_with(settings).await;
+    let mut c = server.client("alice", V::V1_4).await;
+    let two = c
+        .batch(&[(op::QUERY, vec![]), (op::QUERY, vec![])])
+        .await
+        .unwrap();
+    assert!(two.iter().all(Result::is_ok));
+    let three = c
+        .batch(&[
+            (op::QUERY, vec![]),
+            (op::QUERY, vec![]),
+            (op::QUERY, vec![]),
+        ])
+        .await;
+    let (reason, message) = match three {
+        Ok(items) => failure(items.into_iter().next().unwrap()),
+        Err(e) => failure(Err(e)),
+    };
+    assert_eq!(reason, rr::INVALID_MESSAGE);
+    assert!(message.contains("batch items (limit 2)"), "{message}");
+    create_key(&mut c, None).await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn attribute_limit_refuses_larger_requests() {
+    let mut settings = test_settings();
+    // aes_attrs with a name has four attributes.
+    settings.limits.max_attributes = 3;
+    let server = TestServer::start_with(settings).await;
+    let mut c = server.client("alice", V::V1_4).await;
+    let attrs = aes_attrs(Some("too-many"));
+    assert!(attrs.len() > 3);
+    let r = c.call(op::CREATE, create_payload(c.version, &attrs)).await;
+    let (reason, message) = failure(r);
+    assert_eq!(reason, rr::INVALID_MESSAGE);
+    assert!(message.contains("attributes"), "{message}");
+    // In 2.x encoding too.
+    let mut c2 = server.client("alice", V::V2_1).await;
+    let r = c2
+        .call(op::CREATE, create_payload(c2.version, &attrs))
+        .await;
+    assert_eq!(failure(r).0, rr::INVALID_MESSAGE);
+    // The connection still works for smaller requests.
+    assert!(c.call(op::QUERY, vec![]).await.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn depth_limit_refuses_deeper_requests() {
+    let mut settings = test_settings();
+    // Message (1) > Batch Item (2) > Request Payload (3): Query fits, a Create template's
+    // attributes do not.
+    settings.limits.ttlv.max_depth = 3;
+    let server = TestServer::start_with(settings).await;
+    let mut c = server.client("alice", V::V1_4).await;
+    assert!(c.call(op::QUERY, vec![]).await.is_ok());
+    let r = c
+        .call(op::CREATE, create_payload(c.version, &aes_attrs(None)))
+        .await;
+    assert_eq!(failure(r).0, rr::INVALID_MESSAGE);
+    assert!(c.call(op::QUERY, vec![]).await.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn message_size_limit_closes_only_that_connection() {
+    let mut settings = test_settings();
+    settings.limits.ttlv.max_message_bytes = 1024;
+    let server = TestServer::start_with(settings).await;
+    let mut c = server.client("alice", V::V1_4).await;
+    let big = request(
+        V::V1_4,
+        &[(
+            op::REGISTER,
+            register_key_payload(V::V1_4, &[7u8; 2048], &[]),
+        )],
+    );
+    assert!(matches!(c.send(&big).await, Err(ClientError::Io(_))));
+    let mut other = server.client("bob", V::V1_4).await;
+    assert!(other.call(op::QUERY, vec![]).await.is_ok());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn in_flight_limit_queues_requests_instead_of_failing_them() {
+    let mut settings = test_settings();
+    settings.max_in_flight = 1;
+    let server = TestServer::start_with(settings).await;
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let mut c = server.client(&format!("user{i}"), V::V1_4).await;
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..5 {
+                create_key(&mut c, None).await;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    server.stop().await;
+}
