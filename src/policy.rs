@@ -119,50 +119,13 @@ pub const GRANTABLE: &[(&str, u32)] = &[
     ("rng-retrieve", op::RNG_RETRIEVE),
 ];
 
-/// Shorthands accepted when parsing operation lists.
-const SHORTHANDS: &[(&str, &[u32])] = &[
-    (
-        "read",
-        &[
-            op::LOCATE,
-            op::CHECK,
-            op::GET,
-            op::GET_ATTRIBUTES,
-            op::GET_ATTRIBUTE_LIST,
-        ],
-    ),
-    (
-        "all",
-        &[
-            op::CREATE,
-            op::REGISTER,
-            op::LOCATE,
-            op::CHECK,
-            op::GET,
-            op::GET_ATTRIBUTES,
-            op::GET_ATTRIBUTE_LIST,
-            op::ADD_ATTRIBUTE,
-            op::MODIFY_ATTRIBUTE,
-            op::DELETE_ATTRIBUTE,
-            op::SET_ATTRIBUTE,
-            op::OBTAIN_LEASE,
-            op::ACTIVATE,
-            op::REVOKE,
-            op::DESTROY,
-            op::LOG,
-            op::RE_KEY,
-            op::CREATE_KEY_PAIR,
-            op::DERIVE_KEY,
-            op::SIGN,
-            op::SIGNATURE_VERIFY,
-            op::ENCRYPT,
-            op::DECRYPT,
-            op::MAC,
-            op::MAC_VERIFY,
-            op::HASH,
-            op::RNG_RETRIEVE,
-        ],
-    ),
+/// What the shorthand `read` grants (`all` grants every [`GRANTABLE`] operation).
+const READ: &[u32] = &[
+    op::LOCATE,
+    op::CHECK,
+    op::GET,
+    op::GET_ATTRIBUTES,
+    op::GET_ATTRIBUTE_LIST,
 ];
 
 /// A set of granted key operations (KMIP Operation values).
@@ -188,8 +151,10 @@ impl Operations {
             let name = name.as_ref().trim();
             if let Some((_, v)) = GRANTABLE.iter().find(|(n, _)| *n == name) {
                 set.insert(*v);
-            } else if let Some((_, vs)) = SHORTHANDS.iter().find(|(n, _)| *n == name) {
-                set.extend(vs.iter().copied());
+            } else if name == "all" {
+                set.extend(GRANTABLE.iter().map(|(_, v)| *v));
+            } else if name == "read" {
+                set.extend(READ.iter().copied());
             } else {
                 return Err(name.to_owned());
             }

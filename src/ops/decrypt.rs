@@ -29,13 +29,10 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if key.obj.object_type == ot::PRIVATE_KEY {
         let plain = rsa_oaep::decrypt(call, &key, data)?;
         let uid = key.obj.uid.clone();
-        return Ok(Reply {
-            payload: vec![
-                Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
-                Ttlv::bytes(Tag::DATA, plain.to_vec()),
-            ],
-            uid: Some(uid),
-        });
+        return Ok(Reply::for_object(
+            uid,
+            vec![Ttlv::bytes(Tag::DATA, plain.to_vec())],
+        ));
     }
     let sym = SymParams::read(call, &key.obj)?;
     let iv = payload_bytes(call, Tag::IV_COUNTER_NONCE)?;
@@ -52,11 +49,8 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let params = sym.params(iv.unwrap_or_default(), aad);
     let plain = cipher::decrypt(&key.material, &params, data, tag)?;
     let uid = key.obj.uid.clone();
-    Ok(Reply {
-        payload: vec![
-            Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
-            Ttlv::bytes(Tag::DATA, plain.to_vec()),
-        ],
-        uid: Some(uid),
-    })
+    Ok(Reply::for_object(
+        uid,
+        vec![Ttlv::bytes(Tag::DATA, plain.to_vec())],
+    ))
 }

@@ -37,13 +37,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if key.obj.object_type == ot::PUBLIC_KEY {
         let out = rsa_oaep::encrypt(call, &key, data)?;
         let uid = key.obj.uid.clone();
-        return Ok(Reply {
-            payload: vec![
-                Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
-                Ttlv::bytes(Tag::DATA, out),
-            ],
-            uid: Some(uid),
-        });
+        return Ok(Reply::for_object(uid, vec![Ttlv::bytes(Tag::DATA, out)]));
     }
     let sym = SymParams::read(call, &key.obj)?;
     let given_iv = payload_bytes(call, Tag::IV_COUNTER_NONCE)?;

@@ -27,13 +27,10 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     )?;
     let tag = digest::mac(algorithm(call, &key)?, &key.material, data)?;
     let uid = key.obj.uid.clone();
-    Ok(Reply {
-        payload: vec![
-            Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
-            Ttlv::bytes(Tag::MAC_DATA, tag),
-        ],
-        uid: Some(uid),
-    })
+    Ok(Reply::for_object(
+        uid,
+        vec![Ttlv::bytes(Tag::MAC_DATA, tag)],
+    ))
 }
 
 /// Runs MAC Verify.
@@ -58,13 +55,10 @@ pub fn verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError
     } else {
         validity_indicator::INVALID
     };
-    Ok(Reply {
-        payload: vec![
-            Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
-            Ttlv::enumeration(Tag::VALIDITY_INDICATOR, indicator),
-        ],
-        uid: Some(uid),
-    })
+    Ok(Reply::for_object(
+        uid,
+        vec![Ttlv::enumeration(Tag::VALIDITY_INDICATOR, indicator)],
+    ))
 }
 
 fn required_data<'a>(call: &'a Call<'_>) -> Result<&'a [u8], OpError> {

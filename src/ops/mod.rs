@@ -169,8 +169,16 @@ pub struct Reply {
 impl Reply {
     /// A reply with only a Unique Identifier, the answer of most lifecycle operations.
     pub fn uid_only(uid: String) -> Reply {
+        Reply::for_object(uid, Vec::new())
+    }
+
+    /// A reply about one object: its Unique Identifier, then `rest`.
+    pub fn for_object(uid: String, rest: Vec<Ttlv>) -> Reply {
+        let mut payload = Vec::with_capacity(rest.len() + 1);
+        payload.push(Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()));
+        payload.extend(rest);
         Reply {
-            payload: vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())],
+            payload,
             uid: Some(uid),
         }
     }

@@ -23,12 +23,11 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let last_change = obj
         .date_attr("Last Change Date")
         .unwrap_or(obj.initial_date);
-    Ok(Reply {
-        payload: vec![
-            Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
+    Ok(Reply::for_object(
+        uid,
+        vec![
             Ttlv::interval(Tag::LEASE_TIME, lease),
             Ttlv::datetime(Tag::LAST_CHANGE_DATE, last_change),
         ],
-        uid: Some(uid),
-    })
+    ))
 }

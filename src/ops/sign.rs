@@ -39,13 +39,10 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let der = der(&key)?;
     let sig = asym::sign(key.obj.format, &der, scheme, hash, data)?;
     let uid = key.obj.uid.clone();
-    Ok(Reply {
-        payload: vec![
-            Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
-            Ttlv::bytes(Tag::SIGNATURE_DATA, sig),
-        ],
-        uid: Some(uid),
-    })
+    Ok(Reply::for_object(
+        uid,
+        vec![Ttlv::bytes(Tag::SIGNATURE_DATA, sig)],
+    ))
 }
 
 /// Runs Signature Verify.
@@ -77,13 +74,10 @@ pub fn verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError
     } else {
         validity_indicator::INVALID
     };
-    Ok(Reply {
-        payload: vec![
-            Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
-            Ttlv::enumeration(Tag::VALIDITY_INDICATOR, indicator),
-        ],
-        uid: Some(uid),
-    })
+    Ok(Reply::for_object(
+        uid,
+        vec![Ttlv::enumeration(Tag::VALIDITY_INDICATOR, indicator)],
+    ))
 }
 
 fn data<'a>(call: &'a Call<'_>) -> Result<&'a [u8], OpError> {
