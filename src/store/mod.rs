@@ -97,6 +97,35 @@ pub struct ObjectRow {
     pub attributes: Vec<u8>,
 }
 
+/// Inserts an object row, binding [`ObjectRow::columns`] as ?1..?14.
+pub(crate) const INSERT_OBJECT: &str = "INSERT INTO objects (uid, object_type, state, owner, \
+     algorithm, length, initial_date, activation_date, deactivation_date, last_change, \
+     key_version, attributes, owner_group, access_mode) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+impl ObjectRow {
+    /// The column values in the order [`INSERT_OBJECT`] (and the replica's whole-row UPDATE)
+    /// bind them.
+    pub(crate) fn columns(&self) -> [&dyn rusqlite::ToSql; 14] {
+        [
+            &self.uid,
+            &self.object_type,
+            &self.state,
+            &self.owner,
+            &self.algorithm,
+            &self.length,
+            &self.initial_date,
+            &self.activation_date,
+            &self.deactivation_date,
+            &self.last_change,
+            &self.key_version,
+            &self.attributes,
+            &self.owner_group,
+            &self.access_mode,
+        ]
+    }
+}
+
 /// A Locate query over the indexed columns. Every set field must match.
 #[derive(Clone, Debug, Default)]
 pub struct LocateQuery {
@@ -447,28 +476,7 @@ impl WriteTx<'_> {
     /// Inserts a new object with its wrapped material, names and groups, and logs the change.
     pub fn insert(&self, row: &ObjectRow, material: Option<&Wrapped>) -> Result<(), StoreError> {
         self.check_names_free(&row.uid, &row.names)?;
-        self.conn().execute(
-            "INSERT INTO objects (uid, object_type, state, owner, algorithm, length, initial_date, \
-             activation_date, deactivation_date, last_change, key_version, attributes, \
-             owner_group, access_mode) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![
-                row.uid,
-                row.object_type,
-                row.state,
-                row.owner,
-                row.algorithm,
-                row.length,
-                row.initial_date,
-                row.activation_date,
-                row.deactivation_date,
-                row.last_change,
-                row.key_version,
-                row.attributes,
-                row.owner_group,
-                row.access_mode
-            ],
-        )?;
+        self.conn().execute(INSERT_OBJECT, row.columns())?;
         if let Some(w) = material {
             self.conn().execute(
                 "INSERT INTO material (uid, kek_id, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",

@@ -321,30 +321,9 @@ impl WriteTx<'_> {
              last_change = ?10, key_version = ?11, attributes = ?12, owner_group = ?13, \
              access_mode = ?14 WHERE uid = ?1"
         } else {
-            "INSERT INTO objects (uid, object_type, state, owner, algorithm, length, \
-             initial_date, activation_date, deactivation_date, last_change, key_version, \
-             attributes, owner_group, access_mode) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+            super::INSERT_OBJECT
         };
-        c.execute(
-            sql,
-            params![
-                row.uid,
-                row.object_type,
-                row.state,
-                row.owner,
-                row.algorithm,
-                row.length,
-                row.initial_date,
-                row.activation_date,
-                row.deactivation_date,
-                row.last_change,
-                row.key_version,
-                row.attributes,
-                row.owner_group,
-                row.access_mode
-            ],
-        )?;
+        c.execute(sql, row.columns())?;
         if let Some(w) = material {
             c.execute(
                 "INSERT INTO material (uid, kek_id, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
