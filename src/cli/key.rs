@@ -10,8 +10,6 @@ use crate::kmip::enums::{
     cryptographic_algorithm as alg, link_type, name_type, object_type as ot, operation as op,
     revocation_reason_code as rrc, state,
 };
-use crate::kmip::ProtocolVersion;
-use crate::server::tls;
 use crate::ttlv::{Tag, Ttlv, Value};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value as Json};
@@ -139,36 +137,19 @@ fn usage(msg: impl Into<String>) -> CliError {
 
 /// Runs a key command.
 pub fn run(config: &Config, args: KeyArgs) -> Result<(), CliError> {
+    let conn = super::admin::ConnArgs {
+        server: args.server,
+        cert: args.cert,
+        key: args.key,
+        ca: args.ca,
+        json: args.json,
+    };
     if let KeyCommand::Policy { command } = args.command {
-        let conn = super::admin::ConnArgs {
-            server: args.server,
-            cert: args.cert,
-            key: args.key,
-            ca: args.ca,
-            json: args.json,
-        };
         return super::admin::run_policy(config, &conn, command);
     }
-    let c = &config.client;
-    let tls = tls::client_config(
-        args.cert.as_ref().unwrap_or(&c.cert),
-        args.key.as_ref().unwrap_or(&c.key),
-        args.ca.as_ref().unwrap_or(&c.ca),
-    )
-    .map_err(crate::client::ClientError::from)?;
-    let servers = if args.server.is_empty() {
-        crate::client::split_servers(&c.server)
-    } else {
-        args.server.clone()
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(crate::client::ClientError::from)?;
-    let out = runtime.block_on(async {
-        let mut client = Client::connect_any(&servers, tls, ProtocolVersion::V1_4).await?;
-        execute(&mut client, args.command).await
-    })?;
+    let command = args.command;
+    let out =
+        super::admin::connect_and_run(config, &conn, |client| Box::pin(execute(client, command)))?;
     print_output(&out, args.json);
     Ok(())
 }
