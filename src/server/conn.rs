@@ -250,10 +250,7 @@ fn audited_dispatch(
             e.detail = record.decision.reason.audit_detail();
         }
     }
-    AuditEvent::fill_names(&mut events, |uid| {
-        let row = ctx.store.get(uid).ok().flatten()?;
-        row.names.into_iter().next()
-    });
+    AuditEvent::fill_names(&mut events, |uid| ctx.store.first_name(uid).ok().flatten());
     ctx.audit.record(events)?;
     Ok(bytes)
 }
