@@ -43,6 +43,7 @@ mod storage;
 mod store_disk_full;
 mod support;
 mod tls_reload;
+mod tls_resumption;
 mod ttlv_roundtrip;
 mod vectors;
 mod wrapped_keys;
