@@ -1063,7 +1063,10 @@ mod tests {
             ("[audit]\ncheckpoint_every = 0\n", "audit.checkpoint_every"),
             ("[audit]\nsync = \"never\"\n", "audit.sync"),
             ("[audit]\nsync_interval_ms = 0\n", "audit.sync_interval_ms"),
-            ("[audit]\nsync_interval_ms = 5000\n", "audit.sync_interval_ms"),
+            (
+                "[audit]\nsync_interval_ms = 5000\n",
+                "audit.sync_interval_ms",
+            ),
             (
                 "[[audit.sinks]]\ntransport = \"smtp\"\naddress = \"x:1\"\n",
                 "audit.sinks.transport",

@@ -787,9 +787,7 @@ mod tests {
         s.sync = SyncPolicy::Interval(Duration::from_secs(3600));
         let audit = Audit::open(s, signer(), vec![]).unwrap();
         audit.record(vec![event("a")]).unwrap();
-        assert!(std::fs::read_to_string(&path)
-            .unwrap()
-            .contains("user=a"));
+        assert!(std::fs::read_to_string(&path).unwrap().contains("user=a"));
         // A checkpoint group (here the reopen's) is synced whatever the policy.
         audit.reopen().unwrap();
         audit.record(vec![event("b")]).unwrap();
@@ -814,9 +812,15 @@ mod tests {
         }
         assert!(audit.is_healthy());
         drop(audit);
-        let report = verify_ok(&[path.clone()]);
+        let report = verify_ok(std::slice::from_ref(&path));
         assert_eq!(report.first, Some(1));
-        assert_eq!(lines(&path).iter().filter(|r| r.get("event") == Some("kmip")).count(), 20);
+        assert_eq!(
+            lines(&path)
+                .iter()
+                .filter(|r| r.get("event") == Some("kmip"))
+                .count(),
+            20
+        );
     }
 
     #[test]

@@ -535,9 +535,9 @@ pub fn from_v1(t: &Ttlv) -> Result<(Attr, Option<i32>), MessageError> {
         .and_then(Ttlv::as_text)
         .ok_or_else(|| invalid("Attribute without Attribute Name"))?;
     let index = t.child(Tag::ATTRIBUTE_INDEX).and_then(Ttlv::as_int);
-    let value = t.child(Tag::ATTRIBUTE_VALUE).ok_or_else(|| invalid(format!(
-        "attribute {name:?} has no Attribute Value"
-    )))?;
+    let value = t
+        .child(Tag::ATTRIBUTE_VALUE)
+        .ok_or_else(|| invalid(format!("attribute {name:?} has no Attribute Value")))?;
     Ok((Attr::new(name, value.value.clone()), index))
 }
 
@@ -569,9 +569,9 @@ pub fn from_v2(t: &Ttlv) -> Result<Attr, MessageError> {
             .child(Tag::ATTRIBUTE_NAME)
             .and_then(Ttlv::as_text)
             .ok_or_else(|| invalid("custom Attribute without Attribute Name"))?;
-        let value = t.child(Tag::ATTRIBUTE_VALUE).ok_or_else(|| invalid(format!(
-            "attribute {name:?} has no Attribute Value"
-        )))?;
+        let value = t
+            .child(Tag::ATTRIBUTE_VALUE)
+            .ok_or_else(|| invalid(format!("attribute {name:?} has no Attribute Value")))?;
         // A 1.x-style name ("x-ID") sent through the 2.x form keeps its prefix.
         let full = if is_custom_name(name) {
             name.to_owned()

@@ -228,7 +228,8 @@ impl RequestMessage {
         if msg.tag != Tag::REQUEST_MESSAGE {
             return Err(invalid("not a Request Message"));
         }
-        let header = single(&msg, Tag::REQUEST_HEADER)?.ok_or_else(|| invalid("missing Request Header"))?;
+        let header =
+            single(&msg, Tag::REQUEST_HEADER)?.ok_or_else(|| invalid("missing Request Header"))?;
         let (header, declared) = parse_header(header)?;
         if let Some(other) = msg
             .children()

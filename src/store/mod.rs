@@ -256,10 +256,11 @@ impl Store {
     /// An object's first Name (the one its audit records show), without loading the row.
     pub fn first_name(&self, uid: &str) -> Result<Option<String>, StoreError> {
         self.read(|c| {
-            Ok(c
-                .prepare_cached("SELECT name FROM names WHERE uid = ?1 ORDER BY rowid LIMIT 1")?
-                .query_row([uid], |r| r.get(0))
-                .optional()?)
+            Ok(
+                c.prepare_cached("SELECT name FROM names WHERE uid = ?1 ORDER BY rowid LIMIT 1")?
+                    .query_row([uid], |r| r.get(0))
+                    .optional()?,
+            )
         })
     }
 
@@ -341,7 +342,11 @@ fn load_row(c: &Connection, uid: &str) -> Result<Option<ObjectRow>, StoreError> 
     // Cached statements: `Connection::query_row` would parse the SQL again on every call,
     // which profiling showed was a tenth of a Get's server CPU.
     let row = c
-        .prepare_cached(concat!("SELECT ", row_columns!(), " FROM objects WHERE uid = ?1"))?
+        .prepare_cached(concat!(
+            "SELECT ",
+            row_columns!(),
+            " FROM objects WHERE uid = ?1"
+        ))?
         .query_row([uid], |r| {
             Ok(ObjectRow {
                 uid: r.get(0)?,

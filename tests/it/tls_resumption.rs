@@ -16,7 +16,10 @@ async fn a_reconnecting_client_resumes_with_its_identity() {
     let server = TestServer::start_audited(AuditSetup::default()).await;
     let alice = server.client_tls("alice", &["users"]);
     let mut first = server.connect(alice.clone(), V::V1_4).await.unwrap();
-    assert!(!first.resumed(), "the first connection makes a full handshake");
+    assert!(
+        !first.resumed(),
+        "the first connection makes a full handshake"
+    );
     // Reading a response also takes in the tickets the server sent after the handshake.
     let key = create_key(&mut first, Some("resumed-key")).await;
     drop(first);
