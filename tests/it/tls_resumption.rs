@@ -1,7 +1,8 @@
 //! TLS session resumption: a client that reconnects resumes its session (a stateless TLS 1.3
 //! ticket) instead of repeating the full handshake, keeps the identity of its certificate on
 //! the resumed connection (access decisions and audit records), and after a TLS reload the
-//! tickets issued before it are refused (a full handshake follows, and still works).
+//! tickets issued before it are refused (a full handshake follows, and still works); a
+//! resumed session whose client certificate has since expired is refused.
 
 use crate::support::kmip::*;
 use crate::support::server::{test_settings, AuditSetup, TestServer};
@@ -45,6 +46,42 @@ async fn a_reconnecting_client_resumes_with_its_identity() {
         gets.iter()
             .any(|l| l.contains("user=alice ") && l.contains("outcome=success")),
         "the resumed Get is recorded as alice's: {gets:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_resumed_session_of_an_expired_certificate_is_refused() {
+    let server = TestServer::start_audited(AuditSetup::default()).await;
+    let now = std::time::SystemTime::now();
+    let validity = akm::pki::Validity {
+        not_before: now - std::time::Duration::from_secs(3600),
+        not_after: now + std::time::Duration::from_secs(3),
+    };
+    let issued = server
+        .ca
+        .issue_client("shortlived", &["users".to_string()], validity)
+        .unwrap();
+    let tls = server.client_tls_for(&issued);
+    let mut c = server.connect(tls.clone(), V::V1_4).await.unwrap();
+    let key = create_key(&mut c, None).await;
+    drop(c);
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    // The ticket still decrypts, so the handshake resumes; the server then sees the expired
+    // certificate and closes the connection before any request runs.
+    let mut c = server.connect(tls, V::V1_4).await.unwrap();
+    assert!(
+        c.resumed(),
+        "the handshake resumes (rustls does not check expiry then)"
+    );
+    assert!(
+        c.call(op::GET, uid(&key)).await.is_err(),
+        "an expired certificate resumed its session"
+    );
+    let journal = std::fs::read_to_string(server.journal_path()).unwrap();
+    assert!(
+        journal.contains("detail=client\\x20certificate\\x20expired"),
+        "no audit record of the refusal"
     );
     server.stop().await;
 }
