@@ -244,13 +244,13 @@ fn recent(out: &mut String, events: &Result<Vec<RecentEvent>, String>) {
     out.push_str(
         "<table id=\"audit-events\"><tr><th>serial</th><th>time (UTC)</th><th>event</th>\
          <th>operation</th><th>outcome</th><th>reason</th><th>user</th><th>client</th>\
-         <th>object</th></tr>",
+         <th>object</th><th>name</th></tr>",
     );
     for e in events {
         let _ = write!(
             out,
             "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             e.serial,
             escape(&e.time),
             escape(&e.event),
@@ -265,6 +265,7 @@ fn recent(out: &mut String, events: &Result<Vec<RecentEvent>, String>) {
             escape(&e.user),
             escape(&e.client),
             escape(&e.uid),
+            escape(&e.name),
         );
     }
     out.push_str("</table>");

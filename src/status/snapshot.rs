@@ -54,6 +54,8 @@ pub struct RecentEvent {
     pub client: String,
     /// The object's Unique Identifier.
     pub uid: String,
+    /// The object's Name, when the record has one.
+    pub name: String,
 }
 
 /// The server's state at one moment.
@@ -194,6 +196,7 @@ fn event_of(r: &Record) -> RecentEvent {
         user: field("user"),
         client: field("client"),
         uid: field("uid"),
+        name: field("name"),
     }
 }
 
