@@ -137,3 +137,59 @@ impl StatusConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, ConfigError};
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/akm/akm.toml"))
+    }
+
+    fn key_of(text: &str) -> &'static str {
+        match parse(text) {
+            Err(ConfigError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid key, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_without_client_certificates() {
+        let c = parse("").unwrap();
+        assert!(c.status.enabled);
+        assert_eq!(c.status.listen_addr().to_string(), super::DEFAULT_LISTEN);
+        assert!(!c.status.client_cert_required());
+        assert_eq!(c.status.groups("admins"), vec!["admins".to_string()]);
+        let c = parse("[status]\nlisten = \"[::1]:9000\"\n").unwrap();
+        assert!(!c.status.client_cert_required());
+    }
+
+    #[test]
+    fn an_exposed_listener_requires_client_certificates() {
+        let c = parse("[status]\nlisten = \"0.0.0.0:5697\"\nallowed_groups = [\"ops\"]\n").unwrap();
+        assert!(c.status.client_cert_required());
+        assert_eq!(c.status.groups("admins"), vec!["ops".to_string()]);
+        let exposed_without = "[status]\nlisten = \"192.0.2.1:5697\"\nrequire_client_cert = false\n";
+        assert_eq!(key_of(exposed_without), "status.require_client_cert");
+        // Loopback may opt in to client certificates.
+        let c = parse("[status]\nrequire_client_cert = true\n").unwrap();
+        assert!(c.status.client_cert_required());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        assert_eq!(key_of("[status]\nlisten = \"localhost\"\n"), "status.listen");
+        assert_eq!(key_of("[status]\ncert = \"s.crt\"\n"), "status.cert");
+        assert_eq!(key_of("[status]\nallowed_groups = [\" \"]\n"), "status.allowed_groups");
+        assert_eq!(key_of("[status]\nmax_connections = 0\n"), "status.max_connections");
+        assert_eq!(key_of("[status]\nheader_timeout_secs = 0\n"), "status.header_timeout_secs");
+        assert_eq!(key_of("[status]\ncache_secs = 99999\n"), "status.cache_secs");
+        assert!(matches!(
+            parse("[status]\nlistne = \"127.0.0.1:1\"\n"),
+            Err(ConfigError::Parse { .. })
+        ));
+        let c = parse("[status]\ncert = \"s.crt\"\nkey = \"s.key\"\n").unwrap();
+        assert_eq!(c.status.cert.unwrap(), Path::new("/etc/akm/s.crt"));
+    }
+}

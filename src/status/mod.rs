@@ -339,3 +339,65 @@ pub async fn start(
     }));
     Ok(Some(Running { addr, stop, task }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::JournalStatus;
+    use crate::crypto::slot::SealStatus;
+    use snapshot::Snapshot;
+
+    fn snapshot(sealed: bool, journal_ok: bool, store: Result<(), &str>) -> Snapshot {
+        Snapshot {
+            seal: SealStatus {
+                sealed,
+                scheme: "shares",
+                threshold: 2,
+                progress: 0,
+                kek_id: String::new(),
+            },
+            journal: JournalStatus {
+                healthy: journal_ok,
+                ..JournalStatus::default()
+            },
+            objects: store.map(|()| Vec::new()).map_err(str::to_owned),
+            mirror: None,
+            open_connections: 0,
+            requests_total: 0,
+            uptime_secs: 0,
+            now_unix: 0,
+        }
+    }
+
+    fn body(r: &Response) -> String {
+        String::from_utf8(r.body.clone()).unwrap()
+    }
+
+    #[test]
+    fn health_is_503_with_the_reason_when_not_serving() {
+        let ok = health(&snapshot(false, true, Ok(())));
+        assert_eq!((ok.status, body(&ok).trim()), (200, "{\"status\":\"ok\"}"));
+        let sealed = health(&snapshot(true, true, Ok(())));
+        assert_eq!(sealed.status, 503);
+        assert!(body(&sealed).contains("KEK is sealed"), "{}", body(&sealed));
+        let journal = health(&snapshot(false, false, Ok(())));
+        assert_eq!(journal.status, 503);
+        assert!(body(&journal).contains("audit journal"), "{}", body(&journal));
+        let store = health(&snapshot(false, true, Err("disk I/O error")));
+        assert_eq!(store.status, 503);
+        assert!(body(&store).contains("disk I/O error"), "{}", body(&store));
+        let json: serde_json::Value = serde_json::from_slice(&store.body).unwrap();
+        assert_eq!(json["status"], "unavailable");
+    }
+
+    #[test]
+    fn a_sealed_server_shows_as_not_serving_on_the_page_and_in_metrics() {
+        let s = snapshot(true, true, Ok(()));
+        let page = page::render(&s, &Err("<missing>".into()));
+        assert!(page.contains("badge bad\">not serving: the KEK is sealed"), "{page}");
+        assert!(page.contains("&lt;missing&gt;"), "{page}");
+        let text = prom::render(&gauges::families(&s, 1));
+        assert!(text.contains("\nakm_kek_sealed 1\n"), "{text}");
+        assert!(text.contains("\nakm_up 0\n"), "{text}");
+    }
+}
