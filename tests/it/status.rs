@@ -497,3 +497,107 @@ fn the_status_page_renders_in_headless_chromium() {
     drop(status);
     runtime.block_on(server.stop());
 }
+
+// ---- the daemon ----
+
+/// Starts `akm serve` on `config`; the child and the status listener's address it printed.
+fn serve_with_status(config: &Path) -> (std::process::Child, std::net::SocketAddr) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(crate::cli::BIN)
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("server exited before the status listener started")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("akm serve: status page, /health and /metrics on https://") {
+            break rest.trim_end_matches('/').parse().unwrap();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, addr)
+}
+
+/// A client TLS configuration trusting the development CA in `certs`, presenting
+/// `identity` (`admin`, `user`) if given.
+fn dev_tls(certs: &Path, identity: Option<&str>) -> std::sync::Arc<rustls::ClientConfig> {
+    use akm::server::tls;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in tls::load_certs(&certs.join("ca.crt")).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    std::sync::Arc::new(match identity {
+        None => builder.with_no_client_auth(),
+        Some(who) => builder
+            .with_client_auth_cert(
+                tls::load_certs(&certs.join(format!("{who}.crt"))).unwrap(),
+                tls::load_key(&certs.join(format!("{who}.key"))).unwrap(),
+            )
+            .unwrap(),
+    })
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn akm_serve_starts_the_status_listener_from_the_config() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::cli::write_config(dir.path());
+    let base = std::fs::read_to_string(&config).unwrap();
+    let certs = dir.path().join("certs");
+    let health = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+
+    std::fs::write(&config, format!("{base}[status]\nlisten = \"127.0.0.1:0\"\n")).unwrap();
+    let (child, addr) = serve_with_status(&config);
+    let r = runtime
+        .block_on(raw(addr, dev_tls(&certs, None), health))
+        .unwrap();
+    assert_eq!((r.status, r.body.trim()), (200, r#"{"status":"ok"}"#), "{r:?}");
+    stop(child);
+
+    // Client certificates required: the admin group (access.admin_group) gets in, users not.
+    let required = format!("{base}[status]\nlisten = \"127.0.0.1:0\"\nrequire_client_cert = true\n");
+    std::fs::write(&config, required).unwrap();
+    let (child, addr) = serve_with_status(&config);
+    runtime.block_on(async {
+        assert!(raw(addr, dev_tls(&certs, None), health).await.is_err());
+        let user = raw(addr, dev_tls(&certs, Some("user")), health).await.unwrap();
+        assert_eq!(user.status, 403, "{user:?}");
+        let admin = raw(addr, dev_tls(&certs, Some("admin")), health).await.unwrap();
+        assert_eq!(admin.status, 200, "{admin:?}");
+    });
+    stop(child);
+
+    // Exposed without client certificates: refused at start, naming the key.
+    let exposed = format!("{base}[status]\nlisten = \"0.0.0.0:0\"\nrequire_client_cert = false\n");
+    std::fs::write(&config, exposed).unwrap();
+    let out = Command::new(crate::cli::BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("status.require_client_cert"), "{err}");
+}
