@@ -530,7 +530,9 @@ impl Writer {
             self.progress
                 .checkpoint_serial
                 .store(cp_serial, Ordering::Relaxed);
-            self.progress.checkpoint_ms.store(now_ms(), Ordering::Relaxed);
+            self.progress
+                .checkpoint_ms
+                .store(now_ms(), Ordering::Relaxed);
         }
         let shared: Vec<Arc<Record>> = chained.into_iter().map(Arc::new).collect();
         for sink in &self.sinks {

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Where the status listener listens unless `status.listen` says otherwise: loopback only,
-/// next to the KMIP port, so a local health check or Prometheus agent works out of the box
-/// and nothing is exposed to the network without a decision.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:5697";
+/// Where the status listener listens unless `status.listen` says otherwise: loopback only, so
+/// a local health check or Prometheus agent works out of the box and nothing is exposed to
+/// the network without a decision. The port follows KMIP's 5696 and the mirror's 5697.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:5698";
 
 /// `[status]`
 #[derive(Debug, Clone, Deserialize)]
@@ -72,7 +72,7 @@ impl StatusConfig {
             .as_deref()
             .unwrap_or(DEFAULT_LISTEN)
             .parse()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5697)))
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 5698)))
     }
 
     /// Whether clients must present a certificate in an allowed group.
@@ -101,7 +101,9 @@ impl StatusConfig {
             if listen.parse::<SocketAddr>().is_err() {
                 return Err((
                     "status.listen",
-                    format!("is {listen:?}; give an IP address and port such as \"127.0.0.1:5697\""),
+                    format!(
+                        "is {listen:?}; give an IP address and port such as \"127.0.0.1:5698\""
+                    ),
                 ));
             }
         }
@@ -119,7 +121,8 @@ impl StatusConfig {
         if self.cert.is_some() != self.key.is_some() {
             return Err((
                 "status.cert",
-                "and status.key go together: give both or neither (neither: tls.cert and tls.key)".into(),
+                "and status.key go together: give both or neither (neither: tls.cert and tls.key)"
+                    .into(),
             ));
         }
         if self.allowed_groups.iter().any(|g| g.trim().is_empty()) {
@@ -167,10 +170,11 @@ mod tests {
 
     #[test]
     fn an_exposed_listener_requires_client_certificates() {
-        let c = parse("[status]\nlisten = \"0.0.0.0:5697\"\nallowed_groups = [\"ops\"]\n").unwrap();
+        let c = parse("[status]\nlisten = \"0.0.0.0:5698\"\nallowed_groups = [\"ops\"]\n").unwrap();
         assert!(c.status.client_cert_required());
         assert_eq!(c.status.groups("admins"), vec!["ops".to_string()]);
-        let exposed_without = "[status]\nlisten = \"192.0.2.1:5697\"\nrequire_client_cert = false\n";
+        let exposed_without =
+            "[status]\nlisten = \"192.0.2.1:5698\"\nrequire_client_cert = false\n";
         assert_eq!(key_of(exposed_without), "status.require_client_cert");
         // Loopback may opt in to client certificates.
         let c = parse("[status]\nrequire_client_cert = true\n").unwrap();
@@ -179,12 +183,27 @@ mod tests {
 
     #[test]
     fn bad_values_name_their_key() {
-        assert_eq!(key_of("[status]\nlisten = \"localhost\"\n"), "status.listen");
+        assert_eq!(
+            key_of("[status]\nlisten = \"localhost\"\n"),
+            "status.listen"
+        );
         assert_eq!(key_of("[status]\ncert = \"s.crt\"\n"), "status.cert");
-        assert_eq!(key_of("[status]\nallowed_groups = [\" \"]\n"), "status.allowed_groups");
-        assert_eq!(key_of("[status]\nmax_connections = 0\n"), "status.max_connections");
-        assert_eq!(key_of("[status]\nheader_timeout_secs = 0\n"), "status.header_timeout_secs");
-        assert_eq!(key_of("[status]\ncache_secs = 99999\n"), "status.cache_secs");
+        assert_eq!(
+            key_of("[status]\nallowed_groups = [\" \"]\n"),
+            "status.allowed_groups"
+        );
+        assert_eq!(
+            key_of("[status]\nmax_connections = 0\n"),
+            "status.max_connections"
+        );
+        assert_eq!(
+            key_of("[status]\nheader_timeout_secs = 0\n"),
+            "status.header_timeout_secs"
+        );
+        assert_eq!(
+            key_of("[status]\ncache_secs = 99999\n"),
+            "status.cache_secs"
+        );
         assert!(matches!(
             parse("[status]\nlistne = \"127.0.0.1:1\"\n"),
             Err(ConfigError::Parse { .. })

@@ -58,7 +58,10 @@ pub async fn read_head<R: AsyncRead + Unpin>(
 
 /// The offset just past the first `\r\n\r\n` (or bare `\n\n`) in `bytes`.
 fn find_blank_line(bytes: &[u8]) -> Option<usize> {
-    let crlf = bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let crlf = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
     let lf = bytes.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
     match (crlf, lf) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -132,9 +135,7 @@ impl Response {
     pub fn refusal(r: &Refusal) -> Response {
         match r {
             Refusal::BadRequest(why) => Response::text(400, &format!("bad request: {why}")),
-            Refusal::MethodNotAllowed => {
-                Response::text(405, "method not allowed: use GET or HEAD")
-            }
+            Refusal::MethodNotAllowed => Response::text(405, "method not allowed: use GET or HEAD"),
             Refusal::TooLarge => Response::text(431, "request header fields too large"),
         }
     }

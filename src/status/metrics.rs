@@ -169,11 +169,7 @@ impl Metrics {
             }
             let op = slot_label(i);
             for (outcome, n) in [("success", ok), ("failure", failed)] {
-                requests.sample(
-                    "",
-                    &[("operation", &op), ("outcome", outcome)],
-                    n as f64,
-                );
+                requests.sample("", &[("operation", &op), ("outcome", outcome)], n as f64);
             }
             self.histogram(&mut latency, slot, &op);
         }
@@ -265,15 +261,16 @@ mod tests {
         assert!(text.contains("akm_requests_total{operation=\"Get\",outcome=\"success\"} 2\n"));
         assert!(text.contains("akm_requests_total{operation=\"Get\",outcome=\"failure\"} 1\n"));
         assert!(
-            text.contains("akm_request_duration_seconds_bucket{operation=\"Get\",le=\"0.00005\"} 1\n"),
+            text.contains(
+                "akm_request_duration_seconds_bucket{operation=\"Get\",le=\"0.00005\"} 1\n"
+            ),
             "{text}"
         );
-        assert!(text.contains(
-            "akm_request_duration_seconds_bucket{operation=\"Get\",le=\"0.005\"} 2\n"
-        ));
-        assert!(text.contains(
-            "akm_request_duration_seconds_bucket{operation=\"Get\",le=\"+Inf\"} 3\n"
-        ));
+        assert!(text
+            .contains("akm_request_duration_seconds_bucket{operation=\"Get\",le=\"0.005\"} 2\n"));
+        assert!(
+            text.contains("akm_request_duration_seconds_bucket{operation=\"Get\",le=\"+Inf\"} 3\n")
+        );
         assert!(text.contains("akm_request_duration_seconds_count{operation=\"Get\"} 3\n"));
         assert_eq!(m.requests_total(), 3);
     }

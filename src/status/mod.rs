@@ -77,7 +77,9 @@ pub fn server_config_from(
 
 /// The listener's TLS configuration from akm.toml: `status.cert`/`status.key` or else the
 /// KMIP listener's, and the KMIP listener's client CA (with its pins) and CRLs.
-pub fn server_config(config: &crate::config::Config) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+pub fn server_config(
+    config: &crate::config::Config,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let t = &config.tls;
     let s = &config.status;
     let pins: Vec<[u8; 32]> = t
@@ -171,7 +173,10 @@ async fn serve_connection(
                 Ok(()) => route(&req.path, source).await,
                 Err(why) => {
                     tracing::info!(%peer, reason = %why, "status listener: request refused");
-                    Response::text(403, "forbidden: a client certificate in an allowed group is required")
+                    Response::text(
+                        403,
+                        "forbidden: a client certificate in an allowed group is required",
+                    )
                 }
             };
             (response, req.head)
@@ -382,7 +387,11 @@ mod tests {
         assert!(body(&sealed).contains("KEK is sealed"), "{}", body(&sealed));
         let journal = health(&snapshot(false, false, Ok(())));
         assert_eq!(journal.status, 503);
-        assert!(body(&journal).contains("audit journal"), "{}", body(&journal));
+        assert!(
+            body(&journal).contains("audit journal"),
+            "{}",
+            body(&journal)
+        );
         let store = health(&snapshot(false, true, Err("disk I/O error")));
         assert_eq!(store.status, 503);
         assert!(body(&store).contains("disk I/O error"), "{}", body(&store));
@@ -394,7 +403,10 @@ mod tests {
     fn a_sealed_server_shows_as_not_serving_on_the_page_and_in_metrics() {
         let s = snapshot(true, true, Ok(()));
         let page = page::render(&s, &Err("<missing>".into()));
-        assert!(page.contains("badge bad\">not serving: the KEK is sealed"), "{page}");
+        assert!(
+            page.contains("badge bad\">not serving: the KEK is sealed"),
+            "{page}"
+        );
         assert!(page.contains("&lt;missing&gt;"), "{page}");
         let text = prom::render(&gauges::families(&s, 1));
         assert!(text.contains("\nakm_kek_sealed 1\n"), "{text}");

@@ -25,7 +25,8 @@ pub fn escape(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2733;background:#f6f8fa}\
+const STYLE: &str =
+    "body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#1d2733;background:#f6f8fa}\
 h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 8px}\
 .sub{color:#5a6776;margin-bottom:16px}\
 .badge{display:inline-block;padding:2px 10px;border-radius:10px;font-weight:600;color:#fff}\

@@ -153,7 +153,11 @@ async fn health_is_ok_when_serving() {
     let r = get(&server, &status, "/health").await;
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body.trim(), r#"{"status":"ok"}"#);
-    assert!(r.head.contains("Content-Type: application/json"), "{}", r.head);
+    assert!(
+        r.head.contains("Content-Type: application/json"),
+        "{}",
+        r.head
+    );
     assert!(r.head.contains("Connection: close"), "{}", r.head);
 }
 
@@ -236,7 +240,10 @@ async fn metrics_parse_as_prometheus_text_and_counters_move() {
         .await;
     assert!(missing.is_err());
     let refused = raw(status_kmip_addr(&server), anonymous_tls(&server), b"").await;
-    assert!(refused.is_err(), "a KMIP handshake without a client certificate must fail");
+    assert!(
+        refused.is_err(),
+        "a KMIP handshake without a client certificate must fail"
+    );
     // The server counts the refused handshake just after sending its alert: wait for it.
     let mut after = parse_metrics(&python, &get(&server, &status, "/metrics").await.body);
     for _ in 0..100 {
@@ -298,7 +305,9 @@ async fn bad_requests_get_4xx_and_the_listener_stays_up() {
             String::from_utf8_lossy(request)
         );
     }
-    let r = raw(status.addr, tls(), b"POST / HTTP/1.1\r\n\r\n").await.unwrap();
+    let r = raw(status.addr, tls(), b"POST / HTTP/1.1\r\n\r\n")
+        .await
+        .unwrap();
     assert!(r.head.contains("Allow: GET, HEAD"), "{}", r.head);
     // A head larger than the limit: 431, without reading it all into memory.
     let mut big = b"GET / HTTP/1.1\r\nX: ".to_vec();
@@ -322,7 +331,9 @@ async fn bad_requests_get_4xx_and_the_listener_stays_up() {
         drop(tcp);
     }
     // A client that sends half a head and goes quiet is cut off at the header timeout.
-    let r = raw(status.addr, tls(), b"GET / HTTP/1.1\r\n").await.unwrap();
+    let r = raw(status.addr, tls(), b"GET / HTTP/1.1\r\n")
+        .await
+        .unwrap();
     assert_eq!(r.status, 400, "{r:?}");
     assert!(r.body.contains("in time"), "{r:?}");
     let r = get(&server, &status, "/health").await;
@@ -367,7 +378,10 @@ async fn the_page_lists_counts_and_audit_events_escaped() {
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.head.contains("text/html"), "{}", r.head);
     let page = r.body;
-    assert!(page.contains("id=\"state\" class=\"badge ok\">serving<"), "{page}");
+    assert!(
+        page.contains("id=\"state\" class=\"badge ok\">serving<"),
+        "{page}"
+    );
     assert!(page.contains("PreActive<b>1</b>"), "{page}");
     assert!(page.contains("<td>Create</td>"), "{page}");
     assert!(page.contains("<td>alice</td>"), "{page}");
@@ -475,7 +489,11 @@ fn the_status_page_renders_in_headless_chromium() {
     );
     let png = std::fs::read(&shot).expect("no screenshot written");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    assert!(png.len() > 10_000, "screenshot suspiciously small: {} bytes", png.len());
+    assert!(
+        png.len() > 10_000,
+        "screenshot suspiciously small: {} bytes",
+        png.len()
+    );
     if let Some(dest) = std::env::var_os("AKM_STATUS_SCREENSHOT") {
         std::fs::copy(&shot, dest).unwrap();
     }
@@ -516,7 +534,9 @@ fn serve_with_status(config: &Path) -> (std::process::Child, std::net::SocketAdd
             .next()
             .expect("server exited before the status listener started")
             .unwrap();
-        if let Some(rest) = line.strip_prefix("akm serve: status page, /health and /metrics on https://") {
+        if let Some(rest) =
+            line.strip_prefix("akm serve: status page, /health and /metrics on https://")
+        {
             break rest.trim_end_matches('/').parse().unwrap();
         }
     };
@@ -568,23 +588,36 @@ fn akm_serve_starts_the_status_listener_from_the_config() {
     let certs = dir.path().join("certs");
     let health = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
 
-    std::fs::write(&config, format!("{base}[status]\nlisten = \"127.0.0.1:0\"\n")).unwrap();
+    std::fs::write(
+        &config,
+        format!("{base}[status]\nlisten = \"127.0.0.1:0\"\n"),
+    )
+    .unwrap();
     let (child, addr) = serve_with_status(&config);
     let r = runtime
         .block_on(raw(addr, dev_tls(&certs, None), health))
         .unwrap();
-    assert_eq!((r.status, r.body.trim()), (200, r#"{"status":"ok"}"#), "{r:?}");
+    assert_eq!(
+        (r.status, r.body.trim()),
+        (200, r#"{"status":"ok"}"#),
+        "{r:?}"
+    );
     stop(child);
 
     // Client certificates required: the admin group (access.admin_group) gets in, users not.
-    let required = format!("{base}[status]\nlisten = \"127.0.0.1:0\"\nrequire_client_cert = true\n");
+    let required =
+        format!("{base}[status]\nlisten = \"127.0.0.1:0\"\nrequire_client_cert = true\n");
     std::fs::write(&config, required).unwrap();
     let (child, addr) = serve_with_status(&config);
     runtime.block_on(async {
         assert!(raw(addr, dev_tls(&certs, None), health).await.is_err());
-        let user = raw(addr, dev_tls(&certs, Some("user")), health).await.unwrap();
+        let user = raw(addr, dev_tls(&certs, Some("user")), health)
+            .await
+            .unwrap();
         assert_eq!(user.status, 403, "{user:?}");
-        let admin = raw(addr, dev_tls(&certs, Some("admin")), health).await.unwrap();
+        let admin = raw(addr, dev_tls(&certs, Some("admin")), health)
+            .await
+            .unwrap();
         assert_eq!(admin.status, 200, "{admin:?}");
     });
     stop(child);
