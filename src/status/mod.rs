@@ -15,7 +15,7 @@ pub mod prom;
 pub mod snapshot;
 
 use crate::identity;
-use crate::server::tls::{self, TlsError};
+use crate::server::tls::{self, TlsError, TlsHandle};
 use http::{Refusal, Response};
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
@@ -96,18 +96,18 @@ pub fn server_config(
     )
 }
 
-/// Serves the status listener on `listener` until `shutdown` completes. The caller binds
-/// the listener (tests use port 0).
+/// Serves the status listener on `listener` until `shutdown` completes, each handshake with
+/// the configuration `tls` holds at the time (a reload puts new CRLs in force). The caller
+/// binds the listener (tests use port 0).
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
+    tls: Arc<TlsHandle>,
     source: Arc<Source>,
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
     let settings = Arc::new(settings);
-    let acceptor = TlsAcceptor::from(tls);
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -126,7 +126,8 @@ pub async fn serve(
                     tracing::debug!(%peer, "status listener: connection limit reached; closing");
                     continue;
                 };
-                let (acceptor, source, settings) = (acceptor.clone(), source.clone(), settings.clone());
+                let acceptor = TlsAcceptor::from(tls.current());
+                let (source, settings) = (source.clone(), settings.clone());
                 tasks.spawn(async move {
                     serve_connection(stream, peer, acceptor, &source, &settings).await;
                     drop(permit);
@@ -274,14 +275,52 @@ pub struct Running {
     pub addr: SocketAddr,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
+    reload: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops the listener and waits for it.
     pub async fn stop(self) {
+        if let Some(r) = self.reload {
+            r.abort();
+        }
         let _ = self.stop.send(());
         let _ = self.task.await;
     }
+}
+
+/// Rebuilds the listener's TLS configuration from the files on every SIGHUP (as the KMIP
+/// listener does), so a CRL that revokes a monitoring certificate takes effect without a
+/// restart. The handler is registered before this returns.
+fn reload_on_sighup(
+    handle: Arc<TlsHandle>,
+    config: crate::config::Config,
+) -> Option<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "status listener: cannot listen for SIGHUP; its TLS files are read only at start");
+            return None;
+        }
+    };
+    Some(tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let c = config.clone();
+            match tokio::task::spawn_blocking(move || server_config(&c)).await {
+                Ok(Ok(new)) => {
+                    handle.replace(new);
+                    tracing::info!("SIGHUP: status listener TLS configuration reloaded");
+                }
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "SIGHUP: status listener TLS reload failed; the previous configuration stays in force")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: status listener TLS reload task failed")
+                }
+            }
+        }
+    }))
 }
 
 /// Why the status listener could not start.
@@ -312,7 +351,7 @@ pub async fn start(
     if !s.enabled {
         return Ok(None);
     }
-    let tls = server_config(config)?;
+    let tls = Arc::new(TlsHandle::new(server_config(config)?));
     let addr = s.listen_addr();
     let listener = match TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -338,11 +377,17 @@ pub async fn start(
         max_connections: s.max_connections,
         header_timeout: s.header_timeout(),
     };
+    let reload = reload_on_sighup(tls.clone(), config.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, tls, source, settings, async {
         let _ = stopped.await;
     }));
-    Ok(Some(Running { addr, stop, task }))
+    Ok(Some(Running {
+        addr,
+        stop,
+        task,
+        reload,
+    }))
 }
 
 #[cfg(test)]

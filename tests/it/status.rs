@@ -634,3 +634,65 @@ fn akm_serve_starts_the_status_listener_from_the_config() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("status.require_client_cert"), "{err}");
 }
+
+#[test]
+fn a_revoked_certificate_is_refused_after_sighup() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::cli::write_config(dir.path());
+    let base = std::fs::read_to_string(&config).unwrap().replacen(
+        "client_ca = \"../certs/ca.crt\"\n",
+        "client_ca = \"../certs/ca.crt\"\ncrls = [\"../certs/ca.crl\"]\n",
+        1,
+    );
+    let text = format!(
+        "{base}[status]\nlisten = \"127.0.0.1:0\"\nrequire_client_cert = true\nallowed_groups = [\"users\"]\n"
+    );
+    std::fs::write(&config, text).unwrap();
+    let certs = dir.path().join("certs");
+    let health = b"GET /health HTTP/1.1\r\n\r\n";
+    let (child, addr) = serve_with_status(&config);
+    let before = runtime
+        .block_on(raw(addr, dev_tls(&certs, Some("user")), health))
+        .unwrap();
+    assert_eq!(before.status, 200, "{before:?}");
+
+    let revoked = Command::new(crate::cli::BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["cert", "revoke", "--cert"])
+        .arg(certs.join("user.crt"))
+        .output()
+        .unwrap();
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    // The reload runs in the server's own time: wait for it to take effect.
+    let refused = runtime.block_on(async {
+        for _ in 0..200 {
+            if raw(addr, dev_tls(&certs, Some("user")), health)
+                .await
+                .is_err()
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    });
+    assert!(
+        refused,
+        "the revoked certificate is still accepted after SIGHUP"
+    );
+    stop(child);
+}

@@ -54,6 +54,7 @@ pub async fn start(server: &TestServer, require: bool, groups: &[&str]) -> Statu
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
+    let tls = Arc::new(akm::server::tls::TlsHandle::new(tls));
     tokio::spawn(status::serve(listener, tls, source, settings, async {
         let _ = stopped.await;
     }));
