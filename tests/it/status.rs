@@ -696,3 +696,112 @@ fn a_revoked_certificate_is_refused_after_sighup() {
     );
     stop(child);
 }
+
+// ---- mirror peers ----
+
+/// The status listener address node `i` of `cluster` printed to its log.
+fn status_addr_of(cluster: &crate::support::cluster::Cluster, i: usize) -> std::net::SocketAddr {
+    let prefix = "akm serve: status page, /health and /metrics on https://";
+    let mut found = None;
+    crate::support::cluster::eventually(Duration::from_secs(30), || {
+        found = cluster.nodes[i].log().lines().find_map(|l| {
+            l.strip_prefix(prefix)
+                .map(|a| a.trim_end_matches('/').to_owned())
+        });
+        found.is_some()
+    });
+    found
+        .expect("node did not print its status address")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirror_peers_and_their_lag_show_in_metrics_and_on_the_page() {
+    use crate::support::cluster::{Cluster, Options};
+    let mut opts = Options::nodes(2);
+    // A [status] table after [mirror]'s keys (its peers follow as [[mirror.peers]]).
+    opts.mirror_extra = "\n[status]\nlisten = \"127.0.0.1:0\"\n".into();
+    let mut cluster = Cluster::start(opts);
+    let addr = status_addr_of(&cluster, 0);
+    let admin = cluster.admin_tls();
+    let get = |path: &'static str| {
+        let request = format!("GET {path} HTTP/1.1\r\n\r\n");
+        let tls = admin.clone();
+        async move { raw(addr, tls, request.as_bytes()).await.unwrap() }
+    };
+    let mut c = cluster.client(0).await;
+    crate::support::cluster::create_key(&mut c, "mirrored").await;
+    let up = "akm_mirror_peer_connected{peer=\"n1\",direction=\"outbound\"} 1\n";
+    let caught_up = "akm_mirror_peer_lag_entries{peer=\"n1\"} 0\n";
+    let mut metrics = String::new();
+    for _ in 0..300 {
+        metrics = get("/metrics").await.body;
+        if metrics.contains(up) && metrics.contains(caught_up) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        metrics.contains(up) && metrics.contains(caught_up),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("akm_mirror_status_age_seconds "),
+        "{metrics}"
+    );
+    let page = get("/").await.body;
+    assert!(page.contains("<td>n1</td>"), "{page}");
+
+    // Node 1 gone: the link goes down and new changes wait for it.
+    cluster.kill(1);
+    crate::support::cluster::create_key(&mut c, "waiting").await;
+    let down = "akm_mirror_peer_connected{peer=\"n1\",direction=\"outbound\"} 0\n";
+    for _ in 0..300 {
+        metrics = get("/metrics").await.body;
+        if metrics.contains(down) && !metrics.contains(caught_up) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(metrics.contains(down), "{metrics}");
+    assert!(
+        !metrics.contains(caught_up),
+        "the change node 1 missed must show as lag: {metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_limit_are_closed_and_slots_come_back() {
+    let server = TestServer::start().await;
+    let status = st::start_limited(&server, false, &[], 1).await;
+    // A client that connects and says nothing holds the only slot.
+    let idle = tokio::net::TcpStream::connect(status.addr).await.unwrap();
+    let refused = raw(
+        status.addr,
+        anonymous_tls(&server),
+        b"GET /health HTTP/1.1\r\n\r\n",
+    )
+    .await;
+    assert!(
+        refused.is_err(),
+        "over the limit must be closed: {refused:?}"
+    );
+    drop(idle);
+    // The slot is freed once the server sees the close.
+    let mut ok = None;
+    for _ in 0..100 {
+        if let Ok(r) = raw(
+            status.addr,
+            anonymous_tls(&server),
+            b"GET /health HTTP/1.1\r\n\r\n",
+        )
+        .await
+        {
+            ok = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ok.map(|r| r.status), Some(200));
+}

@@ -29,6 +29,16 @@ impl Drop for StatusListener {
 /// Starts the status listener for `server`. With `require`, clients need a certificate of
 /// the server's CA in one of `groups` (as when `status.listen` is not loopback).
 pub async fn start(server: &TestServer, require: bool, groups: &[&str]) -> StatusListener {
+    start_limited(server, require, groups, 8).await
+}
+
+/// Like [`start`], with at most `max_connections` connections at once.
+pub async fn start_limited(
+    server: &TestServer,
+    require: bool,
+    groups: &[&str],
+    max_connections: usize,
+) -> StatusListener {
     let cert = server
         .ca
         .issue_server(&["localhost".into(), "127.0.0.1".into()])
@@ -48,7 +58,7 @@ pub async fn start(server: &TestServer, require: bool, groups: &[&str]) -> Statu
     let settings = Settings {
         require_client_cert: require,
         allowed_groups: groups.iter().map(|g| g.to_string()).collect(),
-        max_connections: 8,
+        max_connections,
         header_timeout: Duration::from_secs(2),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
