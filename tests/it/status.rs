@@ -805,3 +805,101 @@ async fn connections_over_the_limit_are_closed_and_slots_come_back() {
     }
     assert_eq!(ok.map(|r| r.status), Some(200));
 }
+
+// ---- audit sinks ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_is_down_shows_a_backlog_that_drains_when_it_returns() {
+    use crate::support::server::AuditSetup;
+    use akm::audit::format::{Format, Framing};
+    use akm::audit::sink::{SinkSettings, Transport};
+    // A port with nothing listening on it yet: the receiver is down.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let sink = SinkSettings {
+        transport: Transport::Tcp(port.to_string()),
+        framing: Framing::Rfc5424,
+        format: Format::KeyValue,
+        app_name: "akm-audit".into(),
+        facility: 10,
+        hostname: "akm-test".into(),
+        queue_records: 1000,
+        journal: None,
+    };
+    let server = TestServer::start_audited(AuditSetup {
+        sinks: vec![sink],
+        ..AuditSetup::default()
+    })
+    .await;
+    let status = st::start(&server, false, &[]).await;
+    let mut c = server.client("alice", V::V1_4).await;
+    create_key(&mut c, Some("while-the-sink-is-down")).await;
+    let series = format!("akm_audit_sink_backlog_records{{sink=\"tcp://{port}\"}} ");
+    let backlog = |text: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|v| v.parse().ok())
+    };
+    let metrics = get(&server, &status, "/metrics").await.body;
+    let pending = backlog(&metrics).unwrap_or_else(|| panic!("no sink backlog in {metrics}"));
+    assert!(
+        pending >= 2,
+        "start, checkpoint and the Create wait: {metrics}"
+    );
+    let page = get(&server, &status, "/").await.body;
+    assert!(page.contains(&format!("<td>tcp://{port}</td>")), "{page}");
+
+    // The receiver comes up: the sink reconnects and the backlog drains to 0.
+    let receiver = tokio::net::TcpListener::bind(port).await.unwrap();
+    let drain = tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let (mut conn, _) = receiver.accept().await.unwrap();
+        let mut buf = vec![0u8; 64 * 1024];
+        while conn.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+    });
+    let mut drained = false;
+    for _ in 0..300 {
+        let metrics = get(&server, &status, "/metrics").await.body;
+        if backlog(&metrics) == Some(0) {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        drained,
+        "the backlog did not drain once the receiver was up"
+    );
+    drop(status);
+    server.stop().await;
+    drain.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_counts_are_cached_between_scrapes() {
+    use akm::status::snapshot::Source;
+    let server = TestServer::start().await;
+    let mut c = server.client("alice", V::V1_4).await;
+    create_key(&mut c, None).await;
+    let total = |source: std::sync::Arc<Source>| async move {
+        tokio::task::spawn_blocking(move || {
+            let counts = source.snapshot().objects.unwrap();
+            counts.iter().map(|c| c.count).sum::<u64>()
+        })
+        .await
+        .unwrap()
+    };
+    let cached = std::sync::Arc::new(Source::new(
+        server.ctx.clone(),
+        None,
+        Duration::from_secs(3600),
+    ));
+    let fresh = std::sync::Arc::new(Source::new(server.ctx.clone(), None, Duration::ZERO));
+    assert_eq!(total(cached.clone()).await, 1);
+    create_key(&mut c, None).await;
+    // Within the cache period the store is not asked again; without a cache it is.
+    assert_eq!(total(cached).await, 1);
+    assert_eq!(total(fresh).await, 2);
+}
