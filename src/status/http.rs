@@ -145,7 +145,8 @@ impl Response {
         let mut out = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
              Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
-             Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'\r\n\
+             Content-Security-Policy: default-src 'none'; style-src 'unsafe-inline'; \
+             frame-ancestors 'none'\r\n\
              Connection: close\r\n",
             self.status,
             reason(self.status),
