@@ -35,7 +35,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:22px 0 8px}\
 .card{background:#fff;border:1px solid #d0d7de;border-radius:6px;padding:10px 14px;min-width:130px}\
 .card b{display:block;font-size:20px}\
 table{border-collapse:collapse;background:#fff;border:1px solid #d0d7de;font-size:13px}\
-th,td{padding:4px 10px;border-bottom:1px solid #eaeef2;text-align:left}\
+th,td{padding:4px 8px;border-bottom:1px solid #eaeef2;text-align:left;white-space:nowrap;\
+max-width:340px;overflow:hidden;text-overflow:ellipsis}\
 th{background:#eef1f4}td.n{text-align:right;font-variant-numeric:tabular-nums}\
 .failure{color:#cf222e}.success{color:#1f883d}.muted{color:#5a6776}";
 
@@ -52,6 +53,14 @@ fn duration(secs: i64) -> String {
         (0, 0, _) => format!("{m}m {s}s"),
         (0, _, _) => format!("{h}h {m}m {s}s"),
         _ => format!("{d}d {h}h {m}m {s}s"),
+    }
+}
+
+/// A journal time (`2026-01-02T03:04:05.678Z`) to the second, as `2026-01-02 03:04:05`.
+fn short_time(time: &str) -> String {
+    match time.get(..19) {
+        Some(t) if time.len() == 24 => t.replacen('T', " ", 1),
+        _ => time.to_owned(),
     }
 }
 
@@ -253,7 +262,7 @@ fn recent(out: &mut String, events: &Result<Vec<RecentEvent>, String>) {
             "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             e.serial,
-            escape(&e.time),
+            escape(&short_time(&e.time)),
             escape(&e.event),
             escape(&e.operation),
             if e.outcome == "failure" {
@@ -286,5 +295,10 @@ mod tests {
         assert_eq!(duration(65), "1m 5s");
         assert_eq!(duration(3_700), "1h 1m 40s");
         assert_eq!(duration(90_061), "1d 1h 1m 1s");
+        assert_eq!(
+            short_time("2026-01-02T03:04:05.678Z"),
+            "2026-01-02 03:04:05"
+        );
+        assert_eq!(short_time("odd"), "odd");
     }
 }
