@@ -903,3 +903,28 @@ async fn object_counts_are_cached_between_scrapes() {
     assert_eq!(total(cached).await, 1);
     assert_eq!(total(fresh).await, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_key_material_reaches_the_page_or_the_metrics() {
+    let server = TestServer::start().await;
+    let status = st::start(&server, false, &[]).await;
+    let mut c = server.client("alice", V::V1_4).await;
+    let u = create_key(&mut c, Some("secret-holder")).await;
+    let got = c
+        .call(op::GET, crate::support::kmip::uid(&u))
+        .await
+        .unwrap();
+    let key = crate::support::kmip::key_bytes(&got);
+    assert_eq!(key.len(), 32);
+    let forms = [
+        hex::encode(&key),
+        hex::encode_upper(&key),
+        String::from_utf8_lossy(&key).into_owned(),
+    ];
+    for path in ["/", "/metrics", "/health"] {
+        let body = get(&server, &status, path).await.body;
+        for form in &forms {
+            assert!(!body.contains(form.as_str()), "{path} shows key material");
+        }
+    }
+}
