@@ -119,7 +119,8 @@ struct Progress {
 pub struct JournalStatus {
     /// Whether the last write succeeded (requests are refused while it did not).
     pub healthy: bool,
-    /// Serial of the last durable record.
+    /// Serial of the last durable record (with [`SyncPolicy::Interval`]: the last written;
+    /// it is durable within the interval).
     pub serial: u64,
     /// Serial of the last checkpoint written since start (0: none yet).
     pub checkpoint_serial: u64,
@@ -252,8 +253,9 @@ impl Audit {
         answer.recv().map_err(|_| AuditError::Stopped)?
     }
 
-    /// Writes `events` and returns once they are durable (blocking: call off the async
-    /// workers). An error means none of them was written.
+    /// Writes `events` and returns once they are durable, or with [`SyncPolicy::Interval`]
+    /// once they are written (blocking: call off the async workers). An error means none of
+    /// them was written.
     pub fn record(&self, events: Vec<AuditEvent>) -> Result<(), AuditError> {
         if events.is_empty() {
             return Ok(());
