@@ -2,7 +2,9 @@
 //! error stream (warnings and errors only), each to stderr or to its own file, and optionally
 //! both to a local syslog socket under their own app-names (`akm`, `akm-error`). Files are
 //! reopened at their configured path on SIGHUP, so logrotate can rename them and signal the
-//! server. The audit stream is not here: it is the audit journal and its syslog sinks.
+//! server. The trace streams' level can be replaced while running (a configuration reload,
+//! through tracing-subscriber's reload layer). The audit stream is not here: it is the audit
+//! journal and its syslog sinks.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -150,6 +152,35 @@ impl<'a> MakeWriter<'a> for SyslogWriter {
 
 static OPEN_FILES: OnceLock<Vec<LogFile>> = OnceLock::new();
 
+/// The filter of each trace stream (file or stderr, syslog `akm`), replaceable at run time.
+type LevelHandle = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+static LEVEL_HANDLES: OnceLock<Vec<LevelHandle>> = OnceLock::new();
+
+/// Whether `level` (a `[log] level` value) is a usable filter; the error says why not.
+pub fn check_level(level: &str) -> Result<(), String> {
+    EnvFilter::try_new(filter_for(level))
+        .map(drop)
+        .map_err(|e| format!("is {level:?}, not a level: {e}"))
+}
+
+/// Puts a new `[log] level` in force on the trace streams; the error streams stay at
+/// warnings. RUST_LOG, when set, still wins (as at start). Does nothing before [`init`].
+pub fn set_level(level: &str) -> Result<(), String> {
+    check_level(level)?;
+    for handle in LEVEL_HANDLES.get().into_iter().flatten() {
+        handle
+            .reload(env_filter(level))
+            .map_err(|e| format!("cannot change the log level: {e}"))?;
+    }
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing::warn!("RUST_LOG is set: it overrides log.level, which was not applied");
+    } else if is_chatty(level) {
+        warn_chatty(level);
+    }
+    Ok(())
+}
+
 /// Reopens every diagnostic log file (on SIGHUP).
 pub fn reopen_all() {
     for f in OPEN_FILES.get().into_iter().flatten() {
@@ -200,16 +231,22 @@ fn env_filter(level: &str) -> EnvFilter {
 pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
     let mut layers: Vec<BoxedLayer> = Vec::new();
     let mut files = Vec::new();
+    let mut handles = Vec::new();
+    let mut trace_filter = || {
+        let (filter, handle) = tracing_subscriber::reload::Layer::new(env_filter(level));
+        handles.push(handle);
+        filter
+    };
     match outputs.file {
         Some(p) => {
             let f = open_log(p)?;
             files.push(f.clone());
-            layers.push(file_layer(f, env_filter(level)));
+            layers.push(file_layer(f, trace_filter()));
         }
         None => layers.push(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_filter(env_filter(level))
+                .with_filter(trace_filter())
                 .boxed(),
         ),
     }
@@ -223,19 +260,24 @@ pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
             SyslogWriter::new(path, facility, app)
                 .map_err(|e| format!("cannot open a socket for syslog {}: {e}", path.display()))
         };
-        layers.push(syslog_layer(open("akm")?, env_filter(level)));
+        layers.push(syslog_layer(open("akm")?, trace_filter()));
         layers.push(syslog_layer(open("akm-error")?, EnvFilter::new("warn")));
     }
     let _ = OPEN_FILES.set(files);
+    let _ = LEVEL_HANDLES.set(handles);
     let _ = tracing_subscriber::registry().with(layers).try_init();
     if is_chatty(level) {
-        tracing::warn!(
-            level,
-            "diagnostic log level {level} writes much more to disk and may expose sensitive \
-             detail (identifiers, names, client addresses); use basic in production"
-        );
+        warn_chatty(level);
     }
     Ok(())
+}
+
+fn warn_chatty(level: &str) {
+    tracing::warn!(
+        level,
+        "diagnostic log level {level} writes much more to disk and may expose sensitive \
+         detail (identifiers, names, client addresses); use basic in production"
+    );
 }
 
 /// A layer of the diagnostic streams.
@@ -245,7 +287,10 @@ fn open_log(p: &Path) -> Result<LogFile, String> {
     LogFile::open(p).map_err(|e| format!("cannot open log file {}: {e}", p.display()))
 }
 
-fn file_layer(f: LogFile, filter: EnvFilter) -> BoxedLayer {
+fn file_layer<F>(f: LogFile, filter: F) -> BoxedLayer
+where
+    F: tracing_subscriber::layer::Filter<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(f)
@@ -254,7 +299,10 @@ fn file_layer(f: LogFile, filter: EnvFilter) -> BoxedLayer {
 }
 
 /// Syslog stamps its own time, so the event carries none.
-fn syslog_layer(w: SyslogWriter, filter: EnvFilter) -> BoxedLayer {
+fn syslog_layer<F>(w: SyslogWriter, filter: F) -> BoxedLayer
+where
+    F: tracing_subscriber::layer::Filter<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .without_time()

@@ -84,9 +84,29 @@ pub struct TlsArgs {
 
 #[derive(Debug, Subcommand)]
 enum TlsCommand {
-    /// Make the server re-read its CA bundle, CA pins and CRLs (as SIGHUP does); new
-    /// connections use them.
+    /// Make the server reload its configuration, TLS files included (CA bundle, pins, CRLs),
+    /// as `akm reload` and SIGHUP do; new connections use them.
     Reload,
+}
+
+/// `akm reload`
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+/// Runs `akm reload`: the server re-reads its configuration file; a refusal (the error names
+/// the key and the file) is printed and fails the command.
+pub fn run_reload(config: &Config, args: ReloadArgs) -> Result<(), CliError> {
+    let out = connect_and_run(config, &args.conn, |client| {
+        Box::pin(async move {
+            client.call(ext::OP_RELOAD_CONFIG, Vec::new()).await?;
+            Ok(json!({ "reloaded": true }))
+        })
+    })?;
+    print(&out, args.conn.json);
+    Ok(())
 }
 
 /// Runs `akm tls reload`.
