@@ -464,8 +464,7 @@ fn reload_on_sighup(reload: Arc<Reload>, ctx: Arc<Ctx>) {
 /// answers a round trip.
 fn liveness(
     ctx: Arc<Ctx>,
-) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>
-{
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>> {
     move || {
         let c = ctx.clone();
         Box::pin(async move {

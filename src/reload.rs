@@ -143,7 +143,9 @@ fn warn_about(old: &Config, new: &Config) {
             "changed in the configuration file but not applied: restart akm for these"
         );
     }
-    let dropped = |key: &str, o: &std::collections::BTreeMap<_, _>, n: &std::collections::BTreeMap<String, _>| {
+    let dropped = |key: &str,
+                   o: &std::collections::BTreeMap<_, _>,
+                   n: &std::collections::BTreeMap<String, _>| {
         for name in o.keys().filter(|k| !n.contains_key(*k)) {
             tracing::warn!(
                 record = %name,
