@@ -113,7 +113,10 @@ impl Ctx {
 /// A reload action (blocking), given the context it applies to; the error says why the new
 /// configuration was refused (naming the key and the file), for the log and the caller.
 #[derive(Clone)]
-pub struct Reloader(pub Arc<dyn Fn(&Ctx) -> Result<(), String> + Send + Sync>);
+pub struct Reloader(pub Arc<ReloadFn>);
+
+/// What a [`Reloader`] runs.
+pub type ReloadFn = dyn Fn(&Ctx) -> Result<(), String> + Send + Sync;
 
 /// A value a reload replaces while requests read it: each reader gets the value in force when
 /// it asks, whole (the old or the new one, never a mix).
