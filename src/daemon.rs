@@ -405,14 +405,15 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
                 },
             ))
         });
-        let watchdog = crate::notify::watchdog_interval().map(|every| {
-            tracing::info!(every_ms = every.as_millis() as u64, "systemd watchdog heartbeats on");
-            tokio::spawn(crate::notify::watchdog(notifier.clone(), every, liveness(ctx.clone())))
-        });
         // Self-tests passed, the store and the audit journal are open and the listener is
         // bound (connections queue until the accept loop below takes them): ready.
         let sealed = if kek.sealed { "; KEK sealed, waiting for custodians" } else { "" };
         notifier.ready(&format!("serving KMIP on {bound}{sealed}"));
+        // Heartbeats only once ready, so none can overtake READY=1.
+        let watchdog = crate::notify::watchdog_interval().map(|every| {
+            tracing::info!(every_ms = every.as_millis() as u64, "systemd watchdog heartbeats on");
+            tokio::spawn(crate::notify::watchdog(notifier.clone(), every, liveness(ctx.clone())))
+        });
         let stopping = {
             let n = notifier.clone();
             async move {

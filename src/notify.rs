@@ -218,6 +218,80 @@ mod tests {
         Notifier::to("/nonexistent/akm-notify").send("WATCHDOG=1");
     }
 
+    /// A bound socket and a notifier to it.
+    fn pair(dir: &std::path::Path) -> (UnixDatagram, Notifier) {
+        let path = dir.join("notify");
+        let rx = UnixDatagram::bind(&path).unwrap();
+        (rx, Notifier::to(path.to_str().unwrap()))
+    }
+
+    #[tokio::test]
+    async fn a_failing_check_withholds_the_heartbeat() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let (rx, n) = pair(dir.path());
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = calls.clone();
+        let task = tokio::spawn(watchdog(n, Duration::from_millis(5), move || {
+            let c = c.clone();
+            async move {
+                // The first three checks fail.
+                match c.fetch_add(1, Ordering::SeqCst) {
+                    0..=2 => Err("store writer: gone".to_string()),
+                    _ => Ok(()),
+                }
+            }
+        }));
+        let mut buf = [0u8; 64];
+        let len = tokio::task::spawn_blocking(move || rx.recv(&mut buf).map(|l| buf[..l].to_vec()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(len, b"WATCHDOG=1");
+        assert!(
+            calls.load(Ordering::SeqCst) >= 4,
+            "a heartbeat for a failed check"
+        );
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn a_hung_check_is_not_started_again_and_withholds_the_heartbeat() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let dir = tempfile::tempdir().unwrap();
+        let (rx, n) = pair(dir.path());
+        rx.set_nonblocking(true).unwrap();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (c, r) = (calls.clone(), release.clone());
+        let task = tokio::spawn(watchdog(n, Duration::from_millis(5), move || {
+            let (c, r) = (c.clone(), r.clone());
+            async move {
+                if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                    r.notified().await;
+                }
+                Ok(())
+            }
+        }));
+        // Many intervals pass while the first check hangs.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "checks piled up");
+        let mut buf = [0u8; 64];
+        assert!(
+            rx.recv(&mut buf).is_err(),
+            "a heartbeat while the check hung"
+        );
+        // Once it answers, heartbeats resume.
+        release.notify_one();
+        rx.set_nonblocking(false).unwrap();
+        let len = tokio::task::spawn_blocking(move || rx.recv(&mut buf).map(|l| buf[..l].to_vec()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(len, b"WATCHDOG=1");
+        task.abort();
+    }
+
     #[test]
     fn monotonic_time_is_available() {
         assert!(monotonic_usec().unwrap() > 0);
