@@ -453,7 +453,8 @@ fn reload_on_sighup(reload: Arc<Reload>, ctx: Arc<Ctx>) {
             let (r, c) = (reload.clone(), ctx.clone());
             // The reload logs its outcome; it reads files and writes the store, so it runs on
             // the blocking pool.
-            if let Err(e) = tokio::task::spawn_blocking(move || r.run(&c, "SIGHUP")).await {
+            if let Err(e) = tokio::task::spawn_blocking(move || r.run(&c, "SIGHUP").map(drop)).await
+            {
                 tracing::error!(error = %e, "SIGHUP: reload task failed");
             }
         }

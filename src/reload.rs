@@ -19,6 +19,9 @@ use std::sync::{Arc, Mutex};
 pub struct Reload {
     /// The configuration file, as the server was started with it.
     path: PathBuf,
+    /// The configuration the server started with: keys that need a restart are compared
+    /// with it, so a change stays reported until the restart.
+    started: Config,
     /// The configuration in force; holding the lock serializes reloads.
     current: Mutex<Config>,
     /// The TLS configuration new handshakes use.
@@ -32,6 +35,7 @@ impl Reload {
     pub fn new(config: &Config, tls: Arc<TlsHandle>, notifier: Notifier) -> Reload {
         Reload {
             path: config.path.clone(),
+            started: config.clone(),
             current: Mutex::new(config.clone()),
             tls,
             notifier,
@@ -40,8 +44,9 @@ impl Reload {
 
     /// Reloads the configuration into `ctx` (blocking: it reads files and writes the store).
     /// `cause` (`SIGHUP`, `akm reload`) goes to the log. On error the previous configuration
-    /// stays in force and the error names the key and the file.
-    pub fn run(&self, ctx: &Ctx, cause: &str) -> Result<(), String> {
+    /// stays in force and the error names the key and the file. On success, returns the keys
+    /// that differ from the configuration the server started with and need a restart.
+    pub fn run(&self, ctx: &Ctx, cause: &str) -> Result<Vec<&'static str>, String> {
         let mut current = match self.current.lock() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
@@ -54,8 +59,20 @@ impl Reload {
             Ok(new) => {
                 tracing::info!(cause, config = %self.path.display(), "configuration reloaded");
                 *current = new;
-                self.notifier.ready("serving; configuration reloaded");
-                Ok(())
+                let restart = needs_restart(&self.started, &current);
+                if restart.is_empty() {
+                    self.notifier.ready("serving; configuration reloaded");
+                } else {
+                    tracing::warn!(
+                        keys = %restart.join(", "),
+                        "changed in the configuration file but not applied: restart akm for these"
+                    );
+                    self.notifier.ready(&format!(
+                        "serving; configuration reloaded; restart needed for {}",
+                        restart.join(", ")
+                    ));
+                }
+                Ok(restart)
             }
             Err(e) => {
                 tracing::error!(
@@ -86,7 +103,7 @@ impl Reload {
         if let Err(e) = ctx.audit.record(vec![crate::daemon::config_event(&new)]) {
             tracing::error!(error = %e, "cannot record the reloaded configuration in the audit journal");
         }
-        warn_about(old, &new);
+        warn_about_dropped_records(old, &new);
         Ok(new)
     }
 }
@@ -133,16 +150,8 @@ fn tls_key(tls: &TlsConfig, e: &TlsError) -> &'static str {
     }
 }
 
-/// Logs what the reload did not do: keys that need a restart, and records the file no
-/// longer declares (which stay in the database).
-fn warn_about(old: &Config, new: &Config) {
-    let keys = needs_restart(old, new);
-    if !keys.is_empty() {
-        tracing::warn!(
-            keys = %keys.join(", "),
-            "changed in the configuration file but not applied: restart akm for these"
-        );
-    }
+/// Logs the records the file no longer declares, which stay in the database.
+fn warn_about_dropped_records(old: &Config, new: &Config) {
     let dropped = |key: &str,
                    o: &std::collections::BTreeMap<_, _>,
                    n: &std::collections::BTreeMap<String, _>| {

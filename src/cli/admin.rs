@@ -101,11 +101,30 @@ pub struct ReloadArgs {
 pub fn run_reload(config: &Config, args: ReloadArgs) -> Result<(), CliError> {
     let out = connect_and_run(config, &args.conn, |client| {
         Box::pin(async move {
-            client.call(ext::OP_RELOAD_CONFIG, Vec::new()).await?;
-            Ok(json!({ "reloaded": true }))
+            let payload = client.call(ext::OP_RELOAD_CONFIG, Vec::new()).await?;
+            let restart: Vec<&str> = payload
+                .children_with(ext::TAG_RESTART_KEY)
+                .filter_map(Ttlv::as_text)
+                .collect();
+            Ok(json!({ "reloaded": true, "restart_needed": restart }))
         })
     })?;
-    print(&out, args.conn.json);
+    if args.conn.json {
+        print(&out, true);
+        return Ok(());
+    }
+    println!("akm reload: the server reloaded its configuration");
+    let restart = out["restart_needed"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !restart.is_empty() {
+        let keys: Vec<String> = restart.iter().map(text).collect();
+        println!(
+            "akm reload: changed but waiting for a restart: {}",
+            keys.join(", ")
+        );
+    }
     Ok(())
 }
 

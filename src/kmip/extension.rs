@@ -14,8 +14,9 @@
 //!   none), Access Mode.
 //! - Set Key Policy: Unique Identifier; Owner, Owner Group (empty text: none), Access Mode,
 //!   each optional → the resulting policy, as Get Key Policy.
-//! - Reload Configuration: empty → empty. The server re-reads its whole configuration file
-//!   and applies what can change live (as SIGHUP does); if the new configuration is invalid
+//! - Reload Configuration: empty → one Restart Key per changed key that waits for a restart.
+//!   The server re-reads its whole configuration file and applies what can change live (as
+//!   SIGHUP does); if the new configuration is invalid
 //!   it is refused with General Failure and a Result Message naming the key and the file, and
 //!   the previous configuration stays in force.
 //! - Reload TLS: the same as Reload Configuration (its older name, kept for `akm tls reload`).
@@ -56,6 +57,9 @@ pub const TAG_OWNER: Tag = Tag(0x54_0006);
 pub const TAG_OWNER_GROUP: Tag = Tag(0x54_0007);
 /// Text String: a key's access mode (`any`, `group`, `user`, `user-and-group`).
 pub const TAG_ACCESS_MODE: Tag = Tag(0x54_0008);
+/// Text String: a configuration key (`server.listen`) that a reload found changed but that
+/// takes effect only at the next restart.
+pub const TAG_RESTART_KEY: Tag = Tag(0x54_0009);
 
 /// Account Kind: the users table.
 pub const KIND_USER: u32 = 1;

@@ -254,6 +254,9 @@ fn reload(ctx: &Ctx) -> Result<Vec<Ttlv>, OpError> {
         .reload
         .as_ref()
         .ok_or(OpError::FeatureNotSupported("configuration reload"))?;
-    (reload.0)(ctx).map_err(OpError::ReloadFailed)?;
-    Ok(Vec::new())
+    let restart = (reload.0)(ctx).map_err(OpError::ReloadFailed)?;
+    Ok(restart
+        .into_iter()
+        .map(|key| Ttlv::text(TAG_RESTART_KEY, key))
+        .collect())
 }

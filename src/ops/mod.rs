@@ -110,13 +110,14 @@ impl Ctx {
     }
 }
 
-/// A reload action (blocking), given the context it applies to; the error says why the new
-/// configuration was refused (naming the key and the file), for the log and the caller.
+/// A reload action (blocking), given the context it applies to. It returns the changed keys
+/// that need a restart; the error says why the new configuration was refused (naming the key
+/// and the file), for the log and the caller.
 #[derive(Clone)]
 pub struct Reloader(pub Arc<ReloadFn>);
 
 /// What a [`Reloader`] runs.
-pub type ReloadFn = dyn Fn(&Ctx) -> Result<(), String> + Send + Sync;
+pub type ReloadFn = dyn Fn(&Ctx) -> Result<Vec<&'static str>, String> + Send + Sync;
 
 /// A value a reload replaces while requests read it: each reader gets the value in force when
 /// it asks, whole (the old or the new one, never a mix).

@@ -95,6 +95,18 @@ impl Service {
         panic!("no {what} notification; seen {:?}", self.seen);
     }
 
+    /// Takes in the notifications already sent (by an `akm reload` that has returned, say),
+    /// so the next wait sees only later ones.
+    fn drain(&mut self) {
+        self.socket.set_nonblocking(true).unwrap();
+        let mut buf = vec![0u8; 4096];
+        while let Ok(len) = self.socket.recv(&mut buf) {
+            self.seen
+                .push(String::from_utf8_lossy(&buf[..len]).into_owned());
+        }
+        self.socket.set_nonblocking(false).unwrap();
+    }
+
     /// Sends a signal (`-HUP`, `-TERM`) to the server.
     fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
@@ -107,6 +119,7 @@ impl Service {
     /// SIGHUP, then the RELOADING=1 and READY=1 that bracket the reload; returns the READY=1
     /// notification (its STATUS says whether the reload was refused).
     fn sighup_reload(&mut self) -> String {
+        self.drain();
         self.signal("-HUP");
         let reloading = self.wait_for("RELOADING=1", |m| has(m, "RELOADING=1"));
         assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
@@ -454,5 +467,38 @@ fn the_log_level_changes_on_reload() {
         .matches("client connected")
         .count();
     assert_eq!(before, after);
+    service.stop();
+}
+
+#[test]
+fn keys_that_need_a_restart_are_reported_by_every_reload_until_then() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut service = Service::start(&config, dir.path(), None);
+    service.wait_for("READY=1", |m| has(m, "READY=1"));
+    let reload = |service: &Service| -> serde_json::Value {
+        serde_json::from_str(&ok(&service.akm(None, &["reload", "--json"]))).unwrap()
+    };
+    assert_eq!(reload(&service)["restart_needed"], serde_json::json!([]));
+    edit(&config, |t| {
+        t.replace(
+            "[server]\n",
+            "[server]\nmax_connections = 7\nidle_timeout_secs = 9\n",
+        )
+    });
+    let keys = serde_json::json!(["server.max_connections", "server.idle_timeout_secs"]);
+    assert_eq!(reload(&service)["restart_needed"], keys);
+    // Still not in force, so still reported; and in the service status after SIGHUP.
+    assert_eq!(reload(&service)["restart_needed"], keys);
+    let ready = service.sighup_reload();
+    assert!(
+        ready.contains("restart needed for server.max_connections, server.idle_timeout_secs"),
+        "{ready}"
+    );
+    let text = ok(&service.akm(None, &["reload"]));
+    assert!(
+        text.contains("waiting for a restart: server.max_connections"),
+        "{text}"
+    );
     service.stop();
 }
