@@ -336,9 +336,22 @@ pub fn settings(config: &Config) -> Settings {
     }
 }
 
-/// `akm serve`: initializes if allowed and needed, then serves until a signal arrives.
+/// `akm serve`: initializes if allowed and needed, then serves until a signal arrives. A
+/// failure to start is also put in the service status for `systemctl status`.
 pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartError> {
     let notifier = Notifier::from_env();
+    let result = start_and_serve(config, listen, &notifier);
+    if let Err(e) = &result {
+        notifier.status(&format!("failed: {e}"));
+    }
+    result
+}
+
+fn start_and_serve(
+    config: &Config,
+    listen: Option<SocketAddr>,
+    notifier: &Notifier,
+) -> Result<(), StartError> {
     if config.server.auto_init && needs_init(config) {
         println!("akm serve: empty data directory and auto_init = true: initializing");
         notifier.status("initializing: KEK and development PKI");

@@ -502,3 +502,36 @@ fn keys_that_need_a_restart_are_reported_by_every_reload_until_then() {
     );
     service.stop();
 }
+
+#[test]
+fn a_failed_start_says_why_in_the_status_and_never_ready() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    // The port is taken, so the server cannot bind it.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    edit(&config, |t| {
+        t.replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
+    });
+    let path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let mut seen = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while let Ok(len) = socket.recv(&mut buf) {
+        seen.push(String::from_utf8_lossy(&buf[..len]).into_owned());
+    }
+    assert!(seen.iter().all(|m| !has(m, "READY=1")), "{seen:?}");
+    let last = seen.last().expect("no notification at all");
+    assert!(
+        last.starts_with("STATUS=failed: cannot listen on 127.0.0.1:"),
+        "{seen:?}"
+    );
+}
