@@ -352,8 +352,22 @@ fn a_broken_config_is_refused_and_the_server_carries_on() {
     assert!(conn.query());
     assert!(admitted(dir.path(), service.port, &admin));
 
-    // Fixed: `akm reload` and `akm tls reload` succeed.
+    // A server certificate that is not there: refused, named.
     std::fs::write(&crl, saved).unwrap();
+    edit(&config, |t| {
+        t.replace("../certs/server.crt", "../certs/gone.crt")
+    });
+    let out = service.akm(None, &["reload"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("`tls.cert`") && stderr.contains("gone.crt"),
+        "{stderr}"
+    );
+    assert!(conn.query());
+
+    // Fixed: `akm reload` and `akm tls reload` succeed.
+    std::fs::write(&config, &good).unwrap();
     ok(&service.akm(None, &["reload"]));
     ok(&service.akm(None, &["tls", "reload"]));
     assert!(conn.query());
@@ -397,6 +411,10 @@ fn access_records_and_the_admin_group_change_on_reload() {
             .code(),
         Some(2)
     );
+    // Nor may olga reload.
+    let refused = service.akm(Some(&olga), &["reload"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("reason 0xC"));
     // A record added at run time, which no reload removes.
     ok(&service.akm(None, &["user", "set", "runtime-added", "--ops", "locate"]));
 
