@@ -23,7 +23,8 @@ pub struct LogFile(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    path: PathBuf,
+    /// The path the file is (re)opened at; a reload may move it.
+    path: Mutex<PathBuf>,
     file: Mutex<File>,
 }
 
@@ -39,18 +40,38 @@ impl LogFile {
     /// Opens (creating) `path` for appending.
     pub fn open(path: &Path) -> std::io::Result<LogFile> {
         Ok(LogFile(Arc::new(Inner {
-            path: path.to_owned(),
+            path: Mutex::new(path.to_owned()),
             file: Mutex::new(open_append(path)?),
         })))
     }
 
+    /// The path the file is (re)opened at.
+    pub fn path(&self) -> PathBuf {
+        match self.0.path.lock() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// Reopens the file at its path (a rotated file stays with whoever renamed it).
     pub fn reopen(&self) -> std::io::Result<()> {
-        let fresh = open_append(&self.0.path)?;
+        let fresh = open_append(&self.path())?;
+        self.put(fresh);
+        Ok(())
+    }
+
+    /// Continues in `file`, opened at `path`, from the next event on.
+    fn move_to(&self, path: PathBuf, file: File) {
+        if let Ok(mut p) = self.0.path.lock() {
+            *p = path;
+        }
+        self.put(file);
+    }
+
+    fn put(&self, fresh: File) {
         if let Ok(mut f) = self.0.file.lock() {
             *f = fresh;
         }
-        Ok(())
     }
 }
 
@@ -152,6 +173,53 @@ impl<'a> MakeWriter<'a> for SyslogWriter {
 
 static OPEN_FILES: OnceLock<Vec<LogFile>> = OnceLock::new();
 
+/// The trace stream's file and the error stream's file, as set up by [`init`].
+static STREAM_FILES: OnceLock<(Option<LogFile>, Option<LogFile>)> = OnceLock::new();
+
+/// New paths for the log files, opened and ready to take over ([`prepare_moves`]).
+#[derive(Debug, Default)]
+pub struct Moves(Vec<(LogFile, PathBuf, File)>);
+
+impl Moves {
+    /// Puts the new files in force.
+    pub fn apply(self) {
+        for (log, path, file) in self.0 {
+            tracing::info!(from = %log.path().display(), to = %path.display(), "log file moved");
+            log.move_to(path, file);
+        }
+    }
+}
+
+/// For a reload: opens the new `[log] file` and `error_file` paths of streams that already
+/// go to a file, without using them yet. A stream that would go from stderr (or nowhere) to a
+/// file or back needs a restart and is left alone ([`needs_restart`] names it). The error
+/// names the key and the file that cannot be opened.
+pub fn prepare_moves(file: Option<&Path>, error_file: Option<&Path>) -> Result<Moves, String> {
+    let Some((trace, errors)) = STREAM_FILES.get() else {
+        return Ok(Moves::default());
+    };
+    let mut moves = Vec::new();
+    for (key, current, wanted) in [
+        ("log.file", trace, file),
+        ("log.error_file", errors, error_file),
+    ] {
+        if let (Some(log), Some(path)) = (current, wanted) {
+            if log.path() != path {
+                let f = open_append(path)
+                    .map_err(|e| format!("`{key}`: cannot open {}: {e}", path.display()))?;
+                moves.push((log.clone(), path.to_owned(), f));
+            }
+        }
+    }
+    Ok(Moves(moves))
+}
+
+/// Whether changing a stream's file from `old` to `new` needs a restart: moving a file does
+/// not, but sending a stream to a file, or no longer, does.
+pub fn needs_restart(old: Option<&Path>, new: Option<&Path>) -> bool {
+    old.is_some() != new.is_some()
+}
+
 /// The filter of each trace stream (file or stderr, syslog `akm`), replaceable at run time.
 type LevelHandle = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;
 
@@ -185,7 +253,7 @@ pub fn set_level(level: &str) -> Result<(), String> {
 pub fn reopen_all() {
     for f in OPEN_FILES.get().into_iter().flatten() {
         if let Err(e) = f.reopen() {
-            tracing::error!(path = %f.0.path.display(), error = %e, "cannot reopen log file");
+            tracing::error!(path = %f.path().display(), error = %e, "cannot reopen log file");
         }
     }
 }
@@ -232,6 +300,7 @@ pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
     let mut layers: Vec<BoxedLayer> = Vec::new();
     let mut files = Vec::new();
     let mut handles = Vec::new();
+    let (mut trace_file, mut error_file) = (None, None);
     let mut trace_filter = || {
         let (filter, handle) = tracing_subscriber::reload::Layer::new(env_filter(level));
         handles.push(handle);
@@ -241,6 +310,7 @@ pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
         Some(p) => {
             let f = open_log(p)?;
             files.push(f.clone());
+            trace_file = Some(f.clone());
             layers.push(file_layer(f, trace_filter()));
         }
         None => layers.push(
@@ -253,6 +323,7 @@ pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
     if let Some(p) = outputs.error_file {
         let f = open_log(p)?;
         files.push(f.clone());
+        error_file = Some(f.clone());
         layers.push(file_layer(f, EnvFilter::new("warn")));
     }
     if let Some((path, facility)) = outputs.syslog {
@@ -264,6 +335,7 @@ pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
         layers.push(syslog_layer(open("akm-error")?, EnvFilter::new("warn")));
     }
     let _ = OPEN_FILES.set(files);
+    let _ = STREAM_FILES.set((trace_file, error_file));
     let _ = LEVEL_HANDLES.set(handles);
     let _ = tracing_subscriber::registry().with(layers).try_init();
     if is_chatty(level) {

@@ -2,7 +2,8 @@
 //! the Reload Configuration administration operation (`akm reload`, `akm tls reload`) take.
 //! It re-reads `akm.toml` and validates it as a start does, reads every TLS file, and only
 //! then applies: the TLS configuration (certificate, key, client CA, pins, CRLs), the
-//! `[access]` settings and the user and group records the file declares, the `[log] level`;
+//! `[access]` settings and the user and group records the file declares, the `[log] level`
+//! and new paths of the log files;
 //! it reopens the diagnostic log files and the audit journal (logrotate). Keys that cannot
 //! change in a running server are named in a warning and wait for a restart. An invalid file
 //! is refused with an error naming the key and the file, and nothing changes.
@@ -91,11 +92,15 @@ impl Reload {
     fn apply(&self, ctx: &Ctx, old: &Config) -> Result<Config, String> {
         let new = Config::load(&self.path).map_err(|e| e.to_string())?;
         let tls = read_tls(&new)?;
+        let moves =
+            crate::logfile::prepare_moves(new.log.file.as_deref(), new.log.error_file.as_deref())
+                .map_err(|e| format!("config file {}: {e}", new.path.display()))?;
         // The only step that can fail once checking is over comes first, so a failure leaves
         // everything as it was.
         crate::daemon::apply_declared_accounts(&ctx.store, &new)
             .map_err(|e| format!("cannot write the [access] records to the database: {e}"))?;
         self.tls.put(tls);
+        moves.apply();
         ctx.access.replace(new.access_settings());
         if let Err(e) = crate::logfile::set_level(&new.log.level) {
             tracing::error!(error = %e, "log.level not applied");
@@ -168,8 +173,9 @@ fn warn_about_dropped_records(old: &Config, new: &Config) {
 }
 
 /// The keys that differ between `old` and `new` and that a running server cannot change:
-/// the listener and its limits, the store, the KEK, the crypto policy, the log destinations,
-/// the audit journal and sinks, backups, dual control and mirroring. `[client]` and the
+/// the listener and its limits, the store, the KEK, the crypto policy, syslog for the log
+/// streams and whether they go to files at all (a log file may move to another path), the
+/// audit journal and sinks, backups, dual control and mirroring. `[client]` and the
 /// `akm init` keys (`tls.certs_dir`, `tls.server_names`, `server.auto_init`) do not matter to
 /// a running server and are not reported.
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
@@ -201,8 +207,6 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         store.kek_file,
         crypto.pci_mode,
         crypto.rotation_check_secs,
-        log.file,
-        log.error_file,
         log.syslog,
         log.syslog_facility,
         audit.journal,
@@ -221,6 +225,14 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     );
     if format!("{:?}", old.mirror) != format!("{:?}", new.mirror) {
         keys.push("mirror");
+    }
+    // A log file may move; a stream that starts or stops going to a file may not.
+    use crate::logfile::needs_restart as stream_restart;
+    if stream_restart(old.log.file.as_deref(), new.log.file.as_deref()) {
+        keys.push("log.file");
+    }
+    if stream_restart(old.log.error_file.as_deref(), new.log.error_file.as_deref()) {
+        keys.push("log.error_file");
     }
     keys
 }
@@ -247,6 +259,10 @@ mod tests {
             vec!["server.listen", "store.data_dir", "log.file"]
         );
         assert!(needs_restart(&old, &parse("")).is_empty());
+        // A log file that moves needs no restart.
+        let a = parse("[log]\nfile = \"/var/log/akm/a.log\"\n");
+        let b = parse("[log]\nfile = \"/var/log/akm/b.log\"\nerror_file = \"e.log\"\n");
+        assert_eq!(needs_restart(&a, &b), vec!["log.error_file"]);
     }
 
     #[test]

@@ -485,6 +485,34 @@ fn the_log_level_changes_on_reload() {
         .matches("client connected")
         .count();
     assert_eq!(before, after);
+
+    // The log file moves: at debug again, the next connection is logged in the new file only.
+    let moved = dir.path().join("akm-moved.log");
+    edit(&config, |t| {
+        t.replace("level = \"basic\"", "level = \"debug\"")
+            .replace("../akm.log", "../akm-moved.log")
+    });
+    let ready = service.sighup_reload();
+    assert!(ready.contains("configuration reloaded"), "{ready}");
+    assert!(!ready.contains("restart needed"), "{ready}");
+    assert!(admitted(dir.path(), service.port, &admin));
+    let text = std::fs::read_to_string(&moved).unwrap();
+    assert!(text.contains("client connected"), "{text}");
+    let old = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(old.matches("client connected").count(), after);
+
+    // A file that cannot be opened is refused, named, and the log stays where it was.
+    edit(&config, |t| {
+        t.replace("../akm-moved.log", "../no/such/dir/akm.log")
+    });
+    let ready = service.sighup_reload();
+    assert!(
+        ready.contains("last reload refused") && ready.contains("`log.file`: cannot open"),
+        "{ready}"
+    );
+    assert!(admitted(dir.path(), service.port, &admin));
+    let text = std::fs::read_to_string(&moved).unwrap();
+    assert_eq!(text.matches("client connected").count(), 2, "{text}");
     service.stop();
 }
 
