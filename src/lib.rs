@@ -24,5 +24,6 @@ pub mod policy;
 pub mod reload;
 pub mod secret_file;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod ttlv;

@@ -40,6 +40,7 @@ mod selftest;
 mod server_attributes;
 mod service;
 mod signatures;
+mod status;
 mod storage;
 mod store_disk_full;
 mod support;
