@@ -218,8 +218,8 @@ impl TestServer {
             .collect();
         let audit = Audit::open(journal, Signer::from_seed(&AUDIT_SEED), sinks).unwrap();
         let mut ctx = Ctx::new(store, kek, audit);
-        ctx.access = Arc::new(options.access);
-        ctx.tls_reload = options.reload;
+        ctx.access = options.access.into();
+        ctx.reload = options.reload;
         ctx.interop = options.interop;
         ctx.crypto = options.crypto;
         let ctx = Arc::new(ctx);
