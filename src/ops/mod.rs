@@ -43,6 +43,7 @@ mod wrap;
 
 pub use access::{AccessRecord, Caller};
 pub use admin::{admin_operation, AdminOp};
+pub use locate::{DEFAULT_MAX_LOCATE_ITEMS, MAX_LOCATE_ITEMS_CAP};
 pub use object::{name_value as object_name, Object};
 
 use crate::crypto::slot::KekSlot;
@@ -82,6 +83,8 @@ pub struct Ctx {
     pub crypto: CryptoPolicy,
     /// Open multi-part Encrypt streams.
     pub streams: stream::Streams,
+    /// Most Unique Identifiers one Locate returns (`server.max_locate_items`).
+    pub max_locate_items: usize,
 }
 
 /// Key-handling policy from `[crypto]` in the configuration.
@@ -106,6 +109,7 @@ impl Ctx {
             backup_dir: None,
             kek_files: None,
             dual: dual::DualControl::default(),
+            max_locate_items: locate::DEFAULT_MAX_LOCATE_ITEMS,
         }
     }
 }
