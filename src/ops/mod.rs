@@ -149,6 +149,19 @@ impl Call<'_> {
 
     /// The Unique Identifier the item names, or the ID Placeholder when it names none.
     pub fn uid(&self) -> Result<String, OpError> {
+        // The operations that call this take one Unique Identifier (KMIP 1.4 §4, 2.1 §6.1:
+        // "Unique Identifier, No" in each payload table, never "MAY be repeated"); using
+        // the first of two would act on an object the client may not have meant.
+        if self
+            .payload
+            .children_with(Tag::UNIQUE_IDENTIFIER)
+            .nth(1)
+            .is_some()
+        {
+            return Err(OpError::InvalidMessage(
+                "more than one Unique Identifier in a payload that takes one".into(),
+            ));
+        }
         match self.payload.child(Tag::UNIQUE_IDENTIFIER) {
             Some(t) => t
                 .as_text()
