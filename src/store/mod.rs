@@ -75,7 +75,7 @@ impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match fault_of(&e) {
             Some(fault) => {
-                tracing::error!(error = %e, "store: {fault}");
+                tracing::error!(error = %e, "{fault}");
                 fault
             }
             None => StoreError::Sqlite(e),
