@@ -85,6 +85,8 @@ pub struct Ctx {
     pub streams: stream::Streams,
     /// Most Unique Identifiers one Locate returns (`server.max_locate_items`).
     pub max_locate_items: usize,
+    /// Request counters for the status listener's `/metrics`, updated by the KMIP listener.
+    pub metrics: Arc<crate::status::metrics::Metrics>,
 }
 
 /// Key-handling policy from `[crypto]` in the configuration.
@@ -110,6 +112,7 @@ impl Ctx {
             kek_files: None,
             dual: dual::DualControl::default(),
             max_locate_items: locate::DEFAULT_MAX_LOCATE_ITEMS,
+            metrics: Arc::default(),
         }
     }
 }
