@@ -221,6 +221,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
             config.dual_control.window_minutes,
         )
         .with_separate_duties(config.dual_control.separate_duties),
+        max_locate_items: config.server.max_locate_items,
         metrics: Arc::default(),
     })
 }

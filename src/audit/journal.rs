@@ -341,6 +341,8 @@ struct Writer {
     /// When the oldest write not yet fdatasync'd was made ([`SyncPolicy::Interval`]).
     unsynced: Option<Instant>,
     healthy: Arc<AtomicBool>,
+    /// A failed write could not be cut back yet: cut before appending anything else.
+    cut_pending: bool,
     /// Published for [`Audit::status`].
     progress: Arc<Progress>,
 }
@@ -372,6 +374,7 @@ impl Writer {
             since_checkpoint: 0,
             unsynced: None,
             healthy: Arc::new(AtomicBool::new(true)),
+            cut_pending: false,
             progress: Arc::default(),
         })
     }
@@ -579,9 +582,19 @@ impl Writer {
     /// Writes `bytes`, and fdatasyncs them unless the policy defers that and `durable` is
     /// false; true if they were synced.
     fn append(&mut self, bytes: &[u8], durable: bool) -> std::io::Result<bool> {
+        if self.cut_pending {
+            // Appending after the bytes of a failed write would chain onto records no
+            // caller was told about (and that a failed fsync may have lost).
+            self.file.set_len(self.len)?;
+            self.cut_pending = false;
+        }
         self.file.write_all(bytes)?;
         if durable || self.settings.sync == SyncPolicy::EveryRecord {
-            // fdatasync covers every earlier write to the file too.
+            // After a failed fdatasync the kernel may have dropped the pages it could not
+            // write and will not report that again (the "fsyncgate" lesson), so those bytes
+            // are never trusted: `fail` cuts the file back to the last synced length and the
+            // records are chained again from the last durable one. Bytes synced before are
+            // not affected. fdatasync covers every earlier write to the file too.
             self.file.sync_data()?;
             self.unsynced = None;
             return Ok(true);
@@ -600,9 +613,10 @@ impl Writer {
         }
     }
 
-    /// The deferred fdatasync. If it fails, records already acknowledged may not be on disk:
-    /// the journal reports itself unavailable (requests are refused) until a checkpoint can be
-    /// written and synced again.
+    /// The deferred fdatasync ([`SyncPolicy::Interval`]). If it fails, records already
+    /// acknowledged may not be on disk and cannot be taken back: the error and the last serial
+    /// written are logged, and the journal reports itself unavailable (requests are refused)
+    /// until a checkpoint can be written and synced again.
     fn sync_now(&mut self) {
         self.unsynced = None;
         if let Err(e) = self.file.sync_data() {
@@ -622,6 +636,7 @@ impl Writer {
     fn fail(&mut self, e: &std::io::Error) {
         // A torn record left in the file would break the chain for every later record.
         if let Err(cut) = self.file.set_len(self.len) {
+            self.cut_pending = true;
             tracing::error!(target: "akm::audit", error = %cut, "audit journal: cannot cut back a partial write");
         }
         if self.healthy.swap(false, Ordering::AcqRel) {

@@ -23,6 +23,7 @@ mod crypto_ops;
 mod custody;
 mod derive;
 mod dual_control;
+mod fsync_fault;
 mod interop;
 mod kek_rotation;
 mod key_wrapping;
