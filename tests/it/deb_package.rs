@@ -341,6 +341,35 @@ fn install_upgrade_remove_purge(deb: &Path) {
     assert!(over.contains("already holds a KEK or database"), "{over}");
     assert_eq!(sha256(KEK), kek);
     cleanup();
+
+    deferred_init(deb);
+}
+
+/// AKM_SKIP_INIT=1 (the appliance build) installs without keys, and the server, with
+/// auto_init = false, then refuses to start instead of making a KEK of its own.
+fn deferred_init(deb: &Path) {
+    let out = text(&run(Command::new("dpkg")
+        .arg("-i")
+        .arg(deb)
+        .env("AKM_SKIP_INIT", "1")));
+    std::fs::write(Path::new(STATE).join(".akm-deb-test"), b"").unwrap();
+    assert!(
+        out.contains("AKM_SKIP_INIT=1: not running akm init"),
+        "{out}"
+    );
+    assert!(!Path::new(KEK).exists());
+    let refused = Command::new("setpriv")
+        .args(["--reuid=akm", "--regid=akm", "--init-groups", "--"])
+        .args(["/usr/bin/akm", "serve", "--config", CONFIG])
+        .args(["--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    // Exit 1 (could not start), naming the missing file under /var/lib/akm.
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{why}");
+    assert!(why.contains("/var/lib/akm/"), "{why}");
+    assert!(!Path::new(KEK).exists(), "auto_init = false made a KEK");
+    cleanup();
 }
 
 /// Starts the installed server as the akm user on a free loopback port and runs Query,
