@@ -42,41 +42,26 @@ pub enum AsymError {
 const P256_SPKI_PREFIX: &str = "3059301306072a8648ce3d020106082a8648ce3d030107034200";
 const P384_SPKI_PREFIX: &str = "3076301006072a8648ce3d020106052b81040022036200";
 
-fn rsa_sign_alg(
+/// RSA for a padding scheme and hash: the signing encoding and the verification parameters.
+fn rsa_alg(
     scheme: Scheme,
     hash: u32,
-) -> Result<&'static dyn signature::RsaEncoding, AsymError> {
+) -> Result<
+    (
+        &'static dyn signature::RsaEncoding,
+        &'static signature::RsaParameters,
+    ),
+    AsymError,
+> {
+    use signature::*;
     Ok(match (scheme, hash) {
-        (Scheme::RsaPkcs1, ha::SHA_256) => &signature::RSA_PKCS1_SHA256,
-        (Scheme::RsaPkcs1, ha::SHA_384) => &signature::RSA_PKCS1_SHA384,
-        (Scheme::RsaPkcs1, ha::SHA_512) => &signature::RSA_PKCS1_SHA512,
-        (Scheme::RsaPss, ha::SHA_256) => &signature::RSA_PSS_SHA256,
-        (Scheme::RsaPss, ha::SHA_384) => &signature::RSA_PSS_SHA384,
-        (Scheme::RsaPss, ha::SHA_512) => &signature::RSA_PSS_SHA512,
-        _ => {
-            return Err(AsymError::Params(
-                "RSA signs with SHA-256, SHA-384 or SHA-512",
-            ))
-        }
-    })
-}
-
-fn rsa_verify_alg(
-    scheme: Scheme,
-    hash: u32,
-) -> Result<&'static signature::RsaParameters, AsymError> {
-    Ok(match (scheme, hash) {
-        (Scheme::RsaPkcs1, ha::SHA_256) => &signature::RSA_PKCS1_2048_8192_SHA256,
-        (Scheme::RsaPkcs1, ha::SHA_384) => &signature::RSA_PKCS1_2048_8192_SHA384,
-        (Scheme::RsaPkcs1, ha::SHA_512) => &signature::RSA_PKCS1_2048_8192_SHA512,
-        (Scheme::RsaPss, ha::SHA_256) => &signature::RSA_PSS_2048_8192_SHA256,
-        (Scheme::RsaPss, ha::SHA_384) => &signature::RSA_PSS_2048_8192_SHA384,
-        (Scheme::RsaPss, ha::SHA_512) => &signature::RSA_PSS_2048_8192_SHA512,
-        _ => {
-            return Err(AsymError::Params(
-                "RSA verifies SHA-256, SHA-384 or SHA-512",
-            ))
-        }
+        (Scheme::RsaPkcs1, ha::SHA_256) => (&RSA_PKCS1_SHA256, &RSA_PKCS1_2048_8192_SHA256),
+        (Scheme::RsaPkcs1, ha::SHA_384) => (&RSA_PKCS1_SHA384, &RSA_PKCS1_2048_8192_SHA384),
+        (Scheme::RsaPkcs1, ha::SHA_512) => (&RSA_PKCS1_SHA512, &RSA_PKCS1_2048_8192_SHA512),
+        (Scheme::RsaPss, ha::SHA_256) => (&RSA_PSS_SHA256, &RSA_PSS_2048_8192_SHA256),
+        (Scheme::RsaPss, ha::SHA_384) => (&RSA_PSS_SHA384, &RSA_PSS_2048_8192_SHA384),
+        (Scheme::RsaPss, ha::SHA_512) => (&RSA_PSS_SHA512, &RSA_PSS_2048_8192_SHA512),
+        _ => return Err(AsymError::Params("RSA uses SHA-256, SHA-384 or SHA-512")),
     })
 }
 
@@ -125,7 +110,7 @@ pub fn sign(
             }
             .map_err(|_| AsymError::Key("not a usable RSA private key"))?;
             let mut sig = vec![0u8; key.public().modulus_len()];
-            key.sign(rsa_sign_alg(scheme, hash)?, &rng, data, &mut sig)
+            key.sign(rsa_alg(scheme, hash)?.0, &rng, data, &mut sig)
                 .map_err(|_| AsymError::Sign)?;
             Ok(sig)
         }
@@ -181,16 +166,14 @@ pub fn verify(
 ) -> Result<bool, AsymError> {
     let public = public_key_bytes(format, der)?;
     let ok = match scheme {
-        Scheme::RsaPkcs1 => {
-            signature::UnparsedPublicKey::new(rsa_verify_alg(scheme, hash)?, &public)
-                .verify(data, sig)
-                .is_ok()
-        }
+        Scheme::RsaPkcs1 => signature::UnparsedPublicKey::new(rsa_alg(scheme, hash)?.1, &public)
+            .verify(data, sig)
+            .is_ok(),
         // PSS signers pick the salt length: ring checks the usual one (the hash length); the
         // other common choice, the longest the key allows (OpenSSL's and pyca's MAX_LENGTH),
         // is checked with the `rsa` crate.
         Scheme::RsaPss => {
-            signature::UnparsedPublicKey::new(rsa_verify_alg(scheme, hash)?, &public)
+            signature::UnparsedPublicKey::new(rsa_alg(scheme, hash)?.1, &public)
                 .verify(data, sig)
                 .is_ok()
                 || pss_verify_max_salt(&public, hash, data, sig)

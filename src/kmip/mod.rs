@@ -445,51 +445,35 @@ mod tests {
 
     #[test]
     fn reasons_are_kept_within_each_version() {
-        assert_eq!(
-            V::V2_1.result_reason(WRONG_KEY_LIFECYCLE_STATE),
-            WRONG_KEY_LIFECYCLE_STATE
-        );
-        assert_eq!(
-            V::V1_4.result_reason(WRONG_KEY_LIFECYCLE_STATE),
-            PERMISSION_DENIED
-        );
-        assert_eq!(V::V1_4.result_reason(OBJECT_DESTROYED), ITEM_NOT_FOUND);
-        assert_eq!(
-            V::V1_4.result_reason(UNSUPPORTED_PROTOCOL_VERSION),
-            INVALID_MESSAGE
-        );
-        assert_eq!(
-            V::V1_0.result_reason(KEY_FORMAT_TYPE_NOT_SUPPORTED),
-            KEY_FORMAT_TYPE_NOT_SUPPORTED
-        );
-        assert_eq!(
-            V::V1_0.result_reason(ENCODING_OPTION_ERROR),
-            GENERAL_FAILURE
-        );
-        assert_eq!(
-            V::V1_1.result_reason(ENCODING_OPTION_ERROR),
-            ENCODING_OPTION_ERROR
-        );
-        assert_eq!(V::V1_2.result_reason(SENSITIVE), PERMISSION_DENIED);
-        assert_eq!(V::V1_4.result_reason(SENSITIVE), SENSITIVE);
-        assert_eq!(V::V1_2.result_reason(OBJECT_ALREADY_EXISTS), INVALID_FIELD);
-        assert_eq!(
-            V::V1_4.result_reason(NON_UNIQUE_NAME_ATTRIBUTE),
-            INVALID_FIELD
-        );
-        assert_eq!(
-            V::V1_4.result_reason(ATTRIBUTE_SINGLE_VALUED),
-            ILLEGAL_OPERATION
-        );
-        assert_eq!(
-            V::V1_4.result_reason(ATTRIBUTE_READ_ONLY),
-            PERMISSION_DENIED
-        );
-        assert_eq!(V::V1_4.result_reason(OBJECT_NOT_FOUND), ITEM_NOT_FOUND);
-        assert_eq!(
-            V::V1_3.result_reason(INVALID_ATTRIBUTE_VALUE),
-            INVALID_FIELD
-        );
+        // (version, reason akm means, reason that version's response carries)
+        let cases = [
+            (
+                V::V2_1,
+                WRONG_KEY_LIFECYCLE_STATE,
+                WRONG_KEY_LIFECYCLE_STATE,
+            ),
+            (V::V1_4, WRONG_KEY_LIFECYCLE_STATE, PERMISSION_DENIED),
+            (V::V1_4, OBJECT_DESTROYED, ITEM_NOT_FOUND),
+            (V::V1_4, UNSUPPORTED_PROTOCOL_VERSION, INVALID_MESSAGE),
+            (
+                V::V1_0,
+                KEY_FORMAT_TYPE_NOT_SUPPORTED,
+                KEY_FORMAT_TYPE_NOT_SUPPORTED,
+            ),
+            (V::V1_0, ENCODING_OPTION_ERROR, GENERAL_FAILURE),
+            (V::V1_1, ENCODING_OPTION_ERROR, ENCODING_OPTION_ERROR),
+            (V::V1_2, SENSITIVE, PERMISSION_DENIED),
+            (V::V1_4, SENSITIVE, SENSITIVE),
+            (V::V1_2, OBJECT_ALREADY_EXISTS, INVALID_FIELD),
+            (V::V1_4, NON_UNIQUE_NAME_ATTRIBUTE, INVALID_FIELD),
+            (V::V1_4, ATTRIBUTE_SINGLE_VALUED, ILLEGAL_OPERATION),
+            (V::V1_4, ATTRIBUTE_READ_ONLY, PERMISSION_DENIED),
+            (V::V1_4, OBJECT_NOT_FOUND, ITEM_NOT_FOUND),
+            (V::V1_3, INVALID_ATTRIBUTE_VALUE, INVALID_FIELD),
+        ];
+        for (v, meant, sent) in cases {
+            assert_eq!(v.result_reason(meant), sent, "{v} reason {meant:#x}");
+        }
         for v in V::SUPPORTED.iter().filter(|v| !v.is_v2()) {
             for reason in 1..=0x4C {
                 let sent = v.result_reason(reason);
