@@ -102,6 +102,25 @@ fn packaged_config_is_valid_production_config() {
     assert!(backups.starts_with(STATE), "{}", backups.display());
 }
 
+/// The unit the package installs runs the packaged binary with the packaged config as the
+/// user postinst creates, and may write where that config puts state and logs.
+#[test]
+fn packaged_unit_matches_the_package_layout() {
+    let unit = std::fs::read_to_string(repo().join("deploy/akm.service")).unwrap();
+    let exec = unit
+        .lines()
+        .find(|l| l.starts_with("ExecStart="))
+        .expect("ExecStart");
+    assert!(exec.starts_with("ExecStart=/usr/bin/akm serve"), "{exec}");
+    assert!(exec.contains("--config /etc/akm/akm.toml"), "{exec}");
+    assert!(
+        unit.lines().any(|l| l == "User=akm"),
+        "unit does not run as akm"
+    );
+    assert!(unit.contains("/var/lib/akm") || unit.contains("StateDirectory=akm"));
+    assert!(unit.contains("LogsDirectory=akm") || unit.contains("/var/log/akm"));
+}
+
 #[test]
 fn maintainer_scripts_are_posix_sh_and_shellcheck_clean() {
     let dir = repo().join("deploy/debian");
