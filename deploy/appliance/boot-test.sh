@@ -9,10 +9,10 @@
 #
 #   deploy/appliance/boot-test.sh [--image appliance-out/akm-appliance.qcow2|.vmdk]
 #                                 [--akm target/debug/akm] [--work DIR]
-# Needs qemu-system-x86_64, qemu-img, mkfs.vfat (dosfstools), mcopy (mtools), python3 (to
-# talk to the QEMU monitor socket). Runs under TCG
-# (software emulation, works anywhere); ACCEL=kvm uses KVM where it works. TIMEOUT (seconds,
-# default 1200) bounds the wait for each boot. Prints the timings; exits non-zero on failure.
+# Needs qemu-system-x86_64, qemu-img, mkfs.vfat (dosfstools), mcopy (mtools) and python3 (to
+# talk to the QEMU monitor socket). Runs under TCG (software emulation, works anywhere);
+# ACCEL=kvm uses KVM where it works. TIMEOUT (seconds, default 1200) bounds the wait for each
+# boot. Prints the timings; exits non-zero on failure.
 set -euo pipefail
 
 image="$PWD/appliance-out/akm-appliance.qcow2"
