@@ -1,12 +1,14 @@
 //! The Debian package (deploy/debian, `[package.metadata.deb]`): the packaged production
-//! config passes akm's own validation; `cargo deb` packages the binary these tests built
-//! (`--no-build --profile dev`, so no second compile) and the package's files, control data
-//! and maintainer scripts are checked; and, as root with `AKM_TEST_DEB_INSTALL=1` (which
-//! `.ci/run` sets), the package is installed on this machine for real: user, directories and
-//! `akm init` checked, the installed server started as the akm user and driven over KMIP
-//! (Query, Create, Get) with the admin certificate init made, then reinstall (no second init,
-//! same KEK), remove and purge (the keys stay). Without cargo-deb or dpkg the test prints
-//! SKIPPED, except under `CI=true`, where a missing tool fails it.
+//! config passes akm's own validation and the unit matches the package layout; `cargo deb`
+//! packages the binary these tests built (`--no-build --profile dev`, so no second compile)
+//! and the package's files, control data and maintainer scripts are checked; and, as root with
+//! `AKM_TEST_DEB_INSTALL=1` (which `.ci/run` sets), the package is installed on this machine
+//! for real: user, directories and `akm init` checked, the installed server started as the akm
+//! user and driven over KMIP (Query, Create, Get) with the admin certificate init made, then
+//! reinstall (no second init, same KEK), remove, purge (the keys stay), install over the kept
+//! keys, and install with `AKM_SKIP_INIT=1`. It refuses to touch an akm installation it did
+//! not make. Without cargo-deb, dpkg-deb or shellcheck the test prints SKIPPED, except under
+//! `CI=true`, where a missing tool fails it.
 
 use crate::support::kmip::{create_key, key_bytes, uid};
 use akm::client::Client;
