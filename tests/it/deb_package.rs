@@ -134,6 +134,17 @@ fn maintainer_scripts_are_posix_sh_and_shellcheck_clean() {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o111, 0o111, "{script} is not executable");
         run(Command::new("sh").arg("-n").arg(&path));
+        // An action dpkg never passes is refused before the script changes anything.
+        let bogus = Command::new("sh").arg(&path).arg("bogus").output().unwrap();
+        assert_eq!(bogus.status.code(), Some(1), "{script} bogus");
+        let why = String::from_utf8_lossy(&bogus.stderr);
+        assert!(why.contains("unknown argument 'bogus'"), "{script}: {why}");
+    }
+    // The upgrade actions of prerm and postrm leave everything as it is (nothing to undo).
+    for (script, action) in [("prerm", "upgrade"), ("postrm", "upgrade")] {
+        run(Command::new("sh")
+            .arg(dir.join(script))
+            .args([action, "0.1.0-1"]));
     }
     if !have("shellcheck", "--version") {
         return skip_or_fail("shellcheck not found (apt-get install shellcheck)");
