@@ -77,6 +77,9 @@ pub struct Config {
     /// Mirroring to failover peers (absent: no mirroring).
     #[serde(default)]
     pub mirror: Option<crate::mirror::config::MirrorConfig>,
+    /// The HTTPS status listener (`/health`, `/metrics`, the status page).
+    #[serde(default)]
+    pub status: crate::status::config::StatusConfig,
     /// The config file's path (set by `load`).
     #[serde(skip)]
     pub path: PathBuf,
@@ -611,6 +614,7 @@ impl Config {
         if let Some(m) = &mut self.mirror {
             m.resolve(base, &self.tls);
         }
+        self.status.resolve(base);
         for p in [
             &mut self.log.file,
             &mut self.log.error_file,
@@ -714,6 +718,9 @@ impl Config {
             m.validate()
                 .map_err(|(key, problem)| self.invalid(key, problem))?;
         }
+        self.status
+            .validate()
+            .map_err(|(key, problem)| self.invalid(key, problem))?;
         if facility_code(&self.log.syslog_facility).is_none() {
             return Err(self.invalid(
                 "log.syslog_facility",

@@ -71,6 +71,9 @@ pub enum StartError {
     /// An audit sink's thread could not be started.
     #[error("cannot start an audit sink: {0}")]
     Sink(std::io::Error),
+    /// The status listener (`[status]`) could not start.
+    #[error(transparent)]
+    Status(#[from] crate::status::StatusError),
 }
 
 fn create_private_dir(path: &Path) -> Result<(), StartError> {
@@ -215,6 +218,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
             config.dual_control.window_minutes,
         )
         .with_separate_duties(config.dual_control.separate_duties),
+        metrics: Arc::default(),
     })
 }
 
@@ -410,6 +414,10 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             println!("akm serve: KEK auto-unsealed from a key file (development only, NOT FOR PRODUCTION)");
         }
         tracing::info!(%bound, "serving");
+        let status = crate::status::start(config, ctx.clone()).await?;
+        if let Some(s) = &status {
+            println!("akm serve: status page, /health and /metrics on https://{}/", s.addr);
+        }
         let (stop_mirror, mirror_stopped) = tokio::sync::watch::channel(false);
         if let Some(m) = &config.mirror {
             let status_file = config.store.data_dir.join(crate::mirror::STATUS_FILE);
@@ -433,6 +441,9 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
         });
         server::serve_reloadable(listener, tls, ctx.clone(), settings(config), shutdown_signal())
             .await;
+        if let Some(s) = status {
+            s.stop().await;
+        }
         reopen.abort();
         rotation.abort();
         if let Some(task) = scheduled {

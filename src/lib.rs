@@ -22,5 +22,6 @@ pub mod pki;
 pub mod policy;
 pub mod secret_file;
 pub mod server;
+pub mod status;
 pub mod store;
 pub mod ttlv;

@@ -9,13 +9,13 @@
 
 use super::record::{Record, GENESIS, HASH, SIG, VERSION};
 use super::signer::{PublicKey, Signer};
-use super::sink::Sink;
+use super::sink::{Sink, SinkProbe};
 use super::{format_time_ms, now_ms, AuditEvent};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -81,8 +81,50 @@ struct RefusalBudget {
     suppressed: u64,
 }
 
+/// Where the journal stands, kept by the journal thread in atomics so the status listener
+/// reads it without waiting on the thread.
+#[derive(Debug, Default)]
+struct Progress {
+    /// Serial of the last durable record.
+    serial: AtomicU64,
+    /// Serial of the last durable checkpoint (0: none since start).
+    checkpoint_serial: AtomicU64,
+    /// When that checkpoint was written, milliseconds since the epoch.
+    checkpoint_ms: AtomicI64,
+    /// Callers waiting for the journal thread to write their records.
+    waiting: AtomicUsize,
+}
+
+/// A snapshot of the journal's state for status and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct JournalStatus {
+    /// Whether the last write succeeded (requests are refused while it did not).
+    pub healthy: bool,
+    /// Serial of the last durable record.
+    pub serial: u64,
+    /// Serial of the last checkpoint written since start (0: none yet).
+    pub checkpoint_serial: u64,
+    /// When it was written, milliseconds since the epoch (0: none yet).
+    pub checkpoint_ms: i64,
+    /// Callers waiting for their records to be written (the journal's queue depth).
+    pub waiting: usize,
+    /// Per sink: its receiver and how many durable records it has not delivered.
+    pub sinks: Vec<(String, u64)>,
+}
+
+/// Counts a caller as waiting on the journal thread until dropped.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The audit journal: a handle to the journal thread.
 pub struct Audit {
+    progress: Arc<Progress>,
+    probes: Vec<SinkProbe>,
     refusals: Mutex<RefusalBudget>,
     sender: Mutex<Option<SyncSender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -107,7 +149,11 @@ impl Audit {
     ) -> Result<Audit, AuditError> {
         let public_key = signer.public_key();
         let path = settings.path.clone();
+        let probes = sinks.iter().map(Sink::probe).collect();
         let mut writer = Writer::open(settings, signer, sinks)?;
+        let progress = Arc::new(Progress::default());
+        progress.serial.store(writer.serial, Ordering::Relaxed);
+        writer.progress = progress.clone();
         let mut start = writer.lifecycle("start");
         start.push("version", env!("CARGO_PKG_VERSION"));
         writer
@@ -124,6 +170,8 @@ impl Audit {
                 source,
             })?;
         Ok(Audit {
+            progress,
+            probes,
             refusals: Mutex::new(RefusalBudget {
                 window: Instant::now(),
                 used: 0,
@@ -152,10 +200,30 @@ impl Audit {
         self.healthy.load(Ordering::Acquire)
     }
 
+    /// Where the journal and its sinks stand (cheap: atomics and one lock per sink).
+    pub fn status(&self) -> JournalStatus {
+        let p = &self.progress;
+        let serial = p.serial.load(Ordering::Relaxed);
+        JournalStatus {
+            healthy: self.is_healthy(),
+            serial,
+            checkpoint_serial: p.checkpoint_serial.load(Ordering::Relaxed),
+            checkpoint_ms: p.checkpoint_ms.load(Ordering::Relaxed),
+            waiting: p.waiting.load(Ordering::Relaxed),
+            sinks: self
+                .probes
+                .iter()
+                .map(|s| (s.name().to_owned(), s.backlog(serial)))
+                .collect(),
+        }
+    }
+
     fn ask(
         &self,
         make: impl FnOnce(SyncSender<Result<(), AuditError>>) -> Msg,
     ) -> Result<(), AuditError> {
+        self.progress.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.progress.waiting);
         let (reply, answer) = mpsc::sync_channel(1);
         let sender = self.sender.lock().ok().and_then(|s| s.clone());
         sender
@@ -250,6 +318,8 @@ struct Writer {
     /// Records written since the last checkpoint.
     since_checkpoint: u64,
     healthy: Arc<AtomicBool>,
+    /// Published for [`Audit::status`].
+    progress: Arc<Progress>,
 }
 
 impl Writer {
@@ -278,6 +348,7 @@ impl Writer {
             head,
             since_checkpoint: 0,
             healthy: Arc::new(AtomicBool::new(true)),
+            progress: Arc::default(),
         })
     }
 
@@ -453,6 +524,16 @@ impl Writer {
         self.head = head;
         self.since_checkpoint = since;
         self.len += text.len() as u64;
+        self.progress.serial.store(serial, Ordering::Relaxed);
+        if let Some(cp) = chained.iter().rev().find(|r| r.is_checkpoint()) {
+            let cp_serial = cp.serial().unwrap_or(serial);
+            self.progress
+                .checkpoint_serial
+                .store(cp_serial, Ordering::Relaxed);
+            self.progress
+                .checkpoint_ms
+                .store(now_ms(), Ordering::Relaxed);
+        }
         let shared: Vec<Arc<Record>> = chained.into_iter().map(Arc::new).collect();
         for sink in &self.sinks {
             sink.deliver(&shared);

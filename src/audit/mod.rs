@@ -12,7 +12,7 @@ pub mod signer;
 pub mod sink;
 pub mod verify;
 
-pub use journal::{Audit, AuditError, JournalSettings};
+pub use journal::{Audit, AuditError, JournalSettings, JournalStatus};
 
 use crate::identity::Principal;
 use crate::kmip::custody;

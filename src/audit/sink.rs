@@ -156,6 +156,15 @@ impl Sink {
         self.shared.wake.notify_one();
     }
 
+    /// A handle that reports this sink's backlog after the sink itself has moved into the
+    /// journal thread (for the status listener's metrics).
+    pub fn probe(&self) -> SinkProbe {
+        SinkProbe {
+            shared: self.shared.clone(),
+            name: self.name.clone(),
+        }
+    }
+
     /// Delivers what it can within a short grace period, then stops the thread.
     pub fn stop(&mut self) {
         if let Ok(mut st) = self.shared.state.lock() {
@@ -171,6 +180,37 @@ impl Sink {
 impl Drop for Sink {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Reads a running sink's delivery position.
+pub struct SinkProbe {
+    shared: Arc<Shared>,
+    name: String,
+}
+
+impl std::fmt::Debug for SinkProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SinkProbe({})", self.name)
+    }
+}
+
+impl SinkProbe {
+    /// The sink's receiver, as `transport://address`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Durable records up to serial `journal_serial` that the receiver has not taken yet:
+    /// those queued and, after a queue overflow, those left to read back from the journal.
+    pub fn backlog(&self, journal_serial: u64) -> u64 {
+        let Ok(st) = self.shared.state.lock() else {
+            return 0;
+        };
+        match st.expected {
+            Some(next) => journal_serial.saturating_add(1).saturating_sub(next),
+            None => st.pending.len() as u64,
+        }
     }
 }
 

@@ -82,6 +82,8 @@ pub struct Ctx {
     pub crypto: CryptoPolicy,
     /// Open multi-part Encrypt streams.
     pub streams: stream::Streams,
+    /// Request counters for the status listener's `/metrics`, updated by the KMIP listener.
+    pub metrics: Arc<crate::status::metrics::Metrics>,
 }
 
 /// Key-handling policy from `[crypto]` in the configuration.
@@ -106,6 +108,7 @@ impl Ctx {
             backup_dir: None,
             kek_files: None,
             dual: dual::DualControl::default(),
+            metrics: Arc::default(),
         }
     }
 }

@@ -52,15 +52,19 @@ impl Connection {
             tracing::debug!(peer = %self.peer, error = %e, "could not set TCP_NODELAY");
         }
         self.local = stream.local_addr().ok();
+        let metrics = self.ctx.metrics.clone();
+        let _open = metrics.connection_opened();
         let tls = match timeout(self.limits.handshake_timeout, self.acceptor.accept(stream)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
                 tracing::info!(peer = %self.peer, error = %e, "TLS handshake failed");
+                metrics.handshake_failed();
                 self.audit_refused_connection("TLS handshake failed").await;
                 return;
             }
             Err(_) => {
                 tracing::info!(peer = %self.peer, "TLS handshake timed out");
+                metrics.handshake_failed();
                 self.audit_refused_connection("TLS handshake timed out")
                     .await;
                 return;
@@ -70,6 +74,7 @@ impl Connection {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!(peer = %self.peer, error = %e, "client certificate refused");
+                metrics.handshake_failed();
                 let cert = peer_cert_sha256(&tls);
                 self.audit_refused_connection_with("client certificate refused", cert)
                     .await;
@@ -143,6 +148,7 @@ impl Connection {
         now: i64,
         failure: Failure,
     ) -> Zeroizing<Vec<u8>> {
+        self.ctx.metrics.message_refused();
         let mut e = self.event("message", Some(who));
         e.protocol = Some(version);
         e.outcome = Some(Outcome::Failure);
@@ -255,6 +261,9 @@ fn audited_dispatch(
         row.names.into_iter().next()
     });
     ctx.audit.record(events)?;
+    // The one place every dispatched request ends: counted once the client's answer is final.
+    let outcomes = items.iter().map(|i| (i.operation, i.result.is_ok()));
+    ctx.metrics.request_finished(outcomes, started.elapsed());
     Ok(bytes)
 }
 

@@ -9,11 +9,13 @@ mod replica;
 mod rewrap;
 mod schema;
 pub mod snapshot;
+mod stats;
 mod writer;
 
 pub use acl::AccountKind;
 pub use replica::{ChangeEntry, CommitHook, ReplicaAccount, ReplicaObject, Stamp};
 pub use rewrap::WrappedRow;
+pub use stats::ObjectCount;
 pub use writer::WriteTx;
 
 use crate::crypto::Wrapped;

@@ -40,6 +40,7 @@ mod rotation;
 mod selftest;
 mod server_attributes;
 mod signatures;
+mod status;
 mod storage;
 mod store_disk_full;
 mod support;

@@ -5,4 +5,5 @@ pub mod kmip;
 pub mod proxy;
 pub mod rsyslog;
 pub mod server;
+pub mod status;
 pub mod xml;

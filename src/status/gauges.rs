@@ -1,0 +1,193 @@
+//! The state metrics of `/metrics`, from a [`Snapshot`]: objects by type and state, seal
+//! state, audit journal position, checkpoint and sink backlog, mirror peers, process start
+//! time and build info. (The request counters are in [`super::metrics`].)
+
+use super::prom::{Family, Kind};
+use super::snapshot::Snapshot;
+use crate::kmip::enums::{object_type as ot, state as st};
+
+/// The Object Type's name as the spec spells it, without spaces, or hex.
+pub fn object_type_name(code: u32) -> String {
+    let name = match code {
+        ot::CERTIFICATE => "Certificate",
+        ot::SYMMETRIC_KEY => "SymmetricKey",
+        ot::PUBLIC_KEY => "PublicKey",
+        ot::PRIVATE_KEY => "PrivateKey",
+        ot::SPLIT_KEY => "SplitKey",
+        ot::TEMPLATE => "Template",
+        ot::SECRET_DATA => "SecretData",
+        ot::OPAQUE_OBJECT => "OpaqueObject",
+        ot::PGP_KEY => "PGPKey",
+        ot::CERTIFICATE_REQUEST => "CertificateRequest",
+        _ => return format!("0x{code:08X}"),
+    };
+    name.to_owned()
+}
+
+/// The State's name as the spec spells it, without spaces, or hex.
+pub fn state_name(code: u32) -> String {
+    let name = match code {
+        st::PRE_ACTIVE => "PreActive",
+        st::ACTIVE => "Active",
+        st::DEACTIVATED => "Deactivated",
+        st::COMPROMISED => "Compromised",
+        st::DESTROYED => "Destroyed",
+        st::DESTROYED_COMPROMISED => "DestroyedCompromised",
+        _ => return format!("0x{code:08X}"),
+    };
+    name.to_owned()
+}
+
+fn single(name: &'static str, kind: Kind, help: &'static str, value: f64) -> Family {
+    let mut f = Family::new(name, kind, help);
+    f.sample("", &[], value);
+    f
+}
+
+/// The state families of `s`, for a process that started at `started_unix`.
+pub fn families(s: &Snapshot, started_unix: i64) -> Vec<Family> {
+    let mut out = vec![
+        {
+            let mut f = Family::new("akm_build_info", Kind::Gauge, "akm's version (always 1).");
+            f.sample("", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
+            f
+        },
+        single(
+            "akm_process_start_time_seconds",
+            Kind::Gauge,
+            "When the server started, seconds since the epoch.",
+            started_unix as f64,
+        ),
+        single(
+            "akm_kek_sealed",
+            Kind::Gauge,
+            "1 while the KEK is sealed (nothing is served), 0 once unsealed.",
+            f64::from(u8::from(s.seal.sealed)),
+        ),
+        single(
+            "akm_up",
+            Kind::Gauge,
+            "1 when the server serves requests (KEK unsealed, audit journal writable, store readable).",
+            f64::from(u8::from(s.unavailable().is_none())),
+        ),
+    ];
+    out.push(objects(s));
+    out.extend(audit(s));
+    out.extend(mirror(s));
+    out
+}
+
+fn objects(s: &Snapshot) -> Family {
+    let mut f = Family::new(
+        "akm_objects",
+        Kind::Gauge,
+        "Managed objects by object type and state (read from the store, cached briefly).",
+    );
+    for c in s.objects.as_deref().unwrap_or(&[]) {
+        let (t, st) = (object_type_name(c.object_type), state_name(c.state));
+        f.sample("", &[("type", &t), ("state", &st)], c.count as f64);
+    }
+    f
+}
+
+fn audit(s: &Snapshot) -> Vec<Family> {
+    let j = &s.journal;
+    let mut backlog = Family::new(
+        "akm_audit_sink_backlog_records",
+        Kind::Gauge,
+        "Durable audit records a syslog sink has not delivered yet.",
+    );
+    for (sink, n) in &j.sinks {
+        backlog.sample("", &[("sink", sink)], *n as f64);
+    }
+    let mut out = vec![
+        single(
+            "akm_audit_journal_writable",
+            Kind::Gauge,
+            "1 while the audit journal can be written (requests are refused otherwise).",
+            f64::from(u8::from(j.healthy)),
+        ),
+        single(
+            "akm_audit_journal_serial",
+            Kind::Gauge,
+            "Serial of the last durable audit record.",
+            j.serial as f64,
+        ),
+        single(
+            "akm_audit_journal_waiting",
+            Kind::Gauge,
+            "Requests waiting for their audit records to be written.",
+            j.waiting as f64,
+        ),
+        backlog,
+    ];
+    if j.checkpoint_serial > 0 {
+        out.push(single(
+            "akm_audit_last_checkpoint_serial",
+            Kind::Gauge,
+            "Serial of the last signed checkpoint written since start.",
+            j.checkpoint_serial as f64,
+        ));
+        out.push(single(
+            "akm_audit_last_checkpoint_time_seconds",
+            Kind::Gauge,
+            "When the last signed checkpoint was written, seconds since the epoch.",
+            j.checkpoint_ms as f64 / 1000.0,
+        ));
+    }
+    out
+}
+
+fn mirror(s: &Snapshot) -> Vec<Family> {
+    let Some(Ok(m)) = &s.mirror else {
+        return Vec::new();
+    };
+    let mut connected = Family::new(
+        "akm_mirror_peer_connected",
+        Kind::Gauge,
+        "1 while the mirror link to a peer is up, by direction.",
+    );
+    let mut lag = Family::new(
+        "akm_mirror_peer_lag_entries",
+        Kind::Gauge,
+        "Local changes a peer has not acknowledged.",
+    );
+    let mut lag_secs = Family::new(
+        "akm_mirror_peer_lag_seconds",
+        Kind::Gauge,
+        "Age of the oldest local change a peer has not acknowledged.",
+    );
+    let mut behind = Family::new(
+        "akm_mirror_peer_behind_entries",
+        Kind::Gauge,
+        "A peer's changes not applied here yet, as far as it has told us.",
+    );
+    for p in &m.peers {
+        let peer = p.node_id.as_str();
+        for (dir, up) in [
+            ("outbound", p.outbound_connected),
+            ("inbound", p.inbound_connected),
+        ] {
+            connected.sample(
+                "",
+                &[("peer", peer), ("direction", dir)],
+                f64::from(u8::from(up)),
+            );
+        }
+        lag.sample("", &[("peer", peer)], p.lag_entries as f64);
+        lag_secs.sample("", &[("peer", peer)], p.lag_seconds as f64);
+        behind.sample("", &[("peer", peer)], p.behind_entries as f64);
+    }
+    vec![
+        single(
+            "akm_mirror_status_age_seconds",
+            Kind::Gauge,
+            "Age of the mirror status the worker last wrote.",
+            (s.now_unix - m.updated_unix).max(0) as f64,
+        ),
+        connected,
+        lag,
+        lag_secs,
+        behind,
+    ]
+}
