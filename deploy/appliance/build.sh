@@ -5,6 +5,7 @@
 # (KVM/QEMU) and akm-appliance.vmdk (VMware, streamOptimized) to the output directory.
 #
 # Run as root, on demand (not in CI):
+#   cargo deb --dbgsym
 #   deploy/appliance/build.sh --deb target/debian/akm_0.1.0-1_amd64.deb [--out DIR] [--work DIR]
 # Needs: debootstrap, qemu-img, fdisk (sfdisk), e2fsprogs (mkfs.ext4 -d), extlinux and
 # syslinux-common, and loop mounts (only for installing extlinux into the file system).
