@@ -714,6 +714,12 @@ impl Config {
         if self.log.level.trim().is_empty() {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));
         }
+        if let Err(problem) = crate::logfile::check_level(&self.log.level) {
+            return Err(self.invalid(
+                "log.level",
+                format!("{problem}; use none, basic, verbose, debug or a filter such as akm=debug"),
+            ));
+        }
         if let Some(m) = &self.mirror {
             m.validate()
                 .map_err(|(key, problem)| self.invalid(key, problem))?;

@@ -1,6 +1,7 @@
 //! Starting the server from a [`Config`]: first-start initialization (KEK and development
 //! PKI), the crypto self-test, opening the store, building TLS, binding the listener, and
-//! serving until SIGTERM or SIGINT.
+//! serving until SIGTERM or SIGINT; telling systemd (`Type=notify`) when it is ready, alive
+//! (watchdog), reloading (SIGHUP, see [`crate::reload`]) and stopping.
 
 use crate::audit::signer::{Signer, SignerError};
 use crate::audit::sink::Sink;
@@ -9,7 +10,9 @@ use crate::config::Config;
 use crate::crypto::rotate::KekFiles;
 use crate::crypto::slot::KekSlot;
 use crate::crypto::{self, Kek};
+use crate::notify::Notifier;
 use crate::ops::Ctx;
+use crate::reload::Reload;
 use crate::server::{self, tls, ConnLimits, Settings};
 use crate::store::{AccountKind, Store};
 use crate::ttlv::Limits;
@@ -203,8 +206,8 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     Ok(Ctx {
         store,
         kek,
-        access: Arc::new(config.access_settings()),
-        tls_reload: None,
+        access: config.access_settings().into(),
+        reload: None,
         interop: config.server.interop_operations,
         audit,
         crypto: crate::ops::CryptoPolicy {
@@ -224,7 +227,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
 
 /// The audit event naming the configuration this server runs with: its path and SHA-256, so
 /// an auditor sees every configuration change across restarts.
-fn config_event(config: &Config) -> AuditEvent {
+pub fn config_event(config: &Config) -> AuditEvent {
     let digest = std::fs::read(&config.path)
         .map(|b| hex::encode(ring::digest::digest(&ring::digest::SHA256, &b)))
         .unwrap_or_default();
@@ -292,46 +295,14 @@ pub fn open_audit(config: &Config) -> Result<Audit, StartError> {
     Ok(Audit::open(settings, signer, sinks)?)
 }
 
-/// Rebuilds the server TLS configuration from the files `[tls]` names and puts it in force
-/// for new connections; on failure the previous one stays.
-fn reload_tls(handle: &tls::TlsHandle, config: &crate::config::TlsConfig) -> Result<(), String> {
-    handle.reload_from(config).map_err(|e| e.to_string())
-}
-
-/// Takes over SIGHUP (whose default would end the process) and reloads TLS on each one until
-/// the process ends. Registers the handler before returning, so a SIGHUP that arrives once
-/// the server announced itself never kills it.
-fn reload_on_sighup(handle: Arc<tls::TlsHandle>, config: crate::config::TlsConfig) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGHUP; TLS reload only via akm tls reload");
-            return;
-        }
-    };
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            reload_after_sighup(&handle, &config).await;
-        }
-    });
-}
-
-/// One SIGHUP: reloads on the blocking pool (it reads files) and logs the outcome.
-async fn reload_after_sighup(handle: &Arc<tls::TlsHandle>, config: &crate::config::TlsConfig) {
-    let (h, c) = (handle.clone(), config.clone());
-    match tokio::task::spawn_blocking(move || reload_tls(&h, &c)).await {
-        Ok(Ok(())) => tracing::info!("SIGHUP: TLS configuration (CA, pins, CRLs) reloaded"),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "SIGHUP: TLS reload failed; the previous configuration stays in force")
-        }
-        Err(e) => tracing::error!(error = %e, "SIGHUP: TLS reload task failed"),
-    }
-}
-
 /// Writes the users and groups `akm.toml` declares into the database (through the writer, so
-/// they are in the change log), replacing what the database had for those names.
-fn apply_declared_accounts(store: &Store, config: &Config) -> Result<(), StartError> {
+/// they are in the change log), replacing what the database had for those names. Records of
+/// other names (added with `akm user`/`akm group`, or dropped from the file) are left alone.
+/// At every start and every configuration reload.
+pub fn apply_declared_accounts(
+    store: &Store,
+    config: &Config,
+) -> Result<(), crate::store::StoreError> {
     let (users, groups) = config.declared_accounts();
     if users.is_empty() && groups.is_empty() {
         return Ok(());
@@ -369,17 +340,34 @@ pub fn settings(config: &Config) -> Settings {
     }
 }
 
-/// `akm serve`: initializes if allowed and needed, then serves until a signal arrives.
+/// `akm serve`: initializes if allowed and needed, then serves until a signal arrives. A
+/// failure to start is also put in the service status for `systemctl status`.
 pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartError> {
+    let notifier = Notifier::from_env();
+    let result = start_and_serve(config, listen, &notifier);
+    if let Err(e) = &result {
+        notifier.status(&format!("failed: {e}"));
+    }
+    result
+}
+
+fn start_and_serve(
+    config: &Config,
+    listen: Option<SocketAddr>,
+    notifier: &Notifier,
+) -> Result<(), StartError> {
     if config.server.auto_init && needs_init(config) {
         println!("akm serve: empty data directory and auto_init = true: initializing");
+        notifier.status("initializing: KEK and development PKI");
         init(config)?;
     }
+    notifier.status("starting: self-tests, store, audit journal, TLS");
     let tls = Arc::new(tls::TlsHandle::from_config(&config.tls)?);
     let mut ctx = open_context(config)?;
-    let (handle, tls_config) = (tls.clone(), config.tls.clone());
-    ctx.tls_reload = Some(crate::ops::Reloader(Arc::new(move || {
-        reload_tls(&handle, &tls_config)
+    let reload = Arc::new(Reload::new(config, tls.clone(), notifier.clone()));
+    let r = reload.clone();
+    ctx.reload = Some(crate::ops::Reloader(Arc::new(move |ctx| {
+        r.run(ctx, "akm reload")
     })));
     let ctx = Arc::new(ctx);
     let addr = listen.unwrap_or_else(|| config.listen_addr());
@@ -393,7 +381,7 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             .map_err(|source| StartError::Bind { addr, source })?;
         let bound = listener.local_addr().unwrap_or(addr);
         // Before announcing ourselves: from then on a SIGHUP means "reload", never "exit".
-        reload_on_sighup(tls.clone(), config.tls.clone());
+        reload_on_sighup(reload, ctx.clone());
         println!("akm serve: listening on {bound} (KMIP over mutual TLS)");
         println!(
             "akm serve: client certificates are in {} (admin.crt/admin.key, user.crt/user.key, CA ca.crt)",
@@ -423,7 +411,6 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
             let status_file = config.store.data_dir.join(crate::mirror::STATUS_FILE);
             crate::mirror::start(m.clone(), ctx.clone(), status_file, mirror_stopped).await?;
         }
-        let reopen = tokio::spawn(reopen_on_sighup(ctx.clone()));
         let rotation = tokio::spawn(rotate_on_schedule(
             ctx.clone(),
             Duration::from_secs(config.crypto.rotation_check_secs),
@@ -439,14 +426,28 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
                 },
             ))
         });
-        server::serve_reloadable(listener, tls, ctx.clone(), settings(config), shutdown_signal())
-            .await;
+        // Self-tests passed, the store and the audit journal are open and the listener is
+        // bound (connections queue until the accept loop below takes them): ready.
+        let sealed = if kek.sealed { "; KEK sealed, waiting for custodians" } else { "" };
+        notifier.ready(&format!("serving KMIP on {bound}{sealed}"));
+        // Heartbeats only once ready, so none can overtake READY=1.
+        let watchdog = crate::notify::watchdog_interval().map(|every| {
+            tracing::info!(every_ms = every.as_millis() as u64, "systemd watchdog heartbeats on");
+            tokio::spawn(crate::notify::watchdog(notifier.clone(), every, liveness(ctx.clone())))
+        });
+        let stopping = {
+            let n = notifier.clone();
+            async move {
+                shutdown_signal().await;
+                n.stopping();
+            }
+        };
+        server::serve_reloadable(listener, tls, ctx.clone(), settings(config), stopping).await;
         if let Some(s) = status {
             s.stop().await;
         }
-        reopen.abort();
         rotation.abort();
-        if let Some(task) = scheduled {
+        for task in scheduled.into_iter().chain(watchdog) {
             task.abort();
         }
         let _ = stop_mirror.send(true);
@@ -459,22 +460,45 @@ pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartErr
     Ok(())
 }
 
-/// On SIGHUP (logrotate's postrotate) the diagnostic log files are reopened and the audit
-/// journal is closed with a `rotate` checkpoint and continued in a new file at its path.
-async fn reopen_on_sighup(ctx: Arc<Ctx>) {
+/// Takes over SIGHUP (whose default would end the process) and reloads the configuration on
+/// each one until the process ends. Registers the handler before returning, so a SIGHUP that
+/// arrives once the server announced itself never kills it.
+fn reload_on_sighup(reload: Arc<Reload>, ctx: Arc<Ctx>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::error!("cannot listen for SIGHUP; audit journal rotation needs a restart");
-        return;
-    };
-    while hup.recv().await.is_some() {
-        crate::logfile::reopen_all();
-        let ctx = ctx.clone();
-        match tokio::task::spawn_blocking(move || ctx.audit.reopen()).await {
-            Ok(Ok(())) => tracing::info!("SIGHUP: audit journal reopened"),
-            Ok(Err(e)) => tracing::error!(error = %e, "SIGHUP: audit journal reopen failed"),
-            Err(e) => tracing::error!(error = %e, "SIGHUP: audit journal reopen panicked"),
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGHUP; reload only with akm reload");
+            return;
         }
+    };
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let (r, c) = (reload.clone(), ctx.clone());
+            // The reload logs its outcome; it reads files and writes the store, so it runs on
+            // the blocking pool.
+            if let Err(e) = tokio::task::spawn_blocking(move || r.run(&c, "SIGHUP").map(drop)).await
+            {
+                tracing::error!(error = %e, "SIGHUP: reload task failed");
+            }
+        }
+    });
+}
+
+/// The watchdog's liveness proof: the async runtime runs this task and its timer, the
+/// blocking pool (where every request runs) takes a job, and the store's writer thread
+/// answers a round trip.
+fn liveness(
+    ctx: Arc<Ctx>,
+) -> impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>> {
+    move || {
+        let c = ctx.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || c.store.ping())
+                .await
+                .map_err(|e| format!("blocking pool: {e}"))?
+                .map_err(|e| format!("store writer: {e}"))
+        })
     }
 }
 

@@ -93,9 +93,10 @@ pub enum OpError {
     /// access decision can be made.
     #[error("access records unavailable")]
     AccessRecordsUnavailable,
-    /// Reloading the TLS configuration failed (the detail is logged).
-    #[error("TLS reload failed; the previous configuration stays in force (see the server log)")]
-    ReloadFailed,
+    /// A configuration reload was refused: the new configuration is invalid (the detail names
+    /// the key and the file; the caller is an administrator).
+    #[error("reload refused, the previous configuration stays in force: {0}")]
+    ReloadFailed(String),
     /// The server is sealed: nothing but Query, Discover Versions and the custody operations
     /// until custodians unseal it.
     #[error("the server is sealed: custodians must unseal it (akm unseal)")]
@@ -192,7 +193,7 @@ impl OpError {
                 (rr::GENERAL_FAILURE, "internal error".into())
             }
             OpError::AccessRecordsUnavailable => (rr::GENERAL_FAILURE, "internal error".into()),
-            OpError::ReloadFailed => (rr::GENERAL_FAILURE, self.to_string()),
+            OpError::ReloadFailed(_) => (rr::GENERAL_FAILURE, self.to_string()),
             OpError::Sealed => (rr::GENERAL_FAILURE, self.to_string()),
             OpError::DualControl(m) => (rr::PERMISSION_DENIED, m.clone()),
             OpError::Custody(m) => (rr::INVALID_FIELD, m.clone()),

@@ -2,7 +2,9 @@
 //! error stream (warnings and errors only), each to stderr or to its own file, and optionally
 //! both to a local syslog socket under their own app-names (`akm`, `akm-error`). Files are
 //! reopened at their configured path on SIGHUP, so logrotate can rename them and signal the
-//! server. The audit stream is not here: it is the audit journal and its syslog sinks.
+//! server. The trace streams' level can be replaced while running (a configuration reload,
+//! through tracing-subscriber's reload layer). The audit stream is not here: it is the audit
+//! journal and its syslog sinks.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -21,7 +23,8 @@ pub struct LogFile(Arc<Inner>);
 
 #[derive(Debug)]
 struct Inner {
-    path: PathBuf,
+    /// The path the file is (re)opened at; a reload may move it.
+    path: Mutex<PathBuf>,
     file: Mutex<File>,
 }
 
@@ -37,18 +40,38 @@ impl LogFile {
     /// Opens (creating) `path` for appending.
     pub fn open(path: &Path) -> std::io::Result<LogFile> {
         Ok(LogFile(Arc::new(Inner {
-            path: path.to_owned(),
+            path: Mutex::new(path.to_owned()),
             file: Mutex::new(open_append(path)?),
         })))
     }
 
+    /// The path the file is (re)opened at.
+    pub fn path(&self) -> PathBuf {
+        match self.0.path.lock() {
+            Ok(p) => p.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
     /// Reopens the file at its path (a rotated file stays with whoever renamed it).
     pub fn reopen(&self) -> std::io::Result<()> {
-        let fresh = open_append(&self.0.path)?;
+        let fresh = open_append(&self.path())?;
+        self.put(fresh);
+        Ok(())
+    }
+
+    /// Continues in `file`, opened at `path`, from the next event on.
+    fn move_to(&self, path: PathBuf, file: File) {
+        if let Ok(mut p) = self.0.path.lock() {
+            *p = path;
+        }
+        self.put(file);
+    }
+
+    fn put(&self, fresh: File) {
         if let Ok(mut f) = self.0.file.lock() {
             *f = fresh;
         }
-        Ok(())
     }
 }
 
@@ -150,11 +173,87 @@ impl<'a> MakeWriter<'a> for SyslogWriter {
 
 static OPEN_FILES: OnceLock<Vec<LogFile>> = OnceLock::new();
 
+/// The trace stream's file and the error stream's file, as set up by [`init`].
+static STREAM_FILES: OnceLock<(Option<LogFile>, Option<LogFile>)> = OnceLock::new();
+
+/// New paths for the log files, opened and ready to take over ([`prepare_moves`]).
+#[derive(Debug, Default)]
+pub struct Moves(Vec<(LogFile, PathBuf, File)>);
+
+impl Moves {
+    /// Puts the new files in force.
+    pub fn apply(self) {
+        for (log, path, file) in self.0 {
+            tracing::info!(from = %log.path().display(), to = %path.display(), "log file moved");
+            log.move_to(path, file);
+        }
+    }
+}
+
+/// For a reload: opens the new `[log] file` and `error_file` paths of streams that already
+/// go to a file, without using them yet. A stream that would go from stderr (or nowhere) to a
+/// file or back needs a restart and is left alone ([`needs_restart`] names it). The error
+/// names the key and the file that cannot be opened.
+pub fn prepare_moves(file: Option<&Path>, error_file: Option<&Path>) -> Result<Moves, String> {
+    let Some((trace, errors)) = STREAM_FILES.get() else {
+        return Ok(Moves::default());
+    };
+    let mut moves = Vec::new();
+    for (key, current, wanted) in [
+        ("log.file", trace, file),
+        ("log.error_file", errors, error_file),
+    ] {
+        if let (Some(log), Some(path)) = (current, wanted) {
+            if log.path() != path {
+                let f = open_append(path)
+                    .map_err(|e| format!("`{key}`: cannot open {}: {e}", path.display()))?;
+                moves.push((log.clone(), path.to_owned(), f));
+            }
+        }
+    }
+    Ok(Moves(moves))
+}
+
+/// Whether changing a stream's file from `old` to `new` needs a restart: moving a file does
+/// not, but sending a stream to a file, or no longer, does.
+pub fn needs_restart(old: Option<&Path>, new: Option<&Path>) -> bool {
+    old.is_some() != new.is_some()
+}
+
+/// The filter of each trace stream (file or stderr, syslog `akm`), replaceable at run time.
+type LevelHandle = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+static LEVEL_HANDLES: OnceLock<Vec<LevelHandle>> = OnceLock::new();
+
+/// Whether `level` (a `[log] level` value) is a usable filter; the error says why not.
+pub fn check_level(level: &str) -> Result<(), String> {
+    EnvFilter::try_new(filter_for(level))
+        .map(drop)
+        .map_err(|e| format!("is {level:?}, not a level: {e}"))
+}
+
+/// Puts a new `[log] level` in force on the trace streams; the error streams stay at
+/// warnings. RUST_LOG, when set, still wins (as at start). Does nothing before [`init`].
+pub fn set_level(level: &str) -> Result<(), String> {
+    check_level(level)?;
+    for handle in LEVEL_HANDLES.get().into_iter().flatten() {
+        handle
+            .reload(env_filter(level))
+            .map_err(|e| format!("cannot change the log level: {e}"))?;
+    }
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing::warn!("RUST_LOG is set: it overrides log.level, which was not applied");
+    } else if is_chatty(level) {
+        warn_chatty(level);
+    }
+    Ok(())
+}
+
 /// Reopens every diagnostic log file (on SIGHUP).
 pub fn reopen_all() {
     for f in OPEN_FILES.get().into_iter().flatten() {
         if let Err(e) = f.reopen() {
-            tracing::error!(path = %f.0.path.display(), error = %e, "cannot reopen log file");
+            tracing::error!(path = %f.path().display(), error = %e, "cannot reopen log file");
         }
     }
 }
@@ -200,22 +299,31 @@ fn env_filter(level: &str) -> EnvFilter {
 pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
     let mut layers: Vec<BoxedLayer> = Vec::new();
     let mut files = Vec::new();
+    let mut handles = Vec::new();
+    let (mut trace_file, mut error_file) = (None, None);
+    let mut trace_filter = || {
+        let (filter, handle) = tracing_subscriber::reload::Layer::new(env_filter(level));
+        handles.push(handle);
+        filter
+    };
     match outputs.file {
         Some(p) => {
             let f = open_log(p)?;
             files.push(f.clone());
-            layers.push(file_layer(f, env_filter(level)));
+            trace_file = Some(f.clone());
+            layers.push(file_layer(f, trace_filter()));
         }
         None => layers.push(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_filter(env_filter(level))
+                .with_filter(trace_filter())
                 .boxed(),
         ),
     }
     if let Some(p) = outputs.error_file {
         let f = open_log(p)?;
         files.push(f.clone());
+        error_file = Some(f.clone());
         layers.push(file_layer(f, EnvFilter::new("warn")));
     }
     if let Some((path, facility)) = outputs.syslog {
@@ -223,19 +331,25 @@ pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
             SyslogWriter::new(path, facility, app)
                 .map_err(|e| format!("cannot open a socket for syslog {}: {e}", path.display()))
         };
-        layers.push(syslog_layer(open("akm")?, env_filter(level)));
+        layers.push(syslog_layer(open("akm")?, trace_filter()));
         layers.push(syslog_layer(open("akm-error")?, EnvFilter::new("warn")));
     }
     let _ = OPEN_FILES.set(files);
+    let _ = STREAM_FILES.set((trace_file, error_file));
+    let _ = LEVEL_HANDLES.set(handles);
     let _ = tracing_subscriber::registry().with(layers).try_init();
     if is_chatty(level) {
-        tracing::warn!(
-            level,
-            "diagnostic log level {level} writes much more to disk and may expose sensitive \
-             detail (identifiers, names, client addresses); use basic in production"
-        );
+        warn_chatty(level);
     }
     Ok(())
+}
+
+fn warn_chatty(level: &str) {
+    tracing::warn!(
+        level,
+        "diagnostic log level {level} writes much more to disk and may expose sensitive \
+         detail (identifiers, names, client addresses); use basic in production"
+    );
 }
 
 /// A layer of the diagnostic streams.
@@ -245,7 +359,10 @@ fn open_log(p: &Path) -> Result<LogFile, String> {
     LogFile::open(p).map_err(|e| format!("cannot open log file {}: {e}", p.display()))
 }
 
-fn file_layer(f: LogFile, filter: EnvFilter) -> BoxedLayer {
+fn file_layer<F>(f: LogFile, filter: F) -> BoxedLayer
+where
+    F: tracing_subscriber::layer::Filter<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .with_writer(f)
@@ -254,7 +371,10 @@ fn file_layer(f: LogFile, filter: EnvFilter) -> BoxedLayer {
 }
 
 /// Syslog stamps its own time, so the event carries none.
-fn syslog_layer(w: SyslogWriter, filter: EnvFilter) -> BoxedLayer {
+fn syslog_layer<F>(w: SyslogWriter, filter: F) -> BoxedLayer
+where
+    F: tracing_subscriber::layer::Filter<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
     tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .without_time()

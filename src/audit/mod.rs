@@ -255,6 +255,7 @@ pub fn operation_name(code: u32) -> String {
         ext::OP_GET_KEY_POLICY => "x-GetKeyPolicy",
         ext::OP_SET_KEY_POLICY => "x-SetKeyPolicy",
         ext::OP_RELOAD_TLS => "x-ReloadTls",
+        ext::OP_RELOAD_CONFIG => "x-ReloadConfig",
         // KEK custody extensions: unseal attempts, backups, rotations, dual-control windows.
         custody::OP_SEAL_STATUS => "x-SealStatus",
         custody::OP_UNSEAL => "x-Unseal",

@@ -84,9 +84,48 @@ pub struct TlsArgs {
 
 #[derive(Debug, Subcommand)]
 enum TlsCommand {
-    /// Make the server re-read its CA bundle, CA pins and CRLs (as SIGHUP does); new
-    /// connections use them.
+    /// Make the server reload its configuration, TLS files included (CA bundle, pins, CRLs),
+    /// as `akm reload` and SIGHUP do; new connections use them.
     Reload,
+}
+
+/// `akm reload`
+#[derive(Debug, Args)]
+pub struct ReloadArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+/// Runs `akm reload`: the server re-reads its configuration file; a refusal (the error names
+/// the key and the file) is printed and fails the command.
+pub fn run_reload(config: &Config, args: ReloadArgs) -> Result<(), CliError> {
+    let out = connect_and_run(config, &args.conn, |client| {
+        Box::pin(async move {
+            let payload = client.call(ext::OP_RELOAD_CONFIG, Vec::new()).await?;
+            let restart: Vec<&str> = payload
+                .children_with(ext::TAG_RESTART_KEY)
+                .filter_map(Ttlv::as_text)
+                .collect();
+            Ok(json!({ "reloaded": true, "restart_needed": restart }))
+        })
+    })?;
+    if args.conn.json {
+        print(&out, true);
+        return Ok(());
+    }
+    println!("akm reload: the server reloaded its configuration");
+    let restart = out["restart_needed"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !restart.is_empty() {
+        let keys: Vec<String> = restart.iter().map(text).collect();
+        println!(
+            "akm reload: changed but waiting for a restart: {}",
+            keys.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Runs `akm tls reload`.

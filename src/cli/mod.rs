@@ -1,5 +1,5 @@
 //! The `akm` command line: `serve`, `init`, `cert issue`/`cert revoke`, and the `key`,
-//! `user`, `group`, `tls` and `conformance` commands, which are KMIP clients over mutual TLS
+//! `user`, `group`, `tls`, `reload` and `conformance` commands, which are KMIP clients over mutual TLS
 //! (the scripting interface). `main` maps errors to exit codes.
 
 mod admin;
@@ -56,6 +56,9 @@ pub enum Command {
     Group(admin::AccountArgs),
     /// The running server's TLS configuration (administrators only).
     Tls(admin::TlsArgs),
+    /// Make the running server re-read its configuration file, as SIGHUP does: TLS files,
+    /// [access], log level (administrators only). A refused file is printed; exit 2.
+    Reload(admin::ReloadArgs),
     /// KEK custody: seal a stopped node's KEK (`akm kek seal`), or show the running
     /// server's seal status (`akm kek status`, administrators only).
     Kek(custody::KekArgs),
@@ -257,6 +260,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tls(args) => {
             init_logging("warn");
             admin::run_tls(&config, args)?;
+        }
+        Command::Reload(args) => {
+            init_logging("warn");
+            admin::run_reload(&config, args)?;
         }
         Command::Key(args) => {
             init_logging("warn");

@@ -2,7 +2,7 @@
 //! extension range 8XXXXXXX, KMIP 1.4 §9.1.3.2.27) and the tags of their payloads (extension
 //! tags 54XXXX, KMIP 1.4 §9.1.3.1). Only members of the configured administrators group may
 //! call them, except Get Key Policy, which whoever may Get Attributes of the key may call;
-//! `akm user`, `akm group`, `akm key policy` and `akm tls reload` are their client.
+//! `akm user`, `akm group`, `akm key policy` and `akm reload` (and `akm tls reload`) are their client.
 //!
 //! Payloads (Request → Response):
 //! - List Accounts: Account Kind → one Account per record, by name.
@@ -14,8 +14,12 @@
 //!   none), Access Mode.
 //! - Set Key Policy: Unique Identifier; Owner, Owner Group (empty text: none), Access Mode,
 //!   each optional → the resulting policy, as Get Key Policy.
-//! - Reload TLS: empty → empty (General Failure, with the detail in the server log, if the
-//!   files do not load; the previous configuration then stays in force).
+//! - Reload Configuration: empty → one Restart Key per changed key that waits for a restart.
+//!   The server re-reads its whole configuration file and applies what can change live (as
+//!   SIGHUP does); if the new configuration is invalid
+//!   it is refused with General Failure and a Result Message naming the key and the file, and
+//!   the previous configuration stays in force.
+//! - Reload TLS: the same as Reload Configuration (its older name, kept for `akm tls reload`).
 
 use crate::ttlv::{Tag, Ttlv};
 
@@ -30,8 +34,12 @@ pub const OP_GET_KEY_POLICY: u32 = 0x8000_0004;
 /// Change a key's access policy.
 pub const OP_SET_KEY_POLICY: u32 = 0x8000_0005;
 /// Reload the server's TLS configuration (CA bundle, pins, CRLs): new handshakes use it, and
-/// open connections of certificates it revokes close at their next request.
+/// open connections of certificates it revokes close at their next request. Since the whole
+/// configuration became reloadable this does exactly what [`OP_RELOAD_CONFIG`] does.
 pub const OP_RELOAD_TLS: u32 = 0x8000_0006;
+/// Reload the server's configuration file: TLS files, `[access]`, `[log]` levels; the same
+/// path as SIGHUP.
+pub const OP_RELOAD_CONFIG: u32 = 0x8000_0007;
 
 /// Enumeration: which table ([`KIND_USER`] or [`KIND_GROUP`]).
 pub const TAG_ACCOUNT_KIND: Tag = Tag(0x54_0001);
@@ -49,6 +57,9 @@ pub const TAG_OWNER: Tag = Tag(0x54_0006);
 pub const TAG_OWNER_GROUP: Tag = Tag(0x54_0007);
 /// Text String: a key's access mode (`any`, `group`, `user`, `user-and-group`).
 pub const TAG_ACCESS_MODE: Tag = Tag(0x54_0008);
+/// Text String: a configuration key (`server.listen`) that a reload found changed but that
+/// takes effect only at the next restart.
+pub const TAG_RESTART_KEY: Tag = Tag(0x54_0009);
 
 /// Account Kind: the users table.
 pub const KIND_USER: u32 = 1;

@@ -78,7 +78,7 @@ impl Caller {
     /// Loads the records that name `who`.
     pub fn load(ctx: &Ctx, who: &Principal) -> Result<Caller, OpError> {
         let accounts = ctx.store.accounts_for(&who.cn, &who.ous)?;
-        Ok(Caller::new(who.clone(), accounts, ctx.access.clone()))
+        Ok(Caller::new(who.clone(), accounts, ctx.access.current()))
     }
 
     /// A caller with the given records and settings.

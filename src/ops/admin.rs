@@ -23,8 +23,10 @@ pub enum AdminOp {
     GetKeyPolicy,
     /// Set Key Policy.
     SetKeyPolicy,
-    /// Reload TLS.
+    /// Reload TLS (the older name of Reload Configuration).
     ReloadTls,
+    /// Reload Configuration.
+    ReloadConfig,
 }
 
 /// The administration operation with this Operation value, if it is one.
@@ -36,6 +38,7 @@ pub fn admin_operation(operation: u32) -> Option<AdminOp> {
         OP_GET_KEY_POLICY => AdminOp::GetKeyPolicy,
         OP_SET_KEY_POLICY => AdminOp::SetKeyPolicy,
         OP_RELOAD_TLS => AdminOp::ReloadTls,
+        OP_RELOAD_CONFIG => AdminOp::ReloadConfig,
         _ => return None,
     })
 }
@@ -49,7 +52,7 @@ pub(super) fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>, op: AdminOp) -> Resu
         AdminOp::DeleteAccount => delete_account(ctx, call)?,
         AdminOp::GetKeyPolicy => get_key_policy(ctx, who, call)?,
         AdminOp::SetKeyPolicy => set_key_policy(ctx, call)?,
-        AdminOp::ReloadTls => reload_tls(ctx)?,
+        AdminOp::ReloadTls | AdminOp::ReloadConfig => reload(ctx)?,
     };
     Ok(Reply { payload, uid: None })
 }
@@ -244,15 +247,16 @@ fn set_key_policy(ctx: &Ctx, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
     Ok(policy_ttlv(&uid, &policy))
 }
 
-fn reload_tls(ctx: &Ctx) -> Result<Vec<Ttlv>, OpError> {
+/// Reload Configuration (and Reload TLS): the reload path SIGHUP takes, which logs the
+/// outcome itself; a refusal goes back to the administrator with its reason.
+fn reload(ctx: &Ctx) -> Result<Vec<Ttlv>, OpError> {
     let reload = ctx
-        .tls_reload
+        .reload
         .as_ref()
-        .ok_or(OpError::FeatureNotSupported("TLS reload"))?;
-    (reload.0)().map_err(|detail| {
-        tracing::error!(%detail, "TLS reload failed; the previous configuration stays in force");
-        OpError::ReloadFailed
-    })?;
-    tracing::info!("TLS configuration reloaded by an administrator");
-    Ok(Vec::new())
+        .ok_or(OpError::FeatureNotSupported("configuration reload"))?;
+    let restart = (reload.0)(ctx).map_err(OpError::ReloadFailed)?;
+    Ok(restart
+        .into_iter()
+        .map(|key| Ttlv::text(TAG_RESTART_KEY, key))
+        .collect())
 }

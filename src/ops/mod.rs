@@ -63,11 +63,11 @@ pub struct Ctx {
     pub store: Store,
     /// The key encryption key, sealed until custodians unseal it (or open from a key file).
     pub kek: KekSlot,
-    /// The access settings (`[access]` in the config).
-    pub access: Arc<policy::Settings>,
-    /// Reloads the server's TLS configuration (new CRLs) for the Reload TLS administration
-    /// operation; `None` where nothing can be reloaded.
-    pub tls_reload: Option<Reloader>,
+    /// The access settings (`[access]` in the config), replaced by a configuration reload.
+    pub access: Live<policy::Settings>,
+    /// Reloads the server's configuration (the Reload Configuration and Reload TLS
+    /// administration operations, and SIGHUP); `None` where nothing can be reloaded.
+    pub reload: Option<Reloader>,
     /// Whether the Interop operation is available (test servers only: KMIP 2.1 §6.1.26).
     pub interop: bool,
     /// The audit journal every request is recorded in before it is answered.
@@ -99,8 +99,8 @@ impl Ctx {
         Ctx {
             store,
             kek: KekSlot::from(kek),
-            access: Arc::default(),
-            tls_reload: None,
+            access: Live::default(),
+            reload: None,
             interop: false,
             audit,
             crypto: CryptoPolicy::default(),
@@ -113,9 +113,49 @@ impl Ctx {
     }
 }
 
-/// A reload action (blocking); the error is for the log.
+/// A reload action (blocking), given the context it applies to. It returns the changed keys
+/// that need a restart; the error says why the new configuration was refused (naming the key
+/// and the file), for the log and the caller.
 #[derive(Clone)]
-pub struct Reloader(pub Arc<dyn Fn() -> Result<(), String> + Send + Sync>);
+pub struct Reloader(pub Arc<ReloadFn>);
+
+/// What a [`Reloader`] runs.
+pub type ReloadFn = dyn Fn(&Ctx) -> Result<Vec<&'static str>, String> + Send + Sync;
+
+/// A value a reload replaces while requests read it: each reader gets the value in force when
+/// it asks, whole (the old or the new one, never a mix).
+#[derive(Debug, Default)]
+pub struct Live<T>(std::sync::RwLock<Arc<T>>);
+
+impl<T> Live<T> {
+    /// A cell holding `value`.
+    pub fn new(value: T) -> Live<T> {
+        Live(std::sync::RwLock::new(Arc::new(value)))
+    }
+
+    /// The value in force.
+    pub fn current(&self) -> Arc<T> {
+        match self.0.read() {
+            Ok(v) => v.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Puts `value` in force for later readers.
+    pub fn replace(&self, value: T) {
+        let value = Arc::new(value);
+        match self.0.write() {
+            Ok(mut v) => *v = value,
+            Err(poisoned) => *poisoned.into_inner() = value,
+        }
+    }
+}
+
+impl<T> From<T> for Live<T> {
+    fn from(value: T) -> Live<T> {
+        Live::new(value)
+    }
+}
 
 impl std::fmt::Debug for Reloader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -250,6 +250,25 @@ impl TlsHandle {
     pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
         write_lock(&self.config, config);
     }
+
+    /// Puts files read by [`Loaded::read`] in force (configuration and revocations).
+    pub fn put(&self, loaded: Loaded) {
+        write_lock(&self.revoked, Arc::new(loaded.1));
+        self.replace(loaded.0);
+    }
+}
+
+/// The TLS files read and checked but not yet in force: a configuration reload reads all of
+/// them before it changes anything, then puts them in force with [`TlsHandle::put`].
+#[derive(Debug)]
+pub struct Loaded(Arc<rustls::ServerConfig>, Revoked);
+
+impl Loaded {
+    /// Reads the files `tls` names, as [`TlsHandle::from_config`] does.
+    pub fn read(tls: &TlsConfig) -> Result<Loaded, TlsError> {
+        let (config, revoked) = load(tls)?;
+        Ok(Loaded(config, revoked))
+    }
 }
 
 /// The server's TLS configuration from PEM files.

@@ -328,6 +328,13 @@ fn install_upgrade_remove_purge(deb: &Path) {
     assert_ne!(akm, 0);
     assert_owned(STATE, akm, 0o700);
     assert_owned(LOGS, akm, 0o750);
+    assert_owned("/etc/akm", 0, 0o750);
+    let akm_gid = std::fs::metadata(STATE).unwrap().gid();
+    assert_eq!(
+        std::fs::metadata("/etc/akm").unwrap().gid(),
+        akm_gid,
+        "/etc/akm group"
+    );
     assert_owned(KEK, akm, 0o600);
     assert_owned("/var/lib/akm/data/audit-signing.key", akm, 0o600);
     assert_owned("/var/lib/akm/certs/server.key", akm, 0o600);

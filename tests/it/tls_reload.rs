@@ -39,8 +39,10 @@ fn write_pki(dir: &Path, ca: &Ca) -> TlsConfig {
 async fn start(ca: Ca, config: &TlsConfig) -> TestServer {
     let handle = Arc::new(TlsHandle::from_config(config).unwrap());
     let (h, c) = (handle.clone(), config.clone());
-    let reload = akm::ops::Reloader(Arc::new(move || {
-        h.reload_from(&c).map_err(|e| e.to_string())
+    let reload = akm::ops::Reloader(Arc::new(move |_: &akm::ops::Ctx| {
+        h.reload_from(&c)
+            .map(|()| Vec::new())
+            .map_err(|e| e.to_string())
     }));
     TestServer::start_reloadable(
         ca,

@@ -140,11 +140,15 @@ impl TestServer {
         TestServer::start_inner(ca, handle, test_settings(), options).await
     }
 
-    /// Starts a server with the default test TLS and settings and these access settings.
+    /// Starts a server with the default test TLS and these access settings. The idle timeout
+    /// is long: the access tests hold one connection per identity while they work through a
+    /// table with the others, which on a loaded machine can outlast the usual 3 s.
     pub async fn start_with_access(access: akm::policy::Settings) -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
         let tls = server_tls(&ca);
-        TestServer::start_full(ca, tls, test_settings(), access).await
+        let mut settings = test_settings();
+        settings.limits.idle_timeout = Duration::from_secs(60);
+        TestServer::start_full(ca, tls, settings, access).await
     }
 
     /// Starts a server with the default test TLS and settings and key-handling `policy`
@@ -215,8 +219,8 @@ impl TestServer {
             .collect();
         let audit = Audit::open(journal, Signer::from_seed(&AUDIT_SEED), sinks).unwrap();
         let mut ctx = Ctx::new(store, kek, audit);
-        ctx.access = Arc::new(options.access);
-        ctx.tls_reload = options.reload;
+        ctx.access = options.access.into();
+        ctx.reload = options.reload;
         ctx.interop = options.interop;
         ctx.crypto = options.crypto;
         let ctx = Arc::new(ctx);

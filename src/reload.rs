@@ -1,0 +1,279 @@
+//! Reloading a running server's configuration: the one path SIGHUP (`systemctl reload`) and
+//! the Reload Configuration administration operation (`akm reload`, `akm tls reload`) take.
+//! It re-reads `akm.toml` and validates it as a start does, reads every TLS file, and only
+//! then applies: the TLS configuration (certificate, key, client CA, pins, CRLs), the
+//! `[access]` settings and the user and group records the file declares, the `[log] level`
+//! and new paths of the log files;
+//! it reopens the diagnostic log files and the audit journal (logrotate). Keys that cannot
+//! change in a running server are named in a warning and wait for a restart. An invalid file
+//! is refused with an error naming the key and the file, and nothing changes.
+
+use crate::config::{Config, TlsConfig};
+use crate::notify::Notifier;
+use crate::ops::Ctx;
+use crate::server::tls::{Loaded, TlsError, TlsHandle};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// The reload state of a running server.
+#[derive(Debug)]
+pub struct Reload {
+    /// The configuration file, as the server was started with it.
+    path: PathBuf,
+    /// The configuration the server started with: keys that need a restart are compared
+    /// with it, so a change stays reported until the restart.
+    started: Config,
+    /// The configuration in force; holding the lock serializes reloads.
+    current: Mutex<Config>,
+    /// The TLS configuration new handshakes use.
+    tls: Arc<TlsHandle>,
+    /// Tells systemd a reload is under way and when it is over.
+    notifier: Notifier,
+}
+
+impl Reload {
+    /// The reload state of a server started with `config`.
+    pub fn new(config: &Config, tls: Arc<TlsHandle>, notifier: Notifier) -> Reload {
+        Reload {
+            path: config.path.clone(),
+            started: config.clone(),
+            current: Mutex::new(config.clone()),
+            tls,
+            notifier,
+        }
+    }
+
+    /// Reloads the configuration into `ctx` (blocking: it reads files and writes the store).
+    /// `cause` (`SIGHUP`, `akm reload`) goes to the log. On error the previous configuration
+    /// stays in force and the error names the key and the file. On success, returns the keys
+    /// that differ from the configuration the server started with and need a restart.
+    pub fn run(&self, ctx: &Ctx, cause: &str) -> Result<Vec<&'static str>, String> {
+        let mut current = match self.current.lock() {
+            Ok(c) => c,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        self.notifier.reloading();
+        let result = self.apply(ctx, &current);
+        // Whatever the file says, logrotate's SIGHUP must still get its files reopened.
+        reopen_files(ctx);
+        match result {
+            Ok(new) => {
+                tracing::info!(cause, config = %self.path.display(), "configuration reloaded");
+                *current = new;
+                let restart = needs_restart(&self.started, &current);
+                if restart.is_empty() {
+                    self.notifier.ready("serving; configuration reloaded");
+                } else {
+                    tracing::warn!(
+                        keys = %restart.join(", "),
+                        "changed in the configuration file but not applied: restart akm for these"
+                    );
+                    self.notifier.ready(&format!(
+                        "serving; configuration reloaded; restart needed for {}",
+                        restart.join(", ")
+                    ));
+                }
+                Ok(restart)
+            }
+            Err(e) => {
+                tracing::error!(
+                    cause,
+                    error = %e,
+                    "configuration reload refused; the previous configuration stays in force"
+                );
+                self.notifier
+                    .ready(&format!("serving; last reload refused: {e}"));
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads and checks everything, then applies it; returns the new configuration.
+    fn apply(&self, ctx: &Ctx, old: &Config) -> Result<Config, String> {
+        let new = Config::load(&self.path).map_err(|e| e.to_string())?;
+        let tls = read_tls(&new)?;
+        let moves =
+            crate::logfile::prepare_moves(new.log.file.as_deref(), new.log.error_file.as_deref())
+                .map_err(|e| format!("config file {}: {e}", new.path.display()))?;
+        // The only step that can fail once checking is over comes first, so a failure leaves
+        // everything as it was.
+        crate::daemon::apply_declared_accounts(&ctx.store, &new)
+            .map_err(|e| format!("cannot write the [access] records to the database: {e}"))?;
+        self.tls.put(tls);
+        moves.apply();
+        ctx.access.replace(new.access_settings());
+        if let Err(e) = crate::logfile::set_level(&new.log.level) {
+            tracing::error!(error = %e, "log.level not applied");
+        }
+        if let Err(e) = ctx.audit.record(vec![crate::daemon::config_event(&new)]) {
+            tracing::error!(error = %e, "cannot record the reloaded configuration in the audit journal");
+        }
+        warn_about_dropped_records(old, &new);
+        Ok(new)
+    }
+}
+
+/// Reopens the diagnostic log files and the audit journal at their paths (after logrotate
+/// renamed them); a failure is logged and the old files stay in use.
+fn reopen_files(ctx: &Ctx) {
+    crate::logfile::reopen_all();
+    match ctx.audit.reopen() {
+        Ok(()) => tracing::info!("audit journal reopened"),
+        Err(e) => tracing::error!(error = %e, "audit journal reopen failed"),
+    }
+}
+
+/// Reads the TLS files `[tls]` names; an error names the key, the file and the config file.
+fn read_tls(config: &Config) -> Result<Loaded, String> {
+    Loaded::read(&config.tls).map_err(|e| {
+        format!(
+            "config file {}: `{}`: {e}",
+            config.path.display(),
+            tls_key(&config.tls, &e)
+        )
+    })
+}
+
+/// The `[tls]` key whose file a TLS error is about.
+fn tls_key(tls: &TlsConfig, e: &TlsError) -> &'static str {
+    let path = match e {
+        TlsError::Read { path, .. } | TlsError::Pem { path, .. } => path,
+        TlsError::Secret(_) => return "tls.key",
+        TlsError::NoPinnedCa { .. } => return "tls.client_ca_fingerprints",
+        TlsError::Verifier(_) => return "tls.client_ca / tls.crls",
+        TlsError::Rustls(_) => return "tls.cert / tls.key",
+    };
+    let is = |p: &std::path::Path| p.display().to_string() == *path;
+    if is(&tls.cert) {
+        "tls.cert"
+    } else if is(&tls.key) {
+        "tls.key"
+    } else if is(&tls.client_ca) {
+        "tls.client_ca"
+    } else {
+        "tls.crls"
+    }
+}
+
+/// Logs the records the file no longer declares, which stay in the database.
+fn warn_about_dropped_records(old: &Config, new: &Config) {
+    let dropped = |key: &str,
+                   o: &std::collections::BTreeMap<_, _>,
+                   n: &std::collections::BTreeMap<String, _>| {
+        for name in o.keys().filter(|k| !n.contains_key(*k)) {
+            tracing::warn!(
+                record = %name,
+                "{key}.{name} is no longer in the configuration file; its record stays in the \
+                 database (disable it with enabled = false, or delete it with akm user/group delete)"
+            );
+        }
+    };
+    dropped("access.users", &old.access.users, &new.access.users);
+    dropped("access.groups", &old.access.groups, &new.access.groups);
+}
+
+/// The keys that differ between `old` and `new` and that a running server cannot change:
+/// the listener and its limits, the store, the KEK, the crypto policy, syslog for the log
+/// streams and whether they go to files at all (a log file may move to another path), the
+/// audit journal and sinks, backups, dual control and mirroring. `[client]` and the
+/// `akm init` keys (`tls.certs_dir`, `tls.server_names`, `server.auto_init`) do not matter to
+/// a running server and are not reported.
+pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
+    let mut keys = Vec::new();
+    // Values are compared through their Debug form (the config types have no PartialEq);
+    // they are only compared, never logged.
+    macro_rules! compare {
+        ($($section:ident . $field:ident),* $(,)?) => {
+            $(
+                if format!("{:?}", old.$section.$field) != format!("{:?}", new.$section.$field) {
+                    keys.push(concat!(stringify!($section), ".", stringify!($field)));
+                }
+            )*
+        };
+    }
+    compare!(
+        server.listen,
+        server.max_connections,
+        server.handshake_timeout_secs,
+        server.idle_timeout_secs,
+        server.max_message_bytes,
+        server.max_depth,
+        server.max_batch_items,
+        server.max_attributes,
+        server.max_requests_in_flight,
+        server.shutdown_grace_secs,
+        server.interop_operations,
+        store.data_dir,
+        store.kek_file,
+        crypto.pci_mode,
+        crypto.rotation_check_secs,
+        log.syslog,
+        log.syslog_facility,
+        audit.journal,
+        audit.signing_key,
+        audit.server_name,
+        audit.checkpoint_every,
+        audit.checkpoint_secs,
+        audit.sinks,
+        backup.dir,
+        backup.interval_secs,
+        backup.keep,
+        backup.sftp,
+        dual_control.operations,
+        dual_control.window_minutes,
+        dual_control.separate_duties,
+    );
+    if format!("{:?}", old.mirror) != format!("{:?}", new.mirror) {
+        keys.push("mirror");
+    }
+    // A log file may move; a stream that starts or stops going to a file may not.
+    use crate::logfile::needs_restart as stream_restart;
+    if stream_restart(old.log.file.as_deref(), new.log.file.as_deref()) {
+        keys.push("log.file");
+    }
+    if stream_restart(old.log.error_file.as_deref(), new.log.error_file.as_deref()) {
+        keys.push("log.error_file");
+    }
+    keys
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Config {
+        Config::parse(text, Path::new("/etc/akm/akm.toml")).unwrap()
+    }
+
+    #[test]
+    fn restart_keys_are_named_and_live_ones_are_not() {
+        let old = parse("");
+        let new = parse(
+            "[server]\nlisten = \"127.0.0.1:5697\"\n[store]\ndata_dir = \"/srv/akm\"\n\
+             [log]\nlevel = \"debug\"\nfile = \"/var/log/akm/akm.log\"\n\
+             [access]\nadmin_group = \"ops\"\n[tls]\ncrls = [\"ca.crl\"]\n",
+        );
+        assert_eq!(
+            needs_restart(&old, &new),
+            vec!["server.listen", "store.data_dir", "log.file"]
+        );
+        assert!(needs_restart(&old, &parse("")).is_empty());
+        // A log file that moves needs no restart.
+        let a = parse("[log]\nfile = \"/var/log/akm/a.log\"\n");
+        let b = parse("[log]\nfile = \"/var/log/akm/b.log\"\nerror_file = \"e.log\"\n");
+        assert_eq!(needs_restart(&a, &b), vec!["log.error_file"]);
+    }
+
+    #[test]
+    fn tls_errors_name_their_key() {
+        let tls = parse("").tls;
+        let read = |p: &Path| TlsError::Pem {
+            path: p.display().to_string(),
+            what: "x",
+        };
+        assert_eq!(tls_key(&tls, &read(&tls.cert)), "tls.cert");
+        assert_eq!(tls_key(&tls, &read(&tls.client_ca)), "tls.client_ca");
+        assert_eq!(tls_key(&tls, &read(Path::new("/x/ca.crl"))), "tls.crls");
+    }
+}
