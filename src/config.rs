@@ -107,6 +107,8 @@ pub struct ServerConfig {
     pub max_attributes: usize,
     /// Most requests run at once over all connections; more wait for a slot.
     pub max_requests_in_flight: usize,
+    /// Most Unique Identifiers one Locate returns, whatever Maximum Items asks for.
+    pub max_locate_items: usize,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
     /// Initialize (KEK, development PKI) on `akm serve` when the data directory is empty.
@@ -128,6 +130,7 @@ impl Default for ServerConfig {
             max_batch_items: 1024,
             max_attributes: 1024,
             max_requests_in_flight: 256,
+            max_locate_items: crate::ops::DEFAULT_MAX_LOCATE_ITEMS,
             shutdown_grace_secs: 30,
             auto_init: false,
             interop_operations: false,
@@ -752,7 +755,7 @@ impl Config {
     /// keeps one request's cost bounded.
     fn validate_request_limits(&self) -> Result<(), ConfigError> {
         let s = &self.server;
-        let checks: [(&'static str, usize, usize, &str); 4] = [
+        let checks: [(&'static str, usize, usize, &str); 5] = [
             ("server.max_depth", s.max_depth, 256, "the default is 64"),
             (
                 "server.max_batch_items",
@@ -771,6 +774,12 @@ impl Config {
                 s.max_requests_in_flight,
                 65_536,
                 "the default is 256",
+            ),
+            (
+                "server.max_locate_items",
+                s.max_locate_items,
+                crate::ops::MAX_LOCATE_ITEMS_CAP,
+                "the default is 10000",
             ),
         ];
         for (key, value, max, default) in checks {
@@ -1027,12 +1036,17 @@ mod tests {
             "max_batch_items",
             "max_attributes",
             "max_requests_in_flight",
+            "max_locate_items",
         ] {
             let e = parse(&format!("[server]\n{key} = 0\n"))
                 .unwrap_err()
                 .to_string();
             assert!(e.contains(&format!("server.{key}")), "{e}");
         }
+        let e = parse("[server]\nmax_locate_items = 100001\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("server.max_locate_items"), "{e}");
         let e = parse("[server]\nmax_batch_items = 5000\n")
             .unwrap_err()
             .to_string();

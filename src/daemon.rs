@@ -221,6 +221,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
             config.dual_control.window_minutes,
         )
         .with_separate_duties(config.dual_control.separate_duties),
+        max_locate_items: config.server.max_locate_items,
         metrics: Arc::default(),
     })
 }
@@ -381,7 +382,7 @@ fn start_and_serve(
             .map_err(|source| StartError::Bind { addr, source })?;
         let bound = listener.local_addr().unwrap_or(addr);
         // Before announcing ourselves: from then on a SIGHUP means "reload", never "exit".
-        reload_on_sighup(reload, ctx.clone());
+        reload_on_sighup(reload.clone(), ctx.clone());
         println!("akm serve: listening on {bound} (KMIP over mutual TLS)");
         println!(
             "akm serve: client certificates are in {} (admin.crt/admin.key, user.crt/user.key, CA ca.crt)",
@@ -404,6 +405,7 @@ fn start_and_serve(
         tracing::info!(%bound, "serving");
         let status = crate::status::start(config, ctx.clone()).await?;
         if let Some(s) = &status {
+            reload.attach_status(s.tls.clone());
             println!("akm serve: status page, /health and /metrics on https://{}/", s.addr);
         }
         let (stop_mirror, mirror_stopped) = tokio::sync::watch::channel(false);

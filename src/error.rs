@@ -204,6 +204,12 @@ impl OpError {
             OpError::Store(e @ (StoreError::WritesRefused | StoreError::NotReplicated)) => {
                 (rr::GENERAL_FAILURE, e.to_string())
             }
+            // A full or failing database filesystem is an operating condition the client
+            // should be told about (General Failure is the only reason every version has);
+            // the store logged the detail and the operator's remedy where it happened.
+            OpError::Store(e @ (StoreError::NoSpace | StoreError::Io)) => {
+                (rr::GENERAL_FAILURE, e.to_string())
+            }
             OpError::Store(e) => {
                 tracing::error!(error = %e, "store failure");
                 (rr::GENERAL_FAILURE, "internal error".into())

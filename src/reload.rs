@@ -1,7 +1,8 @@
 //! Reloading a running server's configuration: the one path SIGHUP (`systemctl reload`) and
 //! the Reload Configuration administration operation (`akm reload`, `akm tls reload`) take.
 //! It re-reads `akm.toml` and validates it as a start does, reads every TLS file, and only
-//! then applies: the TLS configuration (certificate, key, client CA, pins, CRLs), the
+//! then applies: the TLS configuration (certificate, key, client CA, pins, CRLs) of the KMIP
+//! listener and of the status listener, the
 //! `[access]` settings and the user and group records the file declares, the `[log] level`
 //! and new paths of the log files;
 //! it reopens the diagnostic log files and the audit journal (logrotate). Keys that cannot
@@ -13,7 +14,7 @@ use crate::notify::Notifier;
 use crate::ops::Ctx;
 use crate::server::tls::{Loaded, TlsError, TlsHandle};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// The reload state of a running server.
 #[derive(Debug)]
@@ -27,6 +28,8 @@ pub struct Reload {
     current: Mutex<Config>,
     /// The TLS configuration new handshakes use.
     tls: Arc<TlsHandle>,
+    /// The status listener's TLS configuration, once it has started.
+    status_tls: OnceLock<Arc<TlsHandle>>,
     /// Tells systemd a reload is under way and when it is over.
     notifier: Notifier,
 }
@@ -39,8 +42,14 @@ impl Reload {
             started: config.clone(),
             current: Mutex::new(config.clone()),
             tls,
+            status_tls: OnceLock::new(),
             notifier,
         }
+    }
+
+    /// Has reloads also rebuild the status listener's TLS configuration `tls`.
+    pub fn attach_status(&self, tls: Arc<TlsHandle>) {
+        let _ = self.status_tls.set(tls);
     }
 
     /// Reloads the configuration into `ctx` (blocking: it reads files and writes the store).
@@ -92,6 +101,10 @@ impl Reload {
     fn apply(&self, ctx: &Ctx, old: &Config) -> Result<Config, String> {
         let new = Config::load(&self.path).map_err(|e| e.to_string())?;
         let tls = read_tls(&new)?;
+        let status_tls = match self.status_tls.get() {
+            Some(handle) => Some((handle, read_status_tls(&new)?)),
+            None => None,
+        };
         let moves =
             crate::logfile::prepare_moves(new.log.file.as_deref(), new.log.error_file.as_deref())
                 .map_err(|e| format!("config file {}: {e}", new.path.display()))?;
@@ -100,6 +113,9 @@ impl Reload {
         crate::daemon::apply_declared_accounts(&ctx.store, &new)
             .map_err(|e| format!("cannot write the [access] records to the database: {e}"))?;
         self.tls.put(tls);
+        if let Some((handle, config)) = status_tls {
+            handle.replace(config);
+        }
         moves.apply();
         ctx.access.replace(new.access_settings());
         if let Err(e) = crate::logfile::set_level(&new.log.level) {
@@ -130,6 +146,16 @@ fn read_tls(config: &Config) -> Result<Loaded, String> {
             "config file {}: `{}`: {e}",
             config.path.display(),
             tls_key(&config.tls, &e)
+        )
+    })
+}
+
+/// The status listener's TLS configuration (`status.cert`/`status.key` or the `[tls]` files).
+fn read_status_tls(config: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
+    crate::status::server_config(config).map_err(|e| {
+        format!(
+            "config file {}: status listener (`status.cert`, `status.key` or `[tls]`): {e}",
+            config.path.display()
         )
     })
 }
@@ -175,7 +201,8 @@ fn warn_about_dropped_records(old: &Config, new: &Config) {
 /// The keys that differ between `old` and `new` and that a running server cannot change:
 /// the listener and its limits, the store, the KEK, the crypto policy, syslog for the log
 /// streams and whether they go to files at all (a log file may move to another path), the
-/// audit journal and sinks, backups, dual control and mirroring. `[client]` and the
+/// audit journal and sinks, backups, dual control, mirroring, and the status listener but for
+/// its certificate and key. `[client]` and the
 /// `akm init` keys (`tls.certs_dir`, `tls.server_names`, `server.auto_init`) do not matter to
 /// a running server and are not reported.
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
@@ -222,6 +249,13 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         dual_control.operations,
         dual_control.window_minutes,
         dual_control.separate_duties,
+        status.enabled,
+        status.listen,
+        status.require_client_cert,
+        status.allowed_groups,
+        status.max_connections,
+        status.header_timeout_secs,
+        status.cache_secs,
     );
     if format!("{:?}", old.mirror) != format!("{:?}", new.mirror) {
         keys.push("mirror");
@@ -263,6 +297,11 @@ mod tests {
         let a = parse("[log]\nfile = \"/var/log/akm/a.log\"\n");
         let b = parse("[log]\nfile = \"/var/log/akm/b.log\"\nerror_file = \"e.log\"\n");
         assert_eq!(needs_restart(&a, &b), vec!["log.error_file"]);
+        // The status listener's address waits for a restart; its certificate does not.
+        let s = parse(
+            "[status]\nlisten = \"127.0.0.1:9443\"\ncert = \"status.crt\"\nkey = \"status.key\"\n",
+        );
+        assert_eq!(needs_restart(&old, &s), vec!["status.listen"]);
     }
 
     #[test]

@@ -318,6 +318,8 @@ struct Writer {
     /// Records written since the last checkpoint.
     since_checkpoint: u64,
     healthy: Arc<AtomicBool>,
+    /// A failed write could not be cut back yet: cut before appending anything else.
+    cut_pending: bool,
     /// Published for [`Audit::status`].
     progress: Arc<Progress>,
 }
@@ -348,6 +350,7 @@ impl Writer {
             head,
             since_checkpoint: 0,
             healthy: Arc::new(AtomicBool::new(true)),
+            cut_pending: false,
             progress: Arc::default(),
         })
     }
@@ -542,13 +545,24 @@ impl Writer {
     }
 
     fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if self.cut_pending {
+            // Appending after the bytes of a failed write would chain onto records no
+            // caller was told about (and that a failed fsync may have lost).
+            self.file.set_len(self.len)?;
+            self.cut_pending = false;
+        }
         self.file.write_all(bytes)?;
+        // After a failed fdatasync the kernel may have dropped the pages it could not write
+        // and will not report that again (the "fsyncgate" lesson), so those bytes are never
+        // trusted: `fail` cuts the file back to the last synced length and the records are
+        // chained again from the last durable one. Bytes synced before are not affected.
         self.file.sync_data()
     }
 
     fn fail(&mut self, e: &std::io::Error) {
         // A torn record left in the file would break the chain for every later record.
         if let Err(cut) = self.file.set_len(self.len) {
+            self.cut_pending = true;
             tracing::error!(target: "akm::audit", error = %cut, "audit journal: cannot cut back a partial write");
         }
         if self.healthy.swap(false, Ordering::AcqRel) {

@@ -2,7 +2,8 @@
 //! the request. Indexed attributes (Object Type, algorithm, length, State, Name, Object
 //! Group) are filtered in SQL; the rest (dates as ranges, other attributes by value) are
 //! checked on the loaded objects. Maximum
-//! Items and Offset Items page the result; Storage Status Mask picks live or destroyed.
+//! Items and Offset Items page the result, never beyond `server.max_locate_items`; Storage
+//! Status Mask picks live or destroyed.
 
 use super::object::name_value;
 use super::Caller;
@@ -12,6 +13,17 @@ use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::storage_status_mask as ssm;
 use crate::store::LocateQuery;
 use crate::ttlv::{Tag, Ttlv, Value};
+
+/// The default of `server.max_locate_items`. Real clients either page (libkmip asks for 16
+/// at a time) or Locate by name and get one or a few (vSphere, PyKMIP's examples), so a cap
+/// this high only ever shortens a Locate that lists a whole large store: about 500 KB of
+/// identifiers. KMIP 1.4 §4.9 lets a server impose an internal maximum without Maximum Items,
+/// and with it returns "up to" Maximum Items; Located Items (2.x) still counts every match,
+/// so a client can page through the rest with Offset Items.
+pub const DEFAULT_MAX_LOCATE_ITEMS: usize = 10_000;
+
+/// The highest `server.max_locate_items` accepted (a response of about 5 MB).
+pub const MAX_LOCATE_ITEMS_CAP: usize = 100_000;
 
 /// Runs Locate.
 pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
@@ -50,7 +62,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let page = matched
         .into_iter()
         .skip(offset)
-        .take(max_items.unwrap_or(usize::MAX));
+        .take(max_items.map_or(ctx.max_locate_items, |m| m.min(ctx.max_locate_items)));
     let page: Vec<String> = page.collect();
     let mut payload = Vec::new();
     if call.version.is_v2() {

@@ -43,6 +43,7 @@ mod wrap;
 
 pub use access::{AccessRecord, Caller};
 pub use admin::{admin_operation, AdminOp};
+pub use locate::{DEFAULT_MAX_LOCATE_ITEMS, MAX_LOCATE_ITEMS_CAP};
 pub use object::{name_value as object_name, Object};
 
 use crate::crypto::slot::KekSlot;
@@ -82,6 +83,8 @@ pub struct Ctx {
     pub crypto: CryptoPolicy,
     /// Open multi-part Encrypt streams.
     pub streams: stream::Streams,
+    /// Most Unique Identifiers one Locate returns (`server.max_locate_items`).
+    pub max_locate_items: usize,
     /// Request counters for the status listener's `/metrics`, updated by the KMIP listener.
     pub metrics: Arc<crate::status::metrics::Metrics>,
 }
@@ -108,6 +111,7 @@ impl Ctx {
             backup_dir: None,
             kek_files: None,
             dual: dual::DualControl::default(),
+            max_locate_items: locate::DEFAULT_MAX_LOCATE_ITEMS,
             metrics: Arc::default(),
         }
     }
@@ -188,6 +192,19 @@ impl Call<'_> {
 
     /// The Unique Identifier the item names, or the ID Placeholder when it names none.
     pub fn uid(&self) -> Result<String, OpError> {
+        // The operations that call this take one Unique Identifier (KMIP 1.4 §4, 2.1 §6.1:
+        // "Unique Identifier, No" in each payload table, never "MAY be repeated"); using
+        // the first of two would act on an object the client may not have meant.
+        if self
+            .payload
+            .children_with(Tag::UNIQUE_IDENTIFIER)
+            .nth(1)
+            .is_some()
+        {
+            return Err(OpError::InvalidMessage(
+                "more than one Unique Identifier in a payload that takes one".into(),
+            ));
+        }
         match self.payload.child(Tag::UNIQUE_IDENTIFIER) {
             Some(t) => t
                 .as_text()

@@ -273,54 +273,18 @@ fn health(snap: &snapshot::Snapshot) -> Response {
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Its TLS configuration, which a configuration reload replaces ([`crate::reload`]).
+    pub tls: Arc<TlsHandle>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
-    reload: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     /// Stops the listener and waits for it.
     pub async fn stop(self) {
-        if let Some(r) = self.reload {
-            r.abort();
-        }
         let _ = self.stop.send(());
         let _ = self.task.await;
     }
-}
-
-/// Rebuilds the listener's TLS configuration from the files on every SIGHUP (as the KMIP
-/// listener does), so a CRL that revokes a monitoring certificate takes effect without a
-/// restart. The handler is registered before this returns.
-fn reload_on_sighup(
-    handle: Arc<TlsHandle>,
-    config: crate::config::Config,
-) -> Option<tokio::task::JoinHandle<()>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "status listener: cannot listen for SIGHUP; its TLS files are read only at start");
-            return None;
-        }
-    };
-    Some(tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            let c = config.clone();
-            match tokio::task::spawn_blocking(move || server_config(&c)).await {
-                Ok(Ok(new)) => {
-                    handle.replace(new);
-                    tracing::info!("SIGHUP: status listener TLS configuration reloaded");
-                }
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "SIGHUP: status listener TLS reload failed; the previous configuration stays in force")
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "SIGHUP: status listener TLS reload task failed")
-                }
-            }
-        }
-    }))
 }
 
 /// Why the status listener could not start.
@@ -377,16 +341,15 @@ pub async fn start(
         max_connections: s.max_connections,
         header_timeout: s.header_timeout(),
     };
-    let reload = reload_on_sighup(tls.clone(), config.clone());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve(listener, tls, source, settings, async {
+    let task = tokio::spawn(serve(listener, tls.clone(), source, settings, async {
         let _ = stopped.await;
     }));
     Ok(Some(Running {
         addr,
+        tls,
         stop,
         task,
-        reload,
     }))
 }
 

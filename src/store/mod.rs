@@ -26,9 +26,18 @@ use std::sync::Mutex;
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite reported an error.
+    /// SQLite reported an error (other than the two below).
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(#[source] rusqlite::Error),
+    /// The database's filesystem is full (SQLITE_FULL): the write, or the commit of its
+    /// group, was rolled back. Writes resume by themselves once space is freed.
+    #[error("key store: no space left on the database filesystem; nothing was written")]
+    NoSpace,
+    /// SQLite reported an I/O error (SQLITE_IOERR and its extended codes: a failed read, write
+    /// or fsync of the database, its WAL or its shared-memory index). A write in progress was
+    /// rolled back; the next write retries.
+    #[error("key store: I/O error on the database filesystem; nothing was written")]
+    Io,
     /// The database schema is newer than this binary understands.
     #[error("database schema version {found} is newer than this akm ({supported}); upgrade akm")]
     SchemaTooNew {
@@ -60,6 +69,29 @@ pub enum StoreError {
     /// It is committed on this node and will reach the peers when they return.
     #[error("the write was committed locally but no mirror peer confirmed it in time")]
     NotReplicated,
+}
+
+/// Disk-full and I/O errors get their own variants, so the client is told what happened rather
+/// than "internal error"; the SQLite detail is logged here, where it is dropped.
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match fault_of(&e) {
+            Some(fault) => {
+                tracing::error!(error = %e, "{fault}");
+                fault
+            }
+            None => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// The typed store error for a disk-full or I/O error from SQLite, `None` for any other.
+pub(crate) fn fault_of(e: &rusqlite::Error) -> Option<StoreError> {
+    match e.sqlite_error_code()? {
+        rusqlite::ErrorCode::DiskFull => Some(StoreError::NoSpace),
+        rusqlite::ErrorCode::SystemIoFailure => Some(StoreError::Io),
+        _ => None,
+    }
 }
 
 /// The columns of an object row (everything but key material).
@@ -194,7 +226,7 @@ impl Store {
         )?;
         schema::migrate(&mut conn)?;
         restrict_permissions(path);
-        let writer = writer::Writer::start(conn)?;
+        let writer = writer::Writer::start(conn, path.to_owned())?;
         Ok(Store {
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),

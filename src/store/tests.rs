@@ -249,3 +249,35 @@ fn locate_prefilters_by_visibility() {
     assert_eq!(located[1].owner_group.as_deref(), Some("Finance"));
     assert_eq!(located[1].access_mode, "group");
 }
+
+#[test]
+fn disk_full_and_io_errors_are_typed_and_others_are_not() {
+    let sqlite = |code: i32| {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), Some("detail".into()))
+    };
+    assert!(matches!(
+        StoreError::from(sqlite(rusqlite::ffi::SQLITE_FULL)),
+        StoreError::NoSpace
+    ));
+    // Extended I/O codes (a failed fsync, a failed write, the shared-memory index) are Io.
+    for code in [
+        rusqlite::ffi::SQLITE_IOERR,
+        rusqlite::ffi::SQLITE_IOERR_FSYNC,
+        rusqlite::ffi::SQLITE_IOERR_WRITE,
+        rusqlite::ffi::SQLITE_IOERR_SHMSIZE,
+    ] {
+        assert!(
+            matches!(StoreError::from(sqlite(code)), StoreError::Io),
+            "{code}"
+        );
+    }
+    assert!(matches!(
+        StoreError::from(sqlite(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)),
+        StoreError::Sqlite(_)
+    ));
+    // The client's message says what happened and that nothing was written.
+    assert_eq!(
+        StoreError::NoSpace.to_string(),
+        "key store: no space left on the database filesystem; nothing was written"
+    );
+}

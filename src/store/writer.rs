@@ -5,6 +5,7 @@
 
 use super::StoreError;
 use rusqlite::Connection;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Mutex;
 use std::thread::JoinHandle;
@@ -36,8 +37,37 @@ impl WriteTx<'_> {
     }
 }
 
+/// Why a group's commit failed: decides the error each of its writers gets.
+#[derive(Clone, Copy, Debug)]
+enum CommitFault {
+    /// SQLITE_FULL.
+    NoSpace,
+    /// SQLITE_IOERR (a failed write or fsync of the database or its WAL).
+    Io,
+    /// Anything else (the detail is logged).
+    Other,
+}
+
+impl CommitFault {
+    fn of(e: &rusqlite::Error) -> CommitFault {
+        match super::fault_of(e) {
+            Some(StoreError::NoSpace) => CommitFault::NoSpace,
+            Some(_) => CommitFault::Io,
+            None => CommitFault::Other,
+        }
+    }
+
+    fn error(self) -> StoreError {
+        match self {
+            CommitFault::NoSpace => StoreError::NoSpace,
+            CommitFault::Io => StoreError::Io,
+            CommitFault::Other => StoreError::CommitFailed,
+        }
+    }
+}
+
 /// Called once the group's commit has finished, with its outcome.
-type Completion = Box<dyn FnOnce(Result<(), ()>) + Send>;
+type Completion = Box<dyn FnOnce(Result<(), CommitFault>) + Send>;
 /// A queued write: runs against the transaction and says whether it succeeded.
 type Job = Box<dyn FnOnce(&WriteTx<'_>) -> (bool, Completion) + Send>;
 
@@ -47,13 +77,13 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(mut conn: Connection) -> Result<Writer, StoreError> {
+    pub(super) fn start(mut conn: Connection, path: PathBuf) -> Result<Writer, StoreError> {
         // Destroyed key material is overwritten on disk, not just unlinked from the b-tree.
         conn.pragma_update(None, "secure_delete", "ON")?;
         let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
         let thread = std::thread::Builder::new()
             .name("akm-store-writer".into())
-            .spawn(move || run(&mut conn, receiver))
+            .spawn(move || run(&mut conn, &path, receiver))
             .map_err(|_| StoreError::WriterGone)?;
         Ok(Writer {
             sender: Mutex::new(Some(sender)),
@@ -74,7 +104,7 @@ impl Writer {
             let done: Completion = Box::new(move |commit| {
                 let outcome = match (result, commit) {
                     (Ok(v), Ok(())) => Ok(v),
-                    (Ok(_), Err(())) => Err(StoreError::CommitFailed.into()),
+                    (Ok(_), Err(fault)) => Err(fault.error().into()),
                     (Err(e), _) => Err(e),
                 };
                 let _ = reply.send(outcome);
@@ -104,7 +134,7 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: &mut Connection, receiver: Receiver<Job>) {
+fn run(conn: &mut Connection, path: &Path, receiver: Receiver<Job>) {
     while let Ok(first) = receiver.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -113,11 +143,11 @@ fn run(conn: &mut Connection, receiver: Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit_group(conn, group);
+        commit_group(conn, path, group);
     }
 }
 
-fn commit_group(conn: &mut Connection, group: Vec<Job>) {
+fn commit_group(conn: &mut Connection, path: &Path, group: Vec<Job>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Dropping the jobs unblocks each caller with an error; nothing was written.
         tracing::error!(error = %e, "store: could not begin a write transaction");
@@ -130,13 +160,40 @@ fn commit_group(conn: &mut Connection, group: Vec<Job>) {
     let outcome = match conn.execute_batch("COMMIT") {
         Ok(()) => Ok(()),
         Err(e) => {
-            tracing::error!(error = %e, "store: commit failed; the group's writes are lost");
+            let fault = CommitFault::of(&e);
+            log_commit_failure(path, fault, &e);
+            // SQLite treats a failed write or fsync as a failed commit: the transaction is
+            // rolled back and nothing in it was acknowledged. The next group writes its WAL
+            // frames over this one's and syncs again, so no earlier, acknowledged commit
+            // depends on the sync that failed.
             let _ = conn.execute_batch("ROLLBACK");
-            Err(())
+            Err(fault)
         }
     };
     for done in completions {
         done(outcome);
+    }
+}
+
+/// Tells the operator where the database is and what to do; the clients get the short form.
+fn log_commit_failure(path: &Path, fault: CommitFault, e: &rusqlite::Error) {
+    let path = path.display();
+    match fault {
+        CommitFault::NoSpace => tracing::error!(
+            %path, error = %e,
+            "store: the database filesystem is full; the group's writes were rolled back and \
+             refused. Free space on that filesystem: writes resume without a restart"
+        ),
+        CommitFault::Io => tracing::error!(
+            %path, error = %e,
+            "store: I/O error committing to the database (a failed write or fsync); the group's \
+             writes were rolled back and refused. Check the device (kernel log); each new write \
+             retries, and `PRAGMA integrity_check` on a copy shows whether the file is sound"
+        ),
+        CommitFault::Other => tracing::error!(
+            %path, error = %e,
+            "store: commit failed; the group's writes were rolled back and refused"
+        ),
     }
 }
 

@@ -301,15 +301,11 @@ async fn type_and_tag_cases() {
     );
     cases.push(("15 two request headers", two_headers, REFUSED));
     let two_uids = get_with(cat(&uid_text("1"), &uid_text("2")));
-    // Known leniency (see README "Malformed input"): Get takes the first of two Unique
-    // Identifiers instead of refusing the message.
+    // The Get payload takes one Unique Identifier: two are refused, not the first used.
     cases.push((
         "15 two uids in get",
         two_uids,
-        &[
-            Answer::Failed(rr::INVALID_MESSAGE),
-            Answer::Failed(rr::ITEM_NOT_FOUND),
-        ],
+        &[Answer::Failed(rr::INVALID_MESSAGE)],
     ));
     // 16: batch item before the header.
     let reordered = structure(Tag::REQUEST_MESSAGE, &cat(&batch, &header));

@@ -27,13 +27,18 @@ pub(crate) fn write_config(dir: &Path) -> std::path::PathBuf {
 
 /// Starts `akm serve` and returns it with the port it printed.
 pub(crate) fn serve(config: &Path) -> (Child, u16) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
+    serve_with(config, |_| {})
+}
+
+/// Like [`serve`], with `setup` adjusting the command (environment, stderr) before it starts.
+pub(crate) fn serve_with(config: &Path, setup: impl FnOnce(&mut Command)) -> (Child, u16) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--config"])
         .arg(config)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    setup(&mut cmd);
+    let mut child = cmd.spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let port = loop {

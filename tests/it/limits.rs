@@ -124,3 +124,41 @@ async fn in_flight_limit_queues_requests_instead_of_failing_them() {
     }
     server.stop().await;
 }
+
+/// Locate with `max_locate_items` = 3 over 5 matching keys, in 1.4 and 2.1: without Maximum
+/// Items, and with a larger one, at most 3 come back; a smaller Maximum Items and Offset
+/// Items still page; 2.x Located Items counts all 5.
+#[tokio::test]
+async fn locate_result_limit_caps_the_identifiers_returned() {
+    let server = TestServer::start_with_locate_limit(3).await;
+    let mut c = server.client("alice", V::V1_4).await;
+    let mut all = Vec::new();
+    for _ in 0..5 {
+        all.push(create_key(&mut c, None).await);
+    }
+    let maximum = |n: i32| akm::ttlv::Ttlv::integer(akm::ttlv::Tag::MAXIMUM_ITEMS, n);
+    let offset = |n: i32| akm::ttlv::Ttlv::integer(akm::ttlv::Tag::OFFSET_ITEMS, n);
+    for version in [V::V1_4, V::V2_1] {
+        let mut c = server.client("alice", version).await;
+        let located_items = |r: &akm::ttlv::Ttlv| {
+            r.child(akm::ttlv::Tag::LOCATED_ITEMS)
+                .and_then(akm::ttlv::Ttlv::as_int)
+        };
+        let r = c.call(op::LOCATE, vec![]).await.unwrap();
+        assert_eq!(uids_of(&r), all[..3], "{version:?}: no Maximum Items");
+        let r = c.call(op::LOCATE, vec![maximum(100)]).await.unwrap();
+        assert_eq!(uids_of(&r), all[..3], "{version:?}: Maximum Items 100");
+        if version.is_v2() {
+            assert_eq!(
+                located_items(&r),
+                Some(5),
+                "Located Items counts every match"
+            );
+        }
+        let r = c.call(op::LOCATE, vec![maximum(2)]).await.unwrap();
+        assert_eq!(uids_of(&r), all[..2], "{version:?}: Maximum Items 2");
+        let r = c.call(op::LOCATE, vec![offset(3)]).await.unwrap();
+        assert_eq!(uids_of(&r), all[3..], "{version:?}: the next page");
+    }
+    server.stop().await;
+}

@@ -24,6 +24,7 @@ mod custody;
 mod deb_package;
 mod derive;
 mod dual_control;
+mod fsync_fault;
 mod interop;
 mod kek_rotation;
 mod key_wrapping;

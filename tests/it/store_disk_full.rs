@@ -8,6 +8,7 @@ use crate::audit_disk_full::{fill, Tmpfs};
 use crate::support::kmip::*;
 use crate::support::server::{AuditSetup, TestServer};
 use akm::client::ClientError;
+use akm::kmip::attributes::Attr;
 use akm::kmip::enums::{operation as op, result_reason as rr};
 use akm::kmip::ProtocolVersion as V;
 
@@ -37,11 +38,21 @@ async fn a_full_database_disk_fails_writes_clearly_loses_nothing_and_recovers() 
     };
     let (k, p) = register(0);
     acked.push((uid_of(&c.call(op::REGISTER, p).await.unwrap()), k));
+    // Served once, so its Fresh attribute is already false and a Get of it writes nothing.
+    let served = acked[0].clone();
+    assert_eq!(
+        key_bytes(&c.call(op::GET, uid(&served.0)).await.unwrap()),
+        served.1
+    );
+    // Never served: its first Get must record Fresh = false (KMIP 2.1 §4.24), a write.
+    let (k, p) = register(1);
+    let fresh = (uid_of(&c.call(op::REGISTER, p).await.unwrap()), k);
+    acked.push(fresh.clone());
 
     let filler = mnt.join("filler");
     fill(&filler);
     let mut refused = None;
-    for i in 1..2000 {
+    for i in 2..2000 {
         let (k, p) = register(i);
         match c.call(op::REGISTER, p).await {
             Ok(r) => acked.push((uid_of(&r), k)),
@@ -55,25 +66,48 @@ async fn a_full_database_disk_fails_writes_clearly_loses_nothing_and_recovers() 
     match &refused {
         ClientError::Failed { reason, message } => {
             assert_eq!(*reason, rr::GENERAL_FAILURE, "{message}");
-            assert!(!message.is_empty());
+            assert_eq!(
+                message,
+                "key store: no space left on the database filesystem; nothing was written"
+            );
         }
         other => panic!("a full disk should be a KMIP failure, got {other:?}"),
     }
-    // While full: a read gives the right bytes or a clear failure, never wrong bytes (SQLite
-    // may need to write even to read, e.g. its WAL index), and writes keep failing cleanly.
-    match c.call(op::GET, uid(&acked[0].0)).await {
-        Ok(got) => assert_eq!(key_bytes(&got), acked[0].1),
-        Err(ClientError::Failed { reason, .. }) => assert_eq!(reason, rr::GENERAL_FAILURE),
-        Err(e) => panic!("read on a full disk: {e:?}"),
+    // While full, reads that write nothing are served: the database's readers do not need
+    // space (the WAL and its index only grow on commit).
+    let got = c.call(op::GET, uid(&served.0)).await.unwrap();
+    assert_eq!(key_bytes(&got), served.1);
+    let found = c
+        .call(
+            op::LOCATE,
+            filters(V::V1_4, &[Attr::new("Name", name("no-such-name"))]),
+        )
+        .await
+        .unwrap();
+    assert!(uids_of(&found).is_empty());
+    // The first Get of a Fresh key has to record that it was served; that write cannot be
+    // made, so the Get is refused (rather than serving the key and leaving Fresh = true).
+    match c.call(op::GET, uid(&fresh.0)).await {
+        Err(ClientError::Failed { reason, message }) => {
+            assert_eq!(reason, rr::GENERAL_FAILURE);
+            assert_eq!(message, refused_message(&refused));
+        }
+        other => panic!("the first Get of a fresh key on a full disk: {other:?}"),
     }
     let (_, p) = register(9999);
-    assert!(matches!(
-        c.call(op::REGISTER, p).await,
-        Err(ClientError::Failed { .. })
-    ));
+    match c.call(op::REGISTER, p).await {
+        Err(ClientError::Failed { message, .. }) => {
+            assert_eq!(message, refused_message(&refused))
+        }
+        other => panic!("a write on a full disk: {other:?}"),
+    }
 
-    // Space returns: writes resume on the same connection.
+    // Space returns: writes resume on the same connection, without a restart.
     std::fs::remove_file(&filler).unwrap();
+    assert_eq!(
+        key_bytes(&c.call(op::GET, uid(&fresh.0)).await.unwrap()),
+        fresh.1
+    );
     let (k, p) = register(10_000);
     acked.push((uid_of(&c.call(op::REGISTER, p).await.unwrap()), k));
     for (u, bytes) in &acked {
@@ -96,4 +130,11 @@ async fn a_full_database_disk_fails_writes_clearly_loses_nothing_and_recovers() 
         assert_eq!(&key_bytes(&got), bytes, "key {u} after restart");
     }
     server.stop().await;
+}
+
+fn refused_message(e: &ClientError) -> &str {
+    match e {
+        ClientError::Failed { message, .. } => message,
+        other => panic!("{other:?}"),
+    }
 }

@@ -50,6 +50,8 @@ struct Options {
     dir: Option<tempfile::TempDir>,
     /// Key-handling policy (`[crypto]`).
     crypto: akm::ops::CryptoPolicy,
+    /// `server.max_locate_items`, if not the default.
+    max_locate_items: Option<usize>,
 }
 
 /// A running test server.
@@ -223,6 +225,9 @@ impl TestServer {
         ctx.reload = options.reload;
         ctx.interop = options.interop;
         ctx.crypto = options.crypto;
+        if let Some(n) = options.max_locate_items {
+            ctx.max_locate_items = n;
+        }
         let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -244,6 +249,18 @@ impl TestServer {
             stop: Some(stop),
             task: Some(task),
         }
+    }
+
+    /// Starts a server (new CA, default settings) whose Locate returns at most `limit`
+    /// identifiers (`server.max_locate_items`).
+    pub async fn start_with_locate_limit(limit: usize) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
+        let options = Options {
+            max_locate_items: Some(limit),
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
     }
 
     /// Starts a server on `dir`, which holds the database of a stopped server, with the same
