@@ -381,8 +381,10 @@ fn start_and_serve(
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
         let bound = listener.local_addr().unwrap_or(addr);
-        // Before announcing ourselves: from then on a SIGHUP means "reload", never "exit".
+        // Before announcing ourselves: from then on a SIGHUP means "reload", never "exit",
+        // and SIGTERM/SIGINT drain and stop rather than kill.
         reload_on_sighup(reload.clone(), ctx.clone());
+        let shutdown = shutdown_signal();
         println!("akm serve: listening on {bound} (KMIP over mutual TLS)");
         println!(
             "akm serve: client certificates are in {} (admin.crt/admin.key, user.crt/user.key, CA ca.crt)",
@@ -440,7 +442,7 @@ fn start_and_serve(
         let stopping = {
             let n = notifier.clone();
             async move {
-                shutdown_signal().await;
+                shutdown.await;
                 n.stopping();
             }
         };
@@ -504,17 +506,24 @@ fn liveness(
     }
 }
 
-async fn shutdown_signal() {
+/// Listens for SIGTERM and SIGINT from the moment it is called; the future it returns
+/// completes at the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            return std::future::pending().await;
+    // Registered here, not when the future is first polled: a SIGTERM that arrives between
+    // READY and the start of the accept loop must not take the default action (exit at once).
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            },
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT");
+                std::future::pending::<()>().await
+            }
         }
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
     }
 }
