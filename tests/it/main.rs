@@ -21,6 +21,7 @@ mod conformance_cli;
 mod crash;
 mod crypto_ops;
 mod custody;
+mod deb_package;
 mod derive;
 mod dual_control;
 mod fsync_fault;
