@@ -129,6 +129,11 @@ impl Client {
         Ok(Client { stream, version })
     }
 
+    /// Whether this connection resumed an earlier TLS session (no full handshake).
+    pub fn resumed(&self) -> bool {
+        self.stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    }
+
     /// Connects to the first of `addrs` that answers: a server that cannot be reached (refused,
     /// timed out, TLS failure) is skipped, so a client fails over to a mirror peer. Only the
     /// connection fails over; a request is never resent to a second server.

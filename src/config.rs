@@ -363,6 +363,13 @@ pub struct AuditConfig {
     pub checkpoint_every: u64,
     /// A signed checkpoint at least this often, in seconds (at most 60).
     pub checkpoint_secs: u64,
+    /// When records reach the disk: `every-record` (each request's records are fdatasync'd
+    /// before its response) or `interval` (written before the response, fdatasync'd at most
+    /// `sync_interval_ms` later).
+    pub sync: String,
+    /// With `sync = "interval"`: the longest a written record waits for its fdatasync, in
+    /// milliseconds (1 to 1000).
+    pub sync_interval_ms: u64,
     /// Syslog receivers that get a copy of every record.
     pub sinks: Vec<SinkConfig>,
 }
@@ -375,6 +382,8 @@ impl Default for AuditConfig {
             server_name: None,
             checkpoint_every: 1000,
             checkpoint_secs: 60,
+            sync: "every-record".into(),
+            sync_interval_ms: 50,
             sinks: Vec::new(),
         }
     }
@@ -490,6 +499,17 @@ pub fn facility_code(name: &str) -> Option<u8> {
 }
 
 impl AuditConfig {
+    /// The journal's sync policy (validated already: anything but `interval` is every-record).
+    pub fn sync_policy(&self) -> crate::audit::journal::SyncPolicy {
+        use crate::audit::journal::SyncPolicy;
+        match self.sync.as_str() {
+            "interval" => {
+                SyncPolicy::Interval(std::time::Duration::from_millis(self.sync_interval_ms))
+            }
+            _ => SyncPolicy::EveryRecord,
+        }
+    }
+
     /// The journal file.
     pub fn journal_path(&self, store: &StoreConfig) -> PathBuf {
         self.journal
@@ -801,6 +821,12 @@ impl Config {
                 "must be 1 to 60 (a checkpoint at least every minute)",
             ));
         }
+        if !matches!(a.sync.as_str(), "every-record" | "interval") {
+            return Err(self.invalid("audit.sync", "must be \"every-record\" or \"interval\""));
+        }
+        if !(1..=1000).contains(&a.sync_interval_ms) {
+            return Err(self.invalid("audit.sync_interval_ms", "must be 1 to 1000"));
+        }
         if a.server_name
             .as_deref()
             .is_some_and(|n| n.trim().is_empty())
@@ -1062,6 +1088,12 @@ mod tests {
                 "log.syslog_facility",
             ),
             ("[audit]\ncheckpoint_every = 0\n", "audit.checkpoint_every"),
+            ("[audit]\nsync = \"never\"\n", "audit.sync"),
+            ("[audit]\nsync_interval_ms = 0\n", "audit.sync_interval_ms"),
+            (
+                "[audit]\nsync_interval_ms = 5000\n",
+                "audit.sync_interval_ms",
+            ),
             (
                 "[[audit.sinks]]\ntransport = \"smtp\"\naddress = \"x:1\"\n",
                 "audit.sinks.transport",

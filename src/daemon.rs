@@ -292,6 +292,7 @@ pub fn open_audit(config: &Config) -> Result<Audit, StartError> {
         server_name,
         checkpoint_every: config.audit.checkpoint_every,
         checkpoint_secs: config.audit.checkpoint_secs,
+        sync: config.audit.sync_policy(),
     };
     Ok(Audit::open(settings, signer, sinks)?)
 }

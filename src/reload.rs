@@ -241,6 +241,8 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         audit.server_name,
         audit.checkpoint_every,
         audit.checkpoint_secs,
+        audit.sync,
+        audit.sync_interval_ms,
         audit.sinks,
         backup.dir,
         backup.interval_secs,
@@ -297,6 +299,12 @@ mod tests {
         let a = parse("[log]\nfile = \"/var/log/akm/a.log\"\n");
         let b = parse("[log]\nfile = \"/var/log/akm/b.log\"\nerror_file = \"e.log\"\n");
         assert_eq!(needs_restart(&a, &b), vec!["log.error_file"]);
+        // The journal's sync policy is the journal thread's, set at start.
+        let interval = parse("[audit]\nsync = \"interval\"\nsync_interval_ms = 20\n");
+        assert_eq!(
+            needs_restart(&old, &interval),
+            vec!["audit.sync", "audit.sync_interval_ms"]
+        );
         // The status listener's address waits for a restart; its certificate does not.
         let s = parse(
             "[status]\nlisten = \"127.0.0.1:9443\"\ncert = \"status.crt\"\nkey = \"status.key\"\n",

@@ -9,7 +9,11 @@ database size per key and the server's start time with those keys.
 
     cargo build --release
     python3 tools/perf_suite.py --akm target/release/akm --runs 3 \
-        [--pykmip target/pykmip-venv/bin/pykmip-server] [--scale 1000,100000] [--idle 10,1000,10000]
+        [--pykmip target/pykmip-venv/bin/pykmip-server] [--scale 1000,100000,1000000] \
+        [--idle 10,1000,10000] [--json figures.json]
+
+At the end it prints BENCHMARKS.md's tables in Markdown, ready to paste: every target with its
+measured figure, the load sets, the scale runs and the PyKMIP comparison.
 
 Needs python3 only (no packages) and Linux (/proc). The idle-connection run needs a file
 descriptor limit above the connection count (ulimit -n).
@@ -30,9 +34,12 @@ AKM_PORT = 15796
 PYKMIP_PORT = 15797
 
 
-def akm_config(root):
+def akm_config(root, extra="", name="akm.toml", data="data"):
+    """Writes a server configuration; `extra` is appended (e.g. an [audit] section). Every
+    configuration shares the certificates and the KEK of `data`; `data` names the database
+    directory (the scale runs use their own, so the load runs' keys do not count)."""
     os.makedirs(os.path.join(root, "config"), exist_ok=True)
-    path = os.path.join(root, "config", "akm.toml")
+    path = os.path.join(root, "config", name)
     with open(path, "w") as f:
         f.write(
             f"""[server]
@@ -45,13 +52,15 @@ cert = "../certs/server.crt"
 key = "../certs/server.key"
 client_ca = "../certs/ca.crt"
 [store]
-data_dir = "../data"
+data_dir = "../{data}"
+kek_file = "../data/kek.key"
 [client]
 server = "localhost:{AKM_PORT}"
 cert = "../certs/admin.crt"
 key = "../certs/admin.key"
 ca = "../certs/ca.crt"
 """
+            + extra
         )
     return path
 
@@ -132,6 +141,35 @@ def run_set(akm, config, pid, server, label, args, runs):
     return r
 
 
+LOAD_SETS = {
+    "get_16": ["--mix", "get", "--connections", "16"],
+    "create_16": ["--mix", "create", "--connections", "16"],
+    "locate_16": ["--mix", "locate", "--connections", "16"],
+    "mixed_16": ["--mix", "get=8,locate=1,create=1", "--connections", "16"],
+    "get_16_kmip21": ["--mix", "get", "--connections", "16", "--kmip", "2.1"],
+    "get_16_batch8": ["--mix", "get", "--connections", "16", "--batch", "8"],
+    "get_1": ["--mix", "get", "--connections", "1"],
+    "new_conn_get_16": ["--mix", "get", "--connections", "16", "--new-connection"],
+    "new_conn_get_16_no_resumption": ["--mix", "get", "--connections", "16", "--new-connection",
+                                      "--no-resumption"],
+}
+
+# The same server with `[audit] sync = "interval"`: records written before the response and
+# fdatasync'd every 50 ms (see the README's audit section).
+INTERVAL_SETS = {
+    "get_16": LOAD_SETS["get_16"],
+    "create_16": LOAD_SETS["create_16"],
+    "get_1": LOAD_SETS["get_1"],
+}
+
+SCALE_SETS = {
+    "get": ["--mix", "get", "--connections", "16"],
+    "get_1": ["--mix", "get", "--connections", "1"],
+    "locate": ["--mix", "locate", "--connections", "16"],
+    "locate_1": ["--mix", "locate", "--connections", "1"],
+}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--akm", default="target/release/akm")
@@ -147,7 +185,8 @@ def main():
     root = tempfile.mkdtemp(prefix="akm-perf-")
     config = akm_config(root)
     subprocess.run([akm, "--config", config, "init"], check=True, capture_output=True)
-    results = {"load_average_start": loadavg(), "cpus": os.cpu_count()}
+    results = {"load_average_start": loadavg(), "cpus": os.cpu_count(),
+               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     server = f"localhost:{AKM_PORT}"
     w = ["--warmup", "1", "--duration", a.duration]
     print(f"load average at start: {results['load_average_start']}", flush=True)
@@ -155,17 +194,7 @@ def main():
     p, _ = start_akm(akm, config)
     try:
         if not a.skip_load:
-            sets = {
-                "get_16": ["--mix", "get", "--connections", "16"],
-                "create_16": ["--mix", "create", "--connections", "16"],
-                "locate_16": ["--mix", "locate", "--connections", "16"],
-                "mixed_16": ["--mix", "get=8,locate=1,create=1", "--connections", "16"],
-                "get_16_kmip21": ["--mix", "get", "--connections", "16", "--kmip", "2.1"],
-                "get_16_batch8": ["--mix", "get", "--connections", "16", "--batch", "8"],
-                "get_1": ["--mix", "get", "--connections", "1"],
-                "new_conn_get_16": ["--mix", "get", "--connections", "16", "--new-connection"],
-            }
-            for name, args in sets.items():
+            for name, args in LOAD_SETS.items():
                 results[name] = run_set(akm, config, p.pid, server, f"akm {name}", args + w, a.runs)
             results["load_average_after_load"] = loadavg()
             print(f"load average: {results['load_average_after_load']}", flush=True)
@@ -181,52 +210,230 @@ def main():
     finally:
         stop(p)
 
-    # Scale: fill to each count with batched Creates, then Get and Locate latency. The load
-    # runs above already stored keys, so the fill counts the rows that are there.
-    db = os.path.join(root, "data", "akm.db")
-    for n in [int(x) for x in a.scale.split(",") if x]:
-        p, _ = start_akm(akm, config)
+    if not a.skip_load:
+        interval = akm_config(root, '[audit]\nsync = "interval"\nsync_interval_ms = 50\n',
+                              "akm-interval.toml")
+        p, _ = start_akm(akm, interval)
         try:
-            have = objects(db)
-            if n > have:
-                bench(akm, config, p.pid, server,
-                      ["--mix", "create", "--batch", "100", "--connections", "4", "--warmup", "0",
-                       "--duration", "86400", "--count", str(n - have), "--keys", "1"])
-            for name, args in {"get": ["--mix", "get", "--connections", "16"],
-                               "locate": ["--mix", "locate", "--connections", "16"],
-                               "get_1": ["--mix", "get", "--connections", "1"]}.items():
-                results[f"scale_{n}_{name}"] = run_set(
-                    akm, config, p.pid, server, f"akm {n} keys {name}", args + w, a.runs)
+            for name, args in INTERVAL_SETS.items():
+                results[f"interval_{name}"] = run_set(
+                    akm, interval, p.pid, server, f"akm audit-interval {name}", args + w, a.runs)
         finally:
             stop(p)
-        n = objects(db)
-        results[f"scale_{n}_keys"] = n
+
+    # Scale: a database of its own, filled to each count with batched Creates over the wire
+    # (many connections, so the store's group commit takes many Creates per fsync), then Get
+    # and Locate on 16 and on 1 connection. The key count is read from the database.
+    # The fill runs with `[audit] sync = "interval"` (the keys are committed the same way; only
+    # the fill's own audit records wait less), the measurements with the default.
+    scale_config = akm_config(root, "", "akm-scale.toml", data="data-scale")
+    fill_config = akm_config(root, '[audit]\nsync = "interval"\n', "akm-fill.toml",
+                             data="data-scale")
+    db = os.path.join(root, "data-scale", "akm.db")
+    for n in [int(x) for x in a.scale.split(",") if x]:
+        have = objects(db) if os.path.exists(db) else 0
+        if n > have:
+            p, _ = start_akm(akm, fill_config)
+            try:
+                t0 = time.monotonic()
+                bench(akm, fill_config, p.pid, server,
+                      ["--mix", "create", "--batch", "50", "--connections", "32", "--warmup", "0",
+                       "--duration", "86400", "--count", str(n - have), "--keys", "1"])
+                took = time.monotonic() - t0
+            finally:
+                stop(p)
+            results[f"scale_{n}_fill_seconds"] = took
+            print(f"akm filled {n - have} keys in {took:.0f} s "
+                  f"({(n - have) / took:.0f} Creates/s)", flush=True)
+        p, _ = start_akm(akm, scale_config)
+        try:
+            for name, args in SCALE_SETS.items():
+                results[f"scale_{n}_{name}"] = run_set(
+                    akm, scale_config, p.pid, server, f"akm {n} keys {name}", args + w, a.runs)
+        finally:
+            stop(p)
+        keys = objects(db)
+        results[f"scale_{n}_keys"] = keys
+        checkpoint(db)
         size = sum(os.path.getsize(db + s) for s in ("", "-wal") if os.path.exists(db + s))
         starts = []
         for _ in range(a.runs):
-            p, took = start_akm(akm, config)
+            p, took = start_akm(akm, scale_config)
             stop(p)
             starts.append(took)
         results[f"scale_{n}_db_bytes"] = size
+        results[f"scale_{n}_db_bytes_per_key_by_table"] = db_breakdown(db, keys)
         results[f"scale_{n}_start_seconds"] = statistics.median(starts)
-        print(f"akm {n} keys: database {size / 2**20:.1f} MiB ({size / n:.0f} bytes per key, "
-              f"{n} keys stored), start to listening {statistics.median(starts) * 1000:.0f} ms "
-              f"(median of {starts})", flush=True)
+        print(f"akm {keys} keys: database {size / 2**20:.1f} MiB ({size / keys:.0f} bytes per "
+              f"key, after a WAL checkpoint), start to listening "
+              f"{statistics.median(starts) * 1000:.0f} ms (median of "
+              f"{[round(x * 1000) for x in starts]} ms)", flush=True)
 
     if a.pykmip:
         results.update(pykmip(a, akm, config, root, w))
     results["load_average_end"] = loadavg()
     print(f"load average at end: {results['load_average_end']}")
+    print()
+    print(summary(results, a))
     if a.json:
         with open(a.json, "w") as f:
             json.dump(results, f, indent=2)
     shutil.rmtree(root, ignore_errors=True)
 
 
+def db_breakdown(db, keys):
+    """Bytes per key of each table and index (SQLite's dbstat), largest first."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
+            rows = c.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name "
+                             "ORDER BY 2 DESC").fetchall()
+    except sqlite3.Error:
+        return None
+    return {name: round(size / max(keys, 1)) for name, size in rows if size >= 4096 * 4}
+
+
+def checkpoint(db):
+    """Folds the WAL into the database (the server is stopped), so the size counts once."""
+    with sqlite3.connect(db) as c:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def fmt(v, d=0, unit=""):
+    if v is None:
+        return "-"
+    return f"{v:,.{d}f}{unit}"
+
+
+def figure(r, lat="p99"):
+    """ops/s (runs), pNN, server CPU per op, of one set's medians."""
+    if not r:
+        return "not run"
+    runs = " / ".join(f"{x:,}" for x in r["ops_per_second_each"])
+    return (f"{fmt(r['ops_per_second'])} ops/s ({runs}), {lat} "
+            f"{fmt(r['latency_ms'][lat], 2)} ms, server CPU {fmt(r['server_cpu_us_per_op'])} us/op")
+
+
+def met(ok):
+    return "-" if ok is None else ("yes" if ok else "**no**")
+
+
+def summary(res, a):
+    """BENCHMARKS.md's tables, ready to paste."""
+    out = []
+    add = out.append
+    add(f"Measured {res['date']} with `tools/perf_suite.py --runs {a.runs} --duration "
+        f"{a.duration} --scale {a.scale} --idle {a.idle}`, {res['cpus']} CPUs; load average "
+        f"{res['load_average_start']} at start, {res['load_average_end']} at end. Every figure "
+        f"is the median of {a.runs} runs.")
+    add("")
+    add("| target | measured | met? |")
+    add("|---|---|---|")
+    g, gi = res.get("get_16"), res.get("interval_get_16")
+    for label, r in (("", g), (" (`[audit] sync = \"interval\"`)", gi)):
+        if r:
+            add(f"| Get, 16 persistent connections: >= 30,000 ops/s, p99 < 2 ms{label} | "
+                f"{figure(r)} | {met(r['ops_per_second'] >= 30000 and r['latency_ms']['p99'] < 2)} |")
+    for label, r in (("", res.get("create_16")),
+                     (" (`[audit] sync = \"interval\"`)", res.get("interval_create_16"))):
+        if r:
+            add(f"| Create (durable), 16 connections: >= 8,000 ops/s{label} | {figure(r)} | "
+                f"{met(r['ops_per_second'] >= 8000)} |")
+    for label, key in (("TLS resumption", "new_conn_get_16"),
+                       ("no resumption", "new_conn_get_16_no_resumption")):
+        r = res.get(key)
+        if r:
+            add(f"| New mutual-TLS connection + one Get: >= 1,500/s ({label}) | {figure(r)} | "
+                f"{met(r['ops_per_second'] >= 1500)} |")
+    counts = sorted(int(x) for x in a.scale.split(",") if x)
+    if counts:
+        lo, hi = counts[0], counts[-1]
+        loc16, loc1 = res.get(f"scale_{hi}_locate"), res.get(f"scale_{hi}_locate_1")
+        if loc1:
+            add(f"| Locate by name with {res.get(f'scale_{hi}_keys', hi):,} keys: p99 < 2 ms | "
+                f"1 connection: {figure(loc1)}; 16 connections: {figure(loc16)} | "
+                f"{met(loc1['latency_ms']['p99'] < 2)} (1 connection) |")
+        g_lo, g_hi = res.get(f"scale_{lo}_get_1"), res.get(f"scale_{hi}_get_1")
+        if g_lo and g_hi and lo != hi:
+            p_lo, p_hi = g_lo["latency_ms"]["p50"], g_hi["latency_ms"]["p50"]
+            c_lo, c_hi = g_lo["server_cpu_us_per_op"], g_hi["server_cpu_us_per_op"]
+            growth = (p_hi / p_lo - 1) * 100 if p_lo else None
+            add(f"| Get latency within 20% from {lo:,} to {hi:,} keys | 1 connection p50 "
+                f"{fmt(p_lo, 3)} -> {fmt(p_hi, 3)} ms ({fmt(growth, 0)}%), p99 "
+                f"{fmt(g_lo['latency_ms']['p99'], 2)} -> {fmt(g_hi['latency_ms']['p99'], 2)} ms; "
+                f"server CPU {fmt(c_lo)} -> {fmt(c_hi)} us/op | "
+                f"{met(growth is not None and growth <= 20)} |")
+        size = res.get(f"scale_{hi}_db_bytes")
+        if size:
+            keys = res[f"scale_{hi}_keys"]
+            add(f"| 1,000,000 keys < 1 GiB on disk | {size / 2**20:,.1f} MiB for {keys:,} keys "
+                f"({size / keys:,.0f} bytes per key) -> {size / keys * 1e6 / 2**30:.2f} GiB per "
+                f"million | {met(size / keys * 1e6 < 2**30)} |")
+            start = res[f"scale_{hi}_start_seconds"] * 1000
+            parts = res.get(f"scale_{hi}_db_bytes_per_key_by_table") or {}
+            if parts:
+                add(f"| (where the bytes per key go) | "
+                    + ", ".join(f"{k} {v}" for k, v in parts.items()) + " | |")
+            add(f"| Server start to accepting connections < 200 ms with 1,000,000 keys | "
+                f"{start:.0f} ms with {keys:,} keys (spawn to the listening line) | "
+                f"{met(start < 200)} |")
+    idle = res.get("idle_10000")
+    if idle:
+        rss = idle["server_rss_kib"] / 1024
+        add(f"| 10,000 idle TLS connections < 300 MiB resident | {rss:,.1f} MiB with "
+            f"{idle['idle_connections']:,} held ({fmt(idle['server_kib_per_connection'], 1)} KiB "
+            f"each) | {met(rss < 300 and idle['idle_connections'] == 10000)} |")
+    add("")
+    add("| set | akm ops/s (runs) | p50 / p99 ms | server CPU us/op | tool CPU us/op |")
+    add("|---|---|---|---|---|")
+    for name in list(LOAD_SETS) + [f"interval_{n}" for n in INTERVAL_SETS]:
+        r = res.get(name)
+        if r:
+            add(f"| {name} | {fmt(r['ops_per_second'])} ({' / '.join(f'{x:,}' for x in r['ops_per_second_each'])}) | "
+                f"{fmt(r['latency_ms']['p50'], 2)} / {fmt(r['latency_ms']['p99'], 2)} | "
+                f"{fmt(r['server_cpu_us_per_op'])} | {fmt(r['load_tool_cpu_us_per_op'])} |")
+    if counts:
+        add("")
+        add("| keys stored | Get 16 conns | Get 1 conn p50 / p99 | Locate 16 conns | "
+            "Locate 1 conn p50 / p99 | database | start |")
+        add("|---|---|---|---|---|---|---|")
+        for n in counts:
+            keys = res.get(f"scale_{n}_keys", n)
+            g16, g1 = res.get(f"scale_{n}_get"), res.get(f"scale_{n}_get_1")
+            l16, l1 = res.get(f"scale_{n}_locate"), res.get(f"scale_{n}_locate_1")
+            size = res.get(f"scale_{n}_db_bytes", 0)
+            add(f"| {keys:,} | {figure(g16)} | {fmt(g1['latency_ms']['p50'], 3)} / "
+                f"{fmt(g1['latency_ms']['p99'], 2)} ms, {fmt(g1['server_cpu_us_per_op'])} us | "
+                f"{figure(l16)} | {fmt(l1['latency_ms']['p50'], 3)} / "
+                f"{fmt(l1['latency_ms']['p99'], 2)} ms, {fmt(l1['server_cpu_us_per_op'])} us | "
+                f"{size / 2**20:,.1f} MiB ({size / max(keys, 1):,.0f} B/key) | "
+                f"{res.get(f'scale_{n}_start_seconds', 0) * 1000:.0f} ms |")
+    if any(k.startswith("pykmip_") for k in res):
+        add("")
+        add("| set (same load tool, same session) | akm ops/s | PyKMIP ops/s (runs) | akm / PyKMIP "
+            "throughput | PyKMIP p50 / p99 ms | server CPU us/op akm / PyKMIP |")
+        add("|---|---|---|---|---|---|")
+        for name in PYKMIP_SETS:
+            r, k = res.get(f"pykmip_{name}"), res.get(name)
+            if not (r and k):
+                continue
+            ratio = k["ops_per_second"] / r["ops_per_second"] if r["ops_per_second"] else None
+            add(f"| {name} | {fmt(k['ops_per_second'])} | {fmt(r['ops_per_second'])} "
+                f"({' / '.join(f'{x:,}' for x in r['ops_per_second_each'])}) | "
+                f"{'> 1000' if ratio is None else fmt(ratio, 1)}x | "
+                f"{fmt(r['latency_ms']['p50'], 2)} / {fmt(r['latency_ms']['p99'], 2)} | "
+                f"{fmt(k['server_cpu_us_per_op'])} / {fmt(r['server_cpu_us_per_op'])} |")
+    return "\n".join(out)
+
+
 def objects(db):
     """The number of objects stored (read-only; safe beside the running server)."""
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as c:
         return c.execute("SELECT count(*) FROM objects").fetchone()[0]
+
+
+# What PyKMIP's server supports of the load sets (not 2.1, batches or Encrypt).
+PYKMIP_SETS = ["get_16", "create_16", "locate_16", "get_1", "new_conn_get_16",
+               "new_conn_get_16_no_resumption"]
 
 
 def pykmip(a, akm, config, root, w):
@@ -259,14 +466,8 @@ database_path={d}/pykmip.db
             if subprocess.run(["sh", "-c", f"ss -ltn | grep -q :{PYKMIP_PORT}"]).returncode == 0:
                 break
             time.sleep(0.2)
-        sets = {
-            "get_16": ["--mix", "get", "--connections", "16"],
-            "create_16": ["--mix", "create", "--connections", "16"],
-            "locate_16": ["--mix", "locate", "--connections", "16"],
-            "get_1": ["--mix", "get", "--connections", "1"],
-            "new_conn_get_16": ["--mix", "get", "--connections", "16", "--new-connection"],
-        }
-        for name, args in sets.items():
+        for name in PYKMIP_SETS:
+            args = LOAD_SETS[name]
             out[f"pykmip_{name}"] = run_set(akm, config, p.pid, server, f"pykmip {name}",
                                             args + w, a.runs)
     finally:

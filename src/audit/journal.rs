@@ -2,7 +2,9 @@
 //! written by a single thread. Callers queue events and block; the thread takes every event
 //! waiting, gives each the next serial, chains it to the previous record's hash, writes the
 //! group with one write and one fdatasync, and only then acknowledges the callers and hands
-//! the records to the sinks. A signed checkpoint follows every N records and is written at
+//! the records to the sinks. With [`SyncPolicy::Interval`] (an operator's choice) it
+//! acknowledges after the write and fdatasyncs on a timer instead; a group holding a
+//! checkpoint is always synced first. A signed checkpoint follows every N records and is written at
 //! least every S seconds, also when idle. If a write fails the file is cut back to its last
 //! good length, nothing is acknowledged, and the journal reports itself unavailable until a
 //! write succeeds again (fail closed).
@@ -62,6 +64,23 @@ pub struct JournalSettings {
     pub checkpoint_every: u64,
     /// A checkpoint at least this often, in seconds.
     pub checkpoint_secs: u64,
+    /// When written records reach the disk.
+    pub sync: SyncPolicy,
+}
+
+/// When the journal's writes are made durable (`[audit] sync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncPolicy {
+    /// Every group is fdatasync'd before its callers are acknowledged: an acknowledged record
+    /// survives a power loss.
+    #[default]
+    EveryRecord,
+    /// Callers are acknowledged once their records are written (write(2)), so they survive a
+    /// crash or kill of the process; the file is fdatasync'd at most this long after the first
+    /// write not yet synced, so a power loss can lose the records of that long. Groups that
+    /// hold a checkpoint (start, stop, rotation, every N records, every S seconds) are synced
+    /// before they are acknowledged.
+    Interval(Duration),
 }
 
 enum Msg {
@@ -100,7 +119,8 @@ struct Progress {
 pub struct JournalStatus {
     /// Whether the last write succeeded (requests are refused while it did not).
     pub healthy: bool,
-    /// Serial of the last durable record.
+    /// Serial of the last durable record (with [`SyncPolicy::Interval`]: the last written;
+    /// it is durable within the interval).
     pub serial: u64,
     /// Serial of the last checkpoint written since start (0: none yet).
     pub checkpoint_serial: u64,
@@ -233,8 +253,9 @@ impl Audit {
         answer.recv().map_err(|_| AuditError::Stopped)?
     }
 
-    /// Writes `events` and returns once they are durable (blocking: call off the async
-    /// workers). An error means none of them was written.
+    /// Writes `events` and returns once they are durable, or with [`SyncPolicy::Interval`]
+    /// once they are written (blocking: call off the async workers). An error means none of
+    /// them was written.
     pub fn record(&self, events: Vec<AuditEvent>) -> Result<(), AuditError> {
         if events.is_empty() {
             return Ok(());
@@ -317,6 +338,8 @@ struct Writer {
     head: String,
     /// Records written since the last checkpoint.
     since_checkpoint: u64,
+    /// When the oldest write not yet fdatasync'd was made ([`SyncPolicy::Interval`]).
+    unsynced: Option<Instant>,
     healthy: Arc<AtomicBool>,
     /// A failed write could not be cut back yet: cut before appending anything else.
     cut_pending: bool,
@@ -349,6 +372,7 @@ impl Writer {
             serial,
             head,
             since_checkpoint: 0,
+            unsynced: None,
             healthy: Arc::new(AtomicBool::new(true)),
             cut_pending: false,
             progress: Arc::default(),
@@ -359,7 +383,8 @@ impl Writer {
         let period = Duration::from_secs(self.settings.checkpoint_secs.max(1));
         let mut deadline = Instant::now() + period;
         loop {
-            let wait = deadline.saturating_duration_since(Instant::now());
+            let wake = self.sync_due().map_or(deadline, |due| due.min(deadline));
+            let wait = wake.saturating_duration_since(Instant::now());
             match receiver.recv_timeout(wait) {
                 Ok(first) => {
                     let mut group = vec![first];
@@ -378,6 +403,7 @@ impl Writer {
                         }
                     }
                 }
+                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
                 Err(RecvTimeoutError::Timeout) => {
                     // Written also when idle: a verifier checks that checkpoints keep coming.
                     if self.write_group(Vec::new(), Some("periodic")).is_ok() {
@@ -388,6 +414,9 @@ impl Writer {
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if self.sync_due().is_some_and(|due| Instant::now() >= due) {
+                self.sync_now();
             }
         }
         let stop = self.lifecycle("stop");
@@ -516,11 +545,17 @@ impl Writer {
         if chained.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.append(text.as_bytes()) {
-            self.fail(&e);
-            return Err(AuditError::Unavailable);
-        }
-        if !self.healthy.swap(true, Ordering::AcqRel) {
+        // A checkpoint is what a verifier trusts: it is on disk before anyone is told.
+        let durable = final_checkpoint.is_some() || chained.iter().any(Record::is_checkpoint);
+        let synced = match self.append(text.as_bytes(), durable) {
+            Ok(synced) => synced,
+            Err(e) => {
+                self.fail(&e);
+                return Err(AuditError::Unavailable);
+            }
+        };
+        // Only a synced write proves the journal is writable again after a failed sync.
+        if synced && !self.healthy.swap(true, Ordering::AcqRel) {
             tracing::warn!(target: "akm::audit", serial, "audit journal writable again; accepting requests");
         }
         self.serial = serial;
@@ -544,7 +579,9 @@ impl Writer {
         Ok(())
     }
 
-    fn append(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    /// Writes `bytes`, and fdatasyncs them unless the policy defers that and `durable` is
+    /// false; true if they were synced.
+    fn append(&mut self, bytes: &[u8], durable: bool) -> std::io::Result<bool> {
         if self.cut_pending {
             // Appending after the bytes of a failed write would chain onto records no
             // caller was told about (and that a failed fsync may have lost).
@@ -552,11 +589,48 @@ impl Writer {
             self.cut_pending = false;
         }
         self.file.write_all(bytes)?;
-        // After a failed fdatasync the kernel may have dropped the pages it could not write
-        // and will not report that again (the "fsyncgate" lesson), so those bytes are never
-        // trusted: `fail` cuts the file back to the last synced length and the records are
-        // chained again from the last durable one. Bytes synced before are not affected.
-        self.file.sync_data()
+        if durable || self.settings.sync == SyncPolicy::EveryRecord {
+            // After a failed fdatasync the kernel may have dropped the pages it could not
+            // write and will not report that again (the "fsyncgate" lesson), so those bytes
+            // are never trusted: `fail` cuts the file back to the last synced length and the
+            // records are chained again from the last durable one. Bytes synced before are
+            // not affected. fdatasync covers every earlier write to the file too.
+            self.file.sync_data()?;
+            self.unsynced = None;
+            return Ok(true);
+        }
+        if self.unsynced.is_none() {
+            self.unsynced = Some(Instant::now());
+        }
+        Ok(false)
+    }
+
+    /// When the deferred fdatasync is due, if a write is waiting for one.
+    fn sync_due(&self) -> Option<Instant> {
+        match self.settings.sync {
+            SyncPolicy::Interval(every) => self.unsynced.map(|first| first + every),
+            SyncPolicy::EveryRecord => None,
+        }
+    }
+
+    /// The deferred fdatasync ([`SyncPolicy::Interval`]). If it fails, records already
+    /// acknowledged may not be on disk and cannot be taken back: the error and the last serial
+    /// written are logged, and the journal reports itself unavailable (requests are refused)
+    /// until a checkpoint can be written and synced again.
+    fn sync_now(&mut self) {
+        self.unsynced = None;
+        if let Err(e) = self.file.sync_data() {
+            if self.healthy.swap(false, Ordering::AcqRel) {
+                tracing::error!(
+                    target: "akm::audit",
+                    path = %self.settings.path.display(),
+                    serial = self.serial,
+                    error = %e,
+                    "audit journal fdatasync failed: records up to this serial may not be on disk; \
+                     refusing requests until it can be synced (fail closed)"
+                );
+            }
+        }
     }
 
     fn fail(&mut self, e: &std::io::Error) {
@@ -616,7 +690,7 @@ impl Chain {
             self.since += 1;
         }
         self.head = hash;
-        self.text.push_str(&r.to_line());
+        r.write_line(&mut self.text);
         self.text.push('\n');
         self.records.push(r);
     }
@@ -737,6 +811,7 @@ mod tests {
             server_name: "unit".into(),
             checkpoint_every: 3,
             checkpoint_secs: 60,
+            sync: SyncPolicy::EveryRecord,
         }
     }
 
@@ -797,6 +872,53 @@ mod tests {
         assert_eq!(all[6].get("event"), Some("start"));
         assert!(all.iter().any(|r| r.get("user") == Some("c")));
         verify_ok(&[path]);
+    }
+
+    #[test]
+    fn with_interval_sync_records_are_written_before_the_acknowledgement() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let mut s = settings(&path);
+        s.checkpoint_every = 1000;
+        // Longer than the test: only the write, not the deferred fdatasync, can put the
+        // record in the file before `record` returns.
+        s.sync = SyncPolicy::Interval(Duration::from_secs(3600));
+        let audit = Audit::open(s, signer(), vec![]).unwrap();
+        audit.record(vec![event("a")]).unwrap();
+        assert!(std::fs::read_to_string(&path).unwrap().contains("user=a"));
+        // A checkpoint group (here the reopen's) is synced whatever the policy.
+        audit.reopen().unwrap();
+        audit.record(vec![event("b")]).unwrap();
+        assert!(audit.is_healthy());
+        audit.close();
+        let recs = lines(&path);
+        assert_eq!(recs.last().unwrap().get("reason"), Some("final"));
+        verify_ok(&[path]);
+    }
+
+    #[test]
+    fn with_a_short_interval_the_deferred_sync_runs_and_records_keep_flowing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let mut s = settings(&path);
+        s.checkpoint_every = 1000;
+        s.sync = SyncPolicy::Interval(Duration::from_millis(1));
+        let audit = Audit::open(s, signer(), vec![]).unwrap();
+        for i in 0..20 {
+            audit.record(vec![event(&format!("u{i}"))]).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        assert!(audit.is_healthy());
+        drop(audit);
+        let report = verify_ok(std::slice::from_ref(&path));
+        assert_eq!(report.first, Some(1));
+        assert_eq!(
+            lines(&path)
+                .iter()
+                .filter(|r| r.get("event") == Some("kmip"))
+                .count(),
+            20
+        );
     }
 
     #[test]
@@ -911,6 +1033,7 @@ mod budget_tests {
             server_name: "unit".into(),
             checkpoint_every: 1000,
             checkpoint_secs: 1,
+            sync: SyncPolicy::EveryRecord,
         };
         let audit = Audit::open(settings, Signer::from_seed(&[9; 32]), vec![]).unwrap();
         let refused = || AuditEvent {
@@ -972,6 +1095,7 @@ mod busy_tests {
             server_name: "unit".into(),
             checkpoint_every: 1_000_000,
             checkpoint_secs: 1,
+            sync: SyncPolicy::EveryRecord,
         };
         let audit = Arc::new(Audit::open(settings, Signer::from_seed(&[9; 32]), vec![]).unwrap());
         let stop = Arc::new(AtomicBool::new(false));

@@ -4,7 +4,6 @@
 //! verifier rebuilds the canonical bytes from whatever copy it reads.
 
 use ring::digest;
-use std::fmt::Write as _;
 
 /// The record format version, the first field of every record.
 pub const VERSION: &str = "1";
@@ -37,12 +36,19 @@ fn is_safe(b: u8) -> bool {
 
 /// Escapes a value for a record.
 pub fn escape(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+    // Most values (addresses, times, identifiers) need no escaping: one copy, no per-byte work.
+    if value.bytes().all(is_safe) {
+        return value.to_owned();
+    }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(value.len() * 2);
     for &b in value.as_bytes() {
         if is_safe(b) {
             out.push(b as char);
         } else {
-            let _ = write!(out, "\\x{b:02x}");
+            out.push_str("\\x");
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 0xf)] as char);
         }
     }
     out
@@ -112,16 +118,40 @@ impl Record {
 
     /// SHA-256 of the canonical bytes, lower-case hex.
     pub fn compute_hash(&self) -> String {
-        hex::encode(digest::digest(&digest::SHA256, self.canonical().as_bytes()))
+        // The same bytes as `canonical()`, fed to the digest piece by piece (no copy).
+        let mut ctx = digest::Context::new(&digest::SHA256);
+        let mut first = true;
+        for (k, v) in self.fields.iter().filter(|(k, _)| k != HASH && k != SIG) {
+            if !first {
+                ctx.update(b" ");
+            }
+            first = false;
+            ctx.update(k.as_bytes());
+            ctx.update(b"=");
+            ctx.update(v.as_bytes());
+        }
+        hex::encode(ctx.finish())
     }
 
     /// The whole record as one `key=value` line (no newline).
     pub fn to_line(&self) -> String {
-        self.fields
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(" ")
+        let mut out = String::new();
+        self.write_line(&mut out);
+        out
+    }
+
+    /// Appends [`Record::to_line`]'s line to `out` (no newline).
+    pub fn write_line(&self, out: &mut String) {
+        let len: usize = self.fields.iter().map(|(k, v)| k.len() + v.len() + 2).sum();
+        out.reserve(len);
+        for (i, (k, v)) in self.fields.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(k);
+            out.push('=');
+            out.push_str(v);
+        }
     }
 
     /// Parses a `key=value` line as written by [`Record::to_line`].
@@ -186,6 +216,17 @@ mod tests {
         assert_eq!(parsed.serial().unwrap(), 7);
         assert_eq!(parsed.get("empty"), None);
         assert_eq!(unescape(parsed.get("user").unwrap()), "alice smith");
+    }
+
+    #[test]
+    fn the_hash_covers_exactly_the_canonical_bytes() {
+        let mut r = Record::default();
+        r.push("v", VERSION);
+        r.push("name", "a b\u{7f}é");
+        r.push(HASH, "ignored");
+        let expected = hex::encode(digest::digest(&digest::SHA256, r.canonical().as_bytes()));
+        assert_eq!(r.compute_hash(), expected);
+        assert_eq!(r.canonical(), "v=1 name=a\\x20b\\x7f\\xc3\\xa9");
     }
 
     #[test]

@@ -529,6 +529,7 @@ mod tests {
             server_name: "unit".into(),
             checkpoint_every: 2,
             checkpoint_secs: 60,
+            sync: crate::audit::journal::SyncPolicy::EveryRecord,
         };
         let audit = Audit::open(settings, Signer::from_seed(&[3; 32]), vec![]).unwrap();
         let events = (0..3)

@@ -51,6 +51,10 @@ pub struct BenchArgs {
     /// server issues session tickets or caches sessions).
     #[arg(long)]
     new_connection: bool,
+    /// Never resume a TLS session: every new connection makes a full handshake with
+    /// certificate verification on both sides (measures clients that do not resume).
+    #[arg(long)]
+    no_resumption: bool,
     /// Operation mix by weight, e.g. `get=8,locate=1,create=1` (create, register, get,
     /// locate, encrypt).
     #[arg(long, default_value = "get")]
@@ -203,6 +207,9 @@ struct Tally {
     errors: Vec<(Op, u64)>,
     /// The first error message seen, to say why.
     first_error: Option<String>,
+    /// Measured TLS connections opened, and how many of them resumed a session.
+    connections: u64,
+    resumed: u64,
 }
 
 impl Tally {
@@ -228,6 +235,8 @@ impl Tally {
         if self.first_error.is_none() {
             self.first_error = other.first_error;
         }
+        self.connections += other.connections;
+        self.resumed += other.resumed;
     }
 }
 
@@ -363,6 +372,7 @@ async fn worker(plan: Arc<Plan>, index: usize) -> Tally {
             .map(|(i, op)| item(&plan, *op, n + i))
             .collect();
         n += plan.batch;
+        let fresh = conn.is_none();
         let outcome = async {
             let c = match conn.as_mut() {
                 Some(c) => c,
@@ -373,6 +383,12 @@ async fn worker(plan: Arc<Plan>, index: usize) -> Tally {
             c.batch(&items).await
         }
         .await;
+        if fresh && measured {
+            if let Some(c) = &conn {
+                tally.connections += 1;
+                tally.resumed += u64::from(c.resumed());
+            }
+        }
         let elapsed = start.elapsed();
         if plan.new_connection || outcome.is_err() {
             conn = None;
@@ -504,6 +520,13 @@ fn connection(
         args.ca.as_ref().unwrap_or(&c.ca),
     )
     .map_err(ClientError::from)?;
+    let tls = if args.no_resumption {
+        let mut c = (*tls).clone();
+        c.resumption = rustls::client::Resumption::disabled();
+        Arc::new(c)
+    } else {
+        tls
+    };
     let addr = match &args.server {
         Some(s) => s.clone(),
         None => client::split_servers(&c.server)
@@ -621,6 +644,9 @@ async fn load(
         "mix": args.mix,
         "connections": args.connections,
         "new_connection_per_request": args.new_connection,
+        "tls_resumption": !args.no_resumption,
+        "tls_connections": total.connections,
+        "tls_resumed": total.resumed,
         "batch": args.batch,
         "seconds": wall,
         "operations": ops,

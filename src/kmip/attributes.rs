@@ -533,11 +533,11 @@ pub fn from_v1(t: &Ttlv) -> Result<(Attr, Option<i32>), MessageError> {
     let name = t
         .child(Tag::ATTRIBUTE_NAME)
         .and_then(Ttlv::as_text)
-        .ok_or(invalid("Attribute without Attribute Name"))?;
+        .ok_or_else(|| invalid("Attribute without Attribute Name"))?;
     let index = t.child(Tag::ATTRIBUTE_INDEX).and_then(Ttlv::as_int);
-    let value = t.child(Tag::ATTRIBUTE_VALUE).ok_or(invalid(format!(
-        "attribute {name:?} has no Attribute Value"
-    )))?;
+    let value = t
+        .child(Tag::ATTRIBUTE_VALUE)
+        .ok_or_else(|| invalid(format!("attribute {name:?} has no Attribute Value")))?;
     Ok((Attr::new(name, value.value.clone()), index))
 }
 
@@ -568,10 +568,10 @@ pub fn from_v2(t: &Ttlv) -> Result<Attr, MessageError> {
         let name = t
             .child(Tag::ATTRIBUTE_NAME)
             .and_then(Ttlv::as_text)
-            .ok_or(invalid("custom Attribute without Attribute Name"))?;
-        let value = t.child(Tag::ATTRIBUTE_VALUE).ok_or(invalid(format!(
-            "attribute {name:?} has no Attribute Value"
-        )))?;
+            .ok_or_else(|| invalid("custom Attribute without Attribute Name"))?;
+        let value = t
+            .child(Tag::ATTRIBUTE_VALUE)
+            .ok_or_else(|| invalid(format!("attribute {name:?} has no Attribute Value")))?;
         // A 1.x-style name ("x-ID") sent through the 2.x form keeps its prefix.
         let full = if is_custom_name(name) {
             name.to_owned()
@@ -580,7 +580,9 @@ pub fn from_v2(t: &Ttlv) -> Result<Attr, MessageError> {
         };
         return Ok(Attr::new(full, value.value.clone()));
     }
-    let spec = spec_by_tag(t.tag).ok_or(invalid(format!("unsupported attribute {:?}", t.tag)))?;
+    // ok_or_else: building the message for every attribute that is fine cost a tenth of a Get.
+    let spec =
+        spec_by_tag(t.tag).ok_or_else(|| invalid(format!("unsupported attribute {:?}", t.tag)))?;
     Ok(Attr::new(spec.name, t.value.clone()))
 }
 

@@ -228,7 +228,8 @@ impl RequestMessage {
         if msg.tag != Tag::REQUEST_MESSAGE {
             return Err(invalid("not a Request Message"));
         }
-        let header = single(&msg, Tag::REQUEST_HEADER)?.ok_or(invalid("missing Request Header"))?;
+        let header =
+            single(&msg, Tag::REQUEST_HEADER)?.ok_or_else(|| invalid("missing Request Header"))?;
         let (header, declared) = parse_header(header)?;
         if let Some(other) = msg
             .children()
@@ -281,7 +282,7 @@ fn single(parent: &Ttlv, tag: Tag) -> Result<Option<&Ttlv>, MessageError> {
 fn parse_header(h: &Ttlv) -> Result<(RequestHeader, i32), MessageError> {
     let version = single(h, Tag::PROTOCOL_VERSION)?
         .and_then(ProtocolVersion::from_ttlv)
-        .ok_or(invalid("missing or malformed Protocol Version"))?;
+        .ok_or_else(|| invalid("missing or malformed Protocol Version"))?;
     let max_response_size = match single(h, Tag::MAXIMUM_RESPONSE_SIZE)? {
         None => None,
         Some(t) => Some(
@@ -303,7 +304,7 @@ fn parse_header(h: &Ttlv) -> Result<(RequestHeader, i32), MessageError> {
         .map(str::to_owned);
     let batch_count = single(h, Tag::BATCH_COUNT)?
         .and_then(Ttlv::as_int)
-        .ok_or(invalid("missing or mistyped Batch Count"))?;
+        .ok_or_else(|| invalid("missing or mistyped Batch Count"))?;
     let header = RequestHeader {
         version,
         max_response_size,
@@ -315,14 +316,14 @@ fn parse_header(h: &Ttlv) -> Result<(RequestHeader, i32), MessageError> {
 
 fn parse_item(item: Ttlv) -> Result<RequestItem, MessageError> {
     let operation = single(&item, Tag::OPERATION)?
-        .ok_or(invalid("Batch Item without Operation"))?
+        .ok_or_else(|| invalid("Batch Item without Operation"))?
         .as_enum()
-        .ok_or(invalid("Operation must be an Enumeration"))?;
+        .ok_or_else(|| invalid("Operation must be an Enumeration"))?;
     let batch_id = match single(&item, Tag::UNIQUE_BATCH_ITEM_ID)? {
         None => None,
         Some(t) => Some(
             t.as_bytes()
-                .ok_or(invalid("Unique Batch Item ID must be a Byte String"))?
+                .ok_or_else(|| invalid("Unique Batch Item ID must be a Byte String"))?
                 .to_vec(),
         ),
     };

@@ -94,13 +94,13 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
     let tag = object_tag(object_type).ok_or(ObjectError::TypeNotSupported)?;
     let obj = payload
         .child(tag)
-        .ok_or(invalid("Object Type does not match the object given"))?;
+        .ok_or_else(|| invalid("Object Type does not match the object given"))?;
     if object_type == ot::OPAQUE_OBJECT {
         let data_type = obj.child(Tag::OPAQUE_DATA_TYPE).and_then(Ttlv::as_enum);
         let data = obj
             .child(Tag::OPAQUE_DATA_VALUE)
             .and_then(Ttlv::as_bytes)
-            .ok_or(invalid("Opaque Object without Opaque Data Value"))?;
+            .ok_or_else(|| invalid("Opaque Object without Opaque Data Value"))?;
         return Ok(ManagedObject {
             object_type,
             material: Zeroizing::new(data.to_vec()),
@@ -115,12 +115,12 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
         let certificate_type = obj
             .child(Tag::CERTIFICATE_TYPE)
             .and_then(Ttlv::as_enum)
-            .ok_or(invalid("Certificate without Certificate Type"))?;
+            .ok_or_else(|| invalid("Certificate without Certificate Type"))?;
         let value = obj
             .child(Tag::CERTIFICATE_VALUE)
             .and_then(Ttlv::as_bytes)
             .filter(|v| !v.is_empty())
-            .ok_or(invalid("Certificate without Certificate Value"))?;
+            .ok_or_else(|| invalid("Certificate without Certificate Value"))?;
         return Ok(ManagedObject {
             object_type,
             material: Zeroizing::new(value.to_vec()),
@@ -135,7 +135,7 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
         Some(
             obj.child(Tag::SECRET_DATA_TYPE)
                 .and_then(Ttlv::as_enum)
-                .ok_or(invalid("Secret Data without Secret Data Type"))?,
+                .ok_or_else(|| invalid("Secret Data without Secret Data Type"))?,
         )
     } else {
         None
@@ -147,7 +147,7 @@ pub fn parse_object(payload: &Ttlv, object_type: u32) -> Result<ManagedObject, O
     };
     let block = obj
         .child(Tag::KEY_BLOCK)
-        .ok_or(invalid("object without Key Block"))?;
+        .ok_or_else(|| invalid("object without Key Block"))?;
     let mut parsed = parse_key_block(block, object_type)?;
     parsed.data_type = data_type;
     parsed.split = split;
@@ -163,7 +163,7 @@ fn split_key_fields(obj: &Ttlv) -> Result<Vec<Ttlv>, ObjectError> {
         obj.child(tag)
             .and_then(Ttlv::as_int)
             .filter(|v| *v > 0)
-            .ok_or(invalid(format!("Split Key needs a positive {what}")))
+            .ok_or_else(|| invalid(format!("Split Key needs a positive {what}")))
     };
     let parts = positive(Tag::SPLIT_KEY_PARTS, "Split Key Parts")?;
     let part = positive(Tag::KEY_PART_IDENTIFIER, "Key Part Identifier")?;
@@ -174,7 +174,7 @@ fn split_key_fields(obj: &Ttlv) -> Result<Vec<Ttlv>, ObjectError> {
     let method = obj
         .child(Tag::SPLIT_KEY_METHOD)
         .and_then(Ttlv::as_enum)
-        .ok_or(invalid("Split Key without Split Key Method"))?;
+        .ok_or_else(|| invalid("Split Key without Split Key Method"))?;
     let prime = obj.child(Tag::PRIME_FIELD_SIZE);
     let prime_needed = method == split_key_method::POLYNOMIAL_SHARING_PRIME_FIELD;
     if prime.is_some() != prime_needed {
@@ -204,10 +204,10 @@ fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, Obje
     let format = block
         .child(Tag::KEY_FORMAT_TYPE)
         .and_then(Ttlv::as_enum)
-        .ok_or(invalid("Key Block without Key Format Type"))?;
+        .ok_or_else(|| invalid("Key Block without Key Format Type"))?;
     let key_value = block
         .child(Tag::KEY_VALUE)
-        .ok_or(invalid("Key Block without Key Value"))?;
+        .ok_or_else(|| invalid("Key Block without Key Value"))?;
     if is_asymmetric(object_type) {
         return parse_asymmetric(block, key_value, object_type, format);
     }
@@ -219,7 +219,7 @@ fn parse_key_block(block: &Ttlv, object_type: u32) -> Result<ManagedObject, Obje
             .and_then(Ttlv::as_bytes),
         _ => return Err(ObjectError::FormatNotSupported),
     }
-    .ok_or(invalid("Key Value without usable Key Material"))?;
+    .ok_or_else(|| invalid("Key Value without usable Key Material"))?;
     if material.is_empty() {
         return Err(invalid("empty Key Material"));
     }
@@ -249,7 +249,7 @@ fn parse_asymmetric(
 ) -> Result<ManagedObject, ObjectError> {
     let item = key_value
         .child(Tag::KEY_MATERIAL)
-        .ok_or(invalid("Key Value without Key Material"))?;
+        .ok_or_else(|| invalid("Key Value without Key Material"))?;
     let empty = match &item.value {
         crate::ttlv::Value::ByteString(b) => b.is_empty(),
         crate::ttlv::Value::Structure(c) => c.is_empty(),

@@ -81,6 +81,13 @@ impl Connection {
                 return;
             }
         };
+        if !certificate_current(&tls) {
+            tracing::info!(peer = %self.peer, user = %who.cn, "resumed TLS session of an expired client certificate; closing");
+            let cert = peer_cert_sha256(&tls);
+            self.audit_refused_connection_with("client certificate expired", cert)
+                .await;
+            return;
+        }
         tracing::debug!(peer = %self.peer, user = %who.cn, "client connected");
         self.serve_requests(tls, who, issuer).await;
     }
@@ -256,10 +263,7 @@ fn audited_dispatch(
             e.detail = record.decision.reason.audit_detail();
         }
     }
-    AuditEvent::fill_names(&mut events, |uid| {
-        let row = ctx.store.get(uid).ok().flatten()?;
-        row.names.into_iter().next()
-    });
+    AuditEvent::fill_names(&mut events, |uid| ctx.store.first_name(uid).ok().flatten());
     ctx.audit.record(events)?;
     // The one place every dispatched request ends: counted once the client's answer is final.
     let outcomes = items.iter().map(|i| (i.operation, i.result.is_ok()));
@@ -299,6 +303,23 @@ fn peer_cert_sha256(tls: &TlsStream<TcpStream>) -> Option<String> {
         &ring::digest::SHA256,
         cert.as_ref(),
     )))
+}
+
+/// Whether the client certificate is within its validity period. A full handshake has
+/// checked that already; a resumed one has not (rustls carries the certificate of the full
+/// handshake forward, and every resumption may be given a new ticket), so without this check
+/// a client could keep an expired certificate working by reconnecting.
+fn certificate_current(tls: &TlsStream<TcpStream>) -> bool {
+    let (_, session) = tls.get_ref();
+    if session.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
+        return true;
+    }
+    let Some(cert) = session.peer_certificates().and_then(|c| c.first()) else {
+        return false;
+    };
+    x509_parser::parse_x509_certificate(cert.as_ref())
+        .map(|(_, c)| c.validity().is_valid())
+        .unwrap_or(false)
 }
 
 /// The client's principal and its certificate's issuer name.

@@ -299,11 +299,30 @@ pub fn server_config_from(
         WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider.clone())
             .with_crls(crls)
             .build()?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
+    enable_resumption(&mut config)?;
     Ok(Arc::new(config))
+}
+
+/// Sessions kept for TLS 1.2 session-ID resumption (rustls keeps 256 by default). An entry
+/// holds the session secrets and the client's certificate chain (~2 KiB), so this is a few
+/// MiB at most.
+const SESSION_CACHE_ENTRIES: usize = 2048;
+
+/// Lets clients that reconnect resume their session instead of repeating the full
+/// handshake and certificate verification: stateless TLS 1.3 tickets (and TLS 1.2 tickets)
+/// from a ring ticketer, whose keys rotate every few hours and are never written anywhere,
+/// plus a larger TLS 1.2 session cache. A resumed session carries the client certificate
+/// chain of its full handshake, so the identity is the same; revocations loaded since then
+/// are checked before every request (see [`TlsHandle::revokes`]), and a reload makes a new
+/// ticketer, so tickets issued before it are refused.
+fn enable_resumption(config: &mut rustls::ServerConfig) -> Result<(), TlsError> {
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES);
+    Ok(())
 }
 
 /// A client TLS configuration presenting `cert`/`key` and trusting `ca` for the server.

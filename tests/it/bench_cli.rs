@@ -68,6 +68,19 @@ fn bench_reports_throughput_latency_and_server_cost() {
     assert_eq!(r["errors"], 0, "{r}");
     assert_eq!(r["new_connection_per_request"], true);
     assert!(r["operations"].as_u64().unwrap() > 0, "{r}");
+    // The server issues session tickets, so reconnections resume their session...
+    let (opened, resumed) = (r["tls_connections"].as_u64(), r["tls_resumed"].as_u64());
+    assert!(opened.unwrap() > 0 && resumed.unwrap() > 0, "{r}");
+    // ... unless the tool is told not to offer resumption.
+    let r = bench(
+        &config,
+        port,
+        &["--new-connection", "--no-resumption", "--connections", "2"],
+    );
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["tls_resumption"], false);
+    assert!(r["tls_connections"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["tls_resumed"], 0, "{r}");
 
     // Idle connections held open while the server's memory is read.
     let out = akm(

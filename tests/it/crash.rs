@@ -38,10 +38,13 @@ struct Harness {
 
 impl Harness {
     /// Initializes a server directory (the first `akm serve` creates the KEK and PKI) and
-    /// stops that server cleanly.
-    fn new() -> Harness {
+    /// stops that server cleanly. `audit` is appended to the configuration.
+    fn new(audit: &str) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let config = write_config(dir.path());
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(audit);
+        std::fs::write(&config, text).unwrap();
         let (mut child, _) = serve(&config);
         kill(&mut child);
         let certs = dir.path().join("certs");
@@ -206,8 +209,8 @@ fn integrity_check(db: &Path) {
 }
 
 /// Runs `cycles` kill -9 cycles, then a last restart that checks every key ever acknowledged.
-async fn run(cycles: usize) {
-    let mut h = Harness::new();
+async fn run(cycles: usize, audit: &str) {
+    let mut h = Harness::new(audit);
     for n in 0..cycles {
         h.cycle(n).await;
     }
@@ -227,12 +230,19 @@ async fn run(cycles: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_keys_and_audit_records_survive_ten_kill_9_cycles() {
-    run(10).await;
+    run(10, "").await;
+}
+
+/// `[audit] sync = "interval"` acknowledges records once written, before their fdatasync:
+/// they must still survive the process being killed (the kernel has them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_interval_audit_sync_acknowledged_records_survive_kill_9() {
+    run(4, "[audit]\nsync = \"interval\"\nsync_interval_ms = 1000\n").await;
 }
 
 /// The acceptance run: 200 cycles (several minutes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "soak: 200 kill -9 cycles, run on demand"]
 async fn crash_soak_200_kill_9_cycles() {
-    run(200).await;
+    run(200, "").await;
 }

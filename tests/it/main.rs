@@ -48,6 +48,7 @@ mod store_disk_full;
 mod support;
 mod systemd_unit;
 mod tls_reload;
+mod tls_resumption;
 mod ttlv_roundtrip;
 mod vectors;
 mod wrapped_keys;

@@ -37,6 +37,8 @@ pub struct AuditSetup {
     pub checkpoint_every: Option<u64>,
     /// Syslog sinks.
     pub sinks: Vec<SinkSettings>,
+    /// When records reach the disk (default: every record before its response).
+    pub sync: akm::audit::journal::SyncPolicy,
 }
 
 /// What a test server runs with besides its TLS and limits.
@@ -210,6 +212,7 @@ impl TestServer {
             server_name: "akm-test".into(),
             checkpoint_every: audit.checkpoint_every.unwrap_or(1000),
             checkpoint_secs: 60,
+            sync: audit.sync,
         };
         let sinks = audit
             .sinks
