@@ -4,6 +4,7 @@
 //! that encode.
 #![no_main]
 
+use akm::audit::journal::SyncPolicy;
 use akm::audit::signer::Signer;
 use akm::audit::{Audit, JournalSettings};
 use akm::crypto::Kek;
@@ -36,6 +37,7 @@ fn world() -> &'static World {
             server_name: "akm-fuzz".into(),
             checkpoint_every: 1000,
             checkpoint_secs: 60,
+            sync: SyncPolicy::EveryRecord,
         };
         let audit = Audit::open(journal, Signer::from_seed(&[0x5A; 32]), vec![]).expect("audit");
         let admin = Principal {

@@ -8,6 +8,7 @@
 //! `skipped` and passes): a missing interop run must be a decision, never an accident.
 
 use crate::support::server::{test_settings, TestServer};
+use crate::support::venv::{python_succeeds, python_with};
 use akm::pki::{Ca, Validity};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -131,16 +132,9 @@ pub(crate) fn run_with_timeout(mut cmd: Command, log: &Path) -> (bool, String) {
 // ---- the Python side ----
 
 /// The interpreter to run interop.py with: `$AKM_PYKMIP_PYTHON`, else the venv under
-/// `target/pykmip-venv`, created (with pykmip pinned) when it is missing or broken. Callers
-/// are serialized: this test and the suite runner (pykmip_suite.rs) share the venv, and two
-/// threads building it at once would trip over each other.
+/// `target/pykmip-venv`, created (with pykmip pinned) when it is missing or broken. This test
+/// and the suite runner (pykmip_suite.rs) share the venv.
 pub(crate) fn pykmip_python() -> Result<PathBuf, String> {
-    static VENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _only_one = VENV.lock().unwrap_or_else(|e| e.into_inner());
-    pykmip_python_unlocked()
-}
-
-fn pykmip_python_unlocked() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("AKM_PYKMIP_PYTHON") {
         let p = PathBuf::from(p);
         return if has_pykmip(&p) {
@@ -152,65 +146,19 @@ fn pykmip_python_unlocked() -> Result<PathBuf, String> {
             ))
         };
     }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/pykmip-venv");
-    let python = venv.join("bin/python");
-    if has_pykmip(&python) {
-        return Ok(python);
-    }
-    // --clear: a venv left half-made by an earlier failure (say, no ensurepip) is rebuilt.
-    run_setup(
-        Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-        "python3 -m venv",
-    )?;
-    run_setup(
-        Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            &format!("pykmip=={PYKMIP_VERSION}"),
-        ]),
-        "pip install pykmip",
-    )?;
-    if has_pykmip(&python) {
-        Ok(python)
-    } else {
-        Err(format!(
-            "{} still cannot import kmip {PYKMIP_VERSION} after pip install",
-            python.display()
-        ))
-    }
+    python_with(
+        "pykmip-venv",
+        &format!("pykmip=={PYKMIP_VERSION}"),
+        has_pykmip,
+    )
 }
 
 /// Whether `python` runs and imports PyKMIP of the pinned version.
 fn has_pykmip(python: &Path) -> bool {
-    Command::new(python)
-        .args([
-            "-c",
-            &format!("import sys, kmip; sys.exit(kmip.__version__ != {PYKMIP_VERSION:?})"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-pub(crate) fn run_setup(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd
-        .output()
-        .map_err(|e| format!("{what}: cannot run: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
+    python_succeeds(
+        python,
+        &format!("import sys, kmip; sys.exit(kmip.__version__ != {PYKMIP_VERSION:?})"),
+    )
 }
 
 // ---- certificates as files, for PyKMIP ----

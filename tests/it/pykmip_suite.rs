@@ -11,8 +11,9 @@
 //! version setting of its own; `tests/pykmip/akm_suite_plugin.py` makes the client default to
 //! the requested version. `AKM_SKIP_PYKMIP=1` skips, as for the other PyKMIP test.
 
-use crate::pykmip::{pykmip_python, run_setup, run_with_timeout, skip_requested, PemFiles};
+use crate::pykmip::{pykmip_python, run_with_timeout, skip_requested, PemFiles};
 use crate::support::server::{test_settings, TestServer};
+use crate::support::venv::run_setup;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;

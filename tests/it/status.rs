@@ -7,10 +7,10 @@
 //! Without Chromium (`/usr/bin/chromium`, or `$AKM_CHROMIUM`) the browser test is skipped
 //! with a message, except under `CI=true`, where it fails.
 
-use crate::pykmip::run_setup;
 use crate::support::kmip::create_key;
 use crate::support::server::TestServer;
 use crate::support::status::{self as st, anonymous_tls, get, raw};
+use crate::support::venv::{python_succeeds, python_with};
 use akm::kmip::enums::operation as op;
 use akm::kmip::ProtocolVersion as V;
 use serde_json::Value as Json;
@@ -36,45 +36,14 @@ print(json.dumps(out))
 
 /// The venv's interpreter, made (with prometheus_client pinned) when missing.
 fn prometheus_python() -> Result<PathBuf, String> {
-    static VENV: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _only_one = VENV.lock().unwrap_or_else(|e| e.into_inner());
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/prometheus-venv");
-    let python = venv.join("bin/python");
     let check = format!(
         "import sys, importlib.metadata as m; sys.exit(m.version('prometheus_client') != {PROMETHEUS_CLIENT:?})"
     );
-    let ready = |p: &Path| {
-        Command::new(p)
-            .args(["-c", &check])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if ready(&python) {
-        return Ok(python);
-    }
-    run_setup(
-        Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-        "python3 -m venv",
-    )?;
-    run_setup(
-        Command::new(&python).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            &format!("prometheus_client=={PROMETHEUS_CLIENT}"),
-        ]),
-        "pip install prometheus_client",
-    )?;
-    if ready(&python) {
-        Ok(python)
-    } else {
-        Err("prometheus_client still missing after pip install".into())
-    }
+    python_with(
+        "prometheus-venv",
+        &format!("prometheus_client=={PROMETHEUS_CLIENT}"),
+        |python| python_succeeds(python, &check),
+    )
 }
 
 /// A parsed family: its type and (sample name, labels, value).

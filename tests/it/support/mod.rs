@@ -6,4 +6,5 @@ pub mod proxy;
 pub mod rsyslog;
 pub mod server;
 pub mod status;
+pub mod venv;
 pub mod xml;
