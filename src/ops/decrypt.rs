@@ -4,7 +4,7 @@
 //! Invalid Message, a failed tag or padding check Cryptographic Failure.
 
 use super::encrypt::SymParams;
-use super::key_use::{self, payload_bytes, refuse_streaming, Purpose};
+use super::key_use::{self, payload_bytes, refuse_streaming, required_data, Purpose};
 use super::Caller;
 use super::{rsa_oaep, Call, Ctx, Reply};
 use crate::crypto::cipher::{self, Mode};
@@ -15,8 +15,7 @@ use crate::ttlv::{Tag, Ttlv};
 /// Runs Decrypt.
 pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     refuse_streaming(call)?;
-    let data = payload_bytes(call, Tag::DATA)?
-        .ok_or_else(|| OpError::InvalidMessage("missing Data".into()))?;
+    let data = required_data(call)?;
     let key = key_use::load_key(
         ctx,
         who,

@@ -5,7 +5,7 @@
 //! makes one and returns it. This is also how a client protects a data key under a key that
 //! never leaves akm: it encrypts the data key here and keeps only the result.
 
-use super::key_use::{self, param, param_enum, payload_bytes, Purpose};
+use super::key_use::{self, param, param_enum, payload_bytes, required_data, Purpose};
 use super::Caller;
 use super::{rsa_oaep, stream, Call, Ctx, Object, Reply};
 use crate::crypto::cipher::{self, Mode, Params};
@@ -23,8 +23,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if part.is_streaming() {
         return run_part(ctx, who, call, &part);
     }
-    let data = payload_bytes(call, Tag::DATA)?
-        .ok_or_else(|| OpError::InvalidMessage("missing Data".into()))?;
+    let data = required_data(call)?;
     let key = key_use::load_key(
         ctx,
         who,
@@ -103,8 +102,7 @@ impl<'a> Part<'a> {
 
 /// One part of a multi-part Encrypt (see `stream`).
 fn run_part(ctx: &Ctx, who: &Caller, call: &Call<'_>, part: &Part<'_>) -> Result<Reply, OpError> {
-    let data = payload_bytes(call, Tag::DATA)?
-        .ok_or_else(|| OpError::InvalidMessage("missing Data".into()))?;
+    let data = required_data(call)?;
     let key = key_use::load_key(
         ctx,
         who,

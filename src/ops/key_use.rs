@@ -234,6 +234,11 @@ pub fn payload_bytes<'a>(call: &'a Call<'_>, tag: Tag) -> Result<Option<&'a [u8]
     }
 }
 
+/// The request payload's Data, which the operation cannot do without.
+pub fn required_data<'a>(call: &'a Call<'_>) -> Result<&'a [u8], OpError> {
+    payload_bytes(call, Tag::DATA)?.ok_or_else(|| OpError::InvalidMessage("missing Data".into()))
+}
+
 /// Refuses a multi-part (streaming) request of an operation akm performs in one part: a
 /// Correlation Value, or one of Init and Final Indicator without the other (both True is a
 /// single part in all but name).

@@ -4,7 +4,9 @@
 //! the usage mask and an Active key before its Protect Stop Date; MAC Verify needs MAC Verify
 //! and may use a Deactivated key after its Process Start Date.
 
-use super::key_use::{self, param_enum, payload_bytes, refuse_streaming, KeyInUse, Purpose};
+use super::key_use::{
+    self, param_enum, payload_bytes, refuse_streaming, required_data, KeyInUse, Purpose,
+};
 use super::Caller;
 use super::{Call, Ctx, Reply};
 use crate::crypto::digest;
@@ -59,10 +61,6 @@ pub fn verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError
         uid,
         vec![Ttlv::enumeration(Tag::VALIDITY_INDICATOR, indicator)],
     ))
-}
-
-fn required_data<'a>(call: &'a Call<'_>) -> Result<&'a [u8], OpError> {
-    payload_bytes(call, Tag::DATA)?.ok_or_else(|| OpError::InvalidMessage("missing Data".into()))
 }
 
 /// The HMAC algorithm: the parameters' Cryptographic Algorithm, else the HMAC of their

@@ -6,7 +6,9 @@
 //! Private Key with Sign in its usage mask, Active and before its Protect Stop Date; Signature
 //! Verify a Public Key with Verify, which a Deactivated key may still do.
 
-use super::key_use::{self, param_enum, payload_bytes, refuse_streaming, KeyInUse, Purpose};
+use super::key_use::{
+    self, param_enum, payload_bytes, refuse_streaming, required_data, KeyInUse, Purpose,
+};
 use super::{Call, Caller, Ctx, Reply};
 use crate::crypto::asym::{self, AsymError, Scheme};
 use crate::crypto::digest::refused_hash;
@@ -84,7 +86,7 @@ fn data<'a>(call: &'a Call<'_>) -> Result<&'a [u8], OpError> {
     if call.payload.child(Tag::DIGESTED_DATA).is_some() {
         return Err(OpError::FeatureNotSupported("signing pre-digested data"));
     }
-    payload_bytes(call, Tag::DATA)?.ok_or_else(|| OpError::InvalidMessage("missing Data".into()))
+    required_data(call)
 }
 
 /// The key's DER bytes (its stored Key Material item must be a Byte String).

@@ -274,11 +274,14 @@ async fn bad_requests_get_clear_errors() {
         )
         .await;
     assert_eq!(reason(r), rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS);
-    // Missing Data; a multi-part request.
-    assert_eq!(
-        reason(c.call(op::ENCRYPT, uid(&u)).await),
-        rr::INVALID_MESSAGE
-    );
+    // Missing Data, in each operation that needs it; a multi-part request.
+    for operation in [op::ENCRYPT, op::DECRYPT, op::MAC, op::MAC_VERIFY, op::SIGN] {
+        assert_eq!(
+            reason(c.call(operation, uid(&u)).await),
+            rr::INVALID_MESSAGE,
+            "operation {operation:#x}"
+        );
+    }
     let mut multi = enc(&u, params(bcm::ECB, None, None), &[0; 16], None, None);
     multi.push(Ttlv::boolean(Tag::INIT_INDICATOR, true));
     assert_eq!(
