@@ -109,6 +109,11 @@ pub struct ServerConfig {
     pub max_requests_in_flight: usize,
     /// Most Unique Identifiers one Locate returns, whatever Maximum Items asks for.
     pub max_locate_items: usize,
+    /// Most cost units one request message may be estimated at (about a millisecond of one
+    /// core each; README "Security model"); a dearer message is refused before it runs.
+    pub max_request_cost: usize,
+    /// Most PBKDF2 iterations one Derive Key item may ask for.
+    pub max_pbkdf2_iterations: usize,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
     /// Initialize (KEK, development PKI) on `akm serve` when the data directory is empty.
@@ -131,6 +136,8 @@ impl Default for ServerConfig {
             max_attributes: 1024,
             max_requests_in_flight: 256,
             max_locate_items: crate::ops::DEFAULT_MAX_LOCATE_ITEMS,
+            max_request_cost: crate::ops::cost::DEFAULT_MAX_REQUEST_COST as usize,
+            max_pbkdf2_iterations: crate::ops::cost::DEFAULT_MAX_PBKDF2_ITERATIONS as usize,
             shutdown_grace_secs: 30,
             auto_init: false,
             interop_operations: false,
@@ -775,7 +782,7 @@ impl Config {
     /// keeps one request's cost bounded.
     fn validate_request_limits(&self) -> Result<(), ConfigError> {
         let s = &self.server;
-        let checks: [(&'static str, usize, usize, &str); 5] = [
+        let checks: [(&'static str, usize, usize, &str); 7] = [
             ("server.max_depth", s.max_depth, 256, "the default is 64"),
             (
                 "server.max_batch_items",
@@ -800,6 +807,18 @@ impl Config {
                 s.max_locate_items,
                 crate::ops::MAX_LOCATE_ITEMS_CAP,
                 "the default is 10000",
+            ),
+            (
+                "server.max_request_cost",
+                s.max_request_cost,
+                1_000_000,
+                "the default is 4000",
+            ),
+            (
+                "server.max_pbkdf2_iterations",
+                s.max_pbkdf2_iterations,
+                crate::crypto::kdf::MAX_ITERATIONS as usize,
+                "the default is 1000000",
             ),
         ];
         for (key, value, max, default) in checks {

@@ -222,6 +222,11 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         )
         .with_separate_duties(config.dual_control.separate_duties),
         max_locate_items: config.server.max_locate_items,
+        limits: crate::ops::cost::RequestLimits {
+            max_request_cost: config.server.max_request_cost as u64,
+            max_pbkdf2_iterations: u32::try_from(config.server.max_pbkdf2_iterations)
+                .unwrap_or(crate::crypto::kdf::MAX_ITERATIONS),
+        },
         metrics: Arc::default(),
     })
 }

@@ -56,12 +56,13 @@ fn map_key<'a>(table: &[(&'a str, &'a str)], key: &'a str, forward: bool) -> &'a
         .unwrap_or(key)
 }
 
-/// The severity: failures are warnings, everything else informational.
+/// The severity: failures are warnings, undone batch items notices, everything else
+/// informational.
 pub fn severity(r: &Record) -> u8 {
-    if r.get("outcome") == Some("failure") {
-        4
-    } else {
-        6
+    match r.get("outcome") {
+        Some("failure") => 4,
+        Some("undone") => 5,
+        _ => 6,
     }
 }
 

@@ -35,6 +35,9 @@ pub enum Outcome {
     Success,
     /// It failed or was refused.
     Failure,
+    /// It succeeded inside a batch sent with Batch Error Continuation Option Undo, and was
+    /// then rolled back with the batch when a later item failed: nothing of it remains.
+    Undone,
 }
 
 /// One audited action, as the server saw it. Holds no key material.
@@ -123,6 +126,7 @@ impl AuditEvent {
                 }
                 e.name = req.and_then(|r| name_in(&r.payload, 0));
                 match &resp.result {
+                    Ok(_) if resp.undone => e.outcome = Some(Outcome::Undone),
                     Ok(_) => e.outcome = Some(Outcome::Success),
                     Err(f) => {
                         e.outcome = Some(Outcome::Failure);
@@ -171,6 +175,7 @@ impl AuditEvent {
         match self.outcome {
             Some(Outcome::Success) => r.push("outcome", "success"),
             Some(Outcome::Failure) => r.push("outcome", "failure"),
+            Some(Outcome::Undone) => r.push("outcome", "undone"),
             None => {}
         }
         if let Some(reason) = self.reason {

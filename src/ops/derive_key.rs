@@ -84,7 +84,15 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         now: call.now,
     };
     let key = load_key_by_uid(ctx, who, base, &check)?;
-    let derived = derive(method, params, &key.material, bits as usize / 8, &key.obj)?;
+    let max_iterations = ctx.limits.max_pbkdf2_iterations;
+    let derived = derive(
+        method,
+        params,
+        &key.material,
+        bits as usize / 8,
+        &key.obj,
+        max_iterations,
+    )?;
     let managed = ManagedObject {
         object_type,
         material: derived,
@@ -139,13 +147,15 @@ fn check_symmetric(algorithm: Option<u32>, bits: i32) -> Result<(), OpError> {
     }
 }
 
-/// Runs the derivation `method` with `params` over the base material.
+/// Runs the derivation `method` with `params` over the base material, refusing more PBKDF2
+/// iterations than `max_iterations`.
 fn derive(
     method: u32,
     params: &Ttlv,
     base: &[u8],
     len: usize,
     base_obj: &super::Object,
+    max_iterations: u32,
 ) -> Result<Zeroizing<Vec<u8>>, OpError> {
     let field = |tag| params.child(tag);
     let bytes = |tag| -> Result<Option<&[u8]>, OpError> {
@@ -186,6 +196,12 @@ fn derive(
                 .and_then(Ttlv::as_int)
                 .ok_or_else(|| OpError::InvalidMessage("PBKDF2 needs an Iteration Count".into()))?;
             let iterations = u32::try_from(iterations).unwrap_or(0);
+            if iterations > max_iterations {
+                return Err(OpError::InvalidField(format!(
+                    "Iteration Count {iterations} is over this server's limit of \
+                     {max_iterations} (server.max_pbkdf2_iterations)"
+                )));
+            }
             kdf::pbkdf2(hash, base, salt, iterations, len)
         }
         dm::HMAC => kdf::hmac(hash, base, need_data()?, len),

@@ -8,6 +8,7 @@ mod activate;
 mod admin;
 mod attribute_edit;
 mod check;
+pub mod cost;
 mod create;
 mod create_key_pair;
 mod custody;
@@ -37,7 +38,6 @@ pub mod rotation;
 mod rsa_oaep;
 mod sign;
 pub mod stream;
-mod undo;
 mod unwrap;
 mod wrap;
 
@@ -85,6 +85,8 @@ pub struct Ctx {
     pub streams: stream::Streams,
     /// Most Unique Identifiers one Locate returns (`server.max_locate_items`).
     pub max_locate_items: usize,
+    /// The CPU budget of one request message and its items.
+    pub limits: cost::RequestLimits,
     /// Request counters for the status listener's `/metrics`, updated by the KMIP listener.
     pub metrics: Arc<crate::status::metrics::Metrics>,
 }
@@ -112,6 +114,7 @@ impl Ctx {
             kek_files: None,
             dual: dual::DualControl::default(),
             max_locate_items: locate::DEFAULT_MAX_LOCATE_ITEMS,
+            limits: cost::RequestLimits::default(),
             metrics: Arc::default(),
         }
     }
@@ -382,7 +385,71 @@ pub fn dispatch(ctx: &Ctx, who: &Principal, msg: &RequestMessage, now: i64) -> V
 
 /// Like [`dispatch`], and also returns every access decision taken, allowed or denied, each
 /// naming its batch item, for the audit log.
+///
+/// A message sent with Batch Error Continuation Option Undo runs in one store transaction
+/// (see [`crate::store::Batch`]): if an item fails, the transaction is rolled back, so exactly
+/// the batch's own writes disappear and nothing else is touched, and the earlier items answer
+/// Operation Undone.
 pub fn dispatch_recorded(
+    ctx: &Ctx,
+    who: &Principal,
+    msg: &RequestMessage,
+    now: i64,
+) -> (Vec<ResponseItem>, Vec<AccessRecord>) {
+    if let Err(e) = within_budget(ctx, msg) {
+        return (fail_every_item(msg, &e), Vec::new());
+    }
+    if msg.header.on_error != OnError::Undo {
+        return run_items(ctx, who, msg, now);
+    }
+    let batch = match ctx.store.begin_batch() {
+        Ok(b) => b,
+        Err(e) => return (fail_every_item(msg, &e.into()), Vec::new()),
+    };
+    let (mut out, records) = run_items(ctx, who, msg, now);
+    if out.iter().any(|i| i.result.is_err()) {
+        drop(batch);
+        mark_undone(&mut out);
+    } else if let Err(e) = batch.commit() {
+        tracing::error!(error = %e, "committing an Undo batch failed");
+        let failure = OpError::from(e).to_failure();
+        for item in &mut out {
+            item.result = Err(failure.clone());
+        }
+    }
+    (out, records)
+}
+
+/// Refuses a message whose estimated cost is over the budget, before any item runs.
+fn within_budget(ctx: &Ctx, msg: &RequestMessage) -> Result<(), OpError> {
+    let cost = cost::of_message(&msg.items);
+    let budget = ctx.limits.max_request_cost;
+    if cost > budget {
+        return Err(OpError::InvalidMessage(format!(
+            "the request is estimated at {cost} cost units, over the budget of {budget} \
+             (server.max_request_cost): send fewer or cheaper items per message"
+        )));
+    }
+    Ok(())
+}
+
+/// Every item of `msg` answered with the same failure (nothing ran).
+fn fail_every_item(msg: &RequestMessage, e: &OpError) -> Vec<ResponseItem> {
+    let failure = e.to_failure();
+    msg.items
+        .iter()
+        .map(|item| ResponseItem {
+            operation: Some(item.operation),
+            batch_id: item.batch_id.clone(),
+            result: Err(failure.clone()),
+            undone: false,
+        })
+        .collect()
+}
+
+/// Runs the items in order, feeding each one's object to the next as the ID Placeholder,
+/// and stops at the first failure unless the message says Continue.
+fn run_items(
     ctx: &Ctx,
     who: &Principal,
     msg: &RequestMessage,
@@ -391,10 +458,11 @@ pub fn dispatch_recorded(
     let caller = Caller::load(ctx, who).inspect_err(|e| {
         tracing::error!(user = %who.cn, error = %e, "cannot read the caller's access records");
     });
+    let undo = msg.header.on_error == OnError::Undo;
+    let started = std::time::Instant::now();
     let mut placeholder: Option<String> = None;
     let mut out = Vec::with_capacity(msg.items.len());
     let mut records = Vec::new();
-    let mut journal = (msg.header.on_error == OnError::Undo).then(undo::Journal::default);
     for (index, item) in msg.items.iter().enumerate() {
         let call = Call {
             version: msg.header.version,
@@ -407,11 +475,10 @@ pub fn dispatch_recorded(
             Ok(caller) => {
                 let mut caller = caller.clone();
                 caller.at_item(index);
-                let result = match journal.as_mut() {
-                    Some(j) => j
-                        .before(ctx, &call)
-                        .and_then(|()| run_one(ctx, &caller, &call)),
-                    None => run_one(ctx, &caller, &call),
+                let result = if undo {
+                    undoable(call.operation, started).and_then(|()| run_one(ctx, &caller, &call))
+                } else {
+                    run_one(ctx, &caller, &call)
                 };
                 records.extend(caller.take_records());
                 result
@@ -422,9 +489,6 @@ pub fn dispatch_recorded(
         let failed = result.is_err();
         let result = match result {
             Ok(reply) => {
-                if let Some(j) = journal.as_mut() {
-                    j.after(&reply);
-                }
                 // Locate always replaces the ID Placeholder: with the object when it found
                 // exactly one, else with nothing, so that later items fail rather than act on
                 // an earlier object (KMIP 2.1 §6.1.28).
@@ -445,27 +509,43 @@ pub fn dispatch_recorded(
             undone: false,
         });
         if failed && msg.header.on_error != OnError::Continue {
-            if let Some(j) = journal.take() {
-                undo_earlier(ctx, j, &mut out);
-            }
             break;
         }
     }
     (out, records)
 }
 
-/// Undoes the items before the failed (last) one and marks them Operation Undone. If the
-/// undo itself fails they stay marked Success, which is then the truth, and the failure is
-/// logged.
-fn undo_earlier(ctx: &Ctx, journal: undo::Journal, out: &mut [ResponseItem]) {
-    match journal.undo(ctx) {
-        Ok(()) => {
-            let earlier = out.len().saturating_sub(1);
-            for item in &mut out[..earlier] {
-                item.undone = item.result.is_ok();
-            }
-        }
-        Err(e) => tracing::error!(error = %e, "undoing a failed batch failed"),
+/// The longest an Undo batch may hold the store's write lock before its next item fails (and
+/// so the whole batch is rolled back): other writers wait while it runs.
+const UNDO_BATCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether `operation` may run inside an Undo batch begun at `started`. Operations whose
+/// effect lives outside the key store (files, the KEK, dual-control windows, the loaded
+/// configuration) could not be rolled back with it, so they are refused there.
+fn undoable(operation: u32, started: std::time::Instant) -> Result<(), OpError> {
+    use crate::kmip::custody::{OP_AUTHORIZE, OP_BACKUP, OP_ROTATE_KEK, OP_UNSEAL};
+    use crate::kmip::extension::{OP_RELOAD_CONFIG, OP_RELOAD_TLS};
+    if matches!(
+        operation,
+        OP_UNSEAL | OP_BACKUP | OP_ROTATE_KEK | OP_AUTHORIZE | OP_RELOAD_TLS | OP_RELOAD_CONFIG
+    ) {
+        return Err(OpError::FeatureNotSupported(
+            "this operation cannot be undone: send it in a batch without Undo",
+        ));
+    }
+    if started.elapsed() > UNDO_BATCH_DEADLINE {
+        return Err(OpError::FeatureNotSupported(
+            "an Undo batch may run for at most 10 s: send fewer items per Undo batch",
+        ));
+    }
+    Ok(())
+}
+
+/// Marks the items that succeeded before the failed one as Operation Undone (their writes
+/// were rolled back with the batch's transaction).
+fn mark_undone(out: &mut [ResponseItem]) {
+    for item in out.iter_mut() {
+        item.undone = item.result.is_ok();
     }
 }
 

@@ -266,7 +266,10 @@ fn audited_dispatch(
     AuditEvent::fill_names(&mut events, |uid| ctx.store.first_name(uid).ok().flatten());
     ctx.audit.record(events)?;
     // The one place every dispatched request ends: counted once the client's answer is final.
-    let outcomes = items.iter().map(|i| (i.operation, i.result.is_ok()));
+    // An undone item left nothing behind: it counts as a failure.
+    let outcomes = items
+        .iter()
+        .map(|i| (i.operation, i.result.is_ok() && !i.undone));
     ctx.metrics.request_finished(outcomes, started.elapsed());
     Ok(bytes)
 }

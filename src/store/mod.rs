@@ -5,6 +5,7 @@
 //! Every call here blocks; callers on the async runtime go through `spawn_blocking`.
 
 mod acl;
+mod batch;
 mod replica;
 mod rewrap;
 mod schema;
@@ -13,6 +14,7 @@ mod stats;
 mod writer;
 
 pub use acl::AccountKind;
+pub use batch::Batch;
 pub use replica::{ChangeEntry, CommitHook, ReplicaAccount, ReplicaObject, Stamp};
 pub use rewrap::WrappedRow;
 pub use stats::ObjectCount;
@@ -65,6 +67,10 @@ pub enum StoreError {
     /// recent writes: this write was refused before anything was written.
     #[error("writes are refused: no mirror peer confirms them (RPO-zero mode)")]
     WritesRefused,
+    /// A batch transaction was begun on a thread that already has one, or ended on a thread
+    /// that has none (a programming error; nothing was written).
+    #[error("a batch transaction is already in progress on this thread")]
+    BatchInProgress,
     /// Mirroring is in RPO-zero mode and no peer confirmed this write within the timeout.
     /// It is committed on this node and will reach the peers when they return.
     #[error("the write was committed locally but no mirror peer confirmed it in time")]
@@ -189,6 +195,8 @@ pub struct LocateQuery {
 
 /// The store: one writer thread, a pool of reader connections.
 pub struct Store {
+    /// Tells this store from others in the process (a batch transaction names its store).
+    id: u64,
     path: PathBuf,
     readers: Mutex<Vec<Connection>>,
     writer: writer::Writer,
@@ -227,7 +235,9 @@ impl Store {
         schema::migrate(&mut conn)?;
         restrict_permissions(path);
         let writer = writer::Writer::start(conn, path.to_owned())?;
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Store {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             path: path.to_owned(),
             readers: Mutex::new(Vec::new()),
             writer,
@@ -236,7 +246,9 @@ impl Store {
     }
 
     /// Runs `f` in the writer thread inside a transaction shared with other concurrent
-    /// writes; returns once the transaction is durably committed.
+    /// writes; returns once the transaction is durably committed. On a thread with a
+    /// [`Batch`] in progress, `f` runs in the batch's transaction instead and becomes durable
+    /// only when the batch commits.
     ///
     /// With a [`CommitHook`] installed (mirroring), the hook may refuse the write before it
     /// runs and, once committed, may hold the caller until a peer has the change.
@@ -246,6 +258,12 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&WriteTx<'_>) -> Result<T, E> + Send + 'static,
     {
+        if batch::active_for(self.id) {
+            if let Some(hook) = self.hook.get() {
+                hook.before_write()?;
+            }
+            return batch::write(f);
+        }
         let Some(hook) = self.hook.get() else {
             return self.writer.submit(f);
         };
@@ -260,11 +278,15 @@ impl Store {
         Ok(value)
     }
 
-    /// Runs `f` with a reader connection from the pool.
+    /// Runs `f` with a reader connection from the pool, or, on a thread with a [`Batch`] in
+    /// progress, with the batch's connection (so the batch reads its own writes).
     pub fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        if batch::active_for(self.id) {
+            return batch::read(f);
+        }
         let conn = self.readers.lock().ok().and_then(|mut pool| pool.pop());
         let conn = match conn {
             Some(c) => c,
@@ -573,37 +595,6 @@ impl WriteTx<'_> {
         self.conn()
             .execute("DELETE FROM material WHERE uid = ?1", [uid])?;
         Ok(())
-    }
-
-    /// Puts an object back as it was before a batch (Batch Error Continuation Option Undo)
-    /// changed it: with `before` None the batch created it, and it is deleted with its
-    /// material and index entries; otherwise its metadata and wrapped material are restored.
-    pub fn restore(
-        &self,
-        uid: &str,
-        before: Option<(&ObjectRow, Option<&Wrapped>)>,
-    ) -> Result<(), StoreError> {
-        let c = self.conn();
-        c.execute("DELETE FROM material WHERE uid = ?1", [uid])?;
-        let Some((row, material)) = before else {
-            c.execute("DELETE FROM names WHERE uid = ?1", [uid])?;
-            c.execute("DELETE FROM groups WHERE uid = ?1", [uid])?;
-            c.execute("DELETE FROM objects WHERE uid = ?1", [uid])?;
-            return self.log_change(uid, "delete");
-        };
-        if let Some(w) = material {
-            c.execute(
-                "INSERT INTO material (uid, kek_id, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
-                params![uid, w.kek_id, w.nonce, w.ciphertext],
-            )?;
-        }
-        // `update` leaves the access policy alone (only Set Key Policy changes it): put it back
-        // here, in case the batch changed it.
-        c.execute(
-            "UPDATE objects SET owner = ?2, owner_group = ?3, access_mode = ?4 WHERE uid = ?1",
-            params![uid, row.owner, row.owner_group, row.access_mode],
-        )?;
-        self.update(row)
     }
 
     /// Loads a row inside the write transaction (read-modify-write without races).

@@ -20,7 +20,15 @@ pub struct WriteTx<'a> {
     logged: std::cell::Cell<i64>,
 }
 
-impl WriteTx<'_> {
+impl<'a> WriteTx<'a> {
+    /// A write against `conn`, which is inside a transaction and this write's savepoint.
+    pub(super) fn new(conn: &'a Connection) -> WriteTx<'a> {
+        WriteTx {
+            conn,
+            logged: std::cell::Cell::new(0),
+        }
+    }
+
     /// The connection (inside the transaction and this write's savepoint).
     pub(super) fn conn(&self) -> &Connection {
         self.conn
@@ -204,10 +212,7 @@ fn run_in_savepoint(conn: &Connection, job: Job) -> Completion {
         tracing::error!(error = %e, "store: savepoint failed");
         return Box::new(|_| {});
     }
-    let (ok, done) = job(&WriteTx {
-        conn,
-        logged: std::cell::Cell::new(0),
-    });
+    let (ok, done) = job(&WriteTx::new(conn));
     let end = if ok {
         "RELEASE write"
     } else {

@@ -77,3 +77,299 @@ async fn undo_reverts_the_items_before_a_failure() {
     }
     server.stop().await;
 }
+
+// ---- The seams of Undo (issue 16): the batch's own writes, and nothing else. ----
+
+use akm::client::Client;
+use akm::kmip::attributes::Attr;
+use akm::kmip::enums::{derivation_method as dm, hashing_algorithm as ha, object_type as ot};
+use akm::kmip::extension as ext;
+use akm::policy::{AccessMode, Operations, Settings};
+
+const ADMINS: &str = "akm-admins";
+
+/// Admins administer; Readers (a group) may only read; callers in no table may do anything
+/// to what they own (the default), so "mallory" is a stranger with no right on others' keys.
+async fn seams_server() -> TestServer {
+    let server = TestServer::start_with_access(Settings {
+        admin_group: ADMINS.into(),
+        unknown: Some(Operations::all()),
+        hide_existence: false,
+        default_mode: AccessMode::User,
+    })
+    .await;
+    let mut admin = who(&server, "admin", ADMINS).await;
+    admin
+        .call(
+            ext::OP_SET_ACCOUNT,
+            ext::set_account_payload(false, "Readers", Some(true), Some("read")),
+        )
+        .await
+        .unwrap();
+    server
+}
+
+async fn who(server: &TestServer, cn: &str, ou: &str) -> Client {
+    server
+        .connect(server.client_tls(cn, &[ou]), V::V2_1)
+        .await
+        .unwrap()
+}
+
+fn undo(items: &[(u32, Vec<Ttlv>)]) -> Ttlv {
+    with_option(request(V::V2_1, items), bec::UNDO)
+}
+
+fn shared_attrs(key_name: &str) -> Vec<Attr> {
+    let mut attrs = aes_attrs(Some(key_name));
+    attrs.push(Attr::new(
+        "x-akm-access-mode",
+        Value::TextString("any".into()),
+    ));
+    attrs
+}
+
+/// Revoke as compromised.
+fn revoke_compromised(u: &str) -> Vec<Ttlv> {
+    let mut p = uid(u);
+    p.push(Ttlv::structure(
+        Tag::REVOCATION_REASON,
+        vec![Ttlv::enumeration(
+            Tag::REVOCATION_REASON_CODE,
+            akm::kmip::enums::revocation_reason_code::KEY_COMPROMISE,
+        )],
+    ));
+    p
+}
+
+/// The journal's lines that record batch items.
+fn journal_lines(server: &TestServer) -> Vec<String> {
+    std::fs::read_to_string(server.journal_path())
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("event=kmip"))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Finding 1: a read-only user's Undo batch Locates an administrator's shared key and then
+/// fails. The Locate is undone (it wrote nothing), and the key is untouched: row, name and
+/// material.
+#[tokio::test]
+async fn undo_never_deletes_an_object_the_batch_only_located() {
+    let server = seams_server().await;
+    let mut admin = who(&server, "admin", ADMINS).await;
+    let key = uid_of(
+        &admin
+            .call(
+                op::CREATE,
+                create_payload(V::V2_1, &shared_attrs("shared-x")),
+            )
+            .await
+            .unwrap(),
+    );
+    admin.call(op::ACTIVATE, uid(&key)).await.unwrap();
+    let before = key_bytes(&admin.call(op::GET, uid(&key)).await.unwrap());
+    let mut reader = who(&server, "rita", "Readers").await;
+    let located = filters(V::V2_1, &[Attr::new("Name", name("shared-x"))]);
+    let response = reader
+        .send(&undo(&[
+            (op::LOCATE, located),
+            (op::GET, uid("no-such-key")),
+        ]))
+        .await
+        .unwrap();
+    use result_status::*;
+    assert_eq!(statuses(&response), [OPERATION_UNDONE, OPERATION_FAILED]);
+    assert_eq!(state_of(&mut admin, &key).await, state::ACTIVE);
+    assert_eq!(
+        key_bytes(&admin.call(op::GET, uid(&key)).await.unwrap()),
+        before
+    );
+    let found = admin
+        .call(
+            op::LOCATE,
+            filters(V::V2_1, &[Attr::new("Name", name("shared-x"))]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(uids_of(&found), [key]);
+    server.stop().await;
+}
+
+/// Finding 2: a stranger's Undo batch names the owner's key (in a payload that ignores it)
+/// and keeps running while the owner revokes and destroys the key and an administrator
+/// changes its policy; when the batch fails, none of that is written back.
+#[tokio::test]
+async fn undo_never_writes_back_what_others_changed_meanwhile() {
+    let server = seams_server().await;
+    let mut owner = who(&server, "olga", "Ops").await;
+    let key = create_key(&mut owner, Some("olgas-key")).await;
+    owner.call(op::ACTIVATE, uid(&key)).await.unwrap();
+    let mut mallory = who(&server, "mallory", "Guests").await;
+    let base = uid_of(
+        &mallory
+            .call(
+                op::REGISTER,
+                register_key_payload(
+                    V::V2_1,
+                    &[7u8; 32],
+                    &[Attr::new(
+                        "Cryptographic Usage Mask",
+                        Value::Integer(akm::kmip::enums::cryptographic_usage_mask::DERIVE_KEY),
+                    )],
+                ),
+            )
+            .await
+            .unwrap(),
+    );
+    mallory.call(op::ACTIVATE, uid(&base)).await.unwrap();
+    let slow = |i: i32| {
+        vec![
+            Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+            Ttlv::text(Tag::UNIQUE_IDENTIFIER, base.clone()),
+            Ttlv::enumeration(Tag::DERIVATION_METHOD, dm::PBKDF2),
+            Ttlv::structure(
+                Tag::DERIVATION_PARAMETERS,
+                vec![
+                    Ttlv::structure(
+                        Tag::CRYPTOGRAPHIC_PARAMETERS,
+                        vec![Ttlv::enumeration(Tag::HASHING_ALGORITHM, ha::SHA_256)],
+                    ),
+                    Ttlv::bytes(Tag::SALT, vec![i as u8; 16]),
+                    Ttlv::integer(Tag::ITERATION_COUNT, 300_000),
+                ],
+            ),
+            template(V::V2_1, &aes_attrs(None)),
+        ]
+    };
+    // Query ignores the Unique Identifier; the old undo journal snapshotted it anyway.
+    let mut named = vec![Ttlv::enumeration(Tag::QUERY_FUNCTION, 1)];
+    named.push(Ttlv::text(Tag::UNIQUE_IDENTIFIER, key.clone()));
+    let batch = undo(&[
+        (op::QUERY, named),
+        (op::DERIVE_KEY, slow(1)),
+        (op::DERIVE_KEY, slow(2)),
+        (op::DERIVE_KEY, slow(3)),
+        (op::GET, uid("no-such-key")),
+    ]);
+    let attack = tokio::spawn(async move { mallory.send(&batch).await.unwrap() });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    owner
+        .call(op::REVOKE, revoke_compromised(&key))
+        .await
+        .unwrap();
+    owner.call(op::DESTROY, uid(&key)).await.unwrap();
+    let mut admin = who(&server, "admin", ADMINS).await;
+    admin
+        .call(
+            ext::OP_SET_KEY_POLICY,
+            ext::set_key_policy_payload(&key, None, None, Some("user")),
+        )
+        .await
+        .unwrap();
+    let response = attack.await.unwrap();
+    use result_status::*;
+    assert_eq!(
+        statuses(&response),
+        [
+            OPERATION_UNDONE,
+            OPERATION_UNDONE,
+            OPERATION_UNDONE,
+            OPERATION_UNDONE,
+            OPERATION_FAILED
+        ]
+    );
+    // Destroyed stays destroyed, with no material; the policy change stands.
+    assert_eq!(
+        state_of(&mut admin, &key).await,
+        state::DESTROYED_COMPROMISED
+    );
+    assert!(server.ctx.store.get_material(&key).unwrap().is_none());
+    assert_eq!(
+        server.ctx.store.get(&key).unwrap().unwrap().access_mode,
+        "user"
+    );
+    server.stop().await;
+}
+
+/// Finding 3: undone items are audited as `outcome=undone`, and an undone batch leaves no
+/// change-log entry, so nothing of it can reach a mirror peer.
+#[tokio::test]
+async fn undone_items_are_audited_and_never_logged_for_peers() {
+    let server = seams_server().await;
+    let mut owner = who(&server, "olga", "Ops").await;
+    let key = create_key(&mut owner, Some("audited")).await;
+    let seq = server.ctx.store.last_change_seq().unwrap();
+    let response = owner
+        .send(&undo(&[
+            (op::ACTIVATE, uid(&key)),
+            (
+                op::CREATE,
+                create_payload(V::V2_1, &aes_attrs(Some("made"))),
+            ),
+            (op::GET, uid("no-such-key")),
+        ]))
+        .await
+        .unwrap();
+    use result_status::*;
+    assert_eq!(
+        statuses(&response),
+        [OPERATION_UNDONE, OPERATION_UNDONE, OPERATION_FAILED]
+    );
+    assert_eq!(server.ctx.store.last_change_seq().unwrap(), seq);
+    let lines = journal_lines(&server);
+    let last: Vec<&String> = lines.iter().rev().take(3).rev().collect();
+    assert!(last[0].contains("operation=Activate") && last[0].contains("outcome=undone"));
+    assert!(last[1].contains("operation=Create") && last[1].contains("outcome=undone"));
+    assert!(last[2].contains("operation=Get") && last[2].contains("outcome=failure"));
+    // A batch that succeeds commits everything, once.
+    let response = owner
+        .send(&undo(&[
+            (op::ACTIVATE, uid(&key)),
+            (
+                op::CREATE,
+                create_payload(V::V2_1, &aes_attrs(Some("made"))),
+            ),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(statuses(&response), [SUCCESS, SUCCESS]);
+    assert_eq!(state_of(&mut owner, &key).await, state::ACTIVE);
+    assert!(server.ctx.store.last_change_seq().unwrap() > seq);
+    server.stop().await;
+}
+
+/// Operations whose effect lives outside the key store cannot be rolled back, so an Undo
+/// batch refuses them (and rolls back what came before).
+#[tokio::test]
+async fn undo_refuses_what_it_could_not_roll_back() {
+    let server = seams_server().await;
+    let mut admin = who(&server, "admin", ADMINS).await;
+    let response = admin
+        .send(&undo(&[
+            (
+                op::CREATE,
+                create_payload(V::V2_1, &aes_attrs(Some("kept-out"))),
+            ),
+            (akm::kmip::custody::OP_BACKUP, vec![]),
+        ]))
+        .await
+        .unwrap();
+    use result_status::*;
+    assert_eq!(statuses(&response), [OPERATION_UNDONE, OPERATION_FAILED]);
+    let failed = response.children_with(Tag::BATCH_ITEM).nth(1).unwrap();
+    assert_eq!(
+        failed.child(Tag::RESULT_REASON).and_then(Ttlv::as_enum),
+        Some(rr::FEATURE_NOT_SUPPORTED)
+    );
+    let found = admin
+        .call(
+            op::LOCATE,
+            filters(V::V2_1, &[Attr::new("Name", name("kept-out"))]),
+        )
+        .await
+        .unwrap();
+    assert!(uids_of(&found).is_empty());
+    server.stop().await;
+}

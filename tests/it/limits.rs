@@ -162,3 +162,93 @@ async fn locate_result_limit_caps_the_identifiers_returned() {
     }
     server.stop().await;
 }
+
+/// A Derive Key item with PBKDF2 at `iterations` over `base`.
+fn pbkdf2_item(base: &str, iterations: i32) -> (u32, Vec<akm::ttlv::Ttlv>) {
+    use akm::kmip::enums::{derivation_method as dm, object_type as ot};
+    use akm::ttlv::{Tag, Ttlv};
+    (
+        op::DERIVE_KEY,
+        vec![
+            Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+            Ttlv::text(Tag::UNIQUE_IDENTIFIER, base),
+            Ttlv::enumeration(Tag::DERIVATION_METHOD, dm::PBKDF2),
+            Ttlv::structure(
+                Tag::DERIVATION_PARAMETERS,
+                vec![
+                    Ttlv::bytes(Tag::SALT, vec![1; 16]),
+                    Ttlv::integer(Tag::ITERATION_COUNT, iterations),
+                ],
+            ),
+            template(V::V2_1, &aes_attrs(None)),
+        ],
+    )
+}
+
+/// Finding 7 of issue 16: one message could cost 40 CPU-minutes (1,024 Derive Key items of
+/// ten million PBKDF2 iterations). Now one item is capped (`server.max_pbkdf2_iterations`)
+/// and a whole message is estimated before anything runs (`server.max_request_cost`); both
+/// refusals name the setting, and are answered at once.
+#[tokio::test]
+async fn expensive_requests_are_refused_before_they_run() {
+    use akm::kmip::attributes::Attr;
+    use akm::kmip::enums::cryptographic_usage_mask as usage;
+    use akm::ttlv::Value;
+    let server = TestServer::start().await;
+    let mut c = server.client("alice", V::V2_1).await;
+    let mask = vec![Attr::new(
+        "Cryptographic Usage Mask",
+        Value::Integer(usage::DERIVE_KEY),
+    )];
+    let base = uid_of(
+        &c.call(op::REGISTER, register_key_payload(V::V2_1, &[3; 32], &mask))
+            .await
+            .unwrap(),
+    );
+    c.call(op::ACTIVATE, uid(&base)).await.unwrap();
+    let started = std::time::Instant::now();
+    // One item over the per-item cap.
+    let (operation, payload) = pbkdf2_item(&base, 2_000_000);
+    let (reason, message) = failure(c.call(operation, payload).await);
+    assert_eq!(reason, rr::INVALID_FIELD);
+    assert!(
+        message.contains("server.max_pbkdf2_iterations"),
+        "{message}"
+    );
+    // The attack message (as many items as the attribute limit lets through): every item
+    // refused, none run.
+    let attack: Vec<_> = (0..300).map(|_| pbkdf2_item(&base, 10_000_000)).collect();
+    let results = c.batch(&attack).await.unwrap();
+    assert_eq!(results.len(), 300);
+    for r in results {
+        let (reason, message) = failure(r);
+        assert_eq!(reason, rr::INVALID_MESSAGE);
+        assert!(message.contains("server.max_request_cost"), "{message}");
+    }
+    // Three RSA-4096 key pairs are over the default budget too.
+    let rsa = akm::kmip::attributes::Attr::new(
+        "Cryptographic Algorithm",
+        Value::Enumeration(akm::kmip::enums::cryptographic_algorithm::RSA),
+    );
+    let len = akm::kmip::attributes::Attr::new("Cryptographic Length", Value::Integer(4096));
+    let pair = (
+        op::CREATE_KEY_PAIR,
+        vec![akm::ttlv::Ttlv::structure(
+            akm::ttlv::Tag::COMMON_ATTRIBUTES,
+            vec![
+                akm::kmip::attributes::to_v2(&rsa),
+                akm::kmip::attributes::to_v2(&len),
+            ],
+        )],
+    );
+    let results = c.batch(&[pair.clone(), pair.clone(), pair]).await.unwrap();
+    assert!(results
+        .into_iter()
+        .all(|r| failure(r).0 == rr::INVALID_MESSAGE));
+    // Nothing of it ran: answered in far less time than even one item would take.
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    // An affordable derivation still runs.
+    let (operation, payload) = pbkdf2_item(&base, 1_000);
+    c.call(operation, payload).await.unwrap();
+    server.stop().await;
+}

@@ -1,0 +1,165 @@
+//! The cost budget of a request message: what its items are estimated to cost in server CPU
+//! before any of them runs, so one message cannot pin a thread (or, in an Undo batch, the
+//! store's write lock) for minutes. The estimate reads only what the payloads state; the
+//! operations enforce their own per-item limits (the PBKDF2 iteration cap) as they run.
+//!
+//! One cost unit is about a thousand PBKDF2-HMAC-SHA-256 iterations, roughly a millisecond of
+//! one core. The weights are documented in the README's security model.
+
+use crate::kmip::enums::operation as op;
+use crate::kmip::RequestItem;
+use crate::ttlv::{Tag, Ttlv, Value};
+
+/// Default `server.max_request_cost`: about four seconds of one core.
+pub const DEFAULT_MAX_REQUEST_COST: u64 = 4_000;
+/// Default `server.max_pbkdf2_iterations`.
+pub const DEFAULT_MAX_PBKDF2_ITERATIONS: u32 = 1_000_000;
+
+/// Per-request CPU limits (`[server]` in the configuration).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Most cost units one request message may be estimated at.
+    pub max_request_cost: u64,
+    /// Most PBKDF2 iterations one Derive Key item may ask for.
+    pub max_pbkdf2_iterations: u32,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            max_request_cost: DEFAULT_MAX_REQUEST_COST,
+            max_pbkdf2_iterations: DEFAULT_MAX_PBKDF2_ITERATIONS,
+        }
+    }
+}
+
+/// The estimated cost of a request message's items, in cost units.
+pub fn of_message(items: &[RequestItem]) -> u64 {
+    items
+        .iter()
+        .map(|i| of_item(i.operation, &i.payload))
+        .fold(0u64, u64::saturating_add)
+}
+
+/// The estimated cost of one item: one unit, plus its expensive parts.
+fn of_item(operation: u32, payload: &Ttlv) -> u64 {
+    let extra = match operation {
+        op::DERIVE_KEY => pbkdf2_iterations(payload).div_ceil(1_000),
+        op::CREATE_KEY_PAIR | op::RE_KEY_KEY_PAIR => key_pair_cost(largest_length(payload)),
+        _ => 0,
+    };
+    1u64.saturating_add(extra)
+}
+
+/// The Iteration Count a Derive Key payload states (0 if none: not PBKDF2).
+fn pbkdf2_iterations(payload: &Ttlv) -> u64 {
+    payload
+        .child(Tag::DERIVATION_PARAMETERS)
+        .and_then(|p| p.child(Tag::ITERATION_COUNT))
+        .and_then(Ttlv::as_int)
+        .and_then(|n| u64::try_from(n).ok())
+        .unwrap_or(0)
+}
+
+/// RSA key generation dominates a key pair's cost and grows steeply with the modulus; EC
+/// lengths (at most 521 bits) cost next to nothing.
+fn key_pair_cost(bits: i64) -> u64 {
+    match bits {
+        ..=1024 => 1,
+        1025..=2048 => 200,
+        2049..=3072 => 600,
+        _ => 2_000,
+    }
+}
+
+/// The largest Cryptographic Length anywhere in `t`: as a 2.x attribute, or as a 1.x
+/// Attribute named "Cryptographic Length". Recursion is bounded by the decoder's nesting
+/// limit.
+fn largest_length(t: &Ttlv) -> i64 {
+    let own = if t.tag == Tag::CRYPTOGRAPHIC_LENGTH {
+        t.as_int().map(i64::from).unwrap_or(0)
+    } else if t.tag == Tag::ATTRIBUTE
+        && t.child(Tag::ATTRIBUTE_NAME).and_then(Ttlv::as_text) == Some("Cryptographic Length")
+    {
+        t.child(Tag::ATTRIBUTE_VALUE)
+            .and_then(Ttlv::as_int)
+            .map(i64::from)
+            .unwrap_or(0)
+    } else {
+        0
+    };
+    let children = match &t.value {
+        Value::Structure(c) => c.iter().map(largest_length).max().unwrap_or(0),
+        _ => 0,
+    };
+    own.max(children)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(operation: u32, payload: Vec<Ttlv>) -> RequestItem {
+        RequestItem {
+            operation,
+            batch_id: None,
+            payload: Ttlv::structure(Tag::REQUEST_PAYLOAD, payload),
+        }
+    }
+
+    fn pbkdf2(iterations: i32) -> RequestItem {
+        item(
+            op::DERIVE_KEY,
+            vec![Ttlv::structure(
+                Tag::DERIVATION_PARAMETERS,
+                vec![Ttlv::integer(Tag::ITERATION_COUNT, iterations)],
+            )],
+        )
+    }
+
+    #[test]
+    fn plain_items_cost_one_unit_each() {
+        let items = vec![item(op::GET, vec![]), item(op::LOCATE, vec![])];
+        assert_eq!(of_message(&items), 2);
+    }
+
+    #[test]
+    fn pbkdf2_costs_a_unit_per_thousand_iterations() {
+        assert_eq!(of_message(&[pbkdf2(1_000_000)]), 1_001);
+        assert_eq!(of_message(&[pbkdf2(1)]), 2);
+        // 1,024 items of ten million iterations: far over any budget, and no overflow.
+        let many: Vec<_> = (0..1024).map(|_| pbkdf2(10_000_000)).collect();
+        assert!(of_message(&many) > 10_000_000);
+    }
+
+    #[test]
+    fn rsa_key_pairs_cost_by_modulus_in_both_encodings() {
+        let v2 = item(
+            op::CREATE_KEY_PAIR,
+            vec![Ttlv::structure(
+                Tag::COMMON_ATTRIBUTES,
+                vec![Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, 4096)],
+            )],
+        );
+        assert_eq!(of_message(&[v2]), 2_001);
+        let v1 = item(
+            op::CREATE_KEY_PAIR,
+            vec![Ttlv::structure(
+                Tag::COMMON_TEMPLATE_ATTRIBUTE,
+                vec![Ttlv::structure(
+                    Tag::ATTRIBUTE,
+                    vec![
+                        Ttlv::text(Tag::ATTRIBUTE_NAME, "Cryptographic Length"),
+                        Ttlv::integer(Tag::ATTRIBUTE_VALUE, 2048),
+                    ],
+                )],
+            )],
+        );
+        assert_eq!(of_message(&[v1]), 201);
+        let ec = item(
+            op::CREATE_KEY_PAIR,
+            vec![Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, 256)],
+        );
+        assert_eq!(of_message(&[ec]), 2);
+    }
+}
