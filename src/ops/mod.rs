@@ -517,7 +517,7 @@ fn run_items(
 
 /// The longest an Undo batch may hold the store's write lock before its next item fails (and
 /// so the whole batch is rolled back): other writers wait while it runs.
-const UNDO_BATCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+const UNDO_BATCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Whether `operation` may run inside an Undo batch begun at `started`. Operations whose
 /// effect lives outside the key store (files, the KEK, dual-control windows, the loaded
@@ -535,7 +535,7 @@ fn undoable(operation: u32, started: std::time::Instant) -> Result<(), OpError> 
     }
     if started.elapsed() > UNDO_BATCH_DEADLINE {
         return Err(OpError::FeatureNotSupported(
-            "an Undo batch may run for at most 10 s: send fewer items per Undo batch",
+            "an Undo batch may run for at most 5 s: send fewer items per Undo batch",
         ));
     }
     Ok(())

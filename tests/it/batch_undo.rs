@@ -373,3 +373,69 @@ async fn undo_refuses_what_it_could_not_roll_back() {
     assert!(uids_of(&found).is_empty());
     server.stop().await;
 }
+
+/// On a mirrored pair: an undone batch never reaches the peer, a committed Undo batch does,
+/// whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn undo_on_a_mirrored_pair_sends_only_committed_batches() {
+    use crate::support::cluster::{eventually, Cluster, Options};
+    use std::time::Duration;
+    let c = Cluster::start(Options::nodes(2));
+    let mut a = c.client(0).await;
+    let existing = crate::support::cluster::create_key(&mut a, "mirrored-existing").await;
+    assert!(eventually(Duration::from_secs(10), || c.nodes[1]
+        .objects()
+        .contains_key(&existing)));
+    let failing = with_option(
+        request(
+            a.version,
+            &[
+                (op::ACTIVATE, uid(&existing)),
+                (
+                    op::CREATE,
+                    create_payload(a.version, &aes_attrs(Some("never-mirrored"))),
+                ),
+                (op::GET, uid("no-such-key")),
+            ],
+        ),
+        bec::UNDO,
+    );
+    let response = a.send(&failing).await.unwrap();
+    assert_eq!(
+        statuses(&response).last(),
+        Some(&result_status::OPERATION_FAILED)
+    );
+    let committed = with_option(
+        request(
+            a.version,
+            &[
+                (
+                    op::CREATE,
+                    create_payload(a.version, &aes_attrs(Some("mirrored-whole"))),
+                ),
+                (op::ACTIVATE, vec![]),
+            ],
+        ),
+        bec::UNDO,
+    );
+    let response = a.send(&committed).await.unwrap();
+    assert_eq!(
+        statuses(&response),
+        [result_status::SUCCESS, result_status::SUCCESS]
+    );
+    let made = response
+        .children_with(Tag::BATCH_ITEM)
+        .next()
+        .and_then(|i| i.child(Tag::RESPONSE_PAYLOAD))
+        .map(uid_of)
+        .unwrap();
+    // The committed batch arrives whole (created and active); the undone one never did, so
+    // the peer's copy of the existing key was never activated.
+    assert!(eventually(Duration::from_secs(10), || c.nodes[1]
+        .objects()
+        .get(&made)
+        .is_some_and(|row| row.0 == state::ACTIVE)));
+    let peer = c.nodes[1].objects();
+    assert_eq!(peer[&existing].0, state::PRE_ACTIVE);
+    assert_eq!(peer.len(), 2, "only the two committed keys");
+}
