@@ -562,7 +562,7 @@ async fn maximum_response_size_one_is_response_too_large() {
 }
 
 /// Whether the peer closes `s` (EOF or reset) before `within`.
-async fn closed_within(s: &mut (impl AsyncReadExt + Unpin), within: Duration) -> bool {
+pub(crate) async fn closed_within(s: &mut (impl AsyncReadExt + Unpin), within: Duration) -> bool {
     let mut buf = [0u8; 64];
     let deadline = tokio::time::Instant::now() + within;
     loop {
@@ -575,7 +575,9 @@ async fn closed_within(s: &mut (impl AsyncReadExt + Unpin), within: Duration) ->
 }
 
 /// A raw TLS stream (not `Client`) to `server`, for byte-level timing of writes.
-async fn raw_tls(server: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+pub(crate) async fn raw_tls(
+    server: &TestServer,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let tls = server.client_tls("slow", &["users"]);
     let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let name = akm::server::tls::server_name("localhost").unwrap();
