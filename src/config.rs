@@ -1127,14 +1127,20 @@ mod tests {
                 "[server]\nmax_handshaking = 8\nmax_handshaking_per_source = 9\n",
                 "server.max_handshaking_per_source",
             ),
-            ("[server]\nframe_timeout_secs = 0\n", "server.frame_timeout_secs"),
+            (
+                "[server]\nframe_timeout_secs = 0\n",
+                "server.frame_timeout_secs",
+            ),
         ] {
             let e = parse(text).unwrap_err().to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
         let c = parse("").unwrap();
         assert_eq!(
-            (c.server.max_handshaking, c.server.max_handshaking_per_source),
+            (
+                c.server.max_handshaking,
+                c.server.max_handshaking_per_source
+            ),
             (256, 64)
         );
         assert_eq!(c.server.frame_timeout_secs, 10);

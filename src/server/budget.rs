@@ -82,13 +82,7 @@ impl PendingBudget {
         let id = t.next_id;
         t.next_id += 1;
         let (tx, rx) = oneshot::channel();
-        t.pending.insert(
-            id,
-            Entry {
-                source,
-                _evict: tx,
-            },
-        );
+        t.pending.insert(id, Entry { source, _evict: tx });
         t.by_source.entry(source).or_default().insert(id);
         let ticket = Ticket {
             budget: self.clone(),
@@ -176,7 +170,10 @@ mod tests {
         drop(b);
         assert_eq!(budget.len(), 2);
         let (_e, eviction) = budget.admit(ip(5));
-        assert_eq!(eviction, None, "a freed place is used before anyone is evicted");
+        assert_eq!(
+            eviction, None,
+            "a freed place is used before anyone is evicted"
+        );
         drop(a);
         assert_eq!(budget.len(), 3, "an evicted ticket holds no place");
     }

@@ -8,13 +8,13 @@
 use super::budget::{Eviction, PendingBudget, Ticket};
 use super::tls::TlsHandle;
 use super::ConnLimits;
-use crate::logthrottle::Throttle;
 use crate::audit::{AuditError, AuditEvent, Outcome};
 use crate::identity::{self, Principal};
 use crate::kmip::enums::result_reason as rr;
 use crate::kmip::{
     self, encode_response, error_response, Failure, ProtocolVersion, RequestMessage, ResponseItem,
 };
+use crate::logthrottle::Throttle;
 use crate::ops::{self, Ctx};
 use crate::ttlv::{self, Ttlv};
 use std::net::SocketAddr;
@@ -84,7 +84,7 @@ impl Logs {
 
 /// How a connection's TLS handshake ended.
 enum Handshake {
-    Done(TlsStream<TcpStream>),
+    Done(Box<TlsStream<TcpStream>>),
     Failed(std::io::Error),
     TimedOut,
     /// Closed to admit a newer connection (the handshake budget was full).
@@ -119,7 +119,7 @@ impl Connection {
         let metrics = self.shared.ctx.metrics.clone();
         let _open = metrics.connection_opened();
         let tls = match self.handshake(stream, ticket).await {
-            Handshake::Done(tls) => tls,
+            Handshake::Done(tls) => *tls,
             ended => {
                 metrics.handshake_failed();
                 let detail = match ended {
@@ -173,7 +173,7 @@ impl Connection {
         let deadline = self.shared.limits.handshake_timeout;
         tokio::select! {
             done = timeout(deadline, acceptor.accept(stream)) => match done {
-                Ok(Ok(tls)) => Handshake::Done(tls),
+                Ok(Ok(tls)) => Handshake::Done(Box::new(tls)),
                 Ok(Err(e)) => Handshake::Failed(e),
                 Err(_) => Handshake::TimedOut,
             },

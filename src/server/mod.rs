@@ -12,14 +12,14 @@ mod conn;
 mod limits;
 pub mod tls;
 
+use crate::logthrottle::Throttle;
 use crate::ops::Ctx;
 use crate::ttlv::Limits;
+use budget::PendingBudget;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use budget::PendingBudget;
-use crate::logthrottle::Throttle;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 

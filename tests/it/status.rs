@@ -804,7 +804,12 @@ async fn users_and_objects_show_only_to_an_administrator_certificate() {
     c.call(op::ACTIVATE, crate::support::kmip::uid(&uid))
         .await
         .unwrap();
-    let secrets = [uid.as_str(), "payroll-master-key", "alice-payroll", "127.0.0.1"];
+    let secrets = [
+        uid.as_str(),
+        "payroll-master-key",
+        "alice-payroll",
+        "127.0.0.1",
+    ];
     // Plain loopback, and a certificate outside the administrators' group: aggregates only.
     let plain = get(&server, &status, "/").await;
     let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
@@ -814,7 +819,10 @@ async fn users_and_objects_show_only_to_an_administrator_certificate() {
     for r in [&plain, &user] {
         assert_eq!(r.status, 200, "{r:?}");
         assert!(r.body.contains("Active<b>1</b>"), "counts still show");
-        assert!(r.body.contains("<td>Activate</td>"), "operations still show");
+        assert!(
+            r.body.contains("<td>Activate</td>"),
+            "operations still show"
+        );
         for secret in secrets {
             assert!(!r.body.contains(secret), "{secret:?} shown: {}", r.body);
         }
@@ -822,7 +830,10 @@ async fn users_and_objects_show_only_to_an_administrator_certificate() {
     let admin = get_as_admin(&server, &status, "/").await;
     assert_eq!(admin.status, 200, "{admin:?}");
     for secret in secrets {
-        assert!(admin.body.contains(secret), "{secret:?} missing for the administrator");
+        assert!(
+            admin.body.contains(secret),
+            "{secret:?} missing for the administrator"
+        );
     }
 }
 
