@@ -167,17 +167,26 @@ pub fn raise_open_file_limit(needed: u64) {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let limit = getrlimit(Resource::Nofile);
     let mut soft = limit.current;
-    if limit.current < limit.maximum {
-        let raised = Rlimit {
-            current: limit.maximum,
-            maximum: limit.maximum,
-        };
-        match setrlimit(Resource::Nofile, raised) {
-            Ok(()) => soft = limit.maximum,
-            Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+    // `None` is unlimited: nothing to raise, or no finite value to raise to.
+    if let (Some(current), Some(hard)) = (limit.current, limit.maximum) {
+        if current < hard {
+            let raised = Rlimit {
+                current: Some(hard),
+                maximum: Some(hard),
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => {
+                    tracing::info!(
+                        from = current,
+                        to = hard,
+                        "open file limit raised to the hard limit"
+                    );
+                    soft = Some(hard);
+                }
+                Err(e) => tracing::warn!(error = %e, "could not raise the open file limit"),
+            }
         }
     }
-    // `None` is unlimited.
     if let Some(soft) = soft.filter(|s| *s < needed) {
         tracing::warn!(
             limit = soft,
@@ -185,5 +194,34 @@ pub fn raise_open_file_limit(needed: u64) {
             "the open file limit is below server.max_connections + server.max_handshaking; \
              raise LimitNOFILE in the service unit or lower the budgets"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_limit() {
+        use rustix::process::{getrlimit, Resource};
+        super::raise_open_file_limit(0);
+        let limit = getrlimit(Resource::Nofile);
+        assert_eq!(limit.current, limit.maximum);
+    }
+
+    #[tokio::test]
+    async fn out_of_file_descriptors_evicts_the_oldest_pending_handshake() {
+        use super::budget::PendingBudget;
+        use crate::logthrottle::Throttle;
+        let pending = PendingBudget::new(8, 8);
+        let (mut oldest, _) = pending.admit([192, 0, 2, 1].into());
+        let (_newer, _) = pending.admit([192, 0, 2, 2].into());
+        let log = Throttle::for_connections();
+        let emfile = std::io::Error::from_raw_os_error(rustix::io::Errno::MFILE.raw_os_error());
+        super::on_accept_error(&emfile, &pending, &log).await;
+        oldest.evicted().await;
+        assert_eq!(pending.len(), 1);
+        // Other accept errors only pause.
+        let other = std::io::Error::from(std::io::ErrorKind::ConnectionAborted);
+        super::on_accept_error(&other, &pending, &log).await;
+        assert_eq!(pending.len(), 1);
     }
 }
