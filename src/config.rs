@@ -91,12 +91,21 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address to listen on.
     pub listen: String,
-    /// Most concurrent client connections; more are closed at once.
+    /// Most concurrent authenticated client connections; a client that authenticates while
+    /// they are all taken is closed.
     pub max_connections: usize,
+    /// Most connections still in their TLS handshake; a new connection beyond it closes the
+    /// oldest of them (so idle sockets cannot lock clients out).
+    pub max_handshaking: usize,
+    /// Most connections in their TLS handshake from one source address; a new one beyond it
+    /// closes the oldest from that address.
+    pub max_handshaking_per_source: usize,
     /// Seconds a client has to complete the TLS handshake.
     pub handshake_timeout_secs: u64,
-    /// Seconds a connection may sit idle between requests (or dribble one request).
+    /// Seconds a connection may sit idle between requests.
     pub idle_timeout_secs: u64,
+    /// Seconds a client has to send the rest of a request once its first byte has arrived.
+    pub frame_timeout_secs: u64,
     /// Largest request message accepted, in bytes.
     pub max_message_bytes: usize,
     /// Deepest structure nesting accepted in a request (the message itself is depth 1).
@@ -128,8 +137,11 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "0.0.0.0:5696".into(),
             max_connections: 1024,
+            max_handshaking: 256,
+            max_handshaking_per_source: 64,
             handshake_timeout_secs: 10,
             idle_timeout_secs: 300,
+            frame_timeout_secs: 10,
             max_message_bytes: 1024 * 1024,
             max_depth: 64,
             max_batch_items: 1024,
@@ -697,11 +709,18 @@ impl Config {
         if self.server.max_connections == 0 {
             return Err(self.invalid("server.max_connections", "must be at least 1"));
         }
+        self.validate_handshake_budget()?;
         if !(1..=3600).contains(&self.server.handshake_timeout_secs) {
             return Err(self.invalid("server.handshake_timeout_secs", "must be 1 to 3600"));
         }
         if !(1..=86_400).contains(&self.server.idle_timeout_secs) {
             return Err(self.invalid("server.idle_timeout_secs", "must be 1 to 86400"));
+        }
+        if !(1..=3600).contains(&self.server.frame_timeout_secs) {
+            return Err(self.invalid(
+                "server.frame_timeout_secs",
+                "must be 1 to 3600; the default is 10",
+            ));
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.server.max_message_bytes) {
             return Err(self.invalid(
@@ -776,6 +795,27 @@ impl Config {
             }
         }
         self.validate_audit()
+    }
+
+    /// The budget of connections still in their TLS handshake, and its share per address.
+    fn validate_handshake_budget(&self) -> Result<(), ConfigError> {
+        let s = &self.server;
+        if !(1..=65_536).contains(&s.max_handshaking) {
+            return Err(self.invalid(
+                "server.max_handshaking",
+                "must be 1 to 65536; the default is 256",
+            ));
+        }
+        if !(1..=s.max_handshaking).contains(&s.max_handshaking_per_source) {
+            return Err(self.invalid(
+                "server.max_handshaking_per_source",
+                format!(
+                    "must be 1 to server.max_handshaking ({}); the default is 64",
+                    s.max_handshaking
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The per-request and in-flight limits: each must be at least 1 and at most a cap that
@@ -1100,6 +1140,29 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("server.max_connections"), "{e}");
+        for (text, key) in [
+            ("[server]\nmax_handshaking = 0\n", "server.max_handshaking"),
+            (
+                "[server]\nmax_handshaking = 8\nmax_handshaking_per_source = 9\n",
+                "server.max_handshaking_per_source",
+            ),
+            (
+                "[server]\nframe_timeout_secs = 0\n",
+                "server.frame_timeout_secs",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        let c = parse("").unwrap();
+        assert_eq!(
+            (
+                c.server.max_handshaking,
+                c.server.max_handshaking_per_source
+            ),
+            (256, 64)
+        );
+        assert_eq!(c.server.frame_timeout_secs, 10);
         for (text, key) in [
             ("[audit]\ncheckpoint_secs = 61\n", "audit.checkpoint_secs"),
             (

@@ -334,6 +334,7 @@ pub fn settings(config: &Config) -> Settings {
         limits: ConnLimits {
             handshake_timeout: config.handshake_timeout(),
             idle_timeout: config.idle_timeout(),
+            frame_timeout: Duration::from_secs(config.server.frame_timeout_secs),
             ttlv: Limits {
                 max_message_bytes: config.server.max_message_bytes,
                 max_depth: config.server.max_depth,
@@ -342,6 +343,8 @@ pub fn settings(config: &Config) -> Settings {
             max_attributes: config.server.max_attributes,
         },
         max_connections: config.server.max_connections,
+        max_handshaking: config.server.max_handshaking,
+        max_handshaking_per_source: config.server.max_handshaking_per_source,
         max_in_flight: config.server.max_requests_in_flight,
         shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
     }
@@ -378,6 +381,10 @@ fn start_and_serve(
     })));
     let ctx = Arc::new(ctx);
     let addr = listen.unwrap_or_else(|| config.listen_addr());
+    // Every connection is a descriptor: the budgets, the store, the journal and a margin.
+    let s = &config.server;
+    let needed = s.max_connections + s.max_handshaking + config.status.max_connections + 256;
+    server::raise_open_file_limit(needed as u64);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

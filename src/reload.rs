@@ -221,8 +221,11 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     compare!(
         server.listen,
         server.max_connections,
+        server.max_handshaking,
+        server.max_handshaking_per_source,
         server.handshake_timeout_secs,
         server.idle_timeout_secs,
+        server.frame_timeout_secs,
         server.max_message_bytes,
         server.max_depth,
         server.max_batch_items,

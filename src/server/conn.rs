@@ -1,8 +1,11 @@
 //! One client connection: TLS handshake, identity, then a loop of framed requests. A frame
 //! whose header is broken (not a structure, longer than the limit) closes the connection; a
 //! frame that is well delimited but malformed inside gets an Invalid Message response and the
-//! connection carries on.
+//! connection carries on. The connection holds a place in the handshake budget until its
+//! handshake ends (and may be evicted from it before), then a slot of the authenticated
+//! budget for as long as it is open.
 
+use super::budget::{Eviction, PendingBudget, Ticket};
 use super::tls::TlsHandle;
 use super::ConnLimits;
 use crate::audit::{AuditError, AuditEvent, Outcome};
@@ -11,6 +14,7 @@ use crate::kmip::enums::result_reason as rr;
 use crate::kmip::{
     self, encode_response, error_response, Failure, ProtocolVersion, RequestMessage, ResponseItem,
 };
+use crate::logthrottle::Throttle;
 use crate::ops::{self, Ctx};
 use crate::ttlv::{self, Ttlv};
 use std::net::SocketAddr;
@@ -18,19 +22,77 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
-use tokio::time::timeout;
+use tokio::time::{timeout, timeout_at};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 use zeroize::Zeroizing;
 
-pub(super) struct Connection {
-    pub acceptor: TlsAcceptor,
-    /// The TLS configuration in force, for the revocations loaded since the handshake.
+/// What every connection of one listener shares.
+pub(super) struct Shared {
+    /// The TLS configuration in force (new connections handshake with its current one; the
+    /// revocations loaded since a handshake are checked on every request).
     pub tls: Arc<TlsHandle>,
     pub ctx: Arc<Ctx>,
     pub limits: ConnLimits,
+    /// Connections still in their TLS handshake.
+    pub handshaking: Arc<PendingBudget>,
+    /// Slots of authenticated connections.
+    pub authenticated: Arc<Semaphore>,
+    /// Their number (for the log line when they are all taken).
+    pub max_connections: usize,
     /// The global in-flight request slots.
     pub in_flight: Arc<Semaphore>,
+    pub logs: Logs,
+}
+
+/// The throttles of the connection diagnostics a flood would repeat.
+#[derive(Debug)]
+pub(super) struct Logs {
+    evicted: Throttle,
+    handshake_failed: Throttle,
+    over_limit: Throttle,
+}
+
+impl Default for Logs {
+    fn default() -> Self {
+        Logs {
+            evicted: Throttle::for_connections(),
+            handshake_failed: Throttle::for_connections(),
+            over_limit: Throttle::for_connections(),
+        }
+    }
+}
+
+impl Logs {
+    /// A pending handshake was closed to admit a newer connection.
+    pub(super) fn evicted(&self, eviction: Eviction, max: usize, per_source: usize) {
+        let Some(suppressed) = self.evicted.hit() else {
+            return;
+        };
+        match eviction {
+            Eviction::SameSource(source) => tracing::warn!(
+                %source, max_handshaking_per_source = per_source, suppressed,
+                "too many TLS handshakes pending from one address; closed its oldest"
+            ),
+            Eviction::Oldest(source) => tracing::warn!(
+                %source, max_handshaking = max, suppressed,
+                "too many TLS handshakes pending; closed the oldest"
+            ),
+        }
+    }
+}
+
+/// How a connection's TLS handshake ended.
+enum Handshake {
+    Done(Box<TlsStream<TcpStream>>),
+    Failed(std::io::Error),
+    TimedOut,
+    /// Closed to admit a newer connection (the handshake budget was full).
+    Evicted,
+}
+
+pub(super) struct Connection {
+    pub shared: Arc<Shared>,
     pub stop: watch::Receiver<bool>,
     pub peer: SocketAddr,
     /// The server's address on this connection (for audit records).
@@ -46,34 +108,39 @@ pub fn now() -> i64 {
 }
 
 impl Connection {
-    pub(super) async fn run(mut self, stream: TcpStream) {
+    /// Serves the connection `stream`, which holds `ticket` in the handshake budget until its
+    /// handshake ends.
+    pub(super) async fn run(mut self, stream: TcpStream, ticket: Ticket) {
         // Without NODELAY a TLS 1.3 client waits ~40 ms on delayed ACK for every new session.
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(peer = %self.peer, error = %e, "could not set TCP_NODELAY");
         }
         self.local = stream.local_addr().ok();
-        let metrics = self.ctx.metrics.clone();
+        let metrics = self.shared.ctx.metrics.clone();
         let _open = metrics.connection_opened();
-        let tls = match timeout(self.limits.handshake_timeout, self.acceptor.accept(stream)).await {
-            Ok(Ok(tls)) => tls,
-            Ok(Err(e)) => {
-                tracing::info!(peer = %self.peer, error = %e, "TLS handshake failed");
+        let tls = match self.handshake(stream, ticket).await {
+            Handshake::Done(tls) => *tls,
+            ended => {
                 metrics.handshake_failed();
-                self.audit_refused_connection("TLS handshake failed").await;
-                return;
-            }
-            Err(_) => {
-                tracing::info!(peer = %self.peer, "TLS handshake timed out");
-                metrics.handshake_failed();
-                self.audit_refused_connection("TLS handshake timed out")
-                    .await;
+                let detail = match ended {
+                    Handshake::Failed(e) => {
+                        self.log_handshake_failure(&format!("TLS handshake failed: {e}"));
+                        "TLS handshake failed"
+                    }
+                    Handshake::TimedOut => {
+                        self.log_handshake_failure("TLS handshake timed out");
+                        "TLS handshake timed out"
+                    }
+                    _ => "TLS handshake not finished before newer connections needed its place",
+                };
+                self.audit_refused_connection(detail).await;
                 return;
             }
         };
         let (who, issuer) = match principal_of(&tls) {
             Ok(p) => p,
             Err(e) => {
-                tracing::warn!(peer = %self.peer, error = %e, "client certificate refused");
+                self.log_handshake_failure(&format!("client certificate refused: {e}"));
                 metrics.handshake_failed();
                 let cert = peer_cert_sha256(&tls);
                 self.audit_refused_connection_with("client certificate refused", cert)
@@ -88,8 +155,37 @@ impl Connection {
                 .await;
             return;
         }
+        // Authenticated connections have their own budget, which handshakes never take.
+        let Ok(_slot) = self.shared.authenticated.clone().try_acquire_owned() else {
+            if let Some(suppressed) = self.shared.logs.over_limit.hit() {
+                tracing::warn!(peer = %self.peer, user = %who.cn, max = self.shared.max_connections, suppressed, "connection limit reached; closing new connection");
+            }
+            return;
+        };
         tracing::debug!(peer = %self.peer, user = %who.cn, "client connected");
         self.serve_requests(tls, who, issuer).await;
+    }
+
+    /// The TLS handshake, within the handshake deadline, unless the connection is evicted
+    /// from the handshake budget first. The budget place is given up when this returns.
+    async fn handshake(&self, stream: TcpStream, mut ticket: Ticket) -> Handshake {
+        let acceptor = TlsAcceptor::from(self.shared.tls.current());
+        let deadline = self.shared.limits.handshake_timeout;
+        tokio::select! {
+            done = timeout(deadline, acceptor.accept(stream)) => match done {
+                Ok(Ok(tls)) => Handshake::Done(Box::new(tls)),
+                Ok(Err(e)) => Handshake::Failed(e),
+                Err(_) => Handshake::TimedOut,
+            },
+            () = ticket.evicted() => Handshake::Evicted,
+        }
+    }
+
+    /// Logs a failed handshake (a few lines, then a count: floods repeat them).
+    fn log_handshake_failure(&self, what: &str) {
+        if let Some(suppressed) = self.shared.logs.handshake_failed.hit() {
+            tracing::info!(peer = %self.peer, suppressed, "{what}");
+        }
     }
 
     async fn serve_requests(
@@ -101,7 +197,7 @@ impl Connection {
         let who = Arc::new(who);
         loop {
             let frame = tokio::select! {
-                frame = read_frame(&mut tls, &self.limits) => frame,
+                frame = read_frame(&mut tls, &self.shared.limits) => frame,
                 _ = self.stop.changed() => break,
             };
             let frame = match frame {
@@ -113,7 +209,7 @@ impl Connection {
                 }
             };
             // A CRL loaded since the handshake may revoke this very certificate.
-            if self.tls.revokes(&issuer, &who.serial) {
+            if self.shared.tls.revokes(&issuer, &who.serial) {
                 tracing::warn!(peer = %self.peer, user = %who.cn, serial = %who.serial, "client certificate revoked since the handshake; closing connection");
                 break;
             }
@@ -142,7 +238,7 @@ impl Connection {
         e.cert_sha256 = cert;
         e.outcome = Some(Outcome::Failure);
         e.detail = Some(detail.into());
-        let ctx = self.ctx.clone();
+        let ctx = self.shared.ctx.clone();
         let _ = tokio::task::spawn_blocking(move || ctx.audit.record_refusal(e)).await;
     }
 
@@ -155,12 +251,12 @@ impl Connection {
         now: i64,
         failure: Failure,
     ) -> Zeroizing<Vec<u8>> {
-        self.ctx.metrics.message_refused();
+        self.shared.ctx.metrics.message_refused();
         let mut e = self.event("message", Some(who));
         e.protocol = Some(version);
         e.outcome = Some(Outcome::Failure);
         e.reason = Some(version.result_reason(failure.reason));
-        let ctx = self.ctx.clone();
+        let ctx = self.shared.ctx.clone();
         let recorded = tokio::task::spawn_blocking(move || ctx.audit.record(vec![e])).await;
         match recorded {
             Ok(Ok(())) => seal(error_response(version, now, failure)),
@@ -171,7 +267,7 @@ impl Connection {
     /// Answers one frame with the encoded response (zeroized on drop: it may carry keys).
     async fn handle(&self, frame: Zeroizing<Vec<u8>>, who: Arc<Principal>) -> Zeroizing<Vec<u8>> {
         let now = now();
-        let decoded = match ttlv::decode(&frame, &self.limits.ttlv) {
+        let decoded = match ttlv::decode(&frame, &self.shared.limits.ttlv) {
             Ok(t) => t,
             Err(e) => {
                 tracing::info!(peer = %self.peer, user = %who.cn, error = %e, "undecodable request");
@@ -194,7 +290,7 @@ impl Connection {
             );
             return self.refuse(&who, version, now, failure).await;
         }
-        if let Err(failure) = super::limits::check(&decoded, &self.limits) {
+        if let Err(failure) = super::limits::check(&decoded, &self.shared.limits) {
             tracing::info!(peer = %self.peer, user = %who.cn, reason = %failure.message, "request over a limit");
             return self.refuse(&who, version, now, failure).await;
         }
@@ -208,8 +304,8 @@ impl Connection {
         };
         // Holds a global slot while the request runs; released when this returns. The
         // semaphore is never closed, so acquiring only waits.
-        let _slot = self.in_flight.clone().acquire_owned().await.ok();
-        let ctx = self.ctx.clone();
+        let _slot = self.shared.in_flight.clone().acquire_owned().await.ok();
+        let ctx = self.shared.ctx.clone();
         let base = self.event("kmip", Some(&who));
         let answered = tokio::task::spawn_blocking(move || {
             audited_dispatch(&ctx, &who, &msg, version, now, base)
@@ -337,36 +433,35 @@ fn principal_of(tls: &TlsStream<TcpStream>) -> Result<(Principal, String), Strin
     Ok((who, issuer))
 }
 
-/// Reads one whole frame: the 8-byte header, the length checked against the limit before
-/// anything is allocated, then the body, all within the idle deadline. `Ok(None)` is a clean
-/// close between requests.
+/// Reads one whole frame: waits up to the idle deadline for its first bytes, then gives the
+/// rest of the 8-byte header and the body the frame deadline (a client that starts a request
+/// and stalls is cut off then, not after the much longer idle time). The length is checked
+/// against the limit before anything is allocated. `Ok(None)` is a clean close between
+/// requests.
 async fn read_frame(
     tls: &mut TlsStream<TcpStream>,
     limits: &ConnLimits,
 ) -> Result<Option<Zeroizing<Vec<u8>>>, String> {
     let mut header = [0u8; 8];
-    let read = timeout(limits.idle_timeout, async {
-        let n = tls.read(&mut header).await?;
-        if n == 0 {
-            return Ok(None);
-        }
-        tls.read_exact(&mut header[n..]).await?;
-        Ok::<_, std::io::Error>(Some(()))
-    })
-    .await;
-    match read {
+    let n = match timeout(limits.idle_timeout, tls.read(&mut header)).await {
         Err(_) => return Err("idle timeout".into()),
         Ok(Err(e)) => return Err(format!("read failed: {e}")),
-        Ok(Ok(None)) => return Ok(None),
-        Ok(Ok(Some(()))) => {}
+        Ok(Ok(0)) => return Ok(None),
+        Ok(Ok(n)) => n,
+    };
+    let deadline = tokio::time::Instant::now() + limits.frame_timeout;
+    match timeout_at(deadline, tls.read_exact(&mut header[n..])).await {
+        Err(_) => return Err("request header not received within the frame timeout".into()),
+        Ok(Err(e)) => return Err(format!("truncated request header: {e}")),
+        Ok(Ok(_)) => {}
     }
     let total = ttlv::frame_length(&header, &limits.ttlv).map_err(|e| e.to_string())?;
     let mut frame = Zeroizing::new(vec![0u8; total]);
     frame[..8].copy_from_slice(&header);
-    match timeout(limits.idle_timeout, tls.read_exact(&mut frame[8..])).await {
+    match timeout_at(deadline, tls.read_exact(&mut frame[8..])).await {
         Ok(Ok(_)) => Ok(Some(frame)),
         Ok(Err(e)) => Err(format!("truncated request: {e}")),
-        Err(_) => Err("request not received within the idle timeout".into()),
+        Err(_) => Err("request not received within the frame timeout".into()),
     }
 }
 

@@ -59,6 +59,7 @@ mod tests {
         ConnLimits {
             handshake_timeout: Duration::from_secs(1),
             idle_timeout: Duration::from_secs(1),
+            frame_timeout: Duration::from_secs(1),
             ttlv: Limits::default(),
             max_batch_items: batch,
             max_attributes: attrs,

@@ -31,7 +31,9 @@ pub struct StatusConfig {
     /// Groups (certificate OUs) whose members may read the listener when client certificates
     /// are required; absent or empty: the administrators' group (`access.admin_group`).
     pub allowed_groups: Vec<String>,
-    /// Most connections at once; further ones are closed at once.
+    /// Most connections waiting for their handshake or request (a new one beyond it closes
+    /// the oldest of them, so idle connections cannot keep `/health` out), and most requests
+    /// answered at once (more wait).
     pub max_connections: usize,
     /// Time allowed for the TLS handshake and for the whole request head.
     pub header_timeout_secs: u64,

@@ -3,8 +3,11 @@
 //! configuration, the routes, the request counters the KMIP listener updates
 //! ([`metrics::Metrics`]), the rendering of metrics and page, and `[status]` in akm.toml.
 //! Loopback by default; exposed beyond loopback, clients must present a certificate of the
-//! client CA in an allowed group. Never serves key material: it reads counts, states and
-//! audit records (which carry none).
+//! client CA in an allowed group. Connections that have not yet sent their request share a
+//! budget in which a newcomer evicts the oldest, so idle connections cannot keep `/health`
+//! from answering. Who did what to which key is shown only to a client that presented an
+//! administrator certificate; others see counts and states. Never serves key material: it
+//! reads counts, states and audit records (which carry none).
 
 pub mod config;
 mod gauges;
@@ -15,6 +18,8 @@ pub mod prom;
 pub mod snapshot;
 
 use crate::identity;
+use crate::logthrottle::Throttle;
+use crate::server::budget::{PendingBudget, Ticket};
 use crate::server::tls::{self, TlsError, TlsHandle};
 use http::{Refusal, Response};
 use rustls::server::WebPkiClientVerifier;
@@ -42,10 +47,14 @@ pub struct Settings {
     pub require_client_cert: bool,
     /// Groups (certificate OUs) allowed in when client certificates are required.
     pub allowed_groups: Vec<String>,
-    /// Most connections at once.
+    /// Most connections waiting for their handshake or request head (a newcomer beyond it
+    /// evicts the oldest), and most requests answered at once (more wait).
     pub max_connections: usize,
     /// Time allowed for the TLS handshake, and again for the request head.
     pub header_timeout: Duration,
+    /// The administrators' group (`access.admin_group`): only a client presenting a
+    /// certificate in it sees users, clients and object identifiers and names.
+    pub admin_group: String,
 }
 
 /// The listener's TLS configuration: `chain`/`key` as the server certificate, client
@@ -106,8 +115,12 @@ pub async fn serve(
     settings: Settings,
     shutdown: impl Future<Output = ()>,
 ) {
-    let slots = Arc::new(Semaphore::new(settings.max_connections.max(1)));
+    let slots = settings.max_connections.max(1);
+    // Clients are usually local: the per-address share is the whole budget.
+    let waiting = PendingBudget::new(slots, slots);
+    let answering = Arc::new(Semaphore::new(slots));
     let settings = Arc::new(settings);
+    let (accept_log, evict_log) = (Throttle::for_connections(), Throttle::for_connections());
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -117,21 +130,22 @@ pub async fn serve(
                 let (stream, peer) = match accepted {
                     Ok(a) => a,
                     Err(e) => {
-                        tracing::warn!(error = %e, "status listener: accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        crate::server::on_accept_error(&e, &waiting, &accept_log).await;
                         continue;
                     }
                 };
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    tracing::debug!(%peer, "status listener: connection limit reached; closing");
-                    continue;
-                };
+                let (ticket, eviction) = waiting.admit(peer.ip());
+                if let (Some(_), Some(suppressed)) = (eviction, evict_log.hit()) {
+                    tracing::info!(%peer, max = slots, suppressed, "status listener: connections waiting for their request at the limit; closed the oldest");
+                }
                 let acceptor = TlsAcceptor::from(tls.current());
-                let (source, settings) = (source.clone(), settings.clone());
-                tasks.spawn(async move {
-                    serve_connection(stream, peer, acceptor, &source, &settings).await;
-                    drop(permit);
-                });
+                let conn = StatusConnection {
+                    peer,
+                    source: source.clone(),
+                    settings: settings.clone(),
+                    answering: answering.clone(),
+                };
+                tasks.spawn(conn.serve(stream, acceptor, ticket));
             }
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
@@ -140,56 +154,100 @@ pub async fn serve(
     tasks.shutdown().await;
 }
 
-/// One connection: handshake, one request, one response, close.
-async fn serve_connection(
-    stream: TcpStream,
+/// One status connection: handshake, one request, one response, close.
+struct StatusConnection {
     peer: SocketAddr,
-    acceptor: TlsAcceptor,
-    source: &Arc<Source>,
-    settings: &Settings,
-) {
-    let _ = stream.set_nodelay(true);
-    let mut tls = match tokio::time::timeout(settings.header_timeout, acceptor.accept(stream)).await
-    {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "status listener: TLS handshake failed");
+    source: Arc<Source>,
+    settings: Arc<Settings>,
+    /// Slots of requests being answered.
+    answering: Arc<Semaphore>,
+}
+
+type StatusTls = tokio_rustls::server::TlsStream<TcpStream>;
+
+impl StatusConnection {
+    /// Serves the connection; `ticket` is its place among the connections waiting for a
+    /// request, given up once the request head is in (or taken away for a newer one).
+    async fn serve(self, stream: TcpStream, acceptor: TlsAcceptor, mut ticket: Ticket) {
+        let _ = stream.set_nodelay(true);
+        let received = tokio::select! {
+            r = self.receive(stream, acceptor) => r,
+            () = ticket.evicted() => return,
+        };
+        drop(ticket);
+        let Some((mut tls, head)) = received else {
             return;
+        };
+        // Never closed: acquiring only waits.
+        let _slot = self.answering.clone().acquire_owned().await.ok();
+        let (response, head_only) = match head.and_then(|h| http::parse(&h)) {
+            Err(r) => (Response::refusal(&r), false),
+            Ok(req) => (self.answer(&tls, &req.path).await, req.head),
+        };
+        let bytes = response.encode(head_only);
+        let timeout = self.settings.header_timeout;
+        if tokio::time::timeout(timeout, tls.write_all(&bytes))
+            .await
+            .is_ok()
+        {
+            let _ = tokio::time::timeout(timeout, tls.shutdown()).await;
         }
-        Err(_) => {
-            tracing::debug!(%peer, "status listener: TLS handshake timed out");
-            return;
-        }
-    };
-    let head = match tokio::time::timeout(settings.header_timeout, http::read_head(&mut tls)).await
-    {
-        Ok(Ok(Some(h))) => h,
-        Ok(Ok(None)) | Ok(Err(_)) => return,
-        Err(_) => Err(Refusal::BadRequest("request head not received in time")),
-    };
-    let (response, head_only) = match head.and_then(|h| http::parse(&h)) {
-        Err(r) => (Response::refusal(&r), false),
-        Ok(req) => {
-            let response = match authorize(&tls, settings) {
-                Ok(()) => route(&req.path, source).await,
-                Err(why) => {
-                    tracing::info!(%peer, reason = %why, "status listener: request refused");
-                    Response::text(
-                        403,
-                        "forbidden: a client certificate in an allowed group is required",
-                    )
-                }
-            };
-            (response, req.head)
-        }
-    };
-    let bytes = response.encode(head_only);
-    if tokio::time::timeout(settings.header_timeout, tls.write_all(&bytes))
-        .await
-        .is_ok()
-    {
-        let _ = tls.shutdown().await;
     }
+
+    /// The TLS handshake and the request head, each within the header timeout; `None` if
+    /// the connection failed or closed first.
+    async fn receive(
+        &self,
+        stream: TcpStream,
+        acceptor: TlsAcceptor,
+    ) -> Option<(StatusTls, Result<Vec<u8>, Refusal>)> {
+        let peer = self.peer;
+        let deadline = self.settings.header_timeout;
+        let mut tls = match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                tracing::debug!(%peer, error = %e, "status listener: TLS handshake failed");
+                return None;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "status listener: TLS handshake timed out");
+                return None;
+            }
+        };
+        let head = match tokio::time::timeout(deadline, http::read_head(&mut tls)).await {
+            Ok(Ok(Some(h))) => h,
+            Ok(Ok(None)) | Ok(Err(_)) => return None,
+            Err(_) => Err(Refusal::BadRequest("request head not received in time")),
+        };
+        Some((tls, head))
+    }
+
+    /// The response to a well-formed request for `path`.
+    async fn answer(&self, tls: &StatusTls, path: &str) -> Response {
+        if let Err(why) = authorize(tls, &self.settings) {
+            tracing::info!(peer = %self.peer, reason = %why, "status listener: request refused");
+            return Response::text(
+                403,
+                "forbidden: a client certificate in an allowed group is required",
+            );
+        }
+        let detail = if presented_group(tls, &self.settings.admin_group) {
+            page::Detail::Full
+        } else {
+            page::Detail::Aggregate
+        };
+        route(path, &self.source, detail).await
+    }
+}
+
+/// Whether the client presented a certificate (verified at the handshake) in `group`.
+fn presented_group(tls: &StatusTls, group: &str) -> bool {
+    let (_, session) = tls.get_ref();
+    session
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|cert| identity::principal_from_der(cert.as_ref()).ok())
+        .is_some_and(|who| who.ous.iter().any(|g| g == group))
 }
 
 /// When client certificates are required: the presented one must name an allowed group.
@@ -213,8 +271,9 @@ fn authorize(
     }
 }
 
-/// The response for `path` (gathered on the blocking pool: it reads the store and files).
-async fn route(path: &str, source: &Arc<Source>) -> Response {
+/// The response for `path` (gathered on the blocking pool: it reads the store and files),
+/// with the page in `detail`.
+async fn route(path: &str, source: &Arc<Source>, detail: page::Detail) -> Response {
     let kind = match path {
         "/" | "/index.html" => Route::Page,
         "/health" => Route::Health,
@@ -222,7 +281,7 @@ async fn route(path: &str, source: &Arc<Source>) -> Response {
         _ => return Response::text(404, "not found: try /, /health or /metrics"),
     };
     let source = source.clone();
-    match tokio::task::spawn_blocking(move || respond(kind, &source)).await {
+    match tokio::task::spawn_blocking(move || respond(kind, &source, detail)).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "status listener: request handler failed");
@@ -238,7 +297,7 @@ enum Route {
     Metrics,
 }
 
-fn respond(route: Route, source: &Source) -> Response {
+fn respond(route: Route, source: &Source, detail: page::Detail) -> Response {
     let snap = source.snapshot();
     match route {
         Route::Health => health(&snap),
@@ -252,7 +311,7 @@ fn respond(route: Route, source: &Source) -> Response {
             Response::new(
                 200,
                 "text/html; charset=utf-8",
-                page::render(&snap, &events),
+                page::render(&snap, &events, detail),
             )
         }
     }
@@ -340,6 +399,7 @@ pub async fn start(
         allowed_groups: s.groups(&config.access.admin_group),
         max_connections: s.max_connections,
         header_timeout: s.header_timeout(),
+        admin_group: config.access.admin_group.clone(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, tls.clone(), source, settings, async {
@@ -410,7 +470,7 @@ mod tests {
     #[test]
     fn a_sealed_server_shows_as_not_serving_on_the_page_and_in_metrics() {
         let s = snapshot(true, true, Ok(()));
-        let page = page::render(&s, &Err("<missing>".into()));
+        let page = page::render(&s, &Err("<missing>".into()), page::Detail::Aggregate);
         assert!(
             page.contains("badge bad\">not serving: the KEK is sealed"),
             "{page}"

@@ -1,8 +1,8 @@
 //! The status page for people: one server-rendered HTML document with inline CSS and no
 //! script, read-only. Shows the server state, version and uptime, object counts by state,
 //! mirror peers and their lag, audit journal and sink state, and the newest audit events
-//! (operation, outcome, user, object, time: never key material). Every value is
-//! HTML-escaped, since names and identifiers come from clients.
+//! (operation, outcome, time; and to administrators only, who and which object: never key
+//! material). Every value is HTML-escaped, since names and identifiers come from clients.
 
 use super::gauges::{object_type_name, state_name};
 use super::snapshot::{RecentEvent, Snapshot};
@@ -64,8 +64,18 @@ fn short_time(time: &str) -> String {
     }
 }
 
+/// How much the reader may see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything, including users, clients, object identifiers and names (a client that
+    /// presented an administrator certificate).
+    Full,
+    /// Counts and states, and the recent events without who or which object.
+    Aggregate,
+}
+
 /// The whole page.
-pub fn render(s: &Snapshot, events: &Result<Vec<RecentEvent>, String>) -> String {
+pub fn render(s: &Snapshot, events: &Result<Vec<RecentEvent>, String>, detail: Detail) -> String {
     let mut out = String::with_capacity(16 * 1024);
     let _ = write!(
         out,
@@ -77,7 +87,7 @@ pub fn render(s: &Snapshot, events: &Result<Vec<RecentEvent>, String>) -> String
     objects(&mut out, s);
     audit(&mut out, s);
     mirror(&mut out, s);
-    recent(&mut out, events);
+    recent(&mut out, events, detail);
     out.push_str("</body></html>\n");
     out
 }
@@ -238,7 +248,7 @@ fn mirror(out: &mut String, s: &Snapshot) {
     out.push_str("</table>");
 }
 
-fn recent(out: &mut String, events: &Result<Vec<RecentEvent>, String>) {
+fn recent(out: &mut String, events: &Result<Vec<RecentEvent>, String>, detail: Detail) {
     out.push_str("<h2>Recent audit events</h2>");
     let events = match events {
         Ok(e) => e,
@@ -251,6 +261,10 @@ fn recent(out: &mut String, events: &Result<Vec<RecentEvent>, String>) {
             return;
         }
     };
+    if detail == Detail::Aggregate {
+        recent_aggregate(out, events);
+        return;
+    }
     out.push_str(
         "<table id=\"audit-events\"><tr><th>serial</th><th>time (UTC)</th><th>event</th>\
          <th>operation</th><th>outcome</th><th>reason</th><th>user</th><th>client</th>\
@@ -265,11 +279,7 @@ fn recent(out: &mut String, events: &Result<Vec<RecentEvent>, String>) {
             escape(&short_time(&e.time)),
             escape(&e.event),
             escape(&e.operation),
-            if e.outcome == "failure" {
-                "failure"
-            } else {
-                "success"
-            },
+            outcome_class(e),
             escape(&e.outcome),
             escape(&e.reason),
             escape(&e.user),
@@ -279,6 +289,40 @@ fn recent(out: &mut String, events: &Result<Vec<RecentEvent>, String>) {
         );
     }
     out.push_str("</table>");
+}
+
+/// The recent events without who made them or on which object: for readers without an
+/// administrator certificate.
+fn recent_aggregate(out: &mut String, events: &[RecentEvent]) {
+    out.push_str(
+        "<p class=\"muted\">users, clients and objects are shown only to a client that \
+         presents an administrator certificate</p>\
+         <table id=\"audit-events\"><tr><th>serial</th><th>time (UTC)</th><th>event</th>\
+         <th>operation</th><th>outcome</th><th>reason</th></tr>",
+    );
+    for e in events {
+        let _ = write!(
+            out,
+            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td>\
+             <td>{}</td></tr>",
+            e.serial,
+            escape(&short_time(&e.time)),
+            escape(&e.event),
+            escape(&e.operation),
+            outcome_class(e),
+            escape(&e.outcome),
+            escape(&e.reason),
+        );
+    }
+    out.push_str("</table>");
+}
+
+fn outcome_class(e: &RecentEvent) -> &'static str {
+    if e.outcome == "failure" {
+        "failure"
+    } else {
+        "success"
+    }
 }
 
 #[cfg(test)]

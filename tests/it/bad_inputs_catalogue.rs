@@ -32,12 +32,12 @@
 //! | 25 | Interval 0xFFFFFFFF, Re-key Offset | `value_cases` |
 //! | 26 | Protocol Version 99.0 / 0.0 / 1.0 | `bad_input::unsupported_protocol_version_is_answered_in_a_supported_one`, `protocol_version_one_zero_is_answered_in_one_zero` |
 //! | 27 | Maximum Response Size 1 | `maximum_response_size_one_is_response_too_large` |
-//! | 28 | valid request dripped 1 byte/s | `dripped_request_is_closed_after_the_idle_timeout` |
+//! | 28 | valid request dripped 1 byte/s | `dripped_request_is_closed_after_the_idle_timeout` (the frame deadline; + `conn_budget`) |
 //! | 29 | idle before / after the handshake | `bad_input::truncated_request_then_close_and_idle_peers_are_dropped`, `idle_after_handshake_is_closed` |
 //! | 30 | two pipelined requests; request after an error | `pipelined_requests_and_a_request_after_an_error` |
 //! | 31 | TLS: no client cert, foreign CA, expired, no CN, TLS 1.0/1.1, close right after ClientHello | `tls_cases` (+ `bad_input::clients_without_a_trusted_certificate_are_refused`); renegotiation is not tested separately: rustls implements none and refuses it |
 //! | 32 | plaintext HTTP on 5696 | `bad_input::truncated_request_then_close_and_idle_peers_are_dropped` |
-//! | 33 | connection flood over the limit | `connection_flood_does_not_stop_served_clients` (+ `bad_input`) |
+//! | 33 | connection flood over the limit | `connection_flood_does_not_stop_served_clients` (+ `bad_input`, `conn_budget`) |
 //! | all | one audit record per rejected message, no key material | `each_rejected_message_has_one_audit_record_without_key_material` |
 
 use crate::support::kmip::*;
@@ -562,7 +562,7 @@ async fn maximum_response_size_one_is_response_too_large() {
 }
 
 /// Whether the peer closes `s` (EOF or reset) before `within`.
-async fn closed_within(s: &mut (impl AsyncReadExt + Unpin), within: Duration) -> bool {
+pub(crate) async fn closed_within(s: &mut (impl AsyncReadExt + Unpin), within: Duration) -> bool {
     let mut buf = [0u8; 64];
     let deadline = tokio::time::Instant::now() + within;
     loop {
@@ -575,7 +575,9 @@ async fn closed_within(s: &mut (impl AsyncReadExt + Unpin), within: Duration) ->
 }
 
 /// A raw TLS stream (not `Client`) to `server`, for byte-level timing of writes.
-async fn raw_tls(server: &TestServer) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+pub(crate) async fn raw_tls(
+    server: &TestServer,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let tls = server.client_tls("slow", &["users"]);
     let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let name = akm::server::tls::server_name("localhost").unwrap();
@@ -593,7 +595,7 @@ async fn short_header_then_eof_or_stall() {
     s.write_all(&[0x42, 0x00, 0x78]).await.unwrap();
     s.shutdown().await.unwrap();
     assert!(closed_within(&mut s, Duration::from_secs(10)).await);
-    // Three header bytes then silence: closed by the idle timeout (3 s in tests).
+    // Three header bytes then silence: closed by the frame timeout (3 s in tests).
     let mut s = raw_tls(&server).await;
     s.write_all(&[0x42, 0x00, 0x78]).await.unwrap();
     s.flush().await.unwrap();
@@ -615,7 +617,7 @@ async fn huge_declared_length_then_silence_is_closed() {
         .unwrap();
     s.flush().await.unwrap();
     assert!(closed_within(&mut s, Duration::from_secs(30)).await);
-    // A length just under the limit, then silence: closed by the idle timeout.
+    // A length just under the limit, then silence: closed by the frame timeout.
     let mut s = raw_tls(&server).await;
     s.write_all(&[0x42, 0x00, 0x78, 0x01, 0x00, 0x0F, 0xFF, 0xF0])
         .await
@@ -633,7 +635,7 @@ async fn dripped_request_is_closed_after_the_idle_timeout() {
     let server = TestServer::start().await;
     let good = request(V::V1_4, &[(op::QUERY, vec![])]).encode();
     let mut s = raw_tls(&server).await;
-    // One byte a second; the whole request must arrive within the idle timeout (3 s here),
+    // One byte a second; the whole request must arrive within the frame timeout (3 s here),
     // so the server closes long before the ~100 bytes are through.
     let mut closed = false;
     for b in &good {
@@ -776,8 +778,8 @@ async fn connection_flood_does_not_stop_served_clients() {
     let server = TestServer::start_with(settings).await;
     let mut served = server.client("alice", V::V1_4).await;
     create_key(&mut served, None).await;
-    // 200 raw connections that never handshake: all but 7 are closed at once, the rest
-    // after the handshake timeout.
+    // 200 raw connections that never handshake: each new one past the pending-handshake
+    // budget (64 from one address) evicts the oldest; the rest close at the handshake timeout.
     let mut flood = Vec::new();
     for _ in 0..200 {
         if let Ok(s) = tokio::net::TcpStream::connect(server.addr).await {

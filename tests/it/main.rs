@@ -18,6 +18,7 @@ mod cli;
 mod cli_access;
 mod conformance;
 mod conformance_cli;
+mod conn_budget;
 mod crash;
 mod crypto_ops;
 mod custody;

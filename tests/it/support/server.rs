@@ -72,11 +72,15 @@ pub fn test_settings() -> Settings {
         limits: ConnLimits {
             handshake_timeout: Duration::from_secs(2),
             idle_timeout: Duration::from_secs(3),
+            frame_timeout: Duration::from_secs(3),
             ttlv: Limits::default(),
             max_batch_items: 1024,
             max_attributes: 1024,
         },
         max_connections: 64,
+        // The production defaults: the connection-budget tests rely on them.
+        max_handshaking: 256,
+        max_handshaking_per_source: 64,
         max_in_flight: 256,
         shutdown_grace: Duration::from_secs(5),
     }

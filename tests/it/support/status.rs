@@ -12,6 +12,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
+/// The administrators' group of test status listeners: a certificate in it sees users and
+/// objects on the page.
+pub const ADMIN_GROUP: &str = "admins";
+
 /// A running status listener.
 pub struct StatusListener {
     pub addr: SocketAddr,
@@ -60,6 +64,7 @@ pub async fn start_limited(
         allowed_groups: groups.iter().map(|g| g.to_string()).collect(),
         max_connections,
         header_timeout: Duration::from_secs(2),
+        admin_group: ADMIN_GROUP.into(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
