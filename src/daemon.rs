@@ -222,6 +222,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         )
         .with_separate_duties(config.dual_control.separate_duties),
         max_locate_items: config.server.max_locate_items,
+        attribute_limits: config.attribute_limits(),
         metrics: Arc::default(),
     })
 }

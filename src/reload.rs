@@ -228,6 +228,8 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         server.max_batch_items,
         server.max_attributes,
         server.max_requests_in_flight,
+        server.max_attribute_bytes,
+        server.max_object_attribute_bytes,
         server.shutdown_grace_secs,
         server.interop_operations,
         store.data_dir,
