@@ -130,6 +130,24 @@ impl AttributeLimits {
         (len > self.per_attribute).then_some(len)
     }
 
+    /// Checks client-supplied attributes before any work is done with them (Create Key Pair
+    /// stores two objects, and must not store the first if the second would be refused):
+    /// each against the per-attribute limit, all together against the per-object one. The
+    /// write of each object is still checked whole.
+    pub fn check_client(&self, attrs: &[Attr]) -> Result<(), OpError> {
+        if let Some((attr, size)) = attrs
+            .iter()
+            .find_map(|a| self.attribute_over(a).map(|size| (a, size)))
+        {
+            return Err(too_large_attribute(attr, size, self.per_attribute));
+        }
+        let total: usize = attrs.iter().map(attributes::v2_encoded_len).sum();
+        if total > self.per_object {
+            return Err(too_large_object(total, self.per_object));
+        }
+        Ok(())
+    }
+
     /// Checks a write of `obj`, whose record encodes to `len` bytes; `before` is the record it
     /// replaces (None for a new object). Refuses an attribute over the per-attribute limit
     /// that was not there before, a record a client's attributes grow over the per-object
@@ -153,22 +171,28 @@ impl AttributeLimits {
                 continue;
             };
             if !before.is_some_and(|b| b.oversized.contains(attr)) {
-                return Err(OpError::AttributesTooLarge(format!(
-                    "attribute {:?} would take {size} bytes stored; server.max_attribute_bytes \
-                     is {}",
-                    attr.name, self.per_attribute
-                )));
+                return Err(too_large_attribute(attr, size, self.per_attribute));
             }
         }
         if writer == Writer::Client && grows && len > self.per_object {
-            return Err(OpError::AttributesTooLarge(format!(
-                "the object's attributes would take {len} bytes stored; \
-                 server.max_object_attribute_bytes is {}",
-                self.per_object
-            )));
+            return Err(too_large_object(len, self.per_object));
         }
         Ok(())
     }
+}
+
+fn too_large_attribute(attr: &Attr, size: usize, limit: usize) -> OpError {
+    OpError::AttributesTooLarge(format!(
+        "attribute {:?} would take {size} bytes stored; server.max_attribute_bytes is {limit}",
+        attr.name
+    ))
+}
+
+fn too_large_object(len: usize, limit: usize) -> OpError {
+    OpError::AttributesTooLarge(format!(
+        "the object's attributes would take {len} bytes stored; \
+         server.max_object_attribute_bytes is {limit}"
+    ))
 }
 
 /// How far the decode of a record that does not decode normally may go.
