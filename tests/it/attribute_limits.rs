@@ -241,7 +241,7 @@ async fn every_write_path_refuses_an_attribute_over_the_limit() {
     // Re-key with the big attribute: refused, and the key was not replaced (a replaced key
     // cannot be re-keyed again, so a second, plain Re-key proves it).
     let mut rekey = uid(&u);
-    rekey.push(template(v, &[big.clone()]));
+    rekey.push(template(v, std::slice::from_ref(&big)));
     assert_limit(c.call(op::RE_KEY, rekey).await, key);
     uid_of(&c.call(op::RE_KEY, uid(&u)).await.unwrap());
 

@@ -271,7 +271,7 @@ async fn a_damaged_record_can_be_revoked_and_destroyed_by_an_administrator() {
         );
     }
     let found = alice
-        .call(op::LOCATE, filters(V::V1_4, &[note.clone()]))
+        .call(op::LOCATE, filters(V::V1_4, std::slice::from_ref(&note)))
         .await
         .unwrap();
     assert_eq!(uids_of(&found), vec![healthy.clone()]);
