@@ -123,6 +123,11 @@ pub struct ServerConfig {
     pub max_request_cost: usize,
     /// Most PBKDF2 iterations one Derive Key item may ask for.
     pub max_pbkdf2_iterations: usize,
+    /// Largest stored encoding of one attribute a client may set, in bytes.
+    pub max_attribute_bytes: usize,
+    /// Largest stored record (all of an object's attributes) that client-supplied attributes
+    /// may make, in bytes.
+    pub max_object_attribute_bytes: usize,
     /// Seconds to let in-flight requests finish on SIGTERM/SIGINT.
     pub shutdown_grace_secs: u64,
     /// Initialize (KEK, development PKI) on `akm serve` when the data directory is empty.
@@ -150,6 +155,8 @@ impl Default for ServerConfig {
             max_locate_items: crate::ops::DEFAULT_MAX_LOCATE_ITEMS,
             max_request_cost: crate::ops::cost::DEFAULT_MAX_REQUEST_COST as usize,
             max_pbkdf2_iterations: crate::ops::cost::DEFAULT_MAX_PBKDF2_ITERATIONS as usize,
+            max_attribute_bytes: crate::ops::DEFAULT_MAX_ATTRIBUTE_BYTES,
+            max_object_attribute_bytes: crate::ops::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
             shutdown_grace_secs: 30,
             auto_init: false,
             interop_operations: false,
@@ -866,7 +873,53 @@ impl Config {
                 return Err(self.invalid(key, format!("must be 1 to {max}; {default}")));
             }
         }
+        self.validate_attribute_limits()
+    }
+
+    /// The limits on stored attribute bytes: each within bounds that keep every record akm
+    /// writes well below what its stored-record decoder reads (see `ops::stored_size`), and the
+    /// per-attribute limit no larger than the per-object one.
+    fn validate_attribute_limits(&self) -> Result<(), ConfigError> {
+        use crate::ops::{MAX_ATTRIBUTE_BYTES_CAP as MAX, MIN_ATTRIBUTE_BYTES as MIN};
+        let s = &self.server;
+        for (key, value, default) in [
+            (
+                "server.max_attribute_bytes",
+                s.max_attribute_bytes,
+                crate::ops::DEFAULT_MAX_ATTRIBUTE_BYTES,
+            ),
+            (
+                "server.max_object_attribute_bytes",
+                s.max_object_attribute_bytes,
+                crate::ops::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
+            ),
+        ] {
+            if !(MIN..=MAX).contains(&value) {
+                return Err(self.invalid(
+                    key,
+                    format!("must be {MIN} to {MAX} (1 MiB); the default is {default}"),
+                ));
+            }
+        }
+        if s.max_attribute_bytes > s.max_object_attribute_bytes {
+            return Err(self.invalid(
+                "server.max_attribute_bytes",
+                format!(
+                    "is {} but server.max_object_attribute_bytes is {}: one attribute cannot \
+                     be larger than the object's whole record; lower it or raise the other",
+                    s.max_attribute_bytes, s.max_object_attribute_bytes
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// The limits on stored attribute bytes, for the operations.
+    pub fn attribute_limits(&self) -> crate::ops::AttributeLimits {
+        crate::ops::AttributeLimits {
+            per_attribute: self.server.max_attribute_bytes,
+            per_object: self.server.max_object_attribute_bytes,
+        }
     }
 
     fn validate_audit(&self) -> Result<(), ConfigError> {
@@ -1101,6 +1154,39 @@ mod tests {
         assert!(e.contains("listen_port"), "{e}");
         let e = parse("[srever]\n").unwrap_err().to_string();
         assert!(e.contains("srever"), "{e}");
+    }
+
+    #[test]
+    fn attribute_limits_stay_below_what_stored_records_can_hold() {
+        let c = parse("").unwrap();
+        assert_eq!(c.attribute_limits(), crate::ops::AttributeLimits::default());
+        let c =
+            parse("[server]\nmax_attribute_bytes = 1024\nmax_object_attribute_bytes = 1048576\n")
+                .unwrap();
+        assert_eq!(c.attribute_limits().per_object, 1 << 20);
+        for (text, key) in [
+            ("max_attribute_bytes = 1023", "server.max_attribute_bytes"),
+            (
+                "max_object_attribute_bytes = 1048577",
+                "server.max_object_attribute_bytes",
+            ),
+            (
+                "max_object_attribute_bytes = 0",
+                "server.max_object_attribute_bytes",
+            ),
+            // One attribute larger than the whole record is a mistake, named.
+            (
+                "max_attribute_bytes = 300000\nmax_object_attribute_bytes = 200000",
+                "server.max_attribute_bytes",
+            ),
+        ] {
+            let e = parse(&format!("[server]\n{text}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+        // Whatever the configuration, a record at the limit decodes with room to spare.
+        const { assert!(2 * crate::ops::MAX_ATTRIBUTE_BYTES_CAP <= crate::ops::STORED_RECORD_MAX_BYTES) };
     }
 
     #[test]

@@ -227,6 +227,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
             max_pbkdf2_iterations: u32::try_from(config.server.max_pbkdf2_iterations)
                 .unwrap_or(crate::crypto::kdf::MAX_ITERATIONS),
         },
+        attribute_limits: config.attribute_limits(),
         metrics: Arc::default(),
     })
 }

@@ -76,6 +76,10 @@ pub enum OpError {
     /// The key's Usage Limits do not allow this much more use.
     #[error("the key's usage limit is exhausted")]
     UsageLimitExceeded,
+    /// The object's stored attributes would exceed a limit (`server.max_attribute_bytes`,
+    /// `server.max_object_attribute_bytes` or the stored-record ceiling); the message names it.
+    #[error("{0}")]
+    AttributesTooLarge(String),
     /// A cipher refused its input (lengths, padding) or the authentication tag did not verify.
     #[error(transparent)]
     Cipher(#[from] CipherError),
@@ -86,8 +90,11 @@ pub enum OpError {
     #[error(transparent)]
     Digest(#[from] DigestError),
     /// A stored record could not be read back (the detail is logged; the client sees
-    /// General Failure).
-    #[error("stored record of {0} is unreadable")]
+    /// General Failure and the remedy).
+    #[error(
+        "the stored record of {0} is unreadable; an administrator can still delete its \
+         attributes, revoke it and destroy it"
+    )]
     CorruptRecord(String),
     /// The caller's user and group records could not be read (the detail is logged), so no
     /// access decision can be made.
@@ -182,6 +189,9 @@ impl OpError {
             }
             // The KMIP test cases (CS-BC-M-7) answer an exhausted limit with Permission Denied.
             OpError::UsageLimitExceeded => (rr::PERMISSION_DENIED, self.to_string()),
+            // KMIP 2.1 §6.1.2 (and the other operations that store attributes) lists Server
+            // Limit Exceeded: the request is well formed, the server will not store that much.
+            OpError::AttributesTooLarge(m) => (rr::SERVER_LIMIT_EXCEEDED, m.clone()),
             OpError::Cipher(e) => (cipher_reason(e), self.to_string()),
             OpError::Asym(AsymError::Key(_)) => (rr::INVALID_FIELD, self.to_string()),
             OpError::Asym(AsymError::Params(_)) => {
@@ -190,7 +200,7 @@ impl OpError {
             OpError::Asym(AsymError::Sign) => (rr::CRYPTOGRAPHIC_FAILURE, self.to_string()),
             OpError::CorruptRecord(uid) => {
                 tracing::error!(%uid, "stored attributes do not decode");
-                (rr::GENERAL_FAILURE, "internal error".into())
+                (rr::GENERAL_FAILURE, self.to_string())
             }
             OpError::AccessRecordsUnavailable => (rr::GENERAL_FAILURE, "internal error".into()),
             OpError::ReloadFailed(_) => (rr::GENERAL_FAILURE, self.to_string()),

@@ -602,6 +602,18 @@ pub fn to_v2(attr: &Attr) -> Ttlv {
     )
 }
 
+/// The length of [`to_v2`]'s encoding of `attr` (what the attribute takes in an object's
+/// stored record), computed without building or encoding it.
+pub fn v2_encoded_len(attr: &Attr) -> usize {
+    let value = 8 + attr.value.encoded_len();
+    if spec_by_name(&attr.name).is_some() {
+        return value;
+    }
+    let (vendor, name) = attr.name.split_once('-').unwrap_or(("x", &attr.name));
+    let text = |t: &str| 8 + t.len() + crate::ttlv::padding(t.len());
+    8 + text(vendor) + text(name) + value
+}
+
 /// Parses a 2.x Attribute Reference (an enumeration naming the tag, or a custom name
 /// structure) into an attribute name.
 pub fn name_from_v2_reference(t: &Ttlv) -> Option<String> {
@@ -704,4 +716,33 @@ pub fn encode_attributes(attrs: &[Attr], version: ProtocolVersion) -> Vec<Ttlv> 
         out.push(to_v1(a, multi.then_some(index)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v2_encoded_len_is_the_length_of_the_v2_encoding() {
+        let name = Value::Structure(vec![
+            Ttlv::text(Tag::NAME_VALUE, "k1"),
+            Ttlv::enumeration(Tag::NAME_TYPE, 1),
+        ]);
+        for attr in [
+            Attr::new("Cryptographic Length", Value::Integer(256)),
+            Attr::new("Name", name),
+            Attr::new("x-purpose", Value::TextString("backup of db-7".into())),
+            Attr::new(
+                "x-blob",
+                Value::ByteString(zeroize::Zeroizing::new(vec![7; 1001])),
+            ),
+            Attr::new("nodash", Value::Boolean(true)),
+        ] {
+            assert_eq!(
+                v2_encoded_len(&attr),
+                to_v2(&attr).encode().len(),
+                "{attr:?}"
+            );
+        }
+    }
 }

@@ -8,6 +8,11 @@
 //! Compromised 6), so a state only moves forward and a destroyed object never comes back; among
 //! versions in the same state the later hybrid logical clock wins (last writer wins), and the
 //! node id breaks an exact tie.
+//!
+//! A version whose stored record would not decode here (over the stored-record limit, or
+//! damaged: a peer running an older akm, or a bug) is refused: the local version stays, the
+//! refusal is logged and audited like a conflict, and mirroring goes on with the next change,
+//! so one bad record can neither brick the object on this node nor stall replication.
 
 use super::events::Conflict;
 use super::proto::{Item, WireObject};
@@ -36,7 +41,14 @@ pub enum Outcome {
     Applied,
     /// The local version was the same or won.
     KeptLocal,
+    /// It would not decode on this node (see the module documentation): the local version,
+    /// if any, was kept.
+    Refused,
 }
+
+/// The rule recorded when an incoming version is refused.
+const UNREADABLE_RULE: &str =
+    "refused: its stored attributes do not decode within the stored-record limit";
 
 /// The ordering key of a version: state first (forward only), then clock, then node.
 fn rank(state: u32, hlc: i64, node: &str) -> (u32, i64, String) {
@@ -115,6 +127,12 @@ enum Prepared {
         hlc: i64,
         node: String,
     },
+    Unreadable {
+        uid: String,
+        state: u32,
+        hlc: i64,
+        node: String,
+    },
     Account {
         kind: AccountKind,
         name: String,
@@ -132,12 +150,27 @@ enum Prepared {
 fn prepare(kek: &impl Wrapping, item: Item) -> Result<Prepared, ApplyError> {
     Ok(match item {
         Item::Object(w) => {
+            let row = to_row(&w);
+            if !crate::ops::Object::readable(&row) {
+                tracing::error!(
+                    uid = %w.uid,
+                    peer = %w.node,
+                    bytes = w.attributes.len(),
+                    "mirror: refused a version whose stored attributes do not decode"
+                );
+                return Ok(Prepared::Unreadable {
+                    uid: w.uid.clone(),
+                    state: w.state,
+                    hlc: w.hlc,
+                    node: w.node.clone(),
+                });
+            }
             let wrapped = match &w.material {
                 Some(m) => Some(kek.wrap_material(&w.uid, w.key_version, &m.0)?),
                 None => None,
             };
             Prepared::Object {
-                row: Box::new(to_row(&w)),
+                row: Box::new(row),
                 wrapped,
                 hlc: w.hlc,
                 node: w.node.clone(),
@@ -199,6 +232,15 @@ fn apply_in(
             }
             Ok((outcome, conflict))
         }
+        Prepared::Unreadable {
+            uid,
+            state,
+            hlc,
+            node,
+        } => Ok((
+            Outcome::Refused,
+            Some(refusal(tx, self_node, uid, *state, *hlc, node)?),
+        )),
         Prepared::Deleted { uid, hlc, node } => {
             if tx.get(uid)?.is_none() {
                 return Ok((Outcome::KeptLocal, None));
@@ -249,6 +291,31 @@ pub fn apply_batch(
             tx.set_applied(&from, seq)?;
         }
         Ok::<_, ApplyError>(out)
+    })
+}
+
+/// The record of a refused incoming version, against the local one (state 0 if none).
+fn refusal(
+    tx: &crate::store::WriteTx<'_>,
+    self_node: &str,
+    uid: &str,
+    state: u32,
+    hlc: i64,
+    node: &str,
+) -> Result<Conflict, StoreError> {
+    let local_state = tx.get(uid)?.map_or(0, |r| r.state);
+    let (local_hlc, local_origin) = tx.stamp_of("object", uid)?.unwrap_or((0, None));
+    Ok(Conflict {
+        entity: "object",
+        id: uid.to_owned(),
+        local_state,
+        local_hlc,
+        local_node: local_origin.unwrap_or_else(|| self_node.to_owned()),
+        incoming_state: state,
+        incoming_hlc: hlc,
+        incoming_node: node.to_owned(),
+        kept: "local",
+        rule: UNREADABLE_RULE,
     })
 }
 
@@ -341,8 +408,10 @@ fn decide(
 mod tests {
     use super::*;
     use crate::crypto::Kek;
+    use crate::kmip::attributes;
     use crate::kmip::enums::state;
     use crate::mirror::proto::Secret;
+    use crate::ttlv::{Tag, Ttlv, Value};
 
     fn wire(uid: &str, st: u32, hlc: i64, node: &str, material: Option<&[u8]>) -> WireObject {
         WireObject {
@@ -361,11 +430,24 @@ mod tests {
             key_version: 1,
             names: vec![format!("n-{hlc}")],
             groups: vec![],
-            attributes: vec![hlc as u8],
+            attributes: record(hlc),
             material: material.map(|m| Secret(m.to_vec())),
             hlc,
             node: node.into(),
         }
+    }
+
+    /// A stored record whose one attribute tells versions apart.
+    fn record(marker: i64) -> Vec<u8> {
+        let attr = crate::kmip::attributes::Attr::new("x-marker", Value::LongInteger(marker));
+        Ttlv::structure(
+            Tag::ATTRIBUTES,
+            vec![
+                Ttlv::structure(Tag::ATTRIBUTES, vec![attributes::to_v2(&attr)]),
+                Ttlv::structure(Tag::KEY_BLOCK, vec![]),
+            ],
+        )
+        .encode()
     }
 
     fn setup() -> (tempfile::TempDir, Store, Kek) {
@@ -415,7 +497,7 @@ mod tests {
             2,
         );
         assert_eq!(o, Outcome::KeptLocal);
-        assert_eq!(store.get("u").unwrap().unwrap().attributes, vec![10]);
+        assert_eq!(store.get("u").unwrap().unwrap().attributes, record(10));
         // Newer clock wins.
         let o = put(
             &store,
@@ -424,7 +506,7 @@ mod tests {
             3,
         );
         assert_eq!(o, Outcome::Applied);
-        assert_eq!(store.get("u").unwrap().unwrap().attributes, vec![20]);
+        assert_eq!(store.get("u").unwrap().unwrap().attributes, record(20));
         // Destroyed with an older clock still wins: state moves forward.
         let o = put(&store, &kek, wire("u", state::DESTROYED, 15, "a", None), 4);
         assert_eq!(o, Outcome::Applied);
@@ -447,7 +529,7 @@ mod tests {
     fn equal_clocks_tie_break_on_node_id_identically_in_either_order() {
         let x = || wire("u", state::ACTIVE, 7, "x", Some(b"k"));
         let mut y = wire("u", state::ACTIVE, 7, "y", Some(b"k"));
-        y.attributes = vec![99];
+        y.attributes = record(99);
         let (_d1, s1, kek) = setup();
         put(&s1, &kek, x(), 1);
         put(&s1, &kek, y.clone(), 2);
@@ -457,7 +539,7 @@ mod tests {
         let a = s1.get("u").unwrap().unwrap();
         let b = s2.get("u").unwrap().unwrap();
         assert_eq!(a, b);
-        assert_eq!(a.attributes, vec![99]);
+        assert_eq!(a.attributes, record(99));
     }
 
     #[test]
@@ -574,6 +656,54 @@ mod tests {
             ),
             Outcome::KeptLocal
         );
+    }
+
+    #[test]
+    fn a_version_that_would_not_decode_is_refused_and_replication_goes_on() {
+        let (_d, store, kek) = setup();
+        put(
+            &store,
+            &kek,
+            wire("u", state::ACTIVE, 10, "a", Some(b"k")),
+            1,
+        );
+        // A newer version whose record is over the stored-record limit, then a damaged one.
+        let mut huge = wire("u", state::ACTIVE, 20, "a", Some(b"k"));
+        let big = crate::kmip::attributes::Attr::new(
+            "x-big",
+            Value::TextString("a".repeat(crate::ops::STORED_RECORD_MAX_BYTES)),
+        );
+        huge.attributes = Ttlv::structure(
+            Tag::ATTRIBUTES,
+            vec![Ttlv::structure(
+                Tag::ATTRIBUTES,
+                vec![attributes::to_v2(&big)],
+            )],
+        )
+        .encode();
+        let mut damaged = wire("v", state::ACTIVE, 21, "a", Some(b"k"));
+        damaged.attributes = vec![0];
+        let later = wire("w", state::ACTIVE, 22, "a", Some(b"k"));
+        let items = [huge, damaged, later]
+            .into_iter()
+            .zip(2..)
+            .map(|(w, seq)| (Some(seq), Item::Object(Box::new(w))))
+            .collect();
+        let out = apply_batch(&store, &kek, "b", "a", items).unwrap();
+        assert_eq!(out[0].0, Outcome::Refused);
+        let refusal = out[0].1.as_ref().expect("the refusal is recorded");
+        assert_eq!((refusal.kept, refusal.rule), ("local", UNREADABLE_RULE));
+        assert_eq!(refusal.local_state, state::ACTIVE);
+        assert_eq!(out[1].0, Outcome::Refused);
+        assert_eq!(out[2].0, Outcome::Applied);
+        // The local version stays readable; the damaged new object was never stored; the
+        // change after them was applied and everything is acknowledged.
+        let kept = store.get("u").unwrap().unwrap();
+        assert_eq!(kept.attributes, record(10));
+        assert!(crate::ops::Object::readable(&kept));
+        assert!(store.get("v").unwrap().is_none());
+        assert!(store.get("w").unwrap().is_some());
+        assert_eq!(store.applied_seq("a").unwrap(), 4);
     }
 
     #[test]

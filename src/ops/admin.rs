@@ -225,7 +225,9 @@ fn set_key_policy(ctx: &Ctx, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
     let id = uid.clone();
     let policy = ctx.store.write(move |tx| {
         let row = tx.get(&id)?.ok_or(OpError::NotFound)?;
-        let mut p = super::Object::from_row(row)?.key_policy();
+        // From the columns alone: the policy of a key whose record does not decode can
+        // still be changed.
+        let mut p = super::Object::row_policy(&row)?;
         if let Some(o) = owner {
             p.owner = o;
         }

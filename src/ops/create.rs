@@ -147,8 +147,8 @@ pub fn check_client_attributes(attrs: &[Attr]) -> Result<(), OpError> {
 }
 
 /// Stores a new object for `who`: checks the client attributes, adds the server-set ones
-/// (common ones here, `server_attrs` from the caller), wraps the material under the KEK and
-/// inserts it durably. Returns its Unique Identifier.
+/// (common ones here, `server_attrs` from the caller), checks the record against the limits
+/// on stored attribute bytes, wraps the material under the KEK and inserts it durably. Returns its Unique Identifier.
 pub fn store_new(
     ctx: &Ctx,
     who: &Caller,
@@ -211,8 +211,11 @@ pub fn store_new(
     set_storage_defaults(&mut obj);
     obj.set("Digest", digest(&managed.material));
     obj.touch(now);
-    let wrapped = ctx.kek.wrap(&uid, obj.key_version, &managed.material)?;
     let row = obj.to_row();
+    let len = row.attributes.len();
+    ctx.attribute_limits
+        .check_write(None, &obj, len, super::stored_size::Writer::Client)?;
+    let wrapped = ctx.kek.wrap(&uid, obj.key_version, &managed.material)?;
     ctx.store.write(move |tx| tx.insert(&row, Some(&wrapped)))?;
     Ok(uid)
 }

@@ -44,6 +44,8 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if let Some(name) = crate::crypto::digest::refused_algorithm(algorithm) {
         return Err(OpError::RefusedAlgorithm(name));
     }
+    ctx.attribute_limits.check_client(&private_attrs)?;
+    ctx.attribute_limits.check_client(&public_attrs)?;
     let pair = match algorithm {
         alg::RSA => asym::generate_rsa(length),
         alg::EC | alg::ECDSA => asym::generate_ec(length),

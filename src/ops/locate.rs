@@ -51,7 +51,15 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         // Filters the indexes cannot answer are checked on the candidates' attributes.
         let mut kept = Vec::with_capacity(matched.len());
         for row in ctx.store.get_many(&matched)? {
-            let obj = Object::from_row(row)?;
+            // A record that does not decode cannot be shown to match; it must not fail the
+            // search for the others (it is still listed by the filters the indexes answer).
+            let obj = match Object::from_row(row) {
+                Ok(obj) => obj,
+                Err(e) => {
+                    tracing::error!(error = %e, "Locate skips an unreadable record");
+                    continue;
+                }
+            };
             if matches_all(&obj, &rest) {
                 kept.push(obj.uid);
             }

@@ -37,6 +37,7 @@ mod rng_retrieve;
 pub mod rotation;
 mod rsa_oaep;
 mod sign;
+mod stored_size;
 pub mod stream;
 mod unwrap;
 mod wrap;
@@ -45,6 +46,10 @@ pub use access::{AccessRecord, Caller};
 pub use admin::{admin_operation, AdminOp};
 pub use locate::{DEFAULT_MAX_LOCATE_ITEMS, MAX_LOCATE_ITEMS_CAP};
 pub use object::{name_value as object_name, Object};
+pub use stored_size::{
+    AttributeLimits, DEFAULT_MAX_ATTRIBUTE_BYTES, DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
+    MAX_ATTRIBUTE_BYTES_CAP, MIN_ATTRIBUTE_BYTES, STORED_RECORD_MAX_BYTES,
+};
 
 use crate::crypto::slot::KekSlot;
 use crate::crypto::Kek;
@@ -87,6 +92,9 @@ pub struct Ctx {
     pub max_locate_items: usize,
     /// The CPU budget of one request message and its items.
     pub limits: cost::RequestLimits,
+    /// Limits on stored attribute bytes (`server.max_attribute_bytes`,
+    /// `server.max_object_attribute_bytes`).
+    pub attribute_limits: AttributeLimits,
     /// Request counters for the status listener's `/metrics`, updated by the KMIP listener.
     pub metrics: Arc<crate::status::metrics::Metrics>,
 }
@@ -115,6 +123,7 @@ impl Ctx {
             dual: dual::DualControl::default(),
             max_locate_items: locate::DEFAULT_MAX_LOCATE_ITEMS,
             limits: cost::RequestLimits::default(),
+            attribute_limits: AttributeLimits::default(),
             metrics: Arc::default(),
         }
     }
@@ -549,16 +558,19 @@ fn mark_undone(out: &mut [ResponseItem]) {
     }
 }
 
-/// Loads an object for `who`, checking it exists and that policy allows `operation`.
+/// Loads an object for `who`, checking it exists and that policy allows `operation`. The
+/// policy comes from the row's columns, so access is decided even for a record that does not
+/// decode; such a record is then read only as far as [`stored_size::Repair`] lets `who`.
 pub fn load_for(ctx: &Ctx, who: &Caller, uid: &str, operation: u32) -> Result<Object, OpError> {
     let row = ctx.store.get(uid)?.ok_or(OpError::NotFound)?;
     who.require_key(&Object::row_policy(&row)?, uid, operation)?;
-    Object::from_row(row)
+    Object::decode(row, || stored_size::Repair::for_caller(who, operation))
 }
 
 /// Read-modify-write of one object inside the writer's transaction: loads it, checks access,
 /// lets `change` edit it, and stores the result (and drops its key material if `change` asked
-/// to). Returns what `change` returned, once the write is durable.
+/// to) if it is within the limits on stored attribute bytes. Returns what `change` returned,
+/// once the write is durable.
 pub fn modify<T, F>(
     ctx: &Ctx,
     who: &Caller,
@@ -572,13 +584,18 @@ where
     F: FnOnce(&mut Object) -> Result<T, OpError> + Send + 'static,
 {
     let who = who.clone();
+    let limits = ctx.attribute_limits;
     ctx.store.write(move |tx| {
         let row = tx.get(&uid)?.ok_or(OpError::NotFound)?;
         who.require_key(&Object::row_policy(&row)?, &uid, operation)?;
-        let mut obj = Object::from_row(row)?;
+        let stored_len = row.attributes.len();
+        let mut obj = Object::decode(row, || stored_size::Repair::for_caller(&who, operation))?;
+        let before = limits.before(stored_len, &obj);
         let out = change(&mut obj)?;
         obj.touch(now);
         let row = obj.to_row();
+        let writer = stored_size::Writer::of(operation);
+        limits.check_write(Some(&before), &obj, row.attributes.len(), writer)?;
         tx.update(&row)?;
         if obj.material_destroyed {
             tx.delete_material(&row.uid)?;

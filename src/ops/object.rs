@@ -3,9 +3,10 @@
 //! Converts to and from the store's row, deriving the indexed columns from the attributes so
 //! the two can never disagree.
 
+use super::stored_size::{self, Repair};
 use crate::error::OpError;
 use crate::kmip::attributes::{self, Attr};
-use crate::kmip::enums::state;
+use crate::kmip::enums::{name_type, state};
 use crate::policy::{AccessMode, KeyPolicy};
 use crate::store::ObjectRow;
 use crate::ttlv::{self, Tag, Ttlv, Value};
@@ -94,30 +95,25 @@ impl Object {
 
     /// Decodes a store row.
     pub fn from_row(row: ObjectRow) -> Result<Object, OpError> {
+        Object::decode(row, || Repair::None)
+    }
+
+    /// Whether `row` decodes as a stored object (its access mode and its record within the
+    /// stored-record limit): mirroring stores nothing from a peer that would not.
+    pub fn readable(row: &ObjectRow) -> bool {
+        AccessMode::parse(&row.access_mode).is_some()
+            && Record::decode(&row.attributes, &stored_size::stored_record_limits()).is_some()
+    }
+
+    /// Decodes a store row; if its record does not decode within the stored-record limit,
+    /// asks `repair` how far to go (an administrator's clean-up of a bad record).
+    pub fn decode(row: ObjectRow, repair: impl FnOnce() -> Repair) -> Result<Object, OpError> {
         let corrupt = || OpError::CorruptRecord(row.uid.clone());
         let access_mode = AccessMode::parse(&row.access_mode).ok_or_else(corrupt)?;
-        let blob =
-            ttlv::decode(&row.attributes, &ttlv::Limits::default()).map_err(|_| corrupt())?;
-        let attrs = blob
-            .child(Tag::ATTRIBUTES)
-            .ok_or_else(corrupt)?
-            .children()
-            .iter()
-            .map(attributes::from_v2)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| corrupt())?;
-        let meta = blob.child(Tag::KEY_BLOCK);
-        let format = meta
-            .and_then(|m| m.child(Tag::KEY_FORMAT_TYPE))
-            .and_then(Ttlv::as_enum)
-            .unwrap_or(0);
-        let data_type = meta
-            .and_then(|m| m.child(Tag::SECRET_DATA_TYPE))
-            .and_then(Ttlv::as_enum);
-        let split = meta
-            .and_then(|m| m.child(Tag::SPLIT_KEY))
-            .map(|s| s.children().to_vec())
-            .unwrap_or_default();
+        let record = match Record::decode(&row.attributes, &stored_size::stored_record_limits()) {
+            Some(r) => r,
+            None => Record::repair(&row, repair()).ok_or_else(corrupt)?,
+        };
         Ok(Object {
             uid: row.uid,
             object_type: row.object_type,
@@ -126,10 +122,10 @@ impl Object {
             access_mode,
             initial_date: row.initial_date,
             key_version: row.key_version,
-            attrs,
-            format,
-            data_type,
-            split,
+            attrs: record.attrs,
+            format: record.format,
+            data_type: record.data_type,
+            split: record.split,
             material_destroyed: false,
         })
     }
@@ -207,6 +203,120 @@ impl Object {
         match self.get(name) {
             Some(Value::DateTime(v)) => Some(*v),
             _ => None,
+        }
+    }
+}
+
+/// What an object's stored record holds besides the indexed columns.
+struct Record {
+    attrs: Vec<Attr>,
+    format: u32,
+    data_type: Option<u32>,
+    split: Vec<Ttlv>,
+}
+
+impl Record {
+    /// Decodes a stored record; None if it does not decode within `limits`.
+    fn decode(bytes: &[u8], limits: &ttlv::Limits) -> Option<Record> {
+        let blob = ttlv::decode(bytes, limits).ok()?;
+        let attrs = blob
+            .child(Tag::ATTRIBUTES)?
+            .children()
+            .iter()
+            .map(attributes::from_v2)
+            .collect::<Result<Vec<_>, _>>()
+            .ok()?;
+        let meta = blob.child(Tag::KEY_BLOCK);
+        Some(Record {
+            attrs,
+            format: meta
+                .and_then(|m| m.child(Tag::KEY_FORMAT_TYPE))
+                .and_then(Ttlv::as_enum)
+                .unwrap_or(0),
+            data_type: meta
+                .and_then(|m| m.child(Tag::SECRET_DATA_TYPE))
+                .and_then(Ttlv::as_enum),
+            split: meta
+                .and_then(|m| m.child(Tag::SPLIT_KEY))
+                .map(|s| s.children().to_vec())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// The record of `row`, whose record did not decode normally, as far as `repair` allows.
+    fn repair(row: &ObjectRow, repair: Repair) -> Option<Record> {
+        if repair == Repair::None {
+            return None;
+        }
+        if let Some(record) = Record::decode(&row.attributes, &stored_size::repair_limits()) {
+            tracing::warn!(
+                uid = %row.uid,
+                bytes = row.attributes.len(),
+                "stored attributes over the stored-record limit read for an administrator's repair"
+            );
+            return Some(record);
+        }
+        if repair != Repair::Rebuild {
+            return None;
+        }
+        tracing::warn!(
+            uid = %row.uid,
+            "stored attributes are unreadable: rebuilt from the indexed columns for an \
+             administrator's repair; the other attributes are dropped and the key is locked"
+        );
+        Some(Record::from_columns(row))
+    }
+
+    /// A record rebuilt from the indexed columns of a row whose record is damaged. What the
+    /// columns do not hold is lost, the key format among it, so the key is locked: Sensitive,
+    /// not Extractable, and no cryptographic use.
+    fn from_columns(row: &ObjectRow) -> Record {
+        let mut attrs = vec![
+            Attr::new("Unique Identifier", Value::TextString(row.uid.clone())),
+            Attr::new("Object Type", Value::Enumeration(row.object_type)),
+            Attr::new("State", Value::Enumeration(row.state)),
+            Attr::new("Initial Date", Value::DateTime(row.initial_date)),
+            Attr::new("Last Change Date", Value::DateTime(row.last_change)),
+            Attr::new("Sensitive", Value::Boolean(true)),
+            Attr::new("Extractable", Value::Boolean(false)),
+            Attr::new("Cryptographic Usage Mask", Value::Integer(0)),
+        ];
+        let optional = [
+            (
+                "Cryptographic Algorithm",
+                row.algorithm.map(Value::Enumeration),
+            ),
+            ("Cryptographic Length", row.length.map(Value::Integer)),
+            ("Activation Date", row.activation_date.map(Value::DateTime)),
+            (
+                "Deactivation Date",
+                row.deactivation_date.map(Value::DateTime),
+            ),
+        ];
+        attrs.extend(
+            optional
+                .into_iter()
+                .filter_map(|(name, value)| Some(Attr::new(name, value?))),
+        );
+        attrs.extend(row.names.iter().map(|n| {
+            Attr::new(
+                "Name",
+                Value::Structure(vec![
+                    Ttlv::text(Tag::NAME_VALUE, n.clone()),
+                    Ttlv::enumeration(Tag::NAME_TYPE, name_type::UNINTERPRETED_TEXT_STRING),
+                ]),
+            )
+        }));
+        attrs.extend(
+            row.groups
+                .iter()
+                .map(|g| Attr::new("Object Group", Value::TextString(g.clone()))),
+        );
+        Record {
+            attrs,
+            format: 0,
+            data_type: None,
+            split: Vec::new(),
         }
     }
 }

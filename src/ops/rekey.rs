@@ -8,6 +8,7 @@
 //! Table 172. Both rows change in one transaction, so the name is never on both or neither.
 
 use super::create::{check_client_attributes, digest, generator, new_uid, set_storage_defaults};
+use super::stored_size::Writer;
 use super::Caller;
 use super::{Call, Ctx, Object, Reply};
 use crate::crypto::{self, digest::refused_algorithm};
@@ -106,13 +107,16 @@ pub fn rekey(ctx: &Ctx, who: Option<&Caller>, request: Request) -> Result<String
     drop(material);
     let who = who.cloned();
     let reply_uid = new_uid.clone();
+    let limits = ctx.attribute_limits;
     ctx.store.write(move |tx| {
         // Re-read inside the transaction: the key may have changed since.
         let row = tx.get(&old_uid)?.ok_or(OpError::NotFound)?;
         if let Some(who) = &who {
             who.require_key(&Object::row_policy(&row)?, &old_uid, operation::RE_KEY)?;
         }
+        let stored_len = row.attributes.len();
         let mut old = Object::from_row(row)?;
+        let before = limits.before(stored_len, &old);
         check_rekeyable(&old)?;
         let new = replacement(&old, &new_uid, now, offset, client, new_digest)?;
         // The names move to the replacement; the old key links forward to it.
@@ -129,8 +133,18 @@ pub fn rekey(ctx: &Ctx, who: Option<&Caller>, request: Request) -> Result<String
         old.attrs
             .push(link(link_type::REPLACEMENT_OBJECT_LINK, &new_uid));
         old.touch(now);
-        tx.update(&old.to_row())?;
-        tx.insert(&new.to_row(), Some(&wrapped))?;
+        // The replacement carries the client's attributes and the old key's; the old key
+        // only gains what the server sets.
+        let (old_row, new_row) = (old.to_row(), new.to_row());
+        limits.check_write(
+            Some(&before),
+            &old,
+            old_row.attributes.len(),
+            Writer::Server,
+        )?;
+        limits.check_write(None, &new, new_row.attributes.len(), Writer::Client)?;
+        tx.update(&old_row)?;
+        tx.insert(&new_row, Some(&wrapped))?;
         Ok::<_, OpError>(())
     })?;
     Ok(reply_uid)

@@ -137,6 +137,22 @@ impl Value {
             Value::DateTimeExtended(_) => ItemType::DateTimeExtended,
         }
     }
+
+    /// The length of this value's encoding after an item header, padding included: what
+    /// [`Ttlv::encode`] would write for it, computed without encoding (size limits use it).
+    pub fn encoded_len(&self) -> usize {
+        let body = match self {
+            Value::Structure(children) => return children.iter().map(Ttlv::encoded_len).sum(),
+            Value::Integer(_) | Value::Enumeration(_) | Value::Interval(_) => 4,
+            Value::LongInteger(_)
+            | Value::DateTime(_)
+            | Value::DateTimeExtended(_)
+            | Value::Boolean(_) => 8,
+            Value::BigInteger(b) | Value::ByteString(b) => b.len(),
+            Value::TextString(s) => s.len(),
+        };
+        body + padding(body)
+    }
 }
 
 impl fmt::Debug for Value {
@@ -305,6 +321,11 @@ impl Ttlv {
         let wire_len = u32::try_from(len).unwrap_or(u32::MAX);
         out[len_at..body_at].copy_from_slice(&wire_len.to_be_bytes());
         out.resize(out.len() + padding(len), 0);
+    }
+
+    /// The length of this item's encoding (header, value and padding), without encoding it.
+    pub fn encoded_len(&self) -> usize {
+        8 + self.value.encoded_len()
     }
 
     /// This item's encoding as a new buffer.

@@ -76,6 +76,11 @@ fn every_type_round_trips() {
     let decoded = decode(&bytes, &limits()).unwrap();
     assert_eq!(decoded, msg);
     assert_eq!(decoded.encode(), bytes);
+    // The computed length is the encoded one, for the whole tree and for every item.
+    assert_eq!(msg.encoded_len(), bytes.len());
+    for child in msg.children() {
+        assert_eq!(child.encoded_len(), child.encode().len(), "{child:?}");
+    }
 }
 
 #[test]

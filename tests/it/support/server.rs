@@ -54,6 +54,9 @@ struct Options {
     crypto: akm::ops::CryptoPolicy,
     /// `server.max_locate_items`, if not the default.
     max_locate_items: Option<usize>,
+    /// `server.max_attribute_bytes` and `server.max_object_attribute_bytes`, if not the
+    /// defaults.
+    attribute_limits: Option<akm::ops::AttributeLimits>,
 }
 
 /// A running test server.
@@ -235,6 +238,9 @@ impl TestServer {
         if let Some(n) = options.max_locate_items {
             ctx.max_locate_items = n;
         }
+        if let Some(limits) = options.attribute_limits {
+            ctx.attribute_limits = limits;
+        }
         let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -265,6 +271,17 @@ impl TestServer {
         let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
         let options = Options {
             max_locate_items: Some(limit),
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, test_settings(), options).await
+    }
+
+    /// Starts a server (new CA, default settings) with these limits on stored attribute bytes.
+    pub async fn start_with_attribute_limits(limits: akm::ops::AttributeLimits) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
+        let options = Options {
+            attribute_limits: Some(limits),
             ..Options::default()
         };
         TestServer::start_inner(ca, handle, test_settings(), options).await
