@@ -16,6 +16,7 @@ pub mod error;
 pub mod identity;
 pub mod kmip;
 pub mod logfile;
+pub mod logthrottle;
 pub mod mirror;
 pub mod notify;
 pub mod ops;
