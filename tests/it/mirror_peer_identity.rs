@@ -157,7 +157,8 @@ async fn under_a_dedicated_mirror_ca_a_client_certificate_or_one_without_server_
         let log = c.nodes[0].log();
         log.contains("TLS handshake failed") && log.contains("not a mirror peer certificate")
     }));
-    assert!(c.nodes[0].audited("not a mirror peer certificate"));
+    assert!(eventually(Duration::from_secs(5), || c.nodes[0]
+        .audited("not a mirror peer certificate")));
     // The real peer still mirrors.
     let uid = create_key(&mut a, "still-mirrors").await;
     assert!(eventually(Duration::from_secs(10), || c.nodes[1]
