@@ -1,5 +1,7 @@
 //! The mirror connections. The listener accepts peers over mutual TLS, refuses (and records)
-//! any certificate that is not a configured peer's, and applies what the peer pushes. One
+//! any certificate that is not a configured peer's or not a peer certificate (serverAuth and
+//! clientAuth; the dialer checks the same of the peer it reaches), and applies what the peer
+//! pushes. One
 //! pusher per peer connects out, resumes after the sequence number the peer last applied (or
 //! sends a snapshot when that part of the log is compacted), streams new changes as they
 //! commit, and pings when idle so a dead link is noticed.
