@@ -4,6 +4,7 @@
 
 use crate::policy::{self, AccessMode, Account, Operations};
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -33,8 +34,8 @@ pub enum ConfigError {
     Invalid {
         /// The file.
         path: String,
-        /// The offending key, dotted.
-        key: &'static str,
+        /// The offending key, dotted (`mirror.peers[2].cn`).
+        key: Cow<'static, str>,
         /// What is wrong and how to fix it.
         problem: String,
     },
@@ -695,10 +696,14 @@ impl Config {
         }
     }
 
-    fn invalid(&self, key: &'static str, problem: impl Into<String>) -> ConfigError {
+    fn invalid(
+        &self,
+        key: impl Into<Cow<'static, str>>,
+        problem: impl Into<String>,
+    ) -> ConfigError {
         ConfigError::Invalid {
             path: self.path.display().to_string(),
-            key,
+            key: key.into(),
             problem: problem.into(),
         }
     }
@@ -777,7 +782,7 @@ impl Config {
             ));
         }
         if let Some(m) = &self.mirror {
-            m.validate()
+            m.validate(&self.tls.client_ca)
                 .map_err(|(key, problem)| self.invalid(key, problem))?;
         }
         self.status
@@ -823,6 +828,18 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The checks that read files, run by `akm serve` before anything starts: a mirror peer
+    /// identified by CN alone must be under a mirror CA that shares no certificate with
+    /// `tls.client_ca`.
+    pub fn check_mirror_trust(&self) -> Result<(), ConfigError> {
+        match &self.mirror {
+            Some(m) => m
+                .check_dedicated_ca(&self.tls.client_ca)
+                .map_err(|(key, problem)| self.invalid(key, problem)),
+            None => Ok(()),
+        }
     }
 
     /// The per-request and in-flight limits: each must be at least 1 and at most a cap that

@@ -65,6 +65,9 @@ pub enum StartError {
     /// Mirroring could not start.
     #[error(transparent)]
     Mirror(#[from] crate::mirror::MirrorError),
+    /// A check of the configuration against the files it names failed.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The audit signing key is unusable.
     #[error(transparent)]
     AuditKey(#[from] SignerError),
@@ -372,6 +375,7 @@ fn start_and_serve(
         notifier.status("initializing: KEK and development PKI");
         init(config)?;
     }
+    config.check_mirror_trust()?;
     notifier.status("starting: self-tests, store, audit journal, TLS");
     let tls = Arc::new(tls::TlsHandle::from_config(&config.tls)?);
     let mut ctx = open_context(config)?;
@@ -425,9 +429,12 @@ fn start_and_serve(
             println!("akm serve: status page, /health and /metrics on https://{}/", s.addr);
         }
         let (stop_mirror, mirror_stopped) = tokio::sync::watch::channel(false);
+        let mut mirror = None;
         if let Some(m) = &config.mirror {
             let status_file = config.store.data_dir.join(crate::mirror::STATUS_FILE);
-            crate::mirror::start(m.clone(), ctx.clone(), status_file, mirror_stopped).await?;
+            let started =
+                crate::mirror::start(m.clone(), ctx.clone(), status_file, mirror_stopped).await?;
+            mirror = Some(started);
         }
         let rotation = tokio::spawn(rotate_on_schedule(
             ctx.clone(),
@@ -469,6 +476,9 @@ fn start_and_serve(
             task.abort();
         }
         let _ = stop_mirror.send(true);
+        if let Some(m) = mirror {
+            m.summarise_refusals(true);
+        }
         Ok::<_, StartError>(())
     })?;
     ctx.store.close();

@@ -146,6 +146,9 @@ pub struct Audit {
     progress: Arc<Progress>,
     probes: Vec<SinkProbe>,
     refusals: Mutex<RefusalBudget>,
+    /// Throttles the warning that refusal records are being summarised: under a lasting flood
+    /// it would otherwise come once a second.
+    refusal_warning: crate::logthrottle::LogThrottle,
     sender: Mutex<Option<SyncSender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     healthy: Arc<AtomicBool>,
@@ -197,6 +200,7 @@ impl Audit {
                 used: 0,
                 suppressed: 0,
             }),
+            refusal_warning: crate::logthrottle::LogThrottle::new(1, Duration::from_secs(60)),
             sender: Mutex::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
             healthy,
@@ -277,7 +281,7 @@ impl Audit {
             }
             if b.used >= REFUSALS_PER_SECOND {
                 if b.suppressed == 0 {
-                    tracing::warn!(target: "akm::audit", "many refused connections: audit records of them are being summarised");
+                    self.warn_refusals_summarised();
                 }
                 b.suppressed += 1;
                 return Ok(());
@@ -288,6 +292,22 @@ impl Audit {
             }
         }
         self.record(vec![event])
+    }
+
+    /// Warns that refusal records are being summarised: once, then at most once a minute.
+    fn warn_refusals_summarised(&self) {
+        let verdict = self.refusal_warning.event(String::new);
+        if let Some(s) = verdict.summary {
+            tracing::warn!(
+                target: "akm::audit",
+                "many refused connections: audit records of them were summarised {} more times in the last {} s",
+                s.suppressed,
+                s.secs
+            );
+        }
+        if verdict.log {
+            tracing::warn!(target: "akm::audit", "many refused connections: audit records of them are being summarised");
+        }
     }
 
     /// Succeeds when the journal can take records: at once if the last write worked, else

@@ -164,7 +164,7 @@ impl CliError {
     /// The process exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
-            CliError::Config(_) => 78,
+            CliError::Config(_) | CliError::Start(daemon::StartError::Config(_)) => 78,
             CliError::Usage(_) => 64,
             CliError::Tampered(_) => 3,
             CliError::Client(crate::client::ClientError::Failed { .. }) => 2,

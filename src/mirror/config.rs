@@ -1,9 +1,16 @@
 //! The `[mirror]` section of `akm.toml`: this node's id, the mirror listener, the certificate
 //! it presents to peers, the peers (address and expected certificate), and the replication
 //! mode. Validation names the offending key.
+//!
+//! A peer is trusted with everything (it rewrites owners, modes, key bytes and user records),
+//! so it must be identified by something an ordinary client cannot hold: a pinned certificate
+//! `fingerprint`, or a `cn` under a mirror CA that issues no client certificates. A `cn`-only
+//! peer under the client CA is refused at start (see [`MirrorConfig::validate`] and
+//! [`MirrorConfig::check_dedicated_ca`]).
 
 use crate::config::TlsConfig;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,7 +30,9 @@ pub struct MirrorConfig {
     /// Its private key (PEM, mode 0600); defaults to `mirror.key` in `tls.certs_dir`.
     #[serde(default)]
     pub key: Option<PathBuf>,
-    /// CA bundle peer certificates must chain to (PEM); defaults to `tls.client_ca`.
+    /// CA bundle peer certificates must chain to (PEM); defaults to `tls.client_ca`. Peers
+    /// identified by `cn` alone need a dedicated mirror CA here, sharing no certificate with
+    /// `tls.client_ca`.
     #[serde(default)]
     pub ca: Option<PathBuf>,
     /// `async` (default): writes never wait for a peer. `rpo-zero`: a client write is
@@ -63,7 +72,8 @@ pub struct PeerConfig {
     /// SHA-256 fingerprint (hex, colons allowed) of the peer's certificate.
     #[serde(default)]
     pub fingerprint: Option<String>,
-    /// Or the subject CN the peer's certificate must carry.
+    /// Or the subject CN the peer's certificate must carry (alone, only under a dedicated
+    /// `mirror.ca`).
     #[serde(default)]
     pub cn: Option<String>,
 }
@@ -117,17 +127,18 @@ impl MirrorConfig {
         self.ca = Some(fix(self.ca.take(), tls.client_ca.clone()));
     }
 
-    /// Checks the values; on error, the key and what is wrong.
-    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// Checks the values (`client_ca` is the resolved `tls.client_ca`); on error, the key and
+    /// what is wrong.
+    pub(crate) fn validate(&self, client_ca: &Path) -> Result<(), (Cow<'static, str>, String)> {
         if !valid_node_id(&self.node_id) {
             return Err((
-                "mirror.node_id",
+                "mirror.node_id".into(),
                 "must be 1 to 64 letters, digits, '-' or '_'".into(),
             ));
         }
         if self.listen.parse::<SocketAddr>().is_err() {
             return Err((
-                "mirror.listen",
+                "mirror.listen".into(),
                 format!(
                     "is {:?}; give an IP address and port such as \"0.0.0.0:5697\"",
                     self.listen
@@ -135,30 +146,78 @@ impl MirrorConfig {
             ));
         }
         if !(1..=600_000).contains(&self.rpo_timeout_ms) {
-            return Err(("mirror.rpo_timeout_ms", "must be 1 to 600000".into()));
+            return Err(("mirror.rpo_timeout_ms".into(), "must be 1 to 600000".into()));
         }
         if !(1..=86_400).contains(&self.compact_interval_secs) {
-            return Err(("mirror.compact_interval_secs", "must be 1 to 86400".into()));
+            return Err((
+                "mirror.compact_interval_secs".into(),
+                "must be 1 to 86400".into(),
+            ));
         }
         if self.log_retention_entries > i64::MAX as u64 {
-            return Err(("mirror.log_retention_entries", "is too large".into()));
+            return Err(("mirror.log_retention_entries".into(), "is too large".into()));
         }
         if self.mode == Mode::RpoZero && self.peers.is_empty() {
             return Err((
-                "mirror.mode",
+                "mirror.mode".into(),
                 "is \"rpo-zero\" but no [[mirror.peers]] are configured".into(),
             ));
         }
         for (i, p) in self.peers.iter().enumerate() {
             self.validate_peer(i, p)?;
         }
+        if self.ca.as_deref().is_none_or(|ca| ca == client_ca) {
+            return self.refuse_cn_only_peers("is tls.client_ca (its default)");
+        }
         Ok(())
     }
 
-    fn validate_peer(&self, i: usize, p: &PeerConfig) -> Result<(), (&'static str, String)> {
+    /// Refuses to identify a peer by CN alone under the client CA (read from the files: the
+    /// same certificate under another path is the same CA). A missing file is left to TLS
+    /// loading, which names it.
+    pub fn check_dedicated_ca(&self, client_ca: &Path) -> Result<(), (Cow<'static, str>, String)> {
+        let Some(ca) = self.ca.as_deref() else {
+            return Ok(());
+        };
+        if !self.peers.iter().any(PeerConfig::cn_only) {
+            return Ok(());
+        }
+        let (Ok(mirror_cas), Ok(client_cas)) = (
+            crate::server::tls::load_certs(ca),
+            crate::server::tls::load_certs(client_ca),
+        ) else {
+            return Ok(());
+        };
+        if mirror_cas.iter().any(|c| client_cas.contains(c)) {
+            return self.refuse_cn_only_peers("holds a certificate of tls.client_ca");
+        }
+        Ok(())
+    }
+
+    /// The error for the first peer identified by CN alone, if any, when the mirror CA
+    /// (`why`) is the client CA.
+    fn refuse_cn_only_peers(&self, why: &str) -> Result<(), (Cow<'static, str>, String)> {
+        let Some((i, p)) = self.peers.iter().enumerate().find(|(_, p)| p.cn_only()) else {
+            return Ok(());
+        };
+        let ca = self.ca.as_deref().unwrap_or(Path::new("-")).display();
+        Err((
+            format!("mirror.peers[{}].cn", i + 1).into(),
+            format!(
+                "identifies peer {:?} by CN alone, but mirror.ca ({ca}) {why}, so any client \
+                 certificate issued with CN {:?} would be accepted as that peer; pin the peer's \
+                 certificate with `fingerprint` (printed by `akm cert peer`), or set `mirror.ca` \
+                 to a dedicated mirror CA that issues only peer certificates",
+                p.node_id,
+                p.cn.as_deref().unwrap_or_default()
+            ),
+        ))
+    }
+
+    fn validate_peer(&self, i: usize, p: &PeerConfig) -> Result<(), (Cow<'static, str>, String)> {
         if !valid_node_id(&p.node_id) || p.node_id == self.node_id {
             return Err((
-                "mirror.peers.node_id",
+                "mirror.peers.node_id".into(),
                 format!(
                     "of peer #{} is {:?}; it must be a valid node id other than this node's",
                     i + 1,
@@ -168,26 +227,26 @@ impl MirrorConfig {
         }
         if self.peers[..i].iter().any(|q| q.node_id == p.node_id) {
             return Err((
-                "mirror.peers.node_id",
+                "mirror.peers.node_id".into(),
                 format!("{:?} is configured twice", p.node_id),
             ));
         }
         if split_host(&p.address).is_none() {
             return Err((
-                "mirror.peers.address",
+                "mirror.peers.address".into(),
                 format!("of peer {:?} is {:?}; give host:port", p.node_id, p.address),
             ));
         }
         match (&p.fingerprint, &p.cn) {
             (None, None) => Err((
-                "mirror.peers.fingerprint",
+                "mirror.peers.fingerprint".into(),
                 format!(
                     "peer {:?} needs `fingerprint` (SHA-256 of its certificate) or `cn`",
                     p.node_id
                 ),
             )),
             (Some(f), _) if normalize_fingerprint(f).is_none() => Err((
-                "mirror.peers.fingerprint",
+                "mirror.peers.fingerprint".into(),
                 format!(
                     "of peer {:?} must be 64 hex digits (colons allowed)",
                     p.node_id
@@ -225,7 +284,13 @@ impl PeerConfig {
         })
     }
 
-    /// Whether a certificate (its SHA-256 fingerprint and CN) is this peer's.
+    /// Whether the peer is identified by CN alone (no pinned fingerprint).
+    pub fn cn_only(&self) -> bool {
+        self.fingerprint.is_none() && self.cn.is_some()
+    }
+
+    /// Whether a certificate (its SHA-256 fingerprint and CN) is this peer's. The caller
+    /// also checks that it is a peer certificate (serverAuth and clientAuth).
     pub fn matches(&self, fingerprint: &str, cn: &str) -> bool {
         let fp_ok = self
             .fingerprint
@@ -271,8 +336,9 @@ mod tests {
         Config::parse(text, Path::new("/etc/akm/akm.toml")).map_err(|e| e.to_string())
     }
 
-    const PEER: &str =
-        "[[mirror.peers]]\nnode_id = \"b\"\naddress = \"10.0.0.2:5697\"\ncn = \"akm-b\"\n";
+    const FP: &str = "abababababababababababababababababababababababababababababababab";
+    const PEER: &str = "[[mirror.peers]]\nnode_id = \"b\"\naddress = \"10.0.0.2:5697\"\n\
+        fingerprint = \"abababababababababababababababababababababababababababababababab\"\n";
 
     #[test]
     fn a_valid_section_parses_with_tls_defaults() {
@@ -284,8 +350,8 @@ mod tests {
         assert_eq!(m.cert.unwrap(), Path::new("/etc/akm/certs/mirror.crt"));
         assert_eq!(m.mode, super::Mode::Async);
         assert_eq!(m.peers[0].tls_name(), "10.0.0.2");
-        assert!(m.peers[0].matches("00", "akm-b"));
-        assert!(!m.peers[0].matches("00", "akm-c"));
+        assert!(m.peers[0].matches(FP, "any"));
+        assert!(!m.peers[0].matches(&"cd".repeat(32), "any"));
     }
 
     #[test]
@@ -352,5 +418,61 @@ mod tests {
             let e = parse(&format!("{base}{body}")).unwrap_err();
             assert!(e.contains(key), "{key}: {e}");
         }
+    }
+
+    const CN_PEER: &str =
+        "[[mirror.peers]]\nnode_id = \"c\"\naddress = \"10.0.0.3:5697\"\ncn = \"akm-c\"\n";
+
+    #[test]
+    fn a_cn_only_peer_under_the_client_ca_is_refused_naming_the_key_and_the_fix() {
+        let base = "[mirror]\nnode_id = \"a\"\nlisten = \"0.0.0.0:1\"\n";
+        for ca in [
+            "",
+            "ca = \"certs/ca.crt\"\n",
+            "ca = \"/etc/akm/certs/ca.crt\"\n",
+        ] {
+            let e = parse(&format!("{base}{ca}{PEER}{CN_PEER}")).unwrap_err();
+            assert!(e.contains("`mirror.peers[2].cn`"), "{e}");
+            assert!(e.contains("fingerprint") && e.contains("mirror.ca"), "{e}");
+        }
+        // With a pinned fingerprint as well, or under a dedicated mirror CA, it is accepted.
+        let pinned = format!("{CN_PEER}fingerprint = \"{FP}\"\n");
+        parse(&format!("{base}{pinned}")).unwrap();
+        let m = parse(&format!("{base}ca = \"certs/mirror-ca.crt\"\n{CN_PEER}"))
+            .unwrap()
+            .mirror
+            .unwrap();
+        assert!(m.peers[0].matches("00", "akm-c"));
+        assert!(!m.peers[0].matches("00", "akm-b"));
+    }
+
+    #[test]
+    fn a_mirror_ca_file_holding_a_client_ca_certificate_is_not_dedicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let client = crate::pki::Ca::generate("client CA").unwrap();
+        let mirror = crate::pki::Ca::generate("mirror CA").unwrap();
+        let write = |name: &str, pem: String| {
+            std::fs::write(dir.path().join(name), pem).unwrap();
+        };
+        write("ca.crt", client.cert_pem().into());
+        write("copy.crt", client.cert_pem().into());
+        write(
+            "bundle.crt",
+            format!("{}{}", mirror.cert_pem(), client.cert_pem()),
+        );
+        write("mirror.crt", mirror.cert_pem().into());
+        let config = |ca: &str| {
+            let text = format!(
+                "[tls]\nclient_ca = \"ca.crt\"\n[mirror]\nnode_id = \"a\"\nlisten = \"0.0.0.0:1\"\n\
+                 ca = \"{ca}\"\n{CN_PEER}"
+            );
+            Config::parse(&text, &dir.path().join("akm.toml")).unwrap()
+        };
+        for same in ["copy.crt", "bundle.crt"] {
+            let e = config(same).check_mirror_trust().unwrap_err().to_string();
+            assert!(e.contains("`mirror.peers[1].cn`"), "{e}");
+            assert!(e.contains("holds a certificate of tls.client_ca"), "{e}");
+        }
+        config("mirror.crt").check_mirror_trust().unwrap();
     }
 }

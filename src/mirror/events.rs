@@ -1,9 +1,13 @@
 //! Mirror events that belong in the audit trail: conflict resolutions, RPO-mode switches and
 //! refused peer connections. Each is written to the audit journal as an `event=mirror` record
 //! (the peer's node id as `user`, the object as `uid`, what happened in `detail`) and also
-//! emitted as a `tracing` warning with target `akm::audit`. Never carries key material.
+//! emitted as a `tracing` warning with target `akm::audit`; the warnings about refused
+//! connections go through the mirror's [`LogThrottle`] (a few, then a summary per interval),
+//! as their audit records go through the journal's flood budget. Never carries key material.
 
+use super::Mirror;
 use crate::audit::{AuditEvent, Outcome};
+use crate::logthrottle::{LogThrottle, Summary};
 use crate::ops::Ctx;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -117,26 +121,54 @@ pub fn mode_switch(ctx: &Arc<Ctx>, node: &str, from: &str, to: &str, reason: &st
     record(ctx, e, false);
 }
 
-/// Records a refused mirror connection.
+/// Records a refused mirror connection (the warning only if `mirror`'s throttle lets it).
 pub fn refused(
-    ctx: &Arc<Ctx>,
+    mirror: &Mirror,
     remote: Option<SocketAddr>,
     subject: &str,
     fingerprint: &str,
     reason: &str,
 ) {
-    tracing::warn!(
-        target: "akm::audit",
-        event = "mirror.refused",
-        remote = %remote.map(|r| r.to_string()).unwrap_or_default(),
-        subject,
-        fingerprint,
-        reason,
-        "mirror connection refused"
-    );
+    let ctx = &mirror.ctx;
+    let from = remote.map_or_else(|| "-".to_owned(), |r| r.to_string());
+    if throttled(&mirror.refusal_log, &from, reason) {
+        tracing::warn!(
+            target: "akm::audit",
+            event = "mirror.refused",
+            remote = %from,
+            subject,
+            fingerprint,
+            reason,
+            "mirror connection refused"
+        );
+    }
     let mut e = event(subject, format!("mirror connection refused: {reason}"));
     e.client = remote;
     e.cert_sha256 = (fingerprint != "-").then(|| fingerprint.to_owned());
     e.outcome = Some(Outcome::Failure);
     record(ctx, e, true);
+}
+
+/// Counts a refusal in `log`; logs the summary of an interval that just ended; returns whether
+/// to log this refusal in full.
+fn throttled(log: &LogThrottle, from: &str, reason: &str) -> bool {
+    let verdict = log.event(|| format!("{from}: {reason}"));
+    if let Some(s) = verdict.summary {
+        refusal_summary(&s);
+    }
+    verdict.log
+}
+
+/// Logs how many refused mirror connections were left out of the log in one interval.
+pub fn refusal_summary(s: &Summary) {
+    tracing::warn!(
+        target: "akm::audit",
+        event = "mirror.refused_summary",
+        refused = s.suppressed,
+        secs = s.secs,
+        "{} mirror connections refused in the last {} s (not logged one by one), last from {}",
+        s.suppressed,
+        s.secs,
+        s.last
+    );
 }

@@ -1,5 +1,7 @@
 //! The mirror connections. The listener accepts peers over mutual TLS, refuses (and records)
-//! any certificate that is not a configured peer's, and applies what the peer pushes. One
+//! any certificate that is not a configured peer's or not a peer certificate (serverAuth and
+//! clientAuth; the dialer checks the same of the peer it reaches), and applies what the peer
+//! pushes. One
 //! pusher per peer connects out, resumes after the sequence number the peer last applied (or
 //! sends a snapshot when that part of the log is compacted), streams new changes as they
 //! commit, and pings when idle so a dead link is noticed.
@@ -31,6 +33,8 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 const RECEIVE_IDLE: Duration = Duration::from_secs(10);
 /// Changes read from the log at a time.
 const BATCH: usize = 256;
+/// How often the listener checks whether a summary of refused connections is due.
+const SUMMARY_CHECK_EVERY: Duration = Duration::from_secs(5);
 
 /// The TLS configurations of both directions.
 pub(super) struct Tls {
@@ -96,15 +100,56 @@ async fn blocking<T: Send + 'static>(
         .map_err(|_| LinkError::Join)?
 }
 
-/// The CN and SHA-256 fingerprint of the certificate the other end presented.
-fn peer_identity(certs: Option<&[rustls_pki_types::CertificateDer<'_>]>) -> (String, String) {
+/// What the other end of a mirror connection presented.
+struct Presented {
+    cn: String,
+    fingerprint: String,
+    /// Whether it is a peer certificate: extended key usages serverAuth and clientAuth both
+    /// (an ordinary client certificate has clientAuth only).
+    peer_eku: bool,
+}
+
+/// Why a certificate without both extended key usages is refused.
+const NOT_A_PEER_CERTIFICATE: &str = "certificate is not a mirror peer certificate (it needs \
+     extended key usages serverAuth and clientAuth, as `akm cert peer` issues)";
+
+/// The CN, SHA-256 fingerprint and key usages of the certificate the other end presented.
+fn presented(certs: Option<&[rustls_pki_types::CertificateDer<'_>]>) -> Presented {
     let Some(der) = certs.and_then(|c| c.first()) else {
-        return ("-".into(), "-".into());
+        return Presented {
+            cn: "-".into(),
+            fingerprint: "-".into(),
+            peer_eku: false,
+        };
     };
-    match principal_from_der(der) {
+    let (cn, fingerprint) = match principal_from_der(der) {
         Ok(p) => (p.cn, p.fingerprint),
         Err(_) => ("-".into(), hex::encode(crate::crypto::sha256(der))),
+    };
+    Presented {
+        cn,
+        fingerprint,
+        peer_eku: has_peer_eku(der),
     }
+}
+
+/// Whether a DER certificate lists both serverAuth and clientAuth as extended key usages.
+fn has_peer_eku(der: &[u8]) -> bool {
+    let Ok((_, cert)) = x509_parser::prelude::parse_x509_certificate(der) else {
+        return false;
+    };
+    matches!(cert.extended_key_usage(), Ok(Some(eku)) if eku.value.server_auth && eku.value.client_auth)
+}
+
+/// The configured peer whose certificate this is, or why there is none.
+fn identify<'a>(peers: &'a [PeerConfig], who: &Presented) -> Result<&'a PeerConfig, &'static str> {
+    if !who.peer_eku {
+        return Err(NOT_A_PEER_CERTIFICATE);
+    }
+    peers
+        .iter()
+        .find(|p| p.matches(&who.fingerprint, &who.cn))
+        .ok_or("certificate is not a configured peer")
 }
 
 // ---------------------------------------------------------------- receiving side
@@ -116,8 +161,13 @@ pub(super) async fn accept_loop(
     mirror: Arc<Mirror>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut summarise = tokio::time::interval(SUMMARY_CHECK_EVERY);
     loop {
         let (tcp, remote) = tokio::select! {
+            _ = summarise.tick() => {
+                mirror.summarise_refusals(false);
+                continue;
+            }
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -126,7 +176,10 @@ pub(super) async fn accept_loop(
                     continue;
                 }
             },
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                mirror.summarise_refusals(true);
+                return;
+            }
         };
         let (tls, mirror, shutdown) = (tls.clone(), mirror.clone(), shutdown.clone());
         tokio::spawn(async move {
@@ -147,38 +200,24 @@ async fn receive(
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             let reason = format!("TLS handshake failed: {e}");
-            events::refused(&mirror.ctx, Some(remote), "-", "-", &reason);
+            events::refused(&mirror, Some(remote), "-", "-", &reason);
             return;
         }
         Err(_) => {
-            events::refused(
-                &mirror.ctx,
-                Some(remote),
-                "-",
-                "-",
-                "TLS handshake timed out",
-            );
+            events::refused(&mirror, Some(remote), "-", "-", "TLS handshake timed out");
             return;
         }
     };
-    let (cn, fingerprint) = peer_identity(stream.get_ref().1.peer_certificates());
-    let Some(peer) = mirror
-        .config
-        .peers
-        .iter()
-        .find(|p| p.matches(&fingerprint, &cn))
-        .cloned()
-    else {
-        events::refused(
-            &mirror.ctx,
-            Some(remote),
-            &cn,
-            &fingerprint,
-            "certificate is not a configured peer",
-        );
-        let reason = "certificate is not a configured mirror peer".to_string();
-        let _ = proto::write_msg(&mut stream, &Msg::Refused { reason }).await;
-        return;
+    let who = presented(stream.get_ref().1.peer_certificates());
+    let (cn, fingerprint) = (who.cn.clone(), who.fingerprint.clone());
+    let peer = match identify(&mirror.config.peers, &who) {
+        Ok(peer) => peer.clone(),
+        Err(why) => {
+            events::refused(&mirror, Some(remote), &cn, &fingerprint, why);
+            let reason = "certificate is not a configured mirror peer".to_string();
+            let _ = proto::write_msg(&mut stream, &Msg::Refused { reason }).await;
+            return;
+        }
     };
     let node = peer.node_id.clone();
     let result = tokio::select! {
@@ -242,7 +281,7 @@ async fn serve_peer(
             let reason = format!(
                 "hello from node {n:?} speaking protocol {proto}; expected node {node:?}, protocol {PROTOCOL}"
             );
-            events::refused(&mirror.ctx, Some(remote), cn, fingerprint, &reason);
+            events::refused(mirror, Some(remote), cn, fingerprint, &reason);
             let refused = Msg::Refused {
                 reason: reason.clone(),
             };
@@ -434,9 +473,7 @@ async fn push(
     tls: &Tls,
     mirror: &Arc<Mirror>,
 ) -> Result<bool, (bool, LinkError)> {
-    let mut stream = connect(peer, tls, &mirror.ctx)
-        .await
-        .map_err(|e| (false, e))?;
+    let mut stream = connect(peer, tls, mirror).await.map_err(|e| (false, e))?;
     let applied = hello(&mut stream, peer, mirror)
         .await
         .map_err(|e| (false, e))?;
@@ -453,7 +490,7 @@ async fn push(
 async fn connect(
     peer: &PeerConfig,
     tls: &Tls,
-    ctx: &Arc<crate::ops::Ctx>,
+    mirror: &Mirror,
 ) -> Result<tokio_rustls::client::TlsStream<TcpStream>, LinkError> {
     let tcp = within(HANDSHAKE, "connecting", TcpStream::connect(&peer.address)).await?;
     let _ = tcp.set_nodelay(true);
@@ -465,14 +502,16 @@ async fn connect(
         connector.connect(name, tcp),
     )
     .await?;
-    let (cn, fingerprint) = peer_identity(stream.get_ref().1.peer_certificates());
-    if !peer.matches(&fingerprint, &cn) {
+    let who = presented(stream.get_ref().1.peer_certificates());
+    // The certificate must be this peer's, not merely some configured peer's.
+    let verdict = identify(std::slice::from_ref(peer), &who);
+    if let Err(why) = verdict {
         let reason = format!(
-            "certificate of {} is not peer {}'s configured certificate",
+            "certificate of {} is not peer {}'s configured certificate: {why}",
             peer.address, peer.node_id
         );
         let remote = stream.get_ref().0.peer_addr().ok();
-        events::refused(ctx, remote, &cn, &fingerprint, &reason);
+        events::refused(mirror, remote, &who.cn, &who.fingerprint, &reason);
         return Err(LinkError::Refused(reason));
     }
     Ok(stream)

@@ -16,6 +16,7 @@ mod link;
 pub mod proto;
 pub mod status;
 
+use crate::logthrottle::LogThrottle;
 use crate::ops::Ctx;
 use crate::store::{CommitHook, StoreError};
 use config::{MirrorConfig, Mode, OnTimeout};
@@ -26,6 +27,10 @@ use std::time::{Duration, Instant};
 
 /// The status file in the data directory, read by `akm mirror status`.
 pub const STATUS_FILE: &str = "mirror-status.json";
+/// Refused connections logged one by one at the start of a quiet interval.
+const REFUSALS_LOGGED: u64 = 5;
+/// Beyond those, one summary line per this interval.
+const REFUSAL_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Why mirroring could not start.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +53,8 @@ pub enum MirrorError {
 pub struct Mirror {
     config: MirrorConfig,
     ctx: Arc<Ctx>,
+    /// Throttles the warnings about refused connections (a flood must not fill the log).
+    refusal_log: LogThrottle,
     state: Mutex<State>,
     acked: Condvar,
     head: tokio::sync::watch::Sender<i64>,
@@ -86,6 +93,7 @@ impl Mirror {
         Arc::new(Mirror {
             config,
             ctx,
+            refusal_log: LogThrottle::new(REFUSALS_LOGGED, REFUSAL_SUMMARY_INTERVAL),
             state: Mutex::new(State {
                 peers,
                 degraded: false,
@@ -98,6 +106,19 @@ impl Mirror {
     /// This node's id.
     pub fn node_id(&self) -> &str {
         &self.config.node_id
+    }
+
+    /// Logs the summary of refused connections left out of the log, if one is due (or, with
+    /// `now`, whatever was left out so far: at shutdown).
+    pub fn summarise_refusals(&self, now: bool) {
+        let summary = if now {
+            self.refusal_log.flush_now()
+        } else {
+            self.refusal_log.flush()
+        };
+        if let Some(s) = summary {
+            events::refusal_summary(&s);
+        }
     }
 
     fn with_peer(&self, node: &str, f: impl FnOnce(&mut PeerStatus)) {

@@ -14,7 +14,7 @@ use crate::kmip::enums::result_reason as rr;
 use crate::kmip::{
     self, encode_response, error_response, Failure, ProtocolVersion, RequestMessage, ResponseItem,
 };
-use crate::logthrottle::Throttle;
+use crate::logthrottle::LogThrottle as Throttle;
 use crate::ops::{self, Ctx};
 use crate::ttlv::{self, Ttlv};
 use std::net::SocketAddr;

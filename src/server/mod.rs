@@ -12,7 +12,7 @@ mod conn;
 mod limits;
 pub mod tls;
 
-use crate::logthrottle::Throttle;
+use crate::logthrottle::LogThrottle as Throttle;
 use crate::ops::Ctx;
 use crate::ttlv::Limits;
 use budget::PendingBudget;
@@ -210,7 +210,7 @@ mod tests {
     #[tokio::test]
     async fn out_of_file_descriptors_evicts_the_oldest_pending_handshake() {
         use super::budget::PendingBudget;
-        use crate::logthrottle::Throttle;
+        use crate::logthrottle::LogThrottle as Throttle;
         let pending = PendingBudget::new(8, 8);
         let (mut oldest, _) = pending.admit([192, 0, 2, 1].into());
         let (_newer, _) = pending.admit([192, 0, 2, 2].into());

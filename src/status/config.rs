@@ -152,9 +152,9 @@ mod tests {
         Config::parse(text, Path::new("/etc/akm/akm.toml"))
     }
 
-    fn key_of(text: &str) -> &'static str {
+    fn key_of(text: &str) -> String {
         match parse(text) {
-            Err(ConfigError::Invalid { key, .. }) => key,
+            Err(ConfigError::Invalid { key, .. }) => key.into_owned(),
             other => panic!("expected an invalid key, got {other:?}"),
         }
     }

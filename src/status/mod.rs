@@ -18,7 +18,7 @@ pub mod prom;
 pub mod snapshot;
 
 use crate::identity;
-use crate::logthrottle::Throttle;
+use crate::logthrottle::LogThrottle as Throttle;
 use crate::server::budget::{PendingBudget, Ticket};
 use crate::server::tls::{self, TlsError, TlsHandle};
 use http::{Refusal, Response};

@@ -34,6 +34,7 @@ mod limits;
 mod locate_placeholder;
 mod mirror;
 mod mirror_failover;
+mod mirror_peer_identity;
 mod ops;
 mod pykmip;
 mod pykmip_acl;

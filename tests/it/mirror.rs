@@ -348,6 +348,7 @@ async fn a_peer_down_past_the_log_retention_gets_a_snapshot() {
     let mut c = Cluster::start(Options {
         nodes: 2,
         mirror_extra: "log_retention_entries = 5\ncompact_interval_secs = 1\n".into(),
+        ..Options::nodes(2)
     });
     let mut a = c.client(0).await;
     create_key(&mut a, "early").await;

@@ -19,6 +19,7 @@ fn rpo_zero(on_timeout: &str, timeout_ms: u64) -> Options {
         mirror_extra: format!(
             "mode = \"rpo-zero\"\nrpo_timeout_ms = {timeout_ms}\non_timeout = \"{on_timeout}\"\n"
         ),
+        ..Options::nodes(2)
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Cluster {
     pub proxies: BTreeMap<(usize, usize), Proxy>,
     /// The CA every node trusts.
     pub ca: Ca,
+    /// The dedicated mirror CA (`certs/mirror-ca.crt`), with [`PeerIdentity::CnUnderMirrorCa`].
+    pub mirror_ca: Option<Ca>,
     admin: Arc<rustls::ClientConfig>,
     _tmp: tempfile::TempDir,
 }
@@ -55,6 +57,16 @@ fn write_public(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// How nodes identify their peers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerIdentity {
+    /// Pinned certificate fingerprints; peer certificates (CN `localhost`) from the client CA,
+    /// as the README sets up.
+    Fingerprint,
+    /// CN `akm-n<i>` under a dedicated mirror CA (`mirror.ca = "certs/mirror-ca.crt"`).
+    CnUnderMirrorCa,
+}
+
 /// Options of a cluster.
 #[derive(Clone)]
 pub struct Options {
@@ -62,6 +74,8 @@ pub struct Options {
     pub nodes: usize,
     /// Extra lines in every node's `[mirror]` section (mode, timeouts).
     pub mirror_extra: String,
+    /// How nodes identify their peers.
+    pub identity: PeerIdentity,
 }
 
 impl Options {
@@ -70,6 +84,7 @@ impl Options {
         Options {
             nodes: n,
             mirror_extra: String::new(),
+            identity: PeerIdentity::Fingerprint,
         }
     }
 }
@@ -79,6 +94,8 @@ impl Cluster {
     pub fn start(opts: Options) -> Cluster {
         let tmp = tempfile::tempdir().unwrap();
         let ca = Ca::generate("akm mirror test CA").unwrap();
+        let mirror_ca = (opts.identity == PeerIdentity::CnUnderMirrorCa)
+            .then(|| Ca::generate("akm dedicated mirror CA").unwrap());
         let mut nodes = Vec::new();
         let mut fingerprints = Vec::new();
         for i in 0..opts.nodes {
@@ -92,7 +109,15 @@ impl Cluster {
             write_public(&certs.join("server.crt"), &server.cert_pem);
             akm::secret_file::write_new(&certs.join("server.key"), server.key_pem.as_bytes())
                 .unwrap();
-            let peer = ca.issue_peer(&names).unwrap();
+            let peer = match &mirror_ca {
+                Some(m) => {
+                    write_public(&certs.join("mirror-ca.crt"), m.cert_pem());
+                    let mut peer_names = vec![format!("akm-n{i}")];
+                    peer_names.extend(names.iter().cloned());
+                    m.issue_peer(&peer_names).unwrap()
+                }
+                None => ca.issue_peer(&names).unwrap(),
+            };
             write_public(&certs.join("mirror.crt"), &peer.cert_pem);
             akm::secret_file::write_new(&certs.join("mirror.key"), peer.key_pem.as_bytes())
                 .unwrap();
@@ -127,21 +152,32 @@ impl Cluster {
             }
         }
         for (i, node) in nodes.iter().enumerate() {
+            // Before the extra lines, which may open another section.
+            let mirror_ca_line = if mirror_ca.is_some() {
+                "ca = \"certs/mirror-ca.crt\"\n"
+            } else {
+                ""
+            };
             let mut text = format!(
                 "[server]\nlisten = \"{}\"\n\n[tls]\ncerts_dir = \"certs\"\n\n\
                  [store]\ndata_dir = \"data\"\n\n[log]\nlevel = \"info\"\n\n\
                  [client]\nserver = \"{}\"\n\n\
-                 [mirror]\nnode_id = \"{}\"\nlisten = \"{}\"\n{}\n",
+                 [mirror]\nnode_id = \"{}\"\nlisten = \"{}\"\n{mirror_ca_line}{}\n",
                 node.kmip, node.kmip, node.id, node.mirror, opts.mirror_extra
             );
             for (j, peer) in nodes.iter().enumerate() {
                 if i != j {
+                    let identity = match opts.identity {
+                        PeerIdentity::Fingerprint => {
+                            format!("fingerprint = \"{}\"", fingerprints[j])
+                        }
+                        PeerIdentity::CnUnderMirrorCa => format!("cn = \"akm-n{j}\""),
+                    };
                     text.push_str(&format!(
                         "[[mirror.peers]]\nnode_id = \"{}\"\naddress = \"{}\"\n\
-                         server_name = \"localhost\"\nfingerprint = \"{}\"\n\n",
+                         server_name = \"localhost\"\n{identity}\n\n",
                         peer.id,
                         proxies[&(i, j)].addr,
-                        fingerprints[j]
                     ));
                 }
             }
@@ -159,6 +195,7 @@ impl Cluster {
             nodes,
             proxies,
             ca,
+            mirror_ca,
             admin,
             _tmp: tmp,
         };
@@ -206,6 +243,18 @@ impl Cluster {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Stops node `i` with SIGTERM (a clean shutdown); returns whether it exited successfully.
+    pub fn stop(&mut self, i: usize) -> bool {
+        let Some(mut c) = self.nodes[i].child.take() else {
+            return false;
+        };
+        let sent = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status()
+            .unwrap();
+        sent.success() && c.wait().unwrap().success()
     }
 
     /// Applies `fault` to both directions between nodes `a` and `b`.
