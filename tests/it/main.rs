@@ -7,6 +7,7 @@ mod audit_cli;
 mod audit_disk_full;
 mod audit_leak;
 mod audit_syslog;
+mod audit_truncation;
 mod backup;
 mod backup_sftp;
 mod bad_input;

@@ -1,0 +1,286 @@
+//! The second copy a journal is compared with: a SIEM's file of the records the sinks sent
+//! (any carrier [`format::extract`] reads: key=value lines, RFC 5424 or RFC 3164 syslog, CEF,
+//! LEEF), and checkpoints an operator noted elsewhere (`--expect-checkpoint SERIAL[:HASH]`,
+//! copied from a SIEM, the metrics or the status page). A journal cut back to an earlier clean
+//! stop is a valid chain on its own; only a copy kept outside the server's disk shows the
+//! records that are gone. The verifier walks its chain in serial order and asks this index,
+//! record by record, whether the copy holds a different record with that serial, and at the
+//! end whether the copy goes on past the journal's last record.
+
+use super::format;
+use super::parse_time_ms;
+use super::record::SIG;
+use super::signer::PublicKey;
+use super::verify::{for_each_line, FaultKind, ReadError};
+use std::path::PathBuf;
+
+/// A SHA-256 record hash.
+type Hash = [u8; 32];
+
+/// Where a reference entry came from, for the fault's detail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Source {
+    /// A record in the SIEM's copy.
+    Copy,
+    /// A checkpoint given with `--expect-checkpoint`.
+    Expected,
+}
+
+/// One record the journal must hold: its serial and (unless only the serial was noted) its
+/// hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Entry {
+    serial: u64,
+    hash: Option<Hash>,
+    source: Source,
+    /// The copy's own fields do not match its hash (the copy was damaged).
+    damaged: bool,
+}
+
+/// A checkpoint whose signature verified with one of the given keys: proof that the server
+/// wrote at least this far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SignedCheckpoint {
+    serial: u64,
+    time_ms: i64,
+}
+
+/// A checkpoint noted elsewhere: `SERIAL` or `SERIAL:HASH` (the record's `hash` field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedCheckpoint {
+    /// Its serial.
+    pub serial: u64,
+    /// Its hash, if noted.
+    hash: Option<Hash>,
+}
+
+impl std::str::FromStr for ExpectedCheckpoint {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (serial, hash) = match text.split_once(':') {
+            Some((s, h)) => (s, Some(h)),
+            None => (text, None),
+        };
+        let serial = serial
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?}: give SERIAL or SERIAL:HASH (a checkpoint's serial number and its 64-hex-digit hash)"))?;
+        let hash = hash
+            .map(|h| {
+                parse_hash(h.trim()).ok_or_else(|| {
+                    format!(
+                        "{text:?}: the hash must be 64 hex digits (the checkpoint's hash= field)"
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(ExpectedCheckpoint { serial, hash })
+    }
+}
+
+fn parse_hash(hex_text: &str) -> Option<Hash> {
+    hex::decode(hex_text).ok()?.try_into().ok()
+}
+
+/// Records and checkpoints known from outside the journal, sorted by serial.
+#[derive(Debug, Clone, Default)]
+pub struct Reference {
+    entries: Vec<Entry>,
+    signed: Vec<SignedCheckpoint>,
+    /// Lines of the copy that look like a record but do not parse (not compared).
+    pub unreadable: u64,
+    /// Whether a copy file was read (and not only checkpoints given).
+    has_copy: bool,
+}
+
+/// The outcome of comparing one journal record with the reference.
+pub(super) type Mismatch = (FaultKind, u64, String);
+
+impl Reference {
+    /// True when there is nothing to compare with.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty() && !self.has_copy
+    }
+
+    /// Reads a SIEM's copy (files in any order; duplicates are fine). Checkpoints whose
+    /// signature verifies with one of `keys` are remembered as proof of how far the server
+    /// wrote.
+    pub fn read_copy(&mut self, files: &[PathBuf], keys: &[PublicKey]) -> Result<(), ReadError> {
+        self.has_copy |= !files.is_empty();
+        for_each_line(files, |line| {
+            match format::extract(line) {
+                Some(Ok(r)) => match r.serial() {
+                    Ok(serial) => {
+                        let computed = r.compute_hash();
+                        let damaged = r.get(super::record::HASH) != Some(computed.as_str());
+                        self.entries.push(Entry {
+                            serial,
+                            hash: parse_hash(&computed),
+                            source: Source::Copy,
+                            damaged,
+                        });
+                        let signed = r.is_checkpoint()
+                            && !damaged
+                            && keys.iter().any(|k| {
+                                Some(k.key_id().as_str()) == r.get("key_id")
+                                    && k.verify(computed.as_bytes(), r.get(SIG).unwrap_or(""))
+                            });
+                        if signed {
+                            self.signed.push(SignedCheckpoint {
+                                serial,
+                                time_ms: r.get("time").and_then(parse_time_ms).unwrap_or(0),
+                            });
+                        }
+                    }
+                    Err(_) => self.unreadable += 1,
+                },
+                Some(Err(_)) => self.unreadable += 1,
+                None => {}
+            }
+            true
+        })?;
+        self.seal();
+        Ok(())
+    }
+
+    /// Adds a checkpoint noted elsewhere.
+    pub fn expect_checkpoint(&mut self, expected: &ExpectedCheckpoint) {
+        self.entries.push(Entry {
+            serial: expected.serial,
+            hash: expected.hash,
+            source: Source::Expected,
+            damaged: false,
+        });
+        self.seal();
+    }
+
+    /// Sorts by serial and drops exact copies (a stream sink re-sends after reconnecting).
+    fn seal(&mut self) {
+        self.entries.sort_unstable();
+        self.entries.dedup();
+        self.signed.sort_unstable_by_key(|c| c.serial);
+        self.signed.dedup();
+    }
+}
+
+/// Walks the reference alongside the journal's chain.
+#[derive(Debug, Default)]
+pub(super) struct Cursor {
+    next: usize,
+    /// Reference entries compared with a journal record.
+    pub compared: u64,
+    /// Reference entries older than the journal's first record (not compared).
+    pub before: u64,
+}
+
+impl Cursor {
+    /// Compares journal record `serial` (hash `hash_hex`) with every reference entry of that
+    /// serial. Records arrive in rising serial order, without gaps after the first.
+    pub fn check(
+        &mut self,
+        reference: &Reference,
+        serial: u64,
+        hash_hex: &str,
+        is_checkpoint: bool,
+    ) -> Result<(), Mismatch> {
+        let entries = &reference.entries;
+        while entries.get(self.next).is_some_and(|e| e.serial < serial) {
+            self.before += 1;
+            self.next += 1;
+        }
+        let ours = parse_hash(hash_hex);
+        while let Some(e) = entries.get(self.next).filter(|e| e.serial == serial) {
+            self.next += 1;
+            self.compared += 1;
+            if e.source == Source::Expected && !is_checkpoint {
+                return Err((
+                    FaultKind::Modified,
+                    serial,
+                    format!("record {serial} is not a checkpoint, but a checkpoint {serial} was seen elsewhere (--expect-checkpoint): the journal was rewritten from here"),
+                ));
+            }
+            if e.hash.is_some() && e.hash != ours {
+                return Err((FaultKind::Modified, serial, differs(e, serial)));
+            }
+        }
+        Ok(())
+    }
+
+    /// After the journal's last record `last`: whatever the reference still holds lies beyond
+    /// it, so the journal lost its end.
+    pub fn finish(&self, reference: &Reference, last: u64) -> Result<(), Mismatch> {
+        let rest = &reference.entries[self.next.min(reference.entries.len())..];
+        let Some(furthest) = rest.iter().map(|e| e.serial).max() else {
+            return Ok(());
+        };
+        let next = last.saturating_add(1);
+        let signed = reference
+            .signed
+            .iter()
+            .rev()
+            .find(|c| c.serial > last)
+            .map(|c| {
+                format!(
+                    ", including checkpoint {} signed at {}",
+                    c.serial,
+                    super::format_time_ms(c.time_ms)
+                )
+            })
+            .unwrap_or_default();
+        let whence = if rest.iter().any(|e| e.source == Source::Copy) {
+            "the second copy holds records up to"
+        } else {
+            "a checkpoint was seen elsewhere (--expect-checkpoint) at"
+        };
+        Err((
+            FaultKind::Truncated,
+            next,
+            format!("the journal ends at record {last}, but {whence} {furthest}{signed}: records {next}..{furthest} were cut off"),
+        ))
+    }
+}
+
+fn differs(e: &Entry, serial: u64) -> String {
+    match (e.source, e.damaged) {
+        (Source::Expected, _) => format!("record {serial} is not the checkpoint seen elsewhere (--expect-checkpoint: its hash differs): the journal was rewritten from here"),
+        (Source::Copy, false) => format!("the journal's record {serial} differs from the second copy's: the journal was rewritten from here (or lost records the copy received)"),
+        (Source::Copy, true) => format!("the second copy's record {serial} does not match its own hash and differs from the journal's: the copy is damaged or the journal was rewritten"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_expected_checkpoint_is_a_serial_and_maybe_a_hash() {
+        let e: ExpectedCheckpoint = "42".parse().unwrap();
+        assert_eq!((e.serial, e.hash), (42, None));
+        let e: ExpectedCheckpoint = format!("7:{}", "ab".repeat(32)).parse().unwrap();
+        assert_eq!((e.serial, e.hash), (7, Some([0xab; 32])));
+        for bad in ["", "x", "7:abc", "7:", "-1"] {
+            assert!(bad.parse::<ExpectedCheckpoint>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn entries_beyond_the_end_are_a_truncation_and_different_hashes_a_modification() {
+        let mut reference = Reference::default();
+        reference.expect_checkpoint(&format!("2:{}", "00".repeat(32)).parse().unwrap());
+        reference.expect_checkpoint(&"5".parse().unwrap());
+        let mut cursor = Cursor::default();
+        cursor
+            .check(&reference, 1, &"11".repeat(32), false)
+            .unwrap();
+        let (kind, serial, _) = cursor
+            .check(&reference, 2, &"11".repeat(32), true)
+            .unwrap_err();
+        assert_eq!((kind, serial), (FaultKind::Modified, 2));
+        let mut cursor = Cursor::default();
+        cursor.check(&reference, 2, &"00".repeat(32), true).unwrap();
+        let (kind, serial, detail) = cursor.finish(&reference, 3).unwrap_err();
+        assert_eq!((kind, serial), (FaultKind::Truncated, 4), "{detail}");
+        assert_eq!(cursor.compared, 1);
+    }
+}
