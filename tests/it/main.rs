@@ -33,6 +33,7 @@ mod limits;
 mod locate_placeholder;
 mod mirror;
 mod mirror_failover;
+mod names;
 mod ops;
 mod pykmip;
 mod pykmip_acl;
