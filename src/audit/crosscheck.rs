@@ -5,7 +5,9 @@
 //! stop is a valid chain on its own; only a copy kept outside the server's disk shows the
 //! records that are gone. The verifier walks its chain in serial order and asks this index,
 //! record by record, whether the copy holds a different record with that serial, and at the
-//! end whether the copy goes on past the journal's last record.
+//! end whether the copy goes on past the journal's last record. A SIEM file may hold the
+//! records of several servers (a mirrored pair sending to one receiver): a copy record is
+//! compared only with journal records of the same `server`.
 
 use super::format;
 use super::parse_time_ms;
@@ -26,11 +28,17 @@ enum Source {
     Expected,
 }
 
+/// [`Entry::server`] of a checkpoint given on the command line: it belongs to whichever
+/// server the journal is.
+const ANY_SERVER: u32 = u32::MAX;
+
 /// One record the journal must hold: its serial and (unless only the serial was noted) its
 /// hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Entry {
     serial: u64,
+    /// Index of its `server` field in [`Reference::servers`], or [`ANY_SERVER`].
+    server: u32,
     hash: Option<Hash>,
     source: Source,
     /// The copy's own fields do not match its hash (the copy was damaged).
@@ -42,6 +50,7 @@ struct Entry {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct SignedCheckpoint {
     serial: u64,
+    server: u32,
     time_ms: i64,
 }
 
@@ -88,6 +97,8 @@ fn parse_hash(hex_text: &str) -> Option<Hash> {
 pub struct Reference {
     entries: Vec<Entry>,
     signed: Vec<SignedCheckpoint>,
+    /// The `server` names found in the copy (few: one per server sending to the SIEM).
+    servers: Vec<String>,
     /// Lines of the copy that look like a record but do not parse (not compared).
     pub unreadable: u64,
     /// Whether a copy file was read (and not only checkpoints given).
@@ -114,8 +125,10 @@ impl Reference {
                     Ok(serial) => {
                         let computed = r.compute_hash();
                         let damaged = r.get(super::record::HASH) != Some(computed.as_str());
+                        let server = self.server_index_or_add(r.get("server").unwrap_or(""));
                         self.entries.push(Entry {
                             serial,
+                            server,
                             hash: parse_hash(&computed),
                             source: Source::Copy,
                             damaged,
@@ -129,6 +142,7 @@ impl Reference {
                         if signed {
                             self.signed.push(SignedCheckpoint {
                                 serial,
+                                server,
                                 time_ms: r.get("time").and_then(parse_time_ms).unwrap_or(0),
                             });
                         }
@@ -148,11 +162,29 @@ impl Reference {
     pub fn expect_checkpoint(&mut self, expected: &ExpectedCheckpoint) {
         self.entries.push(Entry {
             serial: expected.serial,
+            server: ANY_SERVER,
             hash: expected.hash,
             source: Source::Expected,
             damaged: false,
         });
         self.seal();
+    }
+
+    fn server_index_or_add(&mut self, server: &str) -> u32 {
+        match self.server_index(server) {
+            Some(i) => i,
+            None => {
+                self.servers.push(server.to_owned());
+                u32::try_from(self.servers.len() - 1).unwrap_or(ANY_SERVER)
+            }
+        }
+    }
+
+    fn server_index(&self, server: &str) -> Option<u32> {
+        self.servers
+            .iter()
+            .position(|s| s == server)
+            .and_then(|i| u32::try_from(i).ok())
     }
 
     /// Sorts by serial and drops exact copies (a stream sink re-sends after reconnecting).
@@ -172,26 +204,49 @@ pub(super) struct Cursor {
     pub compared: u64,
     /// Reference entries older than the journal's first record (not compared).
     pub before: u64,
+    /// Copy records of servers other than the journal's (not compared).
+    pub other_servers: u64,
+    /// The journal's servers, as indexes into [`Reference::servers`].
+    seen_servers: Vec<u32>,
 }
 
 impl Cursor {
-    /// Compares journal record `serial` (hash `hash_hex`) with every reference entry of that
-    /// serial. Records arrive in rising serial order, without gaps after the first.
+    /// Compares journal record `serial` (hash `hash_hex`, written by `server`) with every
+    /// reference entry of that serial written by one of the journal's servers so far. Records arrive in rising serial order,
+    /// without gaps after the first.
     pub fn check(
         &mut self,
         reference: &Reference,
         serial: u64,
         hash_hex: &str,
         is_checkpoint: bool,
+        server: &str,
     ) -> Result<(), Mismatch> {
+        if let Some(i) = reference
+            .server_index(server)
+            .filter(|i| !self.seen_servers.contains(i))
+        {
+            self.seen_servers.push(i);
+        }
         let entries = &reference.entries;
-        while entries.get(self.next).is_some_and(|e| e.serial < serial) {
-            self.before += 1;
+        while let Some(e) = entries.get(self.next).filter(|e| e.serial < serial) {
             self.next += 1;
+            if self.is_ours(e) {
+                self.before += 1;
+            } else {
+                self.other_servers += 1;
+            }
         }
         let ours = parse_hash(hash_hex);
         while let Some(e) = entries.get(self.next).filter(|e| e.serial == serial) {
             self.next += 1;
+            // A record of any server this journal has spoken as counts, not only of this
+            // record's: a journal cut back and continued under another server name must not
+            // slip past the copy's records of the old name.
+            if !self.is_ours(e) {
+                self.other_servers += 1;
+                continue;
+            }
             self.compared += 1;
             if e.source == Source::Expected && !is_checkpoint {
                 return Err((
@@ -207,10 +262,18 @@ impl Cursor {
         Ok(())
     }
 
-    /// After the journal's last record `last`: whatever the reference still holds lies beyond
-    /// it, so the journal lost its end.
-    pub fn finish(&self, reference: &Reference, last: u64) -> Result<(), Mismatch> {
-        let rest = &reference.entries[self.next.min(reference.entries.len())..];
+    /// Whether `e` is about the journal's server(s) (or any server).
+    fn is_ours(&self, e: &Entry) -> bool {
+        e.server == ANY_SERVER || self.seen_servers.contains(&e.server)
+    }
+
+    /// After the journal's last record `last`: whatever the reference still holds of the
+    /// journal's server lies beyond it, so the journal lost its end.
+    pub fn finish(&mut self, reference: &Reference, last: u64) -> Result<(), Mismatch> {
+        let remaining = &reference.entries[self.next.min(reference.entries.len())..];
+        let (rest, others): (Vec<&Entry>, Vec<&Entry>) =
+            remaining.iter().partition(|e| self.is_ours(e));
+        self.other_servers += others.len() as u64;
         let Some(furthest) = rest.iter().map(|e| e.serial).max() else {
             return Ok(());
         };
@@ -219,7 +282,7 @@ impl Cursor {
             .signed
             .iter()
             .rev()
-            .find(|c| c.serial > last)
+            .find(|c| c.serial > last && self.seen_servers.contains(&c.server))
             .map(|c| {
                 format!(
                     ", including checkpoint {} signed at {}",
@@ -271,16 +334,74 @@ mod tests {
         reference.expect_checkpoint(&"5".parse().unwrap());
         let mut cursor = Cursor::default();
         cursor
-            .check(&reference, 1, &"11".repeat(32), false)
+            .check(&reference, 1, &"11".repeat(32), false, "kms")
             .unwrap();
         let (kind, serial, _) = cursor
-            .check(&reference, 2, &"11".repeat(32), true)
+            .check(&reference, 2, &"11".repeat(32), true, "kms")
             .unwrap_err();
         assert_eq!((kind, serial), (FaultKind::Modified, 2));
         let mut cursor = Cursor::default();
-        cursor.check(&reference, 2, &"00".repeat(32), true).unwrap();
+        cursor
+            .check(&reference, 2, &"00".repeat(32), true, "kms")
+            .unwrap();
         let (kind, serial, detail) = cursor.finish(&reference, 3).unwrap_err();
         assert_eq!((kind, serial), (FaultKind::Truncated, 4), "{detail}");
         assert_eq!(cursor.compared, 1);
+    }
+
+    fn record(server: &str, serial: u64) -> crate::audit::record::Record {
+        let mut r = crate::audit::record::Record::default();
+        r.push("v", "1");
+        r.push("serial", serial.to_string());
+        r.push("server", server);
+        r.push("prev", crate::audit::record::GENESIS);
+        let h = r.compute_hash();
+        r.push("hash", h);
+        r
+    }
+
+    #[test]
+    fn a_copy_shared_by_two_servers_is_compared_per_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("siem.log");
+        let mut text = String::new();
+        // Server b is further along than a, and its records share a's serials.
+        for (server, serial) in [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("b", 3)] {
+            text.push_str(&format!(
+                "host akm-audit: {}\n",
+                record(server, serial).to_line()
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        let mut reference = Reference::default();
+        reference.read_copy(&[path], &[]).unwrap();
+        let mut cursor = Cursor::default();
+        for serial in [1, 2] {
+            let ours = record("a", serial);
+            cursor
+                .check(&reference, serial, ours.get("hash").unwrap(), false, "a")
+                .unwrap();
+        }
+        cursor.finish(&reference, 2).unwrap();
+        assert_eq!((cursor.compared, cursor.other_servers), (2, 3));
+        // a's journal cut after record 1: its own record 2 in the copy is beyond the end.
+        let mut cursor = Cursor::default();
+        let first = record("a", 1);
+        cursor
+            .check(&reference, 1, first.get("hash").unwrap(), false, "a")
+            .unwrap();
+        let (kind, serial, detail) = cursor.finish(&reference, 1).unwrap_err();
+        assert_eq!((kind, serial), (FaultKind::Truncated, 2));
+        assert!(detail.contains("up to 2"), "{detail}");
+        // ... and continued under another server name, its record 2 is still a's.
+        let mut cursor = Cursor::default();
+        cursor
+            .check(&reference, 1, first.get("hash").unwrap(), false, "a")
+            .unwrap();
+        let renamed = record("c", 2);
+        let (kind, serial, _) = cursor
+            .check(&reference, 2, renamed.get("hash").unwrap(), false, "c")
+            .unwrap_err();
+        assert_eq!((kind, serial), (FaultKind::Modified, 2));
     }
 }

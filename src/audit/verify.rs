@@ -96,6 +96,8 @@ pub struct Report {
     pub compared: u64,
     /// Records of the second copy older than the journal's first record (not compared).
     pub before_first: u64,
+    /// Records of the second copy from other servers (their `server` field; not compared).
+    pub other_servers: u64,
     /// The first fault, if any.
     pub fault: Option<Fault>,
 }
@@ -335,10 +337,13 @@ impl<'a> Verifier<'a> {
         if record.is_checkpoint() && !self.checkpoint(&record, serial, &computed) {
             return false;
         }
-        if let Err(m) = self
-            .cursor
-            .check(self.reference, serial, &computed, record.is_checkpoint())
-        {
+        if let Err(m) = self.cursor.check(
+            self.reference,
+            serial,
+            &computed,
+            record.is_checkpoint(),
+            record.get("server").unwrap_or(""),
+        ) {
             return self.mismatch(m);
         }
         self.seen.insert(serial, computed.clone());
@@ -515,14 +520,21 @@ impl<'a> Verifier<'a> {
     }
 
     fn finish(mut self) -> Report {
+        if self.report.fault.is_none() {
+            self.judge_end();
+        }
         self.report.compared = self.cursor.compared;
         self.report.before_first = self.cursor.before;
-        if self.report.fault.is_some() {
-            return self.report;
-        }
+        self.report.other_servers = self.cursor.other_servers;
+        self.report
+    }
+
+    /// After the last record: a fault if the log is empty, the second copy goes on past its
+    /// end, or its end is not trusted.
+    fn judge_end(&mut self) {
         let Some(last) = &self.last else {
             self.fault(FaultKind::Truncated, 1, "no audit records found");
-            return self.report;
+            return;
         };
         let (last_serial, closed) = (
             last.serial,
@@ -530,12 +542,11 @@ impl<'a> Verifier<'a> {
         );
         if let Err(m) = self.cursor.finish(self.reference, last_serial) {
             self.mismatch(m);
-            return self.report;
+            return;
         }
         if let Some(detail) = self.end_fault(last_serial, closed) {
             self.fault(FaultKind::Truncated, last_serial.saturating_add(1), detail);
         }
-        self.report
     }
 
     /// Why the log's end is not trusted, if it is not: `--max-age` bounds the age of the last

@@ -203,6 +203,12 @@ fn ok_line(report: &Report, now_ms: i64, reference: &Reference) -> String {
             "; second copy: {} records compared, {} older than these files, none beyond",
             report.compared, report.before_first
         ));
+        if report.other_servers > 0 {
+            line.push_str(&format!(
+                ", {} of other servers not compared",
+                report.other_servers
+            ));
+        }
         if reference.unreadable > 0 {
             line.push_str(&format!(
                 ", {} unreadable lines not compared",
