@@ -14,6 +14,7 @@ use super::parse_time_ms;
 use super::record::SIG;
 use super::signer::PublicKey;
 use super::verify::{for_each_line, FaultKind, ReadError};
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 /// A SHA-256 record hash.
@@ -97,8 +98,9 @@ fn parse_hash(hex_text: &str) -> Option<Hash> {
 pub struct Reference {
     entries: Vec<Entry>,
     signed: Vec<SignedCheckpoint>,
-    /// The `server` names found in the copy (few: one per server sending to the SIEM).
-    servers: Vec<String>,
+    /// The `server` names found in the copy, numbered (one per server sending to the SIEM;
+    /// a hash map, as a receiver's file may hold anything).
+    servers: HashMap<String, u32>,
     /// Lines of the copy that look like a record but do not parse (not compared).
     pub unreadable: u64,
     /// Whether a copy file was read (and not only checkpoints given).
@@ -171,20 +173,18 @@ impl Reference {
     }
 
     fn server_index_or_add(&mut self, server: &str) -> u32 {
-        match self.server_index(server) {
-            Some(i) => i,
-            None => {
-                self.servers.push(server.to_owned());
-                u32::try_from(self.servers.len() - 1).unwrap_or(ANY_SERVER)
-            }
+        if let Some(&i) = self.servers.get(server) {
+            return i;
         }
+        let i = u32::try_from(self.servers.len())
+            .unwrap_or(ANY_SERVER)
+            .min(ANY_SERVER - 1);
+        self.servers.insert(server.to_owned(), i);
+        i
     }
 
     fn server_index(&self, server: &str) -> Option<u32> {
-        self.servers
-            .iter()
-            .position(|s| s == server)
-            .and_then(|i| u32::try_from(i).ok())
+        self.servers.get(server).copied()
     }
 
     /// Sorts by serial and drops exact copies (a stream sink re-sends after reconnecting).
