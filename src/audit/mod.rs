@@ -5,6 +5,7 @@
 //! The server hands it one [`AuditEvent`] per batch item (and per message refused before
 //! dispatch); it never sees key material: events carry names, identifiers and outcomes only.
 
+pub mod crosscheck;
 pub mod format;
 pub mod journal;
 pub mod record;

@@ -4,7 +4,10 @@
 //! journal, that the last checkpoint is fresh). Stops at the first fault and names its serial
 //! and kind. Reads the input twice: once to learn which serials exist (telling a reordered
 //! record from a deleted one), once to check the chain, holding only a window of hashes.
+//! Given a second copy ([`Reference`]: a SIEM's file, checkpoints noted elsewhere) it also
+//! compares each record of the chain with the copy's and fails a journal the copy goes beyond.
 
+use super::crosscheck::{Cursor, Mismatch, Reference};
 use super::format;
 use super::parse_time_ms;
 use super::record::{Record, GENESIS, HASH, SIG};
@@ -87,8 +90,27 @@ pub struct Report {
     pub first: Option<u64>,
     /// Last serial.
     pub last: Option<u64>,
+    /// The last checkpoint whose signature verified.
+    pub last_checkpoint: Option<CheckpointSeen>,
+    /// Records of the second copy compared with the journal's.
+    pub compared: u64,
+    /// Records of the second copy older than the journal's first record (not compared).
+    pub before_first: u64,
+    /// Records of the second copy from other servers (their `server` field; not compared).
+    pub other_servers: u64,
     /// The first fault, if any.
     pub fault: Option<Fault>,
+}
+
+/// A signed checkpoint the verifier accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointSeen {
+    /// Its serial.
+    pub serial: u64,
+    /// Its `time` field, ms since the epoch (0 if unreadable).
+    pub time_ms: i64,
+    /// Its `reason` field (`final`, `rotate`, `start`, ...), if any.
+    pub reason: Option<String>,
 }
 
 /// How to judge the end of the log.
@@ -97,9 +119,9 @@ pub struct Options {
     /// The keys that may have signed checkpoints (more than one across a signing-key
     /// change); each checkpoint names its key by `key_id`.
     pub public_keys: Vec<PublicKey>,
-    /// A live journal may end with records after its last checkpoint if that checkpoint is at
-    /// most this many seconds old. `None`: the log must end with a `final` (server stopped) or
-    /// `rotate` (file rotated) checkpoint.
+    /// The last checkpoint must be at most this many seconds old, whatever the log ends with;
+    /// a live journal may then end with records after it. `None`: the log must end with a
+    /// `final` (server stopped) or `rotate` (file rotated) checkpoint, of any age.
     pub max_age_secs: Option<u64>,
     /// The time to judge freshness against, ms since the epoch.
     pub now_ms: i64,
@@ -118,7 +140,11 @@ pub struct ReadError {
     pub source: std::io::Error,
 }
 
-fn for_each_line(files: &[PathBuf], mut f: impl FnMut(&str) -> bool) -> Result<(), ReadError> {
+/// Calls `f` with each line of `files` in order (line ends trimmed) until it returns false.
+pub(super) fn for_each_line(
+    files: &[PathBuf],
+    mut f: impl FnMut(&str) -> bool,
+) -> Result<(), ReadError> {
     for path in files {
         let err = |source| ReadError {
             path: path.display().to_string(),
@@ -171,6 +197,17 @@ fn skip_rest_of_line(reader: &mut impl BufRead) -> std::io::Result<()> {
 
 /// Verifies the records in `files`, read in the order given.
 pub fn verify_files(files: &[PathBuf], options: &Options) -> Result<Report, ReadError> {
+    verify_files_against(files, options, &Reference::default())
+}
+
+/// Verifies the records in `files` and compares them with a second copy: a record of the
+/// copy that differs from the journal's is a modification, one beyond the journal's end a
+/// truncation.
+pub fn verify_files_against(
+    files: &[PathBuf],
+    options: &Options,
+    reference: &Reference,
+) -> Result<Report, ReadError> {
     let mut serials = HashSet::new();
     for_each_line(files, |line| {
         if let Some(Ok(r)) = format::extract(line) {
@@ -180,7 +217,7 @@ pub fn verify_files(files: &[PathBuf], options: &Options) -> Result<Report, Read
         }
         true
     })?;
-    let mut v = Verifier::new(options, serials);
+    let mut v = Verifier::new(options, serials, reference);
     for_each_line(files, |line| v.line(line))?;
     Ok(v.finish())
 }
@@ -209,22 +246,23 @@ struct Last {
 
 struct Verifier<'a> {
     options: &'a Options,
+    reference: &'a Reference,
+    cursor: Cursor,
     serials: HashSet<u64>,
     seen: BTreeMap<u64, String>,
     last: Option<Last>,
-    /// Serial and time of the last good checkpoint.
-    last_checkpoint: Option<(u64, i64)>,
     report: Report,
 }
 
 impl<'a> Verifier<'a> {
-    fn new(options: &'a Options, serials: HashSet<u64>) -> Verifier<'a> {
+    fn new(options: &'a Options, serials: HashSet<u64>, reference: &'a Reference) -> Verifier<'a> {
         Verifier {
             options,
+            reference,
+            cursor: Cursor::default(),
             serials,
             seen: BTreeMap::new(),
             last: None,
-            last_checkpoint: None,
             report: Report::default(),
         }
     }
@@ -299,6 +337,15 @@ impl<'a> Verifier<'a> {
         if record.is_checkpoint() && !self.checkpoint(&record, serial, &computed) {
             return false;
         }
+        if let Err(m) = self.cursor.check(
+            self.reference,
+            serial,
+            &computed,
+            record.is_checkpoint(),
+            record.get("server").unwrap_or(""),
+        ) {
+            return self.mismatch(m);
+        }
         self.seen.insert(serial, computed.clone());
         while self
             .seen
@@ -318,6 +365,10 @@ impl<'a> Verifier<'a> {
             reason: record.get("reason").map(str::to_owned),
         });
         true
+    }
+
+    fn mismatch(&mut self, (kind, serial, detail): Mismatch) -> bool {
+        self.fault(kind, serial, detail)
     }
 
     /// Where the record falls in the chain.
@@ -446,7 +497,11 @@ impl<'a> Verifier<'a> {
             );
         };
         if !key.verify(hash.as_bytes(), r.get(SIG).unwrap_or("")) {
-            let since = self.last_checkpoint.map_or(1, |(s, _)| s + 1);
+            let since = self
+                .report
+                .last_checkpoint
+                .as_ref()
+                .map_or(1, |c| c.serial + 1);
             return self.fault(
                 FaultKind::Modified,
                 serial,
@@ -455,41 +510,66 @@ impl<'a> Verifier<'a> {
                 ),
             );
         }
-        let time = r.get("time").and_then(parse_time_ms).unwrap_or(0);
-        self.last_checkpoint = Some((serial, time));
+        self.report.last_checkpoint = Some(CheckpointSeen {
+            serial,
+            time_ms: r.get("time").and_then(parse_time_ms).unwrap_or(0),
+            reason: r.get("reason").map(str::to_owned),
+        });
         self.report.checkpoints += 1;
         true
     }
 
     fn finish(mut self) -> Report {
-        if self.report.fault.is_some() {
-            return self.report;
+        if self.report.fault.is_none() {
+            self.judge_end();
         }
+        self.report.compared = self.cursor.compared;
+        self.report.before_first = self.cursor.before;
+        self.report.other_servers = self.cursor.other_servers;
+        self.report
+    }
+
+    /// After the last record: a fault if the log is empty, the second copy goes on past its
+    /// end, or its end is not trusted.
+    fn judge_end(&mut self) {
         let Some(last) = &self.last else {
             self.fault(FaultKind::Truncated, 1, "no audit records found");
-            return self.report;
+            return;
         };
-        let closed =
-            last.checkpoint && matches!(last.reason.as_deref(), Some("final") | Some("rotate"));
-        if closed {
-            return self.report;
+        let (last_serial, closed) = (
+            last.serial,
+            last.checkpoint && matches!(last.reason.as_deref(), Some("final") | Some("rotate")),
+        );
+        if let Err(m) = self.cursor.finish(self.reference, last_serial) {
+            self.mismatch(m);
+            return;
         }
-        let next = last.serial.saturating_add(1);
-        match (self.options.max_age_secs, self.last_checkpoint) {
-            (Some(max), Some((_, t)))
-                if self.options.now_ms.saturating_sub(t)
-                    <= i64::try_from(max).unwrap_or(i64::MAX).saturating_mul(1000) => {}
-            (Some(max), Some((s, _))) => {
-                self.fault(FaultKind::Truncated, next, format!("the last checkpoint ({s}) is older than {max} s: later records and checkpoints are missing"));
-            }
-            (Some(_), None) => {
-                self.fault(FaultKind::Truncated, next, "no checkpoint found");
-            }
-            (None, _) => {
-                self.fault(FaultKind::Truncated, next, format!("the log ends at record {} without a final or rotate checkpoint (verifying a running server's journal? give --max-age)", last.serial));
-            }
+        if let Some(detail) = self.end_fault(last_serial, closed) {
+            self.fault(FaultKind::Truncated, last_serial.saturating_add(1), detail);
         }
-        self.report
+    }
+
+    /// Why the log's end is not trusted, if it is not: `--max-age` bounds the age of the last
+    /// checkpoint however the log ends (a journal cut back to an earlier clean stop ends with
+    /// a `final` checkpoint too); without it the log must end with a closing checkpoint.
+    fn end_fault(&self, last_serial: u64, closed: bool) -> Option<String> {
+        let checkpoint = self.report.last_checkpoint.as_ref();
+        let Some(max) = self.options.max_age_secs else {
+            return (!closed).then(|| format!("the log ends at record {last_serial} without a final or rotate checkpoint (verifying a running server's journal? give --max-age)"));
+        };
+        let Some(c) = checkpoint else {
+            return Some("no checkpoint found".into());
+        };
+        let age_ms = self.options.now_ms.saturating_sub(c.time_ms);
+        if age_ms <= i64::try_from(max).unwrap_or(i64::MAX).saturating_mul(1000) {
+            return None;
+        }
+        let written = super::format_time_ms(c.time_ms);
+        Some(if closed {
+            format!("the log ends with checkpoint {} ({}) written at {written}, older than {max} s: later records may have been cut off (a stopped server's journal: give a larger --max-age, or compare with a copy: --against, --expect-checkpoint)", c.serial, c.reason.as_deref().unwrap_or("closing"))
+        } else {
+            format!("the last checkpoint ({}, written at {written}) is older than {max} s: later records and checkpoints are missing", c.serial)
+        })
     }
 }
 

@@ -3,10 +3,11 @@
 //! Reads files only; never talks to the server or opens its database.
 
 use super::CliError;
+use crate::audit::crosscheck::{ExpectedCheckpoint, Reference};
 use crate::audit::record::{unescape, Record};
 use crate::audit::signer::{PublicKey, Signer};
-use crate::audit::verify::{self, Options};
-use crate::audit::{format, now_ms};
+use crate::audit::verify::{self, Options, Report};
+use crate::audit::{format, format_time_ms, now_ms};
 use crate::config::Config;
 use clap::{Args, Subcommand};
 use std::io::{BufRead, BufReader, Write};
@@ -35,15 +36,26 @@ pub enum AuditCommand {
         /// Default: the configured signing key.
         #[arg(long)]
         public_key: Vec<PathBuf>,
-        /// Accept a log that ends after its last checkpoint (a running server's journal) if
-        /// that checkpoint is at most this many seconds old. Without it the log must end
-        /// with the checkpoint written at shutdown or rotation.
+        /// The last signed checkpoint must be at most this many seconds old, however the
+        /// log ends; a running server's journal may then end with records after it. Without
+        /// it the log must end with the checkpoint written at shutdown or rotation.
         #[arg(long)]
         max_age: Option<u64>,
         /// The serial the records must start with: 1 when the files go back to the first
         /// start, so a missing head is caught too. Without it a copy may start anywhere.
         #[arg(long)]
         first_serial: Option<u64>,
+        /// A second copy of the records to compare with (a SIEM's file, in any format the
+        /// verifier reads); repeat it for several files. Fails if the copy holds a record
+        /// that differs from the journal's or any record past the journal's end. Give every
+        /// journal file up to the current one, or the copy's later records count as cut off.
+        #[arg(long, value_name = "FILE")]
+        against: Vec<PathBuf>,
+        /// A checkpoint seen elsewhere (a SIEM, the metric akm_audit_last_checkpoint_serial,
+        /// the status page): SERIAL or SERIAL:HASH. The journal must reach it and, with
+        /// HASH, hold exactly that checkpoint. Repeatable.
+        #[arg(long, value_name = "SERIAL[:HASH]")]
+        expect_checkpoint: Vec<ExpectedCheckpoint>,
     },
     /// Write the records as CSV (one row per record, values unescaped) to stdout.
     Export {
@@ -94,7 +106,25 @@ pub fn run(config: &Path, args: AuditArgs) -> Result<(), CliError> {
             public_key,
             max_age,
             first_serial,
-        } => verify(config, &files, public_key, max_age, first_serial),
+            against,
+            expect_checkpoint,
+        } => {
+            let keys = public_keys(config, &public_key)?;
+            let mut reference = Reference::default();
+            reference
+                .read_copy(&against, &keys)
+                .map_err(|e| CliError::Usage(e.to_string()))?;
+            for e in &expect_checkpoint {
+                reference.expect_checkpoint(e);
+            }
+            let options = Options {
+                public_keys: keys,
+                max_age_secs: max_age,
+                first_serial,
+                now_ms: now_ms(),
+            };
+            verify(&files, &options, &reference)
+        }
         AuditCommand::Export { files, .. } => export(&files),
         AuditCommand::PublicKey { out } => {
             let key = configured_key(config)?;
@@ -117,15 +147,10 @@ fn configured_key(config: &Path) -> Result<PublicKey, CliError> {
         .map_err(|e| CliError::Audit(format!("audit signing key: {e}")))
 }
 
-fn verify(
-    config: &Path,
-    files: &[PathBuf],
-    public_key: Vec<PathBuf>,
-    max_age: Option<u64>,
-    first_serial: Option<u64>,
-) -> Result<(), CliError> {
+/// The keys from `--public-key` files, or the configured signing key's.
+fn public_keys(config: &Path, files: &[PathBuf]) -> Result<Vec<PublicKey>, CliError> {
     let mut keys = Vec::new();
-    for path in &public_key {
+    for path in files {
         let text = std::fs::read_to_string(path)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", path.display())))?;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -138,28 +163,60 @@ fn verify(
     if keys.is_empty() {
         keys.push(configured_key(config)?);
     }
-    let options = Options {
-        public_keys: keys,
-        max_age_secs: max_age,
-        first_serial,
-        now_ms: now_ms(),
-    };
-    let report =
-        verify::verify_files(files, &options).map_err(|e| CliError::Usage(e.to_string()))?;
+    Ok(keys)
+}
+
+fn verify(files: &[PathBuf], options: &Options, reference: &Reference) -> Result<(), CliError> {
+    let report = verify::verify_files_against(files, options, reference)
+        .map_err(|e| CliError::Usage(e.to_string()))?;
     match report.fault {
-        Some(fault) => Err(CliError::Tampered(fault.to_string())),
+        Some(ref fault) => Err(CliError::Tampered(fault.to_string())),
         None => {
-            println!(
-                "akm audit verify: OK: {} records (serials {}..{}), {} signed checkpoints verified, {} duplicate copies skipped",
-                report.records,
-                report.first.unwrap_or(0),
-                report.last.unwrap_or(0),
-                report.checkpoints,
-                report.duplicates
-            );
+            println!("{}", ok_line(&report, options.now_ms, reference));
             Ok(())
         }
     }
+}
+
+/// The success line. It always names the last signed checkpoint and its time, so a journal
+/// that stops earlier than it should is visible to whoever reads it.
+fn ok_line(report: &Report, now_ms: i64, reference: &Reference) -> String {
+    let mut line = format!(
+        "akm audit verify: OK: {} records (serials {}..{}), {} signed checkpoints verified, {} duplicate copies skipped",
+        report.records,
+        report.first.unwrap_or(0),
+        report.last.unwrap_or(0),
+        report.checkpoints,
+        report.duplicates
+    );
+    if let Some(c) = &report.last_checkpoint {
+        let age_s = now_ms.saturating_sub(c.time_ms).max(0) / 1000;
+        line.push_str(&format!(
+            "; last signed checkpoint: serial {} at {} ({}, {age_s} s ago)",
+            c.serial,
+            format_time_ms(c.time_ms),
+            c.reason.as_deref().unwrap_or("?"),
+        ));
+    }
+    if !reference.is_empty() {
+        line.push_str(&format!(
+            "; second copy: {} records compared, {} older than these files, none beyond",
+            report.compared, report.before_first
+        ));
+        if report.other_servers > 0 {
+            line.push_str(&format!(
+                ", {} of other servers not compared",
+                report.other_servers
+            ));
+        }
+        if reference.unreadable > 0 {
+            line.push_str(&format!(
+                ", {} unreadable lines not compared",
+                reference.unreadable
+            ));
+        }
+    }
+    line
 }
 
 fn csv_field(value: &str) -> String {

@@ -435,11 +435,23 @@ async fn by_name_and_version(
     let found = client
         .call(op::LOCATE, vec![attr("Name", name_value(name))])
         .await?;
-    let newest = found
-        .child(Tag::UNIQUE_IDENTIFIER)
-        .and_then(Ttlv::as_text)
-        .ok_or_else(|| usage(format!("no key named {name:?}")))?
-        .to_owned();
+    let uids: Vec<&str> = found
+        .children_with(Tag::UNIQUE_IDENTIFIER)
+        .filter_map(Ttlv::as_text)
+        .collect();
+    // Names are unique per owner: an administrator (or a user shown a shared key of the same
+    // name) may see several, and a guess could pick someone else's key.
+    let newest = match uids.as_slice() {
+        [] => return Err(usage(format!("no key named {name:?}"))),
+        [only] => only.to_string(),
+        several => {
+            return Err(usage(format!(
+                "{} keys named {name:?} are visible to you: {}; give the Unique Identifier instead",
+                several.len(),
+                several.join(", ")
+            )))
+        }
+    };
     let Some(version) = version else {
         return Ok(newest);
     };

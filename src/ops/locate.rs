@@ -39,6 +39,11 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if !who.is_admin() {
         query.visible_to = Some((who.cn.clone(), who.ous.clone()));
     }
+    // Names are unique per owner: the caller's own object of a name comes before another
+    // owner's shared one, so a client that takes the first match never gets someone else's.
+    if !query.names.is_empty() {
+        query.owner_first = Some(who.cn.clone());
+    }
     // Only what the caller may use is listed; the access policy is checked per object.
     let mut matched: Vec<String> = ctx
         .store

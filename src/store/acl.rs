@@ -140,8 +140,14 @@ impl WriteTx<'_> {
         load_account(self.conn(), kind, name)
     }
 
-    /// Replaces an object's access policy; false if there is no such object.
+    /// Replaces an object's access policy; false if there is no such object. A live object
+    /// given to a new owner must not bring a name that owner already uses on a live object.
     pub fn set_key_policy(&self, uid: &str, policy: &KeyPolicy) -> Result<bool, StoreError> {
+        if let Some(row) = self.get(uid)? {
+            if !super::DESTROYED_STATES.contains(&row.state) {
+                self.check_names_free(uid, &policy.owner, &row.names)?;
+            }
+        }
         let n = self.conn().execute(
             "UPDATE objects SET owner = ?2, owner_group = ?3, access_mode = ?4 WHERE uid = ?1",
             params![uid, policy.owner, policy.group, policy.mode.as_str()],

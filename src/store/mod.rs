@@ -54,7 +54,7 @@ pub enum StoreError {
     /// The group commit holding this write failed (the detail is logged); nothing was written.
     #[error("the write could not be committed")]
     CommitFailed,
-    /// A Name is already used by another live object.
+    /// A Name is already used by another live object of the same owner.
     #[error("name already in use")]
     NameTaken,
     /// A snapshot being restored fails SQLite's integrity check (its first complaint).
@@ -129,7 +129,7 @@ pub struct ObjectRow {
     pub last_change: i64,
     /// Version of the key material (bound into the wrapping).
     pub key_version: i64,
-    /// Names (for Locate and uniqueness).
+    /// Names (for Locate, and unique among the owner's live objects).
     pub names: Vec<String>,
     /// Object Groups.
     pub groups: Vec<String>,
@@ -191,6 +191,10 @@ pub struct LocateQuery {
     /// `any`, or owned by the user, or of one of the groups. A coarse pre-filter so a Locate
     /// does not read every row; the access decision itself is made by the caller.
     pub visible_to: Option<(String, Vec<String>)>,
+    /// List this user's (CN's) objects before everyone else's. Names are unique per owner
+    /// only, so a Locate by Name may match another owner's shared key too; a client that
+    /// takes the first match then gets its own.
+    pub owner_first: Option<String>,
 }
 
 /// The store: one writer thread, a pool of reader connections.
@@ -540,7 +544,14 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
         (false, true) => sql.push_str(&format!(" AND {destroyed}")),
         (false, false) => return Ok(Vec::new()),
     }
-    sql.push_str(" ORDER BY o.seq");
+    match &q.owner_first {
+        Some(owner) => bind(
+            &mut sql,
+            " ORDER BY o.owner = ? DESC, o.seq",
+            owner.clone().into(),
+        ),
+        None => sql.push_str(" ORDER BY o.seq"),
+    }
     // The SQL depends only on which filters are set, so a few shapes repeat: cache them.
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
@@ -557,7 +568,7 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
 impl WriteTx<'_> {
     /// Inserts a new object with its wrapped material, names and groups, and logs the change.
     pub fn insert(&self, row: &ObjectRow, material: Option<&Wrapped>) -> Result<(), StoreError> {
-        self.check_names_free(&row.uid, &row.names)?;
+        self.check_names_free(&row.uid, &row.owner, &row.names)?;
         self.conn().execute(INSERT_OBJECT, row.columns())?;
         if let Some(w) = material {
             self.conn().execute(
@@ -571,7 +582,7 @@ impl WriteTx<'_> {
 
     /// Replaces an object's metadata (not its material) and logs the change.
     pub fn update(&self, row: &ObjectRow) -> Result<(), StoreError> {
-        self.check_names_free(&row.uid, &row.names)?;
+        self.check_names_free(&row.uid, &row.owner, &row.names)?;
         self.conn().execute(
             "UPDATE objects SET state = ?2, algorithm = ?3, length = ?4, activation_date = ?5, \
              deactivation_date = ?6, last_change = ?7, attributes = ?8 WHERE uid = ?1",
@@ -602,15 +613,26 @@ impl WriteTx<'_> {
         load_row(self.conn(), uid)
     }
 
-    fn check_names_free(&self, uid: &str, names: &[String]) -> Result<(), StoreError> {
+    /// Names are unique per owner (KMIP's key management domain is the owning user): no
+    /// other live object of `owner` may hold one of `names`. Other owners' objects are not
+    /// looked at, so a name in use by someone else is neither refused nor revealed (with
+    /// `hide_existence` a refusal would tell the caller the other key exists), and nobody
+    /// can take a name away from another user by using it first.
+    pub(super) fn check_names_free(
+        &self,
+        uid: &str,
+        owner: &str,
+        names: &[String],
+    ) -> Result<(), StoreError> {
         let mut stmt = self.conn().prepare_cached(
             "SELECT 1 FROM names n JOIN objects o ON o.uid = n.uid \
-             WHERE n.name = ?1 AND n.uid <> ?2 AND o.state NOT IN (?3, ?4) LIMIT 1",
+             WHERE n.name = ?1 AND n.uid <> ?2 AND o.owner = ?3 AND o.state NOT IN (?4, ?5) \
+             LIMIT 1",
         )?;
         for name in names {
             let taken = stmt
                 .query_row(
-                    params![name, uid, DESTROYED_STATES[0], DESTROYED_STATES[1]],
+                    params![name, uid, owner, DESTROYED_STATES[0], DESTROYED_STATES[1]],
                     |_| Ok(()),
                 )
                 .optional()?;

@@ -62,23 +62,44 @@ fn insert_get_update_and_change_log() {
 }
 
 #[test]
-fn names_are_unique_among_live_objects() {
+fn names_are_unique_among_an_owners_live_objects() {
     let (_d, store) = open();
     let a = row("a", "alice", &["shared"]);
     store.write(move |tx| tx.insert(&a, None)).unwrap();
+    // Another owner may use the same name: it is neither refused nor revealed.
     let b = row("b", "bob", &["shared"]);
-    let err = store.write(move |tx| tx.insert(&b, None)).unwrap_err();
+    store.write(move |tx| tx.insert(&b, None)).unwrap();
+    let c = row("c", "alice", &["shared"]);
+    let err = store.write(move |tx| tx.insert(&c, None)).unwrap_err();
     assert!(matches!(err, StoreError::NameTaken));
     assert!(
-        store.get("b").unwrap().is_none(),
+        store.get("c").unwrap().is_none(),
         "failed write left nothing behind"
     );
-    // Once the holder is destroyed the name is free again.
+    // Giving bob's key to alice would give her two live keys named "shared".
+    let to_alice = crate::policy::KeyPolicy {
+        owner: "alice".into(),
+        group: None,
+        mode: crate::policy::AccessMode::User,
+    };
+    let policy = to_alice.clone();
+    let err = store
+        .write(move |tx| tx.set_key_policy("b", &policy))
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NameTaken));
+    assert_eq!(store.get("b").unwrap().unwrap().owner, "bob");
+    // Once alice's holder is destroyed the name is free again, for a new key or a transfer.
     let mut a = store.get("a").unwrap().unwrap();
     a.state = 5;
     store.write(move |tx| tx.update(&a)).unwrap();
-    let b = row("b", "bob", &["shared"]);
-    store.write(move |tx| tx.insert(&b, None)).unwrap();
+    let c = row("c", "alice", &["shared"]);
+    store.write(move |tx| tx.insert(&c, None)).unwrap();
+    let mut c = store.get("c").unwrap().unwrap();
+    c.state = 5;
+    store.write(move |tx| tx.update(&c)).unwrap();
+    assert!(store
+        .write(move |tx| tx.set_key_policy("b", &to_alice))
+        .unwrap());
 }
 
 #[test]

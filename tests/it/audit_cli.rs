@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_akm");
 
-fn write_config(dir: &Path) -> PathBuf {
+pub(crate) fn write_config(dir: &Path) -> PathBuf {
     let config_dir = dir.join("config");
     std::fs::create_dir_all(&config_dir).unwrap();
     std::fs::create_dir_all(dir.join("logs")).unwrap();
@@ -30,7 +30,7 @@ fn write_config(dir: &Path) -> PathBuf {
     path
 }
 
-fn akm(config: &Path, args: &[&str]) -> Output {
+pub(crate) fn akm(config: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("--config")
         .arg(config)
@@ -39,7 +39,7 @@ fn akm(config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn ok(out: Output) -> String {
+pub(crate) fn ok(out: Output) -> String {
     assert!(
         out.status.success(),
         "{}{}",
@@ -49,7 +49,7 @@ fn ok(out: Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn serve(config: &Path) -> (Child, u16) {
+pub(crate) fn serve(config: &Path) -> (Child, u16) {
     let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(config)
@@ -70,7 +70,7 @@ fn serve(config: &Path) -> (Child, u16) {
     (child, port)
 }
 
-fn signal(child: &Child, sig: &str) {
+pub(crate) fn signal(child: &Child, sig: &str) {
     assert!(Command::new("kill")
         .args([sig, &child.id().to_string()])
         .status()

@@ -274,6 +274,25 @@ impl Cluster {
         .unwrap()
     }
 
+    /// A KMIP client of node `i` as user `cn` (a certificate from the cluster's CA, no OU).
+    pub async fn client_as(&self, i: usize, cn: &str) -> Client {
+        let issued = self
+            .ca
+            .issue_client(cn, &[], Validity::days_from_now(1))
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(self.ca.cert_der().clone()).unwrap();
+        let tls = tls::client_config_from(
+            vec![issued.cert_der().unwrap()],
+            issued.key_der().unwrap(),
+            roots,
+        )
+        .unwrap();
+        Client::connect(&self.nodes[i].kmip.to_string(), tls, ProtocolVersion::V1_4)
+            .await
+            .unwrap()
+    }
+
     /// The admin client TLS configuration.
     pub fn admin_tls(&self) -> Arc<rustls::ClientConfig> {
         self.admin.clone()
