@@ -95,6 +95,9 @@ pub struct ServerConfig {
     /// Most concurrent authenticated client connections; a client that authenticates while
     /// they are all taken is closed.
     pub max_connections: usize,
+    /// Most authenticated connections of one identity (certificate CN), so one client cannot
+    /// take every slot of `max_connections`.
+    pub max_connections_per_identity: usize,
     /// Most connections still in their TLS handshake; a new connection beyond it closes the
     /// oldest of them (so idle sockets cannot lock clients out).
     pub max_handshaking: usize,
@@ -143,6 +146,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: "0.0.0.0:5696".into(),
             max_connections: 1024,
+            max_connections_per_identity: 256,
             max_handshaking: 256,
             max_handshaking_per_source: 64,
             handshake_timeout_secs: 10,
@@ -816,6 +820,15 @@ impl Config {
             return Err(self.invalid(
                 "server.max_handshaking",
                 "must be 1 to 65536; the default is 256",
+            ));
+        }
+        if !(1..=s.max_connections.max(1)).contains(&s.max_connections_per_identity) {
+            return Err(self.invalid(
+                "server.max_connections_per_identity",
+                format!(
+                    "must be 1 to server.max_connections ({}); the default is 256",
+                    s.max_connections
+                ),
             ));
         }
         if !(1..=s.max_handshaking).contains(&s.max_handshaking_per_source) {

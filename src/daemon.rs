@@ -347,6 +347,7 @@ pub fn settings(config: &Config) -> Settings {
             max_attributes: config.server.max_attributes,
         },
         max_connections: config.server.max_connections,
+        max_connections_per_identity: config.server.max_connections_per_identity,
         max_handshaking: config.server.max_handshaking,
         max_handshaking_per_source: config.server.max_handshaking_per_source,
         max_in_flight: config.server.max_requests_in_flight,

@@ -76,6 +76,10 @@ pub enum OpError {
     /// The key's Usage Limits do not allow this much more use.
     #[error("the key's usage limit is exhausted")]
     UsageLimitExceeded,
+    /// The request costs more than its budget or ran past its deadline (`ops::cost`); the
+    /// message names the limit.
+    #[error("{0}")]
+    OverBudget(String),
     /// The object's stored attributes would exceed a limit (`server.max_attribute_bytes`,
     /// `server.max_object_attribute_bytes` or the stored-record ceiling); the message names it.
     #[error("{0}")]
@@ -192,6 +196,7 @@ impl OpError {
             // KMIP 2.1 §6.1.2 (and the other operations that store attributes) lists Server
             // Limit Exceeded: the request is well formed, the server will not store that much.
             OpError::AttributesTooLarge(m) => (rr::SERVER_LIMIT_EXCEEDED, m.clone()),
+            OpError::OverBudget(m) => (rr::SERVER_LIMIT_EXCEEDED, m.clone()),
             OpError::Cipher(e) => (cipher_reason(e), self.to_string()),
             OpError::Asym(AsymError::Key(_)) => (rr::INVALID_FIELD, self.to_string()),
             OpError::Asym(AsymError::Params(_)) => {

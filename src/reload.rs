@@ -221,6 +221,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
     compare!(
         server.listen,
         server.max_connections,
+        server.max_connections_per_identity,
         server.max_handshaking,
         server.max_handshaking_per_source,
         server.handshake_timeout_secs,

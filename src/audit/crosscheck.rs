@@ -274,6 +274,21 @@ impl Cursor {
         let (rest, others): (Vec<&Entry>, Vec<&Entry>) =
             remaining.iter().partition(|e| self.is_ours(e));
         self.other_servers += others.len() as u64;
+        // A copy none of whose records is this journal's corroborates nothing: the journal may
+        // have been replaced by a new one under another server name.
+        if rest.is_empty() && self.compared == 0 && self.before == 0 && self.other_servers > 0 {
+            return Err((
+                FaultKind::Truncated,
+                1,
+                format!(
+                    "the second copy holds {} records and none of them is of the server(s) this \
+                     journal names: the journal may have been replaced (deleted and begun again \
+                     under another audit.server_name); compare it with a copy that holds this \
+                     server's records",
+                    self.other_servers
+                ),
+            ));
+        }
         let Some(furthest) = rest.iter().map(|e| e.serial).max() else {
             return Ok(());
         };

@@ -7,7 +7,7 @@
 
 use super::object::name_value;
 use super::Caller;
-use super::{Call, Ctx, Object, Reply};
+use super::{cost, Call, Ctx, Object, Reply};
 use crate::error::OpError;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::storage_status_mask as ssm;
@@ -24,6 +24,9 @@ pub const DEFAULT_MAX_LOCATE_ITEMS: usize = 10_000;
 
 /// The highest `server.max_locate_items` accepted (a response of about 5 MB).
 pub const MAX_LOCATE_ITEMS_CAP: usize = 100_000;
+
+/// Objects a Locate reads and matches at a time when the indexes cannot answer a filter.
+const LOCATE_CHUNK: usize = 256;
 
 /// Runs Locate.
 pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
@@ -53,20 +56,27 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         .map(|located| located.uid)
         .collect();
     if !rest.is_empty() {
-        // Filters the indexes cannot answer are checked on the candidates' attributes.
+        // Filters the indexes cannot answer are checked on the candidates' attributes, a
+        // chunk at a time (bounded memory), each chunk charged to the request's budget: how
+        // many objects a search must read is not known before it runs.
         let mut kept = Vec::with_capacity(matched.len());
-        for row in ctx.store.get_many(&matched)? {
-            // A record that does not decode cannot be shown to match; it must not fail the
-            // search for the others (it is still listed by the filters the indexes answer).
-            let obj = match Object::from_row(row) {
-                Ok(obj) => obj,
-                Err(e) => {
-                    tracing::error!(error = %e, "Locate skips an unreadable record");
-                    continue;
+        for chunk in matched.chunks(LOCATE_CHUNK) {
+            call.meter
+                .charge((chunk.len() as u64).div_ceil(cost::LOCATE_OBJECTS_PER_UNIT))?;
+            for row in ctx.store.get_many(chunk)? {
+                // A record that does not decode cannot be shown to match; it must not fail
+                // the search for the others (it is still listed by the filters the indexes
+                // answer).
+                let obj = match Object::from_row(row) {
+                    Ok(obj) => obj,
+                    Err(e) => {
+                        tracing::error!(error = %e, "Locate skips an unreadable record");
+                        continue;
+                    }
+                };
+                if matches_all(&obj, &rest) {
+                    kept.push(obj.uid);
                 }
-            };
-            if matches_all(&obj, &rest) {
-                kept.push(obj.uid);
             }
         }
         matched = kept;

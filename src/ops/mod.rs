@@ -191,6 +191,9 @@ pub struct Call<'a> {
     pub placeholder: Option<&'a str>,
     /// The time of the request, seconds since the epoch.
     pub now: i64,
+    /// What the message has spent of its cost budget and time (operations whose cost the
+    /// estimate cannot know charge it as they go).
+    pub meter: &'a cost::Meter,
 }
 
 impl Call<'_> {
@@ -405,17 +408,19 @@ pub fn dispatch_recorded(
     msg: &RequestMessage,
     now: i64,
 ) -> (Vec<ResponseItem>, Vec<AccessRecord>) {
-    if let Err(e) = within_budget(ctx, msg) {
-        return (fail_every_item(msg, &e), Vec::new());
-    }
-    if msg.header.on_error != OnError::Undo {
-        return run_items(ctx, who, msg, now);
+    let undo = msg.header.on_error == OnError::Undo;
+    let meter = match metered(ctx, msg, undo) {
+        Ok(m) => m,
+        Err(e) => return (fail_every_item(msg, &e), Vec::new()),
+    };
+    if !undo {
+        return run_items(ctx, who, msg, now, &meter);
     }
     let batch = match ctx.store.begin_batch() {
         Ok(b) => b,
         Err(e) => return (fail_every_item(msg, &e.into()), Vec::new()),
     };
-    let (mut out, records) = run_items(ctx, who, msg, now);
+    let (mut out, records) = run_items(ctx, who, msg, now, &meter);
     if out.iter().any(|i| i.result.is_err()) {
         drop(batch);
         mark_undone(&mut out);
@@ -429,17 +434,30 @@ pub fn dispatch_recorded(
     (out, records)
 }
 
-/// Refuses a message whose estimated cost is over the budget, before any item runs.
-fn within_budget(ctx: &Ctx, msg: &RequestMessage) -> Result<(), OpError> {
+/// The meter of a message whose estimated cost is within its budget; a dearer message is
+/// refused before any item runs. An Undo batch holds the store's write lock while it runs, so
+/// its budget and time are smaller.
+fn metered(ctx: &Ctx, msg: &RequestMessage, undo: bool) -> Result<cost::Meter, OpError> {
     let cost = cost::of_message(&msg.items);
     let budget = ctx.limits.max_request_cost;
     if cost > budget {
-        return Err(OpError::InvalidMessage(format!(
+        return Err(OpError::OverBudget(format!(
             "the request is estimated at {cost} cost units, over the budget of {budget} \
              (server.max_request_cost): send fewer or cheaper items per message"
         )));
     }
-    Ok(())
+    if !undo {
+        return Ok(cost::Meter::new(budget, cost, cost::REQUEST_DEADLINE));
+    }
+    let undo_budget = budget.min(cost::MAX_UNDO_COST);
+    if cost > undo_budget {
+        return Err(OpError::OverBudget(format!(
+            "the Undo batch is estimated at {cost} cost units, over the {undo_budget} an Undo \
+             batch may cost (it holds the key store's write lock while it runs): send \
+             expensive items without Undo"
+        )));
+    }
+    Ok(cost::Meter::new(undo_budget, cost, cost::UNDO_DEADLINE))
 }
 
 /// Every item of `msg` answered with the same failure (nothing ran).
@@ -463,12 +481,12 @@ fn run_items(
     who: &Principal,
     msg: &RequestMessage,
     now: i64,
+    meter: &cost::Meter,
 ) -> (Vec<ResponseItem>, Vec<AccessRecord>) {
     let caller = Caller::load(ctx, who).inspect_err(|e| {
         tracing::error!(user = %who.cn, error = %e, "cannot read the caller's access records");
     });
     let undo = msg.header.on_error == OnError::Undo;
-    let started = std::time::Instant::now();
     let mut placeholder: Option<String> = None;
     let mut out = Vec::with_capacity(msg.items.len());
     let mut records = Vec::new();
@@ -479,16 +497,16 @@ fn run_items(
             payload: &item.payload,
             placeholder: placeholder.as_deref(),
             now,
+            meter,
         };
         let result = match &caller {
             Ok(caller) => {
                 let mut caller = caller.clone();
                 caller.at_item(index);
-                let result = if undo {
-                    undoable(call.operation, started).and_then(|()| run_one(ctx, &caller, &call))
-                } else {
-                    run_one(ctx, &caller, &call)
-                };
+                let result = meter
+                    .check_time()
+                    .and_then(|()| if undo { undoable(call.operation) } else { Ok(()) })
+                    .and_then(|()| run_one(ctx, &caller, &call));
                 records.extend(caller.take_records());
                 result
             }
@@ -524,14 +542,10 @@ fn run_items(
     (out, records)
 }
 
-/// The longest an Undo batch may hold the store's write lock before its next item fails (and
-/// so the whole batch is rolled back): other writers wait while it runs.
-const UNDO_BATCH_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// Whether `operation` may run inside an Undo batch begun at `started`. Operations whose
-/// effect lives outside the key store (files, the KEK, dual-control windows, the loaded
-/// configuration) could not be rolled back with it, so they are refused there.
-fn undoable(operation: u32, started: std::time::Instant) -> Result<(), OpError> {
+/// Whether `operation` may run inside an Undo batch. Operations whose effect lives outside the
+/// key store (files, the KEK, dual-control windows, the loaded configuration) could not be
+/// rolled back with it, so they are refused there.
+fn undoable(operation: u32) -> Result<(), OpError> {
     use crate::kmip::custody::{OP_AUTHORIZE, OP_BACKUP, OP_ROTATE_KEK, OP_UNSEAL};
     use crate::kmip::extension::{OP_RELOAD_CONFIG, OP_RELOAD_TLS};
     if matches!(
@@ -542,19 +556,22 @@ fn undoable(operation: u32, started: std::time::Instant) -> Result<(), OpError> 
             "this operation cannot be undone: send it in a batch without Undo",
         ));
     }
-    if started.elapsed() > UNDO_BATCH_DEADLINE {
-        return Err(OpError::FeatureNotSupported(
-            "an Undo batch may run for at most 5 s: send fewer items per Undo batch",
-        ));
-    }
     Ok(())
 }
 
-/// Marks the items that succeeded before the failed one as Operation Undone (their writes
-/// were rolled back with the batch's transaction).
+/// Marks the items that succeeded before the failed one as Operation Undone: their writes
+/// were rolled back with the batch's transaction, so what they returned must not outlive them
+/// either (a ciphertext whose usage count was rolled back, key material whose Fresh flag was):
+/// an undone item's payload keeps only its Unique Identifier.
 fn mark_undone(out: &mut [ResponseItem]) {
     for item in out.iter_mut() {
-        item.undone = item.result.is_ok();
+        if let Ok(payload) = &mut item.result {
+            item.undone = true;
+            if let Some(p) = payload {
+                let uid = p.child(Tag::UNIQUE_IDENTIFIER).cloned();
+                *p = Ttlv::structure(Tag::RESPONSE_PAYLOAD, uid.into_iter().collect());
+            }
+        }
     }
 }
 

@@ -193,3 +193,70 @@ mod tests {
         assert!(is_evicted(&mut other));
     }
 }
+
+/// Authenticated connections per identity (certificate CN), so one client cannot take every
+/// slot of `server.max_connections` and lock the others out.
+#[derive(Debug)]
+pub struct IdentityBudget {
+    max_per_identity: usize,
+    held: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// One identity's connection slot, given back when dropped.
+#[derive(Debug)]
+pub struct IdentitySlot {
+    identity: String,
+    held: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl IdentityBudget {
+    /// At most `max_per_identity` connections per identity.
+    pub fn new(max_per_identity: usize) -> IdentityBudget {
+        IdentityBudget {
+            max_per_identity: max_per_identity.max(1),
+            held: Arc::default(),
+        }
+    }
+
+    /// A slot for `identity`, or `None` if it holds its share already.
+    pub fn admit(&self, identity: &str) -> Option<IdentitySlot> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(identity.to_owned()).or_insert(0);
+        if *count >= self.max_per_identity {
+            return None;
+        }
+        *count += 1;
+        Some(IdentitySlot {
+            identity: identity.to_owned(),
+            held: self.held.clone(),
+        })
+    }
+}
+
+impl Drop for IdentitySlot {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(&self.identity) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.identity);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::IdentityBudget;
+
+    #[test]
+    fn each_identity_gets_its_share_and_slots_come_back() {
+        let budget = IdentityBudget::new(2);
+        let a1 = budget.admit("alice").unwrap();
+        let _a2 = budget.admit("alice").unwrap();
+        assert!(budget.admit("alice").is_none());
+        let _b = budget.admit("bob").unwrap();
+        drop(a1);
+        assert!(budget.admit("alice").is_some());
+    }
+}

@@ -40,6 +40,8 @@ pub(super) struct Shared {
     pub authenticated: Arc<Semaphore>,
     /// Their number (for the log line when they are all taken).
     pub max_connections: usize,
+    /// Authenticated connections per identity.
+    pub per_identity: super::budget::IdentityBudget,
     /// The global in-flight request slots.
     pub in_flight: Arc<Semaphore>,
     pub logs: Logs,
@@ -155,6 +157,13 @@ impl Connection {
                 .await;
             return;
         }
+        // One identity may hold only its share of the authenticated connections.
+        let Some(_share) = self.shared.per_identity.admit(&who.cn) else {
+            if let Some(suppressed) = self.shared.logs.over_limit.hit() {
+                tracing::warn!(peer = %self.peer, user = %who.cn, suppressed, "connection limit per identity reached (server.max_connections_per_identity); closing new connection");
+            }
+            return;
+        };
         // Authenticated connections have their own budget, which handshakes never take.
         let Ok(_slot) = self.shared.authenticated.clone().try_acquire_owned() else {
             if let Some(suppressed) = self.shared.logs.over_limit.hit() {

@@ -49,6 +49,8 @@ pub struct Settings {
     /// Most concurrent authenticated connections (TLS handshake done, certificate accepted);
     /// a client authenticating while they are all taken is closed.
     pub max_connections: usize,
+    /// Most authenticated connections of one identity (certificate CN); one more is closed.
+    pub max_connections_per_identity: usize,
     /// Most connections still in their TLS handshake; a new one beyond it evicts the oldest.
     pub max_handshaking: usize,
     /// Most connections still in their TLS handshake from one source address; a new one
@@ -93,6 +95,7 @@ pub async fn serve_reloadable(
             settings.max_handshaking_per_source,
         ),
         authenticated: Arc::new(Semaphore::new(settings.max_connections)),
+        per_identity: budget::IdentityBudget::new(settings.max_connections_per_identity),
         max_connections: settings.max_connections,
         in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
         logs: conn::Logs::default(),

@@ -231,7 +231,7 @@ impl StatusConnection {
                 "forbidden: a client certificate in an allowed group is required",
             );
         }
-        let detail = if presented_group(tls, &self.settings.admin_group) {
+        let detail = if is_administrator(tls, &self.source.ctx).await {
             page::Detail::Full
         } else {
             page::Detail::Aggregate
@@ -240,14 +240,24 @@ impl StatusConnection {
     }
 }
 
-/// Whether the client presented a certificate (verified at the handshake) in `group`.
-fn presented_group(tls: &StatusTls, group: &str) -> bool {
+/// Whether the client presented a certificate (verified at the handshake) of an administrator
+/// as the KMIP port judges one: in the administrators' group, and neither the user nor the
+/// group disabled in the system tables.
+async fn is_administrator(tls: &StatusTls, ctx: &Arc<crate::ops::Ctx>) -> bool {
     let (_, session) = tls.get_ref();
-    session
+    let Some(who) = session
         .peer_certificates()
         .and_then(|c| c.first())
         .and_then(|cert| identity::principal_from_der(cert.as_ref()).ok())
-        .is_some_and(|who| who.ous.iter().any(|g| g == group))
+    else {
+        return false;
+    };
+    let ctx = ctx.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::ops::Caller::load(&ctx, &who).is_ok_and(|caller| caller.is_admin())
+    })
+    .await
+    .unwrap_or(false)
 }
 
 /// When client certificates are required: the presented one must name an allowed group.

@@ -4,14 +4,16 @@
 //! This is what makes KMIP's Batch Error Continuation Option Undo exact. Rolling the
 //! transaction back removes the batch's own writes and nothing else: no other client's object
 //! is snapshotted or written back, and no change-log entry of an undone write exists, so none
-//! reaches a mirror peer. While a batch runs it holds SQLite's write lock (the writer thread's
-//! group commits wait for it); readers on other threads go on seeing the last commit.
+//! reaches a mirror peer. A batch takes its turn at SQLite's write lock from the writer thread
+//! (after the writes queued before it, before those queued after), so batches and group
+//! commits alternate fairly and never wait on SQLite's busy timeout; readers on other threads
+//! go on seeing the last commit.
 //!
 //! The batch is bound to the thread that began it (the request's blocking-pool thread), so
 //! the operations need no new parameters: [`Store::read`] and [`Store::write`] on that
 //! thread, for that store, go to the batch's connection.
 
-use super::writer::WriteTx;
+use super::writer::{Turn, WriteTx};
 use super::{open_connection, Store, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use std::cell::{Cell, RefCell};
@@ -24,6 +26,9 @@ struct Active {
     conn: Connection,
     /// The newest change-log sequence number its writes logged (0: none).
     logged: Cell<i64>,
+    /// Its turn at the write lock, given back (after the connection ends its transaction)
+    /// when this is dropped.
+    _turn: Turn,
 }
 
 thread_local! {
@@ -45,6 +50,7 @@ impl Store {
         if ACTIVE.with(|a| a.borrow().is_some()) {
             return Err(StoreError::BatchInProgress);
         }
+        let turn = self.writer.turn()?;
         let conn = open_connection(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         // As on the writer's connection: destroyed key material is overwritten on disk.
         conn.pragma_update(None, "secure_delete", "ON")?;
@@ -54,6 +60,7 @@ impl Store {
                 store: self.id,
                 conn,
                 logged: Cell::new(0),
+                _turn: turn,
             })
         });
         Ok(Batch { store: self })

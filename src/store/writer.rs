@@ -79,8 +79,32 @@ type Completion = Box<dyn FnOnce(Result<(), CommitFault>) + Send>;
 /// A queued write: runs against the transaction and says whether it succeeded.
 type Job = Box<dyn FnOnce(&WriteTx<'_>) -> (bool, Completion) + Send>;
 
+/// What the writer thread is asked to do, in arrival order.
+enum Msg {
+    /// A write for the next group.
+    Write(Job),
+    /// A batch transaction on a connection of its own takes its turn at SQLite's write lock:
+    /// the writer finishes the writes queued before it, says so on `ready`, and waits until
+    /// `done` is dropped. Batches and groups so take turns in arrival order, and neither
+    /// waits on SQLite's busy timeout for the other.
+    Turn {
+        ready: SyncSender<()>,
+        done: Receiver<()>,
+    },
+}
+
+/// The longest the writer lends the write lock to one batch; past it, the writer's next group
+/// waits on SQLite's lock like any other connection. Batches are bounded far below this by
+/// their cost budget and deadline (`ops::cost`).
+const TURN_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A batch's turn at the write lock; the writer resumes when this is dropped.
+pub(super) struct Turn {
+    _done: SyncSender<()>,
+}
+
 pub(super) struct Writer {
-    sender: Mutex<Option<SyncSender<Job>>>,
+    sender: Mutex<Option<SyncSender<Msg>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -88,7 +112,7 @@ impl Writer {
     pub(super) fn start(mut conn: Connection, path: PathBuf) -> Result<Writer, StoreError> {
         // Destroyed key material is overwritten on disk, not just unlinked from the b-tree.
         conn.pragma_update(None, "secure_delete", "ON")?;
-        let (sender, receiver) = mpsc::sync_channel::<Job>(4096);
+        let (sender, receiver) = mpsc::sync_channel::<Msg>(4096);
         let thread = std::thread::Builder::new()
             .name("akm-store-writer".into())
             .spawn(move || run(&mut conn, &path, receiver))
@@ -119,10 +143,30 @@ impl Writer {
             });
             (ok, done)
         });
-        let sender = self.sender.lock().ok().and_then(|s| s.clone());
         let gone = || E::from(StoreError::WriterGone);
-        sender.ok_or_else(gone)?.send(job).map_err(|_| gone())?;
+        self.send(Msg::Write(job)).map_err(|_| gone())?;
         answer.recv().map_err(|_| gone())?
+    }
+
+    /// Waits for the writer to finish the writes queued before this call, then holds it off
+    /// until the returned [`Turn`] is dropped.
+    pub(super) fn turn(&self) -> Result<Turn, StoreError> {
+        let (ready, is_ready) = mpsc::sync_channel(1);
+        let (done, wait_done) = mpsc::sync_channel(1);
+        self.send(Msg::Turn {
+            ready,
+            done: wait_done,
+        })?;
+        is_ready.recv().map_err(|_| StoreError::WriterGone)?;
+        Ok(Turn { _done: done })
+    }
+
+    fn send(&self, msg: Msg) -> Result<(), StoreError> {
+        let sender = self.sender.lock().ok().and_then(|s| s.clone());
+        sender
+            .ok_or(StoreError::WriterGone)?
+            .send(msg)
+            .map_err(|_| StoreError::WriterGone)
     }
 
     /// Closes the queue and waits for the thread to commit what it already has.
@@ -142,16 +186,46 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: &mut Connection, path: &Path, receiver: Receiver<Job>) {
-    while let Ok(first) = receiver.recv() {
+fn run(conn: &mut Connection, path: &Path, receiver: Receiver<Msg>) {
+    let mut next: Option<Msg> = None;
+    loop {
+        let msg = match next.take() {
+            Some(m) => m,
+            None => match receiver.recv() {
+                Ok(m) => m,
+                Err(_) => return,
+            },
+        };
+        let first = match msg {
+            Msg::Write(job) => job,
+            Msg::Turn { ready, done } => {
+                lend(&ready, &done);
+                continue;
+            }
+        };
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match receiver.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(Msg::Write(job)) => group.push(job),
+                // A turn waits for the writes queued before it, not for later ones.
+                Ok(turn) => {
+                    next = Some(turn);
+                    break;
+                }
                 Err(_) => break,
             }
         }
         commit_group(conn, path, group);
+    }
+}
+
+/// Lets a batch hold the write lock: says the writer is idle, then waits for the batch to end.
+fn lend(ready: &SyncSender<()>, done: &Receiver<()>) {
+    if ready.send(()).is_err() {
+        return;
+    }
+    if let Err(mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(TURN_LIMIT) {
+        tracing::error!("store: a batch transaction held the write lock past its limit");
     }
 }
 

@@ -81,6 +81,7 @@ pub fn test_settings() -> Settings {
             max_attributes: 1024,
         },
         max_connections: 64,
+        max_connections_per_identity: 64,
         // The production defaults: the connection-budget tests rely on them.
         max_handshaking: 256,
         max_handshaking_per_source: 64,
