@@ -446,3 +446,42 @@ async fn locate_items_scan_every_object_for_one_cost_unit() {
     );
     server.stop().await;
 }
+
+/// A PBKDF2 Derive Key of Secret Data of `bits` bits.
+fn pbkdf2_secret(base: &str, bits: i32, iterations: i32) -> Vec<Ttlv> {
+    let mut p = pbkdf2_item(base, 7, iterations);
+    p[0] = Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SECRET_DATA);
+    p[4] = template(
+        V::V2_1,
+        &[Attr::new("Cryptographic Length", Value::Integer(bits))],
+    );
+    p
+}
+
+/// Attack 2c: the estimate prices PBKDF2 by its Iteration Count alone, but PBKDF2 runs the
+/// iterations once per output block: Secret Data of 4096 bits (512 bytes, the most the KDF
+/// gives) is 16 blocks of SHA-256, sixteen times the estimated cost. Three such items at the
+/// 1,000,000-iteration cap fit the default budget (3003 units, "about three seconds") and
+/// run for about fifty times that; in an Undo batch each one holds the store's write lock
+/// far past the 5 s deadline, which is only checked between items.
+#[tokio::test]
+async fn pbkdf2_output_length_multiplies_the_estimated_cost() {
+    let server = TestServer::start().await;
+    let mut c = server.client("mallory", V::V2_1).await;
+    let base = register_aes(&mut c, usage::DERIVE_KEY, &[]).await;
+    let mut took = Vec::new();
+    for bits in [256, 4096] {
+        let payload = pbkdf2_secret(&base, bits, 100_000);
+        let started = Instant::now();
+        c.call(op::DERIVE_KEY, payload).await.unwrap();
+        took.push(started.elapsed());
+    }
+    eprintln!("PBKDF2 100k iterations: 32 bytes {:?}, 512 bytes {:?}", took[0], took[1]);
+    assert!(
+        took[1] < took[0] * 4,
+        "the same estimated cost ran {:?} for 512 bytes against {:?} for 32",
+        took[1],
+        took[0]
+    );
+    server.stop().await;
+}
