@@ -485,3 +485,31 @@ async fn pbkdf2_output_length_multiplies_the_estimated_cost() {
     );
     server.stop().await;
 }
+
+/// Attack 1d: the Undo deadline (5 s) is checked only before each item. One Undo message of
+/// ONE Derive Key item (Secret Data of 4096 bits, 400,000 PBKDF2 iterations: estimated at
+/// 401 units, a tenth of the budget) holds SQLite's write lock for the whole derivation;
+/// another user's Create waits that long, and fails once SQLite's 30 s busy timeout passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_undo_item_holds_the_write_lock_past_the_deadline() {
+    let server = TestServer::start().await;
+    let mut mallory = server.client("mallory", V::V2_1).await;
+    let base = register_aes(&mut mallory, usage::DERIVE_KEY, &[]).await;
+    let batch = undo(&[(op::DERIVE_KEY, pbkdf2_secret(&base, 4096, 400_000))]);
+    let attack = tokio::spawn(async move { mallory.send(&batch).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut alice = server.client("alice", V::V2_1).await;
+    let started = Instant::now();
+    let r = alice
+        .call(op::CREATE, create_payload(V::V2_1, &aes_attrs(None)))
+        .await;
+    let took = started.elapsed();
+    let _ = attack.await;
+    eprintln!("alice's Create during one Undo item: {took:?}, ok: {}", r.is_ok());
+    assert!(
+        r.is_ok() && took < Duration::from_secs(6),
+        "one Undo item of 401 cost units held alice's Create for {took:?} (ok: {})",
+        r.is_ok()
+    );
+    server.stop().await;
+}
