@@ -8,9 +8,9 @@ use akm::client::{request, Client};
 use akm::kmip::attributes::Attr;
 use akm::kmip::enums::{
     batch_error_continuation_option as bec, block_cipher_mode as bcm,
-    cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
-    derivation_method as dm, hashing_algorithm as ha, key_format_type as kft,
-    object_type as ot, operation as op, result_status, usage_limits_unit,
+    cryptographic_algorithm as alg, cryptographic_usage_mask as usage, derivation_method as dm,
+    hashing_algorithm as ha, key_format_type as kft, object_type as ot, operation as op,
+    result_status, usage_limits_unit,
 };
 use akm::kmip::extension as ext;
 use akm::kmip::ProtocolVersion as V;
@@ -188,7 +188,10 @@ async fn undone_get_serves_material_and_leaves_the_key_fresh() {
         Some(Value::Boolean(true))
     );
     let response = owner
-        .send(&undo(&[(op::GET, uid(&key)), (op::GET, uid("no-such-key"))]))
+        .send(&undo(&[
+            (op::GET, uid(&key)),
+            (op::GET, uid("no-such-key")),
+        ]))
         .await
         .unwrap();
     let served = payloads(&response)
@@ -247,9 +250,8 @@ fn rsa_pair_payload(bits: i32) -> Vec<Ttlv> {
         "Cryptographic Usage Mask",
         Value::Integer(usage::VERIFY),
     )];
-    let wrap = |tag, attrs: &[Attr]| {
-        Ttlv::structure(tag, template(V::V2_1, attrs).children().to_vec())
-    };
+    let wrap =
+        |tag, attrs: &[Attr]| Ttlv::structure(tag, template(V::V2_1, attrs).children().to_vec());
     vec![
         wrap(Tag::COMMON_ATTRIBUTES, &common),
         wrap(Tag::PRIVATE_KEY_ATTRIBUTES, &private),
@@ -337,7 +339,12 @@ async fn undo_batches_of_one_user_stall_everyone_elses_writes() {
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 i = i.wrapping_add(1);
                 let items: Vec<(u32, Vec<Ttlv>)> = (0..3)
-                    .map(|k| (op::DERIVE_KEY, pbkdf2_item(&base, n * 64 + i + k, 1_000_000)))
+                    .map(|k| {
+                        (
+                            op::DERIVE_KEY,
+                            pbkdf2_item(&base, n * 64 + i + k, 1_000_000),
+                        )
+                    })
                     .collect();
                 let _ = c.send(&undo(&items)).await;
             }
@@ -393,7 +400,10 @@ async fn a_disabled_administrator_still_sees_identities_on_the_status_page() {
             ext::set_account_payload(true, "x", Some(true), None),
         )
         .await;
-    assert!(kmip.is_err(), "a disabled administrator administers over KMIP");
+    assert!(
+        kmip.is_err(),
+        "a disabled administrator administers over KMIP"
+    );
     let request = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let page = st::raw(
         status.addr,
@@ -476,7 +486,10 @@ async fn pbkdf2_output_length_multiplies_the_estimated_cost() {
         c.call(op::DERIVE_KEY, payload).await.unwrap();
         took.push(started.elapsed());
     }
-    eprintln!("PBKDF2 100k iterations: 32 bytes {:?}, 512 bytes {:?}", took[0], took[1]);
+    eprintln!(
+        "PBKDF2 100k iterations: 32 bytes {:?}, 512 bytes {:?}",
+        took[0], took[1]
+    );
     assert!(
         took[1] < took[0] * 4,
         "the same estimated cost ran {:?} for 512 bytes against {:?} for 32",
@@ -505,11 +518,74 @@ async fn one_undo_item_holds_the_write_lock_past_the_deadline() {
         .await;
     let took = started.elapsed();
     let _ = attack.await;
-    eprintln!("alice's Create during one Undo item: {took:?}, ok: {}", r.is_ok());
+    eprintln!(
+        "alice's Create during one Undo item: {took:?}, ok: {}",
+        r.is_ok()
+    );
     assert!(
         r.is_ok() && took < Duration::from_secs(6),
         "one Undo item of 401 cost units held alice's Create for {took:?} (ok: {})",
         r.is_ok()
     );
     server.stop().await;
+}
+
+/// Attack 6: `audit verify --against` compares a SIEM copy only with journal records of the
+/// same `server` name. Someone with the server's disk deletes the whole journal and restarts
+/// the server under another `audit.server_name` (or host name): the new journal is a valid
+/// chain, and every record of the copy is "of other servers, not compared", so verify says OK
+/// although every record the copy holds is gone from the journal.
+#[test]
+fn a_journal_replaced_under_another_server_name_passes_against_the_copy() {
+    use crate::audit_cli::{akm, ok, serve, signal, write_config};
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    ok(akm(&config, &["init"]));
+    let public = dir.path().join("audit.pub");
+    ok(akm(
+        &config,
+        &["audit", "public-key", "--out", public.to_str().unwrap()],
+    ));
+    let run = |names: &[&str]| {
+        let (mut server, port) = serve(&config);
+        let server_arg = format!("localhost:{port}");
+        for name in names {
+            ok(akm(
+                &config,
+                &["key", "create", "--name", name, "--server", &server_arg],
+            ));
+        }
+        signal(&server, "-TERM");
+        assert!(server.wait().unwrap().success());
+    };
+    run(&["payroll", "hr"]);
+    let journal = dir.path().join("data/audit/audit.log");
+    let copy = dir.path().join("siem-copy.log");
+    std::fs::copy(&journal, &copy).unwrap();
+    // The attack: the journal removed, the server restarted under another name.
+    std::fs::remove_file(&journal).unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("server_name = \"kms-test\"", "server_name = \"kms-other\"");
+    std::fs::write(&config, text).unwrap();
+    run(&["innocent"]);
+    let out = akm(
+        &config,
+        &[
+            "audit",
+            "verify",
+            "--public-key",
+            public.to_str().unwrap(),
+            "--against",
+            copy.to_str().unwrap(),
+            journal.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("verify: {:?} {stdout}", out.status.code());
+    assert_ne!(
+        out.status.code(),
+        Some(0),
+        "a journal holding none of the copy's records verified OK against it: {stdout}"
+    );
 }
