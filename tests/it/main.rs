@@ -41,6 +41,7 @@ mod ops;
 mod pykmip;
 mod pykmip_acl;
 mod pykmip_suite;
+mod redteam;
 mod register_objects;
 mod rotation;
 mod selftest;
