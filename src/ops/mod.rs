@@ -505,7 +505,13 @@ fn run_items(
                 caller.at_item(index);
                 let result = meter
                     .check_time()
-                    .and_then(|()| if undo { undoable(call.operation) } else { Ok(()) })
+                    .and_then(|()| {
+                        if undo {
+                            undoable(call.operation)
+                        } else {
+                            Ok(())
+                        }
+                    })
                     .and_then(|()| run_one(ctx, &caller, &call));
                 records.extend(caller.take_records());
                 result

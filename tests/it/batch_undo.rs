@@ -237,7 +237,7 @@ async fn undo_never_writes_back_what_others_changed_meanwhile() {
                         vec![Ttlv::enumeration(Tag::HASHING_ALGORITHM, ha::SHA_256)],
                     ),
                     Ttlv::bytes(Tag::SALT, vec![i as u8; 16]),
-                    Ttlv::integer(Tag::ITERATION_COUNT, 300_000),
+                    Ttlv::integer(Tag::ITERATION_COUNT, 50_000),
                 ],
             ),
             template(V::V2_1, &aes_attrs(None)),

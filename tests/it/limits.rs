@@ -207,8 +207,9 @@ async fn expensive_requests_are_refused_before_they_run() {
     );
     c.call(op::ACTIVATE, uid(&base)).await.unwrap();
     let started = std::time::Instant::now();
-    // One item over the per-item cap.
-    let (operation, payload) = pbkdf2_item(&base, 2_000_000);
+    // One item over the per-item cap (within the budget: 1.5 million iterations of two
+    // output blocks for an AES-256 key cost 3001 units).
+    let (operation, payload) = pbkdf2_item(&base, 1_500_000);
     let (reason, message) = failure(c.call(operation, payload).await);
     assert_eq!(reason, rr::INVALID_FIELD);
     assert!(
@@ -222,7 +223,7 @@ async fn expensive_requests_are_refused_before_they_run() {
     assert_eq!(results.len(), 300);
     for r in results {
         let (reason, message) = failure(r);
-        assert_eq!(reason, rr::INVALID_MESSAGE);
+        assert_eq!(reason, rr::SERVER_LIMIT_EXCEEDED);
         assert!(message.contains("server.max_request_cost"), "{message}");
     }
     // Three RSA-4096 key pairs are over the default budget too.
@@ -244,7 +245,7 @@ async fn expensive_requests_are_refused_before_they_run() {
     let results = c.batch(&[pair.clone(), pair.clone(), pair]).await.unwrap();
     assert!(results
         .into_iter()
-        .all(|r| failure(r).0 == rr::INVALID_MESSAGE));
+        .all(|r| failure(r).0 == rr::SERVER_LIMIT_EXCEEDED));
     // Nothing of it ran: answered in far less time than even one item would take.
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
     // An affordable derivation still runs.
