@@ -86,7 +86,7 @@ fn replay_reports_each_file_and_the_totals() {
 
     let (code, out) = replay(&config, port, &[&bad, &missing, &good]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL BAD-M-1-21.xml: step 0"), "{out}");
+    assert!(out.contains("FAIL BAD-M-1-21.xml: step 1"), "{out}");
     assert!(
         out.contains(
             "ResponseMessage/BatchItem/ResultStatus: expected OperationFailed, got Success"
