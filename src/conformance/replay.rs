@@ -116,7 +116,7 @@ struct Run {
 impl Run {
     /// The value an unbound request placeholder stands for: `NAME_n` is the n-th (from 0)
     /// element NAME of the responses so far, `NAME` the latest one.
-    fn from_responses(&self, name: &str, item_type: ItemType) -> Option<Value> {
+    fn returned_value(&self, name: &str, item_type: ItemType) -> Option<Value> {
         let (element, index) = match name.rsplit_once('_') {
             Some((element, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => {
                 (element, n.parse::<usize>().ok())
@@ -131,7 +131,7 @@ impl Run {
             .map(|(_, v)| v);
         match index {
             Some(n) => values.nth(n).cloned(),
-            None => values.last().cloned(),
+            None => values.next_back().cloned(),
         }
     }
 }
@@ -193,7 +193,7 @@ impl Resolver for Substitute<'_> {
         if let Some(bound) = self.run.bindings.get(p.name) {
             return Ok(bound.clone());
         }
-        self.run.from_responses(p.name, item_type).ok_or_else(|| {
+        self.run.returned_value(p.name, item_type).ok_or_else(|| {
             format!(
                 "{} at {} is not bound by an earlier response",
                 p.token, p.path
@@ -240,5 +240,56 @@ fn time_value(now: i64, p: &Placeholder<'_>, item_type: ItemType) -> Result<Valu
         ItemType::DateTime => Ok(Value::DateTime(t)),
         ItemType::DateTimeExtended => Ok(Value::DateTimeExtended(t.saturating_mul(1_000_000))),
         other => Err(format!("{} in a {other:?}", p.token)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(b: &[u8]) -> Value {
+        Value::ByteString(Zeroizing::new(b.to_vec()))
+    }
+
+    #[test]
+    fn unbound_request_placeholders_stand_for_earlier_response_elements() {
+        let response = Ttlv::structure(
+            Tag::RESPONSE_MESSAGE,
+            vec![Ttlv::structure(
+                Tag::BATCH_ITEM,
+                vec![Ttlv::structure(
+                    Tag::RESPONSE_PAYLOAD,
+                    vec![
+                        Ttlv::bytes(Tag::DATA, vec![1]),
+                        Ttlv::bytes(Tag::IV_COUNTER_NONCE, vec![2]),
+                        Ttlv::bytes(Tag::MAC_DATA, vec![3]),
+                    ],
+                )],
+            )],
+        );
+        let later = Ttlv::structure(
+            Tag::RESPONSE_MESSAGE,
+            vec![Ttlv::structure(
+                Tag::BATCH_ITEM,
+                vec![Ttlv::structure(
+                    Tag::RESPONSE_PAYLOAD,
+                    vec![
+                        Ttlv::bytes(Tag::DATA, vec![4]),
+                        Ttlv::bytes(Tag::MAC_DATA, vec![5]),
+                    ],
+                )],
+            )],
+        );
+        let mut run = Run::default();
+        collect_returned(&response, &mut run.returned);
+        collect_returned(&later, &mut run.returned);
+        let b = ItemType::ByteString;
+        assert_eq!(run.returned_value("DATA_0", b), Some(bytes(&[1])));
+        assert_eq!(run.returned_value("DATA_1", b), Some(bytes(&[4])));
+        assert_eq!(run.returned_value("DATA_2", b), None);
+        assert_eq!(run.returned_value("MAC_DATA", b), Some(bytes(&[5])));
+        assert_eq!(run.returned_value("IV_COUNTER_NONCE", b), Some(bytes(&[2])));
+        assert_eq!(run.returned_value("MAC_DATA", ItemType::TextString), None);
+        assert_eq!(run.returned_value("SIGNATURE_DATA", b), None);
     }
 }
