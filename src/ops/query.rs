@@ -213,7 +213,7 @@ pub fn run(ctx: &Ctx, call: &Call<'_>) -> Result<Reply, OpError> {
             payload.extend(profiles(v));
         }
         if asked(qf::QUERY_CAPABILITIES) {
-            payload.push(capabilities());
+            payload.push(capabilities(v));
         }
     }
     if v.is_v2() && asked(qf::QUERY_STORAGE_PROTECTION_MASKS) {
@@ -288,24 +288,30 @@ fn profiles(v: ProtocolVersion) -> Vec<Ttlv> {
         .collect()
 }
 
-/// Capability Information (2.1 §7.5, 1.4 §2.1.23): multi-part operations yes (`stream`),
-/// asynchronous operations and attestation no, Undo and Continue batches yes, Destroy deletes
-/// the key material and keeps the metadata, one process-wide DRBG instance. Unwrap Mode and
-/// Shredding Algorithm are left out: akm does not shred, and whether a registered wrapped key
-/// is unwrapped depends on the wrapping key.
-fn capabilities() -> Ttlv {
-    Ttlv::structure(
-        Tag::CAPABILITY_INFORMATION,
-        vec![
-            Ttlv::boolean(Tag::STREAMING_CAPABILITY, true),
-            Ttlv::boolean(Tag::ASYNCHRONOUS_CAPABILITY, false),
-            Ttlv::boolean(Tag::ATTESTATION_CAPABILITY, false),
-            Ttlv::boolean(Tag::BATCH_UNDO_CAPABILITY, true),
-            Ttlv::boolean(Tag::BATCH_CONTINUE_CAPABILITY, true),
-            Ttlv::enumeration(Tag::DESTROY_ACTION, destroy_action::KEY_MATERIAL_DELETED),
-            Ttlv::enumeration(Tag::RNG_MODE, rng_mode::SHARED_INSTANTIATION),
-        ],
-    )
+/// Capability Information (2.1 §7.5, 1.4 §2.1.21): multi-part operations yes (`stream`),
+/// asynchronous operations and attestation no, Undo and Continue batches yes (fields that
+/// exist from KMIP 1.4), Destroy deletes the key material and keeps the metadata, one
+/// process-wide DRBG instance. Unwrap Mode and Shredding Algorithm are left out: akm does not
+/// shred, and whether a registered wrapped key is unwrapped depends on the wrapping key.
+fn capabilities(v: ProtocolVersion) -> Ttlv {
+    let mut fields = vec![
+        Ttlv::boolean(Tag::STREAMING_CAPABILITY, true),
+        Ttlv::boolean(Tag::ASYNCHRONOUS_CAPABILITY, false),
+        Ttlv::boolean(Tag::ATTESTATION_CAPABILITY, false),
+    ];
+    if v.is_v2() || v.minor >= 4 {
+        fields.push(Ttlv::boolean(Tag::BATCH_UNDO_CAPABILITY, true));
+        fields.push(Ttlv::boolean(Tag::BATCH_CONTINUE_CAPABILITY, true));
+    }
+    fields.push(Ttlv::enumeration(
+        Tag::DESTROY_ACTION,
+        destroy_action::KEY_MATERIAL_DELETED,
+    ));
+    fields.push(Ttlv::enumeration(
+        Tag::RNG_MODE,
+        rng_mode::SHARED_INSTANTIATION,
+    ));
+    Ttlv::structure(Tag::CAPABILITY_INFORMATION, fields)
 }
 
 #[cfg(test)]

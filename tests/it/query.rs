@@ -101,8 +101,14 @@ async fn capabilities_profiles_rngs_and_no_validations() {
         assert_eq!(caps.len(), 1, "{v:?}");
         assert_eq!(flag(caps[0], Tag::STREAMING_CAPABILITY), Some(true));
         assert_eq!(flag(caps[0], Tag::ASYNCHRONOUS_CAPABILITY), Some(false));
-        assert_eq!(flag(caps[0], Tag::BATCH_UNDO_CAPABILITY), Some(true));
-        assert_eq!(flag(caps[0], Tag::BATCH_CONTINUE_CAPABILITY), Some(true));
+        // Batch Undo and Continue Capability exist from KMIP 1.4.
+        let batch = (v != V::V1_3).then_some(true);
+        assert_eq!(flag(caps[0], Tag::BATCH_UNDO_CAPABILITY), batch, "{v:?}");
+        assert_eq!(
+            flag(caps[0], Tag::BATCH_CONTINUE_CAPABILITY),
+            batch,
+            "{v:?}"
+        );
         assert_eq!(
             caps[0].child(Tag::DESTROY_ACTION).and_then(Ttlv::as_enum),
             Some(destroy_action::KEY_MATERIAL_DELETED)
