@@ -492,7 +492,7 @@ async fn undo_batches_refuse_stream_parts() {
 }
 
 /// KMIP 1.4 clients stream too (1.4 §4.29-4.34, §4.37); the 1.4 response downgrades Invalid
-/// Correlation Value to a reason 1.4 has.
+/// Correlation Value to a reason 1.4 has (Invalid Field).
 #[tokio::test]
 async fn streams_work_at_kmip_1_4() {
     let server = TestServer::start().await;
@@ -519,6 +519,42 @@ async fn streams_work_at_kmip_1_4() {
     let r = c
         .call(op::HASH, part_payload(&[], Some(b"x"), Some(&cv), true))
         .await;
-    assert_ne!(reason(r), rr::INVALID_CORRELATION_VALUE);
+    assert_eq!(reason(r), rr::INVALID_FIELD);
     server.stop().await;
+}
+
+/// A stream lives on the node that began it: on a mirrored pair the peer does not know its
+/// Correlation Value (the client starts again there after a failover), and the first node
+/// still completes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_is_per_node_on_a_mirrored_pair() {
+    use crate::support::cluster::{Cluster, Options};
+    let cluster = Cluster::start(Options::nodes(2));
+    let mut a = cluster.client(0).await;
+    let mut b = cluster.client(1).await;
+    let m = message();
+    let got = a.call(op::HASH, sha256_first(&m[..100])).await.unwrap();
+    let cv = bytes_of(&got, Tag::CORRELATION_VALUE).unwrap();
+    let r = b
+        .call(
+            op::HASH,
+            part_payload(&[], Some(&m[100..]), Some(&cv), true),
+        )
+        .await;
+    // The cluster's clients speak KMIP 1.4, where Invalid Correlation Value (a 2.x reason)
+    // is answered as Invalid Field.
+    assert_eq!(reason(r), rr::INVALID_FIELD);
+    let done = a
+        .call(
+            op::HASH,
+            part_payload(&[], Some(&m[100..]), Some(&cv), true),
+        )
+        .await
+        .unwrap();
+    let sha = params(vec![Ttlv::enumeration(Tag::HASHING_ALGORITHM, ha::SHA_256)]);
+    let whole = b
+        .call(op::HASH, vec![sha, Ttlv::bytes(Tag::DATA, m.clone())])
+        .await
+        .unwrap();
+    assert_eq!(bytes_of(&done, Tag::DATA), bytes_of(&whole, Tag::DATA));
 }
