@@ -422,6 +422,46 @@ mod tests {
     }
 
     #[test]
+    fn an_idle_stream_expires() {
+        let Some(long_ago) = Instant::now().checked_sub(IDLE_EXPIRY + Duration::from_secs(1))
+        else {
+            return; // the monotonic clock started too recently to go back that far
+        };
+        let streams = Streams::default();
+        streams.put(vec![1], stream("a")).unwrap();
+        streams.put(vec![2], stream("a")).unwrap();
+        for s in streams.open.lock().unwrap().values_mut() {
+            s.last_used = long_ago;
+        }
+        assert!(matches!(
+            streams.take(&[1], "a", 1, Some("k")),
+            Err(OpError::InvalidCorrelationValue(_))
+        ));
+        // A new stream sweeps the idle ones out.
+        streams.put(vec![3], stream("a")).unwrap();
+        assert_eq!(streams.len(), 1);
+    }
+
+    #[test]
+    fn all_streams_together_hold_at_most_the_total() {
+        let streams = Streams::default();
+        let full = |owner: &str| {
+            let mut s = stream(owner);
+            s.data = Zeroizing::new(vec![0; MAX_STREAM_BYTES]);
+            s
+        };
+        let fit = MAX_TOTAL_BYTES / MAX_STREAM_BYTES;
+        for i in 0..fit {
+            // Spread over owners so that the per-client limit is not what stops them.
+            streams.put(vec![i as u8], full(&format!("c{i}"))).unwrap();
+        }
+        assert!(matches!(
+            streams.put(vec![0xff], full("late")),
+            Err(OpError::ServerLimitExceeded(_))
+        ));
+    }
+
+    #[test]
     fn a_stream_holds_at_most_its_limit() {
         let mut s = stream("a");
         s.append(&vec![0; MAX_STREAM_BYTES]).unwrap();
