@@ -76,14 +76,17 @@ pub enum OpError {
     /// The key's Usage Limits do not allow this much more use.
     #[error("the key's usage limit is exhausted")]
     UsageLimitExceeded,
-    /// The request costs more than its budget or ran past its deadline (`ops::cost`); the
-    /// message names the limit.
-    #[error("{0}")]
-    OverBudget(String),
     /// The object's stored attributes would exceed a limit (`server.max_attribute_bytes`,
     /// `server.max_object_attribute_bytes` or the stored-record ceiling); the message names it.
     #[error("{0}")]
     AttributesTooLarge(String),
+    /// A later part of a multi-part operation names no stream this client has open (KMIP 2.1
+    /// §7.8): unknown, another client's, finished, expired, or begun on another node.
+    #[error("invalid correlation value: {0}")]
+    InvalidCorrelationValue(String),
+    /// A multi-part operation would exceed what the server keeps in memory for streams.
+    #[error("server limit exceeded: {0}")]
+    ServerLimitExceeded(String),
     /// A cipher refused its input (lengths, padding) or the authentication tag did not verify.
     #[error(transparent)]
     Cipher(#[from] CipherError),
@@ -196,7 +199,8 @@ impl OpError {
             // KMIP 2.1 §6.1.2 (and the other operations that store attributes) lists Server
             // Limit Exceeded: the request is well formed, the server will not store that much.
             OpError::AttributesTooLarge(m) => (rr::SERVER_LIMIT_EXCEEDED, m.clone()),
-            OpError::OverBudget(m) => (rr::SERVER_LIMIT_EXCEEDED, m.clone()),
+            OpError::InvalidCorrelationValue(m) => (rr::INVALID_CORRELATION_VALUE, m.clone()),
+            OpError::ServerLimitExceeded(m) => (rr::SERVER_LIMIT_EXCEEDED, m.clone()),
             OpError::Cipher(e) => (cipher_reason(e), self.to_string()),
             OpError::Asym(AsymError::Key(_)) => (rr::INVALID_FIELD, self.to_string()),
             OpError::Asym(AsymError::Params(_)) => {

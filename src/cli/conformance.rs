@@ -1,14 +1,16 @@
 //! `akm conformance replay`: replays OASIS KMIP XML test-case files against a running server
 //! (a KMIP client over mutual TLS, connecting like `akm key`) and prints one line per file,
-//! the path-level differences of a failure, and a final `N passed, M failed` line.
+//! the path-level differences of a failure, and a final `N passed, M failed` line. With
+//! `--server`, `--cert`, `--key` and `--ca` it reads no config file (it can test any KMIP
+//! server from any machine); a missing one is taken from `[client]` in the config.
 
 use super::CliError;
 use crate::client::ClientError;
-use crate::config::Config;
+use crate::config::{ClientConfig, Config};
 use crate::conformance::{self, replay, FileReport};
 use crate::server::tls;
 use clap::{Args, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `akm conformance ...`
 #[derive(Debug, Args)]
@@ -43,8 +45,9 @@ enum ConformanceCommand {
     },
 }
 
-/// Runs a conformance command.
-pub fn run(config: &Config, args: ConformanceArgs) -> Result<(), CliError> {
+/// Runs a conformance command; `config_path` is read only when a connection option is
+/// missing.
+pub fn run(config_path: &Path, args: ConformanceArgs) -> Result<(), CliError> {
     let ConformanceCommand::Replay {
         server,
         cert,
@@ -53,7 +56,10 @@ pub fn run(config: &Config, args: ConformanceArgs) -> Result<(), CliError> {
         table,
         files,
     } = args.command;
-    let c = &config.client;
+    let c = match (&server, &cert, &key, &ca) {
+        (Some(_), Some(_), Some(_), Some(_)) => ClientConfig::default(),
+        _ => client_defaults(config_path)?,
+    };
     let tls = tls::client_config(
         cert.as_ref().unwrap_or(&c.cert),
         key.as_ref().unwrap_or(&c.key),
@@ -87,4 +93,14 @@ pub fn run(config: &Config, args: ConformanceArgs) -> Result<(), CliError> {
         return Err(CliError::Conformance(failed));
     }
     Ok(())
+}
+
+/// `[client]` of the config file, for the connection options not given on the command line.
+fn client_defaults(config_path: &Path) -> Result<ClientConfig, CliError> {
+    Config::load(config_path).map(|c| c.client).map_err(|e| {
+        CliError::Usage(format!(
+            "akm conformance replay: give --server, --cert, --key and --ca, or a config \
+                 file whose [client] section has them ({e})"
+        ))
+    })
 }

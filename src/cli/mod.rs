@@ -221,6 +221,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             return audit::run(&cli.config, args);
         }
+        // The replayer is a client for any KMIP server: with --server, --cert, --key and --ca
+        // it needs no akm config file.
+        Command::Conformance(args) => {
+            init_logging("warn");
+            return conformance::run(&cli.config, args);
+        }
         other => other,
     };
     let config = Config::load(&cli.config)?;
@@ -302,10 +308,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             backup::run_restore(&config, args)?;
         }
-        Command::Conformance(args) => {
-            init_logging("warn");
-            conformance::run(&config, args)?;
-        }
+        Command::Conformance(args) => conformance::run(&cli.config, args)?,
         Command::Mirror { command } => mirror::run(&config, command)?,
         Command::Bench(args) => {
             init_logging("warn");

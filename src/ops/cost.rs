@@ -59,7 +59,7 @@ impl Meter {
         let spent = self.spent.get().saturating_add(units);
         self.spent.set(spent);
         if spent > self.budget {
-            return Err(OpError::OverBudget(format!(
+            return Err(OpError::ServerLimitExceeded(format!(
                 "the request has cost more than the budget of {} units \
                  (server.max_request_cost): narrow the search or send fewer items per message",
                 self.budget
@@ -71,7 +71,7 @@ impl Meter {
     /// Refuses once the request has run past its deadline.
     pub fn check_time(&self) -> Result<(), OpError> {
         if Instant::now() > self.deadline {
-            return Err(OpError::OverBudget(
+            return Err(OpError::ServerLimitExceeded(
                 "the request has run past its time limit: send fewer or cheaper items per \
                  message (an Undo batch may run for 2 s, any other message for 10 s)"
                     .into(),
@@ -233,10 +233,10 @@ mod tests {
     fn the_meter_refuses_past_the_budget_or_the_deadline() {
         let m = Meter::new(10, 8, Duration::from_secs(60));
         m.charge(2).unwrap();
-        assert!(matches!(m.charge(1), Err(OpError::OverBudget(_))));
+        assert!(matches!(m.charge(1), Err(OpError::ServerLimitExceeded(_))));
         let late = Meter::new(10, 0, Duration::ZERO);
         std::thread::sleep(Duration::from_millis(2));
-        assert!(matches!(late.check_time(), Err(OpError::OverBudget(_))));
+        assert!(matches!(late.check_time(), Err(OpError::ServerLimitExceeded(_))));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Encrypt (KMIP 2.1 §6.1.18): encrypts Data under a symmetric key the server holds, with AES
+//! Encrypt (KMIP 2.1 §6.1.17, 1.4 §4.29): encrypts Data under a symmetric key the server holds, with AES
 //! in GCM (associated data, tag length), CBC or ECB (optionally PKCS#5-padded) or CTR. The
 //! key must be Active, allow Encrypt in its usage mask, and be before its Protect Stop Date.
 //! When the mode needs an IV and the client sends none (or asks for a Random IV), the server
@@ -6,8 +6,9 @@
 //! never leaves akm: it encrypts the data key here and keeps only the result.
 
 use super::key_use::{self, param, param_enum, payload_bytes, required_data, Purpose};
+use super::stream::{self, EncryptState, Part, Stream};
 use super::Caller;
-use super::{rsa_oaep, stream, Call, Ctx, Object, Reply};
+use super::{rsa_oaep, Call, Ctx, Object, Reply};
 use crate::crypto::cipher::{self, Mode, Params};
 use crate::crypto::{digest::refused_algorithm, random_bytes};
 use crate::error::OpError;
@@ -19,7 +20,7 @@ use crate::ttlv::{Tag, Ttlv};
 
 /// Runs Encrypt.
 pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
-    let part = Part::read(call)?;
+    let part = Part::read(call.payload)?;
     if part.is_streaming() {
         return run_part(ctx, who, call, &part);
     }
@@ -70,89 +71,61 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     })
 }
 
-/// The multi-part fields of an Encrypt request.
-struct Part<'a> {
-    init: bool,
-    last: bool,
-    correlation: Option<&'a [u8]>,
-}
-
-impl<'a> Part<'a> {
-    fn read(call: &'a Call<'_>) -> Result<Part<'a>, OpError> {
-        let flag = |tag| -> Result<bool, OpError> {
-            match call.payload.child(tag) {
-                None => Ok(false),
-                Some(t) => t
-                    .as_bool()
-                    .ok_or_else(|| OpError::InvalidMessage(format!("{tag:?} must be a Boolean"))),
-            }
-        };
-        Ok(Part {
-            init: flag(Tag::INIT_INDICATOR)?,
-            last: flag(Tag::FINAL_INDICATOR)?,
-            correlation: payload_bytes(call, Tag::CORRELATION_VALUE)?,
-        })
-    }
-
-    /// Init and Final both set (or neither, without a Correlation Value) is one part.
-    fn is_streaming(&self) -> bool {
-        !(self.init && self.last) && (self.init || self.correlation.is_some())
-    }
-}
-
-/// One part of a multi-part Encrypt (see `stream`).
+/// One part of a multi-part Encrypt (KMIP 2.1 §6.1.17, 1.4 §4.29; see `stream`): every part
+/// is answered with the ciphertext it completes, the final part with the rest and the GCM tag.
+/// Data is optional in every part ("Yes for single-part. No for multi-part"), the final one
+/// included. Each part loads the key again, with its access policy, state and Usage Limits.
 fn run_part(ctx: &Ctx, who: &Caller, call: &Call<'_>, part: &Part<'_>) -> Result<Reply, OpError> {
-    let data = required_data(call)?;
-    let key = key_use::load_key(
-        ctx,
-        who,
-        call,
-        operation::ENCRYPT,
-        usage::ENCRYPT,
-        Purpose::Protect,
-        data.len(),
-    )?;
-    let uid = key.obj.uid.clone();
-    let owner = who.fingerprint.clone();
-    let mut payload = vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())];
+    let data = payload_bytes(call, Tag::DATA)?.unwrap_or_default();
+    let owner = who.fingerprint.as_str();
     let (mut s, correlation) = if part.init {
-        if key.obj.object_type != ot::SYMMETRIC_KEY {
-            return Err(OpError::FeatureNotSupported("multi-part RSA encryption"));
-        }
-        let sym = SymParams::read(call, &key.obj)?;
-        let iv = match payload_bytes(call, Tag::IV_COUNTER_NONCE)? {
-            Some(iv) if !sym.random_iv => iv.to_vec(),
-            _ if sym.mode.needs_iv() => {
-                let iv = random_bytes(sym.mode.iv_len()).to_vec();
-                payload.push(Ttlv::bytes(Tag::IV_COUNTER_NONCE, iv.clone()));
-                iv
-            }
-            _ => Vec::new(),
-        };
-        let aad = payload_bytes(call, Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?
-            .unwrap_or(&[])
-            .to_vec();
-        let s = stream::Stream::new(owner, uid.clone(), sym, iv, aad);
-        (s, random_bytes(16).to_vec())
+        (
+            Stream::new(owner, operation::ENCRYPT, Some(call.uid()?)),
+            None,
+        )
     } else {
         let correlation = part.correlation.unwrap_or_default();
+        let named = call
+            .payload
+            .child(Tag::UNIQUE_IDENTIFIER)
+            .and_then(Ttlv::as_text);
         let s = ctx
             .streams
-            .take(correlation, &owner, &uid)
-            .ok_or_else(|| OpError::InvalidField("unknown Correlation Value".into()))?;
-        (s, correlation.to_vec())
+            .take(correlation, owner, operation::ENCRYPT, named)?;
+        (s, Some(correlation.to_vec()))
     };
-    if s.data.len() + data.len() > stream::MAX_STREAM_BYTES {
-        return Err(OpError::InvalidField(
-            "a multi-part Encrypt holds at most 1 MiB".into(),
-        ));
+    let uid = s.key().to_owned();
+    let key = key_use::load_key_by_uid(
+        ctx,
+        who,
+        &uid,
+        &key_use::Check {
+            operation: operation::ENCRYPT,
+            usage: usage::ENCRYPT,
+            purpose: Purpose::Protect,
+            amount: data.len(),
+            now: call.now,
+        },
+    )?;
+    let mut payload = vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())];
+    if s.encrypt.is_none() {
+        s.encrypt = Some(first_part(call, &key, &mut payload)?);
     }
-    s.data.extend_from_slice(data);
+    s.append(data)?;
+    let Some(state) = s.encrypt.as_mut() else {
+        return Err(OpError::InvalidMessage(
+            "multi-part Encrypt without state".into(),
+        ));
+    };
     if part.last {
-        let (out, tag) = cipher::encrypt(&key.material, &s.sym.params(&s.iv, &s.aad), &s.data)?;
+        let (out, tag) = cipher::encrypt(
+            &key.material,
+            &state.sym.params(&state.iv, &state.aad),
+            &s.data,
+        )?;
         payload.push(Ttlv::bytes(
             Tag::DATA,
-            out[s.emitted.min(out.len())..].to_vec(),
+            out[state.emitted.min(out.len())..].to_vec(),
         ));
         if let Some(tag) = tag {
             payload.push(Ttlv::bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG, tag));
@@ -160,27 +133,59 @@ fn run_part(ctx: &Ctx, who: &Caller, call: &Call<'_>, part: &Part<'_>) -> Result
     } else {
         // What the data so far fixes: every byte in the stream modes, whole blocks in ECB/CBC
         // (the padding, if any, belongs to the last part).
-        let ready = match s.sym.mode {
+        let ready = match state.sym.mode {
             Mode::Ecb | Mode::Cbc => s.data.len() - s.data.len() % cipher::BLOCK,
             Mode::Ctr | Mode::Gcm => s.data.len(),
         };
         let prefix = SymParams {
             pkcs5: false,
-            ..s.sym
+            ..state.sym
         };
         let (out, _) = cipher::encrypt(
             &key.material,
-            &prefix.params(&s.iv, &s.aad),
+            &prefix.params(&state.iv, &state.aad),
             &s.data[..ready],
         )?;
-        payload.push(Ttlv::bytes(Tag::DATA, out[s.emitted..].to_vec()));
-        s.emitted = ready;
+        payload.push(Ttlv::bytes(Tag::DATA, out[state.emitted..].to_vec()));
+        state.emitted = ready;
+        let correlation = correlation.unwrap_or_else(stream::new_correlation);
         payload.push(Ttlv::bytes(Tag::CORRELATION_VALUE, correlation.clone()));
-        ctx.streams.put(correlation, s);
+        ctx.streams.put(correlation, s)?;
     }
     Ok(Reply {
         payload,
         uid: Some(uid),
+    })
+}
+
+/// The cipher state of a multi-part Encrypt, from its first part: the parameters, the IV
+/// (the client's, or one the server makes and adds to `payload`) and the associated data.
+fn first_part(
+    call: &Call<'_>,
+    key: &key_use::KeyInUse,
+    payload: &mut Vec<Ttlv>,
+) -> Result<EncryptState, OpError> {
+    if key.obj.object_type != ot::SYMMETRIC_KEY {
+        return Err(OpError::FeatureNotSupported("multi-part RSA encryption"));
+    }
+    let sym = SymParams::read(call, &key.obj)?;
+    let iv = match payload_bytes(call, Tag::IV_COUNTER_NONCE)? {
+        Some(iv) if !sym.random_iv => iv.to_vec(),
+        _ if sym.mode.needs_iv() => {
+            let iv = random_bytes(sym.mode.iv_len()).to_vec();
+            payload.push(Ttlv::bytes(Tag::IV_COUNTER_NONCE, iv.clone()));
+            iv
+        }
+        _ => Vec::new(),
+    };
+    let aad = payload_bytes(call, Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?
+        .unwrap_or(&[])
+        .to_vec();
+    Ok(EncryptState {
+        sym,
+        iv,
+        aad,
+        emitted: 0,
     })
 }
 

@@ -238,18 +238,3 @@ pub fn payload_bytes<'a>(call: &'a Call<'_>, tag: Tag) -> Result<Option<&'a [u8]
 pub fn required_data<'a>(call: &'a Call<'_>) -> Result<&'a [u8], OpError> {
     payload_bytes(call, Tag::DATA)?.ok_or_else(|| OpError::InvalidMessage("missing Data".into()))
 }
-
-/// Refuses a multi-part (streaming) request of an operation akm performs in one part: a
-/// Correlation Value, or one of Init and Final Indicator without the other (both True is a
-/// single part in all but name).
-pub fn refuse_streaming(call: &Call<'_>) -> Result<(), OpError> {
-    let set = |tag| call.payload.child(tag).and_then(Ttlv::as_bool) == Some(true);
-    let init = set(Tag::INIT_INDICATOR);
-    let last = set(Tag::FINAL_INDICATOR);
-    if call.payload.child(Tag::CORRELATION_VALUE).is_some() || init != last {
-        return Err(OpError::FeatureNotSupported(
-            "multi-part (streaming) operations other than Encrypt",
-        ));
-    }
-    Ok(())
-}

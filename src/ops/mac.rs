@@ -1,12 +1,13 @@
-//! MAC and MAC Verify (KMIP 2.1 §6.1.29-30): HMAC-SHA-256/384/512 under a key the server
+//! MAC and MAC Verify (KMIP 2.1 §6.1.32-33, 1.4 §4.33-4.34): HMAC-SHA-256/384/512 under a key the server
 //! holds. The algorithm is the request's (Cryptographic Algorithm, or an HMAC named by its
 //! Hashing Algorithm), else the key's own Cryptographic Algorithm. MAC needs MAC Generate in
 //! the usage mask and an Active key before its Protect Stop Date; MAC Verify needs MAC Verify
-//! and may use a Deactivated key after its Process Start Date.
+//! and may use a Deactivated key after its Process Start Date. Both may run in several parts
+//! (see `stream`): the MAC Data or Validity Indicator comes with the final part only (§6.1.33:
+//! non-final parts SHALL NOT include the Validity Indicator).
 
-use super::key_use::{
-    self, param_enum, payload_bytes, refuse_streaming, required_data, KeyInUse, Purpose,
-};
+use super::key_use::{self, param_enum, payload_bytes, required_data, KeyInUse, Purpose};
+use super::stream::{self, KeyCheck, Part};
 use super::Caller;
 use super::{Call, Ctx, Reply};
 use crate::crypto::digest;
@@ -14,9 +15,45 @@ use crate::error::OpError;
 use crate::kmip::enums::{cryptographic_usage_mask as usage, operation, validity_indicator};
 use crate::ttlv::{Tag, Ttlv};
 
-/// Runs MAC.
+/// Runs MAC, in one part or several.
 pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
-    refuse_streaming(call)?;
+    let check = KeyCheck {
+        operation: operation::MAC,
+        usage: usage::MAC_GENERATE,
+        purpose: Purpose::Protect,
+    };
+    in_parts(ctx, who, call, &check, mac)
+}
+
+/// Runs MAC Verify, in one part or several.
+pub fn verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
+    let check = KeyCheck {
+        operation: operation::MAC_VERIFY,
+        usage: usage::MAC_VERIFY,
+        purpose: Purpose::Process,
+    };
+    in_parts(ctx, who, call, &check, mac_verify)
+}
+
+/// The operation `single` in one part, or this part of a multi-part one.
+fn in_parts(
+    ctx: &Ctx,
+    who: &Caller,
+    call: &Call<'_>,
+    check: &KeyCheck,
+    single: fn(&Ctx, &Caller, &Call<'_>) -> Result<Reply, OpError>,
+) -> Result<Reply, OpError> {
+    let part = Part::read(call.payload)?;
+    if part.is_streaming() {
+        return stream::run_collecting(ctx, who, call, &part, Some(check), |whole| {
+            single(ctx, who, whole)
+        });
+    }
+    single(ctx, who, call)
+}
+
+/// MAC in one part.
+fn mac(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let data = required_data(call)?;
     let key = key_use::load_key(
         ctx,
@@ -35,9 +72,8 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     ))
 }
 
-/// Runs MAC Verify.
-pub fn verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
-    refuse_streaming(call)?;
+/// MAC Verify in one part.
+fn mac_verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let data = required_data(call)?;
     let tag = payload_bytes(call, Tag::MAC_DATA)?
         .ok_or_else(|| OpError::InvalidMessage("missing MAC Data".into()))?;

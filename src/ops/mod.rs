@@ -46,6 +46,7 @@ pub use access::{AccessRecord, Caller};
 pub use admin::{admin_operation, AdminOp};
 pub use locate::{DEFAULT_MAX_LOCATE_ITEMS, MAX_LOCATE_ITEMS_CAP};
 pub use object::{name_value as object_name, Object};
+pub use query::{PROFILES_V1, PROFILES_V2};
 pub use stored_size::{
     AttributeLimits, DEFAULT_MAX_ATTRIBUTE_BYTES, DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
     MAX_ATTRIBUTE_BYTES_CAP, MIN_ATTRIBUTE_BYTES, STORED_RECORD_MAX_BYTES,
@@ -86,7 +87,7 @@ pub struct Ctx {
     pub dual: dual::DualControl,
     /// How keys may be used and leave the server.
     pub crypto: CryptoPolicy,
-    /// Open multi-part Encrypt streams.
+    /// Open multi-part (streaming) operations, in this node's memory.
     pub streams: stream::Streams,
     /// Most Unique Identifiers one Locate returns (`server.max_locate_items`).
     pub max_locate_items: usize,
@@ -335,7 +336,7 @@ fn run_unguarded(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpEr
         who.require(call.operation)?;
         return custody::run(ctx, who, call, custody_op);
     }
-    // Interop is for test servers only, so Query never lists it.
+    // Interop is for test servers only; Query lists it only where it is enabled.
     if call.operation == op::INTEROP && ctx.interop && call.version.is_v2() {
         who.require(call.operation)?;
         return interop::run(who, call);
@@ -358,7 +359,7 @@ fn run_unguarded(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpEr
     who.require(call.operation)?;
     match call.operation {
         op::DISCOVER_VERSIONS => discover_versions::run(call),
-        op::QUERY => query::run(call),
+        op::QUERY => query::run(ctx, call),
         op::CREATE => create::run(ctx, who, call),
         op::REGISTER => register::run(ctx, who, call),
         op::GET => get::run(ctx, who, call),
@@ -384,7 +385,7 @@ fn run_unguarded(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpEr
         op::DECRYPT => decrypt::run(ctx, who, call),
         op::MAC => mac::run(ctx, who, call),
         op::MAC_VERIFY => mac::verify(ctx, who, call),
-        op::HASH => hash::run(call),
+        op::HASH => hash::run(ctx, who, call),
         op::RNG_RETRIEVE => rng_retrieve::run(call),
         _ => Err(OpError::OperationNotSupported),
     }
@@ -441,7 +442,7 @@ fn metered(ctx: &Ctx, msg: &RequestMessage, undo: bool) -> Result<cost::Meter, O
     let cost = cost::of_message(&msg.items);
     let budget = ctx.limits.max_request_cost;
     if cost > budget {
-        return Err(OpError::OverBudget(format!(
+        return Err(OpError::ServerLimitExceeded(format!(
             "the request is estimated at {cost} cost units, over the budget of {budget} \
              (server.max_request_cost): send fewer or cheaper items per message"
         )));
@@ -451,7 +452,7 @@ fn metered(ctx: &Ctx, msg: &RequestMessage, undo: bool) -> Result<cost::Meter, O
     }
     let undo_budget = budget.min(cost::MAX_UNDO_COST);
     if cost > undo_budget {
-        return Err(OpError::OverBudget(format!(
+        return Err(OpError::ServerLimitExceeded(format!(
             "the Undo batch is estimated at {cost} cost units, over the {undo_budget} an Undo \
              batch may cost (it holds the key store's write lock while it runs): send \
              expensive items without Undo"
@@ -505,13 +506,7 @@ fn run_items(
                 caller.at_item(index);
                 let result = meter
                     .check_time()
-                    .and_then(|()| {
-                        if undo {
-                            undoable(call.operation)
-                        } else {
-                            Ok(())
-                        }
-                    })
+                    .and_then(|()| if undo { undoable(&call) } else { Ok(()) })
                     .and_then(|()| run_one(ctx, &caller, &call));
                 records.extend(caller.take_records());
                 result
@@ -548,10 +543,16 @@ fn run_items(
     (out, records)
 }
 
-/// Whether `operation` may run inside an Undo batch. Operations whose effect lives outside the
-/// key store (files, the KEK, dual-control windows, the loaded configuration) could not be
-/// rolled back with it, so they are refused there.
-fn undoable(operation: u32) -> Result<(), OpError> {
+/// Whether `call` may run inside an Undo batch. Operations whose effect lives outside the key
+/// store (files, the KEK, dual-control windows, the loaded configuration, the in-memory state
+/// of a multi-part operation) could not be rolled back with it, so they are refused there.
+fn undoable(call: &Call<'_>) -> Result<(), OpError> {
+    let operation = call.operation;
+    if stream::is_multi_part(call.payload) {
+        return Err(OpError::FeatureNotSupported(
+            "a part of a multi-part operation cannot be undone: send it in a batch without Undo",
+        ));
+    }
     use crate::kmip::custody::{OP_AUTHORIZE, OP_BACKUP, OP_ROTATE_KEK, OP_UNSEAL};
     use crate::kmip::extension::{OP_RELOAD_CONFIG, OP_RELOAD_TLS};
     if matches!(

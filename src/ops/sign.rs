@@ -1,14 +1,15 @@
-//! Sign and Signature Verify (KMIP 1.4 §4.31-4.32, 2.1 §6.1.49-50) with a private or public
+//! Sign and Signature Verify (KMIP 1.4 §4.31-4.32, 2.1 §6.1.55-56) with a private or public
 //! key the server holds: RSASSA-PKCS1-v1_5, RSASSA-PSS and ECDSA (see `crypto::asym`). The
 //! scheme and hash come from the request's Cryptographic Parameters (Digital Signature
 //! Algorithm, or Padding Method and Hashing Algorithm), else the key's own, else PKCS#1 v1.5
 //! for RSA and ECDSA for EC keys, with SHA-256 (SHA-384 for a 384-bit EC key). Sign needs a
 //! Private Key with Sign in its usage mask, Active and before its Protect Stop Date; Signature
-//! Verify a Public Key with Verify, which a Deactivated key may still do.
+//! Verify a Public Key with Verify, which a Deactivated key may still do. Both may run in
+//! several parts (see `stream`): the Signature Data or Validity Indicator comes with the
+//! final part only (§6.1.56: non-final parts SHALL NOT include the Validity Indicator).
 
-use super::key_use::{
-    self, param_enum, payload_bytes, refuse_streaming, required_data, KeyInUse, Purpose,
-};
+use super::key_use::{self, param_enum, payload_bytes, required_data, KeyInUse, Purpose};
+use super::stream::{self, KeyCheck, Part};
 use super::{Call, Caller, Ctx, Reply};
 use crate::crypto::asym::{self, AsymError, Scheme};
 use crate::crypto::digest::refused_hash;
@@ -21,9 +22,50 @@ use crate::kmip::enums::{
 use crate::ttlv::{self, Tag, Ttlv};
 use zeroize::Zeroizing;
 
-/// Runs Sign.
+/// Runs Sign, in one part or several.
 pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
-    refuse_streaming(call)?;
+    let check = KeyCheck {
+        operation: operation::SIGN,
+        usage: usage::SIGN,
+        purpose: Purpose::Protect,
+    };
+    in_parts(ctx, who, call, &check, sign)
+}
+
+/// Runs Signature Verify, in one part or several.
+pub fn verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
+    let check = KeyCheck {
+        operation: operation::SIGNATURE_VERIFY,
+        usage: usage::VERIFY,
+        purpose: Purpose::Process,
+    };
+    in_parts(ctx, who, call, &check, signature_verify)
+}
+
+/// The operation `single` in one part, or this part of a multi-part one.
+fn in_parts(
+    ctx: &Ctx,
+    who: &Caller,
+    call: &Call<'_>,
+    check: &KeyCheck,
+    single: fn(&Ctx, &Caller, &Call<'_>) -> Result<Reply, OpError>,
+) -> Result<Reply, OpError> {
+    let part = Part::read(call.payload)?;
+    if part.is_streaming() {
+        if call.payload.child(Tag::DIGESTED_DATA).is_some() {
+            return Err(OpError::InvalidField(
+                "Digested Data is a single-part input: send it without Init Indicator".into(),
+            ));
+        }
+        return stream::run_collecting(ctx, who, call, &part, Some(check), |whole| {
+            single(ctx, who, whole)
+        });
+    }
+    single(ctx, who, call)
+}
+
+/// Sign in one part.
+fn sign(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let data = data(call)?;
     let key = key_use::load_key(
         ctx,
@@ -47,9 +89,8 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     ))
 }
 
-/// Runs Signature Verify.
-pub fn verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
-    refuse_streaming(call)?;
+/// Signature Verify in one part.
+fn signature_verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let data = data(call)?;
     let sig = payload_bytes(call, Tag::SIGNATURE_DATA)?
         .ok_or_else(|| OpError::InvalidMessage("missing Signature Data".into()))?;

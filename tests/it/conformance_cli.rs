@@ -86,7 +86,7 @@ fn replay_reports_each_file_and_the_totals() {
 
     let (code, out) = replay(&config, port, &[&bad, &missing, &good]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("FAIL BAD-M-1-21.xml: step 0"), "{out}");
+    assert!(out.contains("FAIL BAD-M-1-21.xml: step 1"), "{out}");
     assert!(
         out.contains(
             "ResponseMessage/BatchItem/ResultStatus: expected OperationFailed, got Success"
@@ -96,6 +96,55 @@ fn replay_reports_each_file_and_the_totals() {
     assert!(out.contains("FAIL MISSING-M-1-21.xml"), "{out}");
     assert!(out.contains("| GOOD | - | - | 1/1 | - |"), "{out}");
     assert!(out.trim_end().ends_with("1 passed, 2 failed"), "{out}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// With `--server`, `--cert`, `--key` and `--ca` the replayer reads no config file: it runs
+/// from a directory that has none. Without them and without a config, it says what to give.
+#[test]
+fn replay_needs_no_config_file_with_the_four_connection_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let (mut server, port) = serve(&config);
+    let elsewhere = tempfile::tempdir().unwrap();
+    let good = elsewhere.path().join("GOOD-M-1-21.xml");
+    std::fs::write(&good, create_case("Success")).unwrap();
+    let certs = dir.path().join("certs");
+    let out = Command::new(BIN)
+        .current_dir(elsewhere.path())
+        .args(["conformance", "replay", "--server"])
+        .arg(format!("localhost:{port}"))
+        .arg("--cert")
+        .arg(certs.join("admin.crt"))
+        .arg("--key")
+        .arg(certs.join("admin.key"))
+        .arg("--ca")
+        .arg(certs.join("ca.crt"))
+        .arg(&good)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("PASS GOOD-M-1-21.xml (1 steps)"),
+        "{stdout}"
+    );
+    let out = Command::new(BIN)
+        .current_dir(elsewhere.path())
+        .args(["conformance", "replay", "--server"])
+        .arg(format!("localhost:{port}"))
+        .arg(&good)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(stderr.contains("--cert, --key and --ca"), "{stderr}");
     server.kill().unwrap();
     server.wait().unwrap();
 }

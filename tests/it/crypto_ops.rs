@@ -282,11 +282,12 @@ async fn bad_requests_get_clear_errors() {
             "operation {operation:#x}"
         );
     }
+    // A later part of a multi-part operation whose Correlation Value is unknown.
     let mut multi = enc(&u, params(bcm::ECB, None, None), &[0; 16], None, None);
-    multi.push(Ttlv::boolean(Tag::INIT_INDICATOR, true));
+    multi.push(Ttlv::bytes(Tag::CORRELATION_VALUE, vec![1; 16]));
     assert_eq!(
         reason(c.call(op::DECRYPT, multi).await),
-        rr::FEATURE_NOT_SUPPORTED
+        rr::INVALID_CORRELATION_VALUE
     );
     // An unknown key; another owner's key.
     let r = c
@@ -647,7 +648,10 @@ async fn multi_part_encrypt_gives_what_one_call_gives() {
         // The stream is closed: its Correlation Value is no longer known.
         let mut again = enc(&u, p, b"x", None, None);
         again.push(Ttlv::bytes(Tag::CORRELATION_VALUE, cv));
-        assert_eq!(reason(c.call(op::ENCRYPT, again).await), rr::INVALID_FIELD);
+        assert_eq!(
+            reason(c.call(op::ENCRYPT, again).await),
+            rr::INVALID_CORRELATION_VALUE
+        );
     }
     // Another identity cannot continue someone's stream.
     let p = params(bcm::CTR, None, None);
@@ -658,7 +662,7 @@ async fn multi_part_encrypt_gives_what_one_call_gives() {
     req.push(Ttlv::bytes(Tag::CORRELATION_VALUE, cv));
     assert!(matches!(
         reason(other.call(op::ENCRYPT, req).await),
-        rr::PERMISSION_DENIED | rr::INVALID_FIELD | rr::OBJECT_NOT_FOUND
+        rr::INVALID_CORRELATION_VALUE
     ));
     server.stop().await;
 }

@@ -49,7 +49,7 @@ fn pair_payload(v: V, algorithm: u32, bits: i32, key_name: Option<&str>) -> Vec<
     vec![wrap(c, &common), wrap(pr, &private), wrap(pu, &public)]
 }
 
-async fn make_pair(c: &mut Client, algorithm: u32, bits: i32) -> (String, String) {
+pub(crate) async fn make_pair(c: &mut Client, algorithm: u32, bits: i32) -> (String, String) {
     let v = c.version;
     let got = c
         .call(op::CREATE_KEY_PAIR, pair_payload(v, algorithm, bits, None))

@@ -211,6 +211,9 @@ def run(args):
             repr(types),
         )
 
+        if version >= enums.KMIPVersion.KMIP_1_3:
+            query_capabilities(c)
+
         # ---- Create ----
         created = c.create(
             enums.CryptographicAlgorithm.AES,
@@ -424,6 +427,55 @@ def ttlv_bytes(raw, tag):
             return raw[i + 8:i + 8 + length]
         i += 8 + (length + 7) // 8 * 8
     return None
+
+
+def query_capabilities(c):
+    """The KMIP 1.3+ Query Functions, decoded by PyKMIP's own payload classes (the pie client
+    has no wrapper for them): akm's DRBG, the profiles it claims (Symmetric Key Lifecycle
+    among them), streaming and Undo capabilities, and no Validation Information."""
+    from kmip.core.messages import contents, messages, payloads
+
+    Q = enums.QueryFunction
+    item = messages.RequestBatchItem(
+        operation=contents.Operation(enums.Operation.QUERY),
+        request_payload=payloads.QueryRequestPayload(
+            query_functions=[
+                Q.QUERY_RNGS, Q.QUERY_VALIDATIONS, Q.QUERY_PROFILES, Q.QUERY_CAPABILITIES,
+            ]
+        ),
+    )
+    request = c.proxy._build_request_message(None, [item])
+    answer = c.proxy._send_and_receive_message(request).batch_items[0]
+    check(
+        answer.result_status.value == enums.ResultStatus.SUCCESS,
+        "query capabilities: succeeds",
+        repr(answer.result_message),
+    )
+    payload = answer.response_payload
+    rngs = payload.rng_parameters or []
+    check(
+        len(rngs) == 1 and rngs[0].rng_algorithm == enums.RNGAlgorithm.DRBG
+        and rngs[0].drbg_algorithm == enums.DRBGAlgorithm.CTR,
+        "query capabilities: one RNG, a CTR_DRBG",
+        repr(rngs),
+    )
+    check(not payload.validation_information, "query capabilities: no validation claimed")
+    names = {p.profile_name.name for p in payload.profile_information or []}
+    check(
+        any("SYMMETRIC_KEY_LIFECYCLE_SERVER" in n for n in names),
+        "query capabilities: claims the Symmetric Key Lifecycle server profile",
+        repr(sorted(names)),
+    )
+    caps = payload.capability_information or []
+    # PyKMIP 0.11 reads Batch Undo Capability into its batch_continue_capability field (a
+    # PyKMIP bug), so only that one is checked: both are True.
+    check(
+        len(caps) == 1 and caps[0].streaming_capability is True
+        and caps[0].batch_continue_capability is True
+        and caps[0].asynchronous_capability is False,
+        "query capabilities: streaming and batches, not asynchronous",
+        repr(caps),
+    )
 
 
 def crypto_checks(args):
