@@ -47,6 +47,7 @@ mod selftest;
 mod server_attributes;
 mod service;
 mod signatures;
+mod spec_defaults;
 mod status;
 mod storage;
 mod store_disk_full;
