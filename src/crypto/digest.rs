@@ -184,7 +184,18 @@ mod tests {
     #[test]
     fn withdrawn_algorithms_are_refused_by_name() {
         assert_eq!(hash(ha::MD5, b"x"), Err(DigestError::Refused("MD5")));
-        assert_eq!(hash(ha::SHA_1, b"x"), Err(DigestError::Refused("SHA-1")));
+        // SHA-1: hashing and HMAC are acceptable, signing is not (SP 800-131A Rev. 2 §9-10).
+        assert_eq!(
+            hex::encode(hash(ha::SHA_1, b"abc").unwrap()),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            hex::encode(mac(alg::HMAC_SHA1, &[0x0b; 20], b"Hi There").unwrap()),
+            "b617318655057264e28bc0b6fb378c8ef146be00"
+        );
+        assert_eq!(refused_hash(ha::SHA_1), None);
+        assert!(refused_for_signing(ha::SHA_1).is_some());
+        assert_eq!(refused_for_signing(ha::SHA_256), None);
         assert_eq!(
             mac(alg::HMAC_MD5, b"k", b"x"),
             Err(DigestError::Refused("HMAC-MD5"))

@@ -52,7 +52,7 @@ fn pss_verify(pkcs1_public: &[u8], data: &[u8], sig: &[u8]) -> bool {
     }
     let mut em = vec![0u8; em_len - m.len()];
     em.extend_from_slice(&m);
-    emsa_pss_verify(&digest(&SHA1, data).as_ref()[..], &em, em_bits)
+    emsa_pss_verify(digest(&SHA1, data).as_ref(), &em, em_bits)
 }
 
 /// EMSA-PSS-VERIFY (RFC 8017 §9.1.2) for SHA-1, steps 3 to 14, with any salt length.

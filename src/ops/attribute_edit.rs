@@ -1,8 +1,8 @@
 //! Add, Modify, Delete and (2.x) Set Attribute: the client's edits to an object's
 //! attributes, within what each attribute allows (read-only, single- or multi-valued).
 
-use super::Caller;
 use super::key_use::usage_limits_from_client;
+use super::Caller;
 use super::{modify, Call, Ctx, Object, Reply};
 use crate::error::OpError;
 use crate::kmip::attributes::{self, Attr, Setter};

@@ -12,10 +12,10 @@ use crate::support::server::TestServer;
 use akm::client::{Client, ClientError};
 use akm::kmip::attributes::{self, Attr};
 use akm::kmip::enums::{
-    cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
-    derivation_method as dm, hashing_algorithm as ha, key_format_type as kft, object_type as ot,
-    operation as op, padding_method as pad, result_reason as rr, revocation_reason_code as rrc,
-    state, usage_limits_unit, validity_indicator,
+    cryptographic_algorithm as alg, cryptographic_usage_mask as usage, derivation_method as dm,
+    hashing_algorithm as ha, key_format_type as kft, object_type as ot, operation as op,
+    padding_method as pad, result_reason as rr, revocation_reason_code as rrc, state,
+    usage_limits_unit, validity_indicator,
 };
 use akm::kmip::ProtocolVersion as V;
 use akm::ttlv::{Tag, Ttlv, Value};
@@ -133,7 +133,9 @@ async fn state_follows_the_activation_and_deactivation_dates() {
         .await
         .unwrap();
         assert_eq!(state_of(&mut c, &later).await, state::ACTIVE);
-        assert!(locate_by_state(&mut c, state::ACTIVE).await.contains(&later));
+        assert!(locate_by_state(&mut c, state::ACTIVE)
+            .await
+            .contains(&later));
         assert!(!locate_by_state(&mut c, state::PRE_ACTIVE)
             .await
             .contains(&later));
@@ -302,7 +304,11 @@ async fn a_compromised_key_can_be_rekeyed_and_a_destroyed_one_cannot() {
             .await
             .unwrap();
         c.call(op::DESTROY, uid(&gone)).await.unwrap();
-        failed_with(v, c.call(op::RE_KEY, uid(&gone)).await, rr::OBJECT_DESTROYED);
+        failed_with(
+            v,
+            c.call(op::RE_KEY, uid(&gone)).await,
+            rr::OBJECT_DESTROYED,
+        );
     }
     server.stop().await;
 }
@@ -315,9 +321,12 @@ async fn derivation_base(c: &mut Client) -> String {
         Value::Integer(usage::DERIVE_KEY),
     )];
     let u = uid_of(
-        &c.call(op::REGISTER, register_key_payload(c.version, &PASSWORD, &attrs))
-            .await
-            .unwrap(),
+        &c.call(
+            op::REGISTER,
+            register_key_payload(c.version, &PASSWORD, &attrs),
+        )
+        .await
+        .unwrap(),
     );
     c.call(op::ACTIVATE, uid(&u)).await.unwrap();
     u
@@ -374,12 +383,22 @@ async fn pbkdf2_defaults_to_hmac_sha1_and_sha1_derivations_work() {
             out.to_vec()
         };
         // No Cryptographic Parameters: PKCS#5's default PRF, HMAC-SHA-1.
-        let key = derived(&mut c, derive_payload(v, &base, dm::PBKDF2, pbkdf2(None), 128)).await;
+        let key = derived(
+            &mut c,
+            derive_payload(v, &base, dm::PBKDF2, pbkdf2(None), 128),
+        )
+        .await;
         assert_eq!(key, expect(ring::pbkdf2::PBKDF2_HMAC_SHA1));
         // Named: what was asked.
         let key = derived(
             &mut c,
-            derive_payload(v, &base, dm::PBKDF2, pbkdf2(Some(hash_params(ha::SHA_256))), 128),
+            derive_payload(
+                v,
+                &base,
+                dm::PBKDF2,
+                pbkdf2(Some(hash_params(ha::SHA_256))),
+                128,
+            ),
         )
         .await;
         assert_eq!(key, expect(ring::pbkdf2::PBKDF2_HMAC_SHA256));
@@ -390,13 +409,21 @@ async fn pbkdf2_defaults_to_hmac_sha1_and_sha1_derivations_work() {
                 Ttlv::bytes(Tag::DERIVATION_DATA, b"context".to_vec()),
             ]
         };
-        let key = derived(&mut c, derive_payload(v, &base, dm::HMAC, data(ha::SHA_1), 128)).await;
+        let key = derived(
+            &mut c,
+            derive_payload(v, &base, dm::HMAC, data(ha::SHA_1), 128),
+        )
+        .await;
         let tag = ring::hmac::sign(
             &ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &PASSWORD),
             b"context",
         );
         assert_eq!(key, &tag.as_ref()[..16]);
-        let key = derived(&mut c, derive_payload(v, &base, dm::HASH, data(ha::SHA_1), 128)).await;
+        let key = derived(
+            &mut c,
+            derive_payload(v, &base, dm::HASH, data(ha::SHA_1), 128),
+        )
+        .await;
         let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, b"context");
         assert_eq!(key, &d.as_ref()[..16]);
         // MD5 stays refused.
@@ -422,7 +449,10 @@ async fn sha1_hashes_macs_and_verifies_but_never_signs() {
     let got = c
         .call(
             op::HASH,
-            vec![hash_params(ha::SHA_1), Ttlv::bytes(Tag::DATA, b"abc".to_vec())],
+            vec![
+                hash_params(ha::SHA_1),
+                Ttlv::bytes(Tag::DATA, b"abc".to_vec()),
+            ],
         )
         .await
         .unwrap();
@@ -600,7 +630,8 @@ fn sha1(parts: &[&[u8]]) -> Vec<u8> {
 fn sign_pkcs1_sha1(key: &rsa::RsaPrivateKey, data: &[u8]) -> Vec<u8> {
     let mut info = hex::decode("3021300906052b0e03021a05000414").unwrap();
     info.extend(sha1(&[data]));
-    key.sign(rsa::Pkcs1v15Sign::new_unprefixed(), &info).unwrap()
+    key.sign(rsa::Pkcs1v15Sign::new_unprefixed(), &info)
+        .unwrap()
 }
 
 /// RSASSA-PSS with SHA-1 and MGF1-SHA-1 and a salt of `salt_len` bytes (RFC 8017 §9.1.1),
@@ -644,7 +675,11 @@ fn usage_limits(total: i64, count: Option<i64>) -> Attr {
 }
 
 async fn usage_count(c: &mut Client, u: &str) -> Option<i64> {
-    match get_attrs(c, u, &["Usage Limits"]).await.first().map(|a| &a.value) {
+    match get_attrs(c, u, &["Usage Limits"])
+        .await
+        .first()
+        .map(|a| &a.value)
+    {
         Some(Value::Structure(f)) => f
             .iter()
             .find(|t| t.tag == Tag::USAGE_LIMITS_COUNT)
@@ -661,7 +696,10 @@ async fn usage_limits_count_is_there_from_creation() {
         // The client's Count is ignored at creation: the Count starts at the Total.
         let u = create_with(
             &mut c,
-            &[date("Activation Date", now() - 60), usage_limits(10, Some(3))],
+            &[
+                date("Activation Date", now() - 60),
+                usage_limits(10, Some(3)),
+            ],
         )
         .await;
         assert_eq!(usage_count(&mut c, &u).await, Some(10));
