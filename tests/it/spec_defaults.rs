@@ -756,3 +756,52 @@ async fn a_168_bit_triple_des_key_is_refused_as_triple_des() {
     }
     server.stop().await;
 }
+
+/// Whether node `i` of `c` reports `u` in State `s` through Get Attributes and Locate by State.
+async fn node_reports(c: &crate::support::cluster::Cluster, i: usize, u: &str, s: u32) -> bool {
+    let mut client = c.client(i).await;
+    state_of(&mut client, u).await == s
+        && locate_by_state(&mut client, s).await.iter().any(|x| x == u)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrored_nodes_agree_on_the_state_the_dates_give() {
+    use crate::support::cluster::{eventually, Cluster, Options};
+    use std::time::Duration;
+    let c = Cluster::start(Options::nodes(2));
+    let mut a = c.client(0).await;
+    // Activation Date set on node 0: the stored State changes there through the normal write
+    // path and reaches node 1 with the rest of the object.
+    let u = create_with(&mut a, &[]).await;
+    a.call(
+        op::ADD_ATTRIBUTE,
+        add_attribute(V::V1_4, &u, &date("Activation Date", now())),
+    )
+    .await
+    .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || c.nodes[1]
+            .objects()
+            .get(&u)
+            .is_some_and(|row| row.0 == state::ACTIVE)),
+        "the Active State did not reach node 1"
+    );
+    assert!(node_reports(&c, 0, &u, state::ACTIVE).await);
+    assert!(node_reports(&c, 1, &u, state::ACTIVE).await);
+    // A Deactivation Date that passes with no write: both nodes report Deactivated.
+    let t = now();
+    let expiring = create_with(
+        &mut a,
+        &[
+            date("Activation Date", t - 60),
+            date("Deactivation Date", t + 2),
+        ],
+    )
+    .await;
+    assert!(eventually(Duration::from_secs(10), || c.nodes[1]
+        .objects()
+        .contains_key(&expiring)));
+    std::thread::sleep(Duration::from_millis(3200));
+    assert!(node_reports(&c, 0, &expiring, state::DEACTIVATED).await);
+    assert!(node_reports(&c, 1, &expiring, state::DEACTIVATED).await);
+}
