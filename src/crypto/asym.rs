@@ -165,6 +165,9 @@ pub fn verify(
     sig: &[u8],
 ) -> Result<bool, AsymError> {
     let public = public_key_bytes(format, der)?;
+    if hash == ha::SHA_1 {
+        return super::sha1_verify::verify(scheme, &public, data, sig);
+    }
     let ok = match scheme {
         Scheme::RsaPkcs1 => signature::UnparsedPublicKey::new(rsa_alg(scheme, hash)?.1, &public)
             .verify(data, sig)

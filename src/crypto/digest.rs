@@ -1,5 +1,5 @@
 //! Hashes and MACs for the Hash, MAC and MAC Verify operations (SHA-2 and HMAC-SHA-2 from
-//! ring), and the one list of algorithms akm refuses to use because NIST withdrew or never
+//! ring, and SHA-1 and HMAC-SHA-1 where SP 800-131A Rev. 2 still accepts them), and the one list of algorithms akm refuses to use because NIST withdrew or never
 //! approved them (SP 800-131A Rev. 2). Every cryptographic operation checks an algorithm here
 //! before it touches a key, so the refusal is the same everywhere.
 
@@ -54,14 +54,22 @@ pub fn refused_hash(h: u32) -> Option<&'static str> {
         ha::MD2 => "MD2",
         ha::MD4 => "MD4",
         ha::MD5 => "MD5",
-        // SP 800-131A Rev. 2 keeps SHA-1 only for legacy verification; akm computes nothing
-        // new with it.
-        ha::SHA_1 => "SHA-1",
         ha::RIPEMD_160 => "RIPEMD-160",
         ha::TIGER => "Tiger",
         ha::WHIRLPOOL => "Whirlpool",
         _ => return None,
     })
+}
+
+/// The name of a Hashing Algorithm akm refuses for signature generation, or None. SP 800-131A
+/// Rev. 2 §9 (Table 8) disallows SHA-1 for digital signature generation only: verification
+/// is "legacy use" and non-signature uses (HMAC, key derivation, hashing) are acceptable, so
+/// akm verifies with SHA-1 and uses it there, but never signs with it.
+pub fn refused_for_signing(h: u32) -> Option<&'static str> {
+    match h {
+        ha::SHA_1 => Some("SHA-1 for signature generation"),
+        _ => refused_hash(h),
+    }
 }
 
 /// ring's digest for a Hashing Algorithm.
@@ -70,6 +78,8 @@ fn digest_alg(h: u32) -> Result<&'static ring::digest::Algorithm, DigestError> {
         return Err(DigestError::Refused(name));
     }
     match h {
+        // SP 800-131A Rev. 2 §9: acceptable for non-digital-signature applications.
+        ha::SHA_1 => Ok(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
         ha::SHA_256 => Ok(&ring::digest::SHA256),
         ha::SHA_384 => Ok(&ring::digest::SHA384),
         ha::SHA_512 => Ok(&ring::digest::SHA512),
@@ -89,6 +99,9 @@ fn hmac_alg(a: u32) -> Result<ring::hmac::Algorithm, DigestError> {
         return Err(DigestError::Refused(name));
     }
     match a {
+        // SP 800-131A Rev. 2 §10 (Table 9): HMAC with SHA-1 (key of at least 112 bits) is
+        // acceptable for generation and verification.
+        alg::HMAC_SHA1 => Ok(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
         alg::HMAC_SHA256 => Ok(ring::hmac::HMAC_SHA256),
         alg::HMAC_SHA384 => Ok(ring::hmac::HMAC_SHA384),
         alg::HMAC_SHA512 => Ok(ring::hmac::HMAC_SHA512),
@@ -102,6 +115,7 @@ pub fn hmac_for_hash(h: u32) -> Result<u32, DigestError> {
         return Err(DigestError::Refused(name));
     }
     match h {
+        ha::SHA_1 => Ok(alg::HMAC_SHA1),
         ha::SHA_256 => Ok(alg::HMAC_SHA256),
         ha::SHA_384 => Ok(alg::HMAC_SHA384),
         ha::SHA_512 => Ok(alg::HMAC_SHA512),
@@ -170,7 +184,18 @@ mod tests {
     #[test]
     fn withdrawn_algorithms_are_refused_by_name() {
         assert_eq!(hash(ha::MD5, b"x"), Err(DigestError::Refused("MD5")));
-        assert_eq!(hash(ha::SHA_1, b"x"), Err(DigestError::Refused("SHA-1")));
+        // SHA-1: hashing and HMAC are acceptable, signing is not (SP 800-131A Rev. 2 §9-10).
+        assert_eq!(
+            hex::encode(hash(ha::SHA_1, b"abc").unwrap()),
+            "a9993e364706816aba3e25717850c26c9cd0d89d"
+        );
+        assert_eq!(
+            hex::encode(mac(alg::HMAC_SHA1, &[0x0b; 20], b"Hi There").unwrap()),
+            "b617318655057264e28bc0b6fb378c8ef146be00"
+        );
+        assert_eq!(refused_hash(ha::SHA_1), None);
+        assert!(refused_for_signing(ha::SHA_1).is_some());
+        assert_eq!(refused_for_signing(ha::SHA_256), None);
         assert_eq!(
             mac(alg::HMAC_MD5, b"k", b"x"),
             Err(DigestError::Refused("HMAC-MD5"))

@@ -1,8 +1,9 @@
 //! Key derivation for the Derive Key operation: PBKDF2 (RFC 8018), HMAC and hash over
 //! derivation data, SP 800-108 KDF in counter mode with HMAC (the Derivation Data is the whole
 //! fixed input: Label, 0x00, Context and [L]), and HKDF (RFC 5869). All on ring's SHA-2
-//! primitives; SHA-1 and MD5 are refused like everywhere else. Outputs are key material, in
-//! zeroizing buffers.
+//! primitives, and SHA-1, which SP 800-131A Rev. 2 (§9, §10, §8 on key derivation) still
+//! accepts outside signature generation; MD5 is refused like everywhere else. Outputs are key
+//! material, in zeroizing buffers.
 
 use super::digest::{self, DigestError};
 use crate::kmip::enums::hashing_algorithm as ha;
@@ -40,6 +41,7 @@ fn hmac_alg(hash: u32) -> Result<(ring::hmac::Algorithm, usize), KdfError> {
         return Err(DigestError::Refused(name).into());
     }
     match hash {
+        ha::SHA_1 => Ok((ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, 20)),
         ha::SHA_256 => Ok((ring::hmac::HMAC_SHA256, 32)),
         ha::SHA_384 => Ok((ring::hmac::HMAC_SHA384, 48)),
         ha::SHA_512 => Ok((ring::hmac::HMAC_SHA512, 64)),
@@ -57,6 +59,7 @@ pub fn pbkdf2(
 ) -> Result<Zeroizing<Vec<u8>>, KdfError> {
     hmac_alg(hash)?;
     let alg = match hash {
+        ha::SHA_1 => ring::pbkdf2::PBKDF2_HMAC_SHA1,
         ha::SHA_256 => ring::pbkdf2::PBKDF2_HMAC_SHA256,
         ha::SHA_384 => ring::pbkdf2::PBKDF2_HMAC_SHA384,
         _ => ring::pbkdf2::PBKDF2_HMAC_SHA512,
@@ -124,6 +127,7 @@ pub fn hkdf(
     let (_, hlen) = hmac_alg(hash)?;
     check_len(len, 255 * hlen)?;
     let alg = match hash {
+        ha::SHA_1 => ring::hkdf::HKDF_SHA1_FOR_LEGACY_USE_ONLY,
         ha::SHA_256 => ring::hkdf::HKDF_SHA256,
         ha::SHA_384 => ring::hkdf::HKDF_SHA384,
         _ => ring::hkdf::HKDF_SHA512,
@@ -159,8 +163,18 @@ mod tests {
             Err(KdfError::Iterations)
         );
         assert_eq!(
-            pbkdf2(ha::SHA_1, b"p", b"s", 1, 32),
-            Err(KdfError::Digest(DigestError::Refused("SHA-1")))
+            pbkdf2(ha::MD5, b"p", b"s", 1, 32),
+            Err(KdfError::Digest(DigestError::Refused("MD5")))
+        );
+    }
+
+    #[test]
+    fn pbkdf2_hmac_sha1_rfc6070_known_answer() {
+        // RFC 6070 test vector 2: P = "password", S = "salt", c = 2, dkLen = 20.
+        let out = pbkdf2(ha::SHA_1, b"password", b"salt", 2, 20).unwrap();
+        assert_eq!(
+            hex::encode(&out[..]),
+            "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957"
         );
     }
 

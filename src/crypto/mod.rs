@@ -21,6 +21,7 @@ pub mod drbg;
 pub mod kdf;
 pub mod kwp;
 pub mod selftest;
+pub mod sha1_verify;
 
 use crate::secret_file;
 

@@ -208,6 +208,11 @@ pub struct RequestMessage {
     pub header: RequestHeader,
     /// The batch items, in order.
     pub items: Vec<RequestItem>,
+    /// The Vendor Identification of a Message Extension marked critical that akm does not
+    /// understand (akm understands none: its own extensions are operations and tags, see
+    /// [`extension`]). KMIP 1.4 §6.16 and 2.1 §9.13: the receiver "SHALL reject the entire
+    /// message"; 1.4 §11.1 names the Result Reason, Feature Not Supported.
+    pub unknown_critical_extension: Option<String>,
 }
 
 /// The most batch items accepted in one message.
@@ -260,11 +265,21 @@ impl RequestMessage {
                 items.len()
             )));
         }
+        let mut unknown_critical_extension = None;
+        for item in &items {
+            if let Some(vendor) = critical_extension(item)? {
+                unknown_critical_extension.get_or_insert(vendor);
+            }
+        }
         let items = items
             .into_iter()
             .map(parse_item)
             .collect::<Result<_, _>>()?;
-        Ok(RequestMessage { header, items })
+        Ok(RequestMessage {
+            header,
+            items,
+            unknown_critical_extension,
+        })
     }
 }
 
@@ -312,6 +327,30 @@ fn parse_header(h: &Ttlv) -> Result<(RequestHeader, i32), MessageError> {
         client_correlation,
     };
     Ok((header, batch_count))
+}
+
+/// The Vendor Identification of the batch item's Message Extension if it is marked critical
+/// (KMIP 1.4 §6.16, 2.1 §9.13: a structure of Vendor Identification, Criticality Indicator
+/// and Vendor Extension). A non-critical one is ignored, as the spec allows.
+fn critical_extension(item: &Ttlv) -> Result<Option<String>, MessageError> {
+    let Some(ext) = single(item, Tag::MESSAGE_EXTENSION)? else {
+        return Ok(None);
+    };
+    if !matches!(ext.value, Value::Structure(_)) {
+        return Err(invalid("Message Extension must be a Structure"));
+    }
+    let critical = single(ext, Tag::CRITICALITY_INDICATOR)?
+        .ok_or_else(|| invalid("Message Extension without Criticality Indicator"))?
+        .as_bool()
+        .ok_or_else(|| invalid("Criticality Indicator must be a Boolean"))?;
+    if !critical {
+        return Ok(None);
+    }
+    let vendor = single(ext, Tag::VENDOR_IDENTIFICATION)?
+        .and_then(Ttlv::as_text)
+        .unwrap_or("")
+        .to_owned();
+    Ok(Some(vendor))
 }
 
 fn parse_item(item: Ttlv) -> Result<RequestItem, MessageError> {

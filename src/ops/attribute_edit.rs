@@ -1,6 +1,7 @@
 //! Add, Modify, Delete and (2.x) Set Attribute: the client's edits to an object's
 //! attributes, within what each attribute allows (read-only, single- or multi-valued).
 
+use super::key_use::usage_limits_from_client;
 use super::Caller;
 use super::{modify, Call, Ctx, Object, Reply};
 use crate::error::OpError;
@@ -73,6 +74,15 @@ fn follow_edit(obj: &mut Object) {
     if obj.get("Extractable") == Some(&Value::Boolean(true)) {
         obj.set("Never Extractable", Value::Boolean(false));
     }
+}
+
+/// `attr` as it is stored when a client sets it on `obj`: the server keeps the fields that are
+/// its own (the Usage Limits Count, see [`usage_limits_from_client`]).
+fn as_stored(mut attr: Attr, obj: &Object) -> Attr {
+    if attr.name == "Usage Limits" {
+        attr.value = usage_limits_from_client(&attr.value, obj.get("Usage Limits"));
+    }
+    attr
 }
 
 /// Reads the attribute of a 1.x Attribute field or a 2.x wrapper (New/Current Attribute).
@@ -155,6 +165,7 @@ pub fn add(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
             if attr.name == "Name" && obj.all("Name").any(|v| *v == attr.value) {
                 return Err(OpError::Store(StoreError::NameTaken));
             }
+            let attr = as_stored(attr, obj);
             obj.attrs.push(attr.clone());
             follow_edit(obj);
             Ok(Some((attr, existing)))
@@ -193,6 +204,7 @@ pub fn modify_attr(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, Op
             }
             .ok_or(OpError::AttributeNotFound)?;
             check_state_for(obj, &new.name, call_now)?;
+            let new = as_stored(new, obj);
             obj.attrs[at] = new.clone();
             follow_edit(obj);
             Ok(Some((new, index.unwrap_or(0))))
@@ -271,6 +283,7 @@ pub fn set(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         call.now,
         move |obj| {
             check_state_for(obj, &attr.name, call_now)?;
+            let attr = as_stored(attr, obj);
             obj.set(&attr.name, attr.value);
             follow_edit(obj);
             Ok(())

@@ -236,7 +236,10 @@ mod tests {
         assert!(matches!(m.charge(1), Err(OpError::ServerLimitExceeded(_))));
         let late = Meter::new(10, 0, Duration::ZERO);
         std::thread::sleep(Duration::from_millis(2));
-        assert!(matches!(late.check_time(), Err(OpError::ServerLimitExceeded(_))));
+        assert!(matches!(
+            late.check_time(),
+            Err(OpError::ServerLimitExceeded(_))
+        ));
     }
 
     #[test]

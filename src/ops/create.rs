@@ -193,6 +193,9 @@ pub fn store_new(
     if let Some(l) = managed.length {
         obj.set("Cryptographic Length", Value::Integer(l));
     }
+    for a in client_attrs.iter_mut().filter(|a| a.name == "Usage Limits") {
+        a.value = super::key_use::usage_limits_from_client(&a.value, None);
+    }
     for Attr { name, value } in client_attrs.into_iter().chain(server_attrs) {
         // Single-valued ones replace what the key block said (algorithm, length).
         if attributes::spec_by_name(&name).is_some_and(|s| !s.multi) {
@@ -202,11 +205,9 @@ pub fn store_new(
         }
     }
     check_quantum_safe(&obj)?;
-    let initial_state = match obj.date_attr("Activation Date") {
-        Some(d) if d <= now => state::ACTIVE,
-        _ => state::PRE_ACTIVE,
-    };
-    obj.set("State", Value::Enumeration(initial_state));
+    // Pre-Active, unless the dates given already make it Active or Deactivated.
+    obj.set("State", Value::Enumeration(state::PRE_ACTIVE));
+    obj.settle_state(now);
     obj.set("Initial Date", Value::DateTime(now));
     set_storage_defaults(&mut obj);
     obj.set("Digest", digest(&managed.material));

@@ -137,11 +137,11 @@ fn check_symmetric(algorithm: Option<u32>, bits: i32) -> Result<(), OpError> {
         Some(alg::AES) => Err(OpError::InvalidField(
             "AES keys are 128, 192 or 256 bits".into(),
         )),
-        Some(alg::HMAC_SHA256 | alg::HMAC_SHA384 | alg::HMAC_SHA512) => Ok(()),
+        Some(alg::HMAC_SHA1 | alg::HMAC_SHA256 | alg::HMAC_SHA384 | alg::HMAC_SHA512) => Ok(()),
         Some(a) => match crate::crypto::digest::refused_algorithm(a) {
             Some(name) => Err(OpError::RefusedAlgorithm(name)),
             None => Err(OpError::UnsupportedParameters(
-                "derived keys are AES or HMAC-SHA-256/384/512",
+                "derived keys are AES or HMAC-SHA-1/256/384/512",
             )),
         },
     }
@@ -169,7 +169,9 @@ fn derive(
     };
     let crypto = field(Tag::CRYPTOGRAPHIC_PARAMETERS);
     // The PRF's hash: the Hashing Algorithm, or the HMAC named as Cryptographic Algorithm, or
-    // for an HMAC base key its own algorithm; SHA-256 otherwise.
+    // for an HMAC base key its own algorithm; otherwise the method's default: for PBKDF2 the
+    // one of PKCS#5 (RFC 8018 Appendix A.2, PBKDF2-params: prf DEFAULT algid-hmacWithSHA1),
+    // which KMIP 1.4 §4.6 and 2.1 §6.1.14 refer to; SHA-256 for the others.
     let hash = crypto
         .and_then(|c| c.child(Tag::HASHING_ALGORITHM))
         .and_then(Ttlv::as_enum)
@@ -184,7 +186,11 @@ fn derive(
                 .enum_attr("Cryptographic Algorithm")
                 .and_then(hmac_hash)
         })
-        .unwrap_or(ha::SHA_256);
+        .unwrap_or(if method == dm::PBKDF2 {
+            ha::SHA_1
+        } else {
+            ha::SHA_256
+        });
     let data = bytes(Tag::DERIVATION_DATA)?;
     let need_data =
         || data.ok_or_else(|| OpError::InvalidMessage("missing Derivation Data".into()));

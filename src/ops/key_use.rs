@@ -116,23 +116,9 @@ pub fn load_key_by_uid(
     Ok(KeyInUse { obj, material })
 }
 
-/// The state the object is in at `now`: a Pre-Active key whose Activation Date has come is
-/// Active, and an Active key past its Deactivation Date is Deactivated, even before anything
-/// has rewritten the stored State.
-pub fn effective_state(obj: &Object, now: i64) -> u32 {
-    let stored = obj.state();
-    let activated = obj.date_attr("Activation Date").is_some_and(|d| d <= now);
-    let deactivated = obj.date_attr("Deactivation Date").is_some_and(|d| d <= now);
-    match stored {
-        state::PRE_ACTIVE | state::ACTIVE if deactivated => state::DEACTIVATED,
-        state::PRE_ACTIVE if activated => state::ACTIVE,
-        s => s,
-    }
-}
-
 /// Refuses a key whose state or dates do not allow `purpose` at `now`.
 pub fn check_state_and_dates(obj: &Object, purpose: Purpose, now: i64) -> Result<(), OpError> {
-    match (effective_state(obj, now), purpose) {
+    match (obj.state_at(now), purpose) {
         (state::ACTIVE, _) => {}
         (state::DEACTIVATED | state::COMPROMISED, Purpose::Process) => {}
         (state::DESTROYED | state::DESTROYED_COMPROMISED, _) => {
@@ -190,6 +176,46 @@ fn consume_usage(
         obj.set("Usage Limits", Value::Structure(updated));
         Ok(())
     })
+}
+
+/// Usage Limits as stored when a client sets them, at creation or by an attribute edit (KMIP
+/// 1.4 §3.21, 2.1 §4.59): the Usage Limits Count is the server's ("SHALL NOT be set or
+/// modified by the client"; "the server SHALL ignore the Usage Limits Count value" in an
+/// operation that creates an object), so a client's Count is dropped. When the attribute is
+/// first set the Count starts at the Total; a later change of the Total (a correction) keeps
+/// what was already used, so the Count is the new Total less the use so far, never below 0.
+pub fn usage_limits_from_client(given: &Value, previous: Option<&Value>) -> Value {
+    let Value::Structure(fields) = given else {
+        return given.clone();
+    };
+    let long = |fields: &[Ttlv], tag| fields.iter().find(|t| t.tag == tag).and_then(Ttlv::as_long);
+    let used = match previous {
+        Some(Value::Structure(old)) => match (
+            long(old, Tag::USAGE_LIMITS_TOTAL),
+            long(old, Tag::USAGE_LIMITS_COUNT),
+        ) {
+            (Some(total), Some(count)) => total.saturating_sub(count).max(0),
+            _ => 0,
+        },
+        _ => 0,
+    };
+    let mut out: Vec<Ttlv> = fields
+        .iter()
+        .filter(|t| t.tag != Tag::USAGE_LIMITS_COUNT)
+        .cloned()
+        .collect();
+    if let Some(total) = long(fields, Tag::USAGE_LIMITS_TOTAL) {
+        // The Count sits between Total and Unit, the order of the attribute's structure.
+        let at = out
+            .iter()
+            .position(|t| t.tag == Tag::USAGE_LIMITS_TOTAL)
+            .map_or(out.len(), |i| i + 1);
+        out.insert(
+            at,
+            Ttlv::long(Tag::USAGE_LIMITS_COUNT, total.saturating_sub(used).max(0)),
+        );
+    }
+    Value::Structure(out)
 }
 
 /// The Cryptographic Parameters of a request, falling back to the key's own attribute (KMIP

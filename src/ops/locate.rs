@@ -10,7 +10,7 @@ use super::Caller;
 use super::{cost, Call, Ctx, Object, Reply};
 use crate::error::OpError;
 use crate::kmip::attributes::{self, Attr};
-use crate::kmip::enums::storage_status_mask as ssm;
+use crate::kmip::enums::{state, storage_status_mask as ssm};
 use crate::store::LocateQuery;
 use crate::ttlv::{Tag, Ttlv, Value};
 
@@ -74,7 +74,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
                         continue;
                     }
                 };
-                if matches_all(&obj, &rest) {
+                if matches_all(&obj, &rest, call.now) {
                     kept.push(obj.uid);
                 }
             }
@@ -129,7 +129,15 @@ fn split_filters(attrs: &[Attr], mask: i32) -> Result<(LocateQuery, Vec<Attr>), 
             ("Object Type", Value::Enumeration(v)) => q.object_type = Some(*v),
             ("Cryptographic Algorithm", Value::Enumeration(v)) => q.algorithm = Some(*v),
             ("Cryptographic Length", Value::Integer(v)) => q.length = Some(*v),
-            ("State", Value::Enumeration(v)) => q.state = Some(*v),
+            ("State", Value::Enumeration(v)) => match stored_states_for(*v) {
+                // A State the dates can move into or out of: the stored State may lag the
+                // dates, so the candidates are checked by the State they are in now.
+                Some(candidates) => {
+                    q.states_any = candidates.to_vec();
+                    rest.push(a.clone());
+                }
+                None => q.state = Some(*v),
+            },
             ("Name", v) => q.names.push(
                 name_value(v)
                     .ok_or_else(|| OpError::InvalidField("Name without Name Value".into()))?,
@@ -141,9 +149,21 @@ fn split_filters(attrs: &[Attr], mask: i32) -> Result<(LocateQuery, Vec<Attr>), 
     Ok((q, rest))
 }
 
-/// In-memory filters: date attributes given twice are a range (inclusive); any other
-/// attribute must equal one of the object's instances.
-fn matches_all(obj: &Object, filters: &[Attr]) -> bool {
+/// For a State the dates move objects into or out of (KMIP 2.1 §4.57, transitions 4 and 6),
+/// the stored States an object in it now may still have: the stored State is written on the
+/// object's next write, so Locate answers by [`Object::state_at`] instead.
+fn stored_states_for(wanted: u32) -> Option<&'static [u32]> {
+    match wanted {
+        state::PRE_ACTIVE => Some(&[state::PRE_ACTIVE]),
+        state::ACTIVE => Some(&[state::PRE_ACTIVE, state::ACTIVE]),
+        state::DEACTIVATED => Some(&[state::PRE_ACTIVE, state::ACTIVE, state::DEACTIVATED]),
+        _ => None,
+    }
+}
+
+/// In-memory filters: date attributes given twice are a range (inclusive); State is the
+/// State at `now`; any other attribute must equal one of the object's instances.
+fn matches_all(obj: &Object, filters: &[Attr], now: i64) -> bool {
     let mut checked: Vec<&str> = Vec::new();
     for f in filters {
         if checked.contains(&f.name.as_str()) {
@@ -155,6 +175,13 @@ fn matches_all(obj: &Object, filters: &[Attr]) -> bool {
             .filter(|g| g.name == f.name)
             .map(|g| &g.value)
             .collect();
+        if f.name == "State" {
+            let current = Value::Enumeration(obj.state_at(now));
+            if same.iter().all(|want| **want == current) {
+                continue;
+            }
+            return false;
+        }
         let ok = match date_range(&same) {
             Some((lo, hi)) => obj
                 .all(&f.name)

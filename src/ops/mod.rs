@@ -414,6 +414,15 @@ pub fn dispatch_recorded(
         Ok(m) => m,
         Err(e) => return (fail_every_item(msg, &e), Vec::new()),
     };
+    // A critical Message Extension akm does not understand rejects the whole message, before
+    // any item runs (KMIP 1.4 §6.16 and §11.1: Feature Not Supported; 2.1 §9.13).
+    if let Some(vendor) = &msg.unknown_critical_extension {
+        tracing::info!(user = %who.cn, %vendor, "request refused: a critical Message Extension this server does not understand");
+        let e = OpError::FeatureNotSupported(
+            "a Message Extension marked critical that this server does not understand",
+        );
+        return (fail_every_item(msg, &e), Vec::new());
+    }
     if !undo {
         return run_items(ctx, who, msg, now, &meter);
     }
@@ -588,7 +597,10 @@ fn mark_undone(out: &mut [ResponseItem]) {
 pub fn load_for(ctx: &Ctx, who: &Caller, uid: &str, operation: u32) -> Result<Object, OpError> {
     let row = ctx.store.get(uid)?.ok_or(OpError::NotFound)?;
     who.require_key(&Object::row_policy(&row)?, uid, operation)?;
-    Object::decode(row, || stored_size::Repair::for_caller(who, operation))
+    let mut obj = Object::decode(row, || stored_size::Repair::for_caller(who, operation))?;
+    // Every operation sees the State the dates have put the object in by now.
+    obj.settle_state(object::clock_now());
+    Ok(obj)
 }
 
 /// Read-modify-write of one object inside the writer's transaction: loads it, checks access,
@@ -615,7 +627,12 @@ where
         let stored_len = row.attributes.len();
         let mut obj = Object::decode(row, || stored_size::Repair::for_caller(&who, operation))?;
         let before = limits.before(stored_len, &obj);
+        // The change sees the State the dates have put the object in, and a date it sets to
+        // now or the past moves the State at once (KMIP 2.1 §4.57, transitions 4 and 6);
+        // the write stores, and so mirrors, the State with the rest.
+        obj.settle_state(now);
         let out = change(&mut obj)?;
+        obj.settle_state(now);
         obj.touch(now);
         let row = obj.to_row();
         let writer = stored_size::Writer::of(operation);

@@ -88,6 +88,36 @@ impl Object {
         self.enum_attr("State").unwrap_or(state::PRE_ACTIVE)
     }
 
+    /// The State the object's dates put it in at `now`. KMIP 1.4 §3.22 and 2.1 §4.57 (State,
+    /// transitions 4 and 6): a Pre-Active object becomes Active when its Activation Date is
+    /// reached (or modified to the past or now), and an Active one Deactivated when its
+    /// Deactivation Date is. "Only the transitions described above are permitted", so a
+    /// Pre-Active object reaches Deactivated only through Active: with a passed Deactivation
+    /// Date but no passed Activation Date it stays Pre-Active (unusable either way).
+    pub fn state_at(&self, now: i64) -> u32 {
+        let reached = |name: &str| self.date_attr(name).is_some_and(|d| d <= now);
+        let mut current = self.state();
+        if current == state::PRE_ACTIVE && reached("Activation Date") {
+            current = state::ACTIVE;
+        }
+        if current == state::ACTIVE && reached("Deactivation Date") {
+            current = state::DEACTIVATED;
+        }
+        current
+    }
+
+    /// Moves State to where the dates put it at `now` ([`Object::state_at`]), so every
+    /// operation, Get Attributes and Locate see the same State, and the next write stores it
+    /// (and mirrors it) through the normal write path. Returns whether it changed.
+    pub fn settle_state(&mut self, now: i64) -> bool {
+        let due = self.state_at(now);
+        if due == self.state() {
+            return false;
+        }
+        self.set("State", Value::Enumeration(due));
+        true
+    }
+
     /// Records a change at `now` (Last Change Date).
     pub fn touch(&mut self, now: i64) {
         self.set("Last Change Date", Value::DateTime(now));
@@ -319,6 +349,14 @@ impl Record {
             split: Vec::new(),
         }
     }
+}
+
+/// The server clock, seconds since the epoch: the time against which a stored object's dates
+/// are read where no request time is at hand.
+pub fn clock_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The Name Value of a Name attribute value.

@@ -20,7 +20,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let payload = unwrapped.as_ref().unwrap_or(call.payload);
     let mut managed = objects::parse_object(payload, object_type)?;
     if object_type == ot::SYMMETRIC_KEY {
-        check_symmetric_key(&managed)?;
+        check_symmetric_key(&managed, &attrs)?;
     }
     // The key length is a property of the bytes given; record it when the client did not.
     if managed.length.is_none() && object_type == ot::SYMMETRIC_KEY {
@@ -34,8 +34,26 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     Ok(Reply::uid_only(uid))
 }
 
-/// An AES key must have an AES length and match its declared length.
-fn check_symmetric_key(m: &objects::ManagedObject) -> Result<(), OpError> {
+/// A key of an algorithm akm refuses is refused as such, as Create refuses it, before its
+/// length is looked at (a 168-bit Triple-DES key comes as 192 bits with parity, SP 800-67, and
+/// must not be answered with a length mismatch). An AES key must have an AES length and match
+/// its declared length.
+fn check_symmetric_key(m: &objects::ManagedObject, attrs: &[Attr]) -> Result<(), OpError> {
+    let named = attrs
+        .iter()
+        .filter(|a| a.name == "Cryptographic Algorithm")
+        .filter_map(|a| match a.value {
+            Value::Enumeration(v) => Some(v),
+            _ => None,
+        });
+    if let Some(name) = m
+        .algorithm
+        .into_iter()
+        .chain(named)
+        .find_map(crate::crypto::digest::refused_algorithm)
+    {
+        return Err(OpError::RefusedAlgorithm(name));
+    }
     let bits = (m.material.len() * 8) as i32;
     if m.length.is_some_and(|l| l != bits) {
         return Err(OpError::InvalidField(

@@ -117,6 +117,7 @@ pub fn rekey(ctx: &Ctx, who: Option<&Caller>, request: Request) -> Result<String
         let stored_len = row.attributes.len();
         let mut old = Object::from_row(row)?;
         let before = limits.before(stored_len, &old);
+        old.settle_state(now);
         check_rekeyable(&old)?;
         let new = replacement(&old, &new_uid, now, offset, client, new_digest)?;
         // The names move to the replacement; the old key links forward to it.
@@ -150,8 +151,12 @@ pub fn rekey(ctx: &Ctx, who: Option<&Caller>, request: Request) -> Result<String
     Ok(reply_uid)
 }
 
-/// Only a live symmetric key of an algorithm akm uses can be re-keyed; one that was already
-/// replaced cannot be replaced again (the chain of versions stays linear).
+/// Only a symmetric key of an algorithm akm uses whose material is still held can be
+/// re-keyed (KMIP 1.4 §11.5 / 2.1 §6.1.46: "The Key Value is not present on the server"); one
+/// that was already replaced cannot be replaced again (the chain of versions stays linear).
+/// Its state is otherwise no bar: KMIP 1.4 §4.4 and 2.1 §6.1.46 set none, and a Compromised
+/// key is exactly the one a client must replace. The replacement's State follows its own
+/// dates (Table 173: "Set based on attributes values, such as dates").
 fn check_rekeyable(old: &Object) -> Result<(), OpError> {
     if old.object_type != ot::SYMMETRIC_KEY {
         return Err(OpError::InvalidField(
@@ -160,9 +165,6 @@ fn check_rekeyable(old: &Object) -> Result<(), OpError> {
     }
     if matches!(old.state(), state::DESTROYED | state::DESTROYED_COMPROMISED) {
         return Err(OpError::ObjectDestroyed);
-    }
-    if old.state() == state::COMPROMISED {
-        return Err(OpError::WrongState);
     }
     if let Some(name) = old
         .enum_attr("Cryptographic Algorithm")
@@ -246,14 +248,9 @@ fn replacement(
     new.set("Rotate Latest", Value::Boolean(true));
     new.set("Fresh", Value::Boolean(true));
     set_storage_defaults(&mut new);
-    let active = new.date_attr("Activation Date").is_some_and(|d| d <= now)
-        && new.date_attr("Deactivation Date").is_none_or(|d| d > now);
-    let initial = if active {
-        state::ACTIVE
-    } else {
-        state::PRE_ACTIVE
-    };
-    new.set("State", Value::Enumeration(initial));
+    // Pre-Active unless its dates already make it Active (or Deactivated).
+    new.set("State", Value::Enumeration(state::PRE_ACTIVE));
+    new.settle_state(now);
     new.set("Initial Date", Value::DateTime(now));
     new.set("Original Creation Date", Value::DateTime(now));
     let rng = generator();

@@ -28,7 +28,9 @@ pub struct Rotated {
 pub fn rotate_due(ctx: &Ctx, now: i64) -> Vec<Rotated> {
     let query = LocateQuery {
         object_type: Some(ot::SYMMETRIC_KEY),
-        state: Some(state::ACTIVE),
+        // Active by the dates: the stored State may still say Pre-Active, or Active for a
+        // key whose Deactivation Date has passed.
+        states_any: vec![state::PRE_ACTIVE, state::ACTIVE],
         include_live: true,
         ..LocateQuery::default()
     };
@@ -47,6 +49,9 @@ pub fn rotate_due(ctx: &Ctx, now: i64) -> Vec<Rotated> {
         let Ok(obj) = Object::from_row(row) else {
             continue;
         };
+        if obj.state_at(now) != state::ACTIVE {
+            continue;
+        }
         let Some(deactivate_old_at) = due(&obj, now) else {
             continue;
         };

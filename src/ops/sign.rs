@@ -12,7 +12,7 @@ use super::key_use::{self, param_enum, payload_bytes, required_data, KeyInUse, P
 use super::stream::{self, KeyCheck, Part};
 use super::{Call, Caller, Ctx, Reply};
 use crate::crypto::asym::{self, AsymError, Scheme};
-use crate::crypto::digest::refused_hash;
+use crate::crypto::digest::{refused_for_signing, refused_hash};
 use crate::error::OpError;
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
@@ -80,6 +80,9 @@ fn sign(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         return Err(OpError::InvalidField("Sign needs a Private Key".into()));
     }
     let (scheme, hash) = scheme(call, &key)?;
+    if let Some(name) = refused_for_signing(hash) {
+        return Err(OpError::RefusedAlgorithm(name));
+    }
     let der = der(&key)?;
     let sig = asym::sign(key.obj.format, &der, scheme, hash, data)?;
     let uid = key.obj.uid.clone();
@@ -167,9 +170,9 @@ fn scheme(call: &Call<'_>, key: &KeyInUse) -> Result<(Scheme, u32), OpError> {
             dsa::ECDSA_WITH_SHA384 => Ok((Scheme::Ecdsa, ha::SHA_384)),
             dsa::MD2_WITH_RSA_ENCRYPTION => Err(OpError::RefusedAlgorithm("MD2")),
             dsa::MD5_WITH_RSA_ENCRYPTION => Err(OpError::RefusedAlgorithm("MD5")),
-            dsa::SHA_1_WITH_RSA_ENCRYPTION | dsa::ECDSA_WITH_SHA_1 | dsa::DSA_WITH_SHA_1 => {
-                Err(OpError::RefusedAlgorithm("SHA-1"))
-            }
+            // Verification only: Sign refuses SHA-1 (SP 800-131A Rev. 2 §9).
+            dsa::SHA_1_WITH_RSA_ENCRYPTION => Ok((Scheme::RsaPkcs1, ha::SHA_1)),
+            dsa::ECDSA_WITH_SHA_1 => Ok((Scheme::Ecdsa, ha::SHA_1)),
             _ => Err(OpError::UnsupportedParameters(
                 "digital signature algorithm: akm signs with RSA (PKCS#1 v1.5, PSS) and ECDSA",
             )),

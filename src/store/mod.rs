@@ -179,6 +179,8 @@ pub struct LocateQuery {
     pub length: Option<i32>,
     /// State.
     pub state: Option<u32>,
+    /// State is one of these (when not empty).
+    pub states_any: Vec<u32>,
     /// Every name must be one of the object's names.
     pub names: Vec<String>,
     /// Every group must be one of the object's groups.
@@ -516,6 +518,13 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
     }
     if let Some(v) = q.state {
         bind(&mut sql, " AND o.state = ?", i64::from(v).into());
+    }
+    if !q.states_any.is_empty() {
+        for (i, v) in q.states_any.iter().enumerate() {
+            let clause = if i == 0 { " AND o.state IN (?" } else { ", ?" };
+            bind(&mut sql, clause, i64::from(*v).into());
+        }
+        sql.push(')');
     }
     for name in &q.names {
         bind(

@@ -15,14 +15,24 @@ pub struct ObjectCount {
 }
 
 impl Store {
-    /// Objects by Object Type and State (blocking: call off the async workers).
+    /// Objects by Object Type and State (blocking: call off the async workers). The State is
+    /// the one the dates give now (KMIP 2.1 §4.57, transitions 4 and 6: Pre-Active becomes
+    /// Active at the Activation Date, Active becomes Deactivated at the Deactivation Date),
+    /// as Get Attributes and Locate report it, even where the stored State still lags them.
     pub fn count_objects(&self) -> Result<Vec<ObjectCount>, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT object_type, state, COUNT(*) FROM objects \
-                 GROUP BY object_type, state ORDER BY object_type, state",
+                "SELECT object_type, CASE \
+                   WHEN state = 1 AND activation_date <= ?1 AND deactivation_date <= ?1 THEN 3 \
+                   WHEN state = 1 AND activation_date <= ?1 THEN 2 \
+                   WHEN state = 2 AND deactivation_date <= ?1 THEN 3 \
+                   ELSE state END AS current, COUNT(*) FROM objects \
+                 GROUP BY object_type, current ORDER BY object_type, current",
             )?;
-            let rows = stmt.query_map([], |r| {
+            let rows = stmt.query_map([now], |r| {
                 Ok(ObjectCount {
                     object_type: r.get(0)?,
                     state: r.get(1)?,

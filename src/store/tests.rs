@@ -302,3 +302,55 @@ fn disk_full_and_io_errors_are_typed_and_others_are_not() {
         "key store: no space left on the database filesystem; nothing was written"
     );
 }
+
+#[test]
+fn object_counts_follow_the_dates_and_locate_takes_any_of_several_states() {
+    let (_d, store) = open();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let with = |uid: &str, state: u32, act: Option<i64>, deact: Option<i64>| ObjectRow {
+        state,
+        activation_date: act,
+        deactivation_date: deact,
+        groups: Vec::new(),
+        ..row(uid, "alice", &[])
+    };
+    let rows = [
+        // Pre-Active, dates not reached.
+        with("p", 1, Some(now + 3600), None),
+        // Pre-Active whose Activation Date passed: Active.
+        with("a", 1, Some(now - 10), None),
+        // Pre-Active whose both dates passed: Active, then Deactivated.
+        with("pd", 1, Some(now - 10), Some(now - 5)),
+        // Pre-Active with only a passed Deactivation Date: never activated, stays Pre-Active.
+        with("pp", 1, None, Some(now - 5)),
+        // Active past its Deactivation Date: Deactivated.
+        with("d", 2, Some(now - 10), Some(now - 5)),
+        // Compromised stays Compromised.
+        with("c", 4, Some(now - 10), Some(now - 5)),
+    ];
+    for r in rows {
+        store.write(move |tx| tx.insert(&r, None)).unwrap();
+    }
+    let count = |state: u32| {
+        store
+            .count_objects()
+            .unwrap()
+            .iter()
+            .filter(|c| c.state == state)
+            .map(|c| c.count)
+            .sum::<u64>()
+    };
+    assert_eq!((count(1), count(2), count(3), count(4)), (2, 1, 2, 1));
+    let mut found = store
+        .locate(&LocateQuery {
+            states_any: vec![2, 4],
+            include_live: true,
+            ..LocateQuery::default()
+        })
+        .unwrap();
+    found.sort();
+    assert_eq!(found, vec!["c".to_owned(), "d".to_owned()]);
+}

@@ -331,14 +331,27 @@ async fn withdrawn_algorithms_are_never_used() {
         let r = c.call(op::ENCRYPT, enc(&u, p, &[0; 16], None, None)).await;
         assert_eq!(reason(r), rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS);
     }
-    // A registered Triple-DES key is stored but never used.
-    let tdes = register(&mut c, alg::_3DES, &[0x5A; 24], usage::ENCRYPT, &[]).await;
-    let r = c
-        .call(
-            op::ENCRYPT,
-            enc(&tdes, params(bcm::ECB, None, None), &[0; 8], None, None),
-        )
-        .await;
+    // A Triple-DES key is refused at Register, as at Create, so it is never used.
+    let attrs = vec![Attr::new(
+        "Cryptographic Usage Mask",
+        Value::Integer(usage::ENCRYPT),
+    )];
+    let mut payload = register_key_payload(c.version, &[0x5A; 24], &attrs);
+    if let Some(Value::Structure(block)) = payload
+        .iter_mut()
+        .find(|t| t.tag == Tag::SYMMETRIC_KEY)
+        .and_then(|k| match &mut k.value {
+            Value::Structure(f) => f.first_mut().map(|b| &mut b.value),
+            _ => None,
+        })
+    {
+        for f in block.iter_mut() {
+            if f.tag == Tag::CRYPTOGRAPHIC_ALGORITHM {
+                f.value = Value::Enumeration(alg::_3DES);
+            }
+        }
+    }
+    let r = c.call(op::REGISTER, payload).await;
     match r {
         Err(akm::client::ClientError::Failed {
             reason, message, ..
@@ -348,8 +361,8 @@ async fn withdrawn_algorithms_are_never_used() {
         }
         other => panic!("{other:?}"),
     }
-    // MD5 and SHA-1 hashes; HMAC-MD5.
-    for h in [ha::MD5, ha::SHA_1] {
+    // MD5 hashes (SHA-1 is acceptable for hashing: SP 800-131A Rev. 2 §9).
+    for h in [ha::MD5] {
         assert_eq!(
             reason(c.call(op::HASH, hash_payload(h, b"abc")).await),
             rr::UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS

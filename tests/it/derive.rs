@@ -185,7 +185,7 @@ async fn derive_key_refusals() {
             ),
             rr::INVALID_MESSAGE,
         ),
-        // Missing salt, missing data, SHA-1.
+        // Missing salt, missing data, MD5.
         (
             call(
                 vec![base.clone()],
@@ -209,7 +209,7 @@ async fn derive_key_refusals() {
                 vec![base.clone()],
                 dm::HMAC,
                 vec![
-                    sha(ha::SHA_1),
+                    sha(ha::MD5),
                     Ttlv::bytes(Tag::DERIVATION_DATA, b"d".to_vec()),
                 ],
                 aes(128),
