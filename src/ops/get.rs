@@ -6,7 +6,7 @@
 use super::Caller;
 use super::{load_for, modify, wrap, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::kmip::enums::{object_type, operation, state};
+use crate::kmip::enums::{key_wrap_type, object_type, operation, state};
 use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv, Value};
 
@@ -66,6 +66,14 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         .get_material(&uid)?
         .ok_or(OpError::ObjectDestroyed)?;
     let material = ctx.kek.unwrap(&uid, obj.key_version, &wrapped)?;
+    if let Some(registered) = &obj.registered_wrapping {
+        let key_wrap_type = call
+            .payload
+            .child(Tag::KEY_WRAP_TYPE)
+            .and_then(Ttlv::as_enum);
+        let encoded = as_registered(&obj, registered, material, format, key_wrap_type, &wrapping)?;
+        return Ok(reply(&obj, uid, encoded));
+    }
     // An RSA key asked for in another DER format is re-encoded (PKCS#1, PKCS#8, X.509).
     let (material, stored_format) = match format {
         Some(f) if f != obj.format => reencode(&obj, material, f)?,
@@ -91,12 +99,51 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
             Ok(())
         })?;
     }
-    Ok(Reply {
+    Ok(reply(&obj, uid, encoded))
+}
+
+fn reply(obj: &super::Object, uid: String, encoded: Ttlv) -> Reply {
+    Reply {
         payload: vec![
             Ttlv::enumeration(Tag::OBJECT_TYPE, obj.object_type),
             Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
             encoded,
         ],
         uid: Some(uid),
-    })
+    }
+}
+
+/// A key kept wrapped as registered, served as registered (KMIP 2.1 §6.1.19: a key is
+/// returned in the form it was registered in). With no Key Wrap Type, or As Registered, that
+/// is the only form akm has: Not Wrapped would need the wrapping key, which is not here, and
+/// the key cannot be wrapped again nor given in another Key Format Type.
+fn as_registered(
+    obj: &super::Object,
+    registered: &Ttlv,
+    material: zeroize::Zeroizing<Vec<u8>>,
+    format: Option<u32>,
+    key_wrap_type: Option<u32>,
+    wrapping: &Option<wrap::Spec>,
+) -> Result<Ttlv, OpError> {
+    if key_wrap_type == Some(key_wrap_type::NOT_WRAPPED) {
+        return Err(OpError::WrappedAsRegistered);
+    }
+    if wrapping.is_some() {
+        return Err(OpError::FeatureNotSupported(
+            "wrapping a key that is kept wrapped as registered",
+        ));
+    }
+    if format.is_some_and(|f| f != obj.format) {
+        return Err(OpError::KeyFormatNotSupported);
+    }
+    let managed = ManagedObject {
+        object_type: obj.object_type,
+        material,
+        format: obj.format,
+        algorithm: obj.enum_attr("Cryptographic Algorithm"),
+        length: obj.int_attr("Cryptographic Length"),
+        data_type: obj.data_type,
+        split: obj.split.clone(),
+    };
+    Ok(objects::encode_wrapped_as_registered(&managed, registered)?)
 }

@@ -38,6 +38,10 @@ pub struct Object {
     pub split: Vec<Ttlv>,
     /// Set by Destroy: the store deletes the wrapped material with the update.
     pub material_destroyed: bool,
+    /// The Key Wrapping Data of a key stored wrapped as registered (its wrapping key is not
+    /// on this server): the stored material is then the client's wrapped Key Value, which
+    /// akm can return as registered but never use.
+    pub registered_wrapping: Option<Ttlv>,
 }
 
 impl Object {
@@ -127,6 +131,7 @@ impl Object {
             data_type: record.data_type,
             split: record.split,
             material_destroyed: false,
+            registered_wrapping: record.registered_wrapping,
         })
     }
 
@@ -138,6 +143,9 @@ impl Object {
         }
         if !self.split.is_empty() {
             meta.push(Ttlv::structure(Tag::SPLIT_KEY, self.split.clone()));
+        }
+        if let Some(w) = &self.registered_wrapping {
+            meta.push(w.clone());
         }
         let blob = Ttlv::structure(
             Tag::ATTRIBUTES,
@@ -213,6 +221,7 @@ struct Record {
     format: u32,
     data_type: Option<u32>,
     split: Vec<Ttlv>,
+    registered_wrapping: Option<Ttlv>,
 }
 
 impl Record {
@@ -240,6 +249,7 @@ impl Record {
                 .and_then(|m| m.child(Tag::SPLIT_KEY))
                 .map(|s| s.children().to_vec())
                 .unwrap_or_default(),
+            registered_wrapping: meta.and_then(|m| m.child(Tag::KEY_WRAPPING_DATA)).cloned(),
         })
     }
 
@@ -317,6 +327,7 @@ impl Record {
             format: 0,
             data_type: None,
             split: Vec::new(),
+            registered_wrapping: None,
         }
     }
 }

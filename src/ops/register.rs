@@ -1,7 +1,8 @@
 //! Register: stores a client-supplied Symmetric Key, Secret Data, Opaque Object, Public Key,
 //! Private Key, Split Key or Certificate.
 
-use super::create::store_new;
+use super::create::{store_new, store_new_object};
+use super::unwrap::WrappedRegister;
 use super::Caller;
 use super::{unwrap, Call, Ctx, Reply};
 use crate::error::OpError;
@@ -15,8 +16,15 @@ use x509_parser::prelude::{parse_x509_certificate, X509Name};
 pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let object_type = call.object_type()?;
     let attrs = attributes::read_request_attributes(call.payload, call.version)?;
-    // A key wrapped under a key akm holds is unwrapped first, then stored like any other.
-    let unwrapped = unwrap::unwrapped_payload(ctx, who, call, object_type)?;
+    // A key wrapped under a key akm holds is unwrapped first, then stored like any other; one
+    // wrapped under a key that is not here is kept as registered.
+    let unwrapped = match unwrap::unwrapped_payload(ctx, who, call, object_type)? {
+        WrappedRegister::NotWrapped => None,
+        WrappedRegister::Unwrapped(p) => Some(p),
+        WrappedRegister::AsRegistered(wrapping_uid) => {
+            return register_as_registered(ctx, who, call, attrs, object_type, wrapping_uid)
+        }
+    };
     let payload = unwrapped.as_ref().unwrap_or(call.payload);
     let mut managed = objects::parse_object(payload, object_type)?;
     if object_type == ot::SYMMETRIC_KEY {
@@ -31,6 +39,29 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         _ => Vec::new(),
     };
     let uid = store_new(ctx, who, call, attrs, server_attrs, managed)?;
+    Ok(Reply::uid_only(uid))
+}
+
+/// Stores a key wrapped under a key that is not on this server as registered: Get returns it
+/// so, and no operation can use it here. KMIP 2.1 §6.1.40: the server links it to its wrapping
+/// key (Wrapping Key Link, a 2.x Link Type, so only for 2.x requests).
+fn register_as_registered(
+    ctx: &Ctx,
+    who: &Caller,
+    call: &Call<'_>,
+    attrs: Vec<Attr>,
+    object_type: u32,
+    wrapping_uid: Option<String>,
+) -> Result<Reply, OpError> {
+    let (managed, wrapping) = objects::parse_wrapped_object(call.payload, object_type)?;
+    let server_attrs = match wrapping_uid {
+        Some(uid) if call.version.is_v2() => vec![super::rekey::link(
+            crate::kmip::enums::link_type::WRAPPING_KEY_LINK,
+            &uid,
+        )],
+        _ => Vec::new(),
+    };
+    let uid = store_new_object(ctx, who, call, attrs, server_attrs, managed, Some(wrapping))?;
     Ok(Reply::uid_only(uid))
 }
 
