@@ -10,7 +10,8 @@ use crate::kmip::enums::{key_wrap_type, object_type, operation, state};
 use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv, Value};
 
-/// An RSA Public or Private Key's material in Key Format Type `to`, if it can be given so;
+/// An RSA Public or Private Key's, or an EC Private Key's, material in Key Format Type `to`
+/// (PKCS#1, PKCS#8, X.509; PKCS#8, ECPrivateKey), if it can be given so;
 /// anything else stays as stored (and `encode_object` refuses a format it does not have).
 fn reencode(
     obj: &super::Object,
@@ -19,8 +20,10 @@ fn reencode(
 ) -> Result<(zeroize::Zeroizing<Vec<u8>>, u32), OpError> {
     use crate::kmip::enums::cryptographic_algorithm as alg;
     let private = obj.object_type == object_type::PRIVATE_KEY;
-    let rsa = obj.enum_attr("Cryptographic Algorithm") == Some(alg::RSA);
-    if !(rsa && (private || obj.object_type == object_type::PUBLIC_KEY)) {
+    let algorithm = obj.enum_attr("Cryptographic Algorithm");
+    let rsa = algorithm == Some(alg::RSA);
+    let ec = private && matches!(algorithm, Some(alg::EC | alg::ECDSA));
+    if !(ec || rsa && (private || obj.object_type == object_type::PUBLIC_KEY)) {
         return Ok((material, obj.format));
     }
     let item = crate::ttlv::decode(&material, &crate::ttlv::Limits::default())
@@ -28,8 +31,12 @@ fn reencode(
     let Some(der) = item.as_bytes() else {
         return Err(OpError::KeyFormatNotSupported);
     };
-    let converted = crate::crypto::asym::convert_rsa(private, obj.format, der, to)
-        .map_err(|_| OpError::KeyFormatNotSupported)?;
+    let converted = if ec {
+        crate::crypto::asym::convert_ec_private(obj.format, der, to)
+    } else {
+        crate::crypto::asym::convert_rsa(private, obj.format, der, to)
+    }
+    .map_err(|_| OpError::KeyFormatNotSupported)?;
     let encoded = Ttlv::bytes(Tag::KEY_MATERIAL, converted.to_vec()).encode();
     Ok((zeroize::Zeroizing::new(encoded), to))
 }

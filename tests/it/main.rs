@@ -38,6 +38,7 @@ mod mirror_failover;
 mod mirror_peer_identity;
 mod names;
 mod ops;
+mod private_key_formats;
 mod pykmip;
 mod pykmip_acl;
 mod pykmip_suite;
