@@ -36,6 +36,7 @@ mod limits;
 mod locate_placeholder;
 mod mirror;
 mod mirror_failover;
+mod mirror_objects;
 mod mirror_peer_identity;
 mod names;
 mod object_group_member;
