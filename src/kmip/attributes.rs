@@ -408,6 +408,14 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_1,
     ),
     spec(
+        "PKCS#12 Friendly Name",
+        Tag::PKCS_12_FRIENDLY_NAME,
+        T::TextString,
+        false,
+        Client,
+        V::V2_0,
+    ),
+    spec(
         "Certificate Subject CN",
         Tag::CERTIFICATE_SUBJECT_CN,
         T::TextString,

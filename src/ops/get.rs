@@ -6,7 +6,7 @@
 use super::Caller;
 use super::{load_for, modify, wrap, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::kmip::enums::{key_wrap_type, object_type, operation, state};
+use crate::kmip::enums::{key_format_type, key_wrap_type, object_type, operation, state};
 use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv, Value};
 
@@ -81,21 +81,26 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         let encoded = as_registered(&obj, registered, material, format, key_wrap_type, &wrapping)?;
         return Ok(reply(&obj, uid, encoded));
     }
-    // An RSA key asked for in another DER format is re-encoded (PKCS#1, PKCS#8, X.509).
-    let (material, stored_format) = match format {
-        Some(f) if f != obj.format => reencode(&obj, material, f)?,
-        _ => (material, obj.format),
+    let mut encoded = if format == Some(key_format_type::PKCS_12) {
+        // A private key with its certificate chain, password-protected (KMIP 2.1 §6.1.19).
+        super::pkcs12::export(ctx, who, &obj, &material)?
+    } else {
+        // An RSA or EC key asked for in another DER format is re-encoded.
+        let (material, stored_format) = match format {
+            Some(f) if f != obj.format => reencode(&obj, material, f)?,
+            _ => (material, obj.format),
+        };
+        let managed = ManagedObject {
+            object_type: obj.object_type,
+            material,
+            format: stored_format,
+            algorithm: obj.enum_attr("Cryptographic Algorithm"),
+            length: obj.int_attr("Cryptographic Length"),
+            data_type: obj.data_type,
+            split: obj.split.clone(),
+        };
+        objects::encode_object(&managed, format)?
     };
-    let managed = ManagedObject {
-        object_type: obj.object_type,
-        material,
-        format: stored_format,
-        algorithm: obj.enum_attr("Cryptographic Algorithm"),
-        length: obj.int_attr("Cryptographic Length"),
-        data_type: obj.data_type,
-        split: obj.split.clone(),
-    };
-    let mut encoded = objects::encode_object(&managed, format)?;
     if let Some(spec) = &wrapping {
         encoded = wrap::wrap_object(ctx, who, spec, encoded)?;
     }

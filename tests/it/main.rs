@@ -41,6 +41,7 @@ mod mirror_peer_identity;
 mod names;
 mod object_group_member;
 mod ops;
+mod pkcs12;
 mod private_key_formats;
 mod pykmip;
 mod pykmip_acl;
