@@ -59,17 +59,17 @@ async fn locate_narrows_a_group_to_its_fresh_or_default_member() {
         // The first was fetched by Get: only the second is fresh.
         assert_eq!(
             locate_group(&mut c, group, Some(ogm::GROUP_MEMBER_FRESH)).await,
-            [second.clone()]
+            [second.as_str()]
         );
         // The default is the newest Active member: the first, until the second is active.
         assert_eq!(
             locate_group(&mut c, group, Some(ogm::GROUP_MEMBER_DEFAULT)).await,
-            [first.clone()]
+            [first.as_str()]
         );
         c.call(op::ACTIVATE, uid(&second)).await.unwrap();
         assert_eq!(
             locate_group(&mut c, group, Some(ogm::GROUP_MEMBER_DEFAULT)).await,
-            [second.clone()]
+            [second.as_str()]
         );
         // Bob sees nothing of alice's group, fresh or default.
         let mut bob = server.client("bob", version).await;
