@@ -58,11 +58,13 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     }
     // KMIP 2.1 §4.55 / §4.23: a Sensitive key leaves only wrapped, a non-Extractable one not
     // at all.
-    if wrapping.is_none() && obj.get("Sensitive") == Some(&Value::Boolean(true)) {
+    // A key kept wrapped as registered only ever leaves wrapped.
+    let clear = wrapping.is_none() && obj.registered_wrapping.is_none();
+    if clear && obj.get("Sensitive") == Some(&Value::Boolean(true)) {
         return Err(OpError::Sensitive);
     }
     // PCI mode: symmetric keys never leave in the clear.
-    if wrapping.is_none() && ctx.crypto.pci_mode && obj.object_type == object_type::SYMMETRIC_KEY {
+    if clear && ctx.crypto.pci_mode && obj.object_type == object_type::SYMMETRIC_KEY {
         return Err(OpError::ClearExportRefused);
     }
     if obj.get("Extractable") == Some(&Value::Boolean(false)) {
@@ -73,15 +75,14 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         .get_material(&uid)?
         .ok_or(OpError::ObjectDestroyed)?;
     let material = ctx.kek.unwrap(&uid, obj.key_version, &wrapped)?;
-    if let Some(registered) = &obj.registered_wrapping {
+    let mut encoded = if let Some(registered) = &obj.registered_wrapping {
+        // Kept wrapped as registered: only that form can be served.
         let key_wrap_type = call
             .payload
             .child(Tag::KEY_WRAP_TYPE)
             .and_then(Ttlv::as_enum);
-        let encoded = as_registered(&obj, registered, material, format, key_wrap_type, &wrapping)?;
-        return Ok(reply(&obj, uid, encoded));
-    }
-    let mut encoded = if format == Some(key_format_type::PKCS_12) {
+        as_registered(&obj, registered, material, format, key_wrap_type, &wrapping)?
+    } else if format == Some(key_format_type::PKCS_12) {
         // A private key with its certificate chain, password-protected (KMIP 2.1 §6.1.19).
         super::pkcs12::export(ctx, who, &obj, &material)?
     } else {

@@ -413,6 +413,33 @@ async fn a_key_wrapped_under_a_key_not_here_is_kept_and_served_as_registered() {
             c.call(op::REVOKE, revoke_payload(&u)).await.unwrap();
             c.call(op::DESTROY, uid(&u)).await.unwrap();
         }
+        // Sensitive it still leaves, since it leaves wrapped; and it is Fresh until then.
+        let mut payload = register_wrapped(
+            version,
+            "escrow-kek-42",
+            None,
+            Some(encoding_option::NO_ENCODING),
+            Ttlv::bytes(Tag::KEY_VALUE, w.clone()),
+        );
+        payload[1] = template(
+            version,
+            &[
+                Attr::new("Cryptographic Usage Mask", Value::Integer(usage::ENCRYPT)),
+                Attr::new("Sensitive", Value::Boolean(true)),
+            ],
+        );
+        let u = uid_of(&c.call(op::REGISTER, payload).await.unwrap());
+        let fresh = |attrs: Vec<Attr>| attrs.into_iter().map(|a| a.value).collect::<Vec<_>>();
+        assert_eq!(
+            fresh(get_attrs(&mut c, &u, &["Fresh"]).await),
+            [Value::Boolean(true)]
+        );
+        let got = c.call(op::GET, uid(&u)).await.unwrap();
+        assert_eq!(wrapped_value(&got), w);
+        assert_eq!(
+            fresh(get_attrs(&mut c, &u, &["Fresh"]).await),
+            [Value::Boolean(false)]
+        );
         // KMIP 2.1 §6.1.40: linked to its wrapping key (a 2.x Link Type).
         if version.is_v2() {
             let payload = register_wrapped(
