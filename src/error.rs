@@ -41,6 +41,9 @@ pub enum OpError {
     /// The object cannot be given in the requested Key Format Type.
     #[error("key format type not supported")]
     KeyFormatNotSupported,
+    /// The key is kept wrapped as registered under a key this server does not hold.
+    #[error("the key is kept wrapped as registered, under a wrapping key this server does not hold: it can only be returned as registered (Key Wrap Type As Registered), not used or unwrapped here")]
+    WrappedAsRegistered,
     /// A read-only attribute was to be set, changed or deleted.
     #[error("attribute {0:?} is read-only")]
     ReadOnlyAttribute(String),
@@ -178,6 +181,7 @@ impl OpError {
             OpError::OperationNotSupported => (rr::OPERATION_NOT_SUPPORTED, self.to_string()),
             OpError::FeatureNotSupported(_) => (rr::FEATURE_NOT_SUPPORTED, self.to_string()),
             OpError::KeyFormatNotSupported => (rr::KEY_FORMAT_TYPE_NOT_SUPPORTED, self.to_string()),
+            OpError::WrappedAsRegistered => (rr::WRAPPING_OBJECT_NOT_FOUND, self.to_string()),
             OpError::ReadOnlyAttribute(_) => (rr::ATTRIBUTE_READ_ONLY, self.to_string()),
             OpError::AttributeNotFound => (rr::ITEM_NOT_FOUND, self.to_string()),
             OpError::AttributeExists(_) => (rr::ATTRIBUTE_SINGLE_VALUED, self.to_string()),

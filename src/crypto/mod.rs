@@ -20,6 +20,8 @@ pub mod digest;
 pub mod drbg;
 pub mod kdf;
 pub mod kwp;
+pub mod pkcs12;
+pub mod sec1;
 pub mod selftest;
 pub mod sha1_verify;
 

@@ -374,6 +374,48 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_1,
     ),
     spec(
+        "Digital Signature Algorithm",
+        Tag::DIGITAL_SIGNATURE_ALGORITHM,
+        T::Enumeration,
+        false,
+        // KMIP 2.1 Table 293: a client registering a certificate may name it; the server
+        // sets it from the certificate when it can read it there.
+        ClientAtCreate,
+        V::V1_1,
+    ),
+    spec(
+        "X.509 Certificate Identifier",
+        Tag::X_509_CERTIFICATE_IDENTIFIER,
+        T::Structure,
+        false,
+        Server,
+        V::V1_1,
+    ),
+    spec(
+        "X.509 Certificate Subject",
+        Tag::X_509_CERTIFICATE_SUBJECT,
+        T::Structure,
+        false,
+        Server,
+        V::V1_1,
+    ),
+    spec(
+        "X.509 Certificate Issuer",
+        Tag::X_509_CERTIFICATE_ISSUER,
+        T::Structure,
+        false,
+        Server,
+        V::V1_1,
+    ),
+    spec(
+        "PKCS#12 Friendly Name",
+        Tag::PKCS_12_FRIENDLY_NAME,
+        T::TextString,
+        false,
+        Client,
+        V::V2_0,
+    ),
+    spec(
         "Certificate Subject CN",
         Tag::CERTIFICATE_SUBJECT_CN,
         T::TextString,

@@ -153,9 +153,24 @@ pub fn store_new(
     ctx: &Ctx,
     who: &Caller,
     call: &Call<'_>,
+    client_attrs: Vec<Attr>,
+    server_attrs: Vec<Attr>,
+    managed: ManagedObject,
+) -> Result<String, OpError> {
+    store_new_object(ctx, who, call, client_attrs, server_attrs, managed, None)
+}
+
+/// `store_new`, for an object that may be a key kept wrapped as registered
+/// (`registered_wrapping` is then its Key Wrapping Data and `managed.material` its wrapped
+/// Key Value).
+pub fn store_new_object(
+    ctx: &Ctx,
+    who: &Caller,
+    call: &Call<'_>,
     mut client_attrs: Vec<Attr>,
     server_attrs: Vec<Attr>,
     managed: ManagedObject,
+    registered_wrapping: Option<Ttlv>,
 ) -> Result<String, OpError> {
     // The access attributes become the object's policy, not attributes of it.
     let policy = who.policy_for_new(&mut client_attrs)?;
@@ -175,6 +190,7 @@ pub fn store_new(
         data_type: managed.data_type,
         split: managed.split.clone(),
         material_destroyed: false,
+        registered_wrapping,
     };
     obj.set("Unique Identifier", Value::TextString(uid.clone()));
     // KMIP 2.1 §4.56: a 32-byte identifier, SHA-256 of the Unique Identifier.
@@ -210,7 +226,10 @@ pub fn store_new(
     obj.settle_state(now);
     obj.set("Initial Date", Value::DateTime(now));
     set_storage_defaults(&mut obj);
-    obj.set("Digest", digest(&managed.material));
+    // The digest of a key's material; a key kept wrapped has none this server can compute.
+    if obj.registered_wrapping.is_none() {
+        obj.set("Digest", digest(&managed.material));
+    }
     obj.touch(now);
     let row = obj.to_row();
     let len = row.attributes.len();

@@ -6,11 +6,12 @@
 use super::Caller;
 use super::{load_for, modify, wrap, Call, Ctx, Reply};
 use crate::error::OpError;
-use crate::kmip::enums::{object_type, operation, state};
+use crate::kmip::enums::{key_format_type, key_wrap_type, object_type, operation, state};
 use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv, Value};
 
-/// An RSA Public or Private Key's material in Key Format Type `to`, if it can be given so;
+/// An RSA Public or Private Key's, or an EC Private Key's, material in Key Format Type `to`
+/// (PKCS#1, PKCS#8, X.509; PKCS#8, ECPrivateKey), if it can be given so;
 /// anything else stays as stored (and `encode_object` refuses a format it does not have).
 fn reencode(
     obj: &super::Object,
@@ -19,8 +20,10 @@ fn reencode(
 ) -> Result<(zeroize::Zeroizing<Vec<u8>>, u32), OpError> {
     use crate::kmip::enums::cryptographic_algorithm as alg;
     let private = obj.object_type == object_type::PRIVATE_KEY;
-    let rsa = obj.enum_attr("Cryptographic Algorithm") == Some(alg::RSA);
-    if !(rsa && (private || obj.object_type == object_type::PUBLIC_KEY)) {
+    let algorithm = obj.enum_attr("Cryptographic Algorithm");
+    let rsa = algorithm == Some(alg::RSA);
+    let ec = private && matches!(algorithm, Some(alg::EC | alg::ECDSA));
+    if !(ec || rsa && (private || obj.object_type == object_type::PUBLIC_KEY)) {
         return Ok((material, obj.format));
     }
     let item = crate::ttlv::decode(&material, &crate::ttlv::Limits::default())
@@ -28,8 +31,12 @@ fn reencode(
     let Some(der) = item.as_bytes() else {
         return Err(OpError::KeyFormatNotSupported);
     };
-    let converted = crate::crypto::asym::convert_rsa(private, obj.format, der, to)
-        .map_err(|_| OpError::KeyFormatNotSupported)?;
+    let converted = if ec {
+        crate::crypto::asym::convert_ec_private(obj.format, der, to)
+    } else {
+        crate::crypto::asym::convert_rsa(private, obj.format, der, to)
+    }
+    .map_err(|_| OpError::KeyFormatNotSupported)?;
     let encoded = Ttlv::bytes(Tag::KEY_MATERIAL, converted.to_vec()).encode();
     Ok((zeroize::Zeroizing::new(encoded), to))
 }
@@ -51,11 +58,13 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     }
     // KMIP 2.1 §4.55 / §4.23: a Sensitive key leaves only wrapped, a non-Extractable one not
     // at all.
-    if wrapping.is_none() && obj.get("Sensitive") == Some(&Value::Boolean(true)) {
+    // A key kept wrapped as registered only ever leaves wrapped.
+    let clear = wrapping.is_none() && obj.registered_wrapping.is_none();
+    if clear && obj.get("Sensitive") == Some(&Value::Boolean(true)) {
         return Err(OpError::Sensitive);
     }
     // PCI mode: symmetric keys never leave in the clear.
-    if wrapping.is_none() && ctx.crypto.pci_mode && obj.object_type == object_type::SYMMETRIC_KEY {
+    if clear && ctx.crypto.pci_mode && obj.object_type == object_type::SYMMETRIC_KEY {
         return Err(OpError::ClearExportRefused);
     }
     if obj.get("Extractable") == Some(&Value::Boolean(false)) {
@@ -66,21 +75,33 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         .get_material(&uid)?
         .ok_or(OpError::ObjectDestroyed)?;
     let material = ctx.kek.unwrap(&uid, obj.key_version, &wrapped)?;
-    // An RSA key asked for in another DER format is re-encoded (PKCS#1, PKCS#8, X.509).
-    let (material, stored_format) = match format {
-        Some(f) if f != obj.format => reencode(&obj, material, f)?,
-        _ => (material, obj.format),
+    let mut encoded = if let Some(registered) = &obj.registered_wrapping {
+        // Kept wrapped as registered: only that form can be served.
+        let key_wrap_type = call
+            .payload
+            .child(Tag::KEY_WRAP_TYPE)
+            .and_then(Ttlv::as_enum);
+        as_registered(&obj, registered, material, format, key_wrap_type, &wrapping)?
+    } else if format == Some(key_format_type::PKCS_12) {
+        // A private key with its certificate chain, password-protected (KMIP 2.1 §6.1.19).
+        super::pkcs12::export(ctx, who, &obj, &material)?
+    } else {
+        // An RSA or EC key asked for in another DER format is re-encoded.
+        let (material, stored_format) = match format {
+            Some(f) if f != obj.format => reencode(&obj, material, f)?,
+            _ => (material, obj.format),
+        };
+        let managed = ManagedObject {
+            object_type: obj.object_type,
+            material,
+            format: stored_format,
+            algorithm: obj.enum_attr("Cryptographic Algorithm"),
+            length: obj.int_attr("Cryptographic Length"),
+            data_type: obj.data_type,
+            split: obj.split.clone(),
+        };
+        objects::encode_object(&managed, format)?
     };
-    let managed = ManagedObject {
-        object_type: obj.object_type,
-        material,
-        format: stored_format,
-        algorithm: obj.enum_attr("Cryptographic Algorithm"),
-        length: obj.int_attr("Cryptographic Length"),
-        data_type: obj.data_type,
-        split: obj.split.clone(),
-    };
-    let mut encoded = objects::encode_object(&managed, format)?;
     if let Some(spec) = &wrapping {
         encoded = wrap::wrap_object(ctx, who, spec, encoded)?;
     }
@@ -91,12 +112,51 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
             Ok(())
         })?;
     }
-    Ok(Reply {
+    Ok(reply(&obj, uid, encoded))
+}
+
+fn reply(obj: &super::Object, uid: String, encoded: Ttlv) -> Reply {
+    Reply {
         payload: vec![
             Ttlv::enumeration(Tag::OBJECT_TYPE, obj.object_type),
             Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
             encoded,
         ],
         uid: Some(uid),
-    })
+    }
+}
+
+/// A key kept wrapped as registered, served as registered (KMIP 2.1 §6.1.19: a key is
+/// returned in the form it was registered in). With no Key Wrap Type, or As Registered, that
+/// is the only form akm has: Not Wrapped would need the wrapping key, which is not here, and
+/// the key cannot be wrapped again nor given in another Key Format Type.
+fn as_registered(
+    obj: &super::Object,
+    registered: &Ttlv,
+    material: zeroize::Zeroizing<Vec<u8>>,
+    format: Option<u32>,
+    key_wrap_type: Option<u32>,
+    wrapping: &Option<wrap::Spec>,
+) -> Result<Ttlv, OpError> {
+    if key_wrap_type == Some(key_wrap_type::NOT_WRAPPED) {
+        return Err(OpError::WrappedAsRegistered);
+    }
+    if wrapping.is_some() {
+        return Err(OpError::FeatureNotSupported(
+            "wrapping a key that is kept wrapped as registered",
+        ));
+    }
+    if format.is_some_and(|f| f != obj.format) {
+        return Err(OpError::KeyFormatNotSupported);
+    }
+    let managed = ManagedObject {
+        object_type: obj.object_type,
+        material,
+        format: obj.format,
+        algorithm: obj.enum_attr("Cryptographic Algorithm"),
+        length: obj.int_attr("Cryptographic Length"),
+        data_type: obj.data_type,
+        split: obj.split.clone(),
+    };
+    Ok(objects::encode_wrapped_as_registered(&managed, registered)?)
 }

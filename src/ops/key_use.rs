@@ -94,6 +94,10 @@ pub fn load_key_by_uid(
             "the object is not a key that can be used for this operation".into(),
         ));
     }
+    // A key kept wrapped as registered has no usable material here.
+    if obj.registered_wrapping.is_some() {
+        return Err(OpError::WrappedAsRegistered);
+    }
     if let Some(name) = obj
         .enum_attr("Cryptographic Algorithm")
         .and_then(refused_algorithm)

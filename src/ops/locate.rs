@@ -3,14 +3,16 @@
 //! Group) are filtered in SQL; the rest (dates as ranges, other attributes by value) are
 //! checked on the loaded objects. Maximum
 //! Items and Offset Items page the result, never beyond `server.max_locate_items`; Storage
-//! Status Mask picks live or destroyed.
+//! Status Mask picks live or destroyed. Object Group Member with an Object Group narrows the
+//! group to its fresh members (Group Member Fresh) or to its default member (Group Member
+//! Default: the newest Active one).
 
 use super::object::name_value;
 use super::Caller;
 use super::{cost, Call, Ctx, Object, Reply};
 use crate::error::OpError;
 use crate::kmip::attributes::{self, Attr};
-use crate::kmip::enums::{state, storage_status_mask as ssm};
+use crate::kmip::enums::{object_group_member as ogm, state, storage_status_mask as ssm};
 use crate::store::LocateQuery;
 use crate::ttlv::{Tag, Ttlv, Value};
 
@@ -38,7 +40,11 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         .child(Tag::STORAGE_STATUS_MASK)
         .and_then(Ttlv::as_int)
         .unwrap_or(ssm::ON_LINE_STORAGE);
-    let (mut query, rest) = split_filters(&attrs, mask)?;
+    let (mut query, mut rest) = split_filters(&attrs, mask)?;
+    let member = group_member(call.payload, &attrs)?;
+    if member == Some(ogm::GROUP_MEMBER_FRESH) {
+        rest.push(Attr::new("Fresh", Value::Boolean(true)));
+    }
     if !who.is_admin() {
         query.visible_to = Some((who.cn.clone(), who.ous.clone()));
     }
@@ -81,6 +87,9 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         }
         matched = kept;
     }
+    if member == Some(ogm::GROUP_MEMBER_DEFAULT) {
+        matched = default_member(ctx, &matched)?.into_iter().collect();
+    }
     let total = matched.len();
     let page = matched
         .into_iter()
@@ -101,6 +110,45 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         _ => None,
     };
     Ok(Reply { payload, uid })
+}
+
+/// The Object Group Member of a Locate that also names an Object Group (KMIP 2.1 §6.1.27,
+/// 1.4 §4.9; without a group the flag has nothing to act on and is ignored).
+fn group_member(payload: &Ttlv, attrs: &[Attr]) -> Result<Option<u32>, OpError> {
+    let Some(item) = payload.child(Tag::OBJECT_GROUP_MEMBER) else {
+        return Ok(None);
+    };
+    let member = match item.as_enum() {
+        Some(m @ (ogm::GROUP_MEMBER_FRESH | ogm::GROUP_MEMBER_DEFAULT)) => m,
+        _ => {
+            return Err(OpError::InvalidField(
+                "Object Group Member is Group Member Fresh or Group Member Default".into(),
+            ))
+        }
+    };
+    Ok(attrs
+        .iter()
+        .any(|a| a.name == "Object Group")
+        .then_some(member))
+}
+
+/// akm's default member of a group (the server policy KMIP leaves open): the Active object
+/// created last, or, if none is Active, the object created last.
+fn default_member(ctx: &Ctx, matched: &[String]) -> Result<Option<String>, OpError> {
+    let objects: Vec<Object> = ctx
+        .store
+        .get_many(matched)?
+        .into_iter()
+        .filter_map(|row| Object::from_row(row).ok())
+        .collect();
+    let newest = |active_only: bool| {
+        objects
+            .iter()
+            .filter(|o| !active_only || o.state() == state::ACTIVE)
+            .max_by_key(|o| o.initial_date)
+            .map(|o| o.uid.clone())
+    };
+    Ok(newest(true).or_else(|| newest(false)))
 }
 
 fn non_negative(payload: &Ttlv, tag: Tag) -> Result<Option<usize>, OpError> {
@@ -186,13 +234,27 @@ fn matches_all(obj: &Object, filters: &[Attr], now: i64) -> bool {
             Some((lo, hi)) => obj
                 .all(&f.name)
                 .any(|v| matches!(v, Value::DateTime(d) if (lo..=hi).contains(d))),
-            None => same.iter().all(|want| obj.all(&f.name).any(|v| v == *want)),
+            None => same.iter().all(|want| {
+                obj.all(&f.name)
+                    .any(|v| v == *want || partly(&f.name, want, v))
+            }),
         };
         if !ok {
             return false;
         }
     }
     true
+}
+
+/// A certificate's X.509 identity structures match a filter that gives only some of their
+/// fields (say the Subject Distinguished Name without the alternative names), each equal.
+fn partly(name: &str, want: &Value, have: &Value) -> bool {
+    match (want, have) {
+        (Value::Structure(w), Value::Structure(h)) if name.starts_with("X.509 Certificate ") => {
+            !w.is_empty() && w.iter().all(|field| h.contains(field))
+        }
+        _ => false,
+    }
 }
 
 fn date_range(values: &[&Value]) -> Option<(i64, i64)> {

@@ -29,6 +29,7 @@ mod log;
 mod mac;
 mod object;
 mod obtain_lease;
+mod pkcs12;
 mod query;
 mod register;
 mod rekey;

@@ -38,6 +38,10 @@ pub struct Object {
     pub split: Vec<Ttlv>,
     /// Set by Destroy: the store deletes the wrapped material with the update.
     pub material_destroyed: bool,
+    /// The Key Wrapping Data of a key stored wrapped as registered (its wrapping key is not
+    /// on this server): the stored material is then the client's wrapped Key Value, which
+    /// akm can return as registered but never use.
+    pub registered_wrapping: Option<Ttlv>,
 }
 
 impl Object {
@@ -157,6 +161,7 @@ impl Object {
             data_type: record.data_type,
             split: record.split,
             material_destroyed: false,
+            registered_wrapping: record.registered_wrapping,
         })
     }
 
@@ -168,6 +173,9 @@ impl Object {
         }
         if !self.split.is_empty() {
             meta.push(Ttlv::structure(Tag::SPLIT_KEY, self.split.clone()));
+        }
+        if let Some(w) = &self.registered_wrapping {
+            meta.push(w.clone());
         }
         let blob = Ttlv::structure(
             Tag::ATTRIBUTES,
@@ -243,6 +251,7 @@ struct Record {
     format: u32,
     data_type: Option<u32>,
     split: Vec<Ttlv>,
+    registered_wrapping: Option<Ttlv>,
 }
 
 impl Record {
@@ -270,6 +279,7 @@ impl Record {
                 .and_then(|m| m.child(Tag::SPLIT_KEY))
                 .map(|s| s.children().to_vec())
                 .unwrap_or_default(),
+            registered_wrapping: meta.and_then(|m| m.child(Tag::KEY_WRAPPING_DATA)).cloned(),
         })
     }
 
@@ -347,6 +357,7 @@ impl Record {
             format: 0,
             data_type: None,
             split: Vec::new(),
+            registered_wrapping: None,
         }
     }
 }

@@ -204,6 +204,7 @@ fn replacement(
     new.initial_date = now;
     new.key_version = 1;
     new.material_destroyed = false;
+    new.registered_wrapping = None;
     new.attrs.retain(|a| !NOT_COPIED.contains(&a.name.as_str()));
     if let (Some(offset), Some(at1)) = (offset, old.date_attr("Activation Date")) {
         let at2 = now + offset;

@@ -1,9 +1,11 @@
-//! Register of wrapped key material (KMIP 2.1 §3.3 Key Wrapping Data): a client registers a
-//! key encrypted under a key akm holds, and akm unwraps it before storing it under its own
-//! KEK. akm unwraps the Encrypt wrapping method with an AES key that allows Unwrap Key and
-//! may process (Active, or Deactivated), in NIST Key Wrap (RFC 3394, the default) or AES Key
-//! Wrap Padding (RFC 5649) mode, with the Key Value TTLV-encoded (the default) or bare key
-//! bytes (Encoding Option No Encoding).
+//! Register of wrapped key material (KMIP 2.1 §2.1.3 Key Wrapping Data, §6.1.40 Register).
+//! A key wrapped under a key akm holds, and that the caller may use, is unwrapped before it is
+//! stored under akm's own KEK: akm unwraps the Encrypt wrapping method with an AES key that
+//! allows Unwrap Key and may process (Active, or Deactivated), in NIST Key Wrap (RFC 3394, the
+//! default) or AES Key Wrap Padding (RFC 5649) mode, with the Key Value TTLV-encoded (the
+//! default) or bare key bytes (Encoding Option No Encoding), or with an RSA private key
+//! (OAEP). A key wrapped under a key that is not on this server (key escrow, migrations) is
+//! kept as registered: see `WrappedRegister::AsRegistered`.
 
 use super::key_use::{load_key_by_uid, Check, Purpose};
 use super::Caller;
@@ -18,27 +20,65 @@ use crate::kmip::objects::object_tag;
 use crate::ttlv::{self, Tag, Ttlv, Value};
 use zeroize::Zeroizing;
 
-/// The Register payload with its object's Key Value unwrapped and its Key Wrapping Data
-/// removed, or None when the object is not wrapped.
+/// How a Register payload's key is to be stored.
+pub enum WrappedRegister {
+    /// The key is not wrapped.
+    NotWrapped,
+    /// The payload with the Key Value unwrapped and the Key Wrapping Data removed.
+    Unwrapped(Ttlv),
+    /// Wrapped under a key that is not on this server, or that the caller may not use:
+    /// stored as registered. Carries the wrapping key's Unique Identifier, if named.
+    AsRegistered(Option<String>),
+}
+
+/// The Unique Identifier of the key a Key Wrapping Data names for encryption, if any.
+fn wrapping_key_uid(data: &Ttlv) -> Option<&str> {
+    data.child(Tag::ENCRYPTION_KEY_INFORMATION)
+        .and_then(|i| i.child(Tag::UNIQUE_IDENTIFIER))
+        .and_then(Ttlv::as_text)
+}
+
+/// Whether akm holds the key `uid` and the caller may use it at Register: the decision is
+/// recorded like any other access decision, and a key the caller may not use is treated as
+/// absent, so the answer tells the caller nothing about objects it cannot see.
+fn holds_usable_key(ctx: &Ctx, who: &Caller, uid: &str) -> Result<bool, OpError> {
+    let Some(row) = ctx.store.get(uid)? else {
+        return Ok(false);
+    };
+    let policy = super::object::Object::row_policy(&row)?;
+    Ok(who.require_key(&policy, uid, operation::REGISTER).is_ok())
+}
+
+/// What to store for a Register payload: the object as given, unwrapped, or wrapped as
+/// registered.
 pub fn unwrapped_payload(
     ctx: &Ctx,
     who: &Caller,
     call: &Call<'_>,
     object_type: u32,
-) -> Result<Option<Ttlv>, OpError> {
+) -> Result<WrappedRegister, OpError> {
     let Some(tag) = object_tag(object_type) else {
-        return Ok(None);
+        return Ok(WrappedRegister::NotWrapped);
     };
     let Some(block) = call
         .payload
         .child(tag)
         .and_then(|o| o.child(Tag::KEY_BLOCK))
     else {
-        return Ok(None);
+        return Ok(WrappedRegister::NotWrapped);
     };
     let Some(data) = block.child(Tag::KEY_WRAPPING_DATA) else {
-        return Ok(None);
+        return Ok(WrappedRegister::NotWrapped);
     };
+    let held = match wrapping_key_uid(data) {
+        Some(uid) => holds_usable_key(ctx, who, uid)?,
+        None => false,
+    };
+    if !held {
+        return Ok(WrappedRegister::AsRegistered(
+            wrapping_key_uid(data).map(str::to_owned),
+        ));
+    }
     // KMIP makes a wrapped Key Value a Byte String; PyKMIP sends a Key Value structure whose
     // Key Material is the wrapped bytes. Both mean the same.
     let key_value = block.child(Tag::KEY_VALUE);
@@ -69,7 +109,7 @@ pub fn unwrapped_payload(
             }
         }
     }
-    Ok(Some(payload))
+    Ok(WrappedRegister::Unwrapped(payload))
 }
 
 /// The children of a structure (empty for anything else, which has none to edit).

@@ -183,6 +183,10 @@ fn rsa_wrapping_key(ctx: &Ctx, who: &Caller, spec: &Spec) -> Result<Option<RsaWr
             return Err(OpError::RefusedAlgorithm(name));
         }
     }
+    // A wrapping key kept wrapped as registered has no usable material here.
+    if obj.registered_wrapping.is_some() {
+        return Err(OpError::WrappedAsRegistered);
+    }
     let wrapped = ctx
         .store
         .get_material(&spec.uid)?
@@ -254,6 +258,10 @@ fn wrapping_key(
         return Err(OpError::FeatureNotSupported(
             "wrapping modes other than NIST Key Wrap and AES Key Wrap Padding",
         ));
+    }
+    // A wrapping key kept wrapped as registered has no usable material here.
+    if obj.registered_wrapping.is_some() {
+        return Err(OpError::WrappedAsRegistered);
     }
     let wrapped = ctx
         .store

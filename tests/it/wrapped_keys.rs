@@ -1,7 +1,9 @@
 //! Keys on the wire in wrapped form: PCI mode (`crypto.pci_mode`) refuses a clear Get of a
 //! symmetric key but serves it wrapped; Get wrapped with AES Key Wrap Padding (RFC 5649);
 //! Register of a key wrapped under a key akm holds (RFC 3394 and RFC 5649, TTLV-encoded or
-//! bare), which akm unwraps and serves back; and every refusal of a wrapped Register.
+//! bare), which akm unwraps and serves back; every refusal of a wrapped Register; and a key
+//! wrapped under a key akm does not hold (or that the caller may not use), kept and served
+//! as registered and refused for any use.
 
 use crate::support::kmip::*;
 use crate::support::server::TestServer;
@@ -264,20 +266,7 @@ async fn wrapped_register_refusals() {
         )
         .await;
     assert_eq!(reason(r), rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK);
-    // An unknown wrapping key; a mode akm does not unwrap; a Key Value that is not bytes.
-    let r = c
-        .call(
-            op::REGISTER,
-            register_wrapped(
-                v,
-                "nope",
-                None,
-                bare,
-                Ttlv::bytes(Tag::KEY_VALUE, good.clone()),
-            ),
-        )
-        .await;
-    assert_eq!(reason(r), rr::OBJECT_NOT_FOUND);
+    // A mode akm does not unwrap; a Key Value that is not bytes.
     let r = c
         .call(
             op::REGISTER,
@@ -308,4 +297,210 @@ async fn wrapped_register_refusals() {
         .await;
     assert_eq!(reason(r), rr::INVALID_FIELD);
     server.stop().await;
+}
+
+/// The Key Wrapping Data of a key wrapped under `kek` (RFC 3394, bare key bytes).
+fn wrapping_data(kek: &str) -> Ttlv {
+    Ttlv::structure(
+        Tag::KEY_WRAPPING_DATA,
+        vec![
+            Ttlv::enumeration(Tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+            Ttlv::structure(
+                Tag::ENCRYPTION_KEY_INFORMATION,
+                vec![
+                    Ttlv::text(Tag::UNIQUE_IDENTIFIER, kek),
+                    params(bcm::NISTKEYWRAP),
+                ],
+            ),
+            Ttlv::enumeration(Tag::ENCODING_OPTION, encoding_option::NO_ENCODING),
+        ],
+    )
+}
+
+fn key_block(got: &Ttlv) -> &Ttlv {
+    got.child(Tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(Tag::KEY_BLOCK))
+        .expect("a Symmetric Key with a Key Block")
+}
+
+fn get_with_wrap_type(u: &str, wrap_type: u32) -> Vec<Ttlv> {
+    let mut p = uid(u);
+    p.push(Ttlv::enumeration(Tag::KEY_WRAP_TYPE, wrap_type));
+    p
+}
+
+#[tokio::test]
+async fn a_key_wrapped_under_a_key_not_here_is_kept_and_served_as_registered() {
+    use akm::kmip::enums::{key_wrap_type, link_type};
+    let server = TestServer::start().await;
+    for version in [V::V1_4, V::V2_1] {
+        let mut c = server.client("alice", version).await;
+        // Wrapped elsewhere (escrow): akm never sees the wrapping key.
+        let w = keywrap::wrap(&[0x11u8; 32], &[0x22u8; 32]).unwrap();
+        for value in [
+            // KMIP's form, and PyKMIP's (a Key Value structure around the wrapped bytes).
+            Ttlv::bytes(Tag::KEY_VALUE, w.clone()),
+            Ttlv::structure(
+                Tag::KEY_VALUE,
+                vec![Ttlv::bytes(Tag::KEY_MATERIAL, w.clone())],
+            ),
+        ] {
+            let payload = register_wrapped(
+                version,
+                "escrow-kek-42",
+                Some(bcm::NISTKEYWRAP),
+                Some(encoding_option::NO_ENCODING),
+                value.clone(),
+            );
+            let u = uid_of(&c.call(op::REGISTER, payload).await.unwrap());
+            // Get, with no Key Wrap Type or As Registered: the Key Block as given.
+            for request in [
+                uid(&u),
+                get_with_wrap_type(&u, key_wrap_type::AS_REGISTERED),
+            ] {
+                let got = c.call(op::GET, request).await.unwrap();
+                let block = key_block(&got);
+                assert_eq!(block.child(Tag::KEY_VALUE), Some(&value));
+                assert_eq!(
+                    block.child(Tag::KEY_WRAPPING_DATA),
+                    Some(&wrapping_data("escrow-kek-42"))
+                );
+                assert_eq!(
+                    block.child(Tag::KEY_FORMAT_TYPE).and_then(Ttlv::as_enum),
+                    Some(kft::RAW)
+                );
+                assert_eq!(
+                    block
+                        .child(Tag::CRYPTOGRAPHIC_LENGTH)
+                        .and_then(Ttlv::as_int),
+                    Some(256)
+                );
+            }
+            // Unwrapped it cannot be: the wrapping key is not here.
+            let r = c
+                .call(op::GET, get_with_wrap_type(&u, key_wrap_type::NOT_WRAPPED))
+                .await;
+            let expected = if version.is_v2() {
+                rr::WRAPPING_OBJECT_NOT_FOUND
+            } else {
+                rr::INVALID_FIELD
+            };
+            assert_eq!(reason(r), expected);
+            // Nor wrapped again, nor in another format, nor used.
+            let mut p = uid(&u);
+            p.push(wrap_spec("escrow-kek-42", bcm::NISTKEYWRAP));
+            assert_eq!(reason(c.call(op::GET, p).await), rr::FEATURE_NOT_SUPPORTED);
+            let mut p = uid(&u);
+            p.push(Ttlv::enumeration(
+                Tag::KEY_FORMAT_TYPE,
+                kft::TRANSPARENT_SYMMETRIC_KEY,
+            ));
+            assert_eq!(
+                reason(c.call(op::GET, p).await),
+                rr::KEY_FORMAT_TYPE_NOT_SUPPORTED
+            );
+            c.call(op::ACTIVATE, uid(&u)).await.unwrap();
+            let encrypt = vec![
+                Ttlv::text(Tag::UNIQUE_IDENTIFIER, u.clone()),
+                Ttlv::structure(
+                    Tag::CRYPTOGRAPHIC_PARAMETERS,
+                    vec![Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, bcm::GCM)],
+                ),
+                Ttlv::bytes(Tag::DATA, b"hello".to_vec()),
+            ];
+            assert_eq!(reason(c.call(op::ENCRYPT, encrypt).await), expected);
+            // It still goes through its life cycle.
+            c.call(op::REVOKE, revoke_payload(&u)).await.unwrap();
+            c.call(op::DESTROY, uid(&u)).await.unwrap();
+        }
+        // Sensitive it still leaves, since it leaves wrapped; and it is Fresh until then.
+        let mut payload = register_wrapped(
+            version,
+            "escrow-kek-42",
+            None,
+            Some(encoding_option::NO_ENCODING),
+            Ttlv::bytes(Tag::KEY_VALUE, w.clone()),
+        );
+        payload[1] = template(
+            version,
+            &[
+                Attr::new("Cryptographic Usage Mask", Value::Integer(usage::ENCRYPT)),
+                Attr::new("Sensitive", Value::Boolean(true)),
+            ],
+        );
+        let u = uid_of(&c.call(op::REGISTER, payload).await.unwrap());
+        let fresh = |attrs: Vec<Attr>| attrs.into_iter().map(|a| a.value).collect::<Vec<_>>();
+        assert_eq!(
+            fresh(get_attrs(&mut c, &u, &["Fresh"]).await),
+            [Value::Boolean(true)]
+        );
+        let got = c.call(op::GET, uid(&u)).await.unwrap();
+        assert_eq!(wrapped_value(&got), w);
+        assert_eq!(
+            fresh(get_attrs(&mut c, &u, &["Fresh"]).await),
+            [Value::Boolean(false)]
+        );
+        // KMIP 2.1 §6.1.40: linked to its wrapping key (a 2.x Link Type).
+        if version.is_v2() {
+            let payload = register_wrapped(
+                version,
+                "escrow-kek-42",
+                None,
+                Some(encoding_option::NO_ENCODING),
+                Ttlv::bytes(Tag::KEY_VALUE, w.clone()),
+            );
+            let u = uid_of(&c.call(op::REGISTER, payload).await.unwrap());
+            let links = get_attrs(&mut c, &u, &["Link"]).await;
+            let link = Value::Structure(vec![
+                Ttlv::enumeration(Tag::LINK_TYPE, link_type::WRAPPING_KEY_LINK),
+                Ttlv::text(Tag::LINKED_OBJECT_IDENTIFIER, "escrow-kek-42"),
+            ]);
+            assert!(links.iter().any(|a| a.value == link), "{links:?}");
+        }
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_wrapping_key_the_caller_may_not_use_is_as_good_as_absent() {
+    let server = TestServer::start().await;
+    let v = V::V2_1;
+    let mut alice = server.client("alice", v).await;
+    let kek = wrapping_key(&mut alice, bcm::NISTKEYWRAP).await;
+    let w = keywrap::wrap(&KEK, &[0x55u8; 32]).unwrap();
+    let payload = || {
+        register_wrapped(
+            v,
+            &kek,
+            None,
+            Some(encoding_option::NO_ENCODING),
+            Ttlv::bytes(Tag::KEY_VALUE, w.clone()),
+        )
+    };
+    // Bob may not use alice's key: his copy stays wrapped, and he learns nothing of hers.
+    let mut bob = server.client("bob", v).await;
+    let u = uid_of(&bob.call(op::REGISTER, payload()).await.unwrap());
+    let got = bob.call(op::GET, uid(&u)).await.unwrap();
+    assert_eq!(wrapped_value(&got), w);
+    assert!(key_block(&got).child(Tag::KEY_WRAPPING_DATA).is_some());
+    // Alice may: hers is unwrapped at Register.
+    let u = uid_of(&alice.call(op::REGISTER, payload()).await.unwrap());
+    assert_eq!(
+        key_bytes(&alice.call(op::GET, uid(&u)).await.unwrap()),
+        [0x55u8; 32]
+    );
+    server.stop().await;
+}
+
+fn revoke_payload(u: &str) -> Vec<Ttlv> {
+    vec![
+        Ttlv::text(Tag::UNIQUE_IDENTIFIER, u),
+        Ttlv::structure(
+            Tag::REVOCATION_REASON,
+            vec![Ttlv::enumeration(
+                Tag::REVOCATION_REASON_CODE,
+                akm::kmip::enums::revocation_reason_code::UNSPECIFIED,
+            )],
+        ),
+    ]
 }

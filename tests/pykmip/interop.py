@@ -707,6 +707,129 @@ def crypto_checks(args):
     print("PASS crypto KMIP {}".format(args.version), flush=True)
 
 
+def object_checks(args):
+    """Keys kept wrapped as registered, certificates and object groups, each object destroyed
+    at the end: a key wrapped under a key akm does not hold comes back from Get with its Key
+    Wrapping Data; a self-signed certificate made with `cryptography` comes back byte for
+    byte and is located by its key's length; Locate with Object Group Member Fresh lists only
+    the group's members no Get has served yet; the other identity sees none of them."""
+    import datetime
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    AES = enums.CryptographicAlgorithm.AES
+    factory = attribute_factories.AttributeFactory()
+    tag = args.version.replace(".", "_")
+    made = []
+    with client(args, args.cert, args.key) as c:
+        # ---- A key wrapped under a key this server does not hold ----
+        wrapping = {
+            "wrapping_method": enums.WrappingMethod.ENCRYPT,
+            "encryption_key_information": {
+                "unique_identifier": "escrow-kek-" + tag,
+                "cryptographic_parameters": {
+                    "block_cipher_mode": enums.BlockCipherMode.NIST_KEY_WRAP
+                },
+            },
+            "encoding_option": enums.EncodingOption.NO_ENCODING,
+        }
+        # PyKMIP checks the length against the bytes; akm keeps them as given either way.
+        wrapped_bytes = bytes(range(0x80, 0x90))
+        uid = c.register(
+            pie_objects.SymmetricKey(AES, 128, wrapped_bytes, key_wrapping_data=wrapping)
+        )
+        made.append(uid)
+        got = c.get(uid)
+        kwd = got.key_wrapping_data or {}
+        eki = kwd.get("encryption_key_information") or {}
+        check(
+            got.value == wrapped_bytes
+            and kwd.get("wrapping_method") == enums.WrappingMethod.ENCRYPT
+            and eki.get("unique_identifier") == "escrow-kek-" + tag,
+            "register wrapped under a key not here: get returns it as registered",
+            repr(kwd),
+        )
+
+        # ---- A certificate ----
+        key = ec.generate_private_key(ec.SECP384R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "interop-" + tag)])
+        now = datetime.datetime.now(datetime.timezone.utc)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now)
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .sign(key, hashes.SHA384())
+        )
+        der = cert.public_bytes(serialization.Encoding.DER)
+        cert_uid = c.register(pie_objects.X509Certificate(der))
+        made.append(cert_uid)
+        check(c.get(cert_uid).value == der, "certificate: get returns it byte for byte")
+        found = c.locate(
+            attributes=[
+                factory.create_attribute(
+                    enums.AttributeType.OBJECT_TYPE, enums.ObjectType.CERTIFICATE
+                ),
+                factory.create_attribute(enums.AttributeType.CRYPTOGRAPHIC_LENGTH, 384),
+            ]
+        )
+        check(found == [cert_uid], "certificate: located by its P-384 key", repr(found))
+
+        # ---- Object Group Member ----
+        # The pie client cannot set Object Group; its proxy's Create can.
+        from kmip.core.objects import TemplateAttribute
+
+        group = "interop-pool-" + tag
+        grouped = []
+        for _ in range(2):
+            template = TemplateAttribute(
+                attributes=[
+                    factory.create_attribute(
+                        enums.AttributeType.CRYPTOGRAPHIC_ALGORITHM, AES
+                    ),
+                    factory.create_attribute(enums.AttributeType.CRYPTOGRAPHIC_LENGTH, 256),
+                    factory.create_attribute(
+                        enums.AttributeType.CRYPTOGRAPHIC_USAGE_MASK,
+                        [enums.CryptographicUsageMask.ENCRYPT],
+                    ),
+                    factory.create_attribute(enums.AttributeType.OBJECT_GROUP, group),
+                ]
+            )
+            result = c.proxy.create(enums.ObjectType.SYMMETRIC_KEY, template)
+            check(
+                result.result_status.value == enums.ResultStatus.SUCCESS,
+                "object group: create a member",
+            )
+            grouped.append(getattr(result.uuid, "value", result.uuid))
+        made.extend(grouped)
+        c.get(grouped[0])
+        group_filter = [factory.create_attribute(enums.AttributeType.OBJECT_GROUP, group)]
+        found = c.locate(attributes=group_filter)
+        check(sorted(found) == sorted(grouped), "object group: both members", repr(found))
+        found = c.locate(
+            object_group_member=enums.ObjectGroupMember.GROUP_MEMBER_FRESH,
+            attributes=group_filter,
+        )
+        check(found == [grouped[1]], "object group member fresh: the unfetched one", repr(found))
+
+        with client(args, args.other_cert, args.other_key) as other:
+            found = other.locate(
+                object_group_member=enums.ObjectGroupMember.GROUP_MEMBER_FRESH,
+                attributes=group_filter,
+            )
+            check(found == [], "other identity: sees none of the group", repr(found))
+            expect_failure("other identity: cannot get the wrapped key", lambda: other.get(uid))
+
+        for u in made:
+            c.destroy(u)
+    print("PASS objects KMIP {}".format(args.version), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
@@ -724,6 +847,7 @@ def main():
     try:
         run(args)
         crypto_checks(args)
+        object_checks(args)
     except CheckFailed as e:
         print("FAIL {}".format(e), flush=True)
         return 1
