@@ -2,6 +2,7 @@
 //! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
 mod access;
+mod access_model;
 mod audit;
 mod audit_cli;
 mod audit_disk_full;
