@@ -519,7 +519,12 @@ impl Run {
         }
         let renames = self.compare_items(&expects, &results, undone);
         self.bind_new_objects(&renames, touched, undone);
-        let writes = self.allowed_writes(&expects, &renames);
+        let mut writes = self.allowed_writes(&expects, &renames);
+        if undone && self.config.pre_merge {
+            // Before the merge, Undo writes back every object the batch named, even one the
+            // caller could not change (the content must still be unchanged).
+            writes.extend(expects.iter().flatten().filter_map(|e| e.target.clone()));
+        }
         self.check_store(&writes, &expects, &renames);
         self.check_material(who, &expects, &results, &renames);
     }
@@ -712,9 +717,9 @@ impl Run {
                 if let Some(o) = self.world.objects.get_mut(uid) {
                     o.material = Some(material.clone());
                 }
-                self.materials.insert(material, uid.to_owned());
             }
         }
+        self.materials.insert(material, uid.to_owned());
     }
 
     /// Key material appears in an answer only as the plaintext of a plain Get the model

@@ -454,7 +454,10 @@ impl<'a> BatchRun<'a> {
     /// Predicts `item` and applies it to the model when allowed.
     pub fn predict(&mut self, item: &Item) -> Expect {
         let mut e = Expect::new();
-        e.target = item.uid().and_then(|u| self.resolve(u));
+        e.target = match item {
+            Item::Derive { base, .. } => base.clone(),
+            _ => item.uid().and_then(|u| self.resolve(u)),
+        };
         let checks = self
             .separation(item)
             .and_then(|()| self.dual_control(item))
