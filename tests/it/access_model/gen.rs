@@ -13,6 +13,10 @@ pub enum Pick {
     Recent(u8),
     /// Any object ever created.
     Any(u32),
+    /// A recent live object the caller may Get (by the model).
+    Mine(u8),
+    /// A recent Active object the caller may Get (by the model).
+    Active(u8),
     /// No Unique Identifier: the ID Placeholder.
     Placeholder,
     /// An identifier that names nothing (made up, or of an object an undone batch created).
@@ -98,18 +102,26 @@ pub enum StepSpec {
 
 fn pick() -> impl Strategy<Value = Pick> {
     prop_oneof![
-        30 => Just(Pick::Placeholder),
-        40 => any::<u8>().prop_map(Pick::Recent),
-        20 => any::<u32>().prop_map(Pick::Any),
+        25 => Just(Pick::Placeholder),
+        30 => any::<u8>().prop_map(Pick::Recent),
+        10 => any::<u32>().prop_map(Pick::Any),
+        25 => any::<u8>().prop_map(Pick::Mine),
         10 => any::<u8>().prop_map(Pick::Missing),
     ]
+}
+
+/// A key to use (wrapping key, derivation base): mostly an Active one the caller may use.
+fn key_to_use() -> impl Strategy<Value = Pick> {
+    prop_oneof![3 => any::<u8>().prop_map(Pick::Active), 1 => explicit()]
 }
 
 /// An explicit identifier (never the placeholder).
 fn explicit() -> impl Strategy<Value = Pick> {
     prop_oneof![
-        6 => any::<u8>().prop_map(Pick::Recent),
-        3 => any::<u32>().prop_map(Pick::Any),
+        3 => any::<u8>().prop_map(Pick::Recent),
+        1 => any::<u32>().prop_map(Pick::Any),
+        3 => any::<u8>().prop_map(Pick::Mine),
+        3 => any::<u8>().prop_map(Pick::Active),
         1 => any::<u8>().prop_map(Pick::Missing),
     ]
 }
@@ -140,8 +152,10 @@ fn creating() -> impl Strategy<Value = ItemSpec> {
         14 => new_spec().prop_map(ItemSpec::Create),
         5 => (new_spec(), any::<u64>()).prop_map(|(s, b)| ItemSpec::Register(s, b)),
         3 => Just(ItemSpec::CreateBroken),
-        3 => (explicit(), sometimes(30, any::<u8>()), any::<bool>()).prop_map(|(base, name, placeholder)| {
-            ItemSpec::Derive { base: if placeholder && name.is_none() { Pick::Placeholder } else { base }, name }
+        3 => (key_to_use(), sometimes(30, any::<u8>()), any::<bool>()).prop_map(|(base, name, placeholder)| {
+            // Now and then without base (the placeholder is never a base: a failure).
+            let base = if placeholder && name.is_some() { Pick::Placeholder } else { base };
+            ItemSpec::Derive { base, name }
         }),
         4 => pick().prop_map(ItemSpec::ReKey),
     ]
@@ -150,7 +164,7 @@ fn creating() -> impl Strategy<Value = ItemSpec> {
 fn reading() -> impl Strategy<Value = ItemSpec> {
     prop_oneof![
         8 => any::<u8>().prop_map(ItemSpec::Locate),
-        12 => (pick(), prop_oneof![3 => Just(None), 1 => explicit().prop_map(Some)])
+        12 => (pick(), prop_oneof![3 => Just(None), 1 => key_to_use().prop_map(Some)])
             .prop_map(|(t, wrap)| ItemSpec::Get { t, wrap }),
         6 => pick().prop_map(ItemSpec::GetAttributes),
         3 => pick().prop_map(ItemSpec::GetKeyPolicy),
@@ -203,7 +217,7 @@ fn step() -> impl Strategy<Value = StepSpec> {
         admin_or_anyone(),
         any::<bool>(),
         any::<u8>(),
-        prop_oneof![Just(None), any::<bool>().prop_map(Some)],
+        prop_oneof![52 => Just(None), 40 => Just(Some(true)), 8 => Just(Some(false))],
         sometimes(80, any::<u8>()),
     )
         .prop_map(|(who, user, name, enabled, ops)| StepSpec::SetAccount {

@@ -10,7 +10,11 @@ use akm::kmip::enums::{link_type, state};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The Name values items use (few, so that names clash).
-pub const NAMES: [&str; 6] = ["n0", "n1", "n2", "n3", "n4", "n5"];
+pub const NAMES: [&str; 40] = [
+    "n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9", "n10", "n11", "n12", "n13", "n14",
+    "n15", "n16", "n17", "n18", "n19", "n20", "n21", "n22", "n23", "n24", "n25", "n26", "n27",
+    "n28", "n29", "n30", "n31", "n32", "n33", "n34", "n35", "n36", "n37", "n38", "n39",
+];
 /// The custom attributes items add.
 pub const X_NAMES: [&str; 2] = ["x-a", "x-b"];
 pub const X_VALUES: [&str; 4] = ["v0", "v1", "v2", "v3"];
@@ -120,6 +124,31 @@ impl Item {
         })
     }
 
+    /// A short name of the item's kind, for the summary.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Item::Create(_) => "create",
+            Item::Register(..) => "register",
+            Item::CreateBroken => "create-broken",
+            Item::Locate(_) => "locate",
+            Item::Get { wrap: None, .. } => "get",
+            Item::Get { wrap: Some(_), .. } => "get-wrapped",
+            Item::GetAttributes(_) => "get-attributes",
+            Item::GetKeyPolicy(_) => "get-key-policy",
+            Item::AddAttr(_, AttrV::X(..)) => "add-x",
+            Item::AddAttr(_, AttrV::Link(..)) => "add-link",
+            Item::AddAttr(_, AttrV::Name(..)) => "add-name",
+            Item::ModifyX { .. } => "modify-x",
+            Item::DeleteAttr(..) => "delete-attribute",
+            Item::Activate(_) => "activate",
+            Item::Revoke(..) => "revoke",
+            Item::Destroy(_) => "destroy",
+            Item::ReKey(_) => "re-key",
+            Item::Derive { .. } => "derive-key",
+            Item::SetKeyPolicy { .. } => "set-key-policy",
+        }
+    }
+
     /// The dual-control name of the item's operation, if it can be guarded.
     pub fn guard(&self) -> Option<&'static str> {
         match self {
@@ -227,6 +256,22 @@ pub struct BatchRun<'a> {
 
 type Step<T> = Result<T, Outcome>;
 
+/// The objects as they were before a batch, to put the model back (Batch Undo).
+pub struct Journal {
+    before: BTreeMap<String, Option<MObj>>,
+    order_len: usize,
+}
+
+impl Journal {
+    /// Puts the model back as it was before the batch.
+    pub fn rollback(self, world: &mut World) {
+        for (uid, before) in self.before {
+            world.put(&uid, before);
+        }
+        world.truncate(self.order_len);
+    }
+}
+
 impl<'a> BatchRun<'a> {
     pub fn new(
         world: &'a mut World,
@@ -252,12 +297,12 @@ impl<'a> BatchRun<'a> {
         }
     }
 
-    /// Puts the model back as it was before the batch (Batch Undo).
-    pub fn rollback(&mut self) {
-        for (uid, before) in std::mem::take(&mut self.before) {
-            self.world.put(&uid, before);
+    /// What undoes the batch's changes to the model (Batch Undo).
+    pub fn journal(&mut self) -> Journal {
+        Journal {
+            before: std::mem::take(&mut self.before),
+            order_len: self.order_len,
         }
-        self.world.truncate(self.order_len);
     }
 
     fn write(&mut self, uid: &str, obj: MObj) {
@@ -291,11 +336,36 @@ impl<'a> BatchRun<'a> {
             Pick::Any(i) if !order.is_empty() => {
                 Uid::Given(order[i as usize % order.len()].clone())
             }
+            Pick::Mine(i) => self.usable(i, false),
+            Pick::Active(i) => self.usable(i, true),
             Pick::Missing(k) if k % 2 == 1 && !self.dead.is_empty() => {
                 Uid::Given(self.dead[usize::from(k) % self.dead.len()].clone())
             }
             Pick::Recent(k) | Pick::Missing(k) => made_up(u32::from(k)),
             Pick::Any(k) => made_up(k),
+        }
+    }
+
+    /// One of the last objects (from before the batch) the caller may Get: live, or Active.
+    fn usable(&self, i: u8, active: bool) -> Uid {
+        let order = &self.world.order[..self.order_len];
+        let candidates: Vec<&String> = order
+            .iter()
+            .rev()
+            .take(256)
+            .filter(|u| {
+                let o = &self.world.objects[*u];
+                let state_ok = if active {
+                    o.state == state::ACTIVE
+                } else {
+                    !o.destroyed()
+                };
+                state_ok && self.caller.may(Grant::Key("get"), Some(&o.policy))
+            })
+            .collect();
+        match candidates.as_slice() {
+            [] => self.pick_uid(Pick::Recent(i)),
+            c => Uid::Given(c[usize::from(i) % c.len()].clone()),
         }
     }
 
@@ -342,7 +412,7 @@ impl<'a> BatchRun<'a> {
                 Item::Register(self.new_attrs(s), bytes)
             }
             ItemSpec::CreateBroken => Item::CreateBroken,
-            ItemSpec::Locate(n) => Item::Locate(NAMES[usize::from(*n) % NAMES.len()].into()),
+            ItemSpec::Locate(n) => Item::Locate(self.locate_name(*n)),
             ItemSpec::Get { t, wrap } => Item::Get {
                 uid: self.pick_uid(*t),
                 wrap: wrap.map(|w| self.explicit_uid(w)),
@@ -407,6 +477,15 @@ impl<'a> BatchRun<'a> {
                 mode,
             } => self.set_key_policy_item(*t, *owner, *group, *mode),
         }
+    }
+
+    /// Mostly a name some live object has (so that Locate finds something), else any.
+    fn locate_name(&self, n: u8) -> String {
+        let used = self.world.live_name_list();
+        if n % 4 != 0 && !used.is_empty() {
+            return used[usize::from(n) % used.len()].clone();
+        }
+        NAMES[usize::from(n) % NAMES.len()].into()
     }
 
     /// An `x-` instance of the object (or one it does not have).

@@ -414,6 +414,15 @@ impl World {
         }
     }
 
+    /// The names live objects carry.
+    pub fn live_name_list(&self) -> Vec<String> {
+        self.live_names
+            .iter()
+            .filter(|(_, uids)| !uids.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
     /// The live objects named `name`.
     pub fn live_named(&self, name: &str) -> Vec<String> {
         self.live_names
