@@ -41,20 +41,50 @@ pub enum ItemSpec {
     /// A Create without Object Type: fails once the caller is let through.
     CreateBroken,
     Locate(u8),
-    Get { t: Pick, wrap: Option<Pick> },
+    Get {
+        t: Pick,
+        wrap: Option<Pick>,
+    },
     GetAttributes(Pick),
     GetKeyPolicy(Pick),
-    AddX { t: Pick, attr: u8, val: u8 },
-    AddLink { t: Pick, to: Pick },
-    AddName { t: Pick, name: u8 },
-    ModifyX { t: Pick, pick: u8, val: u8 },
-    DeleteX { t: Pick, pick: u8, all: bool },
-    DeleteLink { t: Pick, pick: u8 },
+    AddX {
+        t: Pick,
+        attr: u8,
+        val: u8,
+    },
+    AddLink {
+        t: Pick,
+        to: Pick,
+    },
+    AddName {
+        t: Pick,
+        name: u8,
+    },
+    ModifyX {
+        t: Pick,
+        pick: u8,
+        val: u8,
+    },
+    DeleteX {
+        t: Pick,
+        pick: u8,
+        all: bool,
+    },
+    DeleteLink {
+        t: Pick,
+        pick: u8,
+    },
     Activate(Pick),
-    Revoke { t: Pick, compromise: bool },
+    Revoke {
+        t: Pick,
+        compromise: bool,
+    },
     Destroy(Pick),
     ReKey(Pick),
-    Derive { base: Pick, name: Option<u8> },
+    Derive {
+        base: Pick,
+        name: Option<u8>,
+    },
     SetKeyPolicy {
         t: Pick,
         owner: Option<u8>,
@@ -211,8 +241,13 @@ fn admin_or_anyone() -> impl Strategy<Value = u8> {
 }
 
 fn step() -> impl Strategy<Value = StepSpec> {
-    let batch = (0u8..8, on_error(), prop::collection::vec(item(), 1..=6))
-        .prop_map(|(who, on_error, items)| StepSpec::Batch { who, on_error, items });
+    let batch = (0u8..8, on_error(), prop::collection::vec(item(), 1..=6)).prop_map(
+        |(who, on_error, items)| StepSpec::Batch {
+            who,
+            on_error,
+            items,
+        },
+    );
     let set_account = (
         admin_or_anyone(),
         any::<bool>(),

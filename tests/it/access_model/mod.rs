@@ -9,7 +9,7 @@
 //! with hidden existence a refusal looks exactly like a missing object.
 //!
 //! Environment: `AKM_MODEL_SEED` (default fixed), `AKM_MODEL_STEPS` (steps per profile,
-//! default 150), `AKM_MODEL_SWEEP` (compare every object every N steps, default 50),
+//! default 250), `AKM_MODEL_SWEEP` (compare every object every N steps, default 50),
 //! `AKM_MODEL_PRE_MERGE=1` (model main before the owner-scoped names and transactional
 //! Batch Undo: global names, and no Locate in Undo batches).
 
@@ -56,8 +56,8 @@ impl Config {
             }
         };
         Config {
-            seed: num("AKM_MODEL_SEED", 0x16_5EC0_DE1),
-            steps: num("AKM_MODEL_STEPS", 150) as usize,
+            seed: num("AKM_MODEL_SEED", 0x0001_65EC_0DE1),
+            steps: num("AKM_MODEL_STEPS", 250) as usize,
             sweep_every: num("AKM_MODEL_SWEEP", 50).max(1) as usize,
             pre_merge: std::env::var("AKM_MODEL_PRE_MERGE").is_ok_and(|v| v == "1"),
         }
@@ -76,15 +76,19 @@ struct Stats {
     missing: usize,
     failed: usize,
     undone_batches: usize,
-    /// Per item kind: (allowed, answered).
-    per_kind: std::collections::BTreeMap<&'static str, (usize, usize)>,
+    /// Per item kind: allowed, denied (or hidden), missing, failed.
+    per_kind: std::collections::BTreeMap<&'static str, [usize; 4]>,
 }
 
 impl Stats {
     fn count_kind(&mut self, kind: &'static str, o: Outcome) {
         let entry = self.per_kind.entry(kind).or_default();
-        entry.0 += usize::from(o == Outcome::Ok);
-        entry.1 += 1;
+        entry[match o {
+            Outcome::Ok => 0,
+            Outcome::Denied | Outcome::Hidden => 1,
+            Outcome::Missing => 2,
+            Outcome::Fail => 3,
+        }] += 1;
     }
 
     fn count(&mut self, o: Outcome) {
@@ -212,8 +216,13 @@ impl Run {
         let admin1 = 6;
         let admin2 = 7;
         if self.profile.guarded.contains(&"policy") {
-            self.authorize(admin2, IDENTITIES[admin1].cn, "policy", self.profile.window_max_minutes as i32)
-                .await;
+            self.authorize(
+                admin2,
+                IDENTITIES[admin1].cn,
+                "policy",
+                self.profile.window_max_minutes as i32,
+            )
+            .await;
         }
         let records: Vec<(bool, &str, &str)> = [
             Some((false, "team", "all")),
@@ -223,7 +232,9 @@ impl Run {
                 "create,register,locate,get,get-attributes,add-attribute,activate",
             )),
             Some((true, "reader", "read")),
-            self.profile.admins_record.map(|ops| (false, ADMIN_GROUP, ops)),
+            self.profile
+                .admins_record
+                .map(|ops| (false, ADMIN_GROUP, ops)),
         ]
         .into_iter()
         .flatten()
@@ -252,7 +263,8 @@ impl Run {
             } => {
                 let name = account_name(user, name);
                 let ops = ops.map(|o| OPS_PRESETS[usize::from(o) % OPS_PRESETS.len()].to_owned());
-                self.set_account(usize::from(who), user, &name, enabled, ops).await
+                self.set_account(usize::from(who), user, &name, enabled, ops)
+                    .await
             }
             StepSpec::DeleteAccount { who, user, name } => {
                 let name = account_name(user, name);
@@ -270,8 +282,13 @@ impl Run {
                     0..=199 => 1 + i32::from(minutes) % 3,
                     m => i32::from(m) % (max + 2),
                 };
-                self.authorize(usize::from(who), IDENTITIES[usize::from(user)].cn, operation, minutes)
-                    .await
+                self.authorize(
+                    usize::from(who),
+                    IDENTITIES[usize::from(user)].cn,
+                    operation,
+                    minutes,
+                )
+                .await
             }
         }
         if self.stats.steps % self.config.sweep_every == 0 {
@@ -414,7 +431,10 @@ impl Run {
         let msg = wire::message(&[(operation, payload)], OnError::Default);
         let mut results = self.send(who, &msg).await;
         if results.len() != 1 {
-            self.fail(format!("{} batch items in the answer to one", results.len()));
+            self.fail(format!(
+                "{} batch items in the answer to one",
+                results.len()
+            ));
         }
         let r = results.remove(0);
         self.stats.count(outcome_class(&r));
@@ -426,11 +446,15 @@ impl Run {
     fn after_admin_step(&mut self, allowed: &[(String, String)]) {
         let written = self.log.since();
         if let Some(uid) = written.objects.first() {
-            self.fail(format!("object {uid} changed by an administration step on the tables"));
+            self.fail(format!(
+                "object {uid} changed by an administration step on the tables"
+            ));
         }
         for rec in &written.records {
             if !allowed.contains(rec) {
-                self.fail(format!("record {rec:?} changed, which the step did not allow"));
+                self.fail(format!(
+                    "record {rec:?} changed, which the step did not allow"
+                ));
             }
         }
     }
@@ -519,7 +543,8 @@ impl Run {
                 results.len()
             ));
         }
-        if undone && self.config.pre_merge && self.undo_failed_on_a_reused_name(&expects, &results) {
+        if undone && self.config.pre_merge && self.undo_failed_on_a_reused_name(&expects, &results)
+        {
             // Known before the merge: Undo writes back a destroyed object the failing item
             // named, whose name an earlier item reused; the store refuses the name and the
             // whole undo fails, leaving the earlier items done (and reported Success).
@@ -549,16 +574,24 @@ impl Run {
     /// Whether an undo failed the way main's Undo does (see `batch`): the earlier items are
     /// answered Success, and an item named a destroyed object one of whose names a live
     /// object now has.
-    fn undo_failed_on_a_reused_name(&self, expects: &[Option<Expect>], results: &[wire::ItemResult]) -> bool {
-        let all_success = results
-            .iter()
-            .zip(expects)
-            .all(|(r, e)| e.as_ref().is_none_or(|e| e.outcome != Outcome::Ok) || r.status == result_status::SUCCESS);
-        let reused = expects.iter().flatten().filter_map(|e| e.target.as_ref()).any(|t| {
-            self.world.objects.get(t).is_some_and(|o| {
-                o.destroyed() && o.names.iter().any(|n| !self.world.live_named(n).is_empty())
-            })
+    fn undo_failed_on_a_reused_name(
+        &self,
+        expects: &[Option<Expect>],
+        results: &[wire::ItemResult],
+    ) -> bool {
+        let all_success = results.iter().zip(expects).all(|(r, e)| {
+            e.as_ref().is_none_or(|e| e.outcome != Outcome::Ok)
+                || r.status == result_status::SUCCESS
         });
+        let reused = expects
+            .iter()
+            .flatten()
+            .filter_map(|e| e.target.as_ref())
+            .any(|t| {
+                self.world.objects.get(t).is_some_and(|o| {
+                    o.destroyed() && o.names.iter().any(|n| !self.world.live_named(n).is_empty())
+                })
+            });
         all_success && reused
     }
 
@@ -579,7 +612,10 @@ impl Run {
             if e.outcome != Outcome::Ok {
                 continue;
             }
-            let payload = r.payload.clone().unwrap_or_else(|| Ttlv::structure(Tag::RESPONSE_PAYLOAD, vec![]));
+            let payload = r
+                .payload
+                .clone()
+                .unwrap_or_else(|| Ttlv::structure(Tag::RESPONSE_PAYLOAD, vec![]));
             if let Some(prov) = &e.created {
                 let real = crate::support::kmip::uid_of(&payload);
                 renames.push((prov.clone(), real));
@@ -588,7 +624,9 @@ impl Run {
                 let want: BTreeSet<String> = want.iter().map(|u| rename(u, &renames)).collect();
                 let got: BTreeSet<String> = uids_of(&payload).into_iter().collect();
                 if want != got {
-                    self.fail(format!("item {i}: Locate returned {got:?}, the model allows exactly {want:?}"));
+                    self.fail(format!(
+                        "item {i}: Locate returned {got:?}, the model allows exactly {want:?}"
+                    ));
                 }
             }
             if let Some(policy) = &e.policy {
@@ -598,7 +636,9 @@ impl Run {
                     && got.group == policy.group
                     && got.mode == policy.mode.as_str();
                 if !same {
-                    self.fail(format!("item {i}: Get Key Policy returned {got:?}, the model has {policy:?}"));
+                    self.fail(format!(
+                        "item {i}: Get Key Policy returned {got:?}, the model has {policy:?}"
+                    ));
                 }
             }
         }
@@ -606,7 +646,13 @@ impl Run {
     }
 
     /// Compares one answered item's status with the expected outcome class.
-    fn check_outcome(&mut self, i: usize, want: Outcome, r: &wire::ItemResult, undone: Option<bool>) {
+    fn check_outcome(
+        &mut self,
+        i: usize,
+        want: Outcome,
+        r: &wire::ItemResult,
+        undone: Option<bool>,
+    ) {
         let ok_status = if undone == Some(true) {
             result_status::OPERATION_UNDONE
         } else {
@@ -614,9 +660,13 @@ impl Run {
         };
         let agrees = match want {
             Outcome::Ok => r.status == ok_status,
-            Outcome::Denied => r.status == result_status::OPERATION_FAILED && r.reason == Some(rr::PERMISSION_DENIED),
+            Outcome::Denied => {
+                r.status == result_status::OPERATION_FAILED
+                    && r.reason == Some(rr::PERMISSION_DENIED)
+            }
             Outcome::Hidden | Outcome::Missing => {
-                r.status == result_status::OPERATION_FAILED && r.reason == Some(rr::OBJECT_NOT_FOUND)
+                r.status == result_status::OPERATION_FAILED
+                    && r.reason == Some(rr::OBJECT_NOT_FOUND)
             }
             Outcome::Fail => {
                 r.status == result_status::OPERATION_FAILED
@@ -648,7 +698,12 @@ impl Run {
 
     /// Gives the model's new objects their real identifiers (or, for an undone batch,
     /// remembers them as identifiers that must stay missing).
-    fn bind_new_objects(&mut self, renames: &[(String, String)], mut touched: BTreeSet<String>, undone: bool) {
+    fn bind_new_objects(
+        &mut self,
+        renames: &[(String, String)],
+        mut touched: BTreeSet<String>,
+        undone: bool,
+    ) {
         for (prov, real) in renames {
             if undone {
                 self.dead.push(real.clone());
@@ -662,7 +717,11 @@ impl Run {
 
     /// The objects the batch's allowed items may have written (an undone batch writes them
     /// back).
-    fn allowed_writes(&self, expects: &[Option<Expect>], renames: &[(String, String)]) -> BTreeSet<String> {
+    fn allowed_writes(
+        &self,
+        expects: &[Option<Expect>],
+        renames: &[(String, String)],
+    ) -> BTreeSet<String> {
         expects
             .iter()
             .flatten()
@@ -673,7 +732,12 @@ impl Run {
 
     /// The change log names only objects allowed items wrote, and those objects (and every
     /// object the batch named) are stored as the model has them.
-    fn check_store(&mut self, writes: &BTreeSet<String>, expects: &[Option<Expect>], renames: &[(String, String)]) {
+    fn check_store(
+        &mut self,
+        writes: &BTreeSet<String>,
+        expects: &[Option<Expect>],
+        renames: &[(String, String)],
+    ) {
         let written = self.log.since();
         for uid in &written.objects {
             if !writes.contains(uid) {
@@ -716,7 +780,10 @@ impl Run {
             (Some(s), Some(m)) => {
                 let want = Seen::of_model(m);
                 if s.metadata() != want {
-                    self.fail(format!("object {uid}: stored {:?}\n  model {want:?}", s.metadata()));
+                    self.fail(format!(
+                        "object {uid}: stored {:?}\n  model {want:?}",
+                        s.metadata()
+                    ));
                 }
                 let destroyed = m.destroyed();
                 if destroyed == s.material.is_some() {
@@ -757,7 +824,13 @@ impl Run {
 
     /// Key material appears in an answer only as the plaintext of a plain Get the model
     /// allowed, of that very object, and equal to the stored material.
-    fn check_material(&mut self, who: usize, expects: &[Option<Expect>], results: &[wire::ItemResult], renames: &[(String, String)]) {
+    fn check_material(
+        &mut self,
+        who: usize,
+        expects: &[Option<Expect>],
+        results: &[wire::ItemResult],
+        renames: &[(String, String)],
+    ) {
         for (i, r) in results.iter().enumerate() {
             let Some(payload) = &r.payload else { continue };
             let e = expects[i].as_ref().expect("answered items were predicted");
@@ -766,8 +839,12 @@ impl Run {
             wire::byte_strings(payload, &mut found);
             let mut served = false;
             for bytes in found {
-                let Some(owner) = self.materials.get(&bytes) else { continue };
-                let allowed = e.outcome == Outcome::Ok && e.plain_get && target.as_deref() == Some(owner.as_str());
+                let Some(owner) = self.materials.get(&bytes) else {
+                    continue;
+                };
+                let allowed = e.outcome == Outcome::Ok
+                    && e.plain_get
+                    && target.as_deref() == Some(owner.as_str());
                 if !allowed {
                     self.fail(format!(
                         "item {i}: the key material of {owner} was returned to {}, which the model forbids",
@@ -781,7 +858,9 @@ impl Run {
                 .and_then(|t| self.world.objects.get(t))
                 .is_some_and(|o| o.material.is_some());
             if e.outcome == Outcome::Ok && e.plain_get && knows && !served {
-                self.fail(format!("item {i}: Get did not return the object's material"));
+                self.fail(format!(
+                    "item {i}: Get did not return the object's material"
+                ));
             }
         }
     }
@@ -892,9 +971,12 @@ async fn run_profile(profile: &Profile) {
     let kinds: Vec<String> = s
         .per_kind
         .iter()
-        .map(|(k, (ok, all))| format!("{k} {ok}/{all}"))
+        .map(|(k, [ok, denied, missing, failed])| format!("{k} {ok}/{denied}/{missing}/{failed}"))
         .collect();
-    println!("  allowed/answered per item kind: {}", kinds.join(", "));
+    println!(
+        "  allowed/denied/missing/failed per item kind: {}",
+        kinds.join(", ")
+    );
     run.server.stop().await;
 }
 

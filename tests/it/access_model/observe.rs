@@ -171,7 +171,11 @@ impl ChangeLog {
             .expect("change log query");
         let rows = stmt
             .query_map([self.seen], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .expect("change log rows");
         let mut out = Written::default();

@@ -77,7 +77,10 @@ pub enum Item {
     Register(NewAttrs, Vec<u8>),
     CreateBroken,
     Locate(String),
-    Get { uid: Uid, wrap: Option<String> },
+    Get {
+        uid: Uid,
+        wrap: Option<String>,
+    },
     GetAttributes(Uid),
     GetKeyPolicy(Uid),
     AddAttr(Uid, AttrV),
@@ -390,7 +393,9 @@ impl<'a> BatchRun<'a> {
 
     fn new_attrs(&self, s: &NewSpec) -> NewAttrs {
         NewAttrs {
-            name: s.name.map(|n| NAMES[usize::from(n) % NAMES.len()].to_owned()),
+            name: s
+                .name
+                .map(|n| NAMES[usize::from(n) % NAMES.len()].to_owned()),
             mode: s.mode.map(|m| Mode::ALL[usize::from(m) % 4]),
             group: s
                 .group
@@ -407,7 +412,9 @@ impl<'a> BatchRun<'a> {
             ItemSpec::Register(s, seed) => {
                 let mut bytes = Vec::with_capacity(32);
                 for i in 0..4u64 {
-                    bytes.extend_from_slice(&(seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_le_bytes());
+                    bytes.extend_from_slice(
+                        &(seed ^ i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).to_le_bytes(),
+                    );
                 }
                 Item::Register(self.new_attrs(s), bytes)
             }
@@ -507,7 +514,8 @@ impl<'a> BatchRun<'a> {
     ) -> Item {
         let uid = self.pick_uid(t);
         let mut owner = owner.map(|o| owner_name(o).to_owned());
-        if let (Some(o), Some(obj), Some(id)) = (&owner, self.current_obj(&uid), self.resolve(&uid)) {
+        if let (Some(o), Some(obj), Some(id)) = (&owner, self.current_obj(&uid), self.resolve(&uid))
+        {
             if !obj.destroyed() && self.world.names_clash(self.sem, &id, o, &obj.names) {
                 owner = None;
             }
@@ -677,7 +685,9 @@ impl<'a> BatchRun<'a> {
             }
             Item::DeleteAttr(uid, del) => {
                 let del = del.clone();
-                self.modify_named(uid, "delete-attribute", e, move |o| delete_attribute(o, del))
+                self.modify_named(uid, "delete-attribute", e, move |o| {
+                    delete_attribute(o, del)
+                })
             }
             Item::Activate(uid) => self.modify_named(uid, "activate", e, |o| {
                 if o.state != state::PRE_ACTIVE {
@@ -715,7 +725,13 @@ impl<'a> BatchRun<'a> {
 
     fn new_object(&mut self, a: &NewAttrs, material: Option<Vec<u8>>, e: &mut Expect) -> Step<()> {
         let policy = new_policy(&self.caller, a.owner.as_deref(), a.group.as_deref(), a.mode)
-            .map_err(|denied| if denied { Outcome::Denied } else { Outcome::Fail })?;
+            .map_err(|denied| {
+                if denied {
+                    Outcome::Denied
+                } else {
+                    Outcome::Fail
+                }
+            })?;
         let names: Vec<String> = a.name.iter().cloned().collect();
         let obj = fresh_object(policy, names, a.usage, material);
         self.insert(obj, e)
@@ -804,8 +820,7 @@ impl<'a> BatchRun<'a> {
         self.write(&old_uid, old.clone());
         self.insert(new, e)?;
         let new_id = e.created.clone().expect("insert names the new object");
-        old.links
-            .push((link_type::REPLACEMENT_OBJECT_LINK, new_id));
+        old.links.push((link_type::REPLACEMENT_OBJECT_LINK, new_id));
         self.write(&old_uid, old);
         e.writes.push(old_uid);
         Ok(())
@@ -841,7 +856,12 @@ impl<'a> BatchRun<'a> {
         e: &mut Expect,
     ) -> Step<()> {
         let uid = self.resolve(uid).ok_or(Outcome::Fail)?;
-        let mut obj = self.world.objects.get(&uid).ok_or(Outcome::Missing)?.clone();
+        let mut obj = self
+            .world
+            .objects
+            .get(&uid)
+            .ok_or(Outcome::Missing)?
+            .clone();
         if let Some(o) = owner {
             obj.policy.owner = o;
         }

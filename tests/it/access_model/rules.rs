@@ -167,7 +167,13 @@ pub const ALL_OPS: &[&str] = &[
 ];
 
 /// What the shorthand `read` grants.
-const READ_OPS: &[&str] = &["locate", "check", "get", "get-attributes", "get-attribute-list"];
+const READ_OPS: &[&str] = &[
+    "locate",
+    "check",
+    "get",
+    "get-attributes",
+    "get-attribute-list",
+];
 
 /// The operations a comma-separated list grants (with the `all` and `read` shorthands).
 pub fn expand(list: &str) -> BTreeSet<String> {
@@ -253,7 +259,8 @@ impl Caller {
 
     /// Rule 2's membership: in the administrators group, whose record (if any) is enabled.
     fn in_admin_group(&self) -> bool {
-        self.id.ous.contains(&ADMIN_GROUP) && self.group_record(ADMIN_GROUP).is_none_or(|r| r.enabled)
+        self.id.ous.contains(&ADMIN_GROUP)
+            && self.group_record(ADMIN_GROUP).is_none_or(|r| r.enabled)
     }
 
     /// An administrator: rule 2 and not disabled by rule 1.
@@ -275,12 +282,20 @@ impl Caller {
     /// record (enabled or not) names it; None: refused.
     fn granted(&self) -> Option<BTreeSet<String>> {
         let named = self.user_record().is_some()
-            || self.id.ous.iter().any(|g| self.tables.groups.contains_key(*g));
+            || self
+                .id
+                .ous
+                .iter()
+                .any(|g| self.tables.groups.contains_key(*g));
         if !named {
             return self.profile.unknown.map(expand);
         }
         let mut ops = BTreeSet::new();
-        let groups = self.id.ous.iter().filter_map(|g| self.tables.groups.get(*g));
+        let groups = self
+            .id
+            .ous
+            .iter()
+            .filter_map(|g| self.tables.groups.get(*g));
         for record in self.user_record().into_iter().chain(groups) {
             if record.enabled {
                 ops.extend(record.ops.iter().cloned());
@@ -441,7 +456,10 @@ impl World {
                 others.iter().any(|other| {
                     other != uid
                         && (!sem.names_per_owner
-                            || self.objects.get(other).is_some_and(|o| o.policy.owner == owner))
+                            || self
+                                .objects
+                                .get(other)
+                                .is_some_and(|o| o.policy.owner == owner))
                 })
             })
         })

@@ -144,7 +144,10 @@ pub fn payload(item: &Item) -> (u32, Vec<Ttlv>) {
         }
         Item::ModifyX { uid, current, new } => {
             let mut p = uid_field(uid);
-            p.push(wrapper(Tag::CURRENT_ATTRIBUTE, &x_attr(&current.0, &current.1)));
+            p.push(wrapper(
+                Tag::CURRENT_ATTRIBUTE,
+                &x_attr(&current.0, &current.1),
+            ));
             p.push(wrapper(Tag::NEW_ATTRIBUTE, &x_attr(&current.0, new)));
             (op::MODIFY_ATTRIBUTE, p)
         }
