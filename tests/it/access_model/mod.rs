@@ -276,7 +276,8 @@ impl Run {
                 operation,
                 minutes,
             } => {
-                let operation = ["destroy", "policy", "backup"][usize::from(operation) % 3];
+                let operation = ["destroy", "policy", "destroy", "policy", "backup"]
+                    [usize::from(operation) % 5];
                 let max = self.profile.window_max_minutes as i32;
                 let minutes = match minutes {
                     0..=199 => 1 + i32::from(minutes) % 3,
@@ -945,9 +946,17 @@ async fn run_profile(profile: &Profile) {
     let mut run = Run::start(profile.clone(), config.clone()).await;
     run.setup().await;
     let mut steps = Steps::new(config.seed ^ profile.name.len() as u64);
-    for _ in 0..config.steps {
+    for n in 1..=config.steps {
         let spec = steps.next_step();
         run.step(spec).await;
+        if n % 10_000 == 0 {
+            println!(
+                "access model [{}]: {n} steps, {} objects, {:.0} s",
+                profile.name,
+                run.world.objects.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
     }
     run.sweep();
     let s = &run.stats;
