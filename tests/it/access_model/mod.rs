@@ -9,7 +9,8 @@
 //! with hidden existence a refusal looks exactly like a missing object.
 //!
 //! Environment: `AKM_MODEL_SEED` (default fixed), `AKM_MODEL_STEPS` (steps per profile,
-//! default 250), `AKM_MODEL_SWEEP` (compare every object every N steps, default 50),
+//! default 250), `AKM_MODEL_SWEEP` (count the objects in the file every N steps, default
+//! 50; every object is compared at the end, and eight more after every step, in turn),
 //! `AKM_MODEL_PRE_MERGE=1` (model main before the owner-scoped names and transactional
 //! Batch Undo: global names, and no Locate in Undo batches).
 
@@ -123,7 +124,12 @@ struct Run {
     stats: Stats,
     /// What the current step sent, for failure reports.
     trace: String,
+    /// Where the rolling comparison of objects is (index into the creation order).
+    rolling: usize,
 }
+
+/// Objects compared again after every step, in turn.
+const ROLLING_CHECK: usize = 8;
 
 fn unix_now() -> i64 {
     std::time::SystemTime::now()
@@ -166,6 +172,7 @@ impl Run {
             not_found_message: None,
             stats: Stats::default(),
             trace: String::new(),
+            rolling: 0,
         }
     }
 
@@ -292,8 +299,9 @@ impl Run {
                 .await
             }
         }
+        self.rolling_check();
         if self.stats.steps % self.config.sweep_every == 0 {
-            self.sweep();
+            self.count_objects();
         }
     }
 
@@ -866,6 +874,19 @@ impl Run {
         }
     }
 
+    /// Compares the next few objects in creation order (so every object is compared again
+    /// now and then, at a constant cost per step).
+    fn rolling_check(&mut self) {
+        for _ in 0..ROLLING_CHECK {
+            if self.world.order.is_empty() {
+                return;
+            }
+            self.rolling = (self.rolling + 1) % self.world.order.len();
+            let uid = self.world.order[self.rolling].clone();
+            self.compare_object(&uid);
+        }
+    }
+
     /// Compares every object, and the number of objects in the file.
     fn sweep(&mut self) {
         let uids: Vec<String> = self.world.objects.keys().cloned().collect();
@@ -875,6 +896,11 @@ impl Run {
         for uid in self.dead.clone() {
             self.compare_object(&uid);
         }
+        self.count_objects();
+    }
+
+    /// The file holds as many objects as the model.
+    fn count_objects(&mut self) {
         let stored = self.log.object_count();
         if stored != self.world.objects.len() {
             self.fail(format!(
