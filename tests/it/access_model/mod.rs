@@ -326,7 +326,7 @@ impl Run {
         enabled: Option<bool>,
         ops: Option<String>,
     ) {
-        self.wait_for_windows().await;
+        self.wait_for_windows(IDENTITIES[who].cn, &["policy"]).await;
         let caller = self.caller(who);
         let expected = self.admin_gate(&caller, true).unwrap_or_else(|| {
             if locks_out(&caller, user, name, enabled) {
@@ -365,7 +365,7 @@ impl Run {
     }
 
     async fn delete_account(&mut self, who: usize, user: bool, name: &str) {
-        self.wait_for_windows().await;
+        self.wait_for_windows(IDENTITIES[who].cn, &["policy"]).await;
         let caller = self.caller(who);
         let exists = if user {
             self.world.tables.users.contains_key(name)
@@ -468,14 +468,15 @@ impl Run {
         }
     }
 
-    /// Waits until no dual-control window closes within the next few seconds, so that the
-    /// model and the server agree on which windows are open.
-    async fn wait_for_windows(&mut self) {
+    /// Waits until no window for `user` and one of `operations` closes within the next few
+    /// seconds, so that the model and the server agree on which windows are open.
+    async fn wait_for_windows(&mut self, user: &str, operations: &[&str]) {
         let now = unix_now();
         self.windows.retain(|w| w.until > now - 10);
         if let Some(until) = self
             .windows
             .iter()
+            .filter(|w| w.user == user && operations.contains(&w.operation.as_str()))
             .map(|w| w.until)
             .filter(|u| (now - 1..=now + 3).contains(u))
             .max()
@@ -501,7 +502,15 @@ impl Run {
         if specs.is_empty() {
             return;
         }
-        self.wait_for_windows().await;
+        let guarded: Vec<&str> = specs
+            .iter()
+            .filter_map(|s| match s {
+                ItemSpec::Destroy(_) => Some("destroy"),
+                ItemSpec::SetKeyPolicy { .. } => Some("policy"),
+                _ => None,
+            })
+            .collect();
+        self.wait_for_windows(IDENTITIES[who].cn, &guarded).await;
         let caller = self.caller(who);
         let now = unix_now();
         let (items, expects, stopped, touched, journal) = {
