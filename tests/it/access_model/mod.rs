@@ -116,8 +116,8 @@ struct Run {
     /// Identifiers of objects undone batches created (they must stay missing).
     dead: Vec<String>,
     log: ChangeLog,
-    /// Key material → the object it belongs to.
-    materials: HashMap<Vec<u8>, String>,
+    /// Key material → the objects that have it (keys derived alike from one base share it).
+    materials: HashMap<Vec<u8>, BTreeSet<String>>,
     /// The message of Object Not Found, which every refusal with hidden existence must
     /// repeat exactly.
     not_found_message: Option<String>,
@@ -837,7 +837,10 @@ impl Run {
                 }
             }
         }
-        self.materials.insert(material, uid.to_owned());
+        self.materials
+            .entry(material)
+            .or_default()
+            .insert(uid.to_owned());
     }
 
     /// Key material appears in an answer only as the plaintext of a plain Get the model
@@ -857,15 +860,15 @@ impl Run {
             wire::byte_strings(payload, &mut found);
             let mut served = false;
             for bytes in found {
-                let Some(owner) = self.materials.get(&bytes) else {
+                let Some(owners) = self.materials.get(&bytes) else {
                     continue;
                 };
                 let allowed = e.outcome == Outcome::Ok
                     && e.plain_get
-                    && target.as_deref() == Some(owner.as_str());
+                    && target.as_ref().is_some_and(|t| owners.contains(t));
                 if !allowed {
                     self.fail(format!(
-                        "item {i}: the key material of {owner} was returned to {}, which the model forbids",
+                        "item {i}: the key material of {owners:?} was returned to {}, which the model forbids",
                         IDENTITIES[who].cn
                     ));
                 }
