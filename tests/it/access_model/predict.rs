@@ -259,6 +259,10 @@ pub struct BatchRun<'a> {
 
 type Step<T> = Result<T, Outcome>;
 
+/// The prefix of the identifiers the model gives objects a batch creates, until the answer
+/// names them.
+const PROVISIONAL: &str = "new-";
+
 /// The objects as they were before a batch, to put the model back (Batch Undo).
 pub struct Journal {
     before: BTreeMap<String, Option<MObj>>,
@@ -317,9 +321,13 @@ impl<'a> BatchRun<'a> {
         self.world.put(uid, Some(obj));
     }
 
+    fn is_provisional(&self, uid: &str) -> bool {
+        uid.starts_with(PROVISIONAL)
+    }
+
     fn create(&mut self, obj: MObj) -> String {
         self.next_new += 1;
-        let id = format!("new-{}", self.next_new);
+        let id = format!("{PROVISIONAL}{}", self.next_new);
         self.touched.insert(id.clone());
         self.world.create(&id, obj);
         id
@@ -459,11 +467,19 @@ impl<'a> BatchRun<'a> {
             }
             ItemSpec::DeleteLink { t, pick } => {
                 let uid = self.pick_uid(*t);
-                let link = self
+                // A link to an object this batch created names it by a provisional
+                // identifier the server does not know: never named in a request.
+                let links: Vec<(u32, String)> = self
                     .current_obj(&uid)
-                    .filter(|o| !o.links.is_empty())
-                    .map(|o| o.links[usize::from(*pick) % o.links.len()].clone())
-                    .unwrap_or((link_type::PARENT_LINK, "no-such-link".into()));
+                    .map(|o| o.links.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|(_, target)| !self.is_provisional(target))
+                    .collect();
+                let link = match links.as_slice() {
+                    [] => (link_type::PARENT_LINK, "no-such-link".into()),
+                    l => l[usize::from(*pick) % l.len()].clone(),
+                };
                 Item::DeleteAttr(uid, Del::Link(link.0, link.1))
             }
             ItemSpec::Activate(t) => Item::Activate(self.pick_uid(*t)),
