@@ -3,6 +3,7 @@
 
 mod access;
 mod attribute_limits;
+mod access_model;
 mod audit;
 mod audit_cli;
 mod audit_disk_full;

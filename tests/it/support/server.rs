@@ -57,6 +57,8 @@ struct Options {
     /// `server.max_attribute_bytes` and `server.max_object_attribute_bytes`, if not the
     /// defaults.
     attribute_limits: Option<akm::ops::AttributeLimits>,
+    /// Dual control and separation of duties (`[dual_control]`), if not the default (off).
+    dual: Option<akm::ops::dual::DualControl>,
 }
 
 /// A running test server.
@@ -163,6 +165,25 @@ impl TestServer {
         TestServer::start_full(ca, tls, settings, access).await
     }
 
+    /// Starts a server like [`TestServer::start_with_access`] (but with an idle timeout of
+    /// ten minutes) that also has dual control and separation of duties set as `dual`
+    /// (`[dual_control]`).
+    pub async fn start_with_access_and_dual(
+        access: akm::policy::Settings,
+        dual: akm::ops::dual::DualControl,
+    ) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
+        let mut settings = test_settings();
+        settings.limits.idle_timeout = Duration::from_secs(600);
+        let options = Options {
+            access,
+            dual: Some(dual),
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, settings, options).await
+    }
+
     /// Starts a server with the default test TLS and settings and key-handling `policy`
     /// (`[crypto]` in the config).
     pub async fn start_with_policy(policy: akm::ops::CryptoPolicy) -> TestServer {
@@ -241,6 +262,9 @@ impl TestServer {
         }
         if let Some(limits) = options.attribute_limits {
             ctx.attribute_limits = limits;
+        }
+        if let Some(dual) = options.dual {
+            ctx.dual = dual;
         }
         let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
