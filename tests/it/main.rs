@@ -36,6 +36,7 @@ mod locate_placeholder;
 mod mirror;
 mod mirror_failover;
 mod mirror_peer_identity;
+mod mirror_rotation;
 mod names;
 mod ops;
 mod pykmip;
