@@ -226,6 +226,63 @@ async fn a_scheduled_rotation_on_a_mirrored_pair_is_made_once_by_the_schedule_ow
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_off_nodes_both_rotate_and_their_chains_join_when_the_link_heals() {
+    let c = pair();
+    wait_connected(&c);
+    let mut alice = c.client_as(0, "alice").await;
+    let first = create(
+        &mut alice,
+        "ledger",
+        vec![
+            Attr::new("Activation Date", Value::DateTime(now() - 2 * 86_400)),
+            Attr::new("Rotate Automatic", Value::Boolean(true)),
+            Attr::new("Rotate Interval", Value::Interval(4)),
+        ],
+    )
+    .await;
+    wait_for(&c, &[&first]);
+    c.link(0, 1, Fault::Cut);
+    // n1 no longer hears from n0: after the grace (three checks) it runs the schedule too.
+    assert!(
+        eventually(Duration::from_secs(20), || !audit_records(
+            &c.nodes[1],
+            "rotation"
+        )
+        .is_empty()),
+        "n1 never took over the schedule"
+    );
+    let during = c.nodes[0].objects().len();
+    c.link(0, 1, Fault::Pass);
+    settles(&c, |n| holders(n, "ledger").len() == 1);
+    assert!(c.nodes[0].objects().len() > during);
+
+    // Every version is still there and readable by its owner, on both nodes.
+    let objects = c.nodes[0].objects();
+    for i in 0..2 {
+        let mut client = c.client_as(i, "alice").await;
+        for u in objects.keys() {
+            let got = client.call(op::GET, uid(u)).await.unwrap();
+            assert_eq!(key_bytes(&got).len(), 32, "{u}");
+        }
+    }
+    // The schedule goes on from the one current version, with no failures.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    settles(&c, |n| holders(n, "ledger").len() == 1);
+    for n in &c.nodes {
+        let rotations = audit_records(n, "rotation");
+        assert!(
+            rotations.iter().all(|(outcome, _, _)| outcome == "success"),
+            "{rotations:?}"
+        );
+        assert!(!n.log().contains("name already in use"));
+    }
+    assert!(c
+        .nodes
+        .iter()
+        .any(|n| !audit_records(n, "mirror.resolve").is_empty()));
+}
+
 /// Waits until the links are up and every node holds `uids`.
 fn wait_for(c: &Cluster, uids: &[&str]) {
     assert!(eventually(Duration::from_secs(15), || c.nodes.iter().all(
