@@ -250,11 +250,26 @@ pub fn config_event(config: &Config) -> AuditEvent {
     }
 }
 
+/// How many rotation checks a peer stays the schedule owner after it was last heard from.
+const SCHEDULE_GRACE_CHECKS: u32 = 3;
+
 /// Every `every`, re-keys the keys due for scheduled rotation (on the blocking pool: it uses
-/// the store). Runs until the server stops.
-async fn rotate_on_schedule(ctx: Arc<Ctx>, every: Duration) {
+/// the store). Mirrored, only the schedule owner does (one node: see
+/// [`crate::mirror::Mirror::owns_schedules`]), so a key is rotated once per period. Runs
+/// until the server stops.
+async fn rotate_on_schedule(
+    ctx: Arc<Ctx>,
+    every: Duration,
+    mirror: Option<Arc<crate::mirror::Mirror>>,
+) {
     loop {
         tokio::time::sleep(every).await;
+        if let Some(m) = &mirror {
+            if !m.owns_schedules(every * SCHEDULE_GRACE_CHECKS) {
+                tracing::debug!("scheduled rotation: a peer with a lower node id runs it");
+                continue;
+            }
+        }
         let c = ctx.clone();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -440,6 +455,7 @@ fn start_and_serve(
         let rotation = tokio::spawn(rotate_on_schedule(
             ctx.clone(),
             Duration::from_secs(config.crypto.rotation_check_secs),
+            mirror.clone(),
         ));
         let scheduled = (config.backup.interval_secs > 0).then(|| {
             tokio::spawn(crate::backup::schedule::run(

@@ -380,7 +380,9 @@ fn decide(
     // A resolution worth recording: a version was discarded although it was not older on
     // the clock (incoming won only by its state), or a peer's version lost to ours.
     let by_state = incoming.state != local.state;
-    let recorded = outcome == Outcome::KeptLocal || (by_state && hlc < local_hlc);
+    // The same record written on both nodes (the name-conflict rule) is no conflict.
+    let same = local == *incoming;
+    let recorded = !same && (outcome == Outcome::KeptLocal || (by_state && hlc < local_hlc));
     let conflict = recorded.then(|| Conflict {
         entity: "object",
         id: incoming.uid.clone(),

@@ -416,12 +416,15 @@ async fn apply_items(
     let (m, from) = (mirror.clone(), from.to_owned());
     blocking(move || {
         let ctx = &m.ctx;
+        let uids = super::resolve::object_uids(&items);
         let results = apply::apply_batch(&ctx.store, &ctx.kek, m.node_id(), &from, items)?;
+        let applied = super::resolve::applied_uids(uids, &results);
         for (_, conflict) in results {
             if let Some(c) = conflict {
                 events::conflict(ctx, &from, &c);
             }
         }
+        super::resolve::after_apply(&m, applied);
         Ok(())
     })
     .await

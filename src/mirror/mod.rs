@@ -14,6 +14,8 @@ pub mod config;
 pub mod events;
 mod link;
 pub mod proto;
+pub mod resolve;
+mod schedule;
 pub mod status;
 
 use crate::logthrottle::LogThrottle;
@@ -58,6 +60,8 @@ pub struct Mirror {
     state: Mutex<State>,
     acked: Condvar,
     head: tokio::sync::watch::Sender<i64>,
+    /// When mirroring started (peers count as reachable for a grace period after it).
+    started: Instant,
 }
 
 #[derive(Default)]
@@ -100,6 +104,7 @@ impl Mirror {
             }),
             acked: Condvar::new(),
             head: tokio::sync::watch::channel(head).0,
+            started: Instant::now(),
         })
     }
 

@@ -49,7 +49,7 @@ pub use locate::{DEFAULT_MAX_LOCATE_ITEMS, MAX_LOCATE_ITEMS_CAP};
 pub use object::{name_value as object_name, Object};
 pub use query::{PROFILES_V1, PROFILES_V2};
 pub use stored_size::{
-    AttributeLimits, DEFAULT_MAX_ATTRIBUTE_BYTES, DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
+    AttributeLimits, Writer, DEFAULT_MAX_ATTRIBUTE_BYTES, DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
     MAX_ATTRIBUTE_BYTES_CAP, MIN_ATTRIBUTE_BYTES, STORED_RECORD_MAX_BYTES,
 };
 

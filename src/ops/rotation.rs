@@ -5,7 +5,8 @@
 //! policy asks for it (a Rotate Offset) does the old version get a Deactivation Date, that
 //! long after the rotation; nothing else is ever deactivated by a schedule. Every rotation,
 //! done or failed, is written to the audit journal. The daemon calls [`rotate_due`] every
-//! `crypto.rotation_check_secs` on a blocking thread.
+//! `crypto.rotation_check_secs` on a blocking thread; with mirroring, only on the node that
+//! owns the schedules (the mirror decides which), so each rotation is made once.
 
 use super::rekey::{rekey, Request};
 use super::{Ctx, Object};

@@ -384,6 +384,46 @@ impl WriteTx<'_> {
         self.log_change_from(kind.as_str(), name, what, Some((node, hlc)))
     }
 
+    /// The live (not destroyed) objects of `owner` holding Name `name`, in Unique Identifier
+    /// order: more than one only after mirroring brought two nodes' versions together, which
+    /// the mirror's name-conflict rule then resolves.
+    pub fn live_named(&self, owner: &str, name: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT o.uid FROM names n JOIN objects o ON o.uid = n.uid \
+             WHERE n.name = ?1 AND o.owner = ?2 AND o.state NOT IN (?3, ?4) ORDER BY o.uid",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                name,
+                owner,
+                super::DESTROYED_STATES[0],
+                super::DESTROYED_STATES[1]
+            ],
+            |r| r.get(0),
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces an object's metadata as the mirror's name-conflict rule decided, logged as a
+    /// change of this node (so it is mirrored). No name-uniqueness check: the rule runs while
+    /// names are still in conflict, and each conflict is resolved on its own.
+    pub fn update_resolving(&self, row: &ObjectRow) -> Result<(), StoreError> {
+        self.conn().execute(
+            "UPDATE objects SET state = ?2, activation_date = ?3, deactivation_date = ?4, \
+             last_change = ?5, attributes = ?6 WHERE uid = ?1",
+            params![
+                row.uid,
+                row.state,
+                row.activation_date,
+                row.deactivation_date,
+                row.last_change,
+                row.attributes
+            ],
+        )?;
+        self.replace_index(row)?;
+        self.log_change(&row.uid, "update")
+    }
+
     /// Records that everything up to `seq` from peer `node` is applied (same transaction as
     /// the change, so an acknowledgement is never ahead of the data).
     pub fn set_applied(&self, node: &str, seq: i64) -> Result<(), StoreError> {

@@ -39,6 +39,7 @@ mod mirror;
 mod mirror_failover;
 mod mirror_objects;
 mod mirror_peer_identity;
+mod mirror_rotation;
 mod names;
 mod object_group_member;
 mod ops;

@@ -1,0 +1,639 @@
+//! The name-conflict rule: what makes two nodes that each let an owner use a Name (two Creates
+//! of one name, or a Re-key of one key, on both sides of a partition) agree afterwards on the
+//! one live object that holds it, without losing the other.
+//!
+//! It runs on every node after it applies a peer's changes, over the names of the objects just
+//! applied, and is idempotent. Among the live objects of one owner that share a Name:
+//!
+//! - a version that another of them replaces (it is that one's Replaced Object, directly or
+//!   further up the chain) gives the name to its replacement, as Re-key would have: it loses
+//!   the Name and Rotate Latest (a concurrent edit of the old version had brought them back);
+//! - of the others, the one with the earliest Initial Date, then the smallest Unique
+//!   Identifier, keeps the name (the winner); every other one (a loser) is renamed
+//!   "<name> (conflict <first 8 of its uid>)" and keeps its state and material;
+//! - a loser that shares an ancestor with the winner forked the version chain (two Re-keys of
+//!   one key): it is also deactivated, stops rotating (Rotate Latest and Rotate Automatic
+//!   False), links forward to the winner (Replacement Object), and the predecessor's
+//!   Replacement Object link moves to the winner, so the chain is linear again and the loser
+//!   still decrypts and verifies what it protected.
+//!
+//! Every change is written with dates taken from the objects (never the clock), so two nodes
+//! resolving the same conflict write the same record; the change is a local write (logged and
+//! mirrored to the peers, which then find nothing left to do) and audited as
+//! `event=mirror.resolve` on the node that makes it. It does not wait for RPO-zero
+//! acknowledgement: it only reorders what both sides already hold.
+
+use super::Mirror;
+use crate::audit::{AuditEvent, Outcome};
+use crate::kmip::enums::{link_type, state};
+use crate::ops::{AttributeLimits, Object, Writer};
+use crate::store::{StoreError, WriteTx};
+use crate::ttlv::{Tag, Ttlv, Value};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// The rule recorded when a replaced version gives its name to its replacement.
+const SUPERSEDED: &str = "a replaced version gives its name to its replacement";
+/// The rule recorded when a loser is renamed.
+const RENAMED: &str = "one live object per owner and name: the earliest Initial Date (then the \
+     smallest Unique Identifier) keeps it";
+/// The rule recorded when a loser forked a version chain.
+const FORKED: &str = "one version chain per key: a concurrent Re-key's version is deactivated \
+     and linked to the one that keeps the name";
+/// The rule recorded when a predecessor's forward link moves to the winner.
+const RELINKED: &str = "the replaced version links to the replacement that kept the name";
+/// How far up a version chain the rule looks for a shared ancestor.
+const MAX_CHAIN: usize = 64;
+
+/// One change the rule made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    /// The object changed.
+    pub uid: String,
+    /// The Name in conflict (or, for a moved link, the winner's uid).
+    pub name: String,
+    /// The object that keeps the name.
+    pub winner: String,
+    /// What was changed.
+    pub detail: String,
+    /// The rule applied.
+    pub rule: &'static str,
+}
+
+/// Runs the rule over the objects just applied from a peer (blocking), records what it changed
+/// and wakes the pushers so the peers get it.
+pub fn after_apply(mirror: &Arc<Mirror>, applied: Vec<String>) {
+    if applied.is_empty() {
+        return;
+    }
+    let ctx = &mirror.ctx;
+    let limits = ctx.attribute_limits;
+    let made = ctx
+        .store
+        .write_replica(move |tx| resolve(tx, &applied, limits));
+    let resolutions = match made {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "mirror: the name-conflict rule could not run");
+            return;
+        }
+    };
+    if resolutions.is_empty() {
+        return;
+    }
+    if let Ok(seq) = ctx.store.last_change_seq() {
+        mirror.head.send_modify(|h| *h = (*h).max(seq));
+    }
+    audit(mirror, &resolutions);
+}
+
+fn audit(mirror: &Mirror, resolutions: &[Resolution]) {
+    let events = resolutions
+        .iter()
+        .map(|r| {
+            tracing::warn!(
+                target: "akm::audit",
+                event = "mirror.resolve",
+                uid = %r.uid,
+                winner = %r.winner,
+                rule = r.rule,
+                "{}",
+                r.detail
+            );
+            AuditEvent {
+                event: "mirror.resolve",
+                user: Some(format!(
+                    "akm (mirror conflict rule, node {})",
+                    mirror.node_id()
+                )),
+                uid: Some(r.uid.clone()),
+                name: Some(r.name.clone()),
+                outcome: Some(Outcome::Success),
+                detail: Some(format!(
+                    "{}; winner {}; rule: {}",
+                    r.detail, r.winner, r.rule
+                )),
+                ..AuditEvent::default()
+            }
+        })
+        .collect();
+    if let Err(e) = mirror.ctx.audit.record(events) {
+        tracing::error!(error = %e, "mirror: name-conflict audit records not written");
+    }
+}
+
+/// The rule over the names of `applied` and the links of their predecessors, in one
+/// transaction. Returns what it changed (nothing when there was no conflict).
+pub fn resolve(
+    tx: &WriteTx<'_>,
+    applied: &[String],
+    limits: AttributeLimits,
+) -> Result<Vec<Resolution>, StoreError> {
+    let mut groups = BTreeSet::new();
+    let mut linked = BTreeSet::new();
+    for uid in applied {
+        let Some(row) = tx.get(uid)? else { continue };
+        linked.insert(uid.clone());
+        if live(row.state) {
+            for name in &row.names {
+                groups.insert((row.owner.clone(), name.clone()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (owner, name) in &groups {
+        resolve_name(tx, owner, name, limits, &mut out, &mut linked)?;
+    }
+    for uid in &linked {
+        relink(tx, uid, limits, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn live(st: u32) -> bool {
+    !matches!(st, state::DESTROYED | state::DESTROYED_COMPROMISED)
+}
+
+/// A live object holding the name, with its version chain (its ancestors' uids).
+struct Candidate {
+    obj: Object,
+    ancestors: BTreeSet<String>,
+}
+
+fn resolve_name(
+    tx: &WriteTx<'_>,
+    owner: &str,
+    name: &str,
+    limits: AttributeLimits,
+    out: &mut Vec<Resolution>,
+    linked: &mut BTreeSet<String>,
+) -> Result<(), StoreError> {
+    let uids = tx.live_named(owner, name)?;
+    if uids.len() < 2 {
+        return Ok(());
+    }
+    let mut candidates = Vec::new();
+    for uid in uids {
+        if let Some(obj) = load(tx, &uid)? {
+            let ancestors = ancestors(tx, &obj)?;
+            candidates.push(Candidate { obj, ancestors });
+        }
+    }
+    let superseded = |c: &Candidate| {
+        candidates
+            .iter()
+            .any(|o| o.obj.uid != c.obj.uid && o.ancestors.contains(&c.obj.uid))
+    };
+    let Some(winner) = candidates
+        .iter()
+        .filter(|c| !superseded(c))
+        .min_by(|a, b| (a.obj.initial_date, &a.obj.uid).cmp(&(b.obj.initial_date, &b.obj.uid)))
+    else {
+        return Ok(());
+    };
+    let w = &winner.obj;
+    for c in candidates.iter().filter(|c| c.obj.uid != w.uid) {
+        let at = c.obj.initial_date.max(w.initial_date);
+        let change = if superseded(c) {
+            give_name(tx, &c.obj, name, w, at, limits)?
+        } else {
+            let forked = !c.ancestors.is_disjoint(&winner.ancestors);
+            let renamed = rename(tx, &c.obj, name, w, forked, at, limits)?;
+            if forked {
+                linked.extend(link_to(&c.obj, link_type::REPLACED_OBJECT_LINK));
+            }
+            renamed
+        };
+        if let Some((detail, rule)) = change {
+            out.push(Resolution {
+                uid: c.obj.uid.clone(),
+                name: name.to_owned(),
+                winner: w.uid.clone(),
+                detail,
+                rule,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A superseded version gives up the name (and, if it has no forward link yet and the winner
+/// directly replaces it, links to the winner).
+fn give_name(
+    tx: &WriteTx<'_>,
+    old: &Object,
+    name: &str,
+    winner: &Object,
+    at: i64,
+    limits: AttributeLimits,
+) -> Result<Option<(String, &'static str)>, StoreError> {
+    let replaces_it = link_to(winner, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&old.uid);
+    rewrite(tx, &old.uid, limits, |obj| {
+        obj.attrs.retain(|a| {
+            !(a.name == "Name" && crate::ops::object_name(&a.value).as_deref() == Some(name))
+        });
+        obj.set("Rotate Latest", Value::Boolean(false));
+        if replaces_it && link_to(obj, link_type::REPLACEMENT_OBJECT_LINK).is_none() {
+            obj.attrs
+                .push(link(link_type::REPLACEMENT_OBJECT_LINK, &winner.uid));
+        }
+        later_change(obj, at);
+        Some((format!("gave name {name:?} to its replacement"), SUPERSEDED))
+    })
+}
+
+/// A loser gets a visible suffix on the name; a fork loser is also retired from its chain.
+fn rename(
+    tx: &WriteTx<'_>,
+    loser: &Object,
+    name: &str,
+    winner: &Object,
+    forked: bool,
+    at: i64,
+    limits: AttributeLimits,
+) -> Result<Option<(String, &'static str)>, StoreError> {
+    let short: String = loser.uid.chars().take(8).collect();
+    let mut new_name = format!("{name} (conflict {short})");
+    if !tx.live_named(&loser.owner, &new_name)?.is_empty() {
+        new_name = format!("{name} (conflict {})", loser.uid);
+    }
+    rewrite(tx, &loser.uid, limits, |obj| {
+        for a in obj.attrs.iter_mut().filter(|a| a.name == "Name") {
+            if crate::ops::object_name(&a.value).as_deref() == Some(name) {
+                a.value = with_name_value(&a.value, &new_name);
+            }
+        }
+        let mut detail = format!("renamed {name:?} to {new_name:?}");
+        if forked {
+            retire(obj, &winner.uid, at);
+            detail.push_str("; deactivated and linked to the winner (forked version chain)");
+        }
+        later_change(obj, at);
+        Some((detail, if forked { FORKED } else { RENAMED }))
+    })
+}
+
+/// Takes a fork loser out of its chain: Deactivated (if it was not further on), no more
+/// rotation, a forward link to the winner.
+fn retire(obj: &mut Object, winner: &str, at: i64) {
+    if matches!(obj.state(), state::PRE_ACTIVE | state::ACTIVE) {
+        obj.set("State", Value::Enumeration(state::DEACTIVATED));
+        if obj.date_attr("Deactivation Date").is_none_or(|d| d > at) {
+            obj.set("Deactivation Date", Value::DateTime(at));
+        }
+    }
+    obj.set("Rotate Latest", Value::Boolean(false));
+    obj.set("Rotate Automatic", Value::Boolean(false));
+    if link_to(obj, link_type::REPLACEMENT_OBJECT_LINK).is_none() {
+        obj.attrs
+            .push(link(link_type::REPLACEMENT_OBJECT_LINK, winner));
+    }
+}
+
+/// If `uid`'s Replacement Object link points to a fork loser, moves it to the version that
+/// loser now links to (the winner, a replacement of the same predecessor).
+fn relink(
+    tx: &WriteTx<'_>,
+    uid: &str,
+    limits: AttributeLimits,
+    out: &mut Vec<Resolution>,
+) -> Result<(), StoreError> {
+    let Some(pred) = load(tx, uid)? else {
+        return Ok(());
+    };
+    let Some(mut target) = link_to(&pred, link_type::REPLACEMENT_OBJECT_LINK) else {
+        return Ok(());
+    };
+    let first = target.clone();
+    // A fork loser links to its sibling; follow such links (a three-way fork has two).
+    for _ in 0..MAX_CHAIN {
+        let Some(next) = sibling_forward(tx, uid, &target)? else {
+            break;
+        };
+        target = next;
+    }
+    if target == first {
+        return Ok(());
+    }
+    let at = pred
+        .initial_date
+        .max(load(tx, &target)?.map_or(0, |w| w.initial_date));
+    let changed = rewrite(tx, uid, limits, |obj| {
+        obj.attrs.retain(|a| {
+            !(a.name == "Link" && link_kind(&a.value) == Some(link_type::REPLACEMENT_OBJECT_LINK))
+        });
+        obj.attrs
+            .push(link(link_type::REPLACEMENT_OBJECT_LINK, &target));
+        later_change(obj, at);
+        Some((
+            format!("Replacement Object link moved from {first}"),
+            RELINKED,
+        ))
+    })?;
+    if let Some((detail, rule)) = changed {
+        out.push(Resolution {
+            uid: uid.to_owned(),
+            name: target.clone(),
+            winner: target,
+            detail,
+            rule,
+        });
+    }
+    Ok(())
+}
+
+/// Where a fork loser `x` (a replacement of `pred` that links forward to another replacement
+/// of `pred`) forwards to; None if `x` is not such a loser.
+fn sibling_forward(tx: &WriteTx<'_>, pred: &str, x: &str) -> Result<Option<String>, StoreError> {
+    let Some(x) = load(tx, x)? else {
+        return Ok(None);
+    };
+    if link_to(&x, link_type::REPLACED_OBJECT_LINK).as_deref() != Some(pred) {
+        return Ok(None);
+    }
+    let Some(w) = link_to(&x, link_type::REPLACEMENT_OBJECT_LINK) else {
+        return Ok(None);
+    };
+    let Some(wo) = load(tx, &w)? else {
+        return Ok(None);
+    };
+    let sibling =
+        w != x.uid && link_to(&wo, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(pred);
+    Ok(sibling.then_some(w))
+}
+
+/// Loads, changes and stores one object within the stored-size limits (a change that would
+/// break them is logged and skipped: the conflict stays, nothing is lost).
+fn rewrite(
+    tx: &WriteTx<'_>,
+    uid: &str,
+    limits: AttributeLimits,
+    change: impl FnOnce(&mut Object) -> Option<(String, &'static str)>,
+) -> Result<Option<(String, &'static str)>, StoreError> {
+    let Some(row) = tx.get(uid)? else {
+        return Ok(None);
+    };
+    let stored_len = row.attributes.len();
+    let Ok(mut obj) = Object::from_row(row) else {
+        return Ok(None);
+    };
+    let before = limits.before(stored_len, &obj);
+    let Some(done) = change(&mut obj) else {
+        return Ok(None);
+    };
+    let row = obj.to_row();
+    if let Err(e) = limits.check_write(Some(&before), &obj, row.attributes.len(), Writer::Server) {
+        tracing::error!(uid, error = %e, "mirror: a name conflict cannot be resolved");
+        return Ok(None);
+    }
+    tx.update_resolving(&row)?;
+    Ok(Some(done))
+}
+
+/// A decodable object, or None.
+fn load(tx: &WriteTx<'_>, uid: &str) -> Result<Option<Object>, StoreError> {
+    Ok(tx.get(uid)?.and_then(|row| Object::from_row(row).ok()))
+}
+
+/// The uids up `obj`'s chain of Replaced Object links.
+fn ancestors(tx: &WriteTx<'_>, obj: &Object) -> Result<BTreeSet<String>, StoreError> {
+    let mut out = BTreeSet::new();
+    let mut next = link_to(obj, link_type::REPLACED_OBJECT_LINK);
+    while let Some(uid) = next.take() {
+        if out.len() >= MAX_CHAIN || !out.insert(uid.clone()) {
+            break;
+        }
+        next = load(tx, &uid)?.and_then(|o| link_to(&o, link_type::REPLACED_OBJECT_LINK));
+    }
+    Ok(out)
+}
+
+/// Last Change Date moves to `at` if that is later (a date from the objects, not the clock).
+fn later_change(obj: &mut Object, at: i64) {
+    if obj.date_attr("Last Change Date").is_none_or(|d| d < at) {
+        obj.touch(at);
+    }
+}
+
+/// The Link Type of a Link value.
+fn link_kind(v: &Value) -> Option<u32> {
+    match v {
+        Value::Structure(fields) => fields.iter().find_map(|t| match (t.tag, &t.value) {
+            (Tag::LINK_TYPE, Value::Enumeration(k)) => Some(*k),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// The target of `obj`'s first link of type `kind`.
+fn link_to(obj: &Object, kind: u32) -> Option<String> {
+    obj.all("Link").find_map(|v| match v {
+        Value::Structure(fields) if link_kind(v) == Some(kind) => fields
+            .iter()
+            .find(|t| t.tag == Tag::LINKED_OBJECT_IDENTIFIER)
+            .and_then(Ttlv::as_text)
+            .map(str::to_owned),
+        _ => None,
+    })
+}
+
+/// A Link attribute value.
+fn link(kind: u32, target: &str) -> crate::kmip::attributes::Attr {
+    crate::kmip::attributes::Attr::new(
+        "Link",
+        Value::Structure(vec![
+            Ttlv::enumeration(Tag::LINK_TYPE, kind),
+            Ttlv::text(Tag::LINKED_OBJECT_IDENTIFIER, target),
+        ]),
+    )
+}
+
+/// A Name value with its Name Value replaced (the Name Type kept).
+fn with_name_value(v: &Value, new_name: &str) -> Value {
+    match v {
+        Value::Structure(fields) => Value::Structure(
+            fields
+                .iter()
+                .map(|t| {
+                    if t.tag == Tag::NAME_VALUE {
+                        Ttlv::text(Tag::NAME_VALUE, new_name)
+                    } else {
+                        t.clone()
+                    }
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The uid of each item that is an object version (None for other records), in order.
+pub fn object_uids(items: &[(Option<i64>, super::proto::Item)]) -> Vec<Option<String>> {
+    items
+        .iter()
+        .map(|(_, item)| match item {
+            super::proto::Item::Object(w) => Some(w.uid.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The uids of the object versions that were stored.
+pub fn applied_uids<T>(
+    uids: Vec<Option<String>>,
+    results: &[(super::apply::Outcome, T)],
+) -> Vec<String> {
+    uids.into_iter()
+        .zip(results)
+        .filter(|(_, (outcome, _))| *outcome == super::apply::Outcome::Applied)
+        .filter_map(|(uid, _)| uid)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kmip::attributes::Attr;
+    use crate::kmip::enums::name_type;
+    use crate::policy::AccessMode;
+    use crate::store::Store;
+
+    const P: &str = "pppppppp-0";
+    const A: &str = "aaaaaaaa-1";
+    const B: &str = "bbbbbbbb-2";
+
+    fn key(uid: &str, name: Option<&str>, initial: i64, links: &[(u32, &str)]) -> Object {
+        let mut attrs = vec![
+            Attr::new("State", Value::Enumeration(state::ACTIVE)),
+            Attr::new("Rotate Latest", Value::Boolean(name.is_some())),
+            Attr::new("Rotate Automatic", Value::Boolean(true)),
+            Attr::new("Last Change Date", Value::DateTime(initial)),
+        ];
+        if let Some(n) = name {
+            attrs.push(Attr::new(
+                "Name",
+                Value::Structure(vec![
+                    Ttlv::text(Tag::NAME_VALUE, n),
+                    Ttlv::enumeration(Tag::NAME_TYPE, name_type::UNINTERPRETED_TEXT_STRING),
+                ]),
+            ));
+        }
+        attrs.extend(links.iter().map(|(k, t)| link(*k, t)));
+        Object {
+            uid: uid.into(),
+            object_type: 2,
+            owner: "alice".into(),
+            owner_group: None,
+            access_mode: AccessMode::User,
+            initial_date: initial,
+            key_version: 1,
+            attrs,
+            format: 1,
+            data_type: None,
+            split: Vec::new(),
+            material_destroyed: false,
+        }
+    }
+
+    /// A store holding `objects` as a peer's versions (no name check), in that order.
+    fn store_with(objects: &[Object]) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("akm.db")).unwrap();
+        let rows: Vec<_> = objects.iter().map(Object::to_row).collect();
+        store
+            .write_replica(move |tx| {
+                for r in &rows {
+                    tx.put_replica(r, None, "peer", 1)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        (dir, store)
+    }
+
+    fn run(store: &Store, applied: &[&str]) -> Vec<Resolution> {
+        let applied: Vec<String> = applied.iter().map(|s| (*s).to_owned()).collect();
+        store
+            .write_replica(move |tx| resolve(tx, &applied, AttributeLimits::default()))
+            .unwrap()
+    }
+
+    fn fork() -> [Object; 3] {
+        [
+            key(P, None, 5, &[(link_type::REPLACEMENT_OBJECT_LINK, B)]),
+            key(A, Some("n"), 10, &[(link_type::REPLACED_OBJECT_LINK, P)]),
+            key(B, Some("n"), 10, &[(link_type::REPLACED_OBJECT_LINK, P)]),
+        ]
+    }
+
+    #[test]
+    fn a_forked_chain_resolves_to_the_same_records_in_either_order_and_only_once() {
+        let [p, a, b] = fork();
+        let (_d1, s1) = store_with(&[p.clone(), a.clone(), b.clone()]);
+        let (_d2, s2) = store_with(&[b, a, p]);
+        let made = run(&s1, &[B]);
+        assert!(!made.is_empty());
+        assert!(made.iter().all(|r| r.winner == A), "{made:?}");
+        assert!(!run(&s2, &[A, P]).is_empty());
+        for uid in [P, A, B] {
+            assert_eq!(s1.get(uid).unwrap(), s2.get(uid).unwrap(), "{uid}");
+        }
+        let loser = Object::from_row(s1.get(B).unwrap().unwrap()).unwrap();
+        assert_eq!(loser.names(), vec!["n (conflict bbbbbbbb)".to_string()]);
+        assert_eq!(loser.state(), state::DEACTIVATED);
+        assert_eq!(loser.date_attr("Deactivation Date"), Some(10));
+        assert_eq!(loser.get("Rotate Latest"), Some(&Value::Boolean(false)));
+        assert_eq!(
+            link_to(&loser, link_type::REPLACEMENT_OBJECT_LINK).as_deref(),
+            Some(A)
+        );
+        let pred = Object::from_row(s1.get(P).unwrap().unwrap()).unwrap();
+        assert_eq!(
+            link_to(&pred, link_type::REPLACEMENT_OBJECT_LINK).as_deref(),
+            Some(A)
+        );
+        let winner = Object::from_row(s1.get(A).unwrap().unwrap()).unwrap();
+        assert_eq!(winner.names(), vec!["n".to_string()]);
+        assert_eq!(winner.state(), state::ACTIVE);
+        // Idempotent: nothing is left to do.
+        assert_eq!(run(&s1, &[P, A, B]), vec![]);
+    }
+
+    #[test]
+    fn a_replaced_version_that_kept_its_name_gives_it_to_its_replacement() {
+        // P was edited on one node while the other re-keyed it: P still holds the name.
+        let p = key(P, Some("n"), 5, &[]);
+        let a = key(A, Some("n"), 10, &[(link_type::REPLACED_OBJECT_LINK, P)]);
+        let (_d, s) = store_with(&[p, a]);
+        let made = run(&s, &[P]);
+        assert_eq!(made.len(), 1, "{made:?}");
+        assert_eq!(made[0].rule, SUPERSEDED);
+        let pred = Object::from_row(s.get(P).unwrap().unwrap()).unwrap();
+        assert!(pred.names().is_empty());
+        assert_eq!(pred.state(), state::ACTIVE);
+        assert_eq!(
+            link_to(&pred, link_type::REPLACEMENT_OBJECT_LINK).as_deref(),
+            Some(A)
+        );
+        let winner = Object::from_row(s.get(A).unwrap().unwrap()).unwrap();
+        assert_eq!(winner.names(), vec!["n".to_string()]);
+    }
+
+    #[test]
+    fn unrelated_keys_of_one_name_are_renamed_not_deactivated_and_other_owners_are_left_alone() {
+        let a = key(A, Some("n"), 20, &[]);
+        let b = key(B, Some("n"), 10, &[]);
+        let mut other = key(P, Some("n"), 1, &[]);
+        other.owner = "bob".into();
+        let (_d, s) = store_with(&[a, b, other]);
+        let made = run(&s, &[A]);
+        assert_eq!(made.len(), 1, "{made:?}");
+        assert_eq!((made[0].uid.as_str(), made[0].winner.as_str()), (A, B));
+        let loser = Object::from_row(s.get(A).unwrap().unwrap()).unwrap();
+        assert_eq!(loser.names(), vec!["n (conflict aaaaaaaa)".to_string()]);
+        assert_eq!(loser.state(), state::ACTIVE);
+        let bobs = Object::from_row(s.get(P).unwrap().unwrap()).unwrap();
+        assert_eq!(bobs.names(), vec!["n".to_string()]);
+    }
+}
