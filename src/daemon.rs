@@ -206,6 +206,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     apply_declared_accounts(&store, config)?;
     let audit = open_audit(config)?;
     audit.record(vec![config_event(config)])?;
+    let revoked_certs = Arc::new(crate::revocations::RevokedCerts::load(&store)?);
     Ok(Ctx {
         store,
         kek,
@@ -232,6 +233,8 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         },
         attribute_limits: config.attribute_limits(),
         metrics: Arc::default(),
+        revoked_certs,
+        settings: crate::settings_digest::SettingsDigest::of(config, config).into(),
     })
 }
 
@@ -384,6 +387,8 @@ fn start_and_serve(
     ctx.reload = Some(crate::ops::Reloader(Arc::new(move |ctx| {
         r.run(ctx, "akm reload")
     })));
+    // What this node's CRLs revoke becomes a mirrored record, enforced by every peer.
+    crate::revocations::record_from_crls(&ctx, &config.tls);
     let ctx = Arc::new(ctx);
     let addr = listen.unwrap_or_else(|| config.listen_addr());
     // Every connection is a descriptor: the budgets, the store, the journal and a margin.
