@@ -215,9 +215,7 @@ impl OpError {
                 e @ (StoreError::WritesRefused
                 | StoreError::NotReplicated
                 | StoreError::SettingsMismatch(_)),
-            ) => {
-                (rr::GENERAL_FAILURE, e.to_string())
-            }
+            ) => (rr::GENERAL_FAILURE, e.to_string()),
             // A full or failing database filesystem is an operating condition the client
             // should be told about (General Failure is the only reason every version has);
             // the store logged the detail and the operator's remedy where it happened.

@@ -117,7 +117,10 @@ impl Reload {
         self.tls.put(tls);
         crate::revocations::record_from_crls(ctx, &new.tls);
         ctx.settings
-            .replace(crate::settings_digest::SettingsDigest::of(&new, &self.started));
+            .replace(crate::settings_digest::SettingsDigest::of(
+                &new,
+                &self.started,
+            ));
         if let Some((handle, config)) = status_tls {
             handle.replace(config);
         }

@@ -59,16 +59,18 @@ impl SettingsDigest {
                 d.window_minutes, d.separate_duties
             ),
         );
-        texts.insert(
-            "crypto.pci_mode",
-            format!("{}\n", started.crypto.pci_mode),
-        );
+        texts.insert("crypto.pci_mode", format!("{}\n", started.crypto.pci_mode));
         texts.insert("refused_algorithms", refused_algorithms());
         texts.insert("name_scope", format!("{NAME_SCOPE}\n"));
         SettingsDigest {
             sections: texts
                 .into_iter()
-                .map(|(k, v)| (k.to_owned(), hex::encode(crate::crypto::sha256(v.as_bytes()))))
+                .map(|(k, v)| {
+                    (
+                        k.to_owned(),
+                        hex::encode(crate::crypto::sha256(v.as_bytes())),
+                    )
+                })
                 .collect(),
         }
     }
@@ -104,7 +106,13 @@ impl SettingsDigest {
 fn records(list: &NamedAccounts) -> String {
     let mut sorted: Vec<_> = list
         .iter()
-        .map(|(name, a)| format!("{name:?} enabled={} operations={}\n", a.enabled, a.operations.to_list()))
+        .map(|(name, a)| {
+            format!(
+                "{name:?} enabled={} operations={}\n",
+                a.enabled,
+                a.operations.to_list()
+            )
+        })
         .collect();
     sorted.sort();
     sorted.concat()

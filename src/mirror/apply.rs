@@ -268,10 +268,12 @@ fn apply_in(
             revocation,
             hlc,
             node,
-        } => Ok(match tx.put_cert_revocation(revocation, Some((node, *hlc)))? {
-            true => (Outcome::Applied, None),
-            false => (Outcome::KeptLocal, None),
-        }),
+        } => Ok(
+            match tx.put_cert_revocation(revocation, Some((node, *hlc)))? {
+                true => (Outcome::Applied, None),
+                false => (Outcome::KeptLocal, None),
+            },
+        ),
         Prepared::Deleted { uid, hlc, node } => {
             if tx.get(uid)?.is_none() {
                 return Ok((Outcome::KeptLocal, None));

@@ -970,7 +970,9 @@ fn item_for(mirror: &Mirror, entity: &str, uid: &str, hlc: i64) -> Result<Item, 
         return match ctx.store.cert_revocation(uid)? {
             Some((r, hlc, origin)) => Ok(revocation_item(mirror, r, hlc, origin)),
             // Rows are never deleted; a missing one means a damaged database.
-            None => Err(LinkError::Refused(format!("revocation {uid} is in the change log but not in the database"))),
+            None => Err(LinkError::Refused(format!(
+                "revocation {uid} is in the change log but not in the database"
+            ))),
         };
     }
     Ok(match ctx.store.replica_object(uid)? {

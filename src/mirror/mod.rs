@@ -215,13 +215,17 @@ impl Mirror {
 
     /// Compares peer `node`'s settings with ours, records the verdict in the status and audits
     /// a change of verdict; returns the differing sections (empty: they agree).
-    fn compare_settings(&self, node: &str, theirs: &crate::settings_digest::SettingsDigest) -> Vec<String> {
+    fn compare_settings(
+        &self,
+        node: &str,
+        theirs: &crate::settings_digest::SettingsDigest,
+    ) -> Vec<String> {
         let differ = self.settings().differing(theirs);
         let mut changed = false;
         self.with_peer(node, |p| {
             let now_match = differ.is_empty();
-            changed = p.settings_match != Some(now_match)
-                || (!now_match && p.settings_differ != differ);
+            changed =
+                p.settings_match != Some(now_match) || (!now_match && p.settings_differ != differ);
             // Only a change back to agreement after a difference is worth an audit record.
             if now_match && p.settings_match.is_none() {
                 changed = false;

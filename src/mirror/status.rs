@@ -157,12 +157,26 @@ pub fn render(status: &Status, now: i64) -> String {
         status.node_id,
         status.mode,
         status.head,
-        if status.settings.is_empty() { "-" } else { &status.settings },
+        if status.settings.is_empty() {
+            "-"
+        } else {
+            &status.settings
+        },
         (now - status.updated_unix).max(0)
     );
     out.push_str(&format!(
         "{:<12} {:<22} {:<5} {:>8} {:>9} {:<5} {:>8} {:>8} {:>7} {:<16} {:<8}  last error\n",
-        "peer", "address", "out", "lag", "lag (s)", "in", "head", "applied", "behind", "settings", "agree"
+        "peer",
+        "address",
+        "out",
+        "lag",
+        "lag (s)",
+        "in",
+        "head",
+        "applied",
+        "behind",
+        "settings",
+        "agree"
     ));
     for p in &status.peers {
         out.push_str(&format!(
@@ -196,12 +210,15 @@ mod tests {
             node_id: "a".into(),
             mode: "async".into(),
             head: 5,
+            settings: "0123456789abcdef".into(),
             updated_unix: 100,
             peers: vec![PeerStatus {
                 node_id: "b".into(),
                 address: "127.0.0.1:1".into(),
                 lag_entries: 3,
                 last_error: Some("connection refused".into()),
+                settings_match: Some(false),
+                settings_differ: vec!["access".into(), "dual_control".into()],
                 ..PeerStatus::default()
             }],
         };
@@ -214,6 +231,11 @@ mod tests {
         );
         assert!(
             text.contains("connection refused") && text.contains("down"),
+            "{text}"
+        );
+        assert!(
+            text.contains("DIFFER: access,dual_control")
+                && text.contains("settings 0123456789abcdef"),
             "{text}"
         );
         assert!(read_file(&dir.path().join("missing")).is_err());

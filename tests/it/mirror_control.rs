@@ -115,14 +115,12 @@ fn append_config(c: &Cluster, i: usize, text: &str) {
 async fn a_certificate_revoked_on_one_node_is_refused_by_every_node_for_good() {
     let mut c = Cluster::start(Options::nodes(2));
     wait_links_up(&c);
-    let carol = c
-        .ca
-        .issue_client("carol", &[], Validity::days_from_now(1))
-        .unwrap();
-    let dave = c
-        .ca
-        .issue_client("dave", &[], Validity::days_from_now(1))
-        .unwrap();
+    let carol =
+        c.ca.issue_client("carol", &[], Validity::days_from_now(1))
+            .unwrap();
+    let dave =
+        c.ca.issue_client("dave", &[], Validity::days_from_now(1))
+            .unwrap();
     let serial = akm::identity::principal_from_der(carol.cert_der().unwrap().as_ref())
         .unwrap()
         .serial;
@@ -138,10 +136,18 @@ async fn a_certificate_revoked_on_one_node_is_refused_by_every_node_for_good() {
     assert!(served(&c, 1, &carol).await && served(&c, 0, &carol).await);
 
     // Revoked on node 0 only: its CRL, then a reload.
-    set_crl_and_reload(&c, 0, &c.ca.revocation_list(&[serial.clone()], 1).unwrap());
+    set_crl_and_reload(
+        &c,
+        0,
+        &c.ca
+            .revocation_list(std::slice::from_ref(&serial), 1)
+            .unwrap(),
+    );
     assert!(
-        eventually(Duration::from_secs(10), || stored_revocations(&c.nodes[1].dir)
-            .contains(&serial)),
+        eventually(Duration::from_secs(10), || stored_revocations(
+            &c.nodes[1].dir
+        )
+        .contains(&serial)),
         "the revocation did not reach node 1"
     );
     // Node 1 has no CRL at all, yet refuses carol: new connections and the open one.
@@ -169,11 +175,17 @@ async fn a_certificate_revoked_on_one_node_is_refused_by_every_node_for_good() {
     // A restart keeps it (it is in node 1's database, not only in memory).
     c.kill(1);
     c.start_node(1);
-    assert!(!served(&c, 1, &carol).await, "node 1 serves carol after a restart");
+    assert!(
+        !served(&c, 1, &carol).await,
+        "node 1 serves carol after a restart"
+    );
 
     // Neither node undoes it when node 0's CRL no longer lists it.
     set_crl_and_reload(&c, 0, &c.ca.revocation_list(&[], 1).unwrap());
-    assert!(!served(&c, 0, &carol).await, "a shrinking CRL un-revoked carol on node 0");
+    assert!(
+        !served(&c, 0, &carol).await,
+        "a shrinking CRL un-revoked carol on node 0"
+    );
     assert!(!served(&c, 1, &carol).await);
     assert!(served(&c, 0, &dave).await);
 }
@@ -182,15 +194,20 @@ async fn a_certificate_revoked_on_one_node_is_refused_by_every_node_for_good() {
 async fn a_peer_catching_up_by_snapshot_gets_every_revocation() {
     let mut c = Cluster::start(Options::nodes(2));
     wait_links_up(&c);
-    let erin = c
-        .ca
-        .issue_client("erin", &[], Validity::days_from_now(1))
-        .unwrap();
+    let erin =
+        c.ca.issue_client("erin", &[], Validity::days_from_now(1))
+            .unwrap();
     let serial = akm::identity::principal_from_der(erin.cert_der().unwrap().as_ref())
         .unwrap()
         .serial;
     c.kill(1);
-    set_crl_and_reload(&c, 0, &c.ca.revocation_list(&[serial.clone()], 1).unwrap());
+    set_crl_and_reload(
+        &c,
+        0,
+        &c.ca
+            .revocation_list(std::slice::from_ref(&serial), 1)
+            .unwrap(),
+    );
     let mut a = c.client(0).await;
     create_key(&mut a, "while-down").await;
     drop(a);
@@ -211,8 +228,10 @@ async fn a_peer_catching_up_by_snapshot_gets_every_revocation() {
     c.start_node(0);
     c.start_node(1);
     assert!(
-        eventually(Duration::from_secs(15), || stored_revocations(&c.nodes[1].dir)
-            .contains(&serial)),
+        eventually(Duration::from_secs(15), || stored_revocations(
+            &c.nodes[1].dir
+        )
+        .contains(&serial)),
         "the snapshot did not carry the revocation"
     );
     assert!(c.nodes[0].log().contains("sending a snapshot"));
@@ -236,9 +255,9 @@ async fn peers_with_different_security_settings_refuse_the_link_and_writes_until
     c.start_node(1);
     let differs = |i: usize| {
         c.nodes[i].status().is_some_and(|s| {
-            s.peers.iter().all(|p| {
-                p.settings_match == Some(false) && p.settings_differ == ["dual_control"]
-            })
+            s.peers
+                .iter()
+                .all(|p| p.settings_match == Some(false) && p.settings_differ == ["dual_control"])
         })
     };
     assert!(
@@ -359,7 +378,13 @@ async fn every_node_audits_the_changes_it_applies_from_a_peer() {
     );
     // The receiving node's journal, with those records, still verifies as one chain.
     let journal = c.nodes[1].dir.join("data/audit/audit.log");
-    let (ok, out) = c.nodes[1].akm(&["audit", "verify", "--max-age", "3600", journal.to_str().unwrap()]);
+    let (ok, out) = c.nodes[1].akm(&[
+        "audit",
+        "verify",
+        "--max-age",
+        "3600",
+        journal.to_str().unwrap(),
+    ]);
     assert!(ok, "{out}");
     // The node that made the change did not record it as applied.
     assert!(!audit_records(&c.nodes[0].dir, "mirror.apply")
