@@ -322,7 +322,7 @@ pub fn apply_declared_accounts(
         return Ok(());
     }
     let count = users.len() + groups.len();
-    store.write(move |tx| {
+    let write = move |tx: &crate::store::WriteTx<'_>| {
         for (name, a) in &users {
             tx.put_account(AccountKind::User, name, a)?;
         }
@@ -330,7 +330,14 @@ pub fn apply_declared_accounts(
             tx.put_account(AccountKind::Group, name, a)?;
         }
         Ok::<_, crate::store::StoreError>(())
-    })?;
+    };
+    match store.write(write.clone()) {
+        // Client writes wait while a mirror peer's security settings differ, but the
+        // operator's own records are how the settings are made to agree: a reload must
+        // apply them (logged as this node's change, mirrored once the link is back).
+        Err(crate::store::StoreError::SettingsMismatch(_)) => store.write_replica(write)?,
+        other => other?,
+    }
     tracing::info!(count, "user and group records from the config applied");
     Ok(())
 }
