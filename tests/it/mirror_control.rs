@@ -6,6 +6,7 @@
 //! the changes it applies from a peer.
 
 use crate::support::cluster::{create_key, eventually, Cluster, Options};
+use crate::support::proxy::Fault;
 use akm::client::Client;
 use akm::kmip::enums::operation as op;
 use akm::kmip::ProtocolVersion;
@@ -393,4 +394,39 @@ async fn every_node_audits_the_changes_it_applies_from_a_peer() {
     assert!(!audit_records(&c.nodes[0].dir, "mirror.apply")
         .iter()
         .any(|(id, _)| id == &u));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_reaches_a_node_cut_off_from_its_origin_through_another_peer() {
+    let c = Cluster::start(Options::nodes(3));
+    wait_links_up(&c);
+    let frank =
+        c.ca.issue_client("frank", &[], Validity::days_from_now(1))
+            .unwrap();
+    let serial = akm::identity::principal_from_der(frank.cert_der().unwrap().as_ref())
+        .unwrap()
+        .serial;
+    // Node 0 cannot reach node 2 (nor node 2 node 0); node 1 reaches both.
+    c.link(0, 2, Fault::Cut);
+    set_crl_and_reload(
+        &c,
+        0,
+        &c.ca
+            .revocation_list(std::slice::from_ref(&serial), 1)
+            .unwrap(),
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || stored_revocations(
+            &c.nodes[2].dir
+        )
+        .contains(&serial)),
+        "the revocation was not relayed to node 2"
+    );
+    assert!(!served(&c, 2, &frank).await);
+    // Relayed once: node 2 applied it (from node 1) and nothing echoes on.
+    assert!(audit_records(&c.nodes[2].dir, "mirror.apply")
+        .iter()
+        .any(|(u, d)| u.starts_with(&serial)
+            && d.contains("from peer n1")
+            && d.contains("made on node n0")));
 }
