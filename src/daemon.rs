@@ -206,6 +206,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     apply_declared_accounts(&store, config)?;
     let audit = open_audit(config)?;
     audit.record(vec![config_event(config)])?;
+    let revoked_certs = Arc::new(crate::revocations::RevokedCerts::load(&store)?);
     Ok(Ctx {
         store,
         kek,
@@ -232,6 +233,8 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         },
         attribute_limits: config.attribute_limits(),
         metrics: Arc::default(),
+        revoked_certs,
+        settings: crate::settings_digest::SettingsDigest::of(config, config).into(),
     })
 }
 
@@ -334,7 +337,7 @@ pub fn apply_declared_accounts(
         return Ok(());
     }
     let count = users.len() + groups.len();
-    store.write(move |tx| {
+    let write = move |tx: &crate::store::WriteTx<'_>| {
         for (name, a) in &users {
             tx.put_account(AccountKind::User, name, a)?;
         }
@@ -342,7 +345,14 @@ pub fn apply_declared_accounts(
             tx.put_account(AccountKind::Group, name, a)?;
         }
         Ok::<_, crate::store::StoreError>(())
-    })?;
+    };
+    match store.write(write.clone()) {
+        // Client writes wait while a mirror peer's security settings differ, but the
+        // operator's own records are how the settings are made to agree: a reload must
+        // apply them (logged as this node's change, mirrored once the link is back).
+        Err(crate::store::StoreError::SettingsMismatch(_)) => store.write_replica(write)?,
+        other => other?,
+    }
     tracing::info!(count, "user and group records from the config applied");
     Ok(())
 }
@@ -400,6 +410,8 @@ fn start_and_serve(
     ctx.reload = Some(crate::ops::Reloader(Arc::new(move |ctx| {
         r.run(ctx, "akm reload")
     })));
+    // What this node's CRLs revoke becomes a mirrored record, enforced by every peer.
+    crate::revocations::record_from_crls(&ctx, &config.tls);
     let ctx = Arc::new(ctx);
     let addr = listen.unwrap_or_else(|| config.listen_addr());
     // Every connection is a descriptor: the budgets, the store, the journal and a margin.

@@ -224,9 +224,11 @@ impl OpError {
                 (rr::NON_UNIQUE_NAME_ATTRIBUTE, "name already in use".into())
             }
             // Mirroring in RPO-zero mode: say what happened; it is not an internal fault.
-            OpError::Store(e @ (StoreError::WritesRefused | StoreError::NotReplicated)) => {
-                (rr::GENERAL_FAILURE, e.to_string())
-            }
+            OpError::Store(
+                e @ (StoreError::WritesRefused
+                | StoreError::NotReplicated
+                | StoreError::SettingsMismatch(_)),
+            ) => (rr::GENERAL_FAILURE, e.to_string()),
             // A full or failing database filesystem is an operating condition the client
             // should be told about (General Failure is the only reason every version has);
             // the store logged the detail and the operator's remedy where it happened.

@@ -3,8 +3,10 @@
 //! It re-reads `akm.toml` and validates it as a start does, reads every TLS file, and only
 //! then applies: the TLS configuration (certificate, key, client CA, pins, CRLs) of the KMIP
 //! listener and of the status listener, the
-//! `[access]` settings and the user and group records the file declares, the `[log] level`
-//! and new paths of the log files;
+//! `[access]` settings and the user and group records the file declares (and with them the
+//! security settings digest mirror peers compare), the revocations of the CRLs (recorded in
+//! the store, so every mirror peer enforces them), the `[log] level` and new paths of the log
+//! files;
 //! it reopens the diagnostic log files and the audit journal (logrotate). Keys that cannot
 //! change in a running server are named in a warning and wait for a restart. An invalid file
 //! is refused with an error naming the key and the file, and nothing changes.
@@ -113,6 +115,12 @@ impl Reload {
         crate::daemon::apply_declared_accounts(&ctx.store, &new)
             .map_err(|e| format!("cannot write the [access] records to the database: {e}"))?;
         self.tls.put(tls);
+        crate::revocations::record_from_crls(ctx, &new.tls);
+        ctx.settings
+            .replace(crate::settings_digest::SettingsDigest::of(
+                &new,
+                &self.started,
+            ));
         if let Some((handle, config)) = status_tls {
             handle.replace(config);
         }

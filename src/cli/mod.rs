@@ -205,7 +205,8 @@ fn revoke(
     }
     let all = pki::revoke(&config.tls.certs_dir, &crl, &serials)?;
     println!(
-        "{} now revokes {} certificate(s); run `akm tls reload` or send SIGHUP to the server",
+        "{} now revokes {} certificate(s); run `akm tls reload` or send SIGHUP to the server \
+         (with mirroring, it then records them and every peer refuses them too, for good)",
         crl.display(),
         all.len()
     );

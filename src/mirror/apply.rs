@@ -18,7 +18,7 @@ use super::events::Conflict;
 use super::proto::{Item, WireObject};
 use crate::crypto::slot::Wrapping;
 use crate::crypto::{CryptoError, Wrapped};
-use crate::store::{AccountKind, ObjectRow, ReplicaObject, Store, StoreError};
+use crate::store::{AccountKind, CertRevocation, ObjectRow, ReplicaObject, Store, StoreError};
 
 /// Why a change could not be applied.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +145,11 @@ enum Prepared {
         hlc: i64,
         node: String,
     },
+    Revocation {
+        revocation: CertRevocation,
+        hlc: i64,
+        node: String,
+    },
 }
 
 fn prepare(kek: &impl Wrapping, item: Item) -> Result<Prepared, ApplyError> {
@@ -197,6 +202,23 @@ fn prepare(kek: &impl Wrapping, item: Item) -> Result<Prepared, ApplyError> {
             }
         }
         Item::Deleted { uid, hlc, node } => Prepared::Deleted { uid, hlc, node },
+        Item::Revocation {
+            issuer,
+            serial,
+            reason,
+            revoked_at,
+            hlc,
+            node,
+        } => Prepared::Revocation {
+            revocation: CertRevocation {
+                issuer,
+                serial,
+                reason,
+                revoked_at,
+            },
+            hlc,
+            node,
+        },
     })
 }
 
@@ -241,6 +263,17 @@ fn apply_in(
             Outcome::Refused,
             Some(refusal(tx, self_node, uid, *state, *hlc, node)?),
         )),
+        // Revocations are only ever added: one already known keeps its first record.
+        Prepared::Revocation {
+            revocation,
+            hlc,
+            node,
+        } => Ok(
+            match tx.put_cert_revocation(revocation, Some((node, *hlc)))? {
+                true => (Outcome::Applied, None),
+                false => (Outcome::KeptLocal, None),
+            },
+        ),
         Prepared::Deleted { uid, hlc, node } => {
             if tx.get(uid)?.is_none() {
                 return Ok((Outcome::KeptLocal, None));

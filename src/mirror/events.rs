@@ -1,5 +1,6 @@
-//! Mirror events that belong in the audit trail: conflict resolutions, RPO-mode switches and
-//! refused peer connections. Each is written to the audit journal as an `event=mirror` record
+//! Mirror events that belong in the audit trail: conflict resolutions, RPO-mode switches,
+//! refused peer connections, security settings that differ from a peer's (`event=mirror.settings`)
+//! and every change applied from a peer (`event=mirror.apply`). Each is written to the audit journal as an `event=mirror` record
 //! (the peer's node id as `user`, the object as `uid`, what happened in `detail`) and also
 //! emitted as a `tracing` warning with target `akm::audit`; the warnings about refused
 //! connections go through the mirror's [`LogThrottle`] (a few, then a summary per interval),
@@ -171,4 +172,85 @@ pub fn refusal_summary(s: &Summary) {
         s.secs,
         s.last
     );
+}
+
+/// One change applied from a peer, for the `event=mirror.apply` audit record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// `object`, `user`, `group` or `revocation`.
+    pub entity: &'static str,
+    /// The object's Unique Identifier, the user's or group's name, or `<serial>@<issuer>`.
+    pub id: String,
+    /// The node that made the change (its stamp).
+    pub origin: String,
+    /// What the change did: `put state 2`, `delete`, `revoke`.
+    pub operation: String,
+}
+
+/// Records, in one journal write, the changes from peer `from` this node applied (blocking:
+/// called on the blocking pool right after they commit). A failure is logged (the journal
+/// reports its own health).
+pub fn applied(ctx: &Ctx, from: &str, changes: &[Applied]) {
+    if changes.is_empty() {
+        return;
+    }
+    let events = changes
+        .iter()
+        .map(|c| AuditEvent {
+            event: "mirror.apply",
+            user: Some(from.to_owned()),
+            uid: Some(c.id.clone()),
+            outcome: Some(Outcome::Success),
+            detail: Some(format!(
+                "applied {} {} from peer {from} (made on node {})",
+                c.entity, c.operation, c.origin
+            )),
+            ..AuditEvent::default()
+        })
+        .collect();
+    if let Err(e) = ctx.audit.record(events) {
+        tracing::error!(error = %e, peer = from, "cannot write the mirror.apply audit records");
+    }
+}
+
+/// Records that peer `peer`'s security settings differ from this node's in `sections` (the
+/// link is refused both ways until they agree). Called only when the difference is new, so
+/// a peer retrying every second does not flood the journal.
+pub fn settings_mismatch(mirror: &Mirror, peer: &str, sections: &[String]) {
+    let list = sections.join(", ");
+    tracing::error!(
+        target: "akm::audit",
+        event = "mirror.settings",
+        peer,
+        sections = %list,
+        "mirror link refused: security settings differ from the peer's; make them identical on both nodes (reload, or restart for dual_control and crypto.pci_mode)"
+    );
+    let mut e = AuditEvent {
+        event: "mirror.settings",
+        user: Some(peer.to_owned()),
+        detail: Some(format!(
+            "security settings differ from peer {peer} in: {list}; mirroring with it is refused and client writes are refused while it is reachable"
+        )),
+        ..AuditEvent::default()
+    };
+    e.outcome = Some(Outcome::Failure);
+    record(&mirror.ctx, e, false);
+}
+
+/// Records that peer `peer`'s security settings agree with this node's again.
+pub fn settings_agree(mirror: &Mirror, peer: &str) {
+    tracing::info!(
+        target: "akm::audit",
+        event = "mirror.settings",
+        peer,
+        "security settings agree with the peer again; mirroring resumes"
+    );
+    let e = AuditEvent {
+        event: "mirror.settings",
+        user: Some(peer.to_owned()),
+        detail: Some(format!("security settings agree with peer {peer} again")),
+        outcome: Some(Outcome::Success),
+        ..AuditEvent::default()
+    };
+    record(&mirror.ctx, e, false);
 }

@@ -14,7 +14,7 @@ use super::status::unix_now;
 use super::Mirror;
 use crate::identity::principal_from_der;
 use crate::server::tls::{self, TlsError};
-use crate::store::{AccountKind, ChangeEntry};
+use crate::store::{AccountKind, CertRevocation, ChangeEntry, REVOCATION_ENTITY};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,7 +215,11 @@ async fn receive(
         Err(why) => {
             events::refused(&mirror, Some(remote), &cn, &fingerprint, why);
             let reason = "certificate is not a configured mirror peer".to_string();
-            let _ = proto::write_msg(&mut stream, &Msg::Refused { reason }).await;
+            let refused = Msg::Refused {
+                reason,
+                settings: None,
+            };
+            let _ = proto::write_msg(&mut stream, &refused).await;
             return;
         }
     };
@@ -275,20 +279,42 @@ async fn serve_peer(
     let (mut incoming, reader) = read_into_channel(rd);
     let _reader = AbortOnDrop(reader);
     let node = peer.node_id.clone();
-    match next_msg(&mut incoming, HANDSHAKE).await? {
-        Msg::Hello { proto, node: n } if proto == PROTOCOL && n == node => {}
-        Msg::Hello { proto, node: n } => {
+    let theirs = match next_msg(&mut incoming, HANDSHAKE).await? {
+        Msg::Hello {
+            proto,
+            node: n,
+            settings,
+            head,
+        } if proto == PROTOCOL && n == node => {
+            mirror.with_peer(&node, |p| p.peer_head = p.peer_head.max(head));
+            settings
+        }
+        Msg::Hello { proto, node: n, .. } => {
             let reason = format!(
                 "hello from node {n:?} speaking protocol {proto}; expected node {node:?}, protocol {PROTOCOL}"
             );
             events::refused(mirror, Some(remote), cn, fingerprint, &reason);
             let refused = Msg::Refused {
                 reason: reason.clone(),
+                settings: None,
             };
             proto::write_msg(&mut wr, &refused).await?;
             return Err(LinkError::Refused(reason));
         }
         _ => return Err(LinkError::Unexpected),
+    };
+    // The settings this link is agreed under: a reload that changes ours ends the link, and
+    // the peer's next hello compares them again.
+    let agreed = mirror.settings();
+    let differ = mirror.compare_settings(&node, &theirs);
+    if !differ.is_empty() {
+        let reason = settings_reason(&differ);
+        let refused = Msg::Refused {
+            reason: reason.clone(),
+            settings: Some((*agreed).clone()),
+        };
+        proto::write_msg(&mut wr, &refused).await?;
+        return Err(LinkError::Refused(reason));
     }
     let store_mirror = mirror.clone();
     let n = node.clone();
@@ -297,6 +323,8 @@ async fn serve_peer(
         proto: PROTOCOL,
         node: mirror.node_id().to_owned(),
         applied,
+        settings: (*agreed).clone(),
+        head: *mirror.head.borrow(),
     };
     proto::write_msg(&mut wr, &welcome).await?;
     mirror.with_peer(&node, |p| p.applied = applied);
@@ -308,6 +336,7 @@ async fn serve_peer(
             Some(m) => m,
             None => next_msg(&mut incoming, RECEIVE_IDLE).await?,
         };
+        settings_unchanged(mirror, &agreed)?;
         match msg {
             Msg::Change { .. } | Msg::Snapshot { .. } => {
                 // Take every change already received (up to a batch) into one transaction.
@@ -373,6 +402,29 @@ async fn serve_peer(
     }
 }
 
+/// Why a link is refused when the security settings differ.
+fn settings_reason(differ: &[String]) -> String {
+    format!(
+        "security settings differ in: {}; make them identical on both nodes (reload, or restart \
+         for dual_control and crypto.pci_mode)",
+        differ.join(", ")
+    )
+}
+
+/// Ends a link whose agreed settings are no longer this node's (a reload changed them), so
+/// the next hello compares them again.
+fn settings_unchanged(
+    mirror: &Mirror,
+    agreed: &crate::settings_digest::SettingsDigest,
+) -> Result<(), LinkError> {
+    if *mirror.settings() == *agreed {
+        return Ok(());
+    }
+    Err(LinkError::Refused(
+        "this node's security settings changed; comparing them with the peer again".into(),
+    ))
+}
+
 /// Aborts a task when dropped.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
@@ -417,17 +469,106 @@ async fn apply_items(
     blocking(move || {
         let ctx = &m.ctx;
         let uids = super::resolve::object_uids(&items);
+        let described: Vec<events::Applied> = items.iter().map(|(_, i)| describe(i)).collect();
+        let revocations: Vec<Option<CertRevocation>> =
+            items.iter().map(|(_, i)| revocation_of(i)).collect();
         let results = apply::apply_batch(&ctx.store, &ctx.kek, m.node_id(), &from, items)?;
-        let applied = super::resolve::applied_uids(uids, &results);
-        for (_, conflict) in results {
+        let applied_uids = super::resolve::applied_uids(uids, &results);
+        let mut applied = Vec::new();
+        for ((outcome, conflict), (what, revocation)) in results
+            .into_iter()
+            .zip(described.into_iter().zip(revocations))
+        {
             if let Some(c) = conflict {
                 events::conflict(ctx, &from, &c);
             }
+            if outcome == apply::Outcome::Applied {
+                if let Some(r) = revocation {
+                    // In force for new handshakes and open connections' next requests.
+                    ctx.revoked_certs.add(std::slice::from_ref(&r));
+                }
+                applied.push(what);
+            }
         }
-        super::resolve::after_apply(&m, applied);
+        events::applied(ctx, &from, &applied);
+        super::resolve::after_apply(&m, applied_uids);
         Ok(())
     })
     .await
+}
+
+/// What an item changes, for the `mirror.apply` audit record.
+fn describe(item: &Item) -> events::Applied {
+    let (entity, id, origin, operation) = match item {
+        Item::Object(w) => (
+            "object",
+            w.uid.clone(),
+            w.node.clone(),
+            format!("put state {}", w.state),
+        ),
+        Item::Account {
+            entity,
+            name,
+            record,
+            node,
+            ..
+        } => (
+            if entity == "group" { "group" } else { "user" },
+            name.clone(),
+            node.clone(),
+            if record.is_some() { "put" } else { "delete" }.to_owned(),
+        ),
+        Item::Deleted { uid, node, .. } => ("object", uid.clone(), node.clone(), "delete".into()),
+        Item::Revocation {
+            issuer,
+            serial,
+            reason,
+            node,
+            ..
+        } => (
+            "revocation",
+            format!("{serial}@{issuer}"),
+            node.clone(),
+            format!("revoke client certificate serial {serial} of issuer {issuer} ({reason})"),
+        ),
+    };
+    events::Applied {
+        entity,
+        id,
+        origin,
+        operation,
+    }
+}
+
+/// The revocation an item carries, if it is one.
+fn revocation_of(item: &Item) -> Option<CertRevocation> {
+    match item {
+        Item::Revocation {
+            issuer,
+            serial,
+            reason,
+            revoked_at,
+            ..
+        } => Some(CertRevocation {
+            issuer: issuer.clone(),
+            serial: serial.clone(),
+            reason: reason.clone(),
+            revoked_at: *revoked_at,
+        }),
+        _ => None,
+    }
+}
+
+/// A revocation as an item (its stamp: origin `None` is this node).
+fn revocation_item(mirror: &Mirror, r: CertRevocation, hlc: i64, origin: Option<String>) -> Item {
+    Item::Revocation {
+        issuer: r.issuer,
+        serial: r.serial,
+        reason: r.reason,
+        revoked_at: r.revoked_at,
+        hlc,
+        node: origin.unwrap_or_else(|| mirror.node_id().to_owned()),
+    }
 }
 
 // ---------------------------------------------------------------- pushing side
@@ -477,7 +618,8 @@ async fn push(
     mirror: &Arc<Mirror>,
 ) -> Result<bool, (bool, LinkError)> {
     let mut stream = connect(peer, tls, mirror).await.map_err(|e| (false, e))?;
-    let applied = hello(&mut stream, peer, mirror)
+    let agreed = mirror.settings();
+    let applied = hello(&mut stream, peer, mirror, &agreed)
         .await
         .map_err(|e| (false, e))?;
     mirror.with_peer(&peer.node_id, |p| {
@@ -485,7 +627,7 @@ async fn push(
         p.last_error = None;
     });
     let (rd, wr) = tokio::io::split(stream);
-    let mut pusher = Pusher::new(rd, wr, mirror.clone(), &peer.node_id);
+    let mut pusher = Pusher::new(rd, wr, mirror.clone(), &peer.node_id, agreed);
     pusher.run(applied).await.map_err(|e| (true, e))?;
     Ok(true)
 }
@@ -525,10 +667,13 @@ async fn hello<S: AsyncRead + AsyncWrite + Unpin>(
     stream: &mut S,
     peer: &PeerConfig,
     mirror: &Arc<Mirror>,
+    agreed: &crate::settings_digest::SettingsDigest,
 ) -> Result<i64, LinkError> {
     let hello = Msg::Hello {
         proto: PROTOCOL,
         node: mirror.node_id().to_owned(),
+        settings: agreed.clone(),
+        head: *mirror.head.borrow(),
     };
     proto::write_msg(stream, &hello).await?;
     match within(HANDSHAKE, "waiting for welcome", proto::read_msg(stream)).await? {
@@ -536,11 +681,29 @@ async fn hello<S: AsyncRead + AsyncWrite + Unpin>(
             proto,
             node,
             applied,
-        } if proto == PROTOCOL && node == peer.node_id => Ok(applied),
+            settings,
+            head,
+        } if proto == PROTOCOL && node == peer.node_id => {
+            mirror.with_peer(&node, |p| p.peer_head = p.peer_head.max(head));
+            // Checked on this side too: a peer must not be fed writes its settings would
+            // refuse, whatever it answered.
+            let differ = mirror.compare_settings(&node, &settings);
+            if !differ.is_empty() {
+                return Err(LinkError::Refused(settings_reason(&differ)));
+            }
+            Ok(applied)
+        }
         Msg::Welcome { node, proto, .. } => Err(LinkError::Refused(format!(
             "peer answered as node {node:?} with protocol {proto}"
         ))),
-        Msg::Refused { reason } => Err(LinkError::Refused(format!("peer refused: {reason}"))),
+        Msg::Refused {
+            reason,
+            settings: Some(theirs),
+        } => {
+            mirror.compare_settings(&peer.node_id, &theirs);
+            Err(LinkError::Refused(format!("peer refused: {reason}")))
+        }
+        Msg::Refused { reason, .. } => Err(LinkError::Refused(format!("peer refused: {reason}"))),
         _ => Err(LinkError::Unexpected),
     }
 }
@@ -558,6 +721,8 @@ struct Pusher {
     mirror: Arc<Mirror>,
     node: String,
     last_ping: tokio::time::Instant,
+    /// The settings this link was agreed under.
+    agreed: Arc<crate::settings_digest::SettingsDigest>,
 }
 
 impl Pusher {
@@ -566,6 +731,7 @@ impl Pusher {
         wr: tokio::io::WriteHalf<Stream>,
         mirror: Arc<Mirror>,
         node: &str,
+        agreed: Arc<crate::settings_digest::SettingsDigest>,
     ) -> Pusher {
         let (tx, acks) = tokio::sync::mpsc::channel(256);
         let reader = tokio::spawn(async move {
@@ -585,6 +751,7 @@ impl Pusher {
             mirror,
             node: node.to_owned(),
             last_ping: tokio::time::Instant::now(),
+            agreed,
         }
     }
 
@@ -610,6 +777,7 @@ impl Pusher {
             self.mirror.set_acked(&self.node, pos);
         }
         loop {
+            settings_unchanged(&self.mirror, &self.agreed)?;
             self.head.borrow_and_update();
             let m = self.mirror.clone();
             let (entries, newest) = blocking(move || {
@@ -693,6 +861,12 @@ impl Pusher {
                     items.push(account_item(&m, kind, &name)?);
                 }
             }
+            // Every revocation, so a peer that catches up by snapshot misses none.
+            for r in m.ctx.store.cert_revocations()? {
+                if let Some((r, hlc, origin)) = m.ctx.store.cert_revocation(&r.id())? {
+                    items.push(revocation_item(&m, r, hlc, origin));
+                }
+            }
             Ok(items)
         })
         .await?;
@@ -749,15 +923,19 @@ fn change_seq(m: &Msg) -> Option<i64> {
     }
 }
 
-/// The messages for a batch of log entries: this node's own changes only (never the ones
-/// applied from peers, which would echo), each object once, at its latest entry.
+/// The messages for a batch of log entries: this node's own changes (never the other ones
+/// applied from peers, which would echo), each object once, at its latest entry. Revocations
+/// are the exception: they are relayed whatever their origin, so one reaches every node even
+/// if the node that made it is lost before pushing it to all; a node that already has one
+/// logs nothing when it arrives again, so relaying ends there.
 async fn build_changes(
     mirror: &Arc<Mirror>,
     entries: Vec<ChangeEntry>,
     head: i64,
 ) -> Result<Vec<Msg>, LinkError> {
     let mut latest: HashMap<(String, String), ChangeEntry> = HashMap::new();
-    for e in entries.into_iter().filter(|e| e.origin.is_none()) {
+    let pushed = |e: &ChangeEntry| e.origin.is_none() || e.entity == REVOCATION_ENTITY;
+    for e in entries.into_iter().filter(pushed) {
         latest.insert((e.entity.clone(), e.uid.clone()), e);
     }
     let mut wanted: Vec<ChangeEntry> = latest.into_values().collect();
@@ -790,6 +968,15 @@ fn item_for(mirror: &Mirror, entity: &str, uid: &str, hlc: i64) -> Result<Item, 
     };
     if let Some(kind) = kind {
         return account_item(mirror, kind, uid);
+    }
+    if entity == REVOCATION_ENTITY {
+        return match ctx.store.cert_revocation(uid)? {
+            Some((r, hlc, origin)) => Ok(revocation_item(mirror, r, hlc, origin)),
+            // Rows are never deleted; a missing one means a damaged database.
+            None => Err(LinkError::Refused(format!(
+                "revocation {uid} is in the change log but not in the database"
+            ))),
+        };
     }
     Ok(match ctx.store.replica_object(uid)? {
         Some(obj) => Item::Object(Box::new(to_wire(obj, &ctx.kek, mirror.node_id())?)),

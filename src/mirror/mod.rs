@@ -180,6 +180,7 @@ impl Mirror {
             node_id: self.config.node_id.clone(),
             mode: mode.into(),
             head: *self.head.borrow(),
+            settings: self.ctx.settings.current().short(),
             updated_unix: status::unix_now(),
             peers,
         }
@@ -207,8 +208,79 @@ impl Mirror {
     }
 }
 
+/// How long a peer's differing settings keep client writes refused after the last hello that
+/// found them (the peer retries every second while it runs; once it is gone, writes resume).
+const MISMATCH_FRESH_SECS: i64 = 10;
+
+impl Mirror {
+    /// The security settings digest in force on this node.
+    fn settings(&self) -> Arc<crate::settings_digest::SettingsDigest> {
+        self.ctx.settings.current()
+    }
+
+    /// Compares peer `node`'s settings with ours, records the verdict in the status and audits
+    /// a change of verdict; returns the differing sections (empty: they agree).
+    fn compare_settings(
+        &self,
+        node: &str,
+        theirs: &crate::settings_digest::SettingsDigest,
+    ) -> Vec<String> {
+        let differ = self.settings().differing(theirs);
+        let mut changed = false;
+        self.with_peer(node, |p| {
+            let now_match = differ.is_empty();
+            changed =
+                p.settings_match != Some(now_match) || (!now_match && p.settings_differ != differ);
+            // Only a change back to agreement after a difference is worth an audit record.
+            if now_match && p.settings_match.is_none() {
+                changed = false;
+            }
+            p.settings = Some(theirs.short());
+            p.settings_match = Some(now_match);
+            p.settings_differ = differ.clone();
+            if !now_match {
+                p.settings_mismatch_unix = status::unix_now();
+            }
+        });
+        if changed {
+            if differ.is_empty() {
+                events::settings_agree(self, node);
+            } else {
+                events::settings_mismatch(self, node, &differ);
+            }
+        }
+        differ
+    }
+
+    /// The peers whose settings were found different within the last
+    /// [`MISMATCH_FRESH_SECS`].
+    fn mismatched_peers(&self) -> Vec<String> {
+        let now = status::unix_now();
+        self.state
+            .lock()
+            .map(|s| {
+                s.peers
+                    .values()
+                    .filter(|p| {
+                        p.settings_match == Some(false)
+                            && now - p.settings_mismatch_unix <= MISMATCH_FRESH_SECS
+                    })
+                    .map(|p| p.node_id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 impl CommitHook for Mirror {
     fn before_write(&self) -> Result<(), StoreError> {
+        // A peer that runs different security settings (say, without the dual control this
+        // node enforces) must not receive writes this node's settings would refuse, nor send
+        // them: writes wait until the settings agree.
+        let mismatched = self.mismatched_peers();
+        if !mismatched.is_empty() {
+            return Err(StoreError::SettingsMismatch(mismatched.join(", ")));
+        }
         let refusing = self.config.mode == Mode::RpoZero
             && self.config.on_timeout == OnTimeout::Refuse
             && self.state.lock().is_ok_and(|s| s.degraded);

@@ -7,13 +7,15 @@
 //! the last sequence number it applied from the pusher; the pusher then sends `Change`s (or a
 //! snapshot: `Snapshot` objects and `SnapshotEnd`) and `Ping`s, each answered by an `Ack`.
 
+use crate::settings_digest::SettingsDigest;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use zeroize::{Zeroize, Zeroizing};
 
-/// The protocol version this build speaks.
-pub const PROTOCOL: u32 = 1;
+/// The protocol version this build speaks (2: hellos carry the settings digest and head;
+/// revocation records).
+pub const PROTOCOL: u32 = 2;
 
 /// The largest frame accepted (an object with its attributes and key material).
 pub const MAX_FRAME: usize = 16 * 1024 * 1024;
@@ -149,6 +151,21 @@ pub enum Item {
         /// Stamp node.
         node: String,
     },
+    /// A revoked client certificate (only ever added; see `store::CertRevocation`).
+    Revocation {
+        /// The issuer's distinguished name.
+        issuer: String,
+        /// The serial number, lower-case hex.
+        serial: String,
+        /// The CRL's reason.
+        reason: String,
+        /// When it was revoked, seconds since the epoch.
+        revoked_at: i64,
+        /// Stamp clock.
+        hlc: i64,
+        /// Stamp node.
+        node: String,
+    },
     /// The object was deleted (a batch undone).
     Deleted {
         /// Unique Identifier.
@@ -170,6 +187,12 @@ pub enum Msg {
         proto: u32,
         /// The pusher's node id.
         node: String,
+        /// The pusher's security settings digest (the receiver refuses a different one).
+        #[serde(default)]
+        settings: SettingsDigest,
+        /// The pusher's newest sequence number.
+        #[serde(default)]
+        head: i64,
     },
     /// Receiver → pusher: accepted; resume after `applied`.
     Welcome {
@@ -179,11 +202,21 @@ pub enum Msg {
         node: String,
         /// The last of the pusher's sequence numbers the receiver applied.
         applied: i64,
+        /// The receiver's security settings digest (the pusher checks it too).
+        #[serde(default)]
+        settings: SettingsDigest,
+        /// The receiver's newest sequence number.
+        #[serde(default)]
+        head: i64,
     },
     /// Receiver → pusher: not accepted, and why.
     Refused {
         /// The reason.
         reason: String,
+        /// The receiver's settings digest, when the settings differ (so the pusher can say
+        /// which sections).
+        #[serde(default)]
+        settings: Option<SettingsDigest>,
     },
     /// Pusher → receiver: one change-log entry.
     Change {
@@ -298,7 +331,7 @@ mod tests {
             read_msg(&mut junk.as_slice()).await,
             Err(ProtoError::Malformed(_))
         ));
-        let unknown = br#"{"t":"hello","proto":1,"node":"a","extra":1}"#;
+        let unknown = br#"{"t":"hello","proto":2,"node":"a","extra":1}"#;
         assert!(decode(unknown).is_err());
         let short = [0u8, 0, 0, 9, b'{'];
         assert!(matches!(

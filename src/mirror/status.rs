@@ -1,5 +1,6 @@
-//! Mirror status: per peer, whether each direction is connected, how far behind it is (in
-//! entries and seconds) and the last error. The daemon writes it to `mirror-status.json` in
+//! Mirror status, the cluster as this node sees it: per peer, whether each direction is
+//! connected, its head, how far behind each side is (in entries and seconds), its security
+//! settings digest and whether it matches ours, and the last error. The daemon writes it to `mirror-status.json` in
 //! the data directory twice a second (atomically, by rename); `akm mirror status` reads and
 //! prints that file, so the CLI never opens the database of a running server.
 
@@ -41,6 +42,29 @@ pub struct PeerStatus {
     pub last_applied_unix: i64,
     /// The last error on either direction, if any.
     pub last_error: Option<String>,
+    /// The peer's security settings digest (first 16 hex digits) as it last told us.
+    #[serde(default)]
+    pub settings: Option<String>,
+    /// Whether its security settings match ours (`None`: not compared yet).
+    #[serde(default)]
+    pub settings_match: Option<bool>,
+    /// The sections that differ, when they do.
+    #[serde(default)]
+    pub settings_differ: Vec<String>,
+    /// When a hello last found the settings different, seconds since the epoch (0: never).
+    #[serde(default)]
+    pub settings_mismatch_unix: i64,
+}
+
+impl PeerStatus {
+    /// The settings column: `match`, `DIFFER: <sections>` or `?` (not compared yet).
+    pub fn settings_verdict(&self) -> String {
+        match self.settings_match {
+            Some(true) => "match".into(),
+            Some(false) => format!("DIFFER: {}", self.settings_differ.join(",")),
+            None => "?".into(),
+        }
+    }
 }
 
 /// The whole status.
@@ -53,6 +77,9 @@ pub struct Status {
     pub mode: String,
     /// This node's newest change-log sequence number.
     pub head: i64,
+    /// This node's security settings digest (first 16 hex digits).
+    #[serde(default)]
+    pub settings: String,
     /// When this status was written, seconds since the epoch.
     pub updated_unix: i64,
     /// The peers.
@@ -126,27 +153,45 @@ pub fn read_file(path: &Path) -> std::io::Result<Status> {
 /// The status as a table for people.
 pub fn render(status: &Status, now: i64) -> String {
     let mut out = format!(
-        "node {}  mode {}  head {}  (status {} s old)\n",
+        "node {}  mode {}  head {}  settings {}  (status {} s old)\n",
         status.node_id,
         status.mode,
         status.head,
+        if status.settings.is_empty() {
+            "-"
+        } else {
+            &status.settings
+        },
         (now - status.updated_unix).max(0)
     );
     out.push_str(&format!(
-        "{:<12} {:<22} {:<5} {:>8} {:>9} {:<5} {:>8} {:>7}  last error\n",
-        "peer", "address", "out", "lag", "lag (s)", "in", "applied", "behind"
+        "{:<12} {:<22} {:<5} {:>8} {:>9} {:<5} {:>8} {:>8} {:>7} {:<16} {:<8}  last error\n",
+        "peer",
+        "address",
+        "out",
+        "lag",
+        "lag (s)",
+        "in",
+        "head",
+        "applied",
+        "behind",
+        "settings",
+        "agree"
     ));
     for p in &status.peers {
         out.push_str(&format!(
-            "{:<12} {:<22} {:<5} {:>8} {:>9} {:<5} {:>8} {:>7}  {}\n",
+            "{:<12} {:<22} {:<5} {:>8} {:>9} {:<5} {:>8} {:>8} {:>7} {:<16} {:<8}  {}\n",
             p.node_id,
             p.address,
             if p.outbound_connected { "up" } else { "down" },
             p.lag_entries,
             p.lag_seconds,
             if p.inbound_connected { "up" } else { "down" },
+            p.peer_head,
             p.applied,
             p.behind_entries,
+            p.settings.as_deref().unwrap_or("-"),
+            p.settings_verdict(),
             p.last_error.as_deref().unwrap_or("-")
         ));
     }
@@ -165,12 +210,15 @@ mod tests {
             node_id: "a".into(),
             mode: "async".into(),
             head: 5,
+            settings: "0123456789abcdef".into(),
             updated_unix: 100,
             peers: vec![PeerStatus {
                 node_id: "b".into(),
                 address: "127.0.0.1:1".into(),
                 lag_entries: 3,
                 last_error: Some("connection refused".into()),
+                settings_match: Some(false),
+                settings_differ: vec!["access".into(), "dual_control".into()],
                 ..PeerStatus::default()
             }],
         };
@@ -183,6 +231,11 @@ mod tests {
         );
         assert!(
             text.contains("connection refused") && text.contains("down"),
+            "{text}"
+        );
+        assert!(
+            text.contains("DIFFER: access,dual_control")
+                && text.contains("settings 0123456789abcdef"),
             "{text}"
         );
         assert!(read_file(&dir.path().join("missing")).is_err());

@@ -99,6 +99,12 @@ pub struct Ctx {
     pub attribute_limits: AttributeLimits,
     /// Request counters for the status listener's `/metrics`, updated by the KMIP listener.
     pub metrics: Arc<crate::status::metrics::Metrics>,
+    /// Every revoked client certificate in the store (from this node's CRLs or a peer's),
+    /// checked by the KMIP listener after the handshake and before each request.
+    pub revoked_certs: Arc<crate::revocations::RevokedCerts>,
+    /// The digest of the security settings in force, compared with mirror peers'; replaced
+    /// by a configuration reload.
+    pub settings: Live<crate::settings_digest::SettingsDigest>,
 }
 
 /// Key-handling policy from `[crypto]` in the configuration.
@@ -127,6 +133,8 @@ impl Ctx {
             limits: cost::RequestLimits::default(),
             attribute_limits: AttributeLimits::default(),
             metrics: Arc::default(),
+            revoked_certs: Arc::default(),
+            settings: Live::default(),
         }
     }
 }

@@ -150,6 +150,15 @@ impl Connection {
                 return;
             }
         };
+        // Revoked on any mirrored node (this node's verifier only knows its own CRLs).
+        if self.revoked(&issuer, &who) {
+            tracing::warn!(peer = %self.peer, user = %who.cn, serial = %who.serial, "client certificate revoked; closing connection before any request");
+            metrics.handshake_failed();
+            let cert = peer_cert_sha256(&tls);
+            self.audit_refused_connection_with("client certificate revoked", cert)
+                .await;
+            return;
+        }
         if !certificate_current(&tls) {
             tracing::info!(peer = %self.peer, user = %who.cn, "resumed TLS session of an expired client certificate; closing");
             let cert = peer_cert_sha256(&tls);
@@ -217,8 +226,9 @@ impl Connection {
                     break;
                 }
             };
-            // A CRL loaded since the handshake may revoke this very certificate.
-            if self.shared.tls.revokes(&issuer, &who.serial) {
+            // A CRL loaded since the handshake, or a revocation mirrored from a peer, may
+            // revoke this very certificate.
+            if self.revoked(&issuer, &who) {
                 tracing::warn!(peer = %self.peer, user = %who.cn, serial = %who.serial, "client certificate revoked since the handshake; closing connection");
                 break;
             }
@@ -228,6 +238,13 @@ impl Connection {
             }
         }
         let _ = tls.shutdown().await;
+    }
+
+    /// Whether `who`'s certificate of `issuer` is revoked: by this node's CRLs in force or by
+    /// a revocation in the store (recorded here or mirrored from a peer).
+    fn revoked(&self, issuer: &str, who: &Principal) -> bool {
+        self.shared.tls.revokes(issuer, &who.serial)
+            || self.shared.ctx.revoked_certs.contains(issuer, &who.serial)
     }
 
     /// An audit event for this connection.

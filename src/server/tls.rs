@@ -7,6 +7,7 @@
 
 use crate::config::TlsConfig;
 use crate::secret_file;
+use crate::store::CertRevocation;
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
@@ -163,18 +164,10 @@ impl Revoked {
     /// Every entry of `crls` (rustls has already checked their signatures when the verifier
     /// was built from the same CRLs; one that does not parse here contributes nothing).
     pub fn from_crls(crls: &[CertificateRevocationListDer<'_>]) -> Revoked {
-        let mut set = HashSet::new();
-        for der in crls {
-            let Ok((_, crl)) = x509_parser::prelude::parse_x509_crl(der.as_ref()) else {
-                tracing::warn!("a CRL does not parse; its entries cannot close open connections");
-                continue;
-            };
-            let issuer = crl.issuer().to_string();
-            for entry in crl.iter_revoked_certificates() {
-                let serial = crate::identity::serial_hex(entry.raw_serial());
-                set.insert((issuer.clone(), serial));
-            }
-        }
+        let set = crl_entries(crls)
+            .into_iter()
+            .map(|r| (r.issuer, r.serial))
+            .collect();
         Revoked(set)
     }
 
@@ -182,6 +175,34 @@ impl Revoked {
     pub fn contains(&self, issuer: &str, serial: &str) -> bool {
         self.0.contains(&(issuer.to_owned(), serial.to_owned()))
     }
+}
+
+/// Every entry of `crls`, with its reason and date (one that does not parse contributes
+/// nothing: rustls has already checked the signatures of the CRLs it was built from).
+pub fn crl_entries(crls: &[CertificateRevocationListDer<'_>]) -> Vec<CertRevocation> {
+    let mut out = Vec::new();
+    for der in crls {
+        let Ok((_, crl)) = x509_parser::prelude::parse_x509_crl(der.as_ref()) else {
+            tracing::warn!("a CRL does not parse; its entries cannot close open connections");
+            continue;
+        };
+        let issuer = crl.issuer().to_string();
+        for entry in crl.iter_revoked_certificates() {
+            let code = entry.reason_code().map(|(_, r)| r);
+            // A delta CRL's removeFromCRL lifts a hold: it is not a revocation.
+            if code == Some(x509_parser::x509::ReasonCode::RemoveFromCRL) {
+                continue;
+            }
+            let reason = code.map_or_else(|| "unspecified".into(), |r| r.to_string());
+            out.push(CertRevocation {
+                issuer: issuer.clone(),
+                serial: crate::identity::serial_hex(entry.raw_serial()),
+                reason,
+                revoked_at: entry.revocation_date.timestamp(),
+            });
+        }
+    }
+    out
 }
 
 /// The server TLS configuration in force, and the certificates its CRLs revoke. New

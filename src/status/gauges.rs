@@ -162,8 +162,19 @@ fn mirror(s: &Snapshot) -> Vec<Family> {
         Kind::Gauge,
         "A peer's changes not applied here yet, as far as it has told us.",
     );
+    let mut settings = Family::new(
+        "akm_mirror_peer_settings_match",
+        Kind::Gauge,
+        "1 when a peer's security settings digest matches this node's, 0 when it differs (link and writes refused), -1 before they were compared.",
+    );
     for p in &m.peers {
         let peer = p.node_id.as_str();
+        let verdict = match p.settings_match {
+            Some(true) => 1.0,
+            Some(false) => 0.0,
+            None => -1.0,
+        };
+        settings.sample("", &[("peer", peer)], verdict);
         for (dir, up) in [
             ("outbound", p.outbound_connected),
             ("inbound", p.inbound_connected),
@@ -189,5 +200,6 @@ fn mirror(s: &Snapshot) -> Vec<Family> {
         lag,
         lag_secs,
         behind,
+        settings,
     ]
 }

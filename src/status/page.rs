@@ -217,7 +217,7 @@ fn mirror(out: &mut String, s: &Snapshot) {
         out,
         "<p>node {} &middot; mode {} &middot; head {} &middot; status {} old</p>\
          <table><tr><th>peer</th><th>address</th><th>out</th><th>lag (entries)</th>\
-         <th>lag (s)</th><th>in</th><th>behind</th><th>last error</th></tr>",
+         <th>lag (s)</th><th>in</th><th>behind</th><th>settings</th><th>last error</th></tr>",
         escape(&m.node_id),
         escape(&m.mode),
         m.head,
@@ -234,7 +234,7 @@ fn mirror(out: &mut String, s: &Snapshot) {
         let _ = write!(
             out,
             "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+             <td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
             escape(&p.node_id),
             escape(&p.address),
             up(p.outbound_connected),
@@ -242,6 +242,7 @@ fn mirror(out: &mut String, s: &Snapshot) {
             p.lag_seconds,
             up(p.inbound_connected),
             p.behind_entries,
+            escape(&p.settings_verdict()),
             escape(p.last_error.as_deref().unwrap_or("-"))
         );
     }

@@ -7,6 +7,7 @@
 mod acl;
 mod batch;
 mod replica;
+mod revocations;
 mod rewrap;
 mod schema;
 pub mod snapshot;
@@ -16,6 +17,7 @@ mod writer;
 pub use acl::AccountKind;
 pub use batch::Batch;
 pub use replica::{ChangeEntry, CommitHook, ReplicaAccount, ReplicaObject, Stamp};
+pub use revocations::{CertRevocation, REVOCATION_ENTITY};
 pub use rewrap::WrappedRow;
 pub use stats::ObjectCount;
 pub use writer::WriteTx;
@@ -67,6 +69,10 @@ pub enum StoreError {
     /// recent writes: this write was refused before anything was written.
     #[error("writes are refused: no mirror peer confirms them (RPO-zero mode)")]
     WritesRefused,
+    /// Mirroring: a reachable peer runs different security settings (`akm mirror status`
+    /// names the sections); writes are refused until they agree.
+    #[error("writes are refused: the security settings of mirror peer(s) {0} differ from this node's (see `akm mirror status`)")]
+    SettingsMismatch(String),
     /// A batch transaction was begun on a thread that already has one, or ended on a thread
     /// that has none (a programming error; nothing was written).
     #[error("a batch transaction is already in progress on this thread")]

@@ -244,6 +244,15 @@ impl Store {
     }
 }
 
+/// The stamp of the latest change to `entity` `uid` (for other record kinds' modules).
+pub(super) fn stamp_of_entity(
+    c: &rusqlite::Connection,
+    entity: &str,
+    uid: &str,
+) -> Result<Option<(i64, Option<String>)>, StoreError> {
+    stamp_of(c, entity, uid)
+}
+
 fn stamp_of(
     c: &rusqlite::Connection,
     entity: &str,

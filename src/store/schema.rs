@@ -77,6 +77,16 @@ const MIGRATIONS: &[&str] = &[
         node TEXT PRIMARY KEY,
         seq INTEGER NOT NULL
     );",
+    // 4: client certificate revocations, mirrored to every peer (change-log entity
+    // `revocation`, keyed `<serial>@<issuer>`). Rows are only ever added: mirroring never
+    // undoes a revocation.
+    "CREATE TABLE cert_revocations (
+        issuer TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        revoked_at INTEGER NOT NULL,
+        PRIMARY KEY (issuer, serial)
+    );",
 ];
 
 /// The schema version this binary writes.

@@ -36,6 +36,7 @@ mod key_wrapping;
 mod limits;
 mod locate_placeholder;
 mod mirror;
+mod mirror_control;
 mod mirror_failover;
 mod mirror_objects;
 mod mirror_peer_identity;

@@ -248,10 +248,12 @@ async fn a_certificate_that_is_not_a_configured_peer_is_refused_and_audited() {
     let hello = akm::mirror::proto::Msg::Hello {
         proto: akm::mirror::proto::PROTOCOL,
         node: "n1".into(),
+        settings: Default::default(),
+        head: 0,
     };
     let _ = akm::mirror::proto::write_msg(&mut s, &hello).await;
     match akm::mirror::proto::read_msg(&mut s).await {
-        Ok(akm::mirror::proto::Msg::Refused { reason }) => {
+        Ok(akm::mirror::proto::Msg::Refused { reason, .. }) => {
             assert!(reason.contains("not a configured"), "{reason}")
         }
         Err(_) => {}

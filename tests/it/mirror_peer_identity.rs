@@ -51,6 +51,8 @@ async fn hello_as(
     let hello = Msg::Hello {
         proto: PROTOCOL,
         node: node.into(),
+        settings: Default::default(),
+        head: 0,
     };
     let _ = proto::write_msg(&mut s, &hello).await;
     proto::read_msg(&mut s).await.map_err(|e| e.to_string())

@@ -703,16 +703,17 @@ async fn mirror_peers_and_their_lag_show_in_metrics_and_on_the_page() {
     crate::support::cluster::create_key(&mut c, "mirrored").await;
     let up = "akm_mirror_peer_connected{peer=\"n1\",direction=\"outbound\"} 1\n";
     let caught_up = "akm_mirror_peer_lag_entries{peer=\"n1\"} 0\n";
+    let agree = "akm_mirror_peer_settings_match{peer=\"n1\"} 1\n";
     let mut metrics = String::new();
     for _ in 0..300 {
         metrics = get("/metrics").await.body;
-        if metrics.contains(up) && metrics.contains(caught_up) {
+        if metrics.contains(up) && metrics.contains(caught_up) && metrics.contains(agree) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        metrics.contains(up) && metrics.contains(caught_up),
+        metrics.contains(up) && metrics.contains(caught_up) && metrics.contains(agree),
         "{metrics}"
     );
     assert!(
@@ -738,6 +739,21 @@ async fn mirror_peers_and_their_lag_show_in_metrics_and_on_the_page() {
         !metrics.contains(caught_up),
         "the change node 1 missed must show as lag: {metrics}"
     );
+
+    // Node 1 back with other security settings: the gauge says they differ.
+    let path = cluster.nodes[1].config();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}\n[crypto]\npci_mode = true\n")).unwrap();
+    cluster.start_node(1);
+    let differ = "akm_mirror_peer_settings_match{peer=\"n1\"} 0\n";
+    for _ in 0..300 {
+        metrics = get("/metrics").await.body;
+        if metrics.contains(differ) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(metrics.contains(differ), "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

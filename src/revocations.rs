@@ -1,0 +1,136 @@
+//! Cluster-wide client certificate revocations: what a node's CRLs revoke is recorded in the
+//! store (and so mirrored to every peer, see `store::CertRevocation`), and every revocation in
+//! the store, whichever node's CRL it came from, is held in memory here for the KMIP listener,
+//! which refuses a revoked certificate right after the handshake and closes a connection
+//! before its next request once its certificate is revoked. Revocations are only ever added.
+
+use crate::audit::{AuditEvent, Outcome};
+use crate::config::TlsConfig;
+use crate::ops::Ctx;
+use crate::store::{CertRevocation, Store, StoreError};
+use std::collections::HashSet;
+use std::sync::RwLock;
+
+/// The revoked (issuer, serial) pairs in force, from the store.
+#[derive(Debug, Default)]
+pub struct RevokedCerts(RwLock<HashSet<(String, String)>>);
+
+impl RevokedCerts {
+    /// Every revocation recorded in `store`.
+    pub fn load(store: &Store) -> Result<RevokedCerts, StoreError> {
+        let set = RevokedCerts::default();
+        set.add(&store.cert_revocations()?);
+        Ok(set)
+    }
+
+    /// Adds revocations (applied from a peer or recorded here).
+    pub fn add(&self, list: &[CertRevocation]) {
+        let mut set = match self.0.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for r in list {
+            set.insert((r.issuer.clone(), r.serial.clone()));
+        }
+    }
+
+    /// Whether the certificate `serial` (lower-case hex) of `issuer` is revoked.
+    pub fn contains(&self, issuer: &str, serial: &str) -> bool {
+        let set = match self.0.read() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        set.contains(&(issuer.to_owned(), serial.to_owned()))
+    }
+
+    /// How many certificates are revoked.
+    pub fn len(&self) -> usize {
+        self.0.read().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Records what the CRLs `tls.crls` revoke and the store does not know yet (at start and at
+/// every reload), puts it in force and audits each. Blocking. A failure is logged: the local
+/// CRL is enforced by this node's TLS verifier anyway, and the next reload records it again.
+pub fn record_from_crls(ctx: &Ctx, tls: &TlsConfig) {
+    let entries = match crate::server::tls::load_crls(&tls.crls) {
+        Ok(crls) => crate::server::tls::crl_entries(&crls),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read tls.crls to record revocations for the peers");
+            return;
+        }
+    };
+    if entries.is_empty() {
+        return;
+    }
+    let added = match ctx.store.record_cert_revocations(entries) {
+        Ok(added) => added,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record CRL revocations in the database; peers do not have them yet (the next reload retries)");
+            return;
+        }
+    };
+    ctx.revoked_certs.add(&added);
+    let events: Vec<AuditEvent> = added.iter().map(recorded_event).collect();
+    for r in &added {
+        tracing::info!(serial = %r.serial, issuer = %r.issuer, reason = %r.reason, "client certificate revocation recorded; mirrored to peers");
+    }
+    if !events.is_empty() {
+        if let Err(e) = ctx.audit.record(events) {
+            tracing::error!(error = %e, "cannot write revocation audit records");
+        }
+    }
+}
+
+/// The audit record of a revocation this node recorded from its own CRL.
+fn recorded_event(r: &CertRevocation) -> AuditEvent {
+    AuditEvent {
+        event: "revocation",
+        detail: Some(format!(
+            "client certificate serial {} of issuer {} revoked ({}, from this node's CRL)",
+            r.serial, r.issuer, r.reason
+        )),
+        outcome: Some(Outcome::Success),
+        ..AuditEvent::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rev(serial: &str) -> CertRevocation {
+        CertRevocation {
+            issuer: "CN=ca".into(),
+            serial: serial.into(),
+            reason: "unspecified".into(),
+            revoked_at: 1,
+        }
+    }
+
+    #[test]
+    fn revocations_are_recorded_once_and_loaded_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("akm.db")).unwrap();
+        let added = store
+            .record_cert_revocations(vec![rev("0a"), rev("0b")])
+            .unwrap();
+        assert_eq!(added.len(), 2);
+        let again = store
+            .record_cert_revocations(vec![rev("0a"), rev("0c")])
+            .unwrap();
+        assert_eq!(again, vec![rev("0c")], "only new ones are recorded");
+        let set = RevokedCerts::load(&store).unwrap();
+        assert_eq!(set.len(), 3);
+        assert!(set.contains("CN=ca", "0a") && !set.contains("CN=other", "0a"));
+        let (found, hlc, origin) = store.cert_revocation(&rev("0c").id()).unwrap().unwrap();
+        assert_eq!(found, rev("0c"));
+        assert!(hlc > 0 && origin.is_none());
+        assert!(store.cert_revocation("0d@CN=ca").unwrap().is_none());
+    }
+}
