@@ -127,6 +127,8 @@ pub struct ServerConfig {
     pub max_request_cost: usize,
     /// Most PBKDF2 iterations one Derive Key item may ask for.
     pub max_pbkdf2_iterations: usize,
+    /// Most bytes of response payloads one request message may make.
+    pub max_response_bytes: usize,
     /// Largest stored encoding of one attribute a client may set, in bytes.
     pub max_attribute_bytes: usize,
     /// Largest stored record (all of an object's attributes) that client-supplied attributes
@@ -160,6 +162,7 @@ impl Default for ServerConfig {
             max_locate_items: crate::ops::DEFAULT_MAX_LOCATE_ITEMS,
             max_request_cost: crate::ops::cost::DEFAULT_MAX_REQUEST_COST as usize,
             max_pbkdf2_iterations: crate::ops::cost::DEFAULT_MAX_PBKDF2_ITERATIONS as usize,
+            max_response_bytes: crate::ops::cost::DEFAULT_MAX_RESPONSE_BYTES,
             max_attribute_bytes: crate::ops::DEFAULT_MAX_ATTRIBUTE_BYTES,
             max_object_attribute_bytes: crate::ops::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
             shutdown_grace_secs: 30,
@@ -822,13 +825,12 @@ impl Config {
                 "must be 1 to 65536; the default is 256",
             ));
         }
-        if !(1..=s.max_connections.max(1)).contains(&s.max_connections_per_identity) {
+        // Above server.max_connections it simply does not bind, so it is not refused there
+        // (an operator lowering max_connections need not touch it).
+        if !(1..=65_536).contains(&s.max_connections_per_identity) {
             return Err(self.invalid(
                 "server.max_connections_per_identity",
-                format!(
-                    "must be 1 to server.max_connections ({}); the default is 256",
-                    s.max_connections
-                ),
+                "must be 1 to 65536; the default is 256",
             ));
         }
         if !(1..=s.max_handshaking).contains(&s.max_handshaking_per_source) {
@@ -859,7 +861,7 @@ impl Config {
     /// keeps one request's cost bounded.
     fn validate_request_limits(&self) -> Result<(), ConfigError> {
         let s = &self.server;
-        let checks: [(&'static str, usize, usize, &str); 7] = [
+        let checks: [(&'static str, usize, usize, &str); 8] = [
             ("server.max_depth", s.max_depth, 256, "the default is 64"),
             (
                 "server.max_batch_items",
@@ -896,6 +898,12 @@ impl Config {
                 s.max_pbkdf2_iterations,
                 crate::crypto::kdf::MAX_ITERATIONS as usize,
                 "the default is 1000000",
+            ),
+            (
+                "server.max_response_bytes",
+                s.max_response_bytes,
+                64 << 20,
+                "the default is 4194304 (4 MiB)",
             ),
         ];
         for (key, value, max, default) in checks {

@@ -230,6 +230,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
             max_request_cost: config.server.max_request_cost as u64,
             max_pbkdf2_iterations: u32::try_from(config.server.max_pbkdf2_iterations)
                 .unwrap_or(crate::crypto::kdf::MAX_ITERATIONS),
+            max_response_bytes: config.server.max_response_bytes,
         },
         attribute_limits: config.attribute_limits(),
         metrics: Arc::default(),

@@ -90,6 +90,9 @@ pub enum OpError {
     /// A multi-part operation would exceed what the server keeps in memory for streams.
     #[error("server limit exceeded: {0}")]
     ServerLimitExceeded(String),
+    /// The response would be larger than this server answers (`server.max_response_bytes`).
+    #[error("the response would be larger than {0} bytes (server.max_response_bytes): ask for less per message")]
+    ResponseTooLarge(usize),
     /// A cipher refused its input (lengths, padding) or the authentication tag did not verify.
     #[error(transparent)]
     Cipher(#[from] CipherError),
@@ -205,6 +208,7 @@ impl OpError {
             OpError::AttributesTooLarge(m) => (rr::SERVER_LIMIT_EXCEEDED, m.clone()),
             OpError::InvalidCorrelationValue(m) => (rr::INVALID_CORRELATION_VALUE, m.clone()),
             OpError::ServerLimitExceeded(m) => (rr::SERVER_LIMIT_EXCEEDED, m.clone()),
+            OpError::ResponseTooLarge(_) => (rr::RESPONSE_TOO_LARGE, self.to_string()),
             OpError::Cipher(e) => (cipher_reason(e), self.to_string()),
             OpError::Asym(AsymError::Key(_)) => (rr::INVALID_FIELD, self.to_string()),
             OpError::Asym(AsymError::Params(_)) => {

@@ -243,6 +243,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         server.max_locate_items,
         server.max_request_cost,
         server.max_pbkdf2_iterations,
+        server.max_response_bytes,
         server.max_attribute_bytes,
         server.max_object_attribute_bytes,
         server.shutdown_grace_secs,

@@ -533,6 +533,7 @@ mod tests {
             data_type: None,
             split: Vec::new(),
             material_destroyed: false,
+            registered_wrapping: None,
         }
     }
 

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 /// Default `server.max_request_cost`: about four seconds of one core.
 pub const DEFAULT_MAX_REQUEST_COST: u64 = 4_000;
+/// Default `server.max_response_bytes`: 4 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
 /// Default `server.max_pbkdf2_iterations`.
 pub const DEFAULT_MAX_PBKDF2_ITERATIONS: u32 = 1_000_000;
 /// The most an Undo batch may cost: it holds the store's write lock while it runs, so every
@@ -41,7 +43,8 @@ const SMALLEST_PRF_BLOCK: u64 = 20;
 pub struct Meter {
     budget: u64,
     spent: Cell<u64>,
-    deadline: Instant,
+    time: Duration,
+    deadline: Cell<Instant>,
 }
 
 impl Meter {
@@ -50,8 +53,15 @@ impl Meter {
         Meter {
             budget,
             spent: Cell::new(estimate),
-            deadline: Instant::now() + time,
+            time,
+            deadline: Cell::new(Instant::now() + time),
         }
+    }
+
+    /// Starts the time allowed again from now: an Undo batch's time counts from when it has
+    /// its turn at the write lock, not from when it began to wait for it.
+    pub fn restart_clock(&self) {
+        self.deadline.set(Instant::now() + self.time);
     }
 
     /// Adds `units` spent beyond the estimate; refuses once the budget or the time is over.
@@ -70,7 +80,7 @@ impl Meter {
 
     /// Refuses once the request has run past its deadline.
     pub fn check_time(&self) -> Result<(), OpError> {
-        if Instant::now() > self.deadline {
+        if Instant::now() > self.deadline.get() {
             return Err(OpError::ServerLimitExceeded(
                 "the request has run past its time limit: send fewer or cheaper items per \
                  message (an Undo batch may run for 2 s, any other message for 10 s)"
@@ -88,6 +98,9 @@ pub struct RequestLimits {
     pub max_request_cost: u64,
     /// Most PBKDF2 iterations one Derive Key item may ask for.
     pub max_pbkdf2_iterations: u32,
+    /// Most bytes of response payloads one request message may make: a small request must not
+    /// make the server build a huge answer (RNG Retrieve, Locate, Get of large objects).
+    pub max_response_bytes: usize,
 }
 
 impl Default for RequestLimits {
@@ -95,6 +108,7 @@ impl Default for RequestLimits {
         RequestLimits {
             max_request_cost: DEFAULT_MAX_REQUEST_COST,
             max_pbkdf2_iterations: DEFAULT_MAX_PBKDF2_ITERATIONS,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 }

@@ -439,6 +439,7 @@ pub fn dispatch_recorded(
         Ok(b) => b,
         Err(e) => return (fail_every_item(msg, &e.into()), Vec::new()),
     };
+    meter.restart_clock();
     let (mut out, records) = run_items(ctx, who, msg, now, &meter);
     if out.iter().any(|i| i.result.is_err()) {
         drop(batch);
@@ -506,6 +507,7 @@ fn run_items(
         tracing::error!(user = %who.cn, error = %e, "cannot read the caller's access records");
     });
     let undo = msg.header.on_error == OnError::Undo;
+    let mut response_bytes = 0usize;
     let mut placeholder: Option<String> = None;
     let mut out = Vec::with_capacity(msg.items.len());
     let mut records = Vec::new();
@@ -532,6 +534,15 @@ fn run_items(
             // The caller's records could not be read (database failure): nothing is allowed.
             Err(_) => Err(OpError::AccessRecordsUnavailable),
         };
+        // The answer is bounded as well as the question: an item whose payload would take the
+        // response past the limit fails instead (and is dropped here, wiped if it held keys).
+        let result = result.and_then(|reply| {
+            response_bytes += reply.payload.iter().map(Ttlv::encoded_len).sum::<usize>();
+            if response_bytes > ctx.limits.max_response_bytes {
+                return Err(OpError::ResponseTooLarge(ctx.limits.max_response_bytes));
+            }
+            Ok(reply)
+        });
         let failed = result.is_err();
         let result = match result {
             Ok(reply) => {

@@ -79,8 +79,11 @@ impl Batch<'_> {
             let _ = active.conn.execute_batch("ROLLBACK");
             return Err(e.into());
         }
+        // The turn goes back before waiting for a peer (RPO-zero): the writes are committed.
+        let logged = active.logged.get();
+        drop(active);
         match self.store.hook.get() {
-            Some(hook) if active.logged.get() > 0 => hook.after_commit(active.logged.get()),
+            Some(hook) if logged > 0 => hook.after_commit(logged),
             _ => Ok(()),
         }
     }

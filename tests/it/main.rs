@@ -2,8 +2,8 @@
 //! the real server in-process on port 0 over real TLS with certificates generated at test time.
 
 mod access;
-mod attribute_limits;
 mod access_model;
+mod attribute_limits;
 mod audit;
 mod audit_cli;
 mod audit_disk_full;
