@@ -636,7 +636,7 @@ async fn queued_undo_batches_make_other_clients_undo_batches_time_out() {
     let mut victim = server.client("victor", V::V2_1).await;
     let mut refused = 0;
     let mut slowest = Duration::ZERO;
-    for _ in 0..3 {
+    for _ in 0..5 {
         let started = Instant::now();
         let create = create_payload(V::V2_1, &aes_attrs(None));
         let response = victim
@@ -644,10 +644,13 @@ async fn queued_undo_batches_make_other_clients_undo_batches_time_out() {
             .await
             .unwrap();
         slowest = slowest.max(started.elapsed());
-        if statuses(&response)
-            .iter()
-            .any(|s| *s != result_status::SUCCESS)
-        {
+        let why: Option<String> = response
+            .children_with(Tag::BATCH_ITEM)
+            .filter_map(|i| i.child(Tag::RESULT_MESSAGE).and_then(Ttlv::as_text))
+            .map(str::to_owned)
+            .next();
+        if let Some(why) = why {
+            eprintln!("victim's Undo batch refused: {why}");
             refused += 1;
         }
     }
@@ -655,7 +658,7 @@ async fn queued_undo_batches_make_other_clients_undo_batches_time_out() {
     for a in attackers {
         let _ = a.await;
     }
-    eprintln!("victim's Undo batches: {refused} of 3 refused, slowest {slowest:?}");
+    eprintln!("victim's Undo batches: {refused} of 5 refused, slowest {slowest:?}");
     assert_eq!(
         refused, 0,
         "another user's queued Undo batches made the victim's two-Create Undo batch run past \
@@ -693,10 +696,7 @@ async fn undone_stream_parts_encrypt_past_a_byte_usage_limit() {
             Tag::CRYPTOGRAPHIC_PARAMETERS,
             vec![
                 Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, bcm::CBC),
-                Ttlv::enumeration(
-                    Tag::PADDING_METHOD,
-                    akm::kmip::enums::padding_method::PKCS5,
-                ),
+                Ttlv::enumeration(Tag::PADDING_METHOD, akm::kmip::enums::padding_method::PKCS5),
             ],
         ));
         p.push(Ttlv::bytes(Tag::DATA, data));
@@ -711,10 +711,7 @@ async fn undone_stream_parts_encrypt_past_a_byte_usage_limit() {
     };
     let mut plaintext_encrypted = 0;
     for round in 0..4u8 {
-        let first = app
-            .call(op::ENCRYPT, part(&[], None, false))
-            .await
-            .unwrap();
+        let first = app.call(op::ENCRYPT, part(&[], None, false)).await.unwrap();
         let cv = first
             .child(Tag::CORRELATION_VALUE)
             .and_then(Ttlv::as_bytes)
