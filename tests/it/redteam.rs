@@ -691,23 +691,7 @@ async fn undone_stream_parts_encrypt_past_a_byte_usage_limit() {
     .await;
     let mut app = who(&server, "app", "Apps").await;
     let part = |data: &[u8], correlation: Option<&[u8]>, last: bool| {
-        let mut p = uid(&key);
-        p.push(Ttlv::structure(
-            Tag::CRYPTOGRAPHIC_PARAMETERS,
-            vec![
-                Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, bcm::CBC),
-                Ttlv::enumeration(Tag::PADDING_METHOD, akm::kmip::enums::padding_method::PKCS5),
-            ],
-        ));
-        p.push(Ttlv::bytes(Tag::DATA, data));
-        match correlation {
-            None => p.push(Ttlv::boolean(Tag::INIT_INDICATOR, true)),
-            Some(cv) => p.push(Ttlv::bytes(Tag::CORRELATION_VALUE, cv)),
-        }
-        if last {
-            p.push(Ttlv::boolean(Tag::FINAL_INDICATOR, true));
-        }
-        p
+        stream_part(&key, data, correlation, last)
     };
     let mut plaintext_encrypted = 0;
     for round in 0..4u8 {
@@ -778,6 +762,64 @@ async fn a_small_request_makes_the_server_build_a_64_mib_response() {
         returned <= 16 * 1024 * 1024,
         "a {request_bytes}-byte request made the server build a response of {returned} bytes \
          (no bound on a response's size; RNG Retrieve costs one unit whatever it returns)"
+    );
+    server.stop().await;
+}
+
+/// One part of a multi-part CBC Encrypt with `key`: the first (Init Indicator) when
+/// `correlation` is None.
+fn stream_part(key: &str, data: &[u8], correlation: Option<&[u8]>, last: bool) -> Vec<Ttlv> {
+    let mut p = uid(key);
+    p.push(Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![
+            Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, bcm::CBC),
+            Ttlv::enumeration(Tag::PADDING_METHOD, akm::kmip::enums::padding_method::PKCS5),
+        ],
+    ));
+    p.push(Ttlv::bytes(Tag::DATA, data));
+    match correlation {
+        None => p.push(Ttlv::boolean(Tag::INIT_INDICATOR, true)),
+        Some(cv) => p.push(Ttlv::bytes(Tag::CORRELATION_VALUE, cv)),
+    }
+    if last {
+        p.push(Ttlv::boolean(Tag::FINAL_INDICATOR, true));
+    }
+    p
+}
+
+/// Round 2, attack D: the server holds at most 1,024 open multi-part Encrypts for everyone
+/// together and drops the oldest for a new one. One message of 1,024 Init parts (1,024 cost
+/// units, within the budget) from any user drops every other user's open stream.
+#[tokio::test]
+async fn one_user_drops_every_other_users_open_encrypt_stream() {
+    let server = TestServer::start().await;
+    let mut victim = server.client("victor", V::V2_1).await;
+    let vkey = create_key(&mut victim, None).await;
+    victim.call(op::ACTIVATE, uid(&vkey)).await.unwrap();
+    let first = victim
+        .call(op::ENCRYPT, stream_part(&vkey, &[1; 16], None, false))
+        .await
+        .unwrap();
+    let cv = first
+        .child(Tag::CORRELATION_VALUE)
+        .and_then(Ttlv::as_bytes)
+        .unwrap()
+        .to_vec();
+    let mut mallory = server.client("mallory", V::V2_1).await;
+    let mkey = create_key(&mut mallory, None).await;
+    mallory.call(op::ACTIVATE, uid(&mkey)).await.unwrap();
+    let inits: Vec<(u32, Vec<Ttlv>)> = (0..1024)
+        .map(|_| (op::ENCRYPT, stream_part(&mkey, &[], None, false)))
+        .collect();
+    mallory.send(&request(V::V2_1, &inits)).await.unwrap();
+    let last = victim
+        .call(op::ENCRYPT, stream_part(&vkey, &[2; 16], Some(&cv), true))
+        .await;
+    assert!(
+        last.is_ok(),
+        "another user's message of 1,024 stream Inits dropped the victim's open stream: {:?}",
+        last.err()
     );
     server.stop().await;
 }
