@@ -592,3 +592,234 @@ fn a_journal_replaced_under_another_server_name_passes_against_the_copy() {
         "a journal holding none of the copy's records verified OK against it: {stdout}"
     );
 }
+
+// ---- Round 2 (red team 2): attacks on the round-1 fixes. Each fails on the code it was
+// written against.
+
+/// Round 2, attack A: an Undo batch's 2 s deadline starts when the message arrives, before the
+/// batch waits for its turn at the store writer, and every Undo batch (even one that only
+/// reads) takes a turn. One ordinary user who keeps two dozen Undo batches of RSA signatures
+/// queued (each within the 500-unit Undo budget) makes every other client's Undo batch wait
+/// past 2 s in the queue and be refused whole, though none of its items ever ran.
+#[tokio::test]
+async fn queued_undo_batches_make_other_clients_undo_batches_time_out() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let server = TestServer::start().await;
+    let mut mallory = server.client("mallory", V::V2_1).await;
+    let got = mallory
+        .call(op::CREATE_KEY_PAIR, rsa_pair_payload(4096))
+        .await
+        .unwrap();
+    let private = got
+        .child(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER)
+        .and_then(Ttlv::as_text)
+        .unwrap()
+        .to_owned();
+    mallory.call(op::ACTIVATE, uid(&private)).await.unwrap();
+    let mut sign = uid(&private);
+    sign.push(Ttlv::bytes(Tag::DATA, b"x".to_vec()));
+    // 49 signs: 49 x 11 = 539 units would be over; 45 x 11 = 495 is within the Undo budget.
+    let batch = undo(&vec![(op::SIGN, sign); 45]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut attackers = Vec::new();
+    for _ in 0..24 {
+        let mut c = server.client("mallory", V::V2_1).await;
+        let (batch, stop) = (batch.clone(), stop.clone());
+        attackers.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let _ = c.send(&batch).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut victim = server.client("victor", V::V2_1).await;
+    let mut refused = 0;
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let create = create_payload(V::V2_1, &aes_attrs(None));
+        let response = victim
+            .send(&undo(&[(op::CREATE, create.clone()), (op::CREATE, create)]))
+            .await
+            .unwrap();
+        slowest = slowest.max(started.elapsed());
+        let why: Option<String> = response
+            .children_with(Tag::BATCH_ITEM)
+            .filter_map(|i| i.child(Tag::RESULT_MESSAGE).and_then(Ttlv::as_text))
+            .map(str::to_owned)
+            .next();
+        if let Some(why) = why {
+            eprintln!("victim's Undo batch refused: {why}");
+            refused += 1;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for a in attackers {
+        let _ = a.await;
+    }
+    eprintln!("victim's Undo batches: {refused} of 5 refused, slowest {slowest:?}");
+    assert_eq!(
+        refused, 0,
+        "another user's queued Undo batches made the victim's two-Create Undo batch run past \
+         its 2 s deadline while it waited for its turn (slowest {slowest:?})"
+    );
+    server.stop().await;
+}
+
+/// Round 2, attack B: a multi-part Encrypt keeps its stream in memory, outside the Undo
+/// batch's transaction. A part sent in an Undo batch that is rolled back has its Usage Limits
+/// count rolled back, yet its plaintext stays in the stream, and the Final part (data empty,
+/// counting nothing) encrypts it. A user who may only Encrypt with an administrator's key
+/// limited to 16 bytes gets as many CBC ciphertexts as they like, 15 bytes at a time.
+#[tokio::test]
+async fn undone_stream_parts_encrypt_past_a_byte_usage_limit() {
+    let server = access_server().await;
+    let mut admin = who(&server, "admin", ADMINS).await;
+    let limits = Value::Structure(vec![
+        Ttlv::long(Tag::USAGE_LIMITS_TOTAL, 16),
+        Ttlv::enumeration(Tag::USAGE_LIMITS_UNIT, usage_limits_unit::BYTE),
+    ]);
+    let key = register_aes(
+        &mut admin,
+        usage::ENCRYPT,
+        &[
+            Attr::new("Usage Limits", limits),
+            Attr::new("x-akm-access-mode", Value::TextString("any".into())),
+        ],
+    )
+    .await;
+    let mut app = who(&server, "app", "Apps").await;
+    let part = |data: &[u8], correlation: Option<&[u8]>, last: bool| {
+        stream_part(&key, data, correlation, last)
+    };
+    let mut plaintext_encrypted = 0;
+    for round in 0..4u8 {
+        let first = app.call(op::ENCRYPT, part(&[], None, false)).await.unwrap();
+        let cv = first
+            .child(Tag::CORRELATION_VALUE)
+            .and_then(Ttlv::as_bytes)
+            .unwrap()
+            .to_vec();
+        // Undone: "Apps" may not Get. The 15 bytes' count is rolled back; the stream keeps them.
+        let response = app
+            .send(&undo(&[
+                (op::ENCRYPT, part(&[round; 15], Some(&cv), false)),
+                (op::GET, uid(&key)),
+            ]))
+            .await
+            .unwrap();
+        assert_ne!(statuses(&response).last(), Some(&result_status::SUCCESS));
+        if let Ok(last) = app.call(op::ENCRYPT, part(&[], Some(&cv), true)).await {
+            if last
+                .child(Tag::DATA)
+                .and_then(Ttlv::as_bytes)
+                .is_some_and(|d| d.len() >= 16)
+            {
+                plaintext_encrypted += 15;
+            }
+        }
+    }
+    assert!(
+        plaintext_encrypted <= 16,
+        "a key limited to 16 bytes encrypted {plaintext_encrypted} bytes of plaintext \
+         (a stream part's bytes outlive the Undo batch that rolled back their count)"
+    );
+    server.stop().await;
+}
+
+/// Round 2, attack C: nothing bounds what a response may hold. The cost estimate prices an
+/// RNG Retrieve at one unit whatever it returns, `server.max_message_bytes` bounds only the
+/// request, and the client's Maximum Response Size is the client's choice. A 50 KB message of
+/// 1,000 RNG Retrieve items (1,000 units, within the 4,000 budget and the 1,024-item limit)
+/// makes the server hold about 64 MiB of response (twice over while encoding) per request;
+/// one identity may have 256 connections and the server 256 requests in flight, so one
+/// ordinary user can make it allocate tens of GiB.
+#[tokio::test]
+async fn a_small_request_makes_the_server_build_a_64_mib_response() {
+    let server = TestServer::start().await;
+    let mut c = server.client("mallory", V::V2_1).await;
+    let items: Vec<(u32, Vec<Ttlv>)> = (0..1000)
+        .map(|_| {
+            (
+                op::RNG_RETRIEVE,
+                vec![Ttlv::integer(Tag::DATA_LENGTH, 64 * 1024)],
+            )
+        })
+        .collect();
+    let msg = request(V::V2_1, &items);
+    let request_bytes = msg.encode().len();
+    let returned: usize = match c.send(&msg).await {
+        Ok(response) => payloads(&response)
+            .iter()
+            .filter_map(|p| p.child(Tag::DATA).and_then(Ttlv::as_bytes))
+            .map(<[u8]>::len)
+            .sum(),
+        Err(_) => 0,
+    };
+    eprintln!("a {request_bytes}-byte request returned {returned} bytes of random data");
+    assert!(
+        returned <= 16 * 1024 * 1024,
+        "a {request_bytes}-byte request made the server build a response of {returned} bytes \
+         (no bound on a response's size; RNG Retrieve costs one unit whatever it returns)"
+    );
+    server.stop().await;
+}
+
+/// One part of a multi-part CBC Encrypt with `key`: the first (Init Indicator) when
+/// `correlation` is None.
+fn stream_part(key: &str, data: &[u8], correlation: Option<&[u8]>, last: bool) -> Vec<Ttlv> {
+    let mut p = uid(key);
+    p.push(Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![
+            Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, bcm::CBC),
+            Ttlv::enumeration(Tag::PADDING_METHOD, akm::kmip::enums::padding_method::PKCS5),
+        ],
+    ));
+    p.push(Ttlv::bytes(Tag::DATA, data));
+    match correlation {
+        None => p.push(Ttlv::boolean(Tag::INIT_INDICATOR, true)),
+        Some(cv) => p.push(Ttlv::bytes(Tag::CORRELATION_VALUE, cv)),
+    }
+    if last {
+        p.push(Ttlv::boolean(Tag::FINAL_INDICATOR, true));
+    }
+    p
+}
+
+/// Round 2, attack D: the server holds at most 1,024 open multi-part Encrypts for everyone
+/// together and drops the oldest for a new one. One message of 1,024 Init parts (1,024 cost
+/// units, within the budget) from any user drops every other user's open stream.
+#[tokio::test]
+async fn one_user_drops_every_other_users_open_encrypt_stream() {
+    let server = TestServer::start().await;
+    let mut victim = server.client("victor", V::V2_1).await;
+    let vkey = create_key(&mut victim, None).await;
+    victim.call(op::ACTIVATE, uid(&vkey)).await.unwrap();
+    let first = victim
+        .call(op::ENCRYPT, stream_part(&vkey, &[1; 16], None, false))
+        .await
+        .unwrap();
+    let cv = first
+        .child(Tag::CORRELATION_VALUE)
+        .and_then(Ttlv::as_bytes)
+        .unwrap()
+        .to_vec();
+    let mut mallory = server.client("mallory", V::V2_1).await;
+    let mkey = create_key(&mut mallory, None).await;
+    mallory.call(op::ACTIVATE, uid(&mkey)).await.unwrap();
+    let inits: Vec<(u32, Vec<Ttlv>)> = (0..1024)
+        .map(|_| (op::ENCRYPT, stream_part(&mkey, &[], None, false)))
+        .collect();
+    mallory.send(&request(V::V2_1, &inits)).await.unwrap();
+    let last = victim
+        .call(op::ENCRYPT, stream_part(&vkey, &[2; 16], Some(&cv), true))
+        .await;
+    assert!(
+        last.is_ok(),
+        "another user's message of 1,024 stream Inits dropped the victim's open stream: {:?}",
+        last.err()
+    );
+    server.stop().await;
+}
