@@ -558,9 +558,10 @@ pub fn destroyed_state(current: u32) -> Option<u32> {
     }
 }
 
-/// Rule (Re-key): only a live, not compromised, not yet replaced key.
+/// Rule (Re-key): only a live, not yet replaced key; a Compromised key may be re-keyed too
+/// (replacing it is exactly when clients re-key; KMIP 2.1 §6.1.43 sets no such limit).
 pub fn rekeyable(obj: &MObj) -> bool {
-    !obj.destroyed() && obj.state != state::COMPROMISED && obj.latest
+    !obj.destroyed() && obj.latest
 }
 
 /// Rule (Re-key): the replacement's state. It inherits the Activation and Deactivation
