@@ -23,7 +23,7 @@ use crate::support::kmip::{
 use crate::support::proxy::Fault;
 use akm::client::{Client, ClientError};
 use akm::kmip::attributes::{self, Attr};
-use akm::kmip::enums::{operation as op, revocation_reason_code as rrc, state};
+use akm::kmip::enums::{link_type, operation as op, revocation_reason_code as rrc, state};
 use akm::kmip::ProtocolVersion;
 use akm::pki::Validity;
 use akm::ttlv::{Tag, Ttlv, Value};
@@ -1040,6 +1040,42 @@ fn key_bytes(payload: &Ttlv) -> Option<Vec<u8>> {
     payload.children().iter().find_map(key_bytes)
 }
 
+/// The version `u` replaced (its Replaced Object link), read from its attribute record.
+fn replaced_object(u: &str, o: &ObjectDump) -> Option<String> {
+    let row = akm::store::ObjectRow {
+        uid: u.to_owned(),
+        object_type: o.object_type,
+        state: o.state,
+        owner: o.owner.clone(),
+        owner_group: o.owner_group.clone(),
+        access_mode: o.access_mode.clone(),
+        algorithm: o.algorithm,
+        length: o.length,
+        initial_date: o.initial_date,
+        activation_date: o.activation_date,
+        deactivation_date: o.deactivation_date,
+        last_change: o.last_change,
+        key_version: o.key_version,
+        names: o.names.clone(),
+        groups: o.groups.clone(),
+        attributes: o.attributes.clone(),
+    };
+    let obj = akm::ops::Object::from_row(row).ok()?;
+    let found = obj.all("Link").find_map(|v| match v {
+        Value::Structure(c) => {
+            let kind = c.iter().find(|t| t.tag == Tag::LINK_TYPE)?.as_enum()?;
+            (kind == link_type::REPLACED_OBJECT_LINK).then(|| {
+                c.iter()
+                    .find(|t| t.tag == Tag::LINKED_OBJECT_IDENTIFIER)
+                    .and_then(Ttlv::as_text)
+                    .map(str::to_owned)
+            })?
+        }
+        _ => None,
+    });
+    found
+}
+
 /// Gets `u` from node `node` as `tls`; returns a digest of the material or why not.
 async fn material_digest(
     addr: &str,
@@ -1177,6 +1213,28 @@ async fn check_round(
         .filter(|(_, us)| us.len() > 1)
         .map(|((owner, n), us)| format!("{owner}/{n}: {}", us.join(" ")))
         .collect();
+    // One successor per version: a scheduled rotation (or Re-key on two cut-off nodes) that
+    // forks a key into two live versions replacing the same one.
+    let mut successors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (u, o) in &d.objects {
+        if is_destroyed(o.state) {
+            continue;
+        }
+        if let Some(p) = replaced_object(u, o) {
+            successors.entry(p).or_default().push(u.clone());
+        }
+    }
+    let forks: Vec<String> = successors
+        .iter()
+        .filter(|(_, us)| us.len() > 1)
+        .map(|(p, us)| format!("{p} replaced by {}", us.join(" ")))
+        .collect();
+    if !forks.is_empty() {
+        violations.gated(
+            "one live successor per version (no rotation fork)",
+            short(forks),
+        );
+    }
     let twice: BTreeSet<String> = holders
         .values()
         .filter(|us| us.len() > 1)
