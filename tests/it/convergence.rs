@@ -247,6 +247,8 @@ struct History {
     pending_reload: BTreeSet<usize>,
     /// RPO-zero violations seen at a kill.
     rpo_missing: Vec<String>,
+    /// Acknowledged writes verified on another node at a kill (RPO-zero).
+    rpo_verified: usize,
 }
 
 impl History {
@@ -350,7 +352,10 @@ fn request(rng: &mut Rng, choice: ClientOp, known: &[String]) -> Option<(u32, Ve
         }
         ClientOp::CreateScheduled => {
             let mut attrs = aes_attrs(Some(rng.pick(SCHEDULED_NAMES).unwrap()));
-            attrs.push(Attr::new("Activation Date", Value::DateTime(now_secs() - 1)));
+            attrs.push(Attr::new(
+                "Activation Date",
+                Value::DateTime(now_secs() - 1),
+            ));
             attrs.push(Attr::new("Rotate Automatic", Value::Boolean(true)));
             let interval = 3 + rng.below(6) as u32;
             attrs.push(Attr::new("Rotate Interval", Value::Interval(interval)));
@@ -383,7 +388,10 @@ fn request(rng: &mut Rng, choice: ClientOp, known: &[String]) -> Option<(u32, Ve
         ClientOp::Destroy => with_uid(op::DESTROY, vec![]),
         ClientOp::AddAttribute => with_uid(
             op::ADD_ATTRIBUTE,
-            vec![attributes::to_v1(&note(format!("a{}", rng.below(1000))), None)],
+            vec![attributes::to_v1(
+                &note(format!("a{}", rng.below(1000))),
+                None,
+            )],
         ),
         ClientOp::ModifyAttribute => with_uid(
             op::MODIFY_ATTRIBUTE,
@@ -406,7 +414,10 @@ fn request(rng: &mut Rng, choice: ClientOp, known: &[String]) -> Option<(u32, Ve
             } else {
                 rng.pick(SCHEDULED_NAMES)
             };
-            Some((op::LOCATE, filters(V, &[Attr::new("Name", name(n.unwrap()))])))
+            Some((
+                op::LOCATE,
+                filters(V, &[Attr::new("Name", name(n.unwrap()))]),
+            ))
         }
     }
 }
@@ -708,8 +719,9 @@ fn check_rpo_zero_at_kill(shared: &Shared, killed: usize) {
             missing.push(format!("destroyed {u}"));
         }
     }
+    let mut h = shared.history.lock().unwrap();
+    h.rpo_verified += acked.len() + destroyed.len() - missing.len();
     if !missing.is_empty() {
-        let mut h = shared.history.lock().unwrap();
         h.rpo_missing.push(format!(
             "kill -9 of n{killed}: {} acknowledged writes on no other node: {}",
             missing.len(),
@@ -876,7 +888,10 @@ fn dump_node(dir: &Path, node_id: &str) -> rusqlite::Result<Dump> {
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         rows.collect::<Result<_, _>>()?
     };
-    for t in tables.iter().filter(|t| !KNOWN_TABLES.contains(&t.as_str())) {
+    for t in tables
+        .iter()
+        .filter(|t| !KNOWN_TABLES.contains(&t.as_str()))
+    {
         d.extra.insert(t.clone(), dump_table(&tx, t)?);
     }
     Ok(d)
@@ -969,8 +984,14 @@ fn dump_differences(a: &Dump, b: &Dump, with_extra: bool) -> Vec<String> {
     if with_extra && a.extra != b.extra {
         out.push(format!(
             "extra tables differ: {:?} vs {:?}",
-            a.extra.iter().map(|(t, r)| (t, r.len())).collect::<Vec<_>>(),
-            b.extra.iter().map(|(t, r)| (t, r.len())).collect::<Vec<_>>()
+            a.extra
+                .iter()
+                .map(|(t, r)| (t, r.len()))
+                .collect::<Vec<_>>(),
+            b.extra
+                .iter()
+                .map(|(t, r)| (t, r.len()))
+                .collect::<Vec<_>>()
         ));
     }
     out
@@ -1181,7 +1202,10 @@ async fn check_round(
         .map(|(u, _)| u.clone())
         .collect();
     if !unexplained.is_empty() {
-        violations.hard("nothing destroyed that no client destroyed", short(unexplained));
+        violations.hard(
+            "nothing destroyed that no client destroyed",
+            short(unexplained),
+        );
     }
     // Every uid a client was told about still exists.
     let lost: Vec<String> = told
@@ -1354,6 +1378,7 @@ struct RoundReport {
     rotated: usize,
     quiesced: Option<Duration>,
     reads: usize,
+    rpo_verified: usize,
     violations: Violations,
     elapsed: Duration,
 }
@@ -1370,7 +1395,8 @@ impl RoundReport {
         format!(
             "seed=0x{:x} mode={} ops={} (ok {}, refused {}, unknown {}, unreachable {}) \
              faults={} (cuts {}, delays {}, black holes {}, isolations {}, kill -9 {}) \
-             objects={} rotated={} quiesced={} owner-gets={} violations={} ({} gated) in {:.0?}",
+             objects={} rotated={} quiesced={} owner-gets={} rpo-verified={} violations={} \
+             ({} gated) in {:.0?}",
             self.seed,
             if self.rpo_zero { "rpo-zero" } else { "async" },
             total(0),
@@ -1389,6 +1415,7 @@ impl RoundReport {
             self.quiesced
                 .map_or("never".to_string(), |d| format!("{d:.1?}")),
             self.reads,
+            self.rpo_verified,
             self.violations.0.len(),
             self.violations.0.iter().filter(|v| v.gated).count(),
             self.elapsed,
@@ -1507,6 +1534,10 @@ async fn run_round(seed: u64, activity: Duration) -> RoundReport {
     });
     let schedule = fault_schedule(seed, activity);
     let faults = FaultFigures::of(&schedule);
+    let schedule_text: Vec<String> = schedule
+        .iter()
+        .map(|f| format!("{:.1?}..{:.1?} {:?}", f.start, f.end, f.kind))
+        .collect();
     let cluster = Arc::new(Mutex::new(cluster));
 
     let activity_started = Instant::now();
@@ -1576,6 +1607,10 @@ async fn run_round(seed: u64, activity: Duration) -> RoundReport {
     }
     let failed = violations.0.iter().any(|v| !v.gated || strict());
     if failed {
+        eprintln!(
+            "---- seed 0x{seed:x} fault schedule ----\n{}",
+            schedule_text.join("\n")
+        );
         let c = cluster.lock().unwrap_or_else(|e| e.into_inner());
         for n in &c.nodes {
             let log = n.log();
@@ -1587,8 +1622,12 @@ async fn run_round(seed: u64, activity: Duration) -> RoundReport {
             );
         }
     }
-    let ops = shared.history.lock().unwrap().ops.clone();
+    let (ops, rpo_verified) = {
+        let h = shared.history.lock().unwrap();
+        (h.ops.clone(), h.rpo_verified)
+    };
     RoundReport {
+        rpo_verified,
         seed,
         rpo_zero,
         ops,
