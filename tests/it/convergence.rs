@@ -186,13 +186,13 @@ const RESTART_GAP: Duration = Duration::from_millis(500);
 fn link_fault_at(schedule: &[ScheduledFault], at: Duration, a: usize, b: usize) -> Fault {
     schedule
         .iter()
+        .rev()
         .filter(|f| f.start <= at && at < f.end)
-        .filter_map(|f| match f.kind {
+        .find_map(|f| match f.kind {
             FaultKind::Link(x, y, fault) if (x, y) == (a, b) => Some(fault),
             FaultKind::Isolate(n) if n == a || n == b => Some(Fault::Cut),
             _ => None,
         })
-        .last()
         .unwrap_or(Fault::Pass)
 }
 
