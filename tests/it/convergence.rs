@@ -1723,13 +1723,25 @@ async fn run(seeds: impl Iterator<Item = u64>, activity: Duration, until: Option
     let strict = strict();
     let mut failures = Vec::new();
     let mut totals = (0usize, 0usize, 0usize, 0usize);
+    let mut by_op: BTreeMap<&'static str, [usize; 4]> = BTreeMap::new();
+    let mut findings: BTreeMap<&'static str, BTreeSet<String>> = BTreeMap::new();
     for seed in seeds {
         if until.is_some_and(|u| Instant::now() >= u) {
             break;
         }
         let report = run_round(seed, activity).await;
         eprintln!("convergence: {}", report.summary());
+        for (k, v) in &report.ops {
+            let t = by_op.entry(k).or_default();
+            for (sum, n) in t.iter_mut().zip(v) {
+                *sum += n;
+            }
+        }
         for v in &report.violations.0 {
+            findings
+                .entry(v.check)
+                .or_default()
+                .insert(format!("0x{seed:x}"));
             eprintln!(
                 "convergence: seed=0x{seed:x} {} [{}]: {}",
                 if v.gated { "GATED" } else { "FAILED" },
@@ -1765,6 +1777,21 @@ async fn run(seeds: impl Iterator<Item = u64>, activity: Duration, until: Option
         totals.3,
         if strict { " (strict)" } else { "" }
     );
+    eprintln!(
+        "convergence: operations (attempted/ok/refused/unknown): {}",
+        by_op
+            .iter()
+            .map(|(k, v)| format!("{k} {}/{}/{}/{}", v[0], v[1], v[2], v[3]))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for (check, seeds) in &findings {
+        eprintln!(
+            "convergence: [{check}] in {} rounds: {}",
+            seeds.len(),
+            seeds.iter().cloned().collect::<Vec<_>>().join(" ")
+        );
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
