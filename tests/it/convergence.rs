@@ -1188,7 +1188,34 @@ struct Identities {
     admin: Arc<rustls::ClientConfig>,
 }
 
-/// Every invariant of a quiesced round, against the agreed dump `d`.
+/// What the clients were told, copied out of the shared history for the checks.
+struct Told {
+    told: BTreeMap<String, usize>,
+    acked_destroys: BTreeSet<String>,
+    destroy_attempted: BTreeSet<String>,
+    rpo_missing: Vec<String>,
+    revoked: Vec<(String, usize, Arc<rustls::ClientConfig>)>,
+}
+
+impl Told {
+    fn of(shared: &Shared) -> Told {
+        let h = shared.history.lock().unwrap();
+        Told {
+            told: h.told.clone(),
+            acked_destroys: h.acked_destroys.iter().map(|(_, u)| u.clone()).collect(),
+            destroy_attempted: h.destroy_attempted.clone(),
+            rpo_missing: h.rpo_missing.clone(),
+            revoked: h
+                .revoked
+                .iter()
+                .map(|r| (r.cn.clone(), r.node, r.tls.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// Every invariant of a quiesced round, against the agreed dump `d` (and each node's own
+/// `dumps`); returns how many owner Gets it made.
 async fn check_round(
     shared: &Shared,
     ids: &Identities,
@@ -1196,25 +1223,20 @@ async fn check_round(
     dumps: &[Dump],
     violations: &mut Violations,
 ) -> usize {
-    let (told, acked_destroys, attempted, rpo, revoked) = {
-        let h = shared.history.lock().unwrap();
-        let acked_destroys: BTreeSet<String> =
-            h.acked_destroys.iter().map(|(_, u)| u.clone()).collect();
-        let revoked: Vec<(String, usize, Arc<rustls::ClientConfig>)> = h
-            .revoked
-            .iter()
-            .map(|r| (r.cn.clone(), r.node, r.tls.clone()))
-            .collect();
-        (
-            h.told.clone(),
-            acked_destroys,
-            h.destroy_attempted.clone(),
-            h.rpo_missing.clone(),
-            revoked,
-        )
-    };
+    let told = Told::of(shared);
+    check_extra_tables(dumps, violations);
+    check_history(d, &told, violations);
+    let named_twice = check_names_and_chains(d, violations);
+    // Before the checker's own Gets, which are audited too.
+    check_journals(shared, dumps, violations);
+    let reads = check_material(shared, ids, d, &named_twice, violations).await;
+    check_revocations(shared, &told, violations).await;
+    check_rotation_logs(shared, violations);
+    reads
+}
 
-    // Extra tables (new mirrored records, e.g. revocations) agree.
+/// Tables this checker does not know (new mirrored records, e.g. revocations) agree.
+fn check_extra_tables(dumps: &[Dump], violations: &mut Violations) {
     for (i, other) in dumps.iter().enumerate().skip(1) {
         if other.extra != dumps[0].extra {
             violations.gated(
@@ -1226,9 +1248,13 @@ async fn check_round(
             );
         }
     }
-    // No destroyed key comes back; nothing is destroyed that no one destroyed.
+}
+
+/// No destroyed key comes back, nothing is destroyed that no client destroyed, every uid a
+/// client was told about exists, and (RPO-zero) no acknowledged write was missing at a kill.
+fn check_history(d: &Dump, told: &Told, violations: &mut Violations) {
     let mut back = Vec::new();
-    for u in &acked_destroys {
+    for u in &told.acked_destroys {
         match d.objects.get(u) {
             Some(o) if !is_destroyed(o.state) || o.has_material => {
                 back.push(format!("{u} state {} material {}", o.state, o.has_material))
@@ -1243,7 +1269,7 @@ async fn check_round(
     let unexplained: Vec<String> = d
         .objects
         .iter()
-        .filter(|(u, o)| is_destroyed(o.state) && !attempted.contains(*u))
+        .filter(|(u, o)| is_destroyed(o.state) && !told.destroy_attempted.contains(*u))
         .map(|(u, _)| u.clone())
         .collect();
     if !unexplained.is_empty() {
@@ -1252,8 +1278,8 @@ async fn check_round(
             short(unexplained),
         );
     }
-    // Every uid a client was told about still exists.
     let lost: Vec<String> = told
+        .told
         .iter()
         .filter(|(u, _)| !d.objects.contains_key(*u))
         .map(|(u, n)| format!("{u} (acknowledged by n{n})"))
@@ -1261,33 +1287,25 @@ async fn check_round(
     if !lost.is_empty() {
         violations.hard("every acknowledged object exists", short(lost));
     }
-    if !rpo.is_empty() {
-        violations.hard("rpo-zero: acknowledged writes survive kill -9", short(rpo));
+    if !told.rpo_missing.is_empty() {
+        violations.hard(
+            "rpo-zero: acknowledged writes survive kill -9",
+            short(told.rpo_missing.clone()),
+        );
     }
-    // Each (owner, name) has at most one live holder.
+}
+
+/// Each (owner, name) has one live holder, and each version at most one live successor (no
+/// rotation fork). Returns the uids whose name another live object also holds.
+fn check_names_and_chains(d: &Dump, violations: &mut Violations) -> BTreeSet<String> {
     let mut holders: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
-    for (u, o) in &d.objects {
-        if is_destroyed(o.state) {
-            continue;
-        }
+    let mut successors: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (u, o) in d.objects.iter().filter(|(_, o)| !is_destroyed(o.state)) {
         for n in &o.names {
             holders
                 .entry((o.owner.clone(), n.clone()))
                 .or_default()
                 .push(u.clone());
-        }
-    }
-    let ambiguous: Vec<String> = holders
-        .iter()
-        .filter(|(_, us)| us.len() > 1)
-        .map(|((owner, n), us)| format!("{owner}/{n}: {}", us.join(" ")))
-        .collect();
-    // One successor per version: a scheduled rotation (or Re-key on two cut-off nodes) that
-    // forks a key into two live versions replacing the same one.
-    let mut successors: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (u, o) in &d.objects {
-        if is_destroyed(o.state) {
-            continue;
         }
         if let Some(p) = replaced_object(u, o) {
             successors.entry(p).or_default().push(u.clone());
@@ -1304,17 +1322,24 @@ async fn check_round(
             short(forks),
         );
     }
-    let twice: BTreeSet<String> = holders
-        .values()
-        .filter(|us| us.len() > 1)
-        .flatten()
-        .cloned()
+    let ambiguous: Vec<String> = holders
+        .iter()
+        .filter(|(_, us)| us.len() > 1)
+        .map(|((owner, n), us)| format!("{owner}/{n}: {}", us.join(" ")))
         .collect();
     if !ambiguous.is_empty() {
         violations.gated("each (owner, name) has one live version", short(ambiguous));
     }
-    // Every node's journal covers every object in its store (before the checker's own Gets
-    // below are audited).
+    holders
+        .into_values()
+        .filter(|us| us.len() > 1)
+        .flatten()
+        .collect()
+}
+
+/// Every node's journal names every object in its store (a change applied from a peer is
+/// audited where it is applied).
+fn check_journals(shared: &Shared, dumps: &[Dump], violations: &mut Violations) {
     for (n, dir) in shared.dirs.iter().enumerate() {
         let journal = journal_text(dir);
         let silent: Vec<String> = dumps[n]
@@ -1334,15 +1359,22 @@ async fn check_round(
             );
         }
     }
-    // Material identical on every node and readable by its owner.
+}
+
+/// Every live version is readable by its owner on every node, and Get returns the material
+/// the nodes store. Returns how many Gets it made.
+async fn check_material(
+    shared: &Shared,
+    ids: &Identities,
+    d: &Dump,
+    named_twice: &BTreeSet<String>,
+    violations: &mut Violations,
+) -> usize {
     let mut digests: BTreeMap<String, Vec<Result<String, String>>> = BTreeMap::new();
     let mut reads = 0;
     for n in 0..3 {
         let mut conns: BTreeMap<String, Option<Client>> = BTreeMap::new();
-        for (u, o) in &d.objects {
-            if is_destroyed(o.state) {
-                continue;
-            }
+        for (u, o) in d.objects.iter().filter(|(_, o)| !is_destroyed(o.state)) {
             let tls = ids.users.get(&o.owner).unwrap_or(&ids.admin).clone();
             let conn = conns.entry(o.owner.clone()).or_default();
             let r = material_digest(&shared.kmip[n], tls, conn, u).await;
@@ -1350,23 +1382,25 @@ async fn check_round(
             digests.entry(u.clone()).or_default().push(r);
         }
     }
-    let unreadable: Vec<String> = digests
-        .iter()
-        .flat_map(|(u, rs)| {
-            rs.iter()
-                .enumerate()
-                .filter_map(move |(n, r)| r.as_ref().err().map(|e| format!("{u} on n{n}: {e}")))
-        })
-        .collect();
     // A key whose name another live key also holds may be unreadable because of that (Get
     // of a Fresh key writes, and the write checks the name): reported with the name check.
-    let (named_twice, others): (Vec<String>, Vec<String>) = unreadable
-        .into_iter()
-        .partition(|s| twice.iter().any(|u| s.starts_with(u.as_str())));
-    if !named_twice.is_empty() {
+    let (mut twice, mut others) = (Vec::new(), Vec::new());
+    for (u, rs) in &digests {
+        for (n, r) in rs.iter().enumerate() {
+            if let Err(e) = r {
+                let line = format!("{u} on n{n}: {e}");
+                if named_twice.contains(u) {
+                    twice.push(line);
+                } else {
+                    others.push(line);
+                }
+            }
+        }
+    }
+    if !twice.is_empty() {
         violations.gated(
             "a live version whose name is duplicated stays readable",
-            short(named_twice),
+            short(twice),
         );
     }
     if !others.is_empty() {
@@ -1375,9 +1409,8 @@ async fn check_round(
     let differing: Vec<String> = digests
         .iter()
         .filter(|(u, rs)| {
-            let stored = d.objects[*u].material.clone();
-            rs.iter()
-                .any(|r| r.as_ref().ok() != stored.as_ref() && r.is_ok())
+            let stored = d.objects[*u].material.as_ref();
+            rs.iter().any(|r| r.is_ok() && r.as_ref().ok() != stored)
         })
         .map(|(u, rs)| format!("{u}: stored {:?}, Get {rs:?}", d.objects[u].material))
         .collect();
@@ -1387,8 +1420,12 @@ async fn check_round(
             short(differing),
         );
     }
-    // Revocations: refused by the node where they were made, and by every other node.
-    for (cn, node, tls) in &revoked {
+    reads
+}
+
+/// A revoked certificate is refused by the node where it was revoked, and by every other.
+async fn check_revocations(shared: &Shared, told: &Told, violations: &mut Violations) {
+    for (cn, node, tls) in &told.revoked {
         for n in 0..3 {
             if refused(&shared.kmip[n], tls.clone()).await {
                 continue;
@@ -1401,7 +1438,10 @@ async fn check_round(
             }
         }
     }
-    // Rotation never stuck on a name.
+}
+
+/// No scheduled rotation got stuck on a name another version holds.
+fn check_rotation_logs(shared: &Shared, violations: &mut Violations) {
     for (n, dir) in shared.dirs.iter().enumerate() {
         let log = std::fs::read_to_string(dir.join("akm.log")).unwrap_or_default();
         let stuck = log
@@ -1415,7 +1455,6 @@ async fn check_round(
             );
         }
     }
-    reads
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1547,9 +1586,9 @@ fn quiesce(shared: &Shared) -> Result<(Vec<Dump>, Duration), Vec<String>> {
     Err(last)
 }
 
-async fn run_round(seed: u64, activity: Duration) -> RoundReport {
-    let started = Instant::now();
-    let rpo_zero = seed & 1 == 1;
+/// A fresh three-node cluster for a round: RPO-zero or asynchronous, rotation checked every
+/// second, CRLs configured.
+fn start_round_cluster(rpo_zero: bool) -> Cluster {
     let mode = if rpo_zero {
         "mode = \"rpo-zero\"\nrpo_timeout_ms = 1500\non_timeout = \"refuse\"\n"
     } else {
@@ -1560,14 +1599,19 @@ async fn run_round(seed: u64, activity: Duration) -> RoundReport {
         ..Options::nodes(3)
     });
     enable_crls(&cluster);
+    cluster
+}
+
+/// The clients' identities, and the certificates the administrator will revoke.
+fn round_identities(cluster: &Cluster) -> (Identities, Vec<Revocable>) {
     let mut users = BTreeMap::new();
     for i in 0..CLIENTS {
-        users.insert(format!("u{i}"), tls_for(&cluster, &format!("u{i}")).0);
+        users.insert(format!("u{i}"), tls_for(cluster, &format!("u{i}")).0);
     }
     let mut revocable = Vec::new();
     for k in 0..2 {
         let cn = format!("revocable{k}");
-        let (tls, pem) = tls_for(&cluster, &cn);
+        let (tls, pem) = tls_for(cluster, &cn);
         let file = cluster.nodes[0].dir.join(format!("{cn}.crt"));
         std::fs::write(&file, pem).unwrap();
         revocable.push((cn, file, tls));
@@ -1576,6 +1620,14 @@ async fn run_round(seed: u64, activity: Duration) -> RoundReport {
         users,
         admin: cluster.admin_tls(),
     };
+    (ids, revocable)
+}
+
+async fn run_round(seed: u64, activity: Duration) -> RoundReport {
+    let started = Instant::now();
+    let rpo_zero = seed & 1 == 1;
+    let cluster = start_round_cluster(rpo_zero);
+    let (ids, revocable) = round_identities(&cluster);
     let shared = Arc::new(Shared {
         kmip: cluster.nodes.iter().map(|n| n.kmip.to_string()).collect(),
         configs: cluster.nodes.iter().map(|n| n.config()).collect(),
@@ -1622,6 +1674,9 @@ async fn run_round(seed: u64, activity: Duration) -> RoundReport {
     .unwrap();
     if !joined.0 {
         violations.hard("nodes restart", "the fault driver panicked".into());
+    }
+    if !joined.1 {
+        violations.hard("administration", "the administrator panicked".into());
     }
     // An operator reloads after a revocation whose reload failed (node down at the time).
     let pending: Vec<usize> = shared
