@@ -1232,7 +1232,50 @@ async fn check_round(
     let reads = check_material(shared, ids, d, &named_twice, violations).await;
     check_revocations(shared, &told, violations).await;
     check_rotation_logs(shared, violations);
+    // Last: it writes (a Revoke).
+    check_compromise_despite_duplicate_name(shared, ids, d, &named_twice, violations).await;
     reads
+}
+
+/// A key whose name another live key also holds can still be revoked as compromised by its
+/// owner (tried on one such key: a write, so after every other check).
+async fn check_compromise_despite_duplicate_name(
+    shared: &Shared,
+    ids: &Identities,
+    d: &Dump,
+    named_twice: &BTreeSet<String>,
+    violations: &mut Violations,
+) {
+    let Some((u, o)) = d
+        .objects
+        .iter()
+        .find(|(u, o)| named_twice.contains(*u) && o.state == state::ACTIVE)
+    else {
+        return;
+    };
+    let tls = ids.users.get(&o.owner).unwrap_or(&ids.admin).clone();
+    let Some(mut c) = connect(&shared.kmip[0], tls).await else {
+        return;
+    };
+    let mut payload = uid(u);
+    payload.push(Ttlv::structure(
+        Tag::REVOCATION_REASON,
+        vec![Ttlv::enumeration(
+            Tag::REVOCATION_REASON_CODE,
+            rrc::KEY_COMPROMISE,
+        )],
+    ));
+    if let Ok(Err(e)) =
+        tokio::time::timeout(Duration::from_secs(10), c.call(op::REVOKE, payload)).await
+    {
+        violations.gated(
+            "a key whose name is duplicated can be revoked",
+            format!(
+                "Revoke (key compromise) of {u} by its owner {} on n0: {e}",
+                o.owner
+            ),
+        );
+    }
 }
 
 /// Tables this checker does not know (new mirrored records, e.g. revocations) agree.
