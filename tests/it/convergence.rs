@@ -1106,8 +1106,9 @@ fn key_bytes(payload: &Ttlv) -> Option<Vec<u8>> {
     payload.children().iter().find_map(key_bytes)
 }
 
-/// The version `u` replaced (its Replaced Object link), read from its attribute record.
-fn replaced_object(u: &str, o: &ObjectDump) -> Option<String> {
+/// The object `u`'s link of type `kind` (Replaced Object, Replacement Object), read from
+/// its attribute record.
+fn link_of(u: &str, o: &ObjectDump, kind: u32) -> Option<String> {
     let row = akm::store::ObjectRow {
         uid: u.to_owned(),
         object_type: o.object_type,
@@ -1129,8 +1130,8 @@ fn replaced_object(u: &str, o: &ObjectDump) -> Option<String> {
     let obj = akm::ops::Object::from_row(row).ok()?;
     let found = obj.all("Link").find_map(|v| match v {
         Value::Structure(c) => {
-            let kind = c.iter().find(|t| t.tag == Tag::LINK_TYPE)?.as_enum()?;
-            (kind == link_type::REPLACED_OBJECT_LINK).then(|| {
+            let t = c.iter().find(|t| t.tag == Tag::LINK_TYPE)?.as_enum()?;
+            (t == kind).then(|| {
                 c.iter()
                     .find(|t| t.tag == Tag::LINKED_OBJECT_IDENTIFIER)
                     .and_then(Ttlv::as_text)
@@ -1350,14 +1351,24 @@ fn check_names_and_chains(d: &Dump, violations: &mut Violations) -> BTreeSet<Str
                 .or_default()
                 .push(u.clone());
         }
-        if let Some(p) = replaced_object(u, o) {
+        if let Some(p) = link_of(u, o, link_type::REPLACED_OBJECT_LINK) {
             successors.entry(p).or_default().push(u.clone());
         }
     }
+    // A fork resolved the way issue 17 asks links the losing successor to the winning one
+    // (its Replacement Object): only successors not replaced by a sibling count.
     let forks: Vec<String> = successors
         .iter()
-        .filter(|(_, us)| us.len() > 1)
-        .map(|(p, us)| format!("{p} replaced by {}", us.join(" ")))
+        .filter_map(|(p, us)| {
+            let unresolved: Vec<&String> = us
+                .iter()
+                .filter(|u| {
+                    let next = link_of(u, &d.objects[*u], link_type::REPLACEMENT_OBJECT_LINK);
+                    !next.is_some_and(|n| us.contains(&n))
+                })
+                .collect();
+            (unresolved.len() > 1).then(|| format!("{p} replaced by {}", us.join(" ")))
+        })
         .collect();
     if !forks.is_empty() {
         violations.gated(
