@@ -23,6 +23,7 @@ mod cli_access;
 mod conformance;
 mod conformance_cli;
 mod conn_budget;
+mod convergence;
 mod crash;
 mod crypto_ops;
 mod custody;
