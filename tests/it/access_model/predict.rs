@@ -709,7 +709,13 @@ impl<'a> BatchRun<'a> {
                 if o.state != state::PRE_ACTIVE {
                     return Err(Outcome::Fail);
                 }
-                o.state = state::ACTIVE;
+                // A Deactivation Date already past (copied by Re-key) deactivates it at once:
+                // the state follows the dates (KMIP 2.1 §4.57).
+                o.state = if o.deactivated {
+                    state::DEACTIVATED
+                } else {
+                    state::ACTIVE
+                };
                 o.activated = true;
                 Ok(())
             }),

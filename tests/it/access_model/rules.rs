@@ -564,13 +564,15 @@ pub fn rekeyable(obj: &MObj) -> bool {
     !obj.destroyed() && obj.latest
 }
 
-/// Rule (Re-key): the replacement's state. It inherits the Activation and Deactivation
-/// Dates, so it is Active when the old key was activated and never deactivated.
+/// Rule (Re-key): the replacement's state. Without an Offset it inherits the Activation and
+/// Deactivation Dates (KMIP 2.1 §6.1.46) and its state follows them (Table 304): Active once
+/// activated, Deactivated once also past its Deactivation Date (every date the model's items
+/// set is "now", so already past); a key never activated stays Pre-Active.
 pub fn replacement_state(old: &MObj) -> u32 {
-    if old.activated && !old.deactivated {
-        state::ACTIVE
-    } else {
-        state::PRE_ACTIVE
+    match (old.activated, old.deactivated) {
+        (true, true) => state::DEACTIVATED,
+        (true, false) => state::ACTIVE,
+        (false, _) => state::PRE_ACTIVE,
     }
 }
 
