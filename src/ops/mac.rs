@@ -7,7 +7,7 @@
 //! non-final parts SHALL NOT include the Validity Indicator).
 
 use super::key_use::{self, param_enum, payload_bytes, required_data, KeyInUse, Purpose};
-use super::stream::{self, KeyCheck, Part};
+use super::stream::{self, KeyCheck};
 use super::Caller;
 use super::{Call, Ctx, Reply};
 use crate::crypto::digest;
@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         usage: usage::MAC_GENERATE,
         purpose: Purpose::Protect,
     };
-    in_parts(ctx, who, call, &check, mac)
+    stream::in_parts(ctx, who, call, &check, mac)
 }
 
 /// Runs MAC Verify, in one part or several.
@@ -32,24 +32,7 @@ pub fn verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError
         usage: usage::MAC_VERIFY,
         purpose: Purpose::Process,
     };
-    in_parts(ctx, who, call, &check, mac_verify)
-}
-
-/// The operation `single` in one part, or this part of a multi-part one.
-fn in_parts(
-    ctx: &Ctx,
-    who: &Caller,
-    call: &Call<'_>,
-    check: &KeyCheck,
-    single: fn(&Ctx, &Caller, &Call<'_>) -> Result<Reply, OpError>,
-) -> Result<Reply, OpError> {
-    let part = Part::read(call.payload)?;
-    if part.is_streaming() {
-        return stream::run_collecting(ctx, who, call, &part, Some(check), |whole| {
-            single(ctx, who, whole)
-        });
-    }
-    single(ctx, who, call)
+    stream::in_parts(ctx, who, call, &check, mac_verify)
 }
 
 /// MAC in one part.

@@ -42,7 +42,8 @@ pub fn verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError
     in_parts(ctx, who, call, &check, signature_verify)
 }
 
-/// The operation `single` in one part, or this part of a multi-part one.
+/// Sign and Signature Verify in parts; Digested Data (a hash the client made) is single-part
+/// input only.
 fn in_parts(
     ctx: &Ctx,
     who: &Caller,
@@ -50,18 +51,13 @@ fn in_parts(
     check: &KeyCheck,
     single: fn(&Ctx, &Caller, &Call<'_>) -> Result<Reply, OpError>,
 ) -> Result<Reply, OpError> {
-    let part = Part::read(call.payload)?;
-    if part.is_streaming() {
-        if call.payload.child(Tag::DIGESTED_DATA).is_some() {
-            return Err(OpError::InvalidField(
-                "Digested Data is a single-part input: send it without Init Indicator".into(),
-            ));
-        }
-        return stream::run_collecting(ctx, who, call, &part, Some(check), |whole| {
-            single(ctx, who, whole)
-        });
+    if Part::read(call.payload)?.is_streaming() && call.payload.child(Tag::DIGESTED_DATA).is_some()
+    {
+        return Err(OpError::InvalidField(
+            "Digested Data is a single-part input: send it without Init Indicator".into(),
+        ));
     }
-    single(ctx, who, call)
+    stream::in_parts(ctx, who, call, check, single)
 }
 
 /// Sign in one part.

@@ -295,6 +295,24 @@ const STREAM_FIELDS: &[Tag] = &[
     Tag::UNIQUE_IDENTIFIER,
 ];
 
+/// An operation that runs once on the whole data (every one but Encrypt): `single` in one
+/// part, or this part of a multi-part one, the key checked by `check` on every part.
+pub fn in_parts(
+    ctx: &Ctx,
+    who: &Caller,
+    call: &Call<'_>,
+    check: &KeyCheck,
+    single: fn(&Ctx, &Caller, &Call<'_>) -> Result<Reply, OpError>,
+) -> Result<Reply, OpError> {
+    let part = Part::read(call.payload)?;
+    if part.is_streaming() {
+        return run_collecting(ctx, who, call, &part, Some(check), |whole| {
+            single(ctx, who, whole)
+        });
+    }
+    single(ctx, who, call)
+}
+
 /// Runs one part of a multi-part operation that runs once, on its final part (every
 /// operation but Encrypt). `check` is the key check for the parts that do not run it
 /// (`None` for Hash, which uses no key); `single` is the operation's single-part form, given
