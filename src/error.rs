@@ -93,6 +93,11 @@ pub enum OpError {
     /// The response would be larger than this server answers (`server.max_response_bytes`).
     #[error("the response would be larger than {0} bytes (server.max_response_bytes): ask for less per message")]
     ResponseTooLarge(usize),
+    /// A new object was committed on this node, but no mirror peer confirmed it in time
+    /// (RPO-zero mode): the client is told the write failed, and the audit record names the
+    /// object so the journal covers every object in the store.
+    #[error("the new object {0} was committed locally but no mirror peer confirmed it in time")]
+    NotReplicated(String),
     /// A cipher refused its input (lengths, padding) or the authentication tag did not verify.
     #[error(transparent)]
     Cipher(#[from] CipherError),
@@ -172,6 +177,15 @@ fn cipher_reason(e: &CipherError) -> u32 {
 }
 
 impl OpError {
+    /// For a write that created object `uid`: a commit a mirror peer did not confirm names the
+    /// object (it exists on this node); every other error stays as it is.
+    pub fn created(self, uid: &str) -> OpError {
+        match self {
+            OpError::Store(StoreError::NotReplicated) => OpError::NotReplicated(uid.to_owned()),
+            e => e,
+        }
+    }
+
     /// The KMIP failure for this error (2.x reasons; the message layer downgrades per version).
     pub fn to_failure(&self) -> Failure {
         let (reason, message): (u32, String) = match self {
@@ -209,6 +223,11 @@ impl OpError {
             OpError::InvalidCorrelationValue(m) => (rr::INVALID_CORRELATION_VALUE, m.clone()),
             OpError::ServerLimitExceeded(m) => (rr::SERVER_LIMIT_EXCEEDED, m.clone()),
             OpError::ResponseTooLarge(_) => (rr::RESPONSE_TOO_LARGE, self.to_string()),
+            OpError::NotReplicated(uid) => {
+                let mut f = Failure::new(rr::GENERAL_FAILURE, self.to_string());
+                f.written = Some(uid.clone());
+                return f;
+            }
             OpError::Cipher(e) => (cipher_reason(e), self.to_string()),
             OpError::Asym(AsymError::Key(_)) => (rr::INVALID_FIELD, self.to_string()),
             OpError::Asym(AsymError::Params(_)) => {

@@ -130,6 +130,9 @@ impl AuditEvent {
                     Ok(_) if resp.undone => e.outcome = Some(Outcome::Undone),
                     Ok(_) => e.outcome = Some(Outcome::Success),
                     Err(f) => {
+                        if f.written.is_some() {
+                            e.uid.clone_from(&f.written);
+                        }
                         e.outcome = Some(Outcome::Failure);
                         // The reason as this client's protocol version states it.
                         e.reason = Some(version.result_reason(f.reason));
@@ -387,6 +390,40 @@ mod tests {
         assert_eq!(operation_name(0x99), "0x00000099");
         assert_eq!(reason_name(rr::PERMISSION_DENIED), "PermissionDenied");
         assert_eq!(reason_name(0x77), "0x00000077");
+    }
+
+    #[test]
+    fn an_object_written_by_a_failed_item_is_named_in_its_record() {
+        use crate::error::OpError;
+        use crate::store::StoreError;
+        let unconfirmed = OpError::from(StoreError::NotReplicated).created("new-key");
+        let other = OpError::from(StoreError::NameTaken).created("new-key");
+        let request = RequestItem {
+            operation: op::CREATE,
+            batch_id: None,
+            payload: crate::ttlv::Ttlv::structure(crate::ttlv::Tag::REQUEST_PAYLOAD, vec![]),
+        };
+        let answer = |e: &OpError| ResponseItem {
+            operation: Some(op::CREATE),
+            batch_id: None,
+            result: Err(e.to_failure()),
+            undone: false,
+        };
+        let events = AuditEvent::for_items(
+            &AuditEvent::default(),
+            ProtocolVersion::V2_1,
+            &[request.clone(), request],
+            &[answer(&unconfirmed), answer(&other)],
+            1,
+        );
+        assert_eq!(events[0].uid.as_deref(), Some("new-key"));
+        assert_eq!(events[0].outcome, Some(Outcome::Failure));
+        assert_eq!(events[1].uid, None);
+        // The client is told only that the write is unconfirmed.
+        assert_eq!(
+            answer(&unconfirmed).result.unwrap_err().reason,
+            rr::GENERAL_FAILURE
+        );
     }
 
     #[test]

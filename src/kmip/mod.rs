@@ -389,6 +389,9 @@ pub struct Failure {
     pub reason: u32,
     /// Result Message: short, fixed text that never carries key material.
     pub message: String,
+    /// An object the failed item wrote nonetheless (committed here, not confirmed by a mirror
+    /// peer in RPO-zero mode), so its audit record names it; never sent to the client.
+    pub written: Option<String>,
 }
 
 impl Failure {
@@ -397,6 +400,7 @@ impl Failure {
         Failure {
             reason,
             message: message.into(),
+            written: None,
         }
     }
 }

@@ -236,7 +236,9 @@ pub fn store_new_object(
     ctx.attribute_limits
         .check_write(None, &obj, len, super::stored_size::Writer::Client)?;
     let wrapped = ctx.kek.wrap(&uid, obj.key_version, &managed.material)?;
-    ctx.store.write(move |tx| tx.insert(&row, Some(&wrapped)))?;
+    ctx.store
+        .write(move |tx| tx.insert(&row, Some(&wrapped)))
+        .map_err(|e| OpError::from(e).created(&uid))?;
     Ok(uid)
 }
 

@@ -108,46 +108,48 @@ pub fn rekey(ctx: &Ctx, who: Option<&Caller>, request: Request) -> Result<String
     let who = who.cloned();
     let reply_uid = new_uid.clone();
     let limits = ctx.attribute_limits;
-    ctx.store.write(move |tx| {
-        // Re-read inside the transaction: the key may have changed since.
-        let row = tx.get(&old_uid)?.ok_or(OpError::NotFound)?;
-        if let Some(who) = &who {
-            who.require_key(&Object::row_policy(&row)?, &old_uid, operation::RE_KEY)?;
-        }
-        let stored_len = row.attributes.len();
-        let mut old = Object::from_row(row)?;
-        let before = limits.before(stored_len, &old);
-        old.settle_state(now);
-        check_rekeyable(&old)?;
-        let new = replacement(&old, &new_uid, now, offset, client, new_digest)?;
-        // The names move to the replacement; the old key links forward to it.
-        old.attrs.retain(|a| a.name != "Name");
-        if old.get("Rotate Generation").is_none() {
-            old.set("Rotate Generation", Value::Integer(0));
-        }
-        old.set("Rotate Latest", Value::Boolean(false));
-        // Only a schedule whose policy asks for it deactivates the old version, and then
-        // only at the date its Rotate Offset gives.
-        if let Some(at) = deactivate_old_at {
-            old.set("Deactivation Date", Value::DateTime(at));
-        }
-        old.attrs
-            .push(link(link_type::REPLACEMENT_OBJECT_LINK, &new_uid));
-        old.touch(now);
-        // The replacement carries the client's attributes and the old key's; the old key
-        // only gains what the server sets.
-        let (old_row, new_row) = (old.to_row(), new.to_row());
-        limits.check_write(
-            Some(&before),
-            &old,
-            old_row.attributes.len(),
-            Writer::Server,
-        )?;
-        limits.check_write(None, &new, new_row.attributes.len(), Writer::Client)?;
-        tx.update(&old_row)?;
-        tx.insert(&new_row, Some(&wrapped))?;
-        Ok::<_, OpError>(())
-    })?;
+    ctx.store
+        .write(move |tx| {
+            // Re-read inside the transaction: the key may have changed since.
+            let row = tx.get(&old_uid)?.ok_or(OpError::NotFound)?;
+            if let Some(who) = &who {
+                who.require_key(&Object::row_policy(&row)?, &old_uid, operation::RE_KEY)?;
+            }
+            let stored_len = row.attributes.len();
+            let mut old = Object::from_row(row)?;
+            let before = limits.before(stored_len, &old);
+            old.settle_state(now);
+            check_rekeyable(&old)?;
+            let new = replacement(&old, &new_uid, now, offset, client, new_digest)?;
+            // The names move to the replacement; the old key links forward to it.
+            old.attrs.retain(|a| a.name != "Name");
+            if old.get("Rotate Generation").is_none() {
+                old.set("Rotate Generation", Value::Integer(0));
+            }
+            old.set("Rotate Latest", Value::Boolean(false));
+            // Only a schedule whose policy asks for it deactivates the old version, and then
+            // only at the date its Rotate Offset gives.
+            if let Some(at) = deactivate_old_at {
+                old.set("Deactivation Date", Value::DateTime(at));
+            }
+            old.attrs
+                .push(link(link_type::REPLACEMENT_OBJECT_LINK, &new_uid));
+            old.touch(now);
+            // The replacement carries the client's attributes and the old key's; the old key
+            // only gains what the server sets.
+            let (old_row, new_row) = (old.to_row(), new.to_row());
+            limits.check_write(
+                Some(&before),
+                &old,
+                old_row.attributes.len(),
+                Writer::Server,
+            )?;
+            limits.check_write(None, &new, new_row.attributes.len(), Writer::Client)?;
+            tx.update(&old_row)?;
+            tx.insert(&new_row, Some(&wrapped))?;
+            Ok::<_, OpError>(())
+        })
+        .map_err(|e| e.created(&reply_uid))?;
     Ok(reply_uid)
 }
 
