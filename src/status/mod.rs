@@ -52,9 +52,6 @@ pub struct Settings {
     pub max_connections: usize,
     /// Time allowed for the TLS handshake, and again for the request head.
     pub header_timeout: Duration,
-    /// The administrators' group (`access.admin_group`): only a client presenting a
-    /// certificate in it sees users, clients and object identifiers and names.
-    pub admin_group: String,
 }
 
 /// The listener's TLS configuration: `chain`/`key` as the server certificate, client
@@ -409,7 +406,6 @@ pub async fn start(
         allowed_groups: s.groups(&config.access.admin_group),
         max_connections: s.max_connections,
         header_timeout: s.header_timeout(),
-        admin_group: config.access.admin_group.clone(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(serve(listener, tls.clone(), source, settings, async {

@@ -598,6 +598,12 @@ impl WriteTx<'_> {
     /// Replaces an object's metadata (not its material) and logs the change.
     pub fn update(&self, row: &ObjectRow) -> Result<(), StoreError> {
         self.check_names_free(&row.uid, &row.owner, &row.names)?;
+        self.write_update(row)
+    }
+
+    /// Replaces an object's metadata (not its material, not its access policy) and its index
+    /// entries, and logs the change; the caller has checked its names.
+    pub(super) fn write_update(&self, row: &ObjectRow) -> Result<(), StoreError> {
         self.conn().execute(
             "UPDATE objects SET state = ?2, algorithm = ?3, length = ?4, activation_date = ?5, \
              deactivation_date = ?6, last_change = ?7, attributes = ?8 WHERE uid = ?1",

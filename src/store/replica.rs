@@ -417,20 +417,7 @@ impl WriteTx<'_> {
     /// change of this node (so it is mirrored). No name-uniqueness check: the rule runs while
     /// names are still in conflict, and each conflict is resolved on its own.
     pub fn update_resolving(&self, row: &ObjectRow) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE objects SET state = ?2, activation_date = ?3, deactivation_date = ?4, \
-             last_change = ?5, attributes = ?6 WHERE uid = ?1",
-            params![
-                row.uid,
-                row.state,
-                row.activation_date,
-                row.deactivation_date,
-                row.last_change,
-                row.attributes
-            ],
-        )?;
-        self.replace_index(row)?;
-        self.log_change(&row.uid, "update")
+        self.write_update(row)
     }
 
     /// Records that everything up to `seq` from peer `node` is applied (same transaction as

@@ -64,7 +64,6 @@ pub async fn start_limited(
         allowed_groups: groups.iter().map(|g| g.to_string()).collect(),
         max_connections,
         header_timeout: Duration::from_secs(2),
-        admin_group: ADMIN_GROUP.into(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
