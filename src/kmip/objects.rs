@@ -204,17 +204,9 @@ pub fn parse_wrapped_object(
     }
     Ok((
         ManagedObject {
-            object_type,
-            material: Zeroizing::new(key_value.encode()),
-            format,
-            algorithm: block
-                .child(Tag::CRYPTOGRAPHIC_ALGORITHM)
-                .and_then(Ttlv::as_enum),
-            length: block
-                .child(Tag::CRYPTOGRAPHIC_LENGTH)
-                .and_then(Ttlv::as_int),
             data_type,
             split,
+            ..from_key_block(block, object_type, format, key_value)
         },
         wrapping.clone(),
     ))
@@ -353,9 +345,15 @@ fn parse_asymmetric(
     if empty {
         return Err(invalid("empty Key Material"));
     }
-    Ok(ManagedObject {
+    Ok(from_key_block(block, object_type, format, item))
+}
+
+/// An object whose material is `kept` (encoded whole, as the client gave it), with the
+/// algorithm and length its Key Block states.
+fn from_key_block(block: &Ttlv, object_type: u32, format: u32, kept: &Ttlv) -> ManagedObject {
+    ManagedObject {
         object_type,
-        material: Zeroizing::new(item.encode()),
+        material: Zeroizing::new(kept.encode()),
         format,
         algorithm: block
             .child(Tag::CRYPTOGRAPHIC_ALGORITHM)
@@ -365,7 +363,7 @@ fn parse_asymmetric(
             .and_then(Ttlv::as_int),
         data_type: None,
         split: Vec::new(),
-    })
+    }
 }
 
 /// Builds the object structure for a Get response in `format` (the stored format if None).
