@@ -203,9 +203,11 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     let kek = load_kek_slot(config)?;
     create_private_dir(&config.store.data_dir)?;
     let store = Store::open(&config.store.database())?;
-    apply_declared_accounts(&store, config)?;
     let audit = open_audit(config)?;
     audit.record(vec![config_event(config)])?;
+    // Before any new write, which would move the audit mark past what is missing.
+    record_unaudited_changes(&store, &audit)?;
+    apply_declared_accounts(&store, config)?;
     let revoked_certs = Arc::new(crate::revocations::RevokedCerts::load(&store)?);
     Ok(Ctx {
         store,
@@ -237,6 +239,59 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         revoked_certs,
         settings: crate::settings_digest::SettingsDigest::of(config, config).into(),
     })
+}
+
+/// Names in the journal every change committed above the store's audit mark: changes whose
+/// own record may be missing because the server stopped (kill -9, power loss) between the
+/// commit and the record. Then moves the mark, so each is named once.
+fn record_unaudited_changes(store: &Store, audit: &Audit) -> Result<(), StartError> {
+    let (changes, total) = store.unaudited_changes()?;
+    if changes.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(
+        changes = total,
+        "the server stopped before the audit records of its last changes were written; \
+         they are named in the journal as event=audit.recover"
+    );
+    let mut events: Vec<AuditEvent> = changes.iter().map(recovered_change_event).collect();
+    if let (Some(last), true) = (changes.last(), total > changes.len()) {
+        events.push(AuditEvent {
+            detail: Some(format!(
+                "{} more changes after sequence number {} are not listed",
+                total - changes.len(),
+                last.seq
+            )),
+            ..recovery_event()
+        });
+    }
+    for chunk in events.chunks(1000) {
+        audit.record(chunk.to_vec())?;
+    }
+    store.mark_all_audited()?;
+    Ok(())
+}
+
+fn recovery_event() -> AuditEvent {
+    AuditEvent {
+        event: "audit.recover",
+        user: Some("akm (start-up)".into()),
+        outcome: Some(Outcome::Success),
+        ..AuditEvent::default()
+    }
+}
+
+fn recovered_change_event(c: &crate::store::audit_ledger::UnauditedChange) -> AuditEvent {
+    let made_on = c.origin.as_deref().unwrap_or("this node");
+    AuditEvent {
+        uid: Some(c.uid.clone()),
+        detail: Some(format!(
+            "{} {} {} (change {}, made on {made_on}) was committed before the server stopped; \
+             its own record may be missing",
+            c.entity, c.uid, c.kind, c.seq
+        )),
+        ..recovery_event()
+    }
 }
 
 /// The audit event naming the configuration this server runs with: its path and SHA-256, so

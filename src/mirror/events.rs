@@ -188,11 +188,11 @@ pub struct Applied {
 }
 
 /// Records, in one journal write, the changes from peer `from` this node applied (blocking:
-/// called on the blocking pool right after they commit). A failure is logged (the journal
-/// reports its own health).
-pub fn applied(ctx: &Ctx, from: &str, changes: &[Applied]) {
+/// called on the blocking pool right after they commit). False if the journal refused them
+/// (logged; the journal reports its own health).
+pub fn applied(ctx: &Ctx, from: &str, changes: &[Applied]) -> bool {
     if changes.is_empty() {
-        return;
+        return true;
     }
     let events = changes
         .iter()
@@ -208,8 +208,12 @@ pub fn applied(ctx: &Ctx, from: &str, changes: &[Applied]) {
             ..AuditEvent::default()
         })
         .collect();
-    if let Err(e) = ctx.audit.record(events) {
-        tracing::error!(error = %e, peer = from, "cannot write the mirror.apply audit records");
+    match ctx.audit.record(events) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, peer = from, "cannot write the mirror.apply audit records");
+            false
+        }
     }
 }
 

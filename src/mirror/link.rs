@@ -472,6 +472,7 @@ async fn apply_items(
         let described: Vec<events::Applied> = items.iter().map(|(_, i)| describe(i)).collect();
         let revocations: Vec<Option<CertRevocation>> =
             items.iter().map(|(_, i)| revocation_of(i)).collect();
+        let audit_scope = ctx.store.audit_scope();
         let results = apply::apply_batch(&ctx.store, &ctx.kek, m.node_id(), &from, items)?;
         let applied_uids = super::resolve::applied_uids(uids, &results);
         let mut applied = Vec::new();
@@ -490,7 +491,9 @@ async fn apply_items(
                 applied.push(what);
             }
         }
-        events::applied(ctx, &from, &applied);
+        if events::applied(ctx, &from, &applied) {
+            audit_scope.recorded();
+        }
         super::resolve::after_apply(&m, applied_uids);
         Ok(())
     })

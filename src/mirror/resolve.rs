@@ -68,6 +68,7 @@ pub fn after_apply(mirror: &Arc<Mirror>, applied: Vec<String>) {
     }
     let ctx = &mirror.ctx;
     let limits = ctx.attribute_limits;
+    let audit_scope = ctx.store.audit_scope();
     let made = ctx
         .store
         .write_replica(move |tx| resolve(tx, &applied, limits));
@@ -84,10 +85,13 @@ pub fn after_apply(mirror: &Arc<Mirror>, applied: Vec<String>) {
     if let Ok(seq) = ctx.store.last_change_seq() {
         mirror.head.send_modify(|h| *h = (*h).max(seq));
     }
-    audit(mirror, &resolutions);
+    if audit(mirror, &resolutions) {
+        audit_scope.recorded();
+    }
 }
 
-fn audit(mirror: &Mirror, resolutions: &[Resolution]) {
+/// Writes the `mirror.resolve` records; false if the journal refused them.
+fn audit(mirror: &Mirror, resolutions: &[Resolution]) -> bool {
     let events = resolutions
         .iter()
         .map(|r| {
@@ -117,8 +121,12 @@ fn audit(mirror: &Mirror, resolutions: &[Resolution]) {
             }
         })
         .collect();
-    if let Err(e) = mirror.ctx.audit.record(events) {
-        tracing::error!(error = %e, "mirror: name-conflict audit records not written");
+    match mirror.ctx.audit.record(events) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "mirror: name-conflict audit records not written");
+            false
+        }
     }
 }
 

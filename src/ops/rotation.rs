@@ -63,8 +63,11 @@ pub fn rotate_due(ctx: &Ctx, now: i64) -> Vec<Rotated> {
             client: Vec::new(),
             deactivate_old_at,
         };
+        let audit_scope = ctx.store.audit_scope();
         let result = rekey(ctx, None, request).map_err(|e: OpError| e.to_string());
-        audit(ctx, &uid, &obj, &result);
+        if audit(ctx, &uid, &obj, &result) {
+            audit_scope.recorded();
+        }
         out.push(Rotated {
             old_uid: uid,
             result,
@@ -107,8 +110,8 @@ fn due(obj: &Object, now: i64) -> Option<Option<i64>> {
     Some(offset)
 }
 
-/// The audit record of one scheduled rotation.
-fn audit(ctx: &Ctx, uid: &str, obj: &Object, result: &Result<String, String>) {
+/// Writes the audit record of one scheduled rotation; false if the journal refused it.
+fn audit(ctx: &Ctx, uid: &str, obj: &Object, result: &Result<String, String>) -> bool {
     let event = AuditEvent {
         event: "rotation",
         user: Some("akm (scheduled rotation)".into()),
@@ -130,7 +133,11 @@ fn audit(ctx: &Ctx, uid: &str, obj: &Object, result: &Result<String, String>) {
         Ok(new) => tracing::info!(old = uid, new = %new, "scheduled rotation"),
         Err(why) => tracing::error!(uid, error = %why, "scheduled rotation failed"),
     }
-    if let Err(e) = ctx.audit.record(vec![event]) {
-        tracing::error!(error = %e, "scheduled rotation: audit record not written");
+    match ctx.audit.record(vec![event]) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "scheduled rotation: audit record not written");
+            false
+        }
     }
 }

@@ -366,6 +366,7 @@ fn audited_dispatch(
 ) -> Result<Zeroizing<Vec<u8>>, AuditError> {
     let started = std::time::Instant::now();
     ctx.audit.ready()?;
+    let audit_scope = ctx.store.audit_scope();
     let (mut items, access) = ops::dispatch_recorded(ctx, who, msg, now);
     let mut bytes = seal(encode_response(version, now, &items));
     if msg
@@ -387,6 +388,7 @@ fn audited_dispatch(
     }
     AuditEvent::fill_names(&mut events, |uid| ctx.store.first_name(uid).ok().flatten());
     ctx.audit.record(events)?;
+    audit_scope.recorded();
     // The one place every dispatched request ends: counted once the client's answer is final.
     // An undone item left nothing behind: it counts as a failure.
     let outcomes = items

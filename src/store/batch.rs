@@ -24,7 +24,8 @@ struct Active {
     store: u64,
     /// Its own connection, inside `BEGIN IMMEDIATE`.
     conn: Connection,
-    /// The newest change-log sequence number its writes logged (0: none).
+    /// The oldest and newest change-log sequence numbers its writes logged (0: none).
+    first: Cell<i64>,
     logged: Cell<i64>,
     /// Its turn at the write lock, given back (after the connection ends its transaction)
     /// when this is dropped.
@@ -59,6 +60,7 @@ impl Store {
             *a.borrow_mut() = Some(Active {
                 store: self.id,
                 conn,
+                first: Cell::new(0),
                 logged: Cell::new(0),
                 _turn: turn,
             })
@@ -79,11 +81,14 @@ impl Batch<'_> {
             let _ = active.conn.execute_batch("ROLLBACK");
             return Err(e.into());
         }
+        let logged = (active.first.get() > 0).then(|| (active.first.get(), active.logged.get()));
+        // Before the turn goes back, so the writer's next audit mark accounts for these.
+        self.store.ledger.committed(logged);
+        self.store.ledger.committed_here(self.store.id, logged);
         // The turn goes back before waiting for a peer (RPO-zero): the writes are committed.
-        let logged = active.logged.get();
         drop(active);
-        match self.store.hook.get() {
-            Some(hook) if logged > 0 => hook.after_commit(logged),
+        match (self.store.hook.get(), logged) {
+            (Some(hook), Some((_, last))) => hook.after_commit(last),
             _ => Ok(()),
         }
     }
@@ -149,8 +154,11 @@ where
             "ROLLBACK TO item; RELEASE item"
         };
         active.conn.execute_batch(end).map_err(StoreError::from)?;
-        if result.is_ok() && tx.last_logged() > 0 {
-            active.logged.set(tx.last_logged());
+        if let (true, Some((first, last))) = (result.is_ok(), tx.logged()) {
+            if active.first.get() == 0 {
+                active.first.set(first);
+            }
+            active.logged.set(last);
         }
         result
     })

@@ -5,6 +5,7 @@
 //! Every call here blocks; callers on the async runtime go through `spawn_blocking`.
 
 mod acl;
+pub mod audit_ledger;
 mod batch;
 mod replica;
 mod revocations;
@@ -214,6 +215,8 @@ pub struct Store {
     writer: writer::Writer,
     /// Mirroring's hook around client writes (RPO-zero gating, waking the pushers).
     hook: std::sync::OnceLock<std::sync::Arc<dyn CommitHook>>,
+    /// Committed changes still waiting for their audit record.
+    ledger: std::sync::Arc<audit_ledger::AuditLedger>,
 }
 
 impl std::fmt::Debug for Store {
@@ -246,7 +249,10 @@ impl Store {
         )?;
         schema::migrate(&mut conn)?;
         restrict_permissions(path);
-        let writer = writer::Writer::start(conn, path.to_owned())?;
+        let newest: i64 =
+            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| r.get(0))?;
+        let ledger = std::sync::Arc::new(audit_ledger::AuditLedger::starting_at(newest));
+        let writer = writer::Writer::start(conn, path.to_owned(), ledger.clone())?;
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Store {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -254,6 +260,7 @@ impl Store {
             readers: Mutex::new(Vec::new()),
             writer,
             hook: std::sync::OnceLock::new(),
+            ledger,
         })
     }
 
@@ -276,18 +283,31 @@ impl Store {
             }
             return batch::write(f);
         }
-        let Some(hook) = self.hook.get() else {
-            return self.writer.submit(f);
-        };
-        hook.before_write()?;
-        let (value, logged) = self.writer.submit(move |tx| {
-            let value = f(tx)?;
-            Ok::<_, E>((value, tx.last_logged()))
-        })?;
-        if logged > 0 {
-            hook.after_commit(logged)?;
+        let hook = self.hook.get();
+        if let Some(hook) = hook {
+            hook.before_write()?;
+        }
+        let (value, logged) = self.submit_logged(f)?;
+        if let (Some(hook), Some((_, last))) = (hook, logged) {
+            hook.after_commit(last)?;
         }
         Ok(value)
+    }
+
+    /// Runs `f` on the writer thread and accounts for the change-log entries it committed
+    /// (see [`audit_ledger`]).
+    fn submit_logged<T, E, F>(&self, f: F) -> Result<(T, audit_ledger::Logged), E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&WriteTx<'_>) -> Result<T, E> + Send + 'static,
+    {
+        let (value, logged) = self.writer.submit(move |tx| {
+            let value = f(tx)?;
+            Ok::<_, E>((value, tx.logged()))
+        })?;
+        self.ledger.committed_here(self.id, logged);
+        Ok((value, logged))
     }
 
     /// Runs `f` with a reader connection from the pool, or, on a thread with a [`Batch`] in

@@ -109,7 +109,7 @@ impl Store {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&WriteTx<'_>) -> Result<T, E> + Send + 'static,
     {
-        self.writer.submit(f)
+        Ok(self.submit_logged(f)?.0)
     }
 
     /// Up to `limit` change-log entries after `seq`, oldest first.

@@ -87,6 +87,13 @@ const MIGRATIONS: &[&str] = &[
         revoked_at INTEGER NOT NULL,
         PRIMARY KEY (issuer, serial)
     );",
+    // 5: the audit mark: every change-log entry at or below it has its audit record (see
+    // `store::audit_ledger`). Existing entries are taken as recorded.
+    "CREATE TABLE audit_mark (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        seq INTEGER NOT NULL
+    );
+    INSERT INTO audit_mark (id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM change_log;",
 ];
 
 /// The schema version this binary writes.

@@ -3,11 +3,12 @@
 //! for the group), and only then acknowledges each caller with its own result. A write that
 //! fails rolls back its savepoint without disturbing the others in the group.
 
+use super::audit_ledger::{AuditLedger, Logged};
 use super::StoreError;
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// The most writes committed together.
@@ -16,6 +17,8 @@ const MAX_GROUP: usize = 256;
 /// The connection a write runs against, inside the group's transaction.
 pub struct WriteTx<'a> {
     conn: &'a Connection,
+    /// The change-log sequence number of this write's first entry (0: none yet).
+    first: std::cell::Cell<i64>,
     /// The change-log sequence number of this write's latest entry (0: none yet).
     logged: std::cell::Cell<i64>,
 }
@@ -25,6 +28,7 @@ impl<'a> WriteTx<'a> {
     pub(super) fn new(conn: &'a Connection) -> WriteTx<'a> {
         WriteTx {
             conn,
+            first: std::cell::Cell::new(0),
             logged: std::cell::Cell::new(0),
         }
     }
@@ -36,12 +40,15 @@ impl<'a> WriteTx<'a> {
 
     /// Records that this write logged change `seq`.
     pub(super) fn set_logged(&self, seq: i64) {
+        if self.first.get() == 0 {
+            self.first.set(seq);
+        }
         self.logged.set(seq);
     }
 
-    /// The sequence number of the last change this write logged, 0 if none.
-    pub fn last_logged(&self) -> i64 {
-        self.logged.get()
+    /// The change-log entries this write logged, first to last.
+    pub(super) fn logged(&self) -> Logged {
+        (self.first.get() > 0).then(|| (self.first.get(), self.logged.get()))
     }
 }
 
@@ -109,13 +116,17 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    pub(super) fn start(mut conn: Connection, path: PathBuf) -> Result<Writer, StoreError> {
+    pub(super) fn start(
+        mut conn: Connection,
+        path: PathBuf,
+        ledger: Arc<AuditLedger>,
+    ) -> Result<Writer, StoreError> {
         // Destroyed key material is overwritten on disk, not just unlinked from the b-tree.
         conn.pragma_update(None, "secure_delete", "ON")?;
         let (sender, receiver) = mpsc::sync_channel::<Msg>(4096);
         let thread = std::thread::Builder::new()
             .name("akm-store-writer".into())
-            .spawn(move || run(&mut conn, &path, receiver))
+            .spawn(move || run(&mut conn, &path, &ledger, receiver))
             .map_err(|_| StoreError::WriterGone)?;
         Ok(Writer {
             sender: Mutex::new(Some(sender)),
@@ -186,7 +197,7 @@ impl Drop for Writer {
     }
 }
 
-fn run(conn: &mut Connection, path: &Path, receiver: Receiver<Msg>) {
+fn run(conn: &mut Connection, path: &Path, ledger: &AuditLedger, receiver: Receiver<Msg>) {
     let mut next: Option<Msg> = None;
     loop {
         let msg = match next.take() {
@@ -215,7 +226,7 @@ fn run(conn: &mut Connection, path: &Path, receiver: Receiver<Msg>) {
                 Err(_) => break,
             }
         }
-        commit_group(conn, path, group);
+        commit_group(conn, path, ledger, group);
     }
 }
 
@@ -229,18 +240,26 @@ fn lend(ready: &SyncSender<()>, done: &Receiver<()>) {
     }
 }
 
-fn commit_group(conn: &mut Connection, path: &Path, group: Vec<Job>) {
+fn commit_group(conn: &mut Connection, path: &Path, ledger: &AuditLedger, group: Vec<Job>) {
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         // Dropping the jobs unblocks each caller with an error; nothing was written.
         tracing::error!(error = %e, "store: could not begin a write transaction");
         return;
     }
-    let completions: Vec<Completion> = group
+    let (completions, logged): (Vec<Completion>, Vec<Logged>) = group
         .into_iter()
         .map(|job| run_in_savepoint(conn, job))
-        .collect();
+        .unzip();
+    // The mark covers only groups committed before this one, so it never passes a change
+    // whose record is not yet written.
+    if let Err(e) = ledger.store_mark(conn) {
+        tracing::error!(error = %e, "store: could not update the audit mark");
+    }
     let outcome = match conn.execute_batch("COMMIT") {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            ledger.committed(logged.into_iter().flatten());
+            Ok(())
+        }
         Err(e) => {
             let fault = CommitFault::of(&e);
             log_commit_failure(path, fault, &e);
@@ -279,14 +298,18 @@ fn log_commit_failure(path: &Path, fault: CommitFault, e: &rusqlite::Error) {
     }
 }
 
-fn run_in_savepoint(conn: &Connection, job: Job) -> Completion {
+/// Runs one write in its own savepoint: its completion, and the change-log entries it logged
+/// if it succeeded.
+fn run_in_savepoint(conn: &Connection, job: Job) -> (Completion, Logged) {
     if let Err(e) = conn.execute_batch("SAVEPOINT write") {
         // Without its savepoint a failing write could not be undone alone: do not run it.
         // Dropping the job tells its caller the write failed.
         tracing::error!(error = %e, "store: savepoint failed");
-        return Box::new(|_| {});
+        return (Box::new(|_| {}), None);
     }
-    let (ok, done) = job(&WriteTx::new(conn));
+    let tx = WriteTx::new(conn);
+    let (ok, done) = job(&tx);
+    let logged = if ok { tx.logged() } else { None };
     let end = if ok {
         "RELEASE write"
     } else {
@@ -295,5 +318,5 @@ fn run_in_savepoint(conn: &Connection, job: Job) -> Completion {
     if let Err(e) = conn.execute_batch(end) {
         tracing::error!(error = %e, "store: savepoint release failed");
     }
-    done
+    (done, logged)
 }

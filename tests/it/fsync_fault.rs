@@ -341,3 +341,51 @@ async fn failing_database_fsync_refuses_writes_then_resumes_and_loses_nothing() 
 async fn failing_journal_fsync_refuses_requests_then_resumes_and_the_chain_verifies() {
     fsync_failure_is_refused_then_recovered(Target::Journal).await;
 }
+
+/// A change committed whose audit record could not be written (the journal's fsync failed
+/// right after the commit), then kill -9: at the next start the journal names it
+/// (`event=audit.recover`), once, and the chain still verifies.
+#[tokio::test]
+async fn a_commit_whose_audit_record_was_lost_is_named_at_the_next_start() {
+    let Some(s) = Setup::new() else { return };
+    let (mut child, port) = s.serve_faulty(Target::Journal);
+    let mut c = s.client(port).await;
+    c.call(op::REGISTER, register_key_payload(V::V1_4, &new_key(1), &[]))
+        .await
+        .unwrap();
+    std::fs::write(s.path("fault-on"), b"").unwrap();
+    // Committed to the database, then refused because its record could not be made durable.
+    let r = c
+        .call(op::REGISTER, register_key_payload(V::V1_4, &new_key(2), &[]))
+        .await;
+    assert_refused(Target::Journal, r, "Register");
+    drop(c);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(s.path("fault-on")).unwrap();
+
+    let journal = || std::fs::read_to_string(s.data("audit/audit.log")).unwrap();
+    let recovered = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("event=audit.recover"))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    let (mut child, port) = serve(&s.config);
+    let mut c = s.client(port).await;
+    let uids = uids_of(&c.call(op::LOCATE, vec![]).await.unwrap());
+    let text = journal();
+    for u in &uids {
+        assert!(text.contains(u.as_str()), "the journal never names {u}");
+    }
+    let first = recovered(&text);
+    assert!(!first.is_empty(), "no audit.recover record in:\n{text}");
+    drop(c);
+    assert!(stop(&mut child));
+
+    // A clean restart names nothing again.
+    let (mut child, _) = serve(&s.config);
+    assert!(stop(&mut child));
+    assert_eq!(recovered(&journal()), first, "recovery records repeated");
+    audit_verify(&s);
+}
