@@ -152,6 +152,9 @@ pub fn resolve(
     for (owner, name) in &groups {
         resolve_name(tx, owner, name, limits, &mut out, &mut linked)?;
     }
+    for uid in applied {
+        resolve_unnamed_fork(tx, uid, limits, &mut out, &mut linked)?;
+    }
     for uid in &linked {
         relink(tx, uid, limits, &mut out)?;
     }
@@ -162,10 +165,48 @@ fn live(st: u32) -> bool {
     !matches!(st, state::DESTROYED | state::DESTROYED_COMPROMISED)
 }
 
-/// A live object holding the name, with its version chain (its ancestors' uids).
+/// A live object holding the name, with its version chain (its ancestors' uids, nearest
+/// first).
 struct Candidate {
     obj: Object,
-    ancestors: BTreeSet<String>,
+    ancestors: Vec<String>,
+}
+
+impl Candidate {
+    fn descends_from(&self, uid: &str) -> bool {
+        self.ancestors.iter().any(|a| a == uid)
+    }
+}
+
+/// Where a fork loser's chain meets the winner's: the nearest shared ancestor (the fork
+/// point), and its replacement on the loser's side and on the winner's side (each may be the
+/// candidate itself). None if the chains never meet.
+fn fork_of(loser: &Candidate, winner: &Candidate) -> Option<Fork> {
+    let at_loser = loser
+        .ancestors
+        .iter()
+        .position(|a| winner.descends_from(a))?;
+    let point = loser.ancestors[at_loser].clone();
+    let at_winner = winner.ancestors.iter().position(|a| *a == point)?;
+    let successor = |c: &Candidate, i: usize| match i {
+        0 => c.obj.uid.clone(),
+        i => c.ancestors[i - 1].clone(),
+    };
+    Some(Fork {
+        loser_branch: successor(loser, at_loser),
+        winner_branch: successor(winner, at_winner),
+        point,
+    })
+}
+
+/// A forked version chain, seen from one loser.
+struct Fork {
+    /// The version both branches replace.
+    point: String,
+    /// The fork point's replacement on the loser's side.
+    loser_branch: String,
+    /// The fork point's replacement on the winner's side.
+    winner_branch: String,
 }
 
 fn resolve_name(
@@ -190,7 +231,7 @@ fn resolve_name(
     let superseded = |c: &Candidate| {
         candidates
             .iter()
-            .any(|o| o.obj.uid != c.obj.uid && o.ancestors.contains(&c.obj.uid))
+            .any(|o| o.obj.uid != c.obj.uid && o.descends_from(&c.obj.uid))
     };
     let Some(winner) = candidates
         .iter()
@@ -205,9 +246,29 @@ fn resolve_name(
         let change = if superseded(c) {
             give_name(tx, &c.obj, name, w, at, limits)?
         } else {
-            let forked = !c.ancestors.is_disjoint(&winner.ancestors);
-            let renamed = rename(tx, &c.obj, name, w, forked, at, limits)?;
-            if forked {
+            let fork = fork_of(c, winner);
+            // The loser's branch joins the winner's at the fork point's level, so the fork
+            // point keeps one live successor; a deeper loser forwards to the winner itself.
+            let forward = fork.as_ref().map(|f| {
+                if f.loser_branch == c.obj.uid {
+                    f.winner_branch.clone()
+                } else {
+                    w.uid.clone()
+                }
+            });
+            let renamed = rename(tx, &c.obj, name, forward.as_deref(), at, limits)?;
+            if let Some(f) = fork.filter(|f| f.loser_branch != c.obj.uid) {
+                if let Some(detail) = reroot(tx, &f, at, limits)? {
+                    out.push(Resolution {
+                        uid: f.loser_branch.clone(),
+                        name: name.to_owned(),
+                        winner: f.winner_branch.clone(),
+                        detail,
+                        rule: FORKED,
+                    });
+                }
+                linked.insert(f.point);
+            } else if forward.is_some() {
                 linked.extend(link_to(&c.obj, link_type::REPLACED_OBJECT_LINK));
             }
             renamed
@@ -223,6 +284,117 @@ fn resolve_name(
         }
     }
     Ok(())
+}
+
+/// A fork of a key whose versions hold no Name (the name rule cannot see it): `uid` replaces
+/// a version whose forward link names another live replacement. Of the two branches, the one
+/// whose first version has the earlier Initial Date (then the smaller uid) continues; the other
+/// branch's first version is retired and linked to it, and its newest version, if it was
+/// re-keyed further, is retired and linked to the continuing branch's newest. The branches'
+/// first versions never change, so every node picks the same one whatever it has seen.
+fn resolve_unnamed_fork(
+    tx: &WriteTx<'_>,
+    uid: &str,
+    limits: AttributeLimits,
+    out: &mut Vec<Resolution>,
+    linked: &mut BTreeSet<String>,
+) -> Result<(), StoreError> {
+    let Some(a) = load(tx, uid)? else {
+        return Ok(());
+    };
+    let Some(point) = link_to(&a, link_type::REPLACED_OBJECT_LINK) else {
+        return Ok(());
+    };
+    let Some(pred) = load(tx, &point)? else {
+        return Ok(());
+    };
+    let Some(other) = link_to(&pred, link_type::REPLACEMENT_OBJECT_LINK) else {
+        return Ok(());
+    };
+    let Some(x) = load(tx, &other)? else {
+        return Ok(());
+    };
+    let sibling =
+        |o: &Object| link_to(o, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&point);
+    let forwards_to_sibling = |o: &Object| -> Result<bool, StoreError> {
+        let Some(next) = link_to(o, link_type::REPLACEMENT_OBJECT_LINK) else {
+            return Ok(false);
+        };
+        Ok(load(tx, &next)?.is_some_and(|n| sibling(&n)))
+    };
+    if x.uid == a.uid
+        || !sibling(&x)
+        || !live(a.state())
+        || !live(x.state())
+        || forwards_to_sibling(&a)?
+        || forwards_to_sibling(&x)?
+    {
+        return Ok(());
+    }
+    let (head_a, head_x) = (head(tx, &a)?, head(tx, &x)?);
+    if !head_a.names().is_empty() || !head_x.names().is_empty() {
+        // The name rule decides forks of named keys.
+        return Ok(());
+    }
+    let (winner, loser, winner_head, loser_head) =
+        if (a.initial_date, &a.uid) < (x.initial_date, &x.uid) {
+            (&a, &x, &head_a, &head_x)
+        } else {
+            (&x, &a, &head_x, &head_a)
+        };
+    let at = loser.initial_date.max(winner.initial_date);
+    let fork = Fork {
+        point: point.clone(),
+        loser_branch: loser.uid.clone(),
+        winner_branch: winner.uid.clone(),
+    };
+    if let Some(detail) = reroot(tx, &fork, at, limits)? {
+        out.push(Resolution {
+            uid: loser.uid.clone(),
+            name: String::new(),
+            winner: winner.uid.clone(),
+            detail,
+            rule: FORKED,
+        });
+    }
+    if loser_head.uid != loser.uid && live(loser_head.state()) {
+        let target = winner_head.uid.clone();
+        let at = loser_head.initial_date.max(winner_head.initial_date);
+        let done = rewrite(tx, &loser_head.uid, limits, |obj| {
+            retire(obj, &target, at);
+            later_change(obj, at);
+            Some((
+                format!("newest version of a losing branch of {point}: deactivated and linked to {target}"),
+                FORKED,
+            ))
+        })?;
+        if let Some((detail, rule)) = done {
+            out.push(Resolution {
+                uid: loser_head.uid.clone(),
+                name: String::new(),
+                winner: target,
+                detail,
+                rule,
+            });
+        }
+    }
+    linked.insert(point);
+    Ok(())
+}
+
+/// The newest version down `obj`'s chain of Replacement Object links (itself if none).
+fn head(tx: &WriteTx<'_>, obj: &Object) -> Result<Object, StoreError> {
+    let mut current = obj.clone();
+    for _ in 0..MAX_CHAIN {
+        let Some(next) = link_to(&current, link_type::REPLACEMENT_OBJECT_LINK) else {
+            break;
+        };
+        match load(tx, &next)? {
+            Some(n) if n.uid != current.uid => current = n,
+            _ => break,
+        }
+    }
+    Ok(current)
 }
 
 /// A superseded version gives up the name (and, if it has no forward link yet and the winner
@@ -250,13 +422,13 @@ fn give_name(
     })
 }
 
-/// A loser gets a visible suffix on the name; a fork loser is also retired from its chain.
+/// A loser gets a visible suffix on the name; a fork loser is also retired from its chain,
+/// forwarding to `forward`.
 fn rename(
     tx: &WriteTx<'_>,
     loser: &Object,
     name: &str,
-    winner: &Object,
-    forked: bool,
+    forward: Option<&str>,
     at: i64,
     limits: AttributeLimits,
 ) -> Result<Option<(String, &'static str)>, StoreError> {
@@ -272,13 +444,48 @@ fn rename(
             }
         }
         let mut detail = format!("renamed {name:?} to {new_name:?}");
-        if forked {
-            retire(obj, &winner.uid, at);
-            detail.push_str("; deactivated and linked to the winner (forked version chain)");
+        if let Some(forward) = forward {
+            retire(obj, forward, at);
+            detail.push_str(&format!(
+                "; deactivated and linked to {forward} (forked version chain)"
+            ));
         }
         later_change(obj, at);
-        Some((detail, if forked { FORKED } else { RENAMED }))
+        Some((detail, if forward.is_some() { FORKED } else { RENAMED }))
     })
+}
+
+/// The first version of a losing branch that was re-keyed again: retired like a loser, its
+/// Replacement Object link moved from its own successor to the winner's branch (its
+/// successor still names it as Replaced Object, so the branch stays traceable).
+fn reroot(
+    tx: &WriteTx<'_>,
+    fork: &Fork,
+    at: i64,
+    limits: AttributeLimits,
+) -> Result<Option<String>, StoreError> {
+    let target = fork.winner_branch.as_str();
+    let done = rewrite(tx, &fork.loser_branch, limits, |obj| {
+        let before = link_to(obj, link_type::REPLACEMENT_OBJECT_LINK);
+        if before.as_deref() == Some(target) {
+            return None;
+        }
+        obj.attrs.retain(|a| {
+            !(a.name == "Link" && link_kind(&a.value) == Some(link_type::REPLACEMENT_OBJECT_LINK))
+        });
+        retire(obj, target, at);
+        later_change(obj, at);
+        Some((
+            format!(
+                "first version of a losing branch of {}: deactivated and linked to {target} \
+                 (was {})",
+                fork.point,
+                before.as_deref().unwrap_or("none")
+            ),
+            FORKED,
+        ))
+    })?;
+    Ok(done.map(|(detail, _)| detail))
 }
 
 /// Takes a fork loser out of its chain: Deactivated (if it was not further on), no more
@@ -403,14 +610,15 @@ fn load(tx: &WriteTx<'_>, uid: &str) -> Result<Option<Object>, StoreError> {
     Ok(tx.get(uid)?.and_then(|row| Object::from_row(row).ok()))
 }
 
-/// The uids up `obj`'s chain of Replaced Object links.
-fn ancestors(tx: &WriteTx<'_>, obj: &Object) -> Result<BTreeSet<String>, StoreError> {
-    let mut out = BTreeSet::new();
+/// The uids up `obj`'s chain of Replaced Object links, nearest first.
+fn ancestors(tx: &WriteTx<'_>, obj: &Object) -> Result<Vec<String>, StoreError> {
+    let mut out: Vec<String> = Vec::new();
     let mut next = link_to(obj, link_type::REPLACED_OBJECT_LINK);
     while let Some(uid) = next.take() {
-        if out.len() >= MAX_CHAIN || !out.insert(uid.clone()) {
+        if out.len() >= MAX_CHAIN || out.contains(&uid) || uid == obj.uid {
             break;
         }
+        out.push(uid.clone());
         next = load(tx, &uid)?.and_then(|o| link_to(&o, link_type::REPLACED_OBJECT_LINK));
     }
     Ok(out)
@@ -644,5 +852,114 @@ mod tests {
         assert_eq!(loser.state(), state::ACTIVE);
         let bobs = Object::from_row(s.get(P).unwrap().unwrap()).unwrap();
         assert_eq!(bobs.names(), vec!["n".to_string()]);
+    }
+
+    #[test]
+    fn a_fork_re_keyed_again_on_both_sides_leaves_the_fork_point_one_live_successor() {
+        const A2: &str = "aaaaaaaa-3";
+        const B2: &str = "bbbbbbbb-4";
+        // P re-keyed to A then A2 on one side, to B then B2 on the other.
+        let objects = [
+            key(P, None, 5, &[(link_type::REPLACEMENT_OBJECT_LINK, B)]),
+            key(
+                A,
+                None,
+                10,
+                &[
+                    (link_type::REPLACED_OBJECT_LINK, P),
+                    (link_type::REPLACEMENT_OBJECT_LINK, A2),
+                ],
+            ),
+            key(A2, Some("n"), 20, &[(link_type::REPLACED_OBJECT_LINK, A)]),
+            key(
+                B,
+                None,
+                11,
+                &[
+                    (link_type::REPLACED_OBJECT_LINK, P),
+                    (link_type::REPLACEMENT_OBJECT_LINK, B2),
+                ],
+            ),
+            key(B2, Some("n"), 21, &[(link_type::REPLACED_OBJECT_LINK, B)]),
+        ];
+        let (_d1, s1) = store_with(&objects);
+        let mut reversed = objects.clone();
+        reversed.reverse();
+        let (_d2, s2) = store_with(&reversed);
+        assert!(!run(&s1, &[B2]).is_empty());
+        assert!(!run(&s2, &[A2, B]).is_empty());
+        let get = |s: &Store, uid: &str| Object::from_row(s.get(uid).unwrap().unwrap()).unwrap();
+        for uid in [P, A, A2, B, B2] {
+            assert_eq!(s1.get(uid).unwrap(), s2.get(uid).unwrap(), "{uid}");
+        }
+        let forward =
+            |s: &Store, uid: &str| link_to(&get(s, uid), link_type::REPLACEMENT_OBJECT_LINK);
+        // The losing branch joins the winning one level by level; its versions keep their
+        // backward links, so nothing is orphaned.
+        assert_eq!(forward(&s1, P).as_deref(), Some(A));
+        assert_eq!(forward(&s1, B).as_deref(), Some(A));
+        assert_eq!(forward(&s1, B2).as_deref(), Some(A2));
+        assert_eq!(
+            link_to(&get(&s1, B2), link_type::REPLACED_OBJECT_LINK).as_deref(),
+            Some(B)
+        );
+        for loser in [B, B2] {
+            assert_eq!(get(&s1, loser).state(), state::DEACTIVATED, "{loser}");
+            assert_eq!(
+                get(&s1, loser).get("Rotate Automatic"),
+                Some(&Value::Boolean(false))
+            );
+        }
+        assert_eq!(get(&s1, A2).names(), vec!["n".to_string()]);
+        assert_eq!(get(&s1, A2).state(), state::ACTIVE);
+        assert_eq!(run(&s1, &[P, A, A2, B, B2]), vec![]);
+    }
+
+    #[test]
+    fn an_unnamed_key_re_keyed_on_both_sides_keeps_one_branch_in_either_order() {
+        const B2: &str = "bbbbbbbb-4";
+        let objects = [
+            key(P, None, 5, &[(link_type::REPLACEMENT_OBJECT_LINK, B)]),
+            key(A, None, 12, &[(link_type::REPLACED_OBJECT_LINK, P)]),
+            key(
+                B,
+                None,
+                11,
+                &[
+                    (link_type::REPLACED_OBJECT_LINK, P),
+                    (link_type::REPLACEMENT_OBJECT_LINK, B2),
+                ],
+            ),
+            key(B2, None, 30, &[(link_type::REPLACED_OBJECT_LINK, B)]),
+        ];
+        let (_d1, s1) = store_with(&objects);
+        // Node 1 learns of A (its P already points to B); node 2 of B and B2, its P pointing
+        // to A as the peer's version said.
+        assert!(!run(&s1, &[A]).is_empty());
+        let mut p2 = objects[0].clone();
+        p2.attrs.retain(|a| a.name != "Link");
+        p2.attrs.push(link(link_type::REPLACEMENT_OBJECT_LINK, A));
+        let (_d3, s3) = store_with(&[
+            p2,
+            objects[1].clone(),
+            objects[2].clone(),
+            objects[3].clone(),
+        ]);
+        assert!(!run(&s3, &[B, B2]).is_empty());
+        let get = |s: &Store, uid: &str| Object::from_row(s.get(uid).unwrap().unwrap()).unwrap();
+        let forward =
+            |s: &Store, uid: &str| link_to(&get(s, uid), link_type::REPLACEMENT_OBJECT_LINK);
+        for s in [&s1, &s3] {
+            // B (Initial Date 11) continues; A is retired and forwards to it.
+            assert_eq!(forward(s, A).as_deref(), Some(B));
+            assert_eq!(get(s, A).state(), state::DEACTIVATED);
+            assert_eq!(forward(s, P).as_deref(), Some(B));
+            assert_eq!(get(s, B2).state(), state::ACTIVE);
+            assert_eq!(forward(s, B).as_deref(), Some(B2));
+        }
+        for uid in [A, B, B2] {
+            assert_eq!(s1.get(uid).unwrap(), s3.get(uid).unwrap(), "{uid}");
+        }
+        assert_eq!(run(&s1, &[P, A, B, B2]), vec![]);
     }
 }

@@ -176,9 +176,8 @@ impl Store {
     /// and how many there are in all. Call at start-up, before any write.
     pub fn unaudited_changes(&self) -> Result<(Vec<UnauditedChange>, usize), StoreError> {
         self.read(|c| {
-            let mark: i64 = c.query_row("SELECT seq FROM audit_mark WHERE id = 1", [], |r| {
-                r.get(0)
-            })?;
+            let mark: i64 =
+                c.query_row("SELECT seq FROM audit_mark WHERE id = 1", [], |r| r.get(0))?;
             let total: i64 = c.query_row(
                 "SELECT COUNT(*) FROM change_log WHERE seq > ?1",
                 params![mark],

@@ -250,7 +250,9 @@ impl Store {
         schema::migrate(&mut conn)?;
         restrict_permissions(path);
         let newest: i64 =
-            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| r.get(0))?;
+            conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| {
+                r.get(0)
+            })?;
         let ledger = std::sync::Arc::new(audit_ledger::AuditLedger::starting_at(newest));
         let writer = writer::Writer::start(conn, path.to_owned(), ledger.clone())?;
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);

@@ -814,6 +814,8 @@ const KNOWN_TABLES: &[&str] = &[
     "acl_groups",
     "mirror_applied",
     "sqlite_sequence",
+    // Node-local: how far this node's journal is known to cover its own change log.
+    "audit_mark",
 ];
 
 fn open_db(dir: &Path) -> rusqlite::Result<rusqlite::Connection> {
@@ -1381,23 +1383,48 @@ fn check_names_and_chains(d: &Dump, violations: &mut Violations) -> BTreeSet<Str
                 .or_default()
                 .push(u.clone());
         }
+    }
+    // Every version's replacements, destroyed ones included: a fork loser that forwards to
+    // a sibling destroyed since is still resolved.
+    for (u, o) in &d.objects {
         if let Some(p) = link_of(u, o, link_type::REPLACED_OBJECT_LINK) {
             successors.entry(p).or_default().push(u.clone());
         }
     }
     // A fork resolved the way issue 17 asks links the losing successor to the winning one
-    // (its Replacement Object): only successors not replaced by a sibling count.
+    // (its Replacement Object): only live successors not replaced by a sibling count.
     let forks: Vec<String> = successors
         .iter()
         .filter_map(|(p, us)| {
             let unresolved: Vec<&String> = us
                 .iter()
+                .filter(|u| !is_destroyed(d.objects[*u].state))
                 .filter(|u| {
                     let next = link_of(u, &d.objects[*u], link_type::REPLACEMENT_OBJECT_LINK);
                     !next.is_some_and(|n| us.contains(&n))
                 })
                 .collect();
-            (unresolved.len() > 1).then(|| format!("{p} replaced by {}", us.join(" ")))
+            (unresolved.len() > 1).then(|| {
+                let describe = |u: &String| {
+                    let o = &d.objects[u];
+                    let next = link_of(u, o, link_type::REPLACEMENT_OBJECT_LINK);
+                    format!(
+                        "{u} [state {} names {:?} initial {} next {}]",
+                        o.state,
+                        o.names,
+                        o.initial_date,
+                        next.as_deref().unwrap_or("-")
+                    )
+                };
+                let pred = d.objects.get(p).map_or("gone".to_owned(), |o| {
+                    let next = link_of(p, o, link_type::REPLACEMENT_OBJECT_LINK);
+                    format!("state {} next {}", o.state, next.as_deref().unwrap_or("-"))
+                });
+                format!(
+                    "{p} [{pred}] replaced by {}",
+                    us.iter().map(describe).collect::<Vec<_>>().join(" ")
+                )
+            })
         })
         .collect();
     if !forks.is_empty() {

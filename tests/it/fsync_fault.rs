@@ -350,13 +350,19 @@ async fn a_commit_whose_audit_record_was_lost_is_named_at_the_next_start() {
     let Some(s) = Setup::new() else { return };
     let (mut child, port) = s.serve_faulty(Target::Journal);
     let mut c = s.client(port).await;
-    c.call(op::REGISTER, register_key_payload(V::V1_4, &new_key(1), &[]))
-        .await
-        .unwrap();
+    c.call(
+        op::REGISTER,
+        register_key_payload(V::V1_4, &new_key(1), &[]),
+    )
+    .await
+    .unwrap();
     std::fs::write(s.path("fault-on"), b"").unwrap();
     // Committed to the database, then refused because its record could not be made durable.
     let r = c
-        .call(op::REGISTER, register_key_payload(V::V1_4, &new_key(2), &[]))
+        .call(
+            op::REGISTER,
+            register_key_payload(V::V1_4, &new_key(2), &[]),
+        )
         .await;
     assert_refused(Target::Journal, r, "Register");
     drop(c);
