@@ -108,7 +108,8 @@ pub struct ServerConfig {
     pub handshake_timeout_secs: u64,
     /// Seconds a connection may sit idle between requests.
     pub idle_timeout_secs: u64,
-    /// Seconds a client has to send the rest of a request once its first byte has arrived.
+    /// Seconds a client has to send the rest of a request once its first byte has arrived, and
+    /// to take a response (a client that stops reading is disconnected).
     pub frame_timeout_secs: u64,
     /// Largest request message accepted, in bytes.
     pub max_message_bytes: usize,

@@ -266,8 +266,12 @@ impl std::io::Write for Counter {
     }
 }
 
-/// Writes one message as a frame. The frame is encoded into a buffer of its exact size (no
-/// reallocation copies key bytes around) and wiped afterwards.
+/// The longest one frame may take to leave: a peer that stops reading fails the write (and
+/// the link reconnects) instead of holding the pusher forever.
+pub const WRITE_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Writes one message as a frame, within [`WRITE_LIMIT`]. The frame is encoded into a buffer
+/// of its exact size (no reallocation copies key bytes around) and wiped afterwards.
 pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<(), ProtoError> {
     let mut size = Counter(0);
     serde_json::to_writer(&mut size, msg).map_err(ProtoError::Malformed)?;
@@ -278,9 +282,18 @@ pub async fn write_msg<W: AsyncWrite + Unpin>(w: &mut W, msg: &Msg) -> Result<()
     let mut frame = Zeroizing::new(Vec::with_capacity(4 + len));
     frame.extend_from_slice(&(len as u32).to_be_bytes());
     serde_json::to_writer(&mut *frame, msg).map_err(ProtoError::Malformed)?;
-    w.write_all(&frame).await?;
-    w.flush().await?;
-    Ok(())
+    let sent = tokio::time::timeout(WRITE_LIMIT, async {
+        w.write_all(&frame).await?;
+        w.flush().await
+    })
+    .await;
+    match sent {
+        Ok(done) => Ok(done?),
+        Err(_) => Err(ProtoError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the peer took no data for 30 s",
+        ))),
+    }
 }
 
 /// Reads one frame and decodes it; the length is checked before allocating.

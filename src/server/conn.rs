@@ -233,11 +233,22 @@ impl Connection {
                 break;
             }
             let bytes = self.handle(frame, who.clone()).await;
-            if tls.write_all(&bytes).await.is_err() || tls.flush().await.is_err() {
-                break;
+            // A client that stops reading must not hold its connection slot forever.
+            let sent = timeout(self.shared.limits.frame_timeout, async {
+                tls.write_all(&bytes).await?;
+                tls.flush().await
+            })
+            .await;
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    tracing::info!(peer = %self.peer, user = %who.cn, "closing connection: the client did not take its response within the frame timeout");
+                    break;
+                }
             }
         }
-        let _ = tls.shutdown().await;
+        let _ = timeout(self.shared.limits.frame_timeout, tls.shutdown()).await;
     }
 
     /// Whether `who`'s certificate of `issuer` is revoked: by this node's CRLs in force or by

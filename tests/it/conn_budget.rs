@@ -113,3 +113,55 @@ async fn a_partial_header_is_closed_at_the_frame_deadline_not_the_idle_timeout()
         .expect("an idle session must outlive the frame deadline");
     server.stop().await;
 }
+
+/// A client that sends requests and never reads the responses: once the socket buffers are
+/// full the server's write blocks; at the frame deadline the server gives the connection up,
+/// so its slot (here the identity's only one) is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_loses_its_connection_at_the_frame_deadline() {
+    let mut settings = test_settings();
+    settings.limits.frame_timeout = Duration::from_secs(1);
+    settings.max_connections_per_identity = 1;
+    let server = TestServer::start_with(settings).await;
+    let request = akm::client::request(V::V1_4, &[(op::QUERY, vec![])]).encode();
+    let s = raw_tls(&server).await;
+    let (_unread, mut w) = tokio::io::split(s);
+    // Pipelined Queries, never read: the writes themselves stall once the server stops
+    // reading (it is blocked on its own write), so they run in a task of their own.
+    let writer = tokio::spawn(async move {
+        let mut sent = 0usize;
+        while w.write_all(&request).await.is_ok() {
+            sent += 1;
+        }
+        sent
+    });
+    // While the stalled session holds the identity's slot, the same identity is refused;
+    // once the server drops it, the identity is served again.
+    let started = Instant::now();
+    let mut refused = 0;
+    let served = loop {
+        let mut c = server
+            .connect(server.client_tls("slow", &["users"]), V::V1_4)
+            .await
+            .unwrap();
+        if c.call(op::QUERY, vec![]).await.is_ok() {
+            break true;
+        }
+        refused += 1;
+        if started.elapsed() > Duration::from_secs(60) {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(
+        served,
+        "a client that never reads held its connection slot for a minute"
+    );
+    assert!(refused > 0, "the stalled session never held the identity's slot");
+    let sent = tokio::time::timeout(Duration::from_secs(30), writer)
+        .await
+        .expect("the stalled session's writes never failed")
+        .unwrap();
+    assert!(sent > 0);
+    server.stop().await;
+}
