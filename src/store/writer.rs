@@ -142,7 +142,13 @@ impl Writer {
     {
         let (reply, answer) = mpsc::sync_channel::<Result<T, E>>(1);
         let job: Job = Box::new(move |tx| {
-            let result = f(tx);
+            // Caught here so the caller gets an answer; the write is rolled back like any
+            // failed one.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(tx)))
+                .unwrap_or_else(|_| {
+                    tracing::error!("store: a write panicked; it was rolled back and refused");
+                    Err(StoreError::CommitFailed.into())
+                });
             let ok = result.is_ok();
             let done: Completion = Box::new(move |commit| {
                 let outcome = match (result, commit) {
@@ -308,7 +314,13 @@ fn run_in_savepoint(conn: &Connection, job: Job) -> (Completion, Logged) {
         return (Box::new(|_| {}), None);
     }
     let tx = WriteTx::new(conn);
-    let (ok, done) = job(&tx);
+    // A panic in one write fails that write alone (`submit` answers its caller); the writer
+    // thread, and every later write, go on.
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx)));
+    let (ok, done) = ran.unwrap_or_else(|_| {
+        let refused: Completion = Box::new(|_| {});
+        (false, refused)
+    });
     let logged = if ok { tx.logged() } else { None };
     let end = if ok {
         "RELEASE write"
