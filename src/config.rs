@@ -84,6 +84,10 @@ pub struct Config {
     /// The config file's path (set by `load`).
     #[serde(skip)]
     pub path: PathBuf,
+    /// SHA-256 (hex) of the exact text parsed, for the audit's `config` record: the file may
+    /// change on disk after it was read.
+    #[serde(skip)]
+    pub sha256: String,
 }
 
 /// `[server]`
@@ -638,6 +642,7 @@ impl Config {
             message: e.to_string().trim().replace('\n', " "),
         })?;
         config.path = path.to_owned();
+        config.sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()));
         let base = path.parent().unwrap_or(Path::new(".")).to_owned();
         config.resolve(&base);
         config.validate()?;
@@ -1174,6 +1179,14 @@ mod tests {
             "the example starts a fresh server in one command"
         );
         assert_eq!(c.listen_addr().port(), 5696);
+    }
+
+    #[test]
+    fn the_audited_digest_is_of_the_text_that_was_parsed() {
+        let text = "[server]\nlisten = \"127.0.0.1:5696\"\n";
+        let config = Config::parse(text, Path::new("/nonexistent/akm.toml")).unwrap();
+        let expected = hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()));
+        assert_eq!(config.sha256, expected);
     }
 
     #[test]

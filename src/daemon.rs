@@ -297,13 +297,10 @@ fn recovered_change_event(c: &crate::store::audit_ledger::UnauditedChange) -> Au
 /// The audit event naming the configuration this server runs with: its path and SHA-256, so
 /// an auditor sees every configuration change across restarts.
 pub fn config_event(config: &Config) -> AuditEvent {
-    let digest = std::fs::read(&config.path)
-        .map(|b| hex::encode(ring::digest::digest(&ring::digest::SHA256, &b)))
-        .unwrap_or_default();
     AuditEvent {
         event: "config",
         detail: Some(config.path.display().to_string()),
-        config_sha256: Some(digest),
+        config_sha256: Some(config.sha256.clone()),
         outcome: Some(Outcome::Success),
         ..AuditEvent::default()
     }

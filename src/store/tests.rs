@@ -360,7 +360,10 @@ fn a_write_that_panics_is_refused_alone_and_the_writer_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("akm.db")).unwrap();
     let failed: Result<(), StoreError> = store.write(|_| panic!("a bug in one write"));
-    assert!(matches!(failed, Err(StoreError::CommitFailed)), "{failed:?}");
+    assert!(
+        matches!(failed, Err(StoreError::CommitFailed)),
+        "{failed:?}"
+    );
     let later: Result<i64, StoreError> = store.write(|tx| {
         tx.conn()
             .query_row("SELECT 41 + 1", [], |r| r.get(0))

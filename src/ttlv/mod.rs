@@ -328,10 +328,12 @@ impl Ttlv {
         8 + self.value.encoded_len()
     }
 
-    /// This item's encoding as a new buffer.
+    /// This item's encoding as a new buffer, allocated once at its exact size: a growing
+    /// buffer would leave freed, unwiped copies of any key bytes it holds.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(self.encoded_len());
         self.encode_into(&mut out);
+        debug_assert_eq!(out.len(), out.capacity());
         out
     }
 }

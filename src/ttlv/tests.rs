@@ -265,3 +265,19 @@ fn tag_names_come_from_the_generated_table() {
     assert_eq!(Tag::from_name("Object Type"), Some(Tag::OBJECT_TYPE));
     assert_eq!(format!("{:?}", Tag(0x540001)), "Tag(0x540001)");
 }
+
+#[test]
+fn encode_allocates_its_buffer_once_at_the_exact_size() {
+    let key = Ttlv::structure(
+        Tag::KEY_BLOCK,
+        vec![
+            Ttlv::enumeration(Tag::KEY_FORMAT_TYPE, 1),
+            Ttlv::bytes(Tag::KEY_MATERIAL, vec![0x5a; 1000]),
+            Ttlv::text(Tag::NAME_VALUE, "seventeen chars!!"),
+        ],
+    );
+    let bytes = key.encode();
+    // No reallocation happened: the first allocation was already the final size.
+    assert_eq!(bytes.capacity(), bytes.len());
+    assert_eq!(bytes.len(), key.encoded_len());
+}

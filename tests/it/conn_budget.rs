@@ -157,7 +157,10 @@ async fn a_client_that_stops_reading_loses_its_connection_at_the_frame_deadline(
         served,
         "a client that never reads held its connection slot for a minute"
     );
-    assert!(refused > 0, "the stalled session never held the identity's slot");
+    assert!(
+        refused > 0,
+        "the stalled session never held the identity's slot"
+    );
     let sent = tokio::time::timeout(Duration::from_secs(30), writer)
         .await
         .expect("the stalled session's writes never failed")
