@@ -50,6 +50,12 @@ pub fn run_backup(config: &Config, args: BackupArgs) -> Result<(), CliError> {
             })
         })
     })?;
+    if let Some(e) = out.get("upload_error").and_then(|e| e.as_str()) {
+        eprintln!(
+            "akm backup: WARNING: the backup was written but copying it over SFTP failed: {e} \
+             (see the backup log; fix [backup.sftp] and run akm backup again)"
+        );
+    }
     print(&out, args.conn.json);
     Ok(())
 }
@@ -62,6 +68,7 @@ fn failed(e: impl std::fmt::Display) -> CliError {
 fn node_kek(config: &Config, args: &RestoreArgs) -> Result<KekSlot, CliError> {
     let sealed = crate::daemon::sealed_kek_path(config);
     let slot = crate::daemon::kek_files(config).load()?;
+    restore_dual_control(config, &slot, args)?;
     if !slot.is_sealed() {
         return Ok(slot);
     }
@@ -83,6 +90,37 @@ fn node_kek(config: &Config, args: &RestoreArgs) -> Result<KekSlot, CliError> {
     Ok(slot)
 }
 
+/// Dual control of `restore` (offline, so no second administrator can be asked): two
+/// custodians must take part, each giving a share of a KEK sealed with a threshold of at
+/// least 2.
+fn restore_dual_control(
+    config: &Config,
+    slot: &KekSlot,
+    args: &RestoreArgs,
+) -> Result<(), CliError> {
+    let guarded = crate::ops::dual::expand(&config.dual_control.operations)
+        .is_ok_and(|ops| ops.iter().any(|o| o == "restore"));
+    if !guarded {
+        return Ok(());
+    }
+    let status = slot.status();
+    if status.scheme != "shares" || status.threshold < 2 {
+        return Err(CliError::Restore(
+            "restore is under dual control (dual_control.operations) and needs two custodians: \
+             seal the KEK with shares first (`akm kek seal --shares N --threshold 2` or more)"
+                .into(),
+        ));
+    }
+    if args.share_file.len() < 2 {
+        return Err(CliError::Restore(format!(
+            "restore is under dual control (dual_control.operations): give at least two \
+             custodians' --share-file (threshold {})",
+            status.threshold
+        )));
+    }
+    Ok(())
+}
+
 /// A one-line progress bar on stderr.
 fn bar(stage: &str, done: u64, total: u64) {
     let pct = (done.saturating_mul(100))
@@ -100,7 +138,8 @@ fn bar(stage: &str, done: u64, total: u64) {
 
 /// Runs `akm restore`.
 pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
-    let kek = node_kek(config, &args)?;
+    // With the KEKs retired by rotations (kek.archive): older backups restore too.
+    let kek = node_kek(config, &args)?.with_archive(&crate::daemon::kek_files(config))?;
     if args.verify_only {
         let h =
             backup::verify(&args.file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;

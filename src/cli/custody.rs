@@ -47,7 +47,7 @@ enum KekCommand {
     /// Show whether the running server is sealed and the unseal progress.
     Status,
     /// Rotate the running server's KEK online: a new KEK wraps from now on and every stored
-    /// key is rewrapped in batches, with progress; the old KEK is destroyed when nothing
+    /// key is rewrapped in batches, with progress; the old KEK is retired when nothing
     /// references it. Run it again to resume an interrupted rotation.
     Rotate {
         /// Keys rewrapped per request.
@@ -191,6 +191,14 @@ fn rotate(config: &Config, conn: &ConnArgs, batch: i32) -> Result<(), CliError> 
             }
         })
     })?;
+    let retired = out["retired"].as_array().map_or(0, Vec::len);
+    if retired > 0 {
+        eprintln!(
+            "akm kek rotate: the retired KEK is kept in {}, wrapped under the new KEK, so \
+             backups taken before this rotation stay restorable with `akm restore`",
+            crate::daemon::kek_files(config).archive().display()
+        );
+    }
     print(&out, conn.json);
     Ok(())
 }
