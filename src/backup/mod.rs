@@ -8,6 +8,7 @@
 
 pub mod cron;
 pub mod format;
+pub mod kit;
 pub mod schedule;
 pub mod sftp;
 
