@@ -101,7 +101,10 @@ fn backup_kit(config: &Config, out: Option<PathBuf>, json: bool) -> Result<(), C
         "contains": files,
     });
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
     } else {
         println!(
             "akm backup: wrote {} (mode 0600, sha256 {sha256}): {}. The KEK in it is sealed: \
@@ -213,8 +216,7 @@ pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
     // With the KEKs retired by rotations (kek.archive): older backups restore too.
     let kek = node_kek(config, &args)?.with_archive(&crate::daemon::kek_files(config))?;
     if args.verify_only {
-        let h =
-            backup::verify(&file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
+        let h = backup::verify(&file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
         eprintln!();
         println!(
             "akm restore: {} verified (backup {}, KEK {}, sha256 {})",
@@ -226,20 +228,15 @@ pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let mut last = String::new();
-    let restored = backup::restore(
-        &file,
-        &kek,
-        &config.store.database(),
-        &mut |s, n, t| {
-            if s != last {
-                if !last.is_empty() {
-                    eprintln!();
-                }
-                last = s.to_owned();
+    let restored = backup::restore(&file, &kek, &config.store.database(), &mut |s, n, t| {
+        if s != last {
+            if !last.is_empty() {
+                eprintln!();
             }
-            bar(s, n, t)
-        },
-    );
+            last = s.to_owned();
+        }
+        bar(s, n, t)
+    });
     eprintln!();
     let restored = restored.map_err(|e: BackupError| failed(e))?;
     println!(
