@@ -410,4 +410,71 @@ mod tests {
         );
         assert!(d.approve("carol", &id, 5).is_err(), "approved once");
     }
+
+    #[test]
+    fn every_key_changing_operation_has_its_name() {
+        for (operation, name) in [
+            (op::CREATE, "create"),
+            (op::CREATE_KEY_PAIR, "create"),
+            (op::REGISTER, "create"),
+            (op::DERIVE_KEY, "create"),
+            (op::RE_KEY, "create"),
+            (op::RE_KEY_KEY_PAIR, "create"),
+            (op::REVOKE, "revoke"),
+            (op::ADD_ATTRIBUTE, "attributes"),
+            (op::MODIFY_ATTRIBUTE, "attributes"),
+            (op::DELETE_ATTRIBUTE, "attributes"),
+            (op::SET_ATTRIBUTE, "attributes"),
+            (op::DESTROY, "destroy"),
+        ] {
+            assert_eq!(guard_name(operation), Some(name));
+        }
+        for read in [
+            op::GET,
+            op::LOCATE,
+            op::GET_ATTRIBUTES,
+            op::ENCRYPT,
+            op::QUERY,
+        ] {
+            assert_eq!(guard_name(read), None);
+        }
+        let d = DualControl::new(vec!["attributes".into()], 15);
+        assert!(d.admits("bob", op::SET_ATTRIBUTE, 0).is_err());
+        assert_eq!(d.admits("bob", op::CREATE, 0).unwrap(), None);
+    }
+
+    #[test]
+    fn all_names_every_operation_and_unknown_names_are_named() {
+        assert_eq!(expand(&["all".into()]).unwrap().len(), GUARDABLE.len());
+        assert_eq!(expand(&["exports".into()]).unwrap_err(), "exports");
+        let d = DualControl::new(vec!["all".into()], 15);
+        assert!(GUARDABLE.iter().all(|g| d.guards(g)));
+    }
+
+    #[test]
+    fn unseal_needs_two_people_only_for_the_opening_submission() {
+        let d = DualControl::new(vec!["unseal".into()], 15);
+        assert_eq!(
+            d.admits_unseal("bob", false, 0).unwrap(),
+            None,
+            "not opening"
+        );
+        assert!(d.admits_unseal("bob", true, 0).is_err(), "bob alone");
+        d.unseal_share_accepted("bob");
+        assert!(d.admits_unseal("bob", true, 0).is_err(), "still bob alone");
+        assert_eq!(
+            d.admits_unseal("alice", true, 0).unwrap().as_deref(),
+            Some("bob"),
+            "a second person's share"
+        );
+        let d = DualControl::new(vec!["unseal".into()], 15);
+        d.authorize("alice", "bob", "unseal", None, 0).unwrap();
+        assert_eq!(
+            d.admits_unseal("bob", true, 1).unwrap().as_deref(),
+            Some("alice"),
+            "a window"
+        );
+        let off = DualControl::new(vec!["destroy".into()], 15);
+        assert_eq!(off.admits_unseal("bob", true, 0).unwrap(), None);
+    }
 }
