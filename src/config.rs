@@ -273,7 +273,8 @@ pub struct BackupConfig {
     pub schedule: Option<String>,
     /// Scheduled backups kept in `dir` (the oldest beyond this are deleted).
     pub keep: usize,
-    /// A remote host every scheduled backup is also copied to over SFTP.
+    /// A remote host every backup, manual (`akm backup`) or scheduled, is also copied to
+    /// over SFTP.
     pub sftp: Option<crate::backup::sftp::SftpTarget>,
 }
 

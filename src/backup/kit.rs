@@ -65,6 +65,12 @@ fn members(config: &Config) -> Result<Vec<Member>, KitError> {
     if let Some(m) = &config.mirror {
         paths.extend([&m.cert, &m.key, &m.ca].into_iter().flatten().cloned());
     }
+    paths.extend(
+        [&config.status.cert, &config.status.key]
+            .into_iter()
+            .flatten()
+            .cloned(),
+    );
     // The operator's client credentials the configuration names (`akm` commands on the node).
     let client = &config.client;
     paths.extend([client.cert.clone(), client.key.clone(), client.ca.clone()]);

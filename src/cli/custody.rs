@@ -191,13 +191,15 @@ fn rotate(config: &Config, conn: &ConnArgs, batch: i32) -> Result<(), CliError> 
             }
         })
     })?;
-    let retired = out["retired"].as_array().map_or(0, Vec::len);
-    if retired > 0 {
+    let mut out = out;
+    if out["retired"].as_array().is_some_and(|r| !r.is_empty()) {
+        let archive = crate::daemon::kek_files(config).archive();
         eprintln!(
             "akm kek rotate: the retired KEK is kept in {}, wrapped under the new KEK, so \
              backups taken before this rotation stay restorable with `akm restore`",
-            crate::daemon::kek_files(config).archive().display()
+            archive.display()
         );
+        out["kept_in"] = archive.display().to_string().into();
     }
     print(&out, conn.json);
     Ok(())

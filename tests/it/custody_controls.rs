@@ -285,6 +285,10 @@ fn a_rebuilt_node_restores_a_backup_taken_before_a_kek_rotation() {
     let out = json(&rotated);
     assert_eq!(out["retired"][0], old_kek.as_str(), "{out}");
     assert!(
+        out["kept_in"].as_str().unwrap().ends_with("kek.archive"),
+        "{out}"
+    );
+    assert!(
         String::from_utf8_lossy(&rotated.stderr).contains("stay restorable"),
         "{}",
         text(&rotated)
