@@ -273,9 +273,13 @@ pub struct BackupConfig {
     pub dir: Option<PathBuf>,
     /// Seconds between scheduled backups; 0 (the default) schedules none.
     pub interval_secs: u64,
+    /// Scheduled backups by time of day, in UTC: `daily HH:MM` or a cron expression (5
+    /// fields, or 6 with seconds first); instead of `interval_secs`. None by default.
+    pub schedule: Option<String>,
     /// Scheduled backups kept in `dir` (the oldest beyond this are deleted).
     pub keep: usize,
-    /// A remote host every scheduled backup is also copied to over SFTP.
+    /// A remote host every backup, manual (`akm backup`) or scheduled, is also copied to
+    /// over SFTP.
     pub sftp: Option<crate::backup::sftp::SftpTarget>,
 }
 
@@ -284,6 +288,7 @@ impl Default for BackupConfig {
         BackupConfig {
             dir: None,
             interval_secs: 0,
+            schedule: None,
             keep: 7,
             sftp: None,
         }
@@ -313,7 +318,10 @@ impl BackupConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct DualControlConfig {
     /// Guarded operations: any of `destroy`, `kek-rotate`, `backup`, `policy` (set or
-    /// delete users and groups, set key policies). Empty (the default): none.
+    /// delete users and groups, set key policies), `create` (Create, Create Key Pair,
+    /// Register, Derive Key, Re-key), `revoke`, `attributes` (Add/Modify/Delete/Set
+    /// Attribute), `export` (clear Get of a secret key, PKCS#12 too), `unseal`, `restore`
+    /// (the offline `akm restore`), or `all`. Empty (the default): none.
     pub operations: Vec<String>,
     /// Longest authorization window, in minutes (also the default length).
     pub window_minutes: i64,
@@ -757,15 +765,13 @@ impl Config {
         if !(1..=86_400).contains(&self.crypto.rotation_check_secs) {
             return Err(self.invalid("crypto.rotation_check_secs", "must be 1 to 86400"));
         }
-        if let Some(bad) = self
-            .dual_control
-            .operations
-            .iter()
-            .find(|o| !crate::ops::dual::GUARDABLE.contains(&o.as_str()))
-        {
+        if let Err(bad) = crate::ops::dual::expand(&self.dual_control.operations) {
             return Err(self.invalid(
                 "dual_control.operations",
-                format!("{bad:?} is not one of destroy, kek-rotate, backup, policy"),
+                format!(
+                    "{bad:?} is not one of {}, or \"all\"",
+                    crate::ops::dual::GUARDABLE.join(", ")
+                ),
             ));
         }
         if !(1..=1440).contains(&self.dual_control.window_minutes) {
@@ -781,6 +787,22 @@ impl Config {
                 "backup.sftp.destination",
                 "must be user@host:directory (no quotes or newlines)",
             ));
+        }
+        if let Some(spec) = &self.backup.schedule {
+            if let Err(e) = crate::backup::cron::CronSpec::parse(spec) {
+                return Err(self.invalid(
+                    "backup.schedule",
+                    format!(
+                        "{e}; write \"daily 02:30\" or a cron expression such as \"30 2 * * *\" (UTC)"
+                    ),
+                ));
+            }
+            if self.backup.interval_secs > 0 {
+                return Err(self.invalid(
+                    "backup.schedule",
+                    "set either backup.schedule or backup.interval_secs, not both",
+                ));
+            }
         }
         if self.backup.keep == 0 {
             return Err(self.invalid("backup.keep", "must be at least 1"));

@@ -221,12 +221,14 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         },
         streams: Default::default(),
         backup_dir: Some(config.backup.dir(&config.store)),
+        backup_sftp: config.backup.sftp.clone(),
         kek_files: Some(kek_files(config)),
         dual: crate::ops::dual::DualControl::new(
             config.dual_control.operations.clone(),
             config.dual_control.window_minutes,
         )
-        .with_separate_duties(config.dual_control.separate_duties),
+        // PCI mode is a preset: it implies separation of duties.
+        .with_separate_duties(config.dual_control.separate_duties || config.crypto.pci_mode),
         max_locate_items: config.server.max_locate_items,
         limits: crate::ops::cost::RequestLimits {
             max_request_cost: config.server.max_request_cost as u64,
@@ -522,12 +524,12 @@ fn start_and_serve(
             Duration::from_secs(config.crypto.rotation_check_secs),
             mirror.clone(),
         ));
-        let scheduled = (config.backup.interval_secs > 0).then(|| {
+        let scheduled = crate::backup::schedule::When::of(&config.backup).map(|when| {
             tokio::spawn(crate::backup::schedule::run(
                 ctx.clone(),
                 crate::backup::schedule::Schedule {
                     dir: config.backup.dir(&config.store),
-                    every: Duration::from_secs(config.backup.interval_secs),
+                    when,
                     keep: config.backup.keep,
                     sftp: config.backup.sftp.clone(),
                 },

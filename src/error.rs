@@ -59,6 +59,10 @@ pub enum OpError {
     /// PCI mode (`crypto.pci_mode`): symmetric keys leave the server only wrapped.
     #[error("PCI mode: symmetric keys leave akm only wrapped; send Get with a Key Wrapping Specification")]
     ClearExportRefused,
+    /// PCI mode (`crypto.pci_mode`): secret keys are established only wrapped, never
+    /// registered in the clear.
+    #[error("PCI mode: keys may not be registered in the clear; register the key wrapped under a key this server holds (Key Wrapping Data)")]
+    ClearImportRefused,
     /// The object is not Extractable: its key material may not leave the server.
     #[error("object is not extractable")]
     NotExtractable,
@@ -205,6 +209,7 @@ impl OpError {
             OpError::Sensitive => (rr::SENSITIVE, self.to_string()),
             OpError::NotExtractable => (rr::NOT_EXTRACTABLE, self.to_string()),
             OpError::ClearExportRefused => (rr::SENSITIVE, self.to_string()),
+            OpError::ClearImportRefused => (rr::PERMISSION_DENIED, self.to_string()),
             OpError::IncompatibleUsageMask => {
                 (rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, self.to_string())
             }

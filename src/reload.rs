@@ -264,6 +264,7 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         audit.sinks,
         backup.dir,
         backup.interval_secs,
+        backup.schedule,
         backup.keep,
         backup.sftp,
         dual_control.operations,

@@ -196,7 +196,8 @@ pub fn decrypt(
     out: &mut impl Write,
     progress: &mut dyn FnMut(u64),
 ) -> Result<(), FormatError> {
-    if let Some(node) = kek.id().filter(|id| *id != header.kek_id) {
+    // A backup from before a KEK rotation opens with the archived KEK a restore adds.
+    if let Some(node) = kek.id().filter(|_| !kek.holds(&header.kek_id)) {
         return Err(FormatError::WrongKek {
             backup: header.kek_id.clone(),
             node,

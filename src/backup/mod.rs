@@ -6,7 +6,9 @@
 //! integrity and that every stored key unwraps under the node's KEK, and only then moves it
 //! into place.
 
+pub mod cron;
 pub mod format;
+pub mod kit;
 pub mod schedule;
 pub mod sftp;
 
@@ -275,9 +277,18 @@ fn write_and_check(
     drop(out);
     let conn = snapshot::check_snapshot(staging)?;
     let material = snapshot::wrapped_material(&conn)?;
+    let current = kek.id().unwrap_or_default();
     for (uid, version, wrapped) in &material {
-        kek.unwrap(uid, *version, wrapped)
+        let plain = kek
+            .unwrap(uid, *version, wrapped)
             .map_err(|_| BackupError::KeyUnreadable(uid.clone()))?;
+        // Taken before a KEK rotation: the node's server wraps with its current KEK only.
+        if wrapped.kek_id != current {
+            let new = kek
+                .wrap(uid, *version, &plain)
+                .map_err(|_| BackupError::KeyUnreadable(uid.clone()))?;
+            snapshot::rewrap_material(&conn, uid, &new)?;
+        }
     }
     // Back to a WAL database like the server's, with no journal left beside it.
     conn.pragma_update(None, "journal_mode", "WAL")

@@ -1,4 +1,5 @@
-//! Scheduled backups (`[backup] interval_secs`): every interval the server takes the same
+//! Scheduled backups (`[backup] interval_secs`, or `[backup] schedule` by time of day, see
+//! `cron`): every interval or at each scheduled time the server takes the same
 //! online backup as `akm backup` into `backup.dir`, logs it to the backup log and the audit
 //! journal as `scheduler`, then deletes the oldest backup files beyond `backup.keep`. A sealed
 //! server skips the turn (nothing can be wrapped); a failure is logged and retried next turn.
@@ -15,21 +16,73 @@ use std::time::Duration;
 pub struct Schedule {
     /// The backup directory.
     pub dir: PathBuf,
-    /// Time between backups.
-    pub every: Duration,
+    /// When backups run.
+    pub when: When,
     /// Backup files kept.
     pub keep: usize,
     /// Where each backup is also copied.
     pub sftp: Option<super::sftp::SftpTarget>,
 }
 
+/// When scheduled backups run.
+#[derive(Clone, Debug)]
+pub enum When {
+    /// Every so often, the first one interval after start (`backup.interval_secs`).
+    Every(Duration),
+    /// At the times of a schedule (`backup.schedule`, UTC).
+    At(super::cron::CronSpec),
+}
+
+impl When {
+    /// The configured schedule, if any (the config was validated).
+    pub fn of(config: &crate::config::BackupConfig) -> Option<When> {
+        if let Some(spec) = &config.schedule {
+            return super::cron::CronSpec::parse(spec).ok().map(When::At);
+        }
+        (config.interval_secs > 0).then(|| When::Every(Duration::from_secs(config.interval_secs)))
+    }
+}
+
+fn epoch_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Sleeps until the next scheduled time; `None` when the schedule never fires again.
+async fn wait_for_turn(when: &When, tick: &mut Option<tokio::time::Interval>) -> Option<()> {
+    match when {
+        When::Every(every) => {
+            let tick = tick.get_or_insert_with(|| {
+                // The first tick of an interval is immediate: start one interval from now.
+                tokio::time::interval_at(tokio::time::Instant::now() + *every, *every)
+            });
+            tick.tick().await;
+        }
+        When::At(spec) => {
+            let next = spec.next_after(epoch_now())?;
+            // Sleep in bounds so a changed wall clock is noticed within a minute.
+            loop {
+                let left = next - epoch_now();
+                if left <= 0 {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_secs(left.min(60) as u64)).await;
+            }
+        }
+    }
+    Some(())
+}
+
 /// Runs until the task is dropped or aborted.
 pub async fn run(ctx: Arc<Ctx>, schedule: Schedule) {
-    let mut tick = tokio::time::interval(schedule.every);
-    // The first tick is immediate: skip it, so the first backup is one interval after start.
-    tick.tick().await;
+    let mut tick = None;
     loop {
-        tick.tick().await;
+        if wait_for_turn(&schedule.when, &mut tick).await.is_none() {
+            tracing::warn!("backup.schedule never fires again: no more scheduled backups");
+            return;
+        }
         if ctx.kek.is_sealed() {
             tracing::warn!("scheduled backup skipped: the server is sealed");
             continue;
@@ -49,10 +102,7 @@ pub async fn run(ctx: Arc<Ctx>, schedule: Schedule) {
 
 /// One scheduled backup: write, log, audit, prune.
 fn turn(ctx: &Ctx, s: &Schedule) -> Result<BackupInfo, BackupError> {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = epoch_now();
     let result = create(&ctx.store, &ctx.kek, &s.dir, now, &mut |_, _| {});
     let (outcome, detail) = match &result {
         Ok(b) => (
@@ -75,21 +125,23 @@ fn turn(ctx: &Ctx, s: &Schedule) -> Result<BackupInfo, BackupError> {
     let info = result?;
     log_backup(&s.dir.join("backup.log"), now, &info, "scheduler")?;
     if let Some(target) = &s.sftp {
-        copy_remote(ctx, s, target, &info, now);
+        let _ = copy_remote(ctx, &s.dir, target, &info, now, "scheduler");
     }
     prune(&s.dir, s.keep)?;
     Ok(info)
 }
 
-/// Copies the backup over SFTP and records the outcome in the backup log and the audit
-/// journal; a failure is logged and the local backup stays.
-fn copy_remote(
+/// Copies the backup over SFTP and records the outcome in the backup log of `dir` and the
+/// audit journal as `by`; a failure is logged and the local backup stays. Manual backups
+/// (`akm backup`) and scheduled ones both come here. Returns the remote path or the error.
+pub fn copy_remote(
     ctx: &Ctx,
-    s: &Schedule,
+    dir: &Path,
     target: &super::sftp::SftpTarget,
     info: &BackupInfo,
     now: i64,
-) {
+    by: &str,
+) -> Result<String, String> {
     let result = target.upload(&info.path);
     let line = match &result {
         Ok(remote) => format!(
@@ -101,7 +153,7 @@ fn copy_remote(
             target.destination
         ),
     };
-    let log = s.dir.join("backup.log");
+    let log = dir.join("backup.log");
     let stamped = format!(
         "time={} {}\n",
         crate::audit::format_time_ms(now * 1000),
@@ -116,7 +168,7 @@ fn copy_remote(
     }
     let event = AuditEvent {
         event: "custody",
-        user: Some("scheduler".into()),
+        user: Some(by.to_owned()),
         operation: Some(crate::kmip::custody::OP_BACKUP),
         outcome: Some(if result.is_ok() {
             Outcome::Success
@@ -129,9 +181,10 @@ fn copy_remote(
     if let Err(e) = ctx.audit.record(vec![event]) {
         tracing::error!(error = %e, "cannot record the backup upload");
     }
-    if let Err(e) = result {
+    if let Err(e) = &result {
         tracing::error!(error = %e, "copying the backup over SFTP failed");
     }
+    result.map_err(|e| e.to_string())
 }
 
 /// Deletes the oldest `akm-*.akmbak` files in `dir` beyond the newest `keep` (names sort by

@@ -18,13 +18,28 @@ use std::path::PathBuf;
 pub struct BackupArgs {
     #[command(flatten)]
     conn: ConnArgs,
+    /// Instead of the key database: write one archive of the sealed KEK, the KEK archive,
+    /// the configuration and the PKI files that rebuild this node (read here, no server).
+    #[arg(long)]
+    kek_and_config: bool,
+    /// With --kek-and-config: the archive to write (default: the backup directory).
+    #[arg(long, requires = "kek_and_config")]
+    out: Option<PathBuf>,
 }
 
 /// `akm restore`
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     /// The backup file (`akm-*.akmbak`).
-    file: PathBuf,
+    #[arg(required_unless_present = "kek_and_config")]
+    file: Option<PathBuf>,
+    /// Restore a KEK-and-configuration archive (from `akm backup --kek-and-config`) into this
+    /// node's directories: the configuration goes to --config, the rest beside it.
+    #[arg(long, value_name = "ARCHIVE", conflicts_with = "file")]
+    pub(super) kek_and_config: Option<PathBuf>,
+    /// With --kek-and-config: overwrite files that exist.
+    #[arg(long, requires = "kek_and_config")]
+    force: bool,
     /// A custodian share file, when the node's KEK is sealed with shares; repeat up to the
     /// threshold.
     #[arg(long)]
@@ -39,6 +54,9 @@ pub struct RestoreArgs {
 
 /// Runs `akm backup`.
 pub fn run_backup(config: &Config, args: BackupArgs) -> Result<(), CliError> {
+    if args.kek_and_config {
+        return backup_kit(config, args.out, args.conn.json);
+    }
     eprintln!("akm backup: the server is taking an online snapshot...");
     let out = connect_and_run(config, &args.conn, |client| {
         Box::pin(async move {
@@ -50,7 +68,67 @@ pub fn run_backup(config: &Config, args: BackupArgs) -> Result<(), CliError> {
             })
         })
     })?;
+    if let Some(e) = out.get("upload_error").and_then(|e| e.as_str()) {
+        eprintln!(
+            "akm backup: WARNING: the backup was written but copying it over SFTP failed: {e} \
+             (see the backup log; fix [backup.sftp] and run akm backup again)"
+        );
+    }
     print(&out, args.conn.json);
+    Ok(())
+}
+
+/// `akm backup --kek-and-config`: the archive, read from this node's files.
+fn backup_kit(config: &Config, out: Option<PathBuf>, json: bool) -> Result<(), CliError> {
+    let failed = |e: backup::kit::KitError| CliError::Usage(format!("akm backup: {e}"));
+    let out = match out {
+        Some(o) => o,
+        None => {
+            let dir = config.backup.dir(&config.store);
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| CliError::Usage(format!("akm backup: {}: {e}", dir.display())))?;
+            dir.join(backup::kit::default_name(crate::audit::now_ms() / 1000))
+        }
+    };
+    let (files, sha256) = backup::kit::write(config, &out).map_err(failed)?;
+    let summary = serde_json::json!({
+        "file": out.display().to_string(),
+        "sha256": sha256,
+        "contains": files,
+    });
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).unwrap_or_default()
+        );
+    } else {
+        println!(
+            "akm backup: wrote {} (mode 0600, sha256 {sha256}): {}. The KEK in it is sealed: \
+             a restored node still needs the custodians' shares or the passphrase.",
+            out.display(),
+            files.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// `akm restore --kek-and-config ARCHIVE`: needs no configuration yet (it brings one).
+pub fn run_restore_kit(config_path: &std::path::Path, args: RestoreArgs) -> Result<(), CliError> {
+    let archive = args.kek_and_config.unwrap_or_default();
+    let written = backup::kit::restore(&archive, config_path, args.force).map_err(failed)?;
+    for p in &written {
+        println!("restored {}", p.display());
+    }
+    println!(
+        "akm restore: {} files of {} restored; restore a data backup with `akm restore FILE`, \
+         then start the node and unseal it",
+        written.len(),
+        archive.display()
+    );
     Ok(())
 }
 
@@ -62,6 +140,7 @@ fn failed(e: impl std::fmt::Display) -> CliError {
 fn node_kek(config: &Config, args: &RestoreArgs) -> Result<KekSlot, CliError> {
     let sealed = crate::daemon::sealed_kek_path(config);
     let slot = crate::daemon::kek_files(config).load()?;
+    restore_dual_control(config, &slot, args)?;
     if !slot.is_sealed() {
         return Ok(slot);
     }
@@ -83,6 +162,37 @@ fn node_kek(config: &Config, args: &RestoreArgs) -> Result<KekSlot, CliError> {
     Ok(slot)
 }
 
+/// Dual control of `restore` (offline, so no second administrator can be asked): two
+/// custodians must take part, each giving a share of a KEK sealed with a threshold of at
+/// least 2.
+fn restore_dual_control(
+    config: &Config,
+    slot: &KekSlot,
+    args: &RestoreArgs,
+) -> Result<(), CliError> {
+    let guarded = crate::ops::dual::expand(&config.dual_control.operations)
+        .is_ok_and(|ops| ops.iter().any(|o| o == "restore"));
+    if !guarded {
+        return Ok(());
+    }
+    let status = slot.status();
+    if status.scheme != "shares" || status.threshold < 2 {
+        return Err(CliError::Restore(
+            "restore is under dual control (dual_control.operations) and needs two custodians: \
+             seal the KEK with shares first (`akm kek seal --shares N --threshold 2` or more)"
+                .into(),
+        ));
+    }
+    if args.share_file.len() < 2 {
+        return Err(CliError::Restore(format!(
+            "restore is under dual control (dual_control.operations): give at least two \
+             custodians' --share-file (threshold {})",
+            status.threshold
+        )));
+    }
+    Ok(())
+}
+
 /// A one-line progress bar on stderr.
 fn bar(stage: &str, done: u64, total: u64) {
     let pct = (done.saturating_mul(100))
@@ -100,40 +210,38 @@ fn bar(stage: &str, done: u64, total: u64) {
 
 /// Runs `akm restore`.
 pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
-    let kek = node_kek(config, &args)?;
+    let Some(file) = args.file.clone() else {
+        return run_restore_kit(&config.path, args);
+    };
+    // With the KEKs retired by rotations (kek.archive): older backups restore too.
+    let kek = node_kek(config, &args)?.with_archive(&crate::daemon::kek_files(config))?;
     if args.verify_only {
-        let h =
-            backup::verify(&args.file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
+        let h = backup::verify(&file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
         eprintln!();
         println!(
             "akm restore: {} verified (backup {}, KEK {}, sha256 {})",
-            args.file.display(),
+            file.display(),
             h.backup_id,
             h.kek_id,
-            backup::file_sha256(&args.file).map_err(failed)?
+            backup::file_sha256(&file).map_err(failed)?
         );
         return Ok(());
     }
     let mut last = String::new();
-    let restored = backup::restore(
-        &args.file,
-        &kek,
-        &config.store.database(),
-        &mut |s, n, t| {
-            if s != last {
-                if !last.is_empty() {
-                    eprintln!();
-                }
-                last = s.to_owned();
+    let restored = backup::restore(&file, &kek, &config.store.database(), &mut |s, n, t| {
+        if s != last {
+            if !last.is_empty() {
+                eprintln!();
             }
-            bar(s, n, t)
-        },
-    );
+            last = s.to_owned();
+        }
+        bar(s, n, t)
+    });
     eprintln!();
     let restored = restored.map_err(|e: BackupError| failed(e))?;
     println!(
         "akm restore: {} restored into {} ({} keys verified to unwrap; backup sha256 {})",
-        args.file.display(),
+        file.display(),
         restored.database.display(),
         restored.keys,
         restored.sha256

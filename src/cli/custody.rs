@@ -47,7 +47,7 @@ enum KekCommand {
     /// Show whether the running server is sealed and the unseal progress.
     Status,
     /// Rotate the running server's KEK online: a new KEK wraps from now on and every stored
-    /// key is rewrapped in batches, with progress; the old KEK is destroyed when nothing
+    /// key is rewrapped in batches, with progress; the old KEK is retired when nothing
     /// references it. Run it again to resume an interrupted rotation.
     Rotate {
         /// Keys rewrapped per request.
@@ -191,6 +191,16 @@ fn rotate(config: &Config, conn: &ConnArgs, batch: i32) -> Result<(), CliError> 
             }
         })
     })?;
+    let mut out = out;
+    if out["retired"].as_array().is_some_and(|r| !r.is_empty()) {
+        let archive = crate::daemon::kek_files(config).archive();
+        eprintln!(
+            "akm kek rotate: the retired KEK is kept in {}, wrapped under the new KEK, so \
+             backups taken before this rotation stay restorable with `akm restore`",
+            archive.display()
+        );
+        out["kept_in"] = archive.display().to_string().into();
+    }
     print(&out, conn.json);
     Ok(())
 }

@@ -228,6 +228,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             return conformance::run(&cli.config, args);
         }
+        // A KEK-and-configuration archive brings the configuration: none is read first.
+        Command::Restore(args) if args.kek_and_config.is_some() => {
+            init_logging("warn");
+            return backup::run_restore_kit(&cli.config, args);
+        }
         other => other,
     };
     let config = Config::load(&cli.config)?;

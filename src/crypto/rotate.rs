@@ -5,10 +5,17 @@
 //! atomically (write a new 0600 file, fsync, rename), and in an order that leaves a loadable
 //! set of KEKs at every step: a rotation interrupted anywhere resumes on the next
 //! `akm kek rotate`.
+//!
+//! A finished rotation does not destroy the retired KEKs: backups taken under them would become
+//! unrestorable. They are kept in `kek.archive` beside the key file, each wrapped under the
+//! current KEK (so the archive is no more exposed than the keys in the database, and a sealed
+//! node's archive opens only once the KEK is unsealed); every later rotation rewraps the
+//! archive under its new KEK. Only a restore reads it ([`KekSlot::with_archive`]): the server
+//! never wraps or unwraps stored keys with an archived KEK.
 
 use super::seal::SealedKek;
 use super::slot::{KekSlot, Keys};
-use super::{random_bytes, CryptoError, Kek, KEK_LEN};
+use super::{random_bytes, CryptoError, Kek, Wrapped, KEK_LEN};
 use crate::secret_file;
 use std::path::{Path, PathBuf};
 
@@ -52,7 +59,75 @@ fn keks_from(bytes: &[u8], path: &Path) -> Result<Vec<Kek>, CryptoError> {
     bytes.chunks(KEK_LEN).map(Kek::from_bytes).collect()
 }
 
+/// The associated data an archived KEK is wrapped with.
+fn archive_uid(id: &str) -> String {
+    format!("kek-archive:{id}")
+}
+
+/// Reads `path` (absent: empty): one line per archived KEK, `<its id> <wrapping KEK id>
+/// <nonce hex> <ciphertext hex>`.
+fn read_archive(path: &Path) -> Result<Vec<(String, Wrapped)>, CryptoError> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let bad = || CryptoError::Sealed(format!("{} is damaged", path.display()));
+    let text = String::from_utf8(secret_file::read(path)?.to_vec()).map_err(|_| bad())?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let [id, kek_id, nonce, ct] = f[..] else {
+                return Err(bad());
+            };
+            let wrapped = Wrapped {
+                kek_id: kek_id.to_owned(),
+                nonce: hex::decode(nonce).map_err(|_| bad())?,
+                ciphertext: hex::decode(ct).map_err(|_| bad())?,
+            };
+            Ok((id.to_owned(), wrapped))
+        })
+        .collect()
+}
+
+/// Unwraps the archive's KEKs with whichever of `keys` wrapped each.
+fn open_archive(path: &Path, keys: &Keys) -> Result<Vec<Kek>, CryptoError> {
+    read_archive(path)?
+        .into_iter()
+        .map(|(id, w)| {
+            let wrapping = keys.find(&w.kek_id).ok_or_else(|| {
+                CryptoError::Sealed(format!(
+                    "{}: KEK {id} is wrapped under KEK {}, which this node does not hold",
+                    path.display(),
+                    w.kek_id
+                ))
+            })?;
+            Kek::from_bytes(&wrapping.unwrap(&archive_uid(&id), 0, &w)?)
+        })
+        .collect()
+}
+
 impl KekFiles {
+    /// The retired KEKs kept, wrapped under the current KEK, to restore older backups.
+    pub fn archive(&self) -> PathBuf {
+        self.plain.with_extension("archive")
+    }
+
+    /// Writes `kept` into the archive, wrapped under `current`.
+    fn write_archive(&self, current: &Kek, kept: &[Kek]) -> Result<(), CryptoError> {
+        let mut text = String::new();
+        for k in kept {
+            let w = current.wrap(&archive_uid(k.id()), 0, k.bytes())?;
+            text.push_str(&format!(
+                "{} {} {} {}\n",
+                k.id(),
+                w.kek_id,
+                hex::encode(&w.nonce),
+                hex::encode(&w.ciphertext)
+            ));
+        }
+        replace_secret(&self.archive(), text.as_bytes())
+    }
+
     /// The retired KEKs of key-file mode, during a rotation.
     pub fn retired(&self) -> PathBuf {
         self.plain.with_extension("retired")
@@ -111,16 +186,41 @@ impl KekSlot {
         Ok(Some(keys.current.id().to_owned()))
     }
 
-    /// Ends a rotation once nothing stored references the retired KEKs: they are removed from
-    /// the files and from memory (wiped). Returns their ids.
+    /// Ends a rotation once nothing stored references the retired KEKs: they move to the
+    /// archive (wrapped under the current KEK, for restoring older backups, with the ones
+    /// archived before, rewrapped), and leave the KEK files and memory. Returns their ids.
     pub fn finish_rotation(&self, files: &KekFiles) -> Result<Vec<String>, CryptoError> {
         let mut guard = self.kek.write().map_err(|_| CryptoError::NotUnsealed)?;
         let keys: &mut Keys = guard.as_mut().ok_or(CryptoError::NotUnsealed)?;
         if keys.retired.is_empty() {
             return Ok(Vec::new());
         }
+        // The archive first: if we stop before the KEK files change, the next call redoes it.
+        let mut kept = open_archive(&files.archive(), keys)?;
+        for k in &keys.retired {
+            if !kept.iter().any(|a| a.id() == k.id()) {
+                kept.push(Kek::from_bytes(k.bytes())?);
+            }
+        }
+        files.write_archive(&keys.current, &kept)?;
         files.persist(self, &[&keys.current])?;
         Ok(keys.retired.drain(..).map(|k| k.id().to_owned()).collect())
+    }
+
+    /// For a restore: an open slot with this slot's KEKs and the archived ones, which unwrap
+    /// backups (and their keys) taken before a rotation; it still wraps with the current KEK.
+    pub fn with_archive(&self, files: &KekFiles) -> Result<KekSlot, CryptoError> {
+        let guard = self.kek.read().map_err(|_| CryptoError::NotUnsealed)?;
+        let keys = guard.as_ref().ok_or(CryptoError::NotUnsealed)?;
+        let mut others = Vec::new();
+        for k in keys.retired.iter() {
+            others.push(Kek::from_bytes(k.bytes())?);
+        }
+        others.extend(open_archive(&files.archive(), keys)?);
+        Ok(KekSlot::open_with(
+            Kek::from_bytes(keys.current.bytes())?,
+            others,
+        ))
     }
 }
 
@@ -158,11 +258,33 @@ mod tests {
         assert_eq!(gone, vec![w_old.kek_id.clone()]);
         assert!(!f.retired().exists());
         let after = f.load().unwrap();
-        assert!(after.unwrap("u", 1, &w_old).is_err(), "old KEK destroyed");
+        assert!(after.unwrap("u", 1, &w_old).is_err(), "old KEK out of use");
         assert_eq!(
             after.unwrap("u", 1, &w_new).unwrap().as_slice(),
             b"material"
         );
+        // Kept in the archive, wrapped under the new KEK, for restores only; a second
+        // rotation rewraps the archive and keeps both.
+        let restoring = after.with_archive(&f).unwrap();
+        assert_eq!(restoring.id().unwrap(), new_id);
+        assert_eq!(
+            restoring.unwrap("u", 1, &w_old).unwrap().as_slice(),
+            b"material"
+        );
+        after.begin_rotation(&f).unwrap().unwrap();
+        after.finish_rotation(&f).unwrap();
+        let twice = f.load().unwrap().with_archive(&f).unwrap();
+        assert_eq!(
+            twice.unwrap("u", 1, &w_old).unwrap().as_slice(),
+            b"material"
+        );
+        assert_eq!(
+            twice.unwrap("u", 1, &w_new).unwrap().as_slice(),
+            b"material"
+        );
+        assert!(!std::fs::read_to_string(f.archive())
+            .unwrap()
+            .contains(&hex::encode(Kek::load(&f.plain).unwrap().bytes())));
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub(crate) struct Keys {
 }
 
 impl Keys {
-    fn find(&self, id: &str) -> Option<&Kek> {
+    pub(crate) fn find(&self, id: &str) -> Option<&Kek> {
         std::iter::once(&self.current)
             .chain(&self.retired)
             .find(|k| k.id() == id)
@@ -96,6 +96,14 @@ impl KekSlot {
                     .map(|k| k.retired.iter().map(|r| r.id().to_owned()).collect())
             })
             .unwrap_or_default()
+    }
+
+    /// Whether the slot holds the KEK `id` (current or retired; false while sealed).
+    pub fn holds(&self, id: &str) -> bool {
+        self.kek
+            .read()
+            .ok()
+            .is_some_and(|k| k.as_ref().is_some_and(|k| k.find(id).is_some()))
     }
 
     /// Whether the KEK is still sealed.

@@ -62,7 +62,8 @@ pub const TAG_BATCH_LIMIT: Tag = Tag(0x54_010B);
 pub const TAG_REWRAPPED: Tag = Tag(0x54_010C);
 /// Integer: keys still wrapped by a retired KEK.
 pub const TAG_REMAINING: Tag = Tag(0x54_010D);
-/// Text String: a retired KEK destroyed because nothing references it any more.
+/// Text String: a retired KEK no stored key references any more: out of use, kept in the
+/// KEK archive (wrapped under the current KEK) only to restore backups taken under it.
 pub const TAG_DESTROYED_KEK_ID: Tag = Tag(0x54_010E);
 
 /// Text String: the user (certificate CN) an authorization window lets act.
@@ -76,6 +77,13 @@ pub const TAG_WINDOW_UNTIL: Tag = Tag(0x54_0112);
 
 /// Text String: a pending dual-control request's id (Authorize approves it).
 pub const TAG_REQUEST_ID: Tag = Tag(0x54_0113);
+
+/// Text String: where a manual backup was copied over SFTP (`user@host:path`).
+pub const TAG_BACKUP_UPLOADED: Tag = Tag(0x54_0120);
+/// Text String: why copying a manual backup over SFTP failed (the local backup stays).
+pub const TAG_BACKUP_UPLOAD_ERROR: Tag = Tag(0x54_0121);
+/// Text String: a retired KEK kept, wrapped under the current one, to restore older backups.
+pub const TAG_ARCHIVED_KEK_ID: Tag = Tag(0x54_0122);
 
 /// The response payload for a status.
 pub fn status_payload(s: &SealStatus) -> Vec<Ttlv> {
@@ -111,12 +119,21 @@ pub fn backup_payload(b: &crate::backup::BackupInfo) -> Vec<Ttlv> {
 
 /// Reads a backup response (the client side).
 pub fn backup_from(payload: &Ttlv) -> Option<serde_json::Value> {
-    Some(serde_json::json!({
+    let mut out = serde_json::json!({
         "file": payload.child(TAG_BACKUP_FILE)?.as_text()?,
         "bytes": payload.child(TAG_BACKUP_BYTES)?.as_long()?,
         "sha256": payload.child(TAG_BACKUP_SHA256)?.as_text()?,
         "kek_id": payload.child(TAG_KEK_ID)?.as_text()?,
-    }))
+    });
+    for (key, tag) in [
+        ("uploaded", TAG_BACKUP_UPLOADED),
+        ("upload_error", TAG_BACKUP_UPLOAD_ERROR),
+    ] {
+        if let Some(t) = payload.child(tag).and_then(Ttlv::as_text) {
+            out[key] = t.into();
+        }
+    }
+    Some(out)
 }
 
 /// Reads a Rotate KEK response (the client side).
@@ -131,7 +148,8 @@ pub fn rotate_from(payload: &Ttlv) -> Option<serde_json::Value> {
         "kek_id": payload.child(TAG_KEK_ID)?.as_text()?,
         "rewrapped": payload.child(TAG_REWRAPPED)?.as_int()?,
         "remaining": payload.child(TAG_REMAINING)?.as_int()?,
-        "destroyed": destroyed,
+        // Retired from use; kept in the KEK archive for restoring older backups.
+        "retired": destroyed,
     }))
 }
 

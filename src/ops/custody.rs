@@ -5,7 +5,6 @@
 
 use super::{Call, Caller, Ctx, Reply};
 use crate::audit::{AuditEvent, Outcome};
-use crate::backup::BackupInfo;
 use crate::crypto::slot::SealStatus;
 use crate::error::OpError;
 use crate::kmip::custody::*;
@@ -42,9 +41,11 @@ pub fn custody_operation(operation: u32) -> Option<CustodyOp> {
 
 /// What a sealed server still answers.
 pub fn allowed_while_sealed(operation: u32) -> bool {
+    // Authorize too: under dual control of unseal, a second administrator approves while
+    // sealed. It touches no key.
     matches!(
         operation,
-        op::QUERY | op::DISCOVER_VERSIONS | OP_SEAL_STATUS | OP_UNSEAL
+        op::QUERY | op::DISCOVER_VERSIONS | OP_SEAL_STATUS | OP_UNSEAL | OP_AUTHORIZE
     )
 }
 
@@ -58,7 +59,7 @@ pub(super) fn run(
     let payload = match op {
         CustodyOp::Status => status_payload(&ctx.kek.status()),
         CustodyOp::Unseal => status_payload(&unseal(ctx, who, call)?),
-        CustodyOp::Backup => backup_payload(&backup(ctx, who, call)?),
+        CustodyOp::Backup => backup(ctx, who, call)?,
         CustodyOp::RotateKek => rotate(ctx, who, call)?,
         CustodyOp::Authorize => authorize(ctx, who, call)?,
     };
@@ -68,6 +69,10 @@ pub(super) fn run(
 fn unseal(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<SealStatus, OpError> {
     let share = call.payload.child(TAG_UNSEAL_SHARE);
     let passphrase = call.payload.child(TAG_UNSEAL_PASSPHRASE);
+    let before = ctx.kek.status();
+    // Would this submission open the KEK? A passphrase does; a share does at the threshold.
+    let completes = before.sealed && (share.is_none() || before.progress + 1 >= before.threshold);
+    let second = ctx.dual.admits_unseal(&who.cn, completes, call.now)?;
     let result = match (share, passphrase) {
         (Some(s), None) => {
             let text = s.as_text().ok_or_else(|| {
@@ -88,12 +93,21 @@ fn unseal(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<SealStatus, OpErro
         }
     };
     record(ctx, who, &result);
+    if let Ok(status) = &result {
+        if status.sealed {
+            ctx.dual.unseal_share_accepted(&who.cn);
+        }
+        if let Some(second) = &second {
+            super::dual::record(ctx, who, call, second, !status.sealed);
+        }
+    }
     result.map_err(|e| OpError::Custody(e.to_string()))
 }
 
 /// Takes an online backup into the configured directory, logs it to the backup log and
-/// records it in the audit journal with its checksum.
-fn backup(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<BackupInfo, OpError> {
+/// records it in the audit journal with its checksum, then copies it over SFTP like a
+/// scheduled one when `[backup.sftp]` is set (a failed copy is reported; the backup stays).
+fn backup(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
     let dir = ctx
         .backup_dir
         .as_ref()
@@ -117,11 +131,20 @@ fn backup(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<BackupInfo, OpErro
         tracing::error!(error = %e, "cannot append to the backup log");
     }
     tracing::info!(file = %info.path.display(), sha256 = %info.sha256, bytes = info.bytes, "backup written");
-    Ok(info)
+    let mut payload = backup_payload(&info);
+    if let Some(target) = &ctx.backup_sftp {
+        let copied =
+            crate::backup::schedule::copy_remote(ctx, dir, target, &info, call.now, &who.cn);
+        payload.push(match copied {
+            Ok(remote) => Ttlv::text(TAG_BACKUP_UPLOADED, remote),
+            Err(e) => Ttlv::text(TAG_BACKUP_UPLOAD_ERROR, e),
+        });
+    }
+    Ok(payload)
 }
 
 /// One step of a KEK rotation: start one if none runs, rewrap a batch, and when nothing is
-/// left under a retired KEK, destroy it. Concurrent requests keep working: the retired KEK
+/// left under a retired KEK, move it to the KEK archive (kept only to restore older backups). Concurrent requests keep working: the retired KEK
 /// unwraps until its last row is rewrapped, and a row changed meanwhile is left for the next
 /// batch.
 fn rotate(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
@@ -175,22 +198,22 @@ fn rotate(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError
         Ttlv::integer(TAG_REMAINING, remaining.min(i64::from(i32::MAX)) as i32),
     ];
     if remaining == 0 {
-        let destroyed = ctx.kek.finish_rotation(files)?;
-        if !destroyed.is_empty() {
+        let retired = ctx.kek.finish_rotation(files)?;
+        if !retired.is_empty() {
             audit_event(
                 ctx,
                 who,
                 OP_ROTATE_KEK,
                 Outcome::Success,
                 format!(
-                    "kek rotation finished: kek {current}; destroyed {}",
-                    destroyed.join(",")
+                    "kek rotation finished: kek {current}; retired {} (kept in the kek archive for older backups)",
+                    retired.join(",")
                 ),
             );
-            tracing::info!(kek = %current, destroyed = ?destroyed, "KEK rotation finished");
+            tracing::info!(kek = %current, retired = ?retired, "KEK rotation finished; retired KEKs kept in the archive for older backups");
         }
         payload.extend(
-            destroyed
+            retired
                 .into_iter()
                 .map(|id| Ttlv::text(TAG_DESTROYED_KEK_ID, id)),
         );

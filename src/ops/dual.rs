@@ -6,6 +6,24 @@
 //! the refusal names; a second administrator may approve it (`akm approve ID`), which opens
 //! the same window for that user and operation. Windows and pending requests live in memory:
 //! a restart closes them all.
+//!
+//! What can be guarded ([`GUARDABLE`]): `destroy`, `kek-rotate`, `backup`, `policy` (users,
+//! groups, key policies), `create` (Create, Create Key Pair, Register, Derive Key, Re-key,
+//! Re-key Key Pair), `revoke`, `attributes` (Add, Modify, Delete, Set Attribute), `export`
+//! (Get of a secret key's material in the clear, PKCS#12 included; wrapped Get is not
+//! guarded), `unseal` and `restore`; `all` names every one.
+//!
+//! - A window admits every guarded item of that operation the user sends while it is open,
+//!   in one batch or many; each item is recorded. Authorize itself cannot run in an Undo batch.
+//! - Mirroring never asks: a peer applies a replicated change without KMIP dispatch, so the
+//!   approval given on the node that took the request covers every copy.
+//! - `unseal`: a sealed server answers Authorize and Approve. The share (or passphrase) that
+//!   would open the KEK is admitted only if another administrator submitted an accepted share
+//!   before it (two people already took part) or a second administrator opened an `unseal`
+//!   window for the submitter; otherwise it is refused, with an approvable request id.
+//! - `restore` is offline (`akm restore` on a stopped node, no server to ask): under dual
+//!   control it needs the node's KEK sealed with custodian shares, threshold at least 2, and
+//!   at least two share files given: two custodians take part.
 
 use super::{Call, Caller, Ctx};
 use crate::audit::{AuditEvent, Outcome};
@@ -13,18 +31,56 @@ use crate::error::OpError;
 use crate::kmip::custody::{OP_BACKUP, OP_ROTATE_KEK};
 use crate::kmip::enums::operation as op;
 use crate::kmip::extension::{OP_DELETE_ACCOUNT, OP_SET_ACCOUNT, OP_SET_KEY_POLICY};
+use crate::ttlv::Tag;
 use std::sync::Mutex;
 
-/// The operation names `[dual_control] operations` accepts.
-pub const GUARDABLE: &[&str] = &["destroy", "kek-rotate", "backup", "policy"];
+/// The operation names `[dual_control] operations` accepts (and `all`).
+pub const GUARDABLE: &[&str] = &[
+    "destroy",
+    "kek-rotate",
+    "backup",
+    "policy",
+    "create",
+    "revoke",
+    "attributes",
+    "export",
+    "unseal",
+    "restore",
+];
 
-/// The dual-control name of a KMIP Operation value, if it can be guarded.
+/// The configured names with `all` expanded, or the first unknown name.
+pub fn expand(names: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for n in names {
+        if n == "all" {
+            out.extend(GUARDABLE.iter().map(|g| g.to_string()));
+        } else if GUARDABLE.contains(&n.as_str()) {
+            out.push(n.clone());
+        } else {
+            return Err(n.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The dual-control name of a KMIP Operation value, if it can be guarded by the dispatcher
+/// (`export` and `unseal` are judged where the object or the seal state is known).
 pub fn guard_name(operation: u32) -> Option<&'static str> {
     match operation {
         op::DESTROY => Some("destroy"),
         OP_ROTATE_KEK => Some("kek-rotate"),
         OP_BACKUP => Some("backup"),
         OP_SET_KEY_POLICY | OP_SET_ACCOUNT | OP_DELETE_ACCOUNT => Some("policy"),
+        op::CREATE
+        | op::CREATE_KEY_PAIR
+        | op::REGISTER
+        | op::DERIVE_KEY
+        | op::RE_KEY
+        | op::RE_KEY_KEY_PAIR => Some("create"),
+        op::REVOKE => Some("revoke"),
+        op::ADD_ATTRIBUTE | op::MODIFY_ATTRIBUTE | op::DELETE_ATTRIBUTE | op::SET_ATTRIBUTE => {
+            Some("attributes")
+        }
         _ => None,
     }
 }
@@ -50,6 +106,8 @@ pub struct DualControl {
     grants: Mutex<Vec<Grant>>,
     /// Refused attempts awaiting approval: (id, user, operation name, when).
     pending: Mutex<Vec<(String, String, String, i64)>>,
+    /// Administrators whose unseal share was accepted while sealed.
+    unseal_submitters: Mutex<Vec<String>>,
     /// Separation of duties: administrators read key material only if also key users.
     pub separate_duties: bool,
 }
@@ -57,12 +115,14 @@ pub struct DualControl {
 impl DualControl {
     /// Dual control for `operations` (names from [`GUARDABLE`]), windows of at most
     /// `max_minutes`.
+    /// `all` stands for every name.
     pub fn new(operations: Vec<String>, max_minutes: i64) -> DualControl {
         DualControl {
-            guarded: operations,
+            guarded: expand(&operations).unwrap_or(operations),
             max_minutes,
             grants: Mutex::new(Vec::new()),
             pending: Mutex::new(Vec::new()),
+            unseal_submitters: Mutex::new(Vec::new()),
             separate_duties: false,
         }
     }
@@ -122,9 +182,22 @@ impl DualControl {
     /// For a guarded operation: the administrator whose open window lets `user` perform it,
     /// or the refusal. `Ok(None)` for an operation not under dual control.
     pub fn admits(&self, user: &str, operation: u32, now: i64) -> Result<Option<String>, OpError> {
-        let Some(name) = guard_name(operation).filter(|n| self.guards(n)) else {
+        match guard_name(operation) {
+            Some(name) => self.admits_named(user, name, now),
+            None => Ok(None),
+        }
+    }
+
+    /// Like [`DualControl::admits`], for a guarded operation named by its dual-control name.
+    pub fn admits_named(
+        &self,
+        user: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<Option<String>, OpError> {
+        if !self.guards(name) {
             return Ok(None);
-        };
+        }
         let grants = self
             .grants
             .lock()
@@ -141,6 +214,39 @@ impl DualControl {
             "{name} is under dual control: a second administrator must first run \
              `akm authorize --user {user} --op {name}` or approve this request: `akm approve {id}`"
         )))
+    }
+
+    /// Unseal under dual control, asked before `user` submits a share or passphrase:
+    /// `completes` says whether it would open the KEK. Admitted when it would not, when
+    /// another administrator's share was accepted before, or in a window for `unseal`;
+    /// returns the second administrator when one is needed.
+    pub fn admits_unseal(
+        &self,
+        user: &str,
+        completes: bool,
+        now: i64,
+    ) -> Result<Option<String>, OpError> {
+        if !self.guards("unseal") || !completes {
+            return Ok(None);
+        }
+        let other = self
+            .unseal_submitters
+            .lock()
+            .ok()
+            .and_then(|s| s.iter().find(|s| *s != user).cloned());
+        match other {
+            Some(o) => Ok(Some(o)),
+            None => self.admits_named(user, "unseal", now),
+        }
+    }
+
+    /// Notes that `user`'s unseal share was accepted.
+    pub fn unseal_share_accepted(&self, user: &str) {
+        if let Ok(mut s) = self.unseal_submitters.lock() {
+            if !s.iter().any(|x| x == user) {
+                s.push(user.to_owned());
+            }
+        }
     }
 
     /// Records a refused attempt; returns its id (pending requests expire with the window).
@@ -175,6 +281,22 @@ impl DualControl {
         };
         self.authorize(by, &user, &name, None, now)
     }
+}
+
+/// Export under dual control: a Get of a secret key's material in the clear (judged by Get,
+/// which knows the object) runs only in a window; it is recorded with both names.
+pub(super) fn admit_export(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<(), OpError> {
+    if call
+        .payload
+        .child(Tag::KEY_WRAPPING_SPECIFICATION)
+        .is_some()
+    {
+        return Ok(());
+    }
+    if let Some(second) = ctx.dual.admits_named(&who.cn, "export", call.now)? {
+        record(ctx, who, call, &second, true);
+    }
+    Ok(())
 }
 
 /// Separation of duties: an administrator's Get of key material must also pass the key-user
@@ -287,5 +409,72 @@ mod tests {
             Some("alice")
         );
         assert!(d.approve("carol", &id, 5).is_err(), "approved once");
+    }
+
+    #[test]
+    fn every_key_changing_operation_has_its_name() {
+        for (operation, name) in [
+            (op::CREATE, "create"),
+            (op::CREATE_KEY_PAIR, "create"),
+            (op::REGISTER, "create"),
+            (op::DERIVE_KEY, "create"),
+            (op::RE_KEY, "create"),
+            (op::RE_KEY_KEY_PAIR, "create"),
+            (op::REVOKE, "revoke"),
+            (op::ADD_ATTRIBUTE, "attributes"),
+            (op::MODIFY_ATTRIBUTE, "attributes"),
+            (op::DELETE_ATTRIBUTE, "attributes"),
+            (op::SET_ATTRIBUTE, "attributes"),
+            (op::DESTROY, "destroy"),
+        ] {
+            assert_eq!(guard_name(operation), Some(name));
+        }
+        for read in [
+            op::GET,
+            op::LOCATE,
+            op::GET_ATTRIBUTES,
+            op::ENCRYPT,
+            op::QUERY,
+        ] {
+            assert_eq!(guard_name(read), None);
+        }
+        let d = DualControl::new(vec!["attributes".into()], 15);
+        assert!(d.admits("bob", op::SET_ATTRIBUTE, 0).is_err());
+        assert_eq!(d.admits("bob", op::CREATE, 0).unwrap(), None);
+    }
+
+    #[test]
+    fn all_names_every_operation_and_unknown_names_are_named() {
+        assert_eq!(expand(&["all".into()]).unwrap().len(), GUARDABLE.len());
+        assert_eq!(expand(&["exports".into()]).unwrap_err(), "exports");
+        let d = DualControl::new(vec!["all".into()], 15);
+        assert!(GUARDABLE.iter().all(|g| d.guards(g)));
+    }
+
+    #[test]
+    fn unseal_needs_two_people_only_for_the_opening_submission() {
+        let d = DualControl::new(vec!["unseal".into()], 15);
+        assert_eq!(
+            d.admits_unseal("bob", false, 0).unwrap(),
+            None,
+            "not opening"
+        );
+        assert!(d.admits_unseal("bob", true, 0).is_err(), "bob alone");
+        d.unseal_share_accepted("bob");
+        assert!(d.admits_unseal("bob", true, 0).is_err(), "still bob alone");
+        assert_eq!(
+            d.admits_unseal("alice", true, 0).unwrap().as_deref(),
+            Some("bob"),
+            "a second person's share"
+        );
+        let d = DualControl::new(vec!["unseal".into()], 15);
+        d.authorize("alice", "bob", "unseal", None, 0).unwrap();
+        assert_eq!(
+            d.admits_unseal("bob", true, 1).unwrap().as_deref(),
+            Some("alice"),
+            "a window"
+        );
+        let off = DualControl::new(vec!["destroy".into()], 15);
+        assert_eq!(off.admits_unseal("bob", true, 0).unwrap(), None);
     }
 }

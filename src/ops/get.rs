@@ -41,6 +41,17 @@ fn reencode(
     Ok((zeroize::Zeroizing::new(encoded), to))
 }
 
+/// Whether objects of this type hold secret key material.
+fn is_secret(t: u32) -> bool {
+    matches!(
+        t,
+        object_type::SYMMETRIC_KEY
+            | object_type::PRIVATE_KEY
+            | object_type::SECRET_DATA
+            | object_type::SPLIT_KEY
+    )
+}
+
 /// Runs Get.
 pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
@@ -63,12 +74,17 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if clear && obj.get("Sensitive") == Some(&Value::Boolean(true)) {
         return Err(OpError::Sensitive);
     }
-    // PCI mode: symmetric keys never leave in the clear.
-    if clear && ctx.crypto.pci_mode && obj.object_type == object_type::SYMMETRIC_KEY {
+    // PCI mode: secret keys never leave in the clear (a PKCS#12 file is no key wrapping).
+    if clear && ctx.crypto.clear_refused(obj.object_type) {
         return Err(OpError::ClearExportRefused);
     }
     if obj.get("Extractable") == Some(&Value::Boolean(false)) {
         return Err(OpError::NotExtractable);
+    }
+    // Dual control over clear export: secret keys only (a public key or certificate is no
+    // secret), wrapped Get never.
+    if clear && is_secret(obj.object_type) {
+        super::dual::admit_export(ctx, who, call)?;
     }
     let wrapped = ctx
         .store

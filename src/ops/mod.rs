@@ -82,6 +82,8 @@ pub struct Ctx {
     pub audit: crate::audit::Audit,
     /// Where the Backup operation writes (`[backup] dir`); `None`: no backups.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// Where every backup, manual or scheduled, is also copied (`[backup.sftp]`).
+    pub backup_sftp: Option<crate::backup::sftp::SftpTarget>,
     /// Where the KEKs are kept, for Rotate KEK; `None`: no rotation.
     pub kek_files: Option<crate::crypto::rotate::KekFiles>,
     /// Dual control (`[dual_control]`): guarded operations and open authorization windows.
@@ -110,8 +112,19 @@ pub struct Ctx {
 /// Key-handling policy from `[crypto]` in the configuration.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CryptoPolicy {
-    /// PCI mode: symmetric keys are served by Get only wrapped under another key.
+    /// PCI mode: secret keys (symmetric and private keys) are served by Get only wrapped
+    /// under another key, and Register refuses them in the clear.
     pub pci_mode: bool,
+}
+
+impl CryptoPolicy {
+    /// Whether PCI mode keeps objects of `object_type` from crossing the wire in the clear
+    /// (either way: Get and Register). Public keys, certificates and secret data are not
+    /// keys PCI DSS keeps secret.
+    pub fn clear_refused(&self, object_type: u32) -> bool {
+        use crate::kmip::enums::object_type as ot;
+        self.pci_mode && matches!(object_type, ot::SYMMETRIC_KEY | ot::PRIVATE_KEY)
+    }
 }
 
 impl Ctx {
@@ -127,6 +140,7 @@ impl Ctx {
             crypto: CryptoPolicy::default(),
             streams: stream::Streams::default(),
             backup_dir: None,
+            backup_sftp: None,
             kek_files: None,
             dual: dual::DualControl::default(),
             max_locate_items: locate::DEFAULT_MAX_LOCATE_ITEMS,

@@ -26,6 +26,10 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
             return register_as_registered(ctx, who, call, attrs, object_type, wrapping_uid)
         }
     };
+    // PCI mode: no manual establishment of keys in the clear; wrapped ones are fine.
+    if unwrapped.is_none() && ctx.crypto.clear_refused(object_type) {
+        return Err(OpError::ClearImportRefused);
+    }
     let payload = unwrapped.as_ref().unwrap_or(call.payload);
     let mut managed = objects::parse_object(payload, object_type)?;
     if object_type == ot::SYMMETRIC_KEY {

@@ -64,6 +64,20 @@ pub fn check_snapshot(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Replaces the wrapping of `uid`'s material in a snapshot (a restore rewraps keys of a backup
+/// taken before a KEK rotation under the current KEK).
+pub fn rewrap_material(
+    conn: &Connection,
+    uid: &str,
+    new: &crate::crypto::Wrapped,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE material SET kek_id = ?1, nonce = ?2, ciphertext = ?3 WHERE uid = ?4",
+        rusqlite::params![new.kek_id, new.nonce, new.ciphertext, uid],
+    )?;
+    Ok(())
+}
+
 /// Every wrapped key in a snapshot: (uid, key version, wrapped), for a restore to prove each
 /// one unwraps under the KEK it has.
 pub fn wrapped_material(

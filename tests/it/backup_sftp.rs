@@ -215,3 +215,78 @@ fn scheduled_backups_are_copied_to_a_real_sshd() {
         "uploaded to an unverified host"
     );
 }
+
+/// A manual `akm backup` is copied over SFTP like a scheduled one, and says where; with a
+/// host key known_hosts does not name, the copy is refused, the local backup stays, and the
+/// command says so.
+#[test]
+fn a_manual_backup_is_copied_too() {
+    if !Path::new(SSHD).exists() {
+        assert!(std::env::var("CI").is_err(), "{SSHD} missing under CI");
+        eprintln!("SKIPPED: {SSHD} not installed (Debian openssh-server)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_owned();
+    let ssh = root.join("ssh");
+    std::fs::create_dir(&ssh).unwrap();
+    keygen(&ssh.join("id"));
+    let sshd = start_sshd(&ssh, &ssh.join("id.pub"));
+    known_hosts(
+        &ssh.join("known_hosts"),
+        sshd.port,
+        &ssh.join("host_key.pub"),
+    );
+    let remote = root.join("remote");
+    std::fs::create_dir(&remote).unwrap();
+    let config = write_config(&root);
+    let mut cfg = std::fs::read_to_string(&config).unwrap();
+    cfg.push_str(&format!(
+        "[backup.sftp]\ndestination = \"{user}@127.0.0.1:{remote}\"\n\
+         port = {port}\nidentity = \"{id}\"\nknown_hosts = \"{kh}\"\n",
+        user = whoami(),
+        remote = remote.display(),
+        port = sshd.port,
+        id = ssh.join("id").display(),
+        kh = ssh.join("known_hosts").display(),
+    ));
+    std::fs::write(&config, &cfg).unwrap();
+    let (mut server, port) = serve(&config);
+    let out = json(&akm(&config, port, &["backup", "--json"]));
+    let local = PathBuf::from(out["file"].as_str().unwrap());
+    let copied = remote.join(local.file_name().unwrap());
+    assert_eq!(
+        out["uploaded"].as_str().unwrap(),
+        format!("{}@127.0.0.1:{}", whoami(), copied.display())
+    );
+    assert_eq!(
+        std::fs::read(&copied).unwrap(),
+        std::fs::read(&local).unwrap()
+    );
+    let log = std::fs::read_to_string(root.join("backups/backup.log")).unwrap();
+    assert!(
+        log.contains("by=admin") && log.contains("outcome=success"),
+        "{log}"
+    );
+
+    // The wrong host key: refused, reported, the local backup kept.
+    keygen(&ssh.join("impostor"));
+    known_hosts(
+        &ssh.join("known_hosts"),
+        sshd.port,
+        &ssh.join("impostor.pub"),
+    );
+    let refused = akm(&config, port, &["backup", "--json"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr).to_string();
+    let out = json(&refused);
+    assert!(out["upload_error"].as_str().is_some(), "{out}");
+    assert!(out.get("uploaded").is_none(), "{out}");
+    assert!(stderr.contains("copying it over SFTP failed"), "{stderr}");
+    let local = PathBuf::from(out["file"].as_str().unwrap());
+    assert!(local.exists());
+    assert!(!remote.join(local.file_name().unwrap()).exists());
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    assert!(server.wait().unwrap().success());
+}

@@ -439,3 +439,74 @@ async fn undo_on_a_mirrored_pair_sends_only_committed_batches() {
     assert_eq!(peer[&existing].0, state::PRE_ACTIVE);
     assert_eq!(peer.len(), 2, "only the two committed keys");
 }
+
+/// Dual control inside Undo batches: a window admits every guarded item of its operation in
+/// one batch; an item of another guarded operation with no window fails and undoes the
+/// approved items before it; a batch undone does not use the window up.
+#[tokio::test]
+async fn undo_batches_under_dual_control_are_as_approved_as_their_least_approved_item() {
+    let server = TestServer::start_with_access_and_dual(
+        Settings {
+            admin_group: ADMINS.into(),
+            unknown: Some(Operations::all()),
+            hide_existence: false,
+            default_mode: AccessMode::User,
+        },
+        akm::ops::dual::DualControl::new(vec!["create".into(), "attributes".into()], 15),
+    )
+    .await;
+    let mut admin = who(&server, "admin", ADMINS).await;
+    let create = |n: &str| (op::CREATE, create_payload(V::V1_4, &aes_attrs(Some(n))));
+    let v1_undo = |items: &[(u32, Vec<Ttlv>)]| with_option(request(V::V1_4, items), bec::UNDO);
+    use akm::kmip::custody;
+    use result_status::*;
+    let alone = admin.send(&v1_undo(&[create("dc-1")])).await.unwrap();
+    assert_eq!(statuses(&alone), [OPERATION_FAILED]);
+    let mut alice = who(&server, "alice", ADMINS).await;
+    alice
+        .call(
+            custody::OP_AUTHORIZE,
+            vec![
+                Ttlv::text(custody::TAG_AUTHORIZED_USER, "admin"),
+                Ttlv::text(custody::TAG_GUARDED_OPERATION, "create"),
+            ],
+        )
+        .await
+        .unwrap();
+    // Creates are approved, the attribute change is not: the whole batch is undone.
+    let contact = Attr::new("Contact Information", Value::TextString("ops".into()));
+    let mixed = admin
+        .send(&v1_undo(&[
+            create("dc-1"),
+            create("dc-2"),
+            (
+                op::ADD_ATTRIBUTE,
+                vec![akm::kmip::attributes::to_v1(&contact, None)],
+            ),
+        ]))
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses(&mixed),
+        [OPERATION_UNDONE, OPERATION_UNDONE, OPERATION_FAILED]
+    );
+    let failed = mixed.children_with(Tag::BATCH_ITEM).nth(2).unwrap();
+    assert_eq!(
+        failed.child(Tag::RESULT_REASON).and_then(Ttlv::as_enum),
+        Some(rr::PERMISSION_DENIED)
+    );
+    for n in ["dc-1", "dc-2"] {
+        let found = admin
+            .call(op::LOCATE, filters(V::V2_1, &[Attr::new("Name", name(n))]))
+            .await
+            .unwrap();
+        assert!(uids_of(&found).is_empty(), "{n} survived the undone batch");
+    }
+    // The window is still open: both Creates of one batch go through.
+    let ok = admin
+        .send(&v1_undo(&[create("dc-1"), create("dc-2")]))
+        .await
+        .unwrap();
+    assert_eq!(statuses(&ok), [SUCCESS, SUCCESS]);
+    server.stop().await;
+}

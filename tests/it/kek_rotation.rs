@@ -1,7 +1,7 @@
 //! KEK rotation through the `akm` binary: a rotation interrupted after one batch survives a
 //! restart (both KEKs are on disk; every key reads), then `akm kek rotate` resumes and
 //! finishes under a concurrent Create/Get load with no failed request; every key reads back
-//! with the same bytes, the retired KEK is destroyed (gone from disk and memory), and after
+//! with the same bytes, the retired KEK is out of use (kept only in the archive), and after
 //! another restart everything still reads. The audit journal records start and finish.
 
 use crate::cli::{akm, json, serve};
@@ -142,7 +142,7 @@ async fn kek_rotation_under_load_interrupted_and_resumed_loses_nothing() {
     let out = json(&rotated);
     assert_eq!(out["remaining"], 0);
     assert_eq!(out["kek_id"], new_id.as_str());
-    assert_eq!(out["destroyed"].as_array().unwrap().len(), 1, "{out}");
+    assert_eq!(out["retired"].as_array().unwrap().len(), 1, "{out}");
     assert!(progress.contains("remaining"), "{progress}");
     eprintln!("{total_ok} requests succeeded during the rotation; {progress}");
     assert!(

@@ -27,6 +27,7 @@ mod convergence;
 mod crash;
 mod crypto_ops;
 mod custody;
+mod custody_controls;
 mod deb_package;
 mod derive;
 mod dual_control;

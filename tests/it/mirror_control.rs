@@ -430,3 +430,58 @@ async fn a_revocation_reaches_a_node_cut_off_from_its_origin_through_another_pee
             && d.contains("from peer n1")
             && d.contains("made on node n0")));
 }
+
+/// Dual control on mirrored nodes: a Create guarded on both is refused until a second
+/// administrator opens a window on the node that takes it; the peer then applies the
+/// replicated key without asking anyone (approval is given once, where the request came in),
+/// while its own clients stay guarded (windows are per node).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_applies_a_dual_controlled_change_without_a_second_approval() {
+    use akm::kmip::custody as ext;
+    use akm::ttlv::Ttlv;
+    let mut c = Cluster::start(Options::nodes(2));
+    wait_links_up(&c);
+    for i in 0..2 {
+        c.kill(i);
+        append_config(&c, i, "\n[dual_control]\noperations = [\"create\"]\n");
+        c.start_node(i);
+    }
+    wait_links_up(&c);
+    let payload = |n: &str| {
+        crate::support::kmip::create_payload(
+            ProtocolVersion::V1_4,
+            &crate::support::kmip::aes_attrs(Some(n)),
+        )
+    };
+    let mut admin = c.client(0).await;
+    let refused = admin.call(op::CREATE, payload("dc")).await;
+    assert!(
+        format!("{refused:?}").contains("dual control"),
+        "{refused:?}"
+    );
+    let mut alice = c.client_in(0, "alice", &["admins"]).await;
+    alice
+        .call(
+            ext::OP_AUTHORIZE,
+            vec![
+                Ttlv::text(ext::TAG_AUTHORIZED_USER, "admin"),
+                Ttlv::text(ext::TAG_GUARDED_OPERATION, "create"),
+            ],
+        )
+        .await
+        .unwrap();
+    let created = admin.call(op::CREATE, payload("dc")).await.unwrap();
+    let uid = crate::support::kmip::uid_of(&created);
+    assert!(
+        eventually(Duration::from_secs(10), || c.nodes[1]
+            .objects()
+            .contains_key(&uid)),
+        "the peer did not apply the approved Create"
+    );
+    let mut on_peer = c.client(1).await;
+    let refused = on_peer.call(op::CREATE, payload("dc-peer")).await;
+    assert!(
+        format!("{refused:?}").contains("dual control"),
+        "{refused:?}"
+    );
+}

@@ -1,5 +1,5 @@
-//! Keys on the wire in wrapped form: PCI mode (`crypto.pci_mode`) refuses a clear Get of a
-//! symmetric key but serves it wrapped; Get wrapped with AES Key Wrap Padding (RFC 5649);
+//! Keys on the wire in wrapped form: PCI mode (`crypto.pci_mode`) refuses a clear Get and a
+//! clear Register of a symmetric key alike but serves and takes it wrapped; Get wrapped with AES Key Wrap Padding (RFC 5649);
 //! Register of a key wrapped under a key akm holds (RFC 3394 and RFC 5649, TTLV-encoded or
 //! bare), which akm unwraps and serves back; every refusal of a wrapped Register; and a key
 //! wrapped under a key akm does not hold (or that the caller may not use), kept and served
@@ -69,30 +69,88 @@ fn wrapped_value(got: &Ttlv) -> Vec<u8> {
         .to_vec()
 }
 
+/// Creates a wrapping key on the server and activates it (in PCI mode no key can be
+/// registered in the clear).
+async fn created_wrapping_key(c: &mut Client, mode: u32) -> String {
+    let attrs = vec![
+        Attr::new("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+        Attr::new("Cryptographic Length", Value::Integer(256)),
+        Attr::new(
+            "Cryptographic Usage Mask",
+            Value::Integer(usage::WRAP_KEY | usage::UNWRAP_KEY),
+        ),
+        Attr::new("Cryptographic Parameters", params(mode).value),
+    ];
+    let u = uid_of(
+        &c.call(op::CREATE, create_payload(c.version, &attrs))
+            .await
+            .unwrap(),
+    );
+    c.call(op::ACTIVATE, uid(&u)).await.unwrap();
+    u
+}
+
+fn refused_by_pci(got: Result<Ttlv, ClientError>, expected: u32, says: &str) {
+    match got {
+        Err(ClientError::Failed { reason, message }) => {
+            assert_eq!(reason, expected, "{message}");
+            assert!(
+                message.contains("PCI mode") && message.contains(says),
+                "{message}"
+            );
+        }
+        other => panic!("PCI mode let it through: {other:?}"),
+    }
+}
+
 #[tokio::test]
-async fn pci_mode_refuses_clear_symmetric_keys_and_serves_them_wrapped() {
+async fn pci_mode_refuses_clear_register_and_clear_get_alike_and_allows_them_wrapped() {
     let server = TestServer::start_with_policy(CryptoPolicy { pci_mode: true }).await;
     let mut c = server.client("alice", V::V2_1).await;
-    let kek = wrapping_key(&mut c, bcm::NISTKEYWRAP).await;
+    // No manual establishment of keys in the clear.
+    refused_by_pci(
+        c.call(
+            op::REGISTER,
+            register_key_payload(V::V2_1, &[7u8; 32], &aes_attrs(Some("typed-in"))),
+        )
+        .await,
+        rr::PERMISSION_DENIED,
+        "registered in the clear",
+    );
+    let kek = created_wrapping_key(&mut c, bcm::NISTKEYWRAP).await;
     let k = create_key(&mut c, Some("card-data")).await;
-    match c.call(op::GET, uid(&k)).await {
-        Err(ClientError::Failed { reason, message }) => {
-            assert_eq!(reason, rr::SENSITIVE);
-            assert!(message.contains("PCI mode"), "{message}");
-        }
-        other => panic!("clear Get in PCI mode: {other:?}"),
-    }
-    let mut req = uid(&k);
-    req.push(wrap_spec(&kek, bcm::NISTKEYWRAP));
-    let got = c.call(op::GET, req).await.unwrap();
-    assert_eq!(
-        keywrap::unwrap(&KEK, &wrapped_value(&got)).unwrap().len(),
-        32
+    refused_by_pci(
+        c.call(op::GET, uid(&k)).await,
+        rr::SENSITIVE,
+        "only wrapped",
     );
     // KMIP 1.4 has the Sensitive reason too.
     let mut old = server.client("alice", V::V1_4).await;
     assert_eq!(reason(old.call(op::GET, uid(&k)).await), rr::SENSITIVE);
-    // Other object types are not symmetric keys: Secret Data still comes back.
+    // Wrapped both ways is allowed: Get under the server's wrapping key, then Register of
+    // those wrapped bytes (unwrapped by the server) establishes the same key again.
+    let mut req = uid(&k);
+    req.push(wrap_spec(&kek, bcm::NISTKEYWRAP));
+    let w = wrapped_value(&c.call(op::GET, req).await.unwrap());
+    assert_eq!(w.len(), 40, "RFC 3394 of 32 bytes");
+    let payload = register_wrapped(
+        V::V2_1,
+        &kek,
+        Some(bcm::NISTKEYWRAP),
+        Some(encoding_option::NO_ENCODING),
+        Ttlv::bytes(Tag::KEY_VALUE, w.clone()),
+    );
+    let k2 = uid_of(&c.call(op::REGISTER, payload).await.unwrap());
+    refused_by_pci(
+        c.call(op::GET, uid(&k2)).await,
+        rr::SENSITIVE,
+        "only wrapped",
+    );
+    let mut req = uid(&k2);
+    req.push(wrap_spec(&kek, bcm::NISTKEYWRAP));
+    // RFC 3394 is deterministic: the same key under the same wrapping key, the same bytes.
+    assert_eq!(wrapped_value(&c.call(op::GET, req).await.unwrap()), w);
+    // Secret Data is no key PCI mode keeps: it still registers and comes back.
     let secret = vec![
         Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SECRET_DATA),
         template(

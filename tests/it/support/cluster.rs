@@ -276,9 +276,15 @@ impl Cluster {
 
     /// A KMIP client of node `i` as user `cn` (a certificate from the cluster's CA, no OU).
     pub async fn client_as(&self, i: usize, cn: &str) -> Client {
+        self.client_in(i, cn, &[]).await
+    }
+
+    /// A KMIP client of node `i` as user `cn` in groups `ous` (certificate OUs).
+    pub async fn client_in(&self, i: usize, cn: &str, ous: &[&str]) -> Client {
+        let ous: Vec<String> = ous.iter().map(|o| o.to_string()).collect();
         let issued = self
             .ca
-            .issue_client(cn, &[], Validity::days_from_now(1))
+            .issue_client(cn, &ous, Validity::days_from_now(1))
             .unwrap();
         let mut roots = RootCertStore::empty();
         roots.add(self.ca.cert_der().clone()).unwrap();
