@@ -788,6 +788,17 @@ impl Config {
                 "must be user@host:directory (no quotes or newlines)",
             ));
         }
+        if let Some(t) = &self.backup.sftp {
+            if !(1..=600).contains(&t.connect_timeout_secs) {
+                return Err(self.invalid("backup.sftp.connect_timeout_secs", "must be 1 to 600"));
+            }
+            if !(1..=86_400).contains(&t.transfer_timeout_secs) {
+                return Err(self.invalid(
+                    "backup.sftp.transfer_timeout_secs",
+                    "must be 1 to 86400 (seconds one upload may take)",
+                ));
+            }
+        }
         if let Some(spec) = &self.backup.schedule {
             if let Err(e) = crate::backup::cron::CronSpec::parse(spec) {
                 return Err(self.invalid(

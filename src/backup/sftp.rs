@@ -6,6 +6,7 @@
 
 use super::BackupError;
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -22,10 +23,24 @@ pub struct SftpTarget {
     pub identity: PathBuf,
     /// The known_hosts file holding the remote host's key.
     pub known_hosts: PathBuf,
+    /// Seconds to wait for the SSH connection (and, between keepalives, for an answer).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Seconds one whole upload may take before sftp is stopped and the copy reported failed.
+    #[serde(default = "default_transfer_timeout")]
+    pub transfer_timeout_secs: u64,
 }
 
 fn default_port() -> u16 {
     22
+}
+
+fn default_connect_timeout() -> u64 {
+    15
+}
+
+fn default_transfer_timeout() -> u64 {
+    600
 }
 
 fn failed(what: String) -> BackupError {
@@ -63,9 +78,18 @@ impl SftpTarget {
             .args(["-b", "-", "-q", "-P", &self.port.to_string(), "-i"])
             .arg(&self.identity)
             .args(["-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes"])
+            .arg("-o")
+            .arg(format!("ConnectTimeout={}", self.connect_timeout_secs))
+            // A peer that stops answering mid-transfer is dropped after three missed
+            // keepalives instead of hanging the upload (and every later scheduled backup).
+            .arg("-o")
+            .arg(format!("ServerAliveInterval={}", self.connect_timeout_secs))
+            .args(["-o", "ServerAliveCountMax=3"])
             .args(["-o", "StrictHostKeyChecking=yes", "-o"])
             .arg(format!("UserKnownHostsFile={}", self.known_hosts.display()))
             .arg(login)
+            // Its own process group, so a timeout stops the ssh it runs as well.
+            .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -76,13 +100,49 @@ impl SftpTarget {
                 .write_all(batch.as_bytes())
                 .map_err(|e| failed(format!("sftp: {e}")))?;
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| failed(format!("sftp: {e}")))?;
-        if !out.status.success() {
-            let err = String::from_utf8_lossy(&out.stderr);
-            return Err(failed(format!("sftp to {login} failed: {}", err.trim())));
+        let limit = std::time::Duration::from_secs(self.transfer_timeout_secs);
+        let (status, err) =
+            wait_within(child, limit).map_err(|e| failed(format!("sftp to {login}: {e}")))?;
+        match status {
+            Some(s) if s.success() => Ok(format!("{login}:{remote}")),
+            Some(_) => Err(failed(format!("sftp to {login} failed: {}", err.trim()))),
+            None => Err(failed(format!(
+                "sftp to {login} did not finish within {} s (backup.sftp.transfer_timeout_secs); \
+                 it was stopped",
+                self.transfer_timeout_secs
+            ))),
         }
-        Ok(format!("{login}:{remote}"))
     }
+}
+
+/// Waits for `child` at most `limit`, then kills it: its exit status (None if it was killed)
+/// and what it wrote on stderr.
+fn wait_within(
+    mut child: std::process::Child,
+    limit: std::time::Duration,
+) -> std::io::Result<(Option<std::process::ExitStatus>, String)> {
+    use std::io::Read;
+    let stderr = child.stderr.take();
+    // Read on the side so a chatty sftp never blocks on a full pipe while we poll.
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut e) = stderr {
+            let _ = e.read_to_string(&mut text);
+        }
+        text
+    });
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let group = rustix::process::Pid::from_child(&child);
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    Ok((status, reader.join().unwrap_or_default()))
 }

@@ -290,3 +290,43 @@ fn a_manual_backup_is_copied_too() {
         .status();
     assert!(server.wait().unwrap().success());
 }
+
+/// A remote that accepts the TCP connection and then says nothing (a hung SSH server): the
+/// upload fails within the configured timeouts instead of hanging every later backup.
+#[test]
+fn an_sftp_server_that_never_answers_fails_the_upload_in_bounded_time() {
+    if Command::new("sftp").arg("-V").output().is_err() {
+        eprintln!("SKIPPED: no sftp client");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = std::thread::spawn(move || {
+        let conns: Vec<_> = silent.incoming().take(2).collect();
+        std::thread::sleep(Duration::from_secs(20));
+        drop(conns);
+    });
+    let file = dir.path().join("b.akmbak");
+    std::fs::write(&file, b"backup").unwrap();
+    // The SSH connect timeout, then the whole-transfer deadline (sftp stopped).
+    for (connect, transfer) in [(2, 60), (60, 2)] {
+        let target: akm::backup::sftp::SftpTarget = toml::from_str(&format!(
+            "destination = \"backup@127.0.0.1:/srv\"\nport = {port}\nidentity = \"{0}/id\"\n\
+             known_hosts = \"{0}/known_hosts\"\nconnect_timeout_secs = {connect}\n\
+             transfer_timeout_secs = {transfer}\n",
+            dir.path().display()
+        ))
+        .unwrap();
+        let started = Instant::now();
+        let err = target
+            .upload(&file)
+            .expect_err("an upload to a silent server succeeded");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the upload hung for {:?}: {err}",
+            started.elapsed()
+        );
+    }
+    drop(held);
+}
