@@ -10,7 +10,7 @@
 //! reads counts, states and audit records (which carry none).
 
 pub mod config;
-mod gauges;
+pub mod gauges;
 pub mod http;
 pub mod metrics;
 pub mod page;
