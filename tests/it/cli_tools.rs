@@ -362,7 +362,7 @@ fn cert_sign_makes_a_working_client_certificate_and_cert_list_shows_it() {
     let csr_path = dir.path().join("carol.csr");
     std::fs::write(&csr_path, &csr_pem).unwrap();
     let key_path = dir.path().join("carol.key");
-    std::fs::write(&key_path, &key_pem).unwrap();
+    akm::secret_file::write_new(&key_path, key_pem.as_bytes()).unwrap();
     let crt_path = dir.path().join("carol.crt");
     let signed = akm_local(
         &config,
