@@ -265,6 +265,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let config = Config::load(&cli.config)?;
     match command {
         Command::Serve { listen } => {
+            let hostname = config
+                .audit
+                .server_name
+                .clone()
+                .unwrap_or_else(daemon::hostname);
+            let remote = config.log.remote_settings(&hostname);
             let outputs = crate::logfile::Outputs {
                 file: config.log.file.as_deref(),
                 error_file: config.log.error_file.as_deref(),
@@ -272,6 +278,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     let facility = crate::config::facility_code(&config.log.syslog_facility);
                     (p, facility.unwrap_or(3))
                 }),
+                remote: &remote,
             };
             crate::logfile::init(&config.log.level, outputs).map_err(CliError::Usage)?;
             daemon::serve(&config, listen)?;
