@@ -1472,6 +1472,22 @@ mod tests {
                 "log.syslog_facility",
             ),
             ("[audit]\ncheckpoint_every = 0\n", "audit.checkpoint_every"),
+            (
+                "[tls]\nexpiry_warning_days = 4000\n",
+                "tls.expiry_warning_days",
+            ),
+            (
+                "[[log.remote]]\ntransport = \"unix\"\naddress = \"x:1\"\n",
+                "log.remote.transport",
+            ),
+            (
+                "[[log.remote]]\ntransport = \"udp\"\naddress = \"x\"\n",
+                "log.remote.address",
+            ),
+            (
+                "[[log.remote]]\ntransport = \"tls\"\naddress = \"x:1\"\n",
+                "log.remote.tls_ca",
+            ),
             ("[audit]\nsync = \"never\"\n", "audit.sync"),
             ("[audit]\nsync_interval_ms = 0\n", "audit.sync_interval_ms"),
             (

@@ -99,7 +99,7 @@ fn check_identity(cn: &str, ous: &[String], policy: &CsrPolicy) -> Result<(), Pk
              could pose as that peer"
         )));
     }
-    if ous.iter().any(|o| *o == policy.admin_group) && !policy.allow_admin {
+    if ous.contains(&policy.admin_group) && !policy.allow_admin {
         return Err(PkiError::Csr(format!(
             "it asks for the administrators group {:?}; if {cn:?} is to administer akm, sign it \
              again with --admin",
