@@ -562,6 +562,9 @@ pub fn init_dev_pki(certs_dir: &Path, server_names: &[String]) -> Result<DevPkiF
         &user.cert_pem,
         &user.key_pem,
     )?;
+    // In the register too, so their expiry is watched like any issued certificate's.
+    record_issued(certs_dir, &admin.cert_pem)?;
+    record_issued(certs_dir, &user.cert_pem)?;
     Ok(files)
 }
 

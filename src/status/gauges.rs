@@ -85,7 +85,7 @@ fn certificates(s: &Snapshot) -> Vec<Family> {
     let mut left = Family::new(
         "akm_certificate_expiry_seconds",
         Kind::Gauge,
-        "Seconds until a certificate expires (negative once expired): the server's, and each unrevoked client certificate the akm CA issued.",
+        "Seconds until a certificate expires (negative once expired): the server's, and each unrevoked client certificate the akm CA issued (by serial: `akm cert list` names them).",
     );
     let mut expiring = 0u32;
     for c in certs {
@@ -93,11 +93,7 @@ fn certificates(s: &Snapshot) -> Vec<Family> {
         if secs <= *threshold {
             expiring += 1;
         }
-        left.sample(
-            "",
-            &[("kind", c.kind), ("cn", &c.cn), ("serial", &c.serial)],
-            secs as f64,
-        );
+        left.sample("", &[("kind", c.kind), ("serial", &c.serial)], secs as f64);
     }
     vec![
         left,

@@ -190,14 +190,38 @@ fn soon_expiring_certificates_warn_on_the_page_in_metrics_the_log_and_the_audit_
         "{records:?}"
     );
 
+    // Client certificates are labelled by serial (no user names in /metrics).
+    let listed = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["cert", "list", "--json"])
+        .output()
+        .unwrap();
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    let serial_of = |user: &str| -> String {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["user"] == user)
+            .and_then(|c| c["serial"].as_str())
+            .unwrap()
+            .to_owned()
+    };
     let metrics = get(status, anonymous(&certs), "/metrics");
+    assert!(!metrics.contains("dave"), "{metrics}");
     let gauge = |kind: &str, cn: &str| -> f64 {
+        let serial = if kind == "client" {
+            serial_of(cn)
+        } else {
+            String::new()
+        };
         let line = metrics
             .lines()
             .find(|l| {
                 l.starts_with("akm_certificate_expiry_seconds{")
                     && l.contains(&format!("kind=\"{kind}\""))
-                    && l.contains(&format!("cn=\"{cn}\""))
+                    && l.contains(&format!("serial=\"{serial}"))
             })
             .unwrap_or_else(|| panic!("no gauge for {cn}:\n{metrics}"));
         line.rsplit(' ').next().unwrap().parse().unwrap()
