@@ -161,6 +161,9 @@ enum KeyCommand {
         /// The key that unwraps it on this server (default: the one named in the file).
         #[arg(long)]
         unwrap_with: Option<String>,
+        /// Store it wrapped even if this server cannot unwrap it for you (escrow).
+        #[arg(long)]
+        keep_wrapped: bool,
     },
     /// Show or change a key's access policy (changing it needs an administrator).
     Policy {
@@ -372,7 +375,8 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             file,
             name,
             unwrap_with,
-        } => super::transfer::import(client, &file, name, unwrap_with).await?,
+            keep_wrapped,
+        } => super::transfer::import(client, &file, name, unwrap_with, keep_wrapped).await?,
         KeyCommand::Rotate { uid } => {
             let new = uid_of(&client.call(op::RE_KEY, uid_payload(&uid)).await?);
             json!({ "uid": new, "replaces": uid })

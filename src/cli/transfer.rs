@@ -124,6 +124,7 @@ pub async fn import(
     path: &Path,
     name: Option<String>,
     unwrap_with: Option<String>,
+    keep_wrapped: bool,
 ) -> Result<Json, CliError> {
     let file = read_export(path)?;
     let bytes = hex::decode(&file.object).map_err(|_| bad_file(path, "`object` is not hex"))?;
@@ -136,6 +137,9 @@ pub async fn import(
     };
     name_unwrapping_key(&mut object, &unwrap_with)
         .ok_or_else(|| bad_file(path, "the object carries no Key Wrapping Data"))?;
+    if !keep_wrapped {
+        require_usable(client, &unwrap_with).await?;
+    }
     let mut template = vec![attributes::to_v1(
         &Attr::new(
             "Cryptographic Usage Mask",
@@ -172,6 +176,26 @@ pub async fn import(
     Ok(
         json!({ "uid": uid, "imported_from": file.uid, "unwrapped_with": unwrap_with, "name": name }),
     )
+}
+
+/// Refuses an import the server would keep wrapped (unusable here) because the caller cannot
+/// use the unwrapping key: the server treats such a key as absent rather than refusing.
+async fn require_usable(client: &mut Client, unwrap_with: &str) -> Result<(), CliError> {
+    match get_attributes(client, unwrap_with, &["Cryptographic Usage Mask"]).await {
+        Ok(_) => Ok(()),
+        Err(CliError::Client(crate::client::ClientError::Failed { reason, .. })) => {
+            Err(CliError::Client(crate::client::ClientError::Failed {
+                reason,
+                message: format!(
+                    "the unwrapping key {unwrap_with} is not on this server or you may not use \
+                     it, so the imported key would stay wrapped and unusable here; use \
+                     --unwrap-with to name another key, or --keep-wrapped to keep it wrapped \
+                     on purpose (escrow)"
+                ),
+            }))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn bad_file(path: &Path, why: &str) -> CliError {

@@ -201,6 +201,24 @@ fn create_with_a_schedule_export_import_and_report() {
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(!Path::new(&out_user).exists());
 
+    // A user who may not use the wrapping key is told so rather than left with a key the
+    // server keeps wrapped; --keep-wrapped stores it wrapped on purpose.
+    let refused = akm_as_user(&config, port, &["key", "import", &file_arg]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("you may not use it"),
+        "{}",
+        stderr(&refused)
+    );
+    let escrowed = akm_as_user(
+        &config,
+        port,
+        &["key", "import", &file_arg, "--keep-wrapped", "--json"],
+    );
+    let escrowed = json(&escrowed)["uid"].as_str().unwrap().to_owned();
+    let used = akm_as_user(&config, port, &["key", "get", &escrowed, "--material"]);
+    assert!(!stdout(&used).to_lowercase().contains(&clear));
+
     // Wrapped under an RSA public key; the import finds the linked private key.
     let (private, public) = rsa_wrapping_pair(dir.path(), port);
     let rsa_file = dir.path().join("payroll-rsa.akmkey").display().to_string();
