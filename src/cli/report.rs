@@ -163,6 +163,8 @@ async fn row(client: &mut Client, uid: &str) -> Result<Json, CliError> {
         out.insert((*c).to_owned(), Json::Null);
     }
     out.insert("uid".into(), json!(uid));
+    // Never re-keyed: the first version (Rotate Generation is set by Re-key).
+    out.insert("version".into(), json!(0));
     let mut groups = Vec::new();
     for a in &attrs {
         fill(&mut out, &mut groups, a);

@@ -269,6 +269,20 @@ fn create_with_a_schedule_export_import_and_report() {
     );
     assert!(line.contains(",Active,"), "{line}");
     assert!(csv.contains(",\"a,\"\"b\"\"\",SymmetricKey,"), "{csv}");
+    // Versions: a rotation's new version is 1 and names the one it replaces.
+    assert_eq!(report_row(&config, port, &uid)["version"], 0);
+    let rotated = json(&akm(&config, port, &["key", "rotate", &uid, "--json"]));
+    let next = rotated["uid"].as_str().unwrap().to_owned();
+    let row = report_row(&config, port, &next);
+    assert_eq!(
+        (&row["version"], &row["replaces"]),
+        (&1.into(), &uid.as_str().into()),
+        "{row}"
+    );
+    assert_eq!(
+        report_row(&config, port, &uid)["replaced_by"],
+        next.as_str()
+    );
     // A non-administrator is refused, in words.
     let refused = akm_as_user(&config, port, &["report", "keys", "--csv"]);
     assert_eq!(refused.status.code(), Some(2));
