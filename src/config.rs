@@ -196,6 +196,9 @@ pub struct TlsConfig {
     /// If not empty, only the CAs of `client_ca` with one of these SHA-256 fingerprints (hex,
     /// colons allowed) are trusted for client certificates.
     pub client_ca_fingerprints: Vec<String>,
+    /// Warn (log, audit record, status page, `/metrics`) this many days before the server
+    /// certificate or an issued client certificate expires; 0 warns only once expired.
+    pub expiry_warning_days: u32,
 }
 
 impl Default for TlsConfig {
@@ -208,6 +211,7 @@ impl Default for TlsConfig {
             crls: Vec::new(),
             server_names: Vec::new(),
             client_ca_fingerprints: Vec::new(),
+            expiry_warning_days: 30,
         }
     }
 }
@@ -381,6 +385,107 @@ pub struct LogConfig {
     pub syslog: Option<PathBuf>,
     /// The syslog facility of the diagnostic streams; default `daemon`.
     pub syslog_facility: String,
+    /// Remote syslog receivers of the log lines at or above their level (`[[log.remote]]`).
+    pub remote: Vec<RemoteLogConfig>,
+}
+
+/// `[[log.remote]]`: a remote syslog receiver of the server's log lines. The transport keys
+/// are those of `[[audit.sinks]]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteLogConfig {
+    /// `udp`, `tcp` or `tls`.
+    pub transport: String,
+    /// host:port.
+    pub address: String,
+    /// The lowest level sent: `error`, `warn` (default), `info`, `debug`, or a `log.level`
+    /// value.
+    #[serde(default = "default_remote_level")]
+    pub level: String,
+    /// `rfc5424` (default) or `rfc3164`.
+    #[serde(default = "default_framing")]
+    pub framing: String,
+    /// Syslog APP-NAME; default `akm`.
+    #[serde(default = "default_remote_app_name")]
+    pub app_name: String,
+    /// Syslog facility name; default `daemon`.
+    #[serde(default = "default_remote_facility")]
+    pub facility: String,
+    /// TLS: CA bundle that signed the receiver's certificate.
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: our client certificate.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: our client key (mode 0600).
+    pub tls_key: Option<PathBuf>,
+    /// TLS: the name to verify in the receiver's certificate; default the address's host.
+    pub tls_server_name: Option<String>,
+    /// Lines held while the receiver is down; default 10000 (then new lines are dropped
+    /// and counted).
+    #[serde(default = "default_queue_lines")]
+    pub queue_lines: usize,
+}
+
+fn default_remote_level() -> String {
+    "warn".into()
+}
+fn default_remote_app_name() -> String {
+    "akm".into()
+}
+fn default_remote_facility() -> String {
+    "daemon".into()
+}
+fn default_queue_lines() -> usize {
+    10_000
+}
+
+/// The transport of a syslog receiver's settings (validated already).
+fn receiver_transport(
+    transport: &str,
+    address: &str,
+    tls: [&Option<PathBuf>; 3],
+    server_name: &Option<String>,
+) -> crate::audit::sink::Transport {
+    use crate::audit::sink::Transport;
+    match transport {
+        "udp" => Transport::Udp(address.to_owned()),
+        "tcp" => Transport::Tcp(address.to_owned()),
+        "unix" => Transport::Unix(PathBuf::from(address)),
+        _ => Transport::Tls {
+            address: address.to_owned(),
+            ca: tls[0].clone().unwrap_or_default(),
+            cert: tls[1].clone().unwrap_or_default(),
+            key: tls[2].clone().unwrap_or_default(),
+            server_name: server_name.clone(),
+        },
+    }
+}
+
+impl LogConfig {
+    /// The remote receivers as `logremote` takes them, with `hostname` in their headers.
+    pub fn remote_settings(&self, hostname: &str) -> Vec<crate::logremote::RemoteSettings> {
+        use crate::audit::format::Framing;
+        self.remote
+            .iter()
+            .map(|r| crate::logremote::RemoteSettings {
+                transport: receiver_transport(
+                    &r.transport,
+                    &r.address,
+                    [&r.tls_ca, &r.tls_cert, &r.tls_key],
+                    &r.tls_server_name,
+                ),
+                framing: if r.framing == "rfc3164" {
+                    Framing::Rfc3164
+                } else {
+                    Framing::Rfc5424
+                },
+                facility: facility_code(&r.facility).unwrap_or(3),
+                app_name: r.app_name.clone(),
+                hostname: hostname.to_owned(),
+                level: r.level.clone(),
+                queue_lines: r.queue_lines,
+            })
+            .collect()
+    }
 }
 
 impl Default for LogConfig {
@@ -391,6 +496,7 @@ impl Default for LogConfig {
             error_file: None,
             syslog: None,
             syslog_facility: "daemon".into(),
+            remote: Vec::new(),
         }
     }
 }
@@ -578,22 +684,16 @@ impl AuditConfig {
         journal: &Path,
     ) -> Vec<crate::audit::sink::SinkSettings> {
         use crate::audit::format::{Format, Framing};
-        use crate::audit::sink::{SinkSettings, Transport};
+        use crate::audit::sink::SinkSettings;
         self.sinks
             .iter()
             .map(|s| SinkSettings {
-                transport: match s.transport.as_str() {
-                    "udp" => Transport::Udp(s.address.clone()),
-                    "tcp" => Transport::Tcp(s.address.clone()),
-                    "unix" => Transport::Unix(PathBuf::from(&s.address)),
-                    _ => Transport::Tls {
-                        address: s.address.clone(),
-                        ca: s.tls_ca.clone().unwrap_or_default(),
-                        cert: s.tls_cert.clone().unwrap_or_default(),
-                        key: s.tls_key.clone().unwrap_or_default(),
-                        server_name: s.tls_server_name.clone(),
-                    },
-                },
+                transport: receiver_transport(
+                    &s.transport,
+                    &s.address,
+                    [&s.tls_ca, &s.tls_cert, &s.tls_key],
+                    &s.tls_server_name,
+                ),
                 framing: if s.framing == "rfc3164" {
                     Framing::Rfc3164
                 } else {
@@ -701,6 +801,14 @@ impl Config {
             .flatten()
         {
             fix(p);
+        }
+        for r in &mut self.log.remote {
+            for p in [&mut r.tls_ca, &mut r.tls_cert, &mut r.tls_key]
+                .into_iter()
+                .flatten()
+            {
+                fix(p);
+            }
         }
         for s in &mut self.audit.sinks {
             for p in [&mut s.tls_ca, &mut s.tls_cert, &mut s.tls_key]
@@ -844,6 +952,16 @@ impl Config {
             ));
         }
         self.validate_access()?;
+        self.log
+            .remote
+            .iter()
+            .try_for_each(|r| self.validate_remote_log(r))?;
+        if self.tls.expiry_warning_days > 3650 {
+            return Err(self.invalid(
+                "tls.expiry_warning_days",
+                "must be 0 to 3650 (days before expiry); the default is 30",
+            ));
+        }
         for fp in &self.tls.client_ca_fingerprints {
             if parse_fingerprint(fp).is_none() {
                 return Err(self.invalid(
@@ -1100,6 +1218,66 @@ impl Config {
         Ok(())
     }
 
+    fn validate_remote_log(&self, r: &RemoteLogConfig) -> Result<(), ConfigError> {
+        if !["udp", "tcp", "tls"].contains(&r.transport.as_str()) {
+            return Err(self.invalid(
+                "log.remote.transport",
+                format!("is {:?}; use \"udp\", \"tcp\" or \"tls\"", r.transport),
+            ));
+        }
+        let port = r.address.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+        if !matches!(port, Some(Ok(p)) if p != 0) {
+            return Err(self.invalid(
+                "log.remote.address",
+                format!(
+                    "is {:?}; give host:port such as \"logs.example:514\"",
+                    r.address
+                ),
+            ));
+        }
+        if r.transport == "tls"
+            && (r.tls_ca.is_none() || r.tls_cert.is_none() || r.tls_key.is_none())
+        {
+            return Err(self.invalid(
+                "log.remote.tls_ca",
+                "a tls receiver needs tls_ca, tls_cert and tls_key",
+            ));
+        }
+        if let Err(problem) = crate::logfile::check_level(&r.level) {
+            return Err(self.invalid(
+                "log.remote.level",
+                format!("{problem}; use error, warn, info or debug"),
+            ));
+        }
+        if !["rfc5424", "rfc3164"].contains(&r.framing.as_str()) {
+            return Err(self.invalid(
+                "log.remote.framing",
+                format!("is {:?}; use \"rfc5424\" or \"rfc3164\"", r.framing),
+            ));
+        }
+        if facility_code(&r.facility).is_none() {
+            return Err(self.invalid(
+                "log.remote.facility",
+                format!(
+                    "is {:?}; use a syslog facility such as \"daemon\" or \"local1\"",
+                    r.facility
+                ),
+            ));
+        }
+        let app_ok = (1..=48).contains(&r.app_name.len())
+            && r.app_name.bytes().all(|b| b.is_ascii_graphic());
+        if !app_ok {
+            return Err(self.invalid(
+                "log.remote.app_name",
+                "must be 1 to 48 printable ASCII characters without spaces",
+            ));
+        }
+        if r.queue_lines == 0 {
+            return Err(self.invalid("log.remote.queue_lines", "must be at least 1"));
+        }
+        Ok(())
+    }
+
     fn validate_access(&self) -> Result<(), ConfigError> {
         let a = &self.access;
         if a.admin_group.trim().is_empty() {
@@ -1341,6 +1519,22 @@ mod tests {
                 "log.syslog_facility",
             ),
             ("[audit]\ncheckpoint_every = 0\n", "audit.checkpoint_every"),
+            (
+                "[tls]\nexpiry_warning_days = 4000\n",
+                "tls.expiry_warning_days",
+            ),
+            (
+                "[[log.remote]]\ntransport = \"unix\"\naddress = \"x:1\"\n",
+                "log.remote.transport",
+            ),
+            (
+                "[[log.remote]]\ntransport = \"udp\"\naddress = \"x\"\n",
+                "log.remote.address",
+            ),
+            (
+                "[[log.remote]]\ntransport = \"tls\"\naddress = \"x:1\"\n",
+                "log.remote.tls_ca",
+            ),
             ("[audit]\nsync = \"never\"\n", "audit.sync"),
             ("[audit]\nsync_interval_ms = 0\n", "audit.sync_interval_ms"),
             (

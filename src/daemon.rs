@@ -341,7 +341,7 @@ async fn rotate_on_schedule(
 }
 
 /// The host name from the kernel, or "localhost".
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_owned())
@@ -506,7 +506,16 @@ fn start_and_serve(
             println!("akm serve: KEK auto-unsealed from a key file (development only, NOT FOR PRODUCTION)");
         }
         tracing::info!(%bound, "serving");
-        let status = crate::status::start(config, ctx.clone()).await?;
+        let certificates = crate::certexpiry::Watch::new(
+            crate::certexpiry::Sources {
+                server_cert: config.tls.cert.clone(),
+                certs_dir: config.tls.certs_dir.clone(),
+                crl: config.tls.crls.first().cloned(),
+            },
+            config.tls.expiry_warning_days,
+        );
+        let expiry_watch = tokio::spawn(crate::certexpiry::run(certificates.clone(), ctx.clone()));
+        let status = crate::status::start(config, ctx.clone(), Some(certificates)).await?;
         if let Some(s) = &status {
             reload.attach_status(s.tls.clone());
             println!("akm serve: status page, /health and /metrics on https://{}/", s.addr);
@@ -556,6 +565,7 @@ fn start_and_serve(
             s.stop().await;
         }
         rotation.abort();
+        expiry_watch.abort();
         for task in scheduled.into_iter().chain(watchdog) {
             task.abort();
         }

@@ -85,6 +85,12 @@ pub fn principal_from_der(der: &[u8]) -> Result<Principal, IdentityError> {
     })
 }
 
+/// The user (CN) and groups (OUs) a subject name carries, by the same rules as a client
+/// certificate's (used to vet a certificate signing request before it is signed).
+pub fn names_of(subject: &X509Name<'_>) -> Result<(String, Vec<String>), IdentityError> {
+    Ok((common_name(subject)?, organizational_units(subject)?))
+}
+
 fn common_name(subject: &X509Name<'_>) -> Result<String, IdentityError> {
     // More than one CN is refused: different consumers pick the first or the last, and an
     // identity that depends on which one was picked is an authorization bug waiting to happen.

@@ -6,6 +6,7 @@
 
 pub mod audit;
 pub mod backup;
+pub mod certexpiry;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod identity;
 pub mod kmip;
 pub mod logfile;
+pub mod logremote;
 pub mod logthrottle;
 pub mod mirror;
 pub mod notify;

@@ -286,6 +286,8 @@ pub struct Outputs<'a> {
     /// A local syslog socket for both streams (app-names `akm` and `akm-error`), and the
     /// facility number.
     pub syslog: Option<(&'a Path, u8)>,
+    /// Remote syslog receivers, each at its own level.
+    pub remote: &'a [crate::logremote::RemoteSettings],
 }
 
 fn env_filter(level: &str) -> EnvFilter {
@@ -334,6 +336,12 @@ pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
         layers.push(syslog_layer(open("akm")?, trace_filter()));
         layers.push(syslog_layer(open("akm-error")?, EnvFilter::new("warn")));
     }
+    for r in outputs.remote {
+        let log = crate::logremote::RemoteLog::start(r.clone()).map_err(|e| e.to_string())?;
+        let filter = EnvFilter::try_new(filter_for(&r.level))
+            .map_err(|e| format!("`log.remote.level` {:?}: {e}", r.level))?;
+        layers.push(syslog_layer(log, filter));
+    }
     let _ = OPEN_FILES.set(files);
     let _ = STREAM_FILES.set((trace_file, error_file));
     let _ = LEVEL_HANDLES.set(handles);
@@ -371,8 +379,9 @@ where
 }
 
 /// Syslog stamps its own time, so the event carries none.
-fn syslog_layer<F>(w: SyslogWriter, filter: F) -> BoxedLayer
+fn syslog_layer<W, F>(w: W, filter: F) -> BoxedLayer
 where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     F: tracing_subscriber::layer::Filter<tracing_subscriber::Registry> + Send + Sync + 'static,
 {
     tracing_subscriber::fmt::layer()

@@ -6,8 +6,12 @@
 
 mod crl;
 mod der;
+mod issued;
 
 pub use crl::{revoke, serial_of_cert_file};
+pub use issued::{
+    certificate_expiry, list_issued, record_issued, sign_csr_file, CsrPolicy, IssuedCert,
+};
 
 use crate::secret_file::{self, SecretFileError};
 use rcgen::string::Ia5String;
@@ -140,6 +144,9 @@ pub enum PkiError {
     /// Writing or reading a private key file failed.
     #[error(transparent)]
     SecretFile(#[from] SecretFileError),
+    /// A certificate signing request was refused; the text says why and what to do.
+    #[error("certificate signing request refused: {0}")]
+    Csr(String),
 }
 
 /// When a certificate is valid.
@@ -555,6 +562,9 @@ pub fn init_dev_pki(certs_dir: &Path, server_names: &[String]) -> Result<DevPkiF
         &user.cert_pem,
         &user.key_pem,
     )?;
+    // In the register too, so their expiry is watched like any issued certificate's.
+    record_issued(certs_dir, &admin.cert_pem)?;
+    record_issued(certs_dir, &user.cert_pem)?;
     Ok(files)
 }
 
@@ -578,6 +588,7 @@ pub fn issue_client_files(
     let client = ca.issue_client(cn, ous, Validity::days_from_now(CLIENT_DAYS))?;
     create_dir(out_dir)?;
     write_pair(&cert_path, &key_path, &client.cert_pem, &client.key_pem)?;
+    record_issued(certs_dir, &client.cert_pem)?;
     Ok((cert_path, key_path))
 }
 

@@ -207,10 +207,10 @@ fn warn_about_dropped_records(old: &Config, new: &Config) {
 }
 
 /// The keys that differ between `old` and `new` and that a running server cannot change:
-/// the listener and its limits, the store, the KEK, the crypto policy, syslog for the log
-/// streams and whether they go to files at all (a log file may move to another path), the
+/// the listener and its limits, the store, the KEK, the crypto policy, syslog (local and
+/// remote) for the log streams and whether they go to files at all (a log file may move to another path), the
 /// audit journal and sinks, backups, dual control, mirroring, and the status listener but for
-/// its certificate and key. `[client]` and the
+/// its certificate and key, and the certificate expiry threshold. `[client]` and the
 /// `akm init` keys (`tls.certs_dir`, `tls.server_names`, `server.auto_init`) do not matter to
 /// a running server and are not reported.
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
@@ -254,6 +254,8 @@ pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
         crypto.rotation_check_secs,
         log.syslog,
         log.syslog_facility,
+        log.remote,
+        tls.expiry_warning_days,
         audit.journal,
         audit.signing_key,
         audit.server_name,

@@ -111,12 +111,43 @@ pub fn syslog_message(
     r: &Record,
     body: &str,
 ) -> String {
-    let pri = u16::from(facility) * 8 + u16::from(severity(r));
     let ms = r.get("time").and_then(parse_time_ms).unwrap_or(0);
+    let header = Header {
+        framing,
+        facility,
+        severity: severity(r),
+        hostname,
+        app_name,
+        msgid: r.get("event").unwrap_or("-"),
+    };
+    syslog_line(&header, ms, body)
+}
+
+/// The syslog header fields of one message.
+#[derive(Debug, Clone, Copy)]
+pub struct Header<'a> {
+    /// RFC 5424 or RFC 3164.
+    pub framing: Framing,
+    /// The facility number.
+    pub facility: u8,
+    /// The severity (3 error, 4 warning, 6 informational, 7 debug).
+    pub severity: u8,
+    /// The HOSTNAME; empty leaves it out of an RFC 3164 message (the local-socket form).
+    pub hostname: &'a str,
+    /// The APP-NAME / tag.
+    pub app_name: &'a str,
+    /// The RFC 5424 MSGID (`-` for none).
+    pub msgid: &'a str,
+}
+
+/// A whole syslog message with `header`, stamped `ms` (milliseconds since the epoch).
+pub fn syslog_line(header: &Header<'_>, ms: i64, body: &str) -> String {
+    let pri = u16::from(header.facility) * 8 + u16::from(header.severity);
     let pid = std::process::id();
-    match framing {
+    let (hostname, app_name) = (header.hostname, header.app_name);
+    match header.framing {
         Framing::Rfc5424 => {
-            let msgid = r.get("event").unwrap_or("-");
+            let msgid = header.msgid;
             format!(
                 "<{pri}>1 {} {hostname} {app_name} {pid} {msgid} - {body}",
                 format_time_ms(ms)

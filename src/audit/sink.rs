@@ -118,13 +118,7 @@ impl Sink {
         let name = describe(&settings.transport);
         // Built once here so a missing or unreadable certificate stops the server at start
         // with the file named, instead of failing every reconnect later.
-        let tls = match &settings.transport {
-            Transport::Tls { ca, cert, key, .. } => Some(
-                tls::client_config(cert, key, ca)
-                    .map_err(|e| other(format!("audit sink {name}: {e}")))?,
-            ),
-            _ => None,
-        };
+        let tls = tls_config(&settings.transport, "audit sink")?;
         let worker = Worker {
             tls,
             shared: shared.clone(),
@@ -223,7 +217,7 @@ fn describe(t: &Transport) -> String {
     }
 }
 
-enum Conn {
+pub(crate) enum Conn {
     Udp(UdpSocket, std::net::SocketAddr),
     Tcp(TcpStream),
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
@@ -373,14 +367,7 @@ impl Worker {
         records.extend(batch.iter().cloned());
         let messages: Vec<String> = records.iter().map(|r| self.message(r)).collect();
         let result = match self.conn.as_mut() {
-            Some(Conn::Udp(s, to)) => messages
-                .iter()
-                .try_for_each(|m| s.send_to(m.as_bytes(), *to).map(drop)),
-            Some(Conn::Unix(s, path)) => messages
-                .iter()
-                .try_for_each(|m| s.send_to(m.as_bytes(), &*path).map(drop)),
-            Some(Conn::Tcp(s)) => write_framed(s, &messages),
-            Some(Conn::Tls(s)) => write_framed(s.as_mut(), &messages),
+            Some(conn) => send_messages(conn, &messages),
             None => Ok(()),
         };
         if result.is_err() {
@@ -390,45 +377,80 @@ impl Worker {
     }
 
     fn connect(&self) -> std::io::Result<Conn> {
-        let timeout = Duration::from_secs(5);
-        match &self.settings.transport {
-            Transport::Udp(a) => {
-                let to = resolve(a)?;
-                let bind = if to.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
-                Ok(Conn::Udp(UdpSocket::bind(bind)?, to))
-            }
-            Transport::Unix(p) => Ok(Conn::Unix(UnixDatagram::unbound()?, p.clone())),
-            Transport::Tcp(a) => {
-                let s = TcpStream::connect_timeout(&resolve(a)?, timeout)?;
-                s.set_write_timeout(Some(timeout))?;
-                Ok(Conn::Tcp(s))
-            }
-            Transport::Tls {
-                address,
-                server_name,
-                ..
-            } => {
-                let config = self
-                    .tls
-                    .clone()
-                    .ok_or_else(|| other("TLS sink without a TLS configuration"))?;
-                let host = server_name
-                    .clone()
-                    .unwrap_or_else(|| host_of(address).to_owned());
-                let name = tls::server_name(&host).map_err(other)?;
-                let conn = rustls::ClientConnection::new(config, name).map_err(other)?;
-                let s = TcpStream::connect_timeout(&resolve(address)?, timeout)?;
-                s.set_write_timeout(Some(timeout))?;
-                s.set_read_timeout(Some(timeout))?;
-                let mut stream = rustls::StreamOwned::new(conn, s);
-                // Complete the handshake now so a certificate problem shows up as a failure
-                // to connect rather than as a lost batch.
-                while stream.conn.is_handshaking() {
-                    stream.conn.complete_io(&mut stream.sock)?;
-                }
-                Ok(Conn::Tls(Box::new(stream)))
-            }
+        open(&self.settings.transport, self.tls.clone())
+    }
+}
+
+/// Opens a connection to a receiver (`tls`: the client configuration of a `tls` transport).
+pub(crate) fn open(
+    transport: &Transport,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> std::io::Result<Conn> {
+    let timeout = Duration::from_secs(5);
+    match transport {
+        Transport::Udp(a) => {
+            let to = resolve(a)?;
+            let bind = if to.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+            Ok(Conn::Udp(UdpSocket::bind(bind)?, to))
         }
+        Transport::Unix(p) => Ok(Conn::Unix(UnixDatagram::unbound()?, p.clone())),
+        Transport::Tcp(a) => {
+            let s = TcpStream::connect_timeout(&resolve(a)?, timeout)?;
+            s.set_write_timeout(Some(timeout))?;
+            Ok(Conn::Tcp(s))
+        }
+        Transport::Tls {
+            address,
+            server_name,
+            ..
+        } => {
+            let config = tls.ok_or_else(|| other("TLS sink without a TLS configuration"))?;
+            let host = server_name
+                .clone()
+                .unwrap_or_else(|| host_of(address).to_owned());
+            let name = tls::server_name(&host).map_err(other)?;
+            let conn = rustls::ClientConnection::new(config, name).map_err(other)?;
+            let s = TcpStream::connect_timeout(&resolve(address)?, timeout)?;
+            s.set_write_timeout(Some(timeout))?;
+            s.set_read_timeout(Some(timeout))?;
+            let mut stream = rustls::StreamOwned::new(conn, s);
+            // Complete the handshake now so a certificate problem shows up as a failure
+            // to connect rather than as a lost batch.
+            while stream.conn.is_handshaking() {
+                stream.conn.complete_io(&mut stream.sock)?;
+            }
+            Ok(Conn::Tls(Box::new(stream)))
+        }
+    }
+}
+
+/// Sends whole messages: one datagram each, or octet-counted on a stream.
+pub(crate) fn send_messages(conn: &mut Conn, messages: &[String]) -> std::io::Result<()> {
+    match conn {
+        Conn::Udp(s, to) => messages
+            .iter()
+            .try_for_each(|m| s.send_to(m.as_bytes(), *to).map(drop)),
+        Conn::Unix(s, path) => messages
+            .iter()
+            .try_for_each(|m| s.send_to(m.as_bytes(), &*path).map(drop)),
+        Conn::Tcp(s) => write_framed(s, messages),
+        Conn::Tls(s) => write_framed(s.as_mut(), messages),
+    }
+}
+
+/// The TLS client configuration of a `tls` transport (built once, so a missing or unreadable
+/// file is named at start); `None` for the others.
+pub(crate) fn tls_config(
+    transport: &Transport,
+    what: &str,
+) -> std::io::Result<Option<Arc<rustls::ClientConfig>>> {
+    match transport {
+        Transport::Tls { ca, cert, key, .. } => {
+            Ok(Some(tls::client_config(cert, key, ca).map_err(|e| {
+                other(format!("{what} {}: {e}", describe(transport)))
+            })?))
+        }
+        _ => Ok(None),
     }
 }
 

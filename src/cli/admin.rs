@@ -174,6 +174,20 @@ pub(super) fn connect_and_run<F>(config: &Config, conn: &ConnArgs, f: F) -> Resu
 where
     F: for<'c> FnOnce(&'c mut Client) -> Work<'c>,
 {
+    connect_and_run_at(config, conn, ProtocolVersion::V1_4, f)
+}
+
+/// [`connect_and_run`] speaking KMIP `version` (2.1 shows attributes 1.4 cannot, such as the
+/// rotation schedule).
+pub(super) fn connect_and_run_at<F>(
+    config: &Config,
+    conn: &ConnArgs,
+    version: ProtocolVersion,
+    f: F,
+) -> Result<Json, CliError>
+where
+    F: for<'c> FnOnce(&'c mut Client) -> Work<'c>,
+{
     let c = &config.client;
     let tls = tls::client_config(
         conn.cert.as_ref().unwrap_or(&c.cert),
@@ -191,7 +205,7 @@ where
         .build()
         .map_err(crate::client::ClientError::from)?;
     runtime.block_on(async {
-        let mut client = Client::connect_any(&servers, tls, ProtocolVersion::V1_4).await?;
+        let mut client = Client::connect_any(&servers, tls, version).await?;
         f(&mut client).await
     })
 }

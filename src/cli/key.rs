@@ -64,6 +64,18 @@ enum KeyCommand {
         /// Its owner group: one of your certificate's OUs (default: the first).
         #[arg(long)]
         owner_group: Option<String>,
+        /// What it may be used for, comma-separated: encrypt, decrypt, wrap-key, unwrap-key,
+        /// mac-generate, mac-verify, derive-key, export.
+        #[arg(long, default_value = "encrypt,decrypt")]
+        usage: String,
+        /// Its Deactivation Date, RFC 3339 (`2027-01-31T00:00:00Z`): from then on it only
+        /// decrypts and verifies.
+        #[arg(long)]
+        deactivate_at: Option<String>,
+        /// Rotate it on a schedule (Rotate Automatic, Rotate Interval): every `90d`, `12h`,
+        /// `30m`... after it becomes active the server re-keys it.
+        #[arg(long)]
+        rotate_every: Option<String>,
     },
     /// Show a key's metadata; with --material, also its key bytes in hex. Name the key by its
     /// Unique Identifier, or by --name (its newest version, or --version N: 0 is the first).
@@ -122,6 +134,36 @@ enum KeyCommand {
     Attrs {
         /// Unique Identifier.
         uid: String,
+    },
+    /// Export a key wrapped under another key (never in the clear) into a new file (mode
+    /// 0600) that `akm key import` reads.
+    Export {
+        /// Unique Identifier of the key to export.
+        uid: String,
+        /// An AES wrapping key (Wrap Key usage) on this server.
+        #[arg(long, required_unless_present = "wrap_with_public")]
+        wrap_with: Option<String>,
+        /// An RSA public key (Wrap Key usage) on this server (RSA-OAEP).
+        #[arg(long, conflicts_with = "wrap_with")]
+        wrap_with_public: Option<String>,
+        /// The file to write (default: `<uid>.akmkey`); never overwritten.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Import a key from an `akm key export` file: the server unwraps it with the wrapping
+    /// key (for a public key, its private key) if it holds it, else keeps it wrapped.
+    Import {
+        /// The export file.
+        file: PathBuf,
+        /// Name the imported key.
+        #[arg(long)]
+        name: Option<String>,
+        /// The key that unwraps it on this server (default: the one named in the file).
+        #[arg(long)]
+        unwrap_with: Option<String>,
+        /// Store it wrapped even if this server cannot unwrap it for you (escrow).
+        #[arg(long)]
+        keep_wrapped: bool,
     },
     /// Show or change a key's access policy (changing it needs an administrator).
     Policy {
@@ -238,7 +280,7 @@ fn state_name(v: u32) -> &'static str {
     }
 }
 
-fn algorithm_name(v: u32) -> String {
+pub(super) fn algorithm_name(v: u32) -> String {
     match v {
         alg::AES => "AES".into(),
         alg::HMAC_SHA256 => "HMAC-SHA256".into(),
@@ -270,14 +312,21 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             activate,
             access_mode,
             owner_group,
+            usage: usage_names,
+            deactivate_at,
+            rotate_every,
         } => {
+            let schedule = Schedule::parse(deactivate_at.as_deref(), rotate_every.as_deref())?;
             let mut template = vec![
                 attr(
                     "Cryptographic Algorithm",
                     Value::Enumeration(algorithm(&a)?),
                 ),
                 attr("Cryptographic Length", Value::Integer(length)),
-                attr("Cryptographic Usage Mask", Value::Integer(0x0C)),
+                attr(
+                    "Cryptographic Usage Mask",
+                    Value::Integer(usage_mask(&usage_names)?),
+                ),
             ];
             if let Some(n) = name {
                 template.push(attr("Name", name_value(&n)));
@@ -293,6 +342,7 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             if let Some(g) = owner_group {
                 template.push(attr("x-akm-owner-group", Value::TextString(g)));
             }
+            template.extend(schedule.attributes());
             let payload = vec![
                 Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
                 Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, template),
@@ -301,9 +351,32 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             if activate {
                 client.call(op::ACTIVATE, uid_payload(&uid)).await?;
             }
-            json!({ "uid": uid, "state": if activate { "active" } else { "pre-active" } })
+            let mut out =
+                json!({ "uid": uid, "state": if activate { "active" } else { "pre-active" } });
+            schedule.describe(&mut out);
+            out
         }
         KeyCommand::Policy { .. } => return Err(usage("akm key policy runs before connecting")),
+        KeyCommand::Export {
+            uid,
+            wrap_with,
+            wrap_with_public,
+            out,
+        } => {
+            let out = out.unwrap_or_else(|| super::transfer::default_out(&uid));
+            let (wrapping, public) = match (wrap_with, wrap_with_public) {
+                (Some(k), _) => (k, false),
+                (None, Some(k)) => (k, true),
+                (None, None) => return Err(usage("give --wrap-with or --wrap-with-public")),
+            };
+            super::transfer::export(client, &uid, &wrapping, public, &out).await?
+        }
+        KeyCommand::Import {
+            file,
+            name,
+            unwrap_with,
+            keep_wrapped,
+        } => super::transfer::import(client, &file, name, unwrap_with, keep_wrapped).await?,
         KeyCommand::Rotate { uid } => {
             let new = uid_of(&client.call(op::RE_KEY, uid_payload(&uid)).await?);
             json!({ "uid": new, "replaces": uid })
@@ -406,6 +479,85 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             Json::Object(map)
         }
     })
+}
+
+/// The Cryptographic Usage Mask of `--usage` names.
+fn usage_mask(names: &str) -> Result<i32, CliError> {
+    use crate::kmip::enums::cryptographic_usage_mask as u;
+    let mut mask = 0;
+    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        mask |= match name {
+            "encrypt" => u::ENCRYPT,
+            "decrypt" => u::DECRYPT,
+            "wrap-key" => u::WRAP_KEY,
+            "unwrap-key" => u::UNWRAP_KEY,
+            "mac-generate" => u::MAC_GENERATE,
+            "mac-verify" => u::MAC_VERIFY,
+            "derive-key" => u::DERIVE_KEY,
+            "export" => u::EXPORT,
+            other => {
+                return Err(usage(format!(
+                    "unknown --usage {other:?}; use encrypt, decrypt, wrap-key, unwrap-key, \
+                     mac-generate, mac-verify, derive-key or export"
+                )))
+            }
+        };
+    }
+    if mask == 0 {
+        return Err(usage("--usage names nothing; e.g. --usage encrypt,decrypt"));
+    }
+    Ok(mask)
+}
+
+/// The expiry and rotation schedule `akm key create` was asked for.
+struct Schedule {
+    deactivate_at: Option<i64>,
+    rotate_every: Option<u32>,
+}
+
+impl Schedule {
+    fn parse(
+        deactivate_at: Option<&str>,
+        rotate_every: Option<&str>,
+    ) -> Result<Schedule, CliError> {
+        let deactivate_at = deactivate_at
+            .map(|t| {
+                super::when::parse_rfc3339(t).map_err(|e| usage(format!("--deactivate-at: {e}")))
+            })
+            .transpose()?;
+        let rotate_every = rotate_every
+            .map(|d| {
+                super::when::parse_duration(d).map_err(|e| usage(format!("--rotate-every: {e}")))
+            })
+            .transpose()?;
+        Ok(Schedule {
+            deactivate_at,
+            rotate_every,
+        })
+    }
+
+    /// Deactivation Date; Rotate Automatic with its Rotate Interval (scheduled rotation,
+    /// `ops::rotation`).
+    fn attributes(&self) -> Vec<Ttlv> {
+        let mut out = Vec::new();
+        if let Some(at) = self.deactivate_at {
+            out.push(attr("Deactivation Date", Value::DateTime(at)));
+        }
+        if let Some(every) = self.rotate_every {
+            out.push(attr("Rotate Automatic", Value::Boolean(true)));
+            out.push(attr("Rotate Interval", Value::Interval(every)));
+        }
+        out
+    }
+
+    fn describe(&self, out: &mut Json) {
+        if let Some(at) = self.deactivate_at {
+            out["deactivation_date"] = json!(rfc3339(at));
+        }
+        if let Some(every) = self.rotate_every {
+            out["rotate_interval_secs"] = json!(every);
+        }
+    }
 }
 
 fn name_value(n: &str) -> Value {
@@ -551,7 +703,7 @@ fn show_value(a: &Attr) -> Json {
 }
 
 /// Seconds since the epoch as an RFC 3339 UTC time ("2026-11-29T13:16:18Z").
-fn rfc3339(secs: i64) -> String {
+pub(super) fn rfc3339(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras).
     let z = days + 719_468;

@@ -6,10 +6,14 @@ mod admin;
 mod audit;
 mod backup;
 mod bench;
+mod certs;
 mod conformance;
 mod custody;
 mod key;
 mod mirror;
+mod report;
+mod transfer;
+mod when;
 
 use crate::config::Config;
 use crate::{daemon, pki};
@@ -78,6 +82,9 @@ pub enum Command {
     Conformance(conformance::ConformanceArgs),
     /// A KMIP load tool for any KMIP server: ops/s, latency percentiles, server CPU and memory.
     Bench(bench::BenchArgs),
+    /// Reports for auditors: `akm report keys [--csv]`, the key inventory (administrators
+    /// only).
+    Report(report::ReportArgs),
     /// Mirroring to failover peers.
     Mirror {
         /// The mirror command.
@@ -109,6 +116,28 @@ pub enum CertCommand {
         /// Directory to write `mirror.crt` and `mirror.key` into.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Sign a certificate signing request (PEM) with the akm CA as a client certificate: its
+    /// CN is the user, each OU a group; recorded for `akm cert list` and expiry warnings.
+    Sign {
+        /// The CSR file (PEM "CERTIFICATE REQUEST"); its signature must verify.
+        #[arg(long)]
+        csr: PathBuf,
+        /// Days the certificate is valid (1 to 3650).
+        #[arg(long, default_value_t = pki::CLIENT_DAYS)]
+        days: u32,
+        /// Write the certificate here (default: print it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Allow the administrators group ([access] admin_group) among the OUs.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List the client certificates the akm CA issued: serial, subject, expiry, revoked.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Revoke client certificates: add them to the CRL file, re-signed with a fresh validity
     /// (with nothing to add, just re-sign it); then `akm tls reload` or SIGHUP.
@@ -158,6 +187,9 @@ pub enum CliError {
     /// `akm audit verify` found a fault (exit 3).
     #[error("audit verify: FAILED: {0}")]
     Tampered(String),
+    /// A local file could not be read or written (exit 1); the message names it.
+    #[error("{0}")]
+    Failed(String),
 }
 
 impl CliError {
@@ -238,6 +270,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
     let config = Config::load(&cli.config)?;
     match command {
         Command::Serve { listen } => {
+            let hostname = config
+                .audit
+                .server_name
+                .clone()
+                .unwrap_or_else(daemon::hostname);
+            let remote = config.log.remote_settings(&hostname);
             let outputs = crate::logfile::Outputs {
                 file: config.log.file.as_deref(),
                 error_file: config.log.error_file.as_deref(),
@@ -245,6 +283,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                     let facility = crate::config::facility_code(&config.log.syslog_facility);
                     (p, facility.unwrap_or(3))
                 }),
+                remote: &remote,
             };
             crate::logfile::init(&config.log.level, outputs).map_err(CliError::Usage)?;
             daemon::serve(&config, listen)?;
@@ -269,6 +308,18 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         Command::Cert {
             command: CertCommand::Revoke { cert, serial, crl },
         } => revoke(&config, &cert, serial, crl)?,
+        Command::Cert {
+            command:
+                CertCommand::Sign {
+                    csr,
+                    days,
+                    out,
+                    admin,
+                },
+        } => certs::sign(&config, &csr, days, out.as_deref(), admin)?,
+        Command::Cert {
+            command: CertCommand::List { json },
+        } => certs::list(&config, json)?,
         Command::Tls(args) => {
             init_logging("warn");
             admin::run_tls(&config, args)?;
@@ -316,6 +367,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Conformance(args) => conformance::run(&cli.config, args)?,
         Command::Mirror { command } => mirror::run(&config, command)?,
+        Command::Report(args) => {
+            init_logging("warn");
+            report::run(&config, args)?;
+        }
         Command::Bench(args) => {
             init_logging("warn");
             bench::run(&config, args)?;

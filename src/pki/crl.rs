@@ -34,7 +34,7 @@ pub fn serial_of_cert_file(path: &Path) -> Result<String, PkiError> {
 }
 
 /// The serials an existing CRL file lists (none if the file does not exist).
-fn revoked_serials(crl_path: &Path) -> Result<Vec<String>, PkiError> {
+pub(crate) fn revoked_serials(crl_path: &Path) -> Result<Vec<String>, PkiError> {
     let bytes = match fs::read(crl_path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

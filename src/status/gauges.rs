@@ -72,9 +72,38 @@ pub fn families(s: &Snapshot, started_unix: i64) -> Vec<Family> {
         ),
     ];
     out.push(objects(s));
+    out.extend(certificates(s));
     out.extend(audit(s));
     out.extend(mirror(s));
     out
+}
+
+/// Seconds until each watched certificate expires (negative once expired), and how many are
+/// within the warning threshold.
+fn certificates(s: &Snapshot) -> Vec<Family> {
+    let (certs, threshold) = &s.certificates;
+    let mut left = Family::new(
+        "akm_certificate_expiry_seconds",
+        Kind::Gauge,
+        "Seconds until a certificate expires (negative once expired): the server's, and each unrevoked client certificate the akm CA issued (by serial: `akm cert list` names them).",
+    );
+    let mut expiring = 0u32;
+    for c in certs {
+        let secs = c.not_after - s.now_unix;
+        if secs <= *threshold {
+            expiring += 1;
+        }
+        left.sample("", &[("kind", c.kind), ("serial", &c.serial)], secs as f64);
+    }
+    vec![
+        left,
+        single(
+            "akm_certificates_expiring",
+            Kind::Gauge,
+            "Certificates within tls.expiry_warning_days of expiry, or expired.",
+            f64::from(expiring),
+        ),
+    ]
 }
 
 fn objects(s: &Snapshot) -> Family {

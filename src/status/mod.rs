@@ -10,7 +10,7 @@
 //! reads counts, states and audit records (which carry none).
 
 pub mod config;
-mod gauges;
+pub mod gauges;
 pub mod http;
 pub mod metrics;
 pub mod page;
@@ -376,6 +376,7 @@ pub enum StatusError {
 pub async fn start(
     config: &crate::config::Config,
     ctx: Arc<crate::ops::Ctx>,
+    certificates: Option<Arc<crate::certexpiry::Watch>>,
 ) -> Result<Option<Running>, StatusError> {
     let s = &config.status;
     if !s.enabled {
@@ -396,11 +397,9 @@ pub async fn start(
         .mirror
         .as_ref()
         .map(|_| config.store.data_dir.join(crate::mirror::STATUS_FILE));
-    let source = Arc::new(Source::new(
-        ctx,
-        mirror_status,
-        Duration::from_secs(s.cache_secs),
-    ));
+    let mut source = Source::new(ctx, mirror_status, Duration::from_secs(s.cache_secs));
+    source.certificates = certificates;
+    let source = Arc::new(source);
     let settings = Settings {
         require_client_cert: s.client_cert_required(),
         allowed_groups: s.groups(&config.access.admin_group),
@@ -445,6 +444,7 @@ mod tests {
             requests_total: 0,
             uptime_secs: 0,
             now_unix: 0,
+            certificates: Default::default(),
         }
     }
 

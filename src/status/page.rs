@@ -85,6 +85,7 @@ pub fn render(s: &Snapshot, events: &Result<Vec<RecentEvent>, String>, detail: D
     );
     header(&mut out, s);
     objects(&mut out, s);
+    certificates(&mut out, s, detail);
     audit(&mut out, s);
     mirror(&mut out, s);
     recent(&mut out, events, detail);
@@ -110,6 +111,50 @@ fn header(out: &mut String, s: &Snapshot) {
         s.open_connections,
         s.requests_total,
     );
+}
+
+/// The server certificate's expiry, and the client certificates within the warning
+/// threshold (named only to administrators; others see how many).
+fn certificates(out: &mut String, s: &Snapshot, detail: Detail) {
+    let (certs, threshold) = &s.certificates;
+    if certs.is_empty() {
+        return;
+    }
+    out.push_str(
+        "<h2>Certificates</h2><table id=\"certificates\"><tr><th>certificate</th>\
+                  <th>serial</th><th>expires</th><th>left</th></tr>",
+    );
+    let mut hidden = 0;
+    for c in certs {
+        let left = c.not_after - s.now_unix;
+        let soon = left <= *threshold;
+        if c.kind == "client" && (!soon || detail == Detail::Aggregate) {
+            hidden += usize::from(soon);
+            continue;
+        }
+        let when = crate::audit::format_time_ms(c.not_after.saturating_mul(1000));
+        let (class, left_text) = match (left <= 0, soon) {
+            (true, _) => ("failure", "EXPIRED".to_owned()),
+            (false, true) => ("failure", format!("{} (renew soon)", duration(left))),
+            (false, false) => ("success", duration(left)),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{} {}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+            escape(c.kind),
+            escape(&c.subject),
+            escape(&c.serial),
+            escape(&short_time(&when)),
+            escape(&left_text)
+        );
+    }
+    out.push_str("</table>");
+    if hidden > 0 {
+        let _ = write!(
+            out,
+            "<p class=\"failure\">{hidden} client certificate(s) expire soon (shown to administrators)</p>"
+        );
+    }
 }
 
 fn objects(out: &mut String, s: &Snapshot) {

@@ -25,6 +25,8 @@ pub struct Source {
     pub ctx: Arc<Ctx>,
     /// The mirror status file (`mirror-status.json`), when mirroring is configured.
     pub mirror_status: Option<PathBuf>,
+    /// The certificate expiry watch, when the server runs one.
+    pub certificates: Option<Arc<crate::certexpiry::Watch>>,
     /// When the process started, seconds since the epoch.
     pub started_unix: i64,
     /// How long an object count is reused.
@@ -77,6 +79,8 @@ pub struct Snapshot {
     pub uptime_secs: i64,
     /// When this was taken, seconds since the epoch.
     pub now_unix: i64,
+    /// Watched certificates, soonest expiry first, and the warning threshold in seconds.
+    pub certificates: (Vec<crate::certexpiry::Expiry>, i64),
 }
 
 impl Snapshot {
@@ -102,6 +106,7 @@ impl Source {
         Source {
             ctx,
             mirror_status,
+            certificates: None,
             started_unix: crate::mirror::status::unix_now(),
             cache_for,
             cache: Mutex::new(None),
@@ -121,6 +126,11 @@ impl Source {
             requests_total: metrics.requests_total(),
             uptime_secs: (now - self.started_unix).max(0),
             now_unix: now,
+            certificates: self
+                .certificates
+                .as_ref()
+                .map(|w| (w.current(), w.threshold_secs()))
+                .unwrap_or_default(),
         }
     }
 

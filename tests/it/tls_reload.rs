@@ -33,6 +33,7 @@ fn write_pki(dir: &Path, ca: &Ca) -> TlsConfig {
         crls: vec![dir.join("ca.crl")],
         server_names: Vec::new(),
         client_ca_fingerprints: Vec::new(),
+        ..TlsConfig::default()
     }
 }
 
