@@ -153,7 +153,7 @@ pub fn resolve(
         resolve_name(tx, owner, name, limits, &mut out, &mut linked)?;
     }
     for uid in applied {
-        resolve_unnamed_fork(tx, uid, limits, &mut out, &mut linked)?;
+        resolve_fork(tx, uid, limits, &mut out, &mut linked)?;
     }
     for uid in &linked {
         relink(tx, uid, limits, &mut out)?;
@@ -165,16 +165,31 @@ fn live(st: u32) -> bool {
     !matches!(st, state::DESTROYED | state::DESTROYED_COMPROMISED)
 }
 
-/// A live object holding the name, with its version chain (its ancestors' uids, nearest
-/// first).
+/// A live object holding the name, with its version chain (its ancestors' Initial Dates and
+/// uids, nearest first).
 struct Candidate {
     obj: Object,
-    ancestors: Vec<String>,
+    ancestors: Vec<(i64, String)>,
 }
 
 impl Candidate {
     fn descends_from(&self, uid: &str) -> bool {
-        self.ancestors.iter().any(|a| a == uid)
+        self.ancestors.iter().any(|(_, a)| a == uid)
+    }
+
+    /// The order in which candidates win a name: by their version chains from the oldest
+    /// version down, each version by (Initial Date, uid). Two versions of one forked key are
+    /// so ordered by the branches at the fork point, which never change as either branch is
+    /// re-keyed further: every node picks the same branch whatever part of it it has seen.
+    fn lineage(&self) -> Vec<(i64, &str)> {
+        let mut l: Vec<(i64, &str)> = self
+            .ancestors
+            .iter()
+            .rev()
+            .map(|(d, u)| (*d, u.as_str()))
+            .collect();
+        l.push((self.obj.initial_date, self.obj.uid.as_str()));
+        l
     }
 }
 
@@ -185,12 +200,12 @@ fn fork_of(loser: &Candidate, winner: &Candidate) -> Option<Fork> {
     let at_loser = loser
         .ancestors
         .iter()
-        .position(|a| winner.descends_from(a))?;
-    let point = loser.ancestors[at_loser].clone();
-    let at_winner = winner.ancestors.iter().position(|a| *a == point)?;
+        .position(|(_, a)| winner.descends_from(a))?;
+    let point = loser.ancestors[at_loser].1.clone();
+    let at_winner = winner.ancestors.iter().position(|(_, a)| *a == point)?;
     let successor = |c: &Candidate, i: usize| match i {
         0 => c.obj.uid.clone(),
-        i => c.ancestors[i - 1].clone(),
+        i => c.ancestors[i - 1].1.clone(),
     };
     Some(Fork {
         loser_branch: successor(loser, at_loser),
@@ -236,7 +251,7 @@ fn resolve_name(
     let Some(winner) = candidates
         .iter()
         .filter(|c| !superseded(c))
-        .min_by(|a, b| (a.obj.initial_date, &a.obj.uid).cmp(&(b.obj.initial_date, &b.obj.uid)))
+        .min_by(|a, b| a.lineage().cmp(&b.lineage()))
     else {
         return Ok(());
     };
@@ -286,13 +301,17 @@ fn resolve_name(
     Ok(())
 }
 
-/// A fork of a key whose versions hold no Name (the name rule cannot see it): `uid` replaces
-/// a version whose forward link names another live replacement. Of the two branches, the one
-/// whose first version has the earlier Initial Date (then the smaller uid) continues; the other
-/// branch's first version is retired and linked to it, and its newest version, if it was
-/// re-keyed further, is retired and linked to the continuing branch's newest. The branches'
-/// first versions never change, so every node picks the same one whatever it has seen.
-fn resolve_unnamed_fork(
+/// A version with more than one replacement (a key re-keyed on several nodes during a
+/// partition, named or not). Of its replacements, the one with the earliest Initial Date
+/// (then the smallest uid) continues the chain, the branch the name rule also picks; every
+/// other replacement is retired and linked to it, and its branch's newest version, if it was
+/// re-keyed further, is retired and linked to the continuing branch's newest. Replacements
+/// only ever join the set, so a later decision can only move the chain to an earlier
+/// replacement: nothing retired is ever brought back.
+///
+/// Asked for `uid` when its predecessor's forward link names another version: a replacement
+/// the predecessor already names was checked when its rival arrived.
+fn resolve_fork(
     tx: &WriteTx<'_>,
     uid: &str,
     limits: AttributeLimits,
@@ -308,90 +327,107 @@ fn resolve_unnamed_fork(
     let Some(pred) = load(tx, &point)? else {
         return Ok(());
     };
-    let Some(other) = link_to(&pred, link_type::REPLACEMENT_OBJECT_LINK) else {
+    if link_to(&pred, link_type::REPLACEMENT_OBJECT_LINK).as_deref() == Some(uid) {
         return Ok(());
-    };
-    let Some(x) = load(tx, &other)? else {
+    }
+    let mut replacements = replacements_of(tx, &pred)?;
+    if replacements.len() < 2 {
         return Ok(());
-    };
-    let sibling =
-        |o: &Object| link_to(o, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&point);
-    let forwards_to_sibling = |o: &Object| -> Result<bool, StoreError> {
-        let Some(next) = link_to(o, link_type::REPLACEMENT_OBJECT_LINK) else {
-            return Ok(false);
+    }
+    replacements.sort_by(|x, y| (x.initial_date, &x.uid).cmp(&(y.initial_date, &y.uid)));
+    let winner = &replacements[0];
+    let winner_head = head(tx, winner)?;
+    for loser in &replacements[1..] {
+        let loser_head = head(tx, loser)?;
+        let at = loser.initial_date.max(winner.initial_date);
+        let fork = Fork {
+            point: point.clone(),
+            loser_branch: loser.uid.clone(),
+            winner_branch: winner.uid.clone(),
         };
-        Ok(load(tx, &next)?.is_some_and(|n| sibling(&n)))
-    };
-    if x.uid == a.uid
-        || !sibling(&x)
-        || !live(a.state())
-        || !live(x.state())
-        || forwards_to_sibling(&a)?
-        || forwards_to_sibling(&x)?
-    {
-        return Ok(());
-    }
-    let (head_a, head_x) = (head(tx, &a)?, head(tx, &x)?);
-    if !head_a.names().is_empty() || !head_x.names().is_empty() {
-        // The name rule decides forks of named keys.
-        return Ok(());
-    }
-    let (winner, loser, winner_head, loser_head) =
-        if (a.initial_date, &a.uid) < (x.initial_date, &x.uid) {
-            (&a, &x, &head_a, &head_x)
-        } else {
-            (&x, &a, &head_x, &head_a)
-        };
-    let at = loser.initial_date.max(winner.initial_date);
-    let fork = Fork {
-        point: point.clone(),
-        loser_branch: loser.uid.clone(),
-        winner_branch: winner.uid.clone(),
-    };
-    if let Some(detail) = reroot(tx, &fork, at, limits)? {
-        out.push(Resolution {
-            uid: loser.uid.clone(),
-            name: String::new(),
-            winner: winner.uid.clone(),
-            detail,
-            rule: FORKED,
-        });
-    }
-    if loser_head.uid != loser.uid && live(loser_head.state()) {
-        let target = winner_head.uid.clone();
-        let at = loser_head.initial_date.max(winner_head.initial_date);
-        let done = rewrite(tx, &loser_head.uid, limits, |obj| {
-            retire(obj, &target, at);
-            later_change(obj, at);
-            Some((
-                format!("newest version of a losing branch of {point}: deactivated and linked to {target}"),
-                FORKED,
-            ))
-        })?;
-        if let Some((detail, rule)) = done {
+        if let Some(detail) = reroot(tx, &fork, at, limits)? {
             out.push(Resolution {
-                uid: loser_head.uid.clone(),
-                name: String::new(),
-                winner: target,
+                uid: loser.uid.clone(),
+                name: winner.uid.clone(),
+                winner: winner.uid.clone(),
                 detail,
-                rule,
+                rule: FORKED,
             });
+        }
+        // A head has no replacement of its own: a forward link on it is an earlier
+        // retirement's, moved here to the continuing branch like the branch's first version.
+        let target = winner_head.uid.clone();
+        let retire_head = loser_head.uid != loser.uid
+            && live(loser_head.state())
+            && link_to(&loser_head, link_type::REPLACEMENT_OBJECT_LINK).as_deref()
+                != Some(target.as_str());
+        if retire_head {
+            let at = loser_head.initial_date.max(winner_head.initial_date);
+            let done = rewrite(tx, &loser_head.uid, limits, |obj| {
+                obj.attrs.retain(|a| {
+                    !(a.name == "Link"
+                        && link_kind(&a.value) == Some(link_type::REPLACEMENT_OBJECT_LINK))
+                });
+                retire(obj, &target, at);
+                later_change(obj, at);
+                Some((
+                    format!(
+                        "newest version of a losing branch of {point}: deactivated and \
+                         linked to {target}"
+                    ),
+                    FORKED,
+                ))
+            })?;
+            if let Some((detail, rule)) = done {
+                out.push(Resolution {
+                    uid: loser_head.uid.clone(),
+                    name: target.clone(),
+                    winner: target,
+                    detail,
+                    rule,
+                });
+            }
         }
     }
     linked.insert(point);
     Ok(())
 }
 
-/// The newest version down `obj`'s chain of Replacement Object links (itself if none).
+/// Every version (destroyed ones included) whose Replaced Object link names `pred`.
+fn replacements_of(tx: &WriteTx<'_>, pred: &Object) -> Result<Vec<Object>, StoreError> {
+    let mut out = Vec::new();
+    for uid in tx.owned_mentioning(&pred.owner, &pred.uid)? {
+        if let Some(o) = load(tx, &uid)? {
+            if link_to(&o, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&pred.uid) {
+                out.push(o);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The newest version of `obj`'s own branch: down the versions that name the one before as
+/// their Replaced Object (the earliest, where a branch forked again). The forward links are
+/// only a shortcut: a retired version's link points into another branch.
 fn head(tx: &WriteTx<'_>, obj: &Object) -> Result<Object, StoreError> {
     let mut current = obj.clone();
     for _ in 0..MAX_CHAIN {
-        let Some(next) = link_to(&current, link_type::REPLACEMENT_OBJECT_LINK) else {
-            break;
+        let replaces_current = |n: &Object| {
+            link_to(n, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&current.uid)
         };
-        match load(tx, &next)? {
-            Some(n) if n.uid != current.uid => current = n,
-            _ => break,
+        let forward = match link_to(&current, link_type::REPLACEMENT_OBJECT_LINK) {
+            Some(next) => load(tx, &next)?.filter(|n| n.uid != current.uid && replaces_current(n)),
+            None => None,
+        };
+        let next = match forward {
+            Some(n) => Some(n),
+            None => replacements_of(tx, &current)?
+                .into_iter()
+                .min_by(|x, y| (x.initial_date, &x.uid).cmp(&(y.initial_date, &y.uid))),
+        };
+        match next {
+            Some(n) => current = n,
+            None => break,
         }
     }
     Ok(current)
@@ -610,16 +646,22 @@ fn load(tx: &WriteTx<'_>, uid: &str) -> Result<Option<Object>, StoreError> {
     Ok(tx.get(uid)?.and_then(|row| Object::from_row(row).ok()))
 }
 
-/// The uids up `obj`'s chain of Replaced Object links, nearest first.
-fn ancestors(tx: &WriteTx<'_>, obj: &Object) -> Result<Vec<String>, StoreError> {
-    let mut out: Vec<String> = Vec::new();
+/// The Initial Dates and uids up `obj`'s chain of Replaced Object links, nearest first (a
+/// version this node does not hold ends the chain, with the earliest date).
+fn ancestors(tx: &WriteTx<'_>, obj: &Object) -> Result<Vec<(i64, String)>, StoreError> {
+    let mut out: Vec<(i64, String)> = Vec::new();
     let mut next = link_to(obj, link_type::REPLACED_OBJECT_LINK);
     while let Some(uid) = next.take() {
-        if out.len() >= MAX_CHAIN || out.contains(&uid) || uid == obj.uid {
+        if out.len() >= MAX_CHAIN || out.iter().any(|(_, u)| *u == uid) || uid == obj.uid {
             break;
         }
-        out.push(uid.clone());
-        next = load(tx, &uid)?.and_then(|o| link_to(&o, link_type::REPLACED_OBJECT_LINK));
+        let Some(o) = load(tx, &uid)? else {
+            // Still a shared ancestor of two forks; its date is the same for both.
+            out.push((i64::MIN, uid));
+            break;
+        };
+        next = link_to(&o, link_type::REPLACED_OBJECT_LINK);
+        out.push((o.initial_date, uid));
     }
     Ok(out)
 }
@@ -961,5 +1003,48 @@ mod tests {
             assert_eq!(s1.get(uid).unwrap(), s3.get(uid).unwrap(), "{uid}");
         }
         assert_eq!(run(&s1, &[P, A, B, B2]), vec![]);
+    }
+
+    #[test]
+    fn a_three_way_fork_joins_every_branch_to_the_earliest_replacement_in_any_order() {
+        const C: &str = "cccccccc-5";
+        const C2: &str = "cccccccc-6";
+        let p = |next: &str| key(P, None, 5, &[(link_type::REPLACEMENT_OBJECT_LINK, next)]);
+        let a = key(A, None, 10, &[(link_type::REPLACED_OBJECT_LINK, P)]);
+        let b = key(B, None, 11, &[(link_type::REPLACED_OBJECT_LINK, P)]);
+        let c = key(
+            C,
+            None,
+            12,
+            &[
+                (link_type::REPLACED_OBJECT_LINK, P),
+                (link_type::REPLACEMENT_OBJECT_LINK, C2),
+            ],
+        );
+        let c2 = key(C2, None, 30, &[(link_type::REPLACED_OBJECT_LINK, C)]);
+        let get = |s: &Store, uid: &str| Object::from_row(s.get(uid).unwrap().unwrap()).unwrap();
+        let forward =
+            |s: &Store, uid: &str| link_to(&get(s, uid), link_type::REPLACEMENT_OBJECT_LINK);
+        // Node 1 named C and hears of B, then A; node 2 named B and hears of C and A at once.
+        let (_d1, s1) = store_with(&[p(C), c.clone(), c2.clone(), b.clone()]);
+        run(&s1, &[B]);
+        s1.write_replica({
+            let row = a.to_row();
+            move |tx| tx.put_replica(&row, None, "peer", 2)
+        })
+        .unwrap();
+        run(&s1, &[A]);
+        let (_d2, s2) = store_with(&[p(B), b, c, c2, a]);
+        run(&s2, &[C, C2, A]);
+        for s in [&s1, &s2] {
+            assert_eq!(forward(s, P).as_deref(), Some(A));
+            assert_eq!(forward(s, B).as_deref(), Some(A));
+            assert_eq!(forward(s, C).as_deref(), Some(A));
+            assert_eq!(forward(s, C2).as_deref(), Some(A));
+            for loser in [B, C, C2] {
+                assert_eq!(get(s, loser).state(), state::DEACTIVATED, "{loser}");
+            }
+            assert_eq!(get(s, A).state(), state::ACTIVE);
+        }
     }
 }

@@ -413,6 +413,18 @@ impl WriteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The objects of `owner` whose stored attributes mention `uid` (a superset of those
+    /// linking to it; the caller checks the links). A scan of the owner's objects: the mirror's
+    /// fork rule asks only when a version has more than one replacement.
+    pub fn owned_mentioning(&self, owner: &str, uid: &str) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT uid FROM objects WHERE owner = ?1 AND uid <> ?2 \
+             AND instr(attributes, CAST(?2 AS BLOB)) > 0 ORDER BY uid",
+        )?;
+        let rows = stmt.query_map(params![owner, uid], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Replaces an object's metadata as the mirror's name-conflict rule decided, logged as a
     /// change of this node (so it is mirrored). No name-uniqueness check: the rule runs while
     /// names are still in conflict, and each conflict is resolved on its own.
