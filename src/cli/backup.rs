@@ -83,8 +83,24 @@ fn node_kek(config: &Config, args: &RestoreArgs) -> Result<KekSlot, CliError> {
     Ok(slot)
 }
 
-/// A one-line progress bar on stderr.
+/// Whether progress bars are drawn: only for a person at a terminal, never `\r` into a pipe
+/// or a log file.
+fn drawing() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+/// Ends a progress bar's line (if one was drawn).
+fn end_bar() {
+    if drawing() {
+        eprintln!();
+    }
+}
+
+/// A one-line progress bar on stderr, on a terminal only.
 fn bar(stage: &str, done: u64, total: u64) {
+    if !drawing() {
+        return;
+    }
     let pct = (done.saturating_mul(100))
         .checked_div(total)
         .unwrap_or(100)
@@ -104,7 +120,7 @@ pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
     if args.verify_only {
         let h =
             backup::verify(&args.file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
-        eprintln!();
+        end_bar();
         println!(
             "akm restore: {} verified (backup {}, KEK {}, sha256 {})",
             args.file.display(),
@@ -122,14 +138,14 @@ pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
         &mut |s, n, t| {
             if s != last {
                 if !last.is_empty() {
-                    eprintln!();
+                    end_bar();
                 }
                 last = s.to_owned();
             }
             bar(s, n, t)
         },
     );
-    eprintln!();
+    end_bar();
     let restored = restored.map_err(|e: BackupError| failed(e))?;
     println!(
         "akm restore: {} restored into {} ({} keys verified to unwrap; backup sha256 {})",
