@@ -73,7 +73,8 @@ impl Refusal {
 
     /// What the operation is called in a sentence ("destroy", "get attributes of").
     fn verb(&self) -> String {
-        crate::audit::operation_name(self.operation)
+        let name = crate::audit::operation_name(self.operation);
+        name.trim_start_matches("x-")
             .chars()
             .enumerate()
             .flat_map(|(i, c)| {
@@ -136,8 +137,12 @@ impl std::fmt::Display for Refusal {
                 )
             }
             _ => format!(
-                "the server refused to {} {key}: {}",
+                "the server refused to {}{}: {}",
                 self.verb(),
+                self.uid
+                    .as_ref()
+                    .map(|u| format!(" key {u}"))
+                    .unwrap_or_default(),
                 if self.server_message.is_empty() {
                     names::result_reason_name(self.reason)
                 } else {
@@ -234,12 +239,13 @@ impl CliError {
         }
     }
 
-    /// The KMIP Result Reason's name, when the server refused.
+    /// The KMIP Result Reason's name as the audit records spell it (`PermissionDenied`),
+    /// when the server refused.
     pub fn reason_name(&self) -> Option<String> {
         match self {
-            CliError::Refused(r) => Some(names::result_reason_name(r.reason)),
+            CliError::Refused(r) => Some(crate::audit::reason_name(r.reason)),
             CliError::Client(ClientError::Failed { reason, .. }) => {
-                Some(names::result_reason_name(*reason))
+                Some(crate::audit::reason_name(*reason))
             }
             _ => None,
         }

@@ -241,7 +241,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         // so the audit commands read it only when they need the signing key.
         Command::Audit(args) => {
             init_logging("warn");
-            return audit::run(&discover::config_path_or_local(cli.config.as_deref()), args);
+            return audit::run(
+                &discover::config_path_or_local(cli.config.as_deref()),
+                args,
+                json,
+            );
         }
         // The replayer is a client for any KMIP server: with --server, --cert, --key and --ca
         // it needs no akm config file.
@@ -306,9 +310,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             key::run(&config, args)?;
         }
-        Command::Audit(args) => {
-            audit::run(&discover::config_path_or_local(cli.config.as_deref()), args)?
-        }
+        Command::Audit(args) => audit::run(
+            &discover::config_path_or_local(cli.config.as_deref()),
+            args,
+            json,
+        )?,
         Command::User(args) => {
             init_logging("warn");
             admin::run_accounts(&config, true, args)?;

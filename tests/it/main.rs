@@ -20,6 +20,7 @@ mod bench_cli;
 mod certificates;
 mod cli;
 mod cli_access;
+mod cli_ux;
 mod conformance;
 mod conformance_cli;
 mod conn_budget;
