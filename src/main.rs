@@ -36,8 +36,7 @@ fn usage_error(e: clap::Error, json: bool) -> i32 {
             "exit_code": Exit::Usage.code(),
         }});
         println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
-    } else {
-        let _ = e.print();
     }
+    let _ = e.print();
     Exit::Usage.code()
 }

@@ -282,17 +282,16 @@ fn permission_denied(e: &crate::daemon::StartError) -> bool {
     }
 }
 
-/// Prints a failure: as JSON on stdout with `--json` (so a script reads one JSON document
-/// either way), else `akm: <message>` on stderr.
+/// Prints a failure: `akm: <message>` on stderr for people, and with `--json` also the error
+/// as JSON on stdout, so a script reads one JSON document there either way.
 pub fn report(e: &CliError, json: bool) {
     if json {
         println!(
             "{}",
             serde_json::to_string_pretty(&e.to_json()).unwrap_or_default()
         );
-    } else {
-        eprintln!("akm: {}", e.message());
     }
+    eprintln!("akm: {}", e.message());
 }
 
 /// The client certificate's CN (the identity the server judges), for messages.

@@ -28,7 +28,7 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub config: Option<PathBuf>,
     /// Print JSON instead of text: results, and errors as {"error": {"message", "reason",
-    /// "exit_code"}} on stdout.
+    /// "exit_code"}} on stdout (the plain message still goes to stderr).
     #[arg(long, global = true)]
     pub json: bool,
     /// What to do.
