@@ -36,7 +36,7 @@ pub fn run(config: &Config, command: MirrorCommand, global_json: bool) -> Result
     }
     let path = config.store.data_dir.join(STATUS_FILE);
     let st = status::read_file(&path).map_err(|e| {
-        CliError::Usage(format!(
+        CliError::Failed(format!(
             "cannot read {} ({e}); is `akm serve` running with this config?",
             path.display()
         ))

@@ -141,6 +141,9 @@ pub enum CliError {
     /// A local file or directory is not accessible to this user (exit 77).
     #[error("{0}")]
     NoPermission(String),
+    /// A local step failed; the message says what and how to fix it (exit 1).
+    #[error("{0}")]
+    Failed(String),
     /// The server refused an operation; the message says why in plain words (exit 2).
     #[error("{0}")]
     Refused(Box<errors::Refusal>),
@@ -251,7 +254,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         // it needs no akm config file.
         Command::Conformance(args) => {
             init_logging("warn");
-            return conformance::run(&discover::config_path_or_local(cli.config.as_deref()), args);
+            return conformance::run(
+                &discover::config_path_or_local(cli.config.as_deref()),
+                args,
+                json,
+            );
         }
         other => other,
     };
@@ -347,9 +354,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             backup::run_restore(&config, args)?;
         }
-        Command::Conformance(args) => {
-            conformance::run(&discover::config_path_or_local(cli.config.as_deref()), args)?
-        }
+        Command::Conformance(args) => conformance::run(
+            &discover::config_path_or_local(cli.config.as_deref()),
+            args,
+            json,
+        )?,
         Command::Mirror { command } => mirror::run(&config, command, json)?,
         Command::Bench(args) => {
             init_logging("warn");

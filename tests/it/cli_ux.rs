@@ -376,37 +376,39 @@ fn an_unreadable_data_directory_is_permission_denied_never_empty() {
     if !root {
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o000)).unwrap();
     }
-    let mut cmd = if root {
-        let mut c = Command::new("setpriv");
-        c.args([
-            "--reuid=nobody",
-            "--regid=nogroup",
-            "--clear-groups",
-            "--",
-            BIN,
-        ]);
-        c
-    } else {
-        Command::new(BIN)
+    // `akm serve`, and `akm init`, which must not take it for empty and write a second PKI.
+    let as_tester = |args: &[&str]| {
+        let mut cmd = if root {
+            let mut c = Command::new("setpriv");
+            c.args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "--",
+                BIN,
+            ]);
+            c
+        } else {
+            Command::new(BIN)
+        };
+        cmd.arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
     };
-    let out = cmd
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .output()
-        .unwrap();
+    let served = as_tester(&["serve", "--listen", "127.0.0.1:0"]);
+    let init = as_tester(&["init"]);
     if !root {
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o700)).unwrap();
     }
-    let why = stderr(&out);
-    assert_eq!(out.status.code(), Some(NO_PERMISSION), "{why}");
-    assert!(
-        why.contains("Permission denied") || why.contains("permission denied"),
-        "{why}"
-    );
-    // The path as configured (relative to the config file's directory).
-    assert!(why.contains("/data: Permission denied"), "{why}");
-    assert!(!why.contains("already exists"), "{why}");
+    for out in [served, init] {
+        let why = stderr(&out);
+        assert_eq!(out.status.code(), Some(NO_PERMISSION), "{why}");
+        // The path as configured (relative to the config file's directory).
+        assert!(why.contains("/data: Permission denied"), "{why}");
+        assert!(!why.contains("already exists"), "{why}");
+    }
     assert!(dir.path().join("data/kek.key").exists());
 }
 
