@@ -486,3 +486,28 @@ fn the_server_log_has_no_colours_no_line_per_cli_command_and_operation_names() {
         "{text}"
     );
 }
+
+#[test]
+fn progress_bars_are_drawn_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let (server, port) = serve(&config);
+    json(&akm(&config, port, &["key", "create", "--json"]));
+    let taken = json(&akm(&config, port, &["backup", "--json"]));
+    let file = taken["file"].as_str().unwrap().to_owned();
+    stop(server);
+    // stderr is a pipe here: the verification reports its result with no `\r` bar.
+    let verified = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["restore", "--verify-only", &file])
+        .output()
+        .unwrap();
+    assert!(verified.status.success(), "{}", stderr(&verified));
+    assert!(
+        stdout(&verified).contains("verified"),
+        "{}",
+        stdout(&verified)
+    );
+    assert!(!stderr(&verified).contains('\r'), "{:?}", stderr(&verified));
+}
