@@ -43,6 +43,8 @@ impl ClientError {
     /// refused the server's. Other errors as they are.
     pub fn explained(&self) -> String {
         match self {
+            // connect_any's summary of every address tried needs no "connection:" prefix.
+            ClientError::Io(e) if e.kind() == std::io::ErrorKind::NotConnected => e.to_string(),
             ClientError::Io(e) => explain_io(e).unwrap_or_else(|| self.to_string()),
             other => other.to_string(),
         }
@@ -64,7 +66,9 @@ fn explain_io(e: &std::io::Error) -> Option<String> {
         ));
     }
     let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
-    let ours = "check the client certificate (--cert, [client] cert): it must be issued by a CA                 the server trusts (its tls.client_ca), unexpired and not revoked; `akm cert                 issue` makes one from the development CA";
+    let ours = "check the client certificate (--cert, [client] cert): it must be issued by a \
+                CA the server trusts (its tls.client_ca), unexpired and not revoked; `akm cert \
+                issue` makes one from the development CA";
     Some(match tls {
         rustls::Error::AlertReceived(A::CertificateRevoked) => {
             format!("the server refused this client's certificate: it is revoked; {ours}")

@@ -225,6 +225,7 @@ fn tls_failures_are_explained_on_both_sides() {
         why.contains("the server refused this client's certificate"),
         "{why}"
     );
+    assert!(!why.contains("  "), "ragged message: {why}");
     assert!(
         !why.contains("DecryptError") || why.contains("TLS alert"),
         "{why}"
