@@ -322,6 +322,9 @@ fn bench_destroys_the_keys_it_created() {
 fn a_failed_first_start_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
+    // An operator's own file beside where the PKI goes stays.
+    std::fs::create_dir_all(dir.path().join("certs")).unwrap();
+    std::fs::write(dir.path().join("certs/README.md"), "mine").unwrap();
     // The configured port is taken: the start fails after the KEK and PKI were made.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
@@ -342,9 +345,10 @@ fn a_failed_first_start_leaves_nothing_behind() {
         "{}",
         stderr(&failed)
     );
-    for gone in ["data", "certs"] {
+    for gone in ["data", "certs/ca.crt", "certs/ca.key", "certs/admin.key"] {
         assert!(!dir.path().join(gone).exists(), "{gone} left behind");
     }
+    assert!(dir.path().join("certs/README.md").exists());
     // The next start begins afresh and serves.
     drop(taken);
     let (server, port) = serve(&config);
