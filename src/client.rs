@@ -37,6 +37,76 @@ pub enum ClientError {
     },
 }
 
+impl ClientError {
+    /// The error in plain words with the fix where akm knows one: a TLS alert from the server
+    /// means it refused this client's certificate; a certificate error means this client
+    /// refused the server's. Other errors as they are.
+    pub fn explained(&self) -> String {
+        match self {
+            // connect_any's summary of every address tried needs no "connection:" prefix.
+            ClientError::Io(e) if e.kind() == std::io::ErrorKind::NotConnected => e.to_string(),
+            ClientError::Io(e) => explain_io(e).unwrap_or_else(|| self.to_string()),
+            other => other.to_string(),
+        }
+    }
+
+    /// Whether the server was never reached (or never completed a handshake): the connection
+    /// or TLS failed, as opposed to a request the server answered.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::Io(_))
+    }
+}
+
+/// A TLS or connection failure put in plain words, when it is one akm can explain.
+fn explain_io(e: &std::io::Error) -> Option<String> {
+    use rustls::{AlertDescription as A, CertificateError as C};
+    if e.kind() == std::io::ErrorKind::ConnectionRefused {
+        return Some(format!(
+            "connection refused ({e}): is `akm serve` running and listening on that address?"
+        ));
+    }
+    let tls = e.get_ref()?.downcast_ref::<rustls::Error>()?;
+    let ours = "check the client certificate (--cert, [client] cert): it must be issued by a \
+                CA the server trusts (its tls.client_ca), unexpired and not revoked; `akm cert \
+                issue` makes one from the development CA";
+    Some(match tls {
+        rustls::Error::AlertReceived(A::CertificateRevoked) => {
+            format!("the server refused this client's certificate: it is revoked; {ours}")
+        }
+        rustls::Error::AlertReceived(A::CertificateExpired) => {
+            format!("the server refused this client's certificate: it has expired; {ours}")
+        }
+        rustls::Error::AlertReceived(
+            alert @ (A::BadCertificate
+            | A::UnsupportedCertificate
+            | A::CertificateUnknown
+            | A::UnknownCA
+            | A::DecryptError
+            | A::AccessDenied
+            | A::CertificateRequired
+            | A::HandshakeFailure),
+        ) => format!("the server refused this client's certificate (TLS alert {alert:?}); {ours}"),
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
+            "the server's certificate is not issued by the CA this client trusts (--ca, \
+             [client] ca): check the address is the right server and [client] ca is its CA"
+                .to_owned()
+        }
+        rustls::Error::InvalidCertificate(C::Expired | C::ExpiredContext { .. }) => {
+            "the server's certificate has expired: renew it (tls.cert on the server)".to_owned()
+        }
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => "the server's certificate does not name the host this client connected to: connect \
+             by a name it carries (akm init puts localhost, 127.0.0.1 and the host name in it; \
+             add names with tls.server_names)"
+            .to_owned(),
+        rustls::Error::InvalidCertificate(other) => {
+            format!("this client refused the server's certificate: {other:?}")
+        }
+        other => format!("TLS failed: {other}"),
+    })
+}
+
 /// How long [`Client::connect_any`] gives each server.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -151,7 +221,7 @@ impl Client {
             .await;
             match attempt {
                 Ok(Ok(client)) => return Ok(client),
-                Ok(Err(e)) => failures.push(format!("{addr}: {e}")),
+                Ok(Err(e)) => failures.push(format!("{addr}: {}", e.explained())),
                 Err(_) => failures.push(format!("{addr}: timed out")),
             }
         }
@@ -162,6 +232,13 @@ impl Client {
             std::io::ErrorKind::NotConnected,
             format!("no server reachable ({})", failures.join("; ")),
         )))
+    }
+
+    /// Closes the connection cleanly: TLS close_notify, then the end of the stream, so the
+    /// server sees an orderly goodbye rather than a dropped connection.
+    pub async fn close(mut self) -> Result<(), ClientError> {
+        self.stream.shutdown().await?;
+        Ok(())
     }
 
     /// Sends raw bytes and reads one response message.

@@ -929,11 +929,9 @@ impl Config {
         if self.log.level.trim().is_empty() {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));
         }
+        // The problem names the valid values.
         if let Err(problem) = crate::logfile::check_level(&self.log.level) {
-            return Err(self.invalid(
-                "log.level",
-                format!("{problem}; use none, basic, verbose, debug or a filter such as akm=debug"),
-            ));
+            return Err(self.invalid("log.level", problem));
         }
         if let Some(m) = &self.mirror {
             m.validate(&self.tls.client_ca)

@@ -56,6 +56,15 @@ pub enum StartError {
     /// The async runtime could not be started.
     #[error("cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    /// A file or directory of the node exists but cannot be looked at (never taken for
+    /// "absent", which would make a first start write over a node it cannot see).
+    #[error("cannot read {path}: {source}; run akm as the user that owns the data directory (the package's is akm; root may too) or fix its permissions")]
+    Unreadable {
+        /// The file or directory.
+        path: String,
+        /// The cause (permission denied).
+        source: std::io::Error,
+    },
     /// Something already exists where `akm init` would write.
     #[error("{0} already exists; akm init never overwrites keys or certificates")]
     Exists(String),
@@ -111,8 +120,66 @@ fn server_names(config: &Config) -> Vec<String> {
     names
 }
 
+/// Whether `path` exists; a permission problem is an error naming it, never "absent".
+fn present(path: &Path) -> Result<bool, StartError> {
+    path.try_exists().map_err(|source| StartError::Unreadable {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Checks that the node's files can be looked at: the data directory, the KEK (plain and
+/// sealed) and the database. An unreadable data directory must never pass for an empty one.
+fn check_visible(config: &Config) -> Result<(), StartError> {
+    let data = &config.store.data_dir;
+    if present(data)? {
+        std::fs::read_dir(data).map_err(|source| StartError::Unreadable {
+            path: data.display().to_string(),
+            source,
+        })?;
+    }
+    for p in [
+        config.store.kek(),
+        sealed_kek_path(config),
+        config.store.database(),
+    ] {
+        present(&p)?;
+    }
+    Ok(())
+}
+
+/// `akm init`, all or nothing: a failure part-way removes what this run wrote (see
+/// [`crate::first_start`]).
+pub fn init_all_or_nothing(config: &Config) -> Result<(), StartError> {
+    check_visible(config)?;
+    let before = crate::first_start::FirstStart::record(config).map_err(|source| {
+        StartError::Unreadable {
+            path: config.store.data_dir.display().to_string(),
+            source,
+        }
+    })?;
+    init(config).inspect_err(|_| undo_first_start(&before))
+}
+
+/// Undoes a failed first start and says so.
+fn undo_first_start(before: &crate::first_start::FirstStart) {
+    let removed = before.undo();
+    if !removed.is_empty() {
+        eprintln!(
+            "akm: the first start failed; removed what it had created so the next start begins \
+             afresh: {}",
+            removed
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+}
+
 /// `akm init`: creates the data directory, the KEK and the development PKI.
 pub fn init(config: &Config) -> Result<(), StartError> {
+    check_visible(config)?;
     let kek_path = config.store.kek();
     if kek_path.exists() {
         return Err(StartError::Exists(kek_path.display().to_string()));
@@ -439,7 +506,25 @@ pub fn settings(config: &Config) -> Settings {
 /// failure to start is also put in the service status for `systemctl status`.
 pub fn serve(config: &Config, listen: Option<SocketAddr>) -> Result<(), StartError> {
     let notifier = Notifier::from_env();
+    check_visible(config)?;
+    // A first start that fails (cannot bind, a bad setting found after the PKI was made)
+    // leaves nothing behind: no error returns once the server accepts connections.
+    let first_start = if config.server.auto_init && needs_init(config) {
+        Some(
+            crate::first_start::FirstStart::record(config).map_err(|source| {
+                StartError::Unreadable {
+                    path: config.store.data_dir.display().to_string(),
+                    source,
+                }
+            })?,
+        )
+    } else {
+        None
+    };
     let result = start_and_serve(config, listen, &notifier);
+    if let (Err(_), Some(before)) = (&result, &first_start) {
+        undo_first_start(before);
+    }
     if let Err(e) = &result {
         notifier.status(&format!("failed: {e}"));
     }

@@ -14,6 +14,7 @@ pub mod conformance;
 pub mod crypto;
 pub mod daemon;
 pub mod error;
+pub mod first_start;
 pub mod identity;
 pub mod kmip;
 pub mod logfile;

@@ -7,7 +7,7 @@
 //! journal and its syslog sinks.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -225,9 +225,30 @@ type LevelHandle = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscri
 
 static LEVEL_HANDLES: OnceLock<Vec<LevelHandle>> = OnceLock::new();
 
-/// Whether `level` (a `[log] level` value) is a usable filter; the error says why not.
+/// The levels a filter directive may name (any case).
+const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Whether `level` (a `[log] level` value) is a usable filter; the error says why not. Each
+/// comma-separated directive must be a level or `target=level`: tracing would take a bare
+/// word such as `inof` as a target name and silently log nothing.
 pub fn check_level(level: &str) -> Result<(), String> {
-    EnvFilter::try_new(filter_for(level))
+    let filter = filter_for(level);
+    for directive in filter.split(',').map(str::trim) {
+        let named = match directive.rsplit_once('=') {
+            Some((target, lvl)) => {
+                !target.is_empty() && LEVELS.contains(&lvl.to_ascii_lowercase().as_str())
+            }
+            None => LEVELS.contains(&directive.to_ascii_lowercase().as_str()),
+        };
+        if !named {
+            return Err(format!(
+                "is {level:?}: {directive:?} is not a level (valid: none, basic, verbose, \
+                 debug, or a filter of {} such as akm=debug)",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    EnvFilter::try_new(filter)
         .map(drop)
         .map_err(|e| format!("is {level:?}, not a level: {e}"))
 }
@@ -317,6 +338,8 @@ pub fn init(level: &str, outputs: Outputs<'_>) -> Result<(), String> {
         }
         None => layers.push(
             tracing_subscriber::fmt::layer()
+                // Colour codes only for a person at a terminal, never into files or pipes.
+                .with_ansi(std::io::stderr().is_terminal())
                 .with_writer(std::io::stderr)
                 .with_filter(trace_filter())
                 .boxed(),
@@ -395,6 +418,29 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typo_in_the_level_is_refused_naming_the_valid_values() {
+        for ok in [
+            "none",
+            "basic",
+            "verbose",
+            "debug",
+            "info",
+            "WARN",
+            "akm=debug",
+            "info,akm=trace",
+        ] {
+            assert!(check_level(ok).is_ok(), "{ok}");
+        }
+        for bad in ["inof", "akm=loud", "verbos", "info,debgu", ""] {
+            let e = check_level(bad).unwrap_err();
+            assert!(
+                e.contains("valid: none, basic, verbose, debug"),
+                "{bad}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn levels_map_to_filters() {

@@ -238,7 +238,8 @@ def main():
                 t0 = time.monotonic()
                 bench(akm, fill_config, p.pid, server,
                       ["--mix", "create", "--batch", "50", "--connections", "32", "--warmup", "0",
-                       "--duration", "86400", "--count", str(n - have), "--keys", "1"])
+                       "--duration", "86400", "--count", str(n - have), "--keys", "1",
+                       "--keep"])
                 took = time.monotonic() - t0
             finally:
                 stop(p)

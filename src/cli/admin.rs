@@ -3,6 +3,7 @@
 //! (`kmip::extension`); the server allows them only to its administrators group. Tables for
 //! people, `--json` for scripts.
 
+use super::errors::call;
 use super::CliError;
 use crate::client::Client;
 use crate::config::Config;
@@ -101,7 +102,7 @@ pub struct ReloadArgs {
 pub fn run_reload(config: &Config, args: ReloadArgs) -> Result<(), CliError> {
     let out = connect_and_run(config, &args.conn, |client| {
         Box::pin(async move {
-            let payload = client.call(ext::OP_RELOAD_CONFIG, Vec::new()).await?;
+            let payload = call(client, ext::OP_RELOAD_CONFIG, Vec::new()).await?;
             let restart: Vec<&str> = payload
                 .children_with(ext::TAG_RESTART_KEY)
                 .filter_map(Ttlv::as_text)
@@ -133,7 +134,7 @@ pub fn run_tls(config: &Config, args: TlsArgs) -> Result<(), CliError> {
     let TlsCommand::Reload = args.command;
     let out = connect_and_run(config, &args.conn, |client| {
         Box::pin(async move {
-            client.call(ext::OP_RELOAD_TLS, Vec::new()).await?;
+            call(client, ext::OP_RELOAD_TLS, Vec::new()).await?;
             Ok(json!({ "reloaded": true }))
         })
     })?;
@@ -189,12 +190,13 @@ where
     F: for<'c> FnOnce(&'c mut Client) -> Work<'c>,
 {
     let c = &config.client;
+    let cert = conn.cert.as_ref().unwrap_or(&c.cert);
     let tls = tls::client_config(
-        conn.cert.as_ref().unwrap_or(&c.cert),
+        cert,
         conn.key.as_ref().unwrap_or(&c.key),
         conn.ca.as_ref().unwrap_or(&c.ca),
     )
-    .map_err(crate::client::ClientError::from)?;
+    .map_err(client_files_error)?;
     let servers = if conn.server.is_empty() {
         crate::client::split_servers(&c.server)
     } else {
@@ -204,10 +206,32 @@ where
         .enable_all()
         .build()
         .map_err(crate::client::ClientError::from)?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let mut client = Client::connect_any(&servers, tls, version).await?;
-        f(&mut client).await
-    })
+        let result = f(&mut client).await;
+        // close_notify: the server sees an orderly end, not a dropped connection.
+        let _ = client.close().await;
+        result
+    });
+    result.map_err(|e| e.with_identity(super::errors::identity_of(cert)))
+}
+
+/// The client certificate, key or CA file could not be used: a permission problem says so
+/// (exit 77), anything else is as the TLS layer put it.
+fn client_files_error(e: tls::TlsError) -> CliError {
+    let denied = match &e {
+        tls::TlsError::Read { source, .. } => source.kind() == std::io::ErrorKind::PermissionDenied,
+        tls::TlsError::Secret(s) => s.to_string().contains("ermission denied"),
+        _ => false,
+    };
+    if denied {
+        CliError::NoPermission(format!(
+            "{e}; the client files of [client] (or --cert, --key, --ca) must be readable by \
+             this user: run as root (or as the akm user) or pass your own"
+        ))
+    } else {
+        crate::client::ClientError::from(e).into()
+    }
 }
 
 fn malformed() -> CliError {
@@ -223,9 +247,12 @@ pub fn run_accounts(config: &Config, user: bool, args: AccountArgs) -> Result<()
         Box::pin(async move {
             match args.command {
                 AccountCommand::List => {
-                    let got = client
-                        .call(ext::OP_LIST_ACCOUNTS, ext::list_accounts_payload(user))
-                        .await?;
+                    let got = call(
+                        client,
+                        ext::OP_LIST_ACCOUNTS,
+                        ext::list_accounts_payload(user),
+                    )
+                    .await?;
                     accounts_json(&got)
                 }
                 AccountCommand::Set {
@@ -240,12 +267,12 @@ pub fn run_accounts(config: &Config, user: bool, args: AccountArgs) -> Result<()
                         _ => None,
                     };
                     let payload = ext::set_account_payload(user, &name, enabled, ops.as_deref());
-                    let got = client.call(ext::OP_SET_ACCOUNT, payload).await?;
+                    let got = call(client, ext::OP_SET_ACCOUNT, payload).await?;
                     accounts_json(&got)
                 }
                 AccountCommand::Delete { name } => {
                     let payload = ext::delete_account_payload(user, &name);
-                    client.call(ext::OP_DELETE_ACCOUNT, payload).await?;
+                    call(client, ext::OP_DELETE_ACCOUNT, payload).await?;
                     Ok(json!({ "deleted": name }))
                 }
             }
@@ -270,12 +297,12 @@ pub fn run_policy(
         Box::pin(async move {
             let got = match command {
                 PolicyCommand::Show { uid } => {
-                    client
-                        .call(
-                            ext::OP_GET_KEY_POLICY,
-                            vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid)],
-                        )
-                        .await?
+                    call(
+                        client,
+                        ext::OP_GET_KEY_POLICY,
+                        vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid)],
+                    )
+                    .await?
                 }
                 PolicyCommand::Set {
                     uid,
@@ -289,7 +316,7 @@ pub fn run_policy(
                         group.as_deref(),
                         mode.as_deref(),
                     );
-                    client.call(ext::OP_SET_KEY_POLICY, payload).await?
+                    call(client, ext::OP_SET_KEY_POLICY, payload).await?
                 }
             };
             let p: KeyPolicyInfo = ext::parse_key_policy(&got).ok_or_else(malformed)?;

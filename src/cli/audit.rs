@@ -99,7 +99,7 @@ const CSV_COLUMNS: &[&str] = &[
 
 /// Runs an audit command; the config at `config` is read only when the command needs the
 /// signing key from it.
-pub fn run(config: &Path, args: AuditArgs) -> Result<(), CliError> {
+pub fn run(config: &Path, args: AuditArgs, json: bool) -> Result<(), CliError> {
     match args.command {
         AuditCommand::Verify {
             files,
@@ -123,7 +123,7 @@ pub fn run(config: &Path, args: AuditArgs) -> Result<(), CliError> {
                 first_serial,
                 now_ms: now_ms(),
             };
-            verify(&files, &options, &reference)
+            verify(&files, &options, &reference, json)
         }
         AuditCommand::Export { files, .. } => export(&files),
         AuditCommand::PublicKey { out } => {
@@ -132,6 +132,9 @@ pub fn run(config: &Path, args: AuditArgs) -> Result<(), CliError> {
                 Some(path) => std::fs::write(&path, format!("{key}\n")).map_err(|e| {
                     CliError::Usage(format!("cannot write {}: {e}", path.display()))
                 })?,
+                None if json => {
+                    println!("{}", serde_json::json!({ "public_key": key.to_string() }))
+                }
                 None => println!("{key}"),
             }
             Ok(())
@@ -166,13 +169,23 @@ fn public_keys(config: &Path, files: &[PathBuf]) -> Result<Vec<PublicKey>, CliEr
     Ok(keys)
 }
 
-fn verify(files: &[PathBuf], options: &Options, reference: &Reference) -> Result<(), CliError> {
+fn verify(
+    files: &[PathBuf],
+    options: &Options,
+    reference: &Reference,
+    json: bool,
+) -> Result<(), CliError> {
     let report = verify::verify_files_against(files, options, reference)
         .map_err(|e| CliError::Usage(e.to_string()))?;
     match report.fault {
         Some(ref fault) => Err(CliError::Tampered(fault.to_string())),
         None => {
-            println!("{}", ok_line(&report, options.now_ms, reference));
+            let line = ok_line(&report, options.now_ms, reference);
+            if json {
+                println!("{}", serde_json::json!({ "ok": true, "summary": line }));
+            } else {
+                println!("{line}");
+            }
             Ok(())
         }
     }

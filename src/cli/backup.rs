@@ -193,8 +193,24 @@ fn restore_dual_control(
     Ok(())
 }
 
-/// A one-line progress bar on stderr.
+/// Whether progress bars are drawn: only for a person at a terminal, never `\r` into a pipe
+/// or a log file.
+fn drawing() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+/// Ends a progress bar's line (if one was drawn).
+fn end_bar() {
+    if drawing() {
+        eprintln!();
+    }
+}
+
+/// A one-line progress bar on stderr, on a terminal only.
 fn bar(stage: &str, done: u64, total: u64) {
+    if !drawing() {
+        return;
+    }
     let pct = (done.saturating_mul(100))
         .checked_div(total)
         .unwrap_or(100)
@@ -216,8 +232,9 @@ pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
     // With the KEKs retired by rotations (kek.archive): older backups restore too.
     let kek = node_kek(config, &args)?.with_archive(&crate::daemon::kek_files(config))?;
     if args.verify_only {
-        let h = backup::verify(&file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
-        eprintln!();
+        let h =
+            backup::verify(&file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
+        end_bar();
         println!(
             "akm restore: {} verified (backup {}, KEK {}, sha256 {})",
             file.display(),
@@ -228,16 +245,21 @@ pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let mut last = String::new();
-    let restored = backup::restore(&file, &kek, &config.store.database(), &mut |s, n, t| {
-        if s != last {
-            if !last.is_empty() {
-                eprintln!();
+    let restored = backup::restore(
+        &file,
+        &kek,
+        &config.store.database(),
+        &mut |s, n, t| {
+            if s != last {
+                if !last.is_empty() {
+                    end_bar();
+                }
+                last = s.to_owned();
             }
-            last = s.to_owned();
-        }
-        bar(s, n, t)
-    });
-    eprintln!();
+            bar(s, n, t)
+        },
+    );
+    end_bar();
     let restored = restored.map_err(|e: BackupError| failed(e))?;
     println!(
         "akm restore: {} restored into {} ({} keys verified to unwrap; backup sha256 {})",

@@ -72,7 +72,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
     /// Stop after this many operations (batch items) instead of at the end of --duration;
-    /// with `--mix create --warmup 0` this fills a server with a known number of keys.
+    /// with `--mix create --warmup 0 --keep` this fills a server with a known number of keys.
     #[arg(long)]
     count: Option<u64>,
     /// Keys created before the run for Get, Locate and Encrypt to use.
@@ -88,6 +88,10 @@ pub struct BenchArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Keep the keys the run created (by default they are destroyed at the end, Active ones
+    /// revoked first); with `--mix create --count N` this fills a server with N keys.
+    #[arg(long)]
+    keep: bool,
 }
 
 /// An operation the load tool sends.
@@ -195,6 +199,8 @@ struct Plan {
     end: Instant,
     /// Operations still to send when --count is given.
     remaining: Option<std::sync::atomic::AtomicI64>,
+    /// Whether to note the keys Create and Register make, to destroy them at the end.
+    collect_created: bool,
 }
 
 /// One connection task's results.
@@ -210,6 +216,8 @@ struct Tally {
     /// Measured TLS connections opened, and how many of them resumed a session.
     connections: u64,
     resumed: u64,
+    /// Keys Create and Register made (warm-up included), when the run cleans up.
+    created: Vec<String>,
 }
 
 impl Tally {
@@ -237,6 +245,7 @@ impl Tally {
         }
         self.connections += other.connections;
         self.resumed += other.resumed;
+        self.created.extend(other.created);
     }
 }
 
@@ -396,6 +405,9 @@ async fn worker(plan: Arc<Plan>, index: usize) -> Tally {
         match outcome {
             Ok(results) => {
                 failed_connects = 0;
+                if plan.collect_created {
+                    tally.created.extend(created_uids(&ops, &results));
+                }
                 if !measured {
                     continue;
                 }
@@ -431,7 +443,24 @@ async fn worker(plan: Arc<Plan>, index: usize) -> Tally {
             }
         }
     }
+    if let Some(c) = conn {
+        let _ = c.close().await;
+    }
     tally
+}
+
+/// The identifiers of the keys that the Create and Register items of a response made.
+fn created_uids<'a>(
+    ops: &'a [Op],
+    results: &'a [client::ItemResult],
+) -> impl Iterator<Item = String> + 'a {
+    ops.iter().zip(results).filter_map(|(op, r)| match (op, r) {
+        (Op::Create | Op::Register, Ok(payload)) => payload
+            .child(Tag::UNIQUE_IDENTIFIER)
+            .and_then(Ttlv::as_text)
+            .map(str::to_owned),
+        _ => None,
+    })
 }
 
 /// CPU time (user + system) of a process, from /proc/<pid>/stat.
@@ -466,17 +495,18 @@ fn percentile_ms(sorted: &[u64], q: f64) -> f64 {
     sorted[rank - 1] as f64 / 1e6
 }
 
-/// Creates the keys Get, Locate and Encrypt work on (activated when Encrypt is in the mix).
+/// Creates the keys Get, Locate and Encrypt work on (activated when Encrypt is in the mix)
+/// into `keys`, which keeps those made so far if a later one fails (to clean them up).
 async fn prepare_keys(
     addr: &str,
     tls: Arc<rustls::ClientConfig>,
     version: ProtocolVersion,
     count: usize,
     activate: bool,
-) -> Result<Vec<(String, String)>, ClientError> {
+    keys: &mut Vec<(String, String)>,
+) -> Result<(), ClientError> {
     let mut c = Client::connect(addr, tls, version).await?;
     let run = format!("{:x}", std::process::id() ^ (now_nanos() as u32));
-    let mut keys = Vec::with_capacity(count);
     for i in 0..count.max(1) {
         let name = format!("akm-bench-{run}-{i}");
         let payload = vec![
@@ -498,7 +528,84 @@ async fn prepare_keys(
         }
         keys.push((uid, name));
     }
-    Ok(keys)
+    let _ = c.close().await;
+    Ok(())
+}
+
+/// Destroys `uids` (revoking those that are Active first), a batch of requests at a time.
+/// Returns those it could not destroy.
+async fn destroy_keys(
+    addr: &str,
+    tls: Arc<rustls::ClientConfig>,
+    version: ProtocolVersion,
+    uids: &[String],
+) -> Vec<String> {
+    let Ok(mut c) = Client::connect(addr, tls, version).await else {
+        return uids.to_vec();
+    };
+    let mut left = Vec::new();
+    for chunk in uids.chunks(50) {
+        let payload = |u: &String| vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, u.clone())];
+        let destroys: Vec<(u32, Vec<Ttlv>)> =
+            chunk.iter().map(|u| (op::DESTROY, payload(u))).collect();
+        let Ok(results) = c.batch(&destroys).await else {
+            left.extend(chunk.iter().cloned());
+            continue;
+        };
+        // An Active key must be revoked before it can be destroyed.
+        for (u, r) in chunk.iter().zip(results) {
+            if r.is_ok() {
+                continue;
+            }
+            let revoke = vec![
+                Ttlv::text(Tag::UNIQUE_IDENTIFIER, u.clone()),
+                Ttlv::structure(
+                    Tag::REVOCATION_REASON,
+                    vec![Ttlv::enumeration(
+                        Tag::REVOCATION_REASON_CODE,
+                        crate::kmip::enums::revocation_reason_code::CESSATION_OF_OPERATION,
+                    )],
+                ),
+            ];
+            let undone = c.call(op::REVOKE, revoke).await.is_ok()
+                && c.call(op::DESTROY, payload(u)).await.is_ok();
+            if !undone {
+                left.push(u.clone());
+            }
+        }
+    }
+    let _ = c.close().await;
+    left
+}
+
+/// Destroys what the run created and says where anything was left.
+async fn clean_up(
+    addr: &str,
+    tls: Arc<rustls::ClientConfig>,
+    version: ProtocolVersion,
+    created: &[String],
+) -> serde_json::Value {
+    let left = destroy_keys(addr, tls, version, created).await;
+    if !left.is_empty() {
+        let shown: Vec<&str> = left.iter().take(10).map(String::as_str).collect();
+        eprintln!(
+            "akm bench: could not destroy {} of the {} keys it created on {addr}; they are \
+             still there (first: {}{}): remove them with `akm key revoke` and `akm key destroy`",
+            left.len(),
+            created.len(),
+            shown.join(", "),
+            if left.len() > shown.len() {
+                ", ..."
+            } else {
+                ""
+            }
+        );
+    }
+    json!({
+        "created": created.len(),
+        "destroyed": created.len() - left.len(),
+        "left_on_server": left,
+    })
 }
 
 fn now_nanos() -> u128 {
@@ -590,7 +697,16 @@ async fn load(
         .any(|o| matches!(o, Op::Get | Op::Locate | Op::Encrypt));
     let keys = if needs_keys {
         let activate = schedule.contains(&Op::Encrypt);
-        prepare_keys(&addr, tls.clone(), version, args.keys, activate).await?
+        let mut keys = Vec::with_capacity(args.keys);
+        let prepared = prepare_keys(&addr, tls.clone(), version, args.keys, activate, &mut keys);
+        if let Err(e) = prepared.await {
+            if !args.keep {
+                let made: Vec<String> = keys.into_iter().map(|(u, _)| u).collect();
+                clean_up(&addr, tls.clone(), version, &made).await;
+            }
+            return Err(e.into());
+        }
+        keys
     } else {
         vec![(String::new(), String::new())]
     };
@@ -610,6 +726,7 @@ async fn load(
         remaining: args
             .count
             .map(|n| std::sync::atomic::AtomicI64::new(n.min(i64::MAX as u64) as i64)),
+        collect_created: !args.keep,
     });
     let tasks: Vec<_> = (0..args.connections)
         .map(|i| tokio::spawn(worker(plan.clone(), i)))
@@ -637,8 +754,17 @@ async fn load(
     let errors: u64 = total.errors.iter().map(|(_, n)| n).sum();
     let ops = ok + errors;
     let per_op_us = |cpu: Option<f64>| cpu.filter(|_| ops > 0).map(|c| c * 1e6 / ops as f64);
+    let cleanup = if args.keep {
+        json!({ "kept": true })
+    } else {
+        let mut created: Vec<String> = plan.keys.iter().map(|(u, _)| u.clone()).collect();
+        created.retain(|u| !u.is_empty());
+        created.append(&mut total.created);
+        clean_up(&addr, plan.tls.clone(), version, &created).await
+    };
     let l = &total.latencies;
     Ok(json!({
+        "cleanup": cleanup,
         "server": addr,
         "kmip": args.kmip,
         "mix": args.mix,

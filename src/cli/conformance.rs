@@ -47,7 +47,7 @@ enum ConformanceCommand {
 
 /// Runs a conformance command; `config_path` is read only when a connection option is
 /// missing.
-pub fn run(config_path: &Path, args: ConformanceArgs) -> Result<(), CliError> {
+pub fn run(config_path: &Path, args: ConformanceArgs, json: bool) -> Result<(), CliError> {
     let ConformanceCommand::Replay {
         server,
         cert,
@@ -79,16 +79,38 @@ pub fn run(config_path: &Path, args: ConformanceArgs) -> Result<(), CliError> {
         for path in files {
             let outcome = replay::replay_file(&path, &target).await;
             let report = FileReport { path, outcome };
-            println!("{}", report.render());
+            if !json {
+                println!("{}", report.render());
+            }
             reports.push(report);
         }
         reports
     });
-    if table {
-        print!("\n{}", conformance::pass_table(&reports));
-    }
-    println!("{}", conformance::totals(&reports));
     let failed = reports.iter().filter(|r| r.outcome.is_err()).count();
+    if json {
+        let files: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "file": r.path,
+                    "passed": r.outcome.is_ok(),
+                    "result": r.render(),
+                })
+            })
+            .collect();
+        let out = serde_json::json!({
+            "files": files,
+            "passed": reports.len() - failed,
+            "failed": failed,
+            "totals": conformance::totals(&reports),
+        });
+        println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+    } else {
+        if table {
+            print!("\n{}", conformance::pass_table(&reports));
+        }
+        println!("{}", conformance::totals(&reports));
+    }
     if failed > 0 {
         return Err(CliError::Conformance(failed));
     }

@@ -2,6 +2,7 @@
 //! keys on a running server, over KMIP with a client certificate. Tables for people, `--json`
 //! for scripts. Key material is printed only by `get`, and only in hex when asked.
 
+use super::errors::call;
 use super::CliError;
 use crate::client::Client;
 use crate::config::Config;
@@ -10,6 +11,7 @@ use crate::kmip::enums::{
     cryptographic_algorithm as alg, link_type, name_type, object_type as ot, operation as op,
     revocation_reason_code as rrc, state,
 };
+use crate::kmip::names;
 use crate::ttlv::{Tag, Ttlv, Value};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value as Json};
@@ -347,9 +349,9 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
                 Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
                 Ttlv::structure(Tag::TEMPLATE_ATTRIBUTE, template),
             ];
-            let uid = uid_of(&client.call(op::CREATE, payload).await?);
+            let uid = uid_of(&call(client, op::CREATE, payload).await?);
             if activate {
-                client.call(op::ACTIVATE, uid_payload(&uid)).await?;
+                call(client, op::ACTIVATE, uid_payload(&uid)).await?;
             }
             let mut out =
                 json!({ "uid": uid, "state": if activate { "active" } else { "pre-active" } });
@@ -378,7 +380,7 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             keep_wrapped,
         } => super::transfer::import(client, &file, name, unwrap_with, keep_wrapped).await?,
         KeyCommand::Rotate { uid } => {
-            let new = uid_of(&client.call(op::RE_KEY, uid_payload(&uid)).await?);
+            let new = uid_of(&call(client, op::RE_KEY, uid_payload(&uid)).await?);
             json!({ "uid": new, "replaces": uid })
         }
         KeyCommand::Get {
@@ -394,7 +396,7 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             };
             let mut out = summary(client, &uid).await?;
             if material {
-                let got = client.call(op::GET, uid_payload(&uid)).await?;
+                let got = call(client, op::GET, uid_payload(&uid)).await?;
                 let bytes = find_bytes(&got, Tag::KEY_MATERIAL).unwrap_or_default();
                 out["material_hex"] = Json::String(hex::encode(bytes));
             }
@@ -415,7 +417,7 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             if let Some(s) = st {
                 filters.push(attr("State", Value::Enumeration(state_value(&s)?)));
             }
-            let found = client.call(op::LOCATE, filters).await?;
+            let found = call(client, op::LOCATE, filters).await?;
             Json::Array(
                 found
                     .children_with(Tag::UNIQUE_IDENTIFIER)
@@ -425,7 +427,7 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             )
         }
         KeyCommand::List => {
-            let found = client.call(op::LOCATE, vec![]).await?;
+            let found = call(client, op::LOCATE, vec![]).await?;
             let uids: Vec<String> = found
                 .children_with(Tag::UNIQUE_IDENTIFIER)
                 .filter_map(Ttlv::as_text)
@@ -438,7 +440,7 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             Json::Array(rows)
         }
         KeyCommand::Activate { uid } => {
-            client.call(op::ACTIVATE, uid_payload(&uid)).await?;
+            call(client, op::ACTIVATE, uid_payload(&uid)).await?;
             json!({ "uid": uid, "state": "active" })
         }
         KeyCommand::Revoke { uid, reason } => {
@@ -454,15 +456,15 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
                 Tag::REVOCATION_REASON,
                 vec![Ttlv::enumeration(Tag::REVOCATION_REASON_CODE, code)],
             ));
-            client.call(op::REVOKE, payload).await?;
+            call(client, op::REVOKE, payload).await?;
             json!({ "uid": uid, "revoked": reason })
         }
         KeyCommand::Destroy { uid } => {
-            client.call(op::DESTROY, uid_payload(&uid)).await?;
+            call(client, op::DESTROY, uid_payload(&uid)).await?;
             json!({ "uid": uid, "state": "destroyed" })
         }
         KeyCommand::Attrs { uid } => {
-            let got = client.call(op::GET_ATTRIBUTES, uid_payload(&uid)).await?;
+            let got = call(client, op::GET_ATTRIBUTES, uid_payload(&uid)).await?;
             let mut map = serde_json::Map::new();
             for a in got.children_with(Tag::ATTRIBUTE) {
                 if let Ok((a, _)) = attributes::from_v1(a) {
@@ -584,9 +586,7 @@ async fn by_name_and_version(
     name: &str,
     version: Option<usize>,
 ) -> Result<String, CliError> {
-    let found = client
-        .call(op::LOCATE, vec![attr("Name", name_value(name))])
-        .await?;
+    let found = call(client, op::LOCATE, vec![attr("Name", name_value(name))]).await?;
     let uids: Vec<&str> = found
         .children_with(Tag::UNIQUE_IDENTIFIER)
         .filter_map(Ttlv::as_text)
@@ -613,7 +613,7 @@ async fn by_name_and_version(
         let last = chain.last().cloned().unwrap_or_default();
         let mut payload = uid_payload(&last);
         payload.push(Ttlv::text(Tag::ATTRIBUTE_NAME, "Link"));
-        let got = client.call(op::GET_ATTRIBUTES, payload).await?;
+        let got = call(client, op::GET_ATTRIBUTES, payload).await?;
         let previous = got.children_with(Tag::ATTRIBUTE).find_map(|a| {
             let (a, _) = attributes::from_v1(a).ok()?;
             let Value::Structure(fields) = a.value else {
@@ -653,7 +653,7 @@ async fn summary(client: &mut Client, uid: &str) -> Result<Json, CliError> {
     ] {
         payload.push(Ttlv::text(Tag::ATTRIBUTE_NAME, n));
     }
-    let got = client.call(op::GET_ATTRIBUTES, payload).await?;
+    let got = call(client, op::GET_ATTRIBUTES, payload).await?;
     let mut out =
         json!({ "uid": uid, "name": null, "algorithm": null, "length": null, "state": null });
     for a in got.children_with(Tag::ATTRIBUTE) {
@@ -673,32 +673,46 @@ async fn summary(client: &mut Client, uid: &str) -> Result<Json, CliError> {
     Ok(out)
 }
 
-/// An attribute value for display: never key bytes (none are attributes), digests in hex.
+/// An attribute value for display: never key bytes (none are attributes), digests in hex,
+/// enumerations by their spec name (`Symmetric Key`), masks as names (`Encrypt|Decrypt`).
 fn show_value(a: &Attr) -> Json {
-    fn value(v: &Value) -> Json {
-        match v {
-            Value::Structure(c) => {
-                let mut m = serde_json::Map::new();
-                for i in c {
-                    m.insert(format!("{:?}", i.tag), value(&i.value));
-                }
-                Json::Object(m)
-            }
-            Value::Integer(i) => json!(i),
-            Value::LongInteger(i) => json!(i),
-            Value::DateTime(secs) => json!(rfc3339(*secs)),
-            Value::DateTimeExtended(micros) => json!(rfc3339(micros.div_euclid(1_000_000))),
-            Value::Enumeration(e) => json!(format!("0x{e:08X}")),
-            Value::Boolean(b) => json!(b),
-            Value::TextString(s) => json!(s),
-            Value::ByteString(b) | Value::BigInteger(b) => json!(hex::encode(b.as_slice())),
-            Value::Interval(i) => json!(i),
-        }
-    }
     match (a.name.as_str(), &a.value) {
         ("State", Value::Enumeration(v)) => json!(state_name(*v)),
         ("Cryptographic Algorithm", Value::Enumeration(v)) => json!(algorithm_name(*v)),
-        (_, v) => value(v),
+        (name, v) => shown(Some(name), v),
+    }
+}
+
+/// `v` for display; `name` is its attribute's or tag's spec name, which chooses the table an
+/// enumeration or mask value is named from.
+fn shown(name: Option<&str>, v: &Value) -> Json {
+    match v {
+        Value::Structure(c) => {
+            let mut m = serde_json::Map::new();
+            for i in c {
+                let field = i
+                    .tag
+                    .name()
+                    .map_or_else(|| format!("{:?}", i.tag), str::to_owned);
+                m.insert(field, shown(i.tag.name(), &i.value));
+            }
+            Json::Object(m)
+        }
+        Value::Integer(i) => match name {
+            Some(n) if names::is_mask(n) => json!(names::mask_names(n, *i)),
+            _ => json!(i),
+        },
+        Value::LongInteger(i) => json!(i),
+        Value::DateTime(secs) => json!(rfc3339(*secs)),
+        Value::DateTimeExtended(micros) => json!(rfc3339(micros.div_euclid(1_000_000))),
+        Value::Enumeration(e) => match name.and_then(|n| names::value_name(n, *e)) {
+            Some(n) => json!(n),
+            None => json!(format!("0x{e:08X}")),
+        },
+        Value::Boolean(b) => json!(b),
+        Value::TextString(s) => json!(s),
+        Value::ByteString(b) | Value::BigInteger(b) => json!(hex::encode(b.as_slice())),
+        Value::Interval(i) => json!(i),
     }
 }
 

@@ -18,18 +18,25 @@ pub enum MirrorCommand {
     },
 }
 
-/// Runs a mirror command.
-pub fn run(config: &Config, command: MirrorCommand) -> Result<(), CliError> {
+/// Runs a mirror command (`global_json`: the top-level `--json`).
+pub fn run(config: &Config, command: MirrorCommand, global_json: bool) -> Result<(), CliError> {
     let MirrorCommand::Status { json } = command;
+    let json = json || global_json;
+    // Not mirroring is a normal way to run akm, not an error.
     if config.mirror.is_none() {
-        return Err(CliError::Usage(format!(
-            "{}: no [mirror] section; mirroring is not configured",
-            config.path.display()
-        )));
+        if json {
+            println!("{}", serde_json::json!({ "configured": false }));
+        } else {
+            println!(
+                "mirroring is not configured ({} has no [mirror] section)",
+                config.path.display()
+            );
+        }
+        return Ok(());
     }
     let path = config.store.data_dir.join(STATUS_FILE);
     let st = status::read_file(&path).map_err(|e| {
-        CliError::Usage(format!(
+        CliError::Failed(format!(
             "cannot read {} ({e}); is `akm serve` running with this config?",
             path.display()
         ))

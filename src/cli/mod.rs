@@ -9,6 +9,8 @@ mod bench;
 mod certs;
 mod conformance;
 mod custody;
+mod discover;
+pub mod errors;
 mod key;
 mod mirror;
 mod report;
@@ -25,9 +27,14 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "akm", version, about)]
 pub struct Cli {
-    /// The configuration file.
-    #[arg(long, global = true, default_value = "config/akm.toml")]
-    pub config: PathBuf,
+    /// The configuration file (default: $AKM_CONFIG, else ./config/akm.toml, else
+    /// /etc/akm/akm.toml: the first that exists).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Print JSON instead of text: results, and errors as {"error": {"message", "reason",
+    /// "exit_code"}} on stdout (the plain message still goes to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -154,9 +161,21 @@ pub enum CertCommand {
     },
 }
 
-/// A failure of a command, with the exit code `main` uses.
+/// A failure of a command; [`errors::Exit`] says which exit code each gets.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
+    /// No configuration file was found in any of the places akm looks (exit 78).
+    #[error("{0}")]
+    NoConfig(String),
+    /// A local file or directory is not accessible to this user (exit 77).
+    #[error("{0}")]
+    NoPermission(String),
+    /// A local step failed; the message says what and how to fix it (exit 1).
+    #[error("{0}")]
+    Failed(String),
+    /// The server refused an operation; the message says why in plain words (exit 2).
+    #[error("{0}")]
+    Refused(Box<errors::Refusal>),
     /// The configuration is unusable (exit 78, EX_CONFIG).
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
@@ -166,7 +185,8 @@ pub enum CliError {
     /// Certificate issuance failed (exit 1).
     #[error(transparent)]
     Pki(#[from] pki::PkiError),
-    /// A client command failed (exit 1; 2 when the server refused the operation).
+    /// A client command failed (exit 69 when no server was reached, 2 when the server refused
+    /// the operation, else 1).
     #[error(transparent)]
     Client(#[from] crate::client::ClientError),
     /// Conformance test-case files failed (exit 1); the count.
@@ -187,21 +207,12 @@ pub enum CliError {
     /// `akm audit verify` found a fault (exit 3).
     #[error("audit verify: FAILED: {0}")]
     Tampered(String),
-    /// A local file could not be read or written (exit 1); the message names it.
-    #[error("{0}")]
-    Failed(String),
 }
 
 impl CliError {
-    /// The process exit code.
+    /// The process exit code (the table is [`errors::Exit`]).
     pub fn exit_code(&self) -> i32 {
-        match self {
-            CliError::Config(_) | CliError::Start(daemon::StartError::Config(_)) => 78,
-            CliError::Usage(_) => 64,
-            CliError::Tampered(_) => 3,
-            CliError::Client(crate::client::ClientError::Failed { .. }) => 2,
-            _ => 1,
-        }
+        self.exit().code()
     }
 }
 
@@ -212,6 +223,7 @@ fn init_logging(level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
@@ -222,6 +234,7 @@ fn revoke(
     certs: &[PathBuf],
     mut serials: Vec<String>,
     crl: Option<PathBuf>,
+    json: bool,
 ) -> Result<(), CliError> {
     let crl = crl
         .or_else(|| config.tls.crls.first().cloned())
@@ -236,6 +249,13 @@ fn revoke(
         serials.push(pki::serial_of_cert_file(path)?);
     }
     let all = pki::revoke(&config.tls.certs_dir, &crl, &serials)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "crl": crl, "revoked": all.len() })
+        );
+        return Ok(());
+    }
     println!(
         "{} now revokes {} certificate(s); run `akm tls reload` or send SIGHUP to the server \
          (with mirroring, it then records them and every peer refuses them too, for good)",
@@ -247,27 +267,39 @@ fn revoke(
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
+    let json = cli.json;
     let command = match cli.command {
         // Verifying and exporting files must work on a machine without the server's config,
         // so the audit commands read it only when they need the signing key.
         Command::Audit(args) => {
             init_logging("warn");
-            return audit::run(&cli.config, args);
+            return audit::run(
+                &discover::config_path_or_local(cli.config.as_deref()),
+                args,
+                json,
+            );
         }
         // The replayer is a client for any KMIP server: with --server, --cert, --key and --ca
         // it needs no akm config file.
         Command::Conformance(args) => {
             init_logging("warn");
-            return conformance::run(&cli.config, args);
+            return conformance::run(
+                &discover::config_path_or_local(cli.config.as_deref()),
+                args,
+                json,
+            );
         }
         // A KEK-and-configuration archive brings the configuration: none is read first.
         Command::Restore(args) if args.kek_and_config.is_some() => {
             init_logging("warn");
-            return backup::run_restore_kit(&cli.config, args);
+            return backup::run_restore_kit(
+                &discover::config_path_or_local(cli.config.as_deref()),
+                args,
+            );
         }
         other => other,
     };
-    let config = Config::load(&cli.config)?;
+    let config = Config::load(&discover::config_path(cli.config.as_deref())?)?;
     match command {
         Command::Serve { listen } => {
             let hostname = config
@@ -290,24 +322,33 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Init => {
             init_logging(&config.log.level);
-            daemon::init(&config)?;
+            daemon::init_all_or_nothing(&config)?;
         }
         Command::Cert {
             command: CertCommand::Issue { cn, ou, out },
         } => {
             let (crt, key) = pki::issue_client_files(&config.tls.certs_dir, &cn, &ou, &out)?;
-            println!("wrote {} and {}", crt.display(), key.display());
+            if json {
+                println!("{}", serde_json::json!({ "cert": crt, "key": key }));
+            } else {
+                println!("wrote {} and {}", crt.display(), key.display());
+            }
         }
         Command::Cert {
             command: CertCommand::Peer { name, out },
         } => {
             let (crt, key, fp) = pki::issue_peer_files(&config.tls.certs_dir, &name, &out)?;
-            println!("wrote {} and {}", crt.display(), key.display());
-            println!("fingerprint = \"{fp}\"");
+            if json {
+                let out = serde_json::json!({ "cert": crt, "key": key, "fingerprint": fp });
+                println!("{out}");
+            } else {
+                println!("wrote {} and {}", crt.display(), key.display());
+                println!("fingerprint = \"{fp}\"");
+            }
         }
         Command::Cert {
             command: CertCommand::Revoke { cert, serial, crl },
-        } => revoke(&config, &cert, serial, crl)?,
+        } => revoke(&config, &cert, serial, crl, json)?,
         Command::Cert {
             command:
                 CertCommand::Sign {
@@ -332,7 +373,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             key::run(&config, args)?;
         }
-        Command::Audit(args) => audit::run(&cli.config, args)?,
+        Command::Audit(args) => audit::run(
+            &discover::config_path_or_local(cli.config.as_deref()),
+            args,
+            json,
+        )?,
         Command::User(args) => {
             init_logging("warn");
             admin::run_accounts(&config, true, args)?;
@@ -365,8 +410,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             init_logging("warn");
             backup::run_restore(&config, args)?;
         }
-        Command::Conformance(args) => conformance::run(&cli.config, args)?,
-        Command::Mirror { command } => mirror::run(&config, command)?,
+        Command::Conformance(args) => conformance::run(
+            &discover::config_path_or_local(cli.config.as_deref()),
+            args,
+            json,
+        )?,
+        Command::Mirror { command } => mirror::run(&config, command, json)?,
         Command::Report(args) => {
             init_logging("warn");
             report::run(&config, args)?;

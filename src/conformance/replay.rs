@@ -98,6 +98,8 @@ pub async fn replay(case: &TestCase, target: &Target) -> Outcome {
             });
         }
     }
+    // An orderly goodbye (close_notify), so the server logs no dropped connection per file.
+    let _ = client.close().await;
     Ok(case.exchanges.len())
 }
 

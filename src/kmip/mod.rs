@@ -6,6 +6,7 @@ pub mod attributes;
 pub mod custody;
 pub mod enums;
 pub mod extension;
+pub mod names;
 pub mod objects;
 
 use crate::ttlv::{Tag, Ttlv, Value};

@@ -138,7 +138,7 @@ impl Caller {
             operation,
         );
         if !decision.allowed {
-            tracing::info!(user = %self.cn, operation, uid, reason = ?decision.reason, "access denied");
+            tracing::info!(user = %self.cn, operation = %crate::audit::operation_name(operation), uid, reason = ?decision.reason, "access denied");
         }
         if let Ok(mut records) = self.records.lock() {
             records.push(AccessRecord {

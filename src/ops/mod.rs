@@ -569,7 +569,7 @@ fn run_items(
                 Ok(Some(Ttlv::structure(Tag::RESPONSE_PAYLOAD, reply.payload)))
             }
             Err(e) => {
-                tracing::info!(operation = item.operation, user = %who.cn, error = %e, "operation failed");
+                tracing::info!(operation = %crate::audit::operation_name(item.operation), user = %who.cn, error = %e, "operation failed");
                 Err(e.to_failure())
             }
         };

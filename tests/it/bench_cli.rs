@@ -148,13 +148,13 @@ fn bench_refuses_bad_options_and_reports_an_unreachable_server() {
     }
     server.kill().unwrap();
     server.wait().unwrap();
-    // Nothing listens any more: the keys cannot be prepared, a connection error (exit 1).
+    // Nothing listens any more: the keys cannot be prepared, a connection error (exit 69).
     let out = akm(
         &config,
         port,
         &["bench", "--duration", "0.2", "--warmup", "0"],
     );
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(out.status.code(), Some(69), "{out:?}");
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("connection"),
         "{out:?}"

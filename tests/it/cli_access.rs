@@ -155,12 +155,12 @@ fn list_as(config: &std::path::Path, port: u16, stem: &std::path::Path) -> std::
     )
 }
 
-/// True once `akm key list` as `stem` fails to connect (exit 1), polling while the server
+/// True once `akm key list` as `stem` fails to connect (exit 69), polling while the server
 /// handles the signal; false if it keeps succeeding.
 fn eventually_refused(config: &std::path::Path, port: u16, stem: &std::path::Path) -> bool {
     for _ in 0..100 {
         let out = list_as(config, port, stem);
-        if out.status.code() == Some(1) {
+        if out.status.code() == Some(69) {
             return true;
         }
         assert!(

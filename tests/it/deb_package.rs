@@ -4,7 +4,8 @@
 //! and the package's files, control data and maintainer scripts are checked; and, as root with
 //! `AKM_TEST_DEB_INSTALL=1` (which `.ci/run` sets), the package is installed on this machine
 //! for real: user, directories and `akm init` checked, the installed server started as the akm
-//! user and driven over KMIP (Query, Create, Get) with the admin certificate init made, then
+//! user and driven over KMIP (Query, Create, Get) with the admin certificate init made, and
+//! through the installed `akm` as root from `/` with no flags (`key list`, `backup`), then
 //! reinstall (no second init, same KEK), remove, purge (the keys stay), install over the kept
 //! keys, and install with `AKM_SKIP_INIT=1`. It refuses to touch an akm installation it did
 //! not make. Without cargo-deb, dpkg-deb or shellcheck the test prints SKIPPED, except under
@@ -411,6 +412,47 @@ fn deferred_init(deb: &Path) {
     cleanup();
 }
 
+/// The installed `akm` run as root from `/` with no flags finds /etc/akm/akm.toml and its
+/// [client] admin certificate. The test's server listens on a free port rather than 5696, so
+/// the one edit is [client] server; the conffile is put back afterwards.
+fn installed_commands_work_as_root_anywhere(port: u16) {
+    let packaged = std::fs::read_to_string(CONFIG).unwrap();
+    let here = packaged.replace(
+        "server = \"localhost:5696\"",
+        &format!("server = \"localhost:{port}\""),
+    );
+    assert_ne!(
+        here, packaged,
+        "[client] server is no longer localhost:5696"
+    );
+    std::fs::write(CONFIG, here).unwrap();
+    let bare = |args: &[&str]| {
+        Command::new("/usr/bin/akm")
+            .args(args)
+            .current_dir("/")
+            .env_remove("AKM_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let listed = bare(&["key", "list"]);
+    let backup = bare(&["backup"]);
+    let report = bare(&["report", "keys", "--csv"]);
+    std::fs::write(CONFIG, &packaged).unwrap();
+    assert!(report.status.success(), "akm report keys --csv: {}", text(&report));
+    assert!(
+        text(&report).contains("deb-package-test"),
+        "{}",
+        text(&report)
+    );
+    assert!(listed.status.success(), "akm key list: {}", text(&listed));
+    assert!(
+        text(&listed).contains("deb-package-test"),
+        "{}",
+        text(&listed)
+    );
+    assert!(backup.status.success(), "akm backup: {}", text(&backup));
+}
+
 /// Starts the installed server as the akm user on a free loopback port and runs Query,
 /// Create and Get with the admin certificate `akm init` made.
 fn serve_and_use() {
@@ -461,6 +503,7 @@ fn serve_and_use() {
         let got = c.call(op::GET, uid(&u)).await.unwrap();
         assert_eq!(key_bytes(&got).len(), 32);
     });
+    installed_commands_work_as_root_anywhere(port);
     run(Command::new("kill").args(["-TERM", &server.id().to_string()]));
     let status = server.wait().unwrap();
     assert!(status.success(), "server exit after SIGTERM: {status}");

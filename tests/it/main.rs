@@ -22,6 +22,7 @@ mod certificates;
 mod cli;
 mod cli_access;
 mod cli_tools;
+mod cli_ux;
 mod conformance;
 mod conformance_cli;
 mod conn_budget;
