@@ -232,8 +232,7 @@ pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
     // With the KEKs retired by rotations (kek.archive): older backups restore too.
     let kek = node_kek(config, &args)?.with_archive(&crate::daemon::kek_files(config))?;
     if args.verify_only {
-        let h =
-            backup::verify(&file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
+        let h = backup::verify(&file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
         end_bar();
         println!(
             "akm restore: {} verified (backup {}, KEK {}, sha256 {})",
@@ -245,20 +244,15 @@ pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
         return Ok(());
     }
     let mut last = String::new();
-    let restored = backup::restore(
-        &file,
-        &kek,
-        &config.store.database(),
-        &mut |s, n, t| {
-            if s != last {
-                if !last.is_empty() {
-                    end_bar();
-                }
-                last = s.to_owned();
+    let restored = backup::restore(&file, &kek, &config.store.database(), &mut |s, n, t| {
+        if s != last {
+            if !last.is_empty() {
+                end_bar();
             }
-            bar(s, n, t)
-        },
-    );
+            last = s.to_owned();
+        }
+        bar(s, n, t)
+    });
     end_bar();
     let restored = restored.map_err(|e: BackupError| failed(e))?;
     println!(

@@ -12,17 +12,15 @@
 //! interleaving of real processes is not reproducible), and odd seeds run in RPO-zero mode.
 //! `AKM_CONVERGENCE_SEED=S` replays one seed, `AKM_CONVERGENCE_ROUND_SECS` sets the activity
 //! of a round, `AKM_CONVERGENCE_SECS=1800` runs rounds for that long (the `#[ignore]`d long
-//! test), and `AKM_CONVERGENCE_STRICT=1` turns the sub-checks that fail on main until issue
-//! 17's parts A and B land (names, rotation, revocations, apply audit, extra tables) from
-//! reports into failures.
+//! test).
 //!
-//! Always checked: the dumps agree within a minute (objects with every column but the local
+//! Checked, every one failing the run: the dumps agree within a minute (objects with every column but the local
 //! row number, names, groups, a digest of the unwrapped material, users and groups, and each
 //! record's stamp); no acknowledged Destroy is undone and nothing is destroyed that no client
 //! tried to destroy; every uid a client was given exists; every live version is readable by
 //! its owner on every node and Get returns the stored material; RPO-zero: at each kill -9,
 //! every write the dead node acknowledged is on another node; a revoked certificate is
-//! refused where it was revoked. Gated (AKM_CONVERGENCE_STRICT): one live successor per
+//! refused where it was revoked; one live successor per
 //! version, one live holder per (owner, name), such keys stay readable and revocable,
 //! scheduled rotations never fail on a name, revocations refused on every node, every node's
 //! journal names every object it holds, unknown (new) tables agree.
@@ -47,9 +45,9 @@ use std::time::{Duration, Instant};
 
 const V: ProtocolVersion = ProtocolVersion::V1_4;
 
-/// Seeds the short run always replays: 0x5eed0001 (RPO-zero) and 0x5eed0002 (asynchronous)
-/// both fail the gated sub-checks on main before issue 17's parts A and B (forks, duplicate
-/// names, revocations, apply audit). Append every seed a long run finds failing.
+/// Seeds the short run always replays: 0x5eed0001 (RPO-zero: a node killed between a commit
+/// and its audit record) and 0x5eed0002 (asynchronous: a fork re-keyed again on both sides)
+/// failed before those were fixed. Append every seed a long run finds failing.
 /// 0x1a2_5071_3472 (asynchronous; found by a long run at 60 s rounds) left three-way forks
 /// before forks were resolved by all of a version's replacements.
 const REGRESSION_SEEDS: &[u64] = &[0x5eed_0001, 0x5eed_0002, 0x1a2_5071_3472];
@@ -121,10 +119,6 @@ fn env_u64(key: &str) -> Option<u64> {
         Some(hex) => u64::from_str_radix(hex, 16).ok(),
         None => v.parse().ok(),
     }
-}
-
-fn strict() -> bool {
-    std::env::var("AKM_CONVERGENCE_STRICT").is_ok_and(|v| v == "1")
 }
 
 fn now_secs() -> i64 {
@@ -1076,7 +1070,7 @@ fn dump_differences(a: &Dump, b: &Dump, with_extra: bool) -> Vec<String> {
     out
 }
 
-/// The dumps without their extra tables (those are compared under the strict sub-checks).
+/// The dumps without their extra tables (those are compared on their own).
 fn core(d: &Dump) -> Dump {
     Dump {
         extra: BTreeMap::new(),
@@ -1087,12 +1081,10 @@ fn core(d: &Dump) -> Dump {
 // ---------------------------------------------------------------------------------------
 // The checks.
 
-/// A failed check: which, whether it is one of the sub-checks that wait for issue 17's parts
-/// A and B (reported, failing only with AKM_CONVERGENCE_STRICT=1), and what was seen.
+/// A failed check: which, and what was seen.
 #[derive(Debug)]
 struct Violation {
     check: &'static str,
-    gated: bool,
     detail: String,
 }
 
@@ -1101,18 +1093,7 @@ struct Violations(Vec<Violation>);
 
 impl Violations {
     fn hard(&mut self, check: &'static str, detail: String) {
-        self.0.push(Violation {
-            check,
-            gated: false,
-            detail,
-        });
-    }
-    fn gated(&mut self, check: &'static str, detail: String) {
-        self.0.push(Violation {
-            check,
-            gated: true,
-            detail,
-        });
+        self.0.push(Violation { check, detail });
     }
 }
 
@@ -1303,7 +1284,7 @@ async fn check_compromise_despite_duplicate_name(
     if let Ok(Err(e)) =
         tokio::time::timeout(Duration::from_secs(10), c.call(op::REVOKE, payload)).await
     {
-        violations.gated(
+        violations.hard(
             "a key whose name is duplicated can be revoked",
             format!(
                 "Revoke (key compromise) of {u} by its owner {} on n0: {e}",
@@ -1317,7 +1298,7 @@ async fn check_compromise_despite_duplicate_name(
 fn check_extra_tables(dumps: &[Dump], violations: &mut Violations) {
     for (i, other) in dumps.iter().enumerate().skip(1) {
         if other.extra != dumps[0].extra {
-            violations.gated(
+            violations.hard(
                 "extra tables identical",
                 format!(
                     "n0 vs n{i}: {}",
@@ -1430,7 +1411,7 @@ fn check_names_and_chains(d: &Dump, violations: &mut Violations) -> BTreeSet<Str
         })
         .collect();
     if !forks.is_empty() {
-        violations.gated(
+        violations.hard(
             "one live successor per version (no rotation fork)",
             short(forks),
         );
@@ -1441,7 +1422,7 @@ fn check_names_and_chains(d: &Dump, violations: &mut Violations) -> BTreeSet<Str
         .map(|((owner, n), us)| format!("{owner}/{n}: {}", us.join(" ")))
         .collect();
     if !ambiguous.is_empty() {
-        violations.gated("each (owner, name) has one live version", short(ambiguous));
+        violations.hard("each (owner, name) has one live version", short(ambiguous));
     }
     holders
         .into_values()
@@ -1462,7 +1443,7 @@ fn check_journals(shared: &Shared, dumps: &[Dump], violations: &mut Violations) 
             .cloned()
             .collect();
         if !silent.is_empty() {
-            violations.gated(
+            violations.hard(
                 "every node audits what it applies",
                 format!(
                     "n{n}: {} objects never named in its journal: {}",
@@ -1511,7 +1492,7 @@ async fn check_material(
         }
     }
     if !twice.is_empty() {
-        violations.gated(
+        violations.hard(
             "a live version whose name is duplicated stays readable",
             short(twice),
         );
@@ -1547,7 +1528,7 @@ async fn check_revocations(shared: &Shared, told: &Told, violations: &mut Violat
             if n == *node {
                 violations.hard("revoked certificate refused where revoked", detail);
             } else {
-                violations.gated("revocations are cluster-wide", detail);
+                violations.hard("revocations are cluster-wide", detail);
             }
         }
     }
@@ -1562,7 +1543,7 @@ fn check_rotation_logs(shared: &Shared, violations: &mut Violations) {
             .filter(|l| l.contains("scheduled rotation failed") && l.contains("name already"))
             .count();
         if stuck > 0 {
-            violations.gated(
+            violations.hard(
                 "scheduled rotations never fail on a name",
                 format!("n{n}: {stuck} failed scheduled rotations, \"name already in use\""),
             );
@@ -1600,7 +1581,7 @@ impl RoundReport {
             "seed=0x{:x} mode={} ops={} (ok {}, refused {}, unknown {}, unreachable {}) \
              faults={} (cuts {}, delays {}, black holes {}, isolations {}, kill -9 {}) \
              objects={} rotated={} quiesced={} owner-gets={} rpo-verified={} violations={} \
-             ({} gated) in {:.0?}",
+             in {:.0?}",
             self.seed,
             if self.rpo_zero { "rpo-zero" } else { "async" },
             total(0),
@@ -1621,7 +1602,6 @@ impl RoundReport {
             self.reads,
             self.rpo_verified,
             self.violations.0.len(),
-            self.violations.0.iter().filter(|v| v.gated).count(),
             self.elapsed,
         )
     }
@@ -1825,8 +1805,7 @@ async fn run_round(seed: u64, activity: Duration) -> RoundReport {
             format!("not within {QUIESCE_LIMIT:?}: {}", short(diff)),
         ),
     }
-    let failed = violations.0.iter().any(|v| !v.gated || strict());
-    if failed {
+    if !violations.0.is_empty() {
         eprintln!(
             "---- seed 0x{seed:x} fault schedule ----\n{}",
             schedule_text.join("\n")
@@ -1886,9 +1865,8 @@ fn rotations(dirs: &[PathBuf]) -> usize {
 }
 
 /// Runs rounds for `seeds`, prints each round's figures and every violation, and fails on any
-/// violation that is not gated (or on any, with AKM_CONVERGENCE_STRICT=1).
+/// violation.
 async fn run(seeds: impl Iterator<Item = u64>, activity: Duration, until: Option<Instant>) {
-    let strict = strict();
     let mut failures = Vec::new();
     let mut totals = (0usize, 0usize, 0usize, 0usize);
     let mut by_op: BTreeMap<&'static str, [usize; 4]> = BTreeMap::new();
@@ -1911,16 +1889,14 @@ async fn run(seeds: impl Iterator<Item = u64>, activity: Duration, until: Option
                 .or_default()
                 .insert(format!("0x{seed:x}"));
             eprintln!(
-                "convergence: seed=0x{seed:x} {} [{}]: {}",
-                if v.gated { "GATED" } else { "FAILED" },
-                v.check,
-                v.detail
+                "convergence: seed=0x{seed:x} FAILED [{}]: {}",
+                v.check, v.detail
             );
         }
         totals.0 += 1;
         totals.1 += report.ops.values().map(|v| v[0]).sum::<usize>();
         totals.2 += report.faults.total();
-        if report.violations.0.iter().any(|v| !v.gated || strict) {
+        if !report.violations.0.is_empty() {
             totals.3 += 1;
             failures.push(format!(
                 "seed 0x{seed:x} (replay: AKM_CONVERGENCE_SEED=0x{seed:x} \
@@ -1930,7 +1906,6 @@ async fn run(seeds: impl Iterator<Item = u64>, activity: Duration, until: Option
                     .violations
                     .0
                     .iter()
-                    .filter(|v| !v.gated || strict)
                     .map(|v| v.check)
                     .collect::<BTreeSet<_>>()
                     .into_iter()
@@ -1940,12 +1915,8 @@ async fn run(seeds: impl Iterator<Item = u64>, activity: Duration, until: Option
         }
     }
     eprintln!(
-        "convergence: {} rounds, {} operations, {} faults, {} failing rounds{}",
-        totals.0,
-        totals.1,
-        totals.2,
-        totals.3,
-        if strict { " (strict)" } else { "" }
+        "convergence: {} rounds, {} operations, {} faults, {} failing rounds",
+        totals.0, totals.1, totals.2, totals.3,
     );
     eprintln!(
         "convergence: operations (attempted/ok/refused/unknown): {}",

@@ -438,7 +438,11 @@ fn installed_commands_work_as_root_anywhere(port: u16) {
     let backup = bare(&["backup"]);
     let report = bare(&["report", "keys", "--csv"]);
     std::fs::write(CONFIG, &packaged).unwrap();
-    assert!(report.status.success(), "akm report keys --csv: {}", text(&report));
+    assert!(
+        report.status.success(),
+        "akm report keys --csv: {}",
+        text(&report)
+    );
     assert!(
         text(&report).contains("deb-package-test"),
         "{}",
