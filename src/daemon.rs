@@ -150,7 +150,7 @@ fn check_visible(config: &Config) -> Result<(), StartError> {
 
 /// `akm init`, all or nothing: a failure part-way removes what this run wrote (see
 /// [`crate::first_start`]).
-pub fn init_all_or_nothing(config: &Config) -> Result<(), StartError> {
+pub fn init_all_or_nothing(config: &Config) -> Result<Initialized, StartError> {
     check_visible(config)?;
     let before = crate::first_start::FirstStart::record(config).map_err(|source| {
         StartError::Unreadable {
@@ -177,8 +177,38 @@ fn undo_first_start(before: &crate::first_start::FirstStart) {
     }
 }
 
+/// What `akm init` wrote.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Initialized {
+    /// The KEK file.
+    pub kek: std::path::PathBuf,
+    /// The audit checkpoint signing key.
+    pub audit_signing_key: std::path::PathBuf,
+    /// Its public key (`ed25519:<hex>`).
+    pub audit_public_key: String,
+    /// The development PKI's directory.
+    pub certs_dir: std::path::PathBuf,
+}
+
+impl std::fmt::Display for Initialized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "akm init: KEK written to {}", self.kek.display())?;
+        writeln!(
+            f,
+            "akm init: audit signing key written to {} (public key {})",
+            self.audit_signing_key.display(),
+            self.audit_public_key
+        )?;
+        write!(
+            f,
+            "akm init: development PKI written to {} (ca.crt, ca.crl, server.crt/key, admin.crt/key, user.crt/key)",
+            self.certs_dir.display()
+        )
+    }
+}
+
 /// `akm init`: creates the data directory, the KEK and the development PKI.
-pub fn init(config: &Config) -> Result<(), StartError> {
+pub fn init(config: &Config) -> Result<Initialized, StartError> {
     check_visible(config)?;
     let kek_path = config.store.kek();
     if kek_path.exists() {
@@ -201,22 +231,17 @@ pub fn init(config: &Config) -> Result<(), StartError> {
         &[],
     )?;
     Kek::generate(&kek_path)?;
-    println!("akm init: KEK written to {}", kek_path.display());
     let audit_key = config.audit.signing_key_path(&config.store);
     if let Some(parent) = audit_key.parent() {
         create_private_dir(parent)?;
     }
     let signer = Signer::generate(&audit_key)?;
-    println!(
-        "akm init: audit signing key written to {} (public key {})",
-        audit_key.display(),
-        signer.public_key()
-    );
-    println!(
-        "akm init: development PKI written to {} (ca.crt, ca.crl, server.crt/key, admin.crt/key, user.crt/key)",
-        config.tls.certs_dir.display()
-    );
-    Ok(())
+    Ok(Initialized {
+        kek: kek_path,
+        audit_signing_key: audit_key,
+        audit_public_key: signer.public_key().to_string(),
+        certs_dir: config.tls.certs_dir.clone(),
+    })
 }
 
 /// True when there is nothing yet: no KEK (plain or sealed) and no database.
@@ -539,7 +564,7 @@ fn start_and_serve(
     if config.server.auto_init && needs_init(config) {
         println!("akm serve: empty data directory and auto_init = true: initializing");
         notifier.status("initializing: KEK and development PKI");
-        init(config)?;
+        println!("{}", init(config)?);
     }
     config.check_mirror_trust()?;
     notifier.status("starting: self-tests, store, audit journal, TLS");

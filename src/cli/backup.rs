@@ -117,9 +117,20 @@ fn backup_kit(config: &Config, out: Option<PathBuf>, json: bool) -> Result<(), C
 }
 
 /// `akm restore --kek-and-config ARCHIVE`: needs no configuration yet (it brings one).
-pub fn run_restore_kit(config_path: &std::path::Path, args: RestoreArgs) -> Result<(), CliError> {
+pub fn run_restore_kit(
+    config_path: &std::path::Path,
+    args: RestoreArgs,
+    json: bool,
+) -> Result<(), CliError> {
     let archive = args.kek_and_config.unwrap_or_default();
     let written = backup::kit::restore(&archive, config_path, args.force).map_err(failed)?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "archive": archive, "restored": written })
+        );
+        return Ok(());
+    }
     for p in &written {
         println!("restored {}", p.display());
     }
@@ -225,22 +236,30 @@ fn bar(stage: &str, done: u64, total: u64) {
 }
 
 /// Runs `akm restore`.
-pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
+pub fn run_restore(config: &Config, args: RestoreArgs, json: bool) -> Result<(), CliError> {
     let Some(file) = args.file.clone() else {
-        return run_restore_kit(&config.path, args);
+        return run_restore_kit(&config.path, args, json);
     };
     // With the KEKs retired by rotations (kek.archive): older backups restore too.
     let kek = node_kek(config, &args)?.with_archive(&crate::daemon::kek_files(config))?;
     if args.verify_only {
         let h = backup::verify(&file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
         end_bar();
-        println!(
-            "akm restore: {} verified (backup {}, KEK {}, sha256 {})",
-            file.display(),
-            h.backup_id,
-            h.kek_id,
-            backup::file_sha256(&file).map_err(failed)?
-        );
+        let sha256 = backup::file_sha256(&file).map_err(failed)?;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({ "file": file, "verified": true, "backup_id": h.backup_id,
+                    "kek_id": h.kek_id, "sha256": sha256 })
+            );
+        } else {
+            println!(
+                "akm restore: {} verified (backup {}, KEK {}, sha256 {sha256})",
+                file.display(),
+                h.backup_id,
+                h.kek_id,
+            );
+        }
         return Ok(());
     }
     let mut last = String::new();
@@ -255,6 +274,14 @@ pub fn run_restore(config: &Config, args: RestoreArgs) -> Result<(), CliError> {
     });
     end_bar();
     let restored = restored.map_err(|e: BackupError| failed(e))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({ "file": file, "database": restored.database,
+                "keys_verified": restored.keys, "sha256": restored.sha256 })
+        );
+        return Ok(());
+    }
     println!(
         "akm restore: {} restored into {} ({} keys verified to unwrap; backup sha256 {})",
         file.display(),

@@ -295,6 +295,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             return backup::run_restore_kit(
                 &discover::config_path_or_local(cli.config.as_deref()),
                 args,
+                json,
             );
         }
         other => other,
@@ -322,7 +323,12 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Init => {
             init_logging(&config.log.level);
-            daemon::init_all_or_nothing(&config)?;
+            let done = daemon::init_all_or_nothing(&config)?;
+            if json {
+                println!("{}", serde_json::json!(done));
+            } else {
+                println!("{done}");
+            }
         }
         Command::Cert {
             command: CertCommand::Issue { cn, ou, out },
@@ -408,7 +414,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Restore(args) => {
             init_logging("warn");
-            backup::run_restore(&config, args)?;
+            backup::run_restore(&config, args, json)?;
         }
         Command::Conformance(args) => conformance::run(
             &discover::config_path_or_local(cli.config.as_deref()),

@@ -516,3 +516,29 @@ fn progress_bars_are_drawn_only_on_a_terminal() {
     );
     assert!(!stderr(&verified).contains('\r'), "{:?}", stderr(&verified));
 }
+
+/// `akm init` and `akm restore` speak JSON too under `--json`.
+#[test]
+fn init_and_restore_print_json_under_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let local = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let init = json(&local(&["--json", "init"]));
+    assert!(init["kek"].as_str().unwrap().ends_with("kek.key"), "{init}");
+    assert!(init["audit_public_key"].as_str().unwrap().starts_with("ed25519:"));
+    let (mut server, port) = serve(&config);
+    let made = json(&akm(&config, port, &["backup", "--json"]));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let file = made["file"].as_str().unwrap();
+    let verified = json(&local(&["--json", "restore", file, "--verify-only"]));
+    assert_eq!(verified["verified"], Json::Bool(true), "{verified}");
+    assert_eq!(verified["sha256"].as_str().unwrap().len(), 64);
+}
