@@ -154,6 +154,7 @@ pub fn resolve(
     }
     for uid in applied {
         resolve_fork(tx, uid, limits, &mut out, &mut linked)?;
+        settle_latest(tx, uid, limits, &mut out)?;
     }
     for uid in &linked {
         relink(tx, uid, limits, &mut out)?;
@@ -284,7 +285,7 @@ fn resolve_name(
                 }
                 linked.insert(f.point);
             } else if forward.is_some() {
-                linked.extend(link_to(&c.obj, link_type::REPLACED_OBJECT_LINK));
+                linked.extend(c.obj.link(link_type::REPLACED_OBJECT_LINK));
             }
             renamed
         };
@@ -321,13 +322,13 @@ fn resolve_fork(
     let Some(a) = load(tx, uid)? else {
         return Ok(());
     };
-    let Some(point) = link_to(&a, link_type::REPLACED_OBJECT_LINK) else {
+    let Some(point) = a.link(link_type::REPLACED_OBJECT_LINK) else {
         return Ok(());
     };
     let Some(pred) = load(tx, &point)? else {
         return Ok(());
     };
-    if link_to(&pred, link_type::REPLACEMENT_OBJECT_LINK).as_deref() == Some(uid) {
+    if pred.link(link_type::REPLACEMENT_OBJECT_LINK).as_deref() == Some(uid) {
         return Ok(());
     }
     let mut replacements = replacements_of(tx, &pred)?;
@@ -359,7 +360,9 @@ fn resolve_fork(
         let target = winner_head.uid.clone();
         let retire_head = loser_head.uid != loser.uid
             && live(loser_head.state())
-            && link_to(&loser_head, link_type::REPLACEMENT_OBJECT_LINK).as_deref()
+            && loser_head
+                .link(link_type::REPLACEMENT_OBJECT_LINK)
+                .as_deref()
                 != Some(target.as_str());
         if retire_head {
             let at = loser_head.initial_date.max(winner_head.initial_date);
@@ -393,12 +396,57 @@ fn resolve_fork(
     Ok(())
 }
 
+/// A version with a live replacement is not the latest, though a peer's concurrent edit of it
+/// may have brought Rotate Latest back: it is set false again (else it could be re-keyed, or
+/// rotated on schedule, a second time).
+fn settle_latest(
+    tx: &WriteTx<'_>,
+    uid: &str,
+    limits: AttributeLimits,
+    out: &mut Vec<Resolution>,
+) -> Result<(), StoreError> {
+    let Some(o) = load(tx, uid)? else {
+        return Ok(());
+    };
+    if o.get("Rotate Latest") != Some(&Value::Boolean(true)) {
+        return Ok(());
+    }
+    let Some(next) = o.link(link_type::REPLACEMENT_OBJECT_LINK) else {
+        return Ok(());
+    };
+    let Some(n) = load(tx, &next)? else {
+        return Ok(());
+    };
+    if !live(n.state()) || n.link(link_type::REPLACED_OBJECT_LINK).as_deref() != Some(uid) {
+        return Ok(());
+    }
+    let at = o.initial_date.max(n.initial_date);
+    let done = rewrite(tx, uid, limits, |obj| {
+        obj.set("Rotate Latest", Value::Boolean(false));
+        later_change(obj, at);
+        Some((
+            format!("Rotate Latest false again: replaced by {next}"),
+            SUPERSEDED,
+        ))
+    })?;
+    if let Some((detail, rule)) = done {
+        out.push(Resolution {
+            uid: uid.to_owned(),
+            name: next.clone(),
+            winner: next,
+            detail,
+            rule,
+        });
+    }
+    Ok(())
+}
+
 /// Every version (destroyed ones included) whose Replaced Object link names `pred`.
 fn replacements_of(tx: &WriteTx<'_>, pred: &Object) -> Result<Vec<Object>, StoreError> {
     let mut out = Vec::new();
     for uid in tx.owned_mentioning(&pred.owner, &pred.uid)? {
         if let Some(o) = load(tx, &uid)? {
-            if link_to(&o, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&pred.uid) {
+            if o.link(link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&pred.uid) {
                 out.push(o);
             }
         }
@@ -412,10 +460,9 @@ fn replacements_of(tx: &WriteTx<'_>, pred: &Object) -> Result<Vec<Object>, Store
 fn head(tx: &WriteTx<'_>, obj: &Object) -> Result<Object, StoreError> {
     let mut current = obj.clone();
     for _ in 0..MAX_CHAIN {
-        let replaces_current = |n: &Object| {
-            link_to(n, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&current.uid)
-        };
-        let forward = match link_to(&current, link_type::REPLACEMENT_OBJECT_LINK) {
+        let replaces_current =
+            |n: &Object| n.link(link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&current.uid);
+        let forward = match current.link(link_type::REPLACEMENT_OBJECT_LINK) {
             Some(next) => load(tx, &next)?.filter(|n| n.uid != current.uid && replaces_current(n)),
             None => None,
         };
@@ -443,13 +490,13 @@ fn give_name(
     at: i64,
     limits: AttributeLimits,
 ) -> Result<Option<(String, &'static str)>, StoreError> {
-    let replaces_it = link_to(winner, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&old.uid);
+    let replaces_it = winner.link(link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&old.uid);
     rewrite(tx, &old.uid, limits, |obj| {
         obj.attrs.retain(|a| {
             !(a.name == "Name" && crate::ops::object_name(&a.value).as_deref() == Some(name))
         });
         obj.set("Rotate Latest", Value::Boolean(false));
-        if replaces_it && link_to(obj, link_type::REPLACEMENT_OBJECT_LINK).is_none() {
+        if replaces_it && obj.link(link_type::REPLACEMENT_OBJECT_LINK).is_none() {
             obj.attrs
                 .push(link(link_type::REPLACEMENT_OBJECT_LINK, &winner.uid));
         }
@@ -502,7 +549,7 @@ fn reroot(
 ) -> Result<Option<String>, StoreError> {
     let target = fork.winner_branch.as_str();
     let done = rewrite(tx, &fork.loser_branch, limits, |obj| {
-        let before = link_to(obj, link_type::REPLACEMENT_OBJECT_LINK);
+        let before = obj.link(link_type::REPLACEMENT_OBJECT_LINK);
         if before.as_deref() == Some(target) {
             return None;
         }
@@ -535,7 +582,7 @@ fn retire(obj: &mut Object, winner: &str, at: i64) {
     }
     obj.set("Rotate Latest", Value::Boolean(false));
     obj.set("Rotate Automatic", Value::Boolean(false));
-    if link_to(obj, link_type::REPLACEMENT_OBJECT_LINK).is_none() {
+    if obj.link(link_type::REPLACEMENT_OBJECT_LINK).is_none() {
         obj.attrs
             .push(link(link_type::REPLACEMENT_OBJECT_LINK, winner));
     }
@@ -552,7 +599,7 @@ fn relink(
     let Some(pred) = load(tx, uid)? else {
         return Ok(());
     };
-    let Some(mut target) = link_to(&pred, link_type::REPLACEMENT_OBJECT_LINK) else {
+    let Some(mut target) = pred.link(link_type::REPLACEMENT_OBJECT_LINK) else {
         return Ok(());
     };
     let first = target.clone();
@@ -599,17 +646,16 @@ fn sibling_forward(tx: &WriteTx<'_>, pred: &str, x: &str) -> Result<Option<Strin
     let Some(x) = load(tx, x)? else {
         return Ok(None);
     };
-    if link_to(&x, link_type::REPLACED_OBJECT_LINK).as_deref() != Some(pred) {
+    if x.link(link_type::REPLACED_OBJECT_LINK).as_deref() != Some(pred) {
         return Ok(None);
     }
-    let Some(w) = link_to(&x, link_type::REPLACEMENT_OBJECT_LINK) else {
+    let Some(w) = x.link(link_type::REPLACEMENT_OBJECT_LINK) else {
         return Ok(None);
     };
     let Some(wo) = load(tx, &w)? else {
         return Ok(None);
     };
-    let sibling =
-        w != x.uid && link_to(&wo, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(pred);
+    let sibling = w != x.uid && wo.link(link_type::REPLACED_OBJECT_LINK).as_deref() == Some(pred);
     Ok(sibling.then_some(w))
 }
 
@@ -650,7 +696,7 @@ fn load(tx: &WriteTx<'_>, uid: &str) -> Result<Option<Object>, StoreError> {
 /// version this node does not hold ends the chain, with the earliest date).
 fn ancestors(tx: &WriteTx<'_>, obj: &Object) -> Result<Vec<(i64, String)>, StoreError> {
     let mut out: Vec<(i64, String)> = Vec::new();
-    let mut next = link_to(obj, link_type::REPLACED_OBJECT_LINK);
+    let mut next = obj.link(link_type::REPLACED_OBJECT_LINK);
     while let Some(uid) = next.take() {
         if out.len() >= MAX_CHAIN || out.iter().any(|(_, u)| *u == uid) || uid == obj.uid {
             break;
@@ -660,7 +706,7 @@ fn ancestors(tx: &WriteTx<'_>, obj: &Object) -> Result<Vec<(i64, String)>, Store
             out.push((i64::MIN, uid));
             break;
         };
-        next = link_to(&o, link_type::REPLACED_OBJECT_LINK);
+        next = o.link(link_type::REPLACED_OBJECT_LINK);
         out.push((o.initial_date, uid));
     }
     Ok(out)
@@ -682,18 +728,6 @@ fn link_kind(v: &Value) -> Option<u32> {
         }),
         _ => None,
     }
-}
-
-/// The target of `obj`'s first link of type `kind`.
-fn link_to(obj: &Object, kind: u32) -> Option<String> {
-    obj.all("Link").find_map(|v| match v {
-        Value::Structure(fields) if link_kind(v) == Some(kind) => fields
-            .iter()
-            .find(|t| t.tag == Tag::LINKED_OBJECT_IDENTIFIER)
-            .and_then(Ttlv::as_text)
-            .map(str::to_owned),
-        _ => None,
-    })
 }
 
 /// A Link attribute value.
@@ -844,12 +878,12 @@ mod tests {
         assert_eq!(loser.date_attr("Deactivation Date"), Some(10));
         assert_eq!(loser.get("Rotate Latest"), Some(&Value::Boolean(false)));
         assert_eq!(
-            link_to(&loser, link_type::REPLACEMENT_OBJECT_LINK).as_deref(),
+            loser.link(link_type::REPLACEMENT_OBJECT_LINK).as_deref(),
             Some(A)
         );
         let pred = Object::from_row(s1.get(P).unwrap().unwrap()).unwrap();
         assert_eq!(
-            link_to(&pred, link_type::REPLACEMENT_OBJECT_LINK).as_deref(),
+            pred.link(link_type::REPLACEMENT_OBJECT_LINK).as_deref(),
             Some(A)
         );
         let winner = Object::from_row(s1.get(A).unwrap().unwrap()).unwrap();
@@ -872,7 +906,7 @@ mod tests {
         assert!(pred.names().is_empty());
         assert_eq!(pred.state(), state::ACTIVE);
         assert_eq!(
-            link_to(&pred, link_type::REPLACEMENT_OBJECT_LINK).as_deref(),
+            pred.link(link_type::REPLACEMENT_OBJECT_LINK).as_deref(),
             Some(A)
         );
         let winner = Object::from_row(s.get(A).unwrap().unwrap()).unwrap();
@@ -934,15 +968,16 @@ mod tests {
         for uid in [P, A, A2, B, B2] {
             assert_eq!(s1.get(uid).unwrap(), s2.get(uid).unwrap(), "{uid}");
         }
-        let forward =
-            |s: &Store, uid: &str| link_to(&get(s, uid), link_type::REPLACEMENT_OBJECT_LINK);
+        let forward = |s: &Store, uid: &str| get(s, uid).link(link_type::REPLACEMENT_OBJECT_LINK);
         // The losing branch joins the winning one level by level; its versions keep their
         // backward links, so nothing is orphaned.
         assert_eq!(forward(&s1, P).as_deref(), Some(A));
         assert_eq!(forward(&s1, B).as_deref(), Some(A));
         assert_eq!(forward(&s1, B2).as_deref(), Some(A2));
         assert_eq!(
-            link_to(&get(&s1, B2), link_type::REPLACED_OBJECT_LINK).as_deref(),
+            get(&s1, B2)
+                .link(link_type::REPLACED_OBJECT_LINK)
+                .as_deref(),
             Some(B)
         );
         for loser in [B, B2] {
@@ -989,8 +1024,7 @@ mod tests {
         ]);
         assert!(!run(&s3, &[B, B2]).is_empty());
         let get = |s: &Store, uid: &str| Object::from_row(s.get(uid).unwrap().unwrap()).unwrap();
-        let forward =
-            |s: &Store, uid: &str| link_to(&get(s, uid), link_type::REPLACEMENT_OBJECT_LINK);
+        let forward = |s: &Store, uid: &str| get(s, uid).link(link_type::REPLACEMENT_OBJECT_LINK);
         for s in [&s1, &s3] {
             // B (Initial Date 11) continues; A is retired and forwards to it.
             assert_eq!(forward(s, A).as_deref(), Some(B));
@@ -1023,8 +1057,7 @@ mod tests {
         );
         let c2 = key(C2, None, 30, &[(link_type::REPLACED_OBJECT_LINK, C)]);
         let get = |s: &Store, uid: &str| Object::from_row(s.get(uid).unwrap().unwrap()).unwrap();
-        let forward =
-            |s: &Store, uid: &str| link_to(&get(s, uid), link_type::REPLACEMENT_OBJECT_LINK);
+        let forward = |s: &Store, uid: &str| get(s, uid).link(link_type::REPLACEMENT_OBJECT_LINK);
         // Node 1 named C and hears of B, then A; node 2 named B and hears of C and A at once.
         let (_d1, s1) = store_with(&[p(C), c.clone(), c2.clone(), b.clone()]);
         run(&s1, &[B]);
@@ -1046,5 +1079,17 @@ mod tests {
             }
             assert_eq!(get(s, A).state(), state::ACTIVE);
         }
+    }
+
+    #[test]
+    fn a_replaced_version_whose_rotate_latest_came_back_is_not_the_latest_again() {
+        let mut p = key(P, None, 5, &[(link_type::REPLACEMENT_OBJECT_LINK, A)]);
+        p.set("Rotate Latest", Value::Boolean(true));
+        let a = key(A, None, 10, &[(link_type::REPLACED_OBJECT_LINK, P)]);
+        let (_d, s) = store_with(&[p, a]);
+        assert_eq!(run(&s, &[P]).len(), 1);
+        let pred = Object::from_row(s.get(P).unwrap().unwrap()).unwrap();
+        assert_eq!(pred.get("Rotate Latest"), Some(&Value::Boolean(false)));
+        assert_eq!(run(&s, &[P]), vec![]);
     }
 }

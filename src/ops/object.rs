@@ -58,6 +58,27 @@ impl Object {
             .map(|a| &a.value)
     }
 
+    /// The Unique Identifier of this object's first Link of Link Type `kind`, if any.
+    pub fn link(&self, kind: u32) -> Option<String> {
+        self.all("Link").find_map(|v| match v {
+            Value::Structure(fields) => {
+                let of_kind = fields
+                    .iter()
+                    .any(|f| f.tag == Tag::LINK_TYPE && f.as_enum() == Some(kind));
+                of_kind
+                    .then(|| {
+                        fields
+                            .iter()
+                            .find(|f| f.tag == Tag::LINKED_OBJECT_IDENTIFIER)
+                            .and_then(Ttlv::as_text)
+                            .map(str::to_owned)
+                    })
+                    .flatten()
+            }
+            _ => None,
+        })
+    }
+
     /// Sets single-valued attribute `name`, replacing any value.
     pub fn set(&mut self, name: &str, value: Value) {
         match self.attrs.iter_mut().find(|a| a.name == name) {

@@ -62,27 +62,6 @@ fn private_key_pkcs8(obj: &Object, material: &[u8]) -> Result<Zeroizing<Vec<u8>>
     converted.map_err(|_| OpError::KeyFormatNotSupported)
 }
 
-/// The Unique Identifier `obj` links to with `kind`, if any.
-fn linked(obj: &Object, kind: u32) -> Option<String> {
-    obj.all("Link").find_map(|v| match v {
-        Value::Structure(fields) => {
-            let of_kind = fields
-                .iter()
-                .any(|f| f.tag == Tag::LINK_TYPE && f.as_enum() == Some(kind));
-            of_kind
-                .then(|| {
-                    fields
-                        .iter()
-                        .find(|f| f.tag == Tag::LINKED_OBJECT_IDENTIFIER)
-                        .and_then(Ttlv::as_text)
-                        .map(str::to_owned)
-                })
-                .flatten()
-        }
-        _ => None,
-    })
-}
-
 /// A linked object and its plain material, read with the caller's Get permission.
 fn load_linked(
     ctx: &Ctx,
@@ -106,7 +85,7 @@ fn load_linked(
 
 /// The container password: the Secret Data of the PKCS#12 Password Link, as UTF-8 text.
 fn password(ctx: &Ctx, who: &Caller, obj: &Object) -> Result<Zeroizing<String>, OpError> {
-    let uid = linked(obj, link_type::PKCS_12_PASSWORD_LINK).ok_or_else(|| {
+    let uid = obj.link(link_type::PKCS_12_PASSWORD_LINK).ok_or_else(|| {
         OpError::InvalidField(
             "PKCS#12 needs a PKCS#12 Password Link from the key to a Secret Data".into(),
         )
@@ -124,12 +103,12 @@ fn password(ctx: &Ctx, who: &Caller, obj: &Object) -> Result<Zeroizing<String>, 
 
 /// The key's certificate and the certificates that issued it, the key's own first.
 fn certificate_chain(ctx: &Ctx, who: &Caller, obj: &Object) -> Result<Vec<Vec<u8>>, OpError> {
-    let mut next = linked(obj, link_type::PKCS_12_CERTIFICATE_LINK);
+    let mut next = obj.link(link_type::PKCS_12_CERTIFICATE_LINK);
     if next.is_none() {
-        if let Some(public) = linked(obj, link_type::PUBLIC_KEY_LINK) {
+        if let Some(public) = obj.link(link_type::PUBLIC_KEY_LINK) {
             let public = load_for(ctx, who, &public, operation::GET)?;
-            next = linked(&public, link_type::PKCS_12_CERTIFICATE_LINK)
-                .or_else(|| linked(&public, link_type::CERTIFICATE_LINK));
+            next = Object::link(&public, link_type::PKCS_12_CERTIFICATE_LINK)
+                .or_else(|| Object::link(&public, link_type::CERTIFICATE_LINK));
         }
     }
     let mut seen = Vec::new();
@@ -150,7 +129,7 @@ fn certificate_chain(ctx: &Ctx, who: &Caller, obj: &Object) -> Result<Vec<Vec<u8
             ));
         }
         chain.push(der.to_vec());
-        next = linked(&cert, link_type::CERTIFICATE_LINK);
+        next = Object::link(&cert, link_type::CERTIFICATE_LINK);
         seen.push(uid);
     }
     Ok(chain)
