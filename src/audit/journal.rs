@@ -268,7 +268,7 @@ impl Audit {
     }
 
     /// Records a connection refused before any request, within a budget of
-    /// [`REFUSALS_PER_SECOND`]: beyond it the event is only counted, and the count of those
+    /// `REFUSALS_PER_SECOND`: beyond it the event is only counted, and the count of those
     /// left out is carried by the next one written (`suppressed=N`).
     pub fn record_refusal(&self, mut event: AuditEvent) -> Result<(), AuditError> {
         {

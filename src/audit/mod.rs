@@ -1,7 +1,7 @@
 //! Tamper-evident audit. Owns the record model and its canonical bytes ([`record`]), the
 //! SHA-256 chain and signed checkpoints written by the journal thread ([`journal`]), the
 //! checkpoint signing key ([`signer`]), the carriers (key=value, CEF, LEEF inside RFC 5424 or
-//! RFC 3164 syslog: [`format`]), the syslog sinks ([`sink`]) and the verifier ([`verify`]).
+//! RFC 3164 syslog: [`mod@format`]), the syslog sinks ([`sink`]) and the verifier ([`verify`]).
 //! The server hands it one [`AuditEvent`] per batch item (and per message refused before
 //! dispatch); it never sees key material: events carry names, identifiers and outcomes only.
 

@@ -68,7 +68,7 @@ pub enum Command {
     /// The running server's TLS configuration (administrators only).
     Tls(admin::TlsArgs),
     /// Make the running server re-read its configuration file, as SIGHUP does: TLS files,
-    /// [access], log level (administrators only). A refused file is printed; exit 2.
+    /// the access section, log level (administrators only). A refused file is printed; exit 2.
     Reload(admin::ReloadArgs),
     /// KEK custody: seal a stopped node's KEK (`akm kek seal`), or show the running
     /// server's seal status (`akm kek status`, administrators only).
@@ -136,7 +136,7 @@ pub enum CertCommand {
         /// Write the certificate here (default: print it).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Allow the administrators group ([access] admin_group) among the OUs.
+        /// Allow the administrators group (access.admin_group) among the OUs.
         #[arg(long)]
         admin: bool,
     },

@@ -1,6 +1,6 @@
 //! Key derivation for the Derive Key operation: PBKDF2 (RFC 8018), HMAC and hash over
 //! derivation data, SP 800-108 KDF in counter mode with HMAC (the Derivation Data is the whole
-//! fixed input: Label, 0x00, Context and [L]), and HKDF (RFC 5869). All on ring's SHA-2
+//! fixed input: Label, 0x00, Context and `[L]`), and HKDF (RFC 5869). All on ring's SHA-2
 //! primitives, and SHA-1, which SP 800-131A Rev. 2 (§9, §10, §8 on key derivation) still
 //! accepts outside signature generation; MD5 is refused like everywhere else. Outputs are key
 //! material, in zeroizing buffers.
@@ -93,7 +93,7 @@ pub fn hash(hash: u32, data: &[u8], len: usize) -> Result<Zeroizing<Vec<u8>>, Kd
     Ok(Zeroizing::new(d[..len].to_vec()))
 }
 
-/// SP 800-108 KDF in counter mode with HMAC-`hash`: K(i) = PRF(key, [i]32 || fixed), i from 1.
+/// SP 800-108 KDF in counter mode with HMAC-`hash`: `K(i) = PRF(key, [i]32 || fixed)`, i from 1.
 pub fn sp800_108_counter(
     hash: u32,
     key: &[u8],

@@ -5,7 +5,7 @@
 //! A peer is trusted with everything (it rewrites owners, modes, key bytes and user records),
 //! so it must be identified by something an ordinary client cannot hold: a pinned certificate
 //! `fingerprint`, or a `cn` under a mirror CA that issues no client certificates. A `cn`-only
-//! peer under the client CA is refused at start (see [`MirrorConfig::validate`] and
+//! peer under the client CA is refused at start (see `MirrorConfig::validate` and
 //! [`MirrorConfig::check_dedicated_ca`]).
 
 use crate::config::TlsConfig;

@@ -10,7 +10,7 @@
 //!   the Name and Rotate Latest (a concurrent edit of the old version had brought them back);
 //! - of the others, the one with the earliest Initial Date, then the smallest Unique
 //!   Identifier, keeps the name (the winner); every other one (a loser) is renamed
-//!   "<name> (conflict <first 8 of its uid>)" and keeps its state and material;
+//!   `"<name> (conflict <first 8 of its uid>)"` and keeps its state and material;
 //! - a loser that shares an ancestor with the winner forked the version chain (two Re-keys of
 //!   one key): it is also deactivated, stops rotating (Rotate Latest and Rotate Automatic
 //!   False), links forward to the winner (Replacement Object), and the predecessor's

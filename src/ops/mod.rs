@@ -627,7 +627,7 @@ fn mark_undone(out: &mut [ResponseItem]) {
 
 /// Loads an object for `who`, checking it exists and that policy allows `operation`. The
 /// policy comes from the row's columns, so access is decided even for a record that does not
-/// decode; such a record is then read only as far as [`stored_size::Repair`] lets `who`.
+/// decode; such a record is then read only as far as `stored_size::Repair` lets `who`.
 pub fn load_for(ctx: &Ctx, who: &Caller, uid: &str, operation: u32) -> Result<Object, OpError> {
     let row = ctx.store.get(uid)?.ok_or(OpError::NotFound)?;
     who.require_key(&Object::row_policy(&row)?, uid, operation)?;

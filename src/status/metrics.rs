@@ -2,7 +2,8 @@
 //! outcome, a latency histogram per operation, open connections, TLS handshake failures and
 //! messages refused before dispatch. Every update is a few relaxed atomic additions on a
 //! fixed table (no lock, no allocation), so counting costs the hot path next to nothing;
-//! [`Metrics::render`] writes them in the Prometheus text format.
+//! [`Metrics::families`] hands them to [`super::prom::render`], which writes the Prometheus
+//! text format.
 
 use super::prom::{Family, Kind};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

@@ -165,7 +165,7 @@ fn read_mirror(path: &Path) -> Result<MirrorStatus, String> {
     crate::mirror::status::read_file(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The newest `n` non-checkpoint records in the last [`TAIL_BYTES`] of the journal at
+/// The newest `n` non-checkpoint records in the last `TAIL_BYTES` of the journal at
 /// `path`, newest first. Lines that do not parse (a record being written) are skipped.
 pub fn read_tail(path: &Path, n: usize) -> std::io::Result<Vec<RecentEvent>> {
     let mut file = std::fs::File::open(path)?;
