@@ -267,7 +267,10 @@ fn assert_docs_installed() {
     let completion = "/usr/share/bash-completion/completions/akm";
     assert_owned(completion, 0, 0o644);
     let script = std::fs::read_to_string(completion).unwrap();
-    assert!(script.contains("serve") && script.contains("backup"), "{script}");
+    assert!(
+        script.contains("serve") && script.contains("backup"),
+        "{script}"
+    );
     let excludes_man = std::fs::read_dir("/etc/dpkg/dpkg.cfg.d")
         .into_iter()
         .flatten()

@@ -60,7 +60,9 @@ fn man_page_and_completions_name_every_subcommand() {
     let dir = tempfile::tempdir().unwrap();
     akm::cli::docs::generate(dir.path()).unwrap();
     let subcommands = visible_subcommands();
-    for expected in ["serve", "init", "key", "backup", "restore", "mirror", "reload"] {
+    for expected in [
+        "serve", "init", "key", "backup", "restore", "mirror", "reload",
+    ] {
         assert!(subcommands.iter().any(|s| s == expected), "no {expected}");
     }
     let page = read(&dir.path().join("man/akm.1"));
@@ -165,5 +167,8 @@ fn example_key_parser_skips_prose_and_reads_commented_keys() {
 #[test]
 fn readme_is_a_front_page() {
     let lines = read(&repo("README.md")).lines().count();
-    assert!(lines <= 250, "README.md has {lines} lines; move depth into docs/src");
+    assert!(
+        lines <= 250,
+        "README.md has {lines} lines; move depth into docs/src"
+    );
 }
