@@ -10,6 +10,7 @@ mod certs;
 mod conformance;
 mod custody;
 mod discover;
+pub mod docs;
 pub mod errors;
 mod key;
 mod mirror;
@@ -97,6 +98,14 @@ pub enum Command {
         /// The mirror command.
         #[command(subcommand)]
         command: mirror::MirrorCommand,
+    },
+    /// Write the man pages and shell completions generated from this command line into DIR
+    /// (for packagers; hidden from help).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The directory to write `man/` and `completions/` into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -265,6 +274,17 @@ fn revoke(
     Ok(())
 }
 
+/// `akm generate-docs --out DIR`: the man pages and completions, one line per file written.
+fn generate_docs(out: &std::path::Path) -> Result<(), CliError> {
+    let written = docs::generate(out).map_err(|e| {
+        CliError::Failed(format!("cannot write the docs into {}: {e}", out.display()))
+    })?;
+    for path in written {
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<(), CliError> {
     let json = cli.json;
@@ -298,6 +318,8 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 json,
             );
         }
+        // Generated from the command-line definition alone: no config, no server.
+        Command::GenerateDocs { out } => return generate_docs(&out),
         other => other,
     };
     let config = Config::load(&discover::config_path(cli.config.as_deref())?)?;
@@ -422,6 +444,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             json,
         )?,
         Command::Mirror { command } => mirror::run(&config, command, json)?,
+        Command::GenerateDocs { out } => generate_docs(&out)?,
         Command::Report(args) => {
             init_logging("warn");
             report::run(&config, args)?;

@@ -226,6 +226,11 @@ fn check_contents(deb: &Path) {
         "./usr/share/doc/akm/copyright",
         "./usr/share/doc/akm/README.md",
         "./usr/share/doc/akm/examples/akm.toml",
+        "./usr/share/man/man1/akm.1.gz",
+        "./usr/share/man/man1/akm-key.1.gz",
+        "./usr/share/bash-completion/completions/akm",
+        "./usr/share/zsh/vendor-completions/_akm",
+        "./usr/share/fish/vendor_completions.d/akm.fish",
     ] {
         assert!(
             files.lines().any(|l| l.ends_with(f)),
@@ -254,6 +259,32 @@ fn check_contents(deb: &Path) {
         conffiles.lines().any(|l| l == "/etc/logrotate.d/akm"),
         "{conffiles}"
     );
+}
+
+/// `man akm` and the bash completion are on the system after the install (unless this
+/// machine's dpkg is told to leave man pages out, as slim container images do).
+fn assert_docs_installed() {
+    let completion = "/usr/share/bash-completion/completions/akm";
+    assert_owned(completion, 0, 0o644);
+    let script = std::fs::read_to_string(completion).unwrap();
+    assert!(
+        script.contains("serve") && script.contains("backup"),
+        "{script}"
+    );
+    let excludes_man = std::fs::read_dir("/etc/dpkg/dpkg.cfg.d")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .any(|cfg| {
+            cfg.lines()
+                .any(|l| l.starts_with("path-exclude") && l.contains("/usr/share/man"))
+        });
+    if excludes_man {
+        println!("note: dpkg excludes /usr/share/man here; man page install not checked");
+        return;
+    }
+    assert_owned("/usr/share/man/man1/akm.1.gz", 0, 0o644);
 }
 
 fn dpkg(args: &[&str], deb: Option<&Path>) -> String {
@@ -349,6 +380,7 @@ fn install_upgrade_remove_purge(deb: &Path) {
         "akm.service not enabled"
     );
     assert_owned("/usr/bin/akm", 0, 0o755);
+    assert_docs_installed();
     let kek = sha256(KEK);
 
     serve_and_use();

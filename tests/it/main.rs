@@ -33,6 +33,7 @@ mod custody;
 mod custody_controls;
 mod deb_package;
 mod derive;
+mod docs;
 mod dual_control;
 mod fsync_fault;
 mod interop;
