@@ -17,6 +17,10 @@
 //!   Replacement Object link moves to the winner, so the chain is linear again and the loser
 //!   still decrypts and verifies what it protected.
 //!
+//! Version chains are followed only between one owner's objects (Re-key keeps the owner): a
+//! Link is a client-set attribute, so a link from one user's key to another's is never taken
+//! as a chain, and the rule never changes a key its owner's own versions do not contend for.
+//!
 //! Every change is written with dates taken from the objects (never the clock), so two nodes
 //! resolving the same conflict write the same record; the change is a local write (logged and
 //! mirrored to the peers, which then find nothing left to do) and audited as
@@ -324,7 +328,9 @@ fn resolve_fork(
     let Some(point) = link_to(&a, link_type::REPLACED_OBJECT_LINK) else {
         return Ok(());
     };
-    let Some(pred) = load(tx, &point)? else {
+    // Only a version chain of one owner: a Link is the client's to set, and one naming
+    // another owner's key must never make the rule change that key.
+    let Some(pred) = load(tx, &point)?.filter(|p| p.owner == a.owner) else {
         return Ok(());
     };
     if link_to(&pred, link_type::REPLACEMENT_OBJECT_LINK).as_deref() == Some(uid) {
@@ -416,7 +422,9 @@ fn head(tx: &WriteTx<'_>, obj: &Object) -> Result<Object, StoreError> {
             link_to(n, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&current.uid)
         };
         let forward = match link_to(&current, link_type::REPLACEMENT_OBJECT_LINK) {
-            Some(next) => load(tx, &next)?.filter(|n| n.uid != current.uid && replaces_current(n)),
+            Some(next) => load(tx, &next)?.filter(|n| {
+                n.uid != current.uid && n.owner == current.owner && replaces_current(n)
+            }),
             None => None,
         };
         let next = match forward {
@@ -558,7 +566,7 @@ fn relink(
     let first = target.clone();
     // A fork loser links to its sibling; follow such links (a three-way fork has two).
     for _ in 0..MAX_CHAIN {
-        let Some(next) = sibling_forward(tx, uid, &target)? else {
+        let Some(next) = sibling_forward(tx, uid, &pred.owner, &target)? else {
             break;
         };
         target = next;
@@ -595,11 +603,17 @@ fn relink(
 
 /// Where a fork loser `x` (a replacement of `pred` that links forward to another replacement
 /// of `pred`) forwards to; None if `x` is not such a loser.
-fn sibling_forward(tx: &WriteTx<'_>, pred: &str, x: &str) -> Result<Option<String>, StoreError> {
+fn sibling_forward(
+    tx: &WriteTx<'_>,
+    pred: &str,
+    owner: &str,
+    x: &str,
+) -> Result<Option<String>, StoreError> {
     let Some(x) = load(tx, x)? else {
         return Ok(None);
     };
-    if link_to(&x, link_type::REPLACED_OBJECT_LINK).as_deref() != Some(pred) {
+    if x.owner != owner || link_to(&x, link_type::REPLACED_OBJECT_LINK).as_deref() != Some(pred)
+    {
         return Ok(None);
     }
     let Some(w) = link_to(&x, link_type::REPLACEMENT_OBJECT_LINK) else {
@@ -608,8 +622,9 @@ fn sibling_forward(tx: &WriteTx<'_>, pred: &str, x: &str) -> Result<Option<Strin
     let Some(wo) = load(tx, &w)? else {
         return Ok(None);
     };
-    let sibling =
-        w != x.uid && link_to(&wo, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(pred);
+    let sibling = w != x.uid
+        && wo.owner == owner
+        && link_to(&wo, link_type::REPLACED_OBJECT_LINK).as_deref() == Some(pred);
     Ok(sibling.then_some(w))
 }
 
@@ -660,6 +675,12 @@ fn ancestors(tx: &WriteTx<'_>, obj: &Object) -> Result<Vec<(i64, String)>, Store
             out.push((i64::MIN, uid));
             break;
         };
+        // A version chain never leaves its owner (Re-key keeps the owner): a Replaced
+        // Object link to another owner's key is the client's own claim, not a chain, and
+        // following it would let the rule retire or relink a key its owner never touched.
+        if o.owner != obj.owner {
+            break;
+        }
         next = link_to(&o, link_type::REPLACED_OBJECT_LINK);
         out.push((o.initial_date, uid));
     }
