@@ -246,3 +246,46 @@ async fn export_under_dual_control_cannot_be_dodged_by_wrapping_under_a_known_ke
         bcm::NISTKEYWRAP
     );
 }
+
+/// A client that sets a tiny Maximum Response Size makes a change the journal never named:
+/// the Create ran and committed a new key, but the client was answered Response Too Large and
+/// the record said only "Create failed", with no object (a new key's uid is only in the
+/// answer), and the audit ledger counted the change as recorded, so no recovery named it
+/// either. The record must name the object and say the change was made.
+#[tokio::test]
+async fn a_change_answered_response_too_large_is_still_named_in_the_journal() {
+    let server = TestServer::start().await;
+    let mut c = server.client("mallory", V::V1_4).await;
+    let mut msg = akm::client::request(
+        V::V1_4,
+        &[(
+            op::CREATE,
+            create_payload(V::V1_4, &aes_attrs(Some("unanswered"))),
+        )],
+    );
+    if let Value::Structure(children) = &mut msg.value {
+        if let Value::Structure(h) = &mut children[0].value {
+            h.push(Ttlv::integer(Tag::MAXIMUM_RESPONSE_SIZE, 1));
+        }
+    }
+    c.send(&msg).await.unwrap();
+    // The key exists all the same.
+    let made = locate(&mut c, "unanswered").await;
+    assert_eq!(made.len(), 1, "the Create was committed");
+    let journal = server.journal_path();
+    let _dir = server.stop().await;
+    let create = crate::audit::records(&journal)
+        .into_iter()
+        .find(|r| r.get("operation") == Some("Create"))
+        .expect("the Create is recorded");
+    assert_eq!(create.get("reason"), Some("ResponseTooLarge"));
+    assert_eq!(
+        create.get("uid"),
+        Some(made[0].as_str()),
+        "the record does not name the key the Create made: {create:?}"
+    );
+    assert!(
+        create.get("detail").is_some_and(|d| d.contains("committed")),
+        "the record does not say the change was made: {create:?}"
+    );
+}
