@@ -289,3 +289,77 @@ async fn a_change_answered_response_too_large_is_still_named_in_the_journal() {
         "the record does not say the change was made: {create:?}"
     );
 }
+
+/// Decrypt of one 16-byte block under `key` in ECB (no padding): an AES decryption oracle.
+async fn aes_decrypt_block(c: &mut Client, key: &str, block: &[u8]) -> Result<Vec<u8>, String> {
+    let mut req = uid(key);
+    req.push(Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, bcm::ECB)],
+    ));
+    req.push(Ttlv::bytes(Tag::DATA, block.to_vec()));
+    let got = c.call(op::DECRYPT, req).await.map_err(|e| e.to_string())?;
+    Ok(got.child(Tag::DATA).and_then(Ttlv::as_bytes).unwrap().to_vec())
+}
+
+/// PCI mode keeps symmetric keys from leaving in the clear, but allows a Get wrapped under a
+/// wrapping key on the server. An ordinary user creates her own AES key for both wrapping
+/// and encryption (Wrap Key, Unwrap Key, Encrypt, Decrypt), Gets the protected key wrapped
+/// under it (RFC 3394), then undoes RFC 3394 one block at a time with Decrypt in ECB mode
+/// under the same key: 24 Decrypts give the clear key. PCI mode must keep a key-wrapping key
+/// from being used as a data key (key separation): one of the two must be refused.
+#[tokio::test]
+async fn pci_mode_keeps_a_wrapping_key_from_decrypting_its_own_wrappings() {
+    let server = TestServer::start_with_policy(akm::ops::CryptoPolicy { pci_mode: true }).await;
+    let mut c = server.client("mallory", V::V2_1).await;
+    let card = uid_of(
+        &c.call(op::CREATE, create_payload(V::V2_1, &aes_attrs(Some("card-data"))))
+            .await
+            .unwrap(),
+    );
+    assert!(c.call(op::GET, uid(&card)).await.is_err(), "PCI: no clear Get");
+    let mut attrs = aes_attrs(Some("both-ways"));
+    attrs.retain(|a| a.name != "Cryptographic Usage Mask");
+    attrs.push(Attr::new(
+        "Cryptographic Usage Mask",
+        Value::Integer(usage::WRAP_KEY | usage::UNWRAP_KEY | usage::ENCRYPT | usage::DECRYPT),
+    ));
+    let w = uid_of(
+        &c.call(op::CREATE, create_payload(V::V2_1, &attrs))
+            .await
+            .unwrap(),
+    );
+    c.call(op::ACTIVATE, uid(&w)).await.unwrap();
+    let mut req = uid(&card);
+    req.push(wrap_spec(&w));
+    let Ok(got) = c.call(op::GET, req).await else {
+        return; // refused: a wrapping key that also decrypts does not wrap
+    };
+    let wrapped = got
+        .child(Tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(Tag::KEY_BLOCK))
+        .and_then(|b| b.child(Tag::KEY_VALUE))
+        .and_then(Ttlv::as_bytes)
+        .unwrap()
+        .to_vec();
+    // RFC 3394 §2.2.2 unwrap, each AES decryption asked of the server.
+    let n = wrapped.len() / 8 - 1;
+    let mut a: [u8; 8] = wrapped[..8].try_into().unwrap();
+    let mut r: Vec<[u8; 8]> = (1..=n)
+        .map(|i| wrapped[i * 8..i * 8 + 8].try_into().unwrap())
+        .collect();
+    for j in (0..6).rev() {
+        for i in (1..=n).rev() {
+            let t = ((n * j + i) as u64).to_be_bytes();
+            let mut block = Vec::with_capacity(16);
+            block.extend(a.iter().zip(t).map(|(x, y)| x ^ y));
+            block.extend(r[i - 1]);
+            let Ok(b) = aes_decrypt_block(&mut c, &w, &block).await else {
+                return; // refused: a wrapping key does not decrypt data
+            };
+            a = b[..8].try_into().unwrap();
+            r[i - 1] = b[8..].try_into().unwrap();
+        }
+    }
+    assert_ne!(a, [0xA6; 8], "mallory recovered the clear card-data key in PCI mode");
+}
