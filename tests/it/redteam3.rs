@@ -363,3 +363,142 @@ async fn pci_mode_keeps_a_wrapping_key_from_decrypting_its_own_wrappings() {
     }
     assert_ne!(a, [0xA6; 8], "mallory recovered the clear card-data key in PCI mode");
 }
+
+fn derive_payload(base: &str, method: u32, params: Vec<Ttlv>) -> Vec<Ttlv> {
+    use akm::kmip::enums::{cryptographic_algorithm as alg, object_type as ot};
+    vec![
+        Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+        Ttlv::text(Tag::UNIQUE_IDENTIFIER, base),
+        Ttlv::enumeration(Tag::DERIVATION_METHOD, method),
+        Ttlv::structure(Tag::DERIVATION_PARAMETERS, params),
+        crate::support::kmip::template(
+            V::V2_1,
+            &[
+                Attr::new("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+                Attr::new("Cryptographic Length", Value::Integer(256)),
+                Attr::new(
+                    "Cryptographic Usage Mask",
+                    Value::Integer(usage::WRAP_KEY | usage::UNWRAP_KEY),
+                ),
+            ],
+        ),
+    ]
+}
+
+/// Exports `card` wrapped under `w` and unwraps it with `known`, if the server lets it.
+async fn exported_under(c: &mut Client, card: &str, w: &str, known: &[u8]) -> Option<Vec<u8>> {
+    c.call(op::ACTIVATE, uid(w)).await.ok()?;
+    let mut req = uid(card);
+    req.push(wrap_spec(w));
+    let got = c.call(op::GET, req).await.ok()?;
+    let wrapped = got
+        .child(Tag::SYMMETRIC_KEY)?
+        .child(Tag::KEY_BLOCK)?
+        .child(Tag::KEY_VALUE)?
+        .as_bytes()?
+        .to_vec();
+    akm::crypto::keywrap::unwrap(known, &wrapped)
+        .ok()
+        .map(|k| k.to_vec())
+}
+
+/// PCI mode refuses to register a symmetric key in the clear, but Derive Key made one all
+/// the same: the HASH method over the client's Derivation Data ignores the base key (the
+/// new key is SHA-256 of bytes the client chose), and any method over Secret Data (which
+/// PCI mode takes in the clear) gives a key the client can compute. Either key, made a
+/// wrapping key, takes any protected key out: wrapped under a key the client knows.
+#[tokio::test]
+async fn pci_mode_derives_no_symmetric_key_the_client_can_compute() {
+    use akm::kmip::enums::{derivation_method as dm, hashing_algorithm as ha, object_type as ot};
+    let server = TestServer::start_with_policy(akm::ops::CryptoPolicy { pci_mode: true }).await;
+    let mut c = server.client("mallory", V::V2_1).await;
+    let card = uid_of(
+        &c.call(op::CREATE, create_payload(V::V2_1, &aes_attrs(Some("card"))))
+            .await
+            .unwrap(),
+    );
+    let base_attrs = |n: &str| {
+        let mut a = aes_attrs(Some(n));
+        a.retain(|a| a.name != "Cryptographic Usage Mask");
+        a.push(Attr::new(
+            "Cryptographic Usage Mask",
+            Value::Integer(usage::DERIVE_KEY),
+        ));
+        a
+    };
+    let base = uid_of(
+        &c.call(op::CREATE, create_payload(V::V2_1, &base_attrs("base")))
+            .await
+            .unwrap(),
+    );
+    c.call(op::ACTIVATE, uid(&base)).await.unwrap();
+    let sha = Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![Ttlv::enumeration(Tag::HASHING_ALGORITHM, ha::SHA_256)],
+    );
+    let hashed = c
+        .call(
+            op::DERIVE_KEY,
+            derive_payload(
+                &base,
+                dm::HASH,
+                vec![sha.clone(), Ttlv::bytes(Tag::DERIVATION_DATA, b"known".to_vec())],
+            ),
+        )
+        .await;
+    if let Ok(got) = hashed {
+        let known = akm::crypto::digest::hash(ha::SHA_256, b"known").unwrap();
+        let out = exported_under(&mut c, &card, &uid_of(&got), &known).await;
+        assert!(out.is_none(), "HASH-derived key exported the card key in PCI mode");
+    }
+    // Secret Data in the clear as the base.
+    let secret = vec![
+        Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SECRET_DATA),
+        crate::support::kmip::template(
+            V::V2_1,
+            &[Attr::new(
+                "Cryptographic Usage Mask",
+                Value::Integer(usage::DERIVE_KEY),
+            )],
+        ),
+        Ttlv::structure(
+            Tag::SECRET_DATA,
+            vec![
+                Ttlv::enumeration(Tag::SECRET_DATA_TYPE, 1),
+                Ttlv::structure(
+                    Tag::KEY_BLOCK,
+                    vec![
+                        Ttlv::enumeration(
+                            Tag::KEY_FORMAT_TYPE,
+                            akm::kmip::enums::key_format_type::OPAQUE,
+                        ),
+                        Ttlv::structure(
+                            Tag::KEY_VALUE,
+                            vec![Ttlv::bytes(Tag::KEY_MATERIAL, b"typed-in".to_vec())],
+                        ),
+                    ],
+                ),
+            ],
+        ),
+    ];
+    let s = uid_of(&c.call(op::REGISTER, secret).await.unwrap());
+    c.call(op::ACTIVATE, uid(&s)).await.unwrap();
+    let from_secret = c
+        .call(
+            op::DERIVE_KEY,
+            derive_payload(
+                &s,
+                dm::HKDF,
+                vec![sha, Ttlv::bytes(Tag::DERIVATION_DATA, b"info".to_vec())],
+            ),
+        )
+        .await;
+    if let Ok(got) = from_secret {
+        let known = akm::crypto::kdf::hkdf(ha::SHA_256, &[], b"typed-in", b"info", 32).unwrap();
+        let out = exported_under(&mut c, &card, &uid_of(&got), &known).await;
+        assert!(
+            out.is_none(),
+            "a key derived from clear Secret Data exported the card key in PCI mode"
+        );
+    }
+}
