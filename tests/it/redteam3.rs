@@ -502,3 +502,91 @@ async fn pci_mode_derives_no_symmetric_key_the_client_can_compute() {
         );
     }
 }
+
+/// The key-separation attack across an RSA pair in PCI mode: the public key only wraps, the
+/// private key only decrypts, so neither key mixes purposes alone; a protected key Got
+/// wrapped (RSA-OAEP) under the public key comes out in the clear from Decrypt (RSA-OAEP)
+/// with the private key. The pair's masks are fixed at creation, so Create Key Pair must
+/// refuse them in PCI mode.
+#[tokio::test]
+async fn pci_mode_keeps_an_rsa_pair_from_unwrapping_by_decrypt() {
+    use akm::kmip::enums::{cryptographic_algorithm as alg, hashing_algorithm as ha};
+    use akm::kmip::enums::{padding_method as pad};
+    let server = TestServer::start_with_policy(akm::ops::CryptoPolicy { pci_mode: true }).await;
+    let mut c = server.client("mallory", V::V2_1).await;
+    let card = uid_of(
+        &c.call(op::CREATE, create_payload(V::V2_1, &aes_attrs(Some("card"))))
+            .await
+            .unwrap(),
+    );
+    let list = |tag, attrs: &[Attr]| {
+        Ttlv::structure(
+            tag,
+            crate::support::kmip::template(V::V2_1, attrs)
+                .children()
+                .to_vec(),
+        )
+    };
+    let mask = |m| vec![Attr::new("Cryptographic Usage Mask", Value::Integer(m))];
+    let payload = vec![
+        list(
+            Tag::COMMON_ATTRIBUTES,
+            &[
+                Attr::new("Cryptographic Algorithm", Value::Enumeration(alg::RSA)),
+                Attr::new("Cryptographic Length", Value::Integer(2048)),
+            ],
+        ),
+        list(Tag::PRIVATE_KEY_ATTRIBUTES, &mask(usage::DECRYPT)),
+        list(Tag::PUBLIC_KEY_ATTRIBUTES, &mask(usage::WRAP_KEY)),
+    ];
+    let Ok(got) = c.call(op::CREATE_KEY_PAIR, payload).await else {
+        return; // refused: the hole is closed
+    };
+    let text = |t| got.child(t).and_then(Ttlv::as_text).unwrap().to_owned();
+    let (private, public) = (
+        text(Tag::PRIVATE_KEY_UNIQUE_IDENTIFIER),
+        text(Tag::PUBLIC_KEY_UNIQUE_IDENTIFIER),
+    );
+    for u in [&private, &public] {
+        c.call(op::ACTIVATE, uid(u)).await.unwrap();
+    }
+    let oaep = Ttlv::structure(
+        Tag::CRYPTOGRAPHIC_PARAMETERS,
+        vec![
+            Ttlv::enumeration(Tag::PADDING_METHOD, pad::OAEP),
+            Ttlv::enumeration(Tag::HASHING_ALGORITHM, ha::SHA_256),
+        ],
+    );
+    let mut req = uid(&card);
+    req.push(Ttlv::structure(
+        Tag::KEY_WRAPPING_SPECIFICATION,
+        vec![
+            Ttlv::enumeration(Tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+            Ttlv::structure(
+                Tag::ENCRYPTION_KEY_INFORMATION,
+                vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, &public), oaep.clone()],
+            ),
+            Ttlv::enumeration(Tag::ENCODING_OPTION, encoding_option::NO_ENCODING),
+        ],
+    ));
+    let Ok(got) = c.call(op::GET, req).await else {
+        return;
+    };
+    let wrapped = got
+        .child(Tag::SYMMETRIC_KEY)
+        .and_then(|k| k.child(Tag::KEY_BLOCK))
+        .and_then(|b| b.child(Tag::KEY_VALUE))
+        .and_then(Ttlv::as_bytes)
+        .unwrap()
+        .to_vec();
+    let mut req = uid(&private);
+    req.push(oaep);
+    req.push(Ttlv::bytes(Tag::DATA, wrapped));
+    if let Ok(got) = c.call(op::DECRYPT, req).await {
+        let clear = got.child(Tag::DATA).and_then(Ttlv::as_bytes).unwrap();
+        panic!(
+            "mallory decrypted the {}-byte card key in PCI mode",
+            clear.len()
+        );
+    }
+}
