@@ -63,6 +63,14 @@ pub enum OpError {
     /// registered in the clear.
     #[error("PCI mode: keys may not be registered in the clear; register the key wrapped under a key this server holds (Key Wrapping Data)")]
     ClearImportRefused,
+    /// PCI mode (`crypto.pci_mode`): a key both wraps keys and encrypts or decrypts data, so
+    /// its own wrappings could be undone block by block with Decrypt (key separation).
+    #[error("PCI mode: a key that wraps or unwraps keys may not also encrypt or decrypt data (key separation); use a key whose Cryptographic Usage Mask has one purpose")]
+    KeySeparation,
+    /// PCI mode (`crypto.pci_mode`): Derive Key would make a symmetric key the client can
+    /// compute (as good as one registered in the clear).
+    #[error("PCI mode: a symmetric key may be derived only from a symmetric key this server holds, and not by HASH of the Derivation Data: the client could compute it, as if registered in the clear")]
+    KnownDerivation,
     /// The object is not Extractable: its key material may not leave the server.
     #[error("object is not extractable")]
     NotExtractable,
@@ -210,6 +218,8 @@ impl OpError {
             OpError::NotExtractable => (rr::NOT_EXTRACTABLE, self.to_string()),
             OpError::ClearExportRefused => (rr::SENSITIVE, self.to_string()),
             OpError::ClearImportRefused => (rr::PERMISSION_DENIED, self.to_string()),
+            OpError::KnownDerivation => (rr::PERMISSION_DENIED, self.to_string()),
+            OpError::KeySeparation => (rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, self.to_string()),
             OpError::IncompatibleUsageMask => {
                 (rr::INCOMPATIBLE_CRYPTOGRAPHIC_USAGE_MASK, self.to_string())
             }

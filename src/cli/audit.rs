@@ -232,12 +232,10 @@ fn ok_line(report: &Report, now_ms: i64, reference: &Reference) -> String {
     line
 }
 
+/// A cell of the CSV export: quoted where needed, and a value a spreadsheet would run as a
+/// formula defused (key names and details come from clients; auditors open these files).
 fn csv_field(value: &str) -> String {
-    if value.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", value.replace('"', "\"\""))
-    } else {
-        value.to_owned()
-    }
+    super::report::csv_cell(value)
 }
 
 fn csv_row(r: &Record) -> String {

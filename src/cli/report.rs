@@ -257,7 +257,9 @@ pub fn to_csv(rows: &[Json]) -> String {
     out
 }
 
-fn csv_cell(text: &str) -> String {
+/// One CSV cell, quoted where needed and with a formula defused (see [`to_csv`]); also used
+/// by `akm audit export --csv`, whose names and details come from clients.
+pub(crate) fn csv_cell(text: &str) -> String {
     let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {

@@ -46,6 +46,11 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     }
     ctx.attribute_limits.check_client(&private_attrs)?;
     ctx.attribute_limits.check_client(&public_attrs)?;
+    // PCI key separation across the pair (the masks are fixed at creation): a public key
+    // that wraps and a private key that decrypts would undo each other's wrappings.
+    let pair_mask = int_of(&private_attrs, "Cryptographic Usage Mask").unwrap_or(0)
+        | int_of(&public_attrs, "Cryptographic Usage Mask").unwrap_or(0);
+    ctx.crypto.check_separation(pair_mask)?;
     let pair = match algorithm {
         alg::RSA => asym::generate_rsa(length),
         alg::EC | alg::ECDSA => asym::generate_ec(length),

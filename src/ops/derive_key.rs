@@ -84,6 +84,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         now: call.now,
     };
     let key = load_key_by_uid(ctx, who, base, &check)?;
+    refuse_known_derivation(ctx, object_type, method, params, &key.obj)?;
     let max_iterations = ctx.limits.max_pbkdf2_iterations;
     let derived = derive(
         method,
@@ -125,6 +126,26 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         },
     )?;
     Ok(Reply::uid_only(uid))
+}
+
+/// PCI mode: no symmetric key the client could compute, which would be a key registered in
+/// the clear by another name (and, made a wrapping key, would take any key out): HASH over
+/// the Derivation Data ignores the base key, and Secret Data is taken in the clear.
+fn refuse_known_derivation(
+    ctx: &Ctx,
+    object_type: u32,
+    method: u32,
+    params: &Ttlv,
+    base: &super::Object,
+) -> Result<(), OpError> {
+    if !ctx.crypto.pci_mode || object_type != ot::SYMMETRIC_KEY {
+        return Ok(());
+    }
+    let hash_of_data = method == dm::HASH && params.child(Tag::DERIVATION_DATA).is_some();
+    if hash_of_data || base.object_type != ot::SYMMETRIC_KEY {
+        return Err(OpError::KnownDerivation);
+    }
+    Ok(())
 }
 
 /// A derived symmetric key must be an AES or HMAC key of a length akm uses.

@@ -108,6 +108,7 @@ pub fn load_key_by_uid(
     if mask & usage == 0 {
         return Err(OpError::IncompatibleUsageMask);
     }
+    ctx.crypto.check_separation(mask)?;
     check_state_and_dates(&obj, purpose, now)?;
     if obj.get("Usage Limits").is_some() {
         consume_usage(ctx, who, &uid, operation, now, amount)?;

@@ -125,6 +125,20 @@ impl CryptoPolicy {
         use crate::kmip::enums::object_type as ot;
         self.pci_mode && matches!(object_type, ot::SYMMETRIC_KEY | ot::PRIVATE_KEY)
     }
+
+    /// PCI mode's key separation: a key whose usage `mask` lets it both wrap (or unwrap) keys
+    /// and encrypt (or decrypt) data is refused for either use. Otherwise a key served
+    /// wrapped under it comes out in the clear through Decrypt (RFC 3394 is AES block
+    /// decryptions), and Encrypt forges wrappings of keys the client chose.
+    pub fn check_separation(&self, mask: i32) -> Result<(), OpError> {
+        use crate::kmip::enums::cryptographic_usage_mask as usage;
+        let wraps = mask & (usage::WRAP_KEY | usage::UNWRAP_KEY) != 0;
+        let data = mask & (usage::ENCRYPT | usage::DECRYPT) != 0;
+        if self.pci_mode && wraps && data {
+            return Err(OpError::KeySeparation);
+        }
+        Ok(())
+    }
 }
 
 impl Ctx {

@@ -155,6 +155,8 @@ fn rsa_wrapping_key(ctx: &Ctx, who: &Caller, spec: &Spec) -> Result<Option<RsaWr
     if obj.int_attr("Cryptographic Usage Mask").unwrap_or(0) & usage::WRAP_KEY == 0 {
         return Err(OpError::IncompatibleUsageMask);
     }
+    ctx.crypto
+        .check_separation(obj.int_attr("Cryptographic Usage Mask").unwrap_or(0))?;
     if obj.state() != state::ACTIVE {
         return Err(OpError::WrongState);
     }
@@ -225,6 +227,8 @@ fn wrapping_key(
     if obj.int_attr("Cryptographic Usage Mask").unwrap_or(0) & usage::WRAP_KEY == 0 {
         return Err(OpError::IncompatibleUsageMask);
     }
+    ctx.crypto
+        .check_separation(obj.int_attr("Cryptographic Usage Mask").unwrap_or(0))?;
     if obj.state() != state::ACTIVE {
         return Err(OpError::WrongState);
     }

@@ -380,11 +380,19 @@ fn audited_dispatch(
     let audit_scope = ctx.store.audit_scope();
     let (mut items, access) = ops::dispatch_recorded(ctx, who, msg, now);
     let mut bytes = seal(encode_response(version, now, &items));
+    let mut performed_unanswered = Vec::new();
     if msg
         .header
         .max_response_size
         .is_some_and(|max| bytes.len() > max)
     {
+        // The items ran and their changes are committed: only the answer is refused. Their
+        // records must still say so and name what they wrote (a Create's new object is named
+        // only in its answer), or a client could make a change the journal never names.
+        performed_unanswered = items
+            .iter()
+            .map(|i| i.result.is_ok() && !i.undone)
+            .collect();
         items = too_large(&items);
         bytes = seal(encode_response(version, now, &items));
     }
@@ -396,6 +404,17 @@ fn audited_dispatch(
         if let Some(e) = events.get_mut(record.item) {
             e.detail = record.decision.reason.audit_detail();
         }
+    }
+    for (e, _) in events
+        .iter_mut()
+        .zip(&performed_unanswered)
+        .filter(|(_, performed)| **performed)
+    {
+        e.detail = Some(
+            "performed (its changes are committed); only its answer was over the client's \
+             Maximum Response Size"
+                .into(),
+        );
     }
     AuditEvent::fill_names(&mut events, |uid| ctx.store.first_name(uid).ok().flatten());
     ctx.audit.record(events)?;
@@ -424,11 +443,28 @@ fn seal(response: Ttlv) -> Zeroizing<Vec<u8>> {
 fn too_large(items: &[ResponseItem]) -> Vec<ResponseItem> {
     items
         .iter()
-        .map(|i| ResponseItem {
-            operation: i.operation,
-            batch_id: i.batch_id.clone(),
-            result: Err(Failure::new(rr::RESPONSE_TOO_LARGE, "response too large")),
-            undone: false,
+        .map(|i| {
+            let mut failure = Failure::new(rr::RESPONSE_TOO_LARGE, "response too large");
+            // The object a performed item acted on (a new one is named only in its answer),
+            // for its audit record; never sent to the client.
+            failure.written = match &i.result {
+                // A Locate answer lists many objects: naming the first would mislead.
+                Ok(Some(payload))
+                    if !i.undone && i.operation != Some(crate::kmip::enums::operation::LOCATE) =>
+                {
+                    payload
+                        .child(crate::ttlv::Tag::UNIQUE_IDENTIFIER)
+                        .and_then(Ttlv::as_text)
+                        .map(str::to_owned)
+                }
+                _ => None,
+            };
+            ResponseItem {
+                operation: i.operation,
+                batch_id: i.batch_id.clone(),
+                result: Err(failure),
+                undone: false,
+            }
         })
         .collect()
 }

@@ -58,6 +58,7 @@ mod pykmip_acl;
 mod pykmip_suite;
 mod query;
 mod redteam;
+mod redteam3;
 mod register_objects;
 mod rotation;
 mod selftest;
