@@ -29,6 +29,9 @@ pub enum KitError {
     /// The archive is damaged or not one.
     #[error("{0}: not an intact KEK-and-configuration archive ({1}); nothing was written")]
     Damaged(String, &'static str),
+    /// An entry names a file the archived configuration does not.
+    #[error("the archive holds {0}, which its configuration does not name; nothing was written")]
+    Foreign(String),
     /// A file the archive would write exists.
     #[error("{0} exists; restore into an empty node, or pass --force to overwrite")]
     Exists(String),
@@ -48,13 +51,9 @@ struct Member {
     recorded: String,
 }
 
-/// The files `config` names that rebuild the node (those that exist).
-fn members(config: &Config) -> Result<Vec<Member>, KitError> {
-    let base = config.path.parent().unwrap_or(Path::new(".")).to_owned();
+/// Every file `config` names that rebuilds the node, whether or not it exists.
+fn named_paths(config: &Config) -> Vec<PathBuf> {
     let sealed = crate::daemon::sealed_kek_path(config);
-    if !sealed.exists() {
-        return Err(KitError::ClearKek(config.store.kek().display().to_string()));
-    }
     let files = crate::daemon::kek_files(config);
     let mut paths = vec![config.path.clone(), sealed, files.archive()];
     paths.push(config.audit.signing_key_path(&config.store));
@@ -77,8 +76,17 @@ fn members(config: &Config) -> Result<Vec<Member>, KitError> {
     if let Some(t) = &config.backup.sftp {
         paths.extend([t.identity.clone(), t.known_hosts.clone()]);
     }
+    paths
+}
+
+/// The files `config` names that rebuild the node (those that exist).
+fn members(config: &Config) -> Result<Vec<Member>, KitError> {
+    let base = config.path.parent().unwrap_or(Path::new(".")).to_owned();
+    if !crate::daemon::sealed_kek_path(config).exists() {
+        return Err(KitError::ClearKek(config.store.kek().display().to_string()));
+    }
     let mut out: Vec<Member> = Vec::new();
-    for p in paths {
+    for p in named_paths(config) {
         if !p.is_file() || out.iter().any(|m| m.source == p) {
             continue;
         }
@@ -217,6 +225,25 @@ pub fn restore(file: &Path, config_path: &Path, force: bool) -> Result<Vec<PathB
         "@config" => config_path.to_owned(),
         p => base.join(p),
     };
+    // Only the files the archived configuration itself names are written back: a crafted
+    // archive cannot place a file anywhere else (its checksums are not a signature).
+    let config_text = entries
+        .iter()
+        .find(|e| e.path == "@config")
+        .map(|e| String::from_utf8_lossy(&e.bytes).into_owned())
+        .ok_or_else(|| {
+            KitError::Damaged(file.display().to_string(), "it holds no configuration")
+        })?;
+    let archived = Config::parse(&config_text, config_path).map_err(|_| {
+        KitError::Damaged(
+            file.display().to_string(),
+            "its configuration does not load with this akm",
+        )
+    })?;
+    let named = named_paths(&archived);
+    if let Some(e) = entries.iter().find(|e| !named.contains(&target(e))) {
+        return Err(KitError::Foreign(e.path.clone()));
+    }
     if !force {
         if let Some(e) = entries.iter().find(|e| target(e).exists()) {
             return Err(KitError::Exists(target(e).display().to_string()));
@@ -248,4 +275,41 @@ pub fn restore(file: &Path, config_path: &Path, force: bool) -> Result<Vec<PathB
         written.push(path);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An archive of `(path, bytes)` entries in the on-disk layout, checksums included.
+    fn archive(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut body = MAGIC.as_bytes().to_vec();
+        for (path, bytes) in entries {
+            body.extend(format!("file 600 {} {} {path}\n", bytes.len(), sha256(bytes)).bytes());
+            body.extend_from_slice(bytes);
+            body.push(b'\n');
+        }
+        let end = format!("end {}\n", sha256(&body));
+        body.extend(end.bytes());
+        body
+    }
+
+    #[test]
+    fn an_entry_the_archived_configuration_does_not_name_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("crafted.akmkc");
+        std::fs::write(
+            &file,
+            archive(&[
+                ("@config", b"[server]\n"),
+                ("../outside/authorized_keys", b"ssh-ed25519 AAAA attacker\n"),
+            ]),
+        )
+        .unwrap();
+        let config = dir.path().join("node/config/akm.toml");
+        let refused = restore(&file, &config, false).unwrap_err();
+        assert!(matches!(refused, KitError::Foreign(ref p) if p.contains("authorized_keys")));
+        assert!(!config.exists(), "the configuration was written anyway");
+        assert!(!dir.path().join("node/outside").exists());
+    }
 }
