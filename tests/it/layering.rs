@@ -3,7 +3,9 @@
 //! The checker reads every file under src/, collects the `crate::X` and `super::X` paths it
 //! names outside comments and string literals (grouped `use crate::{a, b::c}` included), builds
 //! the graph between top-level modules and reports each strongly connected component of more
-//! than one module, with the edges inside it and where they come from. It needs nothing but the
+//! than one module, with the edges inside it and where they come from. Unit tests
+//! (`#[cfg(test)] mod` blocks and `tests.rs` files) are left out: a test may build a whole
+//! server without making its module depend on the layers above. It needs nothing but the
 //! source tree, so it also runs standalone: `rustc --test tests/it/layering.rs && ./layering`.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -227,6 +229,49 @@ fn first_segments(code: &[char], i: usize) -> Vec<String> {
     names
 }
 
+/// The code with each `#[cfg(test)] mod name { ... }` block blanked out: unit tests may use
+/// higher layers (to build a server, say) without that being a dependency of the module.
+fn without_test_modules(code: &str) -> String {
+    let chars: Vec<char> = code.chars().collect();
+    let mut out: Vec<char> = chars.clone();
+    let mut from = 0;
+    while let Some(at) = find(&chars, from, "#[cfg(test)]") {
+        let mut j = skip_ws(&chars, at + "#[cfg(test)]".len());
+        from = j;
+        if !starts_with(&chars, j, "mod ") {
+            continue;
+        }
+        while j < chars.len() && chars[j] != '{' && chars[j] != ';' {
+            j += 1;
+        }
+        if chars.get(j) != Some(&'{') {
+            continue;
+        }
+        let mut depth = 0;
+        let mut k = j;
+        while k < chars.len() {
+            match chars[k] {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            if chars[k] != '\n' {
+                out[k] = ' ';
+            }
+            k += 1;
+            if depth == 0 {
+                break;
+            }
+        }
+        from = k;
+    }
+    out.into_iter().collect()
+}
+
+fn find(chars: &[char], from: usize, pat: &str) -> Option<usize> {
+    (from..chars.len()).find(|&i| starts_with(chars, i, pat))
+}
+
 /// Every top-level module a file refers to, with the line of each reference.
 fn references(code: &str, module: &[String]) -> Vec<(String, usize)> {
     let chars: Vec<char> = code.chars().collect();
@@ -287,8 +332,12 @@ fn edges() -> (BTreeSet<String>, Vec<Edge>) {
             continue;
         };
         modules.insert(top.clone());
+        if path.file_name().is_some_and(|n| n == "tests.rs") {
+            continue; // a `#[cfg(test)] mod tests;` file
+        }
         let text = fs::read_to_string(path).expect("read source");
-        for (to, line) in references(&code_only(&text), &module) {
+        let code = without_test_modules(&code_only(&text));
+        for (to, line) in references(&code, &module) {
             if to != top && !to.is_empty() {
                 edges.push(Edge {
                     from: top.clone(),
