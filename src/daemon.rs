@@ -44,7 +44,7 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     /// The TLS files are unusable.
     #[error(transparent)]
-    Tls(#[from] tls::TlsError),
+    Tls(#[from] crate::tls::TlsError),
     /// The listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

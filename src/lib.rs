@@ -32,4 +32,5 @@ pub mod server;
 pub mod settings_digest;
 pub mod status;
 pub mod store;
+pub mod tls;
 pub mod ttlv;

@@ -14,7 +14,8 @@
 use crate::config::{Config, TlsConfig};
 use crate::notify::Notifier;
 use crate::ops::Ctx;
-use crate::server::tls::{Loaded, TlsError, TlsHandle};
+use crate::server::tls::{Loaded, TlsHandle};
+use crate::tls::TlsError;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 

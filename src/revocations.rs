@@ -58,7 +58,7 @@ impl RevokedCerts {
 /// every reload), puts it in force and audits each. Blocking. A failure is logged: the local
 /// CRL is enforced by this node's TLS verifier anyway, and the next reload records it again.
 pub fn record_from_crls(ctx: &Ctx, tls: &TlsConfig) {
-    let entries = match crate::server::tls::load_crls(&tls.crls) {
+    let entries = match crate::tls::load_crls(&tls.crls) {
         Ok(crls) => crate::server::tls::crl_entries(&crls),
         Err(e) => {
             tracing::error!(error = %e, "cannot read tls.crls to record revocations for the peers");

@@ -296,7 +296,7 @@ pub fn report(e: &CliError, json: bool) {
 
 /// The client certificate's CN (the identity the server judges), for messages.
 pub(super) fn identity_of(cert: &std::path::Path) -> Option<String> {
-    let certs = crate::server::tls::load_certs(cert).ok()?;
+    let certs = crate::tls::load_certs(cert).ok()?;
     crate::identity::principal_from_der(certs.first()?.as_ref())
         .ok()
         .map(|p| p.cn)

@@ -13,7 +13,7 @@ use super::proto::{self, AccountRecord, Item, Msg, ProtoError, PROTOCOL};
 use super::status::unix_now;
 use super::Mirror;
 use crate::identity::principal_from_der;
-use crate::server::tls::{self, TlsError};
+use crate::tls::{self, TlsError};
 use crate::store::{AccountKind, CertRevocation, ChangeEntry, REVOCATION_ENTITY};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,7 +52,7 @@ impl Tls {
         );
         let no_crls: &[std::path::PathBuf] = &[];
         Ok(Arc::new(Tls {
-            server: tls::server_config(&cert, &key, &ca, no_crls)?,
+            server: crate::server::tls::server_config(&cert, &key, &ca, no_crls)?,
             client: tls::client_config(&cert, &key, &ca)?,
         }))
     }

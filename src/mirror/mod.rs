@@ -39,7 +39,7 @@ const REFUSAL_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 pub enum MirrorError {
     /// The mirror TLS files are unusable.
     #[error("mirror TLS: {0}")]
-    Tls(#[from] crate::server::tls::TlsError),
+    Tls(#[from] crate::tls::TlsError),
     /// The listener could not be bound.
     #[error("cannot listen for mirror peers on {addr}: {source}")]
     Bind {
