@@ -61,7 +61,7 @@ pub fn run_backup(config: &Config, args: BackupArgs) -> Result<(), CliError> {
     let out = connect_and_run(config, &args.conn, |client| {
         Box::pin(async move {
             let got = client.call(ext::OP_BACKUP, Vec::new()).await?;
-            ext::backup_from(&got).ok_or_else(|| {
+            super::custody::backup_from(&got).ok_or_else(|| {
                 CliError::Client(crate::client::ClientError::Protocol(
                     "malformed backup response".into(),
                 ))

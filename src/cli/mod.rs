@@ -8,7 +8,7 @@ mod backup;
 mod bench;
 mod certs;
 mod conformance;
-mod custody;
+pub mod custody;
 mod discover;
 pub mod errors;
 mod key;

@@ -297,3 +297,24 @@ fn record(ctx: &Ctx, who: &Caller, result: &Result<SealStatus, crate::crypto::Cr
     };
     audit_event(ctx, who, OP_UNSEAL, outcome, detail);
 }
+
+/// The response payload for a status.
+fn status_payload(s: &SealStatus) -> Vec<Ttlv> {
+    vec![
+        Ttlv::boolean(TAG_SEALED, s.sealed),
+        Ttlv::text(TAG_SEAL_SCHEME, s.scheme),
+        Ttlv::integer(TAG_UNSEAL_THRESHOLD, s.threshold as i32),
+        Ttlv::integer(TAG_UNSEAL_PROGRESS, s.progress as i32),
+        Ttlv::text(TAG_KEK_ID, s.kek_id.clone()),
+    ]
+}
+
+/// The response payload for a backup.
+fn backup_payload(b: &crate::backup::BackupInfo) -> Vec<Ttlv> {
+    vec![
+        Ttlv::text(TAG_BACKUP_FILE, b.path.display().to_string()),
+        Ttlv::long(TAG_BACKUP_BYTES, b.bytes as i64),
+        Ttlv::text(TAG_BACKUP_SHA256, b.sha256.clone()),
+        Ttlv::text(TAG_KEK_ID, b.kek_id.clone()),
+    ]
+}
