@@ -2,6 +2,9 @@
 //! checked with a message that names the key and says what to fix; relative paths resolve
 //! against the directory of the config file. Opens no sockets and no database.
 
+pub mod mirror;
+pub mod status;
+
 use crate::policy::{self, AccessMode, Account, Operations};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -77,10 +80,10 @@ pub struct Config {
     pub dual_control: DualControlConfig,
     /// Mirroring to failover peers (absent: no mirroring).
     #[serde(default)]
-    pub mirror: Option<crate::mirror::config::MirrorConfig>,
+    pub mirror: Option<mirror::MirrorConfig>,
     /// The HTTPS status listener (`/health`, `/metrics`, the status page).
     #[serde(default)]
-    pub status: crate::status::config::StatusConfig,
+    pub status: status::StatusConfig,
     /// The config file's path (set by `load`).
     #[serde(skip)]
     pub path: PathBuf,

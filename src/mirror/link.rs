@@ -7,7 +7,7 @@
 //! commit, and pings when idle so a dead link is noticed.
 
 use super::apply::{self, to_wire};
-use super::config::{MirrorConfig, PeerConfig};
+use crate::config::mirror::{MirrorConfig, PeerConfig};
 use super::events;
 use super::proto::{self, AccountRecord, Item, Msg, ProtoError, PROTOCOL};
 use super::status::unix_now;

@@ -10,7 +10,6 @@
 //! version 4 UUIDs (122 random bits), so nodes never hand out the same one.
 
 pub mod apply;
-pub mod config;
 pub mod events;
 mod link;
 pub mod proto;
@@ -21,7 +20,7 @@ pub mod status;
 use crate::logthrottle::LogThrottle;
 use crate::ops::Ctx;
 use crate::store::{CommitHook, StoreError};
-use config::{MirrorConfig, Mode, OnTimeout};
+use crate::config::mirror::{MirrorConfig, Mode, OnTimeout};
 pub use status::{PeerStatus, Status};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};

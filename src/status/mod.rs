@@ -9,7 +9,6 @@
 //! administrator certificate; others see counts and states. Never serves key material: it
 //! reads counts, states and audit records (which carry none).
 
-pub mod config;
 pub mod gauges;
 pub mod http;
 pub mod metrics;
