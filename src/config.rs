@@ -2,6 +2,7 @@
 //! checked with a message that names the key and says what to fix; relative paths resolve
 //! against the directory of the config file. Opens no sockets and no database.
 
+pub mod cron;
 pub mod mirror;
 pub mod status;
 
@@ -287,7 +288,40 @@ pub struct BackupConfig {
     pub keep: usize,
     /// A remote host every backup, manual (`akm backup`) or scheduled, is also copied to
     /// over SFTP.
-    pub sftp: Option<crate::backup::sftp::SftpTarget>,
+    pub sftp: Option<SftpTarget>,
+}
+
+/// Where scheduled backups are copied (`[backup.sftp]`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpTarget {
+    /// `user@host:directory` on the remote host.
+    pub destination: String,
+    /// The SSH port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The private key to log in with (mode 0600).
+    pub identity: PathBuf,
+    /// The known_hosts file holding the remote host's key.
+    pub known_hosts: PathBuf,
+    /// Seconds to wait for the SSH connection (and, between keepalives, for an answer).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Seconds one whole upload may take before sftp is stopped and the copy reported failed.
+    #[serde(default = "default_transfer_timeout")]
+    pub transfer_timeout_secs: u64,
+}
+
+fn default_port() -> u16 {
+    22
+}
+
+fn default_connect_timeout() -> u64 {
+    15
+}
+
+fn default_transfer_timeout() -> u64 {
+    600
 }
 
 impl Default for BackupConfig {
@@ -911,7 +945,7 @@ impl Config {
             }
         }
         if let Some(spec) = &self.backup.schedule {
-            if let Err(e) = crate::backup::cron::CronSpec::parse(spec) {
+            if let Err(e) = cron::CronSpec::parse(spec) {
                 return Err(self.invalid(
                     "backup.schedule",
                     format!(

@@ -21,7 +21,7 @@ pub struct Schedule {
     /// Backup files kept.
     pub keep: usize,
     /// Where each backup is also copied.
-    pub sftp: Option<super::sftp::SftpTarget>,
+    pub sftp: Option<crate::config::SftpTarget>,
 }
 
 /// When scheduled backups run.
@@ -30,14 +30,14 @@ pub enum When {
     /// Every so often, the first one interval after start (`backup.interval_secs`).
     Every(Duration),
     /// At the times of a schedule (`backup.schedule`, UTC).
-    At(super::cron::CronSpec),
+    At(crate::config::cron::CronSpec),
 }
 
 impl When {
     /// The configured schedule, if any (the config was validated).
     pub fn of(config: &crate::config::BackupConfig) -> Option<When> {
         if let Some(spec) = &config.schedule {
-            return super::cron::CronSpec::parse(spec).ok().map(When::At);
+            return crate::config::cron::CronSpec::parse(spec).ok().map(When::At);
         }
         (config.interval_secs > 0).then(|| When::Every(Duration::from_secs(config.interval_secs)))
     }
@@ -137,7 +137,7 @@ fn turn(ctx: &Ctx, s: &Schedule) -> Result<BackupInfo, BackupError> {
 pub fn copy_remote(
     ctx: &Ctx,
     dir: &Path,
-    target: &super::sftp::SftpTarget,
+    target: &crate::config::SftpTarget,
     info: &BackupInfo,
     now: i64,
     by: &str,

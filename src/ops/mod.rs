@@ -83,7 +83,7 @@ pub struct Ctx {
     /// Where the Backup operation writes (`[backup] dir`); `None`: no backups.
     pub backup_dir: Option<std::path::PathBuf>,
     /// Where every backup, manual or scheduled, is also copied (`[backup.sftp]`).
-    pub backup_sftp: Option<crate::backup::sftp::SftpTarget>,
+    pub backup_sftp: Option<crate::config::SftpTarget>,
     /// Where the KEKs are kept, for Rotate KEK; `None`: no rotation.
     pub kek_files: Option<crate::crypto::rotate::KekFiles>,
     /// Dual control (`[dual_control]`): guarded operations and open authorization windows.
