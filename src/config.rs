@@ -3,6 +3,8 @@
 //! against the directory of the config file. Opens no sockets and no database.
 
 pub mod cron;
+pub mod dual_control;
+pub mod limits;
 pub mod mirror;
 pub mod status;
 
@@ -168,12 +170,12 @@ impl Default for ServerConfig {
             max_batch_items: 1024,
             max_attributes: 1024,
             max_requests_in_flight: 256,
-            max_locate_items: crate::ops::DEFAULT_MAX_LOCATE_ITEMS,
-            max_request_cost: crate::ops::cost::DEFAULT_MAX_REQUEST_COST as usize,
-            max_pbkdf2_iterations: crate::ops::cost::DEFAULT_MAX_PBKDF2_ITERATIONS as usize,
-            max_response_bytes: crate::ops::cost::DEFAULT_MAX_RESPONSE_BYTES,
-            max_attribute_bytes: crate::ops::DEFAULT_MAX_ATTRIBUTE_BYTES,
-            max_object_attribute_bytes: crate::ops::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
+            max_locate_items: limits::DEFAULT_MAX_LOCATE_ITEMS,
+            max_request_cost: limits::DEFAULT_MAX_REQUEST_COST as usize,
+            max_pbkdf2_iterations: limits::DEFAULT_MAX_PBKDF2_ITERATIONS as usize,
+            max_response_bytes: limits::DEFAULT_MAX_RESPONSE_BYTES,
+            max_attribute_bytes: limits::DEFAULT_MAX_ATTRIBUTE_BYTES,
+            max_object_attribute_bytes: limits::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
             shutdown_grace_secs: 30,
             auto_init: false,
             interop_operations: false,
@@ -910,12 +912,12 @@ impl Config {
         if !(1..=86_400).contains(&self.crypto.rotation_check_secs) {
             return Err(self.invalid("crypto.rotation_check_secs", "must be 1 to 86400"));
         }
-        if let Err(bad) = crate::ops::dual::expand(&self.dual_control.operations) {
+        if let Err(bad) = dual_control::expand(&self.dual_control.operations) {
             return Err(self.invalid(
                 "dual_control.operations",
                 format!(
                     "{bad:?} is not one of {}, or \"all\"",
-                    crate::ops::dual::GUARDABLE.join(", ")
+                    dual_control::GUARDABLE.join(", ")
                 ),
             ));
         }
@@ -1076,7 +1078,7 @@ impl Config {
             (
                 "server.max_locate_items",
                 s.max_locate_items,
-                crate::ops::MAX_LOCATE_ITEMS_CAP,
+                limits::MAX_LOCATE_ITEMS_CAP,
                 "the default is 10000",
             ),
             (
@@ -1110,18 +1112,18 @@ impl Config {
     /// writes well below what its stored-record decoder reads (see `ops::stored_size`), and the
     /// per-attribute limit no larger than the per-object one.
     fn validate_attribute_limits(&self) -> Result<(), ConfigError> {
-        use crate::ops::{MAX_ATTRIBUTE_BYTES_CAP as MAX, MIN_ATTRIBUTE_BYTES as MIN};
+        use limits::{MAX_ATTRIBUTE_BYTES_CAP as MAX, MIN_ATTRIBUTE_BYTES as MIN};
         let s = &self.server;
         for (key, value, default) in [
             (
                 "server.max_attribute_bytes",
                 s.max_attribute_bytes,
-                crate::ops::DEFAULT_MAX_ATTRIBUTE_BYTES,
+                limits::DEFAULT_MAX_ATTRIBUTE_BYTES,
             ),
             (
                 "server.max_object_attribute_bytes",
                 s.max_object_attribute_bytes,
-                crate::ops::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
+                limits::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
             ),
         ] {
             if !(MIN..=MAX).contains(&value) {
@@ -1145,8 +1147,8 @@ impl Config {
     }
 
     /// The limits on stored attribute bytes, for the operations.
-    pub fn attribute_limits(&self) -> crate::ops::AttributeLimits {
-        crate::ops::AttributeLimits {
+    pub fn attribute_limits(&self) -> limits::AttributeLimits {
+        limits::AttributeLimits {
             per_attribute: self.server.max_attribute_bytes,
             per_object: self.server.max_object_attribute_bytes,
         }
@@ -1457,7 +1459,7 @@ mod tests {
     #[test]
     fn attribute_limits_stay_below_what_stored_records_can_hold() {
         let c = parse("").unwrap();
-        assert_eq!(c.attribute_limits(), crate::ops::AttributeLimits::default());
+        assert_eq!(c.attribute_limits(), limits::AttributeLimits::default());
         let c =
             parse("[server]\nmax_attribute_bytes = 1024\nmax_object_attribute_bytes = 1048576\n")
                 .unwrap();
@@ -1484,7 +1486,7 @@ mod tests {
             assert!(e.contains(key), "{text}: {e}");
         }
         // Whatever the configuration, a record at the limit decodes with room to spare.
-        const { assert!(2 * crate::ops::MAX_ATTRIBUTE_BYTES_CAP <= crate::ops::STORED_RECORD_MAX_BYTES) };
+        const { assert!(2 * limits::MAX_ATTRIBUTE_BYTES_CAP <= crate::ops::STORED_RECORD_MAX_BYTES) };
     }
 
     #[test]

@@ -12,15 +12,12 @@ use crate::error::OpError;
 use crate::kmip::enums::operation as op;
 use crate::kmip::RequestItem;
 use crate::ttlv::{Tag, Ttlv, Value};
+use crate::config::limits::{
+    DEFAULT_MAX_PBKDF2_ITERATIONS, DEFAULT_MAX_REQUEST_COST, DEFAULT_MAX_RESPONSE_BYTES,
+};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-/// Default `server.max_request_cost`: about four seconds of one core.
-pub const DEFAULT_MAX_REQUEST_COST: u64 = 4_000;
-/// Default `server.max_response_bytes`: 4 MiB.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
-/// Default `server.max_pbkdf2_iterations`.
-pub const DEFAULT_MAX_PBKDF2_ITERATIONS: u32 = 1_000_000;
 /// The most an Undo batch may cost: it holds the store's write lock while it runs, so every
 /// other client's writes wait for it.
 pub const MAX_UNDO_COST: u64 = 500;

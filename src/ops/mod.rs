@@ -45,14 +45,11 @@ mod wrap;
 
 pub use access::{AccessRecord, Caller};
 pub use admin::{admin_operation, AdminOp};
-pub use locate::{DEFAULT_MAX_LOCATE_ITEMS, MAX_LOCATE_ITEMS_CAP};
 pub use object::{name_value as object_name, Object};
 pub use query::{PROFILES_V1, PROFILES_V2};
-pub use stored_size::{
-    AttributeLimits, Writer, DEFAULT_MAX_ATTRIBUTE_BYTES, DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
-    MAX_ATTRIBUTE_BYTES_CAP, MIN_ATTRIBUTE_BYTES, STORED_RECORD_MAX_BYTES,
-};
+pub use stored_size::{Writer, STORED_RECORD_MAX_BYTES};
 
+use crate::config::limits::AttributeLimits;
 use crate::crypto::slot::KekSlot;
 use crate::crypto::Kek;
 use crate::error::OpError;
@@ -143,7 +140,7 @@ impl Ctx {
             backup_sftp: None,
             kek_files: None,
             dual: dual::DualControl::default(),
-            max_locate_items: locate::DEFAULT_MAX_LOCATE_ITEMS,
+            max_locate_items: crate::config::limits::DEFAULT_MAX_LOCATE_ITEMS,
             limits: cost::RequestLimits::default(),
             attribute_limits: AttributeLimits::default(),
             metrics: Arc::default(),

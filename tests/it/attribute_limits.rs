@@ -13,7 +13,7 @@ use akm::kmip::enums::{
     revocation_reason_code as rrc, state,
 };
 use akm::kmip::ProtocolVersion as V;
-use akm::ops::{AttributeLimits, MAX_ATTRIBUTE_BYTES_CAP};
+use akm::config::limits::{AttributeLimits, MAX_ATTRIBUTE_BYTES_CAP};
 use akm::ttlv::{Tag, Ttlv, Value};
 
 const KIB: usize = 1024;

@@ -56,7 +56,7 @@ struct Options {
     max_locate_items: Option<usize>,
     /// `server.max_attribute_bytes` and `server.max_object_attribute_bytes`, if not the
     /// defaults.
-    attribute_limits: Option<akm::ops::AttributeLimits>,
+    attribute_limits: Option<akm::config::limits::AttributeLimits>,
     /// Dual control and separation of duties (`[dual_control]`), if not the default (off).
     dual: Option<akm::ops::dual::DualControl>,
 }
@@ -302,7 +302,7 @@ impl TestServer {
     }
 
     /// Starts a server (new CA, default settings) with these limits on stored attribute bytes.
-    pub async fn start_with_attribute_limits(limits: akm::ops::AttributeLimits) -> TestServer {
+    pub async fn start_with_attribute_limits(limits: akm::config::limits::AttributeLimits) -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
         let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
         let options = Options {
