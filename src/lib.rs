@@ -20,6 +20,7 @@ pub mod kmip;
 pub mod logfile;
 pub mod logremote;
 pub mod logthrottle;
+pub mod metrics;
 pub mod mirror;
 pub mod notify;
 pub mod ops;

@@ -97,7 +97,7 @@ pub struct Ctx {
     /// `server.max_object_attribute_bytes`).
     pub attribute_limits: AttributeLimits,
     /// Request counters for the status listener's `/metrics`, updated by the KMIP listener.
-    pub metrics: Arc<crate::status::metrics::Metrics>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Every revoked client certificate in the store (from this node's CRLs or a peer's),
     /// checked by the KMIP listener after the handshake and before each request.
     pub revoked_certs: Arc<crate::revocations::RevokedCerts>,

@@ -2,7 +2,7 @@
 //! state, audit journal position, checkpoint and sink backlog, mirror peers, process start
 //! time and build info. (The request counters are in [`super::metrics`].)
 
-use super::prom::{Family, Kind};
+use crate::metrics::prom::{Family, Kind};
 use super::snapshot::Snapshot;
 use crate::kmip::enums::{object_type as ot, state as st};
 
