@@ -300,7 +300,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     // Before any new write, which would move the audit mark past what is missing.
     record_unaudited_changes(&store, &audit)?;
     apply_declared_accounts(&store, config)?;
-    let revoked_certs = Arc::new(crate::revocations::RevokedCerts::load(&store)?);
+    let revoked_certs = Arc::new(crate::store::RevokedCerts::load(&store)?);
     Ok(Ctx {
         store,
         kek,

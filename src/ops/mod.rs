@@ -100,7 +100,7 @@ pub struct Ctx {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Every revoked client certificate in the store (from this node's CRLs or a peer's),
     /// checked by the KMIP listener after the handshake and before each request.
-    pub revoked_certs: Arc<crate::revocations::RevokedCerts>,
+    pub revoked_certs: Arc<crate::store::RevokedCerts>,
     /// The digest of the security settings in force, compared with mirror peers'; replaced
     /// by a configuration reload.
     pub settings: Live<crate::settings_digest::SettingsDigest>,
