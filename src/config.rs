@@ -252,6 +252,10 @@ impl StoreConfig {
             .clone()
             .unwrap_or_else(|| self.data_dir.join("kek.key"))
     }
+    /// The sealed KEK file: beside the KEK file, `kek.sealed` (`akm kek seal` writes it).
+    pub fn sealed_kek(&self) -> PathBuf {
+        self.kek().with_extension("sealed")
+    }
 }
 
 /// `[crypto]`: how keys may leave akm and how often scheduled rotation runs.

@@ -140,7 +140,7 @@ fn check_visible(config: &Config) -> Result<(), StartError> {
     }
     for p in [
         config.store.kek(),
-        sealed_kek_path(config),
+        config.store.sealed_kek(),
         config.store.database(),
     ] {
         present(&p)?;
@@ -214,9 +214,9 @@ pub fn init(config: &Config) -> Result<Initialized, StartError> {
     if kek_path.exists() {
         return Err(StartError::Exists(kek_path.display().to_string()));
     }
-    if sealed_kek_path(config).exists() {
+    if config.store.sealed_kek().exists() {
         return Err(StartError::Exists(
-            sealed_kek_path(config).display().to_string(),
+            config.store.sealed_kek().display().to_string(),
         ));
     }
     create_private_dir(&config.store.data_dir)?;
@@ -247,19 +247,14 @@ pub fn init(config: &Config) -> Result<Initialized, StartError> {
 /// True when there is nothing yet: no KEK (plain or sealed) and no database.
 pub fn needs_init(config: &Config) -> bool {
     !config.store.kek().exists()
-        && !sealed_kek_path(config).exists()
+        && !config.store.sealed_kek().exists()
         && !config.store.database().exists()
-}
-
-/// The sealed KEK file: beside the KEK file, `kek.sealed` (`akm kek seal` writes it).
-pub fn sealed_kek_path(config: &Config) -> std::path::PathBuf {
-    config.store.kek().with_extension("sealed")
 }
 
 /// The KEK as the server starts with it: sealed when `kek.sealed` exists (custodians then
 /// unseal it), else open from the plain key file, which is development auto-unseal only.
 fn load_kek_slot(config: &Config) -> Result<KekSlot, StartError> {
-    let (plain, sealed) = (config.store.kek(), sealed_kek_path(config));
+    let (plain, sealed) = (config.store.kek(), config.store.sealed_kek());
     if sealed.exists() {
         if plain.exists() {
             return Err(StartError::Exists(format!(
@@ -269,24 +264,16 @@ fn load_kek_slot(config: &Config) -> Result<KekSlot, StartError> {
                 sealed.display()
             )));
         }
-        let slot = kek_files(config).load()?;
+        let slot = KekFiles::of(&config.store).load()?;
         tracing::warn!("the KEK is sealed: serving nothing until custodians run `akm unseal`");
         return Ok(slot);
     }
-    let slot = kek_files(config).load()?;
+    let slot = KekFiles::of(&config.store).load()?;
     tracing::warn!(
         file = %plain.display(),
         "KEK auto-unsealed from a plain key file: development mode, NOT FOR PRODUCTION (seal it with `akm kek seal`)"
     );
     Ok(slot)
-}
-
-/// The node's KEK files.
-pub fn kek_files(config: &Config) -> KekFiles {
-    KekFiles {
-        plain: config.store.kek(),
-        sealed: sealed_kek_path(config),
-    }
 }
 
 /// Opens everything the server needs (blocking: run before or beside the runtime).
@@ -314,7 +301,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         streams: Default::default(),
         backup_dir: Some(config.backup.dir(&config.store)),
         backup_sftp: config.backup.sftp.clone(),
-        kek_files: Some(kek_files(config)),
+        kek_files: Some(KekFiles::of(&config.store)),
         dual: crate::ops::dual::DualControl::new(
             config.dual_control.operations.clone(),
             config.dual_control.window_minutes,

@@ -51,11 +51,11 @@ struct Member {
 /// The files `config` names that rebuild the node (those that exist).
 fn members(config: &Config) -> Result<Vec<Member>, KitError> {
     let base = config.path.parent().unwrap_or(Path::new(".")).to_owned();
-    let sealed = crate::daemon::sealed_kek_path(config);
+    let sealed = config.store.sealed_kek();
     if !sealed.exists() {
         return Err(KitError::ClearKek(config.store.kek().display().to_string()));
     }
-    let files = crate::daemon::kek_files(config);
+    let files = crate::crypto::rotate::KekFiles::of(&config.store);
     let mut paths = vec![config.path.clone(), sealed, files.archive()];
     paths.push(config.audit.signing_key_path(&config.store));
     let tls = &config.tls;

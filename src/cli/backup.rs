@@ -149,8 +149,8 @@ fn failed(e: impl std::fmt::Display) -> CliError {
 
 /// The node's KEK for a restore: its key file, or its sealed file opened here.
 fn node_kek(config: &Config, args: &RestoreArgs) -> Result<KekSlot, CliError> {
-    let sealed = crate::daemon::sealed_kek_path(config);
-    let slot = crate::daemon::kek_files(config).load()?;
+    let sealed = config.store.sealed_kek();
+    let slot = crate::crypto::rotate::KekFiles::of(&config.store).load()?;
     restore_dual_control(config, &slot, args)?;
     if !slot.is_sealed() {
         return Ok(slot);
@@ -241,7 +241,7 @@ pub fn run_restore(config: &Config, args: RestoreArgs, json: bool) -> Result<(),
         return run_restore_kit(&config.path, args, json);
     };
     // With the KEKs retired by rotations (kek.archive): older backups restore too.
-    let kek = node_kek(config, &args)?.with_archive(&crate::daemon::kek_files(config))?;
+    let kek = node_kek(config, &args)?.with_archive(&crate::crypto::rotate::KekFiles::of(&config.store))?;
     if args.verify_only {
         let h = backup::verify(&file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
         end_bar();

@@ -194,7 +194,7 @@ fn rotate(config: &Config, conn: &ConnArgs, batch: i32) -> Result<(), CliError> 
     })?;
     let mut out = out;
     if out["retired"].as_array().is_some_and(|r| !r.is_empty()) {
-        let archive = crate::daemon::kek_files(config).archive();
+        let archive = crate::crypto::rotate::KekFiles::of(&config.store).archive();
         eprintln!(
             "akm kek rotate: the retired KEK is kept in {}, wrapped under the new KEK, so \
              backups taken before this rotation stay restorable with `akm restore`",
@@ -220,7 +220,7 @@ fn seal(
     passphrase_stdin: bool,
 ) -> Result<(), CliError> {
     let plain = config.store.kek();
-    let sealed_path = crate::daemon::sealed_kek_path(config);
+    let sealed_path = config.store.sealed_kek();
     if sealed_path.exists() {
         return Err(usage(format!("{} already exists", sealed_path.display())));
     }
