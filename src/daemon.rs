@@ -3,6 +3,7 @@
 //! serving until SIGTERM or SIGINT; telling systemd (`Type=notify`) when it is ready, alive
 //! (watchdog), reloading (SIGHUP, see [`crate::reload`]) and stopping.
 
+use crate::app::{self, CtxBuilder};
 use crate::audit::signer::{Signer, SignerError};
 use crate::audit::sink::Sink;
 use crate::audit::{Audit, AuditError, AuditEvent, JournalSettings, Outcome};
@@ -14,7 +15,7 @@ use crate::notify::Notifier;
 use crate::ops::Ctx;
 use crate::reload::Reload;
 use crate::server::{self, tls, ConnLimits, Settings};
-use crate::store::{AccountKind, Store};
+use crate::store::Store;
 use crate::ttlv::Limits;
 use crate::{pki, secret_file};
 use std::net::SocketAddr;
@@ -283,43 +284,15 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     create_private_dir(&config.store.data_dir)?;
     let store = Store::open(&config.store.database())?;
     let audit = open_audit(config)?;
-    audit.record(vec![config_event(config)])?;
+    audit.record(vec![app::config_event(config)])?;
     // Before any new write, which would move the audit mark past what is missing.
     record_unaudited_changes(&store, &audit)?;
-    apply_declared_accounts(&store, config)?;
+    app::apply_declared_accounts(&store, config)?;
     let revoked_certs = Arc::new(crate::store::RevokedCerts::load(&store)?);
-    Ok(Ctx {
-        store,
-        kek,
-        access: config.access_settings().into(),
-        reload: None,
-        interop: config.server.interop_operations,
-        audit,
-        crypto: crate::ops::CryptoPolicy {
-            pci_mode: config.crypto.pci_mode,
-        },
-        streams: Default::default(),
-        backup_dir: Some(config.backup.dir(&config.store)),
-        backup_sftp: config.backup.sftp.clone(),
-        kek_files: Some(KekFiles::of(&config.store)),
-        dual: crate::ops::dual::DualControl::new(
-            config.dual_control.operations.clone(),
-            config.dual_control.window_minutes,
-        )
-        // PCI mode is a preset: it implies separation of duties.
-        .with_separate_duties(config.dual_control.separate_duties || config.crypto.pci_mode),
-        max_locate_items: config.server.max_locate_items,
-        limits: crate::ops::cost::RequestLimits {
-            max_request_cost: config.server.max_request_cost as u64,
-            max_pbkdf2_iterations: u32::try_from(config.server.max_pbkdf2_iterations)
-                .unwrap_or(crate::crypto::kdf::MAX_ITERATIONS),
-            max_response_bytes: config.server.max_response_bytes,
-        },
-        attribute_limits: config.attribute_limits(),
-        metrics: Arc::default(),
-        revoked_certs,
-        settings: crate::settings_digest::SettingsDigest::of(config, config).into(),
-    })
+    Ok(CtxBuilder::new(store, kek, audit)
+        .configured(config)
+        .revoked_certs(revoked_certs)
+        .build())
 }
 
 /// Names in the journal every change committed above the store's audit mark: changes whose
@@ -372,18 +345,6 @@ fn recovered_change_event(c: &crate::store::audit_ledger::UnauditedChange) -> Au
             c.entity, c.uid, c.kind, c.seq
         )),
         ..recovery_event()
-    }
-}
-
-/// The audit event naming the configuration this server runs with: its path and SHA-256, so
-/// an auditor sees every configuration change across restarts.
-pub fn config_event(config: &Config) -> AuditEvent {
-    AuditEvent {
-        event: "config",
-        detail: Some(config.path.display().to_string()),
-        config_sha256: Some(config.sha256.clone()),
-        outcome: Some(Outcome::Success),
-        ..AuditEvent::default()
     }
 }
 
@@ -456,39 +417,6 @@ pub fn open_audit(config: &Config) -> Result<Audit, StartError> {
         sync: config.audit.sync_policy(),
     };
     Ok(Audit::open(settings, signer, sinks)?)
-}
-
-/// Writes the users and groups `akm.toml` declares into the database (through the writer, so
-/// they are in the change log), replacing what the database had for those names. Records of
-/// other names (added with `akm user`/`akm group`, or dropped from the file) are left alone.
-/// At every start and every configuration reload.
-pub fn apply_declared_accounts(
-    store: &Store,
-    config: &Config,
-) -> Result<(), crate::store::StoreError> {
-    let (users, groups) = config.declared_accounts();
-    if users.is_empty() && groups.is_empty() {
-        return Ok(());
-    }
-    let count = users.len() + groups.len();
-    let write = move |tx: &crate::store::WriteTx<'_>| {
-        for (name, a) in &users {
-            tx.put_account(AccountKind::User, name, a)?;
-        }
-        for (name, a) in &groups {
-            tx.put_account(AccountKind::Group, name, a)?;
-        }
-        Ok::<_, crate::store::StoreError>(())
-    };
-    match store.write(write.clone()) {
-        // Client writes wait while a mirror peer's security settings differ, but the
-        // operator's own records are how the settings are made to agree: a reload must
-        // apply them (logged as this node's change, mirrored once the link is back).
-        Err(crate::store::StoreError::SettingsMismatch(_)) => store.write_replica(write)?,
-        other => other?,
-    }
-    tracing::info!(count, "user and group records from the config applied");
-    Ok(())
 }
 
 /// Server settings from the config.

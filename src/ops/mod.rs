@@ -51,7 +51,6 @@ pub use stored_size::{Writer, STORED_RECORD_MAX_BYTES};
 
 use crate::config::limits::AttributeLimits;
 use crate::crypto::slot::KekSlot;
-use crate::crypto::Kek;
 use crate::error::OpError;
 use crate::identity::Principal;
 use crate::kmip::enums::operation as op;
@@ -121,32 +120,6 @@ impl CryptoPolicy {
     pub fn clear_refused(&self, object_type: u32) -> bool {
         use crate::kmip::enums::object_type as ot;
         self.pci_mode && matches!(object_type, ot::SYMMETRIC_KEY | ot::PRIVATE_KEY)
-    }
-}
-
-impl Ctx {
-    /// A context with the default access settings, no TLS reload and no Interop.
-    pub fn new(store: Store, kek: Kek, audit: crate::audit::Audit) -> Ctx {
-        Ctx {
-            store,
-            kek: KekSlot::from(kek),
-            access: Live::default(),
-            reload: None,
-            interop: false,
-            audit,
-            crypto: CryptoPolicy::default(),
-            streams: stream::Streams::default(),
-            backup_dir: None,
-            backup_sftp: None,
-            kek_files: None,
-            dual: dual::DualControl::default(),
-            max_locate_items: crate::config::limits::DEFAULT_MAX_LOCATE_ITEMS,
-            limits: cost::RequestLimits::default(),
-            attribute_limits: AttributeLimits::default(),
-            metrics: Arc::default(),
-            revoked_certs: Arc::default(),
-            settings: Live::default(),
-        }
     }
 }
 

@@ -8,7 +8,7 @@ use akm::audit::{Audit, JournalSettings};
 use akm::client::Client;
 use akm::crypto::Kek;
 use akm::kmip::ProtocolVersion;
-use akm::ops::Ctx;
+use akm::app::CtxBuilder;
 use akm::pki::{Ca, Issued, Validity};
 use akm::server::{self, tls, ConnLimits, Settings};
 use akm::store::Store;
@@ -252,7 +252,7 @@ impl TestServer {
             })
             .collect();
         let audit = Audit::open(journal, Signer::from_seed(&AUDIT_SEED), sinks).unwrap();
-        let mut ctx = Ctx::new(store, kek, audit);
+        let mut ctx = CtxBuilder::new(store, kek, audit).build();
         ctx.access = options.access.into();
         ctx.reload = options.reload;
         ctx.interop = options.interop;
