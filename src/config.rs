@@ -1094,7 +1094,7 @@ impl Config {
             (
                 "server.max_pbkdf2_iterations",
                 s.max_pbkdf2_iterations,
-                crate::crypto::kdf::MAX_ITERATIONS as usize,
+                limits::MAX_PBKDF2_ITERATIONS_CAP as usize,
                 "the default is 1000000",
             ),
             (

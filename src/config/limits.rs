@@ -53,3 +53,6 @@ pub const DEFAULT_MAX_REQUEST_COST: u64 = 4_000;
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
 /// Default `server.max_pbkdf2_iterations`.
 pub const DEFAULT_MAX_PBKDF2_ITERATIONS: u32 = 1_000_000;
+/// The most PBKDF2 iterations one request may ask for, so a request cannot pin a thread: the
+/// highest `server.max_pbkdf2_iterations` accepts, and what `crypto::kdf` refuses beyond.
+pub const MAX_PBKDF2_ITERATIONS_CAP: u32 = 10_000_000;
