@@ -348,6 +348,39 @@ fn recovered_change_event(c: &crate::store::audit_ledger::UnauditedChange) -> Au
     }
 }
 
+/// Takes the scheduled backups (`[backup] interval_secs` or `schedule`) on the blocking pool
+/// until the task is dropped or aborted; a sealed server skips the turn.
+async fn backup_on_schedule(ctx: Arc<Ctx>, schedule: crate::backup::schedule::Schedule) {
+    let mut tick = None;
+    loop {
+        if crate::backup::schedule::wait_for_turn(&schedule.when, &mut tick)
+            .await
+            .is_none()
+        {
+            tracing::warn!("backup.schedule never fires again: no more scheduled backups");
+            return;
+        }
+        if ctx.kek.is_sealed() {
+            tracing::warn!("scheduled backup skipped: the server is sealed");
+            continue;
+        }
+        let (c, s) = (ctx.clone(), schedule.clone());
+        match tokio::task::spawn_blocking(move || {
+            crate::backup::schedule::turn(&c.store, &c.kek, &c.audit, &s)
+        })
+        .await
+        {
+            Ok(Ok(info)) => {
+                tracing::info!(file = %info.path.display(), sha256 = %info.sha256, "scheduled backup written")
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "scheduled backup failed; retrying next interval")
+            }
+            Err(e) => tracing::error!(error = %e, "scheduled backup task failed"),
+        }
+    }
+}
+
 /// How many rotation checks a peer stays the schedule owner after it was last heard from.
 const SCHEDULE_GRACE_CHECKS: u32 = 3;
 
@@ -559,7 +592,7 @@ fn start_and_serve(
             mirror.clone(),
         ));
         let scheduled = crate::backup::schedule::When::of(&config.backup).map(|when| {
-            tokio::spawn(crate::backup::schedule::run(
+            tokio::spawn(backup_on_schedule(
                 ctx.clone(),
                 crate::backup::schedule::Schedule {
                     dir: config.backup.dir(&config.store),

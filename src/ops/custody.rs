@@ -134,7 +134,7 @@ fn backup(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError
     let mut payload = backup_payload(&info);
     if let Some(target) = &ctx.backup_sftp {
         let copied =
-            crate::backup::schedule::copy_remote(ctx, dir, target, &info, call.now, &who.cn);
+            crate::backup::schedule::copy_remote(&ctx.audit, dir, target, &info, call.now, &who.cn);
         payload.push(match copied {
             Ok(remote) => Ttlv::text(TAG_BACKUP_UPLOADED, remote),
             Err(e) => Ttlv::text(TAG_BACKUP_UPLOAD_ERROR, e),
