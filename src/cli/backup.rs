@@ -241,7 +241,8 @@ pub fn run_restore(config: &Config, args: RestoreArgs, json: bool) -> Result<(),
         return run_restore_kit(&config.path, args, json);
     };
     // With the KEKs retired by rotations (kek.archive): older backups restore too.
-    let kek = node_kek(config, &args)?.with_archive(&crate::crypto::rotate::KekFiles::of(&config.store))?;
+    let kek = node_kek(config, &args)?
+        .with_archive(&crate::crypto::rotate::KekFiles::of(&config.store))?;
     if args.verify_only {
         let h = backup::verify(&file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
         end_bar();

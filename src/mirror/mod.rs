@@ -17,10 +17,10 @@ pub mod resolve;
 mod schedule;
 pub mod status;
 
+use crate::config::mirror::{MirrorConfig, Mode, OnTimeout};
 use crate::logthrottle::LogThrottle;
 use crate::ops::Ctx;
 use crate::store::{CommitHook, StoreError};
-use crate::config::mirror::{MirrorConfig, Mode, OnTimeout};
 pub use status::{PeerStatus, Status};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};

@@ -25,8 +25,8 @@
 
 use super::Mirror;
 use crate::audit::{AuditEvent, Outcome};
-use crate::kmip::enums::{link_type, state};
 use crate::config::limits::AttributeLimits;
+use crate::kmip::enums::{link_type, state};
 use crate::ops::{Object, Writer};
 use crate::store::{StoreError, WriteTx};
 use crate::ttlv::{Tag, Ttlv, Value};

@@ -38,11 +38,11 @@ impl Mirror {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::CtxBuilder;
     use crate::audit::journal::SyncPolicy;
     use crate::audit::signer::Signer;
     use crate::audit::{Audit, JournalSettings};
     use crate::crypto::Kek;
-    use crate::app::CtxBuilder;
     use crate::store::Store;
     use std::sync::Arc;
 

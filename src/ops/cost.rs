@@ -8,13 +8,13 @@
 //! One cost unit is about a thousand PBKDF2-HMAC-SHA-256 iterations, roughly a millisecond of
 //! one core. The weights are documented in the README's security model.
 
+use crate::config::limits::{
+    DEFAULT_MAX_PBKDF2_ITERATIONS, DEFAULT_MAX_REQUEST_COST, DEFAULT_MAX_RESPONSE_BYTES,
+};
 use crate::error::OpError;
 use crate::kmip::enums::operation as op;
 use crate::kmip::RequestItem;
 use crate::ttlv::{Tag, Ttlv, Value};
-use crate::config::limits::{
-    DEFAULT_MAX_PBKDF2_ITERATIONS, DEFAULT_MAX_REQUEST_COST, DEFAULT_MAX_RESPONSE_BYTES,
-};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 

@@ -27,12 +27,12 @@
 
 use super::{Call, Caller, Ctx};
 use crate::audit::{AuditEvent, Outcome};
+use crate::config::dual_control::expand;
 use crate::error::OpError;
 use crate::kmip::custody::{OP_BACKUP, OP_ROTATE_KEK};
 use crate::kmip::enums::operation as op;
 use crate::kmip::extension::{OP_DELETE_ACCOUNT, OP_SET_ACCOUNT, OP_SET_KEY_POLICY};
 use crate::ttlv::Tag;
-use crate::config::dual_control::expand;
 use std::sync::Mutex;
 
 /// The dual-control name of a KMIP Operation value, if it can be guarded by the dispatcher

@@ -15,10 +15,10 @@
 //! Everyone else gets a clean General Failure naming the remedy.
 
 use super::{Caller, Object};
+use crate::config::limits::{AttributeLimits, MAX_ATTRIBUTE_BYTES_CAP};
 use crate::error::OpError;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::operation as op;
-use crate::config::limits::{AttributeLimits, MAX_ATTRIBUTE_BYTES_CAP};
 use crate::ttlv::Limits;
 
 /// The largest record any write may leave, and the largest the stored-record decoder reads.

@@ -532,7 +532,10 @@ fn init_and_restore_print_json_under_json() {
     };
     let init = json(&local(&["--json", "init"]));
     assert!(init["kek"].as_str().unwrap().ends_with("kek.key"), "{init}");
-    assert!(init["audit_public_key"].as_str().unwrap().starts_with("ed25519:"));
+    assert!(init["audit_public_key"]
+        .as_str()
+        .unwrap()
+        .starts_with("ed25519:"));
     let (mut server, port) = serve(&config);
     let made = json(&akm(&config, port, &["backup", "--json"]));
     server.kill().unwrap();

@@ -2,13 +2,13 @@
 //! client certificates generated at test time and a real SQLite file in a temp directory, and
 //! makes KMIP clients for any identity.
 
+use akm::app::CtxBuilder;
 use akm::audit::signer::{PublicKey, Signer};
 use akm::audit::sink::{Sink, SinkSettings};
 use akm::audit::{Audit, JournalSettings};
 use akm::client::Client;
 use akm::crypto::Kek;
 use akm::kmip::ProtocolVersion;
-use akm::app::CtxBuilder;
 use akm::pki::{Ca, Issued, Validity};
 use akm::server::{self, tls, ConnLimits, Settings};
 use akm::store::Store;
@@ -302,7 +302,9 @@ impl TestServer {
     }
 
     /// Starts a server (new CA, default settings) with these limits on stored attribute bytes.
-    pub async fn start_with_attribute_limits(limits: akm::config::limits::AttributeLimits) -> TestServer {
+    pub async fn start_with_attribute_limits(
+        limits: akm::config::limits::AttributeLimits,
+    ) -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
         let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
         let options = Options {
