@@ -9,6 +9,7 @@ use akm::audit::{Audit, JournalSettings};
 use akm::client::Client;
 use akm::crypto::Kek;
 use akm::kmip::ProtocolVersion;
+use akm::ops::Ctx;
 use akm::pki::{Ca, Issued, Validity};
 use akm::server::{self, tls, ConnLimits, Settings};
 use akm::store::Store;
@@ -362,7 +363,7 @@ impl TestServer {
     pub fn client_tls_for(&self, issued: &Issued) -> Arc<rustls::ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(self.ca.cert_der().clone()).unwrap();
-        tls::client_config_from(
+        akm::tls::client_config_from(
             vec![issued.cert_der().unwrap()],
             issued.key_der().unwrap(),
             roots,
