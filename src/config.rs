@@ -5,6 +5,7 @@
 pub mod cron;
 pub mod dual_control;
 pub mod limits;
+pub mod log_level;
 pub mod mirror;
 pub mod status;
 
@@ -481,56 +482,6 @@ fn default_queue_lines() -> usize {
     10_000
 }
 
-/// The transport of a syslog receiver's settings (validated already).
-fn receiver_transport(
-    transport: &str,
-    address: &str,
-    tls: [&Option<PathBuf>; 3],
-    server_name: &Option<String>,
-) -> crate::audit::sink::Transport {
-    use crate::audit::sink::Transport;
-    match transport {
-        "udp" => Transport::Udp(address.to_owned()),
-        "tcp" => Transport::Tcp(address.to_owned()),
-        "unix" => Transport::Unix(PathBuf::from(address)),
-        _ => Transport::Tls {
-            address: address.to_owned(),
-            ca: tls[0].clone().unwrap_or_default(),
-            cert: tls[1].clone().unwrap_or_default(),
-            key: tls[2].clone().unwrap_or_default(),
-            server_name: server_name.clone(),
-        },
-    }
-}
-
-impl LogConfig {
-    /// The remote receivers as `logremote` takes them, with `hostname` in their headers.
-    pub fn remote_settings(&self, hostname: &str) -> Vec<crate::logremote::RemoteSettings> {
-        use crate::audit::format::Framing;
-        self.remote
-            .iter()
-            .map(|r| crate::logremote::RemoteSettings {
-                transport: receiver_transport(
-                    &r.transport,
-                    &r.address,
-                    [&r.tls_ca, &r.tls_cert, &r.tls_key],
-                    &r.tls_server_name,
-                ),
-                framing: if r.framing == "rfc3164" {
-                    Framing::Rfc3164
-                } else {
-                    Framing::Rfc5424
-                },
-                facility: facility_code(&r.facility).unwrap_or(3),
-                app_name: r.app_name.clone(),
-                hostname: hostname.to_owned(),
-                level: r.level.clone(),
-                queue_lines: r.queue_lines,
-            })
-            .collect()
-    }
-}
-
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -695,17 +646,6 @@ pub fn facility_code(name: &str) -> Option<u8> {
 }
 
 impl AuditConfig {
-    /// The journal's sync policy (validated already: anything but `interval` is every-record).
-    pub fn sync_policy(&self) -> crate::audit::journal::SyncPolicy {
-        use crate::audit::journal::SyncPolicy;
-        match self.sync.as_str() {
-            "interval" => {
-                SyncPolicy::Interval(std::time::Duration::from_millis(self.sync_interval_ms))
-            }
-            _ => SyncPolicy::EveryRecord,
-        }
-    }
-
     /// The journal file.
     pub fn journal_path(&self, store: &StoreConfig) -> PathBuf {
         self.journal
@@ -718,42 +658,6 @@ impl AuditConfig {
         self.signing_key
             .clone()
             .unwrap_or_else(|| store.data_dir.join("audit-signing.key"))
-    }
-
-    /// The sinks as the audit module takes them (validated already).
-    pub fn sink_settings(
-        &self,
-        hostname: &str,
-        journal: &Path,
-    ) -> Vec<crate::audit::sink::SinkSettings> {
-        use crate::audit::format::{Format, Framing};
-        use crate::audit::sink::SinkSettings;
-        self.sinks
-            .iter()
-            .map(|s| SinkSettings {
-                transport: receiver_transport(
-                    &s.transport,
-                    &s.address,
-                    [&s.tls_ca, &s.tls_cert, &s.tls_key],
-                    &s.tls_server_name,
-                ),
-                framing: if s.framing == "rfc3164" {
-                    Framing::Rfc3164
-                } else {
-                    Framing::Rfc5424
-                },
-                format: match s.format.as_str() {
-                    "cef" => Format::Cef,
-                    "leef" => Format::Leef,
-                    _ => Format::KeyValue,
-                },
-                app_name: s.app_name.clone(),
-                facility: facility_code(&s.facility).unwrap_or(10),
-                hostname: hostname.to_owned(),
-                queue_records: s.queue_records,
-                journal: Some(journal.to_owned()),
-            })
-            .collect()
     }
 }
 
@@ -973,7 +877,7 @@ impl Config {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));
         }
         // The problem names the valid values.
-        if let Err(problem) = crate::logfile::check_level(&self.log.level) {
+        if let Err(problem) = log_level::check_level(&self.log.level) {
             return Err(self.invalid("log.level", problem));
         }
         if let Some(m) = &self.mirror {
@@ -1284,7 +1188,7 @@ impl Config {
                 "a tls receiver needs tls_ca, tls_cert and tls_key",
             ));
         }
-        if let Err(problem) = crate::logfile::check_level(&r.level) {
+        if let Err(problem) = log_level::check_level(&r.level) {
             return Err(self.invalid(
                 "log.remote.level",
                 format!("{problem}; use error, warn, info or debug"),
