@@ -159,11 +159,10 @@ fn raw_string_hashes(b: &[char], i: usize) -> Option<(usize, usize)> {
 
 /// `'x'` or `'\n'` is a char literal; `'a` (a lifetime or label) is not.
 fn is_char_literal(b: &[char], i: usize) -> bool {
-    match (b.get(i + 1), b.get(i + 2)) {
-        (Some('\\'), _) => true,
-        (Some(_), Some('\'')) => true,
-        _ => false,
-    }
+    matches!(
+        (b.get(i + 1), b.get(i + 2)),
+        (Some('\\'), _) | (Some(_), Some('\''))
+    )
 }
 
 fn is_ident_char(c: char) -> bool {
