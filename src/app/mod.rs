@@ -4,6 +4,12 @@
 //! tests from the parts they make in a temporary directory, both with [`CtxBuilder`]. Also the
 //! start-up steps a configuration reload repeats: recording which configuration is in force
 //! ([`config_event`]) and applying the accounts it declares ([`apply_declared_accounts`]).
+//! [`open_context`] opens a node from its configuration (KEK, store, audit journal) and builds
+//! its context; the daemon serves it.
+
+mod start;
+
+pub use start::{create_private_dir, hostname, open_audit, open_context, settings, StartError};
 
 use crate::audit::{Audit, AuditEvent, Outcome};
 use crate::config::limits::AttributeLimits;
