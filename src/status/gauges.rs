@@ -1,6 +1,6 @@
 //! The state metrics of `/metrics`, from a [`Snapshot`]: objects by type and state, seal
 //! state, audit journal position, checkpoint and sink backlog, mirror peers, process start
-//! time and build info. (The request counters are in [`super::metrics`].)
+//! time and build info. (The request counters are in [`crate::metrics`].)
 
 use super::snapshot::Snapshot;
 use crate::kmip::enums::{object_type as ot, state as st};
