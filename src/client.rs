@@ -4,7 +4,7 @@
 
 use crate::kmip::enums::result_status;
 use crate::kmip::ProtocolVersion;
-use crate::server::tls;
+use crate::tls;
 use crate::ttlv::{self, Limits, Tag, Ttlv};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -2,6 +2,13 @@
 //! checked with a message that names the key and says what to fix; relative paths resolve
 //! against the directory of the config file. Opens no sockets and no database.
 
+pub mod cron;
+pub mod dual_control;
+pub mod limits;
+pub mod log_level;
+pub mod mirror;
+pub mod status;
+
 use crate::policy::{self, AccessMode, Account, Operations};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -77,10 +84,10 @@ pub struct Config {
     pub dual_control: DualControlConfig,
     /// Mirroring to failover peers (absent: no mirroring).
     #[serde(default)]
-    pub mirror: Option<crate::mirror::config::MirrorConfig>,
+    pub mirror: Option<mirror::MirrorConfig>,
     /// The HTTPS status listener (`/health`, `/metrics`, the status page).
     #[serde(default)]
-    pub status: crate::status::config::StatusConfig,
+    pub status: status::StatusConfig,
     /// The config file's path (set by `load`).
     #[serde(skip)]
     pub path: PathBuf,
@@ -164,12 +171,12 @@ impl Default for ServerConfig {
             max_batch_items: 1024,
             max_attributes: 1024,
             max_requests_in_flight: 256,
-            max_locate_items: crate::ops::DEFAULT_MAX_LOCATE_ITEMS,
-            max_request_cost: crate::ops::cost::DEFAULT_MAX_REQUEST_COST as usize,
-            max_pbkdf2_iterations: crate::ops::cost::DEFAULT_MAX_PBKDF2_ITERATIONS as usize,
-            max_response_bytes: crate::ops::cost::DEFAULT_MAX_RESPONSE_BYTES,
-            max_attribute_bytes: crate::ops::DEFAULT_MAX_ATTRIBUTE_BYTES,
-            max_object_attribute_bytes: crate::ops::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
+            max_locate_items: limits::DEFAULT_MAX_LOCATE_ITEMS,
+            max_request_cost: limits::DEFAULT_MAX_REQUEST_COST as usize,
+            max_pbkdf2_iterations: limits::DEFAULT_MAX_PBKDF2_ITERATIONS as usize,
+            max_response_bytes: limits::DEFAULT_MAX_RESPONSE_BYTES,
+            max_attribute_bytes: limits::DEFAULT_MAX_ATTRIBUTE_BYTES,
+            max_object_attribute_bytes: limits::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
             shutdown_grace_secs: 30,
             auto_init: false,
             interop_operations: false,
@@ -246,6 +253,10 @@ impl StoreConfig {
             .clone()
             .unwrap_or_else(|| self.data_dir.join("kek.key"))
     }
+    /// The sealed KEK file: beside the KEK file, `kek.sealed` (`akm kek seal` writes it).
+    pub fn sealed_kek(&self) -> PathBuf {
+        self.kek().with_extension("sealed")
+    }
 }
 
 /// `[crypto]`: how keys may leave akm and how often scheduled rotation runs.
@@ -284,7 +295,40 @@ pub struct BackupConfig {
     pub keep: usize,
     /// A remote host every backup, manual (`akm backup`) or scheduled, is also copied to
     /// over SFTP.
-    pub sftp: Option<crate::backup::sftp::SftpTarget>,
+    pub sftp: Option<SftpTarget>,
+}
+
+/// Where scheduled backups are copied (`[backup.sftp]`).
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SftpTarget {
+    /// `user@host:directory` on the remote host.
+    pub destination: String,
+    /// The SSH port.
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// The private key to log in with (mode 0600).
+    pub identity: PathBuf,
+    /// The known_hosts file holding the remote host's key.
+    pub known_hosts: PathBuf,
+    /// Seconds to wait for the SSH connection (and, between keepalives, for an answer).
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_secs: u64,
+    /// Seconds one whole upload may take before sftp is stopped and the copy reported failed.
+    #[serde(default = "default_transfer_timeout")]
+    pub transfer_timeout_secs: u64,
+}
+
+fn default_port() -> u16 {
+    22
+}
+
+fn default_connect_timeout() -> u64 {
+    15
+}
+
+fn default_transfer_timeout() -> u64 {
+    600
 }
 
 impl Default for BackupConfig {
@@ -436,56 +480,6 @@ fn default_remote_facility() -> String {
 }
 fn default_queue_lines() -> usize {
     10_000
-}
-
-/// The transport of a syslog receiver's settings (validated already).
-fn receiver_transport(
-    transport: &str,
-    address: &str,
-    tls: [&Option<PathBuf>; 3],
-    server_name: &Option<String>,
-) -> crate::audit::sink::Transport {
-    use crate::audit::sink::Transport;
-    match transport {
-        "udp" => Transport::Udp(address.to_owned()),
-        "tcp" => Transport::Tcp(address.to_owned()),
-        "unix" => Transport::Unix(PathBuf::from(address)),
-        _ => Transport::Tls {
-            address: address.to_owned(),
-            ca: tls[0].clone().unwrap_or_default(),
-            cert: tls[1].clone().unwrap_or_default(),
-            key: tls[2].clone().unwrap_or_default(),
-            server_name: server_name.clone(),
-        },
-    }
-}
-
-impl LogConfig {
-    /// The remote receivers as `logremote` takes them, with `hostname` in their headers.
-    pub fn remote_settings(&self, hostname: &str) -> Vec<crate::logremote::RemoteSettings> {
-        use crate::audit::format::Framing;
-        self.remote
-            .iter()
-            .map(|r| crate::logremote::RemoteSettings {
-                transport: receiver_transport(
-                    &r.transport,
-                    &r.address,
-                    [&r.tls_ca, &r.tls_cert, &r.tls_key],
-                    &r.tls_server_name,
-                ),
-                framing: if r.framing == "rfc3164" {
-                    Framing::Rfc3164
-                } else {
-                    Framing::Rfc5424
-                },
-                facility: facility_code(&r.facility).unwrap_or(3),
-                app_name: r.app_name.clone(),
-                hostname: hostname.to_owned(),
-                level: r.level.clone(),
-                queue_lines: r.queue_lines,
-            })
-            .collect()
-    }
 }
 
 impl Default for LogConfig {
@@ -652,17 +646,6 @@ pub fn facility_code(name: &str) -> Option<u8> {
 }
 
 impl AuditConfig {
-    /// The journal's sync policy (validated already: anything but `interval` is every-record).
-    pub fn sync_policy(&self) -> crate::audit::journal::SyncPolicy {
-        use crate::audit::journal::SyncPolicy;
-        match self.sync.as_str() {
-            "interval" => {
-                SyncPolicy::Interval(std::time::Duration::from_millis(self.sync_interval_ms))
-            }
-            _ => SyncPolicy::EveryRecord,
-        }
-    }
-
     /// The journal file.
     pub fn journal_path(&self, store: &StoreConfig) -> PathBuf {
         self.journal
@@ -675,42 +658,6 @@ impl AuditConfig {
         self.signing_key
             .clone()
             .unwrap_or_else(|| store.data_dir.join("audit-signing.key"))
-    }
-
-    /// The sinks as the audit module takes them (validated already).
-    pub fn sink_settings(
-        &self,
-        hostname: &str,
-        journal: &Path,
-    ) -> Vec<crate::audit::sink::SinkSettings> {
-        use crate::audit::format::{Format, Framing};
-        use crate::audit::sink::SinkSettings;
-        self.sinks
-            .iter()
-            .map(|s| SinkSettings {
-                transport: receiver_transport(
-                    &s.transport,
-                    &s.address,
-                    [&s.tls_ca, &s.tls_cert, &s.tls_key],
-                    &s.tls_server_name,
-                ),
-                framing: if s.framing == "rfc3164" {
-                    Framing::Rfc3164
-                } else {
-                    Framing::Rfc5424
-                },
-                format: match s.format.as_str() {
-                    "cef" => Format::Cef,
-                    "leef" => Format::Leef,
-                    _ => Format::KeyValue,
-                },
-                app_name: s.app_name.clone(),
-                facility: facility_code(&s.facility).unwrap_or(10),
-                hostname: hostname.to_owned(),
-                queue_records: s.queue_records,
-                journal: Some(journal.to_owned()),
-            })
-            .collect()
     }
 }
 
@@ -873,12 +820,12 @@ impl Config {
         if !(1..=86_400).contains(&self.crypto.rotation_check_secs) {
             return Err(self.invalid("crypto.rotation_check_secs", "must be 1 to 86400"));
         }
-        if let Err(bad) = crate::ops::dual::expand(&self.dual_control.operations) {
+        if let Err(bad) = dual_control::expand(&self.dual_control.operations) {
             return Err(self.invalid(
                 "dual_control.operations",
                 format!(
                     "{bad:?} is not one of {}, or \"all\"",
-                    crate::ops::dual::GUARDABLE.join(", ")
+                    dual_control::GUARDABLE.join(", ")
                 ),
             ));
         }
@@ -908,7 +855,7 @@ impl Config {
             }
         }
         if let Some(spec) = &self.backup.schedule {
-            if let Err(e) = crate::backup::cron::CronSpec::parse(spec) {
+            if let Err(e) = cron::CronSpec::parse(spec) {
                 return Err(self.invalid(
                     "backup.schedule",
                     format!(
@@ -930,7 +877,7 @@ impl Config {
             return Err(self.invalid("log.level", "must not be empty; use \"info\""));
         }
         // The problem names the valid values.
-        if let Err(problem) = crate::logfile::check_level(&self.log.level) {
+        if let Err(problem) = log_level::check_level(&self.log.level) {
             return Err(self.invalid("log.level", problem));
         }
         if let Some(m) = &self.mirror {
@@ -1039,7 +986,7 @@ impl Config {
             (
                 "server.max_locate_items",
                 s.max_locate_items,
-                crate::ops::MAX_LOCATE_ITEMS_CAP,
+                limits::MAX_LOCATE_ITEMS_CAP,
                 "the default is 10000",
             ),
             (
@@ -1051,7 +998,7 @@ impl Config {
             (
                 "server.max_pbkdf2_iterations",
                 s.max_pbkdf2_iterations,
-                crate::crypto::kdf::MAX_ITERATIONS as usize,
+                limits::MAX_PBKDF2_ITERATIONS_CAP as usize,
                 "the default is 1000000",
             ),
             (
@@ -1073,18 +1020,18 @@ impl Config {
     /// writes well below what its stored-record decoder reads (see `ops::stored_size`), and the
     /// per-attribute limit no larger than the per-object one.
     fn validate_attribute_limits(&self) -> Result<(), ConfigError> {
-        use crate::ops::{MAX_ATTRIBUTE_BYTES_CAP as MAX, MIN_ATTRIBUTE_BYTES as MIN};
+        use limits::{MAX_ATTRIBUTE_BYTES_CAP as MAX, MIN_ATTRIBUTE_BYTES as MIN};
         let s = &self.server;
         for (key, value, default) in [
             (
                 "server.max_attribute_bytes",
                 s.max_attribute_bytes,
-                crate::ops::DEFAULT_MAX_ATTRIBUTE_BYTES,
+                limits::DEFAULT_MAX_ATTRIBUTE_BYTES,
             ),
             (
                 "server.max_object_attribute_bytes",
                 s.max_object_attribute_bytes,
-                crate::ops::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
+                limits::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
             ),
         ] {
             if !(MIN..=MAX).contains(&value) {
@@ -1108,8 +1055,8 @@ impl Config {
     }
 
     /// The limits on stored attribute bytes, for the operations.
-    pub fn attribute_limits(&self) -> crate::ops::AttributeLimits {
-        crate::ops::AttributeLimits {
+    pub fn attribute_limits(&self) -> limits::AttributeLimits {
+        limits::AttributeLimits {
             per_attribute: self.server.max_attribute_bytes,
             per_object: self.server.max_object_attribute_bytes,
         }
@@ -1241,7 +1188,7 @@ impl Config {
                 "a tls receiver needs tls_ca, tls_cert and tls_key",
             ));
         }
-        if let Err(problem) = crate::logfile::check_level(&r.level) {
+        if let Err(problem) = log_level::check_level(&r.level) {
             return Err(self.invalid(
                 "log.remote.level",
                 format!("{problem}; use error, warn, info or debug"),
@@ -1420,7 +1367,7 @@ mod tests {
     #[test]
     fn attribute_limits_stay_below_what_stored_records_can_hold() {
         let c = parse("").unwrap();
-        assert_eq!(c.attribute_limits(), crate::ops::AttributeLimits::default());
+        assert_eq!(c.attribute_limits(), limits::AttributeLimits::default());
         let c =
             parse("[server]\nmax_attribute_bytes = 1024\nmax_object_attribute_bytes = 1048576\n")
                 .unwrap();
@@ -1447,7 +1394,7 @@ mod tests {
             assert!(e.contains(key), "{text}: {e}");
         }
         // Whatever the configuration, a record at the limit decodes with room to spare.
-        const { assert!(2 * crate::ops::MAX_ATTRIBUTE_BYTES_CAP <= crate::ops::STORED_RECORD_MAX_BYTES) };
+        const { assert!(2 * limits::MAX_ATTRIBUTE_BYTES_CAP <= crate::ops::STORED_RECORD_MAX_BYTES) };
     }
 
     #[test]

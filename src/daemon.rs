@@ -1,107 +1,22 @@
 //! Starting the server from a [`Config`]: first-start initialization (KEK and development
-//! PKI), the crypto self-test, opening the store, building TLS, binding the listener, and
-//! serving until SIGTERM or SIGINT; telling systemd (`Type=notify`) when it is ready, alive
-//! (watchdog), reloading (SIGHUP, see [`crate::reload`]) and stopping.
+//! PKI), opening the node through the composition root ([`crate::app::open_context`]: crypto
+//! self-test, store, audit journal), building TLS, binding the listener, and serving until
+//! SIGTERM or SIGINT; telling systemd (`Type=notify`) when it is ready, alive (watchdog),
+//! reloading (SIGHUP, see [`crate::reload`]) and stopping.
 
-use crate::audit::signer::{Signer, SignerError};
-use crate::audit::sink::Sink;
-use crate::audit::{Audit, AuditError, AuditEvent, JournalSettings, Outcome};
+use crate::app::{create_private_dir, open_context, settings, StartError};
+use crate::audit::signer::Signer;
 use crate::config::Config;
-use crate::crypto::rotate::KekFiles;
-use crate::crypto::slot::KekSlot;
-use crate::crypto::{self, Kek};
+use crate::crypto::Kek;
 use crate::notify::Notifier;
 use crate::ops::Ctx;
+use crate::pki;
 use crate::reload::Reload;
-use crate::server::{self, tls, ConnLimits, Settings};
-use crate::store::{AccountKind, Store};
-use crate::ttlv::Limits;
-use crate::{pki, secret_file};
+use crate::server::{self, tls};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Why the server could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    /// Creating a directory failed.
-    #[error("cannot create {path}: {source}")]
-    Dir {
-        /// The directory.
-        path: String,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The KEK or a crypto self-test failed.
-    #[error(transparent)]
-    Crypto(#[from] crypto::CryptoError),
-    /// The PKI could not be generated.
-    #[error(transparent)]
-    Pki(#[from] pki::PkiError),
-    /// The database could not be opened.
-    #[error("database: {0}")]
-    Store(#[from] crate::store::StoreError),
-    /// The TLS files are unusable.
-    #[error(transparent)]
-    Tls(#[from] tls::TlsError),
-    /// The listener could not be bound.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The async runtime could not be started.
-    #[error("cannot start the runtime: {0}")]
-    Runtime(std::io::Error),
-    /// A file or directory of the node exists but cannot be looked at (never taken for
-    /// "absent", which would make a first start write over a node it cannot see).
-    #[error("cannot read {path}: {source}; run akm as the user that owns the data directory (the package's is akm; root may too) or fix its permissions")]
-    Unreadable {
-        /// The file or directory.
-        path: String,
-        /// The cause (permission denied).
-        source: std::io::Error,
-    },
-    /// Something already exists where `akm init` would write.
-    #[error("{0} already exists; akm init never overwrites keys or certificates")]
-    Exists(String),
-    /// A secret file is unusable.
-    #[error(transparent)]
-    Secret(#[from] secret_file::SecretFileError),
-    /// Mirroring could not start.
-    #[error(transparent)]
-    Mirror(#[from] crate::mirror::MirrorError),
-    /// A check of the configuration against the files it names failed.
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    /// The audit signing key is unusable.
-    #[error(transparent)]
-    AuditKey(#[from] SignerError),
-    /// The audit journal cannot be opened or written.
-    #[error(transparent)]
-    Audit(#[from] AuditError),
-    /// An audit sink's thread could not be started.
-    #[error("cannot start an audit sink: {0}")]
-    Sink(std::io::Error),
-    /// The status listener (`[status]`) could not start.
-    #[error(transparent)]
-    Status(#[from] crate::status::StatusError),
-}
-
-fn create_private_dir(path: &Path) -> Result<(), StartError> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|source| StartError::Dir {
-            path: path.display().to_string(),
-            source,
-        })
-}
 
 /// The names `akm init` puts in the server certificate.
 fn server_names(config: &Config) -> Vec<String> {
@@ -140,7 +55,7 @@ fn check_visible(config: &Config) -> Result<(), StartError> {
     }
     for p in [
         config.store.kek(),
-        sealed_kek_path(config),
+        config.store.sealed_kek(),
         config.store.database(),
     ] {
         present(&p)?;
@@ -214,9 +129,9 @@ pub fn init(config: &Config) -> Result<Initialized, StartError> {
     if kek_path.exists() {
         return Err(StartError::Exists(kek_path.display().to_string()));
     }
-    if sealed_kek_path(config).exists() {
+    if config.store.sealed_kek().exists() {
         return Err(StartError::Exists(
-            sealed_kek_path(config).display().to_string(),
+            config.store.sealed_kek().display().to_string(),
         ));
     }
     create_private_dir(&config.store.data_dir)?;
@@ -247,156 +162,40 @@ pub fn init(config: &Config) -> Result<Initialized, StartError> {
 /// True when there is nothing yet: no KEK (plain or sealed) and no database.
 pub fn needs_init(config: &Config) -> bool {
     !config.store.kek().exists()
-        && !sealed_kek_path(config).exists()
+        && !config.store.sealed_kek().exists()
         && !config.store.database().exists()
 }
 
-/// The sealed KEK file: beside the KEK file, `kek.sealed` (`akm kek seal` writes it).
-pub fn sealed_kek_path(config: &Config) -> std::path::PathBuf {
-    config.store.kek().with_extension("sealed")
-}
-
-/// The KEK as the server starts with it: sealed when `kek.sealed` exists (custodians then
-/// unseal it), else open from the plain key file, which is development auto-unseal only.
-fn load_kek_slot(config: &Config) -> Result<KekSlot, StartError> {
-    let (plain, sealed) = (config.store.kek(), sealed_kek_path(config));
-    if sealed.exists() {
-        if plain.exists() {
-            return Err(StartError::Exists(format!(
-                "both {} and {}: a sealed node must not keep its KEK in the clear; remove \
-                 the plain file once the shares are safe (akm kek seal does)",
-                plain.display(),
-                sealed.display()
-            )));
+/// Takes the scheduled backups (`[backup] interval_secs` or `schedule`) on the blocking pool
+/// until the task is dropped or aborted; a sealed server skips the turn.
+async fn backup_on_schedule(ctx: Arc<Ctx>, schedule: crate::backup::schedule::Schedule) {
+    let mut tick = None;
+    loop {
+        if crate::backup::schedule::wait_for_turn(&schedule.when, &mut tick)
+            .await
+            .is_none()
+        {
+            tracing::warn!("backup.schedule never fires again: no more scheduled backups");
+            return;
         }
-        let slot = kek_files(config).load()?;
-        tracing::warn!("the KEK is sealed: serving nothing until custodians run `akm unseal`");
-        return Ok(slot);
-    }
-    let slot = kek_files(config).load()?;
-    tracing::warn!(
-        file = %plain.display(),
-        "KEK auto-unsealed from a plain key file: development mode, NOT FOR PRODUCTION (seal it with `akm kek seal`)"
-    );
-    Ok(slot)
-}
-
-/// The node's KEK files.
-pub fn kek_files(config: &Config) -> KekFiles {
-    KekFiles {
-        plain: config.store.kek(),
-        sealed: sealed_kek_path(config),
-    }
-}
-
-/// Opens everything the server needs (blocking: run before or beside the runtime).
-pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
-    crypto::self_test()?;
-    let kek = load_kek_slot(config)?;
-    create_private_dir(&config.store.data_dir)?;
-    let store = Store::open(&config.store.database())?;
-    let audit = open_audit(config)?;
-    audit.record(vec![config_event(config)])?;
-    // Before any new write, which would move the audit mark past what is missing.
-    record_unaudited_changes(&store, &audit)?;
-    apply_declared_accounts(&store, config)?;
-    let revoked_certs = Arc::new(crate::revocations::RevokedCerts::load(&store)?);
-    Ok(Ctx {
-        store,
-        kek,
-        access: config.access_settings().into(),
-        reload: None,
-        interop: config.server.interop_operations,
-        audit,
-        crypto: crate::ops::CryptoPolicy {
-            pci_mode: config.crypto.pci_mode,
-        },
-        streams: Default::default(),
-        backup_dir: Some(config.backup.dir(&config.store)),
-        backup_sftp: config.backup.sftp.clone(),
-        kek_files: Some(kek_files(config)),
-        dual: crate::ops::dual::DualControl::new(
-            config.dual_control.operations.clone(),
-            config.dual_control.window_minutes,
-        )
-        // PCI mode is a preset: it implies separation of duties.
-        .with_separate_duties(config.dual_control.separate_duties || config.crypto.pci_mode),
-        max_locate_items: config.server.max_locate_items,
-        limits: crate::ops::cost::RequestLimits {
-            max_request_cost: config.server.max_request_cost as u64,
-            max_pbkdf2_iterations: u32::try_from(config.server.max_pbkdf2_iterations)
-                .unwrap_or(crate::crypto::kdf::MAX_ITERATIONS),
-            max_response_bytes: config.server.max_response_bytes,
-        },
-        attribute_limits: config.attribute_limits(),
-        metrics: Arc::default(),
-        revoked_certs,
-        settings: crate::settings_digest::SettingsDigest::of(config, config).into(),
-    })
-}
-
-/// Names in the journal every change committed above the store's audit mark: changes whose
-/// own record may be missing because the server stopped (kill -9, power loss) between the
-/// commit and the record. Then moves the mark, so each is named once.
-fn record_unaudited_changes(store: &Store, audit: &Audit) -> Result<(), StartError> {
-    let (changes, total) = store.unaudited_changes()?;
-    if changes.is_empty() {
-        return Ok(());
-    }
-    tracing::warn!(
-        changes = total,
-        "the server stopped before the audit records of its last changes were written; \
-         they are named in the journal as event=audit.recover"
-    );
-    let mut events: Vec<AuditEvent> = changes.iter().map(recovered_change_event).collect();
-    if let (Some(last), true) = (changes.last(), total > changes.len()) {
-        events.push(AuditEvent {
-            detail: Some(format!(
-                "{} more changes after sequence number {} are not listed",
-                total - changes.len(),
-                last.seq
-            )),
-            ..recovery_event()
-        });
-    }
-    for chunk in events.chunks(1000) {
-        audit.record(chunk.to_vec())?;
-    }
-    store.mark_all_audited()?;
-    Ok(())
-}
-
-fn recovery_event() -> AuditEvent {
-    AuditEvent {
-        event: "audit.recover",
-        user: Some("akm (start-up)".into()),
-        outcome: Some(Outcome::Success),
-        ..AuditEvent::default()
-    }
-}
-
-fn recovered_change_event(c: &crate::store::audit_ledger::UnauditedChange) -> AuditEvent {
-    let made_on = c.origin.as_deref().unwrap_or("this node");
-    AuditEvent {
-        uid: Some(c.uid.clone()),
-        detail: Some(format!(
-            "{} {} {} (change {}, made on {made_on}) was committed before the server stopped; \
-             its own record may be missing",
-            c.entity, c.uid, c.kind, c.seq
-        )),
-        ..recovery_event()
-    }
-}
-
-/// The audit event naming the configuration this server runs with: its path and SHA-256, so
-/// an auditor sees every configuration change across restarts.
-pub fn config_event(config: &Config) -> AuditEvent {
-    AuditEvent {
-        event: "config",
-        detail: Some(config.path.display().to_string()),
-        config_sha256: Some(config.sha256.clone()),
-        outcome: Some(Outcome::Success),
-        ..AuditEvent::default()
+        if ctx.kek.is_sealed() {
+            tracing::warn!("scheduled backup skipped: the server is sealed");
+            continue;
+        }
+        let (c, s) = (ctx.clone(), schedule.clone());
+        match tokio::task::spawn_blocking(move || {
+            crate::backup::schedule::turn(&c.store, &c.kek, &c.audit, &s)
+        })
+        .await
+        {
+            Ok(Ok(info)) => {
+                tracing::info!(file = %info.path.display(), sha256 = %info.sha256, "scheduled backup written")
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "scheduled backup failed; retrying next interval")
+            }
+            Err(e) => tracing::error!(error = %e, "scheduled backup task failed"),
+        }
     }
 }
 
@@ -429,101 +228,6 @@ async fn rotate_on_schedule(
         {
             tracing::error!(error = %e, "scheduled rotation task failed");
         }
-    }
-}
-
-/// The host name from the kernel, or "localhost".
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
-}
-
-/// Opens the audit journal (creating the signing key on first start, like the KEK) and
-/// starts its sinks.
-pub fn open_audit(config: &Config) -> Result<Audit, StartError> {
-    let key_path = config.audit.signing_key_path(&config.store);
-    if let Some(parent) = key_path.parent() {
-        create_private_dir(parent)?;
-    }
-    let signer = Signer::load_or_generate(&key_path)?;
-    let journal = config.audit.journal_path(&config.store);
-    if let Some(parent) = journal.parent() {
-        create_private_dir(parent)?;
-    }
-    let server_name = config.audit.server_name.clone().unwrap_or_else(hostname);
-    let sinks = config
-        .audit
-        .sink_settings(&server_name, &journal)
-        .into_iter()
-        .map(Sink::start)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(StartError::Sink)?;
-    let settings = JournalSettings {
-        path: journal,
-        server_name,
-        checkpoint_every: config.audit.checkpoint_every,
-        checkpoint_secs: config.audit.checkpoint_secs,
-        sync: config.audit.sync_policy(),
-    };
-    Ok(Audit::open(settings, signer, sinks)?)
-}
-
-/// Writes the users and groups `akm.toml` declares into the database (through the writer, so
-/// they are in the change log), replacing what the database had for those names. Records of
-/// other names (added with `akm user`/`akm group`, or dropped from the file) are left alone.
-/// At every start and every configuration reload.
-pub fn apply_declared_accounts(
-    store: &Store,
-    config: &Config,
-) -> Result<(), crate::store::StoreError> {
-    let (users, groups) = config.declared_accounts();
-    if users.is_empty() && groups.is_empty() {
-        return Ok(());
-    }
-    let count = users.len() + groups.len();
-    let write = move |tx: &crate::store::WriteTx<'_>| {
-        for (name, a) in &users {
-            tx.put_account(AccountKind::User, name, a)?;
-        }
-        for (name, a) in &groups {
-            tx.put_account(AccountKind::Group, name, a)?;
-        }
-        Ok::<_, crate::store::StoreError>(())
-    };
-    match store.write(write.clone()) {
-        // Client writes wait while a mirror peer's security settings differ, but the
-        // operator's own records are how the settings are made to agree: a reload must
-        // apply them (logged as this node's change, mirrored once the link is back).
-        Err(crate::store::StoreError::SettingsMismatch(_)) => store.write_replica(write)?,
-        other => other?,
-    }
-    tracing::info!(count, "user and group records from the config applied");
-    Ok(())
-}
-
-/// Server settings from the config.
-pub fn settings(config: &Config) -> Settings {
-    Settings {
-        limits: ConnLimits {
-            handshake_timeout: config.handshake_timeout(),
-            idle_timeout: config.idle_timeout(),
-            frame_timeout: Duration::from_secs(config.server.frame_timeout_secs),
-            ttlv: Limits {
-                max_message_bytes: config.server.max_message_bytes,
-                max_depth: config.server.max_depth,
-            },
-            max_batch_items: config.server.max_batch_items,
-            max_attributes: config.server.max_attributes,
-        },
-        max_connections: config.server.max_connections,
-        max_connections_per_identity: config.server.max_connections_per_identity,
-        max_handshaking: config.server.max_handshaking,
-        max_handshaking_per_source: config.server.max_handshaking_per_source,
-        max_in_flight: config.server.max_requests_in_flight,
-        shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
     }
 }
 
@@ -644,7 +348,7 @@ fn start_and_serve(
             mirror.clone(),
         ));
         let scheduled = crate::backup::schedule::When::of(&config.backup).map(|when| {
-            tokio::spawn(crate::backup::schedule::run(
+            tokio::spawn(backup_on_schedule(
                 ctx.clone(),
                 crate::backup::schedule::Schedule {
                     dir: config.backup.dir(&config.store),

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod app;
 pub mod audit;
 pub mod backup;
 pub mod certexpiry;
@@ -20,6 +21,7 @@ pub mod kmip;
 pub mod logfile;
 pub mod logremote;
 pub mod logthrottle;
+pub mod metrics;
 pub mod mirror;
 pub mod notify;
 pub mod ops;
@@ -32,4 +34,5 @@ pub mod server;
 pub mod settings_digest;
 pub mod status;
 pub mod store;
+pub mod tls;
 pub mod ttlv;

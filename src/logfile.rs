@@ -6,6 +6,7 @@
 //! through tracing-subscriber's reload layer). The audit stream is not here: it is the audit
 //! journal and its syslog sinks.
 
+use crate::config::log_level::{check_level, filter_for};
 use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -226,33 +227,6 @@ type LevelHandle = tracing_subscriber::reload::Handle<EnvFilter, tracing_subscri
 static LEVEL_HANDLES: OnceLock<Vec<LevelHandle>> = OnceLock::new();
 
 /// The levels a filter directive may name (any case).
-const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
-
-/// Whether `level` (a `[log] level` value) is a usable filter; the error says why not. Each
-/// comma-separated directive must be a level or `target=level`: tracing would take a bare
-/// word such as `inof` as a target name and silently log nothing.
-pub fn check_level(level: &str) -> Result<(), String> {
-    let filter = filter_for(level);
-    for directive in filter.split(',').map(str::trim) {
-        let named = match directive.rsplit_once('=') {
-            Some((target, lvl)) => {
-                !target.is_empty() && LEVELS.contains(&lvl.to_ascii_lowercase().as_str())
-            }
-            None => LEVELS.contains(&directive.to_ascii_lowercase().as_str()),
-        };
-        if !named {
-            return Err(format!(
-                "is {level:?}: {directive:?} is not a level (valid: none, basic, verbose, \
-                 debug, or a filter of {} such as akm=debug)",
-                LEVELS.join(", ")
-            ));
-        }
-    }
-    EnvFilter::try_new(filter)
-        .map(drop)
-        .map_err(|e| format!("is {level:?}, not a level: {e}"))
-}
-
 /// Puts a new `[log] level` in force on the trace streams; the error streams stay at
 /// warnings. RUST_LOG, when set, still wins (as at start). Does nothing before [`init`].
 pub fn set_level(level: &str) -> Result<(), String> {
@@ -276,18 +250,6 @@ pub fn reopen_all() {
         if let Err(e) = f.reopen() {
             tracing::error!(path = %f.path().display(), error = %e, "cannot reopen log file");
         }
-    }
-}
-
-/// The tracing filter for a `[log] level`: `none`, `basic`, `verbose`, `debug`, or a tracing
-/// filter such as `akm=debug`.
-pub fn filter_for(level: &str) -> String {
-    match level {
-        "none" => "off".into(),
-        "basic" => "info".into(),
-        "verbose" => "info,akm=debug".into(),
-        "debug" => "debug".into(),
-        other => other.into(),
     }
 }
 

@@ -14,7 +14,8 @@
 use crate::config::{Config, TlsConfig};
 use crate::notify::Notifier;
 use crate::ops::Ctx;
-use crate::server::tls::{Loaded, TlsError, TlsHandle};
+use crate::server::tls::{Loaded, TlsHandle};
+use crate::tls::TlsError;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -112,7 +113,7 @@ impl Reload {
                 .map_err(|e| format!("config file {}: {e}", new.path.display()))?;
         // The only step that can fail once checking is over comes first, so a failure leaves
         // everything as it was.
-        crate::daemon::apply_declared_accounts(&ctx.store, &new)
+        crate::app::apply_declared_accounts(&ctx.store, &new)
             .map_err(|e| format!("cannot write the [access] records to the database: {e}"))?;
         self.tls.put(tls);
         crate::revocations::record_from_crls(ctx, &new.tls);
@@ -129,7 +130,7 @@ impl Reload {
         if let Err(e) = crate::logfile::set_level(&new.log.level) {
             tracing::error!(error = %e, "log.level not applied");
         }
-        if let Err(e) = ctx.audit.record(vec![crate::daemon::config_event(&new)]) {
+        if let Err(e) = ctx.audit.record(vec![crate::app::config_event(&new)]) {
             tracing::error!(error = %e, "cannot record the reloaded configuration in the audit journal");
         }
         warn_about_dropped_records(old, &new);

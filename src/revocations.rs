@@ -1,64 +1,19 @@
 //! Cluster-wide client certificate revocations: what a node's CRLs revoke is recorded in the
 //! store (and so mirrored to every peer, see `store::CertRevocation`), and every revocation in
-//! the store, whichever node's CRL it came from, is held in memory here for the KMIP listener,
+//! the store, whichever node's CRL it came from, is held in memory (`store::RevokedCerts`) for the KMIP listener,
 //! which refuses a revoked certificate right after the handshake and closes a connection
 //! before its next request once its certificate is revoked. Revocations are only ever added.
 
 use crate::audit::{AuditEvent, Outcome};
 use crate::config::TlsConfig;
 use crate::ops::Ctx;
-use crate::store::{CertRevocation, Store, StoreError};
-use std::collections::HashSet;
-use std::sync::RwLock;
-
-/// The revoked (issuer, serial) pairs in force, from the store.
-#[derive(Debug, Default)]
-pub struct RevokedCerts(RwLock<HashSet<(String, String)>>);
-
-impl RevokedCerts {
-    /// Every revocation recorded in `store`.
-    pub fn load(store: &Store) -> Result<RevokedCerts, StoreError> {
-        let set = RevokedCerts::default();
-        set.add(&store.cert_revocations()?);
-        Ok(set)
-    }
-
-    /// Adds revocations (applied from a peer or recorded here).
-    pub fn add(&self, list: &[CertRevocation]) {
-        let mut set = match self.0.write() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        for r in list {
-            set.insert((r.issuer.clone(), r.serial.clone()));
-        }
-    }
-
-    /// Whether the certificate `serial` (lower-case hex) of `issuer` is revoked.
-    pub fn contains(&self, issuer: &str, serial: &str) -> bool {
-        let set = match self.0.read() {
-            Ok(s) => s,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        set.contains(&(issuer.to_owned(), serial.to_owned()))
-    }
-
-    /// How many certificates are revoked.
-    pub fn len(&self) -> usize {
-        self.0.read().map(|s| s.len()).unwrap_or(0)
-    }
-
-    /// Whether none is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+use crate::store::CertRevocation;
 
 /// Records what the CRLs `tls.crls` revoke and the store does not know yet (at start and at
 /// every reload), puts it in force and audits each. Blocking. A failure is logged: the local
 /// CRL is enforced by this node's TLS verifier anyway, and the next reload records it again.
 pub fn record_from_crls(ctx: &Ctx, tls: &TlsConfig) {
-    let entries = match crate::server::tls::load_crls(&tls.crls) {
+    let entries = match crate::tls::load_crls(&tls.crls) {
         Ok(crls) => crate::server::tls::crl_entries(&crls),
         Err(e) => {
             tracing::error!(error = %e, "cannot read tls.crls to record revocations for the peers");
@@ -103,6 +58,7 @@ fn recorded_event(r: &CertRevocation) -> AuditEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{RevokedCerts, Store};
 
     fn rev(serial: &str) -> CertRevocation {
         CertRevocation {

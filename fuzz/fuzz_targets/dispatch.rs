@@ -7,6 +7,7 @@
 use akm::audit::journal::SyncPolicy;
 use akm::audit::signer::Signer;
 use akm::audit::{Audit, JournalSettings};
+use akm::app::CtxBuilder;
 use akm::crypto::Kek;
 use akm::identity::Principal;
 use akm::kmip::{encode_response, peek_version, ProtocolVersion, RequestMessage};
@@ -48,7 +49,7 @@ fn world() -> &'static World {
             subject: "OU=admins, CN=fuzz-admin".into(),
         };
         World {
-            ctx: Ctx::new(store, kek, audit),
+            ctx: CtxBuilder::new(store, kek, audit).build(),
             admin,
             _dir: dir,
         }

@@ -9,6 +9,7 @@ pub mod crosscheck;
 pub mod format;
 pub mod journal;
 pub mod record;
+pub(crate) mod settings;
 pub mod signer;
 pub mod sink;
 pub mod verify;

@@ -9,7 +9,7 @@
 
 use super::format::{self, Format, Framing};
 use super::record::Record;
-use crate::server::tls;
+use crate::tls;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};

@@ -53,8 +53,8 @@ struct Member {
 
 /// Every file `config` names that rebuilds the node, whether or not it exists.
 fn named_paths(config: &Config) -> Vec<PathBuf> {
-    let sealed = crate::daemon::sealed_kek_path(config);
-    let files = crate::daemon::kek_files(config);
+    let sealed = config.store.sealed_kek();
+    let files = crate::crypto::rotate::KekFiles::of(&config.store);
     let mut paths = vec![config.path.clone(), sealed, files.archive()];
     paths.push(config.audit.signing_key_path(&config.store));
     let tls = &config.tls;
@@ -82,7 +82,7 @@ fn named_paths(config: &Config) -> Vec<PathBuf> {
 /// The files `config` names that rebuild the node (those that exist).
 fn members(config: &Config) -> Result<Vec<Member>, KitError> {
     let base = config.path.parent().unwrap_or(Path::new(".")).to_owned();
-    if !crate::daemon::sealed_kek_path(config).exists() {
+    if !config.store.sealed_kek().exists() {
         return Err(KitError::ClearKek(config.store.kek().display().to_string()));
     }
     let mut out: Vec<Member> = Vec::new();

@@ -6,7 +6,6 @@
 //! integrity and that every stored key unwraps under the node's KEK, and only then moves it
 //! into place.
 
-pub mod cron;
 pub mod format;
 pub mod kit;
 pub mod schedule;

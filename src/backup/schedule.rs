@@ -5,10 +5,10 @@
 //! server skips the turn (nothing can be wrapped); a failure is logged and retried next turn.
 
 use super::{create, log_backup, BackupError, BackupInfo};
-use crate::audit::{AuditEvent, Outcome};
-use crate::ops::Ctx;
+use crate::audit::{Audit, AuditEvent, Outcome};
+use crate::crypto::slot::KekSlot;
+use crate::store::Store;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// What the scheduler needs.
@@ -21,7 +21,7 @@ pub struct Schedule {
     /// Backup files kept.
     pub keep: usize,
     /// Where each backup is also copied.
-    pub sftp: Option<super::sftp::SftpTarget>,
+    pub sftp: Option<crate::config::SftpTarget>,
 }
 
 /// When scheduled backups run.
@@ -30,14 +30,16 @@ pub enum When {
     /// Every so often, the first one interval after start (`backup.interval_secs`).
     Every(Duration),
     /// At the times of a schedule (`backup.schedule`, UTC).
-    At(super::cron::CronSpec),
+    At(crate::config::cron::CronSpec),
 }
 
 impl When {
     /// The configured schedule, if any (the config was validated).
     pub fn of(config: &crate::config::BackupConfig) -> Option<When> {
         if let Some(spec) = &config.schedule {
-            return super::cron::CronSpec::parse(spec).ok().map(When::At);
+            return crate::config::cron::CronSpec::parse(spec)
+                .ok()
+                .map(When::At);
         }
         (config.interval_secs > 0).then(|| When::Every(Duration::from_secs(config.interval_secs)))
     }
@@ -51,7 +53,7 @@ fn epoch_now() -> i64 {
 }
 
 /// Sleeps until the next scheduled time; `None` when the schedule never fires again.
-async fn wait_for_turn(when: &When, tick: &mut Option<tokio::time::Interval>) -> Option<()> {
+pub async fn wait_for_turn(when: &When, tick: &mut Option<tokio::time::Interval>) -> Option<()> {
     match when {
         When::Every(every) => {
             let tick = tick.get_or_insert_with(|| {
@@ -75,35 +77,16 @@ async fn wait_for_turn(when: &When, tick: &mut Option<tokio::time::Interval>) ->
     Some(())
 }
 
-/// Runs until the task is dropped or aborted.
-pub async fn run(ctx: Arc<Ctx>, schedule: Schedule) {
-    let mut tick = None;
-    loop {
-        if wait_for_turn(&schedule.when, &mut tick).await.is_none() {
-            tracing::warn!("backup.schedule never fires again: no more scheduled backups");
-            return;
-        }
-        if ctx.kek.is_sealed() {
-            tracing::warn!("scheduled backup skipped: the server is sealed");
-            continue;
-        }
-        let (c, s) = (ctx.clone(), schedule.clone());
-        match tokio::task::spawn_blocking(move || turn(&c, &s)).await {
-            Ok(Ok(info)) => {
-                tracing::info!(file = %info.path.display(), sha256 = %info.sha256, "scheduled backup written")
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "scheduled backup failed; retrying next interval")
-            }
-            Err(e) => tracing::error!(error = %e, "scheduled backup task failed"),
-        }
-    }
-}
-
-/// One scheduled backup: write, log, audit, prune.
-fn turn(ctx: &Ctx, s: &Schedule) -> Result<BackupInfo, BackupError> {
+/// One scheduled backup of `store` (keys rewrapped under `kek`'s backup key): write, log,
+/// audit, prune. The daemon runs it at each turn of `s.when` (see [`wait_for_turn`]).
+pub fn turn(
+    store: &Store,
+    kek: &KekSlot,
+    audit: &Audit,
+    s: &Schedule,
+) -> Result<BackupInfo, BackupError> {
     let now = epoch_now();
-    let result = create(&ctx.store, &ctx.kek, &s.dir, now, &mut |_, _| {});
+    let result = create(store, kek, &s.dir, now, &mut |_, _| {});
     let (outcome, detail) = match &result {
         Ok(b) => (
             Outcome::Success,
@@ -119,13 +102,13 @@ fn turn(ctx: &Ctx, s: &Schedule) -> Result<BackupInfo, BackupError> {
         detail: Some(detail),
         ..AuditEvent::default()
     };
-    if let Err(e) = ctx.audit.record(vec![event]) {
+    if let Err(e) = audit.record(vec![event]) {
         tracing::error!(error = %e, "cannot record the scheduled backup");
     }
     let info = result?;
     log_backup(&s.dir.join("backup.log"), now, &info, "scheduler")?;
     if let Some(target) = &s.sftp {
-        let _ = copy_remote(ctx, &s.dir, target, &info, now, "scheduler");
+        let _ = copy_remote(audit, &s.dir, target, &info, now, "scheduler");
     }
     prune(&s.dir, s.keep)?;
     Ok(info)
@@ -135,9 +118,9 @@ fn turn(ctx: &Ctx, s: &Schedule) -> Result<BackupInfo, BackupError> {
 /// audit journal as `by`; a failure is logged and the local backup stays. Manual backups
 /// (`akm backup`) and scheduled ones both come here. Returns the remote path or the error.
 pub fn copy_remote(
-    ctx: &Ctx,
+    audit: &Audit,
     dir: &Path,
-    target: &super::sftp::SftpTarget,
+    target: &crate::config::SftpTarget,
     info: &BackupInfo,
     now: i64,
     by: &str,
@@ -178,7 +161,7 @@ pub fn copy_remote(
         detail: Some(format!("sftp {line}")),
         ..AuditEvent::default()
     };
-    if let Err(e) = ctx.audit.record(vec![event]) {
+    if let Err(e) = audit.record(vec![event]) {
         tracing::error!(error = %e, "cannot record the backup upload");
     }
     if let Err(e) = &result {

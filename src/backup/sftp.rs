@@ -5,43 +5,11 @@
 //! holds a partial backup under a backup's name.
 
 use super::BackupError;
+use crate::config::SftpTarget;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-
-/// Where scheduled backups are copied (`[backup.sftp]`).
-#[derive(Clone, Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SftpTarget {
-    /// `user@host:directory` on the remote host.
-    pub destination: String,
-    /// The SSH port.
-    #[serde(default = "default_port")]
-    pub port: u16,
-    /// The private key to log in with (mode 0600).
-    pub identity: PathBuf,
-    /// The known_hosts file holding the remote host's key.
-    pub known_hosts: PathBuf,
-    /// Seconds to wait for the SSH connection (and, between keepalives, for an answer).
-    #[serde(default = "default_connect_timeout")]
-    pub connect_timeout_secs: u64,
-    /// Seconds one whole upload may take before sftp is stopped and the copy reported failed.
-    #[serde(default = "default_transfer_timeout")]
-    pub transfer_timeout_secs: u64,
-}
-
-fn default_port() -> u16 {
-    22
-}
-
-fn default_connect_timeout() -> u64 {
-    15
-}
-
-fn default_transfer_timeout() -> u64 {
-    600
-}
 
 fn failed(what: String) -> BackupError {
     BackupError::Io {

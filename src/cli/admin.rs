@@ -9,7 +9,7 @@ use crate::client::Client;
 use crate::config::Config;
 use crate::kmip::extension::{self as ext, AccountInfo, KeyPolicyInfo};
 use crate::kmip::ProtocolVersion;
-use crate::server::tls;
+use crate::tls;
 use crate::ttlv::{Tag, Ttlv};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value as Json};

@@ -61,7 +61,7 @@ pub fn run_backup(config: &Config, args: BackupArgs) -> Result<(), CliError> {
     let out = connect_and_run(config, &args.conn, |client| {
         Box::pin(async move {
             let got = client.call(ext::OP_BACKUP, Vec::new()).await?;
-            ext::backup_from(&got).ok_or_else(|| {
+            super::custody::backup_from(&got).ok_or_else(|| {
                 CliError::Client(crate::client::ClientError::Protocol(
                     "malformed backup response".into(),
                 ))
@@ -149,8 +149,8 @@ fn failed(e: impl std::fmt::Display) -> CliError {
 
 /// The node's KEK for a restore: its key file, or its sealed file opened here.
 fn node_kek(config: &Config, args: &RestoreArgs) -> Result<KekSlot, CliError> {
-    let sealed = crate::daemon::sealed_kek_path(config);
-    let slot = crate::daemon::kek_files(config).load()?;
+    let sealed = config.store.sealed_kek();
+    let slot = crate::crypto::rotate::KekFiles::of(&config.store).load()?;
     restore_dual_control(config, &slot, args)?;
     if !slot.is_sealed() {
         return Ok(slot);
@@ -181,7 +181,7 @@ fn restore_dual_control(
     slot: &KekSlot,
     args: &RestoreArgs,
 ) -> Result<(), CliError> {
-    let guarded = crate::ops::dual::expand(&config.dual_control.operations)
+    let guarded = crate::config::dual_control::expand(&config.dual_control.operations)
         .is_ok_and(|ops| ops.iter().any(|o| o == "restore"));
     if !guarded {
         return Ok(());
@@ -241,7 +241,8 @@ pub fn run_restore(config: &Config, args: RestoreArgs, json: bool) -> Result<(),
         return run_restore_kit(&config.path, args, json);
     };
     // With the KEKs retired by rotations (kek.archive): older backups restore too.
-    let kek = node_kek(config, &args)?.with_archive(&crate::daemon::kek_files(config))?;
+    let kek = node_kek(config, &args)?
+        .with_archive(&crate::crypto::rotate::KekFiles::of(&config.store))?;
     if args.verify_only {
         let h = backup::verify(&file, &kek, &mut |n, t| bar("verify", n, t)).map_err(failed)?;
         end_bar();

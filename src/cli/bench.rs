@@ -14,7 +14,7 @@ use crate::kmip::enums::{
     object_type as ot, operation as op,
 };
 use crate::kmip::ProtocolVersion;
-use crate::server::tls;
+use crate::tls;
 use crate::ttlv::{Tag, Ttlv, Value};
 use clap::Args;
 use serde_json::json;

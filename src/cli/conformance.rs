@@ -8,7 +8,7 @@ use super::CliError;
 use crate::client::ClientError;
 use crate::config::{ClientConfig, Config};
 use crate::conformance::{self, replay, FileReport};
-use crate::server::tls;
+use crate::tls;
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 

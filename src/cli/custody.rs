@@ -1,6 +1,7 @@
 //! `akm kek seal` (offline: turns a node's plain development KEK file into a sealed one with
 //! custodian shares or a passphrase), `akm kek status` and `akm unseal` (KMIP clients over
-//! mutual TLS, administrators only: the Seal Status and Unseal extension operations).
+//! mutual TLS, administrators only: the Seal Status and Unseal extension operations), and the
+//! readers that turn the custody extension responses into the JSON the CLI prints.
 
 use super::admin::{connect_and_run, print, ConnArgs};
 use super::CliError;
@@ -84,7 +85,7 @@ pub fn run_authorize(config: &Config, args: AuthorizeArgs) -> Result<(), CliErro
     let out = connect_and_run(config, &args.conn, move |client| {
         Box::pin(async move {
             let got = client.call(ext::OP_AUTHORIZE, payload).await?;
-            ext::authorize_from(&got).ok_or_else(malformed)
+            authorize_from(&got).ok_or_else(malformed)
         })
     })?;
     print(&out, args.conn.json);
@@ -106,7 +107,7 @@ pub fn run_approve(config: &Config, args: ApproveArgs) -> Result<(), CliError> {
     let out = connect_and_run(config, &args.conn, move |client| {
         Box::pin(async move {
             let got = client.call(ext::OP_AUTHORIZE, payload).await?;
-            ext::authorize_from(&got).ok_or_else(malformed)
+            authorize_from(&got).ok_or_else(malformed)
         })
     })?;
     print(&out, args.conn.json);
@@ -155,7 +156,7 @@ pub fn run_kek(config: &Config, args: KekArgs) -> Result<(), CliError> {
             let out = connect_and_run(config, &args.conn, |client| {
                 Box::pin(async move {
                     let got = client.call(ext::OP_SEAL_STATUS, Vec::new()).await?;
-                    ext::status_from(&got).ok_or_else(malformed)
+                    status_from(&got).ok_or_else(malformed)
                 })
             })?;
             print(&out, args.conn.json);
@@ -176,7 +177,7 @@ fn rotate(config: &Config, conn: &ConnArgs, batch: i32) -> Result<(), CliError> 
                         vec![Ttlv::integer(ext::TAG_BATCH_LIMIT, batch)],
                     )
                     .await?;
-                let step = ext::rotate_from(&got).ok_or_else(malformed)?;
+                let step = rotate_from(&got).ok_or_else(malformed)?;
                 total += step["rewrapped"].as_i64().unwrap_or(0);
                 let remaining = step["remaining"].as_i64().unwrap_or(0);
                 eprintln!(
@@ -193,7 +194,7 @@ fn rotate(config: &Config, conn: &ConnArgs, batch: i32) -> Result<(), CliError> 
     })?;
     let mut out = out;
     if out["retired"].as_array().is_some_and(|r| !r.is_empty()) {
-        let archive = crate::daemon::kek_files(config).archive();
+        let archive = crate::crypto::rotate::KekFiles::of(&config.store).archive();
         eprintln!(
             "akm kek rotate: the retired KEK is kept in {}, wrapped under the new KEK, so \
              backups taken before this rotation stay restorable with `akm restore`",
@@ -219,7 +220,7 @@ fn seal(
     passphrase_stdin: bool,
 ) -> Result<(), CliError> {
     let plain = config.store.kek();
-    let sealed_path = crate::daemon::sealed_kek_path(config);
+    let sealed_path = config.store.sealed_kek();
     if sealed_path.exists() {
         return Err(usage(format!("{} already exists", sealed_path.display())));
     }
@@ -301,9 +302,65 @@ pub fn run_unseal(config: &Config, args: UnsealArgs) -> Result<(), CliError> {
     let out = connect_and_run(config, &args.conn, move |client| {
         Box::pin(async move {
             let got = client.call(ext::OP_UNSEAL, vec![item]).await?;
-            ext::status_from(&got).ok_or_else(malformed)
+            status_from(&got).ok_or_else(malformed)
         })
     })?;
     print(&out, args.conn.json);
     Ok(())
+}
+
+/// Reads a status back from a response payload (the client side).
+pub fn status_from(payload: &Ttlv) -> Option<serde_json::Value> {
+    Some(serde_json::json!({
+        "sealed": payload.child(ext::TAG_SEALED)?.as_bool()?,
+        "scheme": payload.child(ext::TAG_SEAL_SCHEME)?.as_text()?,
+        "threshold": payload.child(ext::TAG_UNSEAL_THRESHOLD)?.as_int()?,
+        "progress": payload.child(ext::TAG_UNSEAL_PROGRESS)?.as_int()?,
+        "kek_id": payload.child(ext::TAG_KEK_ID)?.as_text()?,
+    }))
+}
+
+/// Reads a backup response (the client side).
+pub fn backup_from(payload: &Ttlv) -> Option<serde_json::Value> {
+    let mut out = serde_json::json!({
+        "file": payload.child(ext::TAG_BACKUP_FILE)?.as_text()?,
+        "bytes": payload.child(ext::TAG_BACKUP_BYTES)?.as_long()?,
+        "sha256": payload.child(ext::TAG_BACKUP_SHA256)?.as_text()?,
+        "kek_id": payload.child(ext::TAG_KEK_ID)?.as_text()?,
+    });
+    for (key, tag) in [
+        ("uploaded", ext::TAG_BACKUP_UPLOADED),
+        ("upload_error", ext::TAG_BACKUP_UPLOAD_ERROR),
+    ] {
+        if let Some(t) = payload.child(tag).and_then(Ttlv::as_text) {
+            out[key] = t.into();
+        }
+    }
+    Some(out)
+}
+
+/// Reads a Rotate KEK response (the client side).
+pub fn rotate_from(payload: &Ttlv) -> Option<serde_json::Value> {
+    let destroyed: Vec<&str> = payload
+        .children()
+        .iter()
+        .filter(|c| c.tag == ext::TAG_DESTROYED_KEK_ID)
+        .filter_map(Ttlv::as_text)
+        .collect();
+    Some(serde_json::json!({
+        "kek_id": payload.child(ext::TAG_KEK_ID)?.as_text()?,
+        "rewrapped": payload.child(ext::TAG_REWRAPPED)?.as_int()?,
+        "remaining": payload.child(ext::TAG_REMAINING)?.as_int()?,
+        // Retired from use; kept in the KEK archive for restoring older backups.
+        "retired": destroyed,
+    }))
+}
+
+/// Reads an Authorize response (the client side).
+pub fn authorize_from(payload: &Ttlv) -> Option<serde_json::Value> {
+    Some(serde_json::json!({
+        "user": payload.child(ext::TAG_AUTHORIZED_USER)?.as_text()?,
+        "operation": payload.child(ext::TAG_GUARDED_OPERATION)?.as_text()?,
+        "until": crate::audit::format_time_ms(payload.child(ext::TAG_WINDOW_UNTIL)?.as_datetime()? * 1000),
+    }))
 }

@@ -213,7 +213,7 @@ pub(super) async fn call(
 impl CliError {
     /// The exit code of this failure (see [`Exit`]).
     pub fn exit(&self) -> Exit {
-        use crate::daemon::StartError;
+        use crate::app::StartError;
         match self {
             CliError::Config(_) | CliError::Start(StartError::Config(_)) => Exit::Config,
             CliError::NoConfig(_) => Exit::Config,
@@ -273,8 +273,8 @@ impl CliError {
 }
 
 /// Whether a start failure is a permission problem on a local file or directory.
-fn permission_denied(e: &crate::daemon::StartError) -> bool {
-    use crate::daemon::StartError;
+fn permission_denied(e: &crate::app::StartError) -> bool {
+    use crate::app::StartError;
     match e {
         StartError::Dir { source, .. } => source.kind() == std::io::ErrorKind::PermissionDenied,
         StartError::Unreadable { .. } => true,
@@ -296,7 +296,7 @@ pub fn report(e: &CliError, json: bool) {
 
 /// The client certificate's CN (the identity the server judges), for messages.
 pub(super) fn identity_of(cert: &std::path::Path) -> Option<String> {
-    let certs = crate::server::tls::load_certs(cert).ok()?;
+    let certs = crate::tls::load_certs(cert).ok()?;
     crate::identity::principal_from_der(certs.first()?.as_ref())
         .ok()
         .map(|p| p.cn)

@@ -8,7 +8,7 @@ mod backup;
 mod bench;
 mod certs;
 mod conformance;
-mod custody;
+pub mod custody;
 mod discover;
 pub mod docs;
 pub mod errors;
@@ -190,7 +190,7 @@ pub enum CliError {
     Config(#[from] crate::config::ConfigError),
     /// The server could not start or initialize (exit 1).
     #[error(transparent)]
-    Start(#[from] daemon::StartError),
+    Start(#[from] crate::app::StartError),
     /// Certificate issuance failed (exit 1).
     #[error(transparent)]
     Pki(#[from] pki::PkiError),
@@ -329,7 +329,7 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
                 .audit
                 .server_name
                 .clone()
-                .unwrap_or_else(daemon::hostname);
+                .unwrap_or_else(crate::app::hostname);
             let remote = config.log.remote_settings(&hostname);
             let outputs = crate::logfile::Outputs {
                 file: config.log.file.as_deref(),

@@ -11,8 +11,9 @@ use zeroize::Zeroizing;
 
 /// The longest key or secret akm derives, in bytes (4096 bits).
 pub const MAX_OUTPUT: usize = 512;
-/// The most PBKDF2 iterations one request may ask for, so a request cannot pin a thread.
-pub const MAX_ITERATIONS: u32 = 10_000_000;
+/// The most PBKDF2 iterations one request may ask for, so a request cannot pin a thread
+/// (defined with the `[server]` limits it bounds).
+pub const MAX_ITERATIONS: u32 = crate::config::limits::MAX_PBKDF2_ITERATIONS_CAP;
 
 /// Why a derivation failed. Never carries key bytes.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

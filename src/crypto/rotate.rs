@@ -28,6 +28,16 @@ pub struct KekFiles {
     pub sealed: PathBuf,
 }
 
+impl KekFiles {
+    /// The node's KEK files as `[store]` places them.
+    pub fn of(store: &crate::config::StoreConfig) -> KekFiles {
+        KekFiles {
+            plain: store.kek(),
+            sealed: store.sealed_kek(),
+        }
+    }
+}
+
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);

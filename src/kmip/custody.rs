@@ -20,8 +20,7 @@
 //!   (Byte String) → as Seal Status. A wrong, damaged, foreign or repeated share is refused
 //!   with Invalid Field and the reason; the shares accepted so far stay.
 
-use crate::crypto::slot::SealStatus;
-use crate::ttlv::{Tag, Ttlv};
+use crate::ttlv::Tag;
 
 /// Where the KEK stands.
 pub const OP_SEAL_STATUS: u32 = 0x8000_0100;
@@ -84,80 +83,3 @@ pub const TAG_BACKUP_UPLOADED: Tag = Tag(0x54_0120);
 pub const TAG_BACKUP_UPLOAD_ERROR: Tag = Tag(0x54_0121);
 /// Text String: a retired KEK kept, wrapped under the current one, to restore older backups.
 pub const TAG_ARCHIVED_KEK_ID: Tag = Tag(0x54_0122);
-
-/// The response payload for a status.
-pub fn status_payload(s: &SealStatus) -> Vec<Ttlv> {
-    vec![
-        Ttlv::boolean(TAG_SEALED, s.sealed),
-        Ttlv::text(TAG_SEAL_SCHEME, s.scheme),
-        Ttlv::integer(TAG_UNSEAL_THRESHOLD, s.threshold as i32),
-        Ttlv::integer(TAG_UNSEAL_PROGRESS, s.progress as i32),
-        Ttlv::text(TAG_KEK_ID, s.kek_id.clone()),
-    ]
-}
-
-/// Reads a status back from a response payload (the client side).
-pub fn status_from(payload: &Ttlv) -> Option<serde_json::Value> {
-    Some(serde_json::json!({
-        "sealed": payload.child(TAG_SEALED)?.as_bool()?,
-        "scheme": payload.child(TAG_SEAL_SCHEME)?.as_text()?,
-        "threshold": payload.child(TAG_UNSEAL_THRESHOLD)?.as_int()?,
-        "progress": payload.child(TAG_UNSEAL_PROGRESS)?.as_int()?,
-        "kek_id": payload.child(TAG_KEK_ID)?.as_text()?,
-    }))
-}
-
-/// The response payload for a backup.
-pub fn backup_payload(b: &crate::backup::BackupInfo) -> Vec<Ttlv> {
-    vec![
-        Ttlv::text(TAG_BACKUP_FILE, b.path.display().to_string()),
-        Ttlv::long(TAG_BACKUP_BYTES, b.bytes as i64),
-        Ttlv::text(TAG_BACKUP_SHA256, b.sha256.clone()),
-        Ttlv::text(TAG_KEK_ID, b.kek_id.clone()),
-    ]
-}
-
-/// Reads a backup response (the client side).
-pub fn backup_from(payload: &Ttlv) -> Option<serde_json::Value> {
-    let mut out = serde_json::json!({
-        "file": payload.child(TAG_BACKUP_FILE)?.as_text()?,
-        "bytes": payload.child(TAG_BACKUP_BYTES)?.as_long()?,
-        "sha256": payload.child(TAG_BACKUP_SHA256)?.as_text()?,
-        "kek_id": payload.child(TAG_KEK_ID)?.as_text()?,
-    });
-    for (key, tag) in [
-        ("uploaded", TAG_BACKUP_UPLOADED),
-        ("upload_error", TAG_BACKUP_UPLOAD_ERROR),
-    ] {
-        if let Some(t) = payload.child(tag).and_then(Ttlv::as_text) {
-            out[key] = t.into();
-        }
-    }
-    Some(out)
-}
-
-/// Reads a Rotate KEK response (the client side).
-pub fn rotate_from(payload: &Ttlv) -> Option<serde_json::Value> {
-    let destroyed: Vec<&str> = payload
-        .children()
-        .iter()
-        .filter(|c| c.tag == TAG_DESTROYED_KEK_ID)
-        .filter_map(Ttlv::as_text)
-        .collect();
-    Some(serde_json::json!({
-        "kek_id": payload.child(TAG_KEK_ID)?.as_text()?,
-        "rewrapped": payload.child(TAG_REWRAPPED)?.as_int()?,
-        "remaining": payload.child(TAG_REMAINING)?.as_int()?,
-        // Retired from use; kept in the KEK archive for restoring older backups.
-        "retired": destroyed,
-    }))
-}
-
-/// Reads an Authorize response (the client side).
-pub fn authorize_from(payload: &Ttlv) -> Option<serde_json::Value> {
-    Some(serde_json::json!({
-        "user": payload.child(TAG_AUTHORIZED_USER)?.as_text()?,
-        "operation": payload.child(TAG_GUARDED_OPERATION)?.as_text()?,
-        "until": crate::audit::format_time_ms(payload.child(TAG_WINDOW_UNTIL)?.as_datetime()? * 1000),
-    }))
-}

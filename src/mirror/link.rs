@@ -7,14 +7,14 @@
 //! commit, and pings when idle so a dead link is noticed.
 
 use super::apply::{self, to_wire};
-use super::config::{MirrorConfig, PeerConfig};
 use super::events;
 use super::proto::{self, AccountRecord, Item, Msg, ProtoError, PROTOCOL};
 use super::status::unix_now;
 use super::Mirror;
+use crate::config::mirror::{MirrorConfig, PeerConfig};
 use crate::identity::principal_from_der;
-use crate::server::tls::{self, TlsError};
 use crate::store::{AccountKind, CertRevocation, ChangeEntry, REVOCATION_ENTITY};
+use crate::tls::{self, TlsError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,7 +52,7 @@ impl Tls {
         );
         let no_crls: &[std::path::PathBuf] = &[];
         Ok(Arc::new(Tls {
-            server: tls::server_config(&cert, &key, &ca, no_crls)?,
+            server: crate::server::tls::server_config(&cert, &key, &ca, no_crls)?,
             client: tls::client_config(&cert, &key, &ca)?,
         }))
     }

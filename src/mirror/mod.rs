@@ -10,7 +10,6 @@
 //! version 4 UUIDs (122 random bits), so nodes never hand out the same one.
 
 pub mod apply;
-pub mod config;
 pub mod events;
 mod link;
 pub mod proto;
@@ -18,10 +17,10 @@ pub mod resolve;
 mod schedule;
 pub mod status;
 
+use crate::config::mirror::{MirrorConfig, Mode, OnTimeout};
 use crate::logthrottle::LogThrottle;
 use crate::ops::Ctx;
 use crate::store::{CommitHook, StoreError};
-use config::{MirrorConfig, Mode, OnTimeout};
 pub use status::{PeerStatus, Status};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
@@ -39,7 +38,7 @@ const REFUSAL_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 pub enum MirrorError {
     /// The mirror TLS files are unusable.
     #[error("mirror TLS: {0}")]
-    Tls(#[from] crate::server::tls::TlsError),
+    Tls(#[from] crate::tls::TlsError),
     /// The listener could not be bound.
     #[error("cannot listen for mirror peers on {addr}: {source}")]
     Bind {

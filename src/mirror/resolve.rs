@@ -29,8 +29,9 @@
 
 use super::Mirror;
 use crate::audit::{AuditEvent, Outcome};
+use crate::config::limits::AttributeLimits;
 use crate::kmip::enums::{link_type, state};
-use crate::ops::{AttributeLimits, Object, Writer};
+use crate::ops::{Object, Writer};
 use crate::store::{StoreError, WriteTx};
 use crate::ttlv::{Tag, Ttlv, Value};
 use std::collections::BTreeSet;

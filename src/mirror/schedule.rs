@@ -38,11 +38,11 @@ impl Mirror {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::app::CtxBuilder;
     use crate::audit::journal::SyncPolicy;
     use crate::audit::signer::Signer;
     use crate::audit::{Audit, JournalSettings};
     use crate::crypto::Kek;
-    use crate::ops::Ctx;
     use crate::store::Store;
     use std::sync::Arc;
 
@@ -57,7 +57,7 @@ mod tests {
             sync: SyncPolicy::EveryRecord,
         };
         let audit = Audit::open(settings, Signer::from_seed(&[9; 32]), vec![]).unwrap();
-        let ctx = Ctx::new(store, Kek::from_bytes(&[4u8; 32]).unwrap(), audit);
+        let ctx = CtxBuilder::new(store, Kek::from_bytes(&[4u8; 32]).unwrap(), audit).build();
         let mut text = format!("node_id = \"{node}\"\nlisten = \"127.0.0.1:0\"\n");
         for p in peers {
             text.push_str(&format!(

@@ -8,6 +8,9 @@
 //! One cost unit is about a thousand PBKDF2-HMAC-SHA-256 iterations, roughly a millisecond of
 //! one core. The weights are documented in the README's security model.
 
+use crate::config::limits::{
+    DEFAULT_MAX_PBKDF2_ITERATIONS, DEFAULT_MAX_REQUEST_COST, DEFAULT_MAX_RESPONSE_BYTES,
+};
 use crate::error::OpError;
 use crate::kmip::enums::operation as op;
 use crate::kmip::RequestItem;
@@ -15,12 +18,6 @@ use crate::ttlv::{Tag, Ttlv, Value};
 use std::cell::Cell;
 use std::time::{Duration, Instant};
 
-/// Default `server.max_request_cost`: about four seconds of one core.
-pub const DEFAULT_MAX_REQUEST_COST: u64 = 4_000;
-/// Default `server.max_response_bytes`: 4 MiB.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 4 << 20;
-/// Default `server.max_pbkdf2_iterations`.
-pub const DEFAULT_MAX_PBKDF2_ITERATIONS: u32 = 1_000_000;
 /// The most an Undo batch may cost: it holds the store's write lock while it runs, so every
 /// other client's writes wait for it.
 pub const MAX_UNDO_COST: u64 = 500;

@@ -134,7 +134,7 @@ fn backup(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError
     let mut payload = backup_payload(&info);
     if let Some(target) = &ctx.backup_sftp {
         let copied =
-            crate::backup::schedule::copy_remote(ctx, dir, target, &info, call.now, &who.cn);
+            crate::backup::schedule::copy_remote(&ctx.audit, dir, target, &info, call.now, &who.cn);
         payload.push(match copied {
             Ok(remote) => Ttlv::text(TAG_BACKUP_UPLOADED, remote),
             Err(e) => Ttlv::text(TAG_BACKUP_UPLOAD_ERROR, e),
@@ -296,4 +296,25 @@ fn record(ctx: &Ctx, who: &Caller, result: &Result<SealStatus, crate::crypto::Cr
         Err(e) => (Outcome::Failure, e.to_string()),
     };
     audit_event(ctx, who, OP_UNSEAL, outcome, detail);
+}
+
+/// The response payload for a status.
+fn status_payload(s: &SealStatus) -> Vec<Ttlv> {
+    vec![
+        Ttlv::boolean(TAG_SEALED, s.sealed),
+        Ttlv::text(TAG_SEAL_SCHEME, s.scheme),
+        Ttlv::integer(TAG_UNSEAL_THRESHOLD, s.threshold as i32),
+        Ttlv::integer(TAG_UNSEAL_PROGRESS, s.progress as i32),
+        Ttlv::text(TAG_KEK_ID, s.kek_id.clone()),
+    ]
+}
+
+/// The response payload for a backup.
+fn backup_payload(b: &crate::backup::BackupInfo) -> Vec<Ttlv> {
+    vec![
+        Ttlv::text(TAG_BACKUP_FILE, b.path.display().to_string()),
+        Ttlv::long(TAG_BACKUP_BYTES, b.bytes as i64),
+        Ttlv::text(TAG_BACKUP_SHA256, b.sha256.clone()),
+        Ttlv::text(TAG_KEK_ID, b.kek_id.clone()),
+    ]
 }

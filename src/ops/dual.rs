@@ -7,7 +7,7 @@
 //! the same window for that user and operation. Windows and pending requests live in memory:
 //! a restart closes them all.
 //!
-//! What can be guarded ([`GUARDABLE`]): `destroy`, `kek-rotate`, `backup`, `policy` (users,
+//! What can be guarded ([`GUARDABLE`](crate::config::dual_control::GUARDABLE)): `destroy`, `kek-rotate`, `backup`, `policy` (users,
 //! groups, key policies), `create` (Create, Create Key Pair, Register, Derive Key, Re-key,
 //! Re-key Key Pair), `revoke`, `attributes` (Add, Modify, Delete, Set Attribute), `export`
 //! (Get of a secret key's material in the clear, PKCS#12 included; wrapped Get is not
@@ -27,41 +27,13 @@
 
 use super::{Call, Caller, Ctx};
 use crate::audit::{AuditEvent, Outcome};
+use crate::config::dual_control::expand;
 use crate::error::OpError;
 use crate::kmip::custody::{OP_BACKUP, OP_ROTATE_KEK};
 use crate::kmip::enums::operation as op;
 use crate::kmip::extension::{OP_DELETE_ACCOUNT, OP_SET_ACCOUNT, OP_SET_KEY_POLICY};
 use crate::ttlv::Tag;
 use std::sync::Mutex;
-
-/// The operation names `[dual_control] operations` accepts (and `all`).
-pub const GUARDABLE: &[&str] = &[
-    "destroy",
-    "kek-rotate",
-    "backup",
-    "policy",
-    "create",
-    "revoke",
-    "attributes",
-    "export",
-    "unseal",
-    "restore",
-];
-
-/// The configured names with `all` expanded, or the first unknown name.
-pub fn expand(names: &[String]) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    for n in names {
-        if n == "all" {
-            out.extend(GUARDABLE.iter().map(|g| g.to_string()));
-        } else if GUARDABLE.contains(&n.as_str()) {
-            out.push(n.clone());
-        } else {
-            return Err(n.clone());
-        }
-    }
-    Ok(out)
-}
 
 /// The dual-control name of a KMIP Operation value, if it can be guarded by the dispatcher
 /// (`export` and `unseal` are judged where the object or the seal state is known).
@@ -113,7 +85,7 @@ pub struct DualControl {
 }
 
 impl DualControl {
-    /// Dual control for `operations` (names from [`GUARDABLE`]), windows of at most
+    /// Dual control for `operations` (names from [`GUARDABLE`](crate::config::dual_control::GUARDABLE)), windows of at most
     /// `max_minutes`.
     /// `all` stands for every name.
     pub fn new(operations: Vec<String>, max_minutes: i64) -> DualControl {
@@ -334,6 +306,7 @@ pub(super) fn record(ctx: &Ctx, who: &Caller, call: &Call<'_>, second: &str, ok:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::dual_control::GUARDABLE;
 
     #[test]
     fn a_window_from_another_admin_admits_until_it_closes() {

@@ -16,17 +16,6 @@ use crate::kmip::enums::{object_group_member as ogm, state, storage_status_mask 
 use crate::store::LocateQuery;
 use crate::ttlv::{Tag, Ttlv, Value};
 
-/// The default of `server.max_locate_items`. Real clients either page (libkmip asks for 16
-/// at a time) or Locate by name and get one or a few (vSphere, PyKMIP's examples), so a cap
-/// this high only ever shortens a Locate that lists a whole large store: about 500 KB of
-/// identifiers. KMIP 1.4 §4.9 lets a server impose an internal maximum without Maximum Items,
-/// and with it returns "up to" Maximum Items; Located Items (2.x) still counts every match,
-/// so a client can page through the rest with Offset Items.
-pub const DEFAULT_MAX_LOCATE_ITEMS: usize = 10_000;
-
-/// The highest `server.max_locate_items` accepted (a response of about 5 MB).
-pub const MAX_LOCATE_ITEMS_CAP: usize = 100_000;
-
 /// Objects a Locate reads and matches at a time when the indexes cannot answer a filter.
 const LOCATE_CHUNK: usize = 256;
 

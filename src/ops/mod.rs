@@ -45,16 +45,12 @@ mod wrap;
 
 pub use access::{AccessRecord, Caller};
 pub use admin::{admin_operation, AdminOp};
-pub use locate::{DEFAULT_MAX_LOCATE_ITEMS, MAX_LOCATE_ITEMS_CAP};
 pub use object::{name_value as object_name, Object};
 pub use query::{PROFILES_V1, PROFILES_V2};
-pub use stored_size::{
-    AttributeLimits, Writer, DEFAULT_MAX_ATTRIBUTE_BYTES, DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
-    MAX_ATTRIBUTE_BYTES_CAP, MIN_ATTRIBUTE_BYTES, STORED_RECORD_MAX_BYTES,
-};
+pub use stored_size::{Writer, STORED_RECORD_MAX_BYTES};
 
+use crate::config::limits::AttributeLimits;
 use crate::crypto::slot::KekSlot;
-use crate::crypto::Kek;
 use crate::error::OpError;
 use crate::identity::Principal;
 use crate::kmip::enums::operation as op;
@@ -83,7 +79,7 @@ pub struct Ctx {
     /// Where the Backup operation writes (`[backup] dir`); `None`: no backups.
     pub backup_dir: Option<std::path::PathBuf>,
     /// Where every backup, manual or scheduled, is also copied (`[backup.sftp]`).
-    pub backup_sftp: Option<crate::backup::sftp::SftpTarget>,
+    pub backup_sftp: Option<crate::config::SftpTarget>,
     /// Where the KEKs are kept, for Rotate KEK; `None`: no rotation.
     pub kek_files: Option<crate::crypto::rotate::KekFiles>,
     /// Dual control (`[dual_control]`): guarded operations and open authorization windows.
@@ -100,10 +96,10 @@ pub struct Ctx {
     /// `server.max_object_attribute_bytes`).
     pub attribute_limits: AttributeLimits,
     /// Request counters for the status listener's `/metrics`, updated by the KMIP listener.
-    pub metrics: Arc<crate::status::metrics::Metrics>,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Every revoked client certificate in the store (from this node's CRLs or a peer's),
     /// checked by the KMIP listener after the handshake and before each request.
-    pub revoked_certs: Arc<crate::revocations::RevokedCerts>,
+    pub revoked_certs: Arc<crate::store::RevokedCerts>,
     /// The digest of the security settings in force, compared with mirror peers'; replaced
     /// by a configuration reload.
     pub settings: Live<crate::settings_digest::SettingsDigest>,
@@ -138,32 +134,6 @@ impl CryptoPolicy {
             return Err(OpError::KeySeparation);
         }
         Ok(())
-    }
-}
-
-impl Ctx {
-    /// A context with the default access settings, no TLS reload and no Interop.
-    pub fn new(store: Store, kek: Kek, audit: crate::audit::Audit) -> Ctx {
-        Ctx {
-            store,
-            kek: KekSlot::from(kek),
-            access: Live::default(),
-            reload: None,
-            interop: false,
-            audit,
-            crypto: CryptoPolicy::default(),
-            streams: stream::Streams::default(),
-            backup_dir: None,
-            backup_sftp: None,
-            kek_files: None,
-            dual: dual::DualControl::default(),
-            max_locate_items: locate::DEFAULT_MAX_LOCATE_ITEMS,
-            limits: cost::RequestLimits::default(),
-            attribute_limits: AttributeLimits::default(),
-            metrics: Arc::default(),
-            revoked_certs: Arc::default(),
-            settings: Live::default(),
-        }
     }
 }
 

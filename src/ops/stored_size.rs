@@ -15,30 +15,18 @@
 //! Everyone else gets a clean General Failure naming the remedy.
 
 use super::{Caller, Object};
+use crate::config::limits::{AttributeLimits, MAX_ATTRIBUTE_BYTES_CAP};
 use crate::error::OpError;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::operation as op;
 use crate::ttlv::Limits;
 
-/// Highest value `server.max_attribute_bytes` and `server.max_object_attribute_bytes` accept.
-pub const MAX_ATTRIBUTE_BYTES_CAP: usize = 1024 * 1024;
-/// Lowest value either accepts.
-pub const MIN_ATTRIBUTE_BYTES: usize = 1024;
-/// Default `server.max_attribute_bytes`: the largest stored encoding of one attribute a
-/// client may set.
-pub const DEFAULT_MAX_ATTRIBUTE_BYTES: usize = 64 * 1024;
-/// Default `server.max_object_attribute_bytes`: the largest stored record client-supplied
-/// attributes may make.
-pub const DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES: usize = 256 * 1024;
 /// The largest record any write may leave, and the largest the stored-record decoder reads.
 /// Twice the cap of the configured limit, so what the server itself adds to an object at that
 /// limit (dates, links, a revocation reason) always fits.
 pub const STORED_RECORD_MAX_BYTES: usize = 2 * MAX_ATTRIBUTE_BYTES_CAP;
 
 // The relationships the limits rely on, checked when akm is compiled.
-const _: () = assert!(MIN_ATTRIBUTE_BYTES <= DEFAULT_MAX_ATTRIBUTE_BYTES);
-const _: () = assert!(DEFAULT_MAX_ATTRIBUTE_BYTES <= DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES);
-const _: () = assert!(DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES <= MAX_ATTRIBUTE_BYTES_CAP);
 const _: () = assert!(MAX_ATTRIBUTE_BYTES_CAP * 2 <= STORED_RECORD_MAX_BYTES);
 
 /// The decoder limits of a stored record.
@@ -55,24 +43,6 @@ pub fn repair_limits() -> Limits {
     Limits {
         max_message_bytes: usize::MAX,
         ..Limits::default()
-    }
-}
-
-/// The configured limits on stored attribute bytes (`[server]` in the config).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttributeLimits {
-    /// `server.max_attribute_bytes`: one attribute's stored encoding.
-    pub per_attribute: usize,
-    /// `server.max_object_attribute_bytes`: the whole stored record.
-    pub per_object: usize,
-}
-
-impl Default for AttributeLimits {
-    fn default() -> Self {
-        AttributeLimits {
-            per_attribute: DEFAULT_MAX_ATTRIBUTE_BYTES,
-            per_object: DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
-        }
     }
 }
 

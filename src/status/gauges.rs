@@ -1,10 +1,10 @@
 //! The state metrics of `/metrics`, from a [`Snapshot`]: objects by type and state, seal
 //! state, audit journal position, checkpoint and sink backlog, mirror peers, process start
-//! time and build info. (The request counters are in [`super::metrics`].)
+//! time and build info. (The request counters are in [`crate::metrics`].)
 
-use super::prom::{Family, Kind};
 use super::snapshot::Snapshot;
 use crate::kmip::enums::{object_type as ot, state as st};
+use crate::metrics::prom::{Family, Kind};
 
 /// The Object Type's name as the spec spells it, without spaces, or hex.
 pub fn object_type_name(code: u32) -> String {

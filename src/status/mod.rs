@@ -1,7 +1,7 @@
 //! The HTTPS status listener: `/health` (200 or 503 with the reason, JSON), `/metrics`
 //! (Prometheus text format) and `/` (a read-only status page). Owns the listener and its TLS
 //! configuration, the routes, the request counters the KMIP listener updates
-//! ([`metrics::Metrics`]), the rendering of metrics and page, and `[status]` in akm.toml.
+//! ([`crate::metrics::Metrics`]), the rendering of metrics and page, and `[status]` in akm.toml.
 //! Loopback by default; exposed beyond loopback, clients must present a certificate of the
 //! client CA in an allowed group. Connections that have not yet sent their request share a
 //! budget in which a newcomer evicts the oldest, so idle connections cannot keep `/health`
@@ -9,18 +9,18 @@
 //! administrator certificate; others see counts and states. Never serves key material: it
 //! reads counts, states and audit records (which carry none).
 
-pub mod config;
 pub mod gauges;
 pub mod http;
-pub mod metrics;
 pub mod page;
-pub mod prom;
 pub mod snapshot;
+
+use crate::metrics::prom;
 
 use crate::identity;
 use crate::logthrottle::LogThrottle as Throttle;
 use crate::server::budget::{PendingBudget, Ticket};
-use crate::server::tls::{self, TlsError, TlsHandle};
+use crate::server::tls::TlsHandle;
+use crate::tls::{self, TlsError};
 use http::{Refusal, Response};
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;

@@ -18,7 +18,7 @@ mod writer;
 pub use acl::AccountKind;
 pub use batch::Batch;
 pub use replica::{ChangeEntry, CommitHook, ReplicaAccount, ReplicaObject, Stamp};
-pub use revocations::{CertRevocation, REVOCATION_ENTITY};
+pub use revocations::{CertRevocation, RevokedCerts, REVOCATION_ENTITY};
 pub use rewrap::WrappedRow;
 pub use stats::ObjectCount;
 pub use writer::WriteTx;

@@ -5,6 +5,8 @@
 
 use super::{Store, StoreError, WriteTx};
 use rusqlite::{params, OptionalExtension};
+use std::collections::HashSet;
+use std::sync::RwLock;
 
 /// The change-log entity of a revocation; its id is [`CertRevocation::id`].
 pub const REVOCATION_ENTITY: &str = "revocation";
@@ -119,5 +121,48 @@ impl WriteTx<'_> {
         }
         self.log_change_from(REVOCATION_ENTITY, &r.id(), "insert", origin)?;
         Ok(true)
+    }
+}
+
+/// The revoked (issuer, serial) pairs in force, from the store.
+#[derive(Debug, Default)]
+pub struct RevokedCerts(RwLock<HashSet<(String, String)>>);
+
+impl RevokedCerts {
+    /// Every revocation recorded in `store`.
+    pub fn load(store: &Store) -> Result<RevokedCerts, StoreError> {
+        let set = RevokedCerts::default();
+        set.add(&store.cert_revocations()?);
+        Ok(set)
+    }
+
+    /// Adds revocations (applied from a peer or recorded here).
+    pub fn add(&self, list: &[CertRevocation]) {
+        let mut set = match self.0.write() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for r in list {
+            set.insert((r.issuer.clone(), r.serial.clone()));
+        }
+    }
+
+    /// Whether the certificate `serial` (lower-case hex) of `issuer` is revoked.
+    pub fn contains(&self, issuer: &str, serial: &str) -> bool {
+        let set = match self.0.read() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        set.contains(&(issuer.to_owned(), serial.to_owned()))
+    }
+
+    /// How many certificates are revoked.
+    pub fn len(&self) -> usize {
+        self.0.read().map(|s| s.len()).unwrap_or(0)
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }

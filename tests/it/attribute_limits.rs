@@ -7,13 +7,13 @@
 use crate::support::kmip::*;
 use crate::support::server::TestServer;
 use akm::client::{Client, ClientError};
+use akm::config::limits::{AttributeLimits, MAX_ATTRIBUTE_BYTES_CAP};
 use akm::kmip::attributes::{self, Attr};
 use akm::kmip::enums::{
     cryptographic_algorithm as alg, operation as op, result_reason as rr,
     revocation_reason_code as rrc, state,
 };
 use akm::kmip::ProtocolVersion as V;
-use akm::ops::{AttributeLimits, MAX_ATTRIBUTE_BYTES_CAP};
 use akm::ttlv::{Tag, Ttlv, Value};
 
 const KIB: usize = 1024;

@@ -455,7 +455,7 @@ async fn a_certificate_refused_for_its_identity_is_recorded_with_its_fingerprint
     )
     .unwrap();
     let server = TestServer::start_with_tls(ca, tls, crate::support::server::test_settings()).await;
-    let client_tls = akm::server::tls::client_config_from(
+    let client_tls = akm::tls::client_config_from(
         vec![leaf.der().clone()],
         rustls_pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap(),
         roots,

@@ -14,7 +14,7 @@ use akm::kmip::enums::{
     revocation_reason_code as rrc, wrapping_method,
 };
 use akm::kmip::ProtocolVersion as V;
-use akm::server::tls;
+use akm::tls;
 use akm::ttlv::{Tag, Ttlv, Value};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, UdpSocket};

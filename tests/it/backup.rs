@@ -45,7 +45,7 @@ fn text(o: &Output) -> String {
 
 async fn connect(dir: &Path, port: u16) -> Client {
     let certs = dir.join("certs");
-    let tls = akm::server::tls::client_config(
+    let tls = akm::tls::client_config(
         &certs.join("admin.crt"),
         &certs.join("admin.key"),
         &certs.join("ca.crt"),

@@ -311,7 +311,7 @@ fn an_sftp_server_that_never_answers_fails_the_upload_in_bounded_time() {
     std::fs::write(&file, b"backup").unwrap();
     // The SSH connect timeout, then the whole-transfer deadline (sftp stopped).
     for (connect, transfer) in [(2, 60), (60, 2)] {
-        let target: akm::backup::sftp::SftpTarget = toml::from_str(&format!(
+        let target: akm::config::SftpTarget = toml::from_str(&format!(
             "destination = \"backup@127.0.0.1:/srv\"\nport = {port}\nidentity = \"{0}/id\"\n\
              known_hosts = \"{0}/known_hosts\"\nconnect_timeout_secs = {connect}\n\
              transfer_timeout_secs = {transfer}\n",

@@ -580,7 +580,7 @@ pub(crate) async fn raw_tls(
 ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     let tls = server.client_tls("slow", &["users"]);
     let tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let name = akm::server::tls::server_name("localhost").unwrap();
+    let name = akm::tls::server_name("localhost").unwrap();
     tokio_rustls::TlsConnector::from(tls)
         .connect(name, tcp)
         .await

@@ -252,7 +252,7 @@ fn soon_expiring_certificates_warn_on_the_page_in_metrics_the_log_and_the_audit_
         page.contains("1 client certificate(s) expire soon"),
         "{page}"
     );
-    let admin = akm::server::tls::client_config(
+    let admin = akm::tls::client_config(
         &certs.join("admin.crt"),
         &certs.join("admin.key"),
         &certs.join("ca.crt"),

@@ -307,7 +307,7 @@ fn rsa_wrapping_pair(dir: &Path, port: u16) -> (String, String) {
     use akm::kmip::ProtocolVersion as V;
     use akm::ttlv::{Tag, Ttlv, Value};
     let certs = dir.join("certs");
-    let tls = akm::server::tls::client_config(
+    let tls = akm::tls::client_config(
         &certs.join("admin.crt"),
         &certs.join("admin.key"),
         &certs.join("ca.crt"),

@@ -1639,7 +1639,7 @@ fn tls_for(cluster: &Cluster, cn: &str) -> (Arc<rustls::ClientConfig>, String) {
         .unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(cluster.ca.cert_der().clone()).unwrap();
-    let tls = akm::server::tls::client_config_from(
+    let tls = akm::tls::client_config_from(
         vec![issued.cert_der().unwrap()],
         issued.key_der().unwrap(),
         roots,

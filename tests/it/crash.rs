@@ -48,7 +48,7 @@ impl Harness {
         let (mut child, _) = serve(&config);
         kill(&mut child);
         let certs = dir.path().join("certs");
-        let tls = akm::server::tls::client_config(
+        let tls = akm::tls::client_config(
             &certs.join("admin.crt"),
             &certs.join("admin.key"),
             &certs.join("ca.crt"),

@@ -514,7 +514,7 @@ fn serve_and_use() {
     };
     std::thread::spawn(move || lines.for_each(drop));
     let certs = Path::new(STATE).join("certs");
-    let tls = akm::server::tls::client_config(
+    let tls = akm::tls::client_config(
         &certs.join("admin.crt"),
         &certs.join("admin.key"),
         &certs.join("ca.crt"),

@@ -46,7 +46,7 @@ impl Setup {
         child.kill().unwrap();
         child.wait().unwrap();
         let certs = dir.path().join("certs");
-        let tls = akm::server::tls::client_config(
+        let tls = akm::tls::client_config(
             &certs.join("admin.crt"),
             &certs.join("admin.key"),
             &certs.join("ca.crt"),

@@ -358,7 +358,7 @@ async fn mongodb_strict_hostname_check_passes_for_the_configured_names_only() {
     .unwrap();
     let server = TestServer::start_with_tls(ca, tls, crate::support::server::test_settings()).await;
     let client =
-        akm::server::tls::client_config(&files.user_cert, &files.user_key, &files.ca_cert).unwrap();
+        akm::tls::client_config(&files.user_cert, &files.user_key, &files.ca_cert).unwrap();
     for (host, accepted) in [
         ("kms.example.com", true),
         ("127.0.0.1", true),
@@ -1208,7 +1208,7 @@ async fn a_client_certificate_without_san_or_eku_is_accepted() {
     let cert = params.signed_by(&key, &issuer).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(server.ca.cert_der().clone()).unwrap();
-    let config = akm::server::tls::client_config_from(
+    let config = akm::tls::client_config_from(
         vec![cert.der().clone()],
         rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
         roots,
@@ -1288,7 +1288,7 @@ async fn trace_logging_never_writes_key_material() {
     .unwrap();
 
     let certs = dir.path().join("certs");
-    let tls = akm::server::tls::client_config(
+    let tls = akm::tls::client_config(
         &certs.join("user.crt"),
         &certs.join("user.key"),
         &certs.join("ca.crt"),

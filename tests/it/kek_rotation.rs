@@ -27,7 +27,7 @@ fn stop(mut server: Child) {
 
 async fn connect(dir: &Path, port: u16) -> Client {
     let certs = dir.join("certs");
-    let tls = akm::server::tls::client_config(
+    let tls = akm::tls::client_config(
         &certs.join("admin.crt"),
         &certs.join("admin.key"),
         &certs.join("ca.crt"),
@@ -68,7 +68,7 @@ async fn kek_rotation_under_load_interrupted_and_resumed_loses_nothing() {
         )
         .await
         .unwrap();
-    let step = ext::rotate_from(&step).unwrap();
+    let step = akm::cli::custody::rotate_from(&step).unwrap();
     assert_eq!(step["rewrapped"], 20);
     assert_eq!(step["remaining"], 130);
     let new_id = step["kek_id"].as_str().unwrap().to_owned();

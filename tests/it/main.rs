@@ -39,6 +39,7 @@ mod fsync_fault;
 mod interop;
 mod kek_rotation;
 mod key_wrapping;
+mod layering;
 mod limits;
 mod locate_placeholder;
 mod log_remote;

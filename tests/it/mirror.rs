@@ -231,7 +231,7 @@ async fn a_certificate_that_is_not_a_configured_peer_is_refused_and_audited() {
             .unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(c.ca.cert_der().clone()).unwrap();
-    let tls = akm::server::tls::client_config_from(
+    let tls = akm::tls::client_config_from(
         vec![stranger.cert_der().unwrap()],
         stranger.key_der().unwrap(),
         roots,
@@ -240,7 +240,7 @@ async fn a_certificate_that_is_not_a_configured_peer_is_refused_and_audited() {
     let tcp = tokio::net::TcpStream::connect(c.nodes[0].mirror)
         .await
         .unwrap();
-    let name = akm::server::tls::server_name("localhost").unwrap();
+    let name = akm::tls::server_name("localhost").unwrap();
     let mut s = tokio_rustls::TlsConnector::from(tls)
         .connect(name, tcp)
         .await
@@ -264,7 +264,7 @@ async fn a_certificate_that_is_not_a_configured_peer_is_refused_and_audited() {
     let foreign = other_ca.issue_peer(&["localhost".into()]).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(c.ca.cert_der().clone()).unwrap();
-    let tls = akm::server::tls::client_config_from(
+    let tls = akm::tls::client_config_from(
         vec![foreign.cert_der().unwrap()],
         foreign.key_der().unwrap(),
         roots,
@@ -273,7 +273,7 @@ async fn a_certificate_that_is_not_a_configured_peer_is_refused_and_audited() {
     let tcp = tokio::net::TcpStream::connect(c.nodes[0].mirror)
         .await
         .unwrap();
-    let name = akm::server::tls::server_name("localhost").unwrap();
+    let name = akm::tls::server_name("localhost").unwrap();
     if let Ok(mut s) = tokio_rustls::TlsConnector::from(tls)
         .connect(name, tcp)
         .await

@@ -11,7 +11,7 @@ use akm::client::Client;
 use akm::kmip::enums::operation as op;
 use akm::kmip::ProtocolVersion;
 use akm::pki::{Issued, Validity};
-use akm::server::tls;
+use akm::tls;
 use rustls::RootCertStore;
 use std::path::Path;
 use std::sync::Arc;

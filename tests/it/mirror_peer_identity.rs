@@ -9,6 +9,7 @@ use crate::support::cluster::{create_key, eventually, Cluster, Options, PeerIden
 use akm::mirror::proto::{self, Msg, PROTOCOL};
 use akm::pki::{Issued, Validity};
 use akm::server::tls;
+use akm::tls::{client_config_from, server_name};
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
@@ -36,14 +37,14 @@ async fn hello_as(
 ) -> Result<Msg, String> {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(trust.cert_der().clone()).unwrap();
-    let config = tls::client_config_from(
+    let config = client_config_from(
         vec![cert.cert_der().unwrap()],
         cert.key_der().unwrap(),
         roots,
     )
     .unwrap();
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let name = tls::server_name("localhost").unwrap();
+    let name = server_name("localhost").unwrap();
     let mut s = tokio_rustls::TlsConnector::from(config)
         .connect(name, tcp)
         .await

@@ -191,7 +191,7 @@ struct Conn {
 
 impl Conn {
     fn open(dir: &Path, port: u16, stem: &Path) -> Result<Conn, String> {
-        let tls = akm::server::tls::client_config(
+        let tls = akm::tls::client_config(
             &stem.with_extension("crt"),
             &stem.with_extension("key"),
             &dir.join("certs/ca.crt"),

@@ -516,7 +516,7 @@ fn serve_with_status(config: &Path) -> (std::process::Child, std::net::SocketAdd
 /// A client TLS configuration trusting the development CA in `certs`, presenting
 /// `identity` (`admin`, `user`) if given.
 fn dev_tls(certs: &Path, identity: Option<&str>) -> std::sync::Arc<rustls::ClientConfig> {
-    use akm::server::tls;
+    use akm::tls;
     let mut roots = rustls::RootCertStore::empty();
     for c in tls::load_certs(&certs.join("ca.crt")).unwrap() {
         roots.add(c).unwrap();

@@ -10,7 +10,8 @@ use akm::kmip::extension as ext;
 use akm::kmip::ProtocolVersion as V;
 use akm::pki::{Ca, Issued, Validity};
 use akm::policy::Settings;
-use akm::server::tls::{self, TlsError, TlsHandle};
+use akm::server::tls::{self, TlsHandle};
+use akm::tls::TlsError;
 use std::path::Path;
 use std::sync::Arc;
 

@@ -10,7 +10,7 @@ use akm::kmip::enums::operation as op;
 use akm::kmip::ProtocolVersion;
 use akm::mirror::status::{self, Status};
 use akm::pki::{Ca, Validity};
-use akm::server::tls;
+use akm::tls;
 use rustls::RootCertStore;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

@@ -2,6 +2,7 @@
 //! client certificates generated at test time and a real SQLite file in a temp directory, and
 //! makes KMIP clients for any identity.
 
+use akm::app::CtxBuilder;
 use akm::audit::signer::{PublicKey, Signer};
 use akm::audit::sink::{Sink, SinkSettings};
 use akm::audit::{Audit, JournalSettings};
@@ -56,7 +57,7 @@ struct Options {
     max_locate_items: Option<usize>,
     /// `server.max_attribute_bytes` and `server.max_object_attribute_bytes`, if not the
     /// defaults.
-    attribute_limits: Option<akm::ops::AttributeLimits>,
+    attribute_limits: Option<akm::config::limits::AttributeLimits>,
     /// Dual control and separation of duties (`[dual_control]`), if not the default (off).
     dual: Option<akm::ops::dual::DualControl>,
 }
@@ -252,7 +253,7 @@ impl TestServer {
             })
             .collect();
         let audit = Audit::open(journal, Signer::from_seed(&AUDIT_SEED), sinks).unwrap();
-        let mut ctx = Ctx::new(store, kek, audit);
+        let mut ctx = CtxBuilder::new(store, kek, audit).build();
         ctx.access = options.access.into();
         ctx.reload = options.reload;
         ctx.interop = options.interop;
@@ -302,7 +303,9 @@ impl TestServer {
     }
 
     /// Starts a server (new CA, default settings) with these limits on stored attribute bytes.
-    pub async fn start_with_attribute_limits(limits: akm::ops::AttributeLimits) -> TestServer {
+    pub async fn start_with_attribute_limits(
+        limits: akm::config::limits::AttributeLimits,
+    ) -> TestServer {
         let ca = Ca::generate("akm test CA").unwrap();
         let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
         let options = Options {
@@ -360,7 +363,7 @@ impl TestServer {
     pub fn client_tls_for(&self, issued: &Issued) -> Arc<rustls::ClientConfig> {
         let mut roots = RootCertStore::empty();
         roots.add(self.ca.cert_der().clone()).unwrap();
-        tls::client_config_from(
+        akm::tls::client_config_from(
             vec![issued.cert_der().unwrap()],
             issued.key_der().unwrap(),
             roots,

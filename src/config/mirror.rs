@@ -183,8 +183,8 @@ impl MirrorConfig {
             return Ok(());
         }
         let (Ok(mirror_cas), Ok(client_cas)) = (
-            crate::server::tls::load_certs(ca),
-            crate::server::tls::load_certs(client_ca),
+            crate::tls::load_certs(ca),
+            crate::tls::load_certs(client_ca),
         ) else {
             return Ok(());
         };

@@ -2,10 +2,12 @@
 //! outcome, a latency histogram per operation, open connections, TLS handshake failures and
 //! messages refused before dispatch. Every update is a few relaxed atomic additions on a
 //! fixed table (no lock, no allocation), so counting costs the hot path next to nothing;
-//! [`Metrics::families`] hands them to [`super::prom::render`], which writes the Prometheus
-//! text format.
+//! [`Metrics::families`] hands them to [`prom::render`], which writes the Prometheus text
+//! format. A leaf: the KMIP listener and the operations update it, the status listener reads it.
 
-use super::prom::{Family, Kind};
+pub mod prom;
+
+use prom::{Family, Kind};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -258,7 +260,7 @@ mod tests {
         m.request_finished([(Some(10), true)], Duration::from_micros(40));
         m.request_finished([(Some(10), false)], Duration::from_millis(3));
         m.request_finished([(Some(10), true)], Duration::from_secs(9));
-        let text = super::super::prom::render(&m.families());
+        let text = super::prom::render(&m.families());
         assert!(text.contains("akm_requests_total{operation=\"Get\",outcome=\"success\"} 2\n"));
         assert!(text.contains("akm_requests_total{operation=\"Get\",outcome=\"failure\"} 1\n"));
         assert!(
