@@ -295,21 +295,29 @@ pub fn apply(
     seq: Option<i64>,
     item: Item,
 ) -> Result<(Outcome, Option<Conflict>), ApplyError> {
-    let mut out = apply_batch(store, kek, self_node, from, vec![(seq, item)])?;
+    let (mut out, _) = apply_batch(store, kek, self_node, from, vec![(seq, item)], None)?;
     Ok(out.pop().unwrap_or((Outcome::KeptLocal, None)))
 }
 
+/// What happened to one incoming change, and the conflict to record, if any.
+pub type Applied = (Outcome, Option<Conflict>);
+
 /// Applies consecutive changes from peer `from` in one transaction (one commit for a burst:
 /// each change is still applied whole or not at all, and the highest `seq` among them is
-/// recorded as applied with them). Returns each change's outcome and conflict, in order.
+/// recorded as applied with them). Returns each change's outcome and conflict, in order, and,
+/// with `resolve_within` (the stored-size limits), what the name-conflict and fork rule changed
+/// over the objects applied, in the same transaction: a node killed right after applying never
+/// misses the resolution (applying the same versions again would not bring it back).
 pub fn apply_batch(
     store: &Store,
     kek: &impl Wrapping,
     self_node: &str,
     from: &str,
     items: Vec<(Option<i64>, Item)>,
-) -> Result<Vec<(Outcome, Option<Conflict>)>, ApplyError> {
+    resolve_within: Option<crate::config::limits::AttributeLimits>,
+) -> Result<(Vec<Applied>, Vec<super::resolve::Resolution>), ApplyError> {
     let last_seq = items.iter().filter_map(|(seq, _)| *seq).max();
+    let uids = super::resolve::object_uids(&items);
     let prepared = items
         .into_iter()
         .map(|(_, item)| prepare(kek, item))
@@ -323,7 +331,14 @@ pub fn apply_batch(
         if let Some(seq) = last_seq {
             tx.set_applied(&from, seq)?;
         }
-        Ok::<_, ApplyError>(out)
+        let resolutions = match resolve_within {
+            Some(limits) => {
+                let applied = super::resolve::applied_uids(uids, &out);
+                super::resolve::resolve(tx, &applied, limits)?
+            }
+            None => Vec::new(),
+        };
+        Ok::<_, ApplyError>((out, resolutions))
     })
 }
 
@@ -724,7 +739,7 @@ mod tests {
             .zip(2..)
             .map(|(w, seq)| (Some(seq), Item::Object(Box::new(w))))
             .collect();
-        let out = apply_batch(&store, &kek, "b", "a", items).unwrap();
+        let (out, _) = apply_batch(&store, &kek, "b", "a", items, None).unwrap();
         assert_eq!(out[0].0, Outcome::Refused);
         let refusal = out[0].1.as_ref().expect("the refusal is recorded");
         assert_eq!((refusal.kept, refusal.rule), ("local", UNREADABLE_RULE));

@@ -468,13 +468,18 @@ async fn apply_items(
     let (m, from) = (mirror.clone(), from.to_owned());
     blocking(move || {
         let ctx = &m.ctx;
-        let uids = super::resolve::object_uids(&items);
         let described: Vec<events::Applied> = items.iter().map(|(_, i)| describe(i)).collect();
         let revocations: Vec<Option<CertRevocation>> =
             items.iter().map(|(_, i)| revocation_of(i)).collect();
         let audit_scope = ctx.store.audit_scope();
-        let results = apply::apply_batch(&ctx.store, &ctx.kek, m.node_id(), &from, items)?;
-        let applied_uids = super::resolve::applied_uids(uids, &results);
+        let (results, resolutions) = apply::apply_batch(
+            &ctx.store,
+            &ctx.kek,
+            m.node_id(),
+            &from,
+            items,
+            Some(ctx.attribute_limits),
+        )?;
         let mut applied = Vec::new();
         for ((outcome, conflict), (what, revocation)) in results
             .into_iter()
@@ -491,10 +496,10 @@ async fn apply_items(
                 applied.push(what);
             }
         }
-        if events::applied(ctx, &from, &applied) {
+        let recorded = events::applied(ctx, &from, &applied);
+        if super::resolve::after_resolving(&m, &resolutions) && recorded {
             audit_scope.recorded();
         }
-        super::resolve::after_apply(&m, applied_uids);
         Ok(())
     })
     .await

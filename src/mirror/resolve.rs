@@ -2,8 +2,9 @@
 //! of one name, or a Re-key of one key, on both sides of a partition) agree afterwards on the
 //! one live object that holds it, without losing the other.
 //!
-//! It runs on every node after it applies a peer's changes, over the names of the objects just
-//! applied, and is idempotent. Among the live objects of one owner that share a Name:
+//! It runs on every node inside the transaction that applies a peer's changes (so a node
+//! killed right after applying never misses it), over the objects just applied, and is
+//! idempotent. Among the live objects of one owner that share a Name:
 //!
 //! - a version that another of them replaces (it is that one's Replaced Object, directly or
 //!   further up the chain) gives the name to its replacement, as Re-key would have: it loses
@@ -65,34 +66,16 @@ pub struct Resolution {
     pub rule: &'static str,
 }
 
-/// Runs the rule over the objects just applied from a peer (blocking), records what it changed
-/// and wakes the pushers so the peers get it.
-pub fn after_apply(mirror: &Arc<Mirror>, applied: Vec<String>) {
-    if applied.is_empty() {
-        return;
-    }
-    let ctx = &mirror.ctx;
-    let limits = ctx.attribute_limits;
-    let audit_scope = ctx.store.audit_scope();
-    let made = ctx
-        .store
-        .write_replica(move |tx| resolve(tx, &applied, limits));
-    let resolutions = match made {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(error = %e, "mirror: the name-conflict rule could not run");
-            return;
-        }
-    };
+/// After the rule changed objects (in the apply's transaction): wakes the pushers so the
+/// peers get the changes, and records them. False if the journal refused the records.
+pub fn after_resolving(mirror: &Arc<Mirror>, resolutions: &[Resolution]) -> bool {
     if resolutions.is_empty() {
-        return;
+        return true;
     }
-    if let Ok(seq) = ctx.store.last_change_seq() {
+    if let Ok(seq) = mirror.ctx.store.last_change_seq() {
         mirror.head.send_modify(|h| *h = (*h).max(seq));
     }
-    if audit(mirror, &resolutions) {
-        audit_scope.recorded();
-    }
+    audit(mirror, resolutions)
 }
 
 /// Writes the `mirror.resolve` records; false if the journal refused them.
