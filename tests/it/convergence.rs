@@ -52,7 +52,16 @@ const V: ProtocolVersion = ProtocolVersion::V1_4;
 /// before forks were resolved by all of a version's replacements.
 /// 0x1a2_5071_347a (asynchronous, 60 s rounds): a replaced version whose Rotate Latest a
 /// peer's concurrent edit brought back was re-keyed a third time.
-const REGRESSION_SEEDS: &[u64] = &[0x5eed_0001, 0x5eed_0002, 0x1a2_5071_3472, 0x1a2_5071_347a];
+/// 0x1a2_5071_347b (RPO-zero) and 0x1a2_5071_347c (asynchronous), 60 s rounds: a node killed
+/// between applying a peer's re-key and running the fork rule kept the fork.
+const REGRESSION_SEEDS: &[u64] = &[
+    0x5eed_0001,
+    0x5eed_0002,
+    0x1a2_5071_3472,
+    0x1a2_5071_347a,
+    0x1a2_5071_347b,
+    0x1a2_5071_347c,
+];
 
 /// Activity of a round in the short run (the suite's budget is 90 s for the whole test).
 const SHORT_ROUND_SECS: u64 = 12;
