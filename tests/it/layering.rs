@@ -519,3 +519,19 @@ fn the_checker_reports_a_cycle_and_its_edges() {
     assert!(!text.contains("c ->"), "{text}");
     assert!(cycles(&modules, &edges[..1]).is_empty());
 }
+
+/// Prints each top-level module's imports (`module: a, b, c`), for the module map in
+/// docs/src/architecture.md: `cargo test --test it print_module_map -- --ignored --nocapture`.
+#[test]
+#[ignore = "on demand: prints the module map's `uses` column"]
+fn print_module_map() {
+    let (modules, edges) = edges();
+    for m in &modules {
+        let uses: BTreeSet<&str> = edges
+            .iter()
+            .filter(|e| &e.from == m)
+            .map(|e| e.to.as_str())
+            .collect();
+        println!("{m}: {}", uses.into_iter().collect::<Vec<_>>().join(", "));
+    }
+}
