@@ -301,8 +301,9 @@ fn resolve_name(
 /// only ever join the set, so a later decision can only move the chain to an earlier
 /// replacement: nothing retired is ever brought back.
 ///
-/// Asked for `uid` when its predecessor's forward link names another version: a replacement
-/// the predecessor already names was checked when its rival arrived.
+/// Asked for every applied version that replaces another, whatever the predecessor's forward
+/// link says (a concurrent edit of the predecessor can overwrite that link, whole-object, on
+/// the node that applies it): the `replaces` index makes finding the replacements one lookup.
 fn resolve_fork(
     tx: &WriteTx<'_>,
     uid: &str,
@@ -322,9 +323,7 @@ fn resolve_fork(
     let Some(pred) = load(tx, &point)?.filter(|p| p.owner == a.owner) else {
         return Ok(());
     };
-    if pred.link(link_type::REPLACEMENT_OBJECT_LINK).as_deref() == Some(uid)
-        || !points.insert(point.clone())
-    {
+    if !points.insert(point.clone()) {
         return Ok(());
     }
     let mut replacements = replacements_of(tx, &pred)?;
@@ -440,7 +439,7 @@ fn settle_latest(
 /// Every version (destroyed ones included) whose Replaced Object link names `pred`.
 fn replacements_of(tx: &WriteTx<'_>, pred: &Object) -> Result<Vec<Object>, StoreError> {
     let mut out = Vec::new();
-    for uid in tx.owned_mentioning(&pred.owner, &pred.uid)? {
+    for uid in tx.owned_replacements(&pred.owner, &pred.uid)? {
         if let Some(o) = load(tx, &uid)? {
             if o.link(link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&pred.uid) {
                 out.push(o);

@@ -10,8 +10,8 @@
 //! What can be guarded ([`GUARDABLE`](crate::config::dual_control::GUARDABLE)): `destroy`, `kek-rotate`, `backup`, `policy` (users,
 //! groups, key policies), `create` (Create, Create Key Pair, Register, Derive Key, Re-key,
 //! Re-key Key Pair), `revoke`, `attributes` (Add, Modify, Delete, Set Attribute), `export`
-//! (Get of a secret key's material in the clear, PKCS#12 included; wrapped Get is not
-//! guarded), `unseal` and `restore`; `all` names every one.
+//! (every Get of a secret key's material: clear, wrapped or PKCS#12), `unseal` and
+//! `restore`; `all` names every one.
 //!
 //! - A window admits every guarded item of that operation the user sends while it is open,
 //!   in one batch or many; each item is recorded. Authorize itself cannot run in an Undo batch.
@@ -32,7 +32,6 @@ use crate::error::OpError;
 use crate::kmip::custody::{OP_BACKUP, OP_ROTATE_KEK};
 use crate::kmip::enums::operation as op;
 use crate::kmip::extension::{OP_DELETE_ACCOUNT, OP_SET_ACCOUNT, OP_SET_KEY_POLICY};
-use crate::ttlv::Tag;
 use std::sync::Mutex;
 
 /// The dual-control name of a KMIP Operation value, if it can be guarded by the dispatcher
@@ -255,16 +254,9 @@ impl DualControl {
     }
 }
 
-/// Export under dual control: a Get of a secret key's material in the clear (judged by Get,
-/// which knows the object) runs only in a window; it is recorded with both names.
+/// Export under dual control: a Get of a secret key's material, clear or wrapped (judged by
+/// Get, which knows the object), runs only in a window; it is recorded with both names.
 pub(super) fn admit_export(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<(), OpError> {
-    if call
-        .payload
-        .child(Tag::KEY_WRAPPING_SPECIFICATION)
-        .is_some()
-    {
-        return Ok(());
-    }
     if let Some(second) = ctx.dual.admits_named(&who.cn, "export", call.now)? {
         record(ctx, who, call, &second, true);
     }

@@ -81,9 +81,10 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if obj.get("Extractable") == Some(&Value::Boolean(false)) {
         return Err(OpError::NotExtractable);
     }
-    // Dual control over clear export: secret keys only (a public key or certificate is no
-    // secret), wrapped Get never.
-    if clear && is_secret(obj.object_type) {
+    // Dual control over export: every Get that takes secret key material out (a public key or
+    // certificate is no secret), wrapped too: a wrapping key the caller registered, or the
+    // public half of a pair she holds, would let one person take the key out in the clear.
+    if is_secret(obj.object_type) {
         super::dual::admit_export(ctx, who, call)?;
     }
     let wrapped = ctx

@@ -121,21 +121,12 @@ pub fn rekey(ctx: &Ctx, who: Option<&Caller>, request: Request) -> Result<String
             old.settle_state(now);
             check_rekeyable(&old)?;
             // A version already replaced is re-keyed through its newest version: a second
-            // replacement would fork the chain (its Rotate Latest can come back true when a
-            // mirror peer's concurrent edit of it wins).
-            if let Some(next) = old.link(link_type::REPLACEMENT_OBJECT_LINK) {
-                if let Some(row) = tx.get(&next)? {
-                    let replacement = Object::from_row(row)?;
-                    let live = !matches!(
-                        replacement.state(),
-                        state::DESTROYED | state::DESTROYED_COMPROMISED
-                    );
-                    if live
-                        && replacement.link(link_type::REPLACED_OBJECT_LINK).as_deref()
-                            == Some(old_uid.as_str())
-                    {
-                        return Err(OpError::WrongState);
-                    }
+            // replacement would fork the chain (its Rotate Latest, or its forward link, can
+            // come back when a mirror peer's concurrent edit of it wins).
+            for next in tx.owned_replacements(&old.owner, &old_uid)? {
+                let Some(row) = tx.get(&next)? else { continue };
+                if !matches!(row.state, state::DESTROYED | state::DESTROYED_COMPROMISED) {
+                    return Err(OpError::WrongState);
                 }
             }
             let new = replacement(&old, &new_uid, now, offset, client, new_digest)?;

@@ -144,6 +144,32 @@ pub struct ObjectRow {
     pub attributes: Vec<u8>,
 }
 
+/// The Unique Identifier in a stored attribute record's Replaced Object link (the version
+/// this object replaces), if any. The record is the ops layer's encoding: an Attributes
+/// structure whose first Attributes child holds the 2.x attributes.
+pub(crate) fn replaced_object_of(attributes: &[u8]) -> Option<String> {
+    use crate::kmip::enums::link_type;
+    use crate::ttlv::Tag;
+    let limits = crate::ttlv::Limits {
+        max_message_bytes: attributes.len().max(1),
+        ..Default::default()
+    };
+    let record = crate::ttlv::decode(attributes, &limits).ok()?;
+    record
+        .child(Tag::ATTRIBUTES)?
+        .children()
+        .iter()
+        .filter(|a| a.tag == Tag::LINK)
+        .find(|link| {
+            link.child(Tag::LINK_TYPE)
+                .and_then(crate::ttlv::Ttlv::as_enum)
+                == Some(link_type::REPLACED_OBJECT_LINK)
+        })?
+        .child(Tag::LINKED_OBJECT_IDENTIFIER)?
+        .as_text()
+        .map(str::to_owned)
+}
+
 /// Inserts an object row, binding [`ObjectRow::columns`] as ?1..?14.
 pub(crate) const INSERT_OBJECT: &str = "INSERT INTO objects (uid, object_type, state, owner, \
      algorithm, length, initial_date, activation_date, deactivation_date, last_change, \
@@ -688,6 +714,10 @@ impl WriteTx<'_> {
 
     fn replace_index(&self, row: &ObjectRow) -> Result<(), StoreError> {
         let c = self.conn();
+        c.execute(
+            "UPDATE objects SET replaces = ?2 WHERE uid = ?1",
+            params![row.uid, replaced_object_of(&row.attributes)],
+        )?;
         c.execute("DELETE FROM names WHERE uid = ?1", [&row.uid])?;
         c.execute("DELETE FROM groups WHERE uid = ?1", [&row.uid])?;
         for name in &row.names {

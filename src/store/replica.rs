@@ -413,15 +413,13 @@ impl WriteTx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// The objects of `owner` whose stored attributes mention `uid` (a superset of those
-    /// linking to it; the caller checks the links). A scan of the owner's objects: the mirror's
-    /// fork rule asks only when a version has more than one replacement.
-    pub fn owned_mentioning(&self, owner: &str, uid: &str) -> Result<Vec<String>, StoreError> {
+    /// The objects of `owner` that name `uid` as their Replaced Object (its replacements,
+    /// destroyed ones included), in uid order; from the `replaces` index.
+    pub fn owned_replacements(&self, owner: &str, uid: &str) -> Result<Vec<String>, StoreError> {
         let mut stmt = self.conn().prepare_cached(
-            "SELECT uid FROM objects WHERE owner = ?1 AND uid <> ?2 \
-             AND instr(attributes, CAST(?2 AS BLOB)) > 0 ORDER BY uid",
+            "SELECT uid FROM objects WHERE replaces = ?1 AND owner = ?2 ORDER BY uid",
         )?;
-        let rows = stmt.query_map(params![owner, uid], |r| r.get(0))?;
+        let rows = stmt.query_map(params![uid, owner], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -94,13 +94,42 @@ const MIGRATIONS: &[&str] = &[
         seq INTEGER NOT NULL
     );
     INSERT INTO audit_mark (id, seq) SELECT 1, COALESCE(MAX(seq), 0) FROM change_log;",
+    // 6: the version each object replaces (its Replaced Object link), indexed, so the mirror's
+    // fork rule and Re-key find every replacement of a version without reading every row.
+    // Filled in for existing rows right after (`backfill_replaces`).
+    "ALTER TABLE objects ADD COLUMN replaces TEXT;
+    CREATE INDEX objects_replaces ON objects (replaces) WHERE replaces IS NOT NULL;",
 ];
+
+/// The schema version that added `objects.replaces`.
+const REPLACES_VERSION: usize = 6;
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
+/// Sets `replaces` on every existing row from its stored attributes (once, when the column is
+/// added: a database of a million keys takes a few seconds).
+fn backfill_replaces(conn: &Connection) -> Result<(), StoreError> {
+    let rows: Vec<(String, Vec<u8>)> = conn
+        .prepare("SELECT uid, attributes FROM objects")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = conn.prepare("UPDATE objects SET replaces = ?2 WHERE uid = ?1")?;
+    for (uid, attributes) in rows {
+        if let Some(replaces) = super::replaced_object_of(&attributes) {
+            update.execute(rusqlite::params![uid, replaces])?;
+        }
+    }
+    Ok(())
+}
+
 /// Brings the database up to [`SCHEMA_VERSION`], refusing one that is newer.
 pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    migrate_to(conn, MIGRATIONS.len())
+}
+
+/// Brings the database up to schema version `version` (tests start from older versions).
+pub(super) fn migrate_to(conn: &mut Connection, version: usize) -> Result<(), StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > SCHEMA_VERSION {
         return Err(StoreError::SchemaTooNew {
@@ -108,9 +137,17 @@ pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             supported: SCHEMA_VERSION,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(version)
+        .skip(current as usize)
+    {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if i + 1 == REPLACES_VERSION {
+            backfill_replaces(&tx)?;
+        }
         tx.pragma_update(None, "user_version", (i + 1) as i64)?;
         tx.commit()?;
         tracing::info!(version = i + 1, "database schema migrated");

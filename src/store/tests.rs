@@ -371,3 +371,52 @@ fn a_write_that_panics_is_refused_alone_and_the_writer_goes_on() {
     });
     assert_eq!(later.unwrap(), 42);
 }
+
+/// A stored record whose Replaced Object link names `pred`, in the ops layer's encoding.
+fn record_replacing(pred: &str) -> Vec<u8> {
+    use crate::kmip::enums::link_type;
+    use crate::ttlv::{Tag, Ttlv};
+    let link = Ttlv::structure(
+        Tag::LINK,
+        vec![
+            Ttlv::enumeration(Tag::LINK_TYPE, link_type::REPLACED_OBJECT_LINK),
+            Ttlv::text(Tag::LINKED_OBJECT_IDENTIFIER, pred),
+        ],
+    );
+    Ttlv::structure(
+        Tag::ATTRIBUTES,
+        vec![
+            Ttlv::structure(Tag::ATTRIBUTES, vec![link]),
+            Ttlv::structure(Tag::KEY_BLOCK, vec![]),
+        ],
+    )
+    .encode()
+}
+
+#[test]
+fn replacements_are_indexed_on_write_and_backfilled_when_the_column_is_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("akm.db");
+    // A database as schema version 5 left it, holding a replacement.
+    {
+        let mut conn = open_connection(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .unwrap();
+        schema::migrate_to(&mut conn, 5).unwrap();
+        let mut old = row("old-replacement", "alice", &[]);
+        old.attributes = record_replacing("p");
+        conn.execute(INSERT_OBJECT, old.columns()).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let mut new = row("new-replacement", "alice", &[]);
+    new.attributes = record_replacing("p");
+    store.write(move |tx| tx.insert(&new, None)).unwrap();
+    let found: Vec<String> = store
+        .write(|tx| tx.owned_replacements("alice", "p"))
+        .unwrap();
+    assert_eq!(found, vec!["new-replacement", "old-replacement"]);
+    let others: Vec<String> = store.write(|tx| tx.owned_replacements("bob", "p")).unwrap();
+    assert!(others.is_empty());
+}
