@@ -594,7 +594,11 @@ async fn by_name_and_version(
     // Names are unique per owner: an administrator (or a user shown a shared key of the same
     // name) may see several, and a guess could pick someone else's key.
     let newest = match uids.as_slice() {
-        [] => return Err(usage(format!("no key named {name:?}"))),
+        [] => {
+            return Err(CliError::Failed(format!(
+                "no key named {name:?} is visible to you; list your keys with `akm key list`"
+            )))
+        }
         [only] => only.to_string(),
         several => {
             return Err(usage(format!(

@@ -545,3 +545,17 @@ fn init_and_restore_print_json_under_json() {
     assert_eq!(verified["verified"], Json::Bool(true), "{verified}");
     assert_eq!(verified["sha256"].as_str().unwrap().len(), 64);
 }
+
+/// A name nobody holds is not a usage error: exit 1, saying what to do.
+#[test]
+fn get_by_a_name_nobody_holds_says_so_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let (mut server, port) = serve(&config);
+    let out = akm(&config, port, &["key", "get", "--name", "nothing-here"]);
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no key named \"nothing-here\""), "{stderr}");
+}
