@@ -58,6 +58,9 @@ impl Ca {
     ) -> Result<(String, String, Vec<String>), PkiError> {
         let csr_der = CertificateSigningRequestDer::from_pem_slice(csr_pem)
             .map_err(|_| PkiError::Csr("the file is not a PEM \"CERTIFICATE REQUEST\"".into()))?;
+        // Before the signature check, which cannot verify a weak key and would say so less
+        // helpfully.
+        check_key_strength(csr_der.as_ref())?;
         // rcgen checks the CSR's self-signature: whoever asks must hold the private key.
         let request = CertificateSigningRequestParams::from_der(&csr_der).map_err(|e| {
             PkiError::Csr(match e {
@@ -81,6 +84,24 @@ impl Ca {
         let cert_der =
             der::replace_subject(signed.der(), &der::name(&cn, &ous), self.issuer.key())?;
         Ok((der::certificate_pem(&cert_der), cn, ous))
+    }
+}
+
+/// RSA keys of fewer than 2048 bits and DSA keys are refused: the server's TLS would refuse
+/// the certificate anyway (NIST SP 800-131A), so signing it would only hand out a dud.
+fn check_key_strength(der_bytes: &[u8]) -> Result<(), PkiError> {
+    use x509_parser::public_key::PublicKey;
+    let (_, csr) = X509CertificationRequest::from_der(der_bytes)
+        .map_err(|_| PkiError::Csr("it is not a DER certification request".into()))?;
+    match csr.certification_request_info.subject_pki.parsed() {
+        Ok(PublicKey::RSA(rsa)) if rsa.key_size() < 2048 => Err(PkiError::Csr(format!(
+            "its key is RSA-{}; use RSA of 2048 bits or more, or an EC key (P-256, P-384)",
+            rsa.key_size()
+        ))),
+        Ok(PublicKey::DSA(_)) => Err(PkiError::Csr(
+            "its key is DSA; use RSA of 2048 bits or more, or an EC key (P-256, P-384)".into(),
+        )),
+        _ => Ok(()),
     }
 }
 

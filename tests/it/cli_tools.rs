@@ -508,3 +508,42 @@ fn cert_sign_makes_a_working_client_certificate_and_cert_list_shows_it() {
     server.kill().unwrap();
     server.wait().unwrap();
 }
+
+/// A CSR for an RSA-1024 key is refused: the server's TLS would refuse the certificate.
+#[test]
+fn cert_sign_refuses_a_weak_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let csr_path = dir.path().join("weak.csr");
+    let made = Command::new("openssl")
+        .args([
+            "req", "-new", "-newkey", "rsa:1024", "-nodes", "-subj", "/CN=weak",
+        ])
+        .arg("-keyout")
+        .arg(dir.path().join("weak.key"))
+        .arg("-out")
+        .arg(&csr_path)
+        .output();
+    match made {
+        Ok(o) if o.status.success() => {}
+        other => {
+            if std::env::var("CI").is_ok() {
+                panic!("openssl could not make an RSA-1024 CSR: {other:?}");
+            }
+            eprintln!("SKIPPED: openssl could not make an RSA-1024 CSR: {other:?}");
+            return;
+        }
+    }
+    let config = write_config(dir.path());
+    let init = akm_local(&config, &["init"]);
+    assert!(init.status.success(), "{}", stderr(&init));
+    let refused = akm_local(
+        &config,
+        &["cert", "sign", "--csr", csr_path.to_str().unwrap()],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("RSA-1024"),
+        "{}",
+        stderr(&refused)
+    );
+}
