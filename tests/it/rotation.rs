@@ -362,8 +362,10 @@ fn the_cli_rotates_a_key_and_gets_it_by_name_and_version() {
     );
     assert_eq!(missing.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("versions 0 to 2"));
+    // A name nobody holds is no usage error: exit 1, saying so.
     let unknown = akm_cli(&config, port, &["key", "get", "--name", "nope"]);
-    assert_eq!(unknown.status.code(), Some(64));
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no key named \"nope\""));
     server.kill().unwrap();
     server.wait().unwrap();
 }
