@@ -362,10 +362,7 @@ fn resolve_fork(
         if retire_head {
             let at = loser_head.initial_date.max(winner_head.initial_date);
             let done = rewrite(tx, &loser_head.uid, limits, |obj| {
-                obj.attrs.retain(|a| {
-                    !(a.name == "Link"
-                        && link_kind(&a.value) == Some(link_type::REPLACEMENT_OBJECT_LINK))
-                });
+                drop_forward_link(obj);
                 retire(obj, &target, at);
                 later_change(obj, at);
                 Some((
@@ -550,9 +547,7 @@ fn reroot(
         if before.as_deref() == Some(target) {
             return None;
         }
-        obj.attrs.retain(|a| {
-            !(a.name == "Link" && link_kind(&a.value) == Some(link_type::REPLACEMENT_OBJECT_LINK))
-        });
+        drop_forward_link(obj);
         retire(obj, target, at);
         later_change(obj, at);
         Some((
@@ -614,9 +609,7 @@ fn relink(
         .initial_date
         .max(load(tx, &target)?.map_or(0, |w| w.initial_date));
     let changed = rewrite(tx, uid, limits, |obj| {
-        obj.attrs.retain(|a| {
-            !(a.name == "Link" && link_kind(&a.value) == Some(link_type::REPLACEMENT_OBJECT_LINK))
-        });
+        drop_forward_link(obj);
         obj.attrs
             .push(link(link_type::REPLACEMENT_OBJECT_LINK, &target));
         later_change(obj, at);
@@ -738,6 +731,13 @@ fn link_kind(v: &Value) -> Option<u32> {
         }),
         _ => None,
     }
+}
+
+/// Removes `obj`'s Replacement Object links (before it is given a new one).
+fn drop_forward_link(obj: &mut Object) {
+    obj.attrs.retain(|a| {
+        !(a.name == "Link" && link_kind(&a.value) == Some(link_type::REPLACEMENT_OBJECT_LINK))
+    });
 }
 
 /// A Link attribute value.
