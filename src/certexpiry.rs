@@ -150,7 +150,7 @@ pub fn describe(c: &Expiry, now: i64, named: bool) -> String {
 
 /// Checks now: warns (log and audit) about certificates due a warning.
 pub fn check(watch: &Watch, ctx: &Ctx) {
-    let now = crate::audit::now_ms() / 1000;
+    let now = crate::clock::now_secs();
     for c in watch.refresh(now) {
         let text = describe(&c, now, true);
         tracing::warn!(

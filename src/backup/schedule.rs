@@ -45,13 +45,6 @@ impl When {
     }
 }
 
-fn epoch_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Sleeps until the next scheduled time; `None` when the schedule never fires again.
 pub async fn wait_for_turn(when: &When, tick: &mut Option<tokio::time::Interval>) -> Option<()> {
     match when {
@@ -63,10 +56,10 @@ pub async fn wait_for_turn(when: &When, tick: &mut Option<tokio::time::Interval>
             tick.tick().await;
         }
         When::At(spec) => {
-            let next = spec.next_after(epoch_now())?;
+            let next = spec.next_after(crate::clock::now_secs())?;
             // Sleep in bounds so a changed wall clock is noticed within a minute.
             loop {
-                let left = next - epoch_now();
+                let left = next - crate::clock::now_secs();
                 if left <= 0 {
                     break;
                 }
@@ -85,7 +78,7 @@ pub fn turn(
     audit: &Audit,
     s: &Schedule,
 ) -> Result<BackupInfo, BackupError> {
-    let now = epoch_now();
+    let now = crate::clock::now_secs();
     let result = create(store, kek, &s.dir, now, &mut |_, _| {});
     let (outcome, detail) = match &result {
         Ok(b) => (

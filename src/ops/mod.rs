@@ -617,7 +617,7 @@ pub fn load_for(ctx: &Ctx, who: &Caller, uid: &str, operation: u32) -> Result<Ob
     who.require_key(&Object::row_policy(&row)?, uid, operation)?;
     let mut obj = Object::decode(row, || stored_size::Repair::for_caller(who, operation))?;
     // Every operation sees the State the dates have put the object in by now.
-    obj.settle_state(object::clock_now());
+    obj.settle_state(crate::clock::now_secs());
     Ok(obj)
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use std::time::UNIX_EPOCH;
 use crate::identity::principal_from_der;
 use ring::digest;
 use rustls::pki_types::ServerName;
