@@ -183,9 +183,8 @@ impl Validity {
 
 /// Goes through x509-parser's time type so we need no direct dependency on the `time` crate.
 fn asn1_time(t: SystemTime) -> Result<ASN1Time, PkiError> {
-    let secs = crate::clock::try_unix_secs(t).ok_or(PkiError::InvalidValidity(
-        "time is before 1970 or too late",
-    ))?;
+    let secs = crate::clock::try_unix_secs(t)
+        .ok_or(PkiError::InvalidValidity("time is before 1970 or too late"))?;
     ASN1Time::from_timestamp(secs).map_err(|_| PkiError::InvalidValidity("time is too late"))
 }
 

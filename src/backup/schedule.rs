@@ -99,7 +99,7 @@ pub fn turn(
         tracing::error!(error = %e, "cannot record the scheduled backup");
     }
     let info = result?;
-    log_backup(&s.dir.join("backup.log"), now, &info, "scheduler")?;
+    log_backup(&s.dir, now, &info, "scheduler")?;
     if let Some(target) = &s.sftp {
         let _ = copy_remote(audit, &s.dir, target, &info, now, "scheduler");
     }
@@ -129,7 +129,7 @@ pub fn copy_remote(
             target.destination
         ),
     };
-    let log = dir.join("backup.log");
+    let log = super::log_path(dir);
     let stamped = format!(
         "time={} {}\n",
         crate::audit::format_time_ms(now * 1000),
