@@ -48,7 +48,8 @@ pub struct Sources {
 pub struct Watch {
     sources: Sources,
     threshold_secs: i64,
-    current: Mutex<Vec<Expiry>>,
+    /// Replaced whole by each refresh; the status listener reads it without a lock.
+    current: arc_swap::ArcSwap<Vec<Expiry>>,
     /// Serial → when it was last warned about.
     warned: Mutex<HashMap<String, i64>>,
 }
@@ -59,7 +60,7 @@ impl Watch {
         Arc::new(Watch {
             sources,
             threshold_secs: i64::from(threshold_days) * 86_400,
-            current: Mutex::new(Vec::new()),
+            current: arc_swap::ArcSwap::default(),
             warned: Mutex::new(HashMap::new()),
         })
     }
@@ -71,10 +72,7 @@ impl Watch {
 
     /// The certificates as last read, soonest expiry first.
     pub fn current(&self) -> Vec<Expiry> {
-        self.current
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.load().to_vec()
     }
 
     /// Reads the certificates again and returns those within the threshold at `now` that
@@ -95,7 +93,7 @@ impl Watch {
         for c in &due {
             warned.insert(c.serial.clone(), now);
         }
-        *self.current.lock().unwrap_or_else(|e| e.into_inner()) = certs;
+        self.current.store(Arc::new(certs));
         due
     }
 }
@@ -150,7 +148,7 @@ pub fn describe(c: &Expiry, now: i64, named: bool) -> String {
 
 /// Checks now: warns (log and audit) about certificates due a warning.
 pub fn check(watch: &Watch, ctx: &Ctx) {
-    let now = crate::audit::now_ms() / 1000;
+    let now = crate::clock::now_secs();
     for c in watch.refresh(now) {
         let text = describe(&c, now, true);
         tracing::warn!(

@@ -220,9 +220,7 @@ async fn rotate_on_schedule(
             }
         }
         let c = ctx.clone();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        let now = crate::clock::now_secs();
         if let Err(e) =
             tokio::task::spawn_blocking(move || crate::ops::rotation::rotate_due(&c, now)).await
         {

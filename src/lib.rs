@@ -10,6 +10,7 @@ pub mod backup;
 pub mod certexpiry;
 pub mod cli;
 pub mod client;
+pub mod clock;
 pub mod config;
 pub mod conformance;
 pub mod crypto;

@@ -88,7 +88,7 @@ impl Write for RemoteEvent {
             app_name: &s.app_name,
             msgid: "-",
         };
-        let line = syslog_line(&header, crate::audit::now_ms(), text.trim_end());
+        let line = syslog_line(&header, crate::clock::now_ms(), text.trim_end());
         if self.log.tx.try_send(line).is_err() {
             self.log.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -206,7 +206,7 @@ impl Worker {
         };
         syslog_line(
             &header,
-            crate::audit::now_ms(),
+            crate::clock::now_ms(),
             &format!(" WARN akm::logremote: {text}"),
         )
     }

@@ -27,7 +27,7 @@ use std::fs;
 use std::io;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use x509_parser::error::X509Error;
 use x509_parser::prelude::parse_x509_certificate;
 use x509_parser::time::ASN1Time;
@@ -183,11 +183,8 @@ impl Validity {
 
 /// Goes through x509-parser's time type so we need no direct dependency on the `time` crate.
 fn asn1_time(t: SystemTime) -> Result<ASN1Time, PkiError> {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map_err(|_| PkiError::InvalidValidity("time is before 1970"))?
-        .as_secs();
-    let secs = i64::try_from(secs).map_err(|_| PkiError::InvalidValidity("time is too late"))?;
+    let secs = crate::clock::try_unix_secs(t)
+        .ok_or(PkiError::InvalidValidity("time is before 1970 or too late"))?;
     ASN1Time::from_timestamp(secs).map_err(|_| PkiError::InvalidValidity("time is too late"))
 }
 

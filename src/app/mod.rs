@@ -39,8 +39,7 @@ impl CtxBuilder {
             audit,
             crypto: CryptoPolicy::default(),
             streams: stream::Streams::default(),
-            backup_dir: None,
-            backup_sftp: None,
+            backup: None,
             kek_files: None,
             dual: dual::DualControl::default(),
             max_locate_items: crate::config::limits::DEFAULT_MAX_LOCATE_ITEMS,
@@ -61,8 +60,10 @@ impl CtxBuilder {
         ctx.crypto = CryptoPolicy {
             pci_mode: config.crypto.pci_mode,
         };
-        ctx.backup_dir = Some(config.backup.dir(&config.store));
-        ctx.backup_sftp = config.backup.sftp.clone();
+        ctx.backup = Some(Arc::new(crate::backup::Runner {
+            dir: config.backup.dir(&config.store),
+            sftp: config.backup.sftp.clone(),
+        }));
         ctx.kek_files = Some(KekFiles::of(&config.store));
         ctx.dual = dual::DualControl::new(
             config.dual_control.operations.clone(),

@@ -338,13 +338,8 @@ pub fn parse_time_ms(s: &str) -> Option<i64> {
     Some(secs * 1000 + num(20..23)?)
 }
 
-/// Milliseconds since the epoch, now.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+/// Milliseconds since the epoch, now (the journal's and the verifier's callers name it here).
+pub use crate::clock::now_ms;
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
 fn civil_from_days(z: i64) -> (i64, i64, i64) {

@@ -8,8 +8,12 @@
 
 pub mod format;
 pub mod kit;
+mod runner;
 pub mod schedule;
 pub mod sftp;
+
+pub use crate::ops::BackupInfo;
+pub use runner::Runner;
 
 use crate::crypto::slot::KekSlot;
 use crate::store::{snapshot, Store, StoreError};
@@ -51,17 +55,10 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> BackupError + '_ {
     }
 }
 
-/// A backup written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BackupInfo {
-    /// The file.
-    pub path: PathBuf,
-    /// Its size.
-    pub bytes: u64,
-    /// SHA-256 of the whole file, hex.
-    pub sha256: String,
-    /// The KEK its data key is wrapped under.
-    pub kek_id: String,
+/// The backup log of the backup directory `dir`: one line for every backup written there,
+/// manual or scheduled, and for every off-site copy of one.
+pub fn log_path(dir: &Path) -> PathBuf {
+    dir.join("backup.log")
 }
 
 /// Creates a private (0700) directory.
@@ -163,9 +160,10 @@ fn snapshot_and_encrypt(
     })
 }
 
-/// Appends one line for `info` to the backup log `log` (created 0600): time, file, size,
+/// Appends one line for `info` to the backup log of `dir` (created 0600): time, file, size,
 /// SHA-256, KEK and who asked.
-pub fn log_backup(log: &Path, now: i64, info: &BackupInfo, by: &str) -> Result<(), BackupError> {
+pub fn log_backup(dir: &Path, now: i64, info: &BackupInfo, by: &str) -> Result<(), BackupError> {
+    let log = &log_path(dir);
     let mut f = OpenOptions::new()
         .append(true)
         .create(true)

@@ -45,13 +45,6 @@ impl When {
     }
 }
 
-fn epoch_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Sleeps until the next scheduled time; `None` when the schedule never fires again.
 pub async fn wait_for_turn(when: &When, tick: &mut Option<tokio::time::Interval>) -> Option<()> {
     match when {
@@ -63,10 +56,10 @@ pub async fn wait_for_turn(when: &When, tick: &mut Option<tokio::time::Interval>
             tick.tick().await;
         }
         When::At(spec) => {
-            let next = spec.next_after(epoch_now())?;
+            let next = spec.next_after(crate::clock::now_secs())?;
             // Sleep in bounds so a changed wall clock is noticed within a minute.
             loop {
-                let left = next - epoch_now();
+                let left = next - crate::clock::now_secs();
                 if left <= 0 {
                     break;
                 }
@@ -85,7 +78,7 @@ pub fn turn(
     audit: &Audit,
     s: &Schedule,
 ) -> Result<BackupInfo, BackupError> {
-    let now = epoch_now();
+    let now = crate::clock::now_secs();
     let result = create(store, kek, &s.dir, now, &mut |_, _| {});
     let (outcome, detail) = match &result {
         Ok(b) => (
@@ -106,7 +99,7 @@ pub fn turn(
         tracing::error!(error = %e, "cannot record the scheduled backup");
     }
     let info = result?;
-    log_backup(&s.dir.join("backup.log"), now, &info, "scheduler")?;
+    log_backup(&s.dir, now, &info, "scheduler")?;
     if let Some(target) = &s.sftp {
         let _ = copy_remote(audit, &s.dir, target, &info, now, "scheduler");
     }
@@ -136,7 +129,7 @@ pub fn copy_remote(
             target.destination
         ),
     };
-    let log = dir.join("backup.log");
+    let log = super::log_path(dir);
     let stamped = format!(
         "time={} {}\n",
         crate::audit::format_time_ms(now * 1000),

@@ -91,7 +91,7 @@ fn backup_kit(config: &Config, out: Option<PathBuf>, json: bool) -> Result<(), C
                 .mode(0o700)
                 .create(&dir)
                 .map_err(|e| CliError::Usage(format!("akm backup: {}: {e}", dir.display())))?;
-            dir.join(backup::kit::default_name(crate::audit::now_ms() / 1000))
+            dir.join(backup::kit::default_name(crate::clock::now_secs()))
         }
     };
     let (files, sha256) = backup::kit::write(config, &out).map_err(failed)?;

@@ -506,7 +506,7 @@ async fn prepare_keys(
     keys: &mut Vec<(String, String)>,
 ) -> Result<(), ClientError> {
     let mut c = Client::connect(addr, tls, version).await?;
-    let run = format!("{:x}", std::process::id() ^ (now_nanos() as u32));
+    let run = format!("{:x}", std::process::id() ^ (crate::clock::now_ms() as u32));
     for i in 0..count.max(1) {
         let name = format!("akm-bench-{run}-{i}");
         let payload = vec![
@@ -606,13 +606,6 @@ async fn clean_up(
         "destroyed": created.len() - left.len(),
         "left_on_server": left,
     })
-}
-
-fn now_nanos() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
 }
 
 /// Resolves the connection options against the config's [client] section.

@@ -44,7 +44,7 @@ pub fn run(config: &Config, command: MirrorCommand, global_json: bool) -> Result
     if json {
         println!("{}", serde_json::to_string_pretty(&st).unwrap_or_default());
     } else {
-        print!("{}", status::render(&st, status::unix_now()));
+        print!("{}", status::render(&st, crate::clock::now_secs()));
     }
     Ok(())
 }

@@ -17,7 +17,6 @@ use crate::ttlv::{ItemType, Tag, Ttlv, Value};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
 /// Where and as whom to replay.
@@ -64,7 +63,7 @@ pub async fn replay(case: &TestCase, target: &Target) -> Outcome {
     let mut run = Run::default();
     for index in 0..case.exchanges.len() {
         let step = index + 1;
-        let now = unix_now();
+        let now = crate::clock::now_secs();
         let request = case
             .message(index, Side::Request, &mut Substitute { run: &run, now })
             .map_err(|e| fail(Some(step), e))?;
@@ -160,13 +159,6 @@ fn collect_returned(response: &Ttlv, out: &mut Vec<(String, Value)>) {
             leaves(payload, out);
         }
     }
-}
-
-/// Seconds since the epoch on the client's clock.
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn collect_leaves(t: &Ttlv, out: &mut Vec<Value>) {

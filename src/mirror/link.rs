@@ -9,7 +9,6 @@
 use super::apply::{self, to_wire};
 use super::events;
 use super::proto::{self, AccountRecord, Item, Msg, ProtoError, PROTOCOL};
-use super::status::unix_now;
 use super::Mirror;
 use crate::config::mirror::{MirrorConfig, PeerConfig};
 use crate::identity::principal_from_der;
@@ -369,7 +368,7 @@ async fn serve_peer(
                     mirror.with_peer(&node, |p| {
                         p.applied = applied;
                         p.peer_head = head.unwrap_or(p.peer_head);
-                        p.last_applied_unix = unix_now();
+                        p.last_applied_unix = crate::clock::now_secs();
                     });
                     proto::write_msg(&mut wr, &Msg::Ack { seq }).await?;
                 }
@@ -386,7 +385,7 @@ async fn serve_peer(
                 mirror.with_peer(&node, |p| {
                     p.applied = applied;
                     p.peer_head = p.peer_head.max(upto);
-                    p.last_applied_unix = unix_now();
+                    p.last_applied_unix = crate::clock::now_secs();
                 });
                 proto::write_msg(&mut wr, &Msg::Ack { seq: upto }).await?;
             }

@@ -140,7 +140,7 @@ impl Mirror {
         let Ok(mut s) = self.state.lock() else { return };
         if let Some(p) = s.peers.get_mut(node) {
             p.acked = p.acked.max(seq);
-            p.last_ack_unix = status::unix_now();
+            p.last_ack_unix = crate::clock::now_secs();
         }
         if s.degraded && seq >= head {
             s.degraded = false;
@@ -180,7 +180,7 @@ impl Mirror {
             mode: mode.into(),
             head: *self.head.borrow(),
             settings: self.ctx.settings.current().short(),
-            updated_unix: status::unix_now(),
+            updated_unix: crate::clock::now_secs(),
             peers,
         }
     }
@@ -238,7 +238,7 @@ impl Mirror {
             p.settings_match = Some(now_match);
             p.settings_differ = differ.clone();
             if !now_match {
-                p.settings_mismatch_unix = status::unix_now();
+                p.settings_mismatch_unix = crate::clock::now_secs();
             }
         });
         if changed {
@@ -254,7 +254,7 @@ impl Mirror {
     /// The peers whose settings were found different within the last
     /// [`MISMATCH_FRESH_SECS`].
     fn mismatched_peers(&self) -> Vec<String> {
-        let now = status::unix_now();
+        let now = crate::clock::now_secs();
         self.state
             .lock()
             .map(|s| {

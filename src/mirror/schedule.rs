@@ -5,7 +5,6 @@
 //! starts (before the links are up). A partition can leave two owners, one per side; the
 //! name-conflict rule ([`super::resolve`]) then joins the two version chains into one.
 
-use super::status::unix_now;
 use super::Mirror;
 use std::time::Duration;
 
@@ -16,7 +15,7 @@ impl Mirror {
         if self.started.elapsed() < grace {
             return !self.lower_peer(|_| true);
         }
-        let now = unix_now();
+        let now = crate::clock::now_secs();
         let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
         !self.lower_peer(|p| {
             let heard = p.last_ack_unix.max(p.last_applied_unix);
@@ -86,7 +85,7 @@ mod tests {
         assert!(!other.owns_schedules(Duration::ZERO));
         other.with_peer("n0", |p| {
             p.inbound_connected = false;
-            p.last_ack_unix = unix_now();
+            p.last_ack_unix = crate::clock::now_secs();
         });
         assert!(!other.owns_schedules(Duration::from_secs(60)));
         assert!(other.owns_schedules(Duration::ZERO));

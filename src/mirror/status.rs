@@ -86,17 +86,9 @@ pub struct Status {
     pub peers: Vec<PeerStatus>,
 }
 
-/// Seconds since the epoch.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// Fills in the outbound lag from the change log (blocking: run on the blocking pool).
 fn with_lag(mirror: &Mirror, mut status: Status) -> Status {
-    let now = unix_now();
+    let now = crate::clock::now_secs();
     if let Ok(head) = mirror.ctx.store.last_change_seq() {
         status.head = head;
     }

@@ -104,15 +104,16 @@ fn unseal(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<SealStatus, OpErro
     result.map_err(|e| OpError::Custody(e.to_string()))
 }
 
-/// Takes an online backup into the configured directory, logs it to the backup log and
-/// records it in the audit journal with its checksum, then copies it over SFTP like a
-/// scheduled one when `[backup.sftp]` is set (a failed copy is reported; the backup stays).
+/// Takes an online backup through the context's [`BackupRunner`](super::BackupRunner) (into
+/// the configured directory), records it in the audit journal with its checksum, then has the
+/// runner log it to the backup log and copy it over SFTP like a scheduled one when
+/// `[backup.sftp]` is set (a failed copy is reported; the backup stays).
 fn backup(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
-    let dir = ctx
-        .backup_dir
+    let runner = ctx
+        .backup
         .as_ref()
         .ok_or(OpError::FeatureNotSupported("backup (no backup directory)"))?;
-    let result = crate::backup::create(&ctx.store, &ctx.kek, dir, call.now, &mut |_, _| {});
+    let result = runner.write(&ctx.store, &ctx.kek, call.now);
     let detail = match &result {
         Ok(b) => format!("backup {} sha256 {}", b.path.display(), b.sha256),
         Err(e) => format!("backup failed: {e}"),
@@ -127,14 +128,8 @@ fn backup(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError
         tracing::error!(error = %e, "backup failed");
         OpError::Custody(format!("backup failed: {e}"))
     })?;
-    if let Err(e) = crate::backup::log_backup(&dir.join("backup.log"), call.now, &info, &who.cn) {
-        tracing::error!(error = %e, "cannot append to the backup log");
-    }
-    tracing::info!(file = %info.path.display(), sha256 = %info.sha256, bytes = info.bytes, "backup written");
     let mut payload = backup_payload(&info);
-    if let Some(target) = &ctx.backup_sftp {
-        let copied =
-            crate::backup::schedule::copy_remote(&ctx.audit, dir, target, &info, call.now, &who.cn);
+    if let Some(copied) = runner.publish(&ctx.audit, &info, call.now, &who.cn) {
         payload.push(match copied {
             Ok(remote) => Ttlv::text(TAG_BACKUP_UPLOADED, remote),
             Err(e) => Ttlv::text(TAG_BACKUP_UPLOAD_ERROR, e),
@@ -310,7 +305,7 @@ fn status_payload(s: &SealStatus) -> Vec<Ttlv> {
 }
 
 /// The response payload for a backup.
-fn backup_payload(b: &crate::backup::BackupInfo) -> Vec<Ttlv> {
+fn backup_payload(b: &super::BackupInfo) -> Vec<Ttlv> {
     vec![
         Ttlv::text(TAG_BACKUP_FILE, b.path.display().to_string()),
         Ttlv::long(TAG_BACKUP_BYTES, b.bytes as i64),

@@ -7,6 +7,7 @@ mod access;
 mod activate;
 mod admin;
 mod attribute_edit;
+mod backup_runner;
 mod check;
 pub mod cost;
 mod create;
@@ -45,6 +46,7 @@ mod wrap;
 
 pub use access::{AccessRecord, Caller};
 pub use admin::{admin_operation, AdminOp};
+pub use backup_runner::{BackupInfo, BackupRunner};
 pub use object::{name_value as object_name, Object};
 pub use query::{PROFILES_V1, PROFILES_V2};
 pub use stored_size::{Writer, STORED_RECORD_MAX_BYTES};
@@ -76,10 +78,9 @@ pub struct Ctx {
     pub interop: bool,
     /// The audit journal every request is recorded in before it is answered.
     pub audit: crate::audit::Audit,
-    /// Where the Backup operation writes (`[backup] dir`); `None`: no backups.
-    pub backup_dir: Option<std::path::PathBuf>,
-    /// Where every backup, manual or scheduled, is also copied (`[backup.sftp]`).
-    pub backup_sftp: Option<crate::config::SftpTarget>,
+    /// Takes the Backup operation's backups (into `[backup] dir`, copied to `[backup.sftp]`);
+    /// `None`: no backups.
+    pub backup: Option<Arc<dyn BackupRunner>>,
     /// Where the KEKs are kept, for Rotate KEK; `None`: no rotation.
     pub kek_files: Option<crate::crypto::rotate::KekFiles>,
     /// Dual control (`[dual_control]`): guarded operations and open authorization windows.
@@ -147,31 +148,24 @@ pub struct Reloader(pub Arc<ReloadFn>);
 pub type ReloadFn = dyn Fn(&Ctx) -> Result<Vec<&'static str>, String> + Send + Sync;
 
 /// A value a reload replaces while requests read it: each reader gets the value in force when
-/// it asks, whole (the old or the new one, never a mix).
+/// it asks, whole (the old or the new one, never a mix), without taking a lock.
 #[derive(Debug, Default)]
-pub struct Live<T>(std::sync::RwLock<Arc<T>>);
+pub struct Live<T>(arc_swap::ArcSwap<T>);
 
 impl<T> Live<T> {
     /// A cell holding `value`.
     pub fn new(value: T) -> Live<T> {
-        Live(std::sync::RwLock::new(Arc::new(value)))
+        Live(arc_swap::ArcSwap::from_pointee(value))
     }
 
     /// The value in force.
     pub fn current(&self) -> Arc<T> {
-        match self.0.read() {
-            Ok(v) => v.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.0.load_full()
     }
 
     /// Puts `value` in force for later readers.
     pub fn replace(&self, value: T) {
-        let value = Arc::new(value);
-        match self.0.write() {
-            Ok(mut v) => *v = value,
-            Err(poisoned) => *poisoned.into_inner() = value,
-        }
+        self.0.store(Arc::new(value));
     }
 }
 
@@ -617,7 +611,7 @@ pub fn load_for(ctx: &Ctx, who: &Caller, uid: &str, operation: u32) -> Result<Ob
     who.require_key(&Object::row_policy(&row)?, uid, operation)?;
     let mut obj = Object::decode(row, || stored_size::Repair::for_caller(who, operation))?;
     // Every operation sees the State the dates have put the object in by now.
-    obj.settle_state(object::clock_now());
+    obj.settle_state(crate::clock::now_secs());
     Ok(obj)
 }
 

@@ -383,14 +383,6 @@ impl Record {
     }
 }
 
-/// The server clock, seconds since the epoch: the time against which a stored object's dates
-/// are read where no request time is at hand.
-pub fn clock_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// The Name Value of a Name attribute value.
 pub fn name_value(v: &Value) -> Option<String> {
     match v {

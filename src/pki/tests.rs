@@ -7,6 +7,7 @@ use rustls::ServerConnection;
 use rustls::{ClientConfig, ClientConnection, Connection, RootCertStore, ServerConfig};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
+use std::time::UNIX_EPOCH;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::X509Certificate;
 

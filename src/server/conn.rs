@@ -101,14 +101,6 @@ pub(super) struct Connection {
     pub local: Option<SocketAddr>,
 }
 
-/// Seconds since the epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 impl Connection {
     /// Serves the connection `stream`, which holds `ticket` in the handshake budget until its
     /// handshake ends.
@@ -303,7 +295,7 @@ impl Connection {
 
     /// Answers one frame with the encoded response (zeroized on drop: it may carry keys).
     async fn handle(&self, frame: Zeroizing<Vec<u8>>, who: Arc<Principal>) -> Zeroizing<Vec<u8>> {
-        let now = now();
+        let now = crate::clock::now_secs();
         let decoded = match ttlv::decode(&frame, &self.shared.limits.ttlv) {
             Ok(t) => t,
             Err(e) => {

@@ -7,12 +7,13 @@
 use crate::config::TlsConfig;
 use crate::store::CertRevocation;
 use crate::tls::{load_certs, load_crls, load_key, pinned_roots, provider, roots, TlsError};
+use arc_swap::ArcSwap;
 use rustls::server::WebPkiClientVerifier;
 use rustls::RootCertStore;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// The server's TLS configuration from the `[tls]` section: certificate, key, client CA
 /// bundle (narrowed to `client_ca_fingerprints` if any), CRLs. Reading it again is how a
@@ -94,23 +95,8 @@ pub fn crl_entries(crls: &[CertificateRevocationListDer<'_>]) -> Vec<CertRevocat
 /// connections check [`TlsHandle::revokes`] before each request.
 #[derive(Debug)]
 pub struct TlsHandle {
-    config: RwLock<Arc<rustls::ServerConfig>>,
-    revoked: RwLock<Arc<Revoked>>,
-}
-
-/// Reads a lock even if a panicking writer poisoned it (the value is always whole).
-fn read_lock<T: Clone>(lock: &RwLock<T>) -> T {
-    match lock.read() {
-        Ok(v) => v.clone(),
-        Err(poisoned) => poisoned.into_inner().clone(),
-    }
-}
-
-fn write_lock<T>(lock: &RwLock<T>, value: T) {
-    match lock.write() {
-        Ok(mut v) => *v = value,
-        Err(poisoned) => *poisoned.into_inner() = value,
-    }
+    config: ArcSwap<rustls::ServerConfig>,
+    revoked: ArcSwap<Revoked>,
 }
 
 impl TlsHandle {
@@ -118,8 +104,8 @@ impl TlsHandle {
     /// checks at the handshake.
     pub fn new(config: Arc<rustls::ServerConfig>) -> TlsHandle {
         TlsHandle {
-            config: RwLock::new(config),
-            revoked: RwLock::new(Arc::default()),
+            config: ArcSwap::new(config),
+            revoked: ArcSwap::default(),
         }
     }
 
@@ -127,38 +113,38 @@ impl TlsHandle {
     pub fn from_config(tls: &TlsConfig) -> Result<TlsHandle, TlsError> {
         let (config, revoked) = load(tls)?;
         Ok(TlsHandle {
-            config: RwLock::new(config),
-            revoked: RwLock::new(Arc::new(revoked)),
+            config: ArcSwap::new(config),
+            revoked: ArcSwap::from_pointee(revoked),
         })
     }
 
     /// The configuration for a new handshake.
     pub fn current(&self) -> Arc<rustls::ServerConfig> {
-        read_lock(&self.config)
+        self.config.load_full()
     }
 
     /// Whether the CRLs in force revoke the certificate `serial` of `issuer`.
     pub fn revokes(&self, issuer: &str, serial: &str) -> bool {
-        read_lock(&self.revoked).contains(issuer, serial)
+        self.revoked.load().contains(issuer, serial)
     }
 
     /// Rebuilds the configuration from the files `tls` names and puts it in force; on
     /// failure the previous one stays.
     pub fn reload_from(&self, tls: &TlsConfig) -> Result<(), TlsError> {
         let (config, revoked) = load(tls)?;
-        write_lock(&self.revoked, Arc::new(revoked));
+        self.revoked.store(Arc::new(revoked));
         self.replace(config);
         Ok(())
     }
 
     /// Puts `config` in force for new handshakes.
     pub fn replace(&self, config: Arc<rustls::ServerConfig>) {
-        write_lock(&self.config, config);
+        self.config.store(config);
     }
 
     /// Puts files read by [`Loaded::read`] in force (configuration and revocations).
     pub fn put(&self, loaded: Loaded) {
-        write_lock(&self.revoked, Arc::new(loaded.1));
+        self.revoked.store(Arc::new(loaded.1));
         self.replace(loaded.0);
     }
 }

@@ -107,7 +107,7 @@ impl Source {
             ctx,
             mirror_status,
             certificates: None,
-            started_unix: crate::mirror::status::unix_now(),
+            started_unix: crate::clock::now_secs(),
             cache_for,
             cache: Mutex::new(None),
         }
@@ -115,7 +115,7 @@ impl Source {
 
     /// The state now (object counts possibly up to `cache_for` old).
     pub fn snapshot(&self) -> Snapshot {
-        let now = crate::mirror::status::unix_now();
+        let now = crate::clock::now_secs();
         let metrics = &self.ctx.metrics;
         Snapshot {
             seal: self.ctx.kek.status(),

@@ -89,11 +89,7 @@ fn load_account_raw(
 
 /// A hybrid logical clock value for "now" with no counter.
 fn physical_hlc() -> i64 {
-    let ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0);
-    ms << 16
+    crate::clock::now_ms() << 16
 }
 
 impl Store {

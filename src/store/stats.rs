@@ -20,9 +20,7 @@ impl Store {
     /// Active at the Activation Date, Active becomes Deactivated at the Deactivation Date),
     /// as Get Attributes and Locate report it, even where the stored State still lags them.
     pub fn count_objects(&self) -> Result<Vec<ObjectCount>, StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let now = crate::clock::now_secs();
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT object_type, CASE \

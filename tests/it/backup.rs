@@ -356,3 +356,36 @@ fn scheduled_backups_are_logged_and_pruned_to_keep() {
     let journal = std::fs::read_to_string(root.join("data/audit/audit.log")).unwrap();
     assert!(journal.contains("scheduled\\x20backup"), "no audit record");
 }
+
+/// A server whose context has no backup runner (no backup directory: the in-process test
+/// server) refuses the Backup operation with Feature Not Supported, writes nothing and keeps
+/// serving the connection; a non-administrator is refused before it gets that far.
+#[tokio::test]
+async fn backup_without_a_runner_is_refused_cleanly() {
+    use crate::support::kmip::reason;
+    use akm::kmip::custody as ext;
+    use akm::kmip::enums::result_reason as rr;
+    let server = crate::support::server::TestServer::start().await;
+    let admin_tls = server.client_tls("root", &["admins"]);
+    let mut admin = server
+        .connect(admin_tls, ProtocolVersion::V1_4)
+        .await
+        .unwrap();
+    assert_eq!(
+        reason(admin.call(ext::OP_BACKUP, Vec::new()).await),
+        rr::FEATURE_NOT_SUPPORTED
+    );
+    admin.call(ext::OP_SEAL_STATUS, Vec::new()).await.unwrap();
+    let mut user = server.client("alice", ProtocolVersion::V1_4).await;
+    assert_eq!(
+        reason(user.call(ext::OP_BACKUP, Vec::new()).await),
+        rr::PERMISSION_DENIED
+    );
+    let backups = std::fs::read_dir(server.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("akmbak"))
+        .count();
+    assert_eq!(backups, 0);
+    server.stop().await;
+}

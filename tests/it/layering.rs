@@ -491,6 +491,36 @@ fn only_the_composition_root_builds_the_context() {
     );
 }
 
+/// `ops` sits below the listeners, mirroring, backups, the composition root and the command
+/// line: the Backup operation reaches backups only through the `ops::BackupRunner` port that
+/// `app` fills, so no `ops` file names a module of those layers.
+#[test]
+fn ops_uses_no_layer_above_it() {
+    let above = [
+        "server",
+        "certexpiry",
+        "mirror",
+        "revocations",
+        "status",
+        "backup",
+        "app",
+        "reload",
+        "daemon",
+        "cli",
+    ];
+    let (_, edges) = edges();
+    let upward: Vec<String> = edges
+        .iter()
+        .filter(|e| e.from == "ops" && above.contains(&e.to.as_str()))
+        .map(|e| format!("ops -> {}: {}", e.to, e.site))
+        .collect();
+    assert!(
+        upward.is_empty(),
+        "ops imports a layer above it:\n{}",
+        upward.join("\n")
+    );
+}
+
 #[test]
 fn the_checker_sees_grouped_and_super_paths() {
     let code = code_only(
