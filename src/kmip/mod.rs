@@ -8,6 +8,7 @@ pub mod enums;
 pub mod extension;
 pub mod names;
 pub mod objects;
+pub mod operations;
 pub mod vocab;
 
 pub use vocab::attr;

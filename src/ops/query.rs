@@ -9,12 +9,12 @@
 //! Profile and Capability functions exist from KMIP 1.3; Defaults Information and Protection
 //! Storage Masks from 2.0.
 
-use super::{performs, Call, Ctx, Reply, SUPPORTED_OPERATIONS};
+use super::{registry, Call, Ctx, Reply};
 use crate::error::OpError;
 use crate::kmip::custody as ck;
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, destroy_action, drbg_algorithm, object_type as ot,
-    operation as op, query_function as qf, rng_algorithm, rng_mode,
+    query_function as qf, rng_algorithm, rng_mode,
 };
 use crate::kmip::extension as ek;
 use crate::kmip::ProtocolVersion;
@@ -227,14 +227,10 @@ fn from_1_3(v: ProtocolVersion) -> bool {
     v.is_v2() || v.minor >= 3
 }
 
-/// The operations the dispatcher performs at version `v`, in Query order.
+/// The operations the dispatcher performs at version `v`, in Query order (Interop only where
+/// the test-server switch enables it).
 pub fn operations(ctx: &Ctx, v: ProtocolVersion) -> impl Iterator<Item = u32> + '_ {
-    let interop = (ctx.interop && v.is_v2()).then_some(op::INTEROP);
-    SUPPORTED_OPERATIONS
-        .iter()
-        .copied()
-        .filter(move |o| performs(*o, v))
-        .chain(interop)
+    registry::offered(v, ctx.interop)
 }
 
 fn extensions(map: bool) -> impl Iterator<Item = Ttlv> {
