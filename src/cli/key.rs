@@ -12,6 +12,7 @@ use crate::kmip::enums::{
     cryptographic_algorithm as alg, link_type, name_type, object_type as ot, operation as op,
     revocation_reason_code as rrc, state,
 };
+use crate::kmip::extension as ext;
 use crate::kmip::names;
 use crate::ttlv::{Tag, Ttlv, Value};
 use clap::{Args, Subcommand};
@@ -340,10 +341,10 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
                     .map(|g| attr(attr::OBJECT_GROUP, Value::TextString(g))),
             );
             if let Some(m) = access_mode {
-                template.push(attr("x-akm-access-mode", Value::TextString(m)));
+                template.push(attr(ext::ACCESS_MODE_ATTR, Value::TextString(m)));
             }
             if let Some(g) = owner_group {
-                template.push(attr("x-akm-owner-group", Value::TextString(g)));
+                template.push(attr(ext::OWNER_GROUP_ATTR, Value::TextString(g)));
             }
             template.extend(schedule.attributes());
             let payload = vec![
