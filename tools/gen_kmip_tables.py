@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Generate akm's KMIP tag and enumeration tables from the OASIS spec extracts.
 
-Reads ../shared/kmip/spec/kmip-{1.4,2.0,2.1}-{tags,enums}.csv and html/kmip-spec-v1.4-os.html
-(or $AKM_KMIP_SPEC_DIR) and writes src/ttlv/tags.rs and src/kmip/enums.rs. The output is committed, so building akm
-never needs the spec files; `--check` exits 1 when the committed files are stale.
+Reads ../shared/kmip/spec/kmip-{1.4,2.0,2.1}-{tags,enums}.csv and html/kmip-spec-v{1.4,2.0,2.1}-os.html
+(or $AKM_KMIP_SPEC_DIR) and writes src/ttlv/tags.rs, src/kmip/enums.rs and src/kmip/vocab.rs (attribute
+names from the specs' attribute chapters, operations with the first table listing them). The output is
+committed, so building akm never needs the spec files; `--check` exits 1 when the committed files are stale.
 """
 import csv
 from html.parser import HTMLParser
@@ -109,6 +110,83 @@ def load_tag_enumerations(tags):
     return found
 
 
+def heading_text(html):
+    return " ".join(re.sub(r"<[^>]+>", "", html).replace("&nbsp;", " ").split()).strip(" \ufffd")
+
+
+# Headings of an attribute chapter that name a kind of attribute, not an attribute.
+NOT_ATTRIBUTES = ("Custom Attribute", "Vendor Attribute")
+
+
+def load_attribute_names(tags):
+    """Every standard attribute: the sections of the attribute chapter of each specification
+    (1.4 chapter 3 "Attributes", 2.x chapter 4 "Object Attributes"), name -> [(version, section)].
+    2.x groups the certificate's fields in one section (Certificate Attributes), each an attribute.
+    """
+    tag_names = {name for name, _ in tags.values()}
+    found = {}
+    for v in VERSIONS:
+        with open(os.path.join(spec_dir(), "html", f"kmip-spec-v{v}-os.html"), encoding="utf-8", errors="replace") as f:
+            text = f.read()
+        headings = list(re.finditer(r"<h([12])[^>]*>(.*?)</h\1>", text, re.S))
+        inside = False
+        for i, h in enumerate(headings):
+            number, _, title = heading_text(h.group(2)).partition(" ")
+            if h.group(1) == "1":
+                inside = title.strip(" \ufffd") in ("Attributes", "Object Attributes")
+                continue
+            if not inside or title in NOT_ATTRIBUTES:
+                continue
+            if title == "Certificate Attributes":
+                rows = _Rows()
+                rows.feed(text[h.end():headings[i + 1].start() if i + 1 < len(headings) else len(text)])
+                names = [r[0] for r in rows.rows if r and r[0] in tag_names]
+            else:
+                names = [title]
+            for name in names:
+                if name not in tag_names:
+                    sys.exit(f"attribute heading {name!r} (KMIP {v} section {number}) names no tag")
+                found.setdefault(name, []).append((v, number))
+    return found
+
+
+def first_listing(enums, enumeration):
+    """Value -> the first spec version whose table lists it, for one enumeration."""
+    first = {}
+    for v in VERSIONS:
+        for row in read_csv(os.path.join(spec_dir(), f"kmip-{v}-enums.csv")):
+            if row["enumeration"] == enumeration and row["value_hex"].startswith("0x") and not skip(row["value_name"]):
+                first.setdefault(int(row["value_hex"], 16), v)
+    return first
+
+
+def gen_vocab(attributes, enums):
+    out = [HEADER.format("/".join(VERSIONS)),
+           "//! The KMIP vocabulary by name: every standard attribute's spec name as a constant ([`attr`]),\n",
+           "//! and every standard operation with its spec name, XML token and the first of akm's spec\n",
+           "//! tables (1.4, 2.0, 2.1) that lists it ([`SPEC_OPERATIONS`]).\n\n",
+           "use super::ProtocolVersion;\n\n",
+           "/// The spec name of every standard attribute (KMIP 1.4 chapter 3, 2.x chapter 4), as\n",
+           "/// [`super::attributes::Attr::name`] spells it.\n",
+           "pub mod attr {\n"]
+    for name in sorted(attributes, key=ident):
+        where = "; ".join(f"{v} \u00a7{n}" for v, n in attributes[name])
+        out.append(f"    /// Attribute {rs(name)} (KMIP {where}).\n")
+        out.append(f"    pub const {ident(name)}: &str = {rs(name)};\n")
+    out.append("    /// Every name above.\n    pub static ALL: &[&str] = &[\n")
+    out.extend(f"        {ident(name)},\n" for name in sorted(attributes, key=ident))
+    out.append("    ];\n}\n\n")
+    out.append("/// Every standard operation: (code, spec name, XML token, the first spec table listing it).\n")
+    out.append("/// The 1.4 table lists every 1.x operation: which 1.x version brought one is not in the data.\n")
+    out.append("pub static SPEC_OPERATIONS: &[(u32, &str, &str, ProtocolVersion)] = &[\n")
+    first = first_listing(enums, "Operation")
+    for value, (name, token) in sorted(enums[("enumeration", "Operation")].items()):
+        since = "V" + first[value].replace(".", "_")
+        out.append(f"    (0x{value:08X}, {rs(name)}, {rs(token)}, ProtocolVersion::{since}),\n")
+    out.append("];\n")
+    return "".join(out)
+
+
 def gen_tags(tags):
     out = [HEADER.format("/".join(VERSIONS)), "//! KMIP tag constants and the tag name table (1.x and 2.x union).\n\n",
            "use super::Tag;\n\n", "#[allow(missing_docs)]\nimpl Tag {\n"]
@@ -188,8 +266,10 @@ def main():
         return 0
     tags, enums, old_tokens = load()
     tag_enums = load_tag_enumerations(tags)
+    attributes = load_attribute_names(tags)
     stale = []
-    for rel, text in (("src/ttlv/tags.rs", gen_tags(tags)), ("src/kmip/enums.rs", gen_enums(enums, old_tokens, tag_enums, tags))):
+    for rel, text in (("src/ttlv/tags.rs", gen_tags(tags)), ("src/kmip/enums.rs", gen_enums(enums, old_tokens, tag_enums, tags)),
+                      ("src/kmip/vocab.rs", gen_vocab(attributes, enums))):
         path = os.path.join(ROOT, rel)
         text = rustfmt(text)
         current = open(path, encoding="utf-8").read() if os.path.exists(path) else None

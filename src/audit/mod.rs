@@ -17,9 +17,7 @@ pub mod verify;
 pub use journal::{Audit, AuditError, JournalSettings, JournalStatus};
 
 use crate::identity::Principal;
-use crate::kmip::custody;
 use crate::kmip::enums::{operation as op, result_reason as rr};
-use crate::kmip::extension as ext;
 use crate::kmip::{ProtocolVersion, RequestItem, ResponseItem};
 use crate::ttlv::{Tag, Ttlv};
 use record::Record;
@@ -227,56 +225,9 @@ fn name_in(t: &Ttlv, depth: usize) -> Option<String> {
     t.children().iter().find_map(|c| name_in(c, depth + 1))
 }
 
-/// The operation's name as the records spell it (`Create`, `GetAttributes`), or hex.
-pub fn operation_name(code: u32) -> String {
-    let name = match code {
-        op::CREATE => "Create",
-        op::CREATE_KEY_PAIR => "CreateKeyPair",
-        op::REGISTER => "Register",
-        op::RE_KEY => "ReKey",
-        op::LOCATE => "Locate",
-        op::CHECK => "Check",
-        op::GET => "Get",
-        op::GET_ATTRIBUTES => "GetAttributes",
-        op::GET_ATTRIBUTE_LIST => "GetAttributeList",
-        op::ADD_ATTRIBUTE => "AddAttribute",
-        op::MODIFY_ATTRIBUTE => "ModifyAttribute",
-        op::DELETE_ATTRIBUTE => "DeleteAttribute",
-        op::SET_ATTRIBUTE => "SetAttribute",
-        op::ACTIVATE => "Activate",
-        op::REVOKE => "Revoke",
-        op::DESTROY => "Destroy",
-        op::ARCHIVE => "Archive",
-        op::RECOVER => "Recover",
-        op::QUERY => "Query",
-        op::DISCOVER_VERSIONS => "DiscoverVersions",
-        op::ENCRYPT => "Encrypt",
-        op::DECRYPT => "Decrypt",
-        op::SIGN => "Sign",
-        op::MAC => "MAC",
-        op::EXPORT => "Export",
-        op::IMPORT => "Import",
-        op::LOG => "Log",
-        op::OBTAIN_LEASE => "ObtainLease",
-        // akm's administration extensions: who changed accounts, key policy or TLS.
-        ext::OP_LIST_ACCOUNTS => "x-ListAccounts",
-        ext::OP_SET_ACCOUNT => "x-SetAccount",
-        ext::OP_DELETE_ACCOUNT => "x-DeleteAccount",
-        ext::OP_GET_KEY_POLICY => "x-GetKeyPolicy",
-        ext::OP_SET_KEY_POLICY => "x-SetKeyPolicy",
-        ext::OP_RELOAD_TLS => "x-ReloadTls",
-        ext::OP_RELOAD_CONFIG => "x-ReloadConfig",
-        // KEK custody extensions: unseal attempts, backups, rotations, dual-control windows.
-        custody::OP_SEAL_STATUS => "x-SealStatus",
-        custody::OP_UNSEAL => "x-Unseal",
-        custody::OP_BACKUP => "x-Backup",
-        custody::OP_ROTATE_KEK => "x-RotateKek",
-        custody::OP_AUTHORIZE => "x-Authorize",
-        op::INTEROP => "Interop",
-        _ => return format!("0x{code:08X}"),
-    };
-    name.to_owned()
-}
+/// The operation's name as the records spell it (`Create`, `GetAttributes`, `x-Unseal`), or
+/// hex: the one spelling of [`crate::kmip::operations`].
+pub use crate::kmip::operations::record_name as operation_name;
 
 /// The Result Reason's name as the records spell it (`ItemNotFound`), or hex.
 pub fn reason_name(code: u32) -> String {

@@ -8,6 +8,7 @@
 use super::CliError;
 use crate::client::{self, Client, ClientError};
 use crate::config::Config;
+use crate::kmip::attr;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{
     block_cipher_mode, cryptographic_algorithm as alg, key_format_type as kft, name_type,
@@ -275,12 +276,12 @@ fn template(version: ProtocolVersion, attrs: &[Attr]) -> Ttlv {
 /// AES-256 key attributes (usable for encrypt and decrypt), with an optional name.
 fn aes_attrs(name: Option<&str>) -> Vec<Attr> {
     let mut a = vec![
-        Attr::new("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
-        Attr::new("Cryptographic Length", Value::Integer(256)),
-        Attr::new("Cryptographic Usage Mask", Value::Integer(0x0C)),
+        Attr::new(attr::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(alg::AES)),
+        Attr::new(attr::CRYPTOGRAPHIC_LENGTH, Value::Integer(256)),
+        Attr::new(attr::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(0x0C)),
     ];
     if let Some(n) = name {
-        a.push(Attr::new("Name", name_value(n)));
+        a.push(Attr::new(attr::NAME, name_value(n)));
     }
     a
 }
@@ -327,7 +328,7 @@ fn item(plan: &Plan, op: Op, n: usize) -> (u32, Vec<Ttlv>) {
             vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone())],
         ),
         Op::Locate => {
-            let attr = Attr::new("Name", name_value(name));
+            let attr = Attr::new(attr::NAME, name_value(name));
             let filters = if v.is_v2() {
                 vec![template(v, &[attr])]
             } else {

@@ -4,6 +4,7 @@
 
 use super::CliError;
 use crate::client::{Client, ClientError};
+use crate::kmip::attr;
 use crate::kmip::enums::{operation as op, result_reason as rr, state};
 use crate::kmip::names;
 use crate::ttlv::{Tag, Ttlv};
@@ -93,7 +94,7 @@ impl Refusal {
                 self.verb()
             );
         };
-        let name = names::value_name("State", st).unwrap_or("in another state");
+        let name = names::value_name(attr::STATE, st).unwrap_or("in another state");
         let fix = match (self.operation, st) {
             (op::DESTROY, state::ACTIVE) => {
                 format!("revoke it first with `akm key revoke {uid}`")
@@ -167,13 +168,13 @@ fn uid_in(payload: &[Ttlv]) -> Option<String> {
 async fn state_of(client: &mut Client, uid: &str) -> Option<u32> {
     let payload = vec![
         Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid),
-        Ttlv::text(Tag::ATTRIBUTE_NAME, "State"),
+        Ttlv::text(Tag::ATTRIBUTE_NAME, attr::STATE),
     ];
     let got = client.call(op::GET_ATTRIBUTES, payload).await.ok()?;
     let state = got.children_with(Tag::ATTRIBUTE).find_map(|a| {
         let (a, _) = crate::kmip::attributes::from_v1(a).ok()?;
         match a.value {
-            crate::ttlv::Value::Enumeration(v) if a.name == "State" => Some(v),
+            crate::ttlv::Value::Enumeration(v) if a.name == attr::STATE => Some(v),
             _ => None,
         }
     });

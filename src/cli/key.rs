@@ -6,11 +6,13 @@ use super::errors::call;
 use super::CliError;
 use crate::client::Client;
 use crate::config::Config;
+use crate::kmip::attr;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, link_type, name_type, object_type as ot, operation as op,
     revocation_reason_code as rrc, state,
 };
+use crate::kmip::extension as ext;
 use crate::kmip::names;
 use crate::ttlv::{Tag, Ttlv, Value};
 use clap::{Args, Subcommand};
@@ -321,28 +323,28 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
             let schedule = Schedule::parse(deactivate_at.as_deref(), rotate_every.as_deref())?;
             let mut template = vec![
                 attr(
-                    "Cryptographic Algorithm",
+                    attr::CRYPTOGRAPHIC_ALGORITHM,
                     Value::Enumeration(algorithm(&a)?),
                 ),
-                attr("Cryptographic Length", Value::Integer(length)),
+                attr(attr::CRYPTOGRAPHIC_LENGTH, Value::Integer(length)),
                 attr(
-                    "Cryptographic Usage Mask",
+                    attr::CRYPTOGRAPHIC_USAGE_MASK,
                     Value::Integer(usage_mask(&usage_names)?),
                 ),
             ];
             if let Some(n) = name {
-                template.push(attr("Name", name_value(&n)));
+                template.push(attr(attr::NAME, name_value(&n)));
             }
             template.extend(
                 group
                     .into_iter()
-                    .map(|g| attr("Object Group", Value::TextString(g))),
+                    .map(|g| attr(attr::OBJECT_GROUP, Value::TextString(g))),
             );
             if let Some(m) = access_mode {
-                template.push(attr("x-akm-access-mode", Value::TextString(m)));
+                template.push(attr(ext::ACCESS_MODE_ATTR, Value::TextString(m)));
             }
             if let Some(g) = owner_group {
-                template.push(attr("x-akm-owner-group", Value::TextString(g)));
+                template.push(attr(ext::OWNER_GROUP_ATTR, Value::TextString(g)));
             }
             template.extend(schedule.attributes());
             let payload = vec![
@@ -409,13 +411,13 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
         } => {
             let mut filters = Vec::new();
             if let Some(n) = name {
-                filters.push(attr("Name", name_value(&n)));
+                filters.push(attr(attr::NAME, name_value(&n)));
             }
             if let Some(g) = group {
-                filters.push(attr("Object Group", Value::TextString(g)));
+                filters.push(attr(attr::OBJECT_GROUP, Value::TextString(g)));
             }
             if let Some(s) = st {
-                filters.push(attr("State", Value::Enumeration(state_value(&s)?)));
+                filters.push(attr(attr::STATE, Value::Enumeration(state_value(&s)?)));
             }
             let found = call(client, op::LOCATE, filters).await?;
             Json::Array(
@@ -543,11 +545,11 @@ impl Schedule {
     fn attributes(&self) -> Vec<Ttlv> {
         let mut out = Vec::new();
         if let Some(at) = self.deactivate_at {
-            out.push(attr("Deactivation Date", Value::DateTime(at)));
+            out.push(attr(attr::DEACTIVATION_DATE, Value::DateTime(at)));
         }
         if let Some(every) = self.rotate_every {
-            out.push(attr("Rotate Automatic", Value::Boolean(true)));
-            out.push(attr("Rotate Interval", Value::Interval(every)));
+            out.push(attr(attr::ROTATE_AUTOMATIC, Value::Boolean(true)));
+            out.push(attr(attr::ROTATE_INTERVAL, Value::Interval(every)));
         }
         out
     }
@@ -586,7 +588,7 @@ async fn by_name_and_version(
     name: &str,
     version: Option<usize>,
 ) -> Result<String, CliError> {
-    let found = call(client, op::LOCATE, vec![attr("Name", name_value(name))]).await?;
+    let found = call(client, op::LOCATE, vec![attr(attr::NAME, name_value(name))]).await?;
     let uids: Vec<&str> = found
         .children_with(Tag::UNIQUE_IDENTIFIER)
         .filter_map(Ttlv::as_text)
@@ -616,7 +618,7 @@ async fn by_name_and_version(
     while chain.len() <= 100_000 {
         let last = chain.last().cloned().unwrap_or_default();
         let mut payload = uid_payload(&last);
-        payload.push(Ttlv::text(Tag::ATTRIBUTE_NAME, "Link"));
+        payload.push(Ttlv::text(Tag::ATTRIBUTE_NAME, attr::LINK));
         let got = call(client, op::GET_ATTRIBUTES, payload).await?;
         let previous = got.children_with(Tag::ATTRIBUTE).find_map(|a| {
             let (a, _) = attributes::from_v1(a).ok()?;
@@ -650,10 +652,10 @@ async fn by_name_and_version(
 async fn summary(client: &mut Client, uid: &str) -> Result<Json, CliError> {
     let mut payload = uid_payload(uid);
     for n in [
-        "Name",
-        "Cryptographic Algorithm",
-        "Cryptographic Length",
-        "State",
+        attr::NAME,
+        attr::CRYPTOGRAPHIC_ALGORITHM,
+        attr::CRYPTOGRAPHIC_LENGTH,
+        attr::STATE,
     ] {
         payload.push(Ttlv::text(Tag::ATTRIBUTE_NAME, n));
     }
@@ -665,12 +667,12 @@ async fn summary(client: &mut Client, uid: &str) -> Result<Json, CliError> {
             continue;
         };
         match (a.name.as_str(), &a.value) {
-            ("Name", v) => out["name"] = json!(crate::ops::object_name(v)),
-            ("Cryptographic Algorithm", Value::Enumeration(v)) => {
+            (attr::NAME, v) => out["name"] = json!(crate::ops::object_name(v)),
+            (attr::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(v)) => {
                 out["algorithm"] = json!(algorithm_name(*v))
             }
-            ("Cryptographic Length", Value::Integer(v)) => out["length"] = json!(v),
-            ("State", Value::Enumeration(v)) => out["state"] = json!(state_name(*v)),
+            (attr::CRYPTOGRAPHIC_LENGTH, Value::Integer(v)) => out["length"] = json!(v),
+            (attr::STATE, Value::Enumeration(v)) => out["state"] = json!(state_name(*v)),
             _ => {}
         }
     }
@@ -681,8 +683,8 @@ async fn summary(client: &mut Client, uid: &str) -> Result<Json, CliError> {
 /// enumerations by their spec name (`Symmetric Key`), masks as names (`Encrypt|Decrypt`).
 fn show_value(a: &Attr) -> Json {
     match (a.name.as_str(), &a.value) {
-        ("State", Value::Enumeration(v)) => json!(state_name(*v)),
-        ("Cryptographic Algorithm", Value::Enumeration(v)) => json!(algorithm_name(*v)),
+        (attr::STATE, Value::Enumeration(v)) => json!(state_name(*v)),
+        (attr::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(v)) => json!(algorithm_name(*v)),
         (name, v) => shown(Some(name), v),
     }
 }

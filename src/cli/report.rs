@@ -9,6 +9,7 @@
 use super::admin::{connect_and_run_at, ConnArgs};
 use super::CliError;
 use crate::client::{Client, ClientError};
+use crate::kmip::attr;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{link_type, operation as op, result_reason as rr};
 use crate::kmip::extension as ext;
@@ -195,26 +196,26 @@ fn fill(out: &mut serde_json::Map<String, Json>, groups: &mut Vec<String>, a: &A
         _ => Json::Null,
     };
     let (column, value) = match (a.name.as_str(), &a.value) {
-        ("Name", v) => ("name", json!(crate::ops::object_name(v))),
-        ("Object Type", Value::Enumeration(e)) => ("object_type", json!(object_type_name(*e))),
-        ("Cryptographic Algorithm", Value::Enumeration(e)) => {
+        (attr::NAME, v) => ("name", json!(crate::ops::object_name(v))),
+        (attr::OBJECT_TYPE, Value::Enumeration(e)) => ("object_type", json!(object_type_name(*e))),
+        (attr::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(e)) => {
             ("algorithm", json!(super::key::algorithm_name(*e)))
         }
-        ("Cryptographic Length", Value::Integer(n)) => ("length", json!(n)),
-        ("State", Value::Enumeration(e)) => ("state", json!(state_name(*e))),
-        ("Initial Date", v) => ("initial_date", date(v)),
-        ("Activation Date", v) => ("activation_date", date(v)),
-        ("Deactivation Date", v) => ("deactivation_date", date(v)),
-        ("Last Change Date", v) => ("last_change_date", date(v)),
-        ("Rotate Generation", Value::Integer(n)) => ("version", json!(n)),
-        ("Rotate Latest", Value::Boolean(b)) => ("latest_version", json!(b)),
-        ("Rotate Automatic", Value::Boolean(b)) => ("rotate_automatic", json!(b)),
-        ("Rotate Interval", Value::Interval(n)) => ("rotate_interval_secs", json!(n)),
-        ("Object Group", Value::TextString(g)) => {
+        (attr::CRYPTOGRAPHIC_LENGTH, Value::Integer(n)) => ("length", json!(n)),
+        (attr::STATE, Value::Enumeration(e)) => ("state", json!(state_name(*e))),
+        (attr::INITIAL_DATE, v) => ("initial_date", date(v)),
+        (attr::ACTIVATION_DATE, v) => ("activation_date", date(v)),
+        (attr::DEACTIVATION_DATE, v) => ("deactivation_date", date(v)),
+        (attr::LAST_CHANGE_DATE, v) => ("last_change_date", date(v)),
+        (attr::ROTATE_GENERATION, Value::Integer(n)) => ("version", json!(n)),
+        (attr::ROTATE_LATEST, Value::Boolean(b)) => ("latest_version", json!(b)),
+        (attr::ROTATE_AUTOMATIC, Value::Boolean(b)) => ("rotate_automatic", json!(b)),
+        (attr::ROTATE_INTERVAL, Value::Interval(n)) => ("rotate_interval_secs", json!(n)),
+        (attr::OBJECT_GROUP, Value::TextString(g)) => {
             groups.push(g.clone());
             return;
         }
-        ("Link", Value::Structure(fields)) => {
+        (attr::LINK, Value::Structure(fields)) => {
             let kind = fields
                 .iter()
                 .find(|f| f.tag == Tag::LINK_TYPE)

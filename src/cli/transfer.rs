@@ -7,6 +7,7 @@
 
 use super::CliError;
 use crate::client::Client;
+use crate::kmip::attr;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{link_type, object_type as ot, operation as op, wrapping_method};
 use crate::ttlv::{Tag, Ttlv, Value};
@@ -59,7 +60,11 @@ pub async fn export(
     let attrs = get_attributes(
         client,
         uid,
-        &["Object Type", "Name", "Cryptographic Usage Mask"],
+        &[
+            attr::OBJECT_TYPE,
+            attr::NAME,
+            attr::CRYPTOGRAPHIC_USAGE_MASK,
+        ],
     )
     .await?;
     let mut object_type = None;
@@ -67,9 +72,9 @@ pub async fn export(
     let mut usage_mask = None;
     for a in &attrs {
         match (a.name.as_str(), &a.value) {
-            ("Object Type", Value::Enumeration(t)) => object_type = Some(*t),
-            ("Name", v) => name = crate::ops::object_name(v),
-            ("Cryptographic Usage Mask", Value::Integer(m)) => usage_mask = Some(*m),
+            (attr::OBJECT_TYPE, Value::Enumeration(t)) => object_type = Some(*t),
+            (attr::NAME, v) => name = crate::ops::object_name(v),
+            (attr::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(m)) => usage_mask = Some(*m),
             _ => {}
         }
     }
@@ -142,7 +147,7 @@ pub async fn import(
     }
     let mut template = vec![attributes::to_v1(
         &Attr::new(
-            "Cryptographic Usage Mask",
+            attr::CRYPTOGRAPHIC_USAGE_MASK,
             Value::Integer(file.usage_mask.unwrap_or(0x0C)),
         ),
         None,
@@ -150,7 +155,7 @@ pub async fn import(
     if let Some(n) = &name {
         template.push(attributes::to_v1(
             &Attr::new(
-                "Name",
+                attr::NAME,
                 Value::Structure(vec![
                     Ttlv::text(Tag::NAME_VALUE, n),
                     Ttlv::enumeration(
@@ -181,7 +186,7 @@ pub async fn import(
 /// Refuses an import the server would keep wrapped (unusable here) because the caller cannot
 /// use the unwrapping key: the server treats such a key as absent rather than refusing.
 async fn require_usable(client: &mut Client, unwrap_with: &str) -> Result<(), CliError> {
-    match get_attributes(client, unwrap_with, &["Cryptographic Usage Mask"]).await {
+    match get_attributes(client, unwrap_with, &[attr::CRYPTOGRAPHIC_USAGE_MASK]).await {
         Ok(_) => Ok(()),
         Err(CliError::Client(crate::client::ClientError::Failed { reason, .. })) => {
             Err(CliError::Client(crate::client::ClientError::Failed {
@@ -243,7 +248,7 @@ fn child_mut(t: &mut Ttlv, tag: Tag) -> Option<&mut Ttlv> {
 
 /// The private key linked to public key `uid` (its Private Key Link).
 async fn private_key_of(client: &mut Client, uid: &str) -> Result<String, CliError> {
-    let links = get_attributes(client, uid, &["Link"]).await?;
+    let links = get_attributes(client, uid, &[attr::LINK]).await?;
     links
         .iter()
         .find_map(|a| {

@@ -2,7 +2,7 @@
 //! (type, cardinality, who may set them, first version), and the conversions to and from the
 //! 1.x Template-Attribute/Attribute encoding and the 2.x Attributes encoding.
 
-use super::{MessageError, ProtocolVersion};
+use super::{attr, MessageError, ProtocolVersion};
 use crate::ttlv::{ItemType, Tag, Ttlv, Value};
 
 /// One attribute instance. Standard attributes are named by their spec name ("Cryptographic
@@ -88,16 +88,16 @@ use Setter::*;
 /// The attributes akm stores, serves and lets clients set.
 pub static ATTRIBUTES: &[AttrSpec] = &[
     spec(
-        "Unique Identifier",
+        attr::UNIQUE_IDENTIFIER,
         Tag::UNIQUE_IDENTIFIER,
         T::TextString,
         false,
         Server,
         V::V1_0,
     ),
-    spec("Name", Tag::NAME, T::Structure, true, Client, V::V1_0),
+    spec(attr::NAME, Tag::NAME, T::Structure, true, Client, V::V1_0),
     spec(
-        "Object Type",
+        attr::OBJECT_TYPE,
         Tag::OBJECT_TYPE,
         T::Enumeration,
         false,
@@ -105,7 +105,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Cryptographic Algorithm",
+        attr::CRYPTOGRAPHIC_ALGORITHM,
         Tag::CRYPTOGRAPHIC_ALGORITHM,
         T::Enumeration,
         false,
@@ -113,7 +113,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Cryptographic Length",
+        attr::CRYPTOGRAPHIC_LENGTH,
         Tag::CRYPTOGRAPHIC_LENGTH,
         T::Integer,
         false,
@@ -121,16 +121,23 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Cryptographic Parameters",
+        attr::CRYPTOGRAPHIC_PARAMETERS,
         Tag::CRYPTOGRAPHIC_PARAMETERS,
         T::Structure,
         true,
         Client,
         V::V1_0,
     ),
-    spec("Digest", Tag::DIGEST, T::Structure, true, Server, V::V1_0),
     spec(
-        "Operation Policy Name",
+        attr::DIGEST,
+        Tag::DIGEST,
+        T::Structure,
+        true,
+        Server,
+        V::V1_0,
+    ),
+    spec(
+        attr::OPERATION_POLICY_NAME,
         Tag::OPERATION_POLICY_NAME,
         T::TextString,
         false,
@@ -138,7 +145,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Cryptographic Usage Mask",
+        attr::CRYPTOGRAPHIC_USAGE_MASK,
         Tag::CRYPTOGRAPHIC_USAGE_MASK,
         T::Integer,
         false,
@@ -146,7 +153,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Lease Time",
+        attr::LEASE_TIME,
         Tag::LEASE_TIME,
         T::Interval,
         false,
@@ -154,16 +161,23 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Usage Limits",
+        attr::USAGE_LIMITS,
         Tag::USAGE_LIMITS,
         T::Structure,
         false,
         Client,
         V::V1_0,
     ),
-    spec("State", Tag::STATE, T::Enumeration, false, Server, V::V1_0),
     spec(
-        "Initial Date",
+        attr::STATE,
+        Tag::STATE,
+        T::Enumeration,
+        false,
+        Server,
+        V::V1_0,
+    ),
+    spec(
+        attr::INITIAL_DATE,
         Tag::INITIAL_DATE,
         T::DateTime,
         false,
@@ -171,7 +185,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Activation Date",
+        attr::ACTIVATION_DATE,
         Tag::ACTIVATION_DATE,
         T::DateTime,
         false,
@@ -179,7 +193,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Process Start Date",
+        attr::PROCESS_START_DATE,
         Tag::PROCESS_START_DATE,
         T::DateTime,
         false,
@@ -187,7 +201,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Protect Stop Date",
+        attr::PROTECT_STOP_DATE,
         Tag::PROTECT_STOP_DATE,
         T::DateTime,
         false,
@@ -195,7 +209,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Deactivation Date",
+        attr::DEACTIVATION_DATE,
         Tag::DEACTIVATION_DATE,
         T::DateTime,
         false,
@@ -203,7 +217,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Destroy Date",
+        attr::DESTROY_DATE,
         Tag::DESTROY_DATE,
         T::DateTime,
         false,
@@ -211,7 +225,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Compromise Occurrence Date",
+        attr::COMPROMISE_OCCURRENCE_DATE,
         Tag::COMPROMISE_OCCURRENCE_DATE,
         T::DateTime,
         false,
@@ -219,7 +233,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Compromise Date",
+        attr::COMPROMISE_DATE,
         Tag::COMPROMISE_DATE,
         T::DateTime,
         false,
@@ -227,7 +241,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Revocation Reason",
+        attr::REVOCATION_REASON,
         Tag::REVOCATION_REASON,
         T::Structure,
         false,
@@ -235,7 +249,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Archive Date",
+        attr::ARCHIVE_DATE,
         Tag::ARCHIVE_DATE,
         T::DateTime,
         false,
@@ -243,16 +257,16 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Object Group",
+        attr::OBJECT_GROUP,
         Tag::OBJECT_GROUP,
         T::TextString,
         true,
         Client,
         V::V1_0,
     ),
-    spec("Link", Tag::LINK, T::Structure, true, Client, V::V1_0),
+    spec(attr::LINK, Tag::LINK, T::Structure, true, Client, V::V1_0),
     spec(
-        "Application Specific Information",
+        attr::APPLICATION_SPECIFIC_INFORMATION,
         Tag::APPLICATION_SPECIFIC_INFORMATION,
         T::Structure,
         true,
@@ -260,7 +274,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Contact Information",
+        attr::CONTACT_INFORMATION,
         Tag::CONTACT_INFORMATION,
         T::TextString,
         false,
@@ -268,7 +282,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_0,
     ),
     spec(
-        "Last Change Date",
+        attr::LAST_CHANGE_DATE,
         Tag::LAST_CHANGE_DATE,
         T::DateTime,
         false,
@@ -277,7 +291,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     ),
     // A client may give False in Register (KMIP 2.1 §4.24), never change it later.
     spec(
-        "Fresh",
+        attr::FRESH,
         Tag::FRESH,
         T::Boolean,
         false,
@@ -285,7 +299,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_1,
     ),
     spec(
-        "Alternative Name",
+        attr::ALTERNATIVE_NAME,
         Tag::ALTERNATIVE_NAME,
         T::Structure,
         true,
@@ -293,7 +307,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_2,
     ),
     spec(
-        "Key Value Present",
+        attr::KEY_VALUE_PRESENT,
         Tag::KEY_VALUE_PRESENT,
         T::Boolean,
         false,
@@ -301,7 +315,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_2,
     ),
     spec(
-        "Original Creation Date",
+        attr::ORIGINAL_CREATION_DATE,
         Tag::ORIGINAL_CREATION_DATE,
         T::DateTime,
         false,
@@ -309,7 +323,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_2,
     ),
     spec(
-        "Description",
+        attr::DESCRIPTION,
         Tag::DESCRIPTION,
         T::TextString,
         false,
@@ -317,7 +331,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_4,
     ),
     spec(
-        "Comment",
+        attr::COMMENT,
         Tag::COMMENT,
         T::TextString,
         false,
@@ -325,7 +339,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_4,
     ),
     spec(
-        "Sensitive",
+        attr::SENSITIVE,
         Tag::SENSITIVE,
         T::Boolean,
         false,
@@ -333,7 +347,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_4,
     ),
     spec(
-        "Always Sensitive",
+        attr::ALWAYS_SENSITIVE,
         Tag::ALWAYS_SENSITIVE,
         T::Boolean,
         false,
@@ -341,7 +355,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_4,
     ),
     spec(
-        "Extractable",
+        attr::EXTRACTABLE,
         Tag::EXTRACTABLE,
         T::Boolean,
         false,
@@ -349,7 +363,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_4,
     ),
     spec(
-        "Never Extractable",
+        attr::NEVER_EXTRACTABLE,
         Tag::NEVER_EXTRACTABLE,
         T::Boolean,
         false,
@@ -357,7 +371,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_4,
     ),
     spec(
-        "Certificate Type",
+        attr::CERTIFICATE_TYPE,
         Tag::CERTIFICATE_TYPE,
         T::Enumeration,
         false,
@@ -366,7 +380,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
     ),
     // Tag 0x4200AD, after Fresh (0x4200A8): a KMIP 1.1 attribute.
     spec(
-        "Certificate Length",
+        attr::CERTIFICATE_LENGTH,
         Tag::CERTIFICATE_LENGTH,
         T::Integer,
         false,
@@ -374,7 +388,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_1,
     ),
     spec(
-        "Digital Signature Algorithm",
+        attr::DIGITAL_SIGNATURE_ALGORITHM,
         Tag::DIGITAL_SIGNATURE_ALGORITHM,
         T::Enumeration,
         false,
@@ -384,7 +398,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_1,
     ),
     spec(
-        "X.509 Certificate Identifier",
+        attr::X_509_CERTIFICATE_IDENTIFIER,
         Tag::X_509_CERTIFICATE_IDENTIFIER,
         T::Structure,
         false,
@@ -392,7 +406,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_1,
     ),
     spec(
-        "X.509 Certificate Subject",
+        attr::X_509_CERTIFICATE_SUBJECT,
         Tag::X_509_CERTIFICATE_SUBJECT,
         T::Structure,
         false,
@@ -400,7 +414,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_1,
     ),
     spec(
-        "X.509 Certificate Issuer",
+        attr::X_509_CERTIFICATE_ISSUER,
         Tag::X_509_CERTIFICATE_ISSUER,
         T::Structure,
         false,
@@ -408,7 +422,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_1,
     ),
     spec(
-        "PKCS#12 Friendly Name",
+        attr::PKCS_12_FRIENDLY_NAME,
         Tag::PKCS_12_FRIENDLY_NAME,
         T::TextString,
         false,
@@ -416,7 +430,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_0,
     ),
     spec(
-        "Certificate Subject CN",
+        attr::CERTIFICATE_SUBJECT_CN,
         Tag::CERTIFICATE_SUBJECT_CN,
         T::TextString,
         false,
@@ -424,7 +438,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_0,
     ),
     spec(
-        "Certificate Issuer CN",
+        attr::CERTIFICATE_ISSUER_CN,
         Tag::CERTIFICATE_ISSUER_CN,
         T::TextString,
         false,
@@ -432,7 +446,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_0,
     ),
     spec(
-        "Protection Level",
+        attr::PROTECTION_LEVEL,
         Tag::PROTECTION_LEVEL,
         T::Enumeration,
         false,
@@ -440,7 +454,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_0,
     ),
     spec(
-        "Protection Period",
+        attr::PROTECTION_PERIOD,
         Tag::PROTECTION_PERIOD,
         T::Interval,
         false,
@@ -448,7 +462,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_0,
     ),
     spec(
-        "Quantum Safe",
+        attr::QUANTUM_SAFE,
         Tag::QUANTUM_SAFE,
         T::Boolean,
         false,
@@ -456,7 +470,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_0,
     ),
     spec(
-        "Random Number Generator",
+        attr::RANDOM_NUMBER_GENERATOR,
         Tag::RANDOM_NUMBER_GENERATOR,
         T::Structure,
         false,
@@ -464,7 +478,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V1_3,
     ),
     spec(
-        "Protection Storage Mask",
+        attr::PROTECTION_STORAGE_MASK,
         Tag::PROTECTION_STORAGE_MASK,
         T::Integer,
         false,
@@ -472,7 +486,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_0,
     ),
     spec(
-        "Key Format Type",
+        attr::KEY_FORMAT_TYPE,
         Tag::KEY_FORMAT_TYPE,
         T::Enumeration,
         false,
@@ -480,7 +494,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_0,
     ),
     spec(
-        "Rotate Automatic",
+        attr::ROTATE_AUTOMATIC,
         Tag::ROTATE_AUTOMATIC,
         T::Boolean,
         false,
@@ -488,7 +502,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_1,
     ),
     spec(
-        "Rotate Interval",
+        attr::ROTATE_INTERVAL,
         Tag::ROTATE_INTERVAL,
         T::Interval,
         false,
@@ -496,7 +510,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_1,
     ),
     spec(
-        "Rotate Offset",
+        attr::ROTATE_OFFSET,
         Tag::ROTATE_OFFSET,
         T::Interval,
         false,
@@ -504,7 +518,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_1,
     ),
     spec(
-        "Rotate Generation",
+        attr::ROTATE_GENERATION,
         Tag::ROTATE_GENERATION,
         T::Integer,
         false,
@@ -512,7 +526,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_1,
     ),
     spec(
-        "Rotate Latest",
+        attr::ROTATE_LATEST,
         Tag::ROTATE_LATEST,
         T::Boolean,
         false,
@@ -520,7 +534,7 @@ pub static ATTRIBUTES: &[AttrSpec] = &[
         V::V2_1,
     ),
     spec(
-        "Short Unique Identifier",
+        attr::SHORT_UNIQUE_IDENTIFIER,
         Tag::SHORT_UNIQUE_IDENTIFIER,
         T::ByteString,
         false,
@@ -785,6 +799,18 @@ mod tests {
                 to_v2(&attr).encode().len(),
                 "{attr:?}"
             );
+        }
+    }
+
+    #[test]
+    fn every_attribute_akm_knows_is_a_spec_attribute_with_its_tag() {
+        for spec in ATTRIBUTES {
+            assert!(
+                attr::ALL.contains(&spec.name),
+                "{} is no spec attribute",
+                spec.name
+            );
+            assert_eq!(spec.tag.name(), Some(spec.name), "the tag of {}", spec.name);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! akm's KMIP vendor extensions: the administration operations (Operation values in the
 //! extension range 8XXXXXXX, KMIP 1.4 §9.1.3.2.27) and the tags of their payloads (extension
-//! tags 54XXXX, KMIP 1.4 §9.1.3.1). Only members of the configured administrators group may
+//! tags 54XXXX, KMIP 1.4 §9.1.3.1), and the names of akm's vendor attributes (`x-akm-*`, a new
+//! object's access policy). Only members of the configured administrators group may
 //! call them, except Get Key Policy, which whoever may Get Attributes of the key may call;
 //! `akm user`, `akm group`, `akm key policy` and `akm reload` (and `akm tls reload`) are their client.
 //!
@@ -40,6 +41,19 @@ pub const OP_RELOAD_TLS: u32 = 0x8000_0006;
 /// Reload the server's configuration file: TLS files, `[access]`, `[log]` levels; the same
 /// path as SIGHUP.
 pub const OP_RELOAD_CONFIG: u32 = 0x8000_0007;
+
+// akm's vendor attributes: a new object's access policy, given in Create or Register.
+
+/// The attribute naming a new object's access mode (`any`, `group`, `user`,
+/// `user-and-group`).
+pub const ACCESS_MODE_ATTR: &str = "x-akm-access-mode";
+/// The attribute naming a new object's owner group (one of the caller's OUs, or any group
+/// for an administrator).
+pub const OWNER_GROUP_ATTR: &str = "x-akm-owner-group";
+/// The attribute naming a new object's owner user (administrators only).
+pub const OWNER_ATTR: &str = "x-akm-owner";
+/// The prefix of akm's access attributes: read-only after creation.
+pub const ACCESS_ATTR_PREFIX: &str = "x-akm-";
 
 /// Enumeration: which table ([`KIND_USER`] or [`KIND_GROUP`]).
 pub const TAG_ACCOUNT_KIND: Tag = Tag(0x54_0001);

@@ -8,6 +8,10 @@ pub mod enums;
 pub mod extension;
 pub mod names;
 pub mod objects;
+pub mod operations;
+pub mod vocab;
+
+pub use vocab::attr;
 
 use crate::ttlv::{Tag, Ttlv, Value};
 use enums::{batch_error_continuation_option as bec, result_reason, result_status};

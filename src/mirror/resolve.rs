@@ -31,6 +31,7 @@
 use super::Mirror;
 use crate::audit::{AuditEvent, Outcome};
 use crate::config::limits::AttributeLimits;
+use crate::kmip::attr;
 use crate::kmip::enums::{link_type, state};
 use crate::ops::{Object, Writer};
 use crate::store::{StoreError, WriteTx};
@@ -400,7 +401,7 @@ fn settle_latest(
     let Some(o) = load(tx, uid)? else {
         return Ok(());
     };
-    if o.get("Rotate Latest") != Some(&Value::Boolean(true)) {
+    if o.get(attr::ROTATE_LATEST) != Some(&Value::Boolean(true)) {
         return Ok(());
     }
     let Some(next) = o.link(link_type::REPLACEMENT_OBJECT_LINK) else {
@@ -414,7 +415,7 @@ fn settle_latest(
     }
     let at = o.initial_date.max(n.initial_date);
     let done = rewrite(tx, uid, limits, |obj| {
-        obj.set("Rotate Latest", Value::Boolean(false));
+        obj.set(attr::ROTATE_LATEST, Value::Boolean(false));
         later_change(obj, at);
         Some((
             format!("Rotate Latest false again: replaced by {next}"),
@@ -487,9 +488,9 @@ fn give_name(
     let replaces_it = winner.link(link_type::REPLACED_OBJECT_LINK).as_deref() == Some(&old.uid);
     rewrite(tx, &old.uid, limits, |obj| {
         obj.attrs.retain(|a| {
-            !(a.name == "Name" && crate::ops::object_name(&a.value).as_deref() == Some(name))
+            !(a.name == attr::NAME && crate::ops::object_name(&a.value).as_deref() == Some(name))
         });
-        obj.set("Rotate Latest", Value::Boolean(false));
+        obj.set(attr::ROTATE_LATEST, Value::Boolean(false));
         if replaces_it && obj.link(link_type::REPLACEMENT_OBJECT_LINK).is_none() {
             obj.attrs
                 .push(link(link_type::REPLACEMENT_OBJECT_LINK, &winner.uid));
@@ -515,7 +516,7 @@ fn rename(
         new_name = format!("{name} (conflict {})", loser.uid);
     }
     rewrite(tx, &loser.uid, limits, |obj| {
-        for a in obj.attrs.iter_mut().filter(|a| a.name == "Name") {
+        for a in obj.attrs.iter_mut().filter(|a| a.name == attr::NAME) {
             if crate::ops::object_name(&a.value).as_deref() == Some(name) {
                 a.value = with_name_value(&a.value, &new_name);
             }
@@ -567,13 +568,16 @@ fn reroot(
 /// rotation, a forward link to the winner.
 fn retire(obj: &mut Object, winner: &str, at: i64) {
     if matches!(obj.state(), state::PRE_ACTIVE | state::ACTIVE) {
-        obj.set("State", Value::Enumeration(state::DEACTIVATED));
-        if obj.date_attr("Deactivation Date").is_none_or(|d| d > at) {
-            obj.set("Deactivation Date", Value::DateTime(at));
+        obj.set(attr::STATE, Value::Enumeration(state::DEACTIVATED));
+        if obj
+            .date_attr(attr::DEACTIVATION_DATE)
+            .is_none_or(|d| d > at)
+        {
+            obj.set(attr::DEACTIVATION_DATE, Value::DateTime(at));
         }
     }
-    obj.set("Rotate Latest", Value::Boolean(false));
-    obj.set("Rotate Automatic", Value::Boolean(false));
+    obj.set(attr::ROTATE_LATEST, Value::Boolean(false));
+    obj.set(attr::ROTATE_AUTOMATIC, Value::Boolean(false));
     if obj.link(link_type::REPLACEMENT_OBJECT_LINK).is_none() {
         obj.attrs
             .push(link(link_type::REPLACEMENT_OBJECT_LINK, winner));
@@ -717,7 +721,7 @@ fn ancestors(tx: &WriteTx<'_>, obj: &Object) -> Result<Vec<(i64, String)>, Store
 
 /// Last Change Date moves to `at` if that is later (a date from the objects, not the clock).
 fn later_change(obj: &mut Object, at: i64) {
-    if obj.date_attr("Last Change Date").is_none_or(|d| d < at) {
+    if obj.date_attr(attr::LAST_CHANGE_DATE).is_none_or(|d| d < at) {
         obj.touch(at);
     }
 }
@@ -736,14 +740,14 @@ fn link_kind(v: &Value) -> Option<u32> {
 /// Removes `obj`'s Replacement Object links (before it is given a new one).
 fn drop_forward_link(obj: &mut Object) {
     obj.attrs.retain(|a| {
-        !(a.name == "Link" && link_kind(&a.value) == Some(link_type::REPLACEMENT_OBJECT_LINK))
+        !(a.name == attr::LINK && link_kind(&a.value) == Some(link_type::REPLACEMENT_OBJECT_LINK))
     });
 }
 
 /// A Link attribute value.
 fn link(kind: u32, target: &str) -> crate::kmip::attributes::Attr {
     crate::kmip::attributes::Attr::new(
-        "Link",
+        attr::LINK,
         Value::Structure(vec![
             Ttlv::enumeration(Tag::LINK_TYPE, kind),
             Ttlv::text(Tag::LINKED_OBJECT_IDENTIFIER, target),

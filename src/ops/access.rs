@@ -15,16 +15,9 @@ use crate::ttlv::Value;
 use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
-/// The attribute naming a new object's access mode (`any`, `group`, `user`,
-/// `user-and-group`).
-pub const ACCESS_MODE_ATTR: &str = "x-akm-access-mode";
-/// The attribute naming a new object's owner group (one of the caller's OUs, or any group
-/// for an administrator).
-pub const OWNER_GROUP_ATTR: &str = "x-akm-owner-group";
-/// The attribute naming a new object's owner user (administrators only).
-pub const OWNER_ATTR: &str = "x-akm-owner";
-/// The prefix of akm's access attributes: read-only after creation.
-pub const ACCESS_ATTR_PREFIX: &str = "x-akm-";
+pub use crate::kmip::extension::{
+    ACCESS_ATTR_PREFIX, ACCESS_MODE_ATTR, OWNER_ATTR, OWNER_GROUP_ATTR,
+};
 
 /// One access decision, for the audit log: who, what, on which object, and the outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 use super::Caller;
 use super::{modify, Call, Ctx, Reply};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{operation, state};
 use crate::ttlv::Value;
 
@@ -20,8 +21,8 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
             if obj.state() != state::PRE_ACTIVE {
                 return Err(OpError::WrongState);
             }
-            obj.set("State", Value::Enumeration(state::ACTIVE));
-            obj.set("Activation Date", Value::DateTime(now));
+            obj.set(attr::STATE, Value::Enumeration(state::ACTIVE));
+            obj.set(attr::ACTIVATION_DATE, Value::DateTime(now));
             Ok(())
         },
     )?;

@@ -5,6 +5,7 @@ use super::key_use::usage_limits_from_client;
 use super::Caller;
 use super::{modify, Call, Ctx, Object, Reply};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::{operation, state};
 use crate::store::StoreError;
@@ -35,12 +36,12 @@ fn check_editable(attr_name: &str) -> Result<bool, OpError> {
 
 /// Attributes a client may set but never delete (KMIP 2.1 §4: "Deletable by client: No").
 const NOT_DELETABLE: &[&str] = &[
-    "Activation Date",
-    "Deactivation Date",
-    "Process Start Date",
-    "Protect Stop Date",
-    "Sensitive",
-    "Extractable",
+    attr::ACTIVATION_DATE,
+    attr::DEACTIVATION_DATE,
+    attr::PROCESS_START_DATE,
+    attr::PROTECT_STOP_DATE,
+    attr::SENSITIVE,
+    attr::EXTRACTABLE,
 ];
 
 /// The dates a client may change only in some states (KMIP 2.1 §4.1, §4.15, §4.42, §4.45
@@ -51,9 +52,9 @@ fn check_state_for(obj: &Object, name: &str, now: i64) -> Result<(), OpError> {
     let current = obj.state();
     let live = matches!(current, state::PRE_ACTIVE | state::ACTIVE);
     let allowed = match name {
-        "Activation Date" => current == state::PRE_ACTIVE,
-        "Deactivation Date" => live,
-        "Process Start Date" | "Protect Stop Date" => {
+        attr::ACTIVATION_DATE => current == state::PRE_ACTIVE,
+        attr::DEACTIVATION_DATE => live,
+        attr::PROCESS_START_DATE | attr::PROTECT_STOP_DATE => {
             live && obj.date_attr(name).is_none_or(|d| d > now)
         }
         _ => true,
@@ -68,19 +69,19 @@ fn check_state_for(obj: &Object, name: &str, now: i64) -> Result<(), OpError> {
 /// Keeps the server-set history attributes true after an edit: Always Sensitive turns False
 /// once Sensitive is False, Never Extractable once Extractable is True (KMIP 2.1 §4.3, §4.33).
 fn follow_edit(obj: &mut Object) {
-    if obj.get("Sensitive") == Some(&Value::Boolean(false)) {
-        obj.set("Always Sensitive", Value::Boolean(false));
+    if obj.get(attr::SENSITIVE) == Some(&Value::Boolean(false)) {
+        obj.set(attr::ALWAYS_SENSITIVE, Value::Boolean(false));
     }
-    if obj.get("Extractable") == Some(&Value::Boolean(true)) {
-        obj.set("Never Extractable", Value::Boolean(false));
+    if obj.get(attr::EXTRACTABLE) == Some(&Value::Boolean(true)) {
+        obj.set(attr::NEVER_EXTRACTABLE, Value::Boolean(false));
     }
 }
 
 /// `attr` as it is stored when a client sets it on `obj`: the server keeps the fields that are
 /// its own (the Usage Limits Count, see [`usage_limits_from_client`]).
 fn as_stored(mut attr: Attr, obj: &Object) -> Attr {
-    if attr.name == "Usage Limits" {
-        attr.value = usage_limits_from_client(&attr.value, obj.get("Usage Limits"));
+    if attr.name == attr::USAGE_LIMITS {
+        attr.value = usage_limits_from_client(&attr.value, obj.get(attr::USAGE_LIMITS));
     }
     attr
 }
@@ -162,7 +163,7 @@ pub fn add(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
             check_state_for(obj, &attr.name, call_now)?;
             // The same Name twice on one object is as much a clash as on two (the store
             // checks the others).
-            if attr.name == "Name" && obj.all("Name").any(|v| *v == attr.value) {
+            if attr.name == attr::NAME && obj.all(attr::NAME).any(|v| *v == attr.value) {
                 return Err(OpError::Store(StoreError::NameTaken));
             }
             let attr = as_stored(attr, obj);

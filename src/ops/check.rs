@@ -8,6 +8,7 @@ use super::create::LEASE_TIME_SECS;
 use super::Caller;
 use super::{load_for, Call, Ctx, Reply};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::operation;
 use crate::ttlv::{Tag, Ttlv, Value};
 
@@ -16,7 +17,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let uid = call.uid()?;
     let obj = load_for(ctx, who, &uid, operation::CHECK)?;
     if let Some(wanted) = field(call, Tag::CRYPTOGRAPHIC_USAGE_MASK, Ttlv::as_int)? {
-        let allowed = obj.int_attr("Cryptographic Usage Mask").unwrap_or(0);
+        let allowed = obj.int_attr(attr::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0);
         if wanted & !allowed != 0 {
             return Err(OpError::IncompatibleUsageMask);
         }

@@ -12,6 +12,7 @@ use crate::config::limits::{
     DEFAULT_MAX_PBKDF2_ITERATIONS, DEFAULT_MAX_REQUEST_COST, DEFAULT_MAX_RESPONSE_BYTES,
 };
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::operation as op;
 use crate::kmip::RequestItem;
 use crate::ttlv::{Tag, Ttlv, Value};
@@ -166,7 +167,7 @@ fn largest_length(t: &Ttlv) -> i64 {
     let own = if t.tag == Tag::CRYPTOGRAPHIC_LENGTH {
         t.as_int().map(i64::from).unwrap_or(0)
     } else if t.tag == Tag::ATTRIBUTE
-        && t.child(Tag::ATTRIBUTE_NAME).and_then(Ttlv::as_text) == Some("Cryptographic Length")
+        && t.child(Tag::ATTRIBUTE_NAME).and_then(Ttlv::as_text) == Some(attr::CRYPTOGRAPHIC_LENGTH)
     {
         t.child(Tag::ATTRIBUTE_VALUE)
             .and_then(Ttlv::as_int)

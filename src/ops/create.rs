@@ -6,6 +6,7 @@ use super::Caller;
 use super::{Call, Ctx, Object, Reply};
 use crate::crypto;
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::attributes::{self, Attr, Setter};
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, drbg_algorithm, hashing_algorithm, key_format_type as kft,
@@ -37,7 +38,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     // KMIP 1.4 §3.43 / 2.0 §4.38: mandatory for objects the server generates, equal to the
     // Initial Date. (A registered object's is when the client made it, which akm cannot know.)
     let generated = vec![
-        Attr::new("Original Creation Date", Value::DateTime(call.now)),
+        Attr::new(attr::ORIGINAL_CREATION_DATE, Value::DateTime(call.now)),
         generator(),
     ];
     let uid = store_new(ctx, who, call, attrs, generated, managed)?;
@@ -64,13 +65,13 @@ fn int_attr(attrs: &[Attr], name: &str) -> Option<i32> {
 fn key_spec(attrs: &[Attr]) -> Result<(u32, i32), OpError> {
     let algorithm = attrs
         .iter()
-        .find(|a| a.name == "Cryptographic Algorithm")
+        .find(|a| a.name == attr::CRYPTOGRAPHIC_ALGORITHM)
         .and_then(|a| match a.value {
             Value::Enumeration(v) => Some(v),
             _ => None,
         })
         .ok_or_else(|| OpError::InvalidField("Cryptographic Algorithm is required".into()))?;
-    let length = int_attr(attrs, "Cryptographic Length");
+    let length = int_attr(attrs, attr::CRYPTOGRAPHIC_LENGTH);
     let allowed: &[i32] = match algorithm {
         alg::AES => &[128, 192, 256],
         alg::HMAC_SHA256 => &[256],
@@ -192,24 +193,27 @@ pub fn store_new_object(
         material_destroyed: false,
         registered_wrapping,
     };
-    obj.set("Unique Identifier", Value::TextString(uid.clone()));
+    obj.set(attr::UNIQUE_IDENTIFIER, Value::TextString(uid.clone()));
     // KMIP 2.1 §4.56: a 32-byte identifier, SHA-256 of the Unique Identifier.
     obj.set(
-        "Short Unique Identifier",
+        attr::SHORT_UNIQUE_IDENTIFIER,
         Value::ByteString(Zeroizing::new(crypto::sha256(uid.as_bytes()))),
     );
-    obj.set("Object Type", Value::Enumeration(managed.object_type));
+    obj.set(attr::OBJECT_TYPE, Value::Enumeration(managed.object_type));
     // KMIP 2.1 §4.26: every object with a key block has its Key Format Type as an attribute.
     if objects::has_key_block(managed.object_type) {
-        obj.set("Key Format Type", Value::Enumeration(managed.format));
+        obj.set(attr::KEY_FORMAT_TYPE, Value::Enumeration(managed.format));
     }
     if let Some(a) = managed.algorithm {
-        obj.set("Cryptographic Algorithm", Value::Enumeration(a));
+        obj.set(attr::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(a));
     }
     if let Some(l) = managed.length {
-        obj.set("Cryptographic Length", Value::Integer(l));
+        obj.set(attr::CRYPTOGRAPHIC_LENGTH, Value::Integer(l));
     }
-    for a in client_attrs.iter_mut().filter(|a| a.name == "Usage Limits") {
+    for a in client_attrs
+        .iter_mut()
+        .filter(|a| a.name == attr::USAGE_LIMITS)
+    {
         a.value = super::key_use::usage_limits_from_client(&a.value, None);
     }
     for Attr { name, value } in client_attrs.into_iter().chain(server_attrs) {
@@ -222,13 +226,13 @@ pub fn store_new_object(
     }
     check_quantum_safe(&obj)?;
     // Pre-Active, unless the dates given already make it Active or Deactivated.
-    obj.set("State", Value::Enumeration(state::PRE_ACTIVE));
+    obj.set(attr::STATE, Value::Enumeration(state::PRE_ACTIVE));
     obj.settle_state(now);
-    obj.set("Initial Date", Value::DateTime(now));
+    obj.set(attr::INITIAL_DATE, Value::DateTime(now));
     set_storage_defaults(&mut obj);
     // The digest of a key's material; a key kept wrapped has none this server can compute.
     if obj.registered_wrapping.is_none() {
-        obj.set("Digest", digest(&managed.material));
+        obj.set(attr::DIGEST, digest(&managed.material));
     }
     obj.touch(now);
     let row = obj.to_row();
@@ -251,18 +255,18 @@ pub const LEASE_TIME_SECS: u32 = 3600;
 /// Sensitive and Never Extractable following them, Fresh (unless the client gave it), Lease
 /// Time, and the Protection Storage Mask of where the key is kept (wrapped in software).
 pub fn set_storage_defaults(obj: &mut Object) {
-    let sensitive = obj.get("Sensitive") == Some(&Value::Boolean(true));
-    let extractable = obj.get("Extractable") != Some(&Value::Boolean(false));
-    obj.set("Sensitive", Value::Boolean(sensitive));
-    obj.set("Always Sensitive", Value::Boolean(sensitive));
-    obj.set("Extractable", Value::Boolean(extractable));
-    obj.set("Never Extractable", Value::Boolean(!extractable));
-    if obj.get("Fresh").is_none() {
-        obj.set("Fresh", Value::Boolean(true));
+    let sensitive = obj.get(attr::SENSITIVE) == Some(&Value::Boolean(true));
+    let extractable = obj.get(attr::EXTRACTABLE) != Some(&Value::Boolean(false));
+    obj.set(attr::SENSITIVE, Value::Boolean(sensitive));
+    obj.set(attr::ALWAYS_SENSITIVE, Value::Boolean(sensitive));
+    obj.set(attr::EXTRACTABLE, Value::Boolean(extractable));
+    obj.set(attr::NEVER_EXTRACTABLE, Value::Boolean(!extractable));
+    if obj.get(attr::FRESH).is_none() {
+        obj.set(attr::FRESH, Value::Boolean(true));
     }
-    obj.set("Lease Time", Value::Interval(LEASE_TIME_SECS));
+    obj.set(attr::LEASE_TIME, Value::Interval(LEASE_TIME_SECS));
     obj.set(
-        "Protection Storage Mask",
+        attr::PROTECTION_STORAGE_MASK,
         Value::Integer(protection_storage_mask::SOFTWARE),
     );
 }
@@ -271,7 +275,7 @@ pub fn set_storage_defaults(obj: &mut Object) {
 /// SP 800-90A CTR_DRBG with AES-256 (crypto::drbg), seeded from the operating system.
 pub fn generator() -> Attr {
     Attr::new(
-        "Random Number Generator",
+        attr::RANDOM_NUMBER_GENERATOR,
         Value::Structure(vec![
             Ttlv::enumeration(Tag::RNG_ALGORITHM, rng_algorithm::DRBG),
             Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
@@ -286,11 +290,11 @@ pub fn generator() -> Attr {
 /// or private key (the algorithms akm can hold, RSA, DSA and elliptic curves, fall to Shor's
 /// algorithm). Other objects carry no algorithm akm could judge.
 fn check_quantum_safe(obj: &Object) -> Result<(), OpError> {
-    if obj.get("Quantum Safe") != Some(&Value::Boolean(true)) {
+    if obj.get(attr::QUANTUM_SAFE) != Some(&Value::Boolean(true)) {
         return Ok(());
     }
     let safe = match obj.object_type {
-        ot::SYMMETRIC_KEY => obj.int_attr("Cryptographic Length").unwrap_or(0) >= 256,
+        ot::SYMMETRIC_KEY => obj.int_attr(attr::CRYPTOGRAPHIC_LENGTH).unwrap_or(0) >= 256,
         ot::PUBLIC_KEY | ot::PRIVATE_KEY => false,
         _ => true,
     };

@@ -10,6 +10,7 @@ use super::rekey::link;
 use super::{modify, Call, Caller, Ctx, Reply};
 use crate::crypto::asym;
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, cryptographic_usage_mask as usage, link_type,
@@ -37,9 +38,9 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let common = read_list(call, common_tag)?;
     let private_attrs = merged(&common, read_list(call, private_tag)?);
     let public_attrs = merged(&common, read_list(call, public_tag)?);
-    let algorithm = enum_of(&private_attrs, "Cryptographic Algorithm")
+    let algorithm = enum_of(&private_attrs, attr::CRYPTOGRAPHIC_ALGORITHM)
         .ok_or_else(|| OpError::InvalidMessage("missing Cryptographic Algorithm".into()))?;
-    let length = int_of(&private_attrs, "Cryptographic Length")
+    let length = int_of(&private_attrs, attr::CRYPTOGRAPHIC_LENGTH)
         .ok_or_else(|| OpError::InvalidMessage("missing Cryptographic Length".into()))?;
     if let Some(name) = crate::crypto::digest::refused_algorithm(algorithm) {
         return Err(OpError::RefusedAlgorithm(name));
@@ -48,8 +49,8 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     ctx.attribute_limits.check_client(&public_attrs)?;
     // PCI key separation across the pair (the masks are fixed at creation): a public key
     // that wraps and a private key that decrypts would undo each other's wrappings.
-    let pair_mask = int_of(&private_attrs, "Cryptographic Usage Mask").unwrap_or(0)
-        | int_of(&public_attrs, "Cryptographic Usage Mask").unwrap_or(0);
+    let pair_mask = int_of(&private_attrs, attr::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0)
+        | int_of(&public_attrs, attr::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0);
     ctx.crypto.check_separation(pair_mask)?;
     let pair = match algorithm {
         alg::RSA => asym::generate_rsa(length),
@@ -83,7 +84,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     };
     let generated = || {
         vec![
-            Attr::new("Original Creation Date", Value::DateTime(call.now)),
+            Attr::new(attr::ORIGINAL_CREATION_DATE, Value::DateTime(call.now)),
             generator(),
         ]
     };
@@ -164,8 +165,14 @@ fn merged(common: &[Attr], own: Vec<Attr>) -> Vec<Attr> {
 }
 
 fn with_default_mask(mut attrs: Vec<Attr>, mask: i32) -> Vec<Attr> {
-    if !attrs.iter().any(|a| a.name == "Cryptographic Usage Mask") {
-        attrs.push(Attr::new("Cryptographic Usage Mask", Value::Integer(mask)));
+    if !attrs
+        .iter()
+        .any(|a| a.name == attr::CRYPTOGRAPHIC_USAGE_MASK)
+    {
+        attrs.push(Attr::new(
+            attr::CRYPTOGRAPHIC_USAGE_MASK,
+            Value::Integer(mask),
+        ));
     }
     attrs
 }

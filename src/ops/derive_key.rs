@@ -14,6 +14,7 @@ use super::{modify, Call, Caller, Ctx, Reply};
 use crate::crypto::cipher::{self, Mode};
 use crate::crypto::kdf;
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, cryptographic_usage_mask as usage, derivation_method as dm,
@@ -55,7 +56,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let attrs = attributes::read_request_attributes(call.payload, call.version)?;
     let bits = attrs
         .iter()
-        .find(|a| a.name == "Cryptographic Length")
+        .find(|a| a.name == attr::CRYPTOGRAPHIC_LENGTH)
         .and_then(|a| match a.value {
             Value::Integer(v) => Some(v),
             _ => None,
@@ -63,7 +64,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         .ok_or_else(|| OpError::InvalidMessage("missing Cryptographic Length".into()))?;
     let algorithm = attrs
         .iter()
-        .find(|a| a.name == "Cryptographic Algorithm")
+        .find(|a| a.name == attr::CRYPTOGRAPHIC_ALGORITHM)
         .and_then(|a| match a.value {
             Value::Enumeration(v) => Some(v),
             _ => None,
@@ -108,7 +109,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         split: Vec::new(),
     };
     let server_attrs = vec![
-        Attr::new("Original Creation Date", Value::DateTime(call.now)),
+        Attr::new(attr::ORIGINAL_CREATION_DATE, Value::DateTime(call.now)),
         generator(),
         link(link_type::DERIVATION_BASE_OBJECT_LINK, base),
     ];
@@ -204,7 +205,7 @@ fn derive(
         })
         .or_else(|| {
             base_obj
-                .enum_attr("Cryptographic Algorithm")
+                .enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM)
                 .and_then(hmac_hash)
         })
         .unwrap_or(if method == dm::PBKDF2 {

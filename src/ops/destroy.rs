@@ -4,6 +4,7 @@
 use super::Caller;
 use super::{modify, Call, Ctx, Reply};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{operation, state};
 use crate::ttlv::Value;
 
@@ -17,8 +18,8 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
             state::COMPROMISED => state::DESTROYED_COMPROMISED,
             _ => return Err(OpError::WrongState),
         };
-        obj.set("State", Value::Enumeration(next));
-        obj.set("Destroy Date", Value::DateTime(now));
+        obj.set(attr::STATE, Value::Enumeration(next));
+        obj.set(attr::DESTROY_DATE, Value::DateTime(now));
         obj.material_destroyed = true;
         Ok(())
     })?;

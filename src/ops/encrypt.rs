@@ -12,6 +12,7 @@ use super::{rsa_oaep, Call, Ctx, Object, Reply};
 use crate::crypto::cipher::{self, Mode, Params};
 use crate::crypto::{digest::refused_algorithm, random_bytes};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{
     block_cipher_mode as bcm, cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
     object_type as ot, operation, padding_method,
@@ -213,7 +214,7 @@ impl SymParams {
     /// key `obj`; Derive Key's ENCRYPT method passes those of its Derivation Parameters.
     pub fn from_params(params: Option<&[Ttlv]>, obj: &Object) -> Result<SymParams, OpError> {
         let algorithm = param_enum(params, Tag::CRYPTOGRAPHIC_ALGORITHM)?
-            .or(obj.enum_attr("Cryptographic Algorithm"));
+            .or(obj.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM));
         if let Some(name) = algorithm.and_then(refused_algorithm) {
             return Err(OpError::RefusedAlgorithm(name));
         }

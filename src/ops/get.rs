@@ -6,6 +6,7 @@
 use super::Caller;
 use super::{load_for, modify, wrap, Call, Ctx, Reply};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{key_format_type, key_wrap_type, object_type, operation, state};
 use crate::kmip::objects::{self, ManagedObject};
 use crate::ttlv::{Tag, Ttlv, Value};
@@ -20,7 +21,7 @@ fn reencode(
 ) -> Result<(zeroize::Zeroizing<Vec<u8>>, u32), OpError> {
     use crate::kmip::enums::cryptographic_algorithm as alg;
     let private = obj.object_type == object_type::PRIVATE_KEY;
-    let algorithm = obj.enum_attr("Cryptographic Algorithm");
+    let algorithm = obj.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM);
     let rsa = algorithm == Some(alg::RSA);
     let ec = private && matches!(algorithm, Some(alg::EC | alg::ECDSA));
     if !(ec || rsa && (private || obj.object_type == object_type::PUBLIC_KEY)) {
@@ -71,14 +72,14 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     // at all.
     // A key kept wrapped as registered only ever leaves wrapped.
     let clear = wrapping.is_none() && obj.registered_wrapping.is_none();
-    if clear && obj.get("Sensitive") == Some(&Value::Boolean(true)) {
+    if clear && obj.get(attr::SENSITIVE) == Some(&Value::Boolean(true)) {
         return Err(OpError::Sensitive);
     }
     // PCI mode: secret keys never leave in the clear (a PKCS#12 file is no key wrapping).
     if clear && ctx.crypto.clear_refused(obj.object_type) {
         return Err(OpError::ClearExportRefused);
     }
-    if obj.get("Extractable") == Some(&Value::Boolean(false)) {
+    if obj.get(attr::EXTRACTABLE) == Some(&Value::Boolean(false)) {
         return Err(OpError::NotExtractable);
     }
     // Dual control over export: every Get that takes secret key material out (a public key or
@@ -112,8 +113,8 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
             object_type: obj.object_type,
             material,
             format: stored_format,
-            algorithm: obj.enum_attr("Cryptographic Algorithm"),
-            length: obj.int_attr("Cryptographic Length"),
+            algorithm: obj.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM),
+            length: obj.int_attr(attr::CRYPTOGRAPHIC_LENGTH),
             data_type: obj.data_type,
             split: obj.split.clone(),
         };
@@ -122,10 +123,10 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if let Some(spec) = &wrapping {
         encoded = wrap::wrap_object(ctx, who, spec, encoded)?;
     }
-    if obj.get("Fresh") == Some(&Value::Boolean(true)) {
+    if obj.get(attr::FRESH) == Some(&Value::Boolean(true)) {
         // KMIP 2.1 §4.24: False as soon as the object has been served by Get.
         modify(ctx, who, uid.clone(), operation::GET, call.now, |o| {
-            o.set("Fresh", Value::Boolean(false));
+            o.set(attr::FRESH, Value::Boolean(false));
             Ok(())
         })?;
     }
@@ -170,8 +171,8 @@ fn as_registered(
         object_type: obj.object_type,
         material,
         format: obj.format,
-        algorithm: obj.enum_attr("Cryptographic Algorithm"),
-        length: obj.int_attr("Cryptographic Length"),
+        algorithm: obj.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM),
+        length: obj.int_attr(attr::CRYPTOGRAPHIC_LENGTH),
         data_type: obj.data_type,
         split: obj.split.clone(),
     };

@@ -8,6 +8,7 @@ use super::Caller;
 use super::{load_for, modify, Call, Ctx, Object};
 use crate::crypto::digest::refused_algorithm;
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{object_type as ot, state, usage_limits_unit};
 use crate::ttlv::{Tag, Ttlv, Value};
 use zeroize::Zeroizing;
@@ -99,18 +100,18 @@ pub fn load_key_by_uid(
         return Err(OpError::WrappedAsRegistered);
     }
     if let Some(name) = obj
-        .enum_attr("Cryptographic Algorithm")
+        .enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM)
         .and_then(refused_algorithm)
     {
         return Err(OpError::RefusedAlgorithm(name));
     }
-    let mask = obj.int_attr("Cryptographic Usage Mask").unwrap_or(0);
+    let mask = obj.int_attr(attr::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0);
     if mask & usage == 0 {
         return Err(OpError::IncompatibleUsageMask);
     }
     ctx.crypto.check_separation(mask)?;
     check_state_and_dates(&obj, purpose, now)?;
-    if obj.get("Usage Limits").is_some() {
+    if obj.get(attr::USAGE_LIMITS).is_some() {
         consume_usage(ctx, who, &uid, operation, now, amount)?;
     }
     let wrapped = ctx
@@ -134,8 +135,8 @@ pub fn check_state_and_dates(obj: &Object, purpose: Purpose, now: i64) -> Result
     let past = |name: &str| obj.date_attr(name).is_some_and(|d| d <= now);
     let future = |name: &str| obj.date_attr(name).is_some_and(|d| d > now);
     match purpose {
-        Purpose::Protect if past("Protect Stop Date") => Err(OpError::WrongState),
-        Purpose::Process if future("Process Start Date") => Err(OpError::WrongState),
+        Purpose::Protect if past(attr::PROTECT_STOP_DATE) => Err(OpError::WrongState),
+        Purpose::Process if future(attr::PROCESS_START_DATE) => Err(OpError::WrongState),
         _ => Ok(()),
     }
 }
@@ -153,7 +154,7 @@ fn consume_usage(
 ) -> Result<(), OpError> {
     let amount = i64::try_from(amount).unwrap_or(i64::MAX);
     modify(ctx, who, uid.to_owned(), operation, now, move |obj| {
-        let Some(Value::Structure(fields)) = obj.get("Usage Limits").cloned() else {
+        let Some(Value::Structure(fields)) = obj.get(attr::USAGE_LIMITS).cloned() else {
             return Ok(());
         };
         let field = |tag| fields.iter().find(|t| t.tag == tag);
@@ -178,7 +179,7 @@ fn consume_usage(
             .cloned()
             .collect();
         updated.push(Ttlv::long(Tag::USAGE_LIMITS_COUNT, left - used));
-        obj.set("Usage Limits", Value::Structure(updated));
+        obj.set(attr::USAGE_LIMITS, Value::Structure(updated));
         Ok(())
     })
 }
@@ -229,7 +230,7 @@ pub fn crypto_params<'a>(call: &'a Call<'_>, obj: &'a Object) -> Option<&'a [Ttl
     if let Some(p) = call.payload.child(Tag::CRYPTOGRAPHIC_PARAMETERS) {
         return Some(p.children());
     }
-    match obj.get("Cryptographic Parameters") {
+    match obj.get(attr::CRYPTOGRAPHIC_PARAMETERS) {
         Some(Value::Structure(c)) => Some(c.as_slice()),
         _ => None,
     }

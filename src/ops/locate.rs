@@ -11,6 +11,7 @@ use super::object::name_value;
 use super::Caller;
 use super::{cost, Call, Ctx, Object, Reply};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{object_group_member as ogm, state, storage_status_mask as ssm};
 use crate::store::LocateQuery;
@@ -32,7 +33,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     let (mut query, mut rest) = split_filters(&attrs, mask)?;
     let member = group_member(call.payload, &attrs)?;
     if member == Some(ogm::GROUP_MEMBER_FRESH) {
-        rest.push(Attr::new("Fresh", Value::Boolean(true)));
+        rest.push(Attr::new(attr::FRESH, Value::Boolean(true)));
     }
     if !who.is_admin() {
         query.visible_to = Some((who.cn.clone(), who.ous.clone()));
@@ -117,7 +118,7 @@ fn group_member(payload: &Ttlv, attrs: &[Attr]) -> Result<Option<u32>, OpError> 
     };
     Ok(attrs
         .iter()
-        .any(|a| a.name == "Object Group")
+        .any(|a| a.name == attr::OBJECT_GROUP)
         .then_some(member))
 }
 
@@ -163,10 +164,10 @@ fn split_filters(attrs: &[Attr], mask: i32) -> Result<(LocateQuery, Vec<Attr>), 
     let mut rest = Vec::new();
     for a in attrs {
         match (a.name.as_str(), &a.value) {
-            ("Object Type", Value::Enumeration(v)) => q.object_type = Some(*v),
-            ("Cryptographic Algorithm", Value::Enumeration(v)) => q.algorithm = Some(*v),
-            ("Cryptographic Length", Value::Integer(v)) => q.length = Some(*v),
-            ("State", Value::Enumeration(v)) => match stored_states_for(*v) {
+            (attr::OBJECT_TYPE, Value::Enumeration(v)) => q.object_type = Some(*v),
+            (attr::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(v)) => q.algorithm = Some(*v),
+            (attr::CRYPTOGRAPHIC_LENGTH, Value::Integer(v)) => q.length = Some(*v),
+            (attr::STATE, Value::Enumeration(v)) => match stored_states_for(*v) {
                 // A State the dates can move into or out of: the stored State may lag the
                 // dates, so the candidates are checked by the State they are in now.
                 Some(candidates) => {
@@ -175,11 +176,11 @@ fn split_filters(attrs: &[Attr], mask: i32) -> Result<(LocateQuery, Vec<Attr>), 
                 }
                 None => q.state = Some(*v),
             },
-            ("Name", v) => q.names.push(
+            (attr::NAME, v) => q.names.push(
                 name_value(v)
                     .ok_or_else(|| OpError::InvalidField("Name without Name Value".into()))?,
             ),
-            ("Object Group", Value::TextString(g)) => q.groups.push(g.clone()),
+            (attr::OBJECT_GROUP, Value::TextString(g)) => q.groups.push(g.clone()),
             _ => rest.push(a.clone()),
         }
     }
@@ -212,7 +213,7 @@ fn matches_all(obj: &Object, filters: &[Attr], now: i64) -> bool {
             .filter(|g| g.name == f.name)
             .map(|g| &g.value)
             .collect();
-        if f.name == "State" {
+        if f.name == attr::STATE {
             let current = Value::Enumeration(obj.state_at(now));
             if same.iter().all(|want| **want == current) {
                 continue;

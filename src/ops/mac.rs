@@ -12,6 +12,7 @@ use super::Caller;
 use super::{Call, Ctx, Reply};
 use crate::crypto::digest;
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{cryptographic_usage_mask as usage, operation, validity_indicator};
 use crate::ttlv::{Tag, Ttlv};
 
@@ -93,6 +94,6 @@ fn algorithm(call: &Call<'_>, key: &KeyInUse) -> Result<u32, OpError> {
         return Ok(digest::hmac_for_hash(h)?);
     }
     key.obj
-        .enum_attr("Cryptographic Algorithm")
+        .enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM)
         .ok_or_else(|| OpError::InvalidMessage("no MAC algorithm given or recorded".into()))
 }

@@ -33,6 +33,7 @@ mod obtain_lease;
 mod pkcs12;
 mod query;
 mod register;
+pub mod registry;
 mod rekey;
 mod revoke;
 mod rng_retrieve;
@@ -261,59 +262,6 @@ impl Reply {
     }
 }
 
-/// The operations akm performs, in Query order.
-pub const SUPPORTED_OPERATIONS: &[u32] = &[
-    op::CREATE,
-    op::REGISTER,
-    op::LOCATE,
-    op::CHECK,
-    op::GET,
-    op::GET_ATTRIBUTES,
-    op::GET_ATTRIBUTE_LIST,
-    op::ADD_ATTRIBUTE,
-    op::MODIFY_ATTRIBUTE,
-    op::DELETE_ATTRIBUTE,
-    op::SET_ATTRIBUTE,
-    op::OBTAIN_LEASE,
-    op::ACTIVATE,
-    op::REVOKE,
-    op::DESTROY,
-    op::QUERY,
-    op::DISCOVER_VERSIONS,
-    op::LOG,
-    op::RE_KEY,
-    op::CREATE_KEY_PAIR,
-    op::DERIVE_KEY,
-    op::SIGN,
-    op::SIGNATURE_VERIFY,
-    op::ENCRYPT,
-    op::DECRYPT,
-    op::MAC,
-    op::MAC_VERIFY,
-    op::HASH,
-    op::RNG_RETRIEVE,
-];
-
-/// Whether akm performs `operation` in a request of `version`. Set Attribute exists only
-/// from KMIP 2.0 (2.0 §6.1.47); the dispatcher and Query both use this so Query never
-/// advertises an operation the dispatcher would refuse.
-pub fn performs(operation: u32, version: ProtocolVersion) -> bool {
-    match operation {
-        // Set Attribute and Log exist only from KMIP 2.0.
-        op::SET_ATTRIBUTE | op::LOG => version.is_v2(),
-        // The cryptographic operations exist from KMIP 1.2.
-        op::ENCRYPT
-        | op::DECRYPT
-        | op::SIGN
-        | op::SIGNATURE_VERIFY
-        | op::MAC
-        | op::MAC_VERIFY
-        | op::HASH
-        | op::RNG_RETRIEVE => version.is_v2() || version.minor >= 2,
-        _ => SUPPORTED_OPERATIONS.contains(&operation),
-    }
-}
-
 fn run_one(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     // A sealed server answers only what tells a client where it stands and what unseals it.
     if ctx.kek.is_sealed() && !custody::allowed_while_sealed(call.operation) {
@@ -337,11 +285,6 @@ fn run_unguarded(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpEr
         who.require(call.operation)?;
         return custody::run(ctx, who, call, custody_op);
     }
-    // Interop is for test servers only; Query lists it only where it is enabled.
-    if call.operation == op::INTEROP && ctx.interop && call.version.is_v2() {
-        who.require(call.operation)?;
-        return interop::run(who, call);
-    }
     if let Some(admin_op) = admin_operation(call.operation) {
         // Reading a key's policy is reading one of its attributes: whoever may Get Attributes
         // of the key may. Everything else is for administrators.
@@ -352,44 +295,13 @@ fn run_unguarded(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpEr
         who.require(operation)?;
         return admin::run(ctx, who, call, admin_op);
     }
-    if !performs(call.operation, call.version) {
+    let Some(registered) = registry::find(call.operation, call.version, ctx.interop) else {
         return Err(OpError::OperationNotSupported);
-    }
+    };
     // The system tables first: may this caller perform this operation at all? Operations on
     // an object then check the object's own policy when they load it.
     who.require(call.operation)?;
-    match call.operation {
-        op::DISCOVER_VERSIONS => discover_versions::run(call),
-        op::QUERY => query::run(ctx, call),
-        op::CREATE => create::run(ctx, who, call),
-        op::REGISTER => register::run(ctx, who, call),
-        op::GET => get::run(ctx, who, call),
-        op::GET_ATTRIBUTES => get_attributes::run(ctx, who, call),
-        op::GET_ATTRIBUTE_LIST => get_attribute_list::run(ctx, who, call),
-        op::ADD_ATTRIBUTE => attribute_edit::add(ctx, who, call),
-        op::MODIFY_ATTRIBUTE => attribute_edit::modify_attr(ctx, who, call),
-        op::DELETE_ATTRIBUTE => attribute_edit::delete(ctx, who, call),
-        op::SET_ATTRIBUTE => attribute_edit::set(ctx, who, call),
-        op::LOCATE => locate::run(ctx, who, call),
-        op::CHECK => check::run(ctx, who, call),
-        op::LOG => log::run(who, call),
-        op::OBTAIN_LEASE => obtain_lease::run(ctx, who, call),
-        op::ACTIVATE => activate::run(ctx, who, call),
-        op::REVOKE => revoke::run(ctx, who, call),
-        op::DESTROY => destroy::run(ctx, who, call),
-        op::RE_KEY => rekey::run(ctx, who, call),
-        op::CREATE_KEY_PAIR => create_key_pair::run(ctx, who, call),
-        op::DERIVE_KEY => derive_key::run(ctx, who, call),
-        op::SIGN => sign::run(ctx, who, call),
-        op::SIGNATURE_VERIFY => sign::verify(ctx, who, call),
-        op::ENCRYPT => encrypt::run(ctx, who, call),
-        op::DECRYPT => decrypt::run(ctx, who, call),
-        op::MAC => mac::run(ctx, who, call),
-        op::MAC_VERIFY => mac::verify(ctx, who, call),
-        op::HASH => hash::run(ctx, who, call),
-        op::RNG_RETRIEVE => rng_retrieve::run(call),
-        _ => Err(OpError::OperationNotSupported),
-    }
+    (registered.run)(ctx, who, call)
 }
 
 /// Runs every batch item of `msg` for `who` and returns the response items.

@@ -5,6 +5,7 @@
 
 use super::stored_size::{self, Repair};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{name_type, state};
 use crate::policy::{AccessMode, KeyPolicy};
@@ -60,7 +61,7 @@ impl Object {
 
     /// The Unique Identifier of this object's first Link of Link Type `kind`, if any.
     pub fn link(&self, kind: u32) -> Option<String> {
-        self.all("Link").find_map(|v| match v {
+        self.all(attr::LINK).find_map(|v| match v {
             Value::Structure(fields) => {
                 let of_kind = fields
                     .iter()
@@ -110,7 +111,7 @@ impl Object {
 
     /// The object's State.
     pub fn state(&self) -> u32 {
-        self.enum_attr("State").unwrap_or(state::PRE_ACTIVE)
+        self.enum_attr(attr::STATE).unwrap_or(state::PRE_ACTIVE)
     }
 
     /// The State the object's dates put it in at `now`. KMIP 1.4 §3.22 and 2.1 §4.57 (State,
@@ -122,10 +123,10 @@ impl Object {
     pub fn state_at(&self, now: i64) -> u32 {
         let reached = |name: &str| self.date_attr(name).is_some_and(|d| d <= now);
         let mut current = self.state();
-        if current == state::PRE_ACTIVE && reached("Activation Date") {
+        if current == state::PRE_ACTIVE && reached(attr::ACTIVATION_DATE) {
             current = state::ACTIVE;
         }
-        if current == state::ACTIVE && reached("Deactivation Date") {
+        if current == state::ACTIVE && reached(attr::DEACTIVATION_DATE) {
             current = state::DEACTIVATED;
         }
         current
@@ -139,13 +140,13 @@ impl Object {
         if due == self.state() {
             return false;
         }
-        self.set("State", Value::Enumeration(due));
+        self.set(attr::STATE, Value::Enumeration(due));
         true
     }
 
     /// Records a change at `now` (Last Change Date).
     pub fn touch(&mut self, now: i64) {
-        self.set("Last Change Date", Value::DateTime(now));
+        self.set(attr::LAST_CHANGE_DATE, Value::DateTime(now));
     }
 
     /// Decodes a store row.
@@ -215,18 +216,18 @@ impl Object {
             owner: self.owner.clone(),
             owner_group: self.owner_group.clone(),
             access_mode: self.access_mode.as_str().to_owned(),
-            algorithm: self.enum_attr("Cryptographic Algorithm"),
-            length: self.int_attr("Cryptographic Length"),
+            algorithm: self.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM),
+            length: self.int_attr(attr::CRYPTOGRAPHIC_LENGTH),
             initial_date: self.initial_date,
-            activation_date: self.date_attr("Activation Date"),
-            deactivation_date: self.date_attr("Deactivation Date"),
+            activation_date: self.date_attr(attr::ACTIVATION_DATE),
+            deactivation_date: self.date_attr(attr::DEACTIVATION_DATE),
             last_change: self
-                .date_attr("Last Change Date")
+                .date_attr(attr::LAST_CHANGE_DATE)
                 .unwrap_or(self.initial_date),
             key_version: self.key_version,
             names: self.names(),
             groups: self
-                .all("Object Group")
+                .all(attr::OBJECT_GROUP)
                 .filter_map(|v| match v {
                     Value::TextString(s) => Some(s.clone()),
                     _ => None,
@@ -238,7 +239,7 @@ impl Object {
 
     /// The Name values.
     pub fn names(&self) -> Vec<String> {
-        self.all("Name").filter_map(name_value).collect()
+        self.all(attr::NAME).filter_map(name_value).collect()
     }
 
     /// The value of single-valued Enumeration attribute `name`.
@@ -333,24 +334,27 @@ impl Record {
     /// not Extractable, and no cryptographic use.
     fn from_columns(row: &ObjectRow) -> Record {
         let mut attrs = vec![
-            Attr::new("Unique Identifier", Value::TextString(row.uid.clone())),
-            Attr::new("Object Type", Value::Enumeration(row.object_type)),
-            Attr::new("State", Value::Enumeration(row.state)),
-            Attr::new("Initial Date", Value::DateTime(row.initial_date)),
-            Attr::new("Last Change Date", Value::DateTime(row.last_change)),
-            Attr::new("Sensitive", Value::Boolean(true)),
-            Attr::new("Extractable", Value::Boolean(false)),
-            Attr::new("Cryptographic Usage Mask", Value::Integer(0)),
+            Attr::new(attr::UNIQUE_IDENTIFIER, Value::TextString(row.uid.clone())),
+            Attr::new(attr::OBJECT_TYPE, Value::Enumeration(row.object_type)),
+            Attr::new(attr::STATE, Value::Enumeration(row.state)),
+            Attr::new(attr::INITIAL_DATE, Value::DateTime(row.initial_date)),
+            Attr::new(attr::LAST_CHANGE_DATE, Value::DateTime(row.last_change)),
+            Attr::new(attr::SENSITIVE, Value::Boolean(true)),
+            Attr::new(attr::EXTRACTABLE, Value::Boolean(false)),
+            Attr::new(attr::CRYPTOGRAPHIC_USAGE_MASK, Value::Integer(0)),
         ];
         let optional = [
             (
-                "Cryptographic Algorithm",
+                attr::CRYPTOGRAPHIC_ALGORITHM,
                 row.algorithm.map(Value::Enumeration),
             ),
-            ("Cryptographic Length", row.length.map(Value::Integer)),
-            ("Activation Date", row.activation_date.map(Value::DateTime)),
+            (attr::CRYPTOGRAPHIC_LENGTH, row.length.map(Value::Integer)),
             (
-                "Deactivation Date",
+                attr::ACTIVATION_DATE,
+                row.activation_date.map(Value::DateTime),
+            ),
+            (
+                attr::DEACTIVATION_DATE,
                 row.deactivation_date.map(Value::DateTime),
             ),
         ];
@@ -361,7 +365,7 @@ impl Record {
         );
         attrs.extend(row.names.iter().map(|n| {
             Attr::new(
-                "Name",
+                attr::NAME,
                 Value::Structure(vec![
                     Ttlv::text(Tag::NAME_VALUE, n.clone()),
                     Ttlv::enumeration(Tag::NAME_TYPE, name_type::UNINTERPRETED_TEXT_STRING),
@@ -371,7 +375,7 @@ impl Record {
         attrs.extend(
             row.groups
                 .iter()
-                .map(|g| Attr::new("Object Group", Value::TextString(g.clone()))),
+                .map(|g| Attr::new(attr::OBJECT_GROUP, Value::TextString(g.clone()))),
         );
         Record {
             attrs,

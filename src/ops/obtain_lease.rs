@@ -6,6 +6,7 @@ use super::create::LEASE_TIME_SECS;
 use super::Caller;
 use super::{load_for, Call, Ctx, Reply};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{operation, state};
 use crate::ttlv::{Tag, Ttlv, Value};
 
@@ -16,12 +17,12 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if matches!(obj.state(), state::DESTROYED | state::DESTROYED_COMPROMISED) {
         return Err(OpError::WrongState);
     }
-    let lease = match obj.get("Lease Time") {
+    let lease = match obj.get(attr::LEASE_TIME) {
         Some(Value::Interval(secs)) => *secs,
         _ => LEASE_TIME_SECS,
     };
     let last_change = obj
-        .date_attr("Last Change Date")
+        .date_attr(attr::LAST_CHANGE_DATE)
         .unwrap_or(obj.initial_date);
     Ok(Reply::for_object(
         uid,

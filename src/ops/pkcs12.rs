@@ -8,6 +8,7 @@
 
 use super::{load_for, Caller, Ctx, Object};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{key_format_type as kft, link_type, object_type as ot, operation, state};
 use crate::ttlv::{Tag, Ttlv, Value};
 use zeroize::Zeroizing;
@@ -23,7 +24,7 @@ pub fn export(ctx: &Ctx, who: &Caller, obj: &Object, material: &[u8]) -> Result<
     let pkcs8 = private_key_pkcs8(obj, material)?;
     let password = password(ctx, who, obj)?;
     let chain = certificate_chain(ctx, who, obj)?;
-    let friendly_name = match obj.get("PKCS#12 Friendly Name") {
+    let friendly_name = match obj.get(attr::PKCS_12_FRIENDLY_NAME) {
         Some(Value::TextString(n)) => n.clone(),
         _ => "alias".to_owned(),
     };
@@ -35,10 +36,10 @@ pub fn export(ctx: &Ctx, who: &Caller, obj: &Object, material: &[u8]) -> Result<
             vec![Ttlv::bytes(Tag::KEY_MATERIAL, pfx.to_vec())],
         ),
     ];
-    if let Some(a) = obj.enum_attr("Cryptographic Algorithm") {
+    if let Some(a) = obj.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM) {
         block.push(Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, a));
     }
-    if let Some(l) = obj.int_attr("Cryptographic Length") {
+    if let Some(l) = obj.int_attr(attr::CRYPTOGRAPHIC_LENGTH) {
         block.push(Ttlv::integer(Tag::CRYPTOGRAPHIC_LENGTH, l));
     }
     Ok(Ttlv::structure(

@@ -9,12 +9,12 @@
 //! Profile and Capability functions exist from KMIP 1.3; Defaults Information and Protection
 //! Storage Masks from 2.0.
 
-use super::{performs, Call, Ctx, Reply, SUPPORTED_OPERATIONS};
+use super::{registry, Call, Ctx, Reply};
 use crate::error::OpError;
 use crate::kmip::custody as ck;
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, destroy_action, drbg_algorithm, object_type as ot,
-    operation as op, query_function as qf, rng_algorithm, rng_mode,
+    profile_name as pn, query_function as qf, rng_algorithm, rng_mode,
 };
 use crate::kmip::extension as ek;
 use crate::kmip::ProtocolVersion;
@@ -37,14 +37,14 @@ pub const SUPPORTED_OBJECT_TYPES: &[u32] = &[
 /// signatures are refused), Symmetric Key Foundry (Triple-DES is refused), Complete, Quantum
 /// Safe, PKCS#11, and the HTTPS, JSON and XML encodings, which akm does not speak.
 pub const PROFILES_V2: &[(u32, &str)] = &[
-    (0x0000_012B, "BL"),     // Baseline Server
-    (0x0000_0107, "TL"),     // Tape Library Server
-    (0x0000_0109, "SKLC"),   // Symmetric Key Lifecycle Server
-    (0x0000_010B, "AKLC"),   // Asymmetric Key Lifecycle Server
-    (0x0000_0111, "CS-RNG"), // RNG Cryptographic Server
-    (0x0000_0117, "OMOS"),   // Opaque Managed Object Store Server
-    (0x0000_011D, "SASED"),  // Storage Array with Self Encrypting Drive Server
-    (0x0000_0125, "AX"),     // AES XTS Server
+    (pn::BASELINE_SERVER, "BL"),
+    (pn::TAPE_LIBRARY_SERVER, "TL"),
+    (pn::SYMMETRIC_KEY_LIFECYCLE_SERVER, "SKLC"),
+    (pn::ASYMMETRIC_KEY_LIFECYCLE_SERVER, "AKLC"),
+    (pn::RNG_CRYPTOGRAPHIC_SERVER, "CS-RNG"),
+    (pn::OPAQUE_MANAGED_OBJECT_STORE_SERVER, "OMOS"),
+    (pn::STORAGE_ARRAY_WITH_SELF_ENCRYPTING_DRIVE_SERVER, "SASED"),
+    (pn::AES_XTS_SERVER, "AX"),
 ];
 
 /// The server profiles akm claims in a KMIP 1.3 or 1.4 Query (the "KMIP v1.4" names), by the
@@ -52,14 +52,17 @@ pub const PROFILES_V2: &[(u32, &str)] = &[
 /// one failing case (CS-BC-M-3) expects a fixed ciphertext from a randomly generated key,
 /// which no server can give.
 pub const PROFILES_V1: &[(u32, &str)] = &[
-    (0x0000_007A, "BL"),     // Baseline Server TLS v1.2 KMIP v1.4
-    (0x0000_0080, "TL"),     // Tape Library Server KMIP v1.4
-    (0x0000_0082, "SKLC"),   // Symmetric Key Lifecycle Server KMIP v1.4
-    (0x0000_0084, "AKLC"),   // Asymmetric Key Lifecycle Server KMIP v1.4
-    (0x0000_0086, "CS-BC"),  // Basic Cryptographic Server KMIP v1.4
-    (0x0000_008A, "CS-RNG"), // RNG Cryptographic Server KMIP v1.4
-    (0x0000_0090, "OMOS"),   // Opaque Managed Object Store Server KMIP v1.4
-    (0x0000_0096, "SASED"),  // Storage Array with Self Encrypting Drive Server KMIP v1.4
+    (pn::BASELINE_SERVER_TLS_V1_2_KMIP_V1_4, "BL"),
+    (pn::TAPE_LIBRARY_SERVER_KMIP_V1_4, "TL"),
+    (pn::SYMMETRIC_KEY_LIFECYCLE_SERVER_KMIP_V1_4, "SKLC"),
+    (pn::ASYMMETRIC_KEY_LIFECYCLE_SERVER_KMIP_V1_4, "AKLC"),
+    (pn::BASIC_CRYPTOGRAPHIC_SERVER_KMIP_V1_4, "CS-BC"),
+    (pn::RNG_CRYPTOGRAPHIC_SERVER_KMIP_V1_4, "CS-RNG"),
+    (pn::OPAQUE_MANAGED_OBJECT_STORE_SERVER_KMIP_V1_4, "OMOS"),
+    (
+        pn::STORAGE_ARRAY_WITH_SELF_ENCRYPTING_DRIVE_SERVER_KMIP_V1_4,
+        "SASED",
+    ),
 ];
 
 /// akm's vendor extension tags (KMIP 1.4 §9.1.3.1, 2.1 §7.13), for Query Extension List and
@@ -227,14 +230,10 @@ fn from_1_3(v: ProtocolVersion) -> bool {
     v.is_v2() || v.minor >= 3
 }
 
-/// The operations the dispatcher performs at version `v`, in Query order.
+/// The operations the dispatcher performs at version `v`, in Query order (Interop only where
+/// the test-server switch enables it).
 pub fn operations(ctx: &Ctx, v: ProtocolVersion) -> impl Iterator<Item = u32> + '_ {
-    let interop = (ctx.interop && v.is_v2()).then_some(op::INTEROP);
-    SUPPORTED_OPERATIONS
-        .iter()
-        .copied()
-        .filter(move |o| performs(*o, v))
-        .chain(interop)
+    registry::offered(v, ctx.interop)
 }
 
 fn extensions(map: bool) -> impl Iterator<Item = Ttlv> {

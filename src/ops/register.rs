@@ -10,6 +10,7 @@ use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{cryptographic_algorithm as alg, object_type as ot};
 use crate::kmip::objects;
 
+use crate::kmip::attr;
 use crate::ttlv::{Tag, Ttlv, Value};
 use x509_parser::prelude::{parse_x509_certificate, X509Certificate, X509Name};
 
@@ -77,7 +78,7 @@ fn register_as_registered(
 fn check_symmetric_key(m: &objects::ManagedObject, attrs: &[Attr]) -> Result<(), OpError> {
     let named = attrs
         .iter()
-        .filter(|a| a.name == "Cryptographic Algorithm")
+        .filter(|a| a.name == attr::CRYPTOGRAPHIC_ALGORITHM)
         .filter_map(|a| match a.value {
             Value::Enumeration(v) => Some(v),
             _ => None,
@@ -113,16 +114,16 @@ fn check_symmetric_key(m: &objects::ManagedObject, attrs: &[Attr]) -> Result<(),
 /// client said of them. A certificate that does not parse is still stored, without them.
 fn certificate_attributes(m: &objects::ManagedObject) -> Vec<Attr> {
     let mut out = vec![Attr::new(
-        "Certificate Length",
+        attr::CERTIFICATE_LENGTH,
         Value::Integer(i32::try_from(m.material.len()).unwrap_or(i32::MAX)),
     )];
     if let Some(t) = m.data_type {
-        out.push(Attr::new("Certificate Type", Value::Enumeration(t)));
+        out.push(Attr::new(attr::CERTIFICATE_TYPE, Value::Enumeration(t)));
     }
     if let Ok((_, cert)) = parse_x509_certificate(&m.material) {
         for (name, field) in [
-            ("Certificate Subject CN", cert.subject()),
-            ("Certificate Issuer CN", cert.issuer()),
+            (attr::CERTIFICATE_SUBJECT_CN, cert.subject()),
+            (attr::CERTIFICATE_ISSUER_CN, cert.issuer()),
         ] {
             if let Some(cn) = common_name(field) {
                 out.push(Attr::new(name, Value::TextString(cn)));
@@ -131,16 +132,16 @@ fn certificate_attributes(m: &objects::ManagedObject) -> Vec<Attr> {
         out.extend(x509_identity(&cert));
         if let Some(d) = signature_algorithm(&cert.signature_algorithm.algorithm.to_id_string()) {
             out.push(Attr::new(
-                "Digital Signature Algorithm",
+                attr::DIGITAL_SIGNATURE_ALGORITHM,
                 Value::Enumeration(d),
             ));
         }
         if let Some((algorithm, bits)) = public_key_of(&cert) {
             out.push(Attr::new(
-                "Cryptographic Algorithm",
+                attr::CRYPTOGRAPHIC_ALGORITHM,
                 Value::Enumeration(algorithm),
             ));
-            out.push(Attr::new("Cryptographic Length", Value::Integer(bits)));
+            out.push(Attr::new(attr::CRYPTOGRAPHIC_LENGTH, Value::Integer(bits)));
         }
     }
     out
@@ -175,14 +176,14 @@ fn x509_identity(cert: &X509Certificate<'_>) -> Vec<Attr> {
     );
     vec![
         Attr::new(
-            "X.509 Certificate Identifier",
+            attr::X_509_CERTIFICATE_IDENTIFIER,
             Value::Structure(vec![
                 bytes(Tag::ISSUER_DISTINGUISHED_NAME, cert.issuer().as_raw()),
                 bytes(Tag::CERTIFICATE_SERIAL_NUMBER, cert.raw_serial()),
             ]),
         ),
-        Attr::new("X.509 Certificate Subject", Value::Structure(subject)),
-        Attr::new("X.509 Certificate Issuer", Value::Structure(issuer)),
+        Attr::new(attr::X_509_CERTIFICATE_SUBJECT, Value::Structure(subject)),
+        Attr::new(attr::X_509_CERTIFICATE_ISSUER, Value::Structure(issuer)),
     ]
 }
 

@@ -13,6 +13,7 @@ use super::Caller;
 use super::{Call, Ctx, Object, Reply};
 use crate::crypto::{self, digest::refused_algorithm};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::attributes::{self, Attr};
 use crate::kmip::enums::{link_type, object_type as ot, operation, state};
 use crate::ttlv::{Tag, Ttlv, Value};
@@ -21,23 +22,23 @@ use zeroize::Zeroizing;
 /// Attributes the replacement does not inherit (Table 173): the server sets them afresh or
 /// they describe the old key's own history.
 const NOT_COPIED: &[&str] = &[
-    "Unique Identifier",
-    "Short Unique Identifier",
-    "Initial Date",
-    "Destroy Date",
-    "Compromise Occurrence Date",
-    "Compromise Date",
-    "Revocation Reason",
-    "Archive Date",
-    "State",
-    "Digest",
-    "Link",
-    "Last Change Date",
-    "Random Number Generator",
-    "Original Creation Date",
-    "Fresh",
-    "Rotate Generation",
-    "Rotate Latest",
+    attr::UNIQUE_IDENTIFIER,
+    attr::SHORT_UNIQUE_IDENTIFIER,
+    attr::INITIAL_DATE,
+    attr::DESTROY_DATE,
+    attr::COMPROMISE_OCCURRENCE_DATE,
+    attr::COMPROMISE_DATE,
+    attr::REVOCATION_REASON,
+    attr::ARCHIVE_DATE,
+    attr::STATE,
+    attr::DIGEST,
+    attr::LINK,
+    attr::LAST_CHANGE_DATE,
+    attr::RANDOM_NUMBER_GENERATOR,
+    attr::ORIGINAL_CREATION_DATE,
+    attr::FRESH,
+    attr::ROTATE_GENERATION,
+    attr::ROTATE_LATEST,
 ];
 
 /// Runs Re-key.
@@ -95,7 +96,7 @@ pub fn rekey(ctx: &Ctx, who: Option<&Caller>, request: Request) -> Result<String
     }
     let old = Object::from_row(old_row)?;
     check_rekeyable(&old)?;
-    let bits = old.int_attr("Cryptographic Length").unwrap_or(0);
+    let bits = old.int_attr(attr::CRYPTOGRAPHIC_LENGTH).unwrap_or(0);
     if ![128, 192, 256, 384, 512].contains(&bits) {
         return Err(OpError::InvalidField(
             "the key's Cryptographic Length cannot be re-keyed".into(),
@@ -131,15 +132,15 @@ pub fn rekey(ctx: &Ctx, who: Option<&Caller>, request: Request) -> Result<String
             }
             let new = replacement(&old, &new_uid, now, offset, client, new_digest)?;
             // The names move to the replacement; the old key links forward to it.
-            old.attrs.retain(|a| a.name != "Name");
-            if old.get("Rotate Generation").is_none() {
-                old.set("Rotate Generation", Value::Integer(0));
+            old.attrs.retain(|a| a.name != attr::NAME);
+            if old.get(attr::ROTATE_GENERATION).is_none() {
+                old.set(attr::ROTATE_GENERATION, Value::Integer(0));
             }
-            old.set("Rotate Latest", Value::Boolean(false));
+            old.set(attr::ROTATE_LATEST, Value::Boolean(false));
             // Only a schedule whose policy asks for it deactivates the old version, and then
             // only at the date its Rotate Offset gives.
             if let Some(at) = deactivate_old_at {
-                old.set("Deactivation Date", Value::DateTime(at));
+                old.set(attr::DEACTIVATION_DATE, Value::DateTime(at));
             }
             old.attrs
                 .push(link(link_type::REPLACEMENT_OBJECT_LINK, &new_uid));
@@ -178,12 +179,12 @@ fn check_rekeyable(old: &Object) -> Result<(), OpError> {
         return Err(OpError::ObjectDestroyed);
     }
     if let Some(name) = old
-        .enum_attr("Cryptographic Algorithm")
+        .enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM)
         .and_then(refused_algorithm)
     {
         return Err(OpError::RefusedAlgorithm(name));
     }
-    if old.get("Rotate Latest") == Some(&Value::Boolean(false)) {
+    if old.get(attr::ROTATE_LATEST) == Some(&Value::Boolean(false)) {
         return Err(OpError::WrongState);
     }
     Ok(())
@@ -192,7 +193,7 @@ fn check_rekeyable(old: &Object) -> Result<(), OpError> {
 /// A Link attribute value.
 pub fn link(kind: u32, target: &str) -> Attr {
     Attr::new(
-        "Link",
+        attr::LINK,
         Value::Structure(vec![
             Ttlv::enumeration(Tag::LINK_TYPE, kind),
             Ttlv::text(Tag::LINKED_OBJECT_IDENTIFIER, target),
@@ -217,28 +218,28 @@ fn replacement(
     new.material_destroyed = false;
     new.registered_wrapping = None;
     new.attrs.retain(|a| !NOT_COPIED.contains(&a.name.as_str()));
-    if let (Some(offset), Some(at1)) = (offset, old.date_attr("Activation Date")) {
+    if let (Some(offset), Some(at1)) = (offset, old.date_attr(attr::ACTIVATION_DATE)) {
         let at2 = now + offset;
-        new.set("Activation Date", Value::DateTime(at2));
+        new.set(attr::ACTIVATION_DATE, Value::DateTime(at2));
         for name in [
-            "Process Start Date",
-            "Protect Stop Date",
-            "Deactivation Date",
+            attr::PROCESS_START_DATE,
+            attr::PROTECT_STOP_DATE,
+            attr::DEACTIVATION_DATE,
         ] {
             if let Some(d) = old.date_attr(name) {
                 new.set(name, Value::DateTime(d + (at2 - at1)));
             }
         }
     } else if let Some(offset) = offset {
-        new.set("Activation Date", Value::DateTime(now + offset));
+        new.set(attr::ACTIVATION_DATE, Value::DateTime(now + offset));
     }
     // Usage Limits: the Total carries over, the count starts again.
-    if let Some(Value::Structure(fields)) = old.get("Usage Limits").cloned() {
+    if let Some(Value::Structure(fields)) = old.get(attr::USAGE_LIMITS).cloned() {
         let fresh = fields
             .into_iter()
             .filter(|t| t.tag != Tag::USAGE_LIMITS_COUNT)
             .collect();
-        new.set("Usage Limits", Value::Structure(fresh));
+        new.set(attr::USAGE_LIMITS, Value::Structure(fresh));
     }
     for a in client {
         if attributes::spec_by_name(&a.name).is_some_and(|s| !s.multi) {
@@ -247,27 +248,27 @@ fn replacement(
             new.attrs.push(a);
         }
     }
-    new.set("Unique Identifier", Value::TextString(uid.to_owned()));
+    new.set(attr::UNIQUE_IDENTIFIER, Value::TextString(uid.to_owned()));
     new.set(
-        "Short Unique Identifier",
+        attr::SHORT_UNIQUE_IDENTIFIER,
         Value::ByteString(Zeroizing::new(crypto::sha256(uid.as_bytes()))),
     );
-    let generation = match old.get("Rotate Generation") {
+    let generation = match old.get(attr::ROTATE_GENERATION) {
         Some(Value::Integer(g)) => g.saturating_add(1),
         _ => 1,
     };
-    new.set("Rotate Generation", Value::Integer(generation));
-    new.set("Rotate Latest", Value::Boolean(true));
-    new.set("Fresh", Value::Boolean(true));
+    new.set(attr::ROTATE_GENERATION, Value::Integer(generation));
+    new.set(attr::ROTATE_LATEST, Value::Boolean(true));
+    new.set(attr::FRESH, Value::Boolean(true));
     set_storage_defaults(&mut new);
     // Pre-Active unless its dates already make it Active (or Deactivated).
-    new.set("State", Value::Enumeration(state::PRE_ACTIVE));
+    new.set(attr::STATE, Value::Enumeration(state::PRE_ACTIVE));
     new.settle_state(now);
-    new.set("Initial Date", Value::DateTime(now));
-    new.set("Original Creation Date", Value::DateTime(now));
+    new.set(attr::INITIAL_DATE, Value::DateTime(now));
+    new.set(attr::ORIGINAL_CREATION_DATE, Value::DateTime(now));
     let rng = generator();
     new.set(&rng.name, rng.value);
-    new.set("Digest", new_digest);
+    new.set(attr::DIGEST, new_digest);
     new.attrs
         .push(link(link_type::REPLACED_OBJECT_LINK, &old.uid));
     new.touch(now);

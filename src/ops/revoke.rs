@@ -4,6 +4,7 @@
 use super::Caller;
 use super::{modify, Call, Ctx, Reply};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{operation, revocation_reason_code as rrc, state};
 use crate::ttlv::{Tag, Ttlv, Value};
 
@@ -34,16 +35,16 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
             state::PRE_ACTIVE | state::ACTIVE => state::DEACTIVATED,
             _ => return Err(OpError::WrongState),
         };
-        obj.set("State", Value::Enumeration(next));
-        obj.set("Revocation Reason", reason_value);
+        obj.set(attr::STATE, Value::Enumeration(next));
+        obj.set(attr::REVOCATION_REASON, reason_value);
         if next == state::COMPROMISED {
-            obj.set("Compromise Date", Value::DateTime(now));
+            obj.set(attr::COMPROMISE_DATE, Value::DateTime(now));
             obj.set(
-                "Compromise Occurrence Date",
+                attr::COMPROMISE_OCCURRENCE_DATE,
                 Value::DateTime(occurred.unwrap_or(now)),
             );
         } else {
-            obj.set("Deactivation Date", Value::DateTime(now));
+            obj.set(attr::DEACTIVATION_DATE, Value::DateTime(now));
         }
         Ok(())
     })?;

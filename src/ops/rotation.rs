@@ -12,6 +12,7 @@ use super::rekey::{rekey, Request};
 use super::{Ctx, Object};
 use crate::audit::{AuditEvent, Outcome};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{object_type as ot, operation, state};
 use crate::store::LocateQuery;
 use crate::ttlv::Value;
@@ -79,12 +80,12 @@ pub fn rotate_due(ctx: &Ctx, now: i64) -> Vec<Rotated> {
 /// Whether `obj` is due at `now`; if so, the Deactivation Date its old version is to get
 /// (Some only when its policy has a Rotate Offset).
 fn due(obj: &Object, now: i64) -> Option<Option<i64>> {
-    if obj.get("Rotate Automatic") != Some(&Value::Boolean(true))
-        || obj.get("Rotate Latest") == Some(&Value::Boolean(false))
+    if obj.get(attr::ROTATE_AUTOMATIC) != Some(&Value::Boolean(true))
+        || obj.get(attr::ROTATE_LATEST) == Some(&Value::Boolean(false))
     {
         return None;
     }
-    let Some(Value::Interval(interval)) = obj.get("Rotate Interval") else {
+    let Some(Value::Interval(interval)) = obj.get(attr::ROTATE_INTERVAL) else {
         return None;
     };
     if *interval == 0 {
@@ -93,17 +94,18 @@ fn due(obj: &Object, now: i64) -> Option<Option<i64>> {
     // A replacement's schedule starts when it replaced its predecessor (its Initial Date);
     // the first version's when it became active.
     let replaced = obj
-        .get("Rotate Generation")
+        .get(attr::ROTATE_GENERATION)
         .is_some_and(|g| *g != Value::Integer(0));
     let since = if replaced {
         obj.initial_date
     } else {
-        obj.date_attr("Activation Date").unwrap_or(obj.initial_date)
+        obj.date_attr(attr::ACTIVATION_DATE)
+            .unwrap_or(obj.initial_date)
     };
     if since + i64::from(*interval) > now {
         return None;
     }
-    let offset = match obj.get("Rotate Offset") {
+    let offset = match obj.get(attr::ROTATE_OFFSET) {
         Some(Value::Interval(o)) => Some(now + i64::from(*o)),
         _ => None,
     };

@@ -14,6 +14,7 @@ use super::{Call, Caller, Ctx, Reply};
 use crate::crypto::asym::{self, AsymError, Scheme};
 use crate::crypto::digest::{refused_for_signing, refused_hash};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{
     cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
     digital_signature_algorithm as dsa, hashing_algorithm as ha, object_type as ot, operation,
@@ -143,12 +144,12 @@ fn der(key: &KeyInUse) -> Result<Zeroizing<Vec<u8>>, OpError> {
 /// The signature scheme and hash for this call.
 fn scheme(call: &Call<'_>, key: &KeyInUse) -> Result<(Scheme, u32), OpError> {
     let params = key_use::crypto_params(call, &key.obj);
-    let key_alg = key.obj.enum_attr("Cryptographic Algorithm");
+    let key_alg = key.obj.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM);
     let named_hash = param_enum(params, Tag::HASHING_ALGORITHM)?;
     if let Some(name) = named_hash.and_then(refused_hash) {
         return Err(OpError::RefusedAlgorithm(name));
     }
-    let default_hash = if key.obj.int_attr("Cryptographic Length") == Some(384)
+    let default_hash = if key.obj.int_attr(attr::CRYPTOGRAPHIC_LENGTH) == Some(384)
         && matches!(key_alg, Some(alg::EC | alg::ECDSA))
     {
         ha::SHA_384

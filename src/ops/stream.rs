@@ -28,6 +28,7 @@ use super::encrypt::SymParams;
 use super::key_use::{check_state_and_dates, Purpose};
 use super::{load_for, Call, Caller, Ctx, Reply};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::object_type as ot;
 use crate::ttlv::{Tag, Ttlv};
 use std::collections::HashMap;
@@ -278,7 +279,7 @@ impl KeyCheck {
                 "the object is not a key that can be used for this operation".into(),
             ));
         }
-        let mask = obj.int_attr("Cryptographic Usage Mask").unwrap_or(0);
+        let mask = obj.int_attr(attr::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0);
         if mask & self.usage == 0 {
             return Err(OpError::IncompatibleUsageMask);
         }

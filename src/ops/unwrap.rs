@@ -12,6 +12,7 @@ use super::Caller;
 use super::{Call, Ctx};
 use crate::crypto::{keywrap, kwp, CryptoError};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{
     block_cipher_mode as bcm, cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
     encoding_option, operation, wrapping_method,
@@ -186,7 +187,7 @@ fn unwrap_value(
             crate::crypto::asym::oaep_decrypt(key.obj.format, der, hash, mgf_hash, None, wrapped)?;
         return decode_value(plain, encoding);
     }
-    if key.obj.enum_attr("Cryptographic Algorithm") != Some(alg::AES) {
+    if key.obj.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM) != Some(alg::AES) {
         return Err(OpError::InvalidField(
             "the wrapping key is not an AES key".into(),
         ));

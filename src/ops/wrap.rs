@@ -8,6 +8,7 @@ use super::Caller;
 use super::{load_for, Ctx};
 use crate::crypto::{self, CryptoError};
 use crate::error::OpError;
+use crate::kmip::attr;
 use crate::kmip::enums::{
     block_cipher_mode, cryptographic_algorithm as alg, cryptographic_usage_mask as usage,
     encoding_option, object_type as ot, operation, state, wrapping_method,
@@ -148,21 +149,21 @@ fn rsa_wrapping_key(ctx: &Ctx, who: &Caller, spec: &Spec) -> Result<Option<RsaWr
     use crate::kmip::enums::{hashing_algorithm as ha, padding_method};
     let obj = load_for(ctx, who, &spec.uid, operation::GET)?;
     if obj.object_type != ot::PUBLIC_KEY
-        || obj.enum_attr("Cryptographic Algorithm") != Some(alg::RSA)
+        || obj.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM) != Some(alg::RSA)
     {
         return Ok(None);
     }
-    if obj.int_attr("Cryptographic Usage Mask").unwrap_or(0) & usage::WRAP_KEY == 0 {
+    if obj.int_attr(attr::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0) & usage::WRAP_KEY == 0 {
         return Err(OpError::IncompatibleUsageMask);
     }
     ctx.crypto
-        .check_separation(obj.int_attr("Cryptographic Usage Mask").unwrap_or(0))?;
+        .check_separation(obj.int_attr(attr::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0))?;
     if obj.state() != state::ACTIVE {
         return Err(OpError::WrongState);
     }
     let params: Option<Vec<Ttlv>> = match &spec.parameters {
         Some(p) => Some(p.children().to_vec()),
-        None => match obj.get("Cryptographic Parameters") {
+        None => match obj.get(attr::CRYPTOGRAPHIC_PARAMETERS) {
             Some(Value::Structure(c)) => Some(c.clone()),
             _ => None,
         },
@@ -218,21 +219,21 @@ fn wrapping_key(
 ) -> Result<(zeroize::Zeroizing<Vec<u8>>, u32), OpError> {
     let obj = load_for(ctx, who, &spec.uid, operation::GET)?;
     if obj.object_type != ot::SYMMETRIC_KEY
-        || obj.enum_attr("Cryptographic Algorithm") != Some(alg::AES)
+        || obj.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM) != Some(alg::AES)
     {
         return Err(OpError::InvalidField(
             "the wrapping key is not an AES key".into(),
         ));
     }
-    if obj.int_attr("Cryptographic Usage Mask").unwrap_or(0) & usage::WRAP_KEY == 0 {
+    if obj.int_attr(attr::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0) & usage::WRAP_KEY == 0 {
         return Err(OpError::IncompatibleUsageMask);
     }
     ctx.crypto
-        .check_separation(obj.int_attr("Cryptographic Usage Mask").unwrap_or(0))?;
+        .check_separation(obj.int_attr(attr::CRYPTOGRAPHIC_USAGE_MASK).unwrap_or(0))?;
     if obj.state() != state::ACTIVE {
         return Err(OpError::WrongState);
     }
-    let own: Vec<&Value> = obj.all("Cryptographic Parameters").collect();
+    let own: Vec<&Value> = obj.all(attr::CRYPTOGRAPHIC_PARAMETERS).collect();
     let parameters = match &spec.parameters {
         // A key with no Cryptographic Parameters of its own takes the ones the client names
         // (PyKMIP names NIST Key Wrap on every wrapped Get).

@@ -65,6 +65,35 @@ async fn every_listed_operation_is_performed() {
     }
 }
 
+/// The dispatcher answers every registered operation at every version Query offers it in,
+/// and refuses it as unknown at the versions before it (and an unregistered operation always).
+#[tokio::test]
+async fn every_registered_operation_is_dispatched_where_offered_and_refused_before() {
+    let server = TestServer::start_interop().await;
+    for v in V::SUPPORTED {
+        let mut c = server.client("alice", v).await;
+        let listed = enums(
+            &query(&mut c, &[qf::QUERY_OPERATIONS]).await,
+            Tag::OPERATION,
+        );
+        for r in akm::ops::registry::REGISTRY {
+            let offered = r.available(v, true);
+            assert_eq!(
+                listed.contains(&r.operation),
+                offered,
+                "{:#x} listed at {v:?}",
+                r.operation
+            );
+            let refused =
+                reason_or_zero(c.call(r.operation, vec![]).await) == rr::OPERATION_NOT_SUPPORTED;
+            assert_eq!(refused, !offered, "{:#x} at {v:?}", r.operation);
+        }
+        let archive = reason_or_zero(c.call(op::ARCHIVE, vec![]).await);
+        assert_eq!(archive, rr::OPERATION_NOT_SUPPORTED, "Archive at {v:?}");
+    }
+    server.stop().await;
+}
+
 fn reason_or_zero(r: Result<Ttlv, akm::client::ClientError>) -> u32 {
     match r {
         Ok(_) => 0,
