@@ -79,7 +79,7 @@ fn slot_of(code: Option<u32>) -> usize {
     OTHER
 }
 
-/// The operation label of slot `i`, as the audit journal spells operations.
+/// The operation label of slot `i`: the name the audit journal records it by.
 fn slot_label(i: usize) -> String {
     let code = match i {
         i if i < STANDARD => i as u32,
@@ -87,7 +87,7 @@ fn slot_label(i: usize) -> String {
         i if i < OTHER => 0x8000_0100 + (i - STANDARD - EXTENSION) as u32,
         _ => return "other".into(),
     };
-    crate::audit::operation_name(code)
+    crate::kmip::operations::record_name(code)
 }
 
 /// Counts an open connection until dropped.
