@@ -105,9 +105,12 @@ struct Queued<J, R> {
     reply: SyncSender<R>,
 }
 
+/// A job of backend `B` in the queue.
+type QueuedJob<B> = Queued<<B as Backend>::Job, <B as Backend>::Reply>;
+
 /// A handle to the worker thread: submit jobs, stop it.
 pub struct GroupCommit<B: Backend> {
-    sender: Mutex<Option<SyncSender<Queued<B::Job, B::Reply>>>>,
+    sender: Mutex<Option<SyncSender<QueuedJob<B>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -167,7 +170,7 @@ enum Next<Q> {
     Closed,
 }
 
-fn run<B: Backend>(mut backend: B, queue: &Receiver<Queued<B::Job, B::Reply>>, max_group: usize) {
+fn run<B: Backend>(mut backend: B, queue: &Receiver<QueuedJob<B>>, max_group: usize) {
     // A job that must go alone, met while collecting a group: it starts the next one.
     let mut held = None;
     loop {
@@ -203,11 +206,11 @@ fn next<B: Backend, Q>(backend: &B, queue: &Receiver<Q>) -> Next<Q> {
 /// `first` and whatever else is queued, up to `max_group`; a job that must go alone ends the
 /// group and is kept in `held`.
 fn collect<B: Backend>(
-    first: Queued<B::Job, B::Reply>,
-    queue: &Receiver<Queued<B::Job, B::Reply>>,
+    first: QueuedJob<B>,
+    queue: &Receiver<QueuedJob<B>>,
     max_group: usize,
-    held: &mut Option<Queued<B::Job, B::Reply>>,
-) -> Vec<Queued<B::Job, B::Reply>> {
+    held: &mut Option<QueuedJob<B>>,
+) -> Vec<QueuedJob<B>> {
     let alone = B::alone(&first.job);
     let mut group = vec![first];
     while !alone && group.len() < max_group {
@@ -224,7 +227,7 @@ fn collect<B: Backend>(
 }
 
 /// Applies and commits one group, then answers each of its callers.
-fn commit_group<B: Backend>(backend: &mut B, group: Vec<Queued<B::Job, B::Reply>>) {
+fn commit_group<B: Backend>(backend: &mut B, group: Vec<QueuedJob<B>>) {
     let (jobs, replies): (Vec<B::Job>, Vec<SyncSender<B::Reply>>) =
         group.into_iter().map(|q| (q.job, q.reply)).unzip();
     let committed = catch_unwind(AssertUnwindSafe(|| {

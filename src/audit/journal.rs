@@ -1,5 +1,6 @@
 //! The local audit journal, the source of truth: one append-only file of `key=value` lines
-//! written by a single thread. Callers queue events and block; the thread takes every event
+//! written by a single thread (a [`GroupCommit`] worker with this module as its backend).
+//! Callers queue events and block; the thread takes every event
 //! waiting, gives each the next serial, chains it to the previous record's hash, writes the
 //! group with one write and one fdatasync, and only then acknowledges the callers and hands
 //! the records to the sinks. With [`SyncPolicy::Interval`] (an operator's choice) it
