@@ -110,7 +110,7 @@ mod tests {
         hex::decode(s).unwrap()
     }
 
-    /// RFC 3394 §4.1, §4.3 and §4.6.
+    /// RFC 3394 §4.1, §4.2, §4.3 and §4.6: 128, 192 and 256-bit KEKs.
     #[test]
     fn rfc_3394_vectors() {
         let cases = [
@@ -118,6 +118,11 @@ mod tests {
                 "000102030405060708090A0B0C0D0E0F",
                 "00112233445566778899AABBCCDDEEFF",
                 "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5",
+            ),
+            (
+                "000102030405060708090A0B0C0D0E0F1011121314151617",
+                "00112233445566778899AABBCCDDEEFF",
+                "96778B25AE6CA435F92B5B97C050AED2468AB8A17AD84E5D",
             ),
             (
                 "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",

@@ -79,11 +79,14 @@ impl CommitFault {
     }
 }
 
+/// A write: runs against the group's transaction and says whether it succeeded.
+type WriteJob = Box<dyn FnOnce(&WriteTx<'_>) -> bool + Send>;
+
 /// What the writer is asked to do, in arrival order.
 enum Job {
     /// A write for the next group: runs against the transaction and says whether it succeeded
     /// (its typed result goes straight to its caller, see [`Writer::submit`]).
-    Write(Box<dyn FnOnce(&WriteTx<'_>) -> bool + Send>),
+    Write(WriteJob),
     /// A batch transaction on a connection of its own takes its turn at SQLite's write lock:
     /// the writer finishes the writes queued before it, says so on `ready`, and waits until
     /// `done` is dropped. Batches and groups so take turns in arrival order, and neither
@@ -116,6 +119,7 @@ pub(super) struct Turn {
     _done: SyncSender<()>,
 }
 
+/// The store's handle to its writer thread.
 pub(super) struct Writer {
     worker: GroupCommit<Sqlite>,
 }
@@ -281,7 +285,7 @@ impl Sqlite {
 
     /// Runs one write in its own savepoint: what it left, the change-log entries it logged if
     /// it succeeded.
-    fn run_in_savepoint(&mut self, write: Box<dyn FnOnce(&WriteTx<'_>) -> bool + Send>) -> Applied {
+    fn run_in_savepoint(&mut self, write: WriteJob) -> Applied {
         if let Err(e) = self.conn.execute_batch("SAVEPOINT write") {
             // Without its savepoint a failing write could not be undone alone: do not run it.
             tracing::error!(error = %e, "store: savepoint failed");
