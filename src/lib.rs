@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod daemon;
 pub mod error;
 pub mod first_start;
+pub mod group_commit;
 pub mod identity;
 pub mod kmip;
 pub mod logfile;

@@ -1,5 +1,6 @@
 //! The local audit journal, the source of truth: one append-only file of `key=value` lines
-//! written by a single thread. Callers queue events and block; the thread takes every event
+//! written by a single thread (a [`GroupCommit`] worker with this module as its backend).
+//! Callers queue events and block; the thread takes every event
 //! waiting, gives each the next serial, chains it to the previous record's hash, writes the
 //! group with one write and one fdatasync, and only then acknowledges the callers and hands
 //! the records to the sinks. With [`SyncPolicy::Interval`] (an operator's choice) it
@@ -13,18 +14,15 @@ use super::record::{Record, GENESIS, HASH, SIG, VERSION};
 use super::signer::{PublicKey, Signer};
 use super::sink::{Sink, SinkProbe};
 use super::{format_time_ms, now_ms, AuditEvent};
+use crate::group_commit::{Backend, GroupCommit, Limits};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The most queued requests written together.
-const MAX_GROUP: usize = 256;
 /// How much of the journal's end is read at start to find the last record.
 const TAIL_BYTES: u64 = 64 * 1024;
 
@@ -83,10 +81,25 @@ pub enum SyncPolicy {
     Interval(Duration),
 }
 
+/// What the journal thread is asked to do, in arrival order.
 enum Msg {
-    Append(Vec<AuditEvent>, SyncSender<Result<(), AuditError>>),
-    Checkpoint(&'static str, SyncSender<Result<(), AuditError>>),
-    Reopen(SyncSender<Result<(), AuditError>>),
+    /// Chain and write these events.
+    Append(Vec<AuditEvent>),
+    /// Write a checkpoint with this reason at the end of the group.
+    Checkpoint(&'static str),
+    /// Close the file with a `rotate` checkpoint and continue in a new one (a group of its
+    /// own, so whatever was queued before it goes to the old file).
+    Reopen,
+}
+
+/// What one request left in the group being written.
+enum Staged {
+    /// Its records (or checkpoint) are in the group.
+    InGroup,
+    /// It panicked while its records were made; they were taken out again.
+    Dropped,
+    /// A reopen, done when the group is written.
+    Reopen,
 }
 
 /// Records of refused connections written per second at most; more are counted and the
@@ -149,8 +162,7 @@ pub struct Audit {
     /// Throttles the warning that refusal records are being summarised: under a lasting flood
     /// it would otherwise come once a second.
     refusal_warning: crate::logthrottle::LogThrottle,
-    sender: Mutex<Option<SyncSender<Msg>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    journal: GroupCommit<Writer>,
     healthy: Arc<AtomicBool>,
     public_key: PublicKey,
     path: PathBuf,
@@ -184,14 +196,13 @@ impl Audit {
             .map_err(|_| AuditError::Unavailable)?;
         let healthy = Arc::new(AtomicBool::new(true));
         writer.healthy = healthy.clone();
-        let (sender, receiver) = mpsc::sync_channel::<Msg>(4096);
-        let thread = std::thread::Builder::new()
-            .name("akm-audit-journal".into())
-            .spawn(move || writer.run(receiver))
-            .map_err(|source| AuditError::Open {
+        writer.deadline = Instant::now() + writer.period();
+        let journal = GroupCommit::start("akm-audit-journal", Limits::default(), writer).map_err(
+            |source| AuditError::Open {
                 path: path.display().to_string(),
                 source,
-            })?;
+            },
+        )?;
         Ok(Audit {
             progress,
             probes,
@@ -201,8 +212,7 @@ impl Audit {
                 suppressed: 0,
             }),
             refusal_warning: crate::logthrottle::LogThrottle::new(1, Duration::from_secs(60)),
-            sender: Mutex::new(Some(sender)),
-            thread: Mutex::new(Some(thread)),
+            journal,
             healthy,
             public_key,
             path,
@@ -242,19 +252,10 @@ impl Audit {
         }
     }
 
-    fn ask(
-        &self,
-        make: impl FnOnce(SyncSender<Result<(), AuditError>>) -> Msg,
-    ) -> Result<(), AuditError> {
+    fn ask(&self, msg: Msg) -> Result<(), AuditError> {
         self.progress.waiting.fetch_add(1, Ordering::Relaxed);
         let _waiting = Waiting(&self.progress.waiting);
-        let (reply, answer) = mpsc::sync_channel(1);
-        let sender = self.sender.lock().ok().and_then(|s| s.clone());
-        sender
-            .ok_or(AuditError::Stopped)?
-            .send(make(reply))
-            .map_err(|_| AuditError::Stopped)?;
-        answer.recv().map_err(|_| AuditError::Stopped)?
+        self.journal.call(msg).map_err(|_| AuditError::Stopped)?
     }
 
     /// Writes `events` and returns once they are durable, or with [`SyncPolicy::Interval`]
@@ -264,7 +265,7 @@ impl Audit {
         if events.is_empty() {
             return Ok(());
         }
-        self.ask(|reply| Msg::Append(events, reply))
+        self.ask(Msg::Append(events))
     }
 
     /// Records a connection refused before any request, within a budget of
@@ -317,7 +318,7 @@ impl Audit {
         if self.is_healthy() {
             return Ok(());
         }
-        self.ask(|reply| Msg::Checkpoint("resume", reply))
+        self.ask(Msg::Checkpoint("resume"))
     }
 
     /// Closes the current journal file with a `rotate` checkpoint and continues the chain in
@@ -329,12 +330,7 @@ impl Audit {
     /// Writes a `stop` record and a final checkpoint, lets the sinks deliver what they hold
     /// (briefly), and stops the thread. Later calls fail with [`AuditError::Stopped`].
     pub fn close(&self) {
-        if let Ok(mut s) = self.sender.lock() {
-            s.take();
-        }
-        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
-            let _ = t.join();
-        }
+        self.journal.stop();
     }
 }
 
@@ -365,6 +361,14 @@ struct Writer {
     cut_pending: bool,
     /// Published for [`Audit::status`].
     progress: Arc<Progress>,
+    /// When the next periodic checkpoint is due.
+    deadline: Instant,
+    /// The records of the group being collected.
+    group: Vec<Record>,
+    /// The checkpoint closing that group, if a request asked for one.
+    group_checkpoint: Option<&'static str>,
+    /// Where the records of the request being staged begin in `group`.
+    staged_from: usize,
 }
 
 impl Writer {
@@ -396,108 +400,30 @@ impl Writer {
             healthy: Arc::new(AtomicBool::new(true)),
             cut_pending: false,
             progress: Arc::default(),
+            deadline: Instant::now(),
+            group: Vec::new(),
+            group_checkpoint: None,
+            staged_from: 0,
         })
     }
 
-    fn run(mut self, receiver: Receiver<Msg>) {
-        let period = Duration::from_secs(self.settings.checkpoint_secs.max(1));
-        let mut deadline = Instant::now() + period;
-        loop {
-            let wake = self.sync_due().map_or(deadline, |due| due.min(deadline));
-            let wait = wake.saturating_duration_since(Instant::now());
-            match receiver.recv_timeout(wait) {
-                Ok(first) => {
-                    let mut group = vec![first];
-                    while group.len() < MAX_GROUP {
-                        match receiver.try_recv() {
-                            Ok(m) => group.push(m),
-                            Err(_) => break,
-                        }
-                    }
-                    if self.handle(group) {
-                        deadline = Instant::now() + period;
-                    } else if Instant::now() >= deadline {
-                        // A queue that never empties would otherwise never time out.
-                        if self.write_group(Vec::new(), Some("periodic")).is_ok() {
-                            deadline = Instant::now() + period;
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
-                Err(RecvTimeoutError::Timeout) => {
-                    // Written also when idle: a verifier checks that checkpoints keep coming.
-                    if self.write_group(Vec::new(), Some("periodic")).is_ok() {
-                        deadline = Instant::now() + period;
-                    } else {
-                        // Retry soon rather than a whole period later.
-                        deadline = Instant::now() + Duration::from_secs(1);
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            if self.sync_due().is_some_and(|due| Instant::now() >= due) {
-                self.sync_now();
-            }
-        }
-        let stop = self.lifecycle("stop");
-        if self.write_group(vec![stop], Some("final")).is_err() {
-            tracing::error!(target: "akm::audit", "audit journal: could not write the final checkpoint");
-        }
-        for sink in &mut self.sinks {
-            sink.stop();
-        }
+    /// How often a checkpoint is written at least.
+    fn period(&self) -> Duration {
+        Duration::from_secs(self.settings.checkpoint_secs.max(1))
     }
 
-    /// Handles a group of requests; true if a checkpoint was written.
-    fn handle(&mut self, group: Vec<Msg>) -> bool {
-        let mut records = Vec::new();
-        let mut replies = Vec::new();
-        let mut checkpoint = None;
-        for msg in group {
-            match msg {
-                Msg::Append(events, reply) => {
-                    for e in events {
-                        let mut r = Record::default();
-                        self.base(&mut r);
-                        e.write_fields(&mut r);
-                        records.push(r);
-                    }
-                    replies.push(reply);
-                }
-                Msg::Checkpoint(reason, reply) => {
-                    checkpoint = Some(reason);
-                    replies.push(reply);
-                }
-                Msg::Reopen(reply) => {
-                    // Whatever is queued before the reopen goes to the old file first.
-                    let before = self.write_group(std::mem::take(&mut records), checkpoint.take());
-                    let result = before.and_then(|()| self.reopen());
-                    let failed = result.is_err();
-                    let _ = reply.send(result);
-                    for r in replies.drain(..) {
-                        let _ = r.send(if failed {
-                            Err(AuditError::Unavailable)
-                        } else {
-                            Ok(())
-                        });
-                    }
-                }
-            }
+    /// A periodic checkpoint if one is due: written also when idle or when the queue never
+    /// empties, since a verifier checks that checkpoints keep coming.
+    fn periodic_checkpoint(&mut self) {
+        if Instant::now() < self.deadline {
+            return;
         }
-        if records.is_empty() && checkpoint.is_none() && replies.is_empty() {
-            return false;
-        }
-        let wrote_checkpoint = checkpoint.is_some();
-        let result = self.write_group(records, checkpoint);
-        let ok = result.is_ok();
-        for r in replies {
-            let _ = r.send(if ok {
-                Ok(())
-            } else {
-                Err(AuditError::Unavailable)
-            });
-        }
-        ok && wrote_checkpoint
+        self.deadline = if self.write_group(Vec::new(), Some("periodic")).is_ok() {
+            Instant::now() + self.period()
+        } else {
+            // Retry soon rather than a whole period later.
+            Instant::now() + Duration::from_secs(1)
+        };
     }
 
     /// The fields every record starts with; `prev` and `hash` are added when it is chained.
@@ -681,6 +607,98 @@ impl Writer {
         self.file = file;
         self.len = len;
         self.write_group(Vec::new(), Some("reopen"))
+    }
+}
+
+/// The journal thread is a group-commit worker: a group's records are chained, written with
+/// one write and (by the sync policy) one fdatasync, and only then are their callers answered.
+impl Backend for Writer {
+    type Job = Msg;
+    type Applied = Staged;
+    type Reply = Result<(), AuditError>;
+
+    fn alone(msg: &Msg) -> bool {
+        matches!(msg, Msg::Reopen)
+    }
+
+    fn apply(&mut self, msg: Msg) -> Staged {
+        self.staged_from = self.group.len();
+        match msg {
+            Msg::Append(events) => {
+                for e in events {
+                    let mut r = Record::default();
+                    self.base(&mut r);
+                    e.write_fields(&mut r);
+                    self.group.push(r);
+                }
+                Staged::InGroup
+            }
+            Msg::Checkpoint(reason) => {
+                self.group_checkpoint = Some(reason);
+                Staged::InGroup
+            }
+            Msg::Reopen => Staged::Reopen,
+        }
+    }
+
+    fn apply_panicked(&mut self) -> Staged {
+        self.group.truncate(self.staged_from);
+        Staged::Dropped
+    }
+
+    fn commit(&mut self, staged: Vec<Staged>) -> Vec<Result<(), AuditError>> {
+        if let [Staged::Reopen] = staged.as_slice() {
+            return vec![self.reopen()];
+        }
+        let records = std::mem::take(&mut self.group);
+        let checkpoint = self.group_checkpoint.take();
+        let result = self.write_group(records, checkpoint);
+        if result.is_ok() && checkpoint.is_some() {
+            self.deadline = Instant::now() + self.period();
+        }
+        staged
+            .into_iter()
+            .map(|s| match (s, &result) {
+                (Staged::InGroup, Ok(())) => Ok(()),
+                _ => Err(AuditError::Unavailable),
+            })
+            .collect()
+    }
+
+    fn abandon(&mut self) {
+        self.group.clear();
+        self.group_checkpoint = None;
+        // Bytes of the failed group may be in the file unacknowledged: cut back to the last
+        // good record before anything else is appended.
+        self.cut_pending = true;
+    }
+
+    fn refused(&self) -> Result<(), AuditError> {
+        Err(AuditError::Unavailable)
+    }
+
+    fn wake_at(&self) -> Option<Instant> {
+        Some(
+            self.sync_due()
+                .map_or(self.deadline, |due| due.min(self.deadline)),
+        )
+    }
+
+    fn tick(&mut self) {
+        self.periodic_checkpoint();
+        if self.sync_due().is_some_and(|due| Instant::now() >= due) {
+            self.sync_now();
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let stop = self.lifecycle("stop");
+        if self.write_group(vec![stop], Some("final")).is_err() {
+            tracing::error!(target: "akm::audit", "audit journal: could not write the final checkpoint");
+        }
+        for sink in &mut self.sinks {
+            sink.stop();
+        }
     }
 }
 

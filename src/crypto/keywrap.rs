@@ -1,123 +1,105 @@
 //! AES Key Wrap (RFC 3394, NIST SP 800-38F "KW"): what KMIP calls the NIST Key Wrap block
 //! cipher mode, used to hand a key out encrypted under another key (Get with a Key Wrapping
-//! Specification). Built on the `aes` block cipher that AES-GCM already uses. Inputs and
+//! Specification). The algorithm is RustCrypto's `aes-kw` on the same `aes` block cipher that
+//! AES-GCM uses; this module keeps akm's sizes, errors and zeroizing around it. Inputs and
 //! outputs are key material: they are never logged or formatted.
 
 use super::CryptoError;
-use aes::cipher::generic_array::GenericArray;
-use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use aes::{Aes128, Aes192, Aes256};
+use aes_kw::Kek;
 use zeroize::Zeroizing;
 
-/// The RFC 3394 §2.2.3.1 default initial value.
-const IV: [u8; 8] = [0xA6; 8];
+/// The integrity value (RFC 3394's IV) that a wrapped key carries before its data.
+const IV_LEN: usize = aes_kw::IV_LEN;
 
-/// AES with a 128, 192 or 256-bit key.
-enum Cipher {
-    A128(Aes128),
-    A192(Aes192),
-    A256(Aes256),
+/// An AES key-encryption key of 128, 192 or 256 bits. The `aes` key schedule inside is wiped
+/// on drop (`aes`'s zeroize feature). Shared with [`super::kwp`].
+pub(super) enum AnyKek {
+    A128(Kek<Aes128>),
+    A192(Kek<Aes192>),
+    A256(Kek<Aes256>),
 }
 
-impl Cipher {
-    fn new(key: &[u8]) -> Result<Cipher, CryptoError> {
-        Ok(match key.len() {
-            16 => Cipher::A128(Aes128::new(GenericArray::from_slice(key))),
-            24 => Cipher::A192(Aes192::new(GenericArray::from_slice(key))),
-            32 => Cipher::A256(Aes256::new(GenericArray::from_slice(key))),
-            _ => {
-                return Err(CryptoError::KeyWrapInput(
-                    "the wrapping key is not an AES key",
-                ))
-            }
+impl AnyKek {
+    /// The KEK for `key`, or `None` if it is not 16, 24 or 32 bytes.
+    pub(super) fn new(key: &[u8]) -> Option<AnyKek> {
+        Some(match key.len() {
+            16 => AnyKek::A128(Kek::try_from(key).ok()?),
+            24 => AnyKek::A192(Kek::try_from(key).ok()?),
+            32 => AnyKek::A256(Kek::try_from(key).ok()?),
+            _ => return None,
         })
     }
 
-    fn encrypt(&self, block: &mut [u8; 16]) {
-        let b = GenericArray::from_mut_slice(block);
+    fn wrap(&self, data: &[u8], out: &mut [u8]) -> aes_kw::Result<()> {
         match self {
-            Cipher::A128(c) => c.encrypt_block(b),
-            Cipher::A192(c) => c.encrypt_block(b),
-            Cipher::A256(c) => c.encrypt_block(b),
+            AnyKek::A128(k) => k.wrap(data, out),
+            AnyKek::A192(k) => k.wrap(data, out),
+            AnyKek::A256(k) => k.wrap(data, out),
         }
     }
 
-    fn decrypt(&self, block: &mut [u8; 16]) {
-        let b = GenericArray::from_mut_slice(block);
+    fn unwrap(&self, data: &[u8], out: &mut [u8]) -> aes_kw::Result<()> {
         match self {
-            Cipher::A128(c) => c.decrypt_block(b),
-            Cipher::A192(c) => c.decrypt_block(b),
-            Cipher::A256(c) => c.decrypt_block(b),
+            AnyKek::A128(k) => k.unwrap(data, out),
+            AnyKek::A192(k) => k.unwrap(data, out),
+            AnyKek::A256(k) => k.unwrap(data, out),
+        }
+    }
+
+    pub(super) fn wrap_with_padding(&self, data: &[u8], out: &mut [u8]) -> aes_kw::Result<()> {
+        match self {
+            AnyKek::A128(k) => k.wrap_with_padding(data, out),
+            AnyKek::A192(k) => k.wrap_with_padding(data, out),
+            AnyKek::A256(k) => k.wrap_with_padding(data, out),
+        }
+    }
+
+    /// Unwraps into `out` (8 bytes shorter than `data`); the unpadded length.
+    pub(super) fn unwrap_with_padding(&self, data: &[u8], out: &mut [u8]) -> aes_kw::Result<usize> {
+        match self {
+            AnyKek::A128(k) => k.unwrap_with_padding(data, out).map(<[u8]>::len),
+            AnyKek::A192(k) => k.unwrap_with_padding(data, out).map(<[u8]>::len),
+            AnyKek::A256(k) => k.unwrap_with_padding(data, out).map(<[u8]>::len),
         }
     }
 }
 
-/// `t`, the step counter of RFC 3394 §2.2.1, as the 8 bytes XORed into A.
-fn counter(n: usize, j: usize, i: usize) -> [u8; 8] {
-    ((n * j + i) as u64).to_be_bytes()
-}
-
-fn xor_into(a: &mut [u8], t: &[u8; 8]) {
-    a.iter_mut().zip(t).for_each(|(x, y)| *x ^= y);
+fn kek(key: &[u8]) -> Result<AnyKek, CryptoError> {
+    AnyKek::new(key).ok_or(CryptoError::KeyWrapInput(
+        "the wrapping key is not an AES key",
+    ))
 }
 
 /// Wraps `data` (at least 16 bytes, a multiple of 8) under the AES key `kek`.
-pub fn wrap(kek: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
+pub fn wrap(kek_bytes: &[u8], data: &[u8]) -> Result<Vec<u8>, CryptoError> {
     if data.len() < 16 || data.len() % 8 != 0 {
         return Err(CryptoError::KeyWrapInput(
             "key wrap needs a multiple of 8 bytes, at least 16",
         ));
     }
-    let cipher = Cipher::new(kek)?;
-    let n = data.len() / 8;
-    let mut a = IV;
-    let mut r = Zeroizing::new(data.to_vec());
-    let mut block = Zeroizing::new([0u8; 16]);
-    for j in 0..6 {
-        for i in 1..=n {
-            let ri = &mut r[(i - 1) * 8..i * 8];
-            block[..8].copy_from_slice(&a);
-            block[8..].copy_from_slice(ri);
-            cipher.encrypt(&mut block);
-            a.copy_from_slice(&block[..8]);
-            xor_into(&mut a, &counter(n, j, i));
-            ri.copy_from_slice(&block[8..]);
-        }
-    }
-    let mut out = Vec::with_capacity(data.len() + 8);
-    out.extend_from_slice(&a);
-    out.extend_from_slice(&r);
+    let kek = kek(kek_bytes)?;
+    let mut out = vec![0u8; data.len() + IV_LEN];
+    // The sizes were checked above, so only a bug could fail here: refuse rather than panic.
+    kek.wrap(data, &mut out)
+        .map_err(|_| CryptoError::KeyWrapInput("key wrap failed"))?;
     Ok(out)
 }
 
 /// Unwraps `wrapped` under the AES key `kek`; fails if the integrity check does not hold.
-pub fn unwrap(kek: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub fn unwrap(kek_bytes: &[u8], wrapped: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     if wrapped.len() < 24 || wrapped.len() % 8 != 0 {
         return Err(CryptoError::KeyWrapInput(
             "wrapped key is not a multiple of 8 bytes, at least 24",
         ));
     }
-    let cipher = Cipher::new(kek)?;
-    let n = wrapped.len() / 8 - 1;
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&wrapped[..8]);
-    let mut r = Zeroizing::new(wrapped[8..].to_vec());
-    let mut block = Zeroizing::new([0u8; 16]);
-    for j in (0..6).rev() {
-        for i in (1..=n).rev() {
-            let ri = &mut r[(i - 1) * 8..i * 8];
-            xor_into(&mut a, &counter(n, j, i));
-            block[..8].copy_from_slice(&a);
-            block[8..].copy_from_slice(ri);
-            cipher.decrypt(&mut block);
-            a.copy_from_slice(&block[..8]);
-            ri.copy_from_slice(&block[8..]);
-        }
-    }
-    if a != IV {
-        return Err(CryptoError::Unwrap);
-    }
-    Ok(r)
+    let kek = kek(kek_bytes)?;
+    // Allocated zeroizing up front: the crate unwraps in place into this buffer, so the
+    // plaintext (or a failed attempt's garbage) is wiped whatever happens.
+    let mut out = Zeroizing::new(vec![0u8; wrapped.len() - IV_LEN]);
+    kek.unwrap(wrapped, &mut out)
+        .map_err(|_| CryptoError::Unwrap)?;
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -128,7 +110,7 @@ mod tests {
         hex::decode(s).unwrap()
     }
 
-    /// RFC 3394 §4.1, §4.3 and §4.6.
+    /// RFC 3394 §4.1, §4.2, §4.3 and §4.6: 128, 192 and 256-bit KEKs.
     #[test]
     fn rfc_3394_vectors() {
         let cases = [
@@ -136,6 +118,11 @@ mod tests {
                 "000102030405060708090A0B0C0D0E0F",
                 "00112233445566778899AABBCCDDEEFF",
                 "1FA68B0A8112B447AEF34BD8FB5A7B829D3E862371D2CFE5",
+            ),
+            (
+                "000102030405060708090A0B0C0D0E0F1011121314151617",
+                "00112233445566778899AABBCCDDEEFF",
+                "96778B25AE6CA435F92B5B97C050AED2468AB8A17AD84E5D",
             ),
             (
                 "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F",

@@ -372,6 +372,46 @@ fn a_write_that_panics_is_refused_alone_and_the_writer_goes_on() {
     assert_eq!(later.unwrap(), 42);
 }
 
+#[test]
+fn a_write_that_panics_after_writing_leaves_nothing_and_its_group_commits() {
+    let (_d, store) = open();
+    let store = Arc::new(store);
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let r = row(&format!("p{t}"), "alice", &[]);
+                if t == 3 {
+                    // Its insert is in the group's transaction when it panics: rolled back.
+                    store.write(move |tx| -> Result<(), StoreError> {
+                        tx.insert(&r, None)?;
+                        panic!("a bug after the insert")
+                    })
+                } else {
+                    store.write(move |tx| tx.insert(&r, None))
+                }
+            })
+        })
+        .collect();
+    for (t, h) in threads.into_iter().enumerate() {
+        let result = h.join().unwrap();
+        if t == 3 {
+            assert!(
+                matches!(result, Err(StoreError::CommitFailed)),
+                "{result:?}"
+            );
+        } else {
+            result.unwrap();
+        }
+    }
+    assert!(store.get("p3").unwrap().is_none());
+    for t in (0..8).filter(|&t| t != 3) {
+        assert!(store.get(&format!("p{t}")).unwrap().is_some());
+    }
+    // Only the seven kept inserts reached the change log.
+    assert_eq!(store.last_change_seq().unwrap(), 7);
+}
+
 /// A stored record whose Replaced Object link names `pred`, in the ops layer's encoding.
 fn record_replacing(pred: &str) -> Vec<u8> {
     use crate::kmip::enums::link_type;

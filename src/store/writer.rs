@@ -1,18 +1,16 @@
-//! The single writer thread. Concurrent writes queue here; the thread takes every write that
-//! is waiting, runs each in its own savepoint inside one transaction, commits once (one fsync
-//! for the group), and only then acknowledges each caller with its own result. A write that
-//! fails rolls back its savepoint without disturbing the others in the group.
+//! The single writer thread, a [`GroupCommit`] worker with SQLite as its backend. Concurrent
+//! writes queue there; the worker takes every write that is waiting, this module runs each in
+//! its own savepoint inside one transaction and commits once (one fsync for the group), and
+//! only then is each caller acknowledged with its own result. A write that fails (or panics)
+//! rolls back its savepoint without disturbing the others in the group.
 
 use super::audit_ledger::{AuditLedger, Logged};
 use super::StoreError;
+use crate::group_commit::{Backend, GroupCommit, Limits};
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
-
-/// The most writes committed together.
-const MAX_GROUP: usize = 256;
+use std::sync::Arc;
 
 /// The connection a write runs against, inside the group's transaction.
 pub struct WriteTx<'a> {
@@ -81,15 +79,14 @@ impl CommitFault {
     }
 }
 
-/// Called once the group's commit has finished, with its outcome.
-type Completion = Box<dyn FnOnce(Result<(), CommitFault>) + Send>;
-/// A queued write: runs against the transaction and says whether it succeeded.
-type Job = Box<dyn FnOnce(&WriteTx<'_>) -> (bool, Completion) + Send>;
+/// A write: runs against the group's transaction and says whether it succeeded.
+type WriteJob = Box<dyn FnOnce(&WriteTx<'_>) -> bool + Send>;
 
-/// What the writer thread is asked to do, in arrival order.
-enum Msg {
-    /// A write for the next group.
-    Write(Job),
+/// What the writer is asked to do, in arrival order.
+enum Job {
+    /// A write for the next group: runs against the transaction and says whether it succeeded
+    /// (its typed result goes straight to its caller, see [`Writer::submit`]).
+    Write(WriteJob),
     /// A batch transaction on a connection of its own takes its turn at SQLite's write lock:
     /// the writer finishes the writes queued before it, says so on `ready`, and waits until
     /// `done` is dropped. Batches and groups so take turns in arrival order, and neither
@@ -98,6 +95,18 @@ enum Msg {
         ready: SyncSender<()>,
         done: Receiver<()>,
     },
+}
+
+/// What one job left in the group's transaction.
+enum Applied {
+    /// The write succeeded and stays in the group: the change-log entries it logged.
+    Kept(Logged),
+    /// The write failed or panicked and was rolled back to its savepoint.
+    RolledBack,
+    /// The write was not run (the group's transaction or its savepoint could not begin).
+    NotRun(CommitFault),
+    /// A batch had its turn at the write lock.
+    Lent,
 }
 
 /// The longest the writer lends the write lock to one batch; past it, the writer's next group
@@ -110,28 +119,29 @@ pub(super) struct Turn {
     _done: SyncSender<()>,
 }
 
+/// The store's handle to its writer thread.
 pub(super) struct Writer {
-    sender: Mutex<Option<SyncSender<Msg>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    worker: GroupCommit<Sqlite>,
 }
 
 impl Writer {
     pub(super) fn start(
-        mut conn: Connection,
+        conn: Connection,
         path: PathBuf,
         ledger: Arc<AuditLedger>,
     ) -> Result<Writer, StoreError> {
         // Destroyed key material is overwritten on disk, not just unlinked from the b-tree.
         conn.pragma_update(None, "secure_delete", "ON")?;
-        let (sender, receiver) = mpsc::sync_channel::<Msg>(4096);
-        let thread = std::thread::Builder::new()
-            .name("akm-store-writer".into())
-            .spawn(move || run(&mut conn, &path, &ledger, receiver))
+        let backend = Sqlite {
+            conn,
+            path,
+            ledger,
+            tx: None,
+            in_savepoint: false,
+        };
+        let worker = GroupCommit::start("akm-store-writer", Limits::default(), backend)
             .map_err(|_| StoreError::WriterGone)?;
-        Ok(Writer {
-            sender: Mutex::new(Some(sender)),
-            thread: Mutex::new(Some(thread)),
-        })
+        Ok(Writer { worker })
     }
 
     pub(super) fn submit<T, E, F>(&self, f: F) -> Result<T, E>
@@ -140,29 +150,26 @@ impl Writer {
         E: From<StoreError> + Send + 'static,
         F: FnOnce(&WriteTx<'_>) -> Result<T, E> + Send + 'static,
     {
-        let (reply, answer) = mpsc::sync_channel::<Result<T, E>>(1);
-        let job: Job = Box::new(move |tx| {
-            // Caught here so the caller gets an answer; the write is rolled back like any
-            // failed one.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(tx)))
-                .unwrap_or_else(|_| {
-                    tracing::error!("store: a write panicked; it was rolled back and refused");
-                    Err(StoreError::CommitFailed.into())
-                });
-            let ok = result.is_ok();
-            let done: Completion = Box::new(move |commit| {
-                let outcome = match (result, commit) {
-                    (Ok(v), Ok(())) => Ok(v),
-                    (Ok(_), Err(fault)) => Err(fault.error().into()),
-                    (Err(e), _) => Err(e),
-                };
-                let _ = reply.send(outcome);
-            });
-            (ok, done)
-        });
-        let gone = || E::from(StoreError::WriterGone);
-        self.send(Msg::Write(job)).map_err(|_| gone())?;
-        answer.recv().map_err(|_| gone())?
+        // The write's own result comes back on this channel; the worker's reply says whether
+        // its group committed.
+        let (keep, result) = mpsc::sync_channel::<Result<T, E>>(1);
+        let job = Job::Write(Box::new(move |tx| {
+            let r = f(tx);
+            let ok = r.is_ok();
+            let _ = keep.send(r);
+            ok
+        }));
+        let committed = self
+            .worker
+            .call(job)
+            .map_err(|_| E::from(StoreError::WriterGone))?;
+        match result.try_recv() {
+            Ok(Ok(value)) => committed.map(|()| value).map_err(E::from),
+            // A failed write answers with its own error whatever became of its group.
+            Ok(Err(e)) => Err(e),
+            // It panicked (rolled back and refused) or was never run.
+            Err(_) => Err(E::from(committed.err().unwrap_or(StoreError::CommitFailed))),
+        }
     }
 
     /// Waits for the writer to finish the writes queued before this call, then holds it off
@@ -170,69 +177,174 @@ impl Writer {
     pub(super) fn turn(&self) -> Result<Turn, StoreError> {
         let (ready, is_ready) = mpsc::sync_channel(1);
         let (done, wait_done) = mpsc::sync_channel(1);
-        self.send(Msg::Turn {
-            ready,
-            done: wait_done,
-        })?;
+        // The turn's own reply (sent when it ends) is not needed: `ready` says it began.
+        let _ended = self
+            .worker
+            .submit(Job::Turn {
+                ready,
+                done: wait_done,
+            })
+            .map_err(|_| StoreError::WriterGone)?;
         is_ready.recv().map_err(|_| StoreError::WriterGone)?;
         Ok(Turn { _done: done })
     }
 
-    fn send(&self, msg: Msg) -> Result<(), StoreError> {
-        let sender = self.sender.lock().ok().and_then(|s| s.clone());
-        sender
-            .ok_or(StoreError::WriterGone)?
-            .send(msg)
-            .map_err(|_| StoreError::WriterGone)
-    }
-
     /// Closes the queue and waits for the thread to commit what it already has.
     pub(super) fn stop(&self) {
-        if let Ok(mut s) = self.sender.lock() {
-            s.take();
-        }
-        if let Some(t) = self.thread.lock().ok().and_then(|mut t| t.take()) {
-            let _ = t.join();
-        }
+        self.worker.stop();
     }
 }
 
-impl Drop for Writer {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// The writer thread's side: the connection every group commits on.
+struct Sqlite {
+    conn: Connection,
+    path: PathBuf,
+    ledger: Arc<AuditLedger>,
+    /// The group's transaction: `None` until its first write begins it (a group that is only a
+    /// batch's turn must not take the write lock); `Err` if it could not begin.
+    tx: Option<Result<(), CommitFault>>,
+    /// A write's savepoint is open (so a panic in it is rolled back to there).
+    in_savepoint: bool,
 }
 
-fn run(conn: &mut Connection, path: &Path, ledger: &AuditLedger, receiver: Receiver<Msg>) {
-    let mut next: Option<Msg> = None;
-    loop {
-        let msg = match next.take() {
-            Some(m) => m,
-            None => match receiver.recv() {
-                Ok(m) => m,
-                Err(_) => return,
-            },
-        };
-        let first = match msg {
-            Msg::Write(job) => job,
-            Msg::Turn { ready, done } => {
+impl Backend for Sqlite {
+    type Job = Job;
+    type Applied = Applied;
+    type Reply = Result<(), StoreError>;
+
+    fn alone(job: &Job) -> bool {
+        // A turn waits for the writes queued before it, not for later ones.
+        matches!(job, Job::Turn { .. })
+    }
+
+    fn apply(&mut self, job: Job) -> Applied {
+        match job {
+            Job::Turn { ready, done } => {
                 lend(&ready, &done);
-                continue;
+                Applied::Lent
             }
+            Job::Write(write) => match self.begin() {
+                Ok(()) => self.run_in_savepoint(write),
+                Err(fault) => Applied::NotRun(fault),
+            },
+        }
+    }
+
+    fn apply_panicked(&mut self) -> Applied {
+        tracing::error!("store: a write panicked; it was rolled back and refused");
+        if std::mem::take(&mut self.in_savepoint) {
+            self.end_savepoint(false);
+        }
+        Applied::RolledBack
+    }
+
+    fn commit(&mut self, applied: Vec<Applied>) -> Vec<Result<(), StoreError>> {
+        let outcome = match self.tx.take() {
+            // Nothing began: the group was a batch's turn, or every write was refused.
+            None => Ok(()),
+            Some(Err(fault)) => Err(fault),
+            Some(Ok(())) => self.commit_transaction(&applied),
         };
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match receiver.try_recv() {
-                Ok(Msg::Write(job)) => group.push(job),
-                // A turn waits for the writes queued before it, not for later ones.
-                Ok(turn) => {
-                    next = Some(turn);
-                    break;
-                }
-                Err(_) => break,
+        applied
+            .into_iter()
+            .map(|a| match a {
+                Applied::NotRun(fault) => Err(fault.error()),
+                Applied::Kept(_) => outcome.map_err(CommitFault::error),
+                // Nothing of it is in the commit: its caller answers with the write's own
+                // error, or CommitFailed if it panicked.
+                Applied::RolledBack | Applied::Lent => Ok(()),
+            })
+            .collect()
+    }
+
+    fn abandon(&mut self) {
+        // Nothing of a group whose commit panicked was acknowledged: undo whatever is open.
+        self.tx = None;
+        self.in_savepoint = false;
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    fn refused(&self) -> Result<(), StoreError> {
+        Err(StoreError::CommitFailed)
+    }
+}
+
+impl Sqlite {
+    /// Begins the group's transaction if this is its first write.
+    fn begin(&mut self) -> Result<(), CommitFault> {
+        *self.tx.get_or_insert_with(|| {
+            self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| {
+                // Nothing was written; every write of the group is refused.
+                tracing::error!(error = %e, "store: could not begin a write transaction");
+                CommitFault::of(&e)
+            })
+        })
+    }
+
+    /// Runs one write in its own savepoint: what it left, the change-log entries it logged if
+    /// it succeeded.
+    fn run_in_savepoint(&mut self, write: WriteJob) -> Applied {
+        if let Err(e) = self.conn.execute_batch("SAVEPOINT write") {
+            // Without its savepoint a failing write could not be undone alone: do not run it.
+            tracing::error!(error = %e, "store: savepoint failed");
+            return Applied::NotRun(CommitFault::Other);
+        }
+        self.in_savepoint = true;
+        let tx = WriteTx::new(&self.conn);
+        // A panic here unwinds to the group-commit worker, which calls `apply_panicked`: the
+        // write is rolled back to its savepoint and fails alone.
+        let ok = write(&tx);
+        let logged = tx.logged();
+        self.in_savepoint = false;
+        self.end_savepoint(ok);
+        if ok {
+            Applied::Kept(logged)
+        } else {
+            Applied::RolledBack
+        }
+    }
+
+    /// Releases the write's savepoint, keeping its changes or, if it failed, undoing them.
+    fn end_savepoint(&self, keep: bool) {
+        let end = if keep {
+            "RELEASE write"
+        } else {
+            "ROLLBACK TO write; RELEASE write"
+        };
+        if let Err(e) = self.conn.execute_batch(end) {
+            tracing::error!(error = %e, "store: savepoint release failed");
+        }
+    }
+
+    /// Stores the audit mark and commits (one fsync for the group); on failure rolls back.
+    fn commit_transaction(&mut self, applied: &[Applied]) -> Result<(), CommitFault> {
+        // The mark covers only groups committed before this one, so it never passes a change
+        // whose record is not yet written.
+        if let Err(e) = self.ledger.store_mark(&self.conn) {
+            tracing::error!(error = %e, "store: could not update the audit mark");
+        }
+        match self.conn.execute_batch("COMMIT") {
+            Ok(()) => {
+                self.ledger
+                    .committed(applied.iter().filter_map(|a| match a {
+                        Applied::Kept(logged) => *logged,
+                        _ => None,
+                    }));
+                Ok(())
+            }
+            Err(e) => {
+                let fault = CommitFault::of(&e);
+                log_commit_failure(&self.path, fault, &e);
+                // SQLite treats a failed write or fsync as a failed commit: the transaction is
+                // rolled back and nothing in it was acknowledged. The next group writes its WAL
+                // frames over this one's and syncs again, so no earlier, acknowledged commit
+                // depends on the sync that failed.
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(fault)
             }
         }
-        commit_group(conn, path, ledger, group);
     }
 }
 
@@ -243,42 +355,6 @@ fn lend(ready: &SyncSender<()>, done: &Receiver<()>) {
     }
     if let Err(mpsc::RecvTimeoutError::Timeout) = done.recv_timeout(TURN_LIMIT) {
         tracing::error!("store: a batch transaction held the write lock past its limit");
-    }
-}
-
-fn commit_group(conn: &mut Connection, path: &Path, ledger: &AuditLedger, group: Vec<Job>) {
-    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
-        // Dropping the jobs unblocks each caller with an error; nothing was written.
-        tracing::error!(error = %e, "store: could not begin a write transaction");
-        return;
-    }
-    let (completions, logged): (Vec<Completion>, Vec<Logged>) = group
-        .into_iter()
-        .map(|job| run_in_savepoint(conn, job))
-        .unzip();
-    // The mark covers only groups committed before this one, so it never passes a change
-    // whose record is not yet written.
-    if let Err(e) = ledger.store_mark(conn) {
-        tracing::error!(error = %e, "store: could not update the audit mark");
-    }
-    let outcome = match conn.execute_batch("COMMIT") {
-        Ok(()) => {
-            ledger.committed(logged.into_iter().flatten());
-            Ok(())
-        }
-        Err(e) => {
-            let fault = CommitFault::of(&e);
-            log_commit_failure(path, fault, &e);
-            // SQLite treats a failed write or fsync as a failed commit: the transaction is
-            // rolled back and nothing in it was acknowledged. The next group writes its WAL
-            // frames over this one's and syncs again, so no earlier, acknowledged commit
-            // depends on the sync that failed.
-            let _ = conn.execute_batch("ROLLBACK");
-            Err(fault)
-        }
-    };
-    for done in completions {
-        done(outcome);
     }
 }
 
@@ -302,33 +378,4 @@ fn log_commit_failure(path: &Path, fault: CommitFault, e: &rusqlite::Error) {
             "store: commit failed; the group's writes were rolled back and refused"
         ),
     }
-}
-
-/// Runs one write in its own savepoint: its completion, and the change-log entries it logged
-/// if it succeeded.
-fn run_in_savepoint(conn: &Connection, job: Job) -> (Completion, Logged) {
-    if let Err(e) = conn.execute_batch("SAVEPOINT write") {
-        // Without its savepoint a failing write could not be undone alone: do not run it.
-        // Dropping the job tells its caller the write failed.
-        tracing::error!(error = %e, "store: savepoint failed");
-        return (Box::new(|_| {}), None);
-    }
-    let tx = WriteTx::new(conn);
-    // A panic in one write fails that write alone (`submit` answers its caller); the writer
-    // thread, and every later write, go on.
-    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&tx)));
-    let (ok, done) = ran.unwrap_or_else(|_| {
-        let refused: Completion = Box::new(|_| {});
-        (false, refused)
-    });
-    let logged = if ok { tx.logged() } else { None };
-    let end = if ok {
-        "RELEASE write"
-    } else {
-        "ROLLBACK TO write; RELEASE write"
-    };
-    if let Err(e) = conn.execute_batch(end) {
-        tracing::error!(error = %e, "store: savepoint release failed");
-    }
-    (done, logged)
 }
