@@ -1,0 +1,244 @@
+//! `[audit]` and `[[audit.sinks]]`: the audit journal, its checkpoints and sync policy, and
+//! the syslog receivers of its records; the syslog facility names both sinks and logs use.
+
+use super::{Config, ConfigError, StoreConfig};
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// `[audit]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// The local audit journal; defaults to `<data_dir>/audit/audit.log`.
+    pub journal: Option<PathBuf>,
+    /// The Ed25519 checkpoint signing key (mode 0600); defaults to
+    /// `<data_dir>/audit-signing.key`.
+    pub signing_key: Option<PathBuf>,
+    /// The server name in every record; defaults to the host name.
+    pub server_name: Option<String>,
+    /// A signed checkpoint after this many records.
+    pub checkpoint_every: u64,
+    /// A signed checkpoint at least this often, in seconds (at most 60).
+    pub checkpoint_secs: u64,
+    /// When records reach the disk: `every-record` (each request's records are fdatasync'd
+    /// before its response) or `interval` (written before the response, fdatasync'd at most
+    /// `sync_interval_ms` later).
+    pub sync: String,
+    /// With `sync = "interval"`: the longest a written record waits for its fdatasync, in
+    /// milliseconds (1 to 1000).
+    pub sync_interval_ms: u64,
+    /// Syslog receivers that get a copy of every record.
+    pub sinks: Vec<SinkConfig>,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            journal: None,
+            signing_key: None,
+            server_name: None,
+            checkpoint_every: 1000,
+            checkpoint_secs: 60,
+            sync: "every-record".into(),
+            sync_interval_ms: 50,
+            sinks: Vec::new(),
+        }
+    }
+}
+
+/// `[[audit.sinks]]`: one syslog receiver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// `udp`, `tcp`, `tls` or `unix`.
+    pub transport: String,
+    /// host:port, or the socket path for `unix`.
+    pub address: String,
+    /// `rfc5424` (default) or `rfc3164`.
+    #[serde(default = "default_framing")]
+    pub framing: String,
+    /// `kv` (default), `cef` or `leef`.
+    #[serde(default = "default_format")]
+    pub format: String,
+    /// Syslog APP-NAME; default `akm-audit`.
+    #[serde(default = "default_app_name")]
+    pub app_name: String,
+    /// Syslog facility name; default `authpriv`.
+    #[serde(default = "default_facility")]
+    pub facility: String,
+    /// TLS: CA bundle that signed the receiver's certificate.
+    pub tls_ca: Option<PathBuf>,
+    /// TLS: our client certificate.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: our client key (mode 0600).
+    pub tls_key: Option<PathBuf>,
+    /// TLS: the name to verify in the receiver's certificate; default the address's host.
+    pub tls_server_name: Option<String>,
+    /// Records held while the receiver is down; default 100000.
+    #[serde(default = "default_queue_records")]
+    pub queue_records: usize,
+}
+
+pub(super) fn default_framing() -> String {
+    "rfc5424".into()
+}
+fn default_format() -> String {
+    "kv".into()
+}
+fn default_app_name() -> String {
+    "akm-audit".into()
+}
+fn default_facility() -> String {
+    "authpriv".into()
+}
+fn default_queue_records() -> usize {
+    100_000
+}
+
+/// Syslog facility names and numbers (RFC 5424 §6.2.1).
+const FACILITIES: &[(&str, u8)] = &[
+    ("kern", 0),
+    ("user", 1),
+    ("mail", 2),
+    ("daemon", 3),
+    ("auth", 4),
+    ("syslog", 5),
+    ("lpr", 6),
+    ("news", 7),
+    ("uucp", 8),
+    ("cron", 9),
+    ("authpriv", 10),
+    ("ftp", 11),
+    ("local0", 16),
+    ("local1", 17),
+    ("local2", 18),
+    ("local3", 19),
+    ("local4", 20),
+    ("local5", 21),
+    ("local6", 22),
+    ("local7", 23),
+];
+
+/// The facility number of a facility name.
+pub fn facility_code(name: &str) -> Option<u8> {
+    FACILITIES.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+}
+
+impl AuditConfig {
+    /// The journal file.
+    pub fn journal_path(&self, store: &StoreConfig) -> PathBuf {
+        self.journal
+            .clone()
+            .unwrap_or_else(|| store.data_dir.join("audit").join("audit.log"))
+    }
+
+    /// The signing key file.
+    pub fn signing_key_path(&self, store: &StoreConfig) -> PathBuf {
+        self.signing_key
+            .clone()
+            .unwrap_or_else(|| store.data_dir.join("audit-signing.key"))
+    }
+}
+
+impl Config {
+    pub(super) fn validate_audit(&self) -> Result<(), ConfigError> {
+        let a = &self.audit;
+        if !(1..=1_000_000).contains(&a.checkpoint_every) {
+            return Err(self.invalid("audit.checkpoint_every", "must be 1 to 1000000"));
+        }
+        if !(1..=60).contains(&a.checkpoint_secs) {
+            return Err(self.invalid(
+                "audit.checkpoint_secs",
+                "must be 1 to 60 (a checkpoint at least every minute)",
+            ));
+        }
+        if !matches!(a.sync.as_str(), "every-record" | "interval") {
+            return Err(self.invalid("audit.sync", "must be \"every-record\" or \"interval\""));
+        }
+        if !(1..=1000).contains(&a.sync_interval_ms) {
+            return Err(self.invalid("audit.sync_interval_ms", "must be 1 to 1000"));
+        }
+        if a.server_name
+            .as_deref()
+            .is_some_and(|n| n.trim().is_empty())
+        {
+            return Err(self.invalid(
+                "audit.server_name",
+                "must not be empty; leave it out to use the host name",
+            ));
+        }
+        a.sinks.iter().try_for_each(|s| self.validate_sink(s))
+    }
+
+    pub(super) fn validate_sink(&self, s: &SinkConfig) -> Result<(), ConfigError> {
+        match s.transport.as_str() {
+            "udp" | "tcp" | "tls" => {
+                let port = s.address.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+                if !matches!(port, Some(Ok(p)) if p != 0) {
+                    return Err(self.invalid(
+                        "audit.sinks.address",
+                        format!(
+                            "is {:?}; give host:port such as \"127.0.0.1:514\"",
+                            s.address
+                        ),
+                    ));
+                }
+            }
+            "unix" => {
+                if s.address.is_empty() {
+                    return Err(self.invalid(
+                        "audit.sinks.address",
+                        "must be a socket path such as \"/dev/log\"",
+                    ));
+                }
+            }
+            other => {
+                return Err(self.invalid(
+                    "audit.sinks.transport",
+                    format!("is {other:?}; use \"udp\", \"tcp\", \"tls\" or \"unix\""),
+                ))
+            }
+        }
+        if s.transport == "tls"
+            && (s.tls_ca.is_none() || s.tls_cert.is_none() || s.tls_key.is_none())
+        {
+            return Err(self.invalid(
+                "audit.sinks.tls_ca",
+                "a tls sink needs tls_ca, tls_cert and tls_key",
+            ));
+        }
+        if !["rfc5424", "rfc3164"].contains(&s.framing.as_str()) {
+            return Err(self.invalid(
+                "audit.sinks.framing",
+                format!("is {:?}; use \"rfc5424\" or \"rfc3164\"", s.framing),
+            ));
+        }
+        if !["kv", "cef", "leef"].contains(&s.format.as_str()) {
+            return Err(self.invalid(
+                "audit.sinks.format",
+                format!("is {:?}; use \"kv\", \"cef\" or \"leef\"", s.format),
+            ));
+        }
+        if facility_code(&s.facility).is_none() {
+            return Err(self.invalid(
+                "audit.sinks.facility",
+                format!(
+                    "is {:?}; use a syslog facility such as \"authpriv\" or \"local0\"",
+                    s.facility
+                ),
+            ));
+        }
+        let app_ok = (1..=48).contains(&s.app_name.len())
+            && s.app_name.bytes().all(|b| b.is_ascii_graphic());
+        if !app_ok {
+            return Err(self.invalid(
+                "audit.sinks.app_name",
+                "must be 1 to 48 printable ASCII characters without spaces",
+            ));
+        }
+        if s.queue_records == 0 {
+            return Err(self.invalid("audit.sinks.queue_records", "must be at least 1"));
+        }
+        Ok(())
+    }
+}
