@@ -398,5 +398,8 @@ pub fn decide(
     }
 }
 
+mod from_config;
+pub use from_config::{declared_accounts, NamedAccounts};
+
 #[cfg(test)]
 mod tests;

@@ -126,7 +126,8 @@ impl Reload {
             handle.replace(config);
         }
         moves.apply();
-        ctx.access.replace(new.access_settings());
+        ctx.access
+            .replace(crate::policy::Settings::from_config(&new.access));
         if let Err(e) = crate::logfile::set_level(&new.log.level) {
             tracing::error!(error = %e, "log.level not applied");
         }

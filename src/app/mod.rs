@@ -56,7 +56,7 @@ impl CtxBuilder {
     /// the request and attribute limits and the settings digest peers compare.
     pub fn configured(self, config: &Config) -> CtxBuilder {
         let mut ctx = self.0;
-        ctx.access = config.access_settings().into();
+        ctx.access = crate::policy::Settings::from_config(&config.access).into();
         ctx.interop = config.server.interop_operations;
         ctx.crypto = CryptoPolicy {
             pci_mode: config.crypto.pci_mode,
@@ -111,7 +111,7 @@ pub fn config_event(config: &Config) -> AuditEvent {
 /// other names (added with `akm user`/`akm group`, or dropped from the file) are left alone.
 /// At every start and every configuration reload.
 pub fn apply_declared_accounts(store: &Store, config: &Config) -> Result<(), StoreError> {
-    let (users, groups) = config.declared_accounts();
+    let (users, groups) = crate::policy::declared_accounts(&config.access);
     if users.is_empty() && groups.is_empty() {
         return Ok(());
     }

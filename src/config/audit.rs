@@ -1,12 +1,13 @@
 //! `[audit]` and `[[audit.sinks]]`: the audit journal, its checkpoints and sync policy, and
-//! the syslog receivers of its records; the syslog facility names both sinks and logs use.
+//! the syslog receivers of its records.
 
+use super::syslog::{Facility, Framing, SinkFormat, SinkTransport};
 use super::{Config, ConfigError, StoreConfig};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// `[audit]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuditConfig {
     /// The local audit journal; defaults to `<data_dir>/audit/audit.log`.
@@ -23,7 +24,7 @@ pub struct AuditConfig {
     /// When records reach the disk: `every-record` (each request's records are fdatasync'd
     /// before its response) or `interval` (written before the response, fdatasync'd at most
     /// `sync_interval_ms` later).
-    pub sync: String,
+    pub sync: AuditSync,
     /// With `sync = "interval"`: the longest a written record waits for its fdatasync, in
     /// milliseconds (1 to 1000).
     pub sync_interval_ms: u64,
@@ -39,33 +40,43 @@ impl Default for AuditConfig {
             server_name: None,
             checkpoint_every: 1000,
             checkpoint_secs: 60,
-            sync: "every-record".into(),
+            sync: AuditSync::EveryRecord,
             sync_interval_ms: 50,
             sinks: Vec::new(),
         }
     }
 }
 
+/// `audit.sync`: when audit records reach the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditSync {
+    /// Each request's records are fdatasync'd before its response.
+    EveryRecord,
+    /// Written before the response, fdatasync'd at most `sync_interval_ms` later.
+    Interval,
+}
+
 /// `[[audit.sinks]]`: one syslog receiver.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SinkConfig {
     /// `udp`, `tcp`, `tls` or `unix`.
-    pub transport: String,
+    pub transport: SinkTransport,
     /// host:port, or the socket path for `unix`.
     pub address: String,
     /// `rfc5424` (default) or `rfc3164`.
-    #[serde(default = "default_framing")]
-    pub framing: String,
+    #[serde(default)]
+    pub framing: Framing,
     /// `kv` (default), `cef` or `leef`.
-    #[serde(default = "default_format")]
-    pub format: String,
+    #[serde(default)]
+    pub format: SinkFormat,
     /// Syslog APP-NAME; default `akm-audit`.
     #[serde(default = "default_app_name")]
     pub app_name: String,
     /// Syslog facility name; default `authpriv`.
     #[serde(default = "default_facility")]
-    pub facility: String,
+    pub facility: Facility,
     /// TLS: CA bundle that signed the receiver's certificate.
     pub tls_ca: Option<PathBuf>,
     /// TLS: our client certificate.
@@ -79,49 +90,19 @@ pub struct SinkConfig {
     pub queue_records: usize,
 }
 
-pub(super) fn default_framing() -> String {
-    "rfc5424".into()
-}
-fn default_format() -> String {
-    "kv".into()
-}
+/// Default `audit.sinks.app_name`.
+pub const DEFAULT_SINK_APP_NAME: &str = "akm-audit";
+/// Default `audit.sinks.queue_records`.
+pub const DEFAULT_SINK_QUEUE_RECORDS: usize = 100_000;
+
 fn default_app_name() -> String {
-    "akm-audit".into()
+    DEFAULT_SINK_APP_NAME.into()
 }
-fn default_facility() -> String {
-    "authpriv".into()
+fn default_facility() -> Facility {
+    Facility::Authpriv
 }
 fn default_queue_records() -> usize {
-    100_000
-}
-
-/// Syslog facility names and numbers (RFC 5424 §6.2.1).
-const FACILITIES: &[(&str, u8)] = &[
-    ("kern", 0),
-    ("user", 1),
-    ("mail", 2),
-    ("daemon", 3),
-    ("auth", 4),
-    ("syslog", 5),
-    ("lpr", 6),
-    ("news", 7),
-    ("uucp", 8),
-    ("cron", 9),
-    ("authpriv", 10),
-    ("ftp", 11),
-    ("local0", 16),
-    ("local1", 17),
-    ("local2", 18),
-    ("local3", 19),
-    ("local4", 20),
-    ("local5", 21),
-    ("local6", 22),
-    ("local7", 23),
-];
-
-/// The facility number of a facility name.
-pub fn facility_code(name: &str) -> Option<u8> {
-    FACILITIES.iter().find(|(n, _)| *n == name).map(|(_, c)| *c)
+    DEFAULT_SINK_QUEUE_RECORDS
 }
 
 impl AuditConfig {
@@ -152,9 +133,6 @@ impl Config {
                 "must be 1 to 60 (a checkpoint at least every minute)",
             ));
         }
-        if !matches!(a.sync.as_str(), "every-record" | "interval") {
-            return Err(self.invalid("audit.sync", "must be \"every-record\" or \"interval\""));
-        }
         if !(1..=1000).contains(&a.sync_interval_ms) {
             return Err(self.invalid("audit.sync_interval_ms", "must be 1 to 1000"));
         }
@@ -171,10 +149,9 @@ impl Config {
     }
 
     pub(super) fn validate_sink(&self, s: &SinkConfig) -> Result<(), ConfigError> {
-        match s.transport.as_str() {
-            "udp" | "tcp" | "tls" => {
-                let port = s.address.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
-                if !matches!(port, Some(Ok(p)) if p != 0) {
+        match s.transport {
+            SinkTransport::Udp | SinkTransport::Tcp | SinkTransport::Tls => {
+                if !is_host_port(&s.address) {
                     return Err(self.invalid(
                         "audit.sinks.address",
                         format!(
@@ -184,7 +161,7 @@ impl Config {
                     ));
                 }
             }
-            "unix" => {
+            SinkTransport::Unix => {
                 if s.address.is_empty() {
                     return Err(self.invalid(
                         "audit.sinks.address",
@@ -192,14 +169,8 @@ impl Config {
                     ));
                 }
             }
-            other => {
-                return Err(self.invalid(
-                    "audit.sinks.transport",
-                    format!("is {other:?}; use \"udp\", \"tcp\", \"tls\" or \"unix\""),
-                ))
-            }
         }
-        if s.transport == "tls"
+        if s.transport == SinkTransport::Tls
             && (s.tls_ca.is_none() || s.tls_cert.is_none() || s.tls_key.is_none())
         {
             return Err(self.invalid(
@@ -207,30 +178,7 @@ impl Config {
                 "a tls sink needs tls_ca, tls_cert and tls_key",
             ));
         }
-        if !["rfc5424", "rfc3164"].contains(&s.framing.as_str()) {
-            return Err(self.invalid(
-                "audit.sinks.framing",
-                format!("is {:?}; use \"rfc5424\" or \"rfc3164\"", s.framing),
-            ));
-        }
-        if !["kv", "cef", "leef"].contains(&s.format.as_str()) {
-            return Err(self.invalid(
-                "audit.sinks.format",
-                format!("is {:?}; use \"kv\", \"cef\" or \"leef\"", s.format),
-            ));
-        }
-        if facility_code(&s.facility).is_none() {
-            return Err(self.invalid(
-                "audit.sinks.facility",
-                format!(
-                    "is {:?}; use a syslog facility such as \"authpriv\" or \"local0\"",
-                    s.facility
-                ),
-            ));
-        }
-        let app_ok = (1..=48).contains(&s.app_name.len())
-            && s.app_name.bytes().all(|b| b.is_ascii_graphic());
-        if !app_ok {
+        if !is_app_name(&s.app_name) {
             return Err(self.invalid(
                 "audit.sinks.app_name",
                 "must be 1 to 48 printable ASCII characters without spaces",
@@ -241,4 +189,15 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// Whether `address` is host:port with a port that is not 0.
+pub(super) fn is_host_port(address: &str) -> bool {
+    let port = address.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
+    matches!(port, Some(Ok(p)) if p != 0)
+}
+
+/// Whether `name` can be a syslog APP-NAME: 1 to 48 printable ASCII characters.
+pub(super) fn is_app_name(name: &str) -> bool {
+    (1..=48).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_graphic())
 }

@@ -1,12 +1,13 @@
 //! `[log]` and `[[log.remote]]`: the diagnostic log streams and their receivers.
 
-use super::audit::default_framing;
-use super::{facility_code, log_level, Config, ConfigError};
-use serde::Deserialize;
+use super::audit::{is_app_name, is_host_port};
+use super::syslog::{Facility, Framing, RemoteTransport};
+use super::{log_level, Config, ConfigError};
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// `[log]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
     /// `none`, `basic`, `verbose`, `debug`, or a tracing filter (`info`, `akm=debug`);
@@ -20,18 +21,18 @@ pub struct LogConfig {
     /// `akm` and `akm-error`; default none.
     pub syslog: Option<PathBuf>,
     /// The syslog facility of the diagnostic streams; default `daemon`.
-    pub syslog_facility: String,
+    pub syslog_facility: Facility,
     /// Remote syslog receivers of the log lines at or above their level (`[[log.remote]]`).
     pub remote: Vec<RemoteLogConfig>,
 }
 
 /// `[[log.remote]]`: a remote syslog receiver of the server's log lines. The transport keys
 /// are those of `[[audit.sinks]]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RemoteLogConfig {
     /// `udp`, `tcp` or `tls`.
-    pub transport: String,
+    pub transport: RemoteTransport,
     /// host:port.
     pub address: String,
     /// The lowest level sent: `error`, `warn` (default), `info`, `debug`, or a `log.level`
@@ -39,14 +40,14 @@ pub struct RemoteLogConfig {
     #[serde(default = "default_remote_level")]
     pub level: String,
     /// `rfc5424` (default) or `rfc3164`.
-    #[serde(default = "default_framing")]
-    pub framing: String,
+    #[serde(default)]
+    pub framing: Framing,
     /// Syslog APP-NAME; default `akm`.
     #[serde(default = "default_remote_app_name")]
     pub app_name: String,
     /// Syslog facility name; default `daemon`.
     #[serde(default = "default_remote_facility")]
-    pub facility: String,
+    pub facility: Facility,
     /// TLS: CA bundle that signed the receiver's certificate.
     pub tls_ca: Option<PathBuf>,
     /// TLS: our client certificate.
@@ -61,27 +62,36 @@ pub struct RemoteLogConfig {
     pub queue_lines: usize,
 }
 
+/// Default `log.level`.
+pub const DEFAULT_LEVEL: &str = "info";
+/// Default `log.remote.level`.
+pub const DEFAULT_REMOTE_LEVEL: &str = "warn";
+/// Default `log.remote.app_name`.
+pub const DEFAULT_REMOTE_APP_NAME: &str = "akm";
+/// Default `log.remote.queue_lines`.
+pub const DEFAULT_REMOTE_QUEUE_LINES: usize = 10_000;
+
 fn default_remote_level() -> String {
-    "warn".into()
+    DEFAULT_REMOTE_LEVEL.into()
 }
 fn default_remote_app_name() -> String {
-    "akm".into()
+    DEFAULT_REMOTE_APP_NAME.into()
 }
-fn default_remote_facility() -> String {
-    "daemon".into()
+fn default_remote_facility() -> Facility {
+    Facility::Daemon
 }
 fn default_queue_lines() -> usize {
-    10_000
+    DEFAULT_REMOTE_QUEUE_LINES
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
-            level: "info".into(),
+            level: DEFAULT_LEVEL.into(),
             file: None,
             error_file: None,
             syslog: None,
-            syslog_facility: "daemon".into(),
+            syslog_facility: Facility::Daemon,
             remote: Vec::new(),
         }
     }
@@ -89,14 +99,7 @@ impl Default for LogConfig {
 
 impl Config {
     pub(super) fn validate_remote_log(&self, r: &RemoteLogConfig) -> Result<(), ConfigError> {
-        if !["udp", "tcp", "tls"].contains(&r.transport.as_str()) {
-            return Err(self.invalid(
-                "log.remote.transport",
-                format!("is {:?}; use \"udp\", \"tcp\" or \"tls\"", r.transport),
-            ));
-        }
-        let port = r.address.rsplit_once(':').map(|(_, p)| p.parse::<u16>());
-        if !matches!(port, Some(Ok(p)) if p != 0) {
+        if !is_host_port(&r.address) {
             return Err(self.invalid(
                 "log.remote.address",
                 format!(
@@ -105,7 +108,7 @@ impl Config {
                 ),
             ));
         }
-        if r.transport == "tls"
+        if r.transport == RemoteTransport::Tls
             && (r.tls_ca.is_none() || r.tls_cert.is_none() || r.tls_key.is_none())
         {
             return Err(self.invalid(
@@ -119,24 +122,7 @@ impl Config {
                 format!("{problem}; use error, warn, info or debug"),
             ));
         }
-        if !["rfc5424", "rfc3164"].contains(&r.framing.as_str()) {
-            return Err(self.invalid(
-                "log.remote.framing",
-                format!("is {:?}; use \"rfc5424\" or \"rfc3164\"", r.framing),
-            ));
-        }
-        if facility_code(&r.facility).is_none() {
-            return Err(self.invalid(
-                "log.remote.facility",
-                format!(
-                    "is {:?}; use a syslog facility such as \"daemon\" or \"local1\"",
-                    r.facility
-                ),
-            ));
-        }
-        let app_ok = (1..=48).contains(&r.app_name.len())
-            && r.app_name.bytes().all(|b| b.is_ascii_graphic());
-        if !app_ok {
+        if !is_app_name(&r.app_name) {
             return Err(self.invalid(
                 "log.remote.app_name",
                 "must be 1 to 48 printable ASCII characters without spaces",

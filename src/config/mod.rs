@@ -16,10 +16,11 @@ pub mod mirror;
 mod server;
 pub mod status;
 mod store;
+mod syslog;
 mod tls;
 
-pub use access::{AccessConfig, AccountConfig, NamedAccounts};
-pub use audit::{facility_code, AuditConfig, SinkConfig};
+pub use access::{AccessConfig, AccountConfig, DefaultMode, Grant};
+pub use audit::{AuditConfig, AuditSync, SinkConfig};
 pub use backup::{BackupConfig, SftpTarget};
 pub use client::ClientConfig;
 pub use crypto::CryptoConfig;
@@ -27,6 +28,7 @@ pub use dual_control::DualControlConfig;
 pub use log::{LogConfig, RemoteLogConfig};
 pub use server::ServerConfig;
 pub use store::StoreConfig;
+pub use syslog::{Facility, Framing, RemoteTransport, SinkFormat, SinkTransport};
 pub use tls::{parse_fingerprint, TlsConfig};
 
 use serde::Deserialize;
@@ -129,7 +131,7 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.display().to_string(),
-            message: e.to_string().trim().replace('\n', " "),
+            message: parse_message(text, &e),
         })?;
         config.path = path.to_owned();
         config.sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()));
@@ -199,7 +201,7 @@ impl Config {
             {
                 fix(p);
             }
-            if s.transport == "unix" {
+            if s.transport == SinkTransport::Unix {
                 let mut p = PathBuf::from(&s.address);
                 fix(&mut p);
                 s.address = p.display().to_string();
@@ -322,15 +324,6 @@ impl Config {
         self.status
             .validate()
             .map_err(|(key, problem)| self.invalid(key, problem))?;
-        if facility_code(&self.log.syslog_facility).is_none() {
-            return Err(self.invalid(
-                "log.syslog_facility",
-                format!(
-                    "is {:?}; use a syslog facility such as \"daemon\" or \"local1\"",
-                    self.log.syslog_facility
-                ),
-            ));
-        }
         self.validate_access()?;
         self.log
             .remote
@@ -384,10 +377,51 @@ impl Config {
     }
 }
 
+/// The parser's message for `error` in `text`, led by the dotted key it is about when the
+/// error points at a `key = value` line or a table header (`log.syslog_facility`), and
+/// ending with the line number. Serde's message names the value and, for a value outside a
+/// fixed set, every accepted one.
+fn parse_message(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim().replace('\n', " ");
+    let Some(span) = error.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let line_no = text[..start].matches('\n').count() + 1;
+    match dotted_key_at(text, start) {
+        Some(key) => format!("`{key}`: {message} (line {line_no})"),
+        None => format!("{message} (line {line_no})"),
+    }
+}
+
+/// The dotted key of the line holding byte `at`: the table header above it joined with the
+/// key before `=`, or the header itself when the line is one.
+fn dotted_key_at(text: &str, at: usize) -> Option<String> {
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("").trim();
+    let header = |l: &str| {
+        l.starts_with('[')
+            .then(|| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+    };
+    if let Some(h) = header(line) {
+        return Some(h);
+    }
+    let (key, _) = line.split_once('=')?;
+    let key: String = key.trim().replace(['"', '\'', ' '], "");
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find_map(header);
+    Some(match table {
+        Some(t) if !t.is_empty() => format!("{t}.{key}"),
+        _ => key,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{self, AccessMode, Operations};
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("/etc/akm/akm.toml"))
@@ -460,8 +494,6 @@ mod tests {
                 .to_string();
             assert!(e.contains(key), "{text}: {e}");
         }
-        // Whatever the configuration, a record at the limit decodes with room to spare.
-        const { assert!(2 * limits::MAX_ATTRIBUTE_BYTES_CAP <= crate::ops::STORED_RECORD_MAX_BYTES) };
     }
 
     #[test]
@@ -600,18 +632,9 @@ mod tests {
              [access.users.bob]\nenabled = false\n",
         )
         .unwrap();
-        let s = c.access_settings();
-        assert_eq!(s.admin_group, "akm-admins");
-        assert_eq!(s.default_mode, AccessMode::Group);
-        assert_eq!(s.unknown, None);
-        let (users, groups) = c.declared_accounts();
-        assert_eq!(users[0].0, "bob");
-        assert!(!users[0].1.enabled);
-        assert_eq!(groups[0].1.operations, Operations::all());
-        assert_eq!(
-            parse("").unwrap().access_settings(),
-            policy::Settings::default()
-        );
+        assert_eq!(c.access.default_mode, DefaultMode::Group);
+        assert_eq!(c.access.groups["HR"].operations, [Grant::All]);
+        assert!(!c.access.users["bob"].enabled);
         for (text, key) in [
             ("[access]\ndefault_mode = \"all\"\n", "access.default_mode"),
             ("[access]\nadmin_group = \"\"\n", "access.admin_group"),
@@ -634,5 +657,48 @@ mod tests {
         }
         let fp = "AB:".repeat(31) + "AB";
         assert_eq!(parse_fingerprint(&fp), Some([0xAB; 32]));
+    }
+}
+
+#[cfg(test)]
+mod enum_tests {
+    use super::*;
+
+    /// A value outside a fixed set is refused when the file is parsed, with the dotted key,
+    /// the value and every accepted value.
+    #[test]
+    fn a_bad_enum_value_names_the_key_and_the_accepted_values() {
+        let parse = |t: &str| {
+            Config::parse(t, Path::new("/etc/akm/akm.toml"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = parse("[log]\nlevel = \"info\"\nsyslog_facility = \"kernel\"\n");
+        assert!(e.contains("`log.syslog_facility`"), "{e}");
+        assert!(e.contains("kernel") && e.contains("`local7`"), "{e}");
+        assert!(e.contains("line 3"), "{e}");
+        let e = parse("[audit]\nsync = \"never\"\n");
+        assert!(e.contains("`audit.sync`"), "{e}");
+        assert!(
+            e.contains("`every-record`") && e.contains("`interval`"),
+            "{e}"
+        );
+        let e = parse("[[audit.sinks]]\ntransport = \"smtp\"\naddress = \"x:1\"\n");
+        assert!(
+            e.contains("`audit.sinks.transport`") && e.contains("`unix`"),
+            "{e}"
+        );
+        let e = parse("[access]\ndefault_mode = \"all\"\n");
+        assert!(
+            e.contains("`access.default_mode`") && e.contains("`user-and-group`"),
+            "{e}"
+        );
+        let e = parse("[access.groups.HR]\noperations = [\"read\", \"gett\"]\n");
+        assert!(
+            e.contains("`access.groups.HR.operations`") && e.contains("`get`"),
+            "{e}"
+        );
+        let e = parse("[server]\nlisten_port = 1\n");
+        assert!(e.contains("`server.listen_port`"), "{e}");
     }
 }

@@ -129,7 +129,7 @@ impl Config {
             (
                 "server.max_batch_items",
                 s.max_batch_items,
-                crate::kmip::MAX_BATCH_ITEMS,
+                limits::MAX_BATCH_ITEMS_CAP,
                 "the default is 1024",
             ),
             (

@@ -145,7 +145,7 @@ impl StatusConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, ConfigError};
+    use super::super::{Config, ConfigError};
     use std::path::Path;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
