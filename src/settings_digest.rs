@@ -50,7 +50,7 @@ impl SettingsDigest {
             format!("users:\n{}groups:\n{}", records(&users), records(&groups)),
         );
         let d = &started.dual_control;
-        let mut ops = d.operations.clone();
+        let mut ops = d.operation_names();
         ops.sort();
         ops.dedup();
         texts.insert(

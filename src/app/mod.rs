@@ -65,7 +65,7 @@ impl CtxBuilder {
         ctx.backup_sftp = config.backup.sftp.clone();
         ctx.kek_files = Some(KekFiles::of(&config.store));
         ctx.dual = dual::DualControl::new(
-            config.dual_control.operations.clone(),
+            config.dual_control.operation_names(),
             config.dual_control.window_minutes,
         )
         // PCI mode is a preset: it implies separation of duties.

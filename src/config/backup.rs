@@ -1,11 +1,11 @@
 //! `[backup]` and `[backup.sftp]`: where backups go, how often, how many are kept.
 
 use super::StoreConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// `[backup]`: where `akm backup` and scheduled backups write, how often, how many to keep.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackupConfig {
     /// The directory backups are written to (created 0700); defaults to `backups` beside the
@@ -24,7 +24,7 @@ pub struct BackupConfig {
 }
 
 /// Where scheduled backups are copied (`[backup.sftp]`).
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SftpTarget {
     /// `user@host:directory` on the remote host.

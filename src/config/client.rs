@@ -1,10 +1,10 @@
 //! `[client]`: what the `akm key` commands connect with.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// `[client]`: what `akm key ...` connects with unless flags say otherwise.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClientConfig {
     /// Server address, host:port.

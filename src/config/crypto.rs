@@ -1,9 +1,9 @@
 //! `[crypto]`: key-handling policy (PCI mode) and the scheduled rotation check.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `[crypto]`: how keys may leave akm and how often scheduled rotation runs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CryptoConfig {
     /// PCI mode: symmetric keys leave akm only wrapped under another key; a Get without a Key

@@ -9,14 +9,14 @@
 //! [`MirrorConfig::check_dedicated_ca`]).
 
 use super::TlsConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `[mirror]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorConfig {
     /// This node's id: unique among the peers, stamped on every change made here.
@@ -59,7 +59,7 @@ pub struct MirrorConfig {
 }
 
 /// `[[mirror.peers]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     /// The peer's node id (its `mirror.node_id`).
@@ -79,7 +79,7 @@ pub struct PeerConfig {
 }
 
 /// Replication mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Writes never wait for peers.
@@ -90,7 +90,7 @@ pub enum Mode {
 }
 
 /// What RPO-zero mode does when no peer acknowledges in time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnTimeout {
     /// Refuse writes until a peer is back and caught up.

@@ -31,7 +31,7 @@ pub use store::StoreConfig;
 pub use syslog::{Facility, Framing, RemoteTransport, SinkFormat, SinkTransport};
 pub use tls::{parse_fingerprint, TlsConfig};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -69,7 +69,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The KMIP listener.
@@ -256,15 +256,6 @@ impl Config {
         self.validate_request_limits()?;
         if !(1..=86_400).contains(&self.crypto.rotation_check_secs) {
             return Err(self.invalid("crypto.rotation_check_secs", "must be 1 to 86400"));
-        }
-        if let Err(bad) = dual_control::expand(&self.dual_control.operations) {
-            return Err(self.invalid(
-                "dual_control.operations",
-                format!(
-                    "{bad:?} is not one of {}, or \"all\"",
-                    dual_control::GUARDABLE.join(", ")
-                ),
-            ));
         }
         if !(1..=1440).contains(&self.dual_control.window_minutes) {
             return Err(self.invalid("dual_control.window_minutes", "must be 1 to 1440"));

@@ -1,10 +1,10 @@
 //! `[server]`: the KMIP listener, its connection budgets and the per-request limits.
 
 use super::{limits, Config, ConfigError};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// `[server]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address to listen on.

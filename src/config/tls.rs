@@ -1,10 +1,10 @@
 //! `[tls]`: the server certificate, the client CA, CRLs and CA pins.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// `[tls]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// Directory of the development PKI written by `akm init`.
