@@ -43,7 +43,7 @@ impl CtxBuilder {
             backup_sftp: None,
             kek_files: None,
             dual: dual::DualControl::default(),
-            max_locate_items: crate::config::limits::DEFAULT_MAX_LOCATE_ITEMS,
+            max_locate_items: crate::config::limits::DEFAULT_MAX_LOCATE_ITEMS.into(),
             limits: cost::RequestLimits::default(),
             attribute_limits: AttributeLimits::default(),
             metrics: Arc::default(),
@@ -70,7 +70,7 @@ impl CtxBuilder {
         )
         // PCI mode is a preset: it implies separation of duties.
         .with_separate_duties(config.dual_control.separate_duties || config.crypto.pci_mode);
-        ctx.max_locate_items = config.server.max_locate_items;
+        ctx.max_locate_items = config.server.max_locate_items.into();
         ctx.limits = cost::RequestLimits {
             max_request_cost: config.server.max_request_cost as u64,
             max_pbkdf2_iterations: u32::try_from(config.server.max_pbkdf2_iterations)

@@ -36,7 +36,10 @@ impl Default for DualControlConfig {
 impl DualControlConfig {
     /// The configured operations by name (`all` unexpanded), as `ops::dual` takes them.
     pub fn operation_names(&self) -> Vec<String> {
-        self.operations.iter().map(|g| g.name().to_owned()).collect()
+        self.operations
+            .iter()
+            .map(|g| g.name().to_owned())
+            .collect()
     }
 }
 
