@@ -123,19 +123,26 @@ impl AuditConfig {
 
 impl Config {
     pub(super) fn validate_audit(&self) -> Result<(), ConfigError> {
-        let a = &self.audit;
-        if !(1..=1_000_000).contains(&a.checkpoint_every) {
-            return Err(self.invalid("audit.checkpoint_every", "must be 1 to 1000000"));
-        }
-        if !(1..=60).contains(&a.checkpoint_secs) {
-            return Err(self.invalid(
-                "audit.checkpoint_secs",
-                "must be 1 to 60 (a checkpoint at least every minute)",
-            ));
-        }
-        if !(1..=1000).contains(&a.sync_interval_ms) {
-            return Err(self.invalid("audit.sync_interval_ms", "must be 1 to 1000"));
-        }
+        let (a, d) = (&self.audit, AuditConfig::default());
+        self.check_range(
+            "audit.checkpoint_every",
+            a.checkpoint_every,
+            1..=1_000_000,
+            d.checkpoint_every,
+        )?;
+        // A checkpoint at least every minute.
+        self.check_range(
+            "audit.checkpoint_secs",
+            a.checkpoint_secs,
+            1..=60,
+            d.checkpoint_secs,
+        )?;
+        self.check_range(
+            "audit.sync_interval_ms",
+            a.sync_interval_ms,
+            1..=1000,
+            d.sync_interval_ms,
+        )?;
         if a.server_name
             .as_deref()
             .is_some_and(|n| n.trim().is_empty())

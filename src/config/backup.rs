@@ -44,16 +44,23 @@ pub struct SftpTarget {
     pub transfer_timeout_secs: u64,
 }
 
+/// Default `backup.sftp.port`.
+pub const DEFAULT_SFTP_PORT: u16 = 22;
+/// Default `backup.sftp.connect_timeout_secs`.
+pub const DEFAULT_SFTP_CONNECT_TIMEOUT_SECS: u64 = 15;
+/// Default `backup.sftp.transfer_timeout_secs`.
+pub const DEFAULT_SFTP_TRANSFER_TIMEOUT_SECS: u64 = 600;
+
 fn default_port() -> u16 {
-    22
+    DEFAULT_SFTP_PORT
 }
 
 fn default_connect_timeout() -> u64 {
-    15
+    DEFAULT_SFTP_CONNECT_TIMEOUT_SECS
 }
 
 fn default_transfer_timeout() -> u64 {
-    600
+    DEFAULT_SFTP_TRANSFER_TIMEOUT_SECS
 }
 
 impl Default for BackupConfig {

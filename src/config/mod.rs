@@ -223,6 +223,25 @@ impl Config {
         }
     }
 
+    /// Refuses `value` of `key` outside `range`, naming the range and the default (read
+    /// from the section's `Default`, so a message cannot drift from it).
+    fn check_range<T: PartialOrd + std::fmt::Display>(
+        &self,
+        key: &'static str,
+        value: T,
+        range: std::ops::RangeInclusive<T>,
+        default: T,
+    ) -> Result<(), ConfigError> {
+        if range.contains(&value) {
+            return Ok(());
+        }
+        let (lo, hi) = range.into_inner();
+        Err(self.invalid(
+            key,
+            format!("is {value}; must be {lo} to {hi}; the default is {default}"),
+        ))
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if self.server.listen.parse::<SocketAddr>().is_err() {
             return Err(self.invalid(
@@ -237,31 +256,20 @@ impl Config {
             return Err(self.invalid("server.max_connections", "must be at least 1"));
         }
         self.validate_handshake_budget()?;
-        if !(1..=3600).contains(&self.server.handshake_timeout_secs) {
-            return Err(self.invalid("server.handshake_timeout_secs", "must be 1 to 3600"));
-        }
-        if !(1..=86_400).contains(&self.server.idle_timeout_secs) {
-            return Err(self.invalid("server.idle_timeout_secs", "must be 1 to 86400"));
-        }
-        if !(1..=3600).contains(&self.server.frame_timeout_secs) {
-            return Err(self.invalid(
-                "server.frame_timeout_secs",
-                "must be 1 to 3600; the default is 10",
-            ));
-        }
-        if !(1024..=64 * 1024 * 1024).contains(&self.server.max_message_bytes) {
-            return Err(self.invalid(
-                "server.max_message_bytes",
-                "must be 1024 to 67108864 (64 MiB); the default is 1048576",
-            ));
-        }
+        self.validate_timeouts()?;
         self.validate_request_limits()?;
-        if !(1..=86_400).contains(&self.crypto.rotation_check_secs) {
-            return Err(self.invalid("crypto.rotation_check_secs", "must be 1 to 86400"));
-        }
-        if !(1..=1440).contains(&self.dual_control.window_minutes) {
-            return Err(self.invalid("dual_control.window_minutes", "must be 1 to 1440"));
-        }
+        self.check_range(
+            "crypto.rotation_check_secs",
+            self.crypto.rotation_check_secs,
+            1..=86_400,
+            CryptoConfig::default().rotation_check_secs,
+        )?;
+        self.check_range(
+            "dual_control.window_minutes",
+            self.dual_control.window_minutes,
+            1..=1440,
+            DualControlConfig::default().window_minutes,
+        )?;
         if self
             .backup
             .sftp
@@ -274,15 +282,18 @@ impl Config {
             ));
         }
         if let Some(t) = &self.backup.sftp {
-            if !(1..=600).contains(&t.connect_timeout_secs) {
-                return Err(self.invalid("backup.sftp.connect_timeout_secs", "must be 1 to 600"));
-            }
-            if !(1..=86_400).contains(&t.transfer_timeout_secs) {
-                return Err(self.invalid(
-                    "backup.sftp.transfer_timeout_secs",
-                    "must be 1 to 86400 (seconds one upload may take)",
-                ));
-            }
+            self.check_range(
+                "backup.sftp.connect_timeout_secs",
+                t.connect_timeout_secs,
+                1..=600,
+                backup::DEFAULT_SFTP_CONNECT_TIMEOUT_SECS,
+            )?;
+            self.check_range(
+                "backup.sftp.transfer_timeout_secs",
+                t.transfer_timeout_secs,
+                1..=86_400,
+                backup::DEFAULT_SFTP_TRANSFER_TIMEOUT_SECS,
+            )?;
         }
         if let Some(spec) = &self.backup.schedule {
             if let Err(e) = cron::CronSpec::parse(spec) {
@@ -322,12 +333,12 @@ impl Config {
             .remote
             .iter()
             .try_for_each(|r| self.validate_remote_log(r))?;
-        if self.tls.expiry_warning_days > 3650 {
-            return Err(self.invalid(
-                "tls.expiry_warning_days",
-                "must be 0 to 3650 (days before expiry); the default is 30",
-            ));
-        }
+        self.check_range(
+            "tls.expiry_warning_days",
+            self.tls.expiry_warning_days,
+            0..=3650,
+            TlsConfig::default().expiry_warning_days,
+        )?;
         for fp in &self.tls.client_ca_fingerprints {
             if parse_fingerprint(fp).is_none() {
                 return Err(self.invalid(

@@ -93,86 +93,113 @@ impl Default for ServerConfig {
 impl Config {
     /// The budget of connections still in their TLS handshake, and its share per address.
     pub(super) fn validate_handshake_budget(&self) -> Result<(), ConfigError> {
-        let s = &self.server;
-        if !(1..=65_536).contains(&s.max_handshaking) {
-            return Err(self.invalid(
-                "server.max_handshaking",
-                "must be 1 to 65536; the default is 256",
-            ));
-        }
+        let (s, d) = (&self.server, ServerConfig::default());
+        self.check_range(
+            "server.max_handshaking",
+            s.max_handshaking,
+            1..=65_536,
+            d.max_handshaking,
+        )?;
         // Above server.max_connections it simply does not bind, so it is not refused there
         // (an operator lowering max_connections need not touch it).
-        if !(1..=65_536).contains(&s.max_connections_per_identity) {
-            return Err(self.invalid(
-                "server.max_connections_per_identity",
-                "must be 1 to 65536; the default is 256",
-            ));
-        }
+        self.check_range(
+            "server.max_connections_per_identity",
+            s.max_connections_per_identity,
+            1..=65_536,
+            d.max_connections_per_identity,
+        )?;
         if !(1..=s.max_handshaking).contains(&s.max_handshaking_per_source) {
             return Err(self.invalid(
                 "server.max_handshaking_per_source",
                 format!(
-                    "must be 1 to server.max_handshaking ({}); the default is 64",
-                    s.max_handshaking
+                    "must be 1 to server.max_handshaking ({}); the default is {}",
+                    s.max_handshaking, d.max_handshaking_per_source
                 ),
             ));
         }
         Ok(())
     }
 
+    /// The handshake, idle and frame timeouts and the largest message.
+    pub(super) fn validate_timeouts(&self) -> Result<(), ConfigError> {
+        let (s, d) = (&self.server, ServerConfig::default());
+        self.check_range(
+            "server.handshake_timeout_secs",
+            s.handshake_timeout_secs,
+            1..=3600,
+            d.handshake_timeout_secs,
+        )?;
+        self.check_range(
+            "server.idle_timeout_secs",
+            s.idle_timeout_secs,
+            1..=86_400,
+            d.idle_timeout_secs,
+        )?;
+        self.check_range(
+            "server.frame_timeout_secs",
+            s.frame_timeout_secs,
+            1..=3600,
+            d.frame_timeout_secs,
+        )?;
+        self.check_range(
+            "server.max_message_bytes",
+            s.max_message_bytes,
+            1024..=64 << 20,
+            d.max_message_bytes,
+        )
+    }
+
     /// The per-request and in-flight limits: each must be at least 1 and at most a cap that
     /// keeps one request's cost bounded.
     pub(super) fn validate_request_limits(&self) -> Result<(), ConfigError> {
-        let s = &self.server;
-        let checks: [(&'static str, usize, usize, &str); 8] = [
-            ("server.max_depth", s.max_depth, 256, "the default is 64"),
+        let (s, d) = (&self.server, ServerConfig::default());
+        let checks: [(&'static str, usize, usize, usize); 8] = [
+            ("server.max_depth", s.max_depth, 256, d.max_depth),
             (
                 "server.max_batch_items",
                 s.max_batch_items,
                 limits::MAX_BATCH_ITEMS_CAP,
-                "the default is 1024",
+                d.max_batch_items,
             ),
             (
                 "server.max_attributes",
                 s.max_attributes,
                 100_000,
-                "the default is 1024",
+                d.max_attributes,
             ),
             (
                 "server.max_requests_in_flight",
                 s.max_requests_in_flight,
                 65_536,
-                "the default is 256",
+                d.max_requests_in_flight,
             ),
             (
                 "server.max_locate_items",
                 s.max_locate_items,
                 limits::MAX_LOCATE_ITEMS_CAP,
-                "the default is 10000",
+                d.max_locate_items,
             ),
             (
                 "server.max_request_cost",
                 s.max_request_cost,
                 1_000_000,
-                "the default is 4000",
+                d.max_request_cost,
             ),
             (
                 "server.max_pbkdf2_iterations",
                 s.max_pbkdf2_iterations,
                 limits::MAX_PBKDF2_ITERATIONS_CAP as usize,
-                "the default is 1000000",
+                d.max_pbkdf2_iterations,
             ),
             (
                 "server.max_response_bytes",
                 s.max_response_bytes,
                 64 << 20,
-                "the default is 4194304 (4 MiB)",
+                d.max_response_bytes,
             ),
         ];
         for (key, value, max, default) in checks {
-            if !(1..=max).contains(&value) {
-                return Err(self.invalid(key, format!("must be 1 to {max}; {default}")));
-            }
+            self.check_range(key, value, 1..=max, default)?;
         }
         self.validate_attribute_limits()
     }
@@ -182,25 +209,20 @@ impl Config {
     /// per-attribute limit no larger than the per-object one.
     pub(super) fn validate_attribute_limits(&self) -> Result<(), ConfigError> {
         use limits::{MAX_ATTRIBUTE_BYTES_CAP as MAX, MIN_ATTRIBUTE_BYTES as MIN};
-        let s = &self.server;
+        let (s, d) = (&self.server, ServerConfig::default());
         for (key, value, default) in [
             (
                 "server.max_attribute_bytes",
                 s.max_attribute_bytes,
-                limits::DEFAULT_MAX_ATTRIBUTE_BYTES,
+                d.max_attribute_bytes,
             ),
             (
                 "server.max_object_attribute_bytes",
                 s.max_object_attribute_bytes,
-                limits::DEFAULT_MAX_OBJECT_ATTRIBUTE_BYTES,
+                d.max_object_attribute_bytes,
             ),
         ] {
-            if !(MIN..=MAX).contains(&value) {
-                return Err(self.invalid(
-                    key,
-                    format!("must be {MIN} to {MAX} (1 MiB); the default is {default}"),
-                ));
-            }
+            self.check_range(key, value, MIN..=MAX, default)?;
         }
         if s.max_attribute_bytes > s.max_object_attribute_bytes {
             return Err(self.invalid(
