@@ -215,22 +215,17 @@ impl Worker {
 impl crate::config::LogConfig {
     /// The remote receivers as `logremote` takes them, with `hostname` in their headers.
     pub fn remote_settings(&self, hostname: &str) -> Vec<RemoteSettings> {
-        use crate::audit::format::Framing;
         self.remote
             .iter()
             .map(|r| RemoteSettings {
                 transport: crate::audit::settings::receiver_transport(
-                    &r.transport,
+                    r.transport.into(),
                     &r.address,
                     [&r.tls_ca, &r.tls_cert, &r.tls_key],
                     &r.tls_server_name,
                 ),
-                framing: if r.framing == "rfc3164" {
-                    Framing::Rfc3164
-                } else {
-                    Framing::Rfc5424
-                },
-                facility: crate::config::facility_code(&r.facility).unwrap_or(3),
+                framing: crate::audit::settings::framing(r.framing),
+                facility: r.facility.code(),
                 app_name: r.app_name.clone(),
                 hostname: hostname.to_owned(),
                 level: r.level.clone(),

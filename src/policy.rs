@@ -234,13 +234,9 @@ pub struct Settings {
 }
 
 impl Default for Settings {
+    /// The settings of an `[access]` section left out (the config's defaults, defined once).
     fn default() -> Self {
-        Settings {
-            admin_group: "admins".into(),
-            unknown: Some(Operations::all()),
-            hide_existence: false,
-            default_mode: AccessMode::User,
-        }
+        Settings::from_config(&crate::config::AccessConfig::default())
     }
 }
 
@@ -397,6 +393,9 @@ pub fn decide(
         Decision::deny(Reason::NotPermittedByKey(key.mode))
     }
 }
+
+mod from_config;
+pub use from_config::{declared_accounts, NamedAccounts};
 
 #[cfg(test)]
 mod tests;

@@ -6,9 +6,11 @@
 //! `[access]` settings and the user and group records the file declares (and with them the
 //! security settings digest mirror peers compare), the revocations of the CRLs (recorded in
 //! the store, so every mirror peer enforces them), the `[log] level` and new paths of the log
-//! files;
-//! it reopens the diagnostic log files and the audit journal (logrotate). Keys that cannot
-//! change in a running server are named in a warning and wait for a restart. An invalid file
+//! files, and `server.max_locate_items`;
+//! it reopens the diagnostic log files and the audit journal (logrotate). The changed keys are
+//! found by comparing the two configurations whole ([`crate::config::changed_keys`]); each
+//! is applied, or named in a warning as waiting for a restart, or (`[client]`, the `akm
+//! init` keys) named as unused by a running server: none is passed over silently. An invalid file
 //! is refused with an error naming the key and the file, and nothing changes.
 
 use crate::config::{Config, TlsConfig};
@@ -59,7 +61,7 @@ impl Reload {
     /// `cause` (`SIGHUP`, `akm reload`) goes to the log. On error the previous configuration
     /// stays in force and the error names the key and the file. On success, returns the keys
     /// that differ from the configuration the server started with and need a restart.
-    pub fn run(&self, ctx: &Ctx, cause: &str) -> Result<Vec<&'static str>, String> {
+    pub fn run(&self, ctx: &Ctx, cause: &str) -> Result<Vec<String>, String> {
         let mut current = match self.current.lock() {
             Ok(c) => c,
             Err(poisoned) => poisoned.into_inner(),
@@ -70,18 +72,37 @@ impl Reload {
         reopen_files(ctx);
         match result {
             Ok(new) => {
-                tracing::info!(cause, config = %self.path.display(), "configuration reloaded");
+                let applied = changed(&current, &new, Effect::Applied);
+                let unused = changed(&current, &new, Effect::Unused);
+                tracing::info!(
+                    cause,
+                    config = %self.path.display(),
+                    applied = %applied.join(", "),
+                    "configuration reloaded"
+                );
+                if !unused.is_empty() {
+                    tracing::info!(
+                        keys = %unused.join(", "),
+                        "changed in the configuration file; read by akm init and the client \
+                         commands, not by the running server"
+                    );
+                }
                 *current = new;
                 let restart = needs_restart(&self.started, &current);
+                let applied = match applied.is_empty() {
+                    true => String::new(),
+                    false => format!("; applied {}", applied.join(", ")),
+                };
                 if restart.is_empty() {
-                    self.notifier.ready("serving; configuration reloaded");
+                    self.notifier
+                        .ready(&format!("serving; configuration reloaded{applied}"));
                 } else {
                     tracing::warn!(
                         keys = %restart.join(", "),
                         "changed in the configuration file but not applied: restart akm for these"
                     );
                     self.notifier.ready(&format!(
-                        "serving; configuration reloaded; restart needed for {}",
+                        "serving; configuration reloaded{applied}; restart needed for {}",
                         restart.join(", ")
                     ));
                 }
@@ -126,7 +147,9 @@ impl Reload {
             handle.replace(config);
         }
         moves.apply();
-        ctx.access.replace(new.access_settings());
+        ctx.access
+            .replace(crate::policy::Settings::from_config(&new.access));
+        ctx.max_locate_items.replace(new.server.max_locate_items);
         if let Err(e) = crate::logfile::set_level(&new.log.level) {
             tracing::error!(error = %e, "log.level not applied");
         }
@@ -207,92 +230,86 @@ fn warn_about_dropped_records(old: &Config, new: &Config) {
     dropped("access.groups", &old.access.groups, &new.access.groups);
 }
 
-/// The keys that differ between `old` and `new` and that a running server cannot change:
-/// the listener and its limits, the store, the KEK, the crypto policy, syslog (local and
-/// remote) for the log streams and whether they go to files at all (a log file may move to another path), the
-/// audit journal and sinks, backups, dual control, mirroring, and the status listener but for
-/// its certificate and key, and the certificate expiry threshold. `[client]` and the
-/// `akm init` keys (`tls.certs_dir`, `tls.server_names`, `server.auto_init`) do not matter to
-/// a running server and are not reported.
-pub fn needs_restart(old: &Config, new: &Config) -> Vec<&'static str> {
-    let mut keys = Vec::new();
-    // Values are compared through their Debug form (the config types have no PartialEq);
-    // they are only compared, never logged.
-    macro_rules! compare {
-        ($($section:ident . $field:ident),* $(,)?) => {
-            $(
-                if format!("{:?}", old.$section.$field) != format!("{:?}", new.$section.$field) {
-                    keys.push(concat!(stringify!($section), ".", stringify!($field)));
-                }
-            )*
-        };
-    }
-    compare!(
-        server.listen,
-        server.max_connections,
-        server.max_connections_per_identity,
-        server.max_handshaking,
-        server.max_handshaking_per_source,
-        server.handshake_timeout_secs,
-        server.idle_timeout_secs,
-        server.frame_timeout_secs,
-        server.max_message_bytes,
-        server.max_depth,
-        server.max_batch_items,
-        server.max_attributes,
-        server.max_requests_in_flight,
-        server.max_locate_items,
-        server.max_request_cost,
-        server.max_pbkdf2_iterations,
-        server.max_response_bytes,
-        server.max_attribute_bytes,
-        server.max_object_attribute_bytes,
-        server.shutdown_grace_secs,
-        server.interop_operations,
-        store.data_dir,
-        store.kek_file,
-        crypto.pci_mode,
-        crypto.rotation_check_secs,
-        log.syslog,
-        log.syslog_facility,
-        log.remote,
-        tls.expiry_warning_days,
-        audit.journal,
-        audit.signing_key,
-        audit.server_name,
-        audit.checkpoint_every,
-        audit.checkpoint_secs,
-        audit.sync,
-        audit.sync_interval_ms,
-        audit.sinks,
-        backup.dir,
-        backup.interval_secs,
-        backup.schedule,
-        backup.keep,
-        backup.sftp,
-        dual_control.operations,
-        dual_control.window_minutes,
-        dual_control.separate_duties,
-        status.enabled,
-        status.listen,
-        status.require_client_cert,
-        status.allowed_groups,
-        status.max_connections,
-        status.header_timeout_secs,
-        status.cache_secs,
-    );
-    if format!("{:?}", old.mirror) != format!("{:?}", new.mirror) {
-        keys.push("mirror");
-    }
+/// What a reload does with a key whose value changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Put in force by the reload.
+    Applied,
+    /// Read only at start: named as waiting for a restart until the server restarts.
+    Restart,
+    /// Read only by `akm init` and the client commands, not by a running server.
+    Unused,
+}
+
+/// The keys a reload puts in force (a name covers every key under it): the TLS files of
+/// the KMIP listener and of the status listener, `[access]` and its records, the log level
+/// and the Locate result cap. (`log.file` and `log.error_file` may move: see [`effect`].)
+const LIVE: &[&str] = &[
+    "tls.cert",
+    "tls.key",
+    "tls.client_ca",
+    "tls.crls",
+    "tls.client_ca_fingerprints",
+    "access",
+    "log.level",
+    "status.cert",
+    "status.key",
+    "server.max_locate_items",
+];
+
+/// The keys a running server never reads: `[client]` and what `akm init` uses.
+const UNUSED: &[&str] = &[
+    "client",
+    "tls.certs_dir",
+    "tls.server_names",
+    "server.auto_init",
+];
+
+/// Whether dotted `key` is `name` or under it.
+fn is_under(key: &str, name: &str) -> bool {
+    key.strip_prefix(name)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+}
+
+/// What a reload from `old` to `new` does with the changed `key`. Every key a reload does
+/// not apply and the server reads needs a restart, so a key added to the config is never
+/// silently ignored.
+pub fn effect(key: &str, old: &Config, new: &Config) -> Effect {
     // A log file may move; a stream that starts or stops going to a file may not.
     use crate::logfile::needs_restart as stream_restart;
-    if stream_restart(old.log.file.as_deref(), new.log.file.as_deref()) {
-        keys.push("log.file");
+    let stream = match key {
+        "log.file" => Some((old.log.file.as_deref(), new.log.file.as_deref())),
+        "log.error_file" => Some((old.log.error_file.as_deref(), new.log.error_file.as_deref())),
+        _ => None,
+    };
+    if let Some((from, to)) = stream {
+        return if stream_restart(from, to) {
+            Effect::Restart
+        } else {
+            Effect::Applied
+        };
     }
-    if stream_restart(old.log.error_file.as_deref(), new.log.error_file.as_deref()) {
-        keys.push("log.error_file");
+    if LIVE.iter().any(|name| is_under(key, name)) {
+        Effect::Applied
+    } else if UNUSED.iter().any(|name| is_under(key, name)) {
+        Effect::Unused
+    } else {
+        Effect::Restart
     }
-    keys
+}
+
+/// The changed keys between `old` and `new` that `effect` puts in `which`, sorted.
+pub fn changed(old: &Config, new: &Config, which: Effect) -> Vec<String> {
+    crate::config::changed_keys(old, new)
+        .into_iter()
+        .filter(|key| effect(key, old, new) == which)
+        .collect()
+}
+
+/// The keys that differ between `old` and `new` and that a running server cannot change:
+/// everything it reads but the keys of [`LIVE`] (and a log file that moves).
+pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
+    changed(old, new, Effect::Restart)
 }
 
 #[cfg(test)]
@@ -314,24 +331,58 @@ mod tests {
         );
         assert_eq!(
             needs_restart(&old, &new),
-            vec!["server.listen", "store.data_dir", "log.file"]
+            ["log.file", "server.listen", "store.data_dir"]
+        );
+        assert_eq!(
+            changed(&old, &new, Effect::Applied),
+            ["access.admin_group", "log.level", "tls.crls"]
         );
         assert!(needs_restart(&old, &parse("")).is_empty());
         // A log file that moves needs no restart.
         let a = parse("[log]\nfile = \"/var/log/akm/a.log\"\n");
         let b = parse("[log]\nfile = \"/var/log/akm/b.log\"\nerror_file = \"e.log\"\n");
-        assert_eq!(needs_restart(&a, &b), vec!["log.error_file"]);
+        assert_eq!(needs_restart(&a, &b), ["log.error_file"]);
+        assert_eq!(changed(&a, &b, Effect::Applied), ["log.file"]);
         // The journal's sync policy is the journal thread's, set at start.
         let interval = parse("[audit]\nsync = \"interval\"\nsync_interval_ms = 20\n");
         assert_eq!(
             needs_restart(&old, &interval),
-            vec!["audit.sync", "audit.sync_interval_ms"]
+            ["audit.sync", "audit.sync_interval_ms"]
         );
         // The status listener's address waits for a restart; its certificate does not.
         let s = parse(
             "[status]\nlisten = \"127.0.0.1:9443\"\ncert = \"status.crt\"\nkey = \"status.key\"\n",
         );
-        assert_eq!(needs_restart(&old, &s), vec!["status.listen"]);
+        assert_eq!(needs_restart(&old, &s), ["status.listen"]);
+    }
+
+    /// Every changed key is applied, named for a restart or named as unused: a key no list
+    /// mentions (a new one, or `[mirror]` appearing) needs a restart rather than being
+    /// passed over.
+    #[test]
+    fn every_changed_key_has_an_effect() {
+        let old = parse("");
+        let new = parse(
+            "[server]\nmax_locate_items = 7\nauto_init = true\nmax_depth = 10\n\
+             [client]\nserver = \"kms:5696\"\n[dual_control]\noperations = [\"all\"]\n\
+             [mirror]\nnode_id = \"a\"\nlisten = \"127.0.0.1:5697\"\n\
+             [[mirror.peers]]\nnode_id = \"b\"\naddress = \"127.0.0.1:5698\"\n\
+             fingerprint = \"abababababababababababababababababababababababababababababababab\"\n",
+        );
+        assert_eq!(
+            changed(&old, &new, Effect::Applied),
+            ["server.max_locate_items"]
+        );
+        assert_eq!(
+            changed(&old, &new, Effect::Unused),
+            ["client.server", "server.auto_init"]
+        );
+        assert_eq!(
+            needs_restart(&old, &new),
+            ["dual_control.operations", "mirror", "server.max_depth"]
+        );
+        let all = crate::config::changed_keys(&old, &new);
+        assert_eq!(all.len(), 6, "{all:?}");
     }
 
     #[test]

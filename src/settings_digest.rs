@@ -10,7 +10,8 @@
 //! `refused_algorithms` (the algorithms this build refuses) and `name_scope` (the rule that
 //! makes a Name unique).
 
-use crate::config::{Config, NamedAccounts};
+use crate::config::Config;
+use crate::policy::{self, NamedAccounts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -32,7 +33,7 @@ impl SettingsDigest {
     /// with: those need a restart).
     pub fn of(access: &Config, started: &Config) -> SettingsDigest {
         let mut texts = BTreeMap::new();
-        let s = access.access_settings();
+        let s = policy::Settings::from_config(&access.access);
         texts.insert(
             "access",
             format!(
@@ -43,13 +44,13 @@ impl SettingsDigest {
                 s.unknown.map_or_else(|| "-".into(), |o| o.to_list())
             ),
         );
-        let (users, groups) = access.declared_accounts();
+        let (users, groups) = policy::declared_accounts(&access.access);
         texts.insert(
             "access.records",
             format!("users:\n{}groups:\n{}", records(&users), records(&groups)),
         );
         let d = &started.dual_control;
-        let mut ops = d.operations.clone();
+        let mut ops = d.operation_names();
         ops.sort();
         ops.dedup();
         texts.insert(

@@ -42,7 +42,7 @@ impl CtxBuilder {
             backup: None,
             kek_files: None,
             dual: dual::DualControl::default(),
-            max_locate_items: crate::config::limits::DEFAULT_MAX_LOCATE_ITEMS,
+            max_locate_items: crate::config::limits::DEFAULT_MAX_LOCATE_ITEMS.into(),
             limits: cost::RequestLimits::default(),
             attribute_limits: AttributeLimits::default(),
             metrics: Arc::default(),
@@ -55,7 +55,7 @@ impl CtxBuilder {
     /// the request and attribute limits and the settings digest peers compare.
     pub fn configured(self, config: &Config) -> CtxBuilder {
         let mut ctx = self.0;
-        ctx.access = config.access_settings().into();
+        ctx.access = crate::policy::Settings::from_config(&config.access).into();
         ctx.interop = config.server.interop_operations;
         ctx.crypto = CryptoPolicy {
             pci_mode: config.crypto.pci_mode,
@@ -66,12 +66,12 @@ impl CtxBuilder {
         }));
         ctx.kek_files = Some(KekFiles::of(&config.store));
         ctx.dual = dual::DualControl::new(
-            config.dual_control.operations.clone(),
+            config.dual_control.operation_names(),
             config.dual_control.window_minutes,
         )
         // PCI mode is a preset: it implies separation of duties.
         .with_separate_duties(config.dual_control.separate_duties || config.crypto.pci_mode);
-        ctx.max_locate_items = config.server.max_locate_items;
+        ctx.max_locate_items = config.server.max_locate_items.into();
         ctx.limits = cost::RequestLimits {
             max_request_cost: config.server.max_request_cost as u64,
             max_pbkdf2_iterations: u32::try_from(config.server.max_pbkdf2_iterations)
@@ -112,7 +112,7 @@ pub fn config_event(config: &Config) -> AuditEvent {
 /// other names (added with `akm user`/`akm group`, or dropped from the file) are left alone.
 /// At every start and every configuration reload.
 pub fn apply_declared_accounts(store: &Store, config: &Config) -> Result<(), StoreError> {
-    let (users, groups) = config.declared_accounts();
+    let (users, groups) = crate::policy::declared_accounts(&config.access);
     if users.is_empty() && groups.is_empty() {
         return Ok(());
     }

@@ -5,17 +5,17 @@
 use super::format::{Format, Framing};
 use super::journal::SyncPolicy;
 use super::sink::{SinkSettings, Transport};
-use crate::config::{facility_code, AuditConfig};
+use crate::config::{self, AuditConfig, AuditSync, SinkTransport};
 use std::path::{Path, PathBuf};
 
 impl AuditConfig {
-    /// The journal's sync policy (validated already: anything but `interval` is every-record).
+    /// The journal's sync policy.
     pub fn sync_policy(&self) -> SyncPolicy {
-        match self.sync.as_str() {
-            "interval" => {
+        match self.sync {
+            AuditSync::Interval => {
                 SyncPolicy::Interval(std::time::Duration::from_millis(self.sync_interval_ms))
             }
-            _ => SyncPolicy::EveryRecord,
+            AuditSync::EveryRecord => SyncPolicy::EveryRecord,
         }
     }
 
@@ -25,23 +25,19 @@ impl AuditConfig {
             .iter()
             .map(|s| SinkSettings {
                 transport: receiver_transport(
-                    &s.transport,
+                    s.transport,
                     &s.address,
                     [&s.tls_ca, &s.tls_cert, &s.tls_key],
                     &s.tls_server_name,
                 ),
-                framing: if s.framing == "rfc3164" {
-                    Framing::Rfc3164
-                } else {
-                    Framing::Rfc5424
-                },
-                format: match s.format.as_str() {
-                    "cef" => Format::Cef,
-                    "leef" => Format::Leef,
-                    _ => Format::KeyValue,
+                framing: framing(s.framing),
+                format: match s.format {
+                    config::SinkFormat::Kv => Format::KeyValue,
+                    config::SinkFormat::Cef => Format::Cef,
+                    config::SinkFormat::Leef => Format::Leef,
                 },
                 app_name: s.app_name.clone(),
-                facility: facility_code(&s.facility).unwrap_or(10),
+                facility: s.facility.code(),
                 hostname: hostname.to_owned(),
                 queue_records: s.queue_records,
                 journal: Some(journal.to_owned()),
@@ -50,18 +46,26 @@ impl AuditConfig {
     }
 }
 
+/// The line framing a receiver's `framing` key names.
+pub(crate) fn framing(framing: config::Framing) -> Framing {
+    match framing {
+        config::Framing::Rfc5424 => Framing::Rfc5424,
+        config::Framing::Rfc3164 => Framing::Rfc3164,
+    }
+}
+
 /// The transport of a syslog receiver's settings (validated already).
 pub(crate) fn receiver_transport(
-    transport: &str,
+    transport: SinkTransport,
     address: &str,
     tls: [&Option<PathBuf>; 3],
     server_name: &Option<String>,
 ) -> Transport {
     match transport {
-        "udp" => Transport::Udp(address.to_owned()),
-        "tcp" => Transport::Tcp(address.to_owned()),
-        "unix" => Transport::Unix(PathBuf::from(address)),
-        _ => Transport::Tls {
+        SinkTransport::Udp => Transport::Udp(address.to_owned()),
+        SinkTransport::Tcp => Transport::Tcp(address.to_owned()),
+        SinkTransport::Unix => Transport::Unix(PathBuf::from(address)),
+        SinkTransport::Tls => Transport::Tls {
             address: address.to_owned(),
             ca: tls[0].clone().unwrap_or_default(),
             cert: tls[1].clone().unwrap_or_default(),

@@ -181,7 +181,7 @@ fn restore_dual_control(
     slot: &KekSlot,
     args: &RestoreArgs,
 ) -> Result<(), CliError> {
-    let guarded = crate::config::dual_control::expand(&config.dual_control.operations)
+    let guarded = crate::config::dual_control::expand(&config.dual_control.operation_names())
         .is_ok_and(|ops| ops.iter().any(|o| o == "restore"));
     if !guarded {
         return Ok(());

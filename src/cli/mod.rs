@@ -334,10 +334,11 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             let outputs = crate::logfile::Outputs {
                 file: config.log.file.as_deref(),
                 error_file: config.log.error_file.as_deref(),
-                syslog: config.log.syslog.as_deref().map(|p| {
-                    let facility = crate::config::facility_code(&config.log.syslog_facility);
-                    (p, facility.unwrap_or(3))
-                }),
+                syslog: config
+                    .log
+                    .syslog
+                    .as_deref()
+                    .map(|p| (p, config.log.syslog_facility.code())),
                 remote: &remote,
             };
             crate::logfile::init(&config.log.level, outputs).map_err(CliError::Usage)?;

@@ -36,6 +36,10 @@ impl Default for AttributeLimits {
     }
 }
 
+/// The most batch items one message may hold, whatever the configuration: the highest
+/// `server.max_batch_items` accepted and what the KMIP decoder refuses beyond.
+pub const MAX_BATCH_ITEMS_CAP: usize = 1024;
+
 /// The default of `server.max_locate_items`. Real clients either page (libkmip asks for 16
 /// at a time) or Locate by name and get one or a few (vSphere, PyKMIP's examples), so a cap
 /// this high only ever shortens a Locate that lists a whole large store: about 500 KB of

@@ -8,15 +8,15 @@
 //! peer under the client CA is refused at start (see `MirrorConfig::validate` and
 //! [`MirrorConfig::check_dedicated_ca`]).
 
-use crate::config::TlsConfig;
-use serde::Deserialize;
+use super::TlsConfig;
+use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// `[mirror]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct MirrorConfig {
     /// This node's id: unique among the peers, stamped on every change made here.
@@ -59,7 +59,7 @@ pub struct MirrorConfig {
 }
 
 /// `[[mirror.peers]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     /// The peer's node id (its `mirror.node_id`).
@@ -79,7 +79,7 @@ pub struct PeerConfig {
 }
 
 /// Replication mode.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Writes never wait for peers.
@@ -90,7 +90,7 @@ pub enum Mode {
 }
 
 /// What RPO-zero mode does when no peer acknowledges in time.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnTimeout {
     /// Refuse writes until a peer is back and caught up.
@@ -182,10 +182,9 @@ impl MirrorConfig {
         if !self.peers.iter().any(PeerConfig::cn_only) {
             return Ok(());
         }
-        let (Ok(mirror_cas), Ok(client_cas)) = (
-            crate::tls::load_certs(ca),
-            crate::tls::load_certs(client_ca),
-        ) else {
+        let (Some(mirror_cas), Some(client_cas)) =
+            (pem_certificates(ca), pem_certificates(client_ca))
+        else {
             return Ok(());
         };
         if mirror_cas.iter().any(|c| client_cas.contains(c)) {
@@ -327,9 +326,27 @@ pub fn normalize_fingerprint(f: &str) -> Option<String> {
     (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit())).then_some(hex)
 }
 
+/// The certificates of a PEM file, each as its base64 body with the line breaks removed (the
+/// same certificate gives the same text whatever the file's line length), or `None` if the
+/// file cannot be read or holds none. Comparing them needs no certificate parser.
+fn pem_certificates(path: &Path) -> Option<Vec<String>> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut certs = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find(BEGIN) {
+        let body = &rest[start + BEGIN.len()..];
+        let end = body.find(END)?;
+        certs.push(body[..end].split_whitespace().collect());
+        rest = &body[end + END.len()..];
+    }
+    (!certs.is_empty()).then_some(certs)
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use super::super::Config;
     use std::path::Path;
 
     fn parse(text: &str) -> Result<Config, String> {

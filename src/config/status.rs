@@ -1,7 +1,7 @@
 //! `[status]` in akm.toml: whether the HTTPS status listener runs, where, with which
 //! certificate, and who may read it when it is exposed beyond loopback.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +12,7 @@ use std::time::Duration;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5698";
 
 /// `[status]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StatusConfig {
     /// Whether the listener runs.
@@ -145,7 +145,7 @@ impl StatusConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, ConfigError};
+    use super::super::{Config, ConfigError};
     use std::path::Path;
 
     fn parse(text: &str) -> Result<Config, ConfigError> {

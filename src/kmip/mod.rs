@@ -220,8 +220,8 @@ pub struct RequestMessage {
     pub unknown_critical_extension: Option<String>,
 }
 
-/// The most batch items accepted in one message.
-pub const MAX_BATCH_ITEMS: usize = 1024;
+/// The most batch items accepted in one message (the highest `server.max_batch_items`).
+pub const MAX_BATCH_ITEMS: usize = crate::config::limits::MAX_BATCH_ITEMS_CAP;
 
 /// Reads the protocol version of a request, even if the rest of it is malformed, so that the
 /// error response can be written in a version the client parses.

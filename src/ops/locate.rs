@@ -81,10 +81,11 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         matched = default_member(ctx, &matched)?.into_iter().collect();
     }
     let total = matched.len();
+    let cap = *ctx.max_locate_items.current();
     let page = matched
         .into_iter()
         .skip(offset)
-        .take(max_items.map_or(ctx.max_locate_items, |m| m.min(ctx.max_locate_items)));
+        .take(max_items.map_or(cap, |m| m.min(cap)));
     let page: Vec<String> = page.collect();
     let mut payload = Vec::new();
     if call.version.is_v2() {

@@ -90,8 +90,9 @@ pub struct Ctx {
     pub crypto: CryptoPolicy,
     /// Open multi-part (streaming) operations, in this node's memory.
     pub streams: stream::Streams,
-    /// Most Unique Identifiers one Locate returns (`server.max_locate_items`).
-    pub max_locate_items: usize,
+    /// Most Unique Identifiers one Locate returns (`server.max_locate_items`), replaced by
+    /// a configuration reload.
+    pub max_locate_items: Live<usize>,
     /// The CPU budget of one request message and its items.
     pub limits: cost::RequestLimits,
     /// Limits on stored attribute bytes (`server.max_attribute_bytes`,
@@ -146,7 +147,7 @@ impl CryptoPolicy {
 pub struct Reloader(pub Arc<ReloadFn>);
 
 /// What a [`Reloader`] runs.
-pub type ReloadFn = dyn Fn(&Ctx) -> Result<Vec<&'static str>, String> + Send + Sync;
+pub type ReloadFn = dyn Fn(&Ctx) -> Result<Vec<String>, String> + Send + Sync;
 
 /// A value a reload replaces while requests read it: each reader gets the value in force when
 /// it asks, whole (the old or the new one, never a mix), without taking a lock.

@@ -462,6 +462,19 @@ fn top_level_modules_have_no_import_cycle() {
     );
 }
 
+/// `config` is a leaf: plain data and its validation, importing no other akm module, so every
+/// module may read it and the modules that own runtime types build them from it.
+#[test]
+fn config_imports_no_other_module() {
+    let (_, edges) = edges();
+    let imports: Vec<String> = edges
+        .iter()
+        .filter(|e| e.from == "config" && e.to != "config")
+        .map(|e| format!("{} ({})", e.to, e.site))
+        .collect();
+    assert!(imports.is_empty(), "config imports: {imports:?}");
+}
+
 /// `src/app/` is the only place the server's context is assembled: no other file builds an
 /// `ops::Ctx` with a struct literal (the daemon and the tests go through `app::CtxBuilder`).
 #[test]

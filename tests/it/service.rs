@@ -208,6 +208,21 @@ impl Conn {
         Ok(Conn { runtime, client })
     }
 
+    /// Creates an AES key on this connection.
+    fn create_key(&mut self) {
+        self.runtime
+            .block_on(crate::support::kmip::create_key(&mut self.client, None));
+    }
+
+    /// The identifiers a Locate without Maximum Items returns.
+    fn locate(&mut self) -> Vec<String> {
+        let reply = self
+            .runtime
+            .block_on(self.client.call(op::LOCATE, vec![]))
+            .unwrap();
+        crate::support::kmip::uids_of(&reply)
+    }
+
     /// A Query on this connection: whether it was answered.
     fn query(&mut self) -> bool {
         self.runtime
@@ -533,18 +548,19 @@ fn keys_that_need_a_restart_are_reported_by_every_reload_until_then() {
             "[server]\nmax_connections = 7\nidle_timeout_secs = 9\n",
         )
     });
-    let keys = serde_json::json!(["server.max_connections", "server.idle_timeout_secs"]);
+    // Named in dotted-key order.
+    let keys = serde_json::json!(["server.idle_timeout_secs", "server.max_connections"]);
     assert_eq!(reload(&service)["restart_needed"], keys);
     // Still not in force, so still reported; and in the service status after SIGHUP.
     assert_eq!(reload(&service)["restart_needed"], keys);
     let ready = service.sighup_reload();
     assert!(
-        ready.contains("restart needed for server.max_connections, server.idle_timeout_secs"),
+        ready.contains("restart needed for server.idle_timeout_secs, server.max_connections"),
         "{ready}"
     );
     let text = ok(&service.akm(None, &["reload"]));
     assert!(
-        text.contains("waiting for a restart: server.max_connections"),
+        text.contains("waiting for a restart: server.idle_timeout_secs, server.max_connections"),
         "{text}"
     );
     service.stop();
@@ -581,4 +597,66 @@ fn a_failed_start_says_why_in_the_status_and_never_ready() {
         last.starts_with("STATUS=failed: cannot listen on 127.0.0.1:"),
         "{seen:?}"
     );
+}
+
+/// `server.max_locate_items` changes on reload, on open connections too: a Locate over five
+/// keys returns the old cap, then the new one, and the reload names the key as applied. A
+/// key read only at start (`server.max_depth`) is named as waiting for a restart by `akm
+/// reload` and in the READY=1 status; a client that is not an administrator may not reload.
+#[test]
+fn a_reload_applies_max_locate_items_and_names_restart_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    edit(&config, |t| {
+        t.replace("[server]\n", "[server]\nmax_locate_items = 3\n")
+    });
+    let mut service = Service::start(&config, dir.path(), None);
+    service.wait_for("READY=1", |m| has(m, "READY=1"));
+    let admin = dir.path().join("certs/admin");
+    let mut conn = Conn::open(dir.path(), service.port, &admin).unwrap();
+    for _ in 0..5 {
+        conn.create_key();
+    }
+    assert_eq!(conn.locate().len(), 3);
+
+    // Raised by SIGHUP: the open connection's next Locate returns four.
+    edit(&config, |t| {
+        t.replace("max_locate_items = 3", "max_locate_items = 4")
+    });
+    let ready = service.sighup_reload();
+    assert!(ready.contains("applied server.max_locate_items"), "{ready}");
+    assert!(!ready.contains("restart needed"), "{ready}");
+    assert_eq!(conn.locate().len(), 4);
+
+    // A non-administrator's `akm reload` is refused and changes nothing.
+    edit(&config, |t| {
+        t.replace(
+            "max_locate_items = 4",
+            "max_locate_items = 2\nmax_depth = 32",
+        )
+    });
+    let eve = issue(&config, dir.path(), "eve", "users");
+    let refused = service.akm(Some(&eve), &["reload"]);
+    assert!(!refused.status.success());
+    assert_eq!(conn.locate().len(), 4);
+
+    // Lowered by `akm reload`, with a key that needs a restart: that one is named.
+    service.drain();
+    let out = ok(&service.akm(None, &["reload", "--json"]));
+    let reply: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        reply["restart_needed"],
+        serde_json::json!(["server.max_depth"]),
+        "{out}"
+    );
+    let ready = service.wait_for("READY=1 after akm reload", |m| has(m, "READY=1"));
+    assert!(
+        ready.contains("applied server.max_locate_items")
+            && ready.contains("restart needed for server.max_depth"),
+        "{ready}"
+    );
+    assert_eq!(conn.locate().len(), 2);
+    let mut fresh = Conn::open(dir.path(), service.port, &admin).unwrap();
+    assert_eq!(fresh.locate().len(), 2);
+    service.stop();
 }

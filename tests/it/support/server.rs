@@ -259,7 +259,7 @@ impl TestServer {
         ctx.interop = options.interop;
         ctx.crypto = options.crypto;
         if let Some(n) = options.max_locate_items {
-            ctx.max_locate_items = n;
+            ctx.max_locate_items = n.into();
         }
         if let Some(limits) = options.attribute_limits {
             ctx.attribute_limits = limits;
