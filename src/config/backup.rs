@@ -86,9 +86,4 @@ impl BackupConfig {
                 .unwrap_or_else(|| PathBuf::from("backups"))
         })
     }
-
-    /// The backup log: `backup.log` in the backup directory.
-    pub fn log(&self, store: &StoreConfig) -> PathBuf {
-        self.dir(store).join("backup.log")
-    }
 }
