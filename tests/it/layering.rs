@@ -565,16 +565,68 @@ fn the_checker_reports_a_cycle_and_its_edges() {
 
 /// Prints each top-level module's imports (`module: a, b, c`), for the module map in
 /// docs/src/architecture.md: `cargo test --test it print_module_map -- --ignored --nocapture`.
+/// Each top-level module with the modules it uses (its `uses` column: "nothing" for a leaf).
+fn module_map() -> BTreeMap<String, String> {
+    let (modules, edges) = edges();
+    modules
+        .iter()
+        .map(|m| {
+            let uses: BTreeSet<&str> = edges
+                .iter()
+                .filter(|e| &e.from == m)
+                .map(|e| e.to.as_str())
+                .collect();
+            let uses = if uses.is_empty() {
+                "nothing".to_string()
+            } else {
+                uses.into_iter().collect::<Vec<_>>().join(", ")
+            };
+            (m.clone(), uses)
+        })
+        .collect()
+}
+
+/// The module table of the book's architecture page: module → its `uses` column.
+fn documented_module_map() -> BTreeMap<String, String> {
+    let page = src_dir().join("../docs/src/architecture.md");
+    let text = fs::read_to_string(&page).expect("docs/src/architecture.md");
+    text.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.trim().trim_matches('|').split('|').collect();
+            let module = cells.first()?.trim().strip_prefix('`')?.strip_suffix('`')?;
+            let uses = cells.get(3)?.trim();
+            Some((module.to_string(), uses.to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_architecture_page_shows_the_real_module_map() {
+    let real = module_map();
+    let documented = documented_module_map();
+    let mut wrong = Vec::new();
+    for (module, uses) in &real {
+        match documented.get(module) {
+            None => wrong.push(format!("`{module}` has no row (uses: {uses})")),
+            Some(d) if d != uses => wrong.push(format!("`{module}` uses {uses}, the page says {d}")),
+            Some(_) => {}
+        }
+    }
+    for module in documented.keys().filter(|m| !real.contains_key(*m)) {
+        wrong.push(format!("`{module}` has a row but no module"));
+    }
+    assert!(
+        wrong.is_empty(),
+        "docs/src/architecture.md's module table is stale (print the map with \
+         `cargo test --test it print_module_map -- --ignored --nocapture`):\n{}",
+        wrong.join("\n")
+    );
+}
+
 #[test]
 #[ignore = "on demand: prints the module map's `uses` column"]
 fn print_module_map() {
-    let (modules, edges) = edges();
-    for m in &modules {
-        let uses: BTreeSet<&str> = edges
-            .iter()
-            .filter(|e| &e.from == m)
-            .map(|e| e.to.as_str())
-            .collect();
-        println!("{m}: {}", uses.into_iter().collect::<Vec<_>>().join(", "));
+    for (module, uses) in module_map() {
+        println!("{module}: {uses}");
     }
 }
