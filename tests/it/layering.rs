@@ -608,7 +608,9 @@ fn the_architecture_page_shows_the_real_module_map() {
     for (module, uses) in &real {
         match documented.get(module) {
             None => wrong.push(format!("`{module}` has no row (uses: {uses})")),
-            Some(d) if d != uses => wrong.push(format!("`{module}` uses {uses}, the page says {d}")),
+            Some(d) if d != uses => {
+                wrong.push(format!("`{module}` uses {uses}, the page says {d}"))
+            }
             Some(_) => {}
         }
     }
