@@ -2,6 +2,7 @@
 //! checked with a message that names the key and says what to fix; relative paths resolve
 //! against the directory of the config file. Opens no sockets and no database.
 
+pub mod console;
 pub mod cron;
 pub mod dual_control;
 pub mod limits;
@@ -88,6 +89,9 @@ pub struct Config {
     /// The HTTPS status listener (`/health`, `/metrics`, the status page).
     #[serde(default)]
     pub status: status::StatusConfig,
+    /// The HTTPS management console (off unless enabled).
+    #[serde(default)]
+    pub console: console::ConsoleConfig,
     /// The config file's path (set by `load`).
     #[serde(skip)]
     pub path: PathBuf,
@@ -733,6 +737,7 @@ impl Config {
             m.resolve(base, &self.tls);
         }
         self.status.resolve(base);
+        self.console.resolve(base);
         for p in [
             &mut self.log.file,
             &mut self.log.error_file,
@@ -885,6 +890,9 @@ impl Config {
                 .map_err(|(key, problem)| self.invalid(key, problem))?;
         }
         self.status
+            .validate()
+            .map_err(|(key, problem)| self.invalid(key, problem))?;
+        self.console
             .validate()
             .map_err(|(key, problem)| self.invalid(key, problem))?;
         if facility_code(&self.log.syslog_facility).is_none() {

@@ -11,6 +11,7 @@ pub mod certexpiry;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod conformance;
 pub mod crypto;
 pub mod daemon;

@@ -238,11 +238,11 @@ fn text(v: &Json) -> String {
     }
 }
 
-fn attr(name: &str, value: Value) -> Ttlv {
+pub(crate) fn attr(name: &str, value: Value) -> Ttlv {
     attributes::to_v1(&Attr::new(name, value), None)
 }
 
-fn algorithm(name: &str) -> Result<u32, CliError> {
+pub(crate) fn algorithm(name: &str) -> Result<u32, CliError> {
     Ok(match name.to_ascii_lowercase().as_str() {
         "aes" => alg::AES,
         "hmac-sha256" => alg::HMAC_SHA256,
@@ -270,7 +270,7 @@ fn state_value(name: &str) -> Result<u32, CliError> {
     })
 }
 
-fn state_name(v: u32) -> &'static str {
+pub(crate) fn state_name(v: u32) -> &'static str {
     match v {
         state::PRE_ACTIVE => "pre-active",
         state::ACTIVE => "active",
@@ -282,7 +282,7 @@ fn state_name(v: u32) -> &'static str {
     }
 }
 
-pub(super) fn algorithm_name(v: u32) -> String {
+pub(crate) fn algorithm_name(v: u32) -> String {
     match v {
         alg::AES => "AES".into(),
         alg::HMAC_SHA256 => "HMAC-SHA256".into(),
@@ -484,7 +484,7 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
 }
 
 /// The Cryptographic Usage Mask of `--usage` names.
-fn usage_mask(names: &str) -> Result<i32, CliError> {
+pub(crate) fn usage_mask(names: &str) -> Result<i32, CliError> {
     use crate::kmip::enums::cryptographic_usage_mask as u;
     let mut mask = 0;
     for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -562,7 +562,7 @@ impl Schedule {
     }
 }
 
-fn name_value(n: &str) -> Value {
+pub(crate) fn name_value(n: &str) -> Value {
     Value::Structure(vec![
         Ttlv::text(Tag::NAME_VALUE, n),
         Ttlv::enumeration(Tag::NAME_TYPE, name_type::UNINTERPRETED_TEXT_STRING),
@@ -679,7 +679,7 @@ async fn summary(client: &mut Client, uid: &str) -> Result<Json, CliError> {
 
 /// An attribute value for display: never key bytes (none are attributes), digests in hex,
 /// enumerations by their spec name (`Symmetric Key`), masks as names (`Encrypt|Decrypt`).
-fn show_value(a: &Attr) -> Json {
+pub(crate) fn show_value(a: &Attr) -> Json {
     match (a.name.as_str(), &a.value) {
         ("State", Value::Enumeration(v)) => json!(state_name(*v)),
         ("Cryptographic Algorithm", Value::Enumeration(v)) => json!(algorithm_name(*v)),
@@ -721,7 +721,7 @@ fn shown(name: Option<&str>, v: &Value) -> Json {
 }
 
 /// Seconds since the epoch as an RFC 3339 UTC time ("2026-11-29T13:16:18Z").
-pub(super) fn rfc3339(secs: i64) -> String {
+pub(crate) fn rfc3339(secs: i64) -> String {
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras).
     let z = days + 719_468;
