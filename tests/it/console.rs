@@ -1,0 +1,653 @@
+//! The management console over real TLS beside a real in-process server: no page or action
+//! without a client certificate of the CA; sessions, CSRF tokens and POST-only changes; the
+//! security headers; markup in key names and attributes rendered escaped; a user certificate
+//! that sees and acts only on its own keys; create, rotate and the audit record; dual control
+//! refusing an administrator without a second one's window; keyset paging; and every page in
+//! headless Chromium, screenshotted (`AKM_CONSOLE_SCREENSHOTS=dir` keeps the PNGs for the
+//! book). Without Chromium the browser test is skipped with a message (failed under CI=true).
+
+use crate::support::kmip::create_key;
+use crate::support::server::TestServer;
+use crate::support::status::{anonymous_tls, raw, Reply};
+use akm::console::{self, Console, Settings};
+use akm::status::snapshot::Source;
+use akm::kmip::ProtocolVersion as V;
+use rustls::RootCertStore;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// A running console; stops when dropped.
+struct ConsoleListener {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for ConsoleListener {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// Starts the console for `server` (its CA, its context) with `page_size` keys a page.
+async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener {
+    let cert = server
+        .ca
+        .issue_server(&["localhost".into(), "127.0.0.1".into()])
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(server.ca.cert_der().clone()).unwrap();
+    let tls = akm::status::server_config_from(
+        vec![cert.cert_der().unwrap()],
+        cert.key_der().unwrap(),
+        roots,
+        vec![],
+        true,
+    )
+    .unwrap();
+    let source = Arc::new(Source::new(server.ctx.clone(), None, Duration::ZERO));
+    let settings = Settings {
+        page_size,
+        max_connections: 8,
+        header_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(600),
+        max_session: Duration::from_secs(3600),
+        config_file: None,
+    };
+    let handle = Arc::new(akm::server::tls::TlsHandle::new(tls));
+    let console = Arc::new(Console::new(source, settings, handle));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(console::serve(listener, console, async {
+        let _ = stopped.await;
+    }));
+    ConsoleListener {
+        addr,
+        stop: Some(stop),
+    }
+}
+
+/// A browser-like client: one certificate, the session cookie and CSRF token it was given.
+struct Browser {
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    cookie: Option<String>,
+    csrf: Option<String>,
+}
+
+impl Browser {
+    fn new(server: &TestServer, console: &ConsoleListener, cn: &str, ous: &[&str]) -> Browser {
+        Browser {
+            addr: console.addr,
+            tls: server.client_tls(cn, ous),
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    async fn send(&mut self, request: String) -> Reply {
+        let reply = raw(self.addr, self.tls.clone(), request.as_bytes())
+            .await
+            .unwrap();
+        if let Some(c) = set_cookie(&reply.head) {
+            self.cookie = Some(c);
+        }
+        if let Some(t) = csrf_in(&reply.body) {
+            self.csrf = Some(t);
+        }
+        reply
+    }
+
+    fn cookie_line(&self) -> String {
+        self.cookie
+            .as_ref()
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default()
+    }
+
+    async fn get(&mut self, path: &str) -> Reply {
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\n{}\r\n",
+            self.cookie_line()
+        );
+        self.send(req).await
+    }
+
+    /// POSTs `fields` with the session's CSRF token (signing in with a GET first if needed).
+    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        if self.csrf.is_none() {
+            self.get("/").await;
+        }
+        let mut all: Vec<(&str, &str)> = fields.to_vec();
+        let token = self.csrf.clone().unwrap();
+        all.push(("csrf", &token));
+        self.post_raw(path, &all).await
+    }
+
+    async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+        let body = form(fields);
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\n{}Content-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{body}",
+            self.cookie_line(),
+            body.len()
+        );
+        self.send(req).await
+    }
+}
+
+fn form(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", akm::console::http::encode_component(k), akm::console::http::encode_component(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The session cookie (`name=value`) a response sets.
+fn set_cookie(head: &str) -> Option<String> {
+    head.lines()
+        .find_map(|l| l.strip_prefix("Set-Cookie: "))
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+}
+
+/// The CSRF token in a page's forms.
+fn csrf_in(body: &str) -> Option<String> {
+    let at = body.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
+    body[at..].split('"').next().map(str::to_owned)
+}
+
+/// The Unique Identifier shown on a key's detail page.
+fn uid_on_page(body: &str) -> String {
+    let marker = "Unique Identifier<b class=\"mono\">";
+    let at = body.find(marker).expect("no key detail") + marker.len();
+    body[at..].split('<').next().unwrap().to_owned()
+}
+
+fn state_of(server: &TestServer, uid: &str) -> u32 {
+    server.ctx.store.get(uid).unwrap().unwrap().state
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_page_without_a_client_certificate_of_the_ca() {
+    let server = TestServer::start().await;
+    let console = start_console(&server, 50).await;
+    // No certificate: the handshake itself fails, or nothing but a refusal comes back.
+    let anonymous = raw(
+        console.addr,
+        anonymous_tls(&server),
+        b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    assert!(
+        anonymous.as_ref().map_or(true, |r| r.status != 200),
+        "{anonymous:?}"
+    );
+    // A certificate of another CA is refused too.
+    let other = akm::pki::Ca::generate("another CA").unwrap();
+    let stranger = other
+        .issue_client("admin", &["admins".into()], akm::pki::Validity::days_from_now(1))
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    roots.add(server.ca.cert_der().clone()).unwrap();
+    let tls = akm::tls::client_config_from(
+        vec![stranger.cert_der().unwrap()],
+        stranger.key_der().unwrap(),
+        roots,
+    )
+    .unwrap();
+    let foreign = raw(console.addr, tls, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
+    assert!(foreign.as_ref().map_or(true, |r| r.status != 200), "{foreign:?}");
+    // With one, the console answers.
+    let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
+    assert_eq!(admin.get("/").await.status, 200);
+    drop(console);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn security_headers_sessions_and_csrf() {
+    let server = TestServer::start().await;
+    let console = start_console(&server, 50).await;
+    let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
+    let page = admin.get("/keys").await;
+    assert_eq!(page.status, 200);
+    for header in [
+        "X-Frame-Options: DENY",
+        "X-Content-Type-Options: nosniff",
+        "Cache-Control: no-store",
+        "frame-ancestors 'none'",
+        "script-src 'none'",
+    ] {
+        assert!(page.head.contains(header), "{header} missing: {}", page.head);
+    }
+    let cookie_line = page
+        .head
+        .lines()
+        .find(|l| l.starts_with("Set-Cookie: "))
+        .unwrap();
+    for attr in ["Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(cookie_line.contains(attr), "{cookie_line}");
+    }
+    assert!(!page.body.contains("<script"), "no script at all");
+    let count = || server.ctx.store.locate(&Default::default()).unwrap().len();
+    let create = [("name", "csrf-probe"), ("alg", "aes-256")];
+    // No token, a wrong token, no session: refused, nothing created.
+    assert_eq!(admin.post_raw("/keys/create", &create).await.status, 403);
+    let wrong = [("name", "csrf-probe"), ("csrf", &"0".repeat(64))];
+    assert_eq!(admin.post_raw("/keys/create", &wrong).await.status, 403);
+    let mut cookieless = Browser::new(&server, &console, "admin", &["admins"]);
+    cookieless.csrf = admin.csrf.clone();
+    let mut with_token = create.to_vec();
+    let token = admin.csrf.clone().unwrap();
+    with_token.push(("csrf", &token));
+    assert_eq!(cookieless.post_raw("/keys/create", &with_token).await.status, 403);
+    // Another certificate (even of the same name) with this session's cookie and token: no.
+    let mut thief = Browser::new(&server, &console, "admin", &["admins"]);
+    thief.cookie = admin.cookie.clone();
+    assert_eq!(thief.post_raw("/keys/create", &with_token).await.status, 403);
+    // A cross-site POST with the right token is refused too.
+    let body = form(&with_token);
+    let cross = format!(
+        "POST /keys/create HTTP/1.1\r\nHost: localhost\r\nCookie: {}\r\nSec-Fetch-Site: cross-site\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        admin.cookie.clone().unwrap(),
+        body.len()
+    );
+    assert_eq!(admin.send(cross).await.status, 403);
+    assert_eq!(count(), 0);
+    // A GET never changes anything.
+    let get = admin
+        .get("/keys/create?name=via-get&csrf=".to_owned().as_str())
+        .await;
+    assert_ne!(get.status, 200);
+    assert_eq!(count(), 0);
+    // The right session and token: created.
+    let done = admin.post("/keys/create", &create).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains("id=\"notice\""), "{}", done.body);
+    assert_eq!(count(), 1);
+    let uid = uid_on_page(&done.body);
+    let get_destroy = admin
+        .get(&format!("/key/action?uid={uid}&do=destroy"))
+        .await;
+    assert_ne!(get_destroy.status, 200);
+    assert_eq!(state_of(&server, &uid), akm::kmip::enums::state::ACTIVE);
+    // Bad HTTP gets 4xx.
+    let huge = admin.post_raw("/keys/create", &[("x", &"a".repeat(20_000))]).await;
+    assert_eq!(huge.status, 413);
+    drop(console);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn markup_in_names_and_attributes_renders_escaped() {
+    let server = TestServer::start().await;
+    let console = start_console(&server, 50).await;
+    let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
+    let name = "<script>alert(1)</script>";
+    let group = "\"><img src=x onerror=alert(2)>";
+    let created = admin
+        .post("/keys/create", &[("name", name), ("group", group), ("alg", "aes-128")])
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let uid = uid_on_page(&created.body);
+    let list = admin.get("/keys").await;
+    let detail = admin.get(&format!("/key?uid={uid}")).await;
+    let audit = admin.get("/audit").await;
+    let csv = admin.get("/audit.csv").await;
+    for page in [&created.body, &list.body, &detail.body, &audit.body] {
+        assert!(!page.contains("<script>"), "{page}");
+        assert!(!page.contains("<img"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+    }
+    assert!(detail.body.contains("&lt;img src=x onerror=alert(2)&gt;"), "{}", detail.body);
+    assert!(csv.body.contains("<script>alert(1)</script>"), "CSV keeps the text: {}", csv.body);
+    assert!(csv.head.contains("text/csv"), "{}", csv.head);
+    // A search for the name finds it; the query value is escaped back into the form.
+    let search = admin
+        .get("/keys?name=%3Cscript%3Ealert(1)%3C%2Fscript%3E")
+        .await;
+    assert!(search.body.contains(&uid), "{}", search.body);
+    assert!(!search.body.contains("<script>"), "{}", search.body);
+    drop(console);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_sees_and_acts_only_on_their_own_keys() {
+    let server = TestServer::start().await;
+    let console = start_console(&server, 50).await;
+    let mut alice = Browser::new(&server, &console, "alice", &["team-a"]);
+    let mut bob = Browser::new(&server, &console, "bob", &["team-b"]);
+    let created = alice
+        .post("/keys/create", &[("name", "alice-key"), ("alg", "aes-256")])
+        .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let uid = uid_on_page(&created.body);
+    bob.post("/keys/create", &[("name", "bob-key"), ("alg", "aes-256")])
+        .await;
+    let bobs_list = bob.get("/keys").await;
+    assert!(bobs_list.body.contains("bob-key"), "{}", bobs_list.body);
+    assert!(!bobs_list.body.contains("alice-key"), "{}", bobs_list.body);
+    assert!(!bobs_list.body.contains(&uid), "{}", bobs_list.body);
+    // Not by its identifier either, nor by searching for its name.
+    let peek = bob.get(&format!("/key?uid={uid}")).await;
+    assert!(!peek.body.contains("alice-key"), "{}", peek.body);
+    assert!(peek.body.contains("PermissionDenied"), "{}", peek.body);
+    let search = bob.get("/keys?name=alice-key").await;
+    assert!(!search.body.contains(&uid), "{}", search.body);
+    // Acting on it is refused by the KMIP rules, and nothing changes.
+    for what in ["destroy", "revoke", "rotate"] {
+        let r = bob.post("/key/action", &[("uid", &uid), ("do", what)]).await;
+        assert!(r.body.contains("refused"), "{what}: {}", r.body);
+    }
+    assert_eq!(state_of(&server, &uid), akm::kmip::enums::state::ACTIVE);
+    // The administrators' pages are not a user's.
+    for path in ["/audit", "/audit.csv", "/dual", "/config", "/mirror"] {
+        assert_eq!(bob.get(path).await.status, 403, "{path}");
+    }
+    assert_eq!(bob.post("/config/reload", &[]).await.status, 403);
+    // The refusals are in the audit journal, by name.
+    let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
+    let audit = admin.get("/audit?user=bob&outcome=failure").await;
+    assert!(audit.body.contains("Destroy"), "{}", audit.body);
+    assert!(audit.body.contains("PermissionDenied"), "{}", audit.body);
+    drop(console);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_rotate_and_see_the_audit_record() {
+    let server = TestServer::start().await;
+    let console = start_console(&server, 50).await;
+    let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
+    let created = admin
+        .post(
+            "/keys/create",
+            &[("name", "payments"), ("group", "pci"), ("alg", "aes-256"), ("activate", "1")],
+        )
+        .await;
+    assert!(created.body.contains("created and activated"), "{}", created.body);
+    let first = uid_on_page(&created.body);
+    let rotated = admin
+        .post("/key/action", &[("uid", &first), ("do", "rotate")])
+        .await;
+    assert!(rotated.body.contains("rotated"), "{}", rotated.body);
+    let second = uid_on_page(&rotated.body);
+    assert_ne!(first, second);
+    // The new version links back to the old one; both are in the list, found by group.
+    assert!(rotated.body.contains(&format!("/key?uid={first}")), "{}", rotated.body);
+    let list = admin.get("/keys?group=pci").await;
+    assert!(list.body.contains(&first) && list.body.contains(&second), "{}", list.body);
+    let active = admin.get("/keys?state=active").await;
+    assert!(active.body.contains(&second), "{}", active.body);
+    // Never key material: no Get was sent, and no Key Material appears.
+    assert!(!rotated.body.contains("Key Material"), "{}", rotated.body);
+    let audit = admin.get("/audit?operation=ReKey").await;
+    assert!(audit.body.contains(&first), "{}", audit.body);
+    assert!(audit.body.contains("admin"), "{}", audit.body);
+    let verify = admin.get("/audit?verify=1").await;
+    assert!(verify.body.contains("chain verified"), "{}", verify.body);
+    let journal = std::fs::read_to_string(server.journal_path()).unwrap();
+    assert!(!journal.contains("operation=Get "), "{journal}");
+    drop(console);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dual_control_refuses_an_administrator_without_a_second_ones_window() {
+    let dual = akm::ops::dual::DualControl::new(vec!["destroy".into()], 10);
+    let server =
+        TestServer::start_with_access_and_dual(akm::policy::Settings::default(), dual).await;
+    let console = start_console(&server, 50).await;
+    let mut first = Browser::new(&server, &console, "admin1", &["admins"]);
+    let mut second = Browser::new(&server, &console, "admin2", &["admins"]);
+    let created = first
+        .post("/keys/create", &[("name", "guarded"), ("alg", "aes-256")])
+        .await;
+    let uid = uid_on_page(&created.body);
+    let refused = first
+        .post("/key/action", &[("uid", &uid), ("do", "destroy")])
+        .await;
+    assert!(refused.body.contains("dual control"), "{}", refused.body);
+    assert_ne!(state_of(&server, &uid), akm::kmip::enums::state::DESTROYED);
+    // The requester cannot approve their own request; the second administrator can.
+    let own = first.get("/dual").await;
+    assert!(own.body.contains("yours"), "{}", own.body);
+    let pending = second.get("/dual").await;
+    let at = pending.body.find("name=\"id\" value=\"").expect("no approve button")
+        + "name=\"id\" value=\"".len();
+    let id = pending.body[at..].split('"').next().unwrap().to_owned();
+    let self_approve = first.post("/dual/approve", &[("id", &id)]).await;
+    assert!(self_approve.body.contains("refused"), "{}", self_approve.body);
+    let approved = second.post("/dual/approve", &[("id", &id)]).await;
+    assert!(approved.body.contains("approved request"), "{}", approved.body);
+    assert!(approved.body.contains("admin1"), "{}", approved.body);
+    let done = first
+        .post("/key/action", &[("uid", &uid), ("do", "destroy")])
+        .await;
+    assert!(done.body.contains("destroyed"), "{}", done.body);
+    assert_eq!(state_of(&server, &uid), akm::kmip::enums::state::DESTROYED);
+    drop(console);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_list_pages_by_keyset() {
+    let server = TestServer::start().await;
+    let console = start_console(&server, 10).await;
+    let mut c = server.client("admin", V::V1_4).await;
+    for i in 0..25 {
+        create_key(&mut c, Some(&format!("k{i:02}"))).await;
+    }
+    let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
+    let mut page = admin.get("/keys").await;
+    let mut seen = Vec::new();
+    loop {
+        let rows = page.body.matches("<tr><td><a href=\"/key?uid=").count();
+        seen.push(rows);
+        let Some(at) = page.body.find("id=\"next\" href=\"") else { break };
+        let href = page.body[at + "id=\"next\" href=\"".len()..]
+            .split('"')
+            .next()
+            .unwrap()
+            .replace("&amp;", "&");
+        assert!(href.contains("after="), "{href}");
+        page = admin.get(&href).await;
+    }
+    assert_eq!(seen, [10, 10, 5]);
+    assert!(page.body.contains("k24") && !page.body.contains("k00"), "{}", page.body);
+    drop(console);
+    server.stop().await;
+}
+
+// ---- headless Chromium ----
+
+/// The browser: `$AKM_CHROMIUM` or /usr/bin/chromium. `None`: skip (outside CI).
+fn chromium() -> Option<PathBuf> {
+    let path = std::env::var_os("AKM_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if path.exists() {
+        return Some(path);
+    }
+    let msg = format!(
+        "{} not found: install Chromium (Debian: apt-get install chromium) or set AKM_CHROMIUM",
+        path.display()
+    );
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{msg}");
+    }
+    eprintln!("skipped: {msg}");
+    None
+}
+
+/// Runs headless Chromium on `url` with `extra` arguments; its stdout.
+fn run_chromium(browser: &Path, profile: &Path, url: &str, extra: &[&str]) -> String {
+    let mut cmd = Command::new(browser);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--ignore-certificate-errors",
+        "--hide-scrollbars",
+        "--window-size=1280,860",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(extra)
+    .arg(url)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("cannot start chromium");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(Duration::from_secs(120)) {
+        Ok(out) => out.expect("chromium failed"),
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("chromium did not finish");
+        }
+    };
+    assert!(
+        out.status.success(),
+        "chromium failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A loopback TLS front for the browser: it accepts Chromium's connections with a server
+/// certificate of the test CA and relays each to the console over a new mutual-TLS
+/// connection presenting `client` — the certificate a user would have selected in the
+/// browser (headless Chromium cannot be told which certificate to choose without a system
+/// policy file). The console sees exactly what a browser would send.
+async fn certificate_front(
+    server: &TestServer,
+    console: SocketAddr,
+    client: Arc<rustls::ClientConfig>,
+) -> SocketAddr {
+    let cert = server.ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert.cert_der().unwrap()], cert.key_der().unwrap())
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (acceptor, client) = (acceptor.clone(), client.clone());
+            tokio::spawn(async move {
+                let Ok(mut front) = acceptor.accept(tcp).await else { return };
+                let Ok(upstream) = tokio::net::TcpStream::connect(console).await else { return };
+                let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+                let Ok(mut back) = tokio_rustls::TlsConnector::from(client).connect(name, upstream).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut front, &mut back).await;
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn every_page_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else { return };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dual = akm::ops::dual::DualControl::new(vec!["destroy".into()], 10);
+    let (server, console, front, uid) = runtime.block_on(async {
+        let server =
+            TestServer::start_with_access_and_dual(akm::policy::Settings::default(), dual).await;
+        let console = start_console(&server, 50).await;
+        let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
+        let mut uid = String::new();
+        for (name, group) in [
+            ("payments-kek", "pci"),
+            ("tokenization", "pci"),
+            ("backup-signing", "ops"),
+            ("<script>alert(1)</script>", "probe"),
+        ] {
+            let r = admin
+                .post("/keys/create", &[("name", name), ("group", group), ("alg", "aes-256"), ("activate", "1")])
+                .await;
+            if name == "payments-kek" {
+                uid = uid_on_page(&r.body);
+            }
+        }
+        let rotated = admin.post("/key/action", &[("uid", &uid), ("do", "rotate")]).await;
+        let uid = uid_on_page(&rotated.body);
+        // A destroy refused under dual control leaves a request to approve.
+        admin.post("/key/action", &[("uid", &uid), ("do", "destroy")]).await;
+        let front = certificate_front(&server, console.addr, server.client_tls("admin2", &["admins"])).await;
+        (server, console, front, uid)
+    });
+    let work = tempfile::tempdir().unwrap();
+    let keep = std::env::var_os("AKM_CONSOLE_SCREENSHOTS").map(PathBuf::from);
+    let pages = [
+        ("overview", "/".to_owned()),
+        ("keys", "/keys".to_owned()),
+        ("key", format!("/key?uid={uid}")),
+        ("dual-control", "/dual".to_owned()),
+        ("audit", "/audit?verify=1".to_owned()),
+        ("mirroring", "/mirror".to_owned()),
+        ("configuration", "/config".to_owned()),
+    ];
+    for (name, path) in &pages {
+        let url = format!("https://127.0.0.1:{}{path}", front.port());
+        let shot = work.path().join(format!("{name}.png"));
+        run_chromium(
+            &browser,
+            &work.path().join(format!("profile-{name}")),
+            &url,
+            &[&format!("--screenshot={}", shot.display())],
+        );
+        let png = std::fs::read(&shot).expect("no screenshot written");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}: not a PNG");
+        assert!(png.len() > 10_000, "{name}: screenshot suspiciously small");
+        if let Some(dir) = &keep {
+            std::fs::copy(&shot, dir.join(format!("{name}.png"))).unwrap();
+        }
+    }
+    let url = format!("https://127.0.0.1:{}/keys", front.port());
+    let dom = run_chromium(&browser, &work.path().join("profile-dom"), &url, &["--dump-dom"]);
+    assert!(dom.contains("admin2 (administrator)"), "{dom}");
+    assert!(dom.contains("payments-kek") && dom.contains("tokenization"), "{dom}");
+    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{dom}");
+    assert!(!dom.contains("<script>alert"), "{dom}");
+    let dual_dom = run_chromium(
+        &browser,
+        &work.path().join("profile-dual"),
+        &format!("https://127.0.0.1:{}/dual", front.port()),
+        &["--dump-dom"],
+    );
+    assert!(dual_dom.contains("Approve"), "{dual_dom}");
+    drop(console);
+    runtime.block_on(server.stop());
+}
