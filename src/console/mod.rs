@@ -349,10 +349,11 @@ fn forbidden(call: &Call) -> Response {
     Response::html(403, html::page(&call.viewer, "Forbidden", "", None, body))
 }
 
-/// Runs `items` (operation, payload) as one KMIP 2.1 request of the caller through the
+/// Runs `items` (operation, payload) as one KMIP 1.4 request of the caller through the
 /// KMIP dispatcher, with its audit records: the response items, or why none came.
 pub fn dispatch(console: &Console, call: &Call, items: &[(u32, Vec<Ttlv>)]) -> Result<Vec<ResponseItem>, String> {
-    let version = ProtocolVersion::V2_1;
+    // KMIP 1.4: the attribute encoding (Template-Attribute, Attribute) the CLI uses too.
+    let version = ProtocolVersion::V1_4;
     let message = crate::client::request(version, items);
     let msg = RequestMessage::parse(message).map_err(|e| e.0)?;
     let base = crate::audit::AuditEvent::new("kmip", call.conn.local, call.conn.peer, Some(&call.who));
