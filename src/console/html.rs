@@ -29,7 +29,13 @@ const NAV: &[(&str, &str, bool)] = &[
 ];
 
 /// A whole page: `title`, the navigation with `active` marked, a notice if any, and `body`.
-pub fn page(viewer: &Viewer, title: &str, active: &str, notice: Option<&Notice>, body: &str) -> String {
+pub fn page(
+    viewer: &Viewer,
+    title: &str,
+    active: &str,
+    notice: Option<&Notice>,
+    body: &str,
+) -> String {
     let mut out = String::with_capacity(body.len() + 2048);
     let _ = write!(
         out,
@@ -47,7 +53,11 @@ pub fn page(viewer: &Viewer, title: &str, active: &str, notice: Option<&Notice>,
         let class = if *name == active { " class=\"on\"" } else { "" };
         let _ = write!(out, "<a href=\"{path}\"{class}>{name}</a>");
     }
-    let role = if viewer.admin { "administrator" } else { "user" };
+    let role = if viewer.admin {
+        "administrator"
+    } else {
+        "user"
+    };
     let _ = write!(
         out,
         "</nav><span class=\"who\"><span id=\"who\">{} ({role})</span>\

@@ -183,9 +183,10 @@ fn body_length(head: &Head) -> Result<usize, Refusal> {
         return Err(Refusal::TooLarge);
     }
     let form = head.content_type.as_deref().is_some_and(|t| {
-        t.split(';')
-            .next()
-            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"))
+        t.split(';').next().is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
     });
     if !form {
         return Err(Refusal::UnsupportedType);
@@ -195,7 +196,10 @@ fn body_length(head: &Head) -> Result<usize, Refusal> {
 
 /// The offset just past the first `\r\n\r\n` in `bytes`.
 fn find_blank_line(bytes: &[u8]) -> Option<usize> {
-    bytes.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4)
 }
 
 /// Parses the request line and the headers the console reads.
@@ -377,10 +381,9 @@ impl Response {
             }
             Refusal::LengthRequired => Response::text(411, "a POST needs a Content-Length"),
             Refusal::TooLarge => Response::text(413, "request body too large"),
-            Refusal::UnsupportedType => Response::text(
-                415,
-                "a POST body must be application/x-www-form-urlencoded",
-            ),
+            Refusal::UnsupportedType => {
+                Response::text(415, "a POST body must be application/x-www-form-urlencoded")
+            }
             Refusal::HeadTooLarge => Response::text(431, "request header fields too large"),
         }
     }
@@ -498,7 +501,10 @@ mod tests {
             assert_eq!(Response::refusal(&got).status, want, "{req:?}");
         }
         let huge = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(MAX_HEAD));
-        assert_eq!(read(huge.as_bytes()).await.unwrap_err(), Refusal::HeadTooLarge);
+        assert_eq!(
+            read(huge.as_bytes()).await.unwrap_err(),
+            Refusal::HeadTooLarge
+        );
         // A cookie of another shape is never looked up.
         let odd = format!("GET / HTTP/1.1\r\nCookie: {SESSION_COOKIE}=<x>\r\n\r\n");
         assert!(read(odd.as_bytes()).await.unwrap().session.is_none());

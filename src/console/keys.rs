@@ -83,9 +83,16 @@ fn caller(console: &Console, call: &Call) -> Result<Caller, Response> {
 
 /// One page of the objects the caller may see that match `f`, after its cursor, and
 /// whether more may follow.
-fn page_of(console: &Console, who: &Caller, f: &Filters) -> Result<(Vec<(i64, ObjectRow)>, bool), String> {
+fn page_of(
+    console: &Console,
+    who: &Caller,
+    f: &Filters,
+) -> Result<(Vec<(i64, ObjectRow)>, bool), String> {
     let size = console.settings.page_size;
-    let destroyed = matches!(f.state, Some(state::DESTROYED | state::DESTROYED_COMPROMISED));
+    let destroyed = matches!(
+        f.state,
+        Some(state::DESTROYED | state::DESTROYED_COMPROMISED)
+    );
     let mut query = LocateQuery {
         names: f.name.iter().cloned().collect(),
         groups: f.group.iter().cloned().collect(),
@@ -102,7 +109,11 @@ fn page_of(console: &Console, who: &Caller, f: &Filters) -> Result<(Vec<(i64, Ob
     let mut seen: Vec<Located> = Vec::new();
     let mut more = false;
     for _ in 0..MAX_SCAN_ROUNDS {
-        let batch = console.ctx().store.locate_with_policy(&query).map_err(|e| e.to_string())?;
+        let batch = console
+            .ctx()
+            .store
+            .locate_with_policy(&query)
+            .map_err(|e| e.to_string())?;
         let exhausted = batch.len() <= size;
         let last = batch.last().map(|l| l.seq);
         seen.extend(batch.into_iter().filter(|l| who.sees(l)));
@@ -118,7 +129,11 @@ fn page_of(console: &Console, who: &Caller, f: &Filters) -> Result<(Vec<(i64, Ob
         more = true;
     }
     let uids: Vec<String> = seen.iter().map(|l| l.uid.clone()).collect();
-    let mut rows = console.ctx().store.get_many(&uids).map_err(|e| e.to_string())?;
+    let mut rows = console
+        .ctx()
+        .store
+        .get_many(&uids)
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(seen.len());
     for l in &seen {
         if let Some(i) = rows.iter().position(|r| r.uid == l.uid) {
@@ -162,7 +177,11 @@ pub fn list(console: &Console, call: &Call, notice: Option<Notice>) -> Response 
             "<tr><td><a href=\"/key?uid={}\">{}</a></td><td class=\"mono\">{}</td><td>{}</td>\
              <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             encode_component(&r.uid),
-            if name.is_empty() { "<span class=\"muted\">(no name)</span>".to_owned() } else { escape(name) },
+            if name.is_empty() {
+                "<span class=\"muted\">(no name)</span>".to_owned()
+            } else {
+                escape(name)
+            },
             escape(&r.uid),
             escape(&object_type_name(r.object_type)),
             escape(&alg),
@@ -178,11 +197,19 @@ pub fn list(console: &Console, call: &Call, notice: Option<Notice>) -> Response 
     }
     body.push_str("</tbody></table><div class=\"pager\">");
     if f.after.is_some() {
-        let _ = write!(body, "<a href=\"{}\">« first page</a> ", escape(&f.link(None)));
+        let _ = write!(
+            body,
+            "<a href=\"{}\">« first page</a> ",
+            escape(&f.link(None))
+        );
     }
     if more {
         let last = rows.last().map(|(seq, _)| *seq);
-        let _ = write!(body, "<a id=\"next\" href=\"{}\">next page »</a>", escape(&f.link(last)));
+        let _ = write!(
+            body,
+            "<a id=\"next\" href=\"{}\">next page »</a>",
+            escape(&f.link(last))
+        );
     }
     body.push_str("</div>");
     let page = html::page(&call.viewer, "Keys", "Keys", notice.as_ref(), &body);
@@ -200,7 +227,11 @@ fn search_form(f: &Filters) -> String {
         escape(f.group.as_deref().unwrap_or("")),
     );
     for (name, value) in STATES {
-        let selected = if f.state == Some(*value) { " selected" } else { "" };
+        let selected = if f.state == Some(*value) {
+            " selected"
+        } else {
+            ""
+        };
         let _ = write!(out, "<option value=\"{name}\"{selected}>{name}</option>");
     }
     out.push_str("</select></label><button>Search</button></form>");
@@ -241,7 +272,10 @@ pub fn create(console: &Console, call: &Call) -> Response {
         kmip_text::attr("Name", kmip_text::name_value(name)),
     ];
     if let Some(g) = call.req.field("group") {
-        template.push(kmip_text::attr("Object Group", Value::TextString(g.to_owned())));
+        template.push(kmip_text::attr(
+            "Object Group",
+            Value::TextString(g.to_owned()),
+        ));
     }
     let payload = vec![
         Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
@@ -263,7 +297,10 @@ pub fn create(console: &Console, call: &Call) -> Response {
     };
     let notice = match answered.get(1) {
         Some(_) => {
-            let (n, _) = outcome_notice(answered.get(1), format!("created and activated key {name:?}"));
+            let (n, _) = outcome_notice(
+                answered.get(1),
+                format!("created and activated key {name:?}"),
+            );
             n
         }
         None => notice,
@@ -286,8 +323,16 @@ pub fn action(console: &Console, call: &Call) -> Response {
     let ident = || vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid)];
     let (operation, payload, done) = match call.req.field("do") {
         Some("activate") => (op::ACTIVATE, ident(), "activated".to_owned()),
-        Some("rotate") => (op::RE_KEY, ident(), "rotated: the new version is shown".to_owned()),
-        Some("destroy") => (op::DESTROY, ident(), "destroyed (its material is gone)".to_owned()),
+        Some("rotate") => (
+            op::RE_KEY,
+            ident(),
+            "rotated: the new version is shown".to_owned(),
+        ),
+        Some("destroy") => (
+            op::DESTROY,
+            ident(),
+            "destroyed (its material is gone)".to_owned(),
+        ),
         Some("revoke") => {
             let (code, word) = match call.req.field("reason").unwrap_or("unspecified") {
                 "compromise" => (rrc::KEY_COMPROMISE, "compromise"),
@@ -348,7 +393,10 @@ fn detail_of(console: &Console, call: &Call, uid: &str, notice: Option<Notice>) 
             if let Some(n) = notice {
                 // An action's outcome still shows (a destroyed key may now be unreadable).
                 let body = format!("<p>{}</p>", escape(&why));
-                page = Response::html(200, html::page(&call.viewer, "Key", "Keys", Some(&n), &body));
+                page = Response::html(
+                    200,
+                    html::page(&call.viewer, "Key", "Keys", Some(&n), &body),
+                );
             }
             return page;
         }
@@ -377,7 +425,7 @@ fn detail_of(console: &Console, call: &Call, uid: &str, notice: Option<Notice>) 
         body.push_str(&actions(call, r));
         let _ = write!(
             body,
-            "<h2>Access policy</h2><table id=\"policy\"><tr><th>Owner</th><td>{}</td></tr>\
+            "<h2>Access policy</h2><table class=\"kv\" id=\"policy\"><tr><th>Owner</th><td>{}</td></tr>\
              <tr><th>Owner group</th><td>{}</td></tr><tr><th>Access mode</th><td>{}</td></tr></table>",
             escape(&r.owner),
             escape(r.owner_group.as_deref().unwrap_or("-")),
@@ -390,15 +438,28 @@ fn detail_of(console: &Console, call: &Call, uid: &str, notice: Option<Notice>) 
     }
     body.push_str("<h2>Attributes</h2><table id=\"attributes\"><thead><tr><th>Attribute</th><th>Value</th></tr></thead><tbody>");
     for a in &attrs {
-        let shown = match kmip_text::show_value(a) {
-            serde_json::Value::String(s) => s,
-            other => other.to_string(),
+        let shown = match (a.name.as_str(), kmip_text::show_value(a)) {
+            ("Name", _) => crate::ops::object_name(&a.value).unwrap_or_default(),
+            (_, serde_json::Value::String(s)) => s,
+            (_, other) => other.to_string(),
         };
-        let _ = write!(body, "<tr><td>{}</td><td class=\"mono\">{}</td></tr>", escape(&a.name), escape(&shown));
+        let _ = write!(
+            body,
+            "<tr><td>{}</td><td class=\"mono\">{}</td></tr>",
+            escape(&a.name),
+            escape(&shown)
+        );
     }
     body.push_str("</tbody></table>");
-    let title = if name.is_empty() { format!("Key {uid}") } else { format!("Key {name}") };
-    Response::html(200, html::page(&call.viewer, &title, "Keys", notice.as_ref(), &body))
+    let title = if name.is_empty() {
+        format!("Key {uid}")
+    } else {
+        format!("Key {name}")
+    };
+    Response::html(
+        200,
+        html::page(&call.viewer, &title, "Keys", notice.as_ref(), &body),
+    )
 }
 
 /// The action buttons a key in its state offers (the dispatcher still decides).
@@ -407,7 +468,13 @@ fn actions(call: &Call, r: &ObjectRow) -> String {
     let uid = r.uid.as_str();
     let mut out = String::from("<div class=\"actions\" id=\"actions\">");
     let button = |what: &str, label: &str, class: &str| {
-        button_form(v, "/key/action", &[("uid", uid), ("do", what)], label, class)
+        button_form(
+            v,
+            "/key/action",
+            &[("uid", uid), ("do", what)],
+            label,
+            class,
+        )
     };
     if r.state == state::PRE_ACTIVE {
         out.push_str(&button("activate", "Activate", "primary"));
@@ -440,10 +507,20 @@ fn links_table(attrs: &[Attr]) -> String {
     let mut out = String::from("<h2>Links</h2><table id=\"links\"><thead><tr><th>Link</th><th>Object</th></tr></thead><tbody>");
     let mut any = false;
     for a in attrs.iter().filter(|a| a.name == "Link") {
-        let Value::Structure(parts) = &a.value else { continue };
-        let kind = parts.iter().find(|p| p.tag == Tag::LINK_TYPE).and_then(Ttlv::as_enum);
-        let target = parts.iter().find(|p| p.tag == Tag::LINKED_OBJECT_IDENTIFIER).and_then(Ttlv::as_text);
-        let (Some(kind), Some(target)) = (kind, target) else { continue };
+        let Value::Structure(parts) = &a.value else {
+            continue;
+        };
+        let kind = parts
+            .iter()
+            .find(|p| p.tag == Tag::LINK_TYPE)
+            .and_then(Ttlv::as_enum);
+        let target = parts
+            .iter()
+            .find(|p| p.tag == Tag::LINKED_OBJECT_IDENTIFIER)
+            .and_then(Ttlv::as_text);
+        let (Some(kind), Some(target)) = (kind, target) else {
+            continue;
+        };
         let name = crate::kmip::names::value_name("Link Type", kind).unwrap_or("Link");
         let _ = write!(
             out,
@@ -471,7 +548,9 @@ fn chain_table(console: &Console, call: &Call, r: &ObjectRow, now: i64) -> Strin
     let mut next = crate::store::replaced_object_of(&r.attributes);
     let mut shown = 0;
     while let Some(uid) = next.take() {
-        let Some(prev) = console.ctx().store.get(&uid).ok().flatten() else { break };
+        let Some(prev) = console.ctx().store.get(&uid).ok().flatten() else {
+            break;
+        };
         let located = Located {
             uid: prev.uid.clone(),
             owner: prev.owner.clone(),
@@ -494,7 +573,9 @@ fn chain_table(console: &Console, call: &Call, r: &ObjectRow, now: i64) -> Strin
         next = crate::store::replaced_object_of(&prev.attributes);
     }
     if shown == 0 {
-        out.push_str("<tr><td colspan=\"3\" class=\"muted\">none: this is the first version</td></tr>");
+        out.push_str(
+            "<tr><td colspan=\"3\" class=\"muted\">none: this is the first version</td></tr>",
+        );
     }
     out.push_str("</tbody></table>");
     out
@@ -502,5 +583,8 @@ fn chain_table(console: &Console, call: &Call, r: &ObjectRow, now: i64) -> Strin
 
 fn error_page(call: &Call, status: u16, why: &str) -> Response {
     let n = Notice::error(why);
-    Response::html(status, html::page(&call.viewer, "Key", "Keys", Some(&n), ""))
+    Response::html(
+        status,
+        html::page(&call.viewer, "Key", "Keys", Some(&n), ""),
+    )
 }

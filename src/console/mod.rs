@@ -125,7 +125,11 @@ pub fn server_config(
 
 /// Serves the console on `listener` until `shutdown` completes. The caller binds the
 /// listener (tests use port 0).
-pub async fn serve(listener: TcpListener, console: Arc<Console>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    console: Arc<Console>,
+    shutdown: impl Future<Output = ()>,
+) {
     let slots = Arc::new(Semaphore::new(console.settings.max_connections.max(1)));
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
@@ -182,7 +186,10 @@ async fn serve_connection(console: &Arc<Console>, stream: TcpStream, peer: Socke
         }
     };
     let bytes = response.encode(head_only);
-    if tokio::time::timeout(deadline, tls.write_all(&bytes)).await.is_ok() {
+    if tokio::time::timeout(deadline, tls.write_all(&bytes))
+        .await
+        .is_ok()
+    {
         let _ = tokio::time::timeout(deadline, tls.shutdown()).await;
     }
 }
@@ -225,10 +232,9 @@ async fn answer(console: &Arc<Console>, tls: &ConsoleTls, conn: Conn, req: Reque
     };
     let ctx = console.ctx().clone();
     let lookup = who.clone();
-    let admin = tokio::task::spawn_blocking(move || {
-        Caller::load(&ctx, &lookup).map(|c| c.is_admin())
-    })
-    .await;
+    let admin =
+        tokio::task::spawn_blocking(move || Caller::load(&ctx, &lookup).map(|c| c.is_admin()))
+            .await;
     let Ok(Ok(admin)) = admin else {
         return Response::text(503, "the access records cannot be read");
     };
@@ -295,7 +301,10 @@ fn session_for(console: &Console, who: &Principal, req: &Request) -> Result<Curr
         .as_deref()
         .is_some_and(|s| s != "same-origin" && s != "none")
     {
-        return Err(Response::text(403, "forbidden: a request from another site"));
+        return Err(Response::text(
+            403,
+            "forbidden: a request from another site",
+        ));
     }
     let Some(session) = console.sessions.find(id, &who.fingerprint, now) else {
         return Err(Response::text(
@@ -304,7 +313,10 @@ fn session_for(console: &Console, who: &Principal, req: &Request) -> Result<Curr
         ));
     };
     if !session::csrf_matches(&session, req.field("csrf")) {
-        return Err(Response::text(403, "forbidden: missing or wrong CSRF token"));
+        return Err(Response::text(
+            403,
+            "forbidden: missing or wrong CSRF token",
+        ));
     }
     Ok(session)
 }
@@ -333,7 +345,10 @@ fn route(console: &Console, call: &Call) -> Response {
         (Method::Post, "/config/reload") => admin_only(pages::reload),
         (Method::Post, "/logout") => {
             console.sessions.end(&call.session.id);
-            Response::text(200, "signed out: close the browser to forget the certificate")
+            Response::text(
+                200,
+                "signed out: close the browser to forget the certificate",
+            )
         }
         (Method::Post, _) => Response::text(404, "not found"),
         (_, _) => {
@@ -345,18 +360,24 @@ fn route(console: &Console, call: &Call) -> Response {
 
 /// The page a user certificate gets for an administrators' page.
 fn forbidden(call: &Call) -> Response {
-    let body = "<p>This page is for administrators (a certificate in the administrators' group).</p>";
+    let body =
+        "<p>This page is for administrators (a certificate in the administrators' group).</p>";
     Response::html(403, html::page(&call.viewer, "Forbidden", "", None, body))
 }
 
 /// Runs `items` (operation, payload) as one KMIP 1.4 request of the caller through the
 /// KMIP dispatcher, with its audit records: the response items, or why none came.
-pub fn dispatch(console: &Console, call: &Call, items: &[(u32, Vec<Ttlv>)]) -> Result<Vec<ResponseItem>, String> {
+pub fn dispatch(
+    console: &Console,
+    call: &Call,
+    items: &[(u32, Vec<Ttlv>)],
+) -> Result<Vec<ResponseItem>, String> {
     // KMIP 1.4: the attribute encoding (Template-Attribute, Attribute) the CLI uses too.
     let version = ProtocolVersion::V1_4;
     let message = crate::client::request(version, items);
     let msg = RequestMessage::parse(message).map_err(|e| e.0)?;
-    let base = crate::audit::AuditEvent::new("kmip", call.conn.local, call.conn.peer, Some(&call.who));
+    let base =
+        crate::audit::AuditEvent::new("kmip", call.conn.local, call.conn.peer, Some(&call.who));
     let now = crate::server::conn_now();
     crate::server::dispatch_audited(console.ctx(), &call.who, &msg, now, base)
         .map_err(|_| "the audit journal cannot be written: nothing was done".to_owned())
@@ -433,7 +454,11 @@ pub async fn start(
         .mirror
         .as_ref()
         .map(|_| config.store.data_dir.join(crate::mirror::STATUS_FILE));
-    let mut source = Source::new(ctx, mirror_status, Duration::from_secs(config.status.cache_secs));
+    let mut source = Source::new(
+        ctx,
+        mirror_status,
+        Duration::from_secs(config.status.cache_secs),
+    );
     source.certificates = certificates;
     let console = Arc::new(Console::new(
         Arc::new(source),

@@ -55,14 +55,18 @@ pub fn overview(console: &Console, call: &Call) -> Response {
         snap.requests_total
     );
     if !seal.sealed && !seal.kek_id.is_empty() {
-        let _ = write!(body, "<p class=\"muted\">KEK id <span class=\"mono\">{}</span></p>", escape(&seal.kek_id));
+        let _ = write!(
+            body,
+            "<p class=\"muted\">KEK id <span class=\"mono\">{}</span></p>",
+            escape(&seal.kek_id)
+        );
     }
     if call.viewer.admin {
         body.push_str(&counts_table(&snap.objects));
         let j = &snap.journal;
         let _ = write!(
             body,
-            "<h2>Audit journal</h2><table><tr><th>State</th><td>{}</td></tr>\
+            "<h2>Audit journal</h2><table class=\"kv\"><tr><th>State</th><td>{}</td></tr>\
              <tr><th>Last record</th><td>{}</td></tr><tr><th>Last checkpoint</th><td>{}</td></tr></table>",
             if j.healthy { "<b class=\"ok\">writable</b>" } else { "<b class=\"bad\">cannot be written</b>" },
             j.serial,
@@ -70,7 +74,10 @@ pub fn overview(console: &Console, call: &Call) -> Response {
         );
         body.push_str(&certificates_table(&snap.certificates, now()));
     }
-    Response::html(200, html::page(&call.viewer, "Overview", "Overview", None, &body))
+    Response::html(
+        200,
+        html::page(&call.viewer, "Overview", "Overview", None, &body),
+    )
 }
 
 fn counts_table(objects: &Result<Vec<crate::store::ObjectCount>, String>) -> String {
@@ -90,7 +97,11 @@ fn counts_table(objects: &Result<Vec<crate::store::ObjectCount>, String>) -> Str
             }
         }
         Err(e) => {
-            let _ = write!(out, "<tr><td colspan=\"3\" class=\"bad\">{}</td></tr>", escape(e));
+            let _ = write!(
+                out,
+                "<tr><td colspan=\"3\" class=\"bad\">{}</td></tr>",
+                escape(e)
+            );
         }
     }
     out.push_str("</tbody></table>");
@@ -142,7 +153,13 @@ fn dual_page(console: &Console, call: &Call, notice: Option<Notice>) -> Response
         let approve = if *user == call.viewer.cn {
             "<span class=\"muted\">yours: another administrator must approve</span>".to_owned()
         } else {
-            button_form(&call.viewer, "/dual/approve", &[("id", id)], "Approve", "primary")
+            button_form(
+                &call.viewer,
+                "/dual/approve",
+                &[("id", id)],
+                "Approve",
+                "primary",
+            )
         };
         let _ = write!(
             body,
@@ -175,7 +192,16 @@ fn dual_page(console: &Console, call: &Call, notice: Option<Notice>) -> Response
         body.push_str("<tr><td colspan=\"4\" class=\"muted\">none</td></tr>");
     }
     body.push_str("</tbody></table>");
-    Response::html(200, html::page(&call.viewer, "Dual control", "Dual control", notice.as_ref(), &body))
+    Response::html(
+        200,
+        html::page(
+            &call.viewer,
+            "Dual control",
+            "Dual control",
+            notice.as_ref(),
+            &body,
+        ),
+    )
 }
 
 /// POST /dual/approve: Authorize with the pending request's id, as the caller.
@@ -185,7 +211,13 @@ pub fn approve(console: &Console, call: &Call) -> Response {
     };
     let payload = vec![Ttlv::text(TAG_REQUEST_ID, id)];
     let notice = match dispatch(console, call, &[(OP_AUTHORIZE, payload)]) {
-        Ok(items) => outcome_notice(items.first(), format!("approved request {id}: its window is open")).0,
+        Ok(items) => {
+            outcome_notice(
+                items.first(),
+                format!("approved request {id}: its window is open"),
+            )
+            .0
+        }
         Err(e) => Notice::error(e),
     };
     dual_page(console, call, Some(notice))
@@ -199,7 +231,8 @@ fn audit_rows(console: &Console, call: &Call) -> Result<Vec<RecentEvent>, String
         .and_then(|n| n.parse::<usize>().ok())
         .unwrap_or(100)
         .clamp(1, MAX_AUDIT_ROWS);
-    let events = read_tail(console.ctx().audit.path(), MAX_AUDIT_ROWS).map_err(|e| e.to_string())?;
+    let events =
+        read_tail(console.ctx().audit.path(), MAX_AUDIT_ROWS).map_err(|e| e.to_string())?;
     let want = |k: &str, v: &str| call.req.param(k).is_none_or(|f| v.contains(f));
     Ok(events
         .into_iter()
@@ -217,7 +250,12 @@ fn audit_rows(console: &Console, call: &Call) -> Result<Vec<RecentEvent>, String
 /// chain of the journal file.
 pub fn audit(console: &Console, call: &Call) -> Response {
     let mut body = String::from("<form class=\"search\" method=\"get\" action=\"/audit\">");
-    for (k, label) in [("user", "User"), ("operation", "Operation"), ("uid", "Key"), ("outcome", "Outcome")] {
+    for (k, label) in [
+        ("user", "User"),
+        ("operation", "Operation"),
+        ("uid", "Key"),
+        ("outcome", "Outcome"),
+    ] {
         let _ = write!(
             body,
             "<label>{label} <input name=\"{k}\" value=\"{}\"></label>",
@@ -235,7 +273,10 @@ pub fn audit(console: &Console, call: &Call) -> Response {
         Ok(r) => r,
         Err(e) => {
             let n = Notice::error(format!("the journal cannot be read: {e}"));
-            return Response::html(503, html::page(&call.viewer, "Audit", "Audit", Some(&n), &body));
+            return Response::html(
+                503,
+                html::page(&call.viewer, "Audit", "Audit", Some(&n), &body),
+            );
         }
     };
     body.push_str(
@@ -243,14 +284,24 @@ pub fn audit(console: &Console, call: &Call) -> Response {
          <th>Client</th><th>Operation</th><th>Key</th><th>Outcome</th><th>Reason / detail</th></tr></thead><tbody>",
     );
     for e in &rows {
-        let key = if e.name.is_empty() { e.uid.clone() } else { format!("{} ({})", e.name, e.uid) };
-        let class = if e.outcome == "success" { "ok" } else if e.outcome == "failure" { "bad" } else { "" };
+        let key = if e.name.is_empty() {
+            e.uid.clone()
+        } else {
+            format!("{} ({})", e.name, e.uid)
+        };
+        let class = if e.outcome == "success" {
+            "ok"
+        } else if e.outcome == "failure" {
+            "bad"
+        } else {
+            ""
+        };
         let _ = write!(
             body,
-            "<tr><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr><td class=\"n\">{}</td><td class=\"time\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td class=\"mono\">{}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
             e.serial,
-            escape(&e.time),
+            escape(&journal_time(&e.time)),
             escape(&e.event),
             escape(&e.user),
             escape(&e.client),
@@ -265,6 +316,15 @@ pub fn audit(console: &Console, call: &Call) -> Response {
     }
     body.push_str("</tbody></table>");
     Response::html(200, html::page(&call.viewer, "Audit", "Audit", None, &body))
+}
+
+/// A journal time (`2026-01-02T03:04:05.678Z`) as the console shows times
+/// (`2026-01-02 03:04:05`, UTC as the column says).
+fn journal_time(time: &str) -> String {
+    match time.get(..19) {
+        Some(t) if time.ends_with('Z') => t.replacen('T', " ", 1),
+        _ => time.to_owned(),
+    }
 }
 
 /// The verifier's verdict on the journal file in use: hash chain, serials and checkpoint
@@ -293,7 +353,10 @@ fn verify_section(console: &Console) -> String {
                 escape(&fault.to_string())
             ),
         },
-        Err(e) => format!("<div class=\"notice error\" id=\"verify\">cannot verify: {}</div>", escape(&e.to_string())),
+        Err(e) => format!(
+            "<div class=\"notice error\" id=\"verify\">cannot verify: {}</div>",
+            escape(&e.to_string())
+        ),
     }
 }
 
@@ -303,7 +366,8 @@ pub fn audit_csv(console: &Console, call: &Call) -> Response {
         Ok(r) => r,
         Err(e) => return Response::text(503, &format!("the journal cannot be read: {e}")),
     };
-    let mut out = String::from("serial,time,event,user,client,operation,uid,name,outcome,reason\r\n");
+    let mut out =
+        String::from("serial,time,event,user,client,operation,uid,name,outcome,reason\r\n");
     for e in &rows {
         let fields = [
             e.serial.to_string(),
@@ -342,8 +406,13 @@ pub fn mirror(console: &Console, call: &Call) -> Response {
     let snap = console.source.snapshot();
     let t = now();
     let body = match &snap.mirror {
-        None => "<p>Mirroring is not configured on this node (<code>[mirror]</code>).</p>".to_owned(),
-        Some(Err(e)) => format!("<p class=\"bad\">The mirror status cannot be read: {}</p>", escape(e)),
+        None => {
+            "<p>Mirroring is not configured on this node (<code>[mirror]</code>).</p>".to_owned()
+        }
+        Some(Err(e)) => format!(
+            "<p class=\"bad\">The mirror status cannot be read: {}</p>",
+            escape(e)
+        ),
         Some(Ok(m)) => {
             let mut b = format!(
                 "<div class=\"cards\"><div class=\"card\">Node<b>{}</b></div><div class=\"card\">Mode<b>{}</b></div>\
@@ -356,7 +425,13 @@ pub fn mirror(console: &Console, call: &Call) -> Response {
                 time_with_age(m.updated_unix, t)
             );
             for p in &m.peers {
-                let yes = |v: bool| if v { "<b class=\"ok\">connected</b>" } else { "<b class=\"bad\">down</b>" };
+                let yes = |v: bool| {
+                    if v {
+                        "<b class=\"ok\">connected</b>"
+                    } else {
+                        "<b class=\"bad\">down</b>"
+                    }
+                };
                 let _ = write!(
                     b,
                     "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
@@ -377,7 +452,10 @@ pub fn mirror(console: &Console, call: &Call) -> Response {
             b
         }
     };
-    Response::html(200, html::page(&call.viewer, "Mirroring", "Mirroring", None, &body))
+    Response::html(
+        200,
+        html::page(&call.viewer, "Mirroring", "Mirroring", None, &body),
+    )
 }
 
 /// GET /config: the configuration file, read-only (values of secret-sounding keys hidden).
@@ -391,7 +469,13 @@ fn config_page(console: &Console, call: &Call, notice: Option<Notice>) -> Respon
          in the file and put in force with a reload (as SIGHUP and <code>akm reload</code> do).</p>",
         escape(&console.ctx().settings.current().short())
     );
-    body.push_str(&button_form(&call.viewer, "/config/reload", &[], "Reload configuration", "primary"));
+    body.push_str(&button_form(
+        &call.viewer,
+        "/config/reload",
+        &[],
+        "Reload configuration",
+        "primary",
+    ));
     match &console.settings.config_file {
         None => body.push_str("<p class=\"muted\">No configuration file.</p>"),
         Some(path) => match std::fs::read_to_string(path) {
@@ -404,11 +488,25 @@ fn config_page(console: &Console, call: &Call, notice: Option<Notice>) -> Respon
                 );
             }
             Err(e) => {
-                let _ = write!(body, "<p class=\"bad\">{}: {}</p>", escape(&path.display().to_string()), escape(&e.to_string()));
+                let _ = write!(
+                    body,
+                    "<p class=\"bad\">{}: {}</p>",
+                    escape(&path.display().to_string()),
+                    escape(&e.to_string())
+                );
             }
         },
     }
-    Response::html(200, html::page(&call.viewer, "Configuration", "Configuration", notice.as_ref(), &body))
+    Response::html(
+        200,
+        html::page(
+            &call.viewer,
+            "Configuration",
+            "Configuration",
+            notice.as_ref(),
+            &body,
+        ),
+    )
 }
 
 /// `text` with the values of keys that sound secret replaced.
@@ -416,7 +514,9 @@ fn redact(text: &str) -> String {
     text.lines()
         .map(|line| match line.split_once('=') {
             Some((key, _))
-                if SECRET_WORDS.iter().any(|w| key.to_ascii_lowercase().contains(w))
+                if SECRET_WORDS
+                    .iter()
+                    .any(|w| key.to_ascii_lowercase().contains(w))
                     && !key.trim_start().starts_with('#') =>
             {
                 format!("{key}= \"(hidden)\"")
@@ -449,7 +549,8 @@ mod tests {
 
     #[test]
     fn secret_values_are_hidden() {
-        let r = redact("[backup.sftp]\npassword = \"x\"\n# password = \"kept comment\"\nhost = \"h\"");
+        let r =
+            redact("[backup.sftp]\npassword = \"x\"\n# password = \"kept comment\"\nhost = \"h\"");
         assert!(r.contains("password = \"(hidden)\"") && !r.contains("\"x\""));
         assert!(r.contains("host = \"h\""));
     }

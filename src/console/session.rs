@@ -68,8 +68,7 @@ impl Sessions {
             // stolen cookie could log its owner out).
             return None;
         }
-        if now.duration_since(s.last_seen) > self.idle || now.duration_since(s.started) > self.max
-        {
+        if now.duration_since(s.last_seen) > self.idle || now.duration_since(s.started) > self.max {
             map.remove(id);
             return None;
         }

@@ -10,8 +10,8 @@ use crate::support::kmip::create_key;
 use crate::support::server::TestServer;
 use crate::support::status::{anonymous_tls, raw, Reply};
 use akm::console::{self, Console, Settings};
-use akm::status::snapshot::Source;
 use akm::kmip::ProtocolVersion as V;
+use akm::status::snapshot::Source;
 use rustls::RootCertStore;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -145,7 +145,13 @@ impl Browser {
 fn form(fields: &[(&str, &str)]) -> String {
     fields
         .iter()
-        .map(|(k, v)| format!("{}={}", akm::console::http::encode_component(k), akm::console::http::encode_component(v)))
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                akm::console::http::encode_component(k),
+                akm::console::http::encode_component(v)
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
 }
@@ -193,7 +199,11 @@ async fn no_page_without_a_client_certificate_of_the_ca() {
     // A certificate of another CA is refused too.
     let other = akm::pki::Ca::generate("another CA").unwrap();
     let stranger = other
-        .issue_client("admin", &["admins".into()], akm::pki::Validity::days_from_now(1))
+        .issue_client(
+            "admin",
+            &["admins".into()],
+            akm::pki::Validity::days_from_now(1),
+        )
         .unwrap();
     let mut roots = RootCertStore::empty();
     roots.add(server.ca.cert_der().clone()).unwrap();
@@ -203,8 +213,16 @@ async fn no_page_without_a_client_certificate_of_the_ca() {
         roots,
     )
     .unwrap();
-    let foreign = raw(console.addr, tls, b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
-    assert!(foreign.as_ref().map_or(true, |r| r.status != 200), "{foreign:?}");
+    let foreign = raw(
+        console.addr,
+        tls,
+        b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    )
+    .await;
+    assert!(
+        foreign.as_ref().map_or(true, |r| r.status != 200),
+        "{foreign:?}"
+    );
     // With one, the console answers.
     let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
     assert_eq!(admin.get("/").await.status, 200);
@@ -226,7 +244,11 @@ async fn security_headers_sessions_and_csrf() {
         "frame-ancestors 'none'",
         "script-src 'none'",
     ] {
-        assert!(page.head.contains(header), "{header} missing: {}", page.head);
+        assert!(
+            page.head.contains(header),
+            "{header} missing: {}",
+            page.head
+        );
     }
     let cookie_line = page
         .head
@@ -238,7 +260,10 @@ async fn security_headers_sessions_and_csrf() {
     }
     assert!(!page.body.contains("<script"), "no script at all");
     let count = || {
-        let live = akm::store::LocateQuery { include_live: true, ..Default::default() };
+        let live = akm::store::LocateQuery {
+            include_live: true,
+            ..Default::default()
+        };
         server.ctx.store.locate(&live).unwrap().len()
     };
     let create = [("name", "csrf-probe"), ("alg", "aes-256")];
@@ -251,11 +276,20 @@ async fn security_headers_sessions_and_csrf() {
     let mut with_token = create.to_vec();
     let token = admin.csrf.clone().unwrap();
     with_token.push(("csrf", &token));
-    assert_eq!(cookieless.post_raw("/keys/create", &with_token).await.status, 403);
+    assert_eq!(
+        cookieless
+            .post_raw("/keys/create", &with_token)
+            .await
+            .status,
+        403
+    );
     // Another certificate (even of the same name) with this session's cookie and token: no.
     let mut thief = Browser::new(&server, &console, "admin", &["admins"]);
     thief.cookie = admin.cookie.clone();
-    assert_eq!(thief.post_raw("/keys/create", &with_token).await.status, 403);
+    assert_eq!(
+        thief.post_raw("/keys/create", &with_token).await.status,
+        403
+    );
     // A cross-site POST with the right token is refused too.
     let body = form(&with_token);
     let cross = format!(
@@ -285,7 +319,9 @@ async fn security_headers_sessions_and_csrf() {
     assert_ne!(get_destroy.status, 200);
     assert_eq!(state_of(&server, &uid), before);
     // Bad HTTP gets 4xx.
-    let huge = admin.post_raw("/keys/create", &[("x", &"a".repeat(20_000))]).await;
+    let huge = admin
+        .post_raw("/keys/create", &[("x", &"a".repeat(20_000))])
+        .await;
     assert_eq!(huge.status, 413);
     drop(console);
     server.stop().await;
@@ -299,7 +335,10 @@ async fn markup_in_names_and_attributes_renders_escaped() {
     let name = "<script>alert(1)</script>";
     let group = "\"><img src=x onerror=alert(2)>";
     let created = admin
-        .post("/keys/create", &[("name", name), ("group", group), ("alg", "aes-128")])
+        .post(
+            "/keys/create",
+            &[("name", name), ("group", group), ("alg", "aes-128")],
+        )
         .await;
     assert_eq!(created.status, 200, "{}", created.body);
     let uid = uid_on_page(&created.body);
@@ -310,10 +349,21 @@ async fn markup_in_names_and_attributes_renders_escaped() {
     for page in [&created.body, &list.body, &detail.body, &audit.body] {
         assert!(!page.contains("<script>"), "{page}");
         assert!(!page.contains("<img"), "{page}");
-        assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+        assert!(
+            page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{page}"
+        );
     }
-    assert!(detail.body.contains("&lt;img src=x onerror=alert(2)&gt;"), "{}", detail.body);
-    assert!(csv.body.contains("<script>alert(1)</script>"), "CSV keeps the text: {}", csv.body);
+    assert!(
+        detail.body.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "{}",
+        detail.body
+    );
+    assert!(
+        csv.body.contains("<script>alert(1)</script>"),
+        "CSV keeps the text: {}",
+        csv.body
+    );
     assert!(csv.head.contains("text/csv"), "{}", csv.head);
     // A search for the name finds it; the query value is escaped back into the form.
     let search = admin
@@ -351,7 +401,9 @@ async fn a_user_sees_and_acts_only_on_their_own_keys() {
     assert!(!search.body.contains(&uid), "{}", search.body);
     // Acting on it is refused by the KMIP rules, and nothing changes.
     for what in ["destroy", "revoke", "rotate"] {
-        let r = bob.post("/key/action", &[("uid", &uid), ("do", what)]).await;
+        let r = bob
+            .post("/key/action", &[("uid", &uid), ("do", what)])
+            .await;
         assert!(r.body.contains("refused"), "{what}: {}", r.body);
     }
     assert_eq!(state_of(&server, &uid), before);
@@ -377,10 +429,19 @@ async fn create_rotate_and_see_the_audit_record() {
     let created = admin
         .post(
             "/keys/create",
-            &[("name", "payments"), ("group", "pci"), ("alg", "aes-256"), ("activate", "1")],
+            &[
+                ("name", "payments"),
+                ("group", "pci"),
+                ("alg", "aes-256"),
+                ("activate", "1"),
+            ],
         )
         .await;
-    assert!(created.body.contains("created and activated"), "{}", created.body);
+    assert!(
+        created.body.contains("created and activated"),
+        "{}",
+        created.body
+    );
     let first = uid_on_page(&created.body);
     let rotated = admin
         .post("/key/action", &[("uid", &first), ("do", "rotate")])
@@ -389,9 +450,17 @@ async fn create_rotate_and_see_the_audit_record() {
     let second = uid_on_page(&rotated.body);
     assert_ne!(first, second);
     // The new version links back to the old one; both are in the list, found by group.
-    assert!(rotated.body.contains(&format!("/key?uid={first}")), "{}", rotated.body);
+    assert!(
+        rotated.body.contains(&format!("/key?uid={first}")),
+        "{}",
+        rotated.body
+    );
     let list = admin.get("/keys?group=pci").await;
-    assert!(list.body.contains(&first) && list.body.contains(&second), "{}", list.body);
+    assert!(
+        list.body.contains(&first) && list.body.contains(&second),
+        "{}",
+        list.body
+    );
     let active = admin.get("/keys?state=active").await;
     assert!(active.body.contains(&second), "{}", active.body);
     // Never key material: no Get was sent, and no Key Material appears.
@@ -428,13 +497,24 @@ async fn dual_control_refuses_an_administrator_without_a_second_ones_window() {
     let own = first.get("/dual").await;
     assert!(own.body.contains("yours"), "{}", own.body);
     let pending = second.get("/dual").await;
-    let at = pending.body.find("name=\"id\" value=\"").expect("no approve button")
+    let at = pending
+        .body
+        .find("name=\"id\" value=\"")
+        .expect("no approve button")
         + "name=\"id\" value=\"".len();
     let id = pending.body[at..].split('"').next().unwrap().to_owned();
     let self_approve = first.post("/dual/approve", &[("id", &id)]).await;
-    assert!(self_approve.body.contains("refused"), "{}", self_approve.body);
+    assert!(
+        self_approve.body.contains("refused"),
+        "{}",
+        self_approve.body
+    );
     let approved = second.post("/dual/approve", &[("id", &id)]).await;
-    assert!(approved.body.contains("approved request"), "{}", approved.body);
+    assert!(
+        approved.body.contains("approved request"),
+        "{}",
+        approved.body
+    );
     assert!(approved.body.contains("admin1"), "{}", approved.body);
     let done = first
         .post("/key/action", &[("uid", &uid), ("do", "destroy")])
@@ -459,7 +539,9 @@ async fn the_key_list_pages_by_keyset() {
     loop {
         let rows = page.body.matches("<tr><td><a href=\"/key?uid=").count();
         seen.push(rows);
-        let Some(at) = page.body.find("id=\"next\" href=\"") else { break };
+        let Some(at) = page.body.find("id=\"next\" href=\"") else {
+            break;
+        };
         let href = page.body[at + "id=\"next\" href=\"".len()..]
             .split('"')
             .next()
@@ -469,7 +551,11 @@ async fn the_key_list_pages_by_keyset() {
         page = admin.get(&href).await;
     }
     assert_eq!(seen, [10, 10, 5]);
-    assert!(page.body.contains("k24") && !page.body.contains("k00"), "{}", page.body);
+    assert!(
+        page.body.contains("k24") && !page.body.contains("k00"),
+        "{}",
+        page.body
+    );
     drop(console);
     server.stop().await;
 }
@@ -549,7 +635,10 @@ async fn certificate_front(
     console: SocketAddr,
     client: Arc<rustls::ClientConfig>,
 ) -> SocketAddr {
-    let cert = server.ca.issue_server(&["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let cert = server
+        .ca
+        .issue_server(&["localhost".into(), "127.0.0.1".into()])
+        .unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -565,10 +654,17 @@ async fn certificate_front(
         while let Ok((tcp, _)) = listener.accept().await {
             let (acceptor, client) = (acceptor.clone(), client.clone());
             tokio::spawn(async move {
-                let Ok(mut front) = acceptor.accept(tcp).await else { return };
-                let Ok(upstream) = tokio::net::TcpStream::connect(console).await else { return };
+                let Ok(mut front) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(upstream) = tokio::net::TcpStream::connect(console).await else {
+                    return;
+                };
                 let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-                let Ok(mut back) = tokio_rustls::TlsConnector::from(client).connect(name, upstream).await else {
+                let Ok(mut back) = tokio_rustls::TlsConnector::from(client)
+                    .connect(name, upstream)
+                    .await
+                else {
                     return;
                 };
                 let _ = tokio::io::copy_bidirectional(&mut front, &mut back).await;
@@ -600,17 +696,34 @@ fn every_page_renders_in_headless_chromium() {
             ("<script>alert(1)</script>", "probe"),
         ] {
             let r = admin
-                .post("/keys/create", &[("name", name), ("group", group), ("alg", "aes-256"), ("activate", "1")])
+                .post(
+                    "/keys/create",
+                    &[
+                        ("name", name),
+                        ("group", group),
+                        ("alg", "aes-256"),
+                        ("activate", "1"),
+                    ],
+                )
                 .await;
             if name == "payments-kek" {
                 uid = uid_on_page(&r.body);
             }
         }
-        let rotated = admin.post("/key/action", &[("uid", &uid), ("do", "rotate")]).await;
+        let rotated = admin
+            .post("/key/action", &[("uid", &uid), ("do", "rotate")])
+            .await;
         let uid = uid_on_page(&rotated.body);
         // A destroy refused under dual control leaves a request to approve.
-        admin.post("/key/action", &[("uid", &uid), ("do", "destroy")]).await;
-        let front = certificate_front(&server, console.addr, server.client_tls("admin2", &["admins"])).await;
+        admin
+            .post("/key/action", &[("uid", &uid), ("do", "destroy")])
+            .await;
+        let front = certificate_front(
+            &server,
+            console.addr,
+            server.client_tls("admin2", &["admins"]),
+        )
+        .await;
         (server, console, front, uid)
     });
     let work = tempfile::tempdir().unwrap();
@@ -641,10 +754,21 @@ fn every_page_renders_in_headless_chromium() {
         }
     }
     let url = format!("https://127.0.0.1:{}/keys", front.port());
-    let dom = run_chromium(&browser, &work.path().join("profile-dom"), &url, &["--dump-dom"]);
+    let dom = run_chromium(
+        &browser,
+        &work.path().join("profile-dom"),
+        &url,
+        &["--dump-dom"],
+    );
     assert!(dom.contains("admin2 (administrator)"), "{dom}");
-    assert!(dom.contains("payments-kek") && dom.contains("tokenization"), "{dom}");
-    assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{dom}");
+    assert!(
+        dom.contains("payments-kek") && dom.contains("tokenization"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{dom}"
+    );
     assert!(!dom.contains("<script>alert"), "{dom}");
     let dual_dom = run_chromium(
         &browser,
