@@ -256,17 +256,12 @@ impl DualControl {
 
     /// Approves pending request `id` as `by`: opens the window it asked for.
     pub fn approve(&self, by: &str, id: &str, now: i64) -> Result<Grant, OpError> {
-        // The requester's own attempt to approve leaves the request waiting for someone
-        // else (taking it out first would let the requester cancel it by trying).
         let found = self
             .pending
             .lock()
             .ok()
             .and_then(|mut p| {
                 let at = p.iter().position(|(pid, ..)| pid == id)?;
-                if p[at].1 == by {
-                    return Some(p[at].clone());
-                }
                 Some(p.remove(at))
             })
             .filter(|(.., at)| *at + self.max_minutes * 60 > now);
