@@ -2,9 +2,11 @@
 //! without a client certificate of the CA; sessions, CSRF tokens and POST-only changes; the
 //! security headers; markup in key names and attributes rendered escaped; a user certificate
 //! that sees and acts only on its own keys; create, rotate and the audit record; dual control
-//! refusing an administrator without a second one's window; keyset paging; and every page in
-//! headless Chromium, screenshotted (`AKM_CONSOLE_SCREENSHOTS=dir` keeps the PNGs for the
-//! book). Without Chromium the browser test is skipped with a message (failed under CI=true).
+//! refusing an administrator without a second one's window; keyset paging; an administrator
+//! creating and rotating a key and refused a guarded destroy in headless Chromium driven over
+//! the DevTools protocol; and every page in headless Chromium, screenshotted
+//! (`AKM_CONSOLE_SCREENSHOTS=dir` keeps the PNGs for the book). Without Chromium the browser
+//! tests are skipped with a message (failed under CI=true).
 
 use crate::support::kmip::create_key;
 use crate::support::server::TestServer;
@@ -57,7 +59,8 @@ async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener
         header_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(600),
         max_session: Duration::from_secs(3600),
-        config_file: None,
+        // The example configuration, shown read-only on the configuration page.
+        config_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/akm.toml")),
     };
     let handle = Arc::new(akm::server::tls::TlsHandle::new(tls));
     let console = Arc::new(Console::new(source, settings, handle));
@@ -783,6 +786,290 @@ fn every_page_renders_in_headless_chromium() {
         &["--dump-dom"],
     );
     assert!(dual_dom.contains("Approve"), "{dual_dom}");
+    drop(console);
+    runtime.block_on(server.stop());
+}
+
+// ---- headless Chromium driven over the DevTools protocol ----
+
+/// Headless Chromium driven over the DevTools protocol on a pipe (`--remote-debugging-pipe`:
+/// commands in on fd 3, answers and events out on fd 4, each JSON text ended by a NUL). The
+/// two descriptors are FIFOs the shell opens for Chromium (the tests use no unsafe code, so
+/// they cannot set a child's descriptors themselves).
+struct Devtools {
+    child: std::process::Child,
+    commands: std::fs::File,
+    messages: std::sync::mpsc::Receiver<serde_json::Value>,
+    next_id: u64,
+    session: String,
+}
+
+impl Devtools {
+    fn launch(browser: &Path, work: &Path) -> Devtools {
+        use std::io::Read;
+        let (to_browser, from_browser) = (work.join("cdp-in"), work.join("cdp-out"));
+        for fifo in [&to_browser, &from_browser] {
+            assert!(Command::new("mkfifo").arg(fifo).status().unwrap().success());
+        }
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg("exec \"$0\" \"$@\" 3<\"$AKM_CDP_IN\" 4>\"$AKM_CDP_OUT\"")
+            .arg(browser)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--ignore-certificate-errors",
+                "--hide-scrollbars",
+                "--window-size=1280,860",
+                "--remote-debugging-pipe",
+            ])
+            .arg(format!(
+                "--user-data-dir={}",
+                work.join("profile-cdp").display()
+            ))
+            .env("AKM_CDP_IN", &to_browser)
+            .env("AKM_CDP_OUT", &from_browser)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start chromium");
+        // The shell opens fd 3 first, then fd 4: open the other ends in that order.
+        let commands = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&to_browser)
+            .unwrap();
+        let mut output = std::fs::File::open(&from_browser).unwrap();
+        let (tx, messages) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut pending = Vec::new();
+            let mut chunk = vec![0u8; 64 * 1024];
+            while let Ok(n) = output.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                pending.extend_from_slice(&chunk[..n]);
+                while let Some(end) = pending.iter().position(|b| *b == 0) {
+                    let text: Vec<u8> = pending.drain(..=end).collect();
+                    if let Ok(v) = serde_json::from_slice(&text[..end]) {
+                        if tx.send(v).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        let mut dt = Devtools {
+            child,
+            commands,
+            messages,
+            next_id: 0,
+            session: String::new(),
+        };
+        let target = dt.call(
+            "Target.createTarget",
+            serde_json::json!({"url": "about:blank"}),
+        );
+        let target = target["targetId"].as_str().unwrap().to_owned();
+        let attached = dt.call(
+            "Target.attachToTarget",
+            serde_json::json!({"targetId": target, "flatten": true}),
+        );
+        dt.session = attached["sessionId"].as_str().unwrap().to_owned();
+        dt.call("Page.enable", serde_json::json!({}));
+        dt
+    }
+
+    /// Sends a command (to the page's session once attached) and waits for its result.
+    fn call(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
+        use std::io::Write;
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = serde_json::json!({"id": id, "method": method, "params": params});
+        if !self.session.is_empty() {
+            msg["sessionId"] = serde_json::Value::String(self.session.clone());
+        }
+        let mut bytes = serde_json::to_vec(&msg).unwrap();
+        bytes.push(0);
+        self.commands.write_all(&bytes).unwrap();
+        loop {
+            let m = self.next_message(method);
+            if m["id"].as_u64() == Some(id) {
+                assert!(m.get("error").is_none(), "{method}: {m}");
+                return m["result"].clone();
+            }
+        }
+    }
+
+    fn next_message(&self, waiting_for: &str) -> serde_json::Value {
+        self.messages
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("chromium did not answer {waiting_for}"))
+    }
+
+    fn wait_for_load(&self) {
+        loop {
+            if self.next_message("Page.loadEventFired")["method"] == "Page.loadEventFired" {
+                return;
+            }
+        }
+    }
+
+    fn open(&mut self, url: &str) {
+        self.call("Page.navigate", serde_json::json!({"url": url}));
+        self.wait_for_load();
+    }
+
+    /// Evaluates `expression` in the page (DevTools evaluation is not page script: the
+    /// console's `script-src 'none'` still holds for the page itself).
+    fn eval(&mut self, expression: &str) -> serde_json::Value {
+        let r = self.call(
+            "Runtime.evaluate",
+            serde_json::json!({"expression": expression, "returnByValue": true}),
+        );
+        r["result"]["value"].clone()
+    }
+
+    /// Runs `expression` (which clicks a button) and waits for the page it leads to.
+    fn click(&mut self, expression: &str) {
+        self.eval(expression);
+        self.wait_for_load();
+    }
+
+    fn dom(&mut self) -> String {
+        self.eval("document.documentElement.outerHTML")
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    fn screenshot(&mut self) -> Vec<u8> {
+        let shot = self.call(
+            "Page.captureScreenshot",
+            serde_json::json!({"format": "png"}),
+        );
+        base64_decode(shot["data"].as_str().unwrap())
+    }
+
+    fn close(mut self) {
+        let _ = self.call("Browser.close", serde_json::json!({}));
+        let pid = self.child.id();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(self.child.wait());
+        });
+        if rx.recv_timeout(Duration::from_secs(20)).is_err() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+}
+
+/// Standard base64 (the DevTools screenshot encoding).
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => c - b'A',
+        b'a'..=b'z' => c - b'a' + 26,
+        b'0'..=b'9' => c - b'0' + 52,
+        b'+' => 62,
+        b'/' => 63,
+        _ => panic!("not base64: {c}"),
+    };
+    let clean: Vec<u8> = text.bytes().filter(|b| *b != b'=').collect();
+    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
+    for chunk in clean.chunks(4) {
+        let mut n = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            n |= u32::from(value(*c)) << (18 - 6 * i);
+        }
+        let bytes = n.to_be_bytes();
+        out.extend_from_slice(&bytes[1..chunk.len()]);
+    }
+    out
+}
+
+#[test]
+fn an_administrator_creates_rotates_and_is_refused_dual_control_in_the_browser() {
+    let Some(browser) = chromium() else { return };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dual = akm::ops::dual::DualControl::new(vec!["destroy".into()], 10);
+    let (server, console, front) = runtime.block_on(async {
+        let server =
+            TestServer::start_with_access_and_dual(akm::policy::Settings::default(), dual).await;
+        let console = start_console(&server, 50).await;
+        let admin = server.client_tls("admin", &["admins"]);
+        let front = certificate_front(&server, console.addr, admin).await;
+        (server, console, front)
+    });
+    let base = format!("https://127.0.0.1:{}", front.port());
+    let work = tempfile::tempdir().unwrap();
+    let keep = std::env::var_os("AKM_CONSOLE_SCREENSHOTS").map(PathBuf::from);
+    let mut save = |name: &str, png: Vec<u8>| {
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}: not a PNG");
+        if let Some(dir) = &keep {
+            std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+        }
+    };
+    let mut dt = Devtools::launch(&browser, work.path());
+    // Create through the form, as a person would: type, click.
+    dt.open(&format!("{base}/keys"));
+    dt.click(
+        "document.querySelector('form.create input[name=name]').value = 'browser-key';\
+         document.querySelector('form.create input[name=group]').value = 'web';\
+         document.querySelector('form.create button').click()",
+    );
+    let created = dt.dom();
+    assert!(created.contains("created and activated key"), "{created}");
+    assert!(created.contains("Key browser-key"), "{created}");
+    let first = uid_on_page(&created);
+    // Rotate from the detail page.
+    dt.click(
+        "[...document.querySelectorAll('#actions button')]\
+         .find(b => b.textContent.startsWith('Rotate')).click()",
+    );
+    let rotated = dt.dom();
+    assert!(rotated.contains("rotated"), "{rotated}");
+    let second = uid_on_page(&rotated);
+    assert_ne!(first, second);
+    save("browser-rotated", dt.screenshot());
+    // Both versions in the list, found by group.
+    dt.open(&format!("{base}/keys?group=web"));
+    let list = dt.dom();
+    assert!(list.contains(&first) && list.contains(&second), "{list}");
+    // Destroy is under dual control: refused without a second administrator's window.
+    dt.open(&format!("{base}/key?uid={second}"));
+    dt.click(
+        "[...document.querySelectorAll('#actions button')]\
+         .find(b => b.textContent === 'Destroy').click()",
+    );
+    let refused = dt.dom();
+    assert!(refused.contains("dual control"), "{refused}");
+    assert!(refused.contains("class=\"notice error\""), "{refused}");
+    save("browser-dual-refused", dt.screenshot());
+    assert_ne!(
+        state_of(&server, &second),
+        akm::kmip::enums::state::DESTROYED
+    );
+    // The audit page shows the rotation and the refusal.
+    dt.open(&format!("{base}/audit"));
+    let audit = dt.dom();
+    assert!(audit.contains("ReKey") && audit.contains(&first), "{audit}");
+    assert!(
+        audit.contains("Destroy") && audit.contains("failure"),
+        "{audit}"
+    );
+    // The page ran no script of its own: the policy forbids it.
+    assert_eq!(dt.eval("document.scripts.length"), serde_json::json!(0));
+    dt.close();
     drop(console);
     runtime.block_on(server.stop());
 }
