@@ -23,6 +23,8 @@ const NAV: &[(&str, &str, bool)] = &[
     ("Overview", "/", false),
     ("Keys", "/keys", false),
     ("Dual control", "/dual", true),
+    ("Users and groups", "/accounts", true),
+    ("Backups", "/backups", true),
     ("Audit", "/audit", true),
     ("Mirroring", "/mirror", true),
     ("Configuration", "/config", true),

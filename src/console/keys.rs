@@ -372,7 +372,12 @@ pub fn detail(console: &Console, call: &Call, notice: Option<Notice>) -> Respons
 
 /// The detail page of `uid`: Get Attributes as the caller (refused as KMIP would refuse
 /// it), then the policy and rotation chain from the store.
-fn detail_of(console: &Console, call: &Call, uid: &str, notice: Option<Notice>) -> Response {
+pub(super) fn detail_of(
+    console: &Console,
+    call: &Call,
+    uid: &str,
+    notice: Option<Notice>,
+) -> Response {
     let ident = vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid)];
     let answered = match dispatch(console, call, &[(op::GET_ATTRIBUTES, ident)]) {
         Ok(a) => a,
@@ -431,6 +436,14 @@ fn detail_of(console: &Console, call: &Call, uid: &str, notice: Option<Notice>) 
             escape(r.owner_group.as_deref().unwrap_or("-")),
             escape(&r.access_mode),
         );
+        if call.viewer.admin {
+            body.push_str(&super::admin::key_policy_form(
+                call,
+                &r.uid,
+                r.owner_group.as_deref(),
+                &r.access_mode,
+            ));
+        }
     }
     body.push_str(&links_table(&attrs));
     if let Some(r) = &row {

@@ -12,6 +12,7 @@
 //! of its own. Changes are POST only, with the session's CSRF token; no key material is ever
 //! read, let alone rendered.
 
+pub mod admin;
 pub mod html;
 pub mod http;
 pub mod keys;
@@ -56,6 +57,8 @@ pub struct Settings {
     pub max_session: Duration,
     /// The configuration file, shown read-only on the configuration page.
     pub config_file: Option<PathBuf>,
+    /// The backup schedule in words (`[backup]`), if backups are scheduled.
+    pub backup_schedule: Option<String>,
 }
 
 impl Settings {
@@ -69,7 +72,18 @@ impl Settings {
             idle_timeout: c.idle_timeout(),
             max_session: c.max_session(),
             config_file: Some(config.path.clone()).filter(|p| !p.as_os_str().is_empty()),
+            backup_schedule: backup_schedule(&config.backup),
         }
+    }
+}
+
+/// `[backup]`'s schedule in words, if backups are scheduled.
+fn backup_schedule(b: &crate::config::BackupConfig) -> Option<String> {
+    let keep = format!("keeping the newest {}", b.keep);
+    match (&b.schedule, b.interval_secs) {
+        (Some(spec), _) => Some(format!("{spec} (UTC), {keep}")),
+        (None, 0) => None,
+        (None, secs) => Some(format!("every {secs} seconds, {keep}")),
     }
 }
 
@@ -336,6 +350,12 @@ fn route(console: &Console, call: &Call) -> Response {
         (Method::Get | Method::Head, "/key") => keys::detail(console, call, None),
         (Method::Post, "/keys/create") => keys::create(console, call),
         (Method::Post, "/key/action") => keys::action(console, call),
+        (Method::Post, "/key/policy") => admin_only(admin::set_key_policy),
+        (Method::Get | Method::Head, "/accounts") => admin_only(admin::accounts),
+        (Method::Post, "/accounts/set") => admin_only(admin::set_account),
+        (Method::Get | Method::Head, "/backups") => admin_only(admin::backups),
+        (Method::Post, "/backups/run") => admin_only(admin::run_backup),
+        (Method::Post, "/backups/verify") => admin_only(admin::verify_backup),
         (Method::Get | Method::Head, "/dual") => admin_only(pages::dual),
         (Method::Post, "/dual/approve") => admin_only(pages::approve),
         (Method::Get | Method::Head, "/audit") => admin_only(pages::audit),

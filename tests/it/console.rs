@@ -61,6 +61,7 @@ async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener
         max_session: Duration::from_secs(3600),
         // The example configuration, shown read-only on the configuration page.
         config_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/akm.toml")),
+        backup_schedule: Some("daily 02:30 (UTC), keeping the newest 7".into()),
     };
     let handle = Arc::new(akm::server::tls::TlsHandle::new(tls));
     let console = Arc::new(Console::new(source, settings, handle));
@@ -569,6 +570,104 @@ async fn the_key_list_pages_by_keyset() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_groups_key_policies_and_backups() {
+    let server =
+        TestServer::start_with_dual_and_backups(akm::ops::dual::DualControl::new(vec![], 10)).await;
+    let console = start_console(&server, 50).await;
+    let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
+    let mut alice = Browser::new(&server, &console, "alice", &["team-a"]);
+    // Users and groups: a record disabled here refuses its certificate everything.
+    let saved = admin
+        .post(
+            "/accounts/set",
+            &[("kind", "user"), ("name", "mallory"), ("enabled", "false")],
+        )
+        .await;
+    assert!(saved.body.contains("saved"), "{}", saved.body);
+    assert!(
+        saved
+            .body
+            .contains("<td>mallory</td><td><b class=\"bad\">disabled</b>"),
+        "{}",
+        saved.body
+    );
+    let mut mallory = Browser::new(&server, &console, "mallory", &["team-a"]);
+    let refused = mallory
+        .post("/keys/create", &[("name", "m"), ("alg", "aes-256")])
+        .await;
+    assert!(refused.body.contains("refused"), "{}", refused.body);
+    let odd = admin
+        .post(
+            "/accounts/set",
+            &[("kind", "group"), ("name", "<b>ops</b>")],
+        )
+        .await;
+    assert!(
+        odd.body.contains("&lt;b&gt;ops&lt;/b&gt;") && !odd.body.contains("<b>ops"),
+        "{}",
+        odd.body
+    );
+    assert_eq!(alice.get("/accounts").await.status, 403);
+    // A key's policy: shared with alice's group, she sees it.
+    let created = admin
+        .post("/keys/create", &[("name", "shared"), ("alg", "aes-256")])
+        .await;
+    let uid = uid_on_page(&created.body);
+    assert!(!alice.get("/keys").await.body.contains(&uid));
+    assert_eq!(
+        alice
+            .post(
+                "/key/policy",
+                &[("uid", &uid), ("group", "team-a"), ("mode", "group")]
+            )
+            .await
+            .status,
+        403
+    );
+    let changed = admin
+        .post(
+            "/key/policy",
+            &[("uid", &uid), ("group", "team-a"), ("mode", "group")],
+        )
+        .await;
+    assert!(
+        changed.body.contains("access policy changed"),
+        "{}",
+        changed.body
+    );
+    assert!(alice.get("/keys").await.body.contains(&uid));
+    // Backups: run one, see it listed, verify it; only listed names are verified.
+    let empty = admin.get("/backups").await;
+    assert!(empty.body.contains("no backups yet"), "{}", empty.body);
+    let ran = admin.post("/backups/run", &[]).await;
+    assert!(ran.body.contains("backup written"), "{}", ran.body);
+    let at = ran
+        .body
+        .find("name=\"file\" value=\"")
+        .expect("no backup listed")
+        + "name=\"file\" value=\"".len();
+    let file = ran.body[at..].split('"').next().unwrap().to_owned();
+    assert!(file.ends_with(".akmbak"), "{file}");
+    let verified = admin.post("/backups/verify", &[("file", &file)]).await;
+    assert!(
+        verified.body.contains("authentic and complete"),
+        "{}",
+        verified.body
+    );
+    let escape = admin
+        .post("/backups/verify", &[("file", "../akm.db")])
+        .await;
+    assert!(
+        escape.body.contains("no such backup file"),
+        "{}",
+        escape.body
+    );
+    assert_eq!(alice.post("/backups/run", &[]).await.status, 403);
+    drop(console);
+    server.stop().await;
+}
+
 // ---- headless Chromium ----
 
 /// The browser: `$AKM_CHROMIUM` or /usr/bin/chromium. `None`: skip (outside CI).
@@ -693,8 +792,7 @@ fn every_page_renders_in_headless_chromium() {
         .unwrap();
     let dual = akm::ops::dual::DualControl::new(vec!["destroy".into()], 10);
     let (server, console, front, uid) = runtime.block_on(async {
-        let server =
-            TestServer::start_with_access_and_dual(akm::policy::Settings::default(), dual).await;
+        let server = TestServer::start_with_dual_and_backups(dual).await;
         let console = start_console(&server, 50).await;
         let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
         let mut uid = String::new();
@@ -742,6 +840,8 @@ fn every_page_renders_in_headless_chromium() {
         ("keys", "/keys".to_owned()),
         ("key", format!("/key?uid={uid}")),
         ("dual-control", "/dual".to_owned()),
+        ("accounts", "/accounts".to_owned()),
+        ("backups", "/backups".to_owned()),
         ("audit", "/audit?verify=1".to_owned()),
         ("mirroring", "/mirror".to_owned()),
         ("configuration", "/config".to_owned()),
