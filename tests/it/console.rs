@@ -825,6 +825,19 @@ fn every_page_renders_in_headless_chromium() {
         admin
             .post("/key/action", &[("uid", &uid), ("do", "destroy")])
             .await;
+        admin.post("/backups/run", &[]).await;
+        for (kind, name, ops) in [
+            ("group", "pci", "get,locate,encrypt,decrypt"),
+            ("user", "svc-payments", "all"),
+        ] {
+            let fields = [
+                ("kind", kind),
+                ("name", name),
+                ("operations", ops),
+                ("enabled", "true"),
+            ];
+            admin.post("/accounts/set", &fields).await;
+        }
         let front = certificate_front(
             &server,
             console.addr,
@@ -1113,7 +1126,7 @@ fn an_administrator_creates_rotates_and_is_refused_dual_control_in_the_browser()
     let base = format!("https://127.0.0.1:{}", front.port());
     let work = tempfile::tempdir().unwrap();
     let keep = std::env::var_os("AKM_CONSOLE_SCREENSHOTS").map(PathBuf::from);
-    let mut save = |name: &str, png: Vec<u8>| {
+    let save = |name: &str, png: Vec<u8>| {
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}: not a PNG");
         if let Some(dir) = &keep {
             std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
