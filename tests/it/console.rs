@@ -668,6 +668,97 @@ async fn users_groups_key_policies_and_backups() {
     server.stop().await;
 }
 
+/// Starts `akm serve` on `config`; the child and every line it printed up to the status
+/// listener's, and the console's after it when `console` is expected.
+fn serve(config: &Path, console: bool) -> (std::process::Child, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(crate::cli::BIN)
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let last = if console {
+        "management console"
+    } else {
+        "status page"
+    };
+    loop {
+        let line = lines.next().expect("server exited early").unwrap();
+        let done = line.contains(last);
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, seen)
+}
+
+fn stop(mut child: std::process::Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn akm_serve_runs_the_console_only_when_enabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::cli::write_config(dir.path());
+    let base = std::fs::read_to_string(&config).unwrap();
+    let certs = dir.path().join("certs");
+    let status = "[status]\nlisten = \"127.0.0.1:0\"\n";
+    std::fs::write(&config, format!("{base}{status}")).unwrap();
+    let (child, lines) = serve(&config, false);
+    assert!(!lines.iter().any(|l| l.contains("console")), "{lines:?}");
+    stop(child);
+
+    let enabled = format!("{base}{status}[console]\nenabled = true\nlisten = \"127.0.0.1:0\"\n");
+    std::fs::write(&config, enabled).unwrap();
+    let (child, lines) = serve(&config, true);
+    let addr: SocketAddr = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("akm serve: management console on https://"))
+        .unwrap_or_else(|| panic!("no console line: {lines:?}"))
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut roots = RootCertStore::empty();
+    for c in akm::tls::load_certs(&certs.join("ca.crt")).unwrap() {
+        roots.add(c).unwrap();
+    }
+    let admin = akm::tls::client_config_from(
+        akm::tls::load_certs(&certs.join("admin.crt")).unwrap(),
+        akm::tls::load_key(&certs.join("admin.key")).unwrap(),
+        roots,
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let page = runtime
+        .block_on(raw(
+            addr,
+            admin,
+            b"GET /config HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        ))
+        .unwrap();
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(
+        page.body.contains("[console]"),
+        "the file in force is shown: {}",
+        page.body
+    );
+    stop(child);
+}
+
 // ---- headless Chromium ----
 
 /// The browser: `$AKM_CHROMIUM` or /usr/bin/chromium. `None`: skip (outside CI).
