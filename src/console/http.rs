@@ -337,7 +337,7 @@ pub struct Response {
     pub status: u16,
     /// The Content-Type.
     pub content_type: &'static str,
-    /// Extra headers (`Set-Cookie`, `Location`, `Content-Disposition`), each a whole line
+    /// Extra headers (`Set-Cookie`, `Content-Disposition`), each a whole line
     /// without CRLF; built only from values the console made (never from request text).
     pub headers: Vec<String>,
     /// The body.
@@ -363,13 +363,6 @@ impl Response {
     /// A plain-text response.
     pub fn text(status: u16, body: &str) -> Response {
         Response::new(status, "text/plain; charset=utf-8", format!("{body}\n"))
-    }
-
-    /// 303 See Other to `location` (a path the console built, query values encoded).
-    pub fn see_other(location: &str) -> Response {
-        let mut r = Response::text(303, "see other");
-        r.headers.push(format!("Location: {location}"));
-        r
     }
 
     /// The answer to a refused request.
@@ -422,7 +415,6 @@ impl Response {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
-        303 => "See Other",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",

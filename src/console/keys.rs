@@ -108,7 +108,7 @@ fn page_of(
     }
     let mut seen: Vec<Located> = Vec::new();
     let mut more = false;
-    for _ in 0..MAX_SCAN_ROUNDS {
+    for round in 1..=MAX_SCAN_ROUNDS {
         let batch = console
             .ctx()
             .store
@@ -125,8 +125,10 @@ fn page_of(
         if exhausted {
             break;
         }
+        // Rows the caller may not see filled this read: read on, a bounded number of
+        // times; the next page carries on from the last row shown.
         query.after_seq = last;
-        more = true;
+        more = round == MAX_SCAN_ROUNDS;
     }
     let uids: Vec<String> = seen.iter().map(|l| l.uid.clone()).collect();
     let mut rows = console
