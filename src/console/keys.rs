@@ -39,6 +39,10 @@ struct Filters {
     name: Option<String>,
     group: Option<String>,
     state: Option<u32>,
+    /// Created on or after this day (`YYYY-MM-DD`, UTC).
+    from: Option<String>,
+    /// Created on or before this day.
+    to: Option<String>,
     after: Option<i64>,
 }
 
@@ -53,6 +57,8 @@ impl Filters {
                 .param("state")
                 .and_then(|s| STATES.iter().find(|(n, _)| *n == s))
                 .map(|(_, v)| *v),
+            from: p("from").filter(|d| day_start(d).is_some()),
+            to: p("to").filter(|d| day_start(d).is_some()),
             after: call.req.param("after").and_then(|a| a.parse().ok()),
         }
     }
@@ -60,7 +66,12 @@ impl Filters {
     /// The query string of these filters with `after` as the cursor.
     fn link(&self, after: Option<i64>) -> String {
         let mut parts = Vec::new();
-        for (k, v) in [("name", &self.name), ("group", &self.group)] {
+        for (k, v) in [
+            ("name", &self.name),
+            ("group", &self.group),
+            ("from", &self.from),
+            ("to", &self.to),
+        ] {
             if let Some(v) = v {
                 parts.push(format!("{k}={}", encode_component(v)));
             }
@@ -73,6 +84,19 @@ impl Filters {
         }
         format!("/keys?{}", parts.join("&"))
     }
+}
+
+/// The first second of day `YYYY-MM-DD` (UTC), if it is one.
+fn day_start(day: &str) -> Option<i64> {
+    let mut parts = day.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (Some(Some(y)), Some(Some(m)), Some(Some(d))) = (parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if day.len() != 10 || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    Some(crate::audit::days_from_civil(y, m, d) * 86_400)
 }
 
 /// The caller as the access rules see them, or the page saying why not.
@@ -101,6 +125,9 @@ fn page_of(
         include_destroyed: destroyed,
         after_seq: f.after,
         limit: Some(size + 1),
+        created_from: f.from.as_deref().and_then(day_start),
+        // Through the end of that day.
+        created_before: f.to.as_deref().and_then(day_start).map(|t| t + 86_400),
         ..LocateQuery::default()
     };
     if !who.is_admin() {
@@ -223,10 +250,14 @@ fn search_form(f: &Filters) -> String {
     let _ = write!(
         out,
         "<label>Name <input name=\"name\" value=\"{}\"></label>\
-         <label>Group <input name=\"group\" value=\"{}\"></label><label>State <select name=\"state\">\
-         <option value=\"\">live (any)</option>",
+         <label>Group <input name=\"group\" value=\"{}\"></label>\
+         <label>Created from <input type=\"date\" name=\"from\" value=\"{}\"></label>\
+         <label>to <input type=\"date\" name=\"to\" value=\"{}\"></label>\
+         <label>State <select name=\"state\"><option value=\"\">live (any)</option>",
         escape(f.name.as_deref().unwrap_or("")),
         escape(f.group.as_deref().unwrap_or("")),
+        escape(f.from.as_deref().unwrap_or("")),
+        escape(f.to.as_deref().unwrap_or("")),
     );
     for (name, value) in STATES {
         let selected = if f.state == Some(*value) {
@@ -602,4 +633,18 @@ fn error_page(call: &Call, status: u16, why: &str) -> Response {
         status,
         html::page(&call.viewer, "Key", "Keys", Some(&n), ""),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::day_start;
+
+    #[test]
+    fn days_are_read_strictly() {
+        assert_eq!(day_start("1970-01-02"), Some(86_400));
+        assert_eq!(day_start("2026-12-07"), Some(1_796_601_600));
+        for bad in ["2026-13-01", "2026-1-1", "x", "2026-12-07T00", "2026--1-01"] {
+            assert_eq!(day_start(bad), None, "{bad}");
+        }
+    }
 }

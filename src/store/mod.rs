@@ -235,6 +235,10 @@ pub struct LocateQuery {
     pub after_seq: Option<i64>,
     /// At most this many matches (in storage order).
     pub limit: Option<usize>,
+    /// Initial Date at or after this time (seconds since the epoch).
+    pub created_from: Option<i64>,
+    /// Initial Date before this time.
+    pub created_before: Option<i64>,
 }
 
 /// The store: one writer thread, a pool of reader connections.
@@ -570,6 +574,12 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
     }
     if let Some(after) = q.after_seq {
         bind(&mut sql, " AND o.seq > ?", after.into());
+    }
+    if let Some(from) = q.created_from {
+        bind(&mut sql, " AND o.initial_date >= ?", from.into());
+    }
+    if let Some(before) = q.created_before {
+        bind(&mut sql, " AND o.initial_date < ?", before.into());
     }
     if let Some(v) = q.object_type {
         bind(&mut sql, " AND o.object_type = ?", i64::from(v).into());

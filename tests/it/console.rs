@@ -465,6 +465,12 @@ async fn create_rotate_and_see_the_audit_record() {
         "{}",
         list.body
     );
+    // By creation date: today finds them, a day long past does not.
+    let today = akm::audit::format_time_ms(akm::audit::now_ms())[..10].to_owned();
+    let recent = admin.get(&format!("/keys?from={today}&to={today}")).await;
+    assert!(recent.body.contains(&second), "{}", recent.body);
+    let old = admin.get("/keys?to=1999-12-31").await;
+    assert!(!old.body.contains(&second), "{}", old.body);
     let active = admin.get("/keys?state=active").await;
     assert!(active.body.contains(&second), "{}", active.body);
     // Never key material: no Get was sent, and no Key Material appears.
