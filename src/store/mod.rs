@@ -230,6 +230,15 @@ pub struct LocateQuery {
     /// only, so a Locate by Name may match another owner's shared key too; a client that
     /// takes the first match then gets its own.
     pub owner_first: Option<String>,
+    /// Keyset paging: only objects stored after this one (its [`Located::seq`]), so a page
+    /// deep into millions of objects costs what the first one does (no OFFSET scan).
+    pub after_seq: Option<i64>,
+    /// At most this many matches (in storage order).
+    pub limit: Option<usize>,
+    /// Initial Date at or after this time (seconds since the epoch).
+    pub created_from: Option<i64>,
+    /// Initial Date before this time.
+    pub created_before: Option<i64>,
 }
 
 /// The store: one writer thread, a pool of reader connections.
@@ -536,11 +545,13 @@ pub struct Located {
     pub owner_group: Option<String>,
     /// Access mode (see [`ObjectRow::access_mode`]).
     pub access_mode: String,
+    /// Its place in storage order (the key of [`LocateQuery::after_seq`]).
+    pub seq: i64,
 }
 
 fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
     let mut sql = String::from(
-        "SELECT o.uid, o.owner, o.owner_group, o.access_mode FROM objects o WHERE 1=1",
+        "SELECT o.uid, o.owner, o.owner_group, o.access_mode, o.seq FROM objects o WHERE 1=1",
     );
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     let mut bind = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
@@ -560,6 +571,15 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
             bind(&mut sql, " OR o.owner_group = ?", g.clone().into());
         }
         sql.push(')');
+    }
+    if let Some(after) = q.after_seq {
+        bind(&mut sql, " AND o.seq > ?", after.into());
+    }
+    if let Some(from) = q.created_from {
+        bind(&mut sql, " AND o.initial_date >= ?", from.into());
+    }
+    if let Some(before) = q.created_before {
+        bind(&mut sql, " AND o.initial_date < ?", before.into());
     }
     if let Some(v) = q.object_type {
         bind(&mut sql, " AND o.object_type = ?", i64::from(v).into());
@@ -615,6 +635,10 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
         ),
         None => sql.push_str(" ORDER BY o.seq"),
     }
+    if let Some(limit) = q.limit {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        bind(&mut sql, " LIMIT ?", limit.into());
+    }
     // The SQL depends only on which filters are set, so a few shapes repeat: cache them.
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
@@ -623,6 +647,7 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
             owner: r.get(1)?,
             owner_group: r.get(2)?,
             access_mode: r.get(3)?,
+            seq: r.get(4)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -26,6 +26,7 @@ mod cli_ux;
 mod conformance;
 mod conformance_cli;
 mod conn_budget;
+mod console;
 mod convergence;
 mod crash;
 mod crypto_ops;
