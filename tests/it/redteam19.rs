@@ -1,0 +1,401 @@
+//! Red-team regressions for the issue-19 architecture changes, over real TLS: the one
+//! group-commit worker behind the store writer and the audit journal (concurrent writes,
+//! failing writes, Undo batches and journal rotations at once: every acknowledged write is
+//! stored and recorded exactly once, and the chain verifies across the rotated files), and
+//! the one operation registry (refusals by protocol version, switch and identity are the same
+//! as before and every refusal is audited under the operation's name).
+
+use crate::audit::{options, records};
+use crate::support::kmip::*;
+use crate::support::server::{AuditSetup, TestServer};
+use akm::audit::record::Record;
+use akm::audit::verify;
+use akm::client::{request, Client};
+use akm::kmip::enums::{
+    batch_error_continuation_option as bec, operation as op, result_reason as rr, result_status,
+};
+use akm::kmip::extension as ext;
+use akm::kmip::ProtocolVersion as V;
+use akm::ttlv::{Tag, Ttlv, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// `msg` with Batch Error Continuation Option `option` in its header.
+fn with_option(mut msg: Ttlv, option: u32) -> Ttlv {
+    if let Value::Structure(children) = &mut msg.value {
+        if let Value::Structure(h) = &mut children[0].value {
+            h.push(Ttlv::enumeration(
+                Tag::BATCH_ERROR_CONTINUATION_OPTION,
+                option,
+            ));
+        }
+    }
+    msg
+}
+
+/// Each batch item's Result Status and, when it has one, its payload's Unique Identifier.
+fn items(response: &Ttlv) -> Vec<(u32, Option<String>)> {
+    response
+        .children_with(Tag::BATCH_ITEM)
+        .map(|i| {
+            let status = i.child(Tag::RESULT_STATUS).and_then(Ttlv::as_enum).unwrap();
+            let uid = i
+                .child(Tag::RESPONSE_PAYLOAD)
+                .and_then(|p| p.child(Tag::UNIQUE_IDENTIFIER))
+                .and_then(Ttlv::as_text)
+                .map(str::to_owned);
+            (status, uid)
+        })
+        .collect()
+}
+
+/// What one client of the stress test was told.
+#[derive(Default)]
+struct Told {
+    /// Keys whose Create (alone or in a committed Undo batch) succeeded.
+    created: Vec<String>,
+    /// Keys created by an Undo batch that was undone.
+    undone: Vec<String>,
+    /// Names of undone Creates, which must be free afterwards.
+    undone_names: Vec<String>,
+    /// Creates of the contested name that succeeded.
+    contested_won: usize,
+}
+
+/// A client creating uniquely named keys and a key named "contested" again and again: every
+/// Create after its first fails on the name inside a write group it shares with the other
+/// clients' writes, which must commit regardless.
+async fn plain_writer(mut c: Client, tag: usize, rounds: usize) -> Told {
+    let mut told = Told::default();
+    for i in 0..rounds {
+        told.created
+            .push(create_key(&mut c, Some(&format!("plain-{tag}-{i}"))).await);
+        let v = c.version;
+        match c
+            .call(op::CREATE, create_payload(v, &aes_attrs(Some("contested"))))
+            .await
+        {
+            Ok(reply) => {
+                told.created.push(uid_of(&reply));
+                told.contested_won += 1;
+            }
+            Err(e) => assert_eq!(
+                reason(Err(e)),
+                v.result_reason(rr::NON_UNIQUE_NAME_ATTRIBUTE),
+                "a losing Create fails with the name collision only"
+            ),
+        }
+    }
+    told
+}
+
+/// A client sending Undo batches: one that fails at its last item (everything undone), one
+/// that succeeds (Create, then Activate through the ID Placeholder).
+async fn undo_writer(mut c: Client, rounds: usize) -> Told {
+    use result_status::{OPERATION_FAILED, OPERATION_UNDONE, SUCCESS};
+    let v = c.version;
+    let mut told = Told::default();
+    for i in 0..rounds {
+        let name = format!("undone-{i}");
+        let failing = request(
+            v,
+            &[
+                (op::CREATE, create_payload(v, &aes_attrs(Some(&name)))),
+                (op::ACTIVATE, vec![]),
+                (op::GET, uid("no-such-key")),
+            ],
+        );
+        let got = items(&c.send(&with_option(failing, bec::UNDO)).await.unwrap());
+        let statuses: Vec<u32> = got.iter().map(|(s, _)| *s).collect();
+        assert_eq!(
+            statuses,
+            [OPERATION_UNDONE, OPERATION_UNDONE, OPERATION_FAILED]
+        );
+        told.undone
+            .push(got[0].1.clone().expect("an undone Create keeps its uid"));
+        told.undone_names.push(name);
+
+        let kept = request(
+            v,
+            &[
+                (
+                    op::CREATE,
+                    create_payload(v, &aes_attrs(Some(&format!("kept-{i}")))),
+                ),
+                (op::ACTIVATE, vec![]),
+            ],
+        );
+        let got = items(&c.send(&with_option(kept, bec::UNDO)).await.unwrap());
+        assert_eq!(
+            got.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            [SUCCESS, SUCCESS]
+        );
+        told.created.push(got[0].1.clone().unwrap());
+    }
+    told
+}
+
+/// The `kmip` records of `operation` for `uid` with `outcome`.
+fn count(recs: &[Record], operation: &str, uid: &str, outcome: &str) -> usize {
+    recs.iter()
+        .filter(|r| {
+            r.get("event") == Some("kmip")
+                && r.get("operation") == Some(operation)
+                && r.get("uid") == Some(uid)
+                && r.get("outcome") == Some(outcome)
+        })
+        .count()
+}
+
+/// Plain writes from three clients (each also losing a name contest inside shared write
+/// groups), Undo batches that fail and that commit from a fourth, and four journal rotations
+/// (logrotate's rename and the reopen SIGHUP and `akm reload` do), all at once. Afterwards
+/// every key a client was told about exists, every undone key and name does not, each is
+/// recorded exactly once with the outcome the client got, and the journal chain verifies
+/// across the rotated files with contiguous serials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_writes_undo_batches_and_rotations_keep_every_answer_durable_and_recorded_once()
+{
+    const ROUNDS: usize = 12;
+    let server = TestServer::start_audited(AuditSetup {
+        checkpoint_every: Some(7),
+        ..AuditSetup::default()
+    })
+    .await;
+    let journal = server.journal_path();
+    let mut tasks = Vec::new();
+    for (tag, v) in [V::V1_4, V::V2_1, V::V2_0].into_iter().enumerate() {
+        let c = server.client(&format!("writer{tag}"), v).await;
+        tasks.push(tokio::spawn(plain_writer(c, tag, ROUNDS)));
+    }
+    let c = server.client("batcher", V::V2_1).await;
+    tasks.push(tokio::spawn(undo_writer(c, ROUNDS)));
+    let rotator = {
+        let ctx = server.ctx.clone();
+        let journal = journal.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut rotated = Vec::new();
+            for n in 1..=4 {
+                std::thread::sleep(std::time::Duration::from_millis(40));
+                let to = journal.with_extension(format!("log.r{n}"));
+                std::fs::rename(&journal, &to).unwrap();
+                ctx.audit.reopen().expect("reopen under load");
+                rotated.push(to);
+            }
+            rotated
+        })
+    };
+    let mut told = Told::default();
+    for t in tasks {
+        let t = t.await.unwrap();
+        told.created.extend(t.created);
+        told.undone.extend(t.undone);
+        told.undone_names.extend(t.undone_names);
+        told.contested_won += t.contested_won;
+    }
+    let mut files: Vec<PathBuf> = rotator.await.unwrap();
+    // Names are unique per owner: each writer's first Create of the name wins.
+    assert_eq!(told.contested_won, 3, "one Create of the name per owner");
+
+    // What the clients were told is what the store holds.
+    let mut admin = server
+        .connect(server.client_tls("root", &["admins"]), V::V2_1)
+        .await
+        .unwrap();
+    for u in &told.undone {
+        let gone = admin.call(op::GET_ATTRIBUTES, uid(u)).await;
+        assert_eq!(
+            reason(gone),
+            V::V2_1.result_reason(rr::OBJECT_NOT_FOUND),
+            "undone {u} exists"
+        );
+    }
+    for name in &told.undone_names {
+        let found = admin
+            .call(
+                op::LOCATE,
+                filters(
+                    V::V2_1,
+                    &[akm::kmip::attributes::Attr::new("Name", self::name(name))],
+                ),
+            )
+            .await
+            .unwrap();
+        assert!(uids_of(&found).is_empty(), "undone name {name} is taken");
+    }
+    for u in &told.created {
+        admin.call(op::GET_ATTRIBUTES, uid(u)).await.unwrap();
+    }
+    // Kept until the end: the journal files live in the server's directory.
+    let _dir = server.stop().await;
+
+    // The chain verifies across every file, serials run on without a gap or a repeat.
+    files.push(journal);
+    let report = verify::verify_files(&files, &options()).unwrap();
+    assert!(report.fault.is_none(), "{:?}", report.fault);
+    assert_eq!(report.duplicates, 0);
+    let recs: Vec<Record> = files.iter().flat_map(|f| records(f)).collect();
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r.serial().unwrap(), i as u64 + 1, "serial of record {i}");
+    }
+    let reopens = recs
+        .iter()
+        .filter(|r| r.get("reason") == Some("reopen"))
+        .count();
+    assert_eq!(reopens, 4);
+    // Each answer is recorded once, as the client was told.
+    for u in &told.created {
+        assert_eq!(count(&recs, "Create", u, "success"), 1, "Create of {u}");
+    }
+    for u in &told.undone {
+        assert_eq!(
+            count(&recs, "Create", u, "undone"),
+            1,
+            "undone Create of {u}"
+        );
+        assert_eq!(
+            count(&recs, "Create", u, "success"),
+            0,
+            "undone {u} as success"
+        );
+    }
+    let mut contested: HashMap<&str, usize> = HashMap::new();
+    for r in recs
+        .iter()
+        .filter(|r| r.get("name") == Some("contested") && r.get("operation") == Some("Create"))
+    {
+        *contested.entry(r.get("outcome").unwrap_or("")).or_default() += 1;
+    }
+    assert_eq!(contested.get("success"), Some(&3), "{contested:?}");
+    assert_eq!(
+        contested.get("failure"),
+        Some(&(3 * ROUNDS - 3)),
+        "{contested:?}"
+    );
+}
+
+/// The `kmip` records of `operation` by `user`: their outcome and reason.
+fn outcomes(recs: &[Record], user: &str, operation: &str) -> Vec<(String, String)> {
+    recs.iter()
+        .filter(|r| {
+            r.get("event") == Some("kmip")
+                && r.get("user") == Some(user)
+                && r.get("operation") == Some(operation)
+        })
+        .map(|r| {
+            (
+                r.get("outcome").unwrap_or("").to_owned(),
+                r.get("reason").unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// What the registry must refuse, written out rather than read from the registry: the
+/// cryptographic operations at 1.0 and 1.1, Set Attribute and Log before 2.0, Interop on a
+/// server without the switch (at every version), an unknown vendor code; akm's vendor
+/// operations to a non-administrator (denied, not unknown). Every refusal is answered and
+/// recorded under the operation's name, and the ID Placeholder does not let a refused
+/// operation through inside a batch.
+#[tokio::test]
+async fn the_registry_refuses_by_version_switch_and_identity_and_records_every_refusal() {
+    let server = TestServer::start_audited(AuditSetup::default()).await;
+    let crypto = [
+        (op::ENCRYPT, "Encrypt"),
+        (op::DECRYPT, "Decrypt"),
+        (op::SIGN, "Sign"),
+        (op::SIGNATURE_VERIFY, "SignatureVerify"),
+        (op::MAC, "MAC"),
+        (op::MAC_VERIFY, "MACVerify"),
+        (op::HASH, "Hash"),
+        (op::RNG_RETRIEVE, "RNGRetrieve"),
+    ];
+    for v in [V::V1_0, V::V1_1] {
+        let mut c = server.client(&format!("old{}", v.minor), v).await;
+        for (code, _) in crypto {
+            let r = c.call(code, vec![]).await;
+            assert_eq!(reason(r), rr::OPERATION_NOT_SUPPORTED, "{code:#x} at {v}");
+        }
+        // Inside a batch, with the Create's object as the ID Placeholder.
+        let key = create_payload(v, &aes_attrs(None));
+        let mut got = c
+            .batch(&[(op::CREATE, key), (op::ENCRYPT, vec![])])
+            .await
+            .unwrap();
+        assert_eq!(got.len(), 2);
+        let encrypt = got.pop().unwrap();
+        assert!(got[0].is_ok());
+        assert_eq!(
+            reason(encrypt),
+            rr::OPERATION_NOT_SUPPORTED,
+            "Encrypt through a placeholder at {v}"
+        );
+    }
+    let mut v14 = server.client("v14", V::V1_4).await;
+    for code in [op::SET_ATTRIBUTE, op::LOG] {
+        assert_eq!(
+            reason(v14.call(code, vec![]).await),
+            rr::OPERATION_NOT_SUPPORTED
+        );
+    }
+    for v in [V::V1_4, V::V2_0, V::V2_1] {
+        let mut c = server.client("interop", v).await;
+        let r = c.call(op::INTEROP, vec![]).await;
+        assert_eq!(reason(r), rr::OPERATION_NOT_SUPPORTED, "Interop at {v}");
+        let r = c.call(0x8000_0999, vec![]).await;
+        assert_eq!(reason(r), rr::OPERATION_NOT_SUPPORTED, "vendor code at {v}");
+    }
+    // akm's own vendor operations: refused to a non-administrator, at any version.
+    let mut eve = server.client("eve", V::V2_1).await;
+    for code in [
+        ext::OP_LIST_ACCOUNTS,
+        ext::OP_SET_ACCOUNT,
+        ext::OP_DELETE_ACCOUNT,
+        ext::OP_SET_KEY_POLICY,
+        ext::OP_RELOAD_CONFIG,
+        ext::OP_RELOAD_TLS,
+        akm::kmip::custody::OP_BACKUP,
+        akm::kmip::custody::OP_ROTATE_KEK,
+    ] {
+        let r = eve.call(code, vec![]).await;
+        assert_eq!(reason(r), rr::PERMISSION_DENIED, "{code:#x} by eve");
+    }
+    let journal = server.journal_path();
+    let dir = server.stop().await;
+    let recs = records(&journal);
+    drop(dir);
+    let unsupported = ("failure".to_owned(), "OperationNotSupported".to_owned());
+    for user in ["old0", "old1"] {
+        for (_, name) in crypto {
+            let got = outcomes(&recs, user, name);
+            let expected = if name == "Encrypt" { 2 } else { 1 };
+            assert_eq!(got, vec![unsupported.clone(); expected], "{name} by {user}");
+        }
+    }
+    assert_eq!(
+        outcomes(&recs, "v14", "SetAttribute"),
+        [unsupported.clone()]
+    );
+    assert_eq!(outcomes(&recs, "v14", "Log"), [unsupported.clone()]);
+    assert_eq!(
+        outcomes(&recs, "interop", "Interop"),
+        vec![unsupported.clone(); 3]
+    );
+    assert_eq!(
+        outcomes(&recs, "interop", "0x80000999"),
+        vec![unsupported; 3]
+    );
+    let denied = ("failure".to_owned(), "PermissionDenied".to_owned());
+    for name in [
+        "x-ListAccounts",
+        "x-SetAccount",
+        "x-DeleteAccount",
+        "x-SetKeyPolicy",
+        "x-ReloadConfig",
+        "x-ReloadTls",
+        "x-Backup",
+        "x-RotateKek",
+    ] {
+        assert_eq!(outcomes(&recs, "eve", name), [denied.clone()], "{name}");
+    }
+}
