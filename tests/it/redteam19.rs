@@ -399,3 +399,121 @@ async fn the_registry_refuses_by_version_switch_and_identity_and_records_every_r
         assert_eq!(outcomes(&recs, "eve", name), [denied.clone()], "{name}");
     }
 }
+
+/// Whether an administration request (List Accounts) on the open connection `c` is allowed;
+/// any other answer than Permission Denied fails the test.
+fn administers(c: &mut crate::service::Conn) -> bool {
+    match c.runtime.block_on(
+        c.client
+            .call(ext::OP_LIST_ACCOUNTS, ext::list_accounts_payload(true)),
+    ) {
+        Ok(_) => true,
+        Err(e) => {
+            assert_eq!(reason(Err(e)), rr::PERMISSION_DENIED);
+            false
+        }
+    }
+}
+
+/// Whether a Locate on the open connection `c` is allowed (else Permission Denied).
+fn locates(c: &mut crate::service::Conn) -> bool {
+    match c.runtime.block_on(c.client.call(op::LOCATE, vec![])) {
+        Ok(_) => true,
+        Err(e) => {
+            assert_eq!(reason(Err(e)), rr::PERMISSION_DENIED);
+            false
+        }
+    }
+}
+
+/// A reload changes `[access]` for connections already open, on their very next request, and
+/// a refused reload changes nothing at all. Three clients hold connections throughout: the
+/// administrator (OU admins), olga (OU ops) and zed (a user record). A reload that promotes
+/// ops and disables zed, but also carries a bad `access.default_mode` (or, valid itself, names
+/// a server certificate that is not there) is refused whole: the error names the key, nobody
+/// gains or loses anything, and zed's record is not written. Made valid, it takes effect on
+/// the open connections at once: olga administers, the old administrators do not, zed is
+/// refused. Demoted again (by olga's own `akm reload`), olga loses administration on her open
+/// connection at once, and zed comes back.
+#[test]
+fn reloaded_access_applies_to_open_connections_at_once_and_a_refused_reload_changes_nothing() {
+    use crate::service::{edit, has, issue, ok, Conn, Service};
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::cli::write_config(dir.path());
+    edit(&config, |t| {
+        t + "[access]\nadmin_group = \"admins\"\n[access.users.zed]\noperations = [\"all\"]\n"
+    });
+    let mut service = Service::start(&config, dir.path(), None);
+    service.wait_for("READY=1", |m| has(m, "READY=1"));
+    let olga = issue(&config, dir.path(), "olga", "ops");
+    let zed = issue(&config, dir.path(), "zed", "users");
+    let port = service.port;
+    let mut root = Conn::open(dir.path(), port, &dir.path().join("certs/admin")).unwrap();
+    let mut olga_conn = Conn::open(dir.path(), port, &olga).unwrap();
+    let mut zed_conn = Conn::open(dir.path(), port, &zed).unwrap();
+    let before = |root: &mut Conn, olga: &mut Conn, zed: &mut Conn| {
+        assert!(administers(root), "the administrators lost administration");
+        assert!(!administers(olga), "olga administers");
+        assert!(locates(zed), "zed was refused");
+    };
+    before(&mut root, &mut olga_conn, &mut zed_conn);
+
+    let good = std::fs::read_to_string(&config).unwrap();
+    let promoted = good
+        .replace("admin_group = \"admins\"", "admin_group = \"ops\"")
+        .replace(
+            "[access.users.zed]\n",
+            "[access.users.zed]\nenabled = false\n",
+        );
+    // A bad enum value beside the changes: SIGHUP and `akm reload` refuse it, naming the key.
+    let bad_enum = promoted.replace("[access]\n", "[access]\ndefault_mode = \"everyone\"\n");
+    std::fs::write(&config, &bad_enum).unwrap();
+    let ready = service.sighup_reload();
+    assert!(ready.contains("last reload refused"), "{ready}");
+    assert!(ready.contains("access.default_mode"), "{ready}");
+    let out = service.akm(None, &["reload"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(78), "{stderr}");
+    assert!(stderr.contains("access.default_mode"), "{stderr}");
+    before(&mut root, &mut olga_conn, &mut zed_conn);
+    // A valid file whose server certificate is missing: refused before any of it applies.
+    std::fs::write(
+        &config,
+        promoted.replace("../certs/server.crt", "../certs/gone.crt"),
+    )
+    .unwrap();
+    let out = service.akm(None, &["reload"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("`tls.cert`"), "{stderr}");
+    before(&mut root, &mut olga_conn, &mut zed_conn);
+    let listed = ok(&service.akm(None, &["user", "list", "--json"]));
+    let listed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let zed_record = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "zed")
+        .expect("zed's record");
+    assert_eq!(zed_record["enabled"], true, "{zed_record}");
+
+    // Valid: in force on the open connections at their next request.
+    std::fs::write(&config, &promoted).unwrap();
+    let ready = service.sighup_reload();
+    assert!(ready.contains("applied access."), "{ready}");
+    assert!(administers(&mut olga_conn), "olga was not promoted");
+    assert!(
+        !administers(&mut root),
+        "the old administrators kept administration"
+    );
+    assert!(!locates(&mut zed_conn), "disabled zed still locates");
+    // The old administrators may no longer reload either.
+    assert_eq!(service.akm(None, &["reload"]).status.code(), Some(2));
+
+    // Demoted by olga's own reload: her open connection loses administration at once.
+    std::fs::write(&config, &good).unwrap();
+    ok(&service.akm(Some(&olga), &["reload"]));
+    before(&mut root, &mut olga_conn, &mut zed_conn);
+    assert!(root.query() && olga_conn.query() && zed_conn.query());
+    service.stop();
+}
