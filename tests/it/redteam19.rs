@@ -517,3 +517,94 @@ fn reloaded_access_applies_to_open_connections_at_once_and_a_refused_reload_chan
     assert!(root.query() && olga_conn.query() && zed_conn.query());
     service.stop();
 }
+
+/// One client of the full-disk test: registers `rounds` keys, each carrying ~240 KB of
+/// attributes (so a group of them outgrows SQLite's page cache and spills to the WAL while
+/// the disk is full), and returns each key's name with whether it was acknowledged.
+async fn big_registers(mut c: Client, tag: usize, rounds: usize) -> Vec<(String, bool)> {
+    use akm::kmip::attributes::Attr;
+    let mut told = Vec::new();
+    for i in 0..rounds {
+        let key_name = format!("big-{tag}-{i}");
+        let mut attrs = vec![Attr::new("Name", name(&key_name))];
+        for pad in ["x-pad-a", "x-pad-b", "x-pad-c", "x-pad-d"] {
+            let text = format!("{key_name}{pad}").repeat(60_000 / 16);
+            attrs.push(Attr::new(pad, Value::TextString(text)));
+        }
+        let key: Vec<u8> = (0..32u8).map(|b| b ^ (i as u8)).collect();
+        let r = c
+            .call(op::REGISTER, register_key_payload(c.version, &key, &attrs))
+            .await;
+        told.push((key_name, r.is_ok()));
+    }
+    told
+}
+
+/// The database's filesystem nearly full while many clients write large objects at once
+/// (root needed for the tmpfs; skipped otherwise): some writes fail, maybe in the middle of a
+/// group as SQLite spills its cache, and whatever each client was told is what the store
+/// holds once space returns: an acknowledged key is there, a refused one is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_filling_disk_under_concurrent_large_writes_keeps_every_answer_true() {
+    use crate::audit_disk_full::{fill, Tmpfs};
+    use akm::kmip::attributes::Attr;
+    let base = tempfile::tempdir().unwrap();
+    let mnt = base.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let Some(_tmpfs) = Tmpfs::mount(&mnt, "6m") else {
+        return;
+    };
+    let dir = tempfile::tempdir_in(&mnt).unwrap();
+    let server = TestServer::start_in(
+        dir,
+        AuditSetup {
+            journal: Some(base.path().join("audit.log")),
+            ..AuditSetup::default()
+        },
+    )
+    .await;
+    // Leave about 1.5 MB: less than a few groups of these writes need.
+    let filler = mnt.join("filler");
+    fill(&filler);
+    let full = std::fs::metadata(&filler).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(full.saturating_sub(1_500_000))
+        .unwrap();
+    let mut tasks = Vec::new();
+    for tag in 0..32 {
+        let c = server.client(&format!("big{tag}"), V::V1_4).await;
+        tasks.push(tokio::spawn(big_registers(c, tag, 4)));
+    }
+    let mut told = Vec::new();
+    for (tag, t) in tasks.into_iter().enumerate() {
+        told.push((tag, t.await.unwrap()));
+    }
+    std::fs::remove_file(&filler).unwrap();
+    let refused = told
+        .iter()
+        .flat_map(|(_, t)| t)
+        .filter(|(_, ok)| !ok)
+        .count();
+    assert!(refused > 0, "the disk never filled up");
+    for (tag, t) in &told {
+        let mut c = server.client(&format!("big{tag}"), V::V1_4).await;
+        for (key_name, ok) in t {
+            let found = c
+                .call(
+                    op::LOCATE,
+                    filters(V::V1_4, &[Attr::new("Name", name(key_name))]),
+                )
+                .await
+                .unwrap();
+            assert_eq!(
+                uids_of(&found).len(),
+                usize::from(*ok),
+                "{key_name}: acknowledged {ok}"
+            );
+        }
+    }
+    server.stop().await;
+}
