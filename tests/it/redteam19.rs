@@ -608,3 +608,47 @@ async fn a_filling_disk_under_concurrent_large_writes_keeps_every_answer_true() 
     }
     server.stop().await;
 }
+
+/// On a mirrored pair in rpo-zero mode that refuses on timeout, with the peer down, a reload
+/// that changes `[access]` is the first write no peer confirms: its records are committed on
+/// this node (and mirrored when the peer returns). The reload must then apply the rest of
+/// `[access]` with them, not report itself refused while the new records are already in force
+/// and the old settings stay (half applied). Later reloads, while client writes are refused,
+/// must still apply (else no `[access]` change or new CRL could be put in force until the
+/// peer is back).
+#[test]
+fn a_reload_whose_records_no_peer_confirms_is_applied_whole() {
+    use crate::support::cluster::{Cluster, Options};
+    let mut cluster = Cluster::start(Options {
+        mirror_extra: "mode = \"rpo-zero\"\nrpo_timeout_ms = 1000\non_timeout = \"refuse\"\n"
+            .into(),
+        ..Options::nodes(2)
+    });
+    assert!(cluster.stop(1));
+    let node = &cluster.nodes[0];
+    let config = node.config();
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text + "\n[access]\nhide_existence = true\n[access.users.zed]\noperations = [\"get\"]\n",
+    )
+    .unwrap();
+    let (reloaded, out) = node.akm(&["reload", "--json"]);
+    let zed = node
+        .accounts()
+        .contains_key(&("user".to_owned(), "zed".to_owned()));
+    assert!(
+        reloaded,
+        "reload refused while its records are {}: {out}",
+        if zed { "in force" } else { "absent" }
+    );
+    assert!(zed, "zed's record was not written");
+    // Now that client writes are refused for want of a peer, the operator can still reload
+    // and change who may do what (a reload writes the declared records every time).
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("[\"get\"]", "[\"locate\"]")).unwrap();
+    let (again, out) = node.akm(&["reload", "--json"]);
+    assert!(again, "{out}");
+    let ops = &node.accounts()[&("user".to_owned(), "zed".to_owned())].1;
+    assert_eq!(ops, "locate");
+}
