@@ -60,6 +60,7 @@ mod pykmip_acl;
 mod pykmip_suite;
 mod query;
 mod redteam;
+mod redteam19;
 mod redteam3;
 mod register_objects;
 mod rotation;
