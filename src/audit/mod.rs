@@ -14,7 +14,7 @@ pub mod signer;
 pub mod sink;
 pub mod verify;
 
-pub use journal::{Audit, AuditError, JournalSettings, JournalStatus};
+pub use journal::{Audit, AuditError, Durability, JournalSettings, JournalStatus};
 
 use crate::identity::Principal;
 use crate::kmip::enums::{operation as op, result_reason as rr};
