@@ -17,6 +17,7 @@ use super::signer::{PublicKey, Signer};
 use super::sink::{Sink, SinkProbe};
 use super::{format_time_ms, now_ms, AuditEvent};
 use crate::group_commit::{Backend, GroupCommit, Limits};
+use ring::digest;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -769,7 +770,15 @@ impl Chain {
         self.serial = self.serial.saturating_add(1);
         set_field(&mut r, "serial", self.serial.to_string());
         r.push("prev", &self.head);
-        let hash = r.compute_hash();
+        // Without `hash` and `sig` yet, the line is exactly the record's canonical bytes:
+        // hashed where they are written, in one pass.
+        let start = self.text.len();
+        r.write_line(&mut self.text);
+        let hash = hex::encode(digest::digest(
+            &digest::SHA256,
+            &self.text.as_bytes()[start..],
+        ));
+        debug_assert_eq!(hash, r.compute_hash(), "a line is not its canonical bytes");
         r.push(HASH, &hash);
         if r.is_checkpoint() {
             // The hash covers the serial, time, key id and (through `prev`) the chain head.
@@ -778,8 +787,13 @@ impl Chain {
         } else {
             self.since += 1;
         }
+        for (k, v) in r.fields.iter().filter(|(k, _)| k == HASH || k == SIG) {
+            self.text.push(' ');
+            self.text.push_str(k);
+            self.text.push('=');
+            self.text.push_str(v);
+        }
         self.head = hash;
-        r.write_line(&mut self.text);
         self.text.push('\n');
         self.records.push(r);
     }

@@ -261,7 +261,10 @@ async fn run(cycles: usize, audit: &str) {
         h.acked.len() >= cycles,
         "too few writes acknowledged to mean anything"
     );
-    assert!(!h.read.is_empty(), "no Get answered: the reads were not tested");
+    assert!(
+        !h.read.is_empty(),
+        "no Get answered: the reads were not tested"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
