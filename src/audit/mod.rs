@@ -14,7 +14,7 @@ pub mod signer;
 pub mod sink;
 pub mod verify;
 
-pub use journal::{Audit, AuditError, JournalSettings, JournalStatus};
+pub use journal::{Audit, AuditError, Durability, JournalSettings, JournalStatus};
 
 use crate::identity::Principal;
 use crate::kmip::enums::{operation as op, result_reason as rr};
@@ -269,12 +269,33 @@ pub fn format_time_ms(ms: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    if !(0..=9999).contains(&y) {
+        return format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        );
+    }
+    // Fixed layout, digit by digit: every record carries one (format! costs ~3x as much).
+    let mut out = String::with_capacity(24);
+    let mut digits = |n: i64, width: u32, sep: char| {
+        for p in (0..width).rev() {
+            let digit = (n / 10_i64.pow(p)) % 10;
+            out.push(char::from(b'0' + digit as u8));
+        }
+        if sep != '\0' {
+            out.push(sep);
+        }
+    };
+    digits(y, 4, '-');
+    digits(m, 2, '-');
+    digits(d, 2, 'T');
+    digits(rem / 3600, 2, ':');
+    digits(rem % 3600 / 60, 2, ':');
+    digits(rem % 60, 2, '.');
+    digits(millis, 3, 'Z');
+    out
 }
 
 /// Milliseconds since the epoch of a time written by [`format_time_ms`].

@@ -8,14 +8,16 @@
 use super::budget::{Eviction, PendingBudget, Ticket};
 use super::tls::TlsHandle;
 use super::ConnLimits;
-use crate::audit::{AuditError, AuditEvent, Outcome};
+use crate::audit::{AuditError, AuditEvent, Durability, Outcome};
 use crate::identity::{self, Principal};
+use crate::kmip::enums::operation;
 use crate::kmip::enums::result_reason as rr;
 use crate::kmip::{
     self, encode_response, error_response, Failure, ProtocolVersion, RequestMessage, ResponseItem,
 };
 use crate::logthrottle::LogThrottle as Throttle;
 use crate::ops::{self, Ctx};
+use crate::store::audit_ledger::AuditScope;
 use crate::ttlv::{self, Ttlv};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -393,6 +395,7 @@ fn audited_dispatch(
         access: &access,
         performed_unanswered: &performed_unanswered,
         started,
+        durability: durability_of(msg, &audit_scope),
     };
     record_answered(ctx, msg, &base, answered)?;
     audit_scope.recorded();
@@ -419,6 +422,7 @@ pub(crate) fn dispatch_audited(
         access: &access,
         performed_unanswered: &[],
         started,
+        durability: durability_of(msg, &audit_scope),
     };
     record_answered(ctx, msg, &base, answered)?;
     audit_scope.recorded();
@@ -434,6 +438,18 @@ struct Answered<'a> {
     /// Per item: performed, but its answer was replaced by Response Too Large.
     performed_unanswered: &'a [bool],
     started: std::time::Instant,
+    /// Whether the response waits for the records' sync (see [`durability_of`]).
+    durability: Durability,
+}
+
+/// A request that only read (every item a read operation, nothing committed) may be answered
+/// before its records are synced (`[audit] sync = "by-class"`); any other waits for them.
+fn durability_of(msg: &RequestMessage, scope: &AuditScope) -> Durability {
+    if is_read(msg) && !scope.changed_anything() {
+        Durability::Deferred
+    } else {
+        Durability::Synced
+    }
 }
 
 /// Records one audit event per batch item (with why access was denied and whether a
@@ -465,7 +481,7 @@ fn record_answered(
         );
     }
     AuditEvent::fill_names(&mut events, |uid| ctx.store.first_name(uid).ok().flatten());
-    ctx.audit.record(events)?;
+    ctx.audit.record_as(events, a.durability)?;
     // The one place every dispatched request ends: counted once the client's answer is final.
     // An undone item left nothing behind: it counts as a failure.
     let outcomes = a
@@ -474,6 +490,25 @@ fn record_answered(
         .map(|i| (i.operation, i.result.is_ok() && !i.undone));
     ctx.metrics.request_finished(outcomes, a.started.elapsed());
     Ok(())
+}
+
+/// Operations that never change state: a request made only of these, that committed nothing,
+/// is a read, whose audit record may wait for its fdatasync (`[audit] sync = "by-class"`).
+/// Kept to operations that cannot consume anything (cryptographic operations may count usage).
+const READ_OPERATIONS: [u32; 6] = [
+    operation::GET,
+    operation::GET_ATTRIBUTES,
+    operation::GET_ATTRIBUTE_LIST,
+    operation::LOCATE,
+    operation::QUERY,
+    operation::DISCOVER_VERSIONS,
+];
+
+/// Whether every item of `msg` is a read operation.
+fn is_read(msg: &RequestMessage) -> bool {
+    msg.items
+        .iter()
+        .all(|i| READ_OPERATIONS.contains(&i.operation))
 }
 
 /// The answer when the audit journal cannot be written (fail closed).
