@@ -1,6 +1,7 @@
 //! The console's certificates page (administrators): the client certificates the akm CA
 //! issued (the register of [`crate::pki::list_issued`], as `akm cert list` shows it), each
-//! with its expiry and whether the CRL revokes it, and the expiry watch
+//! with its expiry and whether it is revoked (by this node's CRL, or by a peer's as mirrored
+//! into the store), and the expiry watch
 //! ([`crate::certexpiry`]). Reads certificates only, never a key file.
 //!
 //! Revoking is not a button here: `akm cert revoke` signs a new CRL with the CA's private key,
@@ -11,6 +12,8 @@ use super::html::{self, escape, time_with_age};
 use super::http::Response;
 use super::{Call, Console};
 use crate::pki::IssuedCert;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
 use std::fmt::Write;
 use std::path::Path;
 
@@ -82,7 +85,8 @@ fn issued_section(
         }
     };
     for c in &list {
-        let command = if c.revoked {
+        let by_peer = !c.revoked && revoked_in_cluster(console, c);
+        let command = if c.revoked || by_peer {
             "<span class=\"muted\">-</span>".to_owned()
         } else {
             format!(
@@ -96,7 +100,7 @@ fn issued_section(
              <td class=\"time\">{}</td><td>{}</td><td>{command}</td></tr>",
             escape(&c.subject),
             time_with_age(c.not_after, now),
-            status(c, now, warn_secs),
+            status(c, by_peer, now, warn_secs),
             serial = escape(&c.serial),
         );
     }
@@ -107,10 +111,26 @@ fn issued_section(
     out
 }
 
-/// A certificate's status in words and colour.
-fn status(c: &IssuedCert, now: i64, warn_secs: i64) -> &'static str {
+/// Whether the store's cluster-wide revocations list `c`: another node's CRL revoked it and
+/// mirroring brought the record here (this node refuses it, though its own CRL may not list
+/// it).
+fn revoked_in_cluster(console: &Console, c: &IssuedCert) -> bool {
+    let Ok(pem) = std::fs::read(&c.path) else {
+        return false;
+    };
+    let Ok(der) = CertificateDer::from_pem_slice(&pem) else {
+        return false;
+    };
+    crate::identity::issuer_of(der.as_ref())
+        .is_some_and(|issuer| console.ctx().revoked_certs.contains(&issuer, &c.serial))
+}
+
+/// A certificate's status in words and colour; `by_peer`: revoked by another node's CRL.
+fn status(c: &IssuedCert, by_peer: bool, now: i64, warn_secs: i64) -> &'static str {
     if c.revoked {
         "<b class=\"bad\">revoked</b>"
+    } else if by_peer {
+        "<b class=\"bad\">revoked</b> <span class=\"age\">by a peer's CRL</span>"
     } else if c.not_after <= now {
         "<b class=\"bad\">expired</b>"
     } else if c.not_after - now < warn_secs {

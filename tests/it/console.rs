@@ -740,17 +740,25 @@ fn certificate_row<'a>(body: &'a str, serial: &str) -> &'a str {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_certificates_page_lists_issued_certificates_to_administrators_only() {
     let server = TestServer::start().await;
+    let serial = |f: &Path| akm::pki::serial_of_cert_file(f).unwrap();
     let (alice, alice_file) = issue_recorded(&server, "alice", &["users"], 365);
     let (_, soon_file) = issue_recorded(&server, "soon", &["users"], 10);
     let (_, gone_file) = issue_recorded(&server, "gone", &["users"], 100);
     revoke_recorded(&server, &[&gone_file]);
+    // Revoked by another node's CRL, as mirroring records it in the store.
+    let (peer_revoked, peer_file) = issue_recorded(&server, "peer-revoked", &["users"], 100);
+    server.ctx.revoked_certs.add(&[akm::store::CertRevocation {
+        issuer: akm::identity::issuer_of(peer_revoked.cert_der().unwrap().as_ref()).unwrap(),
+        serial: serial(&peer_file),
+        reason: "keyCompromise".into(),
+        revoked_at: 0,
+    }]);
     // Private keys beside the register (the CA's, as `akm init` leaves it, and a client's):
     // the page reads certificates only.
     let certs = server.dir.path().join("certs");
     std::fs::write(certs.join("ca.key"), server.ca.key_pem().as_bytes()).unwrap();
     std::fs::write(certs.join("alice.key"), alice.key_pem.as_bytes()).unwrap();
     let console = start_console(&server, 50).await;
-    let serial = |f: &Path| akm::pki::serial_of_cert_file(f).unwrap();
 
     let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
     let page = admin.get("/certificates").await;
@@ -774,6 +782,12 @@ async fn the_certificates_page_lists_issued_certificates_to_administrators_only(
     let gone_row = certificate_row(body, &serial(&gone_file));
     assert!(gone_row.contains("revoked"), "{gone_row}");
     assert!(!gone_row.contains("cert revoke"), "{gone_row}");
+    let peer_row = certificate_row(body, &serial(&peer_file));
+    assert!(
+        peer_row.contains("revoked") && peer_row.contains("by a peer"),
+        "{peer_row}"
+    );
+    assert!(!peer_row.contains("cert revoke"), "{peer_row}");
     // Why there is no button, and no form that would revoke.
     assert!(
         body.contains("id=\"revoke-how\"") && body.contains("does not hold"),
