@@ -25,6 +25,7 @@ const NAV: &[(&str, &str, bool)] = &[
     ("Dual control", "/dual", true),
     ("Users and groups", "/accounts", true),
     ("Backups", "/backups", true),
+    ("Certificates", "/certificates", true),
     ("Audit", "/audit", true),
     ("Mirroring", "/mirror", true),
     ("Configuration", "/config", true),

@@ -1,7 +1,7 @@
 //! The management console: server-rendered HTML over HTTPS on its own listener (`[console]`,
 //! off unless enabled, loopback unless `console.listen` says otherwise). Owns the listener,
 //! client-certificate authentication, sessions with CSRF tokens, and the routes; the pages
-//! are in [`keys`] and [`pages`].
+//! are in [`keys`], [`admin`], [`certs`] and [`pages`].
 //!
 //! Every client must present a certificate of the client CA (the TLS handshake requires it);
 //! revoked ones are refused like on the KMIP port. An administrator certificate (as the KMIP
@@ -13,6 +13,7 @@
 //! read, let alone rendered.
 
 pub mod admin;
+pub mod certs;
 pub mod html;
 pub mod http;
 pub mod keys;
@@ -61,6 +62,14 @@ pub struct Settings {
     pub backup_schedule: Option<String>,
     /// The backup directory (`[backup] dir`) the backups page lists; `None`: no backups.
     pub backup_dir: Option<PathBuf>,
+    /// The certs directory (`tls.certs_dir`) whose register of issued client certificates
+    /// the certificates page lists; `None`: no register.
+    pub certs_dir: Option<PathBuf>,
+    /// The CRL `akm cert revoke` writes (the first of `tls.crls`); `None`: the server reads
+    /// no CRL.
+    pub crl: Option<PathBuf>,
+    /// Days before expiry a certificate is shown as expiring (`tls.expiry_warning_days`).
+    pub expiry_warning_days: u32,
 }
 
 impl Settings {
@@ -76,6 +85,9 @@ impl Settings {
             config_file: Some(config.path.clone()).filter(|p| !p.as_os_str().is_empty()),
             backup_schedule: backup_schedule(&config.backup),
             backup_dir: Some(config.backup.dir(&config.store)),
+            certs_dir: Some(config.tls.certs_dir.clone()),
+            crl: config.tls.crls.first().cloned(),
+            expiry_warning_days: config.tls.expiry_warning_days,
         }
     }
 }
@@ -363,6 +375,7 @@ fn route(console: &Console, call: &Call) -> Response {
         (Method::Post, "/dual/approve") => admin_only(pages::approve),
         (Method::Get | Method::Head, "/audit") => admin_only(pages::audit),
         (Method::Get | Method::Head, "/audit.csv") => admin_only(pages::audit_csv),
+        (Method::Get | Method::Head, "/certificates") => admin_only(certs::certificates),
         (Method::Get | Method::Head, "/mirror") => admin_only(pages::mirror),
         (Method::Get | Method::Head, "/config") => admin_only(pages::config),
         (Method::Post, "/config/reload") => admin_only(pages::reload),

@@ -72,7 +72,14 @@ pub fn overview(console: &Console, call: &Call) -> Response {
             j.serial,
             if j.checkpoint_ms > 0 { time_with_age(j.checkpoint_ms / 1000, now()) } else { "none yet".into() },
         );
-        body.push_str(&certificates_table(&snap.certificates, now()));
+        body.push_str(&certificates_table(
+            "Certificates",
+            &snap.certificates,
+            now(),
+        ));
+        body.push_str(
+            "<p><a href=\"/certificates\">Every issued certificate, and how to revoke one</a></p>",
+        );
     }
     Response::html(
         200,
@@ -108,10 +115,16 @@ fn counts_table(objects: &Result<Vec<crate::store::ObjectCount>, String>) -> Str
     out
 }
 
-fn certificates_table(certs: &(Vec<crate::certexpiry::Expiry>, i64), now: i64) -> String {
+/// The certificates the expiry watch reads, soonest expiry first, those within the warning
+/// period in red.
+pub(super) fn certificates_table(
+    heading: &str,
+    certs: &(Vec<crate::certexpiry::Expiry>, i64),
+    now: i64,
+) -> String {
     let (list, warn) = certs;
-    let mut out = String::from(
-        "<h2>Certificates</h2><table id=\"certificates\"><thead><tr><th>Kind</th><th>Subject</th>\
+    let mut out = format!(
+        "<h2>{heading}</h2><table id=\"certificates\"><thead><tr><th>Kind</th><th>Subject</th>\
          <th>Serial</th><th>Expires</th></tr></thead><tbody>",
     );
     for c in list.iter().take(50) {

@@ -2,11 +2,16 @@
 //! without a client certificate of the CA; sessions, CSRF tokens and POST-only changes; the
 //! security headers; markup in key names and attributes rendered escaped; a user certificate
 //! that sees and acts only on its own keys; create, rotate and the audit record; dual control
-//! refusing an administrator without a second one's window; keyset paging; an administrator
-//! creating and rotating a key and refused a guarded destroy in headless Chromium driven over
-//! the DevTools protocol; and every page in headless Chromium, screenshotted
-//! (`AKM_CONSOLE_SCREENSHOTS=dir` keeps the PNGs for the book). Without Chromium the browser
-//! tests are skipped with a message (failed under CI=true).
+//! refusing an administrator without a second one's window; keyset paging; the certificates
+//! page (administrators only, no key material); the seal state and unseal progress; an
+//! administrator creating and rotating a key and refused a guarded destroy in headless
+//! Chromium driven over the DevTools protocol; and every page in headless Chromium,
+//! screenshotted (`AKM_CONSOLE_SCREENSHOTS=dir` keeps the PNGs for the book). The browser
+//! logs in with its own client certificate: an NSS database in a temporary HOME holds it and
+//! trusts the test CA, and Chromium's managed policy `AutoSelectCertificateForUrls` (written
+//! in /etc/chromium/policies/managed while a test runs) selects it; a browser without one is
+//! refused. Without Chromium, NSS's certutil/pk12util or root, the browser tests are skipped
+//! with a message saying which (failed under CI=true).
 
 use crate::support::kmip::create_key;
 use crate::support::server::TestServer;
@@ -38,12 +43,32 @@ impl Drop for ConsoleListener {
 
 /// Starts the console for `server` (its CA, its context) with `page_size` keys a page.
 async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener {
-    let cert = server
-        .ca
+    let backups = server.ctx.backup.is_some();
+    start_console_on(
+        &server.ca,
+        server.ctx.clone(),
+        server.dir.path(),
+        backups,
+        page_size,
+    )
+    .await
+}
+
+/// Starts a console for `ctx` with a server certificate of `ca`, its certs directory (the
+/// register of issued certificates, the CRL `certs/ca.crl`) and backups under `dir`. The
+/// expiry watch reads the register once, now: issue what it should see before.
+async fn start_console_on(
+    ca: &akm::pki::Ca,
+    ctx: Arc<akm::ops::Ctx>,
+    dir: &Path,
+    backups: bool,
+    page_size: usize,
+) -> ConsoleListener {
+    let cert = ca
         .issue_server(&["localhost".into(), "127.0.0.1".into()])
         .unwrap();
     let mut roots = RootCertStore::empty();
-    roots.add(server.ca.cert_der().clone()).unwrap();
+    roots.add(ca.cert_der().clone()).unwrap();
     let tls = akm::status::server_config_from(
         vec![cert.cert_der().unwrap()],
         cert.key_der().unwrap(),
@@ -52,7 +77,22 @@ async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener
         true,
     )
     .unwrap();
-    let source = Arc::new(Source::new(server.ctx.clone(), None, Duration::ZERO));
+    let certs_dir = dir.join("certs");
+    std::fs::create_dir_all(&certs_dir).unwrap();
+    let server_cert = certs_dir.join("console.crt");
+    std::fs::write(&server_cert, &cert.cert_pem).unwrap();
+    let crl = certs_dir.join("ca.crl");
+    let watch = akm::certexpiry::Watch::new(
+        akm::certexpiry::Sources {
+            server_cert,
+            certs_dir: certs_dir.clone(),
+            crl: Some(crl.clone()),
+        },
+        30,
+    );
+    watch.refresh(akm::clock::now_secs());
+    let mut source = Source::new(ctx, None, Duration::ZERO);
+    source.certificates = Some(watch);
     let settings = Settings {
         page_size,
         max_connections: 8,
@@ -62,14 +102,13 @@ async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener
         // The example configuration, shown read-only on the configuration page.
         config_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/akm.toml")),
         backup_schedule: Some("daily 02:30 (UTC), keeping the newest 7".into()),
-        backup_dir: server
-            .ctx
-            .backup
-            .is_some()
-            .then(|| server.dir.path().join("backups")),
+        backup_dir: backups.then(|| dir.join("backups")),
+        certs_dir: Some(certs_dir),
+        crl: Some(crl),
+        expiry_warning_days: 30,
     };
     let handle = Arc::new(akm::server::tls::TlsHandle::new(tls));
-    let console = Arc::new(Console::new(source, settings, handle));
+    let console = Arc::new(Console::new(Arc::new(source), settings, handle));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
@@ -95,6 +134,16 @@ impl Browser {
         Browser {
             addr: console.addr,
             tls: server.client_tls(cn, ous),
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    /// A client of the console at `addr` presenting what `tls` holds.
+    fn with_tls(addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> Browser {
+        Browser {
+            addr,
+            tls,
             cookie: None,
             csrf: None,
         }
@@ -679,6 +728,165 @@ async fn users_groups_key_policies_and_backups() {
     server.stop().await;
 }
 
+/// The table row of the certificate `serial` on the certificates page.
+fn certificate_row<'a>(body: &'a str, serial: &str) -> &'a str {
+    let start = body
+        .find(&format!("data-serial=\"{serial}\""))
+        .unwrap_or_else(|| panic!("no row for {serial}: {body}"));
+    let end = body[start..].find("</tr>").unwrap();
+    &body[start..start + end]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificates_page_lists_issued_certificates_to_administrators_only() {
+    let server = TestServer::start().await;
+    let serial = |f: &Path| akm::pki::serial_of_cert_file(f).unwrap();
+    let (alice, alice_file) = issue_recorded(&server, "alice", &["users"], 365);
+    let (_, soon_file) = issue_recorded(&server, "soon", &["users"], 10);
+    let (_, gone_file) = issue_recorded(&server, "gone", &["users"], 100);
+    revoke_recorded(&server, &[&gone_file]);
+    // Revoked by another node's CRL, as mirroring records it in the store.
+    let (peer_revoked, peer_file) = issue_recorded(&server, "peer-revoked", &["users"], 100);
+    server.ctx.revoked_certs.add(&[akm::store::CertRevocation {
+        issuer: akm::identity::issuer_of(peer_revoked.cert_der().unwrap().as_ref()).unwrap(),
+        serial: serial(&peer_file),
+        reason: "keyCompromise".into(),
+        revoked_at: 0,
+    }]);
+    // Private keys beside the register (the CA's, as `akm init` leaves it, and a client's):
+    // the page reads certificates only.
+    let certs = server.dir.path().join("certs");
+    std::fs::write(certs.join("ca.key"), server.ca.key_pem().as_bytes()).unwrap();
+    std::fs::write(certs.join("alice.key"), alice.key_pem.as_bytes()).unwrap();
+    let console = start_console(&server, 50).await;
+
+    let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
+    let page = admin.get("/certificates").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let body = &page.body;
+    let alice_row = certificate_row(body, &serial(&alice_file));
+    assert!(
+        alice_row.contains("CN=alice") && alice_row.contains("valid"),
+        "{alice_row}"
+    );
+    // The exact command, with the configuration file the server reads.
+    let config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/akm.toml");
+    let command = format!(
+        "akm --config {} cert revoke --serial {}",
+        config.display(),
+        serial(&alice_file)
+    );
+    assert!(alice_row.contains(&command), "{alice_row}");
+    let soon_row = certificate_row(body, &serial(&soon_file));
+    assert!(soon_row.contains("expires soon"), "{soon_row}");
+    let gone_row = certificate_row(body, &serial(&gone_file));
+    assert!(gone_row.contains("revoked"), "{gone_row}");
+    assert!(!gone_row.contains("cert revoke"), "{gone_row}");
+    let peer_row = certificate_row(body, &serial(&peer_file));
+    assert!(
+        peer_row.contains("revoked") && peer_row.contains("by a peer"),
+        "{peer_row}"
+    );
+    assert!(!peer_row.contains("cert revoke"), "{peer_row}");
+    // Why there is no button, and no form that would revoke.
+    assert!(
+        body.contains("id=\"revoke-how\"") && body.contains("does not hold"),
+        "{body}"
+    );
+    assert!(!body.contains("action=\"/certificates"), "{body}");
+    // The expiry watch, and the navigation.
+    assert!(
+        body.contains("Expiry watch") && body.contains("CN=soon"),
+        "{body}"
+    );
+    assert!(body.contains("href=\"/certificates\""), "{body}");
+    // No private key material, whatever lies in the directory.
+    assert!(!body.contains("PRIVATE KEY"), "{body}");
+    for pem in [server.ca.key_pem().to_string(), alice.key_pem.to_string()] {
+        for line in pem.lines().filter(|l| !l.starts_with("-----")) {
+            assert!(!body.contains(line), "key material on the page: {line}");
+        }
+    }
+
+    // A user certificate is refused the page, and is not shown the way to it.
+    let mut user = Browser::new(&server, &console, "alice", &["users"]);
+    let refused = user.get("/certificates").await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    assert!(!refused.body.contains("CN=soon"), "{}", refused.body);
+    assert!(
+        !refused.body.contains("href=\"/certificates\""),
+        "{}",
+        refused.body
+    );
+    let overview = user.get("/").await;
+    assert!(
+        !overview.body.contains("/certificates"),
+        "{}",
+        overview.body
+    );
+    drop(console);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_the_seal_and_the_unseal_progress() {
+    let ca = akm::pki::Ca::generate(TEST_CA_CN).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = akm::store::Store::open(&dir.path().join("akm.db")).unwrap();
+    let (sealed, shares) =
+        akm::crypto::seal::SealedKek::seal_with_shares(&[0x4B; 32], 3, 5).unwrap();
+    let journal = akm::audit::JournalSettings {
+        path: dir.path().join("audit").join("audit.log"),
+        server_name: "akm-test".into(),
+        checkpoint_every: 1000,
+        checkpoint_secs: 60,
+        sync: Default::default(),
+    };
+    let signer = akm::audit::signer::Signer::from_seed(&[0x5A; 32]);
+    let audit = akm::audit::Audit::open(journal, signer, vec![]).unwrap();
+    let slot = akm::crypto::slot::KekSlot::sealed(sealed);
+    let ctx = Arc::new(akm::app::CtxBuilder::new(store, slot, audit).build());
+    let console = start_console_on(&ca, ctx.clone(), dir.path(), false, 50).await;
+    let client = |cn: &str, ou: &str| {
+        let issued = ca
+            .issue_client(cn, &[ou.to_owned()], akm::pki::Validity::days_from_now(1))
+            .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.cert_der().clone()).unwrap();
+        let tls = akm::tls::client_config_from(
+            vec![issued.cert_der().unwrap()],
+            issued.key_der().unwrap(),
+            roots,
+        )
+        .unwrap();
+        Browser::with_tls(console.addr, tls)
+    };
+    let (mut admin, mut user) = (client("admin", "admins"), client("alice", "users"));
+    let seal_card = |body: &str| {
+        let start = body.find("id=\"seal\"").expect("no seal card");
+        body[start..start + body[start..].find("</div>").unwrap()].to_owned()
+    };
+
+    let none = seal_card(&admin.get("/").await.body);
+    assert!(
+        none.contains("sealed") && none.contains("0 of 3 shares accepted"),
+        "{none}"
+    );
+    ctx.kek.submit_share(shares[0].0.as_str()).unwrap();
+    let one = seal_card(&admin.get("/").await.body);
+    assert!(one.contains("1 of 3 shares accepted"), "{one}");
+    // Users see the seal state too (the overview is for every certificate).
+    let seen = seal_card(&user.get("/").await.body);
+    assert!(seen.contains("1 of 3 shares accepted"), "{seen}");
+    ctx.kek.submit_share(shares[3].0.as_str()).unwrap();
+    ctx.kek.submit_share(shares[4].0.as_str()).unwrap();
+    let open = seal_card(&admin.get("/").await.body);
+    assert!(
+        open.contains("unsealed") && !open.contains("shares accepted"),
+        "{open}"
+    );
+}
+
 /// Starts `akm serve` on `config`; the child and every line it printed up to the status
 /// listener's, and the console's after it when `console` is expected.
 fn serve(config: &Path, console: bool) -> (std::process::Child, Vec<String>) {
@@ -772,18 +980,38 @@ fn akm_serve_runs_the_console_only_when_enabled() {
 
 // ---- headless Chromium ----
 
-/// The browser: `$AKM_CHROMIUM` or /usr/bin/chromium. `None`: skip (outside CI).
+/// The browser: `$AKM_CHROMIUM` or /usr/bin/chromium, when the browser tests can run:
+/// NSS's `certutil` and `pk12util` (Debian: libnss3-tools) give the browser its client
+/// certificate, and root writes Chromium's managed policy that selects it. `None`: skipped
+/// with the reason (a failure under CI=true).
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("AKM_CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    if path.exists() {
+    let mut missing = Vec::new();
+    if !path.exists() {
+        missing.push(format!(
+            "{} not found: install Chromium (Debian: apt-get install chromium) or set AKM_CHROMIUM",
+            path.display()
+        ));
+    }
+    for tool in ["certutil", "pk12util"] {
+        if !on_path(tool) {
+            missing.push(format!(
+                "{tool} not found (Debian: apt-get install libnss3-tools)"
+            ));
+        }
+    }
+    let uid = Command::new("id").arg("-u").output();
+    if !uid.is_ok_and(|o| o.stdout.trim_ascii() == b"0") {
+        missing.push(format!(
+            "not root: the test writes Chromium's managed policy in {POLICY_DIR}"
+        ));
+    }
+    if missing.is_empty() {
         return Some(path);
     }
-    let msg = format!(
-        "{} not found: install Chromium (Debian: apt-get install chromium) or set AKM_CHROMIUM",
-        path.display()
-    );
+    let msg = missing.join("; ");
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         panic!("{msg}");
     }
@@ -791,28 +1019,119 @@ fn chromium() -> Option<PathBuf> {
     None
 }
 
-/// Runs headless Chromium on `url` with `extra` arguments; its stdout.
-fn run_chromium(browser: &Path, profile: &Path, url: &str, extra: &[&str]) -> String {
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+}
+
+fn run_tool(program: &str, args: &[&str]) {
+    let out = Command::new(program).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The test CA's CN (tests/it/support/server.rs), which the policy's filter names.
+const TEST_CA_CN: &str = "akm test CA";
+
+/// A HOME for Chromium whose NSS database (`$HOME/.pki/nssdb`, where Chromium on Linux keeps
+/// client certificates and trust) trusts the test CA, so no certificate error is ignored,
+/// and holds `client` with its key, imported from a PKCS#12 file as a person would import
+/// theirs; with no `client`, the browser has no certificate to give.
+fn nss_home(server: &TestServer, home: &Path, client: Option<&akm::pki::Issued>) -> PathBuf {
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).unwrap();
+    let sql = format!("sql:{}", db.display());
+    run_tool("certutil", &["-N", "-d", &sql, "--empty-password"]);
+    let ca = home.join("ca.pem");
+    std::fs::write(&ca, server.ca.cert_pem()).unwrap();
+    let ca = ca.to_str().unwrap();
+    run_tool(
+        "certutil",
+        &["-A", "-n", "akm-test-ca", "-t", "C,,", "-i", ca, "-d", &sql],
+    );
+    if let Some(client) = client {
+        let key = client.key_der().unwrap();
+        let chain = [client.cert_der().unwrap().to_vec()];
+        let p12 =
+            akm::crypto::pkcs12::write(key.secret_der(), &chain, "console", "akm-test").unwrap();
+        let file = home.join("client.p12");
+        std::fs::write(&file, &*p12).unwrap();
+        let file = file.to_str().unwrap();
+        run_tool("pk12util", &["-i", file, "-d", &sql, "-W", "akm-test"]);
+        std::fs::remove_file(file).unwrap();
+    }
+    home.to_path_buf()
+}
+
+/// Where Debian's Chromium reads managed (system) policies.
+const POLICY_DIR: &str = "/etc/chromium/policies/managed";
+
+/// Chromium merges no list across policy files, so one test at a time has its file.
+static POLICY_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Chromium's managed policy `AutoSelectCertificateForUrls` for the console at `port`: the
+/// browser presents the certificate of the test CA it holds without asking (headless
+/// Chromium cannot ask). The file is removed when this is dropped.
+struct CertificatePolicy {
+    file: PathBuf,
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
+}
+
+impl CertificatePolicy {
+    fn install(port: u16) -> CertificatePolicy {
+        let guard = POLICY_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        std::fs::create_dir_all(POLICY_DIR).unwrap();
+        let rule = serde_json::json!({
+            "pattern": format!("https://127.0.0.1:{port}"),
+            "filter": {"ISSUER": {"CN": TEST_CA_CN}},
+        });
+        let policy = serde_json::json!({"AutoSelectCertificateForUrls": [rule.to_string()]});
+        let file =
+            Path::new(POLICY_DIR).join(format!("akm-console-test-{}.json", std::process::id()));
+        std::fs::write(&file, policy.to_string()).unwrap();
+        CertificatePolicy {
+            file,
+            _one_at_a_time: guard,
+        }
+    }
+}
+
+impl Drop for CertificatePolicy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+/// The flags every Chromium run gets (no `--ignore-certificate-errors`: the NSS database
+/// trusts the test CA).
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1280,860",
+];
+
+/// Runs headless Chromium with `home` as HOME on `url` with `extra` arguments; its stdout.
+fn run_chromium(browser: &Path, home: &Path, profile: &Path, url: &str, extra: &[&str]) -> String {
     let mut cmd = Command::new(browser);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--ignore-certificate-errors",
-        "--hide-scrollbars",
-        "--window-size=1280,860",
-    ])
-    .arg(format!("--user-data-dir={}", profile.display()))
-    .args(extra)
-    .arg(url)
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.args(CHROMIUM_FLAGS)
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .env("HOME", home)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let child = cmd.spawn().expect("cannot start chromium");
     let pid = child.id();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -835,53 +1154,34 @@ fn run_chromium(browser: &Path, profile: &Path, url: &str, extra: &[&str]) -> St
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A loopback TLS front for the browser: it accepts Chromium's connections with a server
-/// certificate of the test CA and relays each to the console over a new mutual-TLS
-/// connection presenting `client` — the certificate a user would have selected in the
-/// browser (headless Chromium cannot be told which certificate to choose without a system
-/// policy file). The console sees exactly what a browser would send.
-async fn certificate_front(
+/// Issues a client certificate of the test CA valid `days` days and records it in the
+/// register of issued certificates under the server's `certs/`, as `akm cert issue` does;
+/// the certificate and its register file.
+fn issue_recorded(
     server: &TestServer,
-    console: SocketAddr,
-    client: Arc<rustls::ClientConfig>,
-) -> SocketAddr {
-    let cert = server
+    cn: &str,
+    ous: &[&str],
+    days: u32,
+) -> (akm::pki::Issued, PathBuf) {
+    let ous: Vec<String> = ous.iter().map(|s| s.to_string()).collect();
+    let issued = server
         .ca
-        .issue_server(&["localhost".into(), "127.0.0.1".into()])
+        .issue_client(cn, &ous, akm::pki::Validity::days_from_now(days))
         .unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert.cert_der().unwrap()], cert.key_der().unwrap())
-    .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, client) = (acceptor.clone(), client.clone());
-            tokio::spawn(async move {
-                let Ok(mut front) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(upstream) = tokio::net::TcpStream::connect(console).await else {
-                    return;
-                };
-                let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
-                let Ok(mut back) = tokio_rustls::TlsConnector::from(client)
-                    .connect(name, upstream)
-                    .await
-                else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut front, &mut back).await;
-            });
-        }
-    });
-    addr
+    let file = akm::pki::record_issued(&server.dir.path().join("certs"), &issued.cert_pem).unwrap();
+    (issued, file)
+}
+
+/// Revokes the certificates in `files` with a CRL of the test CA at `certs/ca.crl`, as
+/// `akm cert revoke` writes it; their serials.
+fn revoke_recorded(server: &TestServer, files: &[&Path]) -> Vec<String> {
+    let serials: Vec<String> = files
+        .iter()
+        .map(|f| akm::pki::serial_of_cert_file(f).unwrap())
+        .collect();
+    let crl = server.ca.revocation_list(&serials, 7).unwrap();
+    std::fs::write(server.dir.path().join("certs/ca.crl"), crl).unwrap();
+    serials
 }
 
 #[test]
@@ -893,8 +1193,14 @@ fn every_page_renders_in_headless_chromium() {
         .build()
         .unwrap();
     let dual = akm::ops::dual::DualControl::new(vec!["destroy".into()], 10);
-    let (server, console, front, uid) = runtime.block_on(async {
+    let (server, console, uid, admin2) = runtime.block_on(async {
         let server = TestServer::start_with_dual_and_backups(dual).await;
+        // The register the certificates page lists: the browser's own certificate, one near
+        // its expiry, one revoked.
+        let (admin2, _) = issue_recorded(&server, "admin2", &["admins"], 365);
+        issue_recorded(&server, "svc-payments", &["pci"], 12);
+        let (_, revoked) = issue_recorded(&server, "old-laptop", &["users"], 200);
+        revoke_recorded(&server, &[&revoked]);
         let console = start_console(&server, 50).await;
         let mut admin = Browser::new(&server, &console, "admin", &["admins"]);
         let mut uid = String::new();
@@ -940,15 +1246,13 @@ fn every_page_renders_in_headless_chromium() {
             ];
             admin.post("/accounts/set", &fields).await;
         }
-        let front = certificate_front(
-            &server,
-            console.addr,
-            server.client_tls("admin2", &["admins"]),
-        )
-        .await;
-        (server, console, front, uid)
+        (server, console, uid, admin2)
     });
     let work = tempfile::tempdir().unwrap();
+    // The browser holds admin2's certificate and presents it itself.
+    let home = nss_home(&server, &work.path().join("home"), Some(&admin2));
+    let _policy = CertificatePolicy::install(console.addr.port());
+    let base = format!("https://127.0.0.1:{}", console.addr.port());
     let keep = std::env::var_os("AKM_CONSOLE_SCREENSHOTS").map(PathBuf::from);
     let pages = [
         ("overview", "/".to_owned()),
@@ -957,15 +1261,17 @@ fn every_page_renders_in_headless_chromium() {
         ("dual-control", "/dual".to_owned()),
         ("accounts", "/accounts".to_owned()),
         ("backups", "/backups".to_owned()),
+        ("certificates", "/certificates".to_owned()),
         ("audit", "/audit?verify=1".to_owned()),
         ("mirroring", "/mirror".to_owned()),
         ("configuration", "/config".to_owned()),
     ];
     for (name, path) in &pages {
-        let url = format!("https://127.0.0.1:{}{path}", front.port());
+        let url = format!("{base}{path}");
         let shot = work.path().join(format!("{name}.png"));
         run_chromium(
             &browser,
+            &home,
             &work.path().join(format!("profile-{name}")),
             &url,
             &[&format!("--screenshot={}", shot.display())],
@@ -977,11 +1283,11 @@ fn every_page_renders_in_headless_chromium() {
             std::fs::copy(&shot, dir.join(format!("{name}.png"))).unwrap();
         }
     }
-    let url = format!("https://127.0.0.1:{}/keys", front.port());
     let dom = run_chromium(
         &browser,
+        &home,
         &work.path().join("profile-dom"),
-        &url,
+        &format!("{base}/keys"),
         &["--dump-dom"],
     );
     assert!(dom.contains("admin2 (administrator)"), "{dom}");
@@ -996,11 +1302,21 @@ fn every_page_renders_in_headless_chromium() {
     assert!(!dom.contains("<script>alert"), "{dom}");
     let dual_dom = run_chromium(
         &browser,
+        &home,
         &work.path().join("profile-dual"),
-        &format!("https://127.0.0.1:{}/dual", front.port()),
+        &format!("{base}/dual"),
         &["--dump-dom"],
     );
     assert!(dual_dom.contains("Approve"), "{dual_dom}");
+    let certs_dom = run_chromium(
+        &browser,
+        &home,
+        &work.path().join("profile-certs"),
+        &format!("{base}/certificates"),
+        &["--dump-dom"],
+    );
+    assert!(certs_dom.contains("CN=old-laptop"), "{certs_dom}");
+    assert!(certs_dom.contains("cert revoke --serial"), "{certs_dom}");
     drop(console);
     runtime.block_on(server.stop());
 }
@@ -1020,7 +1336,7 @@ struct Devtools {
 }
 
 impl Devtools {
-    fn launch(browser: &Path, work: &Path) -> Devtools {
+    fn launch(browser: &Path, home: &Path, work: &Path) -> Devtools {
         use std::io::Read;
         let (to_browser, from_browser) = (work.join("cdp-in"), work.join("cdp-out"));
         for fifo in [&to_browser, &from_browser] {
@@ -1030,25 +1346,13 @@ impl Devtools {
             .arg("-c")
             .arg("exec \"$0\" \"$@\" 3<\"$AKM_CDP_IN\" 4>\"$AKM_CDP_OUT\"")
             .arg(browser)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--ignore-certificate-errors",
-                "--hide-scrollbars",
-                "--window-size=1280,860",
-                "--remote-debugging-pipe",
-            ])
+            .args(CHROMIUM_FLAGS)
+            .arg("--remote-debugging-pipe")
             .arg(format!(
                 "--user-data-dir={}",
                 work.join("profile-cdp").display()
             ))
+            .env("HOME", home)
             .env("AKM_CDP_IN", &to_browser)
             .env("AKM_CDP_OUT", &from_browser)
             .stdout(Stdio::null())
@@ -1137,8 +1441,14 @@ impl Devtools {
     }
 
     fn open(&mut self, url: &str) {
-        self.call("Page.navigate", serde_json::json!({"url": url}));
+        let navigated = self.navigate(url);
+        assert!(navigated.get("errorText").is_none(), "{url}: {navigated}");
         self.wait_for_load();
+    }
+
+    /// Starts loading `url`; the result says `errorText` if the page cannot be had at all.
+    fn navigate(&mut self, url: &str) -> serde_json::Value {
+        self.call("Page.navigate", serde_json::json!({"url": url}))
     }
 
     /// Evaluates `expression` in the page (DevTools evaluation is not page script: the
@@ -1217,16 +1527,27 @@ fn an_administrator_creates_rotates_and_is_refused_dual_control_in_the_browser()
         .build()
         .unwrap();
     let dual = akm::ops::dual::DualControl::new(vec!["destroy".into()], 10);
-    let (server, console, front) = runtime.block_on(async {
+    let (server, console) = runtime.block_on(async {
         let server =
             TestServer::start_with_access_and_dual(akm::policy::Settings::default(), dual).await;
         let console = start_console(&server, 50).await;
-        let admin = server.client_tls("admin", &["admins"]);
-        let front = certificate_front(&server, console.addr, admin).await;
-        (server, console, front)
+        (server, console)
     });
-    let base = format!("https://127.0.0.1:{}", front.port());
+    let base = format!("https://127.0.0.1:{}", console.addr.port());
     let work = tempfile::tempdir().unwrap();
+    // The browser logs in with the administrator's certificate from its own NSS database,
+    // chosen by the managed policy; a browser without one is refused at the handshake.
+    let admin = server
+        .ca
+        .issue_client(
+            "admin",
+            &["admins".into()],
+            akm::pki::Validity::days_from_now(1),
+        )
+        .unwrap();
+    let home = nss_home(&server, &work.path().join("home"), Some(&admin));
+    let bare = nss_home(&server, &work.path().join("bare"), None);
+    let _policy = CertificatePolicy::install(console.addr.port());
     let keep = std::env::var_os("AKM_CONSOLE_SCREENSHOTS").map(PathBuf::from);
     let save = |name: &str, png: Vec<u8>| {
         assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{name}: not a PNG");
@@ -1234,7 +1555,18 @@ fn an_administrator_creates_rotates_and_is_refused_dual_control_in_the_browser()
             std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
         }
     };
-    let mut dt = Devtools::launch(&browser, work.path());
+    let bare_work = work.path().join("bare-profile");
+    std::fs::create_dir_all(&bare_work).unwrap();
+    let mut without = Devtools::launch(&browser, &bare, &bare_work);
+    let refused = without.navigate(&format!("{base}/keys"));
+    // The console's handshake requires a certificate; Chromium, having none to give,
+    // reports the refusal as this error instead of any page.
+    assert_eq!(
+        refused["errorText"], "net::ERR_BAD_SSL_CLIENT_AUTH_CERT",
+        "a browser without a certificate reached the console: {refused}"
+    );
+    without.close();
+    let mut dt = Devtools::launch(&browser, &home, work.path());
     // Create through the form, as a person would: type, click.
     dt.open(&format!("{base}/keys"));
     dt.click(
