@@ -23,8 +23,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// A running console; stops when dropped.
-struct ConsoleListener {
-    addr: SocketAddr,
+pub(crate) struct ConsoleListener {
+    pub(crate) addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -37,7 +37,31 @@ impl Drop for ConsoleListener {
 }
 
 /// Starts the console for `server` (its CA, its context) with `page_size` keys a page.
-async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener {
+pub(crate) async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener {
+    start_console_with(server, console_settings(server, page_size)).await
+}
+
+/// The test console's settings with `page_size` keys a page.
+pub(crate) fn console_settings(server: &TestServer, page_size: usize) -> Settings {
+    Settings {
+        page_size,
+        max_connections: 8,
+        header_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(600),
+        max_session: Duration::from_secs(3600),
+        // The example configuration, shown read-only on the configuration page.
+        config_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/akm.toml")),
+        backup_schedule: Some("daily 02:30 (UTC), keeping the newest 7".into()),
+        backup_dir: server
+            .ctx
+            .backup
+            .is_some()
+            .then(|| server.dir.path().join("backups")),
+    }
+}
+
+/// Starts the console for `server` with `settings`.
+pub(crate) async fn start_console_with(server: &TestServer, settings: Settings) -> ConsoleListener {
     let cert = server
         .ca
         .issue_server(&["localhost".into(), "127.0.0.1".into()])
@@ -53,21 +77,6 @@ async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener
     )
     .unwrap();
     let source = Arc::new(Source::new(server.ctx.clone(), None, Duration::ZERO));
-    let settings = Settings {
-        page_size,
-        max_connections: 8,
-        header_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(600),
-        max_session: Duration::from_secs(3600),
-        // The example configuration, shown read-only on the configuration page.
-        config_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/akm.toml")),
-        backup_schedule: Some("daily 02:30 (UTC), keeping the newest 7".into()),
-        backup_dir: server
-            .ctx
-            .backup
-            .is_some()
-            .then(|| server.dir.path().join("backups")),
-    };
     let handle = Arc::new(akm::server::tls::TlsHandle::new(tls));
     let console = Arc::new(Console::new(source, settings, handle));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -83,15 +92,20 @@ async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener
 }
 
 /// A browser-like client: one certificate, the session cookie and CSRF token it was given.
-struct Browser {
-    addr: SocketAddr,
-    tls: Arc<rustls::ClientConfig>,
-    cookie: Option<String>,
-    csrf: Option<String>,
+pub(crate) struct Browser {
+    pub(crate) addr: SocketAddr,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+    pub(crate) cookie: Option<String>,
+    pub(crate) csrf: Option<String>,
 }
 
 impl Browser {
-    fn new(server: &TestServer, console: &ConsoleListener, cn: &str, ous: &[&str]) -> Browser {
+    pub(crate) fn new(
+        server: &TestServer,
+        console: &ConsoleListener,
+        cn: &str,
+        ous: &[&str],
+    ) -> Browser {
         Browser {
             addr: console.addr,
             tls: server.client_tls(cn, ous),
@@ -100,7 +114,7 @@ impl Browser {
         }
     }
 
-    async fn send(&mut self, request: String) -> Reply {
+    pub(crate) async fn send(&mut self, request: String) -> Reply {
         let reply = raw(self.addr, self.tls.clone(), request.as_bytes())
             .await
             .unwrap();
@@ -113,14 +127,14 @@ impl Browser {
         reply
     }
 
-    fn cookie_line(&self) -> String {
+    pub(crate) fn cookie_line(&self) -> String {
         self.cookie
             .as_ref()
             .map(|c| format!("Cookie: {c}\r\n"))
             .unwrap_or_default()
     }
 
-    async fn get(&mut self, path: &str) -> Reply {
+    pub(crate) async fn get(&mut self, path: &str) -> Reply {
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: localhost\r\n{}\r\n",
             self.cookie_line()
@@ -129,7 +143,7 @@ impl Browser {
     }
 
     /// POSTs `fields` with the session's CSRF token (signing in with a GET first if needed).
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
         if self.csrf.is_none() {
             self.get("/").await;
         }
@@ -139,7 +153,7 @@ impl Browser {
         self.post_raw(path, &all).await
     }
 
-    async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
         let body = form(fields);
         let req = format!(
             "POST {path} HTTP/1.1\r\nHost: localhost\r\n{}Content-Type: application/x-www-form-urlencoded\r\n\
@@ -151,7 +165,7 @@ impl Browser {
     }
 }
 
-fn form(fields: &[(&str, &str)]) -> String {
+pub(crate) fn form(fields: &[(&str, &str)]) -> String {
     fields
         .iter()
         .map(|(k, v)| {
@@ -166,7 +180,7 @@ fn form(fields: &[(&str, &str)]) -> String {
 }
 
 /// The session cookie (`name=value`) a response sets.
-fn set_cookie(head: &str) -> Option<String> {
+pub(crate) fn set_cookie(head: &str) -> Option<String> {
     head.lines()
         .find_map(|l| l.strip_prefix("Set-Cookie: "))
         .and_then(|c| c.split(';').next())
@@ -174,19 +188,19 @@ fn set_cookie(head: &str) -> Option<String> {
 }
 
 /// The CSRF token in a page's forms.
-fn csrf_in(body: &str) -> Option<String> {
+pub(crate) fn csrf_in(body: &str) -> Option<String> {
     let at = body.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
     body[at..].split('"').next().map(str::to_owned)
 }
 
 /// The Unique Identifier shown on a key's detail page.
-fn uid_on_page(body: &str) -> String {
+pub(crate) fn uid_on_page(body: &str) -> String {
     let marker = "Unique Identifier<b class=\"mono\">";
     let at = body.find(marker).expect("no key detail") + marker.len();
     body[at..].split('<').next().unwrap().to_owned()
 }
 
-fn state_of(server: &TestServer, uid: &str) -> u32 {
+pub(crate) fn state_of(server: &TestServer, uid: &str) -> u32 {
     server.ctx.store.get(uid).unwrap().unwrap().state
 }
 
