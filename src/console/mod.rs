@@ -276,6 +276,7 @@ async fn handshake_and_request(
     stream: TcpStream,
     peer: SocketAddr,
 ) -> Option<(ConsoleTls, Result<Request, Refusal>)> {
+    let local = stream.local_addr().unwrap_or(peer);
     let _ = stream.set_nodelay(true);
     let deadline = console.settings.header_timeout;
     let acceptor = TlsAcceptor::from(console.tls.current());
@@ -283,6 +284,9 @@ async fn handshake_and_request(
         Ok(Ok(t)) => t,
         Ok(Err(e)) => {
             tracing::debug!(%peer, error = %e, "console: TLS handshake failed");
+            // As the KMIP port records its refused handshakes (no certificate, another
+            // CA's, expired, revoked by a CRL).
+            audit_refusal(console, local, peer, None, "console: TLS handshake failed").await;
             return None;
         }
         Err(_) => return None,
@@ -328,6 +332,8 @@ async fn answer(console: &Arc<Console>, tls: &ConsoleTls, conn: Conn, req: Reque
         Ok(w) => w,
         Err(why) => {
             tracing::info!(peer = %conn.peer, reason = %why, "console: request refused");
+            let detail = format!("console: {why}");
+            audit_refusal(console, conn.local, conn.peer, presented(tls), &detail).await;
             return Response::text(403, &format!("forbidden: {why}"));
         }
     };
@@ -366,6 +372,30 @@ async fn answer(console: &Arc<Console>, tls: &ConsoleTls, conn: Conn, req: Reque
     };
     response.headers.extend(new_cookie);
     response
+}
+
+/// The identity of the certificate the client presented, if any (for the audit record of
+/// a refusal).
+fn presented(tls: &ConsoleTls) -> Option<Principal> {
+    let (_, session) = tls.get_ref();
+    let cert = session.peer_certificates()?.first()?;
+    identity::principal_from_der(cert.as_ref()).ok()
+}
+
+/// Records a connection or request refused before any page, in `who`'s name if known,
+/// within the journal's budget for refusals (a flood is summarised, not written whole).
+async fn audit_refusal(
+    console: &Console,
+    local: SocketAddr,
+    peer: SocketAddr,
+    who: Option<Principal>,
+    detail: &str,
+) {
+    let mut event = crate::audit::AuditEvent::new("tls", local, peer, who.as_ref());
+    event.outcome = Some(crate::audit::Outcome::Failure);
+    event.detail = Some(detail.to_owned());
+    let ctx = console.ctx().clone();
+    let _ = tokio::task::spawn_blocking(move || ctx.audit.record_refusal(event)).await;
 }
 
 /// The client's identity from the certificate verified at the handshake, unless it is

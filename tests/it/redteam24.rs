@@ -298,6 +298,74 @@ async fn a_certificate_revoked_during_its_session_is_refused_at_once() {
         )
         .await;
     assert_eq!(post.status, 403, "{}", post.body);
+    // Each refusal is audited in the certificate's name.
+    let text = journal(&server);
+    let line = text
+        .lines()
+        .find(|l| l.contains("console:\\x20the\\x20client\\x20certificate\\x20is\\x20revoked"))
+        .unwrap_or_else(|| panic!("no record of the refusal: {text}"));
+    assert!(
+        line.contains("event=tls") && line.contains("user=admin"),
+        "{line}"
+    );
+    drop(console);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_anonymous_and_foreign_certificates_are_refused_and_audited() {
+    let server = TestServer::start().await;
+    let console = start_console(&server, 50).await;
+    let day = Duration::from_secs(86_400);
+    let now = std::time::SystemTime::now();
+    let expired = server
+        .ca
+        .issue_client(
+            "admin",
+            &["admins".into()],
+            akm::pki::Validity {
+                not_before: now - 2 * day,
+                not_after: now - day,
+            },
+        )
+        .unwrap();
+    let other = akm::pki::Ca::generate("another CA").unwrap();
+    let foreign = other
+        .issue_client(
+            "admin",
+            &["admins".into()],
+            akm::pki::Validity::days_from_now(1),
+        )
+        .unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(server.ca.cert_der().clone()).unwrap();
+    let foreign_tls = akm::tls::client_config_from(
+        vec![foreign.cert_der().unwrap()],
+        foreign.key_der().unwrap(),
+        roots,
+    )
+    .unwrap();
+    let get = b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    for tls in [
+        server.client_tls_for(&expired),
+        foreign_tls,
+        crate::support::status::anonymous_tls(&server),
+    ] {
+        let r = raw(console.addr, tls, get).await;
+        assert!(r.as_ref().map_or(true, |r| r.status != 200), "{r:?}");
+    }
+    // Audited as the KMIP port audits refused handshakes.
+    let mut refusals = 0;
+    for _ in 0..50 {
+        refusals = journal(&server)
+            .matches("console:\\x20TLS\\x20handshake\\x20failed")
+            .count();
+        if refusals == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(refusals, 3, "{}", journal(&server));
     drop(console);
     server.stop().await;
 }
