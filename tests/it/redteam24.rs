@@ -464,6 +464,30 @@ async fn names_cannot_inject_formulas_headers_or_paths() {
     // Backup verification takes a listed name, never a path.
     let run = admin.post("/backups/run", &[]).await;
     assert!(run.body.contains("backup written"), "{}", run.body);
+    // A verification is audited in the administrator's name (it is no KMIP operation).
+    let written = run
+        .body
+        .split("backup written: ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .unwrap()
+        .to_owned();
+    let name = std::path::Path::new(&written)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let verified = admin.post("/backups/verify", &[("file", &name)]).await;
+    assert!(verified.body.contains("authentic"), "{}", verified.body);
+    let text = journal(&server);
+    let line = text
+        .lines()
+        .find(|l| l.contains("event=console") && l.contains("backup\\x20verify"))
+        .unwrap_or_else(|| panic!("no record of the verification: {text}"));
+    assert!(
+        line.contains("user=admin") && line.contains("outcome=success"),
+        "{line}"
+    );
     for file in [
         "../../etc/passwd",
         "/etc/passwd",
