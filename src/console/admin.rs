@@ -292,7 +292,21 @@ pub fn verify_backup(console: &Console, call: &Call) -> Response {
         return backups_page(console, call, Some(Notice::error("no such backup file")));
     };
     let path: PathBuf = dir.join(name);
-    let notice = match crate::backup::verify(&path, &console.ctx().kek, &mut |_, _| {}) {
+    let verdict = crate::backup::verify(&path, &console.ctx().kek, &mut |_, _| {});
+    // Not a KMIP operation, so recorded here: who verified which file, and the verdict.
+    let mut event =
+        crate::audit::AuditEvent::new("console", call.conn.local, call.conn.peer, Some(&call.who));
+    event.outcome = Some(if verdict.is_ok() {
+        crate::audit::Outcome::Success
+    } else {
+        crate::audit::Outcome::Failure
+    });
+    event.detail = Some(format!("backup verify {name}"));
+    if let Err(e) = console.ctx().audit.record(vec![event]) {
+        let n = Notice::error(format!("the audit journal cannot be written: {e}"));
+        return backups_page(console, call, Some(n));
+    }
+    let notice = match verdict {
         Ok(header) => Notice::good(format!(
             "{name}: authentic and complete (KEK {})",
             header.kek_id

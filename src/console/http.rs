@@ -173,12 +173,15 @@ fn body_length(head: &Head) -> Result<usize, Refusal> {
     if head.chunked {
         return Err(Refusal::LengthRequired);
     }
-    let len: usize = head
+    let text = head
         .content_length
         .as_deref()
-        .ok_or(Refusal::LengthRequired)?
-        .parse()
-        .map_err(|_| Refusal::BadRequest("malformed Content-Length"))?;
+        .ok_or(Refusal::LengthRequired)?;
+    // Digits only (`parse` alone would take `+5`).
+    let len: usize = Some(text)
+        .filter(|t| t.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|t| t.parse().ok())
+        .ok_or(Refusal::BadRequest("malformed Content-Length"))?;
     if len > MAX_BODY {
         return Err(Refusal::TooLarge);
     }
@@ -302,8 +305,10 @@ fn percent_decode(bytes: &[u8]) -> Result<String, Refusal> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
+                // Two hex digits exactly (`from_str_radix` alone would take `%+1`).
                 let hex = bytes
                     .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
                     .ok_or(Refusal::BadRequest("malformed percent-encoding"))?;
@@ -484,6 +489,14 @@ mod tests {
             ),
             (
                 format!("POST / HTTP/1.1\r\n{form}Content-Length: 3\r\n\r\n%zz"),
+                400,
+            ),
+            (
+                format!("POST / HTTP/1.1\r\n{form}Content-Length: 3\r\n\r\n%+1"),
+                400,
+            ),
+            (
+                format!("POST / HTTP/1.1\r\n{form}Content-Length: +3\r\n\r\na=b"),
                 400,
             ),
             ("GET /\x01 HTTP/1.1\r\n\r\n".to_owned(), 400),

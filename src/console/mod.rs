@@ -36,7 +36,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::{oneshot, Semaphore, TryAcquireError};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
@@ -154,12 +154,18 @@ pub fn server_config(
 
 /// Serves the console on `listener` until `shutdown` completes. The caller binds the
 /// listener (tests use port 0).
+///
+/// When every slot is taken, a newcomer evicts the oldest connection still in its
+/// handshake or request (from its own address first), as the KMIP port does: connections
+/// that never finish a request (no certificate needed to open one) cannot lock
+/// administrators out for as long as they keep opening them.
 pub async fn serve(
     listener: TcpListener,
     console: Arc<Console>,
     shutdown: impl Future<Output = ()>,
 ) {
     let slots = Arc::new(Semaphore::new(console.settings.max_connections.max(1)));
+    let pending = Arc::new(Pending::default());
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
@@ -171,10 +177,20 @@ pub async fn serve(
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 };
-                let Ok(slot) = slots.clone().acquire_owned().await else { break };
-                let console = console.clone();
+                let slot = match slots.clone().try_acquire_owned() {
+                    Ok(slot) => slot,
+                    Err(TryAcquireError::Closed) => break,
+                    Err(TryAcquireError::NoPermits) => {
+                        pending.evict_one(peer.ip());
+                        let Ok(slot) = slots.clone().acquire_owned().await else { break };
+                        slot
+                    }
+                };
+                let (id, evicted) = pending.add(peer.ip());
+                let (console, pending) = (console.clone(), pending.clone());
                 tasks.spawn(async move {
-                    serve_connection(&console, stream, peer).await;
+                    serve_connection(&console, stream, peer, evicted, &pending, id).await;
+                    pending.done(id);
                     drop(slot);
                 });
             }
@@ -184,28 +200,70 @@ pub async fn serve(
     tasks.shutdown().await;
 }
 
+/// The connections still in their handshake or request, oldest first: the ones a newcomer
+/// may evict when every slot is taken.
+#[derive(Default)]
+struct Pending {
+    next: std::sync::atomic::AtomicU64,
+    list: std::sync::Mutex<Vec<(u64, std::net::IpAddr, oneshot::Sender<()>)>>,
+}
+
+impl Pending {
+    /// Registers a new connection from `ip`: its id, and what says it was evicted.
+    fn add(&self, ip: std::net::IpAddr) -> (u64, oneshot::Receiver<()>) {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        if let Ok(mut list) = self.list.lock() {
+            list.push((id, ip, tx));
+        }
+        (id, rx)
+    }
+
+    /// Connection `id` has its request (or is gone): no longer evictable.
+    fn done(&self, id: u64) {
+        if let Ok(mut list) = self.list.lock() {
+            list.retain(|(i, ..)| *i != id);
+        }
+    }
+
+    /// Evicts the oldest pending connection from `ip`, else the oldest of all.
+    fn evict_one(&self, ip: std::net::IpAddr) {
+        let Ok(mut list) = self.list.lock() else {
+            return;
+        };
+        let at = list.iter().position(|(_, from, _)| *from == ip);
+        if let Some(at) = at.or((!list.is_empty()).then_some(0)) {
+            let (_, _, tx) = list.remove(at);
+            let _ = tx.send(());
+        }
+    }
+}
+
 type ConsoleTls = tokio_rustls::server::TlsStream<TcpStream>;
 
 /// One connection: handshake, one request, one response, close; the handshake and the
-/// request each within the header timeout.
-async fn serve_connection(console: &Arc<Console>, stream: TcpStream, peer: SocketAddr) {
-    let _ = stream.set_nodelay(true);
+/// request each within the header timeout, and both given up if a newcomer evicts them.
+async fn serve_connection(
+    console: &Arc<Console>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    evicted: oneshot::Receiver<()>,
+    pending: &Pending,
+    id: u64,
+) {
     let local = stream.local_addr().unwrap_or(peer);
-    let deadline = console.settings.header_timeout;
-    let acceptor = TlsAcceptor::from(console.tls.current());
-    let mut tls = match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => {
-            tracing::debug!(%peer, error = %e, "console: TLS handshake failed");
+    let received = tokio::select! {
+        _ = evicted => {
+            tracing::debug!(%peer, "console: connection evicted before its request");
             return;
         }
-        Err(_) => return,
+        r = handshake_and_request(console, stream, peer) => r,
     };
-    let request = match tokio::time::timeout(deadline, http::read_request(&mut tls)).await {
-        Ok(Ok(Some(r))) => r,
-        Ok(Ok(None)) | Ok(Err(_)) => return,
-        Err(_) => Err(Refusal::BadRequest("request not received in time")),
+    pending.done(id);
+    let Some((mut tls, request)) = received else {
+        return;
     };
+    let deadline = console.settings.header_timeout;
     let (response, head_only) = match request {
         Err(r) => (Response::refusal(&r), false),
         Ok(req) => {
@@ -221,6 +279,36 @@ async fn serve_connection(console: &Arc<Console>, stream: TcpStream, peer: Socke
     {
         let _ = tokio::time::timeout(deadline, tls.shutdown()).await;
     }
+}
+
+/// The TLS handshake and the request, each within the header timeout; `None` when the
+/// handshake failed or the client went away.
+async fn handshake_and_request(
+    console: &Console,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Option<(ConsoleTls, Result<Request, Refusal>)> {
+    let local = stream.local_addr().unwrap_or(peer);
+    let _ = stream.set_nodelay(true);
+    let deadline = console.settings.header_timeout;
+    let acceptor = TlsAcceptor::from(console.tls.current());
+    let mut tls = match tokio::time::timeout(deadline, acceptor.accept(stream)).await {
+        Ok(Ok(t)) => t,
+        Ok(Err(e)) => {
+            tracing::debug!(%peer, error = %e, "console: TLS handshake failed");
+            // As the KMIP port records its refused handshakes (no certificate, another
+            // CA's, expired, revoked by a CRL).
+            audit_refusal(console, local, peer, None, "console: TLS handshake failed").await;
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let request = match tokio::time::timeout(deadline, http::read_request(&mut tls)).await {
+        Ok(Ok(Some(r))) => r,
+        Ok(Ok(None)) | Ok(Err(_)) => return None,
+        Err(_) => Err(Refusal::BadRequest("request not received in time")),
+    };
+    Some((tls, request))
 }
 
 /// The addresses of a console connection (for audit records).
@@ -256,6 +344,8 @@ async fn answer(console: &Arc<Console>, tls: &ConsoleTls, conn: Conn, req: Reque
         Ok(w) => w,
         Err(why) => {
             tracing::info!(peer = %conn.peer, reason = %why, "console: request refused");
+            let detail = format!("console: {why}");
+            audit_refusal(console, conn.local, conn.peer, presented(tls), &detail).await;
             return Response::text(403, &format!("forbidden: {why}"));
         }
     };
@@ -294,6 +384,30 @@ async fn answer(console: &Arc<Console>, tls: &ConsoleTls, conn: Conn, req: Reque
     };
     response.headers.extend(new_cookie);
     response
+}
+
+/// The identity of the certificate the client presented, if any (for the audit record of
+/// a refusal).
+fn presented(tls: &ConsoleTls) -> Option<Principal> {
+    let (_, session) = tls.get_ref();
+    let cert = session.peer_certificates()?.first()?;
+    identity::principal_from_der(cert.as_ref()).ok()
+}
+
+/// Records a connection or request refused before any page, in `who`'s name if known,
+/// within the journal's budget for refusals (a flood is summarised, not written whole).
+async fn audit_refusal(
+    console: &Console,
+    local: SocketAddr,
+    peer: SocketAddr,
+    who: Option<Principal>,
+    detail: &str,
+) {
+    let mut event = crate::audit::AuditEvent::new("tls", local, peer, who.as_ref());
+    event.outcome = Some(crate::audit::Outcome::Failure);
+    event.detail = Some(detail.to_owned());
+    let ctx = console.ctx().clone();
+    let _ = tokio::task::spawn_blocking(move || ctx.audit.record_refusal(event)).await;
 }
 
 /// The client's identity from the certificate verified at the handshake, unless it is
@@ -356,7 +470,7 @@ fn route(console: &Console, call: &Call) -> Response {
         if call.viewer.admin {
             f(console, call)
         } else {
-            forbidden(call)
+            forbidden(console, call)
         }
     };
     match (call.req.method, call.req.path.as_str()) {
@@ -394,8 +508,27 @@ fn route(console: &Console, call: &Call) -> Response {
     }
 }
 
-/// The page a user certificate gets for an administrators' page.
-fn forbidden(call: &Call) -> Response {
+/// The page a user certificate gets for an administrators' page or action, which is
+/// audited as a refusal in the caller's name (as the KMIP port audits a refused request).
+fn forbidden(console: &Console, call: &Call) -> Response {
+    let mut event =
+        crate::audit::AuditEvent::new("message", call.conn.local, call.conn.peer, Some(&call.who));
+    event.outcome = Some(crate::audit::Outcome::Failure);
+    event.reason = Some(crate::kmip::enums::result_reason::PERMISSION_DENIED);
+    let method = if call.req.method == Method::Post {
+        "POST"
+    } else {
+        "GET"
+    };
+    // The path is one of the router's literals, never request text.
+    event.detail = Some(format!(
+        "console: {method} {} is for administrators",
+        call.req.path
+    ));
+    if let Err(e) = console.ctx().audit.record_refusal(event) {
+        tracing::error!(error = %e, "console: cannot write the refusal's audit record");
+        return Response::text(503, "the audit journal cannot be written");
+    }
     let body =
         "<p>This page is for administrators (a certificate in the administrators' group).</p>";
     Response::html(403, html::page(&call.viewer, "Forbidden", "", None, body))

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 /// Most sessions held; beyond it the least recently used one ends.
 const MAX_SESSIONS: usize = 10_000;
 
+/// Most sessions one certificate holds; its next one ends its least recently used, so one
+/// client beginning sessions in a loop ends only its own, never other clients'.
+const MAX_SESSIONS_PER_CERTIFICATE: usize = 32;
+
 /// One session.
 #[derive(Clone, Debug)]
 struct Session {
@@ -40,6 +44,8 @@ pub struct Sessions {
     map: Mutex<HashMap<String, Session>>,
     idle: Duration,
     max: Duration,
+    /// [`MAX_SESSIONS`] (smaller in unit tests).
+    cap: usize,
 }
 
 /// 32 random bytes, hex.
@@ -50,10 +56,15 @@ fn random_token() -> String {
 impl Sessions {
     /// Sessions that end after `idle` without a request, or `max` after they began.
     pub fn new(idle: Duration, max: Duration) -> Sessions {
+        Sessions::with_cap(idle, max, MAX_SESSIONS)
+    }
+
+    fn with_cap(idle: Duration, max: Duration, cap: usize) -> Sessions {
         Sessions {
             map: Mutex::new(HashMap::new()),
             idle,
             max,
+            cap,
         }
     }
 
@@ -90,19 +101,20 @@ impl Sessions {
     pub fn begin(&self, fingerprint: &str, now: Instant) -> Current {
         let (id, csrf) = (random_token(), random_token());
         if let Ok(mut map) = self.map.lock() {
-            if map.len() >= MAX_SESSIONS {
+            let own = map
+                .values()
+                .filter(|s| s.fingerprint == fingerprint)
+                .count();
+            if own >= MAX_SESSIONS_PER_CERTIFICATE {
+                remove_least_recent(&mut map, |s| s.fingerprint == fingerprint);
+            }
+            if map.len() >= self.cap {
                 let (idle, max) = (self.idle, self.max);
                 map.retain(|_, s| {
                     now.duration_since(s.last_seen) <= idle && now.duration_since(s.started) <= max
                 });
-                if map.len() >= MAX_SESSIONS {
-                    let oldest = map
-                        .iter()
-                        .min_by_key(|(_, s)| s.last_seen)
-                        .map(|(k, _)| k.clone());
-                    if let Some(k) = oldest {
-                        map.remove(&k);
-                    }
+                if map.len() >= self.cap {
+                    remove_least_recent(&mut map, |_| true);
                 }
             }
             map.insert(
@@ -127,6 +139,18 @@ impl Sessions {
         if let Ok(mut map) = self.map.lock() {
             map.remove(id);
         }
+    }
+}
+
+/// Ends the least recently used of the sessions `which` picks.
+fn remove_least_recent(map: &mut HashMap<String, Session>, which: impl Fn(&Session) -> bool) {
+    let oldest = map
+        .iter()
+        .filter(|(_, s)| which(s))
+        .min_by_key(|(_, s)| s.last_seen)
+        .map(|(k, _)| k.clone());
+    if let Some(k) = oldest {
+        map.remove(&k);
     }
 }
 
@@ -182,6 +206,27 @@ mod tests {
         assert!(s
             .find(Some(&b.id), "fp-a", t0 + Duration::from_secs(301))
             .is_none());
+    }
+
+    #[test]
+    fn a_flood_of_sessions_from_one_certificate_ends_only_its_own() {
+        let s = Sessions::with_cap(Duration::from_secs(60), Duration::from_secs(300), 100);
+        let t0 = Instant::now();
+        let admin = s.begin("fp-admin", t0);
+        let first = s.begin("fp-eve", t0);
+        for i in 1..=1000 {
+            s.begin("fp-eve", t0 + Duration::from_millis(i));
+        }
+        let t1 = t0 + Duration::from_secs(2);
+        assert!(s.find(Some(&admin.id), "fp-admin", t1).is_some());
+        assert!(s.find(Some(&first.id), "fp-eve", t1).is_none());
+        let held = s.map.lock().unwrap().len();
+        assert_eq!(held, 1 + MAX_SESSIONS_PER_CERTIFICATE);
+        // Many certificates may still fill the whole table: then the least recent ends.
+        for i in 0..200 {
+            s.begin(&format!("fp-{i}"), t1 + Duration::from_millis(i));
+        }
+        assert_eq!(s.map.lock().unwrap().len(), 100);
     }
 
     #[test]

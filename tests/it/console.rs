@@ -28,8 +28,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// A running console; stops when dropped.
-struct ConsoleListener {
-    addr: SocketAddr,
+pub(crate) struct ConsoleListener {
+    pub(crate) addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -42,27 +42,48 @@ impl Drop for ConsoleListener {
 }
 
 /// Starts the console for `server` (its CA, its context) with `page_size` keys a page.
-async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener {
-    let backups = server.ctx.backup.is_some();
-    start_console_on(
-        &server.ca,
-        server.ctx.clone(),
-        server.dir.path(),
-        backups,
-        page_size,
-    )
-    .await
+pub(crate) async fn start_console(server: &TestServer, page_size: usize) -> ConsoleListener {
+    start_console_with(server, console_settings(server, page_size)).await
 }
 
-/// Starts a console for `ctx` with a server certificate of `ca`, its certs directory (the
-/// register of issued certificates, the CRL `certs/ca.crl`) and backups under `dir`. The
-/// expiry watch reads the register once, now: issue what it should see before.
+/// The test console's settings for `server` with `page_size` keys a page.
+pub(crate) fn console_settings(server: &TestServer, page_size: usize) -> Settings {
+    settings_on(server.dir.path(), server.ctx.backup.is_some(), page_size)
+}
+
+/// The test console's settings: its certs directory (the register of issued certificates,
+/// the CRL `certs/ca.crl`) and backups under `dir`, `page_size` keys a page.
+fn settings_on(dir: &Path, backups: bool, page_size: usize) -> Settings {
+    let certs_dir = dir.join("certs");
+    Settings {
+        page_size,
+        max_connections: 8,
+        header_timeout: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(600),
+        max_session: Duration::from_secs(3600),
+        // The example configuration, shown read-only on the configuration page.
+        config_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/akm.toml")),
+        backup_schedule: Some("daily 02:30 (UTC), keeping the newest 7".into()),
+        backup_dir: backups.then(|| dir.join("backups")),
+        crl: Some(certs_dir.join("ca.crl")),
+        certs_dir: Some(certs_dir),
+        expiry_warning_days: 30,
+    }
+}
+
+/// Starts the console for `server` with `settings`.
+pub(crate) async fn start_console_with(server: &TestServer, settings: Settings) -> ConsoleListener {
+    start_console_on(&server.ca, server.ctx.clone(), server.dir.path(), settings).await
+}
+
+/// Starts a console for `ctx` with a server certificate of `ca` and `settings`, its certs
+/// directory under `dir`. The expiry watch reads the register once, now: issue what it
+/// should see before.
 async fn start_console_on(
     ca: &akm::pki::Ca,
     ctx: Arc<akm::ops::Ctx>,
     dir: &Path,
-    backups: bool,
-    page_size: usize,
+    settings: Settings,
 ) -> ConsoleListener {
     let cert = ca
         .issue_server(&["localhost".into(), "127.0.0.1".into()])
@@ -81,32 +102,17 @@ async fn start_console_on(
     std::fs::create_dir_all(&certs_dir).unwrap();
     let server_cert = certs_dir.join("console.crt");
     std::fs::write(&server_cert, &cert.cert_pem).unwrap();
-    let crl = certs_dir.join("ca.crl");
     let watch = akm::certexpiry::Watch::new(
         akm::certexpiry::Sources {
             server_cert,
             certs_dir: certs_dir.clone(),
-            crl: Some(crl.clone()),
+            crl: Some(certs_dir.join("ca.crl")),
         },
         30,
     );
     watch.refresh(akm::clock::now_secs());
     let mut source = Source::new(ctx, None, Duration::ZERO);
     source.certificates = Some(watch);
-    let settings = Settings {
-        page_size,
-        max_connections: 8,
-        header_timeout: Duration::from_secs(5),
-        idle_timeout: Duration::from_secs(600),
-        max_session: Duration::from_secs(3600),
-        // The example configuration, shown read-only on the configuration page.
-        config_file: Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/akm.toml")),
-        backup_schedule: Some("daily 02:30 (UTC), keeping the newest 7".into()),
-        backup_dir: backups.then(|| dir.join("backups")),
-        certs_dir: Some(certs_dir),
-        crl: Some(crl),
-        expiry_warning_days: 30,
-    };
     let handle = Arc::new(akm::server::tls::TlsHandle::new(tls));
     let console = Arc::new(Console::new(Arc::new(source), settings, handle));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -122,15 +128,20 @@ async fn start_console_on(
 }
 
 /// A browser-like client: one certificate, the session cookie and CSRF token it was given.
-struct Browser {
-    addr: SocketAddr,
-    tls: Arc<rustls::ClientConfig>,
-    cookie: Option<String>,
-    csrf: Option<String>,
+pub(crate) struct Browser {
+    pub(crate) addr: SocketAddr,
+    pub(crate) tls: Arc<rustls::ClientConfig>,
+    pub(crate) cookie: Option<String>,
+    pub(crate) csrf: Option<String>,
 }
 
 impl Browser {
-    fn new(server: &TestServer, console: &ConsoleListener, cn: &str, ous: &[&str]) -> Browser {
+    pub(crate) fn new(
+        server: &TestServer,
+        console: &ConsoleListener,
+        cn: &str,
+        ous: &[&str],
+    ) -> Browser {
         Browser {
             addr: console.addr,
             tls: server.client_tls(cn, ous),
@@ -149,7 +160,7 @@ impl Browser {
         }
     }
 
-    async fn send(&mut self, request: String) -> Reply {
+    pub(crate) async fn send(&mut self, request: String) -> Reply {
         let reply = raw(self.addr, self.tls.clone(), request.as_bytes())
             .await
             .unwrap();
@@ -162,14 +173,14 @@ impl Browser {
         reply
     }
 
-    fn cookie_line(&self) -> String {
+    pub(crate) fn cookie_line(&self) -> String {
         self.cookie
             .as_ref()
             .map(|c| format!("Cookie: {c}\r\n"))
             .unwrap_or_default()
     }
 
-    async fn get(&mut self, path: &str) -> Reply {
+    pub(crate) async fn get(&mut self, path: &str) -> Reply {
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: localhost\r\n{}\r\n",
             self.cookie_line()
@@ -178,7 +189,7 @@ impl Browser {
     }
 
     /// POSTs `fields` with the session's CSRF token (signing in with a GET first if needed).
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
         if self.csrf.is_none() {
             self.get("/").await;
         }
@@ -188,7 +199,7 @@ impl Browser {
         self.post_raw(path, &all).await
     }
 
-    async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
+    pub(crate) async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Reply {
         let body = form(fields);
         let req = format!(
             "POST {path} HTTP/1.1\r\nHost: localhost\r\n{}Content-Type: application/x-www-form-urlencoded\r\n\
@@ -200,7 +211,7 @@ impl Browser {
     }
 }
 
-fn form(fields: &[(&str, &str)]) -> String {
+pub(crate) fn form(fields: &[(&str, &str)]) -> String {
     fields
         .iter()
         .map(|(k, v)| {
@@ -215,7 +226,7 @@ fn form(fields: &[(&str, &str)]) -> String {
 }
 
 /// The session cookie (`name=value`) a response sets.
-fn set_cookie(head: &str) -> Option<String> {
+pub(crate) fn set_cookie(head: &str) -> Option<String> {
     head.lines()
         .find_map(|l| l.strip_prefix("Set-Cookie: "))
         .and_then(|c| c.split(';').next())
@@ -223,19 +234,19 @@ fn set_cookie(head: &str) -> Option<String> {
 }
 
 /// The CSRF token in a page's forms.
-fn csrf_in(body: &str) -> Option<String> {
+pub(crate) fn csrf_in(body: &str) -> Option<String> {
     let at = body.find("name=\"csrf\" value=\"")? + "name=\"csrf\" value=\"".len();
     body[at..].split('"').next().map(str::to_owned)
 }
 
 /// The Unique Identifier shown on a key's detail page.
-fn uid_on_page(body: &str) -> String {
+pub(crate) fn uid_on_page(body: &str) -> String {
     let marker = "Unique Identifier<b class=\"mono\">";
     let at = body.find(marker).expect("no key detail") + marker.len();
     body[at..].split('<').next().unwrap().to_owned()
 }
 
-fn state_of(server: &TestServer, uid: &str) -> u32 {
+pub(crate) fn state_of(server: &TestServer, uid: &str) -> u32 {
     server.ctx.store.get(uid).unwrap().unwrap().state
 }
 
@@ -846,7 +857,13 @@ async fn the_overview_shows_the_seal_and_the_unseal_progress() {
     let audit = akm::audit::Audit::open(journal, signer, vec![]).unwrap();
     let slot = akm::crypto::slot::KekSlot::sealed(sealed);
     let ctx = Arc::new(akm::app::CtxBuilder::new(store, slot, audit).build());
-    let console = start_console_on(&ca, ctx.clone(), dir.path(), false, 50).await;
+    let console = start_console_on(
+        &ca,
+        ctx.clone(),
+        dir.path(),
+        settings_on(dir.path(), false, 50),
+    )
+    .await;
     let client = |cn: &str, ou: &str| {
         let issued = ca
             .issue_client(cn, &[ou.to_owned()], akm::pki::Validity::days_from_now(1))
