@@ -22,6 +22,7 @@ fn row(uid: &str, owner: &str, names: &[&str]) -> ObjectRow {
         names: names.iter().map(|s| s.to_string()).collect(),
         groups: vec!["g1".into()],
         attributes: vec![1, 2, 3],
+        replaces: None,
     }
 }
 
@@ -447,11 +448,20 @@ fn replacements_are_indexed_on_write_and_backfilled_when_the_column_is_added() {
         schema::migrate_to(&mut conn, 5).unwrap();
         let mut old = row("old-replacement", "alice", &[]);
         old.attributes = record_replacing("p");
-        conn.execute(INSERT_OBJECT, old.columns()).unwrap();
+        // Schema 5 has no `replaces` column: the insert of that time.
+        let columns = old.columns();
+        conn.execute(
+            &INSERT_OBJECT
+                .replace(", replaces)", ")")
+                .replace(", ?15)", ")"),
+            &columns[..14],
+        )
+        .unwrap();
     }
     let store = Store::open(&path).unwrap();
     let mut new = row("new-replacement", "alice", &[]);
     new.attributes = record_replacing("p");
+    new.replaces = Some("p".into());
     store.write(move |tx| tx.insert(&new, None)).unwrap();
     let found: Vec<String> = store
         .write(|tx| tx.owned_replacements("alice", "p"))
