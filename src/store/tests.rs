@@ -470,3 +470,38 @@ fn replacements_are_indexed_on_write_and_backfilled_when_the_column_is_added() {
     let others: Vec<String> = store.write(|tx| tx.owned_replacements("bob", "p")).unwrap();
     assert!(others.is_empty());
 }
+
+#[test]
+fn a_schema_6_database_migrates_on_open_and_loses_the_unused_initial_date_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("akm.db");
+    let index_exists = |conn: &Connection| -> bool {
+        conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'objects_initial_date'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            == 1
+    };
+    {
+        let mut conn = open_connection(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .unwrap();
+        schema::migrate_to(&mut conn, 6).unwrap();
+        assert!(index_exists(&conn));
+        conn.execute(INSERT_OBJECT, row("kept", "alice", &[]).columns())
+            .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert!(store.get("kept").unwrap().is_some());
+    store.close();
+    let conn = Connection::open(&path).unwrap();
+    assert!(!index_exists(&conn));
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::SCHEMA_VERSION);
+}
