@@ -268,6 +268,9 @@ const DESTROYED_STATES: [u32; 2] = [
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    // Room for every statement of the hot paths plus the Locate shapes in use, so none is
+    // parsed again after an eviction (rusqlite's default keeps 16).
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
