@@ -472,7 +472,7 @@ fn replacements_are_indexed_on_write_and_backfilled_when_the_column_is_added() {
 }
 
 #[test]
-fn a_schema_6_database_migrates_on_open_and_loses_the_unused_initial_date_index() {
+fn a_schema_6_database_migrates_on_open_its_index_dropped_and_material_rekeyed_by_uid() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("akm.db");
     let index_exists = |conn: &Connection| -> bool {
@@ -492,14 +492,45 @@ fn a_schema_6_database_migrates_on_open_and_loses_the_unused_initial_date_index(
         .unwrap();
         schema::migrate_to(&mut conn, 6).unwrap();
         assert!(index_exists(&conn));
-        conn.execute(INSERT_OBJECT, row("kept", "alice", &[]).columns())
-            .unwrap();
+        for uid in ["kept", "destroyed"] {
+            conn.execute(INSERT_OBJECT, row(uid, "alice", &[]).columns())
+                .unwrap();
+        }
+        let w = wrapped();
+        conn.execute(
+            INSERT_MATERIAL,
+            rusqlite::params!["kept", w.kek_id, w.nonce, w.ciphertext],
+        )
+        .unwrap();
     }
     let store = Store::open(&path).unwrap();
     assert!(store.get("kept").unwrap().is_some());
+    assert_eq!(store.get_material("kept").unwrap(), Some(wrapped()));
+    assert_eq!(store.get_material("destroyed").unwrap(), None);
+    let (kept, material) = store.get_with_material("kept").unwrap().unwrap();
+    assert_eq!(kept.uid, "kept");
+    assert_eq!(material, Some(wrapped()));
+    let (_, material) = store.get_with_material("destroyed").unwrap().unwrap();
+    assert_eq!(material, None);
+    // New material goes to the rekeyed table; the uid stays unique there.
+    let new = row("new", "alice", &[]);
+    store
+        .write(move |tx| tx.insert(&new, Some(&wrapped())))
+        .unwrap();
+    assert_eq!(store.get_material("new").unwrap(), Some(wrapped()));
+    let again = store.write(|tx| tx.insert_material("new", &wrapped()));
+    assert!(again.is_err());
     store.close();
     let conn = Connection::open(&path).unwrap();
     assert!(!index_exists(&conn));
+    let material_sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'material'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(material_sql.contains("WITHOUT ROWID"), "{material_sql}");
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
