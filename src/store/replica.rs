@@ -285,9 +285,10 @@ impl WriteTx<'_> {
         self.conn()
             .prepare_cached(
                 "INSERT INTO change_log (entity, uid, kind, at, hlc, origin) \
-                 VALUES (?1, ?2, ?3, strftime('%s','now'), ?4, ?5)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
-            .execute(params![entity, uid, kind, hlc, node])?;
+            // The time from here, not SQLite's strftime, which parses its format each call.
+            .execute(params![entity, uid, kind, crate::clock::now_secs(), hlc, node])?;
         self.set_logged(self.conn().last_insert_rowid());
         Ok(())
     }
