@@ -288,7 +288,14 @@ impl WriteTx<'_> {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?
             // The time from here, not SQLite's strftime, which parses its format each call.
-            .execute(params![entity, uid, kind, crate::clock::now_secs(), hlc, node])?;
+            .execute(params![
+                entity,
+                uid,
+                kind,
+                crate::clock::now_secs(),
+                hlc,
+                node
+            ])?;
         self.set_logged(self.conn().last_insert_rowid());
         Ok(())
     }
