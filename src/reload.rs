@@ -332,7 +332,7 @@ pub fn changed(old: &Config, new: &Config, which: Effect) -> Vec<String> {
 }
 
 /// The keys that differ between `old` and `new` and that a running server cannot change:
-/// everything it reads but the keys of [`LIVE`] (and a log file that moves).
+/// everything it reads but the keys applied live (and a log file that moves).
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     changed(old, new, Effect::Restart)
 }

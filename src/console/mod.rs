@@ -7,7 +7,7 @@
 //! revoked ones are refused like on the KMIP port. An administrator certificate (as the KMIP
 //! port judges one) manages; a user certificate sees and acts on what the key policies let
 //! that user see and do. Every change is a KMIP request item run through the same dispatcher
-//! as the KMIP listener ([`crate::server::dispatch_audited`]) with the caller's identity, so
+//! as the KMIP listener (`server::dispatch_audited`) with the caller's identity, so
 //! access checks, dual control and audit records are those of KMIP: the console has no rules
 //! of its own. Changes are POST only, with the session's CSRF token; no key material is ever
 //! read, let alone rendered.

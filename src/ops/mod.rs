@@ -520,7 +520,29 @@ fn mark_undone(out: &mut [ResponseItem]) {
 /// policy comes from the row's columns, so access is decided even for a record that does not
 /// decode; such a record is then read only as far as `stored_size::Repair` lets `who`.
 pub fn load_for(ctx: &Ctx, who: &Caller, uid: &str, operation: u32) -> Result<Object, OpError> {
-    let row = ctx.store.get(uid)?.ok_or(OpError::NotFound)?;
+    let row = ctx.store.get_object(uid)?.ok_or(OpError::NotFound)?;
+    admit(who, row, uid, operation)
+}
+
+/// [`load_for`] with the object's wrapped key material, read in the same statement (Get).
+/// The material is only returned once `who` is admitted.
+pub fn load_with_material_for(
+    ctx: &Ctx,
+    who: &Caller,
+    uid: &str,
+    operation: u32,
+) -> Result<(Object, Option<crate::crypto::Wrapped>), OpError> {
+    let (row, material) = ctx.store.get_with_material(uid)?.ok_or(OpError::NotFound)?;
+    Ok((admit(who, row, uid, operation)?, material))
+}
+
+/// Checks that policy allows `who` `operation` on the stored `row` and decodes it.
+fn admit(
+    who: &Caller,
+    row: crate::store::ObjectRow,
+    uid: &str,
+    operation: u32,
+) -> Result<Object, OpError> {
     who.require_key(&Object::row_policy(&row)?, uid, operation)?;
     let mut obj = Object::decode(row, || stored_size::Repair::for_caller(who, operation))?;
     // Every operation sees the State the dates have put the object in by now.

@@ -22,6 +22,7 @@ fn row(uid: &str, owner: &str, names: &[&str]) -> ObjectRow {
         names: names.iter().map(|s| s.to_string()).collect(),
         groups: vec!["g1".into()],
         attributes: vec![1, 2, 3],
+        replaces: None,
     }
 }
 
@@ -447,11 +448,20 @@ fn replacements_are_indexed_on_write_and_backfilled_when_the_column_is_added() {
         schema::migrate_to(&mut conn, 5).unwrap();
         let mut old = row("old-replacement", "alice", &[]);
         old.attributes = record_replacing("p");
-        conn.execute(INSERT_OBJECT, old.columns()).unwrap();
+        // Schema 5 has no `replaces` column: the insert of that time.
+        let columns = old.columns();
+        conn.execute(
+            &INSERT_OBJECT
+                .replace(", replaces)", ")")
+                .replace(", ?15)", ")"),
+            &columns[..14],
+        )
+        .unwrap();
     }
     let store = Store::open(&path).unwrap();
     let mut new = row("new-replacement", "alice", &[]);
     new.attributes = record_replacing("p");
+    new.replaces = Some("p".into());
     store.write(move |tx| tx.insert(&new, None)).unwrap();
     let found: Vec<String> = store
         .write(|tx| tx.owned_replacements("alice", "p"))
@@ -588,4 +598,70 @@ fn a_batch_write_after_sqlite_rolled_the_batch_back_is_refused_not_committed_alo
     assert!(after.is_err(), "{after:?}");
     assert!(batch.commit().is_err());
     assert!(!has_table(&store, "first") && !has_table(&store, "after"));
+}
+
+#[test]
+fn a_schema_6_database_migrates_on_open_its_index_dropped_and_material_rekeyed_by_uid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("akm.db");
+    let index_exists = |conn: &Connection| -> bool {
+        conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'objects_initial_date'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            == 1
+    };
+    {
+        let mut conn = open_connection(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .unwrap();
+        schema::migrate_to(&mut conn, 6).unwrap();
+        assert!(index_exists(&conn));
+        for uid in ["kept", "destroyed"] {
+            conn.execute(INSERT_OBJECT, row(uid, "alice", &[]).columns())
+                .unwrap();
+        }
+        let w = wrapped();
+        conn.execute(
+            INSERT_MATERIAL,
+            rusqlite::params!["kept", w.kek_id, w.nonce, w.ciphertext],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert!(store.get("kept").unwrap().is_some());
+    assert_eq!(store.get_material("kept").unwrap(), Some(wrapped()));
+    assert_eq!(store.get_material("destroyed").unwrap(), None);
+    let (kept, material) = store.get_with_material("kept").unwrap().unwrap();
+    assert_eq!(kept.uid, "kept");
+    assert_eq!(material, Some(wrapped()));
+    let (_, material) = store.get_with_material("destroyed").unwrap().unwrap();
+    assert_eq!(material, None);
+    // New material goes to the rekeyed table; the uid stays unique there.
+    let new = row("new", "alice", &[]);
+    store
+        .write(move |tx| tx.insert(&new, Some(&wrapped())))
+        .unwrap();
+    assert_eq!(store.get_material("new").unwrap(), Some(wrapped()));
+    let again = store.write(|tx| tx.insert_material("new", &wrapped()));
+    assert!(again.is_err());
+    store.close();
+    let conn = Connection::open(&path).unwrap();
+    assert!(!index_exists(&conn));
+    let material_sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'material'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(material_sql.contains("WITHOUT ROWID"), "{material_sql}");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::SCHEMA_VERSION);
 }
