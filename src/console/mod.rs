@@ -376,6 +376,9 @@ fn route(console: &Console, call: &Call) -> Response {
         (Method::Get | Method::Head, "/audit") => admin_only(pages::audit),
         (Method::Get | Method::Head, "/audit.csv") => admin_only(pages::audit_csv),
         (Method::Get | Method::Head, "/certificates") => admin_only(certs::certificates),
+        // Not admin_only: a user's attempt goes to the dispatcher too, which refuses and
+        // audits it, then the user gets the forbidden page.
+        (Method::Post, "/certificates/revoke") => certs::revoke(console, call),
         (Method::Get | Method::Head, "/mirror") => admin_only(pages::mirror),
         (Method::Get | Method::Head, "/config") => admin_only(pages::config),
         (Method::Post, "/config/reload") => admin_only(pages::reload),
@@ -395,7 +398,7 @@ fn route(console: &Console, call: &Call) -> Response {
 }
 
 /// The page a user certificate gets for an administrators' page.
-fn forbidden(call: &Call) -> Response {
+pub(super) fn forbidden(call: &Call) -> Response {
     let body =
         "<p>This page is for administrators (a certificate in the administrators' group).</p>";
     Response::html(403, html::page(&call.viewer, "Forbidden", "", None, body))
