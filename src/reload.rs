@@ -163,6 +163,8 @@ impl Reload {
         ctx.access
             .replace(crate::policy::Settings::from_config(&new.access));
         ctx.max_locate_items.replace(new.server.max_locate_items);
+        ctx.client_ca_subjects
+            .replace(crate::revocations::client_ca_subjects(&new.tls));
         if let Err(e) = crate::logfile::set_level(&new.log.level) {
             tracing::error!(error = %e, "log.level not applied");
         }

@@ -47,6 +47,7 @@ impl CtxBuilder {
             attribute_limits: AttributeLimits::default(),
             metrics: Arc::default(),
             revoked_certs: Arc::default(),
+            client_ca_subjects: Live::default(),
             settings: Live::default(),
         })
     }
@@ -79,6 +80,7 @@ impl CtxBuilder {
             max_response_bytes: config.server.max_response_bytes,
         };
         ctx.attribute_limits = config.attribute_limits();
+        ctx.client_ca_subjects = crate::revocations::client_ca_subjects(&config.tls).into();
         ctx.settings = crate::settings_digest::SettingsDigest::of(config, config).into();
         CtxBuilder(ctx)
     }

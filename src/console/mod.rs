@@ -490,6 +490,9 @@ fn route(console: &Console, call: &Call) -> Response {
         (Method::Get | Method::Head, "/audit") => admin_only(pages::audit),
         (Method::Get | Method::Head, "/audit.csv") => admin_only(pages::audit_csv),
         (Method::Get | Method::Head, "/certificates") => admin_only(certs::certificates),
+        // Not admin_only: a user's attempt goes to the dispatcher too, which refuses and
+        // audits it, then the user gets the forbidden page.
+        (Method::Post, "/certificates/revoke") => certs::revoke(console, call),
         (Method::Get | Method::Head, "/mirror") => admin_only(pages::mirror),
         (Method::Get | Method::Head, "/config") => admin_only(pages::config),
         (Method::Post, "/config/reload") => admin_only(pages::reload),
@@ -510,7 +513,7 @@ fn route(console: &Console, call: &Call) -> Response {
 
 /// The page a user certificate gets for an administrators' page or action, which is
 /// audited as a refusal in the caller's name (as the KMIP port audits a refused request).
-fn forbidden(console: &Console, call: &Call) -> Response {
+pub(super) fn forbidden(console: &Console, call: &Call) -> Response {
     let mut event =
         crate::audit::AuditEvent::new("message", call.conn.local, call.conn.peer, Some(&call.who));
     event.outcome = Some(crate::audit::Outcome::Failure);
@@ -529,6 +532,11 @@ fn forbidden(console: &Console, call: &Call) -> Response {
         tracing::error!(error = %e, "console: cannot write the refusal's audit record");
         return Response::text(503, "the audit journal cannot be written");
     }
+    forbidden_page(call)
+}
+
+/// The 403 page itself, for a refusal already audited (an action the dispatcher refused).
+pub(super) fn forbidden_page(call: &Call) -> Response {
     let body =
         "<p>This page is for administrators (a certificate in the administrators' group).</p>";
     Response::html(403, html::page(&call.viewer, "Forbidden", "", None, body))

@@ -17,6 +17,8 @@ use crate::support::kmip::create_key;
 use crate::support::server::TestServer;
 use crate::support::status::{anonymous_tls, raw, Reply};
 use akm::console::{self, Console, Settings};
+use akm::kmip::enums::{operation as op, result_reason as rr};
+use akm::kmip::extension as ext;
 use akm::kmip::ProtocolVersion as V;
 use akm::status::snapshot::Source;
 use rustls::RootCertStore;
@@ -795,16 +797,22 @@ async fn the_certificates_page_lists_issued_certificates_to_administrators_only(
     assert!(!gone_row.contains("cert revoke"), "{gone_row}");
     let peer_row = certificate_row(body, &serial(&peer_file));
     assert!(
-        peer_row.contains("revoked") && peer_row.contains("by a peer"),
+        peer_row.contains("revoked") && peer_row.contains("not in this CRL file"),
         "{peer_row}"
     );
     assert!(!peer_row.contains("cert revoke"), "{peer_row}");
-    // Why there is no button, and no form that would revoke.
+    // A Revoke button on the unrevoked rows only, and what it does not do (the CRL file).
     assert!(
         body.contains("id=\"revoke-how\"") && body.contains("does not hold"),
         "{body}"
     );
-    assert!(!body.contains("action=\"/certificates"), "{body}");
+    assert!(
+        alice_row.contains("action=\"/certificates/revoke\""),
+        "{alice_row}"
+    );
+    for row in [gone_row, peer_row] {
+        assert!(!row.contains("action=\"/certificates"), "{row}");
+    }
     // The expiry watch, and the navigation.
     assert!(
         body.contains("Expiry watch") && body.contains("CN=soon"),
@@ -1169,6 +1177,174 @@ fn run_chromium(browser: &Path, home: &Path, profile: &Path, url: &str, extra: &
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether a new KMIP connection presenting `issued` is refused (at the handshake, or closed
+/// before its first request is answered).
+async fn kmip_refused(server: &TestServer, issued: &akm::pki::Issued) -> bool {
+    match server.connect(server.client_tls_for(issued), V::V1_4).await {
+        Err(_) => true,
+        Ok(mut c) => c.call(op::QUERY, vec![]).await.is_err(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_administrator_revokes_a_certificate_from_the_certificates_page() {
+    let server = TestServer::start().await;
+    let (bob, bob_file) = issue_recorded(&server, "bob", &["users"], 365);
+    let (carol, carol_file) = issue_recorded(&server, "carol", &["users"], 365);
+    let bob_serial = akm::pki::serial_of_cert_file(&bob_file).unwrap();
+    let carol_serial = akm::pki::serial_of_cert_file(&carol_file).unwrap();
+    let mut bob_conn = server
+        .connect(server.client_tls_for(&bob), V::V1_4)
+        .await
+        .unwrap();
+    bob_conn.call(op::QUERY, vec![]).await.unwrap();
+    let console = start_console(&server, 50).await;
+    let mut admin = Browser::new(&server, &console, "root", &["admins"]);
+    let page = admin.get("/certificates").await;
+    assert!(
+        certificate_row(&page.body, &bob_serial).contains("name=\"confirm\""),
+        "{}",
+        page.body
+    );
+
+    // Without the confirmation box, or without the CSRF token: nothing is revoked.
+    let unconfirmed = admin
+        .post("/certificates/revoke", &[("serial", &bob_serial)])
+        .await;
+    assert!(
+        unconfirmed.body.contains("tick the box"),
+        "{}",
+        unconfirmed.body
+    );
+    let no_csrf = admin
+        .post_raw(
+            "/certificates/revoke",
+            &[("serial", &bob_serial), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(no_csrf.status, 403, "{}", no_csrf.body);
+    assert!(server.ctx.store.cert_revocations().unwrap().is_empty());
+    bob_conn.call(op::QUERY, vec![]).await.unwrap();
+
+    // Confirmed: revoked at once, on the open connection and for new ones.
+    let done = admin
+        .post(
+            "/certificates/revoke",
+            &[("serial", &bob_serial), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(
+        done.body.contains("revoked: every akm node refuses it"),
+        "{}",
+        done.body
+    );
+    let row = certificate_row(&done.body, &bob_serial);
+    assert!(
+        row.contains("revoked") && !row.contains("/certificates/revoke"),
+        "{row}"
+    );
+    assert!(
+        bob_conn.call(op::QUERY, vec![]).await.is_err(),
+        "the open connection of a revoked certificate answered"
+    );
+    assert!(
+        kmip_refused(&server, &bob).await,
+        "a new connection was accepted"
+    );
+    assert!(!kmip_refused(&server, &carol).await);
+    let recorded = server.ctx.store.cert_revocations().unwrap();
+    assert_eq!(recorded.len(), 1);
+    assert_eq!(recorded[0].serial, bob_serial);
+
+    // The vendor operation itself: idempotent, and only for the trusted CA's certificates.
+    let issuer = akm::identity::issuer_of(bob.cert_der().unwrap().as_ref()).unwrap();
+    let mut admin_kmip = server
+        .connect(server.client_tls("root", &["admins"]), V::V1_4)
+        .await
+        .unwrap();
+    let again = admin_kmip
+        .call(
+            ext::OP_REVOKE_CERTIFICATE,
+            ext::revoke_certificate_payload(&issuer, &bob_serial),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.child(ext::TAG_REVOKED_NOW).and_then(|t| t.as_bool()),
+        Some(false)
+    );
+    match admin_kmip
+        .call(
+            ext::OP_REVOKE_CERTIFICATE,
+            ext::revoke_certificate_payload("CN=someone else's CA", "0a"),
+        )
+        .await
+    {
+        Err(akm::client::ClientError::Failed { reason, message }) => {
+            assert_eq!(reason, rr::INVALID_FIELD);
+            assert!(
+                message.contains("not a client CA this server trusts"),
+                "{message}"
+            );
+        }
+        other => panic!("an unknown issuer was accepted: {other:?}"),
+    }
+    assert_eq!(server.ctx.store.cert_revocations().unwrap().len(), 1);
+
+    // A user may do neither, on the console nor over KMIP; carol stays valid.
+    let mut alice = Browser::new(&server, &console, "alice", &["users"]);
+    let refused = alice
+        .post(
+            "/certificates/revoke",
+            &[("serial", &carol_serial), ("confirm", "yes")],
+        )
+        .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let mut alice_kmip = server.client("alice", V::V1_4).await;
+    let denied = alice_kmip
+        .call(
+            ext::OP_REVOKE_CERTIFICATE,
+            ext::revoke_certificate_payload(&issuer, &carol_serial),
+        )
+        .await;
+    assert!(matches!(
+        denied,
+        Err(akm::client::ClientError::Failed { reason, .. }) if reason == rr::PERMISSION_DENIED
+    ));
+    assert!(!kmip_refused(&server, &carol).await);
+    assert_eq!(server.ctx.store.cert_revocations().unwrap().len(), 1);
+
+    drop(console);
+    let journal = server.journal_path();
+    let _dir = server.stop().await;
+    let records = crate::audit::records(&journal);
+    let revocation = records
+        .iter()
+        .find(|r| r.get("event") == Some("revocation"))
+        .expect("no revocation record");
+    assert_eq!(revocation.get("user"), Some("root"));
+    let detail = akm::audit::record::unescape(revocation.get("detail").unwrap_or(""));
+    assert!(
+        detail.contains(&bob_serial) && detail.contains("root"),
+        "{detail}"
+    );
+    let attempts = |user: &str, outcome: &str| {
+        records
+            .iter()
+            .filter(|r| {
+                r.get("operation") == Some("x-RevokeCertificate")
+                    && r.get("user") == Some(user)
+                    && r.get("outcome") == Some(outcome)
+            })
+            .count()
+    };
+    // The console's and the KMIP client's revocation (the second one idempotent).
+    assert_eq!(attempts("root", "success"), 2);
+    // The console's and the KMIP client's refused attempts.
+    assert_eq!(attempts("alice", "failure"), 2);
 }
 
 /// Issues a client certificate of the test CA valid `days` days and records it in the

@@ -274,6 +274,11 @@ impl TestServer {
         ctx.access = options.access.into();
         ctx.reload = options.reload;
         ctx.interop = options.interop;
+        // The client CA the listener trusts, as `tls.client_ca` names it to a real server.
+        ctx.client_ca_subjects = akm::identity::subject_of(ca.cert_der().as_ref())
+            .into_iter()
+            .collect::<Vec<_>>()
+            .into();
         ctx.crypto = options.crypto;
         if let Some(n) = options.max_locate_items {
             ctx.max_locate_items = n.into();
