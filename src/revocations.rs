@@ -4,7 +4,7 @@
 //! which refuses a revoked certificate right after the handshake and closes a connection
 //! before its next request once its certificate is revoked. Revocations are only ever added.
 //! An administrator can also revoke a certificate of the trusted client CA online
-//! ([`revoke_online`], the Revoke Certificate vendor operation the console's certificates
+//! (`ops::revoke_certificate`, the Revoke Certificate vendor operation the console's certificates
 //! page uses): recorded and enforced the same way, without a new CRL.
 
 use crate::audit::{AuditEvent, Outcome};
