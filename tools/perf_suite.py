@@ -12,6 +12,10 @@ database size per key and the server's start time with those keys.
         [--pykmip target/pykmip-venv/bin/pykmip-server] [--scale 1000,100000,1000000] \
         [--idle 10,1000,10000] [--json figures.json]
 
+With --reference HOST:PORT it also runs the round-two sets against another KMIP server that
+is already running (Cosmian KMS, say), with the client certificate of --reference-client, and
+prints akm's ratio to it beside each target; --kmip sets the protocol version of every set.
+
 At the end it prints BENCHMARKS.md's tables in Markdown, ready to paste: every target with its
 measured figure, the load sets, the scale runs and the PyKMIP comparison.
 
@@ -31,6 +35,8 @@ import tempfile
 import time
 
 AKM_PORT = 15796
+# The KMIP version of every set that does not name one (--kmip).
+KMIP = "1.4"
 PYKMIP_PORT = 15797
 
 
@@ -46,6 +52,7 @@ def akm_config(root, extra="", name="akm.toml", data="data"):
 listen = "127.0.0.1:{AKM_PORT}"
 auto_init = true
 max_connections = 12000
+max_connections_per_identity = 12000
 [tls]
 certs_dir = "../certs"
 cert = "../certs/server.crt"
@@ -136,6 +143,8 @@ def loadavg():
 
 
 def run_set(akm, config, pid, server, label, args, runs):
+    if "--kmip" not in args:
+        args = args + ["--kmip", KMIP]
     r = median_of([bench(akm, config, pid, server, args) for _ in range(runs)])
     line(label, r)
     return r
@@ -149,17 +158,26 @@ LOAD_SETS = {
     "get_16_kmip21": ["--mix", "get", "--connections", "16", "--kmip", "2.1"],
     "get_16_batch8": ["--mix", "get", "--connections", "16", "--batch", "8"],
     "get_1": ["--mix", "get", "--connections", "1"],
+    "get_256": ["--mix", "get", "--connections", "256"],
+    "create_1": ["--mix", "create", "--connections", "1"],
+    "encrypt_16": ["--mix", "encrypt", "--connections", "16", "--data-bytes", "1024"],
     "new_conn_get_16": ["--mix", "get", "--connections", "16", "--new-connection"],
     "new_conn_get_16_no_resumption": ["--mix", "get", "--connections", "16", "--new-connection",
                                       "--no-resumption"],
 }
 
 # The same server with `[audit] sync = "interval"`: records written before the response and
-# fdatasync'd every 50 ms (see the README's audit section).
+# fdatasync'd every 50 ms (see the book's audit page), and with `"every-record"` (every record
+# fdatasync'd before its response), beside the default `"by-class"`.
 INTERVAL_SETS = {
     "get_16": LOAD_SETS["get_16"],
     "create_16": LOAD_SETS["create_16"],
     "get_1": LOAD_SETS["get_1"],
+    "create_1": LOAD_SETS["create_1"],
+}
+SYNC_MODES = {
+    "interval": '[audit]\nsync = "interval"\nsync_interval_ms = 50\n',
+    "every_record": '[audit]\nsync = "every-record"\n',
 }
 
 SCALE_SETS = {
@@ -180,7 +198,17 @@ def main():
     ap.add_argument("--idle", default="10,1000,10000", help="idle connection counts")
     ap.add_argument("--skip-load", action="store_true")
     ap.add_argument("--json", help="write every figure here")
+    ap.add_argument("--kmip", default="1.4", help="KMIP version of the sets (1.2, 1.4, 2.0, 2.1)")
+    ap.add_argument("--reference", metavar="HOST:PORT",
+                    help="another KMIP server, already running, to run the same sets against")
+    ap.add_argument("--reference-name", default="reference")
+    ap.add_argument("--reference-pid", type=int, help="its process ID (CPU and memory figures)")
+    ap.add_argument("--reference-client", metavar="AKM_TOML",
+                    help="an akm configuration whose [client] cert, key and CA that server "
+                         "accepts")
     a = ap.parse_args()
+    global KMIP
+    KMIP = a.kmip
     akm = os.path.abspath(a.akm)
     root = tempfile.mkdtemp(prefix="akm-perf-")
     config = akm_config(root)
@@ -211,15 +239,15 @@ def main():
         stop(p)
 
     if not a.skip_load:
-        interval = akm_config(root, '[audit]\nsync = "interval"\nsync_interval_ms = 50\n',
-                              "akm-interval.toml")
-        p, _ = start_akm(akm, interval)
-        try:
-            for name, args in INTERVAL_SETS.items():
-                results[f"interval_{name}"] = run_set(
-                    akm, interval, p.pid, server, f"akm audit-interval {name}", args + w, a.runs)
-        finally:
-            stop(p)
+        for mode, extra in SYNC_MODES.items():
+            conf = akm_config(root, extra, f"akm-{mode}.toml")
+            p, _ = start_akm(akm, conf)
+            try:
+                for name, args in INTERVAL_SETS.items():
+                    results[f"{mode}_{name}"] = run_set(
+                        akm, conf, p.pid, server, f"akm audit-{mode} {name}", args + w, a.runs)
+            finally:
+                stop(p)
 
     # Scale: a database of its own, filled to each count with batched Creates over the wire
     # (many connections, so the store's group commit takes many Creates per fsync), then Get
@@ -272,6 +300,8 @@ def main():
 
     if a.pykmip:
         results.update(pykmip(a, akm, config, root, w))
+    if a.reference:
+        results.update(reference(a, akm, w))
     results["load_average_end"] = loadavg()
     print(f"load average at end: {results['load_average_end']}")
     print()
@@ -318,6 +348,95 @@ def met(ok):
     return "-" if ok is None else ("yes" if ok else "**no**")
 
 
+def ratio_to_reference(res, name, want):
+    """'2.1x the reference' and whether it reaches `want`, or why there is no ratio."""
+    r, k = res.get(f"reference_{name}"), res.get(name)
+    if not r:
+        return "no reference server run (--reference)", None
+    if not k or not r["ops_per_second"]:
+        return "-", None
+    x = k["ops_per_second"] / r["ops_per_second"]
+    return f"{x:.2f}x ({fmt(r['ops_per_second'])} ops/s there)", x >= want
+
+
+def both(*oks):
+    """Met only when every known part is met; unknown when a part could not be measured."""
+    if any(ok is False for ok in oks):
+        return False
+    return None if any(ok is None for ok in oks) else True
+
+
+def comparison(res, prefix, other, sets):
+    """akm beside another server, set by set, from the same load tool in the same session."""
+    if not any(k.startswith(f"{prefix}_") for k in res):
+        return []
+    out = ["", f"| set (same load tool, same session) | akm ops/s | {other} ops/s (runs) | "
+               f"akm / {other} throughput | {other} p50 / p99 ms | server CPU us/op akm / "
+               f"{other} |", "|---|---|---|---|---|---|"]
+    for name in sets:
+        r, k = res.get(f"{prefix}_{name}"), res.get(name)
+        if not (r and k):
+            continue
+        ratio = k["ops_per_second"] / r["ops_per_second"] if r["ops_per_second"] else None
+        out.append(f"| {name} | {fmt(k['ops_per_second'])} | {fmt(r['ops_per_second'])} "
+                   f"({' / '.join(f'{x:,}' for x in r['ops_per_second_each'])}) | "
+                   f"{'> 1000' if ratio is None else fmt(ratio, 1)}x | "
+                   f"{fmt(r['latency_ms']['p50'], 2)} / {fmt(r['latency_ms']['p99'], 2)} | "
+                   f"{fmt(k['server_cpu_us_per_op'])} / {fmt(r['server_cpu_us_per_op'])} |")
+    return out
+
+
+def round_two_targets(res, a):
+    """Issue 20's targets, each with its figure, its ratio to --reference, and whether met."""
+    out = [f"Round two targets (issue 20), KMIP {a.kmip}, default configuration "
+           f"(`[audit] sync = \"by-class\"`):", "",
+           "| target | measured | to the reference server | met? |", "|---|---|---|---|"]
+
+    def row(target, name, want_ratio, own_ok, lat="p99"):
+        r = res.get(name)
+        if not r:
+            return
+        ratio, ratio_ok = ratio_to_reference(res, name, want_ratio) if want_ratio else ("", True)
+        out.append(f"| {target} | {figure(r, lat)} | {ratio} | "
+                   f"{met(both(ratio_ok, own_ok(r)))} |")
+
+    lat = lambda r, q: r["latency_ms"][q]
+    row("Get, 1 connection: >= 2x the reference; p50 <= 0.2 ms", "get_1", 2,
+        lambda r: lat(r, "p50") <= 0.2, "p50")
+    row("Get, 16 connections: >= 3x the reference; >= 30,000/s; p99 < 2 ms", "get_16", 3,
+        lambda r: r["ops_per_second"] >= 30000 and lat(r, "p99") < 2)
+    row("Get, 256 connections: p99 < 20 ms, no errors", "get_256", None,
+        lambda r: lat(r, "p99") < 20 and not r["errors"])
+    row("durable Create, 1 connection: >= 2x the reference", "create_1", 2, lambda r: None)
+    row("durable Create, 16 connections: >= 2x the reference", "create_16", 2, lambda r: None)
+    for name, target, limit in (("get_16", "server CPU per Get <= 45 us", 45),
+                                ("create_16", "server CPU per Create <= 150 us", 150)):
+        r = res.get(name)
+        if r and r["server_cpu_us_per_op"] is not None:
+            out.append(f"| {target} | {fmt(r['server_cpu_us_per_op'])} us ({name}) | | "
+                       f"{met(r['server_cpu_us_per_op'] <= limit)} |")
+    row("Encrypt 1 KiB AES-GCM, 16 connections: >= 25,000/s", "encrypt_16", None,
+        lambda r: r["ops_per_second"] >= 25000)
+    counts = sorted(int(x) for x in a.scale.split(",") if x)
+    if counts and res.get(f"scale_{counts[-1]}_db_bytes"):
+        hi = counts[-1]
+        keys = res[f"scale_{hi}_keys"]
+        per_key = res[f"scale_{hi}_db_bytes"] / keys
+        out.append(f"| bytes on disk per key at 1,000,000 keys: <= 600 | {per_key:,.0f} with "
+                   f"{keys:,} keys | | {met(per_key <= 600 and keys >= 1_000_000)} |")
+    idle = res.get("idle_10000")
+    if idle:
+        rss = idle["server_rss_kib"] / 1024
+        out.append(f"| 10,000 idle mutual-TLS connections: <= 150 MiB | {rss:,.1f} MiB with "
+                   f"{idle['idle_connections']:,} held | | "
+                   f"{met(rss <= 150 and idle['idle_connections'] == 10000)} |")
+    out.append("")
+    out.append("A durable Create's own target is its ratio to the reference; without a "
+               "reference run it shows '-'. The Get and Create ratios need the reference "
+               "server measured in the same invocation.")
+    return out
+
+
 def summary(res, a):
     """BENCHMARKS.md's tables, ready to paste."""
     out = []
@@ -326,6 +445,10 @@ def summary(res, a):
         f"{a.duration} --scale {a.scale} --idle {a.idle}`, {res['cpus']} CPUs; load average "
         f"{res['load_average_start']} at start, {res['load_average_end']} at end. Every figure "
         f"is the median of {a.runs} runs.")
+    add("")
+    out.extend(round_two_targets(res, a))
+    add("")
+    add("Earlier targets (round one):")
     add("")
     add("| target | measured | met? |")
     add("|---|---|---|")
@@ -386,7 +509,7 @@ def summary(res, a):
     add("")
     add("| set | akm ops/s (runs) | p50 / p99 ms | server CPU us/op | tool CPU us/op |")
     add("|---|---|---|---|---|")
-    for name in list(LOAD_SETS) + [f"interval_{n}" for n in INTERVAL_SETS]:
+    for name in list(LOAD_SETS) + [f"{m}_{n}" for m in SYNC_MODES for n in INTERVAL_SETS]:
         r = res.get(name)
         if r:
             add(f"| {name} | {fmt(r['ops_per_second'])} ({' / '.join(f'{x:,}' for x in r['ops_per_second_each'])}) | "
@@ -408,22 +531,39 @@ def summary(res, a):
                 f"{fmt(l1['latency_ms']['p99'], 2)} ms, {fmt(l1['server_cpu_us_per_op'])} us | "
                 f"{size / 2**20:,.1f} MiB ({size / max(keys, 1):,.0f} B/key) | "
                 f"{res.get(f'scale_{n}_start_seconds', 0) * 1000:.0f} ms |")
-    if any(k.startswith("pykmip_") for k in res):
-        add("")
-        add("| set (same load tool, same session) | akm ops/s | PyKMIP ops/s (runs) | akm / PyKMIP "
-            "throughput | PyKMIP p50 / p99 ms | server CPU us/op akm / PyKMIP |")
-        add("|---|---|---|---|---|---|")
-        for name in PYKMIP_SETS:
-            r, k = res.get(f"pykmip_{name}"), res.get(name)
-            if not (r and k):
-                continue
-            ratio = k["ops_per_second"] / r["ops_per_second"] if r["ops_per_second"] else None
-            add(f"| {name} | {fmt(k['ops_per_second'])} | {fmt(r['ops_per_second'])} "
-                f"({' / '.join(f'{x:,}' for x in r['ops_per_second_each'])}) | "
-                f"{'> 1000' if ratio is None else fmt(ratio, 1)}x | "
-                f"{fmt(r['latency_ms']['p50'], 2)} / {fmt(r['latency_ms']['p99'], 2)} | "
-                f"{fmt(k['server_cpu_us_per_op'])} / {fmt(r['server_cpu_us_per_op'])} |")
+    out.extend(comparison(res, "pykmip", "PyKMIP", PYKMIP_SETS))
+    out.extend(comparison(res, "reference", a.reference_name, REFERENCE_SETS))
     return "\n".join(out)
+
+
+# The sets run against --reference: the round-two targets' workloads.
+REFERENCE_SETS = ["get_1", "get_16", "get_256", "create_1", "create_16", "encrypt_16",
+                  "locate_16", "mixed_16", "new_conn_get_16"]
+
+
+def reference(a, akm, w):
+    """The same load tool against another KMIP server the operator started (for example
+    Cosmian KMS); its client certificate comes from --reference-client."""
+    if not a.reference_client:
+        raise SystemExit("--reference needs --reference-client (an akm.toml with its [client])")
+    pid = ["--server-pid", str(a.reference_pid)] if a.reference_pid else []
+    out = {}
+    for name in REFERENCE_SETS:
+        args = LOAD_SETS[name] + w + ["--kmip", KMIP]
+        runs = []
+        for _ in range(a.runs):
+            cmd = [akm, "--config", a.reference_client, "bench", "--json", "--server",
+                   a.reference] + pid + args
+            done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode != 0:
+                print(f"{a.reference_name} {name}: failed: {done.stderr.strip()[:200]}")
+                break
+            runs.append(json.loads(done.stdout))
+        if runs:
+            r = median_of(runs)
+            line(f"{a.reference_name} {name}", r)
+            out[f"reference_{name}"] = r
+    return out
 
 
 def objects(db):

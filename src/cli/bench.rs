@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 
 /// The most persistent connections one run drives.
 const MAX_CONNECTIONS: usize = 256;
+/// The largest Encrypt plaintext the load tool sends (under the server's default 1 MiB
+/// message limit, with room for the response's tag and IV).
+const MAX_DATA_BYTES: usize = 512 * 1024;
 
 /// Linux reports process CPU time in clock ticks of USER_HZ, which is 100 on every
 /// architecture's user-space ABI (so no libc call is needed to read it).
@@ -79,11 +82,14 @@ pub struct BenchArgs {
     /// Keys created before the run for Get, Locate and Encrypt to use.
     #[arg(long, default_value_t = 64)]
     keys: usize,
+    /// Bytes of plaintext in each Encrypt (AES-256-GCM, the server chooses the IV).
+    #[arg(long, default_value_t = 1024)]
+    data_bytes: usize,
     /// The server's process ID: report its CPU time per operation and peak memory (Linux).
     #[arg(long)]
     server_pid: Option<u32>,
-    /// Instead of a load: hold this many idle TLS connections open and report the server's
-    /// resident memory (needs --server-pid).
+    /// Instead of a load: open this many TLS connections, send one Discover Versions on
+    /// each, hold them idle and report the server's resident memory (needs --server-pid).
     #[arg(long)]
     idle: Option<usize>,
     /// Print JSON instead of text.
@@ -196,6 +202,8 @@ struct Plan {
     new_connection: bool,
     /// Keys for Get and Encrypt, names for Locate.
     keys: Vec<(String, String)>,
+    /// The plaintext every Encrypt sends.
+    plaintext: Vec<u8>,
     warmup_end: Instant,
     end: Instant,
     /// Operations still to send when --count is given.
@@ -347,8 +355,8 @@ fn item(plan: &Plan, op: Op, n: usize) -> (u32, Vec<Ttlv>) {
                         Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
                     ],
                 ),
-                Ttlv::bytes(Tag::DATA, vec![0x61u8; 64]),
-                Ttlv::bytes(Tag::IV_COUNTER_NONCE, vec![0u8; 12]),
+                // No IV: the server makes a fresh one per request, as GCM needs.
+                Ttlv::bytes(Tag::DATA, plan.plaintext.clone()),
             ],
         ),
     }
@@ -654,6 +662,11 @@ pub fn run(config: &Config, args: BenchArgs) -> Result<(), CliError> {
             "--duration must be over 0 (at most a day), --warmup 0 to 3600 seconds".into(),
         ));
     }
+    if !(1..=MAX_DATA_BYTES).contains(&args.data_bytes) {
+        return Err(CliError::Usage(format!(
+            "--data-bytes must be 1 to {MAX_DATA_BYTES}"
+        )));
+    }
     let version = parse_version(&args.kmip)?;
     let schedule = parse_mix(&args.mix)?;
     let (addr, tls) = connection(config, &args)?;
@@ -715,6 +728,7 @@ async fn load(
         batch: args.batch,
         new_connection: args.new_connection,
         keys,
+        plaintext: vec![0x61u8; args.data_bytes],
         warmup_end,
         end: warmup_end + Duration::from_secs_f64(args.duration),
         remaining: args
@@ -762,6 +776,7 @@ async fn load(
         "server": addr,
         "kmip": args.kmip,
         "mix": args.mix,
+        "encrypt_data_bytes": args.data_bytes,
         "connections": args.connections,
         "new_connection_per_request": args.new_connection,
         "tls_resumption": !args.no_resumption,
@@ -806,7 +821,13 @@ async fn idle(
     let mut failures = 0usize;
     let mut first_error = None;
     for _ in 0..count {
-        match Client::connect(addr, tls.clone(), version).await {
+        // One Discover Versions on each: a TLS 1.3 client is done with its handshake before
+        // the server has checked its certificate, so only an answer shows the server took it.
+        let opened = match Client::connect(addr, tls.clone(), version).await {
+            Ok(mut c) => c.call(op::DISCOVER_VERSIONS, vec![]).await.map(|_| c),
+            Err(e) => Err(e),
+        };
+        match opened {
             Ok(c) => held.push(c),
             Err(e) => {
                 failures += 1;

@@ -114,7 +114,9 @@ impl Connection {
         self.local = stream.local_addr().ok();
         let metrics = self.shared.ctx.metrics.clone();
         let _open = metrics.connection_opened();
-        let tls = match self.handshake(stream, ticket).await {
+        // The handshake's and the serving loop's futures are boxed, so a connection's task
+        // does not keep room for both at once (10,000 idle connections: BENCHMARKS.md).
+        let tls = match Box::pin(self.handshake(stream, ticket)).await {
             Handshake::Done(tls) => *tls,
             ended => {
                 metrics.handshake_failed();
@@ -175,7 +177,8 @@ impl Connection {
             return;
         };
         tracing::debug!(peer = %self.peer, user = %who.cn, "client connected");
-        self.serve_requests(tls, who, issuer).await;
+        // Boxed: the task then keeps no room for the admission steps' futures above.
+        Box::pin(self.serve_requests(tls, who, issuer)).await;
     }
 
     /// The TLS handshake, within the handshake deadline, unless the connection is evicted

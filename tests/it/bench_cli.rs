@@ -82,6 +82,12 @@ fn bench_reports_throughput_latency_and_server_cost() {
     assert!(r["tls_connections"].as_u64().unwrap() > 0, "{r}");
     assert_eq!(r["tls_resumed"], 0, "{r}");
 
+    // Encrypt of 1 KiB (the default) with AES-256-GCM: the server makes each IV.
+    let r = bench(&config, port, &["--mix", "encrypt", "--connections", "2"]);
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["encrypt_data_bytes"], 1024, "{r}");
+    assert!(r["operations"].as_u64().unwrap() > 0, "{r}");
+
     // Idle connections held open while the server's memory is read.
     let out = akm(
         &config,
@@ -102,6 +108,42 @@ fn bench_reports_throughput_latency_and_server_cost() {
     assert_eq!(r["failed_connections"], 0, "{r}");
     assert!(r["server_rss_kib"].as_u64().unwrap() > 0, "{r}");
 
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
+/// A connection the server closes right after the TLS handshake (here: over its identity's
+/// share, `server.max_connections_per_identity`) is not an idle connection held: the tool
+/// counts it as failed and says why, instead of reporting memory for connections that are gone.
+#[test]
+fn idle_mode_counts_connections_the_server_closed_after_the_handshake() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "auto_init = true\n",
+        "auto_init = true\nmax_connections_per_identity = 3\n",
+    );
+    std::fs::write(&config, text).unwrap();
+    let (mut server, port) = serve(&config);
+    let pid = server.id().to_string();
+    let out = akm(
+        &config,
+        port,
+        &[
+            "bench",
+            "--json",
+            "--idle",
+            "5",
+            "--warmup",
+            "0",
+            "--server-pid",
+            &pid,
+        ],
+    );
+    let r = json(&out);
+    assert_eq!(r["idle_connections"], 3, "{r}");
+    assert_eq!(r["failed_connections"], 2, "{r}");
+    assert!(r["first_error"].as_str().is_some(), "{r}");
     server.kill().unwrap();
     server.wait().unwrap();
 }
@@ -142,6 +184,8 @@ fn bench_refuses_bad_options_and_reports_an_unreachable_server() {
         &["bench", "--kmip", "3.0"],
         &["bench", "--duration", "0"],
         &["bench", "--idle", "2"],
+        &["bench", "--mix", "encrypt", "--data-bytes", "0"],
+        &["bench", "--mix", "encrypt", "--data-bytes", "524289"],
     ] {
         let out = akm(&config, port, bad);
         assert_eq!(out.status.code(), Some(64), "{bad:?}: {out:?}");
