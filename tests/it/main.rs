@@ -73,6 +73,7 @@ mod spec_defaults;
 mod status;
 mod storage;
 mod store_disk_full;
+mod store_postgres;
 mod streaming;
 mod support;
 mod systemd_unit;

@@ -2,6 +2,7 @@
 
 pub mod cluster;
 pub mod kmip;
+pub mod postgres;
 pub mod proxy;
 pub mod rsyslog;
 pub mod server;
