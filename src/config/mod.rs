@@ -30,7 +30,7 @@ pub use diff::changed_keys;
 pub use dual_control::DualControlConfig;
 pub use log::{LogConfig, RemoteLogConfig};
 pub use server::ServerConfig;
-pub use store::StoreConfig;
+pub use store::{DatabaseTls, StoreBackend, StoreConfig};
 pub use syslog::{Facility, Framing, RemoteTransport, SinkFormat, SinkTransport};
 pub use tls::{parse_fingerprint, TlsConfig};
 
@@ -161,6 +161,9 @@ impl Config {
         fix(&mut self.store.data_dir);
         if let Some(k) = &mut self.store.kek_file {
             fix(k);
+        }
+        if let Some(ca) = &mut self.store.tls_ca_file {
+            fix(ca);
         }
         if let Some(d) = &mut self.backup.dir {
             fix(d);
@@ -326,6 +329,9 @@ impl Config {
         if let Err(problem) = log_level::check_level(&self.log.level) {
             return Err(self.invalid("log.level", problem));
         }
+        self.store
+            .validate(self.mirror.is_some())
+            .map_err(|(key, problem)| self.invalid(key, problem))?;
         if let Some(m) = &self.mirror {
             m.validate(&self.tls.client_ca)
                 .map_err(|(key, problem)| self.invalid(key, problem))?;
@@ -448,6 +454,31 @@ mod tests {
             "the example starts a fresh server in one command"
         );
         assert_eq!(c.listen_addr().port(), 5696);
+    }
+
+    /// Whichever setting is wrong is named with its fix; a complete PostgreSQL store is
+    /// refused until akm serves it; an unknown backend is a parse error.
+    #[test]
+    fn a_postgres_store_is_checked_by_key_and_not_served_yet() {
+        let refused = |text: &str| match parse(text) {
+            Err(ConfigError::Invalid { key, problem, .. }) => (key.into_owned(), problem),
+            other => panic!("{other:?}"),
+        };
+        let (key, problem) = refused("[store]\nbackend = \"postgres\"\n");
+        assert_eq!(key, "store.url");
+        assert!(problem.contains("is required"), "{problem}");
+        let complete = "[store]\nbackend = \"postgres\"\nurl = \"postgresql://akm@db/akm\"\n\
+                        node_id = \"n1\"\ntls_ca_file = \"db-ca.pem\"\n";
+        let (key, problem) = refused(complete);
+        assert_eq!(key, "store.backend");
+        assert!(problem.contains("does not serve yet"), "{problem}");
+        let c: Config = toml::from_str(complete).unwrap();
+        assert_eq!(c.store.pool_size, StoreConfig::default().pool_size);
+        assert!(matches!(
+            parse("[store]\nbackend = \"mysql\"\n"),
+            Err(ConfigError::Parse { .. })
+        ));
+        assert!(parse("[store]\nbackend = \"sqlite\"\n").is_ok());
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl WriteTx<'_> {
         name: &str,
         account: &Account,
     ) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn()?.execute(
             &format!(
                 "INSERT INTO {} (name, enabled, operations) VALUES (?1, ?2, ?3) \
                  ON CONFLICT (name) DO UPDATE SET enabled = ?2, operations = ?3",
@@ -162,7 +162,7 @@ impl WriteTx<'_> {
 
     /// Deletes a user or group record; false if there was none.
     pub fn delete_account(&self, kind: AccountKind, name: &str) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
+        let n = self.conn()?.execute(
             &format!("DELETE FROM {} WHERE name = ?1", kind.table()),
             [name],
         )?;
@@ -175,7 +175,7 @@ impl WriteTx<'_> {
 
     /// A record inside the write transaction.
     pub fn account(&self, kind: AccountKind, name: &str) -> Result<Option<Account>, StoreError> {
-        load_account(self.conn(), kind, name)
+        load_account(self.conn()?, kind, name)
     }
 
     /// Replaces an object's access policy; false if there is no such object. A live object
@@ -186,11 +186,23 @@ impl WriteTx<'_> {
                 self.check_names_free(uid, &policy.owner, &row.names)?;
             }
         }
-        let n = self.conn().execute(
-            "UPDATE objects SET owner = ?2, owner_group = ?3, access_mode = ?4 WHERE uid = ?1",
-            params![uid, policy.owner, policy.group, policy.mode.as_str()],
-        )?;
-        if n == 0 {
+        let updated = match self.tx_conn() {
+            super::writer::TxConn::Sqlite(c) => {
+                c.execute(
+                    "UPDATE objects SET owner = ?2, owner_group = ?3, access_mode = ?4 \
+                     WHERE uid = ?1",
+                    params![uid, policy.owner, policy.group, policy.mode.as_str()],
+                )? > 0
+            }
+            super::writer::TxConn::Postgres(pg) => super::postgres::queries::set_policy(
+                &mut pg.client(),
+                uid,
+                &policy.owner,
+                policy.group.as_deref(),
+                policy.mode.as_str(),
+            )?,
+        };
+        if !updated {
             return Ok(false);
         }
         self.log_entity_change("object", uid, "policy")?;

@@ -14,8 +14,9 @@
 //! entries above it at start-up. The stored mark can lag (it is written with the next group),
 //! so a listed change may already have its record: the recovery record says "may".
 
+use super::writer::TxConn;
 use super::{Store, StoreError};
-use rusqlite::{params, Connection};
+use rusqlite::params;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -76,7 +77,9 @@ impl AuditLedger {
     }
 
     /// Stores the mark in the writer's open transaction when it moved (cheap: one row).
-    pub(super) fn store_mark(&self, conn: &Connection) -> Result<(), rusqlite::Error> {
+    /// On PostgreSQL the mark is this node's own row: the ledger holds only the changes this
+    /// node committed.
+    pub(super) fn store_mark(&self, conn: TxConn<'_>) -> Result<(), StoreError> {
         let mark = {
             let inner = self.lock();
             let mark = match inner.pending.first() {
@@ -88,7 +91,12 @@ impl AuditLedger {
             }
             mark
         };
-        conn.execute("UPDATE audit_mark SET seq = ?1 WHERE id = 1", params![mark])?;
+        match conn {
+            TxConn::Sqlite(c) => {
+                c.execute("UPDATE audit_mark SET seq = ?1 WHERE id = 1", params![mark])?;
+            }
+            TxConn::Postgres(pg) => pg.store_mark(mark)?,
+        }
         self.lock().stored = mark;
         Ok(())
     }
@@ -184,6 +192,11 @@ impl Store {
     /// Change-log entries above the stored audit mark (at most [`MAX_UNAUDITED_LISTED`]),
     /// and how many there are in all. Call at start-up, before any write.
     pub fn unaudited_changes(&self) -> Result<(Vec<UnauditedChange>, usize), StoreError> {
+        if let Some(pg) = self.postgres() {
+            return pg.read(|c| {
+                super::postgres::queries::unaudited_changes(c, pg.node(), MAX_UNAUDITED_LISTED)
+            });
+        }
         self.read(|c| {
             let mark: i64 =
                 c.query_row("SELECT seq FROM audit_mark WHERE id = 1", [], |r| r.get(0))?;
@@ -215,7 +228,11 @@ impl Store {
     /// newest change-log entry.
     pub fn mark_all_audited(&self) -> Result<(), StoreError> {
         self.write_replica(|tx| {
-            tx.conn().execute(
+            if let TxConn::Postgres(pg) = tx.tx_conn() {
+                let node = pg.node().to_owned();
+                return super::postgres::queries::mark_all_audited(&mut pg.client(), &node);
+            }
+            tx.conn()?.execute(
                 "UPDATE audit_mark SET seq = (SELECT COALESCE(MAX(seq), 0) FROM change_log) \
                  WHERE id = 1",
                 [],

@@ -51,8 +51,11 @@ impl Store {
         if ACTIVE.with(|a| a.borrow().is_some()) {
             return Err(StoreError::BatchInProgress);
         }
+        let super::Backend::Sqlite { path, .. } = &self.backend else {
+            return Err(StoreError::Unsupported("a batch transaction (Undo)"));
+        };
         let turn = self.writer.turn()?;
-        let conn = open_connection(&self.path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        let conn = open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         // As on the writer's connection: destroyed key material is overwritten on disk.
         conn.pragma_update(None, "secure_delete", "ON")?;
         conn.execute_batch("BEGIN IMMEDIATE")?;

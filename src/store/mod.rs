@@ -2,11 +2,16 @@
 //! group-commits concurrent writes, the reader pool, and the change log that mirroring
 //! streams. It stores wrapped key material only and never sees plaintext keys.
 //!
+//! Two backends sit behind one API: the embedded SQLite file, and a PostgreSQL database
+//! several akm nodes may share ([`postgres`], `[store] backend = "postgres"`). `Store` and
+//! `WriteTx` each hold an enum of the two, matched once per call (docs/design-postgres.md).
+//!
 //! Every call here blocks; callers on the async runtime go through `spawn_blocking`.
 
 mod acl;
 pub mod audit_ledger;
 mod batch;
+pub mod postgres;
 mod replica;
 mod revocations;
 mod rewrap;
@@ -27,6 +32,7 @@ use crate::crypto::Wrapped;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use writer::TxConn;
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +69,21 @@ pub enum StoreError {
     /// A snapshot being restored fails SQLite's integrity check (its first complaint).
     #[error("the restored database fails the integrity check: {0}")]
     SnapshotCorrupt(String),
+    /// PostgreSQL reported an error (the store's `[store] backend = "postgres"`).
+    #[error("database error: {0}")]
+    Postgres(#[source] ::postgres::Error),
+    /// The PostgreSQL database cannot be reached (the detail); nothing was written.
+    #[error("key store: the database is unreachable ({0}); nothing was written")]
+    Unreachable(String),
+    /// The PostgreSQL store's settings are unusable (the key and the fix).
+    #[error("PostgreSQL store: {0}")]
+    Config(String),
+    /// An operation the PostgreSQL store does not support yet (named); nothing was done.
+    #[error("{0} is not supported on the PostgreSQL store yet")]
+    Unsupported(&'static str),
+    /// A stored value is out of its range (the column and value).
+    #[error("a stored value is out of range: {0}")]
+    Corrupt(String),
     /// A stored access-control record does not parse (the named record).
     #[error("stored access-control record {0} is unreadable")]
     CorruptPolicy(String),
@@ -95,6 +116,15 @@ impl From<rusqlite::Error> for StoreError {
             }
             None => StoreError::Sqlite(e),
         }
+    }
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(e: ::postgres::Error) -> Self {
+        if e.is_closed() {
+            return StoreError::Unreachable(e.to_string());
+        }
+        StoreError::Postgres(e)
     }
 }
 
@@ -253,8 +283,8 @@ pub struct LocateQuery {
 pub struct Store {
     /// Tells this store from others in the process (a batch transaction names its store).
     id: u64,
-    path: PathBuf,
-    readers: Mutex<Vec<Connection>>,
+    /// Where reads go.
+    backend: Backend,
     writer: writer::Writer,
     /// Mirroring's hook around client writes (RPO-zero gating, waking the pushers).
     hook: std::sync::OnceLock<std::sync::Arc<dyn CommitHook>>,
@@ -262,9 +292,24 @@ pub struct Store {
     ledger: std::sync::Arc<audit_ledger::AuditLedger>,
 }
 
+/// The database behind a [`Store`], for reads (writes go through the writer thread, which
+/// holds its own connection).
+enum Backend {
+    /// The SQLite file and its reader connections.
+    Sqlite {
+        path: PathBuf,
+        readers: Mutex<Vec<Connection>>,
+    },
+    /// A PostgreSQL database and its bounded reader pool.
+    Postgres(postgres::Pg),
+}
+
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Store({})", self.path.display())
+        match &self.backend {
+            Backend::Sqlite { path, .. } => write!(f, "Store({})", path.display()),
+            Backend::Postgres(pg) => write!(f, "Store({})", pg.label()),
+        }
     }
 }
 
@@ -300,16 +345,56 @@ impl Store {
                 r.get(0)
             })?;
         let ledger = std::sync::Arc::new(audit_ledger::AuditLedger::starting_at(newest));
-        let writer = writer::Writer::start(conn, path.to_owned(), ledger.clone())?;
+        let writer = writer::Writer::start_sqlite(conn, path.to_owned(), ledger.clone())?;
+        Ok(Store::assemble(
+            Backend::Sqlite {
+                path: path.to_owned(),
+                readers: Mutex::new(Vec::new()),
+            },
+            writer,
+            ledger,
+        ))
+    }
+
+    /// Opens the store `config` names: the SQLite file under `store.data_dir`, or the
+    /// PostgreSQL database of `store.url` (connected, migrated, and this node's audit mark
+    /// made), and starts the writer.
+    pub fn open_configured(config: &crate::config::StoreConfig) -> Result<Store, StoreError> {
+        match config.backend {
+            crate::config::StoreBackend::Sqlite => Store::open(&config.database()),
+            crate::config::StoreBackend::Postgres => Store::open_postgres(config),
+        }
+    }
+
+    /// Opens the PostgreSQL store of `config` (see [`Store::open_configured`]).
+    pub fn open_postgres(config: &crate::config::StoreConfig) -> Result<Store, StoreError> {
+        let (pg, conn, newest) = postgres::Pg::open(config)?;
+        let ledger = std::sync::Arc::new(audit_ledger::AuditLedger::starting_at(newest));
+        let writer = writer::Writer::start_postgres(conn, pg.label().to_owned(), ledger.clone())?;
+        Ok(Store::assemble(Backend::Postgres(pg), writer, ledger))
+    }
+
+    fn assemble(
+        backend: Backend,
+        writer: writer::Writer,
+        ledger: std::sync::Arc<audit_ledger::AuditLedger>,
+    ) -> Store {
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-        Ok(Store {
+        Store {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-            path: path.to_owned(),
-            readers: Mutex::new(Vec::new()),
+            backend,
             writer,
             hook: std::sync::OnceLock::new(),
             ledger,
-        })
+        }
+    }
+
+    /// The PostgreSQL side, when that is the backend.
+    fn postgres(&self) -> Option<&postgres::Pg> {
+        match &self.backend {
+            Backend::Postgres(pg) => Some(pg),
+            Backend::Sqlite { .. } => None,
+        }
     }
 
     /// Runs `f` in the writer thread inside a transaction shared with other concurrent
@@ -359,7 +444,9 @@ impl Store {
     }
 
     /// Runs `f` with a reader connection from the pool, or, on a thread with a [`Batch`] in
-    /// progress, with the batch's connection (so the batch reads its own writes).
+    /// progress, with the batch's connection (so the batch reads its own writes). SQLite
+    /// only: on PostgreSQL it answers [`StoreError::Unsupported`] (the store's own reads go
+    /// through each backend's queries).
     pub fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
@@ -367,16 +454,20 @@ impl Store {
         if batch::active_for(self.id) {
             return batch::read(f);
         }
-        let conn = self.readers.lock().ok().and_then(|mut pool| pool.pop());
+        let (path, readers) = match &self.backend {
+            Backend::Sqlite { path, readers } => (path, readers),
+            Backend::Postgres(_) => return Err(StoreError::Unsupported("this SQLite read")),
+        };
+        let conn = readers.lock().ok().and_then(|mut pool| pool.pop());
         let conn = match conn {
             Some(c) => c,
             None => open_connection(
-                &self.path,
+                path,
                 OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
             )?,
         };
         let result = f(&conn);
-        if let Ok(mut pool) = self.readers.lock() {
+        if let Ok(mut pool) = readers.lock() {
             if pool.len() < 16 {
                 pool.push(conn);
             }
@@ -386,6 +477,9 @@ impl Store {
 
     /// Loads an object row by Unique Identifier.
     pub fn get(&self, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
+        if let Some(pg) = self.postgres() {
+            return pg.read(|c| postgres::queries::load_row(c, uid));
+        }
         self.read(|c| load_row(c, uid))
     }
 
@@ -393,17 +487,26 @@ impl Store {
     /// left empty (the attribute record holds them too, and an operation reads them from
     /// there), which saves a statement.
     pub fn get_object(&self, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
+        if let Some(pg) = self.postgres() {
+            return pg.read(|c| postgres::queries::load_object(c, uid));
+        }
         self.read(|c| load_object(c, uid))
     }
 
     /// Like [`Store::get_object`], with the object's wrapped material (if it still has any),
     /// in one statement: what a Get needs.
     pub fn get_with_material(&self, uid: &str) -> Result<Option<RowAndMaterial>, StoreError> {
+        if let Some(pg) = self.postgres() {
+            return pg.read(|c| postgres::queries::load_object_with_material(c, uid));
+        }
         self.read(|c| load_object_with_material(c, uid))
     }
 
     /// An object's first Name (the one its audit records show), without loading the row.
     pub fn first_name(&self, uid: &str) -> Result<Option<String>, StoreError> {
+        if let Some(pg) = self.postgres() {
+            return pg.read(|c| postgres::queries::first_name(c, uid));
+        }
         self.read(|c| {
             Ok(
                 c.prepare_cached("SELECT name FROM names WHERE uid = ?1 ORDER BY rowid LIMIT 1")?
@@ -415,6 +518,15 @@ impl Store {
 
     /// Loads several object rows with one reader connection, skipping any that are gone.
     pub fn get_many(&self, uids: &[String]) -> Result<Vec<ObjectRow>, StoreError> {
+        if let Some(pg) = self.postgres() {
+            return pg.read(|c| {
+                let mut rows = Vec::with_capacity(uids.len());
+                for uid in uids {
+                    rows.extend(postgres::queries::load_row(c, uid)?);
+                }
+                Ok(rows)
+            });
+        }
         self.read(|c| {
             let mut rows = Vec::with_capacity(uids.len());
             for uid in uids {
@@ -426,13 +538,16 @@ impl Store {
 
     /// Loads the wrapped key material of an object, if it still has any.
     pub fn get_material(&self, uid: &str) -> Result<Option<Wrapped>, StoreError> {
+        if let Some(pg) = self.postgres() {
+            return pg.read(|c| postgres::queries::load_material(c, uid));
+        }
         self.read(|c| load_material(c, uid))
     }
 
     /// Unique Identifiers matching the indexed part of a Locate, oldest first.
     pub fn locate(&self, q: &LocateQuery) -> Result<Vec<String>, StoreError> {
         Ok(self
-            .read(|c| locate(c, q))?
+            .locate_with_policy(q)?
             .into_iter()
             .map(|l| l.uid)
             .collect())
@@ -441,11 +556,17 @@ impl Store {
     /// Like [`Store::locate`], with each object's access policy columns, so the caller can
     /// filter by policy without loading whole rows.
     pub fn locate_with_policy(&self, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
+        if let Some(pg) = self.postgres() {
+            return pg.read(|c| postgres::queries::locate(c, q));
+        }
         self.read(|c| locate(c, q))
     }
 
     /// The newest change-log sequence number (0 if empty).
     pub fn last_change_seq(&self) -> Result<i64, StoreError> {
+        if let Some(pg) = self.postgres() {
+            return pg.read(postgres::queries::last_change_seq);
+        }
         self.read(|c| {
             Ok(
                 c.query_row("SELECT COALESCE(MAX(seq), 0) FROM change_log", [], |r| {
@@ -455,9 +576,12 @@ impl Store {
         })
     }
 
-    /// The database file.
+    /// The database file (SQLite); on PostgreSQL, which has no file, an empty path.
     pub fn path(&self) -> &Path {
-        &self.path
+        match &self.backend {
+            Backend::Sqlite { path, .. } => path,
+            Backend::Postgres(_) => Path::new(""),
+        }
     }
 
     /// A round trip through the writer thread that writes nothing: proof for the service
@@ -736,11 +860,14 @@ impl WriteTx<'_> {
     /// Inserts a new object with its wrapped material, names and groups, and logs the change.
     pub fn insert(&self, row: &ObjectRow, material: Option<&Wrapped>) -> Result<(), StoreError> {
         self.check_names_free(&row.uid, &row.owner, &row.names)?;
-        // Cached statements throughout the write path: `Connection::execute` parses its SQL
-        // again on every call, which cost a Create more than running the statements.
-        self.conn()
-            .prepare_cached(INSERT_OBJECT)?
-            .execute(row.columns())?;
+        match self.tx_conn() {
+            // Cached statements throughout the write path: `Connection::execute` parses its
+            // SQL again on every call, which cost a Create more than running the statements.
+            TxConn::Sqlite(c) => {
+                c.prepare_cached(INSERT_OBJECT)?.execute(row.columns())?;
+            }
+            TxConn::Postgres(pg) => postgres::queries::insert_object(&mut pg.client(), row)?,
+        }
         if let Some(w) = material {
             self.insert_material(&row.uid, w)?;
         }
@@ -750,10 +877,18 @@ impl WriteTx<'_> {
 
     /// Inserts `uid`'s wrapped material.
     pub(super) fn insert_material(&self, uid: &str, w: &Wrapped) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached(INSERT_MATERIAL)?
-            .execute(params![uid, w.kek_id, w.nonce, w.ciphertext])?;
-        Ok(())
+        match self.tx_conn() {
+            TxConn::Sqlite(c) => {
+                c.prepare_cached(INSERT_MATERIAL)?.execute(params![
+                    uid,
+                    w.kek_id,
+                    w.nonce,
+                    w.ciphertext
+                ])?;
+                Ok(())
+            }
+            TxConn::Postgres(pg) => postgres::queries::insert_material(&mut pg.client(), uid, w),
+        }
     }
 
     /// Replaces an object's metadata (not its material) and logs the change.
@@ -765,46 +900,72 @@ impl WriteTx<'_> {
     /// Replaces an object's metadata (not its material, not its access policy) and its index
     /// entries, and logs the change; the caller has checked its names.
     pub(super) fn write_update(&self, row: &ObjectRow) -> Result<(), StoreError> {
-        self.conn().prepare_cached(UPDATE_OBJECT)?.execute(params![
-            row.uid,
-            row.state,
-            row.algorithm,
-            row.length,
-            row.activation_date,
-            row.deactivation_date,
-            row.last_change,
-            row.attributes,
-            row.replaces,
-        ])?;
+        match self.tx_conn() {
+            TxConn::Sqlite(c) => {
+                c.prepare_cached(UPDATE_OBJECT)?.execute(params![
+                    row.uid,
+                    row.state,
+                    row.algorithm,
+                    row.length,
+                    row.activation_date,
+                    row.deactivation_date,
+                    row.last_change,
+                    row.attributes,
+                    row.replaces,
+                ])?;
+            }
+            TxConn::Postgres(pg) => postgres::queries::update_object(&mut pg.client(), row)?,
+        }
         self.replace_names_and_groups(row)?;
         self.log_change(&row.uid, "update")
     }
 
     /// Deletes an object's key material (Destroy keeps the metadata).
     pub fn delete_material(&self, uid: &str) -> Result<(), StoreError> {
-        self.conn()
-            .prepare_cached("DELETE FROM material WHERE uid = ?1")?
-            .execute([uid])?;
-        Ok(())
+        match self.tx_conn() {
+            TxConn::Sqlite(c) => {
+                c.prepare_cached("DELETE FROM material WHERE uid = ?1")?
+                    .execute([uid])?;
+                Ok(())
+            }
+            TxConn::Postgres(pg) => postgres::queries::delete_material(&mut pg.client(), uid),
+        }
     }
 
     /// Loads a row inside the write transaction (read-modify-write without races).
     pub fn get(&self, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
-        load_row(self.conn(), uid)
+        match self.tx_conn() {
+            TxConn::Sqlite(c) => load_row(c, uid),
+            TxConn::Postgres(pg) => postgres::queries::load_row(&mut pg.client(), uid),
+        }
     }
 
     /// Names are unique per owner (KMIP's key management domain is the owning user): no
     /// other live object of `owner` may hold one of `names`. Other owners' objects are not
     /// looked at, so a name in use by someone else is neither refused nor revealed (with
     /// `hide_existence` a refusal would tell the caller the other key exists), and nobody
-    /// can take a name away from another user by using it first.
+    /// can take a name away from another user by using it first. On PostgreSQL the check and
+    /// the write that follows run under the write lock, so no other node takes the name in
+    /// between.
     pub(super) fn check_names_free(
         &self,
         uid: &str,
         owner: &str,
         names: &[String],
     ) -> Result<(), StoreError> {
-        let mut stmt = self.conn().prepare_cached(
+        let c = match self.tx_conn() {
+            TxConn::Sqlite(c) => c,
+            TxConn::Postgres(pg) => {
+                let mut client = pg.client();
+                for name in names {
+                    if postgres::queries::name_taken(&mut client, uid, owner, name)? {
+                        return Err(StoreError::NameTaken);
+                    }
+                }
+                return Ok(());
+            }
+        };
+        let mut stmt = c.prepare_cached(
             "SELECT 1 FROM names n JOIN objects o ON o.uid = n.uid \
              WHERE n.name = ?1 AND n.uid <> ?2 AND o.owner = ?3 AND o.state NOT IN (?4, ?5) \
              LIMIT 1",
@@ -826,11 +987,22 @@ impl WriteTx<'_> {
     /// Makes the Name and Object Group index rows of an existing object those of `row`: most
     /// updates (a State, a date, Fresh) leave both as they are, and then nothing is written.
     pub(super) fn replace_names_and_groups(&self, row: &ObjectRow) -> Result<(), StoreError> {
-        let (names, groups) = names_and_groups(self.conn(), &row.uid)?;
+        let c = match self.tx_conn() {
+            TxConn::Sqlite(c) => c,
+            TxConn::Postgres(pg) => {
+                let mut client = pg.client();
+                let (names, groups) = postgres::queries::names_and_groups(&mut client, &row.uid)?;
+                if names == row.names && groups == row.groups {
+                    return Ok(());
+                }
+                postgres::queries::delete_names_and_groups(&mut client, &row.uid)?;
+                return postgres::queries::insert_names_and_groups(&mut client, row);
+            }
+        };
+        let (names, groups) = names_and_groups(c, &row.uid)?;
         if names == row.names && groups == row.groups {
             return Ok(());
         }
-        let c = self.conn();
         c.prepare_cached("DELETE FROM names WHERE uid = ?1")?
             .execute([&row.uid])?;
         c.prepare_cached("DELETE FROM groups WHERE uid = ?1")?
@@ -840,7 +1012,12 @@ impl WriteTx<'_> {
 
     /// Inserts the Name and Object Group index rows of `row` (which has none yet).
     pub(super) fn insert_names_and_groups(&self, row: &ObjectRow) -> Result<(), StoreError> {
-        let c = self.conn();
+        let c = match self.tx_conn() {
+            TxConn::Sqlite(c) => c,
+            TxConn::Postgres(pg) => {
+                return postgres::queries::insert_names_and_groups(&mut pg.client(), row)
+            }
+        };
         if !row.names.is_empty() {
             let mut stmt =
                 c.prepare_cached("INSERT OR IGNORE INTO names (uid, name) VALUES (?1, ?2)")?;

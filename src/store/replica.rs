@@ -230,7 +230,7 @@ impl Store {
     /// is gone gets a snapshot.
     pub fn compact_change_log(&self, seq: i64) -> Result<usize, StoreError> {
         self.write_replica(move |tx| {
-            Ok(tx.conn().execute(
+            Ok(tx.conn()?.execute(
                 "DELETE FROM change_log WHERE seq <= ?1 AND seq NOT IN \
                  (SELECT MAX(seq) FROM change_log GROUP BY entity, uid) \
                  AND seq <> (SELECT seq FROM change_log ORDER BY hlc DESC LIMIT 1)",
@@ -272,17 +272,30 @@ impl WriteTx<'_> {
         kind: &str,
         origin: Option<(&str, i64)>,
     ) -> Result<(), StoreError> {
+        if let super::writer::TxConn::Postgres(pg) = self.tx_conn() {
+            let node = pg.node().to_owned();
+            let seq = super::postgres::queries::log_change(
+                &mut pg.client(),
+                &node,
+                entity,
+                uid,
+                kind,
+                origin,
+            )?;
+            self.set_logged(seq);
+            return Ok(());
+        }
         let (node, hlc) = match origin {
             Some((node, hlc)) => (Some(node), hlc),
             None => {
                 let newest: i64 = self
-                    .conn()
+                    .conn()?
                     .prepare_cached("SELECT COALESCE(MAX(hlc), 0) FROM change_log")?
                     .query_row([], |r| r.get(0))?;
                 (None, physical_hlc().max(newest + 1))
             }
         };
-        self.conn()
+        self.conn()?
             .prepare_cached(
                 "INSERT INTO change_log (entity, uid, kind, at, hlc, origin) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -296,7 +309,7 @@ impl WriteTx<'_> {
                 hlc,
                 node
             ])?;
-        self.set_logged(self.conn().last_insert_rowid());
+        self.set_logged(self.conn()?.last_insert_rowid());
         Ok(())
     }
 
@@ -306,12 +319,22 @@ impl WriteTx<'_> {
         entity: &str,
         uid: &str,
     ) -> Result<Option<(i64, Option<String>)>, StoreError> {
-        stamp_of(self.conn(), entity, uid)
+        match self.tx_conn() {
+            super::writer::TxConn::Sqlite(c) => stamp_of(c, entity, uid),
+            super::writer::TxConn::Postgres(pg) => {
+                super::postgres::queries::stamp_of(&mut pg.client(), entity, uid)
+            }
+        }
     }
 
     /// Wrapped material of `uid` inside the transaction.
     pub fn material(&self, uid: &str) -> Result<Option<Wrapped>, StoreError> {
-        load_material(self.conn(), uid)
+        match self.tx_conn() {
+            super::writer::TxConn::Sqlite(c) => load_material(c, uid),
+            super::writer::TxConn::Postgres(pg) => {
+                super::postgres::queries::load_material(&mut pg.client(), uid)
+            }
+        }
     }
 
     /// Stores a peer's version of an object as it is (no name-uniqueness check: the peer
@@ -324,7 +347,7 @@ impl WriteTx<'_> {
         node: &str,
         hlc: i64,
     ) -> Result<(), StoreError> {
-        let c = self.conn();
+        let c = self.conn()?;
         let exists = c
             .prepare_cached("SELECT 1 FROM objects WHERE uid = ?1")?
             .exists([&row.uid])?;
@@ -353,7 +376,7 @@ impl WriteTx<'_> {
     /// Deletes an object a peer deleted (a batch undone there), logging it with the peer's
     /// stamp.
     pub fn delete_replica(&self, uid: &str, node: &str, hlc: i64) -> Result<(), StoreError> {
-        let c = self.conn();
+        let c = self.conn()?;
         c.execute("DELETE FROM material WHERE uid = ?1", [uid])?;
         c.execute("DELETE FROM names WHERE uid = ?1", [uid])?;
         c.execute("DELETE FROM groups WHERE uid = ?1", [uid])?;
@@ -367,7 +390,7 @@ impl WriteTx<'_> {
         kind: AccountKind,
         name: &str,
     ) -> Result<Option<(bool, String)>, StoreError> {
-        load_account_raw(self.conn(), kind, name)
+        load_account_raw(self.conn()?, kind, name)
     }
 
     /// Stores a peer's version of a user or group record (`None`: deleted), logged with the
@@ -380,7 +403,7 @@ impl WriteTx<'_> {
         node: &str,
         hlc: i64,
     ) -> Result<(), StoreError> {
-        let c = self.conn();
+        let c = self.conn()?;
         match record {
             Some((enabled, operations)) => c.execute(
                 &format!(
@@ -403,7 +426,7 @@ impl WriteTx<'_> {
     /// order: more than one only after mirroring brought two nodes' versions together, which
     /// the mirror's name-conflict rule then resolves.
     pub fn live_named(&self, owner: &str, name: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn().prepare_cached(
+        let mut stmt = self.conn()?.prepare_cached(
             "SELECT o.uid FROM names n JOIN objects o ON o.uid = n.uid \
              WHERE n.name = ?1 AND o.owner = ?2 AND o.state NOT IN (?3, ?4) ORDER BY o.uid",
         )?;
@@ -422,7 +445,10 @@ impl WriteTx<'_> {
     /// The objects of `owner` that name `uid` as their Replaced Object (its replacements,
     /// destroyed ones included), in uid order; from the `replaces` index.
     pub fn owned_replacements(&self, owner: &str, uid: &str) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.conn().prepare_cached(
+        if let super::writer::TxConn::Postgres(pg) = self.tx_conn() {
+            return super::postgres::queries::owned_replacements(&mut pg.client(), owner, uid);
+        }
+        let mut stmt = self.conn()?.prepare_cached(
             "SELECT uid FROM objects WHERE replaces = ?1 AND owner = ?2 ORDER BY uid",
         )?;
         let rows = stmt.query_map(params![uid, owner], |r| r.get(0))?;
@@ -439,7 +465,7 @@ impl WriteTx<'_> {
     /// Records that everything up to `seq` from peer `node` is applied (same transaction as
     /// the change, so an acknowledgement is never ahead of the data).
     pub fn set_applied(&self, node: &str, seq: i64) -> Result<(), StoreError> {
-        self.conn().execute(
+        self.conn()?.execute(
             "INSERT INTO mirror_applied (node, seq) VALUES (?1, ?2) \
              ON CONFLICT (node) DO UPDATE SET seq = MAX(seq, excluded.seq)",
             params![node, seq],

@@ -111,7 +111,7 @@ impl WriteTx<'_> {
         r: &CertRevocation,
         origin: Option<(&str, i64)>,
     ) -> Result<bool, StoreError> {
-        let inserted = self.conn().execute(
+        let inserted = self.conn()?.execute(
             "INSERT OR IGNORE INTO cert_revocations (issuer, serial, reason, revoked_at) \
              VALUES (?1, ?2, ?3, ?4)",
             params![r.issuer, r.serial, r.reason, r.revoked_at],

@@ -60,7 +60,7 @@ impl WriteTx<'_> {
     /// Replaces `uid`'s wrapping `old` by `new` if the row still holds `old`; returns whether
     /// it did.
     pub fn rewrap(&self, uid: &str, old: &Wrapped, new: &Wrapped) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
+        let n = self.conn()?.execute(
             "UPDATE material SET kek_id = ?1, nonce = ?2, ciphertext = ?3 \
              WHERE uid = ?4 AND kek_id = ?5 AND nonce = ?6",
             params![

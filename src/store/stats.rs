@@ -21,6 +21,17 @@ impl Store {
     /// as Get Attributes and Locate report it, even where the stored State still lags them.
     pub fn count_objects(&self) -> Result<Vec<ObjectCount>, StoreError> {
         let now = crate::clock::now_secs();
+        if let Some(pg) = self.postgres() {
+            let counts = pg.read(|c| super::postgres::queries::count_objects(c, now))?;
+            return Ok(counts
+                .into_iter()
+                .map(|(object_type, state, count)| ObjectCount {
+                    object_type,
+                    state,
+                    count: count.max(0) as u64,
+                })
+                .collect());
+        }
         self.read(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT object_type, CASE \

@@ -3,27 +3,45 @@
 //! its own savepoint inside one transaction and commits once (one fsync for the group), and
 //! only then is each caller acknowledged with its own result. A write that fails (or panics)
 //! rolls back its savepoint without disturbing the others in the group.
+//!
+//! The same worker runs on PostgreSQL: a group is one transaction that first takes the write
+//! lock (see [`super::postgres`]), each write in its own savepoint, committed once.
 
 use super::audit_ledger::{AuditLedger, Logged};
+use super::postgres::PgConn;
 use super::StoreError;
 use crate::group_commit::{Backend, GroupCommit, Limits};
 use rusqlite::Connection;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::Arc;
 
 /// The connection a write runs against, inside the group's transaction.
 pub struct WriteTx<'a> {
-    conn: &'a Connection,
+    conn: TxConn<'a>,
     /// The change-log sequence number of this write's first entry (0: none yet).
     first: std::cell::Cell<i64>,
     /// The change-log sequence number of this write's latest entry (0: none yet).
     logged: std::cell::Cell<i64>,
 }
 
+/// The connection of a write, by backend.
+#[derive(Clone, Copy)]
+pub(super) enum TxConn<'a> {
+    /// SQLite: the writer's (or a batch's) connection.
+    Sqlite(&'a Connection),
+    /// PostgreSQL: the writer's connection, holding the write lock.
+    Postgres(&'a PgConn),
+}
+
 impl<'a> WriteTx<'a> {
     /// A write against `conn`, which is inside a transaction and this write's savepoint.
     pub(super) fn new(conn: &'a Connection) -> WriteTx<'a> {
+        WriteTx::on(TxConn::Sqlite(conn))
+    }
+
+    /// A write against `conn` of either backend (inside a transaction and its savepoint).
+    pub(super) fn on(conn: TxConn<'a>) -> WriteTx<'a> {
         WriteTx {
             conn,
             first: std::cell::Cell::new(0),
@@ -31,8 +49,17 @@ impl<'a> WriteTx<'a> {
         }
     }
 
-    /// The connection (inside the transaction and this write's savepoint).
-    pub(super) fn conn(&self) -> &Connection {
+    /// The SQLite connection (inside the transaction and this write's savepoint); on
+    /// PostgreSQL, [`StoreError::Unsupported`]: the write uses SQLite-only SQL not yet ported.
+    pub(super) fn conn(&self) -> Result<&'a Connection, StoreError> {
+        match self.conn {
+            TxConn::Sqlite(c) => Ok(c),
+            TxConn::Postgres(_) => Err(StoreError::Unsupported("this write")),
+        }
+    }
+
+    /// The connection of either backend.
+    pub(super) fn tx_conn(&self) -> TxConn<'a> {
         self.conn
     }
 
@@ -57,6 +84,8 @@ enum CommitFault {
     NoSpace,
     /// SQLITE_IOERR (a failed write or fsync of the database or its WAL).
     Io,
+    /// The PostgreSQL connection was lost (the next group reconnects).
+    Lost,
     /// Anything else (the detail is logged).
     Other,
 }
@@ -70,10 +99,22 @@ impl CommitFault {
         }
     }
 
+    /// What a failed PostgreSQL statement means for the group: a lost connection (the next
+    /// group reconnects), or anything else.
+    fn of_postgres(e: &StoreError) -> CommitFault {
+        match e {
+            StoreError::Unreachable(_) => CommitFault::Lost,
+            _ => CommitFault::Other,
+        }
+    }
+
     fn error(self) -> StoreError {
         match self {
             CommitFault::NoSpace => StoreError::NoSpace,
             CommitFault::Io => StoreError::Io,
+            CommitFault::Lost => {
+                StoreError::Unreachable("the connection was lost during the write".into())
+            }
             CommitFault::Other => StoreError::CommitFailed,
         }
     }
@@ -121,20 +162,38 @@ pub(super) struct Turn {
 
 /// The store's handle to its writer thread.
 pub(super) struct Writer {
-    worker: GroupCommit<Sqlite>,
+    worker: GroupCommit<Committer>,
 }
 
 impl Writer {
-    pub(super) fn start(
+    /// The writer of the SQLite file at `path`, on `conn`.
+    pub(super) fn start_sqlite(
         conn: Connection,
         path: PathBuf,
         ledger: Arc<AuditLedger>,
     ) -> Result<Writer, StoreError> {
         // Destroyed key material is overwritten on disk, not just unlinked from the b-tree.
         conn.pragma_update(None, "secure_delete", "ON")?;
-        let backend = Sqlite {
+        Writer::start(WriterConn::Sqlite(conn), path.display().to_string(), ledger)
+    }
+
+    /// The writer of a PostgreSQL database (`label` names it in logs), on `conn`.
+    pub(super) fn start_postgres(
+        conn: PgConn,
+        label: String,
+        ledger: Arc<AuditLedger>,
+    ) -> Result<Writer, StoreError> {
+        Writer::start(WriterConn::Postgres(Box::new(conn)), label, ledger)
+    }
+
+    fn start(
+        conn: WriterConn,
+        database: String,
+        ledger: Arc<AuditLedger>,
+    ) -> Result<Writer, StoreError> {
+        let backend = Committer {
             conn,
-            path,
+            database,
             ledger,
             tx: None,
             in_savepoint: false,
@@ -195,10 +254,71 @@ impl Writer {
     }
 }
 
+/// The connection every group commits on, by backend.
+enum WriterConn {
+    Sqlite(Connection),
+    /// Boxed: a client with its runtime is three times a SQLite connection's size.
+    Postgres(Box<PgConn>),
+}
+
+/// A failed statement of the writer: what it means for the group, and the detail to log.
+struct Failed {
+    fault: CommitFault,
+    detail: String,
+}
+
+impl WriterConn {
+    /// Runs statements without results (BEGIN, SAVEPOINT, COMMIT, ROLLBACK: the same SQL on
+    /// both backends).
+    fn execute(&self, sql: &str) -> Result<(), Failed> {
+        match self {
+            WriterConn::Sqlite(c) => c.execute_batch(sql).map_err(|e| Failed {
+                fault: CommitFault::of(&e),
+                detail: e.to_string(),
+            }),
+            WriterConn::Postgres(c) => c.batch(sql).map_err(|e| {
+                let e = StoreError::from(e);
+                Failed {
+                    fault: CommitFault::of_postgres(&e),
+                    detail: e.to_string(),
+                }
+            }),
+        }
+    }
+
+    /// Begins the group's transaction (on PostgreSQL holding the write lock).
+    fn begin(&self) -> Result<(), Failed> {
+        match self {
+            WriterConn::Sqlite(_) => self.execute("BEGIN IMMEDIATE"),
+            WriterConn::Postgres(c) => c.begin_locked().map_err(|e| Failed {
+                fault: CommitFault::of_postgres(&e),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// Whether the transaction begun is still there: SQLite may roll it back whole (see
+    /// [`Committer::still_open`]); a PostgreSQL transaction is lost with its connection.
+    fn in_transaction(&self) -> bool {
+        match self {
+            WriterConn::Sqlite(c) => !c.is_autocommit(),
+            WriterConn::Postgres(c) => !c.is_closed(),
+        }
+    }
+
+    fn tx(&self) -> TxConn<'_> {
+        match self {
+            WriterConn::Sqlite(c) => TxConn::Sqlite(c),
+            WriterConn::Postgres(c) => TxConn::Postgres(c),
+        }
+    }
+}
+
 /// The writer thread's side: the connection every group commits on.
-struct Sqlite {
-    conn: Connection,
-    path: PathBuf,
+struct Committer {
+    conn: WriterConn,
+    /// The database, for logs: the SQLite file or the PostgreSQL database's name.
+    database: String,
     ledger: Arc<AuditLedger>,
     /// The group's transaction: `None` until its first write begins it (a group that is only a
     /// batch's turn must not take the write lock); `Err` if it could not begin.
@@ -207,7 +327,7 @@ struct Sqlite {
     in_savepoint: bool,
 }
 
-impl Backend for Sqlite {
+impl Backend for Committer {
     type Job = Job;
     type Applied = Applied;
     type Reply = Result<(), StoreError>;
@@ -266,8 +386,8 @@ impl Backend for Sqlite {
         // Nothing of a group whose commit panicked was acknowledged: undo whatever is open.
         self.tx = None;
         self.in_savepoint = false;
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
+        if self.conn.in_transaction() {
+            let _ = self.conn.execute("ROLLBACK");
         }
     }
 
@@ -276,14 +396,17 @@ impl Backend for Sqlite {
     }
 }
 
-impl Sqlite {
+impl Committer {
     /// Begins the group's transaction if this is its first write.
     fn begin(&mut self) -> Result<(), CommitFault> {
         *self.tx.get_or_insert_with(|| {
-            self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| {
+            self.conn.begin().map_err(|e| {
                 // Nothing was written; every write of the group is refused.
-                tracing::error!(error = %e, "store: could not begin a write transaction");
-                CommitFault::of(&e)
+                tracing::error!(
+                    database = %self.database, error = %e.detail,
+                    "store: could not begin a write transaction"
+                );
+                e.fault
             })
         })
     }
@@ -294,13 +417,13 @@ impl Sqlite {
     /// lost, and a later one must not run: its savepoint would open a transaction of its own
     /// and commit it on release, durable while its caller is told the group failed.
     fn still_open(&self) -> Result<(), CommitFault> {
-        if !self.conn.is_autocommit() {
+        if self.conn.in_transaction() {
             return Ok(());
         }
         tracing::error!(
-            path = %self.path.display(),
-            "store: SQLite rolled back the write group's transaction after a failed write; \
-             the group's writes are refused"
+            database = %self.database,
+            "store: the write group's transaction was lost after a failed write (SQLite rolled \
+             it back, or the PostgreSQL connection closed); the group's writes are refused"
         );
         Err(CommitFault::Other)
     }
@@ -308,13 +431,13 @@ impl Sqlite {
     /// Runs one write in its own savepoint: what it left, the change-log entries it logged if
     /// it succeeded.
     fn run_in_savepoint(&mut self, write: WriteJob) -> Applied {
-        if let Err(e) = self.conn.execute_batch("SAVEPOINT write") {
+        if let Err(e) = self.conn.execute("SAVEPOINT write") {
             // Without its savepoint a failing write could not be undone alone: do not run it.
-            tracing::error!(error = %e, "store: savepoint failed");
+            tracing::error!(error = %e.detail, "store: savepoint failed");
             return Applied::NotRun(CommitFault::Other);
         }
         self.in_savepoint = true;
-        let tx = WriteTx::new(&self.conn);
+        let tx = WriteTx::on(self.conn.tx());
         // A panic here unwinds to the group-commit worker, which calls `apply_panicked`: the
         // write is rolled back to its savepoint and fails alone.
         let ok = write(&tx);
@@ -335,8 +458,8 @@ impl Sqlite {
         } else {
             "ROLLBACK TO write; RELEASE write"
         };
-        if let Err(e) = self.conn.execute_batch(end) {
-            tracing::error!(error = %e, "store: savepoint release failed");
+        if let Err(e) = self.conn.execute(end) {
+            tracing::error!(error = %e.detail, "store: savepoint release failed");
         }
     }
 
@@ -347,10 +470,10 @@ impl Sqlite {
         self.still_open()?;
         // The mark covers only groups committed before this one, so it never passes a change
         // whose record is not yet written.
-        if let Err(e) = self.ledger.store_mark(&self.conn) {
+        if let Err(e) = self.ledger.store_mark(self.conn.tx()) {
             tracing::error!(error = %e, "store: could not update the audit mark");
         }
-        match self.conn.execute_batch("COMMIT") {
+        match self.conn.execute("COMMIT") {
             Ok(()) => {
                 self.ledger
                     .committed(applied.iter().filter_map(|a| match a {
@@ -360,13 +483,13 @@ impl Sqlite {
                 Ok(())
             }
             Err(e) => {
-                let fault = CommitFault::of(&e);
-                log_commit_failure(&self.path, fault, &e);
+                let fault = e.fault;
+                log_commit_failure(&self.database, fault, &e.detail);
                 // SQLite treats a failed write or fsync as a failed commit: the transaction is
                 // rolled back and nothing in it was acknowledged. The next group writes its WAL
                 // frames over this one's and syncs again, so no earlier, acknowledged commit
                 // depends on the sync that failed.
-                let _ = self.conn.execute_batch("ROLLBACK");
+                let _ = self.conn.execute("ROLLBACK");
                 Err(fault)
             }
         }
@@ -384,8 +507,7 @@ fn lend(ready: &SyncSender<()>, done: &Receiver<()>) {
 }
 
 /// Tells the operator where the database is and what to do; the clients get the short form.
-fn log_commit_failure(path: &Path, fault: CommitFault, e: &rusqlite::Error) {
-    let path = path.display();
+fn log_commit_failure(path: &str, fault: CommitFault, e: &str) {
     match fault {
         CommitFault::NoSpace => tracing::error!(
             %path, error = %e,
@@ -397,6 +519,12 @@ fn log_commit_failure(path: &Path, fault: CommitFault, e: &rusqlite::Error) {
             "store: I/O error committing to the database (a failed write or fsync); the group's \
              writes were rolled back and refused. Check the device (kernel log); each new write \
              retries, and `PRAGMA integrity_check` on a copy shows whether the file is sound"
+        ),
+        CommitFault::Lost => tracing::error!(
+            %path, error = %e,
+            "store: the connection to PostgreSQL was lost during the group; its writes were \
+             refused (if the COMMIT itself was cut off, PostgreSQL may have applied it: the \
+             change log shows). The next write reconnects"
         ),
         CommitFault::Other => tracing::error!(
             %path, error = %e,

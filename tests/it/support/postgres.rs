@@ -46,8 +46,7 @@ pub fn bin_dir() -> Option<PathBuf> {
             let e = e.ok()?;
             let version: u32 = e.file_name().to_str()?.parse().ok()?;
             let bin = e.path().join("bin");
-            (bin.join("initdb").exists() && bin.join("postgres").exists())
-                .then_some((version, bin))
+            (bin.join("initdb").exists() && bin.join("postgres").exists()).then_some((version, bin))
         })
         .collect();
     found.sort();
@@ -123,7 +122,9 @@ fn server_user() -> Option<String> {
             return Some(user.to_owned());
         }
     }
-    panic!("running as root, and neither the postgres nor the nobody user exists to run PostgreSQL as");
+    panic!(
+        "running as root, and neither the postgres nor the nobody user exists to run PostgreSQL as"
+    );
 }
 
 /// The watchdog: initdb, start the server in the background, say so, then wait for stdin to
@@ -179,8 +180,7 @@ fn start(bin: &Path) -> PgServer {
         .expect("starting the PostgreSQL watchdog shell");
     let mut said = String::new();
     use std::io::BufRead;
-    let _ = std::io::BufReader::new(watchdog.stdout.take().expect("piped"))
-        .read_line(&mut said);
+    let _ = std::io::BufReader::new(watchdog.stdout.take().expect("piped")).read_line(&mut said);
     assert_eq!(
         said.trim(),
         "started",

@@ -1,0 +1,303 @@
+//! The PostgreSQL backend of the store (`[store] backend = "postgres"`): connecting (TLS through
+//! rustls on ring, verified against `store.tls_ca_file`), the bounded pool of reader
+//! connections, the writer's connection with the one write lock every write transaction takes
+//! first, the schema and its migrations ([`schema`]) and the backend's SQL ([`queries`]).
+//!
+//! Several akm nodes may share the database: the write lock serializes their write
+//! transactions as SQLite serializes its one writer, so every invariant of the store holds
+//! across nodes by the same argument (docs/design-postgres.md). Key material arrives wrapped
+//! under the KEK and is stored as it is: the database never sees a clear key.
+
+pub(super) mod queries;
+mod schema;
+
+pub use schema::SCHEMA_VERSION;
+
+use super::StoreError;
+use crate::config::{DatabaseTls, StoreConfig};
+use std::cell::RefCell;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// Makes connections to the database as configured.
+pub(super) struct Connector {
+    config: postgres::Config,
+    /// `None`: `store.tls = "off"`.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+    /// The database's name for logs and errors (never the password).
+    label: String,
+}
+
+/// A configuration error of the PostgreSQL store, naming the key.
+fn config_error(key: &str, problem: impl std::fmt::Display) -> StoreError {
+    StoreError::Config(format!("`{key}` {problem}"))
+}
+
+impl Connector {
+    /// Checks the settings and prepares TLS; connects nothing yet.
+    pub(super) fn new(cfg: &StoreConfig) -> Result<Connector, StoreError> {
+        cfg.validate_postgres_settings()
+            .map_err(|(key, problem)| config_error(key, problem))?;
+        let url = cfg.url.as_deref().unwrap_or_default();
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| config_error("store.url", format!("does not parse: {e}")))?;
+        let tls = match cfg.tls {
+            DatabaseTls::Off => {
+                config.ssl_mode(postgres::config::SslMode::Disable);
+                None
+            }
+            DatabaseTls::Require => {
+                // Require, never Prefer: a server (or someone in between) that declines TLS
+                // must not get a plaintext connection.
+                config.ssl_mode(postgres::config::SslMode::Require);
+                Some(tls_connector(cfg)?)
+            }
+        };
+        let label = format!(
+            "PostgreSQL database {:?}",
+            config.get_dbname().unwrap_or("(default)")
+        );
+        Ok(Connector { config, tls, label })
+    }
+
+    /// A new connection.
+    pub(super) fn connect(&self) -> Result<postgres::Client, StoreError> {
+        let connected = match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(postgres::NoTls),
+        };
+        connected.map_err(|e| {
+            tracing::error!(database = %self.label, error = %e, "store: cannot connect");
+            StoreError::Unreachable(e.to_string())
+        })
+    }
+
+    /// The database's name for logs.
+    pub(super) fn label(&self) -> &str {
+        &self.label
+    }
+}
+
+/// rustls on ring (the build's one provider), trusting only `store.tls_ca_file`.
+fn tls_connector(
+    cfg: &StoreConfig,
+) -> Result<tokio_postgres_rustls::MakeRustlsConnect, StoreError> {
+    let Some(ca) = cfg.tls_ca_file.as_deref() else {
+        return Err(config_error(
+            "store.tls_ca_file",
+            "is required with tls = \"require\"",
+        ));
+    };
+    let roots =
+        crate::tls::pinned_roots(ca, &[]).map_err(|e| config_error("store.tls_ca_file", e))?;
+    let client = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .map_err(|e| config_error("store.tls", e))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(client))
+}
+
+/// The writer's connection and this node's name: what a write transaction runs on.
+pub(super) struct PgConn {
+    client: RefCell<postgres::Client>,
+    connector: Arc<Connector>,
+    node: Arc<str>,
+}
+
+/// How many times the lock statement that begins a write transaction is tried when PostgreSQL
+/// answers with a serialization failure or a deadlock (before any write ran).
+const BEGIN_ATTEMPTS: usize = 3;
+
+impl PgConn {
+    /// This node's name (`store.node_id`).
+    pub(super) fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The connection, inside the write transaction.
+    pub(super) fn client(&self) -> std::cell::RefMut<'_, postgres::Client> {
+        self.client.borrow_mut()
+    }
+
+    /// Begins a write transaction and takes the write lock (reconnecting first if the
+    /// connection was lost, so the writer recovers from a database restart by itself).
+    pub(super) fn begin_locked(&self) -> Result<(), StoreError> {
+        if self.client.borrow().is_closed() {
+            *self.client.borrow_mut() = self.connector.connect()?;
+        }
+        let mut client = self.client.borrow_mut();
+        let mut attempt = 1;
+        loop {
+            let begun = client.batch_execute(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; \
+                 SELECT id FROM write_lock WHERE id = 1 FOR UPDATE",
+            );
+            match begun {
+                Ok(()) => return Ok(()),
+                Err(e) if attempt < BEGIN_ATTEMPTS && retryable(&e) => {
+                    let _ = client.batch_execute("ROLLBACK");
+                    attempt += 1;
+                }
+                Err(e) => {
+                    let _ = client.batch_execute("ROLLBACK");
+                    return Err(e.into());
+                }
+            }
+        }
+    }
+
+    /// Runs statements without results (savepoints, COMMIT, ROLLBACK).
+    pub(super) fn batch(&self, sql: &str) -> Result<(), postgres::Error> {
+        self.client.borrow_mut().batch_execute(sql)
+    }
+
+    /// Whether the connection is gone (a write transaction on it is lost with it).
+    pub(super) fn is_closed(&self) -> bool {
+        self.client.borrow().is_closed()
+    }
+
+    /// Stores this node's audit mark inside the open transaction.
+    pub(super) fn store_mark(&self, mark: i64) -> Result<(), StoreError> {
+        self.client.borrow_mut().execute(
+            "UPDATE audit_mark SET seq = $1 WHERE node = $2",
+            &[&mark, &&*self.node],
+        )?;
+        Ok(())
+    }
+}
+
+/// SQLSTATE 40001 (serialization failure) or 40P01 (deadlock detected): trying again may work.
+fn retryable(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    })
+}
+
+/// Reader connections: at most `size` at once; a reader waits for one to come back.
+struct Pool {
+    idle: Vec<postgres::Client>,
+    /// Connections handed out.
+    out: usize,
+}
+
+/// How long a read waits for a free connection before it fails.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// The store's PostgreSQL side: the reader pool.
+pub(super) struct Pg {
+    connector: Arc<Connector>,
+    /// This node's name (`store.node_id`).
+    node: Arc<str>,
+    pool: Mutex<Pool>,
+    returned: Condvar,
+    size: usize,
+}
+
+impl Pg {
+    /// Connects, migrates the schema, and makes this node's audit mark if it has none: the
+    /// reader side, the writer's connection, and the newest change-log entry this node wrote.
+    pub(super) fn open(cfg: &StoreConfig) -> Result<(Pg, PgConn, i64), StoreError> {
+        let connector = Arc::new(Connector::new(cfg)?);
+        let mut client = connector.connect()?;
+        schema::migrate(&mut client)?;
+        let node: Arc<str> = cfg.node_id.as_deref().unwrap_or_default().into();
+        let newest: i64 = client
+            .query_one(
+                "SELECT COALESCE(MAX(seq), 0) FROM change_log WHERE node = $1",
+                &[&&*node],
+            )?
+            .get(0);
+        client.execute(
+            "INSERT INTO audit_mark (node, seq) VALUES ($1, $2) ON CONFLICT (node) DO NOTHING",
+            &[&&*node, &newest],
+        )?;
+        let size = usize::try_from(cfg.pool_size).unwrap_or(1).max(1);
+        let pg = Pg {
+            connector: connector.clone(),
+            node: node.clone(),
+            pool: Mutex::new(Pool {
+                idle: Vec::new(),
+                out: 0,
+            }),
+            returned: Condvar::new(),
+            size,
+        };
+        let writer = PgConn {
+            client: RefCell::new(client),
+            connector,
+            node,
+        };
+        Ok((pg, writer, newest))
+    }
+
+    /// The database's name for logs.
+    pub(super) fn label(&self) -> &str {
+        self.connector.label()
+    }
+
+    /// This node's name (`store.node_id`).
+    pub(super) fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Runs `f` on a reader connection (each statement its own transaction, as SQLite's
+    /// readers): from the pool, or a new one while fewer than `pool_size` are out.
+    pub(super) fn read<T>(
+        &self,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut client = self.acquire()?;
+        let result = f(&mut client);
+        self.release(client);
+        result
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool> {
+        // The pool's two fields are updated together under the lock: nothing to repair.
+        self.pool.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn acquire(&self) -> Result<postgres::Client, StoreError> {
+        let mut pool = self.lock();
+        loop {
+            if let Some(client) = pool.idle.pop() {
+                pool.out += 1;
+                return Ok(client);
+            }
+            if pool.out < self.size {
+                pool.out += 1;
+                drop(pool);
+                return self.connector.connect().inspect_err(|_| {
+                    self.lock().out -= 1;
+                    self.returned.notify_one();
+                });
+            }
+            let (next, waited) = self
+                .returned
+                .wait_timeout(pool, POOL_WAIT)
+                .unwrap_or_else(|p| p.into_inner());
+            pool = next;
+            if waited.timed_out() && pool.idle.is_empty() && pool.out >= self.size {
+                return Err(StoreError::Unreachable(format!(
+                    "all {} reader connections stayed busy for {} s (store.pool_size)",
+                    self.size,
+                    POOL_WAIT.as_secs()
+                )));
+            }
+        }
+    }
+
+    /// Gives a connection back (a lost one is dropped: the next reader connects anew).
+    fn release(&self, client: postgres::Client) {
+        let mut pool = self.lock();
+        pool.out -= 1;
+        if !client.is_closed() {
+            pool.idle.push(client);
+        }
+        drop(pool);
+        self.returned.notify_one();
+    }
+}
