@@ -958,3 +958,81 @@ fn postgres_refuses_what_it_does_not_support_and_never_falls_back_to_plaintext()
         other => panic!("{other:?}"),
     }
 }
+
+/// Nodes that start at once on a fresh database migrate it once, and both serve.
+#[test]
+fn postgres_nodes_starting_at_once_migrate_once() {
+    let Some(place) = Place::new(Db::Postgres) else {
+        return;
+    };
+    let place = Arc::new(place);
+    let starting: Vec<_> = (0..3)
+        .map(|i| {
+            let place = place.clone();
+            std::thread::spawn(move || place.open_as(&format!("node-{i}")))
+        })
+        .collect();
+    let nodes: Vec<Store> = starting
+        .into_iter()
+        .map(|t| t.join().unwrap().unwrap())
+        .collect();
+    let r = row("a", "alice", &["n"]);
+    nodes[0].write(move |tx| tx.insert(&r, None)).unwrap();
+    for node in &nodes {
+        assert!(node.get("a").unwrap().is_some());
+    }
+}
+
+/// The database drops every connection (a restart, a failover): writes and reads fail
+/// cleanly, nothing half-written, and the store recovers without a restart of its own.
+#[test]
+fn postgres_lost_connections_fail_cleanly_and_recover_without_restart() {
+    let Some((place, store)) = open_on(Db::Postgres) else {
+        return;
+    };
+    let Place::Postgres(config) = &place else {
+        unreachable!()
+    };
+    let first = row("before", "alice", &["n"]);
+    store.write(move |tx| tx.insert(&first, None)).unwrap();
+    assert!(store.get("before").unwrap().is_some());
+    let url = config.url.as_deref().unwrap();
+    let mut admin = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .unwrap();
+    let mut attempts = Vec::new();
+    for i in 0..3 {
+        let r = row(&format!("after-{i}"), "alice", &[]);
+        let result = store.write(move |tx| tx.insert(&r, None));
+        let ok = result.is_ok();
+        attempts.push(result);
+        if ok {
+            break;
+        }
+    }
+    let last = attempts.len() - 1;
+    assert!(attempts[last].is_ok(), "{attempts:?}");
+    for (i, failed) in attempts[..last].iter().enumerate() {
+        assert!(
+            matches!(
+                failed,
+                Err(StoreError::Unreachable(_) | StoreError::CommitFailed)
+            ),
+            "{failed:?}"
+        );
+        // Nothing of a refused write is there.
+        assert!(store.get(&format!("after-{i}")).ok().flatten().is_none());
+    }
+    // Reads recover too (a dropped pooled connection is replaced).
+    let mut read = store.get("before");
+    if read.is_err() {
+        read = store.get("before");
+    }
+    assert!(read.unwrap().is_some());
+    assert!(store.get(&format!("after-{last}")).unwrap().is_some());
+}

@@ -1,7 +1,7 @@
 //! The PostgreSQL backend of the store (`[store] backend = "postgres"`): connecting (TLS through
 //! rustls on ring, verified against `store.tls_ca_file`), the bounded pool of reader
 //! connections, the writer's connection with the one write lock every write transaction takes
-//! first, the schema and its migrations ([`schema`]) and the backend's SQL ([`queries`]).
+//! first, the schema and its migrations (`schema`) and the backend's SQL (`queries`).
 //!
 //! Several akm nodes may share the database: the write lock serializes their write
 //! transactions as SQLite serializes its one writer, so every invariant of the store holds
@@ -130,8 +130,13 @@ impl PgConn {
         let mut client = self.client.borrow_mut();
         let mut attempt = 1;
         loop {
+            // The lock waits at most as long as SQLite's busy timeout; and a node that stops
+            // while holding it (idle in its transaction) is cut off, so it cannot hold every
+            // other node's writes for ever.
             let begun = client.batch_execute(
                 "BEGIN ISOLATION LEVEL READ COMMITTED; \
+                 SET LOCAL lock_timeout = '30s'; \
+                 SET LOCAL idle_in_transaction_session_timeout = '60s'; \
                  SELECT id FROM write_lock WHERE id = 1 FOR UPDATE",
             );
             match begun {
