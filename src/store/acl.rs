@@ -3,6 +3,8 @@
 //! the writer and into the change log (entity `user`, `group` or `object`) so mirroring
 //! carries policy like keys.
 
+use super::postgres::queries as pg;
+use super::writer::TxConn;
 use super::{Store, StoreError, WriteTx};
 use crate::policy::{Account, Accounts, KeyPolicy, Operations};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -89,6 +91,9 @@ impl Store {
     /// The records naming a caller: the user record of `cn`, the group record of each of
     /// `ous` that has one.
     pub fn accounts_for(&self, cn: &str, ous: &[String]) -> Result<Accounts, StoreError> {
+        if let Some(db) = self.postgres() {
+            return db.read(|c| postgres_accounts_for(c, cn, ous));
+        }
         if ous.len() > MAX_OUS_IN_ONE_STATEMENT {
             return self.read(|c| {
                 let user = load_account(c, AccountKind::User, cn)?;
@@ -137,8 +142,43 @@ impl Store {
 
     /// Every record of one table, by name.
     pub fn accounts(&self, kind: AccountKind) -> Result<Vec<(String, Account)>, StoreError> {
+        if let Some(db) = self.postgres() {
+            let rows = db.read(|c| pg::accounts_raw(c, kind.table(), None))?;
+            return rows
+                .into_iter()
+                .map(|(name, enabled, ops)| {
+                    let a = account_of(kind, &name, enabled, &ops)?;
+                    Ok((name, a))
+                })
+                .collect();
+        }
         self.read(|c| list_accounts(c, kind))
     }
+}
+
+/// [`Store::accounts_for`] on PostgreSQL: the user record, then every group record named
+/// among `ous` in one statement, listed in the order of `ous`.
+fn postgres_accounts_for(
+    c: &mut ::postgres::Client,
+    cn: &str,
+    ous: &[String],
+) -> Result<Accounts, StoreError> {
+    let user = pg::load_account_raw(c, AccountKind::User.table(), cn)?
+        .map(|(enabled, ops)| account_of(AccountKind::User, cn, enabled, &ops))
+        .transpose()?;
+    let mut groups = Vec::new();
+    if !ous.is_empty() {
+        let found = pg::accounts_raw(c, AccountKind::Group.table(), Some(ous))?;
+        for ou in ous {
+            if let Some((_, enabled, ops)) = found.iter().find(|(name, ..)| name == ou) {
+                groups.push((
+                    ou.clone(),
+                    account_of(AccountKind::Group, ou, *enabled, ops)?,
+                ));
+            }
+        }
+    }
+    Ok(Accounts { user, groups })
 }
 
 impl WriteTx<'_> {
@@ -149,24 +189,41 @@ impl WriteTx<'_> {
         name: &str,
         account: &Account,
     ) -> Result<(), StoreError> {
-        self.conn()?.execute(
-            &format!(
-                "INSERT INTO {} (name, enabled, operations) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (name) DO UPDATE SET enabled = ?2, operations = ?3",
-                kind.table()
-            ),
-            params![name, account.enabled, account.operations.to_list()],
-        )?;
+        let operations = account.operations.to_list();
+        match self.tx_conn() {
+            TxConn::Sqlite(c) => {
+                c.execute(
+                    &format!(
+                        "INSERT INTO {} (name, enabled, operations) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (name) DO UPDATE SET enabled = ?2, operations = ?3",
+                        kind.table()
+                    ),
+                    params![name, account.enabled, operations],
+                )?;
+            }
+            TxConn::Postgres(db) => pg::put_account(
+                &mut db.client(),
+                kind.table(),
+                name,
+                account.enabled,
+                &operations,
+            )?,
+        }
         self.log_entity_change(kind.as_str(), name, "put")
     }
 
     /// Deletes a user or group record; false if there was none.
     pub fn delete_account(&self, kind: AccountKind, name: &str) -> Result<bool, StoreError> {
-        let n = self.conn()?.execute(
-            &format!("DELETE FROM {} WHERE name = ?1", kind.table()),
-            [name],
-        )?;
-        if n == 0 {
+        let deleted = match self.tx_conn() {
+            TxConn::Sqlite(c) => {
+                c.execute(
+                    &format!("DELETE FROM {} WHERE name = ?1", kind.table()),
+                    [name],
+                )? > 0
+            }
+            TxConn::Postgres(db) => pg::delete_account(&mut db.client(), kind.table(), name)?,
+        };
+        if !deleted {
             return Ok(false);
         }
         self.log_entity_change(kind.as_str(), name, "delete")?;
@@ -175,7 +232,12 @@ impl WriteTx<'_> {
 
     /// A record inside the write transaction.
     pub fn account(&self, kind: AccountKind, name: &str) -> Result<Option<Account>, StoreError> {
-        load_account(self.conn()?, kind, name)
+        match self.tx_conn() {
+            TxConn::Sqlite(c) => load_account(c, kind, name),
+            TxConn::Postgres(db) => pg::load_account_raw(&mut db.client(), kind.table(), name)?
+                .map(|(enabled, ops)| account_of(kind, name, enabled, &ops))
+                .transpose(),
+        }
     }
 
     /// Replaces an object's access policy; false if there is no such object. A live object
@@ -187,15 +249,15 @@ impl WriteTx<'_> {
             }
         }
         let updated = match self.tx_conn() {
-            super::writer::TxConn::Sqlite(c) => {
+            TxConn::Sqlite(c) => {
                 c.execute(
                     "UPDATE objects SET owner = ?2, owner_group = ?3, access_mode = ?4 \
                      WHERE uid = ?1",
                     params![uid, policy.owner, policy.group, policy.mode.as_str()],
                 )? > 0
             }
-            super::writer::TxConn::Postgres(pg) => super::postgres::queries::set_policy(
-                &mut pg.client(),
+            TxConn::Postgres(db) => pg::set_policy(
+                &mut db.client(),
                 uid,
                 &policy.owner,
                 policy.group.as_deref(),

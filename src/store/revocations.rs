@@ -49,6 +49,9 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRevocation> {
 impl Store {
     /// Every revocation, in the order they were recorded.
     pub fn cert_revocations(&self) -> Result<Vec<CertRevocation>, StoreError> {
+        if let Some(db) = self.postgres() {
+            return db.read(super::postgres::queries::cert_revocations);
+        }
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT issuer, serial, reason, revoked_at FROM cert_revocations ORDER BY rowid",
@@ -66,6 +69,17 @@ impl Store {
         let Some((serial, issuer)) = CertRevocation::split_id(id) else {
             return Ok(None);
         };
+        if let Some(db) = self.postgres() {
+            return db.read(|c| {
+                let Some(found) = super::postgres::queries::cert_revocation(c, issuer, serial)?
+                else {
+                    return Ok(None);
+                };
+                let (hlc, origin) = super::postgres::queries::stamp_of(c, REVOCATION_ENTITY, id)?
+                    .unwrap_or((0, None));
+                Ok(Some((found, hlc, origin)))
+            });
+        }
         self.read(|c| {
             let found = c
                 .query_row(
@@ -111,6 +125,13 @@ impl WriteTx<'_> {
         r: &CertRevocation,
         origin: Option<(&str, i64)>,
     ) -> Result<bool, StoreError> {
+        if let super::writer::TxConn::Postgres(db) = self.tx_conn() {
+            let new = super::postgres::queries::insert_revocation(&mut db.client(), r)?;
+            if new {
+                self.log_change_from(REVOCATION_ENTITY, &r.id(), "insert", origin)?;
+            }
+            return Ok(new);
+        }
         let inserted = self.conn()?.execute(
             "INSERT OR IGNORE INTO cert_revocations (issuer, serial, reason, revoked_at) \
              VALUES (?1, ?2, ?3, ?4)",

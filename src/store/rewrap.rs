@@ -20,6 +20,9 @@ pub struct WrappedRow {
 impl Store {
     /// How many stored keys each KEK wraps, by KEK id.
     pub fn material_by_kek(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        if let Some(db) = self.postgres() {
+            return db.read(super::postgres::queries::material_by_kek);
+        }
         self.read(|c| {
             let mut stmt =
                 c.prepare("SELECT kek_id, COUNT(*) FROM material GROUP BY kek_id ORDER BY kek_id")?;
@@ -34,6 +37,9 @@ impl Store {
         kek_id: &str,
         limit: usize,
     ) -> Result<Vec<WrappedRow>, StoreError> {
+        if let Some(db) = self.postgres() {
+            return db.read(|c| super::postgres::queries::material_not_under(c, kek_id, limit));
+        }
         self.read(|c| {
             let mut stmt = c.prepare(
                 "SELECT m.uid, o.key_version, m.kek_id, m.nonce, m.ciphertext \
@@ -60,6 +66,9 @@ impl WriteTx<'_> {
     /// Replaces `uid`'s wrapping `old` by `new` if the row still holds `old`; returns whether
     /// it did.
     pub fn rewrap(&self, uid: &str, old: &Wrapped, new: &Wrapped) -> Result<bool, StoreError> {
+        if let super::writer::TxConn::Postgres(db) = self.tx_conn() {
+            return super::postgres::queries::rewrap(&mut db.client(), uid, old, new);
+        }
         let n = self.conn()?.execute(
             "UPDATE material SET kek_id = ?1, nonce = ?2, ciphertext = ?3 \
              WHERE uid = ?4 AND kek_id = ?5 AND nonce = ?6",

@@ -102,6 +102,9 @@ on_both_backends!(
     a_write_that_panics_is_refused_alone_and_the_writer_goes_on,
     a_write_that_panics_after_writing_leaves_nothing_and_its_group_commits,
     get_with_material_and_first_name,
+    accounts_for_lists_a_callers_records_in_the_order_of_its_ous,
+    certificate_revocations_are_recorded_once_in_order,
+    rewrap_swaps_only_an_unchanged_wrapping,
 );
 
 fn row(uid: &str, owner: &str, names: &[&str]) -> ObjectRow {
@@ -929,7 +932,7 @@ fn postgres_refuses_what_it_does_not_support_and_never_falls_back_to_plaintext()
         Err(StoreError::Unsupported(_))
     ));
     assert!(matches!(
-        store.write(|tx| tx.account(AccountKind::User, "bob")),
+        store.write(|tx| tx.set_applied("peer", 1)),
         Err(StoreError::Unsupported(_))
     ));
     let Place::Postgres(config) = &place else {
@@ -1035,4 +1038,124 @@ fn postgres_lost_connections_fail_cleanly_and_recover_without_restart() {
     }
     assert!(read.unwrap().is_some());
     assert!(store.get(&format!("after-{last}")).unwrap().is_some());
+}
+
+fn account(enabled: bool, ops: &[&str]) -> crate::policy::Account {
+    crate::policy::Account {
+        enabled,
+        operations: crate::policy::Operations::parse(ops).unwrap(),
+    }
+}
+
+fn accounts_for_lists_a_callers_records_in_the_order_of_its_ous(db: Db) {
+    let Some((_place, store)) = open_on(db) else {
+        return;
+    };
+    store
+        .write(|tx| {
+            tx.put_account(AccountKind::Group, "HR", &account(true, &["all"]))?;
+            tx.put_account(AccountKind::Group, "Finance", &account(true, &["read"]))?;
+            tx.put_account(AccountKind::User, "bob", &account(true, &["get"]))
+        })
+        .unwrap();
+    let expected = vec![
+        ("HR".to_owned(), account(true, &["all"])),
+        ("Finance".to_owned(), account(true, &["read"])),
+    ];
+    let a = store
+        .accounts_for("bob", &["HR".into(), "Nowhere".into(), "Finance".into()])
+        .unwrap();
+    assert_eq!(a.user, Some(account(true, &["get"])));
+    assert_eq!(a.groups, expected);
+    let mut many: Vec<String> = (0..100).map(|i| format!("ou{i}")).collect();
+    many.insert(10, "HR".into());
+    many.push("Finance".into());
+    let a = store.accounts_for("nobody", &many).unwrap();
+    assert_eq!(a.user, None);
+    assert_eq!(a.groups, expected);
+    let groups = store.accounts(AccountKind::Group).unwrap();
+    assert_eq!(groups[0].0, "Finance");
+    // Replacing keeps one record; deleting twice deletes once; each change is logged once.
+    store
+        .write(|tx| tx.put_account(AccountKind::Group, "HR", &account(false, &["get"])))
+        .unwrap();
+    assert_eq!(
+        store
+            .write(|tx| tx.account(AccountKind::Group, "HR"))
+            .unwrap(),
+        Some(account(false, &["get"]))
+    );
+    assert!(store
+        .write(|tx| tx.delete_account(AccountKind::User, "bob"))
+        .unwrap());
+    assert!(!store
+        .write(|tx| tx.delete_account(AccountKind::User, "bob"))
+        .unwrap());
+    assert_eq!(store.accounts_for("bob", &[]).unwrap().user, None);
+    assert_eq!(store.last_change_seq().unwrap(), 5);
+}
+
+fn certificate_revocations_are_recorded_once_in_order(db: Db) {
+    let Some((_place, store)) = open_on(db) else {
+        return;
+    };
+    let revoked = |serial: &str| CertRevocation {
+        issuer: "CN=issuing CA".into(),
+        serial: serial.into(),
+        reason: "keyCompromise".into(),
+        revoked_at: 1000,
+    };
+    let added = store
+        .record_cert_revocations(vec![revoked("0a"), revoked("0b")])
+        .unwrap();
+    assert_eq!(added.len(), 2);
+    // Recording one again changes nothing and logs nothing.
+    let added = store
+        .record_cert_revocations(vec![revoked("0b"), revoked("0c")])
+        .unwrap();
+    assert_eq!(added, vec![revoked("0c")]);
+    assert_eq!(
+        store.cert_revocations().unwrap(),
+        vec![revoked("0a"), revoked("0b"), revoked("0c")]
+    );
+    assert_eq!(store.last_change_seq().unwrap(), 3);
+    let (found, hlc, origin) = store.cert_revocation(&revoked("0b").id()).unwrap().unwrap();
+    assert_eq!((found, origin), (revoked("0b"), None));
+    assert!(hlc > 0);
+    assert!(store.cert_revocation("0d@CN=issuing CA").unwrap().is_none());
+    let set = RevokedCerts::load(&store).unwrap();
+    assert!(set.contains("CN=issuing CA", "0c"));
+    assert!(!set.contains("CN=issuing CA", "0d"));
+}
+
+fn rewrap_swaps_only_an_unchanged_wrapping(db: Db) {
+    let Some((_place, store)) = open_on(db) else {
+        return;
+    };
+    let r = row("a", "alice", &[]);
+    store
+        .write(move |tx| tx.insert(&r, Some(&wrapped())))
+        .unwrap();
+    assert_eq!(store.material_by_kek().unwrap(), vec![("k".to_owned(), 1)]);
+    let stale = store.material_not_under("k2", 10).unwrap();
+    assert_eq!(stale.len(), 1);
+    assert_eq!((stale[0].uid.as_str(), stale[0].key_version), ("a", 1));
+    let new = Wrapped {
+        kek_id: "k2".into(),
+        nonce: vec![2; 12],
+        ciphertext: vec![3; 48],
+    };
+    // A wrapping that changed since it was read (a concurrent re-key) is left alone.
+    let changed = Wrapped {
+        nonce: vec![9; 12],
+        ..wrapped()
+    };
+    let n = new.clone();
+    assert!(!store.write(move |tx| tx.rewrap("a", &changed, &n)).unwrap());
+    let n = new.clone();
+    assert!(store
+        .write(move |tx| tx.rewrap("a", &wrapped(), &n))
+        .unwrap());
+    assert_eq!(store.get_material("a").unwrap(), Some(new));
+    assert!(store.material_not_under("k2", 10).unwrap().is_empty());
 }

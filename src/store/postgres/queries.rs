@@ -552,3 +552,176 @@ pub(in crate::store) fn mark_all_audited(c: &mut Client, node: &str) -> Result<(
     )?;
     Ok(())
 }
+
+/// A user or group record's columns (`table` is `acl_users` or `acl_groups`).
+pub(in crate::store) fn load_account_raw(
+    c: &mut Client,
+    table: &str,
+    name: &str,
+) -> Result<Option<(bool, String)>, StoreError> {
+    c.query_opt(
+        &format!("SELECT enabled, operations FROM {table} WHERE name = $1"),
+        &[&name],
+    )?
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .transpose()
+}
+
+/// The records of `table` whose names are among `names` (in name order), or every record
+/// of it (`names` None).
+pub(in crate::store) fn accounts_raw(
+    c: &mut Client,
+    table: &str,
+    names: Option<&[String]>,
+) -> Result<Vec<(String, bool, String)>, StoreError> {
+    let rows = match names {
+        Some(names) => c.query(
+            &format!(
+                "SELECT name, enabled, operations FROM {table} WHERE name = ANY($1) \
+                 ORDER BY name"
+            ),
+            &[&names],
+        )?,
+        None => c.query(
+            &format!("SELECT name, enabled, operations FROM {table} ORDER BY name"),
+            &[],
+        )?,
+    };
+    rows.iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+        .collect()
+}
+
+/// Creates or replaces a user or group record.
+pub(in crate::store) fn put_account(
+    c: &mut Client,
+    table: &str,
+    name: &str,
+    enabled: bool,
+    operations: &str,
+) -> Result<(), StoreError> {
+    c.execute(
+        &format!(
+            "INSERT INTO {table} (name, enabled, operations) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET enabled = $2, operations = $3"
+        ),
+        &[&name, &enabled, &operations],
+    )?;
+    Ok(())
+}
+
+/// Deletes a user or group record; whether there was one.
+pub(in crate::store) fn delete_account(
+    c: &mut Client,
+    table: &str,
+    name: &str,
+) -> Result<bool, StoreError> {
+    Ok(c.execute(&format!("DELETE FROM {table} WHERE name = $1"), &[&name])? > 0)
+}
+
+fn revocation_from(r: &postgres::Row) -> Result<super::super::CertRevocation, StoreError> {
+    Ok(super::super::CertRevocation {
+        issuer: r.try_get(0)?,
+        serial: r.try_get(1)?,
+        reason: r.try_get(2)?,
+        revoked_at: r.try_get(3)?,
+    })
+}
+
+/// Every certificate revocation, in the order they were recorded.
+pub(in crate::store) fn cert_revocations(
+    c: &mut Client,
+) -> Result<Vec<super::super::CertRevocation>, StoreError> {
+    c.query(
+        "SELECT issuer, serial, reason, revoked_at FROM cert_revocations ORDER BY seq",
+        &[],
+    )?
+    .iter()
+    .map(revocation_from)
+    .collect()
+}
+
+/// The revocation of certificate `serial` of `issuer`, if recorded.
+pub(in crate::store) fn cert_revocation(
+    c: &mut Client,
+    issuer: &str,
+    serial: &str,
+) -> Result<Option<super::super::CertRevocation>, StoreError> {
+    c.query_opt(
+        "SELECT issuer, serial, reason, revoked_at FROM cert_revocations \
+         WHERE issuer = $1 AND serial = $2",
+        &[&issuer, &serial],
+    )?
+    .map(|r| revocation_from(&r))
+    .transpose()
+}
+
+/// Records a revocation unless it is recorded already; whether it was new.
+pub(in crate::store) fn insert_revocation(
+    c: &mut Client,
+    r: &super::super::CertRevocation,
+) -> Result<bool, StoreError> {
+    Ok(c.execute(
+        "INSERT INTO cert_revocations (issuer, serial, reason, revoked_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        &[&r.issuer, &r.serial, &r.reason, &r.revoked_at],
+    )? == 1)
+}
+
+/// How many stored keys each KEK wraps, by KEK id.
+pub(in crate::store) fn material_by_kek(c: &mut Client) -> Result<Vec<(String, i64)>, StoreError> {
+    c.query(
+        "SELECT kek_id, COUNT(*) FROM material GROUP BY kek_id ORDER BY kek_id",
+        &[],
+    )?
+    .iter()
+    .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+    .collect()
+}
+
+/// Up to `limit` stored keys not wrapped by `kek_id`.
+pub(in crate::store) fn material_not_under(
+    c: &mut Client,
+    kek_id: &str,
+    limit: usize,
+) -> Result<Vec<super::super::WrappedRow>, StoreError> {
+    c.query(
+        "SELECT m.uid, o.key_version, m.kek_id, m.nonce, m.ciphertext \
+         FROM material m JOIN objects o ON o.uid = m.uid WHERE m.kek_id <> $1 LIMIT $2",
+        &[&kek_id, &i64::try_from(limit).unwrap_or(i64::MAX)],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(super::super::WrappedRow {
+            uid: r.try_get(0)?,
+            key_version: r.try_get(1)?,
+            wrapped: Wrapped {
+                kek_id: r.try_get(2)?,
+                nonce: r.try_get(3)?,
+                ciphertext: r.try_get(4)?,
+            },
+        })
+    })
+    .collect()
+}
+
+/// Replaces `uid`'s wrapping `old` by `new` if the row still holds `old`; whether it did.
+pub(in crate::store) fn rewrap(
+    c: &mut Client,
+    uid: &str,
+    old: &Wrapped,
+    new: &Wrapped,
+) -> Result<bool, StoreError> {
+    Ok(c.execute(
+        "UPDATE material SET kek_id = $1, nonce = $2, ciphertext = $3 \
+         WHERE uid = $4 AND kek_id = $5 AND nonce = $6",
+        &[
+            &new.kek_id,
+            &new.nonce,
+            &new.ciphertext,
+            &uid,
+            &old.kek_id,
+            &old.nonce,
+        ],
+    )? == 1)
+}
