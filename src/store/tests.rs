@@ -916,10 +916,10 @@ fn postgres_unaudited_changes_are_each_nodes_own() {
     assert_eq!(again.unaudited_changes().unwrap().1, 0);
 }
 
-/// What the PostgreSQL store does not do yet is refused by name, never half done; TLS required
-/// is never given up for plaintext; bad settings name their key.
+/// What the PostgreSQL store does not do yet is refused by name, never half done; bad
+/// settings name their key.
 #[test]
-fn postgres_refuses_what_it_does_not_support_and_never_falls_back_to_plaintext() {
+fn postgres_refuses_what_it_does_not_support() {
     let Some((place, store)) = open_on(Db::Postgres) else {
         return;
     };
@@ -938,20 +938,6 @@ fn postgres_refuses_what_it_does_not_support_and_never_falls_back_to_plaintext()
     let Place::Postgres(config) = &place else {
         unreachable!()
     };
-    // The test server speaks no TLS: with tls = "require" the store refuses to connect.
-    let ca = tempfile::NamedTempFile::new().unwrap();
-    let issuer = crate::pki::Ca::generate("db test CA").unwrap();
-    std::fs::write(ca.path(), issuer.cert_pem()).unwrap();
-    let tls = crate::config::StoreConfig {
-        tls: crate::config::DatabaseTls::Require,
-        tls_ca_file: Some(ca.path().to_owned()),
-        ..config.clone()
-    };
-    let refused = Store::open_configured(&tls);
-    assert!(
-        matches!(refused, Err(StoreError::Unreachable(_))),
-        "{refused:?}"
-    );
     let no_node = crate::config::StoreConfig {
         node_id: None,
         ..config.clone()
@@ -1158,4 +1144,65 @@ fn rewrap_swaps_only_an_unchanged_wrapping(db: Db) {
         .unwrap());
     assert_eq!(store.get_material("a").unwrap(), Some(new));
     assert!(store.material_not_under("k2", 10).unwrap().is_empty());
+}
+
+/// With `tls = "require"` the store connects over TLS verified against `store.tls_ca_file`;
+/// a server whose certificate another CA issued is refused, and so is one that declines TLS:
+/// the store then sends nothing in plaintext (no fallback, whoever is in between).
+#[test]
+fn postgres_tls_is_verified_and_never_given_up_for_plaintext() {
+    let Some(Place::Postgres(config)) = Place::new(Db::Postgres) else {
+        return;
+    };
+    let server = pg_server::server().unwrap();
+    let with_ca = |ca: &std::path::Path| crate::config::StoreConfig {
+        tls: crate::config::DatabaseTls::Require,
+        tls_ca_file: Some(ca.to_owned()),
+        ..config.clone()
+    };
+    let store = Store::open_configured(&with_ca(&server.ca_file)).unwrap();
+    let r = row("over-tls", "alice", &["n"]);
+    store
+        .write(move |tx| tx.insert(&r, Some(&wrapped())))
+        .unwrap();
+    assert_eq!(store.get_material("over-tls").unwrap(), Some(wrapped()));
+    store.close();
+    // Another CA: the server's certificate does not verify.
+    let other = tempfile::NamedTempFile::new().unwrap();
+    let issuer = crate::pki::Ca::generate("another CA").unwrap();
+    std::fs::write(other.path(), issuer.cert_pem()).unwrap();
+    let refused = Store::open_configured(&with_ca(other.path()));
+    assert!(
+        matches!(refused, Err(StoreError::Unreachable(_))),
+        "{refused:?}"
+    );
+    // A listener that answers PostgreSQL's TLS request with "no": refused, and the only bytes
+    // the store sent are that request (8 bytes), never a plaintext startup message.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let decliner = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut request = [0u8; 8];
+        conn.read_exact(&mut request).unwrap();
+        conn.write_all(b"N").unwrap();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut after = Vec::new();
+        let _ = conn.read_to_end(&mut after);
+        (request, after)
+    });
+    let declined = crate::config::StoreConfig {
+        url: Some(format!("host=127.0.0.1 port={port} user=akm dbname=akm")),
+        ..with_ca(&server.ca_file)
+    };
+    let refused = Store::open_configured(&declined);
+    assert!(
+        matches!(refused, Err(StoreError::Unreachable(_))),
+        "{refused:?}"
+    );
+    let (request, after) = decliner.join().unwrap();
+    // SSLRequest: length 8, code 80877103.
+    assert_eq!(request, [0, 0, 0, 8, 4, 210, 22, 47]);
+    assert!(after.is_empty(), "sent in plaintext: {after:?}");
 }

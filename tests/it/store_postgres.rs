@@ -35,4 +35,7 @@ fn the_test_postgres_runs_unprivileged_and_gives_each_test_its_own_database() {
         .get(0);
     assert_eq!(listen, "127.0.0.1");
     assert!(server.port > 0);
+    assert!(server.ca_file.exists());
+    let ssl: String = client.query_one("SHOW ssl", &[]).unwrap().get(0);
+    assert_eq!(ssl, "on");
 }

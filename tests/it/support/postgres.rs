@@ -1,7 +1,9 @@
 //! A private, real PostgreSQL server for tests: Debian's binaries (`initdb`, `postgres`) run into
 //! a temporary directory as an unprivileged user (PostgreSQL refuses root, and tests run as root
 //! in CI), listening on a free port on 127.0.0.1 only, with trust authentication for the `akm`
-//! role. One server per test process, started on first use; each test gets a database of its
+//! role, and TLS with a server certificate for 127.0.0.1 and `localhost` from a CA made at start
+//! ([`PgServer::ca_file`]; plain connections are accepted too). One server per test process,
+//! started on first use; each test gets a database of its
 //! own ([`database`]). A watchdog shell holds the server: when the test process ends, however it
 //! ends, its end of the watchdog's stdin closes and the watchdog stops the server and removes the
 //! directory. Never the system's PostgreSQL.
@@ -22,6 +24,8 @@ pub struct PgServer {
     pub port: u16,
     /// The temporary directory (data directory, socket, logs).
     pub dir: PathBuf,
+    /// The PEM CA certificate the server's TLS certificate chains to.
+    pub ca_file: PathBuf,
     /// The watchdog shell; the server stops when its stdin closes.
     _watchdog: std::sync::Mutex<Child>,
 }
@@ -136,7 +140,8 @@ as() { if [ -n "$user" ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
 as "$bin/initdb" -D "$dir/data" -U akm --auth=trust -E UTF8 --no-sync --no-instructions \
     >"$dir/initdb.log" 2>&1
 as "$bin/postgres" -D "$dir/data" -c listen_addresses=127.0.0.1 -p "$port" -k "$dir" \
-    -c fsync=off -c max_connections=300 >"$dir/server.log" 2>&1 &
+    -c fsync=off -c max_connections=300 -c ssl=on -c ssl_cert_file="$dir/tls/server.crt" \
+    -c ssl_key_file="$dir/tls/server.key" >"$dir/server.log" 2>&1 &
 echo started
 cat >/dev/null || true
 kill -INT "$(head -1 "$dir/data/postmaster.pid")" 2>/dev/null || true
@@ -154,10 +159,13 @@ fn start(bin: &Path) -> PgServer {
             .as_nanos()
     ));
     std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let ca_file = write_tls_files(&dir);
     let user = server_user();
     if let Some(user) = &user {
-        // The server's user must own the directory it writes its socket and data into.
+        // The server's user must own the directory it writes its socket and data into, and
+        // its TLS key (PostgreSQL refuses a key file of someone else's).
         let status = Command::new("chown")
+            .arg("-R")
             .arg(user)
             .arg(&dir)
             .status()
@@ -191,8 +199,37 @@ fn start(bin: &Path) -> PgServer {
     PgServer {
         port,
         dir,
+        ca_file,
         _watchdog: std::sync::Mutex::new(watchdog),
     }
+}
+
+/// A CA and a server certificate for 127.0.0.1 and `localhost` under `dir/tls`; the CA's
+/// file.
+fn write_tls_files(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let ca_key = rcgen::KeyPair::generate().expect("CA key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "akm test PostgreSQL CA");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let key = rcgen::KeyPair::generate().expect("server key");
+    let params = rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+        .expect("server params");
+    let cert = params.signed_by(&key, &issuer).expect("server certificate");
+    let tls = dir.join("tls");
+    std::fs::create_dir(&tls).expect("tls dir");
+    let ca_file = tls.join("ca.crt");
+    std::fs::write(&ca_file, ca_cert.pem()).expect("ca.crt");
+    std::fs::write(tls.join("server.crt"), cert.pem()).expect("server.crt");
+    let key_file = tls.join("server.key");
+    std::fs::write(&key_file, key.serialize_pem()).expect("server.key");
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600))
+        .expect("server.key mode");
+    ca_file
 }
 
 /// Waits until the server accepts connections (generously: a loaded CI machine is slow).
