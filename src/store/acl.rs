@@ -272,6 +272,7 @@ impl WriteTx<'_> {
     }
 }
 
+/// SQLite-only cases; the records' round trip runs on both backends in `store::tests`.
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,91 +282,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("akm.db")).unwrap();
         (dir, store)
-    }
-
-    fn account(enabled: bool, ops: &[&str]) -> Account {
-        Account {
-            enabled,
-            operations: Operations::parse(ops).unwrap(),
-        }
-    }
-
-    #[test]
-    fn a_callers_records_come_in_the_order_of_its_ous_however_many() {
-        let (_d, store) = open();
-        store
-            .write(|tx| {
-                tx.put_account(AccountKind::Group, "HR", &account(true, &["all"]))?;
-                tx.put_account(AccountKind::Group, "Finance", &account(true, &["read"]))?;
-                tx.put_account(AccountKind::User, "bob", &account(true, &["get"]))
-            })
-            .unwrap();
-        let expected = vec![
-            ("HR".to_owned(), account(true, &["all"])),
-            ("Finance".to_owned(), account(true, &["read"])),
-        ];
-        let a = store
-            .accounts_for("bob", &["HR".into(), "Nowhere".into(), "Finance".into()])
-            .unwrap();
-        assert_eq!(a.user, Some(account(true, &["get"])));
-        assert_eq!(a.groups, expected);
-        // A caller with more OUs than one statement takes is read one record at a time.
-        let mut many: Vec<String> = (0..100).map(|i| format!("ou{i}")).collect();
-        many.insert(10, "HR".into());
-        many.push("Finance".into());
-        let a = store.accounts_for("nobody", &many).unwrap();
-        assert_eq!(a.user, None);
-        assert_eq!(a.groups, expected);
-    }
-
-    #[test]
-    fn accounts_round_trip_and_are_logged() {
-        let (_d, store) = open();
-        store
-            .write(|tx| {
-                tx.put_account(AccountKind::Group, "HR", &account(true, &["all"]))?;
-                tx.put_account(AccountKind::Group, "Finance", &account(true, &["read"]))?;
-                tx.put_account(AccountKind::User, "bob", &account(false, &[]))
-            })
-            .unwrap();
-        let a = store
-            .accounts_for("bob", &["Finance".into(), "Nowhere".into()])
-            .unwrap();
-        assert_eq!(a.user, Some(account(false, &[])));
-        assert_eq!(a.groups, vec![("Finance".into(), account(true, &["read"]))]);
-        let groups = store.accounts(AccountKind::Group).unwrap();
-        assert_eq!(groups.len(), 2);
-        assert_eq!(groups[0].0, "Finance");
-        // Replacing keeps one record.
-        store
-            .write(|tx| tx.put_account(AccountKind::Group, "HR", &account(false, &["get"])))
-            .unwrap();
-        let hr = store.accounts_for("x", &["HR".into()]).unwrap();
-        assert_eq!(hr.groups, vec![("HR".into(), account(false, &["get"]))]);
-        assert!(store
-            .write(|tx| tx.delete_account(AccountKind::User, "bob"))
-            .unwrap());
-        assert!(!store
-            .write(|tx| tx.delete_account(AccountKind::User, "bob"))
-            .unwrap());
-        let log: Vec<(String, String, String)> = store
-            .read(|c| {
-                let mut s = c.prepare("SELECT entity, uid, kind FROM change_log ORDER BY seq")?;
-                let rows = s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            })
-            .unwrap();
-        let entry = |e: &str, id: &str, k: &str| (e.to_owned(), id.to_owned(), k.to_owned());
-        assert_eq!(
-            log,
-            vec![
-                entry("group", "HR", "put"),
-                entry("group", "Finance", "put"),
-                entry("user", "bob", "put"),
-                entry("group", "HR", "put"),
-                entry("user", "bob", "delete"),
-            ]
-        );
     }
 
     #[test]

@@ -725,3 +725,29 @@ pub(in crate::store) fn rewrap(
         ],
     )? == 1)
 }
+
+/// Up to `limit` change-log entries after `seq`, oldest first.
+pub(in crate::store) fn changes_after(
+    c: &mut Client,
+    seq: i64,
+    limit: usize,
+) -> Result<Vec<super::super::ChangeEntry>, StoreError> {
+    c.query(
+        "SELECT seq, entity, uid, kind, at, hlc, origin FROM change_log WHERE seq > $1 \
+         ORDER BY seq LIMIT $2",
+        &[&seq, &i64::try_from(limit).unwrap_or(i64::MAX)],
+    )?
+    .iter()
+    .map(|r| {
+        Ok(super::super::ChangeEntry {
+            seq: r.try_get(0)?,
+            entity: r.try_get(1)?,
+            uid: r.try_get(2)?,
+            kind: r.try_get(3)?,
+            at: r.try_get(4)?,
+            hlc: r.try_get(5)?,
+            origin: r.try_get(6)?,
+        })
+    })
+    .collect()
+}
