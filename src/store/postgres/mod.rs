@@ -19,6 +19,9 @@ use std::cell::RefCell;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+/// How long a connection attempt may take unless `store.url` says (`connect_timeout`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Makes connections to the database as configured.
 pub(super) struct Connector {
     config: postgres::Config,
@@ -42,6 +45,11 @@ impl Connector {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e| config_error("store.url", format!("does not parse: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            // A database that does not answer (a black-holed address) must not hold the
+            // writer, or a reader, for ever: fail and let the next attempt reconnect.
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
         let tls = match cfg.tls {
             DatabaseTls::Off => {
                 config.ssl_mode(postgres::config::SslMode::Disable);
