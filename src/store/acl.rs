@@ -92,7 +92,7 @@ impl Store {
     /// `ous` that has one.
     pub fn accounts_for(&self, cn: &str, ous: &[String]) -> Result<Accounts, StoreError> {
         if let Some(db) = self.postgres() {
-            return db.read(|c| postgres_accounts_for(c, cn, ous));
+            return self.pg_read(db, |c| postgres_accounts_for(c, cn, ous));
         }
         if ous.len() > MAX_OUS_IN_ONE_STATEMENT {
             return self.read(|c| {
@@ -143,7 +143,7 @@ impl Store {
     /// Every record of one table, by name.
     pub fn accounts(&self, kind: AccountKind) -> Result<Vec<(String, Account)>, StoreError> {
         if let Some(db) = self.postgres() {
-            let rows = db.read(|c| pg::accounts_raw(c, kind.table(), None))?;
+            let rows = self.pg_read(db, |c| pg::accounts_raw(c, kind.table(), None))?;
             return rows
                 .into_iter()
                 .map(|(name, enabled, ops)| {

@@ -193,7 +193,7 @@ impl Store {
     /// and how many there are in all. Call at start-up, before any write.
     pub fn unaudited_changes(&self) -> Result<(Vec<UnauditedChange>, usize), StoreError> {
         if let Some(pg) = self.postgres() {
-            return pg.read(|c| {
+            return self.pg_read(pg, |c| {
                 super::postgres::queries::unaudited_changes(c, pg.node(), MAX_UNAUDITED_LISTED)
             });
         }

@@ -12,9 +12,14 @@
 //! The batch is bound to the thread that began it (the request's blocking-pool thread), so
 //! the operations need no new parameters: [`Store::read`] and [`Store::write`] on that
 //! thread, for that store, go to the batch's connection.
+//!
+//! On PostgreSQL a batch is the same: a connection of its own, its transaction holding the
+//! write lock (so other nodes' writes wait for it as this node's writer does), a savepoint per
+//! write, and the store's reads on that thread going to it.
 
-use super::writer::{Turn, WriteTx};
-use super::{open_connection, Store, StoreError};
+use super::postgres::PgConn;
+use super::writer::{Turn, TxConn, WriteTx};
+use super::{open_connection, Backend, Store, StoreError};
 use rusqlite::{Connection, OpenFlags};
 use std::cell::{Cell, RefCell};
 
@@ -22,14 +27,46 @@ use std::cell::{Cell, RefCell};
 struct Active {
     /// Which store it belongs to ([`Store::id`]).
     store: u64,
-    /// Its own connection, inside `BEGIN IMMEDIATE`.
-    conn: Connection,
+    /// Its own connection, inside `BEGIN IMMEDIATE` (or holding PostgreSQL's write lock).
+    conn: BatchConn,
     /// The oldest and newest change-log sequence numbers its writes logged (0: none).
     first: Cell<i64>,
     logged: Cell<i64>,
     /// Its turn at the write lock, given back (after the connection ends its transaction)
     /// when this is dropped.
     _turn: Turn,
+}
+
+/// A batch's connection, by backend.
+enum BatchConn {
+    Sqlite(Connection),
+    /// Boxed: a client with its runtime is three times a SQLite connection's size.
+    Postgres(Box<PgConn>),
+}
+
+impl BatchConn {
+    /// Runs statements without results (SAVEPOINT, COMMIT, ROLLBACK: the same SQL on both).
+    fn execute(&self, sql: &str) -> Result<(), StoreError> {
+        match self {
+            BatchConn::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            BatchConn::Postgres(c) => Ok(c.batch(sql)?),
+        }
+    }
+
+    /// Whether its transaction is still there (see [`write`]).
+    fn in_transaction(&self) -> bool {
+        match self {
+            BatchConn::Sqlite(c) => !c.is_autocommit(),
+            BatchConn::Postgres(c) => !c.is_closed(),
+        }
+    }
+
+    fn tx(&self) -> TxConn<'_> {
+        match self {
+            BatchConn::Sqlite(c) => TxConn::Sqlite(c),
+            BatchConn::Postgres(c) => TxConn::Postgres(c),
+        }
+    }
 }
 
 thread_local! {
@@ -51,14 +88,21 @@ impl Store {
         if ACTIVE.with(|a| a.borrow().is_some()) {
             return Err(StoreError::BatchInProgress);
         }
-        let super::Backend::Sqlite { path, .. } = &self.backend else {
-            return Err(StoreError::Unsupported("a batch transaction (Undo)"));
-        };
         let turn = self.writer.turn()?;
-        let conn = open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
-        // As on the writer's connection: destroyed key material is overwritten on disk.
-        conn.pragma_update(None, "secure_delete", "ON")?;
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let conn = match &self.backend {
+            Backend::Sqlite { path, .. } => {
+                let conn = open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+                // As on the writer's connection: destroyed key material is overwritten on disk.
+                conn.pragma_update(None, "secure_delete", "ON")?;
+                conn.execute_batch("BEGIN IMMEDIATE")?;
+                BatchConn::Sqlite(conn)
+            }
+            Backend::Postgres(pg) => {
+                let conn = pg.connection()?;
+                conn.begin_locked()?;
+                BatchConn::Postgres(Box::new(conn))
+            }
+        };
         ACTIVE.with(|a| {
             *a.borrow_mut() = Some(Active {
                 store: self.id,
@@ -80,9 +124,9 @@ impl Batch<'_> {
         let Some(active) = take(self.store.id) else {
             return Err(StoreError::BatchInProgress);
         };
-        if let Err(e) = active.conn.execute_batch("COMMIT") {
-            let _ = active.conn.execute_batch("ROLLBACK");
-            return Err(e.into());
+        if let Err(e) = active.conn.execute("COMMIT") {
+            let _ = active.conn.execute("ROLLBACK");
+            return Err(e);
         }
         let logged = (active.first.get() > 0).then(|| (active.first.get(), active.logged.get()));
         // Before the turn goes back, so the writer's next audit mark accounts for these.
@@ -100,7 +144,7 @@ impl Batch<'_> {
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
         if let Some(active) = take(self.store.id) {
-            if let Err(e) = active.conn.execute_batch("ROLLBACK") {
+            if let Err(e) = active.conn.execute("ROLLBACK") {
                 // The connection closes next, which rolls back what is left anyway.
                 tracing::error!(error = %e, "store: rolling back a batch failed");
             }
@@ -126,8 +170,20 @@ pub(super) fn active_for(id: u64) -> bool {
 pub(super) fn read<T>(
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    ACTIVE.with(|a| match a.borrow().as_ref() {
-        Some(active) => f(&active.conn),
+    ACTIVE.with(|a| match a.borrow().as_ref().map(|active| &active.conn) {
+        Some(BatchConn::Sqlite(c)) => f(c),
+        Some(BatchConn::Postgres(_)) => Err(StoreError::Unsupported("this SQLite read")),
+        None => Err(StoreError::BatchInProgress),
+    })
+}
+
+/// Runs a PostgreSQL read against the batch's connection (the caller checked [`active_for`]).
+pub(super) fn read_postgres<T>(
+    f: impl FnOnce(&mut ::postgres::Client) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    ACTIVE.with(|a| match a.borrow().as_ref().map(|active| &active.conn) {
+        Some(BatchConn::Postgres(c)) => f(&mut c.client()),
+        Some(BatchConn::Sqlite(_)) => Err(StoreError::Unsupported("a PostgreSQL read")),
         None => Err(StoreError::BatchInProgress),
     })
 }
@@ -148,21 +204,18 @@ where
         // SQLite rolled the whole batch back after a failed write (SQLITE_FULL or SQLITE_IOERR
         // while spilling its cache): a savepoint now would open a transaction of its own and
         // commit this write on release, outside the batch that is about to fail.
-        if active.conn.is_autocommit() {
+        if !active.conn.in_transaction() {
             return Err(StoreError::CommitFailed.into());
         }
-        active
-            .conn
-            .execute_batch("SAVEPOINT item")
-            .map_err(StoreError::from)?;
-        let tx = WriteTx::new(&active.conn);
+        active.conn.execute("SAVEPOINT item")?;
+        let tx = WriteTx::on(active.conn.tx());
         let result = f(&tx);
         let end = if result.is_ok() {
             "RELEASE item"
         } else {
             "ROLLBACK TO item; RELEASE item"
         };
-        active.conn.execute_batch(end).map_err(StoreError::from)?;
+        active.conn.execute(end)?;
         if let (true, Some((first, last))) = (result.is_ok(), tx.logged()) {
             if active.first.get() == 0 {
                 active.first.set(first);

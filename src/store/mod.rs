@@ -397,6 +397,19 @@ impl Store {
         }
     }
 
+    /// Runs a PostgreSQL read on `pg`'s pool, or, on a thread with a [`Batch`] in progress,
+    /// on the batch's connection (so the batch reads its own writes), as [`Store::read`].
+    fn pg_read<T>(
+        &self,
+        pg: &postgres::Pg,
+        f: impl FnOnce(&mut ::postgres::Client) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if batch::active_for(self.id) {
+            return batch::read_postgres(f);
+        }
+        pg.read(f)
+    }
+
     /// Runs `f` in the writer thread inside a transaction shared with other concurrent
     /// writes; returns once the transaction is durably committed. On a thread with a
     /// [`Batch`] in progress, `f` runs in the batch's transaction instead and becomes durable
@@ -478,7 +491,7 @@ impl Store {
     /// Loads an object row by Unique Identifier.
     pub fn get(&self, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
         if let Some(pg) = self.postgres() {
-            return pg.read(|c| postgres::queries::load_row(c, uid));
+            return self.pg_read(pg, |c| postgres::queries::load_row(c, uid));
         }
         self.read(|c| load_row(c, uid))
     }
@@ -488,7 +501,7 @@ impl Store {
     /// there), which saves a statement.
     pub fn get_object(&self, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
         if let Some(pg) = self.postgres() {
-            return pg.read(|c| postgres::queries::load_object(c, uid));
+            return self.pg_read(pg, |c| postgres::queries::load_object(c, uid));
         }
         self.read(|c| load_object(c, uid))
     }
@@ -497,7 +510,7 @@ impl Store {
     /// in one statement: what a Get needs.
     pub fn get_with_material(&self, uid: &str) -> Result<Option<RowAndMaterial>, StoreError> {
         if let Some(pg) = self.postgres() {
-            return pg.read(|c| postgres::queries::load_object_with_material(c, uid));
+            return self.pg_read(pg, |c| postgres::queries::load_object_with_material(c, uid));
         }
         self.read(|c| load_object_with_material(c, uid))
     }
@@ -505,7 +518,7 @@ impl Store {
     /// An object's first Name (the one its audit records show), without loading the row.
     pub fn first_name(&self, uid: &str) -> Result<Option<String>, StoreError> {
         if let Some(pg) = self.postgres() {
-            return pg.read(|c| postgres::queries::first_name(c, uid));
+            return self.pg_read(pg, |c| postgres::queries::first_name(c, uid));
         }
         self.read(|c| {
             Ok(
@@ -519,7 +532,7 @@ impl Store {
     /// Loads several object rows with one reader connection, skipping any that are gone.
     pub fn get_many(&self, uids: &[String]) -> Result<Vec<ObjectRow>, StoreError> {
         if let Some(pg) = self.postgres() {
-            return pg.read(|c| {
+            return self.pg_read(pg, |c| {
                 let mut rows = Vec::with_capacity(uids.len());
                 for uid in uids {
                     rows.extend(postgres::queries::load_row(c, uid)?);
@@ -539,7 +552,7 @@ impl Store {
     /// Loads the wrapped key material of an object, if it still has any.
     pub fn get_material(&self, uid: &str) -> Result<Option<Wrapped>, StoreError> {
         if let Some(pg) = self.postgres() {
-            return pg.read(|c| postgres::queries::load_material(c, uid));
+            return self.pg_read(pg, |c| postgres::queries::load_material(c, uid));
         }
         self.read(|c| load_material(c, uid))
     }
@@ -557,7 +570,7 @@ impl Store {
     /// filter by policy without loading whole rows.
     pub fn locate_with_policy(&self, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
         if let Some(pg) = self.postgres() {
-            return pg.read(|c| postgres::queries::locate(c, q));
+            return self.pg_read(pg, |c| postgres::queries::locate(c, q));
         }
         self.read(|c| locate(c, q))
     }
@@ -565,7 +578,7 @@ impl Store {
     /// The newest change-log sequence number (0 if empty).
     pub fn last_change_seq(&self) -> Result<i64, StoreError> {
         if let Some(pg) = self.postgres() {
-            return pg.read(postgres::queries::last_change_seq);
+            return self.pg_read(pg, postgres::queries::last_change_seq);
         }
         self.read(|c| {
             Ok(

@@ -111,7 +111,9 @@ impl Store {
     /// Up to `limit` change-log entries after `seq`, oldest first.
     pub fn changes_after(&self, seq: i64, limit: usize) -> Result<Vec<ChangeEntry>, StoreError> {
         if let Some(db) = self.postgres() {
-            return db.read(|c| super::postgres::queries::changes_after(c, seq, limit));
+            return self.pg_read(db, |c| {
+                super::postgres::queries::changes_after(c, seq, limit)
+            });
         }
         self.read(|c| {
             let mut stmt = c.prepare_cached(

@@ -50,7 +50,7 @@ impl Store {
     /// Every revocation, in the order they were recorded.
     pub fn cert_revocations(&self) -> Result<Vec<CertRevocation>, StoreError> {
         if let Some(db) = self.postgres() {
-            return db.read(super::postgres::queries::cert_revocations);
+            return self.pg_read(db, super::postgres::queries::cert_revocations);
         }
         self.read(|c| {
             let mut stmt = c.prepare(
@@ -70,7 +70,7 @@ impl Store {
             return Ok(None);
         };
         if let Some(db) = self.postgres() {
-            return db.read(|c| {
+            return self.pg_read(db, |c| {
                 let Some(found) = super::postgres::queries::cert_revocation(c, issuer, serial)?
                 else {
                     return Ok(None);

@@ -21,7 +21,7 @@ impl Store {
     /// How many stored keys each KEK wraps, by KEK id.
     pub fn material_by_kek(&self) -> Result<Vec<(String, i64)>, StoreError> {
         if let Some(db) = self.postgres() {
-            return db.read(super::postgres::queries::material_by_kek);
+            return self.pg_read(db, super::postgres::queries::material_by_kek);
         }
         self.read(|c| {
             let mut stmt =
@@ -38,7 +38,9 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<WrappedRow>, StoreError> {
         if let Some(db) = self.postgres() {
-            return db.read(|c| super::postgres::queries::material_not_under(c, kek_id, limit));
+            return self.pg_read(db, |c| {
+                super::postgres::queries::material_not_under(c, kek_id, limit)
+            });
         }
         self.read(|c| {
             let mut stmt = c.prepare(

@@ -22,7 +22,7 @@ impl Store {
     pub fn count_objects(&self) -> Result<Vec<ObjectCount>, StoreError> {
         let now = crate::clock::now_secs();
         if let Some(pg) = self.postgres() {
-            let counts = pg.read(|c| super::postgres::queries::count_objects(c, now))?;
+            let counts = self.pg_read(pg, |c| super::postgres::queries::count_objects(c, now))?;
             return Ok(counts
                 .into_iter()
                 .map(|(object_type, state, count)| ObjectCount {

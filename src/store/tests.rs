@@ -105,6 +105,7 @@ on_both_backends!(
     accounts_for_lists_a_callers_records_in_the_order_of_its_ous,
     certificate_revocations_are_recorded_once_in_order,
     rewrap_swaps_only_an_unchanged_wrapping,
+    a_batch_reads_its_own_writes_and_commits_or_rolls_back_whole,
 );
 
 fn row(uid: &str, owner: &str, names: &[&str]) -> ObjectRow {
@@ -924,10 +925,6 @@ fn postgres_refuses_what_it_does_not_support() {
         return;
     };
     assert!(matches!(
-        store.begin_batch(),
-        Err(StoreError::Unsupported(_))
-    ));
-    assert!(matches!(
         store.read(|_| Ok(())),
         Err(StoreError::Unsupported(_))
     ));
@@ -1264,4 +1261,82 @@ fn postgres_two_nodes_writing_at_once_number_the_change_log_without_gaps() {
             }
         }
     }
+}
+
+/// A batch transaction (Undo): its thread reads its own writes, other threads see the last
+/// commit; a failing write inside it is undone alone; dropped, it leaves nothing (no change-log
+/// entry either); committed, everything at once.
+fn a_batch_reads_its_own_writes_and_commits_or_rolls_back_whole(db: Db) {
+    let Some((_place, store)) = open_on(db) else {
+        return;
+    };
+    let store = Arc::new(store);
+    let taken = row("taken", "alice", &["dup"]);
+    store.write(move |tx| tx.insert(&taken, None)).unwrap();
+    let seen_elsewhere = |uid: &'static str| {
+        let store = store.clone();
+        std::thread::spawn(move || store.get(uid).unwrap().is_some())
+            .join()
+            .unwrap()
+    };
+    {
+        let _batch = store.begin_batch().unwrap();
+        let a = row("undone", "alice", &["n"]);
+        store
+            .write(move |tx| tx.insert(&a, Some(&wrapped())))
+            .unwrap();
+        assert!(
+            store.get("undone").unwrap().is_some(),
+            "reads its own write"
+        );
+        assert_eq!(store.get_material("undone").unwrap(), Some(wrapped()));
+        assert!(!seen_elsewhere("undone"), "not committed yet");
+        let dup = row("dup", "alice", &["dup"]);
+        let refused = store.write(move |tx| tx.insert(&dup, None));
+        assert!(matches!(refused, Err(StoreError::NameTaken)), "{refused:?}");
+        assert!(store.get("undone").unwrap().is_some(), "undone alone");
+        // Dropped without commit: rolled back.
+    }
+    assert!(store.get("undone").unwrap().is_none());
+    assert_eq!(store.last_change_seq().unwrap(), 1);
+    let batch = store.begin_batch().unwrap();
+    for uid in ["kept-1", "kept-2"] {
+        let r = row(uid, "alice", &[]);
+        store.write(move |tx| tx.insert(&r, None)).unwrap();
+    }
+    batch.commit().unwrap();
+    assert!(seen_elsewhere("kept-1") && seen_elsewhere("kept-2"));
+    assert_eq!(store.last_change_seq().unwrap(), 3);
+    // The writer goes on after the batch.
+    let later = row("later", "alice", &[]);
+    store.write(move |tx| tx.insert(&later, None)).unwrap();
+    assert_eq!(store.last_change_seq().unwrap(), 4);
+}
+
+/// A batch on one node holds the write lock: another node's write of the same Name waits for
+/// the batch and then sees its commit (NameTaken), rather than both taking the Name.
+#[test]
+fn postgres_a_batch_on_one_node_holds_other_nodes_writes_until_it_commits() {
+    let Some(place) = Place::new(Db::Postgres) else {
+        return;
+    };
+    let one = place.open_as("node-1").unwrap();
+    let two = Arc::new(place.open_as("node-2").unwrap());
+    let batch = one.begin_batch().unwrap();
+    let mine = row("in-batch", "alice", &["n"]);
+    one.write(move |tx| tx.insert(&mine, None)).unwrap();
+    let other = {
+        let two = two.clone();
+        std::thread::spawn(move || {
+            let theirs = row("other-node", "alice", &["n"]);
+            two.write(move |tx| tx.insert(&theirs, None))
+        })
+    };
+    // Give the other node's write time to reach the lock (the outcome must not depend on it).
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    batch.commit().unwrap();
+    let theirs = other.join().unwrap();
+    assert!(matches!(theirs, Err(StoreError::NameTaken)), "{theirs:?}");
+    assert!(two.get("in-batch").unwrap().is_some());
+    assert!(two.get("other-node").unwrap().is_none());
 }

@@ -35,11 +35,6 @@ pub(super) enum TxConn<'a> {
 }
 
 impl<'a> WriteTx<'a> {
-    /// A write against `conn`, which is inside a transaction and this write's savepoint.
-    pub(super) fn new(conn: &'a Connection) -> WriteTx<'a> {
-        WriteTx::on(TxConn::Sqlite(conn))
-    }
-
     /// A write against `conn` of either backend (inside a transaction and its savepoint).
     pub(super) fn on(conn: TxConn<'a>) -> WriteTx<'a> {
         WriteTx {

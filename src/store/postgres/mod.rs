@@ -256,6 +256,15 @@ impl Pg {
         &self.node
     }
 
+    /// A new connection for a write transaction of its own (a batch).
+    pub(super) fn connection(&self) -> Result<PgConn, StoreError> {
+        Ok(PgConn {
+            client: RefCell::new(self.connector.connect()?),
+            connector: self.connector.clone(),
+            node: self.node.clone(),
+        })
+    }
+
     /// Runs `f` on a reader connection (each statement its own transaction, as SQLite's
     /// readers): from the pool, or a new one while fewer than `pool_size` are out.
     pub(super) fn read<T>(
