@@ -159,7 +159,7 @@ impl Store {
 /// [`Store::accounts_for`] on PostgreSQL: the user record, then every group record named
 /// among `ous` in one statement, listed in the order of `ous`.
 fn postgres_accounts_for(
-    c: &mut ::postgres::Client,
+    c: &mut super::postgres::PgClient,
     cn: &str,
     ous: &[String],
 ) -> Result<Accounts, StoreError> {

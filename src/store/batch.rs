@@ -179,7 +179,7 @@ pub(super) fn read<T>(
 
 /// Runs a PostgreSQL read against the batch's connection (the caller checked [`active_for`]).
 pub(super) fn read_postgres<T>(
-    f: impl FnOnce(&mut ::postgres::Client) -> Result<T, StoreError>,
+    f: impl FnOnce(&mut super::postgres::PgClient) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     ACTIVE.with(|a| match a.borrow().as_ref().map(|active| &active.conn) {
         Some(BatchConn::Postgres(c)) => f(&mut c.client()),

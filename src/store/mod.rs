@@ -402,7 +402,7 @@ impl Store {
     fn pg_read<T>(
         &self,
         pg: &postgres::Pg,
-        f: impl FnOnce(&mut ::postgres::Client) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut postgres::PgClient) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if batch::active_for(self.id) {
             return batch::read_postgres(f);

@@ -15,7 +15,9 @@ pub use schema::SCHEMA_VERSION;
 
 use super::StoreError;
 use crate::config::{DatabaseTls, StoreConfig};
+use postgres::types::ToSql;
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
@@ -70,12 +72,12 @@ impl Connector {
     }
 
     /// A new connection.
-    pub(super) fn connect(&self) -> Result<postgres::Client, StoreError> {
+    pub(super) fn connect(&self) -> Result<PgClient, StoreError> {
         let connected = match &self.tls {
             Some(tls) => self.config.connect(tls.clone()),
             None => self.config.connect(postgres::NoTls),
         };
-        connected.map_err(|e| {
+        connected.map(PgClient::new).map_err(|e| {
             tracing::error!(database = %self.label, error = %e, "store: cannot connect");
             StoreError::Unreachable(e.to_string())
         })
@@ -107,9 +109,101 @@ fn tls_connector(
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(client))
 }
 
+/// The most statements one connection keeps prepared; past it the cache starts again (the
+/// Locate shapes are many, the hot paths' few statements are prepared again at once).
+const MAX_PREPARED: usize = 128;
+
+/// A connection with its prepared statements: each SQL text is parsed and planned once per
+/// connection, not on every call (which also cost a round trip more). The methods are the
+/// client's, taking SQL text.
+pub(in crate::store) struct PgClient {
+    client: postgres::Client,
+    prepared: HashMap<String, postgres::Statement>,
+}
+
+/// The parameters of a statement.
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl PgClient {
+    fn new(client: postgres::Client) -> PgClient {
+        PgClient {
+            client,
+            prepared: HashMap::new(),
+        }
+    }
+
+    /// The prepared statement of `sql`, prepared now if it is new on this connection.
+    fn statement(&mut self, sql: &str) -> Result<postgres::Statement, postgres::Error> {
+        if let Some(statement) = self.prepared.get(sql) {
+            return Ok(statement.clone());
+        }
+        if self.prepared.len() >= MAX_PREPARED {
+            self.prepared.clear();
+        }
+        let statement = self.client.prepare(sql)?;
+        self.prepared.insert(sql.to_owned(), statement.clone());
+        Ok(statement)
+    }
+
+    /// Every row `sql` returns.
+    pub(in crate::store) fn query(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<postgres::Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query(&statement, params)
+    }
+
+    /// The row `sql` returns, if any (more than one is an error).
+    pub(in crate::store) fn query_opt(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<postgres::Row>, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query_opt(&statement, params)
+    }
+
+    /// The one row `sql` returns.
+    pub(in crate::store) fn query_one(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<postgres::Row, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.query_one(&statement, params)
+    }
+
+    /// Runs `sql`; how many rows it changed.
+    pub(in crate::store) fn execute(
+        &mut self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<u64, postgres::Error> {
+        let statement = self.statement(sql)?;
+        self.client.execute(&statement, params)
+    }
+
+    /// Runs statements without parameters or results (not prepared).
+    pub(in crate::store) fn batch_execute(&mut self, sql: &str) -> Result<(), postgres::Error> {
+        self.client.batch_execute(sql)
+    }
+
+    /// Whether the connection is gone.
+    pub(in crate::store) fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    /// The client itself (migrations, which change the schema under no prepared statement).
+    fn raw(&mut self) -> &mut postgres::Client {
+        &mut self.client
+    }
+}
+
 /// The writer's connection and this node's name: what a write transaction runs on.
 pub(super) struct PgConn {
-    client: RefCell<postgres::Client>,
+    client: RefCell<PgClient>,
     connector: Arc<Connector>,
     node: Arc<str>,
 }
@@ -125,7 +219,7 @@ impl PgConn {
     }
 
     /// The connection, inside the write transaction.
-    pub(super) fn client(&self) -> std::cell::RefMut<'_, postgres::Client> {
+    pub(super) fn client(&self) -> std::cell::RefMut<'_, PgClient> {
         self.client.borrow_mut()
     }
 
@@ -191,7 +285,7 @@ fn retryable(e: &postgres::Error) -> bool {
 
 /// Reader connections: at most `size` at once; a reader waits for one to come back.
 struct Pool {
-    idle: Vec<postgres::Client>,
+    idle: Vec<PgClient>,
     /// Connections handed out.
     out: usize,
 }
@@ -215,7 +309,7 @@ impl Pg {
     pub(super) fn open(cfg: &StoreConfig) -> Result<(Pg, PgConn, i64), StoreError> {
         let connector = Arc::new(Connector::new(cfg)?);
         let mut client = connector.connect()?;
-        schema::migrate(&mut client)?;
+        schema::migrate(client.raw())?;
         let node: Arc<str> = cfg.node_id.as_deref().unwrap_or_default().into();
         let newest: i64 = client
             .query_one(
@@ -269,7 +363,7 @@ impl Pg {
     /// readers): from the pool, or a new one while fewer than `pool_size` are out.
     pub(super) fn read<T>(
         &self,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut PgClient) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut client = self.acquire()?;
         let result = f(&mut client);
@@ -282,7 +376,7 @@ impl Pg {
         self.pool.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn acquire(&self) -> Result<postgres::Client, StoreError> {
+    fn acquire(&self) -> Result<PgClient, StoreError> {
         let mut pool = self.lock();
         loop {
             if let Some(client) = pool.idle.pop() {
@@ -313,7 +407,7 @@ impl Pg {
     }
 
     /// Gives a connection back (a lost one is dropped: the next reader connects anew).
-    fn release(&self, client: postgres::Client) {
+    fn release(&self, client: PgClient) {
         let mut pool = self.lock();
         pool.out -= 1;
         if !client.is_closed() {

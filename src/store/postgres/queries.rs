@@ -4,9 +4,9 @@
 //! check runs before which write) stay in the shared `WriteTx` methods that call these.
 
 use super::super::{LocateQuery, Located, ObjectRow, RowAndMaterial, StoreError, DESTROYED_STATES};
+use super::PgClient as Client;
 use crate::crypto::Wrapped;
 use postgres::types::ToSql;
-use postgres::Client;
 
 /// The columns [`row_from`] reads, in its order, of table alias `o`.
 macro_rules! row_columns {
