@@ -191,6 +191,7 @@ impl Audit {
         writer.progress = progress.clone();
         let mut start = writer.lifecycle("start");
         start.push("version", env!("CARGO_PKG_VERSION"));
+        start.push("crypto_module", crate::crypto::backend::module().describe());
         writer
             .write_group(vec![start], Some("start"))
             .map_err(|_| AuditError::Unavailable)?;
