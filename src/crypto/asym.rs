@@ -109,7 +109,7 @@ pub fn sign(
                 _ => return Err(AsymError::Key("RSA private keys in PKCS#1 or PKCS#8")),
             }
             .map_err(|_| AsymError::Key("not a usable RSA private key"))?;
-            let mut sig = vec![0u8; key.public_modulus_len()];
+            let mut sig = vec![0u8; crate::crypto::backend::rsa_modulus_len(&key)];
             key.sign(rsa_alg(scheme, hash)?.0, &rng, data, &mut sig)
                 .map_err(|_| AsymError::Sign)?;
             Ok(sig)

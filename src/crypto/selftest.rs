@@ -200,7 +200,7 @@ fn rsa(expected: &[u8]) -> bool {
     let Ok(key) = signature::RsaKeyPair::from_der(&h(RSA_PRIVATE)) else {
         return false;
     };
-    let mut sig = vec![0u8; key.public_modulus_len()];
+    let mut sig = vec![0u8; crate::crypto::backend::rsa_modulus_len(&key)];
     let rng = crate::crypto::backend::prim::rand::SystemRandom::new();
     if key
         .sign(&signature::RSA_PKCS1_SHA256, &rng, MESSAGE, &mut sig)

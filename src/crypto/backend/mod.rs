@@ -55,6 +55,14 @@ pub fn ecdsa_from_pkcs8(
     return prim::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8);
 }
 
+/// An RSA key pair's modulus length in bytes (the two libraries name the accessor apart).
+pub fn rsa_modulus_len(key: &prim::signature::RsaKeyPair) -> usize {
+    #[cfg(feature = "ring-backend")]
+    return key.public().modulus_len();
+    #[cfg(feature = "fips")]
+    return key.public_modulus_len();
+}
+
 /// Whether this binary was built as the FIPS flavour.
 pub const FIPS_BUILD: bool = cfg!(feature = "fips");
 
