@@ -166,6 +166,26 @@ pub fn encrypt(
     rust_crypto_encrypt(key, p, data)
 }
 
+/// Encrypts `data` under `key` with a fresh IV (counter, nonce) of the mode's length, chosen
+/// here: the IV, the ciphertext and, for GCM, the tag. `p.iv` is ignored. In the FIPS build a
+/// 96-bit-IV GCM encryption takes its IV from the module itself (the one GCM encryption the
+/// module approves); elsewhere the IV comes from the build's DRBG.
+pub fn encrypt_with_new_iv(
+    key: &[u8],
+    p: &Params<'_>,
+    data: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>, Option<Vec<u8>>), CipherError> {
+    let iv = super::random_bytes(p.mode.iv_len());
+    let p = Params { iv: &iv, ..*p };
+    check_params(&p)?;
+    #[cfg(feature = "fips")]
+    if p.mode == Mode::Gcm {
+        return super::backend::fips_cipher::seal_with_module_iv(key, &p, data);
+    }
+    let (out, tag) = encrypt(key, &p, data)?;
+    Ok((iv.to_vec(), out, tag))
+}
+
 fn rust_crypto_encrypt(
     key: &[u8],
     p: &Params<'_>,

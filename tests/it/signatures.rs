@@ -278,6 +278,10 @@ async fn signature_refusals() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    feature = "fips",
+    ignore = "mixed-hash OAEP is refused in the FIPS build"
+)]
 async fn rsa_oaep_encrypts_with_the_public_key_and_decrypts_with_the_private_key() {
     let server = TestServer::start().await;
     let v = V::V2_1;

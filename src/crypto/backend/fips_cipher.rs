@@ -1,8 +1,8 @@
 //! Encrypt and Decrypt in the FIPS build: AES-ECB, -CBC and -CTR through the module's
 //! `cipher` API; AES-GCM decryption (AES-128/256, 96-bit IV, 128-bit tag) through its AEAD.
-//! AES-GCM encryption is refused: KMIP Encrypt hands the IV to the cipher (the client's, or
-//! one akm generated), and the module approves GCM encryption only with an IV it generates
-//! itself. PKCS#5 padding is added and checked here, around the module's unpadded modes, with
+//! AES-GCM encryption runs in the module when the server chooses the IV
+//! ([`seal_with_module_iv`]: the module generates it, the one GCM encryption it approves); with
+//! an IV the client supplies it is refused. PKCS#5 padding is added and checked here, around the module's unpadded modes, with
 //! the same code as the default build's (crate::crypto::cipher).
 
 use super::prim::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -52,6 +52,27 @@ fn iv128(p: &Params<'_>) -> Result<FixedLength<BLOCK>, CipherError> {
     FixedLength::try_from(p.iv).map_err(|_| CipherError::IvLength("16 bytes"))
 }
 
+/// AES-GCM encryption under an IV the module generates (aws-lc-rs `RandomizedNonceKey`):
+/// (IV, ciphertext, tag). AES-128 or AES-256, 128-bit tag.
+pub fn seal_with_module_iv(
+    key: &[u8],
+    p: &Params<'_>,
+    data: &[u8],
+) -> Result<(Vec<u8>, Vec<u8>, Option<Vec<u8>>), CipherError> {
+    gcm_key(key, p)?; // the same refusals as opening: IV and tag lengths, AES-192
+    let alg = if key.len() == 16 {
+        &aead::AES_128_GCM
+    } else {
+        &aead::AES_256_GCM
+    };
+    let key = aead::RandomizedNonceKey::new(alg, key).map_err(|_| CipherError::KeyLength)?;
+    let mut buf = data.to_vec();
+    let (nonce, tag) = key
+        .seal_in_place_separate_tag(Aad::from(p.aad), &mut buf)
+        .map_err(|_| CipherError::NotInModule("the module refused the GCM input"))?;
+    Ok((nonce.as_ref().to_vec(), buf, Some(tag.as_ref().to_vec())))
+}
+
 /// Encrypts `data` under `key` in the module; the ciphertext and, for GCM, the tag.
 pub fn encrypt(
     key: &[u8],
@@ -60,8 +81,9 @@ pub fn encrypt(
 ) -> Result<(Vec<u8>, Option<Vec<u8>>), CipherError> {
     if p.mode == Mode::Gcm {
         return Err(CipherError::NotInModule(
-            "AES-GCM encryption with a caller-supplied or akm-generated IV is not an approved \
-             service of the module (it approves only IVs it generates itself); use CBC or CTR",
+            "AES-GCM encryption with a client-supplied IV is not an approved service of the \
+             module (it approves only IVs it generates itself): omit the IV and let the server \
+             choose it",
         ));
     }
     let mut buf = data.to_vec();
