@@ -166,6 +166,9 @@ pub fn encrypt(
     rust_crypto_encrypt(key, p, data)
 }
 
+/// What [`encrypt_with_new_iv`] gives: the IV, the ciphertext and, for GCM, the tag.
+pub type WithNewIv = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
 /// Encrypts `data` under `key` with a fresh IV (counter, nonce) of the mode's length, chosen
 /// here: the IV, the ciphertext and, for GCM, the tag. `p.iv` is ignored. In the FIPS build a
 /// 96-bit-IV GCM encryption takes its IV from the module itself (the one GCM encryption the
@@ -174,7 +177,7 @@ pub fn encrypt_with_new_iv(
     key: &[u8],
     p: &Params<'_>,
     data: &[u8],
-) -> Result<(Vec<u8>, Vec<u8>, Option<Vec<u8>>), CipherError> {
+) -> Result<WithNewIv, CipherError> {
     let iv = super::random_bytes(p.mode.iv_len());
     let p = Params { iv: &iv, ..*p };
     check_params(&p)?;

@@ -58,7 +58,7 @@ pub fn seal_with_module_iv(
     key: &[u8],
     p: &Params<'_>,
     data: &[u8],
-) -> Result<(Vec<u8>, Vec<u8>, Option<Vec<u8>>), CipherError> {
+) -> Result<crate::crypto::cipher::WithNewIv, CipherError> {
     gcm_key(key, p)?; // the same refusals as opening: IV and tag lengths, AES-192
     let alg = if key.len() == 16 {
         &aead::AES_128_GCM
