@@ -148,6 +148,7 @@ fn row(i: usize) -> ObjectRow {
         names: vec![format!("key-{i:08}")],
         groups: vec![],
         attributes: vec![0u8; 200],
+        replaces: None,
     }
 }
 

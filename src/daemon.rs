@@ -327,10 +327,16 @@ fn start_and_serve(
             config.tls.expiry_warning_days,
         );
         let expiry_watch = tokio::spawn(crate::certexpiry::run(certificates.clone(), ctx.clone()));
-        let status = crate::status::start(config, ctx.clone(), Some(certificates)).await?;
+        let status = crate::status::start(config, ctx.clone(), Some(certificates.clone())).await?;
         if let Some(s) = &status {
             reload.attach_status(s.tls.clone());
             println!("akm serve: status page, /health and /metrics on https://{}/", s.addr);
+        }
+        let console =
+            crate::console::start(config, ctx.clone(), Some(certificates)).await?;
+        if let Some(c) = &console {
+            reload.attach_console(c.tls.clone());
+            println!("akm serve: management console on https://{}/ (client certificates)", c.addr);
         }
         let (stop_mirror, mirror_stopped) = tokio::sync::watch::channel(false);
         let mut mirror = None;
@@ -375,6 +381,9 @@ fn start_and_serve(
         server::serve_reloadable(listener, tls, ctx.clone(), settings(config), stopping).await;
         if let Some(s) = status {
             s.stop().await;
+        }
+        if let Some(c) = console {
+            c.stop().await;
         }
         rotation.abort();
         expiry_watch.abort();

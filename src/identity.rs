@@ -152,6 +152,13 @@ pub fn issuer_of(der: &[u8]) -> Option<String> {
     Some(cert.issuer().to_string())
 }
 
+/// The subject of a (CA) certificate, as [`issuer_of`] writes the issuer of the
+/// certificates it signs.
+pub fn subject_of(der: &[u8]) -> Option<String> {
+    let (_, cert) = parse_x509_certificate(der).ok()?;
+    Some(cert.subject().to_string())
+}
+
 /// A serial number's raw DER bytes as lower-case hex. DER integers carry a leading zero byte
 /// when the top bit is set; dropping it gives the serial's value, so two encodings of one
 /// serial cannot yield different strings.

@@ -13,6 +13,7 @@ pub mod client;
 pub mod clock;
 pub mod config;
 pub mod conformance;
+pub mod console;
 pub mod crypto;
 pub mod daemon;
 pub mod error;

@@ -11,6 +11,7 @@ mod issued;
 pub use crl::{revoke, serial_of_cert_file};
 pub use issued::{
     certificate_expiry, list_issued, record_issued, sign_csr_file, CsrPolicy, IssuedCert,
+    ISSUED_DIR,
 };
 
 use crate::secret_file::{self, SecretFileError};

@@ -35,6 +35,8 @@ pub struct Reload {
     tls: Arc<TlsHandle>,
     /// The status listener's TLS configuration, once it has started.
     status_tls: OnceLock<Arc<TlsHandle>>,
+    /// The console's TLS configuration, once it has started.
+    console_tls: OnceLock<Arc<TlsHandle>>,
     /// Tells systemd a reload is under way and when it is over.
     notifier: Notifier,
 }
@@ -48,6 +50,7 @@ impl Reload {
             current: Mutex::new(config.clone()),
             tls,
             status_tls: OnceLock::new(),
+            console_tls: OnceLock::new(),
             notifier,
         }
     }
@@ -55,6 +58,12 @@ impl Reload {
     /// Has reloads also rebuild the status listener's TLS configuration `tls`.
     pub fn attach_status(&self, tls: Arc<TlsHandle>) {
         let _ = self.status_tls.set(tls);
+    }
+
+    /// Has reloads also rebuild the console's TLS configuration `tls` (new CRLs refuse
+    /// revoked certificates there too).
+    pub fn attach_console(&self, tls: Arc<TlsHandle>) {
+        let _ = self.console_tls.set(tls);
     }
 
     /// Reloads the configuration into `ctx` (blocking: it reads files and writes the store).
@@ -129,6 +138,10 @@ impl Reload {
             Some(handle) => Some((handle, read_status_tls(&new)?)),
             None => None,
         };
+        let console_tls = match self.console_tls.get() {
+            Some(handle) => Some((handle, read_console_tls(&new)?)),
+            None => None,
+        };
         let moves =
             crate::logfile::prepare_moves(new.log.file.as_deref(), new.log.error_file.as_deref())
                 .map_err(|e| format!("config file {}: {e}", new.path.display()))?;
@@ -143,13 +156,15 @@ impl Reload {
                 &new,
                 &self.started,
             ));
-        if let Some((handle, config)) = status_tls {
+        for (handle, config) in status_tls.into_iter().chain(console_tls) {
             handle.replace(config);
         }
         moves.apply();
         ctx.access
             .replace(crate::policy::Settings::from_config(&new.access));
         ctx.max_locate_items.replace(new.server.max_locate_items);
+        ctx.client_ca_subjects
+            .replace(crate::revocations::client_ca_subjects(&new.tls));
         if let Err(e) = crate::logfile::set_level(&new.log.level) {
             tracing::error!(error = %e, "log.level not applied");
         }
@@ -187,6 +202,16 @@ fn read_status_tls(config: &Config) -> Result<Arc<rustls::ServerConfig>, String>
     crate::status::server_config(config).map_err(|e| {
         format!(
             "config file {}: status listener (`status.cert`, `status.key` or `[tls]`): {e}",
+            config.path.display()
+        )
+    })
+}
+
+/// The console's TLS configuration (`console.cert`/`console.key` or the `[tls]` files).
+fn read_console_tls(config: &Config) -> Result<Arc<rustls::ServerConfig>, String> {
+    crate::console::server_config(config).map_err(|e| {
+        format!(
+            "config file {}: console (`console.cert`, `console.key` or `[tls]`): {e}",
             config.path.display()
         )
     })
@@ -254,6 +279,8 @@ const LIVE: &[&str] = &[
     "log.level",
     "status.cert",
     "status.key",
+    "console.cert",
+    "console.key",
     "server.max_locate_items",
 ];
 
@@ -307,7 +334,7 @@ pub fn changed(old: &Config, new: &Config, which: Effect) -> Vec<String> {
 }
 
 /// The keys that differ between `old` and `new` and that a running server cannot change:
-/// everything it reads but the keys of [`LIVE`] (and a log file that moves).
+/// everything it reads but the keys applied live (and a log file that moves).
 pub fn needs_restart(old: &Config, new: &Config) -> Vec<String> {
     changed(old, new, Effect::Restart)
 }

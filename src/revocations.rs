@@ -3,11 +3,37 @@
 //! the store, whichever node's CRL it came from, is held in memory (`store::RevokedCerts`) for the KMIP listener,
 //! which refuses a revoked certificate right after the handshake and closes a connection
 //! before its next request once its certificate is revoked. Revocations are only ever added.
+//! An administrator can also revoke a certificate of the trusted client CA online
+//! (`ops::revoke_certificate`, the Revoke Certificate vendor operation the console's certificates
+//! page uses): recorded and enforced the same way, without a new CRL.
 
 use crate::audit::{AuditEvent, Outcome};
 use crate::config::TlsConfig;
 use crate::ops::Ctx;
 use crate::store::CertRevocation;
+
+/// The subjects of the client CAs `tls.client_ca` holds (only the pinned ones when
+/// `tls.client_ca_fingerprints` names any): the issuers whose certificates akm accepts, and
+/// so the only ones an online revocation may name. Empty when the bundle cannot be read (the
+/// TLS set-up reports that itself).
+pub fn client_ca_subjects(tls: &TlsConfig) -> Vec<String> {
+    let pins: Vec<[u8; 32]> = tls
+        .client_ca_fingerprints
+        .iter()
+        .filter_map(|f| crate::config::parse_fingerprint(f))
+        .collect();
+    let Ok(certs) = crate::tls::load_certs(&tls.client_ca) else {
+        return Vec::new();
+    };
+    certs
+        .iter()
+        .filter(|c| {
+            let fingerprint = ring::digest::digest(&ring::digest::SHA256, c.as_ref());
+            pins.is_empty() || pins.iter().any(|p| p[..] == *fingerprint.as_ref())
+        })
+        .filter_map(|c| crate::identity::subject_of(c.as_ref()))
+        .collect()
+}
 
 /// Records what the CRLs `tls.crls` revoke and the store does not know yet (at start and at
 /// every reload), puts it in force and audits each. Blocking. A failure is logged: the local

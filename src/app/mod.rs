@@ -47,6 +47,7 @@ impl CtxBuilder {
             attribute_limits: AttributeLimits::default(),
             metrics: Arc::default(),
             revoked_certs: Arc::default(),
+            client_ca_subjects: Live::default(),
             settings: Live::default(),
         })
     }
@@ -79,6 +80,7 @@ impl CtxBuilder {
             max_response_bytes: config.server.max_response_bytes,
         };
         ctx.attribute_limits = config.attribute_limits();
+        ctx.client_ca_subjects = crate::revocations::client_ca_subjects(&config.tls).into();
         ctx.settings = crate::settings_digest::SettingsDigest::of(config, config).into();
         CtxBuilder(ctx)
     }
@@ -129,8 +131,20 @@ pub fn apply_declared_accounts(store: &Store, config: &Config) -> Result<(), Sto
     match store.write(write.clone()) {
         // Client writes wait while a mirror peer's security settings differ, but the
         // operator's own records are how the settings are made to agree: a reload must
-        // apply them (logged as this node's change, mirrored once the link is back).
-        Err(StoreError::SettingsMismatch(_)) => store.write_replica(write)?,
+        // apply them (logged as this node's change, mirrored once the link is back). So too
+        // while rpo-zero refuses client writes for want of a peer: a reload must still be
+        // able to change who may do what (and bring in a new CRL) during a peer outage.
+        Err(StoreError::SettingsMismatch(_) | StoreError::WritesRefused) => {
+            store.write_replica(write)?
+        }
+        // Committed here, not yet confirmed by a peer (rpo-zero, refuse on timeout): the
+        // records are in force on this node, so the rest of the configuration must follow
+        // them, or a reload would be reported refused while half of it applies.
+        Err(StoreError::NotReplicated) => tracing::warn!(
+            count,
+            "user and group records from the config applied here; no mirror peer confirmed \
+             them yet (they reach the peers when the link is back)"
+        ),
         other => other?,
     }
     tracing::info!(count, "user and group records from the config applied");

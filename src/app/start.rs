@@ -92,6 +92,9 @@ pub enum StartError {
     /// The status listener (`[status]`) could not start.
     #[error(transparent)]
     Status(#[from] crate::status::StatusError),
+    /// The management console (`[console]`) could not start.
+    #[error(transparent)]
+    Console(#[from] crate::console::ConsoleError),
 }
 
 /// Creates `path` and its parents, readable by the owner only.

@@ -3,9 +3,11 @@
 //! Callers queue events and block; the thread takes every event
 //! waiting, gives each the next serial, chains it to the previous record's hash, writes the
 //! group with one write and one fdatasync, and only then acknowledges the callers and hands
-//! the records to the sinks. With [`SyncPolicy::Interval`] (an operator's choice) it
-//! acknowledges after the write and fdatasyncs on a timer instead; a group holding a
-//! checkpoint is always synced first. A signed checkpoint follows every N records and is written at
+//! the records to the sinks. With [`SyncPolicy::ByClass`] (the default) the records of reads
+//! ([`Durability::Deferred`]) are acknowledged after the write and fdatasync'd on a timer,
+//! while a group holding any other record is synced before it is acknowledged; with
+//! [`SyncPolicy::Interval`] (an operator's choice) every group is acknowledged after the write.
+//! A group holding a checkpoint is always synced first. A signed checkpoint follows every N records and is written at
 //! least every S seconds, also when idle. If a write fails the file is cut back to its last
 //! good length, nothing is acknowledged, and the journal reports itself unavailable until a
 //! write succeeds again (fail closed).
@@ -15,6 +17,7 @@ use super::signer::{PublicKey, Signer};
 use super::sink::{Sink, SinkProbe};
 use super::{format_time_ms, now_ms, AuditEvent};
 use crate::group_commit::{Backend, GroupCommit, Limits};
+use ring::digest;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -73,6 +76,11 @@ pub enum SyncPolicy {
     /// survives a power loss.
     #[default]
     EveryRecord,
+    /// Records appended as [`Durability::Deferred`] (reads) are kept as with `Interval`,
+    /// every other record as with `EveryRecord`: a group is fdatasync'd before it is
+    /// acknowledged if it holds one record that may not wait (that sync also covers the
+    /// deferred records written before it).
+    ByClass(Duration),
     /// Callers are acknowledged once their records are written (write(2)), so they survive a
     /// crash or kill of the process; the file is fdatasync'd at most this long after the first
     /// write not yet synced, so a power loss can lose the records of that long. Groups that
@@ -81,10 +89,20 @@ pub enum SyncPolicy {
     Interval(Duration),
 }
 
+/// Whether a caller waits for its records to be on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Acknowledged once fdatasync'd (with [`SyncPolicy::Interval`]: once written).
+    Synced,
+    /// With [`SyncPolicy::ByClass`] (or `Interval`): acknowledged once written, fdatasync'd
+    /// within the interval. Only for requests that changed nothing (reads).
+    Deferred,
+}
+
 /// What the journal thread is asked to do, in arrival order.
 enum Msg {
     /// Chain and write these events.
-    Append(Vec<AuditEvent>),
+    Append(Vec<AuditEvent>, Durability),
     /// Write a checkpoint with this reason at the end of the group.
     Checkpoint(&'static str),
     /// Close the file with a `rotate` checkpoint and continue in a new one (a group of its
@@ -125,6 +143,8 @@ struct Progress {
     checkpoint_ms: AtomicI64,
     /// Callers waiting for the journal thread to write their records.
     waiting: AtomicUsize,
+    /// fdatasyncs of the journal since start (successful or not).
+    syncs: AtomicU64,
 }
 
 /// A snapshot of the journal's state for status and metrics.
@@ -193,7 +213,7 @@ impl Audit {
         start.push("version", env!("CARGO_PKG_VERSION"));
         start.push("crypto_module", crate::crypto::backend::module().describe());
         writer
-            .write_group(vec![start], Some("start"))
+            .write_group(vec![start], Some("start"), true)
             .map_err(|_| AuditError::Unavailable)?;
         let healthy = Arc::new(AtomicBool::new(true));
         writer.healthy = healthy.clone();
@@ -230,6 +250,12 @@ impl Audit {
         &self.public_key
     }
 
+    /// fdatasyncs of the journal file since start.
+    #[cfg(test)]
+    fn syncs(&self) -> u64 {
+        self.progress.syncs.load(Ordering::Relaxed)
+    }
+
     /// Whether the last write succeeded.
     pub fn is_healthy(&self) -> bool {
         self.healthy.load(Ordering::Acquire)
@@ -263,10 +289,21 @@ impl Audit {
     /// once they are written (blocking: call off the async workers). An error means none of
     /// them was written.
     pub fn record(&self, events: Vec<AuditEvent>) -> Result<(), AuditError> {
+        self.record_as(events, Durability::Synced)
+    }
+
+    /// Like [`Audit::record`]; with [`Durability::Deferred`] (a request that changed nothing)
+    /// and [`SyncPolicy::ByClass`] it returns once the events are written (they survive a
+    /// kill of the process), and they are fdatasync'd within the interval.
+    pub fn record_as(
+        &self,
+        events: Vec<AuditEvent>,
+        durability: Durability,
+    ) -> Result<(), AuditError> {
         if events.is_empty() {
             return Ok(());
         }
-        self.ask(Msg::Append(events))
+        self.ask(Msg::Append(events, durability))
     }
 
     /// Records a connection refused before any request, within a budget of
@@ -370,6 +407,8 @@ struct Writer {
     group_checkpoint: Option<&'static str>,
     /// Where the records of the request being staged begin in `group`.
     staged_from: usize,
+    /// Whether the group holds a record appended as [`Durability::Synced`].
+    group_synced: bool,
 }
 
 impl Writer {
@@ -405,6 +444,7 @@ impl Writer {
             group: Vec::new(),
             group_checkpoint: None,
             staged_from: 0,
+            group_synced: false,
         })
     }
 
@@ -419,7 +459,7 @@ impl Writer {
         if Instant::now() < self.deadline {
             return;
         }
-        self.deadline = if self.write_group(Vec::new(), Some("periodic")).is_ok() {
+        self.deadline = if self.write_group(Vec::new(), Some("periodic"), true).is_ok() {
             Instant::now() + self.period()
         } else {
             // Retry soon rather than a whole period later.
@@ -456,12 +496,15 @@ impl Writer {
     }
 
     /// Chains `records` (with a checkpoint after every N, and one at the end if
-    /// `final_checkpoint` names a reason), writes them with one write and one fdatasync, and
-    /// delivers them to the sinks. On failure the file is cut back and the state is unchanged.
+    /// `final_checkpoint` names a reason), writes them with one write and one fdatasync
+    /// (deferred by the policy unless they hold a checkpoint, or `synced` asks for it under
+    /// [`SyncPolicy::ByClass`]), and delivers them to the sinks. On failure the file is cut
+    /// back and the state is unchanged.
     fn write_group(
         &mut self,
         records: Vec<Record>,
         final_checkpoint: Option<&str>,
+        synced: bool,
     ) -> Result<(), AuditError> {
         let mut c = Chain {
             serial: self.serial,
@@ -493,7 +536,9 @@ impl Writer {
             return Ok(());
         }
         // A checkpoint is what a verifier trusts: it is on disk before anyone is told.
-        let durable = final_checkpoint.is_some() || chained.iter().any(Record::is_checkpoint);
+        let durable = final_checkpoint.is_some()
+            || chained.iter().any(Record::is_checkpoint)
+            || (synced && !matches!(self.settings.sync, SyncPolicy::Interval(_)));
         let synced = match self.append(text.as_bytes(), durable) {
             Ok(synced) => synced,
             Err(e) => {
@@ -542,6 +587,7 @@ impl Writer {
             // are never trusted: `fail` cuts the file back to the last synced length and the
             // records are chained again from the last durable one. Bytes synced before are
             // not affected. fdatasync covers every earlier write to the file too.
+            self.progress.syncs.fetch_add(1, Ordering::Relaxed);
             self.file.sync_data()?;
             self.unsynced = None;
             return Ok(true);
@@ -555,7 +601,9 @@ impl Writer {
     /// When the deferred fdatasync is due, if a write is waiting for one.
     fn sync_due(&self) -> Option<Instant> {
         match self.settings.sync {
-            SyncPolicy::Interval(every) => self.unsynced.map(|first| first + every),
+            SyncPolicy::Interval(every) | SyncPolicy::ByClass(every) => {
+                self.unsynced.map(|first| first + every)
+            }
             SyncPolicy::EveryRecord => None,
         }
     }
@@ -566,6 +614,7 @@ impl Writer {
     /// until a checkpoint can be written and synced again.
     fn sync_now(&mut self) {
         self.unsynced = None;
+        self.progress.syncs.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.file.sync_data() {
             if self.healthy.swap(false, Ordering::AcqRel) {
                 tracing::error!(
@@ -597,7 +646,7 @@ impl Writer {
     }
 
     fn reopen(&mut self) -> Result<(), AuditError> {
-        self.write_group(Vec::new(), Some("rotate"))?;
+        self.write_group(Vec::new(), Some("rotate"), true)?;
         let (file, len, _) = open_journal(&self.settings.path).map_err(|source| {
             tracing::error!(target: "akm::audit", error = %source, "audit journal: reopen failed");
             AuditError::Open {
@@ -607,7 +656,7 @@ impl Writer {
         })?;
         self.file = file;
         self.len = len;
-        self.write_group(Vec::new(), Some("reopen"))
+        self.write_group(Vec::new(), Some("reopen"), true)
     }
 }
 
@@ -625,7 +674,8 @@ impl Backend for Writer {
     fn apply(&mut self, msg: Msg) -> Staged {
         self.staged_from = self.group.len();
         match msg {
-            Msg::Append(events) => {
+            Msg::Append(events, durability) => {
+                self.group_synced |= durability == Durability::Synced;
                 for e in events {
                     let mut r = Record::default();
                     self.base(&mut r);
@@ -653,7 +703,8 @@ impl Backend for Writer {
         }
         let records = std::mem::take(&mut self.group);
         let checkpoint = self.group_checkpoint.take();
-        let result = self.write_group(records, checkpoint);
+        let synced = std::mem::take(&mut self.group_synced);
+        let result = self.write_group(records, checkpoint, synced);
         if result.is_ok() && checkpoint.is_some() {
             self.deadline = Instant::now() + self.period();
         }
@@ -669,6 +720,7 @@ impl Backend for Writer {
     fn abandon(&mut self) {
         self.group.clear();
         self.group_checkpoint = None;
+        self.group_synced = false;
         // Bytes of the failed group may be in the file unacknowledged: cut back to the last
         // good record before anything else is appended.
         self.cut_pending = true;
@@ -694,7 +746,7 @@ impl Backend for Writer {
 
     fn shutdown(&mut self) {
         let stop = self.lifecycle("stop");
-        if self.write_group(vec![stop], Some("final")).is_err() {
+        if self.write_group(vec![stop], Some("final"), true).is_err() {
             tracing::error!(target: "akm::audit", "audit journal: could not write the final checkpoint");
         }
         for sink in &mut self.sinks {
@@ -719,7 +771,15 @@ impl Chain {
         self.serial = self.serial.saturating_add(1);
         set_field(&mut r, "serial", self.serial.to_string());
         r.push("prev", &self.head);
-        let hash = r.compute_hash();
+        // Without `hash` and `sig` yet, the line is exactly the record's canonical bytes:
+        // hashed where they are written, in one pass.
+        let start = self.text.len();
+        r.write_line(&mut self.text);
+        let hash = hex::encode(digest::digest(
+            &digest::SHA256,
+            &self.text.as_bytes()[start..],
+        ));
+        debug_assert_eq!(hash, r.compute_hash(), "a line is not its canonical bytes");
         r.push(HASH, &hash);
         if r.is_checkpoint() {
             // The hash covers the serial, time, key id and (through `prev`) the chain head.
@@ -728,8 +788,13 @@ impl Chain {
         } else {
             self.since += 1;
         }
+        for (k, v) in r.fields.iter().filter(|(k, _)| k == HASH || k == SIG) {
+            self.text.push(' ');
+            self.text.push_str(k);
+            self.text.push('=');
+            self.text.push_str(v);
+        }
         self.head = hash;
-        r.write_line(&mut self.text);
         self.text.push('\n');
         self.records.push(r);
     }
@@ -932,6 +997,38 @@ mod tests {
         audit.close();
         let recs = lines(&path);
         assert_eq!(recs.last().unwrap().get("reason"), Some("final"));
+        verify_ok(&[path]);
+    }
+
+    #[test]
+    fn by_class_a_reads_record_waits_for_no_sync_and_any_other_record_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let policy = |sync| {
+            let mut s = settings(&path);
+            s.checkpoint_every = 1000;
+            s.sync = sync;
+            Audit::open(s, signer(), vec![]).unwrap()
+        };
+        // Longer than the test: a deferred sync never runs on its timer here.
+        let hour = Duration::from_secs(3600);
+        let syncs_for = |audit: &Audit, user: &str, durability| {
+            let before = audit.syncs();
+            audit.record_as(vec![event(user)], durability).unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains(&format!("user={user}")), "{user} not written");
+            audit.syncs() - before
+        };
+        let audit = policy(SyncPolicy::ByClass(hour));
+        assert_eq!(syncs_for(&audit, "read", Durability::Deferred), 0);
+        assert_eq!(syncs_for(&audit, "write", Durability::Synced), 1);
+        drop(audit);
+        let audit = policy(SyncPolicy::EveryRecord);
+        assert_eq!(syncs_for(&audit, "strict", Durability::Deferred), 1);
+        drop(audit);
+        let audit = policy(SyncPolicy::Interval(hour));
+        assert_eq!(syncs_for(&audit, "lazy", Durability::Synced), 0);
+        drop(audit);
         verify_ok(&[path]);
     }
 

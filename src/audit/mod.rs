@@ -14,7 +14,7 @@ pub mod signer;
 pub mod sink;
 pub mod verify;
 
-pub use journal::{Audit, AuditError, JournalSettings, JournalStatus};
+pub use journal::{Audit, AuditError, Durability, JournalSettings, JournalStatus};
 
 use crate::identity::Principal;
 use crate::kmip::enums::{operation as op, result_reason as rr};
@@ -269,12 +269,33 @@ pub fn format_time_ms(ms: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    if !(0..=9999).contains(&y) {
+        return format!(
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        );
+    }
+    // Fixed layout, digit by digit: every record carries one (format! costs ~3x as much).
+    let mut out = String::with_capacity(24);
+    let mut digits = |n: i64, width: u32, sep: char| {
+        for p in (0..width).rev() {
+            let digit = (n / 10_i64.pow(p)) % 10;
+            out.push(char::from(b'0' + digit as u8));
+        }
+        if sep != '\0' {
+            out.push(sep);
+        }
+    };
+    digits(y, 4, '-');
+    digits(m, 2, '-');
+    digits(d, 2, 'T');
+    digits(rem / 3600, 2, ':');
+    digits(rem % 3600 / 60, 2, ':');
+    digits(rem % 60, 2, '.');
+    digits(millis, 3, 'Z');
+    out
 }
 
 /// Milliseconds since the epoch of a time written by [`format_time_ms`].
@@ -292,30 +313,8 @@ pub fn parse_time_ms(s: &str) -> Option<i64> {
 /// Milliseconds since the epoch, now (the journal's and the verifier's callers name it here).
 pub use crate::clock::now_ms;
 
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-/// (year, month, day) → days since 1970-01-01.
-pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+use crate::clock::civil_from_days;
+pub use crate::clock::days_from_civil;
 
 #[cfg(test)]
 mod tests {

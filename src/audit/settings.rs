@@ -15,6 +15,9 @@ impl AuditConfig {
             AuditSync::Interval => {
                 SyncPolicy::Interval(std::time::Duration::from_millis(self.sync_interval_ms))
             }
+            AuditSync::ByClass => {
+                SyncPolicy::ByClass(std::time::Duration::from_millis(self.sync_interval_ms))
+            }
             AuditSync::EveryRecord => SyncPolicy::EveryRecord,
         }
     }

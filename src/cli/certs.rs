@@ -69,7 +69,7 @@ pub fn list(config: &Config, json_out: bool) -> Result<(), CliError> {
                     "serial": c.serial,
                     "subject": c.subject,
                     "user": c.cn,
-                    "not_after": super::key::rfc3339(c.not_after),
+                    "not_after": crate::clock::rfc3339(c.not_after),
                     "revoked": c.revoked,
                 })
             })
@@ -88,7 +88,7 @@ pub fn list(config: &Config, json_out: bool) -> Result<(), CliError> {
         println!(
             "{:<42} {:<21} {:<8} {}",
             c.serial,
-            super::key::rfc3339(c.not_after),
+            crate::clock::rfc3339(c.not_after),
             if c.revoked { "yes" } else { "no" },
             c.subject
         );

@@ -5,15 +5,15 @@
 use super::errors::call;
 use super::CliError;
 use crate::client::Client;
+use crate::clock::rfc3339;
 use crate::config::Config;
 use crate::kmip::attr;
-use crate::kmip::attributes::{self, Attr};
+use crate::kmip::attributes;
 use crate::kmip::enums::{
-    cryptographic_algorithm as alg, link_type, name_type, object_type as ot, operation as op,
-    revocation_reason_code as rrc, state,
+    link_type, object_type as ot, operation as op, revocation_reason_code as rrc, state,
 };
 use crate::kmip::extension as ext;
-use crate::kmip::names;
+use crate::kmip::text::{algorithm_name, attr, name_value, show_value, state_name};
 use crate::ttlv::{Tag, Ttlv, Value};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value as Json};
@@ -240,22 +240,8 @@ fn text(v: &Json) -> String {
     }
 }
 
-fn attr(name: &str, value: Value) -> Ttlv {
-    attributes::to_v1(&Attr::new(name, value), None)
-}
-
-fn algorithm(name: &str) -> Result<u32, CliError> {
-    Ok(match name.to_ascii_lowercase().as_str() {
-        "aes" => alg::AES,
-        "hmac-sha256" => alg::HMAC_SHA256,
-        "hmac-sha384" => alg::HMAC_SHA384,
-        "hmac-sha512" => alg::HMAC_SHA512,
-        other => {
-            return Err(usage(format!(
-                "unknown --alg {other:?}; use aes, hmac-sha256, hmac-sha384 or hmac-sha512"
-            )))
-        }
-    })
+pub(crate) fn algorithm(name: &str) -> Result<u32, CliError> {
+    crate::kmip::text::algorithm(name).map_err(|e| usage(format!("--alg: {e}")))
 }
 
 fn state_value(name: &str) -> Result<u32, CliError> {
@@ -270,28 +256,6 @@ fn state_value(name: &str) -> Result<u32, CliError> {
             )))
         }
     })
-}
-
-fn state_name(v: u32) -> &'static str {
-    match v {
-        state::PRE_ACTIVE => "pre-active",
-        state::ACTIVE => "active",
-        state::DEACTIVATED => "deactivated",
-        state::COMPROMISED => "compromised",
-        state::DESTROYED => "destroyed",
-        state::DESTROYED_COMPROMISED => "destroyed-compromised",
-        _ => "unknown",
-    }
-}
-
-pub(super) fn algorithm_name(v: u32) -> String {
-    match v {
-        alg::AES => "AES".into(),
-        alg::HMAC_SHA256 => "HMAC-SHA256".into(),
-        alg::HMAC_SHA384 => "HMAC-SHA384".into(),
-        alg::HMAC_SHA512 => "HMAC-SHA512".into(),
-        other => format!("0x{other:08X}"),
-    }
 }
 
 fn uid_of(payload: &Ttlv) -> String {
@@ -485,34 +449,6 @@ async fn execute(client: &mut Client, command: KeyCommand) -> Result<Json, CliEr
     })
 }
 
-/// The Cryptographic Usage Mask of `--usage` names.
-fn usage_mask(names: &str) -> Result<i32, CliError> {
-    use crate::kmip::enums::cryptographic_usage_mask as u;
-    let mut mask = 0;
-    for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        mask |= match name {
-            "encrypt" => u::ENCRYPT,
-            "decrypt" => u::DECRYPT,
-            "wrap-key" => u::WRAP_KEY,
-            "unwrap-key" => u::UNWRAP_KEY,
-            "mac-generate" => u::MAC_GENERATE,
-            "mac-verify" => u::MAC_VERIFY,
-            "derive-key" => u::DERIVE_KEY,
-            "export" => u::EXPORT,
-            other => {
-                return Err(usage(format!(
-                    "unknown --usage {other:?}; use encrypt, decrypt, wrap-key, unwrap-key, \
-                     mac-generate, mac-verify, derive-key or export"
-                )))
-            }
-        };
-    }
-    if mask == 0 {
-        return Err(usage("--usage names nothing; e.g. --usage encrypt,decrypt"));
-    }
-    Ok(mask)
-}
-
 /// The expiry and rotation schedule `akm key create` was asked for.
 struct Schedule {
     deactivate_at: Option<i64>,
@@ -562,13 +498,6 @@ impl Schedule {
             out["rotate_interval_secs"] = json!(every);
         }
     }
-}
-
-fn name_value(n: &str) -> Value {
-    Value::Structure(vec![
-        Ttlv::text(Tag::NAME_VALUE, n),
-        Ttlv::enumeration(Tag::NAME_TYPE, name_type::UNINTERPRETED_TEXT_STRING),
-    ])
 }
 
 fn find_bytes(t: &Ttlv, tag: Tag) -> Option<Vec<u8>> {
@@ -679,80 +608,7 @@ async fn summary(client: &mut Client, uid: &str) -> Result<Json, CliError> {
     Ok(out)
 }
 
-/// An attribute value for display: never key bytes (none are attributes), digests in hex,
-/// enumerations by their spec name (`Symmetric Key`), masks as names (`Encrypt|Decrypt`).
-fn show_value(a: &Attr) -> Json {
-    match (a.name.as_str(), &a.value) {
-        (attr::STATE, Value::Enumeration(v)) => json!(state_name(*v)),
-        (attr::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(v)) => json!(algorithm_name(*v)),
-        (name, v) => shown(Some(name), v),
-    }
-}
-
-/// `v` for display; `name` is its attribute's or tag's spec name, which chooses the table an
-/// enumeration or mask value is named from.
-fn shown(name: Option<&str>, v: &Value) -> Json {
-    match v {
-        Value::Structure(c) => {
-            let mut m = serde_json::Map::new();
-            for i in c {
-                let field = i
-                    .tag
-                    .name()
-                    .map_or_else(|| format!("{:?}", i.tag), str::to_owned);
-                m.insert(field, shown(i.tag.name(), &i.value));
-            }
-            Json::Object(m)
-        }
-        Value::Integer(i) => match name {
-            Some(n) if names::is_mask(n) => json!(names::mask_names(n, *i)),
-            _ => json!(i),
-        },
-        Value::LongInteger(i) => json!(i),
-        Value::DateTime(secs) => json!(rfc3339(*secs)),
-        Value::DateTimeExtended(micros) => json!(rfc3339(micros.div_euclid(1_000_000))),
-        Value::Enumeration(e) => match name.and_then(|n| names::value_name(n, *e)) {
-            Some(n) => json!(n),
-            None => json!(format!("0x{e:08X}")),
-        },
-        Value::Boolean(b) => json!(b),
-        Value::TextString(s) => json!(s),
-        Value::ByteString(b) | Value::BigInteger(b) => json!(hex::encode(b.as_slice())),
-        Value::Interval(i) => json!(i),
-    }
-}
-
-/// Seconds since the epoch as an RFC 3339 UTC time ("2026-11-29T13:16:18Z").
-pub(super) fn rfc3339(secs: i64) -> String {
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    // Civil date from days since 1970-01-01 (proleptic Gregorian, 400-year eras).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::rfc3339;
-
-    #[test]
-    fn dates_print_as_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_958_178), "2026-11-29T13:16:18Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
-        assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
-    }
+/// The Cryptographic Usage Mask of `--usage` names.
+pub(crate) fn usage_mask(names: &str) -> Result<i32, CliError> {
+    crate::kmip::text::usage_mask(names).map_err(|e| usage(format!("--usage: {e}")))
 }

@@ -12,7 +12,7 @@ pub mod custody;
 mod discover;
 pub mod docs;
 pub mod errors;
-mod key;
+pub(crate) mod key;
 mod mirror;
 mod report;
 mod transfer;

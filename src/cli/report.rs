@@ -191,15 +191,15 @@ async fn row(client: &mut Client, uid: &str) -> Result<Json, CliError> {
 fn fill(out: &mut serde_json::Map<String, Json>, groups: &mut Vec<String>, a: &Attr) {
     use crate::status::gauges::{object_type_name, state_name};
     let date = |v: &Value| match v {
-        Value::DateTime(s) => json!(super::key::rfc3339(*s)),
-        Value::DateTimeExtended(us) => json!(super::key::rfc3339(us.div_euclid(1_000_000))),
+        Value::DateTime(s) => json!(crate::clock::rfc3339(*s)),
+        Value::DateTimeExtended(us) => json!(crate::clock::rfc3339(us.div_euclid(1_000_000))),
         _ => Json::Null,
     };
     let (column, value) = match (a.name.as_str(), &a.value) {
         (attr::NAME, v) => ("name", json!(crate::ops::object_name(v))),
         (attr::OBJECT_TYPE, Value::Enumeration(e)) => ("object_type", json!(object_type_name(*e))),
         (attr::CRYPTOGRAPHIC_ALGORITHM, Value::Enumeration(e)) => {
-            ("algorithm", json!(super::key::algorithm_name(*e)))
+            ("algorithm", json!(crate::kmip::text::algorithm_name(*e)))
         }
         (attr::CRYPTOGRAPHIC_LENGTH, Value::Integer(n)) => ("length", json!(n)),
         (attr::STATE, Value::Enumeration(e)) => ("state", json!(state_name(*e))),

@@ -21,12 +21,14 @@ pub struct AuditConfig {
     pub checkpoint_every: u64,
     /// A signed checkpoint at least this often, in seconds (at most 60).
     pub checkpoint_secs: u64,
-    /// When records reach the disk: `every-record` (each request's records are fdatasync'd
-    /// before its response) or `interval` (written before the response, fdatasync'd at most
-    /// `sync_interval_ms` later).
+    /// When records reach the disk: `by-class` (a state-changing request's records are
+    /// fdatasync'd before its response, a read's are written before it and fdatasync'd at most
+    /// `sync_interval_ms` later), `every-record` (every request's records are fdatasync'd
+    /// before its response) or `interval` (every record written before the response,
+    /// fdatasync'd at most `sync_interval_ms` later).
     pub sync: AuditSync,
-    /// With `sync = "interval"`: the longest a written record waits for its fdatasync, in
-    /// milliseconds (1 to 1000).
+    /// With `sync = "by-class"` (for reads) or `"interval"` (for every record): the longest a
+    /// written record waits for its fdatasync, in milliseconds (1 to 1000).
     pub sync_interval_ms: u64,
     /// Syslog receivers that get a copy of every record.
     pub sinks: Vec<SinkConfig>,
@@ -40,8 +42,8 @@ impl Default for AuditConfig {
             server_name: None,
             checkpoint_every: 1000,
             checkpoint_secs: 60,
-            sync: AuditSync::EveryRecord,
-            sync_interval_ms: 50,
+            sync: AuditSync::ByClass,
+            sync_interval_ms: 10,
             sinks: Vec::new(),
         }
     }
@@ -51,6 +53,10 @@ impl Default for AuditConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuditSync {
+    /// A state-changing request's records are fdatasync'd before its response; a read's
+    /// (a request of read-only operations that changed nothing) are written before it and
+    /// fdatasync'd at most `sync_interval_ms` later.
+    ByClass,
     /// Each request's records are fdatasync'd before its response.
     EveryRecord,
     /// Written before the response, fdatasync'd at most `sync_interval_ms` later.

@@ -6,6 +6,7 @@ mod access;
 mod audit;
 mod backup;
 mod client;
+pub mod console;
 pub mod cron;
 mod crypto;
 mod diff;
@@ -110,6 +111,9 @@ pub struct Config {
     /// The HTTPS status listener (`/health`, `/metrics`, the status page).
     #[serde(default)]
     pub status: status::StatusConfig,
+    /// The HTTPS management console (off unless enabled).
+    #[serde(default)]
+    pub console: console::ConsoleConfig,
     /// The config file's path (set by `load`).
     #[serde(skip)]
     pub path: PathBuf,
@@ -175,6 +179,7 @@ impl Config {
             m.resolve(base, &self.tls);
         }
         self.status.resolve(base);
+        self.console.resolve(base);
         for p in [
             &mut self.log.file,
             &mut self.log.error_file,
@@ -329,6 +334,9 @@ impl Config {
                 .map_err(|(key, problem)| self.invalid(key, problem))?;
         }
         self.status
+            .validate()
+            .map_err(|(key, problem)| self.invalid(key, problem))?;
+        self.console
             .validate()
             .map_err(|(key, problem)| self.invalid(key, problem))?;
         self.validate_access()?;

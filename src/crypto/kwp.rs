@@ -1,7 +1,7 @@
 //! AES Key Wrap with Padding (RFC 5649, NIST SP 800-38F "KWP"): what KMIP calls the AES Key
 //! Wrap Padding block cipher mode. Wraps key material of any length from 1 byte, with the
 //! length bound into the alternative initial value so unwrapping checks it. The algorithm is
-//! RustCrypto's `aes-kw` (through [`super::keywrap::AnyKek`]); this module keeps akm's errors
+//! RustCrypto's `aes-kw` (through `keywrap`'s `AnyKek`); this module keeps akm's errors
 //! and zeroizing. Inputs and outputs are key material: never logged or formatted.
 
 use super::keywrap::AnyKek;

@@ -21,6 +21,11 @@
 //!   it is refused with General Failure and a Result Message naming the key and the file, and
 //!   the previous configuration stays in force.
 //! - Reload TLS: the same as Reload Configuration (its older name, kept for `akm tls reload`).
+//! - Revoke Certificate: Certificate Issuer (the issuing CA's subject, as the revocation
+//!   records name it), Certificate Serial (hex) → the same two, and Revoked Now (false when it
+//!   was already revoked). The issuer must be a CA of `tls.client_ca`. Recorded in the store
+//!   (mirrored to every peer) and enforced at once; only ever added. The console's
+//!   certificates page is its client.
 
 use crate::ttlv::{Tag, Ttlv};
 
@@ -41,6 +46,8 @@ pub const OP_RELOAD_TLS: u32 = 0x8000_0006;
 /// Reload the server's configuration file: TLS files, `[access]`, `[log]` levels; the same
 /// path as SIGHUP.
 pub const OP_RELOAD_CONFIG: u32 = 0x8000_0007;
+/// Revoke a client certificate of the trusted client CA, cluster-wide and at once.
+pub const OP_REVOKE_CERTIFICATE: u32 = 0x8000_0008;
 
 // akm's vendor attributes: a new object's access policy, given in Create or Register.
 
@@ -74,6 +81,12 @@ pub const TAG_ACCESS_MODE: Tag = Tag(0x54_0008);
 /// Text String: a configuration key (`server.listen`) that a reload found changed but that
 /// takes effect only at the next restart.
 pub const TAG_RESTART_KEY: Tag = Tag(0x54_0009);
+/// Text String: the issuer (the CA's subject) of a client certificate to revoke.
+pub const TAG_CERT_ISSUER: Tag = Tag(0x54_000A);
+/// Text String: the serial number of a client certificate to revoke, hex.
+pub const TAG_CERT_SERIAL: Tag = Tag(0x54_000B);
+/// Boolean: whether Revoke Certificate newly revoked it (false: it already was).
+pub const TAG_REVOKED_NOW: Tag = Tag(0x54_000C);
 
 /// Account Kind: the users table.
 pub const KIND_USER: u32 = 1;
@@ -155,6 +168,14 @@ pub fn set_key_policy_payload(
         p.push(Ttlv::text(TAG_ACCESS_MODE, m));
     }
     p
+}
+
+/// Revoke Certificate request payload.
+pub fn revoke_certificate_payload(issuer: &str, serial: &str) -> Vec<Ttlv> {
+    vec![
+        Ttlv::text(TAG_CERT_ISSUER, issuer),
+        Ttlv::text(TAG_CERT_SERIAL, serial),
+    ]
 }
 
 fn text_of(t: &Ttlv, tag: Tag) -> Option<String> {

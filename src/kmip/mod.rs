@@ -9,6 +9,7 @@ pub mod extension;
 pub mod names;
 pub mod objects;
 pub mod operations;
+pub mod text;
 pub mod vocab;
 
 pub use vocab::attr;

@@ -45,6 +45,7 @@ pub static VENDOR_OPERATIONS: &[(u32, &str)] = &[
     (ext::OP_SET_KEY_POLICY, "x-SetKeyPolicy"),
     (ext::OP_RELOAD_TLS, "x-ReloadTls"),
     (ext::OP_RELOAD_CONFIG, "x-ReloadConfig"),
+    (ext::OP_REVOKE_CERTIFICATE, "x-RevokeCertificate"),
     // KEK custody: unseal attempts, backups, rotations, dual-control windows.
     (custody::OP_SEAL_STATUS, "x-SealStatus"),
     (custody::OP_UNSEAL, "x-Unseal"),

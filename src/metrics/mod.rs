@@ -79,15 +79,15 @@ fn slot_of(code: Option<u32>) -> usize {
     OTHER
 }
 
-/// The operation label of slot `i`: the name the audit journal records it by.
-fn slot_label(i: usize) -> String {
+/// The operation label of slot `i`: `name_of` its operation code, or "other".
+fn slot_label(i: usize, name_of: &dyn Fn(u32) -> String) -> String {
     let code = match i {
         i if i < STANDARD => i as u32,
         i if i < STANDARD + EXTENSION => 0x8000_0000 + (i - STANDARD) as u32,
         i if i < OTHER => 0x8000_0100 + (i - STANDARD - EXTENSION) as u32,
         _ => return "other".into(),
     };
-    crate::kmip::operations::record_name(code)
+    name_of(code)
 }
 
 /// Counts an open connection until dropped.
@@ -152,8 +152,9 @@ impl Metrics {
             .sum()
     }
 
-    /// The counters as Prometheus families.
-    pub fn families(&self) -> Vec<Family> {
+    /// The counters as Prometheus families, each operation labelled `name_of` its code (the
+    /// caller's vocabulary: metrics itself names no KMIP operation).
+    pub fn families(&self, name_of: &dyn Fn(u32) -> String) -> Vec<Family> {
         let mut requests = Family::new(
             "akm_requests_total",
             Kind::Counter,
@@ -170,7 +171,7 @@ impl Metrics {
             if ok + failed == 0 {
                 continue;
             }
-            let op = slot_label(i);
+            let op = slot_label(i, name_of);
             for (outcome, n) in [("success", ok), ("failure", failed)] {
                 requests.sample("", &[("operation", &op), ("outcome", outcome)], n as f64);
             }
@@ -242,16 +243,24 @@ fn format_seconds(us: u64) -> String {
 mod tests {
     use super::*;
 
+    /// The names the status listener gives (the journal's).
+    fn names(code: u32) -> String {
+        crate::kmip::operations::record_name(code)
+    }
+
     #[test]
     fn slots_cover_standard_and_extension_codes() {
         assert_eq!(slot_of(Some(1)), 1);
-        assert_eq!(slot_label(slot_of(Some(1))), "Create");
-        assert_eq!(slot_label(slot_of(Some(0x8000_0101))), "x-Unseal");
-        assert_eq!(slot_label(slot_of(Some(0x8000_0003))), "x-DeleteAccount");
+        assert_eq!(slot_label(slot_of(Some(1)), &names), "Create");
+        assert_eq!(slot_label(slot_of(Some(0x8000_0101)), &names), "x-Unseal");
+        assert_eq!(
+            slot_label(slot_of(Some(0x8000_0003)), &names),
+            "x-DeleteAccount"
+        );
         assert_eq!(slot_of(Some(0x8000_0200)), OTHER);
         assert_eq!(slot_of(Some(u32::MAX)), OTHER);
         assert_eq!(slot_of(None), OTHER);
-        assert_eq!(slot_label(OTHER), "other");
+        assert_eq!(slot_label(OTHER, &names), "other");
     }
 
     #[test]
@@ -260,7 +269,7 @@ mod tests {
         m.request_finished([(Some(10), true)], Duration::from_micros(40));
         m.request_finished([(Some(10), false)], Duration::from_millis(3));
         m.request_finished([(Some(10), true)], Duration::from_secs(9));
-        let text = super::prom::render(&m.families());
+        let text = super::prom::render(&m.families(&names));
         assert!(text.contains("akm_requests_total{operation=\"Get\",outcome=\"success\"} 2\n"));
         assert!(text.contains("akm_requests_total{operation=\"Get\",outcome=\"failure\"} 1\n"));
         assert!(

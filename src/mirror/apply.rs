@@ -115,6 +115,7 @@ fn to_row(w: &WireObject) -> ObjectRow {
         names: w.names.clone(),
         groups: w.groups.clone(),
         attributes: w.attributes.clone(),
+        replaces: crate::store::replaced_object_of(&w.attributes),
     }
 }
 

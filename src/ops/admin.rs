@@ -1,7 +1,8 @@
 //! akm's administration operations (KMIP vendor extensions, see `kmip::extension`): the user
 //! and group records of the system tables, and the access policy of keys. The dispatcher lets
 //! only administrators reach them, except Get Key Policy, open to whoever may read the key's
-//! attributes; every change goes through the store's writer and its change log.
+//! attributes; every change goes through the store's writer and its change log (Revoke
+//! Certificate through `revoke_certificate`).
 
 use super::{Call, Caller, Ctx, Reply};
 use crate::error::OpError;
@@ -27,6 +28,8 @@ pub enum AdminOp {
     ReloadTls,
     /// Reload Configuration.
     ReloadConfig,
+    /// Revoke Certificate (a client certificate of the trusted CA, cluster-wide).
+    RevokeCertificate,
 }
 
 /// The administration operation with this Operation value, if it is one.
@@ -39,6 +42,7 @@ pub fn admin_operation(operation: u32) -> Option<AdminOp> {
         OP_SET_KEY_POLICY => AdminOp::SetKeyPolicy,
         OP_RELOAD_TLS => AdminOp::ReloadTls,
         OP_RELOAD_CONFIG => AdminOp::ReloadConfig,
+        OP_REVOKE_CERTIFICATE => AdminOp::RevokeCertificate,
         _ => return None,
     })
 }
@@ -53,6 +57,7 @@ pub(super) fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>, op: AdminOp) -> Resu
         AdminOp::GetKeyPolicy => get_key_policy(ctx, who, call)?,
         AdminOp::SetKeyPolicy => set_key_policy(ctx, call)?,
         AdminOp::ReloadTls | AdminOp::ReloadConfig => reload(ctx)?,
+        AdminOp::RevokeCertificate => revoke_certificate(ctx, who, call)?,
     };
     Ok(Reply { payload, uid: None })
 }
@@ -261,4 +266,18 @@ fn reload(ctx: &Ctx) -> Result<Vec<Ttlv>, OpError> {
         .into_iter()
         .map(|key| Ttlv::text(TAG_RESTART_KEY, key))
         .collect())
+}
+
+/// Revoke Certificate: the certificate the payload names, revoked cluster-wide at once.
+fn revoke_certificate(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError> {
+    let issuer = text(call.payload, TAG_CERT_ISSUER, "Certificate Issuer")?
+        .ok_or_else(|| OpError::InvalidMessage("missing Certificate Issuer".into()))?;
+    let serial = text(call.payload, TAG_CERT_SERIAL, "Certificate Serial")?
+        .ok_or_else(|| OpError::InvalidMessage("missing Certificate Serial".into()))?;
+    let newly = super::revoke_certificate::revoke_online(ctx, &who.cn, issuer, serial, call.now)?;
+    Ok(vec![
+        Ttlv::text(TAG_CERT_ISSUER, issuer),
+        Ttlv::text(TAG_CERT_SERIAL, serial),
+        Ttlv::boolean(TAG_REVOKED_NOW, newly),
+    ])
 }

@@ -220,6 +220,26 @@ impl DualControl {
         }
     }
 
+    /// The refused attempts still awaiting approval at `now`, oldest first, for the
+    /// console's dual-control page: (id, user, operation name, when refused).
+    pub fn pending_requests(&self, now: i64) -> Vec<(String, String, String, i64)> {
+        let Ok(p) = self.pending.lock() else {
+            return Vec::new();
+        };
+        p.iter()
+            .filter(|(.., at)| *at + self.max_minutes * 60 > now)
+            .cloned()
+            .collect()
+    }
+
+    /// The authorization windows open at `now`.
+    pub fn open_windows(&self, now: i64) -> Vec<Grant> {
+        let Ok(g) = self.grants.lock() else {
+            return Vec::new();
+        };
+        g.iter().filter(|x| x.until > now).cloned().collect()
+    }
+
     /// Records a refused attempt; returns its id (pending requests expire with the window).
     fn add_pending(&self, user: &str, name: &str, now: i64) -> String {
         let id = hex::encode(crate::crypto::random_bytes(4).as_slice());

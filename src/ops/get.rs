@@ -4,7 +4,7 @@
 //! object's Fresh attribute.
 
 use super::Caller;
-use super::{load_for, modify, wrap, Call, Ctx, Reply};
+use super::{load_with_material_for, modify, wrap, Call, Ctx, Reply};
 use crate::error::OpError;
 use crate::kmip::attr;
 use crate::kmip::enums::{key_format_type, key_wrap_type, object_type, operation, state};
@@ -64,7 +64,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         .payload
         .child(Tag::KEY_FORMAT_TYPE)
         .and_then(Ttlv::as_enum);
-    let obj = load_for(ctx, who, &uid, operation::GET)?;
+    let (obj, wrapped) = load_with_material_for(ctx, who, &uid, operation::GET)?;
     if matches!(obj.state(), state::DESTROYED | state::DESTROYED_COMPROMISED) {
         return Err(OpError::ObjectDestroyed);
     }
@@ -88,10 +88,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     if is_secret(obj.object_type) {
         super::dual::admit_export(ctx, who, call)?;
     }
-    let wrapped = ctx
-        .store
-        .get_material(&uid)?
-        .ok_or(OpError::ObjectDestroyed)?;
+    let wrapped = wrapped.ok_or(OpError::ObjectDestroyed)?;
     let material = ctx.kek.unwrap(&uid, obj.key_version, &wrapped)?;
     let mut encoded = if let Some(registered) = &obj.registered_wrapping {
         // Kept wrapped as registered: only that form can be served.

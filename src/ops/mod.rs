@@ -36,6 +36,7 @@ mod register;
 pub mod registry;
 mod rekey;
 mod revoke;
+mod revoke_certificate;
 mod rng_retrieve;
 pub mod rotation;
 mod rsa_oaep;
@@ -103,6 +104,9 @@ pub struct Ctx {
     /// Every revoked client certificate in the store (from this node's CRLs or a peer's),
     /// checked by the KMIP listener after the handshake and before each request.
     pub revoked_certs: Arc<crate::store::RevokedCerts>,
+    /// The subjects of the client CAs `tls.client_ca` trusts (narrowed to the pinned ones):
+    /// the only issuers Revoke Certificate accepts; replaced by a configuration reload.
+    pub client_ca_subjects: Live<Vec<String>>,
     /// The digest of the security settings in force, compared with mirror peers'; replaced
     /// by a configuration reload.
     pub settings: Live<crate::settings_digest::SettingsDigest>,
@@ -488,10 +492,16 @@ fn undoable(call: &Call<'_>) -> Result<(), OpError> {
         ));
     }
     use crate::kmip::custody::{OP_AUTHORIZE, OP_BACKUP, OP_ROTATE_KEK, OP_UNSEAL};
-    use crate::kmip::extension::{OP_RELOAD_CONFIG, OP_RELOAD_TLS};
+    use crate::kmip::extension::{OP_RELOAD_CONFIG, OP_RELOAD_TLS, OP_REVOKE_CERTIFICATE};
     if matches!(
         operation,
-        OP_UNSEAL | OP_BACKUP | OP_ROTATE_KEK | OP_AUTHORIZE | OP_RELOAD_TLS | OP_RELOAD_CONFIG
+        OP_UNSEAL
+            | OP_BACKUP
+            | OP_ROTATE_KEK
+            | OP_AUTHORIZE
+            | OP_RELOAD_TLS
+            | OP_RELOAD_CONFIG
+            | OP_REVOKE_CERTIFICATE
     ) {
         return Err(OpError::FeatureNotSupported(
             "this operation cannot be undone: send it in a batch without Undo",
@@ -520,7 +530,29 @@ fn mark_undone(out: &mut [ResponseItem]) {
 /// policy comes from the row's columns, so access is decided even for a record that does not
 /// decode; such a record is then read only as far as `stored_size::Repair` lets `who`.
 pub fn load_for(ctx: &Ctx, who: &Caller, uid: &str, operation: u32) -> Result<Object, OpError> {
-    let row = ctx.store.get(uid)?.ok_or(OpError::NotFound)?;
+    let row = ctx.store.get_object(uid)?.ok_or(OpError::NotFound)?;
+    admit(who, row, uid, operation)
+}
+
+/// [`load_for`] with the object's wrapped key material, read in the same statement (Get).
+/// The material is only returned once `who` is admitted.
+pub fn load_with_material_for(
+    ctx: &Ctx,
+    who: &Caller,
+    uid: &str,
+    operation: u32,
+) -> Result<(Object, Option<crate::crypto::Wrapped>), OpError> {
+    let (row, material) = ctx.store.get_with_material(uid)?.ok_or(OpError::NotFound)?;
+    Ok((admit(who, row, uid, operation)?, material))
+}
+
+/// Checks that policy allows `who` `operation` on the stored `row` and decodes it.
+fn admit(
+    who: &Caller,
+    row: crate::store::ObjectRow,
+    uid: &str,
+    operation: u32,
+) -> Result<Object, OpError> {
     who.require_key(&Object::row_policy(&row)?, uid, operation)?;
     let mut obj = Object::decode(row, || stored_size::Repair::for_caller(who, operation))?;
     // Every operation sees the State the dates have put the object in by now.

@@ -234,6 +234,7 @@ impl Object {
                 })
                 .collect(),
             attributes: blob.encode(),
+            replaces: self.link(crate::kmip::enums::link_type::REPLACED_OBJECT_LINK),
         }
     }
 

@@ -8,14 +8,16 @@
 use super::budget::{Eviction, PendingBudget, Ticket};
 use super::tls::TlsHandle;
 use super::ConnLimits;
-use crate::audit::{AuditError, AuditEvent, Outcome};
+use crate::audit::{AuditError, AuditEvent, Durability, Outcome};
 use crate::identity::{self, Principal};
+use crate::kmip::enums::operation;
 use crate::kmip::enums::result_reason as rr;
 use crate::kmip::{
     self, encode_response, error_response, Failure, ProtocolVersion, RequestMessage, ResponseItem,
 };
 use crate::logthrottle::LogThrottle as Throttle;
 use crate::ops::{self, Ctx};
+use crate::store::audit_ledger::AuditScope;
 use crate::ttlv::{self, Ttlv};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -388,18 +390,88 @@ fn audited_dispatch(
         items = too_large(&items);
         bytes = seal(encode_response(version, now, &items));
     }
-    let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-    let mut events = AuditEvent::for_items(&base, msg.header.version, &msg.items, &items, elapsed);
+    let answered = Answered {
+        items: &items,
+        access: &access,
+        performed_unanswered: &performed_unanswered,
+        started,
+        durability: durability_of(msg, &audit_scope),
+    };
+    record_answered(ctx, msg, &base, answered)?;
+    audit_scope.recorded();
+    Ok(bytes)
+}
+
+/// Runs `msg` for `who` exactly as the KMIP listener runs a request (the same dispatcher,
+/// access checks, dual control and audit records), for in-process front ends such as the
+/// management console: the response items, returned only once their audit records are
+/// durable. `base` names the front end's connection (event, addresses, identity).
+pub(crate) fn dispatch_audited(
+    ctx: &Ctx,
+    who: &Principal,
+    msg: &RequestMessage,
+    now: i64,
+    base: AuditEvent,
+) -> Result<Vec<ResponseItem>, AuditError> {
+    let started = std::time::Instant::now();
+    ctx.audit.ready()?;
+    let audit_scope = ctx.store.audit_scope();
+    let (items, access) = ops::dispatch_recorded(ctx, who, msg, now);
+    let answered = Answered {
+        items: &items,
+        access: &access,
+        performed_unanswered: &[],
+        started,
+        durability: durability_of(msg, &audit_scope),
+    };
+    record_answered(ctx, msg, &base, answered)?;
+    audit_scope.recorded();
+    Ok(items)
+}
+
+/// What a dispatched request came to, for its audit records.
+struct Answered<'a> {
+    /// The response items as the client is told them.
+    items: &'a [ResponseItem],
+    /// Every access decision taken.
+    access: &'a [ops::AccessRecord],
+    /// Per item: performed, but its answer was replaced by Response Too Large.
+    performed_unanswered: &'a [bool],
+    started: std::time::Instant,
+    /// Whether the response waits for the records' sync (see [`durability_of`]).
+    durability: Durability,
+}
+
+/// A request that only read (every item a read operation, nothing committed) may be answered
+/// before its records are synced (`[audit] sync = "by-class"`); any other waits for them.
+fn durability_of(msg: &RequestMessage, scope: &AuditScope) -> Durability {
+    if is_read(msg) && !scope.changed_anything() {
+        Durability::Deferred
+    } else {
+        Durability::Synced
+    }
+}
+
+/// Records one audit event per batch item (with why access was denied and whether a
+/// performed item went unanswered) and counts the request in the metrics.
+fn record_answered(
+    ctx: &Ctx,
+    msg: &RequestMessage,
+    base: &AuditEvent,
+    a: Answered<'_>,
+) -> Result<(), AuditError> {
+    let elapsed = u64::try_from(a.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let mut events = AuditEvent::for_items(base, msg.header.version, &msg.items, a.items, elapsed);
     // Why access was denied (or granted only as an administrator): the item's last, most
     // specific decision (on the object, when there was one).
-    for record in &access {
+    for record in a.access {
         if let Some(e) = events.get_mut(record.item) {
             e.detail = record.decision.reason.audit_detail();
         }
     }
     for (e, _) in events
         .iter_mut()
-        .zip(&performed_unanswered)
+        .zip(a.performed_unanswered)
         .filter(|(_, performed)| **performed)
     {
         e.detail = Some(
@@ -409,15 +481,34 @@ fn audited_dispatch(
         );
     }
     AuditEvent::fill_names(&mut events, |uid| ctx.store.first_name(uid).ok().flatten());
-    ctx.audit.record(events)?;
-    audit_scope.recorded();
+    ctx.audit.record_as(events, a.durability)?;
     // The one place every dispatched request ends: counted once the client's answer is final.
     // An undone item left nothing behind: it counts as a failure.
-    let outcomes = items
+    let outcomes = a
+        .items
         .iter()
         .map(|i| (i.operation, i.result.is_ok() && !i.undone));
-    ctx.metrics.request_finished(outcomes, started.elapsed());
-    Ok(bytes)
+    ctx.metrics.request_finished(outcomes, a.started.elapsed());
+    Ok(())
+}
+
+/// Operations that never change state: a request made only of these, that committed nothing,
+/// is a read, whose audit record may wait for its fdatasync (`[audit] sync = "by-class"`).
+/// Kept to operations that cannot consume anything (cryptographic operations may count usage).
+const READ_OPERATIONS: [u32; 6] = [
+    operation::GET,
+    operation::GET_ATTRIBUTES,
+    operation::GET_ATTRIBUTE_LIST,
+    operation::LOCATE,
+    operation::QUERY,
+    operation::DISCOVER_VERSIONS,
+];
+
+/// Whether every item of `msg` is a read operation.
+fn is_read(msg: &RequestMessage) -> bool {
+    msg.items
+        .iter()
+        .all(|i| READ_OPERATIONS.contains(&i.operation))
 }
 
 /// The answer when the audit journal cannot be written (fail closed).
@@ -475,7 +566,7 @@ fn peer_cert_sha256(tls: &TlsStream<TcpStream>) -> Option<String> {
 /// checked that already; a resumed one has not (rustls carries the certificate of the full
 /// handshake forward, and every resumption may be given a new ticket), so without this check
 /// a client could keep an expired certificate working by reconnecting.
-fn certificate_current(tls: &TlsStream<TcpStream>) -> bool {
+pub(crate) fn certificate_current(tls: &TlsStream<TcpStream>) -> bool {
     let (_, session) = tls.get_ref();
     if session.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
         return true;

@@ -12,6 +12,8 @@ mod conn;
 mod limits;
 pub mod tls;
 
+pub(crate) use conn::{certificate_current, dispatch_audited};
+
 use crate::logthrottle::LogThrottle as Throttle;
 use crate::ops::Ctx;
 use crate::ttlv::Limits;

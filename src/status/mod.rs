@@ -309,7 +309,10 @@ fn respond(route: Route, source: &Source, detail: page::Detail) -> Response {
     match route {
         Route::Health => health(&snap),
         Route::Metrics => {
-            let mut families = source.ctx.metrics.families();
+            let mut families = source
+                .ctx
+                .metrics
+                .families(&crate::kmip::operations::record_name);
             families.extend(gauges::families(&snap, source.started_unix));
             Response::new(200, prom::CONTENT_TYPE, prom::render(&families))
         }

@@ -81,20 +81,58 @@ fn list_accounts(c: &Connection, kind: AccountKind) -> Result<Vec<(String, Accou
         .collect()
 }
 
+/// Past this many OUs a caller's records are read one statement each (SQLite allows at most
+/// 500 terms in a compound SELECT).
+const MAX_OUS_IN_ONE_STATEMENT: usize = 64;
+
 impl Store {
     /// The records naming a caller: the user record of `cn`, the group record of each of
     /// `ous` that has one.
     pub fn accounts_for(&self, cn: &str, ous: &[String]) -> Result<Accounts, StoreError> {
-        self.read(|c| {
-            let user = load_account(c, AccountKind::User, cn)?;
-            let mut groups = Vec::new();
-            for ou in ous {
-                if let Some(a) = load_account(c, AccountKind::Group, ou)? {
-                    groups.push((ou.clone(), a));
+        if ous.len() > MAX_OUS_IN_ONE_STATEMENT {
+            return self.read(|c| {
+                let user = load_account(c, AccountKind::User, cn)?;
+                let mut groups = Vec::new();
+                for ou in ous {
+                    if let Some(a) = load_account(c, AccountKind::Group, ou)? {
+                        groups.push((ou.clone(), a));
+                    }
                 }
+                Ok(Accounts { user, groups })
+            });
+        }
+        // One statement for the user and every group: each statement run outside a
+        // transaction takes and drops SQLite's read lock, and this runs for every request.
+        let mut sql = String::from("SELECT 0, enabled, operations FROM acl_users WHERE name = ?1");
+        for i in 1..=ous.len() {
+            sql.push_str(&format!(
+                " UNION ALL SELECT {i}, enabled, operations FROM acl_groups WHERE name = ?{}",
+                i + 1
+            ));
+        }
+        sql.push_str(" ORDER BY 1");
+        let names = std::iter::once(cn).chain(ous.iter().map(String::as_str));
+        let found: Vec<(usize, bool, String)> = self.read(|c| {
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(rusqlite::params_from_iter(names), |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })?;
+        let mut accounts = Accounts {
+            user: None,
+            groups: Vec::new(),
+        };
+        for (i, enabled, ops) in found {
+            if i == 0 {
+                accounts.user = Some(account_of(AccountKind::User, cn, enabled, &ops)?);
+            } else {
+                let ou = &ous[i - 1];
+                let account = account_of(AccountKind::Group, ou, enabled, &ops)?;
+                accounts.groups.push((ou.clone(), account));
             }
-            Ok(Accounts { user, groups })
-        })
+        }
+        Ok(accounts)
     }
 
     /// Every record of one table, by name.
@@ -176,6 +214,34 @@ mod tests {
             enabled,
             operations: Operations::parse(ops).unwrap(),
         }
+    }
+
+    #[test]
+    fn a_callers_records_come_in_the_order_of_its_ous_however_many() {
+        let (_d, store) = open();
+        store
+            .write(|tx| {
+                tx.put_account(AccountKind::Group, "HR", &account(true, &["all"]))?;
+                tx.put_account(AccountKind::Group, "Finance", &account(true, &["read"]))?;
+                tx.put_account(AccountKind::User, "bob", &account(true, &["get"]))
+            })
+            .unwrap();
+        let expected = vec![
+            ("HR".to_owned(), account(true, &["all"])),
+            ("Finance".to_owned(), account(true, &["read"])),
+        ];
+        let a = store
+            .accounts_for("bob", &["HR".into(), "Nowhere".into(), "Finance".into()])
+            .unwrap();
+        assert_eq!(a.user, Some(account(true, &["get"])));
+        assert_eq!(a.groups, expected);
+        // A caller with more OUs than one statement takes is read one record at a time.
+        let mut many: Vec<String> = (0..100).map(|i| format!("ou{i}")).collect();
+        many.insert(10, "HR".into());
+        many.push("Finance".into());
+        let a = store.accounts_for("nobody", &many).unwrap();
+        assert_eq!(a.user, None);
+        assert_eq!(a.groups, expected);
     }
 
     #[test]

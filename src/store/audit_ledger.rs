@@ -128,6 +128,15 @@ pub struct AuditScope<'s> {
 }
 
 impl AuditScope<'_> {
+    /// Whether a change was committed on this thread since the scope opened.
+    pub fn changed_anything(&self) -> bool {
+        SCOPE.with(|s| {
+            s.borrow()
+                .as_ref()
+                .is_some_and(|scope| !scope.ranges.is_empty())
+        })
+    }
+
     /// The journal holds the records of every change committed in this scope.
     pub fn recorded(self) {
         if let Some(scope) = SCOPE.with(|s| s.borrow_mut().take()) {

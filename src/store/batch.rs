@@ -142,6 +142,12 @@ where
         let Some(active) = a.as_ref() else {
             return Err(StoreError::BatchInProgress.into());
         };
+        // SQLite rolled the whole batch back after a failed write (SQLITE_FULL or SQLITE_IOERR
+        // while spilling its cache): a savepoint now would open a transaction of its own and
+        // commit this write on release, outside the batch that is about to fail.
+        if active.conn.is_autocommit() {
+            return Err(StoreError::CommitFailed.into());
+        }
         active
             .conn
             .execute_batch("SAVEPOINT item")

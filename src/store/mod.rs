@@ -142,6 +142,10 @@ pub struct ObjectRow {
     pub groups: Vec<String>,
     /// The full attribute set and object metadata, TTLV-encoded by the ops layer.
     pub attributes: Vec<u8>,
+    /// The Unique Identifier its Replaced Object link names (the version this object
+    /// replaces), if any: the indexed `replaces` column, derived by whoever builds the row
+    /// from the attributes it encodes (`replaced_object_of` reads it from a record as stored).
+    pub replaces: Option<String>,
 }
 
 /// The Unique Identifier in a stored attribute record's Replaced Object link (the version
@@ -170,16 +174,16 @@ pub(crate) fn replaced_object_of(attributes: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Inserts an object row, binding [`ObjectRow::columns`] as ?1..?14.
+/// Inserts an object row, binding [`ObjectRow::columns`] as ?1..?15.
 pub(crate) const INSERT_OBJECT: &str = "INSERT INTO objects (uid, object_type, state, owner, \
      algorithm, length, initial_date, activation_date, deactivation_date, last_change, \
-     key_version, attributes, owner_group, access_mode) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     key_version, attributes, owner_group, access_mode, replaces) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 
 impl ObjectRow {
     /// The column values in the order [`INSERT_OBJECT`] (and the replica's whole-row UPDATE)
     /// bind them.
-    pub(crate) fn columns(&self) -> [&dyn rusqlite::ToSql; 14] {
+    pub(crate) fn columns(&self) -> [&dyn rusqlite::ToSql; 15] {
         [
             &self.uid,
             &self.object_type,
@@ -195,9 +199,13 @@ impl ObjectRow {
             &self.attributes,
             &self.owner_group,
             &self.access_mode,
+            &self.replaces,
         ]
     }
 }
+
+/// An object row (names and groups left empty) with its wrapped material, if it has any.
+pub type RowAndMaterial = (ObjectRow, Option<Wrapped>);
 
 /// A Locate query over the indexed columns. Every set field must match.
 #[derive(Clone, Debug, Default)]
@@ -230,6 +238,15 @@ pub struct LocateQuery {
     /// only, so a Locate by Name may match another owner's shared key too; a client that
     /// takes the first match then gets its own.
     pub owner_first: Option<String>,
+    /// Keyset paging: only objects stored after this one (its [`Located::seq`]), so a page
+    /// deep into millions of objects costs what the first one does (no OFFSET scan).
+    pub after_seq: Option<i64>,
+    /// At most this many matches (in storage order).
+    pub limit: Option<usize>,
+    /// Initial Date at or after this time (seconds since the epoch).
+    pub created_from: Option<i64>,
+    /// Initial Date before this time.
+    pub created_before: Option<i64>,
 }
 
 /// The store: one writer thread, a pool of reader connections.
@@ -260,6 +277,9 @@ const DESTROYED_STATES: [u32; 2] = [
 fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    // Room for every statement of the hot paths plus the Locate shapes in use, so none is
+    // parsed again after an eviction (rusqlite's default keeps 16).
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -369,6 +389,19 @@ impl Store {
         self.read(|c| load_row(c, uid))
     }
 
+    /// Loads an object row for an operation on the object: its Names and Object Groups are
+    /// left empty (the attribute record holds them too, and an operation reads them from
+    /// there), which saves a statement.
+    pub fn get_object(&self, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
+        self.read(|c| load_object(c, uid))
+    }
+
+    /// Like [`Store::get_object`], with the object's wrapped material (if it still has any),
+    /// in one statement: what a Get needs.
+    pub fn get_with_material(&self, uid: &str) -> Result<Option<RowAndMaterial>, StoreError> {
+        self.read(|c| load_object_with_material(c, uid))
+    }
+
     /// An object's first Name (the one its audit records show), without loading the row.
     pub fn first_name(&self, uid: &str) -> Result<Option<String>, StoreError> {
         self.read(|c| {
@@ -453,45 +486,89 @@ fn restrict_permissions(path: &Path) {
     }
 }
 
-/// The columns [`load_row`] reads, in its order (a macro so the query is one constant).
+/// The columns [`row_from`] reads, in its order, of table alias `o` (a macro so each query is
+/// one constant).
 macro_rules! row_columns {
     () => {
-        "uid, object_type, state, owner, algorithm, length, initial_date, activation_date, \
-         deactivation_date, last_change, key_version, attributes, owner_group, access_mode"
+        "o.uid, o.object_type, o.state, o.owner, o.algorithm, o.length, o.initial_date, \
+         o.activation_date, o.deactivation_date, o.last_change, o.key_version, o.attributes, \
+         o.owner_group, o.access_mode, o.replaces"
     };
 }
 
-fn load_row(c: &Connection, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
+/// An object row from the first 15 columns of `r` (as [`row_columns`] lists them), without
+/// its names and groups.
+fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<ObjectRow> {
+    Ok(ObjectRow {
+        uid: r.get(0)?,
+        object_type: r.get(1)?,
+        state: r.get(2)?,
+        owner: r.get(3)?,
+        algorithm: r.get(4)?,
+        length: r.get(5)?,
+        initial_date: r.get(6)?,
+        activation_date: r.get(7)?,
+        deactivation_date: r.get(8)?,
+        last_change: r.get(9)?,
+        key_version: r.get(10)?,
+        names: Vec::new(),
+        groups: Vec::new(),
+        attributes: r.get(11)?,
+        owner_group: r.get(12)?,
+        access_mode: r.get(13)?,
+        replaces: r.get(14)?,
+    })
+}
+
+/// An object row without its names and groups (see [`Store::get_object`]).
+fn load_object(c: &Connection, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
     // Cached statements: `Connection::query_row` would parse the SQL again on every call,
     // which profiling showed was a tenth of a Get's server CPU.
-    let row = c
-        .prepare_cached(concat!(
-            "SELECT ",
-            row_columns!(),
-            " FROM objects WHERE uid = ?1"
-        ))?
-        .query_row([uid], |r| {
-            Ok(ObjectRow {
-                uid: r.get(0)?,
-                object_type: r.get(1)?,
-                state: r.get(2)?,
-                owner: r.get(3)?,
-                algorithm: r.get(4)?,
-                length: r.get(5)?,
-                initial_date: r.get(6)?,
-                activation_date: r.get(7)?,
-                deactivation_date: r.get(8)?,
-                last_change: r.get(9)?,
-                key_version: r.get(10)?,
-                names: Vec::new(),
-                groups: Vec::new(),
-                attributes: r.get(11)?,
-                owner_group: r.get(12)?,
-                access_mode: r.get(13)?,
-            })
-        })
-        .optional()?;
-    let Some(mut row) = row else { return Ok(None) };
+    Ok(c.prepare_cached(concat!(
+        "SELECT ",
+        row_columns!(),
+        " FROM objects o WHERE o.uid = ?1"
+    ))?
+    .query_row([uid], row_from)
+    .optional()?)
+}
+
+fn load_row(c: &Connection, uid: &str) -> Result<Option<ObjectRow>, StoreError> {
+    let Some(mut row) = load_object(c, uid)? else {
+        return Ok(None);
+    };
+    (row.names, row.groups) = names_and_groups(c, uid)?;
+    Ok(Some(row))
+}
+
+/// An object row without its names and groups, and its wrapped material, in one statement
+/// (see [`Store::get_with_material`]).
+fn load_object_with_material(
+    c: &Connection,
+    uid: &str,
+) -> Result<Option<RowAndMaterial>, StoreError> {
+    Ok(c.prepare_cached(concat!(
+        "SELECT ",
+        row_columns!(),
+        ", m.kek_id, m.nonce, m.ciphertext \
+             FROM objects o LEFT JOIN material m ON m.uid = o.uid WHERE o.uid = ?1"
+    ))?
+    .query_row([uid], |r| {
+        let material = match r.get::<_, Option<String>>(15)? {
+            Some(kek_id) => Some(Wrapped {
+                kek_id,
+                nonce: r.get(16)?,
+                ciphertext: r.get(17)?,
+            }),
+            None => None,
+        };
+        Ok((row_from(r)?, material))
+    })
+    .optional()?)
+}
+
+/// An object's Names and Object Groups from their index tables, each in insertion order.
+fn names_and_groups(c: &Connection, uid: &str) -> Result<(Vec<String>, Vec<String>), StoreError> {
     // Names and groups in one statement rather than two: every statement run outside a
     // transaction takes and drops SQLite's read lock, which profiling showed costs as much
     // as the query itself.
@@ -500,15 +577,16 @@ fn load_row(c: &Connection, uid: &str) -> Result<Option<ObjectRow>, StoreError> 
          UNION ALL SELECT 1, rowid, grp FROM groups WHERE uid = ?1 ORDER BY 1, 2",
     )?;
     let mut rows = stmt.query([uid])?;
+    let (mut names, mut groups) = (Vec::new(), Vec::new());
     while let Some(r) = rows.next()? {
         let value: String = r.get(2)?;
         if r.get::<_, i64>(0)? == 0 {
-            row.names.push(value);
+            names.push(value);
         } else {
-            row.groups.push(value);
+            groups.push(value);
         }
     }
-    Ok(Some(row))
+    Ok((names, groups))
 }
 
 fn load_material(c: &Connection, uid: &str) -> Result<Option<Wrapped>, StoreError> {
@@ -536,11 +614,13 @@ pub struct Located {
     pub owner_group: Option<String>,
     /// Access mode (see [`ObjectRow::access_mode`]).
     pub access_mode: String,
+    /// Its place in storage order (the key of [`LocateQuery::after_seq`]).
+    pub seq: i64,
 }
 
 fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
     let mut sql = String::from(
-        "SELECT o.uid, o.owner, o.owner_group, o.access_mode FROM objects o WHERE 1=1",
+        "SELECT o.uid, o.owner, o.owner_group, o.access_mode, o.seq FROM objects o WHERE 1=1",
     );
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     let mut bind = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
@@ -560,6 +640,15 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
             bind(&mut sql, " OR o.owner_group = ?", g.clone().into());
         }
         sql.push(')');
+    }
+    if let Some(after) = q.after_seq {
+        bind(&mut sql, " AND o.seq > ?", after.into());
+    }
+    if let Some(from) = q.created_from {
+        bind(&mut sql, " AND o.initial_date >= ?", from.into());
+    }
+    if let Some(before) = q.created_before {
+        bind(&mut sql, " AND o.initial_date < ?", before.into());
     }
     if let Some(v) = q.object_type {
         bind(&mut sql, " AND o.object_type = ?", i64::from(v).into());
@@ -615,6 +704,10 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
         ),
         None => sql.push_str(" ORDER BY o.seq"),
     }
+    if let Some(limit) = q.limit {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        bind(&mut sql, " LIMIT ?", limit.into());
+    }
     // The SQL depends only on which filters are set, so a few shapes repeat: cache them.
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {
@@ -623,24 +716,44 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
             owner: r.get(1)?,
             owner_group: r.get(2)?,
             access_mode: r.get(3)?,
+            seq: r.get(4)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Inserts an object's wrapped material.
+pub(crate) const INSERT_MATERIAL: &str =
+    "INSERT INTO material (uid, kek_id, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)";
+
+/// Replaces the columns of an existing object row that an update may change (not its type,
+/// owner, access policy or material), binding ?1 uid, ?2.. as [`WriteTx::write_update`] does.
+const UPDATE_OBJECT: &str = "UPDATE objects SET state = ?2, algorithm = ?3, length = ?4, \
+     activation_date = ?5, deactivation_date = ?6, last_change = ?7, attributes = ?8, \
+     replaces = ?9 WHERE uid = ?1";
+
 impl WriteTx<'_> {
     /// Inserts a new object with its wrapped material, names and groups, and logs the change.
     pub fn insert(&self, row: &ObjectRow, material: Option<&Wrapped>) -> Result<(), StoreError> {
         self.check_names_free(&row.uid, &row.owner, &row.names)?;
-        self.conn().execute(INSERT_OBJECT, row.columns())?;
+        // Cached statements throughout the write path: `Connection::execute` parses its SQL
+        // again on every call, which cost a Create more than running the statements.
+        self.conn()
+            .prepare_cached(INSERT_OBJECT)?
+            .execute(row.columns())?;
         if let Some(w) = material {
-            self.conn().execute(
-                "INSERT INTO material (uid, kek_id, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
-                params![row.uid, w.kek_id, w.nonce, w.ciphertext],
-            )?;
+            self.insert_material(&row.uid, w)?;
         }
-        self.replace_index(row)?;
+        self.insert_names_and_groups(row)?;
         self.log_change(&row.uid, "insert")
+    }
+
+    /// Inserts `uid`'s wrapped material.
+    pub(super) fn insert_material(&self, uid: &str, w: &Wrapped) -> Result<(), StoreError> {
+        self.conn()
+            .prepare_cached(INSERT_MATERIAL)?
+            .execute(params![uid, w.kek_id, w.nonce, w.ciphertext])?;
+        Ok(())
     }
 
     /// Replaces an object's metadata (not its material) and logs the change.
@@ -652,28 +765,26 @@ impl WriteTx<'_> {
     /// Replaces an object's metadata (not its material, not its access policy) and its index
     /// entries, and logs the change; the caller has checked its names.
     pub(super) fn write_update(&self, row: &ObjectRow) -> Result<(), StoreError> {
-        self.conn().execute(
-            "UPDATE objects SET state = ?2, algorithm = ?3, length = ?4, activation_date = ?5, \
-             deactivation_date = ?6, last_change = ?7, attributes = ?8 WHERE uid = ?1",
-            params![
-                row.uid,
-                row.state,
-                row.algorithm,
-                row.length,
-                row.activation_date,
-                row.deactivation_date,
-                row.last_change,
-                row.attributes
-            ],
-        )?;
-        self.replace_index(row)?;
+        self.conn().prepare_cached(UPDATE_OBJECT)?.execute(params![
+            row.uid,
+            row.state,
+            row.algorithm,
+            row.length,
+            row.activation_date,
+            row.deactivation_date,
+            row.last_change,
+            row.attributes,
+            row.replaces,
+        ])?;
+        self.replace_names_and_groups(row)?;
         self.log_change(&row.uid, "update")
     }
 
     /// Deletes an object's key material (Destroy keeps the metadata).
     pub fn delete_material(&self, uid: &str) -> Result<(), StoreError> {
         self.conn()
-            .execute("DELETE FROM material WHERE uid = ?1", [uid])?;
+            .prepare_cached("DELETE FROM material WHERE uid = ?1")?
+            .execute([uid])?;
         Ok(())
     }
 
@@ -712,25 +823,37 @@ impl WriteTx<'_> {
         Ok(())
     }
 
-    fn replace_index(&self, row: &ObjectRow) -> Result<(), StoreError> {
-        let c = self.conn();
-        c.execute(
-            "UPDATE objects SET replaces = ?2 WHERE uid = ?1",
-            params![row.uid, replaced_object_of(&row.attributes)],
-        )?;
-        c.execute("DELETE FROM names WHERE uid = ?1", [&row.uid])?;
-        c.execute("DELETE FROM groups WHERE uid = ?1", [&row.uid])?;
-        for name in &row.names {
-            c.execute(
-                "INSERT OR IGNORE INTO names (uid, name) VALUES (?1, ?2)",
-                params![row.uid, name],
-            )?;
+    /// Makes the Name and Object Group index rows of an existing object those of `row`: most
+    /// updates (a State, a date, Fresh) leave both as they are, and then nothing is written.
+    pub(super) fn replace_names_and_groups(&self, row: &ObjectRow) -> Result<(), StoreError> {
+        let (names, groups) = names_and_groups(self.conn(), &row.uid)?;
+        if names == row.names && groups == row.groups {
+            return Ok(());
         }
-        for group in &row.groups {
-            c.execute(
-                "INSERT OR IGNORE INTO groups (uid, grp) VALUES (?1, ?2)",
-                params![row.uid, group],
-            )?;
+        let c = self.conn();
+        c.prepare_cached("DELETE FROM names WHERE uid = ?1")?
+            .execute([&row.uid])?;
+        c.prepare_cached("DELETE FROM groups WHERE uid = ?1")?
+            .execute([&row.uid])?;
+        self.insert_names_and_groups(row)
+    }
+
+    /// Inserts the Name and Object Group index rows of `row` (which has none yet).
+    pub(super) fn insert_names_and_groups(&self, row: &ObjectRow) -> Result<(), StoreError> {
+        let c = self.conn();
+        if !row.names.is_empty() {
+            let mut stmt =
+                c.prepare_cached("INSERT OR IGNORE INTO names (uid, name) VALUES (?1, ?2)")?;
+            for name in &row.names {
+                stmt.execute(params![row.uid, name])?;
+            }
+        }
+        if !row.groups.is_empty() {
+            let mut stmt =
+                c.prepare_cached("INSERT OR IGNORE INTO groups (uid, grp) VALUES (?1, ?2)")?;
+            for group in &row.groups {
+                stmt.execute(params![row.uid, group])?;
+            }
         }
         Ok(())
     }

@@ -254,12 +254,11 @@ fn stamp_of(
     entity: &str,
     uid: &str,
 ) -> Result<Option<(i64, Option<String>)>, StoreError> {
-    Ok(c.query_row(
+    Ok(c.prepare_cached(
         "SELECT hlc, origin FROM change_log WHERE entity = ?1 AND uid = ?2 \
-         ORDER BY seq DESC LIMIT 1",
-        params![entity, uid],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
+             ORDER BY seq DESC LIMIT 1",
+    )?
+    .query_row(params![entity, uid], |r| Ok((r.get(0)?, r.get(1)?)))
     .optional()?)
 }
 
@@ -276,19 +275,27 @@ impl WriteTx<'_> {
         let (node, hlc) = match origin {
             Some((node, hlc)) => (Some(node), hlc),
             None => {
-                let newest: i64 = self.conn().query_row(
-                    "SELECT COALESCE(MAX(hlc), 0) FROM change_log",
-                    [],
-                    |r| r.get(0),
-                )?;
+                let newest: i64 = self
+                    .conn()
+                    .prepare_cached("SELECT COALESCE(MAX(hlc), 0) FROM change_log")?
+                    .query_row([], |r| r.get(0))?;
                 (None, physical_hlc().max(newest + 1))
             }
         };
-        self.conn().execute(
-            "INSERT INTO change_log (entity, uid, kind, at, hlc, origin) \
-             VALUES (?1, ?2, ?3, strftime('%s','now'), ?4, ?5)",
-            params![entity, uid, kind, hlc, node],
-        )?;
+        self.conn()
+            .prepare_cached(
+                "INSERT INTO change_log (entity, uid, kind, at, hlc, origin) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            // The time from here, not SQLite's strftime, which parses its format each call.
+            .execute(params![
+                entity,
+                uid,
+                kind,
+                crate::clock::now_secs(),
+                hlc,
+                node
+            ])?;
         self.set_logged(self.conn().last_insert_rowid());
         Ok(())
     }
@@ -318,24 +325,27 @@ impl WriteTx<'_> {
         hlc: i64,
     ) -> Result<(), StoreError> {
         let c = self.conn();
-        let exists = load_row(c, &row.uid)?.is_some();
-        c.execute("DELETE FROM material WHERE uid = ?1", [&row.uid])?;
+        let exists = c
+            .prepare_cached("SELECT 1 FROM objects WHERE uid = ?1")?
+            .exists([&row.uid])?;
+        self.delete_material(&row.uid)?;
         let sql = if exists {
             "UPDATE objects SET object_type = ?2, state = ?3, owner = ?4, algorithm = ?5, \
              length = ?6, initial_date = ?7, activation_date = ?8, deactivation_date = ?9, \
              last_change = ?10, key_version = ?11, attributes = ?12, owner_group = ?13, \
-             access_mode = ?14 WHERE uid = ?1"
+             access_mode = ?14, replaces = ?15 WHERE uid = ?1"
         } else {
             super::INSERT_OBJECT
         };
-        c.execute(sql, row.columns())?;
+        c.prepare_cached(sql)?.execute(row.columns())?;
         if let Some(w) = material {
-            c.execute(
-                "INSERT INTO material (uid, kek_id, nonce, ciphertext) VALUES (?1, ?2, ?3, ?4)",
-                params![row.uid, w.kek_id, w.nonce, w.ciphertext],
-            )?;
+            self.insert_material(&row.uid, w)?;
         }
-        self.replace_index(row)?;
+        if exists {
+            self.replace_names_and_groups(row)?;
+        } else {
+            self.insert_names_and_groups(row)?;
+        }
         let kind = if exists { "update" } else { "insert" };
         self.log_change_from("object", &row.uid, kind, Some((node, hlc)))
     }

@@ -22,6 +22,7 @@ fn row(uid: &str, owner: &str, names: &[&str]) -> ObjectRow {
         names: names.iter().map(|s| s.to_string()).collect(),
         groups: vec!["g1".into()],
         attributes: vec![1, 2, 3],
+        replaces: None,
     }
 }
 
@@ -447,11 +448,20 @@ fn replacements_are_indexed_on_write_and_backfilled_when_the_column_is_added() {
         schema::migrate_to(&mut conn, 5).unwrap();
         let mut old = row("old-replacement", "alice", &[]);
         old.attributes = record_replacing("p");
-        conn.execute(INSERT_OBJECT, old.columns()).unwrap();
+        // Schema 5 has no `replaces` column: the insert of that time.
+        let columns = old.columns();
+        conn.execute(
+            &INSERT_OBJECT
+                .replace(", replaces)", ")")
+                .replace(", ?15)", ")"),
+            &columns[..14],
+        )
+        .unwrap();
     }
     let store = Store::open(&path).unwrap();
     let mut new = row("new-replacement", "alice", &[]);
     new.attributes = record_replacing("p");
+    new.replaces = Some("p".into());
     store.write(move |tx| tx.insert(&new, None)).unwrap();
     let found: Vec<String> = store
         .write(|tx| tx.owned_replacements("alice", "p"))
@@ -459,4 +469,199 @@ fn replacements_are_indexed_on_write_and_backfilled_when_the_column_is_added() {
     assert_eq!(found, vec!["new-replacement", "old-replacement"]);
     let others: Vec<String> = store.write(|tx| tx.owned_replacements("bob", "p")).unwrap();
     assert!(others.is_empty());
+}
+
+/// Whether table `name` exists (a committed write of the group test below made it).
+fn has_table(store: &Store, name: &str) -> bool {
+    let name = name.to_owned();
+    store
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |r| r.get::<_, i64>(0),
+            )? == 1)
+        })
+        .unwrap()
+}
+
+/// A write that fails with SQLITE_FULL in the middle of a statement makes SQLite roll back
+/// the whole group's transaction, not just its savepoint. The writes before it in the group
+/// are then gone, and a write after it would run outside any transaction (its savepoint
+/// opening and releasing a transaction of its own, committed at once) while its caller is
+/// told the group failed. Every caller must be told exactly what became durable: here, that
+/// nothing of the group did.
+#[test]
+fn a_write_whose_failure_rolls_back_the_group_leaves_no_write_of_it_acknowledged_wrongly() {
+    let (_dir, store) = open();
+    let store = std::sync::Arc::new(store);
+    // Held off, so the three writes below queue up and are committed as one group.
+    let turn = store.writer.turn().unwrap();
+    let submit = |job: &'static str| {
+        let store = store.clone();
+        let t = std::thread::spawn(move || {
+            store.write(move |tx| -> Result<(), StoreError> {
+                let c = tx.conn();
+                if job == "full" {
+                    // The database may not grow and the page cache is tiny, so the big row
+                    // fails while SQLite spills the cache: as when a disk fills up under a
+                    // large group, SQLite then rolls back the whole transaction.
+                    let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                    c.execute_batch(&format!(
+                        "PRAGMA cache_size = 10; PRAGMA max_page_count = {}",
+                        pages + 50
+                    ))?;
+                    let r = c.execute_batch(
+                        "CREATE TABLE big(v); INSERT INTO big VALUES (zeroblob(1000000))",
+                    );
+                    c.execute_batch(
+                        "PRAGMA max_page_count = 1073741823; PRAGMA cache_size = -2000",
+                    )?;
+                    r?;
+                } else {
+                    c.execute_batch(&format!("CREATE TABLE {job}(v)"))?;
+                }
+                Ok(())
+            })
+        });
+        // Queued in this order (the writer is held, so nothing runs meanwhile).
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        t
+    };
+    let before = submit("before");
+    let full = submit("full");
+    let after = submit("after");
+    drop(turn);
+    let full = full.join().unwrap();
+    assert!(matches!(full, Err(StoreError::NoSpace)), "{full:?}");
+    let mut told = vec![
+        ("before", before.join().unwrap()),
+        ("after", after.join().unwrap()),
+    ];
+    // Again with the failing write last in its group.
+    let turn = store.writer.turn().unwrap();
+    let first = submit("first");
+    let full = submit("full");
+    drop(turn);
+    assert!(full.join().unwrap().is_err());
+    told.push(("first", first.join().unwrap()));
+    for (name, told) in told {
+        assert_eq!(
+            told.is_ok(),
+            has_table(&store, name),
+            "{name}: told {told:?}, durable {}",
+            has_table(&store, name)
+        );
+    }
+    // The writer goes on: the next write commits and is acknowledged.
+    store
+        .write(|tx| {
+            tx.conn()
+                .execute_batch("CREATE TABLE later(v)")
+                .map_err(StoreError::from)
+        })
+        .unwrap();
+    assert!(has_table(&store, "later"));
+}
+
+/// The same in a batch transaction (an Undo batch): once a failed write has made SQLite roll
+/// the batch back, a later write of the batch is refused rather than committed on its own, and
+/// the batch's commit fails.
+#[test]
+fn a_batch_write_after_sqlite_rolled_the_batch_back_is_refused_not_committed_alone() {
+    let (_dir, store) = open();
+    let batch = store.begin_batch().unwrap();
+    store
+        .write(|tx| {
+            tx.conn()
+                .execute_batch("CREATE TABLE first(v)")
+                .map_err(StoreError::from)
+        })
+        .unwrap();
+    let full = store.write(|tx| -> Result<(), StoreError> {
+        let c = tx.conn();
+        let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        c.execute_batch(&format!(
+            "PRAGMA cache_size = 10; PRAGMA max_page_count = {}",
+            pages + 50
+        ))?;
+        let r = c.execute_batch("CREATE TABLE big(v); INSERT INTO big VALUES (zeroblob(1000000))");
+        c.execute_batch("PRAGMA max_page_count = 1073741823; PRAGMA cache_size = -2000")?;
+        Ok(r?)
+    });
+    assert!(full.is_err());
+    let after = store.write(|tx| {
+        tx.conn()
+            .execute_batch("CREATE TABLE after(v)")
+            .map_err(StoreError::from)
+    });
+    assert!(after.is_err(), "{after:?}");
+    assert!(batch.commit().is_err());
+    assert!(!has_table(&store, "first") && !has_table(&store, "after"));
+}
+
+#[test]
+fn a_schema_6_database_migrates_on_open_its_index_dropped_and_material_rekeyed_by_uid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("akm.db");
+    let index_exists = |conn: &Connection| -> bool {
+        conn.query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND name = 'objects_initial_date'",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap()
+            == 1
+    };
+    {
+        let mut conn = open_connection(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+        .unwrap();
+        schema::migrate_to(&mut conn, 6).unwrap();
+        assert!(index_exists(&conn));
+        for uid in ["kept", "destroyed"] {
+            conn.execute(INSERT_OBJECT, row(uid, "alice", &[]).columns())
+                .unwrap();
+        }
+        let w = wrapped();
+        conn.execute(
+            INSERT_MATERIAL,
+            rusqlite::params!["kept", w.kek_id, w.nonce, w.ciphertext],
+        )
+        .unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    assert!(store.get("kept").unwrap().is_some());
+    assert_eq!(store.get_material("kept").unwrap(), Some(wrapped()));
+    assert_eq!(store.get_material("destroyed").unwrap(), None);
+    let (kept, material) = store.get_with_material("kept").unwrap().unwrap();
+    assert_eq!(kept.uid, "kept");
+    assert_eq!(material, Some(wrapped()));
+    let (_, material) = store.get_with_material("destroyed").unwrap().unwrap();
+    assert_eq!(material, None);
+    // New material goes to the rekeyed table; the uid stays unique there.
+    let new = row("new", "alice", &[]);
+    store
+        .write(move |tx| tx.insert(&new, Some(&wrapped())))
+        .unwrap();
+    assert_eq!(store.get_material("new").unwrap(), Some(wrapped()));
+    let again = store.write(|tx| tx.insert_material("new", &wrapped()));
+    assert!(again.is_err());
+    store.close();
+    let conn = Connection::open(&path).unwrap();
+    assert!(!index_exists(&conn));
+    let material_sql: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'material'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(material_sql.contains("WITHOUT ROWID"), "{material_sql}");
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, schema::SCHEMA_VERSION);
 }

@@ -223,8 +223,13 @@ impl Backend for Sqlite {
                 lend(&ready, &done);
                 Applied::Lent
             }
-            Job::Write(write) => match self.begin() {
+            Job::Write(write) => match self.begin().and_then(|()| self.still_open()) {
                 Ok(()) => self.run_in_savepoint(write),
+                Err(fault) if self.tx.is_some_and(|t| t.is_ok()) => {
+                    // Lost mid-group: the rest of the group is refused with it.
+                    self.tx = Some(Err(fault));
+                    Applied::NotRun(fault)
+                }
                 Err(fault) => Applied::NotRun(fault),
             },
         }
@@ -283,6 +288,23 @@ impl Sqlite {
         })
     }
 
+    /// Fails if the group's transaction is gone: SQLite rolls a
+    /// whole transaction back on some errors (SQLITE_FULL or SQLITE_IOERR while it spills its
+    /// page cache), not only the failing write's savepoint. The writes before it are then
+    /// lost, and a later one must not run: its savepoint would open a transaction of its own
+    /// and commit it on release, durable while its caller is told the group failed.
+    fn still_open(&self) -> Result<(), CommitFault> {
+        if !self.conn.is_autocommit() {
+            return Ok(());
+        }
+        tracing::error!(
+            path = %self.path.display(),
+            "store: SQLite rolled back the write group's transaction after a failed write; \
+             the group's writes are refused"
+        );
+        Err(CommitFault::Other)
+    }
+
     /// Runs one write in its own savepoint: what it left, the change-log entries it logged if
     /// it succeeded.
     fn run_in_savepoint(&mut self, write: WriteJob) -> Applied {
@@ -320,6 +342,9 @@ impl Sqlite {
 
     /// Stores the audit mark and commits (one fsync for the group); on failure rolls back.
     fn commit_transaction(&mut self, applied: &[Applied]) -> Result<(), CommitFault> {
+        // The group's last write may have lost the transaction: nothing is left to commit, and
+        // the mark must not be written (it would commit on its own).
+        self.still_open()?;
         // The mark covers only groups committed before this one, so it never passes a change
         // whose record is not yet written.
         if let Err(e) = self.ledger.store_mark(&self.conn) {

@@ -114,6 +114,20 @@ async fn a_partial_header_is_closed_at_the_frame_deadline_not_the_idle_timeout()
     server.stop().await;
 }
 
+/// A raw TLS session of identity "slow" whose receive buffer is a few KiB: the responses it
+/// never reads fill it after a few dozen, however fast the server answers, so the test does
+/// not depend on how quickly loopback's autotuned buffers fill on a loaded machine.
+async fn small_window_tls(server: &TestServer) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let tcp = socket.connect(server.addr).await.unwrap();
+    let name = akm::tls::server_name("localhost").unwrap();
+    tokio_rustls::TlsConnector::from(server.client_tls("slow", &["users"]))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
 /// A client that sends requests and never reads the responses: once the socket buffers are
 /// full the server's write blocks; at the frame deadline the server gives the connection up,
 /// so its slot (here the identity's only one) is free again.
@@ -124,7 +138,7 @@ async fn a_client_that_stops_reading_loses_its_connection_at_the_frame_deadline(
     settings.max_connections_per_identity = 1;
     let server = TestServer::start_with(settings).await;
     let request = akm::client::request(V::V1_4, &[(op::QUERY, vec![])]).encode();
-    let s = raw_tls(&server).await;
+    let s = small_window_tls(&server).await;
     let (_unread, mut w) = tokio::io::split(s);
     // Pipelined Queries, never read: the writes themselves stall once the server stops
     // reading (it is blocked on its own write), so they run in a task of their own.

@@ -1152,6 +1152,7 @@ fn link_of(u: &str, o: &ObjectDump, kind: u32) -> Option<String> {
         names: o.names.clone(),
         groups: o.groups.clone(),
         attributes: o.attributes.clone(),
+        replaces: None,
     };
     let obj = akm::ops::Object::from_row(row).ok()?;
     let found = obj.all("Link").find_map(|v| match v {

@@ -3,7 +3,10 @@
 //! restarted. Every key the server acknowledged before the kill must come back by Get with the
 //! same bytes, the database must pass SQLite's integrity check, every acknowledged Register
 //! must have its success record in the audit journal, and `akm audit verify` must accept the
-//! journal (whose torn tail the restart recovers). 10 cycles run in CI; 200 run on demand:
+//! journal (whose torn tail the restart recovers). With `[audit] sync = "by-class"` (the
+//! default) a read's record is acknowledged once written, before its fdatasync: one writer also
+//! reads back each key it registered, and every acknowledged Get must have its record too.
+//! 10 cycles run in CI; 200 run on demand:
 //! `cargo test --test it crash_soak -- --ignored --nocapture`.
 
 use crate::cli::{serve, write_config, BIN};
@@ -34,6 +37,8 @@ struct Harness {
     acked: Vec<Acked>,
     /// How many of `acked` a restart has already found intact.
     checked: usize,
+    /// Keys whose Get the server answered (each read once, by the one reading writer).
+    read: Vec<String>,
 }
 
 impl Harness {
@@ -60,6 +65,7 @@ impl Harness {
             tls,
             acked: Vec::new(),
             checked: 0,
+            read: Vec::new(),
         }
     }
 
@@ -82,12 +88,15 @@ impl Harness {
         self.checked = self.acked.len();
         self.check_audit(n);
         let written = Arc::new(Mutex::new(Vec::new()));
+        let read = Arc::new(Mutex::new(Vec::new()));
         let mut tasks = Vec::new();
         for w in 0..WRITERS {
             let written = written.clone();
             let tls = self.tls.clone();
+            // The second writer reads back each key it registered.
+            let read = (w == 1).then(|| read.clone());
             tasks.push(tokio::spawn(async move {
-                write_until_refused(port, tls, written, w == 0).await
+                write_until_refused(port, tls, written, w == 0, read).await
             }));
         }
         // A random moment 50 ms to 1 s into the writes.
@@ -99,6 +108,7 @@ impl Harness {
         }
         let written = std::mem::take(&mut *written.lock().unwrap());
         self.acked.extend(written);
+        self.read.extend(std::mem::take(&mut *read.lock().unwrap()));
         integrity_check(&self.data("akm.db"));
     }
 
@@ -114,22 +124,31 @@ impl Harness {
         }
     }
 
-    /// Every acknowledged Register has its success record, and the journal verifies.
+    /// Every acknowledged Register and Get has its success record, and the journal verifies.
     fn check_audit(&self, cycle: usize) {
         let journal = self.data("audit/audit.log");
         let text = std::fs::read_to_string(&journal).unwrap();
-        let registered: HashSet<String> = text
-            .lines()
-            .filter_map(|l| Record::parse_line(l).ok())
-            .filter(|r| {
-                r.get("operation") == Some("Register") && r.get("outcome") == Some("success")
-            })
-            .filter_map(|r| r.get("uid").map(unescape))
-            .collect();
+        let succeeded = |operation: &str| -> HashSet<String> {
+            text.lines()
+                .filter_map(|l| Record::parse_line(l).ok())
+                .filter(|r| {
+                    r.get("operation") == Some(operation) && r.get("outcome") == Some("success")
+                })
+                .filter_map(|r| r.get("uid").map(unescape))
+                .collect()
+        };
+        let registered = succeeded("Register");
         for (u, _) in &self.acked {
             assert!(
                 registered.contains(u),
                 "cycle {cycle}: acknowledged Register of {u} has no audit record"
+            );
+        }
+        let got = succeeded("Get");
+        for u in &self.read {
+            assert!(
+                got.contains(u),
+                "cycle {cycle}: answered Get of {u} has no audit record"
             );
         }
         let out = Command::new(BIN)
@@ -163,12 +182,14 @@ fn kill(child: &mut Child) {
 
 /// Registers random 256-bit keys on one connection until the server goes away, recording
 /// each one the server acknowledged. The first writer batches several Registers per request
-/// so multi-item requests are killed mid-way too.
+/// so multi-item requests are killed mid-way too. With `read`, each key acknowledged is then
+/// read back by Get, and recorded there once the server answered.
 async fn write_until_refused(
     port: u16,
     tls: Arc<rustls::ClientConfig>,
     written: Arc<Mutex<Vec<Acked>>>,
     batched: bool,
+    read: Option<Arc<Mutex<Vec<String>>>>,
 ) {
     let Ok(mut c) = Client::connect(&format!("localhost:{port}"), tls, V::V1_4).await else {
         return;
@@ -189,12 +210,26 @@ async fn write_until_refused(
         let Ok(results) = c.batch(&items).await else {
             return;
         };
-        let mut w = written.lock().unwrap();
-        for (k, r) in keys.into_iter().zip(results) {
-            match r {
-                Ok(payload) => w.push((uid_of(&payload), k)),
-                Err(e) => panic!("a Register failed while the server was up: {e:?}"),
+        let mut uids = Vec::new();
+        {
+            let mut w = written.lock().unwrap();
+            for (k, r) in keys.into_iter().zip(results) {
+                match r {
+                    Ok(payload) => {
+                        uids.push(uid_of(&payload));
+                        w.push((uid_of(&payload), k));
+                    }
+                    Err(e) => panic!("a Register failed while the server was up: {e:?}"),
+                }
             }
+        }
+        let Some(read) = &read else { continue };
+        for u in uids {
+            let Ok(got) = c.call(op::GET, uid(&u)).await else {
+                return;
+            };
+            assert!(!key_bytes(&got).is_empty(), "Get of {u} answered no key");
+            read.lock().unwrap().push(u);
         }
     }
 }
@@ -226,6 +261,10 @@ async fn run(cycles: usize, audit: &str) {
         h.acked.len() >= cycles,
         "too few writes acknowledged to mean anything"
     );
+    assert!(
+        !h.read.is_empty(),
+        "no Get answered: the reads were not tested"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -238,6 +277,14 @@ async fn acknowledged_keys_and_audit_records_survive_ten_kill_9_cycles() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_interval_audit_sync_acknowledged_records_survive_kill_9() {
     run(4, "[audit]\nsync = \"interval\"\nsync_interval_ms = 1000\n").await;
+}
+
+/// `[audit] sync = "by-class"` with a long interval: the answered Gets' records were only
+/// written (their fdatasync deferred a second) when the process was killed; they, the
+/// Registers (synced) and the keys must all be there after the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn by_class_audit_sync_acknowledged_reads_and_writes_survive_kill_9() {
+    run(4, "[audit]\nsync = \"by-class\"\nsync_interval_ms = 1000\n").await;
 }
 
 /// The acceptance run: 200 cycles (several minutes).

@@ -191,6 +191,41 @@ async fn a_certificate_revoked_on_one_node_is_refused_by_every_node_for_good() {
     assert!(served(&c, 0, &dave).await);
 }
 
+/// An administrator's online revocation (the console's Revoke button: Revoke Certificate)
+/// on node 0, with no CRL anywhere, reaches node 1, which refuses the certificate too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_revocation_on_one_node_is_refused_by_its_peer() {
+    use akm::kmip::extension as ext;
+    let c = Cluster::start(Options::nodes(2));
+    wait_links_up(&c);
+    let erin =
+        c.ca.issue_client("erin", &[], Validity::days_from_now(1))
+            .unwrap();
+    let principal = akm::identity::principal_from_der(erin.cert_der().unwrap().as_ref()).unwrap();
+    let issuer = akm::identity::issuer_of(erin.cert_der().unwrap().as_ref()).unwrap();
+    assert!(served(&c, 1, &erin).await);
+    let mut admin = c.client(0).await;
+    admin
+        .call(
+            ext::OP_REVOKE_CERTIFICATE,
+            ext::revoke_certificate_payload(&issuer, &principal.serial),
+        )
+        .await
+        .unwrap();
+    assert!(!served(&c, 0, &erin).await, "node 0 still serves erin");
+    assert!(
+        eventually(Duration::from_secs(10), || stored_revocations(
+            &c.nodes[1].dir
+        )
+        .contains(&principal.serial)),
+        "the revocation did not reach node 1"
+    );
+    assert!(!served(&c, 1, &erin).await, "node 1 still serves erin");
+    assert!(audit_records(&c.nodes[0].dir, "revocation")
+        .iter()
+        .any(|(_, d)| d.contains(&principal.serial) && d.contains("administrator admin")));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_catching_up_by_snapshot_gets_every_revocation() {
     let mut c = Cluster::start(Options::nodes(2));

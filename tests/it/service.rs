@@ -21,9 +21,9 @@ use std::time::{Duration, Instant};
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// A running `akm serve` and the notification socket it reports to.
-struct Service {
+pub(crate) struct Service {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
     config: PathBuf,
     socket: UnixDatagram,
     /// Every notification received, in order.
@@ -33,7 +33,7 @@ struct Service {
 impl Service {
     /// Starts `akm serve --config config` with `$NOTIFY_SOCKET` (in `dir`) and, if given,
     /// `$WATCHDOG_USEC`.
-    fn start(config: &Path, dir: &Path, watchdog_usec: Option<u64>) -> Service {
+    pub(crate) fn start(config: &Path, dir: &Path, watchdog_usec: Option<u64>) -> Service {
         let path = dir.join("notify.sock");
         let socket = UnixDatagram::bind(&path).unwrap();
         socket
@@ -74,7 +74,7 @@ impl Service {
     }
 
     /// Receives notifications until one satisfies `want`, and returns it.
-    fn wait_for(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + PATIENCE;
         let mut buf = vec![0u8; 4096];
         while Instant::now() < deadline {
@@ -118,7 +118,7 @@ impl Service {
 
     /// SIGHUP, then the RELOADING=1 and READY=1 that bracket the reload; returns the READY=1
     /// notification (its STATUS says whether the reload was refused).
-    fn sighup_reload(&mut self) -> String {
+    pub(crate) fn sighup_reload(&mut self) -> String {
         self.drain();
         self.signal("-HUP");
         let reloading = self.wait_for("RELOADING=1", |m| has(m, "RELOADING=1"));
@@ -128,7 +128,7 @@ impl Service {
 
     /// The `akm` command line against this server as the client `stem` (`stem.crt`,
     /// `stem.key`), or as `[client]` (the administrator) when `stem` is `None`.
-    fn akm(&self, stem: Option<&Path>, args: &[&str]) -> Output {
+    pub(crate) fn akm(&self, stem: Option<&Path>, args: &[&str]) -> Output {
         let mut cmd = Command::new(BIN);
         cmd.arg("--config").arg(&self.config).args(args);
         cmd.args(["--server", &format!("localhost:{}", self.port)]);
@@ -142,7 +142,7 @@ impl Service {
     }
 
     /// SIGTERM, STOPPING=1, and a clean exit.
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.signal("-TERM");
         self.wait_for("STOPPING=1", |m| has(m, "STOPPING=1"));
         assert!(self.child.wait().unwrap().success());
@@ -157,11 +157,11 @@ impl Drop for Service {
 }
 
 /// Whether a notification carries the assignment `line`.
-fn has(msg: &str, line: &str) -> bool {
+pub(crate) fn has(msg: &str, line: &str) -> bool {
     msg.lines().any(|l| l == line)
 }
 
-fn ok(out: &Output) -> String {
+pub(crate) fn ok(out: &Output) -> String {
     assert!(
         out.status.success(),
         "{}",
@@ -171,7 +171,7 @@ fn ok(out: &Output) -> String {
 }
 
 /// Issues a client certificate from the development CA into `dir/issued`; returns its stem.
-fn issue(config: &Path, dir: &Path, cn: &str, ou: &str) -> PathBuf {
+pub(crate) fn issue(config: &Path, dir: &Path, cn: &str, ou: &str) -> PathBuf {
     let out_dir = dir.join("issued");
     ok(&Command::new(BIN)
         .arg("--config")
@@ -184,13 +184,13 @@ fn issue(config: &Path, dir: &Path, cn: &str, ou: &str) -> PathBuf {
 }
 
 /// A KMIP connection of the client `stem` that the test keeps open.
-struct Conn {
-    runtime: tokio::runtime::Runtime,
-    client: Client,
+pub(crate) struct Conn {
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) client: Client,
 }
 
 impl Conn {
-    fn open(dir: &Path, port: u16, stem: &Path) -> Result<Conn, String> {
+    pub(crate) fn open(dir: &Path, port: u16, stem: &Path) -> Result<Conn, String> {
         let tls = akm::tls::client_config(
             &stem.with_extension("crt"),
             &stem.with_extension("key"),
@@ -215,7 +215,7 @@ impl Conn {
     }
 
     /// The identifiers a Locate without Maximum Items returns.
-    fn locate(&mut self) -> Vec<String> {
+    pub(crate) fn locate(&mut self) -> Vec<String> {
         let reply = self
             .runtime
             .block_on(self.client.call(op::LOCATE, vec![]))
@@ -224,7 +224,7 @@ impl Conn {
     }
 
     /// A Query on this connection: whether it was answered.
-    fn query(&mut self) -> bool {
+    pub(crate) fn query(&mut self) -> bool {
         self.runtime
             .block_on(self.client.call(op::QUERY, vec![]))
             .is_ok()
@@ -237,7 +237,7 @@ fn admitted(dir: &Path, port: u16, stem: &Path) -> bool {
     Conn::open(dir, port, stem).is_ok_and(|mut c| c.query())
 }
 
-fn edit(config: &Path, f: impl FnOnce(String) -> String) {
+pub(crate) fn edit(config: &Path, f: impl FnOnce(String) -> String) {
     let text = std::fs::read_to_string(config).unwrap();
     std::fs::write(config, f(text)).unwrap();
 }

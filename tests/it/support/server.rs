@@ -60,6 +60,8 @@ struct Options {
     attribute_limits: Option<akm::config::limits::AttributeLimits>,
     /// Dual control and separation of duties (`[dual_control]`), if not the default (off).
     dual: Option<akm::ops::dual::DualControl>,
+    /// Backups into `backups/` of the server's directory (`[backup] dir`), if set.
+    backups: bool,
 }
 
 /// A running test server.
@@ -185,6 +187,21 @@ impl TestServer {
         TestServer::start_inner(ca, handle, settings, options).await
     }
 
+    /// Starts a server like [`TestServer::start_with_access_and_dual`] that also takes
+    /// backups into `backups/` of its directory (`[backup] dir`).
+    pub async fn start_with_dual_and_backups(dual: akm::ops::dual::DualControl) -> TestServer {
+        let ca = Ca::generate("akm test CA").unwrap();
+        let handle = Arc::new(tls::TlsHandle::new(server_tls(&ca)));
+        let mut settings = test_settings();
+        settings.limits.idle_timeout = Duration::from_secs(600);
+        let options = Options {
+            dual: Some(dual),
+            backups: true,
+            ..Options::default()
+        };
+        TestServer::start_inner(ca, handle, settings, options).await
+    }
+
     /// Starts a server with the default test TLS and settings and key-handling `policy`
     /// (`[crypto]` in the config).
     pub async fn start_with_policy(policy: akm::ops::CryptoPolicy) -> TestServer {
@@ -257,6 +274,11 @@ impl TestServer {
         ctx.access = options.access.into();
         ctx.reload = options.reload;
         ctx.interop = options.interop;
+        // The client CA the listener trusts, as `tls.client_ca` names it to a real server.
+        ctx.client_ca_subjects = akm::identity::subject_of(ca.cert_der().as_ref())
+            .into_iter()
+            .collect::<Vec<_>>()
+            .into();
         ctx.crypto = options.crypto;
         if let Some(n) = options.max_locate_items {
             ctx.max_locate_items = n.into();
@@ -266,6 +288,12 @@ impl TestServer {
         }
         if let Some(dual) = options.dual {
             ctx.dual = dual;
+        }
+        if options.backups {
+            ctx.backup = Some(Arc::new(akm::backup::Runner {
+                dir: dir.path().join("backups"),
+                sftp: None,
+            }));
         }
         let ctx = Arc::new(ctx);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
