@@ -1,20 +1,8 @@
-//! The FIPS build's backend: the aws-lc-rs rustls provider with rustls's FIPS configuration,
+//! The FIPS build's backend (its rustls provider is in crate::primitives with rustls's FIPS configuration):
 //! random bytes from the module's own DRBG (RAND_bytes), and the module's approved-mode and
 //! self-test status.
 
 use super::Module;
-use std::sync::Arc;
-
-/// The rustls provider of this build: aws-lc-rs over the AWS-LC-FIPS module, whose
-/// `fips()` is true (rustls then reports `ServerConfig::fips()`).
-pub fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::default_fips_provider())
-}
-
-/// The TLS session ticketer, from the module (keys rotate, never written anywhere).
-pub fn ticketer() -> Result<Arc<dyn rustls::server::ProducesTickets>, rustls::Error> {
-    rustls::crypto::aws_lc_rs::Ticketer::new()
-}
 
 /// Fills `out` from the module's SP 800-90A DRBG. The module aborts the process rather than
 /// return bad output, so an error cannot happen short of a broken module; it is still not

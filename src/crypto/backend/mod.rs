@@ -12,11 +12,6 @@
 //! of this module is what the two builds do differently: the rustls provider, random bytes,
 //! the module's identity and its approved-mode check.
 
-#[cfg(all(feature = "fips", feature = "ring-backend"))]
-compile_error!("the `fips` and `ring-backend` features exclude each other: build the FIPS flavour with `--no-default-features --features fips`");
-#[cfg(not(any(feature = "fips", feature = "ring-backend")))]
-compile_error!("akm needs one crypto backend: the default `ring-backend` feature or `fips`");
-
 pub mod gcm;
 
 #[cfg(feature = "ring-backend")]
@@ -35,14 +30,11 @@ pub(crate) mod fips_rsa;
 #[cfg(feature = "fips")]
 use fips as build;
 
-/// The ring-compatible primitives of this build: ring, or aws-lc-rs over the FIPS module.
-#[cfg(feature = "fips")]
-pub use aws_lc_rs as prim;
-/// The ring-compatible primitives of this build: ring, or aws-lc-rs over the FIPS module.
-#[cfg(feature = "ring-backend")]
-pub use ring as prim;
+/// The ring-compatible primitives of this build (the leaf [`crate::primitives`]).
+pub use crate::primitives as prim;
+pub use crate::primitives::{ticketer, tls_provider};
 
-pub use build::{fill_random, ticketer, tls_provider};
+pub use build::fill_random;
 
 /// An ECDSA key pair from PKCS#8 (ring asks for an RNG to check it, aws-lc-rs does not).
 pub fn ecdsa_from_pkcs8(

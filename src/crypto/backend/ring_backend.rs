@@ -1,18 +1,7 @@
-//! The default build's backend: ring's rustls provider and session ticketer, and random bytes
-//! from akm's own CTR_DRBG (crate::crypto::drbg).
+//! The default build's backend: random bytes from akm's own CTR_DRBG (crate::crypto::drbg)
+//! and the module identity (ring, no FIPS module).
 
 use super::Module;
-use std::sync::Arc;
-
-/// The rustls provider of this build: ring.
-pub fn tls_provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
-/// The TLS session ticketer (keys rotate every few hours, never written anywhere).
-pub fn ticketer() -> Result<Arc<dyn rustls::server::ProducesTickets>, rustls::Error> {
-    rustls::crypto::ring::Ticketer::new()
-}
 
 /// Fills `out` from the process's SP 800-90A CTR_DRBG.
 pub fn fill_random(out: &mut [u8]) {
