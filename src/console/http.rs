@@ -397,7 +397,7 @@ impl Response {
              Cross-Origin-Resource-Policy: same-origin\r\n\
              Strict-Transport-Security: max-age=31536000\r\nConnection: close\r\n",
             self.status,
-            reason(self.status),
+            crate::status::http::reason(self.status),
             self.content_type,
             self.body.len()
         );
@@ -414,24 +414,6 @@ impl Response {
             bytes.extend_from_slice(&self.body);
         }
         bytes
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        411 => "Length Required",
-        413 => "Payload Too Large",
-        415 => "Unsupported Media Type",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        _ => "Unknown",
     }
 }
 

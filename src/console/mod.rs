@@ -577,23 +577,8 @@ pub fn outcome_notice(item: Option<&ResponseItem>, done: String) -> (Notice, Opt
     }
 }
 
-/// A running console started by [`start`].
-pub struct Running {
-    /// Where it listens.
-    pub addr: SocketAddr,
-    /// Its TLS configuration, which a configuration reload replaces.
-    pub tls: Arc<TlsHandle>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    /// Stops the console and waits for it.
-    pub async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
-    }
-}
+/// A running console started by [`start`]: the status listener's handle, stopped the same way.
+pub use crate::status::Running;
 
 /// Why the console could not start.
 #[derive(Debug, thiserror::Error)]

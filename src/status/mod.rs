@@ -338,14 +338,14 @@ fn health(snap: &snapshot::Snapshot) -> Response {
     }
 }
 
-/// A running status listener started by [`start`].
+/// A running HTTPS listener, the status listener or the console, started by its `start`.
 pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
     /// Its TLS configuration, which a configuration reload replaces ([`crate::reload`]).
     pub tls: Arc<TlsHandle>,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
+    pub(crate) stop: tokio::sync::oneshot::Sender<()>,
+    pub(crate) task: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
