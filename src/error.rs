@@ -180,6 +180,7 @@ impl From<ObjectError> for OpError {
 fn cipher_reason(e: &CipherError) -> u32 {
     match e {
         CipherError::TagLength => rr::GENERAL_FAILURE,
+        CipherError::NotInModule(_) => rr::FEATURE_NOT_SUPPORTED,
         CipherError::Authentication | CipherError::BadPadding => rr::CRYPTOGRAPHIC_FAILURE,
         CipherError::KeyLength
         | CipherError::IvLength(_)

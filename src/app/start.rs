@@ -36,6 +36,9 @@ pub enum StartError {
     /// The KEK or a crypto self-test failed.
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
+    /// The cryptographic module is not what the configuration or the FIPS build requires.
+    #[error("refusing to start: {0}")]
+    CryptoModule(String),
     /// The PKI could not be generated.
     #[error(transparent)]
     Pki(#[from] pki::PkiError),
@@ -134,6 +137,7 @@ fn load_kek_slot(config: &Config) -> Result<KekSlot, StartError> {
 
 /// Opens everything the server needs (blocking: run before or beside the runtime).
 pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
+    check_crypto_module(config.crypto.require_fips)?;
     crypto::self_test()?;
     let kek = load_kek_slot(config)?;
     create_private_dir(&config.store.data_dir)?;
@@ -148,6 +152,24 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         .configured(config)
         .revoked_certs(revoked_certs)
         .build())
+}
+
+/// Logs which cryptographic module serves this build and refuses to start when the FIPS build's
+/// module is not in approved mode or fails its self-tests, or when `[crypto] require_fips` is
+/// set on a binary that is not the FIPS build.
+pub fn check_crypto_module(require_fips: bool) -> Result<(), StartError> {
+    use crate::crypto::backend;
+    let module = backend::module();
+    backend::require_approved(&backend::module_report(), require_fips)
+        .map_err(StartError::CryptoModule)?;
+    tracing::info!(
+        module = module.name,
+        version = %module.version,
+        fips = module.fips,
+        "cryptographic module: {}",
+        module.describe()
+    );
+    Ok(())
 }
 
 /// Names in the journal every change committed above the store's audit mark: changes whose

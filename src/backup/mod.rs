@@ -83,7 +83,9 @@ fn new_file(path: &Path) -> Result<File, BackupError> {
 
 /// SHA-256 of a file, streamed.
 pub fn file_sha256(path: &Path) -> Result<String, BackupError> {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut ctx = crate::crypto::backend::prim::digest::Context::new(
+        &crate::crypto::backend::prim::digest::SHA256,
+    );
     let mut f = File::open(path).map_err(io(path))?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {

@@ -140,7 +140,10 @@ impl Config {
             message: parse_message(text, &e),
         })?;
         config.path = path.to_owned();
-        config.sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()));
+        config.sha256 = hex::encode(crate::primitives::digest::digest(
+            &crate::primitives::digest::SHA256,
+            text.as_bytes(),
+        ));
         let base = path.parent().unwrap_or(Path::new(".")).to_owned();
         config.resolve(&base);
         config.validate()?;
@@ -454,7 +457,10 @@ mod tests {
     fn the_audited_digest_is_of_the_text_that_was_parsed() {
         let text = "[server]\nlisten = \"127.0.0.1:5696\"\n";
         let config = Config::parse(text, Path::new("/nonexistent/akm.toml")).unwrap();
-        let expected = hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()));
+        let expected = hex::encode(crate::primitives::digest::digest(
+            &crate::primitives::digest::SHA256,
+            text.as_bytes(),
+        ));
         assert_eq!(config.sha256, expected);
     }
 

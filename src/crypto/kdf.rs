@@ -37,15 +37,18 @@ fn check_len(len: usize, max: usize) -> Result<(), KdfError> {
 }
 
 /// ring's HMAC and the hash length for a Hashing Algorithm (SHA-256/384/512).
-fn hmac_alg(hash: u32) -> Result<(ring::hmac::Algorithm, usize), KdfError> {
+fn hmac_alg(hash: u32) -> Result<(crate::crypto::backend::prim::hmac::Algorithm, usize), KdfError> {
     if let Some(name) = digest::refused_hash(hash) {
         return Err(DigestError::Refused(name).into());
     }
     match hash {
-        ha::SHA_1 => Ok((ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, 20)),
-        ha::SHA_256 => Ok((ring::hmac::HMAC_SHA256, 32)),
-        ha::SHA_384 => Ok((ring::hmac::HMAC_SHA384, 48)),
-        ha::SHA_512 => Ok((ring::hmac::HMAC_SHA512, 64)),
+        ha::SHA_1 => Ok((
+            crate::crypto::backend::prim::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+            20,
+        )),
+        ha::SHA_256 => Ok((crate::crypto::backend::prim::hmac::HMAC_SHA256, 32)),
+        ha::SHA_384 => Ok((crate::crypto::backend::prim::hmac::HMAC_SHA384, 48)),
+        ha::SHA_512 => Ok((crate::crypto::backend::prim::hmac::HMAC_SHA512, 64)),
         _ => Err(DigestError::Unsupported.into()),
     }
 }
@@ -60,17 +63,17 @@ pub fn pbkdf2(
 ) -> Result<Zeroizing<Vec<u8>>, KdfError> {
     hmac_alg(hash)?;
     let alg = match hash {
-        ha::SHA_1 => ring::pbkdf2::PBKDF2_HMAC_SHA1,
-        ha::SHA_256 => ring::pbkdf2::PBKDF2_HMAC_SHA256,
-        ha::SHA_384 => ring::pbkdf2::PBKDF2_HMAC_SHA384,
-        _ => ring::pbkdf2::PBKDF2_HMAC_SHA512,
+        ha::SHA_1 => crate::crypto::backend::prim::pbkdf2::PBKDF2_HMAC_SHA1,
+        ha::SHA_256 => crate::crypto::backend::prim::pbkdf2::PBKDF2_HMAC_SHA256,
+        ha::SHA_384 => crate::crypto::backend::prim::pbkdf2::PBKDF2_HMAC_SHA384,
+        _ => crate::crypto::backend::prim::pbkdf2::PBKDF2_HMAC_SHA512,
     };
     check_len(len, MAX_OUTPUT)?;
     let iterations = std::num::NonZeroU32::new(iterations)
         .filter(|n| n.get() <= MAX_ITERATIONS)
         .ok_or(KdfError::Iterations)?;
     let mut out = Zeroizing::new(vec![0u8; len]);
-    ring::pbkdf2::derive(alg, iterations, salt, password, &mut out);
+    crate::crypto::backend::prim::pbkdf2::derive(alg, iterations, salt, password, &mut out);
     Ok(out)
 }
 
@@ -83,7 +86,10 @@ pub fn hmac(
 ) -> Result<Zeroizing<Vec<u8>>, KdfError> {
     let (alg, hlen) = hmac_alg(hash)?;
     check_len(len, hlen)?;
-    let tag = ring::hmac::sign(&ring::hmac::Key::new(alg, key), data);
+    let tag = crate::crypto::backend::prim::hmac::sign(
+        &crate::crypto::backend::prim::hmac::Key::new(alg, key),
+        data,
+    );
     Ok(Zeroizing::new(tag.as_ref()[..len].to_vec()))
 }
 
@@ -103,11 +109,11 @@ pub fn sp800_108_counter(
 ) -> Result<Zeroizing<Vec<u8>>, KdfError> {
     let (alg, _) = hmac_alg(hash)?;
     check_len(len, MAX_OUTPUT)?;
-    let key = ring::hmac::Key::new(alg, key);
+    let key = crate::crypto::backend::prim::hmac::Key::new(alg, key);
     let mut out = Zeroizing::new(Vec::with_capacity(len + 64));
     let mut i: u32 = 1;
     while out.len() < len {
-        let mut ctx = ring::hmac::Context::with_key(&key);
+        let mut ctx = crate::crypto::backend::prim::hmac::Context::with_key(&key);
         ctx.update(&i.to_be_bytes());
         ctx.update(fixed);
         out.extend_from_slice(ctx.sign().as_ref());
@@ -128,19 +134,19 @@ pub fn hkdf(
     let (_, hlen) = hmac_alg(hash)?;
     check_len(len, 255 * hlen)?;
     let alg = match hash {
-        ha::SHA_1 => ring::hkdf::HKDF_SHA1_FOR_LEGACY_USE_ONLY,
-        ha::SHA_256 => ring::hkdf::HKDF_SHA256,
-        ha::SHA_384 => ring::hkdf::HKDF_SHA384,
-        _ => ring::hkdf::HKDF_SHA512,
+        ha::SHA_1 => crate::crypto::backend::prim::hkdf::HKDF_SHA1_FOR_LEGACY_USE_ONLY,
+        ha::SHA_256 => crate::crypto::backend::prim::hkdf::HKDF_SHA256,
+        ha::SHA_384 => crate::crypto::backend::prim::hkdf::HKDF_SHA384,
+        _ => crate::crypto::backend::prim::hkdf::HKDF_SHA512,
     };
     struct Len(usize);
-    impl ring::hkdf::KeyType for Len {
+    impl crate::crypto::backend::prim::hkdf::KeyType for Len {
         fn len(&self) -> usize {
             self.0
         }
     }
     let info = [info];
-    let prk = ring::hkdf::Salt::new(alg, salt).extract(ikm);
+    let prk = crate::crypto::backend::prim::hkdf::Salt::new(alg, salt).extract(ikm);
     let okm = prk.expand(&info, Len(len)).map_err(|_| KdfError::Length)?;
     let mut out = Zeroizing::new(vec![0u8; len]);
     okm.fill(&mut out).map_err(|_| KdfError::Length)?;

@@ -106,8 +106,8 @@ fn encrypted_private_key_info(der: &[u8], password: &str) -> Result<Vec<u8>, cip
     let salt = super::random_bytes(16);
     let iv = super::random_bytes(16);
     let mut key = Zeroizing::new([0u8; 32]);
-    ring::pbkdf2::derive(
-        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+    crate::crypto::backend::prim::pbkdf2::derive(
+        crate::crypto::backend::prim::pbkdf2::PBKDF2_HMAC_SHA256,
         std::num::NonZeroU32::new(ITERATIONS).expect("non-zero"),
         &salt,
         password.as_bytes(),
@@ -156,9 +156,15 @@ fn mac_key(password: &str, salt: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut input = Zeroizing::new(vec![3u8; V]);
     input.extend(fill(salt));
     input.extend(Zeroizing::new(fill(&bmp)).iter());
-    let mut a = ring::digest::digest(&ring::digest::SHA256, &input);
+    let mut a = crate::crypto::backend::prim::digest::digest(
+        &crate::crypto::backend::prim::digest::SHA256,
+        &input,
+    );
     for _ in 1..ITERATIONS {
-        a = ring::digest::digest(&ring::digest::SHA256, a.as_ref());
+        a = crate::crypto::backend::prim::digest::digest(
+            &crate::crypto::backend::prim::digest::SHA256,
+            a.as_ref(),
+        );
     }
     Zeroizing::new(a.as_ref().to_vec())
 }
@@ -199,8 +205,11 @@ pub fn write(
     let auth_safe = seq(&[&data_content_info(&certs), &data_content_info(&keys)]);
     let salt = super::random_bytes(16);
     let key = mac_key(password, &salt);
-    let tag = ring::hmac::sign(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+    let tag = crate::crypto::backend::prim::hmac::sign(
+        &crate::crypto::backend::prim::hmac::Key::new(
+            crate::crypto::backend::prim::hmac::HMAC_SHA256,
+            &key,
+        ),
         &auth_safe,
     );
     let mac_data = seq(&[
