@@ -35,7 +35,7 @@ import perf_suite  # noqa: E402  (the shared configuration writer)
 # exactly one, so the rows add up to the total.
 COMPONENTS = [
     ("akm: audit (record, chain, journal)", r"\bakm::audit::"),
-    ("akm: store (rows, cache, change log)", r"\bakm::(store|group_commit)::"),
+    ("akm: store (rows, change log, group commit)", r"\bakm::(store|group_commit)::"),
     ("akm: TTLV and KMIP encoding", r"\bakm::(ttlv|kmip)::"),
     ("akm: operations and policy", r"\bakm::(ops|policy|identity)::"),
     ("akm: connection and dispatch", r"\bakm::server::"),
