@@ -124,6 +124,20 @@ fn load_kek_slot(config: &Config) -> Result<KekSlot, StartError> {
             )));
         }
         let slot = KekFiles::of(&config.store).load()?;
+        // The FIPS build cannot open a passphrase (the unseal would be refused): said now,
+        // not after the node has started sealed for good.
+        if slot.status().scheme == "passphrase" {
+            crate::crypto::backend::outside_module(
+                "a passphrase-sealed KEK (Argon2id is not an approved KDF; use shares)",
+            )
+            .map_err(|refused| {
+                StartError::CryptoModule(format!(
+                    "{} is sealed with a passphrase, which this build cannot open ({refused}): \
+                     run this node with the default build of akm",
+                    sealed.display()
+                ))
+            })?;
+        }
         tracing::warn!("the KEK is sealed: serving nothing until custodians run `akm unseal`");
         return Ok(slot);
     }

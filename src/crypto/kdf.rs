@@ -27,7 +27,16 @@ pub enum KdfError {
     /// The PBKDF2 iteration count is outside 1..=MAX_ITERATIONS.
     #[error("the PBKDF2 iteration count must be 1 to 10000000")]
     Iterations,
+    /// The FIPS build does not perform this: the module would count it as a non-approved
+    /// service.
+    #[error("not available in the FIPS build of akm: {0}")]
+    NotInModule(&'static str),
 }
+
+/// The FIPS build's PBKDF2 floor, SP 800-132 as the module applies it (AWS-LC's service
+/// indicator): a password (the base key) of 14 bytes or more, a salt of 16 or more, 1000
+/// iterations or more. Below any of them the module still derives, as a non-approved service.
+const FIPS_PBKDF2: (usize, usize, u32) = (14, 16, 1000);
 
 fn check_len(len: usize, max: usize) -> Result<(), KdfError> {
     if len == 0 || len > max.min(MAX_OUTPUT) {
@@ -72,6 +81,17 @@ pub fn pbkdf2(
     let iterations = std::num::NonZeroU32::new(iterations)
         .filter(|n| n.get() <= MAX_ITERATIONS)
         .ok_or(KdfError::Iterations)?;
+    let (min_password, min_salt, min_iterations) = FIPS_PBKDF2;
+    if crate::crypto::backend::FIPS_BUILD
+        && (password.len() < min_password
+            || salt.len() < min_salt
+            || iterations.get() < min_iterations)
+    {
+        return Err(KdfError::NotInModule(
+            "PBKDF2 with a base key under 14 bytes, a Salt under 16 bytes or under 1000 \
+             iterations (SP 800-132; the module does not approve it)",
+        ));
+    }
     let mut out = Zeroizing::new(vec![0u8; len]);
     crate::crypto::backend::prim::pbkdf2::derive(alg, iterations, salt, password, &mut out);
     Ok(out)
@@ -133,6 +153,15 @@ pub fn hkdf(
 ) -> Result<Zeroizing<Vec<u8>>, KdfError> {
     let (_, hlen) = hmac_alg(hash)?;
     check_len(len, 255 * hlen)?;
+    if crate::crypto::backend::FIPS_BUILD && info.is_empty() {
+        return Err(KdfError::NotInModule(
+            "HKDF without Derivation Data (its info): the module approves HKDF with an info only",
+        ));
+    }
+    // No salt is HashLen zero bytes (RFC 5869 §2.2), the same HMAC key as an empty one; said
+    // so, as the module counts an empty salt as a non-approved service.
+    let zeros = vec![0u8; hlen];
+    let salt = if salt.is_empty() { &zeros[..] } else { salt };
     let alg = match hash {
         ha::SHA_1 => crate::crypto::backend::prim::hkdf::HKDF_SHA1_FOR_LEGACY_USE_ONLY,
         ha::SHA_256 => crate::crypto::backend::prim::hkdf::HKDF_SHA256,
@@ -160,6 +189,11 @@ mod tests {
     #[test]
     fn pbkdf2_hmac_sha256_known_answer() {
         // PBKDF2-HMAC-SHA256("password", "salt", 2, 32), as Python's hashlib computes it.
+        if crate::crypto::backend::FIPS_BUILD {
+            let refused = pbkdf2(ha::SHA_256, b"password", b"salt", 2, 32);
+            assert!(matches!(refused, Err(KdfError::NotInModule(_))), "{refused:?}");
+            return;
+        }
         let out = pbkdf2(ha::SHA_256, b"password", b"salt", 2, 32).unwrap();
         assert_eq!(
             hex::encode(&out[..]),
@@ -176,12 +210,51 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        feature = "fips",
+        ignore = "this vector's 4-byte salt and 2 iterations are refused in the FIPS build"
+    )]
     fn pbkdf2_hmac_sha1_rfc6070_known_answer() {
         // RFC 6070 test vector 2: P = "password", S = "salt", c = 2, dkLen = 20.
         let out = pbkdf2(ha::SHA_1, b"password", b"salt", 2, 20).unwrap();
         assert_eq!(
             hex::encode(&out[..]),
             "ea6c014dc72d6f8ccd1ed92ace1d41f0d8de8957"
+        );
+    }
+
+    /// RFC 6070 test vector 5 (24-byte password, 36-byte salt, 4096 iterations): over the
+    /// FIPS build's PBKDF2 floor, so both builds derive it.
+    #[test]
+    fn pbkdf2_over_the_fips_floor_runs_in_both_builds() {
+        let out = pbkdf2(
+            ha::SHA_1,
+            b"passwordPASSWORDpassword",
+            b"saltSALTsaltSALTsaltSALTsaltSALTsalt",
+            4096,
+            25,
+        )
+        .unwrap();
+        assert_eq!(
+            hex::encode(&out[..]),
+            "3d2eec4fe41c849b80c8d83662c0e44a8b291a964cf2f07038"
+        );
+    }
+
+    /// HKDF without a salt is HKDF with HashLen zero bytes (Python's hmac gives the answer);
+    /// without an info the FIPS build refuses it.
+    #[test]
+    fn hkdf_without_a_salt_is_the_zero_salt_and_without_an_info_is_refused_in_fips() {
+        let out = hkdf(ha::SHA_256, &[], &[0x0b; 22], b"info", 32).unwrap();
+        assert_eq!(
+            hex::encode(&out[..]),
+            "160124c21df9122eb5ad05e79a54a9a822787ac6a65aa4270b85ad4fde248aec"
+        );
+        let no_info = hkdf(ha::SHA_256, b"salt", &[0x0b; 22], &[], 32);
+        assert_eq!(
+            matches!(no_info, Err(KdfError::NotInModule(_))),
+            crate::crypto::backend::FIPS_BUILD,
+            "{no_info:?}"
         );
     }
 

@@ -45,6 +45,7 @@ fn single(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     )?;
     if key.obj.object_type == ot::PRIVATE_KEY {
         let plain = rsa_oaep::decrypt(call, &key, data)?;
+        key.spend(ctx, who)?;
         let uid = key.obj.uid.clone();
         return Ok(Reply::for_object(
             uid,
@@ -65,6 +66,7 @@ fn single(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     }
     let params = sym.params(iv.unwrap_or_default(), aad);
     let plain = cipher::decrypt(&key.material, &params, data, tag)?;
+    key.spend(ctx, who)?;
     let uid = key.obj.uid.clone();
     Ok(Reply::for_object(
         uid,

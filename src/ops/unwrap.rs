@@ -185,6 +185,7 @@ fn unwrap_value(
         let der = item.as_bytes().ok_or(OpError::KeyFormatNotSupported)?;
         let plain =
             crate::crypto::asym::oaep_decrypt(key.obj.format, der, hash, mgf_hash, None, wrapped)?;
+        key.spend(ctx, who)?;
         return decode_value(plain, encoding);
     }
     if key.obj.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM) != Some(alg::AES) {
@@ -198,7 +199,10 @@ fn unwrap_value(
             other => OpError::Crypto(other),
         })?,
         bcm::AESKEYWRAPPADDING => {
-            kwp::unwrap(&key.material, wrapped).map_err(|_| OpError::Crypto(CryptoError::Unwrap))?
+            kwp::unwrap(&key.material, wrapped).map_err(|e| match e {
+                kwp::KwpError::NotInModule(why) => OpError::Crypto(CryptoError::NotInModule(why)),
+                _ => OpError::Crypto(CryptoError::Unwrap),
+            })?
         }
         _ => {
             return Err(OpError::UnsupportedParameters(
@@ -206,6 +210,7 @@ fn unwrap_value(
             ))
         }
     };
+    key.spend(ctx, who)?;
     decode_value(plain, encoding)
 }
 

@@ -69,6 +69,35 @@ fn require_fips_stops_a_non_fips_server_before_it_listens() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
 
+/// `require_fips = true` written into the file of a running server and reloaded (`akm reload`,
+/// as SIGHUP does): a binary that is not the FIPS build refuses the reload with the key's name
+/// and keeps its previous configuration, rather than serving on under a file that demands FIPS
+/// until the next restart; the FIPS build takes it.
+#[test]
+fn require_fips_switched_on_by_a_reload_is_refused_by_a_non_fips_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let good = std::fs::read_to_string(&config).unwrap();
+    let (mut server, port) = crate::cli::serve(&config);
+    // The CLI reads a copy without the key; the server's own file gets it.
+    let cli_config = config.with_file_name("cli.toml");
+    std::fs::write(&cli_config, &good).unwrap();
+    std::fs::write(&config, format!("{good}[crypto]\nrequire_fips = true\n")).unwrap();
+    let reload = crate::cli::akm(&cli_config, port, &["reload"]);
+    let stderr = String::from_utf8_lossy(&reload.stderr).into_owned();
+    if FIPS_BUILD {
+        assert!(reload.status.success(), "{stderr}");
+    } else {
+        assert_eq!(reload.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("crypto.require_fips"), "{stderr}");
+        assert!(stderr.contains("not the FIPS build"), "{stderr}");
+    }
+    // Still serving either way.
+    crate::cli::json(&crate::cli::akm(&cli_config, port, &["key", "list", "--json"]));
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
+
 /// The module's own FIPS service indicator (AWS-LC's per-thread counter of approved services
 /// completed) around one KEK wrap: it advances, so the wrap ran in the module as an approved
 /// service. The KEK id probe, a caller-nonce seal, leaves it where it was: the indicator tells
@@ -99,4 +128,167 @@ fn kek_wrapping_is_an_approved_service_of_the_module() {
         gcm.id_probe(b"akm-kek-id").unwrap();
     });
     assert_eq!(probe, 0, "a caller-nonce GCM seal counted as approved");
+}
+
+/// An Encrypt refused after its key was loaded costs the key nothing: the FIPS build's refusals
+/// (here a GCM Encrypt with the client's IV) and a bad parameter in either build (a 5-byte CBC
+/// IV) leave the key's Usage Limits as they were, so the one use a key allows is still there
+/// for an Encrypt that runs, and is spent by it.
+#[tokio::test]
+async fn a_refused_encrypt_spends_none_of_the_keys_usage_limits() {
+    use crate::support::kmip::{reason, register_key_payload, uid_of};
+    use akm::kmip::attributes::Attr;
+    use akm::kmip::enums::{
+        block_cipher_mode as bcm, cryptographic_usage_mask as usage, result_reason as rr,
+        usage_limits_unit,
+    };
+    use akm::ttlv::Value;
+    let server = TestServer::start().await;
+    let mut c = server.client("alice", V::V2_1).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let attrs = [
+        Attr::new("Cryptographic Usage Mask", Value::Integer(usage::ENCRYPT)),
+        Attr::new("Activation Date", Value::DateTime(now - 3600)),
+        Attr::new(
+            "Usage Limits",
+            Value::Structure(vec![
+                Ttlv::long(Tag::USAGE_LIMITS_TOTAL, 1),
+                Ttlv::enumeration(Tag::USAGE_LIMITS_UNIT, usage_limits_unit::OBJECT),
+            ]),
+        ),
+    ];
+    let register = register_key_payload(V::V2_1, &[7u8; 32], &attrs);
+    let key = uid_of(&c.call(op::REGISTER, register).await.unwrap());
+    let encrypt = |mode: u32, iv: Option<&[u8]>| {
+        let mut p = vec![
+            Ttlv::text(Tag::UNIQUE_IDENTIFIER, key.clone()),
+            Ttlv::structure(
+                Tag::CRYPTOGRAPHIC_PARAMETERS,
+                vec![Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, mode)],
+            ),
+            Ttlv::bytes(Tag::DATA, b"sixteen bytes!!!".to_vec()),
+        ];
+        if let Some(iv) = iv {
+            p.push(Ttlv::bytes(Tag::IV_COUNTER_NONCE, iv.to_vec()));
+        }
+        p
+    };
+    let bad_iv = c.call(op::ENCRYPT, encrypt(bcm::CBC, Some(&[1u8; 5]))).await;
+    assert_eq!(reason(bad_iv), rr::INVALID_FIELD);
+    if FIPS_BUILD {
+        let client_iv = c.call(op::ENCRYPT, encrypt(bcm::GCM, Some(&[1u8; 12]))).await;
+        assert_eq!(reason(client_iv), rr::FEATURE_NOT_SUPPORTED);
+    }
+    c.call(op::ENCRYPT, encrypt(bcm::GCM, None))
+        .await
+        .expect("the key's one use was spent by refused requests");
+    let spent = c.call(op::ENCRYPT, encrypt(bcm::GCM, None)).await;
+    assert_eq!(reason(spent), rr::PERMISSION_DENIED);
+    server.stop().await;
+}
+
+/// Get with a Key Wrapping Specification under a 192-bit AES wrapping key, in both KW and KWP:
+/// the FIPS build refuses it as what it is (Feature Not Supported, "not available in the FIPS
+/// build", the 192-bit key named), not as a wrapping key of the wrong size; the default build
+/// wraps.
+#[tokio::test]
+async fn key_wrap_under_a_192_bit_key_is_refused_as_such_in_the_fips_build() {
+    use crate::support::kmip::{aes_attrs, create_payload, register_key_payload, uid_of};
+    use akm::client::ClientError;
+    use akm::kmip::attributes::Attr;
+    use akm::kmip::enums::{
+        block_cipher_mode as bcm, cryptographic_usage_mask as usage, result_reason as rr,
+        wrapping_method,
+    };
+    use akm::ttlv::Value;
+    let server = TestServer::start().await;
+    let mut c = server.client("alice", V::V2_1).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let kek_attrs = [
+        Attr::new("Cryptographic Usage Mask", Value::Integer(usage::WRAP_KEY)),
+        Attr::new("Activation Date", Value::DateTime(now - 3600)),
+    ];
+    let register = register_key_payload(V::V2_1, &[3u8; 24], &kek_attrs);
+    let kek = uid_of(&c.call(op::REGISTER, register).await.unwrap());
+    let create = create_payload(V::V2_1, &aes_attrs(None));
+    let key = uid_of(&c.call(op::CREATE, create).await.unwrap());
+    for mode in [bcm::NISTKEYWRAP, bcm::AESKEYWRAPPADDING] {
+        let spec = Ttlv::structure(
+            Tag::KEY_WRAPPING_SPECIFICATION,
+            vec![
+                Ttlv::enumeration(Tag::WRAPPING_METHOD, wrapping_method::ENCRYPT),
+                Ttlv::structure(
+                    Tag::ENCRYPTION_KEY_INFORMATION,
+                    vec![
+                        Ttlv::text(Tag::UNIQUE_IDENTIFIER, kek.clone()),
+                        Ttlv::structure(
+                            Tag::CRYPTOGRAPHIC_PARAMETERS,
+                            vec![Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, mode)],
+                        ),
+                    ],
+                ),
+            ],
+        );
+        let got = c
+            .call(
+                op::GET,
+                vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, key.clone()), spec],
+            )
+            .await;
+        match got {
+            Err(ClientError::Failed { reason, message }) if FIPS_BUILD => {
+                assert_eq!(reason, rr::FEATURE_NOT_SUPPORTED, "{message}");
+                assert!(message.contains("FIPS build"), "{message}");
+                assert!(message.contains("192-bit"), "{message}");
+            }
+            Ok(_) if !FIPS_BUILD => {}
+            other => panic!("mode {mode:#x}: {other:?}"),
+        }
+    }
+    server.stop().await;
+}
+
+/// A node whose KEK is sealed with a passphrase: the FIPS build cannot open one (Argon2id is
+/// not an approved KDF), so it refuses to start and says why, rather than start sealed for
+/// good and refuse every unseal; the default build starts sealed, waiting for the passphrase.
+#[test]
+fn a_passphrase_sealed_kek_stops_the_fips_build_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let (mut first, _) = crate::cli::serve(&config);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let data = dir.path().join("data");
+    std::fs::remove_file(data.join("kek.key")).unwrap();
+    let sealed = format!(
+        "akm-sealed-kek v1\nkek-id 0123456789abcdef\nscheme passphrase\n\
+         argon2id m=65536 t=3 p=1\nsalt {}\nnonce {}\nciphertext {}\n",
+        "00".repeat(16),
+        "11".repeat(12),
+        "22".repeat(48)
+    );
+    akm::secret_file::write_new(&data.join("kek.sealed"), sealed.as_bytes()).unwrap();
+    if !FIPS_BUILD {
+        let (mut server, port) = crate::cli::serve(&config);
+        assert!(port > 0);
+        server.kill().unwrap();
+        server.wait().unwrap();
+        return;
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_akm"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("sealed with a passphrase"), "{stderr}");
+    assert!(stderr.contains("not available in the FIPS build"), "{stderr}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
