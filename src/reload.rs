@@ -139,7 +139,12 @@ impl Reload {
             &crate::crypto::backend::module_report(),
             new.crypto.require_fips,
         )
-        .map_err(|e| format!("config file {}: `crypto.require_fips`: {e}", new.path.display()))?;
+        .map_err(|e| {
+            format!(
+                "config file {}: `crypto.require_fips`: {e}",
+                new.path.display()
+            )
+        })?;
         let tls = read_tls(&new)?;
         let status_tls = match self.status_tls.get() {
             Some(handle) => Some((handle, read_status_tls(&new)?)),

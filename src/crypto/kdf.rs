@@ -191,7 +191,10 @@ mod tests {
         // PBKDF2-HMAC-SHA256("password", "salt", 2, 32), as Python's hashlib computes it.
         if crate::crypto::backend::FIPS_BUILD {
             let refused = pbkdf2(ha::SHA_256, b"password", b"salt", 2, 32);
-            assert!(matches!(refused, Err(KdfError::NotInModule(_))), "{refused:?}");
+            assert!(
+                matches!(refused, Err(KdfError::NotInModule(_))),
+                "{refused:?}"
+            );
             return;
         }
         let out = pbkdf2(ha::SHA_256, b"password", b"salt", 2, 32).unwrap();

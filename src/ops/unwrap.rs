@@ -198,12 +198,10 @@ fn unwrap_value(
             CryptoError::KeyWrapInput(why) => OpError::InvalidField(why.into()),
             other => OpError::Crypto(other),
         })?,
-        bcm::AESKEYWRAPPADDING => {
-            kwp::unwrap(&key.material, wrapped).map_err(|e| match e {
-                kwp::KwpError::NotInModule(why) => OpError::Crypto(CryptoError::NotInModule(why)),
-                _ => OpError::Crypto(CryptoError::Unwrap),
-            })?
-        }
+        bcm::AESKEYWRAPPADDING => kwp::unwrap(&key.material, wrapped).map_err(|e| match e {
+            kwp::KwpError::NotInModule(why) => OpError::Crypto(CryptoError::NotInModule(why)),
+            _ => OpError::Crypto(CryptoError::Unwrap),
+        })?,
         _ => {
             return Err(OpError::UnsupportedParameters(
                 "unwrapping modes: NIST Key Wrap and AES Key Wrap Padding",

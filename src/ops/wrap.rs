@@ -116,7 +116,9 @@ pub fn wrap_object(ctx: &Ctx, who: &Caller, spec: &Spec, object: Ttlv) -> Result
         crypto::asym::oaep_encrypt(r.format, &r.der, r.hash, r.mgf_hash, None, &plain)?
     } else if mode == block_cipher_mode::AESKEYWRAPPADDING {
         crypto::kwp::wrap(&key, &plain).map_err(|e| match e {
-            crypto::kwp::KwpError::NotInModule(why) => OpError::Crypto(CryptoError::NotInModule(why)),
+            crypto::kwp::KwpError::NotInModule(why) => {
+                OpError::Crypto(CryptoError::NotInModule(why))
+            }
             other => OpError::InvalidField(other.to_string()),
         })?
     } else {

@@ -2,8 +2,11 @@
 //! built: the TLS configurations declare FIPS exactly in the FIPS build (rustls's `fips()`,
 //! true only with the aws-lc-rs provider over a module in approved mode); Query's Server
 //! Information names the module; `[crypto] require_fips = true` stops a non-FIPS `akm serve`
-//! before it listens; and in the FIPS build KEK wrapping is counted by the module's own
-//! service indicator as an approved service, while a caller-nonce GCM seal is not.
+//! before it listens, and a reload that switches it on is refused; and in the FIPS build KEK
+//! wrapping is counted by the module's own service indicator as an approved service, while a
+//! caller-nonce GCM seal is not. And what the FIPS build refuses leaves nothing changed and
+//! says what it is: a refused Encrypt spends none of a key's Usage Limits, Key Wrap under a
+//! 192-bit key is refused as not available, and a passphrase-sealed KEK stops it at start.
 
 use crate::cli::write_config;
 use crate::support::server::{server_tls, TestServer};
@@ -93,7 +96,11 @@ fn require_fips_switched_on_by_a_reload_is_refused_by_a_non_fips_server() {
         assert!(stderr.contains("not the FIPS build"), "{stderr}");
     }
     // Still serving either way.
-    crate::cli::json(&crate::cli::akm(&cli_config, port, &["key", "list", "--json"]));
+    crate::cli::json(&crate::cli::akm(
+        &cli_config,
+        port,
+        &["key", "list", "--json"],
+    ));
     server.kill().unwrap();
     server.wait().unwrap();
 }
@@ -176,10 +183,14 @@ async fn a_refused_encrypt_spends_none_of_the_keys_usage_limits() {
         }
         p
     };
-    let bad_iv = c.call(op::ENCRYPT, encrypt(bcm::CBC, Some(&[1u8; 5]))).await;
+    let bad_iv = c
+        .call(op::ENCRYPT, encrypt(bcm::CBC, Some(&[1u8; 5])))
+        .await;
     assert_eq!(reason(bad_iv), rr::INVALID_FIELD);
     if FIPS_BUILD {
-        let client_iv = c.call(op::ENCRYPT, encrypt(bcm::GCM, Some(&[1u8; 12]))).await;
+        let client_iv = c
+            .call(op::ENCRYPT, encrypt(bcm::GCM, Some(&[1u8; 12])))
+            .await;
         assert_eq!(reason(client_iv), rr::FEATURE_NOT_SUPPORTED);
     }
     c.call(op::ENCRYPT, encrypt(bcm::GCM, None))
@@ -281,14 +292,30 @@ fn a_passphrase_sealed_kek_stops_the_fips_build_at_start() {
         server.wait().unwrap();
         return;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_akm"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_akm"))
         .args(["serve", "--config"])
         .arg(&config)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // A server that starts sealed would wait for the passphrase for ever: give it a minute.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the FIPS build started with a passphrase-sealed KEK it cannot open");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("sealed with a passphrase"), "{stderr}");
-    assert!(stderr.contains("not available in the FIPS build"), "{stderr}");
+    assert!(
+        stderr.contains("not available in the FIPS build"),
+        "{stderr}"
+    );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
