@@ -319,3 +319,67 @@ fn a_passphrase_sealed_kek_stops_the_fips_build_at_start() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
 }
+
+/// Derive Key below the module's PBKDF2 floor (a 4-byte Salt, 1000 iterations) and HKDF without
+/// Derivation Data (its info): the FIPS build refuses both as not available (the module would
+/// run them as non-approved services); the default build derives. HKDF
+/// without a Salt runs in both (the salt is then HashLen zeros, which the module approves).
+#[tokio::test]
+async fn derivations_below_the_modules_approved_parameters_are_refused_in_the_fips_build() {
+    use crate::support::kmip::{register_key_payload, uid_of};
+    use akm::client::ClientError;
+    use akm::kmip::attributes::Attr;
+    use akm::kmip::enums::{
+        cryptographic_algorithm as alg, cryptographic_usage_mask as usage, derivation_method as dm,
+        object_type as ot, result_reason as rr,
+    };
+    use akm::ttlv::Value;
+    let server = TestServer::start().await;
+    let mut c = server.client("alice", V::V2_1).await;
+    let base_attrs = [Attr::new(
+        "Cryptographic Usage Mask",
+        Value::Integer(usage::DERIVE_KEY),
+    )];
+    let register = register_key_payload(V::V2_1, &[0x21; 32], &base_attrs);
+    let base = uid_of(&c.call(op::REGISTER, register).await.unwrap());
+    c.call(
+        op::ACTIVATE,
+        vec![Ttlv::text(Tag::UNIQUE_IDENTIFIER, base.clone())],
+    )
+    .await
+    .unwrap();
+    let derive = |method: u32, params: Vec<Ttlv>| {
+        let attrs = [
+            Attr::new("Cryptographic Algorithm", Value::Enumeration(alg::AES)),
+            Attr::new("Cryptographic Length", Value::Integer(128)),
+            Attr::new("Cryptographic Usage Mask", Value::Integer(usage::ENCRYPT)),
+        ];
+        vec![
+            Ttlv::enumeration(Tag::OBJECT_TYPE, ot::SYMMETRIC_KEY),
+            Ttlv::text(Tag::UNIQUE_IDENTIFIER, base.clone()),
+            Ttlv::enumeration(Tag::DERIVATION_METHOD, method),
+            Ttlv::structure(Tag::DERIVATION_PARAMETERS, params),
+            crate::support::kmip::template(V::V2_1, &attrs),
+        ]
+    };
+    let short_salt = vec![
+        Ttlv::bytes(Tag::SALT, b"NaCl".to_vec()),
+        Ttlv::integer(Tag::ITERATION_COUNT, 1000),
+    ];
+    let no_info = vec![Ttlv::bytes(Tag::SALT, vec![9u8; 16])];
+    for refused in [derive(dm::PBKDF2, short_salt), derive(dm::HKDF, no_info)] {
+        match c.call(op::DERIVE_KEY, refused).await {
+            Err(ClientError::Failed { reason, message }) if FIPS_BUILD => {
+                assert_eq!(reason, rr::FEATURE_NOT_SUPPORTED, "{message}");
+                assert!(message.contains("FIPS build"), "{message}");
+            }
+            Ok(_) if !FIPS_BUILD => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    let no_salt = vec![Ttlv::bytes(Tag::DERIVATION_DATA, b"info".to_vec())];
+    c.call(op::DERIVE_KEY, derive(dm::HKDF, no_salt))
+        .await
+        .unwrap();
+    server.stop().await;
+}
