@@ -135,11 +135,7 @@ impl Reload {
         let new = Config::load(&self.path).map_err(|e| e.to_string())?;
         // The start's module check: `crypto.require_fips` switched on in the file must not
         // leave a binary that is not the FIPS build serving under it until a restart.
-        crate::crypto::backend::require_approved(
-            &crate::crypto::backend::module_report(),
-            new.crypto.require_fips,
-        )
-        .map_err(|e| {
+        crate::app::module_allows(new.crypto.require_fips).map_err(|e| {
             format!(
                 "config file {}: `crypto.require_fips`: {e}",
                 new.path.display()

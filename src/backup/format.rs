@@ -82,6 +82,10 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(got)
 }
 
+/// Why the FIPS build writes no backup (`crypto::backend::outside_module`).
+pub const WRITING_REFUSED: &str =
+    "writing a backup (its AES-GCM chunk nonces are a counter, not module-generated IVs)";
+
 /// Encrypts `input` (a snapshot) into `out` under a fresh data key wrapped by `kek`.
 pub fn encrypt(
     kek: &KekSlot,
@@ -92,9 +96,7 @@ pub fn encrypt(
     // The chunk nonces are a deterministic counter construction, which the FIPS module does
     // not approve for AES-GCM encryption (it approves only IVs it generates): refused there
     // with the reason. Restoring (decryption) works in both builds.
-    if let Err(refused) = crate::crypto::backend::outside_module(
-        "writing a backup (its AES-GCM chunk nonces are a counter, not module-generated IVs)",
-    ) {
+    if let Err(refused) = crate::crypto::backend::outside_module(WRITING_REFUSED) {
         return Err(FormatError::Crypto(crate::crypto::CryptoError::Sealed(
             refused.to_string(),
         )));

@@ -292,32 +292,65 @@ fn a_passphrase_sealed_kek_stops_the_fips_build_at_start() {
         server.wait().unwrap();
         return;
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_akm"))
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A server that starts sealed would wait for the passphrase for ever: give it a minute.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("the FIPS build started with a passphrase-sealed KEK it cannot open");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let stderr = refused_at_start(&config);
     assert!(stderr.contains("sealed with a passphrase"), "{stderr}");
     assert!(
         stderr.contains("not available in the FIPS build"),
         "{stderr}"
     );
+}
+
+/// Runs `akm serve` on `config`, which must refuse to start (exit code 1) within a minute
+/// without listening; its stderr. A server that does start is killed and the test fails.
+fn refused_at_start(config: &std::path::Path) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_akm"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("akm serve started where it must refuse to");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(!String::from_utf8_lossy(&out.stdout).contains("listening"));
+    stderr
+}
+
+/// A backup schedule on the FIPS build, which writes no backup: refused at start with the keys
+/// named, rather than a server that snapshots its store and fails every turn; the default
+/// build starts with it.
+#[test]
+fn a_backup_schedule_stops_the_fips_build_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}[backup]\ninterval_secs = 3600\n")).unwrap();
+    if !FIPS_BUILD {
+        let (mut server, port) = crate::cli::serve(&config);
+        assert!(port > 0);
+        server.kill().unwrap();
+        server.wait().unwrap();
+        return;
+    }
+    let stderr = refused_at_start(&config);
+    assert!(
+        stderr.contains("[backup] schedule / interval_secs"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("not available in the FIPS build"),
+        "{stderr}"
+    );
 }
 
 /// Derive Key below the module's PBKDF2 floor (a 4-byte Salt, 1000 iterations) and HKDF without
