@@ -3,7 +3,9 @@
 //! fixed input: Label, 0x00, Context and `[L]`), and HKDF (RFC 5869). All on ring's SHA-2
 //! primitives, and SHA-1, which SP 800-131A Rev. 2 (§9, §10, §8 on key derivation) still
 //! accepts outside signature generation; MD5 is refused like everywhere else. Outputs are key
-//! material, in zeroizing buffers.
+//! material, in zeroizing buffers. The FIPS build runs SP 800-108 in the module's own KBKDF and
+//! refuses what the module would run as a non-approved service (PBKDF2 and SP 800-108 below
+//! their parameter floors, HKDF without an info).
 
 use super::digest::{self, DigestError};
 use crate::kmip::enums::hashing_algorithm as ha;
@@ -127,8 +129,24 @@ pub fn sp800_108_counter(
     fixed: &[u8],
     len: usize,
 ) -> Result<Zeroizing<Vec<u8>>, KdfError> {
+    // The FIPS build checks the hash here and runs the module's KBKDF, not this HMAC.
+    #[cfg_attr(feature = "fips", allow(unused_variables))]
     let (alg, _) = hmac_alg(hash)?;
     check_len(len, MAX_OUTPUT)?;
+    #[cfg(feature = "fips")]
+    return module_kbkdf(hash, key, fixed, len);
+    #[cfg(not(feature = "fips"))]
+    hmac_counter(alg, key, fixed, len)
+}
+
+/// The SP 800-108 counter loop over HMAC (the default build).
+#[cfg(not(feature = "fips"))]
+fn hmac_counter(
+    alg: crate::crypto::backend::prim::hmac::Algorithm,
+    key: &[u8],
+    fixed: &[u8],
+    len: usize,
+) -> Result<Zeroizing<Vec<u8>>, KdfError> {
     let key = crate::crypto::backend::prim::hmac::Key::new(alg, key);
     let mut out = Zeroizing::new(Vec::with_capacity(len + 64));
     let mut i: u32 = 1;
@@ -140,6 +158,40 @@ pub fn sp800_108_counter(
         i += 1;
     }
     out.truncate(len);
+    Ok(out)
+}
+
+/// SP 800-108 counter mode in the module (its KBKDF_ctr_hmac: the same 32-bit big-endian
+/// counter before the fixed input): HMAC-SHA-256/384/512 with a key of 14 bytes or more, the
+/// only ones the module approves; SHA-1 or a shorter key is refused.
+#[cfg(feature = "fips")]
+fn module_kbkdf(
+    hash: u32,
+    key: &[u8],
+    fixed: &[u8],
+    len: usize,
+) -> Result<Zeroizing<Vec<u8>>, KdfError> {
+    use crate::crypto::backend::prim::kdf::{
+        get_kbkdf_ctr_hmac_algorithm, kbkdf_ctr_hmac, KbkdfCtrHmacAlgorithmId as Id,
+    };
+    let id = match hash {
+        ha::SHA_256 => Id::Sha256,
+        ha::SHA_384 => Id::Sha384,
+        ha::SHA_512 => Id::Sha512,
+        _ => {
+            return Err(KdfError::NotInModule(
+                "SP 800-108 counter mode with other than HMAC-SHA-256, -384 or -512",
+            ))
+        }
+    };
+    if key.len() < 14 {
+        return Err(KdfError::NotInModule(
+            "SP 800-108 counter mode with a base key under 14 bytes (SP 800-131A)",
+        ));
+    }
+    let alg = get_kbkdf_ctr_hmac_algorithm(id).ok_or(KdfError::Length)?;
+    let mut out = Zeroizing::new(vec![0u8; len]);
+    kbkdf_ctr_hmac(alg, key, fixed, &mut out).map_err(|_| KdfError::Length)?;
     Ok(out)
 }
 
@@ -286,6 +338,21 @@ mod tests {
             hex::encode(&out[..]),
             "18b8910606f09c475658fb393a63521855b7deee922916562c76d87ba4f91aa88d4d4fe95ec82226"
         );
+    }
+
+    /// The FIPS build runs SP 800-108 in the module's KBKDF, which it approves with SHA-2 and a
+    /// key of 14 bytes or more: SHA-1 and a 13-byte key are refused there, derived elsewhere.
+    #[test]
+    fn sp800_108_in_the_fips_build_takes_sha2_and_a_14_byte_key() {
+        let sha1 = sp800_108_counter(ha::SHA_1, &[7; 32], b"x", 16);
+        let short = sp800_108_counter(ha::SHA_256, &[7; 13], b"x", 16);
+        for r in [sha1, short] {
+            assert_eq!(
+                matches!(r, Err(KdfError::NotInModule(_))),
+                crate::crypto::backend::FIPS_BUILD,
+                "{r:?}"
+            );
+        }
     }
 
     #[test]
