@@ -2,7 +2,8 @@
 //! uses a key, in one place so no operation can skip a check: access policy, that the object
 //! is a key with material, that its algorithm is not a refused one, its Cryptographic Usage
 //! Mask, its state and dates (KMIP 2.1 §4.1, §4.16, §4.39, §4.40), and its Usage Limits
-//! (checked on loading, counted by [`KeyInUse::spend`] only once the operation succeeded).
+//! (checked on loading, counted once the key was used: [`KeyInUse::spend`] after a success,
+//! [`KeyInUse::counted`] also after a decryption or unwrap that failed its check).
 //! Also reads the request's (or the key's) Cryptographic Parameters.
 
 use super::Caller;
@@ -55,6 +56,39 @@ impl KeyInUse {
             None => Ok(()),
         }
     }
+
+    /// `result` of using the key to decrypt or unwrap, counted like [`KeyInUse::spend`] when
+    /// it succeeded and also when the cryptography itself failed (a tag or padding that did
+    /// not check, an unwrap whose integrity check failed, an OAEP decryption that failed): the
+    /// key was used, and such failures must not be retried beyond the key's Usage Limits.
+    pub fn counted<T, E: Into<OpError>>(
+        &self,
+        ctx: &Ctx,
+        who: &Caller,
+        result: Result<T, E>,
+    ) -> Result<T, OpError> {
+        let result = result.map_err(Into::into);
+        let used = match &result {
+            Ok(_) => true,
+            Err(e) => used_the_key(e),
+        };
+        if used {
+            self.spend(ctx, who)?;
+        }
+        result
+    }
+}
+
+/// Whether an error came from the cryptography with the key rather than from a refusal before
+/// the key was used.
+fn used_the_key(e: &OpError) -> bool {
+    use crate::crypto::{asym::AsymError, cipher::CipherError, CryptoError};
+    matches!(
+        e,
+        OpError::Cipher(CipherError::Authentication | CipherError::BadPadding)
+            | OpError::Asym(AsymError::Sign)
+            | OpError::Crypto(CryptoError::Unwrap)
+    )
 }
 
 /// Loads key `uid` for `operation` and checks everything in this module's doc. `usage` is the

@@ -139,8 +139,9 @@ fn kek_wrapping_is_an_approved_service_of_the_module() {
 
 /// An Encrypt refused after its key was loaded costs the key nothing: the FIPS build's refusals
 /// (here a GCM Encrypt with the client's IV) and a bad parameter in either build (a 5-byte CBC
-/// IV) leave the key's Usage Limits as they were, so the one use a key allows is still there
-/// for an Encrypt that runs, and is spent by it.
+/// IV) leave the key's Usage Limits as they were, so the two uses a key allows are still there.
+/// A Decrypt whose tag does not verify did use the key, and counts: a tag oracle is bounded by
+/// the limits like any use.
 #[tokio::test]
 async fn a_refused_encrypt_spends_none_of_the_keys_usage_limits() {
     use crate::support::kmip::{reason, register_key_payload, uid_of};
@@ -157,12 +158,15 @@ async fn a_refused_encrypt_spends_none_of_the_keys_usage_limits() {
         .unwrap()
         .as_secs() as i64;
     let attrs = [
-        Attr::new("Cryptographic Usage Mask", Value::Integer(usage::ENCRYPT)),
+        Attr::new(
+            "Cryptographic Usage Mask",
+            Value::Integer(usage::ENCRYPT | usage::DECRYPT),
+        ),
         Attr::new("Activation Date", Value::DateTime(now - 3600)),
         Attr::new(
             "Usage Limits",
             Value::Structure(vec![
-                Ttlv::long(Tag::USAGE_LIMITS_TOTAL, 1),
+                Ttlv::long(Tag::USAGE_LIMITS_TOTAL, 2),
                 Ttlv::enumeration(Tag::USAGE_LIMITS_UNIT, usage_limits_unit::OBJECT),
             ]),
         ),
@@ -193,9 +197,25 @@ async fn a_refused_encrypt_spends_none_of_the_keys_usage_limits() {
             .await;
         assert_eq!(reason(client_iv), rr::FEATURE_NOT_SUPPORTED);
     }
-    c.call(op::ENCRYPT, encrypt(bcm::GCM, None))
+    let sealed = c
+        .call(op::ENCRYPT, encrypt(bcm::GCM, None))
         .await
-        .expect("the key's one use was spent by refused requests");
+        .expect("the key's uses were spent by refused requests");
+    let field = |tag| sealed.child(tag).and_then(Ttlv::as_bytes).unwrap().to_vec();
+    let mut tag = field(Tag::AUTHENTICATED_ENCRYPTION_TAG);
+    tag[0] ^= 1;
+    let forged = vec![
+        Ttlv::text(Tag::UNIQUE_IDENTIFIER, key.clone()),
+        Ttlv::structure(
+            Tag::CRYPTOGRAPHIC_PARAMETERS,
+            vec![Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, bcm::GCM)],
+        ),
+        Ttlv::bytes(Tag::DATA, field(Tag::DATA)),
+        Ttlv::bytes(Tag::IV_COUNTER_NONCE, field(Tag::IV_COUNTER_NONCE)),
+        Ttlv::bytes(Tag::AUTHENTICATED_ENCRYPTION_TAG, tag),
+    ];
+    let forged = c.call(op::DECRYPT, forged).await;
+    assert_eq!(reason(forged), rr::CRYPTOGRAPHIC_FAILURE);
     let spent = c.call(op::ENCRYPT, encrypt(bcm::GCM, None)).await;
     assert_eq!(reason(spent), rr::PERMISSION_DENIED);
     server.stop().await;
