@@ -278,6 +278,10 @@ impl OpError {
                 tracing::error!(error = %e, "store failure");
                 (rr::GENERAL_FAILURE, "internal error".into())
             }
+            // What the FIPS build does not perform is said, like its cipher refusals.
+            OpError::Crypto(e @ CryptoError::NotInModule(_)) => {
+                (rr::FEATURE_NOT_SUPPORTED, e.to_string())
+            }
             OpError::Crypto(e) => {
                 tracing::error!(error = %e, "cryptographic failure");
                 (rr::CRYPTOGRAPHIC_FAILURE, "cryptographic failure".into())

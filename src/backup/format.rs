@@ -82,6 +82,19 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(got)
 }
 
+/// Why the FIPS build writes no backup (`crypto::backend::outside_module`).
+pub const WRITING_REFUSED: &str =
+    "writing a backup (its AES-GCM chunk nonces are a counter, not module-generated IVs)";
+
+/// Refuses in the FIPS build, which writes no backup: its chunk nonces are a deterministic
+/// counter construction, and the module approves AES-GCM encryption only under IVs it
+/// generates. Restoring (decryption) works in both builds.
+pub fn writable() -> Result<(), FormatError> {
+    crate::crypto::backend::outside_module(WRITING_REFUSED).map_err(|refused| {
+        FormatError::Crypto(crate::crypto::CryptoError::Sealed(refused.to_string()))
+    })
+}
+
 /// Encrypts `input` (a snapshot) into `out` under a fresh data key wrapped by `kek`.
 pub fn encrypt(
     kek: &KekSlot,
@@ -89,16 +102,7 @@ pub fn encrypt(
     input: &mut impl Read,
     out: &mut impl Write,
 ) -> Result<Header, FormatError> {
-    // The chunk nonces are a deterministic counter construction, which the FIPS module does
-    // not approve for AES-GCM encryption (it approves only IVs it generates): refused there
-    // with the reason. Restoring (decryption) works in both builds.
-    if let Err(refused) = crate::crypto::backend::outside_module(
-        "writing a backup (its AES-GCM chunk nonces are a counter, not module-generated IVs)",
-    ) {
-        return Err(FormatError::Crypto(crate::crypto::CryptoError::Sealed(
-            refused.to_string(),
-        )));
-    }
+    writable()?;
     let backup_id = hex::encode(random_bytes(8).as_slice());
     let data_key = random_bytes(32);
     let wrapped = kek.wrap(&key_uid(&backup_id), 0, &data_key)?;

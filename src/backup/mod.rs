@@ -119,6 +119,8 @@ pub fn create(
     now: i64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<BackupInfo, BackupError> {
+    // Before the snapshot: the FIPS build would copy the whole store only to refuse.
+    format::writable()?;
     private_dir(dir)?;
     let name = file_name(now);
     let snap = dir.join(format!(".{name}.snapshot"));

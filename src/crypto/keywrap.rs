@@ -18,6 +18,11 @@ pub(super) use super::backend::fips_keywrap::AnyKek;
 /// The integrity value (RFC 3394's IV) that a wrapped key carries before its data.
 const IV_LEN: usize = aes_kw::IV_LEN;
 
+/// Why the FIPS build refuses KW and KWP under a 192-bit key: aws-lc-rs offers the module's
+/// key wrap with 128- and 256-bit keys only. Said as such, not as a key of the wrong size.
+pub(super) const NO_AES_192_KEK: &str =
+    "AES Key Wrap under a 192-bit key (the module's KW and KWP take 128- and 256-bit keys)";
+
 /// An AES key-encryption key of 128, 192 or 256 bits. The `aes` key schedule inside is wiped
 /// on drop (`aes`'s zeroize feature). Shared with [`super::kwp`].
 #[cfg(not(feature = "fips"))]
@@ -74,6 +79,9 @@ impl AnyKek {
 }
 
 fn kek(key: &[u8]) -> Result<AnyKek, CryptoError> {
+    if super::backend::FIPS_BUILD && key.len() == 24 {
+        return Err(CryptoError::NotInModule(NO_AES_192_KEK));
+    }
     AnyKek::new(key).ok_or(CryptoError::KeyWrapInput(
         "the wrapping key is not an AES key",
     ))

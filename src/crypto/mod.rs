@@ -54,6 +54,9 @@ pub enum CryptoError {
     /// AES Key Wrap was given a key or data of a size it cannot take.
     #[error("key wrap: {0}")]
     KeyWrapInput(&'static str),
+    /// The FIPS build does not perform this: the module has no approved implementation.
+    #[error("not available in the FIPS build of akm: {0}")]
+    NotInModule(&'static str),
     /// A sealed KEK file is malformed, or sealing was asked for with bad parameters.
     #[error("{0}")]
     Sealed(String),

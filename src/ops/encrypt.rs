@@ -37,6 +37,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     )?;
     if key.obj.object_type == ot::PUBLIC_KEY {
         let out = rsa_oaep::encrypt(call, &key, data)?;
+        key.spend(ctx, who)?;
         let uid = key.obj.uid.clone();
         return Ok(Reply::for_object(uid, vec![Ttlv::bytes(Tag::DATA, out)]));
     }
@@ -54,6 +55,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         let (out, tag) = cipher::encrypt(&key.material, &params, data)?;
         (None, out, tag)
     };
+    key.spend(ctx, who)?;
     let uid = key.obj.uid.clone();
     let mut payload = vec![
         Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
@@ -123,6 +125,7 @@ fn run_part(ctx: &Ctx, who: &Caller, call: &Call<'_>, part: &Part<'_>) -> Result
             &state.sym.params(&state.iv, &state.aad),
             &s.data,
         )?;
+        key.spend(ctx, who)?;
         payload.push(Ttlv::bytes(
             Tag::DATA,
             out[state.emitted.min(out.len())..].to_vec(),
@@ -146,6 +149,7 @@ fn run_part(ctx: &Ctx, who: &Caller, call: &Call<'_>, part: &Part<'_>) -> Result
             &prefix.params(&state.iv, &state.aad),
             &s.data[..ready],
         )?;
+        key.spend(ctx, who)?;
         payload.push(Ttlv::bytes(Tag::DATA, out[state.emitted..].to_vec()));
         state.emitted = ready;
         let correlation = correlation.unwrap_or_else(stream::new_correlation);

@@ -367,7 +367,7 @@ async fn pbkdf2_defaults_to_hmac_sha1_and_sha1_derivations_work() {
         let base = derivation_base(&mut c).await;
         let pbkdf2 = |params: Option<Ttlv>| {
             let mut p: Vec<Ttlv> = params.into_iter().collect();
-            p.push(Ttlv::bytes(Tag::SALT, b"NaCl".to_vec()));
+            p.push(Ttlv::bytes(Tag::SALT, b"NaCl salt sixteen".to_vec()));
             p.push(Ttlv::integer(Tag::ITERATION_COUNT, 1000));
             p
         };
@@ -376,7 +376,7 @@ async fn pbkdf2_defaults_to_hmac_sha1_and_sha1_derivations_work() {
             akm::crypto::backend::prim::pbkdf2::derive(
                 alg,
                 std::num::NonZeroU32::new(1000).unwrap(),
-                b"NaCl",
+                b"NaCl salt sixteen",
                 &PASSWORD,
                 &mut out,
             );

@@ -706,8 +706,8 @@ def crypto_checks(args):
         cases = [
             (
                 enums.DerivationMethod.PBKDF2,
-                {"cryptographic_parameters": sha256, "salt": b"interop salt", "iteration_count": 1000},
-                hashlib.pbkdf2_hmac("sha256", base_bytes, b"interop salt", 1000, 16),
+                {"cryptographic_parameters": sha256, "salt": b"interop salt 16b", "iteration_count": 1000},
+                hashlib.pbkdf2_hmac("sha256", base_bytes, b"interop salt 16b", 1000, 16),
             ),
             (
                 enums.DerivationMethod.HMAC,
