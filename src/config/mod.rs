@@ -434,6 +434,27 @@ fn dotted_key_at(text: &str, at: usize) -> Option<String> {
     })
 }
 
+/// What the sections' unit tests share: parsing a text as `/etc/akm/akm.toml`, and the key
+/// a refused text names.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Config, ConfigError};
+    use std::path::Path;
+
+    /// Parses `text` as the configuration file.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/akm/akm.toml"))
+    }
+
+    /// The dotted key that `text` is refused for (panics if it is accepted).
+    pub fn key_of(text: &str) -> String {
+        match parse(text) {
+            Err(ConfigError::Invalid { key, .. }) => key.into_owned(),
+            other => panic!("expected an invalid key, got {other:?}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
