@@ -180,6 +180,7 @@ impl From<ObjectError> for OpError {
 fn cipher_reason(e: &CipherError) -> u32 {
     match e {
         CipherError::TagLength => rr::GENERAL_FAILURE,
+        CipherError::NotInModule(_) => rr::FEATURE_NOT_SUPPORTED,
         CipherError::Authentication | CipherError::BadPadding => rr::CRYPTOGRAPHIC_FAILURE,
         CipherError::KeyLength
         | CipherError::IvLength(_)
@@ -276,6 +277,10 @@ impl OpError {
             OpError::Store(e) => {
                 tracing::error!(error = %e, "store failure");
                 (rr::GENERAL_FAILURE, "internal error".into())
+            }
+            // What the FIPS build does not perform is said, like its cipher refusals.
+            OpError::Crypto(e @ CryptoError::NotInModule(_)) => {
+                (rr::FEATURE_NOT_SUPPORTED, e.to_string())
             }
             OpError::Crypto(e) => {
                 tracing::error!(error = %e, "cryptographic failure");

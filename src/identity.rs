@@ -9,7 +9,7 @@
 //! TeletexString), a name with control characters, or more than [`MAX_GROUPS`] OUs refuses
 //! the certificate rather than dropping or guessing at a name.
 
-use ring::digest;
+use crate::primitives::digest;
 use x509_parser::asn1_rs::Tag;
 use x509_parser::error::X509Error;
 use x509_parser::prelude::{parse_x509_certificate, AttributeTypeAndValue, X509Name};

@@ -30,6 +30,7 @@ pub mod notify;
 pub mod ops;
 pub mod pki;
 pub mod policy;
+pub mod primitives;
 pub mod reload;
 pub mod revocations;
 pub mod secret_file;

@@ -5,13 +5,6 @@
 use akm::cli::errors::{self, Exit};
 use clap::Parser;
 
-/// mimalloc in place of glibc's malloc: a Get makes many small, short-lived allocations (the
-/// TTLV tree, the audit record), and glibc's allocator was a third of a Get's instructions
-/// under callgrind (BENCHMARKS.md, round two). Secrets are zeroized before they are freed,
-/// whichever allocator frees them.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() {
     // `--json` anywhere before `--` asks for a JSON error too, even when parsing fails.
     let wants_json = std::env::args()

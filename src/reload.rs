@@ -133,6 +133,14 @@ impl Reload {
     /// Reads and checks everything, then applies it; returns the new configuration.
     fn apply(&self, ctx: &Ctx, old: &Config) -> Result<Config, String> {
         let new = Config::load(&self.path).map_err(|e| e.to_string())?;
+        // The start's module check: `crypto.require_fips` switched on in the file must not
+        // leave a binary that is not the FIPS build serving under it until a restart.
+        crate::app::module_allows(new.crypto.require_fips).map_err(|e| {
+            format!(
+                "config file {}: `crypto.require_fips`: {e}",
+                new.path.display()
+            )
+        })?;
         let tls = read_tls(&new)?;
         let status_tls = match self.status_tls.get() {
             Some(handle) => Some((handle, read_status_tls(&new)?)),

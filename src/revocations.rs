@@ -28,7 +28,10 @@ pub fn client_ca_subjects(tls: &TlsConfig) -> Vec<String> {
     certs
         .iter()
         .filter(|c| {
-            let fingerprint = ring::digest::digest(&ring::digest::SHA256, c.as_ref());
+            let fingerprint = crate::crypto::backend::prim::digest::digest(
+                &crate::crypto::backend::prim::digest::SHA256,
+                c.as_ref(),
+            );
             pins.is_empty() || pins.iter().any(|p| p[..] == *fingerprint.as_ref())
         })
         .filter_map(|c| crate::identity::subject_of(c.as_ref()))

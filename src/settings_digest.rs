@@ -7,8 +7,9 @@
 //! Sections: `access` (admin group, default mode, hide existence, unknown callers'
 //! operations), `access.records` (the user and group records the file declares),
 //! `dual_control` (guarded operations, window, separation of duties), `crypto.pci_mode`,
-//! `refused_algorithms` (the algorithms this build refuses) and `name_scope` (the rule that
-//! makes a Name unique).
+//! `refused_algorithms` (the algorithms this build refuses), `fips_build` (whether this is the
+//! FIPS flavour, whose every operation runs in the FIPS module) and `name_scope` (the rule
+//! that makes a Name unique).
 
 use crate::config::Config;
 use crate::policy::{self, NamedAccounts};
@@ -62,6 +63,7 @@ impl SettingsDigest {
         );
         texts.insert("crypto.pci_mode", format!("{}\n", started.crypto.pci_mode));
         texts.insert("refused_algorithms", refused_algorithms());
+        texts.insert("fips_build", fips_build(crate::crypto::backend::FIPS_BUILD));
         texts.insert("name_scope", format!("{NAME_SCOPE}\n"));
         SettingsDigest {
             sections: texts
@@ -119,6 +121,12 @@ fn records(list: &NamedAccounts) -> String {
     sorted.concat()
 }
 
+/// The build flavour: a FIPS node must neither take keys a default node generated outside the
+/// module nor have its clients' writes served by one, so the two flavours refuse each other.
+fn fips_build(fips: bool) -> String {
+    format!("fips_build={fips}\n")
+}
+
 /// The Cryptographic Algorithm codes this build refuses (the standard range and the
 /// extension range's first codes).
 fn refused_algorithms() -> String {
@@ -161,6 +169,12 @@ mod tests {
         assert_eq!(da.differing(&reloaded), vec!["access".to_string()]);
         assert!(da.sections.contains_key("refused_algorithms"));
         assert!(da.sections.contains_key("name_scope"));
+        // A default node and a FIPS node differ in the flavour, and so refuse each other.
+        let flavour = &da.sections["fips_build"];
+        let fips = crate::crypto::backend::FIPS_BUILD;
+        let sha = |t: String| hex::encode(crate::crypto::sha256(t.as_bytes()));
+        assert_eq!(flavour, &sha(fips_build(fips)));
+        assert_ne!(flavour, &sha(fips_build(!fips)));
         assert_eq!(
             da.differing(&SettingsDigest::default()).len(),
             da.sections.len()

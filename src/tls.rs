@@ -49,7 +49,7 @@ pub enum TlsError {
 }
 
 pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    crate::primitives::tls_provider()
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -92,7 +92,8 @@ pub(crate) fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
 pub fn pinned_roots(ca: &Path, pins: &[[u8; 32]]) -> Result<RootCertStore, TlsError> {
     let mut roots = RootCertStore::empty();
     for cert in load_certs(ca)? {
-        let fingerprint = ring::digest::digest(&ring::digest::SHA256, cert.as_ref());
+        let fingerprint =
+            crate::primitives::digest::digest(&crate::primitives::digest::SHA256, cert.as_ref());
         if pins.is_empty() || pins.iter().any(|p| p[..] == *fingerprint.as_ref()) {
             roots.add(cert)?;
         }

@@ -35,14 +35,15 @@ import perf_suite  # noqa: E402  (the shared configuration writer)
 # exactly one, so the rows add up to the total.
 COMPONENTS = [
     ("akm: audit (record, chain, journal)", r"\bakm::audit::"),
-    ("akm: store (rows, cache, change log)", r"\bakm::(store|group_commit)::"),
+    ("akm: store (rows, change log, group commit)", r"\bakm::(store|group_commit)::"),
     ("akm: TTLV and KMIP encoding", r"\bakm::(ttlv|kmip)::"),
     ("akm: operations and policy", r"\bakm::(ops|policy|identity)::"),
     ("akm: connection and dispatch", r"\bakm::server::"),
     ("akm: other", r"\bakm::"),
     ("SQLite", r"sqlite3|rusqlite::"),
     ("rustls (TLS records, handshakes)", r"\brustls::|\bwebpki::"),
-    ("ring / aws-lc (AES-GCM, SHA-256, signatures)", r"\bring::|\baws_lc|\bring_core_|"
+    ("ring / aws-lc (AES-GCM, SHA-256, signatures)", r"\bring::|\baws_lc|\bring_core_|/ring-0|"
+     r"/aws-lc|"
      r"aes_hw_|aes_nohw_|gcm_|sha256_block|p256_|p384_|ecp_nistz|ChaCha|bn_mul|GFp_"),
     ("tokio (runtime, sockets)", r"\btokio::|\bmio::"),
     ("memory (malloc, free, memcpy)", r"malloc|free|memcpy|memmove|memset|realloc|calloc|\bmi_|_mi_|"
@@ -69,8 +70,10 @@ def annotate(path):
         if not m:
             continue
         cost, where = int(m.group(1).replace(",", "")), m.group(2)
-        # "file:function [object]": classify by the function's name.
-        symbol = re.sub(r"\s+\[[^\]]*\]$", "", where.split(":", 1)[-1])
+        # "file:function [object]": classify by the function's name, then by its file (SQLite's
+        # and ring's internal functions carry no crate prefix).
+        file, _, function = where.partition(":")
+        symbol = re.sub(r"\s+\[[^\]]*\]$", "", function) + " @" + file
         for name, pattern in COMPONENTS:
             if re.search(pattern, symbol):
                 by[name] += cost

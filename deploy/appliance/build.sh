@@ -7,6 +7,8 @@
 # Run as root, on demand (not in CI):
 #   cargo deb --dbgsym
 #   deploy/appliance/build.sh --deb target/debian/akm_0.1.0-1_amd64.deb [--out DIR] [--work DIR]
+# The FIPS flavour (docs/src/fips.md): `cargo deb --variant fips --dbgsym`, then
+#   --deb target/debian/akm-fips_0.1.0-1_amd64.deb (same files and service, package akm-fips).
 # Needs: debootstrap, qemu-img, fdisk (sfdisk), e2fsprogs (mkfs.ext4 -d), extlinux and
 # syslinux-common, and loop mounts (only for installing extlinux into the file system).
 # ROOT_PASSWORD (default "akm") is the console root password, expired so that the first

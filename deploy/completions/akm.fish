@@ -482,8 +482,9 @@ complete -c akm -n "__fish_akm_using_subcommand bench" -l warmup -d 'Seconds of 
 complete -c akm -n "__fish_akm_using_subcommand bench" -l duration -d 'Seconds to measure' -r
 complete -c akm -n "__fish_akm_using_subcommand bench" -l count -d 'Stop after this many operations (batch items) instead of at the end of --duration; with `--mix create --warmup 0 --keep` this fills a server with a known number of keys' -r
 complete -c akm -n "__fish_akm_using_subcommand bench" -l keys -d 'Keys created before the run for Get, Locate and Encrypt to use' -r
+complete -c akm -n "__fish_akm_using_subcommand bench" -l data-bytes -d 'Bytes of plaintext in each Encrypt (AES-256-GCM, the server chooses the IV)' -r
 complete -c akm -n "__fish_akm_using_subcommand bench" -l server-pid -d 'The server\'s process ID: report its CPU time per operation and peak memory (Linux)' -r
-complete -c akm -n "__fish_akm_using_subcommand bench" -l idle -d 'Instead of a load: hold this many idle TLS connections open and report the server\'s resident memory (needs --server-pid)' -r
+complete -c akm -n "__fish_akm_using_subcommand bench" -l idle -d 'Instead of a load: open this many TLS connections, send one Discover Versions on each, hold them idle and report the server\'s resident memory (needs --server-pid)' -r
 complete -c akm -n "__fish_akm_using_subcommand bench" -l config -d 'The configuration file (default: $AKM_CONFIG, else ./config/akm.toml, else /etc/akm/akm.toml: the first that exists)' -r -F
 complete -c akm -n "__fish_akm_using_subcommand bench" -l new-connection -d 'Open a new TLS connection for every request (full handshake, or resumption when the server issues session tickets or caches sessions)'
 complete -c akm -n "__fish_akm_using_subcommand bench" -l no-resumption -d 'Never resume a TLS session: every new connection makes a full handshake with certificate verification on both sides (measures clients that do not resume)'

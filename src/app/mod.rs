@@ -9,7 +9,9 @@
 
 mod start;
 
-pub use start::{create_private_dir, hostname, open_audit, open_context, settings, StartError};
+pub use start::{
+    create_private_dir, hostname, module_allows, open_audit, open_context, settings, StartError,
+};
 
 use crate::audit::{Audit, AuditEvent, Outcome};
 use crate::config::limits::AttributeLimits;

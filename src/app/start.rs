@@ -36,6 +36,9 @@ pub enum StartError {
     /// The KEK or a crypto self-test failed.
     #[error(transparent)]
     Crypto(#[from] crypto::CryptoError),
+    /// The cryptographic module is not what the configuration or the FIPS build requires.
+    #[error("refusing to start: {0}")]
+    CryptoModule(String),
     /// The PKI could not be generated.
     #[error(transparent)]
     Pki(#[from] pki::PkiError),
@@ -121,6 +124,20 @@ fn load_kek_slot(config: &Config) -> Result<KekSlot, StartError> {
             )));
         }
         let slot = KekFiles::of(&config.store).load()?;
+        // The FIPS build cannot open a passphrase (the unseal would be refused): said now,
+        // not after the node has started sealed for good.
+        if slot.status().scheme == "passphrase" {
+            crate::crypto::backend::outside_module(
+                "a passphrase-sealed KEK (Argon2id is not an approved KDF; use shares)",
+            )
+            .map_err(|refused| {
+                StartError::CryptoModule(format!(
+                    "{} is sealed with a passphrase, which this build cannot open ({refused}): \
+                     run this node with the default build of akm",
+                    sealed.display()
+                ))
+            })?;
+        }
         tracing::warn!("the KEK is sealed: serving nothing until custodians run `akm unseal`");
         return Ok(slot);
     }
@@ -134,6 +151,8 @@ fn load_kek_slot(config: &Config) -> Result<KekSlot, StartError> {
 
 /// Opens everything the server needs (blocking: run before or beside the runtime).
 pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
+    check_crypto_module(config.crypto.require_fips)?;
+    refuse_scheduled_backups_the_build_cannot_write(config)?;
     crypto::self_test()?;
     let kek = load_kek_slot(config)?;
     create_private_dir(&config.store.data_dir)?;
@@ -148,6 +167,46 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
         .configured(config)
         .revoked_certs(revoked_certs)
         .build())
+}
+
+/// Whether this build's module may serve under `[crypto] require_fips`: the check a start
+/// makes, and a reload makes again with the file's new value.
+pub fn module_allows(require_fips: bool) -> Result<(), String> {
+    use crate::crypto::backend;
+    backend::require_approved(&backend::module_report(), require_fips)
+}
+
+/// A backup schedule the FIPS build would only fail at, turn after turn, is refused at start,
+/// naming the keys.
+fn refuse_scheduled_backups_the_build_cannot_write(config: &Config) -> Result<(), StartError> {
+    if crate::backup::schedule::When::of(&config.backup).is_none() {
+        return Ok(());
+    }
+    crate::crypto::backend::outside_module(crate::backup::format::WRITING_REFUSED).map_err(
+        |refused| {
+            StartError::CryptoModule(format!(
+                "[backup] schedule / interval_secs: {refused}: remove them and take backups \
+                 with the default build"
+            ))
+        },
+    )
+}
+
+/// Logs which cryptographic module serves this build and refuses to start when the FIPS build's
+/// module is not in approved mode or fails its self-tests, or when `[crypto] require_fips` is
+/// set on a binary that is not the FIPS build.
+pub fn check_crypto_module(require_fips: bool) -> Result<(), StartError> {
+    use crate::crypto::backend;
+    let module = backend::module();
+    module_allows(require_fips).map_err(StartError::CryptoModule)?;
+    tracing::info!(
+        module = module.name,
+        version = %module.version,
+        fips = module.fips,
+        "cryptographic module: {}",
+        module.describe()
+    );
+    Ok(())
 }
 
 /// Names in the journal every change committed above the store's audit mark: changes whose

@@ -16,8 +16,8 @@ use super::record::{Record, GENESIS, HASH, SIG, VERSION};
 use super::signer::{PublicKey, Signer};
 use super::sink::{Sink, SinkProbe};
 use super::{format_time_ms, now_ms, AuditEvent};
+use crate::crypto::backend::prim::digest;
 use crate::group_commit::{Backend, GroupCommit, Limits};
-use ring::digest;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -211,6 +211,7 @@ impl Audit {
         writer.progress = progress.clone();
         let mut start = writer.lifecycle("start");
         start.push("version", env!("CARGO_PKG_VERSION"));
+        start.push("crypto_module", crate::crypto::backend::module().describe());
         writer
             .write_group(vec![start], Some("start"), true)
             .map_err(|_| AuditError::Unavailable)?;

@@ -3,7 +3,7 @@
 //! line, syslog message, CEF, LEEF) holds the same fields with the same escaped values, so the
 //! verifier rebuilds the canonical bytes from whatever copy it reads.
 
-use ring::digest;
+use crate::crypto::backend::prim::digest;
 
 /// The record format version, the first field of every record.
 pub const VERSION: &str = "1";

@@ -2,9 +2,9 @@
 //! like the KEK, in a 0600 secret file holding its PKCS#8 document. Signs checkpoints; its
 //! public key is exported as one text line (`ed25519:<hex>`) for verifiers.
 
+use crate::crypto::backend::prim::rand::SystemRandom;
+use crate::crypto::backend::prim::signature::{self, Ed25519KeyPair, KeyPair};
 use crate::secret_file::{self, SecretFileError};
-use ring::rand::SystemRandom;
-use ring::signature::{self, Ed25519KeyPair, KeyPair};
 use std::fmt;
 use std::path::Path;
 
@@ -148,7 +148,13 @@ impl PublicKey {
 
 /// The first 8 bytes of SHA-256 over the public key, hex: tells signing keys apart.
 fn key_id(public: &[u8]) -> String {
-    hex::encode(&ring::digest::digest(&ring::digest::SHA256, public).as_ref()[..8])
+    hex::encode(
+        &crate::crypto::backend::prim::digest::digest(
+            &crate::crypto::backend::prim::digest::SHA256,
+            public,
+        )
+        .as_ref()[..8],
+    )
 }
 
 #[cfg(test)]

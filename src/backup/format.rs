@@ -5,10 +5,9 @@
 //! fresh random data key per backup makes the counter nonces safe. Reading is bounded: the
 //! header and each chunk have a maximum size checked before allocating.
 
+use crate::crypto::backend::gcm::{Aes256Gcm, Payload};
 use crate::crypto::slot::KekSlot;
 use crate::crypto::{random_bytes, sha256, Wrapped};
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use std::io::{Read, Write};
 use zeroize::Zeroizing;
 
@@ -83,6 +82,19 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(got)
 }
 
+/// Why the FIPS build writes no backup (`crypto::backend::outside_module`).
+pub const WRITING_REFUSED: &str =
+    "writing a backup (its AES-GCM chunk nonces are a counter, not module-generated IVs)";
+
+/// Refuses in the FIPS build, which writes no backup: its chunk nonces are a deterministic
+/// counter construction, and the module approves AES-GCM encryption only under IVs it
+/// generates. Restoring (decryption) works in both builds.
+pub fn writable() -> Result<(), FormatError> {
+    crate::crypto::backend::outside_module(WRITING_REFUSED).map_err(|refused| {
+        FormatError::Crypto(crate::crypto::CryptoError::Sealed(refused.to_string()))
+    })
+}
+
 /// Encrypts `input` (a snapshot) into `out` under a fresh data key wrapped by `kek`.
 pub fn encrypt(
     kek: &KekSlot,
@@ -90,6 +102,7 @@ pub fn encrypt(
     input: &mut impl Read,
     out: &mut impl Write,
 ) -> Result<Header, FormatError> {
+    writable()?;
     let backup_id = hex::encode(random_bytes(8).as_slice());
     let data_key = random_bytes(32);
     let wrapped = kek.wrap(&key_uid(&backup_id), 0, &data_key)?;
@@ -116,7 +129,7 @@ pub fn encrypt(
         let last = next_len == 0;
         let ct = cipher
             .encrypt(
-                Nonce::from_slice(&chunk_nonce(counter, last)),
+                &chunk_nonce(counter, last),
                 Payload {
                     msg: &buf[..len],
                     aad: &chunk_aad(&digest, counter, last),
@@ -228,7 +241,7 @@ pub fn decrypt(
         let open = |last: bool| {
             cipher
                 .decrypt(
-                    Nonce::from_slice(&chunk_nonce(counter, last)),
+                    &chunk_nonce(counter, last),
                     Payload {
                         msg: &ct[..len],
                         aad: &chunk_aad(&digest, counter, last),

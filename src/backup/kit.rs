@@ -42,7 +42,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> KitError + '_ {
 }
 
 fn sha256(bytes: &[u8]) -> String {
-    hex::encode(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref())
+    hex::encode(
+        crate::crypto::backend::prim::digest::digest(
+            &crate::crypto::backend::prim::digest::SHA256,
+            bytes,
+        )
+        .as_ref(),
+    )
 }
 
 /// One file of the set: where it lives now, and the path recorded for it.

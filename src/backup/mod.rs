@@ -83,7 +83,9 @@ fn new_file(path: &Path) -> Result<File, BackupError> {
 
 /// SHA-256 of a file, streamed.
 pub fn file_sha256(path: &Path) -> Result<String, BackupError> {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut ctx = crate::crypto::backend::prim::digest::Context::new(
+        &crate::crypto::backend::prim::digest::SHA256,
+    );
     let mut f = File::open(path).map_err(io(path))?;
     let mut buf = vec![0u8; 64 * 1024];
     loop {
@@ -117,6 +119,8 @@ pub fn create(
     now: i64,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<BackupInfo, BackupError> {
+    // Before the snapshot: the FIPS build would copy the whole store only to refuse.
+    format::writable()?;
     private_dir(dir)?;
     let name = file_name(now);
     let snap = dir.join(format!(".{name}.snapshot"));

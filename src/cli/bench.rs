@@ -355,7 +355,9 @@ fn item(plan: &Plan, op: Op, n: usize) -> (u32, Vec<Ttlv>) {
                         Ttlv::enumeration(Tag::CRYPTOGRAPHIC_ALGORITHM, alg::AES),
                     ],
                 ),
-                // No IV: the server makes a fresh one per request, as GCM needs.
+                // No IV: the server chooses a fresh one per request, as a real client of GCM
+                // should let it (a fixed IV under one key is GCM misuse), and the only GCM
+                // encryption the FIPS build performs (docs/src/fips.md).
                 Ttlv::bytes(Tag::DATA, plan.plaintext.clone()),
             ],
         ),

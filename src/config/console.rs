@@ -136,19 +136,9 @@ impl ConsoleConfig {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::{Config, ConfigError};
+    use crate::config::testing::{key_of, parse};
+    use crate::config::ConfigError;
     use std::path::Path;
-
-    fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(text, Path::new("/etc/akm/akm.toml"))
-    }
-
-    fn key_of(text: &str) -> String {
-        match parse(text) {
-            Err(ConfigError::Invalid { key, .. }) => key.into_owned(),
-            other => panic!("expected an invalid key, got {other:?}"),
-        }
-    }
 
     #[test]
     fn the_console_is_off_and_on_loopback_by_default() {

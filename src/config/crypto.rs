@@ -1,4 +1,5 @@
-//! `[crypto]`: key-handling policy (PCI mode) and the scheduled rotation check.
+//! `[crypto]`: key-handling policy (PCI mode), the scheduled rotation check, and whether a
+//! FIPS build is required.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,9 @@ pub struct CryptoConfig {
     pub pci_mode: bool,
     /// Seconds between checks for keys due for scheduled rotation (Rotate Automatic).
     pub rotation_check_secs: u64,
+    /// Refuse to start unless this binary is the FIPS build (its crypto in the AWS-LC-FIPS
+    /// module, in approved mode): a guard against installing the default flavour by mistake.
+    pub require_fips: bool,
 }
 
 impl Default for CryptoConfig {
@@ -18,6 +22,7 @@ impl Default for CryptoConfig {
         CryptoConfig {
             pci_mode: false,
             rotation_check_secs: 60,
+            require_fips: false,
         }
     }
 }

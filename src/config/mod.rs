@@ -140,7 +140,10 @@ impl Config {
             message: parse_message(text, &e),
         })?;
         config.path = path.to_owned();
-        config.sha256 = hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()));
+        config.sha256 = hex::encode(crate::primitives::digest::digest(
+            &crate::primitives::digest::SHA256,
+            text.as_bytes(),
+        ));
         let base = path.parent().unwrap_or(Path::new(".")).to_owned();
         config.resolve(&base);
         config.validate()?;
@@ -437,6 +440,27 @@ fn dotted_key_at(text: &str, at: usize) -> Option<String> {
     })
 }
 
+/// What the sections' unit tests share: parsing a text as `/etc/akm/akm.toml`, and the key
+/// a refused text names.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{Config, ConfigError};
+    use std::path::Path;
+
+    /// Parses `text` as the configuration file.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("/etc/akm/akm.toml"))
+    }
+
+    /// The dotted key that `text` is refused for (panics if it is accepted).
+    pub fn key_of(text: &str) -> String {
+        match parse(text) {
+            Err(ConfigError::Invalid { key, .. }) => key.into_owned(),
+            other => panic!("expected an invalid key, got {other:?}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,7 +509,10 @@ mod tests {
     fn the_audited_digest_is_of_the_text_that_was_parsed() {
         let text = "[server]\nlisten = \"127.0.0.1:5696\"\n";
         let config = Config::parse(text, Path::new("/nonexistent/akm.toml")).unwrap();
-        let expected = hex::encode(ring::digest::digest(&ring::digest::SHA256, text.as_bytes()));
+        let expected = hex::encode(crate::primitives::digest::digest(
+            &crate::primitives::digest::SHA256,
+            text.as_bytes(),
+        ));
         assert_eq!(config.sha256, expected);
     }
 

@@ -145,19 +145,9 @@ impl StatusConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Config, ConfigError};
+    use crate::config::testing::{key_of, parse};
+    use crate::config::ConfigError;
     use std::path::Path;
-
-    fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(text, Path::new("/etc/akm/akm.toml"))
-    }
-
-    fn key_of(text: &str) -> String {
-        match parse(text) {
-            Err(ConfigError::Invalid { key, .. }) => key.into_owned(),
-            other => panic!("expected an invalid key, got {other:?}"),
-        }
-    }
 
     #[test]
     fn defaults_listen_on_loopback_without_client_certificates() {

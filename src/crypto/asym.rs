@@ -8,9 +8,9 @@
 //! come from the RustCrypto `rsa` crate fed by akm's CTR_DRBG. Private keys stay in zeroizing
 //! buffers and are never formatted.
 
+use crate::crypto::backend::prim::rand::SystemRandom;
+use crate::crypto::backend::prim::signature::{self, KeyPair};
 use crate::kmip::enums::{hashing_algorithm as ha, key_format_type as kft};
-use ring::rand::SystemRandom;
-use ring::signature::{self, KeyPair};
 use zeroize::Zeroizing;
 
 /// A signature scheme akm performs.
@@ -109,7 +109,7 @@ pub fn sign(
                 _ => return Err(AsymError::Key("RSA private keys in PKCS#1 or PKCS#8")),
             }
             .map_err(|_| AsymError::Key("not a usable RSA private key"))?;
-            let mut sig = vec![0u8; key.public().modulus_len()];
+            let mut sig = vec![0u8; crate::crypto::backend::rsa_modulus_len(&key)];
             key.sign(rsa_alg(scheme, hash)?.0, &rng, data, &mut sig)
                 .map_err(|_| AsymError::Sign)?;
             Ok(sig)
@@ -133,7 +133,7 @@ pub fn sign(
                 let Ok((signing, _)) = ecdsa_alg(point_len, hash) else {
                     continue;
                 };
-                if let Ok(key) = signature::EcdsaKeyPair::from_pkcs8(signing, der, &rng) {
+                if let Ok(key) = super::backend::ecdsa_from_pkcs8(signing, der) {
                     return key
                         .sign(&rng, data)
                         .map(|s| s.as_ref().to_vec())
@@ -204,6 +204,11 @@ pub fn verify(
 
 /// RSASSA-PSS verification with the longest salt the key allows (emLen - hLen - 2).
 fn pss_verify_max_salt(pkcs1_public: &[u8], hash: u32, data: &[u8], sig: &[u8]) -> bool {
+    if super::backend::FIPS_BUILD {
+        // RustCrypto's RSA is outside the module: the FIPS build checks the hash-length salt
+        // (the module's) only.
+        return false;
+    }
     use rsa::pkcs1::DecodeRsaPublicKey;
     use rsa::sha2::{Digest, Sha256, Sha384, Sha512};
     use rsa::traits::PublicKeyParts;
@@ -251,8 +256,8 @@ pub fn generate_ec(bits: i32) -> Result<GeneratedPair, AsymError> {
     };
     let rng = SystemRandom::new();
     let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).map_err(|_| AsymError::Sign)?;
-    let pair = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng)
-        .map_err(|_| AsymError::Sign)?;
+    let pair =
+        super::backend::ecdsa_from_pkcs8(alg, pkcs8.as_ref()).map_err(|_| AsymError::Sign)?;
     let mut spki = hex::decode(prefix).expect("constant hex");
     spki.extend_from_slice(pair.public_key().as_ref());
     Ok(GeneratedPair {
@@ -263,32 +268,36 @@ pub fn generate_ec(bits: i32) -> Result<GeneratedPair, AsymError> {
     })
 }
 
-/// akm's CTR_DRBG as the `rand_core` generator the `rsa` crate draws from.
+/// The build's DRBG as the `rand_core` generator the `rsa` crate draws from (default build
+/// only: the FIPS build does no RSA arithmetic outside the module).
+#[cfg(not(feature = "fips"))]
 struct DrbgRng;
 
+#[cfg(not(feature = "fips"))]
 impl rand_core::RngCore for DrbgRng {
     fn next_u32(&mut self) -> u32 {
         let mut b = [0u8; 4];
-        super::drbg::fill(&mut b);
+        super::backend::fill_random(&mut b);
         u32::from_le_bytes(b)
     }
 
     fn next_u64(&mut self) -> u64 {
         let mut b = [0u8; 8];
-        super::drbg::fill(&mut b);
+        super::backend::fill_random(&mut b);
         u64::from_le_bytes(b)
     }
 
     fn fill_bytes(&mut self, dest: &mut [u8]) {
-        super::drbg::fill(dest);
+        super::backend::fill_random(dest);
     }
 
     fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        super::drbg::fill(dest);
+        super::backend::fill_random(dest);
         Ok(())
     }
 }
 
+#[cfg(not(feature = "fips"))]
 impl rand_core::CryptoRng for DrbgRng {}
 
 /// A new RSA key pair of `bits` (2048, 3072 or 4096) with public exponent 65537: PKCS#1
@@ -298,6 +307,9 @@ pub fn generate_rsa(bits: i32) -> Result<GeneratedPair, AsymError> {
     if ![2048, 3072, 4096].contains(&bits) {
         return Err(AsymError::Key("RSA key pairs are 2048, 3072 or 4096 bits"));
     }
+    #[cfg(feature = "fips")]
+    let private = super::backend::fips_rsa::generate(bits)?;
+    #[cfg(not(feature = "fips"))]
     let private =
         rsa::RsaPrivateKey::new(&mut DrbgRng, bits as usize).map_err(|_| AsymError::Sign)?;
     let private_der = private.to_pkcs1_der().map_err(|_| AsymError::Sign)?;
@@ -342,6 +354,7 @@ fn rsa_private(format: u32, der: &[u8]) -> Result<rsa::RsaPrivateKey, AsymError>
 }
 
 /// RSA-OAEP padding with `hash`, MGF1 with `mgf_hash`, and an optional label (P source).
+#[cfg(not(feature = "fips"))]
 fn oaep(hash: u32, mgf_hash: u32, label: Option<&[u8]>) -> Result<rsa::Oaep, AsymError> {
     use rsa::sha2::{Sha256, Sha384, Sha512};
     let label = match label {
@@ -377,9 +390,22 @@ pub fn oaep_encrypt(
     label: Option<&[u8]>,
     data: &[u8],
 ) -> Result<Vec<u8>, AsymError> {
-    let key = rsa_public(format, der)?;
-    key.encrypt(&mut DrbgRng, oaep(hash, mgf_hash, label)?, data)
-        .map_err(|_| AsymError::Params("the data is too long for this key and hash"))
+    #[cfg(feature = "fips")]
+    {
+        super::backend::fips_rsa::oaep_encrypt(
+            &rsa_public(format, der)?,
+            hash,
+            mgf_hash,
+            label,
+            data,
+        )
+    }
+    #[cfg(not(feature = "fips"))]
+    {
+        let key = rsa_public(format, der)?;
+        key.encrypt(&mut DrbgRng, oaep(hash, mgf_hash, label)?, data)
+            .map_err(|_| AsymError::Params("the data is too long for this key and hash"))
+    }
 }
 
 /// RSA-OAEP decryption with a private key. A failure says nothing about why (padding, label
@@ -392,10 +418,23 @@ pub fn oaep_decrypt(
     label: Option<&[u8]>,
     data: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, AsymError> {
-    let key = rsa_private(format, der)?;
-    key.decrypt_blinded(&mut DrbgRng, oaep(hash, mgf_hash, label)?, data)
-        .map(Zeroizing::new)
-        .map_err(|_| AsymError::Sign)
+    #[cfg(feature = "fips")]
+    {
+        super::backend::fips_rsa::oaep_decrypt(
+            &rsa_private(format, der)?,
+            hash,
+            mgf_hash,
+            label,
+            data,
+        )
+    }
+    #[cfg(not(feature = "fips"))]
+    {
+        let key = rsa_private(format, der)?;
+        key.decrypt_blinded(&mut DrbgRng, oaep(hash, mgf_hash, label)?, data)
+            .map(Zeroizing::new)
+            .map_err(|_| AsymError::Sign)
+    }
 }
 
 /// An RSA key's DER in another Key Format Type: private keys between PKCS#1 and PKCS#8,
@@ -489,6 +528,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        feature = "fips",
+        ignore = "mixed OAEP hashes are refused in the FIPS build"
+    )]
     fn oaep_round_trips_with_labels_and_mixed_hashes() {
         let pair = generate_rsa(2048).unwrap();
         for (h, m, label) in [
@@ -534,6 +577,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(not(feature = "fips"))] // the FIPS build checks the module's (hash-length) salt only
     fn pss_signatures_with_the_longest_salt_verify() {
         use rsa::pkcs1::DecodeRsaPrivateKey;
         use rsa::sha2::{Digest, Sha256};

@@ -4,6 +4,11 @@
 //! and GCM's GHASH from `ghash`; GCM is composed here (NIST SP 800-38D §7) because it must
 //! take IVs of any length and tags of 12 to 16 bytes at run time, which `aes-gcm` fixes at
 //! compile time. Keys, round keys and plaintexts live in zeroizing buffers.
+//!
+//! In the FIPS build [`encrypt`] and [`decrypt`] check the parameters here and hand the work
+//! to the module (crate::crypto::backend::fips_cipher); the RustCrypto code below is then
+//! compiled but never reached.
+#![cfg_attr(feature = "fips", allow(dead_code, unused_imports))]
 
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit, KeyIvInit, StreamCipher};
 use aes::{Aes128, Aes192, Aes256, Block};
@@ -88,6 +93,9 @@ pub enum CipherError {
     /// Padding was asked for in a mode that has none.
     #[error("padding is only defined for ECB and CBC")]
     PaddingMode,
+    /// The FIPS build does not perform this: the module has no approved implementation.
+    #[error("not available in the FIPS build of akm: {0}")]
+    NotInModule(&'static str),
 }
 
 /// The AES block function for one key of any AES length.
@@ -151,14 +159,47 @@ pub fn encrypt(
     p: &Params<'_>,
     data: &[u8],
 ) -> Result<(Vec<u8>, Option<Vec<u8>>), CipherError> {
-    let aes = Aes::new(key)?;
     check_params(p)?;
+    #[cfg(feature = "fips")]
+    return super::backend::fips_cipher::encrypt(key, p, data);
+    #[cfg(not(feature = "fips"))]
+    rust_crypto_encrypt(key, p, data)
+}
+
+/// What [`encrypt_with_new_iv`] gives: the IV, the ciphertext and, for GCM, the tag.
+pub type WithNewIv = (Vec<u8>, Vec<u8>, Option<Vec<u8>>);
+
+/// Encrypts `data` under `key` with a fresh IV (counter, nonce) of the mode's length, chosen
+/// here: the IV, the ciphertext and, for GCM, the tag. `p.iv` is ignored. In the FIPS build a
+/// 96-bit-IV GCM encryption takes its IV from the module itself (the one GCM encryption the
+/// module approves); elsewhere the IV comes from the build's DRBG.
+pub fn encrypt_with_new_iv(
+    key: &[u8],
+    p: &Params<'_>,
+    data: &[u8],
+) -> Result<WithNewIv, CipherError> {
+    let iv = super::random_bytes(p.mode.iv_len());
+    let p = Params { iv: &iv, ..*p };
+    check_params(&p)?;
+    #[cfg(feature = "fips")]
+    if p.mode == Mode::Gcm {
+        return super::backend::fips_cipher::seal_with_module_iv(key, &p, data);
+    }
+    let (out, tag) = encrypt(key, &p, data)?;
+    Ok((iv.to_vec(), out, tag))
+}
+
+fn rust_crypto_encrypt(
+    key: &[u8],
+    p: &Params<'_>,
+    data: &[u8],
+) -> Result<(Vec<u8>, Option<Vec<u8>>), CipherError> {
+    let aes = Aes::new(key)?;
     match p.mode {
         Mode::Ecb | Mode::Cbc => {
             let mut buf = data.to_vec();
             if p.pkcs5 {
-                let n = BLOCK - buf.len() % BLOCK;
-                buf.extend(std::iter::repeat_n(n as u8, n));
+                pad_pkcs5(&mut buf);
             } else if buf.len() % BLOCK != 0 {
                 return Err(CipherError::NotBlockAligned);
             }
@@ -195,8 +236,20 @@ pub fn decrypt(
     data: &[u8],
     tag: Option<&[u8]>,
 ) -> Result<Zeroizing<Vec<u8>>, CipherError> {
-    let aes = Aes::new(key)?;
     check_params(p)?;
+    #[cfg(feature = "fips")]
+    return super::backend::fips_cipher::decrypt(key, p, data, tag);
+    #[cfg(not(feature = "fips"))]
+    rust_crypto_decrypt(key, p, data, tag)
+}
+
+fn rust_crypto_decrypt(
+    key: &[u8],
+    p: &Params<'_>,
+    data: &[u8],
+    tag: Option<&[u8]>,
+) -> Result<Zeroizing<Vec<u8>>, CipherError> {
+    let aes = Aes::new(key)?;
     match p.mode {
         Mode::Ecb | Mode::Cbc => {
             if data.len() % BLOCK != 0 || (p.pkcs5 && data.is_empty()) {
@@ -270,7 +323,13 @@ fn xor(a: &mut [u8], b: &[u8]) {
 }
 
 /// Removes PKCS#5 padding in place; the check does not depend on where the padding is wrong.
-fn strip_pkcs5(buf: &mut Zeroizing<Vec<u8>>) -> Result<(), CipherError> {
+/// Appends PKCS#5 padding (1 to 16 bytes, each the count).
+pub(crate) fn pad_pkcs5(buf: &mut Vec<u8>) {
+    let n = BLOCK - buf.len() % BLOCK;
+    buf.extend(std::iter::repeat_n(n as u8, n));
+}
+
+pub(crate) fn strip_pkcs5(buf: &mut Zeroizing<Vec<u8>>) -> Result<(), CipherError> {
     let n = *buf.last().ok_or(CipherError::BadPadding)? as usize;
     if n == 0 || n > BLOCK || n > buf.len() {
         return Err(CipherError::BadPadding);

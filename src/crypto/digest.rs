@@ -73,38 +73,44 @@ pub fn refused_for_signing(h: u32) -> Option<&'static str> {
 }
 
 /// ring's digest for a Hashing Algorithm.
-fn digest_alg(h: u32) -> Result<&'static ring::digest::Algorithm, DigestError> {
+fn digest_alg(
+    h: u32,
+) -> Result<&'static crate::crypto::backend::prim::digest::Algorithm, DigestError> {
     if let Some(name) = refused_hash(h) {
         return Err(DigestError::Refused(name));
     }
     match h {
         // SP 800-131A Rev. 2 §9: acceptable for non-digital-signature applications.
-        ha::SHA_1 => Ok(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY),
-        ha::SHA_256 => Ok(&ring::digest::SHA256),
-        ha::SHA_384 => Ok(&ring::digest::SHA384),
-        ha::SHA_512 => Ok(&ring::digest::SHA512),
-        ha::SHA_512_256 => Ok(&ring::digest::SHA512_256),
+        ha::SHA_1 => Ok(&crate::crypto::backend::prim::digest::SHA1_FOR_LEGACY_USE_ONLY),
+        ha::SHA_256 => Ok(&crate::crypto::backend::prim::digest::SHA256),
+        ha::SHA_384 => Ok(&crate::crypto::backend::prim::digest::SHA384),
+        ha::SHA_512 => Ok(&crate::crypto::backend::prim::digest::SHA512),
+        ha::SHA_512_256 => Ok(&crate::crypto::backend::prim::digest::SHA512_256),
         _ => Err(DigestError::Unsupported),
     }
 }
 
 /// The digest of `data` under Hashing Algorithm `h`.
 pub fn hash(h: u32, data: &[u8]) -> Result<Vec<u8>, DigestError> {
-    Ok(ring::digest::digest(digest_alg(h)?, data).as_ref().to_vec())
+    Ok(
+        crate::crypto::backend::prim::digest::digest(digest_alg(h)?, data)
+            .as_ref()
+            .to_vec(),
+    )
 }
 
 /// ring's HMAC for a Cryptographic Algorithm (HMAC-SHA256/384/512).
-fn hmac_alg(a: u32) -> Result<ring::hmac::Algorithm, DigestError> {
+fn hmac_alg(a: u32) -> Result<crate::crypto::backend::prim::hmac::Algorithm, DigestError> {
     if let Some(name) = refused_algorithm(a) {
         return Err(DigestError::Refused(name));
     }
     match a {
         // SP 800-131A Rev. 2 §10 (Table 9): HMAC with SHA-1 (key of at least 112 bits) is
         // acceptable for generation and verification.
-        alg::HMAC_SHA1 => Ok(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
-        alg::HMAC_SHA256 => Ok(ring::hmac::HMAC_SHA256),
-        alg::HMAC_SHA384 => Ok(ring::hmac::HMAC_SHA384),
-        alg::HMAC_SHA512 => Ok(ring::hmac::HMAC_SHA512),
+        alg::HMAC_SHA1 => Ok(crate::crypto::backend::prim::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY),
+        alg::HMAC_SHA256 => Ok(crate::crypto::backend::prim::hmac::HMAC_SHA256),
+        alg::HMAC_SHA384 => Ok(crate::crypto::backend::prim::hmac::HMAC_SHA384),
+        alg::HMAC_SHA512 => Ok(crate::crypto::backend::prim::hmac::HMAC_SHA512),
         _ => Err(DigestError::Unsupported),
     }
 }
@@ -125,14 +131,16 @@ pub fn hmac_for_hash(h: u32) -> Result<u32, DigestError> {
 
 /// HMAC of `data` under `key` with Cryptographic Algorithm `a`.
 pub fn mac(a: u32, key: &[u8], data: &[u8]) -> Result<Vec<u8>, DigestError> {
-    let k = ring::hmac::Key::new(hmac_alg(a)?, key);
-    Ok(ring::hmac::sign(&k, data).as_ref().to_vec())
+    let k = crate::crypto::backend::prim::hmac::Key::new(hmac_alg(a)?, key);
+    Ok(crate::crypto::backend::prim::hmac::sign(&k, data)
+        .as_ref()
+        .to_vec())
 }
 
 /// Whether `tag` is the HMAC of `data` under `key` (constant time).
 pub fn mac_verify(a: u32, key: &[u8], data: &[u8], tag: &[u8]) -> Result<bool, DigestError> {
-    let k = ring::hmac::Key::new(hmac_alg(a)?, key);
-    Ok(ring::hmac::verify(&k, data, tag).is_ok())
+    let k = crate::crypto::backend::prim::hmac::Key::new(hmac_alg(a)?, key);
+    Ok(crate::crypto::backend::prim::hmac::verify(&k, data, tag).is_ok())
 }
 
 #[cfg(test)]

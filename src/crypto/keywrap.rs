@@ -5,21 +5,34 @@
 //! outputs are key material: they are never logged or formatted.
 
 use super::CryptoError;
+#[cfg(not(feature = "fips"))]
 use aes::{Aes128, Aes192, Aes256};
+#[cfg(not(feature = "fips"))]
 use aes_kw::Kek;
 use zeroize::Zeroizing;
+
+/// The FIPS build's KEK: the module's KW and KWP (crate::crypto::backend::fips_keywrap).
+#[cfg(feature = "fips")]
+pub(super) use super::backend::fips_keywrap::AnyKek;
 
 /// The integrity value (RFC 3394's IV) that a wrapped key carries before its data.
 const IV_LEN: usize = aes_kw::IV_LEN;
 
+/// Why the FIPS build refuses KW and KWP under a 192-bit key: aws-lc-rs offers the module's
+/// key wrap with 128- and 256-bit keys only. Said as such, not as a key of the wrong size.
+pub(super) const NO_AES_192_KEK: &str =
+    "AES Key Wrap under a 192-bit key (the module's KW and KWP take 128- and 256-bit keys)";
+
 /// An AES key-encryption key of 128, 192 or 256 bits. The `aes` key schedule inside is wiped
 /// on drop (`aes`'s zeroize feature). Shared with [`super::kwp`].
+#[cfg(not(feature = "fips"))]
 pub(super) enum AnyKek {
     A128(Kek<Aes128>),
     A192(Kek<Aes192>),
     A256(Kek<Aes256>),
 }
 
+#[cfg(not(feature = "fips"))]
 impl AnyKek {
     /// The KEK for `key`, or `None` if it is not 16, 24 or 32 bytes.
     pub(super) fn new(key: &[u8]) -> Option<AnyKek> {
@@ -66,6 +79,9 @@ impl AnyKek {
 }
 
 fn kek(key: &[u8]) -> Result<AnyKek, CryptoError> {
+    if super::backend::FIPS_BUILD && key.len() == 24 {
+        return Err(CryptoError::NotInModule(NO_AES_192_KEK));
+    }
     AnyKek::new(key).ok_or(CryptoError::KeyWrapInput(
         "the wrapping key is not an AES key",
     ))
@@ -136,6 +152,11 @@ mod tests {
             ),
         ];
         for (kek, data, wrapped) in cases {
+            if crate::crypto::backend::FIPS_BUILD && kek.len() == 48 {
+                // No AES-192 KEK in the FIPS build (crate::crypto::backend::fips_keywrap).
+                assert!(wrap(&h(kek), &h(data)).is_err());
+                continue;
+            }
             assert_eq!(wrap(&h(kek), &h(data)).unwrap(), h(wrapped));
             assert_eq!(&unwrap(&h(kek), &h(wrapped)).unwrap()[..], &h(data)[..]);
         }

@@ -2,14 +2,14 @@
 //! with AES-256-GCM, key generation from the OS CSPRNG, digests and a start-up self-test.
 //! Key bytes live in zeroizing buffers; nothing here logs or formats them.
 
+pub mod backend;
 pub mod keywrap;
 pub mod rotate;
 pub mod seal;
 pub mod shamir;
 pub mod slot;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
+use crate::crypto::backend::gcm::{Aes256Gcm, Payload};
 use std::fmt;
 use std::path::Path;
 use zeroize::Zeroizing;
@@ -54,6 +54,9 @@ pub enum CryptoError {
     /// AES Key Wrap was given a key or data of a size it cannot take.
     #[error("key wrap: {0}")]
     KeyWrapInput(&'static str),
+    /// The FIPS build does not perform this: the module has no approved implementation.
+    #[error("not available in the FIPS build of akm: {0}")]
+    NotInModule(&'static str),
     /// A sealed KEK file is malformed, or sealing was asked for with bad parameters.
     #[error("{0}")]
     Sealed(String),
@@ -140,9 +143,15 @@ impl Kek {
         // The id is a digest of a fixed block encrypted under the KEK: it tells KEKs apart
         // without revealing anything about the key.
         let probe = cipher
-            .encrypt(Nonce::from_slice(&[0u8; NONCE_LEN]), &b"akm-kek-id"[..])
+            .id_probe(b"akm-kek-id")
             .map_err(|_| CryptoError::Wrap)?;
-        let id = hex::encode(&ring::digest::digest(&ring::digest::SHA256, &probe).as_ref()[..8]);
+        let id = hex::encode(
+            &crate::crypto::backend::prim::digest::digest(
+                &crate::crypto::backend::prim::digest::SHA256,
+                &probe,
+            )
+            .as_ref()[..8],
+        );
         Ok(Kek {
             cipher,
             id,
@@ -163,17 +172,13 @@ impl Kek {
     /// Wraps `material` for the object `uid` at `version`; the pair is bound as associated
     /// data so a blob copied to another row or version fails to unwrap.
     pub fn wrap(&self, uid: &str, version: i64, material: &[u8]) -> Result<Wrapped, CryptoError> {
-        let nonce = random_bytes(NONCE_LEN);
         let aad = associated_data(uid, version);
-        let ciphertext = self
+        let (nonce, ciphertext) = self
             .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: material,
-                    aad: &aad,
-                },
-            )
+            .seal(Payload {
+                msg: material,
+                aad: &aad,
+            })
             .map_err(|_| CryptoError::Wrap)?;
         Ok(Wrapped {
             kek_id: self.id.clone(),
@@ -195,7 +200,7 @@ impl Kek {
         let aad = associated_data(uid, version);
         self.cipher
             .decrypt(
-                Nonce::from_slice(&wrapped.nonce),
+                &wrapped.nonce,
                 Payload {
                     msg: &wrapped.ciphertext,
                     aad: &aad,
@@ -210,19 +215,22 @@ fn associated_data(uid: &str, version: i64) -> Vec<u8> {
     format!("akm/v1/{uid}/{version}").into_bytes()
 }
 
-/// `n` bytes from the process's SP 800-90A CTR_DRBG (seeded from the OS), in a zeroizing
-/// buffer.
+/// `n` bytes from the build's SP 800-90A DRBG (akm's CTR_DRBG seeded from the OS, or the
+/// AWS-LC-FIPS module's in the FIPS build), in a zeroizing buffer.
 pub fn random_bytes(n: usize) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(vec![0u8; n]);
-    drbg::fill(&mut out);
+    backend::fill_random(&mut out);
     out
 }
 
 /// SHA-256 of `data`.
 pub fn sha256(data: &[u8]) -> Vec<u8> {
-    ring::digest::digest(&ring::digest::SHA256, data)
-        .as_ref()
-        .to_vec()
+    crate::crypto::backend::prim::digest::digest(
+        &crate::crypto::backend::prim::digest::SHA256,
+        data,
+    )
+    .as_ref()
+    .to_vec()
 }
 
 /// Known-answer self-tests of every primitive, run once at start-up before serving

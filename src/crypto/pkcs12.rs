@@ -106,8 +106,8 @@ fn encrypted_private_key_info(der: &[u8], password: &str) -> Result<Vec<u8>, cip
     let salt = super::random_bytes(16);
     let iv = super::random_bytes(16);
     let mut key = Zeroizing::new([0u8; 32]);
-    ring::pbkdf2::derive(
-        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+    crate::crypto::backend::prim::pbkdf2::derive(
+        crate::crypto::backend::prim::pbkdf2::PBKDF2_HMAC_SHA256,
         std::num::NonZeroU32::new(ITERATIONS).expect("non-zero"),
         &salt,
         password.as_bytes(),
@@ -156,9 +156,15 @@ fn mac_key(password: &str, salt: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut input = Zeroizing::new(vec![3u8; V]);
     input.extend(fill(salt));
     input.extend(Zeroizing::new(fill(&bmp)).iter());
-    let mut a = ring::digest::digest(&ring::digest::SHA256, &input);
+    let mut a = crate::crypto::backend::prim::digest::digest(
+        &crate::crypto::backend::prim::digest::SHA256,
+        &input,
+    );
     for _ in 1..ITERATIONS {
-        a = ring::digest::digest(&ring::digest::SHA256, a.as_ref());
+        a = crate::crypto::backend::prim::digest::digest(
+            &crate::crypto::backend::prim::digest::SHA256,
+            a.as_ref(),
+        );
     }
     Zeroizing::new(a.as_ref().to_vec())
 }
@@ -171,6 +177,12 @@ pub fn write(
     friendly_name: &str,
     password: &str,
 ) -> Result<Zeroizing<Vec<u8>>, cipher::CipherError> {
+    // The MAC key comes from akm's own RFC 7292 key derivation, outside the module and not an
+    // approved KDF: the FIPS build writes no PFX.
+    crate::crypto::backend::outside_module(
+        "PKCS#12 (its MAC key comes from the RFC 7292 key derivation, not an approved KDF)",
+    )
+    .map_err(|refused| cipher::CipherError::NotInModule(refused.0))?;
     // The local key identifier pairs the key with its certificate: SHA-1 of the certificate
     // by OpenSSL's habit; any bytes will do, so SHA-256 of it here.
     let local_key_id = chain
@@ -199,8 +211,11 @@ pub fn write(
     let auth_safe = seq(&[&data_content_info(&certs), &data_content_info(&keys)]);
     let salt = super::random_bytes(16);
     let key = mac_key(password, &salt);
-    let tag = ring::hmac::sign(
-        &ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key),
+    let tag = crate::crypto::backend::prim::hmac::sign(
+        &crate::crypto::backend::prim::hmac::Key::new(
+            crate::crypto::backend::prim::hmac::HMAC_SHA256,
+            &key,
+        ),
         &auth_safe,
     );
     let mac_data = seq(&[
@@ -230,6 +245,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(feature = "fips", ignore = "the FIPS build writes no PKCS#12")]
     fn a_pfx_is_a_version_3_sequence_with_a_sha256_mac() {
         let pfx = write(&[0x30, 0x00], &[vec![0x30, 0x00]], "alias", "pw").unwrap();
         assert_eq!(pfx[0], 0x30);

@@ -6,7 +6,7 @@
 //! as ring offers no PSS with SHA-1. ECDSA with SHA-1 is not offered (ring has none).
 
 use super::asym::{AsymError, Scheme};
-use ring::digest::{digest, Context, SHA1_FOR_LEGACY_USE_ONLY as SHA1};
+use crate::crypto::backend::prim::digest::{digest, Context, SHA1_FOR_LEGACY_USE_ONLY as SHA1};
 
 /// SHA-1's output length.
 const H_LEN: usize = 20;
@@ -15,12 +15,15 @@ const H_LEN: usize = 20;
 /// PKCS#1 RSAPublicKey for RSA).
 pub fn verify(scheme: Scheme, public: &[u8], data: &[u8], sig: &[u8]) -> Result<bool, AsymError> {
     match scheme {
-        Scheme::RsaPkcs1 => Ok(ring::signature::UnparsedPublicKey::new(
-            &ring::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+        Scheme::RsaPkcs1 => Ok(crate::crypto::backend::prim::signature::UnparsedPublicKey::new(
+            &crate::crypto::backend::prim::signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
             public,
         )
         .verify(data, sig)
         .is_ok()),
+        Scheme::RsaPss if super::backend::FIPS_BUILD => Err(AsymError::Params(
+            "not available in the FIPS build of akm: RSASSA-PSS with SHA-1 (the module has none)",
+        )),
         Scheme::RsaPss => Ok(pss_verify(public, data, sig)),
         Scheme::Ecdsa => Err(AsymError::Params(
             "ECDSA uses SHA-256 with P-256 and SHA-384 with P-384",

@@ -44,7 +44,7 @@ fn single(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         data.len(),
     )?;
     if key.obj.object_type == ot::PRIVATE_KEY {
-        let plain = rsa_oaep::decrypt(call, &key, data)?;
+        let plain = key.counted(ctx, who, rsa_oaep::decrypt(call, &key, data))?;
         let uid = key.obj.uid.clone();
         return Ok(Reply::for_object(
             uid,
@@ -64,7 +64,7 @@ fn single(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         ));
     }
     let params = sym.params(iv.unwrap_or_default(), aad);
-    let plain = cipher::decrypt(&key.material, &params, data, tag)?;
+    let plain = key.counted(ctx, who, cipher::decrypt(&key.material, &params, data, tag))?;
     let uid = key.obj.uid.clone();
     Ok(Reply::for_object(
         uid,

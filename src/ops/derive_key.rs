@@ -95,6 +95,7 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         &key.obj,
         max_iterations,
     )?;
+    key.spend(ctx, who)?;
     let managed = ManagedObject {
         object_type,
         material: derived,
@@ -260,6 +261,9 @@ fn derive(
     };
     out.map_err(|e| match e {
         kdf::KdfError::Digest(d) => OpError::Digest(d),
+        kdf::KdfError::NotInModule(why) => {
+            OpError::Crypto(crate::crypto::CryptoError::NotInModule(why))
+        }
         other => OpError::InvalidField(other.to_string()),
     })
 }

@@ -37,24 +37,25 @@ pub fn run(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     )?;
     if key.obj.object_type == ot::PUBLIC_KEY {
         let out = rsa_oaep::encrypt(call, &key, data)?;
+        key.spend(ctx, who)?;
         let uid = key.obj.uid.clone();
         return Ok(Reply::for_object(uid, vec![Ttlv::bytes(Tag::DATA, out)]));
     }
     let sym = SymParams::read(call, &key.obj)?;
     let given_iv = payload_bytes(call, Tag::IV_COUNTER_NONCE)?;
-    let generated = match given_iv {
-        Some(_) if !sym.random_iv => None,
-        _ if sym.mode.needs_iv() => Some(random_bytes(sym.mode.iv_len())),
-        _ => None,
-    };
-    let iv: &[u8] = match (&generated, given_iv) {
-        (Some(g), _) => g,
-        (None, Some(g)) => g,
-        (None, None) => &[],
-    };
+    let server_chooses_iv = sym.mode.needs_iv() && (given_iv.is_none() || sym.random_iv);
     let aad = payload_bytes(call, Tag::AUTHENTICATED_ENCRYPTION_ADDITIONAL_DATA)?.unwrap_or(&[]);
-    let params = sym.params(iv, aad);
-    let (out, tag) = cipher::encrypt(&key.material, &params, data)?;
+    // A server-chosen IV is chosen by the cipher layer (in the FIPS build by the module).
+    let (generated, out, tag) = if server_chooses_iv {
+        let (iv, out, tag) =
+            cipher::encrypt_with_new_iv(&key.material, &sym.params(&[], aad), data)?;
+        (Some(iv), out, tag)
+    } else {
+        let params = sym.params(given_iv.unwrap_or(&[]), aad);
+        let (out, tag) = cipher::encrypt(&key.material, &params, data)?;
+        (None, out, tag)
+    };
+    key.spend(ctx, who)?;
     let uid = key.obj.uid.clone();
     let mut payload = vec![
         Ttlv::text(Tag::UNIQUE_IDENTIFIER, uid.clone()),
@@ -124,6 +125,7 @@ fn run_part(ctx: &Ctx, who: &Caller, call: &Call<'_>, part: &Part<'_>) -> Result
             &state.sym.params(&state.iv, &state.aad),
             &s.data,
         )?;
+        key.spend(ctx, who)?;
         payload.push(Ttlv::bytes(
             Tag::DATA,
             out[state.emitted.min(out.len())..].to_vec(),
@@ -147,6 +149,7 @@ fn run_part(ctx: &Ctx, who: &Caller, call: &Call<'_>, part: &Part<'_>) -> Result
             &prefix.params(&state.iv, &state.aad),
             &s.data[..ready],
         )?;
+        key.spend(ctx, who)?;
         payload.push(Ttlv::bytes(Tag::DATA, out[state.emitted..].to_vec()));
         state.emitted = ready;
         let correlation = correlation.unwrap_or_else(stream::new_correlation);

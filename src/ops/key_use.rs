@@ -1,7 +1,9 @@
 //! What every cryptographic operation (Encrypt, Decrypt, MAC, MAC Verify) checks before it
 //! uses a key, in one place so no operation can skip a check: access policy, that the object
 //! is a key with material, that its algorithm is not a refused one, its Cryptographic Usage
-//! Mask, its state and dates (KMIP 2.1 §4.1, §4.16, §4.39, §4.40), and its Usage Limits.
+//! Mask, its state and dates (KMIP 2.1 §4.1, §4.16, §4.39, §4.40), and its Usage Limits
+//! (checked on loading, counted once the key was used: [`KeyInUse::spend`] after a success,
+//! [`KeyInUse::counted`] also after a decryption or unwrap that failed its check).
 //! Also reads the request's (or the key's) Cryptographic Parameters.
 
 use super::Caller;
@@ -31,6 +33,62 @@ pub struct KeyInUse {
     pub obj: Object,
     /// The key bytes (wiped on drop).
     pub material: Zeroizing<Vec<u8>>,
+    /// What this use counts against the key's Usage Limits once it succeeds, if it has any.
+    pending: Option<PendingUse>,
+}
+
+/// A use of a key with Usage Limits, not yet counted.
+struct PendingUse {
+    operation: u32,
+    now: i64,
+    amount: usize,
+}
+
+impl KeyInUse {
+    /// Counts this use against the key's Usage Limits (when it has any). Called once the
+    /// operation has succeeded, so a use refused after the key was loaded (bad parameters, or
+    /// something the FIPS build does not perform) costs the key nothing. The count is checked
+    /// again in the writer's transaction: a concurrent use that spent the rest first refuses
+    /// this one, whose output is then dropped.
+    pub fn spend(&self, ctx: &Ctx, who: &Caller) -> Result<(), OpError> {
+        match &self.pending {
+            Some(p) => consume_usage(ctx, who, &self.obj.uid, p.operation, p.now, p.amount),
+            None => Ok(()),
+        }
+    }
+
+    /// `result` of using the key to decrypt or unwrap, counted like [`KeyInUse::spend`] when
+    /// it succeeded and also when the cryptography itself failed (a tag or padding that did
+    /// not check, an unwrap whose integrity check failed, an OAEP decryption that failed): the
+    /// key was used, and such failures must not be retried beyond the key's Usage Limits.
+    pub fn counted<T, E: Into<OpError>>(
+        &self,
+        ctx: &Ctx,
+        who: &Caller,
+        result: Result<T, E>,
+    ) -> Result<T, OpError> {
+        let result = result.map_err(Into::into);
+        let used = match &result {
+            Ok(_) => true,
+            Err(e) => used_the_key(e),
+        };
+        if used {
+            self.spend(ctx, who)?;
+        }
+        result
+    }
+}
+
+/// Whether an error came from the cryptography with the key rather than from a refusal before
+/// the key was used.
+fn used_the_key(e: &OpError) -> bool {
+    use crate::crypto::{asym::AsymError, cipher::CipherError, CryptoError};
+    matches!(
+        e,
+        OpError::Cipher(CipherError::Authentication | CipherError::BadPadding)
+            | OpError::Asym(AsymError::Sign)
+            | OpError::Crypto(CryptoError::Unwrap)
+    )
 }
 
 /// Loads key `uid` for `operation` and checks everything in this module's doc. `usage` is the
@@ -111,15 +169,28 @@ pub fn load_key_by_uid(
     }
     ctx.crypto.check_separation(mask)?;
     check_state_and_dates(&obj, purpose, now)?;
-    if obj.get(attr::USAGE_LIMITS).is_some() {
-        consume_usage(ctx, who, &uid, operation, now, amount)?;
-    }
+    // Refused now if already spent; counted by `KeyInUse::spend` once the use succeeds.
+    let pending = match obj.get(attr::USAGE_LIMITS) {
+        Some(limits) => {
+            counted(limits, amount)?;
+            Some(PendingUse {
+                operation,
+                now,
+                amount,
+            })
+        }
+        None => None,
+    };
     let wrapped = ctx
         .store
         .get_material(&uid)?
         .ok_or(OpError::ObjectDestroyed)?;
     let material = ctx.kek.unwrap(&uid, obj.key_version, &wrapped)?;
-    Ok(KeyInUse { obj, material })
+    Ok(KeyInUse {
+        obj,
+        material,
+        pending,
+    })
 }
 
 /// Refuses a key whose state or dates do not allow `purpose` at `now`.
@@ -152,36 +223,46 @@ fn consume_usage(
     now: i64,
     amount: usize,
 ) -> Result<(), OpError> {
-    let amount = i64::try_from(amount).unwrap_or(i64::MAX);
     modify(ctx, who, uid.to_owned(), operation, now, move |obj| {
-        let Some(Value::Structure(fields)) = obj.get(attr::USAGE_LIMITS).cloned() else {
+        let Some(limits) = obj.get(attr::USAGE_LIMITS) else {
             return Ok(());
         };
-        let field = |tag| fields.iter().find(|t| t.tag == tag);
-        let Some(total) = field(Tag::USAGE_LIMITS_TOTAL).and_then(Ttlv::as_long) else {
-            return Ok(());
-        };
-        let unit = field(Tag::USAGE_LIMITS_UNIT).and_then(Ttlv::as_enum);
-        let used = if unit == Some(usage_limits_unit::BYTE) {
-            amount
-        } else {
-            1
-        };
-        let left = field(Tag::USAGE_LIMITS_COUNT)
-            .and_then(Ttlv::as_long)
-            .unwrap_or(total);
-        if used > left {
-            return Err(OpError::UsageLimitExceeded);
+        if let Some(updated) = counted(limits, amount)? {
+            obj.set(attr::USAGE_LIMITS, updated);
         }
-        let mut updated: Vec<Ttlv> = fields
-            .iter()
-            .filter(|t| t.tag != Tag::USAGE_LIMITS_COUNT)
-            .cloned()
-            .collect();
-        updated.push(Ttlv::long(Tag::USAGE_LIMITS_COUNT, left - used));
-        obj.set(attr::USAGE_LIMITS, Value::Structure(updated));
         Ok(())
     })
+}
+
+/// The Usage Limits `limits` with a use of `amount` bytes counted (None when they set no
+/// Total), or Usage Limit Exceeded when what is left does not cover it.
+fn counted(limits: &Value, amount: usize) -> Result<Option<Value>, OpError> {
+    let Value::Structure(fields) = limits else {
+        return Ok(None);
+    };
+    let field = |tag| fields.iter().find(|t| t.tag == tag);
+    let Some(total) = field(Tag::USAGE_LIMITS_TOTAL).and_then(Ttlv::as_long) else {
+        return Ok(None);
+    };
+    let unit = field(Tag::USAGE_LIMITS_UNIT).and_then(Ttlv::as_enum);
+    let used = if unit == Some(usage_limits_unit::BYTE) {
+        i64::try_from(amount).unwrap_or(i64::MAX)
+    } else {
+        1
+    };
+    let left = field(Tag::USAGE_LIMITS_COUNT)
+        .and_then(Ttlv::as_long)
+        .unwrap_or(total);
+    if used > left {
+        return Err(OpError::UsageLimitExceeded);
+    }
+    let mut updated: Vec<Ttlv> = fields
+        .iter()
+        .filter(|t| t.tag != Tag::USAGE_LIMITS_COUNT)
+        .cloned()
+        .collect();
+    updated.push(Ttlv::long(Tag::USAGE_LIMITS_COUNT, left - used));
+    Ok(Some(Value::Structure(updated)))
 }
 
 /// Usage Limits as stored when a client sets them, at creation or by an attribute edit (KMIP

@@ -49,6 +49,7 @@ fn mac(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
         data.len(),
     )?;
     let tag = digest::mac(algorithm(call, &key)?, &key.material, data)?;
+    key.spend(ctx, who)?;
     let uid = key.obj.uid.clone();
     Ok(Reply::for_object(
         uid,
@@ -71,6 +72,7 @@ fn mac_verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError
         data.len(),
     )?;
     let valid = digest::mac_verify(algorithm(call, &key)?, &key.material, data, tag)?;
+    key.spend(ctx, who)?;
     let uid = key.obj.uid.clone();
     let indicator = if valid {
         validity_indicator::VALID

@@ -198,7 +198,11 @@ pub fn run(ctx: &Ctx, call: &Call<'_>) -> Result<Reply, OpError> {
                 Tag::SERVER_INFORMATION,
                 vec![Ttlv::text(
                     Tag::SERVER_NAME,
-                    concat!("akm ", env!("CARGO_PKG_VERSION")),
+                    format!(
+                        "akm {}; crypto {}",
+                        env!("CARGO_PKG_VERSION"),
+                        crate::crypto::backend::module().describe()
+                    ),
                 )],
             ));
         }

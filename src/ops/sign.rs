@@ -82,6 +82,7 @@ fn sign(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, OpError> {
     }
     let der = der(&key)?;
     let sig = asym::sign(key.obj.format, &der, scheme, hash, data)?;
+    key.spend(ctx, who)?;
     let uid = key.obj.uid.clone();
     Ok(Reply::for_object(
         uid,
@@ -111,6 +112,7 @@ fn signature_verify(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Reply, O
     let (scheme, hash) = scheme(call, &key)?;
     let der = der(&key)?;
     let valid = asym::verify(key.obj.format, &der, scheme, hash, data, sig)?;
+    key.spend(ctx, who)?;
     let uid = key.obj.uid.clone();
     let indicator = if valid {
         validity_indicator::VALID

@@ -183,8 +183,11 @@ fn unwrap_value(
         let item = ttlv::decode(&key.material, &ttlv::Limits::default())
             .map_err(|_| OpError::CorruptRecord(uid.to_owned()))?;
         let der = item.as_bytes().ok_or(OpError::KeyFormatNotSupported)?;
-        let plain =
-            crate::crypto::asym::oaep_decrypt(key.obj.format, der, hash, mgf_hash, None, wrapped)?;
+        let plain = key.counted(
+            ctx,
+            who,
+            crate::crypto::asym::oaep_decrypt(key.obj.format, der, hash, mgf_hash, None, wrapped),
+        )?;
         return decode_value(plain, encoding);
     }
     if key.obj.enum_attr(attr::CRYPTOGRAPHIC_ALGORITHM) != Some(alg::AES) {
@@ -192,20 +195,22 @@ fn unwrap_value(
             "the wrapping key is not an AES key".into(),
         ));
     }
-    let plain: Zeroizing<Vec<u8>> = match mode {
+    let unwrapped: Result<Zeroizing<Vec<u8>>, OpError> = match mode {
         bcm::NISTKEYWRAP => keywrap::unwrap(&key.material, wrapped).map_err(|e| match e {
             CryptoError::KeyWrapInput(why) => OpError::InvalidField(why.into()),
             other => OpError::Crypto(other),
-        })?,
-        bcm::AESKEYWRAPPADDING => {
-            kwp::unwrap(&key.material, wrapped).map_err(|_| OpError::Crypto(CryptoError::Unwrap))?
-        }
+        }),
+        bcm::AESKEYWRAPPADDING => kwp::unwrap(&key.material, wrapped).map_err(|e| match e {
+            kwp::KwpError::NotInModule(why) => OpError::Crypto(CryptoError::NotInModule(why)),
+            _ => OpError::Crypto(CryptoError::Unwrap),
+        }),
         _ => {
             return Err(OpError::UnsupportedParameters(
                 "unwrapping modes: NIST Key Wrap and AES Key Wrap Padding",
             ))
         }
     };
+    let plain = key.counted(ctx, who, unwrapped)?;
     decode_value(plain, encoding)
 }
 

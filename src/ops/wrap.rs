@@ -115,7 +115,12 @@ pub fn wrap_object(ctx: &Ctx, who: &Caller, spec: &Spec, object: Ttlv) -> Result
     let wrapped = if let Some(r) = &rsa {
         crypto::asym::oaep_encrypt(r.format, &r.der, r.hash, r.mgf_hash, None, &plain)?
     } else if mode == block_cipher_mode::AESKEYWRAPPADDING {
-        crypto::kwp::wrap(&key, &plain).map_err(|e| OpError::InvalidField(e.to_string()))?
+        crypto::kwp::wrap(&key, &plain).map_err(|e| match e {
+            crypto::kwp::KwpError::NotInModule(why) => {
+                OpError::Crypto(CryptoError::NotInModule(why))
+            }
+            other => OpError::InvalidField(other.to_string()),
+        })?
     } else {
         crypto::keywrap::wrap(&key, &plain).map_err(|e| match e {
             CryptoError::KeyWrapInput(why) => OpError::InvalidField(why.into()),

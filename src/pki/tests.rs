@@ -1,6 +1,6 @@
 use super::*;
+use crate::crypto::backend::prim::digest;
 use crate::identity::principal_from_der;
-use ring::digest;
 use rustls::pki_types::ServerName;
 use rustls::server::WebPkiClientVerifier;
 use rustls::ServerConnection;
@@ -327,7 +327,7 @@ fn handshake(
     client: &Issued,
     server_name: &str,
 ) -> Result<Vec<CertificateDer<'static>>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::crypto::backend::tls_provider();
     let mut roots = RootCertStore::empty();
     roots.add(ca.cert_der().clone()).unwrap();
     let roots = Arc::new(roots);

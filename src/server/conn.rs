@@ -559,8 +559,8 @@ fn too_large(items: &[ResponseItem]) -> Vec<ResponseItem> {
 fn peer_cert_sha256(tls: &TlsStream<TcpStream>) -> Option<String> {
     let (_, session) = tls.get_ref();
     let cert = session.peer_certificates()?.first()?;
-    Some(hex::encode(ring::digest::digest(
-        &ring::digest::SHA256,
+    Some(hex::encode(crate::crypto::backend::prim::digest::digest(
+        &crate::crypto::backend::prim::digest::SHA256,
         cert.as_ref(),
     )))
 }

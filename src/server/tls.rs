@@ -211,7 +211,7 @@ const SESSION_CACHE_ENTRIES: usize = 2048;
 /// are checked before every request (see [`TlsHandle::revokes`]), and a reload makes a new
 /// ticketer, so tickets issued before it are refused.
 fn enable_resumption(config: &mut rustls::ServerConfig) -> Result<(), TlsError> {
-    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
+    config.ticketer = crate::crypto::backend::ticketer()?;
     config.session_storage = rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES);
     Ok(())
 }

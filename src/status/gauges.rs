@@ -52,6 +52,17 @@ pub fn families(s: &Snapshot, started_unix: i64) -> Vec<Family> {
             f.sample("", &[("version", env!("CARGO_PKG_VERSION"))], 1.0);
             f
         },
+        {
+            let m = crate::crypto::backend::module();
+            let mut f = Family::new(
+                "akm_crypto_module_info",
+                Kind::Gauge,
+                "The cryptographic module serving this build, and whether it is a FIPS module in approved mode (always 1).",
+            );
+            let fips = if m.fips { "true" } else { "false" };
+            f.sample("", &[("module", m.name), ("version", &m.version), ("fips", fips)], 1.0);
+            f
+        },
         single(
             "akm_process_start_time_seconds",
             Kind::Gauge,

@@ -64,7 +64,7 @@ pub fn server_config_from(
     crls: Vec<CertificateRevocationListDer<'static>>,
     require: bool,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crate::crypto::backend::tls_provider();
     let builder =
         WebPkiClientVerifier::builder_with_provider(Arc::new(client_roots), provider.clone())
             .with_crls(crls);

@@ -101,10 +101,11 @@ fn header(out: &mut String, s: &Snapshot) {
     let _ = write!(
         out,
         "<h1>akm key server <span id=\"state\" class=\"badge {class}\">{}</span></h1>\
-         <div class=\"sub\">version {} &middot; up {} &middot; KEK {} ({}) &middot; \
+         <div class=\"sub\">version {} &middot; crypto {} &middot; up {} &middot; KEK {} ({}) &middot; \
          {} KMIP connections open &middot; {} requests answered</div>",
         escape(&text),
         escape(env!("CARGO_PKG_VERSION")),
+        escape(&crate::crypto::backend::module().describe()),
         duration(s.uptime_secs),
         if s.seal.sealed { "sealed" } else { "unsealed" },
         escape(s.seal.scheme),

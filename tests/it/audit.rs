@@ -466,7 +466,10 @@ async fn a_certificate_refused_for_its_identity_is_recorded_with_its_fingerprint
     }
     let journal = server.journal_path();
     let _dir = server.stop().await;
-    let fingerprint = hex::encode(ring::digest::digest(&ring::digest::SHA256, leaf.der()));
+    let fingerprint = hex::encode(akm::crypto::backend::prim::digest::digest(
+        &akm::crypto::backend::prim::digest::SHA256,
+        leaf.der(),
+    ));
     let refused = records(&journal)
         .into_iter()
         .find(|r| r.get("event") == Some("tls"))

@@ -707,13 +707,12 @@ async fn tls_cases() {
     // No client certificate at all.
     let mut roots = rustls::RootCertStore::empty();
     roots.add(server.ca.cert_der().clone()).unwrap();
-    let anonymous = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let anonymous =
+        rustls::ClientConfig::builder_with_provider(akm::crypto::backend::tls_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
     let refused = match server
         .connect(std::sync::Arc::new(anonymous), V::V1_4)
         .await

@@ -16,6 +16,22 @@ fn bench(config: &std::path::Path, port: u16, args: &[&str]) -> Json {
     json(&akm(config, port, &all))
 }
 
+/// `akm bench --idle count` against the server `pid` on `port`: its JSON report.
+fn idle(config: &std::path::Path, port: u16, pid: &str, count: usize) -> Json {
+    let count = count.to_string();
+    let args = [
+        "bench",
+        "--json",
+        "--idle",
+        &count,
+        "--warmup",
+        "0",
+        "--server-pid",
+        pid,
+    ];
+    json(&akm(config, port, &args))
+}
+
 #[test]
 fn bench_reports_throughput_latency_and_server_cost() {
     let dir = tempfile::tempdir().unwrap();
@@ -89,21 +105,7 @@ fn bench_reports_throughput_latency_and_server_cost() {
     assert!(r["operations"].as_u64().unwrap() > 0, "{r}");
 
     // Idle connections held open while the server's memory is read.
-    let out = akm(
-        &config,
-        port,
-        &[
-            "bench",
-            "--json",
-            "--idle",
-            "8",
-            "--warmup",
-            "0",
-            "--server-pid",
-            &pid,
-        ],
-    );
-    let r = json(&out);
+    let r = idle(&config, port, &pid, 8);
     assert_eq!(r["idle_connections"], 8, "{r}");
     assert_eq!(r["failed_connections"], 0, "{r}");
     assert!(r["server_rss_kib"].as_u64().unwrap() > 0, "{r}");
@@ -126,21 +128,7 @@ fn idle_mode_counts_connections_the_server_closed_after_the_handshake() {
     std::fs::write(&config, text).unwrap();
     let (mut server, port) = serve(&config);
     let pid = server.id().to_string();
-    let out = akm(
-        &config,
-        port,
-        &[
-            "bench",
-            "--json",
-            "--idle",
-            "5",
-            "--warmup",
-            "0",
-            "--server-pid",
-            &pid,
-        ],
-    );
-    let r = json(&out);
+    let r = idle(&config, port, &pid, 5);
     assert_eq!(r["idle_connections"], 3, "{r}");
     assert_eq!(r["failed_connections"], 2, "{r}");
     assert!(r["first_error"].as_str().is_some(), "{r}");

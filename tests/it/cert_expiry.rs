@@ -87,13 +87,11 @@ fn anonymous(certs: &Path) -> Arc<rustls::ClientConfig> {
         .add(rustls_pki_types::CertificateDer::from_pem_file(certs.join("ca.crt")).unwrap())
         .unwrap();
     Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
+        rustls::ClientConfig::builder_with_provider(akm::crypto::backend::tls_provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
     )
 }
 

@@ -622,6 +622,10 @@ async fn part(
 }
 
 #[tokio::test]
+#[cfg_attr(
+    feature = "fips",
+    ignore = "client-IV and streamed GCM encryption are refused in the FIPS build"
+)]
 async fn multi_part_encrypt_gives_what_one_call_gives() {
     let server = TestServer::start().await;
     let mut c = server.client("alice", V::V2_1).await;

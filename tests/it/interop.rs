@@ -770,7 +770,7 @@ fn tls12_only(server: &TestServer, cn: &str) -> Arc<rustls::ClientConfig> {
         .unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(server.ca.cert_der().clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = akm::crypto::backend::tls_provider();
     Arc::new(
         rustls::ClientConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS12])

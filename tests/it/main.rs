@@ -36,6 +36,7 @@ mod deb_package;
 mod derive;
 mod docs;
 mod dual_control;
+mod fips;
 mod fsync_fault;
 mod interop;
 mod kek_rotation;

@@ -72,6 +72,9 @@ async fn pykmip_client_interoperates_at_1_2_1_4_and_2_0() {
             .args(["--version", version])
             .arg("--config-file")
             .arg(&config_file);
+        if akm::crypto::backend::FIPS_BUILD {
+            cmd.arg("--fips");
+        }
         let log = dir.path().join(format!("run-{tag}.log"));
         let (ok, output) = tokio::task::spawn_blocking(move || run_with_timeout(cmd, &log))
             .await

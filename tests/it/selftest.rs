@@ -12,6 +12,9 @@ fn a_corrupted_self_test_vector_stops_the_server_from_starting() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     for test in akm::crypto::selftest::TESTS {
+        if akm::crypto::backend::FIPS_BUILD && *test == "drbg" {
+            continue; // the FIPS build draws from the module's DRBG, which tests itself
+        }
         let out = Command::new(BIN)
             .args(["serve", "--config"])
             .arg(&config)

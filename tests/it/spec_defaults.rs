@@ -367,16 +367,16 @@ async fn pbkdf2_defaults_to_hmac_sha1_and_sha1_derivations_work() {
         let base = derivation_base(&mut c).await;
         let pbkdf2 = |params: Option<Ttlv>| {
             let mut p: Vec<Ttlv> = params.into_iter().collect();
-            p.push(Ttlv::bytes(Tag::SALT, b"NaCl".to_vec()));
+            p.push(Ttlv::bytes(Tag::SALT, b"NaCl salt sixteen".to_vec()));
             p.push(Ttlv::integer(Tag::ITERATION_COUNT, 1000));
             p
         };
         let expect = |alg| {
             let mut out = [0u8; 16];
-            ring::pbkdf2::derive(
+            akm::crypto::backend::prim::pbkdf2::derive(
                 alg,
                 std::num::NonZeroU32::new(1000).unwrap(),
-                b"NaCl",
+                b"NaCl salt sixteen",
                 &PASSWORD,
                 &mut out,
             );
@@ -388,7 +388,10 @@ async fn pbkdf2_defaults_to_hmac_sha1_and_sha1_derivations_work() {
             derive_payload(v, &base, dm::PBKDF2, pbkdf2(None), 128),
         )
         .await;
-        assert_eq!(key, expect(ring::pbkdf2::PBKDF2_HMAC_SHA1));
+        assert_eq!(
+            key,
+            expect(akm::crypto::backend::prim::pbkdf2::PBKDF2_HMAC_SHA1)
+        );
         // Named: what was asked.
         let key = derived(
             &mut c,
@@ -401,7 +404,10 @@ async fn pbkdf2_defaults_to_hmac_sha1_and_sha1_derivations_work() {
             ),
         )
         .await;
-        assert_eq!(key, expect(ring::pbkdf2::PBKDF2_HMAC_SHA256));
+        assert_eq!(
+            key,
+            expect(akm::crypto::backend::prim::pbkdf2::PBKDF2_HMAC_SHA256)
+        );
         // HMAC-SHA-1 and SHA-1 HASH derivations.
         let data = |h| {
             vec![
@@ -414,8 +420,11 @@ async fn pbkdf2_defaults_to_hmac_sha1_and_sha1_derivations_work() {
             derive_payload(v, &base, dm::HMAC, data(ha::SHA_1), 128),
         )
         .await;
-        let tag = ring::hmac::sign(
-            &ring::hmac::Key::new(ring::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY, &PASSWORD),
+        let tag = akm::crypto::backend::prim::hmac::sign(
+            &akm::crypto::backend::prim::hmac::Key::new(
+                akm::crypto::backend::prim::hmac::HMAC_SHA1_FOR_LEGACY_USE_ONLY,
+                &PASSWORD,
+            ),
             b"context",
         );
         assert_eq!(key, &tag.as_ref()[..16]);
@@ -424,7 +433,10 @@ async fn pbkdf2_defaults_to_hmac_sha1_and_sha1_derivations_work() {
             derive_payload(v, &base, dm::HASH, data(ha::SHA_1), 128),
         )
         .await;
-        let d = ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, b"context");
+        let d = akm::crypto::backend::prim::digest::digest(
+            &akm::crypto::backend::prim::digest::SHA1_FOR_LEGACY_USE_ONLY,
+            b"context",
+        );
         assert_eq!(key, &d.as_ref()[..16]);
         // MD5 stays refused.
         failed_with(
@@ -441,6 +453,10 @@ async fn pbkdf2_defaults_to_hmac_sha1_and_sha1_derivations_work() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    feature = "fips",
+    ignore = "RSASSA-PSS with SHA-1 is refused in the FIPS build"
+)]
 async fn sha1_hashes_macs_and_verifies_but_never_signs() {
     let server = TestServer::start().await;
     let v = V::V2_1;
@@ -619,7 +635,9 @@ async fn private_key(c: &mut Client, u: &str) -> rsa::RsaPrivateKey {
 }
 
 fn sha1(parts: &[&[u8]]) -> Vec<u8> {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY);
+    let mut ctx = akm::crypto::backend::prim::digest::Context::new(
+        &akm::crypto::backend::prim::digest::SHA1_FOR_LEGACY_USE_ONLY,
+    );
     for p in parts {
         ctx.update(p);
     }

@@ -521,12 +521,10 @@ fn dev_tls(certs: &Path, identity: Option<&str>) -> std::sync::Arc<rustls::Clien
     for c in tls::load_certs(&certs.join("ca.crt")).unwrap() {
         roots.add(c).unwrap();
     }
-    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots);
+    let builder = rustls::ClientConfig::builder_with_provider(akm::crypto::backend::tls_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
     std::sync::Arc::new(match identity {
         None => builder.with_no_client_auth(),
         Some(who) => builder

@@ -137,8 +137,8 @@ async fn reload_without_a_reloader_is_not_supported() {
 }
 
 fn fingerprint(ca: &Ca) -> String {
-    hex::encode(ring::digest::digest(
-        &ring::digest::SHA256,
+    hex::encode(akm::crypto::backend::prim::digest::digest(
+        &akm::crypto::backend::prim::digest::SHA256,
         ca.cert_der().as_ref(),
     ))
 }

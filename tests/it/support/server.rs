@@ -96,7 +96,7 @@ pub fn test_settings() -> Settings {
 }
 
 /// A server TLS config with a certificate for localhost from `ca`, trusting clients of `ca`.
-fn server_tls(ca: &Ca) -> Arc<rustls::ServerConfig> {
+pub fn server_tls(ca: &Ca) -> Arc<rustls::ServerConfig> {
     let server_cert = ca
         .issue_server(&["localhost".into(), "127.0.0.1".into()])
         .unwrap();

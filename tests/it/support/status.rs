@@ -82,7 +82,7 @@ pub async fn start_limited(
 pub fn anonymous_tls(server: &TestServer) -> Arc<rustls::ClientConfig> {
     let mut roots = RootCertStore::empty();
     roots.add(server.ca.cert_der().clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = akm::crypto::backend::tls_provider();
     Arc::new(
         rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
