@@ -156,7 +156,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     crypto::self_test()?;
     let kek = load_kek_slot(config)?;
     create_private_dir(&config.store.data_dir)?;
-    let store = Store::open(&config.store.database())?;
+    let store = Store::open_configured(&config.store)?;
     let audit = open_audit(config)?;
     audit.record(vec![config_event(config)])?;
     // Before any new write, which would move the audit mark past what is missing.
@@ -283,7 +283,13 @@ pub fn open_audit(config: &Config) -> Result<Audit, StartError> {
     if let Some(parent) = journal.parent() {
         create_private_dir(parent)?;
     }
-    let server_name = config.audit.server_name.clone().unwrap_or_else(hostname);
+    // Nodes sharing a PostgreSQL database are told apart in their records by their node id.
+    let server_name = config
+        .audit
+        .server_name
+        .clone()
+        .or_else(|| config.store.shared_node_id().map(str::to_owned))
+        .unwrap_or_else(hostname);
     let sinks = config
         .audit
         .sink_settings(&server_name, &journal)

@@ -481,9 +481,9 @@ mod tests {
     }
 
     /// Whichever setting is wrong is named with its fix; a complete PostgreSQL store is
-    /// refused until akm serves it; an unknown backend is a parse error.
+    /// accepted; with `[mirror]` it is refused; an unknown backend is a parse error.
     #[test]
-    fn a_postgres_store_is_checked_by_key_and_not_served_yet() {
+    fn a_postgres_store_is_checked_by_key() {
         let refused = |text: &str| match parse(text) {
             Err(ConfigError::Invalid { key, problem, .. }) => (key.into_owned(), problem),
             other => panic!("{other:?}"),
@@ -493,10 +493,15 @@ mod tests {
         assert!(problem.contains("is required"), "{problem}");
         let complete = "[store]\nbackend = \"postgres\"\nurl = \"postgresql://akm@db/akm\"\n\
                         node_id = \"n1\"\ntls_ca_file = \"db-ca.pem\"\n";
-        let (key, problem) = refused(complete);
+        let c = parse(complete).unwrap();
+        assert_eq!(c.store.node_id.as_deref(), Some("n1"));
+        let mirrored = format!(
+            "{complete}[mirror]\nnode_id = \"n1\"\nlisten = \"127.0.0.1:0\"\n\
+             [[mirror.peers]]\nnode_id = \"n2\"\naddress = \"127.0.0.1:1\"\n"
+        );
+        let (key, problem) = refused(&mirrored);
         assert_eq!(key, "store.backend");
-        assert!(problem.contains("does not serve yet"), "{problem}");
-        let c: Config = toml::from_str(complete).unwrap();
+        assert!(problem.contains("mirroring is not supported"), "{problem}");
         assert_eq!(c.store.pool_size, StoreConfig::default().pool_size);
         assert!(matches!(
             parse("[store]\nbackend = \"mysql\"\n"),

@@ -85,6 +85,14 @@ impl StoreConfig {
         self.kek().with_extension("sealed")
     }
 
+    /// This node's id among the nodes sharing a PostgreSQL database; `None` on SQLite.
+    pub fn shared_node_id(&self) -> Option<&str> {
+        match self.backend {
+            StoreBackend::Postgres => self.node_id.as_deref(),
+            StoreBackend::Sqlite => None,
+        }
+    }
+
     /// Checks the PostgreSQL settings (nothing to check for SQLite), as (key, problem and
     /// fix). `mirrored`: the configuration has a `[mirror]` section.
     pub fn validate(&self, mirrored: bool) -> Result<(), (&'static str, String)> {
@@ -101,12 +109,7 @@ impl StoreConfig {
                     .into(),
             ));
         }
-        Err((
-            "store.backend",
-            "is \"postgres\", which this version of akm does not serve yet (it has the \
-             PostgreSQL store layer only, issue 22 phase one); use backend = \"sqlite\""
-                .into(),
-        ))
+        Ok(())
     }
 
     /// The settings a PostgreSQL store needs, each checked on its own.
