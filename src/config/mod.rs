@@ -481,7 +481,7 @@ mod tests {
     }
 
     /// Whichever setting is wrong is named with its fix; a complete PostgreSQL store is
-    /// accepted; with `[mirror]` it is refused; an unknown backend is a parse error.
+    /// accepted; an unknown backend is a parse error.
     #[test]
     fn a_postgres_store_is_checked_by_key() {
         let refused = |text: &str| match parse(text) {
@@ -495,13 +495,6 @@ mod tests {
                         node_id = \"n1\"\ntls_ca_file = \"db-ca.pem\"\n";
         let c = parse(complete).unwrap();
         assert_eq!(c.store.node_id.as_deref(), Some("n1"));
-        let mirrored = format!(
-            "{complete}[mirror]\nnode_id = \"n1\"\nlisten = \"127.0.0.1:0\"\n\
-             [[mirror.peers]]\nnode_id = \"n2\"\naddress = \"127.0.0.1:1\"\n"
-        );
-        let (key, problem) = refused(&mirrored);
-        assert_eq!(key, "store.backend");
-        assert!(problem.contains("mirroring is not supported"), "{problem}");
         assert_eq!(c.store.pool_size, StoreConfig::default().pool_size);
         assert!(matches!(
             parse("[store]\nbackend = \"mysql\"\n"),
