@@ -134,6 +134,8 @@ pub fn init(config: &Config) -> Result<Initialized, StartError> {
             config.store.sealed_kek().display().to_string(),
         ));
     }
+    // A shared database is reached, migrated and checked before anything is written here.
+    let shared = open_shared_store_to_init(config)?;
     create_private_dir(&config.store.data_dir)?;
     if let Some(parent) = kek_path.parent() {
         create_private_dir(parent)?;
@@ -145,7 +147,11 @@ pub fn init(config: &Config) -> Result<Initialized, StartError> {
         &config.tls.certs_dir.join("ca.crl"),
         &[],
     )?;
-    Kek::generate(&kek_path)?;
+    let kek = Kek::generate(&kek_path)?;
+    if let Some(store) = shared {
+        store.check_database_kek(kek.id(), &[])?;
+        store.close();
+    }
     let audit_key = config.audit.signing_key_path(&config.store);
     if let Some(parent) = audit_key.parent() {
         create_private_dir(parent)?;
@@ -157,6 +163,21 @@ pub fn init(config: &Config) -> Result<Initialized, StartError> {
         audit_public_key: signer.public_key().to_string(),
         certs_dir: config.tls.certs_dir.clone(),
     })
+}
+
+/// For `akm init` on a PostgreSQL store: the store, connected and migrated, when no node has
+/// recorded a KEK for it yet. A database that already has one belongs to running nodes: a new
+/// node joins with their KEK, not a new one.
+fn open_shared_store_to_init(config: &Config) -> Result<Option<crate::store::Store>, StartError> {
+    if config.store.shared_node_id().is_none() {
+        return Ok(None);
+    }
+    let store = crate::store::Store::open_configured(&config.store)?;
+    if let Some(existing) = store.database_kek()? {
+        store.close();
+        return Err(StartError::JoinNotInit(existing));
+    }
+    Ok(Some(store))
 }
 
 /// True when there is nothing yet: no KEK (plain or sealed) and no database.
@@ -219,12 +240,58 @@ async fn rotate_on_schedule(
                 continue;
             }
         }
+        if !runs_schedules_on_shared_store(&ctx, every * SCHEDULE_GRACE_CHECKS).await {
+            continue;
+        }
         let c = ctx.clone();
         let now = crate::clock::now_secs();
         if let Err(e) =
             tokio::task::spawn_blocking(move || crate::ops::rotation::rotate_due(&c, now)).await
         {
             tracing::error!(error = %e, "scheduled rotation task failed");
+        }
+    }
+}
+
+/// On a database shared by several nodes, whether this node runs the scheduled rotations now:
+/// the one holding the lease (renewed at each check; a holder that stops loses it after
+/// `hold`). Always true on SQLite.
+async fn runs_schedules_on_shared_store(ctx: &Arc<Ctx>, hold: Duration) -> bool {
+    if !ctx.store.is_shared() {
+        return true;
+    }
+    let c = ctx.clone();
+    let lease = tokio::task::spawn_blocking(move || c.store.take_lease(SCHEDULE_LEASE, hold)).await;
+    match lease {
+        Ok(Ok(None)) => true,
+        Ok(Ok(Some(held))) => {
+            tracing::debug!(holder = %held.holder, "scheduled rotation: another node runs it");
+            false
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "scheduled rotation skipped: cannot take its lease");
+            false
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "scheduled rotation lease task failed");
+            false
+        }
+    }
+}
+
+/// The lease that makes one node of a shared database run the scheduled rotations.
+const SCHEDULE_LEASE: &str = "scheduled-rotation";
+
+/// Renews this process's hold on its node id on a shared database until the server stops
+/// (see [`crate::store::Store::claim_node_id`]).
+async fn hold_node_id(ctx: Arc<Ctx>) {
+    loop {
+        tokio::time::sleep(crate::store::NODE_LEASE / 3).await;
+        let c = ctx.clone();
+        match tokio::task::spawn_blocking(move || c.store.renew_node_id()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "store: cannot renew this node's id"),
+            Err(e) => tracing::error!(error = %e, "store: node id renewal task failed"),
         }
     }
 }
@@ -351,6 +418,10 @@ fn start_and_serve(
             Duration::from_secs(config.crypto.rotation_check_secs),
             mirror.clone(),
         ));
+        let node_id_hold = ctx
+            .store
+            .is_shared()
+            .then(|| tokio::spawn(hold_node_id(ctx.clone())));
         let scheduled = crate::backup::schedule::When::of(&config.backup).map(|when| {
             tokio::spawn(backup_on_schedule(
                 ctx.clone(),
@@ -387,7 +458,7 @@ fn start_and_serve(
         }
         rotation.abort();
         expiry_watch.abort();
-        for task in scheduled.into_iter().chain(watchdog) {
+        for task in scheduled.into_iter().chain(watchdog).chain(node_id_hold) {
             task.abort();
         }
         let _ = stop_mirror.send(true);

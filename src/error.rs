@@ -274,6 +274,14 @@ impl OpError {
             OpError::Store(e @ (StoreError::NoSpace | StoreError::Io)) => {
                 (rr::GENERAL_FAILURE, e.to_string())
             }
+            // The detail (host, driver message) is logged, not sent.
+            OpError::Store(e @ StoreError::Unreachable(_)) => {
+                tracing::error!(error = %e, "store: database unreachable");
+                (
+                    rr::GENERAL_FAILURE,
+                    "the key database is unreachable; nothing was written; try again".into(),
+                )
+            }
             OpError::Store(e) => {
                 tracing::error!(error = %e, "store failure");
                 (rr::GENERAL_FAILURE, "internal error".into())

@@ -45,6 +45,14 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("database: {0}")]
     Store(#[from] crate::store::StoreError),
+    /// `akm init` on a PostgreSQL database that nodes already serve.
+    #[error(
+        "the PostgreSQL database already holds keys wrapped under KEK {0}: a new node joins \
+         with that KEK rather than a new one: copy kek.key (or kek.sealed, and unseal with \
+         the custodians' shares), the certificates and akm.toml from a node serving it, set \
+         its own store.node_id, and run `akm serve` without `akm init`"
+    )]
+    JoinNotInit(String),
     /// The TLS files are unusable.
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
@@ -157,6 +165,10 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     let kek = load_kek_slot(config)?;
     create_private_dir(&config.store.data_dir)?;
     let store = Store::open_configured(&config.store)?;
+    // On a shared database: one live process per node id, and every node on the KEK the
+    // database's keys are wrapped under (the sealed file names its KEK before it is opened).
+    store.claim_node_id(crate::store::NODE_LEASE + std::time::Duration::from_secs(5))?;
+    store.check_database_kek(&kek.status().kek_id, &kek.retired_ids())?;
     let audit = open_audit(config)?;
     audit.record(vec![config_event(config)])?;
     // Before any new write, which would move the audit mark past what is missing.

@@ -147,6 +147,13 @@ fn rotate(ctx: &Ctx, who: &Caller, call: &Call<'_>) -> Result<Vec<Ttlv>, OpError
         .kek_files
         .as_ref()
         .ok_or(OpError::FeatureNotSupported("KEK rotation"))?;
+    if ctx.store.is_shared() {
+        // Every node holds its own copy of the KEK: a rotation through one would leave the
+        // others unable to unwrap what it rewrapped.
+        return Err(OpError::FeatureNotSupported(
+            "KEK rotation on a PostgreSQL store shared by several nodes",
+        ));
+    }
     let limit = match call.payload.child(TAG_BATCH_LIMIT) {
         None => 500,
         Some(t) => t

@@ -83,6 +83,7 @@ pub fn families(s: &Snapshot, started_unix: i64) -> Vec<Family> {
         ),
     ];
     out.push(objects(s));
+    out.extend(database(s));
     out.extend(certificates(s));
     out.extend(audit(s));
     out.extend(mirror(s));
@@ -115,6 +116,37 @@ fn certificates(s: &Snapshot) -> Vec<Family> {
             f64::from(expiring),
         ),
     ]
+}
+
+/// A shared database's reachability, round trip and reader connections (nothing on SQLite).
+fn database(s: &Snapshot) -> Vec<Family> {
+    let Some(db) = &s.database else {
+        return Vec::new();
+    };
+    let mut out = vec![single(
+        "akm_store_database_up",
+        Kind::Gauge,
+        "1 when this node reaches the shared PostgreSQL database (a trivial query at the scrape), 0 when it cannot.",
+        f64::from(u8::from(db.is_ok())),
+    )];
+    if let Ok(h) = db {
+        out.push(single(
+            "akm_store_database_round_trip_seconds",
+            Kind::Gauge,
+            "How long the scrape's trivial query took, waiting for a reader connection included.",
+            h.round_trip.as_secs_f64(),
+        ));
+        let mut conns = Family::new(
+            "akm_store_database_connections",
+            Kind::Gauge,
+            "Reader connections to the database: open (in use or idle), idle, and the most the pool opens (store.pool_size).",
+        );
+        conns.sample("", &[("state", "open")], h.readers_open as f64);
+        conns.sample("", &[("state", "idle")], h.readers_idle as f64);
+        conns.sample("", &[("state", "max")], h.pool_size as f64);
+        out.push(conns);
+    }
+    out
 }
 
 fn objects(s: &Snapshot) -> Family {

@@ -442,6 +442,7 @@ mod tests {
                 ..JournalStatus::default()
             },
             objects: store.map(|()| Vec::new()).map_err(str::to_owned),
+            database: None,
             mirror: None,
             open_connections: 0,
             requests_total: 0,
@@ -488,5 +489,35 @@ mod tests {
         let text = prom::render(&gauges::families(&s, 1));
         assert!(text.contains("\nakm_kek_sealed 1\n"), "{text}");
         assert!(text.contains("\nakm_up 0\n"), "{text}");
+    }
+
+    /// A shared database this node cannot reach: 503 naming it, down in the metrics and on
+    /// the page; once reached, its round trip and connections.
+    #[test]
+    fn a_database_out_of_reach_is_not_serving_and_shows_in_metrics() {
+        let mut s = snapshot(false, true, Ok(()));
+        s.database = Some(Err("connection refused".into()));
+        let down = health(&s);
+        assert_eq!(down.status, 503);
+        assert!(body(&down).contains("key database cannot be reached: connection refused"));
+        let text = prom::render(&gauges::families(&s, 1));
+        assert!(text.contains("\nakm_store_database_up 0\n"), "{text}");
+        assert!(text.contains("\nakm_up 0\n"), "{text}");
+        s.database = Some(Ok(crate::store::DatabaseHealth {
+            node_id: "n1".into(),
+            round_trip: std::time::Duration::from_millis(2),
+            readers_open: 3,
+            readers_idle: 2,
+            pool_size: 8,
+        }));
+        assert_eq!(health(&s).status, 200);
+        let text = prom::render(&gauges::families(&s, 1));
+        assert!(text.contains("\nakm_store_database_up 1\n"), "{text}");
+        assert!(
+            text.contains("akm_store_database_connections{state=\"max\"} 8\n"),
+            "{text}"
+        );
+        let page = page::render(&s, &Err(String::new()), page::Detail::Aggregate);
+        assert!(page.contains("PostgreSQL store: node n1"), "{page}");
     }
 }

@@ -112,6 +112,23 @@ fn header(out: &mut String, s: &Snapshot) {
         s.open_connections,
         s.requests_total,
     );
+    if let Some(db) = &s.database {
+        let text = match db {
+            Ok(h) => format!(
+                "PostgreSQL store: node {}, reached in {} ms, {} of {} reader connections open",
+                h.node_id,
+                h.round_trip.as_millis(),
+                h.readers_open,
+                h.pool_size
+            ),
+            Err(e) => format!("PostgreSQL store: unreachable ({e})"),
+        };
+        let _ = write!(
+            out,
+            "<div class=\"sub\" id=\"database\">{}</div>",
+            escape(&text)
+        );
+    }
 }
 
 /// The server certificate's expiry, and the client certificates within the warning

@@ -69,6 +69,9 @@ pub struct Snapshot {
     pub journal: JournalStatus,
     /// Objects by type and state, or why they could not be counted.
     pub objects: Result<Vec<ObjectCount>, String>,
+    /// A shared (PostgreSQL) database's state, probed for this snapshot, or why it cannot be
+    /// reached; `None` on SQLite.
+    pub database: Option<Result<crate::store::DatabaseHealth, String>>,
     /// The mirror status, when mirroring is configured (or why it could not be read).
     pub mirror: Option<Result<MirrorStatus, String>>,
     /// KMIP connections open.
@@ -84,14 +87,17 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Why the server is not serving, if it is not: sealed KEK, unwritable audit journal or
-    /// unreadable store.
+    /// Why the server is not serving, if it is not: sealed KEK, unwritable audit journal,
+    /// unreachable database or unreadable store.
     pub fn unavailable(&self) -> Option<String> {
         if self.seal.sealed {
             return Some("the KEK is sealed (custodians must run `akm unseal`)".into());
         }
         if !self.journal.healthy {
             return Some("the audit journal cannot be written".into());
+        }
+        if let Some(Err(e)) = &self.database {
+            return Some(format!("the key database cannot be reached: {e}"));
         }
         if let Err(e) = &self.objects {
             return Some(format!("the store cannot be read: {e}"));
@@ -121,6 +127,7 @@ impl Source {
             seal: self.ctx.kek.status(),
             journal: self.ctx.audit.status(),
             objects: self.objects(),
+            database: self.ctx.store.database_health(),
             mirror: self.mirror_status.as_deref().map(read_mirror),
             open_connections: metrics.open_connections(),
             requests_total: metrics.requests_total(),

@@ -11,6 +11,7 @@
 mod acl;
 pub mod audit_ledger;
 mod batch;
+mod cluster;
 pub mod postgres;
 mod replica;
 mod revocations;
@@ -22,6 +23,7 @@ mod writer;
 
 pub use acl::AccountKind;
 pub use batch::Batch;
+pub use cluster::{DatabaseHealth, LeaseHeld, NODE_LEASE};
 pub use replica::{ChangeEntry, CommitHook, ReplicaAccount, ReplicaObject, Stamp};
 pub use revocations::{CertRevocation, RevokedCerts, REVOCATION_ENTITY};
 pub use rewrap::WrappedRow;
@@ -81,6 +83,34 @@ pub enum StoreError {
     /// An operation the PostgreSQL store does not support yet (named); nothing was done.
     #[error("{0} is not supported on the PostgreSQL store yet")]
     Unsupported(&'static str),
+    /// The database's keys are wrapped under another KEK than this node's: every node on one
+    /// database needs the same KEK.
+    #[error(
+        "the database's keys are wrapped under KEK {database}, and this node's KEK is {node}: \
+         every akm node on one database needs the same KEK (copy kek.key, or kek.sealed and \
+         the custodians' shares, from a node already serving it; do not run `akm init` on a \
+         second node)"
+    )]
+    KekMismatch {
+        /// The KEK id the database records.
+        database: String,
+        /// This node's KEK id.
+        node: String,
+    },
+    /// Another live process serves as this node (`store.node_id`) on the shared database.
+    #[error(
+        "store.node_id {node:?} is in use by another live akm process ({holder}) on this \
+         database: give each node its own store.node_id, or stop the other process (its hold \
+         lapses {expires_in} s after it stops)"
+    )]
+    NodeIdInUse {
+        /// The node id.
+        node: String,
+        /// The process holding it (node, host, pid).
+        holder: String,
+        /// Seconds until its hold lapses unless renewed.
+        expires_in: u64,
+    },
     /// A stored value is out of its range (the column and value).
     #[error("a stored value is out of range: {0}")]
     Corrupt(String),
@@ -121,7 +151,7 @@ impl From<rusqlite::Error> for StoreError {
 
 impl From<::postgres::Error> for StoreError {
     fn from(e: ::postgres::Error) -> Self {
-        if e.is_closed() {
+        if postgres::connection_lost(&e) {
             return StoreError::Unreachable(e.to_string());
         }
         StoreError::Postgres(e)
@@ -402,7 +432,7 @@ impl Store {
     fn pg_read<T>(
         &self,
         pg: &postgres::Pg,
-        f: impl FnOnce(&mut postgres::PgClient) -> Result<T, StoreError>,
+        f: impl FnMut(&mut postgres::PgClient) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         if batch::active_for(self.id) {
             return batch::read_postgres(f);
@@ -607,6 +637,7 @@ impl Store {
     /// Stops the writer after it has committed everything already submitted.
     pub fn close(&self) {
         self.writer.stop();
+        self.release_leases();
     }
 }
 

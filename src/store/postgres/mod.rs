@@ -223,8 +223,8 @@ impl PgConn {
         self.client.borrow_mut()
     }
 
-    /// Begins a write transaction and takes the write lock (reconnecting first if the
-    /// connection was lost, so the writer recovers from a database restart by itself).
+    /// Begins a write transaction and takes the write lock (reconnecting if the connection
+    /// was lost, so the writer recovers from a database restart by itself).
     pub(super) fn begin_locked(&self) -> Result<(), StoreError> {
         if self.client.borrow().is_closed() {
             *self.client.borrow_mut() = self.connector.connect()?;
@@ -243,6 +243,11 @@ impl PgConn {
             );
             match begun {
                 Ok(()) => return Ok(()),
+                // Lost since the last group (a database restart): nothing ran; reconnect.
+                Err(e) if attempt < BEGIN_ATTEMPTS && connection_lost(&e) => {
+                    *client = self.connector.connect()?;
+                    attempt += 1;
+                }
                 Err(e) if attempt < BEGIN_ATTEMPTS && retryable(&e) => {
                     let _ = client.batch_execute("ROLLBACK");
                     attempt += 1;
@@ -275,6 +280,28 @@ impl PgConn {
     }
 }
 
+/// Whether `e` means the connection is gone or going: closed, a connection exception (SQLSTATE
+/// class 08), or the server shutting down (57P01 to 57P03: a restart, a failover). The
+/// statement did not run; a new connection may succeed.
+pub(crate) fn connection_lost(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || e.code().is_some_and(|c| {
+            let code = c.code();
+            code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03")
+        })
+}
+
+/// This process's name as a lease holder: `node on host pid N #tag`.
+fn instance_name(node: &str) -> String {
+    let tag = hex::encode(crate::crypto::random_bytes(4).as_slice());
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!(
+        "{node} on {} pid {} #{tag}",
+        host.trim(),
+        std::process::id()
+    )
+}
+
 /// SQLSTATE 40001 (serialization failure) or 40P01 (deadlock detected): trying again may work.
 fn retryable(e: &postgres::Error) -> bool {
     use postgres::error::SqlState;
@@ -298,6 +325,9 @@ pub(super) struct Pg {
     connector: Arc<Connector>,
     /// This node's name (`store.node_id`).
     node: Arc<str>,
+    /// This process, as the holder of leases: node id, host, pid and a random tag (a restart
+    /// is another holder).
+    instance: String,
     pool: Mutex<Pool>,
     returned: Condvar,
     size: usize,
@@ -324,6 +354,7 @@ impl Pg {
         let size = usize::try_from(cfg.pool_size).unwrap_or(1).max(1);
         let pg = Pg {
             connector: connector.clone(),
+            instance: instance_name(&node),
             node: node.clone(),
             pool: Mutex::new(Pool {
                 idle: Vec::new(),
@@ -350,6 +381,22 @@ impl Pg {
         &self.node
     }
 
+    /// Reader connections open (handed out or idle) and, of those, idle.
+    pub(super) fn pool_counts(&self) -> (usize, usize) {
+        let pool = self.lock();
+        (pool.out + pool.idle.len(), pool.idle.len())
+    }
+
+    /// The most reader connections the pool opens (`store.pool_size`).
+    pub(super) fn pool_size(&self) -> usize {
+        self.size
+    }
+
+    /// This process as a lease holder.
+    pub(super) fn instance(&self) -> &str {
+        &self.instance
+    }
+
     /// A new connection for a write transaction of its own (a batch).
     pub(super) fn connection(&self) -> Result<PgConn, StoreError> {
         Ok(PgConn {
@@ -360,13 +407,22 @@ impl Pg {
     }
 
     /// Runs `f` on a reader connection (each statement its own transaction, as SQLite's
-    /// readers): from the pool, or a new one while fewer than `pool_size` are out.
+    /// readers): from the pool, or a new one while fewer than `pool_size` are out. A read
+    /// that finds its connection lost (the database restarted since it was pooled) runs once
+    /// more on a new one, so a restart costs the clients no failed read once the database is
+    /// back.
     pub(super) fn read<T>(
         &self,
-        f: impl FnOnce(&mut PgClient) -> Result<T, StoreError>,
+        mut f: impl FnMut(&mut PgClient) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut client = self.acquire()?;
-        let result = f(&mut client);
+        let mut result = f(&mut client);
+        if matches!(result, Err(StoreError::Unreachable(_))) {
+            // The other pooled connections went with the same restart.
+            self.discard_all(client);
+            client = self.acquire()?;
+            result = f(&mut client);
+        }
         self.release(client);
         result
     }
@@ -404,6 +460,16 @@ impl Pg {
                 )));
             }
         }
+    }
+
+    /// Drops `client` and every idle connection (all lost with the database's restart).
+    fn discard_all(&self, client: PgClient) {
+        drop(client);
+        let mut pool = self.lock();
+        pool.out -= 1;
+        pool.idle.clear();
+        drop(pool);
+        self.returned.notify_one();
     }
 
     /// Gives a connection back (a lost one is dropped: the next reader connects anew).

@@ -94,6 +94,18 @@ const MIGRATIONS: &[&str] = &[
         node TEXT PRIMARY KEY,
         seq BIGINT NOT NULL
     );",
+    // 2: what the nodes sharing the database coordinate through (`super::cluster`): leases
+    // (a node id held by one live process; the scheduled-rotation run) and the KEK the
+    // database's keys are wrapped under.
+    "CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_ms BIGINT NOT NULL
+    );
+    CREATE TABLE database_kek (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        kek_id TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.
