@@ -67,21 +67,28 @@ impl Store {
             return Ok(());
         };
         let deadline = std::time::Instant::now() + wait;
+        let mut waited = false;
         loop {
             let Some(held) = self.take_lease(&node_lease_name(pg.node()), NODE_LEASE)? else {
                 return Ok(());
             };
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            if left.is_zero() || held.expires_in > left {
+            // Still held after its expiry was waited for: its holder renewed it, so it lives.
+            if waited || held.expires_in > left {
                 return Err(StoreError::NodeIdInUse {
                     node: pg.node().to_owned(),
                     holder: held.holder,
                     expires_in: held.expires_in.as_secs(),
                 });
             }
-            tracing::warn!(node = pg.node(), holder = %held.holder, expires_in_ms = held.expires_in.as_millis() as u64,
-                "store.node_id is held by an earlier process that did not release it; waiting for its lease to expire");
+            tracing::warn!(
+                node = pg.node(),
+                holder = %held.holder,
+                expires_in_ms = held.expires_in.as_millis() as u64,
+                "store.node_id is held by an earlier process (killed?); waiting for its hold to lapse"
+            );
             std::thread::sleep(held.expires_in + Duration::from_millis(200));
+            waited = true;
         }
     }
 

@@ -54,6 +54,7 @@ mod mirror_rotation;
 mod names;
 mod object_group_member;
 mod ops;
+mod pg_cluster;
 mod pkcs12;
 mod private_key_formats;
 mod pykmip;

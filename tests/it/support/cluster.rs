@@ -57,6 +57,17 @@ fn write_public(path: &Path, text: &str) {
     std::fs::write(path, text).unwrap();
 }
 
+/// The configuration of a node on a shared PostgreSQL database.
+fn write_shared_config(node: &Node, url: &str, extra: &str) {
+    let text = format!(
+        "[server]\nlisten = \"{}\"\n\n[tls]\ncerts_dir = \"certs\"\n\n\
+         [store]\ndata_dir = \"data\"\nbackend = \"postgres\"\nurl = \"{url}\"\ntls = \"off\"\n\
+         node_id = \"{}\"\n\n[log]\nlevel = \"info\"\n\n[client]\nserver = \"{}\"\n{extra}\n",
+        node.kmip, node.id, node.kmip
+    );
+    std::fs::write(node.dir.join("akm.toml"), text).unwrap();
+}
+
 /// How nodes identify their peers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PeerIdentity {
@@ -76,6 +87,10 @@ pub struct Options {
     pub mirror_extra: String,
     /// How nodes identify their peers.
     pub identity: PeerIdentity,
+    /// A PostgreSQL database (its connection string, no TLS) every node shares instead of
+    /// mirroring: one KEK for all, no `[mirror]` section (`mirror_extra` is then appended to
+    /// the configuration as it is), `store.node_id` the node's id.
+    pub shared_database: Option<String>,
 }
 
 impl Options {
@@ -85,6 +100,16 @@ impl Options {
             nodes: n,
             mirror_extra: String::new(),
             identity: PeerIdentity::Fingerprint,
+            shared_database: None,
+        }
+    }
+
+    /// `n` nodes sharing the PostgreSQL database at `url`, with `extra` configuration.
+    pub fn shared(n: usize, url: &str, extra: &str) -> Options {
+        Options {
+            mirror_extra: extra.into(),
+            shared_database: Some(url.into()),
+            ..Options::nodes(n)
         }
     }
 }
@@ -122,7 +147,19 @@ impl Cluster {
             akm::secret_file::write_new(&certs.join("mirror.key"), peer.key_pem.as_bytes())
                 .unwrap();
             write_public(&certs.join("ca.crt"), ca.cert_pem());
-            Kek::generate(&dir.join("data/kek.key")).unwrap();
+            let kek = dir.join("data/kek.key");
+            match (&opts.shared_database, nodes.first()) {
+                // Nodes on one database hold the same KEK, as operators copy it.
+                (Some(_), Some(first)) => {
+                    let first: &Node = first;
+                    akm::secret_file::write_new(
+                        &kek,
+                        &std::fs::read(first.dir.join("data/kek.key")).unwrap(),
+                    )
+                    .unwrap();
+                }
+                _ => drop(Kek::generate(&kek).unwrap()),
+            }
             fingerprints.push(hex::encode(akm::crypto::sha256(
                 peer.cert_der().unwrap().as_ref(),
             )));
@@ -144,14 +181,23 @@ impl Cluster {
                 .unwrap();
         }
         let mut proxies = BTreeMap::new();
-        for from in 0..opts.nodes {
+        if let Some(url) = &opts.shared_database {
+            for node in &nodes {
+                write_shared_config(node, url, &opts.mirror_extra);
+            }
+        }
+        for from in (0..opts.nodes).filter(|_| opts.shared_database.is_none()) {
             for (to, target) in nodes.iter().enumerate() {
                 if from != to {
                     proxies.insert((from, to), Proxy::start(target.mirror));
                 }
             }
         }
-        for (i, node) in nodes.iter().enumerate() {
+        for (i, node) in nodes
+            .iter()
+            .enumerate()
+            .filter(|_| opts.shared_database.is_none())
+        {
             // Before the extra lines, which may open another section.
             let mirror_ca_line = if mirror_ca.is_some() {
                 "ca = \"certs/mirror-ca.crt\"\n"
@@ -225,8 +271,16 @@ impl Cluster {
             .spawn()
             .unwrap();
         node.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for addr in [node.kmip, node.mirror] {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        let mirrored = std::fs::read_to_string(node.dir.join("akm.toml"))
+            .unwrap()
+            .contains("[mirror]");
+        let listeners = if mirrored {
+            vec![node.kmip, node.mirror]
+        } else {
+            vec![node.kmip]
+        };
+        for addr in listeners {
             while std::net::TcpStream::connect(addr).is_err() {
                 if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
                     panic!("node {} exited with {status}: {}", node.id, node.log());

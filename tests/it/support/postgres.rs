@@ -26,6 +26,10 @@ pub struct PgServer {
     pub dir: PathBuf,
     /// The PEM CA certificate the server's TLS certificate chains to.
     pub ca_file: PathBuf,
+    /// The binaries.
+    bin: PathBuf,
+    /// The user it runs as (when the tests run as root).
+    user: Option<String>,
     /// The watchdog shell; the server stops when its stdin closes.
     _watchdog: std::sync::Mutex<Child>,
 }
@@ -84,11 +88,24 @@ pub fn server() -> Option<&'static PgServer> {
         .as_ref()
 }
 
+/// A server of the caller's own, which it may stop and start (a database restart under
+/// load); it stops when dropped. `None`: skipped, as [`server`].
+pub fn own_server() -> Option<PgServer> {
+    server()?;
+    Some(start(&bin_dir()?))
+}
+
 /// A fresh, empty database on the server (`None`: skipped, see [`server`]).
 pub fn database() -> Option<TestDb> {
-    static NEXT: AtomicU32 = AtomicU32::new(1);
-    let server = server()?;
-    let name = format!("akm_test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    server()?.database()
+}
+
+impl PgServer {
+    /// A fresh, empty database on this server.
+    pub fn database(&self) -> Option<TestDb> {
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        let server = self;
+        let name = format!("akm_test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
     let mut admin = postgres::Client::connect(&server.url("postgres"), postgres::NoTls)
         .unwrap_or_else(|e| panic!("connecting to the test PostgreSQL: {e}"));
     admin
@@ -98,9 +115,38 @@ pub fn database() -> Option<TestDb> {
         url: server.url(&name),
         name,
     })
-}
+    }
 
-impl PgServer {
+    /// Stops the server (fast shutdown: sessions are cut off, the data is flushed), keeps it
+    /// down for `down_for`, and starts it again on the same port and data.
+    pub fn restart(&self, down_for: Duration) {
+        let data = self.dir.join("data").display().to_string();
+        self.pg_ctl(&["stop", "-m", "fast", "-w", "-D", &data]);
+        std::thread::sleep(down_for);
+        let log = self.dir.join("server.log").display().to_string();
+        self.pg_ctl(&["start", "-w", "-D", &data, "-l", &log]);
+        wait_ready(&self.bin, self.port, &self.dir);
+    }
+
+    /// Runs `pg_ctl args` as the server's user.
+    fn pg_ctl(&self, args: &[&str]) {
+        let mut cmd = match &self.user {
+            Some(user) => {
+                let mut c = Command::new("runuser");
+                c.args(["-u", user, "--"]).arg(self.bin.join("pg_ctl"));
+                c
+            }
+            None => Command::new(self.bin.join("pg_ctl")),
+        };
+        let out = cmd.args(args).output().expect("pg_ctl");
+        assert!(
+            out.status.success(),
+            "pg_ctl {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// A connection string for database `db` as the `akm` role, without TLS.
     pub fn url(&self, db: &str) -> String {
         format!(
@@ -139,9 +185,18 @@ dir=$1 bin=$2 port=$3 user=$4
 as() { if [ -n "$user" ]; then runuser -u "$user" -- "$@"; else "$@"; fi; }
 as "$bin/initdb" -D "$dir/data" -U akm --auth=trust -E UTF8 --no-sync --no-instructions \
     >"$dir/initdb.log" 2>&1
-as "$bin/postgres" -D "$dir/data" -c listen_addresses=127.0.0.1 -p "$port" -k "$dir" \
-    -c fsync=off -c max_connections=300 -c ssl=on -c ssl_cert_file="$dir/tls/server.crt" \
-    -c ssl_key_file="$dir/tls/server.key" >"$dir/server.log" 2>&1 &
+# In the configuration file, so a restart (pg_ctl start) needs no options.
+cat >>"$dir/data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$dir'
+fsync = off
+max_connections = 300
+ssl = on
+ssl_cert_file = '$dir/tls/server.crt'
+ssl_key_file = '$dir/tls/server.key'
+EOF
+as "$bin/postgres" -D "$dir/data" >"$dir/server.log" 2>&1 &
 echo started
 cat >/dev/null || true
 kill -INT "$(head -1 "$dir/data/postmaster.pid")" 2>/dev/null || true
@@ -200,6 +255,8 @@ fn start(bin: &Path) -> PgServer {
         port,
         dir,
         ca_file,
+        bin: bin.to_owned(),
+        user: server_user(),
         _watchdog: std::sync::Mutex::new(watchdog),
     }
 }
