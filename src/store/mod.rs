@@ -11,6 +11,7 @@
 mod acl;
 pub mod audit_ledger;
 mod batch;
+mod migrate;
 pub mod postgres;
 mod replica;
 mod revocations;
@@ -22,6 +23,7 @@ mod writer;
 
 pub use acl::AccountKind;
 pub use batch::Batch;
+pub use migrate::{migrate_schema, schema_status, SchemaStatus};
 pub use replica::{ChangeEntry, CommitHook, ReplicaAccount, ReplicaObject, Stamp};
 pub use revocations::{CertRevocation, RevokedCerts, REVOCATION_ENTITY};
 pub use rewrap::WrappedRow;
@@ -81,6 +83,10 @@ pub enum StoreError {
     /// An operation the PostgreSQL store does not support yet (named); nothing was done.
     #[error("{0} is not supported on the PostgreSQL store yet")]
     Unsupported(&'static str),
+    /// A restore into a PostgreSQL database that already holds objects (how many), without
+    /// leave to replace them; nothing was written.
+    #[error("the PostgreSQL database already holds {0} objects")]
+    NotEmpty(i64),
     /// A stored value is out of its range (the column and value).
     #[error("a stored value is out of range: {0}")]
     Corrupt(String),
