@@ -72,6 +72,12 @@ pub fn migrate_schema(config: &StoreConfig) -> Result<(SchemaStatus, i64), Store
     let after = match config.backend {
         StoreBackend::Sqlite => {
             let path = config.database();
+            // As the first start makes it (private); if that fails, opening the file says why.
+            use std::os::unix::fs::DirBuilderExt;
+            let _ = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&config.data_dir);
             let mut conn = open_connection(
                 &path,
                 OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
