@@ -276,9 +276,10 @@ pub fn restore_into_postgres(
         let _ = std::fs::remove_file(f);
     }
     let result = write_and_check(file, kek, &staging, progress).and_then(|keys| {
-        let imported = crate::store::postgres::copy::import(store, &staging, replace, &mut |n, t| {
-            progress("import", n, t)
-        });
+        let imported =
+            crate::store::postgres::copy::import(store, &staging, replace, &mut |n, t| {
+                progress("import", n, t)
+            });
         match imported {
             Ok(imported) => Ok((keys, imported.database)),
             Err(StoreError::NotEmpty(objects)) => Err(BackupError::DatabaseInUse(objects)),

@@ -1437,7 +1437,10 @@ fn a_snapshot_holds_every_row_and_imports_into_postgres(db: Db) {
         ..Default::default()
     });
     let seqs: Vec<i64> = located.unwrap().iter().map(|l| l.seq).collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]) && seqs.len() == 4, "{seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]) && seqs.len() == 4,
+        "{seqs:?}"
+    );
     restored.close();
 
     match crate::store::postgres::copy::import(cfg, &snap, false, &mut |_, _| {}) {

@@ -79,7 +79,11 @@ fn create_keys(config: &Path, port: u16, prefix: &str, n: usize) -> Vec<(String,
 }
 
 fn material(config: &Path, port: u16, uid: &str) -> String {
-    let got = json(&akm(config, port, &["key", "get", uid, "--material", "--json"]));
+    let got = json(&akm(
+        config,
+        port,
+        &["key", "get", uid, "--material", "--json"],
+    ));
     got["material_hex"].as_str().unwrap().to_owned()
 }
 
@@ -90,7 +94,13 @@ fn assert_served(config: &Path, port: u16, keys: &[(String, String)], prefix: &s
         let found = json(&akm(
             config,
             port,
-            &["key", "locate", "--name", &format!("{prefix}-{i}"), "--json"],
+            &[
+                "key",
+                "locate",
+                "--name",
+                &format!("{prefix}-{i}"),
+                "--json",
+            ],
         ));
         assert_eq!(found, serde_json::json!([uid]));
     }
@@ -141,9 +151,17 @@ fn a_sqlite_backup_restored_into_postgres_serves_every_key_and_refuses_a_second_
     assert!(text(&again).contains("6 objects"), "{}", text(&again));
     // --force on a SQLite node is a usage error: it restores only into an empty directory.
     let sqlite_force = run(&sqlite, &["restore", file.to_str().unwrap(), "--force"]);
-    assert_eq!(sqlite_force.status.code(), Some(64), "{}", text(&sqlite_force));
+    assert_eq!(
+        sqlite_force.status.code(),
+        Some(64),
+        "{}",
+        text(&sqlite_force)
+    );
 
-    let forced = run(&pg, &["restore", file.to_str().unwrap(), "--force", "--json"]);
+    let forced = run(
+        &pg,
+        &["restore", file.to_str().unwrap(), "--force", "--json"],
+    );
     assert!(forced.status.success(), "{}", text(&forced));
     let (server, port) = serve(&pg);
     assert_served(&pg, port, &keys, "up");
@@ -197,10 +215,16 @@ fn store_migrate_brings_postgres_and_sqlite_to_this_version_and_check_reports_pe
         );
         let migrated = json(&run(config, &["store", "migrate", "--json"]));
         assert_eq!(migrated["version_before"], 0, "{migrated}");
-        assert_eq!(migrated["version_after"], migrated["supported"], "{migrated}");
+        assert_eq!(
+            migrated["version_after"], migrated["supported"],
+            "{migrated}"
+        );
         assert_eq!(migrated["pending"], false);
         let checked = json(&run(config, &["store", "migrate", "--check", "--json"]));
-        assert_eq!(checked["version_before"], migrated["supported"], "{checked}");
+        assert_eq!(
+            checked["version_before"], migrated["supported"],
+            "{checked}"
+        );
         let again = run(config, &["store", "migrate"]);
         assert!(text(&again).contains("up to date"), "{}", text(&again));
     }

@@ -3,7 +3,7 @@
 //! database at the SQLite store's current schema), so the backup format, its encryption and
 //! its verification do not know which backend a backup came from or goes to.
 //!
-//! - [`export`] (`Store::snapshot_to` on PostgreSQL): every table is read in ONE
+//! - `export` (`Store::snapshot_to` on PostgreSQL): every table is read in ONE
 //!   `REPEATABLE READ READ ONLY` transaction on a reader connection, a consistent point in time
 //!   while every node keeps writing, and written into a fresh SQLite file made by the SQLite
 //!   store's own migrations.
@@ -487,9 +487,11 @@ fn pg_value(value: Value, kind: Kind, table: &str, column: &str) -> Result<PgVal
         (Bytes, Value::Null) => Box::new(None::<Vec<u8>>),
         (Bool, Value::Null) => Box::new(None::<bool>),
         (Big, Value::Integer(n)) => Box::new(Some(n)),
-        (Int, Value::Integer(n)) => Box::new(Some(
-            i32::try_from(n).map_err(|_| corrupt(table, column, format!("{n} out of range")))?,
-        )),
+        (Int, Value::Integer(n)) => {
+            Box::new(Some(i32::try_from(n).map_err(|_| {
+                corrupt(table, column, format!("{n} out of range"))
+            })?))
+        }
         (Bool, Value::Integer(n)) => Box::new(Some(n != 0)),
         (Text, Value::Text(s)) => Box::new(Some(s)),
         (Bytes, Value::Blob(b)) => Box::new(Some(b)),
