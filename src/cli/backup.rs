@@ -242,6 +242,14 @@ pub fn run_restore(config: &Config, args: RestoreArgs, json: bool) -> Result<(),
     let Some(file) = args.file.clone() else {
         return run_restore_kit(&config.path, args, json);
     };
+    if args.force && config.store.backend == StoreBackend::Sqlite {
+        return Err(CliError::Usage(
+            "--force with a backup file replaces a PostgreSQL database's contents; a SQLite \
+             node restores only into an empty data directory: stop the server and move the old \
+             database away"
+                .into(),
+        ));
+    }
     // With the KEKs retired by rotations (kek.archive): older backups restore too.
     let kek = node_kek(config, &args)?
         .with_archive(&crate::crypto::rotate::KekFiles::of(&config.store))?;
@@ -275,21 +283,14 @@ pub fn run_restore(config: &Config, args: RestoreArgs, json: bool) -> Result<(),
         }
         bar(s, n, t)
     };
-    let restored =
-        match config.store.backend {
-            StoreBackend::Postgres => {
-                backup::restore_into_postgres(&file, &kek, &config.store, args.force, &mut progress)
-            }
-            StoreBackend::Sqlite if args.force => return Err(CliError::Usage(
-                "--force with a backup file replaces a PostgreSQL database's contents; a SQLite \
-                 node restores only into an empty data directory: stop the server and move the \
-                 old database away"
-                    .into(),
-            )),
-            StoreBackend::Sqlite => {
-                backup::restore(&file, &kek, &config.store.database(), &mut progress)
-            }
-        };
+    let restored = match config.store.backend {
+        StoreBackend::Postgres => {
+            backup::restore_into_postgres(&file, &kek, &config.store, args.force, &mut progress)
+        }
+        StoreBackend::Sqlite => {
+            backup::restore(&file, &kek, &config.store.database(), &mut progress)
+        }
+    };
     end_bar();
     let restored = restored.map_err(|e: BackupError| failed(e))?;
     if json {
