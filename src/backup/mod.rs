@@ -4,7 +4,10 @@
 //! file's SHA-256 to the backup log. `restore` (offline, into an empty node) authenticates the
 //! whole file before writing anything, decrypts it beside the database, checks SQLite's
 //! integrity and that every stored key unwraps under the node's KEK, and only then moves it
-//! into place.
+//! into place. On a PostgreSQL store the snapshot is a logical copy into the same kind of
+//! SQLite file, and `restore_into_postgres` checks a backup the same way, then imports its rows
+//! into the database in one transaction (`store::postgres::copy`): the backup format is one
+//! for both backends, so a backup of either restores into either.
 
 pub mod format;
 pub mod kit;
@@ -43,6 +46,9 @@ pub enum BackupError {
     /// The target node is not empty.
     #[error("{0} exists: akm restore only writes into an empty node (stop the server and move the old database away)")]
     NotEmpty(String),
+    /// A restore into a PostgreSQL database that already holds objects, without `--force`.
+    #[error("the PostgreSQL database already holds {0} objects: akm restore replaces them only with --force (stop every akm node on the database first: its objects, accounts and change log become the backup's)")]
+    DatabaseInUse(i64),
     /// A restored key does not unwrap under the node's KEK.
     #[error("restored key {0} does not unwrap under this node's KEK; nothing was restored")]
     KeyUnreadable(String),
@@ -194,8 +200,8 @@ pub struct Restored {
     pub sha256: String,
     /// Keys whose material was proven to unwrap.
     pub keys: usize,
-    /// The database written.
-    pub database: PathBuf,
+    /// The database written (the SQLite file, or the PostgreSQL database's name).
+    pub database: String,
 }
 
 /// Authenticates the whole backup file without writing anything; `progress` gets (bytes
@@ -246,7 +252,50 @@ pub fn restore(
     Ok(Restored {
         sha256,
         keys,
-        database: database.to_owned(),
+        database: database.display().to_string(),
+    })
+}
+
+/// Restores `file` into the PostgreSQL database of `store` (a `backend = "postgres"`
+/// configuration): verifies it, decrypts and checks it as [`restore`] does into a staging
+/// file in the data directory (removed after), then replaces the database's contents with its
+/// rows in one transaction. A database that holds objects is refused unless `replace`.
+pub fn restore_into_postgres(
+    file: &Path,
+    kek: &KekSlot,
+    store: &crate::config::StoreConfig,
+    replace: bool,
+    progress: &mut dyn FnMut(&str, u64, u64),
+) -> Result<Restored, BackupError> {
+    let sha256 = file_sha256(file)?;
+    verify(file, kek, &mut |n, t| progress("verify", n, t))?;
+    private_dir(&store.data_dir)?;
+    let staging = with_suffix(&store.database(), ".restoring");
+    let leftovers = ["", "-journal", "-wal", "-shm"].map(|s| with_suffix(&staging, s));
+    for f in &leftovers {
+        let _ = std::fs::remove_file(f);
+    }
+    let kek_id = kek.id().unwrap_or_default();
+    let result = write_and_check(file, kek, &staging, progress).and_then(|keys| {
+        let imported =
+            crate::store::postgres::copy::import(store, &staging, &kek_id, replace, &mut |n, t| {
+                progress("import", n, t)
+            });
+        match imported {
+            Ok(imported) => Ok((keys, imported.database)),
+            Err(StoreError::NotEmpty(objects)) => Err(BackupError::DatabaseInUse(objects)),
+            Err(e) => Err(e.into()),
+        }
+    });
+    // The plain snapshot holds only wrapped keys, but it is not kept either way.
+    for f in &leftovers {
+        let _ = std::fs::remove_file(f);
+    }
+    let (keys, database) = result?;
+    Ok(Restored {
+        sha256,
+        keys,
+        database,
     })
 }
 

@@ -6,7 +6,7 @@
 use super::admin::{connect_and_run, print, ConnArgs};
 use super::CliError;
 use crate::backup::{self, BackupError};
-use crate::config::Config;
+use crate::config::{Config, StoreBackend};
 use crate::crypto::slot::KekSlot;
 use crate::kmip::custody as ext;
 use clap::Args;
@@ -37,8 +37,10 @@ pub struct RestoreArgs {
     /// node's directories: the configuration goes to --config, the rest beside it.
     #[arg(long, value_name = "ARCHIVE", conflicts_with = "file")]
     pub(super) kek_and_config: Option<PathBuf>,
-    /// With --kek-and-config: overwrite files that exist.
-    #[arg(long, requires = "kek_and_config")]
+    /// With --kek-and-config: overwrite files that exist. With a backup file and a PostgreSQL
+    /// store: replace the database's contents although it holds objects (stop every akm node
+    /// on it first).
+    #[arg(long)]
     force: bool,
     /// A custodian share file, when the node's KEK is sealed with shares; repeat up to the
     /// threshold.
@@ -240,6 +242,14 @@ pub fn run_restore(config: &Config, args: RestoreArgs, json: bool) -> Result<(),
     let Some(file) = args.file.clone() else {
         return run_restore_kit(&config.path, args, json);
     };
+    if args.force && config.store.backend == StoreBackend::Sqlite {
+        return Err(CliError::Usage(
+            "--force with a backup file replaces a PostgreSQL database's contents; a SQLite \
+             node restores only into an empty data directory: stop the server and move the old \
+             database away"
+                .into(),
+        ));
+    }
     // With the KEKs retired by rotations (kek.archive): older backups restore too.
     let kek = node_kek(config, &args)?
         .with_archive(&crate::crypto::rotate::KekFiles::of(&config.store))?;
@@ -264,7 +274,7 @@ pub fn run_restore(config: &Config, args: RestoreArgs, json: bool) -> Result<(),
         return Ok(());
     }
     let mut last = String::new();
-    let restored = backup::restore(&file, &kek, &config.store.database(), &mut |s, n, t| {
+    let mut progress = |s: &str, n, t| {
         if s != last {
             if !last.is_empty() {
                 end_bar();
@@ -272,7 +282,15 @@ pub fn run_restore(config: &Config, args: RestoreArgs, json: bool) -> Result<(),
             last = s.to_owned();
         }
         bar(s, n, t)
-    });
+    };
+    let restored = match config.store.backend {
+        StoreBackend::Postgres => {
+            backup::restore_into_postgres(&file, &kek, &config.store, args.force, &mut progress)
+        }
+        StoreBackend::Sqlite => {
+            backup::restore(&file, &kek, &config.store.database(), &mut progress)
+        }
+    };
     end_bar();
     let restored = restored.map_err(|e: BackupError| failed(e))?;
     if json {
@@ -286,7 +304,7 @@ pub fn run_restore(config: &Config, args: RestoreArgs, json: bool) -> Result<(),
     println!(
         "akm restore: {} restored into {} ({} keys verified to unwrap; backup sha256 {})",
         file.display(),
-        restored.database.display(),
+        restored.database,
         restored.keys,
         restored.sha256
     );

@@ -15,6 +15,7 @@ pub mod errors;
 pub(crate) mod key;
 mod mirror;
 mod report;
+mod store;
 mod transfer;
 mod when;
 
@@ -93,6 +94,12 @@ pub enum Command {
     /// Reports for auditors: `akm report keys [--csv]`, the key inventory (administrators
     /// only).
     Report(report::ReportArgs),
+    /// The key store's schema: `akm store migrate [--check]` (no KEK, no server needed).
+    Store {
+        /// The store command.
+        #[command(subcommand)]
+        command: store::StoreCommand,
+    },
     /// Mirroring to failover peers.
     Mirror {
         /// The mirror command.
@@ -445,6 +452,10 @@ pub fn run(cli: Cli) -> Result<(), CliError> {
             json,
         )?,
         Command::Mirror { command } => mirror::run(&config, command, json)?,
+        Command::Store { command } => {
+            init_logging("warn");
+            store::run(&config, command, json)?;
+        }
         Command::GenerateDocs { out } => generate_docs(&out)?,
         Command::Report(args) => {
             init_logging("warn");

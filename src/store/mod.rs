@@ -12,6 +12,7 @@ mod acl;
 pub mod audit_ledger;
 mod batch;
 mod cluster;
+mod migrate;
 pub mod postgres;
 mod replica;
 mod revocations;
@@ -24,6 +25,7 @@ mod writer;
 pub use acl::AccountKind;
 pub use batch::Batch;
 pub use cluster::{DatabaseHealth, LeaseHeld, NODE_LEASE};
+pub use migrate::{migrate_schema, schema_status, SchemaStatus};
 pub use replica::{ChangeEntry, CommitHook, ReplicaAccount, ReplicaObject, Stamp};
 pub use revocations::{CertRevocation, RevokedCerts, REVOCATION_ENTITY};
 pub use rewrap::WrappedRow;
@@ -111,6 +113,10 @@ pub enum StoreError {
         /// Seconds until its hold lapses unless renewed.
         expires_in: u64,
     },
+    /// A restore into a PostgreSQL database that already holds objects (how many), without
+    /// leave to replace them; nothing was written.
+    #[error("the PostgreSQL database already holds {0} objects")]
+    NotEmpty(i64),
     /// A stored value is out of its range (the column and value).
     #[error("a stored value is out of range: {0}")]
     Corrupt(String),

@@ -1,7 +1,9 @@
 //! Online snapshots of the database with the SQLite backup API, for `akm backup`: the copy is
 //! taken from a reader connection inside one read transaction, so it is a consistent point in
-//! time while the writer keeps committing (WAL mode: readers never block the writer). Also the
-//! read-only checks a restore runs on a snapshot before it is put in place.
+//! time while the writer keeps committing (WAL mode: readers never block the writer). On
+//! PostgreSQL the snapshot is a logical copy into the same kind of SQLite file
+//! (`postgres::copy`). Also the read-only checks a restore runs on a snapshot before it is put
+//! in place.
 
 use super::{open_connection, Store, StoreError};
 use rusqlite::{Connection, OpenFlags};
@@ -15,8 +17,14 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
 impl Store {
     /// Copies a consistent snapshot of the database into the new file `dest` (which must not
-    /// exist), calling `progress` between steps. Blocking: run it off the async workers.
+    /// exist, or exist empty), calling `progress` between steps. Blocking: run it off the async
+    /// workers. On PostgreSQL the file is the same: a SQLite database at the SQLite store's
+    /// schema, copied row by row from one consistent read-only transaction (progress counts
+    /// rows rather than pages).
     pub fn snapshot_to(&self, dest: &Path, progress: Progress<'_>) -> Result<(), StoreError> {
+        if let Some(pg) = self.postgres() {
+            return super::postgres::copy::export(pg, dest, progress);
+        }
         self.read(|src| snapshot(src, dest, progress))
     }
 }

@@ -11,6 +11,7 @@ mod audit_leak;
 mod audit_syslog;
 mod audit_truncation;
 mod backup;
+mod backup_postgres;
 mod backup_sftp;
 mod bad_input;
 mod bad_inputs_catalogue;

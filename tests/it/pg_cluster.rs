@@ -63,8 +63,8 @@ async fn get_bytes(c: &mut Client, u: &str) -> Result<Vec<u8>, ClientError> {
 
 /// The `server=` of every record in node `i`'s audit journal with `field=value`.
 fn records_with(c: &Cluster, i: usize, field: &str, value: &str) -> Vec<BTreeMap<String, String>> {
-    let text = std::fs::read_to_string(c.nodes[i].dir.join("data/audit/audit.log"))
-        .unwrap_or_default();
+    let text =
+        std::fs::read_to_string(c.nodes[i].dir.join("data/audit/audit.log")).unwrap_or_default();
     text.lines()
         .filter_map(|l| akm::audit::record::Record::parse_line(l).ok())
         .filter(|r| r.get(field) == Some(value))
@@ -89,7 +89,10 @@ fn assert_invariants(db: &postgres::TestDb) {
          JOIN objects o ON o.uid = n.uid WHERE o.state NOT IN (5, 6) \
          GROUP BY o.owner, n.name HAVING COUNT(*) > 1) d",
     );
-    assert_eq!(duplicates, 0, "a Name held twice by one owner's live objects");
+    assert_eq!(
+        duplicates, 0,
+        "a Name held twice by one owner's live objects"
+    );
     let orphans = count(
         "SELECT COUNT(*) FROM material m LEFT JOIN objects o ON o.uid = m.uid \
          WHERE o.uid IS NULL",
@@ -176,7 +179,10 @@ async fn a_node_with_another_kek_or_a_node_id_in_use_is_refused_at_start() {
     // Node n0's files and configuration, with a KEK of its own and another node id.
     let base = std::fs::read_to_string(c.nodes[0].config())
         .unwrap()
-        .replace("certs_dir = \"certs\"", &format!("certs_dir = \"{}\"", c.nodes[0].dir.join("certs").display()))
+        .replace(
+            "certs_dir = \"certs\"",
+            &format!("certs_dir = \"{}\"", c.nodes[0].dir.join("certs").display()),
+        )
         .replace("listen = \"", "listen = \"127.0.0.1:0\"\n# was \"");
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
     akm::crypto::Kek::generate(&dir.path().join("data/kek.key")).unwrap();
@@ -299,7 +305,11 @@ async fn write(load: Arc<Load>, addr: String, tls: Arc<rustls::ClientConfig>, ta
 }
 
 /// Starts `per_node` writers on each node of `c`.
-fn start_writers(c: &Cluster, load: &Arc<Load>, per_node: usize) -> Vec<tokio::task::JoinHandle<()>> {
+fn start_writers(
+    c: &Cluster,
+    load: &Arc<Load>,
+    per_node: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     for (i, node) in c.nodes.iter().enumerate() {
         for w in 0..per_node {
@@ -342,8 +352,14 @@ async fn a_node_killed_under_load_loses_no_acknowledged_write() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop_writers(&load, tasks).await;
     let acked = std::mem::take(&mut *load.acked.lock().unwrap());
-    assert!(acked.len() > at_kill, "node n1 stopped writing when n0 was killed");
-    assert!(at_kill > 10, "too few writes before the kill to mean anything");
+    assert!(
+        acked.len() > at_kill,
+        "node n1 stopped writing when n0 was killed"
+    );
+    assert!(
+        at_kill > 10,
+        "too few writes before the kill to mean anything"
+    );
     let mut two = c.client(1).await;
     assert_all_there(&mut two, &acked).await;
     assert_invariants(&db);
@@ -373,7 +389,10 @@ async fn a_database_restarted_under_load_gives_clean_errors_then_service_resumes
         load.acked.lock().unwrap().len() > after_restart + 20
     });
     stop_writers(&load, tasks).await;
-    assert!(before > 10, "too few writes before the restart to mean anything");
+    assert!(
+        before > 10,
+        "too few writes before the restart to mean anything"
+    );
     assert!(resumed, "writes did not resume after the database restart");
     assert!(
         load.refused.load(Ordering::Relaxed) > 0,

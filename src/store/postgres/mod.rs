@@ -1,13 +1,15 @@
 //! The PostgreSQL backend of the store (`[store] backend = "postgres"`): connecting (TLS through
 //! rustls on ring, verified against `store.tls_ca_file`), the bounded pool of reader
 //! connections, the writer's connection with the one write lock every write transaction takes
-//! first, the schema and its migrations (`schema`) and the backend's SQL (`queries`).
+//! first, the schema and its migrations (`schema`), the backend's SQL (`queries`), and the
+//! logical copies to and from a SQLite snapshot that backups and restores use (`copy`).
 //!
 //! Several akm nodes may share the database: the write lock serializes their write
 //! transactions as SQLite serializes its one writer, so every invariant of the store holds
 //! across nodes by the same argument (docs/design-postgres.md). Key material arrives wrapped
 //! under the KEK and is stored as it is: the database never sees a clear key.
 
+pub mod copy;
 pub(super) mod queries;
 mod schema;
 
@@ -482,4 +484,32 @@ impl Pg {
         drop(pool);
         self.returned.notify_one();
     }
+}
+
+/// The schema version of the database `cfg` names (0: none yet), changing nothing; with the
+/// database's name for messages.
+pub(super) fn schema_version(cfg: &StoreConfig) -> Result<(String, i64), StoreError> {
+    let connector = Connector::new(cfg)?;
+    let mut client = connector.connect()?;
+    Ok((connector.label().to_owned(), read_version(client.raw())?))
+}
+
+/// Applies the pending migrations of the database `cfg` names; the version it is at now.
+pub(super) fn migrate_schema(cfg: &StoreConfig) -> Result<i64, StoreError> {
+    let mut client = Connector::new(cfg)?.connect()?;
+    schema::migrate(client.raw())?;
+    read_version(client.raw())
+}
+
+/// The version `schema_version` records, 0 when the table is not there yet.
+fn read_version(client: &mut postgres::Client) -> Result<i64, StoreError> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('schema_version') IS NOT NULL", &[])?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    Ok(client
+        .query_opt("SELECT version FROM schema_version WHERE id = 1", &[])?
+        .map_or(0, |row| row.get(0)))
 }

@@ -106,15 +106,15 @@ impl PgServer {
         static NEXT: AtomicU32 = AtomicU32::new(1);
         let server = self;
         let name = format!("akm_test_{}", NEXT.fetch_add(1, Ordering::Relaxed));
-    let mut admin = postgres::Client::connect(&server.url("postgres"), postgres::NoTls)
-        .unwrap_or_else(|e| panic!("connecting to the test PostgreSQL: {e}"));
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
-    Some(TestDb {
-        url: server.url(&name),
-        name,
-    })
+        let mut admin = postgres::Client::connect(&server.url("postgres"), postgres::NoTls)
+            .unwrap_or_else(|e| panic!("connecting to the test PostgreSQL: {e}"));
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
+        Some(TestDb {
+            url: server.url(&name),
+            name,
+        })
     }
 
     /// Stops the server (fast shutdown: sessions are cut off, the data is flushed), keeps it
