@@ -185,6 +185,11 @@ async fn a_node_with_another_kek_or_a_node_id_in_use_is_refused_at_start() {
         )
         .replace("listen = \"", "listen = \"127.0.0.1:0\"\n# was \"");
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
+    std::fs::create_dir_all(dir.path().join("certs")).unwrap();
+    for f in std::fs::read_dir(c.nodes[0].dir.join("certs")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dir.path().join("certs").join(f.file_name())).unwrap();
+    }
     akm::crypto::Kek::generate(&dir.path().join("data/kek.key")).unwrap();
     let other_kek = start(base.replace("node_id = \"n0\"", "node_id = \"n9\""));
     assert!(
@@ -228,7 +233,7 @@ async fn a_scheduled_rotation_is_made_once_by_one_node() {
     // nodes every second.
     tokio::time::sleep(Duration::from_secs(11)).await;
     let successes = |i| {
-        records_with(&c, i, "user", "akm (scheduled rotation)")
+        records_with(&c, i, "event", "rotation")
             .into_iter()
             .filter(|r| r.get("outcome").map(String::as_str) == Some("success"))
             .count()

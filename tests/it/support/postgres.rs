@@ -123,7 +123,8 @@ impl PgServer {
         let data = self.dir.join("data").display().to_string();
         self.pg_ctl(&["stop", "-m", "fast", "-w", "-D", &data]);
         std::thread::sleep(down_for);
-        let log = self.dir.join("server.log").display().to_string();
+        // A log of its own: the first one belongs to the watchdog's user.
+        let log = self.dir.join("server-restarted.log").display().to_string();
         self.pg_ctl(&["start", "-w", "-D", &data, "-l", &log]);
         wait_ready(&self.bin, self.port, &self.dir);
     }
