@@ -422,6 +422,11 @@ fn start_and_serve(
             .store
             .is_shared()
             .then(|| tokio::spawn(hold_node_id(ctx.clone())));
+        // Other nodes write to a shared database directly: follow what they revoke.
+        let revocation_follower = ctx
+            .store
+            .is_shared()
+            .then(|| tokio::spawn(crate::revocations::follow_shared_store(ctx.clone())));
         let scheduled = crate::backup::schedule::When::of(&config.backup).map(|when| {
             tokio::spawn(backup_on_schedule(
                 ctx.clone(),
@@ -458,7 +463,12 @@ fn start_and_serve(
         }
         rotation.abort();
         expiry_watch.abort();
-        for task in scheduled.into_iter().chain(watchdog).chain(node_id_hold) {
+        for task in scheduled
+            .into_iter()
+            .chain(watchdog)
+            .chain(node_id_hold)
+            .chain(revocation_follower)
+        {
             task.abort();
         }
         let _ = stop_mirror.send(true);

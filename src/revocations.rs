@@ -71,6 +71,61 @@ pub fn record_from_crls(ctx: &Ctx, tls: &TlsConfig) {
     }
 }
 
+/// How often a node on a shared database looks for revocations other nodes recorded.
+pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// On a database shared with other nodes (which write to it directly, with no mirroring to
+/// tell this one): puts in force, within [`FOLLOW_EVERY`], every revocation any node records,
+/// by following the change log. Runs until the server stops.
+pub async fn follow_shared_store(ctx: std::sync::Arc<Ctx>) {
+    let mut seen = None;
+    loop {
+        let c = ctx.clone();
+        let from = seen;
+        match tokio::task::spawn_blocking(move || catch_up(&c, from)).await {
+            Ok(Ok(newest)) => seen = Some(newest),
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read other nodes' revocations; retrying")
+            }
+            Err(e) => tracing::error!(error = %e, "revocation follower task failed"),
+        }
+        tokio::time::sleep(FOLLOW_EVERY).await;
+    }
+}
+
+/// Puts in force the revocations recorded after change `seen` (at first, `None`: all of them,
+/// which also covers any recorded since start-up loaded them); the newest change seen.
+fn catch_up(ctx: &Ctx, seen: Option<i64>) -> Result<i64, crate::store::StoreError> {
+    let Some(mut seen) = seen else {
+        // The position first, then the list: nothing recorded in between is missed.
+        let newest = ctx.store.last_change_seq()?;
+        ctx.revoked_certs.add(&ctx.store.cert_revocations()?);
+        return Ok(newest);
+    };
+    loop {
+        let changes = ctx.store.changes_after(seen, FOLLOW_BATCH)?;
+        for change in changes
+            .iter()
+            .filter(|c| c.entity == crate::store::REVOCATION_ENTITY)
+        {
+            if let Some((r, _, _)) = ctx.store.cert_revocation(&change.uid)? {
+                tracing::info!(serial = %r.serial, issuer = %r.issuer, "client certificate revocation recorded by another node: in force");
+                ctx.revoked_certs.add(std::slice::from_ref(&r));
+            }
+        }
+        let Some(last) = changes.last() else {
+            return Ok(seen);
+        };
+        seen = last.seq;
+        if changes.len() < FOLLOW_BATCH {
+            return Ok(seen);
+        }
+    }
+}
+
+/// Change-log entries read per query while following.
+const FOLLOW_BATCH: usize = 1000;
+
 /// The audit record of a revocation this node recorded from its own CRL.
 fn recorded_event(r: &CertRevocation) -> AuditEvent {
     AuditEvent {

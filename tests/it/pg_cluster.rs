@@ -414,3 +414,55 @@ async fn a_database_restarted_under_load_gives_clean_errors_then_service_resumes
     }
     assert_invariants(&db);
 }
+
+/// Whether `issued` can connect to node `i` and have a request answered.
+async fn served(c: &Cluster, i: usize, issued: &akm::pki::Issued) -> bool {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(c.ca.cert_der().clone()).unwrap();
+    let tls = akm::tls::client_config_from(
+        vec![issued.cert_der().unwrap()],
+        issued.key_der().unwrap(),
+        roots,
+    )
+    .unwrap();
+    let addr = c.nodes[i].kmip.to_string();
+    let Ok(mut client) = Client::connect(&addr, tls, V::V1_4).await else {
+        return false;
+    };
+    client.call(op::QUERY, vec![]).await.is_ok()
+}
+
+/// A certificate an administrator revokes through one node is refused by the other within
+/// its change-log follower's period, with no mirroring between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_revoked_through_one_node_is_refused_by_the_other() {
+    use akm::kmip::extension as ext;
+    let Some((c, _db)) = pair("") else { return };
+    let erin =
+        c.ca.issue_client("erin", &[], akm::pki::Validity::days_from_now(1))
+            .unwrap();
+    let principal = akm::identity::principal_from_der(erin.cert_der().unwrap().as_ref()).unwrap();
+    let issuer = akm::identity::issuer_of(erin.cert_der().unwrap().as_ref()).unwrap();
+    assert!(served(&c, 1, &erin).await);
+    let mut admin = c.client(0).await;
+    admin
+        .call(
+            ext::OP_REVOKE_CERTIFICATE,
+            ext::revoke_certificate_payload(&issuer, &principal.serial),
+        )
+        .await
+        .unwrap();
+    assert!(!served(&c, 0, &erin).await, "node 0 still serves erin");
+    let mut refused = false;
+    for _ in 0..50 {
+        if !served(&c, 1, &erin).await {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        refused,
+        "node 1 still serves erin 10 s after the revocation"
+    );
+}
