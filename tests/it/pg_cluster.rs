@@ -466,3 +466,57 @@ async fn a_certificate_revoked_through_one_node_is_refused_by_the_other() {
         "node 1 still serves erin 10 s after the revocation"
     );
 }
+
+/// `akm init` on a fresh database makes the schema and records the node's KEK; on a database
+/// nodes already serve it refuses, naming the way to join, and leaves nothing behind.
+#[test]
+fn akm_init_on_postgres_records_the_kek_and_a_second_init_is_refused() {
+    let Some(db) = postgres::database() else {
+        return;
+    };
+    let init = |dir: &std::path::Path, node: &str| {
+        let config = dir.join("akm.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[store]\ndata_dir = \"data\"\nbackend = \"postgres\"\nurl = \"{}\"\n\
+                 tls = \"off\"\nnode_id = \"{node}\"\n",
+                db.url
+            ),
+        )
+        .unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_akm"))
+            .arg("--config")
+            .arg(&config)
+            .arg("init")
+            .output()
+            .unwrap()
+    };
+    let first = tempfile::tempdir().unwrap();
+    let out = init(first.path(), "n1");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kek =
+        akm::crypto::Kek::from_bytes(&std::fs::read(first.path().join("data/kek.key")).unwrap())
+            .unwrap();
+    let recorded: String = sql(&db, "SELECT kek_id FROM database_kek")[0].get(0);
+    assert_eq!(recorded, kek.id());
+    let second = tempfile::tempdir().unwrap();
+    let out = init(second.path(), "n2");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "already holds keys wrapped under KEK {}",
+            kek.id()
+        )),
+        "{err}"
+    );
+    assert!(
+        !second.path().join("data/kek.key").exists(),
+        "a KEK was left behind"
+    );
+}
