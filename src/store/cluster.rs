@@ -47,6 +47,12 @@ fn node_lease_name(node: &str) -> String {
     format!("node:{node}")
 }
 
+/// The processes holding a node id on the database now (one holder per row, as "node (host,
+/// pid)"): the nodes serving from it.
+pub(in crate::store) const LIVE_NODES_SQL: &str = "SELECT holder FROM leases \
+     WHERE name LIKE 'node:%' AND expires_ms > (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT \
+     ORDER BY holder";
+
 impl Store {
     /// Whether other akm nodes may share this store's database (the PostgreSQL backend).
     pub fn is_shared(&self) -> bool {

@@ -117,6 +117,13 @@ pub enum StoreError {
     /// leave to replace them; nothing was written.
     #[error("the PostgreSQL database already holds {0} objects")]
     NotEmpty(i64),
+    /// A restore into a PostgreSQL database that live akm nodes serve from (their node ids
+    /// and processes); nothing was written.
+    #[error(
+        "akm nodes are serving from this PostgreSQL database ({0}): stop every `akm serve` on \
+         it first (a node killed without stopping lets go of its id within 15 s), then restore"
+    )]
+    NodesServing(String),
     /// A stored value is out of its range (the column and value).
     #[error("a stored value is out of range: {0}")]
     Corrupt(String),

@@ -1564,3 +1564,46 @@ fn postgres_copies_page_through_thousands_of_rows_both_ways() {
         store.last_change_seq().unwrap()
     );
 }
+
+/// Red team (issue 22): a restore into a database other nodes serve from would replace the
+/// change log under them (their followers, positioned past its new end, would miss what is
+/// revoked after it), record another KEK as the database's under nodes that hold the old one,
+/// and swap keys under their requests. It is refused, naming the live nodes, and nothing is
+/// written; once they stop it runs.
+#[test]
+fn postgres_a_restore_is_refused_while_nodes_serve_the_database() {
+    let Some(place) = Place::new(Db::Postgres) else {
+        return;
+    };
+    let Place::Postgres(cfg) = &place else {
+        unreachable!()
+    };
+    let serving = place.open_as("node-2").unwrap();
+    serving.claim_node_id(std::time::Duration::ZERO).unwrap();
+    serving.check_database_kek("k1", &[]).unwrap();
+    let a = row("a", "alice", &["first"]);
+    serving
+        .write(move |tx| tx.insert(&a, Some(&wrapped())))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("snapshot.db");
+    serving.snapshot_to(&snap, &mut |_, _| {}).unwrap();
+    let b = row("b", "bob", &[]);
+    serving.write(move |tx| tx.insert(&b, None)).unwrap();
+    let before = serving.last_change_seq().unwrap();
+
+    match crate::store::postgres::copy::import(cfg, &snap, "k2", true, &mut |_, _| {}) {
+        Err(e @ StoreError::NodesServing(_)) => {
+            let text = e.to_string();
+            assert!(text.contains("node-2"), "{text}");
+        }
+        other => panic!("a restore under a live node must be refused: {other:?}"),
+    }
+    assert_eq!(serving.database_kek().unwrap().as_deref(), Some("k1"));
+    assert_eq!(serving.last_change_seq().unwrap(), before);
+    assert!(serving.get("b").unwrap().is_some());
+
+    serving.close();
+    let restored = crate::store::postgres::copy::import(cfg, &snap, "k1", true, &mut |_, _| {});
+    assert_eq!(restored.unwrap().objects, 1);
+}
