@@ -1,0 +1,111 @@
+//! Red team of issue 22 (several `akm serve` nodes on one PostgreSQL database): what an
+//! operator's ordinary mistakes do at the seams between nodes. A node that stalled past its
+//! hold on its node id while a second process started as the same node stops serving once it
+//! resumes, rather than writing as that node beside it. Skipped (SKIPPED) without PostgreSQL
+//! installed, except under CI=true.
+
+use crate::support::cluster::{eventually, Cluster, Options};
+use crate::support::postgres;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// Runs blocking code (the synchronous PostgreSQL client drives a runtime of its own) from a
+/// test's async body.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// Sends `signal` (`-STOP`, `-CONT`) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+}
+
+/// Who holds node id `node`'s lease now, as the database says.
+fn node_holder(url: &str, node: &str) -> Option<String> {
+    blocking(|| {
+        let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+        c.query_opt(
+            "SELECT holder FROM leases WHERE name = $1",
+            &[&format!("node:{node}")],
+        )
+        .unwrap()
+        .map(|r| r.get(0))
+    })
+}
+
+/// A second `akm serve` process started with node `i`'s configuration, certificates and KEK
+/// (its own data directory and port): the operator's copied configuration.
+fn start_copy_of(c: &Cluster, i: usize, dir: &std::path::Path) -> Child {
+    let node = &c.nodes[i];
+    let config = std::fs::read_to_string(node.config())
+        .unwrap()
+        .replace("listen = \"", "listen = \"127.0.0.1:0\"\n# was \"");
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::create_dir_all(dir.join("certs")).unwrap();
+    for f in std::fs::read_dir(node.dir.join("certs")).unwrap() {
+        let f = f.unwrap();
+        std::fs::copy(f.path(), dir.join("certs").join(f.file_name())).unwrap();
+    }
+    akm::secret_file::write_new(
+        &dir.join("data/kek.key"),
+        &std::fs::read(node.dir.join("data/kek.key")).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("akm.toml"), config).unwrap();
+    let log = std::fs::File::create(dir.join("akm.log")).unwrap();
+    Command::new(env!("CARGO_BIN_EXE_akm"))
+        .arg("--config")
+        .arg(dir.join("akm.toml"))
+        .arg("serve")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
+/// A node stopped (SIGSTOP: a VM paused, a process swapped out) past its hold on its node
+/// id, while the operator starts a second process with the same configuration: the second
+/// takes the id. When the first resumes it must not go on serving as that node beside the
+/// second (their change-log entries and audit marks would mix): it stops, in failure, naming
+/// the other holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_id_was_taken_while_it_stalled_stops_serving() {
+    let Some(db) = blocking(postgres::database) else {
+        return;
+    };
+    let mut c = Cluster::start(Options::shared(1, &db.url, ""));
+    let pid = c.pid(0).unwrap();
+    signal(pid, "-STOP");
+    tokio::time::sleep(akm::store::NODE_LEASE + Duration::from_secs(2)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut copy = start_copy_of(&c, 0, dir.path());
+    let copy_pid = format!("pid {} ", copy.id());
+    let taken = eventually(Duration::from_secs(30), || {
+        node_holder(&db.url, "n0").is_some_and(|h| h.contains(&copy_pid))
+    });
+    signal(pid, "-CONT");
+    assert!(
+        taken,
+        "the copy did not take n0's lapsed id: {}",
+        std::fs::read_to_string(dir.path().join("akm.log")).unwrap_or_default()
+    );
+    let stopped = eventually(Duration::from_secs(30), || c.exited(0).is_some());
+    let _ = copy.kill();
+    let _ = copy.wait();
+    let log = c.nodes[0].log();
+    assert!(
+        stopped,
+        "n0 goes on serving after another process took its id: {log}"
+    );
+    assert!(!c.exited(0).unwrap().success());
+    assert!(
+        log.contains("\"n0\" is in use by another live akm process"),
+        "{log}"
+    );
+}
