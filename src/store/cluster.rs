@@ -202,8 +202,10 @@ impl Store {
     }
 
     /// Checks that this node's KEK is the one the database's keys are wrapped under: the first
-    /// node to ask records its KEK id; every later one must hold that KEK (`current`, or among
-    /// `retired`). Always passes on SQLite.
+    /// node to ask records its KEK id; every later one must have that KEK as its current one.
+    /// Holding it only among `retired` is not enough: this node would wrap every key it makes
+    /// under its newer KEK, which the other nodes do not hold (KEK rotation is refused on a
+    /// shared database, so they never get it). Always passes on SQLite.
     pub fn check_database_kek(&self, current: &str, retired: &[String]) -> Result<(), StoreError> {
         let Some(pg) = self.postgres() else {
             return Ok(());
@@ -218,8 +220,11 @@ impl Store {
                     .get(0),
             )
         })?;
-        if recorded == current || retired.contains(&recorded) {
+        if recorded == current {
             return Ok(());
+        }
+        if retired.contains(&recorded) {
+            tracing::error!(database = %recorded, node = current, "this node holds the database's KEK only as retired by a rotation: the keys it made would be wrapped under a KEK the other nodes do not hold");
         }
         Err(StoreError::KekMismatch {
             database: recorded,
