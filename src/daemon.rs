@@ -448,6 +448,11 @@ fn start_and_serve(
             .then(|| tokio::spawn(hold_node_id(ctx.clone())));
         let node_id_abort = node_id_hold.as_ref().map(|t| t.abort_handle());
         let lost = Arc::new(std::sync::Mutex::new(None));
+        // Nodes on one database must run the same security settings: compare them.
+        let settings_comparison = ctx
+            .store
+            .is_shared()
+            .then(|| tokio::spawn(crate::node_settings::compare_with_other_nodes(ctx.clone())));
         // Other nodes write to a shared database directly: follow what they revoke.
         let revocation_follower = ctx
             .store
@@ -497,7 +502,12 @@ fn start_and_serve(
         }
         rotation.abort();
         expiry_watch.abort();
-        for task in scheduled.into_iter().chain(watchdog).chain(revocation_follower) {
+        for task in scheduled
+            .into_iter()
+            .chain(watchdog)
+            .chain(revocation_follower)
+            .chain(settings_comparison)
+        {
             task.abort();
         }
         if let Some(hold) = node_id_abort {

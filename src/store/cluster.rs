@@ -187,6 +187,32 @@ impl Store {
         )
     }
 
+    /// Publishes this node's security settings digest (`digest`, as JSON) and returns those
+    /// the other live nodes (holding their node id now) published: (node id, digest JSON).
+    /// Nothing to compare on SQLite.
+    pub fn exchange_settings(&self, digest: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let Some(pg) = self.postgres() else {
+            return Ok(Vec::new());
+        };
+        let node = pg.node();
+        pg.read(|c| {
+            c.execute(
+                "INSERT INTO node_settings (node, digest) VALUES ($1, $2) \
+                 ON CONFLICT (node) DO UPDATE SET digest = EXCLUDED.digest",
+                &[&node, &digest],
+            )?;
+            let rows = c.query(
+                &format!(
+                    "SELECT s.node, s.digest FROM node_settings s \
+                     JOIN leases l ON l.name = 'node:' || s.node \
+                     WHERE s.node <> $1 AND l.expires_ms > {DB_NOW_MS} ORDER BY s.node"
+                ),
+                &[&node],
+            )?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
     /// The KEK id the database's keys are wrapped under, once a node recorded it; always
     /// `None` on SQLite.
     pub fn database_kek(&self) -> Result<Option<String>, StoreError> {

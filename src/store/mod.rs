@@ -138,6 +138,14 @@ pub enum StoreError {
     /// names the sections); writes are refused until they agree.
     #[error("writes are refused: the security settings of mirror peer(s) {0} differ from this node's (see `akm mirror status`)")]
     SettingsMismatch(String),
+    /// A shared PostgreSQL database: another live node runs different security settings (the
+    /// nodes and sections); client writes are refused until they agree.
+    #[error(
+        "writes are refused: the security settings of other akm node(s) on this database \
+         differ from this node's: {0}; give every node the same [access], [dual_control] and \
+         crypto.pci_mode, then reload or restart"
+    )]
+    NodeSettingsMismatch(String),
     /// A batch transaction was begun on a thread that already has one, or ended on a thread
     /// that has none (a programming error; nothing was written).
     #[error("a batch transaction is already in progress on this thread")]

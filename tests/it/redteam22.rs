@@ -1,11 +1,17 @@
 //! Red team of issue 22 (several `akm serve` nodes on one PostgreSQL database): what an
 //! operator's ordinary mistakes do at the seams between nodes. A node that stalled past its
 //! hold on its node id while a second process started as the same node stops serving once it
-//! resumes, rather than writing as that node beside it. Skipped (SKIPPED) without PostgreSQL
-//! installed, except under CI=true.
+//! resumes, rather than writing as that node beside it. Nodes whose security settings differ
+//! (one node's `[access]` changed and reloaded, the other's forgotten) refuse client writes
+//! until they agree, as mirror peers do. Skipped (SKIPPED) without PostgreSQL installed, except
+//! under CI=true.
 
 use crate::support::cluster::{eventually, Cluster, Options};
+use crate::support::kmip::*;
 use crate::support::postgres;
+use akm::client::Client;
+use akm::kmip::attributes::Attr;
+use akm::kmip::enums::operation as op;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -108,4 +114,68 @@ async fn a_node_whose_id_was_taken_while_it_stalled_stops_serving() {
         log.contains("\"n0\" is in use by another live akm process"),
         "{log}"
     );
+}
+
+/// Registers a fresh AES key named `key_name` through `c`: the refusal's text, if refused.
+async fn register(c: &mut Client, key_name: &str) -> Result<(), String> {
+    let attrs = [Attr::new("Name", name(key_name))];
+    c.call(
+        op::REGISTER,
+        register_key_payload(c.version, &[7u8; 32], &attrs),
+    )
+    .await
+    .map(drop)
+    .map_err(|e| e.to_string())
+}
+
+/// Node `i`'s configuration with `[access]` text appended (or the original again), reloaded.
+fn reconfigure(c: &Cluster, i: usize, original: &str, access: &str) {
+    std::fs::write(c.nodes[i].config(), format!("{original}{access}")).unwrap();
+    signal(c.pid(i).unwrap(), "-HUP");
+}
+
+/// An operator changes `[access]` on one node of a shared database and forgets the other: the
+/// two would judge the same client differently, each writing to the one database. Client
+/// writes are refused through both, naming the node and the section, until the settings
+/// agree again; then they resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_whose_security_settings_differ_refuse_client_writes_until_they_agree() {
+    let Some(db) = blocking(postgres::database) else {
+        return;
+    };
+    let c = Cluster::start(Options::shared(2, &db.url, ""));
+    let (mut zero, mut one) = (c.client(0).await, c.client(1).await);
+    register(&mut zero, "before").await.unwrap();
+    let original = std::fs::read_to_string(c.nodes[1].config()).unwrap();
+    reconfigure(&c, 1, &original, "\n[access]\nhide_existence = true\n");
+    let mut refusals = (String::new(), String::new());
+    for i in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let (a, b) = (
+            register(&mut zero, &format!("a{i}")).await,
+            register(&mut one, &format!("b{i}")).await,
+        );
+        if let (Err(a), Err(b)) = (a, b) {
+            refusals = (a, b);
+            break;
+        }
+    }
+    let (a, b) = refusals;
+    assert!(
+        a.contains("security settings of other akm node(s)") && a.contains("n1 (access)"),
+        "node 0 still writes beside a node with other settings: {a:?}"
+    );
+    assert!(b.contains("n0 (access)"), "{b:?}");
+    reconfigure(&c, 1, &original, "");
+    let mut resumed = false;
+    for i in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if register(&mut zero, &format!("c{i}")).await.is_ok()
+            && register(&mut one, &format!("d{i}")).await.is_ok()
+        {
+            resumed = true;
+            break;
+        }
+    }
+    assert!(resumed, "writes did not resume once the settings agree");
 }
