@@ -56,6 +56,19 @@ impl NodeSettingsGuard {
     }
 }
 
+/// Publishes this node's settings at once (after a reload, so a node starting next compares
+/// its records with these, not with the ones they replaced). Blocking; a failure is logged
+/// (the comparison loop publishes again within [`COMPARE_EVERY`]).
+pub fn publish(ctx: &Ctx) {
+    if !ctx.store.is_shared() {
+        return;
+    }
+    let text = serde_json::to_string(&*ctx.settings.current()).unwrap_or_default();
+    if let Err(e) = ctx.store.exchange_settings(&text) {
+        tracing::warn!(error = %e, "cannot publish this node's security settings; retrying");
+    }
+}
+
 /// Publishes this node's settings and compares the other live nodes': "node (sections)" for
 /// each that differs. A digest that does not parse (a newer binary's) differs in full.
 fn compare(ctx: &Ctx) -> Result<Vec<String>, StoreError> {
@@ -95,4 +108,24 @@ pub async fn compare_with_other_nodes(ctx: Arc<Ctx>) {
         }
         tokio::time::sleep(COMPARE_EVERY).await;
     }
+}
+
+/// The other live nodes whose declared user and group records (`access.records`) differ from
+/// those `config` declares; always none on SQLite.
+pub fn nodes_declaring_other_records(
+    store: &crate::store::Store,
+    config: &crate::config::Config,
+) -> Result<Vec<String>, StoreError> {
+    const RECORDS: &str = "access.records";
+    let ours = SettingsDigest::of(config, config);
+    let ours = ours.sections.get(RECORDS);
+    Ok(store
+        .other_nodes_settings()?
+        .into_iter()
+        .filter(|(_, digest)| {
+            serde_json::from_str::<SettingsDigest>(digest)
+                .map_or(true, |d| d.sections.get(RECORDS) != ours)
+        })
+        .map(|(node, _)| node)
+        .collect())
 }

@@ -201,6 +201,19 @@ impl Store {
                  ON CONFLICT (node) DO UPDATE SET digest = EXCLUDED.digest",
                 &[&node, &digest],
             )?;
+            Ok(())
+        })?;
+        self.other_nodes_settings()
+    }
+
+    /// The security settings digests (JSON) the other live nodes published: (node id, digest).
+    /// None on SQLite.
+    pub fn other_nodes_settings(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let Some(pg) = self.postgres() else {
+            return Ok(Vec::new());
+        };
+        let node = pg.node();
+        pg.read(|c| {
             let rows = c.query(
                 &format!(
                     "SELECT s.node, s.digest FROM node_settings s \

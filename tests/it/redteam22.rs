@@ -3,7 +3,8 @@
 //! hold on its node id while a second process started as the same node stops serving once it
 //! resumes, rather than writing as that node beside it. Nodes whose security settings differ
 //! (one node's `[access]` changed and reloaded, the other's forgotten) refuse client writes
-//! until they agree, as mirror peers do. Skipped (SKIPPED) without PostgreSQL installed, except
+//! until they agree, as mirror peers do; a node restarted on its own with a stale file does not
+//! write its declared user records over the database's (re-enabling a disabled user). Skipped (SKIPPED) without PostgreSQL installed, except
 //! under CI=true.
 
 use crate::support::cluster::{eventually, Cluster, Options};
@@ -178,4 +179,61 @@ async fn nodes_whose_security_settings_differ_refuse_client_writes_until_they_ag
         }
     }
     assert!(resumed, "writes did not resume once the settings agree");
+}
+
+/// Whether `cn` has a Query answered by node `i`.
+async fn answered(c: &Cluster, i: usize, cn: &str) -> bool {
+    c.client_as(i, cn)
+        .await
+        .call(op::QUERY, vec![])
+        .await
+        .is_ok()
+}
+
+/// Both nodes declare user mallory; the operator disables her in node 0's configuration and
+/// reloads it (in force on both: the records are in the one database), forgetting node 1's
+/// file. Node 1 then restarts on its own (a crash, a host reboot): its stale records must not
+/// be written over the database's, re-enabling mallory on every node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_restarted_with_stale_declared_records_does_not_re_enable_a_disabled_user() {
+    let Some(db) = blocking(postgres::database) else {
+        return;
+    };
+    let mut c = Cluster::start(Options::shared(
+        2,
+        &db.url,
+        "[access.users.mallory]\nenabled = true\n",
+    ));
+    assert!(answered(&c, 0, "mallory").await);
+    let original = std::fs::read_to_string(c.nodes[0].config()).unwrap();
+    std::fs::write(
+        c.nodes[0].config(),
+        original.replace("enabled = true", "enabled = false"),
+    )
+    .unwrap();
+    signal(c.pid(0).unwrap(), "-HUP");
+    let mut disabled = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if !answered(&c, 0, "mallory").await && !answered(&c, 1, "mallory").await {
+            disabled = true;
+            break;
+        }
+    }
+    assert!(disabled, "the reload did not disable mallory");
+    // Some time later (node 0 publishes its settings at the reload, and every second).
+    tokio::time::sleep(akm::node_settings::COMPARE_EVERY).await;
+    assert!(c.stop(1));
+    c.start_node(1);
+    assert!(
+        !answered(&c, 0, "mallory").await,
+        "node 1's stale records re-enabled mallory on node 0: {}",
+        c.nodes[1].log()
+    );
+    assert!(!answered(&c, 1, "mallory").await);
+    assert!(
+        c.nodes[1].log().contains("not applied"),
+        "{}",
+        c.nodes[1].log()
+    );
 }
