@@ -4,7 +4,8 @@
 //! resumes, rather than writing as that node beside it. Nodes whose security settings differ
 //! (one node's `[access]` changed and reloaded, the other's forgotten) refuse client writes
 //! until they agree, as mirror peers do; a node restarted on its own with a stale file does not
-//! write its declared user records over the database's (re-enabling a disabled user). Skipped (SKIPPED) without PostgreSQL installed, except
+//! write its declared user records over the database's (re-enabling a disabled user); a key's
+//! Usage Limits spent through both nodes at once are never overspent. Skipped (SKIPPED) without PostgreSQL installed, except
 //! under CI=true.
 
 use crate::support::cluster::{eventually, Cluster, Options};
@@ -236,4 +237,68 @@ async fn a_node_restarted_with_stale_declared_records_does_not_re_enable_a_disab
         "{}",
         c.nodes[1].log()
     );
+}
+
+/// Usage Limits of six uses, spent by clients of both nodes at once (twenty attempts): the
+/// count is checked and kept in the writer's transaction, under the lock every node's writes
+/// take, so exactly six succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_limits_spent_through_two_nodes_at_once_are_never_overspent() {
+    use akm::kmip::enums::{
+        block_cipher_mode as bcm, cryptographic_usage_mask as usage, usage_limits_unit,
+    };
+    use akm::ttlv::{Tag, Ttlv, Value};
+    let Some(db) = blocking(postgres::database) else {
+        return;
+    };
+    let c = Cluster::start(Options::shared(2, &db.url, ""));
+    let mut admin = c.client(0).await;
+    let now = akm::clock::now_secs();
+    let attrs = [
+        Attr::new(
+            "Cryptographic Usage Mask",
+            Value::Integer(usage::ENCRYPT | usage::DECRYPT),
+        ),
+        Attr::new("Activation Date", Value::DateTime(now - 3600)),
+        Attr::new(
+            "Usage Limits",
+            Value::Structure(vec![
+                Ttlv::long(Tag::USAGE_LIMITS_TOTAL, 6),
+                Ttlv::enumeration(Tag::USAGE_LIMITS_UNIT, usage_limits_unit::OBJECT),
+            ]),
+        ),
+    ];
+    let r = admin
+        .call(
+            op::REGISTER,
+            register_key_payload(admin.version, &[9u8; 32], &attrs),
+        )
+        .await
+        .unwrap();
+    let key = uid_of(&r);
+    let mut tasks = Vec::new();
+    for i in 0..10 {
+        let mut client = c.client(i % 2).await;
+        let key = key.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0;
+            for _ in 0..2 {
+                let mut req = uid(&key);
+                req.push(Ttlv::structure(
+                    Tag::CRYPTOGRAPHIC_PARAMETERS,
+                    vec![Ttlv::enumeration(Tag::BLOCK_CIPHER_MODE, bcm::ECB)],
+                ));
+                req.push(Ttlv::bytes(Tag::DATA, [0u8; 16]));
+                if client.call(op::ENCRYPT, req).await.is_ok() {
+                    ok += 1;
+                }
+            }
+            ok
+        }));
+    }
+    let mut succeeded = 0;
+    for t in tasks {
+        succeeded += t.await.unwrap();
+    }
+    assert_eq!(succeeded, 6, "Usage Limits of 6 spent through two nodes");
 }
