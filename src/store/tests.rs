@@ -1612,3 +1612,22 @@ fn postgres_a_restore_is_refused_while_nodes_serve_the_database() {
     let restored = crate::store::postgres::copy::import(cfg, &snap, "k1", true, &mut |_, _| {});
     assert_eq!(restored.unwrap().objects, 1);
 }
+
+/// Red team (issue 22): a `store.url` carrying a password never shows it in the errors akm
+/// reports (which reach logs, the status page and the service status): neither a URL that
+/// does not parse nor a database that cannot be reached.
+#[test]
+fn postgres_a_password_in_store_url_stays_out_of_errors() {
+    const SECRET: &str = "Sup3rS3cretPw";
+    for url in [
+        format!("postgresql://akm:{SECRET}@127.0.0.1:notaport/akm"),
+        format!("postgresql://akm:{SECRET}@127.0.0.1:1/akm?connect_timeout=2"),
+        format!("host=127.0.0.1 port=1 user=akm password={SECRET} dbname=akm connect_timeout=2"),
+    ] {
+        let Err(e) = Store::open_configured(&postgres_config(&url, "node-1")) else {
+            panic!("{url} opened");
+        };
+        let (text, debug) = (e.to_string(), format!("{e:?}"));
+        assert!(!text.contains(SECRET) && !debug.contains(SECRET), "{text} / {debug}");
+    }
+}
