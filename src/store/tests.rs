@@ -1628,6 +1628,9 @@ fn postgres_a_password_in_store_url_stays_out_of_errors() {
             panic!("{url} opened");
         };
         let (text, debug) = (e.to_string(), format!("{e:?}"));
-        assert!(!text.contains(SECRET) && !debug.contains(SECRET), "{text} / {debug}");
+        assert!(
+            !text.contains(SECRET) && !debug.contains(SECRET),
+            "{text} / {debug}"
+        );
     }
 }
