@@ -168,6 +168,9 @@ impl Config {
         if let Some(ca) = &mut self.store.tls_ca_file {
             fix(ca);
         }
+        if let Some(p) = &mut self.store.password_file {
+            fix(p);
+        }
         if let Some(d) = &mut self.backup.dir {
             fix(d);
         }

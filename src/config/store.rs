@@ -37,9 +37,11 @@ pub struct StoreConfig {
     /// Which database engine holds the keys.
     pub backend: StoreBackend,
     /// The PostgreSQL connection string (`backend = "postgres"`): `postgresql://user@host/db`
-    /// or `host=... user=... dbname=...`. A password in it makes the config file a secret:
-    /// keep it mode 0600.
+    /// or `host=... user=... dbname=...`, without a password (refused: see `password_file`).
     pub url: Option<String>,
+    /// A file (mode 0600, refused when others can read it) holding the database password,
+    /// when the server asks for one.
+    pub password_file: Option<PathBuf>,
     /// TLS to the PostgreSQL server.
     pub tls: DatabaseTls,
     /// The CA certificate(s), PEM, that the PostgreSQL server's certificate must chain to.
@@ -58,6 +60,7 @@ impl Default for StoreConfig {
             kek_file: None,
             backend: StoreBackend::Sqlite,
             url: None,
+            password_file: None,
             tls: DatabaseTls::Require,
             tls_ca_file: None,
             pool_size: 8,
@@ -123,14 +126,27 @@ impl StoreConfig {
                     .into(),
             ));
         }
-        if let Err(e) = url.parse::<postgres::Config>() {
-            return Err((
-                "store.url",
-                format!(
-                    "does not parse ({e}); write \"postgresql://user@host:5432/database\" or \
-                     \"host=... user=... dbname=...\""
-                ),
-            ));
+        match url.parse::<postgres::Config>() {
+            Err(e) => {
+                return Err((
+                    "store.url",
+                    format!(
+                        "does not parse ({e}); write \"postgresql://user@host:5432/database\" or \
+                         \"host=... user=... dbname=...\""
+                    ),
+                ))
+            }
+            // The configuration file is readable by the operators and the service: the
+            // password goes in a file of its own, kept private.
+            Ok(parsed) if parsed.get_password().is_some() => {
+                return Err((
+                    "store.url",
+                    "holds a password: remove it from the URL and put it in a file of mode \
+                     0600 named by store.password_file"
+                        .into(),
+                ))
+            }
+            Ok(_) => {}
         }
         match self.node_id.as_deref() {
             Some(id) if valid_node_id(id) => {}
@@ -216,6 +232,19 @@ mod tests {
             ..postgres()
         };
         assert_eq!(refused_key(&c, false), "store.url");
+        for with_password in [
+            "postgresql://akm:s3cret@db.example.net/akm",
+            "host=db.example.net user=akm password=s3cret dbname=akm",
+        ] {
+            let c = StoreConfig {
+                url: Some(with_password.into()),
+                ..postgres()
+            };
+            let (key, problem) = c.validate(false).unwrap_err();
+            assert_eq!(key, "store.url");
+            assert!(problem.contains("store.password_file"), "{problem}");
+            assert!(!problem.contains("s3cret"), "{problem}");
+        }
         let c = StoreConfig {
             node_id: None,
             ..postgres()

@@ -1633,4 +1633,53 @@ fn postgres_a_password_in_store_url_stays_out_of_errors() {
             "{text} / {debug}"
         );
     }
+    // The password where it belongs (store.password_file), the database unreachable.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("db.password");
+    std::fs::write(&file, SECRET).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let unreachable = crate::config::StoreConfig {
+        password_file: Some(file),
+        ..postgres_config(
+            "postgresql://akm@127.0.0.1:1/akm?connect_timeout=2",
+            "node-1",
+        )
+    };
+    let Err(e) = Store::open_configured(&unreachable) else {
+        panic!("port 1 answered");
+    };
+    let (text, debug) = (e.to_string(), format!("{e:?}"));
+    assert!(
+        !text.contains(SECRET) && !debug.contains(SECRET),
+        "{text} / {debug}"
+    );
+}
+
+/// The database password comes from a private file: one readable by others is refused,
+/// naming the key; a 0600 one is used.
+#[test]
+fn postgres_a_password_file_readable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(Place::Postgres(config)) = Place::new(Db::Postgres) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("db.password");
+    std::fs::write(&file, "s3cret\n").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let with_file = crate::config::StoreConfig {
+        password_file: Some(file.clone()),
+        ..config
+    };
+    match Store::open_configured(&with_file) {
+        Err(StoreError::Config(e)) => {
+            assert!(e.contains("store.password_file"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    // (The test server trusts the role; a server asking for the password gets this one.)
+    Store::open_configured(&with_file).unwrap();
 }

@@ -49,6 +49,13 @@ impl Connector {
         let mut config: postgres::Config = url
             .parse()
             .map_err(|e| config_error("store.url", format!("does not parse: {e}")))?;
+        if let Some(file) = &cfg.password_file {
+            let password = crate::secret_file::read(file)
+                .map_err(|e| config_error("store.password_file", e))?;
+            // One line, as operators write it; the driver keeps its own copy.
+            let text = password.strip_suffix(b"\n").unwrap_or(&password);
+            config.password(text);
+        }
         if config.get_connect_timeout().is_none() {
             // A database that does not answer (a black-holed address) must not hold the
             // writer, or a reader, for ever: fail and let the next attempt reconnect.

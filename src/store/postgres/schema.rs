@@ -117,8 +117,10 @@ const MIGRATIONS: &[&str] = &[
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-/// Makes the version record if the database has none yet (a fresh database).
-const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_version (
+/// Makes the version record if the database has none yet (a fresh database); quietly (the
+/// server's "already exists, skipping" notice would reach the log at every start).
+const VERSION_TABLE: &str = "SET client_min_messages = warning;
+    CREATE TABLE IF NOT EXISTS schema_version (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         version BIGINT NOT NULL
     );
