@@ -283,16 +283,40 @@ async fn runs_schedules_on_shared_store(ctx: &Arc<Ctx>, hold: Duration) -> bool 
 const SCHEDULE_LEASE: &str = "scheduled-rotation";
 
 /// Renews this process's hold on its node id on a shared database until the server stops
-/// (see [`crate::store::Store::claim_node_id`]).
-async fn hold_node_id(ctx: Arc<Ctx>) {
+/// (see [`crate::store::Store::claim_node_id`]); returns, with why, once another process holds
+/// it: this one stalled past its hold (stopped, swapped out, cut off from the database) and a
+/// second process started as the same node meanwhile. Two processes writing as one node would
+/// mix their change-log entries and audit marks, so the caller stops serving.
+async fn hold_node_id(ctx: Arc<Ctx>) -> crate::store::StoreError {
     loop {
         tokio::time::sleep(crate::store::NODE_LEASE / 3).await;
         let c = ctx.clone();
         match tokio::task::spawn_blocking(move || c.store.renew_node_id()).await {
             Ok(Ok(())) => {}
+            Ok(Err(e @ crate::store::StoreError::NodeIdInUse { .. })) => {
+                tracing::error!(error = %e, "store: another process took this node's id while this one stalled: stopping");
+                return e;
+            }
+            // The database unreachable: the hold lapses if this lasts, and the next renewal
+            // that reaches it says whether another process took it meanwhile.
             Ok(Err(e)) => tracing::error!(error = %e, "store: cannot renew this node's id"),
             Err(e) => tracing::error!(error = %e, "store: node id renewal task failed"),
         }
+    }
+}
+
+/// Resolves with why this node's id was lost to another process, if it ever is (never on
+/// SQLite, or while the hold is renewed).
+async fn node_id_lost(
+    hold: Option<tokio::task::JoinHandle<crate::store::StoreError>>,
+) -> crate::store::StoreError {
+    match hold {
+        Some(task) => match task.await {
+            Ok(lost) => lost,
+            // Aborted at shutdown, or panicked (logged by the runtime): not a loss to act on.
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
     }
 }
 
@@ -356,7 +380,7 @@ fn start_and_serve(
         .enable_all()
         .build()
         .map_err(StartError::Runtime)?;
-    runtime.block_on(async {
+    let lost = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -422,6 +446,13 @@ fn start_and_serve(
             .store
             .is_shared()
             .then(|| tokio::spawn(hold_node_id(ctx.clone())));
+        let node_id_abort = node_id_hold.as_ref().map(|t| t.abort_handle());
+        let lost = Arc::new(std::sync::Mutex::new(None));
+        // Nodes on one database must run the same security settings: compare them.
+        let settings_comparison = ctx
+            .store
+            .is_shared()
+            .then(|| tokio::spawn(crate::node_settings::compare_with_other_nodes(ctx.clone())));
         // Other nodes write to a shared database directly: follow what they revoke.
         let revocation_follower = ctx
             .store
@@ -449,8 +480,16 @@ fn start_and_serve(
         });
         let stopping = {
             let n = notifier.clone();
+            let lost = lost.clone();
             async move {
-                shutdown.await;
+                tokio::select! {
+                    () = shutdown => {}
+                    e = node_id_lost(node_id_hold) => {
+                        if let Ok(mut l) = lost.lock() {
+                            *l = Some(e);
+                        }
+                    }
+                }
                 n.stopping();
             }
         };
@@ -466,17 +505,28 @@ fn start_and_serve(
         for task in scheduled
             .into_iter()
             .chain(watchdog)
-            .chain(node_id_hold)
             .chain(revocation_follower)
+            .chain(settings_comparison)
         {
             task.abort();
+        }
+        if let Some(hold) = node_id_abort {
+            hold.abort();
         }
         let _ = stop_mirror.send(true);
         if let Some(m) = mirror {
             m.summarise_refusals(true);
         }
-        Ok::<_, StartError>(())
+        let lost = lost.lock().ok().and_then(|mut l| l.take());
+        Ok::<_, StartError>(lost)
     })?;
+    if let Some(lost) = lost {
+        // Stopped serving (drained like a SIGTERM); the store and the journal close as at any
+        // stop, and the process ends in failure naming the other holder.
+        ctx.store.close();
+        ctx.audit.close();
+        return Err(StartError::Store(lost));
+    }
     ctx.store.close();
     // The final checkpoint closes the journal: a verifier knows nothing was cut off after it.
     ctx.audit.close();

@@ -266,7 +266,8 @@ impl OpError {
             OpError::Store(
                 e @ (StoreError::WritesRefused
                 | StoreError::NotReplicated
-                | StoreError::SettingsMismatch(_)),
+                | StoreError::SettingsMismatch(_)
+                | StoreError::NodeSettingsMismatch(_)),
             ) => (rr::GENERAL_FAILURE, e.to_string()),
             // A full or failing database filesystem is an operating condition the client
             // should be told about (General Failure is the only reason every version has);

@@ -26,6 +26,7 @@ pub mod logremote;
 pub mod logthrottle;
 pub mod metrics;
 pub mod mirror;
+pub mod node_settings;
 pub mod notify;
 pub mod ops;
 pub mod pki;

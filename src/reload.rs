@@ -164,6 +164,7 @@ impl Reload {
                 &new,
                 &self.started,
             ));
+        crate::node_settings::publish(ctx);
         for (handle, config) in status_tls.into_iter().chain(console_tls) {
             handle.replace(config);
         }

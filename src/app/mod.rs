@@ -136,9 +136,11 @@ pub fn apply_declared_accounts(store: &Store, config: &Config) -> Result<(), Sto
         // apply them (logged as this node's change, mirrored once the link is back). So too
         // while rpo-zero refuses client writes for want of a peer: a reload must still be
         // able to change who may do what (and bring in a new CRL) during a peer outage.
-        Err(StoreError::SettingsMismatch(_) | StoreError::WritesRefused) => {
-            store.write_replica(write)?
-        }
+        Err(
+            StoreError::SettingsMismatch(_)
+            | StoreError::NodeSettingsMismatch(_)
+            | StoreError::WritesRefused,
+        ) => store.write_replica(write)?,
         // Committed here, not yet confirmed by a peer (rpo-zero, refuse on timeout): the
         // records are in force on this node, so the rest of the configuration must follow
         // them, or a reload would be reported refused while half of it applies.

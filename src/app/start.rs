@@ -157,6 +157,27 @@ fn load_kek_slot(config: &Config) -> Result<KekSlot, StartError> {
     Ok(slot)
 }
 
+/// Applies the user and group records `config` declares, except on a shared database whose
+/// other live nodes declare other records: then this node's file is likely the stale one (a
+/// node restarted on its own, say after a crash, with a file the operator forgot to change),
+/// and writing it would undo in the one database what the others put in force (a user
+/// disabled there, enabled again on every node). The records apply at the next reload or
+/// restart that finds the files in agreement, or a reload of this node (an operator's act).
+fn apply_declared_records_unless_stale(store: &Store, config: &Config) -> Result<(), StartError> {
+    let differing = crate::node_settings::nodes_declaring_other_records(store, config)?;
+    if differing.is_empty() {
+        apply_declared_accounts(store, config)?;
+        return Ok(());
+    }
+    tracing::error!(
+        nodes = %differing.join(", "),
+        "the [access] user and group records of this configuration were not applied: other \
+         live nodes on this database declare other records; give every node the same \
+         records, then reload (client writes are refused until the settings agree)"
+    );
+    Ok(())
+}
+
 /// Opens everything the server needs (blocking: run before or beside the runtime).
 pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     check_crypto_module(config.crypto.require_fips)?;
@@ -173,7 +194,7 @@ pub fn open_context(config: &Config) -> Result<Ctx, StartError> {
     audit.record(vec![config_event(config)])?;
     // Before any new write, which would move the audit mark past what is missing.
     record_unaudited_changes(&store, &audit)?;
-    apply_declared_accounts(&store, config)?;
+    apply_declared_records_unless_stale(&store, config)?;
     let revoked_certs = Arc::new(crate::store::RevokedCerts::load(&store)?);
     Ok(CtxBuilder::new(store, kek, audit)
         .configured(config)

@@ -47,6 +47,12 @@ fn node_lease_name(node: &str) -> String {
     format!("node:{node}")
 }
 
+/// The processes holding a node id on the database now (one holder per row, as "node (host,
+/// pid)"): the nodes serving from it.
+pub(in crate::store) const LIVE_NODES_SQL: &str = "SELECT holder FROM leases \
+     WHERE name LIKE 'node:%' AND expires_ms > (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT \
+     ORDER BY holder";
+
 impl Store {
     /// Whether other akm nodes may share this store's database (the PostgreSQL backend).
     pub fn is_shared(&self) -> bool {
@@ -181,6 +187,45 @@ impl Store {
         )
     }
 
+    /// Publishes this node's security settings digest (`digest`, as JSON) and returns those
+    /// the other live nodes (holding their node id now) published: (node id, digest JSON).
+    /// Nothing to compare on SQLite.
+    pub fn exchange_settings(&self, digest: &str) -> Result<Vec<(String, String)>, StoreError> {
+        let Some(pg) = self.postgres() else {
+            return Ok(Vec::new());
+        };
+        let node = pg.node();
+        pg.read(|c| {
+            c.execute(
+                "INSERT INTO node_settings (node, digest) VALUES ($1, $2) \
+                 ON CONFLICT (node) DO UPDATE SET digest = EXCLUDED.digest",
+                &[&node, &digest],
+            )?;
+            Ok(())
+        })?;
+        self.other_nodes_settings()
+    }
+
+    /// The security settings digests (JSON) the other live nodes published: (node id, digest).
+    /// None on SQLite.
+    pub fn other_nodes_settings(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let Some(pg) = self.postgres() else {
+            return Ok(Vec::new());
+        };
+        let node = pg.node();
+        pg.read(|c| {
+            let rows = c.query(
+                &format!(
+                    "SELECT s.node, s.digest FROM node_settings s \
+                     JOIN leases l ON l.name = 'node:' || s.node \
+                     WHERE s.node <> $1 AND l.expires_ms > {DB_NOW_MS} ORDER BY s.node"
+                ),
+                &[&node],
+            )?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
     /// The KEK id the database's keys are wrapped under, once a node recorded it; always
     /// `None` on SQLite.
     pub fn database_kek(&self) -> Result<Option<String>, StoreError> {
@@ -196,8 +241,10 @@ impl Store {
     }
 
     /// Checks that this node's KEK is the one the database's keys are wrapped under: the first
-    /// node to ask records its KEK id; every later one must hold that KEK (`current`, or among
-    /// `retired`). Always passes on SQLite.
+    /// node to ask records its KEK id; every later one must have that KEK as its current one.
+    /// Holding it only among `retired` is not enough: this node would wrap every key it makes
+    /// under its newer KEK, which the other nodes do not hold (KEK rotation is refused on a
+    /// shared database, so they never get it). Always passes on SQLite.
     pub fn check_database_kek(&self, current: &str, retired: &[String]) -> Result<(), StoreError> {
         let Some(pg) = self.postgres() else {
             return Ok(());
@@ -212,8 +259,11 @@ impl Store {
                     .get(0),
             )
         })?;
-        if recorded == current || retired.contains(&recorded) {
+        if recorded == current {
             return Ok(());
+        }
+        if retired.contains(&recorded) {
+            tracing::error!(database = %recorded, node = current, "this node holds the database's KEK only as retired by a rotation: the keys it made would be wrapped under a KEK the other nodes do not hold");
         }
         Err(StoreError::KekMismatch {
             database: recorded,

@@ -117,6 +117,13 @@ pub enum StoreError {
     /// leave to replace them; nothing was written.
     #[error("the PostgreSQL database already holds {0} objects")]
     NotEmpty(i64),
+    /// A restore into a PostgreSQL database that live akm nodes serve from (their node ids
+    /// and processes); nothing was written.
+    #[error(
+        "akm nodes are serving from this PostgreSQL database ({0}): stop every `akm serve` on \
+         it first (a node killed without stopping lets go of its id within 15 s), then restore"
+    )]
+    NodesServing(String),
     /// A stored value is out of its range (the column and value).
     #[error("a stored value is out of range: {0}")]
     Corrupt(String),
@@ -131,6 +138,14 @@ pub enum StoreError {
     /// names the sections); writes are refused until they agree.
     #[error("writes are refused: the security settings of mirror peer(s) {0} differ from this node's (see `akm mirror status`)")]
     SettingsMismatch(String),
+    /// A shared PostgreSQL database: another live node runs different security settings (the
+    /// nodes and sections); client writes are refused until they agree.
+    #[error(
+        "writes are refused: the security settings of other akm node(s) on this database \
+         differ from this node's: {0}; give every node the same [access], [dual_control] and \
+         crypto.pci_mode, then reload or restart"
+    )]
+    NodeSettingsMismatch(String),
     /// A batch transaction was begun on a thread that already has one, or ended on a thread
     /// that has none (a programming error; nothing was written).
     #[error("a batch transaction is already in progress on this thread")]

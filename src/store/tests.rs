@@ -1055,8 +1055,9 @@ fn postgres_a_lease_has_one_holder_until_it_lapses() {
     assert!(a.take_lease("job", ttl).unwrap().is_some());
 }
 
-/// The first KEK a node presents is the database's; a node with another is refused unless it
-/// still holds that one (retired by a rotation).
+/// The first KEK a node presents is the database's; a node with another is refused, also when
+/// it holds the database's only as retired by a rotation (red team, issue 22: it would wrap the
+/// keys it makes under a KEK the other nodes do not hold, which they then cannot serve).
 #[test]
 fn postgres_every_node_must_hold_the_databases_kek() {
     let Some((_place, store)) = open_on(Db::Postgres) else {
@@ -1072,7 +1073,11 @@ fn postgres_every_node_must_hold_the_databases_kek() {
         }
         other => panic!("{other:?}"),
     }
-    store.check_database_kek("k2", &["k1".into()]).unwrap();
+    assert!(matches!(
+        store.check_database_kek("k2", &["k1".into()]),
+        Err(StoreError::KekMismatch { .. })
+    ));
+    assert_eq!(store.database_kek().unwrap().as_deref(), Some("k1"));
 }
 
 /// One node on SQLite: every lease is its own, every KEK passes, no database to probe.
@@ -1562,6 +1567,92 @@ fn postgres_copies_page_through_thousands_of_rows_both_ways() {
     assert_eq!(
         restored.last_change_seq().unwrap(),
         store.last_change_seq().unwrap()
+    );
+}
+
+/// Red team (issue 22): a restore into a database other nodes serve from would replace the
+/// change log under them (their followers, positioned past its new end, would miss what is
+/// revoked after it), record another KEK as the database's under nodes that hold the old one,
+/// and swap keys under their requests. It is refused, naming the live nodes, and nothing is
+/// written; once they stop it runs.
+#[test]
+fn postgres_a_restore_is_refused_while_nodes_serve_the_database() {
+    let Some(place) = Place::new(Db::Postgres) else {
+        return;
+    };
+    let Place::Postgres(cfg) = &place else {
+        unreachable!()
+    };
+    let serving = place.open_as("node-2").unwrap();
+    serving.claim_node_id(std::time::Duration::ZERO).unwrap();
+    serving.check_database_kek("k1", &[]).unwrap();
+    let a = row("a", "alice", &["first"]);
+    serving
+        .write(move |tx| tx.insert(&a, Some(&wrapped())))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let snap = dir.path().join("snapshot.db");
+    serving.snapshot_to(&snap, &mut |_, _| {}).unwrap();
+    let b = row("b", "bob", &[]);
+    serving.write(move |tx| tx.insert(&b, None)).unwrap();
+    let before = serving.last_change_seq().unwrap();
+
+    match crate::store::postgres::copy::import(cfg, &snap, "k2", true, &mut |_, _| {}) {
+        Err(e @ StoreError::NodesServing(_)) => {
+            let text = e.to_string();
+            assert!(text.contains("node-2"), "{text}");
+        }
+        other => panic!("a restore under a live node must be refused: {other:?}"),
+    }
+    assert_eq!(serving.database_kek().unwrap().as_deref(), Some("k1"));
+    assert_eq!(serving.last_change_seq().unwrap(), before);
+    assert!(serving.get("b").unwrap().is_some());
+
+    serving.close();
+    let restored = crate::store::postgres::copy::import(cfg, &snap, "k1", true, &mut |_, _| {});
+    assert_eq!(restored.unwrap().objects, 1);
+}
+
+/// Red team (issue 22): a `store.url` carrying a password never shows it in the errors akm
+/// reports (which reach logs, the status page and the service status): neither a URL that
+/// does not parse nor a database that cannot be reached.
+#[test]
+fn postgres_a_password_in_store_url_stays_out_of_errors() {
+    const SECRET: &str = "Sup3rS3cretPw";
+    for url in [
+        format!("postgresql://akm:{SECRET}@127.0.0.1:notaport/akm"),
+        format!("postgresql://akm:{SECRET}@127.0.0.1:1/akm?connect_timeout=2"),
+        format!("host=127.0.0.1 port=1 user=akm password={SECRET} dbname=akm connect_timeout=2"),
+    ] {
+        let Err(e) = Store::open_configured(&postgres_config(&url, "node-1")) else {
+            panic!("{url} opened");
+        };
+        let (text, debug) = (e.to_string(), format!("{e:?}"));
+        assert!(
+            !text.contains(SECRET) && !debug.contains(SECRET),
+            "{text} / {debug}"
+        );
+    }
+    // The password where it belongs (store.password_file), the database unreachable.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("db.password");
+    std::fs::write(&file, SECRET).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let unreachable = crate::config::StoreConfig {
+        password_file: Some(file),
+        ..postgres_config(
+            "postgresql://akm@127.0.0.1:1/akm?connect_timeout=2",
+            "node-1",
+        )
+    };
+    let Err(e) = Store::open_configured(&unreachable) else {
+        panic!("port 1 answered");
+    };
+    let (text, debug) = (e.to_string(), format!("{e:?}"));
+    assert!(
+        !text.contains(SECRET) && !debug.contains(SECRET),
+        "{text} / {debug}"
     );
 }
 

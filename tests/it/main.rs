@@ -64,6 +64,7 @@ mod pykmip_suite;
 mod query;
 mod redteam;
 mod redteam19;
+mod redteam22;
 mod redteam24;
 mod redteam3;
 mod register_objects;

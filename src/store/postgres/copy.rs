@@ -366,6 +366,17 @@ pub fn import(
     tx.batch_execute(
         "SET LOCAL lock_timeout = '30s'; SELECT id FROM write_lock WHERE id = 1 FOR UPDATE",
     )?;
+    // Nodes serving from the database keep what they read of it (the change log position
+    // their revocation followers are at, the KEK they checked at start): replacing it under
+    // them would leave them wrong without telling them. They stop first.
+    let live: Vec<String> = tx
+        .query(crate::store::cluster::LIVE_NODES_SQL, &[])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !live.is_empty() {
+        return Err(StoreError::NodesServing(live.join(", ")));
+    }
     let present: i64 = tx.query_one("SELECT COUNT(*) FROM objects", &[])?.get(0);
     if present > 0 && !replace {
         return Err(StoreError::NotEmpty(present));

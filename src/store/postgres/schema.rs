@@ -106,6 +106,12 @@ const MIGRATIONS: &[&str] = &[
         id INTEGER PRIMARY KEY CHECK (id = 1),
         kek_id TEXT NOT NULL
     );",
+    // 3: each node's security settings digest (JSON), which the other live nodes compare with
+    // theirs (as mirror peers do in their hello).
+    "CREATE TABLE node_settings (
+        node TEXT PRIMARY KEY,
+        digest TEXT NOT NULL
+    );",
 ];
 
 /// The schema version this binary writes.
