@@ -374,6 +374,51 @@ async fn undo_refuses_what_it_could_not_roll_back() {
     server.stop().await;
 }
 
+/// An online certificate revocation takes effect outside the batch's transaction (the
+/// listeners' in-memory set), so an Undo batch refuses it: the certificate stays served and
+/// nothing is recorded.
+#[tokio::test]
+async fn undo_refuses_an_online_certificate_revocation() {
+    let server = seams_server().await;
+    let mut admin = who(&server, "admin", ADMINS).await;
+    let carol = server
+        .ca
+        .issue_client("carol", &[], akm::pki::Validity::days_from_now(1))
+        .unwrap();
+    let der = carol.cert_der().unwrap();
+    let issuer = akm::identity::issuer_of(der.as_ref()).unwrap();
+    let serial = akm::identity::principal_from_der(der.as_ref())
+        .unwrap()
+        .serial;
+    let response = admin
+        .send(&undo(&[
+            (
+                op::CREATE,
+                create_payload(V::V2_1, &aes_attrs(Some("before"))),
+            ),
+            (
+                ext::OP_REVOKE_CERTIFICATE,
+                ext::revoke_certificate_payload(&issuer, &serial),
+            ),
+        ]))
+        .await
+        .unwrap();
+    use result_status::*;
+    assert_eq!(statuses(&response), [OPERATION_UNDONE, OPERATION_FAILED]);
+    let failed = response.children_with(Tag::BATCH_ITEM).nth(1).unwrap();
+    assert_eq!(
+        failed.child(Tag::RESULT_REASON).and_then(Ttlv::as_enum),
+        Some(rr::FEATURE_NOT_SUPPORTED)
+    );
+    assert!(server.ctx.store.cert_revocations().unwrap().is_empty());
+    let mut c = server
+        .connect(server.client_tls_for(&carol), V::V2_1)
+        .await
+        .unwrap();
+    c.call(op::QUERY, vec![]).await.unwrap();
+    server.stop().await;
+}
+
 /// On a mirrored pair: an undone batch never reaches the peer, a committed Undo batch does,
 /// whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
