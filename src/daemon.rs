@@ -279,6 +279,19 @@ async fn runs_schedules_on_shared_store(ctx: &Arc<Ctx>, hold: Duration) -> bool 
     }
 }
 
+/// On a database shared with other nodes, which write to it with no link to this one: the
+/// tasks that compare their security settings with this node's (client writes refused while
+/// they differ) and put in force what they revoke. None on SQLite.
+fn follow_other_nodes(ctx: &Arc<Ctx>) -> Vec<tokio::task::JoinHandle<()>> {
+    if !ctx.store.is_shared() {
+        return Vec::new();
+    }
+    vec![
+        tokio::spawn(crate::node_settings::compare_with_other_nodes(ctx.clone())),
+        tokio::spawn(crate::revocations::follow_shared_store(ctx.clone())),
+    ]
+}
+
 /// The lease that makes one node of a shared database run the scheduled rotations.
 const SCHEDULE_LEASE: &str = "scheduled-rotation";
 
@@ -448,16 +461,7 @@ fn start_and_serve(
             .then(|| tokio::spawn(hold_node_id(ctx.clone())));
         let node_id_abort = node_id_hold.as_ref().map(|t| t.abort_handle());
         let lost = Arc::new(std::sync::Mutex::new(None));
-        // Nodes on one database must run the same security settings: compare them.
-        let settings_comparison = ctx
-            .store
-            .is_shared()
-            .then(|| tokio::spawn(crate::node_settings::compare_with_other_nodes(ctx.clone())));
-        // Other nodes write to a shared database directly: follow what they revoke.
-        let revocation_follower = ctx
-            .store
-            .is_shared()
-            .then(|| tokio::spawn(crate::revocations::follow_shared_store(ctx.clone())));
+        let followers = follow_other_nodes(&ctx);
         let scheduled = crate::backup::schedule::When::of(&config.backup).map(|when| {
             tokio::spawn(backup_on_schedule(
                 ctx.clone(),
@@ -502,12 +506,7 @@ fn start_and_serve(
         }
         rotation.abort();
         expiry_watch.abort();
-        for task in scheduled
-            .into_iter()
-            .chain(watchdog)
-            .chain(revocation_follower)
-            .chain(settings_comparison)
-        {
+        for task in scheduled.into_iter().chain(watchdog).chain(followers) {
             task.abort();
         }
         if let Some(hold) = node_id_abort {
