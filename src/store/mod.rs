@@ -807,54 +807,73 @@ pub struct Located {
     pub seq: i64,
 }
 
-fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
+/// A value a Locate binds: text, a 64-bit integer, or a 32-bit one (`length`, which
+/// PostgreSQL types `INTEGER`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum LocateArg {
+    /// A TEXT value.
+    Text(String),
+    /// A BIGINT value.
+    Big(i64),
+    /// An INTEGER value.
+    Int(i32),
+}
+
+/// The SQL of a Locate over the indexed columns, the same for both backends but for how a
+/// parameter is written (`numbered(n)`: `?n` for SQLite, `$n` for PostgreSQL), with the values
+/// to bind; `None` when the query can match nothing (neither live nor destroyed objects).
+pub(crate) fn locate_sql(
+    q: &LocateQuery,
+    numbered: impl Fn(usize) -> String,
+) -> Option<(String, Vec<LocateArg>)> {
+    use LocateArg::{Big, Int, Text};
     let mut sql = String::from(
         "SELECT o.uid, o.owner, o.owner_group, o.access_mode, o.seq FROM objects o WHERE 1=1",
     );
-    let mut args: Vec<rusqlite::types::Value> = Vec::new();
-    let mut bind = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
+    let mut args: Vec<LocateArg> = Vec::new();
+    let mut bind = |sql: &mut String, clause: &str, v: LocateArg| {
         args.push(v);
-        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        sql.push_str(&clause.replace('?', &numbered(args.len())));
     };
     if let Some(owner) = &q.owner {
-        bind(&mut sql, " AND o.owner = ?", owner.clone().into());
+        bind(&mut sql, " AND o.owner = ?", Text(owner.clone()));
     }
     if let Some((user, groups)) = &q.visible_to {
         bind(
             &mut sql,
             " AND (o.access_mode = 'any' OR o.owner = ?",
-            user.clone().into(),
+            Text(user.clone()),
         );
         for g in groups {
-            bind(&mut sql, " OR o.owner_group = ?", g.clone().into());
+            bind(&mut sql, " OR o.owner_group = ?", Text(g.clone()));
         }
         sql.push(')');
     }
     if let Some(after) = q.after_seq {
-        bind(&mut sql, " AND o.seq > ?", after.into());
+        bind(&mut sql, " AND o.seq > ?", Big(after));
     }
     if let Some(from) = q.created_from {
-        bind(&mut sql, " AND o.initial_date >= ?", from.into());
+        bind(&mut sql, " AND o.initial_date >= ?", Big(from));
     }
     if let Some(before) = q.created_before {
-        bind(&mut sql, " AND o.initial_date < ?", before.into());
+        bind(&mut sql, " AND o.initial_date < ?", Big(before));
     }
     if let Some(v) = q.object_type {
-        bind(&mut sql, " AND o.object_type = ?", i64::from(v).into());
+        bind(&mut sql, " AND o.object_type = ?", Big(i64::from(v)));
     }
     if let Some(v) = q.algorithm {
-        bind(&mut sql, " AND o.algorithm = ?", i64::from(v).into());
+        bind(&mut sql, " AND o.algorithm = ?", Big(i64::from(v)));
     }
     if let Some(v) = q.length {
-        bind(&mut sql, " AND o.length = ?", i64::from(v).into());
+        bind(&mut sql, " AND o.length = ?", Int(v));
     }
     if let Some(v) = q.state {
-        bind(&mut sql, " AND o.state = ?", i64::from(v).into());
+        bind(&mut sql, " AND o.state = ?", Big(i64::from(v)));
     }
     if !q.states_any.is_empty() {
         for (i, v) in q.states_any.iter().enumerate() {
             let clause = if i == 0 { " AND o.state IN (?" } else { ", ?" };
-            bind(&mut sql, clause, i64::from(*v).into());
+            bind(&mut sql, clause, Big(i64::from(*v)));
         }
         sql.push(')');
     }
@@ -865,14 +884,14 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
             // key and looks the few objects up by uid, instead of probing every object row
             // (Locate by name was O(keys stored)).
             " AND o.uid IN (SELECT n.uid FROM names n WHERE n.name = ?)",
-            name.clone().into(),
+            Text(name.clone()),
         );
     }
     for group in &q.groups {
         bind(
             &mut sql,
             " AND o.uid IN (SELECT g.uid FROM groups g WHERE g.grp = ?)",
-            group.clone().into(),
+            Text(group.clone()),
         );
     }
     let destroyed = format!(
@@ -883,20 +902,35 @@ fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
         (true, true) => {}
         (true, false) => sql.push_str(&format!(" AND NOT {destroyed}")),
         (false, true) => sql.push_str(&format!(" AND {destroyed}")),
-        (false, false) => return Ok(Vec::new()),
+        (false, false) => return None,
     }
     match &q.owner_first {
         Some(owner) => bind(
             &mut sql,
             " ORDER BY o.owner = ? DESC, o.seq",
-            owner.clone().into(),
+            Text(owner.clone()),
         ),
         None => sql.push_str(" ORDER BY o.seq"),
     }
     if let Some(limit) = q.limit {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        bind(&mut sql, " LIMIT ?", limit.into());
+        bind(
+            &mut sql,
+            " LIMIT ?",
+            Big(i64::try_from(limit).unwrap_or(i64::MAX)),
+        );
     }
+    Some((sql, args))
+}
+
+fn locate(c: &Connection, q: &LocateQuery) -> Result<Vec<Located>, StoreError> {
+    let Some((sql, args)) = locate_sql(q, |n| format!("?{n}")) else {
+        return Ok(Vec::new());
+    };
+    let args = args.into_iter().map(|a| match a {
+        LocateArg::Text(t) => rusqlite::types::Value::from(t),
+        LocateArg::Big(v) => v.into(),
+        LocateArg::Int(v) => i64::from(v).into(),
+    });
     // The SQL depends only on which filters are set, so a few shapes repeat: cache them.
     let mut stmt = c.prepare_cached(&sql)?;
     let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| {

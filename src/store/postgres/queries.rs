@@ -3,7 +3,9 @@
 //! keeps as INTEGER, explicit order columns where SQLite uses its rowid). The invariants (which
 //! check runs before which write) stay in the shared `WriteTx` methods that call these.
 
-use super::super::{LocateQuery, Located, ObjectRow, RowAndMaterial, StoreError, DESTROYED_STATES};
+use super::super::{
+    LocateArg, LocateQuery, Located, ObjectRow, RowAndMaterial, StoreError, DESTROYED_STATES,
+};
 use super::PgClient as Client;
 use crate::crypto::Wrapped;
 use postgres::types::ToSql;
@@ -168,100 +170,24 @@ pub(in crate::store) fn last_change_seq(c: &mut Client) -> Result<i64, StoreErro
     )
 }
 
-/// A Locate over the indexed columns, as the SQLite path builds it (see `store::locate`).
+/// A Locate over the indexed columns (the SQL both backends share: `store::locate_sql`).
 pub(in crate::store) fn locate(
     c: &mut Client,
     q: &LocateQuery,
 ) -> Result<Vec<Located>, StoreError> {
-    let mut sql = String::from(
-        "SELECT o.uid, o.owner, o.owner_group, o.access_mode, o.seq FROM objects o WHERE 1=1",
-    );
-    let mut args: Vec<Box<dyn ToSql + Sync>> = Vec::new();
-    let mut bind = |sql: &mut String, clause: &str, v: Box<dyn ToSql + Sync>| {
-        args.push(v);
-        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
+    let Some((sql, args)) = super::super::locate_sql(q, |n| format!("${n}")) else {
+        return Ok(Vec::new());
     };
-    if let Some(owner) = &q.owner {
-        bind(&mut sql, " AND o.owner = ?", Box::new(owner.clone()));
-    }
-    if let Some((user, groups)) = &q.visible_to {
-        bind(
-            &mut sql,
-            " AND (o.access_mode = 'any' OR o.owner = ?",
-            Box::new(user.clone()),
-        );
-        for g in groups {
-            bind(&mut sql, " OR o.owner_group = ?", Box::new(g.clone()));
-        }
-        sql.push(')');
-    }
-    if let Some(after) = q.after_seq {
-        bind(&mut sql, " AND o.seq > ?", Box::new(after));
-    }
-    if let Some(from) = q.created_from {
-        bind(&mut sql, " AND o.initial_date >= ?", Box::new(from));
-    }
-    if let Some(before) = q.created_before {
-        bind(&mut sql, " AND o.initial_date < ?", Box::new(before));
-    }
-    if let Some(v) = q.object_type {
-        bind(&mut sql, " AND o.object_type = ?", Box::new(i64::from(v)));
-    }
-    if let Some(v) = q.algorithm {
-        bind(&mut sql, " AND o.algorithm = ?", Box::new(i64::from(v)));
-    }
-    if let Some(v) = q.length {
-        bind(&mut sql, " AND o.length = ?", Box::new(v));
-    }
-    if let Some(v) = q.state {
-        bind(&mut sql, " AND o.state = ?", Box::new(i64::from(v)));
-    }
-    for (i, v) in q.states_any.iter().enumerate() {
-        let clause = if i == 0 { " AND o.state IN (?" } else { ", ?" };
-        bind(&mut sql, clause, Box::new(i64::from(*v)));
-    }
-    if !q.states_any.is_empty() {
-        sql.push(')');
-    }
-    for name in &q.names {
-        bind(
-            &mut sql,
-            " AND o.uid IN (SELECT n.uid FROM names n WHERE n.name = ?)",
-            Box::new(name.clone()),
-        );
-    }
-    for group in &q.groups {
-        bind(
-            &mut sql,
-            " AND o.uid IN (SELECT g.uid FROM groups g WHERE g.grp = ?)",
-            Box::new(group.clone()),
-        );
-    }
-    let destroyed = format!(
-        "o.state IN ({}, {})",
-        DESTROYED_STATES[0], DESTROYED_STATES[1]
-    );
-    match (q.include_live, q.include_destroyed) {
-        (true, true) => {}
-        (true, false) => sql.push_str(&format!(" AND NOT {destroyed}")),
-        (false, true) => sql.push_str(&format!(" AND {destroyed}")),
-        (false, false) => return Ok(Vec::new()),
-    }
-    match &q.owner_first {
-        Some(owner) => bind(
-            &mut sql,
-            " ORDER BY o.owner = ? DESC, o.seq",
-            Box::new(owner.clone()),
-        ),
-        None => sql.push_str(" ORDER BY o.seq"),
-    }
-    if let Some(limit) = q.limit {
-        bind(
-            &mut sql,
-            " LIMIT ?",
-            Box::new(i64::try_from(limit).unwrap_or(i64::MAX)),
-        );
-    }
+    let args: Vec<Box<dyn ToSql + Sync>> = args
+        .into_iter()
+        .map(|a| -> Box<dyn ToSql + Sync> {
+            match a {
+                LocateArg::Text(t) => Box::new(t),
+                LocateArg::Big(v) => Box::new(v),
+                LocateArg::Int(v) => Box::new(v),
+            }
+        })
+        .collect();
     let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a.as_ref()).collect();
     c.query(&sql, &params)?
         .iter()
