@@ -86,21 +86,35 @@ const REVOCATION_COLUMNS: &[(&str, Kind)] = &[
     ("revoked_at", Big),
 ];
 
+/// The copies that read the same SQL from either backend.
+const OBJECTS: Copy = Copy {
+    read: "SELECT seq, uid, object_type, state, owner, algorithm, length, initial_date, \
+           activation_date, deactivation_date, last_change, key_version, attributes, \
+           owner_group, access_mode, replaces FROM objects ORDER BY seq",
+    into: "objects",
+    columns: OBJECT_COLUMNS,
+};
+const MATERIAL: Copy = Copy {
+    read: "SELECT uid, kek_id, nonce, ciphertext FROM material ORDER BY uid",
+    into: "material",
+    columns: MATERIAL_COLUMNS,
+};
+const ACL_USERS: Copy = Copy {
+    read: "SELECT name, enabled, operations FROM acl_users ORDER BY name",
+    into: "acl_users",
+    columns: ACCOUNT_COLUMNS,
+};
+const ACL_GROUPS: Copy = Copy {
+    read: "SELECT name, enabled, operations FROM acl_groups ORDER BY name",
+    into: "acl_groups",
+    columns: ACCOUNT_COLUMNS,
+};
+
 /// PostgreSQL to SQLite, parents before the rows that reference them. Names and Object Groups
 /// are written in their order per object (SQLite keeps it in the rowid).
 const EXPORT: &[Copy] = &[
-    Copy {
-        read: "SELECT seq, uid, object_type, state, owner, algorithm, length, initial_date, \
-               activation_date, deactivation_date, last_change, key_version, attributes, \
-               owner_group, access_mode, replaces FROM objects ORDER BY seq",
-        into: "objects",
-        columns: OBJECT_COLUMNS,
-    },
-    Copy {
-        read: "SELECT uid, kek_id, nonce, ciphertext FROM material ORDER BY uid",
-        into: "material",
-        columns: MATERIAL_COLUMNS,
-    },
+    OBJECTS,
+    MATERIAL,
     Copy {
         read: "SELECT uid, name FROM names ORDER BY uid, ord",
         into: "names",
@@ -124,16 +138,8 @@ const EXPORT: &[Copy] = &[
             ("origin", Text),
         ],
     },
-    Copy {
-        read: "SELECT name, enabled, operations FROM acl_users ORDER BY name",
-        into: "acl_users",
-        columns: ACCOUNT_COLUMNS,
-    },
-    Copy {
-        read: "SELECT name, enabled, operations FROM acl_groups ORDER BY name",
-        into: "acl_groups",
-        columns: ACCOUNT_COLUMNS,
-    },
+    ACL_USERS,
+    ACL_GROUPS,
     Copy {
         read: "SELECT issuer, serial, reason, revoked_at FROM cert_revocations ORDER BY seq",
         into: "cert_revocations",
@@ -144,18 +150,8 @@ const EXPORT: &[Copy] = &[
 /// SQLite to PostgreSQL. A read's one parameter, where it has one, is the restoring node's
 /// name (the writer of every change-log entry).
 const IMPORT: &[Copy] = &[
-    Copy {
-        read: "SELECT seq, uid, object_type, state, owner, algorithm, length, initial_date, \
-               activation_date, deactivation_date, last_change, key_version, attributes, \
-               owner_group, access_mode, replaces FROM objects ORDER BY seq",
-        into: "objects",
-        columns: OBJECT_COLUMNS,
-    },
-    Copy {
-        read: "SELECT uid, kek_id, nonce, ciphertext FROM material ORDER BY uid",
-        into: "material",
-        columns: MATERIAL_COLUMNS,
-    },
+    OBJECTS,
+    MATERIAL,
     Copy {
         read: "SELECT uid, name, ROW_NUMBER() OVER (PARTITION BY uid ORDER BY rowid) - 1 \
                FROM names ORDER BY uid, rowid",
@@ -182,16 +178,8 @@ const IMPORT: &[Copy] = &[
             ("node", Text),
         ],
     },
-    Copy {
-        read: "SELECT name, enabled, operations FROM acl_users ORDER BY name",
-        into: "acl_users",
-        columns: ACCOUNT_COLUMNS,
-    },
-    Copy {
-        read: "SELECT name, enabled, operations FROM acl_groups ORDER BY name",
-        into: "acl_groups",
-        columns: ACCOUNT_COLUMNS,
-    },
+    ACL_USERS,
+    ACL_GROUPS,
     Copy {
         read: "SELECT issuer, serial, reason, revoked_at FROM cert_revocations ORDER BY rowid",
         into: "cert_revocations",
