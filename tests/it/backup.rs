@@ -25,7 +25,8 @@ fn stop(mut server: Child) {
     assert!(server.wait().unwrap().success());
 }
 
-fn run(config: &Path, args: &[&str]) -> Output {
+/// `akm --config CONFIG ARGS`, no server address, no stdin.
+pub(crate) fn run(config: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("--config")
         .arg(config)
@@ -35,7 +36,8 @@ fn run(config: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
+/// A command's stdout and stderr together.
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),

@@ -11,10 +11,11 @@
 //!   `--check` exiting 1 while migrations are pending, and a database newer than the binary
 //!   refused with what to do.
 
-use crate::cli::{akm, json, serve, write_config, BIN};
+use crate::backup::{run, text};
+use crate::cli::{akm, json, serve, write_config};
 use crate::support::postgres;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command};
 
 /// A second configuration beside `root`'s `config/akm.toml` (same certificates, same data
 /// directory, so the same KEK) whose store is the PostgreSQL database at `url`.
@@ -31,25 +32,6 @@ fn postgres_config(root: &Path, url: &str) -> PathBuf {
     let path = root.join("config/akm-pg.toml");
     std::fs::write(&path, text).unwrap();
     path
-}
-
-/// `akm --config CONFIG ARGS`, no server address.
-fn run(config: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn stop(mut server: Child) {
