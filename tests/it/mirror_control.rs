@@ -77,7 +77,7 @@ fn client_tls(c: &Cluster, issued: &Issued) -> Arc<rustls::ClientConfig> {
 }
 
 /// Whether `issued` can connect to node `i` and have a request answered.
-async fn served(c: &Cluster, i: usize, issued: &Issued) -> bool {
+pub(crate) async fn served(c: &Cluster, i: usize, issued: &Issued) -> bool {
     let addr = c.nodes[i].kmip.to_string();
     let Ok(mut client) = Client::connect(&addr, client_tls(c, issued), ProtocolVersion::V1_4).await
     else {

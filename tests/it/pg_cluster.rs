@@ -6,6 +6,7 @@
 //! a node id already in use, is refused at start. Skipped (SKIPPED) without PostgreSQL
 //! installed, except under CI=true.
 
+use crate::mirror_control::served;
 use crate::support::cluster::{Cluster, Options};
 use crate::support::kmip::*;
 use crate::support::postgres;
@@ -413,23 +414,6 @@ async fn a_database_restarted_under_load_gives_clean_errors_then_service_resumes
             .unwrap();
     }
     assert_invariants(&db);
-}
-
-/// Whether `issued` can connect to node `i` and have a request answered.
-async fn served(c: &Cluster, i: usize, issued: &akm::pki::Issued) -> bool {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(c.ca.cert_der().clone()).unwrap();
-    let tls = akm::tls::client_config_from(
-        vec![issued.cert_der().unwrap()],
-        issued.key_der().unwrap(),
-        roots,
-    )
-    .unwrap();
-    let addr = c.nodes[i].kmip.to_string();
-    let Ok(mut client) = Client::connect(&addr, tls, V::V1_4).await else {
-        return false;
-    };
-    client.call(op::QUERY, vec![]).await.is_ok()
 }
 
 /// A certificate an administrator revokes through one node is refused by the other within
