@@ -504,3 +504,29 @@ fn akm_init_on_postgres_records_the_kek_and_a_second_init_is_refused() {
         "a KEK was left behind"
     );
 }
+
+/// KEK rotation through one node of a shared database is refused (the other nodes hold only
+/// the current KEK): nothing is rewrapped, the database's KEK stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kek_rotation_is_refused_on_a_shared_database() {
+    let Some((c, db)) = pair("") else { return };
+    let mut one = c.client(0).await;
+    let bytes = random_key();
+    let u = register(&mut one, &bytes, "kept").await.unwrap();
+    let before: String = sql(&db, "SELECT kek_id FROM database_kek")[0].get(0);
+    let (ok, out) = blocking(|| c.nodes[0].akm(&["kek", "rotate"]));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("KEK rotation on a PostgreSQL store shared by several nodes"),
+        "{out}"
+    );
+    let after: String = sql(&db, "SELECT kek_id FROM database_kek")[0].get(0);
+    assert_eq!(before, after);
+    let kek_ids: Vec<String> = sql(&db, "SELECT DISTINCT kek_id FROM material")
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(kek_ids, vec![before]);
+    let mut two = c.client(1).await;
+    assert_eq!(get_bytes(&mut two, &u).await.unwrap(), bytes);
+}
